@@ -1,0 +1,3 @@
+export * from "./dbutil.js";
+export * from "./list.js";
+export * from "./queue.js";
