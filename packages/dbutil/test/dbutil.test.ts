@@ -1,0 +1,101 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import {
+  DropbearExit,
+  EXIT_FAILURE,
+  EXIT_SUCCESS,
+  LOG_INFO,
+  TRACE,
+  constant_time_memcmp,
+  dropbear_assert,
+  dropbear_close,
+  dropbear_exit,
+  dropbear_log,
+  dropbear_trace1,
+  m_burn,
+  monotonic_now,
+  set_debug_trace,
+  setLogHandler,
+} from "../src/dbutil.js";
+
+afterEach(() => {
+  set_debug_trace(0);
+  setLogHandler(null);
+  vi.restoreAllMocks();
+});
+
+describe("dropbear_exit / dropbear_close", () => {
+  it("throw DropbearExit with the exit code and message", () => {
+    const e1 = (() => {
+      try {
+        dropbear_exit("Bad buf_getptr");
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(e1).toBeInstanceOf(DropbearExit);
+    expect((e1 as DropbearExit).exitcode).toBe(EXIT_FAILURE);
+    expect((e1 as DropbearExit).exitmsg).toBe("Bad buf_getptr");
+    expect(() => dropbear_close("Disconnect received")).toThrow(
+      expect.objectContaining({ exitcode: EXIT_SUCCESS, exitmsg: "Disconnect received" }),
+    );
+  });
+
+  it("dropbear_assert exits on a false condition only", () => {
+    expect(() => dropbear_assert(true)).not.toThrow();
+    expect(() => dropbear_assert(false, "ses.payload == NULL")).toThrow(/Failed assertion .*ses.payload == NULL/);
+  });
+});
+
+describe("dropbear_log", () => {
+  it("goes to the installed handler, and by default to stderr", () => {
+    const seen: Array<[number, string]> = [];
+    setLogHandler((p, m) => seen.push([p, m]));
+    dropbear_log(LOG_INFO, "Child connection from 127.0.0.1:1234");
+    expect(seen).toEqual([[LOG_INFO, "Child connection from 127.0.0.1:1234"]]);
+    setLogHandler(null);
+    const w = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    dropbear_log(LOG_INFO, "hello");
+    expect(w).toHaveBeenCalledWith("hello\n");
+  });
+});
+
+describe("TRACE", () => {
+  it("prints nothing below its level and Dropbear's format at or above it", () => {
+    const w = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    let built = 0;
+    TRACE(() => `enter session_loop ${++built}`);
+    expect(w).not.toHaveBeenCalled();
+    expect(built).toBe(0); // the message thunk is not even evaluated
+    set_debug_trace(1);
+    dropbear_trace1("level one");
+    TRACE("still hidden");
+    set_debug_trace(4);
+    TRACE("enter session_loop");
+    const lines = w.mock.calls.map((c) => String(c[0]));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(new RegExp(`^TRACE1 \\(${process.pid}\\) \\d+\\.\\d{6}: level one\\n$`));
+    expect(lines[1]).toMatch(new RegExp(`^TRACE4 \\(${process.pid}\\) \\d+\\.\\d{6}: enter session_loop\\n$`));
+  });
+});
+
+describe("helpers", () => {
+  it("constant_time_memcmp compares exactly n bytes", () => {
+    const a = Buffer.from("abcdef");
+    expect(constant_time_memcmp(a, Buffer.from("abcdef"), 6)).toBe(0);
+    expect(constant_time_memcmp(a, Buffer.from("abcdeg"), 6)).not.toBe(0);
+    expect(constant_time_memcmp(a, Buffer.from("abcxxx"), 3)).toBe(0);
+    expect(constant_time_memcmp(a, Buffer.from("abc"), 6)).not.toBe(0);
+  });
+
+  it("m_burn zeroes", () => {
+    const b = Buffer.from("secret");
+    m_burn(b);
+    expect([...b]).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
+  it("monotonic_now counts whole seconds and does not go back", () => {
+    const t = monotonic_now();
+    expect(Number.isInteger(t)).toBe(true);
+    expect(monotonic_now()).toBeGreaterThanOrEqual(t);
+  });
+});

@@ -1,0 +1,203 @@
+import { once } from "node:events";
+import net from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { FdError, ListenerFd, SignalPipeFd, StreamFd } from "../src/fd.js";
+import { tcpPair, unusedPort } from "../../../tests/helpers/sockets.js";
+
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  while (cleanups.length) cleanups.pop()!();
+});
+
+/** Resolves once `cond` holds, checking after each turn of the event loop (bounded). */
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not reached");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe("StreamFd over a TCP socket", () => {
+  it("reports readable only when data waits, and reads at most max bytes", async () => {
+    const p = await tcpPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.b);
+    expect(fd.readReady()).toBe(false);
+    expect(fd.read(10)).toBeNull();
+    p.a.write(Buffer.from("hello world"));
+    await until(() => fd.readReady());
+    const first = fd.read(5)!;
+    expect(first.toString()).toBe("hello");
+    expect(fd.readReady()).toBe(true);
+    expect(fd.read(100)!.toString()).toBe(" world");
+    expect(fd.read(100)).toBeNull();
+    expect(fd.readReady()).toBe(false);
+  });
+
+  it("reports EOF as readable with an empty read, and stays so", async () => {
+    const p = await tcpPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.b);
+    p.a.end("last");
+    await until(() => fd.readReady());
+    expect(fd.read(100)!.toString()).toBe("last");
+    await until(() => fd.readReady());
+    expect(fd.read(100)!.length).toBe(0);
+    expect(fd.readReady()).toBe(true);
+    expect(fd.read(100)!.length).toBe(0);
+  });
+
+  it("reports a reset as readable and writable, the read and write throwing the error", async () => {
+    const p = await tcpPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.b);
+    p.a.resetAndDestroy();
+    await until(() => fd.error !== null);
+    expect(fd.readReady()).toBe(true);
+    expect(fd.writeReady()).toBe(true);
+    expect(() => fd.read(10)).toThrow(FdError);
+    expect(fd.error!.code).toBe("ECONNRESET");
+    expect(() => fd.write(Buffer.from("x"))).toThrow(FdError);
+  });
+
+  it("half-closes with shutdownWrite while reads go on", async () => {
+    const p = await tcpPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.b);
+    fd.write(Buffer.from("request"));
+    fd.shutdownWrite();
+    expect(fd.writeReady()).toBe(false);
+    const got: Buffer[] = [];
+    p.a.on("data", (d: Buffer) => got.push(d));
+    await once(p.a, "end");
+    expect(Buffer.concat(got).toString()).toBe("request");
+    p.a.end("reply");
+    await until(() => fd.readReady());
+    expect(fd.read(100)!.toString()).toBe("reply");
+  });
+
+  it("shutdownRead discards input and is never read-ready again", async () => {
+    const p = await tcpPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.b);
+    fd.shutdownRead();
+    p.a.write(Buffer.alloc(100_000));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(fd.readReady()).toBe(false);
+    expect(p.b.readableLength).toBe(0);
+    expect(() => fd.read(1)).toThrow(/closed/);
+  });
+
+  it("stops accepting writes above the high-water mark and says so", async () => {
+    const p = await tcpPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.b); // peer never reads
+    const chunk = Buffer.alloc(64 * 1024);
+    let accepted = 0;
+    let refusals = 0;
+    for (let i = 0; i < 2000 && refusals === 0; i++) {
+      const n = fd.write(chunk);
+      if (n === 0) refusals++;
+      accepted += n;
+    }
+    expect(refusals).toBe(1);
+    expect(fd.writeReady()).toBe(false);
+    // Only what the kernel took plus one chunk over the mark is held in our process.
+    expect(fd.writePending).toBeLessThanOrEqual(p.b.writableHighWaterMark + chunk.length);
+    expect(accepted).toBeLessThan(2000 * chunk.length);
+  });
+
+  it("writev takes whole chunks in order and stops at the mark", async () => {
+    const p = await tcpPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.a);
+    const chunks = [Buffer.from("ab"), Buffer.from("cd"), Buffer.from("ef")];
+    expect(fd.writev(chunks)).toBe(6);
+    const r = new StreamFd(p.b);
+    await until(() => r.readReady() && p.b.readableLength >= 6);
+    expect(r.read(10)!.toString()).toBe("abcdef");
+  });
+
+  it("a connect in progress is not writable; a refused one becomes writable with its error", async () => {
+    const port = await unusedPort();
+    const sock = net.connect(port, "127.0.0.1");
+    const fd = new StreamFd(sock);
+    cleanups.push(() => fd.close());
+    expect(fd.connecting).toBe(true);
+    expect(fd.writeReady()).toBe(false);
+    await until(() => fd.writeReady());
+    expect(fd.error?.code).toBe("ECONNREFUSED");
+  });
+
+  it("a completed connect becomes writable", async () => {
+    const held: net.Socket[] = [];
+    const server = net.createServer((s) => held.push(s));
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    cleanups.push(() => {
+      held.forEach((s) => s.destroy());
+      server.close();
+    });
+    const sock = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1");
+    const fd = new StreamFd(sock);
+    cleanups.push(() => fd.close());
+    await until(() => fd.writeReady());
+    expect(fd.error).toBeNull();
+  });
+
+  it("close is idempotent and makes the fd never ready", async () => {
+    const p = await tcpPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.b);
+    p.a.write("x");
+    await until(() => fd.readReady());
+    fd.close();
+    fd.close();
+    expect(fd.readReady()).toBe(false);
+    expect(fd.writeReady()).toBe(false);
+    expect(p.b.destroyed).toBe(true);
+  });
+});
+
+describe("ListenerFd", () => {
+  it("is readable while connections wait and accepts them one at a time", async () => {
+    const server = net.createServer({ pauseOnConnect: true });
+    const lfd = new ListenerFd(server, 2);
+    cleanups.push(() => lfd.close());
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const port = (server.address() as net.AddressInfo).port;
+    expect(lfd.readReady()).toBe(false);
+    expect(lfd.accept()).toBeNull();
+    const clients = [0, 1, 2].map(() => net.connect(port, "127.0.0.1"));
+    cleanups.push(() => clients.forEach((c) => c.destroy()));
+    const closed = clients.map((c) => new Promise<void>((r) => c.on("close", () => r())).then(() => c));
+    clients.forEach((c) => c.on("error", () => {}));
+    await until(() => lfd.readReady());
+    // The third is over the backlog of 2 and is dropped.
+    const dropped = await Promise.race(closed);
+    expect(dropped).toBeDefined();
+    const s1 = lfd.accept();
+    const s2 = lfd.accept();
+    expect(s1).not.toBeNull();
+    expect(s2).not.toBeNull();
+    expect(lfd.accept()).toBeNull();
+    expect(lfd.readReady()).toBe(false);
+    s1!.destroy();
+    s2!.destroy();
+  });
+});
+
+describe("SignalPipeFd", () => {
+  it("is readable after raise until drained", () => {
+    const sp = new SignalPipeFd();
+    expect(sp.readReady()).toBe(false);
+    sp.raise();
+    sp.raise();
+    expect(sp.readReady()).toBe(true);
+    expect(sp.drain()).toBe(true);
+    expect(sp.readReady()).toBe(false);
+    expect(sp.drain()).toBe(false);
+  });
+});

@@ -1,0 +1,85 @@
+import type { Fd } from "@dropbear-ts/netio";
+
+/** An fd set as the loop builds it: `FD_SET` is `add`, `FD_ISSET` is `has`, `FD_ZERO` is `clear`. */
+export type FdSet = Set<Fd>;
+
+/**
+ * Wait until an Fd in `readfds` is readable or one in `writefds` is writable, or `timeout`
+ * seconds pass (`null`: no limit; 0: just poll). Like select(2) it leaves only the ready Fds in
+ * the two sets and returns how many there are, 0 on timeout.
+ *
+ * It always yields to the event loop at least once, so Node's I/O callbacks run between two
+ * loop iterations, and while waiting it holds no timer unless a timeout was asked for: an idle
+ * session costs no CPU. Wake-ups that change nothing (a 'drain' on an Fd only watched for
+ * reading) are absorbed here and never surface as a spurious 0.
+ */
+export async function select(readfds: FdSet, writefds: FdSet, timeout: number | null): Promise<number> {
+  for (const s of [readfds, writefds]) {
+    for (const fd of s) {
+      if (fd.closed) {
+        throw new Error(`select() on closed fd ${fd.fd}`);
+      }
+    }
+  }
+
+  const deadline = timeout === null ? null : performance.now() + Math.max(0, timeout) * 1000;
+  let ready = countReady(readfds, writefds);
+  if (ready > 0 || timeout === 0) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    ready = countReady(readfds, writefds);
+  }
+  while (ready === 0) {
+    const remaining = deadline === null ? null : deadline - performance.now();
+    if (remaining !== null && remaining <= 0) {
+      break;
+    }
+    await waitForEvent(readfds, writefds, remaining);
+    ready = countReady(readfds, writefds);
+  }
+
+  keepReady(readfds, (fd) => fd.readReady());
+  keepReady(writefds, (fd) => fd.writeReady());
+  return readfds.size + writefds.size;
+}
+
+function countReady(readfds: FdSet, writefds: FdSet): number {
+  let n = 0;
+  for (const fd of readfds) {
+    if (fd.readReady()) n++;
+  }
+  for (const fd of writefds) {
+    if (fd.writeReady()) n++;
+  }
+  return n;
+}
+
+function keepReady(set: FdSet, isReady: (fd: Fd) => boolean): void {
+  for (const fd of set) {
+    if (!isReady(fd)) {
+      set.delete(fd);
+    }
+  }
+}
+
+/** Resolve on the next event from any watched Fd, or after `ms` (if not null). */
+function waitForEvent(readfds: FdSet, writefds: FdSet, ms: number | null): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const all = new Set<Fd>([...readfds, ...writefds]);
+    let timer: NodeJS.Timeout | null = null;
+    const wake = (): void => {
+      for (const fd of all) {
+        fd.removeWaiter(wake);
+      }
+      if (timer !== null) {
+        clearTimeout(timer);
+      }
+      resolve();
+    };
+    for (const fd of all) {
+      fd.addWaiter(wake);
+    }
+    if (ms !== null) {
+      timer = setTimeout(wake, Math.ceil(ms));
+    }
+  });
+}
