@@ -1,2 +1,3 @@
-/** Dropbear's version string. @dropbear sysoptions.h DROPBEAR_VERSION */
-export const DROPBEAR_VERSION = "2026.94";
+export * from "./default_options.js";
+export * from "./sysoptions.js";
+export * from "./ssh.js";
