@@ -1,1 +1,2 @@
-export {};
+export * from "./buffer.js";
+export * from "./circbuffer.js";
