@@ -1,0 +1,48 @@
+import { accessSync, constants } from "node:fs";
+import { it } from "vitest";
+
+/**
+ * The Debian programs our interop tests talk to, by absolute path: `npm test` puts our own
+ * `dropbear`/`dbclient` first on PATH, so a PATH lookup would find ours, not Debian's.
+ */
+export const PEERS = {
+  ssh: "/usr/bin/ssh",
+  sshd: "/usr/sbin/sshd",
+  "ssh-keygen": "/usr/bin/ssh-keygen",
+  dropbear: "/usr/sbin/dropbear",
+  dbclient: "/usr/bin/dbclient",
+  dropbearkey: "/usr/bin/dropbearkey",
+  dropbearconvert: "/usr/bin/dropbearconvert",
+  sshpass: "/usr/bin/sshpass",
+} as const;
+
+export type PeerName = keyof typeof PEERS;
+
+export const IN_CI = process.env.CI === "true";
+
+/** The peer's path, or null if it is not installed. */
+export function peer(name: PeerName): string | null {
+  try {
+    accessSync(PEERS[name], constants.X_OK);
+    return PEERS[name];
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A test that needs Debian peers: runs when they are installed; when one is missing it is
+ * skipped on a developer's machine but FAILS under CI=true, so CI can never pass by skipping.
+ */
+export function itWithPeers(names: PeerName[], title: string, fn: () => unknown, timeout?: number): void {
+  const missing = names.filter((n) => peer(n) === null);
+  if (missing.length === 0) {
+    it(title, fn, timeout);
+  } else if (IN_CI) {
+    it(title, () => {
+      throw new Error(`CI=true but Debian peer(s) missing: ${missing.map((n) => PEERS[n]).join(", ")} (.ci/run installs them)`);
+    });
+  } else {
+    it.skip(`${title} [needs ${missing.join(", ")}]`, fn);
+  }
+}
