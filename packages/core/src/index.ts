@@ -1,1 +1,2 @@
-export {};
+export * from "./forward.js";
+export * from "./runopts.js";

@@ -1,3 +1,6 @@
+import { createRequire } from "node:module";
+import { userInfo } from "node:os";
+
 /** syslog priorities, as <syslog.h> numbers them (Dropbear passes them to `_dropbear_log`). */
 export const LOG_EMERG = 0;
 export const LOG_ALERT = 1;
@@ -25,6 +28,21 @@ export class DropbearExit extends Error {
   ) {
     super(exitmsg);
   }
+}
+
+/**
+ * Stands for C's plain `exit(status)` after -h, -V or a help list: the program ends with that
+ * status and the app root prints nothing more (a DropbearExit would add an "Exited:" line).
+ */
+export class QuietExit extends DropbearExit {
+  constructor(exitcode: number) {
+    super(exitcode, "");
+  }
+}
+
+/** End the program with `status` and no further message, like C's exit(). */
+export function exitQuietly(status: number): never {
+  throw new QuietExit(status);
 }
 
 /** Abort the current session with a failure. @dropbear dbutil.c dropbear_exit */
@@ -63,6 +81,39 @@ export function setLogHandler(handler: LogHandler | null): LogHandler {
   const prev = logHandler;
   logHandler = handler ?? generic_dropbear_log;
   return prev;
+}
+
+/** syslog(3) through libc, loaded on first use so programs that log to stderr never pay for it. */
+interface Syslog {
+  syslog(priority: number, fmt: string, type: string, msg: string): void;
+}
+let sys: Syslog | null = null;
+// openlog(3) keeps the ident pointer: the bytes must outlive the call.
+let syslogIdent: Buffer | null = null;
+
+const LOG_PID = 0x01;
+const LOG_AUTHPRIV = 10 << 3;
+
+/** Open the syslog connection as Dropbear does: ident, LOG_PID, LOG_AUTHPRIV. @dropbear dbutil.c startsyslog */
+export function startsyslog(ident: string): void {
+  const koffi = createRequire(import.meta.url)("koffi") as {
+    load(lib: string): { func(decl: string): (...args: unknown[]) => unknown };
+  };
+  const libc = koffi.load("libc.so.6");
+  const openlog = libc.func("void openlog(void *ident, int option, int facility)");
+  const syslogFn = libc.func("void syslog(int priority, const char *format, ...)");
+  syslogIdent = Buffer.from(`${ident}\0`, "latin1");
+  openlog(syslogIdent, LOG_PID, LOG_AUTHPRIV);
+  sys = { syslog: (priority, fmt, type, msg) => void syslogFn(priority, fmt, type, msg) };
+}
+
+/**
+ * Send one line to syslog (the message is never used as a format). Returns false, sending
+ * nothing, before startsyslog ran, so the caller can fall back to stderr.
+ */
+export function syslogLine(priority: number, msg: string): boolean {
+  sys?.syslog(priority, "%s", "str", msg);
+  return sys !== null;
 }
 
 /** Log a message at a syslog priority. @dropbear dbutil.c dropbear_log */
@@ -163,4 +214,81 @@ export function constant_time_memcmp(a: Uint8Array, b: Uint8Array, n: number): n
 /** Seconds from a clock that never goes backwards. @dropbear dbutil.c monotonic_now */
 export function monotonic_now(): number {
   return Number(process.hrtime.bigint() / 1_000_000_000n);
+}
+
+const UINT_MAX = 0xffff_ffff;
+
+/**
+ * Parse a decimal unsigned int the way strtoul + Dropbear's checks accept it: optional leading
+ * whitespace and sign, digits, nothing after. Returns null where Dropbear returns
+ * DROPBEAR_FAILURE (a negative number wraps past UINT_MAX on LP64, so only "-0" survives).
+ * @dropbear dbutil.c m_str_to_uint
+ */
+export function m_str_to_uint(str: string): number | null {
+  const m = /^[ \t\n\v\f\r]*([+-]?)([0-9]+)$/.exec(str);
+  if (m === null) {
+    return null;
+  }
+  const digits = m[2].replace(/^0+(?=.)/, "");
+  if (digits.length > 10) {
+    return null;
+  }
+  const l = Number(digits);
+  if (l > UINT_MAX || (m[1] === "-" && l !== 0)) {
+    return null;
+  }
+  return l;
+}
+
+/** Replace a leading "~/" with homedir/. @dropbear dbutil.c expand_homedir_path_home */
+export function expand_homedir_path_home(inpath: string, homedir: string | null): string {
+  if (inpath.startsWith("~/") && homedir !== null) {
+    return `${homedir}/${inpath.slice(2)}`;
+  }
+  return inpath;
+}
+
+/** Expand "~/" from $HOME, else from the password database. @dropbear dbutil.c expand_homedir_path */
+export function expand_homedir_path(inpath: string): string {
+  let homedir = process.env.HOME ?? null;
+  if (homedir === null) {
+    try {
+      homedir = userInfo().homedir;
+    } catch {
+      // No passwd entry for our uid: Dropbear then leaves the path as it is.
+    }
+  }
+  return expand_homedir_path_home(inpath, homedir);
+}
+
+/** Log the exit reason as Dropbear's default exit handler does. @dropbear dbutil.c generic_dropbear_exit */
+export function generic_dropbear_exit(e: DropbearExit): void {
+  dropbear_log(LOG_INFO, `Exited: ${e.exitmsg}`);
+}
+
+/**
+ * Run a program's `main(argv)` and set the process exit status the way C's exit paths would:
+ * a QuietExit is a plain exit(), a DropbearExit goes through `exitHandler` (the program's
+ * `_dropbear_exit`), anything else is a bug in the port and is reported as such.
+ * argv[0] is the program's base name: Node only knows the script's resolved path.
+ */
+export function dropbearMain(
+  progname: string,
+  main: (argv: string[]) => number,
+  exitHandler: (e: DropbearExit) => void = generic_dropbear_exit,
+): void {
+  const argv = [progname, ...process.argv.slice(2)];
+  try {
+    process.exitCode = main(argv);
+  } catch (e) {
+    if (e instanceof QuietExit) {
+      process.exitCode = e.exitcode;
+    } else if (e instanceof DropbearExit) {
+      exitHandler(e);
+      process.exitCode = e.exitcode;
+    } else {
+      process.stderr.write(`${progname}: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exitCode = 1;
+    }
+  }
 }

@@ -1,1 +1,3 @@
-export {};
+export * from "./common-runopts.js";
+export * from "./svr-runopts.js";
+export * from "./cli-runopts.js";

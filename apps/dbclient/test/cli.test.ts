@@ -1,0 +1,50 @@
+// Runs the real built bin (npm test builds first; or run `npx tsc -b`).
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const root = fileURLToPath(new URL("../../..", import.meta.url));
+const run = (...args: string[]) =>
+  spawnSync(process.execPath, ["apps/dbclient/bin/dbclient", ...args], { cwd: root, encoding: "utf8" });
+
+describe("bin/dbclient", () => {
+  it("-h prints the usage to stderr and exits 0", () => {
+    const r = run("-h");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^Dropbear SSH client v2026\.94/);
+    expect(r.stderr).toContain("Usage: dbclient [options] [user@]host");
+  });
+
+  it("-V prints the version to stderr and exits 0", () => {
+    const r = run("-V");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe("Dropbear v2026.94\n");
+  });
+
+  it("no host: usage, then an exit message, status 1", () => {
+    const r = run();
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("Usage: dbclient");
+    expect(r.stderr).toMatch(/\n\ndbclient: Exited: Remote host needs to be provided\.\n$/);
+  });
+
+  it("-o help lists the options and exits 0", () => {
+    const r = run("-o", "help");
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/^dbclient: Available options:\n\tBatchMode\n/);
+  });
+
+  it("a bad forward exits 1 with Dropbear's message", () => {
+    const r = run("-L", "1:2", "host");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("\ndbclient: Exited: Bad TCP forward '1:2'\n");
+  });
+
+  it("a valid command line says plainly that the client is not implemented yet", () => {
+    const r = run("-T", "user@host^2222", "uptime");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("dbclient: not yet implemented in dropbear-ts: the SSH client\n");
+  });
+});

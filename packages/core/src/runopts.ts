@@ -1,0 +1,159 @@
+import {
+  DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_KEEPALIVE,
+  DEFAULT_MAX_DURATION,
+  DEFAULT_RECV_WINDOW,
+  DROPBEAR_PIDFILE,
+  MAX_AUTH_TRIES,
+} from "@dropbear-ts/options";
+import { list_new, type m_list } from "@dropbear-ts/dbutil";
+import type { TCPFwdEntry } from "./forward.js";
+
+// Dropbear keeps these three structs as process globals (opts, svr_opts, cli_opts). Here each
+// program run creates its own objects and passes them on, so tests and several sessions can
+// coexist in one process. Fields start at calloc's zero, or at the value svr_getopts /
+// cli_getopts assign before reading argv; fields both programs share but default differently
+// (usingsyslog, compression) start at zero and the getopts function sets them.
+
+/** Options common to the client and the server. @dropbear runopts.h runopts */
+export class runopts {
+  /** -z: leave IP TOS / DSCP alone. */
+  disable_ip_tos = false;
+  /** Server -a, client -g / GatewayPorts: forwarded ports accept any host. */
+  listen_fwd_all = false;
+  /** -W: our channel receive window in bytes. */
+  recv_window = DEFAULT_RECV_WINDOW;
+  /** -K: seconds between keepalives, 0 = off. */
+  keepalive_secs = DEFAULT_KEEPALIVE;
+  /** -I: exit after this many idle seconds, 0 = never. */
+  idle_timeout_secs = DEFAULT_IDLE_TIMEOUT;
+  /** -M: exit after this many seconds in total, 0 = never. */
+  max_duration_secs = DEFAULT_MAX_DURATION;
+  /** Log to syslog (server default; client -o UseSyslog). */
+  usingsyslog = false;
+  /** Offer zlib compression. */
+  compression = false;
+  /** -c: user cipher preference, comma separated, checked against the algorithm table later. */
+  cipher_list: string | null = null;
+  /** -m: user MAC preference, comma separated. */
+  mac_list: string | null = null;
+}
+
+// The loaded host keys (Dropbear's `hostkey`, a sign_key) join this struct with the signkey
+// package; until then the server knows its host keys only by file name.
+/** Server options. @dropbear runopts.h svr_runopts */
+export class svr_runopts {
+  /** -b: file whose contents are sent as the pre-auth banner. */
+  bannerfile: string | null = null;
+  /** Cleared by -F. */
+  forkbg = true;
+  /** -p: ports and their addresses, index-aligned, at most DROPBEAR_MAX_PORTS. */
+  ports: string[] = [];
+  portcount = 0;
+  addresses: string[] = [];
+  /** -i: serve one connection on stdin/stdout. */
+  inetdmode = false;
+  /** Hidden -2: the childpipe fd of a re-executed child, -1 otherwise. */
+  reexec_childpipe = -1;
+  /** Cleared by -m. */
+  domotd = true;
+  /** -w */
+  norootlogin = false;
+  /** -G: group name whose members may log in, null when unrestricted. */
+  restrict_group: string | null = null;
+  /** Only meaningful when restrict_group is set. */
+  restrict_group_gid = 0;
+  /** -s */
+  noauthpass = false;
+  /** -g */
+  norootpass = false;
+  /** -B */
+  allowblankpass = false;
+  /** -t: password and public key both required. */
+  multiauthmethod = false;
+  /** -T */
+  maxauthtries = MAX_AUTH_TRIES;
+  /** -k */
+  noremotefwd = false;
+  /** -j */
+  nolocaltcp = false;
+  /** -R: generate missing host keys on first use. */
+  delay_hostkey = false;
+  /** -r / -d, at most MAX_HOSTKEYS. */
+  hostkey_files: string[] = [];
+  num_hostkey_files = 0;
+  /** Contents of bannerfile once loaded (raw bytes until the buffer package exists). */
+  banner: Uint8Array | null = null;
+  /** -P */
+  pidfile: string = DROPBEAR_PIDFILE;
+  /** -D: expanded per user later, so "~" stays literal here. */
+  authorized_keys_dir = "~/.ssh";
+  /** -c */
+  forced_command: string | null = null;
+  /** -l: SO_BINDTODEVICE interface. */
+  interface: string | null = null;
+  /** -e */
+  pass_on_env = false;
+}
+
+/** Client options. @dropbear runopts.h cli_runopts */
+export class cli_runopts {
+  /** argv[0], used in help and log lines and to re-run ourselves for multihop. */
+  progname: string | null = null;
+  remotehost: string | null = null;
+  remotehostfixed = false;
+  remoteport: string | null = null;
+  /** The local user's name. */
+  own_user: string | null = null;
+  /** The login name on the server. */
+  username: string | null = null;
+  /** Remote command: the arguments after the host, joined with single spaces. */
+  cmd: string | null = null;
+  /** 1 with -t, 0 with -T; 9 until decided ("not touched yet"), as in Dropbear. */
+  wantpty = 9;
+  /** -y */
+  always_accept_key = false;
+  /** -y -y */
+  no_hostkey_check = false;
+  /** Cleared by StrictHostKeyChecking=yes. */
+  ask_hostkey = true;
+  /** -N */
+  no_cmd = false;
+  /** -q */
+  quiet = false;
+  /** -f */
+  backgrounded = false;
+  /** -s */
+  is_subsystem = false;
+  /**
+   * -i identity files, as expanded file names. Dropbear stores loaded sign_keys here; key
+   * loading comes with the signkey package.
+   */
+  privkeys: m_list<string> = list_new<string>();
+  exit_on_fwd_failure = false;
+  disable_trivial_auth = false;
+  password_authentication = true;
+  batch_mode = false;
+  /** -R entries. */
+  remotefwds: m_list<TCPFwdEntry> = list_new<TCPFwdEntry>();
+  /** -L entries. */
+  localfwds: m_list<TCPFwdEntry> = list_new<TCPFwdEntry>();
+  /** -A */
+  agent_fwd = false;
+  agent_keys_loaded = false;
+  /** Only open during authentication. */
+  agent_fd = -1;
+  /** -B host:port */
+  netcat_host: string | null = null;
+  netcat_port = 0;
+  /** -J: run through the user's shell. */
+  proxycmd: string | null = null;
+  /** Multihop: argv for the inner dbclient, run without a shell. */
+  proxyexec: string[] | null = null;
+  /** -b / BindAddress before it is split. */
+  bind_arg: string | null = null;
+  bind_address: string | null = null;
+  bind_port: string | null = null;
+  /** -K / ServerAliveInterval before it is checked. */
+  keepalive_arg: string | null = null;
+}

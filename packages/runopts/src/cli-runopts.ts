@@ -1,0 +1,707 @@
+import { accessSync, constants as fsConstants, statSync } from "node:fs";
+import { userInfo } from "node:os";
+import { isatty } from "node:tty";
+import {
+  DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_KEEPALIVE,
+  DEFAULT_MAX_DURATION,
+  DEFAULT_RECV_WINDOW,
+  DROPBEAR_CLI_COMPRESSION,
+  DROPBEAR_DEFAULT_CLI_AUTHKEY,
+  DROPBEAR_VERSION,
+} from "@dropbear-ts/options";
+import {
+  LOG_INFO,
+  LOG_WARNING,
+  ascii_isspace,
+  ascii_tolower,
+  dropbear_exit,
+  dropbear_log,
+  exitQuietly,
+  expand_homedir_path,
+  get_debug_trace,
+  list_append,
+  m_str_to_uint,
+  set_debug_trace,
+  type m_list,
+} from "@dropbear-ts/dbutil";
+import { TCPFwdEntry, cli_runopts, runopts } from "@dropbear-ts/core";
+import {
+  parse_ciphers_macs,
+  parse_recv_window,
+  print_algos,
+  print_version,
+  split_address_port,
+} from "./common-runopts.js";
+
+/** What cli_getopts fills in: Dropbear's `opts` and `cli_opts`, owned by one program run. */
+export interface CliOptions {
+  opts: runopts;
+  cli_opts: cli_runopts;
+}
+
+/** Usage text for dbclient on stderr. @dropbear cli-runopts.c printhelp */
+function printhelp(cli_opts: cli_runopts): void {
+  process.stderr.write(
+    `Dropbear SSH client v${DROPBEAR_VERSION} (dropbear-ts, a TypeScript port of Dropbear)
+Usage: ${cli_opts.progname} [options] [user@]host[/port][,[user@]host/port],...] [command]
+-p <remoteport>
+-l <username>
+-t    Ask for a pty
+-T    Do not ask for a pty
+-N    Run no remote command
+-f    Go to the background once authenticated
+-q    Quiet: do not print the server's banner
+-y    Accept an unknown host key (and remember it)
+-y -y Skip host key checking altogether (dangerous)
+-s    The command is a subsystem name (as sftp uses)
+-o option     An OpenSSH-style option ('-o help' lists them)
+-i <identityfile>   (repeatable, default ${DROPBEAR_DEFAULT_CLI_AUTHKEY})
+-A    Forward the authentication agent
+-L <[listenaddress:]listenport:remotehost:remoteport> Local port forward
+-g    Let other hosts connect to forwarded ports
+-R <[listenaddress:]listenport:remotehost:remoteport> Remote port forward
+-W <receive_window_buffer> (default ${DEFAULT_RECV_WINDOW}, at most 10MB; larger can be faster)
+-K <keepalive>  (0 = never, default ${DEFAULT_KEEPALIVE})
+-I <idle_timeout>  (0 = never, default ${DEFAULT_IDLE_TIMEOUT})
+-M <max_duration>  (0 = no limit, default ${DEFAULT_MAX_DURATION}, in seconds)
+-z    Do not set IP TOS (QoS)
+-B <endhost:endport> Netcat mode: connect stdin/stdout to endhost:endport
+-J <proxy_program> Talk through this program's stdin/stdout instead of TCP
+-c <cipher list> Preferred ciphers ('-c help' lists them)
+-m <MAC list> Preferred MACs ('-m help' lists them)
+-b    [bind_address][:bind_port]
+-Q    <algo>   List the supported algorithms of a kind (-Q help lists the kinds)
+-V    Print the version
+-v    More debug output (repeat for more)
+`,
+  );
+}
+
+type OptKind =
+  | "OPT_EXTENDED_OPTIONS"
+  | "OPT_AUTHKEY"
+  | "OPT_LOCALTCPFWD"
+  | "OPT_REMOTETCPFWD"
+  | "OPT_NETCAT"
+  | "OPT_OTHER";
+
+/**
+ * Parse dbclient's command line (argv[0] is the program name). Flags may come before and after
+ * the host; the first word after the host that is not a flag starts the remote command. -h, -V,
+ * help lists and errors end the program by throwing (QuietExit or DropbearExit) after printing.
+ * @dropbear cli-runopts.c cli_getopts
+ */
+export function cli_getopts(
+  argv: readonly string[],
+  opts: runopts = new runopts(),
+  cli_opts: cli_runopts = new cli_runopts(),
+): CliOptions {
+  // Assigned from the `next` closures: the `as` keeps TypeScript from deciding they stay null.
+  let recv_window_arg = null as string | null;
+  let idle_timeout_arg = null as string | null;
+  let max_duration_arg = null as string | null;
+  let host_arg: string | null = null;
+  let proxycmd_arg = null as string | null;
+  let remoteport_arg = null as string | null;
+  let username_arg = null as string | null;
+  let algo_print_arg = null as string | null;
+
+  cli_opts.progname = argv[0] ?? "dbclient";
+  opts.compression = DROPBEAR_CLI_COMPRESSION;
+  opts.usingsyslog = false;
+
+  fill_own_user(cli_opts);
+
+  let i = 1;
+  for (; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg[0] !== "-") {
+      if (host_arg === null) {
+        host_arg = arg;
+        continue;
+      }
+      // The remote command starts here; it takes every remaining word.
+      break;
+    }
+
+    let opt: OptKind = "OPT_OTHER";
+    let next: ((value: string) => void) | null = null;
+    let j = 1;
+    for (; j < arg.length && next === null && opt === "OPT_OTHER"; j++) {
+      const c = arg[j];
+      switch (c) {
+        case "y":
+          // Once accepts a new host key; twice skips the check entirely.
+          if (cli_opts.always_accept_key) {
+            cli_opts.no_hostkey_check = true;
+          }
+          cli_opts.always_accept_key = true;
+          break;
+        case "q":
+          cli_opts.quiet = true;
+          break;
+        case "p":
+          next = (v) => (remoteport_arg = v);
+          break;
+        case "i":
+          opt = "OPT_AUTHKEY";
+          break;
+        case "t":
+          cli_opts.wantpty = 1;
+          break;
+        case "T":
+          cli_opts.wantpty = 0;
+          break;
+        case "N":
+          cli_opts.no_cmd = true;
+          break;
+        case "f":
+          cli_opts.backgrounded = true;
+          break;
+        case "s":
+          cli_opts.is_subsystem = true;
+          break;
+        case "o":
+          opt = "OPT_EXTENDED_OPTIONS";
+          break;
+        case "L":
+          opt = "OPT_LOCALTCPFWD";
+          break;
+        case "g":
+          opts.listen_fwd_all = true;
+          break;
+        case "R":
+          opt = "OPT_REMOTETCPFWD";
+          break;
+        case "B":
+          opt = "OPT_NETCAT";
+          break;
+        case "J":
+          next = (v) => (proxycmd_arg = v);
+          break;
+        case "l":
+          next = (v) => (username_arg = v);
+          break;
+        case "Q":
+          next = (v) => (algo_print_arg = v);
+          break;
+        case "h":
+          printhelp(cli_opts);
+          exitQuietly(0);
+        case "u":
+          // Accepted and ignored: the old urandom option.
+          break;
+        case "W":
+          next = (v) => (recv_window_arg = v);
+          break;
+        case "K":
+          next = (v) => (cli_opts.keepalive_arg = v);
+          break;
+        case "I":
+          next = (v) => (idle_timeout_arg = v);
+          break;
+        case "M":
+          next = (v) => (max_duration_arg = v);
+          break;
+        case "A":
+          cli_opts.agent_fwd = true;
+          break;
+        case "c":
+          next = (v) => (opts.cipher_list = v);
+          break;
+        case "m":
+          next = (v) => (opts.mac_list = v);
+          break;
+        case "v":
+          set_debug_trace(get_debug_trace() + 1);
+          break;
+        // OpenSSH's -F, -e and -D mean nothing to Dropbear, which prints its version for them.
+        case "F":
+        case "e":
+        case "D":
+        case "V":
+          print_version();
+          exitQuietly(0);
+        case "b":
+          next = (v) => (cli_opts.bind_arg = v);
+          break;
+        case "z":
+          opts.disable_ip_tos = true;
+          break;
+        default:
+          process.stderr.write(`WARNING: Ignoring unknown option -${c}\n`);
+          break;
+      }
+    }
+
+    if (next === null && opt === "OPT_OTHER") {
+      continue;
+    }
+
+    let value: string;
+    if (j >= arg.length) {
+      i++;
+      if (i >= argv.length) {
+        dropbear_exit("Missing argument");
+      }
+      value = argv[i];
+    } else {
+      value = arg.slice(j);
+    }
+
+    switch (opt) {
+      case "OPT_EXTENDED_OPTIONS":
+        add_extendedopt(opts, cli_opts, value);
+        break;
+      case "OPT_AUTHKEY":
+        loadidentityfile(cli_opts, value, true);
+        break;
+      case "OPT_REMOTETCPFWD":
+        addforward(value, cli_opts.remotefwds);
+        break;
+      case "OPT_LOCALTCPFWD":
+        addforward(value, cli_opts.localfwds);
+        break;
+      case "OPT_NETCAT":
+        add_netcat(cli_opts, value);
+        break;
+      case "OPT_OTHER":
+        next?.(value);
+        break;
+    }
+  }
+
+  // Checked before the host so that "-c help" works alone.
+  parse_ciphers_macs(opts);
+
+  if (algo_print_arg !== null) {
+    print_algos(algo_print_arg);
+  }
+
+  if (host_arg === null) {
+    printhelp(cli_opts);
+    dropbear_exit("Remote host needs to be provided.");
+  }
+
+  // -p and -l win over -o Port; user@host/port, applied last, wins over both.
+  if (remoteport_arg !== null) {
+    cli_opts.remoteport = remoteport_arg;
+  } else if (cli_opts.remoteport === null) {
+    cli_opts.remoteport = "22";
+  }
+
+  if (username_arg !== null) {
+    cli_opts.username = username_arg;
+  } else if (cli_opts.username === null) {
+    cli_opts.username = cli_opts.own_user;
+  }
+
+  if (i < argv.length) {
+    cli_opts.cmd = argv.slice(i).join(" ");
+  }
+
+  if (proxycmd_arg !== null) {
+    cli_opts.proxycmd = proxycmd_arg;
+  }
+
+  if (cli_opts.bind_arg !== null) {
+    const split = split_address_port(cli_opts.bind_arg);
+    if (split === null) {
+      dropbear_exit("Bad -b argument");
+    }
+    cli_opts.bind_address = split.first;
+    cli_opts.bind_port = split.second;
+  }
+
+  // Without -t or -T: a pty only for an interactive shell on a terminal.
+  if (cli_opts.wantpty === 9) {
+    cli_opts.wantpty = cli_opts.cmd === null && isatty(0) ? 1 : 0;
+  }
+
+  if (cli_opts.backgrounded && cli_opts.cmd === null && !cli_opts.no_cmd) {
+    dropbear_exit("Command required for -f");
+  }
+
+  if (recv_window_arg !== null) {
+    parse_recv_window(opts, recv_window_arg);
+  }
+  if (cli_opts.keepalive_arg !== null) {
+    const val = m_str_to_uint(cli_opts.keepalive_arg);
+    if (val === null) {
+      dropbear_exit(`Bad keepalive '${cli_opts.keepalive_arg}'`);
+    }
+    opts.keepalive_secs = val;
+  }
+
+  if (idle_timeout_arg !== null) {
+    const val = m_str_to_uint(idle_timeout_arg);
+    if (val === null) {
+      dropbear_exit(`Bad idle_timeout '${idle_timeout_arg}'`);
+    }
+    opts.idle_timeout_secs = val;
+  }
+
+  if (max_duration_arg !== null) {
+    const val = m_str_to_uint(max_duration_arg);
+    if (val === null) {
+      dropbear_exit(`Bad max_duration '${max_duration_arg}'`);
+    }
+    opts.max_duration_secs = val;
+  }
+
+  if (cli_opts.cmd !== null && cli_opts.netcat_host !== null) {
+    dropbear_log(LOG_INFO, `Ignoring command '${cli_opts.cmd}' in netcat mode`);
+  }
+
+  // The host comes last: multihop copies -i, -y, -W and friends into the inner command.
+  parse_multihop_hostname(opts, cli_opts, host_arg, cli_opts.progname);
+
+  // Loaded after multihop so the default key is not passed on as an explicit -i.
+  loadidentityfile(cli_opts, DROPBEAR_DEFAULT_CLI_AUTHKEY, false);
+
+  return { opts, cli_opts };
+}
+
+/**
+ * Add an identity file to privkeys, warning if asked when it cannot be read. Keys are only
+ * named for now: parsing them needs the signkey package, so a file counts as loadable when it
+ * is a readable regular file.
+ * @dropbear cli-runopts.c loadidentityfile
+ */
+export function loadidentityfile(cli_opts: cli_runopts, filename: string, warnfail: boolean): void {
+  const id_key_path = expand_homedir_path(filename);
+  let readable = false;
+  try {
+    readable = statSync(id_key_path).isFile();
+    accessSync(id_key_path, fsConstants.R_OK);
+  } catch {
+    readable = false;
+  }
+  if (!readable) {
+    if (warnfail) {
+      // Dropbear's message carries its own trailing newline.
+      dropbear_log(LOG_WARNING, `Failed loading keyfile '${id_key_path}'\n`);
+    }
+    return;
+  }
+  list_append(cli_opts.privkeys, id_key_path);
+}
+
+/**
+ * The argv of the dbclient that carries us to the last hop: the options worth repeating, then
+ * `-B lasthost:port priorhops`. It is run without a shell.
+ * @dropbear cli-runopts.c multihop_args
+ */
+function multihop_args(opts: runopts, cli_opts: cli_runopts, argv0: string, prior_hops: string): string[] {
+  const args = [argv0];
+  if (cli_opts.quiet) {
+    args.push("-q");
+  }
+  if (cli_opts.no_hostkey_check) {
+    args.push("-y", "-y");
+  } else if (cli_opts.always_accept_key) {
+    args.push("-y");
+  }
+  if (cli_opts.batch_mode) {
+    args.push("-o", "BatchMode=yes");
+  }
+  if (opts.compression) {
+    args.push("-o", "Compression=yes");
+  }
+  if (cli_opts.proxycmd !== null) {
+    args.push("-J", cli_opts.proxycmd);
+  }
+  if (opts.recv_window !== DEFAULT_RECV_WINDOW) {
+    args.push("-W", String(opts.recv_window));
+  }
+  for (const key of cli_opts.privkeys) {
+    args.push("-i", key);
+  }
+  args.push("-B", `${cli_opts.remotehost}:${cli_opts.remoteport}`);
+  args.push(prior_hops);
+  return args;
+}
+
+/**
+ * Split "hop1,hop2,...,last": the last hop becomes remotehost/remoteport and the others become
+ * proxyexec, the inner dbclient's argv (started later, by cli-main).
+ * @dropbear cli-runopts.c parse_multihop_hostname
+ */
+function parse_multihop_hostname(
+  opts: runopts,
+  cli_opts: cli_runopts,
+  orighostarg: string,
+  argv0: string,
+): void {
+  // scp and rsync turn "user@host" into "-l user host"; when that user name holds a whole hop
+  // list ("a,u@b"), glue it back on.
+  let userhostarg =
+    cli_opts.username !== null && cli_opts.username.includes(",") && cli_opts.username.includes("@")
+      ? `${cli_opts.username}@${orighostarg}`
+      : orighostarg;
+
+  let prior_hops: string | null = null;
+  const last_hop = userhostarg.lastIndexOf(",");
+  if (last_hop >= 0) {
+    if (last_hop === 0) {
+      dropbear_exit("Bad multi-hop hostnames");
+    }
+    prior_hops = userhostarg.slice(0, last_hop);
+    userhostarg = userhostarg.slice(last_hop + 1);
+  }
+
+  parse_hostname(cli_opts, userhostarg);
+
+  if (prior_hops !== null) {
+    cli_opts.proxyexec = multihop_args(opts, cli_opts, argv0, prior_hops);
+    // -J now lives in proxyexec.
+    cli_opts.proxycmd = null;
+    // The outer hop carries an encrypted stream, which will not compress.
+    opts.compression = false;
+  }
+}
+
+/** Parse "[user@]host[^port|/port]" into username, remotehost and remoteport. @dropbear cli-runopts.c parse_hostname */
+function parse_hostname(cli_opts: cli_runopts, orighostarg: string): void {
+  let remotehost = orighostarg;
+  const at = remotehost.indexOf("@");
+  if (at >= 0) {
+    cli_opts.username = remotehost.slice(0, at);
+    remotehost = remotehost.slice(at + 1);
+  }
+
+  // "^" is the separator; "/" is the older one, used only when there is no "^".
+  let port = remotehost.indexOf("^");
+  if (port < 0) {
+    port = remotehost.indexOf("/");
+  }
+  if (port >= 0) {
+    cli_opts.remoteport = remotehost.slice(port + 1);
+    remotehost = remotehost.slice(0, port);
+  }
+
+  if (remotehost === "") {
+    dropbear_exit("Bad hostname.");
+  }
+
+  if (!cli_opts.remotehostfixed) {
+    cli_opts.remotehost = remotehost;
+  }
+}
+
+/** Parse -B's "host:port" (exactly one colon). @dropbear cli-runopts.c add_netcat */
+function add_netcat(cli_opts: cli_runopts, origstr: string): void {
+  const colon = origstr.indexOf(":");
+  const portstr = colon < 0 ? null : origstr.slice(colon + 1);
+  const port = portstr === null || portstr.includes(":") ? null : m_str_to_uint(portstr);
+  if (port === null || port > 65535) {
+    dropbear_exit(`Bad netcat endpoint '${origstr}'`);
+  }
+  cli_opts.netcat_port = port;
+  cli_opts.netcat_host = origstr.slice(0, colon);
+}
+
+/** Find the local user's name, or carry on as "unknown". @dropbear cli-runopts.c fill_own_user */
+function fill_own_user(cli_opts: cli_runopts): void {
+  try {
+    cli_opts.own_user = userInfo().username;
+  } catch {
+    dropbear_log(LOG_INFO, "Warning: failed to identify current user. Trying anyway.");
+    cli_opts.own_user = "unknown";
+  }
+}
+
+/**
+ * Parse "[listenaddr:]listenport:connectaddr:connectport" and append it to fwdlist. Split at
+ * plain colons, so an IPv6 literal cannot be written here (as in Dropbear).
+ * @dropbear cli-runopts.c addforward
+ */
+function addforward(origstr: string, fwdlist: m_list<TCPFwdEntry>): void {
+  const badfwd = `Bad TCP forward '${origstr}'`;
+
+  // Three cuts at the first colons; whatever follows the third stays in the last part.
+  const c1 = origstr.indexOf(":");
+  if (c1 < 0) {
+    dropbear_exit(badfwd);
+  }
+  const c2 = origstr.indexOf(":", c1 + 1);
+  if (c2 < 0) {
+    dropbear_exit(badfwd);
+  }
+  const c3 = origstr.indexOf(":", c2 + 1);
+  const part1 = origstr.slice(0, c1);
+  const part2 = origstr.slice(c1 + 1, c2);
+  const part3 = c3 < 0 ? origstr.slice(c2 + 1) : origstr.slice(c2 + 1, c3);
+  const part4 = c3 < 0 ? null : origstr.slice(c3 + 1);
+
+  const newfwd = new TCPFwdEntry();
+  let listenport: string;
+  let connectport: string;
+  if (part4 !== null) {
+    newfwd.listenaddr = part1;
+    listenport = part2;
+    newfwd.connectaddr = part3;
+    connectport = part4;
+  } else {
+    newfwd.listenaddr = null;
+    listenport = part1;
+    newfwd.connectaddr = part2;
+    connectport = part3;
+  }
+
+  const lport = m_str_to_uint(listenport);
+  if (lport === null) {
+    dropbear_exit(badfwd);
+  }
+  const cport = m_str_to_uint(connectport);
+  if (cport === null) {
+    dropbear_exit(badfwd);
+  }
+  if (lport > 65535 || cport > 65535) {
+    dropbear_exit(`Bad TCP port in '${origstr}'`);
+  }
+  newfwd.listenport = lport;
+  newfwd.connectport = cport;
+  newfwd.have_reply = false;
+  list_append(fwdlist, newfwd);
+}
+
+/**
+ * If str starts (after blanks) with optname, case-insensitively, followed by blanks and/or one
+ * "=", return the rest (the value); else null.
+ * @dropbear cli-runopts.c match_extendedopt
+ */
+function match_extendedopt(str: string, optname: string): string | null {
+  let pos = 0;
+  while (ascii_isspace(str[pos])) {
+    pos++;
+  }
+  for (let k = 0; k < optname.length; k++) {
+    if (ascii_tolower(str[pos + k] ?? "") !== ascii_tolower(optname[k])) {
+      return null;
+    }
+  }
+  pos += optname.length;
+
+  let seen_eq = false;
+  while (ascii_isspace(str[pos]) || (!seen_eq && str[pos] === "=")) {
+    if (str[pos] === "=") {
+      seen_eq = true;
+    }
+    pos++;
+  }
+
+  // Dropbear measures from the start of the string, leading blanks included, to decide that
+  // only a prefix of a longer word matched ("PortX"); keep that measure.
+  if (pos === optname.length) {
+    return null;
+  }
+  return str.slice(pos);
+}
+
+/** yes/y/true or no/n/false (exact case); anything else is fatal. @dropbear cli-runopts.c parse_flag_value */
+function parse_flag_value(value: string): boolean {
+  if (value === "yes" || value === "y" || value === "true") {
+    return true;
+  }
+  if (value === "no" || value === "n" || value === "false") {
+    return false;
+  }
+  dropbear_exit(`Bad yes/no argument '${value}'`);
+}
+
+/** The names -o accepts, as `-o help` lists them. */
+const EXTENDED_OPTIONS = [
+  "BatchMode",
+  "BindAddress",
+  "Compression",
+  "DisableTrivialAuth",
+  "ExitOnForwardFailure",
+  "ForwardAgent",
+  "GatewayPorts",
+  "IdentityFile",
+  "PasswordAuthentication",
+  "Port",
+  "ProxyCommand",
+  "ServerAliveInterval",
+  "StrictHostKeyChecking",
+  "UseSyslog",
+] as const;
+
+/** Apply one OpenSSH-style -o option ("Key=value" or "Key value"). @dropbear cli-runopts.c add_extendedopt */
+function add_extendedopt(opts: runopts, cli_opts: cli_runopts, origstr: string): void {
+  if (origstr === "help") {
+    dropbear_log(LOG_INFO, `Available options:\n${EXTENDED_OPTIONS.map((o) => `\t${o}\n`).join("")}`);
+    exitQuietly(0);
+  }
+
+  let v: string | null;
+  if ((v = match_extendedopt(origstr, "BatchMode")) !== null) {
+    cli_opts.batch_mode = parse_flag_value(v);
+    return;
+  }
+  if ((v = match_extendedopt(origstr, "BindAddress")) !== null) {
+    cli_opts.bind_arg = v;
+    return;
+  }
+  if ((v = match_extendedopt(origstr, "Compression")) !== null) {
+    opts.compression = parse_flag_value(v);
+    return;
+  }
+  if ((v = match_extendedopt(origstr, "DisableTrivialAuth")) !== null) {
+    cli_opts.disable_trivial_auth = parse_flag_value(v);
+    return;
+  }
+  if ((v = match_extendedopt(origstr, "ExitOnForwardFailure")) !== null) {
+    cli_opts.exit_on_fwd_failure = parse_flag_value(v);
+    return;
+  }
+  if ((v = match_extendedopt(origstr, "ForwardAgent")) !== null) {
+    cli_opts.agent_fwd = parse_flag_value(v);
+    return;
+  }
+  if ((v = match_extendedopt(origstr, "GatewayPorts")) !== null) {
+    opts.listen_fwd_all = parse_flag_value(v);
+    return;
+  }
+  if ((v = match_extendedopt(origstr, "IdentityFile")) !== null) {
+    loadidentityfile(cli_opts, v, true);
+    return;
+  }
+  if ((v = match_extendedopt(origstr, "PasswordAuthentication")) !== null) {
+    cli_opts.password_authentication = parse_flag_value(v);
+    return;
+  }
+  if ((v = match_extendedopt(origstr, "Port")) !== null) {
+    cli_opts.remoteport = v;
+    return;
+  }
+  if ((v = match_extendedopt(origstr, "ProxyCommand")) !== null) {
+    cli_opts.proxycmd = v;
+    return;
+  }
+  if ((v = match_extendedopt(origstr, "ServerAliveInterval")) !== null) {
+    cli_opts.keepalive_arg = v;
+    return;
+  }
+  if ((v = match_extendedopt(origstr, "StrictHostKeyChecking")) !== null) {
+    if (v === "accept-new") {
+      cli_opts.always_accept_key = true;
+    } else if (v !== "ask") {
+      // "yes": the key must already be known; "no": no check at all. "ask" is the default.
+      if (parse_flag_value(v)) {
+        cli_opts.ask_hostkey = false;
+      } else {
+        cli_opts.no_hostkey_check = true;
+      }
+    }
+    return;
+  }
+  if ((v = match_extendedopt(origstr, "UseSyslog")) !== null) {
+    opts.usingsyslog = parse_flag_value(v);
+    return;
+  }
+
+  dropbear_log(LOG_WARNING, `Ignoring unknown configuration option '${origstr}'`);
+}

@@ -1,0 +1,371 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DropbearExit, get_debug_trace } from "@dropbear-ts/dbutil";
+import { QuietExit } from "@dropbear-ts/dbutil";
+import { cli_getopts } from "../src/cli-runopts.js";
+import { capture, isQuiet } from "./capture.js";
+
+// A HOME of our own, so ~/.ssh/id_dropbear is under the test's control.
+const home = mkdtempSync(join(tmpdir(), "cli-runopts-"));
+const savedHome = process.env.HOME;
+beforeAll(() => {
+  process.env.HOME = home;
+});
+afterAll(() => {
+  process.env.HOME = savedHome;
+});
+
+const parse = (...args: string[]) => capture(() => cli_getopts(["dbclient", ...args]));
+
+function ok(...args: string[]) {
+  const c = parse(...args);
+  if (c.exit !== undefined) {
+    throw new Error(`unexpected exit ${c.exit.exitcode}: ${c.exit.exitmsg}`);
+  }
+  return c.result!;
+}
+
+function fails(msg: string, ...args: string[]) {
+  const c = parse(...args);
+  expect(c.exit).toBeInstanceOf(DropbearExit);
+  expect(c.exit).not.toBeInstanceOf(QuietExit);
+  expect(c.exit?.exitcode).toBe(1);
+  expect(c.exit?.exitmsg).toBe(msg);
+  return c;
+}
+
+describe("cli-runopts.c host, user, port and command", () => {
+  it("fills defaults from a bare host", () => {
+    const { opts, cli_opts } = ok("example.org");
+    expect(cli_opts.progname).toBe("dbclient");
+    expect(cli_opts.remotehost).toBe("example.org");
+    expect(cli_opts.remoteport).toBe("22");
+    expect(cli_opts.own_user).toBe(userInfo().username);
+    expect(cli_opts.username).toBe(userInfo().username);
+    expect(cli_opts.cmd).toBeNull();
+    expect(cli_opts.ask_hostkey).toBe(true);
+    expect(cli_opts.password_authentication).toBe(true);
+    expect(cli_opts.proxyexec).toBeNull();
+    expect(cli_opts.agent_fd).toBe(-1);
+    expect([0, 1]).toContain(cli_opts.wantpty);
+    expect(opts.usingsyslog).toBe(false);
+    expect(opts.compression).toBe(false);
+    expect(opts.recv_window).toBe(24576);
+  });
+
+  it.each([
+    ["u@h", "u", "h", "22"],
+    ["u@h^2222", "u", "h", "2222"],
+    ["u@h/2222", "u", "h", "2222"],
+    ["h^1/2", null, "h", "1/2"],
+    ["a@b@c", "a", "b@c", "22"],
+  ])("%j", (arg, user, host, port) => {
+    const { cli_opts } = ok(arg);
+    expect(cli_opts.username).toBe(user ?? userInfo().username);
+    expect(cli_opts.remotehost).toBe(host);
+    expect(cli_opts.remoteport).toBe(port);
+  });
+
+  it("lets user@host/port win over -l, -p and -o Port", () => {
+    expect(ok("-l", "x", "-p", "1", "u@h/2").cli_opts).toMatchObject({ username: "u", remoteport: "2" });
+    expect(ok("-l", "x", "-p", "1", "h").cli_opts).toMatchObject({ username: "x", remoteport: "1" });
+    expect(ok("-o", "Port=5", "-p", "1", "h").cli_opts.remoteport).toBe("1");
+    expect(ok("-p", "1", "-o", "Port=5", "h").cli_opts.remoteport).toBe("1");
+    expect(ok("-o", "Port=5", "h").cli_opts.remoteport).toBe("5");
+  });
+
+  it("joins the command with spaces and stops flag parsing there", () => {
+    const { cli_opts } = ok("-T", "h", "-p", "23", "ls", "-la", "a b", "-p");
+    expect(cli_opts.remoteport).toBe("23");
+    expect(cli_opts.cmd).toBe("ls -la a b -p");
+    expect(cli_opts.wantpty).toBe(0);
+  });
+
+  it("decides the pty from the command when neither -t nor -T is given", () => {
+    expect(ok("h", "uptime").cli_opts.wantpty).toBe(0);
+    expect(ok("-t", "h", "uptime").cli_opts.wantpty).toBe(1);
+    expect(ok("-tT", "h").cli_opts.wantpty).toBe(0);
+  });
+
+  it("rejects bad hosts", () => {
+    fails("Bad hostname.", "u@");
+    fails("Bad hostname.", "");
+    fails("Bad hostname.", "/22");
+  });
+
+  it("needs a host", () => {
+    const c = fails("Remote host needs to be provided.", "-p", "22");
+    expect(c.stderr).toContain("Usage: dbclient [options]");
+  });
+
+  it("treats a lone '-' as no flag at all", () => {
+    expect(ok("-", "h").cli_opts.remotehost).toBe("h");
+  });
+});
+
+describe("cli-runopts.c flags", () => {
+  it("takes single and combined flags", () => {
+    const { opts, cli_opts } = ok("-qNsAz", "-g", "-u", "h");
+    expect(cli_opts.quiet).toBe(true);
+    expect(cli_opts.no_cmd).toBe(true);
+    expect(cli_opts.is_subsystem).toBe(true);
+    expect(cli_opts.agent_fwd).toBe(true);
+    expect(opts.disable_ip_tos).toBe(true);
+    expect(opts.listen_fwd_all).toBe(true);
+  });
+
+  it("counts -y", () => {
+    expect(ok("-y", "h").cli_opts).toMatchObject({ always_accept_key: true, no_hostkey_check: false });
+    expect(ok("-yy", "h").cli_opts).toMatchObject({ always_accept_key: true, no_hostkey_check: true });
+    expect(ok("-y", "h", "-y").cli_opts.no_hostkey_check).toBe(true);
+  });
+
+  it("-f needs a command or -N", () => {
+    fails("Command required for -f", "-f", "h");
+    expect(ok("-f", "h", "true").cli_opts.backgrounded).toBe(true);
+    expect(ok("-fN", "h").cli_opts.backgrounded).toBe(true);
+  });
+
+  it("parses -W -K -I -M", () => {
+    const { opts } = ok("-W65536", "-K", "15", "-I", "60", "-M", "120", "h");
+    expect(opts).toMatchObject({ recv_window: 65536, keepalive_secs: 15, idle_timeout_secs: 60, max_duration_secs: 120 });
+    fails("Bad keepalive 'x'", "-K", "x", "h");
+    fails("Bad idle_timeout 'x'", "-I", "x", "h");
+    fails("Bad max_duration 'x'", "-M", "x", "h");
+    const w = parse("-W", "-1", "h");
+    expect(w.result?.opts.recv_window).toBe(24576);
+    expect(w.logs).toEqual(["Bad recv window '-1', using 24576"]);
+  });
+
+  it("stores -c and -m lists", () => {
+    const { opts } = ok("-c", "aes256-ctr", "-mhmac-sha2-256", "h");
+    expect(opts.cipher_list).toBe("aes256-ctr");
+    expect(opts.mac_list).toBe("hmac-sha2-256");
+    expect(parse("-c", "help").exit?.exitmsg).toBe(".");
+  });
+
+  it("-v raises the debug level", () => {
+    const { result } = capture(() => {
+      cli_getopts(["dbclient", "-vv", "h", "-v"]);
+      return get_debug_trace();
+    });
+    expect(result).toBe(3);
+  });
+
+  it("only warns about unknown flags", () => {
+    const { result, stderr } = parse("-xq", "h");
+    expect(stderr).toBe("WARNING: Ignoring unknown option -x\n");
+    expect(result?.cli_opts.quiet).toBe(true);
+  });
+
+  it("prints the version for -V and for OpenSSH's -F, -e, -D", () => {
+    for (const f of ["-V", "-F", "-e", "-D"]) {
+      const { exit, stderr } = parse(f, "h");
+      expect(isQuiet(exit, 0)).toBe(true);
+      expect(stderr).toBe("Dropbear v2026.94\n");
+    }
+  });
+
+  it("-h prints the help and exits 0", () => {
+    const { exit, stderr } = parse("-h");
+    expect(isQuiet(exit, 0)).toBe(true);
+    expect(stderr).toMatch(/^Dropbear SSH client v2026\.94/);
+    for (const flag of ["-p", "-l", "-t", "-T", "-N", "-f", "-q", "-y", "-s", "-o", "-i", "-A", "-L", "-g", "-R", "-W", "-K", "-I", "-M", "-z", "-B", "-J", "-c", "-m", "-b", "-Q", "-V", "-v"]) {
+      expect(stderr).toMatch(new RegExp(`^${flag} `, "m"));
+    }
+  });
+
+  it("reports a missing value", () => {
+    fails("Missing argument", "h", "-p");
+    fails("Missing argument", "-L");
+  });
+
+  it("splits -b", () => {
+    expect(ok("-b", "10.0.0.1:2000", "h").cli_opts).toMatchObject({ bind_address: "10.0.0.1", bind_port: "2000" });
+    expect(ok("-b", ":2000", "h").cli_opts).toMatchObject({ bind_address: null, bind_port: "2000" });
+    expect(ok("-b", "10.0.0.1", "h").cli_opts).toMatchObject({ bind_address: "10.0.0.1", bind_port: null });
+    expect(ok("-b", "[::1]:5", "h").cli_opts).toMatchObject({ bind_address: "::1", bind_port: "5" });
+    fails("Bad -b argument", "-b", "[::1", "h");
+  });
+
+  it("-J beats -o ProxyCommand", () => {
+    expect(ok("-o", "ProxyCommand=nc h 22", "h").cli_opts.proxycmd).toBe("nc h 22");
+    expect(ok("-J", "a", "-o", "ProxyCommand=b", "h").cli_opts.proxycmd).toBe("a");
+  });
+});
+
+describe("cli-runopts.c addforward (-L / -R)", () => {
+  const fwds = (flag: string, ...specs: string[]) => {
+    const { cli_opts } = ok(...specs.flatMap((s) => [flag, s]), "h");
+    const list = flag === "-L" ? cli_opts.localfwds : cli_opts.remotefwds;
+    return [...list].map((f) => ({ ...f }));
+  };
+
+  it.each([
+    ["8080:localhost:80", null, 8080, "localhost", 80],
+    ["127.0.0.1:8080:db:5432", "127.0.0.1", 8080, "db", 5432],
+    [":8080:db:5432", "", 8080, "db", 5432],
+    ["0:h:0", null, 0, "h", 0],
+    ["1: h:2", null, 1, " h", 2],
+  ])("%j", (spec, listenaddr, listenport, connectaddr, connectport) => {
+    const expected = { listenaddr, listenport, connectaddr, connectport, have_reply: false };
+    expect(fwds("-L", spec)).toEqual([expected]);
+    expect(fwds("-R", spec)).toEqual([expected]);
+  });
+
+  it("keeps order, takes attached values, and -g leaves the address for later", () => {
+    const { opts, cli_opts } = ok("-gL1:a:2", "-L", "3:b:4", "-R5:c:6", "h");
+    expect([...cli_opts.localfwds].map((f) => f.connectaddr)).toEqual(["a", "b"]);
+    expect([...cli_opts.remotefwds].map((f) => f.listenport)).toEqual([5]);
+    expect(opts.listen_fwd_all).toBe(true);
+    expect([...cli_opts.localfwds][0].listenaddr).toBeNull();
+  });
+
+  it.each(["1:2", "8080", "x:h:80", "1:h:y", "1:h:2:3:4", "[::1]:1:h:2", "a:1:h:"])("rejects %j", (spec) => {
+    fails(`Bad TCP forward '${spec}'`, "-L", spec, "h");
+    fails(`Bad TCP forward '${spec}'`, "-R", spec, "h");
+  });
+
+  it("rejects ports above 65535", () => {
+    fails("Bad TCP port in '70000:h:80'", "-L", "70000:h:80", "h");
+    fails("Bad TCP port in '80:h:65536'", "-R", "80:h:65536", "h");
+  });
+});
+
+describe("cli-runopts.c -B netcat", () => {
+  it("parses host:port", () => {
+    expect(ok("-B", "db:5432", "h").cli_opts).toMatchObject({ netcat_host: "db", netcat_port: 5432 });
+    expect(ok("-B:22", "h").cli_opts).toMatchObject({ netcat_host: "", netcat_port: 22 });
+  });
+
+  it.each(["db", "db:1:2", "db:x", "db:65536", "::1:22"])("rejects %j", (spec) => {
+    fails(`Bad netcat endpoint '${spec}'`, "-B", spec, "h");
+  });
+
+  it("ignores a command in netcat mode, with a note", () => {
+    const { logs } = parse("-B", "db:1", "h", "ls");
+    expect(logs).toEqual(["Ignoring command 'ls' in netcat mode"]);
+  });
+});
+
+describe("cli-runopts.c -o", () => {
+  it.each([
+    ["BatchMode=yes", "batch_mode", true],
+    ["batchmode=no", "batch_mode", false],
+    ["BATCHMODE yes", "batch_mode", true],
+    ["  BatchMode = y", "batch_mode", true],
+    ["DisableTrivialAuth=true", "disable_trivial_auth", true],
+    ["ExitOnForwardFailure=yes", "exit_on_fwd_failure", true],
+    ["ForwardAgent=yes", "agent_fwd", true],
+    ["PasswordAuthentication=no", "password_authentication", false],
+    ["Port=2200", "remoteport", "2200"],
+    ["Port= 2200", "remoteport", "2200"],
+    ["Port=", "remoteport", ""],
+    ["ProxyCommand=nc %h %p", "proxycmd", "nc %h %p"],
+    ["StrictHostKeyChecking=accept-new", "always_accept_key", true],
+    ["StrictHostKeyChecking=yes", "ask_hostkey", false],
+    ["StrictHostKeyChecking=no", "no_hostkey_check", true],
+    ["StrictHostKeyChecking=ask", "ask_hostkey", true],
+    ["BindAddress=1.2.3.4:9", "bind_address", "1.2.3.4"],
+  ] as const)("%j", (opt, field, value) => {
+    const { cli_opts } = ok("-o", opt, "h");
+    expect(cli_opts[field]).toBe(value);
+  });
+
+  it("sets the shared options", () => {
+    const { opts } = ok("-oCompression=yes", "-o", "GatewayPorts=yes", "-o", "UseSyslog=yes", "-o", "ServerAliveInterval=30", "h");
+    expect(opts).toMatchObject({ compression: true, listen_fwd_all: true, usingsyslog: true, keepalive_secs: 30 });
+    fails("Bad keepalive 'soon'", "-o", "ServerAliveInterval=soon", "h");
+  });
+
+  it("rejects a bad yes/no", () => {
+    fails("Bad yes/no argument 'Yes'", "-o", "BatchMode=Yes", "h");
+    fails("Bad yes/no argument 'maybe'", "-o", "StrictHostKeyChecking=maybe", "h");
+  });
+
+  it("warns about unknown options, including a longer word that starts with a known one", () => {
+    for (const o of ["Foo=bar", "PortX=1", "Port"]) {
+      const { logs, exit } = parse("-o", o, "h");
+      expect(exit).toBeUndefined();
+      expect(logs).toEqual([`Ignoring unknown configuration option '${o}'`]);
+    }
+  });
+
+  it("keeps Dropbear's quirk: leading blanks let a run-on word match", () => {
+    expect(ok("-o", " Port2200", "h").cli_opts.remoteport).toBe("2200");
+  });
+
+  it("-o help lists the options and exits 0", () => {
+    const { exit, logs } = parse("-o", "help");
+    expect(isQuiet(exit, 0)).toBe(true);
+    expect(logs).toHaveLength(1);
+    expect(logs[0]).toMatch(/^Available options:\n\tBatchMode\n/);
+    expect(logs[0].split("\n\t")).toHaveLength(15);
+  });
+});
+
+describe("cli-runopts.c identity files", () => {
+  const dir = mkdtempSync(join(tmpdir(), "cli-keys-"));
+  const k1 = join(dir, "k1");
+  const k2 = join(dir, "k2");
+  writeFileSync(k1, "key");
+  writeFileSync(k2, "key");
+
+  it("collects readable -i files in order and warns about others", () => {
+    const missing = join(dir, "missing");
+    const { result, logs } = parse("-i", k1, `-i${k2}`, "-o", `IdentityFile=${missing}`, "h");
+    expect([...result!.cli_opts.privkeys]).toEqual([k1, k2]);
+    expect(logs).toEqual([`Failed loading keyfile '${missing}'\n`]);
+  });
+
+  it("adds ~/.ssh/id_dropbear last, silently, only if it exists", () => {
+    expect([...ok("h").cli_opts.privkeys]).toEqual([]);
+    mkdirSync(join(home, ".ssh"), { recursive: true });
+    writeFileSync(join(home, ".ssh", "id_dropbear"), "key");
+    expect([...ok("-i", k1, "h").cli_opts.privkeys]).toEqual([k1, join(home, ".ssh", "id_dropbear")]);
+    expect([...ok("-i", "~/.ssh/id_dropbear", "h").cli_opts.privkeys]).toHaveLength(2);
+  });
+});
+
+describe("cli-runopts.c multihop", () => {
+  it("splits off the last hop and builds the inner dbclient's argv", () => {
+    const { opts, cli_opts } = ok("a,b/2022,u@c^23");
+    expect(cli_opts).toMatchObject({ remotehost: "c", remoteport: "23", username: "u" });
+    expect(cli_opts.proxyexec).toEqual(["dbclient", "-B", "c:23", "a,b/2022"]);
+    expect(opts.compression).toBe(false);
+  });
+
+  it("passes -q, -y, BatchMode, Compression, -J, -W and -i on to the inner hops", () => {
+    const dir = mkdtempSync(join(tmpdir(), "cli-hop-"));
+    const key = join(dir, "k");
+    writeFileSync(key, "key");
+    const { opts, cli_opts } = ok("-qyy", "-o", "BatchMode=yes", "-o", "Compression=yes", "-J", "px", "-W", "65536", "-i", key, "a,c");
+    expect(cli_opts.proxyexec).toEqual([
+      "dbclient", "-q", "-y", "-y", "-o", "BatchMode=yes", "-o", "Compression=yes",
+      "-J", "px", "-W", "65536", "-i", key, "-B", "c:22", "a",
+    ]);
+    expect(cli_opts.proxycmd).toBeNull();
+    expect(opts.compression).toBe(false);
+  });
+
+  it("does not pass the default id_dropbear as -i", () => {
+    mkdirSync(join(home, ".ssh"), { recursive: true });
+    writeFileSync(join(home, ".ssh", "id_dropbear"), "key");
+    const { cli_opts } = ok("a,c");
+    expect(cli_opts.proxyexec).toEqual(["dbclient", "-B", "c:22", "a"]);
+    expect([...cli_opts.privkeys]).toEqual([join(home, ".ssh", "id_dropbear")]);
+  });
+
+  it("glues back a -l user that holds a hop list (scp/rsync style)", () => {
+    const { cli_opts } = ok("-l", "u1@a,u2", "c");
+    expect(cli_opts).toMatchObject({ remotehost: "c", username: "u2" });
+    expect(cli_opts.proxyexec?.at(-1)).toBe("u1@a");
+  });
+
+  it("rejects empty hops", () => {
+    fails("Bad multi-hop hostnames", ",c");
+    fails("Bad hostname.", "a,");
+  });
+});
