@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+// Transport crypto throughput: MB/s for 32 KiB packets, sealing (encrypt + MAC, as
+// encrypt_packet does) and opening (decrypt + check, as decrypt_packet does), one row per
+// cipher+MAC combination and per AEAD. About one second per row. Build first:
+//   npx tsc -b packages/crypto && node bench/crypto.mjs
+// Not run by the tests; numbers depend on the machine.
+
+import {
+  CRYPT_OK,
+  LTC_DECRYPT,
+  LTC_ENCRYPT,
+  cipherAlgorithms,
+  computeMac,
+  macAlgorithms,
+  verifyMac,
+} from "../packages/crypto/dist/index.js";
+
+const PACKET = 32 * 1024;
+const SECONDS_PER_COLUMN = 0.5;
+
+/** Run fn repeatedly for about `seconds`; returns MB/s of `bytes` per call. */
+function rate(fn, bytes, seconds = SECONDS_PER_COLUMN) {
+  for (let i = 0; i < 20; i++) fn(); // warm up
+  let n = 0;
+  const start = process.hrtime.bigint();
+  const limit = BigInt(Math.round(seconds * 1e9));
+  let elapsed = 0n;
+  do {
+    for (let i = 0; i < 16; i++) fn();
+    n += 16;
+    elapsed = process.hrtime.bigint() - start;
+  } while (elapsed < limit);
+  return (n * bytes) / 1e6 / (Number(elapsed) / 1e9);
+}
+
+function check(ret) {
+  if (ret !== CRYPT_OK) throw new Error("crypto hook failed");
+}
+
+function rowPlain(algo, mac) {
+  const key = Buffer.alloc(algo.cipher.keysize, 1);
+  const iv = Buffer.alloc(16, 2);
+  const mackey = Buffer.alloc(mac.hash.keysize, 3);
+  const tx = algo.mode.start(algo.cipher.cipherdesc, iv, key, algo.cipher.keysize, 0);
+  const rx = algo.mode.start(algo.cipher.cipherdesc, iv, key, algo.cipher.keysize, 0);
+  const wire = Buffer.alloc(PACKET + mac.hash.hashsize);
+  const body = wire.subarray(0, PACKET);
+  const tag = wire.subarray(PACKET);
+  const check2 = Buffer.alloc(mac.hash.hashsize);
+  let seq = 0;
+  const seal = () => {
+    // encrypt-and-MAC over the clear packet; -etm MACs the ciphertext instead (same cost).
+    computeMac(mac.hash, mackey, seq, body, PACKET, tag);
+    check(algo.mode.encrypt(body, body, PACKET, tx));
+    seq++;
+  };
+  let rseq = 0;
+  const open = () => {
+    check(algo.mode.decrypt(body, body, PACKET, rx));
+    computeMac(mac.hash, mackey, rseq, body, PACKET, check2);
+    verifyMac(check2, tag, mac.hash.hashsize);
+    rseq++;
+  };
+  return [`${algo.name} + ${mac.name}`, rate(seal, PACKET), rate(open, PACKET)];
+}
+
+function rowAead(algo) {
+  const key = Buffer.alloc(algo.cipher.keysize, 1);
+  const iv = Buffer.alloc(16, 2);
+  const taglen = algo.mode.aead_mac.hashsize;
+  const tx = algo.mode.start(algo.cipher.cipherdesc, iv, key, algo.cipher.keysize, 0);
+  const packets = [];
+  // Seal a batch first so the opening side has valid packets to open in order.
+  const BATCH = 64;
+  for (let i = 0; i < BATCH; i++) {
+    const wire = Buffer.alloc(PACKET + taglen);
+    wire.writeUInt32BE(PACKET - 4, 0);
+    check(algo.mode.aead_crypt(i, wire, wire, PACKET, taglen, tx, LTC_ENCRYPT));
+    packets.push(wire);
+  }
+  const scratch = Buffer.alloc(PACKET + taglen);
+  let seq = BATCH;
+  const seal = () => {
+    check(algo.mode.aead_crypt(seq++, scratch, scratch, PACKET, taglen, tx, LTC_ENCRYPT));
+  };
+  // Opening needs fresh state per pass (GCM's counter) and untouched packets.
+  const sealed = packets.map((p) => Buffer.from(p));
+  let rx = algo.mode.start(algo.cipher.cipherdesc, iv, key, algo.cipher.keysize, 0);
+  let i = 0;
+  const open = () => {
+    if (i === BATCH) {
+      i = 0;
+      rx = algo.mode.start(algo.cipher.cipherdesc, iv, key, algo.cipher.keysize, 0);
+    }
+    const p = packets[i];
+    sealed[i].copy(p);
+    algo.mode.aead_getlength(i, p, algo.cipher.blocksize, rx);
+    check(algo.mode.aead_crypt(i, p, p, PACKET, taglen, rx, LTC_DECRYPT));
+    i++;
+  };
+  return [algo.name, rate(seal, PACKET), rate(open, PACKET)];
+}
+
+const rows = [];
+for (const algo of cipherAlgorithms) {
+  if (algo.mode.aead_crypt) {
+    rows.push(rowAead(algo));
+  } else {
+    for (const mac of macAlgorithms.filter((m) => !m.etm)) {
+      rows.push(rowPlain(algo, mac));
+    }
+  }
+}
+
+const width = Math.max(...rows.map((r) => r[0].length), 9);
+console.log(`node ${process.version}, OpenSSL ${process.versions.openssl}, ${PACKET / 1024} KiB packets`);
+console.log(`${"algorithm".padEnd(width)}  ${"seal MB/s".padStart(10)}  ${"open MB/s".padStart(10)}`);
+for (const [name, seal, open] of rows) {
+  console.log(`${name.padEnd(width)}  ${seal.toFixed(0).padStart(10)}  ${open.toFixed(0).padStart(10)}`);
+}

@@ -1,0 +1,172 @@
+import { createCipheriv, createSecretKey, type KeyObject } from "node:crypto";
+import { Poly1305 } from "@noble/ciphers/_poly1305.js";
+import { TRACE2, constant_time_memcmp } from "@dropbear-ts/dbutil";
+
+import {
+  CRYPT_ERROR,
+  CRYPT_OK,
+  LTC_DECRYPT,
+  LTC_ENCRYPT,
+  type cipher_state,
+  type dropbear_cipher,
+  type dropbear_cipher_mode,
+  type dropbear_hash,
+  type ltc_cipher_descriptor,
+} from "./algo.js";
+
+// chacha20-poly1305@openssh.com (OpenSSH PROTOCOL.chacha20poly1305). The 64-byte key is two
+// ChaCha20 keys: the first 32 bytes (K_2) encrypt the body and, from block 0, give the
+// one-time Poly1305 key; the last 32 (K_1) encrypt only the 4-byte length. The nonce is the
+// packet sequence number as a 64-bit big-endian value, in the original 64-bit-counter /
+// 64-bit-nonce layout. The tag covers the encrypted length and body, unpadded.
+//
+// node:crypto's "chacha20" takes a 16-byte IV that it loads as the last four state words:
+// bytes 0..7 are the block counter (little-endian) and bytes 8..15 the nonce, which is exactly
+// that layout. Its "chacha20-poly1305" is the different RFC 8439 AEAD and is not used here.
+// Poly1305 comes from @noble/ciphers: node:crypto has no standalone Poly1305.
+
+/** Bytes in each of the two ChaCha20 keys. @dropbear chachapoly.c CHACHA20_KEY_LEN */
+export const CHACHA20_KEY_LEN = 32;
+/** Padding unit of this mode (the length field is not counted). @dropbear chachapoly.c CHACHA20_BLOCKSIZE */
+export const CHACHA20_BLOCKSIZE = 8;
+/** One-time Poly1305 key length. @dropbear chachapoly.c POLY1305_KEY_LEN */
+export const POLY1305_KEY_LEN = 32;
+/** Tag length. @dropbear chachapoly.c POLY1305_TAG_LEN */
+export const POLY1305_TAG_LEN = 16;
+
+/** Placeholder cipher descriptor: non-null so common-kex starts the mode, nameless. @dropbear chachapoly.c dummy */
+export const dummy: ltc_cipher_descriptor = { name: null };
+
+/** The implied MAC of this mode. @dropbear chachapoly.c dropbear_chachapoly_mac */
+export const dropbear_chachapoly_mac: dropbear_hash = {
+  hash_desc: null,
+  keysize: POLY1305_KEY_LEN,
+  hashsize: POLY1305_TAG_LEN,
+};
+
+/** The cipher entry: a 64-byte key and an 8-byte padding block. @dropbear chachapoly.c dropbear_chachapoly */
+export const dropbear_chachapoly: dropbear_cipher = {
+  cipherdesc: dummy,
+  keysize: CHACHA20_KEY_LEN * 2,
+  blocksize: CHACHA20_BLOCKSIZE,
+};
+
+/** One direction's two ChaCha20 keys. @dropbear chachapoly.h dropbear_chachapoly_state */
+export class dropbear_chachapoly_state {
+  /** Scratch IV, rewritten for every packet (counter ‖ nonce, see above). */
+  readonly iv = Buffer.alloc(16);
+
+  constructor(
+    /** K_2: body keystream and Poly1305 key. */
+    readonly chacha: KeyObject,
+    /** K_1: length-field keystream. */
+    readonly header: KeyObject,
+  ) {}
+}
+
+// One ChaCha20 block of zeros: encrypting it yields the block-0 keystream (the Poly1305 key)
+// and leaves the cipher at block 1, where the body starts.
+const ZERO_BLOCK = Buffer.alloc(64);
+
+/** Point the scratch IV at block 0 of the stream for packet `seq`. */
+function setNonce(iv: Buffer, seq: number): void {
+  iv.fill(0, 0, 12);
+  iv.writeUInt32BE(seq >>> 0, 12);
+}
+
+/** Split the 64-byte key into the two ChaCha20 keys. @dropbear chachapoly.c dropbear_chachapoly_start */
+export function dropbear_chachapoly_start(
+  _cipher: ltc_cipher_descriptor | null,
+  _IV: Uint8Array,
+  key: Uint8Array,
+  keylen: number,
+  _num_rounds: number,
+): cipher_state | null {
+  TRACE2("enter dropbear_chachapoly_start");
+  if (keylen !== CHACHA20_KEY_LEN * 2 || key.length < keylen) {
+    return null;
+  }
+  const state = new dropbear_chachapoly_state(
+    createSecretKey(Buffer.from(key.subarray(0, CHACHA20_KEY_LEN))),
+    createSecretKey(Buffer.from(key.subarray(CHACHA20_KEY_LEN, keylen))),
+  );
+  TRACE2("leave dropbear_chachapoly_start");
+  return state;
+}
+
+/**
+ * Seal or open one packet of `len` bytes (length field + body) followed by the 16-byte tag.
+ * Opening checks the tag first, in constant time, and writes nothing if it fails.
+ * @dropbear chachapoly.c dropbear_chachapoly_crypt
+ */
+export function dropbear_chachapoly_crypt(
+  seq: number,
+  input: Uint8Array,
+  output: Uint8Array,
+  len: number,
+  taglen: number,
+  cipher_state: cipher_state,
+  direction: number,
+): number {
+  const state = cipher_state as dropbear_chachapoly_state;
+  if (len < 4 || taglen !== POLY1305_TAG_LEN || input.length < len || output.length < len) {
+    return CRYPT_ERROR;
+  }
+  setNonce(state.iv, seq);
+  const body = createCipheriv("chacha20", state.chacha, state.iv);
+  const polykey = body.update(ZERO_BLOCK).subarray(0, POLY1305_KEY_LEN);
+
+  if (direction === LTC_DECRYPT) {
+    if (input.length < len + POLY1305_TAG_LEN) {
+      return CRYPT_ERROR;
+    }
+    const tag = new Poly1305(polykey).update(input.subarray(0, len)).digest();
+    if (constant_time_memcmp(input.subarray(len, len + POLY1305_TAG_LEN), tag, POLY1305_TAG_LEN) !== 0) {
+      return CRYPT_ERROR;
+    }
+  } else if (direction !== LTC_ENCRYPT || output.length < len + POLY1305_TAG_LEN) {
+    return CRYPT_ERROR;
+  }
+
+  const header = createCipheriv("chacha20", state.header, state.iv);
+  const lenbytes = header.update(input.subarray(0, 4));
+  const payload = body.update(input.subarray(4, len));
+  output.set(lenbytes, 0);
+  output.set(payload, 4);
+
+  if (direction === LTC_ENCRYPT) {
+    new Poly1305(polykey)
+      .update(output.subarray(0, len))
+      .digestInto(output.subarray(len, len + POLY1305_TAG_LEN));
+  }
+  return CRYPT_OK;
+}
+
+/**
+ * Decrypt just the 4-byte length field, so the reader knows how much more to read before it
+ * can check the tag. @dropbear chachapoly.c dropbear_chachapoly_getlength
+ */
+export function dropbear_chachapoly_getlength(
+  seq: number,
+  input: Uint8Array,
+  len: number,
+  cipher_state: cipher_state,
+): number {
+  const state = cipher_state as dropbear_chachapoly_state;
+  if (len < 4 || input.length < 4) {
+    return -1;
+  }
+  setNonce(state.iv, seq);
+  const buf = createCipheriv("chacha20", state.header, state.iv).update(input.subarray(0, 4));
+  return buf.readUInt32BE(0);
+}
+
+/** The chacha20-poly1305 mode: AEAD only. @dropbear chachapoly.c dropbear_mode_chachapoly */
+export const dropbear_mode_chachapoly: dropbear_cipher_mode = {
+  start: dropbear_chachapoly_start,
+  encrypt: null,
+  decrypt: null,
+  aead_crypt: dropbear_chachapoly_crypt,
+  aead_getlength: dropbear_chachapoly_getlength,
+  aead_mac: dropbear_chachapoly_mac,
+};

@@ -1,0 +1,134 @@
+import { createCipheriv, type Cipher } from "node:crypto";
+
+import {
+  CRYPT_ERROR,
+  CRYPT_OK,
+  type cipher_state,
+  type dropbear_cipher,
+  type dropbear_cipher_mode,
+  type ltc_cipher_descriptor,
+} from "./algo.js";
+import { dropbear_chachapoly, dropbear_mode_chachapoly } from "./chachapoly.js";
+import { dropbear_mode_gcm } from "./gcm.js";
+
+// The cipher entries and the CTR / "none" modes of common-algo.c, over node:crypto. The
+// chacha20-poly1305 and GCM modes live in their own files, as in Dropbear.
+
+/** libtomcrypt's AES, here the node:crypto "aes-*" family. */
+export const aes_desc: ltc_cipher_descriptor = { name: "aes" };
+
+/** AES with a 32-byte key. @dropbear common-algo.c dropbear_aes256 */
+export const dropbear_aes256: dropbear_cipher = { cipherdesc: aes_desc, keysize: 32, blocksize: 16 };
+
+/** AES with a 16-byte key. @dropbear common-algo.c dropbear_aes128 */
+export const dropbear_aes128: dropbear_cipher = { cipherdesc: aes_desc, keysize: 16, blocksize: 16 };
+
+/** "No encryption" (RFC 4253 "none"), in force until the first NEWKEYS. @dropbear common-algo.c dropbear_nocipher */
+export const dropbear_nocipher: dropbear_cipher = { cipherdesc: null, keysize: 16, blocksize: 8 };
+
+/** The (empty) state of the "none" mode. */
+const NONE_STATE: cipher_state = Object.freeze({});
+
+/** Copy through unchanged. @dropbear common-algo.c void_cipher */
+export function void_cipher(
+  input: Uint8Array,
+  output: Uint8Array,
+  len: number,
+  _cipher_state: cipher_state,
+): number {
+  if (input !== output) {
+    output.set(input.subarray(0, len));
+  }
+  return CRYPT_OK;
+}
+
+/** Nothing to key. @dropbear common-algo.c void_start */
+export function void_start(
+  _cipher: ltc_cipher_descriptor | null,
+  _IV: Uint8Array,
+  _key: Uint8Array,
+  _keylen: number,
+  _num_rounds: number,
+): cipher_state | null {
+  return NONE_STATE;
+}
+
+/** The mode of dropbear_nocipher. @dropbear common-algo.c dropbear_mode_none */
+export const dropbear_mode_none: dropbear_cipher_mode = {
+  start: void_start,
+  encrypt: void_cipher,
+  decrypt: void_cipher,
+  aead_crypt: null,
+  aead_getlength: null,
+  aead_mac: null,
+};
+
+/**
+ * One direction's AES-CTR stream (libtomcrypt's symmetric_CTR). The node:crypto cipher stays
+ * open for the whole key lifetime, so the keystream runs on from packet to packet as SSH wants.
+ */
+export class symmetric_CTR {
+  constructor(readonly ctr: Cipher) {}
+}
+
+/**
+ * Key AES-CTR with a 128-bit big-endian counter starting at IV. The key length picks
+ * AES-128 or AES-256. @dropbear common-algo.c dropbear_big_endian_ctr_start
+ */
+export function dropbear_big_endian_ctr_start(
+  _cipher: ltc_cipher_descriptor | null,
+  IV: Uint8Array,
+  key: Uint8Array,
+  keylen: number,
+  _num_rounds: number,
+): cipher_state | null {
+  if ((keylen !== 16 && keylen !== 24 && keylen !== 32) || key.length < keylen || IV.length < 16) {
+    return null;
+  }
+  return new symmetric_CTR(
+    createCipheriv(`aes-${keylen * 8}-ctr`, key.subarray(0, keylen), IV.subarray(0, 16)),
+  );
+}
+
+/**
+ * Run `len` bytes through the CTR keystream (encryption and decryption are the same XOR).
+ * node:crypto returns its output in a fresh Buffer, which is copied into `output`.
+ */
+function ctrCrypt(input: Uint8Array, output: Uint8Array, len: number, cipher_state: cipher_state): number {
+  if (input.length < len || output.length < len) {
+    return CRYPT_ERROR;
+  }
+  output.set((cipher_state as symmetric_CTR).ctr.update(input.subarray(0, len)));
+  return CRYPT_OK;
+}
+
+/** The CTR mode. @dropbear common-algo.c dropbear_mode_ctr */
+export const dropbear_mode_ctr: dropbear_cipher_mode = {
+  start: dropbear_big_endian_ctr_start,
+  encrypt: ctrCrypt,
+  decrypt: ctrCrypt,
+  aead_crypt: null,
+  aead_getlength: null,
+  aead_mac: null,
+};
+
+/** One cipher name the `algo` tables can list, with what implements it. */
+export interface CipherAlgorithm {
+  /** The SSH name, e.g. "aes256-ctr". */
+  readonly name: string;
+  readonly cipher: dropbear_cipher;
+  readonly mode: dropbear_cipher_mode;
+}
+
+/**
+ * Every cipher this package implements, in Dropbear's table order. Dropbear 2026.94 builds the
+ * GCM pair only with DROPBEAR_ENABLE_GCM_MODE (off by default); CBC and 3DES, off by default
+ * too, are not implemented. Which of these a program offers is the `algo` package's call.
+ */
+export const cipherAlgorithms: readonly CipherAlgorithm[] = [
+  { name: "chacha20-poly1305@openssh.com", cipher: dropbear_chachapoly, mode: dropbear_mode_chachapoly },
+  { name: "aes256-gcm@openssh.com", cipher: dropbear_aes256, mode: dropbear_mode_gcm },
+  { name: "aes128-gcm@openssh.com", cipher: dropbear_aes128, mode: dropbear_mode_gcm },
+  { name: "aes256-ctr", cipher: dropbear_aes256, mode: dropbear_mode_ctr },
+  { name: "aes128-ctr", cipher: dropbear_aes128, mode: dropbear_mode_ctr },
+];

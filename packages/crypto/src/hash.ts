@@ -1,0 +1,84 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+
+import type { dropbear_hash, ltc_hash_descriptor } from "./algo.js";
+
+// The hashes and MACs of common-algo.c, over node:crypto. The MAC is HMAC over
+// uint32(seq) || data (RFC 4253 §6.4); whether `data` is the cleartext packet
+// (encrypt-and-MAC, Dropbear's only way) or the ciphertext (-etm@openssh.com) is the packet
+// layer's choice, so both families share one primitive.
+
+/** SHA-1, for the exchange hash of the legacy group14-sha1 KEX (off by default). */
+export const sha1_desc: ltc_hash_descriptor = { name: "sha1", hashsize: 20, blocksize: 64 };
+/** SHA-256. */
+export const sha256_desc: ltc_hash_descriptor = { name: "sha256", hashsize: 32, blocksize: 64 };
+/** SHA-384, the exchange hash of ecdh-sha2-nistp384. */
+export const sha384_desc: ltc_hash_descriptor = { name: "sha384", hashsize: 48, blocksize: 128 };
+/** SHA-512. */
+export const sha512_desc: ltc_hash_descriptor = { name: "sha512", hashsize: 64, blocksize: 128 };
+
+/** hmac-sha2-256: 32-byte key, 32-byte MAC. @dropbear common-algo.c dropbear_sha2_256 */
+export const dropbear_sha2_256: dropbear_hash = { hash_desc: sha256_desc, keysize: 32, hashsize: 32 };
+
+/** hmac-sha2-512: 64-byte key, 64-byte MAC. @dropbear common-algo.c dropbear_sha2_512 */
+export const dropbear_sha2_512: dropbear_hash = { hash_desc: sha512_desc, keysize: 64, hashsize: 64 };
+
+/** "No MAC", in force until the first NEWKEYS. @dropbear common-algo.c dropbear_nohash */
+export const dropbear_nohash: dropbear_hash = { hash_desc: null, keysize: 16, hashsize: 0 };
+
+/** One MAC name the `algo` tables can list, with the primitive behind it. */
+export interface MacAlgorithm {
+  /** The SSH name, e.g. "hmac-sha2-256-etm@openssh.com". */
+  readonly name: string;
+  readonly hash: dropbear_hash;
+  /** Encrypt-then-MAC: the MAC covers the length field in clear and the ciphertext. */
+  readonly etm: boolean;
+}
+
+/**
+ * Every HMAC this package implements. hmac-sha1 and hmac-sha1-96 are absent: Dropbear 2026.94
+ * builds them with DROPBEAR_SHA1_HMAC / DROPBEAR_SHA1_96_HMAC = 0. The -etm variants go beyond
+ * Dropbear (which has none); which of these a program offers is the `algo` package's call.
+ */
+export const macAlgorithms: readonly MacAlgorithm[] = [
+  { name: "hmac-sha2-256", hash: dropbear_sha2_256, etm: false },
+  { name: "hmac-sha2-512", hash: dropbear_sha2_512, etm: false },
+  { name: "hmac-sha2-256-etm@openssh.com", hash: dropbear_sha2_256, etm: true },
+  { name: "hmac-sha2-512-etm@openssh.com", hash: dropbear_sha2_512, etm: true },
+];
+
+// Scratch for the sequence number: update() copies it at once, so one buffer serves all calls.
+const SEQBUF = Buffer.alloc(4);
+
+/**
+ * Write HMAC(mackey, uint32(seqno) || data[0..len)) into output_mac, cut to hash.hashsize
+ * bytes. The body of packet.c's make_mac; the packet layer picks key and data.
+ */
+export function computeMac(
+  hash: dropbear_hash,
+  mackey: Uint8Array,
+  seqno: number,
+  data: Uint8Array,
+  len: number,
+  output_mac: Uint8Array,
+): void {
+  if (hash.hash_desc === null || hash.hashsize === 0) {
+    return;
+  }
+  SEQBUF.writeUInt32BE(seqno >>> 0, 0);
+  const mac = createHmac(hash.hash_desc.name, mackey.subarray(0, hash.keysize))
+    .update(SEQBUF)
+    .update(data.subarray(0, len))
+    .digest();
+  output_mac.set(mac.subarray(0, hash.hashsize));
+}
+
+/**
+ * Whether the first `len` bytes of two MACs agree, in time that depends only on `len`.
+ * Inputs shorter than `len` never match.
+ */
+export function verifyMac(expected: Uint8Array, received: Uint8Array, len: number): boolean {
+  if (expected.length < len || received.length < len) {
+    return false;
+  }
+  return timingSafeEqual(expected.subarray(0, len), received.subarray(0, len));
+}
