@@ -1,0 +1,15 @@
+import { generateKeyPairSync } from "node:crypto";
+import { dropbear_exit } from "@dropbear-ts/dbutil";
+import { type dropbear_ed25519_key, ed25519KeyFromKeyObject } from "./ed25519.js";
+
+/** A new Ed25519 key; `size` must be 256. @dropbear gened25519.c gen_ed25519_priv_key */
+export function gen_ed25519_priv_key(size: number): dropbear_ed25519_key {
+  if (size !== 256) {
+    dropbear_exit("Ed25519 keys have a fixed size of 256 bits");
+  }
+  const key = ed25519KeyFromKeyObject(generateKeyPairSync("ed25519").privateKey);
+  if (key === null) {
+    dropbear_exit("Ed25519 generation failed");
+  }
+  return key;
+}
