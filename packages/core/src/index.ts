@@ -1,2 +1,5 @@
+export * from "./algo.js";
+export * from "./auth.js";
 export * from "./forward.js";
 export * from "./runopts.js";
+export * from "./session.js";

@@ -7,6 +7,8 @@ import {
   MAX_AUTH_TRIES,
 } from "@dropbear-ts/options";
 import { list_new, type m_list } from "@dropbear-ts/dbutil";
+import { new_sign_key, type sign_key } from "@dropbear-ts/signkey";
+import { AlgoTables } from "./algo.js";
 import type { TCPFwdEntry } from "./forward.js";
 
 // Dropbear keeps these three structs as process globals (opts, svr_opts, cli_opts). Here each
@@ -33,14 +35,17 @@ export class runopts {
   usingsyslog = false;
   /** Offer zlib compression. */
   compression = false;
+  /**
+   * The algorithm tables as this run's options leave them (Dropbear edits its global tables in
+   * place); each session starts from a copy. Filled by svr_getopts / cli_getopts.
+   */
+  algos = new AlgoTables();
   /** -c: user cipher preference, comma separated, checked against the algorithm table later. */
   cipher_list: string | null = null;
   /** -m: user MAC preference, comma separated. */
   mac_list: string | null = null;
 }
 
-// The loaded host keys (Dropbear's `hostkey`, a sign_key) join this struct with the signkey
-// package; until then the server knows its host keys only by file name.
 /** Server options. @dropbear runopts.h svr_runopts */
 export class svr_runopts {
   /** -b: file whose contents are sent as the pre-auth banner. */
@@ -82,6 +87,8 @@ export class svr_runopts {
   /** -r / -d, at most MAX_HOSTKEYS. */
   hostkey_files: string[] = [];
   num_hostkey_files = 0;
+  /** The loaded host keys, one member per key type (load_all_hostkeys). */
+  hostkey: sign_key = new_sign_key();
   /** Contents of bannerfile once loaded (raw bytes until the buffer package exists). */
   banner: Uint8Array | null = null;
   /** -P */

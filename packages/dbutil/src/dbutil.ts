@@ -188,6 +188,12 @@ export function dropbear_trace5(msg: string | (() => string)): void {
   dropbear_tracelevel(5, msg);
 }
 
+/** debug.h's DEBUG1() macro. */
+export const DEBUG1 = dropbear_trace1;
+/** debug.h's DEBUG2() macro. */
+export const DEBUG2 = dropbear_trace2;
+/** debug.h's DEBUG3() macro. */
+export const DEBUG3 = dropbear_trace3;
 /** debug.h's TRACE() macro: the level at which Dropbear's own TRACE lines appear. */
 export const TRACE = dropbear_trace4;
 /** debug.h's TRACE2() macro. */

@@ -1,1 +1,2 @@
 export * from "./fd.js";
+export * from "./netio.js";

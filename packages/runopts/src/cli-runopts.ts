@@ -25,6 +25,7 @@ import {
   set_debug_trace,
   type m_list,
 } from "@dropbear-ts/dbutil";
+import { algo_tables_new } from "@dropbear-ts/algo";
 import { TCPFwdEntry, cli_runopts, runopts } from "@dropbear-ts/core";
 import {
   parse_ciphers_macs,
@@ -108,6 +109,7 @@ export function cli_getopts(
   let algo_print_arg = null as string | null;
 
   cli_opts.progname = argv[0] ?? "dbclient";
+  opts.algos = algo_tables_new();
   opts.compression = DROPBEAR_CLI_COMPRESSION;
   opts.usingsyslog = false;
 
@@ -276,7 +278,7 @@ export function cli_getopts(
   parse_ciphers_macs(opts);
 
   if (algo_print_arg !== null) {
-    print_algos(algo_print_arg);
+    print_algos(opts, algo_print_arg);
   }
 
   if (host_arg === null) {

@@ -1,26 +1,52 @@
-import { DROPBEAR_VERSION, MAX_RECV_WINDOW } from "@dropbear-ts/options";
+import { algolist_string, check_user_algos } from "@dropbear-ts/algo";
+import { buf_burn_free, buf_new, buf_setpos } from "@dropbear-ts/buffer";
+import type { algo_type, runopts } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, dropbear_exit, dropbear_log, exitQuietly, m_str_to_uint } from "@dropbear-ts/dbutil";
-import type { runopts } from "@dropbear-ts/core";
+import { DROPBEAR_VERSION, MAX_PRIVKEY_SIZE, MAX_RECV_WINDOW } from "@dropbear-ts/options";
+import { buf_get_priv_key, buf_readfile, type sign_key, type signkey_type } from "@dropbear-ts/signkey";
 
-/** The algorithm kinds -Q knows, in the order Dropbear lists them. */
-const ALGO_KINDS = ["kex", "sig", "cipher", "mac", "compress"] as const;
-
-/** Handle `-c help` / `-m help`; other lists are kept for the algorithm negotiation. @dropbear common-runopts.c parse_ciphers_macs */
+/**
+ * -c / -m: "help" lists what we have (and exits), anything else narrows the tables to the
+ * user's list, in the user's order. @dropbear common-runopts.c parse_ciphers_macs
+ */
 export function parse_ciphers_macs(opts: runopts): void {
-  // Checking a list (check_user_algos) and listing the choices both need the algorithm tables,
-  // which are not ported yet: lists are stored as given, and "help" says so instead of lying.
   let printed_help = false;
-  if (opts.cipher_list === "help") {
-    dropbear_log(LOG_INFO, "-c help: not yet implemented in dropbear-ts (no algorithm tables yet)");
-    printed_help = true;
+  if (opts.cipher_list !== null) {
+    if (opts.cipher_list === "help") {
+      dropbear_log(LOG_INFO, `Available ciphers: ${algolist_string(opts.algos.sshciphers)}`);
+      printed_help = true;
+    } else if (check_user_algos(opts.cipher_list, opts.algos.sshciphers, "cipher") === 0) {
+      dropbear_exit("No valid ciphers specified for '-c'");
+    }
   }
-  if (opts.mac_list === "help") {
-    dropbear_log(LOG_INFO, "-m help: not yet implemented in dropbear-ts (no algorithm tables yet)");
-    printed_help = true;
+  if (opts.mac_list !== null) {
+    if (opts.mac_list === "help") {
+      dropbear_log(LOG_INFO, `Available MACs: ${algolist_string(opts.algos.sshhashes)}`);
+      printed_help = true;
+    } else if (check_user_algos(opts.mac_list, opts.algos.sshhashes, "MAC") === 0) {
+      dropbear_exit("No valid MACs specified for '-m'");
+    }
   }
   if (printed_help) {
     // Dropbear ends a help listing through dropbear_exit, so the status is a failure.
     dropbear_exit(".");
+  }
+}
+
+/**
+ * Read a Dropbear-format private key file into `hostkey`; the type read (or null) is returned.
+ * @dropbear common-runopts.c readhostkey
+ */
+export function readhostkey(filename: string, hostkey: sign_key, type: signkey_type): signkey_type | null {
+  const buf = buf_new(MAX_PRIVKEY_SIZE);
+  try {
+    if (!buf_readfile(buf, filename)) {
+      return null;
+    }
+    buf_setpos(buf, 0);
+    return buf_get_priv_key(buf, hostkey, type);
+  } finally {
+    buf_burn_free(buf);
   }
 }
 
@@ -86,17 +112,30 @@ export function split_address_port(spec: string): AddressPort | null {
 }
 
 /**
- * -Q: print the usable algorithms of one kind to stdout, one per line, and exit.
+ * -Q: print every algorithm of one kind to stdout, one per line, and exit.
  * @dropbear common-runopts.c print_algos
  */
-export function print_algos(algo: string): never {
-  if ((ALGO_KINDS as readonly string[]).includes(algo)) {
-    dropbear_exit(`not yet implemented in dropbear-ts: -Q ${algo} (no algorithm tables yet)`);
+export function print_algos(opts: runopts, algo: string): never {
+  const t = opts.algos;
+  const lists: Record<string, readonly algo_type[]> = {
+    kex: t.sshkex,
+    sig: t.sigalgs,
+    cipher: t.sshciphers,
+    mac: t.sshhashes,
+    // Compression is not built in this port (see kex_setup_compress): only "none".
+    compress: t.ssh_nocompress,
+  };
+  const list = lists[algo];
+  if (list === undefined) {
+    process.stdout.write("kex\nsig\ncipher\nmac\ncompress\n");
+    if (algo === "help") {
+      exitQuietly(0);
+    }
+    process.stdout.write(`Unknown -Q '${algo}'\n`);
+    exitQuietly(1);
   }
-  process.stdout.write(ALGO_KINDS.map((k) => `${k}\n`).join(""));
-  if (algo === "help") {
-    exitQuietly(0);
-  }
-  process.stdout.write(`Unknown -Q '${algo}'\n`);
-  exitQuietly(1);
+  // Extension markers in the kex list (kexguess2, ext-info, strict) are not algorithms.
+  const names = list.filter((a) => algo !== "kex" || a.data !== null).map((a) => `${a.name}\n`);
+  process.stdout.write(names.join(""));
+  exitQuietly(0);
 }

@@ -18,6 +18,7 @@ import {
 } from "@dropbear-ts/options";
 import {
   LOG_INFO,
+  TRACE,
   LOG_WARNING,
   dropbear_exit,
   dropbear_log,
@@ -27,12 +28,33 @@ import {
   m_str_to_uint,
   set_debug_trace,
 } from "@dropbear-ts/dbutil";
+import { algo_tables_new } from "@dropbear-ts/algo";
 import { runopts, svr_runopts } from "@dropbear-ts/core";
+import {
+  DROPBEAR_SIGNATURE_ECDSA_NISTP256,
+  DROPBEAR_SIGNATURE_ECDSA_NISTP384,
+  DROPBEAR_SIGNATURE_ECDSA_NISTP521,
+  DROPBEAR_SIGNATURE_ED25519,
+  DROPBEAR_SIGNATURE_RSA_SHA256,
+  DROPBEAR_SIGNATURE_RSA_SHA512,
+  DROPBEAR_SIGNATURE_SK_ECDSA_NISTP256,
+  DROPBEAR_SIGNATURE_SK_ED25519,
+  DROPBEAR_SIGNKEY_ANY,
+  DROPBEAR_SIGNKEY_ECDSA_NISTP256,
+  DROPBEAR_SIGNKEY_ECDSA_NISTP384,
+  DROPBEAR_SIGNKEY_ECDSA_NISTP521,
+  DROPBEAR_SIGNKEY_ED25519,
+  DROPBEAR_SIGNKEY_RSA,
+  ECDSA_DEFAULT_SIZE,
+  new_sign_key,
+  type SignKeyMember,
+} from "@dropbear-ts/signkey";
 import {
   parse_recv_window,
   print_algos,
   print_version,
   split_address_port,
+  readhostkey,
 } from "./common-runopts.js";
 
 /** What svr_getopts fills in: Dropbear's `opts` and `svr_opts`, owned by one program run. */
@@ -109,6 +131,7 @@ export function svr_getopts(
   let reexec_fd_arg = null as string | null;
   let algo_print_arg = null as string | null;
 
+  opts.algos = algo_tables_new();
   // The struct defaults are the client's where the two programs differ.
   opts.compression = true;
   opts.usingsyslog = true;
@@ -345,7 +368,7 @@ export function svr_getopts(
   }
 
   if (algo_print_arg !== null) {
-    print_algos(algo_print_arg);
+    print_algos(opts, algo_print_arg);
   }
 
   return { opts, svr_opts };
@@ -437,4 +460,96 @@ function getgrnamGid(name: string): number | null {
     }
   }
   return null;
+}
+
+/** Stop offering one signature type (no host key for it). @dropbear svr-runopts.c disablekey */
+function disablekey(opts: runopts, type: number): void {
+  TRACE(() => `Disabling key type ${type}`);
+  const a = opts.algos.sigalgs.find((x) => x.val === type);
+  if (a !== undefined) {
+    a.usable = false;
+  }
+}
+
+/** Which sign_key member holds each key type, with the name Dropbear's duplicate error uses. */
+const HOSTKEY_MEMBERS: ReadonlyArray<[number, SignKeyMember, string]> = [
+  [DROPBEAR_SIGNKEY_RSA, "rsakey", "RSA"],
+  [DROPBEAR_SIGNKEY_ECDSA_NISTP256, "ecckey256", "ECDSA256"],
+  [DROPBEAR_SIGNKEY_ECDSA_NISTP384, "ecckey384", "ECDSA384"],
+  [DROPBEAR_SIGNKEY_ECDSA_NISTP521, "ecckey521", "ECDSA521"],
+  [DROPBEAR_SIGNKEY_ED25519, "ed25519key", "ed25519"],
+];
+
+/** Read one host key file into svr_opts.hostkey; a second key of one type is an error with -r. @dropbear svr-runopts.c loadhostkey */
+function loadhostkey(svr_opts: svr_runopts, keyfile: string, fatal_duplicate: boolean): void {
+  const read_key = new_sign_key();
+  const expand_path = expand_homedir_path(keyfile);
+  const type = readhostkey(expand_path, read_key, DROPBEAR_SIGNKEY_ANY);
+  if (type === null) {
+    if (!svr_opts.delay_hostkey) {
+      dropbear_log(LOG_WARNING, `Failed loading ${expand_path}`);
+    }
+    return;
+  }
+  for (const [t, member, name] of HOSTKEY_MEMBERS) {
+    if (t !== type) continue;
+    if (svr_opts.hostkey[member] !== null) {
+      if (fatal_duplicate) {
+        dropbear_exit(`Only one ${name} key can be specified`);
+      }
+    } else {
+      (svr_opts.hostkey as unknown as Record<SignKeyMember, unknown>)[member] = read_key[member];
+    }
+  }
+  TRACE("leave loadhostkey");
+}
+
+/**
+ * Load the -r host keys (or the default files), and stop offering signature types we have no
+ * key for: one ECDSA size at most. Exits when no key at all is usable.
+ * @dropbear svr-runopts.c load_all_hostkeys
+ */
+export function load_all_hostkeys(opts: runopts, svr_opts: svr_runopts): void {
+  svr_opts.hostkey = new_sign_key();
+  for (const f of svr_opts.hostkey_files) {
+    loadhostkey(svr_opts, f, true);
+  }
+  if (svr_opts.num_hostkey_files === 0) {
+    loadhostkey(svr_opts, RSA_PRIV_FILENAME, false);
+    loadhostkey(svr_opts, ECDSA_PRIV_FILENAME, false);
+    loadhostkey(svr_opts, ED25519_PRIV_FILENAME, false);
+  }
+  const hk = svr_opts.hostkey;
+  const delay = svr_opts.delay_hostkey;
+  let any_keys = false;
+  if (!delay && hk.rsakey === null) {
+    disablekey(opts, DROPBEAR_SIGNATURE_RSA_SHA256);
+    disablekey(opts, DROPBEAR_SIGNATURE_RSA_SHA512);
+  } else {
+    any_keys = true;
+  }
+  // Advertise one ECDSA size: the loaded one, or with -R the default size.
+  const loaded_any_ecdsa = hk.ecckey256 !== null || hk.ecckey384 !== null || hk.ecckey521 !== null;
+  any_keys ||= loaded_any_ecdsa || delay;
+  const ecdsa: Array<[unknown, number, number]> = [
+    [hk.ecckey256, 256, DROPBEAR_SIGNATURE_ECDSA_NISTP256],
+    [hk.ecckey384, 384, DROPBEAR_SIGNATURE_ECDSA_NISTP384],
+    [hk.ecckey521, 521, DROPBEAR_SIGNATURE_ECDSA_NISTP521],
+  ];
+  for (const [key, size, sig] of ecdsa) {
+    if (key === null && (!delay || loaded_any_ecdsa || ECDSA_DEFAULT_SIZE !== size)) {
+      disablekey(opts, sig);
+    }
+  }
+  if (!delay && hk.ed25519key === null) {
+    disablekey(opts, DROPBEAR_SIGNATURE_ED25519);
+  } else {
+    any_keys = true;
+  }
+  // Security-key types are user keys only, never host keys.
+  disablekey(opts, DROPBEAR_SIGNATURE_SK_ECDSA_NISTP256);
+  disablekey(opts, DROPBEAR_SIGNATURE_SK_ED25519);
+  if (!any_keys) {
+    dropbear_exit("No hostkeys available. 'dropbear -R' may be useful or run dropbearkey.");
+  }
 }

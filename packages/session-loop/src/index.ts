@@ -1,1 +1,2 @@
+export * from "./common-session.js";
 export * from "./select.js";

@@ -1,0 +1,292 @@
+import {
+  buf_getptr,
+  buf_getstring,
+  buf_incrwritepos,
+  buf_putbyte,
+  buf_putbytes,
+  buf_putint,
+  buf_setpos,
+  type buffer,
+} from "@dropbear-ts/buffer";
+import { AlgoTables, DROPBEAR_COMP_NONE, DROPBEAR_COMP_ZLIB, DROPBEAR_COMP_ZLIB_DELAY, dropbear_kex_mode } from "@dropbear-ts/core";
+import type { algo_type, dropbear_kex } from "@dropbear-ts/core";
+import {
+  dh_p_14,
+  dh_p_16,
+  DH_P_14_LEN,
+  DH_P_16_LEN,
+  dropbear_aes128,
+  dropbear_aes256,
+  dropbear_chachapoly,
+  dropbear_mode_chachapoly,
+  dropbear_mode_ctr,
+  dropbear_mode_gcm,
+  dropbear_sha2_256,
+  dropbear_sha2_512,
+  mlkem768_desc,
+  sha256_desc,
+  sha384_desc,
+  sha512_desc,
+  sntrup761_desc,
+} from "@dropbear-ts/crypto";
+import { LOG_WARNING, TRACE, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
+import {
+  MAX_NAME_LEN,
+  MAX_PROPOSED_ALGO,
+  SSH_EXT_INFO_C,
+  SSH_STRICT_KEX_C,
+  SSH_STRICT_KEX_S,
+} from "@dropbear-ts/options";
+import {
+  DROPBEAR_SIGNATURE_ECDSA_NISTP256,
+  DROPBEAR_SIGNATURE_ECDSA_NISTP384,
+  DROPBEAR_SIGNATURE_ECDSA_NISTP521,
+  DROPBEAR_SIGNATURE_ED25519,
+  DROPBEAR_SIGNATURE_RSA_SHA256,
+  DROPBEAR_SIGNATURE_RSA_SHA512,
+  DROPBEAR_SIGNATURE_SK_ECDSA_NISTP256,
+  DROPBEAR_SIGNATURE_SK_ED25519,
+  ecc_curve_nistp256,
+  ecc_curve_nistp384,
+  ecc_curve_nistp521,
+} from "@dropbear-ts/signkey";
+
+// The tables follow Dropbear 2026.94's order and defaults. Our additions, each listed in
+// docs/deviations.md: the AES-GCM ciphers (Dropbear builds them off; they sit where Dropbear
+// puts them when built), hmac-sha2-512 and the -etm@openssh.com MACs, rsa-sha2-512 signatures,
+// and diffie-hellman-group16-sha512 (Dropbear builds it off).
+
+/** The mark of an encrypt-then-MAC entry in sshhashes[] (its `mode`). */
+export const MAC_MODE_ETM = "etm";
+
+/** Name of the kexguess2 extension. @dropbear algo.h KEXGUESS2_ALGO_NAME */
+export const KEXGUESS2_ALGO_NAME = "kexguess2@matt.ucc.asn.au";
+
+function entry(name: string, val: number, data: unknown, mode: unknown = null): algo_type {
+  return { name, val, data, usable: true, mode };
+}
+
+/** Ciphers in preference order. @dropbear common-algo.c sshciphers */
+export const sshciphers: readonly algo_type[] = [
+  entry("chacha20-poly1305@openssh.com", 0, dropbear_chachapoly, dropbear_mode_chachapoly),
+  entry("aes256-gcm@openssh.com", 0, dropbear_aes256, dropbear_mode_gcm),
+  entry("aes128-gcm@openssh.com", 0, dropbear_aes128, dropbear_mode_gcm),
+  entry("aes256-ctr", 0, dropbear_aes256, dropbear_mode_ctr),
+  entry("aes128-ctr", 0, dropbear_aes128, dropbear_mode_ctr),
+];
+
+/** MACs in preference order. @dropbear common-algo.c sshhashes */
+export const sshhashes: readonly algo_type[] = [
+  entry("hmac-sha2-256", 0, dropbear_sha2_256),
+  entry("hmac-sha2-512", 0, dropbear_sha2_512),
+  entry("hmac-sha2-256-etm@openssh.com", 0, dropbear_sha2_256, MAC_MODE_ETM),
+  entry("hmac-sha2-512-etm@openssh.com", 0, dropbear_sha2_512, MAC_MODE_ETM),
+];
+
+/** @dropbear common-algo.c ssh_compress */
+export const ssh_compress: readonly algo_type[] = [
+  entry("zlib@openssh.com", DROPBEAR_COMP_ZLIB_DELAY, null),
+  entry("zlib", DROPBEAR_COMP_ZLIB, null),
+  entry("none", DROPBEAR_COMP_NONE, null),
+];
+
+/** @dropbear common-algo.c ssh_delaycompress */
+export const ssh_delaycompress: readonly algo_type[] = [
+  entry("zlib@openssh.com", DROPBEAR_COMP_ZLIB_DELAY, null),
+  entry("none", DROPBEAR_COMP_NONE, null),
+];
+
+/** @dropbear common-algo.c ssh_nocompress */
+export const ssh_nocompress: readonly algo_type[] = [entry("none", DROPBEAR_COMP_NONE, null)];
+
+/** Signature algorithms (host keys and user keys). @dropbear common-algo.c sigalgs */
+export const sigalgs: readonly algo_type[] = [
+  entry("ssh-ed25519", DROPBEAR_SIGNATURE_ED25519, null),
+  entry("sk-ssh-ed25519@openssh.com", DROPBEAR_SIGNATURE_SK_ED25519, null),
+  entry("ecdsa-sha2-nistp256", DROPBEAR_SIGNATURE_ECDSA_NISTP256, null),
+  entry("ecdsa-sha2-nistp384", DROPBEAR_SIGNATURE_ECDSA_NISTP384, null),
+  entry("ecdsa-sha2-nistp521", DROPBEAR_SIGNATURE_ECDSA_NISTP521, null),
+  entry("sk-ecdsa-sha2-nistp256@openssh.com", DROPBEAR_SIGNATURE_SK_ECDSA_NISTP256, null),
+  entry("rsa-sha2-256", DROPBEAR_SIGNATURE_RSA_SHA256, null),
+  entry("rsa-sha2-512", DROPBEAR_SIGNATURE_RSA_SHA512, null),
+];
+
+function kex(mode: dropbear_kex_mode, hash_desc: dropbear_kex["hash_desc"], details: dropbear_kex["details"] = null, dh_p: Uint8Array | null = null, dh_p_len = 0): dropbear_kex {
+  return { mode, dh_p_bytes: dh_p, dh_p_len, details, hash_desc };
+}
+
+/** @dropbear common-algo.c kex_dh_group14_sha256 */
+export const kex_dh_group14_sha256 = kex(dropbear_kex_mode.DROPBEAR_KEX_NORMAL_DH, sha256_desc, null, dh_p_14, DH_P_14_LEN);
+/** @dropbear common-algo.c kex_dh_group16_sha512 */
+export const kex_dh_group16_sha512 = kex(dropbear_kex_mode.DROPBEAR_KEX_NORMAL_DH, sha512_desc, null, dh_p_16, DH_P_16_LEN);
+/** @dropbear common-algo.c kex_ecdh_nistp256 */
+export const kex_ecdh_nistp256 = kex(dropbear_kex_mode.DROPBEAR_KEX_ECDH, sha256_desc, ecc_curve_nistp256);
+/** @dropbear common-algo.c kex_ecdh_nistp384 */
+export const kex_ecdh_nistp384 = kex(dropbear_kex_mode.DROPBEAR_KEX_ECDH, sha384_desc, ecc_curve_nistp384);
+/** @dropbear common-algo.c kex_ecdh_nistp521 */
+export const kex_ecdh_nistp521 = kex(dropbear_kex_mode.DROPBEAR_KEX_ECDH, sha512_desc, ecc_curve_nistp521);
+/** @dropbear common-algo.c kex_curve25519 */
+export const kex_curve25519 = kex(dropbear_kex_mode.DROPBEAR_KEX_CURVE25519, sha256_desc);
+/** @dropbear common-algo.c kex_mlkem768 */
+export const kex_mlkem768 = kex(dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID, sha256_desc, mlkem768_desc);
+/** @dropbear common-algo.c kex_sntrup761 */
+export const kex_sntrup761 = kex(dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID, sha512_desc, sntrup761_desc);
+
+/**
+ * Key exchange methods in preference order, then the pseudo-algorithms that only signal
+ * extensions (kexguess2, ext-info-c, strict kex markers). @dropbear common-algo.c sshkex
+ */
+export const sshkex: readonly algo_type[] = [
+  entry("sntrup761x25519-sha512", 0, kex_sntrup761),
+  entry("sntrup761x25519-sha512@openssh.com", 0, kex_sntrup761),
+  entry("mlkem768x25519-sha256", 0, kex_mlkem768),
+  entry("curve25519-sha256", 0, kex_curve25519),
+  entry("curve25519-sha256@libssh.org", 0, kex_curve25519),
+  entry("ecdh-sha2-nistp521", 0, kex_ecdh_nistp521),
+  entry("ecdh-sha2-nistp384", 0, kex_ecdh_nistp384),
+  entry("ecdh-sha2-nistp256", 0, kex_ecdh_nistp256),
+  entry("diffie-hellman-group14-sha256", 0, kex_dh_group14_sha256),
+  entry("diffie-hellman-group16-sha512", 0, kex_dh_group16_sha512),
+  entry(KEXGUESS2_ALGO_NAME, 0, null),
+  entry(SSH_EXT_INFO_C, 0, null),
+  entry(SSH_STRICT_KEX_C, 0, null),
+  entry(SSH_STRICT_KEX_S, 0, null),
+];
+
+/** A fresh set of tables for one session: their `usable` flags change per session. */
+export function algo_tables_new(): AlgoTables {
+  const copy = (t: readonly algo_type[]): algo_type[] => t.map((a) => ({ ...a }));
+  const t = new AlgoTables();
+  t.sshkex = copy(sshkex);
+  t.sigalgs = copy(sigalgs);
+  t.sshciphers = copy(sshciphers);
+  t.sshhashes = copy(sshhashes);
+  t.ssh_compress = copy(ssh_compress);
+  t.ssh_delaycompress = copy(ssh_delaycompress);
+  t.ssh_nocompress = copy(ssh_nocompress);
+  return t;
+}
+
+/** Append a name-list of the usable algorithms (all, with useall). @dropbear common-algo.c buf_put_algolist_all */
+export function buf_put_algolist_all(buf: buffer, localalgos: readonly algo_type[], useall: boolean): void {
+  const startpos = buf.pos;
+  buf_putint(buf, 0);
+  let donefirst = false;
+  for (const a of localalgos) {
+    if (a.usable || useall) {
+      if (donefirst) {
+        buf_putbyte(buf, 0x2c);
+      }
+      donefirst = true;
+      buf_putbytes(buf, Buffer.from(a.name, "latin1"));
+    }
+  }
+  const len = buf.pos - startpos - 4;
+  buf_setpos(buf, startpos);
+  buf_putint(buf, len);
+  TRACE(() => `algolist add ${len} '${buf_getptr(buf, len).toString("latin1")}'`);
+  buf_incrwritepos(buf, len);
+}
+
+/** Append a name-list of the usable algorithms. @dropbear common-algo.c buf_put_algolist */
+export function buf_put_algolist(buf: buffer, localalgos: readonly algo_type[]): void {
+  buf_put_algolist_all(buf, localalgos, false);
+}
+
+/**
+ * Split a peer's name-list into at most `max_count` names. A list too long to be honest or
+ * holding a NUL yields no names (so nothing matches); one name too many exits.
+ * @dropbear common-algo.c get_algolist
+ */
+function get_algolist(algolist: Buffer, max_count: number): string[] {
+  if (max_count === 0) {
+    return [];
+  }
+  if (algolist.length > MAX_PROPOSED_ALGO * (MAX_NAME_LEN + 1) || algolist.includes(0)) {
+    return [];
+  }
+  const names = algolist.toString("latin1").split(",");
+  if (names.length > max_count) {
+    dropbear_exit("Too many remote algorithms");
+  }
+  return names;
+}
+
+/** Whether the name-list at buf's position names `algo`; buf's position is kept. @dropbear common-algo.c buf_has_algo */
+export function buf_has_algo(buf: buffer, algo: string): boolean {
+  const orig_pos = buf.pos;
+  const remotenames = get_algolist(buf_getstring(buf), MAX_PROPOSED_ALGO);
+  buf_setpos(buf, orig_pos);
+  return remotenames.includes(algo);
+}
+
+/** @dropbear common-algo.c first_usable_algo */
+export function first_usable_algo(algos: readonly algo_type[]): algo_type | null {
+  return algos.find((a) => a.usable) ?? null;
+}
+
+/** The result of buf_match_algo: C returns the entry and sets *goodguess. */
+export interface AlgoMatch {
+  algo: algo_type | null;
+  /** The first choices of both sides agreed (kexguess2: the client's first choice matched). */
+  goodguess: boolean;
+}
+
+/**
+ * Read the peer's name-list and pick the first of the client's preferences that the server
+ * also has (RFC 4253 §7.1); the server side of the table is `localalgos` on a server.
+ * @dropbear common-algo.c buf_match_algo
+ */
+export function buf_match_algo(
+  buf: buffer,
+  localalgos: readonly algo_type[],
+  isserver: boolean,
+  kexguess2: boolean,
+): AlgoMatch {
+  const remotenames = get_algolist(buf_getstring(buf), MAX_PROPOSED_ALGO);
+  const localnames = localalgos.map((a) => (a.usable ? a.name : null));
+  const clinames = isserver ? remotenames : localnames;
+  const servnames = isserver ? localnames : remotenames;
+  for (let i = 0; i < clinames.length; i++) {
+    for (let j = 0; j < servnames.length; j++) {
+      const c = clinames[i];
+      if (c === null || servnames[j] === null || servnames[j] !== c) {
+        continue;
+      }
+      const goodguess = kexguess2 ? i === 0 : i === 0 && j === 0;
+      return { algo: localalgos[isserver ? j : i] ?? null, goodguess };
+    }
+  }
+  return { algo: null, goodguess: false };
+}
+
+/** The usable names as one comma-separated string (for -Q and messages). @dropbear common-algo.c algolist_string */
+export function algolist_string(algos: readonly algo_type[]): string {
+  return algos
+    .filter((a) => a.usable)
+    .map((a) => a.name)
+    .join(",");
+}
+
+/**
+ * Keep only the algorithms a user list (-c, -m, -o ...) names, in the user's order, warning
+ * about names we don't have. Returns how many remain. @dropbear common-algo.c check_user_algos
+ */
+export function check_user_algos(user_algo_list: string, algos: algo_type[], algo_desc: string): number {
+  const chosen: algo_type[] = [];
+  for (const name of user_algo_list.split(",")) {
+    if (chosen.length >= MAX_PROPOSED_ALGO) {
+      dropbear_exit(`Too many algorithms '${user_algo_list}'`);
+    }
+    const match = algos.find((a) => a.name === name);
+    if (match === undefined) {
+      dropbear_log(LOG_WARNING, `This Dropbear program does not support '${name}' ${algo_desc} algorithm`);
+    } else if (chosen.some((a) => a.name === name)) {
+      TRACE(() => `Skip repeated algorithm '${name}'`);
+    } else {
+      chosen.push(match);
+    }
+  }
+  algos.splice(0, algos.length, ...chosen);
+  return chosen.length;
+}

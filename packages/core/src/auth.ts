@@ -1,0 +1,63 @@
+import type { m_list } from "@dropbear-ts/dbutil";
+
+// auth.h: the auth state both sides keep, and the constants naming the methods.
+
+export const MAX_USERNAME_LEN = 100;
+
+/** Bit flags of the methods still allowed. @dropbear auth.h AUTH_TYPE_NONE */
+export const AUTH_TYPE_NONE = 1;
+export const AUTH_TYPE_PUBKEY = 1 << 1;
+export const AUTH_TYPE_PASSWORD = 1 << 2;
+export const AUTH_TYPE_INTERACT = 1 << 3;
+
+export const AUTH_METHOD_NONE = "none";
+export const AUTH_METHOD_PUBKEY = "publickey";
+export const AUTH_METHOD_PASSWORD = "password";
+export const AUTH_METHOD_INTERACT = "keyboard-interactive";
+
+/** permitlisten= without a port restriction. @dropbear auth.h PUBKEY_OPTIONS_ANY_PORT */
+export const PUBKEY_OPTIONS_ANY_PORT = 0xffffffff;
+
+/** One permitopen= / permitlisten= entry. @dropbear auth.h PermitTCPFwdEntry */
+export class PermitTCPFwdEntry {
+  /** null for a permitlisten= entry with no host. */
+  host: string | null = null;
+  port = 0;
+}
+
+/** Restrictions from the authorized_keys line that let the user in. @dropbear auth.h PubKeyOptions */
+export class PubKeyOptions {
+  no_port_forwarding_flag = false;
+  no_agent_forwarding_flag = false;
+  no_x11_forwarding_flag = false;
+  no_pty_flag = false;
+  forced_command: string | null = null;
+  permit_open_destinations: m_list<PermitTCPFwdEntry> | null = null;
+  permit_listens: m_list<PermitTCPFwdEntry> | null = null;
+  no_touch_required_flag = false;
+  verify_required_flag = false;
+  /** The line's trailing text for SSH_PUBKEYINFO, if shell-safe. */
+  info_env: string | null = null;
+}
+
+/** User-auth progress, shared by client and server. @dropbear auth.h AuthState */
+export class AuthState {
+  /** The name the client presents (server), or logs in as (client). */
+  username: string | null = null;
+  /** AUTH_TYPE_* flags of the methods still allowed. */
+  authtypes = 0;
+  failcount = 0;
+  authdone = false;
+  perm_warn = false;
+  checkusername_failed = false;
+  /** When the current USERAUTH_REQUEST arrived (performance.now() ms), for the failure delay. */
+  auth_starttime = 0;
+  serv_pubkey_query_count = 0;
+  pw_uid = 0;
+  pw_gid = 0;
+  pw_dir: string | null = null;
+  pw_shell: string | null = null;
+  pw_name: string | null = null;
+  pw_passwd: string | null = null;
+  pubkey_options: PubKeyOptions | null = null;
+}

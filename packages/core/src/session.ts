@@ -1,0 +1,214 @@
+import type {
+  cipher_state,
+  dropbear_cipher,
+  dropbear_cipher_mode,
+  dropbear_hash,
+} from "@dropbear-ts/crypto";
+import { dropbear_mode_none, dropbear_nocipher, dropbear_nohash } from "@dropbear-ts/crypto";
+import { Queue } from "@dropbear-ts/dbutil";
+import type { buffer } from "@dropbear-ts/buffer";
+import type { SignalPipeFd, StreamFd } from "@dropbear-ts/netio";
+import { AlgoTables, type algo_type, type dropbear_kex } from "./algo.js";
+import { AuthState } from "./auth.js";
+import type { cli_runopts, runopts, svr_runopts } from "./runopts.js";
+
+// session.h. Dropbear keeps one `ses` (and `svr_ses` / `cli_ses`) per process; here a session is
+// an object passed first to every function, so a process can hold many and tests can build one.
+// Fields keep their C names and start at calloc's zero unless common_session_init sets them.
+
+/** A packet handler: reads `ses.payload` past the type byte. @dropbear packet.h PacketType */
+export interface packettype {
+  readonly type: number;
+  readonly handler: (ses: sshsession) => void;
+}
+
+/** One direction's cipher, MAC and keys. @dropbear session.h key_context_directional */
+export class key_context_directional {
+  algo_crypt: dropbear_cipher = dropbear_nocipher;
+  crypt_mode: dropbear_cipher_mode = dropbear_mode_none;
+  algo_mac: dropbear_hash = dropbear_nohash;
+  /** Beyond Dropbear: an -etm@openssh.com MAC covers the clear length and the ciphertext. */
+  mac_etm = false;
+  /** DROPBEAR_COMP_* of the negotiated compression. */
+  algo_comp = 0;
+  /** What crypt_mode.start returned; null until keys are in place. */
+  cipher_state: cipher_state | null = null;
+  mackey: Buffer = Buffer.alloc(0);
+  valid = false;
+}
+
+/** Both directions plus what the key exchange chose. @dropbear session.h key_context */
+export class key_context {
+  recv = new key_context_directional();
+  trans = new key_context_directional();
+  algo_kex: dropbear_kex | null = null;
+  /** enum signkey_type of the server's host key. */
+  algo_hostkey = 0;
+  /** enum signature_type the server signs with. */
+  algo_signature = 0;
+}
+
+/** Where the key exchange stands. @dropbear kex.h KEXState */
+export class KEXState {
+  sentkexinit = false;
+  recvkexinit = false;
+  them_firstfollows = false;
+  sentnewkeys = false;
+  recvnewkeys = false;
+  donefirstkex = false;
+  donesecondkex = false;
+  recvfirstnewkeys = false;
+  our_first_follows_matches = false;
+  strict_kex = false;
+  /** monotonic_now() of the last completed kex. */
+  lastkextime = 0;
+  needrekey = false;
+  /** Bytes sent / received since the last kex (C unsigned int; a number here, no wrap). */
+  datatrans = 0;
+  datarecv = 0;
+}
+
+/** Client key exchange progress. @dropbear session.h cli_kex_state */
+export enum cli_kex_state {
+  KEX_NOTHING,
+  KEXINIT_RCVD,
+  KEXDH_INIT_SENT,
+  KEXDONE,
+}
+
+/** Client auth/session progress. @dropbear session.h cli_state */
+export enum cli_state {
+  STATE_NOTHING,
+  USERAUTH_WAIT,
+  USERAUTH_REQ_SENT,
+  USERAUTH_FAIL_RCVD,
+  USERAUTH_SUCCESS_RCVD,
+  SESSION_RUNNING,
+}
+
+/** Server-only session state. @dropbear session.h serversession */
+export class serversession {
+  /** The re-exec child's end of the pipe the listener counts unauthenticated clients by; closed on auth (-1 when none). */
+  childpipe = -1;
+  /** The numeric address the client came from, for log lines ("127.0.0.1:port"). */
+  addrstring: string | null = null;
+  remotehost: string | null = null;
+  constructor(readonly svr_opts: svr_runopts) {}
+}
+
+/** Client-only session state. @dropbear session.h clientsession */
+export class clientsession {
+  kex_state = cli_kex_state.KEX_NOTHING;
+  state = cli_state.STATE_NOTHING;
+  lastauthtype = 0;
+  is_trivial_auth = true;
+  ignore_next_auth_response = false;
+  auth_interact_failed = false;
+  interact_request_received = false;
+  /** The server-sig-algs list from EXT_INFO, if any. */
+  server_sig_algs: string[] | null = null;
+  /** The remote command's exit status, which dbclient exits with. */
+  retval = 0;
+  /** Per-kex client parameters (kex_*_param of the kex in progress); owned by the kex package. */
+  kex_param: unknown = null;
+  constructor(readonly cli_opts: cli_runopts) {}
+}
+
+/** The whole session. @dropbear session.h sshsession */
+export class sshsession {
+  isserver: boolean;
+  /** monotonic_now() when the connection was made; 0 once auth is done (no AUTH_TIMEOUT). */
+  connect_time = 0;
+  /** The transport: one Fd for both directions over TCP, two for a proxy command. */
+  sock_in: StreamFd | null = null;
+  sock_out: StreamFd | null = null;
+  /** The peer's version line, null until read. */
+  remoteident: string | null = null;
+  /** TS-only: bytes of the peer's ident line read so far (ident_readln works byte-wise). */
+  identbuf: number[] = [];
+  identlines = 0;
+
+  /** The payload being built by a sender; encrypt_packet consumes it. */
+  writepayload!: buffer;
+  /** Encrypted packets waiting for the socket. */
+  writequeue = new Queue<buffer>();
+  writequeue_len = 0;
+  /** The packet being read and decrypted in place. */
+  readbuf: buffer | null = null;
+  /** The decrypted payload being processed, positioned past the type byte. */
+  payload: buffer | null = null;
+  payload_beginning = 0;
+  transseq = 0;
+  recvseq = 0;
+
+  packettypes: readonly packettype[] = [];
+  dataallowed = false;
+  requirenext = 0;
+  ignorenext = false;
+  lastpacket = 0;
+
+  /** Woken by child exits and signals; the loop drains it. */
+  signal_pipe: SignalPipeFd | null = null;
+  channel_signal_pending = false;
+
+  last_packet_time_keepalive_sent = 0;
+  last_packet_time_keepalive_recv = 0;
+  last_packet_time_any_sent = 0;
+  last_packet_time_idle = 0;
+
+  kexstate = new KEXState();
+  keys = new key_context();
+  newkeys: key_context | null = null;
+  /** The exchange hash of the first kex. */
+  session_id: Buffer | null = null;
+  /** K as an mpint (DH, ECDH, curve25519) or as an SSH string (PQ hybrids), during a kex. */
+  dh_K: bigint | null = null;
+  dh_K_bytes: Buffer | null = null;
+  /** The exchange hash H of the kex in progress. */
+  hash: Buffer | null = null;
+  /** What H is computed over, built up during the kex. */
+  kexhashbuf: buffer | null = null;
+  /** Our KEXINIT payload, kept for the hash. */
+  transkexinit: buffer | null = null;
+
+  /** This session's copies of the algorithm tables: their `usable` flags are per session. */
+  algos = new AlgoTables();
+  compress_algos_c2s: readonly algo_type[] = [];
+  compress_algos_s2c: readonly algo_type[] = [];
+  /** The peer sent ext-info-c: we may send SSH_MSG_EXT_INFO (server). */
+  allow_ext_info = false;
+
+  /** Non-transport payloads held back while a kex runs (MAX_DEFER_REPLY_QUEUE at most). */
+  reply_queue: Buffer[] = [];
+
+  /** Called when the transport reads EOF. */
+  remoteclosed: (ses: sshsession) => void = () => undefined;
+  extra_session_cleanup: ((ses: sshsession) => void) | null = null;
+  send_kex_first_guess: ((ses: sshsession) => void) | null = null;
+
+  authstate = new AuthState();
+
+  /** Set by SIGINT/SIGTERM handlers: the loop exits with "Terminated by signal". */
+  exitflag = false;
+  init_done = false;
+
+  /** The program's options (Dropbear's global `opts`). */
+  readonly opts: runopts;
+  /** Set on the server (Dropbear's `svr_ses` / `svr_opts`). */
+  readonly svr_ses: serversession | null;
+  /** Set on the client (Dropbear's `cli_ses` / `cli_opts`). */
+  readonly cli_ses: clientsession | null;
+
+  constructor(opts: runopts, side: { svr_opts: svr_runopts } | { cli_opts: cli_runopts }) {
+    this.opts = opts;
+    if ("svr_opts" in side) {
+      this.isserver = true;
+      this.svr_ses = new serversession(side.svr_opts);
+      this.cli_ses = null;
+    } else {
+      this.isserver = false;
+      this.svr_ses = null;
+      this.cli_ses = new clientsession(side.cli_opts);
+    }
+  }
+}

@@ -1,0 +1,315 @@
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
+import { userInfo } from "node:os";
+import {
+  buf_eatstring,
+  buf_getbuf,
+  buf_getint,
+  buf_getmpint,
+  buf_getptr,
+  buf_getstring,
+  buf_getstringbuf,
+  buf_new,
+  buf_putbytes,
+  buf_setpos,
+  type buffer,
+} from "@dropbear-ts/buffer";
+import { cli_kex_state, dropbear_kex_mode, type sshsession } from "@dropbear-ts/core";
+import { DEBUG1, LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
+import { SSH_MSG_KEXDH_INIT, SSH_MSG_NEWKEYS, SSH_SERVER_SIG_ALGS } from "@dropbear-ts/options";
+import { encrypt_packet } from "@dropbear-ts/packet";
+import {
+  buf_get_pub_key,
+  buf_put_ecc_raw_pubkey_string,
+  buf_verify,
+  cmp_base64_key,
+  new_sign_key,
+  sign_key_fingerprint,
+  signkey_name_from_type,
+  type signature_type,
+  type signkey_type,
+} from "@dropbear-ts/signkey";
+import { buf_putbufstring, buf_putmpint, buf_putstring } from "@dropbear-ts/buffer";
+import { send_msg_newkeys } from "./common-kex.js";
+import { gen_kexdh_param, kexdh_comb_key, type kex_dh_param } from "./kex-dh.js";
+import { gen_kexecdh_param, kexecdh_comb_key, type kex_ecdh_param } from "./kex-ecdh.js";
+import { free_kexpqhybrid_param, gen_kexpqhybrid_param, kexpqhybrid_comb_key, type kex_pqhybrid_param } from "./kex-pqhybrid.js";
+import { free_kexcurve25519_param, gen_kexcurve25519_param, kexcurve25519_comb_key, type kex_curve25519_param } from "./kex-x25519.js";
+import { hashBuf } from "./svr-kex.js";
+
+/** Longest known_hosts line read. @dropbear cli-kex.c MAX_KNOWNHOSTS_LINE */
+export const MAX_KNOWNHOSTS_LINE = 4500;
+
+/** The client's ephemeral kex state, one kind at a time (cli_ses.dh_param and friends). */
+type CliKexParam =
+  | { mode: dropbear_kex_mode.DROPBEAR_KEX_NORMAL_DH; p: kex_dh_param }
+  | { mode: dropbear_kex_mode.DROPBEAR_KEX_ECDH; p: kex_ecdh_param }
+  | { mode: dropbear_kex_mode.DROPBEAR_KEX_CURVE25519; p: kex_curve25519_param }
+  | { mode: dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID; p: kex_pqhybrid_param };
+
+/** Forget the client's ephemeral kex secrets. @dropbear cli-kex.c cli_kex_free_param */
+function cli_kex_free_param(ses: sshsession): void {
+  const param = ses.cli_ses!.kex_param as CliKexParam | null;
+  if (param?.mode === dropbear_kex_mode.DROPBEAR_KEX_CURVE25519) {
+    free_kexcurve25519_param(param.p);
+  } else if (param?.mode === dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID) {
+    free_kexpqhybrid_param(param.p);
+  }
+  ses.cli_ses!.kex_param = null;
+}
+
+/** Send our half of the key exchange. @dropbear cli-kex.c send_msg_kexdh_init */
+export function send_msg_kexdh_init(ses: sshsession): void {
+  TRACE("send_msg_kexdh_init()");
+  cli_kex_free_param(ses);
+  const wp = ses.writepayload;
+  buf_putbytes(wp, Buffer.of(SSH_MSG_KEXDH_INIT));
+  const mode = ses.newkeys!.algo_kex!.mode;
+  let param: CliKexParam;
+  switch (mode) {
+    case dropbear_kex_mode.DROPBEAR_KEX_NORMAL_DH:
+      param = { mode, p: gen_kexdh_param(ses) };
+      buf_putmpint(wp, param.p.pub);
+      break;
+    case dropbear_kex_mode.DROPBEAR_KEX_ECDH:
+      param = { mode, p: gen_kexecdh_param(ses) };
+      buf_put_ecc_raw_pubkey_string(wp, param.p.key);
+      break;
+    case dropbear_kex_mode.DROPBEAR_KEX_CURVE25519:
+      param = { mode, p: gen_kexcurve25519_param() };
+      buf_putstring(wp, param.p.pub);
+      break;
+    case dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID:
+      param = { mode, p: gen_kexpqhybrid_param(ses) };
+      buf_putbufstring(wp, param.p.concat_public!);
+      break;
+  }
+  ses.cli_ses!.kex_param = param;
+  encrypt_packet(ses);
+}
+
+/**
+ * The server's KEXDH_REPLY: check its host key (first kex), derive K and H, verify the
+ * signature over H, then send NEWKEYS. @dropbear cli-kex.c recv_msg_kexdh_reply
+ */
+export function recv_msg_kexdh_reply(ses: sshsession): void {
+  TRACE("enter recv_msg_kexdh_reply");
+  const cli_ses = ses.cli_ses!;
+  if (cli_ses.kex_state !== cli_kex_state.KEXDH_INIT_SENT) {
+    dropbear_exit("Received out-of-order kexdhreply");
+  }
+  const payload = ses.payload!;
+  const newkeys = ses.newkeys!;
+  const keytype = newkeys.algo_hostkey as signkey_type;
+  const hostkey = new_sign_key();
+  const keybloblen = buf_getint(payload);
+  const keyblob = Buffer.from(buf_getptr(payload, keybloblen));
+  if (!ses.kexstate.donefirstkex) {
+    checkhostkey(ses, keyblob);
+  }
+  if (buf_get_pub_key(payload, hostkey, keytype) === null) {
+    TRACE("failed getting pubkey");
+    dropbear_exit("Bad KEX packet");
+  }
+  const param = cli_ses.kex_param as CliKexParam | null;
+  if (param === null || param.mode !== newkeys.algo_kex!.mode) {
+    dropbear_exit("Received out-of-order kexdhreply");
+  }
+  switch (param.mode) {
+    case dropbear_kex_mode.DROPBEAR_KEX_NORMAL_DH: {
+      const dh_f = buf_getmpint(payload);
+      if (dh_f === null) {
+        TRACE("failed getting mpint");
+        dropbear_exit("Bad KEX packet");
+      }
+      kexdh_comb_key(ses, param.p, dh_f, hostkey);
+      break;
+    }
+    case dropbear_kex_mode.DROPBEAR_KEX_ECDH:
+      kexecdh_comb_key(ses, param.p, buf_getstringbuf(payload), hostkey);
+      break;
+    case dropbear_kex_mode.DROPBEAR_KEX_CURVE25519:
+      kexcurve25519_comb_key(ses, param.p, buf_getstringbuf(payload), hostkey);
+      break;
+    case dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID:
+      kexpqhybrid_comb_key(ses, param.p, buf_getstringbuf(payload), hostkey);
+      break;
+  }
+  cli_kex_free_param(ses);
+  if (!buf_verify(payload, hostkey, newkeys.algo_signature as signature_type, hashBuf(ses.hash!))) {
+    dropbear_exit("Bad hostkey signature");
+  }
+  send_msg_newkeys(ses);
+  ses.requirenext = SSH_MSG_NEWKEYS;
+  TRACE("leave recv_msg_kexdh_init");
+}
+
+/** Read one line from the controlling terminal (or stdin), blocking as C's getc does. */
+function readAnswer(): string {
+  let fd: number;
+  let own = true;
+  try {
+    fd = openSync("/dev/tty", "r");
+  } catch {
+    fd = 0;
+    own = false;
+  }
+  const b = Buffer.alloc(1);
+  let line = "";
+  try {
+    while (readSync(fd, b, 0, 1, null) === 1 && b[0] !== 0x0a) {
+      line += String.fromCharCode(b[0]!);
+    }
+  } catch {
+    // No terminal and no usable stdin: treat as "no".
+  } finally {
+    if (own) closeSync(fd);
+  }
+  return line;
+}
+
+/** An unknown host key: refuse, accept, or ask, as the options say. @dropbear cli-kex.c ask_to_confirm */
+function ask_to_confirm(ses: sshsession, keyblob: Buffer, algoname: string): void {
+  const cli_opts = ses.cli_ses!.cli_opts;
+  const fp = sign_key_fingerprint(keyblob);
+  if (!cli_opts.ask_hostkey) {
+    dropbear_log(LOG_INFO, `\nHost '${cli_opts.remotehost}' key unknown.\n(${algoname} fingerprint ${fp})`);
+    dropbear_exit("Not accepted automatically");
+  }
+  if (cli_opts.always_accept_key) {
+    dropbear_log(LOG_INFO, `\nHost '${cli_opts.remotehost}' key accepted unconditionally.\n(${algoname} fingerprint ${fp})\n`);
+    return;
+  }
+  process.stderr.write(`\nHost '${cli_opts.remotehost}' is not in the trusted hosts file.\n(${algoname} fingerprint ${fp})\n`);
+  if (cli_opts.batch_mode) {
+    dropbear_exit("Didn't validate host key");
+  }
+  process.stderr.write("Do you want to continue connecting? (y/n) ");
+  if (readAnswer().startsWith("y")) {
+    return;
+  }
+  dropbear_exit("Didn't validate host key");
+}
+
+/** ~/.ssh/known_hosts, made if missing; null when it can't be used. @dropbear cli-kex.c open_known_hosts_file */
+function open_known_hosts_file(): { filename: string; readonly: boolean } | null {
+  let homedir = process.env.HOME ?? null;
+  if (homedir === null) {
+    try {
+      homedir = userInfo().homedir;
+    } catch {
+      homedir = null;
+    }
+  }
+  if (homedir === null) {
+    dropbear_log(LOG_WARNING, "Failed to open (null)/.ssh/known_hosts");
+    return null;
+  }
+  try {
+    mkdirSync(`${homedir}/.ssh`, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
+      dropbear_log(LOG_INFO, `Warning: failed creating ${homedir}/.ssh: ${(e as Error).message}`);
+      dropbear_log(LOG_WARNING, `Failed to open ${homedir}/.ssh/known_hosts`);
+      return null;
+    }
+  }
+  const filename = `${homedir}/.ssh/known_hosts`;
+  try {
+    closeSync(openSync(filename, "a+"));
+    return { filename, readonly: false };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EACCES" || code === "EROFS") {
+      try {
+        closeSync(openSync(filename, "r"));
+        return { filename, readonly: true };
+      } catch {
+        // fall through to the warning
+      }
+    }
+  }
+  dropbear_log(LOG_WARNING, `Failed to open ${homedir}/.ssh/known_hosts`);
+  return null;
+}
+
+/**
+ * Compare the server's host key with ~/.ssh/known_hosts: a match goes on, a different key
+ * for the host exits with a clear warning, an unknown host asks (and is added).
+ * @dropbear cli-kex.c checkhostkey
+ */
+function checkhostkey(ses: sshsession, keyblob: Buffer): void {
+  const cli_opts = ses.cli_ses!.cli_opts;
+  const remotehost = cli_opts.remotehost!;
+  if (cli_opts.no_hostkey_check) {
+    dropbear_log(LOG_INFO, `Caution, skipping hostkey check for ${remotehost}\n`);
+    return;
+  }
+  const algoname = signkey_name_from_type(ses.newkeys!.algo_hostkey);
+  const hostsfile = open_known_hosts_file();
+  if (hostsfile === null) {
+    ask_to_confirm(ses, keyblob, algoname);
+    return;
+  }
+  const prefix = `${remotehost} ${algoname} `;
+  for (const text of readFileSync(hostsfile.filename, "latin1").split("\n")) {
+    // Dropbear reads at most MAX_KNOWNHOSTS_LINE per line and skips what can't be a key line.
+    const l = text.slice(0, MAX_KNOWNHOSTS_LINE);
+    if (l.length < remotehost.length + 30 || !l.startsWith(prefix)) {
+      continue;
+    }
+    const line = buf_new(l.length);
+    buf_putbytes(line, Buffer.from(l, "latin1"));
+    buf_setpos(line, prefix.length);
+    const fingerprint = { value: null as string | null };
+    if (cmp_base64_key(keyblob, algoname, line, fingerprint)) {
+      DEBUG1(() => `server match ${fingerprint.value}`);
+      return;
+    }
+    dropbear_exit(
+      `\n\n${algoname} host key mismatch for ${remotehost} !\n` +
+        `Fingerprint is ${sign_key_fingerprint(keyblob)}\n` +
+        `Expected ${fingerprint.value ?? "UNKNOWN"}\n` +
+        "If you know that the host key is correct you can\nremove the bad entry from ~/.ssh/known_hosts",
+    );
+  }
+  ask_to_confirm(ses, keyblob, algoname);
+  if (hostsfile.readonly) {
+    TRACE("readonly");
+    return;
+  }
+  const fd = openSync(hostsfile.filename, "a");
+  try {
+    writeSync(fd, `${prefix}${keyblob.toString("base64")}\n`);
+  } catch {
+    // As in Dropbear: nothing useful to do if the append fails.
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The server's EXT_INFO: remember server-sig-algs (RFC 8308). @dropbear cli-kex.c recv_msg_ext_info */
+export function recv_msg_ext_info(ses: sshsession): void {
+  TRACE("enter recv_msg_ext_info");
+  // Only right after the first NEWKEYS.
+  if (!(ses.lastpacket === SSH_MSG_NEWKEYS && !ses.kexstate.donesecondkex)) {
+    TRACE("leave recv_msg_ext_info: ignoring packet received at the wrong time");
+    return;
+  }
+  const payload = ses.payload!;
+  const cli_ses = ses.cli_ses!;
+  const num_ext = buf_getint(payload);
+  TRACE(() => `received SSH_MSG_EXT_INFO with ${num_ext} items`);
+  for (let i = 0; i < num_ext; i++) {
+    const ext_name = buf_getstring(payload).toString("latin1");
+    TRACE(() => `extension ${i} name '${ext_name}'`);
+    if (cli_ses.server_sig_algs === null && ext_name === SSH_SERVER_SIG_ALGS) {
+      const b: buffer = buf_getbuf(payload);
+      buf_setpos(b, 4);
+      cli_ses.server_sig_algs = b.data.subarray(4, b.len).toString("latin1").split(",");
+    } else {
+      // Other extensions' values may be longer than MAX_STRING_LEN.
+      buf_eatstring(payload);
+    }
+  }
+  TRACE("leave recv_msg_ext_info");
+}

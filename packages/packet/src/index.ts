@@ -1,0 +1,2 @@
+export * from "./packet.js";
+export * from "./process-packet.js";

@@ -1,0 +1,387 @@
+import {
+  buf_getbyte,
+  buf_getint,
+  buf_getptr,
+  buf_getwriteptr,
+  buf_incrlen,
+  buf_incrpos,
+  buf_incrwritepos,
+  buf_new,
+  buf_putbyte,
+  buf_putbytes,
+  buf_putint,
+  buf_resize,
+  buf_setlen,
+  buf_setpos,
+  type buffer,
+} from "@dropbear-ts/buffer";
+import type { key_context_directional, sshsession } from "@dropbear-ts/core";
+import { CRYPT_OK, LTC_DECRYPT, LTC_ENCRYPT, computeMac, genrandom, verifyMac } from "@dropbear-ts/crypto";
+import { TRACE, TRACE2, dropbear_assert, dropbear_exit, enqueue, isempty, monotonic_now } from "@dropbear-ts/dbutil";
+import { FdError, packet_queue_consume, packet_queue_to_iovec } from "@dropbear-ts/netio";
+import {
+  MAX_DEFER_REPLY_QUEUE,
+  MIN_PACKET_LEN,
+  RECV_MAX_PACKET_LEN,
+  RECV_MAX_PAYLOAD_LEN,
+  SSH_MSG_IGNORE,
+  SSH_MSG_KEXINIT,
+  SSH_MSG_REQUEST_FAILURE,
+  SSH_MSG_SERVICE_ACCEPT,
+  SSH_MSG_SERVICE_REQUEST,
+  SSH_MSG_UNIMPLEMENTED,
+  SSH_MSG_USERAUTH_REQUEST,
+} from "@dropbear-ts/options";
+
+/** Offset of the padding-length byte in a packet. @dropbear packet.h PACKET_PADDING_OFF */
+export const PACKET_PADDING_OFF = 4;
+/** Offset of the payload in a packet. @dropbear packet.h PACKET_PAYLOAD_OFF */
+export const PACKET_PAYLOAD_OFF = 5;
+/** First allocation of the read buffer; it grows to the packet's size. @dropbear packet.h INIT_READBUF */
+export const INIT_READBUF = 128;
+/** What zlib may add to a payload at worst (kept so sizes match Dropbear's checks). @dropbear packet.c ZLIB_COMPRESS_EXPANSION */
+export const ZLIB_COMPRESS_EXPANSION = (Math.floor(RECV_MAX_PAYLOAD_LEN / 16384) + 1) * 5 + 6;
+
+function fatalIo(what: "reading" | "writing", e: unknown): never {
+  if (e instanceof FdError) {
+    dropbear_exit(`Error ${what}: ${e.message}`);
+  }
+  throw e;
+}
+
+/**
+ * Hand as much of the write queue to the socket as it takes now, in one gathered write; EAGAIN
+ * returns quietly (the loop calls this optimistically). @dropbear packet.c write_packet
+ */
+export function write_packet(ses: sshsession): void {
+  TRACE2("enter write_packet");
+  dropbear_assert(!isempty(ses.writequeue), "!isempty(&ses.writequeue)");
+  const sock = ses.sock_out;
+  dropbear_assert(sock !== null, "ses.sock_out != -1");
+  const iov = packet_queue_to_iovec(ses.writequeue);
+  let written: number;
+  try {
+    written = sock.writev(iov);
+  } catch (e) {
+    fatalIo("writing", e);
+  }
+  if (written === 0) {
+    // Our Fd reports a full socket as 0, not as a closed one: that is C's EAGAIN.
+    TRACE2("leave write_packet: EAGAIN");
+    return;
+  }
+  packet_queue_consume(ses.writequeue, written);
+  ses.writequeue_len -= written;
+  TRACE2("leave write_packet");
+}
+
+/** Read from the socket into the packet buffer and decrypt once a whole packet is in. @dropbear packet.c read_packet */
+export function read_packet(ses: sshsession): void {
+  TRACE2("enter read_packet");
+  const blocksize = ses.keys.recv.algo_crypt.blocksize;
+  if (ses.readbuf === null || ses.readbuf.len < blocksize) {
+    if (!read_packet_init(ses)) {
+      TRACE2("leave read_packet: packetinit done");
+      return;
+    }
+  }
+  const readbuf = ses.readbuf!;
+  const maxlen = readbuf.len - readbuf.pos;
+  let len = 0;
+  if (maxlen > 0) {
+    const got = readSome(ses, maxlen);
+    if (got === null) {
+      TRACE2("leave read_packet: EINTR or EAGAIN");
+      return;
+    }
+    got.copy(buf_getptr(readbuf, got.length));
+    buf_incrpos(readbuf, got.length);
+    len = got.length;
+  }
+  if (len === maxlen) {
+    decrypt_packet(ses);
+  }
+  TRACE2("leave read_packet");
+}
+
+/** One non-blocking read of at most `max` bytes; EOF goes to ses.remoteclosed (which ends the session). */
+function readSome(ses: sshsession, max: number): Buffer | null {
+  const sock = ses.sock_in;
+  dropbear_assert(sock !== null, "ses.sock_in != -1");
+  let got: Buffer | null;
+  try {
+    got = sock.read(max);
+  } catch (e) {
+    fatalIo("reading", e);
+  }
+  if (got !== null && got.length === 0) {
+    ses.remoteclosed(ses);
+    dropbear_exit("Remote closed the connection");
+  }
+  return got;
+}
+
+/**
+ * Read the first block of a packet, learn its length from it and size the read buffer. False
+ * while the block is not complete. @dropbear packet.c read_packet_init
+ */
+function read_packet_init(ses: sshsession): boolean {
+  const recv = ses.keys.recv;
+  const blocksize = recv.algo_crypt.blocksize;
+  const macsize = recv.algo_mac.hashsize;
+  if (ses.readbuf === null) {
+    ses.readbuf = buf_new(INIT_READBUF);
+  }
+  const readbuf = ses.readbuf;
+  const maxlen = blocksize - readbuf.pos;
+  const got = readSome(ses, maxlen);
+  if (got === null) {
+    TRACE2("leave read_packet_init: EAGAIN");
+    return false;
+  }
+  got.copy(buf_getwriteptr(readbuf, got.length));
+  buf_incrwritepos(readbuf, got.length);
+  if (got.length !== maxlen) {
+    return false;
+  }
+  buf_setpos(readbuf, 0);
+
+  let plen: number;
+  let len: number;
+  if (recv.crypt_mode.aead_getlength !== null) {
+    const l = recv.crypt_mode.aead_getlength(ses.recvseq, buf_getptr(readbuf, blocksize), blocksize, recv.cipher_state!);
+    if (l < 0) {
+      dropbear_exit("Error decrypting");
+    }
+    plen = l;
+    len = plen + 4 + macsize;
+  } else if (recv.mac_etm) {
+    // Encrypt-then-MAC: the length travels in clear; the rest is decrypted after the MAC.
+    plen = buf_getint(readbuf) + 4;
+    len = plen + macsize;
+  } else {
+    if (recv.crypt_mode.decrypt!(buf_getptr(readbuf, blocksize), buf_getwriteptr(readbuf, blocksize), blocksize, recv.cipher_state!) !== CRYPT_OK) {
+      dropbear_exit("Error decrypting");
+    }
+    plen = buf_getint(readbuf) + 4;
+    len = plen + macsize;
+  }
+  TRACE2(() => `packet size is ${len}, block ${blocksize} mac ${macsize}`);
+  // With the length outside the cipher (AEAD, etm), it is the rest that fills whole blocks.
+  const cipherlen = recv.crypt_mode.aead_crypt !== null || recv.mac_etm ? plen - 4 : plen;
+  if (len > RECV_MAX_PACKET_LEN || plen > RECV_MAX_PACKET_LEN || plen < blocksize || cipherlen % blocksize !== 0) {
+    dropbear_exit(`Integrity error (bad packet size ${plen})`);
+  }
+  if (len > readbuf.size) {
+    ses.readbuf = buf_resize(readbuf, len);
+  }
+  buf_setlen(ses.readbuf, len);
+  buf_setpos(ses.readbuf, blocksize);
+  return true;
+}
+
+/** Authenticate and decrypt the read packet, then expose its payload. @dropbear packet.c decrypt_packet */
+export function decrypt_packet(ses: sshsession): void {
+  TRACE2("enter decrypt_packet");
+  const recv = ses.keys.recv;
+  const readbuf = ses.readbuf!;
+  const blocksize = recv.algo_crypt.blocksize;
+  const macsize = recv.algo_mac.hashsize;
+  ses.kexstate.datarecv += readbuf.len;
+
+  if (recv.crypt_mode.aead_crypt !== null) {
+    buf_setpos(readbuf, 0);
+    const len = readbuf.len - macsize;
+    if (
+      recv.crypt_mode.aead_crypt(ses.recvseq, buf_getptr(readbuf, len + macsize), buf_getwriteptr(readbuf, len), len, macsize, recv.cipher_state!, LTC_DECRYPT) !==
+      CRYPT_OK
+    ) {
+      dropbear_exit("Error decrypting");
+    }
+  } else if (recv.mac_etm) {
+    if (!checkmac(ses)) {
+      dropbear_exit("Integrity error");
+    }
+    buf_setpos(readbuf, 4);
+    const len = readbuf.len - macsize - 4;
+    if (recv.crypt_mode.decrypt!(buf_getptr(readbuf, len), buf_getwriteptr(readbuf, len), len, recv.cipher_state!) !== CRYPT_OK) {
+      dropbear_exit("Error decrypting");
+    }
+  } else {
+    buf_setpos(readbuf, blocksize);
+    const len = readbuf.len - macsize - readbuf.pos;
+    if (recv.crypt_mode.decrypt!(buf_getptr(readbuf, len), buf_getwriteptr(readbuf, len), len, recv.cipher_state!) !== CRYPT_OK) {
+      dropbear_exit("Error decrypting");
+    }
+    if (!checkmac(ses)) {
+      dropbear_exit("Integrity error");
+    }
+  }
+
+  buf_setpos(readbuf, PACKET_PADDING_OFF);
+  const padlen = buf_getbyte(readbuf);
+  const len = readbuf.len - padlen - 4 - 1 - macsize;
+  if (len > RECV_MAX_PAYLOAD_LEN + ZLIB_COMPRESS_EXPANSION || len < 1) {
+    dropbear_exit(`Bad packet size ${len}`);
+  }
+  buf_setpos(readbuf, PACKET_PAYLOAD_OFF);
+  ses.payload = readbuf;
+  ses.payload_beginning = readbuf.pos;
+  buf_setlen(readbuf, readbuf.pos + len);
+  ses.readbuf = null;
+  ses.recvseq = (ses.recvseq + 1) >>> 0;
+  TRACE2("leave decrypt_packet");
+}
+
+/**
+ * Check the MAC of the read packet in constant time: over the cleartext packet, or with -etm
+ * over the clear length and the ciphertext. @dropbear packet.c checkmac
+ */
+function checkmac(ses: sshsession): boolean {
+  const readbuf = ses.readbuf!;
+  const mac_size = ses.keys.recv.algo_mac.hashsize;
+  const contents_len = readbuf.len - mac_size;
+  const mac_bytes = Buffer.alloc(mac_size);
+  make_mac(ses.recvseq, ses.keys.recv, readbuf, contents_len, mac_bytes);
+  buf_setpos(readbuf, contents_len);
+  return verifyMac(mac_bytes, buf_getptr(readbuf, mac_size), mac_size);
+}
+
+/** MAC(seqno ‖ the first clear_len bytes of clear_buf) into output_mac. @dropbear packet.c make_mac */
+function make_mac(seqno: number, key_state: key_context_directional, clear_buf: buffer, clear_len: number, output_mac: Uint8Array): void {
+  if (key_state.algo_mac.hashsize > 0) {
+    buf_setpos(clear_buf, 0);
+    computeMac(key_state.algo_mac, key_state.mackey, seqno, buf_getptr(clear_buf, clear_len), clear_len, output_mac);
+  }
+  TRACE2("leave writemac");
+}
+
+/** Transport-layer packets may go out during a key exchange; others wait. @dropbear packet.c packet_is_okay_kex */
+function packet_is_okay_kex(type: number): boolean {
+  if (type >= SSH_MSG_USERAUTH_REQUEST) {
+    return false;
+  }
+  return type !== SSH_MSG_SERVICE_REQUEST && type !== SSH_MSG_SERVICE_ACCEPT && type !== SSH_MSG_KEXINIT;
+}
+
+/** Hold back the current payload until the kex ends. @dropbear packet.c enqueue_reply_packet */
+function enqueue_reply_packet(ses: sshsession): void {
+  if (ses.reply_queue.length > MAX_DEFER_REPLY_QUEUE) {
+    dropbear_exit("Full reply queue");
+  }
+  const wp = ses.writepayload;
+  ses.reply_queue.push(Buffer.from(wp.data.subarray(0, wp.len)));
+  buf_setpos(wp, 0);
+  buf_setlen(wp, 0);
+}
+
+/** Send what was held back during the kex, once data may flow again. @dropbear packet.c maybe_flush_reply_queue */
+export function maybe_flush_reply_queue(ses: sshsession): void {
+  if (!ses.dataallowed) {
+    TRACE("maybe_empty_reply_queue - no data allowed");
+    return;
+  }
+  const queued = ses.reply_queue;
+  ses.reply_queue = [];
+  for (const payload of queued) {
+    buf_putbytes(ses.writepayload, payload);
+    encrypt_packet(ses);
+  }
+}
+
+/**
+ * Turn ses.writepayload into a padded, encrypted, MACed packet on the write queue (or hold it
+ * back if a kex forbids it now). @dropbear packet.c encrypt_packet
+ */
+export function encrypt_packet(ses: sshsession): void {
+  TRACE2("enter encrypt_packet()");
+  const wp = ses.writepayload;
+  buf_setpos(wp, 0);
+  const packet_type = buf_getbyte(wp);
+  buf_setpos(wp, 0);
+  TRACE2(() => `encrypt_packet type is ${packet_type}`);
+
+  if (!ses.dataallowed && !packet_is_okay_kex(packet_type)) {
+    enqueue_reply_packet(ses);
+    return;
+  }
+
+  const trans = ses.keys.trans;
+  const blocksize = trans.algo_crypt.blocksize;
+  const mac_size = trans.algo_mac.hashsize;
+  const aead = trans.crypt_mode.aead_crypt !== null;
+  const encrypt_buf_size = wp.len + 4 + 1 + Math.max(MIN_PACKET_LEN, blocksize) + 3 + mac_size + 1;
+  const writebuf = buf_new(encrypt_buf_size);
+  buf_setlen(writebuf, PACKET_PAYLOAD_OFF);
+  buf_setpos(writebuf, PACKET_PAYLOAD_OFF);
+  buf_putbytes(writebuf, buf_getptr(wp, wp.len));
+  buf_setpos(wp, 0);
+  buf_setlen(wp, 0);
+
+  // With the length field outside the cipher (AEAD, etm) the rest must fill whole blocks.
+  let len = writebuf.len;
+  if (aead || trans.mac_etm) {
+    len -= 4;
+  }
+  let padlen = blocksize - (len % blocksize);
+  if (padlen < 4) {
+    padlen += blocksize;
+  }
+  if (writebuf.len + padlen < MIN_PACKET_LEN) {
+    padlen += blocksize;
+  }
+  buf_setpos(writebuf, 0);
+  buf_putint(writebuf, writebuf.len + padlen - 4);
+  buf_putbyte(writebuf, padlen);
+  buf_setpos(writebuf, writebuf.len);
+  buf_incrlen(writebuf, padlen);
+  genrandom(buf_getptr(writebuf, padlen), padlen);
+
+  if (aead) {
+    buf_setpos(writebuf, 0);
+    const plen = writebuf.len;
+    buf_incrlen(writebuf, mac_size);
+    if (
+      trans.crypt_mode.aead_crypt!(ses.transseq, buf_getptr(writebuf, plen), buf_getwriteptr(writebuf, plen + mac_size), plen, mac_size, trans.cipher_state!, LTC_ENCRYPT) !==
+      CRYPT_OK
+    ) {
+      dropbear_exit("Error encrypting");
+    }
+    buf_incrpos(writebuf, plen + mac_size);
+  } else {
+    const mac_bytes = Buffer.alloc(mac_size);
+    const plen = writebuf.len;
+    if (!trans.mac_etm) {
+      make_mac(ses.transseq, trans, writebuf, plen, mac_bytes);
+    }
+    const start = trans.mac_etm ? 4 : 0;
+    buf_setpos(writebuf, start);
+    if (trans.crypt_mode.encrypt!(buf_getptr(writebuf, plen - start), buf_getwriteptr(writebuf, plen - start), plen - start, trans.cipher_state!) !== CRYPT_OK) {
+      dropbear_exit("Error encrypting");
+    }
+    if (trans.mac_etm) {
+      make_mac(ses.transseq, trans, writebuf, plen, mac_bytes);
+    }
+    buf_setpos(writebuf, plen);
+    buf_putbytes(writebuf, mac_bytes);
+  }
+
+  ses.kexstate.datatrans += writebuf.len;
+  writebuf_enqueue(ses, writebuf);
+  ses.transseq = (ses.transseq + 1) >>> 0;
+
+  const now = monotonic_now();
+  ses.last_packet_time_any_sent = now;
+  // Keepalive answers must not count as activity for the idle timeout.
+  if (packet_type !== SSH_MSG_REQUEST_FAILURE && packet_type !== SSH_MSG_UNIMPLEMENTED && packet_type !== SSH_MSG_IGNORE) {
+    ses.last_packet_time_idle = now;
+  }
+  TRACE2("leave encrypt_packet()");
+}
+
+/** Put a finished packet on the write queue. @dropbear packet.c writebuf_enqueue */
+export function writebuf_enqueue(ses: sshsession, writebuf: buffer): void {
+  buf_setpos(writebuf, 0);
+  enqueue(ses.writequeue, writebuf);
+  ses.writequeue_len += writebuf.len;
+}

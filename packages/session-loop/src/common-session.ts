@@ -1,0 +1,317 @@
+import { buf_new, buf_putbyte, buf_putbytes, buf_putstring } from "@dropbear-ts/buffer";
+import type { sshsession } from "@dropbear-ts/core";
+import {
+  DEBUG1,
+  TRACE,
+  TRACE2,
+  debug_start_net,
+  dequeue,
+  dropbear_assert,
+  dropbear_close,
+  dropbear_exit,
+  isempty,
+  monotonic_now,
+} from "@dropbear-ts/dbutil";
+import { send_msg_kexinit } from "@dropbear-ts/kex";
+import { SignalPipeFd, type Fd, type StreamFd } from "@dropbear-ts/netio";
+import {
+  AUTH_TIMEOUT,
+  DEFAULT_KEEPALIVE_LIMIT,
+  DROPBEAR_KEEPALIVE_STRING,
+  KEX_REKEY_DATA,
+  KEX_REKEY_TIMEOUT,
+  LOCAL_IDENT,
+  SSH_MSG_GLOBAL_REQUEST,
+  SSH_MSG_KEXINIT,
+  TRANS_MAX_PAYLOAD_LEN,
+} from "@dropbear-ts/options";
+import { encrypt_packet, maybe_flush_reply_queue, process_packet, read_packet, write_packet, writebuf_enqueue } from "@dropbear-ts/packet";
+import { select } from "./select.js";
+
+/** Longest identification line, CR LF excluded (RFC 4253 §4.2). */
+const IDENT_MAX = 255;
+
+/**
+ * Set a new session up on its transport: time stamps, the signal pipe, empty queues, and no
+ * cipher or MAC until the first NEWKEYS. @dropbear common-session.c common_session_init
+ */
+export function common_session_init(ses: sshsession, sock_in: StreamFd | null, sock_out: StreamFd | null): void {
+  debug_start_net();
+  TRACE("enter session_init");
+  ses.sock_in = sock_in;
+  ses.sock_out = sock_out;
+  const now = monotonic_now();
+  ses.connect_time = now;
+  ses.last_packet_time_keepalive_recv = now;
+  ses.last_packet_time_idle = now;
+  ses.last_packet_time_any_sent = 0;
+  ses.last_packet_time_keepalive_sent = 0;
+  ses.signal_pipe = new SignalPipeFd();
+  ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
+  ses.requirenext = SSH_MSG_KEXINIT;
+  // Data may flow until our KEXINIT goes out.
+  ses.dataallowed = true;
+  TRACE("leave session_init");
+}
+
+/**
+ * The main loop, one iteration as Dropbear does it: build the fd sets, select, check timeouts,
+ * read and process at most one packet, flush deferred replies, run the program's loop
+ * handler, then an optimistic write. Ends only by a thrown DropbearExit.
+ * @dropbear common-session.c session_loop
+ */
+export async function session_loop(ses: sshsession, loophandler: (ses: sshsession) => void): Promise<never> {
+  for (;;) {
+    const writequeue_has_space = ses.writequeue_len <= 2 * TRANS_MAX_PAYLOAD_LEN;
+    const timeout = select_timeout(ses);
+    const readfd = new Set<Fd>();
+    const writefd = new Set<Fd>();
+    dropbear_assert(ses.payload === null, "ses.payload == NULL");
+    if (ses.signal_pipe !== null) {
+      readfd.add(ses.signal_pipe);
+    }
+    // Our ident and KEXINIT leave before we wait for theirs; a full queue stops reading.
+    if (ses.sock_in !== null && (ses.remoteident !== null || isempty(ses.writequeue)) && writequeue_has_space) {
+      readfd.add(ses.sock_in);
+    }
+    // Last: the steps above may have queued packets.
+    if (ses.sock_out !== null && !isempty(ses.writequeue)) {
+      writefd.add(ses.sock_out);
+    }
+
+    const val = await select(readfd, writefd, timeout);
+    if (ses.exitflag) {
+      dropbear_exit("Terminated by signal");
+    }
+    if (val <= 0) {
+      readfd.clear();
+      writefd.clear();
+    }
+    ses.channel_signal_pending = false;
+    if (ses.signal_pipe !== null && readfd.has(ses.signal_pipe)) {
+      TRACE("signal pipe set");
+      ses.signal_pipe.drain();
+      ses.channel_signal_pending = true;
+    }
+
+    checktimeouts(ses);
+
+    if (ses.sock_in !== null) {
+      if (readfd.has(ses.sock_in)) {
+        if (ses.remoteident === null) {
+          read_session_identification(ses);
+        } else {
+          read_packet(ses);
+        }
+      }
+      if (ses.payload !== null) {
+        process_packet(ses);
+      }
+    }
+
+    maybe_flush_reply_queue(ses);
+    loophandler(ses);
+
+    if (ses.sock_out !== null && !isempty(ses.writequeue)) {
+      write_packet(ses);
+    }
+  }
+}
+
+/** Free what the session holds and run the program's own cleanup. @dropbear common-session.c session_cleanup */
+export function session_cleanup(ses: sshsession): void {
+  TRACE("enter session_cleanup");
+  if (!ses.init_done) {
+    TRACE("leave session_cleanup: !ses.init_done");
+    return;
+  }
+  ses.extra_session_cleanup?.(ses);
+  while (!isempty(ses.writequeue)) {
+    dequeue(ses.writequeue);
+  }
+  ses.writequeue_len = 0;
+  ses.newkeys = null;
+  ses.dh_K = null;
+  ses.dh_K_bytes = null;
+  ses.kexhashbuf = null;
+  ses.payload = null;
+  ses.readbuf = null;
+  TRACE("leave session_cleanup");
+}
+
+/** Queue our version line, unencrypted, first thing on the wire. @dropbear common-session.c send_session_identification */
+export function send_session_identification(ses: sshsession): void {
+  const line = Buffer.from(`${LOCAL_IDENT}\r\n`, "latin1");
+  const writebuf = buf_new(line.length + 1);
+  buf_putbytes(writebuf, line);
+  writebuf_enqueue(ses, writebuf);
+}
+
+/**
+ * Read what is there of the peer's version line. A client skips up to 49 other lines first
+ * (servers may send a banner); a server accepts only the version line itself. The line is kept
+ * in ses.identbuf across calls, since here reads never block.
+ * @dropbear common-session.c read_session_identification
+ */
+function read_session_identification(ses: sshsession): void {
+  const maxlines = ses.isserver ? 1 : 50;
+  for (;;) {
+    const line = ident_readln(ses);
+    if (line === null) {
+      return; // more to come
+    }
+    ses.identlines++;
+    if (line.length >= 4 && line.startsWith("SSH-")) {
+      ses.remoteident = line;
+      break;
+    }
+    if (ses.identlines >= maxlines) {
+      TRACE("error reading remote ident");
+      ses.remoteclosed(ses);
+      dropbear_exit("Remote closed the connection");
+    }
+  }
+  // 2.x is assumed compatible; 1.99 means a server that also speaks 2.0.
+  if (!ses.remoteident.startsWith("SSH-2.") && !ses.remoteident.startsWith("SSH-1.99-")) {
+    dropbear_exit(`Incompatible remote version '${ses.remoteident}'`);
+  }
+  DEBUG1(() => `remoteident: ${ses.remoteident}`);
+}
+
+/**
+ * Take bytes one at a time, never reading past the line (the next bytes belong to the packet
+ * reader). Returns the line without CR and LF once complete, or null while incomplete. EOF
+ * ends the session. @dropbear common-session.c ident_readln
+ */
+function ident_readln(ses: sshsession): string | null {
+  const sock = ses.sock_in!;
+  while (ses.identbuf.length < IDENT_MAX) {
+    let b: Buffer | null;
+    try {
+      b = sock.read(1);
+    } catch {
+      TRACE("leave ident_readln: read error");
+      ses.remoteclosed(ses);
+      dropbear_exit("Remote closed the connection");
+    }
+    if (b === null) {
+      return null;
+    }
+    if (b.length === 0) {
+      TRACE("leave ident_readln: EOF");
+      ses.remoteclosed(ses);
+      dropbear_exit("Remote closed the connection");
+    }
+    const c = b[0]!;
+    if (c === 0x0a) {
+      break;
+    }
+    if (c !== 0x0d) {
+      ses.identbuf.push(c);
+    }
+  }
+  const line = Buffer.from(ses.identbuf).toString("latin1");
+  ses.identbuf = [];
+  return line;
+}
+
+/** Handler for replies we don't act on (keepalive answers). @dropbear common-session.c ignore_recv_response */
+export function ignore_recv_response(_ses: sshsession): void {
+  TRACE("Ignored msg_request_response");
+}
+
+/**
+ * Ask the peer for a reply so a dead connection shows; it must not count as activity for the
+ * idle timeout. @dropbear common-session.c send_msg_keepalive
+ */
+function send_msg_keepalive(ses: sshsession): void {
+  const old_time_idle = ses.last_packet_time_idle;
+  TRACE("keepalive global request");
+  buf_putbyte(ses.writepayload, SSH_MSG_GLOBAL_REQUEST);
+  buf_putstring(ses.writepayload, DROPBEAR_KEEPALIVE_STRING);
+  buf_putbyte(ses.writepayload, 1);
+  encrypt_packet(ses);
+  ses.last_packet_time_keepalive_sent = monotonic_now();
+  ses.last_packet_time_idle = old_time_idle;
+}
+
+/** Seconds between two monotonic times. @dropbear common-session.c elapsed */
+function elapsed(now: number, prev: number): number {
+  return now - prev;
+}
+
+/** Auth timeout, rekeying, keepalives, idle timeout and max duration. @dropbear common-session.c checktimeouts */
+function checktimeouts(ses: sshsession): void {
+  const now = monotonic_now();
+  const opts = ses.opts;
+  if (ses.isserver && !ses.authstate.authdone && elapsed(now, ses.connect_time) >= AUTH_TIMEOUT) {
+    dropbear_close("Timeout before auth");
+  }
+  // Nothing else until the peer's version line is in.
+  if (ses.remoteident === null) {
+    return;
+  }
+  const k = ses.kexstate;
+  if (!k.sentkexinit && (elapsed(now, k.lastkextime) >= KEX_REKEY_TIMEOUT || k.datarecv + k.datatrans >= KEX_REKEY_DATA || k.needrekey)) {
+    TRACE("rekeying after timeout or max data reached");
+    k.needrekey = false;
+    send_msg_kexinit(ses);
+  }
+  // Keepalives are not valid before auth.
+  if (opts.keepalive_secs > 0 && ses.authstate.authdone) {
+    if (elapsed(now, ses.last_packet_time_any_sent) >= opts.keepalive_secs) {
+      send_msg_keepalive(ses);
+    }
+    if (
+      elapsed(now, ses.last_packet_time_keepalive_recv) >= opts.keepalive_secs &&
+      elapsed(now, ses.last_packet_time_keepalive_sent) >= opts.keepalive_secs
+    ) {
+      send_msg_keepalive(ses);
+    }
+    if (elapsed(now, ses.last_packet_time_keepalive_recv) >= opts.keepalive_secs * DEFAULT_KEEPALIVE_LIMIT) {
+      dropbear_exit("Keepalive timeout");
+    }
+  }
+  if (opts.idle_timeout_secs > 0 && elapsed(now, ses.last_packet_time_idle) >= opts.idle_timeout_secs) {
+    dropbear_close("Idle timeout");
+  }
+  if (opts.max_duration_secs > 0 && elapsed(now, ses.connect_time) >= opts.max_duration_secs) {
+    dropbear_close("Max duration reached");
+  }
+}
+
+/** Lower `timeout` to when `limit` after `last_event` falls due. @dropbear common-session.c update_timeout */
+function update_timeout(limit: number, now: number, last_event: number, timeout: number): number {
+  TRACE2(() => `update_timeout limit ${limit}, now ${now}, last ${last_event}, timeout ${timeout}`);
+  if (last_event > 0 && limit > 0) {
+    return Math.min(timeout, Math.max(0, limit - elapsed(now, last_event)));
+  }
+  return timeout;
+}
+
+/** Seconds until the nearest deadline checktimeouts cares about. @dropbear common-session.c select_timeout */
+function select_timeout(ses: sshsession): number {
+  const now = monotonic_now();
+  const opts = ses.opts;
+  let timeout = KEX_REKEY_TIMEOUT;
+  if (!ses.kexstate.sentkexinit) {
+    timeout = update_timeout(KEX_REKEY_TIMEOUT, now, ses.kexstate.lastkextime, timeout);
+  }
+  if (ses.kexstate.needrekey) {
+    timeout = 0;
+  }
+  if (!ses.authstate.authdone && ses.isserver) {
+    timeout = update_timeout(AUTH_TIMEOUT, now, ses.connect_time, timeout);
+  }
+  if (ses.authstate.authdone) {
+    timeout = update_timeout(
+      opts.keepalive_secs,
+      now,
+      Math.max(ses.last_packet_time_keepalive_recv, ses.last_packet_time_keepalive_sent),
+      timeout,
+    );
+  }
+  timeout = update_timeout(opts.idle_timeout_secs, now, ses.last_packet_time_idle, timeout);
+  timeout = update_timeout(opts.max_duration_secs, now, ses.connect_time, timeout);
+  return Math.max(timeout, 0);
+}
