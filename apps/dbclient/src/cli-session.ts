@@ -1,5 +1,37 @@
-import type { cli_runopts, runopts } from "@dropbear-ts/core";
-import { LOG_INFO, dropbear_log, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
+import { algo_tables_new } from "@dropbear-ts/algo";
+import { buf_eatstring, buf_getbool, buf_putbyte, buf_putstring } from "@dropbear-ts/buffer";
+import { cli_kex_state, cli_state, sshsession, type cli_runopts, type packettype, type runopts } from "@dropbear-ts/core";
+import { mlkem768_desc, sntrup761_desc } from "@dropbear-ts/crypto";
+import { LOG_INFO, TRACE, TRACE2, dropbear_exit, dropbear_log, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
+import {
+  kexfirstinitialise,
+  recv_msg_ext_info,
+  recv_msg_kexdh_reply,
+  recv_msg_kexinit,
+  recv_msg_newkeys,
+  send_msg_kexdh_init,
+  send_msg_kexinit,
+} from "@dropbear-ts/kex";
+import { DROPBEAR_SUCCESS, connect_remote, dropbear_prio, set_sock_nodelay, type StreamFd } from "@dropbear-ts/netio";
+import {
+  SSH_MSG_EXT_INFO,
+  SSH_MSG_GLOBAL_REQUEST,
+  SSH_MSG_KEXDH_REPLY,
+  SSH_MSG_KEXINIT,
+  SSH_MSG_NEWKEYS,
+  SSH_MSG_REQUEST_FAILURE,
+  SSH_MSG_REQUEST_SUCCESS,
+  SSH_MSG_SERVICE_ACCEPT,
+  SSH_MSG_SERVICE_REQUEST,
+  SSH_SERVICE_USERAUTH,
+  SSH_STRICT_KEX_S,
+} from "@dropbear-ts/options";
+import { encrypt_packet } from "@dropbear-ts/packet";
+import { common_session_init, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
+import type { Socket } from "node:net";
+
+/** The session this process runs, for the exit handler (Dropbear's `ses`). */
+let current: sshsession | null = null;
 
 /**
  * The client's log line: "<progname>: message" on stderr, and to syslog too with
@@ -14,12 +46,186 @@ export function cli_dropbear_log(opts: runopts, cli_opts: cli_runopts, priority:
 }
 
 /**
- * Log why the client is exiting. Only the "no session yet" form exists so far, as no session
- * can be running yet.
+ * Log why the client is exiting ("Connection to user@host:port exited: ...") and clean up.
  * @dropbear cli-session.c cli_dropbear_exit
  */
 export function cli_dropbear_exit(e: DropbearExit): void {
+  const ses = current;
+  TRACE(() => `Exited, cleaning up: ${e.exitmsg}`);
+  let fullmsg: string;
+  if (ses === null || !ses.init_done) {
+    fullmsg = `Exited: ${e.exitmsg}`;
+  } else {
+    const o = ses.cli_ses!.cli_opts;
+    const host = o.remotehost?.includes(":") ? `[${o.remotehost}]` : o.remotehost;
+    fullmsg = `Connection to ${o.username}@${host}:${o.remoteport} exited: ${e.exitmsg}`;
+  }
   // A blank line first so the message does not land after terminal output.
   process.stderr.write("\n");
-  dropbear_log(LOG_INFO, `Exited: ${e.exitmsg}`);
+  dropbear_log(LOG_INFO, fullmsg);
+  if (ses !== null) {
+    session_cleanup(ses);
+  }
+}
+
+/** The transport reached EOF. @dropbear cli-session.c cli_remoteclosed */
+function cli_remoteclosed(ses: sshsession): never {
+  ses.sock_in?.close();
+  ses.sock_out?.close();
+  ses.sock_in = null;
+  ses.sock_out = null;
+  dropbear_exit("Remote closed the connection");
+}
+
+/** Ask for a service by name. @dropbear cli-session.c send_msg_service_request */
+function send_msg_service_request(ses: sshsession, servicename: string): void {
+  TRACE("enter send_msg_service_request");
+  buf_putbyte(ses.writepayload, SSH_MSG_SERVICE_REQUEST);
+  buf_putstring(ses.writepayload, servicename);
+  encrypt_packet(ses);
+  TRACE("leave send_msg_service_request");
+}
+
+/** Nothing to do: auth requests go out without waiting for it (RFC 4253 §10). @dropbear cli-session.c recv_msg_service_accept */
+function recv_msg_service_accept(_ses: sshsession): void {
+  TRACE("recv_msg_service_accept");
+}
+
+/** We answer no global requests: refuse any that wants a reply. @dropbear cli-session.c recv_msg_global_request_cli */
+function recv_msg_global_request_cli(ses: sshsession): void {
+  const payload = ses.payload!;
+  buf_eatstring(payload);
+  const wantreply = buf_getbool(payload);
+  TRACE(() => `recv_msg_global_request_cli: want_reply: ${wantreply}`);
+  if (wantreply) {
+    buf_putbyte(ses.writepayload, SSH_MSG_REQUEST_FAILURE);
+    encrypt_packet(ses);
+  }
+}
+
+/** Messages the client handles. @dropbear cli-session.c cli_packettypes */
+const cli_packettypes: readonly packettype[] = [
+  { type: SSH_MSG_KEXINIT, handler: recv_msg_kexinit },
+  { type: SSH_MSG_KEXDH_REPLY, handler: recv_msg_kexdh_reply },
+  { type: SSH_MSG_NEWKEYS, handler: recv_msg_newkeys },
+  { type: SSH_MSG_SERVICE_ACCEPT, handler: recv_msg_service_accept },
+  { type: SSH_MSG_GLOBAL_REQUEST, handler: recv_msg_global_request_cli },
+  { type: SSH_MSG_REQUEST_SUCCESS, handler: ignore_recv_response },
+  { type: SSH_MSG_REQUEST_FAILURE, handler: ignore_recv_response },
+  { type: SSH_MSG_EXT_INFO, handler: recv_msg_ext_info },
+];
+
+/** The client never offers the server-side strict-kex marker. @dropbear cli-session.c cli_algos_initialise */
+function cli_algos_initialise(ses: sshsession): void {
+  for (const algo of ses.algos.sshkex) {
+    if (algo.name === SSH_STRICT_KEX_S) {
+      algo.usable = false;
+    }
+  }
+}
+
+/** Our kex guess follows our KEXINIT straight away. @dropbear cli-session.c cli_send_kex_first_guess */
+function cli_send_kex_first_guess(ses: sshsession): void {
+  send_msg_kexdh_init(ses);
+}
+
+/**
+ * The client's state machine, run once per loop iteration: answer the server's KEXINIT, then
+ * once the transport is up ask for user auth. @dropbear cli-session.c cli_sessionloop
+ */
+function cli_sessionloop(ses: sshsession): void {
+  TRACE2("enter cli_sessionloop");
+  const cli_ses = ses.cli_ses!;
+  if (ses.lastpacket === 0) {
+    TRACE2("exit cli_sessionloop: no real packets yet");
+    return;
+  }
+  if (ses.lastpacket === SSH_MSG_KEXINIT && cli_ses.kex_state === cli_kex_state.KEX_NOTHING) {
+    // Our guess already sent the right KEXDH_INIT if it matched.
+    if (!ses.kexstate.our_first_follows_matches) {
+      send_msg_kexdh_init(ses);
+    }
+    cli_ses.kex_state = cli_kex_state.KEXDH_INIT_SENT;
+    TRACE("leave cli_sessionloop: done with KEXINIT_RCVD");
+    return;
+  }
+  if (cli_ses.kex_state !== cli_kex_state.KEX_NOTHING && ses.kexstate.sentnewkeys) {
+    cli_ses.kex_state = cli_kex_state.KEX_NOTHING;
+  }
+  if (cli_ses.kex_state !== cli_kex_state.KEX_NOTHING) {
+    TRACE("leave cli_sessionloop: kex_state != KEX_NOTHING");
+    return;
+  }
+  if (!ses.kexstate.donefirstkex) {
+    TRACE2("donefirstkex false");
+    return;
+  }
+  switch (cli_ses.state) {
+    case cli_state.STATE_NOTHING:
+      send_msg_service_request(ses, SSH_SERVICE_USERAUTH);
+      dropbear_exit("not yet implemented in dropbear-ts: user authentication (the transport is up)");
+      break;
+    default:
+      break;
+  }
+  TRACE2("leave cli_sessionloop: fell out");
+}
+
+/** Prepare the client half of the session. @dropbear cli-session.c cli_session_init */
+function cli_session_init(ses: sshsession): void {
+  const cli_ses = ses.cli_ses!;
+  cli_ses.state = cli_state.STATE_NOTHING;
+  cli_ses.kex_state = cli_kex_state.KEX_NOTHING;
+  cli_ses.retval = 0;
+  cli_ses.lastauthtype = 0;
+  cli_ses.is_trivial_auth = true;
+  ses.remoteclosed = cli_remoteclosed;
+  ses.packettypes = cli_packettypes;
+  ses.send_kex_first_guess = cli_send_kex_first_guess;
+}
+
+/** The connection is up (or failed). @dropbear cli-session.c cli_connected */
+function cli_connected(ses: sshsession, result: number, sock: StreamFd | null, errstring: string | null): void {
+  if (result !== DROPBEAR_SUCCESS || sock === null) {
+    dropbear_exit(`Connect failed: ${errstring}`);
+  }
+  set_sock_nodelay(sock.stream as Socket);
+  ses.sock_in = sock;
+  ses.sock_out = sock;
+  TRACE("cli_connected");
+}
+
+/**
+ * Connect to the server and run the client session until it ends (by a thrown DropbearExit).
+ * @dropbear cli-main.c main
+ */
+export async function cli_session(opts: runopts, cli_opts: cli_runopts): Promise<never> {
+  // The post-quantum KEMs are loaded before the first packet: kex handlers are synchronous.
+  await Promise.all([sntrup761_desc.kemLoad(), mlkem768_desc.kemLoad()]);
+  const ses = new sshsession(opts, { cli_opts });
+  current = ses;
+  common_session_init(ses, null, null);
+  connect_remote(
+    ses.conn_pending,
+    cli_opts.remotehost!,
+    cli_opts.remoteport!,
+    (result, sock, errstring) => cli_connected(ses, result, sock, errstring),
+    cli_opts.bind_address,
+    cli_opts.bind_port,
+    dropbear_prio.DROPBEAR_PRIO_LOWDELAY,
+  );
+  ses.algos = algo_tables_new(opts.algos);
+  cli_algos_initialise(ses);
+  cli_session_init(ses);
+  ses.init_done = true;
+  const onSignal = (): void => {
+    ses.exitflag = true;
+    ses.signal_pipe?.raise();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  send_session_identification(ses);
+  kexfirstinitialise(ses);
+  send_msg_kexinit(ses);
+  return session_loop(ses, cli_sessionloop);
 }

@@ -42,9 +42,9 @@ describe("bin/dbclient", () => {
     expect(r.stderr).toBe("\ndbclient: Exited: Bad TCP forward '1:2'\n");
   });
 
-  it("a valid command line says plainly that the client is not implemented yet", () => {
-    const r = run("-T", "user@host^2222", "uptime");
+  it("a valid command line connects, and reports a refused connection as Dropbear does", () => {
+    const r = run("-T", "-p", "1", "user@127.0.0.1", "uptime");
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe("dbclient: not yet implemented in dropbear-ts: the SSH client\n");
+    expect(r.stderr).toMatch(/dbclient: Connection to user@127\.0\.0\.1:1 exited: Connect failed: Connection refused\n$/);
   });
 });

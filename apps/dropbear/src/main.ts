@@ -1,21 +1,39 @@
-// dropbear's entry point (svr-main.c main). Parsing works; the server itself is not ported yet.
+// dropbear's entry point (svr-main.c main): parse the command line, load host keys, then serve
+// one connection (-i, or a re-executed child with -2) or listen for many.
+import { spawn } from "node:child_process";
 import { runopts, svr_runopts } from "@dropbear-ts/core";
 import { dropbearMain, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
-import { svr_getopts } from "@dropbear-ts/runopts";
+import { load_all_hostkeys, svr_getopts } from "@dropbear-ts/runopts";
+import { main_inetd, main_noinetd } from "./svr-main.js";
 import { svr_dropbear_exit, svr_dropbear_log } from "./svr-session.js";
+
+/** Marks the background copy made for daemon(): it must not background itself again. */
+const DAEMON_ENV = "DROPBEAR_TS_DAEMONIZED";
 
 const opts = new runopts();
 const svr_opts = new svr_runopts();
 setLogHandler((priority, msg) => svr_dropbear_log(opts, priority, msg));
-dropbearMain(
-  "dropbear",
-  (argv) => {
-    svr_getopts(argv, opts, svr_opts);
-    if (opts.usingsyslog) {
-      startsyslog("dropbear");
-    }
-    process.stderr.write("dropbear: not yet implemented in dropbear-ts: the SSH server\n");
-    return 1;
-  },
-  svr_dropbear_exit,
-);
+
+async function main(argv: string[]): Promise<void> {
+  svr_getopts(argv, opts, svr_opts);
+  if (opts.usingsyslog) {
+    startsyslog("dropbear");
+  }
+  // daemon(): a detached copy of ourselves does the work; this process just leaves.
+  if (svr_opts.forkbg && !svr_opts.inetdmode && svr_opts.reexec_childpipe < 0 && process.env[DAEMON_ENV] === undefined) {
+    const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+      detached: true,
+      stdio: "ignore",
+      env: { ...process.env, [DAEMON_ENV]: "1" },
+    });
+    child.unref();
+    return;
+  }
+  load_all_hostkeys(opts, svr_opts);
+  if (svr_opts.inetdmode || svr_opts.reexec_childpipe >= 0) {
+    await main_inetd(opts, svr_opts);
+  }
+  await main_noinetd(opts, svr_opts);
+}
+
+dropbearMain("dropbear", main, svr_dropbear_exit);

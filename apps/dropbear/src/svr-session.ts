@@ -1,11 +1,33 @@
-import type { runopts } from "@dropbear-ts/core";
-import { LOG_INFO, dropbear_log, get_debug_trace, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
+import type { Socket } from "node:net";
+import { closeSync } from "node:fs";
+import { algo_tables_new } from "@dropbear-ts/algo";
+import { sshsession, type packettype, type runopts, type svr_runopts } from "@dropbear-ts/core";
+import { sntrup761_desc, mlkem768_desc } from "@dropbear-ts/crypto";
+import { LOG_INFO, dropbear_close, dropbear_log, get_debug_trace, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
+import { kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, recv_msg_newkeys, send_msg_kexinit } from "@dropbear-ts/kex";
+import { StreamFd, getaddrstring, set_sock_nodelay } from "@dropbear-ts/netio";
+import {
+  SSH_EXT_INFO_C,
+  SSH_MSG_KEXDH_INIT,
+  SSH_MSG_KEXINIT,
+  SSH_MSG_NEWKEYS,
+  SSH_MSG_REQUEST_FAILURE,
+  SSH_MSG_REQUEST_SUCCESS,
+  SSH_STRICT_KEX_C,
+} from "@dropbear-ts/options";
+import { common_session_init, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 function pad2(n: number): string {
   return n < 10 ? `0${n}` : String(n);
 }
+
+/**
+ * The session this process serves, for the exit and log handlers (Dropbear's `ses`): a
+ * re-executed child serves exactly one, the listener none.
+ */
+let current: sshsession | null = null;
 
 /**
  * The server's log line: to syslog unless -E, and "[pid] Mon DD HH:MM:SS message" on stderr
@@ -23,10 +45,98 @@ export function svr_dropbear_log(opts: runopts, priority: number, msg: string): 
 }
 
 /**
- * Log why the server is exiting. Only the "before any session" form exists so far, as no
- * session can be running yet.
- * @dropbear svr-session.c svr_dropbear_exit
+ * Log why the server (or this connection) is exiting, prefixed by how far the session got,
+ * and clean the session up. @dropbear svr-session.c svr_dropbear_exit
  */
 export function svr_dropbear_exit(e: DropbearExit): void {
-  dropbear_log(LOG_INFO, `Early exit: ${e.exitmsg}`);
+  const ses = current;
+  const fromaddr = ses?.svr_ses?.addrstring ? ` from <${ses.svr_ses.addrstring}>` : "";
+  let fullmsg: string;
+  if (ses === null || !ses.init_done) {
+    fullmsg = `Early exit${fromaddr}: ${e.exitmsg}`;
+  } else if (ses.authstate.authdone) {
+    fullmsg = `Exit (${ses.authstate.pw_name})${fromaddr}: ${e.exitmsg}`;
+  } else if (ses.authstate.pw_name !== null) {
+    fullmsg = `Exit before auth${fromaddr}: (user '${ses.authstate.pw_name}', ${ses.authstate.failcount} fails): ${e.exitmsg}`;
+  } else {
+    fullmsg = `Exit before auth${fromaddr}: ${e.exitmsg}`;
+  }
+  dropbear_log(LOG_INFO, fullmsg);
+  if (ses !== null) {
+    session_cleanup(ses);
+  }
+}
+
+/** The peer closed the transport. @dropbear svr-session.c svr_remoteclosed */
+function svr_remoteclosed(ses: sshsession): never {
+  ses.sock_in?.close();
+  ses.sock_in = null;
+  ses.sock_out = null;
+  dropbear_close("Exited normally");
+}
+
+/** Messages the server handles. @dropbear svr-session.c svr_packettypes */
+const svr_packettypes: readonly packettype[] = [
+  { type: SSH_MSG_KEXINIT, handler: recv_msg_kexinit },
+  { type: SSH_MSG_KEXDH_INIT, handler: recv_msg_kexdh_init },
+  { type: SSH_MSG_NEWKEYS, handler: recv_msg_newkeys },
+  { type: SSH_MSG_REQUEST_FAILURE, handler: ignore_recv_response },
+  { type: SSH_MSG_REQUEST_SUCCESS, handler: ignore_recv_response },
+];
+
+/** The server never offers the client-side kex markers. @dropbear svr-session.c svr_algos_initialise */
+function svr_algos_initialise(ses: sshsession): void {
+  for (const algo of ses.algos.sshkex) {
+    if (algo.name === SSH_EXT_INFO_C || algo.name === SSH_STRICT_KEX_C) {
+      algo.usable = false;
+    }
+  }
+}
+
+/** Close the childpipe (if still open) when the session goes. @dropbear svr-session.c svr_session_cleanup */
+function svr_session_cleanup(ses: sshsession): void {
+  const svr_ses = ses.svr_ses!;
+  if (svr_ses.childpipe >= 0) {
+    try {
+      closeSync(svr_ses.childpipe);
+    } catch {
+      // Already closed by the auth code.
+    }
+    svr_ses.childpipe = -1;
+  }
+}
+
+/**
+ * Serve one client on `sock` until the session ends (by a thrown DropbearExit).
+ * @dropbear svr-session.c svr_session
+ */
+export async function svr_session(opts: runopts, svr_opts: svr_runopts, sock: Socket, childpipe: number): Promise<never> {
+  // The post-quantum KEMs are loaded before the first packet: kex handlers are synchronous.
+  await Promise.all([sntrup761_desc.kemLoad(), mlkem768_desc.kemLoad()]);
+  const ses = new sshsession(opts, { svr_opts });
+  current = ses;
+  set_sock_nodelay(sock);
+  const fd = new StreamFd(sock);
+  common_session_init(ses, fd, fd);
+  const svr_ses = ses.svr_ses!;
+  svr_ses.childpipe = childpipe;
+  svr_ses.addrstring = getaddrstring(sock.remoteAddress ?? "?", sock.remotePort ?? 0);
+  ses.algos = algo_tables_new(opts.algos);
+  svr_algos_initialise(ses);
+  svr_ses.remotehost = sock.remoteAddress ?? null;
+  ses.remoteclosed = svr_remoteclosed;
+  ses.extra_session_cleanup = svr_session_cleanup;
+  ses.packettypes = svr_packettypes;
+  ses.init_done = true;
+  // SIGINT/SIGTERM: the loop notices at its next wake-up and exits cleanly.
+  const onSignal = (): void => {
+    ses.exitflag = true;
+    ses.signal_pipe?.raise();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  send_session_identification(ses);
+  kexfirstinitialise(ses);
+  send_msg_kexinit(ses);
+  return session_loop(ses, () => undefined);
 }

@@ -35,9 +35,10 @@ describe("bin/dropbear", () => {
     expect(r.stderr).toMatch(/^\[\d+\] \w{3} \d\d \d\d:\d\d:\d\d Early exit: Bad port\n$/);
   });
 
-  it("a valid command line says plainly that the server is not implemented yet", () => {
-    const r = run("-F", "-E", "-p", "2222");
+  it("refuses to start without any host key, as Dropbear does", () => {
+    const r = run("-F", "-E", "-r", "/nonexistent/key", "-p", "127.0.0.1:0");
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe("dropbear: not yet implemented in dropbear-ts: the SSH server\n");
+    expect(r.stderr).toMatch(/Failed loading \/nonexistent\/key\n/);
+    expect(r.stderr).toMatch(/Early exit: No hostkeys available\. 'dropbear -R' may be useful or run dropbearkey\.\n$/);
   });
 });

@@ -1,7 +1,20 @@
-/** Key file formats dropbearconvert reads and writes. @dropbear keyimport.h KEYFILE_DROPBEAR */
-export const KEYFILE_DROPBEAR = 0;
-/** @dropbear keyimport.h KEYFILE_OPENSSH */
-export const KEYFILE_OPENSSH = 1;
+// Beyond Dropbear: an encrypted OpenSSH input key is not refused outright; the passphrase is
+// asked for on the terminal (see readPassphrase).
+import { spawnSync } from "node:child_process";
+import { closeSync, openSync, readSync, writeSync } from "node:fs";
+import { DropbearExit } from "@dropbear-ts/dbutil";
+import { _PATH_TTY } from "@dropbear-ts/options";
+import {
+  KEYFILE_DROPBEAR,
+  KEYFILE_OPENSSH,
+  type Passphrase,
+  import_encrypted,
+  import_read,
+  import_write,
+  type sign_key,
+  sign_key_free,
+  signkey_name_from_type,
+} from "@dropbear-ts/signkey";
 
 /** What dropbearconvert's command line asks for. */
 export interface DropbearconvertArgs {
@@ -68,8 +81,8 @@ export function parseDropbearconvertArgs(argv: readonly string[]): Dropbearconve
 }
 
 /**
- * dropbearconvert: parse the command line, then convert the key. Returns the exit status;
- * conversion is not ported yet, so a valid command line ends with status 1.
+ * dropbearconvert: parse the command line, then convert the key. New files are private to
+ * the user whatever the caller's umask. Returns the exit status.
  * @dropbear dropbearconvert.c dropbearconvert_main
  */
 export function dropbearconvert_main(argv: readonly string[]): number {
@@ -77,6 +90,113 @@ export function dropbearconvert_main(argv: readonly string[]): number {
   if (args === null) {
     return 1;
   }
-  process.stderr.write("dropbearconvert: not yet implemented in dropbear-ts: key conversion\n");
-  return 1;
+  process.umask(0o077);
+  return do_convert(args.intype, args.infile, args.outtype, args.outfile);
+}
+
+/**
+ * Read the key in `infile` and write it to the new file `outfile` in the other format,
+ * reporting on stderr. Returns the exit status. @dropbear dropbearconvert.c do_convert
+ */
+function do_convert(intype: number, infile: string, outtype: number, outfile: string): number {
+  const passphrase = askPassphraseIfEncrypted(intype, infile);
+  let key: sign_key | null;
+  try {
+    key = import_read(infile, passphrase, intype);
+  } finally {
+    if (passphrase instanceof Uint8Array) {
+      passphrase.fill(0);
+    }
+  }
+  if (key === null) {
+    process.stderr.write(`Error reading key from '${infile}'\n`);
+    return 1;
+  }
+  try {
+    process.stderr.write(`Key is a ${signkey_name_from_type(key.type)} key\n`);
+    if (!import_write(outfile, key, null, outtype)) {
+      process.stderr.write(`Error writing key to '${outfile}'\n`);
+      return 1;
+    }
+    process.stderr.write(`Wrote key to '${outfile}'\n`);
+    return 0;
+  } finally {
+    sign_key_free(key);
+  }
+}
+
+/**
+ * The passphrase for an encrypted OpenSSH input file, asked on the terminal; null when the
+ * file is not one (or is stdin, which can be read only once), or no terminal is there, in
+ * which case import_read refuses the key as Dropbear does.
+ */
+function askPassphraseIfEncrypted(intype: number, infile: string): Passphrase {
+  if (intype !== KEYFILE_OPENSSH || infile === "-") {
+    return null;
+  }
+  let encrypted: boolean;
+  try {
+    encrypted = quietly(() => import_encrypted(infile, intype));
+  } catch (e) {
+    // A malformed file: import_read meets the same trouble next and reports it.
+    if (e instanceof DropbearExit) {
+      return null;
+    }
+    throw e;
+  }
+  return encrypted ? readPassphrase(`Enter passphrase for key '${infile}': `) : null;
+}
+
+/**
+ * Run `fn` with stderr muted. import_encrypted prints why a file is unreadable, and
+ * import_read, run next on the same file, prints it again: once is enough.
+ */
+function quietly<T>(fn: () => T): T {
+  const write = process.stderr.write;
+  process.stderr.write = () => true;
+  try {
+    return fn();
+  } finally {
+    process.stderr.write = write;
+  }
+}
+
+/**
+ * Show `prompt` on the controlling terminal and read one line there with echo off, as
+ * getpass(3) does. Null when there is no terminal. The terminal's settings are put back
+ * afterwards (and Node restores them itself if a signal ends us mid-read).
+ */
+function readPassphrase(prompt: string): Uint8Array | null {
+  let fd: number;
+  try {
+    fd = openSync(_PATH_TTY, "r+");
+  } catch {
+    return null;
+  }
+  try {
+    const saved = stty(fd, "-g")?.trim() ?? "echo";
+    stty(fd, "-echo");
+    const line: number[] = [];
+    try {
+      writeSync(fd, prompt);
+      const b = Buffer.alloc(1);
+      while (readSync(fd, b, 0, 1, null) === 1 && b[0] !== 0x0a && b[0] !== 0x0d) {
+        line.push(b[0]);
+      }
+    } finally {
+      stty(fd, saved);
+      writeSync(fd, "\n");
+    }
+    const pass = Uint8Array.from(line);
+    line.fill(0);
+    return pass;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Run stty(1) on the terminal `fd`; its output, or null if it failed. */
+function stty(fd: number, setting: string): string | null {
+  const r = spawnSync("stty", [setting], { stdio: [fd, "pipe", "ignore"], encoding: "utf8" });
+  return r.status === 0 ? r.stdout : null;
 }

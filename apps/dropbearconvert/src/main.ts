@@ -1,4 +1,4 @@
-// dropbearconvert's entry point. Parsing works; conversion is not ported yet.
+// dropbearconvert's entry point.
 import { dropbearMain } from "@dropbear-ts/dbutil";
 import { dropbearconvert_main } from "./dropbearconvert.js";
 

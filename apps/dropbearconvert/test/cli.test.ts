@@ -23,9 +23,10 @@ describe("bin/dropbearconvert", () => {
     expect(run("openssh", "zz", "in", "out").stderr).toMatch(/^Invalid output key type\nUsage:/);
   });
 
-  it("a valid command line says plainly that conversion is not implemented yet", () => {
-    const r = run("o", "dropbear", "in", "out");
+  it("a missing input file is reported with Dropbear's messages, status 1", () => {
+    const r = run("o", "dropbear", "/nonexistent/in", "/nonexistent/out");
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe("dropbearconvert: not yet implemented in dropbear-ts: key conversion\n");
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe("Error: Unable to open key file\nError reading key from '/nonexistent/in'\n");
   });
 });

@@ -1,12 +1,32 @@
-import { DROPBEAR_DEFAULT_RSA_SIZE } from "@dropbear-ts/options";
-import { dropbear_exit, set_debug_trace } from "@dropbear-ts/dbutil";
-import { exitQuietly } from "@dropbear-ts/dbutil";
+import { closeSync, constants, fsyncSync, openSync, writeSync } from "node:fs";
+import { hostname, userInfo } from "node:os";
+import { buf_burn_free, buf_free, buf_getptr, buf_new, buf_setpos } from "@dropbear-ts/buffer";
+import { DROPBEAR_DEFAULT_RSA_SIZE, MAX_PRIVKEY_SIZE, MAX_PUBKEY_SIZE } from "@dropbear-ts/options";
+import { EXIT_SUCCESS, LOG_ERR, dropbear_exit, dropbear_log, exitQuietly, set_debug_trace } from "@dropbear-ts/dbutil";
+import {
+  DROPBEAR_SIGNKEY_ANY,
+  DROPBEAR_SIGNKEY_ECDSA_KEYGEN,
+  DROPBEAR_SIGNKEY_ED25519,
+  DROPBEAR_SIGNKEY_RSA,
+  ECDSA_DEFAULT_SIZE,
+  buf_get_priv_key,
+  buf_put_pub_key,
+  buf_readfile,
+  new_sign_key,
+  type sign_key,
+  sign_key_fingerprint,
+  sign_key_free,
+  signkey_generate,
+  signkey_generate_get_bits,
+  signkey_name_from_type,
+  strerror,
+} from "@dropbear-ts/signkey";
 
 // TODO(options): move to @dropbear-ts/options (debug.h DROPBEAR_VERBOSE_LEVEL, the trace level
 // -v selects here).
 const DROPBEAR_VERBOSE_LEVEL = 4;
-// TODO(options): move to @dropbear-ts/options (ecdsa.h ECDSA_DEFAULT_SIZE).
-const ECDSA_DEFAULT_SIZE = 256;
+// exit(DROPBEAR_FAILURE) in C: -1, which the shell sees as 255.
+const EXIT_DROPBEAR_FAILURE = 255;
 
 /** The key types this build generates, by their -t names. */
 export type KeyTypeName = "rsa" | "ecdsa" | "ed25519";
@@ -180,14 +200,128 @@ export function parseDropbearkeyArgs(argv: readonly string[]): DropbearkeyArgs {
   return { filename, keytype: typetext, bits, comment, printpub };
 }
 
+/** The signkey_type dropbearkey generates for a -t name. */
+const KEYGEN_TYPES: Record<KeyTypeName, number> = {
+  rsa: DROPBEAR_SIGNKEY_RSA,
+  ecdsa: DROPBEAR_SIGNKEY_ECDSA_KEYGEN,
+  ed25519: DROPBEAR_SIGNKEY_ED25519,
+};
+
 /**
- * dropbearkey: parse the command line, then generate a key or print one. Returns the exit
- * status; key handling is not ported yet, so a valid command line ends with status 1.
+ * dropbearkey: parse the command line, then generate a key (and its .pub file) or, with -y,
+ * print the public half of an existing one. Returns the exit status.
  * @dropbear dropbearkey.c dropbearkey_main
  */
 export function dropbearkey_main(argv: readonly string[]): number {
   const args = parseDropbearkeyArgs(argv);
-  const what = args.printpub ? "printing a public key (-y)" : "key generation";
-  process.stderr.write(`dropbearkey: not yet implemented in dropbear-ts: ${what}\n`);
-  return 1;
+  if (args.printpub) {
+    return printpubfile(args.filename, null, false) ? EXIT_SUCCESS : EXIT_DROPBEAR_FAILURE;
+  }
+
+  const keytype = KEYGEN_TYPES[args.keytype];
+  // C keeps the size in an unsigned int but hands it on as an int: "-s -1" is announced as
+  // 4294967295 bits and then refused as -1 bits, and we do the same.
+  const bits = args.bits | 0;
+  const genbits = signkey_generate_get_bits(keytype, bits) >>> 0;
+  process.stderr.write(`Generating ${genbits} bit ${args.keytype} key, this may take a while...\n`);
+  if (!signkey_generate(keytype, bits, args.filename, false)) {
+    dropbear_exit("Failed to generate key.\n");
+  }
+
+  printpubfile(args.filename, args.comment, true);
+  return EXIT_SUCCESS;
+}
+
+/**
+ * Load the Dropbear-format private key in `filename` and print its public half; with
+ * `create_pub_file` also save that line to `<filename>.pub`. False (after saying why on
+ * stderr) when the file cannot be read or holds no key. @dropbear dropbearkey.c printpubfile
+ */
+function printpubfile(filename: string, comment: string | null, create_pub_file: boolean): boolean {
+  const buf = buf_new(MAX_PRIVKEY_SIZE);
+  const key = new_sign_key();
+  try {
+    if (!buf_readfile(buf, filename)) {
+      process.stderr.write(`Failed reading '${filename}'\n`);
+      return false;
+    }
+    buf_setpos(buf, 0);
+    const keytype = buf_get_priv_key(buf, key, DROPBEAR_SIGNKEY_ANY);
+    if (keytype === null) {
+      process.stderr.write(`Bad key in '${filename}'\n`);
+      return false;
+    }
+    printpubkey(key, keytype, comment, create_pub_file, filename);
+    return true;
+  } finally {
+    buf_burn_free(buf);
+    sign_key_free(key);
+  }
+}
+
+/**
+ * Print "Public key portion is:", the public key line and its fingerprint to stdout; with
+ * `create_pub_file` the line also goes to a new `<filename>.pub` (mode 0600, never replacing
+ * a file: failing to make it is logged, not fatal). Without a comment the line ends in
+ * user@host. @dropbear dropbearkey.c printpubkey
+ */
+function printpubkey(key: sign_key, keytype: number, comment: string | null, create_pub_file: boolean, filename: string): void {
+  let filename_pub: string | null = null;
+  let pubkey_fd: number | null = null;
+  if (create_pub_file) {
+    filename_pub = `${filename}.pub`;
+    try {
+      pubkey_fd = openSync(
+        filename_pub,
+        constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_EXCL,
+        0o600,
+      );
+    } catch (err) {
+      dropbear_log(LOG_ERR, `Save public key to ${filename_pub} failed: ${strerror(err)}`);
+    }
+  }
+
+  const buf = buf_new(MAX_PUBKEY_SIZE);
+  buf_put_pub_key(buf, key, keytype);
+  // Skip the string length: the line and the fingerprint are over the bare blob.
+  buf_setpos(buf, 4);
+  const blob = buf_getptr(buf, buf.len - buf.pos);
+
+  const base64key = blob.toString("base64");
+  const typestring = signkey_name_from_type(keytype);
+  // An empty -C still counts as a comment, as in C: the line then ends in a space.
+  const line = `${typestring} ${base64key} ${comment ?? defaultComment()}\n`;
+
+  process.stdout.write("Public key portion is:\n");
+  process.stdout.write(line);
+  if (pubkey_fd !== null) {
+    try {
+      writeSync(pubkey_fd, line);
+    } catch {
+      // C's buffered fprintf drops write errors silently; so do we.
+    }
+  }
+  process.stdout.write(`Fingerprint: ${sign_key_fingerprint(blob)}\n`);
+  buf_free(buf);
+
+  if (pubkey_fd !== null) {
+    try {
+      fsyncSync(pubkey_fd);
+    } catch (err) {
+      dropbear_log(LOG_ERR, `fsync of ${filename_pub} failed: ${strerror(err)}`);
+    }
+    closeSync(pubkey_fd);
+  }
+}
+
+/** "user@host" for the running user, the informative comment used when -C is absent. */
+function defaultComment(): string {
+  let username = "";
+  try {
+    username = userInfo().username;
+  } catch {
+    // No passwd entry for our uid: C leaves the user part empty.
+  }
+  // C reads the host name into a 100-byte buffer, so at most 99 characters survive.
+  return `${username}@${hostname().slice(0, 99)}`;
 }

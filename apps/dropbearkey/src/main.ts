@@ -1,4 +1,4 @@
-// dropbearkey's entry point. Parsing works; key generation and -y are not ported yet.
+// dropbearkey's entry point.
 import { dropbearMain } from "@dropbear-ts/dbutil";
 import { dropbearkey_main } from "./dropbearkey.js";
 

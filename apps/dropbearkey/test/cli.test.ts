@@ -36,9 +36,10 @@ describe("bin/dropbearkey", () => {
     expect(run("-f", "k", "-N", "secret").stderr).toBe("Only empty passphrase is supported\n");
   });
 
-  it("a valid command line says plainly that generation is not implemented yet", () => {
-    const r = run("-t", "ecdsa", "-s", "384", "-f", "/nonexistent/k", "-C", "me@host");
-    expect(r.status).toBe(1);
-    expect(r.stderr).toBe("dropbearkey: not yet implemented in dropbear-ts: key generation\n");
+  it("-y without a readable file fails with Dropbear's message and status 255", () => {
+    const r = run("-y", "-f", "/nonexistent/k");
+    expect(r.status).toBe(255);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe("Failed reading '/nonexistent/k'\n");
   });
 });

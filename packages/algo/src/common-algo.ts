@@ -153,17 +153,20 @@ export const sshkex: readonly algo_type[] = [
   entry(SSH_STRICT_KEX_S, 0, null),
 ];
 
-/** A fresh set of tables for one session: their `usable` flags change per session. */
-export function algo_tables_new(): AlgoTables {
+/**
+ * A fresh set of tables: Dropbear's defaults, or a copy of `from` (the process's tables as the
+ * command line and host keys left them), since each session flips `usable` flags on its own.
+ */
+export function algo_tables_new(from?: AlgoTables): AlgoTables {
   const copy = (t: readonly algo_type[]): algo_type[] => t.map((a) => ({ ...a }));
   const t = new AlgoTables();
-  t.sshkex = copy(sshkex);
-  t.sigalgs = copy(sigalgs);
-  t.sshciphers = copy(sshciphers);
-  t.sshhashes = copy(sshhashes);
-  t.ssh_compress = copy(ssh_compress);
-  t.ssh_delaycompress = copy(ssh_delaycompress);
-  t.ssh_nocompress = copy(ssh_nocompress);
+  t.sshkex = copy(from?.sshkex ?? sshkex);
+  t.sigalgs = copy(from?.sigalgs ?? sigalgs);
+  t.sshciphers = copy(from?.sshciphers ?? sshciphers);
+  t.sshhashes = copy(from?.sshhashes ?? sshhashes);
+  t.ssh_compress = copy(from?.ssh_compress ?? ssh_compress);
+  t.ssh_delaycompress = copy(from?.ssh_delaycompress ?? ssh_delaycompress);
+  t.ssh_nocompress = copy(from?.ssh_nocompress ?? ssh_nocompress);
   return t;
 }
 

@@ -5,9 +5,10 @@ import type {
   dropbear_hash,
 } from "@dropbear-ts/crypto";
 import { dropbear_mode_none, dropbear_nocipher, dropbear_nohash } from "@dropbear-ts/crypto";
-import { Queue } from "@dropbear-ts/dbutil";
+import { Queue, list_new, type m_list } from "@dropbear-ts/dbutil";
 import type { buffer } from "@dropbear-ts/buffer";
-import type { SignalPipeFd, StreamFd } from "@dropbear-ts/netio";
+import type { sign_key } from "@dropbear-ts/signkey";
+import type { SignalPipeFd, StreamFd, dropbear_progress_connection } from "@dropbear-ts/netio";
 import { AlgoTables, type algo_type, type dropbear_kex } from "./algo.js";
 import { AuthState } from "./auth.js";
 import type { cli_runopts, runopts, svr_runopts } from "./runopts.js";
@@ -93,6 +94,10 @@ export class serversession {
   /** The numeric address the client came from, for log lines ("127.0.0.1:port"). */
   addrstring: string | null = null;
   remotehost: string | null = null;
+  /** The utmp group kept as saved gid by svr_switch_user, so utmp/wtmp stay writable. */
+  utmp_gid = 0;
+  /** Set when utmp_gid is the saved gid. */
+  have_utmp_gid = false;
   constructor(readonly svr_opts: svr_runopts) {}
 }
 
@@ -107,6 +112,8 @@ export class clientsession {
   interact_request_received = false;
   /** The server-sig-algs list from EXT_INFO, if any. */
   server_sig_algs: string[] | null = null;
+  /** The key of the outstanding publickey query, crossed off if the server refuses it. */
+  lastprivkey: sign_key | null = null;
   /** The remote command's exit status, which dbclient exits with. */
   retval = 0;
   /** Per-kex client parameters (kex_*_param of the kex in progress); owned by the kex package. */
@@ -150,6 +157,8 @@ export class sshsession {
   /** Woken by child exits and signals; the loop drains it. */
   signal_pipe: SignalPipeFd | null = null;
   channel_signal_pending = false;
+  /** Outbound connections in progress (connect_remote). */
+  conn_pending: m_list<dropbear_progress_connection> = list_new();
 
   last_packet_time_keepalive_sent = 0;
   last_packet_time_keepalive_recv = 0;

@@ -275,26 +275,46 @@ export function generic_dropbear_exit(e: DropbearExit): void {
 /**
  * Run a program's `main(argv)` and set the process exit status the way C's exit paths would:
  * a QuietExit is a plain exit(), a DropbearExit goes through `exitHandler` (the program's
- * `_dropbear_exit`), anything else is a bug in the port and is reported as such.
- * argv[0] is the program's base name: Node only knows the script's resolved path.
+ * `_dropbear_exit`), anything else is a bug in the port and is reported as such. A main that
+ * returns a promise (a session loop) ends the process when it settles with an exit, so no
+ * leftover socket or timer keeps it alive. argv[0] is the program's base name: Node only knows
+ * the script's resolved path.
  */
 export function dropbearMain(
   progname: string,
-  main: (argv: string[]) => number,
+  main: (argv: string[]) => number | Promise<number | void>,
   exitHandler: (e: DropbearExit) => void = generic_dropbear_exit,
 ): void {
-  const argv = [progname, ...process.argv.slice(2)];
-  try {
-    process.exitCode = main(argv);
-  } catch (e) {
+  const fail = (e: unknown): number => {
     if (e instanceof QuietExit) {
-      process.exitCode = e.exitcode;
-    } else if (e instanceof DropbearExit) {
-      exitHandler(e);
-      process.exitCode = e.exitcode;
-    } else {
-      process.stderr.write(`${progname}: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-      process.exitCode = 1;
+      return e.exitcode;
     }
+    if (e instanceof DropbearExit) {
+      exitHandler(e);
+      return e.exitcode;
+    }
+    process.stderr.write(`${progname}: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return 1;
+  };
+  const argv = [progname, ...process.argv.slice(2)];
+  let r: number | Promise<number | void>;
+  try {
+    r = main(argv);
+  } catch (e) {
+    process.exitCode = fail(e);
+    return;
   }
+  if (typeof r === "number") {
+    process.exitCode = r;
+    return;
+  }
+  r.then(
+    (code) => {
+      if (typeof code === "number") process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.exitCode = fail(e);
+      setImmediate(() => process.exit());
+    },
+  );
 }

@@ -1,9 +1,9 @@
 import { lookup } from "node:dns/promises";
-import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
+import { connect as netConnect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { buf_free, buf_getptr, buf_incrpos, type buffer } from "@dropbear-ts/buffer";
-import { TRACE, TRACE2, dequeue, dropbear_assert, examine, type Queue } from "@dropbear-ts/dbutil";
+import { TRACE, TRACE2, dequeue, dropbear_assert, examine, list_append, list_remove, type Queue, type m_list } from "@dropbear-ts/dbutil";
 import { DROPBEAR_LISTEN_BACKLOG } from "@dropbear-ts/options";
-import { ListenerFd } from "./fd.js";
+import { Fd, ListenerFd, StreamFd } from "./fd.js";
 
 /** Most buffers handed to one writev(), as Dropbear's write_packet asks for. */
 export const IOV_COUNT = 50;
@@ -126,4 +126,222 @@ export function set_sock_nodelay(sock: Socket): void {
 export function getaddrstring(host: string, port: number | string): string {
   const h = host.startsWith("::ffff:") && host.includes(".") ? host.slice(7) : host;
   return h.includes(":") ? `[${h}]:${port}` : `${h}:${port}`;
+}
+
+/** DROPBEAR_SUCCESS / DROPBEAR_FAILURE as connect callbacks receive them. */
+export const DROPBEAR_SUCCESS = 0;
+export const DROPBEAR_FAILURE = -1;
+
+/** Socket priority classes. @dropbear netio.h dropbear_prio */
+export enum dropbear_prio {
+  DROPBEAR_PRIO_NORMAL = 0,
+  DROPBEAR_PRIO_LOWDELAY,
+}
+
+/** Told how an outbound connection ended: the connected Fd on success, an error text otherwise. @dropbear netio.h connect_callback */
+export type connect_callback = (result: number, sock: StreamFd | null, errstring: string | null) => void;
+
+/**
+ * An Fd that becomes writable when a name lookup settles. getaddrinfo blocks in C; here the
+ * lookup runs in the background and this Fd lets the loop's select wait for it, so the result
+ * is only ever used on a later loop iteration, as connect_try_next expects.
+ */
+class LookupFd extends Fd {
+  private done = false;
+  settle(): void {
+    this.done = true;
+    this.notify();
+  }
+  readReady(): boolean {
+    return false;
+  }
+  writeReady(): boolean {
+    return !this.closed && this.done;
+  }
+  close(): void {
+    this.closed = true;
+  }
+}
+
+/** An outbound connection in progress, trying each resolved address in turn. @dropbear netio.c dropbear_progress_connection */
+export class dropbear_progress_connection {
+  /** Resolved addresses, null while the lookup runs. */
+  res: string[] | null = null;
+  res_iter = 0;
+  lookup: LookupFd | null = null;
+  sock: StreamFd | null = null;
+  errstring: string | null = null;
+  constructor(
+    readonly remotehost: string,
+    readonly remoteport: string,
+    public cb: connect_callback,
+    readonly bind_address: string | null,
+    readonly bind_port: string | null,
+    readonly prio: dropbear_prio,
+  ) {}
+}
+
+/** Replace the callback with one that just closes what it gets. @dropbear netio.c cancel_connect */
+export function cancel_connect(c: dropbear_progress_connection): void {
+  c.cb = (result, sock) => {
+    if (result === DROPBEAR_SUCCESS) {
+      sock?.close();
+    }
+  };
+}
+
+/**
+ * Start connecting to the next address that lets us; on a synchronous failure move on.
+ * @dropbear netio.c connect_try_next
+ */
+function connect_try_next(c: dropbear_progress_connection): void {
+  const res = c.res!;
+  while (c.res_iter < res.length) {
+    const host = res[c.res_iter++]!;
+    dropbear_assert(c.sock === null, "c->sock == -1");
+    try {
+      const sock = netConnect({
+        host,
+        port: Number(c.remoteport),
+        allowHalfOpen: true,
+        noDelay: true,
+        ...(c.bind_address !== null ? { localAddress: c.bind_address } : {}),
+        ...(c.bind_port !== null ? { localPort: Number(c.bind_port) } : {}),
+      });
+      c.sock = new StreamFd(sock);
+      return;
+    } catch (e) {
+      c.errstring = (e as Error).message;
+    }
+  }
+}
+
+/**
+ * Begin a TCP connection to remotehost:remoteport; `cb` is told the outcome from a later loop
+ * iteration (set_connect_fds / handle_connect_fds), never from here.
+ * @dropbear netio.c connect_remote
+ */
+export function connect_remote(
+  conn_pending: m_list<dropbear_progress_connection>,
+  remotehost: string,
+  remoteport: string,
+  cb: connect_callback,
+  bind_address: string | null,
+  bind_port: string | null,
+  prio: dropbear_prio,
+): dropbear_progress_connection {
+  const c = new dropbear_progress_connection(remotehost, remoteport, cb, bind_address, bind_port, prio);
+  list_append(conn_pending, c);
+  const port = Number(remoteport);
+  if (!/^\d+$/.test(remoteport) || port > 65535) {
+    c.errstring = `Error resolving '${remotehost}' port '${remoteport}'. Servname not supported for ai_socktype`;
+    c.res = [];
+    return c;
+  }
+  const lookupFd = new LookupFd();
+  c.lookup = lookupFd;
+  lookup(remotehost, { all: true, verbatim: true }).then(
+    (addrs) => {
+      c.res = addrs.map((a) => a.address);
+      lookupFd.settle();
+    },
+    (e: NodeJS.ErrnoException) => {
+      TRACE(() => `Error resolving: ${e.code ?? e.message}`);
+      c.errstring = `Error resolving '${remotehost}' port '${remoteport}'. ${gaiMessage(e)}`;
+      c.res = [];
+      lookupFd.settle();
+    },
+  );
+  return c;
+}
+
+/** getaddrinfo's words for Node's lookup errors. */
+function gaiMessage(e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case "ENOTFOUND":
+      return "Name or service not known";
+    case "EAI_AGAIN":
+      return "Temporary failure in name resolution";
+    default:
+      return e.message;
+  }
+}
+
+/**
+ * Add what each pending connection waits on to writefd: its lookup, or its socket (starting
+ * one on the next address when needed). One with no address left fails here, before select.
+ * @dropbear netio.c set_connect_fds
+ */
+export function set_connect_fds(conn_pending: m_list<dropbear_progress_connection>, writefd: Set<Fd>): void {
+  let iter = conn_pending.first;
+  while (iter !== null) {
+    const next_iter = iter.next;
+    const c = iter.item;
+    if (c.res === null) {
+      writefd.add(c.lookup!);
+    } else {
+      while (c.res_iter < c.res.length && c.sock === null) {
+        connect_try_next(c);
+      }
+      if (c.sock !== null) {
+        writefd.add(c.sock);
+      } else {
+        c.cb(DROPBEAR_FAILURE, null, c.errstring ?? "unexpected failure");
+        list_remove(iter);
+      }
+    }
+    iter = next_iter;
+  }
+}
+
+/**
+ * Finish connections whose socket became writable: a failed one moves on to its next address,
+ * the first success is handed to its callback (at most one per call, as in C).
+ * @dropbear netio.c handle_connect_fds
+ */
+export function handle_connect_fds(conn_pending: m_list<dropbear_progress_connection>, writefd: Set<Fd>): void {
+  for (let iter = conn_pending.first; iter !== null; iter = iter.next) {
+    const c = iter.item;
+    if (c.sock === null || !writefd.has(c.sock)) {
+      continue;
+    }
+    TRACE(() => `handling ${c.remotehost} port ${c.remoteport}`);
+    const err = c.sock.error;
+    if (err !== null) {
+      TRACE(() => `connect to ${c.remotehost} port ${c.remoteport} failed.`);
+      c.sock.close();
+      c.sock = null;
+      c.errstring = strerror(err.code, err.message);
+    } else {
+      const sock = c.sock;
+      list_remove(iter);
+      c.cb(DROPBEAR_SUCCESS, sock, null);
+      TRACE("leave handle_connect_fds - success");
+      return;
+    }
+  }
+}
+
+/** Drop every pending connection (session cleanup). @dropbear netio.c remove_connect_pending */
+export function remove_connect_pending(conn_pending: m_list<dropbear_progress_connection>): void {
+  while (conn_pending.first !== null) {
+    const c = list_remove(conn_pending.first);
+    c.sock?.close();
+  }
+}
+
+/** The C library's text for an errno name, as strerror() gives it. */
+export function strerror(code: string, fallback: string): string {
+  const texts: Record<string, string> = {
+    ECONNREFUSED: "Connection refused",
+    ETIMEDOUT: "Connection timed out",
+    EHOSTUNREACH: "No route to host",
+    ENETUNREACH: "Network is unreachable",
+    ECONNRESET: "Connection reset by peer",
+    EADDRINUSE: "Address already in use",
+    EADDRNOTAVAIL: "Cannot assign requested address",
+    EPIPE: "Broken pipe",
+    EACCES: "Permission denied",
+  };
+  return texts[code] ?? fallback;
 }

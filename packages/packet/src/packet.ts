@@ -18,7 +18,7 @@ import {
 import type { key_context_directional, sshsession } from "@dropbear-ts/core";
 import { CRYPT_OK, LTC_DECRYPT, LTC_ENCRYPT, computeMac, genrandom, verifyMac } from "@dropbear-ts/crypto";
 import { TRACE, TRACE2, dropbear_assert, dropbear_exit, enqueue, isempty, monotonic_now } from "@dropbear-ts/dbutil";
-import { FdError, packet_queue_consume, packet_queue_to_iovec } from "@dropbear-ts/netio";
+import { FdError, packet_queue_consume, packet_queue_to_iovec, strerror } from "@dropbear-ts/netio";
 import {
   MAX_DEFER_REPLY_QUEUE,
   MIN_PACKET_LEN,
@@ -44,7 +44,7 @@ export const ZLIB_COMPRESS_EXPANSION = (Math.floor(RECV_MAX_PAYLOAD_LEN / 16384)
 
 function fatalIo(what: "reading" | "writing", e: unknown): never {
   if (e instanceof FdError) {
-    dropbear_exit(`Error ${what}: ${e.message}`);
+    dropbear_exit(`Error ${what}: ${strerror(e.code, e.message)}`);
   }
   throw e;
 }
@@ -167,8 +167,9 @@ function read_packet_init(ses: sshsession): boolean {
     len = plen + macsize;
   }
   TRACE2(() => `packet size is ${len}, block ${blocksize} mac ${macsize}`);
-  // With the length outside the cipher (AEAD, etm), it is the rest that fills whole blocks.
-  const cipherlen = recv.crypt_mode.aead_crypt !== null || recv.mac_etm ? plen - 4 : plen;
+  // AEAD's plen is already packet_length; with etm the length is outside the cipher too. Either
+  // way it is what follows the length field that must fill whole blocks.
+  const cipherlen = recv.mac_etm && recv.crypt_mode.aead_crypt === null ? plen - 4 : plen;
   if (len > RECV_MAX_PACKET_LEN || plen > RECV_MAX_PACKET_LEN || plen < blocksize || cipherlen % blocksize !== 0) {
     dropbear_exit(`Integrity error (bad packet size ${plen})`);
   }

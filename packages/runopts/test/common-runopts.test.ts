@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { DropbearExit, QuietExit } from "@dropbear-ts/dbutil";
 import { runopts } from "@dropbear-ts/core";
+import { algo_tables_new } from "@dropbear-ts/algo";
+
+/** Options with Dropbear's algorithm tables, as the getopts functions set them up. */
+function withTables(): runopts {
+  const o = new runopts();
+  o.algos = algo_tables_new();
+  return o;
+}
 import {
   parse_ciphers_macs,
   parse_recv_window,
@@ -99,35 +107,48 @@ describe("common-runopts.c print_version / print_algos / parse_ciphers_macs", ()
   });
 
   it("-Q help lists the kinds and exits 0", () => {
-    const { stdout, exit } = capture(() => print_algos("help"));
+    const { stdout, exit } = capture(() => print_algos(withTables(), "help"));
     expect(stdout).toBe("kex\nsig\ncipher\nmac\ncompress\n");
     expect(isQuiet(exit, 0)).toBe(true);
   });
 
   it("-Q of an unknown kind lists the kinds and exits 1", () => {
-    const { stdout, exit } = capture(() => print_algos("bogus"));
+    const { stdout, exit } = capture(() => print_algos(withTables(), "bogus"));
     expect(stdout).toBe("kex\nsig\ncipher\nmac\ncompress\nUnknown -Q 'bogus'\n");
     expect(isQuiet(exit, 1)).toBe(true);
   });
 
-  it("-Q of a real kind says it is not implemented yet", () => {
-    const { exit } = capture(() => print_algos("cipher"));
-    expect(exit).toBeInstanceOf(DropbearExit);
-    expect(exit).not.toBeInstanceOf(QuietExit);
-    expect(exit?.exitcode).toBe(1);
-    expect(exit?.exitmsg).toMatch(/not yet implemented/);
+  it("-Q of a kind lists its algorithms in preference order, kex without the extension markers", () => {
+    const cipher = capture(() => print_algos(withTables(), "cipher"));
+    expect(cipher.stdout).toBe("chacha20-poly1305@openssh.com\naes256-gcm@openssh.com\naes128-gcm@openssh.com\naes256-ctr\naes128-ctr\n");
+    expect(isQuiet(cipher.exit, 0)).toBe(true);
+    const kex = capture(() => print_algos(withTables(), "kex")).stdout.split("\n");
+    expect(kex[0]).toBe("sntrup761x25519-sha512");
+    expect(kex).toContain("mlkem768x25519-sha256");
+    expect(kex).not.toContain("kexguess2@matt.ucc.asn.au");
+    expect(kex).not.toContain("kex-strict-s-v00@openssh.com");
+    expect(capture(() => print_algos(withTables(), "compress")).stdout).toBe("none\n");
   });
 
-  it("stores -c/-m lists and ends on help like Dropbear (failure status)", () => {
-    const opts = new runopts();
-    opts.cipher_list = "aes128-ctr,aes256-ctr";
+  it("narrows -c/-m to the user's list, warns about unknown names, and ends on help like Dropbear", () => {
+    const opts = withTables();
+    opts.cipher_list = "aes128-ctr,nonesuch,aes256-ctr,aes128-ctr";
     opts.mac_list = "hmac-sha2-256";
-    expect(capture(() => parse_ciphers_macs(opts)).exit).toBeUndefined();
+    const narrowed = capture(() => parse_ciphers_macs(opts));
+    expect(narrowed.exit).toBeUndefined();
+    expect(opts.algos.sshciphers.map((a) => a.name)).toEqual(["aes128-ctr", "aes256-ctr"]);
+    expect(opts.algos.sshhashes.map((a) => a.name)).toEqual(["hmac-sha2-256"]);
+    expect(narrowed.logs.join("\n")).toMatch(/does not support 'nonesuch' cipher algorithm/);
 
-    opts.mac_list = "help";
-    const { exit, logs } = capture(() => parse_ciphers_macs(opts));
+    const none = withTables();
+    none.cipher_list = "nonesuch";
+    expect(capture(() => parse_ciphers_macs(none)).exit?.exitmsg).toBe("No valid ciphers specified for '-c'");
+
+    const help = withTables();
+    help.mac_list = "help";
+    const { exit, logs } = capture(() => parse_ciphers_macs(help));
     expect(exit?.exitmsg).toBe(".");
     expect(exit?.exitcode).toBe(1);
-    expect(logs[0]).toMatch(/^-m help: not yet implemented/);
+    expect(logs[0]).toMatch(/^Available MACs: hmac-sha2-256,hmac-sha2-512,/);
   });
 });

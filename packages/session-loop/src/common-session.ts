@@ -13,7 +13,7 @@ import {
   monotonic_now,
 } from "@dropbear-ts/dbutil";
 import { send_msg_kexinit } from "@dropbear-ts/kex";
-import { SignalPipeFd, type Fd, type StreamFd } from "@dropbear-ts/netio";
+import { SignalPipeFd, handle_connect_fds, remove_connect_pending, set_connect_fds, type Fd, type StreamFd } from "@dropbear-ts/netio";
 import {
   AUTH_TIMEOUT,
   DEFAULT_KEEPALIVE_LIMIT,
@@ -70,6 +70,7 @@ export async function session_loop(ses: sshsession, loophandler: (ses: sshsessio
     if (ses.signal_pipe !== null) {
       readfd.add(ses.signal_pipe);
     }
+    set_connect_fds(ses.conn_pending, writefd);
     // Our ident and KEXINIT leave before we wait for theirs; a full queue stops reading.
     if (ses.sock_in !== null && (ses.remoteident !== null || isempty(ses.writequeue)) && writequeue_has_space) {
       readfd.add(ses.sock_in);
@@ -110,6 +111,7 @@ export async function session_loop(ses: sshsession, loophandler: (ses: sshsessio
     }
 
     maybe_flush_reply_queue(ses);
+    handle_connect_fds(ses.conn_pending, writefd);
     loophandler(ses);
 
     if (ses.sock_out !== null && !isempty(ses.writequeue)) {
@@ -126,6 +128,7 @@ export function session_cleanup(ses: sshsession): void {
     return;
   }
   ses.extra_session_cleanup?.(ses);
+  remove_connect_pending(ses.conn_pending);
   while (!isempty(ses.writequeue)) {
     dequeue(ses.writequeue);
   }
