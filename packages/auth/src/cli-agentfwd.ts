@@ -1,0 +1,210 @@
+import { closeSync, readSync, writeSync } from "node:fs";
+import {
+  buf_eatstring,
+  buf_getbyte,
+  buf_getint,
+  buf_getptr,
+  buf_getstringbuf,
+  buf_new,
+  buf_putbufstring,
+  buf_putbyte,
+  buf_putbytes,
+  buf_putint,
+  buf_setpos,
+  type buffer,
+} from "@dropbear-ts/buffer";
+import type { sshsession } from "@dropbear-ts/core";
+import { LOG_INFO, TRACE, dropbear_exit, dropbear_log, list_append, type m_list } from "@dropbear-ts/dbutil";
+import {
+  DROPBEAR_RSA_SHA256,
+  MAX_PUBKEY_SIZE,
+  SSH2_AGENTC_REQUEST_IDENTITIES,
+  SSH2_AGENTC_SIGN_REQUEST,
+  SSH2_AGENT_IDENTITIES_ANSWER,
+  SSH2_AGENT_SIGN_RESPONSE,
+} from "@dropbear-ts/options";
+import {
+  DROPBEAR_SIGNATURE_RSA_SHA256,
+  DROPBEAR_SIGNATURE_RSA_SHA512,
+  DROPBEAR_SIGNKEY_ANY,
+  SIGNKEY_SOURCE_AGENT,
+  buf_get_pub_key,
+  buf_put_pub_key,
+  new_sign_key,
+  type sign_key,
+  type signature_type,
+} from "@dropbear-ts/signkey";
+import { connectUnixSync } from "./libc.js";
+
+// The key half of cli-agentfwd.c: dbclient using ssh-agent's keys for publickey auth. The
+// agent is asked synchronously, as Dropbear does (a blocking socket; the client has nothing
+// else to do meanwhile). Forwarding the agent to the server (-A) is the agentfwd package's.
+
+/** Ask for rsa-sha2-256 signatures. @dropbear agentfwd.h SSH_AGENT_RSA_SHA2_256 */
+export const SSH_AGENT_RSA_SHA2_256 = 0x02;
+/** Ask for rsa-sha2-512 signatures (draft-miller-ssh-agent; beyond Dropbear, which never asks). */
+export const SSH_AGENT_RSA_SHA2_512 = 0x04;
+/** Longest agent reply we read. @dropbear agentfwd.h MAX_AGENT_REPLY */
+export const MAX_AGENT_REPLY = 10000;
+
+/** Connect to $SSH_AUTH_SOCK; -1 if unset or refused. @dropbear cli-agentfwd.c connect_agent */
+function connect_agent(): number {
+  const agent_sock = process.env.SSH_AUTH_SOCK;
+  if (agent_sock === undefined) {
+    return -1;
+  }
+  const fd = connectUnixSync(agent_sock);
+  if (fd < 0) {
+    dropbear_log(LOG_INFO, "Failed to connect to agent");
+  }
+  return fd;
+}
+
+/** Read exactly len bytes (atomicio); false on EOF or error. */
+function readFull(fd: number, buf: Buffer, len: number): boolean {
+  let done = 0;
+  while (done < len) {
+    let n = 0;
+    try {
+      n = readSync(fd, buf, done, len - done, null);
+    } catch {
+      return false;
+    }
+    if (n <= 0) {
+      return false;
+    }
+    done += n;
+  }
+  return true;
+}
+
+/** Write all of buf (atomicio); false on error. */
+function writeFull(fd: number, buf: Buffer): boolean {
+  let done = 0;
+  while (done < buf.length) {
+    try {
+      done += writeSync(fd, buf, done, buf.length - done);
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * One request to the agent and its reply (pos 0, the type byte first), or null if the agent
+ * could not be talked to or answered more than MAX_AGENT_REPLY. @dropbear cli-agentfwd.c agent_request
+ */
+function agent_request(ses: sshsession, type: number, data: buffer | null): buffer | null {
+  const fd = ses.cli_ses!.cli_opts.agent_fd;
+  const data_len = data === null ? 0 : data.len;
+  const payload = buf_new(4 + 1 + data_len);
+  buf_putint(payload, 1 + data_len);
+  buf_putbyte(payload, type);
+  if (data !== null) {
+    buf_putbytes(payload, data.data.subarray(0, data.len));
+  }
+  if (!writeFull(fd, payload.data.subarray(0, payload.len))) {
+    TRACE(`write failed fd ${fd} for agent_request`);
+    return null;
+  }
+  TRACE("Wrote out bytes for agent_request");
+  const lenbuf = Buffer.alloc(4);
+  if (!readFull(fd, lenbuf, 4)) {
+    TRACE("read of length failed for agent_request");
+    return null;
+  }
+  const readlen = lenbuf.readUInt32BE(0);
+  if (readlen > MAX_AGENT_REPLY) {
+    TRACE("agent reply is too big");
+    return null;
+  }
+  const inbuf = buf_new(readlen);
+  if (!readFull(fd, inbuf.data, readlen)) {
+    TRACE("read of data failed for agent_request");
+    return null;
+  }
+  inbuf.len = readlen;
+  buf_setpos(inbuf, 0);
+  return inbuf;
+}
+
+/** Append the agent's keys (public halves, source AGENT) to the list. @dropbear cli-agentfwd.c agent_get_key_list */
+function agent_get_key_list(ses: sshsession, ret_list: m_list<sign_key>): void {
+  const inbuf = agent_request(ses, SSH2_AGENTC_REQUEST_IDENTITIES, null);
+  if (inbuf === null) {
+    TRACE("agent_request failed returning identities");
+    return;
+  }
+  // byte IDENTITIES_ANSWER, uint32 count, then (string key_blob, string comment) each.
+  if (buf_getbyte(inbuf) !== SSH2_AGENT_IDENTITIES_ANSWER) {
+    return;
+  }
+  const num = buf_getint(inbuf);
+  for (let i = 0; i < num; i++) {
+    const key_buf = buf_getstringbuf(inbuf);
+    const pubkey = new_sign_key();
+    const key_type = buf_get_pub_key(key_buf, pubkey, DROPBEAR_SIGNKEY_ANY);
+    if (key_type === null) {
+      TRACE("Skipping bad/unknown type pubkey from agent");
+    } else {
+      pubkey.type = key_type;
+      pubkey.source = SIGNKEY_SOURCE_AGENT;
+      list_append(ret_list, pubkey);
+    }
+    buf_eatstring(inbuf);
+  }
+}
+
+/**
+ * Connect to the agent (kept open until auth is over) and append its keys.
+ * @dropbear cli-agentfwd.c cli_load_agent_keys
+ */
+export function cli_load_agent_keys(ses: sshsession, ret_list: m_list<sign_key>): void {
+  const cli_opts = ses.cli_ses!.cli_opts;
+  cli_opts.agent_fd = connect_agent();
+  if (cli_opts.agent_fd < 0) {
+    return;
+  }
+  agent_get_key_list(ses, ret_list);
+}
+
+/** Close the agent connection auth used. */
+export function cliCloseAgent(ses: sshsession): void {
+  const cli_opts = ses.cli_ses!.cli_opts;
+  if (cli_opts.agent_fd >= 0) {
+    try {
+      closeSync(cli_opts.agent_fd);
+    } catch {
+      // Gone already: nothing left to release.
+    }
+  }
+  cli_opts.agent_fd = -1;
+}
+
+/**
+ * Have the agent sign data_buf with key; the signature blob is appended to sigblob. A refusal
+ * ends the program. @dropbear cli-agentfwd.c agent_buf_sign
+ */
+export function agent_buf_sign(ses: sshsession, sigblob: buffer, key: sign_key, data_buf: buffer, sigtype: signature_type): void {
+  // byte SIGN_REQUEST, string key_blob, string data, uint32 flags
+  const request_data = buf_new(MAX_PUBKEY_SIZE + data_buf.len + 12);
+  buf_put_pub_key(request_data, key, key.type);
+  buf_putbufstring(request_data, data_buf);
+  let flags = 0;
+  if (DROPBEAR_RSA_SHA256 && sigtype === DROPBEAR_SIGNATURE_RSA_SHA256) {
+    flags |= SSH_AGENT_RSA_SHA2_256;
+  }
+  if (sigtype === DROPBEAR_SIGNATURE_RSA_SHA512) {
+    flags |= SSH_AGENT_RSA_SHA2_512;
+  }
+  buf_putint(request_data, flags);
+
+  const response = agent_request(ses, SSH2_AGENTC_SIGN_REQUEST, request_data);
+  if (response === null || buf_getbyte(response) !== SSH2_AGENT_SIGN_RESPONSE) {
+    dropbear_exit("Agent failed signing key");
+  }
+  // byte SIGN_RESPONSE, string signature_blob
+  const siglen = buf_getint(response);
+  buf_putbytes(sigblob, buf_getptr(response, siglen));
+}

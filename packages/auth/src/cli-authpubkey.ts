@@ -1,0 +1,443 @@
+import { readFileSync } from "node:fs";
+import {
+  buf_getint,
+  buf_getptr,
+  buf_getstring,
+  buf_getstringbuf,
+  buf_new,
+  buf_putbufstring,
+  buf_putbyte,
+  buf_putbytes,
+  buf_putstring,
+  buf_setpos,
+  type buffer,
+} from "@dropbear-ts/buffer";
+import { AUTH_METHOD_PUBKEY, AUTH_TYPE_NONE, cli_state, type sshsession } from "@dropbear-ts/core";
+import {
+  DEBUG1,
+  DropbearExit,
+  LOG_WARNING,
+  TRACE,
+  dropbear_exit,
+  dropbear_log,
+  expand_homedir_path,
+  list_append,
+  list_new,
+  list_remove,
+  type m_list,
+  type m_list_elem,
+} from "@dropbear-ts/dbutil";
+import {
+  DROPBEAR_CLI_AGENTFWD,
+  DROPBEAR_DEFAULT_CLI_AUTHKEY,
+  DROPBEAR_RSA,
+  DROPBEAR_RSA_SHA1,
+  DROPBEAR_RSA_SHA256,
+  MAX_PUBKEY_SIZE,
+  SSH_MSG_USERAUTH_REQUEST,
+  SSH_SERVICE_CONNECTION,
+  SSH_SIGNATURE_RSA_SHA256,
+  SSH_SIGNKEY_RSA,
+} from "@dropbear-ts/options";
+import { encrypt_packet } from "@dropbear-ts/packet";
+import { readhostkey } from "@dropbear-ts/runopts";
+import {
+  DROPBEAR_SIGNATURE_NONE,
+  DROPBEAR_SIGNATURE_RSA_SHA1,
+  DROPBEAR_SIGNATURE_RSA_SHA256,
+  DROPBEAR_SIGNATURE_RSA_SHA512,
+  DROPBEAR_SIGNKEY_ANY,
+  DROPBEAR_SIGNKEY_RSA,
+  KEYFILE_OPENSSH,
+  SIGNKEY_SOURCE_AGENT,
+  SIGNKEY_SOURCE_RAW_FILE,
+  SSH_SIGNATURE_RSA_SHA512,
+  base64Decode,
+  buf_get_pub_key,
+  buf_put_pub_key,
+  buf_put_sign,
+  import_encrypted,
+  import_read,
+  new_sign_key,
+  sign_key_free,
+  signature_name_from_type,
+  signature_type_from_name,
+  signature_type_from_signkey,
+  signkeyPubBlob,
+  signkey_type_from_signature,
+  type sign_key,
+  type signature_type,
+} from "@dropbear-ts/signkey";
+import { agent_buf_sign, cliCloseAgent, cli_load_agent_keys } from "./cli-agentfwd.js";
+import { cliAuthHooks } from "./cli-auth.js";
+
+// Dropbear loads each -i file into cli_opts.privkeys while parsing options; here the options
+// keep file names and the keys are loaded when publickey auth first needs them, into a list per
+// session. Beyond Dropbear, -i also takes OpenSSH-format keys. An encrypted openssh-key-v1 file
+// carries its public key in clear, so it is offered like any key and only decrypted (asking for
+// the passphrase) when the server says it would accept it; other encrypted formats are
+// decrypted when loaded.
+
+const privkeysOf = new WeakMap<sshsession, m_list<sign_key>>();
+/** Public halves of encrypted openssh-key-v1 files, decrypted on PK_OK. */
+const encryptedKeys = new WeakSet<sign_key>();
+
+/** Tries at a passphrase, as OpenSSH gives. */
+const PASSPHRASE_TRIES = 3;
+
+/** The PEM armour of an openssh-key-v1 file. */
+const OSSH_BEGIN = "-----BEGIN OPENSSH PRIVATE KEY-----";
+const OSSH_END = "-----END OPENSSH PRIVATE KEY-----";
+
+/** The public key in the clear header of an openssh-key-v1 file (PROTOCOL.key), or null. */
+function opensshPublicKey(text: string): sign_key | null {
+  const begin = text.indexOf(OSSH_BEGIN);
+  const end = text.indexOf(OSSH_END);
+  if (begin < 0 || end < begin) {
+    return null;
+  }
+  const blob = base64Decode(text.slice(begin + OSSH_BEGIN.length, end));
+  const magic = Buffer.from("openssh-key-v1\0", "latin1");
+  if (blob === null || blob.length < magic.length || !blob.subarray(0, magic.length).equals(magic)) {
+    return null;
+  }
+  const buf = buf_new(blob.length);
+  buf_putbytes(buf, blob);
+  buf_setpos(buf, magic.length);
+  try {
+    buf_getstring(buf); // ciphername
+    buf_getstring(buf); // kdfname
+    buf_getstring(buf); // kdfoptions
+    if (buf_getint(buf) !== 1) {
+      return null;
+    }
+    const pubbuf = buf_getstringbuf(buf);
+    const key = new_sign_key();
+    const type = buf_get_pub_key(pubbuf, key, DROPBEAR_SIGNKEY_ANY);
+    if (type === null) {
+      return null;
+    }
+    key.type = type;
+    return key;
+  } catch (e) {
+    if (e instanceof DropbearExit) {
+      return null;
+    }
+    throw e;
+  }
+}
+
+/** Ask for a passphrase and decrypt; null when the user gives up (empty answer) or never gets it right. */
+function decryptKeyFile(filename: string): sign_key | null {
+  for (let i = 0; i < PASSPHRASE_TRIES; i++) {
+    const pass = cliAuthHooks.getpass(`Enter passphrase for key '${filename}': `);
+    if (pass === null || pass === "") {
+      return null;
+    }
+    const key = import_read(filename, pass, KEYFILE_OPENSSH);
+    if (key !== null) {
+      return key;
+    }
+  }
+  return null;
+}
+
+/**
+ * Load one identity file: Dropbear's format (as readhostkey reads host keys) or, beyond
+ * Dropbear, an OpenSSH one. Unloadable files are warned about unless it is the default
+ * ~/.ssh/id_dropbear. @dropbear cli-runopts.c loadidentityfile
+ */
+function loadidentityfile(ses: sshsession, list: m_list<sign_key>, filename: string): void {
+  const cli_opts = ses.cli_ses!.cli_opts;
+  const warnfail = filename !== expand_homedir_path(DROPBEAR_DEFAULT_CLI_AUTHKEY);
+  let key: sign_key | null = null;
+  let head = "";
+  try {
+    head = readFileSync(filename).toString("latin1");
+  } catch {
+    head = "";
+  }
+  if (head.trimStart().startsWith("-----BEGIN ")) {
+    if (!import_encrypted(filename, KEYFILE_OPENSSH)) {
+      key = import_read(filename, null, KEYFILE_OPENSSH);
+    } else if (cli_opts.batch_mode) {
+      TRACE(`BatchMode: not asking for the passphrase of ${filename}`);
+    } else {
+      key = opensshPublicKey(head);
+      if (key !== null) {
+        encryptedKeys.add(key);
+      } else {
+        key = decryptKeyFile(filename);
+      }
+    }
+  } else {
+    const k = new_sign_key();
+    try {
+      const type = readhostkey(filename, k, DROPBEAR_SIGNKEY_ANY);
+      if (type !== null) {
+        k.type = type;
+        key = k;
+      }
+    } catch (e) {
+      // A file that is not a key at all trips the buffer bounds checks.
+      if (!(e instanceof DropbearExit)) {
+        throw e;
+      }
+    }
+  }
+  if (key === null) {
+    if (warnfail) {
+      // Dropbear's message carries its own trailing newline.
+      dropbear_log(LOG_WARNING, `Failed loading keyfile '${filename}'\n`);
+    }
+    return;
+  }
+  key.source = SIGNKEY_SOURCE_RAW_FILE;
+  key.filename = filename;
+  list_append(list, key);
+}
+
+/** The session's keys for publickey auth, loaded from cli_opts.privkeys on first use. */
+export function cliPrivkeys(ses: sshsession): m_list<sign_key> {
+  let list = privkeysOf.get(ses);
+  if (list === undefined) {
+    list = list_new<sign_key>();
+    privkeysOf.set(ses, list);
+    for (const filename of ses.cli_ses!.cli_opts.privkeys) {
+      loadidentityfile(ses, list, filename);
+    }
+  }
+  return list;
+}
+
+/** The list element holding `key`, or null. */
+function findKey(list: m_list<sign_key>, key: sign_key | null): m_list_elem<sign_key> | null {
+  for (let iter = list.first; iter !== null; iter = iter.next) {
+    if (iter.item === key) {
+      return iter;
+    }
+  }
+  return null;
+}
+
+/** The server refused the key we offered: drop it from the list. @dropbear cli-authpubkey.c cli_pubkeyfail */
+export function cli_pubkeyfail(ses: sshsession): void {
+  const cli_ses = ses.cli_ses!;
+  const iter = findKey(cliPrivkeys(ses), cli_ses.lastprivkey);
+  if (iter !== null) {
+    sign_key_free(list_remove(iter));
+    cli_ses.lastprivkey = null;
+  }
+}
+
+/**
+ * PK_OK: the server would take one of our keys. Find it by type and blob and send the signed
+ * request (asking for its passphrase first if it is still encrypted).
+ * @dropbear cli-authpubkey.c recv_msg_userauth_pk_ok
+ */
+export function recv_msg_userauth_pk_ok(ses: sshsession): void {
+  TRACE("enter recv_msg_userauth_pk_ok");
+  const payload = ses.payload!;
+  const sigtype = signature_type_from_name(buf_getstring(payload));
+  if (sigtype === DROPBEAR_SIGNATURE_NONE) {
+    dropbear_exit("Bad pk_ok");
+  }
+  const keytype = signkey_type_from_signature(sigtype);
+  TRACE(`recv_msg_userauth_pk_ok: type ${sigtype}`);
+  const remotelen = buf_getint(payload);
+
+  const list = cliPrivkeys(ses);
+  let iter = list.first;
+  for (; iter !== null; iter = iter.next) {
+    const key = iter.item;
+    if (key.type !== keytype) {
+      TRACE("types differed");
+      continue;
+    }
+    const blob = signkeyPubBlob(key, keytype);
+    if (blob.length !== remotelen) {
+      TRACE(`lengths differed: localh ${blob.length + 4} remote ${remotelen}`);
+      continue;
+    }
+    if (!blob.equals(buf_getptr(payload, remotelen))) {
+      TRACE("data differed");
+      continue;
+    }
+    break;
+  }
+
+  if (iter === null) {
+    TRACE("That was whacky. We got told that a key was valid, but it didn't match our list.");
+    TRACE("leave recv_msg_userauth_pk_ok");
+    return;
+  }
+  TRACE("matching key");
+  if (encryptedKeys.has(iter.item) && !decryptListedKey(ses, iter)) {
+    TRACE("leave recv_msg_userauth_pk_ok: key not decrypted");
+    return;
+  }
+  send_msg_userauth_pubkey(ses, iter.item, sigtype, true);
+  TRACE("leave recv_msg_userauth_pk_ok");
+}
+
+/**
+ * Swap an encrypted key's public half for the decrypted key. If that fails the key is
+ * dropped and the client moves on, as if the server had refused it.
+ */
+function decryptListedKey(ses: sshsession, iter: m_list_elem<sign_key>): boolean {
+  const cli_ses = ses.cli_ses!;
+  const pub = iter.item;
+  const filename = pub.filename!;
+  const key = decryptKeyFile(filename);
+  if (key === null || key.type !== pub.type || !signkeyPubBlob(key).equals(signkeyPubBlob(pub))) {
+    dropbear_log(LOG_WARNING, `Failed loading keyfile '${filename}'\n`);
+    if (key !== null) {
+      sign_key_free(key);
+    }
+    cli_pubkeyfail(ses);
+    cli_ses.state = cli_state.USERAUTH_FAIL_RCVD;
+    cli_ses.lastauthtype = AUTH_TYPE_NONE;
+    return false;
+  }
+  key.source = SIGNKEY_SOURCE_RAW_FILE;
+  key.filename = filename;
+  iter.item = key;
+  if (cli_ses.lastprivkey === pub) {
+    cli_ses.lastprivkey = key;
+  }
+  sign_key_free(pub);
+  return true;
+}
+
+/** Sign with the key itself or through the agent holding it. @dropbear cli-authpubkey.c cli_buf_put_sign */
+function cli_buf_put_sign(ses: sshsession, buf: buffer, key: sign_key, sigtype: signature_type, data_buf: buffer): void {
+  if (DROPBEAR_CLI_AGENTFWD && key.source === SIGNKEY_SOURCE_AGENT) {
+    // The agent returns the blob buf_put_sign would make; wrap it the same way.
+    const sigblob = buf_new(MAX_PUBKEY_SIZE);
+    agent_buf_sign(ses, sigblob, key, data_buf, sigtype);
+    buf_putbufstring(buf, sigblob);
+  } else {
+    buf_put_sign(buf, key, sigtype, data_buf);
+  }
+}
+
+/**
+ * A publickey request: a query with the public key only, or (realsign) signed over the
+ * session id and the request so far. @dropbear cli-authpubkey.c send_msg_userauth_pubkey
+ */
+function send_msg_userauth_pubkey(ses: sshsession, key: sign_key, sigtype: signature_type, realsign: boolean): void {
+  DEBUG1(`enter send_msg_userauth_pubkey ${signature_name_from_type(sigtype)}`);
+  const cli_ses = ses.cli_ses!;
+  const wp = ses.writepayload;
+  const keytype = signkey_type_from_signature(sigtype);
+  buf_putbyte(wp, SSH_MSG_USERAUTH_REQUEST);
+  buf_putstring(wp, cli_ses.cli_opts.username ?? "");
+  buf_putstring(wp, SSH_SERVICE_CONNECTION);
+  buf_putstring(wp, AUTH_METHOD_PUBKEY);
+  buf_putbyte(wp, realsign ? 1 : 0);
+  buf_putstring(wp, signature_name_from_type(sigtype));
+  buf_put_pub_key(wp, key, keytype);
+
+  if (realsign) {
+    TRACE("realsign");
+    const session_id = ses.session_id!;
+    const sigbuf = buf_new(4 + session_id.length + wp.len);
+    buf_putstring(sigbuf, session_id);
+    buf_putbytes(sigbuf, wp.data.subarray(0, wp.len));
+    cli_buf_put_sign(ses, wp, key, sigtype, sigbuf);
+    cli_ses.is_trivial_auth = false;
+  }
+  encrypt_packet(ses);
+  TRACE("leave send_msg_userauth_pubkey");
+}
+
+/**
+ * Offer the next key (a query, no signature yet). Keys the server's server-sig-algs rule out
+ * are dropped first; RSA keys sign with rsa-sha2-256 (or, beyond Dropbear, rsa-sha2-512)
+ * when listed. Returns whether a key was offered. @dropbear cli-authpubkey.c cli_auth_pubkey
+ */
+export function cli_auth_pubkey(ses: sshsession): boolean {
+  TRACE("enter cli_auth_pubkey");
+  const cli_ses = ses.cli_ses!;
+  const cli_opts = cli_ses.cli_opts;
+  const privkeys = cliPrivkeys(ses);
+
+  if (DROPBEAR_CLI_AGENTFWD && !cli_opts.agent_keys_loaded) {
+    cli_load_agent_keys(ses, privkeys);
+    cli_opts.agent_keys_loaded = true;
+    TRACE("cli_auth_pubkey: agent keys loaded");
+  }
+
+  let sigtype: signature_type = DROPBEAR_SIGNATURE_NONE;
+  const sig_algs = cli_ses.server_sig_algs;
+  while (privkeys.first !== null) {
+    const key = privkeys.first.item;
+    if (sig_algs !== null) {
+      if (DROPBEAR_RSA && key.type === DROPBEAR_SIGNKEY_RSA) {
+        if (DROPBEAR_RSA_SHA256 && sig_algs.includes(SSH_SIGNATURE_RSA_SHA256)) {
+          sigtype = DROPBEAR_SIGNATURE_RSA_SHA256;
+          TRACE("server-sig-algs allows rsa sha256");
+          break;
+        }
+        if (sig_algs.includes(SSH_SIGNATURE_RSA_SHA512)) {
+          sigtype = DROPBEAR_SIGNATURE_RSA_SHA512;
+          TRACE("server-sig-algs allows rsa sha512");
+          break;
+        }
+        if (DROPBEAR_RSA_SHA1 && sig_algs.includes(SSH_SIGNKEY_RSA)) {
+          sigtype = DROPBEAR_SIGNATURE_RSA_SHA1;
+          TRACE("server-sig-algs allows rsa sha1");
+          break;
+        }
+      } else {
+        sigtype = signature_type_from_signkey(key.type);
+        const name = signature_name_from_type(sigtype);
+        if (sig_algs.includes(name)) {
+          TRACE(`server-sig-algs allows ${name}`);
+          break;
+        }
+      }
+      TRACE(`server-sig-algs no match keytype ${key.type}, skipping`);
+      sign_key_free(list_remove(privkeys.first));
+      continue;
+    }
+    // No server-sig-algs: anything but RSA, which would need SHA-1 signatures.
+    if (DROPBEAR_RSA && key.type === DROPBEAR_SIGNKEY_RSA) {
+      if (DROPBEAR_RSA_SHA1) {
+        sigtype = DROPBEAR_SIGNATURE_RSA_SHA1;
+        TRACE("no server-sig-algs, using rsa sha1");
+        break;
+      }
+      TRACE("no server-sig-algs, skipping rsa sha256");
+      sign_key_free(list_remove(privkeys.first));
+      continue;
+    }
+    sigtype = signature_type_from_signkey(key.type);
+    TRACE("no server-sig-algs, using key");
+    break;
+  }
+
+  if (privkeys.first !== null) {
+    const key = privkeys.first.item;
+    send_msg_userauth_pubkey(ses, key, sigtype, false);
+    cli_ses.lastprivkey = key;
+    TRACE("leave cli_auth_pubkey-success");
+    return true;
+  }
+  TRACE("leave cli_auth_pubkey-failure");
+  return false;
+}
+
+/** Auth is over: close the agent connection and forget the keys. @dropbear cli-authpubkey.c cli_auth_pubkey_cleanup */
+export function cli_auth_pubkey_cleanup(ses: sshsession): void {
+  if (DROPBEAR_CLI_AGENTFWD) {
+    cliCloseAgent(ses);
+  }
+  // Never load the keys just to drop them (a password login).
+  const privkeys = privkeysOf.get(ses) ?? list_new<sign_key>();
+  privkeysOf.set(ses, privkeys);
+  while (privkeys.first !== null) {
+    sign_key_free(list_remove(privkeys.first));
+  }
+  ses.cli_ses!.lastprivkey = null;
+}

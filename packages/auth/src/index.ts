@@ -1,0 +1,12 @@
+export * from "./common-session.passwd.js";
+export * from "./svr-auth.js";
+export * from "./svr-authpasswd.js";
+export * from "./svr-authpubkey.js";
+export * from "./svr-authpubkeyoptions.js";
+export * from "./svr-service.js";
+export * from "./cli-auth.js";
+export * from "./cli-authpasswd.js";
+export * from "./cli-authpubkey.js";
+export * from "./cli-authinteract.js";
+export * from "./cli-agentfwd.js";
+export { crypt, getpwnam, getusershells, type PasswdEntry } from "./libc.js";

@@ -1,0 +1,259 @@
+import { closeSync } from "node:fs";
+import { createRequire } from "node:module";
+import { endianness } from "node:os";
+
+// The C library calls authentication needs and Node lacks: the passwd, shadow and group
+// databases (through NSS, so whatever /etc/nsswitch.conf says applies), getusershell(),
+// libcrypt's crypt_rn() and setresgid(). Bound with koffi on first use, so a client that never
+// authenticates anyone never loads them.
+
+/** What koffi's loaded-library object offers that we use. */
+interface KoffiLib {
+  func(decl: string): (...args: unknown[]) => unknown;
+}
+/** The part of koffi's module we use (it ships no types that fit NodeNext here). */
+interface Koffi {
+  load(path: string): KoffiLib;
+  struct(name: string, def: Record<string, string>): unknown;
+  decode(ptr: unknown, type: unknown): unknown;
+  pointer(type: unknown): unknown;
+}
+
+/** A passwd entry, the fields Dropbear keeps. */
+export interface PasswdEntry {
+  pw_name: string;
+  pw_passwd: string | null;
+  pw_uid: number;
+  pw_gid: number;
+  pw_dir: string;
+  pw_shell: string;
+}
+
+interface Bindings {
+  koffi: Koffi;
+  passwdType: unknown;
+  spwdType: unknown;
+  groupType: unknown;
+  getpwnam: (name: Buffer) => unknown;
+  getspnam: (name: Buffer) => unknown;
+  getgrnam: (name: Buffer) => unknown;
+  getgrouplist: (user: Buffer, group: number, groups: Uint32Array, ngroups: Int32Array) => number;
+  setusershell: () => void;
+  getusershell: () => string | null;
+  endusershell: () => void;
+  setresgid: (r: number, e: number, s: number) => number;
+  getpass: (prompt: string) => string | null;
+  socket: (domain: number, type: number, protocol: number) => number;
+  connect: (fd: number, addr: Buffer, len: number) => number;
+}
+
+let bindings: Bindings | null = null;
+type CryptRn = (phrase: Buffer, setting: Buffer, data: Buffer, size: number) => string | null;
+let cryptFn: CryptRn | null = null;
+
+function libc(): Bindings {
+  if (bindings !== null) {
+    return bindings;
+  }
+  const koffi = createRequire(import.meta.url)("koffi") as Koffi;
+  const lib = koffi.load("libc.so.6");
+  const passwdType = koffi.struct("dbts_passwd", {
+    pw_name: "char *",
+    pw_passwd: "char *",
+    pw_uid: "uint32_t",
+    pw_gid: "uint32_t",
+    pw_gecos: "char *",
+    pw_dir: "char *",
+    pw_shell: "char *",
+  });
+  const spwdType = koffi.struct("dbts_spwd", {
+    sp_namp: "char *",
+    sp_pwdp: "char *",
+    sp_lstchg: "long",
+    sp_min: "long",
+    sp_max: "long",
+    sp_warn: "long",
+    sp_inact: "long",
+    sp_expire: "long",
+    sp_flag: "unsigned long",
+  });
+  const groupType = koffi.struct("dbts_group", {
+    gr_name: "char *",
+    gr_passwd: "char *",
+    gr_gid: "uint32_t",
+    gr_mem: "void *",
+  });
+  // Names go in as NUL-terminated bytes so what the client sent reaches NSS unchanged.
+  bindings = {
+    koffi,
+    passwdType,
+    spwdType,
+    groupType,
+    getpwnam: lib.func("void *getpwnam(const uint8_t *name)") as Bindings["getpwnam"],
+    getspnam: lib.func("void *getspnam(const uint8_t *name)") as Bindings["getspnam"],
+    getgrnam: lib.func("void *getgrnam(const uint8_t *name)") as Bindings["getgrnam"],
+    getgrouplist: lib.func(
+      "int getgrouplist(const uint8_t *user, uint32_t group, _Inout_ uint32_t *groups, _Inout_ int32_t *ngroups)",
+    ) as Bindings["getgrouplist"],
+    setusershell: lib.func("void setusershell(void)") as Bindings["setusershell"],
+    getusershell: lib.func("const char *getusershell(void)") as Bindings["getusershell"],
+    endusershell: lib.func("void endusershell(void)") as Bindings["endusershell"],
+    setresgid: lib.func("int setresgid(uint32_t rgid, uint32_t egid, uint32_t sgid)") as Bindings["setresgid"],
+    getpass: lib.func("const char *getpass(const char *prompt)") as Bindings["getpass"],
+    socket: lib.func("int socket(int domain, int type, int protocol)") as Bindings["socket"],
+    connect: lib.func("int connect(int fd, const uint8_t *addr, uint32_t len)") as Bindings["connect"],
+  };
+  return bindings;
+}
+
+/** A C string: the bytes up to the first NUL (as C would see them), NUL-terminated. */
+function cstr(s: string | Uint8Array): Buffer {
+  const bytes = typeof s === "string" ? Buffer.from(s, "utf8") : Buffer.from(s);
+  const nul = bytes.indexOf(0);
+  const used = nul < 0 ? bytes : bytes.subarray(0, nul);
+  const out = Buffer.alloc(used.length + 1);
+  used.copy(out);
+  return out;
+}
+
+/** getpwnam(3): the user's passwd entry, or null. */
+export function getpwnam(name: string): PasswdEntry | null {
+  const b = libc();
+  const p = b.getpwnam(cstr(name));
+  if (p === null) {
+    return null;
+  }
+  const pw = b.koffi.decode(p, b.passwdType) as {
+    pw_name: string | null;
+    pw_passwd: string | null;
+    pw_uid: number;
+    pw_gid: number;
+    pw_dir: string | null;
+    pw_shell: string | null;
+  };
+  return {
+    pw_name: pw.pw_name ?? "",
+    pw_passwd: pw.pw_passwd,
+    pw_uid: pw.pw_uid,
+    pw_gid: pw.pw_gid,
+    pw_dir: pw.pw_dir ?? "",
+    pw_shell: pw.pw_shell ?? "",
+  };
+}
+
+/** getspnam(3): the shadow hash (sp_pwdp) of the user, or null when there is no entry. */
+export function getspnam_pwdp(name: string): string | null {
+  const b = libc();
+  const p = b.getspnam(cstr(name));
+  if (p === null) {
+    return null;
+  }
+  const sp = b.koffi.decode(p, b.spwdType) as { sp_pwdp: string | null };
+  return sp.sp_pwdp;
+}
+
+/** getgrnam(3): the group's gid, or null. */
+export function getgrnam_gid(name: string): number | null {
+  const b = libc();
+  const p = b.getgrnam(cstr(name));
+  if (p === null) {
+    return null;
+  }
+  return (b.koffi.decode(p, b.groupType) as { gr_gid: number }).gr_gid;
+}
+
+/**
+ * getgrouplist(3) with room for `ngroups` entries: the list, or null when it needs more room
+ * (glibc then returns -1).
+ */
+export function getgrouplist(user: string, group: number, ngroups: number): number[] | null {
+  const b = libc();
+  const groups = new Uint32Array(ngroups);
+  const n = new Int32Array([ngroups]);
+  const ret = b.getgrouplist(cstr(user), group >>> 0, groups, n);
+  if (ret < 0) {
+    return null;
+  }
+  return Array.from(groups.subarray(0, n[0]));
+}
+
+/** Every shell getusershell(3) lists (/etc/shells, or libc's defaults when it is missing). */
+export function getusershells(): string[] {
+  const b = libc();
+  const shells: string[] = [];
+  b.setusershell();
+  try {
+    for (let s = b.getusershell(); s !== null; s = b.getusershell()) {
+      shells.push(s);
+    }
+  } finally {
+    b.endusershell();
+  }
+  return shells;
+}
+
+/** setresgid(2); -1 leaves an id as it is. Returns 0 or -1. */
+export function setresgid(rgid: number, egid: number, sgid: number): number {
+  return libc().setresgid(rgid >>> 0, egid >>> 0, sgid >>> 0);
+}
+
+/** getpass(3): prompts on /dev/tty (or stderr/stdin) with echo off; null on error. */
+export function getpass(prompt: string): string | null {
+  return libc().getpass(prompt);
+}
+
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+/** sizeof(struct sockaddr_un) on Linux: sa_family_t, then a 108-byte path. */
+const SOCKADDR_UN_SIZE = 110;
+
+/**
+ * A blocking AF_UNIX stream socket connected to `path`, as a plain fd (read and write it with
+ * fs.readSync / fs.writeSync, close it with fs.closeSync), or -1. Like strlcpy, an over-long
+ * path is cut to fit.
+ */
+export function connectUnixSync(path: string): number {
+  const b = libc();
+  const addr = Buffer.alloc(SOCKADDR_UN_SIZE);
+  if (endianness() === "LE") {
+    addr.writeUInt16LE(AF_UNIX, 0);
+  } else {
+    addr.writeUInt16BE(AF_UNIX, 0);
+  }
+  Buffer.from(path, "utf8").copy(addr, 2, 0, SOCKADDR_UN_SIZE - 3);
+  const fd = b.socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0) {
+    return -1;
+  }
+  if (b.connect(fd, addr, SOCKADDR_UN_SIZE) < 0) {
+    closeSync(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/** libxcrypt's struct crypt_data is 32768 bytes. */
+const CRYPT_DATA_SIZE = 32768;
+
+/**
+ * crypt(3): the hash of `phrase` (its bytes up to any NUL, as C passes them) with the method
+ * and salt of `setting` ($y$, $6$, $5$, ...). Done with crypt_rn so the scratch memory can be
+ * wiped; where crypt_rn fails (a locked "!..." entry, "*", "") the result is the failure token
+ * libxcrypt's crypt() returns, "*0" ("*1" if the setting starts with "*0"), which no hash ever
+ * equals. So, as with Dropbear built on Linux, such accounts fail the comparison.
+ */
+export function crypt(phrase: Uint8Array, setting: string): string {
+  if (cryptFn === null) {
+    const koffi = libc().koffi;
+    const lib = koffi.load("libcrypt.so.1");
+    cryptFn = lib.func("const char *crypt_rn(const uint8_t *phrase, const uint8_t *setting, void *data, int size)") as CryptRn;
+  }
+  const p = cstr(phrase);
+  const data = Buffer.alloc(CRYPT_DATA_SIZE);
+  try {
+    return cryptFn(p, cstr(setting), data, CRYPT_DATA_SIZE) ?? (setting.startsWith("*0") ? "*1" : "*0");
+  } finally {
+    p.fill(0);
+    data.fill(0);
+  }
+}

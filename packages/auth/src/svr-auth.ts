@@ -1,0 +1,530 @@
+import { closeSync } from "node:fs";
+import { performance } from "node:perf_hooks";
+import { buf_getstring, buf_putbyte, buf_putbytes, buf_putstring, buf_setlen, buf_setpos, buf_new } from "@dropbear-ts/buffer";
+import {
+  AUTH_METHOD_NONE,
+  AUTH_METHOD_PASSWORD,
+  AUTH_METHOD_PUBKEY,
+  AUTH_TYPE_PASSWORD,
+  AUTH_TYPE_PUBKEY,
+  AuthState,
+  MAX_USERNAME_LEN,
+  type sshsession,
+} from "@dropbear-ts/core";
+import { genrandom } from "@dropbear-ts/crypto";
+import { LOG_ERR, LOG_NOTICE, LOG_WARNING, TRACE, dropbear_assert, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
+import {
+  DROPBEAR_NGROUP_MAX,
+  DROPBEAR_SVR_DROP_PRIVS,
+  DROPBEAR_SVR_MULTIUSER,
+  DROPBEAR_SVR_PASSWORD_AUTH,
+  DROPBEAR_SVR_PUBKEY_AUTH,
+  SSH_MSG_USERAUTH_BANNER,
+  SSH_MSG_USERAUTH_FAILURE,
+  SSH_MSG_USERAUTH_SUCCESS,
+  SSH_SERVICE_CONNECTION,
+} from "@dropbear-ts/options";
+import { encrypt_packet } from "@dropbear-ts/packet";
+import { fill_passwd } from "./common-session.passwd.js";
+import { getgrnam_gid, getgrouplist, getusershells, setresgid } from "./libc.js";
+import { svr_auth_password } from "./svr-authpasswd.js";
+import { svr_auth_pubkey } from "./svr-authpubkey.js";
+
+// Dropbear sleeps 250-350 ms inside send_msg_userauth_failure. A Node process serves its
+// sessions from one event loop, so the sleep becomes a timer: the FAILURE payload is held, and
+// when the timer fires it is encrypted, failcount grows, and the session loop is woken through
+// ses.signal_pipe to write it. Until then no further USERAUTH_REQUEST of that session is
+// answered: the session loop should not read its socket while svrAuthDelayPending() (that is
+// exactly C's sleep), and any request that still arrives is held and answered, in order, by
+// svrAuthCheckDelayed() (from the server's loop handler) once the delay is over. A fatal
+// outcome of the delay ("Max auth tries reached") is raised there too, inside the session
+// loop, never from the timer.
+
+/** Requests held while a failure delay runs; a peer that pipelines more is cut off. */
+export const MAX_DELAYED_AUTH_REQUESTS = 64;
+
+/** A held USERAUTH_REQUEST: the whole payload, with where the handler starts reading. */
+interface HeldRequest {
+  data: Buffer;
+  pos: number;
+  payload_beginning: number;
+}
+
+/** One session's failure delay in progress. */
+interface AuthDelay {
+  timer: NodeJS.Timeout | null;
+  /** The timer fired and the FAILURE went out. */
+  done: boolean;
+  /** Whether finishing the failure threw (usually "Max auth tries reached")... */
+  failed: boolean;
+  /** ...and what, to be rethrown inside the session loop. */
+  error: unknown;
+  held: HeldRequest[];
+}
+
+const delays = new WeakMap<sshsession, AuthDelay>();
+/** Sessions that were sent the -b banner (Dropbear frees it after the first send). */
+const bannerSent = new WeakSet<sshsession>();
+
+/**
+ * What the server program plugs in. `switch_user` runs right after USERAUTH_SUCCESS is queued
+ * (Dropbear's DROPBEAR_SVR_DROP_PRIVS): the per-connection server process sets it to
+ * svr_switch_user; left null (tests, anything sharing a process) nobody's privileges change.
+ */
+export const svrAuthHooks: { switch_user: ((ses: sshsession) => void) | null } = {
+  switch_user: null,
+};
+
+/** Reset the auth state for a new session: publickey, plus password unless -s. @dropbear svr-auth.c svr_authinitialise */
+export function svr_authinitialise(ses: sshsession): void {
+  svrAuthCleanup(ses);
+  ses.authstate = new AuthState();
+  if (DROPBEAR_SVR_PUBKEY_AUTH) {
+    ses.authstate.authtypes |= AUTH_TYPE_PUBKEY;
+  }
+  if (DROPBEAR_SVR_PASSWORD_AUTH && !ses.svr_ses!.svr_opts.noauthpass) {
+    ses.authstate.authtypes |= AUTH_TYPE_PASSWORD;
+  }
+}
+
+/** Send the -b banner text (language "en"). @dropbear svr-auth.c send_msg_userauth_banner */
+export function send_msg_userauth_banner(ses: sshsession, banner: Uint8Array): void {
+  TRACE("enter send_msg_userauth_banner");
+  buf_putbyte(ses.writepayload, SSH_MSG_USERAUTH_BANNER);
+  buf_putstring(ses.writepayload, banner);
+  buf_putstring(ses.writepayload, "en");
+  encrypt_packet(ses);
+  TRACE("leave send_msg_userauth_banner");
+}
+
+/** Whether two byte strings hold the same text (C's length check plus strncmp). */
+function nameIs(name: Buffer, expect: string): boolean {
+  return name.equals(Buffer.from(expect, "latin1"));
+}
+
+/**
+ * Handle SSH_MSG_USERAUTH_REQUEST: check the service and user, then hand the method to its
+ * checker, which answers with success or failure. @dropbear svr-auth.c recv_msg_userauth_request
+ */
+export function recv_msg_userauth_request(ses: sshsession): void {
+  TRACE("enter recv_msg_userauth_request");
+  const delay = delays.get(ses);
+  if (delay !== undefined) {
+    if (delay.failed) {
+      throw delay.error;
+    }
+    if (!delay.done || delay.held.length > 0) {
+      holdRequest(ses, delay);
+      if (delay.done) {
+        svrAuthCheckDelayed(ses);
+      }
+      return;
+    }
+    delays.delete(ses);
+  }
+  userauthRequest(ses);
+}
+
+/** The body of recv_msg_userauth_request, once no failure delay is in the way. */
+function userauthRequest(ses: sshsession): void {
+  const svr_ses = ses.svr_ses!;
+  const svr_opts = svr_ses.svr_opts;
+  const payload = ses.payload!;
+  ses.authstate.auth_starttime = performance.now();
+
+  if (ses.authstate.authdone) {
+    TRACE("leave recv_msg_userauth_request: authdone already");
+    return;
+  }
+
+  if (svr_opts.banner !== null && !bannerSent.has(ses)) {
+    send_msg_userauth_banner(ses, svr_opts.banner);
+    bannerSent.add(ses);
+  }
+
+  const username = buf_getstring(payload);
+  const servicename = buf_getstring(payload);
+  const methodname = buf_getstring(payload);
+
+  if (!nameIs(servicename, SSH_SERVICE_CONNECTION)) {
+    dropbear_exit("unknown service in auth");
+  }
+
+  // The failure delay (incrfail) is chosen per method so timing does not tell which users exist.
+  const valid_user = checkusername(ses, username);
+
+  if (nameIs(methodname, AUTH_METHOD_NONE)) {
+    TRACE("recv_msg_userauth_request: 'none' request");
+    if (
+      valid_user &&
+      svr_opts.allowblankpass &&
+      !svr_opts.noauthpass &&
+      !(svr_opts.norootpass && ses.authstate.pw_uid === 0) &&
+      ses.authstate.pw_passwd === ""
+    ) {
+      dropbear_log(LOG_NOTICE, `Auth succeeded with blank password for '${ses.authstate.pw_name}' from ${svr_ses.addrstring}`);
+      send_msg_userauth_success(ses);
+    } else {
+      // 'none' is how clients ask for the method list: no delay.
+      send_msg_userauth_failure(ses, false, false);
+    }
+    return;
+  }
+
+  if (DROPBEAR_SVR_PASSWORD_AUTH && !svr_opts.noauthpass && !(svr_opts.norootpass && ses.authstate.pw_uid === 0)) {
+    if (nameIs(methodname, AUTH_METHOD_PASSWORD)) {
+      svr_auth_password(ses, valid_user);
+      return;
+    }
+  }
+
+  if (DROPBEAR_SVR_PUBKEY_AUTH && nameIs(methodname, AUTH_METHOD_PUBKEY)) {
+    svr_auth_pubkey(ses, valid_user);
+    return;
+  }
+
+  send_msg_userauth_failure(ses, false, true);
+}
+
+/** Whether the user's groups (getgrouplist) include check_gid. @dropbear svr-auth.c check_group_membership */
+function check_group_membership(check_gid: number, username: string, user_gid: number): boolean {
+  let grouplist: number[] | null = null;
+  for (let ngroups = 32; ngroups <= DROPBEAR_NGROUP_MAX; ngroups *= 2) {
+    grouplist = getgrouplist(username, user_gid, ngroups);
+    if (grouplist !== null) {
+      break;
+    }
+  }
+  if (grouplist === null) {
+    dropbear_log(LOG_ERR, `Too many groups for user '${username}'`);
+    return false;
+  }
+  return grouplist.includes(check_gid);
+}
+
+/**
+ * Whether the requested user may log in at all: exists, is the first name asked for, passes
+ * -w and -G, and has a shell listed by getusershell(). A failure is remembered so repeated
+ * requests do not repeat the log line. Fatal for a NUL in the name or a changed name.
+ * @dropbear svr-auth.c checkusername
+ */
+export function checkusername(ses: sshsession, username: Buffer): boolean {
+  TRACE("enter checkusername");
+  const svr_ses = ses.svr_ses!;
+  const svr_opts = svr_ses.svr_opts;
+  const a = ses.authstate;
+  if (username.length > MAX_USERNAME_LEN) {
+    return false;
+  }
+  if (username.includes(0)) {
+    dropbear_exit("Attempted username with a null byte");
+  }
+  const name = username.toString("utf8");
+  if (a.username === null) {
+    fill_passwd(ses, name);
+    a.username = name;
+  } else if (name !== a.username) {
+    dropbear_exit("Client trying multiple usernames");
+  }
+
+  if (a.checkusername_failed) {
+    TRACE("checkusername: returning cached failure");
+    return false;
+  }
+
+  if (a.pw_name === null) {
+    TRACE(`leave checkusername: user '${name}' doesn't exist`);
+    dropbear_log(LOG_WARNING, `Login attempt for nonexistent user from ${svr_ses.addrstring}`);
+    a.checkusername_failed = true;
+    return false;
+  }
+
+  // A server not running as root can only let its own user in.
+  const uid = process.geteuid!();
+  if (!(DROPBEAR_SVR_MULTIUSER && uid === 0) && uid !== a.pw_uid) {
+    TRACE("running as nonroot, only server uid is allowed");
+    dropbear_log(LOG_WARNING, `Login attempt with wrong user ${a.pw_name} from ${svr_ses.addrstring}`);
+    a.checkusername_failed = true;
+    return false;
+  }
+
+  if (svr_opts.norootlogin && a.pw_uid === 0) {
+    TRACE("leave checkusername: root login disabled");
+    dropbear_log(LOG_WARNING, "root login rejected");
+    a.checkusername_failed = true;
+    return false;
+  }
+
+  if (svr_opts.restrict_group !== null) {
+    if (!check_group_membership(svr_opts.restrict_group_gid, a.pw_name, a.pw_gid)) {
+      dropbear_log(
+        LOG_WARNING,
+        `Logins are restricted to the group ${svr_opts.restrict_group} but user '${a.pw_name}' is not a member`,
+      );
+      a.checkusername_failed = true;
+      return false;
+    }
+  }
+
+  TRACE(`shell is ${a.pw_shell}`);
+  // passwd(5): an empty shell means /bin/sh.
+  const usershell = a.pw_shell === null || a.pw_shell === "" ? "/bin/sh" : a.pw_shell;
+  if (!getusershells().includes(usershell)) {
+    TRACE("no matching shell");
+    a.checkusername_failed = true;
+    dropbear_log(LOG_WARNING, `User '${a.pw_name}' has invalid shell, rejected`);
+    return false;
+  }
+  TRACE(`uid = ${a.pw_uid}`);
+  TRACE("leave checkusername");
+  return true;
+}
+
+/**
+ * Answer with USERAUTH_FAILURE: the methods still open and the partial-success flag. With
+ * `incrfail` the answer is delayed to 250-350 ms after the request arrived (so timing does not
+ * tell valid users or good keys apart, and guessing is slow) and counts towards -T; too many
+ * failures end the session. @dropbear svr-auth.c send_msg_userauth_failure
+ */
+export function send_msg_userauth_failure(ses: sshsession, partial: boolean, incrfail: boolean): void {
+  TRACE("enter send_msg_userauth_failure");
+  const a = ses.authstate;
+  buf_putbyte(ses.writepayload, SSH_MSG_USERAUTH_FAILURE);
+  const methods: string[] = [];
+  if (a.authtypes & AUTH_TYPE_PUBKEY) {
+    methods.push(AUTH_METHOD_PUBKEY);
+  }
+  if (a.authtypes & AUTH_TYPE_PASSWORD) {
+    methods.push(AUTH_METHOD_PASSWORD);
+  }
+  const typebuf = methods.join(",");
+  buf_putstring(ses.writepayload, typebuf);
+  TRACE(`auth fail: methods ${a.authtypes}, '${typebuf}'`);
+  buf_putbyte(ses.writepayload, partial ? 1 : 0);
+
+  if (!incrfail) {
+    encrypt_packet(ses);
+    checkMaxAuthTries(ses);
+    TRACE("leave send_msg_userauth_failure");
+    return;
+  }
+
+  // Aim for a random total of 250-350 ms since the request arrived; if that has already
+  // passed (or the clock misbehaved), wait a whole random delay.
+  const mindelay = 250;
+  const vardelay = 100;
+  const r = Buffer.alloc(4);
+  genrandom(r, 4);
+  const rand_delay = mindelay + (r.readUInt32BE(0) % (vardelay * 1_000_000)) / 1_000_000;
+  const elapsed = performance.now() - a.auth_starttime;
+  const wait = elapsed >= 0 && elapsed <= rand_delay ? rand_delay - elapsed : rand_delay;
+
+  const wp = ses.writepayload;
+  const held = Buffer.from(wp.data.subarray(0, wp.len));
+  buf_setpos(wp, 0);
+  buf_setlen(wp, 0);
+  const delay: AuthDelay = { timer: null, done: false, failed: false, error: null, held: [] };
+  delays.set(ses, delay);
+  delay.timer = setTimeout(() => {
+    delay.timer = null;
+    delay.done = true;
+    try {
+      buf_putbytes(ses.writepayload, held);
+      encrypt_packet(ses);
+      a.failcount++;
+      checkMaxAuthTries(ses);
+    } catch (e) {
+      // Thrown later inside the session loop (svrAuthCheckDelayed), where exits belong.
+      delay.failed = true;
+      delay.error = e;
+    }
+    if (!delay.failed && delay.held.length === 0) {
+      delays.delete(ses);
+    }
+    ses.signal_pipe?.raise();
+  }, wait);
+  TRACE("leave send_msg_userauth_failure (delayed)");
+}
+
+/** Exit once the failures exceed -T (MAX_AUTH_TRIES). Part of send_msg_userauth_failure. */
+function checkMaxAuthTries(ses: sshsession): void {
+  const a = ses.authstate;
+  if (a.failcount > ses.svr_ses!.svr_opts.maxauthtries) {
+    TRACE("Max auth tries reached, exiting");
+    const userstr = a.pw_name === null ? "is invalid" : a.pw_name;
+    dropbear_exit(`Max auth tries reached - user '${userstr}'`);
+  }
+}
+
+/** Keep a request that arrived during a failure delay, to answer it after. */
+function holdRequest(ses: sshsession, delay: AuthDelay): void {
+  if (delay.held.length >= MAX_DELAYED_AUTH_REQUESTS) {
+    dropbear_exit("Too many pending auth requests");
+  }
+  const payload = ses.payload!;
+  delay.held.push({
+    data: Buffer.from(payload.data.subarray(0, payload.len)),
+    pos: payload.pos,
+    payload_beginning: ses.payload_beginning,
+  });
+}
+
+/** Whether a failure delay is running: the session loop should not read the socket meanwhile. */
+export function svrAuthDelayPending(ses: sshsession): boolean {
+  const delay = delays.get(ses);
+  return delay !== undefined && !delay.done;
+}
+
+/**
+ * After a failure delay: raise what it ended in (Max auth tries) and answer the requests that
+ * arrived meanwhile, in order. Call it from the server's loop handler; a no-op otherwise.
+ */
+export function svrAuthCheckDelayed(ses: sshsession): void {
+  const delay = delays.get(ses);
+  if (delay === undefined || !delay.done) {
+    return;
+  }
+  if (delay.failed) {
+    throw delay.error;
+  }
+  const held = delay.held.splice(0);
+  delays.delete(ses);
+  for (let i = 0; i < held.length; i++) {
+    const next = delays.get(ses);
+    if (next !== undefined) {
+      // A request answered with a delayed failure holds back the rest again.
+      next.held.push(...held.slice(i));
+      return;
+    }
+    replayRequest(ses, held[i]);
+  }
+}
+
+/** Run a held request through the handler as if it had just arrived. */
+function replayRequest(ses: sshsession, req: HeldRequest): void {
+  const saved = ses.payload;
+  const savedBeginning = ses.payload_beginning;
+  const payload = buf_new(req.data.length);
+  buf_putbytes(payload, req.data);
+  buf_setpos(payload, req.pos);
+  ses.payload = payload;
+  ses.payload_beginning = req.payload_beginning;
+  try {
+    userauthRequest(ses);
+  } finally {
+    ses.payload = saved;
+    ses.payload_beginning = savedBeginning;
+  }
+}
+
+/** Stop a failure delay timer (session cleanup). */
+export function svrAuthCleanup(ses: sshsession): void {
+  const delay = delays.get(ses);
+  if (delay?.timer) {
+    clearTimeout(delay.timer);
+  }
+  delays.delete(ses);
+}
+
+/**
+ * Answer USERAUTH_SUCCESS and mark auth done (after queuing the packet: delayed compression
+ * starts with the next one). Then drop to the user via svrAuthHooks.switch_user, and close the
+ * childpipe so the listener stops counting this connection as unauthenticated.
+ * @dropbear svr-auth.c send_msg_userauth_success
+ */
+export function send_msg_userauth_success(ses: sshsession): void {
+  TRACE("enter send_msg_userauth_success");
+  const svr_ses = ses.svr_ses!;
+  buf_putbyte(ses.writepayload, SSH_MSG_USERAUTH_SUCCESS);
+  encrypt_packet(ses);
+  ses.authstate.authdone = true;
+
+  if (DROPBEAR_SVR_DROP_PRIVS) {
+    svrAuthHooks.switch_user?.(ses);
+  }
+
+  if (svr_ses.childpipe >= 0) {
+    try {
+      closeSync(svr_ses.childpipe);
+    } catch {
+      // Already closed: the slot is freed all the same.
+    }
+    svr_ses.childpipe = -1;
+  }
+  TRACE("leave send_msg_userauth_success");
+}
+
+/** The gid of the "utmp" group, or null. @dropbear svr-auth.c utmp_gid */
+function utmp_gid(): number | null {
+  const gid = getgrnam_gid("utmp");
+  if (gid === null) {
+    TRACE("No utmp group");
+  }
+  return gid;
+}
+
+/**
+ * Become the authenticated user: gid, supplementary groups, utmp as the saved gid, then uid.
+ * As non-root only a session for our own uid can go on. Process-wide: call it only in the
+ * process serving this one connection. @dropbear svr-auth.c svr_switch_user
+ */
+export function svr_switch_user(ses: sshsession): void {
+  const a = ses.authstate;
+  const svr_ses = ses.svr_ses!;
+  dropbear_assert(a.authdone, "ses.authstate.authdone");
+  if (process.getuid!() === 0) {
+    try {
+      process.setgid!(a.pw_gid);
+      // Node has process.initgroups on POSIX; @types/node leaves it out.
+      (process as unknown as { initgroups(user: string, extraGroup: number): void }).initgroups(a.pw_name!, a.pw_gid);
+    } catch {
+      dropbear_exit("Error changing user group");
+    }
+    if (DROPBEAR_SVR_DROP_PRIVS) {
+      // The saved gid survives until execve(), so login records can still be written.
+      const gid = utmp_gid();
+      if (gid !== null) {
+        svr_ses.utmp_gid = gid;
+        if (setresgid(-1, -1, gid) === 0) {
+          svr_ses.have_utmp_gid = true;
+        } else {
+          TRACE("utmp setresgid failed");
+        }
+      }
+    }
+    try {
+      process.setuid!(a.pw_uid);
+    } catch {
+      dropbear_exit("Error changing user");
+    }
+  } else if (process.getuid!() !== a.pw_uid) {
+    // Dropbear's message has a tab in it.
+    dropbear_exit("Couldn't\tchange user as non-root");
+  }
+}
+
+/** Take the utmp group as effective gid around login record writes. @dropbear svr-auth.c svr_raise_gid_utmp */
+export function svr_raise_gid_utmp(ses: sshsession): void {
+  const svr_ses = ses.svr_ses!;
+  if (!DROPBEAR_SVR_DROP_PRIVS || !svr_ses.have_utmp_gid) {
+    return;
+  }
+  try {
+    process.setegid!(svr_ses.utmp_gid);
+  } catch {
+    dropbear_log(LOG_WARNING, "failed setegid");
+  }
+}
+
+/** Back to the real gid after svr_raise_gid_utmp. @dropbear svr-auth.c svr_restore_gid */
+export function svr_restore_gid(ses: sshsession): void {
+  const svr_ses = ses.svr_ses!;
+  if (!DROPBEAR_SVR_DROP_PRIVS || !svr_ses.have_utmp_gid) {
+    return;
+  }
+  try {
+    process.setegid!(process.getgid!());
+  } catch {
+    dropbear_log(LOG_WARNING, "failed setegid");
+  }
+}
