@@ -1,4 +1,12 @@
 import { algo_tables_new } from "@dropbear-ts/algo";
+import {
+  cli_auth_getmethods,
+  cli_auth_try,
+  recv_msg_userauth_banner,
+  recv_msg_userauth_failure,
+  recv_msg_userauth_specific_60,
+  recv_msg_userauth_success,
+} from "@dropbear-ts/auth";
 import { buf_eatstring, buf_getbool, buf_putbyte, buf_putstring } from "@dropbear-ts/buffer";
 import { cli_kex_state, cli_state, sshsession, type cli_runopts, type packettype, type runopts } from "@dropbear-ts/core";
 import { mlkem768_desc, sntrup761_desc } from "@dropbear-ts/crypto";
@@ -23,6 +31,10 @@ import {
   SSH_MSG_REQUEST_SUCCESS,
   SSH_MSG_SERVICE_ACCEPT,
   SSH_MSG_SERVICE_REQUEST,
+  SSH_MSG_USERAUTH_BANNER,
+  SSH_MSG_USERAUTH_FAILURE,
+  SSH_MSG_USERAUTH_SPECIFIC_60,
+  SSH_MSG_USERAUTH_SUCCESS,
   SSH_SERVICE_USERAUTH,
   SSH_STRICT_KEX_S,
 } from "@dropbear-ts/options";
@@ -105,10 +117,14 @@ function recv_msg_global_request_cli(ses: sshsession): void {
 
 /** Messages the client handles. @dropbear cli-session.c cli_packettypes */
 const cli_packettypes: readonly packettype[] = [
+  { type: SSH_MSG_USERAUTH_FAILURE, handler: recv_msg_userauth_failure },
+  { type: SSH_MSG_USERAUTH_SUCCESS, handler: recv_msg_userauth_success },
   { type: SSH_MSG_KEXINIT, handler: recv_msg_kexinit },
   { type: SSH_MSG_KEXDH_REPLY, handler: recv_msg_kexdh_reply },
   { type: SSH_MSG_NEWKEYS, handler: recv_msg_newkeys },
   { type: SSH_MSG_SERVICE_ACCEPT, handler: recv_msg_service_accept },
+  { type: SSH_MSG_USERAUTH_BANNER, handler: recv_msg_userauth_banner },
+  { type: SSH_MSG_USERAUTH_SPECIFIC_60, handler: recv_msg_userauth_specific_60 },
   { type: SSH_MSG_GLOBAL_REQUEST, handler: recv_msg_global_request_cli },
   { type: SSH_MSG_REQUEST_SUCCESS, handler: ignore_recv_response },
   { type: SSH_MSG_REQUEST_FAILURE, handler: ignore_recv_response },
@@ -162,8 +178,28 @@ function cli_sessionloop(ses: sshsession): void {
   }
   switch (cli_ses.state) {
     case cli_state.STATE_NOTHING:
+      // No "implicit server authentication": auth requests need not wait for SERVICE_ACCEPT.
       send_msg_service_request(ses, SSH_SERVICE_USERAUTH);
-      dropbear_exit("not yet implemented in dropbear-ts: user authentication (the transport is up)");
+      cli_auth_getmethods(ses);
+      cli_ses.state = cli_state.USERAUTH_REQ_SENT;
+      TRACE("leave cli_sessionloop: sent userauth methods req");
+      return;
+    case cli_state.USERAUTH_REQ_SENT:
+      TRACE("leave cli_sessionloop: waiting, req_sent");
+      return;
+    case cli_state.USERAUTH_FAIL_RCVD:
+      if (!cli_auth_try(ses)) {
+        dropbear_exit("No auth methods could be used.");
+      }
+      cli_ses.state = cli_state.USERAUTH_REQ_SENT;
+      TRACE("leave cli_sessionloop: cli_auth_try");
+      return;
+    case cli_state.USERAUTH_SUCCESS_RCVD:
+      if (ses.opts.usingsyslog) {
+        dropbear_log(LOG_INFO, "Authentication succeeded.");
+      }
+      // Sessions and forwards come with the channel work (issue 5).
+      dropbear_exit("not yet implemented in dropbear-ts: channels (authentication succeeded)");
       break;
     default:
       break;

@@ -1,6 +1,15 @@
 import type { Socket } from "node:net";
 import { closeSync } from "node:fs";
 import { algo_tables_new } from "@dropbear-ts/algo";
+import {
+  recv_msg_service_request,
+  recv_msg_userauth_request,
+  svrAuthCheckDelayed,
+  svrAuthCleanup,
+  svrAuthHooks,
+  svr_authinitialise,
+  svr_switch_user,
+} from "@dropbear-ts/auth";
 import { sshsession, type packettype, type runopts, type svr_runopts } from "@dropbear-ts/core";
 import { sntrup761_desc, mlkem768_desc } from "@dropbear-ts/crypto";
 import { LOG_INFO, dropbear_close, dropbear_log, get_debug_trace, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
@@ -13,6 +22,8 @@ import {
   SSH_MSG_NEWKEYS,
   SSH_MSG_REQUEST_FAILURE,
   SSH_MSG_REQUEST_SUCCESS,
+  SSH_MSG_SERVICE_REQUEST,
+  SSH_MSG_USERAUTH_REQUEST,
   SSH_STRICT_KEX_C,
 } from "@dropbear-ts/options";
 import { common_session_init, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
@@ -77,12 +88,23 @@ function svr_remoteclosed(ses: sshsession): never {
 
 /** Messages the server handles. @dropbear svr-session.c svr_packettypes */
 const svr_packettypes: readonly packettype[] = [
+  { type: SSH_MSG_USERAUTH_REQUEST, handler: recv_msg_userauth_request },
+  { type: SSH_MSG_SERVICE_REQUEST, handler: recv_msg_service_request },
   { type: SSH_MSG_KEXINIT, handler: recv_msg_kexinit },
   { type: SSH_MSG_KEXDH_INIT, handler: recv_msg_kexdh_init },
   { type: SSH_MSG_NEWKEYS, handler: recv_msg_newkeys },
   { type: SSH_MSG_REQUEST_FAILURE, handler: ignore_recv_response },
   { type: SSH_MSG_REQUEST_SUCCESS, handler: ignore_recv_response },
 ];
+
+/**
+ * The server's per-iteration work: answer auth requests whose failure delay has run out
+ * (Dropbear sleeps instead). Child reaping joins it with sessions.
+ * @dropbear svr-chansession.c svr_chansess_checksignal
+ */
+function svr_loophandler(ses: sshsession): void {
+  svrAuthCheckDelayed(ses);
+}
 
 /** The server never offers the client-side kex markers. @dropbear svr-session.c svr_algos_initialise */
 function svr_algos_initialise(ses: sshsession): void {
@@ -95,6 +117,7 @@ function svr_algos_initialise(ses: sshsession): void {
 
 /** Close the childpipe (if still open) when the session goes. @dropbear svr-session.c svr_session_cleanup */
 function svr_session_cleanup(ses: sshsession): void {
+  svrAuthCleanup(ses);
   const svr_ses = ses.svr_ses!;
   if (svr_ses.childpipe >= 0) {
     try {
@@ -121,6 +144,9 @@ export async function svr_session(opts: runopts, svr_opts: svr_runopts, sock: So
   const svr_ses = ses.svr_ses!;
   svr_ses.childpipe = childpipe;
   svr_ses.addrstring = getaddrstring(sock.remoteAddress ?? "?", sock.remotePort ?? 0);
+  svr_authinitialise(ses);
+  // This process serves one connection: after auth it becomes the user.
+  svrAuthHooks.switch_user = svr_switch_user;
   ses.algos = algo_tables_new(opts.algos);
   svr_algos_initialise(ses);
   svr_ses.remotehost = sock.remoteAddress ?? null;
@@ -138,5 +164,5 @@ export async function svr_session(opts: runopts, svr_opts: svr_runopts, sock: So
   send_session_identification(ses);
   kexfirstinitialise(ses);
   send_msg_kexinit(ses);
-  return session_loop(ses, () => undefined);
+  return session_loop(ses, svr_loophandler);
 }

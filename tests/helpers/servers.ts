@@ -1,0 +1,172 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { PEERS } from "./peers.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/** Our programs' launchers (compiled JS run by plain node, as users run them). */
+export const OURS = {
+  dropbear: join(ROOT, "apps/dropbear/bin/dropbear"),
+  dbclient: join(ROOT, "apps/dbclient/bin/dbclient"),
+  dropbearkey: join(ROOT, "apps/dropbearkey/bin/dropbearkey"),
+  dropbearconvert: join(ROOT, "apps/dropbearconvert/bin/dropbearconvert"),
+} as const;
+
+/** A scratch directory removed by the returned cleanup. */
+export function scratch(prefix = "dbts-"): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A loopback port free right now. */
+export async function freePort(): Promise<number> {
+  const s = net.createServer().listen(0, "127.0.0.1");
+  await once(s, "listening");
+  const { port } = s.address() as net.AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Resolves once something accepts on port (bounded), rejects if `child` exits first. */
+export async function waitPort(port: number, child: ChildProcess | null, log: () => string, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (child !== null && child.exitCode !== null) {
+      throw new Error(`server exited (${child.exitCode}) before listening:\n${log()}`);
+    }
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, "127.0.0.1");
+      s.once("connect", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listening on ${port} after ${ms} ms:\n${log()}`);
+}
+
+/** A server process under test: its port, what it logged, and a stop. */
+export interface Server {
+  port: number;
+  child: ChildProcess;
+  log: () => string;
+  stop: () => Promise<void>;
+}
+
+function track(child: ChildProcess, port: number): Server {
+  let out = "";
+  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
+  return {
+    port,
+    child,
+    log: () => out,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const gone = once(child, "exit");
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+        await gone;
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/** Our dropbear in the foreground, logging to stderr, on a fresh loopback port. */
+export async function startOurDropbear(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Server> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [OURS.dropbear, "-F", "-E", "-p", `127.0.0.1:${port}`, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const s = track(child, port);
+  await waitPort(port, child, s.log);
+  return s;
+}
+
+/** Debian's dropbear in the foreground on a fresh loopback port. */
+export async function startDebianDropbear(args: string[]): Promise<Server> {
+  const port = await freePort();
+  const child = spawn(PEERS.dropbear, ["-F", "-E", "-p", `127.0.0.1:${port}`, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const s = track(child, port);
+  await waitPort(port, child, s.log);
+  return s;
+}
+
+/**
+ * OpenSSH's sshd on a fresh loopback port, logging at DEBUG1 to stderr, with `config` lines
+ * appended to a minimal config. Host keys are made for it in `dir`.
+ */
+export async function startSshd(dir: string, config: string[] = []): Promise<Server> {
+  mkdirSync("/run/sshd", { recursive: true });
+  const port = await freePort();
+  const keys: string[] = [];
+  for (const [t, bits] of [
+    ["ed25519", ""],
+    ["ecdsa", "256"],
+    ["rsa", "2048"],
+  ]) {
+    const f = join(dir, `ssh_host_${t}_key`);
+    keys.push(f);
+    if (!existsSync(f)) {
+      const args = ["-q", "-t", t!, "-N", "", "-f", f];
+      if (bits) args.push("-b", bits);
+      const r = spawn(PEERS["ssh-keygen"], args, { stdio: "ignore" });
+      await once(r, "exit");
+    }
+  }
+  const cfg = join(dir, `sshd_config_${port}`);
+  writeFileSync(
+    cfg,
+    [
+      `Port ${port}`,
+      "ListenAddress 127.0.0.1",
+      ...keys.map((k) => `HostKey ${k}`),
+      `PidFile ${join(dir, `sshd_${port}.pid`)}`,
+      "UsePAM no",
+      "StrictModes no",
+      "LogLevel DEBUG1",
+      ...config,
+    ].join("\n") + "\n",
+  );
+  const child = spawn(PEERS.sshd, ["-D", "-e", "-f", cfg], { stdio: ["ignore", "pipe", "pipe"] });
+  const s = track(child, port);
+  await waitPort(port, child, s.log);
+  return s;
+}
+
+
+/** What a client run printed and how it ended. */
+export interface RunResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a program to completion (bounded by `timeoutMs`, then killed). */
+export async function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
+  const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ["pipe", "pipe", "pipe"], cwd: opts.cwd });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  child.stdin.end(opts.input ?? "");
+  const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
+  const [status] = (await once(child, "exit")) as [number | null];
+  clearTimeout(timer);
+  return { status, stdout, stderr };
+}
+
+/** Our dbclient, run by node. */
+export function runOurClient(args: string[], opts: Parameters<typeof run>[2] = {}): Promise<RunResult> {
+  return run(process.execPath, [OURS.dbclient, ...args], opts);
+}
