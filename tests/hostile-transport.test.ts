@@ -1,0 +1,172 @@
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import net from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PEERS, itWithPeers } from "./helpers/peers.js";
+import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+
+// Issue 3: malformed transport input ends that connection with a clear log line; the server
+// goes on serving. Packets before the first NEWKEYS travel in clear, so a raw socket can speak.
+
+const work = scratch("dbts-hostile-");
+let server: Server;
+
+beforeAll(async () => {
+  const hk = join(work.dir, "hk");
+  const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(r.stderr);
+  server = await startOurDropbear(["-r", hk]);
+}, 30_000);
+
+afterAll(async () => {
+  await server.stop();
+  work.cleanup();
+});
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b;
+}
+
+function sshString(s: string | Buffer): Buffer {
+  const b = typeof s === "string" ? Buffer.from(s) : s;
+  return Buffer.concat([u32(b.length), b]);
+}
+
+/** A clear-text binary packet (RFC 4253 §6) around `payload`, padded to 8-byte blocks. */
+function packet(payload: Buffer): Buffer {
+  let padlen = 8 - ((payload.length + 5) % 8);
+  if (padlen < 4) padlen += 8;
+  return Buffer.concat([u32(payload.length + padlen + 1), Buffer.of(padlen), payload, Buffer.alloc(padlen)]);
+}
+
+/** A KEXINIT offering one kex (with the strict-kex marker) and ssh-ed25519. */
+function kexinit(kex: string, strict = true): Buffer {
+  const lists = [
+    strict ? `${kex},kex-strict-c-v00@openssh.com` : kex,
+    "ssh-ed25519",
+    "aes128-ctr",
+    "aes128-ctr",
+    "hmac-sha2-256",
+    "hmac-sha2-256",
+    "none",
+    "none",
+    "",
+    "",
+  ];
+  return Buffer.concat([Buffer.of(20), randomBytes(16), ...lists.map((l) => sshString(l)), Buffer.of(0), u32(0)]);
+}
+
+/**
+ * Connect, send our ident and then `frames` (written one by one), and wait for the server to
+ * close the connection. Returns what the server logged for that connection.
+ */
+async function hostile(frames: Buffer[], ident = "SSH-2.0-hostile_1.0\r\n"): Promise<string> {
+  const before = server.log().length;
+  const sock = net.connect(server.port, "127.0.0.1");
+  sock.on("error", () => undefined);
+  sock.on("data", () => undefined);
+  await once(sock, "connect");
+  sock.write(ident);
+  for (const f of frames) sock.write(f);
+  const closed = once(sock, "close");
+  const timer = setTimeout(() => sock.destroy(), 15_000);
+  await closed;
+  clearTimeout(timer);
+  // The child logs its exit just before it goes.
+  await expect.poll(() => server.log().slice(before), { timeout: 5000 }).toMatch(/Exit before auth/);
+  return server.log().slice(before);
+}
+
+/** The listener still serves: a real client completes kex and reaches userauth. */
+async function stillServing(): Promise<void> {
+  const r = await run(
+    PEERS.ssh,
+    ["-v", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=none", "-p", String(server.port), "nobody@127.0.0.1", "true"],
+    { timeoutMs: 20_000 },
+  );
+  expect(r.stderr).toMatch(/SSH2_MSG_SERVICE_ACCEPT received/);
+}
+
+describe("hostile transport input", () => {
+  it("a version line that is not SSH-2 is refused", async () => {
+    const log = await hostile([], "SSH-1.5-ancient\r\n");
+    expect(log).toMatch(/Incompatible remote version 'SSH-1\.5-ancient'/);
+  });
+
+  it("a packet length over the limit", async () => {
+    const log = await hostile([Buffer.concat([u32(0x7fffffff), Buffer.alloc(4)])]);
+    expect(log).toMatch(/Integrity error \(bad packet size \d+\)/);
+  });
+
+  it("a packet length that is not a multiple of the block size", async () => {
+    const log = await hostile([Buffer.concat([u32(13), Buffer.alloc(13)])]);
+    expect(log).toMatch(/Integrity error \(bad packet size 17\)/);
+  });
+
+  it("padding longer than the packet", async () => {
+    const body = Buffer.concat([Buffer.of(200), Buffer.of(20), Buffer.alloc(10)]);
+    const log = await hostile([Buffer.concat([u32(body.length), body])]);
+    expect(log).toMatch(/Bad packet size/);
+  });
+
+  it("a non-transport message before the key exchange", async () => {
+    const log = await hostile([packet(Buffer.concat([Buffer.of(50), sshString("root"), sshString("ssh-connection"), sshString("none")]))]);
+    expect(log).toMatch(/Unexpected packet type 50, expected 20/);
+  });
+
+  it("strict kex: any packet before KEXINIT ends it (Terrapin)", async () => {
+    const log = await hostile([packet(Buffer.concat([Buffer.of(2), sshString("x")])), packet(kexinit("curve25519-sha256"))]);
+    expect(log).toMatch(/First packet wasn't kexinit/);
+  });
+
+  it("strict kex: a second KEXINIT during the exchange", async () => {
+    const log = await hostile([packet(kexinit("curve25519-sha256")), packet(kexinit("curve25519-sha256"))]);
+    expect(log).toMatch(/Unexpected packet type 20, expected 30/);
+  });
+
+  it("no algorithm in common", async () => {
+    const log = await hostile([packet(kexinit("diffie-hellman-group1-sha1", false))]);
+    expect(log).toMatch(/No matching algo kex/);
+  });
+
+  it("curve25519: a low-order (all-zero) public value", async () => {
+    const log = await hostile([packet(kexinit("curve25519-sha256")), packet(Buffer.concat([Buffer.of(30), sshString(Buffer.alloc(32))]))]);
+    expect(log).toMatch(/Bad curve25519/);
+  });
+
+  it("curve25519: a public value of the wrong length", async () => {
+    const log = await hostile([packet(kexinit("curve25519-sha256")), packet(Buffer.concat([Buffer.of(30), sshString(Buffer.alloc(31, 9))]))]);
+    expect(log).toMatch(/Bad curve25519/);
+  });
+
+  it("ecdh-sha2-nistp256: a point not on the curve", async () => {
+    const point = Buffer.concat([Buffer.of(4), randomBytes(64)]);
+    const log = await hostile([packet(kexinit("ecdh-sha2-nistp256")), packet(Buffer.concat([Buffer.of(30), sshString(point)]))]);
+    expect(log).toMatch(/ECC error/);
+  });
+
+  it("diffie-hellman-group14-sha256: e = 1 and e = p-1 are out of range", async () => {
+    for (const e of [Buffer.of(1), Buffer.concat([Buffer.of(0), Buffer.alloc(256, 0xff)])]) {
+      const log = await hostile([packet(kexinit("diffie-hellman-group14-sha256")), packet(Buffer.concat([Buffer.of(30), sshString(e)]))]);
+      expect(log).toMatch(/Diffie-Hellman error/);
+    }
+  });
+
+  it("mlkem768x25519: a client share of the wrong size", async () => {
+    const log = await hostile([packet(kexinit("mlkem768x25519-sha256")), packet(Buffer.concat([Buffer.of(30), sshString(randomBytes(100))]))]);
+    expect(log).toMatch(/Bad buf_getptr|Bad sntrup|Bad buf_incrpos/);
+  });
+
+  it("truncated KEXINIT fields", async () => {
+    const log = await hostile([packet(Buffer.concat([Buffer.of(20), randomBytes(16), u32(1000), Buffer.from("curve")]))]);
+    expect(log).toMatch(/Bad buf_getptr|String too long/);
+  });
+
+  itWithPeers(["ssh"], "after all of that the server still serves", async () => {
+    await stillServing();
+  });
+});
