@@ -1,0 +1,231 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { IN_CI, PEERS, itWithPeers } from "./helpers/peers.js";
+import { OURS, run, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+
+// Issue 4: user authentication with the system's real accounts, against real peers.
+// Needs root (to create the test user), as CI has; elsewhere these tests skip.
+
+const USER = "dbtsauth";
+const PASSWORD = "correct horse 42";
+const isRoot = process.getuid?.() === 0;
+const work = scratch("dbts-auth-");
+let home = "";
+let uid = 0;
+let gid = 0;
+const servers: Server[] = [];
+
+/** The root-only parts of the suite: fail under CI if we are not root, skip elsewhere. */
+function itAuth(peers: Parameters<typeof itWithPeers>[0], title: string, fn: () => Promise<void>): void {
+  if (!isRoot && !IN_CI) {
+    itWithPeers(["__needs_root__" as never], title, fn);
+    return;
+  }
+  itWithPeers(peers, title, fn, 60_000);
+}
+
+function sh(cmd: string, args: string[], input?: string): string {
+  return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
+}
+
+/** Keys: OpenSSH format from ssh-keygen (for ssh and our client), Dropbear format from ours. */
+const keys: Record<string, string> = {};
+
+function sshKeygen(name: string, type: string, pass = ""): string {
+  const f = join(work.dir, name);
+  sh(PEERS["ssh-keygen"], ["-q", "-t", type, "-N", pass, "-f", f, "-C", name]);
+  return f;
+}
+
+function authorize(...pubfiles: string[]): void {
+  const lines = pubfiles.map((f) => readFileSync(f, "utf8").trim()).join("\n") + "\n";
+  writeFileSync(join(home, ".ssh", "authorized_keys"), lines);
+  chownSync(join(home, ".ssh", "authorized_keys"), uid, gid);
+  chmodSync(join(home, ".ssh", "authorized_keys"), 0o600);
+}
+
+beforeAll(async () => {
+  if (!isRoot) return;
+  spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  sh("useradd", ["-m", "-s", "/bin/sh", USER]);
+  sh("chpasswd", [], `${USER}:${PASSWORD}\n`);
+  home = sh("getent", ["passwd", USER]).split(":")[5]!;
+  uid = Number(sh("id", ["-u", USER]).trim());
+  gid = Number(sh("id", ["-g", USER]).trim());
+  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
+  chownSync(join(home, ".ssh"), uid, gid);
+
+  keys.ed25519 = sshKeygen("id_ed25519", "ed25519");
+  keys.ecdsa = sshKeygen("id_ecdsa", "ecdsa");
+  keys.rsa = sshKeygen("id_rsa", "rsa");
+  keys.encrypted = sshKeygen("id_encrypted", "ed25519", "sesame");
+  keys.unknown = sshKeygen("id_unknown", "ed25519");
+  keys.dropbear = join(work.dir, "id_dropbear");
+  const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", keys.dropbear], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(r.stderr);
+  authorize(`${keys.ed25519}.pub`, `${keys.ecdsa}.pub`, `${keys.rsa}.pub`, `${keys.encrypted}.pub`, `${keys.dropbear}.pub`);
+  for (const k of Object.values(keys)) chmodSync(k, 0o600);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.stop()));
+  if (isRoot) spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  work.cleanup();
+});
+
+let ours: Server | null = null;
+async function ourServer(): Promise<Server> {
+  if (ours === null) {
+    const hk = join(work.dir, "hk");
+    spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk]);
+    ours = await startOurDropbear(["-r", hk]);
+    servers.push(ours);
+  }
+  return ours;
+}
+
+const SSH_COMMON = ["-v", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes"];
+
+/** OpenSSH's ssh against `port`, running `true` once authenticated. */
+async function ssh(port: number, extra: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const r = await run(PEERS.ssh, [...SSH_COMMON, "-o", "ConnectTimeout=10", ...extra, "-p", String(port), `${USER}@127.0.0.1`, "true"], { env, timeoutMs: 15_000 });
+  return r.stderr;
+}
+
+describe("OpenSSH ssh -> our dropbear, a real system account", () => {
+  for (const k of ["ed25519", "ecdsa", "rsa"] as const) {
+    itAuth(["ssh"], `publickey ${k}`, async () => {
+      const s = await ourServer();
+      const before = s.log().length;
+      const log = await ssh(s.port, ["-o", "BatchMode=yes", "-o", "PreferredAuthentications=publickey", "-i", keys[k]!]);
+      expect(log).toMatch(/Authenticated to 127\.0\.0\.1/);
+      await expect.poll(() => s.log().slice(before)).toMatch(new RegExp(`Pubkey auth succeeded for '${USER}' with \\S+ key SHA256:\\S+ from 127\\.0\\.0\\.1:\\d+`));
+    });
+  }
+
+  itAuth(["ssh"], "publickey rsa with rsa-sha2-512", async () => {
+    const s = await ourServer();
+    const log = await ssh(s.port, ["-o", "BatchMode=yes", "-o", "PubkeyAcceptedAlgorithms=rsa-sha2-512", "-i", keys.rsa!]);
+    expect(log).toMatch(/Authenticated to 127\.0\.0\.1/);
+  });
+
+  itAuth(["ssh", "sshpass"], "password (the system's yescrypt hash)", async () => {
+    const s = await ourServer();
+    const before = s.log().length;
+    const r = await run(PEERS.sshpass, ["-p", PASSWORD, PEERS.ssh, ...SSH_COMMON, "-o", "PreferredAuthentications=password", "-p", String(s.port), `${USER}@127.0.0.1`, "true"], { timeoutMs: 15_000 });
+    expect(r.stderr).toMatch(/Authenticated to 127\.0\.0\.1/);
+    await expect.poll(() => s.log().slice(before)).toMatch(new RegExp(`Password auth succeeded for '${USER}' from 127\\.0\\.0\\.1:\\d+`));
+    expect(s.log()).not.toContain(PASSWORD);
+  });
+
+  itAuth(["ssh"], "an unknown key is refused", async () => {
+    const s = await ourServer();
+    const log = await ssh(s.port, ["-o", "BatchMode=yes", "-o", "PreferredAuthentications=publickey", "-i", keys.unknown!]);
+    expect(log).toMatch(/Permission denied \(publickey,password\)/);
+    expect(log).not.toMatch(/Authenticated to/);
+  });
+
+  itAuth(["ssh", "sshpass"], "a wrong password is refused and logged", async () => {
+    const s = await ourServer();
+    const before = s.log().length;
+    const r = await run(PEERS.sshpass, ["-p", "wrong", PEERS.ssh, ...SSH_COMMON, "-o", "NumberOfPasswordPrompts=1", "-o", "PreferredAuthentications=password", "-p", String(s.port), `${USER}@127.0.0.1`, "true"], { timeoutMs: 15_000 });
+    expect(r.stderr).not.toMatch(/Authenticated to/);
+    await expect.poll(() => s.log().slice(before)).toMatch(new RegExp(`Bad password attempt for '${USER}' from 127\\.0\\.0\\.1:\\d+`));
+  });
+
+  itAuth(["ssh"], "eleven bad passwords end the connection (MAX_AUTH_TRIES 10)", async () => {
+    const s = await ourServer();
+    const before = s.log().length;
+    const askpass = join(work.dir, "askpass.sh");
+    writeFileSync(askpass, "#!/bin/sh\necho wrong\n", { mode: 0o755 });
+    await run(PEERS.ssh, [...SSH_COMMON, "-o", "NumberOfPasswordPrompts=11", "-o", "PreferredAuthentications=password", "-p", String(s.port), `${USER}@127.0.0.1`, "true"], {
+      env: { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: "force", DISPLAY: "none" },
+      timeoutMs: 30_000,
+    });
+    await expect.poll(() => s.log().slice(before), { timeout: 10_000 }).toMatch(/Max auth tries reached - user '\w+'/);
+  });
+
+  itAuth(["ssh"], "hostile: a 5000-character user name and 20 keys in a row get a clean refusal; the server stays up", async () => {
+    const s = await ourServer();
+    const long = await run(PEERS.ssh, [...SSH_COMMON, "-o", "BatchMode=yes", "-p", String(s.port), `${"a".repeat(5000)}@127.0.0.1`, "true"], { timeoutMs: 15_000 });
+    expect(long.status).not.toBe(0);
+    expect(long.stderr).not.toMatch(/Authenticated to/);
+    const many = Array.from({ length: 20 }, (_, i) => sshKeygen(`many_${i}`, "ed25519"));
+    const flood = await ssh(s.port, ["-o", "BatchMode=yes", "-o", "PreferredAuthentications=publickey", ...many.flatMap((k) => ["-i", k])]);
+    expect(flood).not.toMatch(/Authenticated to/);
+    const ok = await ssh(s.port, ["-o", "BatchMode=yes", "-i", keys.ed25519!]);
+    expect(ok).toMatch(/Authenticated to 127\.0\.0\.1/);
+  });
+});
+
+/** Our client's run: authenticated when the session moved past auth to the channel stage. */
+async function ourClient(port: number, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<string> {
+  const h = scratch("dbts-clienthome-");
+  try {
+    const r = await runOurClient(["-y", "-y", "-p", String(port), ...args, `${USER}@127.0.0.1`, "true"], { env: { HOME: h.dir, ...opts.env }, input: opts.input, timeoutMs: 15_000 });
+    return r.stderr;
+  } finally {
+    h.cleanup();
+  }
+}
+
+/** Signs that our client authenticated: the server logged it, and the client did not give up at auth. */
+function expectAuthenticated(server: Server, before: number, clientErr: string): Promise<void> {
+  expect(clientErr).not.toMatch(/No auth methods could be used|Permission denied/);
+  return expect.poll(() => server.log().slice(before), { timeout: 5000 }).toMatch(/Accepted (publickey|password)|auth succeeded/);
+}
+
+describe("our dbclient -> OpenSSH sshd and Debian's dropbear, a real system account", () => {
+  const cases: Array<[string, () => string[], { env?: NodeJS.ProcessEnv; input?: string }]> = [
+    ["an OpenSSH-format key", () => ["-i", keys.ed25519!], {}],
+    ["a Dropbear-format key", () => ["-i", keys.dropbear!], {}],
+    ["an encrypted OpenSSH key (passphrase on stdin without a tty)", () => ["-i", keys.encrypted!], { input: "sesame\n" }],
+    ["a password from DROPBEAR_PASSWORD", () => [], { env: { DROPBEAR_PASSWORD: PASSWORD } }],
+  ];
+  let sshd: Server | null = null;
+  const sd = scratch("dbts-authsshd-");
+  afterAll(async () => {
+    await sshd?.stop();
+    sd.cleanup();
+  });
+  for (const [what, args, opts] of cases) {
+    itAuth(["sshd"], `sshd: ${what}`, async () => {
+      sshd ??= await startSshd(sd.dir, ["PasswordAuthentication yes"]);
+      const before = sshd.log().length;
+      const err = await ourClient(sshd.port, args(), opts);
+      await expectAuthenticated(sshd, before, err);
+    });
+  }
+
+  itAuth(["sshd"], "sshd: an agent key (SSH_AUTH_SOCK)", async () => {
+    sshd ??= await startSshd(sd.dir, ["PasswordAuthentication yes"]);
+    const agent = sh("ssh-agent", ["-s"]);
+    const sock = /SSH_AUTH_SOCK=([^;]+);/.exec(agent)![1]!;
+    const pid = /SSH_AGENT_PID=(\d+);/.exec(agent)![1]!;
+    try {
+      execFileSync("ssh-add", [keys.rsa!], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: "ignore" });
+      const before = sshd.log().length;
+      const err = await ourClient(sshd.port, [], { env: { SSH_AUTH_SOCK: sock } });
+      await expectAuthenticated(sshd, before, err);
+    } finally {
+      process.kill(Number(pid));
+    }
+  });
+
+  let debian: Server | null = null;
+  for (const [what, args, opts] of cases) {
+    itAuth(["dropbear", "dropbearkey"], `Debian dropbear: ${what}`, async () => {
+      if (debian === null) {
+        const hk = join(work.dir, "debian_hk");
+        spawnSync(PEERS.dropbearkey, ["-t", "ed25519", "-f", hk]);
+        debian = await startDebianDropbear(["-r", hk]);
+        servers.push(debian);
+      }
+      const before = debian.log().length;
+      const err = await ourClient(debian.port, args(), opts);
+      await expectAuthenticated(debian, before, err);
+    });
+  }
+});
