@@ -25,8 +25,8 @@ import {
   set_debug_trace,
   type m_list,
 } from "@dropbear-ts/dbutil";
-import { algo_tables_new } from "@dropbear-ts/algo";
-import { TCPFwdEntry, cli_runopts, runopts } from "@dropbear-ts/core";
+import { algo_tables_new, check_user_algos } from "@dropbear-ts/algo";
+import { TCPFwdEntry, cli_runopts, runopts, type algo_type } from "@dropbear-ts/core";
 import {
   parse_ciphers_macs,
   parse_recv_window,
@@ -622,7 +622,9 @@ const EXTENDED_OPTIONS = [
   "ExitOnForwardFailure",
   "ForwardAgent",
   "GatewayPorts",
+  "HostKeyAlgorithms",
   "IdentityFile",
+  "KexAlgorithms",
   "PasswordAuthentication",
   "Port",
   "ProxyCommand",
@@ -630,6 +632,20 @@ const EXTENDED_OPTIONS = [
   "StrictHostKeyChecking",
   "UseSyslog",
 ] as const;
+
+/**
+ * Beyond Dropbear: -o KexAlgorithms= / HostKeyAlgorithms= narrow those tables the way -c narrows
+ * the ciphers (OpenSSH's option names). The kex table's extension markers (ext-info, strict
+ * kex, kexguess2) stay, after the user's choice.
+ */
+function user_algo_option(list: string, algos: algo_type[], algo_desc: string): void {
+  const markers = algos.filter((a) => a.data === null && algo_desc === "kex");
+  const chosen = algos.filter((a) => !markers.includes(a));
+  if (check_user_algos(list, chosen, algo_desc) === 0) {
+    dropbear_exit(`No valid ${algo_desc} algorithms specified`);
+  }
+  algos.splice(0, algos.length, ...chosen, ...markers);
+}
 
 /** Apply one OpenSSH-style -o option ("Key=value" or "Key value"). @dropbear cli-runopts.c add_extendedopt */
 function add_extendedopt(opts: runopts, cli_opts: cli_runopts, origstr: string): void {
@@ -665,6 +681,14 @@ function add_extendedopt(opts: runopts, cli_opts: cli_runopts, origstr: string):
   }
   if ((v = match_extendedopt(origstr, "GatewayPorts")) !== null) {
     opts.listen_fwd_all = parse_flag_value(v);
+    return;
+  }
+  if ((v = match_extendedopt(origstr, "HostKeyAlgorithms")) !== null) {
+    user_algo_option(v, opts.algos.sigalgs, "host key");
+    return;
+  }
+  if ((v = match_extendedopt(origstr, "KexAlgorithms")) !== null) {
+    user_algo_option(v, opts.algos.sshkex, "kex");
     return;
   }
   if ((v = match_extendedopt(origstr, "IdentityFile")) !== null) {

@@ -302,7 +302,9 @@ describe("cli-runopts.c -o", () => {
     expect(isQuiet(exit, 0)).toBe(true);
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatch(/^Available options:\n\tBatchMode\n/);
-    expect(logs[0].split("\n\t")).toHaveLength(15);
+    // Dropbear's 14 options plus our KexAlgorithms and HostKeyAlgorithms.
+    expect(logs[0].split("\n\t")).toHaveLength(17);
+    expect(logs[0]).toContain("\tKexAlgorithms\n");
   });
 });
 
