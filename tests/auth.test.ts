@@ -229,3 +229,48 @@ describe("our dbclient -> OpenSSH sshd and Debian's dropbear, a real system acco
     });
   }
 });
+
+describe("server auth options (-b, -s, -w, -T)", () => {
+  async function optServer(...args: string[]): Promise<Server> {
+    const hk = join(work.dir, `hk_opts_${servers.length}`);
+    spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk]);
+    const s = await startOurDropbear(["-r", hk, ...args]);
+    servers.push(s);
+    return s;
+  }
+
+  itAuth(["ssh"], "-b sends the banner before auth", async () => {
+    const banner = join(work.dir, "banner.txt");
+    writeFileSync(banner, "Authorised users only. Be nice.\n");
+    const s = await optServer("-b", banner);
+    const log = await ssh(s.port, ["-o", "BatchMode=yes", "-o", "LogLevel=INFO", "-i", keys.unknown!]);
+    expect(log).toContain("Authorised users only. Be nice.");
+  });
+
+  itAuth(["ssh", "sshpass"], "-s disables password logins", async () => {
+    const s = await optServer("-s");
+    const r = await run(PEERS.sshpass, ["-p", PASSWORD, PEERS.ssh, ...SSH_COMMON, "-o", "PreferredAuthentications=password", "-p", String(s.port), `${USER}@127.0.0.1`, "true"], { timeoutMs: 15_000 });
+    expect(r.stderr).toMatch(/Permission denied \(publickey\)/);
+  });
+
+  itAuth(["ssh"], "-w refuses root", async () => {
+    const s = await optServer("-w");
+    const before = s.log().length;
+    const r = await run(PEERS.ssh, [...SSH_COMMON, "-o", "BatchMode=yes", "-p", String(s.port), "root@127.0.0.1", "true"], { timeoutMs: 15_000 });
+    expect(r.stderr).not.toMatch(/Authenticated to/);
+    await expect.poll(() => s.log().slice(before)).toMatch(/root login rejected/);
+  });
+
+  itAuth(["ssh"], "-T 2 ends the connection at the third failure (Dropbear counts past the limit)", async () => {
+    const s = await optServer("-T", "2");
+    const before = s.log().length;
+    const askpass = join(work.dir, "askpass2.sh");
+    writeFileSync(askpass, "#!/bin/sh\necho wrong\n", { mode: 0o755 });
+    await run(PEERS.ssh, [...SSH_COMMON, "-o", "NumberOfPasswordPrompts=5", "-o", "PreferredAuthentications=password", "-p", String(s.port), `${USER}@127.0.0.1`, "true"], {
+      env: { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: "force", DISPLAY: "none" },
+      timeoutMs: 20_000,
+    });
+    await expect.poll(() => s.log().slice(before), { timeout: 10_000 }).toMatch(/Max auth tries reached - user '\w+'/);
+    expect((s.log().slice(before).match(/Bad password attempt/g) ?? []).length).toBe(3);
+  });
+});
