@@ -7,7 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { tmpdir, userInfo } from "node:os";
+import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -16,7 +16,10 @@ const bin = (name) => join(root, "apps", name, "bin", name);
 const PAYLOAD = 8 * 1024 * 1024;
 const NOT_YET = /not yet implemented in dropbear-ts[^\n]*/;
 
-const work = mkdtempSync(join(tmpdir(), "dropbear-ts-demo-"));
+// Not under /tmp: Dropbear refuses authorized_keys below a world-writable directory.
+const cacheDir = join(homedir(), ".cache");
+mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+const work = mkdtempSync(join(cacheDir, "dropbear-ts-demo-"));
 const children = [];
 const servers = [];
 
@@ -129,7 +132,7 @@ async function main() {
   const fwd = `127.0.0.1:${localPort}:127.0.0.1:${targetPort}`;
   await start(
     "dbclient",
-    ["-N", "-y", "-i", clientKey, "-p", String(sshPort), "-l", userInfo().username, "-L", fwd, "127.0.0.1"],
+    ["-N", "-y", "-o", "BatchMode=yes", "-i", clientKey, "-p", String(sshPort), "-l", userInfo().username, "-L", fwd, "127.0.0.1"],
     { HOME: work },
     () => accepts(localPort),
   );
