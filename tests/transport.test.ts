@@ -1,8 +1,10 @@
 import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { OURS, run, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { OURS, privateScratch, run, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 
 // Issue 3: key exchange with real peers, one algorithm at a time, up to the userauth service.
 
@@ -10,8 +12,8 @@ const work = scratch("dbts-transport-");
 const servers: Server[] = [];
 
 /** Make a host key with our dropbearkey. */
-function ourKey(type: string, bits?: number): string {
-  const f = join(work.dir, `host_${type}${bits ?? ""}`);
+function ourKey(type: string, bits?: number, name = `host_${type}${bits ?? ""}`): string {
+  const f = join(work.dir, name);
   const args = [OURS.dropbearkey, "-t", type, "-f", f];
   if (bits) args.push("-s", String(bits));
   const r = spawnSync(process.execPath, args, { encoding: "utf8" });
@@ -213,4 +215,53 @@ describe("ours <-> ours", () => {
       expect(err).toMatch(clientReachedUserauth);
     });
   }
+});
+
+describe("compression (zlib@openssh.com, delayed until after auth)", () => {
+  const cz = privateScratch("zlib-");
+  const user = userInfo().username;
+  let keyfile = "";
+  let authdir = "";
+  beforeAll(() => {
+    keyfile = join(cz.dir, "id");
+    spawnSync(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", keyfile]);
+    authdir = join(cz.dir, "auth");
+    mkdirSync(authdir, { mode: 0o700 });
+    writeFileSync(join(authdir, "authorized_keys"), readFileSync(`${keyfile}.pub`), { mode: 0o600 });
+  });
+  afterAll(() => cz.cleanup());
+
+  itWithPeers(["ssh", "ssh-keygen"], "OpenSSH ssh -C: our server compresses what it sends once the user is in", async () => {
+    const s = await startOurDropbear(["-r", ourKey("ed25519", undefined, "zlib_hk"), "-D", authdir]);
+    servers.push(s);
+    const r = await run(
+      PEERS.ssh,
+      ["-v", "-C", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-i", keyfile, "-p", String(s.port), `${user}@127.0.0.1`, "true"],
+      { timeoutMs: 20_000 },
+    );
+    expect(r.stderr).toMatch(/server->client cipher: \S+ MAC: \S+ compression: zlib@openssh.com/);
+    expect(r.stderr).toMatch(/client->server cipher: \S+ MAC: \S+ compression: none/);
+    // Packets after auth arrive compressed and ssh reads them.
+    expect(r.stderr).toMatch(/Authenticated to 127\.0\.0\.1/);
+    expect(r.stderr).toMatch(/channel 0: (open failed|free)|Exit status|exit-status/);
+  });
+
+  itWithPeers(["sshd", "ssh-keygen"], "our dbclient -o Compression=yes: compresses both ways with sshd after auth", async () => {
+    const sd = scratch("dbts-zlibsshd-");
+    try {
+      const server = await startSshd(sd.dir, [`AuthorizedKeysFile ${join(authdir, "authorized_keys")}`, "Compression yes"]);
+      try {
+        const home = scratch("dbts-home-");
+        const r = await runOurClient(["-y", "-y", "-o", "Compression=yes", "-i", keyfile, "-p", String(server.port), `${user}@127.0.0.1`, "true"], { env: { HOME: home.dir }, timeoutMs: 20_000 });
+        home.cleanup();
+        expect(r.stderr).not.toMatch(/zlib error|Integrity error|Bad packet/);
+        await expect.poll(() => server.log(), { timeout: 5000 }).toMatch(/Accepted publickey/);
+        expect(server.log()).toMatch(/compression: zlib@openssh.com/);
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      sd.cleanup();
+    }
+  });
 });

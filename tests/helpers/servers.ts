@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PEERS } from "./peers.js";
@@ -20,6 +20,17 @@ export const OURS = {
 /** A scratch directory removed by the returned cleanup. */
 export function scratch(prefix = "dbts-"): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A scratch directory whose every parent is ours or root's and not group/world writable, as
+ * Dropbear's authorized_keys permission walk demands (/tmp is world writable).
+ */
+export function privateScratch(prefix = "dbts-"): { dir: string; cleanup: () => void } {
+  const base = join(homedir(), ".cache", "dropbear-ts-tests");
+  mkdirSync(base, { recursive: true, mode: 0o700 });
+  const dir = mkdtempSync(join(base, prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

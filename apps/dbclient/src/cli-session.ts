@@ -8,7 +8,19 @@ import {
   recv_msg_userauth_success,
 } from "@dropbear-ts/auth";
 import { buf_eatstring, buf_getbool, buf_putbyte, buf_putstring } from "@dropbear-ts/buffer";
-import { cli_kex_state, cli_state, sshsession, type cli_runopts, type packettype, type runopts } from "@dropbear-ts/core";
+import {
+  chaninitialise,
+  recv_msg_channel_close,
+  recv_msg_channel_data,
+  recv_msg_channel_eof,
+  recv_msg_channel_extended_data,
+  recv_msg_channel_open,
+  recv_msg_channel_open_confirmation,
+  recv_msg_channel_open_failure,
+  recv_msg_channel_request,
+  recv_msg_channel_window_adjust,
+} from "@dropbear-ts/channel";
+import { cli_kex_state, cli_state, sshsession, type ChanType, type cli_runopts, type packettype, type runopts } from "@dropbear-ts/core";
 import { mlkem768_desc, sntrup761_desc } from "@dropbear-ts/crypto";
 import { LOG_INFO, TRACE, TRACE2, dropbear_exit, dropbear_log, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
 import {
@@ -22,6 +34,17 @@ import {
 } from "@dropbear-ts/kex";
 import { DROPBEAR_SUCCESS, connect_remote, dropbear_prio, set_sock_nodelay, type StreamFd } from "@dropbear-ts/netio";
 import {
+  SSH_MSG_CHANNEL_CLOSE,
+  SSH_MSG_CHANNEL_DATA,
+  SSH_MSG_CHANNEL_EOF,
+  SSH_MSG_CHANNEL_EXTENDED_DATA,
+  SSH_MSG_CHANNEL_FAILURE,
+  SSH_MSG_CHANNEL_OPEN,
+  SSH_MSG_CHANNEL_OPEN_CONFIRMATION,
+  SSH_MSG_CHANNEL_OPEN_FAILURE,
+  SSH_MSG_CHANNEL_REQUEST,
+  SSH_MSG_CHANNEL_SUCCESS,
+  SSH_MSG_CHANNEL_WINDOW_ADJUST,
   SSH_MSG_EXT_INFO,
   SSH_MSG_GLOBAL_REQUEST,
   SSH_MSG_KEXDH_REPLY,
@@ -39,6 +62,7 @@ import {
   SSH_STRICT_KEX_S,
 } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
+import { cli_chan_tcpremote, cli_recv_msg_request_failure, cli_recv_msg_request_success, setup_localtcp, setup_remotetcp } from "@dropbear-ts/tcpfwd";
 import { common_session_init, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
 import type { Socket } from "node:net";
 
@@ -115,21 +139,36 @@ function recv_msg_global_request_cli(ses: sshsession): void {
   }
 }
 
-/** Messages the client handles. @dropbear cli-session.c cli_packettypes */
+/** Messages the client handles, the busiest first. @dropbear cli-session.c cli_packettypes */
 const cli_packettypes: readonly packettype[] = [
+  { type: SSH_MSG_CHANNEL_DATA, handler: recv_msg_channel_data },
+  { type: SSH_MSG_CHANNEL_EXTENDED_DATA, handler: recv_msg_channel_extended_data },
+  { type: SSH_MSG_CHANNEL_WINDOW_ADJUST, handler: recv_msg_channel_window_adjust },
   { type: SSH_MSG_USERAUTH_FAILURE, handler: recv_msg_userauth_failure },
   { type: SSH_MSG_USERAUTH_SUCCESS, handler: recv_msg_userauth_success },
   { type: SSH_MSG_KEXINIT, handler: recv_msg_kexinit },
   { type: SSH_MSG_KEXDH_REPLY, handler: recv_msg_kexdh_reply },
   { type: SSH_MSG_NEWKEYS, handler: recv_msg_newkeys },
   { type: SSH_MSG_SERVICE_ACCEPT, handler: recv_msg_service_accept },
+  { type: SSH_MSG_CHANNEL_REQUEST, handler: recv_msg_channel_request },
+  { type: SSH_MSG_CHANNEL_OPEN, handler: recv_msg_channel_open },
+  { type: SSH_MSG_CHANNEL_EOF, handler: recv_msg_channel_eof },
+  { type: SSH_MSG_CHANNEL_CLOSE, handler: recv_msg_channel_close },
+  { type: SSH_MSG_CHANNEL_OPEN_CONFIRMATION, handler: recv_msg_channel_open_confirmation },
+  { type: SSH_MSG_CHANNEL_OPEN_FAILURE, handler: recv_msg_channel_open_failure },
   { type: SSH_MSG_USERAUTH_BANNER, handler: recv_msg_userauth_banner },
   { type: SSH_MSG_USERAUTH_SPECIFIC_60, handler: recv_msg_userauth_specific_60 },
   { type: SSH_MSG_GLOBAL_REQUEST, handler: recv_msg_global_request_cli },
-  { type: SSH_MSG_REQUEST_SUCCESS, handler: ignore_recv_response },
-  { type: SSH_MSG_REQUEST_FAILURE, handler: ignore_recv_response },
+  { type: SSH_MSG_CHANNEL_SUCCESS, handler: ignore_recv_response },
+  { type: SSH_MSG_CHANNEL_FAILURE, handler: ignore_recv_response },
+  // Answers to our -R requests (keepalive answers land here too, as in Dropbear).
+  { type: SSH_MSG_REQUEST_SUCCESS, handler: cli_recv_msg_request_success },
+  { type: SSH_MSG_REQUEST_FAILURE, handler: cli_recv_msg_request_failure },
   { type: SSH_MSG_EXT_INFO, handler: recv_msg_ext_info },
 ];
+
+/** The channel types the server may open to us (agent forwarding comes later). @dropbear cli-session.c cli_chantypes */
+const cli_chantypes: readonly ChanType[] = [cli_chan_tcpremote];
 
 /** The client never offers the server-side strict-kex marker. @dropbear cli-session.c cli_algos_initialise */
 function cli_algos_initialise(ses: sshsession): void {
@@ -149,7 +188,7 @@ function cli_send_kex_first_guess(ses: sshsession): void {
  * The client's state machine, run once per loop iteration: answer the server's KEXINIT, then
  * once the transport is up ask for user auth. @dropbear cli-session.c cli_sessionloop
  */
-function cli_sessionloop(ses: sshsession): void {
+function cli_sessionloop(ses: sshsession): void | Promise<void> {
   TRACE2("enter cli_sessionloop");
   const cli_ses = ses.cli_ses!;
   if (ses.lastpacket === 0) {
@@ -198,13 +237,35 @@ function cli_sessionloop(ses: sshsession): void {
       if (ses.opts.usingsyslog) {
         dropbear_log(LOG_INFO, "Authentication succeeded.");
       }
-      // Sessions and forwards come with the channel work (issue 5).
-      dropbear_exit("not yet implemented in dropbear-ts: channels (authentication succeeded)");
-      break;
+      return cli_session_running(ses);
+    case cli_state.SESSION_RUNNING:
+      // Exiting once no channel is left (without -N) comes with session channels.
+      return;
     default:
       break;
   }
   TRACE2("leave cli_sessionloop: fell out");
+}
+
+/**
+ * After auth: start what the command line asked for (session or netcat channel, -L, -R) and
+ * go to SESSION_RUNNING. Awaited by the loop: binding the -L ports blocks as it does in C.
+ * @dropbear cli-session.c cli_sessionloop
+ */
+async function cli_session_running(ses: sshsession): Promise<void> {
+  const cli_opts = ses.cli_ses!.cli_opts;
+  if (cli_opts.backgrounded) {
+    dropbear_exit("not yet implemented in dropbear-ts: -f (backgrounding after authentication)");
+  }
+  if (cli_opts.netcat_host !== null) {
+    dropbear_exit("not yet implemented in dropbear-ts: -B (netcat channels)");
+  } else if (!cli_opts.no_cmd) {
+    dropbear_exit("not yet implemented in dropbear-ts: session channels (use -N for forwarding only)");
+  }
+  await setup_localtcp(ses);
+  setup_remotetcp(ses);
+  TRACE("leave cli_sessionloop: running");
+  ses.cli_ses!.state = cli_state.SESSION_RUNNING;
 }
 
 /** Prepare the client half of the session. @dropbear cli-session.c cli_session_init */
@@ -251,6 +312,7 @@ export async function cli_session(opts: runopts, cli_opts: cli_runopts): Promise
     dropbear_prio.DROPBEAR_PRIO_LOWDELAY,
   );
   ses.algos = algo_tables_new(opts.algos);
+  chaninitialise(ses, cli_chantypes);
   cli_algos_initialise(ses);
   cli_session_init(ses);
   ses.init_done = true;

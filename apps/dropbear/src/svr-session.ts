@@ -10,13 +10,35 @@ import {
   svr_authinitialise,
   svr_switch_user,
 } from "@dropbear-ts/auth";
-import { sshsession, type packettype, type runopts, type svr_runopts } from "@dropbear-ts/core";
+import {
+  chaninitialise,
+  recv_msg_channel_close,
+  recv_msg_channel_data,
+  recv_msg_channel_eof,
+  recv_msg_channel_open,
+  recv_msg_channel_open_confirmation,
+  recv_msg_channel_open_failure,
+  recv_msg_channel_request,
+  recv_msg_channel_window_adjust,
+} from "@dropbear-ts/channel";
+import { sshsession, type ChanType, type packettype, type runopts, type svr_runopts } from "@dropbear-ts/core";
 import { sntrup761_desc, mlkem768_desc } from "@dropbear-ts/crypto";
 import { LOG_INFO, dropbear_close, dropbear_log, get_debug_trace, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
 import { kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, recv_msg_newkeys, send_msg_kexinit } from "@dropbear-ts/kex";
 import { StreamFd, getaddrstring, set_sock_nodelay } from "@dropbear-ts/netio";
 import {
   SSH_EXT_INFO_C,
+  SSH_MSG_CHANNEL_CLOSE,
+  SSH_MSG_CHANNEL_DATA,
+  SSH_MSG_CHANNEL_EOF,
+  SSH_MSG_CHANNEL_FAILURE,
+  SSH_MSG_CHANNEL_OPEN,
+  SSH_MSG_CHANNEL_OPEN_CONFIRMATION,
+  SSH_MSG_CHANNEL_OPEN_FAILURE,
+  SSH_MSG_CHANNEL_REQUEST,
+  SSH_MSG_CHANNEL_SUCCESS,
+  SSH_MSG_CHANNEL_WINDOW_ADJUST,
+  SSH_MSG_GLOBAL_REQUEST,
   SSH_MSG_KEXDH_INIT,
   SSH_MSG_KEXINIT,
   SSH_MSG_NEWKEYS,
@@ -26,6 +48,7 @@ import {
   SSH_MSG_USERAUTH_REQUEST,
   SSH_STRICT_KEX_C,
 } from "@dropbear-ts/options";
+import { svr_chan_tcpdirect, svr_recv_msg_global_request } from "@dropbear-ts/tcpfwd";
 import { common_session_init, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -86,16 +109,34 @@ function svr_remoteclosed(ses: sshsession): never {
   dropbear_close("Exited normally");
 }
 
-/** Messages the server handles. @dropbear svr-session.c svr_packettypes */
+/** Messages the server handles, the busiest first. @dropbear svr-session.c svr_packettypes */
 const svr_packettypes: readonly packettype[] = [
+  { type: SSH_MSG_CHANNEL_DATA, handler: recv_msg_channel_data },
+  { type: SSH_MSG_CHANNEL_WINDOW_ADJUST, handler: recv_msg_channel_window_adjust },
   { type: SSH_MSG_USERAUTH_REQUEST, handler: recv_msg_userauth_request },
   { type: SSH_MSG_SERVICE_REQUEST, handler: recv_msg_service_request },
   { type: SSH_MSG_KEXINIT, handler: recv_msg_kexinit },
   { type: SSH_MSG_KEXDH_INIT, handler: recv_msg_kexdh_init },
   { type: SSH_MSG_NEWKEYS, handler: recv_msg_newkeys },
+  { type: SSH_MSG_GLOBAL_REQUEST, handler: svr_recv_msg_global_request },
+  { type: SSH_MSG_CHANNEL_REQUEST, handler: recv_msg_channel_request },
+  { type: SSH_MSG_CHANNEL_OPEN, handler: recv_msg_channel_open },
+  { type: SSH_MSG_CHANNEL_EOF, handler: recv_msg_channel_eof },
+  { type: SSH_MSG_CHANNEL_CLOSE, handler: recv_msg_channel_close },
+  { type: SSH_MSG_CHANNEL_SUCCESS, handler: ignore_recv_response },
+  { type: SSH_MSG_CHANNEL_FAILURE, handler: ignore_recv_response },
   { type: SSH_MSG_REQUEST_FAILURE, handler: ignore_recv_response },
   { type: SSH_MSG_REQUEST_SUCCESS, handler: ignore_recv_response },
+  { type: SSH_MSG_CHANNEL_OPEN_CONFIRMATION, handler: recv_msg_channel_open_confirmation },
+  { type: SSH_MSG_CHANNEL_OPEN_FAILURE, handler: recv_msg_channel_open_failure },
 ];
+
+/**
+ * The channel types a client may open. "session" (svrchansess) joins when sessions are
+ * implemented; until then a session open is refused as an unknown type.
+ * @dropbear svr-session.c svr_chantypes
+ */
+const svr_chantypes: readonly ChanType[] = [svr_chan_tcpdirect];
 
 /**
  * The server's per-iteration work: answer auth requests whose failure delay has run out
@@ -142,11 +183,16 @@ export async function svr_session(opts: runopts, svr_opts: svr_runopts, sock: So
   const fd = new StreamFd(sock);
   common_session_init(ses, fd, fd);
   const svr_ses = ses.svr_ses!;
+  chaninitialise(ses, svr_chantypes);
   svr_ses.childpipe = childpipe;
   svr_ses.addrstring = getaddrstring(sock.remoteAddress ?? "?", sock.remotePort ?? 0);
   svr_authinitialise(ses);
-  // This process serves one connection: after auth it becomes the user.
-  svrAuthHooks.switch_user = svr_switch_user;
+  // This process serves one connection: after auth it becomes the user, and from then on the
+  // OS itself decides who may listen below port 1024 (svr-auth.c sets allowprivport there).
+  svrAuthHooks.switch_user = (s) => {
+    svr_switch_user(s);
+    s.allowprivport = true;
+  };
   ses.algos = algo_tables_new(opts.algos);
   svr_algos_initialise(ses);
   svr_ses.remotehost = sock.remoteAddress ?? null;

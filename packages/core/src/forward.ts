@@ -1,3 +1,5 @@
+import type { ChanType } from "./channel.js";
+
 // listenaddr stays null when the command line gave none: cli-tcpfwd chooses "localhost", or ""
 // with -g, when it sets the forward up, as Dropbear does.
 /** One -L or -R request from the command line. @dropbear forward.h TCPFwdEntry */
@@ -8,4 +10,24 @@ export class TCPFwdEntry {
   listenport = 0;
   /** Set once the server answered the tcpip-forward request for this entry. */
   have_reply = false;
+}
+
+/**
+ * A forwarded listening port: where we listen, and what the channel opened for each accepted
+ * connection carries. @dropbear forward.h FwdListener
+ */
+export class FwdListener {
+  /** direct-tcpip: the host and port the peer should connect to. */
+  sendaddr: string | null = null;
+  sendport = 0;
+  /** Where we listen: "" all interfaces, null loopback only, else a name or address. */
+  listenaddr: string | null = null;
+  listenport = 0;
+  /** The address the peer asked for (remote forwards), kept to match a cancel. */
+  request_listenaddr: string | null = null;
+  interface: string | null = null;
+  chantype: ChanType | null = null;
+  /** "direct" for our -L (direct-tcpip), "forwarded" for a peer's -R (forwarded-tcpip). */
+  fwd_type: "direct" | "forwarded" = "direct";
+  socket_path: string | null = null;
 }

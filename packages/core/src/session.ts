@@ -8,9 +8,11 @@ import { dropbear_mode_none, dropbear_nocipher, dropbear_nohash } from "@dropbea
 import { Queue, list_new, type m_list } from "@dropbear-ts/dbutil";
 import type { buffer } from "@dropbear-ts/buffer";
 import type { sign_key } from "@dropbear-ts/signkey";
-import type { SignalPipeFd, StreamFd, dropbear_progress_connection } from "@dropbear-ts/netio";
+import type { SignalPipeFd, StreamFd, dropbear_prio, dropbear_progress_connection } from "@dropbear-ts/netio";
 import { AlgoTables, type algo_type, type dropbear_kex } from "./algo.js";
 import { AuthState } from "./auth.js";
+import type { ChanType, Channel } from "./channel.js";
+import type { Listener } from "./listener.js";
 import type { cli_runopts, runopts, svr_runopts } from "./runopts.js";
 
 // session.h. Dropbear keeps one `ses` (and `svr_ses` / `cli_ses`) per process; here a session is
@@ -23,6 +25,18 @@ export interface packettype {
   readonly handler: (ses: sshsession) => void;
 }
 
+/**
+ * A zlib stream that survives from packet to packet (pako's Deflate or Inflate): `push` with
+ * Z_SYNC_FLUSH emits each packet's bytes through `onData`.
+ */
+export interface ZStream {
+  /** flush_mode 2 is Z_SYNC_FLUSH, the only one SSH uses. */
+  push(data: Uint8Array, flush_mode: 2): boolean;
+  onData(chunk: Uint8Array): void;
+  err: number;
+  msg: string;
+}
+
 /** One direction's cipher, MAC and keys. @dropbear session.h key_context_directional */
 export class key_context_directional {
   algo_crypt: dropbear_cipher = dropbear_nocipher;
@@ -32,6 +46,8 @@ export class key_context_directional {
   mac_etm = false;
   /** DROPBEAR_COMP_* of the negotiated compression. */
   algo_comp = 0;
+  /** The zlib stream while compression is negotiated for this direction. */
+  zstream: ZStream | null = null;
   /** What crypt_mode.start returned; null until keys are in place. */
   cipher_state: cipher_state | null = null;
   mackey: Buffer = Buffer.alloc(0);
@@ -159,6 +175,25 @@ export class sshsession {
   channel_signal_pending = false;
   /** Outbound connections in progress (connect_remote). */
   conn_pending: m_list<dropbear_progress_connection> = list_new();
+
+  /** The channel table, indexed by our channel number; null slots are free. */
+  channels: (Channel | null)[] = [];
+  chansize = 0;
+  chancount = 0;
+  /** The channel types the peer may open. */
+  chantypes: readonly ChanType[] = [];
+  /** The listener table, as channels. */
+  listeners: (Listener | null)[] = [];
+  listensize = 0;
+  /** Remote forwards may listen below port 1024. */
+  allowprivport = false;
+  /**
+   * Work a packet handler started that C does synchronously (binding a remote forward): the
+   * loop awaits it right after the packet, before anything else, so replies keep their order.
+   */
+  awaitAfterPacket: Promise<void> | null = null;
+  /** The priority class last given to the transport socket; null before the first. */
+  socket_prio: dropbear_prio | null = null;
 
   last_packet_time_keepalive_sent = 0;
   last_packet_time_keepalive_recv = 0;

@@ -15,7 +15,7 @@ import {
   buf_putstring,
   buf_setpos,
 } from "@dropbear-ts/buffer";
-import { key_context, key_context_directional, type dropbear_kex, type sshsession } from "@dropbear-ts/core";
+import { DROPBEAR_COMP_ZLIB, DROPBEAR_COMP_ZLIB_DELAY, key_context, key_context_directional, type dropbear_kex, type sshsession } from "@dropbear-ts/core";
 import { genrandom, hash_process_mp, type dropbear_cipher, type dropbear_cipher_mode, type dropbear_hash } from "@dropbear-ts/crypto";
 import { DEBUG2, DEBUG3, TRACE, TRACE2, dropbear_exit, m_burn, monotonic_now } from "@dropbear-ts/dbutil";
 import {
@@ -31,7 +31,7 @@ import {
   SSH_STRICT_KEX_C,
   SSH_STRICT_KEX_S,
 } from "@dropbear-ts/options";
-import { encrypt_packet } from "@dropbear-ts/packet";
+import { encrypt_packet, newzstream } from "@dropbear-ts/packet";
 import { signkey_type_from_signature, type signature_type } from "@dropbear-ts/signkey";
 
 /** Send our KEXINIT: every usable algorithm, newest preferences first. @dropbear common-kex.c send_msg_kexinit */
@@ -78,11 +78,13 @@ function switch_keys(ses: sshsession): void {
   const newkeys = ses.newkeys!;
   if (ses.kexstate.recvnewkeys && newkeys.recv.valid) {
     TRACE("switch_keys recv");
+    gen_new_zstream(newkeys.recv, false);
     ses.keys.recv = newkeys.recv;
     newkeys.recv = new key_context_directional();
   }
   if (ses.kexstate.sentnewkeys && newkeys.trans.valid) {
     TRACE("switch_keys trans");
+    gen_new_zstream(newkeys.trans, true);
     ses.keys.trans = newkeys.trans;
     newkeys.trans = new key_context_directional();
   }
@@ -129,13 +131,31 @@ export function recv_msg_newkeys(ses: sshsession): void {
 }
 
 /**
- * Which compression lists we offer. Compression is not built in this port yet (zlib streams
- * that survive across packets are still to come), so both directions offer only "none" — what
- * Dropbear does without -C / Compression=yes. @dropbear common-kex.c kex_setup_compress
+ * A new zlib stream for a direction whose negotiated method compresses (the old one goes with
+ * the old keys). @dropbear common-kex.c gen_new_zstream_recv
+ */
+function gen_new_zstream(dir: key_context_directional, trans: boolean): void {
+  const compresses = dir.algo_comp === DROPBEAR_COMP_ZLIB || dir.algo_comp === DROPBEAR_COMP_ZLIB_DELAY;
+  dir.zstream = compresses ? newzstream(trans) : null;
+}
+
+/**
+ * Which compression lists we offer: none unless compression is on; then the client offers
+ * zlib both ways, and the server only server-to-client (it never inflates what clients send).
+ * @dropbear common-kex.c kex_setup_compress
  */
 function kex_setup_compress(ses: sshsession): void {
-  ses.compress_algos_c2s = ses.algos.ssh_nocompress;
-  ses.compress_algos_s2c = ses.algos.ssh_nocompress;
+  const t = ses.algos;
+  if (!ses.opts.compression) {
+    ses.compress_algos_c2s = t.ssh_nocompress;
+    ses.compress_algos_s2c = t.ssh_nocompress;
+  } else if (!ses.isserver) {
+    ses.compress_algos_c2s = t.ssh_compress;
+    ses.compress_algos_s2c = t.ssh_compress;
+  } else {
+    ses.compress_algos_c2s = t.ssh_nocompress;
+    ses.compress_algos_s2c = t.ssh_compress;
+  }
 }
 
 /** Set up the kex state for the first time. @dropbear common-kex.c kexfirstinitialise */

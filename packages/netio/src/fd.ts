@@ -120,6 +120,14 @@ export class StreamFd extends Fd {
       this.notify();
     });
     ev.on("close", () => this.notify());
+    // Events that fired before we listened (a socket handed over after its peer closed).
+    if (this.rstream?.readableEnded) {
+      this.eof = true;
+    }
+    const errored = (stream as Readable).errored;
+    if (errored) {
+      this.err = toFdError(errored);
+    }
   }
 
   /** The pending error, if any: what getsockopt(SO_ERROR) returns after a failed connect. */
@@ -242,13 +250,37 @@ export class StreamFd extends Fd {
     }
   }
 
+  /**
+   * Like close(2): the Fd is gone for the loop at once, but bytes already handed to a socket
+   * still reach the peer (the kernel keeps them in C). Node holds written data in the stream
+   * until flushed, and destroy() would drop it, so a stream with unflushed output ends first
+   * and is destroyed once flushed; what arrives meanwhile is discarded.
+   */
   close(): void {
     if (this.closed) {
       return;
     }
     this.closed = true;
     this.readableFlag = false;
-    (this.stream as Readable).destroy();
+    const stream = this.stream as Readable;
+    const w = this.wstream;
+    const unflushed = w !== null && this.err === null && !w.destroyed && (w.writableLength > 0 || (w.writableEnded && !w.writableFinished));
+    if (unflushed) {
+      const done = (): void => {
+        stream.destroy();
+      };
+      w.once("finish", done);
+      w.once("error", done);
+      if (!w.writableEnded) {
+        w.end();
+      }
+      if (this.rstream !== null && !this.readShut) {
+        this.rstream.removeListener("readable", this.onReadable);
+        this.rstream.resume();
+      }
+    } else {
+      stream.destroy();
+    }
     this.notify();
   }
 }

@@ -103,7 +103,8 @@ export async function dropbear_listen(address: string | null, port: string, sock
       }
       socks.push(new ListenerFd(server, backlog));
     } catch (e) {
-      err = (e as Error).message;
+      const ne = e as NodeJS.ErrnoException;
+      err = strerror(ne.code ?? "", ne.message);
       TRACE(() => `bind(${port}) failed: ${err}`);
     }
   }
@@ -195,6 +196,7 @@ export function cancel_connect(c: dropbear_progress_connection): void {
  * @dropbear netio.c connect_try_next
  */
 function connect_try_next(c: dropbear_progress_connection): void {
+  TRACE(() => `enter connect_try_next: ${c.remotehost} port ${c.remoteport}`);
   const res = c.res!;
   while (c.res_iter < res.length) {
     const host = res[c.res_iter++]!;
@@ -230,6 +232,7 @@ export function connect_remote(
   bind_port: string | null,
   prio: dropbear_prio,
 ): dropbear_progress_connection {
+  TRACE(() => `enter connect_remote: ${remotehost} port ${remoteport}`);
   const c = new dropbear_progress_connection(remotehost, remoteport, cb, bind_address, bind_port, prio);
   list_append(conn_pending, c);
   const port = Number(remoteport);

@@ -160,6 +160,33 @@ describe("StreamFd over a TCP socket", () => {
   });
 });
 
+describe("StreamFd lifecycle details", () => {
+  it("close still delivers what was written (like close(2) on a socket) before the socket goes", async () => {
+    const p = await tcpPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.b);
+    const big = Buffer.alloc(8 * 1024 * 1024, 7);
+    expect(fd.writev([big])).toBe(big.length);
+    fd.close();
+    expect(fd.closed).toBe(true);
+    let got = 0;
+    p.a.on("data", (d: Buffer) => (got += d.length));
+    await once(p.a, "end");
+    expect(got).toBe(big.length);
+  });
+
+  it("sees an EOF that happened before it wrapped the socket", async () => {
+    const p = await tcpPair();
+    cleanups.push(p.close);
+    p.b.resume();
+    p.a.end();
+    await once(p.b, "end");
+    const fd = new StreamFd(p.b);
+    expect(fd.readReady()).toBe(true);
+    expect(fd.read(10)).toEqual(Buffer.alloc(0));
+  });
+});
+
 describe("ListenerFd", () => {
   it("is readable while connections wait and accepts them one at a time", async () => {
     const server = net.createServer({ pauseOnConnect: true });

@@ -15,11 +15,15 @@ import {
   buf_setpos,
   type buffer,
 } from "@dropbear-ts/buffer";
-import type { key_context_directional, sshsession } from "@dropbear-ts/core";
+import { DROPBEAR_COMP_ZLIB, DROPBEAR_COMP_ZLIB_DELAY, type ZStream, type key_context_directional, type sshsession } from "@dropbear-ts/core";
+// pako: Node has no public synchronous zlib stream that keeps its state between calls.
+import { Deflate, Inflate, Z_OK, Z_SYNC_FLUSH } from "pako";
 import { CRYPT_OK, LTC_DECRYPT, LTC_ENCRYPT, computeMac, genrandom, verifyMac } from "@dropbear-ts/crypto";
 import { TRACE, TRACE2, dropbear_assert, dropbear_exit, enqueue, isempty, monotonic_now } from "@dropbear-ts/dbutil";
 import { FdError, packet_queue_consume, packet_queue_to_iovec, strerror } from "@dropbear-ts/netio";
 import {
+  DROPBEAR_ZLIB_MEM_LEVEL,
+  DROPBEAR_ZLIB_WINDOW_BITS,
   MAX_DEFER_REPLY_QUEUE,
   MIN_PACKET_LEN,
   RECV_MAX_PACKET_LEN,
@@ -41,6 +45,60 @@ export const PACKET_PAYLOAD_OFF = 5;
 export const INIT_READBUF = 128;
 /** What zlib may add to a payload at worst (kept so sizes match Dropbear's checks). @dropbear packet.c ZLIB_COMPRESS_EXPANSION */
 export const ZLIB_COMPRESS_EXPANSION = (Math.floor(RECV_MAX_PAYLOAD_LEN / 16384) + 1) * 5 + 6;
+
+/** A fresh deflate (sending, default level) or inflate (receiving) stream as Dropbear sets zlib up. */
+export function newzstream(trans: boolean): ZStream {
+  return trans
+    ? new Deflate({ windowBits: DROPBEAR_ZLIB_WINDOW_BITS, memLevel: DROPBEAR_ZLIB_MEM_LEVEL })
+    : new Inflate({ windowBits: DROPBEAR_ZLIB_WINDOW_BITS });
+}
+
+/** Is what we send compressed now? ("zlib@openssh.com" waits for auth.) @dropbear common-kex.c is_compress_trans */
+export function is_compress_trans(ses: sshsession): boolean {
+  const c = ses.keys.trans.algo_comp;
+  return c === DROPBEAR_COMP_ZLIB || (ses.authstate.authdone && c === DROPBEAR_COMP_ZLIB_DELAY);
+}
+
+/** Is what we receive compressed now? @dropbear common-kex.c is_compress_recv */
+export function is_compress_recv(ses: sshsession): boolean {
+  const c = ses.keys.recv.algo_comp;
+  return c === DROPBEAR_COMP_ZLIB || (ses.authstate.authdone && c === DROPBEAR_COMP_ZLIB_DELAY);
+}
+
+/** Run `len` bytes through a zlib stream with a sync flush and collect what comes out. */
+function zpush(z: ZStream, data: Uint8Array, limit: number): Buffer {
+  const out: Uint8Array[] = [];
+  let total = 0;
+  z.onData = (chunk) => {
+    total += chunk.length;
+    // More than a whole payload: the rest would only be thrown away.
+    if (total <= limit) out.push(chunk);
+  };
+  z.push(data, Z_SYNC_FLUSH);
+  if (z.err !== Z_OK) {
+    dropbear_exit("zlib error");
+  }
+  if (total > limit) {
+    dropbear_exit("bad packet, oversized decompressed");
+  }
+  return Buffer.concat(out);
+}
+
+/** Inflate a received payload into a new buffer of at most RECV_MAX_PAYLOAD_LEN. @dropbear packet.c buf_decompress */
+function buf_decompress(ses: sshsession, buf: buffer, len: number): buffer {
+  const plain = zpush(ses.keys.recv.zstream!, buf_getptr(buf, len), RECV_MAX_PAYLOAD_LEN);
+  const ret = buf_new(plain.length);
+  buf_putbytes(ret, plain);
+  return ret;
+}
+
+/** Deflate `len` bytes of src into dest. @dropbear packet.c buf_compress */
+function buf_compress(ses: sshsession, dest: buffer, src: buffer, len: number): void {
+  TRACE2("enter buf_compress");
+  const packed = zpush(ses.keys.trans.zstream!, buf_getptr(src, len), len + ZLIB_COMPRESS_EXPANSION);
+  buf_putbytes(dest, packed);
+  TRACE2("leave buf_compress");
+}
 
 function fatalIo(what: "reading" | "writing", e: unknown): never {
   if (e instanceof FdError) {
@@ -226,9 +284,15 @@ export function decrypt_packet(ses: sshsession): void {
     dropbear_exit(`Bad packet size ${len}`);
   }
   buf_setpos(readbuf, PACKET_PAYLOAD_OFF);
-  ses.payload = readbuf;
-  ses.payload_beginning = readbuf.pos;
-  buf_setlen(readbuf, readbuf.pos + len);
+  if (is_compress_recv(ses)) {
+    ses.payload = buf_decompress(ses, readbuf, len);
+    buf_setpos(ses.payload, 0);
+    ses.payload_beginning = 0;
+  } else {
+    ses.payload = readbuf;
+    ses.payload_beginning = readbuf.pos;
+    buf_setlen(readbuf, readbuf.pos + len);
+  }
   ses.readbuf = null;
   ses.recvseq = (ses.recvseq + 1) >>> 0;
   TRACE2("leave decrypt_packet");
@@ -311,11 +375,16 @@ export function encrypt_packet(ses: sshsession): void {
   const blocksize = trans.algo_crypt.blocksize;
   const mac_size = trans.algo_mac.hashsize;
   const aead = trans.crypt_mode.aead_crypt !== null;
-  const encrypt_buf_size = wp.len + 4 + 1 + Math.max(MIN_PACKET_LEN, blocksize) + 3 + mac_size + 1;
+  const compress = is_compress_trans(ses);
+  const encrypt_buf_size = wp.len + 4 + 1 + Math.max(MIN_PACKET_LEN, blocksize) + 3 + mac_size + (compress ? ZLIB_COMPRESS_EXPANSION : 0) + 1;
   const writebuf = buf_new(encrypt_buf_size);
   buf_setlen(writebuf, PACKET_PAYLOAD_OFF);
   buf_setpos(writebuf, PACKET_PAYLOAD_OFF);
-  buf_putbytes(writebuf, buf_getptr(wp, wp.len));
+  if (compress) {
+    buf_compress(ses, writebuf, wp, wp.len);
+  } else {
+    buf_putbytes(writebuf, buf_getptr(wp, wp.len));
+  }
   buf_setpos(wp, 0);
   buf_setlen(wp, 0);
 

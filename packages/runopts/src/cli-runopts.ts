@@ -5,7 +5,6 @@ import {
   DEFAULT_IDLE_TIMEOUT,
   DEFAULT_KEEPALIVE,
   DEFAULT_MAX_DURATION,
-  DEFAULT_RECV_WINDOW,
   DROPBEAR_CLI_COMPRESSION,
   DROPBEAR_DEFAULT_CLI_AUTHKEY,
   DROPBEAR_VERSION,
@@ -26,7 +25,7 @@ import {
   type m_list,
 } from "@dropbear-ts/dbutil";
 import { algo_tables_new, check_user_algos } from "@dropbear-ts/algo";
-import { TCPFwdEntry, cli_runopts, runopts, type algo_type } from "@dropbear-ts/core";
+import { OUR_DEFAULT_RECV_WINDOW, TCPFwdEntry, cli_runopts, runopts, type algo_type } from "@dropbear-ts/core";
 import {
   parse_ciphers_macs,
   parse_recv_window,
@@ -62,7 +61,7 @@ Usage: ${cli_opts.progname} [options] [user@]host[/port][,[user@]host/port],...]
 -L <[listenaddress:]listenport:remotehost:remoteport> Local port forward
 -g    Let other hosts connect to forwarded ports
 -R <[listenaddress:]listenport:remotehost:remoteport> Remote port forward
--W <receive_window_buffer> (default ${DEFAULT_RECV_WINDOW}, at most 10MB; larger can be faster)
+-W <receive_window_buffer> (default ${OUR_DEFAULT_RECV_WINDOW}, at most 10MB; larger can be faster)
 -K <keepalive>  (0 = never, default ${DEFAULT_KEEPALIVE})
 -I <idle_timeout>  (0 = never, default ${DEFAULT_IDLE_TIMEOUT})
 -M <max_duration>  (0 = no limit, default ${DEFAULT_MAX_DURATION}, in seconds)
@@ -414,7 +413,7 @@ function multihop_args(opts: runopts, cli_opts: cli_runopts, argv0: string, prio
   if (cli_opts.proxycmd !== null) {
     args.push("-J", cli_opts.proxycmd);
   }
-  if (opts.recv_window !== DEFAULT_RECV_WINDOW) {
+  if (opts.recv_window !== OUR_DEFAULT_RECV_WINDOW) {
     args.push("-W", String(opts.recv_window));
   }
   for (const key of cli_opts.privkeys) {

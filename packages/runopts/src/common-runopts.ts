@@ -122,8 +122,7 @@ export function print_algos(opts: runopts, algo: string): never {
     sig: t.sigalgs,
     cipher: t.sshciphers,
     mac: t.sshhashes,
-    // Compression is not built in this port (see kex_setup_compress): only "none".
-    compress: t.ssh_nocompress,
+    compress: opts.compression ? t.ssh_compress : t.ssh_nocompress,
   };
   const list = lists[algo];
   if (list === undefined) {

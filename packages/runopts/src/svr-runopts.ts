@@ -3,7 +3,6 @@ import {
   DEFAULT_IDLE_TIMEOUT,
   DEFAULT_KEEPALIVE,
   DEFAULT_MAX_DURATION,
-  DEFAULT_RECV_WINDOW,
   DROPBEAR_DEFADDRESS,
   DROPBEAR_DEFPORT,
   DROPBEAR_MAX_PORTS,
@@ -29,7 +28,7 @@ import {
   set_debug_trace,
 } from "@dropbear-ts/dbutil";
 import { algo_tables_new } from "@dropbear-ts/algo";
-import { runopts, svr_runopts } from "@dropbear-ts/core";
+import { OUR_DEFAULT_RECV_WINDOW, runopts, svr_runopts } from "@dropbear-ts/core";
 import {
   DROPBEAR_SIGNATURE_ECDSA_NISTP256,
   DROPBEAR_SIGNATURE_ECDSA_NISTP384,
@@ -98,7 +97,7 @@ Usage: ${progname} [options]
                 (default ${DROPBEAR_PIDFILE})
 -l interface    Bind listening sockets to this network interface
 -i              inetd mode: serve the one connection on stdin/stdout
--W bytes        Channel receive window (default ${DEFAULT_RECV_WINDOW}, at most 10MB;
+-W bytes        Channel receive window (default ${OUR_DEFAULT_RECV_WINDOW}, at most 10MB;
                 a larger window can be faster)
 -K seconds      Keepalive interval (0 = never, default ${DEFAULT_KEEPALIVE})
 -I seconds      Idle timeout (0 = never, default ${DEFAULT_IDLE_TIMEOUT})

@@ -12,7 +12,9 @@ import {
   isempty,
   monotonic_now,
 } from "@dropbear-ts/dbutil";
+import { chancleanup, channelio, get_any_ready_channel, setchannelfds, start_send_channel_request } from "@dropbear-ts/channel";
 import { send_msg_kexinit } from "@dropbear-ts/kex";
+import { remove_all_listeners } from "@dropbear-ts/listener";
 import { SignalPipeFd, handle_connect_fds, remove_connect_pending, set_connect_fds, type Fd, type StreamFd } from "@dropbear-ts/netio";
 import {
   AUTH_TIMEOUT,
@@ -21,6 +23,7 @@ import {
   KEX_REKEY_DATA,
   KEX_REKEY_TIMEOUT,
   LOCAL_IDENT,
+  MAX_CHANNELS,
   SSH_MSG_GLOBAL_REQUEST,
   SSH_MSG_KEXINIT,
   TRANS_MAX_PAYLOAD_LEN,
@@ -55,12 +58,37 @@ export function common_session_init(ses: sshsession, sock_in: StreamFd | null, s
 }
 
 /**
- * The main loop, one iteration as Dropbear does it: build the fd sets, select, check timeouts,
- * read and process at most one packet, flush deferred replies, run the program's loop
- * handler, then an optimistic write. Ends only by a thrown DropbearExit.
+ * Back pressure on the transport, and why it differs from Dropbear.
+ *
+ * Dropbear stops reading the transport socket whenever more than 2*TRANS_MAX_PAYLOAD_LEN
+ * (32 KiB) waits in its own write queue. Two peers that both do this, with large windows and
+ * many busy channels, wedge each other: each has a full queue towards the other, neither reads,
+ * so neither queue drains (DESIGN.md §4: with 2 MiB windows 0 of 200 tunnelled connections
+ * complete). Dropbear gets away with it only because its default window is 24 KiB.
+ *
+ * Our rule keeps Dropbear's 32 KiB mark for what we generate ourselves: above it setchannelfds
+ * stops reading local channel fds, so channel data in the queue is at most that mark plus one
+ * packet per channel (what one channelio pass can read). The transport is still read and
+ * processed above the mark: processing only writes peer data into channel rings (bounded by
+ * the windows we granted) and queues small replies, and a peer that follows the protocol can
+ * only make us queue a bounded amount of those without reading (its windows and channel
+ * count limit it). So our reading never waits for the peer's reading, and the cycle above cannot
+ * form. Only past WRITEQUEUE_READ_LIMIT, which no well-behaved peer can make us reach, do we stop
+ * reading too, so a peer that floods us with requests and never reads our answers cannot
+ * grow our memory without bound.
+ */
+export const WRITEQUEUE_READ_LIMIT = 2 * MAX_CHANNELS * TRANS_MAX_PAYLOAD_LEN;
+
+/**
+ * The main loop, one iteration as Dropbear does it: build the fd sets (channels, listeners,
+ * pending connects, the transport), select, check timeouts, read and process at most one
+ * packet, flush deferred replies, finish connects, run the program's loop handler, do channel
+ * I/O and accept on listeners, then an optimistic write. Ends only by a thrown DropbearExit.
+ * A loop handler may return a promise: it is awaited in place, as C blocks in getaddrinfo and
+ * bind when the client sets its forwards up.
  * @dropbear common-session.c session_loop
  */
-export async function session_loop(ses: sshsession, loophandler: (ses: sshsession) => void): Promise<never> {
+export async function session_loop(ses: sshsession, loophandler: (ses: sshsession) => void | Promise<void>): Promise<never> {
   for (;;) {
     const writequeue_has_space = ses.writequeue_len <= 2 * TRANS_MAX_PAYLOAD_LEN;
     const timeout = select_timeout(ses);
@@ -70,9 +98,10 @@ export async function session_loop(ses: sshsession, loophandler: (ses: sshsessio
     if (ses.signal_pipe !== null) {
       readfd.add(ses.signal_pipe);
     }
+    setchannelfds(ses, readfd, writefd, writequeue_has_space);
     set_connect_fds(ses.conn_pending, writefd);
-    // Our ident and KEXINIT leave before we wait for theirs; a full queue stops reading.
-    if (ses.sock_in !== null && (ses.remoteident !== null || isempty(ses.writequeue)) && writequeue_has_space) {
+    // Our ident and KEXINIT leave before we wait for theirs; see WRITEQUEUE_READ_LIMIT.
+    if (ses.sock_in !== null && (ses.remoteident !== null || isempty(ses.writequeue)) && ses.writequeue_len <= WRITEQUEUE_READ_LIMIT) {
       readfd.add(ses.sock_in);
     }
     // Last: the steps above may have queued packets.
@@ -107,12 +136,22 @@ export async function session_loop(ses: sshsession, loophandler: (ses: sshsessio
       }
       if (ses.payload !== null) {
         process_packet(ses);
+        const work = ses.awaitAfterPacket;
+        if (work !== null) {
+          ses.awaitAfterPacket = null;
+          await work;
+        }
       }
     }
 
     maybe_flush_reply_queue(ses);
     handle_connect_fds(ses.conn_pending, writefd);
-    loophandler(ses);
+    // Before channelio, so a server notices a child's exit before channel I/O.
+    const pending = loophandler(ses);
+    if (pending !== undefined) {
+      await pending;
+    }
+    channelio(ses, readfd, writefd);
 
     if (ses.sock_out !== null && !isempty(ses.writequeue)) {
       write_packet(ses);
@@ -127,7 +166,10 @@ export function session_cleanup(ses: sshsession): void {
     TRACE("leave session_cleanup: !ses.init_done");
     return;
   }
+  // Channels first: their cleanup may still need the rest of the session.
+  chancleanup(ses);
   ses.extra_session_cleanup?.(ses);
+  remove_all_listeners(ses);
   remove_connect_pending(ses.conn_pending);
   while (!isempty(ses.writequeue)) {
     dequeue(ses.writequeue);
@@ -229,9 +271,16 @@ export function ignore_recv_response(_ses: sshsession): void {
  */
 function send_msg_keepalive(ses: sshsession): void {
   const old_time_idle = ses.last_packet_time_idle;
-  TRACE("keepalive global request");
-  buf_putbyte(ses.writepayload, SSH_MSG_GLOBAL_REQUEST);
-  buf_putstring(ses.writepayload, DROPBEAR_KEEPALIVE_STRING);
+  const chan = get_any_ready_channel(ses);
+  if (chan !== null) {
+    // More implementations answer a channel request than a global one.
+    TRACE(() => `keepalive channel request ${chan.index}`);
+    start_send_channel_request(ses, chan, DROPBEAR_KEEPALIVE_STRING);
+  } else {
+    TRACE("keepalive global request");
+    buf_putbyte(ses.writepayload, SSH_MSG_GLOBAL_REQUEST);
+    buf_putstring(ses.writepayload, DROPBEAR_KEEPALIVE_STRING);
+  }
   buf_putbyte(ses.writepayload, 1);
   encrypt_packet(ses);
   ses.last_packet_time_keepalive_sent = monotonic_now();

@@ -1,0 +1,27 @@
+import { buf_getint } from "@dropbear-ts/buffer";
+import type { sshsession } from "@dropbear-ts/core";
+import { TRACE } from "@dropbear-ts/dbutil";
+import { SSH_EXTENDED_DATA_STDERR } from "@dropbear-ts/options";
+import { common_recv_msg_channel_data, getchannel } from "./common-channel.js";
+
+/**
+ * EXTENDED_DATA (the remote command's stderr), taken only on a client session channel and only
+ * of the stderr type; anything else is ignored. The client's only "session" channel is
+ * clichansess, so the type is recognised by its name.
+ * @dropbear cli-channel.c recv_msg_channel_extended_data
+ */
+export function recv_msg_channel_extended_data(ses: sshsession): void {
+  TRACE("enter recv_msg_channel_extended_data");
+  const channel = getchannel(ses);
+  if (channel.type.name !== "session") {
+    TRACE("leave recv_msg_channel_extended_data: chantype is wrong");
+    return;
+  }
+  const datatype = buf_getint(ses.payload!);
+  if (datatype !== SSH_EXTENDED_DATA_STDERR) {
+    TRACE(() => `leave recv_msg_channel_extended_data: wrong datatype: ${datatype}`);
+    return;
+  }
+  common_recv_msg_channel_data(ses, channel, channel.errfd, channel.extrabuf);
+  TRACE("leave recv_msg_channel_extended_data");
+}

@@ -1,0 +1,3 @@
+export * from "./common-channel.js";
+export * from "./cli-channel.js";
+export * from "./common-session.js";

@@ -1,0 +1,291 @@
+import { buf_getbyte, buf_getint, buf_getstring, buf_new, buf_putint, buf_putstring, buf_putbytes, buf_setpos, type buffer } from "@dropbear-ts/buffer";
+import {
+  Channel,
+  FD_CLOSED,
+  SSH_OPEN_RESOURCE_SHORTAGE,
+  SSH_OPEN_UNKNOWN_CHANNEL_TYPE,
+  runopts,
+  sshsession,
+  svr_runopts,
+  type ChanType,
+} from "@dropbear-ts/core";
+import { DropbearExit, dequeue, isempty } from "@dropbear-ts/dbutil";
+import { StreamFd, type Fd } from "@dropbear-ts/netio";
+import {
+  MAX_CHANNELS,
+  SSH_MSG_CHANNEL_CLOSE,
+  SSH_MSG_CHANNEL_DATA,
+  SSH_MSG_CHANNEL_EOF,
+  SSH_MSG_CHANNEL_OPEN,
+  SSH_MSG_CHANNEL_OPEN_CONFIRMATION,
+  SSH_MSG_CHANNEL_OPEN_FAILURE,
+  SSH_MSG_CHANNEL_WINDOW_ADJUST,
+  TRANS_MAX_PAYLOAD_LEN,
+} from "@dropbear-ts/options";
+import { encrypt_packet } from "@dropbear-ts/packet";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  RECV_MAX_CHANNEL_DATA_LEN,
+  chaninitialise,
+  channelio,
+  recv_msg_channel_close,
+  recv_msg_channel_data,
+  recv_msg_channel_eof,
+  recv_msg_channel_open,
+  recv_msg_channel_open_confirmation,
+  recv_msg_channel_window_adjust,
+  send_msg_channel_open_init,
+  setchannelfds,
+} from "../src/index.js";
+import { tcpPair } from "../../../tests/helpers/sockets.js";
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  while (cleanups.length) cleanups.pop()!();
+});
+
+/** A server-side session with no cipher yet, so queued packets can be read back in clear. */
+function session(window = 3000): sshsession {
+  const opts = new runopts();
+  opts.recv_window = window;
+  const ses = new sshsession(opts, { svr_opts: new svr_runopts() });
+  ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
+  ses.dataallowed = true;
+  return ses;
+}
+
+/** The payloads queued for the wire since the last call, as buffers positioned at the type. */
+function sent(ses: sshsession): buffer[] {
+  const out: buffer[] = [];
+  while (!isempty(ses.writequeue)) {
+    const wb = dequeue(ses.writequeue);
+    const len = wb.data.readUInt32BE(0);
+    const padlen = wb.data[4]!;
+    const p = buf_new(len - padlen - 1);
+    buf_putbytes(p, wb.data.subarray(5, 5 + len - padlen - 1));
+    buf_setpos(p, 0);
+    out.push(p);
+  }
+  ses.writequeue_len = 0;
+  return out;
+}
+
+/** Run a handler on a payload built by `fill` (the message type byte is not included). */
+function receive(ses: sshsession, handler: (ses: sshsession) => void, fill: (b: buffer) => void): void {
+  const b = buf_new(RECV_MAX_CHANNEL_DATA_LEN + 100);
+  fill(b);
+  buf_setpos(b, 0);
+  ses.payload = b;
+  try {
+    handler(ses);
+  } finally {
+    ses.payload = null;
+  }
+}
+
+function exitMessage(fn: () => void): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof DropbearExit) return e.exitmsg;
+    throw e;
+  }
+  return "(no exit)";
+}
+
+const plainType: ChanType = { name: "test-chan", inithandler: () => 0, check_close: null, reqhandler: null, closehandler: null, cleanup: null };
+
+function openFromPeer(ses: sshsession, name: string, remotechan = 7, window = 100_000): void {
+  receive(ses, recv_msg_channel_open, (b) => {
+    buf_putstring(b, name);
+    buf_putint(b, remotechan);
+    buf_putint(b, window);
+    buf_putint(b, 40_000);
+  });
+}
+
+describe("recv_msg_channel_open", () => {
+  it("refuses an unknown type or a too long name with UNKNOWN_CHANNEL_TYPE", () => {
+    const ses = session();
+    chaninitialise(ses, [plainType]);
+    openFromPeer(ses, "session");
+    openFromPeer(ses, "x".repeat(65));
+    for (const p of sent(ses)) {
+      expect(buf_getbyte(p)).toBe(SSH_MSG_CHANNEL_OPEN_FAILURE);
+      expect(buf_getint(p)).toBe(7);
+      expect(buf_getint(p)).toBe(SSH_OPEN_UNKNOWN_CHANNEL_TYPE);
+    }
+    expect(ses.chancount).toBe(0);
+  });
+
+  it("confirms a known type with our number, window and packet size, and clamps theirs", () => {
+    const ses = session(5000);
+    chaninitialise(ses, [plainType]);
+    openFromPeer(ses, "test-chan", 42);
+    const [p] = sent(ses);
+    expect(buf_getbyte(p!)).toBe(SSH_MSG_CHANNEL_OPEN_CONFIRMATION);
+    expect(buf_getint(p!)).toBe(42);
+    expect(buf_getint(p!)).toBe(0);
+    expect(buf_getint(p!)).toBe(5000);
+    expect(buf_getint(p!)).toBe(RECV_MAX_CHANNEL_DATA_LEN);
+    expect(ses.channels[0]!.transmaxpacket).toBe(TRANS_MAX_PAYLOAD_LEN);
+  });
+
+  it("runs out at MAX_CHANNELS with RESOURCE_SHORTAGE", () => {
+    const ses = session();
+    chaninitialise(ses, [plainType]);
+    for (let i = 0; i < MAX_CHANNELS; i++) openFromPeer(ses, "test-chan", i);
+    sent(ses);
+    expect(ses.chancount).toBe(MAX_CHANNELS);
+    openFromPeer(ses, "test-chan", 5000);
+    const [p] = sent(ses);
+    expect(buf_getbyte(p!)).toBe(SSH_MSG_CHANNEL_OPEN_FAILURE);
+    expect(buf_getint(p!)).toBe(5000);
+    expect(buf_getint(p!)).toBe(SSH_OPEN_RESOURCE_SHORTAGE);
+  });
+});
+
+/** A channel we opened on one end of a TCP pair (the other end plays the local program). */
+async function openedChannel(ses: sshsession): Promise<{ ch: Channel; peer: import("node:net").Socket }> {
+  const pair = await tcpPair();
+  cleanups.push(pair.close);
+  chaninitialise(ses, []);
+  expect(send_msg_channel_open_init(ses, new StreamFd(pair.b), plainType)).toBe(0);
+  buf_putstring(ses.writepayload, "");
+  encrypt_packet(ses);
+  const [open] = sent(ses);
+  expect(buf_getbyte(open!)).toBe(SSH_MSG_CHANNEL_OPEN);
+  expect(buf_getstring(open!).toString()).toBe("test-chan");
+  receive(ses, recv_msg_channel_open_confirmation, (b) => {
+    buf_putint(b, 0);
+    buf_putint(b, 99);
+    buf_putint(b, 1 << 20);
+    buf_putint(b, 16384);
+  });
+  return { ch: ses.channels[0]!, peer: pair.a };
+}
+
+function data(ses: sshsession, bytes: Buffer): void {
+  receive(ses, recv_msg_channel_data, (b) => {
+    buf_putint(b, 0);
+    buf_putstring(b, bytes);
+  });
+}
+
+/** One loop iteration's channel part: select with no wait, then channelio. */
+async function iterate(ses: sshsession): Promise<void> {
+  await new Promise((r) => setTimeout(r, 20));
+  const r = new Set<Fd>();
+  const w = new Set<Fd>();
+  setchannelfds(ses, r, w, true);
+  for (const fd of r) if (!fd.readReady()) r.delete(fd);
+  for (const fd of w) if (!fd.writeReady()) w.delete(fd);
+  channelio(ses, r, w);
+}
+
+describe("channel data and windows", () => {
+  it("ends the session on more data than the ring holds, and on data after EOF", async () => {
+    const ses = session(3000);
+    const { ch } = await openedChannel(ses);
+    expect(ch.remotechan).toBe(99);
+    expect(exitMessage(() => data(ses, Buffer.alloc(3001)))).toBe("Oversized packet");
+    const ses2 = session(3000);
+    await openedChannel(ses2);
+    receive(ses2, recv_msg_channel_eof, (b) => buf_putint(b, 0));
+    expect(exitMessage(() => data(ses2, Buffer.alloc(10)))).toBe("Received data after eof");
+  });
+
+  it("names unknown channels in the exit message", () => {
+    const ses = session();
+    chaninitialise(ses, []);
+    expect(exitMessage(() => receive(ses, recv_msg_channel_eof, (b) => buf_putint(b, 5)))).toBe("EOF for unknown channel 5");
+    expect(exitMessage(() => receive(ses, recv_msg_channel_close, (b) => buf_putint(b, 5)))).toBe("Close for unknown channel 5");
+    expect(exitMessage(() => receive(ses, recv_msg_channel_window_adjust, (b) => buf_putint(b, 5)))).toBe("Unknown channel 5");
+  });
+
+  it("writes data out and reopens the window by a third of it at a time, never past the ring", async () => {
+    const ses = session(3000);
+    const { ch, peer } = await openedChannel(ses);
+    const got: Buffer[] = [];
+    peer.on("data", (d: Buffer) => got.push(d));
+    data(ses, Buffer.alloc(999, 1));
+    expect(ch.recvwindow).toBe(3000 - 999);
+    expect(sent(ses)).toHaveLength(0);
+    data(ses, Buffer.alloc(1, 2));
+    const [adj] = sent(ses);
+    expect(buf_getbyte(adj!)).toBe(SSH_MSG_CHANNEL_WINDOW_ADJUST);
+    expect(buf_getint(adj!)).toBe(99);
+    expect(buf_getint(adj!)).toBe(1000);
+    expect(ch.recvwindow).toBe(3000);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(Buffer.concat(got).length).toBe(1000);
+  });
+
+  it("clamps the peer's window at 2^32-1", async () => {
+    const ses = session();
+    const { ch } = await openedChannel(ses);
+    receive(ses, recv_msg_channel_window_adjust, (b) => {
+      buf_putint(b, 0);
+      buf_putint(b, 0xffffffff);
+    });
+    expect(ch.transwindow).toBe(0xffffffff);
+  });
+
+  it("sends what the local side writes, within the peer's window", async () => {
+    const ses = session();
+    const { ch, peer } = await openedChannel(ses);
+    ch.transwindow = 10;
+    peer.write("hello, channel");
+    await iterate(ses);
+    const [p] = sent(ses);
+    expect(buf_getbyte(p!)).toBe(SSH_MSG_CHANNEL_DATA);
+    expect(buf_getint(p!)).toBe(99);
+    expect(buf_getstring(p!).toString()).toBe("hello, cha");
+    expect(ch.transwindow).toBe(0);
+    // No window: not even polled.
+    const r = new Set<Fd>();
+    setchannelfds(ses, r, new Set(), true);
+    expect(r.size).toBe(0);
+  });
+});
+
+describe("EOF and CLOSE", () => {
+  it("half-closes towards the local side on the peer's EOF, then EOF and CLOSE once it closes too", async () => {
+    const ses = session();
+    const { ch, peer } = await openedChannel(ses);
+    const ended = new Promise((r) => peer.once("end", r));
+    peer.resume();
+    receive(ses, recv_msg_channel_eof, (b) => buf_putint(b, 0));
+    await ended;
+    expect(ch.writefd).toBe(FD_CLOSED);
+    expect(ch.readfd).not.toBe(FD_CLOSED);
+    peer.write("last words");
+    peer.end();
+    await iterate(ses);
+    await iterate(ses);
+    const types = sent(ses).map((p) => buf_getbyte(p));
+    expect(types).toEqual([SSH_MSG_CHANNEL_DATA, SSH_MSG_CHANNEL_EOF, SSH_MSG_CHANNEL_CLOSE]);
+    expect(ch.sent_close).toBe(true);
+    expect(ses.chancount).toBe(1);
+    receive(ses, recv_msg_channel_close, (b) => buf_putint(b, 0));
+    expect(ses.chancount).toBe(0);
+    expect(ses.channels[0]).toBeNull();
+  });
+
+  it("answers the peer's CLOSE with CLOSE and removes the channel once peer data is written", async () => {
+    const ses = session();
+    const { peer } = await openedChannel(ses);
+    peer.resume();
+    data(ses, Buffer.from("bye"));
+    receive(ses, recv_msg_channel_close, (b) => buf_putint(b, 0));
+    expect(sent(ses).map((p) => buf_getbyte(p))).toEqual([SSH_MSG_CHANNEL_CLOSE]);
+    expect(ses.chancount).toBe(0);
+  });
+});
+
+describe("channel types", () => {
+  it("keeps Dropbear's SSH_OPEN codes", () => {
+    expect(SSH_OPEN_UNKNOWN_CHANNEL_TYPE).toBe(3);
+    expect(new Channel(0, plainType, 1, 2, 3, 0).errfd).toBe(FD_CLOSED);
+  });
+});

@@ -1,0 +1,183 @@
+import { buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring } from "@dropbear-ts/buffer";
+import { channel_connect_done } from "@dropbear-ts/channel";
+import {
+  FwdListener,
+  SSH_OPEN_ADMINISTRATIVELY_PROHIBITED,
+  SSH_OPEN_IN_PROGRESS,
+  type ChanType,
+  type Channel,
+  type TCPFwdEntry,
+  type sshsession,
+} from "@dropbear-ts/core";
+import { LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
+import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS, connect_remote, dropbear_prio } from "@dropbear-ts/netio";
+import { SSH_MSG_GLOBAL_REQUEST } from "@dropbear-ts/options";
+import { encrypt_packet } from "@dropbear-ts/packet";
+import { listen_tcpfwd } from "./tcp-accept.js";
+
+/** Our -L channels: "direct-tcpip", opened by us only. @dropbear cli-tcpfwd.c cli_chan_tcplocal */
+const cli_chan_tcplocal: ChanType = {
+  name: "direct-tcpip",
+  inithandler: null,
+  check_close: null,
+  reqhandler: null,
+  closehandler: null,
+  cleanup: null,
+};
+
+/** A forward could not be set up: fatal with -o ExitOnForwardFailure=yes, else a warning. @dropbear cli-tcpfwd.c fwd_failed */
+function fwd_failed(ses: sshsession, msg: string): void {
+  if (ses.cli_ses!.cli_opts.exit_on_fwd_failure) {
+    dropbear_exit(msg);
+  }
+  dropbear_log(LOG_WARNING, msg);
+}
+
+/** printf's rendering of a possibly NULL string. */
+function str(s: string | null): string {
+  return s ?? "(null)";
+}
+
+/** Listen for every -L once authenticated. @dropbear cli-tcpfwd.c setup_localtcp */
+export async function setup_localtcp(ses: sshsession): Promise<void> {
+  TRACE("enter setup_localtcp");
+  for (const fwd of ses.cli_ses!.cli_opts.localfwds) {
+    const ret = await cli_localtcp(ses, fwd.listenaddr, fwd.listenport, fwd.connectaddr, fwd.connectport);
+    if (ret === DROPBEAR_FAILURE) {
+      fwd_failed(ses, `Failed local port forward ${str(fwd.listenaddr)}:${fwd.listenport}:${str(fwd.connectaddr)}:${fwd.connectport}`);
+    }
+  }
+  TRACE("leave setup_localtcp");
+}
+
+/**
+ * One -L: listen on listenaddr:listenport ("localhost" unless given, all interfaces with -g)
+ * and open a direct-tcpip channel to remoteaddr:remoteport for each connection.
+ * @dropbear cli-tcpfwd.c cli_localtcp
+ */
+async function cli_localtcp(
+  ses: sshsession,
+  listenaddr: string | null,
+  listenport: number,
+  remoteaddr: string | null,
+  remoteport: number,
+): Promise<number> {
+  TRACE(() => `enter cli_localtcp: ${listenport} ${remoteaddr} ${remoteport}`);
+  const tcpinfo = new FwdListener();
+  tcpinfo.sendaddr = remoteaddr;
+  tcpinfo.sendport = remoteport;
+  if (listenaddr !== null) {
+    tcpinfo.listenaddr = listenaddr;
+  } else {
+    tcpinfo.listenaddr = ses.opts.listen_fwd_all ? "" : "localhost";
+  }
+  tcpinfo.listenport = listenport;
+  tcpinfo.chantype = cli_chan_tcplocal;
+  tcpinfo.fwd_type = "direct";
+  const ret = (await listen_tcpfwd(ses, tcpinfo)) !== null ? DROPBEAR_SUCCESS : DROPBEAR_FAILURE;
+  TRACE(() => `leave cli_localtcp: ${ret}`);
+  return ret;
+}
+
+/** Ask the server to listen for us (a -R). @dropbear cli-tcpfwd.c send_msg_global_request_remotetcp */
+function send_msg_global_request_remotetcp(ses: sshsession, addr: string, port: number): void {
+  TRACE("enter send_msg_global_request_remotetcp");
+  buf_putbyte(ses.writepayload, SSH_MSG_GLOBAL_REQUEST);
+  buf_putstring(ses.writepayload, "tcpip-forward");
+  buf_putbyte(ses.writepayload, 1);
+  buf_putstring(ses.writepayload, addr);
+  buf_putint(ses.writepayload, port);
+  encrypt_packet(ses);
+  TRACE("leave send_msg_global_request_remotetcp");
+}
+
+/** The first -R still waiting for its answer: replies carry no id, they come in order. */
+function firstUnanswered(ses: sshsession): TCPFwdEntry | null {
+  for (const fwd of ses.cli_ses!.cli_opts.remotefwds) {
+    if (!fwd.have_reply) {
+      return fwd;
+    }
+  }
+  return null;
+}
+
+/**
+ * REQUEST_SUCCESS: the next -R is set up; for port 0 the server says which port it took.
+ * @dropbear cli-tcpfwd.c cli_recv_msg_request_success
+ */
+export function cli_recv_msg_request_success(ses: sshsession): void {
+  const fwd = firstUnanswered(ses);
+  if (fwd === null) {
+    return;
+  }
+  fwd.have_reply = true;
+  if (fwd.listenport === 0) {
+    const allocport = buf_getint(ses.payload!);
+    if (allocport > 0) {
+      fwd.listenport = allocport;
+      dropbear_log(LOG_INFO, `Allocated port ${allocport} for remote forward to ${str(fwd.connectaddr)}:${fwd.connectport}`);
+    }
+  }
+}
+
+/** REQUEST_FAILURE: the next -R was refused. @dropbear cli-tcpfwd.c cli_recv_msg_request_failure */
+export function cli_recv_msg_request_failure(ses: sshsession): void {
+  const fwd = firstUnanswered(ses);
+  if (fwd === null) {
+    return;
+  }
+  fwd.have_reply = true;
+  fwd_failed(ses, `Remote TCP forward request failed (port ${fwd.listenport} -> ${str(fwd.connectaddr)}:${fwd.connectport})`);
+}
+
+/** Request every -R once authenticated ("localhost" unless given, "" with -g). @dropbear cli-tcpfwd.c setup_remotetcp */
+export function setup_remotetcp(ses: sshsession): void {
+  TRACE("enter setup_remotetcp");
+  for (const fwd of ses.cli_ses!.cli_opts.remotefwds) {
+    // Kept in the entry so the server's forwarded-tcpip opens can be matched against it.
+    fwd.listenaddr ??= ses.opts.listen_fwd_all ? "" : "localhost";
+    send_msg_global_request_remotetcp(ses, fwd.listenaddr, fwd.listenport);
+  }
+  TRACE("leave setup_remotetcp");
+}
+
+/**
+ * The server opened forwarded-tcpip for a connection to one of our -R ports: find that -R
+ * (address and port, else port alone) and connect to its target.
+ * @dropbear cli-tcpfwd.c newtcpforwarded
+ */
+function newtcpforwarded(ses: sshsession, channel: Channel): number {
+  const payload = ses.payload!;
+  const origaddr = buf_getstring(payload).toString("latin1");
+  const origport = buf_getint(payload);
+  let err = SSH_OPEN_ADMINISTRATIVELY_PROHIBITED;
+  const fwds = [...ses.cli_ses!.cli_opts.remotefwds];
+  // Port alone covers "localhost" asked vs "127.0.0.1" / "::1" reported.
+  const fwd = fwds.find((f) => origport === f.listenport && origaddr === f.listenaddr) ?? fwds.find((f) => origport === f.listenport);
+  if (fwd === undefined) {
+    dropbear_log(LOG_INFO, `Server sent unrequested forward from "${origaddr.replace(/[^\x20-\x7e]/g, "")}:${origport}"`);
+  } else {
+    channel.conn_pending = connect_remote(
+      ses.conn_pending,
+      fwd.connectaddr!,
+      String(fwd.connectport),
+      (result, sock, errstring) => channel_connect_done(ses, result, sock, channel, errstring),
+      null,
+      null,
+      dropbear_prio.DROPBEAR_PRIO_NORMAL,
+    );
+    err = SSH_OPEN_IN_PROGRESS;
+  }
+  TRACE(() => `leave newtcpdirect: err ${err}`);
+  return err;
+}
+
+/** The server's connections to our -R ports. @dropbear cli-tcpfwd.c cli_chan_tcpremote */
+export const cli_chan_tcpremote: ChanType = {
+  name: "forwarded-tcpip",
+  inithandler: newtcpforwarded,
+  check_close: null,
+  reqhandler: null,
+  closehandler: null,
+  cleanup: null,
+};

@@ -1,0 +1,45 @@
+import { buf_getbool, buf_getstring } from "@dropbear-ts/buffer";
+import { svr_pubkey_allows_tcpfwd } from "@dropbear-ts/auth";
+import { send_msg_request_failure, send_msg_request_success } from "@dropbear-ts/channel";
+import type { sshsession } from "@dropbear-ts/core";
+import { TRACE } from "@dropbear-ts/dbutil";
+import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/netio";
+import { MAX_NAME_LEN } from "@dropbear-ts/options";
+import { svr_cancelremotetcp, svr_remotetcpreq } from "./svr-tcpfwd.js";
+
+/**
+ * A global request: remote TCP forwarding (tcpip-forward, cancel-tcpip-forward) unless -k or
+ * the key's no-port-forwarding forbid it; anything else is refused. tcpip-forward answers for
+ * itself. The streamlocal requests are not built yet and are refused like unknown ones.
+ * @dropbear svr-forward.c svr_recv_msg_global_request
+ */
+export function svr_recv_msg_global_request(ses: sshsession): void {
+  TRACE("enter recv_msg_global_request_remote");
+  const payload = ses.payload!;
+  const reqname = buf_getstring(payload);
+  let wantreply = buf_getbool(payload) === 1;
+  let ret = DROPBEAR_FAILURE;
+  if (ses.svr_ses!.svr_opts.noremotefwd || !svr_pubkey_allows_tcpfwd(ses)) {
+    TRACE("remote forwarding is disabled");
+  } else if (reqname.length > MAX_NAME_LEN) {
+    TRACE(() => `name len is wrong: ${reqname.length}`);
+  } else {
+    const name = reqname.toString("latin1");
+    if (name === "tcpip-forward") {
+      svr_remotetcpreq(ses, wantreply);
+      wantreply = false;
+    } else if (name === "cancel-tcpip-forward") {
+      ret = svr_cancelremotetcp(ses);
+    } else {
+      TRACE(() => `unhandled request '${name}'`);
+    }
+  }
+  if (wantreply) {
+    if (ret === DROPBEAR_SUCCESS) {
+      send_msg_request_success(ses);
+    } else {
+      send_msg_request_failure(ses);
+    }
+  }
+  TRACE("leave recv_msg_global_request");
+}

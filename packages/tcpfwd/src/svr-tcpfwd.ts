@@ -1,0 +1,189 @@
+import type { AddressInfo } from "node:net";
+import { buf_getint, buf_getstring, buf_putbyte, buf_putint } from "@dropbear-ts/buffer";
+import { channel_connect_done } from "@dropbear-ts/channel";
+import { svr_pubkey_allows_local_tcpfwd, svr_pubkey_allows_remote_tcpfwd, svr_pubkey_allows_tcpfwd } from "@dropbear-ts/auth";
+import {
+  FwdListener,
+  ListenerType,
+  SSH_OPEN_ADMINISTRATIVELY_PROHIBITED,
+  SSH_OPEN_IN_PROGRESS,
+  type ChanType,
+  type Channel,
+  type sshsession,
+} from "@dropbear-ts/core";
+import { TRACE } from "@dropbear-ts/dbutil";
+import { get_listener, remove_listener } from "@dropbear-ts/listener";
+import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS, connect_remote, dropbear_prio } from "@dropbear-ts/netio";
+import { MAX_HOST_LEN, SSH_MSG_REQUEST_FAILURE, SSH_MSG_REQUEST_SUCCESS } from "@dropbear-ts/options";
+import { encrypt_packet } from "@dropbear-ts/packet";
+import { listen_tcpfwd } from "./tcp-accept.js";
+
+/** Ports below this need privileges (netinet/in.h); the OS decides once we run as the user. */
+const IPPORT_RESERVED = 1024;
+
+/** "forwarded-tcpip": the server's channels for connections to a client's -R port (opened by us only). @dropbear svr-tcpfwd.c svr_chan_tcpremote */
+const svr_chan_tcpremote: ChanType = {
+  name: "forwarded-tcpip",
+  inithandler: null,
+  check_close: null,
+  reqhandler: null,
+  closehandler: null,
+  cleanup: null,
+};
+
+/** Same remote forward: same port and the same address string as requested. @dropbear svr-tcpfwd.c matchtcp */
+function matchtcp(typedata1: unknown, typedata2: unknown): boolean {
+  const info1 = typedata1 as FwdListener;
+  const info2 = typedata2 as FwdListener;
+  return info1.listenport === info2.listenport && info1.request_listenaddr === info2.request_listenaddr;
+}
+
+/** cancel-tcpip-forward: remove the listener the request names. @dropbear svr-tcpfwd.c svr_cancelremotetcp */
+export function svr_cancelremotetcp(ses: sshsession): number {
+  TRACE("enter cancelremotetcp");
+  const payload = ses.payload!;
+  let ret = DROPBEAR_FAILURE;
+  const request_addr = buf_getstring(payload);
+  if (request_addr.length > MAX_HOST_LEN) {
+    TRACE(() => `addr len too long: ${request_addr.length}`);
+  } else {
+    const tcpinfo = new FwdListener();
+    tcpinfo.request_listenaddr = request_addr.toString("latin1");
+    tcpinfo.listenport = buf_getint(payload);
+    const listener = get_listener(ses, ListenerType.LISTENER_TYPE_TCPFORWARDED, tcpinfo, matchtcp);
+    if (listener !== null) {
+      remove_listener(ses, listener);
+      ret = DROPBEAR_SUCCESS;
+    }
+  }
+  TRACE("leave cancelremotetcp");
+  return ret;
+}
+
+/** REQUEST_SUCCESS (with the port when the client asked for port 0) or REQUEST_FAILURE. */
+function remotetcpReply(ses: sshsession, ret: number, port: number, tcpinfo: FwdListener | null): void {
+  if (ret === DROPBEAR_SUCCESS) {
+    buf_putbyte(ses.writepayload, SSH_MSG_REQUEST_SUCCESS);
+    if (port === 0) {
+      buf_putint(ses.writepayload, tcpinfo!.listenport);
+    }
+  } else {
+    buf_putbyte(ses.writepayload, SSH_MSG_REQUEST_FAILURE);
+  }
+  encrypt_packet(ses);
+}
+
+/**
+ * tcpip-forward: after the checks (address length, port range, privileged ports, the key's
+ * permitlisten) listen for the client — on loopback unless -a (and not for "localhost") — and
+ * answer, with the allocated port for port 0. Binding waits (as C's bind does): the handler
+ * leaves that work on ses.awaitAfterPacket, which the loop awaits before the next packet, so
+ * this reply still precedes every later one. Sends its own reply when one is wanted.
+ * @dropbear svr-tcpfwd.c svr_remotetcpreq
+ */
+export function svr_remotetcpreq(ses: sshsession, wantreply: boolean): void {
+  TRACE("enter remotetcpreq");
+  const payload = ses.payload!;
+  const request_addr = buf_getstring(payload);
+  const fail = (why: string): void => {
+    TRACE(why);
+    if (wantreply) {
+      remotetcpReply(ses, DROPBEAR_FAILURE, 1, null);
+    }
+    TRACE("leave remotetcpreq");
+  };
+  if (request_addr.length > MAX_HOST_LEN) {
+    return fail(`addr len too long: ${request_addr.length}`);
+  }
+  const port = buf_getint(payload);
+  if (port !== 0) {
+    if (port < 1 || port > 65535) {
+      return fail(`invalid port: ${port}`);
+    }
+    if (!ses.allowprivport && port < IPPORT_RESERVED) {
+      return fail("can't assign port < 1024 for non-root");
+    }
+  }
+  const addr = request_addr.toString("latin1");
+  if (!svr_pubkey_allows_remote_tcpfwd(ses, addr, port)) {
+    return fail("remote tcp forwarding listen address not permitted");
+  }
+  const tcpinfo = new FwdListener();
+  tcpinfo.listenport = port;
+  tcpinfo.chantype = svr_chan_tcpremote;
+  tcpinfo.fwd_type = "forwarded";
+  tcpinfo.interface = ses.svr_ses!.svr_opts.interface;
+  tcpinfo.request_listenaddr = addr;
+  // null is loopback only: the default, and what "localhost" asks for anyway.
+  tcpinfo.listenaddr = !ses.opts.listen_fwd_all || addr === "localhost" ? null : addr;
+  ses.awaitAfterPacket = (async () => {
+    const listener = await listen_tcpfwd(ses, tcpinfo);
+    if (listener !== null) {
+      tcpinfo.listenport = (listener.socks[0]!.server.address() as AddressInfo).port;
+    }
+    if (wantreply) {
+      remotetcpReply(ses, listener !== null ? DROPBEAR_SUCCESS : DROPBEAR_FAILURE, port, tcpinfo);
+    }
+    TRACE("leave remotetcpreq");
+  })();
+}
+
+/**
+ * The peer opened direct-tcpip: check that forwarding is allowed (-j, the key's
+ * no-port-forwarding and permitopen) and the request is sane, then start connecting to the
+ * destination; channel_connect_done answers the open. @dropbear svr-tcpfwd.c newtcpdirect
+ */
+function newtcpdirect(ses: sshsession, channel: Channel): number {
+  TRACE(() => `newtcpdirect channel ${channel.index}`);
+  const payload = ses.payload!;
+  let err = SSH_OPEN_ADMINISTRATIVELY_PROHIBITED;
+  out: {
+    if (ses.svr_ses!.svr_opts.nolocaltcp || !svr_pubkey_allows_tcpfwd(ses)) {
+      TRACE("leave newtcpdirect: local tcp forwarding disabled");
+      break out;
+    }
+    const desthost = buf_getstring(payload);
+    if (desthost.length > MAX_HOST_LEN) {
+      TRACE("leave newtcpdirect: desthost too long");
+      break out;
+    }
+    const destport = buf_getint(payload);
+    const orighost = buf_getstring(payload);
+    if (orighost.length > MAX_HOST_LEN) {
+      TRACE("leave newtcpdirect: orighost too long");
+      break out;
+    }
+    const origport = buf_getint(payload);
+    if (origport > 65535 || destport > 65535) {
+      TRACE("leave newtcpdirect: port > 65535");
+      break out;
+    }
+    const host = desthost.toString("latin1");
+    if (!svr_pubkey_allows_local_tcpfwd(ses, host, destport)) {
+      TRACE("leave newtcpdirect: local tcp forwarding not permitted to requested destination");
+      break out;
+    }
+    channel.conn_pending = connect_remote(
+      ses.conn_pending,
+      host,
+      String(destport),
+      (result, sock, errstring) => channel_connect_done(ses, result, sock, channel, errstring),
+      null,
+      null,
+      dropbear_prio.DROPBEAR_PRIO_NORMAL,
+    );
+    err = SSH_OPEN_IN_PROGRESS;
+  }
+  TRACE(() => `leave newtcpdirect: err ${err}`);
+  return err;
+}
+
+/** "direct-tcpip" as the server accepts it (the client's -L). @dropbear svr-tcpfwd.c svr_chan_tcpdirect */
+export const svr_chan_tcpdirect: ChanType = {
+  name: "direct-tcpip",
+  inithandler: newtcpdirect,
+  check_close: null,
+  reqhandler: null,
+  closehandler: null,
+  cleanup: null,
+};

@@ -1,0 +1,72 @@
+import { buf_putint, buf_putstring } from "@dropbear-ts/buffer";
+import { send_msg_channel_open_init } from "@dropbear-ts/channel";
+import { ListenerType, type FwdListener, type Listener, type sshsession } from "@dropbear-ts/core";
+import { LOG_INFO, TRACE, dropbear_assert, dropbear_log } from "@dropbear-ts/dbutil";
+import { new_listener } from "@dropbear-ts/listener";
+import { DROPBEAR_SUCCESS, StreamFd, dropbear_listen, type ListenerFd } from "@dropbear-ts/netio";
+import { DROPBEAR_MAX_SOCKS } from "@dropbear-ts/options";
+import { encrypt_packet } from "@dropbear-ts/packet";
+
+/**
+ * A connection arrived on a forwarded port: give it a channel and open that at the peer,
+ * naming where to connect (direct-tcpip) or which port was hit (forwarded-tcpip), and who
+ * connected. @dropbear tcp-accept.c tcp_acceptor
+ */
+function tcp_acceptor(ses: sshsession, listener: Listener, sock: ListenerFd): void {
+  TRACE("enter tcp_acceptor");
+  const tcpinfo = listener.typedata as FwdListener;
+  const s = sock.accept();
+  if (s === null) {
+    return;
+  }
+  const ipstring = s.remoteAddress;
+  const port = s.remotePort;
+  if (ipstring === undefined || port === undefined) {
+    // Already gone: C's getnameinfo on it fails the same way.
+    s.destroy();
+    return;
+  }
+  const fd = new StreamFd(s);
+  if (send_msg_channel_open_init(ses, fd, tcpinfo.chantype!) === DROPBEAR_SUCCESS) {
+    let addr: string | null;
+    let sendport: number;
+    if (tcpinfo.fwd_type === "direct") {
+      addr = tcpinfo.sendaddr;
+      sendport = tcpinfo.sendport;
+    } else {
+      dropbear_assert(tcpinfo.fwd_type === "forwarded", "tcpinfo->fwd_type == forwarded");
+      addr = tcpinfo.request_listenaddr;
+      sendport = tcpinfo.listenport;
+    }
+    buf_putstring(ses.writepayload, addr ?? "localhost");
+    buf_putint(ses.writepayload, sendport);
+    buf_putstring(ses.writepayload, ipstring);
+    buf_putint(ses.writepayload, port);
+    encrypt_packet(ses);
+  } else {
+    fd.close();
+  }
+}
+
+/**
+ * Listen on the forward's address and port (IPv4 and IPv6 where it resolves to both) and
+ * register the sockets with tcp_acceptor. Binding waits as C's blocking getaddrinfo/bind do;
+ * null when nothing could be bound or the listener table is full.
+ * @dropbear tcp-accept.c listen_tcpfwd
+ */
+export async function listen_tcpfwd(ses: sshsession, tcpinfo: FwdListener): Promise<Listener | null> {
+  TRACE("enter listen_tcpfwd");
+  const { socks, errstring } = await dropbear_listen(tcpinfo.listenaddr, String(tcpinfo.listenport), DROPBEAR_MAX_SOCKS);
+  if (socks.length === 0) {
+    dropbear_log(LOG_INFO, `TCP forward failed: ${errstring}`);
+    TRACE("leave listen_tcpfwd: dropbear_listen failed");
+    return null;
+  }
+  const listener = new_listener(ses, socks, ListenerType.LISTENER_TYPE_TCPFORWARDED, tcpinfo, tcp_acceptor, null);
+  if (listener === null) {
+    TRACE("leave listen_tcpfwd: listener failed");
+    return null;
+  }
+  TRACE("leave listen_tcpfwd: success");
+  return listener;
+}

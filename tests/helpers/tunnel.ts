@@ -1,0 +1,274 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { readFileSync, readdirSync } from "node:fs";
+import net from "node:net";
+import { waitPort } from "./servers.js";
+
+// Port-forwarding test helpers: targets behind a tunnel, and clients that push data through it
+// and check every byte (sha256 of what was sent against what arrived, both ways).
+
+function sha256(b: Uint8Array): string {
+  return createHash("sha256").update(b).digest("hex");
+}
+
+/** Random bytes made once per process and reused by every transfer (slices of it). */
+let pool: Buffer | null = null;
+export function payload(n: number): Buffer {
+  if (pool === null || pool.length < n) {
+    pool = randomBytes(Math.max(n, 64 * 1024 * 1024));
+  }
+  return pool.subarray(0, n);
+}
+
+/** A TCP target on 127.0.0.1: its port, the hash of everything each connection sent it, and a close. */
+export interface Target {
+  port: number;
+  /** sha256 of what each finished connection delivered, in completion order. */
+  received: string[];
+  /** Connections accepted so far. */
+  accepted: () => number;
+  close: () => Promise<void>;
+}
+
+async function listenTarget(onConn: (s: net.Socket, done: (hash: string) => void) => void): Promise<Target> {
+  const received: string[] = [];
+  const socks = new Set<net.Socket>();
+  let accepted = 0;
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    accepted++;
+    socks.add(s);
+    s.on("close", () => socks.delete(s));
+    s.on("error", () => undefined);
+    onConn(s, (h) => received.push(h));
+  });
+  // A deep backlog: a thousand tunnelled connects may arrive at once.
+  server.listen({ port: 0, host: "127.0.0.1", backlog: 4096 });
+  await once(server, "listening");
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    received,
+    accepted: () => accepted,
+    close: async () => {
+      for (const s of socks) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** Echoes every byte back (each direction with its own flow control) and records a hash of what came in. */
+export function startEchoTarget(): Promise<Target> {
+  return listenTarget((s, done) => {
+    const h = createHash("sha256");
+    s.on("data", (d: Buffer) => {
+      h.update(d);
+      if (!s.write(d)) {
+        s.pause();
+        s.once("drain", () => s.resume());
+      }
+    });
+    s.on("end", () => {
+      done(h.digest("hex"));
+      s.end();
+    });
+  });
+}
+
+/**
+ * Reads the whole request (until the client's EOF), then answers with the request's hash
+ * (64 hex chars) followed by `replyBytes` of payload, and closes: the half-close case.
+ */
+export function startReplyTarget(replyBytes: number): Promise<Target> {
+  return listenTarget((s, done) => {
+    const h = createHash("sha256");
+    s.on("data", (d: Buffer) => h.update(d));
+    s.on("end", () => {
+      const hex = h.digest("hex");
+      done(hex);
+      s.write(hex);
+      s.end(payload(replyBytes));
+    });
+  });
+}
+
+/** Sends `n` bytes of payload to each connection as fast as it is taken, then closes. */
+export function startSourceTarget(n: number): Promise<Target> {
+  return listenTarget((s, done) => {
+    s.resume();
+    s.end(payload(n));
+    done("");
+  });
+}
+
+/** What one connection through the tunnel saw. */
+export interface RoundTrip {
+  sentHash: string;
+  gotHash: string;
+  got: number;
+}
+
+/**
+ * Send `n` bytes to host:port and read until the far end closes, hashing both; the tunnel
+ * must deliver the echo byte for byte. Rejects on socket errors or after `ms`.
+ */
+export function echoRoundTrip(port: number, n: number, host = "127.0.0.1", ms = 120_000): Promise<RoundTrip> {
+  return new Promise((resolve, reject) => {
+    const data = payload(n);
+    const s = net.connect({ port, host, allowHalfOpen: true });
+    const h = createHash("sha256");
+    let got = 0;
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`timeout after ${ms} ms: got ${got}/${n}`));
+    }, ms);
+    s.on("connect", () => {
+      // Chunks of 256 KiB, so the echo can start while we send.
+      let off = 0;
+      const pump = (): void => {
+        while (off < n) {
+          const end = Math.min(n, off + 256 * 1024);
+          const ok = s.write(data.subarray(off, end));
+          off = end;
+          if (!ok) {
+            s.once("drain", pump);
+            return;
+          }
+        }
+        s.end();
+      };
+      pump();
+    });
+    s.on("data", (d: Buffer) => {
+      got += d.length;
+      h.update(d);
+    });
+    s.on("end", () => {
+      clearTimeout(timer);
+      resolve({ sentHash: sha256(data), gotHash: h.digest("hex"), got });
+    });
+    s.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+/**
+ * Send a request of `n` bytes, half-close, then read the reply to its end: the reply's first
+ * 64 bytes are the target's hash of the request, the rest is `replyBytes` of payload.
+ */
+export function halfCloseRequest(port: number, n: number): Promise<{ requestHashOk: boolean; replyOk: boolean; replyLen: number }> {
+  return new Promise((resolve, reject) => {
+    const data = payload(n);
+    const s = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+    const chunks: Buffer[] = [];
+    s.on("connect", () => s.end(data));
+    s.on("data", (d: Buffer) => chunks.push(d));
+    s.on("end", () => {
+      const all = Buffer.concat(chunks);
+      const hex = all.subarray(0, 64).toString("latin1");
+      const reply = all.subarray(64);
+      resolve({ requestHashOk: hex === sha256(data), replyOk: sha256(reply) === sha256(payload(reply.length)), replyLen: reply.length });
+    });
+    s.on("error", reject);
+  });
+}
+
+/** Connect and wait for the far end to close: what a refused forward looks like locally. */
+export function connectExpectClose(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: "127.0.0.1" });
+    let got = 0;
+    s.on("data", (d: Buffer) => (got += d.length));
+    s.on("close", () => resolve(got));
+    s.on("error", (e: NodeJS.ErrnoException) => (e.code === "ECONNRESET" ? resolve(got) : reject(e)));
+  });
+}
+
+/** A long-running tunnel client (ssh -N / dbclient -N) and what it printed. */
+export interface Tunnel {
+  child: ChildProcess;
+  log: () => string;
+  alive: () => boolean;
+  stop: () => Promise<void>;
+}
+
+/** Start a client and wait until `port` (its -L) accepts; the probe connection is harmless. */
+export async function startTunnel(cmd: string, args: string[], port: number, env: NodeJS.ProcessEnv = {}): Promise<Tunnel> {
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  let out = "";
+  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
+  const t: Tunnel = {
+    child,
+    log: () => out,
+    alive: () => child.exitCode === null && child.signalCode === null,
+    stop: async () => {
+      if (t.alive()) {
+        const gone = once(child, "exit");
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+        await gone;
+        clearTimeout(timer);
+      }
+    },
+  };
+  await waitPort(port, child, () => out, 30_000);
+  return t;
+}
+
+/** Resident memory of a process in bytes (Linux /proc), 0 once it is gone. */
+export function rssOf(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The pids whose parent is `pid` (our server's per-connection children). */
+export function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      // Field 4 (ppid) follows the ")" that closes the command name.
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * Connect, read nothing for `stallMs` while sampling `sample()` every 100 ms, then read
+ * everything to the end. Returns the samples and the hash and length of what arrived.
+ */
+export function slowReader(port: number, stallMs: number, sample: () => void): Promise<{ got: number; gotHash: string }> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: "127.0.0.1" });
+    s.pause();
+    const h = createHash("sha256");
+    let got = 0;
+    const timer = setInterval(sample, 100);
+    setTimeout(() => {
+      clearInterval(timer);
+      s.on("data", (d: Buffer) => {
+        got += d.length;
+        h.update(d);
+      });
+      s.resume();
+    }, stallMs);
+    s.on("end", () => resolve({ got, gotHash: h.digest("hex") }));
+    s.on("error", reject);
+  });
+}
+
+/** sha256 of the first n bytes of the shared payload. */
+export function payloadHash(n: number): string {
+  return sha256(payload(n));
+}
