@@ -2,7 +2,6 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   sign,
   verify,
   type KeyObject,
@@ -10,6 +9,7 @@ import {
 import { constant_time_memcmp, dropbear_exit } from "@dropbear-ts/dbutil";
 
 import { genrandom } from "./dbrandom.js";
+import { generatePrivateKey } from "./keygen.js";
 
 // The X25519 / Ed25519 surface Dropbear takes from TweetNaCl, done by OpenSSL instead. OpenSSL
 // only takes keys as ASN.1, so raw 32-byte values are wrapped in fixed DER prefixes
@@ -75,7 +75,7 @@ export interface Curve25519Keypair {
  * genrandom and a base-point multiply).
  */
 export function curve25519Keypair(): Curve25519Keypair {
-  const { privateKey } = generateKeyPairSync("x25519");
+  const privateKey = generatePrivateKey("x25519");
   const jwk = privateKey.export({ format: "jwk" });
   return { priv: jwkBytes(jwk.d), pub: jwkBytes(jwk.x) };
 }

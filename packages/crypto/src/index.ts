@@ -7,5 +7,6 @@ export * from "./dbrandom.js";
 export * from "./dh_groups.js";
 export * from "./gcm.js";
 export * from "./hash.js";
+export * from "./keygen.js";
 export * from "./mlkem768.js";
 export * from "./sntrup761.js";

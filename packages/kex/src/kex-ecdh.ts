@@ -1,6 +1,6 @@
-import { generateKeyPairSync } from "node:crypto";
 import { buf_putmpint, type buffer } from "@dropbear-ts/buffer";
 import type { sshsession } from "@dropbear-ts/core";
+import { generatePrivateKey } from "@dropbear-ts/crypto";
 import { dropbear_exit } from "@dropbear-ts/dbutil";
 import {
   buf_get_ecc_raw_pubkey,
@@ -22,7 +22,7 @@ export interface kex_ecdh_param {
 /** A fresh key on the negotiated curve. @dropbear kex-ecdh.c gen_kexecdh_param */
 export function gen_kexecdh_param(ses: sshsession): kex_ecdh_param {
   const curve = ses.newkeys!.algo_kex!.details as dropbear_ecc_curve;
-  const key = eccKeyFromKeyObject(generateKeyPairSync("ec", { namedCurve: curve.dp.name }).privateKey);
+  const key = eccKeyFromKeyObject(generatePrivateKey("ec", { namedCurve: curve.dp.name }));
   if (key === null) {
     dropbear_exit("ECC error");
   }

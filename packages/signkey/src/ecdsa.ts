@@ -1,4 +1,5 @@
-import { generateKeyPairSync, sign, verify } from "node:crypto";
+import { sign, verify } from "node:crypto";
+import { generatePrivateKey } from "@dropbear-ts/crypto";
 import { TRACE, dropbear_exit } from "@dropbear-ts/dbutil";
 import {
   type buffer,
@@ -64,7 +65,7 @@ export function gen_ecdsa_priv_key(bit_size: number): ecc_key {
   if (!curve) {
     dropbear_exit(`Key size ${bit_size} isn't valid. Try 256 384 521 `);
   }
-  const { privateKey } = generateKeyPairSync("ec", { namedCurve: curve.dp.name });
+  const privateKey = generatePrivateKey("ec", { namedCurve: curve.dp.name });
   const key = eccKeyFromKeyObject(privateKey);
   if (key === null) {
     dropbear_exit("ECC error");

@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from "node:crypto";
+import { generatePrivateKey } from "@dropbear-ts/crypto";
 import { dropbear_exit } from "@dropbear-ts/dbutil";
 import { type dropbear_ed25519_key, ed25519KeyFromKeyObject } from "./ed25519.js";
 
@@ -7,7 +7,7 @@ export function gen_ed25519_priv_key(size: number): dropbear_ed25519_key {
   if (size !== 256) {
     dropbear_exit("Ed25519 keys have a fixed size of 256 bits");
   }
-  const key = ed25519KeyFromKeyObject(generateKeyPairSync("ed25519").privateKey);
+  const key = ed25519KeyFromKeyObject(generatePrivateKey("ed25519"));
   if (key === null) {
     dropbear_exit("Ed25519 generation failed");
   }

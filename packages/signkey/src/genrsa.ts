@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from "node:crypto";
+import { generatePrivateKey } from "@dropbear-ts/crypto";
 import { dropbear_exit } from "@dropbear-ts/dbutil";
 import { type dropbear_rsa_key, rsaKeyFromKeyObject } from "./rsa.js";
 
@@ -13,7 +13,7 @@ export function gen_rsa_priv_key(size: number): dropbear_rsa_key {
   if (!Number.isInteger(size) || size < 512 || size > 4096 || size % 8 !== 0) {
     dropbear_exit("Bits must satisfy 512 <= bits <= 4096, and be a multiple of 8");
   }
-  const { privateKey } = generateKeyPairSync("rsa", { modulusLength: size, publicExponent: RSA_E });
+  const privateKey = generatePrivateKey("rsa", { modulusLength: size, publicExponent: RSA_E });
   const key = rsaKeyFromKeyObject(privateKey);
   if (key === null) {
     dropbear_exit("RSA generation failed");
