@@ -213,7 +213,13 @@ export async function startTunnel(cmd: string, args: string[], port: number, env
       }
     },
   };
-  await waitPort(port, child, () => out, 30_000);
+  try {
+    await waitPort(port, child, () => out, 30_000);
+  } catch (e) {
+    // Never leave a client behind: the caller only learns of it on success.
+    await t.stop();
+    throw e;
+  }
   return t;
 }
 

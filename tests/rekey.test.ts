@@ -1,0 +1,114 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { IN_CI, PEERS, itWithPeers, type PeerName } from "./helpers/peers.js";
+import { OURS, freePort, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { echoRoundTrip, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
+
+// Issue 3: a key exchange in the middle of a transfer, started by the peer, loses nothing.
+// OpenSSH's RekeyLimit makes the peer rekey every few MiB while data flows through -L.
+
+const USER = "dbtsrekey";
+const isRoot = process.getuid?.() === 0;
+const work = scratch("dbts-rekey-");
+const cleanups: Array<() => Promise<void> | void> = [];
+let dbKey = "";
+let sshKey = "";
+let hostKey = "";
+
+function itRoot(peers: PeerName[], title: string, fn: () => Promise<void>): void {
+  if (!isRoot && !IN_CI) {
+    itWithPeers(["__needs_root__" as never], title, fn);
+    return;
+  }
+  itWithPeers(peers, title, fn, 120_000);
+}
+
+function sh(cmd: string, args: string[], input?: string): string {
+  return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
+}
+
+/** useradd and chpasswd retried: other test files take /etc/passwd's lock at the same time. */
+function shRetry(cmd: string, args: string[], input?: string): void {
+  for (let i = 0; ; i++) {
+    const r = spawnSync(cmd, args, { encoding: "utf8", input });
+    if (r.status === 0) return;
+    if (i >= 50) throw new Error(`${cmd}: ${r.stderr}`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  }
+}
+
+beforeAll(() => {
+  if (!isRoot) return;
+  spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  shRetry("useradd", ["-m", "-s", "/bin/sh", USER]);
+  shRetry("chpasswd", [], `${USER}:rekey-${process.pid}\n`);
+  const home = sh("getent", ["passwd", USER]).split(":")[5]!;
+  const uid = Number(sh("id", ["-u", USER]).trim());
+  const gid = Number(sh("id", ["-g", USER]).trim());
+  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
+  chownSync(join(home, ".ssh"), uid, gid);
+  dbKey = join(work.dir, "id_dropbear");
+  spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", dbKey]);
+  sshKey = join(work.dir, "id_openssh");
+  sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", sshKey]);
+  hostKey = join(work.dir, "hk");
+  spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hostKey]);
+  const ak = join(home, ".ssh/authorized_keys");
+  writeFileSync(ak, [`${dbKey}.pub`, `${sshKey}.pub`].map((f) => readFileSync(f, "utf8").trim()).join("\n") + "\n");
+  chownSync(ak, uid, gid);
+  chmodSync(ak, 0o600);
+  chmodSync(sshKey, 0o600);
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+  if (isRoot) spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  work.cleanup();
+}, 60_000);
+
+const MIB = 48;
+
+describe("rekey in the middle of a transfer", () => {
+  itRoot(["ssh"], "OpenSSH ssh (RekeyLimit 4M) -> our server: several rekeys, every byte intact", async () => {
+    const target: Target = await startEchoTarget();
+    cleanups.push(() => target.close());
+    const server: Server = await startOurDropbear(["-r", hostKey]);
+    cleanups.push(() => server.stop());
+    const lport = await freePort();
+    const t = await startTunnel(
+      PEERS.ssh,
+      ["-v", "-N", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "RekeyLimit=4M", "-i", sshKey, "-p", String(server.port), "-L", `127.0.0.1:${lport}:127.0.0.1:${target.port}`, `${USER}@127.0.0.1`],
+      lport,
+    );
+    cleanups.push(() => t.stop());
+    const rt = await echoRoundTrip(lport, MIB << 20);
+    expect(rt.got).toBe(MIB << 20);
+    expect(rt.gotHash).toBe(rt.sentHash);
+    // The first exchange plus at least two more during the transfer.
+    expect((t.log().match(/SSH2_MSG_KEXINIT sent/g) ?? []).length).toBeGreaterThanOrEqual(3);
+    expect(t.alive()).toBe(true);
+  });
+
+  itRoot(["sshd"], "our dbclient -> sshd (RekeyLimit 4M): the server rekeys while data flows, every byte intact", async () => {
+    const target: Target = await startEchoTarget();
+    cleanups.push(() => target.close());
+    const d = scratch("dbts-rekey-sshd-");
+    cleanups.push(() => d.cleanup());
+    const server = await startSshd(d.dir, ["RekeyLimit 4M"]);
+    cleanups.push(() => server.stop());
+    const lport = await freePort();
+    const t = await startTunnel(
+      process.execPath,
+      [OURS.dbclient, "-N", "-y", "-y", "-i", dbKey, "-p", String(server.port), "-L", `127.0.0.1:${lport}:127.0.0.1:${target.port}`, `${USER}@127.0.0.1`],
+      lport,
+    );
+    cleanups.push(() => t.stop());
+    const rt = await echoRoundTrip(lport, MIB << 20);
+    expect(rt.got).toBe(MIB << 20);
+    expect(rt.gotHash).toBe(rt.sentHash);
+    expect((server.log().match(/kex: algorithm:/g) ?? []).length).toBeGreaterThanOrEqual(3);
+    expect(t.alive()).toBe(true);
+  });
+});
