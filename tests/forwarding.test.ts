@@ -340,6 +340,22 @@ describe("ours <-> ours", () => {
     }
   });
 
+  itFwd(["ssh-keygen"], "-f returns once authenticated and leaves the tunnel running in the background", async () => {
+    const srv = await startServer("ours");
+    const { echo } = await startTargets();
+    const lport = await freePort();
+    // The background copy is nobody's child here: it is found by its -L and always stopped.
+    const stopCopy = () => spawnSync("pkill", ["-f", `127\\.0\\.0\\.1:${lport}:127`]).status;
+    try {
+      const r = await runOurClient(ourClientArgs(srv, [`127.0.0.1:${lport}:127.0.0.1:${echo.port}`], ["-f"]).slice(1), { timeoutMs: 30_000 });
+      expect(r.status).toBe(0);
+      const rt = await echoRoundTrip(lport, 1 << 20);
+      expect(rt.gotHash).toBe(rt.sentHash);
+    } finally {
+      expect(stopCopy()).toBe(0);
+    }
+  });
+
   itFwd(["ssh-keygen"], "exits on a failed forward with -o ExitOnForwardFailure=yes, warns without", async () => {
     const srv = await startServer("ours");
     const busy = net.createServer().listen(0, "127.0.0.1");

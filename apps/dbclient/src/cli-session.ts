@@ -65,6 +65,7 @@ import { encrypt_packet } from "@dropbear-ts/packet";
 import { cli_chan_tcpremote, cli_recv_msg_request_failure, cli_recv_msg_request_success, setup_localtcp, setup_remotetcp } from "@dropbear-ts/tcpfwd";
 import { common_session_init, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
 import type { Socket } from "node:net";
+import { background_done } from "./cli-background.js";
 
 /** The session this process runs, for the exit handler (Dropbear's `ses`). */
 let current: sshsession | null = null;
@@ -255,7 +256,7 @@ function cli_sessionloop(ses: sshsession): void | Promise<void> {
 async function cli_session_running(ses: sshsession): Promise<void> {
   const cli_opts = ses.cli_ses!.cli_opts;
   if (cli_opts.backgrounded) {
-    dropbear_exit("not yet implemented in dropbear-ts: -f (backgrounding after authentication)");
+    background_done();
   }
   if (cli_opts.netcat_host !== null) {
     dropbear_exit("not yet implemented in dropbear-ts: -B (netcat channels)");

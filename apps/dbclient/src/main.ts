@@ -3,6 +3,7 @@
 import { cli_runopts, runopts } from "@dropbear-ts/core";
 import { DEBUG1, dropbearMain, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { cli_getopts } from "@dropbear-ts/runopts";
+import { isBackgroundCopy, runInBackground } from "./cli-background.js";
 import { cli_dropbear_exit, cli_dropbear_log, cli_session } from "./cli-session.js";
 
 const opts = new runopts();
@@ -14,6 +15,9 @@ dropbearMain(
     cli_getopts(argv, opts, cli_opts);
     if (opts.usingsyslog) {
       startsyslog("dbclient");
+    }
+    if (cli_opts.backgrounded && !isBackgroundCopy()) {
+      return runInBackground();
     }
     DEBUG1(() => `connect to: user=${cli_opts.username} host=${cli_opts.remotehost}/${cli_opts.remoteport}`);
     await cli_session(opts, cli_opts);

@@ -1,0 +1,53 @@
+import { spawn } from "node:child_process";
+import { closeSync, writeSync } from "node:fs";
+
+// -f: Dropbear daemon()s once authentication succeeds. Node cannot fork a running session, so
+// the foreground process starts a detached copy of itself at once and waits; the copy runs the
+// whole session and, at the point where C forks, tells the foreground process (through fd 3)
+// that it may leave. Until then the user sees the copy's prompts and errors as usual.
+
+/** Set in the detached copy: the fd of the pipe to the waiting foreground process. */
+const BG_ENV = "DBCLIENT_TS_BACKGROUND_FD";
+
+/** True in the detached copy that runs a -f session. */
+export function isBackgroundCopy(): boolean {
+  return process.env[BG_ENV] !== undefined;
+}
+
+/**
+ * In the foreground: run the session in a detached copy and resolve with the exit status this
+ * process should have: 0 once the copy is authenticated, the copy's status if it ends first.
+ */
+export function runInBackground(): Promise<number> {
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    detached: true,
+    stdio: ["inherit", "inherit", "inherit", "pipe"],
+    env: { ...process.env, [BG_ENV]: "3" },
+  });
+  return new Promise((resolve) => {
+    const pipe = child.stdio[3]!;
+    pipe.on("data", () => {
+      // Nothing of the copy may keep this process alive now.
+      pipe.destroy();
+      child.unref();
+      resolve(0);
+    });
+    pipe.on("error", () => undefined);
+    child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+/**
+ * In the detached copy, once authenticated: let the foreground process go, and stop reading
+ * the terminal (stdin becomes /dev/null, as daemon() leaves it). @dropbear cli-session.c cli_sessionloop
+ */
+export function background_done(): void {
+  const fd = Number(process.env[BG_ENV]);
+  try {
+    writeSync(fd, "ok\n");
+    closeSync(fd);
+  } catch {
+    // The foreground process is already gone: nothing waits for us.
+  }
+  process.stdin.destroy();
+}
