@@ -215,17 +215,37 @@ describe("our dbclient -> OpenSSH sshd and Debian's dropbear, a real system acco
   });
 
   let debian: Server | null = null;
+  async function debianServer(): Promise<Server> {
+    if (debian === null) {
+      const hk = join(work.dir, "debian_hk");
+      spawnSync(PEERS.dropbearkey, ["-t", "ed25519", "-f", hk]);
+      debian = await startDebianDropbear(["-r", hk]);
+      servers.push(debian);
+    }
+    return debian;
+  }
+
+  itAuth(["dropbear", "dropbearkey"], "Debian dropbear: an agent key (SSH_AUTH_SOCK)", async () => {
+    const server = await debianServer();
+    const agent = sh("ssh-agent", ["-s"]);
+    const sock = /SSH_AUTH_SOCK=([^;]+);/.exec(agent)![1]!;
+    const pid = /SSH_AGENT_PID=(\d+);/.exec(agent)![1]!;
+    try {
+      execFileSync("ssh-add", [keys.ecdsa!], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: "ignore" });
+      const before = server.log().length;
+      const err = await ourClient(server.port, [], { env: { SSH_AUTH_SOCK: sock } });
+      await expectAuthenticated(server, before, err);
+    } finally {
+      process.kill(Number(pid));
+    }
+  });
+
   for (const [what, args, opts] of cases) {
     itAuth(["dropbear", "dropbearkey"], `Debian dropbear: ${what}`, async () => {
-      if (debian === null) {
-        const hk = join(work.dir, "debian_hk");
-        spawnSync(PEERS.dropbearkey, ["-t", "ed25519", "-f", hk]);
-        debian = await startDebianDropbear(["-r", hk]);
-        servers.push(debian);
-      }
-      const before = debian.log().length;
-      const err = await ourClient(debian.port, args(), opts);
-      await expectAuthenticated(debian, before, err);
+      const server = await debianServer();
+      const before = server.log().length;
+      const err = await ourClient(server.port, args(), opts);
+      await expectAuthenticated(server, before, err);
     });
   }
 });
