@@ -32,6 +32,8 @@ import {
   print_algos,
   print_version,
   split_address_port,
+  flagValue,
+  uintOption,
 } from "./common-runopts.js";
 
 /** What cli_getopts fills in: Dropbear's `opts` and `cli_opts`, owned by one program run. */
@@ -240,16 +242,9 @@ export function cli_getopts(
       continue;
     }
 
-    let value: string;
-    if (j >= arg.length) {
-      i++;
-      if (i >= argv.length) {
-        dropbear_exit("Missing argument");
-      }
-      value = argv[i];
-    } else {
-      value = arg.slice(j);
-    }
+    const taken = flagValue(argv, i, j);
+    const value = taken.value;
+    i = taken.i;
 
     switch (opt) {
       case "OPT_EXTENDED_OPTIONS":
@@ -328,27 +323,15 @@ export function cli_getopts(
     parse_recv_window(opts, recv_window_arg);
   }
   if (cli_opts.keepalive_arg !== null) {
-    const val = m_str_to_uint(cli_opts.keepalive_arg);
-    if (val === null) {
-      dropbear_exit(`Bad keepalive '${cli_opts.keepalive_arg}'`);
-    }
-    opts.keepalive_secs = val;
+    opts.keepalive_secs = uintOption("keepalive", cli_opts.keepalive_arg);
   }
 
   if (idle_timeout_arg !== null) {
-    const val = m_str_to_uint(idle_timeout_arg);
-    if (val === null) {
-      dropbear_exit(`Bad idle_timeout '${idle_timeout_arg}'`);
-    }
-    opts.idle_timeout_secs = val;
+    opts.idle_timeout_secs = uintOption("idle_timeout", idle_timeout_arg);
   }
 
   if (max_duration_arg !== null) {
-    const val = m_str_to_uint(max_duration_arg);
-    if (val === null) {
-      dropbear_exit(`Bad max_duration '${max_duration_arg}'`);
-    }
-    opts.max_duration_secs = val;
+    opts.max_duration_secs = uintOption("max_duration", max_duration_arg);
   }
 
   if (cli_opts.cmd !== null && cli_opts.netcat_host !== null) {

@@ -50,6 +50,30 @@ export function readhostkey(filename: string, hostkey: sign_key, type: signkey_t
   }
 }
 
+/** An unsigned option value, or Dropbear's "Bad <what> '<value>'" exit. */
+export function uintOption(what: string, value: string): number {
+  const val = m_str_to_uint(value);
+  if (val === null) {
+    dropbear_exit(`Bad ${what} '${value}'`);
+  }
+  return val;
+}
+
+/**
+ * The value of a flag at argv[i][j-1]: the rest of that word if any ("-p2222"), else the next
+ * word ("-p 2222"), whose index is returned too. No next word is "Missing argument".
+ */
+export function flagValue(argv: readonly string[], i: number, j: number): { value: string; i: number } {
+  const arg = argv[i]!;
+  if (j < arg.length) {
+    return { value: arg.slice(j), i };
+  }
+  if (i + 1 >= argv.length) {
+    dropbear_exit("Missing argument");
+  }
+  return { value: argv[i + 1]!, i: i + 1 };
+}
+
 /** Print "Dropbear v<version>" to stderr. @dropbear common-runopts.c print_version */
 export function print_version(): void {
   process.stderr.write(`Dropbear v${DROPBEAR_VERSION}\n`);

@@ -54,6 +54,8 @@ import {
   print_version,
   split_address_port,
   readhostkey,
+  flagValue,
+  uintOption,
 } from "./common-runopts.js";
 
 /** What svr_getopts fills in: Dropbear's `opts` and `svr_opts`, owned by one program run. */
@@ -264,16 +266,9 @@ export function svr_getopts(
       continue;
     }
 
-    let value: string;
-    if (j >= arg.length) {
-      i++;
-      if (i >= argv.length) {
-        dropbear_exit("Missing argument");
-      }
-      value = argv[i];
-    } else {
-      value = arg.slice(j);
-    }
+    const taken = flagValue(argv, i, j);
+    const value = taken.value;
+    i = taken.i;
 
     if (nextisport) {
       addportandaddress(svr_opts, value);
@@ -307,35 +302,19 @@ export function svr_getopts(
   }
 
   if (maxauthtries_arg !== null) {
-    const val = m_str_to_uint(maxauthtries_arg);
-    if (val === null) {
-      dropbear_exit(`Bad maxauthtries '${maxauthtries_arg}'`);
-    }
-    svr_opts.maxauthtries = val;
+    svr_opts.maxauthtries = uintOption("maxauthtries", maxauthtries_arg);
   }
 
   if (keepalive_arg !== null) {
-    const val = m_str_to_uint(keepalive_arg);
-    if (val === null) {
-      dropbear_exit(`Bad keepalive '${keepalive_arg}'`);
-    }
-    opts.keepalive_secs = val;
+    opts.keepalive_secs = uintOption("keepalive", keepalive_arg);
   }
 
   if (idle_timeout_arg !== null) {
-    const val = m_str_to_uint(idle_timeout_arg);
-    if (val === null) {
-      dropbear_exit(`Bad idle_timeout '${idle_timeout_arg}'`);
-    }
-    opts.idle_timeout_secs = val;
+    opts.idle_timeout_secs = uintOption("idle_timeout", idle_timeout_arg);
   }
 
   if (max_duration_arg !== null) {
-    const val = m_str_to_uint(max_duration_arg);
-    if (val === null) {
-      dropbear_exit(`Bad max_duration '${max_duration_arg}'`);
-    }
-    opts.max_duration_secs = val;
+    opts.max_duration_secs = uintOption("max_duration", max_duration_arg);
   }
 
   if (svr_opts.forced_command !== null) {
