@@ -1,7 +1,8 @@
+import { bytes_to_mp } from "@dropbear-ts/crypto";
 import { createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from "node:crypto";
 import { TRACE, dropbear_exit, dropbear_log, LOG_WARNING } from "@dropbear-ts/dbutil";
 import { type buffer, buf_getbyte, buf_getptr, buf_incrpos, buf_incrwritepos, buf_getwriteptr, buf_putint, buf_setpos } from "@dropbear-ts/buffer";
-import { bigintToBytes, bigintToJwk, bytesToBigint, mod } from "./mp.js";
+import { bigintToBytes, bigintToJwk, mod } from "./mp.js";
 
 /**
  * One curve's domain parameters: what libtomcrypt's ltc_ecc_set_type holds, plus the names
@@ -140,9 +141,9 @@ export function buf_get_ecc_raw_pubkey(buf: buffer, curve: dropbear_ecc_curve): 
     TRACE("leave, wrong size");
     return null;
   }
-  const x = bytesToBigint(buf_getptr(buf, size));
+  const x = bytes_to_mp(buf_getptr(buf, size));
   buf_incrpos(buf, size);
-  const y = bytesToBigint(buf_getptr(buf, size));
+  const y = bytes_to_mp(buf_getptr(buf, size));
   buf_incrpos(buf, size);
   const key = new ecc_key(curve.dp, x, y);
   // Coordinates must be field elements: node:crypto refuses the others, so catch them here.
@@ -203,9 +204,9 @@ export function eccKeyFromKeyObject(ko: KeyObject): ecc_key | null {
   }
   const key = new ecc_key(
     curve.dp,
-    bytesToBigint(Buffer.from(jwk.x, "base64url")),
-    bytesToBigint(Buffer.from(jwk.y, "base64url")),
-    jwk.d === undefined ? null : bytesToBigint(Buffer.from(jwk.d, "base64url")),
+    bytes_to_mp(Buffer.from(jwk.x, "base64url")),
+    bytes_to_mp(Buffer.from(jwk.y, "base64url")),
+    jwk.d === undefined ? null : bytes_to_mp(Buffer.from(jwk.d, "base64url")),
   );
   if (ko.type === "private") {
     key.privKeyObject = ko;
@@ -229,5 +230,5 @@ export function dropbear_ecc_shared_secret(pub_key: ecc_key, priv_key: ecc_key):
   } catch {
     dropbear_exit("ECC error");
   }
-  return bytesToBigint(secret);
+  return bytes_to_mp(secret);
 }

@@ -1,5 +1,5 @@
 import { sign, verify } from "node:crypto";
-import { generatePrivateKey } from "@dropbear-ts/crypto";
+import { generatePrivateKey, bytes_to_mp } from "@dropbear-ts/crypto";
 import { TRACE, dropbear_exit } from "@dropbear-ts/dbutil";
 import {
   type buffer,
@@ -26,7 +26,7 @@ import {
   ecc_curve_nistp384,
   ecc_curve_nistp521,
 } from "./ecc.js";
-import { bigintToBytes, bytesToBigint, usedBytes } from "./mp.js";
+import { bigintToBytes, usedBytes } from "./mp.js";
 import {
   DROPBEAR_SIGNKEY_ECDSA_NISTP256,
   DROPBEAR_SIGNKEY_ECDSA_NISTP384,
@@ -146,8 +146,8 @@ export function buf_put_ecdsa_sign(buf: buffer, key: ecc_key, data_buf: buffer):
   buf_putstring(buf, `ecdsa-sha2-${curve.name}`);
   // Enough for P-521's two mpints.
   const sigbuf = buf_new(200);
-  buf_putmpint(sigbuf, bytesToBigint(sig.subarray(0, half)));
-  buf_putmpint(sigbuf, bytesToBigint(sig.subarray(half)));
+  buf_putmpint(sigbuf, bytes_to_mp(sig.subarray(0, half)));
+  buf_putmpint(sigbuf, bytes_to_mp(sig.subarray(half)));
   buf_putbufstring(buf, sigbuf);
 }
 

@@ -1,3 +1,4 @@
+import { bytes_to_mp } from "@dropbear-ts/crypto";
 // Reading and writing OpenSSH-format private keys, for dropbearconvert (and `dbclient -i`).
 // Beyond Dropbear (see docs/deviations.md): encrypted openssh-key-v1 files (bcrypt KDF with
 // aes*-ctr, aes*-cbc or aes*-gcm@openssh.com), encrypted PEM files and PKCS#8 files, each
@@ -24,7 +25,6 @@ import { MAX_PRIVKEY_SIZE } from "@dropbear-ts/options";
 import { buf_readfile, buf_writefile, strerror } from "./dbutil.js";
 import { buf_get_ecc_raw_pubkey, type dropbear_ecc_curve, ecc_curve_nistp256, ecc_curve_nistp384, ecc_curve_nistp521 } from "./ecc.js";
 import { signkey_is_ecdsa } from "./ecdsa.js";
-import { bytesToBigint } from "./mp.js";
 import {
   DROPBEAR_SIGNKEY_ANY,
   DROPBEAR_SIGNKEY_ECDSA_NISTP256,
@@ -690,7 +690,7 @@ function readAsn1Key(key: openssh_key, retkey: sign_key): sign_key | string {
       if (ecc === null) {
         return "Error parsing ECC key";
       }
-      ecc.k = bytesToBigint(private_key_bytes);
+      ecc.k = bytes_to_mp(private_key_bytes);
       const member = signkey_key_ptr(retkey.type);
       if (member !== "ecckey256" && member !== "ecckey384" && member !== "ecckey521") {
         return "Unknown ECC key type";

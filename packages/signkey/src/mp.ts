@@ -1,13 +1,6 @@
+import { bytes_to_mp } from "@dropbear-ts/crypto";
 // Small bigint helpers shared by the key codecs. Keys keep their numbers as bigints (the wire
 // and file formats are mpints); node:crypto wants them as unsigned big-endian bytes (JWK).
-
-/** Unsigned big-endian bytes to a bigint; empty input is 0. */
-export function bytesToBigint(bytes: Uint8Array): bigint {
-  if (bytes.length === 0) {
-    return 0n;
-  }
-  return BigInt("0x" + Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("hex"));
-}
 
 /** Bits needed to write x (0 for 0), like libtommath's mp_count_bits. */
 export function bigintBitLength(x: bigint): number {
@@ -80,7 +73,7 @@ export function jwkToBigint(field: string | undefined): bigint | null {
   if (field === undefined) {
     return null;
   }
-  return bytesToBigint(Buffer.from(field, "base64url"));
+  return bytes_to_mp(Buffer.from(field, "base64url"));
 }
 
 /** The bytes a buffer holds (0..len), whatever its position: what Dropbear hashes when signing. */

@@ -1,3 +1,4 @@
+import { bytes_to_mp } from "@dropbear-ts/crypto";
 import { constants, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
 import { LOG_WARNING, TRACE, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
 import {
@@ -12,7 +13,7 @@ import {
   buf_putstring,
 } from "@dropbear-ts/buffer";
 import { MIN_RSA_KEYLEN, SSH_SIGNKEY_RSA, SSH_SIGNKEY_RSA_LEN } from "@dropbear-ts/options";
-import { bigintBitLength, bigintByteLength, bigintToBytes, bigintToJwk, bytesToBigint, jwkToBigint, mod, modInverse, usedBytes } from "./mp.js";
+import { bigintBitLength, bigintByteLength, bigintToBytes, bigintToJwk, jwkToBigint, mod, modInverse, usedBytes } from "./mp.js";
 import {
   DROPBEAR_SIGNATURE_RSA_SHA1,
   DROPBEAR_SIGNATURE_RSA_SHA256,
@@ -223,7 +224,7 @@ export function buf_rsa_verify(buf: buffer, key: dropbear_rsa_key, sigtype: sign
     TRACE("bad size");
     return false;
   }
-  const s = bytesToBigint(buf_getptr(buf, buf.len - buf.pos));
+  const s = bytes_to_mp(buf_getptr(buf, buf.len - buf.pos));
   if (s >= key.n) {
     TRACE("s > n-1");
     return false;
