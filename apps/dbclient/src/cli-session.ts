@@ -21,9 +21,9 @@ import {
   recv_msg_channel_window_adjust,
 } from "@dropbear-ts/channel";
 import { cli_kex_state, cli_state, sshsession, type ChanType, type cli_runopts, type packettype, type runopts } from "@dropbear-ts/core";
-import { mlkem768_desc, sntrup761_desc } from "@dropbear-ts/crypto";
 import { LOG_INFO, TRACE, TRACE2, dropbear_exit, dropbear_log, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
 import {
+  kexLoadKems,
   kexfirstinitialise,
   recv_msg_ext_info,
   recv_msg_kexdh_reply,
@@ -63,7 +63,7 @@ import {
 } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 import { cli_chan_tcpremote, cli_recv_msg_request_failure, cli_recv_msg_request_success, setup_localtcp, setup_remotetcp } from "@dropbear-ts/tcpfwd";
-import { common_session_init, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
+import { common_session_init, sigintterm_handler, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
 import type { Socket } from "node:net";
 import { background_done } from "./cli-background.js";
 
@@ -298,8 +298,7 @@ function cli_connected(ses: sshsession, result: number, sock: StreamFd | null, e
  * @dropbear cli-main.c main
  */
 export async function cli_session(opts: runopts, cli_opts: cli_runopts): Promise<never> {
-  // The post-quantum KEMs are loaded before the first packet: kex handlers are synchronous.
-  await Promise.all([sntrup761_desc.kemLoad(), mlkem768_desc.kemLoad()]);
+  await kexLoadKems();
   const ses = new sshsession(opts, { cli_opts });
   current = ses;
   common_session_init(ses, null, null);
@@ -317,12 +316,7 @@ export async function cli_session(opts: runopts, cli_opts: cli_runopts): Promise
   cli_algos_initialise(ses);
   cli_session_init(ses);
   ses.init_done = true;
-  const onSignal = (): void => {
-    ses.exitflag = true;
-    ses.signal_pipe?.raise();
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  sigintterm_handler(ses);
   send_session_identification(ses);
   kexfirstinitialise(ses);
   send_msg_kexinit(ses);

@@ -22,9 +22,8 @@ import {
   recv_msg_channel_window_adjust,
 } from "@dropbear-ts/channel";
 import { sshsession, type ChanType, type packettype, type runopts, type svr_runopts } from "@dropbear-ts/core";
-import { sntrup761_desc, mlkem768_desc } from "@dropbear-ts/crypto";
 import { LOG_INFO, dropbear_close, dropbear_log, get_debug_trace, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
-import { kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, recv_msg_newkeys, send_msg_kexinit } from "@dropbear-ts/kex";
+import { kexLoadKems, kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, recv_msg_newkeys, send_msg_kexinit } from "@dropbear-ts/kex";
 import { StreamFd, getaddrstring, set_sock_nodelay } from "@dropbear-ts/netio";
 import {
   SSH_EXT_INFO_C,
@@ -49,7 +48,7 @@ import {
   SSH_STRICT_KEX_C,
 } from "@dropbear-ts/options";
 import { svr_chan_tcpdirect, svr_recv_msg_global_request } from "@dropbear-ts/tcpfwd";
-import { common_session_init, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
+import { common_session_init, sigintterm_handler, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
@@ -175,8 +174,7 @@ function svr_session_cleanup(ses: sshsession): void {
  * @dropbear svr-session.c svr_session
  */
 export async function svr_session(opts: runopts, svr_opts: svr_runopts, sock: Socket, childpipe: number): Promise<never> {
-  // The post-quantum KEMs are loaded before the first packet: kex handlers are synchronous.
-  await Promise.all([sntrup761_desc.kemLoad(), mlkem768_desc.kemLoad()]);
+  await kexLoadKems();
   const ses = new sshsession(opts, { svr_opts });
   current = ses;
   set_sock_nodelay(sock);
@@ -200,13 +198,7 @@ export async function svr_session(opts: runopts, svr_opts: svr_runopts, sock: So
   ses.extra_session_cleanup = svr_session_cleanup;
   ses.packettypes = svr_packettypes;
   ses.init_done = true;
-  // SIGINT/SIGTERM: the loop notices at its next wake-up and exits cleanly.
-  const onSignal = (): void => {
-    ses.exitflag = true;
-    ses.signal_pipe?.raise();
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  sigintterm_handler(ses);
   send_session_identification(ses);
   kexfirstinitialise(ses);
   send_msg_kexinit(ses);

@@ -16,7 +16,7 @@ import {
   buf_setpos,
 } from "@dropbear-ts/buffer";
 import { DROPBEAR_COMP_ZLIB, DROPBEAR_COMP_ZLIB_DELAY, key_context, key_context_directional, type dropbear_kex, type sshsession } from "@dropbear-ts/core";
-import { genrandom, hash_process_mp, type dropbear_cipher, type dropbear_cipher_mode, type dropbear_hash } from "@dropbear-ts/crypto";
+import { genrandom, mlkem768_desc, sntrup761_desc, hash_process_mp, type dropbear_cipher, type dropbear_cipher_mode, type dropbear_hash } from "@dropbear-ts/crypto";
 import { DEBUG2, DEBUG3, TRACE, TRACE2, dropbear_exit, m_burn, monotonic_now } from "@dropbear-ts/dbutil";
 import {
   KEXHASHBUF_MAX_INTS,
@@ -33,6 +33,14 @@ import {
 } from "@dropbear-ts/options";
 import { encrypt_packet, newzstream } from "@dropbear-ts/packet";
 import { signkey_type_from_signature, type signature_type } from "@dropbear-ts/signkey";
+
+/**
+ * Load the post-quantum KEMs (WebAssembly / lazily built) before the first packet: the kex
+ * handlers that use them are synchronous, as in C.
+ */
+export function kexLoadKems(): Promise<void> {
+  return Promise.all([sntrup761_desc.kemLoad(), mlkem768_desc.kemLoad()]).then(() => undefined);
+}
 
 /** Send our KEXINIT: every usable algorithm, newest preferences first. @dropbear common-kex.c send_msg_kexinit */
 export function send_msg_kexinit(ses: sshsession): void {

@@ -58,6 +58,19 @@ export function common_session_init(ses: sshsession, sock_in: StreamFd | null, s
 }
 
 /**
+ * SIGINT and SIGTERM set ses.exitflag and wake the loop, which then exits with "Terminated by
+ * signal" at its next turn, cleaning up as any exit does. @dropbear svr-main.c sigintterm_handler
+ */
+export function sigintterm_handler(ses: sshsession): void {
+  const onSignal = (): void => {
+    ses.exitflag = true;
+    ses.signal_pipe?.raise();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+}
+
+/**
  * Back pressure on the transport, and why it differs from Dropbear.
  *
  * Dropbear stops reading the transport socket whenever more than 2*TRANS_MAX_PAYLOAD_LEN
