@@ -9,11 +9,14 @@ import {
   CRYPT_OK,
   LTC_DECRYPT,
   LTC_ENCRYPT,
-  cipherAlgorithms,
   computeMac,
-  macAlgorithms,
   verifyMac,
 } from "../packages/crypto/dist/index.js";
+import { MAC_MODE_ETM, sshciphers, sshhashes } from "../packages/algo/dist/index.js";
+
+// What the programs offer, from the algorithm tables.
+const cipherAlgorithms = sshciphers.map((a) => ({ name: a.name, cipher: a.data, mode: a.mode }));
+const macAlgorithms = sshhashes.map((a) => ({ name: a.name, hash: a.data, etm: a.mode === MAC_MODE_ETM }));
 
 const PACKET = 32 * 1024;
 const SECONDS_PER_COLUMN = 0.5;

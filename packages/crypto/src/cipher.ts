@@ -111,24 +111,3 @@ export const dropbear_mode_ctr: dropbear_cipher_mode = {
   aead_getlength: null,
   aead_mac: null,
 };
-
-/** One cipher name the `algo` tables can list, with what implements it. */
-export interface CipherAlgorithm {
-  /** The SSH name, e.g. "aes256-ctr". */
-  readonly name: string;
-  readonly cipher: dropbear_cipher;
-  readonly mode: dropbear_cipher_mode;
-}
-
-/**
- * Every cipher this package implements, in Dropbear's table order. Dropbear 2026.94 builds the
- * GCM pair only with DROPBEAR_ENABLE_GCM_MODE (off by default); CBC and 3DES, off by default
- * too, are not implemented. Which of these a program offers is the `algo` package's call.
- */
-export const cipherAlgorithms: readonly CipherAlgorithm[] = [
-  { name: "chacha20-poly1305@openssh.com", cipher: dropbear_chachapoly, mode: dropbear_mode_chachapoly },
-  { name: "aes256-gcm@openssh.com", cipher: dropbear_aes256, mode: dropbear_mode_gcm },
-  { name: "aes128-gcm@openssh.com", cipher: dropbear_aes128, mode: dropbear_mode_gcm },
-  { name: "aes256-ctr", cipher: dropbear_aes256, mode: dropbear_mode_ctr },
-  { name: "aes128-ctr", cipher: dropbear_aes128, mode: dropbear_mode_ctr },
-];

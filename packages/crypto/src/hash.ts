@@ -25,27 +25,6 @@ export const dropbear_sha2_512: dropbear_hash = { hash_desc: sha512_desc, keysiz
 /** "No MAC", in force until the first NEWKEYS. @dropbear common-algo.c dropbear_nohash */
 export const dropbear_nohash: dropbear_hash = { hash_desc: null, keysize: 16, hashsize: 0 };
 
-/** One MAC name the `algo` tables can list, with the primitive behind it. */
-export interface MacAlgorithm {
-  /** The SSH name, e.g. "hmac-sha2-256-etm@openssh.com". */
-  readonly name: string;
-  readonly hash: dropbear_hash;
-  /** Encrypt-then-MAC: the MAC covers the length field in clear and the ciphertext. */
-  readonly etm: boolean;
-}
-
-/**
- * Every HMAC this package implements. hmac-sha1 and hmac-sha1-96 are absent: Dropbear 2026.94
- * builds them with DROPBEAR_SHA1_HMAC / DROPBEAR_SHA1_96_HMAC = 0. The -etm variants go beyond
- * Dropbear (which has none); which of these a program offers is the `algo` package's call.
- */
-export const macAlgorithms: readonly MacAlgorithm[] = [
-  { name: "hmac-sha2-256", hash: dropbear_sha2_256, etm: false },
-  { name: "hmac-sha2-512", hash: dropbear_sha2_512, etm: false },
-  { name: "hmac-sha2-256-etm@openssh.com", hash: dropbear_sha2_256, etm: true },
-  { name: "hmac-sha2-512-etm@openssh.com", hash: dropbear_sha2_512, etm: true },
-];
-
 // Scratch for the sequence number: update() copies it at once, so one buffer serves all calls.
 const SEQBUF = Buffer.alloc(4);
 

@@ -2,7 +2,18 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 
 import { CRYPT_ERROR, CRYPT_OK, LTC_DECRYPT, LTC_ENCRYPT } from "../src/algo.js";
-import { cipherAlgorithms } from "../src/cipher.js";
+import { dropbear_aes128, dropbear_aes256, dropbear_mode_ctr } from "../src/cipher.js";
+import { dropbear_chachapoly, dropbear_mode_chachapoly } from "../src/chachapoly.js";
+import { dropbear_mode_gcm } from "../src/gcm.js";
+
+/** Every cipher/mode pair the algo tables offer, by name. */
+const cipherAlgorithms = [
+  { name: "chacha20-poly1305@openssh.com", cipher: dropbear_chachapoly, mode: dropbear_mode_chachapoly },
+  { name: "aes256-gcm@openssh.com", cipher: dropbear_aes256, mode: dropbear_mode_gcm },
+  { name: "aes128-gcm@openssh.com", cipher: dropbear_aes128, mode: dropbear_mode_gcm },
+  { name: "aes256-ctr", cipher: dropbear_aes256, mode: dropbear_mode_ctr },
+  { name: "aes128-ctr", cipher: dropbear_aes128, mode: dropbear_mode_ctr },
+];
 import { computeMac, dropbear_sha2_256, dropbear_sha2_512, verifyMac } from "../src/hash.js";
 
 const ctrAlgos = cipherAlgorithms.filter((a) => a.mode.aead_crypt === null);

@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import type { dropbear_cipher, dropbear_cipher_mode, dropbear_hash } from "@dropbear-ts/crypto";
+import { MAC_MODE_ETM, algo_tables_new, buf_match_algo, sshciphers, sshhashes } from "../src/common-algo.js";
+import { buf_new, buf_putstring, buf_setpos } from "@dropbear-ts/buffer";
+
+describe("common-algo.c tables", () => {
+  it("lists the ciphers in Dropbear's order with its key and block sizes", () => {
+    const table = sshciphers.map((a) => {
+      const c = a.data as dropbear_cipher;
+      return [a.name, c.keysize, c.blocksize, (a.mode as dropbear_cipher_mode).aead_crypt !== null];
+    });
+    expect(table).toEqual([
+      ["chacha20-poly1305@openssh.com", 64, 8, true],
+      ["aes256-gcm@openssh.com", 32, 16, true],
+      ["aes128-gcm@openssh.com", 16, 16, true],
+      ["aes256-ctr", 32, 16, false],
+      ["aes128-ctr", 16, 16, false],
+    ]);
+  });
+
+  it("lists the MACs, the -etm variants as the same primitive with the etm mark, and no SHA-1", () => {
+    expect(sshhashes.map((m) => [m.name, (m.data as dropbear_hash).hashsize, m.mode === MAC_MODE_ETM])).toEqual([
+      ["hmac-sha2-256", 32, false],
+      ["hmac-sha2-512", 64, false],
+      ["hmac-sha2-256-etm@openssh.com", 32, true],
+      ["hmac-sha2-512-etm@openssh.com", 64, true],
+    ]);
+    expect(sshhashes.some((m) => m.name.startsWith("hmac-sha1"))).toBe(false);
+  });
+
+  it("buf_match_algo picks the client's first choice the server also has", () => {
+    const t = algo_tables_new();
+    const list = (s: string) => {
+      const b = buf_new(4 + s.length);
+      buf_putstring(b, s);
+      buf_setpos(b, 0);
+      return b;
+    };
+    // Server side: the remote list is the client's preference.
+    expect(buf_match_algo(list("nonesuch,aes128-ctr,aes256-ctr"), t.sshciphers, true, false).algo?.name).toBe("aes128-ctr");
+    // Client side: our order wins.
+    expect(buf_match_algo(list("aes128-ctr,aes256-ctr"), t.sshciphers, false, false).algo?.name).toBe("aes256-ctr");
+    expect(buf_match_algo(list("nonesuch"), t.sshciphers, true, false).algo).toBeNull();
+  });
+});
