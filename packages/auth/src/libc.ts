@@ -1,23 +1,11 @@
 import { closeSync } from "node:fs";
-import { createRequire } from "node:module";
 import { endianness } from "node:os";
+import { koffi as loadKoffi, sharedLib, type Koffi } from "@dropbear-ts/dbutil";
 
 // The C library calls authentication needs and Node lacks: the passwd, shadow and group
 // databases (through NSS, so whatever /etc/nsswitch.conf says applies), getusershell(),
-// libcrypt's crypt_rn() and setresgid(). Bound with koffi on first use, so a client that never
-// authenticates anyone never loads them.
-
-/** What koffi's loaded-library object offers that we use. */
-interface KoffiLib {
-  func(decl: string): (...args: unknown[]) => unknown;
-}
-/** The part of koffi's module we use (it ships no types that fit NodeNext here). */
-interface Koffi {
-  load(path: string): KoffiLib;
-  struct(name: string, def: Record<string, string>): unknown;
-  decode(ptr: unknown, type: unknown): unknown;
-  pointer(type: unknown): unknown;
-}
+// libcrypt's crypt_rn() and setresgid(). Bound through dbutil's libc loader on first use, so a
+// client that never authenticates anyone never loads them.
 
 /** A passwd entry, the fields Dropbear keeps. */
 export interface PasswdEntry {
@@ -55,8 +43,8 @@ function libc(): Bindings {
   if (bindings !== null) {
     return bindings;
   }
-  const koffi = createRequire(import.meta.url)("koffi") as Koffi;
-  const lib = koffi.load("libc.so.6");
+  const koffi = loadKoffi();
+  const lib = sharedLib();
   const passwdType = koffi.struct("dbts_passwd", {
     pw_name: "char *",
     pw_passwd: "char *",
@@ -244,9 +232,7 @@ const CRYPT_DATA_SIZE = 32768;
  */
 export function crypt(phrase: Uint8Array, setting: string): string {
   if (cryptFn === null) {
-    const koffi = libc().koffi;
-    const lib = koffi.load("libcrypt.so.1");
-    cryptFn = lib.func("const char *crypt_rn(const uint8_t *phrase, const uint8_t *setting, void *data, int size)") as CryptRn;
+    cryptFn = sharedLib("libcrypt.so.1").func("const char *crypt_rn(const uint8_t *phrase, const uint8_t *setting, void *data, int size)") as CryptRn;
   }
   const p = cstr(phrase);
   const data = Buffer.alloc(CRYPT_DATA_SIZE);

@@ -12,6 +12,7 @@ import type { SignalPipeFd, StreamFd, dropbear_prio, dropbear_progress_connectio
 import { AlgoTables, type algo_type, type dropbear_kex } from "./algo.js";
 import { AuthState } from "./auth.js";
 import type { ChanType, Channel } from "./channel.js";
+import { exitinfo, type ChildPid } from "./chansession.js";
 import type { Listener } from "./listener.js";
 import type { cli_runopts, runopts, svr_runopts } from "./runopts.js";
 
@@ -114,6 +115,10 @@ export class serversession {
   utmp_gid = 0;
   /** Set when utmp_gid is the saved gid. */
   have_utmp_gid = false;
+  /** The session children, for exit handling; pid -1 marks a free slot. */
+  childpids: ChildPid[] = [];
+  /** An exit reaped before its pid was recorded (see svr_chansess_checksignal). */
+  lastexit = new exitinfo();
   constructor(readonly svr_opts: svr_runopts) {}
 }
 
@@ -134,6 +139,13 @@ export class clientsession {
   retval = 0;
   /** Per-kex client parameters (kex_*_param of the kex in progress); owned by the kex package. */
   kex_param: unknown = null;
+  /** stdin is in raw mode, and the struct termios (raw bytes) to restore. */
+  tty_raw_mode = false;
+  saved_tio: Buffer | null = null;
+  /** The previous byte typed, for the escape character rule. */
+  last_char = 0;
+  /** Set by SIGWINCH: send window-change at the next loop turn. */
+  winchange = false;
   constructor(readonly cli_opts: cli_runopts) {}
 }
 

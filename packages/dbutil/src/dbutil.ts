@@ -1,4 +1,4 @@
-import { createRequire } from "node:module";
+import { libcFunc } from "./libc.js";
 import { userInfo } from "node:os";
 
 /** syslog priorities, as <syslog.h> numbers them (Dropbear passes them to `_dropbear_log`). */
@@ -96,15 +96,13 @@ const LOG_AUTHPRIV = 10 << 3;
 
 /** Open the syslog connection as Dropbear does: ident, LOG_PID, LOG_AUTHPRIV. @dropbear dbutil.c startsyslog */
 export function startsyslog(ident: string): void {
-  const koffi = createRequire(import.meta.url)("koffi") as {
-    load(lib: string): { func(decl: string): (...args: unknown[]) => unknown };
-  };
-  const libc = koffi.load("libc.so.6");
-  const openlog = libc.func("void openlog(void *ident, int option, int facility)");
-  const syslogFn = libc.func("void syslog(int priority, const char *format, ...)");
+  const openlog = libcFunc<(ident: Buffer, option: number, facility: number) => void>("void openlog(void *ident, int option, int facility)");
+  const syslogFn = libcFunc<(priority: number, fmt: string, type: string, msg: string) => void>(
+    "void syslog(int priority, const char *format, ...)",
+  );
   syslogIdent = Buffer.from(`${ident}\0`, "latin1");
   openlog(syslogIdent, LOG_PID, LOG_AUTHPRIV);
-  sys = { syslog: (priority, fmt, type, msg) => void syslogFn(priority, fmt, type, msg) };
+  sys = { syslog: syslogFn };
 }
 
 /**

@@ -1,4 +1,5 @@
 export * from "./dbctype.js";
 export * from "./dbutil.js";
+export * from "./libc.js";
 export * from "./list.js";
 export * from "./queue.js";

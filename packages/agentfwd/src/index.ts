@@ -1,0 +1,2 @@
+// cli-agentfwd.c and svr-agentfwd.c land here.
+export {};

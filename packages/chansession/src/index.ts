@@ -1,0 +1,2 @@
+export * from "./termcodes.js";
+export * from "./termios.js";

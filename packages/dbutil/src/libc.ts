@@ -1,0 +1,60 @@
+import { createRequire } from "node:module";
+
+// The one koffi binding of the C library. Dropbear calls libc directly; Node lacks some of the
+// calls (syslog, the passwd and shadow databases, ptys, termios, posix_spawn, utmpx), so every
+// package that needs one declares it here through libcFunc, and libc is loaded once, on first
+// use: a run that never needs one never loads koffi.
+
+/** What koffi's loaded-library object offers that we use. */
+export interface KoffiLib {
+  func(decl: string): (...args: unknown[]) => unknown;
+}
+
+/** The part of koffi's module we use (it ships no types that fit NodeNext here). */
+export interface Koffi {
+  load(path: string): KoffiLib;
+  struct(name: string, def: Record<string, string>): unknown;
+  decode(ptr: unknown, type: unknown): unknown;
+  pointer(type: unknown): unknown;
+  /** errno as the last call through koffi left it. */
+  errno(): number;
+}
+
+let koffiModule: Koffi | null = null;
+const libs = new Map<string, KoffiLib>();
+const funcs = new Map<string, (...args: unknown[]) => unknown>();
+
+/** The koffi module, loaded on first use. */
+export function koffi(): Koffi {
+  koffiModule ??= createRequire(import.meta.url)("koffi") as Koffi;
+  return koffiModule;
+}
+
+/** A shared library by soname (libc.so.6 unless named), loaded once. */
+export function sharedLib(soname = "libc.so.6"): KoffiLib {
+  let lib = libs.get(soname);
+  if (lib === undefined) {
+    lib = koffi().load(soname);
+    libs.set(soname, lib);
+  }
+  return lib;
+}
+
+/**
+ * A C function from libc (or `soname`) by its koffi declaration, bound once however many
+ * callers ask. The caller casts it to the TypeScript signature the declaration implies.
+ */
+export function libcFunc<F extends (...args: never[]) => unknown>(decl: string, soname = "libc.so.6"): F {
+  const key = `${soname}\0${decl}`;
+  let f = funcs.get(key);
+  if (f === undefined) {
+    f = sharedLib(soname).func(decl);
+    funcs.set(key, f);
+  }
+  return f as unknown as F;
+}
+
+/** errno after the last failed libc call. */
+export function libcErrno(): number {
+  return koffi().errno();
+}
