@@ -1,0 +1,111 @@
+// `npm run test:dropbear-suite -- <dropbear checkout>`: run Dropbear's own pytest suite (its
+// test/ directory) against our four programs, as Dropbear's CI runs it against its own.
+//
+// The checkout is a Dropbear work tree or a git directory (a bare clone, e.g. what the search
+// tool's `fetch github:mkj/dropbear` leaves); nothing of it is copied into this repository.
+// Needs root: the suite logs in over loopback, so a throw-away account (dbtssuite) gets an
+// authorized key, and the tests run with HOME pointing at a scratch directory holding the client
+// keys (dbclient's ~/.ssh/id_dropbear, asyncssh's ~/.ssh/id_ed25519). Needs Debian's
+// python3-pytest, python3-psutil and python3-asyncssh (run with /usr/bin/python3, whose
+// site-packages apt fills). Extra arguments after the checkout go to pytest (e.g. -k exit).
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = (name) => join(root, "apps", name, "bin", name);
+const USER = "dbtssuite";
+const PYTHON = "/usr/bin/python3";
+
+function die(msg) {
+  process.stderr.write(`dropbear-suite: ${msg}\n`);
+  process.exit(2);
+}
+
+const [checkout, ...pytestArgs] = process.argv.slice(2);
+if (checkout === undefined) {
+  die("usage: npm run test:dropbear-suite -- <dropbear work tree or git dir> [pytest args]");
+}
+if (process.getuid?.() !== 0) {
+  die("needs root (it creates the login account the suite uses)");
+}
+const probe = spawnSync(PYTHON, ["-c", "import pytest, psutil, asyncssh"], { stdio: "ignore" });
+if (probe.status !== 0) {
+  die("needs Debian's python3-pytest, python3-psutil and python3-asyncssh (apt-get install them)");
+}
+for (const p of ["dropbear", "dbclient", "dropbearkey", "dropbearconvert"]) {
+  if (!existsSync(join(root, "apps", p, "dist"))) {
+    die(`apps/${p} is not built: run npm run build first`);
+  }
+}
+
+const work = mkdtempSync(join(tmpdir(), "dbts-suite-"));
+chmodSync(work, 0o755);
+try {
+  // The suite itself: from a work tree's test/, or exported from a git directory's HEAD.
+  const src = resolve(checkout);
+  if (existsSync(join(src, "test", "conftest.py"))) {
+    execFileSync("cp", ["-r", join(src, "test"), work]);
+  } else if (existsSync(join(src, "HEAD")) || existsSync(join(src, ".git"))) {
+    const gitdir = existsSync(join(src, ".git")) ? join(src, ".git") : src;
+    const tar = execFileSync("git", ["--git-dir", gitdir, "archive", "HEAD", "test"]);
+    execFileSync("tar", ["-x", "-C", work], { input: tar });
+  } else {
+    die(`${checkout}: no test/conftest.py and not a git directory`);
+  }
+  const testdir = join(work, "test");
+  // The remote side runs parent_dropbear_map.py as the test account.
+  execFileSync("chmod", ["-R", "a+rX", testdir]);
+
+  // The account, and the keys on both ends.
+  if (spawnSync("id", ["-u", USER], { stdio: "ignore" }).status !== 0) {
+    execFileSync("useradd", ["-m", "-s", "/bin/sh", USER]);
+  }
+  const [uid, gid, home] = (() => {
+    const f = execFileSync("getent", ["passwd", USER], { encoding: "utf8" }).trim().split(":");
+    return [Number(f[2]), Number(f[3]), f[5]];
+  })();
+  const clientHome = join(work, "home");
+  const clientSsh = join(clientHome, ".ssh");
+  mkdirSync(clientSsh, { recursive: true, mode: 0o700 });
+  const idDropbear = join(clientSsh, "id_dropbear");
+  execFileSync(bin("dropbearkey"), ["-t", "ed25519", "-f", idDropbear], { stdio: "ignore" });
+  execFileSync(bin("dropbearconvert"), ["dropbear", "openssh", idDropbear, join(clientSsh, "id_ed25519")], { stdio: "ignore" });
+  const pub = execFileSync(bin("dropbearkey"), ["-y", "-f", idDropbear], { encoding: "utf8" })
+    .split("\n")
+    .find((l) => l.startsWith("ssh-"));
+  const userSsh = join(home, ".ssh");
+  mkdirSync(userSsh, { recursive: true, mode: 0o700 });
+  writeFileSync(join(userSsh, "authorized_keys"), `${pub}\n`, { mode: 0o600 });
+  chownSync(userSsh, uid, gid);
+  chownSync(join(userSsh, "authorized_keys"), uid, gid);
+  if ((statSync(home).mode & 0o022) !== 0) {
+    chmodSync(home, 0o755);
+  }
+  const hostkey = join(work, "fakekey");
+  execFileSync(bin("dropbearkey"), ["-t", "ecdsa", "-f", hostkey], { stdio: "ignore" });
+
+  const args = [
+    "-m",
+    "pytest",
+    "-p",
+    "no:cacheprovider",
+    `--hostkey=${hostkey}`,
+    `--dbclient=${bin("dbclient")}`,
+    `--dropbear=${bin("dropbear")}`,
+    `--dropbearkey=${bin("dropbearkey")}`,
+    `--dropbearconvert=${bin("dropbearconvert")}`,
+    `--user=${USER}`,
+    testdir,
+    ...pytestArgs,
+  ];
+  process.stdout.write(`dropbear-suite: ${PYTHON} ${args.join(" ")}\n`);
+  // asyncssh takes its login name from USER/LOGNAME and its keys from HOME.
+  const env = { ...process.env, HOME: clientHome, USER, LOGNAME: USER, PYTHONDONTWRITEBYTECODE: "1" };
+  const r = spawnSync(PYTHON, args, { cwd: testdir, env, stdio: "inherit" });
+  process.exitCode = r.status ?? 1;
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
