@@ -14,6 +14,12 @@ export const PEERS = {
   dropbearkey: "/usr/bin/dropbearkey",
   dropbearconvert: "/usr/bin/dropbearconvert",
   sshpass: "/usr/bin/sshpass",
+  scp: "/usr/bin/scp",
+  sftp: "/usr/bin/sftp",
+  "sftp-server": "/usr/lib/openssh/sftp-server",
+  "ssh-agent": "/usr/bin/ssh-agent",
+  "ssh-add": "/usr/bin/ssh-add",
+  tmux: "/usr/bin/tmux",
 } as const;
 
 export type PeerName = keyof typeof PEERS;
