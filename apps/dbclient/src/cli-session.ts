@@ -65,6 +65,7 @@ import { encrypt_packet } from "@dropbear-ts/packet";
 import { cli_chan_tcpremote, cli_recv_msg_request_failure, cli_recv_msg_request_success, setup_localtcp, setup_remotetcp } from "@dropbear-ts/tcpfwd";
 import { common_session_init, sigintterm_handler, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
 import type { Socket } from "node:net";
+import { cliAgentOps } from "@dropbear-ts/agentfwd";
 import { background_done } from "./cli-background.js";
 
 /** The session this process runs, for the exit handler (Dropbear's `ses`). */
@@ -300,6 +301,7 @@ function cli_connected(ses: sshsession, result: number, sock: StreamFd | null, e
 export async function cli_session(opts: runopts, cli_opts: cli_runopts): Promise<never> {
   await kexLoadKems();
   const ses = new sshsession(opts, { cli_opts });
+  ses.cli_ses!.agent = cliAgentOps;
   current = ses;
   common_session_init(ses, null, null);
   connect_remote(

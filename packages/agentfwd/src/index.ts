@@ -1,2 +1,2 @@
-// cli-agentfwd.c and svr-agentfwd.c land here.
-export {};
+export * from "./cli-agentfwd.js";
+export * from "./svr-agentfwd.js";

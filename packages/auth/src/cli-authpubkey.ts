@@ -68,7 +68,6 @@ import {
   type sign_key,
   type signature_type,
 } from "@dropbear-ts/signkey";
-import { agent_buf_sign, cliCloseAgent, cli_load_agent_keys } from "./cli-agentfwd.js";
 import { cliAuthHooks } from "./cli-auth.js";
 
 // Dropbear loads each -i file into cli_opts.privkeys while parsing options; here the options
@@ -311,10 +310,12 @@ function decryptListedKey(ses: sshsession, iter: m_list_elem<sign_key>): boolean
 
 /** Sign with the key itself or through the agent holding it. @dropbear cli-authpubkey.c cli_buf_put_sign */
 function cli_buf_put_sign(ses: sshsession, buf: buffer, key: sign_key, sigtype: signature_type, data_buf: buffer): void {
-  if (DROPBEAR_CLI_AGENTFWD && key.source === SIGNKEY_SOURCE_AGENT) {
+  // Agent keys exist only where the client program installed the agent calls.
+  const agent = ses.cli_ses!.agent;
+  if (DROPBEAR_CLI_AGENTFWD && key.source === SIGNKEY_SOURCE_AGENT && agent !== null) {
     // The agent returns the blob buf_put_sign would make; wrap it the same way.
     const sigblob = buf_new(MAX_PUBKEY_SIZE);
-    agent_buf_sign(ses, sigblob, key, data_buf, sigtype);
+    agent.buf_sign(ses, sigblob, key, data_buf, sigtype);
     buf_putbufstring(buf, sigblob);
   } else {
     buf_put_sign(buf, key, sigtype, data_buf);
@@ -362,8 +363,8 @@ export function cli_auth_pubkey(ses: sshsession): boolean {
   const cli_opts = cli_ses.cli_opts;
   const privkeys = cliPrivkeys(ses);
 
-  if (DROPBEAR_CLI_AGENTFWD && !cli_opts.agent_keys_loaded) {
-    cli_load_agent_keys(ses, privkeys);
+  if (DROPBEAR_CLI_AGENTFWD && !cli_opts.agent_keys_loaded && cli_ses.agent !== null) {
+    cli_ses.agent.load_keys(ses, privkeys);
     cli_opts.agent_keys_loaded = true;
     TRACE("cli_auth_pubkey: agent keys loaded");
   }
@@ -431,7 +432,7 @@ export function cli_auth_pubkey(ses: sshsession): boolean {
 /** Auth is over: close the agent connection and forget the keys. @dropbear cli-authpubkey.c cli_auth_pubkey_cleanup */
 export function cli_auth_pubkey_cleanup(ses: sshsession): void {
   if (DROPBEAR_CLI_AGENTFWD) {
-    cliCloseAgent(ses);
+    ses.cli_ses!.agent?.close(ses);
   }
   // Never load the keys just to drop them (a password login).
   const privkeys = privkeysOf.get(ses) ?? list_new<sign_key>();

@@ -8,5 +8,4 @@ export * from "./cli-auth.js";
 export * from "./cli-authpasswd.js";
 export * from "./cli-authpubkey.js";
 export * from "./cli-authinteract.js";
-export * from "./cli-agentfwd.js";
 export { crypt, getpwnam, getusershells, type PasswdEntry } from "./libc.js";

@@ -7,7 +7,7 @@ import type {
 import { dropbear_mode_none, dropbear_nocipher, dropbear_nohash } from "@dropbear-ts/crypto";
 import { Queue, list_new, type m_list } from "@dropbear-ts/dbutil";
 import type { buffer } from "@dropbear-ts/buffer";
-import type { sign_key } from "@dropbear-ts/signkey";
+import type { sign_key, signature_type } from "@dropbear-ts/signkey";
 import type { SignalPipeFd, StreamFd, dropbear_prio, dropbear_progress_connection } from "@dropbear-ts/netio";
 import { AlgoTables, type algo_type, type dropbear_kex } from "./algo.js";
 import { AuthState } from "./auth.js";
@@ -122,6 +122,20 @@ export class serversession {
   constructor(readonly svr_opts: svr_runopts) {}
 }
 
+/**
+ * The ssh-agent calls client publickey auth makes (cli-agentfwd.c's). The agentfwd package
+ * implements them and the client program installs them in `clientsession.agent`: auth sits
+ * below agentfwd in the package order, so it reaches the agent only through this seam.
+ */
+export interface CliAgentOps {
+  /** Connect to $SSH_AUTH_SOCK (kept open until auth is over) and append the agent's keys. */
+  load_keys(ses: sshsession, ret_list: m_list<sign_key>): void;
+  /** Append the agent's signature blob of data_buf by key to sigblob; a refusal ends the program. */
+  buf_sign(ses: sshsession, sigblob: buffer, key: sign_key, data_buf: buffer, sigtype: signature_type): void;
+  /** Close the connection load_keys opened. */
+  close(ses: sshsession): void;
+}
+
 /** Client-only session state. @dropbear session.h clientsession */
 export class clientsession {
   kex_state = cli_kex_state.KEX_NOTHING;
@@ -146,6 +160,8 @@ export class clientsession {
   last_char = 0;
   /** Set by SIGWINCH: send window-change at the next loop turn. */
   winchange = false;
+  /** The agent calls publickey auth uses; null leaves agent keys out. */
+  agent: CliAgentOps | null = null;
   constructor(readonly cli_opts: cli_runopts) {}
 }
 

@@ -1,4 +1,6 @@
 import { closeSync, readSync, writeSync } from "node:fs";
+import { Socket } from "node:net";
+import { endianness } from "node:os";
 import {
   buf_eatstring,
   buf_getbyte,
@@ -13,8 +15,10 @@ import {
   buf_setpos,
   type buffer,
 } from "@dropbear-ts/buffer";
-import type { sshsession } from "@dropbear-ts/core";
-import { LOG_INFO, TRACE, dropbear_exit, dropbear_log, list_append, type m_list } from "@dropbear-ts/dbutil";
+import { start_send_channel_request } from "@dropbear-ts/channel";
+import { SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, SSH_OPEN_CONNECT_FAILED, type ChanType, type Channel, type CliAgentOps, type sshsession } from "@dropbear-ts/core";
+import { LOG_INFO, TRACE, dropbear_exit, dropbear_log, libcFunc, list_append, type m_list } from "@dropbear-ts/dbutil";
+import { StreamFd } from "@dropbear-ts/netio";
 import {
   DROPBEAR_RSA_SHA256,
   MAX_PUBKEY_SIZE,
@@ -23,6 +27,7 @@ import {
   SSH2_AGENT_IDENTITIES_ANSWER,
   SSH2_AGENT_SIGN_RESPONSE,
 } from "@dropbear-ts/options";
+import { encrypt_packet } from "@dropbear-ts/packet";
 import {
   DROPBEAR_SIGNATURE_RSA_SHA256,
   DROPBEAR_SIGNATURE_RSA_SHA512,
@@ -34,11 +39,11 @@ import {
   type sign_key,
   type signature_type,
 } from "@dropbear-ts/signkey";
-import { connectUnixSync } from "./libc.js";
 
-// The key half of cli-agentfwd.c: dbclient using ssh-agent's keys for publickey auth. The
-// agent is asked synchronously, as Dropbear does (a blocking socket; the client has nothing
-// else to do meanwhile). Forwarding the agent to the server (-A) is the agentfwd package's.
+// cli-agentfwd.c: dbclient and ssh-agent. Publickey auth asks the agent synchronously, as
+// Dropbear does (a blocking socket; the client has nothing else to do meanwhile), through the
+// CliAgentOps seam in core. With -A the server may open "auth-agent@openssh.com" channels,
+// each of which becomes a non-blocking connection to the local agent.
 
 /** Ask for rsa-sha2-256 signatures. @dropbear agentfwd.h SSH_AGENT_RSA_SHA2_256 */
 export const SSH_AGENT_RSA_SHA2_256 = 0x02;
@@ -47,17 +52,96 @@ export const SSH_AGENT_RSA_SHA2_512 = 0x04;
 /** Longest agent reply we read. @dropbear agentfwd.h MAX_AGENT_REPLY */
 export const MAX_AGENT_REPLY = 10000;
 
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOCK_CLOEXEC = 0o2000000;
+/** sizeof(struct sockaddr_un) on Linux: sa_family_t, then a 108-byte path. */
+const SOCKADDR_UN_SIZE = 110;
+
+/**
+ * A blocking AF_UNIX stream socket connected to path, as a plain fd, or -1. Like C's strlcpy
+ * into sun_path, an over-long path is cut to fit. @dropbear dbutil.c connect_unix
+ */
+export function connect_unix(path: string): number {
+  const socket = libcFunc<(domain: number, type: number, protocol: number) => number>("int socket(int domain, int type, int protocol)");
+  const connect = libcFunc<(fd: number, addr: Buffer, len: number) => number>("int connect(int fd, const uint8_t *addr, uint32_t len)");
+  const addr = Buffer.alloc(SOCKADDR_UN_SIZE);
+  if (endianness() === "LE") {
+    addr.writeUInt16LE(AF_UNIX, 0);
+  } else {
+    addr.writeUInt16BE(AF_UNIX, 0);
+  }
+  Buffer.from(path, "utf8").copy(addr, 2, 0, SOCKADDR_UN_SIZE - 3);
+  // CLOEXEC: a session child must not inherit our agent connection.
+  const fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    TRACE("Failed to open unix socket");
+    return -1;
+  }
+  if (connect(fd, addr, SOCKADDR_UN_SIZE) < 0) {
+    TRACE(`Failed to connect to '${path}' socket`);
+    closeSync(fd);
+    return -1;
+  }
+  return fd;
+}
+
 /** Connect to $SSH_AUTH_SOCK; -1 if unset or refused. @dropbear cli-agentfwd.c connect_agent */
 function connect_agent(): number {
   const agent_sock = process.env.SSH_AUTH_SOCK;
   if (agent_sock === undefined) {
     return -1;
   }
-  const fd = connectUnixSync(agent_sock);
+  const fd = connect_unix(agent_sock);
   if (fd < 0) {
     dropbear_log(LOG_INFO, "Failed to connect to agent");
   }
   return fd;
+}
+
+/**
+ * The server opened an agent channel: connect it to the local agent, refused unless -A was
+ * given. @dropbear cli-agentfwd.c new_agent_chan
+ */
+function new_agent_chan(ses: sshsession, channel: Channel): number {
+  if (!ses.cli_ses!.cli_opts.agent_fwd) {
+    return SSH_OPEN_ADMINISTRATIVELY_PROHIBITED;
+  }
+  const fd = connect_agent();
+  if (fd < 0) {
+    return SSH_OPEN_CONNECT_FAILED;
+  }
+  // libuv makes the fd non-blocking (C's setnonblocking); half-open so an EOF one way
+  // leaves the other direction flowing.
+  const sock = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+  const sfd = new StreamFd(sock);
+  channel.readfd = sfd;
+  channel.writefd = sfd;
+  channel.bidir_fd = true;
+  return 0;
+}
+
+/** The channel type the server opens to reach our agent (-A). @dropbear cli-agentfwd.c cli_chan_agent */
+export const cli_chan_agent: ChanType = {
+  name: "auth-agent@openssh.com",
+  inithandler: new_agent_chan,
+  check_close: null,
+  reqhandler: null,
+  closehandler: null,
+  cleanup: null,
+};
+
+/**
+ * Ask the server to forward its agent socket to us, on the session channel; no reply wanted.
+ * Nothing is asked when there is no local agent to forward. @dropbear cli-agentfwd.c cli_setup_agent
+ */
+export function cli_setup_agent(ses: sshsession, channel: Channel): void {
+  if (!process.env.SSH_AUTH_SOCK) {
+    return;
+  }
+  start_send_channel_request(ses, channel, "auth-agent-req@openssh.com");
+  buf_putbyte(ses.writepayload, 0);
+  encrypt_packet(ses);
 }
 
 /** Read exactly len bytes (atomicio); false on EOF or error. */
@@ -208,3 +292,10 @@ export function agent_buf_sign(ses: sshsession, sigblob: buffer, key: sign_key, 
   const siglen = buf_getint(response);
   buf_putbytes(sigblob, buf_getptr(response, siglen));
 }
+
+/** What client publickey auth calls; the client program installs it as `ses.cli_ses.agent`. */
+export const cliAgentOps: CliAgentOps = {
+  load_keys: cli_load_agent_keys,
+  buf_sign: agent_buf_sign,
+  close: cliCloseAgent,
+};
