@@ -1,5 +1,3 @@
-import { closeSync } from "node:fs";
-import { endianness } from "node:os";
 import { koffi as loadKoffi, sharedLib, type Koffi } from "@dropbear-ts/dbutil";
 
 // The C library calls authentication needs and Node lacks: the passwd, shadow and group
@@ -31,8 +29,6 @@ interface Bindings {
   endusershell: () => void;
   setresgid: (r: number, e: number, s: number) => number;
   getpass: (prompt: string) => string | null;
-  socket: (domain: number, type: number, protocol: number) => number;
-  connect: (fd: number, addr: Buffer, len: number) => number;
 }
 
 let bindings: Bindings | null = null;
@@ -88,8 +84,6 @@ function libc(): Bindings {
     endusershell: lib.func("void endusershell(void)") as Bindings["endusershell"],
     setresgid: lib.func("int setresgid(uint32_t rgid, uint32_t egid, uint32_t sgid)") as Bindings["setresgid"],
     getpass: lib.func("const char *getpass(const char *prompt)") as Bindings["getpass"],
-    socket: lib.func("int socket(int domain, int type, int protocol)") as Bindings["socket"],
-    connect: lib.func("int connect(int fd, const uint8_t *addr, uint32_t len)") as Bindings["connect"],
   };
   return bindings;
 }
@@ -188,36 +182,6 @@ export function setresgid(rgid: number, egid: number, sgid: number): number {
 /** getpass(3): prompts on /dev/tty (or stderr/stdin) with echo off; null on error. */
 export function getpass(prompt: string): string | null {
   return libc().getpass(prompt);
-}
-
-const AF_UNIX = 1;
-const SOCK_STREAM = 1;
-/** sizeof(struct sockaddr_un) on Linux: sa_family_t, then a 108-byte path. */
-const SOCKADDR_UN_SIZE = 110;
-
-/**
- * A blocking AF_UNIX stream socket connected to `path`, as a plain fd (read and write it with
- * fs.readSync / fs.writeSync, close it with fs.closeSync), or -1. Like strlcpy, an over-long
- * path is cut to fit.
- */
-export function connectUnixSync(path: string): number {
-  const b = libc();
-  const addr = Buffer.alloc(SOCKADDR_UN_SIZE);
-  if (endianness() === "LE") {
-    addr.writeUInt16LE(AF_UNIX, 0);
-  } else {
-    addr.writeUInt16BE(AF_UNIX, 0);
-  }
-  Buffer.from(path, "utf8").copy(addr, 2, 0, SOCKADDR_UN_SIZE - 3);
-  const fd = b.socket(AF_UNIX, SOCK_STREAM, 0);
-  if (fd < 0) {
-    return -1;
-  }
-  if (b.connect(fd, addr, SOCKADDR_UN_SIZE) < 0) {
-    closeSync(fd);
-    return -1;
-  }
-  return fd;
 }
 
 /** libxcrypt's struct crypt_data is 32768 bytes. */
