@@ -1,0 +1,174 @@
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { IN_CI, PEERS, itWithPeers } from "./helpers/peers.js";
+import { OURS, run, runOurClient, scratch, startOurDropbear, startSshd, type RunResult, type Server } from "./helpers/servers.js";
+
+// Issue 8: agent forwarding both ways, with real processes over loopback. A local ssh-agent
+// holds a key that is NOT authorized anywhere; the login uses another key. So the agent's key
+// showing up in `ssh-add -l` on the far side can only come through the forwarded agent.
+// Needs root (to create the throw-away user), as CI has; elsewhere these tests skip.
+
+const USER = "dbtsagentfwd";
+const isRoot = process.getuid?.() === 0;
+const work = scratch("dbts-agentfwd-e2e-");
+let home = "";
+let uid = 0;
+let gid = 0;
+let agent: ChildProcess | null = null;
+const agentSock = join(work.dir, "agent.sock");
+let agentFingerprint = "";
+const keys: Record<string, string> = {};
+const servers: Server[] = [];
+
+function itAgent(peers: Parameters<typeof itWithPeers>[0], title: string, fn: () => Promise<void>): void {
+  if (!isRoot && !IN_CI) {
+    itWithPeers(["__needs_root__" as never], title, fn);
+    return;
+  }
+  itWithPeers(peers, title, fn, 60_000);
+}
+
+function sh(cmd: string, args: string[], input?: string): string {
+  return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
+}
+
+function sshKeygen(name: string): string {
+  const f = join(work.dir, name);
+  sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", f, "-C", name]);
+  chmodSync(f, 0o600);
+  return f;
+}
+
+beforeAll(async () => {
+  if (!isRoot) return;
+  spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  sh("useradd", ["-m", "-s", "/bin/sh", USER]);
+  // No password, but not locked ("!"): sshd without PAM refuses locked accounts even for keys.
+  sh("usermod", ["-p", "*", USER]);
+  home = sh("getent", ["passwd", USER]).split(":")[5]!;
+  uid = Number(sh("id", ["-u", USER]).trim());
+  gid = Number(sh("id", ["-g", USER]).trim());
+  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
+  chownSync(join(home, ".ssh"), uid, gid);
+  keys.login = sshKeygen("id_login");
+  keys.restricted = sshKeygen("id_restricted");
+  keys.agent = sshKeygen("id_agent");
+  const ak = join(home, ".ssh", "authorized_keys");
+  writeFileSync(ak, `${readFileSync(`${keys.login}.pub`, "utf8").trim()}\nno-agent-forwarding ${readFileSync(`${keys.restricted}.pub`, "utf8").trim()}\n`);
+  chownSync(ak, uid, gid);
+  chmodSync(ak, 0o600);
+
+  agent = spawn(PEERS["ssh-agent"], ["-D", "-a", agentSock], { stdio: "ignore" });
+  for (let i = 0; i < 250 && !existsSync(agentSock); i++) await new Promise((r) => setTimeout(r, 20));
+  sh(PEERS["ssh-add"], ["-q", keys.agent], undefined);
+  agentFingerprint = sh(PEERS["ssh-keygen"], ["-l", "-f", `${keys.agent}.pub`]).split(" ")[1]!;
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.stop()));
+  agent?.kill();
+  if (isRoot) spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  work.cleanup();
+});
+
+// ssh-add run by beforeAll must reach the test agent.
+process.env.SSH_AUTH_SOCK = agentSock;
+
+let ours: Server | null = null;
+async function ourServer(): Promise<Server> {
+  if (ours === null) {
+    const hk = join(work.dir, "hk");
+    spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk]);
+    ours = await startOurDropbear(["-r", hk]);
+    servers.push(ours);
+  }
+  return ours;
+}
+
+let sshd: Server | null = null;
+async function sshdServer(): Promise<Server> {
+  if (sshd === null) {
+    const d = join(work.dir, "sshd");
+    mkdirSync(d, { recursive: true });
+    sshd = await startSshd(d, ["AllowAgentForwarding yes", "PubkeyAuthentication yes", "PasswordAuthentication no"]);
+    servers.push(sshd);
+  }
+  return sshd;
+}
+
+/** What the far side prints: where its agent socket is, then what that agent holds. */
+const REMOTE = 'echo "sock=[$SSH_AUTH_SOCK]"; ssh-add -l; echo "rc=$?"';
+
+const SSH_COMMON = ["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"];
+
+function openssh(port: number, extra: string[], cmd = REMOTE): Promise<RunResult> {
+  return run(PEERS.ssh, [...SSH_COMMON, ...extra, "-p", String(port), `${USER}@127.0.0.1`, cmd], { env: { SSH_AUTH_SOCK: agentSock }, timeoutMs: 20_000 });
+}
+
+async function ourClient(port: number, extra: string[], cmd = REMOTE): Promise<RunResult> {
+  const h = scratch("dbts-agentfwd-clienthome-");
+  try {
+    return await runOurClient(["-y", "-y", ...extra, "-p", String(port), `${USER}@127.0.0.1`, cmd], { env: { HOME: h.dir, SSH_AUTH_SOCK: agentSock }, timeoutMs: 20_000 });
+  } finally {
+    h.cleanup();
+  }
+}
+
+function remoteSock(r: RunResult): string {
+  return /sock=\[([^\]]*)\]/.exec(r.stdout)?.[1] ?? "(no output)";
+}
+
+function expectForwarded(r: RunResult): void {
+  const info = `status ${r.status}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+  expect(remoteSock(r), info).not.toBe("");
+  expect(r.stdout, info).toContain(agentFingerprint);
+  expect(r.stdout, info).toContain("rc=0");
+}
+
+describe("ssh -A (OpenSSH) -> our dropbear", () => {
+  itAgent(["ssh", "ssh-agent", "ssh-add"], "ssh-add -l on the server side lists the local agent's key; the socket goes away with the session", async () => {
+    const s = await ourServer();
+    const r = await openssh(s.port, ["-A", "-i", keys.login!]);
+    expectForwarded(r);
+    const sock = remoteSock(r);
+    expect(sock).toMatch(/^\/tmp\/dropbear-[0-9a-f]{8}\/auth-[0-9a-f]{8}-\d+$/);
+    await expect.poll(() => existsSync(sock), { timeout: 5000 }).toBe(false);
+    await expect.poll(() => existsSync(sock.replace(/\/[^/]+$/, "")), { timeout: 5000 }).toBe(false);
+  });
+
+  itAgent(["ssh", "ssh-agent", "ssh-add"], "without -A the child has no SSH_AUTH_SOCK", async () => {
+    const s = await ourServer();
+    const r = await openssh(s.port, ["-a", "-i", keys.login!]);
+    expect(remoteSock(r), r.stdout + r.stderr).toBe("");
+    expect(r.stdout).not.toContain(agentFingerprint);
+  });
+
+  itAgent(["ssh", "ssh-agent", "ssh-add"], "an authorized_keys no-agent-forwarding line refuses it", async () => {
+    const s = await ourServer();
+    const r = await openssh(s.port, ["-A", "-i", keys.restricted!]);
+    expect(remoteSock(r), r.stdout + r.stderr).toBe("");
+    expect(r.stdout).not.toContain(agentFingerprint);
+  });
+});
+
+describe("our dbclient -A", () => {
+  itAgent(["sshd", "ssh-agent", "ssh-add"], "to OpenSSH sshd: remote ssh-add -l lists the local agent's key", async () => {
+    const s = await sshdServer();
+    const r = await ourClient(s.port, ["-A", "-i", keys.login!]);
+    expectForwarded(r);
+  });
+
+  itAgent(["ssh-agent", "ssh-add"], "to our dropbear: remote ssh-add -l lists the local agent's key", async () => {
+    const s = await ourServer();
+    const r = await ourClient(s.port, ["-A", "-i", keys.login!]);
+    expectForwarded(r);
+  });
+
+  itAgent(["sshd", "ssh-agent", "ssh-add"], "without -A the server's agent channel is not asked for", async () => {
+    const s = await sshdServer();
+    const r = await ourClient(s.port, ["-i", keys.login!]);
+    expect(remoteSock(r), r.stdout + r.stderr).toBe("");
+  });
+});
