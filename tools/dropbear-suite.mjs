@@ -5,7 +5,7 @@
 // tool's `fetch github:mkj/dropbear` leaves); nothing of it is copied into this repository.
 // Needs root: the suite logs in over loopback, so a throw-away account (dbtssuite) gets an
 // authorized key, and the tests run with HOME pointing at a scratch directory holding the client
-// keys (dbclient's ~/.ssh/id_dropbear, asyncssh's ~/.ssh/id_ed25519). Needs Debian's
+// keys (dbclient's ~/.ssh/id_dropbear, asyncssh's ~/.ssh/id_ecdsa). Needs Debian's
 // python3-pytest, python3-psutil and python3-asyncssh (run with /usr/bin/python3, whose
 // site-packages apt fills). Extra arguments after the checkout go to pytest (e.g. -k exit).
 import { execFileSync, spawnSync } from "node:child_process";
@@ -70,15 +70,27 @@ try {
   const clientHome = join(work, "home");
   const clientSsh = join(clientHome, ".ssh");
   mkdirSync(clientSsh, { recursive: true, mode: 0o700 });
-  const idDropbear = join(clientSsh, "id_dropbear");
-  execFileSync(bin("dropbearkey"), ["-t", "ed25519", "-f", idDropbear], { stdio: "ignore" });
-  execFileSync(bin("dropbearconvert"), ["dropbear", "openssh", idDropbear, join(clientSsh, "id_ed25519")], { stdio: "ignore" });
-  const pub = execFileSync(bin("dropbearkey"), ["-y", "-f", idDropbear], { encoding: "utf8" })
-    .split("\n")
-    .find((l) => l.startsWith("ssh-"));
+  // As Dropbear's CI sets it up (build.yml): an ecdsa id_dropbear (and its OpenSSH twin for
+  // asyncssh), and key2..key4 whose authorized_keys comments test_svrauth.py reads back as
+  // $SSH_PUBKEYINFO.
+  const authorized = [];
+  const newKey = (name, comment) => {
+    const f = join(clientSsh, name);
+    const pub = execFileSync(bin("dropbearkey"), ["-t", "ecdsa", "-f", f], { encoding: "utf8" })
+      .split("\n")
+      .find((l) => l.startsWith("ecdsa-"));
+    const fields = pub.split(" ");
+    authorized.push(comment === null ? pub : `${fields[0]} ${fields[1]} ${comment}`);
+    return f;
+  };
+  const idDropbear = newKey("id_dropbear", null);
+  execFileSync(bin("dropbearconvert"), ["dropbear", "openssh", idDropbear, join(clientSsh, "id_ecdsa")], { stdio: "ignore" });
+  newKey("id_dropbear_key2", "key2 extra");
+  newKey("id_dropbear_key3", "key3%char");
+  newKey("id_dropbear_key4", "key4,char");
   const userSsh = join(home, ".ssh");
   mkdirSync(userSsh, { recursive: true, mode: 0o700 });
-  writeFileSync(join(userSsh, "authorized_keys"), `${pub}\n`, { mode: 0o600 });
+  writeFileSync(join(userSsh, "authorized_keys"), `${authorized.join("\n")}\n`, { mode: 0o600 });
   chownSync(userSsh, uid, gid);
   chownSync(join(userSsh, "authorized_keys"), uid, gid);
   if ((statSync(home).mode & 0o022) !== 0) {
@@ -102,8 +114,9 @@ try {
     ...pytestArgs,
   ];
   process.stdout.write(`dropbear-suite: ${PYTHON} ${args.join(" ")}\n`);
-  // asyncssh takes its login name from USER/LOGNAME and its keys from HOME.
-  const env = { ...process.env, HOME: clientHome, USER, LOGNAME: USER, PYTHONDONTWRITEBYTECODE: "1" };
+  // asyncssh takes its login name from USER/LOGNAME and its keys from HOME; DBTEST_IN_ACTION
+  // turns on the tests that need the keys above, as in Dropbear's CI.
+  const env = { ...process.env, HOME: clientHome, USER, LOGNAME: USER, PYTHONDONTWRITEBYTECODE: "1", DBTEST_IN_ACTION: "true" };
   const r = spawnSync(PYTHON, args, { cwd: testdir, env, stdio: "inherit" });
   process.exitCode = r.status ?? 1;
 } finally {
