@@ -136,7 +136,7 @@ export const cli_chan_agent: ChanType = {
  * Nothing is asked when there is no local agent to forward. @dropbear cli-agentfwd.c cli_setup_agent
  */
 export function cli_setup_agent(ses: sshsession, channel: Channel): void {
-  if (!process.env.SSH_AUTH_SOCK) {
+  if (process.env.SSH_AUTH_SOCK === undefined) {
     return;
   }
   start_send_channel_request(ses, channel, "auth-agent-req@openssh.com");
