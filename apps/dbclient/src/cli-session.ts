@@ -21,7 +21,8 @@ import {
   recv_msg_channel_window_adjust,
 } from "@dropbear-ts/channel";
 import { cli_kex_state, cli_state, sshsession, type ChanType, type cli_runopts, type packettype, type runopts } from "@dropbear-ts/core";
-import { LOG_INFO, TRACE, TRACE2, dropbear_exit, dropbear_log, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
+import { LOG_INFO, QuietExit, TRACE, TRACE2, dropbear_exit, dropbear_log, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
+import { cliFlushStdio, cli_chansess_winchange, cli_send_chansess_request, cli_tty_cleanup, getFdFlags, setFdFlags } from "@dropbear-ts/chansession";
 import {
   kexLoadKems,
   kexfirstinitialise,
@@ -65,7 +66,7 @@ import { encrypt_packet } from "@dropbear-ts/packet";
 import { cli_chan_tcpremote, cli_recv_msg_request_failure, cli_recv_msg_request_success, setup_localtcp, setup_remotetcp } from "@dropbear-ts/tcpfwd";
 import { common_session_init, sigintterm_handler, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
 import type { Socket } from "node:net";
-import { cliAgentOps } from "@dropbear-ts/agentfwd";
+import { cliAgentOps, cli_chan_agent } from "@dropbear-ts/agentfwd";
 import { background_done } from "./cli-background.js";
 
 /** The session this process runs, for the exit handler (Dropbear's `ses`). */
@@ -98,12 +99,13 @@ export function cli_dropbear_exit(e: DropbearExit): void {
     const host = o.remotehost?.includes(":") ? `[${o.remotehost}]` : o.remotehost;
     fullmsg = `Connection to ${o.username}@${host}:${o.remoteport} exited: ${e.exitmsg}`;
   }
-  // A blank line first so the message does not land after terminal output.
-  process.stderr.write("\n");
-  dropbear_log(LOG_INFO, fullmsg);
+  // Cleanup first: it puts the terminal back, so the message prints in cooked mode.
   if (ses !== null) {
     session_cleanup(ses);
   }
+  // A blank line first so the message does not land after terminal output.
+  process.stderr.write("\n");
+  dropbear_log(LOG_INFO, fullmsg);
 }
 
 /** The transport reached EOF. @dropbear cli-session.c cli_remoteclosed */
@@ -169,8 +171,8 @@ const cli_packettypes: readonly packettype[] = [
   { type: SSH_MSG_EXT_INFO, handler: recv_msg_ext_info },
 ];
 
-/** The channel types the server may open to us (agent forwarding comes later). @dropbear cli-session.c cli_chantypes */
-const cli_chantypes: readonly ChanType[] = [cli_chan_tcpremote];
+/** The channel types the server may open to us. @dropbear cli-session.c cli_chantypes */
+const cli_chantypes: readonly ChanType[] = [cli_chan_tcpremote, cli_chan_agent];
 
 /** The client never offers the server-side strict-kex marker. @dropbear cli-session.c cli_algos_initialise */
 function cli_algos_initialise(ses: sshsession): void {
@@ -241,7 +243,13 @@ function cli_sessionloop(ses: sshsession): void | Promise<void> {
       }
       return cli_session_running(ses);
     case cli_state.SESSION_RUNNING:
-      // Exiting once no channel is left (without -N) comes with session channels.
+      // The session channel (and any forward) is gone: the program is done.
+      if (ses.chancount < 1 && !cli_ses.cli_opts.no_cmd) {
+        cli_finished(ses);
+      }
+      if (cli_ses.winchange) {
+        cli_chansess_winchange(ses);
+      }
       return;
     default:
       break;
@@ -260,9 +268,10 @@ async function cli_session_running(ses: sshsession): Promise<void> {
     background_done();
   }
   if (cli_opts.netcat_host !== null) {
+    // cli_unimplemented refused -B before connecting; kept for safety.
     dropbear_exit("not yet implemented in dropbear-ts: -B (netcat channels)");
   } else if (!cli_opts.no_cmd) {
-    dropbear_exit("not yet implemented in dropbear-ts: session channels (use -N for forwarding only)");
+    cli_send_chansess_request(ses);
   }
   await setup_localtcp(ses);
   setup_remotetcp(ses);
@@ -275,12 +284,58 @@ function cli_session_init(ses: sshsession): void {
   const cli_ses = ses.cli_ses!;
   cli_ses.state = cli_state.STATE_NOTHING;
   cli_ses.kex_state = cli_kex_state.KEX_NOTHING;
+  cli_ses.tty_raw_mode = false;
+  cli_ses.winchange = false;
+  // Our stdio streams make fds 0-2 non-blocking; their flags go back at exit (busybox ash
+  // misbehaves otherwise, as Dropbear notes).
+  cli_ses.stdinflags = getFdFlags(0);
+  cli_ses.stdoutflags = getFdFlags(1);
+  cli_ses.stderrflags = getFdFlags(2);
+  // 0 unless the server sends an exit-status.
   cli_ses.retval = 0;
   cli_ses.lastauthtype = 0;
   cli_ses.is_trivial_auth = true;
   ses.remoteclosed = cli_remoteclosed;
+  ses.extra_session_cleanup = cli_session_cleanup;
   ses.packettypes = cli_packettypes;
   ses.send_kex_first_guess = cli_send_kex_first_guess;
+}
+
+/** Put fds 0-2's flags back and the terminal out of raw mode. @dropbear cli-session.c cli_session_cleanup */
+function cli_session_cleanup(ses: sshsession): void {
+  if (!ses.init_done) {
+    return;
+  }
+  const cli_ses = ses.cli_ses!;
+  setFdFlags(0, cli_ses.stdinflags);
+  setFdFlags(1, cli_ses.stdoutflags);
+  setFdFlags(2, cli_ses.stderrflags);
+  cli_tty_cleanup(ses);
+}
+
+/** The last channel is gone: clean up and exit with the remote command's status. @dropbear cli-session.c cli_finished */
+function cli_finished(ses: sshsession): never {
+  TRACE("cli_finished()");
+  session_cleanup(ses);
+  // A quiet exit: the app root prints nothing and exits with this status (C's exit(retval)).
+  throw new QuietExit(ses.cli_ses!.retval & 0xff);
+}
+
+/**
+ * Features of the command line that need issue #9 (proxy commands, multihop, netcat): refuse
+ * them before any connection, so that a user asking for a bastion never gets a direct
+ * connection instead.
+ */
+export function cli_unimplemented(cli_opts: cli_runopts): void {
+  if (cli_opts.proxyexec !== null) {
+    dropbear_exit("not yet implemented in dropbear-ts: multihop (user@host1/port1,host2)");
+  }
+  if (cli_opts.proxycmd !== null) {
+    dropbear_exit("not yet implemented in dropbear-ts: -J proxy command");
+  }
+  if (cli_opts.netcat_host !== null) {
+    dropbear_exit("not yet implemented in dropbear-ts: -B (netcat)");
+  }
 }
 
 /** The connection is up (or failed). @dropbear cli-session.c cli_connected */
@@ -319,8 +374,18 @@ export async function cli_session(opts: runopts, cli_opts: cli_runopts): Promise
   cli_session_init(ses);
   ses.init_done = true;
   sigintterm_handler(ses);
+  // Every way out restores the terminal, even an uncaught exception ('exit' runs for those too).
+  process.on("exit", () => cli_tty_cleanup(ses));
   send_session_identification(ses);
   kexfirstinitialise(ses);
   send_msg_kexinit(ses);
-  return session_loop(ses, cli_sessionloop);
+  try {
+    return await session_loop(ses, cli_sessionloop);
+  } catch (e) {
+    cli_tty_cleanup(ses);
+    // What our stdout/stderr streams accepted would be in the kernel already in C: let it out
+    // (for a normal end as long as the reader takes; otherwise briefly) before the exit.
+    await cliFlushStdio(ses, e instanceof QuietExit ? null : 2000);
+    throw e;
+  }
 }

@@ -4,7 +4,7 @@ import { cli_runopts, runopts } from "@dropbear-ts/core";
 import { DEBUG1, dropbearMain, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { cli_getopts } from "@dropbear-ts/runopts";
 import { isBackgroundCopy, runInBackground } from "./cli-background.js";
-import { cli_dropbear_exit, cli_dropbear_log, cli_session } from "./cli-session.js";
+import { cli_dropbear_exit, cli_dropbear_log, cli_session, cli_unimplemented } from "./cli-session.js";
 
 const opts = new runopts();
 const cli_opts = new cli_runopts();
@@ -13,6 +13,7 @@ dropbearMain(
   "dbclient",
   async (argv) => {
     cli_getopts(argv, opts, cli_opts);
+    cli_unimplemented(cli_opts);
     if (opts.usingsyslog) {
       startsyslog("dbclient");
     }

@@ -160,6 +160,12 @@ export class clientsession {
   last_char = 0;
   /** Set by SIGWINCH: send window-change at the next loop turn. */
   winchange = false;
+  /** fds 0-2's file status flags at start (-1: unknown), put back at exit: our streams make them non-blocking. */
+  stdinflags = -1;
+  stdoutflags = -1;
+  stderrflags = -1;
+  /** TS-only: the session channel's handles on copies of fds 0-2, flushed before the process exits. */
+  stdiofds: StreamFd[] = [];
   /** The agent calls publickey auth uses; null leaves agent keys out. */
   agent: CliAgentOps | null = null;
   constructor(readonly cli_opts: cli_runopts) {}

@@ -1,0 +1,485 @@
+import { closeSync, createReadStream, createWriteStream, fstatSync, openSync } from "node:fs";
+import * as net from "node:net";
+import { constants as osConstants } from "node:os";
+import type { Writable } from "node:stream";
+import * as tty from "node:tty";
+import { cli_setup_agent } from "@dropbear-ts/agentfwd";
+import { buf_getbool, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring, buf_setpos, cbuf_new } from "@dropbear-ts/buffer";
+import { send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request } from "@dropbear-ts/channel";
+import { FD_CLOSED, type ChanType, type Channel, type chanfd, type sshsession } from "@dropbear-ts/core";
+import { LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, libcFunc } from "@dropbear-ts/dbutil";
+import { DROPBEAR_FAILURE, dropbear_prio, StreamFd } from "@dropbear-ts/netio";
+import { DROPBEAR_ESCAPE_CHAR } from "@dropbear-ts/options";
+import { encrypt_packet } from "@dropbear-ts/packet";
+import {
+  TERMCODE_CONTROL,
+  TERMCODE_CONTROLCHAR,
+  TERMCODE_INPUT,
+  TERMCODE_LOCAL,
+  TERMCODE_OUTPUT,
+  MAX_TERMCODE,
+  termcodes,
+} from "./termcodes.js";
+import {
+  ECHO,
+  ECHOE,
+  ECHOK,
+  ECHONL,
+  ICANON,
+  ICRNL,
+  IEXTEN,
+  IGNCR,
+  IGNPAR,
+  INLCR,
+  ISIG,
+  ISTRIP,
+  IUCLC,
+  IXANY,
+  IXOFF,
+  IXON,
+  OPOST,
+  TCSADRAIN,
+  VMIN,
+  VTIME,
+  get_winsize,
+  tcgetattr,
+  tcsetattr,
+  termios,
+} from "./termios.js";
+
+// The client's session channel (cli-chansession.c): the remote command or shell wired to our
+// stdin/stdout/stderr, the pty request with our terminal's modes and size, raw mode on the
+// local terminal, window changes, exit-status, and the "~." escapes.
+
+const STDIN_FILENO = 0;
+const STDOUT_FILENO = 1;
+const STDERR_FILENO = 2;
+
+const F_GETFL = 3;
+const F_SETFL = 4;
+const F_DUPFD_CLOEXEC = 1030;
+
+type FcntlFn = (fd: number, cmd: number, ...rest: unknown[]) => number;
+
+function fcntl(): FcntlFn {
+  return libcFunc<FcntlFn>("int fcntl(int fd, int cmd, ...)");
+}
+
+/** fcntl(fd, F_GETFL): a file's status flags, or -1 (fd not open). */
+export function getFdFlags(fd: number): number {
+  return fcntl()(fd, F_GETFL);
+}
+
+/** fcntl(fd, F_SETFL, flags); -1 is ignored (nothing was saved). */
+export function setFdFlags(fd: number, flags: number): void {
+  if (flags >= 0) {
+    fcntl()(fd, F_SETFL, "int", flags);
+  }
+}
+
+/**
+ * A non-blocking handle on a private copy of fd 0, 1 or 2 for the session loop. The copy keeps
+ * the loop from ever closing the terminal (or pipe) we were given: closing the handle closes
+ * only the copy, so tcsetattr on fd 0 and our log lines on fd 2 still work to the end.
+ *
+ * Node's process.stdout/stderr are synchronous for ttys, files and pipes, which would stall the
+ * whole loop on a slow reader; instead: pipes and sockets become libuv pipe handles
+ * (non-blocking), an input terminal a tty.ReadStream (libuv reopens the tty so the shared file
+ * description stays blocking for others), and everything else (files, /dev/null, an output
+ * terminal) an fs stream, whose blocking I/O runs in the thread pool one write at a time, in
+ * order. Returns null when the fd is not open.
+ */
+function openStdioFd(fd: number, forWrite: boolean): StreamFd | null {
+  const copy = fcntl()(fd, F_DUPFD_CLOEXEC, "int", 3);
+  if (copy < 0) {
+    return null;
+  }
+  try {
+    if (!forWrite && tty.isatty(copy)) {
+      return new StreamFd(new tty.ReadStream(copy, { highWaterMark: 65536 } as net.SocketConstructorOpts));
+    }
+    const st = fstatSync(copy);
+    if (st.isFIFO() || st.isSocket()) {
+      return new StreamFd(new net.Socket({ fd: copy, readable: !forWrite, writable: forWrite, allowHalfOpen: true }));
+    }
+    if (forWrite) {
+      return new StreamFd(createWriteStream("", { fd: copy }));
+    }
+    return new StreamFd(createReadStream("", { fd: copy, highWaterMark: 65536 }));
+  } catch (e) {
+    TRACE(() => `openStdioFd ${fd}: ${String(e)}`);
+    try {
+      closeSync(copy);
+    } catch {
+      // already gone
+    }
+    return null;
+  }
+}
+
+/** This session's handle on fd 0, 1 or 2, made on first use (see openStdioFd). */
+function cliStdioFd(ses: sshsession, fd: number): StreamFd | null {
+  const cli_ses = ses.cli_ses!;
+  const existing = cli_ses.stdiofds[fd];
+  if (existing !== undefined && !existing.closed) {
+    return existing;
+  }
+  let h = openStdioFd(fd, fd !== STDIN_FILENO);
+  if (h === null && fd === STDIN_FILENO) {
+    // No stdin at all reads as an empty one: C's read gets EBADF and closes it the same way.
+    h = new StreamFd(createReadStream("", { fd: openSync("/dev/null", "r") }));
+  }
+  if (h !== null) {
+    cli_ses.stdiofds[fd] = h;
+  }
+  return h;
+}
+
+/**
+ * Wait until what the session handed to our stdout/stderr handles has reached the kernel, as
+ * C's writes have by the time it exits; `timeoutMs` null waits as long as the reader takes.
+ */
+export async function cliFlushStdio(ses: sshsession, timeoutMs: number | null): Promise<void> {
+  const pending = (w: Writable): boolean => !w.destroyed && (w.writableLength > 0 || (w.writableEnded && !w.writableFinished));
+  const streams = ses.cli_ses!.stdiofds.filter((f): f is StreamFd => f !== undefined).map((f) => f.stream as Writable);
+  const waits = streams
+    .filter((w) => typeof w.write === "function" && pending(w))
+    .map(
+      (w) =>
+        new Promise<void>((resolve) => {
+          const check = (): void => {
+            if (!pending(w)) {
+              for (const ev of ["drain", "finish", "close", "error"]) w.removeListener(ev, check);
+              resolve();
+            }
+          };
+          for (const ev of ["drain", "finish", "close", "error"]) w.on(ev, check);
+        }),
+    );
+  if (waits.length === 0) {
+    return;
+  }
+  const all = Promise.all(waits).then(() => undefined);
+  if (timeoutMs === null) {
+    return all;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+  await Promise.race([all, limit]);
+  clearTimeout(timer);
+}
+
+/**
+ * Requests the server sends on our session: exit-status becomes our exit code; exit-signal is
+ * ignored as Dropbear 2026.94 does (a remote signal death leaves the code at 0); anything else
+ * wanting a reply is refused. @dropbear cli-chansession.c cli_chansessreq
+ */
+function cli_chansessreq(ses: sshsession, channel: Channel): void {
+  TRACE("enter cli_chansessreq");
+  const payload = ses.payload!;
+  const rawtype = buf_getstring(payload);
+  const wantreply = buf_getbool(payload);
+  // C compares with strcmp: the name ends at a NUL.
+  const nul = rawtype.indexOf(0);
+  const type = (nul >= 0 ? rawtype.subarray(0, nul) : rawtype).toString("latin1");
+  if (type === "exit-status") {
+    ses.cli_ses!.retval = buf_getint(payload);
+    TRACE(() => `got exit-status of '${ses.cli_ses!.retval}'`);
+  } else if (type === "exit-signal") {
+    TRACE("got exit-signal, ignoring it");
+  } else {
+    TRACE(() => `unknown request '${type}'`);
+    if (wantreply) {
+      send_msg_channel_failure(ses, channel);
+    }
+  }
+}
+
+/** The session channel is closing: give the terminal back. @dropbear cli-chansession.c cli_closechansess */
+function cli_closechansess(ses: sshsession, _channel: Channel): void {
+  cli_tty_cleanup(ses);
+  // This channel still counts, so more than one means others remain (forwards).
+  if (ses.chancount > 1) {
+    dropbear_log(LOG_INFO, "Waiting for other channels to close...");
+  }
+}
+
+/**
+ * Put our terminal in raw mode (keeping the old modes in cli_ses.saved_tio): every key goes to
+ * the remote pty, which does its own echo and line editing. @dropbear cli-chansession.c cli_tty_setup
+ */
+function cli_tty_setup(ses: sshsession): void {
+  TRACE("enter cli_pty_setup");
+  const cli_ses = ses.cli_ses!;
+  if (cli_ses.tty_raw_mode) {
+    TRACE("leave cli_tty_setup: already in raw mode!");
+    return;
+  }
+  const tio = tcgetattr(STDIN_FILENO);
+  if (tio === null) {
+    dropbear_exit("Failed to set raw TTY mode");
+  }
+  cli_ses.saved_tio = Buffer.from(tio.raw);
+  tio.c_iflag |= IGNPAR;
+  tio.c_iflag &= ~(ISTRIP | INLCR | IGNCR | ICRNL | IXON | IXANY | IXOFF | IUCLC);
+  tio.c_lflag &= ~(ISIG | ICANON | ECHO | ECHOE | ECHOK | ECHONL | IEXTEN);
+  tio.c_oflag &= ~OPOST;
+  tio.setcc(VMIN, 1);
+  tio.setcc(VTIME, 0);
+  if (tcsetattr(STDIN_FILENO, TCSADRAIN, tio) === -1) {
+    dropbear_exit("Failed to set raw TTY mode");
+  }
+  cli_ses.tty_raw_mode = true;
+  TRACE("leave cli_tty_setup");
+}
+
+/** Restore the terminal modes cli_tty_setup saved, if raw mode is on. @dropbear cli-chansession.c cli_tty_cleanup */
+export function cli_tty_cleanup(ses: sshsession): void {
+  TRACE("enter cli_tty_cleanup");
+  const cli_ses = ses.cli_ses!;
+  if (!cli_ses.tty_raw_mode || cli_ses.saved_tio === null) {
+    TRACE("leave cli_tty_cleanup: not in raw mode");
+    return;
+  }
+  if (tcsetattr(STDIN_FILENO, TCSADRAIN, new termios(cli_ses.saved_tio)) === -1) {
+    dropbear_log(LOG_WARNING, "Failed restoring TTY");
+  } else {
+    cli_ses.tty_raw_mode = false;
+  }
+  TRACE("leave cli_tty_cleanup");
+}
+
+/**
+ * The pty-req's terminal modes string: for every opcode Linux has, the c_cc value or the flag
+ * masked from its field (the bit's value itself, not 0/1, as Dropbear sends it), then TTY_OP_END.
+ * Baud rates are left out as in Dropbear. @dropbear cli-chansession.c put_termcodes
+ */
+function put_termcodes(ses: sshsession): void {
+  TRACE("enter put_termcodes");
+  const wp = ses.writepayload;
+  const tio = tcgetattr(STDIN_FILENO);
+  if (tio === null) {
+    dropbear_log(LOG_WARNING, "Failed reading termmodes");
+    buf_putint(wp, 1);
+    buf_putbyte(wp, 0);
+    return;
+  }
+  const bufpos1 = wp.pos;
+  buf_putint(wp, 0); // the length, filled in below
+  for (let sshcode = 1; sshcode < MAX_TERMCODE; sshcode++) {
+    const termcode = termcodes[sshcode]!;
+    const mapcode = termcode.mapcode;
+    let value: number;
+    switch (termcode.type) {
+      case TERMCODE_CONTROLCHAR:
+        value = tio.getcc(mapcode);
+        break;
+      case TERMCODE_INPUT:
+        value = tio.c_iflag & mapcode;
+        break;
+      case TERMCODE_OUTPUT:
+        value = tio.c_oflag & mapcode;
+        break;
+      case TERMCODE_LOCAL:
+        value = tio.c_lflag & mapcode;
+        break;
+      case TERMCODE_CONTROL:
+        value = tio.c_cflag & mapcode;
+        break;
+      default:
+        continue;
+    }
+    buf_putbyte(wp, sshcode);
+    buf_putint(wp, value >>> 0);
+  }
+  buf_putbyte(wp, 0); // TTY_OP_END
+  const bufpos2 = wp.pos;
+  buf_setpos(wp, bufpos1);
+  buf_putint(wp, bufpos2 - bufpos1 - 4);
+  buf_setpos(wp, bufpos2);
+  TRACE("leave put_termcodes");
+}
+
+/** Our terminal's columns, rows and pixel size (80x25 when stdin is no terminal). @dropbear cli-chansession.c put_winsize */
+function put_winsize(ses: sshsession): void {
+  const ws = get_winsize(STDIN_FILENO) ?? { ws_row: 25, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
+  const wp = ses.writepayload;
+  buf_putint(wp, ws.ws_col);
+  buf_putint(wp, ws.ws_row);
+  buf_putint(wp, ws.ws_xpixel);
+  buf_putint(wp, ws.ws_ypixel);
+}
+
+/**
+ * SIGWINCH: note that the size changed and wake the loop, which sends window-change at its next
+ * turn (a Node signal listener runs between loop turns, so this is only a flag as in C).
+ * @dropbear cli-chansession.c sigwinch_handler
+ */
+function sigwinch_handler(ses: sshsession): void {
+  ses.cli_ses!.winchange = true;
+  ses.signal_pipe?.raise();
+}
+
+/** Send our new size on every session channel. @dropbear cli-chansession.c cli_chansess_winchange */
+export function cli_chansess_winchange(ses: sshsession): void {
+  for (let i = 0; i < ses.chansize; i++) {
+    const channel = ses.channels[i];
+    if (channel && channel.type === clichansess) {
+      start_send_channel_request(ses, channel, "window-change");
+      buf_putbyte(ses.writepayload, 0); // no reply, as RFC 4254 §6.7 says
+      put_winsize(ses);
+      encrypt_packet(ses);
+    }
+  }
+  ses.cli_ses!.winchange = false;
+}
+
+/** Ask for a pty with $TERM, our size and our modes, and start watching SIGWINCH. @dropbear cli-chansession.c send_chansess_pty_req */
+function send_chansess_pty_req(ses: sshsession, channel: Channel): void {
+  TRACE("enter send_chansess_pty_req");
+  start_send_channel_request(ses, channel, "pty-req");
+  buf_putbyte(ses.writepayload, 0);
+  const term = process.env.TERM ?? "vt100";
+  buf_putstring(ses.writepayload, Buffer.from(term, "latin1"));
+  put_winsize(ses);
+  put_termcodes(ses);
+  encrypt_packet(ses);
+  process.on("SIGWINCH", () => sigwinch_handler(ses));
+  TRACE("leave send_chansess_pty_req");
+}
+
+/** exec (or subsystem with -s) of the command, or a shell without one. @dropbear cli-chansession.c send_chansess_shell_req */
+function send_chansess_shell_req(ses: sshsession, channel: Channel): void {
+  TRACE("enter send_chansess_shell_req");
+  const cli_opts = ses.cli_ses!.cli_opts;
+  let reqtype: string;
+  if (cli_opts.cmd !== null) {
+    reqtype = cli_opts.is_subsystem ? "subsystem" : "exec";
+  } else {
+    reqtype = "shell";
+  }
+  start_send_channel_request(ses, channel, reqtype);
+  buf_putbyte(ses.writepayload, 0);
+  if (cli_opts.cmd !== null) {
+    buf_putstring(ses.writepayload, cli_opts.cmd);
+  }
+  encrypt_packet(ses);
+  TRACE("leave send_chansess_shell_req");
+}
+
+/**
+ * Wire the channel to our stdio: stdin is read, stdout written, and stderr written from its own
+ * ring (extrabuf), which makes errfd a write fd. @dropbear cli-chansession.c cli_init_stdpipe_sess
+ */
+function cli_init_stdpipe_sess(ses: sshsession, channel: Channel): number {
+  const orNone = (fd: StreamFd | null): chanfd => fd ?? FD_CLOSED;
+  channel.writefd = orNone(cliStdioFd(ses, STDOUT_FILENO));
+  channel.readfd = orNone(cliStdioFd(ses, STDIN_FILENO));
+  channel.errfd = orNone(cliStdioFd(ses, STDERR_FILENO));
+  channel.extrabuf = cbuf_new(ses.opts.recv_window);
+  channel.bidir_fd = false;
+  return 0;
+}
+
+/** The server confirmed our session channel: make the requests and go raw. @dropbear cli-chansession.c cli_initchansess */
+function cli_initchansess(ses: sshsession, channel: Channel): number {
+  cli_init_stdpipe_sess(ses, channel);
+  const cli_ses = ses.cli_ses!;
+  const cli_opts = cli_ses.cli_opts;
+  if (cli_opts.agent_fwd) {
+    cli_setup_agent(ses, channel);
+  }
+  if (cli_opts.wantpty) {
+    send_chansess_pty_req(ses, channel);
+    channel.prio = dropbear_prio.DROPBEAR_PRIO_LOWDELAY;
+  }
+  send_chansess_shell_req(ses, channel);
+  if (cli_opts.wantpty) {
+    cli_tty_setup(ses);
+    channel.read_mangler = (ch, buf) => cli_escape_handler(ses, ch, buf);
+    cli_ses.last_char = 0x0d;
+  }
+  return 0;
+}
+
+/** The "session" channel type as the client opens it. @dropbear cli-chansession.c clichansess */
+export const clichansess: ChanType = {
+  name: "session",
+  inithandler: cli_initchansess,
+  check_close: null,
+  reqhandler: cli_chansessreq,
+  closehandler: cli_closechansess,
+  cleanup: null,
+};
+
+/** Open the session channel; the requests follow its confirmation. @dropbear cli-chansession.c cli_send_chansess_request */
+export function cli_send_chansess_request(ses: sshsession): void {
+  TRACE("enter cli_send_chansess_request");
+  // C passes STDIN_FILENO as the placeholder fd until the open is confirmed.
+  const stdinfd = cliStdioFd(ses, STDIN_FILENO)!;
+  if (send_msg_channel_open_init(ses, stdinfd, clichansess) === DROPBEAR_FAILURE) {
+    dropbear_exit("Couldn't open initial channel");
+  }
+  encrypt_packet(ses);
+  TRACE("leave cli_send_chansess_request");
+}
+
+type RaiseFn = (sig: number) => number;
+
+/**
+ * The escape after "~": "." ends the session, ^Z suspends us (terminal restored while
+ * stopped, raw again after, and our size resent), "R" starts a rekey. Returns whether the
+ * byte is consumed. @dropbear cli-chansession.c do_escape
+ */
+function do_escape(ses: sshsession, c: number): boolean {
+  switch (c) {
+    case 0x2e: // '.'
+      dropbear_exit("Terminated");
+    // falls through: dropbear_exit never returns
+    case 0x1a: // ^Z
+      cli_tty_cleanup(ses);
+      // raise() stops this thread before it returns; process.kill could let us run on first.
+      libcFunc<RaiseFn>("int raise(int sig)")(osConstants.signals.SIGTSTP);
+      cli_tty_setup(ses);
+      // Our size may have changed while stopped; wake the loop so it is sent now.
+      ses.cli_ses!.winchange = true;
+      ses.signal_pipe?.raise();
+      return true;
+    case 0x52: // 'R'
+      TRACE("rekey");
+      ses.kexstate.needrekey = true;
+      return true;
+    default:
+      return false;
+  }
+}
+
+/**
+ * The read_mangler of a pty session: "~" right after a CR starts an escape. Only reads of a
+ * single byte count, so typed keys act but pasted text that contains "~." does not.
+ * @dropbear cli-chansession.c cli_escape_handler
+ */
+function cli_escape_handler(ses: sshsession, _channel: Channel, buf: Buffer): number {
+  const cli_ses = ses.cli_ses!;
+  const len = buf.length;
+  if (len !== 1) {
+    cli_ses.last_char = 0;
+    return len;
+  }
+  const c = buf[0]!;
+  let skip_char = false;
+  if (cli_ses.last_char === DROPBEAR_ESCAPE_CHAR) {
+    skip_char = do_escape(ses, c);
+    cli_ses.last_char = 0;
+  } else if (c === DROPBEAR_ESCAPE_CHAR) {
+    if (cli_ses.last_char === 0x0d) {
+      cli_ses.last_char = DROPBEAR_ESCAPE_CHAR;
+      skip_char = true;
+    } else {
+      cli_ses.last_char = 0;
+    }
+  } else {
+    cli_ses.last_char = c;
+  }
+  return skip_char ? 0 : len;
+}
