@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { closeSync, writeSync } from "node:fs";
+import { closeSync, openSync, writeSync } from "node:fs";
+import { libcFunc } from "@dropbear-ts/dbutil";
 
 // -f: Dropbear daemon()s once authentication succeeds. Node cannot fork a running session, so
 // the foreground process starts a detached copy of itself at once and waits; the copy runs the
@@ -49,5 +50,9 @@ export function background_done(): void {
   } catch {
     // The foreground process is already gone: nothing waits for us.
   }
-  process.stdin.destroy();
+  // Put /dev/null under fd 0 itself (not just close it): the session channel reads fd 0, and
+  // a closed fd 0 could be taken by the next open.
+  const devnull = openSync("/dev/null", "r");
+  libcFunc<(oldfd: number, newfd: number) => number>("int dup2(int oldfd, int newfd)")(devnull, 0);
+  closeSync(devnull);
 }

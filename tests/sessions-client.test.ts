@@ -1,0 +1,314 @@
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { chmodSync, chownSync, closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { IN_CI, PEERS, itWithPeers, type PeerName } from "./helpers/peers.js";
+import { OURS, freePort, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+
+// Issue 8, client side: our dbclient running commands against OpenSSH's sshd and against our
+// own dropbear, over loopback with a throw-away system user: exit codes, stdin/stdout/stderr
+// byte for byte, a pty, sftp -S and scp -S, the idle/max-duration timeouts, and the command
+// lines that must be refused before any connection. Needs root (useradd), as CI has.
+
+const USER = "dbtsclisess";
+const isRoot = process.getuid?.() === 0;
+const work = scratch("dbts-clisess-");
+let home = "";
+let uid = 0;
+let gid = 0;
+let key = "";
+/** 5 MB of random bytes, also kept in the user's home for downloads. */
+const BIG = randomBytes(5_000_000);
+const BIG_SHA = createHash("sha256").update(BIG).digest("hex");
+let bigLocal = "";
+const servers: Server[] = [];
+
+function itSess(peers: PeerName[], title: string, fn: () => Promise<void>, timeout = 60_000): void {
+  if (!isRoot && !IN_CI) {
+    itWithPeers(["__needs_root__" as never], title, fn);
+    return;
+  }
+  itWithPeers(peers, title, fn, timeout);
+}
+
+function sh(cmd: string, args: string[], input?: string): string {
+  return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
+}
+
+beforeAll(async () => {
+  if (!isRoot) return;
+  spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  sh("useradd", ["-m", "-s", "/bin/sh", USER]);
+  // Not locked ("!"): sshd without PAM refuses locked accounts even for keys.
+  sh("usermod", ["-p", "*", USER]);
+  home = sh("getent", ["passwd", USER]).split(":")[5]!;
+  uid = Number(sh("id", ["-u", USER]).trim());
+  gid = Number(sh("id", ["-g", USER]).trim());
+  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
+  chownSync(join(home, ".ssh"), uid, gid);
+  key = join(work.dir, "id_ed25519");
+  sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key, "-C", "clisess"]);
+  chmodSync(key, 0o600);
+  const ak = join(home, ".ssh", "authorized_keys");
+  writeFileSync(ak, readFileSync(`${key}.pub`));
+  chownSync(ak, uid, gid);
+  chmodSync(ak, 0o600);
+  writeFileSync(join(home, "big.bin"), BIG);
+  chownSync(join(home, "big.bin"), uid, gid);
+  bigLocal = join(work.dir, "big.bin");
+  writeFileSync(bigLocal, BIG);
+  // sftp -S / scp -S run a program without arguments of ours: a wrapper adds them.
+  writeFileSync(join(work.dir, "dbc"), `#!/bin/sh\nexec "${process.execPath}" "${OURS.dbclient}" -y -y -i "${key}" "$@"\n`, { mode: 0o755 });
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.stop()));
+  if (isRoot) spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  work.cleanup();
+});
+
+let sshd: Server | null = null;
+let ours: Server | null = null;
+const TARGETS: { name: string; peers: PeerName[]; start: () => Promise<Server> }[] = [
+  {
+    name: "OpenSSH sshd",
+    peers: ["sshd", "ssh-keygen"],
+    start: async () => {
+      if (sshd === null) {
+        const d = join(work.dir, "sshd");
+        mkdirSync(d, { recursive: true });
+        sshd = await startSshd(d, [`Subsystem sftp ${PEERS["sftp-server"]}`, "PasswordAuthentication no"]);
+        servers.push(sshd);
+      }
+      return sshd;
+    },
+  },
+  {
+    name: "our dropbear",
+    peers: ["ssh-keygen"],
+    start: async () => {
+      if (ours === null) {
+        const hk = join(work.dir, "hk");
+        spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk]);
+        ours = await startOurDropbear(["-r", hk]);
+        servers.push(ours);
+      }
+      return ours;
+    },
+  },
+];
+
+interface BinResult {
+  status: number | null;
+  stdout: Buffer;
+  stderr: string;
+  ms: number;
+}
+
+/**
+ * Run a program with stdin from a string/Buffer (a pipe), from a file (`stdinFile`), or from
+ * /dev/null, collecting stdout as bytes; killed after timeoutMs.
+ */
+async function runBin(cmd: string, args: string[], o: { input?: Buffer | string; stdinFile?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<BinResult> {
+  const t0 = Date.now();
+  const fd = o.stdinFile !== undefined ? openSync(o.stdinFile, "r") : null;
+  const child = spawn(cmd, args, {
+    stdio: [fd ?? "pipe", "pipe", "pipe"],
+    env: { ...process.env, HOME: work.dir, ...o.env },
+  });
+  if (fd !== null) closeSync(fd);
+  const out: Buffer[] = [];
+  let stderr = "";
+  child.stdout!.on("data", (d: Buffer) => out.push(d));
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  if (child.stdin) {
+    child.stdin.on("error", () => undefined);
+    child.stdin.end(o.input ?? "");
+  }
+  const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs ?? 30_000);
+  const [status] = (await once(child, "exit")) as [number | null];
+  clearTimeout(timer);
+  return { status, stdout: Buffer.concat(out), stderr, ms: Date.now() - t0 };
+}
+
+function client(s: Server, extra: string[], cmd: string[], o: Parameters<typeof runBin>[2] = {}): Promise<BinResult> {
+  return runBin(process.execPath, [OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), ...extra, `${USER}@127.0.0.1`, ...cmd], o);
+}
+
+const sha = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
+
+for (const target of TARGETS) {
+  describe(`our dbclient -> ${target.name}`, () => {
+    itSess(target.peers, "exit status 0, 3 and 255 become ours", async () => {
+      const s = await target.start();
+      for (const code of [0, 3, 255]) {
+        const r = await client(s, [], [`exit ${code}`]);
+        expect(r.status, r.stderr).toBe(code);
+      }
+    });
+
+    itSess(target.peers, "a command killed by a signal exits 0, as Dropbear's dbclient (exit-signal is ignored)", async () => {
+      const s = await target.start();
+      const r = await client(s, [], ["kill -9 $$"]);
+      expect(r.status, r.stderr).toBe(0);
+    });
+
+    itSess(target.peers, "stdout and stderr stay separate", async () => {
+      const s = await target.start();
+      const r = await client(s, [], ["echo out; echo err >&2; echo out2"]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.toString()).toBe("out\nout2\n");
+      expect(r.stderr).toContain("err\n");
+      expect(r.stderr).not.toContain("out");
+    });
+
+    itSess(target.peers, "echo hi | dbclient host cat: stdin's EOF reaches the command", async () => {
+      const s = await target.start();
+      const r = await client(s, [], ["cat"], { input: "hi\n", timeoutMs: 20_000 });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.toString()).toBe("hi\n");
+    });
+
+    itSess(target.peers, "5 MB through cat both ways intact (stdin a pipe, then a file)", async () => {
+      const s = await target.start();
+      const viaPipe = await client(s, [], ["cat"], { input: BIG, timeoutMs: 60_000 });
+      expect(viaPipe.status, viaPipe.stderr).toBe(0);
+      expect(viaPipe.stdout.length).toBe(BIG.length);
+      expect(sha(viaPipe.stdout)).toBe(BIG_SHA);
+      const viaFile = await client(s, [], ["cat"], { stdinFile: bigLocal, timeoutMs: 60_000 });
+      expect(viaFile.status, viaFile.stderr).toBe(0);
+      expect(sha(viaFile.stdout)).toBe(BIG_SHA);
+    });
+
+    itSess(target.peers, "5 MB upload hashed remotely, 5 MB download hashed locally", async () => {
+      const s = await target.start();
+      const up = await client(s, [], ["sha256sum"], { input: BIG, timeoutMs: 60_000 });
+      expect(up.status, up.stderr).toBe(0);
+      expect(up.stdout.toString().split(" ")[0]).toBe(BIG_SHA);
+      const down = await client(s, [], ["cat big.bin"], { timeoutMs: 60_000 });
+      expect(down.status, down.stderr).toBe(0);
+      expect(sha(down.stdout)).toBe(BIG_SHA);
+    });
+
+    itSess(target.peers, "no pty for a command by default; -t gets one (run under script(1) for a terminal)", async () => {
+      const s = await target.start();
+      const plain = await client(s, [], ["tty"]);
+      expect(plain.stdout.toString()).toMatch(/not a tty/);
+      const cmdline = [process.execPath, OURS.dbclient, "-t", "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`, "tty; echo TERM=$TERM"]
+        .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
+        .join(" ");
+      const r = await runBin("/usr/bin/script", ["-qec", cmdline, "/dev/null"], { env: { TERM: "xterm-256color" } });
+      expect(r.status, r.stderr + r.stdout.toString()).toBe(0);
+      expect(r.stdout.toString()).toMatch(/\/dev\/pts\/\d+/);
+      expect(r.stdout.toString()).toContain("TERM=xterm-256color");
+    });
+
+    itSess(target.peers, "-t without a terminal fails as Dropbear's does (Failed to set raw TTY mode)", async () => {
+      const s = await target.start();
+      const r = await client(s, ["-t"], ["tty"]);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain("Failed to set raw TTY mode");
+    });
+
+    itSess(target.peers, "-I 1 ends an idle `sleep 30` within seconds", async () => {
+      const s = await target.start();
+      const r = await client(s, ["-I", "1"], ["sleep 30"], { timeoutMs: 20_000 });
+      expect(r.stderr).toContain("Idle timeout");
+      expect(r.status).toBe(0);
+      expect(r.ms).toBeLessThan(10_000);
+    });
+
+    itSess(target.peers, "-I does not end a session that keeps talking", async () => {
+      const s = await target.start();
+      const r = await client(s, ["-I", "2"], ["for i in 1 2 3 4 5; do echo $i; sleep 1; done"], { timeoutMs: 20_000 });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.toString()).toBe("1\n2\n3\n4\n5\n");
+    });
+
+    itSess(target.peers, "-M 2 ends `sleep 30` after about two seconds", async () => {
+      const s = await target.start();
+      const r = await client(s, ["-M", "2"], ["sleep 30"], { timeoutMs: 20_000 });
+      expect(r.stderr).toContain("Max duration reached");
+      expect(r.ms).toBeLessThan(10_000);
+      expect(r.ms).toBeGreaterThanOrEqual(1_500);
+    });
+
+    itSess(target.peers, "-K 1 keeps a quiet session alive and it ends normally", async () => {
+      const s = await target.start();
+      const before = s.log().length;
+      const r = await client(s, ["-K", "1"], ["sleep 3; echo done"], { timeoutMs: 20_000 });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.toString()).toBe("done\n");
+      if (target.name === "OpenSSH sshd") {
+        // sshd logs each channel request at DEBUG1: our keepalives went out on the session channel.
+        expect(s.log().slice(before)).toMatch(/keepalive@openssh\.com/);
+      }
+    });
+
+    itSess([...target.peers, "sftp"], "sftp -S with our dbclient: put, get, round trip", async () => {
+      const s = await target.start();
+      const got = join(work.dir, `sftp-got-${s.port}`);
+      const batch = join(work.dir, `sftp-batch-${s.port}`);
+      writeFileSync(batch, `put ${bigLocal} sftp-up.bin\nget sftp-up.bin ${got}\n`);
+      const r = await runBin(PEERS.sftp, ["-S", join(work.dir, "dbc"), "-P", String(s.port), "-b", batch, `${USER}@127.0.0.1`], { timeoutMs: 60_000 });
+      expect(r.status, r.stderr).toBe(0);
+      expect(sha(readFileSync(got))).toBe(BIG_SHA);
+      expect(sha(readFileSync(join(home, "sftp-up.bin")))).toBe(BIG_SHA);
+    });
+
+    for (const legacy of [false, true]) {
+      itSess([...target.peers, "scp"], `scp -S with our dbclient both ways${legacy ? " (-O: the scp protocol)" : " (over sftp)"}`, async () => {
+        const s = await target.start();
+        const name = `scp-${legacy ? "O" : "s"}-${s.port}.bin`;
+        const got = join(work.dir, `got-${name}`);
+        const base = ["-S", join(work.dir, "dbc"), "-P", String(s.port), ...(legacy ? ["-O"] : [])];
+        const up = await runBin(PEERS.scp, [...base, bigLocal, `${USER}@127.0.0.1:${name}`], { timeoutMs: 60_000 });
+        expect(up.status, up.stderr).toBe(0);
+        expect(sha(readFileSync(join(home, name)))).toBe(BIG_SHA);
+        const down = await runBin(PEERS.scp, [...base, `${USER}@127.0.0.1:${name}`, got], { timeoutMs: 60_000 });
+        expect(down.status, down.stderr).toBe(0);
+        expect(sha(readFileSync(got))).toBe(BIG_SHA);
+      });
+    }
+  });
+}
+
+describe("command lines that need issue #9 fail before connecting", () => {
+  /** A listener that only counts connections: none may arrive. */
+  async function counter(): Promise<{ port: number; count: () => number; close: () => void }> {
+    let n = 0;
+    const srv = net.createServer((c) => {
+      n++;
+      c.destroy();
+    });
+    const port = await freePort();
+    srv.listen(port, "127.0.0.1");
+    await once(srv, "listening");
+    return { port, count: () => n, close: () => srv.close() };
+  }
+
+  const cases: { what: string; args: (port: number) => string[]; msg: RegExp }[] = [
+    { what: "-J proxy command", args: (p) => ["-J", `nc 127.0.0.1 ${p}`, "-p", String(p), "u@127.0.0.1", "true"], msg: /not yet implemented in dropbear-ts: -J/ },
+    { what: "-o ProxyCommand", args: (p) => ["-o", `ProxyCommand=nc 127.0.0.1 ${p}`, "-p", String(p), "u@127.0.0.1", "true"], msg: /not yet implemented in dropbear-ts: -J/ },
+    { what: "multihop", args: (p) => [`u@127.0.0.1/${p},127.0.0.2/${p}`, "true"], msg: /not yet implemented in dropbear-ts: multihop/ },
+    { what: "-B netcat", args: (p) => ["-B", "127.0.0.1:22", "-p", String(p), "u@127.0.0.1"], msg: /not yet implemented in dropbear-ts: -B/ },
+  ];
+  for (const c of cases) {
+    itWithPeers([], c.what, async () => {
+      const l = await counter();
+      try {
+        const r = await runBin(process.execPath, [OURS.dbclient, "-y", "-y", ...c.args(l.port)], { timeoutMs: 15_000 });
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(c.msg);
+        await new Promise((res) => setTimeout(res, 200));
+        expect(l.count()).toBe(0);
+      } finally {
+        l.close();
+      }
+    });
+  }
+});
+
