@@ -93,6 +93,28 @@ export function sigintterm_handler(ses: sshsession): void {
 export const WRITEQUEUE_READ_LIMIT = 2 * MAX_CHANNELS * TRANS_MAX_PAYLOAD_LEN;
 
 /**
+ * The same limit counted in packets. writequeue_len counts wire bytes, but each queued packet
+ * also costs a buffer object (a few hundred bytes in V8), so a flood of tiny replies
+ * (SSH_MSG_UNIMPLEMENTED is 16 bytes on the wire) would reach WRITEQUEUE_READ_LIMIT only after
+ * two million packets, about 600 MB. A well-behaved peer makes us queue at most about one
+ * channel-data packet and a few window adjusts per channel plus 32 KiB of other data, far below.
+ */
+export const WRITEQUEUE_READ_PACKETS = 16 * MAX_CHANNELS;
+
+/**
+ * May the loop read the transport this turn? Before authentication Dropbear's own rule holds:
+ * no channel exists yet, so the deadlock described above cannot form, and a peer that sends
+ * unanswerable packets without reading the replies is stopped at 32 KiB queued, as Dropbear
+ * stops it. After authentication the larger limits above apply.
+ */
+function transport_read_allowed(ses: sshsession, writequeue_has_space: boolean): boolean {
+  if (!ses.authstate.authdone) {
+    return writequeue_has_space;
+  }
+  return ses.writequeue_len <= WRITEQUEUE_READ_LIMIT && ses.writequeue.count <= WRITEQUEUE_READ_PACKETS;
+}
+
+/**
  * The main loop, one iteration as Dropbear does it: build the fd sets (channels, listeners,
  * pending connects, the transport), select, check timeouts, read and process at most one
  * packet, flush deferred replies, finish connects, run the program's loop handler, do channel
@@ -114,7 +136,7 @@ export async function session_loop(ses: sshsession, loophandler: (ses: sshsessio
     setchannelfds(ses, readfd, writefd, writequeue_has_space);
     set_connect_fds(ses.conn_pending, writefd);
     // Our ident and KEXINIT leave before we wait for theirs; see WRITEQUEUE_READ_LIMIT.
-    if (ses.sock_in !== null && (ses.remoteident !== null || isempty(ses.writequeue)) && ses.writequeue_len <= WRITEQUEUE_READ_LIMIT) {
+    if (ses.sock_in !== null && (ses.remoteident !== null || isempty(ses.writequeue)) && transport_read_allowed(ses, writequeue_has_space)) {
       readfd.add(ses.sock_in);
     }
     // Last: the steps above may have queued packets.

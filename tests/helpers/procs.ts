@@ -1,0 +1,52 @@
+import { readFileSync, readdirSync } from "node:fs";
+
+// What the tests learn about processes from /proc: the children of a daemon (its connection
+// processes), their memory and the CPU time they use.
+
+/** The fields of /proc/<pid>/stat after the command name (which may hold spaces). */
+function statFields(pid: number): string[] | null {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return st.slice(st.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return null;
+  }
+}
+
+/** The live processes whose parent is `ppid`. */
+export function childrenOf(ppid: number): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    const f = statFields(Number(p));
+    // f[0] is the state: a zombie has already ended.
+    if (f !== null && Number(f[1]) === ppid && f[0] !== "Z") out.push(Number(p));
+  }
+  return out;
+}
+
+/** Resident memory in MiB, or null once the process is gone. */
+export function rssMiB(pid: number): number | null {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** User plus system CPU time in clock ticks (utime + stime), or null once the process is gone. */
+export function cpuTicks(pid: number): number | null {
+  const f = statFields(pid);
+  // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+  return f === null ? null : Number(f[11]) + Number(f[12]);
+}
+
+/** Open descriptors of a process (needs to be its owner or root). */
+export function openFds(pid: number): number | null {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return null;
+  }
+}
