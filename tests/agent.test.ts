@@ -153,6 +153,25 @@ describe("ssh -A (OpenSSH) -> our dropbear", () => {
   });
 });
 
+describe("Debian's dbclient -A -> our dropbear", () => {
+  itAgent(["dbclient", "dropbearconvert", "ssh-agent", "ssh-add"], "remote ssh-add -l lists the local agent's key", async () => {
+    const s = await ourServer();
+    const h = scratch("dbts-agentfwd-debhome-");
+    try {
+      // Dropbear 2022.83 reads only its own key format.
+      const dbkey = join(h.dir, "id_login.db");
+      sh(PEERS.dropbearconvert, ["openssh", "dropbear", keys.login!, dbkey]);
+      const r = await run(PEERS.dbclient, ["-y", "-y", "-A", "-i", dbkey, "-p", String(s.port), `${USER}@127.0.0.1`, REMOTE], {
+        env: { HOME: h.dir, SSH_AUTH_SOCK: agentSock },
+        timeoutMs: 20_000,
+      });
+      expectForwarded(r);
+    } finally {
+      h.cleanup();
+    }
+  });
+});
+
 describe("our dbclient -A", () => {
   itAgent(["sshd", "ssh-agent", "ssh-add"], "to OpenSSH sshd: remote ssh-add -l lists the local agent's key", async () => {
     const s = await sshdServer();
@@ -164,6 +183,13 @@ describe("our dbclient -A", () => {
     const s = await ourServer();
     const r = await ourClient(s.port, ["-A", "-i", keys.login!]);
     expectForwarded(r);
+  });
+
+  itAgent(["ssh-agent", "ssh-add"], "to our dropbear: ten agent clients at once each get their own channel and answer", async () => {
+    const s = await ourServer();
+    const cmd = 'for i in 1 2 3 4 5 6 7 8 9 10; do (ssh-add -l >/dev/null && echo ok) & done; wait';
+    const r = await ourClient(s.port, ["-A", "-i", keys.login!], cmd);
+    expect(r.stdout.split("\n").filter((l) => l === "ok").length, r.stdout + r.stderr).toBe(10);
   });
 
   itAgent(["sshd", "ssh-agent", "ssh-add"], "without -A the server's agent channel is not asked for", async () => {
