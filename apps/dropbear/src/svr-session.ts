@@ -21,6 +21,7 @@ import {
   recv_msg_channel_request,
   recv_msg_channel_window_adjust,
 } from "@dropbear-ts/channel";
+import { svr_chansess_checksignal, svr_chansessinitialise, svrchansess } from "@dropbear-ts/chansession";
 import { sshsession, type ChanType, type packettype, type runopts, type svr_runopts } from "@dropbear-ts/core";
 import { LOG_INFO, dropbear_close, dropbear_log, get_debug_trace, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
 import { kexLoadKems, kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, recv_msg_newkeys, send_msg_kexinit } from "@dropbear-ts/kex";
@@ -130,19 +131,16 @@ const svr_packettypes: readonly packettype[] = [
   { type: SSH_MSG_CHANNEL_OPEN_FAILURE, handler: recv_msg_channel_open_failure },
 ];
 
-/**
- * The channel types a client may open. "session" (svrchansess) joins when sessions are
- * implemented; until then a session open is refused as an unknown type.
- * @dropbear svr-session.c svr_chantypes
- */
-const svr_chantypes: readonly ChanType[] = [svr_chan_tcpdirect];
+/** The channel types a client may open. @dropbear svr-session.c svr_chantypes */
+const svr_chantypes: readonly ChanType[] = [svrchansess, svr_chan_tcpdirect];
 
 /**
- * The server's per-iteration work: answer auth requests whose failure delay has run out
- * (Dropbear sleeps instead). Child reaping joins it with sessions.
- * @dropbear svr-chansession.c svr_chansess_checksignal
+ * The server's per-iteration work: reap session children that have exited (SIGCHLD raised the
+ * signal pipe; C hands svr_chansess_checksignal itself to session_loop), and answer auth
+ * requests whose failure delay has run out (Dropbear sleeps instead).
  */
 function svr_loophandler(ses: sshsession): void {
+  svr_chansess_checksignal(ses);
   svrAuthCheckDelayed(ses);
 }
 
@@ -182,6 +180,7 @@ export async function svr_session(opts: runopts, svr_opts: svr_runopts, sock: So
   common_session_init(ses, fd, fd);
   const svr_ses = ses.svr_ses!;
   chaninitialise(ses, svr_chantypes);
+  svr_chansessinitialise(ses);
   svr_ses.childpipe = childpipe;
   svr_ses.addrstring = getaddrstring(sock.remoteAddress ?? "?", sock.remotePort ?? 0);
   svr_authinitialise(ses);

@@ -1,5 +1,8 @@
 import { libcFunc } from "./libc.js";
+import { closeSync } from "node:fs";
 import { userInfo } from "node:os";
+import { posix } from "node:path";
+import { SpawnChild, cloexecPipe, spawnChild } from "./spawn.js";
 
 /** syslog priorities, as <syslog.h> numbers them (Dropbear passes them to `_dropbear_log`). */
 export const LOG_EMERG = 0;
@@ -263,6 +266,115 @@ export function expand_homedir_path(inpath: string): string {
     }
   }
   return expand_homedir_path_home(inpath, homedir);
+}
+
+/** A command started by spawn_command: our ends of its stdin, stdout and stderr pipes, and its pid. */
+export interface SpawnedCommand {
+  /** Our end of the child's stdin (we write). */
+  writefd: number;
+  /** Our end of the child's stdout (we read). */
+  readfd: number;
+  /** Our end of the child's stderr, -1 unless asked for. */
+  errfd: number;
+  pid: number;
+}
+
+function closeAll(fds: number[]): void {
+  for (const fd of fds) {
+    try {
+      closeSync(fd);
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+/**
+ * Start a child with pipes for stdin, stdout and (if `want_errfd`) stderr. C forks and calls
+ * exec_fn in the child after the dup2s; here the dup2s are the child's first file actions and
+ * exec_fn runs in the parent, adding what else the child does (environment, directory) and
+ * ending with run_command, which starts it and returns its pid (≤ 0 on failure). The pipes are
+ * made close-on-exec, so only the child's 0-2 survive in it. Our ends are left blocking: the
+ * caller hands them to the event loop, which makes them non-blocking (C's setnonblocking).
+ * Returns null (DROPBEAR_FAILURE) if the pipes or the child could not be made.
+ * @dropbear dbutil.c spawn_command
+ */
+export function spawn_command<T>(exec_fn: (user_data: T, child: SpawnChild) => number, exec_data: T, want_errfd: boolean): SpawnedCommand | null {
+  const FDIN = 0;
+  const FDOUT = 1;
+  const opened: number[] = [];
+  const infds = cloexecPipe();
+  if (infds === null) {
+    return null;
+  }
+  opened.push(...infds);
+  const outfds = cloexecPipe();
+  if (outfds === null) {
+    closeAll(opened);
+    return null;
+  }
+  opened.push(...outfds);
+  let errfds: [number, number] | null = null;
+  if (want_errfd) {
+    errfds = cloexecPipe();
+    if (errfds === null) {
+      closeAll(opened);
+      return null;
+    }
+    opened.push(...errfds);
+  }
+
+  // The child's side: redirect stdin/stdout/stderr (the pipes themselves are close-on-exec).
+  const child = new SpawnChild();
+  child.actions.push({ op: "dup2", fd: infds[FDIN], newfd: 0 });
+  child.actions.push({ op: "dup2", fd: outfds[FDOUT], newfd: 1 });
+  if (errfds !== null) {
+    child.actions.push({ op: "dup2", fd: errfds[FDOUT], newfd: 2 });
+    child.stderrfd = errfds[FDOUT];
+  }
+  let pid: number;
+  try {
+    pid = exec_fn(exec_data, child);
+  } catch (e) {
+    closeAll(opened);
+    throw e;
+  }
+  // The parent's side: the child's ends are its own now.
+  closeAll([infds[FDIN], outfds[FDOUT], ...(errfds !== null ? [errfds[FDOUT]] : [])]);
+  if (pid <= 0) {
+    closeAll([infds[FDOUT], outfds[FDIN], ...(errfds !== null ? [errfds[FDIN]] : [])]);
+    return null;
+  }
+  return { writefd: infds[FDOUT], readfd: outfds[FDIN], errfd: errfds !== null ? errfds[FDIN] : -1, pid };
+}
+
+/**
+ * Run a command with the user's shell and "-c", or a login shell ("-sh" for /bin/sh) when cmd
+ * is null. Returns the child's pid, or ≤ 0 if it could not be started.
+ * @dropbear dbutil.c run_shell_command
+ */
+export function run_shell_command(child: SpawnChild, cmd: Uint8Array | null, usershell: string): number {
+  const baseshell = posix.basename(usershell);
+  let argv: (string | Uint8Array)[];
+  if (cmd !== null) {
+    argv = [baseshell, "-c", cmd];
+  } else {
+    // A login shell should be "-bash" for "/bin/bash" etc.
+    argv = [`-${baseshell}`];
+  }
+  return run_command(child, usershell, argv);
+}
+
+/**
+ * Exec argv0 with args in the child. C re-enables SIGPIPE and closes every fd above 2 before
+ * execv; here those are the child's last file action (closefrom 3) and posix_spawn's signal
+ * defaults. Returns the pid, or ≤ 0 (a negative errno) if the child could not be started.
+ * @dropbear dbutil.c run_command
+ */
+export function run_command(child: SpawnChild, argv0: string, args: readonly (string | Uint8Array)[]): number {
+  child.actions.push({ op: "closefrom", fd: 3 });
+  const argv = args.map((a) => (typeof a === "string" ? Buffer.from(a, "utf8") : a));
+  return spawnChild(argv0, argv, child);
 }
 
 /** Log the exit reason as Dropbear's default exit handler does. @dropbear dbutil.c generic_dropbear_exit */

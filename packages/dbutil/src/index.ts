@@ -3,3 +3,4 @@ export * from "./dbutil.js";
 export * from "./libc.js";
 export * from "./list.js";
 export * from "./queue.js";
+export * from "./spawn.js";

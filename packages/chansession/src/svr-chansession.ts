@@ -1,0 +1,1052 @@
+import { accessSync, closeSync, existsSync, openSync, readSync, statSync, writeSync, constants as fsConstants } from "node:fs";
+import { Socket } from "node:net";
+import { svr_agentcleanup, svr_agentreq, svr_agentset } from "@dropbear-ts/agentfwd";
+import {
+  get_user_shell,
+  getpwnam,
+  svr_pubkey_allows_pty,
+  svr_pubkey_has_forced_command,
+  svr_pubkey_set_forced_command,
+  svr_raise_gid_utmp,
+  svr_restore_gid,
+} from "@dropbear-ts/auth";
+import { buf_getbool, buf_getbyte, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring } from "@dropbear-ts/buffer";
+import { send_msg_channel_failure, send_msg_channel_success, update_channel_prio } from "@dropbear-ts/channel";
+import { ChanSess, exitinfo, type ChanType, type Channel, type sshsession } from "@dropbear-ts/core";
+import {
+  LOG_INFO,
+  LOG_WARNING,
+  SpawnChild,
+  TRACE,
+  WCOREDUMP,
+  WEXITSTATUS,
+  WIFEXITED,
+  WIFSIGNALED,
+  WTERMSIG,
+  dropbear_assert,
+  dropbear_exit,
+  dropbear_log,
+  expand_homedir_path,
+  libcFunc,
+  run_shell_command,
+  spawnSetenv,
+  spawn_command,
+  strerror_code,
+  strerror_errno,
+  waitpidNohang,
+} from "@dropbear-ts/dbutil";
+import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS, StreamFd, dropbear_prio } from "@dropbear-ts/netio";
+import {
+  DEFAULT_PATH,
+  DEFAULT_ROOT_PATH,
+  DO_MOTD,
+  DROPBEAR_SFTPSERVER,
+  DROPBEAR_SVR_AGENTFWD,
+  DROPBEAR_SVR_DROP_PRIVS,
+  DROPBEAR_SVR_MULTIUSER,
+  LOG_COMMANDS,
+  MAX_CMD_LEN,
+  MAX_NAME_LEN,
+  MAX_TERM_LEN,
+  MOTD_FILENAME,
+  MOTD_MAXSIZE,
+  SFTPSERVER_PATH,
+  SSH_MSG_CHANNEL_REQUEST,
+} from "@dropbear-ts/options";
+import { encrypt_packet } from "@dropbear-ts/packet";
+import { signames } from "./common-chansession.js";
+import { login_alloc_entry, login_free_entry, login_login, login_logout, type logininfo } from "./loginrec.js";
+import { pty_allocate, pty_change_window_size, pty_make_controlling_tty, pty_release, pty_setowner } from "./sshpty.js";
+import { TCSANOW, tcgetattr, tcsetattr } from "./termios.js";
+import {
+  MAX_TERMCODE,
+  TERMCODE_CONTROL,
+  TERMCODE_CONTROLCHAR,
+  TERMCODE_INPUT,
+  TERMCODE_LOCAL,
+  TERMCODE_NONE,
+  TERMCODE_OUTPUT,
+  termcodes,
+} from "./termcodes.js";
+
+// svr-chansession.c: the server's "session" channels — a command, a shell or a subsystem,
+// with or without a pty — and their children's exits. Dropbear forks and sets the child up in
+// C code; here the child is described (fds, session, directory, environment) and started with
+// posix_spawn (dbutil's spawn_command / run_command), so the connection process never forks.
+
+/** Where Debian's OpenSSH keeps sftp-server, used when SFTPSERVER_PATH is not there. */
+export const DEBIAN_SFTPSERVER_PATH = "/usr/lib/openssh/sftp-server";
+
+/** _PATH_MAILDIR on Debian: MAIL is $_PATH_MAILDIR/$USER, as OpenSSH's sshd sets it. */
+const MAILDIR = "/var/mail";
+
+/**
+ * Environment requests we accept (beyond Dropbear, which ignores "env"): the locale only,
+ * bounded, before the command starts. See docs/deviations.md.
+ */
+const ENV_NAME_RE = /^(LANG|LC_[A-Z_]{1,32})$/;
+const MAX_ENV_VALUE_LEN = 256;
+const MAX_ENV_VARS = 32;
+
+/** TS-only per-channel state ChanSess has no field for: the accepted "env" variables. */
+const clientenv = new WeakMap<ChanSess, Map<string, Buffer>>();
+
+/** A channel's ChanSess (set by newchansess). */
+function chansessOf(channel: Channel): ChanSess | null {
+  return channel.typedata as ChanSess | null;
+}
+
+/** The C string of an SSH string: bytes up to the first NUL, as strcmp sees them. */
+function cstr(b: Buffer): string {
+  const nul = b.indexOf(0);
+  return (nul >= 0 ? b.subarray(0, nul) : b).toString("latin1");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A child's descriptors as event-loop Fds.
+
+/** ioctl FIONREAD: bytes the kernel holds for reading on fd (-1 on error). */
+function kernelPending(fd: number): number {
+  const n = Buffer.alloc(4);
+  const ioctl = libcFunc<(fd: number, req: number, ...rest: unknown[]) => number>("int ioctl(int fd, unsigned long request, ...)");
+  if (ioctl(fd, 0x541b /* FIONREAD */, "uint8_t *", n) < 0) {
+    return -1;
+  }
+  return n.readInt32LE(0);
+}
+
+/** libuv's pipe handle, which can own any pollable fd (pipes, and a pty master Node's net refuses). */
+interface PipeWrap {
+  Pipe: new (type: number) => { open(fd: number): number };
+  constants: { SOCKET: number };
+}
+
+let pipeWrap: PipeWrap | null = null;
+
+/**
+ * A child's pipe end or pty master as an Fd of the session loop. Node's net.Socket takes a pipe
+ * fd but refuses a tty, so the fd is handed to a libuv pipe handle directly (which is what
+ * net.Socket does for a pipe); libuv makes it non-blocking (C's setnonblocking).
+ *
+ * Readiness also counts what the kernel still holds and Node has not read yet (FIONREAD), as
+ * select() in C sees it: once the child has exited, check_close closes a channel's read fds as
+ * soon as nothing is pending on them (flushing), and Node's own buffer alone can be empty for a
+ * moment while the kernel still holds the child's last output.
+ */
+export class ChildFd extends StreamFd {
+  private shut = false;
+
+  constructor(
+    stream: Socket,
+    /** The descriptor number, for FIONREAD, termios and window-size calls. */
+    readonly rawfd: number,
+    private readonly reads: boolean,
+  ) {
+    super(stream);
+  }
+
+  override readReady(): boolean {
+    if (super.readReady()) {
+      return true;
+    }
+    if (!this.reads || this.closed || this.shut) {
+      return false;
+    }
+    return kernelPending(this.rawfd) > 0;
+  }
+
+  override shutdownRead(): void {
+    this.shut = true;
+    super.shutdownRead();
+  }
+}
+
+/** Wrap a raw descriptor we own (it is closed with the Fd). */
+export function childFd(rawfd: number, readable: boolean, writable: boolean): ChildFd {
+  pipeWrap ??= (process as unknown as { binding(name: string): PipeWrap }).binding("pipe_wrap");
+  const handle = new pipeWrap.Pipe(pipeWrap.constants.SOCKET);
+  const err = handle.open(rawfd);
+  if (err !== 0) {
+    closeSync(rawfd);
+    dropbear_exit(`Couldn't watch fd ${rawfd}: ${err}`);
+  }
+  const sock = new Socket({ handle, readable, writable, allowHalfOpen: true } as unknown as ConstructorParameters<typeof Socket>[0]);
+  return new ChildFd(sock, rawfd, readable);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The channel type.
+
+/** Returns whether the channel may close: its child never started or has exited. @dropbear svr-chansession.c sesscheckclose */
+function sesscheckclose(_ses: sshsession, channel: Channel): boolean {
+  const chansess = chansessOf(channel)!;
+  TRACE(() => `sesscheckclose, pid ${chansess.pid}, exitpid ${chansess.exit.exitpid}`);
+  if (chansess.exit.exitpid !== -1) {
+    channel.flushing = true;
+  }
+  return chansess.pid === 0 || chansess.exit.exitpid !== -1;
+}
+
+/** Sessions whose signal pipe SIGCHLD raises (one process-wide handler for all of them). */
+const sigchldSessions = new Set<WeakRef<sshsession>>();
+let sigchldInstalled = false;
+
+/**
+ * Pids released by cleanupchansess before they exited: C's waitpid(-1) still reaps them (into
+ * lastexit), so they are reaped here too. Per session.
+ */
+const releasedPids = new WeakMap<sshsession, Set<number>>();
+
+/** Record how a reaped child ended. */
+function setExit(ex: exitinfo, pid: number, status: number): void {
+  ex.exitpid = pid;
+  if (WIFEXITED(status)) {
+    ex.exitstatus = WEXITSTATUS(status);
+  }
+  if (WIFSIGNALED(status)) {
+    ex.exitsignal = WTERMSIG(status);
+    ex.exitcore = WCOREDUMP(status);
+  } else {
+    // We use this to determine how the pid exited.
+    ex.exitsignal = -1;
+  }
+}
+
+/**
+ * After SIGCHLD: reap the children that have exited and store how each ended for its channel.
+ * C calls waitpid(-1, WNOHANG) until none is left; here each child we started is asked for by
+ * its pid, so a child the Node runtime itself started (child_process) is never taken from it.
+ * C's race (a child reaped before its pid is recorded, kept in svr_ses.lastexit) cannot happen:
+ * posix_spawn returns the pid before any signal handler of ours can run. Children whose channel
+ * is already gone are reaped into lastexit, as C's waitpid(-1) does.
+ * @dropbear svr-chansession.c svr_chansess_checksignal
+ */
+export function svr_chansess_checksignal(ses: sshsession): void {
+  if (!ses.channel_signal_pending) {
+    return;
+  }
+  const svr_ses = ses.svr_ses!;
+  for (const cp of svr_ses.childpids) {
+    if (cp.pid <= 0 || cp.chansess === null || cp.chansess.exit.exitpid !== -1) {
+      continue;
+    }
+    const r = waitpidNohang(cp.pid);
+    if (r !== null) {
+      TRACE(() => `svr_chansess_checksignal : pid ${r[0]}`);
+      TRACE("found match session");
+      setExit(cp.chansess.exit, r[0], r[1]);
+    }
+  }
+  const released = releasedPids.get(ses);
+  if (released !== undefined) {
+    for (const pid of released) {
+      const r = waitpidNohang(pid);
+      if (r !== null) {
+        TRACE("using lastexit");
+        released.delete(pid);
+        setExit(svr_ses.lastexit, r[0], r[1]);
+      }
+    }
+  }
+}
+
+/** Send the exit status, or the signal that ended the child. @dropbear svr-chansession.c send_exitsignalstatus */
+function send_exitsignalstatus(ses: sshsession, channel: Channel): void {
+  const chansess = chansessOf(channel)!;
+  if (chansess.exit.exitpid >= 0) {
+    if (chansess.exit.exitsignal > 0) {
+      send_msg_chansess_exitsignal(ses, channel, chansess);
+    } else {
+      send_msg_chansess_exitstatus(ses, channel, chansess);
+    }
+  }
+}
+
+/** "exit-status" with the child's status. @dropbear svr-chansession.c send_msg_chansess_exitstatus */
+function send_msg_chansess_exitstatus(ses: sshsession, channel: Channel, chansess: ChanSess): void {
+  dropbear_assert(chansess.exit.exitpid !== -1, "chansess->exit.exitpid != -1");
+  dropbear_assert(chansess.exit.exitsignal === -1, "chansess->exit.exitsignal == -1");
+  buf_putbyte(ses.writepayload, SSH_MSG_CHANNEL_REQUEST);
+  buf_putint(ses.writepayload, channel.remotechan);
+  buf_putstring(ses.writepayload, "exit-status");
+  buf_putbyte(ses.writepayload, 0); // boolean FALSE
+  buf_putint(ses.writepayload, chansess.exit.exitstatus);
+  encrypt_packet(ses);
+}
+
+/**
+ * "exit-signal" with the signal's name and the core-dumped flag; nothing is sent for a signal
+ * without an SSH name. @dropbear svr-chansession.c send_msg_chansess_exitsignal
+ */
+function send_msg_chansess_exitsignal(ses: sshsession, channel: Channel, chansess: ChanSess): void {
+  dropbear_assert(chansess.exit.exitpid !== -1, "chansess->exit.exitpid != -1");
+  dropbear_assert(chansess.exit.exitsignal > 0, "chansess->exit.exitsignal > 0");
+  TRACE(() => `send_msg_chansess_exitsignal ${chansess.exit.exitsignal}`);
+  // We check that we can match a signal name, otherwise don't send anything.
+  const signame = signames.find((s) => s.signal === chansess.exit.exitsignal)?.name;
+  if (signame === undefined) {
+    return;
+  }
+  buf_putbyte(ses.writepayload, SSH_MSG_CHANNEL_REQUEST);
+  buf_putint(ses.writepayload, channel.remotechan);
+  buf_putstring(ses.writepayload, "exit-signal");
+  buf_putbyte(ses.writepayload, 0); // boolean FALSE
+  buf_putstring(ses.writepayload, signame);
+  buf_putbyte(ses.writepayload, chansess.exit.exitcore ? 1 : 0);
+  buf_putstring(ses.writepayload, ""); // error msg
+  buf_putstring(ses.writepayload, ""); // lang
+  encrypt_packet(ses);
+}
+
+/** Set up a session channel: no command, no pty yet. @dropbear svr-chansession.c newchansess */
+function newchansess(_ses: sshsession, channel: Channel): number {
+  TRACE("new chansess");
+  dropbear_assert(channel.typedata === null, "channel->typedata == NULL");
+  const chansess = new ChanSess();
+  chansess.exit.exitpid = -1;
+  channel.typedata = chansess;
+  // Will drop to DROPBEAR_PRIO_NORMAL if a non-tty command starts.
+  channel.prio = dropbear_prio.DROPBEAR_PRIO_LOWDELAY;
+  return 0;
+}
+
+/** The login record of this channel's pty. @dropbear svr-chansession.c chansess_login_alloc */
+function chansess_login_alloc(ses: sshsession, chansess: ChanSess): logininfo {
+  return login_alloc_entry(chansess.pid, ses.authstate.username, ses.svr_ses!.remotehost, chansess.tty);
+}
+
+/** Send the exit status just before the channel's CLOSE. @dropbear svr-chansession.c closechansess */
+function closechansess(ses: sshsession, channel: Channel): void {
+  TRACE("enter closechansess");
+  const chansess = chansessOf(channel);
+  if (chansess === null) {
+    TRACE("leave closechansess: chansess == NULL");
+    return;
+  }
+  send_exitsignalstatus(ses, channel);
+  TRACE("leave closechansess");
+}
+
+/**
+ * Clean a session channel up: the logout record and the pty, agent forwarding, and the child
+ * table entries. @dropbear svr-chansession.c cleanupchansess
+ */
+function cleanupchansess(ses: sshsession, channel: Channel): void {
+  TRACE("enter closechansess");
+  const chansess = chansessOf(channel);
+  if (chansess === null) {
+    TRACE("leave closechansess: chansess == NULL");
+    return;
+  }
+  chansess.cmd = null;
+  chansess.term = null;
+  chansess.original_command = null;
+
+  // A pty that never ran a command is not the channel's fd: close it here (C leaves it open
+  // until the process exits).
+  if (chansess.masterfd === null && chansess.master >= 0) {
+    closeQuietly(chansess.master);
+  }
+  if (chansess.slave >= 0) {
+    closeQuietly(chansess.slave);
+    chansess.slave = -1;
+  }
+  chansess.master = -1;
+
+  if (chansess.tty !== null) {
+    if (chansess.pid > 0) {
+      // Write the utmp/wtmp logout record (a login was recorded only if a command started).
+      const li = chansess_login_alloc(ses, chansess);
+      svr_raise_gid_utmp(ses);
+      login_logout(li);
+      svr_restore_gid(ses);
+      login_free_entry(li);
+    }
+    pty_release(chansess.tty);
+    chansess.tty = null;
+  }
+
+  if (DROPBEAR_SVR_AGENTFWD) {
+    svr_agentcleanup(ses, chansess);
+  }
+
+  // Clear child pid entries.
+  const svr_ses = ses.svr_ses!;
+  for (const cp of svr_ses.childpids) {
+    if (cp.chansess === chansess) {
+      dropbear_assert(cp.pid > 0, "svr_ses.childpids[i].pid > 0");
+      TRACE(() => `closing pid ${cp.pid}`);
+      TRACE(() => `exitpid is ${chansess.exit.exitpid}`);
+      if (chansess.exit.exitpid === -1) {
+        let released = releasedPids.get(ses);
+        if (released === undefined) {
+          released = new Set();
+          releasedPids.set(ses, released);
+        }
+        released.add(cp.pid);
+      }
+      cp.pid = -1;
+      cp.chansess = null;
+    }
+  }
+  clientenv.delete(chansess);
+  channel.typedata = null;
+  TRACE("leave closechansess");
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already closed.
+  }
+}
+
+/**
+ * A request on a session channel: start a command, shell or subsystem, set up a pty, resize
+ * it, signal the child, forward the agent. Anything else is refused; a reply goes out when the
+ * client wants one. @dropbear svr-chansession.c chansessionrequest
+ */
+function chansessionrequest(ses: sshsession, channel: Channel): void {
+  TRACE("enter chansessionrequest");
+  const payload = ses.payload!;
+  const typebuf = buf_getstring(payload);
+  const wantreply = buf_getbool(payload);
+  let ret = 1; // neither success nor failure: a failure reply
+
+  if (typebuf.length > MAX_NAME_LEN) {
+    TRACE("leave chansessionrequest: type too long");
+  } else {
+    const chansess = chansessOf(channel);
+    dropbear_assert(chansess !== null, "chansess != NULL");
+    const type = cstr(typebuf);
+    TRACE(() => `type is ${type}`);
+    if (type === "window-change") {
+      ret = sessionwinchange(ses, chansess);
+    } else if (type === "shell") {
+      ret = sessioncommand(ses, channel, chansess, false, false);
+    } else if (type === "pty-req") {
+      ret = sessionpty(ses, chansess);
+    } else if (type === "exec") {
+      ret = sessioncommand(ses, channel, chansess, true, false);
+    } else if (type === "subsystem") {
+      ret = sessioncommand(ses, channel, chansess, true, true);
+    } else if (DROPBEAR_SVR_AGENTFWD && type === "auth-agent-req@openssh.com") {
+      ret = svr_agentreq(ses, chansess);
+    } else if (type === "signal") {
+      ret = sessionsignal(ses, chansess);
+    } else if (type === "env") {
+      ret = sessionenv(ses, chansess);
+    } else {
+      // x11-req (X11 forwarding is not built, as in Dropbear's default build) and the rest.
+    }
+  }
+
+  if (wantreply) {
+    if (ret === DROPBEAR_SUCCESS) {
+      send_msg_channel_success(ses, channel);
+    } else {
+      send_msg_channel_failure(ses, channel);
+    }
+  }
+  TRACE("leave chansessionrequest");
+}
+
+/**
+ * Send a signal the client names to the child. Refused before the child runs, for a forced
+ * command, for a name we do not know, and (beyond C) once the child has been reaped, when its
+ * pid may belong to another process already. @dropbear svr-chansession.c sessionsignal
+ */
+function sessionsignal(ses: sshsession, chansess: ChanSess): number {
+  TRACE("sessionsignal");
+  if (chansess.pid === 0) {
+    TRACE("sessionsignal: done no pid");
+    return DROPBEAR_FAILURE;
+  }
+  if (ses.svr_ses!.svr_opts.forced_command !== null || svr_pubkey_has_forced_command(ses)) {
+    TRACE("disallowed signal for forced_command");
+    return DROPBEAR_FAILURE;
+  }
+  if (DROPBEAR_SVR_MULTIUSER && !DROPBEAR_SVR_DROP_PRIVS) {
+    TRACE("disallow signal without drop privs");
+    return DROPBEAR_FAILURE;
+  }
+  const signame = cstr(buf_getstring(ses.payload!));
+  const sig = signames.find((s) => s.name === signame)?.signal ?? 0;
+  TRACE(() => `sessionsignal: pid ${chansess.pid} signal ${sig}`);
+  if (sig === 0) {
+    return DROPBEAR_FAILURE;
+  }
+  if (chansess.exit.exitpid !== -1) {
+    TRACE("sessionsignal: child already reaped");
+    return DROPBEAR_FAILURE;
+  }
+  try {
+    process.kill(chansess.pid, sig);
+  } catch {
+    TRACE("sessionsignal: kill() errored");
+    return DROPBEAR_FAILURE;
+  }
+  return DROPBEAR_SUCCESS;
+}
+
+/**
+ * The client's terminal changed size: tell the pty. Refused without a pty.
+ * @dropbear svr-chansession.c sessionwinchange
+ */
+function sessionwinchange(ses: sshsession, chansess: ChanSess): number {
+  if (chansess.master < 0) {
+    // Haven't got a pty yet.
+    return DROPBEAR_FAILURE;
+  }
+  const payload = ses.payload!;
+  const termc = buf_getint(payload);
+  const termr = buf_getint(payload);
+  const termw = buf_getint(payload);
+  const termh = buf_getint(payload);
+  // The master stays open as long as the channel's fd does (C would ioctl a stale number).
+  if (chansess.masterfd === null || !chansess.masterfd.closed) {
+    pty_change_window_size(chansess.master, termr, termc, termw, termh);
+  }
+  return DROPBEAR_SUCCESS;
+}
+
+/**
+ * Apply the pty-req's encoded terminal modes (RFC 4254 §8) to the pty. A length that does not
+ * match the rest of the packet ends the session, as in C; unknown opcodes are skipped, and a
+ * mode the pty refuses is only logged. @dropbear svr-chansession.c get_termmodes
+ */
+function get_termmodes(ses: sshsession, chansess: ChanSess): void {
+  TRACE("enter get_termmodes");
+  // Errors are ignored: we go on if the modes cannot be set. Baud rates are ignored too.
+  const termio = tcgetattr(chansess.master);
+  if (termio === null) {
+    return;
+  }
+  const payload = ses.payload!;
+  const len = buf_getint(payload);
+  TRACE(() => `term mode str ${len} p->l ${payload.len} p->p ${payload.pos}`);
+  if (len !== payload.len - payload.pos) {
+    dropbear_exit("Bad term mode string");
+  }
+  if (len === 0) {
+    TRACE("leave get_termmodes: empty terminal modes string");
+    return;
+  }
+  let opcode: number;
+  while ((opcode = buf_getbyte(payload)) !== 0x00 && opcode <= 159) {
+    // Read before the type is checked, so that the value is consumed even if unused.
+    const value = buf_getint(payload);
+    if (opcode > MAX_TERMCODE) {
+      continue;
+    }
+    const termcode = termcodes[opcode]!;
+    switch (termcode.type) {
+      case TERMCODE_NONE:
+        break;
+      case TERMCODE_CONTROLCHAR:
+        termio.setcc(termcode.mapcode, value);
+        break;
+      case TERMCODE_INPUT:
+        termio.c_iflag = value ? termio.c_iflag | termcode.mapcode : termio.c_iflag & ~termcode.mapcode;
+        break;
+      case TERMCODE_OUTPUT:
+        termio.c_oflag = value ? termio.c_oflag | termcode.mapcode : termio.c_oflag & ~termcode.mapcode;
+        break;
+      case TERMCODE_LOCAL:
+        termio.c_lflag = value ? termio.c_lflag | termcode.mapcode : termio.c_lflag & ~termcode.mapcode;
+        break;
+      case TERMCODE_CONTROL:
+        termio.c_cflag = value ? termio.c_cflag | termcode.mapcode : termio.c_cflag & ~termcode.mapcode;
+        break;
+    }
+  }
+  if (tcsetattr(chansess.master, TCSANOW, termio) < 0) {
+    dropbear_log(LOG_INFO, "Error setting terminal attributes");
+  }
+  TRACE("leave get_termmodes");
+}
+
+/**
+ * pty-req: allocate the pty now (it waits for the shell or command), give it to the user, set
+ * its size and modes. A second pty-req ends the session, as in C.
+ * @dropbear svr-chansession.c sessionpty
+ */
+function sessionpty(ses: sshsession, chansess: ChanSess): number {
+  TRACE("enter sessionpty");
+  if (!svr_pubkey_allows_pty(ses)) {
+    TRACE("leave sessionpty : pty forbidden by public key option");
+    return DROPBEAR_FAILURE;
+  }
+  chansess.term = buf_getstring(ses.payload!);
+  if (chansess.term.length > MAX_TERM_LEN) {
+    TRACE("leave sessionpty: term len too long");
+    return DROPBEAR_FAILURE;
+  }
+  // Allocate the pty.
+  if (chansess.master !== -1) {
+    dropbear_exit("Multiple pty requests");
+  }
+  const pty = pty_allocate();
+  if (pty === null) {
+    TRACE("leave sessionpty: failed to allocate pty");
+    return DROPBEAR_FAILURE;
+  }
+  chansess.master = pty.ptyfd;
+  chansess.slave = pty.ttyfd;
+  chansess.tty = pty.name;
+
+  const pw = getpwnam(ses.authstate.pw_name!);
+  if (pw === null) {
+    dropbear_exit("getpwnam failed after succeeding previously");
+  }
+  pty_setowner(pw, chansess.tty);
+  // Set up the rows/col counts.
+  sessionwinchange(ses, chansess);
+  // Read the terminal modes.
+  get_termmodes(ses, chansess);
+  TRACE("leave sessionpty");
+  return DROPBEAR_SUCCESS;
+}
+
+/**
+ * "env" (beyond Dropbear 2026.94, which refuses every one): LANG and LC_* only, with bounded
+ * names and values and no NUL, before the command starts; they go into the child's
+ * environment after the server's own LANG. Anything else is refused. See docs/deviations.md.
+ */
+function sessionenv(ses: sshsession, chansess: ChanSess): number {
+  const payload = ses.payload!;
+  const namebuf = buf_getstring(payload);
+  const valuebuf = buf_getstring(payload);
+  if (chansess.pid !== 0) {
+    return DROPBEAR_FAILURE;
+  }
+  const name = namebuf.toString("latin1");
+  if (!ENV_NAME_RE.test(name) || valuebuf.length > MAX_ENV_VALUE_LEN || valuebuf.includes(0)) {
+    TRACE(() => `refused env ${name.slice(0, MAX_NAME_LEN)}`);
+    return DROPBEAR_FAILURE;
+  }
+  let vars = clientenv.get(chansess);
+  if (vars === undefined) {
+    vars = new Map();
+    clientenv.set(chansess, vars);
+  }
+  if (!vars.has(name) && vars.size >= MAX_ENV_VARS) {
+    return DROPBEAR_FAILURE;
+  }
+  vars.set(name, valuebuf);
+  return DROPBEAR_SUCCESS;
+}
+
+/**
+ * $SSH_CONNECTION ("remoteip remoteport localip localport") and $SSH_CLIENT ("remoteip
+ * remoteport localport": deprecated, but bash only reads .bashrc when it is set), numeric.
+ * @dropbear svr-chansession.c make_connection_string
+ */
+function make_connection_string(ses: sshsession, chansess: ChanSess): void {
+  const sock = ses.sock_in?.stream as Socket | undefined;
+  const local_ip = sock?.localAddress ?? "";
+  const local_port = String(sock?.localPort ?? "");
+  const remote_ip = sock?.remoteAddress ?? "";
+  const remote_port = String(sock?.remotePort ?? "");
+  chansess.connection_string = `${remote_ip} ${remote_port} ${local_ip} ${local_port}`;
+  chansess.client_string = `${remote_ip} ${remote_port} ${local_port}`;
+}
+
+/** The sftp-server to run for the "sftp" subsystem: SFTPSERVER_PATH, or Debian's where that is missing. */
+function sftpserver_path(): string {
+  const configured = expand_homedir_path(SFTPSERVER_PATH);
+  if (existsSync(configured) || !existsSync(DEBIAN_SFTPSERVER_PATH)) {
+    return configured;
+  }
+  return DEBIAN_SFTPSERVER_PATH;
+}
+
+/**
+ * shell, exec or subsystem: decide the command (subsystem "sftp" is the sftp-server; -c and
+ * authorized_keys command= replace what the client asked for, which is kept for
+ * SSH_ORIGINAL_COMMAND), then start it with or without the pty. Only one command can succeed
+ * on a channel: the client may try one that fails and then another (sftp, then scp).
+ * @dropbear svr-chansession.c sessioncommand
+ */
+function sessioncommand(ses: sshsession, channel: Channel, chansess: ChanSess, iscmd: boolean, issubsys: boolean): number {
+  TRACE(() => `enter sessioncommand ${channel.index}`);
+  if (chansess.pid !== 0) {
+    TRACE("leave sessioncommand, already have a command");
+    return DROPBEAR_FAILURE;
+  }
+  const svr_opts = ses.svr_ses!.svr_opts;
+  let cmdlen = 0;
+  if (iscmd) {
+    // "exec"
+    if (chansess.cmd === null) {
+      chansess.cmd = buf_getstring(ses.payload!);
+      cmdlen = chansess.cmd.length;
+      if (cmdlen > MAX_CMD_LEN) {
+        chansess.cmd = null;
+        TRACE(() => `leave sessioncommand, command too long ${cmdlen}`);
+        return DROPBEAR_FAILURE;
+      }
+    }
+    if (issubsys) {
+      if (DROPBEAR_SFTPSERVER && cmdlen === 4 && chansess.cmd.subarray(0, 4).toString("latin1") === "sftp") {
+        chansess.cmd = Buffer.from(sftpserver_path(), "utf8");
+      } else {
+        chansess.cmd = null;
+        TRACE("leave sessioncommand, unknown subsystem");
+        return DROPBEAR_FAILURE;
+      }
+    }
+  }
+
+  // Take the global command into account.
+  if (svr_opts.forced_command !== null) {
+    chansess.original_command = chansess.cmd ?? Buffer.alloc(0);
+    chansess.cmd = Buffer.from(svr_opts.forced_command, "utf8");
+  } else {
+    // Take the public key option 'command' into account. It works on strings: latin1 keeps the
+    // client's bytes as they are for SSH_ORIGINAL_COMMAND.
+    const target = { cmd: chansess.cmd === null ? null : chansess.cmd.toString("latin1"), original_command: null as string | null };
+    svr_pubkey_set_forced_command(ses, target);
+    if (target.original_command !== null) {
+      chansess.original_command = chansess.cmd ?? Buffer.alloc(0);
+      chansess.cmd = Buffer.from(target.cmd ?? "", "utf8");
+    }
+  }
+
+  if (LOG_COMMANDS) {
+    if (chansess.cmd !== null) {
+      dropbear_log(LOG_INFO, `User ${ses.authstate.pw_name} executing '${cstr(chansess.cmd)}'`);
+    } else {
+      dropbear_log(LOG_INFO, `User ${ses.authstate.pw_name} executing login shell`);
+    }
+  }
+
+  make_connection_string(ses, chansess);
+
+  let ret: number;
+  if (chansess.term === null) {
+    // No pty.
+    ret = noptycommand(ses, channel, chansess);
+    if (ret === DROPBEAR_SUCCESS) {
+      channel.prio = dropbear_prio.DROPBEAR_PRIO_NORMAL;
+      update_channel_prio(ses);
+    }
+  } else {
+    // Want a pty.
+    ret = ptycommand(ses, channel, chansess);
+  }
+
+  chansess.connection_string = null;
+  chansess.client_string = null;
+  if (ret === DROPBEAR_FAILURE) {
+    chansess.cmd = null;
+  }
+  TRACE(() => `leave sessioncommand, ret ${ret}`);
+  return ret;
+}
+
+/** What execchild needs: C passes the chansess and reaches the rest through globals. */
+interface ExecData {
+  ses: sshsession;
+  chansess: ChanSess;
+}
+
+/**
+ * Run the command without a pty: pipes for stdin, stdout and stderr (stderr goes to the client
+ * as extended data). @dropbear svr-chansession.c noptycommand
+ */
+function noptycommand(ses: sshsession, channel: Channel, chansess: ChanSess): number {
+  TRACE("enter noptycommand");
+  const r = spawn_command(execchild, { ses, chansess }, true);
+  if (r === null) {
+    return DROPBEAR_FAILURE;
+  }
+  channel.writefd = childFd(r.writefd, false, true);
+  channel.readfd = childFd(r.readfd, true, false);
+  channel.errfd = childFd(r.errfd, true, false);
+  channel.bidir_fd = false;
+  chansess.pid = r.pid;
+
+  addchildpid(ses, chansess, chansess.pid);
+
+  const svr_ses = ses.svr_ses!;
+  if (svr_ses.lastexit.exitpid !== -1) {
+    TRACE(() => `parent side: lastexitpid is ${svr_ses.lastexit.exitpid}`);
+    // The child exited before its pid was recorded: fill out its exit manually.
+    for (const cp of svr_ses.childpids) {
+      if (cp.pid === svr_ses.lastexit.exitpid && cp.chansess !== null) {
+        TRACE("found match for lastexitpid");
+        Object.assign(cp.chansess.exit, svr_ses.lastexit);
+        svr_ses.lastexit = new exitinfo();
+        break;
+      }
+    }
+  }
+  TRACE("leave noptycommand");
+  return DROPBEAR_SUCCESS;
+}
+
+/** The message of the day for a login shell, unless -m or ~/.hushlogin. */
+function motd(ses: sshsession): Buffer | null {
+  const svr_opts = ses.svr_ses!.svr_opts;
+  if (!DO_MOTD || !svr_opts.domotd) {
+    return null;
+  }
+  // Don't show the motd if ~/.hushlogin exists.
+  const hushpath = `${ses.authstate.pw_dir}/.hushlogin`;
+  try {
+    statSync(hushpath);
+    return null;
+  } catch {
+    // Not there: show it.
+  }
+  // More than a screenful is stupid IMHO (C's comment).
+  const motdbuf = Buffer.alloc(MOTD_MAXSIZE);
+  let len = 0;
+  try {
+    const fd = openSync(expand_homedir_path(MOTD_FILENAME), "r");
+    try {
+      let n: number;
+      while (len < MOTD_MAXSIZE && (n = readSync(fd, motdbuf, len, MOTD_MAXSIZE - len, null)) > 0) {
+        len += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return null;
+  }
+  // In case it is full size, add LF at the last position.
+  if (len === MOTD_MAXSIZE) {
+    motdbuf[len - 1] = 10;
+  }
+  return motdbuf.subarray(0, len);
+}
+
+/**
+ * Run the command or shell on the pty: the child gets it as controlling terminal and as
+ * stdin, stdout and stderr; a login shell is shown the MOTD first; the login is recorded in
+ * utmp, wtmp and lastlog. C does all of this in the forked child before its exec; here the MOTD
+ * is written to the pty's slave before the child starts (it reaches the client through the
+ * master just as the child's own write would) and the login records are written by us with the
+ * child's pid. @dropbear svr-chansession.c ptycommand
+ */
+function ptycommand(ses: sshsession, channel: Channel, chansess: ChanSess): number {
+  TRACE("enter ptycommand");
+  // We need to have a pty allocated.
+  if (chansess.master === -1 || chansess.tty === null) {
+    dropbear_log(LOG_WARNING, "No pty was allocated, couldn't execute");
+    return DROPBEAR_FAILURE;
+  }
+  const child = new SpawnChild();
+  // Redirect stdin/stdout/stderr: the tty, reopened as the controlling terminal, is fd 0.
+  pty_make_controlling_tty(child, chansess.tty);
+  child.actions.push({ op: "dup2", fd: 0, newfd: 1 });
+  child.actions.push({ op: "dup2", fd: 0, newfd: 2 });
+  child.stderrfd = chansess.slave;
+
+  if (chansess.cmd === null) {
+    const m = motd(ses);
+    if (m !== null) {
+      let off = 0;
+      while (off < m.length) {
+        off += writeSync(chansess.slave, m, off, m.length - off);
+      }
+    }
+  }
+
+  const pid = execchild({ ses, chansess }, child);
+  if (pid <= 0) {
+    return DROPBEAR_FAILURE;
+  }
+  TRACE("continue ptycommand: parent");
+  chansess.pid = pid;
+  // Add a child pid.
+  addchildpid(ses, chansess, pid);
+
+  // Write the utmp/wtmp login record.
+  const li = chansess_login_alloc(ses, chansess);
+  svr_raise_gid_utmp(ses);
+  login_login(li);
+  svr_restore_gid(ses);
+  login_free_entry(li);
+
+  closeQuietly(chansess.slave);
+  chansess.slave = -1;
+  const masterfd = childFd(chansess.master, true, true);
+  chansess.masterfd = masterfd;
+  channel.writefd = masterfd;
+  channel.readfd = masterfd;
+  // Don't need to set stderr here.
+  channel.bidir_fd = false;
+  TRACE("leave ptycommand");
+  return DROPBEAR_SUCCESS;
+}
+
+/** Add the pid of a child to the list for exit-handling. @dropbear svr-chansession.c addchildpid */
+function addchildpid(ses: sshsession, chansess: ChanSess, pid: number): void {
+  const svr_ses = ses.svr_ses!;
+  let i = svr_ses.childpids.findIndex((cp) => cp.pid === -1);
+  if (i < 0) {
+    // Need to increase size.
+    svr_ses.childpids.push({ pid: -1, chansess: null });
+    i = svr_ses.childpids.length - 1;
+  }
+  TRACE(() => `addchildpid ${i} pid ${pid}`);
+  svr_ses.childpids[i] = { pid, chansess };
+}
+
+/**
+ * Set up the child's environment and directory and start the command or shell with the
+ * user's shell. The environment is Dropbear's: cleared unless -e, then USER, LOGNAME, HOME,
+ * SHELL, PATH (DEFAULT_ROOT_PATH for root), LANG from our own environment, TERM, SSH_TTY,
+ * SSH_CONNECTION, SSH_CLIENT, SSH_ORIGINAL_COMMAND, SSH_PUBKEYINFO and SSH_AUTH_SOCK — plus MAIL
+ * and the client's LANG/LC_* ("env"), which Dropbear does not set (docs/deviations.md). The
+ * process already runs as the user (svr_switch_user after auth). C wipes the host key and the
+ * PRNG state in the forked child; a spawned child never had them. Returns the child's pid, or
+ * ≤ 0 if it could not be started. @dropbear svr-chansession.c execchild
+ */
+function execchild(data: ExecData, child: SpawnChild): number {
+  const { ses, chansess } = data;
+  const svr_opts = ses.svr_ses!.svr_opts;
+  const a = ses.authstate;
+  const cp = process.env.LANG;
+  const addvar = (param: string, value: string | Uint8Array): void => addnewvar(child, param, value);
+
+  // Clear the environment unless -e was given: C clears environ; our child starts from an
+  // empty one, or from a copy of ours.
+  if (svr_opts.pass_on_env) {
+    for (const [k, v] of Object.entries(process.env)) {
+      if (v !== undefined) {
+        addvar(k, v);
+      }
+    }
+  }
+
+  // Set env vars.
+  addvar("USER", a.pw_name!);
+  addvar("LOGNAME", a.pw_name!);
+  addvar("HOME", a.pw_dir!);
+  addvar("SHELL", get_user_shell(ses));
+  addvar("PATH", process.getuid!() === 0 ? DEFAULT_ROOT_PATH : DEFAULT_PATH);
+  addvar("MAIL", `${MAILDIR}/${a.pw_name}`);
+  if (cp !== undefined) {
+    addvar("LANG", cp);
+  }
+  for (const [name, value] of clientenv.get(chansess) ?? []) {
+    addvar(name, value);
+  }
+  if (chansess.term !== null) {
+    addvar("TERM", chansess.term);
+  }
+  if (chansess.tty !== null) {
+    addvar("SSH_TTY", chansess.tty);
+  }
+  if (chansess.connection_string !== null) {
+    addvar("SSH_CONNECTION", chansess.connection_string);
+  }
+  if (chansess.client_string !== null) {
+    addvar("SSH_CLIENT", chansess.client_string);
+  }
+  if (chansess.original_command !== null) {
+    addvar("SSH_ORIGINAL_COMMAND", chansess.original_command);
+  }
+  if (a.pubkey_options !== null && a.pubkey_options.info_env !== null) {
+    addvar("SSH_PUBKEYINFO", a.pubkey_options.info_env);
+  }
+
+  // Change directory: the home directory, else "/" with C's message on the child's stderr.
+  const homeerr = chdir_error(a.pw_dir!);
+  if (homeerr === null) {
+    child.actions.push({ op: "chdir", path: a.pw_dir! });
+  } else {
+    if (chdir_error("/") !== null) {
+      dropbear_exit('chdir("/") failed');
+    }
+    child.actions.push({ op: "chdir", path: "/" });
+    if (child.stderrfd >= 0) {
+      try {
+        writeSync(child.stderrfd, `Failed chdir '${a.pw_dir}': ${homeerr}\n`);
+      } catch {
+        // The message is best effort, as C's fprintf.
+      }
+    }
+  }
+
+  if (DROPBEAR_SVR_AGENTFWD) {
+    // Set up the agent env variable.
+    svr_agentset(ses, chansess, (param, value) => addvar(param, value));
+  }
+
+  const usershell = get_user_shell(ses);
+  const pid = run_shell_command(child, chansess.cmd, usershell);
+  if (pid <= 0) {
+    // C's child would die here with "Child failed"; posix_spawn reports it to us instead.
+    dropbear_log(LOG_WARNING, `Child failed: ${usershell}: ${strerror_errno(-pid)}`);
+  }
+  return pid;
+}
+
+/**
+ * Why chdir(dir) would fail for us (and so for the child, which runs as the same user), as
+ * strerror says it, or null if it would succeed.
+ */
+function chdir_error(dir: string): string | null {
+  try {
+    if (!statSync(dir).isDirectory()) {
+      return strerror_code("ENOTDIR");
+    }
+    accessSync(dir, fsConstants.X_OK);
+    return null;
+  } catch (e) {
+    return strerror_code((e as NodeJS.ErrnoException).code);
+  }
+}
+
+/** Wake the loop of every session that has children when one of them exits. @dropbear svr-chansession.c sesssigchild_handler */
+function sesssigchild_handler(): void {
+  for (const ref of sigchldSessions) {
+    const ses = ref.deref();
+    if (ses === undefined) {
+      sigchldSessions.delete(ref);
+      continue;
+    }
+    ses.signal_pipe?.raise();
+  }
+}
+
+/**
+ * Set up the child table and SIGCHLD handling: a child's exit raises the session's signal pipe,
+ * so the loop wakes and svr_chansess_checksignal reaps it. @dropbear svr-chansession.c svr_chansessinitialise
+ */
+export function svr_chansessinitialise(ses: sshsession): void {
+  const svr_ses = ses.svr_ses!;
+  // A single child process initially.
+  svr_ses.childpids = [{ pid: -1, chansess: null }];
+  svr_ses.lastexit = new exitinfo();
+  svr_ses.lastexit.exitpid = -1; // Nothing has exited yet.
+  sigchldSessions.add(new WeakRef(ses));
+  if (!sigchldInstalled) {
+    process.on("SIGCHLD", sesssigchild_handler);
+    sigchldInstalled = true;
+  }
+}
+
+/**
+ * Add a variable to the child's environment, replacing one of the same name (putenv). Values
+ * are bytes (the client's TERM, command) or text. @dropbear svr-chansession.c addnewvar
+ */
+export function addnewvar(child: SpawnChild, param: string, value: string | Uint8Array): void {
+  spawnSetenv(child, param, value);
+}
+
+/** The "session" channel type of the server. @dropbear svr-chansession.c svrchansess */
+export const svrchansess: ChanType = {
+  name: "session",
+  inithandler: newchansess,
+  check_close: sesscheckclose,
+  reqhandler: chansessionrequest,
+  closehandler: closechansess,
+  cleanup: cleanupchansess,
+};
