@@ -1,0 +1,207 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { IN_CI, PEERS, itWithPeers } from "./helpers/peers.js";
+import { OURS, scratch, startSshd, type Server } from "./helpers/servers.js";
+
+// Issue 8: our dbclient in a real terminal. tmux gives it a pty of a known size; we type into
+// it with send-keys and read the screen with capture-pane. The remote end is OpenSSH's sshd with
+// a throw-away user. Needs root (useradd), as CI has.
+
+const USER = "dbtsclitty";
+const isRoot = process.getuid?.() === 0;
+const work = scratch("dbts-clitty-");
+const SOCK = `dbts-clitty-${process.pid}`;
+let key = "";
+let sshd: Server | null = null;
+
+function itTty(title: string, fn: () => Promise<void>): void {
+  if (!isRoot && !IN_CI) {
+    itWithPeers(["__needs_root__" as never], title, fn);
+    return;
+  }
+  itWithPeers(["tmux", "sshd", "ssh-keygen"], title, fn, 60_000);
+}
+
+function sh(cmd: string, args: string[], input?: string): string {
+  return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
+}
+
+function tmux(...args: string[]): string {
+  return sh(PEERS.tmux, ["-L", SOCK, "-f", "/dev/null", ...args]);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The pane's lines (history included, wrapped lines joined, blank lines at the end dropped). */
+function screen(target: string): string[] {
+  const lines = tmux("capture-pane", "-p", "-J", "-S", "-500", "-t", target).split("\n").map((l) => l.trimEnd());
+  while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  return lines;
+}
+
+/** Where the pane's last line is now: waitFor(..., mark) looks only from there on. */
+function mark(target: string): number {
+  return Math.max(0, screen(target).length - 1);
+}
+
+/** Wait (bounded) until the pane shows `re`, from line `from` on. */
+async function waitFor(target: string, re: RegExp, from = 0, ms = 15_000): Promise<string> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const s = screen(target).slice(from).join("\n");
+    if (re.test(s)) return s;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${re} in:\n${screen(target).join("\n")}`);
+    await sleep(100);
+  }
+}
+
+const LOCAL_PROMPT = /^L\$$/m;
+const REMOTE_PROMPT = /^R\$$/m;
+
+/** Type keys; each call is one write to the terminal, so one read for dbclient. */
+async function keys(target: string, ...k: string[]): Promise<void> {
+  tmux("send-keys", "-t", target, ...k);
+  await sleep(250);
+}
+
+beforeAll(async () => {
+  if (!isRoot) return;
+  spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  sh("useradd", ["-m", "-s", "/bin/sh", USER]);
+  sh("usermod", ["-p", "*", USER]);
+  const home = sh("getent", ["passwd", USER]).split(":")[5]!;
+  const uid = Number(sh("id", ["-u", USER]).trim());
+  const gid = Number(sh("id", ["-g", USER]).trim());
+  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
+  chownSync(join(home, ".ssh"), uid, gid);
+  key = join(work.dir, "id_ed25519");
+  sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key]);
+  chmodSync(key, 0o600);
+  writeFileSync(join(home, ".ssh", "authorized_keys"), readFileSync(`${key}.pub`));
+  chownSync(join(home, ".ssh", "authorized_keys"), uid, gid);
+  const d = join(work.dir, "sshd");
+  mkdirSync(d, { recursive: true });
+  sshd = await startSshd(d, ["PasswordAuthentication no", "PrintMotd no", "PrintLastLog no"]);
+  // The remote prompt is "R$ ", so it is told apart from the local shell's.
+  writeFileSync(join(home, ".profile"), "PS1='R$ '\n");
+  chownSync(join(home, ".profile"), uid, gid);
+}, 60_000);
+
+afterAll(async () => {
+  spawnSync(PEERS.tmux, ["-L", SOCK, "kill-server"], { stdio: "ignore" });
+  await sshd?.stop();
+  if (isRoot) spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  work.cleanup();
+});
+
+let n = 0;
+/**
+ * A fresh tmux window (80x24) running a local sh whose prompt is "L$ ", with the terminal's
+ * settings saved; then our dbclient started in it (its pid in a file) and logged in.
+ */
+async function start(): Promise<{ t: string; pidfile: string; before: string }> {
+  const name = `w${n++}`;
+  const before = join(work.dir, `${name}.before`);
+  const pidfile = join(work.dir, `${name}.pid`);
+  tmux("new-session", "-d", "-s", name, "-x", "80", "-y", "24", `env PS1='L$ ' HOME=${work.dir} /bin/sh`);
+  const t = `${name}:0`;
+  await waitFor(t, LOCAL_PROMPT);
+  await keys(t, `stty -g > ${before}`, "Enter");
+  const cmd = `sh -c 'echo $$ > ${pidfile}; exec ${process.execPath} ${OURS.dbclient} -y -y -i ${key} -p ${sshd!.port} ${USER}@127.0.0.1'`;
+  const m = mark(t);
+  await keys(t, cmd, "Enter");
+  await waitFor(t, REMOTE_PROMPT, m);
+  return { t, pidfile, before: join(work.dir, `${name}.before`) };
+}
+
+/** Back at the local prompt: the terminal's settings must be the saved ones, icanon and echo on. */
+async function expectSane(t: string, before: string): Promise<void> {
+  const after = `${before}.after`;
+  const m = mark(t);
+  await keys(t, `stty -g > ${after}; stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo -e isig | tr '\\n' ' '; echo ":SANE"`, "Enter");
+  await waitFor(t, /^isig icanon echo :SANE$/m, m);
+  expect(existsSync(after)).toBe(true);
+  expect(readFileSync(after, "utf8")).toBe(readFileSync(before, "utf8"));
+}
+
+describe("our dbclient in a terminal (tmux) -> OpenSSH sshd", () => {
+  itTty("a typed command runs in the remote shell; resize shows in stty size; ~. disconnects and the terminal is sane", async () => {
+    const { t, before } = await start();
+    await keys(t, 'echo hel""lo', "Enter");
+    await waitFor(t, /^hello$/m);
+    await keys(t, "stty size", "Enter");
+    await waitFor(t, /^24 80$/m);
+    tmux("resize-window", "-t", t, "-x", "100", "-y", "30");
+    await sleep(500);
+    await keys(t, "stty size", "Enter");
+    await waitFor(t, /^30 100$/m);
+    // The escape only counts right after a CR and when each byte is its own read.
+    await keys(t, "Enter");
+    await keys(t, "~");
+    await keys(t, ".");
+    await waitFor(t, /exited: Terminated/);
+    await expectSane(t, before);
+  });
+
+  itTty("~. in the middle of a line, or after a CR but in one read, is passed through", async () => {
+    const { t, before } = await start();
+    // Key by key, but not after a CR.
+    await keys(t, "echo a");
+    await keys(t, "~");
+    await keys(t, ".");
+    await keys(t, "b", "Enter");
+    await waitFor(t, /^a~\.b$/m);
+    // After a CR, but both bytes in one write (a paste).
+    await keys(t, "Enter");
+    await keys(t, "echo c~.d", "Enter");
+    await waitFor(t, /^c~\.d$/m);
+    await keys(t, "Enter");
+    await keys(t, "~.");
+    await keys(t, "Enter");
+    await keys(t, 'echo still""here', "Enter");
+    await waitFor(t, /^stillhere$/m);
+    const m = mark(t);
+    await keys(t, "exit", "Enter");
+    await waitFor(t, LOCAL_PROMPT, m + 1);
+    await expectSane(t, before);
+  });
+
+  itTty("the remote shell's exit status is ours and the terminal is sane", async () => {
+    const { t, before } = await start();
+    const m = mark(t);
+    await keys(t, "exit 7", "Enter");
+    await waitFor(t, LOCAL_PROMPT, m + 1);
+    await keys(t, "echo rc=$?", "Enter");
+    await waitFor(t, /^rc=7$/m);
+    await expectSane(t, before);
+  });
+
+  itTty("SIGTERM ends dbclient and restores the terminal", async () => {
+    const { t, pidfile, before } = await start();
+    const pid = Number(readFileSync(pidfile, "utf8").trim());
+    process.kill(pid, "SIGTERM");
+    await waitFor(t, /exited: Terminated by signal/);
+    await expectSane(t, before);
+  });
+
+  itTty("~^Z suspends with the terminal restored; fg makes it raw again and the session goes on", async () => {
+    const { t, before } = await start();
+    await keys(t, "Enter");
+    await keys(t, "~");
+    await keys(t, "C-z");
+    await waitFor(t, /Stopped/);
+    await expectSane(t, before);
+    await keys(t, "fg", "Enter");
+    await sleep(500);
+    await keys(t, 'echo back""again', "Enter");
+    await waitFor(t, /^backagain$/m);
+    const m = mark(t);
+    await keys(t, "exit", "Enter");
+    await waitFor(t, LOCAL_PROMPT, m + 1);
+    await keys(t, "echo rc=$?", "Enter");
+    await waitFor(t, /^rc=0$/m);
+    await expectSane(t, before);
+  });
+});
