@@ -1,0 +1,100 @@
+// `npm run pack` makes one tarball that installs as a tool: `npm install -g` of it puts the four
+// programs on PATH, self-contained (bundled JS plus declared dependencies), on a machine that has
+// nothing but Node. Installing pulls the dependencies from the registry (or npm's cache).
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const PROGRAMS = ["dropbear", "dbclient", "dropbearkey", "dropbearconvert"];
+const pkg = JSON.parse(readFileSync(join(root, "apps/dropbear-ts/package.json"), "utf8"));
+let tarball = "";
+let prefix = "";
+
+beforeAll(() => {
+  const out = execFileSync("npm", ["run", "--silent", "pack"], { cwd: root, encoding: "utf8", timeout: 240_000 });
+  tarball = join(root, out.trim().split("\n").at(-1)!);
+  prefix = mkdtempSync(join(tmpdir(), "dropbear-ts-pack-"));
+  // Only Node and npm's own settings: no PATH entries into the repo.
+  execFileSync("npm", ["install", "-g", "--prefix", prefix, "--no-audit", "--no-fund", "--prefer-offline", tarball], {
+    cwd: prefix,
+    encoding: "utf8",
+    timeout: 240_000,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}, 300_000);
+
+afterAll(() => {
+  if (prefix) rmSync(prefix, { recursive: true, force: true });
+});
+
+describe("npm run pack", () => {
+  it("writes exactly one tarball, pack/dropbear-ts-<version>.tgz", () => {
+    expect(readdirSync(join(root, "pack")).filter((f) => f.endsWith(".tgz"))).toEqual([`dropbear-ts-${pkg.version}.tgz`]);
+    expect(tarball).toBe(join(root, "pack", `dropbear-ts-${pkg.version}.tgz`));
+  });
+
+  it("holds the four bundles, the licence, the README and package.json, nothing else", () => {
+    const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).trim().split("\n").sort();
+    expect(files).toEqual(
+      ["package/LICENSE", "package/README.md", "package/package.json", ...PROGRAMS.map((p) => `package/dist/${p}.js`)].sort(),
+    );
+  });
+
+  it("declares what npm needs to refuse a wrong machine, and no workspace package", () => {
+    expect(pkg.engines).toEqual({ node: ">=20.19" });
+    expect(pkg.os).toEqual(["linux"]);
+    expect(pkg.libc).toEqual(["glibc"]);
+    expect(pkg.license).toBe("MIT");
+    expect(pkg.publishConfig).toEqual({ access: "public" });
+    expect(Object.keys(pkg.dependencies).filter((d) => d.startsWith("@dropbear-ts/"))).toEqual([]);
+    expect(Object.keys(pkg.bin).sort()).toEqual([...PROGRAMS].sort());
+  });
+});
+
+describe("npm install -g of the tarball", () => {
+  const bin = (p: string) => join(prefix, "bin", p);
+  const run = (p: string, args: string[], cwd = prefix) =>
+    spawnSync(bin(p), args, { cwd, encoding: "utf8", timeout: 60_000, env: { PATH: `${join(prefix, "bin")}:${process.env.PATH}`, HOME: prefix } });
+
+  it("puts the four programs on PATH", () => {
+    for (const p of PROGRAMS) expect(existsSync(bin(p)), p).toBe(true);
+  });
+
+  it("bundles the workspace code: nothing of the repo is imported", () => {
+    for (const p of PROGRAMS) {
+      const code = readFileSync(join(prefix, "lib/node_modules/dropbear-ts/dist", `${p}.js`), "utf8");
+      expect(code).not.toMatch(/from\s+["']@dropbear-ts\//);
+      expect(code).not.toContain(root);
+    }
+  });
+
+  it("dropbearkey -t ed25519 -f k writes a key", () => {
+    const r = run("dropbearkey", ["-t", "ed25519", "-f", "k"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ssh-ed25519 AAAA/m);
+    expect(statSync(join(prefix, "k")).size).toBeGreaterThan(0);
+  });
+
+  it("dropbearconvert reads that key back (koffi-free path) and dbclient/dropbear name dropbear-ts in -V", () => {
+    const c = run("dropbearconvert", ["dropbear", "openssh", "k", "k.openssh"]);
+    expect(c.status, c.stderr).toBe(0);
+    expect(readFileSync(join(prefix, "k.openssh"), "utf8")).toContain("BEGIN OPENSSH PRIVATE KEY");
+    for (const p of ["dbclient", "dropbear"]) {
+      const r = run(p, ["-V"]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toBe(`Dropbear v2026.94 (dropbear-ts ${pkg.version})\n`);
+    }
+  });
+
+  it("loads koffi's native module from the installed dependencies (libc through koffi)", () => {
+    // dbclient resolves the local user through getpwuid (koffi) before it connects; a closed
+    // loopback port then makes it exit with Dropbear's connect error, not a module error.
+    const r = run("dbclient", ["-y", "-p", "1", "127.0.0.1", "true"]);
+    expect(r.stderr).not.toMatch(/Cannot find (module|package)|ERR_MODULE_NOT_FOUND|koffi/i);
+    expect(r.stderr).toMatch(/Connection refused|connect/i);
+  });
+});
