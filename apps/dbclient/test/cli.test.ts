@@ -20,7 +20,7 @@ describe("bin/dbclient", () => {
     const r = run("-V");
     expect(r.status).toBe(0);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toBe("Dropbear v2026.94\n");
+    expect(r.stderr).toMatch(/^Dropbear v2026\.94 \(dropbear-ts \d+\.\d+\.\d+[^)]*\)\n$/);
   });
 
   it("no host: usage, then an exit message, status 1", () => {

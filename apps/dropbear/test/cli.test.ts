@@ -20,7 +20,7 @@ describe("bin/dropbear", () => {
     const r = run("-V");
     expect(r.status).toBe(0);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toBe("Dropbear v2026.94\n");
+    expect(r.stderr).toMatch(/^Dropbear v2026\.94 \(dropbear-ts \d+\.\d+\.\d+[^)]*\)\n$/);
   });
 
   it("an unknown flag prints the usage and exits 1", () => {

@@ -2,7 +2,7 @@ import { algolist_string, check_user_algos } from "@dropbear-ts/algo";
 import { buf_burn_free, buf_new, buf_setpos } from "@dropbear-ts/buffer";
 import type { algo_type, runopts } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, dropbear_exit, dropbear_log, exitQuietly, m_str_to_uint } from "@dropbear-ts/dbutil";
-import { DROPBEAR_VERSION, MAX_PRIVKEY_SIZE, MAX_RECV_WINDOW } from "@dropbear-ts/options";
+import { DROPBEAR_TS_VERSION, DROPBEAR_VERSION, MAX_PRIVKEY_SIZE, MAX_RECV_WINDOW } from "@dropbear-ts/options";
 import { buf_get_priv_key, buf_readfile, type sign_key, type signkey_type } from "@dropbear-ts/signkey";
 
 /**
@@ -74,9 +74,13 @@ export function flagValue(argv: readonly string[], i: number, j: number): { valu
   return { value: argv[i + 1]!, i: i + 1 };
 }
 
-/** Print "Dropbear v<version>" to stderr. @dropbear common-runopts.c print_version */
+/**
+ * Print "Dropbear v<version>" to stderr, followed by which dropbear-ts this is: Dropbear's line
+ * stays a prefix for scripts, and a user with Debian's Dropbear too can tell which one ran.
+ * @dropbear common-runopts.c print_version
+ */
 export function print_version(): void {
-  process.stderr.write(`Dropbear v${DROPBEAR_VERSION}\n`);
+  process.stderr.write(`Dropbear v${DROPBEAR_VERSION} (dropbear-ts ${DROPBEAR_TS_VERSION})\n`);
 }
 
 /**

@@ -102,7 +102,7 @@ describe("common-runopts.c parse_recv_window", () => {
 describe("common-runopts.c print_version / print_algos / parse_ciphers_macs", () => {
   it("prints the version on stderr", () => {
     const { stderr, stdout } = capture(() => print_version());
-    expect(stderr).toBe("Dropbear v2026.94\n");
+    expect(stderr).toMatch(/^Dropbear v2026\.94 \(dropbear-ts \d+\.\d+\.\d+[^)]*\)\n$/);
     expect(stdout).toBe("");
   });
 
