@@ -4,7 +4,7 @@ import { Socket } from "node:net";
 import type { Readable } from "node:stream";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, TRACE, dropbear_close, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
-import { ListenerFd, SignalPipeFd, StreamFd, dropbear_listen, getaddrstring, type Fd } from "@dropbear-ts/netio";
+import { FdError, ListenerFd, SignalPipeFd, StreamFd, dropbear_listen, getaddrstring, socketStreamOptions, strerror, type Fd } from "@dropbear-ts/netio";
 import { MAX_LISTEN_ADDR, MAX_UNAUTH_CLIENTS, MAX_UNAUTH_PER_IP } from "@dropbear-ts/options";
 import { select } from "@dropbear-ts/session-loop";
 import { svr_session } from "./svr-session.js";
@@ -37,15 +37,32 @@ interface PreauthChild {
 /**
  * Re-execute this program for one connection: the socket becomes the child's stdin and the
  * childpipe its fd 3, announced with the hidden `-2 3` flag, as Dropbear's fexecve does.
+ * Returns the childpipe, or null if no child could be started (EMFILE, EAGAIN, ENOMEM: Dropbear's
+ * failed fork), logged once; the caller then drops the connection and keeps no slot for it.
  */
-function reexec(sock: Socket): ChildProcess {
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2), "-2", String(CHILDPIPE_FD)], {
-    stdio: [sock, "inherit", "inherit", "pipe"],
-    detached: true, // setsid(): the child leads its own session
-  });
-  child.on("error", (e) => dropbear_log(LOG_WARNING, `Error forking: ${e.message}`));
+function reexec(sock: Socket): Readable | null {
+  const failed = (e: unknown): null => {
+    const err = e as NodeJS.ErrnoException;
+    dropbear_log(LOG_WARNING, `Error forking: ${strerror(err.code ?? "EIO", err.message)}`);
+    return null;
+  };
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2), "-2", String(CHILDPIPE_FD)], {
+      stdio: [sock, "inherit", "inherit", "pipe"],
+      detached: true, // setsid(): the child leads its own session
+    });
+  } catch (e) {
+    return failed(e);
+  }
+  // Node reports a failed spawn later, as an 'error' event on a child without pid or stdio.
+  child.on("error", failed);
   child.unref();
-  return child;
+  if (child.pid === undefined) {
+    return null;
+  }
+  const pipe = child.stdio[CHILDPIPE_FD] as Readable | null | undefined;
+  return pipe ?? null;
 }
 
 /**
@@ -94,7 +111,14 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts): Promis
     }
     for (const l of listensocks) {
       if (!fds.has(l)) continue;
-      const sock = l.accept();
+      let sock: Socket | null;
+      try {
+        sock = l.accept();
+      } catch (e) {
+        // Dropbear just goes on (accept failed); we say why, once per failure.
+        dropbear_log(LOG_WARNING, `Error accepting: ${e instanceof FdError ? strerror(e.code, e.message) : String(e)}`);
+        continue;
+      }
       if (sock === null) continue;
       const remote_host = sock.remoteAddress ?? "?";
       const num_unauthed_for_addr = children.filter((c) => c.host === remote_host).length;
@@ -102,9 +126,8 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts): Promis
         sock.destroy();
         continue;
       }
-      const child = reexec(sock);
-      const pipe = child.stdio[CHILDPIPE_FD] as Readable | null;
-      // The child has its own copy of the socket now.
+      const pipe = reexec(sock);
+      // The child has its own copy of the socket now (or there is no child: the peer sees EOF).
       sock.destroy();
       if (pipe !== null) {
         children.push({ pipe: new StreamFd(pipe), host: remote_host });
@@ -118,7 +141,7 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts): Promis
  * (-2 childpipe). @dropbear svr-main.c main_inetd
  */
 export async function main_inetd(opts: runopts, svr_opts: svr_runopts): Promise<never> {
-  const sock = new Socket({ fd: 0, readable: true, writable: true, allowHalfOpen: true });
+  const sock = new Socket({ fd: 0, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions });
   sock.pause();
   dropbear_log(LOG_INFO, `Child connection from ${getaddrstring(sock.remoteAddress ?? "?", sock.remotePort ?? 0)}`);
   const childpipe = svr_opts.reexec_childpipe;

@@ -2,6 +2,25 @@ import type { Server, Socket } from "node:net";
 import type { Readable, Writable } from "node:stream";
 
 /**
+ * The high-water mark of every socket stream we make, both directions. Our back pressure is
+ * built on it: `StreamFd.writev` hands a stream packets only until it is above this mark, and
+ * a socket reads ahead from the kernel only up to it, so it bounds the memory a slow peer or a
+ * paused channel costs per socket. Node's default is 16 KiB up to Node 20 and 64 KiB from
+ * Node 22 on; we pin 16 KiB, the value every test and benchmark here was measured with, so
+ * Node 20, 22 and 24 behave alike.
+ */
+export const SOCKET_HIGH_WATER_MARK = 16 * 1024;
+
+/**
+ * Options for `new net.Socket()` / `net.connect()`: both stream sides at SOCKET_HIGH_WATER_MARK.
+ * (Node passes them on to the Duplex; @types/node does not list them for sockets.)
+ */
+export const socketStreamOptions: { readableHighWaterMark: number; writableHighWaterMark: number } = {
+  readableHighWaterMark: SOCKET_HIGH_WATER_MARK,
+  writableHighWaterMark: SOCKET_HIGH_WATER_MARK,
+};
+
+/**
  * The readiness the session loop asks about: the Node side of a C file descriptor.
  *
  * Dropbear's loop is level-triggered: it builds fd sets, `select()`s, then does at most one
@@ -290,6 +309,11 @@ export class StreamFd extends Fd {
  * while accepted connections wait, and `accept()` hands out one at a time as accept(2) does.
  * Node accepts eagerly, so the wait list is capped at `backlog` (surplus connections are
  * dropped, as a full kernel backlog would).
+ *
+ * Out of descriptors (EMFILE, ENFILE) libuv does not report an error: it closes a descriptor it
+ * keeps in reserve, accepts and at once closes every connection waiting, takes the reserve back
+ * and goes on listening, so the server accepts again by itself as soon as descriptors are free.
+ * Only when even that fails does the server emit 'error'; `accept()` reports it once.
  */
 export class ListenerFd extends Fd {
   private pending: Socket[] = [];
@@ -326,12 +350,25 @@ export class ListenerFd extends Fd {
     return false;
   }
 
-  /** The next accepted connection (still paused), or null if none waits (EAGAIN). */
+  /**
+   * The next accepted connection (still paused), or null if none waits (EAGAIN). An error the
+   * server reported is thrown once, then cleared, as accept(2) returns it once: kept, it would
+   * leave the listener read-ready for ever and the loop spinning.
+   */
   accept(): Socket | null {
     if (this.closed) {
       throw new FdError("EBADF", "accept on a closed listener");
     }
-    return this.pending.shift() ?? null;
+    const sock = this.pending.shift();
+    if (sock !== undefined) {
+      return sock;
+    }
+    const err = this.err;
+    if (err !== null) {
+      this.err = null;
+      throw err;
+    }
+    return null;
   }
 
   close(): void {

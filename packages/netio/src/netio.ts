@@ -3,7 +3,7 @@ import { connect as netConnect, createServer, type AddressInfo, type Server, typ
 import { buf_free, buf_getptr, buf_incrpos, type buffer } from "@dropbear-ts/buffer";
 import { TRACE, TRACE2, dequeue, dropbear_assert, examine, list_append, list_remove, type Queue, type m_list } from "@dropbear-ts/dbutil";
 import { DROPBEAR_LISTEN_BACKLOG } from "@dropbear-ts/options";
-import { Fd, ListenerFd, StreamFd } from "./fd.js";
+import { Fd, ListenerFd, SOCKET_HIGH_WATER_MARK, StreamFd, socketStreamOptions } from "./fd.js";
 
 /** Most buffers handed to one writev(), as Dropbear's write_packet asks for. */
 export const IOV_COUNT = 50;
@@ -58,7 +58,13 @@ function listenOne(host: string, port: number, backlog: number): Promise<Server>
   return new Promise((resolve, reject) => {
     // Paused: nothing is read before the session wraps the socket. Half-open: SSH needs EOF
     // one way while the other still flows.
-    const server = createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true });
+    // highWaterMark: accepted sockets get our pinned marks, not the Node version's default.
+    const server = createServer({
+      pauseOnConnect: true,
+      allowHalfOpen: true,
+      noDelay: true,
+      highWaterMark: SOCKET_HIGH_WATER_MARK,
+    });
     const onError = (e: Error): void => reject(e);
     server.once("error", onError);
     // ipv6Only: a "::" socket must not also take IPv4, which has its own (IPV6_V6ONLY).
@@ -207,6 +213,7 @@ function connect_try_next(c: dropbear_progress_connection): void {
         port: Number(c.remoteport),
         allowHalfOpen: true,
         noDelay: true,
+        ...socketStreamOptions,
         ...(c.bind_address !== null ? { localAddress: c.bind_address } : {}),
         ...(c.bind_port !== null ? { localPort: Number(c.bind_port) } : {}),
       });
