@@ -1,8 +1,13 @@
 #!/usr/bin/env node
 // Transport crypto throughput: MB/s for 32 KiB packets, sealing (encrypt + MAC, as
 // encrypt_packet does) and opening (decrypt + check, as decrypt_packet does), one row per
-// cipher+MAC combination and per AEAD. About one second per row. Build first:
-//   npx tsc -b packages/crypto && node bench/crypto.mjs
+// cipher+MAC combination and per AEAD. About one second per row. Then the post-quantum KEMs:
+// median milliseconds for key generation, encapsulation and decapsulation (keygen + decaps is
+// what a client spends per sntrup761x25519-sha512 / mlkem768x25519-sha256 key exchange), with
+// @oqs/liboqs-js's WebAssembly sntrup761 alongside when it happens to be installed.
+// Build first:
+//   npx tsc -b packages/crypto && node bench/crypto.mjs          (everything)
+//   npx tsc -b packages/crypto && node bench/crypto.mjs --kem    (only the KEMs)
 // Not run by the tests; numbers depend on the machine.
 
 import {
@@ -10,6 +15,8 @@ import {
   LTC_DECRYPT,
   LTC_ENCRYPT,
   computeMac,
+  mlkem768_desc,
+  sntrup761_desc,
   verifyMac,
 } from "../packages/crypto/dist/index.js";
 import { MAC_MODE_ETM, sshciphers, sshhashes } from "../packages/algo/dist/index.js";
@@ -104,8 +111,10 @@ function rowAead(algo) {
   return [algo.name, rate(seal, PACKET), rate(open, PACKET)];
 }
 
+const kemOnly = process.argv.includes("--kem");
+
 const rows = [];
-for (const algo of cipherAlgorithms) {
+for (const algo of kemOnly ? [] : cipherAlgorithms) {
   if (algo.mode.aead_crypt) {
     rows.push(rowAead(algo));
   } else {
@@ -115,9 +124,87 @@ for (const algo of cipherAlgorithms) {
   }
 }
 
-const width = Math.max(...rows.map((r) => r[0].length), 9);
-console.log(`node ${process.version}, OpenSSL ${process.versions.openssl}, ${PACKET / 1024} KiB packets`);
-console.log(`${"algorithm".padEnd(width)}  ${"seal MB/s".padStart(10)}  ${"open MB/s".padStart(10)}`);
-for (const [name, seal, open] of rows) {
-  console.log(`${name.padEnd(width)}  ${seal.toFixed(0).padStart(10)}  ${open.toFixed(0).padStart(10)}`);
+if (!kemOnly) {
+  const width = Math.max(...rows.map((r) => r[0].length), 9);
+  console.log(`node ${process.version}, OpenSSL ${process.versions.openssl}, ${PACKET / 1024} KiB packets`);
+  console.log(`${"algorithm".padEnd(width)}  ${"seal MB/s".padStart(10)}  ${"open MB/s".padStart(10)}`);
+  for (const [name, seal, open] of rows) {
+    console.log(`${name.padEnd(width)}  ${seal.toFixed(0).padStart(10)}  ${open.toFixed(0).padStart(10)}`);
+  }
+  console.log();
+}
+
+// ---- KEMs: median ms per operation
+
+const KEM_RUNS = 200;
+
+/** Median milliseconds of fn over KEM_RUNS runs, after a warm-up. */
+function medianMs(fn) {
+  for (let i = 0; i < 20; i++) fn();
+  const t = [];
+  for (let i = 0; i < KEM_RUNS; i++) {
+    const start = process.hrtime.bigint();
+    fn();
+    t.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  t.sort((a, b) => a - b);
+  return t[t.length >> 1];
+}
+
+/** [keygen, encaps, decaps] ms for a desc-shaped KEM. */
+function kemRow(name, gen, enc, dec, sizes) {
+  const [pkLen, skLen, ctLen, ssLen] = sizes;
+  const pk = new Uint8Array(pkLen);
+  const sk = new Uint8Array(skLen);
+  const ct = new Uint8Array(ctLen);
+  const ss = new Uint8Array(ssLen);
+  gen(pk, sk);
+  enc(ct, ss, pk);
+  const g = medianMs(() => gen(new Uint8Array(pkLen), new Uint8Array(skLen)));
+  const e = medianMs(() => enc(new Uint8Array(ctLen), new Uint8Array(ssLen), pk));
+  const d = medianMs(() => dec(new Uint8Array(ssLen), ct, sk));
+  return [name, g, e, d];
+}
+
+const kemRows = [];
+for (const [name, desc] of [
+  ["sntrup761 (TypeScript)", sntrup761_desc],
+  ["mlkem768", mlkem768_desc],
+]) {
+  await desc.kemLoad();
+  const sizes = [desc.public_len, desc.secret_len, desc.ciphertext_len, desc.output_len];
+  kemRows.push(kemRow(name, desc.kem_gen, desc.kem_enc, desc.kem_dec, sizes));
+}
+try {
+  const { createSntrup761 } = await import("@oqs/liboqs-js/kem");
+  const oqs = await createSntrup761();
+  kemRows.push(
+    kemRow(
+      "sntrup761 (liboqs-js wasm)",
+      (pk, sk) => {
+        const k = oqs.generateKeyPair();
+        pk.set(k.publicKey);
+        sk.set(k.secretKey);
+      },
+      (ct, ss, pk) => {
+        const r = oqs.encapsulate(pk);
+        ct.set(r.ciphertext);
+        ss.set(r.sharedSecret);
+      },
+      (ss, ct, sk) => ss.set(oqs.decapsulate(ct, sk)),
+      [1158, 1763, 1039, 32],
+    ),
+  );
+} catch {
+  // liboqs-js is no dependency any more; compare only where it is still installed.
+}
+const kw = Math.max(...kemRows.map((r) => r[0].length), 3);
+console.log(`node ${process.version}, median of ${KEM_RUNS} runs`);
+console.log(
+  `${"KEM".padEnd(kw)}  ${"keygen ms".padStart(10)}  ${"encaps ms".padStart(10)}  ${"decaps ms".padStart(10)}  ${"keygen+decaps".padStart(14)}`,
+);
+for (const [name, g, e, d] of kemRows) {
+  console.log(
+    `${name.padEnd(kw)}  ${g.toFixed(2).padStart(10)}  ${e.toFixed(2).padStart(10)}  ${d.toFixed(2).padStart(10)}  ${(g + d).toFixed(2).padStart(14)}`,
+  );
 }

@@ -1,0 +1,129 @@
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+
+import {
+  crypto_kem_sntrup761_BYTES as SS,
+  crypto_kem_sntrup761_CIPHERTEXTBYTES as CT,
+  crypto_kem_sntrup761_PUBLICKEYBYTES as PK,
+  crypto_kem_sntrup761_SECRETKEYBYTES as SK,
+  crypto_kem_sntrup761_dec,
+  crypto_kem_sntrup761_enc,
+  crypto_kem_sntrup761_keypair,
+  sntrup761_desc,
+} from "../src/sntrup761.js";
+import { NistKatDrbg } from "./nist-drbg.js";
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex").toUpperCase();
+
+/**
+ * The NIST PQC known-answer file, as liboqs's tests/kat_kem.c prints it: a DRBG seeded with
+ * bytes 0..47 hands out one 48-byte seed per entry; each entry reseeds the DRBG with its seed
+ * and runs keypair then enc; dec must agree. Returns the text and checks dec on the way.
+ */
+function katText(count: number): string {
+  const outer = new NistKatDrbg(Uint8Array.from({ length: 48 }, (_, i) => i));
+  const seed = new Uint8Array(48);
+  const pk = new Uint8Array(PK);
+  const sk = new Uint8Array(SK);
+  const ct = new Uint8Array(CT);
+  const ss = new Uint8Array(SS);
+  const ss2 = new Uint8Array(SS);
+  const entries: string[] = [];
+  for (let n = 0; n < count; n++) {
+    outer.randombytes(seed);
+    const drbg = new NistKatDrbg(seed);
+    crypto_kem_sntrup761_keypair(pk, sk, drbg.randombytes);
+    crypto_kem_sntrup761_enc(ct, ss, pk, drbg.randombytes);
+    crypto_kem_sntrup761_dec(ss2, ct, sk);
+    expect(hex(ss2)).toBe(hex(ss));
+    entries.push(
+      `count = ${n}\nseed = ${hex(seed)}\npk = ${hex(pk)}\nsk = ${hex(sk)}\nct = ${hex(ct)}\nss = ${hex(ss)}\n`,
+    );
+  }
+  return entries.join("\n");
+}
+
+const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex");
+
+describe("sntrup761 known-answer tests", () => {
+  it("drives the NIST DRBG as the KAT generator does (first seed of every NIST KAT file)", () => {
+    const drbg = new NistKatDrbg(Uint8Array.from({ length: 48 }, (_, i) => i));
+    const seed = new Uint8Array(48);
+    drbg.randombytes(seed);
+    expect(hex(seed)).toBe(
+      "061550234D158C5EC95595FE04EF7A25767F2E24CC2BC479D09D86DC9ABCFDE7056A8C266F9EF97ED08541DBD2E1FFA1",
+    );
+  });
+
+  // SHA-256 of the KAT text, from liboqs tests/KATs/kem/kats.json ("sntrup761"): "single" is
+  // count 0 alone, "all" the 100 entries of the submission's PQCkemKAT file.
+  it("reproduces KAT entry 0 (liboqs kats.json sntrup761 'single')", () => {
+    expect(sha256(katText(1))).toBe("afc42c3a5b10f4ef69654250097ebda9b9564570f4086744b24a6daf2bd1f89a");
+  });
+
+  it("reproduces KAT entries 0..99 (liboqs kats.json sntrup761 'all')", () => {
+    expect(sha256(katText(100))).toBe("36e1e53d4e6e295e8fb804449958ad9a3719aa350e91933c65791b9117382d57");
+  });
+});
+
+describe("sntrup761 decapsulation", () => {
+  function keyAndCiphertext(): { pk: Uint8Array; sk: Uint8Array; ct: Uint8Array; ss: Uint8Array } {
+    const pk = Buffer.alloc(PK);
+    const sk = Buffer.alloc(SK);
+    const ct = Buffer.alloc(CT);
+    const ss = Buffer.alloc(SS);
+    expect(sntrup761_desc.kem_gen(pk, sk)).toBe(0);
+    expect(sntrup761_desc.kem_enc(ct, ss, pk)).toBe(0);
+    return { pk, sk, ct, ss };
+  }
+
+  /** The implicit-rejection key: Hash_prefix(0, Hash_prefix(3, rho) ‖ c), rho from sk. */
+  function rejectionKey(sk: Uint8Array, ct: Uint8Array): Buffer {
+    const rho = sk.subarray(382 + PK, 382 + PK + 191);
+    const inner = createHash("sha512").update(Uint8Array.of(3)).update(rho).digest().subarray(0, 32);
+    return createHash("sha512").update(Uint8Array.of(0)).update(inner).update(ct).digest().subarray(0, 32);
+  }
+
+  it("round-trips through the desc with Buffers", () => {
+    const { sk, ct, ss } = keyAndCiphertext();
+    const k = Buffer.alloc(SS);
+    expect(sntrup761_desc.kem_dec(k, ct, sk)).toBe(0);
+    expect(k).toEqual(ss);
+    expect(ss).not.toEqual(Buffer.alloc(SS));
+  });
+
+  it("gives the implicit-rejection key for a tampered ciphertext, not an exception", () => {
+    const { sk, ct, ss } = keyAndCiphertext();
+    for (const at of [0, 500, CT - 32, CT - 1]) {
+      const bad = Buffer.from(ct);
+      bad[at]! ^= 0x01;
+      const k = Buffer.alloc(SS);
+      expect(crypto_kem_sntrup761_dec(k, bad, sk)).toBe(0);
+      expect(k).not.toEqual(ss);
+      expect(k).toEqual(rejectionKey(sk, bad));
+    }
+    // An honest ciphertext is never confused with a rejection.
+    const k = Buffer.alloc(SS);
+    crypto_kem_sntrup761_dec(k, ct, sk);
+    expect(k).not.toEqual(rejectionKey(sk, ct));
+  });
+
+  it("rejects garbage of the right length the same way", () => {
+    const { sk } = keyAndCiphertext();
+    for (const fill of [0x00, 0xff, 0x5a]) {
+      const bad = Buffer.alloc(CT, fill);
+      const k = Buffer.alloc(SS);
+      expect(crypto_kem_sntrup761_dec(k, bad, sk)).toBe(0);
+      expect(k).toEqual(rejectionKey(sk, bad));
+    }
+  });
+
+  it("exits cleanly on short buffers", () => {
+    expect(() => crypto_kem_sntrup761_dec(Buffer.alloc(SS), Buffer.alloc(CT - 1), Buffer.alloc(SK))).toThrow(
+      /Bad sntrup761/,
+    );
+    expect(() => crypto_kem_sntrup761_enc(Buffer.alloc(CT), Buffer.alloc(SS), Buffer.alloc(100))).toThrow(
+      /Bad sntrup761/,
+    );
+  });
+});
