@@ -352,6 +352,10 @@ export function strerror(code: string, fallback: string): string {
     EADDRNOTAVAIL: "Cannot assign requested address",
     EPIPE: "Broken pipe",
     EACCES: "Permission denied",
+    EMFILE: "Too many open files",
+    ENFILE: "Too many open files in system",
+    EAGAIN: "Resource temporarily unavailable",
+    ENOMEM: "Cannot allocate memory",
   };
   return texts[code] ?? fallback;
 }

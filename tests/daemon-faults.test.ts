@@ -1,0 +1,136 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import net from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { PEERS, itWithPeers } from "./helpers/peers.js";
+import { childrenOf, cpuTicks } from "./helpers/procs.js";
+import { OURS, freePort, run, scratch, waitPort } from "./helpers/servers.js";
+
+// Issue 10: faults in the listening daemon. Out of descriptors (accept and spawn failing), and
+// connection processes dying before the handshake, must each cost one log line and the
+// connection, never the daemon: it serves again as soon as resources return and does not spin.
+
+const work = scratch("dbts-faults-");
+let hk: string;
+
+beforeAll(() => {
+  hk = join(work.dir, "hk");
+  const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(r.stderr);
+});
+
+afterAll(() => work.cleanup());
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Daemon {
+  port: number;
+  child: ChildProcess;
+  log: () => string;
+  stop: () => Promise<void>;
+}
+
+/** Our daemon in the foreground with at most `nofile` descriptors (prlimit execs it: same pid). */
+async function startLimited(nofile: number): Promise<Daemon> {
+  const port = await freePort();
+  const child = spawn("prlimit", [`--nofile=${nofile}:${nofile}`, process.execPath, OURS.dropbear, "-F", "-E", "-p", `127.0.0.1:${port}`, "-r", hk], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  await waitPort(port, child, () => out);
+  return {
+    port,
+    child,
+    log: () => out,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const gone = once(child, "exit");
+        child.kill("SIGTERM");
+        await gone;
+      }
+    },
+  };
+}
+
+/** `n` connections at once, each from its own loopback address (so the per-address limit does not drop them first). */
+async function burst(port: number, n: number, holdMs: number): Promise<void> {
+  const socks: net.Socket[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = net.connect({ port, host: "127.0.0.1", localAddress: `127.0.${1 + (i >> 6)}.${2 + (i & 63)}` });
+    s.on("error", () => undefined);
+    s.on("data", () => undefined);
+    socks.push(s);
+  }
+  await sleep(holdMs);
+  for (const s of socks) s.destroy();
+}
+
+/** A real client completes kex and reaches userauth within `ms`. */
+async function served(port: number, ms = 10_000): Promise<void> {
+  const r = await run(
+    PEERS.ssh,
+    ["-v", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=none", "-o", "ConnectTimeout=5", "-p", String(port), "nobody@127.0.0.1", "true"],
+    { timeoutMs: ms },
+  );
+  expect(r.stderr).toMatch(/SSH2_MSG_SERVICE_ACCEPT received/);
+}
+
+/** CPU ticks the daemon uses over `ms` of idleness. */
+async function idleTicks(pid: number, ms: number): Promise<number> {
+  const t0 = cpuTicks(pid)!;
+  await sleep(ms);
+  return cpuTicks(pid)! - t0;
+}
+
+describe("daemon faults", () => {
+  for (const nofile of [56, 40]) {
+    itWithPeers(["ssh"], `ulimit -n ${nofile}: after 80 connections at once the daemon idles and serves a new client within seconds`, async () => {
+      const d = await startLimited(nofile);
+      try {
+        await burst(d.port, 80, 3000);
+        // The connection processes end once their peers are gone.
+        await expect.poll(() => childrenOf(d.child.pid!).length, { timeout: 15_000 }).toBe(0);
+        // 100 ticks a second: a spinning loop would use about 200 here.
+        expect(await idleTicks(d.child.pid!, 2000)).toBeLessThan(10);
+        const t0 = Date.now();
+        await served(d.port);
+        expect(Date.now() - t0).toBeLessThan(5000);
+        if (nofile === 40) {
+          // 21 descriptors of Node's own and one per connection process: spawns must have failed.
+          expect(d.log()).toMatch(/Error forking: Too many open files/);
+        }
+        expect(d.log()).not.toMatch(/Early exit|Unhandled|TypeError/);
+        // Still served a second time, and still idle.
+        await served(d.port);
+        expect(await idleTicks(d.child.pid!, 1000)).toBeLessThan(10);
+      } finally {
+        await d.stop();
+      }
+    }, 60_000);
+  }
+
+  itWithPeers(["ssh"], "connection processes that die before the handshake free their slots", async () => {
+    const d = await startLimited(1024);
+    try {
+      // MAX_UNAUTH_CLIENTS silent connections fill every slot...
+      const socks: net.Socket[] = [];
+      for (let i = 0; i < 30; i++) {
+        const s = net.connect({ port: d.port, host: "127.0.0.1", localAddress: `127.0.3.${2 + i}` });
+        s.on("error", () => undefined);
+        socks.push(s);
+      }
+      await expect.poll(() => childrenOf(d.child.pid!).length, { timeout: 15_000 }).toBe(30);
+      // ...then every connection process dies at once, before any handshake.
+      for (const pid of childrenOf(d.child.pid!)) process.kill(pid, "SIGKILL");
+      await expect.poll(() => childrenOf(d.child.pid!).length, { timeout: 10_000 }).toBe(0);
+      await served(d.port);
+      for (const s of socks) s.destroy();
+      expect(await idleTicks(d.child.pid!, 1000)).toBeLessThan(10);
+    } finally {
+      await d.stop();
+    }
+  }, 60_000);
+});
