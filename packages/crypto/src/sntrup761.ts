@@ -239,6 +239,39 @@ function R3_fromRq(out: Int32Array, r: Int32Array): void {
   for (let i = 0; i < p; ++i) out[i] = F3_freeze(r[i]!);
 }
 
+// Products by a small polynomial run two multiplications per step in double precision: the small
+// factor g is split at H = ceil(p/2) into halves packed as gPacked[j] = g[j] + 2^26 g[H+j], so
+// f[i] * gPacked[j] adds f[i]g[j] to the low lane and f[i]g[H+j] to the high one. Every lane
+// stays below 2^21 in size (761 products of at most 2295), so the packed sums stay exact (below
+// 2^48) and split apart exactly again; no branch, no data-dependent index.
+const H = (p + 1) >> 1;
+const LANE = 2 ** 26;
+const gPacked = new Float64Array(H);
+const lanes = new Float64Array(p + H - 1);
+
+/**
+ * fg[0..2p-1) = f * g (unreduced, not yet folded), f with |coefficients| <= q12 and g small,
+ * by packed schoolbook multiplication.
+ */
+function multiplyPacked(fg: Int32Array, f: Int32Array, g: Int32Array): void {
+  for (let j = 0; j < H; ++j) gPacked[j] = g[j]! + (H + j < p ? g[H + j]! : 0) * LANE;
+  lanes.fill(0);
+  for (let i = 0; i < p; ++i) {
+    const fi = f[i]!;
+    for (let j = 0; j < H; ++j) lanes[i + j] = lanes[i + j]! + fi * gPacked[j]!;
+  }
+  // Low lanes are products at i + j, high lanes at i + j + H.
+  fg.fill(0);
+  for (let k = 0; k < p + H - 1; ++k) {
+    const x = lanes[k]!;
+    const hi = Math.floor(x / LANE + 0.5);
+    fg[k] = fg[k]! + (x - hi * LANE);
+    if (k + H < 2 * p - 1) fg[k + H] = fg[k + H]! + hi;
+  }
+  lanes.fill(0);
+  gPacked.fill(0);
+}
+
 /** Folds a degree-(2p-2) product back into the ring with x^p = x + 1. */
 function foldProduct(fg: Int32Array): void {
   for (let i = p; i < p + p - 1; ++i) {
@@ -251,11 +284,7 @@ function foldProduct(fg: Int32Array): void {
 /** h = f * g in R/3, both small. @dropbear sntrup761.c R3_mult */
 function R3_mult(h: Int32Array, f: Int32Array, g: Int32Array): void {
   const fg = product;
-  fg.fill(0);
-  for (let i = 0; i < p; ++i) {
-    const fi = f[i]!;
-    for (let j = 0; j < p; ++j) fg[i + j] = fg[i + j]! + Math.imul(fi, g[j]!);
-  }
+  multiplyPacked(fg, f, g);
   foldProduct(fg);
   for (let i = 0; i < p; ++i) h[i] = F3_freeze(fg[i]!);
 }
@@ -263,11 +292,7 @@ function R3_mult(h: Int32Array, f: Int32Array, g: Int32Array): void {
 /** h = f * g in R/q, f an Fq polynomial and g small. @dropbear sntrup761.c Rq_mult_small */
 function Rq_mult_small(h: Int32Array, f: Int32Array, g: Int32Array): void {
   const fg = product;
-  fg.fill(0);
-  for (let i = 0; i < p; ++i) {
-    const fi = f[i]!;
-    for (let j = 0; j < p; ++j) fg[i + j] = fg[i + j]! + Math.imul(fi, g[j]!);
-  }
+  multiplyPacked(fg, f, g);
   foldProduct(fg);
   for (let i = 0; i < p; ++i) h[i] = Fq_freeze(fg[i]!);
 }

@@ -9,6 +9,7 @@ import {
   crypto_kem_sntrup761_dec,
   crypto_kem_sntrup761_enc,
   crypto_kem_sntrup761_keypair,
+  sntrup761FreezeWide,
   sntrup761_desc,
 } from "../src/sntrup761.js";
 import { NistKatDrbg } from "./nist-drbg.js";
@@ -125,5 +126,60 @@ describe("sntrup761 decapsulation", () => {
     expect(() => crypto_kem_sntrup761_enc(Buffer.alloc(CT), Buffer.alloc(SS), Buffer.alloc(100))).toThrow(
       /Bad sntrup761/,
     );
+  });
+});
+
+describe("sntrup761 arithmetic", () => {
+  it("reduces every product Rq_recip3 can form exactly, in one step", () => {
+    const q = 4591;
+    const limit = 2 * 2295 * 2295;
+    let bad = 0;
+    for (let x = -limit; x <= limit; x++) {
+      let want = x % q;
+      if (want > 2295) want -= q;
+      if (want < -2295) want += q;
+      if (sntrup761FreezeWide(x) !== want) bad++;
+    }
+    expect(bad).toBe(0);
+  });
+});
+
+// liboqs-js (liboqs compiled to WebAssembly) was the implementation before this port. While it is
+// still installed somewhere in node_modules, check that each side opens what the other sealed.
+type Oqs = {
+  generateKeyPair(): { publicKey: Uint8Array; secretKey: Uint8Array };
+  encapsulate(pk: Uint8Array): { ciphertext: Uint8Array; sharedSecret: Uint8Array };
+  decapsulate(ct: Uint8Array, sk: Uint8Array): Uint8Array;
+};
+const oqs: Oqs | null = await import("@oqs/liboqs-js/kem" as string)
+  .then((m: { createSntrup761(): Promise<Oqs> }) => m.createSntrup761())
+  .catch(() => null);
+
+describe.skipIf(oqs === null)("sntrup761 against liboqs-js", () => {
+  it("our keys and encapsulation, their decapsulation, and back", () => {
+    for (let n = 0; n < 5; n++) {
+      // Ours -> theirs.
+      const pk = new Uint8Array(PK);
+      const sk = new Uint8Array(SK);
+      crypto_kem_sntrup761_keypair(pk, sk);
+      const theirs = oqs!.encapsulate(pk);
+      const k = new Uint8Array(SS);
+      crypto_kem_sntrup761_dec(k, theirs.ciphertext, sk);
+      expect(hex(k)).toBe(hex(theirs.sharedSecret));
+      // Theirs -> ours.
+      const keys = oqs!.generateKeyPair();
+      const ct = new Uint8Array(CT);
+      const ss = new Uint8Array(SS);
+      crypto_kem_sntrup761_enc(ct, ss, keys.publicKey);
+      expect(hex(oqs!.decapsulate(ct, keys.secretKey))).toBe(hex(ss));
+      // Their secret key decapsulates with our code too (same layout), rejections included.
+      const k2 = new Uint8Array(SS);
+      crypto_kem_sntrup761_dec(k2, ct, keys.secretKey);
+      expect(hex(k2)).toBe(hex(ss));
+      const bad = Uint8Array.from(ct);
+      bad[7]! ^= 0x40;
+      crypto_kem_sntrup761_dec(k2, bad, keys.secretKey);
+      expect(hex(k2)).toBe(hex(oqs!.decapsulate(bad, keys.secretKey)));
+    }
   });
 });
