@@ -328,7 +328,7 @@ function elapsed(now: number, prev: number): number {
 }
 
 /** Auth timeout, rekeying, keepalives, idle timeout and max duration. @dropbear common-session.c checktimeouts */
-function checktimeouts(ses: sshsession): void {
+export function checktimeouts(ses: sshsession): void {
   const now = monotonic_now();
   const opts = ses.opts;
   if (ses.isserver && !ses.authstate.authdone && elapsed(now, ses.connect_time) >= AUTH_TIMEOUT) {
@@ -377,7 +377,7 @@ function update_timeout(limit: number, now: number, last_event: number, timeout:
 }
 
 /** Seconds until the nearest deadline checktimeouts cares about. @dropbear common-session.c select_timeout */
-function select_timeout(ses: sshsession): number {
+export function select_timeout(ses: sshsession): number {
   const now = monotonic_now();
   const opts = ses.opts;
   let timeout = KEX_REKEY_TIMEOUT;

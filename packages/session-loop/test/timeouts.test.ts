@@ -1,0 +1,55 @@
+import { runopts, sshsession, svr_runopts } from "@dropbear-ts/core";
+import { DropbearExit, monotonic_now } from "@dropbear-ts/dbutil";
+import { AUTH_TIMEOUT, KEX_REKEY_TIMEOUT } from "@dropbear-ts/options";
+import { describe, expect, it } from "vitest";
+import { checktimeouts, select_timeout } from "../src/index.js";
+
+// The 300 s auth timeout has no run-time knob in Dropbear (AUTH_TIMEOUT is compiled in), so the
+// end-to-end tests cannot wait for it; its arithmetic is checked here on a session whose clock
+// stamps are set back.
+
+function serverSession(): sshsession {
+  const ses = new sshsession(new runopts(), { svr_opts: new svr_runopts() });
+  const now = monotonic_now();
+  ses.connect_time = now;
+  ses.kexstate.lastkextime = now;
+  return ses;
+}
+
+describe("auth timeout", () => {
+  it("select waits no longer than the time left before AUTH_TIMEOUT", () => {
+    const ses = serverSession();
+    expect(AUTH_TIMEOUT).toBe(300);
+    expect(select_timeout(ses)).toBeGreaterThanOrEqual(AUTH_TIMEOUT - 1);
+    expect(select_timeout(ses)).toBeLessThanOrEqual(AUTH_TIMEOUT);
+    ses.connect_time -= 290;
+    expect(select_timeout(ses)).toBeGreaterThanOrEqual(9);
+    expect(select_timeout(ses)).toBeLessThanOrEqual(10);
+    ses.connect_time -= 20;
+    expect(select_timeout(ses)).toBe(0);
+  });
+
+  it("checktimeouts ends an unauthenticated session at AUTH_TIMEOUT, not before", () => {
+    const ses = serverSession();
+    ses.connect_time -= AUTH_TIMEOUT - 2;
+    expect(() => checktimeouts(ses)).not.toThrow();
+    ses.connect_time -= 2;
+    expect(() => checktimeouts(ses)).toThrow(new DropbearExit(0, "Timeout before auth"));
+  });
+
+  it("after auth the auth timeout no longer counts", () => {
+    const ses = serverSession();
+    ses.authstate.authdone = true;
+    ses.connect_time -= AUTH_TIMEOUT * 2;
+    expect(() => checktimeouts(ses)).not.toThrow();
+    expect(select_timeout(ses)).toBeGreaterThan(AUTH_TIMEOUT);
+    expect(select_timeout(ses)).toBeLessThanOrEqual(KEX_REKEY_TIMEOUT);
+  });
+
+  it("a client has no auth timeout", () => {
+    const ses = serverSession();
+    ses.isserver = false;
+    ses.connect_time -= AUTH_TIMEOUT * 2;
+    expect(() => checktimeouts(ses)).not.toThrow();
+  });
+});

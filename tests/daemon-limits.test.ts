@@ -1,0 +1,170 @@
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, readFileSync } from "node:fs";
+import net from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PEERS, itWithPeers } from "./helpers/peers.js";
+import { childrenOf } from "./helpers/procs.js";
+import { OURS, freePort, run, scratch, startOurDropbear, waitPort, type Server } from "./helpers/servers.js";
+
+// Issue 10: Dropbear's limits and the daemon's flags, end to end over loopback. Loopback has the
+// whole 127/8, so binding a client socket's local address makes it another remote host.
+
+const work = scratch("dbts-limits-");
+let hk: string;
+
+beforeAll(() => {
+  hk = join(work.dir, "hk");
+  const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(r.stderr);
+});
+
+afterAll(() => work.cleanup());
+
+const SSH_NONE = ["-v", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=none", "-o", "ConnectTimeout=5"];
+
+/** A real client from `from` completes kex and reaches userauth. */
+async function served(host: string, port: number, from?: string): Promise<void> {
+  const r = await run(PEERS.ssh, [...SSH_NONE, ...(from ? ["-b", from] : []), "-p", String(port), `nobody@${host}`, "true"], { timeoutMs: 20_000 });
+  expect(r.stderr).toMatch(/SSH2_MSG_SERVICE_ACCEPT received/);
+}
+
+/**
+ * A silent connection from `from`: resolves with the socket once the server's version line came
+ * (a connection process serves it), or with null if the server closed it without one (dropped
+ * by the listener).
+ */
+async function silent(port: number, from: string, host = "127.0.0.1"): Promise<net.Socket | null> {
+  const s = net.connect({ port, host, localAddress: from });
+  s.on("error", () => undefined);
+  return new Promise((resolve) => {
+    let got = "";
+    const timer = setTimeout(() => resolve(s), 10_000);
+    s.on("data", (d: Buffer) => {
+      got += d.toString("latin1");
+      if (got.includes("\n")) {
+        clearTimeout(timer);
+        resolve(s);
+      }
+    });
+    s.on("close", () => {
+      clearTimeout(timer);
+      resolve(got.startsWith("SSH-") ? s : null);
+    });
+  });
+}
+
+describe("pre-auth limits", () => {
+  let server: Server;
+  beforeAll(async () => {
+    server = await startOurDropbear(["-r", hk]);
+  }, 30_000);
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  itWithPeers(["ssh"], "MAX_UNAUTH_PER_IP: the sixth silent connection from 127.0.0.1 is dropped while 127.0.0.2 is served", async () => {
+    const held: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 5; i++) {
+        const s = await silent(server.port, "127.0.0.1");
+        expect(s).not.toBeNull();
+        held.push(s!);
+      }
+      expect(await silent(server.port, "127.0.0.1")).toBeNull();
+      await served("127.0.0.1", server.port, "127.0.0.2");
+      // Still dropped afterwards; one slot freed lets one more in.
+      expect(await silent(server.port, "127.0.0.1")).toBeNull();
+      held.pop()!.destroy();
+      await expect.poll(() => childrenOf(server.child.pid!).length, { timeout: 10_000 }).toBe(4);
+      const again = await silent(server.port, "127.0.0.1");
+      expect(again).not.toBeNull();
+      held.push(again!);
+    } finally {
+      for (const s of held) s.destroy();
+    }
+    await expect.poll(() => childrenOf(server.child.pid!).length, { timeout: 10_000 }).toBe(0);
+  }, 60_000);
+
+  itWithPeers(["ssh"], "MAX_UNAUTH_CLIENTS: with 30 silent connections the 31st is dropped; a freed slot serves again", async () => {
+    const held: net.Socket[] = [];
+    try {
+      const socks = await Promise.all(Array.from({ length: 30 }, (_, i) => silent(server.port, `127.0.4.${2 + i}`)));
+      for (const s of socks) {
+        expect(s).not.toBeNull();
+        held.push(s!);
+      }
+      expect(await silent(server.port, "127.0.5.2")).toBeNull();
+      held.pop()!.destroy();
+      await expect.poll(() => childrenOf(server.child.pid!).length, { timeout: 10_000 }).toBe(29);
+      await served("127.0.0.1", server.port, "127.0.5.3");
+    } finally {
+      for (const s of held) s.destroy();
+    }
+    await expect.poll(() => childrenOf(server.child.pid!).length, { timeout: 10_000 }).toBe(0);
+  }, 60_000);
+});
+
+describe("daemon flags", () => {
+  itWithPeers(["ssh"], "several -p (IPv4 and IPv6), -P written at start and removed at SIGTERM, ports freed", async () => {
+    const p4 = await freePort();
+    const p6 = await freePort();
+    const pidfile = join(work.dir, "dropbear.pid");
+    const child = spawn(process.execPath, [OURS.dropbear, "-F", "-E", "-r", hk, "-p", `127.0.0.1:${p4}`, "-p", `[::1]:${p6}`, "-P", pidfile], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+    try {
+      await waitPort(p4, child, () => out);
+      // Written just after the listeners are up, so possibly after the port first answers.
+      await expect.poll(() => existsSync(pidfile) && readFileSync(pidfile, "utf8"), { timeout: 10_000 }).toBe(`${child.pid}\n`);
+      await served("127.0.0.1", p4);
+      await served("::1", p6);
+    } finally {
+      const gone = once(child, "exit");
+      child.kill("SIGTERM");
+      const [code] = (await gone) as [number | null];
+      expect(code).toBe(0);
+    }
+    expect(out).toMatch(/Early exit: Terminated by signal/);
+    expect(existsSync(pidfile)).toBe(false);
+    // Both ports are free again.
+    for (const [port, host] of [
+      [p4, "127.0.0.1"],
+      [p6, "::1"],
+    ] as const) {
+      const s = net.createServer().listen(port, host);
+      await once(s, "listening");
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+  }, 60_000);
+
+  itWithPeers(["ssh"], "-i: inetd mode serves the connection on its stdin", async () => {
+    const logs: string[] = [];
+    // Our own inetd: each connection becomes the stdin and stdout of a dropbear -i.
+    const inetd = net.createServer({ pauseOnConnect: true }, (sock) => {
+      const c = spawn(process.execPath, [OURS.dropbear, "-i", "-E", "-r", hk], { stdio: [sock, sock, "pipe"] });
+      c.stderr!.on("data", (d: Buffer) => logs.push(d.toString()));
+      c.on("exit", () => sock.destroy());
+      // The child has its own copy now.
+      sock.destroy();
+    });
+    inetd.listen(0, "127.0.0.1");
+    await once(inetd, "listening");
+    try {
+      await served("127.0.0.1", (inetd.address() as net.AddressInfo).port);
+      await expect.poll(() => logs.join(""), { timeout: 10_000 }).toMatch(/Exit before auth from <127\.0\.0\.1:\d+>/);
+      expect(logs.join("")).toMatch(/Child connection from 127\.0\.0\.1:\d+/);
+    } finally {
+      await new Promise<void>((r) => inetd.close(() => r()));
+    }
+  }, 60_000);
+
+  it("-p on an address that is not ours: warned, and with no port left the daemon exits", async () => {
+    const port = await freePort();
+    const r = await run(process.execPath, [OURS.dropbear, "-F", "-E", "-r", hk, "-p", `192.0.2.1:${port}`], { timeoutMs: 15_000 });
+    expect(r.stderr).toMatch(/Failed listening on '\d+': .*Cannot assign requested address/);
+    expect(r.stderr).toMatch(/No listening ports available/);
+    expect(r.status).toBe(1);
+  });
+});
