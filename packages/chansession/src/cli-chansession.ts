@@ -254,7 +254,7 @@ export function cli_tty_cleanup(ses: sshsession): void {
  * masked from its field (the bit's value itself, not 0/1, as Dropbear sends it), then TTY_OP_END.
  * Baud rates are left out as in Dropbear. @dropbear cli-chansession.c put_termcodes
  */
-function put_termcodes(ses: sshsession): void {
+export function put_termcodes(ses: sshsession): void {
   TRACE("enter put_termcodes");
   const wp = ses.writepayload;
   const tio = tcgetattr(STDIN_FILENO);
@@ -301,7 +301,7 @@ function put_termcodes(ses: sshsession): void {
 }
 
 /** Our terminal's columns, rows and pixel size (80x25 when stdin is no terminal). @dropbear cli-chansession.c put_winsize */
-function put_winsize(ses: sshsession): void {
+export function put_winsize(ses: sshsession): void {
   const ws = get_winsize(STDIN_FILENO) ?? { ws_row: 25, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
   const wp = ses.writepayload;
   buf_putint(wp, ws.ws_col);
@@ -459,7 +459,7 @@ function do_escape(ses: sshsession, c: number): boolean {
  * single byte count, so typed keys act but pasted text that contains "~." does not.
  * @dropbear cli-chansession.c cli_escape_handler
  */
-function cli_escape_handler(ses: sshsession, _channel: Channel, buf: Buffer): number {
+export function cli_escape_handler(ses: sshsession, _channel: Channel, buf: Buffer): number {
   const cli_ses = ses.cli_ses!;
   const len = buf.length;
   if (len !== 1) {

@@ -1,0 +1,117 @@
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Channel, cli_runopts, runopts, sshsession } from "@dropbear-ts/core";
+import { DropbearExit } from "@dropbear-ts/dbutil";
+import { dropbear_prio } from "@dropbear-ts/netio";
+import { describe, expect, it } from "vitest";
+import { cli_escape_handler, clichansess } from "../src/cli-chansession.js";
+
+const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+
+function session(): sshsession {
+  return new sshsession(new runopts(), { cli_opts: new cli_runopts() });
+}
+
+function chan(): Channel {
+  return new Channel(0, clichansess, 0, 0, 0, dropbear_prio.DROPBEAR_PRIO_LOWDELAY);
+}
+
+/** Feed reads to the escape handler; what each one leaves to send. */
+function feed(ses: sshsession, ...reads: string[]): number[] {
+  return reads.map((r) => cli_escape_handler(ses, chan(), Buffer.from(r, "latin1")));
+}
+
+describe("cli_escape_handler (the ~ escapes of a pty session)", () => {
+  it("~. after a CR, one byte per read, ends the session with 'Terminated'", () => {
+    const ses = session();
+    ses.cli_ses!.last_char = 0x0d; // as cli_initchansess leaves it
+    expect(feed(ses, "~")).toEqual([0]);
+    let err: unknown = null;
+    try {
+      feed(ses, ".");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(DropbearExit);
+    expect((err as DropbearExit).exitmsg).toBe("Terminated");
+    expect((err as DropbearExit).exitcode).toBe(1);
+  });
+
+  it("~R asks for a rekey and is swallowed", () => {
+    const ses = session();
+    expect(feed(ses, "\r", "~", "R", "x")).toEqual([1, 0, 0, 1]);
+    expect(ses.kexstate.needrekey).toBe(true);
+  });
+
+  it("~ not after a CR is passed through, and so is what follows", () => {
+    const ses = session();
+    expect(feed(ses, "a", "~", ".")).toEqual([1, 1, 1]);
+  });
+
+  it("a read of several bytes is never an escape, and resets the CR state", () => {
+    const ses = session();
+    expect(feed(ses, "\r", "~.")).toEqual([1, 2]);
+    expect(feed(ses, "\r", "ab", "~", ".")).toEqual([1, 2, 1, 1]);
+  });
+
+  it("~ followed by an unknown byte: the ~ is swallowed, the byte is sent", () => {
+    const ses = session();
+    expect(feed(ses, "\r", "~", "q")).toEqual([1, 0, 1]);
+  });
+});
+
+describe("put_termcodes and put_winsize on a real terminal (under script(1))", () => {
+  const script = "/usr/bin/script";
+  const run = existsSync(script) ? it : it.skip;
+  run("sends c_cc values and the masked flag bits (not 0/1), then TTY_OP_END; the size from TIOCGWINSZ", () => {
+    const snippet = [
+      'import { buf_new, buf_getint, buf_getbyte, buf_setpos } from "@dropbear-ts/buffer";',
+      'import { cli_runopts, runopts, sshsession } from "@dropbear-ts/core";',
+      'import { put_termcodes, put_winsize } from "@dropbear-ts/chansession";',
+      "const ses = new sshsession(new runopts(), { cli_opts: new cli_runopts() });",
+      "ses.writepayload = buf_new(4096);",
+      "put_winsize(ses); put_termcodes(ses);",
+      "const b = ses.writepayload; const end = b.pos; buf_setpos(b, 0);",
+      "const size = [buf_getint(b), buf_getint(b), buf_getint(b), buf_getint(b)];",
+      "const len = buf_getint(b); const modes = {}; let op;",
+      "while ((op = buf_getbyte(b)) !== 0) modes[op] = buf_getint(b);",
+      "console.log('RESULT' + JSON.stringify({ size, len, end, modes }));",
+    ].join("\n");
+    // A known terminal: 33 rows, 99 columns, ^G as VINTR, no icanon, echo on, onlcr on.
+    const cmd = `stty rows 33 cols 99 intr ^G -icanon echo onlcr; ${process.execPath} --input-type=module -e '${snippet.replace(/'/g, `'\\''`)}'`;
+    const r = spawnSync(script, ["-qec", cmd, "/dev/null"], { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
+    const m = /RESULT(\{.*\})/.exec(r.stdout);
+    expect(m, r.stdout + r.stderr).not.toBeNull();
+    const res = JSON.parse(m![1]!) as { size: number[]; len: number; end: number; modes: Record<string, number> };
+    expect(res.size).toEqual([99, 33, 0, 0]);
+    // The length covers the opcode/value pairs and the end byte.
+    expect(res.len).toBe(res.end - 16 - 4);
+    expect(res.modes[1]).toBe(7); // VINTR = ^G
+    expect(res.modes[51]).toBe(0); // ICANON off
+    expect(res.modes[53]).toBe(0o10); // ECHO: the bit's value, as Dropbear sends it
+    expect(res.modes[72]).toBe(0o4); // ONLCR
+    // Opcodes Linux lacks are left out, as Dropbear's #ifdefs do.
+    expect(res.modes[11]).toBeUndefined();
+    expect(Object.keys(res.modes).length).toBeGreaterThan(40);
+  });
+
+  it("with stdin not a terminal: just the terminator, and 80x25", () => {
+    const snippet = [
+      'import { buf_new, buf_getint, buf_getbyte, buf_setpos } from "@dropbear-ts/buffer";',
+      'import { cli_runopts, runopts, sshsession } from "@dropbear-ts/core";',
+      'import { put_termcodes, put_winsize } from "@dropbear-ts/chansession";',
+      'import { setLogHandler } from "@dropbear-ts/dbutil";',
+      "setLogHandler(() => undefined);",
+      "const ses = new sshsession(new runopts(), { cli_opts: new cli_runopts() });",
+      "ses.writepayload = buf_new(4096);",
+      "put_winsize(ses); put_termcodes(ses);",
+      "const b = ses.writepayload; const end = b.pos; buf_setpos(b, 0);",
+      "console.log('RESULT' + JSON.stringify([buf_getint(b), buf_getint(b), buf_getint(b), buf_getint(b), buf_getint(b), buf_getbyte(b), end]));",
+    ].join("\n");
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", snippet], { cwd: ROOT, encoding: "utf8", input: "", timeout: 30_000 });
+    const m = /RESULT(\[.*\])/.exec(r.stdout);
+    expect(m, r.stdout + r.stderr).not.toBeNull();
+    expect(JSON.parse(m![1]!)).toEqual([80, 25, 0, 0, 1, 0, 21]);
+  });
+});
