@@ -442,10 +442,14 @@ function Rq_recip3(out: Int32Array, inp: Int32Array): number {
     const swap = crypto_int32_negative_mask(-delta) & crypto_int16_nonzero_mask(g[0]!);
     delta ^= swap & (delta ^ -delta);
     delta += 1;
-    // The leading terms after the conditional swap.
-    const t0 = swap & (f[0]! ^ g[0]!);
-    const f0 = f[0]! ^ t0;
-    const g0 = g[0]! ^ t0;
+    // After the conditional swap the C computes g = f0*g - g0*f and r = f0*r - g0*v. Swapping
+    // only negates those (f0*g - g0*f becomes g0*f - f0*g), so we compute them from the
+    // unswapped values with a = ±f0 and b = ±g0, and only f and v take the masked select.
+    const f0 = f[0]!;
+    const g0 = g[0]!;
+    const sgn = 1 + 2 * swap; // -1 when swapping, else 1
+    const a = Math.imul(sgn, f0);
+    const b = Math.imul(sgn, g0);
 
     // Public bounds on where coefficients can be nonzero (they depend on loop only): v and r
     // hold indices 0..loop, since v moves up one place per step and r starts at 1; f and g
@@ -457,26 +461,20 @@ function Rq_recip3(out: Int32Array, inp: Int32Array): number {
 
     let vPrev = 0;
     for (let i = 0; i <= vrEnd; ++i) {
-      let vi = vPrev;
+      const vi = vPrev; // v = x*v
       vPrev = v[i]!;
-      let ri = r[i]!;
-      const t = swap & (vi ^ ri);
-      vi ^= t;
-      ri ^= t;
-      v[i] = vi;
-      r[i] = sntrup761FreezeWide(Math.imul(f0, ri) - Math.imul(g0, vi));
+      const ri = r[i]!;
+      v[i] = vi ^ (swap & (vi ^ ri));
+      r[i] = sntrup761FreezeWide(Math.imul(a, ri) - Math.imul(b, vi));
     }
     if (vrEnd < p) v[vrEnd + 1] = vPrev;
 
-    f[0] = f0;
+    f[0] = f0 ^ (swap & (f0 ^ g0));
     for (let i = 1; i <= fgEnd; ++i) {
-      let fi = f[i]!;
-      let gi = g[i]!;
-      const t = swap & (fi ^ gi);
-      fi ^= t;
-      gi ^= t;
-      f[i] = fi;
-      g[i - 1] = sntrup761FreezeWide(Math.imul(f0, gi) - Math.imul(g0, fi));
+      const fi = f[i]!;
+      const gi = g[i]!;
+      f[i] = fi ^ (swap & (fi ^ gi));
+      g[i - 1] = sntrup761FreezeWide(Math.imul(a, gi) - Math.imul(b, fi));
     }
     g[fgEnd] = 0;
   }
