@@ -874,9 +874,18 @@ function ptycommand(ses: sshsession, channel: Channel, chansess: ChanSess): numb
 
   closeQuietly(chansess.slave);
   chansess.slave = -1;
-  const masterfd = childFd(chansess.master, true, true);
+  // C makes the master both readfd and writefd, so the client's EOF (check_close closes writefd)
+  // closes the whole pty and the command's output is lost (`ssh -tt host cmd </dev/null`, an
+  // open upstream regression since 2023's "Don't try to shutdown() a pty"). The channel writes
+  // to a dup of the master instead, as OpenSSH's sshd does: EOF closes only that, reading goes
+  // on until the child is gone, and the pty still closes with the session. See docs/deviations.md.
+  const writedup = libcFunc<(fd: number) => number>("int dup(int oldfd)")(chansess.master);
+  if (writedup < 0) {
+    dropbear_exit("dup() failed");
+  }
+  const masterfd = childFd(chansess.master, true, false);
   chansess.masterfd = masterfd;
-  channel.writefd = masterfd;
+  channel.writefd = childFd(writedup, false, true);
   channel.readfd = masterfd;
   // Don't need to set stderr here.
   channel.bidir_fd = false;

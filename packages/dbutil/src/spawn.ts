@@ -105,7 +105,7 @@ export function spawnErrno(): number {
  * posix_spawn(path, argv, child.env) with the child's file actions and attributes. Every
  * signal goes back to its default in the child (Node ignores SIGPIPE, and an ignored signal
  * would survive exec: run_command's `signal(SIGPIPE, SIG_DFL)`), and its signal mask is
- * emptied. Returns the child's pid, or a negative errno when the child could not be started
+ * emptied, as after a fork of a single-threaded process. Returns the child's pid, or a negative errno when the child could not be started
  * (posix_spawn reports a failed file action or exec instead of C's child dying).
  */
 export function spawnChild(path: string, argv: readonly Uint8Array[], child: SpawnChild): number {
@@ -149,8 +149,11 @@ export function spawnChild(path: string, argv: readonly Uint8Array[], child: Spa
         return -r;
       }
     }
+    // Every signal 1-64 back to SIG_DFL. The bits are set by hand: sigfillset leaves out the
+    // two C-library-internal signals (32, 33), which glibc's spawn then sets to SIG_IGN in the
+    // child, and an ignored signal survives exec.
     const sigs = Buffer.alloc(SIZEOF_SIGSET);
-    fn("int sigfillset(_Inout_ uint8_t *set)")(sigs);
+    sigs.fill(0xff, 0, 8);
     fn("int posix_spawnattr_setsigdefault(_Inout_ uint8_t *attr, const uint8_t *set)")(attr, sigs);
     const mask = Buffer.alloc(SIZEOF_SIGSET);
     fn("int sigemptyset(_Inout_ uint8_t *set)")(mask);

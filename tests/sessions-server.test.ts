@@ -1,0 +1,354 @@
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { IN_CI, PEERS, itWithPeers, type PeerName } from "./helpers/peers.js";
+import { OURS, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+
+// Issue 8, server side: OpenSSH's ssh, sftp and scp against our dropbear's "session" channels
+// with a throw-away system user: exit codes and signals, stdin/stdout/stderr byte for byte, a
+// pty as controlling terminal, Dropbear's environment, forced commands, the MOTD, the login
+// records `who` and `last` read, and requests that must fail cleanly. Needs root (useradd, and
+// the connection process switching to the user), as CI has.
+
+const USER = "dbtssrvsess";
+const GROUP = "dbtssrvgrp";
+const isRoot = process.getuid?.() === 0;
+const work = scratch("dbts-srvsess-");
+let home = "";
+let key = "";
+let hostkey = "";
+const BIG = randomBytes(5_000_000);
+const BIG_SHA = createHash("sha256").update(BIG).digest("hex");
+let bigLocal = "";
+const servers: Server[] = [];
+let madeUtmp = false;
+
+function itSess(peers: PeerName[], title: string, fn: () => Promise<void>, timeout = 60_000): void {
+  if (!isRoot && !IN_CI) {
+    itWithPeers(["__needs_root__" as never], title, fn);
+    return;
+  }
+  itWithPeers(peers, title, fn, timeout);
+}
+
+function sh(cmd: string, args: string[], input?: string): string {
+  return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
+}
+
+const sha256 = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
+
+beforeAll(async () => {
+  if (!isRoot) return;
+  spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  spawnSync("groupdel", [GROUP], { stdio: "ignore" });
+  sh("groupadd", [GROUP]);
+  sh("useradd", ["-m", "-s", "/bin/sh", "-G", GROUP, USER]);
+  home = sh("getent", ["passwd", USER]).split(":")[5]!;
+  const uid = Number(sh("id", ["-u", USER]).trim());
+  const gid = Number(sh("id", ["-g", USER]).trim());
+  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
+  chownSync(join(home, ".ssh"), uid, gid);
+  key = join(work.dir, "id_ed25519");
+  sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key, "-C", "srvsess"]);
+  chmodSync(key, 0o600);
+  const ak = join(home, ".ssh", "authorized_keys");
+  writeFileSync(ak, readFileSync(`${key}.pub`));
+  chownSync(ak, uid, gid);
+  chmodSync(ak, 0o600);
+  writeFileSync(join(home, "big.bin"), BIG);
+  chownSync(join(home, "big.bin"), uid, gid);
+  bigLocal = join(work.dir, "big.bin");
+  writeFileSync(bigLocal, BIG);
+  hostkey = join(work.dir, "hostkey");
+  const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hostkey], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(r.stderr);
+  // pututxline() only writes an existing utmp; systemd-tmpfiles makes it at boot on a full
+  // system, a container may lack it.
+  if (!existsSync("/run/utmp")) {
+    writeFileSync("/run/utmp", "");
+    chmodSync("/run/utmp", 0o664);
+    const utmpGid = Number(sh("getent", ["group", "utmp"]).split(":")[2]);
+    chownSync("/run/utmp", 0, utmpGid);
+    madeUtmp = true;
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.stop()));
+  if (isRoot) {
+    spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+    spawnSync("groupdel", [GROUP], { stdio: "ignore" });
+  }
+  if (madeUtmp) rmSync("/run/utmp", { force: true });
+  work.cleanup();
+});
+
+const started = new Map<string, Server>();
+/** Our dropbear with these extra options, started once per option set. */
+async function ours(...extra: string[]): Promise<Server> {
+  const k = extra.join("\0");
+  let s = started.get(k);
+  if (s === undefined) {
+    s = await startOurDropbear(["-r", hostkey, ...extra]);
+    servers.push(s);
+    started.set(k, s);
+  }
+  return s;
+}
+
+const SSH_OPTS = ["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"];
+
+interface Ran {
+  status: number | null;
+  stdout: Buffer;
+  stderr: string;
+  ms: number;
+}
+
+/**
+ * Run a client to completion, bounded. `input` is written to its stdin, which is closed at once
+ * unless `holdStdin` (then only when it exits, for a shell that reads its commands from there).
+ * `onOut` sees stdout as it comes and may write to stdin.
+ */
+async function runClient(
+  cmd: string,
+  args: string[],
+  opts: { input?: Buffer | string; holdStdin?: boolean; timeoutMs?: number; onOut?: (all: string, write: (s: string) => void) => void } = {},
+): Promise<Ran> {
+  const t0 = performance.now();
+  const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+  const out: Buffer[] = [];
+  let err = "";
+  child.stdout.on("data", (d: Buffer) => {
+    out.push(d);
+    opts.onOut?.(Buffer.concat(out).toString("latin1"), (s) => child.stdin.write(s));
+  });
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  child.stdin.on("error", () => undefined);
+  if (opts.input !== undefined) child.stdin.write(opts.input);
+  if (!opts.holdStdin) child.stdin.end();
+  const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
+  const [status] = (await once(child, "exit")) as [number | null];
+  clearTimeout(timer);
+  child.stdin.destroy();
+  return { status, stdout: Buffer.concat(out), stderr: err, ms: performance.now() - t0 };
+}
+
+function ssh(s: Server, extra: string[], command: string | null, opts: Parameters<typeof runClient>[2] = {}): Promise<Ran> {
+  return runClient(PEERS.ssh, [...SSH_OPTS, "-i", key, "-p", String(s.port), ...extra, `${USER}@127.0.0.1`, ...(command === null ? [] : [command])], opts);
+}
+
+describe("OpenSSH ssh -> our dropbear: commands", () => {
+  itSess(["ssh"], "exit codes 0, 3 and 255 come back as ssh's own", async () => {
+    const s = await ours();
+    expect((await ssh(s, [], "true")).status).toBe(0);
+    expect((await ssh(s, [], "exit 3")).status).toBe(3);
+    expect((await ssh(s, [], "exit 255")).status).toBe(255);
+  });
+
+  itSess(["ssh"], "5 MB through cat, both ways, byte for byte", async () => {
+    const s = await ours();
+    const up = await ssh(s, [], "cat", { input: BIG, timeoutMs: 60_000 });
+    expect(up.status).toBe(0);
+    expect(up.stdout.length).toBe(BIG.length);
+    expect(sha256(up.stdout)).toBe(BIG_SHA);
+    const stored = await ssh(s, [], "cat > up.bin && sha256sum up.bin", { input: BIG, timeoutMs: 60_000 });
+    expect(stored.stdout.toString().split(" ")[0]).toBe(BIG_SHA);
+    const down = await ssh(s, [], "cat big.bin", { timeoutMs: 60_000 });
+    expect(sha256(down.stdout)).toBe(BIG_SHA);
+  }, 120_000);
+
+  itSess(["ssh"], "stderr arrives apart from stdout", async () => {
+    const s = await ours();
+    const r = await ssh(s, [], "echo to-out; echo to-err >&2; echo more-out; exit 4");
+    expect(r.status).toBe(4);
+    expect(r.stdout.toString()).toBe("to-out\nmore-out\n");
+    expect(r.stderr).toBe("to-err\n");
+  });
+
+  itSess(["ssh"], "sleep 10 & echo hello returns at once (Dropbear's test_bg_sleep)", async () => {
+    const s = await ours();
+    for (const redir of ["", " >&2"]) {
+      const r = await ssh(s, [], `sleep 10 & echo hello${redir}`, { timeoutMs: 8_000 });
+      expect(r.status).toBe(0);
+      expect((redir === "" ? r.stdout.toString() : r.stderr).trim()).toBe("hello");
+      expect(r.ms).toBeLessThan(5_000);
+    }
+  });
+
+  itSess(["ssh"], "a signal death: ssh exits 255 and is told exit-signal", async () => {
+    const s = await ours();
+    const r = await ssh(s, ["-v"], "echo before; kill -SEGV $$");
+    expect(r.status).toBe(255);
+    expect(r.stdout.toString()).toBe("before\n");
+    expect(r.stderr).toMatch(/rtype exit-signal/);
+  });
+
+  itSess(["ssh"], "the user's identity: id -un and every supplementary group", async () => {
+    const s = await ours();
+    const r = await ssh(s, [], "id -un; id -G");
+    const [name, groups] = r.stdout.toString().trim().split("\n");
+    expect(name).toBe(USER);
+    const want = sh("id", ["-G", USER]).trim().split(" ").sort();
+    expect(groups!.split(" ").sort()).toEqual(want);
+    expect(want.length).toBeGreaterThan(1);
+  });
+
+  itSess(["ssh"], "Dropbear's environment: SSH_CONNECTION names both ends, the home directory is the cwd", async () => {
+    const s = await ours();
+    const before = s.log().length;
+    const r = await ssh(s, [], 'echo "$SSH_CONNECTION|$SSH_CLIENT|$USER|$LOGNAME|$HOME|$SHELL|$PATH|$MAIL|${SSH_TTY-none}"; pwd');
+    const [env, cwd] = r.stdout.toString().trim().split("\n");
+    const clientPort = /Child connection from 127\.0\.0\.1:(\d+)/.exec(s.log().slice(before))![1];
+    expect(env).toBe(`127.0.0.1 ${clientPort} 127.0.0.1 ${s.port}|127.0.0.1 ${clientPort} ${s.port}|${USER}|${USER}|${home}|/bin/sh|/usr/bin:/bin|/var/mail/${USER}|none`);
+    expect(cwd).toBe(home);
+  });
+
+  itSess(["ssh"], "env: LANG and LC_* from SendEnv are accepted, anything else is not", async () => {
+    const s = await ours();
+    // The variables are set for this ssh run only.
+    const env = spawnSync(PEERS.ssh, [...SSH_OPTS, "-i", key, "-p", String(s.port), "-o", "SendEnv=LC_DBTS LANG", "-o", "SetEnv=DBTS_EVIL=1", `${USER}@127.0.0.1`, 'echo "$LC_DBTS|$LANG|${DBTS_EVIL-unset}"'], {
+      env: { ...process.env, LC_DBTS: "dbts-locale", LANG: "C.UTF-8" },
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+    expect(env.status).toBe(0);
+    expect(env.stdout.trim()).toBe("dbts-locale|C.UTF-8|unset");
+  });
+});
+
+describe("OpenSSH ssh -> our dropbear: ptys", () => {
+  itSess(["ssh"], "ssh -tt: the command has /dev/pts/N as its terminal and TERM/SSH_TTY set, even with stdin at EOF", async () => {
+    const s = await ours();
+    // The client's EOF comes at once: the output must still arrive (Dropbear 2026.94 closes the
+    // pty on it and loses the output; see docs/deviations.md).
+    const r = await ssh(s, ["-tt"], 'sleep 0.3; tty; echo "$TERM|$SSH_TTY"; ps -o tty= -p $$');
+    expect(r.status).toBe(0);
+    const lines = r.stdout.toString().split("\r\n");
+    expect(lines[0]).toMatch(/^\/dev\/pts\/\d+$/);
+    // TERM is whatever ssh found in its environment.
+    expect(lines[1]).toMatch(new RegExp(`^[^|]*\\|${lines[0]}$`));
+    expect(lines[2]).toBe(lines[0]!.slice(5));
+  });
+
+  itSess(["ssh"], "a login shell on a pty shows the MOTD, and -m leaves it out", async () => {
+    const motdFile = "/etc/motd";
+    let made = false;
+    if (!existsSync(motdFile) || statSync(motdFile).size === 0) {
+      writeFileSync(motdFile, "dbts test message of the day\n");
+      made = true;
+    }
+    try {
+      const marker = readFileSync(motdFile, "latin1").split("\n").find((l) => l.trim() !== "")!.trim().slice(0, 40);
+      const shell = async (server: Server): Promise<string> => {
+        let sent = false;
+        const r = await ssh(server, ["-tt"], null, {
+          holdStdin: true,
+          onOut: (all, write) => {
+            // The shell is up once it prints its prompt ("$ "): then ask for a mark and leave.
+            if (!sent && /\$ $/.test(all)) {
+              sent = true;
+              write("echo MARK-$((40+2)); exit 5\n");
+            }
+          },
+        });
+        expect(r.status).toBe(5);
+        const out = r.stdout.toString("latin1");
+        expect(out).toContain("MARK-42");
+        return out;
+      };
+      expect(await shell(await ours())).toContain(marker);
+      expect(await shell(await ours("-m"))).not.toContain(marker);
+    } finally {
+      if (made) rmSync(motdFile, { force: true });
+    }
+  });
+
+  itSess(["ssh"], "who lists the user on its pts while a pty command runs, last shows it afterwards", async () => {
+    const s = await ours();
+    const run = ssh(s, ["-tt"], "tty; sleep 3", { holdStdin: true });
+    let seen = "";
+    for (let i = 0; i < 50 && seen === ""; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      seen = sh("who", []).split("\n").find((l) => l.startsWith(`${USER} `)) ?? "";
+    }
+    const r = await run;
+    expect(r.status).toBe(0);
+    const tty = r.stdout.toString().split("\r\n")[0]!;
+    expect(tty).toMatch(/^\/dev\/pts\/\d+$/);
+    expect(seen).toMatch(new RegExp(`^${USER}\\s+${tty.slice(5)}\\s.*\\(127\\.0\\.0\\.1\\)`));
+    // Logged out again, and in wtmp with the host.
+    expect(sh("who", []).split("\n").some((l) => l.startsWith(`${USER} `) && l.includes(tty.slice(5)))).toBe(false);
+    const last = sh("last", ["-w", USER]);
+    expect(last).toMatch(new RegExp(`^${USER}\\s+${tty.slice(5)}\\s+127\\.0\\.0\\.1`, "m"));
+  });
+});
+
+describe("OpenSSH ssh -> our dropbear: forced commands", () => {
+  itSess(["ssh"], "-c replaces the command; SSH_ORIGINAL_COMMAND holds what was asked", async () => {
+    const s = await ours("-c", 'echo "forced|$SSH_ORIGINAL_COMMAND"; exit 6');
+    const r = await ssh(s, [], "echo asked for this");
+    expect(r.status).toBe(6);
+    expect(r.stdout.toString()).toBe("forced|echo asked for this\n");
+    // A shell request is forced too, with an empty original command.
+    const sh2 = await ssh(s, ["-T"], null);
+    expect(sh2.stdout.toString()).toBe("forced|\n");
+  });
+});
+
+describe("sftp and scp through our dropbear", () => {
+  itSess(["sftp", "sftp-server"], "sftp put and get round-trip a file byte for byte", async () => {
+    const s = await ours();
+    const back = join(work.dir, "sftp-back.bin");
+    const batch = join(work.dir, "sftp-batch");
+    writeFileSync(batch, `put ${bigLocal} sftp-up.bin\nget sftp-up.bin ${back}\n`);
+    const r = await runClient(PEERS.sftp, [...SSH_OPTS, "-i", key, "-P", String(s.port), "-b", batch, `${USER}@127.0.0.1`], { timeoutMs: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(sha256(readFileSync(join(home, "sftp-up.bin")))).toBe(BIG_SHA);
+    expect(sha256(readFileSync(back))).toBe(BIG_SHA);
+  }, 90_000);
+
+  for (const proto of [["-s"], ["-O"]] as const) {
+    itSess(["scp", "sftp-server"], `scp ${proto[0] === "-O" ? "(legacy scp protocol)" : "(sftp protocol)"} both ways`, async () => {
+      const s = await ours();
+      const back = join(work.dir, `scp-back${proto[0]}.bin`);
+      const up = await runClient(PEERS.scp, [...proto, ...SSH_OPTS, "-i", key, "-P", String(s.port), bigLocal, `${USER}@127.0.0.1:scp-up${proto[0]}.bin`], { timeoutMs: 60_000 });
+      expect(up.status, up.stderr).toBe(0);
+      const down = await runClient(PEERS.scp, [...proto, ...SSH_OPTS, "-i", key, "-P", String(s.port), `${USER}@127.0.0.1:scp-up${proto[0]}.bin`, back], { timeoutMs: 60_000 });
+      expect(down.status, down.stderr).toBe(0);
+      expect(sha256(readFileSync(back))).toBe(BIG_SHA);
+    }, 90_000);
+  }
+});
+
+describe("requests that must fail cleanly", () => {
+  itSess(["ssh"], "an unknown subsystem fails, and the server goes on serving", async () => {
+    const s = await ours();
+    const r = await ssh(s, ["-s"], "nosuchsubsystem");
+    expect(r.status).toBe(255);
+    expect(r.stderr).toMatch(/subsystem request failed/);
+    expect((await ssh(s, [], "echo still here")).stdout.toString()).toBe("still here\n");
+    expect(s.log()).not.toMatch(/internal error/);
+  });
+
+  itSess(["ssh"], "several session channels on one connection run side by side", async () => {
+    const s = await ours();
+    const ctl = join(work.dir, "ctl");
+    const master = spawn(PEERS.ssh, [...SSH_OPTS, "-i", key, "-p", String(s.port), "-M", "-S", ctl, "-N", `${USER}@127.0.0.1`], { stdio: "ignore" });
+    try {
+      for (let i = 0; i < 100 && !existsSync(ctl); i++) await new Promise((r) => setTimeout(r, 50));
+      const one = (n: number): Promise<Ran> => runClient(PEERS.ssh, [...SSH_OPTS, "-S", ctl, `${USER}@127.0.0.1`, `sleep 0.5; echo chan-${n}; exit ${n}`]);
+      const rs = await Promise.all([1, 2, 3, 4].map(one));
+      rs.forEach((r, i) => {
+        expect(r.status).toBe(i + 1);
+        expect(r.stdout.toString()).toBe(`chan-${i + 1}\n`);
+      });
+    } finally {
+      master.kill();
+    }
+    expect(s.log()).not.toMatch(/internal error/);
+  });
+});
