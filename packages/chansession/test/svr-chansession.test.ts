@@ -255,6 +255,19 @@ describe("exec and its exit", () => {
   });
 });
 
+describe("a home directory that cannot be entered", () => {
+  it("starts the child in / with Dropbear's message on its stderr", async () => {
+    const ses = newSession();
+    ses.authstate.pw_shell = "/bin/sh";
+    ses.authstate.pw_dir = "/nonexistent-dbts-home";
+    const ch = openSession(ses);
+    expect(request(ses, ch, "exec", true, (b) => buf_putstring(b, "pwd"))).toBe(SSH_MSG_CHANNEL_SUCCESS);
+    expect((await readAll(ch.readfd as ChildFd)).toString()).toBe("/\n");
+    expect((await readAll(ch.errfd as ChildFd)).toString()).toBe("Failed chdir '/nonexistent-dbts-home': No such file or directory\n");
+    await reaped(ses, ch);
+  });
+});
+
 describe("requests Dropbear refuses or ends the session over", () => {
   it("refuses a second command on the channel", async () => {
     const ses = newSession();
