@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
 import { childrenOf, rssMiB } from "./helpers/procs.js";
 import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
-import { packet } from "./helpers/wire.js";
+import { kexinit, packet, sshString, u32 } from "./helpers/wire.js";
 
 // Issue 10: hostile peers against the daemon as a whole (the transport's parsers are covered by
 // hostile-transport.test.ts): each case ends that one connection, bounded in memory, with a log
@@ -37,6 +37,26 @@ async function stillServing(): Promise<void> {
     { timeoutMs: 20_000 },
   );
   expect(r.stderr).toMatch(/SSH2_MSG_SERVICE_ACCEPT received/);
+}
+
+/**
+ * Connect, send `ident` and then `frames`, and wait for the server to close the connection.
+ * Returns what the server logged for that connection.
+ */
+async function hostile(frames: Buffer[], ident = "SSH-2.0-hostile_1.0\r\n", from = "127.0.0.1"): Promise<string> {
+  const before = server.log().length;
+  const sock = net.connect({ port: server.port, host: "127.0.0.1", localAddress: from });
+  sock.on("error", () => undefined);
+  sock.on("data", () => undefined);
+  await once(sock, "connect");
+  sock.write(ident);
+  for (const f of frames) sock.write(f);
+  const closed = once(sock, "close");
+  const timer = setTimeout(() => sock.destroy(), 15_000);
+  await closed;
+  clearTimeout(timer);
+  await expect.poll(() => server.log().slice(before), { timeout: 5000 }).toMatch(/Exit before auth/);
+  return server.log().slice(before);
 }
 
 /** The connection process the daemon started for the one connection made since `before`. */
@@ -87,5 +107,83 @@ describe("hostile peers against the daemon", () => {
     sock.destroy();
     expect(peak - base).toBeLessThan(32);
     await expect.poll(() => server.log().slice(logBefore), { timeout: 10_000 }).toMatch(/Exit before auth from <127\.0\.0\.1:\d+>/);
+  }, 60_000);
+  it("junk instead of a version line", async () => {
+    const log = await hostile([], "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    // The server gives up on the first line that is not a version line; depending on timing the
+    // exit reason is that, or our socket's reset while it was still sending its own version.
+    expect(log).toMatch(/Exit before auth from <127\.0\.0\.1:\d+>: (Remote closed the connection|Error writing: .+)/);
+  });
+
+  it("a version line longer than 255 bytes with no end", async () => {
+    const log = await hostile([], "SSH-2.0-" + "x".repeat(600));
+    expect(log).toMatch(/Exit before auth from <127\.0\.0\.1:\d+>/);
+  });
+
+  it("no version line at all: the peer just closes", async () => {
+    const before = server.log().length;
+    const sock = net.connect(server.port, "127.0.0.1");
+    sock.on("error", () => undefined);
+    await once(sock, "connect");
+    sock.end();
+    await expect.poll(() => server.log().slice(before), { timeout: 10_000 }).toMatch(/Exit before auth from <127\.0\.0\.1:\d+>/);
+  });
+
+  it("packet length 0 and 2^32-1", async () => {
+    expect(await hostile([Buffer.concat([u32(0), Buffer.alloc(12)])])).toMatch(/Integrity error \(bad packet size 4\)|Bad packet size/);
+    expect(await hostile([Buffer.concat([u32(0xffffffff), Buffer.alloc(12)])])).toMatch(/Integrity error \(bad packet size \d+\)/);
+  });
+
+  it("padding shorter than 4 bytes", async () => {
+    // 12 bytes after the length: padding length 2, a KEXINIT type byte and 9 bytes of it.
+    const body = Buffer.concat([Buffer.of(2), Buffer.of(20), Buffer.alloc(10)]);
+    const log = await hostile([Buffer.concat([u32(body.length), body])]);
+    expect(log).toMatch(/Exit before auth from <127\.0\.0\.1:\d+>: .+/);
+  });
+
+  it("message types above 60 before auth", async () => {
+    for (const t of [61, 90, 200]) {
+      const log = await hostile([packet(Buffer.concat([Buffer.of(t), sshString("x")]))]);
+      expect(log).toMatch(new RegExp(`Unexpected packet type ${t}, expected 20`));
+    }
+  });
+
+  it("a KEXINIT storm without strict kex", async () => {
+    const storm = Array.from({ length: 50 }, () => packet(kexinit("curve25519-sha256", false)));
+    const log = await hostile(storm);
+    expect(log).toMatch(/Unexpected packet type 20, expected 30/);
+  });
+
+  it("a huge name-list in KEXINIT", async () => {
+    const list = Array.from({ length: 3000 }, (_, i) => `algo${i}@example.com`).join(",");
+    const payload = Buffer.concat([Buffer.of(20), Buffer.alloc(16), sshString(list), ...Array.from({ length: 9 }, () => sshString("none")), Buffer.of(0), u32(0)]);
+    const log = await hostile([packet(payload)]);
+    expect(log).toMatch(/Exit before auth from <127\.0\.0\.1:\d+>: .+/);
+  });
+
+  itWithPeers(["ssh"], "100 slow pre-auth connections from one address: five hold slots, the rest are dropped, others are served", async () => {
+    const socks: net.Socket[] = [];
+    let closedEarly = 0;
+    for (let i = 0; i < 100; i++) {
+      const s = net.connect({ port: server.port, host: "127.0.0.1", localAddress: "127.0.0.9" });
+      s.on("error", () => undefined);
+      s.on("data", () => undefined);
+      s.on("close", () => closedEarly++);
+      socks.push(s);
+    }
+    // Slowloris: one byte of the version line now and then.
+    const drip = setInterval(() => {
+      for (const s of socks) if (!s.destroyed) s.write("S");
+    }, 500);
+    try {
+      await expect.poll(() => closedEarly, { timeout: 15_000 }).toBe(95);
+      expect(childrenOf(server.child.pid!).length).toBe(5);
+      await stillServing();
+    } finally {
+      clearInterval(drip);
+      for (const s of socks) s.destroy();
+    }
+    await expect.poll(() => childrenOf(server.child.pid!).length, { timeout: 10_000 }).toBe(0);
+    await stillServing();
   }, 60_000);
 });
