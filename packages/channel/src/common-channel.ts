@@ -38,7 +38,9 @@ import { TRACE, TRACE2, dropbear_assert, dropbear_exit } from "@dropbear-ts/dbut
 import { listeners_initialise, handle_listeners, set_listener_fds } from "@dropbear-ts/listener";
 import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS, FdError, cancel_connect, dropbear_prio, type Fd, type StreamFd } from "@dropbear-ts/netio";
 import {
+  DEFAULT_RECV_WINDOW,
   MAX_CHANNELS,
+  MAX_SESSION_RECV_WINDOW,
   MAX_NAME_LEN,
   RECV_MAX_PAYLOAD_LEN,
   SSH_EXTENDED_DATA_STDERR,
@@ -97,9 +99,31 @@ function fdname(fd: chanfd): number {
   return chanfdIsOpen(fd) ? fd.fd : fd;
 }
 
-/** Channel data bytes that are read back from the window every recv_window/3. @dropbear sysoptions.h RECV_WINDOWEXTEND */
-function RECV_WINDOWEXTEND(ses: sshsession): number {
-  return Math.floor(ses.opts.recv_window / 3);
+/**
+ * Channel data bytes that are read back from the window every third of it: of the channel's own
+ * window here, which may be less than opts.recv_window. @dropbear sysoptions.h RECV_WINDOWEXTEND
+ */
+function RECV_WINDOWEXTEND(channel: Channel): number {
+  return Math.floor(channel.maxrecvwindow / 3);
+}
+
+/**
+ * The receive window a new channel gets: opts.recv_window while the session's channels together
+ * hold less than MAX_SESSION_RECV_WINDOW, else what is left of it, but never less than Dropbear's
+ * default (or -W, if smaller). So one session can make us buffer at most about
+ * MAX_SESSION_RECV_WINDOW + MAX_CHANNELS × DEFAULT_RECV_WINDOW (88 MiB) in channel rings, where
+ * 1000 channels at a 1 MiB -W would be 1 GiB. Not in Dropbear, whose 24 KiB default keeps that
+ * product small.
+ */
+function channel_recv_window(ses: sshsession): number {
+  let granted = 0;
+  for (const c of ses.channels) {
+    if (c) {
+      granted += c.maxrecvwindow;
+    }
+  }
+  const left = MAX_SESSION_RECV_WINDOW - granted;
+  return Math.min(ses.opts.recv_window, Math.max(DEFAULT_RECV_WINDOW, left));
 }
 
 /** An empty one-slot channel table and the types the peer may open; listeners too. @dropbear common-channel.c chaninitialise */
@@ -147,8 +171,9 @@ function newchannel(ses: sshsession, remotechan: number, type: ChanType, transwi
     ses.chansize += CHAN_EXTEND_SIZE;
   }
   const newchan = new Channel(i, type, remotechan, transwindow, transmaxpacket, dropbear_prio.DROPBEAR_PRIO_NORMAL);
-  newchan.writebuf = cbuf_new(ses.opts.recv_window);
-  newchan.recvwindow = ses.opts.recv_window;
+  newchan.maxrecvwindow = channel_recv_window(ses);
+  newchan.writebuf = cbuf_new(newchan.maxrecvwindow);
+  newchan.recvwindow = newchan.maxrecvwindow;
   newchan.recvmaxpacket = RECV_MAX_CHANNEL_DATA_LEN;
   ses.channels[i] = newchan;
   ses.chancount++;
@@ -382,12 +407,12 @@ function writechannel_writev(ses: sshsession, channel: Channel, fd: StreamFd, cb
 function writechannel(ses: sshsession, channel: Channel, fd: StreamFd, cbuf: circbuffer, moredata: Buffer | null): { ret: number; consumed: number } {
   TRACE(() => `enter writechannel fd ${fd.fd}`);
   const res = writechannel_writev(ses, channel, fd, cbuf, moredata);
-  if (channel.recvdonelen >= RECV_WINDOWEXTEND(ses)) {
+  if (channel.recvdonelen >= RECV_WINDOWEXTEND(channel)) {
     send_msg_channel_window_adjust(ses, channel, channel.recvdonelen);
     channel.recvwindow += channel.recvdonelen;
     channel.recvdonelen = 0;
   }
-  dropbear_assert(channel.recvwindow <= ses.opts.recv_window, "channel->recvwindow <= opts.recv_window");
+  dropbear_assert(channel.recvwindow <= channel.maxrecvwindow, "channel->recvwindow <= opts.recv_window");
   dropbear_assert(channel.recvwindow <= cbuf_getavail(channel.writebuf!), "channel->recvwindow <= cbuf_getavail(channel->writebuf)");
   dropbear_assert(channel.extrabuf === null || channel.recvwindow <= cbuf_getavail(channel.extrabuf), "channel->recvwindow <= cbuf_getavail(channel->extrabuf)");
   TRACE("leave writechannel");
@@ -592,7 +617,7 @@ export function common_recv_msg_channel_data(ses: sshsession, channel: Channel, 
   }
   dropbear_assert(channel.recvwindow >= datalen, "channel->recvwindow >= datalen");
   channel.recvwindow -= datalen;
-  dropbear_assert(channel.recvwindow <= ses.opts.recv_window, "channel->recvwindow <= opts.recv_window");
+  dropbear_assert(channel.recvwindow <= channel.maxrecvwindow, "channel->recvwindow <= opts.recv_window");
 
   // The packet buffer is never reused, so the socket may keep a view of it without a copy.
   const { ret, consumed } = writechannel(ses, channel, fd, cbuf, buf_getptr(payload, datalen));
@@ -812,7 +837,7 @@ export function send_msg_channel_open_init(ses: sshsession, fd: StreamFd, type: 
   buf_putbyte(ses.writepayload, SSH_MSG_CHANNEL_OPEN);
   buf_putstring(ses.writepayload, type.name);
   buf_putint(ses.writepayload, chan.index);
-  buf_putint(ses.writepayload, ses.opts.recv_window);
+  buf_putint(ses.writepayload, chan.recvwindow);
   buf_putint(ses.writepayload, RECV_MAX_CHANNEL_DATA_LEN);
   TRACE("leave send_msg_channel_open_init()");
   return DROPBEAR_SUCCESS;

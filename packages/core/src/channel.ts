@@ -58,6 +58,11 @@ export class Channel {
   /** The remote channel number, and the two windows and packet sizes. */
   remotechan: number;
   recvwindow = 0;
+  /**
+   * The receive window this channel keeps granting (opts.recv_window in Dropbear, ours may be
+   * less: see MAX_SESSION_RECV_WINDOW). Its write ring has this size.
+   */
+  maxrecvwindow = 0;
   transwindow: number;
   /** Bytes written locally since our last WINDOW_ADJUST. */
   recvdonelen = 0;
