@@ -299,6 +299,25 @@ describe("OpenSSH ssh -> our dropbear: forced commands", () => {
   });
 });
 
+describe("OpenSSH ssh -> our dropbear: authorized_keys command=", () => {
+  itSess(["ssh"], "command= replaces the command; SSH_ORIGINAL_COMMAND holds what was asked", async () => {
+    const s = await ours();
+    const forcedKey = join(work.dir, "id_forced");
+    sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", forcedKey, "-C", "forced"]);
+    chmodSync(forcedKey, 0o600);
+    const ak = join(home, ".ssh", "authorized_keys");
+    const before = readFileSync(ak, "utf8");
+    writeFileSync(ak, `${before}command="echo key-forced:$SSH_ORIGINAL_COMMAND" ${readFileSync(`${forcedKey}.pub`, "utf8")}`);
+    try {
+      const r = await runClient(PEERS.ssh, [...SSH_OPTS, "-i", forcedKey, "-p", String(s.port), `${USER}@127.0.0.1`, "id -un"]);
+      expect(r.status).toBe(0);
+      expect(r.stdout.toString()).toBe("key-forced:id -un\n");
+    } finally {
+      writeFileSync(ak, before);
+    }
+  });
+});
+
 describe("sftp and scp through our dropbear", () => {
   itSess(["sftp", "sftp-server"], "sftp put and get round-trip a file byte for byte", async () => {
     const s = await ours();
@@ -332,6 +351,18 @@ describe("requests that must fail cleanly", () => {
     expect(r.stderr).toMatch(/subsystem request failed/);
     expect((await ssh(s, [], "echo still here")).stdout.toString()).toBe("still here\n");
     expect(s.log()).not.toMatch(/internal error/);
+  });
+
+  itSess(["ssh"], "x11-req is refused (X11 forwarding is not built, as in Dropbear's default build); the command still runs", async () => {
+    const s = await ours();
+    const r = spawnSync(PEERS.ssh, [...SSH_OPTS.map((o) => (o === "LogLevel=ERROR" ? "LogLevel=INFO" : o)), "-X", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`, "echo ran; echo ${DISPLAY-nodisplay}"], {
+      env: { ...process.env, DISPLAY: "127.0.0.1:99", XAUTHORITY: "/dev/null" },
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe("ran\nnodisplay\n");
+    expect(r.stderr).toMatch(/X11 forwarding request failed/);
   });
 
   itSess(["ssh"], "several session channels on one connection run side by side", async () => {
