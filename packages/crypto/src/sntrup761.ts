@@ -12,11 +12,17 @@ import { genrandom } from "./dbrandom.js";
 // {-1, 0, 1}, "short" ones are small with exactly w = 286 nonzero coefficients.
 //
 // Constant time: secret data never selects a branch or an array index. Choices are made with
-// all-ones / all-zero masks (x >> 31 on an int32), reductions are the same multiply-and-shift
-// steps as the C, and every loop runs a public number of times. Values are kept in Int32Arrays
-// (small numbers, so V8 keeps them as untagged int32) and products that could leave the int32
-// range go through Math.imul. Work buffers are allocated once, reused, and zeroed after each
-// call that put secrets in them.
+// all-ones / all-zero masks (x >> 31 on an int32) as in the C, every loop runs a public number
+// of times, and no BigInt is used. Values are kept in Int32Arrays (small numbers, so V8 keeps
+// them as untagged int32) and products go through Math.imul. Three places use double-precision
+// arithmetic on integers instead, exact because every value stays far below 2^53 (and
+// floating-point add, multiply and floor take the same time whatever such values are): the
+// one-step reduction in Rq_recip3, the two-lanes-per-double polynomial products, and the
+// 32x32-bit multiply-high of uint32_divmod_uint14 (public data only). The other speed-ups keep
+// the C's arithmetic and only change the layout: R3_recip is bit-sliced, and Rq_recip3's loops
+// stop at bounds that depend on the step number alone. Work buffers are allocated once, reused,
+// and zeroed after each call that put secrets in them. (JavaScript promises no timing, so this
+// is as constant-time as a JIT allows, not a guarantee.)
 //
 // Randomness: Dropbear draws each 32-bit sample with its own genrandom call; we draw the 761
 // samples of a Small_random / Short_random as one block of little-endian words. For a uniform
@@ -89,6 +95,7 @@ function burnAll(): void {
   for (const a of [recipF, recipG, recipV, recipR, sortList, randomWords]) a.fill(0);
   for (const a of [randomBlock, rEnc, cNew, confirmInput, sessionInput, hashOut]) m_burn(a);
   encR.fill(0);
+  for (const a of [...levelR2, ...levelBottomR, ...levelBottomT]) a.fill(0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -211,7 +218,7 @@ const qInverse = 1 / q;
  * Fq_freeze in one step for the products of Rq_recip3 (|x| <= 2*q12^2 < 2^24): x minus q times
  * the nearest integer to x/q. In double precision x*(1/q) is within 2^-30 of x/q, which is never
  * within 1/(2q) of a half-integer, so the rounding is exact; floor compiles to one instruction.
- * The tests compare it with Fq_freeze over the whole range.
+ * A test checks it against the exact remainder over that whole range.
  */
 export function sntrup761FreezeWide(x: number): number {
   return x - Math.imul(q, Math.floor(x * qInverse + 0.5));
