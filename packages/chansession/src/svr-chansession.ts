@@ -105,14 +105,22 @@ function cstr(b: Buffer): string {
 // ---------------------------------------------------------------------------------------------
 // A child's descriptors as event-loop Fds.
 
-/** ioctl FIONREAD: bytes the kernel holds for reading on fd (-1 on error). */
-function kernelPending(fd: number): number {
-  const n = Buffer.alloc(4);
-  const ioctl = libcFunc<(fd: number, req: number, ...rest: unknown[]) => number>("int ioctl(int fd, unsigned long request, ...)");
-  if (ioctl(fd, 0x541b /* FIONREAD */, "uint8_t *", n) < 0) {
-    return -1;
+/**
+ * Would select() call fd readable now: data, EOF or a hang-up (C's fd_read_pending). poll()
+ * rather than FIONREAD: for a pty master the kernel first pushes what the slave wrote through
+ * its flip buffer (n_tty_poll), so output the child wrote just before exiting is counted.
+ */
+function kernelReadable(fd: number): boolean {
+  const pfd = Buffer.alloc(8);
+  pfd.writeInt32LE(fd, 0);
+  pfd.writeInt16LE(0x1 /* POLLIN */, 4);
+  const poll = libcFunc<(fds: Buffer, nfds: number, timeout: number) => number>("int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)");
+  if (poll(pfd, 1, 0) < 0) {
+    // C's fd_read_pending counts an error as pending: the read then reports it.
+    return true;
   }
-  return n.readInt32LE(0);
+  // POLLIN | POLLERR | POLLHUP: what select() puts in the read set.
+  return (pfd.readInt16LE(6) & (0x1 | 0x8 | 0x10)) !== 0;
 }
 
 /** libuv's pipe handle, which can own any pollable fd (pipes, and a pty master Node's net refuses). */
@@ -128,17 +136,17 @@ let pipeWrap: PipeWrap | null = null;
  * fd but refuses a tty, so the fd is handed to a libuv pipe handle directly (which is what
  * net.Socket does for a pipe); libuv makes it non-blocking (C's setnonblocking).
  *
- * Readiness also counts what the kernel still holds and Node has not read yet (FIONREAD), as
- * select() in C sees it: once the child has exited, check_close closes a channel's read fds as
- * soon as nothing is pending on them (flushing), and Node's own buffer alone can be empty for a
- * moment while the kernel still holds the child's last output.
+ * Readiness also counts what the kernel still holds and Node has not read yet, as select() in
+ * C sees it: once the child has exited, check_close closes a channel's read fds as soon as
+ * nothing is pending on them (flushing), and Node's own buffer alone can be empty for a moment
+ * while the kernel still holds the child's last output (or its EOF).
  */
 export class ChildFd extends StreamFd {
   private shut = false;
 
   constructor(
     stream: Socket,
-    /** The descriptor number, for FIONREAD, termios and window-size calls. */
+    /** The descriptor number, for poll(), termios and window-size calls. */
     readonly rawfd: number,
     private readonly reads: boolean,
   ) {
@@ -152,7 +160,7 @@ export class ChildFd extends StreamFd {
     if (!this.reads || this.closed || this.shut) {
       return false;
     }
-    return kernelPending(this.rawfd) > 0;
+    return kernelReadable(this.rawfd);
   }
 
   override shutdownRead(): void {
@@ -872,8 +880,12 @@ function ptycommand(ses: sshsession, channel: Channel, chansess: ChanSess): numb
   svr_restore_gid(ses);
   login_free_entry(li);
 
-  closeQuietly(chansess.slave);
-  chansess.slave = -1;
+  // C closes its copy of the slave here. We keep ours until the channel goes (cleanupchansess):
+  // with no slave left open the master reports a hang-up, and libuv then takes a short read
+  // (a pty master gives at most 4095 bytes per read) as the end of the stream, dropping what the
+  // child wrote last. With the slave open the master only ever has data or nothing, and the end
+  // comes as C's does when a background job keeps the tty: the child is reaped, and check_close
+  // (flushing) closes the master once nothing is pending on it.
   // C makes the master both readfd and writefd, so the client's EOF (check_close closes writefd)
   // closes the whole pty and the command's output is lost (`ssh -tt host cmd </dev/null`, an
   // open upstream regression since 2023's "Don't try to shutdown() a pty"). The channel writes
