@@ -42,7 +42,9 @@ const sha256 = (b: Buffer): string => createHash("sha256").update(b).digest("hex
 
 beforeAll(async () => {
   if (!isRoot) return;
-  spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  // -f: a process of the user's left over from an earlier run (a background `sleep`, or a zombie
+  // no init reaps in a container) must not keep the account.
+  spawnSync("userdel", ["-f", "-r", USER], { stdio: "ignore" });
   spawnSync("groupdel", [GROUP], { stdio: "ignore" });
   sh("groupadd", [GROUP]);
   sh("useradd", ["-m", "-s", "/bin/sh", "-G", GROUP, USER]);
@@ -79,7 +81,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.stop()));
   if (isRoot) {
-    spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+    spawnSync("userdel", ["-f", "-r", USER], { stdio: "ignore" });
     spawnSync("groupdel", [GROUP], { stdio: "ignore" });
   }
   if (madeUtmp) rmSync("/run/utmp", { force: true });
@@ -234,6 +236,17 @@ describe("OpenSSH ssh -> our dropbear: ptys", () => {
     expect(lines[2]).toBe(lines[0]!.slice(5));
   });
 
+  itSess(["ssh"], "ssh -tt: 400 KB of output through the pty arrive whole (Dropbear's test_read_pty, bigger)", async () => {
+    const s = await ours();
+    const want = BIG.subarray(0, 300_000).toString("base64");
+    for (let i = 0; i < 3; i++) {
+      const r = await ssh(s, ["-tt"], "head -c 300000 big.bin | base64 -w0", { timeoutMs: 30_000 });
+      expect(r.status).toBe(0);
+      expect(r.stdout.length).toBe(want.length);
+      expect(r.stdout.toString() === want).toBe(true);
+    }
+  });
+
   itSess(["ssh"], "a login shell on a pty shows the MOTD, and -m leaves it out", async () => {
     const motdFile = "/etc/motd";
     let made = false;
@@ -378,7 +391,14 @@ describe("requests that must fail cleanly", () => {
         expect(r.stdout.toString()).toBe(`chan-${i + 1}\n`);
       });
     } finally {
-      master.kill();
+      spawnSync(PEERS.ssh, ["-S", ctl, "-O", "exit", `${USER}@127.0.0.1`], { stdio: "ignore", timeout: 10_000 });
+      if (master.exitCode === null && master.signalCode === null) {
+        const gone = once(master, "exit");
+        master.kill();
+        const t = setTimeout(() => master.kill("SIGKILL"), 5_000);
+        await gone;
+        clearTimeout(t);
+      }
     }
     expect(s.log()).not.toMatch(/internal error/);
   });
