@@ -1,7 +1,7 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { chmodSync, chownSync, closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
@@ -245,6 +245,36 @@ for (const target of TARGETS) {
       if (target.name === "OpenSSH sshd") {
         // sshd logs each channel request at DEBUG1: our keepalives went out on the session channel.
         expect(s.log().slice(before)).toMatch(/keepalive@openssh\.com/);
+      }
+    });
+
+    itSess(target.peers, "a stdout nobody reads holds back only the download: the upload goes on meanwhile", async () => {
+      const s = await target.start();
+      const upName = `up-${s.port}.bin`;
+      const upPath = join(home, upName);
+      // Download (cat big.bin) and upload (cat > up) at once, in one session.
+      const child = spawn(process.execPath, [OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`, `cat big.bin & cat > ${upName}; wait`], {
+        stdio: ["pipe", "pipe", "pipe"],
+        env: { ...process.env, HOME: work.dir },
+      });
+      let stderr = "";
+      child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+      child.stdout!.pause(); // nobody reads our stdout for now
+      child.stdin!.end(BIG);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+      try {
+        // A blocking stdout write would stall the whole loop, stdin included: the upload must finish.
+        await expect.poll(() => (existsSync(upPath) ? readFileSync(upPath).length : 0), { timeout: 30_000, interval: 200 }).toBe(BIG.length);
+        const out: Buffer[] = [];
+        child.stdout!.on("data", (d: Buffer) => out.push(d));
+        child.stdout!.resume();
+        const [status] = (await once(child, "exit")) as [number | null];
+        expect(status, stderr).toBe(0);
+        expect(sha(Buffer.concat(out))).toBe(BIG_SHA);
+        expect(sha(readFileSync(upPath))).toBe(BIG_SHA);
+      } finally {
+        clearTimeout(timer);
+        child.kill("SIGKILL");
       }
     });
 

@@ -198,6 +198,10 @@ function cli_chansessreq(ses: sshsession, channel: Channel): void {
 /** The session channel is closing: give the terminal back. @dropbear cli-chansession.c cli_closechansess */
 function cli_closechansess(ses: sshsession, _channel: Channel): void {
   cli_tty_cleanup(ses);
+  // The channel may go in channelio, after this turn's cli_sessionloop, and the server may
+  // send nothing more: wake the loop so the next turn sees no channel left and exits.
+  // (C mostly removes it while handling the server's CLOSE, as its stdout writes rarely wait.)
+  ses.signal_pipe?.raise();
   // This channel still counts, so more than one means others remain (forwards).
   if (ses.chancount > 1) {
     dropbear_log(LOG_INFO, "Waiting for other channels to close...");
