@@ -357,6 +357,19 @@ describe("requests Dropbear refuses or ends the session over", () => {
     await reaped(forced, fch);
   });
 
+  it("answers nothing on a channel we have closed, and starts nothing there", async () => {
+    const ses = newSession();
+    const ch = openSession(ses);
+    expect(request(ses, ch, "exec", true, (b) => buf_putstring(b, "true"))).toBe(SSH_MSG_CHANNEL_SUCCESS);
+    await reaped(ses, ch);
+    const pid = chansess(ch).pid;
+    ch.sent_close = true; // as send_msg_channel_close leaves it
+    expect(request(ses, ch, "exec", true, (b) => buf_putstring(b, "touch /tmp/never"))).toBeNull();
+    expect(request(ses, ch, "signal", true, (b) => buf_putstring(b, "KILL"))).toBeNull();
+    expect(request(ses, ch, "window-change", true, (b) => (buf_putint(b, 1), buf_putint(b, 1), buf_putint(b, 1), buf_putint(b, 1)))).toBeNull();
+    expect(chansess(ch).pid).toBe(pid);
+  });
+
   it("ends the session on a truncated request, as C's buffer reads do", () => {
     const ses = newSession();
     const ch = openSession(ses);
