@@ -186,6 +186,16 @@ describe("our dbclient in a terminal (tmux) -> OpenSSH sshd", () => {
     await expectSane(t, before);
   });
 
+  itTty("a fatal error (the server's session process dies) restores the terminal", async () => {
+    const { t, before } = await start();
+    // The session's own sshd process runs as the test user; killing it drops the connection.
+    const procs = sh("ps", ["-o", "pid=,args=", "-u", USER]).split("\n").filter((l) => /sshd: /.test(l));
+    expect(procs.length).toBeGreaterThan(0);
+    for (const l of procs) process.kill(Number(l.trim().split(/\s+/)[0]), "SIGKILL");
+    await waitFor(t, /exited: Remote closed the connection/);
+    await expectSane(t, before);
+  });
+
   itTty("~^Z suspends with the terminal restored; fg makes it raw again and the session goes on", async () => {
     const { t, before } = await start();
     await keys(t, "Enter");
