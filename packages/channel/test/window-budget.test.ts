@@ -1,7 +1,7 @@
 import { buf_getbyte, buf_getint, buf_new, buf_putbytes, buf_putint, buf_putstring, buf_setpos, type buffer } from "@dropbear-ts/buffer";
-import { runopts, sshsession, svr_runopts, type ChanType } from "@dropbear-ts/core";
+import { MAX_SESSION_RECV_WINDOW, runopts, sshsession, svr_runopts, type ChanType } from "@dropbear-ts/core";
 import { dequeue, isempty } from "@dropbear-ts/dbutil";
-import { DEFAULT_RECV_WINDOW, MAX_CHANNELS, MAX_SESSION_RECV_WINDOW, SSH_MSG_CHANNEL_OPEN_CONFIRMATION, TRANS_MAX_PAYLOAD_LEN } from "@dropbear-ts/options";
+import { DEFAULT_RECV_WINDOW, MAX_CHANNELS, SSH_MSG_CHANNEL_OPEN_CONFIRMATION, TRANS_MAX_PAYLOAD_LEN } from "@dropbear-ts/options";
 import { describe, expect, it } from "vitest";
 import { RECV_MAX_CHANNEL_DATA_LEN, chaninitialise, recv_msg_channel_open } from "../src/index.js";
 

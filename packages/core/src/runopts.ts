@@ -27,6 +27,14 @@ import type { TCPFwdEntry } from "./forward.js";
  */
 export const OUR_DEFAULT_RECV_WINDOW = 1024 * 1024;
 
+/**
+ * The most receive window one session grants its channels together (ours, not Dropbear's), so
+ * what a peer can make us hold in channel buffers is bounded per session, not MAX_CHANNELS
+ * times -W (1 GiB by default). A channel opened when the budget is spent still gets Dropbear's
+ * 24 KiB default. See docs/deviations.md.
+ */
+export const MAX_SESSION_RECV_WINDOW = 64 * 1024 * 1024;
+
 /** Options common to the client and the server. @dropbear runopts.h runopts */
 export class runopts {
   /** -z: leave IP TOS / DSCP alone. */

@@ -207,11 +207,6 @@ export const MAX_RECV_WINDOW = 10 * 1024 * 1024;
 // Covers every kind of channel, forwarded connections included.
 export const MAX_CHANNELS = 1000;
 
-// Ours: the most receive window one session grants its channels together, so what a peer can
-// make us hold in channel buffers is bounded per session, not MAX_CHANNELS times -W (1 GiB by
-// default). A channel opened when the budget is spent still gets Dropbear's 24 KiB default.
-export const MAX_SESSION_RECV_WINDOW = 64 * 1024 * 1024;
-
 // The 2400 floor is for long algorithm lists from some peers.
 export const MAX_STRING_LEN = Math.max(MAX_CMD_LEN, 2400);
 
