@@ -2,11 +2,11 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { IN_CI, PEERS, itWithPeers, type PeerName } from "./helpers/peers.js";
-import { OURS, freePort, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { OURS, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { addTestUser, removeTestUser } from "./helpers/users.js";
 
 // Issue 8, client side: our dbclient running commands against OpenSSH's sshd and against our
 // own dropbear, over loopback with a throw-away system user: exit codes, stdin/stdout/stderr
@@ -40,15 +40,7 @@ function sh(cmd: string, args: string[], input?: string): string {
 
 beforeAll(async () => {
   if (!isRoot) return;
-  spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
-  sh("useradd", ["-m", "-s", "/bin/sh", USER]);
-  // Not locked ("!"): sshd without PAM refuses locked accounts even for keys.
-  sh("usermod", ["-p", "*", USER]);
-  home = sh("getent", ["passwd", USER]).split(":")[5]!;
-  uid = Number(sh("id", ["-u", USER]).trim());
-  gid = Number(sh("id", ["-g", USER]).trim());
-  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
-  chownSync(join(home, ".ssh"), uid, gid);
+  ({ home, uid, gid } = addTestUser(USER));
   key = join(work.dir, "id_ed25519");
   sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key, "-C", "clisess"]);
   chmodSync(key, 0o600);
@@ -66,7 +58,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.stop()));
-  if (isRoot) spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  if (isRoot) removeTestUser(USER);
   work.cleanup();
 });
 
@@ -305,40 +297,4 @@ for (const target of TARGETS) {
     }
   });
 }
-
-describe("command lines that need issue #9 fail before connecting", () => {
-  /** A listener that only counts connections: none may arrive. */
-  async function counter(): Promise<{ port: number; count: () => number; close: () => void }> {
-    let n = 0;
-    const srv = net.createServer((c) => {
-      n++;
-      c.destroy();
-    });
-    const port = await freePort();
-    srv.listen(port, "127.0.0.1");
-    await once(srv, "listening");
-    return { port, count: () => n, close: () => srv.close() };
-  }
-
-  const cases: { what: string; args: (port: number) => string[]; msg: RegExp }[] = [
-    { what: "-J proxy command", args: (p) => ["-J", `nc 127.0.0.1 ${p}`, "-p", String(p), "u@127.0.0.1", "true"], msg: /not yet implemented in dropbear-ts: -J/ },
-    { what: "-o ProxyCommand", args: (p) => ["-o", `ProxyCommand=nc 127.0.0.1 ${p}`, "-p", String(p), "u@127.0.0.1", "true"], msg: /not yet implemented in dropbear-ts: -J/ },
-    { what: "multihop", args: (p) => [`u@127.0.0.1/${p},127.0.0.2/${p}`, "true"], msg: /not yet implemented in dropbear-ts: multihop/ },
-    { what: "-B netcat", args: (p) => ["-B", "127.0.0.1:22", "-p", String(p), "u@127.0.0.1"], msg: /not yet implemented in dropbear-ts: -B/ },
-  ];
-  for (const c of cases) {
-    itWithPeers([], c.what, async () => {
-      const l = await counter();
-      try {
-        const r = await runBin(process.execPath, [OURS.dbclient, "-y", "-y", ...c.args(l.port)], { timeoutMs: 15_000 });
-        expect(r.status).toBe(1);
-        expect(r.stderr).toMatch(c.msg);
-        await new Promise((res) => setTimeout(res, 200));
-        expect(l.count()).toBe(0);
-      } finally {
-        l.close();
-      }
-    });
-  }
-});
 

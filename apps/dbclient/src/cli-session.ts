@@ -22,7 +22,15 @@ import {
 } from "@dropbear-ts/channel";
 import { cli_kex_state, cli_state, sshsession, type ChanType, type cli_runopts, type packettype, type runopts } from "@dropbear-ts/core";
 import { LOG_INFO, QuietExit, TRACE, TRACE2, dropbear_exit, dropbear_log, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
-import { cliFlushStdio, cli_chansess_winchange, cli_send_chansess_request, cli_tty_cleanup, getFdFlags, setFdFlags } from "@dropbear-ts/chansession";
+import {
+  cliFlushStdio,
+  cli_chansess_winchange,
+  cli_send_chansess_request,
+  cli_send_netcat_request,
+  cli_tty_cleanup,
+  getFdFlags,
+  setFdFlags,
+} from "@dropbear-ts/chansession";
 import {
   kexLoadKems,
   kexfirstinitialise,
@@ -68,6 +76,7 @@ import { common_session_init, sigintterm_handler, ignore_recv_response, send_ses
 import type { Socket } from "node:net";
 import { cliAgentOps, cli_chan_agent } from "@dropbear-ts/agentfwd";
 import { background_done } from "./cli-background.js";
+import { kill_proxy_command } from "./cli-main.js";
 
 /** The session this process runs, for the exit handler (Dropbear's `ses`). */
 let current: sshsession | null = null;
@@ -268,8 +277,7 @@ async function cli_session_running(ses: sshsession): Promise<void> {
     background_done();
   }
   if (cli_opts.netcat_host !== null) {
-    // cli_unimplemented refused -B before connecting; kept for safety.
-    dropbear_exit("not yet implemented in dropbear-ts: -B (netcat channels)");
+    cli_send_netcat_request(ses);
   } else if (!cli_opts.no_cmd) {
     cli_send_chansess_request(ses);
   }
@@ -280,7 +288,7 @@ async function cli_session_running(ses: sshsession): Promise<void> {
 }
 
 /** Prepare the client half of the session. @dropbear cli-session.c cli_session_init */
-function cli_session_init(ses: sshsession): void {
+function cli_session_init(ses: sshsession, proxy_cmd_pid: number): void {
   const cli_ses = ses.cli_ses!;
   cli_ses.state = cli_state.STATE_NOTHING;
   cli_ses.kex_state = cli_kex_state.KEX_NOTHING;
@@ -293,6 +301,8 @@ function cli_session_init(ses: sshsession): void {
   cli_ses.stderrflags = getFdFlags(2);
   // 0 unless the server sends an exit-status.
   cli_ses.retval = 0;
+  cli_ses.proxy_cmd_pid = proxy_cmd_pid;
+  TRACE(() => `proxy command PID='${proxy_cmd_pid}'`);
   cli_ses.lastauthtype = 0;
   cli_ses.is_trivial_auth = true;
   ses.remoteclosed = cli_remoteclosed;
@@ -307,6 +317,7 @@ function cli_session_cleanup(ses: sshsession): void {
     return;
   }
   const cli_ses = ses.cli_ses!;
+  kill_proxy_command(ses);
   setFdFlags(0, cli_ses.stdinflags);
   setFdFlags(1, cli_ses.stdoutflags);
   setFdFlags(2, cli_ses.stderrflags);
@@ -321,23 +332,6 @@ function cli_finished(ses: sshsession): never {
   throw new QuietExit(ses.cli_ses!.retval & 0xff);
 }
 
-/**
- * Features of the command line that need issue #9 (proxy commands, multihop, netcat): refuse
- * them before any connection, so that a user asking for a bastion never gets a direct
- * connection instead.
- */
-export function cli_unimplemented(cli_opts: cli_runopts): void {
-  if (cli_opts.proxyexec !== null) {
-    dropbear_exit("not yet implemented in dropbear-ts: multihop (user@host1/port1,host2)");
-  }
-  if (cli_opts.proxycmd !== null) {
-    dropbear_exit("not yet implemented in dropbear-ts: -J proxy command");
-  }
-  if (cli_opts.netcat_host !== null) {
-    dropbear_exit("not yet implemented in dropbear-ts: -B (netcat)");
-  }
-}
-
 /** The connection is up (or failed). @dropbear cli-session.c cli_connected */
 function cli_connected(ses: sshsession, result: number, sock: StreamFd | null, errstring: string | null): void {
   if (result !== DROPBEAR_SUCCESS || sock === null) {
@@ -349,29 +343,45 @@ function cli_connected(ses: sshsession, result: number, sock: StreamFd | null, e
   TRACE("cli_connected");
 }
 
-/**
- * Connect to the server and run the client session until it ends (by a thrown DropbearExit).
- * @dropbear cli-main.c main
- */
-export async function cli_session(opts: runopts, cli_opts: cli_runopts): Promise<never> {
-  await kexLoadKems();
+/** The client's session object (C's global ses), known to the exit handler from here on. */
+export function cli_session_new(opts: runopts, cli_opts: cli_runopts): sshsession {
   const ses = new sshsession(opts, { cli_opts });
   ses.cli_ses!.agent = cliAgentOps;
   current = ses;
-  common_session_init(ses, null, null);
-  connect_remote(
-    ses.conn_pending,
-    cli_opts.remotehost!,
-    cli_opts.remoteport!,
-    (result, sock, errstring) => cli_connected(ses, result, sock, errstring),
-    cli_opts.bind_address,
-    cli_opts.bind_port,
-    dropbear_prio.DROPBEAR_PRIO_LOWDELAY,
-  );
+  return ses;
+}
+
+/**
+ * Run the client session until it ends (by a thrown DropbearExit): over the proxy's
+ * sock_in/sock_out when given, else over a TCP connection to remotehost made here (C's main
+ * starts it and hands cli_session the progress; the pending list lives on the session here).
+ * @dropbear cli-session.c cli_session
+ */
+export async function cli_session(
+  ses: sshsession,
+  sock_in: StreamFd | null,
+  sock_out: StreamFd | null,
+  proxy_cmd_pid: number,
+): Promise<never> {
+  const opts = ses.opts;
+  const cli_opts = ses.cli_ses!.cli_opts;
+  await kexLoadKems();
+  common_session_init(ses, sock_in, sock_out);
+  if (sock_in === null) {
+    connect_remote(
+      ses.conn_pending,
+      cli_opts.remotehost!,
+      cli_opts.remoteport!,
+      (result, sock, errstring) => cli_connected(ses, result, sock, errstring),
+      cli_opts.bind_address,
+      cli_opts.bind_port,
+      dropbear_prio.DROPBEAR_PRIO_LOWDELAY,
+    );
+  }
   ses.algos = algo_tables_new(opts.algos);
   chaninitialise(ses, cli_chantypes);
   cli_algos_initialise(ses);
-  cli_session_init(ses);
+  cli_session_init(ses, proxy_cmd_pid);
   ses.init_done = true;
   sigintterm_handler(ses);
   // Every way out restores the terminal, even an uncaught exception ('exit' runs for those too).

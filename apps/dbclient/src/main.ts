@@ -1,10 +1,11 @@
-// dbclient's entry point (cli-main.c main): parse the command line, then connect and run the
-// session.
+// dbclient's entry point (cli-main.c main): parse the command line, then reach the server
+// (directly, or through a proxy command / multihop) and run the session.
 import { cli_runopts, runopts } from "@dropbear-ts/core";
 import { DEBUG1, dropbearMain, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { cli_getopts } from "@dropbear-ts/runopts";
 import { isBackgroundCopy, runInBackground } from "./cli-background.js";
-import { cli_dropbear_exit, cli_dropbear_log, cli_session, cli_unimplemented } from "./cli-session.js";
+import { cli_proxy_cmd, kill_proxy_sighandler } from "./cli-main.js";
+import { cli_dropbear_exit, cli_dropbear_log, cli_session, cli_session_new } from "./cli-session.js";
 
 const opts = new runopts();
 const cli_opts = new cli_runopts();
@@ -13,15 +14,29 @@ dropbearMain(
   "dbclient",
   async (argv) => {
     cli_getopts(argv, opts, cli_opts);
-    cli_unimplemented(cli_opts);
     if (opts.usingsyslog) {
       startsyslog("dbclient");
     }
     if (cli_opts.backgrounded && !isBackgroundCopy()) {
       return runInBackground();
     }
-    DEBUG1(() => `connect to: user=${cli_opts.username} host=${cli_opts.remotehost}/${cli_opts.remoteport}`);
-    await cli_session(opts, cli_opts);
+    if (cli_opts.bind_address !== null) {
+      DEBUG1(
+        () =>
+          `connect to: user=${cli_opts.username} host=${cli_opts.remotehost}/${cli_opts.remoteport} bind_address=${cli_opts.bind_address}:${cli_opts.bind_port}`,
+      );
+    } else {
+      DEBUG1(() => `connect to: user=${cli_opts.username} host=${cli_opts.remotehost}/${cli_opts.remoteport}`);
+    }
+    const ses = cli_session_new(opts, cli_opts);
+    if (cli_opts.proxycmd !== null || cli_opts.proxyexec !== null) {
+      // Never a direct connection once a proxy was asked for: cli_proxy_cmd exits on failure.
+      const { sock_in, sock_out, pid } = await cli_proxy_cmd(ses);
+      kill_proxy_sighandler(ses);
+      await cli_session(ses, sock_in, sock_out, pid);
+    } else {
+      await cli_session(ses, null, null, 0);
+    }
   },
   cli_dropbear_exit,
 );

@@ -428,6 +428,44 @@ export function cli_send_chansess_request(ses: sshsession): void {
   TRACE("leave cli_send_chansess_request");
 }
 
+/** A -B channel is wired to our stdio exactly as a session channel is. @dropbear cli-chansession.c cli_init_netcat */
+function cli_init_netcat(ses: sshsession, channel: Channel): number {
+  return cli_init_stdpipe_sess(ses, channel);
+}
+
+/** The channel -B opens: direct-tcpip, ending the program as the session channel does. @dropbear cli-chansession.c cli_chan_netcat */
+export const cli_chan_netcat: ChanType = {
+  name: "direct-tcpip",
+  inithandler: cli_init_netcat,
+  check_close: null,
+  reqhandler: null,
+  closehandler: cli_closechansess,
+  cleanup: null,
+};
+
+/**
+ * -B host:port: ask the server for a direct-tcpip channel to that endpoint, carried on our
+ * stdin/stdout (the inner hop of multihop runs this). The originator is given as 127.0.0.1:22,
+ * as Dropbear does. @dropbear cli-chansession.c cli_send_netcat_request
+ */
+export function cli_send_netcat_request(ses: sshsession): void {
+  const source_host = "127.0.0.1";
+  const source_port = 22;
+  TRACE("enter cli_send_netcat_request");
+  const cli_opts = ses.cli_ses!.cli_opts;
+  cli_opts.wantpty = 0;
+  const stdinfd = cliStdioFd(ses, STDIN_FILENO)!;
+  if (send_msg_channel_open_init(ses, stdinfd, cli_chan_netcat) === DROPBEAR_FAILURE) {
+    dropbear_exit("Couldn't open initial channel");
+  }
+  buf_putstring(ses.writepayload, cli_opts.netcat_host!);
+  buf_putint(ses.writepayload, cli_opts.netcat_port);
+  buf_putstring(ses.writepayload, source_host);
+  buf_putint(ses.writepayload, source_port);
+  encrypt_packet(ses);
+  TRACE("leave cli_send_netcat_request");
+}
+
 type RaiseFn = (sig: number) => number;
 
 /**

@@ -168,6 +168,8 @@ export class clientsession {
   stdiofds: StreamFd[] = [];
   /** The agent calls publickey auth uses; null leaves agent keys out. */
   agent: CliAgentOps | null = null;
+  /** The -J / ProxyCommand / multihop child carrying our transport, sent SIGHUP at cleanup; 0 for none. */
+  proxy_cmd_pid = 0;
   constructor(readonly cli_opts: cli_runopts) {}
 }
 

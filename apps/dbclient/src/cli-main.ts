@@ -1,0 +1,147 @@
+// cli-main.c's proxy side: the transport carried by a program (-J, -o ProxyCommand), by an
+// inherited fd (-J '&fd'), or by another dbclient run with -B (multihop), instead of a TCP
+// connection. A proxy that cannot start ends dbclient; it never falls back to connecting
+// directly.
+import { spawn, type ChildProcess } from "node:child_process";
+import { fstatSync } from "node:fs";
+import * as net from "node:net";
+import { basename } from "node:path";
+import { fill_passwd, get_user_shell } from "@dropbear-ts/auth";
+import { cli_tty_cleanup } from "@dropbear-ts/chansession";
+import type { sshsession } from "@dropbear-ts/core";
+import { TRACE, dropbear_exit } from "@dropbear-ts/dbutil";
+import { StreamFd } from "@dropbear-ts/netio";
+
+/** What cli_proxy_cmd hands to cli_session: the transport's two ends and the child to kill. */
+export interface ProxyTransport {
+  sock_in: StreamFd;
+  sock_out: StreamFd;
+  pid: number;
+}
+
+/**
+ * Start `argv` with its stdin and stdout as our transport, stderr shared with ours (the proxy's
+ * own complaints reach the user). Resolves once the program runs; a program that cannot be
+ * started ends dbclient with the message C's child prints before exiting.
+ */
+async function spawnProxy(file: string, args: string[], argv0: string, what: string): Promise<ProxyTransport> {
+  let child: ChildProcess;
+  try {
+    child = spawn(file, args, { argv0, stdio: ["pipe", "pipe", "inherit"] });
+  } catch (e) {
+    TRACE(() => `spawn: ${String(e)}`);
+    dropbear_exit("Failed running proxy command");
+  }
+  const started = await new Promise<Error | null>((resolve) => {
+    child.once("spawn", () => resolve(null));
+    child.once("error", (e) => resolve(e));
+  });
+  if (started !== null || child.pid === undefined) {
+    dropbear_exit(`Failed to run '${what}': ${started?.message ?? "no process"}`);
+  }
+  // A later error (EPIPE once it has died) shows up on the pipes, which the session reads.
+  child.on("error", (e) => TRACE(() => `proxy command: ${String(e)}`));
+  // The child's stdin is where we write the transport, its stdout where we read it.
+  return { sock_out: new StreamFd(child.stdin!), sock_in: new StreamFd(child.stdout!), pid: child.pid };
+}
+
+/**
+ * -J / ProxyCommand: "exec <command>" through the user's login shell (exec so the SIGHUP at
+ * cleanup reaches the program itself, not a shell waiting on it).
+ * @dropbear cli-main.c shell_proxy_cmd
+ */
+function shell_proxy_cmd(ses: sshsession, cmd: string): Promise<ProxyTransport> {
+  const usershell = get_user_shell(ses);
+  return spawnProxy(usershell, ["-c", cmd], basename(usershell), cmd);
+}
+
+/**
+ * Multihop: run the inner dbclient (its argv from multihop_args) without a shell. C execs
+ * argv[0] as given; we run this same program (node and our own script), keeping argv[0] as
+ * its name, so a dbclient found through $PATH works too.
+ * @dropbear cli-main.c exec_proxy_cmd
+ */
+function exec_proxy_cmd(proxyexec: readonly string[]): Promise<ProxyTransport> {
+  const self = [...process.execArgv, process.argv[1]!];
+  return spawnProxy(process.execPath, [...self, ...proxyexec.slice(1)], proxyexec[0]!, proxyexec[0]!);
+}
+
+/**
+ * Set the transport up through the proxy: an inherited fd for "-J &N" (N from 3 to 1023), else
+ * the -J command through the shell, else the multihop dbclient.
+ * @dropbear cli-main.c cli_proxy_cmd
+ */
+export async function cli_proxy_cmd(ses: sshsession): Promise<ProxyTransport> {
+  const cli_opts = ses.cli_ses!.cli_opts;
+  try {
+    const proxycmd = cli_opts.proxycmd;
+    if (proxycmd !== null && proxycmd.startsWith("&")) {
+      // strtoul then "*p == '\0'": digits only, the whole rest of the string.
+      const m = /^[0-9]+$/.exec(proxycmd.slice(1));
+      const sock = m === null ? -1 : Number(proxycmd.slice(1));
+      if (sock > 2 && sock < 1024) {
+        const fd = fdStream(sock);
+        return { sock_in: fd, sock_out: fd, pid: 0 };
+      }
+    }
+    if (proxycmd !== null) {
+      // So that the shell is the user's.
+      fill_passwd(ses, cli_opts.own_user ?? "unknown");
+      return await shell_proxy_cmd(ses, `exec ${proxycmd}`);
+    }
+    return await exec_proxy_cmd(cli_opts.proxyexec!);
+  } finally {
+    cli_opts.proxycmd = null;
+    cli_opts.proxyexec = null;
+  }
+}
+
+/**
+ * A handle on an fd we inherited for "-J &N": a socket or pipe becomes a libuv stream (both
+ * directions on one handle, as C reads and writes the one fd). Anything else cannot carry a
+ * transport without blocking the loop: refused.
+ */
+function fdStream(fd: number): StreamFd {
+  let ok = false;
+  try {
+    const st = fstatSync(fd);
+    ok = st.isSocket() || st.isFIFO();
+  } catch (e) {
+    dropbear_exit(`Bad proxy fd ${fd}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  if (!ok) {
+    dropbear_exit(`Bad proxy fd ${fd}: not a socket or pipe`);
+  }
+  return new StreamFd(new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true }));
+}
+
+/**
+ * SIGHUP the proxy child (not waited for: it may hang; init reaps it).
+ * @dropbear cli-session.c kill_proxy_command
+ */
+export function kill_proxy_command(ses: sshsession): void {
+  const pid = ses.cli_ses!.proxy_cmd_pid;
+  if (pid > 1) {
+    TRACE(() => `killing proxy command with PID='${pid}'`);
+    try {
+      process.kill(pid, "SIGHUP");
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/**
+ * SIGINT, SIGTERM or SIGHUP while a proxy carries us: take the proxy down too and exit 1 at once.
+ * @dropbear cli-main.c kill_proxy_sighandler
+ */
+export function kill_proxy_sighandler(ses: sshsession): void {
+  const handler = (): void => {
+    kill_proxy_command(ses);
+    cli_tty_cleanup(ses);
+    process.exit(1);
+  };
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(sig, handler);
+  }
+}

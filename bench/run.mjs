@@ -1,0 +1,589 @@
+// `npm run bench`: ours (dbclient -> dropbear), OpenSSH (ssh -> sshd) and Debian's Dropbear
+// (dbclient -> dropbear) side by side on loopback, in one run, interleaved round by round so
+// drift (thermal, other load) hits all three alike. Reports medians and writes docs/bench.md
+// and docs/bench.svg. Needs root (a throw-away login user) and Debian's openssh-server and
+// dropbear-bin. Never used by tests: timings are reported, not asserted.
+//
+//   node bench/run.mjs [--quick] [--rounds N] [--secs S] [--no-write] [--only ours,OpenSSH,Dropbear]
+//
+// What it measures, per implementation:
+//   - -L throughput per cipher: one tunnel per (implementation, cipher) kept up for the run; each
+//     round streams to a sink for a fixed time and the sink reports what arrived.
+//   - CPU seconds per GiB through the tunnel, client and server side apart, from
+//     /proc/<pid>/stat (utime+stime) of the client and of the server's process tree.
+//   - connect + auth + exec `true`: wall time of a whole client run, beside a bare `node -e 0`.
+//   - 200 and 1000 concurrent tunnelled connections: all opened at once through one -L, each
+//     sends a distinct random payload that an echo server returns; done when all came back
+//     intact.
+//   - idle: RSS of a fresh -N client and of the server's connection process(es) after a second
+//     of quiet, beside a bare idle node; CPU used by both over two idle seconds.
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(`--${name}`);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : dflt;
+};
+const QUICK = flag("quick");
+const ROUNDS = Number(opt("rounds", QUICK ? 1 : 3));
+const SECS = Number(opt("secs", QUICK ? 1 : 2));
+const LAT_ROUNDS = Number(opt("lat-rounds", QUICK ? 3 : 9));
+const CONCURRENCY = QUICK ? [200] : [200, 1000];
+const CONC_PAYLOAD = 16 * 1024;
+const CONC_TIMEOUT_MS = 60_000;
+const WRITE = !flag("no-write");
+// Extra node flags for our two programs (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
+const OUR_NODE_ARGS = (opt("node-args", "") || "").split(" ").filter(Boolean);
+const USER = "dbtsbench";
+const CLK_TCK = 100; // Linux's USER_HZ; /proc/<pid>/stat counts in these.
+
+const CIPHERS = [
+  { id: "chacha20-poly1305@openssh.com", label: "chacha20-poly1305", c: "chacha20-poly1305@openssh.com", m: null },
+  { id: "aes128-gcm@openssh.com", label: "aes128-gcm", c: "aes128-gcm@openssh.com", m: null },
+  { id: "aes128-ctr", label: "aes128-ctr + hmac-sha2-256", c: "aes128-ctr", m: "hmac-sha2-256" },
+];
+const IMPLS = ["ours", "OpenSSH", "Dropbear"].filter((n) => !opt("only") || opt("only").split(",").includes(n));
+
+const work = mkdtempSync(join(tmpdir(), "dbts-bench-"));
+const children = new Set();
+const median = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (s) => process.stderr.write(`${s}\n`);
+
+function sh(cmd, args, input) {
+  return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
+}
+
+async function freePort() {
+  const s = net.createServer().listen(0, "127.0.0.1");
+  await once(s, "listening");
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function canConnect(port) {
+  return new Promise((res) => {
+    const s = net.connect(port, "127.0.0.1");
+    s.once("connect", () => (s.destroy(), res(true)));
+    s.once("error", () => res(false));
+  });
+}
+
+async function waitPort(port, what) {
+  for (let i = 0; i < 200; i++) {
+    if (await canConnect(port)) return;
+    await sleep(50);
+  }
+  throw new Error(`${what}: port ${port} never opened`);
+}
+
+function start(cmd, args, env = {}) {
+  const c = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } });
+  let err = "";
+  c.stderr.on("data", (d) => (err = (err + d).slice(-4000)));
+  c.errtext = () => err;
+  children.add(c);
+  c.once("exit", () => children.delete(c));
+  return c;
+}
+
+async function stop(c) {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  c.kill("SIGTERM");
+  await Promise.race([once(c, "exit"), sleep(2000)]);
+  if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+}
+
+// ---- /proc ----
+
+function procStat(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    // Fields from 3 (state) on: ppid is 4, utime 14, stime 15.
+    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
+  } catch {
+    return null;
+  }
+}
+
+function rssKiB(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** pid and every live descendant. */
+function tree(pid) {
+  const kids = new Map();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    const st = procStat(d);
+    if (!st) continue;
+    if (!kids.has(st.ppid)) kids.set(st.ppid, []);
+    kids.get(st.ppid).push(Number(d));
+  }
+  const out = [];
+  const walk = (p) => {
+    out.push(p);
+    for (const k of kids.get(p) ?? []) walk(k);
+  };
+  walk(pid);
+  return out;
+}
+
+const cpuSecs = (pids) => pids.reduce((a, p) => a + (procStat(p)?.ticks ?? 0), 0) / CLK_TCK;
+
+// ---- the far ends of the tunnels ----
+
+/** Counts what arrives; on the sender's half-close answers with the count. */
+function sinkServer() {
+  return net.createServer({ allowHalfOpen: true }, (sock) => {
+    let n = 0;
+    sock.on("data", (d) => (n += d.length));
+    sock.on("end", () => sock.end(`${n}\n`));
+    sock.on("error", () => {});
+  });
+}
+
+/** Returns everything it reads, then half-closes when the sender does. */
+function echoServer() {
+  return net.createServer({ allowHalfOpen: true }, (sock) => {
+    sock.pipe(sock);
+    sock.on("error", () => {});
+  });
+}
+
+async function listen(server) {
+  server.listen({ port: 0, host: "127.0.0.1", backlog: 4096 });
+  await once(server, "listening");
+  return server.address().port;
+}
+
+// ---- the three implementations ----
+
+let ctx;
+
+function clientArgs(impl, { cipher, lport, target, sshPort, command }) {
+  const fwd = lport ? ["-L", `127.0.0.1:${lport}:127.0.0.1:${target}`] : [];
+  const tail = command ? [command] : ["-N"];
+  if (impl === "OpenSSH") {
+    const alg = cipher ? ["-c", cipher.c, ...(cipher.m ? ["-m", cipher.m] : [])] : [];
+    return ["ssh", ["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-i", ctx.key, ...alg, ...fwd, "-p", String(sshPort), `${USER}@127.0.0.1`, ...tail]];
+  }
+  const alg = cipher ? ["-c", cipher.c, ...(cipher.m ? ["-m", cipher.m] : [])] : [];
+  const args = ["-y", "-y", "-i", ctx.dbKey, ...alg, ...fwd, "-p", String(sshPort), `${USER}@127.0.0.1`, ...tail];
+  if (impl === "Dropbear") return ["/usr/bin/dbclient", args];
+  return [process.execPath, [...OUR_NODE_ARGS, join(root, "apps/dbclient/bin/dbclient"), ...args]];
+}
+
+async function startServer(impl) {
+  const sshPort = await freePort();
+  let proc;
+  if (impl === "OpenSSH") {
+    const cfg = join(work, `sshd_config_${sshPort}`);
+    writeFileSync(cfg, `Port ${sshPort}\nListenAddress 127.0.0.1\nHostKey ${ctx.hk}\nUsePAM no\nPidFile ${work}/sshd${sshPort}.pid\nMaxStartups 100\nLogLevel ERROR\n`);
+    proc = start("/usr/sbin/sshd", ["-D", "-e", "-f", cfg]);
+  } else if (impl === "Dropbear") {
+    proc = start("/usr/sbin/dropbear", ["-F", "-E", "-r", ctx.dhk, "-p", `127.0.0.1:${sshPort}`]);
+  } else {
+    proc = start(process.execPath, [...OUR_NODE_ARGS, join(root, "apps/dropbear/bin/dropbear"), "-F", "-E", "-r", ctx.dhk, "-p", `127.0.0.1:${sshPort}`]);
+  }
+  await waitPort(sshPort, `${impl} server`);
+  return { proc, sshPort };
+}
+
+/** A -N -L client through `server`; resolves once a byte makes it through the tunnel. */
+async function startTunnel(impl, server, cipher, target) {
+  const lport = await freePort();
+  const [cmd, args] = clientArgs(impl, { cipher, lport, target, sshPort: server.sshPort });
+  const proc = start(cmd, args, { HOME: work });
+  for (let i = 0; i < 200; i++) {
+    if (proc.exitCode !== null) break;
+    if (await canConnect(lport)) {
+      // The listener may open before the session is up; one probe makes sure it is.
+      const ok = await probe(lport);
+      if (ok) return { proc, lport, impl, cipher };
+    }
+    await sleep(50);
+  }
+  const err = proc.errtext();
+  await stop(proc);
+  return { failed: (err.trim().split("\n").pop() || "tunnel never came up").slice(0, 120) };
+}
+
+async function probe(lport) {
+  const sock = net.connect({ port: lport, host: "127.0.0.1", allowHalfOpen: true });
+  sock.on("error", () => {});
+  try {
+    await Promise.race([once(sock, "connect"), sleep(3000).then(() => Promise.reject(new Error("timeout")))]);
+    sock.end("x");
+    let reply = "";
+    sock.on("data", (d) => (reply += d));
+    await Promise.race([once(sock, "end"), sleep(5000).then(() => Promise.reject(new Error("timeout")))]);
+    // The sink answers with the count (1), the echo server with the byte itself.
+    return reply.trim() === "1" || reply === "x";
+  } catch {
+    return false;
+  } finally {
+    sock.destroy();
+  }
+}
+
+/** Stream to the sink for `secs`; MB/s of what the sink says arrived. */
+async function throughput(lport, secs) {
+  const chunk = randomBytes(1 << 20);
+  const sock = net.connect({ port: lport, host: "127.0.0.1", allowHalfOpen: true });
+  await once(sock, "connect");
+  const t0 = performance.now();
+  const until = t0 + secs * 1000;
+  while (performance.now() < until) {
+    if (!sock.write(chunk)) await once(sock, "drain");
+  }
+  sock.end();
+  let reply = "";
+  sock.on("data", (d) => (reply += d));
+  await once(sock, "end");
+  const elapsed = (performance.now() - t0) / 1000;
+  const bytes = Number(reply.trim());
+  return { mbs: bytes / 1e6 / elapsed, bytes };
+}
+
+/** `n` connections at once through the tunnel, each echoing its own random payload. */
+async function concurrent(lport, n) {
+  const t0 = performance.now();
+  let intact = 0;
+  const one = async () => {
+    const payload = randomBytes(CONC_PAYLOAD);
+    const want = createHash("sha256").update(payload).digest("hex");
+    const sock = net.connect({ port: lport, host: "127.0.0.1", allowHalfOpen: true });
+    const h = createHash("sha256");
+    let got = 0;
+    sock.on("data", (d) => {
+      got += d.length;
+      h.update(d);
+    });
+    try {
+      await once(sock, "connect");
+      sock.end(payload);
+      await once(sock, "end");
+      if (got === CONC_PAYLOAD && h.digest("hex") === want) intact++;
+    } catch {
+      // counted as not intact
+    } finally {
+      sock.destroy();
+    }
+  };
+  const all = Promise.all(Array.from({ length: n }, one));
+  const done = await Promise.race([all.then(() => true), sleep(CONC_TIMEOUT_MS).then(() => false)]);
+  return { secs: (performance.now() - t0) / 1000, intact, n, timedOut: !done };
+}
+
+async function timeRun(cmd, args, env) {
+  const t0 = performance.now();
+  const r = await new Promise((res) => {
+    const c = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } });
+    let err = "";
+    c.stderr.on("data", (d) => (err += d));
+    c.on("exit", (code) => res({ code, err }));
+  });
+  const ms = performance.now() - t0;
+  return r.code === 0 ? ms : NaN;
+}
+
+async function bareNodeRss() {
+  const c = spawn(process.execPath, ["-e", "setTimeout(() => {}, 1e9)"], { stdio: "ignore" });
+  await sleep(1000);
+  const kib = rssKiB(c.pid);
+  c.kill();
+  return kib;
+}
+
+// ---- the run ----
+
+async function setup() {
+  if (process.getuid() !== 0) throw new Error("run as root: the benchmark logs in as a throw-away user");
+  spawnSync("userdel", ["-r", "-f", USER], { stdio: "ignore" });
+  sh("useradd", ["-m", "-s", "/bin/sh", USER]);
+  // A locked account ("!" password) is refused by sshd even for keys.
+  sh("chpasswd", [], `${USER}:bench-${randomBytes(8).toString("hex")}\n`);
+  const home = sh("getent", ["passwd", USER]).split(":")[5];
+  const uid = Number(sh("id", ["-u", USER]).trim());
+  const key = join(work, "id_ed25519");
+  sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
+  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
+  writeFileSync(join(home, ".ssh/authorized_keys"), readFileSync(`${key}.pub`), { mode: 0o600 });
+  chownSync(join(home, ".ssh"), uid, uid);
+  chownSync(join(home, ".ssh/authorized_keys"), uid, uid);
+  const dbKey = join(work, "id_dropbear");
+  sh("dropbearconvert", ["openssh", "dropbear", key, dbKey]);
+  chmodSync(dbKey, 0o600);
+  mkdirSync("/run/sshd", { recursive: true });
+  const hk = join(work, "ssh_host_ed25519_key");
+  sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hk]);
+  const dhk = join(work, "dropbear_hk");
+  sh("dropbearconvert", ["openssh", "dropbear", hk, dhk]);
+  ctx = { key, dbKey, hk, dhk };
+}
+
+async function main() {
+  await setup();
+  const sink = sinkServer();
+  const sinkPort = await listen(sink);
+  const echo = echoServer();
+  const echoPort = await listen(echo);
+  const servers = {};
+  for (const impl of IMPLS) servers[impl] = await startServer(impl);
+  const R = {};
+  for (const impl of IMPLS) R[impl] = { tput: {}, cpuClient: {}, cpuServer: {}, lat: [], conc: {}, idle: {} };
+
+  // Throughput and CPU per GiB, one tunnel per (impl, cipher), interleaved.
+  const tunnels = {};
+  for (const cipher of CIPHERS) {
+    for (const impl of IMPLS) {
+      const t = await startTunnel(impl, servers[impl], cipher, sinkPort);
+      tunnels[`${impl}|${cipher.id}`] = t;
+      R[impl].tput[cipher.id] = t.failed ? { failed: t.failed } : [];
+      if (t.failed) log(`${impl} ${cipher.label}: ${t.failed}`);
+    }
+  }
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const cipher of CIPHERS) {
+      for (const impl of r % 2 ? [...IMPLS].reverse() : IMPLS) {
+        const t = tunnels[`${impl}|${cipher.id}`];
+        if (t.failed) continue;
+        const spids = tree(servers[impl].proc.pid);
+        const c0 = cpuSecs([t.proc.pid]);
+        const s0 = cpuSecs(spids);
+        const { mbs, bytes } = await throughput(t.lport, SECS);
+        const gib = bytes / 2 ** 30;
+        R[impl].tput[cipher.id].push(mbs);
+        (R[impl].cpuClient[cipher.id] ??= []).push((cpuSecs([t.proc.pid]) - c0) / gib);
+        (R[impl].cpuServer[cipher.id] ??= []).push((cpuSecs(tree(servers[impl].proc.pid)) - s0) / gib);
+        log(`round ${r + 1} ${impl.padEnd(9)} ${cipher.label.padEnd(27)} ${mbs.toFixed(0).padStart(6)} MB/s`);
+      }
+    }
+  }
+  for (const t of Object.values(tunnels)) if (!t.failed) await stop(t.proc);
+
+  // Connect + auth + exec true, interleaved with a bare node start.
+  const nodeLat = [];
+  for (let r = 0; r < LAT_ROUNDS; r++) {
+    nodeLat.push(await timeRun(process.execPath, ["-e", "0"]));
+    for (const impl of IMPLS) {
+      const [cmd, args] = clientArgs(impl, { sshPort: servers[impl].sshPort, command: "true" });
+      R[impl].lat.push(await timeRun(cmd, args, { HOME: work }));
+    }
+  }
+  log(`latency: node -e 0 ${median(nodeLat).toFixed(0)} ms; ${IMPLS.map((i) => `${i} ${median(R[i].lat).toFixed(0)} ms`).join(", ")}`);
+
+  // Concurrent tunnelled connections (default cipher of each client).
+  for (const n of CONCURRENCY) {
+    for (const impl of IMPLS) {
+      const t = await startTunnel(impl, servers[impl], null, echoPort);
+      if (t.failed) {
+        R[impl].conc[n] = { failed: t.failed };
+        continue;
+      }
+      R[impl].conc[n] = await concurrent(t.lport, n);
+      const c = R[impl].conc[n];
+      log(`${n} concurrent: ${impl} ${c.secs.toFixed(2)} s, ${c.intact}/${n} intact${c.timedOut ? " (timed out)" : ""}`);
+      await stop(t.proc);
+    }
+  }
+
+  // Idle: a fresh -N session each, RSS after a quiet second, CPU over two more.
+  const bareRss = await bareNodeRss();
+  for (const impl of IMPLS) {
+    const before = new Set(tree(servers[impl].proc.pid));
+    const t = await startTunnel(impl, servers[impl], null, sinkPort);
+    if (t.failed) continue;
+    await sleep(1000);
+    const conn = tree(servers[impl].proc.pid).filter((p) => !before.has(p));
+    const c0 = cpuSecs([t.proc.pid, ...conn]);
+    await sleep(2000);
+    const idleCpu = (cpuSecs([t.proc.pid, ...conn]) - c0) / 2;
+    R[impl].idle = { client: rssKiB(t.proc.pid), server: conn.reduce((a, p) => a + rssKiB(p), 0), serverProcs: conn.length, cpu: idleCpu };
+    log(`idle ${impl}: client ${(R[impl].idle.client / 1024).toFixed(1)} MB, server ${(R[impl].idle.server / 1024).toFixed(1)} MB in ${conn.length} process(es), CPU ${(idleCpu * 100).toFixed(1)} %`);
+    await stop(t.proc);
+  }
+  for (const s of Object.values(servers)) await stop(s.proc);
+  sink.close();
+  echo.close();
+  return { R, nodeLat: median(nodeLat), bareRss };
+}
+
+// ---- report ----
+
+const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "–");
+function ratio(a, b) {
+  if (!Number.isFinite(a) || !Number.isFinite(b) || b === 0) return "–";
+  return `${(a / b).toFixed(2)}×`;
+}
+
+function report({ R, nodeLat, bareRss }) {
+  const get = (impl, f) => (R[impl] ? f(R[impl]) : NaN);
+  const tput = (impl, id) => {
+    const v = get(impl, (r) => r.tput[id]);
+    return Array.isArray(v) ? median(v) : NaN;
+  };
+  const rows = [];
+  const row = (label, f, d = 0, better = "high") => {
+    const v = Object.fromEntries(["ours", "OpenSSH", "Dropbear"].map((i) => [i, get(i, f)]));
+    rows.push({ label, v, d, better });
+  };
+  for (const c of CIPHERS) {
+    rows.push({ label: `-L MB/s, ${c.label}`, v: { ours: tput("ours", c.id), OpenSSH: tput("OpenSSH", c.id), Dropbear: tput("Dropbear", c.id) }, d: 0, better: "high" });
+  }
+  for (const c of CIPHERS) {
+    row(`CPU s/GiB client, ${c.label}`, (r) => median(r.cpuClient[c.id] ?? []), 2, "low");
+    row(`CPU s/GiB server, ${c.label}`, (r) => median(r.cpuServer[c.id] ?? []), 2, "low");
+  }
+  row("connect + auth + exec `true`, ms", (r) => median(r.lat), 0, "low");
+  for (const n of CONCURRENCY) {
+    row(`${n} concurrent tunnelled connections, s`, (r) => (r.conc[n] && !r.conc[n].failed && r.conc[n].intact === n ? r.conc[n].secs : NaN), 2, "low");
+    row(`${n} concurrent: intact`, (r) => r.conc[n]?.intact ?? NaN, 0, "high");
+  }
+  row("idle RSS client, MB", (r) => r.idle.client / 1024, 1, "low");
+  row("idle RSS server connection process(es), MB", (r) => r.idle.server / 1024, 1, "low");
+  row("idle CPU, client + server connection, %", (r) => r.idle.cpu * 100, 1, "low");
+
+  const lines = [];
+  lines.push("# Benchmark: dropbear-ts against OpenSSH and Dropbear");
+  lines.push("");
+  lines.push(`Written by \`npm run bench\`${QUICK ? " (--quick)" : ""} on ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC; ` +
+    `Node ${process.version}, ${sh("nproc", []).trim()} cores, ${OPENSSH_V}, Dropbear ${DROPBEAR_V}. Loopback only; medians of ${ROUNDS} interleaved round(s) ` +
+    `of ${SECS} s for throughput and ${LAT_ROUNDS} for latency. Throughput counts what the far end received; CPU is utime+stime from /proc ` +
+    "(server: the daemon and all its children). Ratios are ours ÷ theirs (above 1 is better for throughput, below 1 for times, CPU and memory).");
+  lines.push("");
+  lines.push("| | ours | OpenSSH | Dropbear | ours ÷ OpenSSH | ours ÷ Dropbear |");
+  lines.push("|---|---|---|---|---|---|");
+  for (const { label, v, d } of rows) {
+    lines.push(`| ${label} | ${fmt(v.ours, d)} | ${fmt(v.OpenSSH, d)} | ${fmt(v.Dropbear, d)} | ${ratio(v.ours, v.OpenSSH)} | ${ratio(v.ours, v.Dropbear)} |`);
+  }
+  lines.push(`| reference: bare \`node -e 0\`, ms | ${fmt(nodeLat)} | | | | |`);
+  lines.push(`| reference: bare idle node RSS, MB | ${fmt(bareRss / 1024, 1)} | | | | |`);
+  lines.push("");
+  const fails = [];
+  for (const impl of IMPLS) {
+    for (const c of CIPHERS) if (R[impl].tput[c.id]?.failed) fails.push(`${impl} ${c.label}: not available (${R[impl].tput[c.id].failed})`);
+    for (const n of CONCURRENCY) {
+      const x = R[impl].conc[n];
+      if (x && (x.failed || x.intact !== n)) fails.push(`${impl} ${n} concurrent: ${x.failed ?? `${x.intact}/${n} intact${x.timedOut ? `, timed out after ${CONC_TIMEOUT_MS / 1000} s` : ""}`}`);
+    }
+  }
+  if (fails.length) {
+    lines.push("Not measured or failed:");
+    lines.push("");
+    for (const f of fails) lines.push(`- ${f}`);
+    lines.push("");
+  }
+
+  // Issue #11's targets, each with how far off it is.
+  const t = [];
+  const o = R.ours;
+  const target = (ok, text) => t.push(`- ${ok ? "met" : "**missed**"}: ${text}`);
+  if (o && R.OpenSSH) {
+    for (const id of ["chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com"]) {
+      const x = tput("ours", id) / tput("OpenSSH", id);
+      target(x >= 1, `-L throughput ${id} ≥ 1.0× OpenSSH: ${fmt(x, 2)}×`);
+    }
+    const d = tput("ours", "chacha20-poly1305@openssh.com") / tput("Dropbear", "chacha20-poly1305@openssh.com");
+    target(d >= 5, `-L throughput ≥ 5× Dropbear (chacha20-poly1305): ${fmt(d, 2)}×`);
+    const lat = median(o.lat) - nodeLat;
+    target(lat <= 15, `connect+auth+exec within 15 ms of \`node -e 0\`: ${fmt(lat)} ms over`);
+    for (const n of CONCURRENCY) {
+      const a = o.conc[n];
+      const b = R.OpenSSH.conc[n];
+      const ok = a && !a.failed && a.intact === n && b && !b.failed && a.secs < b.secs;
+      target(ok, `${n} concurrent intact and sooner than OpenSSH: ${a?.intact ?? 0}/${n} intact, ${fmt(a?.secs, 2)} s vs ${fmt(b?.secs, 2)} s`);
+    }
+    const extra = (o.idle.server - bareRss) / 1024;
+    target(extra <= 15, `idle server connection process within 15 MB of a bare idle node: ${fmt(extra, 1)} MB over`);
+    target(o.idle.cpu === 0, `idle session at 0 % CPU: ${fmt(o.idle.cpu * 100, 1)} %`);
+  }
+  if (t.length) {
+    lines.push("Targets of issue #11:");
+    lines.push("");
+    lines.push(...t);
+    lines.push("");
+  }
+  lines.push("![throughput and latency](bench.svg)");
+  lines.push("");
+  return { md: lines.join("\n"), rows, svg: svg(rows) };
+}
+
+/** A hand-rolled grouped bar chart: throughput per cipher, then latency. No dependency. */
+function svg(rows) {
+  const colors = { ours: "#2b7bb9", OpenSSH: "#888", Dropbear: "#d98b2b" };
+  const impls = ["ours", "OpenSSH", "Dropbear"];
+  const panels = [
+    { title: "-L throughput, MB/s (higher is better)", rows: rows.filter((r) => r.label.startsWith("-L MB/s")) },
+    { title: "connect + auth + exec, ms (lower is better)", rows: rows.filter((r) => r.label.startsWith("connect")) },
+  ];
+  const W = 760;
+  const barH = 16;
+  const out = [];
+  let y = 30;
+  out.push(`<text x="10" y="18" font-size="14" font-weight="bold">dropbear-ts vs OpenSSH vs Dropbear (loopback)</text>`);
+  impls.forEach((impl, i) => {
+    out.push(`<rect x="${420 + i * 110}" y="6" width="12" height="12" fill="${colors[impl]}"/><text x="${436 + i * 110}" y="17" font-size="12">${impl}</text>`);
+  });
+  for (const p of panels) {
+    y += 14;
+    out.push(`<text x="10" y="${y}" font-size="13" font-weight="bold">${esc(p.title)}</text>`);
+    y += 8;
+    const max = Math.max(1, ...p.rows.flatMap((r) => impls.map((i) => (Number.isFinite(r.v[i]) ? r.v[i] : 0))));
+    for (const r of p.rows) {
+      out.push(`<text x="10" y="${y + 12}" font-size="12">${esc(r.label.replace(/^-L MB\/s, /, "").replace(/, ms$/, ""))}</text>`);
+      impls.forEach((impl, i) => {
+        const v = r.v[impl];
+        const w = Number.isFinite(v) ? Math.max(1, (v / max) * (W - 300)) : 0;
+        const by = y + i * (barH + 2);
+        out.push(`<rect x="220" y="${by}" width="${w.toFixed(1)}" height="${barH}" fill="${colors[impl]}"/>`);
+        out.push(`<text x="${(224 + w).toFixed(1)}" y="${by + 12}" font-size="11">${Number.isFinite(v) ? v.toFixed(r.d) : "n/a"}</text>`);
+      });
+      y += impls.length * (barH + 2) + 8;
+    }
+  }
+  y += 6;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y}" viewBox="0 0 ${W} ${y}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${out.join("\n")}\n</svg>\n`;
+}
+
+const esc = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+const OPENSSH_V = spawnSync("ssh", ["-V"], { encoding: "utf8" }).stderr.trim().split(",")[0];
+const DROPBEAR_V = (/v?(\d{4}\.\d+)/.exec(spawnSync("/usr/sbin/dropbear", ["-V"], { encoding: "utf8" }).stderr ?? "") ?? [])[1] ?? "?";
+
+const t0 = performance.now();
+try {
+  const res = await main();
+  const { md, svg: chart } = report(res);
+  process.stdout.write(`${md}\n`);
+  if (WRITE) {
+    writeFileSync(join(root, "docs/bench.md"), md);
+    writeFileSync(join(root, "docs/bench.svg"), chart);
+    log("wrote docs/bench.md and docs/bench.svg");
+  }
+  log(`bench took ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+} finally {
+  for (const c of children) c.kill("SIGKILL");
+  spawnSync("userdel", ["-r", "-f", USER], { stdio: "ignore" });
+  rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,307 @@
+import { execFileSync, spawn, spawnSync, type StdioOptions } from "node:child_process";
+import { createHash } from "node:crypto";
+import { once } from "node:events";
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { IN_CI, PEERS, itWithPeers, type PeerName } from "./helpers/peers.js";
+import { OURS, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { payload, startEchoTarget } from "./helpers/tunnel.js";
+
+// Issue 9: every way the client reaches a server. -B (a netcat channel on stdio), OpenSSH's
+// ssh -W through our server, -J through the shell or an inherited fd, -o ProxyCommand, and
+// multihop (dbclient re-run with -B per hop); a proxy that cannot start never becomes a direct
+// connection.
+
+const USER = "dbtsproxy";
+const isRoot = process.getuid?.() === 0;
+const work = scratch("dbts-proxy-");
+const keys = { dropbear: "", openssh: "", host: "" };
+const cleanups: (() => Promise<void>)[] = [];
+let ours: Server;
+/** A tiny stdio <-> TCP relay (socat is not installed): node relay.mjs HOST PORT. */
+let relay = "";
+
+function itProxy(peers: PeerName[], title: string, fn: () => Promise<void>, timeout = 60_000): void {
+  if (!isRoot && !IN_CI) {
+    itWithPeers(["__needs_root__" as never], title, fn);
+    return;
+  }
+  itWithPeers(peers, title, fn, timeout);
+}
+
+/** useradd and friends, retried: other test files edit /etc/passwd at the same time (its lock). */
+function shRetry(cmd: string, args: string[], input?: string): void {
+  for (let i = 0; ; i++) {
+    const r = spawnSync(cmd, args, { encoding: "utf8", input });
+    if (r.status === 0) return;
+    if (i >= 50) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr}`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  }
+}
+
+function removeTestUser(name: string): void {
+  spawnSync("userdel", ["-f", "-r", name], { stdio: "ignore" });
+}
+
+/** A fresh unlocked account ("*": sshd refuses locked ones even for keys) with an empty ~/.ssh. */
+function addTestUser(name: string): { home: string; uid: number; gid: number } {
+  removeTestUser(name);
+  shRetry("useradd", ["-m", "-s", "/bin/sh", name]);
+  shRetry("usermod", ["-p", "*", name]);
+  const home = execFileSync("getent", ["passwd", name], { encoding: "utf8" }).split(":")[5]!;
+  const uid = Number(execFileSync("id", ["-u", name], { encoding: "utf8" }).trim());
+  const gid = Number(execFileSync("id", ["-g", name], { encoding: "utf8" }).trim());
+  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
+  chownSync(join(home, ".ssh"), uid, gid);
+  return { home, uid, gid };
+}
+
+const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
+
+beforeAll(async () => {
+  if (!isRoot) return;
+  const { home, uid, gid } = addTestUser(USER);
+  keys.dropbear = join(work.dir, "id_dropbear");
+  let r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", keys.dropbear], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(r.stderr);
+  keys.openssh = join(work.dir, "id_openssh");
+  execFileSync(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", keys.openssh, "-C", "proxy"]);
+  chmodSync(keys.openssh, 0o600);
+  keys.host = join(work.dir, "host_ed25519");
+  r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", keys.host], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(r.stderr);
+  const ak = join(home, ".ssh", "authorized_keys");
+  writeFileSync(ak, [`${keys.dropbear}.pub`, `${keys.openssh}.pub`].map((f) => readFileSync(f, "utf8").trim()).join("\n") + "\n");
+  chownSync(ak, uid, gid);
+  chmodSync(ak, 0o600);
+
+  relay = join(work.dir, "relay.mjs");
+  writeFileSync(
+    relay,
+    [
+      'import net from "node:net";',
+      "const s = net.connect({ host: process.argv[2], port: Number(process.argv[3]), allowHalfOpen: true });",
+      "process.stdin.pipe(s);",
+      "s.pipe(process.stdout);",
+      "s.on('error', (e) => { process.stderr.write('relay: ' + e.message + '\\n'); process.exit(1); });",
+    ].join("\n") + "\n",
+  );
+
+  ours = await startOurDropbear(["-r", keys.host]);
+  cleanups.push(() => ours.stop());
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+  if (isRoot) removeTestUser(USER);
+  work.cleanup();
+}, 60_000);
+
+interface BinResult {
+  status: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Run a program with `input` on stdin (binary both ways), bounded. */
+async function runBin(cmd: string, args: string[], input: Buffer, opts: { timeoutMs?: number; stdio?: StdioOptions } = {}): Promise<BinResult> {
+  const child = spawn(cmd, args, { stdio: opts.stdio ?? ["pipe", "pipe", "pipe"] });
+  const out: Buffer[] = [];
+  let stderr = "";
+  child.stdout!.on("data", (d: Buffer) => out.push(d));
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  child.stdin!.on("error", () => undefined);
+  child.stdin!.end(input);
+  const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
+  const [status] = (await once(child, "exit")) as [number | null];
+  clearTimeout(timer);
+  // Output may still be in the pipe after the exit event.
+  if (!child.stdout!.readableEnded) await once(child.stdout!, "end").catch(() => undefined);
+  return { status, stdout: Buffer.concat(out), stderr };
+}
+
+/** Our dbclient's usual arguments: key, no host key prompt, the user. */
+function ourArgs(port: number, ...rest: string[]): string[] {
+  return [OURS.dbclient, "-y", "-y", "-i", keys.dropbear, "-p", String(port), ...rest];
+}
+
+/** A listener that only counts connections: the target a failed proxy must never reach. */
+async function countingListener(): Promise<{ port: number; count: () => number; close: () => Promise<void> }> {
+  let n = 0;
+  const srv = net.createServer((s) => {
+    n++;
+    s.destroy();
+  });
+  srv.listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  return {
+    port: (srv.address() as net.AddressInfo).port,
+    count: () => n,
+    close: () => new Promise<void>((r) => srv.close(() => r())),
+  };
+}
+
+describe("-B and ssh -W: a direct-tcpip channel on stdio", () => {
+  itProxy([], "dbclient -B through our server carries 1 MB each way intact", async () => {
+    const echo = await startEchoTarget();
+    try {
+      const data = payload(1 << 20);
+      const r = await runBin(process.execPath, ourArgs(ours.port, "-B", `127.0.0.1:${echo.port}`, `${USER}@127.0.0.1`), data);
+      expect(r.stderr).not.toMatch(/exited|error/i);
+      expect(r.status).toBe(0);
+      expect(r.stdout.length).toBe(data.length);
+      expect(sha(r.stdout)).toBe(sha(data));
+      expect(echo.received).toEqual([sha(data)]);
+    } finally {
+      await echo.close();
+    }
+  });
+
+  itProxy(["ssh"], "OpenSSH ssh -W through our server carries 1 MB each way intact", async () => {
+    const echo = await startEchoTarget();
+    try {
+      const data = payload(1 << 20);
+      const args = [
+        "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        "-i", keys.openssh, "-p", String(ours.port), "-W", `127.0.0.1:${echo.port}`, `${USER}@127.0.0.1`,
+      ];
+      const r = await runBin(PEERS.ssh, args, data);
+      expect(r.status).toBe(0);
+      expect(sha(r.stdout)).toBe(sha(data));
+      expect(echo.received).toEqual([sha(data)]);
+    } finally {
+      await echo.close();
+    }
+  });
+
+  itProxy([], "-B to a port nobody listens on: the open fails, no channel is left, dbclient ends as Dropbear's does", async () => {
+    const dead = await countingListener();
+    await dead.close();
+    const r = await runBin(process.execPath, ourArgs(ours.port, "-B", `127.0.0.1:${dead.port}`, `${USER}@127.0.0.1`), Buffer.alloc(0), { timeoutMs: 30_000 });
+    // Dropbear 2026.94 (cli_finished after the open failure removed the only channel): status
+    // 0, nothing on stdout (2022.83 also printed "Connection to ... closed.").
+    expect(r.status).toBe(0);
+    expect(r.stdout.length).toBe(0);
+  });
+});
+
+describe("-J and ProxyCommand: the transport through a program", () => {
+  itProxy([], "-J through the user's shell runs a command and returns its exit code", async () => {
+    const r = await runBin(process.execPath, ourArgs(22, "-J", `${process.execPath} ${relay} 127.0.0.1 ${ours.port}`, `${USER}@proxied.invalid`, "echo via-proxy; exit 7"), Buffer.alloc(0));
+    expect(r.stdout.toString()).toBe("via-proxy\n");
+    expect(r.status).toBe(7);
+  });
+
+  itProxy([], "-o ProxyCommand=... works the same", async () => {
+    const r = await runBin(process.execPath, ourArgs(22, "-o", `ProxyCommand=${process.execPath} ${relay} 127.0.0.1 ${ours.port}`, `${USER}@proxied.invalid`, "echo pc; exit 3"), Buffer.alloc(0));
+    expect(r.stdout.toString()).toBe("pc\n");
+    expect(r.status).toBe(3);
+  });
+
+  itProxy([], "-J '&3' uses an inherited connected socket", async () => {
+    const sock = net.connect(ours.port, "127.0.0.1");
+    await once(sock, "connect");
+    try {
+      const r = await runBin(process.execPath, ourArgs(22, "-J", "&3", `${USER}@fd.invalid`, "echo over-fd; exit 5"), Buffer.alloc(0), {
+        stdio: ["pipe", "pipe", "pipe", sock],
+      });
+      expect(r.stdout.toString()).toBe("over-fd\n");
+      expect(r.status).toBe(5);
+    } finally {
+      sock.destroy();
+    }
+  });
+
+  itProxy([], "a -J program that does not exist ends dbclient; the target port sees no connection", async () => {
+    const target = await countingListener();
+    try {
+      const r = await runBin(process.execPath, ourArgs(target.port, "-J", "/nonexistent/proxy-program --x", `${USER}@127.0.0.1`, "true"), Buffer.alloc(0), { timeoutMs: 30_000 });
+      expect(r.status).not.toBe(0);
+      // The shell says why; dbclient says the transport went away before a version line.
+      expect(r.stderr).toMatch(/nonexistent\/proxy-program/);
+      expect(r.stderr).toMatch(/Remote closed the connection/);
+      await new Promise((res) => setTimeout(res, 200));
+      expect(target.count()).toBe(0);
+    } finally {
+      await target.close();
+    }
+  });
+
+  itProxy([], "a proxy that dies mid-session ends dbclient with an error, never a direct connection", async () => {
+    const target = await countingListener();
+    try {
+      // The relay is killed (its process group) once the remote command has printed.
+      const cmd = `${process.execPath} ${relay} 127.0.0.1 ${ours.port}`;
+      const child = spawn(process.execPath, ourArgs(target.port, "-J", cmd, `${USER}@127.0.0.1`, "echo up; sleep 30"), { stdio: ["pipe", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      const up = new Promise<void>((res) => child.stdout.on("data", (d: Buffer) => ((out += d.toString()), out.includes("up") && res())));
+      const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+      await up;
+      // The relay is dbclient's only child.
+      const kids = execFileSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" }).trim().split("\n").map(Number);
+      expect(kids.length).toBe(1);
+      process.kill(kids[0]!, "SIGKILL");
+      const [status] = (await once(child, "exit")) as [number | null];
+      clearTimeout(timer);
+      expect(status).not.toBe(0);
+      expect(err).toMatch(/Remote closed the connection|Error/);
+      expect(target.count()).toBe(0);
+    } finally {
+      await target.close();
+    }
+  });
+});
+
+describe("multihop: dbclient re-run with -B per hop", () => {
+  itProxy(["sshd"], "u@ours/port,u@sshd/port runs a command on the last hop and returns its exit code", async () => {
+    const d = scratch("dbts-proxy-sshd-");
+    cleanups.push(async () => d.cleanup());
+    const sshd = await startSshd(d.dir);
+    cleanups.push(() => sshd.stop());
+    const target = await countingListener();
+    try {
+      const r = await runBin(
+        process.execPath,
+        [OURS.dbclient, "-y", "-y", "-i", keys.dropbear, `${USER}@127.0.0.1/${ours.port},${USER}@127.0.0.1/${sshd.port}`, "echo hop2 $SSH_CONNECTION; exit 9"],
+        Buffer.alloc(0),
+      );
+      expect(r.stderr).not.toMatch(/exited:/);
+      // The last hop saw the connection come from the first hop's direct-tcpip (127.0.0.1).
+      expect(r.stdout.toString()).toMatch(new RegExp(`^hop2 127\\.0\\.0\\.1 \\d+ 127\\.0\\.0\\.1 ${sshd.port}\\n$`));
+      expect(r.status).toBe(9);
+    } finally {
+      await target.close();
+    }
+  });
+
+  itProxy([], "three hops through our server, then -B on the end", async () => {
+    const echo = await startEchoTarget();
+    try {
+      const data = payload(200_000);
+      const hop = `${USER}@127.0.0.1/${ours.port}`;
+      const r = await runBin(process.execPath, [OURS.dbclient, "-y", "-y", "-i", keys.dropbear, "-B", `127.0.0.1:${echo.port}`, `${hop},${hop},${hop}`], data);
+      expect(r.status).toBe(0);
+      expect(sha(r.stdout)).toBe(sha(data));
+    } finally {
+      await echo.close();
+    }
+  });
+
+  itProxy([], "a hop that cannot be reached ends the whole chain with an error", async () => {
+    const dead = await countingListener();
+    await dead.close();
+    const target = await countingListener();
+    try {
+      const r = await runBin(process.execPath, [OURS.dbclient, "-y", "-y", "-i", keys.dropbear, `${USER}@127.0.0.1/${dead.port},${USER}@127.0.0.1/${target.port}`, "true"], Buffer.alloc(0), { timeoutMs: 30_000 });
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toMatch(/Connection refused|Remote closed/);
+      expect(target.count()).toBe(0);
+    } finally {
+      await target.close();
+    }
+  });
+});
