@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { IN_CI, PEERS, itWithPeers } from "./helpers/peers.js";
 import { OURS, run, runOurClient, scratch, startOurDropbear, startSshd, type RunResult, type Server } from "./helpers/servers.js";
+import { addTestUser, removeTestUser } from "./helpers/users.js";
 
 // Issue 8: agent forwarding both ways, with real processes over loopback. A local ssh-agent
 // holds a key that is NOT authorized anywhere; the login uses another key. So the agent's key
@@ -43,15 +44,7 @@ function sshKeygen(name: string): string {
 
 beforeAll(async () => {
   if (!isRoot) return;
-  spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
-  sh("useradd", ["-m", "-s", "/bin/sh", USER]);
-  // No password, but not locked ("!"): sshd without PAM refuses locked accounts even for keys.
-  sh("usermod", ["-p", "*", USER]);
-  home = sh("getent", ["passwd", USER]).split(":")[5]!;
-  uid = Number(sh("id", ["-u", USER]).trim());
-  gid = Number(sh("id", ["-g", USER]).trim());
-  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
-  chownSync(join(home, ".ssh"), uid, gid);
+  ({ home, uid, gid } = addTestUser(USER));
   keys.login = sshKeygen("id_login");
   keys.restricted = sshKeygen("id_restricted");
   keys.agent = sshKeygen("id_agent");
@@ -69,7 +62,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.stop()));
   agent?.kill();
-  if (isRoot) spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  if (isRoot) removeTestUser(USER);
   work.cleanup();
 });
 

@@ -1,9 +1,10 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { IN_CI, PEERS, itWithPeers } from "./helpers/peers.js";
 import { OURS, run, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { addTestUser, removeTestUser } from "./helpers/users.js";
 
 // Issue 4: user authentication with the system's real accounts, against real peers.
 // Needs root (to create the test user), as CI has; elsewhere these tests skip.
@@ -48,14 +49,7 @@ function authorize(...pubfiles: string[]): void {
 
 beforeAll(async () => {
   if (!isRoot) return;
-  spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
-  sh("useradd", ["-m", "-s", "/bin/sh", USER]);
-  sh("chpasswd", [], `${USER}:${PASSWORD}\n`);
-  home = sh("getent", ["passwd", USER]).split(":")[5]!;
-  uid = Number(sh("id", ["-u", USER]).trim());
-  gid = Number(sh("id", ["-g", USER]).trim());
-  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
-  chownSync(join(home, ".ssh"), uid, gid);
+  ({ home, uid, gid } = addTestUser(USER, { password: PASSWORD }));
 
   keys.ed25519 = sshKeygen("id_ed25519", "ed25519");
   keys.ecdsa = sshKeygen("id_ecdsa", "ecdsa");
@@ -71,7 +65,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.stop()));
-  if (isRoot) spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  if (isRoot) removeTestUser(USER);
   work.cleanup();
 });
 

@@ -1,10 +1,11 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { IN_CI, PEERS, itWithPeers, type PeerName } from "./helpers/peers.js";
 import { OURS, freePort, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { addTestUser, removeTestUser } from "./helpers/users.js";
 import {
   childrenOf,
   connectExpectClose,
@@ -43,28 +44,10 @@ function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
 }
 
-/** useradd and friends, retried: other test files edit /etc/passwd at the same time (its lock). */
-function shRetry(cmd: string, args: string[], input?: string): void {
-  for (let i = 0; ; i++) {
-    const r = spawnSync(cmd, args, { encoding: "utf8", input });
-    if (r.status === 0) return;
-    if (i >= 50) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr}`);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
-  }
-}
-
 beforeAll(() => {
   if (!isRoot) return;
   // A user of our own: its authorized_keys serves all three servers (Debian's dropbear has no -D).
-  spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
-  shRetry("useradd", ["-m", "-s", "/bin/sh", USER]);
-  // A password keeps the account unlocked (sshd refuses locked accounts even for keys).
-  shRetry("chpasswd", [], `${USER}:fwd-${process.pid}-pass\n`);
-  const home = sh("getent", ["passwd", USER]).split(":")[5]!;
-  const uid = Number(sh("id", ["-u", USER]).trim());
-  const gid = Number(sh("id", ["-g", USER]).trim());
-  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
-  chownSync(join(home, ".ssh"), uid, gid);
+  const { home, uid, gid } = addTestUser(USER, { password: `fwd-${process.pid}-pass` });
 
   keys.dropbear = join(work.dir, "id_dropbear");
   const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", keys.dropbear], { encoding: "utf8" });
@@ -85,7 +68,7 @@ beforeAll(() => {
 
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
-  if (isRoot) spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  if (isRoot) removeTestUser(USER);
   work.cleanup();
 }, 60_000);
 

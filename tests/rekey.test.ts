@@ -1,9 +1,10 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { IN_CI, PEERS, itWithPeers, type PeerName } from "./helpers/peers.js";
 import { OURS, freePort, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { addTestUser, removeTestUser } from "./helpers/users.js";
 import { echoRoundTrip, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
 
 // Issue 3: a key exchange in the middle of a transfer, started by the peer, loses nothing.
@@ -29,26 +30,9 @@ function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
 }
 
-/** useradd and chpasswd retried: other test files take /etc/passwd's lock at the same time. */
-function shRetry(cmd: string, args: string[], input?: string): void {
-  for (let i = 0; ; i++) {
-    const r = spawnSync(cmd, args, { encoding: "utf8", input });
-    if (r.status === 0) return;
-    if (i >= 50) throw new Error(`${cmd}: ${r.stderr}`);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
-  }
-}
-
 beforeAll(() => {
   if (!isRoot) return;
-  spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
-  shRetry("useradd", ["-m", "-s", "/bin/sh", USER]);
-  shRetry("chpasswd", [], `${USER}:rekey-${process.pid}\n`);
-  const home = sh("getent", ["passwd", USER]).split(":")[5]!;
-  const uid = Number(sh("id", ["-u", USER]).trim());
-  const gid = Number(sh("id", ["-g", USER]).trim());
-  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
-  chownSync(join(home, ".ssh"), uid, gid);
+  const { home, uid, gid } = addTestUser(USER, { password: `rekey-${process.pid}` });
   dbKey = join(work.dir, "id_dropbear");
   spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", dbKey]);
   sshKey = join(work.dir, "id_openssh");
@@ -64,7 +48,7 @@ beforeAll(() => {
 
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
-  if (isRoot) spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  if (isRoot) removeTestUser(USER);
   work.cleanup();
 }, 60_000);
 

@@ -1,11 +1,12 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { IN_CI, PEERS, itWithPeers, type PeerName } from "./helpers/peers.js";
 import { OURS, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { addTestUser, removeTestUser } from "./helpers/users.js";
 
 // Issue 8, server side: OpenSSH's ssh, sftp and scp against our dropbear's "session" channels
 // with a throw-away system user: exit codes and signals, stdin/stdout/stderr byte for byte, a
@@ -42,17 +43,9 @@ const sha256 = (b: Buffer): string => createHash("sha256").update(b).digest("hex
 
 beforeAll(async () => {
   if (!isRoot) return;
-  // -f: a process of the user's left over from an earlier run (a background `sleep`, or a zombie
-  // no init reaps in a container) must not keep the account.
-  spawnSync("userdel", ["-f", "-r", USER], { stdio: "ignore" });
-  spawnSync("groupdel", [GROUP], { stdio: "ignore" });
-  sh("groupadd", [GROUP]);
-  sh("useradd", ["-m", "-s", "/bin/sh", "-G", GROUP, USER]);
-  home = sh("getent", ["passwd", USER]).split(":")[5]!;
-  const uid = Number(sh("id", ["-u", USER]).trim());
-  const gid = Number(sh("id", ["-g", USER]).trim());
-  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
-  chownSync(join(home, ".ssh"), uid, gid);
+  const user = addTestUser(USER, { groups: [GROUP] });
+  home = user.home;
+  const { uid, gid } = user;
   key = join(work.dir, "id_ed25519");
   sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key, "-C", "srvsess"]);
   chmodSync(key, 0o600);
@@ -81,8 +74,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.stop()));
   if (isRoot) {
-    spawnSync("userdel", ["-f", "-r", USER], { stdio: "ignore" });
-    spawnSync("groupdel", [GROUP], { stdio: "ignore" });
+    removeTestUser(USER, [GROUP]);
   }
   if (madeUtmp) rmSync("/run/utmp", { force: true });
   work.cleanup();

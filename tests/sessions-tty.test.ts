@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { IN_CI, PEERS, itWithPeers } from "./helpers/peers.js";
 import { OURS, scratch, startSshd, type Server } from "./helpers/servers.js";
+import { addTestUser, removeTestUser } from "./helpers/users.js";
 
 // Issue 8: our dbclient in a real terminal. tmux gives it a pty of a known size; we type into
 // it with send-keys and read the screen with capture-pane. The remote end is OpenSSH's sshd with
@@ -68,14 +69,7 @@ async function keys(target: string, ...k: string[]): Promise<void> {
 
 beforeAll(async () => {
   if (!isRoot) return;
-  spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
-  sh("useradd", ["-m", "-s", "/bin/sh", USER]);
-  sh("usermod", ["-p", "*", USER]);
-  const home = sh("getent", ["passwd", USER]).split(":")[5]!;
-  const uid = Number(sh("id", ["-u", USER]).trim());
-  const gid = Number(sh("id", ["-g", USER]).trim());
-  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
-  chownSync(join(home, ".ssh"), uid, gid);
+  const { home, uid, gid } = addTestUser(USER);
   key = join(work.dir, "id_ed25519");
   sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key]);
   chmodSync(key, 0o600);
@@ -92,7 +86,7 @@ beforeAll(async () => {
 afterAll(async () => {
   spawnSync(PEERS.tmux, ["-L", SOCK, "kill-server"], { stdio: "ignore" });
   await sshd?.stop();
-  if (isRoot) spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  if (isRoot) removeTestUser(USER);
   work.cleanup();
 });
 

@@ -1,0 +1,65 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { chownSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+// Throw-away system accounts for the end-to-end tests (root only, as CI runs). Test files run in
+// parallel and each makes its own account, so the account tools can find /etc/passwd locked
+// by another file's: they are retried.
+
+export interface TestUser {
+  name: string;
+  home: string;
+  uid: number;
+  gid: number;
+}
+
+function sh(cmd: string, args: string[], input?: string): string {
+  return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
+}
+
+/** Run an account tool, retrying while another test file holds the passwd/group lock. */
+function shRetry(cmd: string, args: string[], input?: string): void {
+  for (let i = 0; ; i++) {
+    const r = spawnSync(cmd, args, { encoding: "utf8", input });
+    if (r.status === 0) return;
+    if (i >= 50) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr}`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  }
+}
+
+/**
+ * A fresh account `name` (an earlier run's is removed first) with /bin/sh, a home and an empty
+ * ~/.ssh (0700, the user's). Without a password the account is left unlocked ("*"): sshd
+ * without PAM refuses locked ("!") accounts even for keys.
+ */
+export function addTestUser(name: string, opts: { password?: string; groups?: string[] } = {}): TestUser {
+  removeTestUser(name);
+  for (const g of opts.groups ?? []) {
+    spawnSync("groupdel", [g], { stdio: "ignore" });
+    shRetry("groupadd", [g]);
+  }
+  const groups = opts.groups?.length ? ["-G", opts.groups.join(",")] : [];
+  shRetry("useradd", ["-m", "-s", "/bin/sh", ...groups, name]);
+  if (opts.password !== undefined) {
+    shRetry("chpasswd", [], `${name}:${opts.password}\n`);
+  } else {
+    shRetry("usermod", ["-p", "*", name]);
+  }
+  const home = sh("getent", ["passwd", name]).split(":")[5]!;
+  const uid = Number(sh("id", ["-u", name]).trim());
+  const gid = Number(sh("id", ["-g", name]).trim());
+  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
+  chownSync(join(home, ".ssh"), uid, gid);
+  return { name, home, uid, gid };
+}
+
+/**
+ * Remove the account and its home. -f: a process of the user's left over from an earlier run (a
+ * background `sleep`, or a zombie no init reaps in a container) must not keep the account.
+ */
+export function removeTestUser(name: string, groups: string[] = []): void {
+  spawnSync("userdel", ["-f", "-r", name], { stdio: "ignore" });
+  for (const g of groups) {
+    spawnSync("groupdel", [g], { stdio: "ignore" });
+  }
+}
