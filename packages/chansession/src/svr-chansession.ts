@@ -88,9 +88,6 @@ const ENV_NAME_RE = /^(LANG|LC_[A-Z_]{1,32})$/;
 const MAX_ENV_VALUE_LEN = 256;
 const MAX_ENV_VARS = 32;
 
-/** TS-only per-channel state ChanSess has no field for: the accepted "env" variables. */
-const clientenv = new WeakMap<ChanSess, Map<string, Buffer>>();
-
 /** A channel's ChanSess (set by newchansess). */
 function chansessOf(channel: Channel): ChanSess | null {
   return channel.typedata as ChanSess | null;
@@ -199,12 +196,6 @@ function sesscheckclose(_ses: sshsession, channel: Channel): boolean {
 const sigchldSessions = new Set<WeakRef<sshsession>>();
 let sigchldInstalled = false;
 
-/**
- * Pids released by cleanupchansess before they exited: C's waitpid(-1) still reaps them (into
- * lastexit), so they are reaped here too. Per session.
- */
-const releasedPids = new WeakMap<sshsession, Set<number>>();
-
 /** Record how a reaped child ended. */
 function setExit(ex: exitinfo, pid: number, status: number): void {
   ex.exitpid = pid;
@@ -245,15 +236,12 @@ export function svr_chansess_checksignal(ses: sshsession): void {
       setExit(cp.chansess.exit, r[0], r[1]);
     }
   }
-  const released = releasedPids.get(ses);
-  if (released !== undefined) {
-    for (const pid of released) {
-      const r = waitpidNohang(pid);
-      if (r !== null) {
-        TRACE("using lastexit");
-        released.delete(pid);
-        setExit(svr_ses.lastexit, r[0], r[1]);
-      }
+  for (const pid of svr_ses.releasedpids) {
+    const r = waitpidNohang(pid);
+    if (r !== null) {
+      TRACE("using lastexit");
+      svr_ses.releasedpids.delete(pid);
+      setExit(svr_ses.lastexit, r[0], r[1]);
     }
   }
 }
@@ -386,18 +374,13 @@ function cleanupchansess(ses: sshsession, channel: Channel): void {
       TRACE(() => `closing pid ${cp.pid}`);
       TRACE(() => `exitpid is ${chansess.exit.exitpid}`);
       if (chansess.exit.exitpid === -1) {
-        let released = releasedPids.get(ses);
-        if (released === undefined) {
-          released = new Set();
-          releasedPids.set(ses, released);
-        }
-        released.add(cp.pid);
+        svr_ses.releasedpids.add(cp.pid);
       }
       cp.pid = -1;
       cp.chansess = null;
     }
   }
-  clientenv.delete(chansess);
+  chansess.clientenv = null;
   channel.typedata = null;
   TRACE("leave closechansess");
 }
@@ -634,11 +617,7 @@ function sessionenv(ses: sshsession, chansess: ChanSess): number {
     TRACE(() => `refused env ${name.slice(0, MAX_NAME_LEN)}`);
     return DROPBEAR_FAILURE;
   }
-  let vars = clientenv.get(chansess);
-  if (vars === undefined) {
-    vars = new Map();
-    clientenv.set(chansess, vars);
-  }
+  const vars = (chansess.clientenv ??= new Map());
   if (!vars.has(name) && vars.size >= MAX_ENV_VARS) {
     return DROPBEAR_FAILURE;
   }
@@ -955,7 +934,7 @@ function execchild(data: ExecData, child: SpawnChild): number {
   if (cp !== undefined) {
     addvar("LANG", cp);
   }
-  for (const [name, value] of clientenv.get(chansess) ?? []) {
+  for (const [name, value] of chansess.clientenv ?? []) {
     addvar(name, value);
   }
   if (chansess.term !== null) {

@@ -38,6 +38,8 @@ export class ChanSess {
   agentlistener: Listener | null = null;
   agentfile: string | null = null;
   agentdir: string | null = null;
+  /** Beyond Dropbear: the locale variables accepted from "env" requests, for the child. */
+  clientenv: Map<string, Buffer> | null = null;
 }
 
 /** A running child and its channel. @dropbear chansession.h ChildPid */

@@ -119,6 +119,11 @@ export class serversession {
   childpids: ChildPid[] = [];
   /** An exit reaped before its pid was recorded (see svr_chansess_checksignal). */
   lastexit = new exitinfo();
+  /**
+   * Children whose channel was cleaned up before they exited: C's waitpid(-1) still reaps them
+   * (into lastexit), and since we wait for our own pids only, they are remembered here.
+   */
+  releasedpids = new Set<number>();
   constructor(readonly svr_opts: svr_runopts) {}
 }
 
