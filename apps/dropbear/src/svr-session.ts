@@ -48,7 +48,7 @@ import {
   SSH_MSG_USERAUTH_REQUEST,
   SSH_STRICT_KEX_C,
 } from "@dropbear-ts/options";
-import { svr_chan_tcpdirect, svr_recv_msg_global_request } from "@dropbear-ts/tcpfwd";
+import { svr_chan_streamlocal, svr_chan_tcpdirect, svr_recv_msg_global_request } from "@dropbear-ts/tcpfwd";
 import { common_session_init, sigintterm_handler, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -132,7 +132,7 @@ const svr_packettypes: readonly packettype[] = [
 ];
 
 /** The channel types a client may open. @dropbear svr-session.c svr_chantypes */
-const svr_chantypes: readonly ChanType[] = [svrchansess, svr_chan_tcpdirect];
+const svr_chantypes: readonly ChanType[] = [svrchansess, svr_chan_tcpdirect, svr_chan_streamlocal];
 
 /**
  * The server's per-iteration work: reap session children that have exited (SIGCHLD raised the

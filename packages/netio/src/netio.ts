@@ -179,8 +179,10 @@ export class dropbear_progress_connection {
   sock: StreamFd | null = null;
   errstring: string | null = null;
   constructor(
+    /** The host, or the socket's path for connect_streamlocal. */
     readonly remotehost: string,
-    readonly remoteport: string,
+    /** null for a unix socket (connect_streamlocal). */
+    readonly remoteport: string | null,
     public cb: connect_callback,
     readonly bind_address: string | null,
     readonly bind_port: string | null,
@@ -208,6 +210,11 @@ function connect_try_next(c: dropbear_progress_connection): void {
     const host = res[c.res_iter++]!;
     dropbear_assert(c.sock === null, "c->sock == -1");
     try {
+      if (c.remoteport === null) {
+        // connect_streamlocal's one "address": the socket path.
+        c.sock = new StreamFd(netConnect({ path: host, allowHalfOpen: true, ...socketStreamOptions }));
+        return;
+      }
       const sock = netConnect({
         host,
         port: Number(c.remoteport),
@@ -262,6 +269,33 @@ export function connect_remote(
       lookupFd.settle();
     },
   );
+  return c;
+}
+
+/** sizeof(struct sockaddr_un.sun_path) on Linux: a path needs its NUL in there too. */
+const SUN_PATH_LEN = 108;
+
+/**
+ * Begin connecting to the unix socket at `localpath`; like connect_remote, `cb` learns the
+ * outcome from a later loop iteration. A path too long for sockaddr_un fails there.
+ * @dropbear netio.c connect_streamlocal
+ */
+export function connect_streamlocal(
+  conn_pending: m_list<dropbear_progress_connection>,
+  localpath: string,
+  cb: connect_callback,
+  prio: dropbear_prio,
+): dropbear_progress_connection {
+  const c = new dropbear_progress_connection(localpath, null, cb, null, null, prio);
+  list_append(conn_pending, c);
+  if (Buffer.byteLength(localpath) >= SUN_PATH_LEN) {
+    c.errstring = "Stream path too long";
+    TRACE(() => `localpath: ${localpath} is too long`);
+    c.res = [];
+    return c;
+  }
+  // C fakes up one AF_UNIX addrinfo; here the one entry is the path itself.
+  c.res = [localpath];
   return c;
 }
 
@@ -352,6 +386,7 @@ export function strerror(code: string, fallback: string): string {
     EADDRNOTAVAIL: "Cannot assign requested address",
     EPIPE: "Broken pipe",
     EACCES: "Permission denied",
+    ENOENT: "No such file or directory",
     EMFILE: "Too many open files",
     ENFILE: "Too many open files in system",
     EAGAIN: "Resource temporarily unavailable",

@@ -5,12 +5,14 @@ import type { sshsession } from "@dropbear-ts/core";
 import { TRACE } from "@dropbear-ts/dbutil";
 import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/netio";
 import { MAX_NAME_LEN } from "@dropbear-ts/options";
+import { svr_cancelremotestreamlocal, svr_remotestreamlocalreq } from "./svr-streamfwd.js";
 import { svr_cancelremotetcp, svr_remotetcpreq } from "./svr-tcpfwd.js";
 
 /**
  * A global request: remote TCP forwarding (tcpip-forward, cancel-tcpip-forward) unless -k or
  * the key's no-port-forwarding forbid it; anything else is refused. tcpip-forward answers for
- * itself. The streamlocal requests are not built yet and are refused like unknown ones.
+ * itself; streamlocal-forward@openssh.com answers once its bind is done (the loop awaits it
+ * before the next packet, so replies keep their order); cancel-streamlocal-forward@openssh.com.
  * @dropbear svr-forward.c svr_recv_msg_global_request
  */
 export function svr_recv_msg_global_request(ses: sshsession): void {
@@ -30,6 +32,20 @@ export function svr_recv_msg_global_request(ses: sshsession): void {
       wantreply = false;
     } else if (name === "cancel-tcpip-forward") {
       ret = svr_cancelremotetcp(ses);
+    } else if (name === "streamlocal-forward@openssh.com") {
+      const reply = wantreply;
+      wantreply = false;
+      ses.awaitAfterPacket = svr_remotestreamlocalreq(ses).then((r) => {
+        if (reply) {
+          if (r === DROPBEAR_SUCCESS) {
+            send_msg_request_success(ses);
+          } else {
+            send_msg_request_failure(ses);
+          }
+        }
+      });
+    } else if (name === "cancel-streamlocal-forward@openssh.com") {
+      ret = svr_cancelremotestreamlocal(ses);
     } else {
       TRACE(() => `unhandled request '${name}'`);
     }
