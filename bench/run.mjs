@@ -5,6 +5,7 @@
 // dropbear-bin. Never used by tests: timings are reported, not asserted.
 //
 //   node bench/run.mjs [--quick] [--rounds N] [--secs S] [--no-write] [--only ours,OpenSSH,Dropbear]
+//                      [--our-client-args "-W 2097152"] [--our-server-args "..."] [--tput-only] [--ciphers chacha,gcm,ctr] [--node-args "--cpu-prof --cpu-prof-dir=DIR"]
 //
 // What it measures, per implementation:
 //   - -L throughput per cipher: one tunnel per (implementation, cipher) kept up for the run; each
@@ -43,6 +44,9 @@ const CONC_TIMEOUT_MS = 60_000;
 const WRITE = !flag("no-write");
 // Extra node flags for our two programs (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
 const OUR_NODE_ARGS = (opt("node-args", "") || "").split(" ").filter(Boolean);
+// Extra flags for our client and server (e.g. "-W 2097152").
+const OUR_CLIENT_ARGS = (opt("our-client-args", "") || "").split(" ").filter(Boolean);
+const OUR_SERVER_ARGS = (opt("our-server-args", "") || "").split(" ").filter(Boolean);
 const USER = "dbtsbench";
 const CLK_TCK = 100; // Linux's USER_HZ; /proc/<pid>/stat counts in these.
 
@@ -51,6 +55,8 @@ const CIPHERS = [
   { id: "aes128-gcm@openssh.com", label: "aes128-gcm", c: "aes128-gcm@openssh.com", m: null },
   { id: "aes128-ctr", label: "aes128-ctr + hmac-sha2-256", c: "aes128-ctr", m: "hmac-sha2-256" },
 ];
+const CIPHER_PICK = opt("ciphers");
+if (CIPHER_PICK) CIPHERS.splice(0, CIPHERS.length, ...CIPHERS.filter((c) => CIPHER_PICK.split(",").some((k) => c.id.includes(k))));
 const IMPLS = ["ours", "OpenSSH", "Dropbear"].filter((n) => !opt("only") || opt("only").split(",").includes(n));
 
 const work = mkdtempSync(join(tmpdir(), "dbts-bench-"));
@@ -191,7 +197,7 @@ function clientArgs(impl, { cipher, lport, target, sshPort, command }) {
   const alg = cipher ? ["-c", cipher.c, ...(cipher.m ? ["-m", cipher.m] : [])] : [];
   const args = ["-y", "-y", "-i", ctx.dbKey, ...alg, ...fwd, "-p", String(sshPort), `${USER}@127.0.0.1`, ...tail];
   if (impl === "Dropbear") return ["/usr/bin/dbclient", args];
-  return [process.execPath, [...OUR_NODE_ARGS, join(root, "apps/dbclient/bin/dbclient"), ...args]];
+  return [process.execPath, [...OUR_NODE_ARGS, join(root, "apps/dbclient/bin/dbclient"), ...OUR_CLIENT_ARGS, ...args]];
 }
 
 async function startServer(impl) {
@@ -204,7 +210,7 @@ async function startServer(impl) {
   } else if (impl === "Dropbear") {
     proc = start("/usr/sbin/dropbear", ["-F", "-E", "-r", ctx.dhk, "-p", `127.0.0.1:${sshPort}`]);
   } else {
-    proc = start(process.execPath, [...OUR_NODE_ARGS, join(root, "apps/dropbear/bin/dropbear"), "-F", "-E", "-r", ctx.dhk, "-p", `127.0.0.1:${sshPort}`]);
+    proc = start(process.execPath, [...OUR_NODE_ARGS, join(root, "apps/dropbear/bin/dropbear"), ...OUR_SERVER_ARGS, "-F", "-E", "-r", ctx.dhk, "-p", `127.0.0.1:${sshPort}`]);
   }
   await waitPort(sshPort, `${impl} server`);
   return { proc, sshPort };
@@ -382,6 +388,12 @@ async function main() {
     }
   }
   for (const t of Object.values(tunnels)) if (!t.failed) await stop(t.proc);
+  if (flag("tput-only")) {
+    for (const s of Object.values(servers)) await stop(s.proc);
+    sink.close();
+    echo.close();
+    return { R, nodeLat: NaN, bareRss: NaN };
+  }
 
   // Connect + auth + exec true, interleaved with a bare node start.
   const nodeLat = [];
