@@ -297,3 +297,36 @@ describe("cancel-tcpip-forward (Dropbear's test_canceltcplisten shape, through a
     }
   });
 });
+
+describe("-R listeners of a server started with -l", () => {
+  itStream(["ssh"], "ssh -R 0 through `dropbear -l lo`: the allocated port is bound to lo and carries data", async () => {
+    const srv = await startOurDropbear(["-r", keys.host, "-l", "lo"]);
+    cleanups.push(() => srv.stop());
+    const echo = await startEchoTarget();
+    const child = spawn(
+      PEERS.ssh,
+      [
+        "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "ExitOnForwardFailure=yes", "-i", keys.openssh, "-p", String(srv.port), "-R", `0:127.0.0.1:${echo.port}`, "-N", `${USER}@127.0.0.1`,
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let err = "";
+    child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    try {
+      expect(await waitFor(() => /Allocated port (\d+)/.test(err))).toBe(true);
+      const port = Number(/Allocated port (\d+)/.exec(err)![1]);
+      const socks = execFileSync("ss", ["-Hltn", `sport = :${port}`], { encoding: "utf8" }).trim().split("\n").map((l) => l.split(/\s+/)[3]!);
+      expect(socks.length).toBeGreaterThan(0);
+      for (const l of socks) expect(l).toMatch(/%lo:/);
+      const back = await roundTrip(port, Buffer.from("through lo"));
+      expect(back.toString()).toBe("through lo");
+    } finally {
+      clearTimeout(timer);
+      child.kill("SIGTERM");
+      await once(child, "exit");
+      await echo.close();
+    }
+  });
+});

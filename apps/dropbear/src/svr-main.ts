@@ -18,7 +18,7 @@ async function listensockets(svr_opts: svr_runopts, sockcount: number): Promise<
   const socks: ListenerFd[] = [];
   for (let i = 0; i < svr_opts.portcount; i++) {
     TRACE(() => `listening on '${svr_opts.addresses[i]}:${svr_opts.ports[i]}'`);
-    const r = await dropbear_listen(svr_opts.addresses[i] ?? "", svr_opts.ports[i]!, sockcount - socks.length);
+    const r = await dropbear_listen(svr_opts.addresses[i] ?? "", svr_opts.ports[i]!, sockcount - socks.length, undefined, svr_opts.interface);
     if (r.errstring !== null) {
       dropbear_log(LOG_WARNING, `Failed listening on '${svr_opts.ports[i]}': ${r.errstring}`);
       continue;

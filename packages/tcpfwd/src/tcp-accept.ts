@@ -56,7 +56,7 @@ function tcp_acceptor(ses: sshsession, listener: Listener, sock: ListenerFd): vo
  */
 export async function listen_tcpfwd(ses: sshsession, tcpinfo: FwdListener): Promise<Listener | null> {
   TRACE("enter listen_tcpfwd");
-  const { socks, errstring } = await dropbear_listen(tcpinfo.listenaddr, String(tcpinfo.listenport), DROPBEAR_MAX_SOCKS);
+  const { socks, errstring } = await dropbear_listen(tcpinfo.listenaddr, String(tcpinfo.listenport), DROPBEAR_MAX_SOCKS, undefined, tcpinfo.interface);
   if (socks.length === 0) {
     dropbear_log(LOG_INFO, `TCP forward failed: ${errstring}`);
     TRACE("leave listen_tcpfwd: dropbear_listen failed");
