@@ -61,6 +61,19 @@ describe("dbrandom", () => {
     expect(() => genrandom(Buffer.alloc(4), 5)).toThrow();
   });
 
+  it("small requests (served from a pool) never repeat, across many refills, and big ones bypass it", () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      const b = Buffer.alloc(16);
+      genrandom(b, 16);
+      seen.add(b.toString("hex"));
+    }
+    expect(seen.size).toBe(3000);
+    const big = Buffer.alloc(5000);
+    genrandom(big);
+    expect(big.subarray(4990)).not.toEqual(Buffer.alloc(10));
+  });
+
   it("gen_random_mpint stays in (0, max) and reaches both ends", () => {
     expect(gen_random_mpint(2n)).toBe(1n);
     const seen = new Set<bigint>();
