@@ -1,4 +1,4 @@
-import { accessSync, constants as fsConstants, statSync } from "node:fs";
+import { accessSync, constants as fsConstants, readFileSync, statSync } from "node:fs";
 import { userInfo } from "node:os";
 import { isatty } from "node:tty";
 import {
@@ -10,6 +10,7 @@ import {
   DROPBEAR_VERSION,
 } from "@dropbear-ts/options";
 import {
+  DEBUG1,
   LOG_INFO,
   LOG_WARNING,
   ascii_isspace,
@@ -35,6 +36,10 @@ import {
   flagValue,
   uintOption,
 } from "./common-runopts.js";
+import { expandProxyCommand, proxyjumpToHops, read_config_file, type ConfigSettings } from "./cli-readconf.js";
+
+/** The configuration file dbclient reads: OpenSSH's, not Dropbear's ~/.ssh/dropbear_config (docs/deviations.md). */
+const CLI_SSH_CONFIG = "~/.ssh/config";
 
 /** What cli_getopts fills in: Dropbear's `opts` and `cli_opts`, owned by one program run. */
 export interface CliOptions {
@@ -280,6 +285,19 @@ export function cli_getopts(
     dropbear_exit("Remote host needs to be provided.");
   }
 
+  // The config file first, so that every flag below wins over it.
+  let config: ConfigSettings | null = null;
+  if (!host_arg.includes(",")) {
+    config = apply_config_settings(cli_opts, host_arg);
+    if (config?.proxyjump !== undefined && proxycmd_arg === null && cli_opts.proxycmd === null) {
+      // ProxyJump is ssh's multihop: the jumps go in front of the host.
+      const hops = proxyjumpToHops(config.proxyjump);
+      if (hops !== null) {
+        host_arg = `${hops},${host_arg}`;
+      }
+    }
+  }
+
   // -p and -l win over -o Port; user@host/port, applied last, wins over both.
   if (remoteport_arg !== null) {
     cli_opts.remoteport = remoteport_arg;
@@ -341,10 +359,57 @@ export function cli_getopts(
   // The host comes last: multihop copies -i, -y, -W and friends into the inner command.
   parse_multihop_hostname(opts, cli_opts, host_arg, cli_opts.progname);
 
+  // ProxyCommand from the file only when nothing else says how to get there; its %h %p %r
+  // need the final host, port and user.
+  if (config?.proxycommand !== undefined && config.proxyjump === undefined && cli_opts.proxycmd === null && cli_opts.proxyexec === null) {
+    if (config.proxycommand.toLowerCase() !== "none") {
+      cli_opts.proxycmd = expandProxyCommand(config.proxycommand, cli_opts);
+    }
+  }
+
   // Loaded after multihop so the default key is not passed on as an explicit -i.
   loadidentityfile(cli_opts, DROPBEAR_DEFAULT_CLI_AUTHKEY, false);
 
   return { opts, cli_opts };
+}
+
+/**
+ * Read ~/.ssh/config for the host named on the command line (not for a multihop list): its
+ * HostName, Port, User and IdentityFile go in now, before the flags that override them.
+ * ProxyJump and ProxyCommand are returned for the caller to place.
+ * @dropbear cli-runopts.c apply_config_settings
+ */
+function apply_config_settings(cli_opts: cli_runopts, cli_host_arg: string): ConfigSettings | null {
+  const config_path = expand_homedir_path(CLI_SSH_CONFIG);
+  let text: string;
+  try {
+    text = readFileSync(config_path, "latin1");
+  } catch {
+    DEBUG1(() => `Configuration file '${config_path}' not found.`);
+    return null;
+  }
+  // The key into the file: the host part of [user@]host[/port], as parse_hostname gives it.
+  let host = cli_host_arg.slice(cli_host_arg.indexOf("@") + 1);
+  const sep = host.indexOf("^") >= 0 ? host.indexOf("^") : host.indexOf("/");
+  if (sep >= 0) {
+    host = host.slice(0, sep);
+  }
+  const config = read_config_file(config_path, text, host);
+  if (config.hostname !== undefined) {
+    cli_opts.remotehost = config.hostname;
+    // The command line's host is only the alias from here on.
+    cli_opts.remotehostfixed = true;
+  }
+  if (config.port !== undefined) {
+    cli_opts.remoteport = config.port;
+  }
+  if (config.user !== undefined) {
+    cli_opts.username = config.user;
+  }
+  for (const f of config.identityfiles) {
+    loadidentityfile(cli_opts, f, true);
+  }
+  return config;
 }
 
 /**

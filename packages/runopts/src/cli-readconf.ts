@@ -1,0 +1,194 @@
+import { dirname } from "node:path";
+import type { cli_runopts } from "@dropbear-ts/core";
+import { DEBUG1, LOG_WARNING, dropbear_exit, dropbear_log, expand_homedir_path } from "@dropbear-ts/dbutil";
+
+// The client's configuration file (cli-readconf.c). Dropbear builds it only with
+// DROPBEAR_USE_SSH_CONFIG, reads ~/.ssh/dropbear_config, matches "Host" by exact name, uses only
+// the first matching section and exits on any keyword it does not know. We read the file
+// OpenSSH users already have, ~/.ssh/config, so it is read as ssh reads it (docs/deviations.md):
+// Host patterns (* ? and !negation, several per line), every matching section applies and the
+// first value obtained for a keyword wins; keywords we do not implement are ignored (with a
+// warning when they sit in a section that applies to this host, so nothing is ignored
+// silently). Command-line flags win over the file: cli_getopts applies them afterwards.
+
+/** The keywords we act on (lower case, as matched). @dropbear cli-readconf.c config_options */
+const config_options = ["host", "hostname", "port", "user", "identityfile", "proxyjump", "proxycommand"] as const;
+type cfg_option = (typeof config_options)[number];
+
+/** What the file sets for this host, each keyword's first value. */
+export interface ConfigSettings {
+  hostname?: string;
+  port?: string;
+  user?: string;
+  identityfiles: string[];
+  proxyjump?: string;
+  proxycommand?: string;
+}
+
+/** OpenSSH's match_pattern: `*` any run, `?` one character, the rest literal (case-insensitive for host names). */
+function matchPattern(name: string, pattern: string): boolean {
+  const re = new RegExp(
+    "^" +
+      pattern
+        .split("")
+        .map((c) => (c === "*" ? ".*" : c === "?" ? "." : c.replace(/[.+^${}()|[\]\\]/g, "\\$&")))
+        .join("") +
+      "$",
+    "is",
+  );
+  return re.test(name);
+}
+
+/** A Host line's patterns against the host: any positive match and no negated one. */
+export function hostMatches(host: string, patterns: readonly string[]): boolean {
+  let matched = false;
+  for (const p of patterns) {
+    if (p.startsWith("!")) {
+      if (matchPattern(host, p.slice(1))) {
+        return false;
+      }
+    } else if (matchPattern(host, p)) {
+      matched = true;
+    }
+  }
+  return matched;
+}
+
+/** "Key value", "Key=value" or "Key = value", with "quoted words"; the value keeps its spaces (ProxyCommand). */
+function splitLine(line: string): { key: string; value: string } | null {
+  const m = /^\s*([A-Za-z][A-Za-z0-9]*)\s*(?:=\s*|\s+)(.*?)\s*$/.exec(line);
+  if (m === null) {
+    return null;
+  }
+  let value = m[2]!;
+  if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) {
+    value = value.slice(1, -1);
+  }
+  return { key: m[1]!, value };
+}
+
+/**
+ * Read `text` (the contents of `filename`) for `host` (the name given on the command line).
+ * A line with a keyword and no value ends dbclient, as in C ("Missing value").
+ * @dropbear cli-readconf.c read_config_file
+ */
+export function read_config_file(filename: string, text: string, host: string): ConfigSettings {
+  DEBUG1(() => `Reading '${filename}'`);
+  const out: ConfigSettings = { identityfiles: [] };
+  // Lines before any Host line apply to every host, as in ssh.
+  let in_host_section = true;
+  let linenum = 0;
+  for (const rawline of text.split("\n")) {
+    linenum++;
+    // Comments are whole lines in ssh_config; C also drops a '#' mid-line, which would cut a
+    // ProxyCommand, so only a '#' that starts the line (after blanks) is one.
+    const line = rawline.replace(/\r$/, "");
+    if (/^\s*(#|$)/.test(line)) {
+      continue;
+    }
+    const kv = splitLine(line);
+    if (kv === null) {
+      const key = line.trim();
+      dropbear_exit(`Missing value for ${key} at ${filename}:${linenum}`);
+    }
+    const key = kv.key.toLowerCase();
+    if (key === "host") {
+      in_host_section = hostMatches(host, kv.value.split(/\s+/).filter((p) => p !== ""));
+      continue;
+    }
+    if (key === "match") {
+      // Not implemented: a Match block never applies.
+      in_host_section = false;
+      continue;
+    }
+    if (!in_host_section) {
+      continue;
+    }
+    if (!(config_options as readonly string[]).includes(key)) {
+      dropbear_log(LOG_WARNING, `Ignoring unsupported option ${kv.key} at ${filename}:${linenum}`);
+      continue;
+    }
+    const cfg_opt = key as cfg_option;
+    const cfg_val = kv.value;
+    switch (cfg_opt) {
+      case "hostname":
+        out.hostname ??= cfg_val.replace(/%h/g, host);
+        break;
+      case "port":
+        out.port ??= cfg_val;
+        break;
+      case "user":
+        out.user ??= cfg_val;
+        break;
+      case "identityfile": {
+        // "~/..." from home, a relative path beside the file, as C does.
+        let key_file_path: string;
+        if (cfg_val.startsWith("~/")) {
+          key_file_path = expand_homedir_path(cfg_val);
+        } else if (!cfg_val.startsWith("/")) {
+          key_file_path = `${dirname(filename)}/${cfg_val}`;
+        } else {
+          key_file_path = cfg_val;
+        }
+        out.identityfiles.push(key_file_path);
+        break;
+      }
+      case "proxyjump":
+        out.proxyjump ??= cfg_val;
+        break;
+      case "proxycommand":
+        out.proxycommand ??= cfg_val;
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
+/**
+ * OpenSSH's ProxyJump list ("[user@]host[:port],...", "none" for no jump) as dbclient's multihop
+ * hops ("user@host/port,..."); IPv6 literals in brackets keep their colons.
+ */
+export function proxyjumpToHops(proxyjump: string): string | null {
+  if (proxyjump.toLowerCase() === "none") {
+    return null;
+  }
+  return proxyjump
+    .split(",")
+    .map((hop) => {
+      const at = hop.lastIndexOf("@");
+      const user = at >= 0 ? hop.slice(0, at + 1) : "";
+      let rest = hop.slice(at + 1);
+      let port = "";
+      const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(rest);
+      if (m !== null) {
+        rest = m[1]!;
+        port = m[2] ?? "";
+      } else {
+        const colon = rest.lastIndexOf(":");
+        if (colon >= 0 && rest.indexOf(":") === colon) {
+          port = rest.slice(colon + 1);
+          rest = rest.slice(0, colon);
+        }
+      }
+      return `${user}${rest}${port !== "" ? `/${port}` : ""}`;
+    })
+    .join(",");
+}
+
+/** ProxyCommand's %h %p %r %% tokens, as ssh expands them. */
+export function expandProxyCommand(cmd: string, cli_opts: cli_runopts): string {
+  return cmd.replace(/%([hpr%])/g, (_m, t: string) => {
+    switch (t) {
+      case "h":
+        return cli_opts.remotehost ?? "";
+      case "p":
+        return cli_opts.remoteport ?? "22";
+      case "r":
+        return cli_opts.username ?? "";
+      default:
+        return "%";
+    }
+  });
+}

@@ -1,0 +1,120 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { cli_getopts } from "../src/cli-runopts.js";
+import { hostMatches, proxyjumpToHops, read_config_file } from "../src/cli-readconf.js";
+import { capture } from "./capture.js";
+
+// ~/.ssh/config as dbclient reads it (cli-readconf.c, extended to OpenSSH's matching rules):
+// Host patterns, first value wins, flags win over the file, ProxyJump/ProxyCommand mapped to
+// multihop / -J.
+
+const home = mkdtempSync(join(tmpdir(), "cli-readconf-"));
+const savedHome = process.env.HOME;
+beforeAll(() => {
+  process.env.HOME = home;
+  mkdirSync(join(home, ".ssh"), { recursive: true });
+});
+afterAll(() => {
+  process.env.HOME = savedHome;
+  rmSync(home, { recursive: true, force: true });
+});
+beforeEach(() => writeFileSync(join(home, ".ssh", "config"), ""));
+
+function config(text: string): void {
+  writeFileSync(join(home, ".ssh", "config"), text);
+}
+function parse(...args: string[]) {
+  const c = capture(() => cli_getopts(["dbclient", ...args]));
+  if (c.exit !== undefined) throw new Error(`exit: ${c.exit.exitmsg}`);
+  return { ...c.result!, logs: c.logs };
+}
+
+describe("Host patterns", () => {
+  it("matches * ? and !negation, several patterns per line, case-insensitively", () => {
+    expect(hostMatches("web1.example.com", ["*.example.com"])).toBe(true);
+    expect(hostMatches("web1", ["web?"])).toBe(true);
+    expect(hostMatches("web10", ["web?"])).toBe(false);
+    expect(hostMatches("WEB1", ["web1"])).toBe(true);
+    expect(hostMatches("db", ["web*", "db"])).toBe(true);
+    expect(hostMatches("bastion.example.com", ["*.example.com", "!bastion.*"])).toBe(false);
+    expect(hostMatches("a.b", ["a+b"])).toBe(false);
+  });
+
+  it("first value wins across every matching section; other sections are skipped", () => {
+    const c = read_config_file(
+      "/x/config",
+      ["Port 2000", "Host other", "  HostName wrong", "Host alias", "  HostName 127.0.0.9", "  User first", "Host *", "  User second", "  Port 3000", "  IdentityFile ~/.ssh/k1", "  IdentityFile rel/k2"].join("\n"),
+      "alias",
+    );
+    expect(c.hostname).toBe("127.0.0.9");
+    expect(c.user).toBe("first");
+    expect(c.port).toBe("2000");
+    expect(c.identityfiles).toEqual([join(home, ".ssh/k1"), "/x/rel/k2"]);
+  });
+
+  it("Key=value and quoted values; ProxyCommand keeps its spaces and a '#' inside it", () => {
+    const c = read_config_file("/x/config", ['Host h', '  ProxyCommand = nc -X 5 -x "proxy:1080" %h %p # not a comment', '# a comment', "  Port=22"].join("\n"), "h");
+    expect(c.proxycommand).toBe('nc -X 5 -x "proxy:1080" %h %p # not a comment');
+    expect(c.port).toBe("22");
+  });
+});
+
+describe("cli_getopts with ~/.ssh/config", () => {
+  it("an alias takes HostName, Port and User", () => {
+    config("Host myalias\n  HostName 127.0.0.7\n  Port 2222\n  User alice\n");
+    const { cli_opts } = parse("myalias");
+    expect(cli_opts.remotehost).toBe("127.0.0.7");
+    expect(cli_opts.remoteport).toBe("2222");
+    expect(cli_opts.username).toBe("alice");
+  });
+
+  it("flags win: -p, -l and user@host/port over the file", () => {
+    config("Host myalias\n  HostName 127.0.0.7\n  Port 2222\n  User alice\n");
+    expect(parse("-p", "1", "-l", "bob", "myalias").cli_opts).toMatchObject({ remoteport: "1", username: "bob", remotehost: "127.0.0.7" });
+    expect(parse("carol@myalias/5").cli_opts).toMatchObject({ remoteport: "5", username: "carol", remotehost: "127.0.0.7" });
+  });
+
+  it("IdentityFile is loaded (a missing one warned about), after -i keys", () => {
+    const k = join(home, "idk");
+    writeFileSync(k, "x");
+    config(`Host h\n  IdentityFile ${k}\n  IdentityFile ~/missing-key\n`);
+    const r = parse("h");
+    expect([...r.cli_opts.privkeys]).toContain(k);
+    expect(r.logs.join("\n")).toMatch(/Failed loading keyfile '.*missing-key'/);
+  });
+
+  it("an unsupported keyword in a section for this host is warned about, elsewhere ignored quietly", () => {
+    config("Host h\n  ForwardAgent yes\nHost other\n  ServerAliveInterval 5\n");
+    const r = parse("h");
+    expect(r.logs.join("\n")).toMatch(/Ignoring unsupported option ForwardAgent/);
+    expect(r.logs.join("\n")).not.toMatch(/ServerAliveInterval/);
+  });
+
+  it("ProxyJump becomes multihop: the inner dbclient reaches the jumps, -B the target", () => {
+    config("Host target\n  HostName 10.1.1.1\n  Port 2200\n  ProxyJump ju@jump1:2022,[::1]:23\n");
+    const { cli_opts } = parse("target");
+    expect(cli_opts.remotehost).toBe("10.1.1.1");
+    expect(cli_opts.proxyexec).not.toBeNull();
+    const argv = cli_opts.proxyexec!;
+    expect(argv.slice(-3)).toEqual(["-B", "10.1.1.1:2200", "ju@jump1/2022,::1/23"]);
+  });
+
+  it("ProxyCommand becomes -J with %h %p %r; -J on the command line wins", () => {
+    config("Host t\n  HostName 10.0.0.2\n  User u\n  ProxyCommand nc %h %p # as %r\n");
+    expect(parse("t").cli_opts.proxycmd).toBe("nc 10.0.0.2 22 # as u");
+    expect(parse("-J", "mine", "t").cli_opts.proxycmd).toBe("mine");
+  });
+
+  it("a multihop host list does not read the file (as C)", () => {
+    config("Host a\n  HostName 127.0.0.7\n");
+    expect(parse("a,a").cli_opts.remotehost).toBe("a");
+  });
+
+  it("proxyjumpToHops: none, user, ports, IPv6", () => {
+    expect(proxyjumpToHops("none")).toBeNull();
+    expect(proxyjumpToHops("h")).toBe("h");
+    expect(proxyjumpToHops("u@h:1,[fe80::1]:2,u2@[::1]")).toBe("u@h/1,fe80::1/2,u2@::1");
+  });
+});

@@ -1,0 +1,107 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { IN_CI, itWithPeers } from "./helpers/peers.js";
+import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+
+// Issue 9: dbclient reads ~/.ssh/config (cli-readconf.c, OpenSSH's matching rules): a Host
+// alias with HostName, Port, User and IdentityFile connects; ProxyJump in the file becomes
+// multihop; flags win.
+
+const USER = "dbtsconf";
+const isRoot = process.getuid?.() === 0;
+const work = scratch("dbts-conf-");
+const home = join(work.dir, "home");
+let key = "";
+let ours: Server;
+
+function itConf(title: string, fn: () => Promise<void>, timeout = 60_000): void {
+  if (!isRoot && !IN_CI) {
+    itWithPeers(["__needs_root__" as never], title, fn);
+    return;
+  }
+  itWithPeers([], title, fn, timeout);
+}
+
+function shRetry(cmd: string, args: string[]): void {
+  for (let i = 0; ; i++) {
+    const r = spawnSync(cmd, args, { encoding: "utf8" });
+    if (r.status === 0) return;
+    if (i >= 50) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr}`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  }
+}
+
+beforeAll(async () => {
+  if (!isRoot) return;
+  spawnSync("userdel", ["-f", "-r", USER], { stdio: "ignore" });
+  shRetry("useradd", ["-m", "-s", "/bin/sh", USER]);
+  shRetry("usermod", ["-p", "*", USER]);
+  const uhome = execFileSync("getent", ["passwd", USER], { encoding: "utf8" }).split(":")[5]!;
+  const uid = Number(execFileSync("id", ["-u", USER], { encoding: "utf8" }).trim());
+  const gid = Number(execFileSync("id", ["-g", USER], { encoding: "utf8" }).trim());
+  mkdirSync(join(uhome, ".ssh"), { mode: 0o700 });
+  chownSync(join(uhome, ".ssh"), uid, gid);
+  mkdirSync(join(home, ".ssh"), { recursive: true, mode: 0o700 });
+  // Not in ~/.ssh/id_dropbear: only the config's IdentityFile can find it.
+  key = join(work.dir, "conf_key");
+  const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", key], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(r.stderr);
+  const ak = join(uhome, ".ssh", "authorized_keys");
+  writeFileSync(ak, readFileSync(`${key}.pub`, "utf8"));
+  chownSync(ak, uid, gid);
+  chmodSync(ak, 0o600);
+  const hk = join(work.dir, "host_ed25519");
+  spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk]);
+  ours = await startOurDropbear(["-r", hk]);
+}, 60_000);
+
+afterAll(async () => {
+  await ours?.stop();
+  if (isRoot) spawnSync("userdel", ["-f", "-r", USER], { stdio: "ignore" });
+  work.cleanup();
+}, 60_000);
+
+function writeConfig(text: string): void {
+  writeFileSync(join(home, ".ssh", "config"), text);
+}
+
+describe("~/.ssh/config end to end", () => {
+  itConf("a Host alias with HostName, Port, User and IdentityFile connects", async () => {
+    writeConfig(`# ours\nHost myalias\n  HostName 127.0.0.1\n  Port ${ours.port}\n  User ${USER}\n  IdentityFile ${key}\n  ForwardAgent no\n`);
+    const r = await run(process.execPath, [OURS.dbclient, "-y", "-y", "myalias", "echo $USER; exit 4"], { env: { HOME: home } });
+    expect(r.stdout).toBe(`${USER}\n`);
+    expect(r.status).toBe(4);
+    // The unsupported keyword in our section is named, not silently dropped.
+    expect(r.stderr).toMatch(/Ignoring unsupported option ForwardAgent/);
+  });
+
+  itConf("flags win: -p on the command line beats the file's Port", async () => {
+    writeConfig(`Host myalias\n  HostName 127.0.0.1\n  Port 1\n  User ${USER}\n  IdentityFile ${key}\n`);
+    const r = await run(process.execPath, [OURS.dbclient, "-y", "-y", "-p", String(ours.port), "myalias", "echo flag-port"], { env: { HOME: home } });
+    expect(r.stdout).toBe("flag-port\n");
+    expect(r.status).toBe(0);
+  });
+
+  itConf("ProxyJump in the file: through the jump host (multihop), the command's exit code comes back", async () => {
+    writeConfig(
+      [
+        "Host jump",
+        "  HostName 127.0.0.1",
+        `  Port ${ours.port}`,
+        "Host inside",
+        "  HostName 127.0.0.1",
+        `  Port ${ours.port}`,
+        "  ProxyJump jump",
+        "Host *",
+        `  User ${USER}`,
+        `  IdentityFile ${key}`,
+      ].join("\n") + "\n",
+    );
+    const r = await run(process.execPath, [OURS.dbclient, "-y", "-y", "inside", "echo $SSH_CONNECTION; exit 6"], { env: { HOME: home } });
+    // The last hop saw a connection from the jump's direct-tcpip (127.0.0.1), not from us directly.
+    expect(r.stdout, r.stderr).toMatch(/^127\.0\.0\.1 \d+ 127\.0\.0\.1 \d+\n$/);
+    expect(r.status).toBe(6);
+  });
+});
