@@ -202,6 +202,9 @@ export function getchannel(ses: sshsession): Channel {
   return getchannel_msg(ses, null);
 }
 
+/** At most this many reads of one channel fd per loop turn (see channelio). */
+const CHANNEL_READS_PER_TURN = 4;
+
 /**
  * After select: read what is ready and send it, write out what the peer sent, then look at
  * closing; finally accept on listeners. @dropbear common-channel.c channelio
@@ -216,6 +219,21 @@ export function channelio(ses: sshsession, readfds: ReadonlySet<Fd>, writefds: R
     if (chanfdIsOpen(channel.readfd) && readfds.has(channel.readfd)) {
       TRACE("send normal readfd");
       send_msg_channel_data(ses, channel, false);
+      // Beyond Dropbear (one read per select): while the fd has more, the window allows and
+      // the write queue is under the mark setchannelfds uses, read again, so one loop turn
+      // (and one gathered write) carries several packets. The queue bound stays that mark plus
+      // one packet.
+      for (
+        let more = 1;
+        more < CHANNEL_READS_PER_TURN &&
+        chanfdIsOpen(channel.readfd) &&
+        channel.transwindow > 0 &&
+        ses.writequeue_len <= 2 * TRANS_MAX_PAYLOAD_LEN &&
+        channel.readfd.readReady();
+        more++
+      ) {
+        send_msg_channel_data(ses, channel, false);
+      }
       do_check_close = true;
     }
     if (ERRFD_IS_READ(channel) && chanfdIsOpen(channel.errfd) && readfds.has(channel.errfd)) {

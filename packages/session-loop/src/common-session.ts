@@ -24,6 +24,9 @@ import {
   KEX_REKEY_TIMEOUT,
   LOCAL_IDENT,
   MAX_CHANNELS,
+  SSH_MSG_CHANNEL_DATA,
+  SSH_MSG_CHANNEL_EXTENDED_DATA,
+  SSH_MSG_CHANNEL_WINDOW_ADJUST,
   SSH_MSG_GLOBAL_REQUEST,
   SSH_MSG_KEXINIT,
   TRANS_MAX_PAYLOAD_LEN,
@@ -114,6 +117,16 @@ function transport_read_allowed(ses: sshsession, writequeue_has_space: boolean):
   return ses.writequeue_len <= WRITEQUEUE_READ_LIMIT && ses.writequeue.count <= WRITEQUEUE_READ_PACKETS;
 }
 
+/** At most this many transport packets read and processed per loop turn (see session_loop). */
+const PACKETS_PER_TURN = 8;
+
+/** The received payload is channel data or a window adjust (and no kex is running). */
+function isDataPacket(ses: sshsession): boolean {
+  const p = ses.payload!;
+  const type = p.data[ses.payload_beginning];
+  return ses.dataallowed && (type === SSH_MSG_CHANNEL_DATA || type === SSH_MSG_CHANNEL_EXTENDED_DATA || type === SSH_MSG_CHANNEL_WINDOW_ADJUST);
+}
+
 /**
  * The main loop, one iteration as Dropbear does it: build the fd sets (channels, listeners,
  * pending connects, the transport), select, check timeouts, read and process at most one
@@ -170,11 +183,41 @@ export async function session_loop(ses: sshsession, loophandler: (ses: sshsessio
         }
       }
       if (ses.payload !== null) {
+        let batch = isDataPacket(ses);
         process_packet(ses);
         const work = ses.awaitAfterPacket;
         if (work !== null) {
           ses.awaitAfterPacket = null;
           await work;
+          batch = false;
+        }
+        // Beyond Dropbear (one packet per select): after channel data or a window adjust, while
+        // whole packets are already buffered, read and process more of those in this turn, so
+        // a busy transport costs one loop turn per batch, not per packet. Any other message
+        // ends the batch once processed: the loop handler and the kex state machine see it
+        // before the next packet, exactly as in Dropbear.
+        for (
+          let more = 1;
+          batch &&
+          more < PACKETS_PER_TURN &&
+          ses.sock_in !== null &&
+          !ses.exitflag &&
+          ses.sock_in.readReady() &&
+          transport_read_allowed(ses, ses.writequeue_len <= 2 * TRANS_MAX_PAYLOAD_LEN);
+          more++
+        ) {
+          read_packet(ses);
+          if (ses.payload === null) {
+            break;
+          }
+          batch = isDataPacket(ses);
+          process_packet(ses);
+          const next = ses.awaitAfterPacket;
+          if (next !== null) {
+            ses.awaitAfterPacket = null;
+            await next;
+            break;
+          }
         }
       }
     }
