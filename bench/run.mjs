@@ -5,7 +5,7 @@
 // dropbear-bin. Never used by tests: timings are reported, not asserted.
 //
 //   node bench/run.mjs [--quick] [--rounds N] [--secs S] [--no-write] [--only ours,OpenSSH,Dropbear]
-//                      [--our-client-args "-W 2097152"] [--our-server-args "..."] [--tput-only] [--ciphers chacha,gcm,ctr] [--node-args "--cpu-prof --cpu-prof-dir=DIR"]
+//                      [--lat-only] [--lat-rounds N] [--our-client-args "-W 2097152"] [--our-server-args "..."] [--tput-only] [--ciphers chacha,gcm,ctr] [--node-args "--cpu-prof --cpu-prof-dir=DIR"]
 //
 // What it measures, per implementation:
 //   - -L throughput per cipher: one tunnel per (implementation, cipher) kept up for the run; each
@@ -57,6 +57,11 @@ const CIPHERS = [
 ];
 const CIPHER_PICK = opt("ciphers");
 if (CIPHER_PICK) CIPHERS.splice(0, CIPHERS.length, ...CIPHERS.filter((c) => CIPHER_PICK.split(",").some((k) => c.id.includes(k))));
+// Only connect+auth+exec (for start-up work).
+if (flag("lat-only")) {
+  CIPHERS.splice(0);
+  CONCURRENCY.splice(0);
+}
 const IMPLS = ["ours", "OpenSSH", "Dropbear"].filter((n) => !opt("only") || opt("only").split(",").includes(n));
 
 const work = mkdtempSync(join(tmpdir(), "dbts-bench-"));
@@ -423,7 +428,7 @@ async function main() {
 
   // Idle: a fresh -N session each, RSS after a quiet second, CPU over two more.
   const bareRss = await bareNodeRss();
-  for (const impl of IMPLS) {
+  for (const impl of flag("lat-only") ? [] : IMPLS) {
     const before = new Set(tree(servers[impl].proc.pid));
     const t = await startTunnel(impl, servers[impl], null, sinkPort);
     if (t.failed) continue;

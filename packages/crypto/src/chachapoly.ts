@@ -1,5 +1,5 @@
 import { createCipheriv, createSecretKey, type KeyObject } from "node:crypto";
-import { Poly1305 } from "@noble/ciphers/_poly1305.js";
+import { createRequire } from "node:module";
 import { TRACE2, constant_time_memcmp } from "@dropbear-ts/dbutil";
 
 import {
@@ -26,10 +26,11 @@ import {
 // Poly1305: node:crypto has no standalone one. libsodium's WebAssembly build
 // (libsodium-wrappers-sumo, crypto_onetimeauth) runs it about 4.5x faster than @noble/ciphers'
 // JavaScript (measured 1026 vs 227 MB/s on 32 KiB, bench note in docs/bench.md), so it carries
-// the data. Loading it costs ~35 ms (an 1.6 MB module and the wasm compile), which must not sit
-// on the connection's path: the first dropbear_chachapoly_start starts the load in the
-// background and @noble/ciphers computes the (identical) tags until it is ready. Either way the
-// same RFC 8439 Poly1305 runs, checked against the RFC's vectors in the tests.
+// the data. Loading it costs ~35 ms of main-thread time (a 1.6 MB module and the wasm
+// compile), which must not sit on a short session's path (connect, auth, one command): the
+// load starts in the background once POLY1305_BULK_BYTES went through this process, and
+// @noble/ciphers (loaded at first use, ~10 ms) computes the identical tags until it is ready.
+// Either way the same RFC 8439 Poly1305 runs, checked against the RFC's vectors in the tests.
 
 /** Bytes in each of the two ChaCha20 keys. @dropbear chachapoly.c CHACHA20_KEY_LEN */
 export const CHACHA20_KEY_LEN = 32;
@@ -56,6 +57,13 @@ export const dropbear_chachapoly: dropbear_cipher = {
   keysize: CHACHA20_KEY_LEN * 2,
   blocksize: CHACHA20_BLOCKSIZE,
 };
+
+/** Bytes sealed or opened before libsodium is worth loading: a few round trips of bulk data. */
+export const POLY1305_BULK_BYTES = 256 * 1024;
+let polyBytes = 0;
+
+type NoblePoly1305 = typeof import("@noble/ciphers/_poly1305.js");
+let noble: NoblePoly1305 | null = null;
 
 /** The one-shot Poly1305 of libsodium, once loaded. */
 type OneTimeAuth = (message: Uint8Array, key: Uint8Array) => Uint8Array;
@@ -88,9 +96,14 @@ export function poly1305_impl(): "libsodium" | "noble" {
 function poly1305(key: Uint8Array, msg: Uint8Array, out: Uint8Array): void {
   if (sodiumPoly1305 !== null) {
     out.set(sodiumPoly1305(msg, key));
-  } else {
-    new Poly1305(key).update(msg).digestInto(out);
+    return;
   }
+  polyBytes += msg.length;
+  if (polyBytes > POLY1305_BULK_BYTES && sodiumLoad === null) {
+    void poly1305_load();
+  }
+  noble ??= createRequire(import.meta.url)("@noble/ciphers/_poly1305.js") as NoblePoly1305;
+  new noble.Poly1305(key).update(msg).digestInto(out);
 }
 
 /** One direction's two ChaCha20 keys. @dropbear chachapoly.h dropbear_chachapoly_state */
@@ -130,7 +143,6 @@ export function dropbear_chachapoly_start(
   if (keylen !== CHACHA20_KEY_LEN * 2 || key.length < keylen) {
     return null;
   }
-  void poly1305_load();
   const state = new dropbear_chachapoly_state(
     createSecretKey(Buffer.from(key.subarray(0, CHACHA20_KEY_LEN))),
     createSecretKey(Buffer.from(key.subarray(CHACHA20_KEY_LEN, keylen))),

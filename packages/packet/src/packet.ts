@@ -16,8 +16,7 @@ import {
   type buffer,
 } from "@dropbear-ts/buffer";
 import { DROPBEAR_COMP_ZLIB, DROPBEAR_COMP_ZLIB_DELAY, type ZStream, type key_context_directional, type sshsession } from "@dropbear-ts/core";
-// pako: Node has no public synchronous zlib stream that keeps its state between calls.
-import { Deflate, Inflate, Z_OK, Z_SYNC_FLUSH } from "pako";
+import { createRequire } from "node:module";
 import { CRYPT_OK, LTC_DECRYPT, LTC_ENCRYPT, computeMac, genrandom, verifyMac } from "@dropbear-ts/crypto";
 import { TRACE, TRACE2, dropbear_assert, dropbear_exit, enqueue, isempty, monotonic_now } from "@dropbear-ts/dbutil";
 import { FdError, packet_queue_consume, packet_queue_to_iovec, strerror } from "@dropbear-ts/netio";
@@ -46,8 +45,15 @@ export const INIT_READBUF = 128;
 /** What zlib may add to a payload at worst (kept so sizes match Dropbear's checks). @dropbear packet.c ZLIB_COMPRESS_EXPANSION */
 export const ZLIB_COMPRESS_EXPANSION = (Math.floor(RECV_MAX_PAYLOAD_LEN / 16384) + 1) * 5 + 6;
 
+// pako: Node has no public synchronous zlib stream that keeps its state between calls. It is
+// loaded only when compression is negotiated (rare; it costs ~7 ms of every start-up otherwise).
+type Pako = typeof import("pako");
+let pakoModule: Pako | null = null;
+const pako = (): Pako => (pakoModule ??= createRequire(import.meta.url)("pako") as Pako);
+
 /** A fresh deflate (sending, default level) or inflate (receiving) stream as Dropbear sets zlib up. */
 export function newzstream(trans: boolean): ZStream {
+  const { Deflate, Inflate } = pako();
   return trans
     ? new Deflate({ windowBits: DROPBEAR_ZLIB_WINDOW_BITS, memLevel: DROPBEAR_ZLIB_MEM_LEVEL })
     : new Inflate({ windowBits: DROPBEAR_ZLIB_WINDOW_BITS });
@@ -74,6 +80,7 @@ function zpush(z: ZStream, data: Uint8Array, limit: number): Buffer {
     // More than a whole payload: the rest would only be thrown away.
     if (total <= limit) out.push(chunk);
   };
+  const { Z_OK, Z_SYNC_FLUSH } = pako();
   z.push(data, Z_SYNC_FLUSH);
   if (z.err !== Z_OK) {
     dropbear_exit("zlib error");

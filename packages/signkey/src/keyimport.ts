@@ -65,8 +65,10 @@ export type Passphrase = string | Uint8Array | null | undefined;
 interface BcryptPbkdf {
   pbkdf(pass: Uint8Array, passlen: number, salt: Uint8Array, saltlen: number, key: Uint8Array, keylen: number, rounds: number): number;
 }
-// bcrypt-pbkdf is CommonJS without types; its one function is described above.
-const bcrypt_pbkdf = createRequire(import.meta.url)("bcrypt-pbkdf") as BcryptPbkdf;
+// bcrypt-pbkdf is CommonJS without types; its one function is described above. Loaded when an
+// encrypted key is first read, not at every start-up (~8 ms with tweetnacl).
+let bcryptModule: BcryptPbkdf | null = null;
+const bcrypt_pbkdf = (): BcryptPbkdf => (bcryptModule ??= createRequire(import.meta.url)("bcrypt-pbkdf") as BcryptPbkdf);
 
 /** What an openssh-key-v1 file starts with when unencrypted and holding one key. @dropbear keyimport.c OSSH_PKEY_BLOB */
 const OSSH_PKEY_BLOB = Buffer.from("openssh-key-v1\0\0\0\0\x04none\0\0\0\x04none\0\0\0\0\0\0\0\x01", "latin1");
@@ -447,7 +449,7 @@ function opensshDecrypt(key: openssh_key, passphrase: Uint8Array): Buffer | stri
   const tag = blob.data.subarray(blob.pos + enclen, blob.pos + enclen + cipher.taglen);
 
   const derived = new Uint8Array(cipher.keylen + cipher.ivlen);
-  if (rounds < 1 || bcrypt_pbkdf.pbkdf(passphrase, passphrase.length, salt, salt.length, derived, derived.length, rounds) !== 0) {
+  if (rounds < 1 || bcrypt_pbkdf().pbkdf(passphrase, passphrase.length, salt, salt.length, derived, derived.length, rounds) !== 0) {
     return "Key derivation failed for encrypted OpenSSH key";
   }
   let plain: Buffer;
