@@ -584,6 +584,7 @@ function svg(rows) {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y}" viewBox="0 0 ${W} ${y}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${out.join("\n")}\n</svg>\n`;
 }
 
+const NOTES_MARKER = "<!-- notes: kept by bench/run.mjs across runs -->";
 const esc = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 const OPENSSH_V = spawnSync("ssh", ["-V"], { encoding: "utf8" }).stderr.trim().split(",")[0];
 const DROPBEAR_V = (/v?(\d{4}\.\d+)/.exec(spawnSync("/usr/sbin/dropbear", ["-V"], { encoding: "utf8" }).stderr ?? "") ?? [])[1] ?? "?";
@@ -594,7 +595,17 @@ try {
   const { md, svg: chart } = report(res);
   process.stdout.write(`${md}\n`);
   if (WRITE) {
-    writeFileSync(join(root, "docs/bench.md"), md);
+    // The hand-written notes below the marker (profiles, what holds a target back) survive a rerun.
+    const mdPath = join(root, "docs/bench.md");
+    let notes = "";
+    try {
+      const prev = readFileSync(mdPath, "utf8");
+      const at = prev.indexOf(NOTES_MARKER);
+      if (at >= 0) notes = prev.slice(at);
+    } catch {
+      // first run
+    }
+    writeFileSync(mdPath, `${md}\n${notes || `${NOTES_MARKER}\n`}`);
     writeFileSync(join(root, "docs/bench.svg"), chart);
     log("wrote docs/bench.md and docs/bench.svg");
   }
