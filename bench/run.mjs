@@ -373,6 +373,8 @@ async function main() {
       tunnels[`${impl}|${cipher.id}`] = t;
       R[impl].tput[cipher.id] = t.failed ? { failed: t.failed } : [];
       if (t.failed) log(`${impl} ${cipher.label}: ${t.failed}`);
+      // Warm-up, not counted: JIT, lazily loaded code (our libsodium after 256 KiB), TCP windows.
+      else await throughput(t.lport, 0.5);
     }
   }
   for (let r = 0; r < ROUNDS; r++) {
@@ -487,7 +489,7 @@ function report({ R, nodeLat, bareRss }) {
   lines.push("");
   lines.push(`Written by \`npm run bench\`${QUICK ? " (--quick)" : ""} on ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC; ` +
     `Node ${process.version}, ${sh("nproc", []).trim()} cores, ${OPENSSH_V}, Dropbear ${DROPBEAR_V}. Loopback only; medians of ${ROUNDS} interleaved round(s) ` +
-    `of ${SECS} s for throughput and ${LAT_ROUNDS} for latency. Throughput counts what the far end received; CPU is utime+stime from /proc ` +
+    `of ${SECS} s for throughput and ${LAT_ROUNDS} for latency. Throughput counts what the far end received, after an uncounted 0.5 s warm-up per tunnel; CPU is utime+stime from /proc ` +
     "(server: the daemon and all its children). Ratios are ours ÷ theirs (above 1 is better for throughput, below 1 for times, CPU and memory).");
   lines.push("");
   lines.push("| | ours | OpenSSH | Dropbear | ours ÷ OpenSSH | ours ÷ Dropbear |");
