@@ -323,6 +323,34 @@ describe("OpenSSH ssh -> our dropbear: authorized_keys command=", () => {
   });
 });
 
+describe("OpenSSH ssh -> our dropbear: -I, -M and -K on the server", () => {
+  itSess(["ssh"], "-I 1 ends a session that stays idle", async () => {
+    const s = await ours("-I", "1");
+    const r = await ssh(s, [], "sleep 30", { timeoutMs: 20_000 });
+    expect(r.status).not.toBe(0);
+    expect(r.ms).toBeLessThan(15_000);
+  });
+
+  itSess(["ssh"], "-M 2 ends a session that keeps talking", async () => {
+    const s = await ours("-M", "2");
+    const r = await ssh(s, [], "while true; do echo tick; sleep 0.2; done", { timeoutMs: 20_000 });
+    expect(r.status).not.toBe(0);
+    expect(r.stdout.toString()).toContain("tick");
+    expect(r.ms).toBeLessThan(15_000);
+  });
+
+  itSess(["ssh"], "-K 1 sends keepalive requests the client answers, and the session goes on", async () => {
+    const s = await ours("-K", "1");
+    // LogLevel must come first: ssh keeps the first value it is given.
+    const args = ["-o", "LogLevel=DEBUG1", ...SSH_OPTS, "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`, "sleep 3; echo done"];
+    const r = await runClient(PEERS.ssh, args, { timeoutMs: 20_000 });
+    expect(r.status).toBe(0);
+    expect(r.stdout.toString()).toBe("done\n");
+    // A channel request while a channel is open both ways, else (our stdin is at EOF) a global one.
+    expect(r.stderr).toMatch(/rtype keepalive@openssh\.com (want_)?reply 1/);
+  });
+});
+
 describe("sftp and scp through our dropbear", () => {
   itSess(["sftp", "sftp-server"], "sftp put and get round-trip a file byte for byte", async () => {
     const s = await ours();
