@@ -35,8 +35,8 @@ import { encrypt_packet, newzstream } from "@dropbear-ts/packet";
 import { signkey_type_from_signature, type signature_type } from "@dropbear-ts/signkey";
 
 /**
- * Load the post-quantum KEMs (WebAssembly / lazily built) before the first packet: the kex
- * handlers that use them are synchronous, as in C.
+ * Make the post-quantum KEMs ready before the first packet (ML-KEM's library is imported on
+ * first use; sntrup761 needs nothing): the kex handlers that use them are synchronous, as in C.
  */
 export function kexLoadKems(): Promise<void> {
   return Promise.all([sntrup761_desc.kemLoad(), mlkem768_desc.kemLoad()]).then(() => undefined);
