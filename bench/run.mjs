@@ -141,6 +141,17 @@ function rssKiB(pid) {
   }
 }
 
+/** Private anonymous memory (heap, stacks, JIT code), KiB: RSS less the shared, file-backed
+ * pages such as the node binary (~35 MB of a Node process's RSS, shared by all of them). */
+function anonKiB(pid) {
+  try {
+    const m = /Anonymous:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** pid and every live descendant. */
 function tree(pid) {
   const kids = new Map();
@@ -323,9 +334,11 @@ async function bareNodeRss() {
   const c = spawn(process.execPath, ["-e", "setTimeout(() => {}, 1e9)"], { stdio: "ignore" });
   await sleep(1000);
   const kib = rssKiB(c.pid);
+  bareAnon = anonKiB(c.pid);
   c.kill();
   return kib;
 }
+let bareAnon = NaN;
 
 // ---- the run ----
 
@@ -439,7 +452,14 @@ async function main() {
     const c0 = cpuSecs([t.proc.pid, ...conn]);
     await sleep(2000);
     const idleCpu = (cpuSecs([t.proc.pid, ...conn]) - c0) / 2;
-    R[impl].idle = { client: rssKiB(t.proc.pid), server: conn.reduce((a, p) => a + rssKiB(p), 0), serverProcs: conn.length, cpu: idleCpu };
+    R[impl].idle = {
+      client: rssKiB(t.proc.pid),
+      server: conn.reduce((a, p) => a + rssKiB(p), 0),
+      clientAnon: anonKiB(t.proc.pid),
+      serverAnon: conn.reduce((a, p) => a + anonKiB(p), 0),
+      serverProcs: conn.length,
+      cpu: idleCpu,
+    };
     log(`idle ${impl}: client ${(R[impl].idle.client / 1024).toFixed(1)} MB, server ${(R[impl].idle.server / 1024).toFixed(1)} MB in ${conn.length} process(es), CPU ${(idleCpu * 100).toFixed(1)} %`);
     await stop(t.proc);
   }
@@ -482,6 +502,8 @@ function report({ R, nodeLat, bareRss }) {
   }
   row("idle RSS client, MB", (r) => r.idle.client / 1024, 1, "low");
   row("idle RSS server connection process(es), MB", (r) => r.idle.server / 1024, 1, "low");
+  row("idle anonymous memory client, MB", (r) => r.idle.clientAnon / 1024, 1, "low");
+  row("idle anonymous memory server connection process(es), MB", (r) => r.idle.serverAnon / 1024, 1, "low");
   row("idle CPU, client + server connection, %", (r) => r.idle.cpu * 100, 1, "low");
 
   const lines = [];
@@ -499,6 +521,7 @@ function report({ R, nodeLat, bareRss }) {
   }
   lines.push(`| reference: bare \`node -e 0\`, ms | ${fmt(nodeLat)} | | | | |`);
   lines.push(`| reference: bare idle node RSS, MB | ${fmt(bareRss / 1024, 1)} | | | | |`);
+  lines.push(`| reference: bare idle node anonymous memory, MB | ${fmt(bareAnon / 1024, 1)} | | | | |`);
   lines.push("");
   const fails = [];
   for (const impl of IMPLS) {
