@@ -18,7 +18,7 @@ import {
 import { start_send_channel_request } from "@dropbear-ts/channel";
 import { SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, SSH_OPEN_CONNECT_FAILED, type ChanType, type Channel, type CliAgentOps, type sshsession } from "@dropbear-ts/core";
 import { LOG_INFO, TRACE, dropbear_exit, dropbear_log, libcFunc, list_append, type m_list } from "@dropbear-ts/dbutil";
-import { StreamFd } from "@dropbear-ts/netio";
+import { StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import {
   DROPBEAR_RSA_SHA256,
   MAX_PUBKEY_SIZE,
@@ -113,7 +113,7 @@ function new_agent_chan(ses: sshsession, channel: Channel): number {
   }
   // libuv makes the fd non-blocking (C's setnonblocking); half-open so an EOF one way
   // leaves the other direction flowing.
-  const sock = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+  const sock = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions });
   const sfd = new StreamFd(sock);
   channel.readfd = sfd;
   channel.writefd = sfd;

@@ -6,7 +6,7 @@ import { send_msg_channel_open_init } from "@dropbear-ts/channel";
 import { ListenerType, type ChanSess, type ChanType, type Listener, type sshsession } from "@dropbear-ts/core";
 import { TRACE } from "@dropbear-ts/dbutil";
 import { new_listener, remove_listener } from "@dropbear-ts/listener";
-import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS, ListenerFd, StreamFd } from "@dropbear-ts/netio";
+import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS, ListenerFd, SOCKET_HIGH_WATER_MARK, StreamFd } from "@dropbear-ts/netio";
 import { encrypt_packet } from "@dropbear-ts/packet";
 
 // svr-agentfwd.c: the server's half of agent forwarding. "auth-agent-req@openssh.com" on a
@@ -43,7 +43,7 @@ export function svr_agentreq(ses: sshsession, chansess: ChanSess): number {
     return DROPBEAR_FAILURE;
   }
   // pauseOnConnect: accepted connections wait for the loop, as with accept(2).
-  const server = createServer({ pauseOnConnect: true, allowHalfOpen: true });
+  const server = createServer({ pauseOnConnect: true, allowHalfOpen: true, highWaterMark: SOCKET_HIGH_WATER_MARK });
   // ListenerFd first: it takes the server's error events, so a late one never goes unhandled.
   const fd = new ListenerFd(server, AGENT_BACKLOG);
   if (bindagent(fd, chansess) === DROPBEAR_FAILURE) {

@@ -8,7 +8,7 @@ import { buf_getbool, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_pu
 import { send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request } from "@dropbear-ts/channel";
 import { FD_CLOSED, type ChanType, type Channel, type chanfd, type sshsession } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, libcFunc } from "@dropbear-ts/dbutil";
-import { DROPBEAR_FAILURE, dropbear_prio, StreamFd } from "@dropbear-ts/netio";
+import { DROPBEAR_FAILURE, dropbear_prio, StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import { DROPBEAR_ESCAPE_CHAR } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 import {
@@ -100,7 +100,7 @@ function openStdioFd(fd: number, forWrite: boolean): StreamFd | null {
     }
     const st = fstatSync(copy);
     if (st.isFIFO() || st.isSocket()) {
-      return new StreamFd(new net.Socket({ fd: copy, readable: !forWrite, writable: forWrite, allowHalfOpen: true }));
+      return new StreamFd(new net.Socket({ fd: copy, readable: !forWrite, writable: forWrite, allowHalfOpen: true, ...socketStreamOptions }));
     }
     if (forWrite) {
       return new StreamFd(createWriteStream("", { fd: copy }));

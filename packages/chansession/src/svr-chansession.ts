@@ -35,7 +35,7 @@ import {
   strerror_errno,
   waitpidNohang,
 } from "@dropbear-ts/dbutil";
-import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS, StreamFd, dropbear_prio } from "@dropbear-ts/netio";
+import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS, StreamFd, dropbear_prio, socketStreamOptions } from "@dropbear-ts/netio";
 import {
   DEFAULT_PATH,
   DEFAULT_ROOT_PATH,
@@ -175,7 +175,7 @@ export function childFd(rawfd: number, readable: boolean, writable: boolean): Ch
     closeSync(rawfd);
     dropbear_exit(`Couldn't watch fd ${rawfd}: ${err}`);
   }
-  const sock = new Socket({ handle, readable, writable, allowHalfOpen: true } as unknown as ConstructorParameters<typeof Socket>[0]);
+  const sock = new Socket({ handle, readable, writable, allowHalfOpen: true, ...socketStreamOptions } as unknown as ConstructorParameters<typeof Socket>[0]);
   return new ChildFd(sock, rawfd, readable);
 }
 

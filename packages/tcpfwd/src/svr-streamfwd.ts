@@ -15,7 +15,7 @@ import {
 } from "@dropbear-ts/core";
 import { DEBUG1, LOG_INFO, TRACE, dropbear_log } from "@dropbear-ts/dbutil";
 import { get_listener, new_listener, remove_listener } from "@dropbear-ts/listener";
-import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS, ListenerFd, StreamFd, connect_streamlocal, dropbear_prio, strerror } from "@dropbear-ts/netio";
+import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS, ListenerFd, StreamFd, connect_streamlocal, dropbear_prio, strerror, SOCKET_HIGH_WATER_MARK } from "@dropbear-ts/netio";
 import { DROPBEAR_LISTEN_BACKLOG, MAX_HOST_LEN } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 
@@ -137,7 +137,7 @@ function streamlocal_acceptor(ses: sshsession, listener: Listener, sock: Listene
  * outcome on the next tick.
  */
 function bindStreamSocket(path: string): Promise<Server> {
-  const server = createServer({ pauseOnConnect: true, allowHalfOpen: true });
+  const server = createServer({ pauseOnConnect: true, allowHalfOpen: true, highWaterMark: SOCKET_HIGH_WATER_MARK });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     const old_umask = process.umask(0o177);
