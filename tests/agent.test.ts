@@ -2,7 +2,7 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_pr
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { IN_CI, PEERS, itWithPeers } from "./helpers/peers.js";
+import { PEERS, itAsRoot, type PeerName } from "./helpers/peers.js";
 import { OURS, run, runOurClient, scratch, startOurDropbear, startSshd, type RunResult, type Server } from "./helpers/servers.js";
 import { addTestUser, removeTestUser } from "./helpers/users.js";
 
@@ -23,13 +23,7 @@ let agentFingerprint = "";
 const keys: Record<string, string> = {};
 const servers: Server[] = [];
 
-function itAgent(peers: Parameters<typeof itWithPeers>[0], title: string, fn: () => Promise<void>): void {
-  if (!isRoot && !IN_CI) {
-    itWithPeers(["__needs_root__" as never], title, fn);
-    return;
-  }
-  itWithPeers(peers, title, fn, 60_000);
-}
+const itAgent = (peers: PeerName[], title: string, fn: () => Promise<void>): void => itAsRoot(peers, title, fn);
 
 function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });

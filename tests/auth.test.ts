@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { IN_CI, PEERS, itWithPeers } from "./helpers/peers.js";
+import { PEERS, itAsRoot, type PeerName } from "./helpers/peers.js";
 import { OURS, run, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { addTestUser, removeTestUser } from "./helpers/users.js";
 
@@ -18,14 +18,7 @@ let uid = 0;
 let gid = 0;
 const servers: Server[] = [];
 
-/** The root-only parts of the suite: fail under CI if we are not root, skip elsewhere. */
-function itAuth(peers: Parameters<typeof itWithPeers>[0], title: string, fn: () => Promise<void>): void {
-  if (!isRoot && !IN_CI) {
-    itWithPeers(["__needs_root__" as never], title, fn);
-    return;
-  }
-  itWithPeers(peers, title, fn, 60_000);
-}
+const itAuth = (peers: PeerName[], title: string, fn: () => Promise<void>): void => itAsRoot(peers, title, fn);
 
 function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });

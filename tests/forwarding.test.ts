@@ -3,7 +3,7 @@ import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { IN_CI, PEERS, itWithPeers, type PeerName } from "./helpers/peers.js";
+import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
 import { OURS, freePort, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { addTestUser, removeTestUser } from "./helpers/users.js";
 import {
@@ -31,14 +31,7 @@ const work = scratch("dbts-fwd-");
 const keys = { dropbear: "", openssh: "", host: "" };
 const cleanups: (() => Promise<void>)[] = [];
 
-/** Root-only (a test user is made): fails under CI when not root, is skipped elsewhere. */
-function itFwd(peers: PeerName[], title: string, fn: () => Promise<void>, timeout = 60_000): void {
-  if (!isRoot && !IN_CI) {
-    itWithPeers(["__needs_root__" as never], title, fn);
-    return;
-  }
-  itWithPeers(peers, title, fn, timeout);
-}
+const itFwd = itAsRoot;
 
 function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });

@@ -1,12 +1,13 @@
 import { execFileSync, spawn, spawnSync, type StdioOptions } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { IN_CI, PEERS, itWithPeers, type PeerName } from "./helpers/peers.js";
+import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { OURS, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { addTestUser, removeTestUser } from "./helpers/users.js";
 import { payload, startEchoTarget } from "./helpers/tunnel.js";
 
 // Issue 9: every way the client reaches a server. -B (a netcat channel on stdio), OpenSSH's
@@ -23,40 +24,7 @@ let ours: Server;
 /** A tiny stdio <-> TCP relay (socat is not installed): node relay.mjs HOST PORT. */
 let relay = "";
 
-function itProxy(peers: PeerName[], title: string, fn: () => Promise<void>, timeout = 60_000): void {
-  if (!isRoot && !IN_CI) {
-    itWithPeers(["__needs_root__" as never], title, fn);
-    return;
-  }
-  itWithPeers(peers, title, fn, timeout);
-}
-
-/** useradd and friends, retried: other test files edit /etc/passwd at the same time (its lock). */
-function shRetry(cmd: string, args: string[], input?: string): void {
-  for (let i = 0; ; i++) {
-    const r = spawnSync(cmd, args, { encoding: "utf8", input });
-    if (r.status === 0) return;
-    if (i >= 50) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr}`);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
-  }
-}
-
-function removeTestUser(name: string): void {
-  spawnSync("userdel", ["-f", "-r", name], { stdio: "ignore" });
-}
-
-/** A fresh unlocked account ("*": sshd refuses locked ones even for keys) with an empty ~/.ssh. */
-function addTestUser(name: string): { home: string; uid: number; gid: number } {
-  removeTestUser(name);
-  shRetry("useradd", ["-m", "-s", "/bin/sh", name]);
-  shRetry("usermod", ["-p", "*", name]);
-  const home = execFileSync("getent", ["passwd", name], { encoding: "utf8" }).split(":")[5]!;
-  const uid = Number(execFileSync("id", ["-u", name], { encoding: "utf8" }).trim());
-  const gid = Number(execFileSync("id", ["-g", name], { encoding: "utf8" }).trim());
-  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
-  chownSync(join(home, ".ssh"), uid, gid);
-  return { home, uid, gid };
-}
+const itProxy = itAsRoot;
 
 const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 

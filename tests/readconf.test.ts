@@ -1,9 +1,10 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { IN_CI, itWithPeers } from "./helpers/peers.js";
+import { itAsRoot } from "./helpers/peers.js";
 import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { addTestUser, removeTestUser } from "./helpers/users.js";
 
 // Issue 9: dbclient reads ~/.ssh/config (cli-readconf.c, OpenSSH's matching rules): a Host
 // alias with HostName, Port, User and IdentityFile connects; ProxyJump in the file becomes
@@ -16,33 +17,11 @@ const home = join(work.dir, "home");
 let key = "";
 let ours: Server;
 
-function itConf(title: string, fn: () => Promise<void>, timeout = 60_000): void {
-  if (!isRoot && !IN_CI) {
-    itWithPeers(["__needs_root__" as never], title, fn);
-    return;
-  }
-  itWithPeers([], title, fn, timeout);
-}
-
-function shRetry(cmd: string, args: string[]): void {
-  for (let i = 0; ; i++) {
-    const r = spawnSync(cmd, args, { encoding: "utf8" });
-    if (r.status === 0) return;
-    if (i >= 50) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr}`);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
-  }
-}
+const itConf = (title: string, fn: () => Promise<void>, timeout?: number): void => itAsRoot([], title, fn, timeout);
 
 beforeAll(async () => {
   if (!isRoot) return;
-  spawnSync("userdel", ["-f", "-r", USER], { stdio: "ignore" });
-  shRetry("useradd", ["-m", "-s", "/bin/sh", USER]);
-  shRetry("usermod", ["-p", "*", USER]);
-  const uhome = execFileSync("getent", ["passwd", USER], { encoding: "utf8" }).split(":")[5]!;
-  const uid = Number(execFileSync("id", ["-u", USER], { encoding: "utf8" }).trim());
-  const gid = Number(execFileSync("id", ["-g", USER], { encoding: "utf8" }).trim());
-  mkdirSync(join(uhome, ".ssh"), { mode: 0o700 });
-  chownSync(join(uhome, ".ssh"), uid, gid);
+  const { home: uhome, uid, gid } = addTestUser(USER);
   mkdirSync(join(home, ".ssh"), { recursive: true, mode: 0o700 });
   // Not in ~/.ssh/id_dropbear: only the config's IdentityFile can find it.
   key = join(work.dir, "conf_key");
@@ -59,7 +38,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await ours?.stop();
-  if (isRoot) spawnSync("userdel", ["-f", "-r", USER], { stdio: "ignore" });
+  if (isRoot) removeTestUser(USER);
   work.cleanup();
 }, 60_000);
 

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { IN_CI, PEERS, itWithPeers, type PeerName } from "./helpers/peers.js";
+import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
 import { OURS, freePort, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { addTestUser, removeTestUser } from "./helpers/users.js";
 import { echoRoundTrip, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
@@ -18,13 +18,7 @@ let dbKey = "";
 let sshKey = "";
 let hostKey = "";
 
-function itRoot(peers: PeerName[], title: string, fn: () => Promise<void>): void {
-  if (!isRoot && !IN_CI) {
-    itWithPeers(["__needs_root__" as never], title, fn);
-    return;
-  }
-  itWithPeers(peers, title, fn, 120_000);
-}
+const itRoot = (peers: PeerName[], title: string, fn: () => Promise<void>): void => itAsRoot(peers, title, fn, 120_000);
 
 function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });

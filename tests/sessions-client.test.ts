@@ -4,7 +4,7 @@ import { once } from "node:events";
 import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { IN_CI, PEERS, itWithPeers, type PeerName } from "./helpers/peers.js";
+import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
 import { OURS, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { addTestUser, removeTestUser } from "./helpers/users.js";
 
@@ -26,13 +26,7 @@ const BIG_SHA = createHash("sha256").update(BIG).digest("hex");
 let bigLocal = "";
 const servers: Server[] = [];
 
-function itSess(peers: PeerName[], title: string, fn: () => Promise<void>, timeout = 60_000): void {
-  if (!isRoot && !IN_CI) {
-    itWithPeers(["__needs_root__" as never], title, fn);
-    return;
-  }
-  itWithPeers(peers, title, fn, timeout);
-}
+const itSess = itAsRoot;
 
 function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });

@@ -4,7 +4,7 @@ import { once } from "node:events";
 import { chmodSync, chownSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { IN_CI, PEERS, itWithPeers, type PeerName } from "./helpers/peers.js";
+import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { OURS, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { addTestUser, removeTestUser } from "./helpers/users.js";
 
@@ -27,13 +27,7 @@ let bigLocal = "";
 const servers: Server[] = [];
 let madeUtmp = false;
 
-function itSess(peers: PeerName[], title: string, fn: () => Promise<void>, timeout = 60_000): void {
-  if (!isRoot && !IN_CI) {
-    itWithPeers(["__needs_root__" as never], title, fn);
-    return;
-  }
-  itWithPeers(peers, title, fn, timeout);
-}
+const itSess = itAsRoot;
 
 function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { IN_CI, PEERS, itWithPeers } from "./helpers/peers.js";
+import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { OURS, scratch, startSshd, type Server } from "./helpers/servers.js";
 import { addTestUser, removeTestUser } from "./helpers/users.js";
 
@@ -17,13 +17,7 @@ const SOCK = `dbts-clitty-${process.pid}`;
 let key = "";
 let sshd: Server | null = null;
 
-function itTty(title: string, fn: () => Promise<void>): void {
-  if (!isRoot && !IN_CI) {
-    itWithPeers(["__needs_root__" as never], title, fn);
-    return;
-  }
-  itWithPeers(["tmux", "sshd", "ssh-keygen"], title, fn, 60_000);
-}
+const itTty = (title: string, fn: () => Promise<void>): void => itAsRoot(["tmux", "sshd", "ssh-keygen"], title, fn);
 
 function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });

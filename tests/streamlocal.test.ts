@@ -5,8 +5,9 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, wr
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { IN_CI, PEERS, itWithPeers, type PeerName } from "./helpers/peers.js";
+import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { OURS, freePort, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { addTestUser, removeTestUser } from "./helpers/users.js";
 import { payload, startEchoTarget } from "./helpers/tunnel.js";
 
 // Issue 9: unix-socket forwarding on our server (svr-streamfwd.c), driven by OpenSSH's ssh:
@@ -23,35 +24,13 @@ const user = { home: "", uid: 0, gid: 0 };
 const cleanups: (() => Promise<void>)[] = [];
 let ours: Server;
 
-function itStream(peers: PeerName[], title: string, fn: () => Promise<void>, timeout = 60_000): void {
-  if (!isRoot && !IN_CI) {
-    itWithPeers(["__needs_root__" as never], title, fn);
-    return;
-  }
-  itWithPeers(peers, title, fn, timeout);
-}
-
-function shRetry(cmd: string, args: string[]): void {
-  for (let i = 0; ; i++) {
-    const r = spawnSync(cmd, args, { encoding: "utf8" });
-    if (r.status === 0) return;
-    if (i >= 50) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr}`);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
-  }
-}
+const itStream = itAsRoot;
 
 const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 
 beforeAll(async () => {
   if (!isRoot) return;
-  spawnSync("userdel", ["-f", "-r", USER], { stdio: "ignore" });
-  shRetry("useradd", ["-m", "-s", "/bin/sh", USER]);
-  shRetry("usermod", ["-p", "*", USER]);
-  user.home = execFileSync("getent", ["passwd", USER], { encoding: "utf8" }).split(":")[5]!;
-  user.uid = Number(execFileSync("id", ["-u", USER], { encoding: "utf8" }).trim());
-  user.gid = Number(execFileSync("id", ["-g", USER], { encoding: "utf8" }).trim());
-  mkdirSync(join(user.home, ".ssh"), { mode: 0o700 });
-  chownSync(join(user.home, ".ssh"), user.uid, user.gid);
+  ({ home: user.home, uid: user.uid, gid: user.gid } = addTestUser(USER));
   keys.openssh = join(work.dir, "id_openssh");
   execFileSync(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", keys.openssh, "-C", "stream"]);
   chmodSync(keys.openssh, 0o600);
@@ -68,7 +47,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
-  if (isRoot) spawnSync("userdel", ["-f", "-r", USER], { stdio: "ignore" });
+  if (isRoot) removeTestUser(USER);
   work.cleanup();
 }, 60_000);
 

@@ -52,3 +52,18 @@ export function itWithPeers(names: PeerName[], title: string, fn: () => unknown,
     it.skip(`${title} [needs ${missing.join(", ")}]`, fn);
   }
 }
+
+/** Whether the tests run as root, as CI does (they then make accounts and start servers that switch users). */
+export const IS_ROOT = process.getuid?.() === 0;
+
+/**
+ * A test that needs root and these peers: as itWithPeers, and when not root it is skipped on a
+ * developer's machine but fails under CI=true, like a missing peer.
+ */
+export function itAsRoot(names: PeerName[], title: string, fn: () => unknown, timeout = 60_000): void {
+  if (!IS_ROOT && !IN_CI) {
+    itWithPeers(["__needs_root__" as never], title, fn);
+    return;
+  }
+  itWithPeers(names, title, fn, timeout);
+}
