@@ -219,7 +219,9 @@ for (const target of TARGETS) {
       const r = await client(s, ["-M", "2"], ["sleep 30"], { timeoutMs: 20_000 });
       expect(r.stderr).toContain("Max duration reached");
       expect(r.ms).toBeLessThan(10_000);
-      expect(r.ms).toBeGreaterThanOrEqual(1_500);
+      // monotonic_now() counts whole seconds, as Dropbear's does: "2 s" is over once the
+      // second count has moved on twice since the connection, which can take just over 1 s.
+      expect(r.ms).toBeGreaterThanOrEqual(1_000);
     });
 
     itSess(target.peers, "-K 1 keeps a quiet session alive and it ends normally", async () => {

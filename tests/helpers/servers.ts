@@ -64,6 +64,24 @@ export async function waitPort(port: number, child: ChildProcess | null, log: ()
   throw new Error(`nothing listening on ${port} after ${ms} ms:\n${log()}`);
 }
 
+/**
+ * Resolves once the server has logged "Not backgrounding" (Dropbear's -F line, written after
+ * every listener is bound; what Dropbear's own test suite waits for), rejects if it exits first.
+ * A port probe alone can be answered by another test's process that took the port meanwhile.
+ */
+async function waitListening(s: Server, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!/Not backgrounding/.test(s.log())) {
+    if (s.child.exitCode !== null || s.child.signalCode !== null) {
+      throw new Error(`server exited (${s.child.exitCode ?? s.child.signalCode}) before listening:\n${s.log()}`);
+    }
+    if (Date.now() > end) {
+      throw new Error(`server not listening after ${ms} ms:\n${s.log()}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** A server process under test: its port, what it logged, and a stop. */
 export interface Server {
   port: number;
@@ -100,6 +118,7 @@ export async function startOurDropbear(args: string[], env: NodeJS.ProcessEnv = 
     stdio: ["ignore", "pipe", "pipe"],
   });
   const s = track(child, port);
+  await waitListening(s);
   await waitPort(port, child, s.log);
   return s;
 }
@@ -109,6 +128,7 @@ export async function startDebianDropbear(args: string[]): Promise<Server> {
   const port = await freePort();
   const child = spawn(PEERS.dropbear, ["-F", "-E", "-p", `127.0.0.1:${port}`, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   const s = track(child, port);
+  await waitListening(s);
   await waitPort(port, child, s.log);
   return s;
 }

@@ -39,8 +39,22 @@ export function runInBackground(): Promise<number> {
 }
 
 /**
- * In the detached copy, once authenticated: let the foreground process go, and stop reading
- * the terminal (stdin becomes /dev/null, as daemon() leaves it). @dropbear cli-session.c cli_sessionloop
+ * In the detached copy, once authenticated: stop reading the terminal (stdin becomes /dev/null,
+ * as C leaves it before daemon()). @dropbear cli-session.c cli_sessionloop
+ */
+export function background_stdin(): void {
+  // Put /dev/null under fd 0 itself (not just close it): the session channel reads fd 0, and
+  // a closed fd 0 could be taken by the next open.
+  const devnull = openSync("/dev/null", "r");
+  libcFunc<(oldfd: number, newfd: number) => number>("int dup2(int oldfd, int newfd)")(devnull, 0);
+  closeSync(devnull);
+}
+
+/**
+ * In the detached copy: let the foreground process go (C's daemon() returning in the parent).
+ * Called once the -L listeners are bound, not at C's daemon() point: C binds them microseconds
+ * later, but our binds are asynchronous, and whoever ran `dbclient -f` expects the ports to
+ * answer once it returns.
  */
 export function background_done(): void {
   const fd = Number(process.env[BG_ENV]);
@@ -50,9 +64,4 @@ export function background_done(): void {
   } catch {
     // The foreground process is already gone: nothing waits for us.
   }
-  // Put /dev/null under fd 0 itself (not just close it): the session channel reads fd 0, and
-  // a closed fd 0 could be taken by the next open.
-  const devnull = openSync("/dev/null", "r");
-  libcFunc<(oldfd: number, newfd: number) => number>("int dup2(int oldfd, int newfd)")(devnull, 0);
-  closeSync(devnull);
 }

@@ -75,7 +75,7 @@ import { cli_chan_tcpremote, cli_recv_msg_request_failure, cli_recv_msg_request_
 import { common_session_init, sigintterm_handler, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
 import type { Socket } from "node:net";
 import { cliAgentOps, cli_chan_agent } from "@dropbear-ts/agentfwd";
-import { background_done } from "./cli-background.js";
+import { background_done, background_stdin } from "./cli-background.js";
 import { kill_proxy_command } from "./cli-main.js";
 
 /** The session this process runs, for the exit handler (Dropbear's `ses`). */
@@ -274,7 +274,7 @@ function cli_sessionloop(ses: sshsession): void | Promise<void> {
 async function cli_session_running(ses: sshsession): Promise<void> {
   const cli_opts = ses.cli_ses!.cli_opts;
   if (cli_opts.backgrounded) {
-    background_done();
+    background_stdin();
   }
   if (cli_opts.netcat_host !== null) {
     cli_send_netcat_request(ses);
@@ -283,6 +283,9 @@ async function cli_session_running(ses: sshsession): Promise<void> {
   }
   await setup_localtcp(ses);
   setup_remotetcp(ses);
+  if (cli_opts.backgrounded) {
+    background_done();
+  }
   TRACE("leave cli_sessionloop: running");
   ses.cli_ses!.state = cli_state.SESSION_RUNNING;
 }
