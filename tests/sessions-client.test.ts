@@ -209,9 +209,11 @@ for (const target of TARGETS) {
 
     itSess(target.peers, "-I does not end a session that keeps talking", async () => {
       const s = await target.start();
-      const r = await client(s, ["-I", "2"], ["for i in 1 2 3 4 5; do echo $i; sleep 1; done"], { timeoutMs: 20_000 });
+      // Output every 0.3 s for 3 s: idle time is counted in whole seconds (as Dropbear's
+      // monotonic_now), so a gap of a full second can already read as 2 and end an -I 2 session.
+      const r = await client(s, ["-I", "2"], ["for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.3; done"], { timeoutMs: 20_000 });
       expect(r.status, r.stderr).toBe(0);
-      expect(r.stdout.toString()).toBe("1\n2\n3\n4\n5\n");
+      expect(r.stdout.toString()).toBe("1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n");
     });
 
     itSess(target.peers, "-M 2 ends `sleep 30` after about two seconds", async () => {
