@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
 import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { kexinit, packet, sshString, u32 } from "./helpers/wire.js";
 
 // Issue 3: malformed transport input ends that connection with a clear log line; the server
 // goes on serving. Packets before the first NEWKEYS travel in clear, so a raw socket can speak.
@@ -24,41 +25,6 @@ afterAll(async () => {
   await server.stop();
   work.cleanup();
 });
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-}
-
-function sshString(s: string | Buffer): Buffer {
-  const b = typeof s === "string" ? Buffer.from(s) : s;
-  return Buffer.concat([u32(b.length), b]);
-}
-
-/** A clear-text binary packet (RFC 4253 §6) around `payload`, padded to 8-byte blocks. */
-function packet(payload: Buffer): Buffer {
-  let padlen = 8 - ((payload.length + 5) % 8);
-  if (padlen < 4) padlen += 8;
-  return Buffer.concat([u32(payload.length + padlen + 1), Buffer.of(padlen), payload, Buffer.alloc(padlen)]);
-}
-
-/** A KEXINIT offering one kex (with the strict-kex marker) and ssh-ed25519. */
-function kexinit(kex: string, strict = true): Buffer {
-  const lists = [
-    strict ? `${kex},kex-strict-c-v00@openssh.com` : kex,
-    "ssh-ed25519",
-    "aes128-ctr",
-    "aes128-ctr",
-    "hmac-sha2-256",
-    "hmac-sha2-256",
-    "none",
-    "none",
-    "",
-    "",
-  ];
-  return Buffer.concat([Buffer.of(20), randomBytes(16), ...lists.map((l) => sshString(l)), Buffer.of(0), u32(0)]);
-}
 
 /**
  * Connect, send our ident and then `frames` (written one by one), and wait for the server to
