@@ -1,11 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
+import { spawnSync } from "node:child_process";
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
 import { childrenOf, cpuTicks } from "./helpers/procs.js";
-import { OURS, freePort, run, scratch, waitPort } from "./helpers/servers.js";
+import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 
 // Issue 10: faults in the listening daemon. Out of descriptors (accept and spawn failing), and
 // connection processes dying before the handshake, must each cost one log line and the
@@ -24,35 +23,9 @@ afterAll(() => work.cleanup());
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-interface Daemon {
-  port: number;
-  child: ChildProcess;
-  log: () => string;
-  stop: () => Promise<void>;
-}
-
 /** Our daemon in the foreground with at most `nofile` descriptors (prlimit execs it: same pid). */
-async function startLimited(nofile: number): Promise<Daemon> {
-  const port = await freePort();
-  const child = spawn("prlimit", [`--nofile=${nofile}:${nofile}`, process.execPath, OURS.dropbear, "-F", "-E", "-p", `127.0.0.1:${port}`, "-r", hk], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  await waitPort(port, child, () => out);
-  return {
-    port,
-    child,
-    log: () => out,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        const gone = once(child, "exit");
-        child.kill("SIGTERM");
-        await gone;
-      }
-    },
-  };
+function startLimited(nofile: number): Promise<Server> {
+  return startOurDropbear(["-r", hk], {}, ["prlimit", `--nofile=${nofile}:${nofile}`]);
 }
 
 /** `n` connections at once, each from its own loopback address (so the per-address limit does not drop them first). */

@@ -110,10 +110,14 @@ function track(child: ChildProcess, port: number): Server {
   };
 }
 
-/** Our dropbear in the foreground, logging to stderr, on a fresh loopback port. */
-export async function startOurDropbear(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Server> {
+/**
+ * Our dropbear in the foreground, logging to stderr, on a fresh loopback port. `launcher` runs
+ * it through another program that execs it (e.g. `prlimit --nofile=56:56`), keeping the pid.
+ */
+export async function startOurDropbear(args: string[], env: NodeJS.ProcessEnv = {}, launcher: string[] = []): Promise<Server> {
   const port = await freePort();
-  const child = spawn(process.execPath, [OURS.dropbear, "-F", "-E", "-p", `127.0.0.1:${port}`, ...args], {
+  const argv = [...launcher, process.execPath, OURS.dropbear, "-F", "-E", "-p", `127.0.0.1:${port}`, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
