@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { createCipheriv, createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync, readdirSync } from "node:fs";
 import net from "node:net";
 import { waitPort } from "./servers.js";
 
 // Port-forwarding test helpers: targets behind a tunnel, and clients that push data through it
-// and check every byte (sha256 of what was sent against what arrived, both ways).
+// and check every byte (sha256 of what was sent against what arrived, both ways). Every client
+// connection sends its own bytes, so two channels that swapped streams fail the hash check.
 
 function sha256(b: Uint8Array): string {
   return createHash("sha256").update(b).digest("hex");
@@ -19,6 +20,27 @@ export function payload(n: number): Buffer {
     pool = randomBytes(Math.max(n, 64 * 1024 * 1024));
   }
   return pool.subarray(0, n);
+}
+
+/**
+ * n bytes fixed by `seed` (an AES-128-CTR keystream under a key derived from it): reproducible,
+ * and different for every seed, so each connection's stream can be told from the others'.
+ */
+export function seededPayload(seed: number, n: number): Buffer {
+  const key = createHash("sha256").update(`dropbear-ts tunnel payload ${seed}`).digest().subarray(0, 16);
+  const ctr = createCipheriv("aes-128-ctr", key, Buffer.alloc(16));
+  const out = Buffer.allocUnsafe(n);
+  const zeros = Buffer.alloc(Math.min(n, 1 << 20));
+  for (let off = 0; off < n; off += zeros.length) {
+    ctr.update(zeros.subarray(0, Math.min(zeros.length, n - off))).copy(out, off);
+  }
+  return out;
+}
+
+/** The next connection's seed: each round trip in this process gets a fresh one. */
+let lastSeed = 0;
+export function nextSeed(): number {
+  return ++lastSeed;
 }
 
 /** A TCP target on 127.0.0.1: its port, the hash of everything each connection sent it, and a close. */
@@ -102,18 +124,22 @@ export function startSourceTarget(n: number): Promise<Target> {
 
 /** What one connection through the tunnel saw. */
 export interface RoundTrip {
+  /** The seed of the bytes this connection sent (seededPayload). */
+  seed: number;
   sentHash: string;
   gotHash: string;
   got: number;
 }
 
 /**
- * Send `n` bytes to host:port and read until the far end closes, hashing both; the tunnel
- * must deliver the echo byte for byte. Rejects on socket errors or after `ms`.
+ * Send `n` bytes of this connection's own payload to host:port and read until the far end
+ * closes, hashing both; the tunnel must deliver the echo byte for byte. Rejects on socket
+ * errors or after `ms`.
  */
 export function echoRoundTrip(port: number, n: number, host = "127.0.0.1", ms = 120_000): Promise<RoundTrip> {
   return new Promise((resolve, reject) => {
-    const data = payload(n);
+    const seed = nextSeed();
+    const data = seededPayload(seed, n);
     const s = net.connect({ port, host, allowHalfOpen: true });
     const h = createHash("sha256");
     let got = 0;
@@ -144,7 +170,7 @@ export function echoRoundTrip(port: number, n: number, host = "127.0.0.1", ms = 
     });
     s.on("end", () => {
       clearTimeout(timer);
-      resolve({ sentHash: sha256(data), gotHash: h.digest("hex"), got });
+      resolve({ seed, sentHash: sha256(data), gotHash: h.digest("hex"), got });
     });
     s.on("error", (e) => {
       clearTimeout(timer);
@@ -154,12 +180,13 @@ export function echoRoundTrip(port: number, n: number, host = "127.0.0.1", ms = 
 }
 
 /**
- * Send a request of `n` bytes, half-close, then read the reply to its end: the reply's first
- * 64 bytes are the target's hash of the request, the rest is `replyBytes` of payload.
+ * Send a request of `n` bytes (this connection's own), half-close, then read the reply to its
+ * end: the reply's first 64 bytes are the target's hash of the request, the rest is
+ * `replyBytes` of payload.
  */
 export function halfCloseRequest(port: number, n: number): Promise<{ requestHashOk: boolean; replyOk: boolean; replyLen: number }> {
   return new Promise((resolve, reject) => {
-    const data = payload(n);
+    const data = seededPayload(nextSeed(), n);
     const s = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
     const chunks: Buffer[] = [];
     s.on("connect", () => s.end(data));
@@ -272,6 +299,23 @@ export function slowReader(port: number, stallMs: number, sample: () => void): P
     s.on("end", () => resolve({ got, gotHash: h.digest("hex") }));
     s.on("error", reject);
   });
+}
+
+/**
+ * Check a batch of concurrent round trips through an echo target: all distinct, each got back
+ * exactly its own bytes, and the target received exactly each one's bytes (both directions,
+ * so two channels that swapped streams fail).
+ */
+export function ownBytesBothWays(rs: readonly RoundTrip[], n: number, target: Target): string[] {
+  const problems: string[] = [];
+  const sent = new Set(rs.map((r) => r.sentHash));
+  if (sent.size !== rs.length) problems.push(`only ${sent.size} distinct payloads for ${rs.length} connections`);
+  for (const r of rs) {
+    if (r.got !== n) problems.push(`connection ${r.seed}: got ${r.got}/${n} bytes back`);
+    else if (r.gotHash !== r.sentHash) problems.push(`connection ${r.seed}: got back bytes that are not its own`);
+    if (!target.received.includes(r.sentHash)) problems.push(`connection ${r.seed}: the target never received its bytes`);
+  }
+  return problems;
 }
 
 /** sha256 of the first n bytes of the shared payload. */

@@ -134,6 +134,7 @@ describe("svr_agentcleanup", () => {
     expect(cs.agentfile).toBeNull();
     expect(existsSync(path)).toBe(false);
     expect(existsSync(dir)).toBe(false);
+    expect(listener.socks.length).toBeGreaterThan(0);
     expect(listener.socks.every((s) => s.closed)).toBe(true);
     expect(ses.listeners.includes(listener)).toBe(false);
     svr_agentcleanup(ses, cs);

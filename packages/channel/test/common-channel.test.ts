@@ -110,7 +110,9 @@ describe("recv_msg_channel_open", () => {
     chaninitialise(ses, [plainType]);
     openFromPeer(ses, "session");
     openFromPeer(ses, "x".repeat(65));
-    for (const p of sent(ses)) {
+    const replies = sent(ses);
+    expect(replies).toHaveLength(2);
+    for (const p of replies) {
       expect(buf_getbyte(p)).toBe(SSH_MSG_CHANNEL_OPEN_FAILURE);
       expect(buf_getint(p)).toBe(7);
       expect(buf_getint(p)).toBe(SSH_OPEN_UNKNOWN_CHANNEL_TYPE);
@@ -172,15 +174,62 @@ function data(ses: sshsession, bytes: Buffer): void {
   });
 }
 
-/** One loop iteration's channel part: select with no wait, then channelio. */
+/** Resolves once one of the fds is ready, as select() returns; rejects after 5 s of nothing. */
+function anyReady(r: Set<Fd>, w: Set<Fd>): Promise<void> {
+  const ready = (): boolean => [...r].some((fd) => fd.readReady()) || [...w].some((fd) => fd.writeReady());
+  if (ready()) return Promise.resolve();
+  const fds = [...r, ...w];
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error): void => {
+      clearTimeout(timer);
+      for (const fd of fds) fd.removeWaiter(wake);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const wake = (): void => {
+      if (ready()) done();
+    };
+    const timer = setTimeout(() => done(new Error("no channel fd became ready in 5 s")), 5000);
+    for (const fd of fds) fd.addWaiter(wake);
+  });
+}
+
+/** One loop iteration's channel part: select until something is ready, then channelio. */
 async function iterate(ses: sshsession): Promise<void> {
-  await new Promise((r) => setTimeout(r, 20));
   const r = new Set<Fd>();
   const w = new Set<Fd>();
   setchannelfds(ses, r, w, true);
+  await anyReady(r, w);
   for (const fd of r) if (!fd.readReady()) r.delete(fd);
   for (const fd of w) if (!fd.writeReady()) w.delete(fd);
   channelio(ses, r, w);
+}
+
+/** Loop iterations until `want` of the payloads sent so far holds (at most 20), returning them all. */
+async function iterateUntil(ses: sshsession, want: (sofar: buffer[]) => boolean): Promise<buffer[]> {
+  const out: buffer[] = [];
+  for (let i = 0; i < 20 && !want(out); i++) {
+    await iterate(ses);
+    out.push(...sent(ses));
+  }
+  return out;
+}
+
+/** Resolves once `n` bytes came out of the socket (rejects after 5 s), with everything that did. */
+function readBytes(s: import("node:net").Socket, n: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`only ${got} of ${n} bytes in 5 s`)), 5000);
+    s.on("data", (d: Buffer) => {
+      chunks.push(d);
+      got += d.length;
+      if (got >= n) {
+        clearTimeout(timer);
+        resolve(Buffer.concat(chunks));
+      }
+    });
+  });
 }
 
 describe("channel data and windows", () => {
@@ -206,8 +255,7 @@ describe("channel data and windows", () => {
   it("writes data out and reopens the window by a third of it at a time, never past the ring", async () => {
     const ses = session(3000);
     const { ch, peer } = await openedChannel(ses);
-    const got: Buffer[] = [];
-    peer.on("data", (d: Buffer) => got.push(d));
+    const got = readBytes(peer, 1000);
     data(ses, Buffer.alloc(999, 1));
     expect(ch.recvwindow).toBe(3000 - 999);
     expect(sent(ses)).toHaveLength(0);
@@ -217,8 +265,7 @@ describe("channel data and windows", () => {
     expect(buf_getint(adj!)).toBe(99);
     expect(buf_getint(adj!)).toBe(1000);
     expect(ch.recvwindow).toBe(3000);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(Buffer.concat(got).length).toBe(1000);
+    expect(await got).toEqual(Buffer.concat([Buffer.alloc(999, 1), Buffer.alloc(1, 2)]));
   });
 
   it("clamps the peer's window at 2^32-1", async () => {
@@ -236,8 +283,8 @@ describe("channel data and windows", () => {
     const { ch, peer } = await openedChannel(ses);
     ch.transwindow = 10;
     peer.write("hello, channel");
-    await iterate(ses);
-    const [p] = sent(ses);
+    const [p, ...more] = await iterateUntil(ses, (sofar) => sofar.length > 0);
+    expect(more).toHaveLength(0);
     expect(buf_getbyte(p!)).toBe(SSH_MSG_CHANNEL_DATA);
     expect(buf_getint(p!)).toBe(99);
     expect(buf_getstring(p!).toString()).toBe("hello, cha");
@@ -261,10 +308,11 @@ describe("EOF and CLOSE", () => {
     expect(ch.readfd).not.toBe(FD_CLOSED);
     peer.write("last words");
     peer.end();
-    await iterate(ses);
-    await iterate(ses);
-    const types = sent(ses).map((p) => buf_getbyte(p));
+    const out = await iterateUntil(ses, (sofar) => sofar.some((p) => p.data[0] === SSH_MSG_CHANNEL_CLOSE));
+    const types = out.map((p) => buf_getbyte(p));
     expect(types).toEqual([SSH_MSG_CHANNEL_DATA, SSH_MSG_CHANNEL_EOF, SSH_MSG_CHANNEL_CLOSE]);
+    expect(buf_getint(out[0]!)).toBe(99);
+    expect(buf_getstring(out[0]!).toString()).toBe("last words");
     expect(ch.sent_close).toBe(true);
     expect(ses.chancount).toBe(1);
     receive(ses, recv_msg_channel_close, (b) => buf_putint(b, 0));
