@@ -8,8 +8,16 @@ import {
   buf_setpos,
   type buffer,
 } from "@dropbear-ts/buffer";
-import { AlgoTables, DROPBEAR_COMP_NONE, DROPBEAR_COMP_ZLIB, DROPBEAR_COMP_ZLIB_DELAY, dropbear_kex_mode } from "@dropbear-ts/core";
-import type { algo_type, dropbear_kex } from "@dropbear-ts/core";
+import {
+  AlgoTables,
+  DROPBEAR_COMP_NONE,
+  DROPBEAR_COMP_ZLIB,
+  DROPBEAR_COMP_ZLIB_DELAY,
+  MAC_MODE_ETM,
+  dropbear_kex_mode,
+} from "@dropbear-ts/core";
+import type { algo_type, dropbear_kex, mac_mode } from "@dropbear-ts/core";
+import type { dropbear_cipher, dropbear_cipher_mode, dropbear_hash } from "@dropbear-ts/crypto";
 import {
   dh_p_14,
   dh_p_16,
@@ -56,18 +64,17 @@ import {
 // puts them when built), hmac-sha2-512 and the -etm@openssh.com MACs, rsa-sha2-512 signatures,
 // and diffie-hellman-group16-sha512 (Dropbear builds it off).
 
-/** The mark of an encrypt-then-MAC entry in sshhashes[] (its `mode`). */
-export const MAC_MODE_ETM = "etm";
-
 /** Name of the kexguess2 extension. @dropbear algo.h KEXGUESS2_ALGO_NAME */
 export const KEXGUESS2_ALGO_NAME = "kexguess2@matt.ucc.asn.au";
 
-function entry(name: string, val: number, data: unknown, mode: unknown = null): algo_type {
+function entry<D>(name: string, val: number, data: D): algo_type<D, null>;
+function entry<D, M>(name: string, val: number, data: D, mode: M): algo_type<D, M>;
+function entry<D, M>(name: string, val: number, data: D, mode: M | null = null): algo_type<D, M | null> {
   return { name, val, data, usable: true, mode };
 }
 
 /** Ciphers in preference order. @dropbear common-algo.c sshciphers */
-export const sshciphers: readonly algo_type[] = [
+export const sshciphers: readonly algo_type<dropbear_cipher, dropbear_cipher_mode>[] = [
   entry("chacha20-poly1305@openssh.com", 0, dropbear_chachapoly, dropbear_mode_chachapoly),
   entry("aes256-gcm@openssh.com", 0, dropbear_aes256, dropbear_mode_gcm),
   entry("aes128-gcm@openssh.com", 0, dropbear_aes128, dropbear_mode_gcm),
@@ -76,7 +83,7 @@ export const sshciphers: readonly algo_type[] = [
 ];
 
 /** MACs in preference order. @dropbear common-algo.c sshhashes */
-export const sshhashes: readonly algo_type[] = [
+export const sshhashes: readonly algo_type<dropbear_hash, mac_mode>[] = [
   entry("hmac-sha2-256", 0, dropbear_sha2_256),
   entry("hmac-sha2-512", 0, dropbear_sha2_512),
   entry("hmac-sha2-256-etm@openssh.com", 0, dropbear_sha2_256, MAC_MODE_ETM),
@@ -84,23 +91,23 @@ export const sshhashes: readonly algo_type[] = [
 ];
 
 /** @dropbear common-algo.c ssh_compress */
-export const ssh_compress: readonly algo_type[] = [
+export const ssh_compress: readonly algo_type<null>[] = [
   entry("zlib@openssh.com", DROPBEAR_COMP_ZLIB_DELAY, null),
   entry("zlib", DROPBEAR_COMP_ZLIB, null),
   entry("none", DROPBEAR_COMP_NONE, null),
 ];
 
 /** @dropbear common-algo.c ssh_delaycompress */
-export const ssh_delaycompress: readonly algo_type[] = [
+export const ssh_delaycompress: readonly algo_type<null>[] = [
   entry("zlib@openssh.com", DROPBEAR_COMP_ZLIB_DELAY, null),
   entry("none", DROPBEAR_COMP_NONE, null),
 ];
 
 /** @dropbear common-algo.c ssh_nocompress */
-export const ssh_nocompress: readonly algo_type[] = [entry("none", DROPBEAR_COMP_NONE, null)];
+export const ssh_nocompress: readonly algo_type<null>[] = [entry("none", DROPBEAR_COMP_NONE, null)];
 
 /** Signature algorithms (host keys and user keys). @dropbear common-algo.c sigalgs */
-export const sigalgs: readonly algo_type[] = [
+export const sigalgs: readonly algo_type<null>[] = [
   entry("ssh-ed25519", DROPBEAR_SIGNATURE_ED25519, null),
   entry("sk-ssh-ed25519@openssh.com", DROPBEAR_SIGNATURE_SK_ED25519, null),
   entry("ecdsa-sha2-nistp256", DROPBEAR_SIGNATURE_ECDSA_NISTP256, null),
@@ -111,32 +118,28 @@ export const sigalgs: readonly algo_type[] = [
   entry("rsa-sha2-512", DROPBEAR_SIGNATURE_RSA_SHA512, null),
 ];
 
-function kex(mode: dropbear_kex_mode, hash_desc: dropbear_kex["hash_desc"], details: dropbear_kex["details"] = null, dh_p: Uint8Array | null = null, dh_p_len = 0): dropbear_kex {
-  return { mode, dh_p_bytes: dh_p, dh_p_len, details, hash_desc };
-}
-
 /** @dropbear common-algo.c kex_dh_group14_sha256 */
-export const kex_dh_group14_sha256 = kex(dropbear_kex_mode.DROPBEAR_KEX_NORMAL_DH, sha256_desc, null, dh_p_14, DH_P_14_LEN);
+export const kex_dh_group14_sha256: dropbear_kex = { mode: dropbear_kex_mode.DROPBEAR_KEX_NORMAL_DH, dh_p_bytes: dh_p_14, dh_p_len: DH_P_14_LEN, hash_desc: sha256_desc };
 /** @dropbear common-algo.c kex_dh_group16_sha512 */
-export const kex_dh_group16_sha512 = kex(dropbear_kex_mode.DROPBEAR_KEX_NORMAL_DH, sha512_desc, null, dh_p_16, DH_P_16_LEN);
+export const kex_dh_group16_sha512: dropbear_kex = { mode: dropbear_kex_mode.DROPBEAR_KEX_NORMAL_DH, dh_p_bytes: dh_p_16, dh_p_len: DH_P_16_LEN, hash_desc: sha512_desc };
 /** @dropbear common-algo.c kex_ecdh_nistp256 */
-export const kex_ecdh_nistp256 = kex(dropbear_kex_mode.DROPBEAR_KEX_ECDH, sha256_desc, ecc_curve_nistp256);
+export const kex_ecdh_nistp256: dropbear_kex = { mode: dropbear_kex_mode.DROPBEAR_KEX_ECDH, details: ecc_curve_nistp256, hash_desc: sha256_desc };
 /** @dropbear common-algo.c kex_ecdh_nistp384 */
-export const kex_ecdh_nistp384 = kex(dropbear_kex_mode.DROPBEAR_KEX_ECDH, sha384_desc, ecc_curve_nistp384);
+export const kex_ecdh_nistp384: dropbear_kex = { mode: dropbear_kex_mode.DROPBEAR_KEX_ECDH, details: ecc_curve_nistp384, hash_desc: sha384_desc };
 /** @dropbear common-algo.c kex_ecdh_nistp521 */
-export const kex_ecdh_nistp521 = kex(dropbear_kex_mode.DROPBEAR_KEX_ECDH, sha512_desc, ecc_curve_nistp521);
+export const kex_ecdh_nistp521: dropbear_kex = { mode: dropbear_kex_mode.DROPBEAR_KEX_ECDH, details: ecc_curve_nistp521, hash_desc: sha512_desc };
 /** @dropbear common-algo.c kex_curve25519 */
-export const kex_curve25519 = kex(dropbear_kex_mode.DROPBEAR_KEX_CURVE25519, sha256_desc);
+export const kex_curve25519: dropbear_kex = { mode: dropbear_kex_mode.DROPBEAR_KEX_CURVE25519, hash_desc: sha256_desc };
 /** @dropbear common-algo.c kex_mlkem768 */
-export const kex_mlkem768 = kex(dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID, sha256_desc, mlkem768_desc);
+export const kex_mlkem768: dropbear_kex = { mode: dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID, details: mlkem768_desc, hash_desc: sha256_desc };
 /** @dropbear common-algo.c kex_sntrup761 */
-export const kex_sntrup761 = kex(dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID, sha512_desc, sntrup761_desc);
+export const kex_sntrup761: dropbear_kex = { mode: dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID, details: sntrup761_desc, hash_desc: sha512_desc };
 
 /**
  * Key exchange methods in preference order, then the pseudo-algorithms that only signal
  * extensions (kexguess2, ext-info-c, strict kex markers). @dropbear common-algo.c sshkex
  */
-export const sshkex: readonly algo_type[] = [
+export const sshkex: readonly algo_type<dropbear_kex | null>[] = [
   entry("sntrup761x25519-sha512", 0, kex_sntrup761),
   entry("sntrup761x25519-sha512@openssh.com", 0, kex_sntrup761),
   entry("mlkem768x25519-sha256", 0, kex_mlkem768),
@@ -158,7 +161,7 @@ export const sshkex: readonly algo_type[] = [
  * command line and host keys left them), since each session flips `usable` flags on its own.
  */
 export function algo_tables_new(from?: AlgoTables): AlgoTables {
-  const copy = (t: readonly algo_type[]): algo_type[] => t.map((a) => ({ ...a }));
+  const copy = <D, M>(t: readonly algo_type<D, M>[]): algo_type<D, M>[] => t.map((a) => ({ ...a }));
   const t = new AlgoTables();
   t.sshkex = copy(from?.sshkex ?? sshkex);
   t.sigalgs = copy(from?.sigalgs ?? sigalgs);
@@ -224,13 +227,13 @@ export function buf_has_algo(buf: buffer, algo: string): boolean {
 }
 
 /** @dropbear common-algo.c first_usable_algo */
-export function first_usable_algo(algos: readonly algo_type[]): algo_type | null {
+export function first_usable_algo<A extends algo_type>(algos: readonly A[]): A | null {
   return algos.find((a) => a.usable) ?? null;
 }
 
 /** The result of buf_match_algo: C returns the entry and sets *goodguess. */
-export interface AlgoMatch {
-  algo: algo_type | null;
+export interface AlgoMatch<A extends algo_type = algo_type> {
+  algo: A | null;
   /** The first choices of both sides agreed (kexguess2: the client's first choice matched). */
   goodguess: boolean;
 }
@@ -240,12 +243,12 @@ export interface AlgoMatch {
  * also has (RFC 4253 §7.1); the server side of the table is `localalgos` on a server.
  * @dropbear common-algo.c buf_match_algo
  */
-export function buf_match_algo(
+export function buf_match_algo<A extends algo_type>(
   buf: buffer,
-  localalgos: readonly algo_type[],
+  localalgos: readonly A[],
   isserver: boolean,
   kexguess2: boolean,
-): AlgoMatch {
+): AlgoMatch<A> {
   const remotenames = get_algolist(buf_getstring(buf), MAX_PROPOSED_ALGO);
   const localnames = localalgos.map((a) => (a.usable ? a.name : null));
   const clinames = isserver ? remotenames : localnames;

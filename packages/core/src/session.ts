@@ -4,7 +4,7 @@ import type {
   dropbear_cipher_mode,
   dropbear_hash,
 } from "@dropbear-ts/crypto";
-import { dropbear_mode_none, dropbear_nocipher, dropbear_nohash } from "@dropbear-ts/crypto";
+import { dropbear_mode_none, dropbear_nocipher, dropbear_nohash, noneCipherState } from "@dropbear-ts/crypto";
 import { Queue, list_new, type m_list } from "@dropbear-ts/dbutil";
 import type { buffer } from "@dropbear-ts/buffer";
 import type { sign_key, signature_type } from "@dropbear-ts/signkey";
@@ -49,8 +49,8 @@ export class key_context_directional {
   algo_comp = 0;
   /** The zlib stream while compression is negotiated for this direction. */
   zstream: ZStream | null = null;
-  /** What crypt_mode.start returned; null until keys are in place. */
-  cipher_state: cipher_state | null = null;
+  /** What crypt_mode.start returned; the "none" mode's empty state until keys are in place. */
+  cipher_state: cipher_state = noneCipherState;
   mackey: Buffer = Buffer.alloc(0);
   valid = false;
 }

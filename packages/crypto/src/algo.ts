@@ -45,58 +45,69 @@ export interface dropbear_cipher {
 export type cipher_state = object;
 
 /**
- * How a cipher is run over packets. Buffers are Uint8Array views starting at the data (what
- * buf_getptr / buf_getwriteptr return); input and output may be the same view (in place).
- * Hooks a mode does not have are null, exactly as the C struct has NULL members: a mode is
- * AEAD when `aead_crypt` is non-null. @dropbear algo.h dropbear_cipher_mode
+ * Key the cipher. Returns the state to pass to the other hooks, or null where the C function
+ * returns an error code (common-kex then exits with "Crypto error").
  */
-export interface dropbear_cipher_mode {
-  /**
-   * Key the cipher. Returns the state to pass to the other hooks, or null where the C function
-   * returns an error code (common-kex then exits with "Crypto error").
-   */
-  readonly start: (
-    cipher: ltc_cipher_descriptor | null,
-    IV: Uint8Array,
-    key: Uint8Array,
-    keylen: number,
-    num_rounds: number,
-  ) => cipher_state | null;
+export type cipher_start = (
+  cipher: ltc_cipher_descriptor | null,
+  IV: Uint8Array,
+  key: Uint8Array,
+  keylen: number,
+  num_rounds: number,
+) => cipher_state | null;
+
+/**
+ * A mode that runs the cipher over a byte range and leaves the MAC to a separate HMAC (CTR,
+ * and "none"). C's struct has NULL aead hooks for these.
+ */
+export interface dropbear_stream_mode {
+  readonly kind: "stream";
+  readonly start: cipher_start;
   /** Encrypt `len` bytes of pt into ct. Returns CRYPT_OK or CRYPT_ERROR. */
-  readonly encrypt:
-    | ((pt: Uint8Array, ct: Uint8Array, len: number, cipher_state: cipher_state) => number)
-    | null;
+  readonly encrypt: (pt: Uint8Array, ct: Uint8Array, len: number, cipher_state: cipher_state) => number;
   /** Decrypt `len` bytes of ct into pt. Returns CRYPT_OK or CRYPT_ERROR. */
-  readonly decrypt:
-    | ((ct: Uint8Array, pt: Uint8Array, len: number, cipher_state: cipher_state) => number)
-    | null;
+  readonly decrypt: (ct: Uint8Array, pt: Uint8Array, len: number, cipher_state: cipher_state) => number;
+}
+
+/**
+ * A mode that seals whole packets and brings its own MAC (chacha20-poly1305, GCM). C's struct
+ * has NULL encrypt/decrypt hooks for these.
+ */
+export interface dropbear_aead_mode {
+  readonly kind: "aead";
+  readonly start: cipher_start;
   /**
    * Seal or open one whole packet. `len` counts the 4-byte length field and the body, not the
    * tag. Encrypting writes len + taglen bytes to output; decrypting reads len + taglen bytes of
    * input, writes len bytes and returns CRYPT_ERROR if the tag does not verify.
    * (`in`/`out` in C; both are reserved words here.)
    */
-  readonly aead_crypt:
-    | ((
-        seq: number,
-        input: Uint8Array,
-        output: Uint8Array,
-        len: number,
-        taglen: number,
-        cipher_state: cipher_state,
-        direction: number,
-      ) => number)
-    | null;
+  readonly aead_crypt: (
+    seq: number,
+    input: Uint8Array,
+    output: Uint8Array,
+    len: number,
+    taglen: number,
+    cipher_state: cipher_state,
+    direction: number,
+  ) => number;
   /**
    * The packet_length field of the packet whose first `len` (>= 4) bytes are `input`, or -1
    * where the C function returns an error (C passes the length out through a pointer).
    */
-  readonly aead_getlength:
-    | ((seq: number, input: Uint8Array, len: number, cipher_state: cipher_state) => number)
-    | null;
-  /** The MAC an AEAD mode implies (its tag size is the packet's macsize); null otherwise. */
-  readonly aead_mac: dropbear_hash | null;
+  readonly aead_getlength: (seq: number, input: Uint8Array, len: number, cipher_state: cipher_state) => number;
+  /** The MAC the mode implies: its tag size is the packet's macsize. */
+  readonly aead_mac: dropbear_hash;
 }
+
+/**
+ * How a cipher is run over packets. Buffers are Uint8Array views starting at the data (what
+ * buf_getptr / buf_getwriteptr return); input and output may be the same view (in place).
+ * Where C leaves the hooks a mode lacks NULL (a mode is AEAD when `aead_crypt` is non-null),
+ * `kind` tells the two shapes apart, so each one's hooks are always there.
+ * @dropbear algo.h dropbear_cipher_mode
+ */
+export type dropbear_cipher_mode = dropbear_stream_mode | dropbear_aead_mode;
 
 /**
  * A MAC: HMAC over `hash_desc`, keyed with `keysize` bytes, output cut to `hashsize` bytes.

@@ -9,7 +9,7 @@ import {
   LTC_ENCRYPT,
   type cipher_state,
   type dropbear_cipher,
-  type dropbear_cipher_mode,
+  type dropbear_aead_mode,
   type dropbear_hash,
   type ltc_cipher_descriptor,
 } from "./algo.js";
@@ -217,10 +217,9 @@ export function dropbear_chachapoly_getlength(
 }
 
 /** The chacha20-poly1305 mode: AEAD only. @dropbear chachapoly.c dropbear_mode_chachapoly */
-export const dropbear_mode_chachapoly: dropbear_cipher_mode = {
+export const dropbear_mode_chachapoly: dropbear_aead_mode = {
+  kind: "aead",
   start: dropbear_chachapoly_start,
-  encrypt: null,
-  decrypt: null,
   aead_crypt: dropbear_chachapoly_crypt,
   aead_getlength: dropbear_chachapoly_getlength,
   aead_mac: dropbear_chachapoly_mac,

@@ -5,7 +5,7 @@ import {
   CRYPT_OK,
   type cipher_state,
   type dropbear_cipher,
-  type dropbear_cipher_mode,
+  type dropbear_stream_mode,
   type ltc_cipher_descriptor,
 } from "./algo.js";
 import { dropbear_chachapoly, dropbear_mode_chachapoly } from "./chachapoly.js";
@@ -26,8 +26,8 @@ export const dropbear_aes128: dropbear_cipher = { cipherdesc: aes_desc, keysize:
 /** "No encryption" (RFC 4253 "none"), in force until the first NEWKEYS. @dropbear common-algo.c dropbear_nocipher */
 export const dropbear_nocipher: dropbear_cipher = { cipherdesc: null, keysize: 16, blocksize: 8 };
 
-/** The (empty) state of the "none" mode. */
-const NONE_STATE: cipher_state = Object.freeze({});
+/** The (empty) state of the "none" mode: what a direction holds until its first keys. */
+export const noneCipherState: cipher_state = Object.freeze({});
 
 /** Copy through unchanged. @dropbear common-algo.c void_cipher */
 export function void_cipher(
@@ -50,17 +50,15 @@ export function void_start(
   _keylen: number,
   _num_rounds: number,
 ): cipher_state | null {
-  return NONE_STATE;
+  return noneCipherState;
 }
 
 /** The mode of dropbear_nocipher. @dropbear common-algo.c dropbear_mode_none */
-export const dropbear_mode_none: dropbear_cipher_mode = {
+export const dropbear_mode_none: dropbear_stream_mode = {
+  kind: "stream",
   start: void_start,
   encrypt: void_cipher,
   decrypt: void_cipher,
-  aead_crypt: null,
-  aead_getlength: null,
-  aead_mac: null,
 };
 
 /**
@@ -103,11 +101,9 @@ function ctrCrypt(input: Uint8Array, output: Uint8Array, len: number, cipher_sta
 }
 
 /** The CTR mode. @dropbear common-algo.c dropbear_mode_ctr */
-export const dropbear_mode_ctr: dropbear_cipher_mode = {
+export const dropbear_mode_ctr: dropbear_stream_mode = {
+  kind: "stream",
   start: dropbear_big_endian_ctr_start,
   encrypt: ctrCrypt,
   decrypt: ctrCrypt,
-  aead_crypt: null,
-  aead_getlength: null,
-  aead_mac: null,
 };

@@ -12,7 +12,7 @@ import {
   CRYPT_OK,
   LTC_ENCRYPT,
   type cipher_state,
-  type dropbear_cipher_mode,
+  type dropbear_aead_mode,
   type dropbear_hash,
   type ltc_cipher_descriptor,
 } from "./algo.js";
@@ -144,10 +144,9 @@ export function dropbear_gcm_getlength(
 }
 
 /** The GCM mode: AEAD only, no separate encrypt/decrypt. @dropbear gcm.c dropbear_mode_gcm */
-export const dropbear_mode_gcm: dropbear_cipher_mode = {
+export const dropbear_mode_gcm: dropbear_aead_mode = {
+  kind: "aead",
   start: dropbear_gcm_start,
-  encrypt: null,
-  decrypt: null,
   aead_crypt: dropbear_gcm_crypt,
   aead_getlength: dropbear_gcm_getlength,
   aead_mac: dropbear_ghash,

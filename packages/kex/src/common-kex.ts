@@ -1,5 +1,12 @@
 import { createHash, type Hash } from "node:crypto";
-import { buf_has_algo, buf_match_algo, buf_put_algolist, first_usable_algo, KEXGUESS2_ALGO_NAME, MAC_MODE_ETM } from "@dropbear-ts/algo";
+import {
+  buf_has_algo,
+  buf_match_algo,
+  buf_put_algolist,
+  first_usable_algo,
+  KEXGUESS2_ALGO_NAME,
+  type AlgoMatch,
+} from "@dropbear-ts/algo";
 import {
   buf_eatstring,
   buf_getbool,
@@ -15,8 +22,19 @@ import {
   buf_putstring,
   buf_setpos,
 } from "@dropbear-ts/buffer";
-import { DROPBEAR_COMP_ZLIB, DROPBEAR_COMP_ZLIB_DELAY, key_context, key_context_directional, type dropbear_kex, type sshsession } from "@dropbear-ts/core";
-import { genrandom, mlkem768_desc, sntrup761_desc, hash_process_mp, type dropbear_cipher, type dropbear_cipher_mode, type dropbear_hash } from "@dropbear-ts/crypto";
+import {
+  DROPBEAR_COMP_ZLIB,
+  DROPBEAR_COMP_ZLIB_DELAY,
+  MAC_MODE_ETM,
+  key_context,
+  key_context_directional,
+  type algo_type,
+  type dropbear_kex,
+  type dropbear_kex_mode,
+  type mac_mode,
+  type sshsession,
+} from "@dropbear-ts/core";
+import { genrandom, mlkem768_desc, sntrup761_desc, hash_process_mp, type dropbear_cipher_mode, type dropbear_hash } from "@dropbear-ts/crypto";
 import { DEBUG2, DEBUG3, TRACE, TRACE2, dropbear_exit, m_burn, monotonic_now } from "@dropbear-ts/dbutil";
 import {
   KEXHASHBUF_MAX_INTS,
@@ -40,6 +58,19 @@ import { signkey_type_from_signature, type signature_type } from "@dropbear-ts/s
  */
 export function kexLoadKems(): Promise<void> {
   return Promise.all([sntrup761_desc.kemLoad(), mlkem768_desc.kemLoad()]).then(() => undefined);
+}
+
+/**
+ * The negotiated kex method, narrowed to the family `mode` that the caller's dispatch on
+ * `algo_kex.mode` has already chosen (so a DH step gets its prime, an ECDH step its curve).
+ */
+export function kexOfMode<M extends dropbear_kex_mode>(ses: sshsession, mode: M): Extract<dropbear_kex, { readonly mode: M }> {
+  const kex = ses.newkeys?.algo_kex ?? null;
+  if (kex === null || kex.mode !== mode) {
+    dropbear_exit("Bad kex mode");
+  }
+  // TypeScript does not narrow a union by a generic discriminant; the check above did.
+  return kex as Extract<dropbear_kex, { readonly mode: M }>;
 }
 
 /** Send our KEXINIT: every usable algorithm, newest preferences first. @dropbear common-kex.c send_msg_kexinit */
@@ -68,7 +99,7 @@ export function send_msg_kexinit(ses: sshsession): void {
   ses.kexstate.sentkexinit = true;
   ses.newkeys = new key_context();
   if (ses.send_kex_first_guess !== null) {
-    ses.newkeys.algo_kex = first_usable_algo(algos.sshkex)!.data as dropbear_kex;
+    ses.newkeys.algo_kex = first_usable_algo(algos.sshkex)!.data;
     ses.newkeys.algo_signature = first_usable_algo(algos.sigalgs)!.val;
     ses.newkeys.algo_hostkey = signkey_type_from_signature(ses.newkeys.algo_signature as signature_type);
     ses.send_kex_first_guess(ses);
@@ -319,11 +350,28 @@ export function finish_kexhashbuf(ses: sshsession): void {
 }
 
 /** Match one directional cipher/MAC/compression list or exit naming what failed. */
-function must(ses: sshsession, m: ReturnType<typeof buf_match_algo>, what: string): NonNullable<ReturnType<typeof buf_match_algo>["algo"]> {
+function must<A extends algo_type>(ses: sshsession, m: AlgoMatch<A>, what: string): A {
   if (m.algo === null) {
     dropbear_exit(`No matching algo ${what}`);
   }
   return m.algo;
+}
+
+/** One direction's MAC: an AEAD cipher's own tag, else the HMAC the lists agreed on. */
+interface ChosenMac {
+  readonly algo_mac: dropbear_hash;
+  readonly mac_etm: boolean;
+  /** For the debug line. */
+  readonly name: string;
+}
+
+/** An AEAD cipher brings its own MAC, so the MAC list is read but does not have to match. */
+function chooseMac(ses: sshsession, mode: dropbear_cipher_mode, m: AlgoMatch<algo_type<dropbear_hash, mac_mode>>, what: string): ChosenMac {
+  if (mode.kind === "aead") {
+    return { algo_mac: mode.aead_mac, mac_etm: false, name: "<implicit>" };
+  }
+  const hash = must(ses, m, what);
+  return { algo_mac: hash.data, mac_etm: hash.mode === MAC_MODE_ETM, name: hash.name };
 }
 
 /** Read the peer's algorithm lists and choose one of each. @dropbear common-kex.c read_kex_algos */
@@ -351,7 +399,7 @@ function read_kex_algos(ses: sshsession): void {
   }
   TRACE(() => `kexguess2 ${kexguess2 ? 1 : 0}`);
   DEBUG3(() => `kex algo ${kexm.algo!.name}`);
-  newkeys.algo_kex = kexm.algo.data as dropbear_kex;
+  newkeys.algo_kex = kexm.algo.data;
 
   const sigm = buf_match_algo(payload, algos.sigalgs, isserver, kexguess2);
   allgood &&= sigm.goodguess;
@@ -364,15 +412,10 @@ function read_kex_algos(ses: sshsession): void {
   DEBUG2(() => `enc  c2s is ${c2s_cipher.name}`);
   const s2c_cipher = must(ses, buf_match_algo(payload, algos.sshciphers, isserver, false), "enc s->c");
   DEBUG2(() => `enc  s2c is ${s2c_cipher.name}`);
-  // An AEAD cipher brings its own MAC: the MAC lists are read but do not have to match.
-  const c2s_mode = c2s_cipher.mode as dropbear_cipher_mode;
-  const s2c_mode = s2c_cipher.mode as dropbear_cipher_mode;
-  const c2s_hashm = buf_match_algo(payload, algos.sshhashes, isserver, false);
-  const c2s_hash = c2s_mode.aead_crypt !== null ? null : must(ses, c2s_hashm, "mac c->s");
-  DEBUG2(() => `hmac c2s is ${c2s_hash?.name ?? "<implicit>"}`);
-  const s2c_hashm = buf_match_algo(payload, algos.sshhashes, isserver, false);
-  const s2c_hash = s2c_mode.aead_crypt !== null ? null : must(ses, s2c_hashm, "mac s->c");
-  DEBUG2(() => `hmac s2c is ${s2c_hash?.name ?? "<implicit>"}`);
+  const c2s_mac = chooseMac(ses, c2s_cipher.mode, buf_match_algo(payload, algos.sshhashes, isserver, false), "mac c->s");
+  DEBUG2(() => `hmac c2s is ${c2s_mac.name}`);
+  const s2c_mac = chooseMac(ses, s2c_cipher.mode, buf_match_algo(payload, algos.sshhashes, isserver, false), "mac s->c");
+  DEBUG2(() => `hmac s2c is ${s2c_mac.name}`);
   const c2s_comp = must(ses, buf_match_algo(payload, ses.compress_algos_c2s, isserver, false), "comp c->s");
   DEBUG2(() => `comp c2s is ${c2s_comp.name}`);
   const s2c_comp = must(ses, buf_match_algo(payload, ses.compress_algos_s2c, isserver, false), "comp s->c");
@@ -389,19 +432,19 @@ function read_kex_algos(ses: sshsession): void {
     }
   }
 
-  const setDir = (dir: key_context_directional, cipher: typeof c2s_cipher, hash: typeof c2s_hash, comp: typeof c2s_comp): void => {
-    dir.algo_crypt = cipher.data as dropbear_cipher;
-    dir.crypt_mode = cipher.mode as dropbear_cipher_mode;
-    dir.algo_mac = hash === null ? dir.crypt_mode.aead_mac! : (hash.data as dropbear_hash);
-    dir.mac_etm = hash !== null && hash.mode === MAC_MODE_ETM;
+  const setDir = (dir: key_context_directional, cipher: typeof c2s_cipher, mac: ChosenMac, comp: typeof c2s_comp): void => {
+    dir.algo_crypt = cipher.data;
+    dir.crypt_mode = cipher.mode;
+    dir.algo_mac = mac.algo_mac;
+    dir.mac_etm = mac.mac_etm;
     dir.algo_comp = comp.val;
   };
   if (!isserver) {
-    setDir(newkeys.recv, s2c_cipher, s2c_hash, s2c_comp);
-    setDir(newkeys.trans, c2s_cipher, c2s_hash, c2s_comp);
+    setDir(newkeys.recv, s2c_cipher, s2c_mac, s2c_comp);
+    setDir(newkeys.trans, c2s_cipher, c2s_mac, c2s_comp);
   } else {
-    setDir(newkeys.recv, c2s_cipher, c2s_hash, c2s_comp);
-    setDir(newkeys.trans, s2c_cipher, s2c_hash, s2c_comp);
+    setDir(newkeys.recv, c2s_cipher, c2s_mac, c2s_comp);
+    setDir(newkeys.trans, s2c_cipher, s2c_mac, s2c_comp);
   }
   buf_getint(payload); // reserved
   if (ses.send_kex_first_guess !== null && allgood) {

@@ -1,9 +1,9 @@
 import { buf_putmpint } from "@dropbear-ts/buffer";
-import type { sshsession } from "@dropbear-ts/core";
+import { dropbear_kex_mode, type sshsession } from "@dropbear-ts/core";
 import { dhGenerateKeypair, dhSharedSecret } from "@dropbear-ts/crypto";
 import { TRACE } from "@dropbear-ts/dbutil";
 import { buf_put_pub_key, type sign_key } from "@dropbear-ts/signkey";
-import { finish_kexhashbuf } from "./common-kex.js";
+import { finish_kexhashbuf, kexOfMode } from "./common-kex.js";
 
 /** Our ephemeral DH pair: pub is e (client) or f (server). @dropbear kex.h kex_dh_param */
 export interface kex_dh_param {
@@ -14,7 +14,7 @@ export interface kex_dh_param {
 /** A fresh DH key pair in the negotiated MODP group. @dropbear kex-dh.c gen_kexdh_param */
 export function gen_kexdh_param(ses: sshsession): kex_dh_param {
   TRACE("enter gen_kexdh_vals");
-  return dhGenerateKeypair(ses.newkeys!.algo_kex!.dh_p_bytes!);
+  return dhGenerateKeypair(kexOfMode(ses, dropbear_kex_mode.DROPBEAR_KEX_NORMAL_DH).dh_p_bytes);
 }
 
 /**
@@ -23,7 +23,7 @@ export function gen_kexdh_param(ses: sshsession): kex_dh_param {
  */
 export function kexdh_comb_key(ses: sshsession, param: kex_dh_param, dh_pub_them: bigint, hostkey: sign_key): void {
   const newkeys = ses.newkeys!;
-  ses.dh_K = dhSharedSecret(newkeys.algo_kex!.dh_p_bytes!, param.priv, dh_pub_them);
+  ses.dh_K = dhSharedSecret(kexOfMode(ses, dropbear_kex_mode.DROPBEAR_KEX_NORMAL_DH).dh_p_bytes, param.priv, dh_pub_them);
   const dh_e = ses.isserver ? dh_pub_them : param.pub;
   const dh_f = ses.isserver ? param.pub : dh_pub_them;
   const h = ses.kexhashbuf!;

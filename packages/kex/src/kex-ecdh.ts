@@ -1,5 +1,5 @@
 import { buf_putmpint, type buffer } from "@dropbear-ts/buffer";
-import type { sshsession } from "@dropbear-ts/core";
+import { dropbear_kex_mode, type sshsession } from "@dropbear-ts/core";
 import { generatePrivateKey } from "@dropbear-ts/crypto";
 import { dropbear_exit } from "@dropbear-ts/dbutil";
 import {
@@ -8,11 +8,10 @@ import {
   buf_put_pub_key,
   dropbear_ecc_shared_secret,
   eccKeyFromKeyObject,
-  type dropbear_ecc_curve,
   type ecc_key,
   type sign_key,
 } from "@dropbear-ts/signkey";
-import { finish_kexhashbuf } from "./common-kex.js";
+import { finish_kexhashbuf, kexOfMode } from "./common-kex.js";
 
 /** Our ephemeral ECDH key. @dropbear kex.h kex_ecdh_param */
 export interface kex_ecdh_param {
@@ -21,7 +20,7 @@ export interface kex_ecdh_param {
 
 /** A fresh key on the negotiated curve. @dropbear kex-ecdh.c gen_kexecdh_param */
 export function gen_kexecdh_param(ses: sshsession): kex_ecdh_param {
-  const curve = ses.newkeys!.algo_kex!.details as dropbear_ecc_curve;
+  const curve = kexOfMode(ses, dropbear_kex_mode.DROPBEAR_KEX_ECDH).details;
   const key = eccKeyFromKeyObject(generatePrivateKey("ec", { namedCurve: curve.dp.name }));
   if (key === null) {
     dropbear_exit("ECC error");
@@ -35,7 +34,7 @@ export function gen_kexecdh_param(ses: sshsession): kex_ecdh_param {
  */
 export function kexecdh_comb_key(ses: sshsession, param: kex_ecdh_param, pub_them: buffer, hostkey: sign_key): void {
   const newkeys = ses.newkeys!;
-  const curve = newkeys.algo_kex!.details as dropbear_ecc_curve;
+  const curve = kexOfMode(ses, dropbear_kex_mode.DROPBEAR_KEX_ECDH).details;
   const Q_them = buf_get_ecc_raw_pubkey(pub_them, curve);
   if (Q_them === null) {
     dropbear_exit("ECC error");

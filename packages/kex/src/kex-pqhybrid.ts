@@ -9,11 +9,11 @@ import {
   buf_putint,
   type buffer,
 } from "@dropbear-ts/buffer";
-import type { sshsession } from "@dropbear-ts/core";
+import { dropbear_kex_mode, type sshsession } from "@dropbear-ts/core";
 import { CURVE25519_LEN, type dropbear_kem_desc } from "@dropbear-ts/crypto";
 import { dropbear_exit, m_burn } from "@dropbear-ts/dbutil";
 import { buf_put_pub_key, type sign_key } from "@dropbear-ts/signkey";
-import { finish_kexhashbuf } from "./common-kex.js";
+import { finish_kexhashbuf, kexOfMode } from "./common-kex.js";
 import { free_kexcurve25519_param, gen_kexcurve25519_param, kexcurve25519_derive, type kex_curve25519_param } from "./kex-x25519.js";
 
 /**
@@ -28,7 +28,7 @@ export interface kex_pqhybrid_param {
 }
 
 function kemOf(ses: sshsession): dropbear_kem_desc {
-  return ses.newkeys!.algo_kex!.details as dropbear_kem_desc;
+  return kexOfMode(ses, dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID).details;
 }
 
 /** The client makes a KEM key pair and an X25519 pair; the server only X25519. @dropbear kex-pqhybrid.c gen_kexpqhybrid_param */

@@ -211,10 +211,11 @@ function read_packet_init(ses: sshsession): boolean {
   }
   buf_setpos(readbuf, 0);
 
+  const mode = recv.crypt_mode;
   let plen: number;
   let len: number;
-  if (recv.crypt_mode.aead_getlength !== null) {
-    const l = recv.crypt_mode.aead_getlength(ses.recvseq, buf_getptr(readbuf, blocksize), blocksize, recv.cipher_state!);
+  if (mode.kind === "aead") {
+    const l = mode.aead_getlength(ses.recvseq, buf_getptr(readbuf, blocksize), blocksize, recv.cipher_state);
     if (l < 0) {
       dropbear_exit("Error decrypting");
     }
@@ -225,7 +226,7 @@ function read_packet_init(ses: sshsession): boolean {
     plen = buf_getint(readbuf) + 4;
     len = plen + macsize;
   } else {
-    if (recv.crypt_mode.decrypt!(buf_getptr(readbuf, blocksize), buf_getwriteptr(readbuf, blocksize), blocksize, recv.cipher_state!) !== CRYPT_OK) {
+    if (mode.decrypt(buf_getptr(readbuf, blocksize), buf_getwriteptr(readbuf, blocksize), blocksize, recv.cipher_state) !== CRYPT_OK) {
       dropbear_exit("Error decrypting");
     }
     plen = buf_getint(readbuf) + 4;
@@ -234,7 +235,7 @@ function read_packet_init(ses: sshsession): boolean {
   TRACE2(() => `packet size is ${len}, block ${blocksize} mac ${macsize}`);
   // AEAD's plen is already packet_length; with etm the length is outside the cipher too. Either
   // way it is what follows the length field that must fill whole blocks.
-  const cipherlen = recv.mac_etm && recv.crypt_mode.aead_crypt === null ? plen - 4 : plen;
+  const cipherlen = recv.mac_etm && mode.kind === "stream" ? plen - 4 : plen;
   if (len > RECV_MAX_PACKET_LEN || plen > RECV_MAX_PACKET_LEN || plen < blocksize || cipherlen % blocksize !== 0) {
     dropbear_exit(`Integrity error (bad packet size ${plen})`);
   }
@@ -255,11 +256,12 @@ export function decrypt_packet(ses: sshsession): void {
   const macsize = recv.algo_mac.hashsize;
   ses.kexstate.datarecv += readbuf.len;
 
-  if (recv.crypt_mode.aead_crypt !== null) {
+  const mode = recv.crypt_mode;
+  if (mode.kind === "aead") {
     buf_setpos(readbuf, 0);
     const len = readbuf.len - macsize;
     if (
-      recv.crypt_mode.aead_crypt(ses.recvseq, buf_getptr(readbuf, len + macsize), buf_getwriteptr(readbuf, len), len, macsize, recv.cipher_state!, LTC_DECRYPT) !==
+      mode.aead_crypt(ses.recvseq, buf_getptr(readbuf, len + macsize), buf_getwriteptr(readbuf, len), len, macsize, recv.cipher_state, LTC_DECRYPT) !==
       CRYPT_OK
     ) {
       dropbear_exit("Error decrypting");
@@ -270,13 +272,13 @@ export function decrypt_packet(ses: sshsession): void {
     }
     buf_setpos(readbuf, 4);
     const len = readbuf.len - macsize - 4;
-    if (recv.crypt_mode.decrypt!(buf_getptr(readbuf, len), buf_getwriteptr(readbuf, len), len, recv.cipher_state!) !== CRYPT_OK) {
+    if (mode.decrypt(buf_getptr(readbuf, len), buf_getwriteptr(readbuf, len), len, recv.cipher_state) !== CRYPT_OK) {
       dropbear_exit("Error decrypting");
     }
   } else {
     buf_setpos(readbuf, blocksize);
     const len = readbuf.len - macsize - readbuf.pos;
-    if (recv.crypt_mode.decrypt!(buf_getptr(readbuf, len), buf_getwriteptr(readbuf, len), len, recv.cipher_state!) !== CRYPT_OK) {
+    if (mode.decrypt(buf_getptr(readbuf, len), buf_getwriteptr(readbuf, len), len, recv.cipher_state) !== CRYPT_OK) {
       dropbear_exit("Error decrypting");
     }
     if (!checkmac(ses)) {
@@ -381,7 +383,8 @@ export function encrypt_packet(ses: sshsession): void {
   const trans = ses.keys.trans;
   const blocksize = trans.algo_crypt.blocksize;
   const mac_size = trans.algo_mac.hashsize;
-  const aead = trans.crypt_mode.aead_crypt !== null;
+  const mode = trans.crypt_mode;
+  const aead = mode.kind === "aead";
   const compress = is_compress_trans(ses);
   const encrypt_buf_size = wp.len + 4 + 1 + Math.max(MIN_PACKET_LEN, blocksize) + 3 + mac_size + (compress ? ZLIB_COMPRESS_EXPANSION : 0) + 1;
   const writebuf = buf_new(encrypt_buf_size);
@@ -414,12 +417,12 @@ export function encrypt_packet(ses: sshsession): void {
   buf_incrlen(writebuf, padlen);
   genrandom(buf_getptr(writebuf, padlen), padlen);
 
-  if (aead) {
+  if (mode.kind === "aead") {
     buf_setpos(writebuf, 0);
     const plen = writebuf.len;
     buf_incrlen(writebuf, mac_size);
     if (
-      trans.crypt_mode.aead_crypt!(ses.transseq, buf_getptr(writebuf, plen), buf_getwriteptr(writebuf, plen + mac_size), plen, mac_size, trans.cipher_state!, LTC_ENCRYPT) !==
+      mode.aead_crypt(ses.transseq, buf_getptr(writebuf, plen), buf_getwriteptr(writebuf, plen + mac_size), plen, mac_size, trans.cipher_state, LTC_ENCRYPT) !==
       CRYPT_OK
     ) {
       dropbear_exit("Error encrypting");
@@ -433,7 +436,7 @@ export function encrypt_packet(ses: sshsession): void {
     }
     const start = trans.mac_etm ? 4 : 0;
     buf_setpos(writebuf, start);
-    if (trans.crypt_mode.encrypt!(buf_getptr(writebuf, plen - start), buf_getwriteptr(writebuf, plen - start), plen - start, trans.cipher_state!) !== CRYPT_OK) {
+    if (mode.encrypt(buf_getptr(writebuf, plen - start), buf_getwriteptr(writebuf, plen - start), plen - start, trans.cipher_state) !== CRYPT_OK) {
       dropbear_exit("Error encrypting");
     }
     if (trans.mac_etm) {

@@ -38,9 +38,9 @@ const suites: Suite[] = [
 function key(dir: key_context_directional, s: Suite, k: Buffer, iv: Buffer, mackey: Buffer): void {
   dir.algo_crypt = s.cipher;
   dir.crypt_mode = s.mode;
-  dir.algo_mac = s.mode.aead_mac ?? dropbear_sha2_256;
+  dir.algo_mac = s.mode.kind === "aead" ? s.mode.aead_mac : dropbear_sha2_256;
   dir.mac_etm = s.etm;
-  dir.cipher_state = s.mode.start(s.cipher.cipherdesc, iv, k, s.cipher.keysize, 0);
+  dir.cipher_state = s.mode.start(s.cipher.cipherdesc, iv, k, s.cipher.keysize, 0)!;
   dir.mackey = mackey;
 }
 
