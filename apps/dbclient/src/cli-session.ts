@@ -41,7 +41,7 @@ import {
   send_msg_kexdh_init,
   send_msg_kexinit,
 } from "@dropbear-ts/kex";
-import { DROPBEAR_SUCCESS, connect_remote, dropbear_prio, set_sock_nodelay, type StreamFd } from "@dropbear-ts/netio";
+import { connect_remote, dropbear_prio, set_sock_nodelay, type StreamFd } from "@dropbear-ts/netio";
 import {
   SSH_MSG_CHANNEL_CLOSE,
   SSH_MSG_CHANNEL_DATA,
@@ -69,6 +69,7 @@ import {
   SSH_MSG_USERAUTH_SUCCESS,
   SSH_SERVICE_USERAUTH,
   SSH_STRICT_KEX_S,
+  DROPBEAR_SUCCESS,
 } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 import { cli_chan_tcpremote, cli_recv_msg_request_failure, cli_recv_msg_request_success, setup_localtcp, setup_remotetcp } from "@dropbear-ts/tcpfwd";

@@ -3,10 +3,10 @@ import { closeSync, unlinkSync, writeFileSync } from "node:fs";
 import { Socket } from "node:net";
 import type { Readable } from "node:stream";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
-import { LOG_INFO, LOG_WARNING, TRACE, dropbear_close, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
-import { FdError, ListenerFd, SignalPipeFd, StreamFd, dropbear_listen, getaddrstring, socketStreamOptions, strerror, type Fd } from "@dropbear-ts/netio";
+import { LOG_INFO, LOG_WARNING, TRACE, dropbear_close, dropbear_exit, dropbear_log, strerror_code } from "@dropbear-ts/dbutil";
+import { FdError, ListenerFd, SignalPipeFd, StreamFd, dropbear_listen, getaddrstring, socketStreamOptions, type Fd } from "@dropbear-ts/netio";
 import { MAX_LISTEN_ADDR, MAX_UNAUTH_CLIENTS, MAX_UNAUTH_PER_IP } from "@dropbear-ts/options";
-import { select } from "@dropbear-ts/session-loop";
+import { select, sigintterm_handler, type SignalTarget } from "@dropbear-ts/session-loop";
 import { svr_session } from "./svr-session.js";
 
 /** The fd number a re-executed child finds its childpipe on (after stdin, stdout, stderr). */
@@ -43,7 +43,7 @@ interface PreauthChild {
 function reexec(sock: Socket): Readable | null {
   const failed = (e: unknown): null => {
     const err = e as NodeJS.ErrnoException;
-    dropbear_log(LOG_WARNING, `Error forking: ${strerror(err.code ?? "EIO", err.message)}`);
+    dropbear_log(LOG_WARNING, `Error forking: ${strerror_code(err.code ?? "EIO", err.message)}`);
     return null;
   };
   let child: ChildProcess;
@@ -82,19 +82,15 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts): Promis
     // Like Dropbear: no pid file is not fatal.
   }
   const children: PreauthChild[] = [];
-  let exitflag = false;
-  const stop = (): void => {
-    exitflag = true;
-    wake.raise();
-  };
+  // The daemon's exit flag and wake-up (C's global ses here), set by the handler sessions use.
   const wake = new SignalPipeFd();
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
+  const daemon: SignalTarget = { exitflag: false, signal_pipe: wake };
+  sigintterm_handler(daemon);
 
   for (;;) {
     const fds = new Set<Fd>([...listensocks, wake, ...children.map((c) => c.pipe)]);
     await select(fds, new Set(), null);
-    if (exitflag) {
+    if (daemon.exitflag) {
       try {
         unlinkSync(svr_opts.pidfile);
       } catch {
@@ -116,7 +112,7 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts): Promis
         sock = l.accept();
       } catch (e) {
         // Dropbear just goes on (accept failed); we say why, once per failure.
-        dropbear_log(LOG_WARNING, `Error accepting: ${e instanceof FdError ? strerror(e.code, e.message) : String(e)}`);
+        dropbear_log(LOG_WARNING, `Error accepting: ${e instanceof FdError ? strerror_code(e.code, e.message) : String(e)}`);
         continue;
       }
       if (sock === null) continue;

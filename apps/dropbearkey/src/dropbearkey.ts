@@ -1,8 +1,8 @@
 import { closeSync, constants, fsyncSync, openSync, writeSync } from "node:fs";
 import { hostname, userInfo } from "node:os";
-import { buf_burn_free, buf_free, buf_getptr, buf_new, buf_setpos } from "@dropbear-ts/buffer";
+import { buf_burn_free, buf_free, buf_getptr, buf_new, buf_readfile, buf_setpos } from "@dropbear-ts/buffer";
 import { DROPBEAR_DEFAULT_RSA_SIZE, MAX_PRIVKEY_SIZE, MAX_PUBKEY_SIZE } from "@dropbear-ts/options";
-import { EXIT_SUCCESS, LOG_ERR, dropbear_exit, dropbear_log, exitQuietly, set_debug_trace } from "@dropbear-ts/dbutil";
+import { EXIT_SUCCESS, LOG_ERR, dropbear_exit, dropbear_log, exitQuietly, set_debug_trace, strerror } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_SIGNKEY_ANY,
   DROPBEAR_SIGNKEY_ECDSA_KEYGEN,
@@ -11,7 +11,6 @@ import {
   ECDSA_DEFAULT_SIZE,
   buf_get_priv_key,
   buf_put_pub_key,
-  buf_readfile,
   new_sign_key,
   type sign_key,
   sign_key_fingerprint,
@@ -19,7 +18,6 @@ import {
   signkey_generate,
   signkey_generate_get_bits,
   signkey_name_from_type,
-  strerror,
 } from "@dropbear-ts/signkey";
 
 // TODO(options): move to @dropbear-ts/options (debug.h DROPBEAR_VERBOSE_LEVEL, the trace level

@@ -6,8 +6,9 @@ import { send_msg_channel_open_init } from "@dropbear-ts/channel";
 import { ListenerType, type ChanSess, type ChanType, type Listener, type sshsession } from "@dropbear-ts/core";
 import { TRACE } from "@dropbear-ts/dbutil";
 import { new_listener, remove_listener } from "@dropbear-ts/listener";
-import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS, ListenerFd, SOCKET_HIGH_WATER_MARK, StreamFd } from "@dropbear-ts/netio";
+import { ListenerFd, SOCKET_HIGH_WATER_MARK, StreamFd } from "@dropbear-ts/netio";
 import { encrypt_packet } from "@dropbear-ts/packet";
+import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 
 // svr-agentfwd.c: the server's half of agent forwarding. "auth-agent-req@openssh.com" on a
 // session channel makes a unix socket in a fresh private directory; the child finds it through

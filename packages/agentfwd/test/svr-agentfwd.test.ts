@@ -6,9 +6,8 @@ import { buf_getbyte, buf_getint, buf_getstring, buf_new, buf_putbytes, buf_setp
 import { chaninitialise } from "@dropbear-ts/channel";
 import { ChanSess, PubKeyOptions, type sshsession } from "@dropbear-ts/core";
 import type { Fd } from "@dropbear-ts/netio";
-import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/netio";
 import { handle_listeners, listeners_initialise, remove_all_listeners, set_listener_fds } from "@dropbear-ts/listener";
-import { SSH_MSG_CHANNEL_OPEN } from "@dropbear-ts/options";
+import { SSH_MSG_CHANNEL_OPEN, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { newSvrSession, sleep, takePayloads } from "../../auth/test/harness.js";
 import { AGENTDIRPREFIX, svr_agentcleanup, svr_agentreq, svr_agentset } from "../src/index.js";
 

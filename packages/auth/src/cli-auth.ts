@@ -13,7 +13,7 @@ import {
   cli_state,
   type sshsession,
 } from "@dropbear-ts/core";
-import { DEBUG1, LOG_INFO, TRACE, dropbear_close, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
+import { DEBUG1, LOG_INFO, TRACE, dropbear_close, dropbear_exit, dropbear_log, cleantext } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_CLI_IMMEDIATE_AUTH,
   DROPBEAR_CLI_INTERACT_AUTH,
@@ -87,23 +87,6 @@ function ttyGetline(): string | null {
   const text = line.toString("utf8");
   line.fill(0);
   return text;
-}
-
-/**
- * Printable ASCII only (plus newline and tab when allowed), up to any NUL: text from the
- * server must not drive the terminal. @dropbear dbutil.c cleantext
- */
-export function cleantext(dirtytext: Uint8Array, allow_whitespace: boolean): string {
-  let out = "";
-  for (const c of dirtytext) {
-    if (c === 0) {
-      break;
-    }
-    if ((c >= 0x20 && c <= 0x7e) || (allow_whitespace && (c === 0x0a || c === 0x09))) {
-      out += String.fromCharCode(c);
-    }
-  }
-  return out;
 }
 
 /**

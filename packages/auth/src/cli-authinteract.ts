@@ -1,6 +1,6 @@
 import { buf_eatstring, buf_getbool, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring } from "@dropbear-ts/buffer";
 import { AUTH_METHOD_INTERACT, type sshsession } from "@dropbear-ts/core";
-import { TRACE, dropbear_exit, m_burn } from "@dropbear-ts/dbutil";
+import { TRACE, dropbear_exit, m_burn, cleantext } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_MAX_CLI_INTERACT_PROMPTS,
   SSH_MSG_USERAUTH_INFO_RESPONSE,
@@ -8,7 +8,7 @@ import {
   SSH_SERVICE_CONNECTION,
 } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
-import { cleantext, cliAuthHooks, getpass_or_cancel } from "./cli-auth.js";
+import { cliAuthHooks, getpass_or_cancel } from "./cli-auth.js";
 
 /**
  * Show the prompt and read an answer with echo (from /dev/tty, else stdin); "" at end of

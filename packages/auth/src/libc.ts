@@ -1,4 +1,4 @@
-import { koffi as loadKoffi, sharedLib, type Koffi } from "@dropbear-ts/dbutil";
+import { koffi as loadKoffi, sharedLib, type Koffi, cstring } from "@dropbear-ts/dbutil";
 
 // The C library calls authentication needs and Node lacks: the passwd, shadow and group
 // databases (through NSS, so whatever /etc/nsswitch.conf says applies), getusershell(),
@@ -88,20 +88,10 @@ function libc(): Bindings {
   return bindings;
 }
 
-/** A C string: the bytes up to the first NUL (as C would see them), NUL-terminated. */
-function cstr(s: string | Uint8Array): Buffer {
-  const bytes = typeof s === "string" ? Buffer.from(s, "utf8") : Buffer.from(s);
-  const nul = bytes.indexOf(0);
-  const used = nul < 0 ? bytes : bytes.subarray(0, nul);
-  const out = Buffer.alloc(used.length + 1);
-  used.copy(out);
-  return out;
-}
-
 /** getpwnam(3): the user's passwd entry, or null. */
 export function getpwnam(name: string): PasswdEntry | null {
   const b = libc();
-  const p = b.getpwnam(cstr(name));
+  const p = b.getpwnam(cstring(name));
   if (p === null) {
     return null;
   }
@@ -126,7 +116,7 @@ export function getpwnam(name: string): PasswdEntry | null {
 /** getspnam(3): the shadow hash (sp_pwdp) of the user, or null when there is no entry. */
 export function getspnam_pwdp(name: string): string | null {
   const b = libc();
-  const p = b.getspnam(cstr(name));
+  const p = b.getspnam(cstring(name));
   if (p === null) {
     return null;
   }
@@ -137,7 +127,7 @@ export function getspnam_pwdp(name: string): string | null {
 /** getgrnam(3): the group's gid, or null. */
 export function getgrnam_gid(name: string): number | null {
   const b = libc();
-  const p = b.getgrnam(cstr(name));
+  const p = b.getgrnam(cstring(name));
   if (p === null) {
     return null;
   }
@@ -152,7 +142,7 @@ export function getgrouplist(user: string, group: number, ngroups: number): numb
   const b = libc();
   const groups = new Uint32Array(ngroups);
   const n = new Int32Array([ngroups]);
-  const ret = b.getgrouplist(cstr(user), group >>> 0, groups, n);
+  const ret = b.getgrouplist(cstring(user), group >>> 0, groups, n);
   if (ret < 0) {
     return null;
   }
@@ -198,10 +188,10 @@ export function crypt(phrase: Uint8Array, setting: string): string {
   if (cryptFn === null) {
     cryptFn = sharedLib("libcrypt.so.1").func("const char *crypt_rn(const uint8_t *phrase, const uint8_t *setting, void *data, int size)") as CryptRn;
   }
-  const p = cstr(phrase);
+  const p = cstring(phrase);
   const data = Buffer.alloc(CRYPT_DATA_SIZE);
   try {
-    return cryptFn(p, cstr(setting), data, CRYPT_DATA_SIZE) ?? (setting.startsWith("*0") ? "*1" : "*0");
+    return cryptFn(p, cstring(setting), data, CRYPT_DATA_SIZE) ?? (setting.startsWith("*0") ? "*1" : "*0");
   } finally {
     p.fill(0);
     data.fill(0);

@@ -1,2 +1,3 @@
 export * from "./buffer.js";
 export * from "./circbuffer.js";
+export * from "./buf-file.js";

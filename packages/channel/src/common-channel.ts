@@ -37,7 +37,7 @@ import {
 } from "@dropbear-ts/core";
 import { TRACE, TRACE2, dropbear_assert, dropbear_exit } from "@dropbear-ts/dbutil";
 import { listeners_initialise, handle_listeners, set_listener_fds } from "@dropbear-ts/listener";
-import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS, FdError, cancel_connect, dropbear_prio, type Fd, type StreamFd } from "@dropbear-ts/netio";
+import { FdError, cancel_connect, dropbear_prio, type Fd, type StreamFd } from "@dropbear-ts/netio";
 import {
   DEFAULT_RECV_WINDOW,
   MAX_CHANNELS,
@@ -58,6 +58,8 @@ import {
   SSH_MSG_REQUEST_FAILURE,
   SSH_MSG_REQUEST_SUCCESS,
   TRANS_MAX_PAYLOAD_LEN,
+  DROPBEAR_FAILURE,
+  DROPBEAR_SUCCESS,
 } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 import { update_channel_prio } from "./common-session.js";

@@ -8,8 +8,8 @@ import { buf_getbool, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_pu
 import { send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request } from "@dropbear-ts/channel";
 import { FD_CLOSED, type ChanType, type Channel, type chanfd, type sshsession } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, libcFunc } from "@dropbear-ts/dbutil";
-import { DROPBEAR_FAILURE, dropbear_prio, StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
-import { DROPBEAR_ESCAPE_CHAR } from "@dropbear-ts/options";
+import { dropbear_prio, StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
+import { DROPBEAR_ESCAPE_CHAR, DROPBEAR_FAILURE } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 import {
   TERMCODE_CONTROL,

@@ -35,7 +35,7 @@ import {
   strerror_errno,
   waitpidNohang,
 } from "@dropbear-ts/dbutil";
-import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS, StreamFd, dropbear_prio, socketStreamOptions } from "@dropbear-ts/netio";
+import { StreamFd, dropbear_prio, socketStreamOptions } from "@dropbear-ts/netio";
 import {
   DEFAULT_PATH,
   DEFAULT_ROOT_PATH,
@@ -52,6 +52,8 @@ import {
   MOTD_MAXSIZE,
   SFTPSERVER_PATH,
   SSH_MSG_CHANNEL_REQUEST,
+  DROPBEAR_FAILURE,
+  DROPBEAR_SUCCESS,
 } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 import { signames } from "./common-chansession.js";

@@ -1,5 +1,5 @@
-import { libcFunc } from "./libc.js";
-import { closeSync } from "node:fs";
+import { libcFunc, strerror } from "./libc.js";
+import { closeSync, constants as fsConstants, fsyncSync, openSync } from "node:fs";
 import { userInfo } from "node:os";
 import { posix } from "node:path";
 import { SpawnChild, cloexecPipe, spawnChild } from "./spawn.js";
@@ -277,6 +277,45 @@ export interface SpawnedCommand {
   /** Our end of the child's stderr, -1 unless asked for. */
   errfd: number;
   pid: number;
+}
+
+/**
+ * fsync the directory holding `fn`, so a new name in it survives a power cut (else a host
+ * key file can come back empty). Failures are only traced. @dropbear dbutil.c fsync_parent_dir
+ */
+export function fsync_parent_dir(fn: string): void {
+  const dir = posix.dirname(fn);
+  let fd: number;
+  try {
+    fd = openSync(dir, fsConstants.O_RDONLY);
+  } catch (err) {
+    TRACE(`error opening directory ${dir} for fsync: ${strerror(err)}`);
+    return;
+  }
+  try {
+    fsyncSync(fd);
+  } catch (err) {
+    TRACE(`fsync of directory ${dir} failed: ${strerror(err)}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Printable ASCII only (plus newline and tab when allowed), up to any NUL: text from the
+ * peer must not drive the terminal or forge log lines. @dropbear dbutil.c cleantext
+ */
+export function cleantext(dirtytext: Uint8Array, allow_whitespace: boolean): string {
+  let out = "";
+  for (const c of dirtytext) {
+    if (c === 0) {
+      break;
+    }
+    if ((c >= 0x20 && c <= 0x7e) || (allow_whitespace && (c === 0x0a || c === 0x09))) {
+      out += String.fromCharCode(c);
+    }
+  }
+  return out;
 }
 
 function closeAll(fds: number[]): void {

@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { constants as osConstants } from "node:os";
 
 // The one koffi binding of the C library. Dropbear calls libc directly; Node lacks some of the
 // calls (syslog, the passwd and shadow databases, ptys, termios, posix_spawn, utmpx), so every
@@ -57,4 +58,37 @@ export function libcFunc<F extends (...args: never[]) => unknown>(decl: string, 
 /** errno after the last failed libc call. */
 export function libcErrno(): number {
   return koffi().errno();
+}
+
+/** Bytes of a C string: up to the first NUL, as C sees it, plus a NUL. */
+export function cstring(s: string | Uint8Array): Buffer {
+  const bytes = typeof s === "string" ? Buffer.from(s, "utf8") : Buffer.from(s);
+  const nul = bytes.indexOf(0);
+  const used = nul < 0 ? bytes : bytes.subarray(0, nul);
+  const out = Buffer.alloc(used.length + 1);
+  used.copy(out);
+  return out;
+}
+
+/** strerror(3) of an errno number, as C prints it. */
+export function strerror_errno(errnum: number): string {
+  return libcFunc<(e: number) => string>("const char *strerror(int errnum)")(errnum);
+}
+
+/** strerror(3) of a Node error's code ("ENOENT" → "No such file or directory"), else `fallback`. */
+export function strerror_code(code: string | undefined, fallback = "Unknown error"): string {
+  const n = code === undefined ? undefined : (osConstants.errno as Record<string, number>)[code];
+  return n === undefined ? fallback : strerror_errno(n);
+}
+
+/** The errno code ("EEXIST") of a thrown Node error, or "" for anything else. */
+export function errnoCode(err: unknown): string {
+  return typeof err === "object" && err !== null && typeof (err as { code?: unknown }).code === "string"
+    ? (err as { code: string }).code
+    : "";
+}
+
+/** strerror(errno) for whatever a failed Node call threw: C's text for its code, else its message. */
+export function strerror(err: unknown): string {
+  return strerror_code(errnoCode(err) || undefined, err instanceof Error ? err.message : String(err));
 }

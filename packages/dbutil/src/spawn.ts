@@ -1,5 +1,4 @@
-import { constants as osConstants } from "node:os";
-import { libcErrno, libcFunc } from "./libc.js";
+import { cstring, libcErrno, libcFunc } from "./libc.js";
 
 // posix_spawn(3) plumbing for dbutil.c's spawn_command / run_command. Dropbear forks, rearranges
 // the child's fds, session, signals and directory in C code, then execs; Node cannot fork, so
@@ -33,16 +32,6 @@ export class SpawnChild {
    * child prints on its stderr before exec can be written there by the parent first.
    */
   stderrfd = -1;
-}
-
-/** Bytes of a C string: up to the first NUL, as C sees it, plus a NUL. */
-export function cstring(s: string | Uint8Array): Buffer {
-  const bytes = typeof s === "string" ? Buffer.from(s, "utf8") : Buffer.from(s);
-  const nul = bytes.indexOf(0);
-  const used = nul < 0 ? bytes : bytes.subarray(0, nul);
-  const out = Buffer.alloc(used.length + 1);
-  used.copy(out);
-  return out;
 }
 
 /** putenv("name=value") into a child's environment. */
@@ -83,17 +72,6 @@ export function cloexecPipe(): [number, number] | null {
     return null;
   }
   return [fds[0]!, fds[1]!];
-}
-
-/** strerror(3) of an errno number, as C prints it. */
-export function strerror_errno(errnum: number): string {
-  return libcFunc<(e: number) => string>("const char *strerror(int errnum)")(errnum);
-}
-
-/** strerror(3) of a Node error's code ("ENOENT" → "No such file or directory"). */
-export function strerror_code(code: string | undefined, fallback = "Unknown error"): string {
-  const n = code === undefined ? undefined : (osConstants.errno as Record<string, number>)[code];
-  return n === undefined ? fallback : strerror_errno(n);
 }
 
 /** errno after the last failed libc call. */

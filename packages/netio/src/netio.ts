@@ -1,8 +1,8 @@
 import { lookup } from "node:dns/promises";
 import { connect as netConnect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { buf_free, buf_getptr, buf_incrpos, type buffer } from "@dropbear-ts/buffer";
-import { LOG_WARNING, TRACE, TRACE2, dequeue, dropbear_log, libcErrno, libcFunc, strerror_errno, dropbear_assert, examine, list_append, list_remove, type Queue, type m_list } from "@dropbear-ts/dbutil";
-import { DROPBEAR_LISTEN_BACKLOG } from "@dropbear-ts/options";
+import { LOG_WARNING, TRACE, TRACE2, dequeue, dropbear_log, libcErrno, libcFunc, strerror_errno, dropbear_assert, examine, list_append, list_remove, type Queue, type m_list, strerror_code } from "@dropbear-ts/dbutil";
+import { DROPBEAR_LISTEN_BACKLOG, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { Fd, ListenerFd, SOCKET_HIGH_WATER_MARK, StreamFd, socketStreamOptions } from "./fd.js";
 
 /** Most buffers handed to one writev(), as Dropbear's write_packet asks for. */
@@ -151,7 +151,7 @@ export async function dropbear_listen(
       socks.push(new ListenerFd(server, backlog));
     } catch (e) {
       const ne = e as NodeJS.ErrnoException;
-      err = strerror(ne.code ?? "", ne.message);
+      err = strerror_code(ne.code ?? "", ne.message);
       TRACE(() => `bind(${port}) failed: ${err}`);
     }
   }
@@ -175,10 +175,6 @@ export function getaddrstring(host: string, port: number | string): string {
   const h = host.startsWith("::ffff:") && host.includes(".") ? host.slice(7) : host;
   return h.includes(":") ? `[${h}]:${port}` : `${h}:${port}`;
 }
-
-/** DROPBEAR_SUCCESS / DROPBEAR_FAILURE as connect callbacks receive them. */
-export const DROPBEAR_SUCCESS = 0;
-export const DROPBEAR_FAILURE = -1;
 
 /** Socket priority classes. @dropbear netio.h dropbear_prio */
 export enum dropbear_prio {
@@ -396,7 +392,7 @@ export function handle_connect_fds(conn_pending: m_list<dropbear_progress_connec
       TRACE(() => `connect to ${c.remotehost} port ${c.remoteport} failed.`);
       c.sock.close();
       c.sock = null;
-      c.errstring = strerror(err.code, err.message);
+      c.errstring = strerror_code(err.code, err.message);
     } else {
       const sock = c.sock;
       list_remove(iter);
@@ -413,25 +409,4 @@ export function remove_connect_pending(conn_pending: m_list<dropbear_progress_co
     const c = list_remove(conn_pending.first);
     c.sock?.close();
   }
-}
-
-/** The C library's text for an errno name, as strerror() gives it. */
-export function strerror(code: string, fallback: string): string {
-  const texts: Record<string, string> = {
-    ECONNREFUSED: "Connection refused",
-    ETIMEDOUT: "Connection timed out",
-    EHOSTUNREACH: "No route to host",
-    ENETUNREACH: "Network is unreachable",
-    ECONNRESET: "Connection reset by peer",
-    EADDRINUSE: "Address already in use",
-    EADDRNOTAVAIL: "Cannot assign requested address",
-    EPIPE: "Broken pipe",
-    EACCES: "Permission denied",
-    ENOENT: "No such file or directory",
-    EMFILE: "Too many open files",
-    ENFILE: "Too many open files in system",
-    EAGAIN: "Resource temporarily unavailable",
-    ENOMEM: "Cannot allocate memory",
-  };
-  return texts[code] ?? fallback;
 }

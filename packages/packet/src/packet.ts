@@ -18,8 +18,8 @@ import {
 import { DROPBEAR_COMP_ZLIB, DROPBEAR_COMP_ZLIB_DELAY, type ZStream, type key_context_directional, type sshsession } from "@dropbear-ts/core";
 import { createRequire } from "node:module";
 import { CRYPT_OK, LTC_DECRYPT, LTC_ENCRYPT, computeMac, genrandom, verifyMac } from "@dropbear-ts/crypto";
-import { TRACE, TRACE2, dropbear_assert, dropbear_exit, enqueue, isempty, monotonic_now } from "@dropbear-ts/dbutil";
-import { FdError, packet_queue_consume, packet_queue_to_iovec, strerror } from "@dropbear-ts/netio";
+import { TRACE, TRACE2, dropbear_assert, dropbear_exit, enqueue, isempty, monotonic_now, strerror_code } from "@dropbear-ts/dbutil";
+import { FdError, packet_queue_consume, packet_queue_to_iovec } from "@dropbear-ts/netio";
 import {
   DROPBEAR_ZLIB_MEM_LEVEL,
   DROPBEAR_ZLIB_WINDOW_BITS,
@@ -109,7 +109,7 @@ function buf_compress(ses: sshsession, dest: buffer, src: buffer, len: number): 
 
 function fatalIo(what: "reading" | "writing", e: unknown): never {
   if (e instanceof FdError) {
-    dropbear_exit(`Error ${what}: ${strerror(e.code, e.message)}`);
+    dropbear_exit(`Error ${what}: ${strerror_code(e.code, e.message)}`);
   }
   throw e;
 }

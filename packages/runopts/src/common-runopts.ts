@@ -1,9 +1,9 @@
 import { algolist_string, check_user_algos } from "@dropbear-ts/algo";
-import { buf_burn_free, buf_new, buf_setpos } from "@dropbear-ts/buffer";
+import { buf_burn_free, buf_new, buf_readfile, buf_setpos } from "@dropbear-ts/buffer";
 import type { algo_type, runopts } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, dropbear_exit, dropbear_log, exitQuietly, m_str_to_uint } from "@dropbear-ts/dbutil";
 import { DROPBEAR_TS_VERSION, DROPBEAR_VERSION, MAX_PRIVKEY_SIZE, MAX_RECV_WINDOW } from "@dropbear-ts/options";
-import { buf_get_priv_key, buf_readfile, type sign_key, type signkey_type } from "@dropbear-ts/signkey";
+import { buf_get_priv_key, type sign_key, type signkey_type } from "@dropbear-ts/signkey";
 
 /**
  * -c / -m: "help" lists what we have (and exits), anything else narrows the tables to the

@@ -60,11 +60,14 @@ export function common_session_init(ses: sshsession, sock_in: StreamFd | null, s
   TRACE("leave session_init");
 }
 
+/** What a SIGINT/SIGTERM handler flags: a session, or svr-main's listening loop (C's global ses). */
+export type SignalTarget = Pick<sshsession, "exitflag" | "signal_pipe">;
+
 /**
- * SIGINT and SIGTERM set ses.exitflag and wake the loop, which then exits with "Terminated by
+ * SIGINT and SIGTERM set `exitflag` and wake the loop, which then exits with "Terminated by
  * signal" at its next turn, cleaning up as any exit does. @dropbear svr-main.c sigintterm_handler
  */
-export function sigintterm_handler(ses: sshsession): void {
+export function sigintterm_handler(ses: SignalTarget): void {
   const onSignal = (): void => {
     ses.exitflag = true;
     ses.signal_pipe?.raise();

@@ -1,8 +1,7 @@
 import { linkSync, unlinkSync } from "node:fs";
-import { LOG_ERR, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
-import { buf_burn_free, buf_new, buf_setpos } from "@dropbear-ts/buffer";
+import { LOG_ERR, dropbear_exit, dropbear_log, errnoCode, fsync_parent_dir, strerror } from "@dropbear-ts/dbutil";
+import { buf_burn_free, buf_new, buf_setpos, buf_writefile } from "@dropbear-ts/buffer";
 import { DROPBEAR_DEFAULT_RSA_SIZE, MAX_PRIVKEY_SIZE } from "@dropbear-ts/options";
-import { buf_writefile, errnoCode, fsync_parent_dir, strerror } from "./dbutil.js";
 import { ECDSA_DEFAULT_SIZE, ecdsa_signkey_type, gen_ecdsa_priv_key } from "./ecdsa.js";
 import { gen_ed25519_priv_key } from "./gened25519.js";
 import { gen_rsa_priv_key } from "./genrsa.js";

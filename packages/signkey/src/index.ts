@@ -10,4 +10,3 @@ export * from "./gened25519.js";
 export * from "./gensignkey.js";
 export * from "./signkey_ossh.js";
 export * from "./keyimport.js";
-export * from "./dbutil.js";

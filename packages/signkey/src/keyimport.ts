@@ -7,10 +7,12 @@ import { bytes_to_mp } from "@dropbear-ts/crypto";
 import { type DecipherGCM, createDecipheriv, createPrivateKey } from "node:crypto";
 import { closeSync, constants, openSync, readFileSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
-import { TRACE } from "@dropbear-ts/dbutil";
+import { TRACE, strerror } from "@dropbear-ts/dbutil";
 import {
   type buffer,
   buf_burn_free,
+  buf_readfile,
+  buf_writefile,
   buf_getint,
   buf_getstring,
   buf_new,
@@ -22,7 +24,6 @@ import {
   buf_setpos,
 } from "@dropbear-ts/buffer";
 import { MAX_PRIVKEY_SIZE } from "@dropbear-ts/options";
-import { buf_readfile, buf_writefile, strerror } from "./dbutil.js";
 import { buf_get_ecc_raw_pubkey, type dropbear_ecc_curve, ecc_curve_nistp256, ecc_curve_nistp384, ecc_curve_nistp521 } from "./ecc.js";
 import { signkey_is_ecdsa } from "./ecdsa.js";
 import {

@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type LogHandler, setLogHandler } from "@dropbear-ts/dbutil";
-import { buf_new, buf_setpos } from "@dropbear-ts/buffer";
+import { buf_new, buf_readfile, buf_setpos } from "@dropbear-ts/buffer";
 import { DROPBEAR_DEFAULT_RSA_SIZE, MAX_PRIVKEY_SIZE } from "@dropbear-ts/options";
 import {
   DROPBEAR_SIGNKEY_ANY,
@@ -12,7 +12,6 @@ import {
   DROPBEAR_SIGNKEY_RSA,
   DROPBEAR_SIGNKEY_SK_ED25519,
   buf_get_priv_key,
-  buf_readfile,
   new_sign_key,
   signkey_generate,
   signkey_generate_get_bits,

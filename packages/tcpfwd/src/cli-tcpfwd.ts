@@ -9,9 +9,9 @@ import {
   type TCPFwdEntry,
   type sshsession,
 } from "@dropbear-ts/core";
-import { LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
-import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS, connect_remote, dropbear_prio } from "@dropbear-ts/netio";
-import { SSH_MSG_GLOBAL_REQUEST } from "@dropbear-ts/options";
+import { LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, cleantext } from "@dropbear-ts/dbutil";
+import { connect_remote, dropbear_prio } from "@dropbear-ts/netio";
+import { SSH_MSG_GLOBAL_REQUEST, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 import { listen_tcpfwd } from "./tcp-accept.js";
 
@@ -148,14 +148,15 @@ export function setup_remotetcp(ses: sshsession): void {
  */
 function newtcpforwarded(ses: sshsession, channel: Channel): number {
   const payload = ses.payload!;
-  const origaddr = buf_getstring(payload).toString("latin1");
+  const origaddrBytes = buf_getstring(payload);
+  const origaddr = origaddrBytes.toString("latin1");
   const origport = buf_getint(payload);
   let err = SSH_OPEN_ADMINISTRATIVELY_PROHIBITED;
   const fwds = [...ses.cli_ses!.cli_opts.remotefwds];
   // Port alone covers "localhost" asked vs "127.0.0.1" / "::1" reported.
   const fwd = fwds.find((f) => origport === f.listenport && origaddr === f.listenaddr) ?? fwds.find((f) => origport === f.listenport);
   if (fwd === undefined) {
-    dropbear_log(LOG_INFO, `Server sent unrequested forward from "${origaddr.replace(/[^\x20-\x7e]/g, "")}:${origport}"`);
+    dropbear_log(LOG_INFO, `Server sent unrequested forward from "${cleantext(origaddrBytes, false)}:${origport}"`);
   } else {
     channel.conn_pending = connect_remote(
       ses.conn_pending,

@@ -3,8 +3,7 @@ import { svr_pubkey_allows_tcpfwd } from "@dropbear-ts/auth";
 import { send_msg_request_failure, send_msg_request_success } from "@dropbear-ts/channel";
 import type { sshsession } from "@dropbear-ts/core";
 import { TRACE } from "@dropbear-ts/dbutil";
-import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/netio";
-import { MAX_NAME_LEN } from "@dropbear-ts/options";
+import { MAX_NAME_LEN, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { svr_cancelremotestreamlocal, svr_remotestreamlocalreq } from "./svr-streamfwd.js";
 import { svr_cancelremotetcp, svr_remotetcpreq } from "./svr-tcpfwd.js";
 

@@ -13,10 +13,10 @@ import {
   type Listener,
   type sshsession,
 } from "@dropbear-ts/core";
-import { DEBUG1, LOG_INFO, TRACE, dropbear_log } from "@dropbear-ts/dbutil";
+import { DEBUG1, LOG_INFO, TRACE, dropbear_log, strerror_code } from "@dropbear-ts/dbutil";
 import { get_listener, new_listener, remove_listener } from "@dropbear-ts/listener";
-import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS, ListenerFd, StreamFd, connect_streamlocal, dropbear_prio, strerror, SOCKET_HIGH_WATER_MARK } from "@dropbear-ts/netio";
-import { DROPBEAR_LISTEN_BACKLOG, MAX_HOST_LEN } from "@dropbear-ts/options";
+import { ListenerFd, StreamFd, connect_streamlocal, dropbear_prio, SOCKET_HIGH_WATER_MARK } from "@dropbear-ts/netio";
+import { DROPBEAR_LISTEN_BACKLOG, MAX_HOST_LEN, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 
 // Unix-socket forwarding on the server (svr-streamfwd.c): the client's `ssh -L port:/path`
@@ -97,7 +97,7 @@ function unlink_streamsocket(path: string): void {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? "";
     if (code !== "ENOENT") {
-      DEBUG1(() => `Failed removing unix socket ${path}: ${strerror(code, String(e))}`);
+      DEBUG1(() => `Failed removing unix socket ${path}: ${strerror_code(code, String(e))}`);
     }
   }
 }
@@ -175,7 +175,7 @@ export async function listen_streamlocal(ses: sshsession, tcpinfo: FwdListener):
     server = await bindStreamSocket(path);
   } catch (e) {
     const ne = e as NodeJS.ErrnoException;
-    dropbear_log(LOG_INFO, `Streamlocal forward failed: bind() failed: ${strerror(ne.code ?? "", ne.message)}`);
+    dropbear_log(LOG_INFO, `Streamlocal forward failed: bind() failed: ${strerror_code(ne.code ?? "", ne.message)}`);
     TRACE("leave listen_streamlocal: bind() failed");
     return null;
   }

@@ -13,8 +13,8 @@ import {
 } from "@dropbear-ts/core";
 import { TRACE } from "@dropbear-ts/dbutil";
 import { get_listener, remove_listener } from "@dropbear-ts/listener";
-import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS, connect_remote, dropbear_prio } from "@dropbear-ts/netio";
-import { MAX_HOST_LEN, SSH_MSG_REQUEST_FAILURE, SSH_MSG_REQUEST_SUCCESS } from "@dropbear-ts/options";
+import { connect_remote, dropbear_prio } from "@dropbear-ts/netio";
+import { MAX_HOST_LEN, SSH_MSG_REQUEST_FAILURE, SSH_MSG_REQUEST_SUCCESS, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 import { listen_tcpfwd } from "./tcp-accept.js";
 

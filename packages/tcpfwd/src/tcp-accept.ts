@@ -3,8 +3,8 @@ import { send_msg_channel_open_init } from "@dropbear-ts/channel";
 import { ListenerType, type FwdListener, type Listener, type sshsession } from "@dropbear-ts/core";
 import { LOG_INFO, TRACE, dropbear_assert, dropbear_log } from "@dropbear-ts/dbutil";
 import { new_listener } from "@dropbear-ts/listener";
-import { DROPBEAR_SUCCESS, StreamFd, dropbear_listen, type ListenerFd } from "@dropbear-ts/netio";
-import { DROPBEAR_MAX_SOCKS } from "@dropbear-ts/options";
+import { StreamFd, dropbear_listen, type ListenerFd } from "@dropbear-ts/netio";
+import { DROPBEAR_MAX_SOCKS, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 
 /**

@@ -1,38 +1,8 @@
-// TODO(dbutil): these dbutil.c file helpers belong in @dropbear-ts/dbutil (or buffer, since
-// they take a buffer); they live here until that package grows them.
+// dbutil.c's file helpers that take a buffer. They live here rather than in @dropbear-ts/dbutil
+// because dbutil sits below buffer in the package order.
 import { closeSync, constants, fsyncSync, openSync, readSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
-import { LOG_ERR, TRACE, dropbear_log } from "@dropbear-ts/dbutil";
-import { type buffer, buf_getptr, buf_getwriteptr, buf_incrpos, buf_incrwritepos } from "@dropbear-ts/buffer";
-
-// glibc's strerror() text for the errors key files meet, so log lines read as Dropbear's do.
-const STRERROR: Record<string, string> = {
-  EACCES: "Permission denied",
-  EEXIST: "File exists",
-  EISDIR: "Is a directory",
-  ELOOP: "Too many levels of symbolic links",
-  ENOENT: "No such file or directory",
-  ENOSPC: "No space left on device",
-  ENOSYS: "Function not implemented",
-  ENOTDIR: "Not a directory",
-  EPERM: "Operation not permitted",
-  EROFS: "Read-only file system",
-  EXDEV: "Invalid cross-device link",
-  EMLINK: "Too many links",
-};
-
-/** The errno code ("EEXIST") of a failed fs call, or "" for anything else. */
-export function errnoCode(err: unknown): string {
-  return typeof err === "object" && err !== null && typeof (err as { code?: unknown }).code === "string"
-    ? (err as { code: string }).code
-    : "";
-}
-
-/** strerror(errno) for a failed fs call. */
-export function strerror(err: unknown): string {
-  const code = errnoCode(err);
-  return STRERROR[code] ?? (err instanceof Error ? err.message : String(err));
-}
+import { LOG_ERR, dropbear_log, errnoCode, strerror } from "@dropbear-ts/dbutil";
+import { type buffer, buf_getptr, buf_getwriteptr, buf_incrpos, buf_incrwritepos } from "./buffer.js";
 
 /**
  * Read `filename` into `buf` from its position until the file ends or the buffer is full.
@@ -102,26 +72,4 @@ export function buf_writefile(buf: buffer, filename: string, skip_exist: boolean
   }
   closeSync(fd);
   return ret;
-}
-
-/**
- * fsync the directory holding `fn`, so a new name in it survives a power cut (else a host
- * key file can come back empty). Failures are only traced. @dropbear dbutil.c fsync_parent_dir
- */
-export function fsync_parent_dir(fn: string): void {
-  const dir = dirname(fn);
-  let fd: number;
-  try {
-    fd = openSync(dir, constants.O_RDONLY);
-  } catch (err) {
-    TRACE(`error opening directory ${dir} for fsync: ${strerror(err)}`);
-    return;
-  }
-  try {
-    fsyncSync(fd);
-  } catch (err) {
-    TRACE(`fsync of directory ${dir} failed: ${strerror(err)}`);
-  } finally {
-    closeSync(fd);
-  }
 }

@@ -1,0 +1,51 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { cleantext, fsync_parent_dir } from "../src/dbutil.js";
+import { cstring, errnoCode, strerror, strerror_code, strerror_errno } from "../src/libc.js";
+
+describe("strerror", () => {
+  it("gives the C library's text for an errno number and for a Node error's code", () => {
+    expect(strerror_errno(2)).toBe("No such file or directory");
+    expect(strerror_code("ECONNREFUSED")).toBe("Connection refused");
+    expect(strerror_code("ENOTANERRNO", "fallback")).toBe("fallback");
+    expect(strerror_code(undefined)).toBe("Unknown error");
+  });
+
+  it("reads a thrown error: its code's text, else its message", () => {
+    const enoent = Object.assign(new Error("ENOENT: no such file, open '/x'"), { code: "ENOENT" });
+    expect(errnoCode(enoent)).toBe("ENOENT");
+    expect(strerror(enoent)).toBe("No such file or directory");
+    expect(errnoCode(new Error("plain"))).toBe("");
+    expect(strerror(new Error("plain"))).toBe("plain");
+    expect(strerror("text")).toBe("text");
+  });
+});
+
+describe("cstring", () => {
+  it("stops at the first NUL and ends with one", () => {
+    expect([...cstring("ab\0cd")]).toEqual([0x61, 0x62, 0]);
+    expect([...cstring(new Uint8Array([0x78]))]).toEqual([0x78, 0]);
+  });
+});
+
+describe("cleantext", () => {
+  it("keeps printable ASCII, drops controls and high bytes, and stops at a NUL as C does", () => {
+    const dirty = Buffer.from("a\x1b[2Jb\tc\nd\xffe\0hidden", "latin1");
+    expect(cleantext(dirty, false)).toBe("a[2Jbcde");
+    expect(cleantext(dirty, true)).toBe("a[2Jb\tc\nde");
+  });
+});
+
+describe("fsync_parent_dir", () => {
+  it("syncs an existing directory and only traces a missing one", () => {
+    const dir = mkdtempSync(join(tmpdir(), "dbts-fsync-"));
+    try {
+      expect(() => fsync_parent_dir(join(dir, "key"))).not.toThrow();
+      expect(() => fsync_parent_dir(join(dir, "missing", "key"))).not.toThrow();
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+});
