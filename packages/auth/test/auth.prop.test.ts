@@ -1,6 +1,7 @@
 // Hostile bytes: every parser that reads what a peer (or an authorized_keys line) sends either
 // answers or ends the session with a DropbearExit, never anything else.
 import fc from "fast-check";
+import { fuzzParams } from "../../../tests/helpers/fuzz.js";
 import { describe, expect, it } from "vitest";
 import { buf_new, buf_putbyte, buf_putbytes, buf_putstring } from "@dropbear-ts/buffer";
 import { cli_state, type sshsession } from "@dropbear-ts/core";
@@ -87,7 +88,7 @@ describe("hostile input", () => {
         cleanly(() => deliver(ses, payload, recv_msg_userauth_request));
         svrAuthCleanup(ses);
       }),
-      { numRuns: 300 },
+      fuzzParams(300),
     );
   });
 
@@ -132,7 +133,7 @@ describe("hostile input", () => {
           setLogHandler(prev);
         }
       }),
-      { numRuns: 500 },
+      fuzzParams(500),
     );
   });
 
@@ -153,7 +154,7 @@ describe("hostile input", () => {
           process.stderr.write = stderr;
         }
       }),
-      { numRuns: 300 },
+      fuzzParams(300),
     );
   });
 });

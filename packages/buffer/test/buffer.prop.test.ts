@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
+import { fuzzParams } from "../../../tests/helpers/fuzz.js";
 import { DropbearExit } from "@dropbear-ts/dbutil";
 import { MAX_NAME_LEN, MAX_PROPOSED_ALGO, MAX_STRING_LEN } from "@dropbear-ts/options";
 import {
@@ -69,6 +70,7 @@ describe("round trips", () => {
         for (const v of vals) expect(buf_getint(b)).toBe(v);
         expect(b.pos).toBe(b.len);
       }),
+      fuzzParams(100),
     );
   });
 
@@ -92,6 +94,7 @@ describe("round trips", () => {
         buf_eatstring(b);
         expect(b.pos).toBe(b.len);
       }),
+      fuzzParams(100),
     );
   });
 
@@ -109,6 +112,7 @@ describe("round trips", () => {
         }
         expect(b.pos).toBe(b.len);
       }),
+      fuzzParams(100),
     );
   });
 
@@ -134,6 +138,7 @@ describe("round trips", () => {
         expect(buf_getmpint(b)).toBe(n);
         expect(b.pos).toBe(b.len);
       }),
+      fuzzParams(100),
     );
   });
 
@@ -146,6 +151,7 @@ describe("round trips", () => {
         expect(bufGetNameList(b)).toEqual(names);
         expect(b.pos).toBe(b.len);
       }),
+      fuzzParams(100),
     );
   });
 });
@@ -233,6 +239,7 @@ describe("every reader on arbitrary bytes parses or exits, never overruns", () =
             if (!ok || b.pos === before) break;
           }
         }),
+        fuzzParams(100),
       );
     });
   }
@@ -247,6 +254,7 @@ describe("every reader on arbitrary bytes parses or exits, never overruns", () =
         }
         invariants(b);
       }),
+      fuzzParams(100),
     );
   });
 });
@@ -284,6 +292,7 @@ describe("cursor and length functions under arbitrary numbers", () => {
           }
         },
       ),
+      fuzzParams(100),
     );
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
+import { fuzzParams } from "../../../tests/helpers/fuzz.js";
 
 import {
   CRYPT_ERROR,
@@ -85,7 +86,7 @@ describe("encrypt → decrypt round trips (fast-check)", () => {
             });
           },
         ),
-        { numRuns: 50 },
+        fuzzParams(50),
       );
     });
   }
@@ -115,7 +116,7 @@ describe("encrypt → decrypt round trips (fast-check)", () => {
             });
           },
         ),
-        { numRuns: 50 },
+        fuzzParams(50),
       );
     });
 
@@ -138,7 +139,7 @@ describe("encrypt → decrypt round trips (fast-check)", () => {
             );
           },
         ),
-        { numRuns: 200 },
+        fuzzParams(200),
       );
     });
   }

@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
+import { fuzzParams } from "../../../tests/helpers/fuzz.js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { DropbearExit, type LogHandler, setLogHandler } from "@dropbear-ts/dbutil";
 import { buf_new, buf_putbufstring, buf_putbytes, buf_putint, buf_putmpint, buf_putstring, buf_setpos } from "@dropbear-ts/buffer";
@@ -80,7 +81,7 @@ describe("parsers never fail with anything but DropbearExit", () => {
           }
         });
       }),
-      { numRuns: 3000 },
+      fuzzParams(3000),
     );
   });
 
@@ -89,7 +90,7 @@ describe("parsers never fail with anything but DropbearExit", () => {
       fc.property(anyBytes, (bytes) => {
         onlyDropbearExit(() => buf_get_priv_key(bufOf(bytes), new_sign_key(), DROPBEAR_SIGNKEY_ANY));
       }),
-      { numRuns: 3000 },
+      fuzzParams(3000),
     );
   });
 
@@ -98,7 +99,7 @@ describe("parsers never fail with anything but DropbearExit", () => {
       fc.property(fc.oneof(fc.string(), anyBytes.map((b) => `${NAMES[b.length % 7]} ${Buffer.from(b).toString("base64")} c`)), (line) => {
         parsePubLine(line);
       }),
-      { numRuns: 2000 },
+      fuzzParams(2000),
     );
   });
 });
@@ -154,7 +155,7 @@ describe("buf_verify on hostile signature blobs", () => {
             expect(buf_verify(bufOf(bytes), key, sigtype, data)).toBe(false);
           });
         }),
-        { numRuns: 1500 },
+        fuzzParams(1500),
       );
     });
   }
@@ -200,7 +201,7 @@ describe("buf_verify on hostile signature blobs", () => {
             expect(buf_verify(bufOf(bytes), key, sigtype, data)).toBe(false);
           });
         }),
-        { numRuns: 1000 },
+        fuzzParams(1000),
       );
     }
   });
@@ -222,7 +223,7 @@ describe("import_read on hostile OpenSSH files", () => {
             writeFileSync(file, `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`);
             onlyDropbearExit(() => import_read(file, null, KEYFILE_OPENSSH));
           }),
-          { numRuns: 500 },
+          fuzzParams(500),
         );
       });
     } finally {
