@@ -1,5 +1,5 @@
-import { buf_new, buf_putbyte, buf_putbytes, buf_putstring } from "@dropbear-ts/buffer";
-import type { sshsession } from "@dropbear-ts/core";
+import { buf_new, buf_putbyte, buf_putbytes, buf_putstring, buf_burn_free, type buffer } from "@dropbear-ts/buffer";
+import { key_context, type sshsession } from "@dropbear-ts/core";
 import {
   DEBUG1,
   TRACE,
@@ -11,6 +11,7 @@ import {
   dropbear_exit,
   isempty,
   monotonic_now,
+  m_burn,
 } from "@dropbear-ts/dbutil";
 import { chancleanup, channelio, get_any_ready_channel, setchannelfds, start_send_channel_request } from "@dropbear-ts/channel";
 import { send_msg_kexinit } from "@dropbear-ts/kex";
@@ -256,13 +257,50 @@ export function session_cleanup(ses: sshsession): void {
     dequeue(ses.writequeue);
   }
   ses.writequeue_len = 0;
-  ses.newkeys = null;
+  if (ses.newkeys !== null) {
+    burn_keys(ses.newkeys);
+    ses.newkeys = null;
+  }
+  ses.session_id = cleanup_bytes(ses.session_id);
+  ses.hash = cleanup_bytes(ses.hash);
+  ses.payload = cleanup_buf(ses.payload);
+  ses.readbuf = cleanup_buf(ses.readbuf);
+  // writepayload stays a (now empty) buffer: senders may still hold the session.
+  buf_burn_free(ses.writepayload);
+  ses.kexhashbuf = cleanup_buf(ses.kexhashbuf);
+  ses.transkexinit = cleanup_buf(ses.transkexinit);
+  // A bigint cannot be overwritten in place: dropping it is all there is (mp_clear).
   ses.dh_K = null;
-  ses.dh_K_bytes = null;
-  ses.kexhashbuf = null;
-  ses.payload = null;
-  ses.readbuf = null;
+  ses.dh_K_bytes = cleanup_bytes(ses.dh_K_bytes);
+  burn_keys(ses.keys);
+  ses.keys = new key_context();
   TRACE("leave session_cleanup");
+}
+
+/** Zero a secret buffer and drop it. @dropbear common-session.c cleanup_buf */
+function cleanup_buf(buf: buffer | null): null {
+  if (buf !== null) {
+    buf_burn_free(buf);
+  }
+  return null;
+}
+
+/** cleanup_buf for the secrets held as plain bytes (session id, exchange hash, K). */
+function cleanup_bytes(bytes: Uint8Array | null): null {
+  if (bytes !== null) {
+    m_burn(bytes);
+  }
+  return null;
+}
+
+/**
+ * m_burn of a key_context: zero both MAC keys; the caller drops the context. Cipher keys live
+ * inside node:crypto objects (KeyObject, Cipher), in OpenSSL's memory out of our reach, which
+ * OpenSSL clears when the dropped objects are collected.
+ */
+function burn_keys(keys: key_context): void {
+  m_burn(keys.recv.mackey);
+  m_burn(keys.trans.mackey);
 }
 
 /** Queue our version line, unencrypted, first thing on the wire. @dropbear common-session.c send_session_identification */
