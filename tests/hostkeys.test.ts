@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
@@ -41,7 +41,8 @@ describe("known_hosts", () => {
     const first = await client(home, s1.port, "-y");
     expect(first.stderr).toMatch(/Host '127\.0\.0\.1' key accepted unconditionally\.\n\(ssh-ed25519 fingerprint SHA256:\S+\)/);
     const kh = readFileSync(join(home, ".ssh/known_hosts"), "utf8");
-    expect(kh).toMatch(/^127\.0\.0\.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5\S+\n$/);
+    // Not port 22: filed as [host]:port, as OpenSSH does (Dropbear would write the bare host).
+    expect(kh).toMatch(new RegExp(`^\\[127\\.0\\.0\\.1\\]:${s1.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5\\S+\\n$`));
     // The fingerprint Dropbear's own tool prints for that key is the one we showed.
     const fp = spawnSync(PEERS.dropbearkey, ["-y", "-f", join(work.dir, "hk1")], { encoding: "utf8" }).stdout;
     if (fp) expect(first.stderr).toContain(/Fingerprint: (\S+)/.exec(fp)![1]!);
@@ -53,11 +54,13 @@ describe("known_hosts", () => {
     await s1.stop();
     const s2 = await startOurDropbear(["-r", key("hk2")]);
     servers.push(s2);
-    // Same host name, other port: Dropbear keys known_hosts by host name only.
+    // The first server's entry moved to the second's port: the same host name and port, another key.
+    const moved = kh.replace(`]:${s1.port} `, `]:${s2.port} `);
+    writeFileSync(join(home, ".ssh/known_hosts"), moved);
     const changed = await client(home, s2.port, "-y");
     expect(changed.status).not.toBe(0);
     expect(changed.stderr).toMatch(/ssh-ed25519 host key mismatch for 127\.0\.0\.1 !\nFingerprint is SHA256:\S+\nExpected SHA256:\S+/);
-    expect(readFileSync(join(home, ".ssh/known_hosts"), "utf8")).toBe(kh);
+    expect(readFileSync(join(home, ".ssh/known_hosts"), "utf8")).toBe(moved);
   });
 
   it("an unknown host in BatchMode is not validated; StrictHostKeyChecking=yes refuses it; -y -y skips the check", async () => {

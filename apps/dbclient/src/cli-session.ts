@@ -32,6 +32,7 @@ import {
   setFdFlags,
 } from "@dropbear-ts/chansession";
 import {
+  cliPreferKnownHostkeyAlgos,
   kexLoadKems,
   kexfirstinitialise,
   recv_msg_ext_info,
@@ -184,13 +185,17 @@ const cli_packettypes: readonly packettype[] = [
 /** The channel types the server may open to us. @dropbear cli-session.c cli_chantypes */
 const cli_chantypes: readonly ChanType[] = [cli_chan_tcpremote, cli_chan_agent];
 
-/** The client never offers the server-side strict-kex marker. @dropbear cli-session.c cli_algos_initialise */
+/**
+ * The client never offers the server-side strict-kex marker; beyond Dropbear, the host key
+ * types known_hosts holds for the host go first. @dropbear cli-session.c cli_algos_initialise
+ */
 function cli_algos_initialise(ses: sshsession): void {
   for (const algo of ses.algos.sshkex) {
     if (algo.name === SSH_STRICT_KEX_S) {
       algo.usable = false;
     }
   }
+  cliPreferKnownHostkeyAlgos(ses);
 }
 
 /** Our kex guess follows our KEXINIT straight away. @dropbear cli-session.c cli_send_kex_first_guess */

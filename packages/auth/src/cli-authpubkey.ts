@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import {
   buf_getint,
   buf_getptr,
@@ -16,11 +16,11 @@ import { AUTH_METHOD_PUBKEY, AUTH_TYPE_NONE, cli_state, type sshsession } from "
 import {
   DEBUG1,
   DropbearExit,
+  LOG_INFO,
   LOG_WARNING,
   TRACE,
   dropbear_exit,
   dropbear_log,
-  expand_homedir_path,
   list_append,
   list_new,
   list_remove,
@@ -29,7 +29,6 @@ import {
 } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_CLI_AGENTFWD,
-  DROPBEAR_DEFAULT_CLI_AUTHKEY,
   DROPBEAR_RSA,
   DROPBEAR_RSA_SHA1,
   DROPBEAR_RSA_SHA256,
@@ -40,7 +39,7 @@ import {
   SSH_SIGNKEY_RSA,
 } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
-import { readhostkey } from "@dropbear-ts/runopts";
+import { isDefaultIdentity, readhostkey } from "@dropbear-ts/runopts";
 import {
   DROPBEAR_SIGNATURE_NONE,
   DROPBEAR_SIGNATURE_RSA_SHA1,
@@ -126,6 +125,16 @@ function opensshPublicKey(text: string): sign_key | null {
   }
 }
 
+/** Whether there is a controlling terminal to ask a passphrase on. */
+function hasTty(): boolean {
+  try {
+    closeSync(openSync("/dev/tty", "r"));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Ask for a passphrase and decrypt; null when the user gives up (empty answer) or never gets it right. */
 function decryptKeyFile(filename: string): sign_key | null {
   for (let i = 0; i < PASSPHRASE_TRIES; i++) {
@@ -143,12 +152,13 @@ function decryptKeyFile(filename: string): sign_key | null {
 
 /**
  * Load one identity file: Dropbear's format (as readhostkey reads host keys) or, beyond
- * Dropbear, an OpenSSH one. Unloadable files are warned about unless it is the default
- * ~/.ssh/id_dropbear. @dropbear cli-runopts.c loadidentityfile
+ * Dropbear, an OpenSSH one. Unloadable files are warned about unless they are default
+ * identities (~/.ssh/id_dropbear and OpenSSH's), which are also skipped when encrypted with no
+ * terminal to ask on. @dropbear cli-runopts.c loadidentityfile
  */
 function loadidentityfile(ses: sshsession, list: m_list<sign_key>, filename: string): void {
   const cli_opts = ses.cli_ses!.cli_opts;
-  const warnfail = filename !== expand_homedir_path(DROPBEAR_DEFAULT_CLI_AUTHKEY);
+  const warnfail = !isDefaultIdentity(cli_opts, filename);
   let key: sign_key | null = null;
   let head = "";
   try {
@@ -161,6 +171,10 @@ function loadidentityfile(ses: sshsession, list: m_list<sign_key>, filename: str
       key = import_read(filename, null, KEYFILE_OPENSSH);
     } else if (cli_opts.batch_mode) {
       TRACE(`BatchMode: not asking for the passphrase of ${filename}`);
+    } else if (!warnfail && !hasTty()) {
+      // Without a terminal getpass would read stdin, which belongs to the remote command.
+      dropbear_log(LOG_INFO, `Skipping encrypted key '${filename}': no terminal to ask its passphrase`);
+      return;
     } else {
       key = opensshPublicKey(head);
       if (key !== null) {

@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
 import { userInfo } from "node:os";
 import {
@@ -13,11 +14,14 @@ import {
   buf_setpos,
   type buffer,
 } from "@dropbear-ts/buffer";
-import { cli_kex_state, dropbear_kex_mode, type sshsession } from "@dropbear-ts/core";
+import { cli_kex_state, dropbear_kex_mode, type algo_type, type sshsession } from "@dropbear-ts/core";
 import { DEBUG1, LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
 import { SSH_MSG_KEXDH_INIT, SSH_MSG_NEWKEYS, SSH_SERVER_SIG_ALGS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
+import { hostMatches } from "@dropbear-ts/runopts";
 import {
+  DROPBEAR_SIGNKEY_NONE,
+  base64Decode,
   buf_get_pub_key,
   buf_put_ecc_raw_pubkey_string,
   buf_verify,
@@ -25,6 +29,8 @@ import {
   new_sign_key,
   sign_key_fingerprint,
   signkey_name_from_type,
+  signkey_type_from_name,
+  signkey_type_from_signature,
   type signature_type,
   type signkey_type,
 } from "@dropbear-ts/signkey";
@@ -190,8 +196,8 @@ function ask_to_confirm(ses: sshsession, keyblob: Buffer, algoname: string): voi
   dropbear_exit("Didn't validate host key");
 }
 
-/** ~/.ssh/known_hosts, made if missing; null when it can't be used. @dropbear cli-kex.c open_known_hosts_file */
-function open_known_hosts_file(): { filename: string; readonly: boolean } | null {
+/** ~/.ssh/known_hosts's directory and name, or null without a home directory. */
+function knownHostsPath(): { homedir: string; filename: string } | null {
   let homedir = process.env.HOME ?? null;
   if (homedir === null) {
     try {
@@ -200,10 +206,17 @@ function open_known_hosts_file(): { filename: string; readonly: boolean } | null
       homedir = null;
     }
   }
-  if (homedir === null) {
+  return homedir === null ? null : { homedir, filename: `${homedir}/.ssh/known_hosts` };
+}
+
+/** ~/.ssh/known_hosts, made if missing; null when it can't be used. @dropbear cli-kex.c open_known_hosts_file */
+function open_known_hosts_file(): { filename: string; readonly: boolean } | null {
+  const path = knownHostsPath();
+  if (path === null) {
     dropbear_log(LOG_WARNING, "Failed to open (null)/.ssh/known_hosts");
     return null;
   }
+  const { homedir, filename } = path;
   try {
     mkdirSync(`${homedir}/.ssh`, { mode: 0o700 });
   } catch (e) {
@@ -213,7 +226,6 @@ function open_known_hosts_file(): { filename: string; readonly: boolean } | null
       return null;
     }
   }
-  const filename = `${homedir}/.ssh/known_hosts`;
   try {
     closeSync(openSync(filename, "a+"));
     return { filename, readonly: false };
@@ -232,14 +244,152 @@ function open_known_hosts_file(): { filename: string; readonly: boolean } | null
   return null;
 }
 
+// Beyond Dropbear, known_hosts is read as OpenSSH reads it (sshd(8) "SSH_KNOWN_HOSTS FILE
+// FORMAT"): comma-separated host patterns (with * ? and !), hashed |1|salt|hmac names, the
+// [host]:port name for a port other than 22, @revoked keys, @cert-authority lines skipped.
+// Dropbear files name the host alone whatever the port, so for another port those entries
+// still count when the file has none under [host]:port. docs/deviations.md says more.
+
+/** One known_hosts key filed under the host we are reaching. */
+export interface KnownHostKey {
+  /** From an @revoked line: this key must never be accepted. */
+  revoked: boolean;
+  /** The key type's name as the line gives it (ssh-ed25519, ssh-rsa, ...). */
+  algoname: string;
+  /** The key itself, base64. */
+  base64: string;
+}
+
+/** The name a host is filed under: the host for port 22, else [host]:port (OpenSSH's rule). */
+export function knownHostsName(host: string, port: string): string {
+  return port === "22" ? host : `[${host}]:${port}`;
+}
+
+/** Whether a known_hosts host field names `name`: a hashed |1|salt|hmac-sha1, or a pattern list. */
+export function knownHostsFieldMatches(field: string, name: string): boolean {
+  if (field.startsWith("|")) {
+    const parts = field.split("|");
+    if (parts.length !== 4 || parts[0] !== "" || parts[1] !== "1") {
+      return false;
+    }
+    const salt = Buffer.from(parts[2]!, "base64");
+    const hash = Buffer.from(parts[3]!, "base64");
+    // OpenSSH's salt and hash are both SHA-1 sized; anything else is not its format.
+    if (salt.length !== 20 || hash.length !== 20) {
+      return false;
+    }
+    return createHmac("sha1", salt).update(name, "latin1").digest().equals(hash);
+  }
+  return hostMatches(name, field.split(","));
+}
+
+/** The keys of `text` (a known_hosts file) whose host field names `name`. */
+function knownHostsKeysNamed(text: string, name: string): KnownHostKey[] {
+  const keys: KnownHostKey[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.slice(0, MAX_KNOWNHOSTS_LINE).trim();
+    if (line === "" || line.startsWith("#")) {
+      continue;
+    }
+    let fields = line.split(/[ \t]+/);
+    let revoked = false;
+    if (fields[0]!.startsWith("@")) {
+      // @cert-authority keys sign host certificates, which we do not take; unknown markers are skipped too.
+      if (fields[0] !== "@revoked") {
+        continue;
+      }
+      revoked = true;
+      fields = fields.slice(1);
+    }
+    if (fields.length < 3 || !knownHostsFieldMatches(fields[0]!, name)) {
+      continue;
+    }
+    keys.push({ revoked, algoname: fields[1]!, base64: fields[2]! });
+  }
+  return keys;
+}
+
 /**
- * Compare the server's host key with ~/.ssh/known_hosts: a match goes on, a different key
- * for the host exits with a clear warning, an unknown host asks (and is added).
+ * The keys known_hosts holds for host:port: those under its OpenSSH name, and for a port other
+ * than 22 with none there, those under the bare host name (as Dropbear files every port).
+ */
+export function knownHostsKeys(text: string, host: string, port: string): KnownHostKey[] {
+  // OpenSSH compares (and hashes) the lower-cased name.
+  const lhost = host.toLowerCase();
+  const keys = knownHostsKeysNamed(text, knownHostsName(lhost, port));
+  if (port !== "22" && !keys.some((k) => !k.revoked)) {
+    keys.push(...knownHostsKeysNamed(text, lhost));
+  }
+  return keys;
+}
+
+/** The key types we can check that known_hosts holds (unrevoked) for the host we reach. */
+function knownHostTypes(keys: readonly KnownHostKey[]): Set<signkey_type> {
+  const types = new Set<signkey_type>();
+  for (const k of keys) {
+    const type = signkey_type_from_name(k.algoname);
+    if (!k.revoked && type !== DROPBEAR_SIGNKEY_NONE) {
+      types.add(type);
+    }
+  }
+  return types;
+}
+
+/** Whether the base64 key of a known_hosts entry is this key blob of this type; fills fingerprint. */
+function knownKeyMatches(keyblob: Buffer, algoname: string, k: KnownHostKey, fingerprint: { value: string | null }): boolean {
+  const line = buf_new(k.base64.length);
+  buf_putbytes(line, Buffer.from(k.base64, "latin1"));
+  buf_setpos(line, 0);
+  return cmp_base64_key(keyblob, algoname, line, fingerprint);
+}
+
+/**
+ * Before the first KEXINIT: put the host key algorithms of the types known_hosts already holds
+ * for this host first, so the server signs with a key we can check rather than one we would
+ * have to refuse (OpenSSH's order_hostkeyalgs). Nothing changes for an unknown host.
+ */
+export function cliPreferKnownHostkeyAlgos(ses: sshsession): void {
+  const cli_opts = ses.cli_ses!.cli_opts;
+  const path = knownHostsPath();
+  if (cli_opts.no_hostkey_check || path === null || cli_opts.remotehost === null) {
+    return;
+  }
+  let text: string;
+  try {
+    text = readFileSync(path.filename, "latin1");
+  } catch {
+    return;
+  }
+  const types = knownHostTypes(knownHostsKeys(text, cli_opts.remotehost, cli_opts.remoteport ?? "22"));
+  if (types.size === 0) {
+    return;
+  }
+  const known = (a: algo_type): boolean => types.has(signkey_type_from_signature(a.val as signature_type));
+  const sigalgs = ses.algos.sigalgs;
+  sigalgs.splice(0, sigalgs.length, ...sigalgs.filter(known), ...sigalgs.filter((a) => !known(a)));
+  TRACE(() => `known host key types first: ${sigalgs.map((a) => a.name).join(",")}`);
+}
+
+/** The exit for a key that is not the one known_hosts holds. */
+function hostKeyMismatch(remotehost: string, algoname: string, keyblob: Buffer, expected: string): never {
+  dropbear_exit(
+    `\n\n${algoname} host key mismatch for ${remotehost} !\n` +
+      `Fingerprint is ${sign_key_fingerprint(keyblob)}\n` +
+      `Expected ${expected}\n` +
+      "If you know that the host key is correct you can\nremove the bad entry from ~/.ssh/known_hosts",
+  );
+}
+
+/**
+ * Compare the server's host key with ~/.ssh/known_hosts: a match goes on; a revoked key, a
+ * different key of the type, or a key of a type the host has no entry for when it has others
+ * exits with a clear warning; an unknown host asks (and is added).
  * @dropbear cli-kex.c checkhostkey
  */
 function checkhostkey(ses: sshsession, keyblob: Buffer): void {
   const cli_opts = ses.cli_ses!.cli_opts;
   const remotehost = cli_opts.remotehost!;
+  const remoteport = cli_opts.remoteport ?? "22";
   if (cli_opts.no_hostkey_check) {
     dropbear_log(LOG_INFO, `Caution, skipping hostkey check for ${remotehost}\n`);
     return;
@@ -250,27 +400,31 @@ function checkhostkey(ses: sshsession, keyblob: Buffer): void {
     ask_to_confirm(ses, keyblob, algoname);
     return;
   }
-  const prefix = `${remotehost} ${algoname} `;
-  for (const text of readFileSync(hostsfile.filename, "latin1").split("\n")) {
-    // Dropbear reads at most MAX_KNOWNHOSTS_LINE per line and skips what can't be a key line.
-    const l = text.slice(0, MAX_KNOWNHOSTS_LINE);
-    if (l.length < remotehost.length + 30 || !l.startsWith(prefix)) {
-      continue;
+  const text = readFileSync(hostsfile.filename, "latin1");
+  const keys = knownHostsKeys(text, remotehost, remoteport);
+  const fingerprint = { value: null as string | null };
+  for (const k of keys) {
+    if (k.revoked && knownKeyMatches(keyblob, algoname, k, fingerprint)) {
+      dropbear_exit(`\n\n${algoname} host key for ${remotehost} is marked as revoked in ~/.ssh/known_hosts\nFingerprint is ${fingerprint.value}`);
     }
-    const line = buf_new(l.length);
-    buf_putbytes(line, Buffer.from(l, "latin1"));
-    buf_setpos(line, prefix.length);
-    const fingerprint = { value: null as string | null };
-    if (cmp_base64_key(keyblob, algoname, line, fingerprint)) {
+  }
+  const sametype = keys.filter((k) => !k.revoked && k.algoname === algoname);
+  for (const k of sametype) {
+    if (knownKeyMatches(keyblob, algoname, k, fingerprint)) {
       DEBUG1(() => `server match ${fingerprint.value}`);
       return;
     }
-    dropbear_exit(
-      `\n\n${algoname} host key mismatch for ${remotehost} !\n` +
-        `Fingerprint is ${sign_key_fingerprint(keyblob)}\n` +
-        `Expected ${fingerprint.value ?? "UNKNOWN"}\n` +
-        "If you know that the host key is correct you can\nremove the bad entry from ~/.ssh/known_hosts",
-    );
+  }
+  if (sametype.length > 0) {
+    knownKeyMatches(keyblob, algoname, sametype[0]!, fingerprint);
+    hostKeyMismatch(remotehost, algoname, keyblob, fingerprint.value ?? "UNKNOWN");
+  }
+  // A host known by a key of another type: the server should have used that one (we asked for
+  // it first), so this is a changed key, not a new host.
+  const other = keys.find((k) => !k.revoked && signkey_type_from_name(k.algoname) !== DROPBEAR_SIGNKEY_NONE);
+  if (other !== undefined) {
+    const decoded = base64Decode(other.base64);
+    hostKeyMismatch(remotehost, algoname, keyblob, `${other.algoname} ${decoded === null ? "UNKNOWN" : sign_key_fingerprint(decoded)}`);
   }
   ask_to_confirm(ses, keyblob, algoname);
   if (hostsfile.readonly) {
@@ -279,7 +433,9 @@ function checkhostkey(ses: sshsession, keyblob: Buffer): void {
   }
   const fd = openSync(hostsfile.filename, "a");
   try {
-    writeSync(fd, `${prefix}${keyblob.toString("base64")}\n`);
+    // A hand-edited file may lack its last newline; don't glue our entry onto that line.
+    const sep = text.length > 0 && !text.endsWith("\n") ? "\n" : "";
+    writeSync(fd, `${sep}${knownHostsName(remotehost, remoteport)} ${algoname} ${keyblob.toString("base64")}\n`);
   } catch {
     // As in Dropbear: nothing useful to do if the append fails.
   } finally {

@@ -63,7 +63,8 @@ Usage: ${cli_opts.progname} [options] [user@]host[/port][,[user@]host/port],...]
 -y -y Skip host key checking altogether (dangerous)
 -s    The command is a subsystem name (as sftp uses)
 -o option     An OpenSSH-style option ('-o help' lists them)
--i <identityfile>   (repeatable, default ${DROPBEAR_DEFAULT_CLI_AUTHKEY})
+-i <identityfile>   (repeatable, default ${DROPBEAR_DEFAULT_CLI_AUTHKEY},
+                     then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)
 -A    Forward the authentication agent
 -L <[listenaddress:]listenport:remotehost:remoteport> Local port forward
 -g    Let other hosts connect to forwarded ports
@@ -367,8 +368,16 @@ export function cli_getopts(
     }
   }
 
-  // Loaded after multihop so the default key is not passed on as an explicit -i.
-  loadidentityfile(cli_opts, DROPBEAR_DEFAULT_CLI_AUTHKEY, false);
+  // Loaded after multihop so the default keys are not passed on as an explicit -i.
+  for (const f of CLI_DEFAULT_IDENTITIES) {
+    const path = expand_homedir_path(f);
+    if (!listHas(cli_opts.privkeys, path)) {
+      loadidentityfile(cli_opts, f, false);
+      if (listHas(cli_opts.privkeys, path)) {
+        defaultIdentitiesOf(cli_opts).add(path);
+      }
+    }
+  }
 
   return { opts, cli_opts };
 }
@@ -410,6 +419,42 @@ function apply_config_settings(cli_opts: cli_runopts, cli_host_arg: string): Con
     loadidentityfile(cli_opts, f, true);
   }
   return config;
+}
+
+/**
+ * The identities tried without -i: Dropbear's ~/.ssh/id_dropbear, then (beyond Dropbear) the
+ * OpenSSH keys users already have. A file named by -i too is tried once, as given.
+ */
+export const CLI_DEFAULT_IDENTITIES: readonly string[] = [
+  DROPBEAR_DEFAULT_CLI_AUTHKEY,
+  "~/.ssh/id_ed25519",
+  "~/.ssh/id_ecdsa",
+  "~/.ssh/id_rsa",
+];
+
+const defaultIdentities = new WeakMap<cli_runopts, Set<string>>();
+
+function defaultIdentitiesOf(cli_opts: cli_runopts): Set<string> {
+  let set = defaultIdentities.get(cli_opts);
+  if (set === undefined) {
+    set = new Set();
+    defaultIdentities.set(cli_opts, set);
+  }
+  return set;
+}
+
+/** Whether a privkeys entry is a default identity nobody asked for (its failures stay quiet). */
+export function isDefaultIdentity(cli_opts: cli_runopts, path: string): boolean {
+  return defaultIdentities.get(cli_opts)?.has(path) ?? false;
+}
+
+function listHas(list: cli_runopts["privkeys"], item: string): boolean {
+  for (let iter = list.first; iter !== null; iter = iter.next) {
+    if (iter.item === item) {
+      return true;
+    }
+  }
+  return false;
 }
 
 /**

@@ -1,10 +1,10 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DropbearExit, get_debug_trace } from "@dropbear-ts/dbutil";
 import { QuietExit } from "@dropbear-ts/dbutil";
-import { cli_getopts } from "../src/cli-runopts.js";
+import { cli_getopts, isDefaultIdentity } from "../src/cli-runopts.js";
 import { capture, isQuiet } from "./capture.js";
 
 // A HOME of our own, so ~/.ssh/id_dropbear is under the test's control.
@@ -322,12 +322,20 @@ describe("cli-runopts.c identity files", () => {
     expect(logs).toEqual([`Failed loading keyfile '${missing}'\n`]);
   });
 
-  it("adds ~/.ssh/id_dropbear last, silently, only if it exists", () => {
+  it("adds ~/.ssh/id_dropbear, then OpenSSH's id_ed25519, id_ecdsa, id_rsa last, silently, only if they exist", () => {
     expect([...ok("h").cli_opts.privkeys]).toEqual([]);
     mkdirSync(join(home, ".ssh"), { recursive: true });
-    writeFileSync(join(home, ".ssh", "id_dropbear"), "key");
-    expect([...ok("-i", k1, "h").cli_opts.privkeys]).toEqual([k1, join(home, ".ssh", "id_dropbear")]);
-    expect([...ok("-i", "~/.ssh/id_dropbear", "h").cli_opts.privkeys]).toHaveLength(2);
+    const d = (f: string): string => join(home, ".ssh", f);
+    for (const f of ["id_rsa", "id_dropbear", "id_ed25519"]) writeFileSync(d(f), "key");
+    const withK1 = ok("-i", k1, "h").cli_opts;
+    expect([...withK1.privkeys]).toEqual([k1, d("id_dropbear"), d("id_ed25519"), d("id_rsa")]);
+    expect(isDefaultIdentity(withK1, k1)).toBe(false);
+    expect(isDefaultIdentity(withK1, d("id_ed25519"))).toBe(true);
+    // Named by -i too: tried once, as the user's own (its failures are then reported).
+    const named = ok("-i", "~/.ssh/id_ed25519", "h").cli_opts;
+    expect([...named.privkeys]).toEqual([d("id_ed25519"), d("id_dropbear"), d("id_rsa")]);
+    expect(isDefaultIdentity(named, d("id_ed25519"))).toBe(false);
+    for (const f of ["id_rsa", "id_ed25519"]) rmSync(d(f));
   });
 });
 

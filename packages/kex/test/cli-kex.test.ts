@@ -1,0 +1,79 @@
+import { createHmac, randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { knownHostsFieldMatches, knownHostsKeys, knownHostsName } from "../src/cli-kex.js";
+
+// known_hosts as OpenSSH writes it (issue 9): hashed names, [host]:port, pattern lists,
+// markers; Dropbear's bare-host entries still count for other ports when nothing else does.
+
+function hashed(name: string): string {
+  const salt = randomBytes(20);
+  return `|1|${salt.toString("base64")}|${createHmac("sha1", salt).update(name).digest("base64")}`;
+}
+
+describe("known_hosts names", () => {
+  it("port 22 is the bare host, any other [host]:port", () => {
+    expect(knownHostsName("example.org", "22")).toBe("example.org");
+    expect(knownHostsName("127.0.0.1", "2222")).toBe("[127.0.0.1]:2222");
+    expect(knownHostsName("::1", "2222")).toBe("[::1]:2222");
+  });
+
+  it("hashed fields match only their own name", () => {
+    const f = hashed("[127.0.0.1]:2222");
+    expect(knownHostsFieldMatches(f, "[127.0.0.1]:2222")).toBe(true);
+    expect(knownHostsFieldMatches(f, "127.0.0.1")).toBe(false);
+    expect(knownHostsFieldMatches(f, "[127.0.0.1]:2223")).toBe(false);
+    // Malformed hashes never match (and never throw).
+    expect(knownHostsFieldMatches("|1|AAAA|BBBB", "x")).toBe(false);
+    expect(knownHostsFieldMatches("|2|" + f.slice(3), "[127.0.0.1]:2222")).toBe(false);
+    expect(knownHostsFieldMatches("|1|", "x")).toBe(false);
+  });
+
+  it("pattern lists: commas, wildcards, negation, case-insensitive", () => {
+    expect(knownHostsFieldMatches("a.example,b.example", "b.example")).toBe(true);
+    expect(knownHostsFieldMatches("*.example,!bad.example", "good.example")).toBe(true);
+    expect(knownHostsFieldMatches("*.example,!bad.example", "bad.example")).toBe(false);
+    expect(knownHostsFieldMatches("[127.0.0.1]:2222", "[127.0.0.1]:2222")).toBe(true);
+    expect(knownHostsFieldMatches("[127.0.0.1]:2222", "127.0.0.1")).toBe(false);
+    expect(knownHostsFieldMatches("Host.Example", "host.example")).toBe(true);
+  });
+});
+
+describe("known_hosts keys for a host", () => {
+  const file = [
+    "# comment",
+    "",
+    `${hashed("[127.0.0.1]:2222")} ssh-ed25519 AAAAkey1 comment words`,
+    "other,127.0.0.1\tecdsa-sha2-nistp256  AAAAkey2",
+    "@revoked * ssh-rsa AAAAkey3",
+    "@cert-authority *.example ssh-ed25519 AAAAca",
+    "@unknown 127.0.0.1 ssh-ed25519 AAAAx",
+    "127.0.0.1 ssh-ed25519",
+    "[127.0.0.1]:3333 ssh-rsa AAAAkey4\r",
+  ].join("\n");
+
+  it("port 22: bare and pattern entries, revoked keys marked, other markers and short lines skipped", () => {
+    expect(knownHostsKeys(file, "127.0.0.1", "22")).toEqual([
+      { revoked: false, algoname: "ecdsa-sha2-nistp256", base64: "AAAAkey2" },
+      { revoked: true, algoname: "ssh-rsa", base64: "AAAAkey3" },
+    ]);
+  });
+
+  it("another port: its [host]:port entries (hashed too), not the bare host's", () => {
+    expect(knownHostsKeys(file, "127.0.0.1", "2222")).toEqual([
+      { revoked: false, algoname: "ssh-ed25519", base64: "AAAAkey1" },
+      { revoked: true, algoname: "ssh-rsa", base64: "AAAAkey3" },
+    ]);
+    expect(knownHostsKeys(file, "127.0.0.1", "3333").map((k) => k.base64)).toEqual(["AAAAkey3", "AAAAkey4"]);
+  });
+
+  it("another port with no entry of its own: the bare host's (Dropbear files every port so)", () => {
+    expect(knownHostsKeys(file, "127.0.0.1", "4444").map((k) => k.base64)).toEqual(["AAAAkey3", "AAAAkey2", "AAAAkey3"]);
+    expect(knownHostsKeys(file, "10.0.0.1", "4444").map((k) => k.base64)).toEqual(["AAAAkey3", "AAAAkey3"]);
+  });
+
+  it("an over-long line is cut at MAX_KNOWNHOSTS_LINE, never trusted whole", () => {
+    const long = `127.0.0.1 ssh-ed25519 ${"A".repeat(5000)}`;
+    const [k] = knownHostsKeys(long, "127.0.0.1", "22");
+    expect(k!.base64.length).toBe(4500 - "127.0.0.1 ssh-ed25519 ".length);
+  });
+});

@@ -1,0 +1,95 @@
+import { spawnSync } from "node:child_process";
+import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect } from "vitest";
+import { PEERS, itAsRoot } from "./helpers/peers.js";
+import { OURS, run, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { addTestUser, removeTestUser, type TestUser } from "./helpers/users.js";
+
+// Issue 9: with no -i, dbclient tries ~/.ssh/id_dropbear and then the OpenSSH keys users
+// already have (id_ed25519, id_ecdsa, id_rsa), OpenSSH's own format. An encrypted default key
+// with no terminal to ask on is skipped with a message: not fatal, and stdin is left alone.
+
+const USER = "dbtsdefid";
+const isRoot = process.getuid?.() === 0;
+const work = scratch("dbts-defid-");
+const home = join(work.dir, "home");
+const ssh = join(home, ".ssh");
+let user: TestUser;
+let ours: Server;
+let sshd: Server;
+
+function keygen(name: string, type: string, passphrase = ""): string {
+  const f = join(ssh, name);
+  const r = spawnSync(PEERS["ssh-keygen"], ["-q", "-t", type, "-N", passphrase, "-C", name, "-f", f], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return readFileSync(`${f}.pub`, "utf8");
+}
+
+function authorize(pubs: string[]): void {
+  const ak = join(user.home, ".ssh", "authorized_keys");
+  writeFileSync(ak, pubs.join(""));
+  chownSync(ak, user.uid, user.gid);
+  chmodSync(ak, 0o600);
+}
+
+/** Our client with no -i and no terminal (setsid), as a script or a CI job runs it. */
+function client(port: number, cmd: string, input = "") {
+  return run("/usr/bin/setsid", ["-w", process.execPath, OURS.dbclient, "-y", "-p", String(port), `${USER}@127.0.0.1`, cmd], { env: { HOME: home }, input, timeoutMs: 30_000 });
+}
+
+beforeAll(async () => {
+  if (!isRoot) return;
+  user = addTestUser(USER);
+  const hk = join(work.dir, "host_ed25519");
+  spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk]);
+  ours = await startOurDropbear(["-r", hk]);
+  const sd = join(work.dir, "sshd");
+  mkdirSync(sd);
+  sshd = await startSshd(sd, ["PubkeyAuthentication yes", "PasswordAuthentication no"]);
+}, 60_000);
+
+afterAll(async () => {
+  await ours?.stop();
+  await sshd?.stop();
+  if (isRoot) removeTestUser(USER);
+  work.cleanup();
+}, 60_000);
+
+beforeEach(() => {
+  rmSync(ssh, { recursive: true, force: true });
+  mkdirSync(ssh, { recursive: true, mode: 0o700 });
+});
+
+describe("default identities", () => {
+  itAsRoot(["ssh-keygen", "sshd"], "OpenSSH's ~/.ssh/id_ed25519 authenticates with no -i, to our dropbear and to sshd", async () => {
+    // An id_dropbear the server does not know comes first and is simply refused.
+    spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", join(ssh, "id_dropbear")]);
+    authorize([keygen("id_ed25519", "ed25519")]);
+    for (const port of [ours.port, sshd.port]) {
+      const r = await client(port, "echo via-default-key; exit 3");
+      expect(r.stdout, r.stderr).toBe("via-default-key\n");
+      expect(r.status).toBe(3);
+    }
+  });
+
+  itAsRoot(["ssh-keygen"], "id_ecdsa and id_rsa are tried too, after id_ed25519", async () => {
+    keygen("id_ed25519", "ed25519");
+    keygen("id_ecdsa", "ecdsa");
+    authorize([keygen("id_rsa", "rsa")]);
+    const r = await client(ours.port, "echo via-rsa");
+    expect(r.stdout, r.stderr).toBe("via-rsa\n");
+    expect(r.status).toBe(0);
+    // Unused defaults are never complained about.
+    expect(r.stderr).not.toMatch(/Failed loading keyfile/);
+  });
+
+  itAsRoot(["ssh-keygen"], "an encrypted default key with no terminal is skipped with a message; the next key works and stdin reaches the command", async () => {
+    const enc = keygen("id_ed25519", "ed25519", "secret passphrase");
+    authorize([enc, keygen("id_rsa", "rsa")]);
+    const r = await client(ours.port, "cat", "stdin-for-the-command\n");
+    expect(r.stderr).toContain(`Skipping encrypted key '${join(ssh, "id_ed25519")}': no terminal to ask its passphrase`);
+    expect(r.stdout).toBe("stdin-for-the-command\n");
+    expect(r.status).toBe(0);
+  });
+});
