@@ -3,7 +3,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { childrenOf, cpuTicks } from "./helpers/procs.js";
+import { connectionsOf, cpuTicks } from "./helpers/procs.js";
 import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 
 // Issue 10: faults in the listening daemon. Out of descriptors (accept and spawn failing), and
@@ -65,7 +65,7 @@ describe("daemon faults", () => {
       try {
         await burst(d.port, 80, 3000);
         // The connection processes end once their peers are gone.
-        await expect.poll(() => childrenOf(d.child.pid!).length, { timeout: 15_000 }).toBe(0);
+        await expect.poll(() => connectionsOf(d.child.pid!).length, { timeout: 15_000 }).toBe(0);
         // 100 ticks a second: a spinning loop would use about 200 here.
         expect(await idleTicks(d.child.pid!, 2000)).toBeLessThan(10);
         const t0 = Date.now();
@@ -95,10 +95,10 @@ describe("daemon faults", () => {
         s.on("error", () => undefined);
         socks.push(s);
       }
-      await expect.poll(() => childrenOf(d.child.pid!).length, { timeout: 15_000 }).toBe(30);
+      await expect.poll(() => connectionsOf(d.child.pid!).length, { timeout: 15_000 }).toBe(30);
       // ...then every connection process dies at once, before any handshake.
-      for (const pid of childrenOf(d.child.pid!)) process.kill(pid, "SIGKILL");
-      await expect.poll(() => childrenOf(d.child.pid!).length, { timeout: 10_000 }).toBe(0);
+      for (const pid of connectionsOf(d.child.pid!)) process.kill(pid, "SIGKILL");
+      await expect.poll(() => connectionsOf(d.child.pid!).length, { timeout: 10_000 }).toBe(0);
       await served(d.port);
       for (const s of socks) s.destroy();
       expect(await idleTicks(d.child.pid!, 1000)).toBeLessThan(10);

@@ -5,7 +5,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { childrenOf } from "./helpers/procs.js";
+import { connectionsOf } from "./helpers/procs.js";
 import { OURS, freePort, run, scratch, startOurDropbear, waitPort, type Server } from "./helpers/servers.js";
 
 // Issue 10: Dropbear's limits and the daemon's flags, end to end over loopback. Loopback has the
@@ -77,14 +77,14 @@ describe("pre-auth limits", () => {
       // Still dropped afterwards; one slot freed lets one more in.
       expect(await silent(server.port, "127.0.0.1")).toBeNull();
       held.pop()!.destroy();
-      await expect.poll(() => childrenOf(server.child.pid!).length, { timeout: 10_000 }).toBe(4);
+      await expect.poll(() => connectionsOf(server.child.pid!).length, { timeout: 10_000 }).toBe(4);
       const again = await silent(server.port, "127.0.0.1");
       expect(again).not.toBeNull();
       held.push(again!);
     } finally {
       for (const s of held) s.destroy();
     }
-    await expect.poll(() => childrenOf(server.child.pid!).length, { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => connectionsOf(server.child.pid!).length, { timeout: 10_000 }).toBe(0);
   }, 60_000);
 
   itWithPeers(["ssh"], "MAX_UNAUTH_CLIENTS: with 30 silent connections the 31st is dropped; a freed slot serves again", async () => {
@@ -97,12 +97,12 @@ describe("pre-auth limits", () => {
       }
       expect(await silent(server.port, "127.0.5.2")).toBeNull();
       held.pop()!.destroy();
-      await expect.poll(() => childrenOf(server.child.pid!).length, { timeout: 10_000 }).toBe(29);
+      await expect.poll(() => connectionsOf(server.child.pid!).length, { timeout: 10_000 }).toBe(29);
       await served("127.0.0.1", server.port, "127.0.5.3");
     } finally {
       for (const s of held) s.destroy();
     }
-    await expect.poll(() => childrenOf(server.child.pid!).length, { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => connectionsOf(server.child.pid!).length, { timeout: 10_000 }).toBe(0);
   }, 60_000);
 });
 

@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
 import { OURS, freePort, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { connectionsOf } from "./helpers/procs.js";
 import { addTestUser, removeTestUser } from "./helpers/users.js";
 import {
-  childrenOf,
   connectExpectClose,
   echoRoundTrip,
   halfCloseRequest,
@@ -286,7 +286,7 @@ describe("ours <-> ours", () => {
     cleanups.push(source.close);
     const lport = await freePort();
     const t = await startClient("ours", srv, [`${lport}:127.0.0.1:${source.port}`], lport);
-    const [child] = childrenOf(srv.child.pid!).filter((p) => rssOf(p) > 0);
+    const [child] = connectionsOf(srv.child.pid!);
     expect(child).toBeDefined();
     const base = { cli: rssOf(t.child.pid!), srv: rssOf(child!) };
     const samples: { cli: number; srv: number }[] = [];

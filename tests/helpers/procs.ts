@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 
 // What the tests learn about processes from /proc: the children of a daemon (its connection
 // processes), their memory and the CPU time they use.
@@ -23,6 +23,43 @@ export function childrenOf(ppid: number): number[] {
     if (f !== null && Number(f[1]) === ppid && f[0] !== "Z") out.push(Number(p));
   }
   return out;
+}
+
+/** The inodes of every TCP socket on the machine (IPv4 and IPv6). */
+function tcpInodes(): Set<string> {
+  const out = new Set<string>();
+  for (const f of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text: string;
+    try {
+      text = readFileSync(f, "utf8");
+    } catch {
+      continue;
+    }
+    // Column 10 is the inode; the first line is the header.
+    for (const line of text.split("\n").slice(1)) {
+      const inode = line.trim().split(/\s+/)[9];
+      if (inode !== undefined && inode !== "0") out.add(inode);
+    }
+  }
+  return out;
+}
+
+/**
+ * A daemon's connection processes: its children that hold a TCP connection. The warm spare (a
+ * child waiting, with no socket yet, for the daemon to hand it the next one) is not one.
+ */
+export function connectionsOf(daemon: number): number[] {
+  const tcp = tcpInodes();
+  return childrenOf(daemon).filter((pid) => {
+    try {
+      return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        return m !== null && tcp.has(m[1]!);
+      });
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
 }
 
 /** Resident memory in MiB, or null once the process is gone. */

@@ -1,10 +1,10 @@
 // dropbear's entry point (svr-main.c main): parse the command line, load host keys, then serve
-// one connection (-i, or a re-executed child with -2) or listen for many.
+// one connection (-i, or a connection process the daemon started, with -2) or listen for many.
 import { spawn } from "node:child_process";
 import { runopts, svr_runopts } from "@dropbear-ts/core";
 import { dropbearMain, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { load_all_hostkeys, svr_getopts } from "@dropbear-ts/runopts";
-import { main_inetd, main_noinetd } from "./svr-main.js";
+import { connectionProgram, main_inetd, main_noinetd } from "./svr-main.js";
 import { svr_dropbear_exit, svr_dropbear_log } from "./svr-session.js";
 
 /** Marks the background copy made for daemon(): it must not background itself again. */
@@ -15,6 +15,8 @@ const svr_opts = new svr_runopts();
 setLogHandler((priority, msg) => svr_dropbear_log(opts, priority, msg));
 
 async function main(argv: string[]): Promise<void> {
+  // Resolved before anything else can change the working directory.
+  const program = connectionProgram();
   svr_getopts(argv, opts, svr_opts);
   if (opts.usingsyslog) {
     startsyslog("dropbear");
@@ -33,7 +35,7 @@ async function main(argv: string[]): Promise<void> {
   if (svr_opts.inetdmode || svr_opts.reexec_childpipe >= 0) {
     await main_inetd(opts, svr_opts);
   }
-  await main_noinetd(opts, svr_opts);
+  await main_noinetd(opts, svr_opts, program);
 }
 
 dropbearMain("dropbear", main, svr_dropbear_exit);

@@ -1,16 +1,22 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, realpathSync, unlinkSync, writeFileSync } from "node:fs";
 import { Socket } from "node:net";
 import type { Readable } from "node:stream";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, TRACE, dropbear_close, dropbear_exit, dropbear_log, strerror_code } from "@dropbear-ts/dbutil";
 import { FdError, ListenerFd, SignalPipeFd, StreamFd, dropbear_listen, getaddrstring, socketStreamOptions, type Fd } from "@dropbear-ts/netio";
 import { MAX_LISTEN_ADDR, MAX_UNAUTH_CLIENTS, MAX_UNAUTH_PER_IP } from "@dropbear-ts/options";
+import { kexLoadKems } from "@dropbear-ts/kex";
 import { select, sigintterm_handler, type SignalTarget } from "@dropbear-ts/session-loop";
 import { svr_session } from "./svr-session.js";
 
-/** The fd number a re-executed child finds its childpipe on (after stdin, stdout, stderr). */
+/** The fd number a connection process finds its childpipe on (after stdin, stdout, stderr). */
 const CHILDPIPE_FD = 3;
+
+/** What the daemon sends a connection process along with the accepted socket. */
+const HANDOFF_MSG = "dropbear-ts:connection";
+/** What a spare sends the daemon once it has loaded everything and waits for a connection. */
+const READY_MSG = "dropbear-ts:ready";
 
 /** Listen on every -p address; warn about each that fails. @dropbear svr-main.c listensockets */
 async function listensockets(svr_opts: svr_runopts, sockcount: number): Promise<ListenerFd[]> {
@@ -34,43 +40,166 @@ interface PreauthChild {
   host: string;
 }
 
+/** Node flags only the daemon may use: a second inspector, profiler or watcher would clash with its. */
+const DAEMON_ONLY_FLAGS = /^--(inspect|debug|watch|cpu-prof|heap-prof|prof|diagnostic-dir|report|redirect-warnings)/;
+/** Environment that changes what Node loads: a connection process runs as root before auth. */
+const LOADING_ENV = /^NODE_(OPTIONS|PATH|PRESERVE_SYMLINKS|PRESERVE_SYMLINKS_MAIN|REPL_EXTERNAL_MODULE|V8_COVERAGE|CHANNEL_FD|CHANNEL_SERIALIZATION_MODE|UNIQUE_ID)$/;
+
+/** Longest wait between two failed attempts to start a spare. */
+const SPARE_RETRY_MAX_MS = 5000;
+const SPARE_RETRY_MIN_MS = 100;
+
+/** How a connection process is started: fixed once, from what the daemon itself was run as. */
+export interface ProgramSpec {
+  execPath: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+}
+
 /**
- * Re-execute this program for one connection: the socket becomes the child's stdin and the
- * childpipe its fd 3, announced with the hidden `-2 3` flag, as Dropbear's fexecve does.
- * Returns the childpipe, or null if no child could be started (EMFILE, EAGAIN, ENOMEM: Dropbear's
- * failed fork), logged once; the caller then drops the connection and keeps no slot for it.
+ * This program as the daemon resolved it at start, with the hidden `-2 3` flag (the childpipe
+ * on fd 3, as Dropbear's re-exec passes it). The script is the real path, so a later change of
+ * working directory or of a symlink does not change what connection processes run.
  */
-function reexec(sock: Socket): Readable | null {
-  const failed = (e: unknown): null => {
-    const err = e as NodeJS.ErrnoException;
-    dropbear_log(LOG_WARNING, `Error forking: ${strerror_code(err.code ?? "EIO", err.message)}`);
-    return null;
+export function connectionProgram(): ProgramSpec {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!LOADING_ENV.test(k)) env[k] = v;
+  }
+  return {
+    execPath: process.execPath,
+    args: [...process.execArgv.filter((a) => !DAEMON_ONLY_FLAGS.test(a)), realpathSync(process.argv[1]!), ...process.argv.slice(2), "-2", String(CHILDPIPE_FD)],
+    env,
   };
-  let child: ChildProcess;
-  try {
-    child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2), "-2", String(CHILDPIPE_FD)], {
-      stdio: [sock, "inherit", "inherit", "pipe"],
-      detached: true, // setsid(): the child leads its own session
+}
+
+/** A started connection process: its childpipe closes when it authenticates or exits. */
+interface ConnProc {
+  child: ChildProcess;
+  pipe: Readable;
+}
+
+/**
+ * The connection processes: one started ahead (the warm spare, DESIGN.md §8) that has loaded
+ * the program and the host keys and waits for the daemon to hand it an accepted socket, and a
+ * fresh one started for a connection when no spare is there. Failures to start one are logged
+ * once per run of failures and retried with back-off, never in a loop.
+ */
+class ConnProcs {
+  private spare: ConnProc | null = null;
+  private retry: NodeJS.Timeout | null = null;
+  private backoff = SPARE_RETRY_MIN_MS;
+  private failing = false;
+  private stopped = false;
+
+  constructor(private readonly program: ProgramSpec) {}
+
+  /** Make sure a spare is started or one will be (after a back-off). */
+  refill(): void {
+    if (this.stopped || this.spare !== null || this.retry !== null) return;
+    const p = this.start();
+    if (p === null) {
+      this.retry = setTimeout(() => {
+        this.retry = null;
+        this.refill();
+      }, this.backoff);
+      this.backoff = Math.min(this.backoff * 2, SPARE_RETRY_MAX_MS);
+      return;
+    }
+    this.spare = p;
+    p.child.on("message", (msg) => {
+      if (msg === READY_MSG) {
+        this.failing = false;
+        this.backoff = SPARE_RETRY_MIN_MS;
+      }
     });
-  } catch (e) {
-    return failed(e);
+    p.child.once("exit", (code, signal) => {
+      if (this.spare !== p) return;
+      // Died unused: a broken install or someone's kill. Start the next after the back-off.
+      this.spare = null;
+      p.pipe.destroy();
+      this.fail(`Spare connection process ${p.child.pid} exited (${signal ?? code})`);
+      if (this.stopped || this.retry !== null) return;
+      this.retry = setTimeout(() => {
+        this.retry = null;
+        this.refill();
+      }, this.backoff);
+      this.backoff = Math.min(this.backoff * 2, SPARE_RETRY_MAX_MS);
+    });
   }
-  // Node reports a failed spawn later, as an 'error' event on a child without pid or stdio.
-  child.on("error", failed);
-  child.unref();
-  if (child.pid === undefined) {
-    return null;
+
+  /** The spare if one is alive, else a process started now for this connection (or null). */
+  take(): ConnProc | null {
+    const p = this.spare;
+    this.spare = null;
+    if (p !== null && p.child.connected) return p;
+    if (p !== null) p.pipe.destroy();
+    return this.start();
   }
-  const pipe = child.stdio[CHILDPIPE_FD] as Readable | null | undefined;
-  return pipe ?? null;
+
+  /** The daemon is exiting: the spare goes with it. */
+  stop(): void {
+    this.stopped = true;
+    if (this.retry !== null) clearTimeout(this.retry);
+    this.spare?.child.kill();
+  }
+
+  private fail(msg: string): void {
+    if (!this.failing) dropbear_log(LOG_WARNING, msg);
+    this.failing = true;
+  }
+
+  /**
+   * Start one connection process, or null if none could be (EMFILE, EAGAIN, ENOMEM: Dropbear's
+   * failed fork). It gets no listening socket (Node passes only the stdio listed) and its
+   * own session (setsid); the IPC channel carries the socket and closes after the handoff.
+   */
+  private start(): ConnProc | null {
+    const { execPath, args, env } = this.program;
+    const failed = (e: unknown): null => {
+      const err = e as NodeJS.ErrnoException;
+      this.fail(`Error forking: ${strerror_code(err.code ?? "EIO", err.message)}`);
+      return null;
+    };
+    let child: ChildProcess;
+    try {
+      child = spawn(execPath, args, { stdio: ["ignore", "inherit", "inherit", "pipe", "ipc"], detached: true, env });
+    } catch (e) {
+      return failed(e);
+    }
+    // Node reports a failed spawn later, as an 'error' event on a child without pid or stdio.
+    child.on("error", failed);
+    child.unref();
+    // (A child that failed to start has no stdio either.)
+    if (child.pid === undefined) {
+      return null;
+    }
+    return { child, pipe: child.stdio[CHILDPIPE_FD] as Readable };
+  }
+}
+
+/**
+ * Give the accepted socket to a connection process over its IPC channel (SCM_RIGHTS). Our
+ * copy closes once the message is out; if it cannot go, the process is ended, which frees
+ * its slot as its childpipe closes.
+ */
+function handoff(p: ConnProc, sock: Socket): void {
+  const handle = (sock as unknown as { _handle: object })._handle;
+  p.child.send(HANDOFF_MSG, handle as Parameters<ChildProcess["send"]>[1], (err) => {
+    sock.destroy();
+    if (err) {
+      dropbear_log(LOG_WARNING, `Error handing over a connection: ${err.message}`);
+      p.child.kill();
+    }
+  });
 }
 
 /**
  * The listening daemon: accept connections, keep the number of unauthenticated ones within
- * MAX_UNAUTH_CLIENTS and MAX_UNAUTH_PER_IP, and hand each to a re-executed child.
- * @dropbear svr-main.c main_noinetd
+ * MAX_UNAUTH_CLIENTS and MAX_UNAUTH_PER_IP, and hand each to its own connection process
+ * (`program`, from connectionProgram()). @dropbear svr-main.c main_noinetd
  */
-export async function main_noinetd(opts: runopts, svr_opts: svr_runopts): Promise<never> {
+export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program: ProgramSpec): Promise<never> {
   const listensocks = await listensockets(svr_opts, MAX_LISTEN_ADDR);
   if (listensocks.length === 0) {
     dropbear_exit("No listening ports available.");
@@ -82,6 +211,8 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts): Promis
     // Like Dropbear: no pid file is not fatal.
   }
   const children: PreauthChild[] = [];
+  const procs = new ConnProcs(program);
+  procs.refill();
   // The daemon's exit flag and wake-up (C's global ses here), set by the handler sessions use.
   const wake = new SignalPipeFd();
   const daemon: SignalTarget = { exitflag: false, signal_pipe: wake };
@@ -91,6 +222,7 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts): Promis
     const fds = new Set<Fd>([...listensocks, wake, ...children.map((c) => c.pipe)]);
     await select(fds, new Set(), null);
     if (daemon.exitflag) {
+      procs.stop();
       try {
         unlinkSync(svr_opts.pidfile);
       } catch {
@@ -122,22 +254,50 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts): Promis
         sock.destroy();
         continue;
       }
-      const pipe = reexec(sock);
-      // The child has its own copy of the socket now (or there is no child: the peer sees EOF).
-      sock.destroy();
-      if (pipe !== null) {
-        children.push({ pipe: new StreamFd(pipe), host: remote_host });
+      const p = procs.take();
+      procs.refill();
+      if (p === null) {
+        // No process for it: the peer sees EOF, and no slot is kept.
+        sock.destroy();
+        continue;
       }
+      handoff(p, sock);
+      children.push({ pipe: new StreamFd(p.pipe), host: remote_host });
     }
   }
 }
 
 /**
- * Serve one connection on stdin: inetd mode (-i), or a child re-executed by the listener
- * (-2 childpipe). @dropbear svr-main.c main_inetd
+ * A connection process started by the daemon: say it is ready, then wait for the socket the
+ * daemon hands over, and drop the IPC channel at once (nothing more comes over it). Leaves
+ * quietly if the daemon goes first.
+ */
+async function receiveConnection(): Promise<Socket> {
+  await kexLoadKems();
+  return new Promise((resolve) => {
+    const orphaned = (): never => process.exit(0);
+    process.once("disconnect", orphaned);
+    process.on("message", (msg: unknown, handle: unknown) => {
+      if (msg !== HANDOFF_MSG || handle === undefined) return;
+      process.off("disconnect", orphaned);
+      // Not from inside Node's delivery of queued messages, which still uses the channel after.
+      setImmediate(() => process.disconnect());
+      resolve(new Socket({ handle, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as unknown as ConstructorParameters<typeof Socket>[0]));
+    });
+    // A daemon already gone shows as the disconnect above, not as an error here.
+    process.send!(READY_MSG, undefined, {}, () => undefined);
+  });
+}
+
+/**
+ * Serve one connection: on stdin in inetd mode (-i), or the one the listener hands a
+ * connection process (-2 childpipe). @dropbear svr-main.c main_inetd
  */
 export async function main_inetd(opts: runopts, svr_opts: svr_runopts): Promise<never> {
-  const sock = new Socket({ fd: 0, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions });
+  const sock =
+    svr_opts.reexec_childpipe >= 0 && process.channel !== undefined
+      ? await receiveConnection()
+      : new Socket({ fd: 0, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions });
   sock.pause();
   dropbear_log(LOG_INFO, `Child connection from ${getaddrstring(sock.remoteAddress ?? "?", sock.remotePort ?? 0)}`);
   const childpipe = svr_opts.reexec_childpipe;
