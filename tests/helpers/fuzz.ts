@@ -44,3 +44,19 @@ export function cleanly(fn: () => void): DropbearExit | null {
     setLogHandler(prev);
   }
 }
+
+/** cleanly for async work: resolves to the DropbearExit it ended with, or null. */
+export async function cleanlyAsync(fn: () => Promise<void>): Promise<DropbearExit | null> {
+  const prev = setLogHandler(() => undefined);
+  try {
+    await fn();
+    return null;
+  } catch (e) {
+    if (e instanceof DropbearExit) {
+      return e;
+    }
+    throw e;
+  } finally {
+    setLogHandler(prev);
+  }
+}
