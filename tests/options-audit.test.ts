@@ -446,7 +446,7 @@ describe("option audit: end-to-end checks", () => {
     const dir = mkdtempSync(join(tmpdir(), "dbts-syslog-"));
     const sock = existsSync("/dev/log") ? join(dir, "log") : "/dev/log";
     const out = join(dir, "got");
-    const py = spawn("python3", ["-c", `import socket,sys
+    const py = spawn("/usr/bin/python3", ["-c", `import socket,sys
 s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM); s.bind(sys.argv[1]); s.settimeout(20)
 open(sys.argv[3],"w").close()
 with open(sys.argv[2],"wb") as f:
