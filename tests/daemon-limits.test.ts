@@ -5,7 +5,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { connectionsOf } from "./helpers/procs.js";
+import { childrenOf, connectionsOf, socketInodes, tcpInodes } from "./helpers/procs.js";
 import { OURS, freePort, run, scratch, startOurDropbear, waitPort, type Server } from "./helpers/servers.js";
 
 // Issue 10: Dropbear's limits and the daemon's flags, end to end over loopback. Loopback has the
@@ -21,6 +21,21 @@ beforeAll(() => {
 });
 
 afterAll(() => work.cleanup());
+
+/** Running (not ended, not a zombie waiting for its parent). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** The daemon's warm spare: its child that holds no TCP connection. */
+function spareOf(daemon: number): number | undefined {
+  const conns = connectionsOf(daemon);
+  return childrenOf(daemon).find((p) => !conns.includes(p));
+}
 
 const SSH_NONE = ["-v", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=none", "-o", "ConnectTimeout=5"];
 
@@ -157,6 +172,45 @@ describe("daemon flags", () => {
       expect(logs.join("")).toMatch(/Child connection from 127\.0\.0\.1:\d+/);
     } finally {
       await new Promise<void>((r) => inetd.close(() => r()));
+    }
+  }, 60_000);
+
+  itWithPeers(["ssh"], "without -F the daemon backgrounds (the launcher exits 0, -P names the daemon), and SIGINT ends it and its spare", async () => {
+    const port = await freePort();
+    const pidfile = join(work.dir, "bg.pid");
+    const r = await run(process.execPath, [OURS.dropbear, "-E", "-r", hk, "-p", `127.0.0.1:${port}`, "-P", pidfile], { timeoutMs: 15_000 });
+    expect(r.status).toBe(0);
+    await expect.poll(() => existsSync(pidfile) && readFileSync(pidfile, "utf8"), { timeout: 15_000 }).toMatch(/^\d+\n$/);
+    const pid = Number(readFileSync(pidfile, "utf8"));
+    let spare: number | undefined;
+    try {
+      await served("127.0.0.1", port);
+      await expect.poll(() => (spare = spareOf(pid)), { timeout: 10_000 }).toBeDefined();
+    } finally {
+      process.kill(pid, "SIGINT");
+    }
+    await expect.poll(() => alive(pid), { timeout: 10_000 }).toBe(false);
+    await expect.poll(() => alive(spare!), { timeout: 10_000 }).toBe(false);
+    expect(existsSync(pidfile)).toBe(false);
+  }, 60_000);
+
+  itWithPeers(["ssh"], "the warm spare: no listening socket, no NODE_OPTIONS, and it dies with the daemon", async () => {
+    const d = await startOurDropbear(["-r", hk], { NODE_OPTIONS: "--max-old-space-size=200" });
+    try {
+      let spare: number | undefined;
+      await expect.poll(() => (spare = spareOf(d.child.pid!)), { timeout: 10_000 }).toBeDefined();
+      expect(readFileSync(`/proc/${spare}/environ`, "latin1").split("\0")).not.toContainEqual(expect.stringMatching(/^NODE_OPTIONS=/));
+      const listening = tcpInodes("0A");
+      expect(socketInodes(spare!).filter((i) => listening.has(i))).toEqual([]);
+      expect(socketInodes(d.child.pid!).filter((i) => listening.has(i)).length).toBe(1);
+      // The spare serves the next connection; a new one takes its place.
+      await served("127.0.0.1", d.port);
+      let next: number | undefined;
+      await expect.poll(() => (next = spareOf(d.child.pid!)) !== undefined && next !== spare, { timeout: 10_000 }).toBe(true);
+      d.child.kill("SIGKILL");
+      await expect.poll(() => alive(next!), { timeout: 10_000 }).toBe(false);
+    } finally {
+      await d.stop();
     }
   }, 60_000);
 

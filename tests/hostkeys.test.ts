@@ -111,6 +111,10 @@ describe("server host keys", () => {
       expect(r.stderr).toMatch(/No auth methods could be used/);
       await expect.poll(() => s.log()).toMatch(new RegExp(`Generated hostkey ${defaultKey}, fingerprint is SHA256:\\S+`));
       expect(existsSync(defaultKey)).toBe(true);
+      // The next connection (its process was started before the key existed) uses the saved key.
+      const again = await client(home, s.port, "-y", "-y", "-o", "HostKeyAlgorithms=ssh-ed25519");
+      expect(again.stderr).toMatch(/No auth methods could be used/);
+      expect(s.log().match(/Generated hostkey/g)).toHaveLength(1);
     } finally {
       rmSync(defaultKey, { force: true });
       rmSync(`${defaultKey}.pub`, { force: true });

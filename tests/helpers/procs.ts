@@ -25,8 +25,8 @@ export function childrenOf(ppid: number): number[] {
   return out;
 }
 
-/** The inodes of every TCP socket on the machine (IPv4 and IPv6). */
-function tcpInodes(): Set<string> {
+/** The inodes of every TCP socket on the machine (IPv4 and IPv6), or only those in `state` (hex, e.g. "0A" listening). */
+export function tcpInodes(state?: string): Set<string> {
   const out = new Set<string>();
   for (const f of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     let text: string;
@@ -35,13 +35,30 @@ function tcpInodes(): Set<string> {
     } catch {
       continue;
     }
-    // Column 10 is the inode; the first line is the header.
+    // Column 4 is the state, column 10 the inode; the first line is the header.
     for (const line of text.split("\n").slice(1)) {
-      const inode = line.trim().split(/\s+/)[9];
-      if (inode !== undefined && inode !== "0") out.add(inode);
+      const cols = line.trim().split(/\s+/);
+      const inode = cols[9];
+      if (inode !== undefined && inode !== "0" && (state === undefined || cols[3] === state)) out.add(inode);
     }
   }
   return out;
+}
+
+/** The inodes of the sockets a process holds (empty once it is gone). */
+export function socketInodes(pid: number): string[] {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        return m === null ? [] : [m[1]!];
+      } catch {
+        return []; // closed meanwhile
+      }
+    });
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -50,16 +67,7 @@ function tcpInodes(): Set<string> {
  */
 export function connectionsOf(daemon: number): number[] {
   const tcp = tcpInodes();
-  return childrenOf(daemon).filter((pid) => {
-    try {
-      return readdirSync(`/proc/${pid}/fd`).some((fd) => {
-        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-        return m !== null && tcp.has(m[1]!);
-      });
-    } catch {
-      return false; // gone meanwhile
-    }
-  });
+  return childrenOf(daemon).filter((pid) => socketInodes(pid).some((i) => tcp.has(i)));
 }
 
 /** Resident memory in MiB, or null once the process is gone. */
