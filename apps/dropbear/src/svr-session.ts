@@ -22,7 +22,7 @@ import {
   recv_msg_channel_window_adjust,
 } from "@dropbear-ts/channel";
 import { svr_chansess_checksignal, svr_chansessinitialise, svrchansess } from "@dropbear-ts/chansession";
-import { sshsession, type ChanType, type packettype, type runopts, type svr_runopts } from "@dropbear-ts/core";
+import { sshsession, type ChanType, type SvrEmbed, type packettype, type runopts, type svr_runopts } from "@dropbear-ts/core";
 import { LOG_INFO, dropbear_close, dropbear_log, get_debug_trace, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
 import { kexLoadKems, kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, recv_msg_newkeys, send_msg_kexinit } from "@dropbear-ts/kex";
 import { StreamFd, getaddrstring, set_sock_nodelay } from "@dropbear-ts/netio";
@@ -83,7 +83,11 @@ export function svr_dropbear_log(opts: runopts, priority: number, msg: string): 
  * and clean the session up. @dropbear svr-session.c svr_dropbear_exit
  */
 export function svr_dropbear_exit(e: DropbearExit): void {
-  const ses = current;
+  svrSessionExit(current, e);
+}
+
+/** svr_dropbear_exit for a given session (null before there is one): the library's sessions end here. */
+export function svrSessionExit(ses: sshsession | null, e: DropbearExit): void {
   const fromaddr = ses?.svr_ses?.addrstring ? ` from <${ses.svr_ses.addrstring}>` : "";
   let fullmsg: string;
   if (ses === null || !ses.init_done) {
@@ -168,28 +172,41 @@ function svr_session_cleanup(ses: sshsession): void {
 }
 
 /**
- * Serve one client on `sock` until the session ends (by a thrown DropbearExit).
+ * Serve one client on `sock` until the session ends (by a thrown DropbearExit). This process
+ * serves only this connection: after auth it becomes the user, and SIGINT/SIGTERM end it.
  * @dropbear svr-session.c svr_session
  */
 export async function svr_session(opts: runopts, svr_opts: svr_runopts, sock: Socket, childpipe: number): Promise<never> {
   await kexLoadKems();
-  const ses = new sshsession(opts, { svr_opts });
+  const ses = svrSessionNew(opts, svr_opts, sock, childpipe, null);
   current = ses;
+  // From now on the OS itself decides who may listen below port 1024 (svr-auth.c sets
+  // allowprivport there).
+  svrAuthHooks.switch_user = (s) => {
+    svr_switch_user(s);
+    s.allowprivport = true;
+  };
+  sigintterm_handler(ses);
+  return svrSessionRun(ses);
+}
+
+/**
+ * The first half of svr_session: a session for `sock`, initialised up to ses.init_done, with
+ * no process-wide effect (the library's server makes its sessions here, with `embed`).
+ * kexLoadKems must have been awaited.
+ */
+export function svrSessionNew(opts: runopts, svr_opts: svr_runopts, sock: Socket, childpipe: number, embed: SvrEmbed | null): sshsession {
+  const ses = new sshsession(opts, { svr_opts });
   set_sock_nodelay(sock);
   const fd = new StreamFd(sock);
   common_session_init(ses, fd, fd);
   const svr_ses = ses.svr_ses!;
+  svr_ses.embed = embed;
   chaninitialise(ses, svr_chantypes);
   svr_chansessinitialise(ses);
   svr_ses.childpipe = childpipe;
   svr_ses.addrstring = getaddrstring(sock.remoteAddress ?? "?", sock.remotePort ?? 0);
   svr_authinitialise(ses);
-  // This process serves one connection: after auth it becomes the user, and from then on the
-  // OS itself decides who may listen below port 1024 (svr-auth.c sets allowprivport there).
-  svrAuthHooks.switch_user = (s) => {
-    svr_switch_user(s);
-    s.allowprivport = true;
-  };
   ses.algos = algo_tables_new(opts.algos);
   svr_algos_initialise(ses);
   svr_ses.remotehost = sock.remoteAddress ?? null;
@@ -197,7 +214,11 @@ export async function svr_session(opts: runopts, svr_opts: svr_runopts, sock: So
   ses.extra_session_cleanup = svr_session_cleanup;
   ses.packettypes = svr_packettypes;
   ses.init_done = true;
-  sigintterm_handler(ses);
+  return ses;
+}
+
+/** The second half of svr_session: identification, the first KEXINIT, then the loop. */
+export function svrSessionRun(ses: sshsession): Promise<never> {
   send_session_identification(ses);
   kexfirstinitialise(ses);
   send_msg_kexinit(ses);

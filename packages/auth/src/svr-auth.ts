@@ -155,6 +155,18 @@ function userauthRequest(ses: sshsession): void {
 
   if (nameIs(methodname, AUTH_METHOD_NONE)) {
     TRACE("recv_msg_userauth_request: 'none' request");
+    const embed = svr_ses.embed;
+    if (embed !== null) {
+      svrAuthDecide(ses, valid_user && embed.checknone(ses), (ok) => {
+        if (ok) {
+          dropbear_log(LOG_NOTICE, `Auth succeeded with method none for '${ses.authstate.pw_name}' from ${svr_ses.addrstring}`);
+          send_msg_userauth_success(ses);
+        } else {
+          send_msg_userauth_failure(ses, false, false);
+        }
+      });
+      return;
+    }
     if (
       valid_user &&
       svr_opts.allowblankpass &&
@@ -220,8 +232,13 @@ export function checkusername(ses: sshsession, username: Buffer): boolean {
     dropbear_exit("Attempted username with a null byte");
   }
   const name = username.toString("utf8");
+  const embed = svr_ses.embed;
   if (a.username === null) {
-    fill_passwd(ses, name);
+    if (embed !== null) {
+      embed.fill_passwd(ses, name);
+    } else {
+      fill_passwd(ses, name);
+    }
     a.username = name;
   } else if (name !== a.username) {
     dropbear_exit("Client trying multiple usernames");
@@ -237,6 +254,12 @@ export function checkusername(ses: sshsession, username: Buffer): boolean {
     dropbear_log(LOG_WARNING, `Login attempt for nonexistent user from ${svr_ses.addrstring}`);
     a.checkusername_failed = true;
     return false;
+  }
+
+  // An embedding program has no system accounts: its callbacks decide per method.
+  if (embed !== null) {
+    TRACE("leave checkusername: embedded");
+    return true;
   }
 
   // A server not running as root can only let its own user in.
@@ -361,12 +384,7 @@ function holdRequest(ses: sshsession, delay: AuthDelay): void {
   if (delay.held.length >= MAX_DELAYED_AUTH_REQUESTS) {
     dropbear_exit("Too many pending auth requests");
   }
-  const payload = ses.payload!;
-  delay.held.push({
-    data: Buffer.from(payload.data.subarray(0, payload.len)),
-    pos: payload.pos,
-    payload_beginning: ses.payload_beginning,
-  });
+  delay.held.push(holdPayload(ses));
 }
 
 /** Whether a failure delay is running: the session loop should not read the socket meanwhile. */
@@ -402,6 +420,17 @@ export function svrAuthCheckDelayed(ses: sshsession): void {
 
 /** Run a held request through the handler as if it had just arrived. */
 function replayRequest(ses: sshsession, req: HeldRequest): void {
+  withPayload(ses, req, () => userauthRequest(ses));
+}
+
+/** A copy of the request being handled, to finish it later. */
+function holdPayload(ses: sshsession): HeldRequest {
+  const payload = ses.payload!;
+  return { data: Buffer.from(payload.data.subarray(0, payload.len)), pos: payload.pos, payload_beginning: ses.payload_beginning };
+}
+
+/** Run `fn` with a held request as ses.payload, read on from where it was left. */
+function withPayload(ses: sshsession, req: HeldRequest, fn: () => void): void {
   const saved = ses.payload;
   const savedBeginning = ses.payload_beginning;
   const payload = buf_new(req.data.length);
@@ -410,11 +439,29 @@ function replayRequest(ses: sshsession, req: HeldRequest): void {
   ses.payload = payload;
   ses.payload_beginning = req.payload_beginning;
   try {
-    userauthRequest(ses);
+    fn();
   } finally {
     ses.payload = saved;
     ses.payload_beginning = savedBeginning;
   }
+}
+
+/**
+ * Go on with an embedding program's answer (serversession.embed). An answer that takes time
+ * is awaited by the session loop before the next packet, as C blocks in its own checks; `then`
+ * runs with the request back in ses.payload, read on from where it was. A rejected promise
+ * counts as "no".
+ */
+export function svrAuthDecide(ses: sshsession, answer: boolean | Promise<boolean>, then: (ok: boolean) => void): void {
+  if (typeof answer === "boolean") {
+    then(answer);
+    return;
+  }
+  const held = holdPayload(ses);
+  ses.awaitAfterPacket = answer.then(
+    (ok) => withPayload(ses, held, () => then(ok === true)),
+    () => withPayload(ses, held, () => then(false)),
+  );
 }
 
 /** Stop a failure delay timer (session cleanup). */

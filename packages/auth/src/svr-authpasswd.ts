@@ -3,7 +3,7 @@ import { AUTH_TYPE_PASSWORD, type sshsession } from "@dropbear-ts/core";
 import { LOG_NOTICE, LOG_WARNING, constant_time_memcmp, dropbear_log, m_burn } from "@dropbear-ts/dbutil";
 import { DROPBEAR_MAX_PASSWORD_LEN } from "@dropbear-ts/options";
 import { crypt } from "./libc.js";
-import { send_msg_userauth_failure, send_msg_userauth_success } from "./svr-auth.js";
+import { send_msg_userauth_failure, send_msg_userauth_success, svrAuthDecide } from "./svr-auth.js";
 
 /**
  * Compare two strings: 0 when equal. The time depends only on the length, and unequal lengths
@@ -37,6 +37,15 @@ export function svr_auth_password(ses: sshsession, valid_user: boolean): void {
 
   const password = buf_getstring(payload);
   const passwordlen = password.length;
+  const embed = svr_ses.embed;
+  if (embed !== null) {
+    // The embedding program checks it (beyond Dropbear); the buffers are wiped all the same.
+    const answer = valid_user && passwordlen <= DROPBEAR_MAX_PASSWORD_LEN && embed.checkpassword(ses, Buffer.from(password));
+    m_burn(password);
+    payload.data.fill(0, payload.pos - passwordlen, payload.pos);
+    svrAuthDecide(ses, answer, (ok) => passwordChecked(ses, ok));
+    return;
+  }
   let passwdcrypt: string | null = null;
   let testcrypt: string | null = null;
   // Hash only what a C string holds (up to a NUL) and only up to the length cap, so a huge
@@ -70,7 +79,14 @@ export function svr_auth_password(ses: sshsession, valid_user: boolean): void {
     return;
   }
 
-  if (constant_time_strcmp(testcrypt!, passwdcrypt!) === 0) {
+  passwordChecked(ses, constant_time_strcmp(testcrypt!, passwdcrypt!) === 0);
+}
+
+/** The end of svr_auth_password: success (or the next method with -t), or a delayed failure. */
+function passwordChecked(ses: sshsession, ok: boolean): void {
+  const svr_ses = ses.svr_ses!;
+  const a = ses.authstate;
+  if (ok) {
     if (svr_ses.svr_opts.multiauthmethod && a.authtypes & ~AUTH_TYPE_PASSWORD) {
       dropbear_log(
         LOG_NOTICE,

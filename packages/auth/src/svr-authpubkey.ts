@@ -49,7 +49,7 @@ import {
   signkey_name_from_type,
   signkey_type_from_signature,
 } from "@dropbear-ts/signkey";
-import { send_msg_userauth_failure, send_msg_userauth_success } from "./svr-auth.js";
+import { send_msg_userauth_failure, send_msg_userauth_success, svrAuthDecide } from "./svr-auth.js";
 import { svr_parse_pubkey_options } from "./svr-authpubkeyoptions.js";
 
 /** Shortest line worth looking at ("ssh-rsa AB"). @dropbear svr-authpubkey.c MIN_AUTHKEYS_LINE */
@@ -93,8 +93,37 @@ export function svr_auth_pubkey(ses: sshsession, valid_user: boolean): void {
   const keytype = signkey_type_from_signature(sigtype);
   const keyalgo = signkey_name_from_type(keytype);
 
+  const embed = svr_ses.embed;
+  if (embed !== null) {
+    // The embedding program says whether the key is acceptable; the signature is checked below.
+    svrAuthDecide(ses, embed.checkpubkey(ses, keyalgo, keyblob), (ok) => pubkeyChecked(ses, ok, null, testkey, sigalgo, keyblob, keytype, sigtype));
+    return;
+  }
   const ret_options: { value: PubKeyOptions | null } = { value: null };
-  if (!checkpubkey(ses, keyalgo, keyblob, ret_options)) {
+  const ok = checkpubkey(ses, keyalgo, keyblob, ret_options);
+  pubkeyChecked(ses, ok, ret_options.value, testkey, sigalgo, keyblob, keytype, sigtype);
+}
+
+/**
+ * The rest of svr_auth_pubkey once it is known whether the key may log the user in: a failure
+ * for a key that may not, PK_OK for a query, else the signature check. `pubkey_options` are the
+ * authorized_keys line's (null for an embedding program's key).
+ */
+function pubkeyChecked(
+  ses: sshsession,
+  acceptable: boolean,
+  pubkey_options: PubKeyOptions | null,
+  testkey: boolean,
+  sigalgo: Buffer,
+  keyblob: Buffer,
+  keytype: ReturnType<typeof signkey_type_from_signature>,
+  sigtype: ReturnType<typeof signature_type_from_name>,
+): void {
+  const svr_ses = ses.svr_ses!;
+  const svr_opts = svr_ses.svr_opts;
+  const payload = ses.payload!;
+  const a = ses.authstate;
+  if (!acceptable) {
     // Queries are free up to MAX_PUBKEY_QUERIES - maxauthtries, then delayed and counted.
     const free_query_limit = Math.max(0, MAX_PUBKEY_QUERIES - svr_opts.maxauthtries);
     const incrfail = a.serv_pubkey_query_count >= free_query_limit;
@@ -102,7 +131,6 @@ export function svr_auth_pubkey(ses: sshsession, valid_user: boolean): void {
     a.serv_pubkey_query_count++;
     return;
   }
-  const pubkey_options = ret_options.value!;
 
   if (testkey) {
     send_msg_userauth_pk_ok(ses, sigalgo, keyblob);
@@ -117,10 +145,10 @@ export function svr_auth_pubkey(ses: sshsession, valid_user: boolean): void {
 
   if (DROPBEAR_SK_ECDSA || DROPBEAR_SK_ED25519) {
     key.sk_flags_mask = SSH_SK_USER_PRESENCE_REQD;
-    if (pubkey_options.no_touch_required_flag) {
+    if (pubkey_options?.no_touch_required_flag) {
       key.sk_flags_mask &= ~SSH_SK_USER_PRESENCE_REQD;
     }
-    if (pubkey_options.verify_required_flag) {
+    if (pubkey_options?.verify_required_flag) {
       key.sk_flags_mask |= SSH_SK_USER_VERIFICATION_REQD;
     }
   }
@@ -138,7 +166,7 @@ export function svr_auth_pubkey(ses: sshsession, valid_user: boolean): void {
 
   const fp = sign_key_fingerprint(keyblob);
   if (buf_verify(payload, key, sigtype, signbuf)) {
-    if (a.pubkey_options === null) {
+    if (a.pubkey_options === null && pubkey_options !== null) {
       a.pubkey_options = pubkey_options;
     }
     if (svr_opts.multiauthmethod && a.authtypes & ~AUTH_TYPE_PUBKEY) {

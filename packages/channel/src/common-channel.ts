@@ -499,7 +499,7 @@ function isStdout(fd: chanfd): boolean {
  * Free the channel: its rings, its fds, its type's state and any connect still pending.
  * @dropbear common-channel.c remove_channel
  */
-function remove_channel(ses: sshsession, channel: Channel): void {
+export function remove_channel(ses: sshsession, channel: Channel): void {
   TRACE("enter remove_channel");
   TRACE(() => `channel index is ${channel.index}`);
   if (channel.writebuf !== null) {
@@ -763,7 +763,7 @@ export function send_msg_channel_success(ses: sshsession, channel: Channel): voi
 }
 
 /** Refuse the peer's channel open with a reason code and text. @dropbear common-channel.c send_msg_channel_open_failure */
-function send_msg_channel_open_failure(ses: sshsession, remotechan: number, reason: number, text: string, lang: string): void {
+export function send_msg_channel_open_failure(ses: sshsession, remotechan: number, reason: number, text: string, lang: string): void {
   TRACE("enter send_msg_channel_open_failure");
   buf_putbyte(ses.writepayload, SSH_MSG_CHANNEL_OPEN_FAILURE);
   buf_putint(ses.writepayload, remotechan);

@@ -296,6 +296,30 @@ function send_msg_chansess_exitsignal(ses: sshsession, channel: Channel, chanses
   encrypt_packet(ses);
 }
 
+/**
+ * chansess.pid of a command an embedding program runs (serversession.embed): not 0, so the
+ * channel counts as running one, and never a process: nothing signals or waits for it.
+ */
+export const EMBEDDED_PID = -1;
+
+/**
+ * An embedding program's command ended: with an exit status, or by a signal (its SSH name,
+ * e.g. "TERM"). The channel then closes as after a child's exit (exit-status or exit-signal
+ * first) once its output is drained. Later calls change nothing.
+ */
+export function chansessEmbeddedExit(ses: sshsession, chansess: ChanSess, status: number, signame: string | null = null): void {
+  if (chansess.exit.exitpid !== -1) {
+    return;
+  }
+  const sig = signame === null ? -1 : (signames.find((s) => s.name === signame)?.signal ?? -1);
+  chansess.exit.exitstatus = status;
+  chansess.exit.exitsignal = sig;
+  chansess.exit.exitcore = false;
+  // Any value but -1 says "has exited"; 0 is no real pid.
+  chansess.exit.exitpid = 0;
+  ses.signal_pipe?.raise();
+}
+
 /** Set up a session channel: no command, no pty yet. @dropbear svr-chansession.c newchansess */
 function newchansess(_ses: sshsession, channel: Channel): number {
   TRACE("new chansess");
@@ -335,6 +359,9 @@ function cleanupchansess(ses: sshsession, channel: Channel): void {
   if (chansess === null) {
     TRACE("leave closechansess: chansess == NULL");
     return;
+  }
+  if (chansess.pid === EMBEDDED_PID) {
+    ses.svr_ses!.embed?.sessionclosed(ses, chansess);
   }
   chansess.cmd = null;
   chansess.term = null;
@@ -424,7 +451,8 @@ function chansessionrequest(ses: sshsession, channel: Channel): void {
       ret = sessioncommand(ses, channel, chansess, true, false);
     } else if (type === "subsystem") {
       ret = sessioncommand(ses, channel, chansess, true, true);
-    } else if (DROPBEAR_SVR_AGENTFWD && type === "auth-agent-req@openssh.com") {
+    } else if (DROPBEAR_SVR_AGENTFWD && type === "auth-agent-req@openssh.com" && ses.svr_ses!.embed === null) {
+      // (An embedding program's sessions get no agent socket: refused, beyond Dropbear.)
       ret = svr_agentreq(ses, chansess);
     } else if (type === "signal") {
       ret = sessionsignal(ses, chansess);
@@ -455,6 +483,13 @@ function sessionsignal(ses: sshsession, chansess: ChanSess): number {
   if (chansess.pid === 0) {
     TRACE("sessionsignal: done no pid");
     return DROPBEAR_FAILURE;
+  }
+  const embed = ses.svr_ses!.embed;
+  if (embed !== null) {
+    // The embedding program's command: it gets the signal's name.
+    const name = cstr(buf_getstring(ses.payload!));
+    const known = signames.some((s) => s.name === name);
+    return known && chansess.exit.exitpid === -1 && embed.sessionsignal(ses, chansess, name) ? DROPBEAR_SUCCESS : DROPBEAR_FAILURE;
   }
   if (ses.svr_ses!.svr_opts.forced_command !== null || svr_pubkey_has_forced_command(ses)) {
     TRACE("disallowed signal for forced_command");
@@ -677,8 +712,28 @@ function sessioncommand(ses: sshsession, channel: Channel, chansess: ChanSess, i
         return DROPBEAR_FAILURE;
       }
     }
+  }
+
+  const embed = ses.svr_ses!.embed;
+  if (embed !== null) {
+    // The embedding program runs it (beyond Dropbear): no forced commands, no sftp-server path.
+    const kind = !iscmd ? "shell" : issubsys ? "subsystem" : "exec";
+    if (!embed.sessioncommand(ses, channel, chansess, kind, chansess.cmd)) {
+      chansess.cmd = null;
+      TRACE("leave sessioncommand, refused by the embedding program");
+      return DROPBEAR_FAILURE;
+    }
+    chansess.pid = EMBEDDED_PID;
+    if (chansess.term === null) {
+      channel.prio = dropbear_prio.DROPBEAR_PRIO_NORMAL;
+      update_channel_prio(ses);
+    }
+    return DROPBEAR_SUCCESS;
+  }
+
+  if (iscmd) {
     if (issubsys) {
-      if (DROPBEAR_SFTPSERVER && cmdlen === 4 && chansess.cmd.subarray(0, 4).toString("latin1") === "sftp") {
+      if (DROPBEAR_SFTPSERVER && cmdlen === 4 && chansess.cmd!.subarray(0, 4).toString("latin1") === "sftp") {
         chansess.cmd = Buffer.from(sftpserver_path(), "utf8");
       } else {
         chansess.cmd = null;
@@ -1028,6 +1083,10 @@ export function svr_chansessinitialise(ses: sshsession): void {
   svr_ses.childpids = [{ pid: -1, chansess: null }];
   svr_ses.lastexit = new exitinfo();
   svr_ses.lastexit.exitpid = -1; // Nothing has exited yet.
+  // An embedding program runs its sessions' commands itself: no children, no SIGCHLD handler.
+  if (svr_ses.embed !== null) {
+    return;
+  }
   sigchldSessions.add(new WeakRef(ses));
   if (!sigchldInstalled) {
     process.on("SIGCHLD", sesssigchild_handler);

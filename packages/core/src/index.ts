@@ -2,6 +2,7 @@ export * from "./algo.js";
 export * from "./auth.js";
 export * from "./channel.js";
 export * from "./chansession.js";
+export * from "./embed.js";
 export * from "./forward.js";
 export * from "./listener.js";
 export * from "./runopts.js";

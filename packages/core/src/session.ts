@@ -13,6 +13,7 @@ import { AlgoTables, type algo_type, type dropbear_kex } from "./algo.js";
 import { AuthState } from "./auth.js";
 import type { ChanType, Channel } from "./channel.js";
 import { exitinfo, type ChildPid } from "./chansession.js";
+import type { SvrEmbed } from "./embed.js";
 import type { Listener } from "./listener.js";
 import type { cli_runopts, runopts, svr_runopts } from "./runopts.js";
 
@@ -124,6 +125,8 @@ export class serversession {
    * (into lastexit), and since we wait for our own pids only, they are remembered here.
    */
   releasedpids = new Set<number>();
+  /** Beyond Dropbear: the embedding program's decisions (the library server); null in dropbear. */
+  embed: SvrEmbed | null = null;
   constructor(readonly svr_opts: svr_runopts) {}
 }
 

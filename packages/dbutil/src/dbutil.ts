@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { libcFunc, strerror } from "./libc.js";
 import { closeSync, constants as fsConstants, fsyncSync, openSync } from "node:fs";
 import { userInfo } from "node:os";
@@ -86,6 +87,19 @@ export function setLogHandler(handler: LogHandler | null): LogHandler {
   return prev;
 }
 
+/** The log handler of the session running in this async context (withLogHandler), if any. */
+const contextLog = new AsyncLocalStorage<LogHandler>();
+
+/**
+ * Run `fn` with its own log handler: every dropbear_log made by it, and by whatever it starts
+ * (promise continuations, timers, stream callbacks), goes there instead of the process's
+ * handler. A library runs each session inside one, so sessions of one process log apart;
+ * a line with no such context falls back to setLogHandler's.
+ */
+export function withLogHandler<T>(handler: LogHandler, fn: () => T): T {
+  return contextLog.run(handler, fn);
+}
+
 /** syslog(3) through libc, loaded on first use so programs that log to stderr never pay for it. */
 interface Syslog {
   syslog(priority: number, fmt: string, type: string, msg: string): void;
@@ -119,7 +133,7 @@ export function syslogLine(priority: number, msg: string): boolean {
 
 /** Log a message at a syslog priority. @dropbear dbutil.c dropbear_log */
 export function dropbear_log(priority: number, msg: string): void {
-  logHandler(priority, msg);
+  (contextLog.getStore() ?? logHandler)(priority, msg);
 }
 
 /** Current value of `-v` counting (0 = off). Levels as debug.h: DEBUG1..3, TRACE 4, TRACE2 5. */

@@ -205,7 +205,8 @@ export async function svr_remotestreamlocalreq(ses: sshsession): Promise<number>
       TRACE("leave newstreamlocal: no unix forwarding for forced command");
       break out;
     }
-    if (svr_opts.noremotefwd || !svr_pubkey_allows_tcpfwd(ses)) {
+    // An embedding program has no hook for Unix sockets: refused (beyond Dropbear).
+    if (svr_opts.noremotefwd || !svr_pubkey_allows_tcpfwd(ses) || ses.svr_ses!.embed !== null) {
       TRACE("leave remotestreamlocalreq: remote forwarding disabled");
       break out;
     }
@@ -239,7 +240,7 @@ function newstreamlocal(ses: sshsession, channel: Channel): number {
       TRACE("leave newstreamlocal: no unix forwarding for forced command");
       break out;
     }
-    if (svr_opts.nolocaltcp || !svr_pubkey_allows_tcpfwd(ses)) {
+    if (svr_opts.nolocaltcp || !svr_pubkey_allows_tcpfwd(ses) || ses.svr_ses!.embed !== null) {
       TRACE("leave newstreamlocal: local unix forwarding disabled");
       break out;
     }

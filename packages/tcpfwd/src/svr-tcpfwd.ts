@@ -1,6 +1,6 @@
 import type { AddressInfo } from "node:net";
 import { buf_getint, buf_getstring, buf_putbyte, buf_putint } from "@dropbear-ts/buffer";
-import { channel_connect_done } from "@dropbear-ts/channel";
+import { channel_connect_done, remove_channel, send_msg_channel_open_failure } from "@dropbear-ts/channel";
 import { svr_pubkey_allows_local_tcpfwd, svr_pubkey_allows_remote_tcpfwd, svr_pubkey_allows_tcpfwd } from "@dropbear-ts/auth";
 import {
   FwdListener,
@@ -9,6 +9,7 @@ import {
   SSH_OPEN_IN_PROGRESS,
   type ChanType,
   type Channel,
+  type SvrTcpTarget,
   type sshsession,
 } from "@dropbear-ts/core";
 import { TRACE } from "@dropbear-ts/dbutil";
@@ -116,7 +117,12 @@ export function svr_remotetcpreq(ses: sshsession, wantreply: boolean): void {
   tcpinfo.request_listenaddr = addr;
   // null is loopback only: the default, and what "localhost" asks for anyway.
   tcpinfo.listenaddr = !ses.opts.listen_fwd_all || addr === "localhost" ? null : addr;
+  const embed = ses.svr_ses!.embed;
   ses.awaitAfterPacket = (async () => {
+    // The embedding program may refuse it (beyond Dropbear); a rejected answer refuses too.
+    if (embed !== null && !(await Promise.resolve(embed.remotetcp(ses, addr, port)).catch(() => false))) {
+      return fail("remote tcp forwarding refused by the embedding program");
+    }
     const listener = await listen_tcpfwd(ses, tcpinfo);
     if (listener !== null) {
       tcpinfo.listenport = (listener.socks[0]!.server.address() as AddressInfo).port;
@@ -163,19 +169,60 @@ function newtcpdirect(ses: sshsession, channel: Channel): number {
       TRACE("leave newtcpdirect: local tcp forwarding not permitted to requested destination");
       break out;
     }
-    channel.conn_pending = connect_remote(
-      ses.conn_pending,
-      host,
-      String(destport),
-      (result, sock, errstring) => channel_connect_done(ses, result, sock, channel, errstring),
-      null,
-      null,
-      dropbear_prio.DROPBEAR_PRIO_NORMAL,
-    );
+    const embed = ses.svr_ses!.embed;
+    if (embed !== null) {
+      // The embedding program decides where this goes, if anywhere (beyond Dropbear).
+      const target = embed.tcpdirect(ses, host, destport, orighost.toString("latin1"), origport);
+      if (target === null) {
+        TRACE("leave newtcpdirect: refused by the embedding program");
+        break out;
+      }
+      if (target instanceof Promise) {
+        target.then(
+          (t) => tcpdirectDecided(ses, channel, t),
+          () => tcpdirectDecided(ses, channel, null),
+        );
+      } else {
+        tcpdirect_connect(ses, channel, target.host, target.port);
+      }
+      err = SSH_OPEN_IN_PROGRESS;
+      break out;
+    }
+    tcpdirect_connect(ses, channel, host, destport);
     err = SSH_OPEN_IN_PROGRESS;
   }
   TRACE(() => `leave newtcpdirect: err ${err}`);
   return err;
+}
+
+/** Start connecting a direct-tcpip channel; channel_connect_done answers the open. Part of newtcpdirect. */
+function tcpdirect_connect(ses: sshsession, channel: Channel, host: string, port: number): void {
+  channel.conn_pending = connect_remote(
+    ses.conn_pending,
+    host,
+    String(port),
+    (result, sock, errstring) => channel_connect_done(ses, result, sock, channel, errstring),
+    null,
+    null,
+    dropbear_prio.DROPBEAR_PRIO_NORMAL,
+  );
+}
+
+/**
+ * An embedding program's later answer to a direct-tcpip open: connect, or refuse the open as
+ * prohibited. Ignored once the session or the channel is gone; the loop is woken to go on.
+ */
+function tcpdirectDecided(ses: sshsession, channel: Channel, target: SvrTcpTarget | null): void {
+  if (ses.exitflag || ses.sock_in === null || ses.channels[channel.index] !== channel) {
+    return;
+  }
+  if (target === null) {
+    send_msg_channel_open_failure(ses, channel.remotechan, SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, "", "");
+    remove_channel(ses, channel);
+  } else {
+    tcpdirect_connect(ses, channel, target.host, target.port);
+  }
+  ses.signal_pipe?.raise();
 }
 
 /** "direct-tcpip" as the server accepts it (the client's -L). @dropbear svr-tcpfwd.c svr_chan_tcpdirect */
