@@ -1,0 +1,198 @@
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import net from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { PEERS, itWithPeers } from "./helpers/peers.js";
+import { connectionsOf } from "./helpers/procs.js";
+import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { kexinit, packet, sshString, u32 } from "./helpers/wire.js";
+
+// Issue 10's raw-socket fuzzer: our dropbear on loopback gets mutated handshakes (ident lines,
+// KEXINITs, KEXDH_INITs and stray packets, before the first NEWKEYS where everything is clear
+// text) for a bounded number of connections and time. Every connection process must end with a
+// DropbearExit's log line, never an uncaught error, and the daemon must still serve a real
+// client afterwards. `npm test` runs a short round; `npm run fuzz` a long one (FUZZ_SCALE,
+// FUZZ_SECONDS); FUZZ_SEED replays a round.
+
+const envNumber = (name: string, dflt: number): number => {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v > 0 ? v : dflt;
+};
+const ITERATIONS = Math.ceil(150 * envNumber("FUZZ_SCALE", 1));
+const SECONDS = envNumber("FUZZ_SECONDS", 20);
+const SEED = envNumber("FUZZ_SEED", randomBytes(4).readUInt32BE(0) || 1);
+/** Connections in flight at once: below MAX_UNAUTH_PER_IP, so none is refused for that. */
+const PARALLEL = 4;
+/** How long a connection may sit without the server closing it after our last byte. */
+const IDLE_MS = 700;
+
+/** mulberry32: a small seeded generator, so a failing round can be replayed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const KEX = ["curve25519-sha256", "ecdh-sha2-nistp256", "diffie-hellman-group14-sha256", "mlkem768x25519-sha256", "sntrup761x25519-sha512", "bogus-kex"];
+const IDENT = "SSH-2.0-fuzz_1.0\r\n";
+
+/** Streams a client could open with, before NEWKEYS; each is a mutation seed. */
+function seeds(r: () => number): Buffer[] {
+  const kex = KEX[Math.floor(r() * KEX.length)]!;
+  const init = packet(Buffer.concat([Buffer.of(30), sshString(randomBytes(kex.startsWith("ecdh") ? 65 : 32))]));
+  const ki = packet(kexinit(kex, r() < 0.5));
+  return [
+    Buffer.concat([Buffer.from(IDENT), ki]),
+    Buffer.concat([Buffer.from(IDENT), ki, init]),
+    Buffer.concat([Buffer.from(IDENT), ki, init, packet(Buffer.of(21))]),
+    Buffer.concat([Buffer.from(IDENT), packet(Buffer.of(2, 0, 0, 0, 0)), ki, init]),
+    Buffer.concat([Buffer.from("junk before\r\nmore junk\r\n"), Buffer.from(IDENT), ki]),
+    Buffer.concat([Buffer.from(IDENT), ki, packet(Buffer.concat([Buffer.of(5), sshString("ssh-userauth")])), packet(Buffer.of(200, 1, 2, 3))]),
+    Buffer.concat([Buffer.from(IDENT), ki, packet(Buffer.concat([Buffer.of(80), sshString("tcpip-forward"), Buffer.of(1), sshString(""), u32(0)]))]),
+  ];
+}
+
+const INTERESTING = [0, 1, 0x7f, 0x80, 0xff, 0xfe];
+const INTERESTING32 = [0, 1, 4, 0x7fffffff, 0x80000000, 0xffffffff, 35000, 256 * 1024, 1 << 24];
+
+/** One to four random edits: bit flips, interesting bytes and lengths, inserts, deletes, repeats, a cut. */
+function mutate(input: Buffer, r: () => number): Buffer {
+  let b = Buffer.from(input);
+  const at = (): number => Math.floor(r() * Math.max(1, b.length));
+  const edits = 1 + Math.floor(r() * 4);
+  for (let i = 0; i < edits; i++) {
+    switch (Math.floor(r() * 8)) {
+      case 0:
+        b[at()]! ^= 1 << Math.floor(r() * 8);
+        break;
+      case 1:
+        b[at()] = INTERESTING[Math.floor(r() * INTERESTING.length)]!;
+        break;
+      case 2: {
+        const p = at();
+        if (p + 4 <= b.length) b.writeUInt32BE(INTERESTING32[Math.floor(r() * INTERESTING32.length)]! >>> 0, p);
+        break;
+      }
+      case 3: {
+        const p = at();
+        b = Buffer.concat([b.subarray(0, p), randomBytes(1 + Math.floor(r() * 16)), b.subarray(p)]);
+        break;
+      }
+      case 4: {
+        const p = at();
+        b = Buffer.concat([b.subarray(0, p), b.subarray(p + 1 + Math.floor(r() * 32))]);
+        break;
+      }
+      case 5: {
+        const p = at();
+        const piece = b.subarray(p, p + 1 + Math.floor(r() * 64));
+        b = Buffer.concat([b.subarray(0, p), piece, piece, b.subarray(p + piece.length)]);
+        break;
+      }
+      case 6:
+        b = b.subarray(0, at());
+        break;
+      default:
+        b = Buffer.concat([b, randomBytes(Math.floor(r() * 64))]);
+    }
+  }
+  return b;
+}
+
+/** Send `data` in a few writes and wait until the server closes, or IDLE_MS passes with no news. */
+async function poke(port: number, data: Buffer, r: () => number): Promise<"closed" | "idle"> {
+  const sock = net.connect({ port, host: "127.0.0.1" });
+  sock.on("error", () => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = new Promise<"closed" | "idle">((resolve) => {
+    const idle = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => resolve("idle"), IDLE_MS);
+    };
+    sock.on("data", idle);
+    sock.on("close", () => resolve("closed"));
+    sock.once("connect", idle);
+  });
+  try {
+    await Promise.race([once(sock, "connect"), outcome]);
+    const cuts = [0, Math.floor(r() * data.length), Math.floor(r() * data.length), data.length].sort((x, y) => x - y);
+    for (let i = 0; i + 1 < cuts.length; i++) {
+      if (sock.destroyed) break;
+      sock.write(data.subarray(cuts[i], cuts[i + 1]));
+    }
+    return await outcome;
+  } finally {
+    clearTimeout(timer);
+    sock.destroy();
+  }
+}
+
+/** What an uncaught error leaves in the daemon's output (a connection process shares it). */
+const CRASH = /internal error|Uncaught|^\s+at .+:\d+:\d+\)?$|FATAL ERROR|heap out of memory|Failed assertion|TypeError|RangeError|ReferenceError/m;
+
+/** Connections the daemon handed to a connection process that never logged its exit. */
+function silentConnections(log: string): string[] {
+  const exited = new Set([...log.matchAll(/(?:Exit|Early exit)[^\n]* from <([^>]+)>/g)].map((m) => m[1]!));
+  return [...log.matchAll(/Child connection from (\S+)/g)].map((m) => m[1]!).filter((a) => !exited.has(a));
+}
+
+const work = scratch("dbts-fuzzd-");
+let server: Server;
+
+beforeAll(async () => {
+  const hk = join(work.dir, "hk");
+  const k = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk], { encoding: "utf8" });
+  if (k.status !== 0) throw new Error(k.stderr);
+  server = await startOurDropbear(["-r", hk]);
+}, 30_000);
+
+afterAll(async () => {
+  await server.stop();
+  work.cleanup();
+});
+
+describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connections or ${SECONDS} s)`, () => {
+  itWithPeers(
+    ["ssh"],
+    "every mutated handshake ends its connection cleanly, and a real client is served after",
+    async () => {
+      const r = rng(SEED);
+      const end = Date.now() + SECONDS * 1000;
+      const outcomes = { closed: 0, idle: 0 };
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < ITERATIONS && Date.now() < end) {
+          next++;
+          const pool = seeds(r);
+          const data = mutate(pool[Math.floor(r() * pool.length)]!, r);
+          outcomes[await poke(server.port, data, r)]++;
+        }
+      };
+      await Promise.all(Array.from({ length: PARALLEL }, worker));
+      expect(outcomes.closed + outcomes.idle).toBe(next);
+      expect(outcomes.closed).toBeGreaterThan(0);
+      // Every connection process is gone once its client is (they saw EOF at worst), and each
+      // said why in its exit line: one that died of anything else would say nothing.
+      await expect.poll(() => connectionsOf(server.child.pid!).length, { timeout: 15_000 }).toBe(0);
+      await expect.poll(() => silentConnections(server.log()), { timeout: 10_000 }).toEqual([]);
+      expect(server.log()).toMatch(/Exit before auth from </);
+      expect(server.child.exitCode).toBeNull();
+      const crash = CRASH.exec(server.log());
+      expect(crash === null ? "" : server.log().slice(Math.max(0, crash.index - 400), crash.index + 800), `seed ${SEED}`).toBe("");
+      const ssh = await run(
+        PEERS.ssh,
+        ["-v", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=none", "-p", String(server.port), "nobody@127.0.0.1", "true"],
+        { timeoutMs: 20_000 },
+      );
+      expect(ssh.stderr).toMatch(/SSH2_MSG_SERVICE_ACCEPT received/);
+    },
+    (SECONDS + 60) * 1000,
+  );
+});
