@@ -103,9 +103,10 @@ try {
   }
   const hostkey = join(work, "fakekey");
   execFileSync(bin("dropbearkey"), ["-t", "ecdsa", "-f", hostkey], { stdio: "ignore" });
-  // The suite's server is 127.0.5.5:2244. dbclient (-y) records it by host alone, and asyncssh
-  // then looks for "[127.0.5.5]:2244", finds no entry in an existing file and refuses the key;
-  // with both entries up front every client knows the key.
+  // The suite's server is 127.0.5.5:2244. Dropbear's dbclient (-y) records it by host alone,
+  // ours as "[127.0.5.5]:2244" (OpenSSH's form), which is what asyncssh looks for: an existing
+  // file without it makes asyncssh refuse the key. With both entries up front every client
+  // knows the key.
   const hostpub = execFileSync(bin("dropbearkey"), ["-y", "-f", hostkey], { encoding: "utf8" })
     .split("\n")
     .find((l) => l.startsWith("ecdsa-"))
