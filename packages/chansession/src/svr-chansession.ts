@@ -624,11 +624,14 @@ function sessionpty(ses: sshsession, chansess: ChanSess): number {
   chansess.slave = pty.ttyfd;
   chansess.tty = pty.name;
 
-  const pw = getpwnam(ses.authstate.pw_name!);
-  if (pw === null) {
-    dropbear_exit("getpwnam failed after succeeding previously");
+  // An embedding program's user is no system account: the pty stays ours.
+  if (ses.svr_ses!.embed === null) {
+    const pw = getpwnam(ses.authstate.pw_name!);
+    if (pw === null) {
+      dropbear_exit("getpwnam failed after succeeding previously");
+    }
+    pty_setowner(pw, chansess.tty);
   }
-  pty_setowner(pw, chansess.tty);
   // Set up the rows/col counts.
   sessionwinchange(ses, chansess);
   // Read the terminal modes.
