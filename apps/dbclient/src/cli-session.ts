@@ -74,14 +74,11 @@ import {
 } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 import { cli_chan_tcpremote, cli_recv_msg_request_failure, cli_recv_msg_request_success, setup_localtcp, setup_remotetcp } from "@dropbear-ts/tcpfwd";
-import { common_session_init, sigintterm_handler, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
+import { common_session_init, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
 import type { Socket } from "node:net";
 import { cliAgentOps, cli_chan_agent } from "@dropbear-ts/agentfwd";
 import { background_done, background_stdin } from "./cli-background.js";
 import { kill_proxy_command } from "./cli-main.js";
-
-/** The session this process runs, for the exit handler (Dropbear's `ses`). */
-let current: sshsession | null = null;
 
 /**
  * The client's log line: "<progname>: message" on stderr, and to syslog too with
@@ -97,10 +94,10 @@ export function cli_dropbear_log(opts: runopts, cli_opts: cli_runopts, priority:
 
 /**
  * Log why the client is exiting ("Connection to user@host:port exited: ...") and clean up.
+ * `ses` is the program's session (C's global), null before there is one.
  * @dropbear cli-session.c cli_dropbear_exit
  */
-export function cli_dropbear_exit(e: DropbearExit): void {
-  const ses = current;
+export function cli_dropbear_exit(ses: sshsession | null, e: DropbearExit): void {
   TRACE(() => `Exited, cleaning up: ${e.exitmsg}`);
   let fullmsg: string;
   if (ses === null || !ses.init_done) {
@@ -352,11 +349,10 @@ function cli_connected(ses: sshsession, result: number, sock: StreamFd | null, e
   TRACE("cli_connected");
 }
 
-/** The client's session object (C's global ses), known to the exit handler from here on. */
+/** The client's session object (C's global ses), with the agent's calls for publickey auth. */
 export function cli_session_new(opts: runopts, cli_opts: cli_runopts): sshsession {
   const ses = new sshsession(opts, { cli_opts });
   ses.cli_ses!.agent = cliAgentOps;
-  current = ses;
   return ses;
 }
 
@@ -364,6 +360,9 @@ export function cli_session_new(opts: runopts, cli_opts: cli_runopts): sshsessio
  * Run the client session until it ends (by a thrown DropbearExit): over the proxy's
  * sock_in/sock_out when given, else over a TCP connection to remotehost made here (C's main
  * starts it and hands cli_session the progress; the pending list lives on the session here).
+ * A library caller's `onturn` runs after cli_sessionloop in every loop turn: it watches the
+ * session's progress and starts what the caller asked for, inside the loop as dbclient's own
+ * requests are. Signal handlers are the program's to install (main.ts), never a library's.
  * @dropbear cli-session.c cli_session
  */
 export async function cli_session(
@@ -371,6 +370,7 @@ export async function cli_session(
   sock_in: StreamFd | null,
   sock_out: StreamFd | null,
   proxy_cmd_pid: number,
+  onturn: ((ses: sshsession) => void | Promise<void>) | null = null,
 ): Promise<never> {
   const opts = ses.opts;
   const cli_opts = ses.cli_ses!.cli_opts;
@@ -392,14 +392,21 @@ export async function cli_session(
   cli_algos_initialise(ses);
   cli_session_init(ses, proxy_cmd_pid);
   ses.init_done = true;
-  sigintterm_handler(ses);
-  // Every way out restores the terminal, even an uncaught exception ('exit' runs for those too).
-  process.on("exit", () => cli_tty_cleanup(ses));
   send_session_identification(ses);
   kexfirstinitialise(ses);
   send_msg_kexinit(ses);
+  const loophandler =
+    onturn === null
+      ? cli_sessionloop
+      : (s: sshsession): void | Promise<void> => {
+          const pending = cli_sessionloop(s);
+          if (pending !== undefined) {
+            return pending.then(() => onturn(s));
+          }
+          return onturn(s);
+        };
   try {
-    return await session_loop(ses, cli_sessionloop);
+    return await session_loop(ses, loophandler);
   } catch (e) {
     cli_tty_cleanup(ses);
     // What our stdout/stderr streams accepted would be in the kernel already in C: let it out

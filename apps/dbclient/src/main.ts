@@ -1,14 +1,18 @@
 // dbclient's entry point (cli-main.c main): parse the command line, then reach the server
 // (directly, or through a proxy command / multihop) and run the session.
-import { cli_runopts, runopts } from "@dropbear-ts/core";
+import { cli_tty_cleanup } from "@dropbear-ts/chansession";
+import { cli_runopts, runopts, type sshsession } from "@dropbear-ts/core";
 import { DEBUG1, dropbearMain, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { cli_getopts } from "@dropbear-ts/runopts";
+import { sigintterm_handler } from "@dropbear-ts/session-loop";
 import { isBackgroundCopy, runInBackground } from "./cli-background.js";
 import { cli_proxy_cmd, kill_proxy_sighandler } from "./cli-main.js";
 import { cli_dropbear_exit, cli_dropbear_log, cli_session, cli_session_new } from "./cli-session.js";
 
 const opts = new runopts();
 const cli_opts = new cli_runopts();
+/** The session this process runs, for the exit handler (Dropbear's global `ses`). */
+let ses: sshsession | null = null;
 setLogHandler((priority, msg) => cli_dropbear_log(opts, cli_opts, priority, msg));
 dropbearMain(
   "dbclient",
@@ -28,15 +32,20 @@ dropbearMain(
     } else {
       DEBUG1(() => `connect to: user=${cli_opts.username} host=${cli_opts.remotehost}/${cli_opts.remoteport}`);
     }
-    const ses = cli_session_new(opts, cli_opts);
+    const s = cli_session_new(opts, cli_opts);
+    ses = s;
+    // Every way out restores the terminal, even an uncaught exception ('exit' runs for those too).
+    process.on("exit", () => cli_tty_cleanup(s));
     if (cli_opts.proxycmd !== null || cli_opts.proxyexec !== null) {
       // Never a direct connection once a proxy was asked for: cli_proxy_cmd exits on failure.
-      const { sock_in, sock_out, pid } = await cli_proxy_cmd(ses);
-      kill_proxy_sighandler(ses);
-      await cli_session(ses, sock_in, sock_out, pid);
+      const { sock_in, sock_out, pid } = await cli_proxy_cmd(s);
+      kill_proxy_sighandler(s);
+      sigintterm_handler(s);
+      await cli_session(s, sock_in, sock_out, pid);
     } else {
-      await cli_session(ses, null, null, 0);
+      sigintterm_handler(s);
+      await cli_session(s, null, null, 0);
     }
   },
-  cli_dropbear_exit,
+  (e) => cli_dropbear_exit(ses, e),
 );

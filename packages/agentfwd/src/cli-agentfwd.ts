@@ -86,9 +86,9 @@ export function connect_unix(path: string): number {
   return fd;
 }
 
-/** Connect to $SSH_AUTH_SOCK; -1 if unset or refused. @dropbear cli-agentfwd.c connect_agent */
-function connect_agent(): number {
-  const agent_sock = process.env.SSH_AUTH_SOCK;
+/** Connect to $SSH_AUTH_SOCK (or the socket a library caller named); -1 if unset or refused. @dropbear cli-agentfwd.c connect_agent */
+function connect_agent(ses: sshsession): number {
+  const agent_sock = ses.cli_ses!.cli_opts.agent_sock ?? process.env.SSH_AUTH_SOCK;
   if (agent_sock === undefined) {
     return -1;
   }
@@ -107,7 +107,7 @@ function new_agent_chan(ses: sshsession, channel: Channel): number {
   if (!ses.cli_ses!.cli_opts.agent_fwd) {
     return SSH_OPEN_ADMINISTRATIVELY_PROHIBITED;
   }
-  const fd = connect_agent();
+  const fd = connect_agent(ses);
   if (fd < 0) {
     return SSH_OPEN_CONNECT_FAILED;
   }
@@ -246,7 +246,7 @@ function agent_get_key_list(ses: sshsession, ret_list: m_list<sign_key>): void {
  */
 export function cli_load_agent_keys(ses: sshsession, ret_list: m_list<sign_key>): void {
   const cli_opts = ses.cli_ses!.cli_opts;
-  cli_opts.agent_fd = connect_agent();
+  cli_opts.agent_fd = connect_agent(ses);
   if (cli_opts.agent_fd < 0) {
     return;
   }

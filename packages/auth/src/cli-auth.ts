@@ -314,6 +314,15 @@ export function cli_auth_try(ses: sshsession): boolean {
  * unreadable terminal or a ^C in the answer end the program. @dropbear cli-auth.c getpass_or_cancel
  */
 export function getpass_or_cancel(ses: sshsession, prompt: string): string {
+  const asked = ses.cli_ses!.getpass;
+  if (asked !== null) {
+    // A library caller answers: nothing is read from the environment or a terminal.
+    const answer = asked(prompt);
+    if (answer === null) {
+      dropbear_close("Interrupted.");
+    }
+    return answer;
+  }
   if (DROPBEAR_USE_PASSWORD_ENV) {
     const password = process.env[DROPBEAR_PASSWORD_ENV];
     if (password !== undefined) {

@@ -136,9 +136,10 @@ function hasTty(): boolean {
 }
 
 /** Ask for a passphrase and decrypt; null when the user gives up (empty answer) or never gets it right. */
-function decryptKeyFile(filename: string): sign_key | null {
+function decryptKeyFile(ses: sshsession, filename: string): sign_key | null {
+  const getpass = ses.cli_ses!.getpass ?? cliAuthHooks.getpass;
   for (let i = 0; i < PASSPHRASE_TRIES; i++) {
-    const pass = cliAuthHooks.getpass(`Enter passphrase for key '${filename}': `);
+    const pass = getpass(`Enter passphrase for key '${filename}': `);
     if (pass === null || pass === "") {
       return null;
     }
@@ -180,7 +181,7 @@ function loadidentityfile(ses: sshsession, list: m_list<sign_key>, filename: str
       if (key !== null) {
         encryptedKeys.add(key);
       } else {
-        key = decryptKeyFile(filename);
+        key = decryptKeyFile(ses, filename);
       }
     }
   } else {
@@ -301,7 +302,7 @@ function decryptListedKey(ses: sshsession, iter: m_list_elem<sign_key>): boolean
   const cli_ses = ses.cli_ses!;
   const pub = iter.item;
   const filename = pub.filename!;
-  const key = decryptKeyFile(filename);
+  const key = decryptKeyFile(ses, filename);
   if (key === null || key.type !== pub.type || !signkeyPubBlob(key).equals(signkeyPubBlob(pub))) {
     dropbear_log(LOG_WARNING, `Failed loading keyfile '${filename}'\n`);
     if (key !== null) {

@@ -1,5 +1,5 @@
 import { buf_getint } from "@dropbear-ts/buffer";
-import type { sshsession } from "@dropbear-ts/core";
+import { FD_CLOSED, type Channel, type StreamChannel, type sshsession } from "@dropbear-ts/core";
 import { TRACE } from "@dropbear-ts/dbutil";
 import { SSH_EXTENDED_DATA_STDERR } from "@dropbear-ts/options";
 import { common_recv_msg_channel_data, getchannel } from "./common-channel.js";
@@ -24,4 +24,31 @@ export function recv_msg_channel_extended_data(ses: sshsession): void {
   }
   common_recv_msg_channel_data(ses, channel, channel.errfd, channel.extrabuf);
   TRACE("leave recv_msg_channel_extended_data");
+}
+
+/**
+ * The peer confirmed a channel a library caller opened on its own streams (Channel.typedata, a
+ * StreamChannel): those become the channel's fds, one per direction.
+ */
+export function streamChannelOpened(channel: Channel): StreamChannel {
+  const sc = channel.typedata as StreamChannel;
+  channel.readfd = sc.readfd;
+  channel.writefd = sc.writefd;
+  channel.errfd = sc.errfd ?? FD_CLOSED;
+  channel.bidir_fd = false;
+  sc.opened = true;
+  sc.onopen();
+  return sc;
+}
+
+/**
+ * A library caller's channel is gone: close whichever of its streams the channel never took
+ * (a refused open holds only one), so every reader sees its end, then tell the caller.
+ */
+export function streamChannelGone(_ses: sshsession, channel: Channel): void {
+  const sc = channel.typedata as StreamChannel;
+  sc.readfd.close();
+  sc.writefd.close();
+  sc.errfd?.close();
+  sc.onclose();
 }

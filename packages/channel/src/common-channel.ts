@@ -842,13 +842,15 @@ function close_chan_fd(_ses: sshsession, channel: Channel, fd: chanfd, how: numb
  * appends the type's fields and calls encrypt_packet. DROPBEAR_FAILURE when no channel slot
  * is free. @dropbear common-channel.c send_msg_channel_open_init
  */
-export function send_msg_channel_open_init(ses: sshsession, fd: StreamFd, type: ChanType): number {
+export function send_msg_channel_open_init(ses: sshsession, fd: StreamFd, type: ChanType, typedata: unknown = null): number {
   TRACE("enter send_msg_channel_open_init()");
   const chan = newchannel(ses, 0, type, 0, 0);
   if (chan === null) {
     TRACE("leave send_msg_channel_open_init() - FAILED in newchannel()");
     return DROPBEAR_FAILURE;
   }
+  // Beyond C: a library caller's channel carries its streams and callbacks from the start.
+  chan.typedata = typedata;
   // Our own opens have their socket already: no connect to wait for.
   chan.writefd = fd;
   chan.readfd = fd;

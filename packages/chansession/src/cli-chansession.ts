@@ -5,11 +5,11 @@ import type { Writable } from "node:stream";
 import * as tty from "node:tty";
 import { cli_setup_agent } from "@dropbear-ts/agentfwd";
 import { buf_getbool, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring, buf_setpos, cbuf_new } from "@dropbear-ts/buffer";
-import { send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request } from "@dropbear-ts/channel";
-import { FD_CLOSED, type ChanType, type Channel, type chanfd, type sshsession } from "@dropbear-ts/core";
+import { send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request, streamChannelGone, streamChannelOpened } from "@dropbear-ts/channel";
+import { FD_CLOSED, type ChanType, type Channel, type StreamChannel, type chanfd, type sshsession } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, libcFunc } from "@dropbear-ts/dbutil";
 import { dropbear_prio, StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
-import { DROPBEAR_ESCAPE_CHAR, DROPBEAR_FAILURE } from "@dropbear-ts/options";
+import { DROPBEAR_ESCAPE_CHAR, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 import {
   TERMCODE_CONTROL,
@@ -170,6 +170,25 @@ export async function cliFlushStdio(ses: sshsession, timeoutMs: number | null): 
 }
 
 /**
+ * TS-only: a session channel a library caller opens, on its own streams rather than fds 0-2:
+ * what it runs (a command, a subsystem, or a shell when cmd is null), with what pty and
+ * environment, and how it ended as the server reports it.
+ */
+export interface CliChansessRequest extends StreamChannel {
+  readonly cmd: string | null;
+  readonly is_subsystem: boolean;
+  readonly pty: { readonly term: string; readonly cols: number; readonly rows: number } | null;
+  readonly env: readonly (readonly [string, string])[];
+  exitstatus: number | null;
+  exitsignal: { signal: string; core_dumped: boolean } | null;
+}
+
+/** The library request a session channel carries, or null for dbclient's own session on its stdio. */
+function libraryRequest(channel: Channel): CliChansessRequest | null {
+  return channel.type === cli_chan_streamsess ? (channel.typedata as CliChansessRequest) : null;
+}
+
+/**
  * Requests the server sends on our session: exit-status becomes our exit code; exit-signal is
  * ignored as Dropbear 2026.94 does (a remote signal death leaves the code at 0); anything else
  * wanting a reply is refused. @dropbear cli-chansession.c cli_chansessreq
@@ -182,9 +201,16 @@ function cli_chansessreq(ses: sshsession, channel: Channel): void {
   // C compares with strcmp: the name ends at a NUL.
   const nul = rawtype.indexOf(0);
   const type = (nul >= 0 ? rawtype.subarray(0, nul) : rawtype).toString("latin1");
-  if (type === "exit-status") {
+  const req = libraryRequest(channel);
+  if (type === "exit-status" && req !== null) {
+    req.exitstatus = buf_getint(payload);
+  } else if (type === "exit-status") {
     ses.cli_ses!.retval = buf_getint(payload);
     TRACE(() => `got exit-status of '${ses.cli_ses!.retval}'`);
+  } else if (type === "exit-signal" && req !== null) {
+    // A library caller is told of the signal (dbclient ignores it, as Dropbear does).
+    const signal = buf_getstring(payload).toString("latin1");
+    req.exitsignal = { signal, core_dumped: buf_getbool(payload) === 1 };
   } else if (type === "exit-signal") {
     TRACE("got exit-signal, ignoring it");
   } else {
@@ -376,11 +402,15 @@ function send_chansess_shell_req(ses: sshsession, channel: Channel): void {
  * ring (extrabuf), which makes errfd a write fd. @dropbear cli-chansession.c cli_init_stdpipe_sess
  */
 function cli_init_stdpipe_sess(ses: sshsession, channel: Channel): number {
+  channel.extrabuf = cbuf_new(ses.opts.recv_window);
+  if (libraryRequest(channel) !== null) {
+    streamChannelOpened(channel);
+    return 0;
+  }
   const orNone = (fd: StreamFd | null): chanfd => fd ?? FD_CLOSED;
   channel.writefd = orNone(cliStdioFd(ses, STDOUT_FILENO));
   channel.readfd = orNone(cliStdioFd(ses, STDIN_FILENO));
   channel.errfd = orNone(cliStdioFd(ses, STDERR_FILENO));
-  channel.extrabuf = cbuf_new(ses.opts.recv_window);
   channel.bidir_fd = false;
   return 0;
 }
@@ -388,6 +418,11 @@ function cli_init_stdpipe_sess(ses: sshsession, channel: Channel): number {
 /** The server confirmed our session channel: make the requests and go raw. @dropbear cli-chansession.c cli_initchansess */
 function cli_initchansess(ses: sshsession, channel: Channel): number {
   cli_init_stdpipe_sess(ses, channel);
+  const req = libraryRequest(channel);
+  if (req !== null) {
+    cliStreamSessRequests(ses, channel, req);
+    return 0;
+  }
   const cli_ses = ses.cli_ses!;
   const cli_opts = cli_ses.cli_opts;
   if (cli_opts.agent_fwd) {
@@ -406,6 +441,53 @@ function cli_initchansess(ses: sshsession, channel: Channel): number {
   return 0;
 }
 
+/**
+ * A library caller's session: its environment, pty and command, as dbclient sends them but from
+ * the request rather than our terminal and command line (no raw mode, no escapes, no SIGWINCH).
+ */
+function cliStreamSessRequests(ses: sshsession, channel: Channel, req: CliChansessRequest): void {
+  const wp = ses.writepayload;
+  for (const [name, value] of req.env) {
+    start_send_channel_request(ses, channel, "env");
+    buf_putbyte(wp, 0);
+    buf_putstring(wp, name);
+    buf_putstring(wp, value);
+    encrypt_packet(ses);
+  }
+  if (req.pty !== null) {
+    start_send_channel_request(ses, channel, "pty-req");
+    buf_putbyte(wp, 0);
+    buf_putstring(wp, req.pty.term);
+    buf_putint(wp, req.pty.cols);
+    buf_putint(wp, req.pty.rows);
+    buf_putint(wp, 0);
+    buf_putint(wp, 0);
+    // No terminal of ours to copy modes from: an empty list (TTY_OP_END alone).
+    buf_putint(wp, 1);
+    buf_putbyte(wp, 0);
+    encrypt_packet(ses);
+    channel.prio = dropbear_prio.DROPBEAR_PRIO_LOWDELAY;
+  }
+  start_send_channel_request(ses, channel, req.cmd === null ? "shell" : req.is_subsystem ? "subsystem" : "exec");
+  buf_putbyte(wp, 0);
+  if (req.cmd !== null) {
+    buf_putstring(wp, req.cmd);
+  }
+  encrypt_packet(ses);
+}
+
+/** A library caller's pty changed size: window-change, as cli_chansess_winchange sends ours. */
+export function cliStreamSessWinchange(ses: sshsession, channel: Channel, cols: number, rows: number): void {
+  const wp = ses.writepayload;
+  start_send_channel_request(ses, channel, "window-change");
+  buf_putbyte(wp, 0);
+  buf_putint(wp, cols);
+  buf_putint(wp, rows);
+  buf_putint(wp, 0);
+  buf_putint(wp, 0);
+  encrypt_packet(ses);
+}
+
 /** The "session" channel type as the client opens it. @dropbear cli-chansession.c clichansess */
 export const clichansess: ChanType = {
   name: "session",
@@ -415,6 +497,28 @@ export const clichansess: ChanType = {
   closehandler: cli_closechansess,
   cleanup: null,
 };
+
+/** A library caller's session channel (cliOpenStreamSess): clichansess without our terminal. */
+const cli_chan_streamsess: ChanType = {
+  name: "session",
+  inithandler: cli_initchansess,
+  check_close: null,
+  reqhandler: cli_chansessreq,
+  closehandler: (ses) => ses.signal_pipe?.raise(),
+  cleanup: streamChannelGone,
+};
+
+/**
+ * Open a session channel for a library caller; the requests follow its confirmation, and the
+ * request hears of the open and the end. DROPBEAR_FAILURE when no channel slot is free.
+ */
+export function cliOpenStreamSess(ses: sshsession, req: CliChansessRequest): number {
+  if (send_msg_channel_open_init(ses, req.readfd, cli_chan_streamsess, req) === DROPBEAR_FAILURE) {
+    return DROPBEAR_FAILURE;
+  }
+  encrypt_packet(ses);
+  return DROPBEAR_SUCCESS;
+}
 
 /** Open the session channel; the requests follow its confirmation. @dropbear cli-chansession.c cli_send_chansess_request */
 export function cli_send_chansess_request(ses: sshsession): void {

@@ -51,6 +51,25 @@ export interface ChanType {
 }
 
 /**
+ * TS-only: a channel a library caller opened on its own streams, not on a program's fds or an
+ * accepted socket. Kept in Channel.typedata; the channel type wires the fds and calls back.
+ */
+export interface StreamChannel {
+  /** Read and sent to the peer. */
+  readonly readfd: StreamFd;
+  /** Where the peer's data goes. */
+  readonly writefd: StreamFd;
+  /** Where the peer's stderr goes (session channels); null for none. */
+  readonly errfd: StreamFd | null;
+  /** Set once the peer confirmed the open. */
+  opened: boolean;
+  /** The peer confirmed the open. */
+  onopen(): void;
+  /** The channel is gone (refused, closed, or the session ended). */
+  onclose(): void;
+}
+
+/**
  * One multiplexed channel: local fds on one side, the peer's channel on the other, with a
  * window each way. Starts as newchannel leaves it. @dropbear channel.h Channel
  */

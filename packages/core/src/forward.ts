@@ -10,6 +10,8 @@ export class TCPFwdEntry {
   listenport = 0;
   /** Set once the server answered the tcpip-forward request for this entry. */
   have_reply = false;
+  /** TS-only: the answer was a refusal (a library caller waits on the outcome). */
+  refused = false;
 }
 
 /**

@@ -168,6 +168,10 @@ export class cli_runopts {
   agent_keys_loaded = false;
   /** Only open during authentication. */
   agent_fd = -1;
+  /** TS-only: the agent's socket for publickey auth; null reads $SSH_AUTH_SOCK. */
+  agent_sock: string | null = null;
+  /** TS-only: the known_hosts file; null is ~/.ssh/known_hosts. */
+  known_hosts_file: string | null = null;
   /** -B host:port */
   netcat_host: string | null = null;
   netcat_port = 0;

@@ -178,6 +178,16 @@ export class clientsession {
   agent: CliAgentOps | null = null;
   /** The -J / ProxyCommand / multihop child carrying our transport, sent SIGHUP at cleanup; 0 for none. */
   proxy_cmd_pid = 0;
+  /**
+   * TS-only, set by a library caller: decides on the server's host key instead of known_hosts
+   * and the terminal. A promise is awaited before anything else is sent (NEWKEYS waits).
+   */
+  verify_hostkey: ((keyblob: Buffer, algoname: string, fingerprint: string) => boolean | Promise<boolean>) | null = null;
+  /**
+   * TS-only, set by a library caller: answers the prompts (passwords, passphrases) instead of
+   * the terminal; null gives up, as an empty answer at the terminal would.
+   */
+  getpass: ((prompt: string) => string | null) | null = null;
   constructor(readonly cli_opts: cli_runopts) {}
 }
 

@@ -196,8 +196,15 @@ function ask_to_confirm(ses: sshsession, keyblob: Buffer, algoname: string): voi
   dropbear_exit("Didn't validate host key");
 }
 
-/** ~/.ssh/known_hosts's directory and name, or null without a home directory. */
-function knownHostsPath(): { homedir: string; filename: string } | null {
+/**
+ * ~/.ssh/known_hosts's directory and name (the file a library caller named instead, with no
+ * directory to make), or null without a home directory.
+ */
+function knownHostsPath(ses: sshsession): { homedir: string | null; filename: string } | null {
+  const given = ses.cli_ses!.cli_opts.known_hosts_file;
+  if (given !== null) {
+    return { homedir: null, filename: given };
+  }
   let homedir = process.env.HOME ?? null;
   if (homedir === null) {
     try {
@@ -209,20 +216,22 @@ function knownHostsPath(): { homedir: string; filename: string } | null {
   return homedir === null ? null : { homedir, filename: `${homedir}/.ssh/known_hosts` };
 }
 
-/** ~/.ssh/known_hosts, made if missing; null when it can't be used. @dropbear cli-kex.c open_known_hosts_file */
-function open_known_hosts_file(): { filename: string; readonly: boolean } | null {
-  const path = knownHostsPath();
+/** ~/.ssh/known_hosts (or a library caller's file), made if missing; null when it can't be used. @dropbear cli-kex.c open_known_hosts_file */
+function open_known_hosts_file(ses: sshsession): { filename: string; readonly: boolean } | null {
+  const path = knownHostsPath(ses);
   if (path === null) {
     dropbear_log(LOG_WARNING, "Failed to open (null)/.ssh/known_hosts");
     return null;
   }
   const { homedir, filename } = path;
   try {
-    mkdirSync(`${homedir}/.ssh`, { mode: 0o700 });
+    if (homedir !== null) {
+      mkdirSync(`${homedir}/.ssh`, { mode: 0o700 });
+    }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
       dropbear_log(LOG_INFO, `Warning: failed creating ${homedir}/.ssh: ${(e as Error).message}`);
-      dropbear_log(LOG_WARNING, `Failed to open ${homedir}/.ssh/known_hosts`);
+      dropbear_log(LOG_WARNING, `Failed to open ${filename}`);
       return null;
     }
   }
@@ -240,8 +249,28 @@ function open_known_hosts_file(): { filename: string; readonly: boolean } | null
       }
     }
   }
-  dropbear_log(LOG_WARNING, `Failed to open ${homedir}/.ssh/known_hosts`);
+  dropbear_log(LOG_WARNING, `Failed to open ${filename}`);
   return null;
+}
+
+/**
+ * A library caller decides on the host key. An answer that comes later is awaited by the loop
+ * before anything else is sent or read (our NEWKEYS waits in the queue); a refusal ends the
+ * session as an unaccepted key does.
+ */
+function hostkeyByCaller(ses: sshsession, keyblob: Buffer, algoname: string): void {
+  const verify = ses.cli_ses!.verify_hostkey!;
+  const decide = (ok: boolean): void => {
+    if (!ok) {
+      dropbear_exit("Host key not accepted");
+    }
+  };
+  const answer = verify(keyblob, algoname, sign_key_fingerprint(keyblob));
+  if (typeof answer === "boolean") {
+    decide(answer);
+  } else {
+    ses.awaitAfterPacket = Promise.resolve(answer).then(decide);
+  }
 }
 
 // Beyond Dropbear, known_hosts is read as OpenSSH reads it (sshd(8) "SSH_KNOWN_HOSTS FILE
@@ -350,7 +379,7 @@ function knownKeyMatches(keyblob: Buffer, algoname: string, k: KnownHostKey, fin
  */
 export function cliPreferKnownHostkeyAlgos(ses: sshsession): void {
   const cli_opts = ses.cli_ses!.cli_opts;
-  const path = knownHostsPath();
+  const path = knownHostsPath(ses);
   if (cli_opts.no_hostkey_check || path === null || cli_opts.remotehost === null) {
     return;
   }
@@ -395,7 +424,11 @@ function checkhostkey(ses: sshsession, keyblob: Buffer): void {
     return;
   }
   const algoname = signkey_name_from_type(ses.newkeys!.algo_hostkey);
-  const hostsfile = open_known_hosts_file();
+  if (ses.cli_ses!.verify_hostkey !== null) {
+    hostkeyByCaller(ses, keyblob, algoname);
+    return;
+  }
+  const hostsfile = open_known_hosts_file(ses);
   if (hostsfile === null) {
     ask_to_confirm(ses, keyblob, algoname);
     return;

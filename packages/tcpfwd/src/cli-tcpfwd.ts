@@ -1,11 +1,13 @@
 import { buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring } from "@dropbear-ts/buffer";
-import { channel_connect_done } from "@dropbear-ts/channel";
+import { channel_connect_done, send_msg_channel_open_init, streamChannelGone, streamChannelOpened } from "@dropbear-ts/channel";
 import {
   FwdListener,
   SSH_OPEN_ADMINISTRATIVELY_PROHIBITED,
   SSH_OPEN_IN_PROGRESS,
   type ChanType,
   type Channel,
+  type Listener,
+  type StreamChannel,
   type TCPFwdEntry,
   type sshsession,
 } from "@dropbear-ts/core";
@@ -43,7 +45,7 @@ export async function setup_localtcp(ses: sshsession): Promise<void> {
   TRACE("enter setup_localtcp");
   for (const fwd of ses.cli_ses!.cli_opts.localfwds) {
     const ret = await cli_localtcp(ses, fwd.listenaddr, fwd.listenport, fwd.connectaddr, fwd.connectport);
-    if (ret === DROPBEAR_FAILURE) {
+    if (ret === null) {
       fwd_failed(ses, `Failed local port forward ${str(fwd.listenaddr)}:${fwd.listenport}:${str(fwd.connectaddr)}:${fwd.connectport}`);
     }
   }
@@ -52,16 +54,18 @@ export async function setup_localtcp(ses: sshsession): Promise<void> {
 
 /**
  * One -L: listen on listenaddr:listenport ("localhost" unless given, all interfaces with -g)
- * and open a direct-tcpip channel to remoteaddr:remoteport for each connection.
+ * and open a direct-tcpip channel to remoteaddr:remoteport for each connection. Returns the
+ * listener (C: DROPBEAR_SUCCESS), whose sockets tell a library caller the port bound for 0;
+ * null on failure.
  * @dropbear cli-tcpfwd.c cli_localtcp
  */
-async function cli_localtcp(
+export async function cli_localtcp(
   ses: sshsession,
   listenaddr: string | null,
   listenport: number,
   remoteaddr: string | null,
   remoteport: number,
-): Promise<number> {
+): Promise<Listener | null> {
   TRACE(() => `enter cli_localtcp: ${listenport} ${remoteaddr} ${remoteport}`);
   const tcpinfo = new FwdListener();
   tcpinfo.sendaddr = remoteaddr;
@@ -74,13 +78,43 @@ async function cli_localtcp(
   tcpinfo.listenport = listenport;
   tcpinfo.chantype = cli_chan_tcplocal;
   tcpinfo.fwd_type = "direct";
-  const ret = (await listen_tcpfwd(ses, tcpinfo)) !== null ? DROPBEAR_SUCCESS : DROPBEAR_FAILURE;
-  TRACE(() => `leave cli_localtcp: ${ret}`);
-  return ret;
+  const listener = await listen_tcpfwd(ses, tcpinfo);
+  TRACE(() => `leave cli_localtcp: ${listener !== null ? DROPBEAR_SUCCESS : DROPBEAR_FAILURE}`);
+  return listener;
+}
+
+/** A library caller's direct-tcpip channel, on its own streams instead of an accepted socket. */
+const cli_chan_tcpstream: ChanType = {
+  name: "direct-tcpip",
+  inithandler: (_ses, channel) => {
+    streamChannelOpened(channel);
+    return 0;
+  },
+  check_close: null,
+  reqhandler: null,
+  closehandler: null,
+  cleanup: streamChannelGone,
+};
+
+/**
+ * Ask the server for a direct-tcpip channel to host:port carried on a library caller's
+ * streams (ssh2's forwardOut), with the originator given as orighost:origport, as
+ * tcp_acceptor asks for each -L connection. DROPBEAR_FAILURE when no channel slot is free.
+ */
+export function cliOpenStreamDirect(ses: sshsession, sc: StreamChannel, host: string, port: number, orighost: string, origport: number): number {
+  if (send_msg_channel_open_init(ses, sc.readfd, cli_chan_tcpstream, sc) === DROPBEAR_FAILURE) {
+    return DROPBEAR_FAILURE;
+  }
+  buf_putstring(ses.writepayload, host);
+  buf_putint(ses.writepayload, port);
+  buf_putstring(ses.writepayload, orighost);
+  buf_putint(ses.writepayload, origport);
+  encrypt_packet(ses);
+  return DROPBEAR_SUCCESS;
 }
 
 /** Ask the server to listen for us (a -R). @dropbear cli-tcpfwd.c send_msg_global_request_remotetcp */
-function send_msg_global_request_remotetcp(ses: sshsession, addr: string, port: number): void {
+export function send_msg_global_request_remotetcp(ses: sshsession, addr: string, port: number): void {
   TRACE("enter send_msg_global_request_remotetcp");
   buf_putbyte(ses.writepayload, SSH_MSG_GLOBAL_REQUEST);
   buf_putstring(ses.writepayload, "tcpip-forward");
@@ -127,6 +161,7 @@ export function cli_recv_msg_request_failure(ses: sshsession): void {
     return;
   }
   fwd.have_reply = true;
+  fwd.refused = true;
   fwd_failed(ses, `Remote TCP forward request failed (port ${fwd.listenport} -> ${str(fwd.connectaddr)}:${fwd.connectport})`);
 }
 
