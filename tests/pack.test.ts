@@ -2,7 +2,7 @@
 // programs on PATH, self-contained (bundled JS plus declared dependencies), on a machine that has
 // nothing but Node. Installing pulls the dependencies from the registry (or npm's cache).
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,6 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const PROGRAMS = ["dropbear", "dbclient", "dropbearkey", "dropbearconvert"];
+/** The library entry (esbuild's bundle) and tsc's declarations beside it. */
+const LIBRARY = readdirSync(join(root, "apps/dropbear-ts/src"))
+  .filter((f) => f.endsWith(".ts"))
+  .map((f) => f.replace(/\.ts$/, ".d.ts"))
+  .concat("index.js");
 const pkg = JSON.parse(readFileSync(join(root, "apps/dropbear-ts/package.json"), "utf8"));
 let tarball = "";
 let prefix = "";
@@ -37,10 +42,16 @@ describe("npm run pack", () => {
     expect(tarball).toBe(join(root, "pack", `dropbear-ts-${pkg.version}.tgz`));
   });
 
-  it("holds the four bundles, the licence, the README and package.json, nothing else", () => {
+  it("holds the four bundles, the library (bundle and declarations), the licence, the README and package.json, nothing else", () => {
     const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).trim().split("\n").sort();
     expect(files).toEqual(
-      ["package/LICENSE", "package/README.md", "package/package.json", ...PROGRAMS.map((p) => `package/dist/${p}.js`)].sort(),
+      [
+        "package/LICENSE",
+        "package/README.md",
+        "package/package.json",
+        ...PROGRAMS.map((p) => `package/dist/${p}.js`),
+        ...LIBRARY.map((f) => `package/dist/${f}`),
+      ].sort(),
     );
   });
 
@@ -52,6 +63,7 @@ describe("npm run pack", () => {
     expect(pkg.publishConfig).toEqual({ access: "public" });
     expect(Object.keys(pkg.dependencies).filter((d) => d.startsWith("@dropbear-ts/"))).toEqual([]);
     expect(Object.keys(pkg.bin).sort()).toEqual([...PROGRAMS].sort());
+    expect(pkg.exports).toEqual({ ".": { types: "./dist/index.d.ts", import: "./dist/index.js" } });
   });
 });
 
@@ -88,6 +100,25 @@ describe("npm install -g of the tarball", () => {
       expect(r.status, r.stderr).toBe(0);
       expect(r.stderr).toBe(`Dropbear v2026.94 (dropbear-ts ${pkg.version})\n`);
     }
+  });
+
+  it("imports the library by name from the installed package, types included, and runs a call", () => {
+    const lib = join(prefix, "lib");
+    for (const f of LIBRARY.filter((f) => f.endsWith(".d.ts"))) {
+      // Declarations a user's TypeScript can read without our workspace packages.
+      expect(readFileSync(join(lib, "node_modules/dropbear-ts/dist", f), "utf8")).not.toContain("@dropbear-ts/");
+    }
+    // Resolved as a user's module beside node_modules would resolve it; port 1 on loopback is closed.
+    writeFileSync(
+      join(lib, "try.mjs"),
+      'import { connect, SshError } from "dropbear-ts";\n' +
+        'try { await connect({ host: "127.0.0.1", port: 1, username: "nobody", hostKey: false }); console.log("connected?"); }\n' +
+        'catch (e) { console.log(e instanceof SshError, e.message); }\n',
+    );
+    const r = spawnSync(process.execPath, [join(lib, "try.mjs")], { cwd: prefix, encoding: "utf8", timeout: 60_000, env: { PATH: process.env.PATH, HOME: prefix } });
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toMatch(/^true Connect failed: .*(refused|ECONNREFUSED)/i);
+    expect(r.status).toBe(0);
   });
 
   it("loads koffi's native module from the installed dependencies (libc through koffi)", () => {

@@ -1,9 +1,10 @@
-// Build the `dropbear-ts` npm package: each program bundled by esbuild into one plain-JS file in
+// Build the `dropbear-ts` npm package: each program, and the library (src/index.ts, whose
+// declarations `tsc -b` wrote to dist/ just before), bundled by esbuild into one plain-JS file in
 // dist/, with the workspace packages inlined and third-party packages left as imports, declared
 // in this package.json. A global install then needs nothing of the monorepo, and native or
 // WebAssembly dependencies (koffi) are still found where npm put them.
 import { build } from "esbuild";
-import { copyFileSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -13,7 +14,11 @@ const pkg = JSON.parse(readFileSync(join(here, "package.json"), "utf8"));
 const programs = Object.keys(pkg.bin);
 const readJson = (p) => JSON.parse(readFileSync(p, "utf8"));
 
-rmSync(join(here, "dist"), { recursive: true, force: true });
+// Only our bundles: the .d.ts files beside them are tsc's.
+mkdirSync(join(here, "dist"), { recursive: true });
+for (const f of readdirSync(join(here, "dist"), { withFileTypes: true })) {
+  if (f.isFile() && f.name.endsWith(".js")) rmSync(join(here, "dist", f.name));
+}
 
 // Everything that is not ours stays an import: its own package (with its native parts, licence
 // and engines) is installed beside the bundle.
@@ -25,8 +30,7 @@ const externalsPlugin = {
   },
 };
 
-const result = await build({
-  entryPoints: Object.fromEntries(programs.map((p) => [p, join(root, "apps", p, "src", "main.ts")])),
+const common = {
   outdir: join(here, "dist"),
   bundle: true,
   platform: "node",
@@ -41,18 +45,27 @@ const result = await build({
   metafile: true,
   logLevel: "warning",
   define: { __DROPBEAR_TS_VERSION__: JSON.stringify(pkg.version) },
+};
+const programsBuild = await build({
+  ...common,
+  entryPoints: Object.fromEntries(programs.map((p) => [p, join(root, "apps", p, "src", "main.ts")])),
   banner: {
     // One line makes the file its own command; the require shim serves code that loads
     // CommonJS packages (koffi, bcrypt-pbkdf) through createRequire(import.meta.url).
     js: "#!/usr/bin/env node\nimport { createRequire as __dbtsCreateRequire } from \"node:module\";\nconst require = __dbtsCreateRequire(import.meta.url);",
   },
 });
+const libraryBuild = await build({
+  ...common,
+  entryPoints: { index: join(here, "src", "index.ts") },
+  banner: { js: 'import { createRequire as __dbtsCreateRequire } from "node:module";\nconst require = __dbtsCreateRequire(import.meta.url);' },
+});
 
 // The third-party packages the bundled workspace code depends on must be exactly what this
 // package declares, at the same ranges: a dependency added to (or dropped from) a workspace
 // package has to reach the published package too.
 const workspaceDirs = new Set();
-for (const input of Object.keys(result.metafile.inputs)) {
+for (const input of [...Object.keys(programsBuild.metafile.inputs), ...Object.keys(libraryBuild.metafile.inputs)]) {
   const m = /^(?:\.\.\/)*(packages|apps)\/([^/]+)\//.exec(relative(root, join(here, input)));
   if (m) workspaceDirs.add(join(root, m[1], m[2]));
 }
@@ -81,4 +94,4 @@ if (problems.length > 0) {
 
 // npm takes the licence from the package folder; the one source of it is the repo root's.
 copyFileSync(join(root, "LICENSE"), join(here, "LICENSE"));
-console.log(`bundle: ${programs.map((p) => `dist/${p}.js`).join(", ")} (dropbear-ts ${pkg.version})`);
+console.log(`bundle: ${[...programs, "index"].map((p) => `dist/${p}.js`).join(", ")} (dropbear-ts ${pkg.version})`);

@@ -1,0 +1,457 @@
+// The library's client: dbclient's session (cli_session, the same loop and functions) driven
+// from code. What dbclient takes from its command line comes from connect()'s options; what it
+// does once authenticated (a session channel on stdio, -L, -R) the caller asks for by method,
+// and each request runs inside a loop turn, as dbclient's own do.
+import { EventEmitter } from "node:events";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Duplex, type Readable, type Writable } from "node:stream";
+import { cliAgentOps } from "@dropbear-ts/agentfwd";
+import { algo_tables_new } from "@dropbear-ts/algo";
+import { cliPrivkeys } from "@dropbear-ts/auth";
+import { cliOpenStreamSess, cliStreamSessWinchange, type CliChansessRequest } from "@dropbear-ts/chansession";
+import { cli_session, cli_session_new } from "@dropbear-ts/dbclient";
+import { TCPFwdEntry, cli_runopts, cli_state, runopts, type Channel, type StreamChannel, type sshsession } from "@dropbear-ts/core";
+import { DropbearExit, QuietExit, list_append, runWithLogHandler } from "@dropbear-ts/dbutil";
+import { DROPBEAR_FAILURE, StreamFd } from "@dropbear-ts/netio";
+import { DROPBEAR_CLI_COMPRESSION } from "@dropbear-ts/options";
+import { loadidentityfile, parse_ciphers_macs } from "@dropbear-ts/runopts";
+import { session_cleanup } from "@dropbear-ts/session-loop";
+import { cliOpenStreamDirect, cli_localtcp, send_msg_global_request_remotetcp } from "@dropbear-ts/tcpfwd";
+import { logHandlerFor, streamPipe, type Logger } from "./common.js";
+
+/** Decides on the server's host key: its wire blob, algorithm name and SHA-256 fingerprint. */
+export type HostKeyVerifier = (key: { blob: Buffer; algorithm: string }, fingerprint: string) => boolean | Promise<boolean>;
+
+export interface ConnectOptions {
+  host: string;
+  /** Default 22. */
+  port?: number;
+  username: string;
+  /** A private key's contents (Dropbear or OpenSSH format, OpenSSH ones possibly encrypted). */
+  privateKey?: string | Buffer;
+  /** Private key files (Dropbear or OpenSSH format). */
+  privateKeyPath?: string | readonly string[];
+  /** Decrypts encrypted OpenSSH keys. */
+  passphrase?: string;
+  /** An ssh-agent's socket for publickey auth; true is $SSH_AUTH_SOCK. */
+  agent?: string | boolean;
+  password?: string;
+  /**
+   * How the server's host key is checked: against a known_hosts file (an unknown host is
+   * refused, never added), by a callback, or not at all (false). Default: ~/.ssh/known_hosts.
+   */
+  hostKey?: { knownHostsPath: string } | HostKeyVerifier | false;
+  /** Receives the session's log lines; by default nothing is logged. */
+  logger?: Logger;
+}
+
+/** How a remote command ended: its exit status, or the signal that killed it. */
+export type ExitInfo = { code: number } | { signal: string; coreDumped: boolean };
+
+export interface ExecOptions {
+  /** A pty of this terminal type and size (default: none). */
+  pty?: boolean | { term?: string; cols?: number; rows?: number };
+  /** Environment variables sent before the command (servers accept only those they allow). */
+  env?: Record<string, string>;
+}
+
+/** A remote command or shell: its three streams, and how it ended. */
+export interface ClientChannel {
+  /** The remote stdin: end() sends EOF. */
+  stdin: Writable;
+  stdout: Readable;
+  stderr: Readable;
+  /** Settles once the channel is gone; rejects if the server refused it or the session ended first. */
+  exit: Promise<ExitInfo>;
+  /** Tell the server's pty the new size. */
+  setWindow(cols: number, rows: number): void;
+}
+
+export interface ForwardOptions {
+  /** Default "localhost" (as dbclient -L / -R). */
+  listenHost?: string;
+  /** 0 picks a free port, reported in the answer. */
+  listenPort: number;
+  host: string;
+  port: number;
+}
+
+/** The library's error: the message is dbclient's exit reason ("Connect failed: ...", "No auth methods could be used."). */
+export class SshError extends Error {
+  override name = "SshError";
+}
+
+type Action = (ses: sshsession) => void | Promise<void>;
+
+/**
+ * An SSH connection. Events: "close" once the session is gone (after end() or when it fails,
+ * with the error, if any); "error" with an SshError when it fails after connect() resolved
+ * (emitted only if someone listens, so an unwatched failure cannot crash the program).
+ */
+export class Client extends EventEmitter {
+  readonly #ses: sshsession;
+  #actions: Action[] = [];
+  #ending = false;
+  #gone: Error | null = null;
+  readonly #closed: Promise<void>;
+
+  /** @internal Made by connect(). */
+  constructor(ses: sshsession, closed: Promise<void>) {
+    super();
+    this.#ses = ses;
+    this.#closed = closed;
+  }
+
+  /** @internal The loop turn's hook: start what the caller asked for, or end the session. */
+  runActions(ses: sshsession): void | Promise<void> {
+    if (this.#ending) {
+      // As cli_finished ends dbclient's session, without an exit status to report.
+      session_cleanup(ses);
+      throw new QuietExit(0);
+    }
+    const actions = this.#actions;
+    if (actions.length === 0) {
+      return;
+    }
+    this.#actions = [];
+    let chain: Promise<void> | null = null;
+    for (const act of actions) {
+      chain = chain === null ? (act(ses) ?? null) : chain.then(() => act(ses));
+    }
+    return chain ?? undefined;
+  }
+
+  /** @internal The session ended: everything still waiting fails. */
+  sessionGone(error: Error | null): void {
+    this.#gone = error ?? new SshError("Client closed");
+    this.#actions = [];
+  }
+
+  /** Queue work for the next loop turn, and wake the loop. */
+  #enqueue(act: Action): void {
+    if (this.#gone !== null || this.#ending) {
+      throw new SshError(this.#gone?.message ?? "Client is ending");
+    }
+    this.#actions.push(act);
+    this.#ses.signal_pipe?.raise();
+  }
+
+  /** Run a command (exec request), with an optional pty and environment. */
+  exec(command: string, options: ExecOptions = {}): ClientChannel {
+    return this.#session(command, options);
+  }
+
+  /** Start the user's shell, by default with an 80x24 xterm pty. */
+  shell(options: ExecOptions = { pty: true }): ClientChannel {
+    return this.#session(null, options);
+  }
+
+  #session(cmd: string | null, options: ExecOptions): ClientChannel {
+    const stdin = streamPipe();
+    const stdout = streamPipe();
+    const stderr = streamPipe();
+    const p = options.pty === undefined || options.pty === false ? null : options.pty === true ? {} : options.pty;
+    let channel: Channel | null = null;
+    let settle!: { resolve: (e: ExitInfo) => void; reject: (e: Error) => void };
+    const exit = new Promise<ExitInfo>((resolve, reject) => (settle = { resolve, reject }));
+    // Unobserved, a refused channel must not become an unhandled rejection.
+    exit.catch(() => {});
+    const req: CliChansessRequest = {
+      readfd: new StreamFd(stdin.readable),
+      writefd: new StreamFd(stdout.writable),
+      errfd: new StreamFd(stderr.writable),
+      opened: false,
+      cmd,
+      is_subsystem: false,
+      pty: p === null ? null : { term: p.term ?? "xterm", cols: p.cols ?? 80, rows: p.rows ?? 24 },
+      env: Object.entries(options.env ?? {}),
+      exitstatus: null,
+      exitsignal: null,
+      onopen: () => {},
+      onclose: () => {
+        channel = null;
+        if (req.exitsignal !== null) {
+          settle.resolve({ signal: req.exitsignal.signal, coreDumped: req.exitsignal.core_dumped });
+        } else if (req.exitstatus !== null) {
+          settle.resolve({ code: req.exitstatus });
+        } else {
+          settle.reject(new SshError(req.opened ? "Channel closed without an exit status" : (this.#gone?.message ?? "Channel open refused")));
+        }
+      },
+    };
+    this.#enqueue((ses) => {
+      if (cliOpenStreamSess(ses, req) === DROPBEAR_FAILURE) {
+        req.onclose();
+        return;
+      }
+      channel = findChannel(ses, req);
+    });
+    return {
+      stdin: stdin.writable,
+      stdout: stdout.readable,
+      stderr: stderr.readable,
+      exit,
+      setWindow: (cols, rows) => {
+        this.#enqueue((ses) => {
+          if (channel !== null && req.opened) {
+            cliStreamSessWinchange(ses, channel, cols, rows);
+          }
+        });
+      },
+    };
+  }
+
+  /**
+   * A direct-tcpip channel: the server connects to dstHost:dstPort, and the returned stream
+   * carries that connection (srcHost:srcPort is what the server is told the originator is).
+   */
+  forwardOut(srcHost: string, srcPort: number, dstHost: string, dstPort: number): Promise<Duplex> {
+    const toServer = streamPipe();
+    const fromServer = streamPipe();
+    return new Promise<Duplex>((resolve, reject) => {
+      const sc: StreamChannel = {
+        readfd: new StreamFd(toServer.readable),
+        writefd: new StreamFd(fromServer.writable),
+        errfd: null,
+        opened: false,
+        onopen: () => resolve(Duplex.from({ readable: fromServer.readable, writable: toServer.writable })),
+        onclose: () => {
+          if (!sc.opened) {
+            reject(new SshError(this.#gone?.message ?? `Channel open refused (direct-tcpip to ${dstHost}:${dstPort})`));
+          }
+        },
+      };
+      this.#enqueue((ses) => {
+        if (cliOpenStreamDirect(ses, sc, dstHost, dstPort, srcHost, srcPort) === DROPBEAR_FAILURE) {
+          sc.onclose();
+        }
+      });
+    });
+  }
+
+  /**
+   * dbclient's -L: listen on listenHost:listenPort and forward each connection to host:port
+   * through the server. Resolves once listening, with the address bound (the port picked for 0).
+   */
+  forwardLocal(fwd: ForwardOptions): Promise<{ host: string; port: number }> {
+    const listenHost = fwd.listenHost ?? "localhost";
+    return new Promise((resolve, reject) => {
+      this.#enqueue(async (ses) => {
+        // As setup_localtcp does for each -L.
+        const entry = new TCPFwdEntry();
+        entry.listenaddr = listenHost;
+        entry.listenport = fwd.listenPort;
+        entry.connectaddr = fwd.host;
+        entry.connectport = fwd.port;
+        list_append(ses.cli_ses!.cli_opts.localfwds, entry);
+        const listener = await cli_localtcp(ses, entry.listenaddr, entry.listenport, entry.connectaddr, entry.connectport);
+        if (listener === null) {
+          reject(new SshError(`Failed local port forward ${listenHost}:${fwd.listenPort}:${fwd.host}:${fwd.port}`));
+          return;
+        }
+        const bound = listener.socks[0]!.server.address() as AddressInfo;
+        resolve({ host: listenHost, port: bound.port });
+      });
+    });
+  }
+
+  /**
+   * dbclient's -R: ask the server to listen on listenHost:listenPort and forward connections
+   * back to host:port from here. Resolves with the port the server bound (its pick for 0).
+   */
+  forwardRemote(fwd: ForwardOptions): Promise<{ port: number }> {
+    return new Promise((resolve, reject) => {
+      const entry = new TCPFwdEntry();
+      entry.listenaddr = fwd.listenHost ?? "localhost";
+      entry.listenport = fwd.listenPort;
+      entry.connectaddr = fwd.host;
+      entry.connectport = fwd.port;
+      // The answer comes in a later packet; a loop turn after it sees have_reply.
+      const watch: Action = () => {
+        if (!entry.have_reply) {
+          if (this.#gone === null) {
+            this.#actions.push(watch);
+          } else {
+            reject(this.#gone);
+          }
+          return;
+        }
+        if (entry.refused) {
+          reject(new SshError(`Remote TCP forward request failed (port ${fwd.listenPort} -> ${fwd.host}:${fwd.port})`));
+        } else {
+          resolve({ port: entry.listenport });
+        }
+      };
+      this.#enqueue((ses) => {
+        // As setup_remotetcp does for each -R.
+        list_append(ses.cli_ses!.cli_opts.remotefwds, entry);
+        send_msg_global_request_remotetcp(ses, entry.listenaddr!, entry.listenport);
+        this.#actions.push(watch);
+      });
+    });
+  }
+
+  /** End the session (channels, forwards and the connection); resolves once it is all closed. */
+  end(): Promise<void> {
+    if (this.#gone === null && !this.#ending) {
+      this.#ending = true;
+      this.#ses.signal_pipe?.raise();
+    }
+    return this.#closed;
+  }
+}
+
+/** The channel a request was just opened on (send_msg_channel_open_init does not return it). */
+function findChannel(ses: sshsession, typedata: unknown): Channel | null {
+  return ses.channels.find((c) => c?.typedata === typedata) ?? null;
+}
+
+/** A file holding key material for the duration of authentication (the key loader reads files). */
+function keyMaterialFile(material: string | Buffer): { path: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), "dropbear-ts-key-"));
+  const path = join(dir, "key");
+  writeFileSync(path, material, { mode: 0o600 });
+  return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Connect, check the host key and authenticate, as dbclient does before it runs anything.
+ * Resolves with the Client once authenticated; rejects with an SshError carrying dbclient's
+ * reason otherwise (connect failed, host key not accepted, no auth method could be used).
+ */
+export async function connect(options: ConnectOptions): Promise<Client> {
+  const log = logHandlerFor(options.logger);
+  return runWithLogHandler(log, () => startClient(options));
+}
+
+function startClient(options: ConnectOptions): Promise<Client> {
+  const opts = new runopts();
+  opts.algos = algo_tables_new();
+  opts.compression = DROPBEAR_CLI_COMPRESSION;
+  parse_ciphers_macs(opts);
+  const cli_opts = new cli_runopts();
+  cli_opts.progname = "dropbear-ts";
+  cli_opts.remotehost = options.host;
+  cli_opts.remoteport = String(options.port ?? 22);
+  cli_opts.username = options.username;
+  cli_opts.own_user = options.username;
+  // Like dbclient -N: the session lives until end(), whatever channels come and go.
+  cli_opts.no_cmd = true;
+  cli_opts.wantpty = 0;
+  cli_opts.password_authentication = options.password !== undefined;
+
+  let keyfile: { path: string; remove: () => void } | null = null;
+  const keypaths = typeof options.privateKeyPath === "string" ? [options.privateKeyPath] : [...(options.privateKeyPath ?? [])];
+  for (const path of keypaths) {
+    // A key the caller named must be there: fail before connecting, not at auth.
+    try {
+      readFileSync(path);
+    } catch (e) {
+      throw new SshError(`Failed loading keyfile '${path}': ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+    loadidentityfile(cli_opts, path, true);
+  }
+  if (options.privateKey !== undefined) {
+    keyfile = keyMaterialFile(options.privateKey);
+    loadidentityfile(cli_opts, keyfile.path, true);
+  }
+
+  const hostKey = options.hostKey;
+  if (hostKey === false) {
+    cli_opts.no_hostkey_check = true;
+  } else if (typeof hostKey === "object") {
+    cli_opts.known_hosts_file = hostKey.knownHostsPath;
+  }
+  // An unknown host is refused, never asked about: no terminal is ours to ask on.
+  cli_opts.ask_hostkey = false;
+
+  const ses = cli_session_new(opts, cli_opts);
+  const cli_ses = ses.cli_ses!;
+  if (typeof hostKey === "function") {
+    cli_ses.verify_hostkey = (blob, algorithm, fingerprint) => hostKey({ blob, algorithm }, fingerprint);
+  }
+  if (options.agent === undefined || options.agent === false) {
+    cli_ses.agent = null;
+  } else {
+    cli_ses.agent = cliAgentOps;
+    if (typeof options.agent === "string") {
+      cli_opts.agent_sock = options.agent;
+    }
+  }
+  // Each secret is given once: a refusal then ends auth instead of asking again forever.
+  const answers = new Map<string, string | undefined>([
+    ["pass", options.password],
+    ["phrase", options.passphrase],
+  ]);
+  cli_ses.getpass = (prompt) => {
+    const which = prompt.startsWith("Enter passphrase") ? "phrase" : "pass";
+    const answer = answers.get(which) ?? null;
+    answers.delete(which);
+    return answer;
+  };
+
+  const given = keypaths.length + (keyfile !== null ? 1 : 0);
+  let loaded = 0;
+  try {
+    loaded = [...cliPrivkeys(ses)].length;
+  } catch (e) {
+    keyfile?.remove();
+    throw e;
+  }
+  if (loaded < given) {
+    keyfile?.remove();
+    return Promise.reject(new SshError("Failed loading a private key (wrong format, or encrypted without its passphrase)"));
+  }
+
+  let client: Client | null = null;
+  let ready: { resolve: (c: Client) => void; reject: (e: Error) => void };
+  const connected = new Promise<Client>((resolve, reject) => (ready = { resolve, reject }));
+  let closedResolve!: () => void;
+  const closed = new Promise<void>((resolve) => (closedResolve = resolve));
+  client = new Client(ses, closed);
+  const c = client;
+  let running = false;
+  const onturn = (s: sshsession): void | Promise<void> => {
+    if (!running) {
+      if (cli_ses.state !== cli_state.SESSION_RUNNING) {
+        return;
+      }
+      running = true;
+      keyfile?.remove();
+      ready.resolve(c);
+    }
+    return c.runActions(s);
+  };
+
+  void cli_session(ses, null, null, 0, onturn).catch((e: unknown) => {
+    let error: Error | null = null;
+    if (e instanceof QuietExit) {
+      // end(): cleaned up already.
+    } else {
+      error = e instanceof DropbearExit ? new SshError(e.exitmsg) : e instanceof Error ? e : new SshError(String(e));
+      // As cli_dropbear_exit does before dbclient exits.
+      try {
+        session_cleanup(ses);
+      } catch {
+        // A half-made session has little to clean; the error above is what matters.
+      }
+    }
+    // What a process exit would have closed.
+    ses.sock_in?.close();
+    ses.sock_out?.close();
+    ses.signal_pipe?.close();
+    keyfile?.remove();
+    c.sessionGone(error);
+    if (!running) {
+      ready.reject(error ?? new SshError("Session ended before authentication"));
+    } else if (error !== null && c.listenerCount("error") > 0) {
+      c.emit("error", error);
+    }
+    closedResolve();
+    c.emit("close", error);
+  });
+  return connected;
+}

@@ -1,0 +1,257 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { once } from "node:events";
+import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { connect, type Client, type ConnectOptions } from "dropbear-ts";
+import { PEERS, itAsRoot } from "./helpers/peers.js";
+import { freePort, run, scratch, startSshd, type Server } from "./helpers/servers.js";
+import { payload, startEchoTarget, type Target } from "./helpers/tunnel.js";
+import { addTestUser, removeTestUser } from "./helpers/users.js";
+
+// Issue 13, client half: the library's client (the `dropbear-ts` package, imported by name as a
+// user would) against OpenSSH's sshd over loopback, through the examples run as real processes
+// and through the API in this process: exec with both streams and the exit status, the seed's
+// -L from code with 20 concurrent 8 MiB connections, direct-tcpip, -R, refused host keys and
+// keys, and many clients closed with no handle left open. Needs root (a throw-away account).
+
+const USER = "dbtslibcli";
+const root = fileURLToPath(new URL("..", import.meta.url));
+const work = scratch("dbts-libcli-");
+/** HOME for the examples: its ~/.ssh/known_hosts lists the sshd's host keys. */
+const home = join(work.dir, "home");
+let key = "";
+let otherKey = "";
+let knownHosts = "";
+let sshd: Server | null = null;
+let echo: Target | null = null;
+const children: ChildProcess[] = [];
+
+const sh = (cmd: string, args: string[]) => run(cmd, args, { timeoutMs: 30_000 });
+
+beforeAll(async () => {
+  if (process.getuid?.() !== 0) return;
+  const user = addTestUser(USER);
+  key = join(work.dir, "id_ed25519");
+  otherKey = join(work.dir, "other_ed25519");
+  await sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key]);
+  await sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", otherKey]);
+  const ak = join(user.home, ".ssh", "authorized_keys");
+  writeFileSync(ak, readFileSync(`${key}.pub`));
+  chownSync(ak, user.uid, user.gid);
+  chmodSync(ak, 0o600);
+  const d = join(work.dir, "sshd");
+  mkdirSync(d, { recursive: true });
+  sshd = await startSshd(d, ["PasswordAuthentication no"]);
+  mkdirSync(join(home, ".ssh"), { recursive: true, mode: 0o700 });
+  knownHosts = join(home, ".ssh", "known_hosts");
+  const lines = readdirSync(d)
+    .filter((f) => f.endsWith("_key.pub"))
+    .map((f) => {
+      const [type, b64] = readFileSync(join(d, f), "utf8").trim().split(/\s+/);
+      return `127.0.0.1 ${type} ${b64}\n`;
+    });
+  writeFileSync(knownHosts, lines.join(""));
+  echo = await startEchoTarget();
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  await echo?.close();
+  await sshd?.stop();
+  if (process.getuid?.() === 0) removeTestUser(USER);
+  work.cleanup();
+});
+
+const opts = (extra: Partial<ConnectOptions> = {}): ConnectOptions => ({
+  host: "127.0.0.1",
+  port: sshd!.port,
+  username: USER,
+  privateKeyPath: key,
+  hostKey: { knownHostsPath: knownHosts },
+  ...extra,
+});
+
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of stream) parts.push(chunk as Buffer);
+  return Buffer.concat(parts);
+}
+
+/** Send `data` to 127.0.0.1:port, half-close, and read the echo until the far end closes. */
+function echoThrough(port: number, data: Buffer): Promise<{ sent: string; got: string; len: number }> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+    const h = createHash("sha256");
+    let len = 0;
+    s.on("data", (d: Buffer) => {
+      h.update(d);
+      len += d.length;
+    });
+    s.on("end", () => {
+      s.end();
+      resolve({ sent: sha(data), got: h.digest("hex"), len });
+    });
+    s.on("error", reject);
+    s.end(data);
+  });
+}
+
+/** The process's open handles (sockets, pipes, servers, children) counted by type; timers left out (vitest's own come and go). */
+function handles(): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const r of process.getActiveResourcesInfo()) if (r !== "Timeout") m.set(r, (m.get(r) ?? 0) + 1);
+  return m;
+}
+
+describe("examples against OpenSSH sshd", () => {
+  itAsRoot(["sshd", "ssh-keygen"], "exec.mjs prints the remote stdout and stderr and exits with the remote status", async () => {
+    const r = await run(process.execPath, [join(root, "examples/exec.mjs"), `${USER}@127.0.0.1:${sshd!.port}`, key, "echo out; echo err >&2; exit 7"], {
+      env: { HOME: home },
+    });
+    expect(r.stderr).toContain("err\n");
+    expect(r.stdout).toBe("out\n");
+    expect(r.status).toBe(7);
+  });
+
+  itAsRoot(
+    ["sshd", "ssh-keygen"],
+    "forward.mjs carries 8 MiB each way in 20 concurrent connections, every byte checked",
+    async () => {
+      const lport = await freePort();
+      const child = spawn(
+        process.execPath,
+        [join(root, "examples/forward.mjs"), `${USER}@127.0.0.1:${sshd!.port}`, key, String(lport), `127.0.0.1:${echo!.port}`],
+        { env: { ...process.env, HOME: home }, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      children.push(child);
+      let out = "";
+      let err = "";
+      child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (out.includes("\n")) resolve();
+        });
+        child.on("exit", () => reject(new Error(`forward.mjs exited: ${err}`)));
+      });
+      expect(out).toBe(`listening on 127.0.0.1:${lport}\n`);
+      const N = 8 * 1024 * 1024;
+      // A different slice of the random pool for each connection: a mix-up cannot go unseen.
+      const pool = payload(N + 20 * 4099);
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => echoThrough(lport, pool.subarray(i * 4099, i * 4099 + N))));
+      expect(new Set(results.map((r) => r.sent)).size).toBe(20);
+      for (const r of results) {
+        expect(r.len).toBe(N);
+        expect(r.got).toBe(r.sent);
+      }
+      const gone = once(child, "exit");
+      child.kill("SIGTERM");
+      const [code] = await gone;
+      expect(code).toBe(0);
+      expect(err).toBe("");
+    },
+    180_000,
+  );
+});
+
+describe("the client API in this process", () => {
+  itAsRoot(["sshd", "ssh-keygen"], "exec: both streams, stdin, the environment and the exit status", async () => {
+    const client = await connect(opts());
+    const cmd = client.exec("cat; echo to-err >&2; exit 3");
+    const out = collect(cmd.stdout);
+    const errs = collect(cmd.stderr);
+    cmd.stdin.end("from stdin\n");
+    expect(await cmd.exit).toEqual({ code: 3 });
+    expect((await out).toString()).toBe("from stdin\n");
+    expect((await errs).toString()).toBe("to-err\n");
+    const killed = client.exec("kill -TERM $$");
+    killed.stdin.end();
+    expect(await killed.exit).toEqual({ signal: "TERM", coreDumped: false });
+    await client.end();
+  });
+
+  itAsRoot(["sshd", "ssh-keygen"], "a host key the callback refuses, or one missing from known_hosts, ends the connection with an error", async () => {
+    const seen: string[] = [];
+    await expect(
+      connect(
+        opts({
+          hostKey: async (k, fp) => {
+            seen.push(`${k.algorithm} ${fp}`);
+            return false;
+          },
+        }),
+      ),
+    ).rejects.toThrow("Host key not accepted");
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatch(/^ssh-ed25519 SHA256:/);
+    const empty = join(work.dir, "empty_known_hosts");
+    writeFileSync(empty, "");
+    await expect(connect(opts({ hostKey: { knownHostsPath: empty } }))).rejects.toThrow("Not accepted automatically");
+    // Nothing was added to the file: a library never trusts on first use.
+    expect(readFileSync(empty, "utf8")).toBe("");
+    const accepted = await connect(opts({ hostKey: (_k, fp) => fp.startsWith("SHA256:") }));
+    await accepted.end();
+  });
+
+  itAsRoot(["sshd", "ssh-keygen"], "a key the server does not know is refused with an error, not a crash", async () => {
+    const logged: string[] = [];
+    await expect(connect(opts({ privateKeyPath: otherKey, logger: (level, msg) => logged.push(`${level}: ${msg}`) }))).rejects.toThrow(
+      "No auth methods could be used.",
+    );
+    await expect(connect(opts({ privateKeyPath: join(work.dir, "no-such-key") }))).rejects.toThrow(/Failed loading keyfile .*ENOENT/);
+    // Key material works as a file does.
+    const client = await connect(opts({ privateKeyPath: undefined, privateKey: readFileSync(key) }));
+    await client.end();
+  });
+
+  itAsRoot(["sshd", "ssh-keygen"], "forwardOut carries a stream to a target; forwardLocal and forwardRemote bind port 0", async () => {
+    const client = await connect(opts());
+    const data = payload(300_000);
+    const stream = await client.forwardOut("127.0.0.1", 5555, "127.0.0.1", echo!.port);
+    const got = collect(stream);
+    stream.end(data);
+    expect(sha(await got)).toBe(sha(data));
+    await expect(client.forwardOut("127.0.0.1", 5555, "127.0.0.1", 1)).rejects.toThrow(/refused/);
+
+    const local = await client.forwardLocal({ listenHost: "127.0.0.1", listenPort: 0, host: "127.0.0.1", port: echo!.port });
+    expect(local.port).toBeGreaterThan(0);
+    const l = await echoThrough(local.port, data);
+    expect(l.got).toBe(l.sent);
+
+    const remote = await client.forwardRemote({ listenHost: "127.0.0.1", listenPort: 0, host: "127.0.0.1", port: echo!.port });
+    expect(remote.port).toBeGreaterThan(0);
+    const r = await echoThrough(remote.port, data);
+    expect(r.got).toBe(r.sent);
+    await client.end();
+  });
+
+  itAsRoot(["sshd", "ssh-keygen"], "10 clients in one process, each running a command, closed with no handle left open", async () => {
+    // Earlier tests' sockets and children finish closing first.
+    await new Promise((r) => setTimeout(r, 300));
+    const before = handles();
+    const clients: Client[] = await Promise.all(Array.from({ length: 10 }, () => connect(opts())));
+    const outs = await Promise.all(
+      clients.map(async (c, i) => {
+        const cmd = c.exec(`echo client ${i}`);
+        cmd.stdin.end();
+        const out = await collect(cmd.stdout);
+        await cmd.exit;
+        return out.toString();
+      }),
+    );
+    expect(outs).toEqual(Array.from({ length: 10 }, (_, i) => `client ${i}\n`));
+    const closes = clients.map((c) => once(c, "close"));
+    await Promise.all(clients.map((c) => c.end()));
+    await Promise.all(closes);
+    // Closed handles leave the list once libuv has run their close callbacks.
+    await new Promise((r) => setImmediate(r));
+    const after = handles();
+    for (const [type, n] of after) expect(`${type}: ${n}`).toBe(`${type}: ${Math.min(n, before.get(type) ?? 0)}`);
+  });
+});
