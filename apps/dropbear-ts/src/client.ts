@@ -14,9 +14,9 @@ import { cliPrivkeys } from "@dropbear-ts/auth";
 import { cliOpenStreamSess, cliStreamSessWinchange, type CliChansessRequest } from "@dropbear-ts/chansession";
 import { cli_session, cli_session_new } from "@dropbear-ts/dbclient";
 import { TCPFwdEntry, cli_runopts, cli_state, runopts, type Channel, type StreamChannel, type sshsession } from "@dropbear-ts/core";
-import { DropbearExit, QuietExit, list_append, runWithLogHandler } from "@dropbear-ts/dbutil";
-import { DROPBEAR_FAILURE, StreamFd } from "@dropbear-ts/netio";
-import { DROPBEAR_CLI_COMPRESSION } from "@dropbear-ts/options";
+import { DropbearExit, QuietExit, list_append, withLogHandler } from "@dropbear-ts/dbutil";
+import { StreamFd } from "@dropbear-ts/netio";
+import { DROPBEAR_CLI_COMPRESSION, DROPBEAR_FAILURE } from "@dropbear-ts/options";
 import { loadidentityfile, parse_ciphers_macs } from "@dropbear-ts/runopts";
 import { session_cleanup } from "@dropbear-ts/session-loop";
 import { cliOpenStreamDirect, cli_localtcp, send_msg_global_request_remotetcp } from "@dropbear-ts/tcpfwd";
@@ -324,7 +324,7 @@ function keyMaterialFile(material: string | Buffer): { path: string; remove: () 
  */
 export async function connect(options: ConnectOptions): Promise<Client> {
   const log = logHandlerFor(options.logger);
-  return runWithLogHandler(log, () => startClient(options));
+  return withLogHandler(log, () => startClient(options));
 }
 
 function startClient(options: ConnectOptions): Promise<Client> {
