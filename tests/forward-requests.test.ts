@@ -1,8 +1,8 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IN_CI, IS_ROOT, PEERS } from "./helpers/peers.js";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { IS_ROOT, PEERS, hasAsyncssh, itAsyncssh, PYTHON } from "./helpers/peers.js";
 import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { startEchoTarget, type Target } from "./helpers/tunnel.js";
 import { addTestUser, removeTestUser, type TestUser } from "./helpers/users.js";
@@ -11,22 +11,6 @@ import { addTestUser, removeTestUser, type TestUser } from "./helpers/users.js";
 // a cancel for a listener that does not exist) are refused cleanly and the session goes on.
 // OpenSSH's ssh will not send such requests, so a small asyncssh client (Debian's
 // python3-asyncssh, as Dropbear's own test suite uses) sends them as raw requests.
-
-const PYTHON = "/usr/bin/python3";
-const hasAsyncssh = spawnSync(PYTHON, ["-c", "import asyncssh"], { stdio: "ignore" }).status === 0;
-
-/** Root and python3-asyncssh: skipped without them on a developer's machine, failed under CI. */
-function itAsyncssh(title: string, fn: () => Promise<void>): void {
-  if (IS_ROOT && hasAsyncssh) {
-    it(title, fn, 60_000);
-  } else if (IN_CI) {
-    it(title, () => {
-      throw new Error(`CI=true but ${IS_ROOT ? "python3-asyncssh is missing (apt-get install python3-asyncssh)" : "not root"}`);
-    });
-  } else {
-    it.skip(`${title} [needs root and python3-asyncssh]`, fn);
-  }
-}
 
 const USER = "dbtsfwdreq";
 const work = scratch("dbts-fwdreq-");

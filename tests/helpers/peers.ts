@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { it } from "vitest";
 
@@ -66,4 +67,23 @@ export function itAsRoot(names: PeerName[], title: string, fn: () => unknown, ti
     return;
   }
   itWithPeers(names, title, fn, timeout);
+}
+
+/** Debian's python3 (asyncssh is installed for it, not for another python on PATH). */
+export const PYTHON = "/usr/bin/python3";
+
+/** Whether Debian's python3-asyncssh is installed (for clients that send raw, hostile requests). */
+export const hasAsyncssh = spawnSync(PYTHON, ["-c", "import asyncssh"], { stdio: "ignore" }).status === 0;
+
+/** Root and python3-asyncssh: skipped without them on a developer's machine, failed under CI. */
+export function itAsyncssh(title: string, fn: () => Promise<void>, timeout = 60_000): void {
+  if (IS_ROOT && hasAsyncssh) {
+    it(title, fn, timeout);
+  } else if (IN_CI) {
+    it(title, () => {
+      throw new Error(`CI=true but ${IS_ROOT ? "python3-asyncssh is missing (apt-get install python3-asyncssh)" : "not root"}`);
+    });
+  } else {
+    it.skip(`${title} [needs root and python3-asyncssh]`, fn);
+  }
 }

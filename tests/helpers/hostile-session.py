@@ -1,0 +1,112 @@
+# A hostile client after (or during) authentication, for tests/hostile-session.test.ts: asyncssh
+# (Debian's python3-asyncssh) does the key exchange and authentication, then raw packets break
+# the connection protocol. Prints one JSON line: the local port (to find the server's log line
+# for this connection), whether the server closed the connection, and what the case observed.
+#
+#   python3 hostile-session.py <port> <user> <key> <case> [<echo port>]
+import asyncio, json, sys, warnings
+
+warnings.simplefilter("ignore")
+import asyncssh
+from asyncssh.packet import Boolean, String, UInt32
+
+port, user, key, case = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+echo_port = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+
+MSG_USERAUTH_REQUEST = 50
+MSG_CHANNEL_WINDOW_ADJUST = 93
+MSG_CHANNEL_DATA = 94
+MSG_CHANNEL_EOF = 96
+
+
+async def closed(conn, secs=20.0):
+    """Whether the server ends the connection within `secs`."""
+    try:
+        await asyncio.wait_for(conn.wait_closed(), secs)
+        return True
+    except asyncio.TimeoutError:
+        return False
+
+
+async def session(conn):
+    """A session channel running a command that never reads its stdin."""
+    chan, _ = await conn.create_session(asyncssh.SSHClientSession, "sleep 60")
+    return chan
+
+
+async def alive(conn):
+    """The connection still serves: a command runs and answers."""
+    r = await asyncio.wait_for(conn.run("echo alive", check=False), 20)
+    return r.stdout
+
+
+class Flooder(asyncssh.SSHClient):
+    """Answers the first password prompt with a burst of 200 wrong password requests at once."""
+
+    port = 0
+
+    def connection_made(self, conn):
+        self.conn = conn
+        Flooder.port = conn.get_extra_info("sockname")[1]
+
+    def password_auth_requested(self):
+        for i in range(200):
+            self.conn.send_packet(MSG_USERAUTH_REQUEST, String(user), String("ssh-connection"), String("password"), Boolean(False), String(f"wrong{i}"))
+        return "wrong"
+
+
+async def main():
+    res = {}
+    if case == "auth-flood":
+        # Password only: the key is not offered, so every request fails.
+        try:
+            await asyncio.wait_for(asyncssh.create_connection(Flooder, "127.0.0.1", port, username=user, known_hosts=None, client_keys=None, preferred_auth="password"), 30)
+            res["closed"] = False
+        except (asyncssh.Error, OSError) as e:
+            res["closed"], res["error"] = True, str(e)
+        res["port"] = Flooder.port
+        print(json.dumps(res), flush=True)
+        return
+    conn = await asyncssh.connect("127.0.0.1", port, username=user, client_keys=[key], known_hosts=None)
+    res["port"] = conn.get_extra_info("sockname")[1]
+    if case == "data-beyond-window":
+        chan = await session(conn)
+        # Twice the window the server granted, in packets within its maximum packet size.
+        window, pkt = chan._send_window, chan._send_pktsize
+        sent = 0
+        while sent < 2 * window:
+            conn.send_packet(MSG_CHANNEL_DATA, UInt32(chan._send_chan), String(b"x" * pkt))
+            sent += pkt
+        res["window"] = window
+    elif case == "data-after-eof":
+        chan = await session(conn)
+        conn.send_packet(MSG_CHANNEL_EOF, UInt32(chan._send_chan))
+        conn.send_packet(MSG_CHANNEL_DATA, UInt32(chan._send_chan), String(b"late"))
+    elif case == "unknown-channel":
+        conn.send_packet(MSG_CHANNEL_DATA, UInt32(12345), String(b"to nobody"))
+    elif case == "window-adjust-overflow":
+        # Dropbear clamps the sum at 2^32-1 rather than wrap: the session goes on.
+        chan = await session(conn)
+        for _ in range(3):
+            conn.send_packet(MSG_CHANNEL_WINDOW_ADJUST, UInt32(chan._send_chan), UInt32(0xFFFFFFFF))
+        res["alive"] = await alive(conn)
+    elif case == "1001-channels":
+        # direct-tcpip channels to an echo server: a channel each, and no process each.
+        chans, refused = [], 0
+        for _ in range(1001):
+            try:
+                chans.append(await conn.open_connection("127.0.0.1", echo_port))
+            except asyncssh.ChannelOpenError:
+                refused += 1
+        res["opened"], res["refused"] = len(chans), refused
+        # One freed, a command runs again.
+        chans[0][1].close()
+        await chans[0][1].wait_closed()
+        res["alive"] = await alive(conn)
+    else:
+        raise SystemExit(f"unknown case {case}")
+    res["closed"] = await closed(conn, 20.0 if "alive" not in res else 0.5)
+    print(json.dumps(res), flush=True)
+
+
+asyncio.run(main())
