@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
 import { OURS, freePort, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { connectionsOf } from "./helpers/procs.js";
+import { tcpConnectionsOf } from "./helpers/procs.js";
 import { addTestUser, removeTestUser } from "./helpers/users.js";
 import {
   connectExpectClose,
@@ -273,8 +274,9 @@ describe("ours <-> ours", () => {
     const { echo } = await startTargets();
     const lport = await freePort();
     const t = await startClient("ours", srv, [`${lport}:127.0.0.1:${echo.port}`], lport);
-    // Let the readiness probe's channel finish first: 1000 is the whole channel table.
-    await new Promise((r) => setTimeout(r, 500));
+    // Let the readiness probe's channel finish first (1000 is the whole channel table): the
+    // client then holds no TCP connection but its transport.
+    await expect.poll(() => tcpConnectionsOf(t.child.pid!), { timeout: 10_000 }).toBe(1);
     const rs = await Promise.all(Array.from({ length: 1000 }, () => echoRoundTrip(lport, 64 * 1024)));
     expect(ownBytesBothWays(rs, 64 * 1024, echo)).toEqual([]);
     expect(t.alive()).toBe(true);

@@ -36,6 +36,19 @@ function screen(target: string): string[] {
   return lines;
 }
 
+/**
+ * Resolves once the pane's terminal is in raw mode as dbclient sets it (no isig: the local
+ * shell's line editing turns icanon off too, but keeps signals); bounded.
+ */
+async function paneRaw(target: string, ms = 15_000): Promise<void> {
+  const tty = tmux("display-message", "-p", "-t", target, "#{pane_tty}").trim();
+  const end = Date.now() + ms;
+  while (!/(^|\s)-isig(\s|$)/.test(sh("stty", ["-a", "-F", tty]))) {
+    if (Date.now() > end) throw new Error(`${tty} not in raw mode after ${ms} ms`);
+    await sleep(50);
+  }
+}
+
 /** Where the pane's last line is now: waitFor(..., mark) looks only from there on. */
 function mark(target: string): number {
   return Math.max(0, screen(target).length - 1);
@@ -122,9 +135,15 @@ describe("our dbclient in a terminal (tmux) -> OpenSSH sshd", () => {
     await keys(t, "stty size", "Enter");
     await waitFor(t, /^24 80$/m);
     tmux("resize-window", "-t", t, "-x", "100", "-y", "30");
-    await sleep(500);
-    await keys(t, "stty size", "Enter");
-    await waitFor(t, /^30 100$/m);
+    // The new size reaches the remote pty on dbclient's next loop turn after SIGWINCH: ask
+    // again until it shows (bounded), instead of guessing how long that takes.
+    for (let i = 0; ; i++) {
+      const m = mark(t);
+      await keys(t, "stty size", "Enter");
+      const seen = await waitFor(t, /^\d+ \d+$/m, m + 1);
+      if (/^30 100$/m.test(seen)) break;
+      if (i === 20) throw new Error(`the remote pty never saw the resize:\n${seen}`);
+    }
     // The escape only counts right after a CR and when each byte is its own read.
     await keys(t, "Enter");
     await keys(t, "~");
@@ -192,7 +211,8 @@ describe("our dbclient in a terminal (tmux) -> OpenSSH sshd", () => {
     await waitFor(t, /Stopped/);
     await expectSane(t, before);
     await keys(t, "fg", "Enter");
-    await sleep(500);
+    // dbclient takes the terminal back into raw mode once it runs again.
+    await paneRaw(t);
     await keys(t, 'echo back""again', "Enter");
     await waitFor(t, /^backagain$/m);
     const m = mark(t);

@@ -61,6 +61,24 @@ export function socketInodes(pid: number): string[] {
   }
 }
 
+/** How many TCP connections (listening sockets aside) the process holds open. */
+export function tcpConnectionsOf(pid: number): number {
+  const listening = tcpInodes("0A");
+  const tcp = tcpInodes();
+  try {
+    return readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        return m !== null && tcp.has(m[1]!) && !listening.has(m[1]!);
+      } catch {
+        return false; // closed meanwhile
+      }
+    }).length;
+  } catch {
+    return 0; // gone
+  }
+}
+
 /**
  * A daemon's connection processes: its children that hold a TCP connection. The warm spare (a
  * child waiting, with no socket yet, for the daemon to hand it the next one) is not one.

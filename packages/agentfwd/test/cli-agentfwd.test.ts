@@ -12,7 +12,6 @@ import {
   recv_msg_userauth_specific_60,
   recv_msg_userauth_success,
   svrAuthCheckDelayed,
-  svrAuthDelayPending,
   svr_authinitialise,
 } from "@dropbear-ts/auth";
 import { chaninitialise } from "@dropbear-ts/channel";
@@ -21,7 +20,7 @@ import { DropbearExit, list_new } from "@dropbear-ts/dbutil";
 import { StreamFd } from "@dropbear-ts/netio";
 import { SSH2_AGENTC_REQUEST_IDENTITIES, SSH2_AGENT_IDENTITIES_ANSWER, SSH_MSG_CHANNEL_REQUEST, SSH_MSG_USERAUTH_FAILURE, SSH_MSG_USERAUTH_REQUEST, SSH_MSG_USERAUTH_SPECIFIC_60, SSH_MSG_USERAUTH_SUCCESS } from "@dropbear-ts/options";
 import { SIGNKEY_SOURCE_AGENT, type sign_key } from "@dropbear-ts/signkey";
-import { deliver, newCliSession, newSvrSession, pair, sleep, takePayloads, withLogs } from "../../auth/test/harness.js";
+import { delayOver, deliver, newCliSession, newSvrSession, pair, sleep, takePayloads, withLogs } from "../../auth/test/harness.js";
 import { cliAgentOps, cli_chan_agent, cli_load_agent_keys, cli_setup_agent, connect_unix } from "../src/index.js";
 
 // The client half of cli-agentfwd.c against a real ssh-agent started here.
@@ -134,7 +133,7 @@ describe.runIf(haveAgent)("agent keys for publickey auth", () => {
       cli.cli_ses!.state = cli_state.USERAUTH_REQ_SENT;
       for (let step = 0; step < 100; step++) {
         pump(cli, svr, svrHandlers);
-        while (svrAuthDelayPending(svr)) await sleep(10);
+        await delayOver(svr);
         svrAuthCheckDelayed(svr);
         pump(svr, cli, cliHandlers);
         const state = cli.cli_ses!.state as cli_state;

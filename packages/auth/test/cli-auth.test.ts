@@ -38,10 +38,9 @@ import {
   recv_msg_userauth_specific_60,
   recv_msg_userauth_success,
   svrAuthCheckDelayed,
-  svrAuthDelayPending,
   svr_authinitialise,
 } from "../src/index.js";
-import { deliver, newCliSession, newSvrSession, pair, sleep, takePayloads, withLogs } from "./harness.js";
+import { delayOver, deliver, newCliSession, newSvrSession, pair, takePayloads, withLogs } from "./harness.js";
 
 const SHA512_SECRET = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
 
@@ -77,9 +76,7 @@ async function authenticate(cli: sshsession, svr: sshsession): Promise<string[]>
     cli.cli_ses!.state = cli_state.USERAUTH_REQ_SENT;
     for (let step = 0; step < 100; step++) {
       pump(cli, svr, svrHandlers);
-      while (svrAuthDelayPending(svr)) {
-        await sleep(10);
-      }
+      await delayOver(svr);
       svrAuthCheckDelayed(svr);
       pump(svr, cli, cliHandlers);
       const state = cli.cli_ses!.state as cli_state;

@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { buf_getbyte, buf_new, buf_putbytes, buf_setpos, type buffer } from "@dropbear-ts/buffer";
 import { cli_runopts, runopts, sshsession, svr_runopts } from "@dropbear-ts/core";
 import { dropbear_aes128 } from "@dropbear-ts/crypto";
+import { svrAuthDelayPending } from "../src/index.js";
 import { dequeue, isempty, setLogHandler } from "@dropbear-ts/dbutil";
 import { TRANS_MAX_PAYLOAD_LEN } from "@dropbear-ts/options";
 
@@ -77,3 +78,12 @@ export async function withLogs<T>(fn: (logs: string[]) => Promise<T> | T): Promi
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves once the session's failure delay is over (its timer has fired); rejects after 5 s. */
+export async function delayOver(ses: sshsession): Promise<void> {
+  const end = Date.now() + 5000;
+  while (svrAuthDelayPending(ses)) {
+    if (Date.now() > end) throw new Error("the failure delay did not end within 5 s");
+    await sleep(10);
+  }
+}

@@ -28,7 +28,7 @@ import {
   svr_authinitialise,
 } from "../src/index.js";
 import { getgrnam_gid } from "../src/libc.js";
-import { deliver, newSvrSession, sleep, takePayloads, withLogs } from "./harness.js";
+import { delayOver, deliver, newSvrSession, takePayloads, withLogs } from "./harness.js";
 
 // Hashes of "secret" made by other tools: openssl passwd -6 / -5, and perl's crypt() (libxcrypt).
 const SHA512_SECRET = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
@@ -65,9 +65,7 @@ function session(setup?: Parameters<typeof newSvrSession>[0]): sshsession {
 
 /** Wait for the failure delay to end, then do what the server's loop handler does. */
 async function afterDelay(ses: sshsession): Promise<void> {
-  while (svrAuthDelayPending(ses)) {
-    await sleep(10);
-  }
+  await delayOver(ses);
   svrAuthCheckDelayed(ses);
 }
 
@@ -308,9 +306,7 @@ describe("recv_msg_userauth_request", () => {
     }
     expect(types(ses)).toEqual([SSH_MSG_USERAUTH_FAILURE, SSH_MSG_USERAUTH_FAILURE]);
     send(ses, passwordRequest("root", "wrong"));
-    while (svrAuthDelayPending(ses)) {
-      await sleep(10);
-    }
+    await delayOver(ses);
     expect(() => svrAuthCheckDelayed(ses)).toThrow(new DropbearExit(1, "Max auth tries reached - user 'root'"));
     // Also raised by the next request, should the loop handler not run.
     expect(() => send(ses, request("root", "none"))).toThrow("Max auth tries reached - user 'root'");
@@ -320,9 +316,7 @@ describe("recv_msg_userauth_request", () => {
   it("says 'is invalid' when the user does not exist", async () => {
     const ses = session((o) => (o.maxauthtries = 0));
     send(ses, passwordRequest("no-such-user-dbts", "x"));
-    while (svrAuthDelayPending(ses)) {
-      await sleep(10);
-    }
+    await delayOver(ses);
     expect(() => svrAuthCheckDelayed(ses)).toThrow("Max auth tries reached - user 'is invalid'");
   });
 

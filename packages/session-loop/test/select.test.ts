@@ -51,7 +51,16 @@ describe("select()", () => {
   it("reports writable sockets at once, and both sets together", async () => {
     const { a, b, raw } = await pair();
     raw.a.write("y");
-    await new Promise((r) => setTimeout(r, 20));
+    // Until the byte has arrived, as select itself would wait.
+    await new Promise<void>((resolve) => {
+      const arrived = (): void => {
+        if (!b.readReady()) return;
+        b.removeWaiter(arrived);
+        resolve();
+      };
+      b.addWaiter(arrived);
+      arrived();
+    });
     const r = new Set<Fd>([b]);
     const w = new Set<Fd>([a, b]);
     const n = await select(r, w, 1);
