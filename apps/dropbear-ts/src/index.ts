@@ -2,3 +2,4 @@
 // session loop and functions as the dbclient and dropbear programs.
 export type { LogLevel, Logger } from "./common.js";
 export * from "./client.js";
+export * from "./server.js";

@@ -183,12 +183,12 @@ function newtcpdirect(ses: sshsession, channel: Channel): number {
           () => tcpdirectDecided(ses, channel, null),
         );
       } else {
-        tcpdirect_connect(ses, channel, target.host, target.port);
+        tcpdirectConnect(ses, channel, target.host, target.port);
       }
       err = SSH_OPEN_IN_PROGRESS;
       break out;
     }
-    tcpdirect_connect(ses, channel, host, destport);
+    tcpdirectConnect(ses, channel, host, destport);
     err = SSH_OPEN_IN_PROGRESS;
   }
   TRACE(() => `leave newtcpdirect: err ${err}`);
@@ -196,7 +196,7 @@ function newtcpdirect(ses: sshsession, channel: Channel): number {
 }
 
 /** Start connecting a direct-tcpip channel; channel_connect_done answers the open. Part of newtcpdirect. */
-function tcpdirect_connect(ses: sshsession, channel: Channel, host: string, port: number): void {
+function tcpdirectConnect(ses: sshsession, channel: Channel, host: string, port: number): void {
   channel.conn_pending = connect_remote(
     ses.conn_pending,
     host,
@@ -220,7 +220,7 @@ function tcpdirectDecided(ses: sshsession, channel: Channel, target: SvrTcpTarge
     send_msg_channel_open_failure(ses, channel.remotechan, SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, "", "");
     remove_channel(ses, channel);
   } else {
-    tcpdirect_connect(ses, channel, target.host, target.port);
+    tcpdirectConnect(ses, channel, target.host, target.port);
   }
   ses.signal_pipe?.raise();
 }

@@ -1,0 +1,497 @@
+// The library's server: Dropbear's server session (svr-session.c, the same session loop and
+// functions as the dropbear program) for each connection a Node `net` server accepts, in this
+// process. Instead of system accounts, authorized_keys and forked shells, the caller's
+// callbacks decide through serversession.embed (packages/core embed.ts): who may log in, what
+// a session channel runs, where direct-tcpip goes and whether tcpip-forward may listen.
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
+import { homedir, tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import { chansessEmbeddedExit, get_winsize } from "@dropbear-ts/chansession";
+import type { ChanSess, Channel, SvrEmbed, SvrTcpTarget, runopts, sshsession, svr_runopts } from "@dropbear-ts/core";
+import { DropbearExit, LOG_ERR, dropbear_log, withLogHandler } from "@dropbear-ts/dbutil";
+import { svrSessionExit, svrSessionNew, svrSessionRun } from "@dropbear-ts/dropbear";
+import { kexLoadKems } from "@dropbear-ts/kex";
+import { SOCKET_HIGH_WATER_MARK, StreamFd } from "@dropbear-ts/netio";
+import { AUTH_TIMEOUT } from "@dropbear-ts/options";
+import { load_all_hostkeys, readhostkey, svr_getopts } from "@dropbear-ts/runopts";
+import { session_cleanup } from "@dropbear-ts/session-loop";
+import { DROPBEAR_SIGNKEY_ANY, KEYFILE_DROPBEAR, KEYFILE_OPENSSH, import_read, import_write, new_sign_key, sign_key_fingerprint } from "@dropbear-ts/signkey";
+import { logHandlerFor, streamPipe, type Logger } from "./common.js";
+
+/** What the authenticate callback is asked about one request. */
+export interface AuthContext {
+  readonly username: string;
+  readonly method: "publickey" | "password" | "none";
+  /** For "publickey": the key offered (algorithm name, SSH wire blob, SHA256 fingerprint). */
+  readonly publicKey?: { readonly algo: string; readonly blob: Buffer; readonly fingerprint: string };
+  /** For "password". */
+  readonly password?: string;
+  /** The client's address. */
+  readonly remoteAddress: string;
+}
+
+/** A shell, exec or subsystem request on a session channel, handed to its handler. */
+export interface ServerSession {
+  readonly kind: "shell" | "exec" | "subsystem";
+  readonly username: string;
+  /** exec's command, subsystem's name; null for a shell. */
+  readonly command: string | null;
+  /** The pty the client asked for first (pty-req), if any. */
+  readonly pty: { readonly term: string; readonly rows: number; readonly cols: number } | null;
+  /** What the client set with "env" requests (LANG and LC_* only, as the server accepts them). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly remoteAddress: string;
+  /** The client's data; ends at the client's EOF. */
+  readonly stdin: Readable;
+  /** To the client; exit() or signal() ends it. */
+  readonly stdout: Writable;
+  /** To the client as extended data (stderr); exit() or signal() ends it. */
+  readonly stderr: Writable;
+  /** The command ended with this status: the client gets exit-status, then the channel closes. */
+  exit(code: number): void;
+  /** The command was ended by a signal ("TERM", "KILL", ...): the client gets exit-signal. */
+  signal(name: string): void;
+  /** Set to receive the client's "signal" requests (names without "SIG"); unset, they are refused. */
+  onSignal: ((name: string) => void) | null;
+  /** Set to learn that the channel went away (the client closed it or the connection ended). */
+  onClose: (() => void) | null;
+}
+
+/** Handles one kind of session request; a throw refuses it. */
+export type SessionHandler = (session: ServerSession) => void;
+
+/** Which session requests are served; a kind without a handler is refused. */
+export interface SessionHandlers {
+  exec?: SessionHandler;
+  shell?: SessionHandler;
+  subsystem?: SessionHandler;
+}
+
+/** A direct-tcpip request (the client's -L): where it asks to go, and from where. */
+export interface DirectTcpipRequest {
+  readonly username: string;
+  readonly host: string;
+  readonly port: number;
+  readonly originHost: string;
+  readonly originPort: number;
+}
+
+/** true: connect where asked; false: refuse; a target: connect there instead. */
+export type DirectTcpipDecision = boolean | { host: string; port: number };
+
+/** A tcpip-forward request (the client's -R): the address and port (0: any) we would listen on. */
+export interface TcpipForwardRequest {
+  readonly username: string;
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface ServerOptions {
+  /** Host keys: file paths, or key material (Dropbear or OpenSSH format) as a Buffer. At least one. */
+  hostKeys: ReadonlyArray<string | Buffer>;
+  /** Decides each authentication request; a publickey is accepted only with a valid signature too. */
+  authenticate: (ctx: AuthContext) => boolean | Promise<boolean>;
+  /** Session channel requests; without a handler a kind is refused. */
+  onSession?: SessionHandlers;
+  /** direct-tcpip; without it every request is refused. */
+  onDirectTcpip?: (req: DirectTcpipRequest) => DirectTcpipDecision | Promise<DirectTcpipDecision>;
+  /** tcpip-forward; without it every request is refused. The bound port is reported to the client. */
+  onTcpipForward?: (req: TcpipForwardRequest) => boolean | Promise<boolean>;
+  /** The sessions' log lines (what dropbear logs); none without it. */
+  logger?: Logger;
+}
+
+/** A listening address. */
+export interface ServerAddress {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** The library's state of one embedded command. */
+interface EmbeddedCommand {
+  session: ServerSession;
+  /** The channel is gone (onClose was called). */
+  closed: boolean;
+}
+
+/**
+ * A callback's answer, but never later than the auth timeout or the server's close (the session
+ * loop waits for it, so it must end); a throw or rejection counts as `fallback`.
+ */
+function bounded<T>(server: Server, fallback: T, call: () => T | Promise<T>): T | Promise<T> {
+  let answer: T | Promise<T>;
+  try {
+    answer = call();
+  } catch {
+    return fallback;
+  }
+  if (!(answer instanceof Promise)) {
+    return answer;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), AUTH_TIMEOUT * 1000);
+  });
+  return Promise.race([answer.catch(() => fallback), timeout, server.closing.then(() => fallback)]).finally(() => clearTimeout(timer));
+}
+
+/** A key loader's answer, with its exit for a malformed file read as "no key". */
+function hostKeyCall<T>(fn: () => T): T | null {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof DropbearExit) {
+      return null;
+    }
+    throw e;
+  }
+}
+
+/**
+ * An SSH server in this process, made by createServer. Each connection runs Dropbear's server
+ * session; many servers and many connections can share the process.
+ */
+export class Server {
+  private readonly opts: runopts;
+  private readonly svr_opts: svr_runopts;
+  private readonly log;
+  private readonly embed: SvrEmbed;
+  private readonly commands = new WeakMap<ChanSess, EmbeddedCommand>();
+  private readonly sessions = new Set<sshsession>();
+  private readonly running = new Set<Promise<void>>();
+  private net: NetServer | null = null;
+  private closeStarted = false;
+  private signalClosing!: () => void;
+  /** @internal Settles when close() is called: answers still awaited are then given up. */
+  readonly closing = new Promise<void>((resolve) => {
+    this.signalClosing = resolve;
+  });
+
+  /** @internal Use createServer. */
+  constructor(private readonly options: ServerOptions) {
+    if (typeof options.authenticate !== "function") {
+      throw new TypeError("createServer: authenticate must be a function");
+    }
+    if (options.hostKeys.length === 0) {
+      throw new TypeError("createServer: at least one host key is needed");
+    }
+    this.log = logHandlerFor(options.logger);
+    // The dropbear program's own defaults, from its option parser: -E (no syslog), -k without
+    // a tcpip-forward handler, and the host keys (each checked here, so a bad one is an error
+    // now and not a warning later).
+    const argv = ["dropbear", "-E"];
+    if (options.onTcpipForward === undefined) {
+      argv.push("-k");
+    }
+    const parsed = withLogHandler(this.log, () => {
+      try {
+        return svr_getopts(argv);
+      } catch (e) {
+        throw new Error(`createServer: ${e instanceof DropbearExit ? e.exitmsg : String(e)}`);
+      }
+    });
+    this.opts = parsed.opts;
+    this.svr_opts = parsed.svr_opts;
+    // Every key reaches the host key loader as a Dropbear-format file: key material and
+    // OpenSSH-format keys are converted (as dropbearconvert does) into a private temporary dir.
+    const paths: string[] = [];
+    const temps: string[] = [];
+    try {
+      for (const [i, k] of options.hostKeys.entries()) {
+        const what = typeof k === "string" ? k : `#${i}`;
+        let path = typeof k === "string" ? k : "";
+        const tempFile = (name: string): string => {
+          const dir = mkdtempSync(join(tmpdir(), "dropbear-ts-key-"));
+          temps.push(dir);
+          return join(dir, name);
+        };
+        let bytes: Buffer;
+        try {
+          bytes = typeof k === "string" ? readFileSync(k) : k;
+        } catch (e) {
+          throw new Error(`createServer: cannot read host key ${what}: ${(e as Error).message}`);
+        }
+        if (typeof k !== "string") {
+          path = tempFile("key");
+          writeFileSync(path, bytes, { mode: 0o600 });
+        }
+        if (bytes.subarray(0, 64).toString("latin1").includes("-----BEGIN ")) {
+          const key = hostKeyCall(() => import_read(path, null, KEYFILE_OPENSSH));
+          path = tempFile("dropbear");
+          if (key === null || !hostKeyCall(() => import_write(path, key, null, KEYFILE_DROPBEAR))) {
+            throw new Error(`createServer: cannot read host key ${what}`);
+          }
+        }
+        if (hostKeyCall(() => readhostkey(path, new_sign_key(), DROPBEAR_SIGNKEY_ANY)) === null) {
+          throw new Error(`createServer: cannot read host key ${what}`);
+        }
+        paths.push(path);
+      }
+      this.svr_opts.hostkey_files = paths;
+      this.svr_opts.num_hostkey_files = paths.length;
+      withLogHandler(this.log, () => {
+        try {
+          load_all_hostkeys(this.opts, this.svr_opts);
+        } catch (e) {
+          throw new Error(`createServer: ${e instanceof DropbearExit ? e.exitmsg : String(e)}`);
+        }
+      });
+    } finally {
+      for (const dir of temps) {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+    this.embed = this.makeEmbed();
+  }
+
+  /**
+   * Listen on `host` (default 127.0.0.1) and `port` (0: any free one); resolves to the bound
+   * address. Rejects on a failed bind (EADDRINUSE, ...) or when already listening or closed.
+   */
+  async listen(port = 0, host = "127.0.0.1"): Promise<ServerAddress> {
+    if (this.net !== null || this.closeStarted) {
+      throw new Error("Server.listen: already listening or closed");
+    }
+    await kexLoadKems();
+    // As the dropbear program's listeners: paused until the session wraps the socket,
+    // half-open for SSH's one-way EOF, our pinned high-water marks.
+    const net = createNetServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true, highWaterMark: SOCKET_HIGH_WATER_MARK });
+    this.net = net;
+    net.on("connection", (sock) => this.serve(sock));
+    await new Promise<void>((resolve, reject) => {
+      net.once("error", reject);
+      net.listen({ port, host }, () => {
+        net.removeListener("error", reject);
+        resolve();
+      });
+    });
+    // Later errors (EMFILE while accepting) are libuv's to retry; nothing to throw at.
+    net.on("error", (e) => this.log(LOG_ERR, `listener: ${e.message}`));
+    const a = net.address() as AddressInfo;
+    return { address: a.address, port: a.port };
+  }
+
+  /** The bound address, or null before listen(). */
+  address(): ServerAddress | null {
+    const a = this.net?.address();
+    return a && typeof a === "object" ? { address: a.address, port: a.port } : null;
+  }
+
+  /** How many connections are being served now. */
+  get connections(): number {
+    return this.sessions.size;
+  }
+
+  /**
+   * Stop listening and end every session (their channels, commands and forwards go with them,
+   * as when dropbear gets SIGTERM). Resolves once all are gone; nothing of the server stays open.
+   */
+  async close(): Promise<void> {
+    this.closeStarted = true;
+    this.signalClosing();
+    const net = this.net;
+    const listening = net === null ? Promise.resolve() : new Promise<void>((resolve) => net.close(() => resolve()));
+    for (const ses of this.sessions) {
+      ses.exitflag = true;
+      ses.signal_pipe?.raise();
+    }
+    await Promise.all([listening, ...this.running]);
+  }
+
+  /** Serve one accepted connection with a session of its own, logging to the caller's logger. */
+  private serve(sock: Socket): void {
+    if (this.closeStarted) {
+      sock.destroy();
+      return;
+    }
+    const done = withLogHandler(this.log, async () => {
+      let ses: sshsession | null = null;
+      try {
+        ses = svrSessionNew(this.opts, this.svr_opts, sock, -1, this.embed);
+        this.sessions.add(ses);
+        await svrSessionRun(ses);
+      } catch (e) {
+        if (e instanceof DropbearExit) {
+          svrSessionExit(ses, e);
+        } else {
+          dropbear_log(LOG_ERR, `Internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+          if (ses !== null) {
+            session_cleanup(ses);
+          }
+        }
+      } finally {
+        if (ses !== null) {
+          this.sessions.delete(ses);
+          ses.sock_in?.close();
+          ses.signal_pipe?.close();
+        }
+        sock.destroy();
+      }
+    });
+    this.running.add(done);
+    void done.finally(() => this.running.delete(done));
+  }
+
+  /** The decisions the sessions ask for, made by the caller's callbacks. */
+  private makeEmbed(): SvrEmbed {
+    const o = this.options;
+    const remote = (ses: sshsession): string => ses.svr_ses!.remotehost ?? "";
+    const username = (ses: sshsession): string => ses.authstate.username ?? "";
+    const ask = (ses: sshsession, ctx: Omit<AuthContext, "username" | "remoteAddress">): boolean | Promise<boolean> =>
+      bounded(this, false, () => o.authenticate({ ...ctx, username: username(ses), remoteAddress: remote(ses) }));
+    return {
+      fill_passwd: (ses, name) => {
+        // No system account: the session's commands run as this process's user, in its home.
+        const me = userInfo();
+        const a = ses.authstate;
+        a.pw_name = name;
+        a.pw_uid = me.uid;
+        a.pw_gid = me.gid;
+        a.pw_dir = homedir();
+        a.pw_shell = "/bin/sh";
+        a.pw_passwd = null;
+      },
+      checknone: (ses) => ask(ses, { method: "none" }),
+      checkpassword: (ses, password) => ask(ses, { method: "password", password: password.toString("utf8") }),
+      checkpubkey: (ses, algo, keyblob) =>
+        ask(ses, { method: "publickey", publicKey: { algo, blob: Buffer.from(keyblob), fingerprint: sign_key_fingerprint(keyblob) } }),
+      sessioncommand: (ses, channel, chansess, kind, command) => this.startCommand(ses, channel, chansess, kind, command),
+      sessionclosed: (_ses, chansess) => {
+        const cmd = this.commands.get(chansess);
+        if (cmd !== undefined && !cmd.closed) {
+          cmd.closed = true;
+          cmd.session.onClose?.();
+        }
+      },
+      sessionsignal: (_ses, chansess, name) => {
+        const cmd = this.commands.get(chansess);
+        if (cmd?.session.onSignal == null) {
+          return false;
+        }
+        cmd.session.onSignal(name);
+        return true;
+      },
+      tcpdirect: (ses, host, port, originHost, originPort) => {
+        const handler = o.onDirectTcpip;
+        if (handler === undefined) {
+          return null;
+        }
+        const target = (d: DirectTcpipDecision): SvrTcpTarget | null => (d === true ? { host, port } : d === false ? null : { host: d.host, port: d.port });
+        const d = bounded<DirectTcpipDecision>(this, false, () => handler({ username: username(ses), host, port, originHost, originPort }));
+        return d instanceof Promise ? d.then(target) : target(d);
+      },
+      remotetcp: (ses, address, port) => {
+        const handler = o.onTcpipForward;
+        return handler === undefined ? false : bounded(this, false, () => handler({ username: username(ses), address, port }));
+      },
+    };
+  }
+
+  /**
+   * A session channel's shell/exec/subsystem: join the channel's fds to in-process pipes and
+   * hand their other ends to the caller's handler. False (refused) without a handler or when
+   * the handler throws.
+   */
+  private startCommand(ses: sshsession, channel: Channel, chansess: ChanSess, kind: "shell" | "exec" | "subsystem", command: Buffer | null): boolean {
+    const handler = this.options.onSession?.[kind];
+    if (handler === undefined) {
+      return false;
+    }
+    const stdin = streamPipe();
+    const stdout = streamPipe();
+    const stderr = streamPipe();
+    const env: Record<string, string> = {};
+    for (const [k, v] of chansess.clientenv ?? []) {
+      env[k] = v.toString("utf8");
+    }
+    let pty: ServerSession["pty"] = null;
+    if (chansess.term !== null) {
+      const ws = chansess.master >= 0 ? get_winsize(chansess.master) : null;
+      pty = { term: chansess.term.toString("utf8"), rows: ws?.ws_row ?? 0, cols: ws?.ws_col ?? 0 };
+    }
+    const finish = (status: number, signame: string | null): void => {
+      stdout.writable.end();
+      stderr.writable.end();
+      chansessEmbeddedExit(ses, chansess, status, signame);
+    };
+    const session: ServerSession = {
+      kind,
+      username: ses.authstate.username ?? "",
+      command: command === null ? null : command.toString("utf8"),
+      pty,
+      env,
+      remoteAddress: ses.svr_ses!.remotehost ?? "",
+      stdin: stdin.readable,
+      stdout: stdout.writable,
+      stderr: stderr.writable,
+      exit: (code) => finish(code >>> 0, null),
+      signal: (name) => finish(0, name.replace(/^SIG/, "")),
+      onSignal: null,
+      onClose: null,
+    };
+    this.commands.set(chansess, { session, closed: false });
+    try {
+      handler(session);
+    } catch (e) {
+      dropbear_log(LOG_ERR, `Session handler failed: ${e instanceof Error ? e.message : String(e)}`);
+      this.commands.delete(chansess);
+      return false;
+    }
+    channel.writefd = new StreamFd(stdin.writable);
+    channel.readfd = new StreamFd(stdout.readable);
+    channel.errfd = new StreamFd(stderr.readable);
+    channel.bidir_fd = false;
+    return true;
+  }
+}
+
+/** An SSH server for this process; call listen() to start serving. Throws on bad options or host keys. */
+export function createServer(options: ServerOptions): Server {
+  return new Server(options);
+}
+
+/**
+ * A session handler that runs the request with `/bin/sh -c COMMAND` (a shell: `/bin/sh`) as
+ * this process's user, in its home directory, with our environment plus the client's env; its
+ * output, exit status or signal go back to the client. No pty: a requested one is ignored.
+ */
+export function runShellCommand(session: ServerSession): void {
+  const args = session.command === null ? [] : ["-c", session.command];
+  const child = spawn("/bin/sh", args, { cwd: homedir(), env: { ...process.env, ...session.env }, stdio: ["pipe", "pipe", "pipe"] });
+  let ended = false;
+  child.stdin.on("error", () => {
+    // The command stopped reading (EPIPE): what the client sends is dropped.
+  });
+  session.stdin.pipe(child.stdin);
+  child.stdout.pipe(session.stdout, { end: false });
+  child.stderr.pipe(session.stderr, { end: false });
+  child.on("error", (e) => {
+    if (!ended) {
+      ended = true;
+      session.stderr.write(`/bin/sh: ${e.message}\n`);
+      session.exit(127);
+    }
+  });
+  child.on("close", (code, signal) => {
+    if (ended) {
+      return;
+    }
+    ended = true;
+    if (signal !== null) {
+      session.signal(signal);
+    } else {
+      session.exit(code ?? 1);
+    }
+  });
+  session.onSignal = (name) => {
+    child.kill(`SIG${name}` as NodeJS.Signals);
+  };
+  session.onClose = () => {
+    if (!ended) {
+      child.kill("SIGHUP");
+    }
+  };
+}

@@ -1,0 +1,328 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { PEERS, itWithPeers } from "./helpers/peers.js";
+import { freePort, run, scratch } from "./helpers/servers.js";
+import { echoRoundTrip, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
+
+// Issue 13, the library's server: examples/server.mjs (importing `dropbear-ts` by name) serves
+// OpenSSH's ssh from inside one Node process with no system accounts — exec through
+// /bin/sh -c, a -L tunnel, an unknown key refused — and one process holds many servers and
+// many connections and, once they are closed, has nothing left open.
+
+const ROOT = join(import.meta.dirname, "..");
+const EXAMPLE = join(ROOT, "examples", "server.mjs");
+const work = scratch("dbts-libsvr-");
+const hostKey = join(work.dir, "hostkey");
+const key = join(work.dir, "id_ed25519");
+const otherKey = join(work.dir, "other_ed25519");
+const authorized = join(work.dir, "authorized_keys");
+let server: ChildProcess | null = null;
+let serverLog = "";
+let port = 0;
+let target: Target | null = null;
+
+/** ssh options for a throw-away server: no known_hosts, no prompts, no config of the machine's. */
+function sshArgs(identity: string, p: number, batch = true, logLevel = "ERROR"): string[] {
+  return [
+    "-F",
+    "/dev/null",
+    "-p",
+    String(p),
+    "-i",
+    identity,
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    `BatchMode=${batch ? "yes" : "no"}`,
+    "-o",
+    `LogLevel=${logLevel}`,
+  ];
+}
+
+/** Start examples/server.mjs and wait for its "listening on" line. */
+async function startExample(): Promise<void> {
+  const child = spawn(process.execPath, [EXAMPLE, "0", hostKey, authorized], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  server = child;
+  child.stderr.on("data", (d: Buffer) => (serverLog += d.toString()));
+  let out = "";
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server.mjs did not start:\n${out}${serverLog}`)), 30_000);
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        port = Number(m[1]);
+        resolve();
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server.mjs exited (${code}):\n${out}${serverLog}`));
+    });
+  });
+}
+
+beforeAll(async () => {
+  for (const k of [hostKey, key, otherKey]) {
+    const r = await run(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", k, "-C", "libsvr"]);
+    if (r.status !== 0) throw new Error(`ssh-keygen: ${r.stderr}`);
+    chmodSync(k, 0o600);
+  }
+  writeFileSync(authorized, `# the one key let in\n${readFileSync(`${key}.pub`, "utf8")}`);
+  await startExample();
+  target = await startEchoTarget();
+}, 60_000);
+
+afterAll(async () => {
+  await target?.close();
+  if (server !== null && server.exitCode === null) {
+    const gone = once(server, "exit");
+    server.kill("SIGTERM");
+    const timer = setTimeout(() => server?.kill("SIGKILL"), 10_000);
+    await gone;
+    clearTimeout(timer);
+  }
+  work.cleanup();
+});
+
+describe("examples/server.mjs with OpenSSH's ssh", () => {
+  itWithPeers(["ssh", "ssh-keygen"], "runs `echo hi; exit 3` through /bin/sh -c: stdout hi, stderr apart, status 3", async () => {
+    const r = await run(PEERS.ssh, [...sshArgs(key, port), "anyone@127.0.0.1", "echo hi; echo oops >&2; exit 3"]);
+    expect(r.stdout).toBe("hi\n");
+    expect(r.stderr).toContain("oops");
+    expect(r.status).toBe(3);
+  });
+
+  itWithPeers(["ssh", "ssh-keygen"], "carries a -L tunnel byte for byte", async () => {
+    const lport = await freePort();
+    const t = await startTunnel(PEERS.ssh, [...sshArgs(key, port), "-N", "-L", `127.0.0.1:${lport}:127.0.0.1:${target!.port}`, "tunnel@127.0.0.1"], lport);
+    try {
+      const rts = await Promise.all([echoRoundTrip(lport, 1 << 20), echoRoundTrip(lport, 3 << 20), echoRoundTrip(lport, 1)]);
+      for (const rt of rts) {
+        expect(rt.gotHash).toBe(rt.sentHash);
+      }
+    } finally {
+      await t.stop();
+    }
+  });
+
+  itWithPeers(["ssh", "ssh-keygen"], "refuses a key not in AUTHORIZED_KEYS", async () => {
+    const r = await run(PEERS.ssh, [...sshArgs(otherKey, port), "anyone@127.0.0.1", "echo should-not-run"]);
+    expect(r.status).toBe(255);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/Permission denied \(publickey/);
+  });
+
+  itWithPeers(["ssh", "ssh-keygen"], "refuses a shell and a remote forward (no handler for them)", async () => {
+    const shell = await run(PEERS.ssh, [...sshArgs(key, port), "-T", "anyone@127.0.0.1"], { input: "echo no\n" });
+    expect(shell.stdout).toBe("");
+    expect(shell.status).not.toBe(0);
+    const fwd = await run(PEERS.ssh, [...sshArgs(key, port), "-o", "ExitOnForwardFailure=yes", "-R", "127.0.0.1:0:127.0.0.1:9", "anyone@127.0.0.1", "echo no"]);
+    expect(fwd.stdout).toBe("");
+    expect(fwd.status).toBe(255);
+    expect(fwd.stderr).toMatch(/remote port forwarding failed/i);
+  });
+});
+
+/** Run an ES module script from the repo root (so `dropbear-ts` resolves by name), bounded. */
+async function runScript(code: string, args: string[], ms: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ["--input-type=module", "-e", code, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill("SIGKILL"), ms);
+  const [status] = (await once(child, "exit")) as [number | null];
+  clearTimeout(timer);
+  return { status, stdout, stderr };
+}
+
+// Two servers in one process, each serving ssh clients at once, one session still running a
+// command when close() is called: close() ends it, and the process then exits by itself — no
+// socket, timer or child of the library left. (The exit is the proof; the unref'd timer only
+// says what was left if it does not happen.)
+const MANY_SERVERS = `
+import { spawn } from "node:child_process";
+import { createServer, runShellCommand } from "dropbear-ts";
+const [hostKey, key, ssh, perServer] = process.argv.slice(1);
+const lines = [];
+const servers = [0, 1].map((n) => createServer({
+  hostKeys: [hostKey],
+  authenticate: async ({ method }) => method === "publickey",
+  onSession: { exec: runShellCommand },
+  logger: (level, msg) => lines.push(n + " " + level + " " + msg),
+}));
+const ports = [];
+for (const s of servers) ports.push((await s.listen(0)).port);
+const sshRun = (port, cmd) => new Promise((resolve) => {
+  const c = spawn(ssh, ["-F", "/dev/null", "-p", String(port), "-i", key, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+    "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "u@127.0.0.1", cmd], { stdio: ["ignore", "pipe", "ignore"] });
+  let out = "";
+  c.stdout.on("data", (d) => (out += d));
+  c.on("exit", (code) => resolve({ code, out }));
+});
+const runs = [];
+for (const [n, port] of ports.entries()) {
+  for (let i = 0; i < Number(perServer); i++) runs.push(sshRun(port, "echo s" + n + "c" + i));
+}
+const results = await Promise.all(runs);
+const ok = results.filter((r, i) => r.code === 0 && r.out === "s" + Math.floor(i / Number(perServer)) + "c" + (i % Number(perServer)) + "\\n").length;
+const long = ports.map((port) => sshRun(port, "echo started; sleep 60"));
+while (servers.some((s) => s.connections === 0)) await new Promise((r) => setTimeout(r, 50));
+await new Promise((r) => setTimeout(r, 300));
+const before = servers.map((s) => s.connections);
+await Promise.all(servers.map((s) => s.close()));
+const ended = await Promise.all(long);
+console.log(JSON.stringify({ ok, before, after: servers.map((s) => s.connections), ended: ended.map((e) => e.code) }));
+setTimeout(() => console.log("LEFT " + JSON.stringify(process.getActiveResourcesInfo())), 5000).unref();
+`;
+
+describe("many servers and connections in one process", () => {
+  itWithPeers(["ssh", "ssh-keygen"], "serves ssh clients on two servers at once, and close() leaves nothing open", async () => {
+    const perServer = 10;
+    const r = await runScript(MANY_SERVERS, [hostKey, key, PEERS.ssh, String(perServer)], 120_000);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).not.toContain("LEFT");
+    const res = JSON.parse(r.stdout.trim().split("\n")[0]!) as { ok: number; before: number[]; after: number[]; ended: number[] };
+    expect(res.ok).toBe(2 * perServer);
+    expect(res.before).toEqual([1, 1]);
+    expect(res.after).toEqual([0, 0]);
+    // The long command's client saw its connection end (not the 60 s sleep finish).
+    for (const code of res.ended) expect(code).not.toBe(0);
+    expect(r.status).toBe(0);
+  }, 150_000);
+});
+
+describe("createServer in this process: callbacks and handlers", () => {
+  itWithPeers(["ssh", "ssh-keygen", "sshpass"], "asks authenticate per method (none, password, publickey with the key's fingerprint), awaiting promises", async () => {
+    const { createServer } = await import("dropbear-ts");
+    const asked: string[] = [];
+    const s = createServer({
+      hostKeys: [readFileSync(hostKey)],
+      authenticate: async (ctx) => {
+        asked.push(`${ctx.username}:${ctx.method}${ctx.publicKey ? `:${ctx.publicKey.algo}:${ctx.publicKey.fingerprint}` : ""}`);
+        await new Promise((r) => setTimeout(r, 20));
+        return ctx.method === "password" && ctx.password === "sesame";
+      },
+      onSession: {
+        exec: (session) => {
+          session.stdout.write(`${session.username} ran ${session.command}\n`);
+          session.exit(0);
+        },
+      },
+    });
+    const { port: p } = await s.listen(0);
+    try {
+      const good = await run(PEERS.sshpass, ["-p", "sesame", PEERS.ssh, ...sshArgs(key, p, false), "-o", "PreferredAuthentications=none,publickey,password", "pwuser@127.0.0.1", "whoami"]);
+      expect(good.stdout).toBe("pwuser ran whoami\n");
+      expect(good.status).toBe(0);
+      const bad = await run(PEERS.sshpass, ["-p", "wrong", PEERS.ssh, ...sshArgs(key, p, false), "-o", "NumberOfPasswordPrompts=1", "-o", "PreferredAuthentications=password", "pwuser@127.0.0.1", "whoami"]);
+      expect(bad.status).not.toBe(0);
+      expect(bad.stdout).toBe("");
+      const fp = (await run(PEERS["ssh-keygen"], ["-l", "-E", "sha256", "-f", `${key}.pub`])).stdout.split(" ")[1];
+      expect(asked).toContain("pwuser:none");
+      expect(asked).toContain(`pwuser:publickey:ssh-ed25519:${fp}`);
+      expect(asked).toContain("pwuser:password");
+    } finally {
+      await s.close();
+    }
+  });
+
+  itWithPeers(["ssh", "ssh-keygen"], "direct-tcpip: a target elsewhere, a refusal; exit-signal, env and the pty from a handler", async () => {
+    const { createServer } = await import("dropbear-ts");
+    const seen: unknown[] = [];
+    const s = createServer({
+      hostKeys: [hostKey],
+      authenticate: () => true,
+      onDirectTcpip: async (req) => {
+        seen.push(req.host);
+        return req.host === "echo.invalid" ? { host: "127.0.0.1", port: target!.port } : false;
+      },
+      onSession: {
+        exec: (session) => {
+          if (session.command === "die") {
+            session.signal("TERM");
+            return;
+          }
+          session.stdout.write(`${session.env.LC_ALL ?? "-"} ${session.pty ? `${session.pty.term} ${session.pty.cols}x${session.pty.rows}` : "nopty"}\n`);
+          session.exit(5);
+        },
+      },
+    });
+    const { port: p } = await s.listen(0);
+    try {
+      const lport = await freePort();
+      const t = await startTunnel(PEERS.ssh, [...sshArgs(key, p), "-N", "-L", `127.0.0.1:${lport}:echo.invalid:7`, "-L", `127.0.0.1:${lport + 1}:127.0.0.1:${target!.port}`, "u@127.0.0.1"], lport);
+      try {
+        const rt = await echoRoundTrip(lport, 100_000);
+        expect(rt.gotHash).toBe(rt.sentHash);
+        const refused = await echoRoundTrip(lport + 1, 10).catch(() => null);
+        expect(refused === null || refused.got === 0).toBe(true);
+      } finally {
+        await t.stop();
+      }
+      expect(seen).toContain("echo.invalid");
+      expect(seen).toContain("127.0.0.1");
+      const env = await run(PEERS.ssh, [...sshArgs(key, p), "-o", "SetEnv=LC_ALL=C.UTF-8", "u@127.0.0.1", "show"]);
+      expect(env.stdout).toBe("C.UTF-8 nopty\n");
+      expect(env.status).toBe(5);
+      const tty = await run("/usr/bin/script", ["-qec", `${PEERS.ssh} ${sshArgs(key, p).join(" ")} -tt u@127.0.0.1 show`, "/dev/null"], { env: { TERM: "xterm-test", COLUMNS: "100", LINES: "30" } });
+      expect(tty.stdout).toMatch(/- xterm-test \d+x\d+/);
+      const die = await run(PEERS.ssh, [...sshArgs(key, p), "u@127.0.0.1", "die"]);
+      expect(die.status).toBe(255);
+      expect(die.stderr).toBe("");
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("tcpip-forward through createServer", () => {
+  itWithPeers(["ssh", "ssh-keygen"], "asks onTcpipForward, tells ssh the port bound for 0, and carries connections back", async () => {
+    const { createServer } = await import("dropbear-ts");
+    const asked: string[] = [];
+    const s = createServer({
+      hostKeys: [hostKey],
+      authenticate: () => true,
+      onTcpipForward: (req) => {
+        asked.push(`${req.username} ${req.address}:${req.port}`);
+        return req.address === "127.0.0.1";
+      },
+    });
+    const { port: p } = await s.listen(0);
+    const child = spawn(PEERS.ssh, [...sshArgs(key, p, true, "INFO"), "-N", "-R", `127.0.0.1:0:127.0.0.1:${target!.port}`, "-R", `localhost:0:127.0.0.1:${target!.port}`, "fw@127.0.0.1"], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let err = "";
+    try {
+      const allocated = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no allocated port: ${err}`)), 30_000);
+        child.stderr.on("data", (d: Buffer) => {
+          err += d.toString();
+          const m = /Allocated port (\d+) for remote forward/.exec(err);
+          if (m) {
+            clearTimeout(timer);
+            resolve(Number(m[1]));
+          }
+        });
+      });
+      const rt = await echoRoundTrip(allocated, 200_000);
+      expect(rt.gotHash).toBe(rt.sentHash);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(asked).toEqual(["fw 127.0.0.1:0", "fw localhost:0"]);
+      expect(err).toMatch(/remote port forwarding failed for listen port 0|Warning: remote port forwarding failed/);
+    } finally {
+      child.kill("SIGTERM");
+      await once(child, "exit");
+      await s.close();
+    }
+  });
+});
