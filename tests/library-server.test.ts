@@ -326,3 +326,42 @@ describe("tcpip-forward through createServer", () => {
     }
   });
 });
+
+// Issue 13's "Done when": 50 library clients in one process against examples/server.mjs, each
+// running a command and a direct-tcpip stream through it; once all have ended, the clients'
+// process exits by itself (nothing left open).
+const FIFTY_CLIENTS = `
+import { connect } from "dropbear-ts";
+const [port, key, echoPort, n] = process.argv.slice(1);
+const one = async (i) => {
+  const c = await connect({ host: "127.0.0.1", port: Number(port), username: "c" + i, privateKeyPath: key, hostKey: false });
+  const ch = c.exec("echo c" + i + "; exit " + (i % 7));
+  let out = "";
+  ch.stdout.on("data", (d) => (out += d));
+  ch.stderr.resume();
+  const exit = await ch.exit;
+  const s = await c.forwardOut("127.0.0.1", 1, "127.0.0.1", Number(echoPort));
+  let echoed = "";
+  s.on("data", (d) => (echoed += d));
+  const echoEnd = new Promise((r) => s.on("end", r));
+  s.end("ping" + i);
+  await echoEnd;
+  await c.end();
+  return out === "c" + i + "\\n" && exit.code === i % 7 && echoed === "ping" + i;
+};
+const results = await Promise.all(Array.from({ length: Number(n) }, (_, i) => one(i).catch((e) => String(e))));
+console.log(JSON.stringify({ ok: results.filter((r) => r === true).length, failures: results.filter((r) => r !== true).slice(0, 3) }));
+setTimeout(() => console.log("LEFT " + JSON.stringify(process.getActiveResourcesInfo())), 5000).unref();
+`;
+
+describe("50 library clients in one process against examples/server.mjs", () => {
+  itWithPeers(["ssh-keygen"], "each runs a command and a tunnelled stream, ends, and the process exits with nothing left open", async () => {
+    const r = await runScript(FIFTY_CLIENTS, [String(port), key, String(target!.port), "50"], 150_000);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).not.toContain("LEFT");
+    const res = JSON.parse(r.stdout.trim().split("\n")[0]!) as { ok: number; failures: string[] };
+    expect(res.failures).toEqual([]);
+    expect(res.ok).toBe(50);
+    expect(r.status).toBe(0);
+  }, 180_000);
+});
