@@ -1,9 +1,9 @@
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { connectionsOf, cpuTicks } from "./helpers/procs.js";
+import { childrenOf, connectionsOf, cpuTicks, openFds } from "./helpers/procs.js";
 import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 
 // Issue 10: faults in the listening daemon. Out of descriptors (accept and spawn failing), and
@@ -84,6 +84,46 @@ describe("daemon faults", () => {
       }
     }, 60_000);
   }
+
+  itWithPeers(["ssh"], "no spare can start: logged once, retried with back-off, no spin; served again once descriptors return", async () => {
+    const d = await startLimited(1024);
+    try {
+      const pid = d.child.pid!;
+      // The probe connection's process (startOurDropbear's port check) ends; the spare stays:
+      // wait for one child that is still the only one a second later.
+      let spare: number | undefined;
+      for (let i = 0; i < 15 && spare === undefined; i++) {
+        const [only, ...more] = childrenOf(pid);
+        await sleep(1000);
+        if (only !== undefined && more.length === 0 && childrenOf(pid).join() === String(only)) spare = only;
+      }
+      expect(spare).toBeDefined();
+      // A soft limit below what the daemon holds now: no new descriptor until it is raised again.
+      const held = openFds(pid)!;
+      execFileSync("prlimit", ["--pid", String(pid), `--nofile=${held - 1}:1024`]);
+      const before = d.log().length;
+      process.kill(spare!, "SIGKILL");
+      // Retries at 0.1, 0.2, 0.4 ... s: about seven in these six seconds, one log line.
+      expect(await idleTicks(pid, 6000)).toBeLessThan(20);
+      expect(childrenOf(pid)).toEqual([]);
+      const lines = d.log().slice(before).split("\n").filter((l) => l.includes("exited") || l.includes("Error forking"));
+      expect(lines).toHaveLength(1);
+      // A connection meanwhile gets no process (and no slot): the peer sees the close.
+      const closed = await new Promise<boolean>((resolve) => {
+        const s = net.connect(d.port, "127.0.0.1");
+        s.on("error", () => resolve(true));
+        s.on("close", () => resolve(true));
+        setTimeout(() => (s.destroy(), resolve(false)), 10_000);
+      });
+      expect(closed).toBe(true);
+      execFileSync("prlimit", ["--pid", String(pid), "--nofile=1024:1024"]);
+      await expect.poll(() => childrenOf(pid).length, { timeout: 10_000 }).toBe(1);
+      await served(d.port);
+      expect(d.log()).not.toMatch(/Unhandled|TypeError/);
+    } finally {
+      await d.stop();
+    }
+  }, 60_000);
 
   itWithPeers(["ssh"], "connection processes that die before the handshake free their slots", async () => {
     const d = await startLimited(1024);
