@@ -365,3 +365,43 @@ describe("50 library clients in one process against examples/server.mjs", () => 
     expect(r.status).toBe(0);
   }, 180_000);
 });
+
+describe("createServer's answers that never come and handlers that throw", () => {
+  itWithPeers(["ssh", "ssh-keygen"], "close() ends a session whose authenticate never answers; a throwing handler refuses its request", async () => {
+    const { createServer } = await import("dropbear-ts");
+    let asked = 0;
+    const stuck = createServer({
+      hostKeys: [hostKey],
+      authenticate: () => {
+        asked++;
+        return new Promise<boolean>(() => {});
+      },
+    });
+    const { port: p } = await stuck.listen(0);
+    const ssh = spawn(PEERS.ssh, [...sshArgs(key, p), "u@127.0.0.1", "true"], { stdio: "ignore" });
+    const exited = once(ssh, "exit");
+    while (asked === 0) await new Promise((r) => setTimeout(r, 50));
+    await stuck.close();
+    expect(stuck.connections).toBe(0);
+    const [code] = (await exited) as [number | null];
+    expect(code).toBe(255);
+
+    const throwing = createServer({
+      hostKeys: [hostKey],
+      authenticate: () => true,
+      onSession: {
+        exec: () => {
+          throw new Error("no such command here");
+        },
+      },
+    });
+    const { port: q } = await throwing.listen(0);
+    try {
+      const r = await run(PEERS.ssh, [...sshArgs(key, q), "u@127.0.0.1", "anything"]);
+      expect(r.stdout).toBe("");
+      expect(r.status).not.toBe(0);
+    } finally {
+      await throwing.close();
+    }
+  });
+});

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { chansessEmbeddedExit, get_winsize } from "@dropbear-ts/chansession";
 import type { ChanSess, Channel, SvrEmbed, SvrTcpTarget, runopts, sshsession, svr_runopts } from "@dropbear-ts/core";
-import { DropbearExit, LOG_ERR, dropbear_log, withLogHandler } from "@dropbear-ts/dbutil";
+import { DropbearExit, LOG_ERR, dropbear_log, withLogHandler, type LogHandler } from "@dropbear-ts/dbutil";
 import { svrSessionExit, svrSessionNew, svrSessionRun } from "@dropbear-ts/dropbear";
 import { kexLoadKems } from "@dropbear-ts/kex";
 import { SOCKET_HIGH_WATER_MARK, StreamFd } from "@dropbear-ts/netio";
@@ -131,12 +131,22 @@ function bounded<T>(server: Server, fallback: T, call: () => T | Promise<T>): T 
   if (!(answer instanceof Promise)) {
     return answer;
   }
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<T>((resolve) => {
-    timer = setTimeout(() => resolve(fallback), AUTH_TIMEOUT * 1000);
+  const pending = answer;
+  return new Promise<T>((resolve) => {
+    const giveUp = (): void => resolve(fallback);
+    const timer = setTimeout(giveUp, AUTH_TIMEOUT * 1000);
+    server.waiting.add(giveUp);
+    const settle = (v: T): void => {
+      clearTimeout(timer);
+      server.waiting.delete(giveUp);
+      resolve(v);
+    };
+    pending.then(settle, () => settle(fallback));
   });
-  return Promise.race([answer.catch(() => fallback), timeout, server.closing.then(() => fallback)]).finally(() => clearTimeout(timer));
 }
+
+/** How long an ended session's last bytes may take to leave before its socket is dropped. */
+const LINGER_MS = 5000;
 
 /** A key loader's answer, with its exit for a malformed file read as "no key". */
 function hostKeyCall<T>(fn: () => T): T | null {
@@ -157,18 +167,15 @@ function hostKeyCall<T>(fn: () => T): T | null {
 export class Server {
   private readonly opts: runopts;
   private readonly svr_opts: svr_runopts;
-  private readonly log;
+  private readonly log: LogHandler;
   private readonly embed: SvrEmbed;
   private readonly commands = new WeakMap<ChanSess, EmbeddedCommand>();
   private readonly sessions = new Set<sshsession>();
   private readonly running = new Set<Promise<void>>();
   private net: NetServer | null = null;
   private closeStarted = false;
-  private signalClosing!: () => void;
-  /** @internal Settles when close() is called: answers still awaited are then given up. */
-  readonly closing = new Promise<void>((resolve) => {
-    this.signalClosing = resolve;
-  });
+  /** @internal Give-ups of the callback answers sessions wait for: close() calls them all. */
+  readonly waiting = new Set<() => void>();
 
   /** @internal Use createServer. */
   constructor(private readonly options: ServerOptions) {
@@ -291,7 +298,10 @@ export class Server {
    */
   async close(): Promise<void> {
     this.closeStarted = true;
-    this.signalClosing();
+    for (const giveUp of this.waiting) {
+      giveUp();
+    }
+    this.waiting.clear();
     const net = this.net;
     const listening = net === null ? Promise.resolve() : new Promise<void>((resolve) => net.close(() => resolve()));
     for (const ses of this.sessions) {
@@ -325,14 +335,30 @@ export class Server {
       } finally {
         if (ses !== null) {
           this.sessions.delete(ses);
-          ses.sock_in?.close();
           ses.signal_pipe?.close();
         }
-        sock.destroy();
+        this.release(sock, ses);
       }
     });
     this.running.add(done);
     void done.finally(() => this.running.delete(done));
+  }
+
+  /**
+   * Let the connection go as the dropbear process's exit would: what the session queued still
+   * reaches the peer, but a peer that does not read gets LINGER_MS, not forever.
+   */
+  private release(sock: Socket, ses: sshsession | null): void {
+    ses?.sock_in?.close();
+    if (sock.destroyed) {
+      return;
+    }
+    if (ses === null) {
+      sock.destroy();
+      return;
+    }
+    const timer = setTimeout(() => sock.destroy(), LINGER_MS);
+    sock.once("close", () => clearTimeout(timer));
   }
 
   /** The decisions the sessions ask for, made by the caller's callbacks. */
