@@ -19,12 +19,19 @@ import { addTestUser, removeTestUser } from "./helpers/users.js";
 // keys, and many clients closed with no handle left open. Needs root (a throw-away account).
 
 const USER = "dbtslibcli";
+const PASSWORD = "lib-cli-pw-7";
+const PASSPHRASE = "lib-cli-phrase";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const work = scratch("dbts-libcli-");
 /** HOME for the examples: its ~/.ssh/known_hosts lists the sshd's host keys. */
 const home = join(work.dir, "home");
 let key = "";
 let otherKey = "";
+/** Dropbear's own key format, an encrypted OpenSSH key, and a key only an ssh-agent holds. */
+let dropbearKey = "";
+let encKey = "";
+let agentSock = "";
+let agent: ChildProcess | null = null;
 let knownHosts = "";
 let sshd: Server | null = null;
 let echo: Target | null = null;
@@ -34,18 +41,34 @@ const sh = (cmd: string, args: string[]) => run(cmd, args, { timeoutMs: 30_000 }
 
 beforeAll(async () => {
   if (process.getuid?.() !== 0) return;
-  const user = addTestUser(USER);
+  const user = addTestUser(USER, { password: PASSWORD });
   key = join(work.dir, "id_ed25519");
   otherKey = join(work.dir, "other_ed25519");
+  encKey = join(work.dir, "enc_ecdsa");
+  dropbearKey = join(work.dir, "id_dropbear");
+  const agentKey = join(work.dir, "agent_ed25519");
   await sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key]);
   await sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", otherKey]);
+  await sh(PEERS["ssh-keygen"], ["-q", "-t", "ecdsa", "-N", PASSPHRASE, "-f", encKey]);
+  await sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", agentKey]);
+  const db = await sh(PEERS.dropbearkey, ["-t", "rsa", "-s", "2048", "-f", dropbearKey]);
+  const dropbearPub = db.stdout.split("\n").find((l) => l.startsWith("ssh-rsa "))!;
+  agentSock = join(work.dir, "agent.sock");
+  agent = spawn(PEERS["ssh-agent"], ["-D", "-a", agentSock], { stdio: "ignore" });
+  children.push(agent);
+  for (let i = 0; i < 100 && (await run(PEERS["ssh-add"], ["-l"], { env: { SSH_AUTH_SOCK: agentSock } })).status === 2; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const added = await run(PEERS["ssh-add"], [agentKey], { env: { SSH_AUTH_SOCK: agentSock } });
+  if (added.status !== 0) throw new Error(`ssh-add: ${added.stderr}`);
   const ak = join(user.home, ".ssh", "authorized_keys");
-  writeFileSync(ak, readFileSync(`${key}.pub`));
+  writeFileSync(ak, [key, encKey, agentKey].map((k) => readFileSync(`${k}.pub`, "utf8")).join("") + `${dropbearPub}\n`);
   chownSync(ak, user.uid, user.gid);
   chmodSync(ak, 0o600);
   const d = join(work.dir, "sshd");
   mkdirSync(d, { recursive: true });
-  sshd = await startSshd(d, ["PasswordAuthentication no"]);
+  writeFileSync(join(d, "banner"), "lib-cli-banner\n");
+  sshd = await startSshd(d, ["PasswordAuthentication yes", `Banner ${join(d, "banner")}`]);
   mkdirSync(join(home, ".ssh"), { recursive: true, mode: 0o700 });
   knownHosts = join(home, ".ssh", "known_hosts");
   const lines = readdirSync(d)
@@ -114,7 +137,8 @@ describe("examples against OpenSSH sshd", () => {
     const r = await run(process.execPath, [join(root, "examples/exec.mjs"), `${USER}@127.0.0.1:${sshd!.port}`, key, "echo out; echo err >&2; exit 7"], {
       env: { HOME: home },
     });
-    expect(r.stderr).toContain("err\n");
+    // Only the command's: the server's banner and the like are log lines, and exec.mjs logs nothing.
+    expect(r.stderr).toBe("err\n");
     expect(r.stdout).toBe("out\n");
     expect(r.status).toBe(7);
   });
@@ -161,8 +185,10 @@ describe("examples against OpenSSH sshd", () => {
 });
 
 describe("the client API in this process", () => {
-  itAsRoot(["sshd", "ssh-keygen"], "exec: both streams, stdin, the environment and the exit status", async () => {
-    const client = await connect(opts());
+  itAsRoot(["sshd", "ssh-keygen"], "exec: both streams, stdin, the exit status or signal; the banner reaches the logger", async () => {
+    const logged: string[] = [];
+    const client = await connect(opts({ logger: (level, msg) => logged.push(`${level}: ${msg}`) }));
+    expect(logged).toContain("info: lib-cli-banner");
     const cmd = client.exec("cat; echo to-err >&2; exit 3");
     const out = collect(cmd.stdout);
     const errs = collect(cmd.stderr);
@@ -200,13 +226,43 @@ describe("the client API in this process", () => {
   });
 
   itAsRoot(["sshd", "ssh-keygen"], "a key the server does not know is refused with an error, not a crash", async () => {
-    const logged: string[] = [];
-    await expect(connect(opts({ privateKeyPath: otherKey, logger: (level, msg) => logged.push(`${level}: ${msg}`) }))).rejects.toThrow(
-      "No auth methods could be used.",
-    );
+    await expect(connect(opts({ privateKeyPath: otherKey }))).rejects.toThrow("No auth methods could be used.");
     await expect(connect(opts({ privateKeyPath: join(work.dir, "no-such-key") }))).rejects.toThrow(/Failed loading keyfile .*ENOENT/);
     // Key material works as a file does.
     const client = await connect(opts({ privateKeyPath: undefined, privateKey: readFileSync(key) }));
+    await client.end();
+  });
+
+  itAsRoot(["sshd", "ssh-keygen", "dropbearkey", "ssh-agent", "ssh-add"], "authenticates with a Dropbear key, an encrypted OpenSSH key, an agent or a password", async () => {
+    const tryAuth = async (o: Partial<ConnectOptions>): Promise<string> => {
+      const client = await connect(opts({ privateKeyPath: undefined, ...o }));
+      const cmd = client.exec("id -un");
+      cmd.stdin.end();
+      const out = await collect(cmd.stdout);
+      await cmd.exit;
+      await client.end();
+      return out.toString().trim();
+    };
+    expect(await tryAuth({ privateKeyPath: dropbearKey })).toBe(USER);
+    expect(await tryAuth({ privateKeyPath: encKey, passphrase: PASSPHRASE })).toBe(USER);
+    expect(await tryAuth({ privateKey: readFileSync(encKey, "utf8"), passphrase: PASSPHRASE })).toBe(USER);
+    expect(await tryAuth({ agent: agentSock })).toBe(USER);
+    expect(await tryAuth({ password: PASSWORD })).toBe(USER);
+    // A wrong passphrase drops the key; a wrong password is tried once: both end in a refusal.
+    await expect(connect(opts({ privateKeyPath: encKey, passphrase: "wrong" }))).rejects.toThrow("No auth methods could be used.");
+    await expect(connect(opts({ privateKeyPath: undefined, password: "wrong" }))).rejects.toThrow();
+    // Nothing was asked on a terminal, and a library has no terminal prompt to hang on.
+  });
+
+  itAsRoot(["sshd", "ssh-keygen"], "shell with a pty of the given size and terminal type", async () => {
+    const client = await connect(opts());
+    const sh = client.shell({ pty: { term: "vt100", cols: 101, rows: 33 } });
+    const out = collect(sh.stdout);
+    sh.stdin.end("stty size; echo term=$TERM; exit 5\n");
+    expect(await sh.exit).toEqual({ code: 5 });
+    const text = (await out).toString();
+    expect(text).toContain("33 101");
+    expect(text).toContain("term=vt100");
     await client.end();
   });
 

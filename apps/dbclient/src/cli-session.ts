@@ -293,8 +293,11 @@ async function cli_session_running(ses: sshsession): Promise<void> {
   ses.cli_ses!.state = cli_state.SESSION_RUNNING;
 }
 
-/** Prepare the client half of the session. @dropbear cli-session.c cli_session_init */
-function cli_session_init(ses: sshsession, proxy_cmd_pid: number): void {
+/**
+ * Prepare the client half of the session. `stdio` is false for a library caller's session,
+ * which never touches our fds 0-2. @dropbear cli-session.c cli_session_init
+ */
+function cli_session_init(ses: sshsession, proxy_cmd_pid: number, stdio: boolean): void {
   const cli_ses = ses.cli_ses!;
   cli_ses.state = cli_state.STATE_NOTHING;
   cli_ses.kex_state = cli_kex_state.KEX_NOTHING;
@@ -302,9 +305,11 @@ function cli_session_init(ses: sshsession, proxy_cmd_pid: number): void {
   cli_ses.winchange = false;
   // Our stdio streams make fds 0-2 non-blocking; their flags go back at exit (busybox ash
   // misbehaves otherwise, as Dropbear notes).
-  cli_ses.stdinflags = getFdFlags(0);
-  cli_ses.stdoutflags = getFdFlags(1);
-  cli_ses.stderrflags = getFdFlags(2);
+  if (stdio) {
+    cli_ses.stdinflags = getFdFlags(0);
+    cli_ses.stdoutflags = getFdFlags(1);
+    cli_ses.stderrflags = getFdFlags(2);
+  }
   // 0 unless the server sends an exit-status.
   cli_ses.retval = 0;
   cli_ses.proxy_cmd_pid = proxy_cmd_pid;
@@ -390,7 +395,7 @@ export async function cli_session(
   ses.algos = algo_tables_new(opts.algos);
   chaninitialise(ses, cli_chantypes);
   cli_algos_initialise(ses);
-  cli_session_init(ses, proxy_cmd_pid);
+  cli_session_init(ses, proxy_cmd_pid, onturn === null);
   ses.init_done = true;
   send_session_identification(ses);
   kexfirstinitialise(ses);

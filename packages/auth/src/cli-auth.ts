@@ -13,7 +13,7 @@ import {
   cli_state,
   type sshsession,
 } from "@dropbear-ts/core";
-import { DEBUG1, LOG_INFO, TRACE, dropbear_close, dropbear_exit, dropbear_log, cleantext } from "@dropbear-ts/dbutil";
+import { DEBUG1, LOG_INFO, TRACE, dropbear_close, dropbear_exit, dropbear_log, cleantext, tellUser } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_CLI_IMMEDIATE_AUTH,
   DROPBEAR_CLI_INTERACT_AUTH,
@@ -152,10 +152,10 @@ export function recv_msg_userauth_banner(ses: sshsession): void {
         linecount++;
       }
     }
-    process.stderr.write(`${text}\n`);
+    tellUser(`${text}\n`);
   }
   if (truncated) {
-    process.stderr.write("[Banner from the server is too long]\n");
+    tellUser("[Banner from the server is too long]\n");
   }
   TRACE("leave recv_msg_userauth_banner");
 }

@@ -1,6 +1,6 @@
 import { buf_eatstring, buf_getbool, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring } from "@dropbear-ts/buffer";
 import { AUTH_METHOD_INTERACT, type sshsession } from "@dropbear-ts/core";
-import { TRACE, dropbear_exit, m_burn, cleantext } from "@dropbear-ts/dbutil";
+import { TRACE, dropbear_exit, m_burn, cleantext, tellUser } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_MAX_CLI_INTERACT_PROMPTS,
   SSH_MSG_USERAUTH_INFO_RESPONSE,
@@ -12,9 +12,13 @@ import { cliAuthHooks, getpass_or_cancel } from "./cli-auth.js";
 
 /**
  * Show the prompt and read an answer with echo (from /dev/tty, else stdin); "" at end of
- * input. @dropbear cli-authinteract.c get_response
+ * input. A library caller's session answers it as it answers the unechoed ones.
+ * @dropbear cli-authinteract.c get_response
  */
-function get_response(prompt: string): string {
+function get_response(ses: sshsession, prompt: string): string {
+  if (ses.cli_ses!.getpass !== null) {
+    return getpass_or_cancel(ses, prompt);
+  }
   process.stderr.write(prompt);
   const line = cliAuthHooks.getline();
   if (line === null) {
@@ -34,7 +38,7 @@ export function recv_msg_userauth_info_request(ses: sshsession): void {
   const payload = ses.payload!;
 
   if (!cli_ses.interact_request_received) {
-    process.stderr.write(`Login for ${cli_opts.username}@${cli_opts.remotehost}\n`);
+    tellUser(`Login for ${cli_opts.username}@${cli_opts.remotehost}\n`);
   }
   cli_ses.interact_request_received = true;
 
@@ -51,18 +55,18 @@ export function recv_msg_userauth_info_request(ses: sshsession): void {
 
   const nametext = cleantext(name, false);
   if (nametext.length > 0) {
-    process.stderr.write(nametext);
+    tellUser(nametext);
   }
   const instructiontext = cleantext(instruction, false);
   if (instructiontext.length > 0) {
-    process.stderr.write(instructiontext);
+    tellUser(instructiontext);
   }
 
   for (let i = 0; i < num_prompts; i++) {
     cli_ses.is_trivial_auth = false;
     const prompt = cleantext(buf_getstring(payload), false);
     const echo = buf_getbool(payload);
-    const response = Buffer.from(echo ? get_response(prompt) : getpass_or_cancel(ses, prompt), "utf8");
+    const response = Buffer.from(echo ? get_response(ses, prompt) : getpass_or_cancel(ses, prompt), "utf8");
     buf_putstring(ses.writepayload, response);
     m_burn(response);
   }

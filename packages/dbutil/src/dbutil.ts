@@ -100,6 +100,20 @@ export function withLogHandler<T>(handler: LogHandler, fn: () => T): T {
   return contextLog.run(handler, fn);
 }
 
+/**
+ * Text C writes on stderr for its user (a server's banner, prompts' headings, key file errors):
+ * to stderr in the programs; a library session has no terminal, so there it goes to the
+ * session's log handler instead, as one info line.
+ */
+export function tellUser(text: string): void {
+  const handler = contextLog.getStore();
+  if (handler !== undefined) {
+    handler(LOG_INFO, text);
+  } else {
+    process.stderr.write(text);
+  }
+}
+
 /** syslog(3) through libc, loaded on first use so programs that log to stderr never pay for it. */
 interface Syslog {
   syslog(priority: number, fmt: string, type: string, msg: string): void;

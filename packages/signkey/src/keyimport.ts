@@ -7,7 +7,7 @@ import { bytes_to_mp } from "@dropbear-ts/crypto";
 import { type DecipherGCM, createDecipheriv, createPrivateKey } from "node:crypto";
 import { closeSync, constants, openSync, readFileSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
-import { TRACE, strerror } from "@dropbear-ts/dbutil";
+import { TRACE, strerror, tellUser } from "@dropbear-ts/dbutil";
 import {
   type buffer,
   buf_burn_free,
@@ -83,7 +83,7 @@ const OID_SEC521R1_BLOB = Buffer.from([0x2b, 0x81, 0x04, 0x00, 0x23]);
 
 /** dropbearconvert and friends report trouble on stderr, not through the log. */
 function printError(msg: string): void {
-  process.stderr.write(`Error: ${msg}\n`);
+  tellUser(`Error: ${msg}\n`);
 }
 
 /** Whether the file is an encrypted key of `filetype`. @dropbear keyimport.c import_encrypted */
