@@ -25,8 +25,8 @@ const SECONDS = envNumber("FUZZ_SECONDS", 20);
 const SEED = envNumber("FUZZ_SEED", randomBytes(4).readUInt32BE(0) || 1);
 /** Connections in flight at once: below MAX_UNAUTH_PER_IP, so none is refused for that. */
 const PARALLEL = 4;
-/** How long a connection may sit without the server closing it after our last byte. */
-const IDLE_MS = 700;
+/** How long the server may take to close a connection after our EOF before it counts as hung. */
+const HANG_MS = 5000;
 
 /** mulberry32: a small seeded generator, so a failing round can be replayed. */
 function rng(seed: number): () => number {
@@ -106,27 +106,29 @@ function mutate(input: Buffer, r: () => number): Buffer {
   return b;
 }
 
-/** Send `data` in a few writes and wait until the server closes, or IDLE_MS passes with no news. */
-async function poke(port: number, data: Buffer, r: () => number): Promise<"closed" | "idle"> {
-  const sock = net.connect({ port, host: "127.0.0.1" });
+/**
+ * Send `data` in a few writes, then EOF, and wait for the server to close: "closed", or "hung"
+ * if it has not HANG_MS after our EOF (it must end a connection whose peer has gone). "refused":
+ * closed before the server said a word, which is the daemon turning the connection away (too
+ * many unauthenticated ones still counted), not a connection process's answer.
+ */
+async function poke(port: number, data: Buffer, r: () => number): Promise<"closed" | "hung" | "refused"> {
+  const sock = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
   sock.on("error", () => undefined);
+  let heard = false;
   let timer: NodeJS.Timeout | undefined;
-  const outcome = new Promise<"closed" | "idle">((resolve) => {
-    const idle = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(() => resolve("idle"), IDLE_MS);
-    };
-    sock.on("data", idle);
-    sock.on("close", () => resolve("closed"));
-    sock.once("connect", idle);
+  const outcome = new Promise<"closed" | "hung" | "refused">((resolve) => {
+    sock.on("data", () => (heard = true));
+    sock.on("close", () => resolve(heard ? "closed" : "refused"));
+    sock.once("finish", () => (timer = setTimeout(() => resolve("hung"), HANG_MS)));
   });
   try {
     await Promise.race([once(sock, "connect"), outcome]);
     const cuts = [0, Math.floor(r() * data.length), Math.floor(r() * data.length), data.length].sort((x, y) => x - y);
-    for (let i = 0; i + 1 < cuts.length; i++) {
-      if (sock.destroyed) break;
+    for (let i = 0; i + 1 < cuts.length && !sock.destroyed; i++) {
       sock.write(data.subarray(cuts[i], cuts[i + 1]));
     }
+    if (!sock.destroyed) sock.end();
     return await outcome;
   } finally {
     clearTimeout(timer);
@@ -165,19 +167,32 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
     async () => {
       const r = rng(SEED);
       const end = Date.now() + SECONDS * 1000;
-      const outcomes = { closed: 0, idle: 0 };
-      let next = 0;
+      const outcomes = { closed: 0, hung: 0, refused: 0 };
+      let served = 0;
+      /** Until the daemon has room again: its connection processes from closed clients gone. */
+      const room = async (): Promise<void> => {
+        const by = Date.now() + 10_000;
+        while (connectionsOf(server.child.pid!).length >= PARALLEL) {
+          if (Date.now() > by) throw new Error("the daemon's connection processes did not end within 10 s");
+          await new Promise((res) => setTimeout(res, 20));
+        }
+      };
       const worker = async (): Promise<void> => {
-        while (next < ITERATIONS && Date.now() < end) {
-          next++;
+        while (served < ITERATIONS && Date.now() < end) {
           const pool = seeds(r);
           const data = mutate(pool[Math.floor(r() * pool.length)]!, r);
-          outcomes[await poke(server.port, data, r)]++;
+          const o = await poke(server.port, data, r);
+          outcomes[o]++;
+          if (o === "refused") await room();
+          else served++;
         }
       };
       await Promise.all(Array.from({ length: PARALLEL }, worker));
-      expect(outcomes.closed + outcomes.idle).toBe(next);
-      expect(outcomes.closed).toBeGreaterThan(0);
+      // Each connection reached a connection process (after waiting for room if need be),
+      // which ended it.
+      expect(outcomes.closed).toBe(served);
+      expect(outcomes.hung).toBe(0);
+      expect(served).toBeGreaterThan(0);
       // Every connection process is gone once its client is (they saw EOF at worst), and each
       // said why in its exit line: one that died of anything else would say nothing.
       await expect.poll(() => connectionsOf(server.child.pid!).length, { timeout: 15_000 }).toBe(0);

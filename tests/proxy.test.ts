@@ -96,17 +96,35 @@ function ourArgs(port: number, ...rest: string[]): string[] {
 }
 
 /** A listener that only counts connections: the target a failed proxy must never reach. */
-async function countingListener(): Promise<{ port: number; count: () => number; close: () => Promise<void> }> {
+async function countingListener(): Promise<{ port: number; count: () => Promise<number>; close: () => Promise<void> }> {
   let n = 0;
+  let probes = 0;
+  const seen = new Set<number>();
+  const waiting = new Map<number, () => void>();
   const srv = net.createServer((s) => {
     n++;
+    const from = s.remotePort ?? -1;
+    seen.add(from);
     s.destroy();
+    waiting.get(from)?.();
   });
   srv.listen(0, "127.0.0.1");
   await once(srv, "listening");
+  const port = (srv.address() as net.AddressInfo).port;
   return {
-    port: (srv.address() as net.AddressInfo).port,
-    count: () => n,
+    port,
+    // Connections are accepted in the order they arrived: once a probe of our own is in, any
+    // connection made before it has been counted.
+    count: async () => {
+      const probe = net.connect(port, "127.0.0.1");
+      probe.on("error", () => undefined);
+      await once(probe, "connect");
+      const me = probe.localPort!;
+      await new Promise<void>((r) => (seen.has(me) ? r() : waiting.set(me, r)));
+      probe.destroy();
+      probes++;
+      return n - probes;
+    },
     close: () => new Promise<void>((r) => srv.close(() => r())),
   };
 }
@@ -190,8 +208,7 @@ describe("-J and ProxyCommand: the transport through a program", () => {
       // The shell says why; dbclient says the transport went away before a version line.
       expect(r.stderr).toMatch(/nonexistent\/proxy-program/);
       expect(r.stderr).toMatch(/Remote closed the connection/);
-      await new Promise((res) => setTimeout(res, 200));
-      expect(target.count()).toBe(0);
+      expect(await target.count()).toBe(0);
     } finally {
       await target.close();
     }
@@ -217,7 +234,7 @@ describe("-J and ProxyCommand: the transport through a program", () => {
       clearTimeout(timer);
       expect(status).not.toBe(0);
       expect(err).toMatch(/Remote closed the connection|Error/);
-      expect(target.count()).toBe(0);
+      expect(await target.count()).toBe(0);
     } finally {
       await target.close();
     }
@@ -267,7 +284,7 @@ describe("multihop: dbclient re-run with -B per hop", () => {
       const r = await runBin(process.execPath, [OURS.dbclient, "-y", "-y", "-i", keys.dropbear, `${USER}@127.0.0.1/${dead.port},${USER}@127.0.0.1/${target.port}`, "true"], Buffer.alloc(0), { timeoutMs: 30_000 });
       expect(r.status).not.toBe(0);
       expect(r.stderr).toMatch(/Connection refused|Remote closed/);
-      expect(target.count()).toBe(0);
+      expect(await target.count()).toBe(0);
     } finally {
       await target.close();
     }
