@@ -405,3 +405,64 @@ describe("createServer's answers that never come and handlers that throw", () =>
     }
   });
 });
+
+describe("streamlocal through createServer", () => {
+  itWithPeers(["ssh", "ssh-keygen"], "direct-streamlocal goes where onStreamLocal says; streamlocal-forward listens when onStreamLocalForward allows", async () => {
+    const { createServer } = await import("dropbear-ts");
+    const net = await import("node:net");
+    // A Unix-socket echo target.
+    const sockPath = join(work.dir, "echo.sock");
+    const unixEcho = net.createServer({ allowHalfOpen: true }, (c) => {
+      c.pipe(c);
+      c.on("error", () => undefined);
+    });
+    await new Promise<void>((r) => unixEcho.listen(sockPath, r));
+    const asked: string[] = [];
+    const s = createServer({
+      hostKeys: [hostKey],
+      authenticate: () => true,
+      onStreamLocal: async ({ path }) => {
+        asked.push(`local ${path}`);
+        return path === "/nowhere/echo" ? { path: sockPath } : false;
+      },
+      onStreamLocalForward: ({ path }) => {
+        asked.push(`forward ${path}`);
+        return path.startsWith(work.dir);
+      },
+    });
+    const { port: p } = await s.listen(0);
+    const fwdPath = join(work.dir, "fwd.sock");
+    try {
+      const lport = await freePort();
+      const t = await startTunnel(
+        PEERS.ssh,
+        [...sshArgs(key, p), "-N", "-L", `127.0.0.1:${lport}:/nowhere/echo`, "-R", `${fwdPath}:127.0.0.1:${target!.port}`, "u@127.0.0.1"],
+        lport,
+      );
+      try {
+        const rt = await echoRoundTrip(lport, 50_000);
+        expect(rt.gotHash).toBe(rt.sentHash);
+        // The -R socket: a connection there reaches the echo target on ssh's side.
+        const back = await new Promise<string>((resolve, reject) => {
+          const tryConnect = (n: number): void => {
+            const c = net.connect(fwdPath);
+            let got = "";
+            c.on("data", (d) => (got += d.toString()));
+            c.on("end", () => resolve(got));
+            c.on("connect", () => c.end("via unix socket"));
+            c.on("error", (e) => (n > 0 ? setTimeout(() => tryConnect(n - 1), 100) : reject(e)));
+          };
+          tryConnect(50);
+        });
+        expect(back).toBe("via unix socket");
+      } finally {
+        await t.stop();
+      }
+      expect(asked).toContain("local /nowhere/echo");
+      expect(asked).toContain(`forward ${fwdPath}`);
+    } finally {
+      await s.close();
+      await new Promise<void>((r) => unixEcho.close(() => r()));
+    }
+  });
+});

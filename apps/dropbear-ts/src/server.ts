@@ -89,6 +89,15 @@ export interface TcpipForwardRequest {
   readonly port: number;
 }
 
+/** A direct-streamlocal request (`ssh -L port:/path`): the Unix socket asked for. */
+export interface StreamLocalRequest {
+  readonly username: string;
+  readonly path: string;
+}
+
+/** true: connect to the path asked for; false: refuse; a path: connect there instead. */
+export type StreamLocalDecision = boolean | { path: string };
+
 export interface ServerOptions {
   /** Host keys: file paths, or key material (Dropbear or OpenSSH format) as a Buffer. At least one. */
   hostKeys: ReadonlyArray<string | Buffer>;
@@ -100,6 +109,10 @@ export interface ServerOptions {
   onDirectTcpip?: (req: DirectTcpipRequest) => DirectTcpipDecision | Promise<DirectTcpipDecision>;
   /** tcpip-forward; without it every request is refused. The bound port is reported to the client. */
   onTcpipForward?: (req: TcpipForwardRequest) => boolean | Promise<boolean>;
+  /** direct-streamlocal@openssh.com; without it every request is refused. */
+  onStreamLocal?: (req: StreamLocalRequest) => StreamLocalDecision | Promise<StreamLocalDecision>;
+  /** streamlocal-forward@openssh.com (`ssh -R /path:...`): may we listen on that path? Without it, refused. */
+  onStreamLocalForward?: (req: StreamLocalRequest) => boolean | Promise<boolean>;
   /** The sessions' log lines (what dropbear logs); none without it. */
   logger?: Logger;
 }
@@ -186,11 +199,10 @@ export class Server {
       throw new TypeError("createServer: at least one host key is needed");
     }
     this.log = logHandlerFor(options.logger);
-    // The dropbear program's own defaults, from its option parser: -E (no syslog), -k without
-    // a tcpip-forward handler, and the host keys (each checked here, so a bad one is an error
-    // now and not a warning later).
+    // The dropbear program's own defaults, from its option parser: -E (no syslog), and -k
+    // when no remote forward of either kind has a handler.
     const argv = ["dropbear", "-E"];
-    if (options.onTcpipForward === undefined) {
+    if (options.onTcpipForward === undefined && options.onStreamLocalForward === undefined) {
       argv.push("-k");
     }
     const parsed = withLogHandler(this.log, () => {
@@ -412,6 +424,19 @@ export class Server {
       remotetcp: (ses, address, port) => {
         const handler = o.onTcpipForward;
         return handler === undefined ? false : bounded(this, false, () => handler({ username: username(ses), address, port }));
+      },
+      streamlocal: (ses, path) => {
+        const handler = o.onStreamLocal;
+        if (handler === undefined) {
+          return null;
+        }
+        const target = (d: StreamLocalDecision): string | null => (d === true ? path : d === false ? null : d.path);
+        const d = bounded<StreamLocalDecision>(this, false, () => handler({ username: username(ses), path }));
+        return d instanceof Promise ? d.then(target) : target(d);
+      },
+      remotestreamlocal: (ses, path) => {
+        const handler = o.onStreamLocalForward;
+        return handler === undefined ? false : bounded(this, false, () => handler({ username: username(ses), path }));
       },
     };
   }

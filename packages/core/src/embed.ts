@@ -41,4 +41,8 @@ export interface SvrEmbed {
   tcpdirect(ses: sshsession, host: string, port: number, orighost: string, origport: number): SvrDecision<SvrTcpTarget | null>;
   /** tcpip-forward: whether the client may have us listen on this address and port (0: any). */
   remotetcp(ses: sshsession, addr: string, port: number): SvrDecision<boolean>;
+  /** direct-streamlocal@openssh.com: the Unix socket path to connect to, or null to refuse. */
+  streamlocal(ses: sshsession, path: string): SvrDecision<string | null>;
+  /** streamlocal-forward@openssh.com: whether the client may have us listen on this Unix socket path. */
+  remotestreamlocal(ses: sshsession, path: string): SvrDecision<boolean>;
 }

@@ -18,6 +18,7 @@ import { get_listener, new_listener, remove_listener } from "@dropbear-ts/listen
 import { ListenerFd, StreamFd, connect_streamlocal, dropbear_prio, SOCKET_HIGH_WATER_MARK } from "@dropbear-ts/netio";
 import { DROPBEAR_LISTEN_BACKLOG, MAX_HOST_LEN, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
+import { channelOpenDecided } from "./svr-tcpfwd.js";
 
 // Unix-socket forwarding on the server (svr-streamfwd.c): the client's `ssh -L port:/path`
 // (direct-streamlocal@openssh.com) and `ssh -R /path:host:port` (streamlocal-forward@openssh.com
@@ -205,13 +206,18 @@ export async function svr_remotestreamlocalreq(ses: sshsession): Promise<number>
       TRACE("leave newstreamlocal: no unix forwarding for forced command");
       break out;
     }
-    // An embedding program has no hook for Unix sockets: refused (beyond Dropbear).
-    if (svr_opts.noremotefwd || !svr_pubkey_allows_tcpfwd(ses) || ses.svr_ses!.embed !== null) {
+    if (svr_opts.noremotefwd || !svr_pubkey_allows_tcpfwd(ses)) {
       TRACE("leave remotestreamlocalreq: remote forwarding disabled");
       break out;
     }
     const request_path = getStreamPath(ses);
     if (request_path === null) {
+      break out;
+    }
+    // The embedding program may refuse it (beyond Dropbear); a rejected answer refuses too.
+    const embed = ses.svr_ses!.embed;
+    if (embed !== null && !(await Promise.resolve(embed.remotestreamlocal(ses, request_path)).catch(() => false))) {
+      TRACE("leave remotestreamlocalreq: refused by the embedding program");
       break out;
     }
     const tcpinfo = new FwdListener();
@@ -240,7 +246,7 @@ function newstreamlocal(ses: sshsession, channel: Channel): number {
       TRACE("leave newstreamlocal: no unix forwarding for forced command");
       break out;
     }
-    if (svr_opts.nolocaltcp || !svr_pubkey_allows_tcpfwd(ses) || ses.svr_ses!.embed !== null) {
+    if (svr_opts.nolocaltcp || !svr_pubkey_allows_tcpfwd(ses)) {
       TRACE("leave newstreamlocal: local unix forwarding disabled");
       break out;
     }
@@ -251,12 +257,27 @@ function newstreamlocal(ses: sshsession, channel: Channel): number {
     }
     // C copies the path into sun_path with strlcpy: it ends at a NUL.
     const nul = destsocket.indexOf(0);
-    channel.conn_pending = connect_streamlocal(
-      ses.conn_pending,
-      (nul >= 0 ? destsocket.subarray(0, nul) : destsocket).toString("latin1"),
-      (result, sock, errstring) => channel_connect_done(ses, result, sock, channel, errstring),
-      dropbear_prio.DROPBEAR_PRIO_NORMAL,
-    );
+    const path = (nul >= 0 ? destsocket.subarray(0, nul) : destsocket).toString("latin1");
+    const connect = (p: string): void => {
+      channel.conn_pending = connect_streamlocal(
+        ses.conn_pending,
+        p,
+        (result, sock, errstring) => channel_connect_done(ses, result, sock, channel, errstring),
+        dropbear_prio.DROPBEAR_PRIO_NORMAL,
+      );
+    };
+    const embed = ses.svr_ses!.embed;
+    if (embed === null) {
+      connect(path);
+    } else {
+      // The embedding program decides which socket, if any (beyond Dropbear).
+      const target = embed.streamlocal(ses, path);
+      if (target === null) {
+        TRACE("leave newstreamlocal: refused by the embedding program");
+        break out;
+      }
+      channelOpenDecided(ses, channel, target, connect);
+    }
     err = SSH_OPEN_IN_PROGRESS;
   }
   TRACE(() => `leave streamlocal: err ${err}`);

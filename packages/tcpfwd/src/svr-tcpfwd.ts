@@ -9,7 +9,6 @@ import {
   SSH_OPEN_IN_PROGRESS,
   type ChanType,
   type Channel,
-  type SvrTcpTarget,
   type sshsession,
 } from "@dropbear-ts/core";
 import { TRACE } from "@dropbear-ts/dbutil";
@@ -177,14 +176,7 @@ function newtcpdirect(ses: sshsession, channel: Channel): number {
         TRACE("leave newtcpdirect: refused by the embedding program");
         break out;
       }
-      if (target instanceof Promise) {
-        target.then(
-          (t) => tcpdirectDecided(ses, channel, t),
-          () => tcpdirectDecided(ses, channel, null),
-        );
-      } else {
-        tcpdirectConnect(ses, channel, target.host, target.port);
-      }
+      channelOpenDecided(ses, channel, target, (t) => tcpdirectConnect(ses, channel, t.host, t.port));
       err = SSH_OPEN_IN_PROGRESS;
       break out;
     }
@@ -209,20 +201,29 @@ function tcpdirectConnect(ses: sshsession, channel: Channel, host: string, port:
 }
 
 /**
- * An embedding program's later answer to a direct-tcpip open: connect, or refuse the open as
- * prohibited. Ignored once the session or the channel is gone; the loop is woken to go on.
+ * Go on with an embedding program's answer to a channel open (direct-tcpip, direct-streamlocal)
+ * that was not refused at once: connect now, or once a promised answer comes — then a refusal
+ * is sent as "administratively prohibited", nothing is done once the session or the channel is
+ * gone, and the loop is woken to go on.
  */
-function tcpdirectDecided(ses: sshsession, channel: Channel, target: SvrTcpTarget | null): void {
-  if (ses.exitflag || ses.sock_in === null || ses.channels[channel.index] !== channel) {
+export function channelOpenDecided<T>(ses: sshsession, channel: Channel, answer: T | Promise<T | null>, connect: (target: T) => void): void {
+  if (!(answer instanceof Promise)) {
+    connect(answer);
     return;
   }
-  if (target === null) {
-    send_msg_channel_open_failure(ses, channel.remotechan, SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, "", "");
-    remove_channel(ses, channel);
-  } else {
-    tcpdirectConnect(ses, channel, target.host, target.port);
-  }
-  ses.signal_pipe?.raise();
+  const decided = (target: T | null): void => {
+    if (ses.exitflag || ses.sock_in === null || ses.channels[channel.index] !== channel) {
+      return;
+    }
+    if (target === null) {
+      send_msg_channel_open_failure(ses, channel.remotechan, SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, "", "");
+      remove_channel(ses, channel);
+    } else {
+      connect(target);
+    }
+    ses.signal_pipe?.raise();
+  };
+  answer.then(decided, () => decided(null));
 }
 
 /** "direct-tcpip" as the server accepts it (the client's -L). @dropbear svr-tcpfwd.c svr_chan_tcpdirect */
