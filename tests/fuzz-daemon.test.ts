@@ -8,10 +8,20 @@ import { PEERS, itWithPeers } from "./helpers/peers.js";
 import { connectionsOf } from "./helpers/procs.js";
 import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { kexinit, packet, sshString, u32 } from "./helpers/wire.js";
+import { buf_putbytes } from "@dropbear-ts/buffer";
+import type { sshsession } from "@dropbear-ts/core";
+import { DropbearExit, isempty } from "@dropbear-ts/dbutil";
+import { kexLoadKems, kexfirstinitialise, send_msg_kexinit } from "@dropbear-ts/kex";
+import { StreamFd } from "@dropbear-ts/netio";
+import { LOCAL_IDENT } from "@dropbear-ts/options";
+import { encrypt_packet, write_packet } from "@dropbear-ts/packet";
+import { kexClient, pump } from "../packages/kex/test/harness.js";
 
 // Issue 10's raw-socket fuzzer: our dropbear on loopback gets mutated handshakes (ident lines,
 // KEXINITs, KEXDH_INITs and stray packets, before the first NEWKEYS where everything is clear
-// text) for a bounded number of connections and time. Every connection process must end with a
+// text), then, from a client of our own code that completed a real key exchange, mutated
+// packets under the new keys (service and auth requests, rekeys, channel and global requests),
+// for a bounded number of connections and time. Every connection process must end with a
 // DropbearExit's log line, never an uncaught error, and the daemon must still serve a real
 // client afterwards. `npm test` runs a short round; `npm run fuzz` a long one (FUZZ_SCALE,
 // FUZZ_SECONDS); FUZZ_SEED replays a round.
@@ -160,6 +170,57 @@ afterAll(async () => {
   work.cleanup();
 });
 
+/**
+ * A client of our own code on a real connection to `port`, through the first key exchange:
+ * what follows is encrypted, so mutated plaintext reaches the server's parsers past the MAC.
+ */
+async function keyedClient(port: number): Promise<{ ses: sshsession; sock: net.Socket }> {
+  await kexLoadKems();
+  const sock = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+  sock.on("error", () => undefined);
+  await once(sock, "connect");
+  sock.write(`${LOCAL_IDENT}\r\n`);
+  // The server's version line, read by hand; what follows it is the first packet.
+  let head = Buffer.alloc(0);
+  while (!head.includes(0x0a)) {
+    const [d] = (await Promise.race([once(sock, "data"), once(sock, "close").then(() => [null])])) as [Buffer | null];
+    if (d === null) throw new DropbearExit(1, "closed before its version line");
+    head = Buffer.concat([head, d]);
+  }
+  sock.pause();
+  const nl = head.indexOf(0x0a);
+  sock.unshift(head.subarray(nl + 1));
+  const ses = kexClient(new StreamFd(sock), [], [
+    // Whatever the server answers before it ends the connection is taken and dropped.
+    ...[5, 6, 51, 52, 53, 60, 61, 80, 81, 82, 91, 92].map((type) => ({ type, handler: () => undefined })),
+  ]);
+  ses.remoteident = head.subarray(0, nl).toString("latin1").replace(/\r$/, "");
+  kexfirstinitialise(ses);
+  send_msg_kexinit(ses);
+  await pump([ses], () => ses.kexstate.donefirstkex && ses.newkeys === null);
+  return { ses, sock };
+}
+
+/** Payloads a client sends once keyed (type byte first): each is a mutation seed. */
+function keyedSeeds(r: () => number): Buffer[] {
+  const user = ["root", "nobody", "no-such-user-dbts", ""][Math.floor(r() * 4)]!;
+  const req = (...rest: Buffer[]): Buffer => Buffer.concat([Buffer.of(50), sshString(user), sshString("ssh-connection"), ...rest]);
+  return [
+    Buffer.concat([Buffer.of(5), sshString("ssh-userauth")]),
+    req(sshString("none")),
+    req(sshString("password"), Buffer.of(0), sshString("hunter2")),
+    req(sshString("publickey"), Buffer.of(0), sshString("ssh-ed25519"), sshString(Buffer.concat([sshString("ssh-ed25519"), sshString(randomBytes(32))]))),
+    req(sshString("publickey"), Buffer.of(1), sshString("ssh-ed25519"), sshString(Buffer.concat([sshString("ssh-ed25519"), sshString(randomBytes(32))])), sshString(randomBytes(83))),
+    req(sshString("keyboard-interactive"), sshString(""), sshString("")),
+    Buffer.concat([Buffer.of(2), sshString(randomBytes(20))]),
+    Buffer.concat([Buffer.of(4), Buffer.of(1), sshString("debug"), sshString("")]),
+    kexinit(KEX[Math.floor(r() * KEX.length)]!, false),
+    Buffer.concat([Buffer.of(80), sshString("tcpip-forward"), Buffer.of(1), sshString(""), u32(0)]),
+    Buffer.concat([Buffer.of(90), sshString("session"), u32(0), u32(1 << 20), u32(32768)]),
+    Buffer.concat([Buffer.of(Math.floor(r() * 256)), randomBytes(Math.floor(r() * 40))]),
+  ];
+}
+
 describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connections or ${SECONDS} s)`, () => {
   itWithPeers(
     ["ssh"],
@@ -207,6 +268,65 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
         { timeoutMs: 20_000 },
       );
       expect(ssh.stderr).toMatch(/SSH2_MSG_SERVICE_ACCEPT received/);
+    },
+    (SECONDS + 60) * 1000,
+  );
+
+  itWithPeers(
+    ["ssh"],
+    "after a real key exchange, mutated service, auth and other packets end each connection cleanly",
+    async () => {
+      const r = rng(SEED ^ 0x5eed);
+      const end = Date.now() + SECONDS * 1000;
+      const before = server.log().length;
+      const outcomes = { closed: 0, hung: 0, sent: 0 };
+      let connections = 0;
+      const worker = async (): Promise<void> => {
+        while (connections < Math.ceil(ITERATIONS / 5) && Date.now() < end) {
+          connections++;
+          const { ses, sock } = await keyedClient(server.port);
+          const closed = new Promise<"closed">((res) => sock.once("close", () => res("closed")));
+          // A real service request first, so userauth is reached; then mutated packets.
+          const payloads = [keyedSeeds(r)[0]!, ...Array.from({ length: 1 + Math.floor(r() * 12) }, () => {
+            const pool = keyedSeeds(r);
+            const m = mutate(pool[Math.floor(r() * pool.length)]!, r);
+            return m.length > 0 ? m : Buffer.of(2);
+          })];
+          try {
+            for (const p of payloads) {
+              if (sock.destroyed) break;
+              buf_putbytes(ses.writepayload, p);
+              encrypt_packet(ses);
+              while (!isempty(ses.writequeue) && !sock.destroyed) write_packet(ses);
+              outcomes.sent++;
+            }
+          } catch (e) {
+            // The server ended it already: our write saw the socket go.
+            if (!(e instanceof DropbearExit)) throw e;
+          }
+          sock.end();
+          // Read (and drop) what the server still says, so its EOF and the close are seen.
+          sock.on("readable", () => {
+            while (sock.read() !== null);
+          });
+          sock.read(0);
+          let timer: NodeJS.Timeout | undefined;
+          const o = await Promise.race([closed, new Promise<"hung">((res) => (timer = setTimeout(() => res("hung"), HANG_MS)))]);
+          clearTimeout(timer);
+          sock.destroy();
+          outcomes[o]++;
+        }
+      };
+      await Promise.all(Array.from({ length: PARALLEL }, worker));
+      expect(outcomes.hung).toBe(0);
+      expect(outcomes.closed).toBe(connections);
+      expect(outcomes.sent).toBeGreaterThan(connections);
+      await expect.poll(() => connectionsOf(server.child.pid!).length, { timeout: 15_000 }).toBe(0);
+      await expect.poll(() => silentConnections(server.log()), { timeout: 10_000 }).toEqual([]);
+      const log = server.log().slice(before);
+      const crash = CRASH.exec(log);
+      expect(crash === null ? "" : log.slice(Math.max(0, crash.index - 400), crash.index + 800), `seed ${SEED}`).toBe("");
+      expect(server.child.exitCode).toBeNull();
     },
     (SECONDS + 60) * 1000,
   );

@@ -79,29 +79,15 @@ function base(ses: sshsession, fd: StreamFd, got: Buffer[], types: packettype[])
 }
 
 /**
- * Two sessions set up as svr_session and cli_session leave them, over a real socket pair, with
- * both KEXINITs sent. The server has an ed25519 host key; the client skips the known_hosts check.
+ * A client session as cli_session leaves it on `fd`, with the kex handlers (its answer to the
+ * server's KEXINIT folded into that handler, as cli_sessionloop does) and `extra` ones; it
+ * skips the known_hosts check and offers what the default tables have.
  */
-export async function kexPair(o: Options = {}): Promise<KexPair> {
-  await kexLoadKems();
-  const p = await tcpPair();
+export function kexClient(fd: StreamFd, got: Buffer[], extra: packettype[] = []): sshsession {
   const cli = new sshsession(new runopts(), { cli_opts: Object.assign(new cli_runopts(), { no_hostkey_check: true, remotehost: "test" }) });
-  const svr_opts = new svr_runopts();
-  svr_opts.hostkey = hostkey;
-  const svr = new sshsession(new runopts(), { svr_opts });
-  const got = new Map<sshsession, Buffer[]>([
-    [cli, []],
-    [svr, []],
-  ]);
-  base(svr, new StreamFd(p.b), got.get(svr)!, [
-    { type: SSH_MSG_KEXINIT, handler: recv_msg_kexinit },
-    { type: SSH_MSG_KEXDH_INIT, handler: recv_msg_kexdh_init },
-    { type: SSH_MSG_NEWKEYS, handler: recv_msg_newkeys },
-  ]);
-  base(cli, new StreamFd(p.a), got.get(cli)!, [
+  base(cli, fd, got, [
     {
       type: SSH_MSG_KEXINIT,
-      // cli_sessionloop's answer to the server's KEXINIT, folded into the handler.
       handler: (s) => {
         recv_msg_kexinit(s);
         if (s.cli_ses!.kex_state === cli_kex_state.KEX_NOTHING || s.kexstate.donefirstkex) {
@@ -113,16 +99,46 @@ export async function kexPair(o: Options = {}): Promise<KexPair> {
     { type: SSH_MSG_KEXDH_REPLY, handler: recv_msg_kexdh_reply },
     { type: SSH_MSG_NEWKEYS, handler: recv_msg_newkeys },
     { type: SSH_MSG_EXT_INFO, handler: recv_msg_ext_info },
+    ...extra,
   ]);
-  // As svr_algos_initialise and cli_algos_initialise: each side offers only its own markers.
+  // As cli_algos_initialise: the client offers only its own strict-kex marker.
+  for (const a of cli.algos.sshkex) if (a.name === SSH_STRICT_KEX_S) a.usable = false;
+  return cli;
+}
+
+/**
+ * Two sessions set up as svr_session and cli_session leave them, over a real socket pair, with
+ * both KEXINITs sent. The server has an ed25519 host key; the client skips the known_hosts check.
+ */
+export async function kexPair(o: Options = {}): Promise<KexPair> {
+  await kexLoadKems();
+  const p = await tcpPair();
+  const svr_opts = new svr_runopts();
+  svr_opts.hostkey = hostkey;
+  const svr = new sshsession(new runopts(), { svr_opts });
+  const got = { cli: [] as Buffer[], svr: [] as Buffer[] };
+  base(svr, new StreamFd(p.b), got.svr, [
+    { type: SSH_MSG_KEXINIT, handler: recv_msg_kexinit },
+    { type: SSH_MSG_KEXDH_INIT, handler: recv_msg_kexdh_init },
+    { type: SSH_MSG_NEWKEYS, handler: recv_msg_newkeys },
+  ]);
+  const cli = kexClient(new StreamFd(p.a), got.cli);
+  // As svr_algos_initialise: the server offers only its own markers, and signs with ed25519.
   only(svr.algos.sigalgs, ["ssh-ed25519"]);
   for (const a of svr.algos.sshkex) if (a.name === SSH_EXT_INFO_C || a.name === SSH_STRICT_KEX_C) a.usable = false;
-  for (const a of cli.algos.sshkex) if (a.name === SSH_STRICT_KEX_S) a.usable = false;
   o.setup?.(cli, svr);
   for (const ses of [cli, svr]) {
     kexfirstinitialise(ses);
   }
-  return { cli, svr, got, close: p.close };
+  return {
+    cli,
+    svr,
+    got: new Map([
+      [cli, got.cli],
+      [svr, got.svr],
+    ]),
+    close: p.close,
+  };
 }
 
 /** Resolves when one of the sockets may be read (or after 5 s, rejecting). */
@@ -144,19 +160,21 @@ function readable(fds: Fd[]): Promise<void> {
 }
 
 /**
- * Run both sides' packet steps until `done()` holds: flush each write queue, read and process
- * whatever arrived. A DropbearExit on either side is thrown to the caller. At most 200 turns.
+ * Run the sessions' packet steps (both of a pair, or the ones given) until `done()` holds:
+ * flush each write queue, read and process whatever arrived. A DropbearExit on any side is
+ * thrown to the caller. At most 200 turns.
  */
-export async function pump(k: KexPair, done: () => boolean): Promise<void> {
+export async function pump(k: KexPair | readonly sshsession[], done: () => boolean): Promise<void> {
+  const sessions = "cli" in k ? [k.cli, k.svr] : k;
   const prev = setLogHandler(() => undefined);
   try {
     for (let turn = 0; turn < 200; turn++) {
-      for (const ses of [k.cli, k.svr]) {
+      for (const ses of sessions) {
         if (!isempty(ses.writequeue)) write_packet(ses);
       }
       if (done()) return;
-      await readable([k.cli.sock_in!, k.svr.sock_in!]);
-      for (const ses of [k.cli, k.svr]) {
+      await readable(sessions.map((s) => s.sock_in!));
+      for (const ses of sessions) {
         for (let i = 0; i < 50 && ses.sock_in!.readReady(); i++) {
           read_packet(ses);
           if (ses.payload === null) break;
