@@ -287,6 +287,31 @@ describe("the client API in this process", () => {
     await client.end();
   });
 
+  itAsRoot(["sshd", "ssh-keygen"], "a server that drops the connection ends the session with close and error events, not a crash", async () => {
+    const client = await connect(opts());
+    const errors: Error[] = [];
+    client.on("error", (e: Error) => errors.push(e));
+    // Not events.once: that rejects on the "error" event, which comes first.
+    const closed = new Promise<[Error | null]>((resolve) => client.once("close", (e: Error | null) => resolve([e])));
+    // sshd's per-connection process is the shell's parent: killing it drops the TCP connection.
+    const cmd = client.exec("kill -9 $PPID");
+    cmd.stdin.end();
+    await expect(cmd.exit).rejects.toThrow(/Remote closed the connection|Connection reset|Error reading/);
+    const [error] = await closed;
+    expect(error?.message).toMatch(/Remote closed the connection|Connection reset|Error reading/);
+    expect(errors).toEqual([error]);
+    expect(() => client.exec("true")).toThrow(/closed|Remote/);
+    await client.end();
+  });
+
+  itAsRoot(["sshd", "ssh-keygen"], "bad options fail before connecting", async () => {
+    await expect(connect(opts({ port: 70000 }))).rejects.toThrow("connect: bad port 70000");
+    await expect(connect(opts({ username: "" }))).rejects.toThrow("connect: username is required");
+    await expect(connect(opts({ host: "" }))).rejects.toThrow("connect: host is required");
+    const closedPort = await freePort();
+    await expect(connect(opts({ port: closedPort }))).rejects.toThrow(/^Connect failed: /);
+  });
+
   itAsRoot(["sshd", "ssh-keygen"], "10 clients in one process, each running a command, closed with no handle left open", async () => {
     // Earlier tests' sockets and children finish closing first.
     await new Promise((r) => setTimeout(r, 300));

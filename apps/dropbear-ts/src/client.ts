@@ -108,7 +108,9 @@ export class Client extends EventEmitter {
   /** @internal The loop turn's hook: start what the caller asked for, or end the session. */
   runActions(ses: sshsession): void | Promise<void> {
     if (this.#ending) {
-      // As cli_finished ends dbclient's session, without an exit status to report.
+      // As cli_finished ends dbclient's session, without an exit status to report; channels
+      // still open report why they closed.
+      this.sessionGone(new SshError("Client ended"));
       session_cleanup(ses);
       throw new QuietExit(0);
     }
@@ -178,7 +180,8 @@ export class Client extends EventEmitter {
         } else if (req.exitstatus !== null) {
           settle.resolve({ code: req.exitstatus });
         } else {
-          settle.reject(new SshError(req.opened ? "Channel closed without an exit status" : (this.#gone?.message ?? "Channel open refused")));
+          // A session that ended under the channel says why.
+          settle.reject(new SshError(this.#gone?.message ?? (req.opened ? "Channel closed without an exit status" : "Channel open refused")));
         }
       },
     };
@@ -328,6 +331,16 @@ export async function connect(options: ConnectOptions): Promise<Client> {
 }
 
 function startClient(options: ConnectOptions): Promise<Client> {
+  const port = options.port ?? 22;
+  if (typeof options.host !== "string" || options.host === "") {
+    throw new SshError("connect: host is required");
+  }
+  if (typeof options.username !== "string" || options.username === "") {
+    throw new SshError("connect: username is required");
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new SshError(`connect: bad port ${String(port)}`);
+  }
   const opts = new runopts();
   opts.algos = algo_tables_new();
   opts.compression = DROPBEAR_CLI_COMPRESSION;
@@ -335,7 +348,7 @@ function startClient(options: ConnectOptions): Promise<Client> {
   const cli_opts = new cli_runopts();
   cli_opts.progname = "dropbear-ts";
   cli_opts.remotehost = options.host;
-  cli_opts.remoteport = String(options.port ?? 22);
+  cli_opts.remoteport = String(port);
   cli_opts.username = options.username;
   cli_opts.own_user = options.username;
   // Like dbclient -N: the session lives until end(), whatever channels come and go.
@@ -432,6 +445,8 @@ function startClient(options: ConnectOptions): Promise<Client> {
       // end(): cleaned up already.
     } else {
       error = e instanceof DropbearExit ? new SshError(e.exitmsg) : e instanceof Error ? e : new SshError(String(e));
+      // Channels the cleanup closes report the session's reason.
+      c.sessionGone(error);
       // As cli_dropbear_exit does before dbclient exits.
       try {
         session_cleanup(ses);
