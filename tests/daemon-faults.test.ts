@@ -3,7 +3,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { childrenOf, connectionsOf, cpuTicks, openFds } from "./helpers/procs.js";
+import { childrenOf, connectionsOf, cpuTicks, openFds, waitSpare } from "./helpers/procs.js";
 import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 
 // Issue 10: faults in the listening daemon. Out of descriptors (accept and spawn failing), and
@@ -89,20 +89,12 @@ describe("daemon faults", () => {
     const d = await startLimited(1024);
     try {
       const pid = d.child.pid!;
-      // The probe connection's process (startOurDropbear's port check) ends; the spare stays:
-      // wait for one child that is still the only one a second later.
-      let spare: number | undefined;
-      for (let i = 0; i < 15 && spare === undefined; i++) {
-        const [only, ...more] = childrenOf(pid);
-        await sleep(1000);
-        if (only !== undefined && more.length === 0 && childrenOf(pid).join() === String(only)) spare = only;
-      }
-      expect(spare).toBeDefined();
+      const spare = await waitSpare(pid);
       // A soft limit below what the daemon holds now: no new descriptor until it is raised again.
       const held = openFds(pid)!;
       execFileSync("prlimit", ["--pid", String(pid), `--nofile=${held - 1}:1024`]);
       const before = d.log().length;
-      process.kill(spare!, "SIGKILL");
+      process.kill(spare, "SIGKILL");
       // Retries at 0.1, 0.2, 0.4 ... s: about seven in these six seconds, one log line.
       expect(await idleTicks(pid, 6000)).toBeLessThan(20);
       expect(childrenOf(pid)).toEqual([]);

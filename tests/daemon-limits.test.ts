@@ -5,7 +5,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { childrenOf, connectionsOf, socketInodes, tcpInodes } from "./helpers/procs.js";
+import { connectionsOf, socketInodes, tcpInodes, waitSpare } from "./helpers/procs.js";
 import { OURS, freePort, run, scratch, startOurDropbear, waitPort, type Server } from "./helpers/servers.js";
 
 // Issue 10: Dropbear's limits and the daemon's flags, end to end over loopback. Loopback has the
@@ -29,12 +29,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-/** The daemon's warm spare: its child that holds no TCP connection. */
-function spareOf(daemon: number): number | undefined {
-  const conns = connectionsOf(daemon);
-  return childrenOf(daemon).find((p) => !conns.includes(p));
 }
 
 const SSH_NONE = ["-v", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=none", "-o", "ConnectTimeout=5"];
@@ -185,7 +179,7 @@ describe("daemon flags", () => {
     let spare: number | undefined;
     try {
       await served("127.0.0.1", port);
-      await expect.poll(() => (spare = spareOf(pid)), { timeout: 10_000 }).toBeDefined();
+      spare = await waitSpare(pid);
     } finally {
       process.kill(pid, "SIGINT");
     }
@@ -194,21 +188,27 @@ describe("daemon flags", () => {
     expect(existsSync(pidfile)).toBe(false);
   }, 60_000);
 
-  itWithPeers(["ssh"], "the warm spare: no listening socket, no NODE_OPTIONS, and it dies with the daemon", async () => {
+  itWithPeers(["ssh"], "the warm spare: no listening socket, no NODE_OPTIONS, no IPC channel once it has its connection, and it dies with the daemon", async () => {
     const d = await startOurDropbear(["-r", hk], { NODE_OPTIONS: "--max-old-space-size=200" });
     try {
-      let spare: number | undefined;
-      await expect.poll(() => (spare = spareOf(d.child.pid!)), { timeout: 10_000 }).toBeDefined();
+      const spare = await waitSpare(d.child.pid!);
       expect(readFileSync(`/proc/${spare}/environ`, "latin1").split("\0")).not.toContainEqual(expect.stringMatching(/^NODE_OPTIONS=/));
       const listening = tcpInodes("0A");
-      expect(socketInodes(spare!).filter((i) => listening.has(i))).toEqual([]);
+      expect(socketInodes(spare).filter((i) => listening.has(i))).toEqual([]);
       expect(socketInodes(d.child.pid!).filter((i) => listening.has(i)).length).toBe(1);
-      // The spare serves the next connection; a new one takes its place.
+      // The spare serves the next connection and drops its IPC channel at once (the socket
+      // came over it; nothing more will); a new spare takes its place.
+      const held = (await silent(d.port, "127.0.0.1"))!;
+      expect(held).not.toBeNull();
+      await expect.poll(() => connectionsOf(d.child.pid!), { timeout: 10_000 }).toEqual([spare]);
+      const channelFd = /(?:^|\0)NODE_CHANNEL_FD=(\d+)/.exec(readFileSync(`/proc/${spare}/environ`, "latin1"))![1];
+      await expect.poll(() => existsSync(`/proc/${spare}/fd/${channelFd}`), { timeout: 10_000 }).toBe(false);
+      held.destroy();
       await served("127.0.0.1", d.port);
-      let next: number | undefined;
-      await expect.poll(() => (next = spareOf(d.child.pid!)) !== undefined && next !== spare, { timeout: 10_000 }).toBe(true);
+      const next = await waitSpare(d.child.pid!);
+      expect(next).not.toBe(spare);
       d.child.kill("SIGKILL");
-      await expect.poll(() => alive(next!), { timeout: 10_000 }).toBe(false);
+      await expect.poll(() => alive(next), { timeout: 10_000 }).toBe(false);
     } finally {
       await d.stop();
     }

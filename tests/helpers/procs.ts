@@ -88,6 +88,23 @@ export function connectionsOf(daemon: number): number[] {
   return childrenOf(daemon).filter((pid) => socketInodes(pid).some((i) => tcp.has(i)));
 }
 
+/**
+ * The daemon's warm spare: its one child without a TCP connection, still the same a second
+ * later (a connection process that has just closed its socket is on its way out). Bounded: 15 s.
+ */
+export async function waitSpare(daemon: number): Promise<number> {
+  for (let i = 0; i < 15; i++) {
+    const idle = (): number[] => {
+      const conns = connectionsOf(daemon);
+      return childrenOf(daemon).filter((p) => !conns.includes(p));
+    };
+    const first = idle();
+    await new Promise((r) => setTimeout(r, 1000));
+    if (first.length === 1 && idle().join() === String(first[0])) return first[0]!;
+  }
+  throw new Error(`no single spare under ${daemon}`);
+}
+
 /** Resident memory in MiB, or null once the process is gone. */
 export function rssMiB(pid: number): number | null {
   try {
