@@ -45,9 +45,9 @@ const DAEMON_ONLY_FLAGS = /^--(inspect|debug|watch|cpu-prof|heap-prof|prof|diagn
 /** Environment that changes what Node loads: a connection process runs as root before auth. */
 const LOADING_ENV = /^NODE_(OPTIONS|PATH|PRESERVE_SYMLINKS|PRESERVE_SYMLINKS_MAIN|REPL_EXTERNAL_MODULE|V8_COVERAGE|CHANNEL_FD|CHANNEL_SERIALIZATION_MODE|UNIQUE_ID)$/;
 
-/** Longest wait between two failed attempts to start a spare. */
-const SPARE_RETRY_MAX_MS = 5000;
+/** The wait before the first retry after a spare failed to start, and the longest wait. */
 const SPARE_RETRY_MIN_MS = 100;
+const SPARE_RETRY_MAX_MS = 5000;
 
 /** How a connection process is started: fixed once, from what the daemon itself was run as. */
 export interface ProgramSpec {
@@ -99,11 +99,7 @@ class ConnProcs {
     if (this.stopped || this.spare !== null || this.retry !== null) return;
     const p = this.start();
     if (p === null) {
-      this.retry = setTimeout(() => {
-        this.retry = null;
-        this.refill();
-      }, this.backoff);
-      this.backoff = Math.min(this.backoff * 2, SPARE_RETRY_MAX_MS);
+      this.refillLater();
       return;
     }
     this.spare = p;
@@ -119,13 +115,18 @@ class ConnProcs {
       this.spare = null;
       p.pipe.destroy();
       this.fail(`Spare connection process ${p.child.pid} exited (${signal ?? code})`);
-      if (this.stopped || this.retry !== null) return;
-      this.retry = setTimeout(() => {
-        this.retry = null;
-        this.refill();
-      }, this.backoff);
-      this.backoff = Math.min(this.backoff * 2, SPARE_RETRY_MAX_MS);
+      this.refillLater();
     });
+  }
+
+  /** Try again after the back-off, which doubles up to SPARE_RETRY_MAX_MS until a spare is ready. */
+  private refillLater(): void {
+    if (this.stopped || this.retry !== null) return;
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      this.refill();
+    }, this.backoff);
+    this.backoff = Math.min(this.backoff * 2, SPARE_RETRY_MAX_MS);
   }
 
   /** The spare if one is alive, else a process started now for this connection (or null). */
