@@ -274,19 +274,28 @@ export class Server {
     if (this.net !== null || this.closeStarted) {
       throw new Error("Server.listen: already listening or closed");
     }
-    await kexLoadKems();
     // As the dropbear program's listeners: paused until the session wraps the socket,
     // half-open for SSH's one-way EOF, our pinned high-water marks.
     const net = createNetServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true, highWaterMark: SOCKET_HIGH_WATER_MARK });
     this.net = net;
-    net.on("connection", (sock) => this.serve(sock));
-    await new Promise<void>((resolve, reject) => {
-      net.once("error", reject);
-      net.listen({ port, host }, () => {
-        net.removeListener("error", reject);
-        resolve();
+    try {
+      await kexLoadKems();
+      if (this.closeStarted) {
+        throw new Error("Server.listen: closed");
+      }
+      net.on("connection", (sock) => this.serve(sock));
+      await new Promise<void>((resolve, reject) => {
+        net.once("error", reject);
+        net.listen({ port, host }, () => {
+          net.removeListener("error", reject);
+          resolve();
+        });
       });
-    });
+    } catch (e) {
+      // Not listening: listen() may be tried again.
+      this.net = null;
+      throw e;
+    }
     // Later errors (EMFILE while accepting) are libuv's to retry; nothing to throw at.
     net.on("error", (e) => this.log(LOG_ERR, `listener: ${e.message}`));
     const a = net.address() as AddressInfo;
