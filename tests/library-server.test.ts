@@ -4,7 +4,7 @@ import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { freePort, run, scratch } from "./helpers/servers.js";
+import { freePort, run, runOurClient, scratch } from "./helpers/servers.js";
 import { echoRoundTrip, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
 
 // Issue 13, the library's server: examples/server.mjs (importing `dropbear-ts` by name) serves
@@ -119,6 +119,18 @@ describe("examples/server.mjs with OpenSSH's ssh", () => {
     expect(r.status).toBe(255);
     expect(r.stdout).toBe("");
     expect(r.stderr).toMatch(/Permission denied \(publickey/);
+  });
+
+  itWithPeers(["dbclient", "dropbearconvert", "ssh-keygen"], "serves Debian's dbclient and ours too", async () => {
+    const dbKey = join(work.dir, "id_dropbear");
+    const conv = await run(PEERS.dropbearconvert, ["openssh", "dropbear", key, dbKey]);
+    expect(conv.status).toBe(0);
+    const theirs = await run(PEERS.dbclient, ["-y", "-y", "-i", dbKey, "-p", String(port), "deb@127.0.0.1", "echo from-dbclient; exit 4"]);
+    expect(theirs.stdout).toBe("from-dbclient\n");
+    expect(theirs.status).toBe(4);
+    const ours = await runOurClient(["-y", "-y", "-i", key, "-p", String(port), "ts@127.0.0.1", "echo from-ours; exit 5"]);
+    expect(ours.stdout).toBe("from-ours\n");
+    expect(ours.status).toBe(5);
   });
 
   itWithPeers(["ssh", "ssh-keygen"], "refuses a shell and a remote forward (no handler for them)", async () => {
