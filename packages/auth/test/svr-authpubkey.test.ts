@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buf_new, buf_putbyte, buf_putbytes, buf_putstring, type buffer } from "@dropbear-ts/buffer";
-import { AUTH_TYPE_PASSWORD, AUTH_TYPE_PUBKEY, type PubKeyOptions, type sshsession } from "@dropbear-ts/core";
+import { AUTH_TYPE_PASSWORD, AUTH_TYPE_PUBKEY, type PubKeyOptions, type SvrEmbed, type sshsession } from "@dropbear-ts/core";
 import { DropbearExit } from "@dropbear-ts/dbutil";
 import {
   MAX_AUTHKEYS_LINE_COUNT,
@@ -408,5 +408,84 @@ describe("svr_auth_pubkey", () => {
     // Cut inside the key blob.
     const cut = full.indexOf(signkeyPubBlob(ed)) + 10;
     expect(() => run(ses, full.subarray(0, cut))).toThrow(DropbearExit);
+  });
+});
+
+describe("svr_auth_pubkey with an embedding program's answer (serversession.embed)", () => {
+  const refuse = (): never => {
+    throw new Error("not asked in these tests");
+  };
+  function embedded(checkpubkey: SvrEmbed["checkpubkey"]): sshsession {
+    const ses = newSvrSession();
+    ses.svr_ses!.embed = {
+      fill_passwd: refuse,
+      checknone: refuse,
+      checkpassword: refuse,
+      checkpubkey,
+      sessioncommand: refuse,
+      sessionclosed: refuse,
+      sessionsignal: refuse,
+      tcpdirect: refuse,
+      remotetcp: refuse,
+      streamlocal: refuse,
+      remotestreamlocal: refuse,
+    };
+    svr_authinitialise(ses);
+    Object.assign(ses.authstate, { username: "anyone", pw_name: "anyone", pw_dir: "/nonexistent", pw_shell: "/bin/sh" });
+    return ses;
+  }
+  const run = (ses: sshsession, payload: Buffer): void =>
+    deliver(ses, payload, (s) => {
+      s.payload!.pos = payload.indexOf("publickey") + "publickey".length;
+      svr_auth_pubkey(s, true);
+    });
+  /** What the session loop does after process_packet: wait for the answer. */
+  async function awaitAnswer(ses: sshsession): Promise<void> {
+    const work = ses.awaitAfterPacket;
+    ses.awaitAfterPacket = null;
+    await work;
+  }
+
+  it("asks with the algorithm and blob, and answers a query with PK_OK only for a yes", async () => {
+    const asked: string[] = [];
+    const ses = embedded(async (_s, algo, blob) => {
+      asked.push(`${algo} ${Buffer.from(blob).equals(signkeyPubBlob(ed))}`);
+      return algo === "ssh-ed25519";
+    });
+    run(ses, pubkeyRequest(ses, "anyone", ed, DROPBEAR_SIGNATURE_ED25519, null));
+    expect(takePayloads(ses)).toEqual([]);
+    await awaitAnswer(ses);
+    run(ses, pubkeyRequest(ses, "anyone", ec, 1, null));
+    await awaitAnswer(ses);
+    expect(takePayloads(ses).map((r) => r[0])).toEqual([SSH_MSG_USERAUTH_PK_OK, SSH_MSG_USERAUTH_FAILURE]);
+    expect(asked).toEqual(["ssh-ed25519 true", "ecdsa-sha2-nistp256 false"]);
+  });
+
+  it("still verifies the signature: a yes with another key's signature fails after the delay", async () => {
+    const ses = embedded(() => Promise.resolve(true));
+    run(ses, pubkeyRequest(ses, "anyone", ed, DROPBEAR_SIGNATURE_ED25519, ed2));
+    await awaitAnswer(ses);
+    await delayOver(ses);
+    expect(takePayloads(ses).map((r) => r[0])).toEqual([SSH_MSG_USERAUTH_FAILURE]);
+    expect(ses.authstate.authdone).toBe(false);
+    expect(ses.authstate.failcount).toBe(1);
+  });
+
+  it("lets the user in for a yes and a good signature, with no authorized_keys options", async () => {
+    const ses = embedded(() => true);
+    run(ses, pubkeyRequest(ses, "anyone", ed, DROPBEAR_SIGNATURE_ED25519, ed));
+    expect(ses.awaitAfterPacket).toBeNull();
+    expect(takePayloads(ses)).toEqual([Buffer.from([SSH_MSG_USERAUTH_SUCCESS])]);
+    expect(ses.authstate.authdone).toBe(true);
+    expect(ses.authstate.pubkey_options).toBeNull();
+  });
+
+  it("takes a rejected answer as no", async () => {
+    const ses = embedded(() => Promise.reject(new Error("database down")));
+    run(ses, pubkeyRequest(ses, "anyone", ed, DROPBEAR_SIGNATURE_ED25519, ed));
+    await awaitAnswer(ses);
+    await delayOver(ses);
+    expect(takePayloads(ses).map((r) => r[0])).toEqual([SSH_MSG_USERAUTH_FAILURE]);
+    expect(ses.authstate.authdone).toBe(false);
   });
 });
