@@ -304,7 +304,19 @@ describe("the client API in this process", () => {
     await client.end();
   });
 
+  itAsRoot(["sshd", "ssh-keygen"], "offers only the ciphers and MACs asked for, in that order", async () => {
+    const client = await connect(opts({ ciphers: ["aes128-ctr"], macs: ["hmac-sha2-256"], keepaliveInterval: 30, idleTimeout: 600 }));
+    const cmd = client.exec("echo ok");
+    cmd.stdin.end();
+    expect((await collect(cmd.stdout)).toString()).toBe("ok\n");
+    await client.end();
+    expect(sshd!.log()).toMatch(/client->server cipher: aes128-ctr MAC: hmac-sha2-256 /);
+  });
+
   itAsRoot(["sshd", "ssh-keygen"], "bad options fail before connecting", async () => {
+    await expect(connect(opts({ ciphers: ["aes128-ctr", "rot13"] }))).rejects.toThrow("connect: unknown cipher 'rot13'");
+    await expect(connect(opts({ macs: [] }))).rejects.toThrow("connect: unknown MAC");
+    await expect(connect(opts({ keepaliveInterval: -1 }))).rejects.toThrow("connect: bad keepaliveInterval -1");
     await expect(connect(opts({ port: 70000 }))).rejects.toThrow("connect: bad port 70000");
     await expect(connect(opts({ username: "" }))).rejects.toThrow("connect: username is required");
     await expect(connect(opts({ host: "" }))).rejects.toThrow("connect: host is required");

@@ -44,6 +44,14 @@ export interface ConnectOptions {
    * refused, never added), by a callback, or not at all (false). Default: ~/.ssh/known_hosts.
    */
   hostKey?: { knownHostsPath: string } | HostKeyVerifier | false;
+  /** Ciphers to offer, in order of preference (dbclient -c); default: all of Dropbear's order. */
+  ciphers?: readonly string[];
+  /** MACs to offer, in order of preference (dbclient -m). */
+  macs?: readonly string[];
+  /** Seconds between keepalives when the connection is quiet (dbclient -K); 0 or absent: none. */
+  keepaliveInterval?: number;
+  /** Seconds without traffic after which the session ends (dbclient -I); 0 or absent: never. */
+  idleTimeout?: number;
   /** Receives the session's log lines; by default nothing is logged. */
   logger?: Logger;
 }
@@ -344,7 +352,30 @@ function startClient(options: ConnectOptions): Promise<Client> {
   const opts = new runopts();
   opts.algos = algo_tables_new();
   opts.compression = DROPBEAR_CLI_COMPRESSION;
+  // As -c and -m, but a name we do not have is an error, not a warning.
+  const pick = (names: readonly string[] | undefined, table: readonly { name: string }[], what: string): string | null => {
+    if (names === undefined) {
+      return null;
+    }
+    const unknown = names.filter((n) => !table.some((a) => a.name === n));
+    if (names.length === 0 || unknown.length > 0) {
+      throw new SshError(`connect: unknown ${what} '${unknown.join(",")}'`);
+    }
+    return names.join(",");
+  };
+  opts.cipher_list = pick(options.ciphers, opts.algos.sshciphers, "cipher");
+  opts.mac_list = pick(options.macs, opts.algos.sshhashes, "MAC");
   parse_ciphers_macs(opts);
+  for (const [name, value] of [
+    ["keepaliveInterval", options.keepaliveInterval],
+    ["idleTimeout", options.idleTimeout],
+  ] as const) {
+    if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
+      throw new SshError(`connect: bad ${name} ${String(value)}`);
+    }
+  }
+  opts.keepalive_secs = options.keepaliveInterval ?? opts.keepalive_secs;
+  opts.idle_timeout_secs = options.idleTimeout ?? opts.idle_timeout_secs;
   const cli_opts = new cli_runopts();
   cli_opts.progname = "dropbear-ts";
   cli_opts.remotehost = options.host;
