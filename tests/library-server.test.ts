@@ -478,3 +478,34 @@ describe("streamlocal through createServer", () => {
     }
   });
 });
+
+describe("createServer's cap on unauthenticated connections", () => {
+  itWithPeers(["ssh-keygen"], "closes a connection beyond maxUnauthenticated.perAddress at once, and takes new ones once below", async () => {
+    const { createServer } = await import("dropbear-ts");
+    const net = await import("node:net");
+    const s = createServer({ hostKeys: [hostKey], authenticate: () => false, maxUnauthenticated: { total: 30, perAddress: 2 } });
+    const { port: p } = await s.listen(0);
+    /** Connect and wait for the server's first bytes (its version line) or the close. */
+    const probe = (): Promise<{ sock: import("node:net").Socket; greeted: boolean }> =>
+      new Promise((resolve) => {
+        const sock = net.connect(p, "127.0.0.1");
+        sock.once("data", () => resolve({ sock, greeted: true }));
+        sock.once("close", () => resolve({ sock, greeted: false }));
+        sock.on("error", () => undefined);
+      });
+    try {
+      const a = await probe();
+      const b = await probe();
+      const c = await probe();
+      expect([a.greeted, b.greeted, c.greeted]).toEqual([true, true, false]);
+      a.sock.destroy();
+      while (s.connections > 1) await new Promise((r) => setTimeout(r, 20));
+      const d = await probe();
+      expect(d.greeted).toBe(true);
+      b.sock.destroy();
+      d.sock.destroy();
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -113,6 +113,12 @@ export interface ServerOptions {
   onStreamLocal?: (req: StreamLocalRequest) => StreamLocalDecision | Promise<StreamLocalDecision>;
   /** streamlocal-forward@openssh.com (`ssh -R /path:...`): may we listen on that path? Without it, refused. */
   onStreamLocalForward?: (req: StreamLocalRequest) => boolean | Promise<boolean>;
+  /**
+   * Caps on connections not yet authenticated, as the dropbear daemon keeps them
+   * (MAX_UNAUTH_CLIENTS = 30 in all, MAX_UNAUTH_PER_IP = 5 per client address): a connection
+   * beyond them is closed at once. Default: no cap (each still ends after the auth timeout).
+   */
+  maxUnauthenticated?: { total: number; perAddress: number };
   /** The sessions' log lines (what dropbear logs); none without it. */
   logger?: Logger;
 }
@@ -334,7 +340,7 @@ export class Server {
 
   /** Serve one accepted connection with a session of its own, logging to the caller's logger. */
   private serve(sock: Socket): void {
-    if (this.closeStarted) {
+    if (this.closeStarted || this.overUnauthCap(sock.remoteAddress ?? "")) {
       sock.destroy();
       return;
     }
@@ -363,6 +369,25 @@ export class Server {
     });
     this.running.add(done);
     void done.finally(() => this.running.delete(done));
+  }
+
+  /** Whether one more unauthenticated connection from `host` would pass a cap (svr-main.c's check in main_noinetd). */
+  private overUnauthCap(host: string): boolean {
+    const cap = this.options.maxUnauthenticated;
+    if (cap === undefined) {
+      return false;
+    }
+    let total = 0;
+    let fromHost = 0;
+    for (const ses of this.sessions) {
+      if (!ses.authstate.authdone) {
+        total++;
+        if (ses.svr_ses!.remotehost === host) {
+          fromHost++;
+        }
+      }
+    }
+    return total >= cap.total || fromHost >= cap.perAddress;
   }
 
   /**
