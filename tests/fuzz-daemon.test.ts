@@ -4,7 +4,7 @@ import { once } from "node:events";
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { PEERS, itWithPeers } from "./helpers/peers.js";
+import { PEERS, itAsRoot, itWithPeers } from "./helpers/peers.js";
 import { connectionsOf } from "./helpers/procs.js";
 import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { kexinit, packet, sshString, u32 } from "./helpers/wire.js";
@@ -16,12 +16,15 @@ import { StreamFd } from "@dropbear-ts/netio";
 import { LOCAL_IDENT } from "@dropbear-ts/options";
 import { encrypt_packet, write_packet } from "@dropbear-ts/packet";
 import { kexClient, pump } from "../packages/kex/test/harness.js";
+import { startEchoTarget } from "./helpers/tunnel.js";
+import { addTestUser, removeTestUser } from "./helpers/users.js";
 
 // Issue 10's raw-socket fuzzer: our dropbear on loopback gets mutated handshakes (ident lines,
 // KEXINITs, KEXDH_INITs and stray packets, before the first NEWKEYS where everything is clear
 // text), then, from a client of our own code that completed a real key exchange, mutated
 // packets under the new keys (service and auth requests, rekeys, channel and global requests),
-// for a bounded number of connections and time. Every connection process must end with a
+// and, logged in as a test user, mutated channel and global traffic (never exec or shell), for
+// a bounded number of connections and time. Every connection process must end with a
 // DropbearExit's log line, never an uncaught error, and the daemon must still serve a real
 // client afterwards. `npm test` runs a short round; `npm run fuzz` a long one (FUZZ_SCALE,
 // FUZZ_SECONDS); FUZZ_SEED replays a round.
@@ -31,7 +34,7 @@ const envNumber = (name: string, dflt: number): number => {
   return Number.isFinite(v) && v > 0 ? v : dflt;
 };
 const ITERATIONS = Math.ceil(150 * envNumber("FUZZ_SCALE", 1));
-const SECONDS = envNumber("FUZZ_SECONDS", 20);
+const SECONDS = envNumber("FUZZ_SECONDS", 15);
 const SEED = envNumber("FUZZ_SEED", randomBytes(4).readUInt32BE(0) || 1);
 /** Connections in flight at once: below MAX_UNAUTH_PER_IP, so none is refused for that. */
 const PARALLEL = 4;
@@ -174,7 +177,7 @@ afterAll(async () => {
  * A client of our own code on a real connection to `port`, through the first key exchange:
  * what follows is encrypted, so mutated plaintext reaches the server's parsers past the MAC.
  */
-async function keyedClient(port: number): Promise<{ ses: sshsession; sock: net.Socket }> {
+async function keyedClient(port: number): Promise<{ ses: sshsession; sock: net.Socket; seen: number[] }> {
   await kexLoadKems();
   const sock = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
   sock.on("error", () => undefined);
@@ -190,15 +193,47 @@ async function keyedClient(port: number): Promise<{ ses: sshsession; sock: net.S
   sock.pause();
   const nl = head.indexOf(0x0a);
   sock.unshift(head.subarray(nl + 1));
+  const seen: number[] = [];
   const ses = kexClient(new StreamFd(sock), [], [
-    // Whatever the server answers before it ends the connection is taken and dropped.
-    ...[5, 6, 51, 52, 53, 60, 61, 80, 81, 82, 91, 92].map((type) => ({ type, handler: () => undefined })),
+    // What the server answers is noted and dropped; USERAUTH_SUCCESS lets it send the rest.
+    ...[5, 6, 51, 52, 53, 60, 61, 80, 81, 82, 91, 92, 93, 94, 95, 96, 97, 98, 99, 100].map((type) => ({
+      type,
+      handler: (s: sshsession) => {
+        seen.push(type);
+        if (type === 52) s.authstate.authdone = true;
+      },
+    })),
   ]);
   ses.remoteident = head.subarray(0, nl).toString("latin1").replace(/\r$/, "");
   kexfirstinitialise(ses);
   send_msg_kexinit(ses);
   await pump([ses], () => ses.kexstate.donefirstkex && ses.newkeys === null);
-  return { ses, sock };
+  return { ses, sock, seen };
+}
+
+/** Queue one payload (type byte first) under the session's keys and write it out. */
+function sendPayload(ses: sshsession, sock: net.Socket, p: Buffer): void {
+  buf_putbytes(ses.writepayload, p);
+  encrypt_packet(ses);
+  while (!isempty(ses.writequeue) && !sock.destroyed) write_packet(ses);
+}
+
+/**
+ * EOF, then read (and drop) what the server still says until it closes the connection:
+ * "closed", or "hung" if it has not HANG_MS later.
+ */
+async function finish(sock: net.Socket): Promise<"closed" | "hung"> {
+  const closed = new Promise<"closed">((res) => (sock.destroyed ? res("closed") : sock.once("close", () => res("closed"))));
+  sock.end();
+  sock.on("readable", () => {
+    while (sock.read() !== null);
+  });
+  sock.read(0);
+  let timer: NodeJS.Timeout | undefined;
+  const o = await Promise.race([closed, new Promise<"hung">((res) => (timer = setTimeout(() => res("hung"), HANG_MS)))]);
+  clearTimeout(timer);
+  sock.destroy();
+  return o;
 }
 
 /** Payloads a client sends once keyed (type byte first): each is a mutation seed. */
@@ -218,6 +253,33 @@ function keyedSeeds(r: () => number): Buffer[] {
     Buffer.concat([Buffer.of(80), sshString("tcpip-forward"), Buffer.of(1), sshString(""), u32(0)]),
     Buffer.concat([Buffer.of(90), sshString("session"), u32(0), u32(1 << 20), u32(32768)]),
     Buffer.concat([Buffer.of(Math.floor(r() * 256)), randomBytes(Math.floor(r() * 40))]),
+  ];
+}
+
+/** Channel and global traffic of a logged-in client (no exec or shell: nothing is run). */
+function sessionSeeds(r: () => number, echoPort: number, home: string): Buffer[] {
+  // The server numbers channels from 0 in the order they are opened: the first two seeds.
+  const chan = u32(r() < 0.9 ? Math.floor(r() * 2) : Math.floor(r() * 2 ** 32));
+  const req = (name: string, want: number, ...rest: Buffer[]): Buffer => Buffer.concat([Buffer.of(98), chan, sshString(name), Buffer.of(want), ...rest]);
+  return [
+    Buffer.concat([Buffer.of(90), sshString("session"), u32(0), u32(1 << 20), u32(32768)]),
+    Buffer.concat([Buffer.of(90), sshString("direct-tcpip"), u32(1), u32(65536), u32(16384), sshString("127.0.0.1"), u32(echoPort), sshString("127.0.0.1"), u32(5555)]),
+    req("pty-req", 1, sshString("xterm"), u32(80), u32(24), u32(0), u32(0), sshString(Buffer.of(3, 0, 0, 0, 127, 0))),
+    req("env", 1, sshString("LANG"), sshString("C")),
+    req("window-change", 0, u32(100), u32(30), u32(0), u32(0)),
+    req("signal", 0, sshString("TERM")),
+    req("auth-agent-req@openssh.com", 1),
+    req("x11-req", 1, Buffer.of(0), sshString("MIT-MAGIC-COOKIE-1"), sshString("00"), u32(0)),
+    Buffer.concat([Buffer.of(94), chan, sshString(randomBytes(Math.floor(r() * 3000)))]),
+    Buffer.concat([Buffer.of(95), chan, u32(1), sshString(randomBytes(20))]),
+    Buffer.concat([Buffer.of(93), chan, u32(INTERESTING32[Math.floor(r() * INTERESTING32.length)]!)]),
+    Buffer.concat([Buffer.of(96), chan]),
+    Buffer.concat([Buffer.of(97), chan]),
+    Buffer.concat([Buffer.of(80), sshString("tcpip-forward"), Buffer.of(1), sshString("127.0.0.1"), u32(0)]),
+    Buffer.concat([Buffer.of(80), sshString("cancel-tcpip-forward"), Buffer.of(1), sshString("127.0.0.1"), u32(1 + Math.floor(r() * 65535))]),
+    Buffer.concat([Buffer.of(80), sshString("streamlocal-forward@openssh.com"), Buffer.of(1), sshString(join(home, `s${Math.floor(r() * 4)}`))]),
+    Buffer.concat([Buffer.of(80), sshString("keepalive@openssh.com"), Buffer.of(1)]),
+    Buffer.concat([Buffer.of(2), sshString(randomBytes(8))]),
   ];
 }
 
@@ -285,7 +347,6 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
         while (connections < Math.ceil(ITERATIONS / 5) && Date.now() < end) {
           connections++;
           const { ses, sock } = await keyedClient(server.port);
-          const closed = new Promise<"closed">((res) => sock.once("close", () => res("closed")));
           // A real service request first, so userauth is reached; then mutated packets.
           const payloads = [keyedSeeds(r)[0]!, ...Array.from({ length: 1 + Math.floor(r() * 12) }, () => {
             const pool = keyedSeeds(r);
@@ -295,26 +356,14 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
           try {
             for (const p of payloads) {
               if (sock.destroyed) break;
-              buf_putbytes(ses.writepayload, p);
-              encrypt_packet(ses);
-              while (!isempty(ses.writequeue) && !sock.destroyed) write_packet(ses);
+              sendPayload(ses, sock, p);
               outcomes.sent++;
             }
           } catch (e) {
             // The server ended it already: our write saw the socket go.
             if (!(e instanceof DropbearExit)) throw e;
           }
-          sock.end();
-          // Read (and drop) what the server still says, so its EOF and the close are seen.
-          sock.on("readable", () => {
-            while (sock.read() !== null);
-          });
-          sock.read(0);
-          let timer: NodeJS.Timeout | undefined;
-          const o = await Promise.race([closed, new Promise<"hung">((res) => (timer = setTimeout(() => res("hung"), HANG_MS)))]);
-          clearTimeout(timer);
-          sock.destroy();
-          outcomes[o]++;
+          outcomes[await finish(sock)]++;
         }
       };
       await Promise.all(Array.from({ length: PARALLEL }, worker));
@@ -327,6 +376,65 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
       const crash = CRASH.exec(log);
       expect(crash === null ? "" : log.slice(Math.max(0, crash.index - 400), crash.index + 800), `seed ${SEED}`).toBe("");
       expect(server.child.exitCode).toBeNull();
+    },
+    (SECONDS + 60) * 1000,
+  );
+
+  itAsRoot(
+    ["ssh"],
+    "logged in, mutated channel and global requests end each connection cleanly",
+    async () => {
+      const USER = "dbtsfuzz";
+      const PASSWORD = "fuzz-pw-1";
+      const { home } = addTestUser(USER, { password: PASSWORD });
+      const echo = await startEchoTarget();
+      try {
+        const r = rng(SEED ^ 0xa11);
+        const end = Date.now() + SECONDS * 1000;
+        const before = server.log().length;
+        const outcomes = { closed: 0, hung: 0, sent: 0, loggedIn: 0 };
+        let connections = 0;
+        const worker = async (): Promise<void> => {
+          while (connections < Math.ceil(ITERATIONS / 5) && Date.now() < end) {
+            connections++;
+            const { ses, sock, seen } = await keyedClient(server.port);
+            try {
+              sendPayload(ses, sock, Buffer.concat([Buffer.of(5), sshString("ssh-userauth")]));
+              sendPayload(ses, sock, Buffer.concat([Buffer.of(50), sshString(USER), sshString("ssh-connection"), sshString("password"), Buffer.of(0), sshString(PASSWORD)]));
+              await pump([ses], () => seen.includes(52));
+              outcomes.loggedIn++;
+              // A session channel and a direct-tcpip one (to the echo target) first, as they are.
+              for (const p of sessionSeeds(r, echo.port, home).slice(0, 2)) sendPayload(ses, sock, p);
+              for (let i = 0; i < 1 + Math.floor(r() * 15) && !sock.destroyed; i++) {
+                const pool = sessionSeeds(r, echo.port, home);
+                const p = pool[Math.floor(r() * pool.length)]!;
+                // Half go as they are, to get the channels open the rest pick at.
+                const m = r() < 0.5 ? p : mutate(p, r);
+                sendPayload(ses, sock, m.length > 0 ? m : Buffer.of(2));
+                outcomes.sent++;
+              }
+            } catch (e) {
+              // The server ended it already: our read or write saw the socket go.
+              if (!(e instanceof DropbearExit)) throw e;
+            }
+            outcomes[await finish(sock)]++;
+          }
+        };
+        await Promise.all(Array.from({ length: PARALLEL }, worker));
+        expect(outcomes.hung).toBe(0);
+        expect(outcomes.closed).toBe(connections);
+        expect(outcomes.loggedIn).toBe(connections);
+        await expect.poll(() => connectionsOf(server.child.pid!).length, { timeout: 15_000 }).toBe(0);
+        await expect.poll(() => silentConnections(server.log()), { timeout: 10_000 }).toEqual([]);
+        const log = server.log().slice(before);
+        expect(log).toMatch(new RegExp(`Exit \\(${USER}\\) from <`));
+        const crash = CRASH.exec(log);
+        expect(crash === null ? "" : log.slice(Math.max(0, crash.index - 400), crash.index + 800), `seed ${SEED}`).toBe("");
+        expect(server.child.exitCode).toBeNull();
+      } finally {
+        await echo.close();
+        removeTestUser(USER);
+      }
     },
     (SECONDS + 60) * 1000,
   );
