@@ -149,8 +149,11 @@ async function poke(port: number, data: Buffer, r: () => number): Promise<"close
   }
 }
 
-/** What an uncaught error leaves in the daemon's output (a connection process shares it). */
-const CRASH = /internal error|Uncaught|^\s+at .+:\d+:\d+\)?$|FATAL ERROR|heap out of memory|Failed assertion|TypeError|RangeError|ReferenceError/m;
+/**
+ * What an uncaught error leaves in the daemon's output (a connection process shares it). A
+ * "Failed assertion" is dropbear_exit's, a clean end of that one connection as in Dropbear.
+ */
+const CRASH = /internal error|Uncaught|^\s+at .+:\d+:\d+\)?$|FATAL ERROR|heap out of memory|TypeError|RangeError|ReferenceError/m;
 
 /** Connections the daemon handed to a connection process that never logged its exit. */
 function silentConnections(log: string): string[] {
