@@ -339,10 +339,24 @@ describe("the client API in this process", () => {
       }),
     );
     expect(outs).toEqual(Array.from({ length: 10 }, (_, i) => `client ${i}\n`));
-    const closes = clients.map((c) => once(c, "close"));
+    // Half of them with a -L listener and a tunnelled connection still open at end().
+    const target = await startEchoTarget();
+    const open = await Promise.all(
+      clients.slice(0, 5).map(async (c) => {
+        const l = await c.forwardLocal({ listenHost: "127.0.0.1", listenPort: 0, host: "127.0.0.1", port: target.port });
+        const s = net.connect(l.port, "127.0.0.1");
+        s.on("error", () => undefined);
+        await once(s, "connect");
+        s.write("x");
+        await once(s, "data");
+        return s;
+      }),
+    );
     await Promise.all(clients.map((c) => c.end()));
-    await Promise.all(closes);
-    // Closed handles leave the list once libuv has run their close callbacks.
+    for (const s of open) s.destroy();
+    await target.close();
+    // end() resolved only once its sockets and listeners were closed: nothing to wait for here
+    // but our own test sockets, whose close the next turn completes.
     await new Promise((r) => setImmediate(r));
     const after = handles();
     for (const [type, n] of after) expect(`${type}: ${n}`).toBe(`${type}: ${Math.min(n, before.get(type) ?? 0)}`);

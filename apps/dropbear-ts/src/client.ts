@@ -4,7 +4,7 @@
 // and each request runs inside a loop turn, as dbclient's own do.
 import { EventEmitter } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import type { AddressInfo } from "node:net";
+import { Server, Socket, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Duplex, type Readable, type Writable } from "node:stream";
@@ -105,6 +105,8 @@ export class Client extends EventEmitter {
   #ending = false;
   #gone: Error | null = null;
   readonly #closed: Promise<void>;
+  /** @internal What end() waits to see closed. */
+  handles: Handle[] = [];
 
   /** @internal Made by connect(). */
   constructor(ses: sshsession, closed: Promise<void>) {
@@ -119,6 +121,7 @@ export class Client extends EventEmitter {
       // As cli_finished ends dbclient's session, without an exit status to report; channels
       // still open report why they closed.
       this.sessionGone(new SshError("Client ended"));
+      this.handles = sessionHandles(ses);
       session_cleanup(ses);
       throw new QuietExit(0);
     }
@@ -315,6 +318,62 @@ export class Client extends EventEmitter {
   }
 }
 
+/** A socket or listening server: its handle closes some time after close()/destroy(). */
+type Handle = Socket | Server;
+
+/** The transport, listeners and forwarded connections of a session, taken before its cleanup closes them. */
+function sessionHandles(ses: sshsession): Handle[] {
+  const out = new Set<Handle>();
+  const add = (fd: unknown): void => {
+    if (fd instanceof StreamFd && fd.stream instanceof Socket) {
+      out.add(fd.stream);
+    }
+  };
+  add(ses.sock_in);
+  add(ses.sock_out);
+  for (const l of ses.listeners) {
+    for (const sock of l?.socks ?? []) {
+      out.add(sock.server);
+    }
+  }
+  for (const ch of ses.channels) {
+    if (ch) {
+      add(ch.readfd);
+      add(ch.writefd);
+      add(ch.errfd);
+    }
+  }
+  return [...out];
+}
+
+/** Wait until each handle has closed; one that lingers (unflushed to a peer that reads nothing) is destroyed after 2 s. */
+function handlesClosed(handles: readonly Handle[]): Promise<void> {
+  return Promise.all(
+    handles.map(
+      (h) =>
+        new Promise<void>((resolve) => {
+          // A server taken from the listener table was open then: its "close" is still to come.
+          if (h instanceof Socket && h.closed) {
+            resolve();
+            return;
+          }
+          const timer = setTimeout(() => {
+            if (h instanceof Socket) {
+              h.destroy();
+            }
+            resolve();
+          }, 2000);
+          h.once("close", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        }),
+    ),
+  )
+    // Node lists a handle as active until the turn its "close" was emitted in is over.
+    .then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+}
+
 /** The channel a request was just opened on (send_msg_channel_open_init does not return it). */
 function findChannel(ses: sshsession, typedata: unknown): Channel | null {
   return ses.channels.find((c) => c?.typedata === typedata) ?? null;
@@ -470,11 +529,13 @@ function startClient(options: ConnectOptions): Promise<Client> {
     return c.runActions(s);
   };
 
-  void cli_session(ses, null, null, 0, onturn).catch((e: unknown) => {
+  void cli_session(ses, null, null, 0, onturn).catch(async (e: unknown) => {
     let error: Error | null = null;
+    let handles = c.handles;
     if (e instanceof QuietExit) {
       // end(): cleaned up already.
     } else {
+      handles = sessionHandles(ses);
       error = e instanceof DropbearExit ? new SshError(e.exitmsg) : e instanceof Error ? e : new SshError(String(e));
       // Channels the cleanup closes report the session's reason.
       c.sessionGone(error);
@@ -491,6 +552,8 @@ function startClient(options: ConnectOptions): Promise<Client> {
     ses.signal_pipe?.close();
     keyfile?.remove();
     c.sessionGone(error);
+    // end() promises no handle left: libuv closes them after this turn.
+    await handlesClosed(handles);
     if (!running) {
       ready.reject(error ?? new SshError("Session ended before authentication"));
     } else if (error !== null && c.listenerCount("error") > 0) {
