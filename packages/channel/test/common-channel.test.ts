@@ -1,3 +1,4 @@
+import { PassThrough } from "node:stream";
 import { buf_getbyte, buf_getint, buf_getstring, buf_new, buf_putint, buf_putstring, buf_putbytes, buf_setpos, type buffer } from "@dropbear-ts/buffer";
 import {
   Channel,
@@ -8,6 +9,7 @@ import {
   sshsession,
   svr_runopts,
   type ChanType,
+  type StreamChannel,
 } from "@dropbear-ts/core";
 import { DropbearExit, dequeue, isempty } from "@dropbear-ts/dbutil";
 import { StreamFd, type Fd } from "@dropbear-ts/netio";
@@ -33,7 +35,11 @@ import {
   recv_msg_channel_eof,
   recv_msg_channel_open,
   recv_msg_channel_open_confirmation,
+  recv_msg_channel_open_failure,
   recv_msg_channel_window_adjust,
+  chancleanup,
+  streamChannelGone,
+  streamChannelOpened,
   send_msg_channel_open_init,
   setchannelfds,
 } from "../src/index.js";
@@ -335,5 +341,74 @@ describe("channel types", () => {
   it("keeps Dropbear's SSH_OPEN codes", () => {
     expect(SSH_OPEN_UNKNOWN_CHANNEL_TYPE).toBe(3);
     expect(new Channel(0, plainType, 1, 2, 3, 0).errfd).toBe(FD_CLOSED);
+  });
+});
+
+describe("channels on a library caller's streams (StreamChannel)", () => {
+  const streamType: ChanType = {
+    name: "stream-chan",
+    inithandler: (_ses, channel) => {
+      streamChannelOpened(channel);
+      return 0;
+    },
+    check_close: null,
+    reqhandler: null,
+    closehandler: null,
+    cleanup: streamChannelGone,
+  };
+
+  function streams(): { sc: StreamChannel; events: string[]; toPeer: PassThrough; fromPeer: PassThrough } {
+    const toPeer = new PassThrough();
+    const fromPeer = new PassThrough();
+    const events: string[] = [];
+    const sc: StreamChannel = {
+      readfd: new StreamFd(toPeer),
+      writefd: new StreamFd(fromPeer),
+      errfd: null,
+      opened: false,
+      onopen: () => events.push("open"),
+      onclose: () => events.push(`close opened=${sc.opened}`),
+    };
+    return { sc, events, toPeer, fromPeer };
+  }
+
+  function open(ses: sshsession, sc: StreamChannel): void {
+    expect(send_msg_channel_open_init(ses, sc.readfd, streamType, sc)).toBe(0);
+    buf_putstring(ses.writepayload, "");
+    encrypt_packet(ses);
+    sent(ses);
+  }
+
+  it("takes one fd per direction once confirmed, and closes both when the channel goes", () => {
+    const ses = session();
+    chaninitialise(ses, []);
+    const { sc, events, fromPeer } = streams();
+    open(ses, sc);
+    expect(ses.channels[0]!.typedata).toBe(sc);
+    receive(ses, recv_msg_channel_open_confirmation, (b) => {
+      for (const n of [0, 5, 1 << 20, 16384]) buf_putint(b, n);
+    });
+    const ch = ses.channels[0]!;
+    expect(events).toEqual(["open"]);
+    expect([ch.readfd, ch.writefd, ch.errfd, ch.bidir_fd]).toEqual([sc.readfd, sc.writefd, FD_CLOSED, false]);
+    chancleanup(ses);
+    expect(events).toEqual(["open", "close opened=true"]);
+    expect(sc.readfd.closed && sc.writefd.closed).toBe(true);
+    expect(fromPeer.destroyed).toBe(true);
+  });
+
+  it("a refused open closes both streams (the channel held only one) and tells the caller", () => {
+    const ses = session();
+    chaninitialise(ses, []);
+    const { sc, events } = streams();
+    open(ses, sc);
+    receive(ses, recv_msg_channel_open_failure, (b) => {
+      for (const n of [0, 2]) buf_putint(b, n);
+      buf_putstring(b, "connect failed");
+      buf_putstring(b, "");
+    });
+    expect(events).toEqual(["close opened=false"]);
+    expect(ses.chancount).toBe(0);
+    expect(sc.readfd.closed && sc.writefd.closed).toBe(true);
   });
 });
