@@ -509,3 +509,41 @@ describe("createServer's cap on unauthenticated connections", () => {
     }
   });
 });
+
+describe("the library's client against the library's server, in one process", () => {
+  itWithPeers(["ssh-keygen"], "a pty's size and its window changes reach the handler; stdin reaches it and its exit status comes back", async () => {
+    const { connect, createServer } = await import("dropbear-ts");
+    const s = createServer({
+      hostKeys: [hostKey],
+      authenticate: ({ method }) => method === "publickey",
+      onSession: {
+        exec: (session) => {
+          session.stdout.write(`${session.command} ${session.pty?.term} ${session.pty?.cols}x${session.pty?.rows}\n`);
+          session.onWindowChange = (cols, rows) => session.stdout.write(`now ${cols}x${rows}\n`);
+          let input = "";
+          session.stdin.on("data", (d: Buffer) => (input += d.toString()));
+          session.stdin.on("end", () => {
+            session.stdout.write(`got ${input}\n`);
+            session.exit(9);
+          });
+        },
+      },
+    });
+    const { port: p } = await s.listen(0);
+    const client = await connect({ host: "127.0.0.1", port: p, username: "me", privateKeyPath: key, hostKey: false });
+    try {
+      const ch = client.exec("resize-me", { pty: { term: "vt220", cols: 90, rows: 30 } });
+      let out = "";
+      ch.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      while (!out.includes("\n")) await new Promise((r) => setTimeout(r, 20));
+      ch.setWindow(120, 40);
+      while (!out.includes("now")) await new Promise((r) => setTimeout(r, 20));
+      ch.stdin.end("bytes in");
+      expect(await ch.exit).toEqual({ code: 9 });
+      expect(out.replace(/\r/g, "")).toBe("resize-me vt220 90x30\nnow 120x40\ngot bytes in\n");
+    } finally {
+      await client.end();
+      await s.close();
+    }
+  });
+});

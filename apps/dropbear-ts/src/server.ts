@@ -56,6 +56,8 @@ export interface ServerSession {
   signal(name: string): void;
   /** Set to receive the client's "signal" requests (names without "SIG"); unset, they are refused. */
   onSignal: ((name: string) => void) | null;
+  /** Set to learn of the client's terminal size changes (window-change) while a pty was asked for. */
+  onWindowChange: ((cols: number, rows: number) => void) | null;
   /** Set to learn that the channel went away (the client closed it or the connection ended). */
   onClose: (() => void) | null;
 }
@@ -438,6 +440,9 @@ export class Server {
           cmd.session.onClose?.();
         }
       },
+      sessionwinchange: (_ses, chansess, cols, rows) => {
+        this.commands.get(chansess)?.session.onWindowChange?.(cols, rows);
+      },
       sessionsignal: (_ses, chansess, name) => {
         const cmd = this.commands.get(chansess);
         if (cmd?.session.onSignal == null) {
@@ -515,6 +520,7 @@ export class Server {
       exit: (code) => finish(code >>> 0, null),
       signal: (name) => finish(0, name.replace(/^SIG/, "")),
       onSignal: null,
+      onWindowChange: null,
       onClose: null,
     };
     this.commands.set(chansess, { session, closed: false });

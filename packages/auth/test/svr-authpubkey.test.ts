@@ -425,6 +425,7 @@ describe("svr_auth_pubkey with an embedding program's answer (serversession.embe
       sessioncommand: refuse,
       sessionclosed: refuse,
       sessionsignal: refuse,
+      sessionwinchange: refuse,
       tcpdirect: refuse,
       remotetcp: refuse,
       streamlocal: refuse,

@@ -536,6 +536,9 @@ function sessionwinchange(ses: sshsession, chansess: ChanSess): number {
   if (chansess.masterfd === null || !chansess.masterfd.closed) {
     pty_change_window_size(chansess.master, termr, termc, termw, termh);
   }
+  if (chansess.pid === EMBEDDED_PID) {
+    ses.svr_ses!.embed?.sessionwinchange(ses, chansess, termc, termr);
+  }
   return DROPBEAR_SUCCESS;
 }
 

@@ -35,6 +35,8 @@ export interface SvrEmbed {
   sessioncommand(ses: sshsession, channel: Channel, chansess: ChanSess, kind: "shell" | "exec" | "subsystem", command: Buffer | null): boolean;
   /** The channel of a command sessioncommand started is going away (its fds are closed). */
   sessionclosed(ses: sshsession, chansess: ChanSess): void;
+  /** The client's terminal changed size (window-change), for a command sessioncommand started. */
+  sessionwinchange(ses: sshsession, chansess: ChanSess, cols: number, rows: number): void;
   /** A "signal" request for a command sessioncommand started; false refuses it. */
   sessionsignal(ses: sshsession, chansess: ChanSess, name: string): boolean;
   /** direct-tcpip: where to connect for this request, or null to refuse it. */
