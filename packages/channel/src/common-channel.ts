@@ -335,6 +335,16 @@ function check_close(ses: sshsession, channel: Channel): void {
  */
 export function channel_connect_done(ses: sshsession, result: number, sock: StreamFd | null, channel: Channel, errstring: string | null): void {
   TRACE("enter channel_connect_done");
+  if (channel.sent_close) {
+    // Beyond Dropbear: the peer's EOF while connecting already made us send EOF and CLOSE
+    // (check_close takes FD_UNINIT for closed), so the socket comes too late to be used. C
+    // would confirm the open and then fail `!channel->sent_close` on the first read, ending
+    // the session; we drop the socket and wait for the peer's CLOSE. docs/deviations.md.
+    channel.conn_pending = null;
+    sock?.close();
+    TRACE("leave channel_connect_done: channel already closed");
+    return;
+  }
   if (result === DROPBEAR_SUCCESS && sock !== null) {
     channel.readfd = sock;
     channel.writefd = sock;

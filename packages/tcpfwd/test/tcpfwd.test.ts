@@ -2,13 +2,15 @@ import net from "node:net";
 import { once } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
 import { buf_getint, buf_getstring } from "@dropbear-ts/buffer";
-import { chancleanup, recv_msg_channel_data, recv_msg_channel_open } from "@dropbear-ts/channel";
-import { SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, SSH_OPEN_CONNECT_FAILED, TCPFwdEntry, type sshsession } from "@dropbear-ts/core";
+import { chancleanup, recv_msg_channel_close, recv_msg_channel_data, recv_msg_channel_eof, recv_msg_channel_open } from "@dropbear-ts/channel";
+import { FD_CLOSED, SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, SSH_OPEN_CONNECT_FAILED, TCPFwdEntry, type sshsession } from "@dropbear-ts/core";
 import { DropbearExit, list_append, setLogHandler } from "@dropbear-ts/dbutil";
 import { remove_all_listeners } from "@dropbear-ts/listener";
 import { remove_connect_pending, type ListenerFd } from "@dropbear-ts/netio";
 import {
+  SSH_MSG_CHANNEL_CLOSE,
   SSH_MSG_CHANNEL_DATA,
+  SSH_MSG_CHANNEL_EOF,
   SSH_MSG_CHANNEL_OPEN,
   SSH_MSG_CHANNEL_OPEN_CONFIRMATION,
   SSH_MSG_CHANNEL_OPEN_FAILURE,
@@ -24,7 +26,7 @@ import {
   svr_chan_tcpdirect,
   svr_recv_msg_global_request,
 } from "../src/index.js";
-import { cliSession, receive, sent, svrSession, turnsUntil } from "./harness.js";
+import { cliSession, receive, sent, svrSession, turn, turnsUntil } from "./harness.js";
 import { sshString, u32 } from "../../../tests/helpers/wire.js";
 import { unusedPort } from "../../../tests/helpers/sockets.js";
 import { startEchoTarget, type Target } from "../../../tests/helpers/tunnel.js";
@@ -191,6 +193,22 @@ describe("direct-tcpip (a client's -L, on the server)", () => {
     expect(buf_getint(data)).toBe(5);
     expect(buf_getstring(data).toString()).toBe("ping through the forward");
     expect(t.accepted()).toBe(1);
+  });
+
+  it("the peer's EOF while connecting: EOF and CLOSE go out, the late socket is dropped, the peer's CLOSE frees the channel", async () => {
+    const t = await echo();
+    const ses = track(svrSession([svr_chan_tcpdirect]));
+    await receive(ses, recv_msg_channel_open, directTcpip("127.0.0.1", t.port));
+    await receive(ses, recv_msg_channel_eof, u32(0));
+    expect(sent(ses).map((p) => p.type)).toEqual([SSH_MSG_CHANNEL_EOF, SSH_MSG_CHANNEL_CLOSE]);
+    // The connect still completes (the target sees it) but nothing is confirmed or read.
+    for (let i = 0; i < 10 && ses.conn_pending.first !== null; i++) await turn(ses);
+    expect(ses.conn_pending.first).toBeNull();
+    await expect.poll(() => t.accepted()).toBe(1);
+    expect(sent(ses)).toEqual([]);
+    expect(ses.channels[0]!.readfd).toBe(FD_CLOSED);
+    await receive(ses, recv_msg_channel_close, u32(0));
+    expect(ses.chancount).toBe(0);
   });
 
   it("a refused connect fails the open with CONNECT_FAILED and frees the channel", async () => {
