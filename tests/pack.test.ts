@@ -121,6 +121,35 @@ describe("npm install -g of the tarball", () => {
     expect(r.status).toBe(0);
   });
 
+  it("type-checks a user's TypeScript against the installed declarations", () => {
+    const lib = join(prefix, "lib");
+    writeFileSync(
+      join(lib, "try-types.ts"),
+      [
+        'import { connect, type Client, type ExitInfo } from "dropbear-ts";',
+        "export async function run(): Promise<ExitInfo> {",
+        '  const c: Client = await connect({ host: "h", username: "u", privateKeyPath: "k", hostKey: (_k, fp) => fp.startsWith("SHA256:") });',
+        '  c.on("close", (e) => void e?.message);',
+        '  const r = c.exec("true", { pty: { cols: 80 }, env: { A: "1" } });',
+        "  r.stdin.end();",
+        "  return r.exit;",
+        "}",
+        "// @ts-expect-error: username is required",
+        'void connect({ host: "h" });',
+        "",
+      ].join("\n"),
+    );
+    const tsc = join(root, "node_modules/typescript/bin/tsc");
+    const args = ["--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022"];
+    const r = spawnSync(process.execPath, [tsc, ...args, "--typeRoots", join(root, "node_modules/@types"), "--types", "node", "try-types.ts"], {
+      cwd: lib,
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  }, 150_000);
+
   it("loads koffi's native module from the installed dependencies (libc through koffi)", () => {
     // dbclient resolves the local user through getpwuid (koffi) before it connects; a closed
     // loopback port then makes it exit with Dropbear's connect error, not a module error.

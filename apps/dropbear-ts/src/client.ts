@@ -94,6 +94,14 @@ export class SshError extends Error {
 
 type Action = (ses: sshsession) => void | Promise<void>;
 
+/** The events of a Client, typed. */
+export interface Client {
+  on(event: "close", listener: (error: Error | null) => void): this;
+  on(event: "error", listener: (error: Error) => void): this;
+  once(event: "close", listener: (error: Error | null) => void): this;
+  once(event: "error", listener: (error: Error) => void): this;
+}
+
 /**
  * An SSH connection. Events: "close" once the session is gone (after end() or when it fails,
  * with the error, if any); "error" with an SshError when it fails after connect() resolved
