@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { PEERS, itWithPeers } from "./helpers/peers.js";
+import { IN_CI, PEERS, itWithPeers, peer } from "./helpers/peers.js";
 import { OURS, run, runOurClient, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 
 // Issue 3: the client's known_hosts check (-y, -y -y, StrictHostKeyChecking, a changed key)
@@ -44,8 +44,12 @@ describe("known_hosts", () => {
     // Not port 22: filed as [host]:port, as OpenSSH does (Dropbear would write the bare host).
     expect(kh).toMatch(new RegExp(`^\\[127\\.0\\.0\\.1\\]:${s1.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5\\S+\\n$`));
     // The fingerprint Dropbear's own tool prints for that key is the one we showed.
-    const fp = spawnSync(PEERS.dropbearkey, ["-y", "-f", join(work.dir, "hk1")], { encoding: "utf8" }).stdout;
-    if (fp) expect(first.stderr).toContain(/Fingerprint: (\S+)/.exec(fp)![1]!);
+    // (Checked wherever Dropbear's tool is installed, which CI requires.)
+    if (peer("dropbearkey") !== null || IN_CI) {
+      const fp = spawnSync(PEERS.dropbearkey, ["-y", "-f", join(work.dir, "hk1")], { encoding: "utf8" }).stdout;
+      expect(fp).toMatch(/Fingerprint: \S+/);
+      expect(first.stderr).toContain(/Fingerprint: (\S+)/.exec(fp)![1]!);
+    }
 
     const second = await client(home, s1.port);
     expect(second.stderr).not.toMatch(/not in the trusted hosts file|accepted|mismatch/);
