@@ -5,7 +5,7 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, writeFileSy
 import net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type Client, type ConnectOptions } from "dropbear-ts";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { freePort, run, scratch, startSshd, type Server } from "./helpers/servers.js";
@@ -311,6 +311,34 @@ describe("the client API in this process", () => {
     expect((await collect(cmd.stdout)).toString()).toBe("ok\n");
     await client.end();
     expect(sshd!.log()).toMatch(/client->server cipher: aes128-ctr MAC: hmac-sha2-256 /);
+  });
+
+  it("gives up connecting at readyTimeout or an abort, leaving no handle open", async () => {
+    // A server that accepts and never says a word.
+    const accepted: net.Socket[] = [];
+    const silent = net.createServer((s) => {
+      s.on("error", () => undefined);
+      accepted.push(s);
+    });
+    silent.listen(0, "127.0.0.1");
+    await once(silent, "listening");
+    const port = (silent.address() as net.AddressInfo).port;
+    const before = handles();
+    before.set("TCPServerWrap", (before.get("TCPServerWrap") ?? 1) - 1);
+    const base = { host: "127.0.0.1", port, username: "nobody", hostKey: false as const };
+    await expect(connect({ ...base, readyTimeout: 300 })).rejects.toThrow("connect: not authenticated within 300 ms");
+    const ac = new AbortController();
+    const pending = connect({ ...base, signal: ac.signal });
+    setTimeout(() => ac.abort(), 100);
+    await expect(pending).rejects.toThrow("connect: aborted");
+    await expect(connect({ ...base, signal: AbortSignal.abort() })).rejects.toThrow("connect: aborted");
+    // Our own server's side of those connections goes too; the client's must already be gone.
+    expect(accepted.length).toBeLessThanOrEqual(2);
+    for (const s of accepted) s.destroy();
+    await new Promise<void>((r) => silent.close(() => r()));
+    await new Promise((r) => setImmediate(r));
+    const after = handles();
+    for (const [type, n] of after) expect(`${type}: ${n}`).toBe(`${type}: ${Math.min(n, before.get(type) ?? 0)}`);
   });
 
   itAsRoot(["sshd", "ssh-keygen"], "bad options fail before connecting", async () => {

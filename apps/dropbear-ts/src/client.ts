@@ -14,7 +14,7 @@ import { cliPrivkeys } from "@dropbear-ts/auth";
 import { cliOpenStreamSess, cliStreamSessWinchange, type CliChansessRequest } from "@dropbear-ts/chansession";
 import { cli_session, cli_session_new } from "@dropbear-ts/dbclient";
 import { TCPFwdEntry, cli_runopts, cli_state, runopts, type Channel, type StreamChannel, type sshsession } from "@dropbear-ts/core";
-import { DropbearExit, QuietExit, list_append, withLogHandler } from "@dropbear-ts/dbutil";
+import { DropbearExit, QuietExit, dropbear_exit, list_append, withLogHandler } from "@dropbear-ts/dbutil";
 import { StreamFd } from "@dropbear-ts/netio";
 import { DROPBEAR_CLI_COMPRESSION, DROPBEAR_FAILURE } from "@dropbear-ts/options";
 import { loadidentityfile, parse_ciphers_macs } from "@dropbear-ts/runopts";
@@ -52,6 +52,10 @@ export interface ConnectOptions {
   keepaliveInterval?: number;
   /** Seconds without traffic after which the session ends (dbclient -I); 0 or absent: never. */
   idleTimeout?: number;
+  /** Milliseconds to reach an authenticated session before connect() gives up; default: no limit (as dbclient). */
+  readyTimeout?: number;
+  /** Aborting it before connect() resolves gives up connecting. */
+  signal?: AbortSignal;
   /** Receives the session's log lines; by default nothing is logged. */
   logger?: Logger;
 }
@@ -339,6 +343,9 @@ function sessionHandles(ses: sshsession): Handle[] {
   };
   add(ses.sock_in);
   add(ses.sock_out);
+  for (const pending of ses.conn_pending) {
+    add(pending.sock);
+  }
   for (const l of ses.listeners) {
     for (const sock of l?.socks ?? []) {
       out.add(sock.server);
@@ -415,6 +422,13 @@ function startClient(options: ConnectOptions): Promise<Client> {
   }
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new SshError(`connect: bad port ${String(port)}`);
+  }
+  const readyTimeout = options.readyTimeout;
+  if (readyTimeout !== undefined && (!Number.isInteger(readyTimeout) || readyTimeout <= 0)) {
+    throw new SshError(`connect: bad readyTimeout ${String(readyTimeout)}`);
+  }
+  if (options.signal?.aborted) {
+    throw new SshError("connect: aborted");
   }
   const opts = new runopts();
   opts.algos = algo_tables_new();
@@ -525,12 +539,33 @@ function startClient(options: ConnectOptions): Promise<Client> {
   client = new Client(ses, closed);
   const c = client;
   let running = false;
+  // Giving up before authentication: the next loop turn ends the session with this reason.
+  let abortReason: string | null = null;
+  const abort = (why: string): void => {
+    if (!running && abortReason === null) {
+      abortReason = why;
+      ses.signal_pipe?.raise();
+    }
+  };
+  const onAbort = (): void => abort("connect: aborted");
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const timer = readyTimeout === undefined ? null : setTimeout(() => abort(`connect: not authenticated within ${readyTimeout} ms`), readyTimeout);
+  const stopWaiting = (): void => {
+    if (timer !== null) {
+      clearTimeout(timer);
+    }
+    options.signal?.removeEventListener("abort", onAbort);
+  };
   const onturn = (s: sshsession): void | Promise<void> => {
     if (!running) {
+      if (abortReason !== null) {
+        dropbear_exit(abortReason);
+      }
       if (cli_ses.state !== cli_state.SESSION_RUNNING) {
         return;
       }
       running = true;
+      stopWaiting();
       keyfile?.remove();
       ready.resolve(c);
     }
@@ -559,6 +594,7 @@ function startClient(options: ConnectOptions): Promise<Client> {
     ses.sock_out?.close();
     ses.signal_pipe?.close();
     keyfile?.remove();
+    stopWaiting();
     c.sessionGone(error);
     // end() promises no handle left: libuv closes them after this turn.
     await handlesClosed(handles);
