@@ -150,6 +150,73 @@ describe("npm install -g of the tarball", () => {
     expect(r.status).toBe(0);
   }, 150_000);
 
+  it("serves from the installed package: createServer, then the library's client runs a command through it", () => {
+    const lib = join(prefix, "lib");
+    // A host key from the installed dropbearkey (Dropbear's format), given as key material.
+    const kg = run("dropbearkey", ["-t", "ed25519", "-f", "libhostkey"]);
+    expect(kg.status, kg.stderr).toBe(0);
+    const hostKey = join(prefix, "libhostkey");
+    writeFileSync(
+      join(lib, "serve.mjs"),
+      [
+        'import { readFileSync } from "node:fs";',
+        'import { connect, createServer } from "dropbear-ts";',
+        "const server = createServer({",
+        "  hostKeys: [readFileSync(process.argv[2])],",
+        '  authenticate: ({ method }) => method === "none",',
+        "  onSession: { exec: (s) => { s.stdout.write(`served ${s.command} for ${s.username}`); s.exit(6); } },",
+        "});",
+        'const { port } = await server.listen(0, "127.0.0.1");',
+        'const c = await connect({ host: "127.0.0.1", port, username: "pkg", hostKey: false });',
+        'const r = c.exec("it");',
+        'let out = "";',
+        "r.stdout.on(\"data\", (d) => (out += d));",
+        "const exit = await r.exit;",
+        "await c.end();",
+        "await server.close();",
+        "console.log(out, JSON.stringify(exit));",
+      ].join("\n"),
+    );
+    const r = spawnSync(process.execPath, [join(lib, "serve.mjs"), hostKey], { cwd: prefix, encoding: "utf8", timeout: 60_000, env: { PATH: process.env.PATH, HOME: prefix } });
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe('served it for pkg {"code":6}\n');
+    expect(r.status).toBe(0);
+  });
+
+  it("type-checks a user's server in TypeScript against the installed declarations", () => {
+    const lib = join(prefix, "lib");
+    writeFileSync(
+      join(lib, "try-server-types.ts"),
+      [
+        'import { createServer, runShellCommand, type Server, type ServerSession } from "dropbear-ts";',
+        "export async function serve(): Promise<Server> {",
+        "  const s = createServer({",
+        '    hostKeys: ["/etc/dropbear/dropbear_ed25519_host_key", Buffer.from("")],',
+        '    authenticate: async (ctx) => ctx.method === "publickey" && ctx.publicKey !== undefined && ctx.publicKey.fingerprint.startsWith("SHA256:"),',
+        "    onSession: { exec: runShellCommand, shell: (x: ServerSession) => x.exit(x.pty === null ? 1 : 0) },",
+        '    onDirectTcpip: (req) => (req.port === 80 ? { host: "127.0.0.1", port: 8080 } : false),',
+        '    onTcpipForward: (req) => req.address === "127.0.0.1",',
+        "  });",
+        "  const { port } = await s.listen(0);",
+        "  void port.toFixed();",
+        "  return s;",
+        "}",
+        "// @ts-expect-error: authenticate is required",
+        'createServer({ hostKeys: ["k"] });',
+        "",
+      ].join("\n"),
+    );
+    const tsc = join(root, "node_modules/typescript/bin/tsc");
+    const args = ["--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022"];
+    const r = spawnSync(process.execPath, [tsc, ...args, "--typeRoots", join(root, "node_modules/@types"), "--types", "node", "try-server-types.ts"], {
+      cwd: lib,
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  }, 150_000);
+
   it("loads koffi's native module from the installed dependencies (libc through koffi)", () => {
     // dbclient resolves the local user through getpwuid (koffi) before it connects; a closed
     // loopback port then makes it exit with Dropbear's connect error, not a module error.
