@@ -166,6 +166,20 @@ function bounded<T>(server: Server, fallback: T, call: () => T | Promise<T>): T 
   });
 }
 
+/**
+ * Run a caller's session callback inside the session loop: a throw is logged and answered as a
+ * refusal (false), never taken for the session's own failure.
+ */
+function guarded(what: string, fn: () => void): boolean {
+  try {
+    fn();
+    return true;
+  } catch (e) {
+    dropbear_log(LOG_ERR, `${what} failed: ${e instanceof Error ? e.message : String(e)}`);
+    return false;
+  }
+}
+
 /** How long an ended session's last bytes may take to leave before its socket is dropped. */
 const LINGER_MS = 5000;
 
@@ -437,19 +451,21 @@ export class Server {
         const cmd = this.commands.get(chansess);
         if (cmd !== undefined && !cmd.closed) {
           cmd.closed = true;
-          cmd.session.onClose?.();
+          const onClose = cmd.session.onClose;
+          if (onClose !== null) {
+            guarded("onClose", () => onClose());
+          }
         }
       },
       sessionwinchange: (_ses, chansess, cols, rows) => {
-        this.commands.get(chansess)?.session.onWindowChange?.(cols, rows);
+        const onWindowChange = this.commands.get(chansess)?.session.onWindowChange;
+        if (onWindowChange != null) {
+          guarded("onWindowChange", () => onWindowChange(cols, rows));
+        }
       },
       sessionsignal: (_ses, chansess, name) => {
-        const cmd = this.commands.get(chansess);
-        if (cmd?.session.onSignal == null) {
-          return false;
-        }
-        cmd.session.onSignal(name);
-        return true;
+        const onSignal = this.commands.get(chansess)?.session.onSignal;
+        return onSignal != null && guarded("onSignal", () => onSignal(name));
       },
       tcpdirect: (ses, host, port, originHost, originPort) => {
         const handler = o.onDirectTcpip;
@@ -524,10 +540,7 @@ export class Server {
       onClose: null,
     };
     this.commands.set(chansess, { session, closed: false });
-    try {
-      handler(session);
-    } catch (e) {
-      dropbear_log(LOG_ERR, `Session handler failed: ${e instanceof Error ? e.message : String(e)}`);
+    if (!guarded("Session handler", () => handler(session))) {
       this.commands.delete(chansess);
       return false;
     }
