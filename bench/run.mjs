@@ -6,6 +6,11 @@
 //
 //   node bench/run.mjs [--quick] [--rounds N] [--secs S] [--no-write] [--only ours,OpenSSH,Dropbear]
 //                      [--lat-only] [--lat-rounds N] [--our-client-args "-W 2097152"] [--our-server-args "..."] [--tput-only] [--ciphers chacha,gcm,ctr] [--node-args "--cpu-prof --cpu-prof-dir=DIR"]
+//                      [--base DIR]
+//
+// --base DIR adds a fourth implementation, "base": ours as built in another checkout DIR (say
+// /work/main), interleaved with this one round by round, for A/B comparisons of a change; with
+// --only ours,base the run prints both side by side (median and best round), not the table.
 //
 // What it measures, per implementation:
 //   - -L throughput per cipher: one tunnel per (implementation, cipher) kept up for the run; each
@@ -62,7 +67,10 @@ if (flag("lat-only")) {
   CIPHERS.splice(0);
   CONCURRENCY.splice(0);
 }
-const IMPLS = ["ours", "OpenSSH", "Dropbear"].filter((n) => !opt("only") || opt("only").split(",").includes(n));
+const BASE = opt("base");
+const IMPLS = ["ours", "OpenSSH", "Dropbear", ...(BASE ? ["base"] : [])].filter((n) => !opt("only") || opt("only").split(",").includes(n));
+/** Where an implementation of ours lives: this checkout, or --base's. */
+const ourRoot = (impl) => (impl === "base" ? BASE : root);
 
 const work = mkdtempSync(join(tmpdir(), "dbts-bench-"));
 const children = new Set();
@@ -213,7 +221,7 @@ function clientArgs(impl, { cipher, lport, target, sshPort, command }) {
   const alg = cipher ? ["-c", cipher.c, ...(cipher.m ? ["-m", cipher.m] : [])] : [];
   const args = ["-y", "-y", "-i", ctx.dbKey, ...alg, ...fwd, "-p", String(sshPort), `${USER}@127.0.0.1`, ...tail];
   if (impl === "Dropbear") return ["/usr/bin/dbclient", args];
-  return [process.execPath, [...OUR_NODE_ARGS, join(root, "apps/dbclient/bin/dbclient"), ...OUR_CLIENT_ARGS, ...args]];
+  return [process.execPath, [...OUR_NODE_ARGS, join(ourRoot(impl), "apps/dbclient/bin/dbclient"), ...OUR_CLIENT_ARGS, ...args]];
 }
 
 async function startServer(impl) {
@@ -226,7 +234,7 @@ async function startServer(impl) {
   } else if (impl === "Dropbear") {
     proc = start("/usr/sbin/dropbear", ["-F", "-E", "-r", ctx.dhk, "-p", `127.0.0.1:${sshPort}`]);
   } else {
-    proc = start(process.execPath, [...OUR_NODE_ARGS, join(root, "apps/dropbear/bin/dropbear"), ...OUR_SERVER_ARGS, "-F", "-E", "-r", ctx.dhk, "-p", `127.0.0.1:${sshPort}`]);
+    proc = start(process.execPath, [...OUR_NODE_ARGS, join(ourRoot(impl), "apps/dropbear/bin/dropbear"), ...OUR_SERVER_ARGS, "-F", "-E", "-r", ctx.dhk, "-p", `127.0.0.1:${sshPort}`]);
   }
   await waitPort(sshPort, `${impl} server`);
   return { proc, sshPort };
@@ -400,14 +408,31 @@ async function main() {
         const s0 = cpuSecs(spids);
         const { mbs, bytes } = await throughput(t.lport, SECS);
         const gib = bytes / 2 ** 30;
+        const cc = (cpuSecs([t.proc.pid]) - c0) / gib;
+        const cs = (cpuSecs(tree(servers[impl].proc.pid)) - s0) / gib;
         R[impl].tput[cipher.id].push(mbs);
-        (R[impl].cpuClient[cipher.id] ??= []).push((cpuSecs([t.proc.pid]) - c0) / gib);
-        (R[impl].cpuServer[cipher.id] ??= []).push((cpuSecs(tree(servers[impl].proc.pid)) - s0) / gib);
-        log(`round ${r + 1} ${impl.padEnd(9)} ${cipher.label.padEnd(27)} ${mbs.toFixed(0).padStart(6)} MB/s`);
+        (R[impl].cpuClient[cipher.id] ??= []).push(cc);
+        (R[impl].cpuServer[cipher.id] ??= []).push(cs);
+        log(`round ${r + 1} ${impl.padEnd(9)} ${cipher.label.padEnd(27)} ${mbs.toFixed(0).padStart(6)} MB/s, CPU s/GiB ${cc.toFixed(2)} / ${cs.toFixed(2)}`);
       }
     }
   }
   for (const t of Object.values(tunnels)) if (!t.failed) await stop(t.proc);
+  if (BASE) {
+    // A/B of two builds of ours: medians and best rounds (the best round is the one the other
+    // load on the machine disturbed least).
+    const best = (xs, hi) => (xs.length ? (hi ? Math.max(...xs) : Math.min(...xs)) : NaN);
+    for (const cipher of CIPHERS) {
+      for (const impl of IMPLS) {
+        const x = R[impl];
+        if (!Array.isArray(x.tput[cipher.id])) continue;
+        const c = x.cpuClient[cipher.id] ?? [];
+        const v = x.cpuServer[cipher.id] ?? [];
+        log(`${impl.padEnd(9)} ${cipher.label.padEnd(27)} MB/s median ${fmt(median(x.tput[cipher.id]))} best ${fmt(best(x.tput[cipher.id], true))}; ` +
+          `CPU s/GiB client median ${fmt(median(c), 2)} best ${fmt(best(c), 2)}, server median ${fmt(median(v), 2)} best ${fmt(best(v), 2)}`);
+      }
+    }
+  }
   if (flag("tput-only")) {
     for (const s of Object.values(servers)) await stop(s.proc);
     sink.close();

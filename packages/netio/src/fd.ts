@@ -12,6 +12,15 @@ import type { Readable, Writable } from "node:stream";
 export const SOCKET_HIGH_WATER_MARK = 16 * 1024;
 
 /**
+ * The most bytes one `StreamFd.writev` hands its stream in a call. The high-water mark says
+ * whether a stream takes writes at all (what Node still holds, unsent, is under it); this says
+ * how much one gathered write may carry, so a call moves several packets to the kernel in one
+ * writev(2) instead of one packet per loop turn. What Node may hold for a slow peer is bounded by
+ * the mark plus this plus one chunk.
+ */
+export const WRITEV_MAX_BYTES = 128 * 1024;
+
+/**
  * Options for `new net.Socket()` / `net.connect()`: both stream sides at SOCKET_HIGH_WATER_MARK.
  * (Node passes them on to the Duplex; @types/node does not list them for sockets.)
  */
@@ -176,7 +185,17 @@ export class StreamFd extends Fd {
     if (this.connecting || this.wstream.writableEnded) {
       return false;
     }
-    return !this.wstream.writableNeedDrain;
+    return this.belowMark(this.wstream);
+  }
+
+  /**
+   * Node holds less than the stream's high-water mark, unsent. Not `writableNeedDrain`: that
+   * stays set until a tick after the kernel took everything, which would cost a loop turn per
+   * write. When this is false Node's 'drain' is due (the length reached the mark with this write
+   * or an earlier one), so a waiting select() still wakes.
+   */
+  private belowMark(w: Writable): boolean {
+    return w.writableLength < w.writableHighWaterMark;
   }
 
   /**
@@ -209,9 +228,10 @@ export class StreamFd extends Fd {
   }
 
   /**
-   * Non-blocking gathered write (writev). Hands chunks to the stream in order, stopping once it
-   * is above its high-water mark; returns the bytes accepted (0 if none: EAGAIN). A chunk is
-   * taken whole or not at all. Throws FdError if the stream failed.
+   * Non-blocking gathered write (writev). While Node holds less than the stream's high-water
+   * mark, hands chunks to the stream in order, up to WRITEV_MAX_BYTES (at least one chunk), all
+   * in one corked batch; returns the bytes accepted (0 if none: EAGAIN). A chunk is taken whole
+   * or not at all. Throws FdError if the stream failed.
    */
   writev(chunks: readonly Uint8Array[]): number {
     const w = this.wstream;
@@ -224,14 +244,14 @@ export class StreamFd extends Fd {
     if (w.writableEnded) {
       throw new FdError("EPIPE", "write after shutdown");
     }
-    if (this.connecting || w.writableNeedDrain) {
+    if (this.connecting || !this.belowMark(w)) {
       return 0;
     }
     let written = 0;
     // cork: the kernel gets the batch in one writev(), not one syscall per packet.
     w.cork();
     for (const c of chunks) {
-      if (w.writableNeedDrain) {
+      if (written > 0 && written + c.length > WRITEV_MAX_BYTES) {
         break;
       }
       w.write(c);
