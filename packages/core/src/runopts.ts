@@ -39,10 +39,10 @@ export const MAX_SESSION_RECV_WINDOW = 64 * 1024 * 1024;
  * The largest payload we send, 32 KiB where Dropbear has TRANS_MAX_PAYLOAD_LEN (16 KiB): every
  * packet costs us a fixed amount (cipher objects, allocations, a loop turn, a write call) on
  * top of its bytes, so half as many packets per byte is most of a halving of that cost; in
- * bench/packet.mjs sealing and opening a 32 KiB packet costs about 1.2 times a 16 KiB one. Every
- * SSH implementation must accept 32768-byte payloads (RFC 4253 §6.1; Dropbear's
- * RECV_MAX_PAYLOAD_LEN), and a channel's data still never exceeds the maximum packet size the
- * peer advertised for it. OpenSSH sends 32 KiB too. See docs/deviations.md.
+ * bench/packet.mjs (best of three runs) sealing and opening a 32 KiB packet costs about 1.2 times
+ * a 16 KiB one. Every SSH implementation must accept 32768-byte payloads (RFC 4253 §6.1;
+ * Dropbear's RECV_MAX_PAYLOAD_LEN), and a channel's data still never exceeds the maximum packet
+ * size the peer advertised for it. OpenSSH sends 32 KiB too. See docs/deviations.md.
  */
 export const OUR_TRANS_MAX_PAYLOAD_LEN = 32 * 1024;
 
