@@ -23,6 +23,7 @@ import {
   buf_incrpos,
   buf_incrwritepos,
   buf_new,
+  bufNewUnzeroed,
   buf_newcopy,
   buf_putbufstring,
   buf_putbyte,
@@ -77,6 +78,11 @@ describe("buf_new / buf_resize / buf_free / buf_burn_free / buf_newcopy", () => 
   it("refuses sizes over BUF_MAX_SIZE or not an unsigned int", () => {
     exits(() => buf_new(BUF_MAX_SIZE + 1), "buf->size too big");
     for (const bad of BAD_UINTS) exits(() => buf_new(bad), "buf->size too big");
+    // The packet layer's allocation: same checks and starting state, memory left as it is.
+    const u = bufNewUnzeroed(33);
+    expect([u.size, u.len, u.pos, u.data.length]).toEqual([33, 0, 0, 33]);
+    exits(() => bufNewUnzeroed(BUF_MAX_SIZE + 1), "buf->size too big");
+    for (const bad of BAD_UINTS) exits(() => bufNewUnzeroed(bad), "buf->size too big");
   });
 
   it("resize keeps contents when growing and clamps len/pos when shrinking", () => {

@@ -31,6 +31,10 @@ import {
 // load starts in the background once POLY1305_BULK_BYTES went through this process, and
 // @noble/ciphers (loaded at first use, ~10 ms) computes the identical tags until it is ready.
 // Either way the same RFC 8439 Poly1305 runs, checked against the RFC's vectors in the tests.
+// Once libsodium is in, it also encrypts the 4-byte length (its crypto_stream_chacha20_xor_ic is
+// this same original-layout ChaCha20): a node:crypto cipher object costs ~20 times as much as
+// those 4 bytes, and the length takes one per packet sealed and two per packet opened. Its raw
+// exports work on its own memory, so a packet's tag costs one copy in and no allocation.
 
 /** Bytes in each of the two ChaCha20 keys. @dropbear chachapoly.c CHACHA20_KEY_LEN */
 export const CHACHA20_KEY_LEN = 32;
@@ -65,10 +69,89 @@ let polyBytes = 0;
 type NoblePoly1305 = typeof import("@noble/ciphers/_poly1305.js");
 let noble: NoblePoly1305 | null = null;
 
-/** The one-shot Poly1305 of libsodium, once loaded. */
+/**
+ * The emscripten module under libsodium-wrappers (its `libsodium` export): the C functions over
+ * the module's memory. 64-bit lengths and counters are passed as two 32-bit halves.
+ */
+interface SodiumModule {
+  readonly HEAPU8: Uint8Array;
+  _malloc(size: number): number;
+  _free(ptr: number): void;
+  _crypto_onetimeauth(out: number, msg: number, mlen: number, mlenHi: number, key: number): number;
+  _crypto_stream_chacha20_xor_ic(c: number, m: number, mlen: number, mlenHi: number, n: number, ic: number, icHi: number, k: number): number;
+}
+
+/** libsodium's Poly1305 and ChaCha20 over a scratch area of its memory, kept for the process. */
+class SodiumChacha {
+  private msg = 0;
+  private cap = 0;
+  /** Key, nonce and a 64-byte block, in that order. */
+  private readonly small: number;
+
+  constructor(private readonly mod: SodiumModule) {
+    this.small = mod._malloc(CHACHA20_KEY_LEN + 8 + 64 + POLY1305_TAG_LEN);
+  }
+
+  /** The heap view now (emscripten replaces HEAPU8 when its memory grows). */
+  private get heap(): Uint8Array {
+    return this.mod.HEAPU8;
+  }
+
+  /** Poly1305 of `msg` under `key` into `out`. */
+  poly1305(key: Uint8Array, msg: Uint8Array, out: Uint8Array): void {
+    if (msg.length > this.cap) {
+      if (this.cap > 0) this.mod._free(this.msg);
+      this.cap = Math.max(msg.length, 64 * 1024);
+      this.msg = this.mod._malloc(this.cap);
+    }
+    const k = this.small;
+    const t = k + CHACHA20_KEY_LEN + 8 + 64;
+    const heap = this.heap;
+    heap.set(msg, this.msg);
+    heap.set(key.subarray(0, POLY1305_KEY_LEN), k);
+    this.mod._crypto_onetimeauth(t, this.msg, msg.length, 0, k);
+    out.set(this.heap.subarray(t, t + POLY1305_TAG_LEN));
+    this.heap.fill(0, k, k + POLY1305_KEY_LEN);
+  }
+
+  /**
+   * XOR `len` (at most 64) bytes of input with the keystream of `key` for packet `seq` from
+   * block `counter`, into out (which may be input).
+   */
+  xor(key: Uint8Array, seq: number, counter: number, input: Uint8Array, output: Uint8Array, len: number): void {
+    const k = this.small;
+    const n = k + CHACHA20_KEY_LEN;
+    const b = n + 8;
+    const heap = this.heap;
+    heap.set(key.subarray(0, CHACHA20_KEY_LEN), k);
+    heap.fill(0, n, n + 4);
+    heap[n + 4] = seq >>> 24;
+    heap[n + 5] = (seq >>> 16) & 0xff;
+    heap[n + 6] = (seq >>> 8) & 0xff;
+    heap[n + 7] = seq & 0xff;
+    heap.set(input.subarray(0, len), b);
+    this.mod._crypto_stream_chacha20_xor_ic(b, b, len, 0, n, counter, 0, k);
+    output.set(this.heap.subarray(b, b + len));
+    this.heap.fill(0, k, b + len);
+  }
+}
+
+/** libsodium's raw functions, once loaded; the wrapped Poly1305 if only that is there. */
+let sodiumRaw: SodiumChacha | null = null;
 type OneTimeAuth = (message: Uint8Array, key: Uint8Array) => Uint8Array;
 let sodiumPoly1305: OneTimeAuth | null = null;
 let sodiumLoad: Promise<void> | null = null;
+
+function isSodiumModule(m: unknown): m is SodiumModule {
+  const x = m as Partial<Record<keyof SodiumModule, unknown>> | null | undefined;
+  return (
+    x?.HEAPU8 instanceof Uint8Array &&
+    typeof x._malloc === "function" &&
+    typeof x._free === "function" &&
+    typeof x._crypto_onetimeauth === "function" &&
+    typeof x._crypto_stream_chacha20_xor_ic === "function"
+  );
+}
 
 /**
  * Start loading libsodium (once); resolves when its Poly1305 is in use, or when loading failed
@@ -79,6 +162,10 @@ export function poly1305_load(): Promise<void> {
     .then(async (m) => {
       const sodium = m.default;
       await sodium.ready;
+      const mod: unknown = (sodium as unknown as { libsodium?: unknown }).libsodium;
+      if (isSodiumModule(mod)) {
+        sodiumRaw = new SodiumChacha(mod);
+      }
       sodiumPoly1305 = sodium.crypto_onetimeauth;
     })
     .catch(() => {
@@ -94,6 +181,10 @@ export function poly1305_impl(): "libsodium" | "noble" {
 
 /** The 16-byte Poly1305 tag of `msg` under the one-time `key`, into `out`. */
 function poly1305(key: Uint8Array, msg: Uint8Array, out: Uint8Array): void {
+  if (sodiumRaw !== null) {
+    sodiumRaw.poly1305(key, msg, out);
+    return;
+  }
   if (sodiumPoly1305 !== null) {
     out.set(sodiumPoly1305(msg, key));
     return;
@@ -112,13 +203,27 @@ export class dropbear_chachapoly_state {
   readonly iv = Buffer.alloc(16);
   /** Scratch for a received packet's expected tag. */
   readonly tag = Buffer.alloc(POLY1305_TAG_LEN);
+  /** Scratch for a decrypted length field. */
+  readonly lenbytes = Buffer.alloc(4);
 
   constructor(
     /** K_2: body keystream and Poly1305 key. */
     readonly chacha: KeyObject,
     /** K_1: length-field keystream. */
     readonly header: KeyObject,
+    /** K_1's bytes, for libsodium. */
+    readonly headerKey: Buffer,
   ) {}
+}
+
+/** The 4-byte length field of packet `seq` en- or decrypted (the same XOR) into `output`. */
+function cryptLength(state: dropbear_chachapoly_state, seq: number, input: Uint8Array, output: Uint8Array): void {
+  if (sodiumRaw !== null) {
+    sodiumRaw.xor(state.headerKey, seq, 0, input, output, 4);
+    return;
+  }
+  setNonce(state.iv, seq);
+  output.set(createCipheriv("chacha20", state.header, state.iv).update(input.subarray(0, 4)));
 }
 
 // One ChaCha20 block of zeros: encrypting it yields the block-0 keystream (the Poly1305 key)
@@ -143,9 +248,11 @@ export function dropbear_chachapoly_start(
   if (keylen !== CHACHA20_KEY_LEN * 2 || key.length < keylen) {
     return null;
   }
+  const headerKey = Buffer.from(key.subarray(CHACHA20_KEY_LEN, keylen));
   const state = new dropbear_chachapoly_state(
     createSecretKey(Buffer.from(key.subarray(0, CHACHA20_KEY_LEN))),
-    createSecretKey(Buffer.from(key.subarray(CHACHA20_KEY_LEN, keylen))),
+    createSecretKey(headerKey),
+    headerKey,
   );
   TRACE2("leave dropbear_chachapoly_start");
   return state;
@@ -185,10 +292,8 @@ export function dropbear_chachapoly_crypt(
     return CRYPT_ERROR;
   }
 
-  const header = createCipheriv("chacha20", state.header, state.iv);
-  const lenbytes = header.update(input.subarray(0, 4));
   const payload = body.update(input.subarray(4, len));
-  output.set(lenbytes, 0);
+  cryptLength(state, seq, input, output);
   output.set(payload, 4);
 
   if (direction === LTC_ENCRYPT) {
@@ -211,9 +316,8 @@ export function dropbear_chachapoly_getlength(
   if (len < 4 || input.length < 4) {
     return -1;
   }
-  setNonce(state.iv, seq);
-  const buf = createCipheriv("chacha20", state.header, state.iv).update(input.subarray(0, 4));
-  return buf.readUInt32BE(0);
+  cryptLength(state, seq, input, state.lenbytes);
+  return state.lenbytes.readUInt32BE(0);
 }
 
 /** The chacha20-poly1305 mode: AEAD only. @dropbear chachapoly.c dropbear_mode_chachapoly */

@@ -10,9 +10,9 @@ import {
   buf_putbyte,
   buf_putbytes,
   buf_putint,
-  buf_resize,
   buf_setlen,
   buf_setpos,
+  bufNewUnzeroed,
   type buffer,
 } from "@dropbear-ts/buffer";
 import { DROPBEAR_COMP_ZLIB, DROPBEAR_COMP_ZLIB_DELAY, type ZStream, type key_context_directional, type sshsession } from "@dropbear-ts/core";
@@ -240,7 +240,10 @@ function read_packet_init(ses: sshsession): boolean {
     dropbear_exit(`Integrity error (bad packet size ${plen})`);
   }
   if (len > readbuf.size) {
-    ses.readbuf = buf_resize(readbuf, len);
+    // Every byte past the first block is read from the socket before the packet is opened.
+    const whole = bufNewUnzeroed(len);
+    readbuf.data.copy(whole.data, 0, 0, blocksize);
+    ses.readbuf = whole;
   }
   buf_setlen(ses.readbuf, len);
   buf_setpos(ses.readbuf, blocksize);
@@ -387,7 +390,8 @@ export function encrypt_packet(ses: sshsession): void {
   const aead = mode.kind === "aead";
   const compress = is_compress_trans(ses);
   const encrypt_buf_size = wp.len + 4 + 1 + Math.max(MIN_PACKET_LEN, blocksize) + 3 + mac_size + (compress ? ZLIB_COMPRESS_EXPANSION : 0) + 1;
-  const writebuf = buf_new(encrypt_buf_size);
+  // Every byte up to the packet's length is written below: header, payload, random padding, MAC.
+  const writebuf = bufNewUnzeroed(encrypt_buf_size);
   buf_setlen(writebuf, PACKET_PAYLOAD_OFF);
   buf_setpos(writebuf, PACKET_PAYLOAD_OFF);
   if (compress) {
