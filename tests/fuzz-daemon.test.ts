@@ -155,6 +155,26 @@ async function poke(port: number, data: Buffer, r: () => number): Promise<"close
  */
 const CRASH = /internal error|Uncaught|^\s+at .+:\d+:\d+\)?$|FATAL ERROR|heap out of memory|TypeError|RangeError|ReferenceError/m;
 
+/** Until the daemon has room again: its connection processes from closed clients gone (bounded). */
+async function room(): Promise<void> {
+  const by = Date.now() + 10_000;
+  while (connectionsOf(server.child.pid!).length >= PARALLEL) {
+    if (Date.now() > by) throw new Error("the daemon's connection processes did not end within 10 s");
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
+/** keyedClient, or null when the daemon turned the connection away before the key exchange. */
+async function keyedOrRefused(port: number): Promise<Awaited<ReturnType<typeof keyedClient>> | null> {
+  try {
+    return await keyedClient(port);
+  } catch (e) {
+    if (!(e instanceof DropbearExit)) throw e;
+    await room();
+    return null;
+  }
+}
+
 /** Connections the daemon handed to a connection process that never logged its exit. */
 function silentConnections(log: string): string[] {
   const exited = new Set([...log.matchAll(/(?:Exit|Early exit)[^\n]* from <([^>]+)>/g)].map((m) => m[1]!));
@@ -184,14 +204,20 @@ async function keyedClient(port: number): Promise<{ ses: sshsession; sock: net.S
   await kexLoadKems();
   const sock = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
   sock.on("error", () => undefined);
-  await once(sock, "connect");
-  sock.write(`${LOCAL_IDENT}\r\n`);
-  // The server's version line, read by hand; what follows it is the first packet.
+  // The server's version line, read by hand; what follows it is the first packet. A reset or
+  // close before it is the daemon turning the connection away.
   let head = Buffer.alloc(0);
-  while (!head.includes(0x0a)) {
-    const [d] = (await Promise.race([once(sock, "data"), once(sock, "close").then(() => [null])])) as [Buffer | null];
-    if (d === null) throw new DropbearExit(1, "closed before its version line");
-    head = Buffer.concat([head, d]);
+  try {
+    await once(sock, "connect");
+    sock.write(`${LOCAL_IDENT}\r\n`);
+    while (!head.includes(0x0a)) {
+      const [d] = (await Promise.race([once(sock, "data"), once(sock, "close").then(() => [null])])) as [Buffer | null];
+      if (d === null) throw new Error("closed");
+      head = Buffer.concat([head, d]);
+    }
+  } catch {
+    sock.destroy();
+    throw new DropbearExit(1, "closed before its version line");
   }
   sock.pause();
   const nl = head.indexOf(0x0a);
@@ -295,14 +321,6 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
       const end = Date.now() + SECONDS * 1000;
       const outcomes = { closed: 0, hung: 0, refused: 0 };
       let served = 0;
-      /** Until the daemon has room again: its connection processes from closed clients gone. */
-      const room = async (): Promise<void> => {
-        const by = Date.now() + 10_000;
-        while (connectionsOf(server.child.pid!).length >= PARALLEL) {
-          if (Date.now() > by) throw new Error("the daemon's connection processes did not end within 10 s");
-          await new Promise((res) => setTimeout(res, 20));
-        }
-      };
       const worker = async (): Promise<void> => {
         while (served < ITERATIONS && Date.now() < end) {
           const pool = seeds(r);
@@ -348,8 +366,10 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
       let connections = 0;
       const worker = async (): Promise<void> => {
         while (connections < Math.ceil(ITERATIONS / 5) && Date.now() < end) {
+          const c = await keyedOrRefused(server.port);
+          if (c === null) continue;
           connections++;
-          const { ses, sock } = await keyedClient(server.port);
+          const { ses, sock } = c;
           // A real service request first, so userauth is reached; then mutated packets.
           const payloads = [keyedSeeds(r)[0]!, ...Array.from({ length: 1 + Math.floor(r() * 12) }, () => {
             const pool = keyedSeeds(r);
@@ -399,8 +419,10 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
         let connections = 0;
         const worker = async (): Promise<void> => {
           while (connections < Math.ceil(ITERATIONS / 5) && Date.now() < end) {
+            const c = await keyedOrRefused(server.port);
+            if (c === null) continue;
             connections++;
-            const { ses, sock, seen } = await keyedClient(server.port);
+            const { ses, sock, seen } = c;
             try {
               sendPayload(ses, sock, Buffer.concat([Buffer.of(5), sshString("ssh-userauth")]));
               sendPayload(ses, sock, Buffer.concat([Buffer.of(50), sshString(USER), sshString("ssh-connection"), sshString("password"), Buffer.of(0), sshString(PASSWORD)]));
