@@ -1,6 +1,8 @@
 import { createHmac, randomBytes } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { knownHostsFieldMatches, knownHostsKeys, knownHostsName } from "../src/cli-kex.js";
+import { send_msg_kexinit } from "../src/index.js";
+import { fullKex, kexPair, pump, type KexPair } from "./harness.js";
 
 // known_hosts as OpenSSH writes it (issue 9): hashed names, [host]:port, pattern lists,
 // markers; Dropbear's bare-host entries still count for other ports when nothing else does.
@@ -75,5 +77,52 @@ describe("known_hosts keys for a host", () => {
     const long = `127.0.0.1 ssh-ed25519 ${"A".repeat(5000)}`;
     const [k] = knownHostsKeys(long, "127.0.0.1", "22");
     expect(k!.base64.length).toBe(4500 - "127.0.0.1 ssh-ed25519 ".length);
+  });
+});
+
+describe("a library caller's host key check (cli_ses.verify_hostkey)", () => {
+  const open: { close: () => void }[] = [];
+  afterEach(() => {
+    while (open.length) open.pop()!.close();
+  });
+
+  async function kexWith(verify: (blob: Buffer, algo: string, fp: string) => boolean | Promise<boolean>): Promise<{ seen: string[]; k: KexPair }> {
+    const seen: string[] = [];
+    const k = await kexPair({
+      setup: (cli) => {
+        cli.cli_ses!.cli_opts.no_hostkey_check = false;
+        cli.cli_ses!.verify_hostkey = (blob, algo, fp) => {
+          seen.push(`${algo} ${fp} ${blob.length}`);
+          return verify(blob, algo, fp);
+        };
+      },
+    });
+    open.push(k);
+    return { seen, k };
+  }
+
+  it("is asked once, with the key's blob, algorithm and fingerprint; yes lets the kex finish", async () => {
+    const { seen, k } = await kexWith(() => true);
+    await fullKex(k);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatch(/^ssh-ed25519 SHA256:\S+ 51$/);
+    expect(k.cli.session_id).toEqual(k.svr.session_id);
+  });
+
+  it("no ends the session before our NEWKEYS is sent", async () => {
+    const { k } = await kexWith(() => false);
+    await expect(fullKex(k)).rejects.toThrow("Host key not accepted");
+    expect(k.svr.kexstate.recvnewkeys).toBe(false);
+  });
+
+  it("a later answer is left for the loop to await (NEWKEYS waits in the queue)", async () => {
+    let answer!: (ok: boolean) => void;
+    const { k } = await kexWith(() => new Promise<boolean>((r) => (answer = r)));
+    send_msg_kexinit(k.cli);
+    send_msg_kexinit(k.svr);
+    await pump(k, () => k.cli.awaitAfterPacket !== null);
+    const waiting = k.cli.awaitAfterPacket!;
+    answer(false);
+    await expect(waiting).rejects.toThrow("Host key not accepted");
   });
 });
