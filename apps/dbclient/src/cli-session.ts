@@ -42,7 +42,7 @@ import {
   send_msg_kexdh_init,
   send_msg_kexinit,
 } from "@dropbear-ts/kex";
-import { connect_remote, dropbear_prio, set_sock_nodelay, type StreamFd } from "@dropbear-ts/netio";
+import { connect_remote, dropbear_prio, set_sock_nodelay, type StreamFd, connect_set_writequeue } from "@dropbear-ts/netio";
 import {
   SSH_MSG_CHANNEL_CLOSE,
   SSH_MSG_CHANNEL_DATA,
@@ -382,7 +382,7 @@ export async function cli_session(
   await kexLoadKems();
   common_session_init(ses, sock_in, sock_out);
   if (sock_in === null) {
-    connect_remote(
+    const progress = connect_remote(
       ses.conn_pending,
       cli_opts.remotehost!,
       cli_opts.remoteport!,
@@ -391,6 +391,7 @@ export async function cli_session(
       cli_opts.bind_port,
       dropbear_prio.DROPBEAR_PRIO_LOWDELAY,
     );
+    connect_set_writequeue(progress, ses.writequeue);
   }
   ses.algos = algo_tables_new(opts.algos);
   chaninitialise(ses, cli_chantypes);

@@ -4,7 +4,7 @@ import { Socket } from "node:net";
 import type { Readable } from "node:stream";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, TRACE, dropbear_close, dropbear_exit, dropbear_log, strerror_code } from "@dropbear-ts/dbutil";
-import { FdError, ListenerFd, SignalPipeFd, StreamFd, dropbear_listen, getaddrstring, socketStreamOptions, type Fd } from "@dropbear-ts/netio";
+import { FdError, ListenerFd, SignalPipeFd, StreamFd, dropbear_listen, getaddrstring, socketStreamOptions, type Fd, dropbear_prio, get_socket_address, hostPortString, set_sock_priority } from "@dropbear-ts/netio";
 import { MAX_LISTEN_ADDR, MAX_UNAUTH_CLIENTS, MAX_UNAUTH_PER_IP } from "@dropbear-ts/options";
 import { kexLoadKems } from "@dropbear-ts/kex";
 import { select, sigintterm_handler, type SignalTarget } from "@dropbear-ts/session-loop";
@@ -19,7 +19,7 @@ const HANDOFF_MSG = "dropbear-ts:connection";
 const READY_MSG = "dropbear-ts:ready";
 
 /** Listen on every -p address; warn about each that fails. @dropbear svr-main.c listensockets */
-async function listensockets(svr_opts: svr_runopts, sockcount: number): Promise<ListenerFd[]> {
+async function listensockets(opts: runopts, svr_opts: svr_runopts, sockcount: number): Promise<ListenerFd[]> {
   TRACE(() => `listensockets: ${svr_opts.portcount} to try`);
   const socks: ListenerFd[] = [];
   for (let i = 0; i < svr_opts.portcount; i++) {
@@ -28,6 +28,9 @@ async function listensockets(svr_opts: svr_runopts, sockcount: number): Promise<
     if (r.errstring !== null) {
       dropbear_log(LOG_WARNING, `Failed listening on '${svr_opts.ports[i]}': ${r.errstring}`);
       continue;
+    }
+    for (const sock of r.socks) {
+      set_sock_priority(sock, dropbear_prio.DROPBEAR_PRIO_LOWDELAY, opts.disable_ip_tos);
     }
     socks.push(...r.socks);
   }
@@ -201,7 +204,7 @@ function handoff(p: ConnProc, sock: Socket): void {
  * (`program`, from connectionProgram()). @dropbear svr-main.c main_noinetd
  */
 export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program: ProgramSpec): Promise<never> {
-  const listensocks = await listensockets(svr_opts, MAX_LISTEN_ADDR);
+  const listensocks = await listensockets(opts, svr_opts, MAX_LISTEN_ADDR);
   if (listensocks.length === 0) {
     dropbear_exit("No listening ports available.");
   }
@@ -249,7 +252,13 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
         continue;
       }
       if (sock === null) continue;
-      const remote_host = sock.remoteAddress ?? "?";
+      if (sock.remoteAddress === undefined) {
+        // Reset before we looked: C's accept() would still hand over its address, but there
+        // is no one left to serve.
+        sock.destroy();
+        continue;
+      }
+      const remote_host = getaddrstring(sock.remoteAddress, sock.remotePort ?? 0).host;
       const num_unauthed_for_addr = children.filter((c) => c.host === remote_host).length;
       if (children.length >= MAX_UNAUTH_CLIENTS || num_unauthed_for_addr >= MAX_UNAUTH_PER_IP) {
         sock.destroy();
@@ -300,7 +309,8 @@ export async function main_inetd(opts: runopts, svr_opts: svr_runopts): Promise<
       ? await receiveConnection()
       : new Socket({ fd: 0, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions });
   sock.pause();
-  dropbear_log(LOG_INFO, `Child connection from ${getaddrstring(sock.remoteAddress ?? "?", sock.remotePort ?? 0)}`);
+  const { remote_host, remote_port } = get_socket_address(sock);
+  dropbear_log(LOG_INFO, `Child connection from ${hostPortString(remote_host, remote_port)}`);
   const childpipe = svr_opts.reexec_childpipe;
   try {
     return await svr_session(opts, svr_opts, sock, childpipe);

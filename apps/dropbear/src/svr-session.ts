@@ -25,7 +25,7 @@ import { svr_chansess_checksignal, svr_chansessinitialise, svrchansess } from "@
 import { sshsession, type ChanType, type SvrEmbed, type packettype, type runopts, type svr_runopts } from "@dropbear-ts/core";
 import { LOG_INFO, dropbear_close, dropbear_log, get_debug_trace, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
 import { kexLoadKems, kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, recv_msg_newkeys, send_msg_kexinit } from "@dropbear-ts/kex";
-import { StreamFd, getaddrstring, set_sock_nodelay } from "@dropbear-ts/netio";
+import { StreamFd, get_socket_address, hostPortString, set_sock_nodelay } from "@dropbear-ts/netio";
 import {
   SSH_EXT_INFO_C,
   SSH_MSG_CHANNEL_CLOSE,
@@ -205,11 +205,12 @@ export function svrSessionNew(opts: runopts, svr_opts: svr_runopts, sock: Socket
   chaninitialise(ses, svr_chantypes);
   svr_chansessinitialise(ses);
   svr_ses.childpipe = childpipe;
-  svr_ses.addrstring = getaddrstring(sock.remoteAddress ?? "?", sock.remotePort ?? 0);
+  const { remote_host, remote_port } = get_socket_address(fd);
+  svr_ses.addrstring = hostPortString(remote_host, remote_port);
   svr_authinitialise(ses);
   ses.algos = algo_tables_new(opts.algos);
   svr_algos_initialise(ses);
-  svr_ses.remotehost = sock.remoteAddress ?? null;
+  svr_ses.remotehost = remote_host;
   ses.remoteclosed = svr_remoteclosed;
   ses.extra_session_cleanup = svr_session_cleanup;
   ses.packettypes = svr_packettypes;

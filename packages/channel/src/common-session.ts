@@ -1,14 +1,13 @@
 import type { sshsession } from "@dropbear-ts/core";
 import { TRACE } from "@dropbear-ts/dbutil";
-import { dropbear_prio } from "@dropbear-ts/netio";
+import { dropbear_prio, set_sock_priority } from "@dropbear-ts/netio";
 
 // The part of common-session.c that channels call. It lives beside them because the session
 // loop depends on the channel package, not the other way round.
 
 /**
  * Pick the transport's priority class: low delay while no channel exists (setup) or any
- * channel is interactive, normal otherwise. Node offers no IP_TOS / SO_PRIORITY, so the class is
- * only recorded (and traced); the transitions stay Dropbear's.
+ * channel is interactive, normal otherwise, and mark the transport socket with it.
  * @dropbear common-session.c update_channel_prio
  */
 export function update_channel_prio(ses: sshsession): void {
@@ -36,6 +35,7 @@ export function update_channel_prio(ses: sshsession): void {
   }
   if (new_prio !== ses.socket_prio) {
     TRACE(() => `Dropbear priority transitioning ${ses.socket_prio} -> ${new_prio}`);
+    set_sock_priority(ses.sock_out, new_prio, ses.opts.disable_ip_tos);
     ses.socket_prio = new_prio;
   }
 }

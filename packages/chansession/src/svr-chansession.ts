@@ -35,7 +35,7 @@ import {
   strerror_errno,
   waitpidNohang,
 } from "@dropbear-ts/dbutil";
-import { StreamFd, dropbear_prio, socketStreamOptions } from "@dropbear-ts/netio";
+import { StreamFd, dropbear_prio, socketStreamOptions, get_socket_address } from "@dropbear-ts/netio";
 import {
   DEFAULT_PATH,
   DEFAULT_ROOT_PATH,
@@ -674,11 +674,7 @@ function sessionenv(ses: sshsession, chansess: ChanSess): number {
  * @dropbear svr-chansession.c make_connection_string
  */
 function make_connection_string(ses: sshsession, chansess: ChanSess): void {
-  const sock = ses.sock_in?.stream as Socket | undefined;
-  const local_ip = sock?.localAddress ?? "";
-  const local_port = String(sock?.localPort ?? "");
-  const remote_ip = sock?.remoteAddress ?? "";
-  const remote_port = String(sock?.remotePort ?? "");
+  const { local_host: local_ip, local_port, remote_host: remote_ip, remote_port } = get_socket_address(ses.sock_in!);
   chansess.connection_string = `${remote_ip} ${remote_port} ${local_ip} ${local_port}`;
   chansess.client_string = `${remote_ip} ${remote_port} ${local_port}`;
 }

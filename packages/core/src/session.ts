@@ -244,8 +244,9 @@ export class sshsession {
   /**
    * Work a packet handler started that C does synchronously (binding a remote forward): the
    * loop awaits it right after the packet, before anything else, so replies keep their order.
+   * What it resolves to is ignored.
    */
-  awaitAfterPacket: Promise<void> | null = null;
+  awaitAfterPacket: Promise<unknown> | null = null;
   /** The priority class last given to the transport socket; null before the first. */
   socket_prio: dropbear_prio | null = null;
 

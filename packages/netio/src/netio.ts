@@ -1,180 +1,30 @@
 import { lookup } from "node:dns/promises";
-import { connect as netConnect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
+import { connect as netConnect, createServer, Socket, type Server } from "node:net";
+import { constants as osConstants } from "node:os";
 import { buf_free, buf_getptr, buf_incrpos, type buffer } from "@dropbear-ts/buffer";
-import { LOG_WARNING, TRACE, TRACE2, dequeue, dropbear_log, libcErrno, libcFunc, strerror_errno, dropbear_assert, examine, list_append, list_remove, type Queue, type m_list, strerror_code } from "@dropbear-ts/dbutil";
-import { DROPBEAR_LISTEN_BACKLOG, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
+import {
+  LOG_WARNING,
+  TRACE,
+  TRACE2,
+  dequeue,
+  dropbear_assert,
+  dropbear_exit,
+  dropbear_log,
+  examine,
+  libcErrno,
+  libcFunc,
+  list_append,
+  list_remove,
+  strerror_code,
+  strerror_errno,
+  type Queue,
+  type m_list,
+} from "@dropbear-ts/dbutil";
+import { DROPBEAR_FAILURE, DROPBEAR_LISTEN_BACKLOG, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { Fd, ListenerFd, SOCKET_HIGH_WATER_MARK, StreamFd, socketStreamOptions } from "./fd.js";
 
-/** Most buffers handed to one writev(), as Dropbear's write_packet asks for. */
-export const IOV_COUNT = 50;
-
-/**
- * Views of the unsent part of up to `iov_count` queued buffers, head first, for one gathered
- * write. @dropbear netio.c packet_queue_to_iovec
- */
-export function packet_queue_to_iovec(queue: Queue<buffer>, iov_count: number = IOV_COUNT): Buffer[] {
-  const iov: Buffer[] = [];
-  for (const writebuf of queue) {
-    if (iov.length >= iov_count) {
-      break;
-    }
-    const len = writebuf.len - writebuf.pos;
-    dropbear_assert(len > 0, "len > 0");
-    TRACE2(() => `write_packet writev #${iov.length} len ${len}/${writebuf.len}`);
-    iov.push(buf_getptr(writebuf, len));
-  }
-  return iov;
-}
-
-/** Drop what a write took from the head of the queue, advancing a partly sent buffer. @dropbear netio.c packet_queue_consume */
-export function packet_queue_consume(queue: Queue<buffer>, written: number): void {
-  while (written > 0) {
-    const writebuf = examine(queue);
-    const len = writebuf.len - writebuf.pos;
-    if (len > written) {
-      buf_incrpos(writebuf, written);
-      written = 0;
-    } else {
-      written -= len;
-      dequeue(queue);
-      buf_free(writebuf);
-    }
-  }
-}
-
-/** Addresses to bind for dropbear_listen: the wildcard (""), loopback (null), or a lookup. */
-async function listenAddresses(address: string | null): Promise<string[]> {
-  if (address === null) {
-    return ["127.0.0.1", "::1"];
-  }
-  if (address === "") {
-    return ["0.0.0.0", "::"];
-  }
-  const res = await lookup(address, { all: true, verbatim: true });
-  return res.map((r) => r.address);
-}
-
-const SOL_SOCKET = 1;
-const SO_BINDTODEVICE = 25;
-
-type SetsockoptStr = (fd: number, level: number, optname: number, optval: string, optlen: number) => number;
-
-/**
- * SO_BINDTODEVICE on a listening server's socket (Node has no option for it): through libc on
- * the fd under Node's handle. Linux checks the device when it looks a listener up for an
- * incoming connection, so setting it after listen() filters from then on. Returns null, or
- * strerror of the failure.
- */
-function bindToDevice(server: Server, iface: string): string | null {
-  const fd = (server as unknown as { _handle: { fd?: number } | null })._handle?.fd;
-  if (fd === undefined || fd < 0) {
-    return "no file descriptor";
-  }
-  const setsockopt = libcFunc<SetsockoptStr>("int setsockopt(int sockfd, int level, int optname, const char *optval, uint32_t optlen)");
-  if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, iface, Buffer.byteLength(iface)) < 0) {
-    return strerror_errno(libcErrno());
-  }
-  return null;
-}
-
-function listenOne(host: string, port: number, backlog: number): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    // Paused: nothing is read before the session wraps the socket. Half-open: SSH needs EOF
-    // one way while the other still flows.
-    // highWaterMark: accepted sockets get our pinned marks, not the Node version's default.
-    const server = createServer({
-      pauseOnConnect: true,
-      allowHalfOpen: true,
-      noDelay: true,
-      highWaterMark: SOCKET_HIGH_WATER_MARK,
-    });
-    const onError = (e: Error): void => reject(e);
-    server.once("error", onError);
-    // ipv6Only: a "::" socket must not also take IPv4, which has its own (IPV6_V6ONLY).
-    server.listen({ host, port, backlog, ipv6Only: host.includes(":") }, () => {
-      server.removeListener("error", onError);
-      resolve(server);
-    });
-  });
-}
-
-/** What dropbear_listen made: the listening Fds, or why none could be made. */
-export interface ListenResult {
-  socks: ListenerFd[];
-  errstring: string | null;
-}
-
-/**
- * Listen on every address `address` resolves to (null: loopback, "": all interfaces), at most
- * `sockcount` sockets, all on one port even when `port` is "0".
- * @dropbear netio.c dropbear_listen
- */
-export async function dropbear_listen(
-  address: string | null,
-  port: string,
-  sockcount: number,
-  backlog = DROPBEAR_LISTEN_BACKLOG,
-  iface: string | null = null,
-): Promise<ListenResult> {
-  TRACE("enter dropbear_listen");
-  let addrs: string[];
-  try {
-    addrs = await listenAddresses(address);
-  } catch (e) {
-    return { socks: [], errstring: `Error resolving: ${(e as Error).message}` };
-  }
-  let lport = Number(port);
-  if (!Number.isInteger(lport) || lport < 0 || lport > 65535) {
-    return { socks: [], errstring: `Error resolving: bad port '${port}'` };
-  }
-  const socks: ListenerFd[] = [];
-  let err: string | null = null;
-  let deviceErr: string | null = null;
-  for (const host of addrs) {
-    if (socks.length >= sockcount) break;
-    try {
-      const server = await listenOne(host, lport, backlog);
-      if (iface !== null) {
-        // Dropbear only warns and goes on listening on every interface; we refuse that socket
-        // (docs/deviations.md): -l must never widen what the user asked for.
-        const why = bindToDevice(server, iface);
-        if (why !== null) {
-          server.close();
-          deviceErr = `Error binding to device '${iface}': ${why}`;
-          dropbear_log(LOG_WARNING, `Couldn't set SO_BINDTODEVICE: ${why}`);
-          continue;
-        }
-      }
-      if (lport === 0) {
-        lport = (server.address() as AddressInfo).port;
-      }
-      socks.push(new ListenerFd(server, backlog));
-    } catch (e) {
-      const ne = e as NodeJS.ErrnoException;
-      err = strerror_code(ne.code ?? "", ne.message);
-      TRACE(() => `bind(${port}) failed: ${err}`);
-    }
-  }
-  if (socks.length === 0) {
-    return { socks, errstring: deviceErr ?? `Error listening: ${err ?? "no addresses"}` };
-  }
-  TRACE("leave dropbear_listen: success");
-  return { socks, errstring: null };
-}
-
-/** Disable Nagle on the transport: every packet leaves at once (latency, DESIGN.md §4). @dropbear netio.c set_sock_nodelay */
-export function set_sock_nodelay(sock: Socket): void {
-  sock.setNoDelay(true);
-}
-
-/**
- * "host:port" of the far end, brackets around an IPv6 host as Dropbear 2026.94 logs it.
- * @dropbear netio.c getaddrstring
- */
-export function getaddrstring(host: string, port: number | string): string {
-  const h = host.startsWith("::ffff:") && host.includes(".") ? host.slice(7) : host;
-  return h.includes(":") ? `[${h}]:${port}` : `${h}:${port}`;
-}
+// In netio.c's order: outbound connections (connect_try_next .. handle_connect_fds), the write
+// queue's iovecs, socket options, dropbear_listen, then socket addresses.
 
 /** Socket priority classes. @dropbear netio.h dropbear_prio */
 export enum dropbear_prio {
@@ -215,6 +65,8 @@ export class dropbear_progress_connection {
   lookup: LookupFd | null = null;
   sock: StreamFd | null = null;
   errstring: string | null = null;
+  /** Packets to send with TCP fast open (connect_set_writequeue), or null. */
+  writequeue: Queue<buffer> | null = null;
   constructor(
     /** The host, or the socket's path for connect_streamlocal. */
     readonly remotehost: string,
@@ -309,6 +161,18 @@ export function connect_remote(
   return c;
 }
 
+/** getaddrinfo's words for Node's lookup errors. */
+function gaiMessage(e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case "ENOTFOUND":
+      return "Name or service not known";
+    case "EAI_AGAIN":
+      return "Temporary failure in name resolution";
+    default:
+      return e.message;
+  }
+}
+
 /** sizeof(struct sockaddr_un.sun_path) on Linux: a path needs its NUL in there too. */
 const SUN_PATH_LEN = 108;
 
@@ -336,15 +200,11 @@ export function connect_streamlocal(
   return c;
 }
 
-/** getaddrinfo's words for Node's lookup errors. */
-function gaiMessage(e: NodeJS.ErrnoException): string {
-  switch (e.code) {
-    case "ENOTFOUND":
-      return "Name or service not known";
-    case "EAI_AGAIN":
-      return "Temporary failure in name resolution";
-    default:
-      return e.message;
+/** Drop every pending connection (session cleanup). @dropbear netio.c remove_connect_pending */
+export function remove_connect_pending(conn_pending: m_list<dropbear_progress_connection>): void {
+  while (conn_pending.first !== null) {
+    const c = list_remove(conn_pending.first);
+    c.sock?.close();
   }
 }
 
@@ -377,10 +237,11 @@ export function set_connect_fds(conn_pending: m_list<dropbear_progress_connectio
 
 /**
  * Finish connections whose socket became writable: a failed one moves on to its next address,
- * the first success is handed to its callback (at most one per call, as in C).
+ * the first success is handed to its callback (at most one per call, as in C). `disable_ip_tos`
+ * is opts.disable_ip_tos, which C reads from its global.
  * @dropbear netio.c handle_connect_fds
  */
-export function handle_connect_fds(conn_pending: m_list<dropbear_progress_connection>, writefd: Set<Fd>): void {
+export function handle_connect_fds(conn_pending: m_list<dropbear_progress_connection>, writefd: Set<Fd>, disable_ip_tos: boolean): void {
   for (let iter = conn_pending.first; iter !== null; iter = iter.next) {
     const c = iter.item;
     if (c.sock === null || !writefd.has(c.sock)) {
@@ -395,6 +256,9 @@ export function handle_connect_fds(conn_pending: m_list<dropbear_progress_connec
       c.errstring = strerror_code(err.code, err.message);
     } else {
       const sock = c.sock;
+      // C sets this in connect_try_next, before connect(); a Node socket has no descriptor
+      // until its connect starts, so here is the first place the loop can.
+      set_sock_priority(sock, c.prio, disable_ip_tos);
       list_remove(iter);
       c.cb(DROPBEAR_SUCCESS, sock, null);
       TRACE("leave handle_connect_fds - success");
@@ -403,10 +267,275 @@ export function handle_connect_fds(conn_pending: m_list<dropbear_progress_connec
   }
 }
 
-/** Drop every pending connection (session cleanup). @dropbear netio.c remove_connect_pending */
-export function remove_connect_pending(conn_pending: m_list<dropbear_progress_connection>): void {
-  while (conn_pending.first !== null) {
-    const c = list_remove(conn_pending.first);
-    c.sock?.close();
+/**
+ * Give a pending connection the session's write queue, for TCP fast open to carry the first
+ * packets in its SYN. Only fast open reads it, and DROPBEAR_CLIENT_TCP_FAST_OPEN is off: Node has
+ * no MSG_FASTOPEN, so connect_try_next always takes C's plain connect() path.
+ * @dropbear netio.c connect_set_writequeue
+ */
+export function connect_set_writequeue(c: dropbear_progress_connection, writequeue: Queue<buffer>): void {
+  c.writequeue = writequeue;
+}
+
+/** Most buffers handed to one writev(), as Dropbear's write_packet asks for. */
+export const IOV_COUNT = 50;
+
+/**
+ * Views of the unsent part of up to `iov_count` queued buffers, head first, for one gathered
+ * write. @dropbear netio.c packet_queue_to_iovec
+ */
+export function packet_queue_to_iovec(queue: Queue<buffer>, iov_count: number = IOV_COUNT): Buffer[] {
+  const iov: Buffer[] = [];
+  for (const writebuf of queue) {
+    if (iov.length >= iov_count) {
+      break;
+    }
+    const len = writebuf.len - writebuf.pos;
+    dropbear_assert(len > 0, "len > 0");
+    TRACE2(() => `write_packet writev #${iov.length} len ${len}/${writebuf.len}`);
+    iov.push(buf_getptr(writebuf, len));
   }
+  return iov;
+}
+
+/** Drop what a write took from the head of the queue, advancing a partly sent buffer. @dropbear netio.c packet_queue_consume */
+export function packet_queue_consume(queue: Queue<buffer>, written: number): void {
+  while (written > 0) {
+    const writebuf = examine(queue);
+    const len = writebuf.len - writebuf.pos;
+    if (len > written) {
+      buf_incrpos(writebuf, written);
+      written = 0;
+    } else {
+      written -= len;
+      dequeue(queue);
+      buf_free(writebuf);
+    }
+  }
+}
+
+/** Disable Nagle on the transport: every packet leaves at once (latency, DESIGN.md §4). @dropbear netio.c set_sock_nodelay */
+export function set_sock_nodelay(sock: Socket): void {
+  sock.setNoDelay(true);
+}
+
+const IPPROTO_IP = 0;
+const IP_TOS = 1;
+const IPPROTO_IPV6 = 41;
+const IPV6_TCLASS = 67;
+const SOL_SOCKET = 1;
+const SO_PRIORITY = 12;
+const SO_BINDTODEVICE = 25;
+/** DSCP AF21, the "low-latency" class for interactive traffic (RFC 4594), as C sets it. */
+const IPTOS_DSCP_AF21 = 0x48;
+/** linux/pkt_sched.h: the interactive band of the default qdisc. */
+const TC_PRIO_INTERACTIVE = 6;
+
+type SetsockoptInt = (fd: number, level: number, optname: number, optval: Int32Array, optlen: number) => number;
+
+/** The OS descriptor under an Fd's Node socket or server (Node does not expose it), or -1. */
+function sockFd(sock: Fd): number {
+  const owner: object | null = sock instanceof ListenerFd ? sock.server : sock instanceof StreamFd ? sock.stream : null;
+  const fd = (owner as { _handle?: { fd?: unknown } | null } | null)?._handle?.fd;
+  return typeof fd === "number" ? fd : -1;
+}
+
+/** setsockopt(2) of an int option; failures other than ENOTSOCK are only traced, as in C. */
+function setsockoptInt(fd: number, level: number, optname: number, val: number, what: string): void {
+  const setsockopt = libcFunc<SetsockoptInt>("int setsockopt(int sockfd, int level, int optname, const void *optval, uint32_t optlen)");
+  if (setsockopt(fd, level, optname, Int32Array.of(val), 4) < 0) {
+    const errno = libcErrno();
+    if (errno !== osConstants.errno.ENOTSOCK) {
+      TRACE(() => `Couldn't set ${what} (${strerror_errno(errno)})`);
+    }
+  }
+}
+
+/**
+ * Mark the socket's traffic low-delay (DSCP AF21 and the interactive qdisc band) or normal,
+ * unless -b (opts.disable_ip_tos) leaves the DSCP field alone. Harmless on a non-socket (a -J
+ * proxy's pipe): ENOTSOCK is ignored. Node has none of these options, so they go through libc.
+ * @dropbear netio.c set_sock_priority
+ */
+export function set_sock_priority(sock: Fd, prio: dropbear_prio, disable_ip_tos: boolean): void {
+  const fd = sockFd(sock);
+  if (fd < 0) {
+    return;
+  }
+  const lowdelay = prio === dropbear_prio.DROPBEAR_PRIO_LOWDELAY;
+  if (!disable_ip_tos) {
+    const tos = lowdelay ? IPTOS_DSCP_AF21 : 0;
+    setsockoptInt(fd, IPPROTO_IPV6, IPV6_TCLASS, tos, "IPV6_TCLASS");
+    setsockoptInt(fd, IPPROTO_IP, IP_TOS, tos, "IP_TOS");
+  }
+  setsockoptInt(fd, SOL_SOCKET, SO_PRIORITY, lowdelay ? TC_PRIO_INTERACTIVE : 0, "SO_PRIORITY");
+}
+
+/** The local port a socket is bound to, 0 for one that has none (not inet, not bound). @dropbear netio.c get_sock_port */
+export function get_sock_port(sock: Fd): number {
+  if (sock instanceof ListenerFd) {
+    const addr = sock.server.address();
+    return addr !== null && typeof addr === "object" ? addr.port : 0;
+  }
+  if (sock instanceof StreamFd && sock.stream instanceof Socket) {
+    return sock.stream.localPort ?? 0;
+  }
+  TRACE("get_sock_port: not an inet socket");
+  return 0;
+}
+
+/** Addresses to bind for dropbear_listen: the wildcard (""), loopback (null), or a lookup. */
+async function listenAddresses(address: string | null): Promise<string[]> {
+  if (address === null) {
+    return ["127.0.0.1", "::1"];
+  }
+  if (address === "") {
+    return ["0.0.0.0", "::"];
+  }
+  const res = await lookup(address, { all: true, verbatim: true });
+  return res.map((r) => r.address);
+}
+
+type SetsockoptStr = (fd: number, level: number, optname: number, optval: string, optlen: number) => number;
+
+/**
+ * SO_BINDTODEVICE on a listening server's socket (Node has no option for it): through libc on
+ * the fd under Node's handle. Linux checks the device when it looks a listener up for an
+ * incoming connection, so setting it after listen() filters from then on. Returns null, or
+ * strerror of the failure.
+ */
+function bindToDevice(sock: ListenerFd, iface: string): string | null {
+  const fd = sockFd(sock);
+  if (fd < 0) {
+    return "no file descriptor";
+  }
+  const setsockopt = libcFunc<SetsockoptStr>("int setsockopt(int sockfd, int level, int optname, const char *optval, uint32_t optlen)");
+  if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, iface, Buffer.byteLength(iface)) < 0) {
+    return strerror_errno(libcErrno());
+  }
+  return null;
+}
+
+function listenOne(host: string, port: number, backlog: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    // Paused: nothing is read before the session wraps the socket. Half-open: SSH needs EOF
+    // one way while the other still flows.
+    // highWaterMark: accepted sockets get our pinned marks, not the Node version's default.
+    const server = createServer({
+      pauseOnConnect: true,
+      allowHalfOpen: true,
+      noDelay: true,
+      highWaterMark: SOCKET_HIGH_WATER_MARK,
+    });
+    const onError = (e: Error): void => reject(e);
+    server.once("error", onError);
+    // ipv6Only: a "::" socket must not also take IPv4, which has its own (IPV6_V6ONLY).
+    server.listen({ host, port, backlog, ipv6Only: host.includes(":") }, () => {
+      server.removeListener("error", onError);
+      resolve(server);
+    });
+  });
+}
+
+/** What dropbear_listen made: the listening Fds, or why none could be made. */
+export interface ListenResult {
+  socks: ListenerFd[];
+  errstring: string | null;
+}
+
+/**
+ * Listen on every address `address` resolves to (null: loopback, "": all interfaces), at most
+ * `sockcount` sockets, all on one port even when `port` is "0".
+ * @dropbear netio.c dropbear_listen
+ */
+export async function dropbear_listen(
+  address: string | null,
+  port: string,
+  sockcount: number,
+  backlog = DROPBEAR_LISTEN_BACKLOG,
+  iface: string | null = null,
+): Promise<ListenResult> {
+  TRACE("enter dropbear_listen");
+  let addrs: string[];
+  try {
+    addrs = await listenAddresses(address);
+  } catch (e) {
+    return { socks: [], errstring: `Error resolving: ${(e as Error).message}` };
+  }
+  let lport = Number(port);
+  if (!Number.isInteger(lport) || lport < 0 || lport > 65535) {
+    return { socks: [], errstring: `Error resolving: bad port '${port}'` };
+  }
+  const socks: ListenerFd[] = [];
+  let err: string | null = null;
+  let deviceErr: string | null = null;
+  for (const host of addrs) {
+    if (socks.length >= sockcount) break;
+    try {
+      const sock = new ListenerFd(await listenOne(host, lport, backlog), backlog);
+      if (iface !== null) {
+        // Dropbear only warns and goes on listening on every interface; we refuse that socket
+        // (docs/deviations.md): -l must never widen what the user asked for.
+        const why = bindToDevice(sock, iface);
+        if (why !== null) {
+          sock.close();
+          deviceErr = `Error binding to device '${iface}': ${why}`;
+          dropbear_log(LOG_WARNING, `Couldn't set SO_BINDTODEVICE: ${why}`);
+          continue;
+        }
+      }
+      if (lport === 0) {
+        // Port 0: every address family gets the port the first one was given.
+        lport = get_sock_port(sock);
+      }
+      socks.push(sock);
+    } catch (e) {
+      const ne = e as NodeJS.ErrnoException;
+      err = strerror_code(ne.code ?? "", ne.message);
+      TRACE(() => `bind(${port}) failed: ${err}`);
+    }
+  }
+  if (socks.length === 0) {
+    return { socks, errstring: deviceErr ?? `Error listening: ${err ?? "no addresses"}` };
+  }
+  TRACE("leave dropbear_listen: success");
+  return { socks, errstring: null };
+}
+
+/** Both ends of a connected socket, numeric, as get_socket_address fills them in. */
+export interface SocketAddress {
+  local_host: string;
+  local_port: string;
+  remote_host: string;
+  remote_port: string;
+}
+
+/**
+ * The local and remote address of a connected socket, numeric (DO_HOST_LOOKUP is off, so C
+ * never looks names up either). Exits as C does when the socket has none (not a socket, or no
+ * longer connected). @dropbear netio.c get_socket_address
+ */
+export function get_socket_address(sock: StreamFd | Socket): SocketAddress {
+  const s = sock instanceof StreamFd ? sock.stream : sock;
+  const { localAddress, localPort, remoteAddress, remotePort } = s instanceof Socket ? s : ({} as Partial<Socket>);
+  if (localAddress === undefined || localPort === undefined || remoteAddress === undefined || remotePort === undefined) {
+    // A pipe has no address at all (ENOTSOCK); a socket already reset has lost its peer.
+    dropbear_exit(`Failed socket address: ${strerror_code(localAddress === undefined ? "ENOTSOCK" : "ENOTCONN")}`);
+  }
+  const local = getaddrstring(localAddress, localPort);
+  const remote = getaddrstring(remoteAddress, remotePort);
+  return { local_host: local.host, local_port: local.port, remote_host: remote.host, remote_port: remote.port };
+}
+
+/**
+ * An address as getnameinfo(NI_NUMERICHOST | NI_NUMERICSERV) renders it: numeric host and
+ * port strings. @dropbear netio.c getaddrstring
+ */
+export function getaddrstring(address: string, port: number): { host: string; port: string } {
+  return { host: address, port: String(port) };
+}
+
+/** "host:port", the host in brackets when it is IPv6, as svr-main.c and svr-session.c log it. */
+export function hostPortString(host: string, port: string): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }

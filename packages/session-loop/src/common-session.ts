@@ -228,7 +228,7 @@ export async function session_loop(ses: sshsession, loophandler: (ses: sshsessio
     }
 
     maybe_flush_reply_queue(ses);
-    handle_connect_fds(ses.conn_pending, writefd);
+    handle_connect_fds(ses.conn_pending, writefd, ses.opts.disable_ip_tos);
     // Before channelio, so a server notices a child's exit before channel I/O.
     const pending = loophandler(ses);
     if (pending !== undefined) {

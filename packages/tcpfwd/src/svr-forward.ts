@@ -27,7 +27,8 @@ export function svr_recv_msg_global_request(ses: sshsession): void {
   } else {
     const name = reqname.toString("latin1");
     if (name === "tcpip-forward") {
-      svr_remotetcpreq(ses, wantreply);
+      // It sends its own reply, once its bind is done (the loop awaits that).
+      ses.awaitAfterPacket = svr_remotetcpreq(ses, wantreply);
       wantreply = false;
     } else if (name === "cancel-tcpip-forward") {
       ret = svr_cancelremotetcp(ses);

@@ -1,4 +1,3 @@
-import type { AddressInfo } from "node:net";
 import { buf_getint, buf_getstring, buf_putbyte, buf_putint } from "@dropbear-ts/buffer";
 import { channel_connect_done, remove_channel, send_msg_channel_open_failure } from "@dropbear-ts/channel";
 import { svr_pubkey_allows_local_tcpfwd, svr_pubkey_allows_remote_tcpfwd, svr_pubkey_allows_tcpfwd } from "@dropbear-ts/auth";
@@ -13,7 +12,7 @@ import {
 } from "@dropbear-ts/core";
 import { TRACE } from "@dropbear-ts/dbutil";
 import { get_listener, remove_listener } from "@dropbear-ts/listener";
-import { connect_remote, dropbear_prio } from "@dropbear-ts/netio";
+import { connect_remote, dropbear_prio, get_sock_port } from "@dropbear-ts/netio";
 import { MAX_HOST_LEN, SSH_MSG_REQUEST_FAILURE, SSH_MSG_REQUEST_SUCCESS, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 import { listen_tcpfwd } from "./tcp-accept.js";
@@ -60,77 +59,76 @@ export function svr_cancelremotetcp(ses: sshsession): number {
   return ret;
 }
 
-/** REQUEST_SUCCESS (with the port when the client asked for port 0) or REQUEST_FAILURE. */
-function remotetcpReply(ses: sshsession, ret: number, port: number, tcpinfo: FwdListener | null): void {
-  if (ret === DROPBEAR_SUCCESS) {
-    buf_putbyte(ses.writepayload, SSH_MSG_REQUEST_SUCCESS);
-    if (port === 0) {
-      buf_putint(ses.writepayload, tcpinfo!.listenport);
-    }
-  } else {
-    buf_putbyte(ses.writepayload, SSH_MSG_REQUEST_FAILURE);
-  }
-  encrypt_packet(ses);
-}
-
 /**
  * tcpip-forward: after the checks (address length, port range, privileged ports, the key's
  * permitlisten) listen for the client — on loopback unless -a (and not for "localhost") — and
- * answer, with the allocated port for port 0. Binding waits (as C's bind does): the handler
- * leaves that work on ses.awaitAfterPacket, which the loop awaits before the next packet, so
- * this reply still precedes every later one. Sends its own reply when one is wanted.
+ * answer when a reply is wanted, with the allocated port for port 0. The bind waits as C's
+ * does: the caller leaves the returned promise on ses.awaitAfterPacket, which the loop awaits
+ * before the next packet, so this reply still precedes every later one.
  * @dropbear svr-tcpfwd.c svr_remotetcpreq
  */
-export function svr_remotetcpreq(ses: sshsession, wantreply: boolean): void {
+export async function svr_remotetcpreq(ses: sshsession, wantreply: boolean): Promise<number> {
   TRACE("enter remotetcpreq");
   const payload = ses.payload!;
+  let ret = DROPBEAR_FAILURE;
+  let tcpinfo: FwdListener | null = null;
+  let port = 0;
   const request_addr = buf_getstring(payload);
-  const fail = (why: string): void => {
-    TRACE(why);
-    if (wantreply) {
-      remotetcpReply(ses, DROPBEAR_FAILURE, 1, null);
+  out: {
+    if (request_addr.length > MAX_HOST_LEN) {
+      TRACE(() => `addr len too long: ${request_addr.length}`);
+      break out;
     }
-    TRACE("leave remotetcpreq");
-  };
-  if (request_addr.length > MAX_HOST_LEN) {
-    return fail(`addr len too long: ${request_addr.length}`);
-  }
-  const port = buf_getint(payload);
-  if (port !== 0) {
-    if (port < 1 || port > 65535) {
-      return fail(`invalid port: ${port}`);
+    port = buf_getint(payload);
+    if (port !== 0) {
+      if (port < 1 || port > 65535) {
+        TRACE(`invalid port: ${port}`);
+        break out;
+      }
+      if (!ses.allowprivport && port < IPPORT_RESERVED) {
+        TRACE("can't assign port < 1024 for non-root");
+        break out;
+      }
     }
-    if (!ses.allowprivport && port < IPPORT_RESERVED) {
-      return fail("can't assign port < 1024 for non-root");
+    const addr = request_addr.toString("latin1");
+    if (!svr_pubkey_allows_remote_tcpfwd(ses, addr, port)) {
+      TRACE("remote tcp forwarding listen address not permitted");
+      break out;
     }
-  }
-  const addr = request_addr.toString("latin1");
-  if (!svr_pubkey_allows_remote_tcpfwd(ses, addr, port)) {
-    return fail("remote tcp forwarding listen address not permitted");
-  }
-  const tcpinfo = new FwdListener();
-  tcpinfo.listenport = port;
-  tcpinfo.chantype = svr_chan_tcpremote;
-  tcpinfo.fwd_type = "forwarded";
-  tcpinfo.interface = ses.svr_ses!.svr_opts.interface;
-  tcpinfo.request_listenaddr = addr;
-  // null is loopback only: the default, and what "localhost" asks for anyway.
-  tcpinfo.listenaddr = !ses.opts.listen_fwd_all || addr === "localhost" ? null : addr;
-  const embed = ses.svr_ses!.embed;
-  ses.awaitAfterPacket = (async () => {
     // The embedding program may refuse it (beyond Dropbear); a rejected answer refuses too.
+    const embed = ses.svr_ses!.embed;
     if (embed !== null && !(await Promise.resolve(embed.remotetcp(ses, addr, port)).catch(() => false))) {
-      return fail("remote tcp forwarding refused by the embedding program");
+      TRACE("remote tcp forwarding refused by the embedding program");
+      break out;
     }
+    tcpinfo = new FwdListener();
+    tcpinfo.listenport = port;
+    tcpinfo.chantype = svr_chan_tcpremote;
+    tcpinfo.fwd_type = "forwarded";
+    tcpinfo.interface = ses.svr_ses!.svr_opts.interface;
+    tcpinfo.request_listenaddr = addr;
+    // null is loopback only: the default, and what "localhost" asks for anyway.
+    tcpinfo.listenaddr = !ses.opts.listen_fwd_all || addr === "localhost" ? null : addr;
     const listener = await listen_tcpfwd(ses, tcpinfo);
     if (listener !== null) {
-      tcpinfo.listenport = (listener.socks[0]!.server.address() as AddressInfo).port;
+      ret = DROPBEAR_SUCCESS;
+      tcpinfo.listenport = get_sock_port(listener.socks[0]!);
     }
-    if (wantreply) {
-      remotetcpReply(ses, listener !== null ? DROPBEAR_SUCCESS : DROPBEAR_FAILURE, port, tcpinfo);
+  }
+  if (wantreply) {
+    if (ret === DROPBEAR_SUCCESS) {
+      buf_putbyte(ses.writepayload, SSH_MSG_REQUEST_SUCCESS);
+      if (port === 0) {
+        // The port goes back only when the client let us pick it.
+        buf_putint(ses.writepayload, tcpinfo!.listenport);
+      }
+    } else {
+      buf_putbyte(ses.writepayload, SSH_MSG_REQUEST_FAILURE);
     }
-    TRACE("leave remotetcpreq");
-  })();
+    encrypt_packet(ses);
+  }
+  TRACE("leave remotetcpreq");
+  return ret;
 }
 
 /**

@@ -1,0 +1,363 @@
+import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { DropbearExit, Queue, libcFunc, list_append, list_new, type m_list } from "@dropbear-ts/dbutil";
+import { DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
+import { type Fd, StreamFd } from "../src/fd.js";
+import {
+  cancel_connect,
+  connect_remote,
+  connect_set_writequeue,
+  connect_streamlocal,
+  dropbear_listen,
+  dropbear_prio,
+  dropbear_progress_connection,
+  get_sock_port,
+  get_socket_address,
+  getaddrstring,
+  handle_connect_fds,
+  hostPortString,
+  remove_connect_pending,
+  set_connect_fds,
+  set_sock_priority,
+} from "../src/netio.js";
+import { tcpPair, unusedPort } from "../../../tests/helpers/sockets.js";
+
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  while (cleanups.length) cleanups.pop()!();
+});
+
+/** A loopback server on 127.0.0.1 that records what it accepts; closed after the test. */
+async function server(): Promise<{ port: number; accepted: net.Socket[] }> {
+  const accepted: net.Socket[] = [];
+  const srv = net.createServer((s) => accepted.push(s));
+  srv.listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  cleanups.push(() => {
+    for (const s of accepted) s.destroy();
+    srv.close();
+  });
+  return { port: (srv.address() as net.AddressInfo).port, accepted };
+}
+
+/** Wait, as select() would, until an Fd in `fds` is writable; leave only the writable ones. */
+async function selectWrite(fds: Set<Fd>): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const check = (): void => {
+      if ([...fds].some((f) => f.writeReady())) {
+        for (const f of fds) f.removeWaiter(check);
+        resolve();
+      }
+    };
+    for (const f of fds) f.addWaiter(check);
+    check();
+  });
+  for (const f of [...fds]) {
+    if (!f.writeReady()) fds.delete(f);
+  }
+}
+
+/** The session loop's part for pending connections, turned until none is left (bounded). */
+async function runConnects(pending: m_list<dropbear_progress_connection>): Promise<void> {
+  for (let turn = 0; turn < 50 && pending.first !== null; turn++) {
+    const writefd = new Set<Fd>();
+    set_connect_fds(pending, writefd);
+    if (writefd.size > 0) {
+      await selectWrite(writefd);
+      handle_connect_fds(pending, writefd, false);
+    }
+  }
+  expect(pending.first).toBeNull();
+}
+
+interface Outcome {
+  result: number;
+  sock: StreamFd | null;
+  errstring: string | null;
+}
+
+/** A connect callback that records each call, closing what it is given after the test. */
+function recorder(): { calls: Outcome[]; cb: (result: number, sock: StreamFd | null, errstring: string | null) => void } {
+  const calls: Outcome[] = [];
+  return {
+    calls,
+    cb: (result, sock, errstring) => {
+      calls.push({ result, sock, errstring });
+      if (sock !== null) cleanups.push(() => sock.close());
+    },
+  };
+}
+
+const NORMAL = dropbear_prio.DROPBEAR_PRIO_NORMAL;
+
+describe("connect_remote", () => {
+  it("connects to a listening port and hands the socket to the callback once", async () => {
+    const srv = await server();
+    const pending = list_new<dropbear_progress_connection>();
+    const r = recorder();
+    connect_remote(pending, "127.0.0.1", String(srv.port), r.cb, null, null, NORMAL);
+    // The callback never runs from connect_remote itself, only from the loop.
+    expect(r.calls).toEqual([]);
+    await runConnects(pending);
+    expect(r.calls).toHaveLength(1);
+    expect(r.calls[0]!.result).toBe(DROPBEAR_SUCCESS);
+    expect(r.calls[0]!.errstring).toBeNull();
+    const sock = r.calls[0]!.sock!.stream as net.Socket;
+    expect(sock.remotePort).toBe(srv.port);
+    await expect.poll(() => srv.accepted.length).toBe(1);
+    expect(srv.accepted[0]!.remotePort).toBe(sock.localPort);
+  });
+
+  it("reports a refused connection with the C library's text", async () => {
+    const port = await unusedPort();
+    const pending = list_new<dropbear_progress_connection>();
+    const r = recorder();
+    connect_remote(pending, "127.0.0.1", String(port), r.cb, null, null, NORMAL);
+    await runConnects(pending);
+    expect(r.calls).toEqual([{ result: DROPBEAR_FAILURE, sock: null, errstring: "Connection refused" }]);
+  });
+
+  it("fails a port getaddrinfo would refuse before any select", () => {
+    const pending = list_new<dropbear_progress_connection>();
+    const r = recorder();
+    connect_remote(pending, "127.0.0.1", "99999", r.cb, null, null, NORMAL);
+    set_connect_fds(pending, new Set());
+    expect(r.calls).toHaveLength(1);
+    expect(r.calls[0]!.result).toBe(DROPBEAR_FAILURE);
+    expect(r.calls[0]!.errstring).toMatch(/^Error resolving '127\.0\.0\.1' port '99999'/);
+    expect(pending.first).toBeNull();
+  });
+
+  it("binds the local end to bind_address when asked", async () => {
+    const srv = await server();
+    const pending = list_new<dropbear_progress_connection>();
+    const r = recorder();
+    connect_remote(pending, "127.0.0.1", String(srv.port), r.cb, "127.0.0.1", null, NORMAL);
+    await runConnects(pending);
+    expect(r.calls[0]!.result).toBe(DROPBEAR_SUCCESS);
+    expect((r.calls[0]!.sock!.stream as net.Socket).localAddress).toBe("127.0.0.1");
+  });
+});
+
+describe("connect_try_next", () => {
+  /** A pending connection over given addresses, as connect_remote leaves it once resolved. */
+  function resolved(pending: m_list<dropbear_progress_connection>, addrs: string[], port: number, cb: ReturnType<typeof recorder>["cb"]): dropbear_progress_connection {
+    const c = new dropbear_progress_connection("testhost", String(port), cb, null, null, NORMAL);
+    c.res = addrs;
+    list_append(pending, c);
+    return c;
+  }
+
+  it("moves on to the next address when the first is refused", async () => {
+    const srv = await server();
+    const pending = list_new<dropbear_progress_connection>();
+    const r = recorder();
+    // Nothing listens on 127.0.0.2 at that port (the server took 127.0.0.1 only).
+    const c = resolved(pending, ["127.0.0.2", "127.0.0.1"], srv.port, r.cb);
+    await runConnects(pending);
+    expect(c.res_iter).toBe(2);
+    expect(c.errstring).toBe("Connection refused");
+    expect(r.calls).toHaveLength(1);
+    expect(r.calls[0]!.result).toBe(DROPBEAR_SUCCESS);
+    expect((r.calls[0]!.sock!.stream as net.Socket).remoteAddress).toBe("127.0.0.1");
+  });
+
+  it("fails with the last error once every address is refused", async () => {
+    const port = await unusedPort();
+    const pending = list_new<dropbear_progress_connection>();
+    const r = recorder();
+    resolved(pending, ["127.0.0.2", "127.0.0.3"], port, r.cb);
+    await runConnects(pending);
+    expect(r.calls).toEqual([{ result: DROPBEAR_FAILURE, sock: null, errstring: "Connection refused" }]);
+  });
+
+  it("finishes several pending connections in the same loop", async () => {
+    const srv = await server();
+    const pending = list_new<dropbear_progress_connection>();
+    const r = recorder();
+    for (let i = 0; i < 3; i++) {
+      connect_remote(pending, "127.0.0.1", String(srv.port), r.cb, null, null, NORMAL);
+    }
+    await runConnects(pending);
+    expect(r.calls.map((c) => c.result)).toEqual([DROPBEAR_SUCCESS, DROPBEAR_SUCCESS, DROPBEAR_SUCCESS]);
+    await expect.poll(() => srv.accepted.length).toBe(3);
+  });
+});
+
+describe("cancel_connect", () => {
+  it("closes the socket once connected and never calls the original callback", async () => {
+    const srv = await server();
+    const pending = list_new<dropbear_progress_connection>();
+    const r = recorder();
+    const c = connect_remote(pending, "127.0.0.1", String(srv.port), r.cb, null, null, NORMAL);
+    cancel_connect(c);
+    await runConnects(pending);
+    expect(r.calls).toEqual([]);
+    await expect.poll(() => srv.accepted.length).toBe(1);
+    // Our end was closed: the server's side sees EOF.
+    const peer = srv.accepted[0]!;
+    await new Promise<void>((resolve) => {
+      peer.on("end", resolve);
+      peer.resume();
+    });
+  });
+
+  it("a cancelled connection that fails stays quiet too", async () => {
+    const port = await unusedPort();
+    const pending = list_new<dropbear_progress_connection>();
+    const r = recorder();
+    cancel_connect(connect_remote(pending, "127.0.0.1", String(port), r.cb, null, null, NORMAL));
+    await runConnects(pending);
+    expect(r.calls).toEqual([]);
+  });
+});
+
+describe("remove_connect_pending", () => {
+  it("drops every pending connection and closes their sockets", async () => {
+    const srv = await server();
+    const pending = list_new<dropbear_progress_connection>();
+    const r = recorder();
+    const c = connect_remote(pending, "127.0.0.1", String(srv.port), r.cb, null, null, NORMAL);
+    connect_remote(pending, "127.0.0.1", String(srv.port), r.cb, null, null, NORMAL);
+    // Let the lookups settle and the sockets start.
+    const writefd = new Set<Fd>();
+    set_connect_fds(pending, writefd);
+    await selectWrite(writefd);
+    set_connect_fds(pending, new Set());
+    const sock = c.sock!;
+    remove_connect_pending(pending);
+    expect(pending.first).toBeNull();
+    expect(sock.closed).toBe(true);
+    expect(r.calls).toEqual([]);
+  });
+});
+
+describe("connect_streamlocal", () => {
+  it("connects to a unix socket", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "dbts-netio-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, "sock");
+    const srv = net.createServer();
+    srv.listen(path);
+    await once(srv, "listening");
+    cleanups.push(() => srv.close());
+    const pending = list_new<dropbear_progress_connection>();
+    const r = recorder();
+    connect_streamlocal(pending, path, r.cb, NORMAL);
+    await runConnects(pending);
+    expect(r.calls).toHaveLength(1);
+    expect(r.calls[0]!.result).toBe(DROPBEAR_SUCCESS);
+  });
+
+  it("refuses a path too long for sockaddr_un", () => {
+    const pending = list_new<dropbear_progress_connection>();
+    const r = recorder();
+    connect_streamlocal(pending, `/tmp/${"x".repeat(120)}`, r.cb, NORMAL);
+    set_connect_fds(pending, new Set());
+    expect(r.calls).toEqual([{ result: DROPBEAR_FAILURE, sock: null, errstring: "Stream path too long" }]);
+  });
+});
+
+describe("connect_set_writequeue", () => {
+  it("gives the pending connection the queue fast open would send from", () => {
+    const pending = list_new<dropbear_progress_connection>();
+    const c = connect_remote(pending, "127.0.0.1", "99999", recorder().cb, null, null, NORMAL);
+    const q = new Queue<never>();
+    connect_set_writequeue(c, q);
+    expect(c.writequeue).toBe(q);
+  });
+});
+
+type GetsockoptInt = (fd: number, level: number, optname: number, optval: Int32Array, optlen: Uint32Array) => number;
+
+/** getsockopt(2) of an int option on the descriptor under a Node socket or server. */
+function getsockoptInt(owner: object, level: number, optname: number): number {
+  const fd = (owner as { _handle: { fd: number } })._handle.fd;
+  const getsockopt = libcFunc<GetsockoptInt>("int getsockopt(int sockfd, int level, int optname, _Out_ void *optval, _Inout_ uint32_t *optlen)");
+  const val = new Int32Array(1);
+  expect(getsockopt(fd, level, optname, val, Uint32Array.of(4))).toBe(0);
+  return val[0]!;
+}
+
+const IPPROTO_IP = 0;
+const IP_TOS = 1;
+const SOL_SOCKET = 1;
+const SO_PRIORITY = 12;
+
+describe("set_sock_priority", () => {
+  it("marks a socket low-delay (DSCP AF21, interactive band) and back to normal", async () => {
+    const pair = await tcpPair();
+    cleanups.push(pair.close);
+    const fd = new StreamFd(pair.a);
+    set_sock_priority(fd, dropbear_prio.DROPBEAR_PRIO_LOWDELAY, false);
+    expect(getsockoptInt(pair.a, IPPROTO_IP, IP_TOS)).toBe(0x48);
+    expect(getsockoptInt(pair.a, SOL_SOCKET, SO_PRIORITY)).toBe(6);
+    set_sock_priority(fd, NORMAL, false);
+    expect(getsockoptInt(pair.a, IPPROTO_IP, IP_TOS)).toBe(0);
+    expect(getsockoptInt(pair.a, SOL_SOCKET, SO_PRIORITY)).toBe(0);
+  });
+
+  it("leaves the DSCP field alone with disable_ip_tos (-b), still setting the band", async () => {
+    const pair = await tcpPair();
+    cleanups.push(pair.close);
+    set_sock_priority(new StreamFd(pair.a), dropbear_prio.DROPBEAR_PRIO_LOWDELAY, true);
+    expect(getsockoptInt(pair.a, IPPROTO_IP, IP_TOS)).toBe(0);
+    expect(getsockoptInt(pair.a, SOL_SOCKET, SO_PRIORITY)).toBe(6);
+  });
+
+  it("is harmless on a listening socket and on something that is not a socket", async () => {
+    const { socks } = await dropbear_listen(null, "0", 1);
+    cleanups.push(() => socks.forEach((s) => s.close()));
+    set_sock_priority(socks[0]!, dropbear_prio.DROPBEAR_PRIO_LOWDELAY, false);
+    expect(getsockoptInt(socks[0]!.server, IPPROTO_IP, IP_TOS)).toBe(0x48);
+    expect(() => set_sock_priority(new StreamFd(process.stderr), dropbear_prio.DROPBEAR_PRIO_LOWDELAY, false)).not.toThrow();
+  });
+});
+
+describe("get_sock_port", () => {
+  it("gives a listener's port, port 0 resolved to the same port on every socket", async () => {
+    const { socks, errstring } = await dropbear_listen(null, "0", 2);
+    cleanups.push(() => socks.forEach((s) => s.close()));
+    expect(errstring).toBeNull();
+    const port = get_sock_port(socks[0]!);
+    expect(port).toBeGreaterThan(0);
+    for (const s of socks) {
+      expect(get_sock_port(s)).toBe(port);
+    }
+  });
+
+  it("gives a connected socket's local port, and 0 for what has none", async () => {
+    const pair = await tcpPair();
+    cleanups.push(pair.close);
+    expect(get_sock_port(new StreamFd(pair.a))).toBe(pair.a.localPort);
+    expect(get_sock_port(new StreamFd(process.stderr))).toBe(0);
+  });
+});
+
+describe("get_socket_address", () => {
+  it("gives both ends, numeric", async () => {
+    const pair = await tcpPair();
+    cleanups.push(pair.close);
+    expect(get_socket_address(new StreamFd(pair.b))).toEqual({
+      local_host: "127.0.0.1",
+      local_port: String(pair.b.localPort),
+      remote_host: "127.0.0.1",
+      remote_port: String(pair.a.localPort),
+    });
+  });
+
+  it("exits as C does for something that is not a socket", () => {
+    expect(() => get_socket_address(new StreamFd(process.stderr))).toThrow(DropbearExit);
+    expect(() => get_socket_address(new StreamFd(process.stderr))).toThrow("Failed socket address: Socket operation on non-socket");
+  });
+
+  it("getaddrstring renders numerically; IPv6 hosts are bracketed in log lines", () => {
+    expect(getaddrstring("::1", 22)).toEqual({ host: "::1", port: "22" });
+    expect(hostPortString("::1", "22")).toBe("[::1]:22");
+    expect(hostPortString("10.0.0.1", "2222")).toBe("10.0.0.1:2222");
+  });
+});
