@@ -1,10 +1,10 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot, type PeerName } from "./helpers/peers.js";
 import { OURS, run, runOurClient, scratch, startOurDropbear, startSshd, type RunResult, type Server } from "./helpers/servers.js";
-import { addTestUser, removeTestUser } from "./helpers/users.js";
+import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8: agent forwarding both ways, with real processes over loopback. A local ssh-agent
 // holds a key that is NOT authorized anywhere; the login uses another key. So the agent's key
@@ -42,10 +42,7 @@ beforeAll(async () => {
   keys.login = sshKeygen("id_login");
   keys.restricted = sshKeygen("id_restricted");
   keys.agent = sshKeygen("id_agent");
-  const ak = join(home, ".ssh", "authorized_keys");
-  writeFileSync(ak, `${readFileSync(`${keys.login}.pub`, "utf8").trim()}\nno-agent-forwarding ${readFileSync(`${keys.restricted}.pub`, "utf8").trim()}\n`);
-  chownSync(ak, uid, gid);
-  chmodSync(ak, 0o600);
+  authorizeKeys({ home, uid, gid }, `${keys.login}.pub`, { pub: `${keys.restricted}.pub`, options: "no-agent-forwarding" });
 
   agent = spawn(PEERS["ssh-agent"], ["-D", "-a", agentSock], { stdio: "ignore" });
   for (let i = 0; i < 250 && !existsSync(agentSock); i++) await new Promise((r) => setTimeout(r, 20));

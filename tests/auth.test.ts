@@ -1,10 +1,10 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot, type PeerName } from "./helpers/peers.js";
 import { OURS, run, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
-import { addTestUser, removeTestUser } from "./helpers/users.js";
+import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 4: user authentication with the system's real accounts, against real peers.
 // Needs root (to create the test user), as CI has; elsewhere these tests skip.
@@ -33,13 +33,6 @@ function sshKeygen(name: string, type: string, pass = ""): string {
   return f;
 }
 
-function authorize(...pubfiles: string[]): void {
-  const lines = pubfiles.map((f) => readFileSync(f, "utf8").trim()).join("\n") + "\n";
-  writeFileSync(join(home, ".ssh", "authorized_keys"), lines);
-  chownSync(join(home, ".ssh", "authorized_keys"), uid, gid);
-  chmodSync(join(home, ".ssh", "authorized_keys"), 0o600);
-}
-
 beforeAll(async () => {
   if (!isRoot) return;
   ({ home, uid, gid } = addTestUser(USER, { password: PASSWORD }));
@@ -52,7 +45,7 @@ beforeAll(async () => {
   keys.dropbear = join(work.dir, "id_dropbear");
   const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", keys.dropbear], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(r.stderr);
-  authorize(`${keys.ed25519}.pub`, `${keys.ecdsa}.pub`, `${keys.rsa}.pub`, `${keys.encrypted}.pub`, `${keys.dropbear}.pub`);
+  authorizeKeys({ home, uid, gid }, `${keys.ed25519}.pub`, `${keys.ecdsa}.pub`, `${keys.rsa}.pub`, `${keys.encrypted}.pub`, `${keys.dropbear}.pub`);
   for (const k of Object.values(keys)) chmodSync(k, 0o600);
 }, 60_000);
 

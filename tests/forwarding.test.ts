@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
@@ -7,7 +7,7 @@ import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
 import { OURS, freePort, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { connectionsOf } from "./helpers/procs.js";
 import { tcpConnectionsOf } from "./helpers/procs.js";
-import { addTestUser, removeTestUser } from "./helpers/users.js";
+import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 import {
   connectExpectClose,
   echoRoundTrip,
@@ -42,7 +42,7 @@ function sh(cmd: string, args: string[], input?: string): string {
 beforeAll(() => {
   if (!isRoot) return;
   // A user of our own: its authorized_keys serves all three servers (Debian's dropbear has no -D).
-  const { home, uid, gid } = addTestUser(USER, { password: `fwd-${process.pid}-pass` });
+  const user = addTestUser(USER, { password: `fwd-${process.pid}-pass` });
 
   keys.dropbear = join(work.dir, "id_dropbear");
   const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", keys.dropbear], { encoding: "utf8" });
@@ -53,11 +53,7 @@ beforeAll(() => {
   const h = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", keys.host], { encoding: "utf8" });
   if (h.status !== 0) throw new Error(h.stderr);
 
-  const ak = join(home, ".ssh", "authorized_keys");
-  const lines = [`${keys.dropbear}.pub`, `${keys.openssh}.pub`].map((f) => readFileSync(f, "utf8").trim());
-  writeFileSync(ak, lines.join("\n") + "\n");
-  chownSync(ak, uid, gid);
-  chmodSync(ak, 0o600);
+  authorizeKeys(user, `${keys.dropbear}.pub`, `${keys.openssh}.pub`);
   chmodSync(keys.openssh, 0o600);
 }, 60_000);
 

@@ -1,13 +1,13 @@
 import { execFileSync, spawn, spawnSync, type StdioOptions } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { OURS, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
-import { addTestUser, removeTestUser } from "./helpers/users.js";
+import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 import { payload, startEchoTarget } from "./helpers/tunnel.js";
 
 // Issue 9: every way the client reaches a server. -B (a netcat channel on stdio), OpenSSH's
@@ -30,7 +30,7 @@ const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("he
 
 beforeAll(async () => {
   if (!isRoot) return;
-  const { home, uid, gid } = addTestUser(USER);
+  const user = addTestUser(USER);
   keys.dropbear = join(work.dir, "id_dropbear");
   let r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", keys.dropbear], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(r.stderr);
@@ -40,10 +40,7 @@ beforeAll(async () => {
   keys.host = join(work.dir, "host_ed25519");
   r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", keys.host], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(r.stderr);
-  const ak = join(home, ".ssh", "authorized_keys");
-  writeFileSync(ak, [`${keys.dropbear}.pub`, `${keys.openssh}.pub`].map((f) => readFileSync(f, "utf8").trim()).join("\n") + "\n");
-  chownSync(ak, uid, gid);
-  chmodSync(ak, 0o600);
+  authorizeKeys(user, `${keys.dropbear}.pub`, `${keys.openssh}.pub`);
 
   relay = join(work.dir, "relay.mjs");
   writeFileSync(

@@ -1,10 +1,10 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { itAsRoot } from "./helpers/peers.js";
 import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
-import { addTestUser, removeTestUser } from "./helpers/users.js";
+import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 9: dbclient reads ~/.ssh/config (cli-readconf.c, OpenSSH's matching rules): a Host
 // alias with HostName, Port, User and IdentityFile connects; ProxyJump in the file becomes
@@ -21,16 +21,13 @@ const itConf = (title: string, fn: () => Promise<void>, timeout?: number): void 
 
 beforeAll(async () => {
   if (!isRoot) return;
-  const { home: uhome, uid, gid } = addTestUser(USER);
+  const user = addTestUser(USER);
   mkdirSync(join(home, ".ssh"), { recursive: true, mode: 0o700 });
   // Not in ~/.ssh/id_dropbear: only the config's IdentityFile can find it.
   key = join(work.dir, "conf_key");
   const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", key], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(r.stderr);
-  const ak = join(uhome, ".ssh", "authorized_keys");
-  writeFileSync(ak, readFileSync(`${key}.pub`, "utf8"));
-  chownSync(ak, uid, gid);
-  chmodSync(ak, 0o600);
+  authorizeKeys(user, `${key}.pub`);
   const hk = join(work.dir, "host_ed25519");
   spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk]);
   ours = await startOurDropbear(["-r", hk]);

@@ -1,10 +1,10 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
 import { OURS, freePort, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
-import { addTestUser, removeTestUser } from "./helpers/users.js";
+import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 import { echoRoundTrip, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
 
 // Issue 3: a key exchange in the middle of a transfer, started by the peer, loses nothing.
@@ -26,17 +26,14 @@ function sh(cmd: string, args: string[], input?: string): string {
 
 beforeAll(() => {
   if (!isRoot) return;
-  const { home, uid, gid } = addTestUser(USER, { password: `rekey-${process.pid}` });
+  const user = addTestUser(USER, { password: `rekey-${process.pid}` });
   dbKey = join(work.dir, "id_dropbear");
   spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", dbKey]);
   sshKey = join(work.dir, "id_openssh");
   sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", sshKey]);
   hostKey = join(work.dir, "hk");
   spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hostKey]);
-  const ak = join(home, ".ssh/authorized_keys");
-  writeFileSync(ak, [`${dbKey}.pub`, `${sshKey}.pub`].map((f) => readFileSync(f, "utf8").trim()).join("\n") + "\n");
-  chownSync(ak, uid, gid);
-  chmodSync(ak, 0o600);
+  authorizeKeys(user, `${dbKey}.pub`, `${sshKey}.pub`);
   chmodSync(sshKey, 0o600);
 }, 60_000);
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
 import { OURS, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
-import { addTestUser, removeTestUser } from "./helpers/users.js";
+import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8, client side: our dbclient running commands against OpenSSH's sshd and against our
 // own dropbear, over loopback with a throw-away system user: exit codes, stdin/stdout/stderr
@@ -38,10 +38,7 @@ beforeAll(async () => {
   key = join(work.dir, "id_ed25519");
   sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key, "-C", "clisess"]);
   chmodSync(key, 0o600);
-  const ak = join(home, ".ssh", "authorized_keys");
-  writeFileSync(ak, readFileSync(`${key}.pub`));
-  chownSync(ak, uid, gid);
-  chmodSync(ak, 0o600);
+  authorizeKeys({ home, uid, gid }, `${key}.pub`);
   writeFileSync(join(home, "big.bin"), BIG);
   chownSync(join(home, "big.bin"), uid, gid);
   bigLocal = join(work.dir, "big.bin");

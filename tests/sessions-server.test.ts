@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { OURS, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
-import { addTestUser, removeTestUser } from "./helpers/users.js";
+import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8, server side: OpenSSH's ssh, sftp and scp against our dropbear's "session" channels
 // with a throw-away system user: exit codes and signals, stdin/stdout/stderr byte for byte, a
@@ -43,10 +43,7 @@ beforeAll(async () => {
   key = join(work.dir, "id_ed25519");
   sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key, "-C", "srvsess"]);
   chmodSync(key, 0o600);
-  const ak = join(home, ".ssh", "authorized_keys");
-  writeFileSync(ak, readFileSync(`${key}.pub`));
-  chownSync(ak, uid, gid);
-  chmodSync(ak, 0o600);
+  authorizeKeys(user, `${key}.pub`);
   writeFileSync(join(home, "big.bin"), BIG);
   chownSync(join(home, "big.bin"), uid, gid);
   bigLocal = join(work.dir, "big.bin");

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { OURS, scratch, startSshd, type Server } from "./helpers/servers.js";
-import { addTestUser, removeTestUser } from "./helpers/users.js";
+import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8: our dbclient in a real terminal. tmux gives it a pty of a known size; we type into
 // it with send-keys and read the screen with capture-pane. The remote end is OpenSSH's sshd with
@@ -80,8 +80,7 @@ beforeAll(async () => {
   key = join(work.dir, "id_ed25519");
   sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key]);
   chmodSync(key, 0o600);
-  writeFileSync(join(home, ".ssh", "authorized_keys"), readFileSync(`${key}.pub`));
-  chownSync(join(home, ".ssh", "authorized_keys"), uid, gid);
+  authorizeKeys({ home, uid, gid }, `${key}.pub`);
   const d = join(work.dir, "sshd");
   mkdirSync(d, { recursive: true });
   sshd = await startSshd(d, ["PasswordAuthentication no", "PrintMotd no", "PrintLastLog no"]);

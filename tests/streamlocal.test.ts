@@ -1,13 +1,13 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { OURS, freePort, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
-import { addTestUser, removeTestUser } from "./helpers/users.js";
+import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 import { payload, startEchoTarget } from "./helpers/tunnel.js";
 
 // Issue 9: unix-socket forwarding on our server (svr-streamfwd.c), driven by OpenSSH's ssh:
@@ -37,10 +37,7 @@ beforeAll(async () => {
   keys.host = join(work.dir, "host_ed25519");
   const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", keys.host], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(r.stderr);
-  const ak = join(user.home, ".ssh", "authorized_keys");
-  writeFileSync(ak, readFileSync(`${keys.openssh}.pub`, "utf8"));
-  chownSync(ak, user.uid, user.gid);
-  chmodSync(ak, 0o600);
+  authorizeKeys(user, `${keys.openssh}.pub`);
   ours = await startOurDropbear(["-r", keys.host]);
   cleanups.push(() => ours.stop());
 }, 60_000);

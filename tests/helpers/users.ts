@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { chownSync, mkdirSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 // Throw-away system accounts for the end-to-end tests (root only, as CI runs). Test files run in
@@ -62,4 +62,23 @@ export function removeTestUser(name: string, groups: string[] = []): void {
   for (const g of groups) {
     spawnSync("groupdel", [g], { stdio: "ignore" });
   }
+}
+
+/** An authorized_keys entry: a public key file, or one with options in front ("no-agent-forwarding"). */
+export type AuthorizedKey = string | { pub: string; options: string };
+
+/**
+ * Write the user's ~/.ssh/authorized_keys (theirs, mode 0600), one line per key: the public key
+ * file's key, its options first where given. Returns the file's path.
+ */
+export function authorizeKeys(user: Pick<TestUser, "home" | "uid" | "gid">, ...keys: AuthorizedKey[]): string {
+  const lines = keys.map((k) => {
+    const [pub, options] = typeof k === "string" ? [k, ""] : [k.pub, `${k.options} `];
+    return `${options}${readFileSync(pub, "utf8").trim()}\n`;
+  });
+  const ak = join(user.home, ".ssh", "authorized_keys");
+  writeFileSync(ak, lines.join(""));
+  chownSync(ak, user.uid, user.gid);
+  chmodSync(ak, 0o600);
+  return ak;
 }
