@@ -2,13 +2,14 @@
 // ses.writequeue in clear (no keys yet) and the tests take their payloads out. Children are real
 // processes; the connection process "is" the user the tests run as.
 import { userInfo } from "node:os";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { fill_passwd } from "@dropbear-ts/auth";
 import { buf_getbyte, buf_getint, buf_getstring, buf_new, buf_putbyte, buf_putbytes, buf_putint, buf_putstring, buf_setpos, type buffer } from "@dropbear-ts/buffer";
 import { chaninitialise, recv_msg_channel_open, recv_msg_channel_request } from "@dropbear-ts/channel";
 import { ChanSess, runopts, sshsession, svr_runopts, type Channel } from "@dropbear-ts/core";
 import { DropbearExit, dequeue, isempty } from "@dropbear-ts/dbutil";
-import { SignalPipeFd } from "@dropbear-ts/netio";
+import { SignalPipeFd, StreamFd } from "@dropbear-ts/netio";
+import { tcpPair } from "../../../tests/helpers/sockets.js";
 import {
   MAX_CMD_LEN,
   MAX_NAME_LEN,
@@ -25,6 +26,15 @@ import { ECHO, ICANON, VINTR, get_winsize, tcgetattr } from "../src/termios.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+// The transport every test session reports as its socket (SSH_CONNECTION is read from it); the
+// tests hand packets to the handlers directly, so nothing is sent over it.
+let transport: { fd: StreamFd; pair: Awaited<ReturnType<typeof tcpPair>> };
+beforeAll(async () => {
+  const pair = await tcpPair();
+  transport = { fd: new StreamFd(pair.b), pair };
+});
+afterAll(() => transport.pair.close());
+
 /** A server session past auth, as the current user, with the session channel type. */
 function newSession(setup?: (o: svr_runopts) => void): sshsession {
   const svr_opts = new svr_runopts();
@@ -33,6 +43,7 @@ function newSession(setup?: (o: svr_runopts) => void): sshsession {
   ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
   ses.dataallowed = true;
   ses.signal_pipe = new SignalPipeFd();
+  ses.sock_in = ses.sock_out = transport.fd;
   ses.svr_ses!.addrstring = "127.0.0.1:40000";
   ses.svr_ses!.remotehost = "127.0.0.1";
   const me = userInfo().username;
@@ -272,6 +283,11 @@ describe("exec and its exit", () => {
     expect(out).toContain("LC_TIME=C\n");
     expect(out).toMatch(process.getuid!() === 0 ? /^PATH=\/usr\/sbin:\/usr\/bin:\/sbin:\/bin$/m : /^PATH=\/usr\/bin:\/bin$/m);
     expect(out).toContain("SHELL=/bin/sh\n");
+    // "remoteip remoteport localip localport" of the transport socket.
+    const peer = transport.pair.a.localPort;
+    const local = transport.pair.b.localPort;
+    expect(out).toContain(`SSH_CONNECTION=127.0.0.1 ${peer} 127.0.0.1 ${local}\n`);
+    expect(out).toContain(`SSH_CLIENT=127.0.0.1 ${peer} ${local}\n`);
     expect(out.trimEnd().split("\n").at(-1)).toBe(a.pw_dir);
     // Nothing of ours leaks in (our test environment has VITEST and friends).
     expect(names).not.toContain("VITEST");
