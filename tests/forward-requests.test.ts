@@ -1,11 +1,11 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { IS_ROOT, PEERS, hasAsyncssh, itAsyncssh, PYTHON } from "./helpers/peers.js";
 import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { startEchoTarget, type Target } from "./helpers/tunnel.js";
-import { addTestUser, removeTestUser, type TestUser } from "./helpers/users.js";
+import { addTestUser, authorizeKeys, removeTestUser, type TestUser } from "./helpers/users.js";
 
 // Issue 9, "Done when": bad forwarding requests (a port out of range, a socket path too long,
 // a cancel for a listener that does not exist) are refused cleanly and the session goes on.
@@ -65,10 +65,7 @@ beforeAll(async () => {
   user = addTestUser(USER);
   const r = spawnSync(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(r.stderr);
-  const ak = join(user.home, ".ssh", "authorized_keys");
-  writeFileSync(ak, readFileSync(`${key}.pub`, "utf8"));
-  chownSync(ak, user.uid, user.gid);
-  chmodSync(ak, 0o600);
+  authorizeKeys(user, `${key}.pub`);
   const hk = join(work.dir, "hk");
   spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk]);
   ours = await startOurDropbear(["-r", hk]);

@@ -1,5 +1,4 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
@@ -7,7 +6,7 @@ import { IS_ROOT, PEERS, PYTHON, hasAsyncssh, itAsyncssh } from "./helpers/peers
 import { connectionsOf, rssMiB } from "./helpers/procs.js";
 import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { startEchoTarget, type Target } from "./helpers/tunnel.js";
-import { addTestUser, removeTestUser, type TestUser } from "./helpers/users.js";
+import { addTestUser, authorizeKeys, removeTestUser, type TestUser } from "./helpers/users.js";
 
 // Issue 10: hostile peers after (or during) authentication. asyncssh does the key exchange and
 // authentication, then raw packets break the connection protocol (tests/helpers/
@@ -28,10 +27,7 @@ beforeAll(async () => {
   user = addTestUser(USER);
   const r = spawnSync(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(r.stderr);
-  const ak = join(user.home, ".ssh", "authorized_keys");
-  writeFileSync(ak, readFileSync(`${key}.pub`, "utf8"));
-  chownSync(ak, user.uid, user.gid);
-  chmodSync(ak, 0o600);
+  authorizeKeys(user, `${key}.pub`);
   const hk = join(work.dir, "hk");
   spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk]);
   server = await startOurDropbear(["-r", hk]);
