@@ -4,8 +4,8 @@ import { Socket } from "node:net";
 import type { Readable } from "node:stream";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, TRACE, dropbear_close, dropbear_exit, dropbear_log, strerror_code } from "@dropbear-ts/dbutil";
-import { FdError, ListenerFd, SignalPipeFd, StreamFd, dropbear_listen, getaddrstring, socketStreamOptions, type Fd, dropbear_prio, get_socket_address, hostPortString, set_sock_priority } from "@dropbear-ts/netio";
-import { MAX_LISTEN_ADDR, MAX_UNAUTH_CLIENTS, MAX_UNAUTH_PER_IP } from "@dropbear-ts/options";
+import { FdError, ListenerFd, SignalPipeFd, StreamFd, dropbear_listen, getaddrstring, socketStreamOptions, type Fd, dropbear_prio, get_socket_address, hostPortString, set_sock_priority, set_listen_fast_open } from "@dropbear-ts/netio";
+import { MAX_LISTEN_ADDR, MAX_UNAUTH_CLIENTS, MAX_UNAUTH_PER_IP, DROPBEAR_SERVER_TCP_FAST_OPEN } from "@dropbear-ts/options";
 import { kexLoadKems } from "@dropbear-ts/kex";
 import { select, sigintterm_handler, type SignalTarget } from "@dropbear-ts/session-loop";
 import { svr_session } from "./svr-session.js";
@@ -31,6 +31,9 @@ async function listensockets(opts: runopts, svr_opts: svr_runopts, sockcount: nu
     }
     for (const sock of r.socks) {
       set_sock_priority(sock, dropbear_prio.DROPBEAR_PRIO_LOWDELAY, opts.disable_ip_tos);
+      if (DROPBEAR_SERVER_TCP_FAST_OPEN) {
+        set_listen_fast_open(sock);
+      }
     }
     socks.push(...r.socks);
   }

@@ -20,7 +20,7 @@ import {
   type Queue,
   type m_list,
 } from "@dropbear-ts/dbutil";
-import { DROPBEAR_FAILURE, DROPBEAR_LISTEN_BACKLOG, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
+import { DROPBEAR_FAILURE, DROPBEAR_LISTEN_BACKLOG, DROPBEAR_SUCCESS, MAX_UNAUTH_PER_IP } from "@dropbear-ts/options";
 import { Fd, ListenerFd, SOCKET_HIGH_WATER_MARK, StreamFd, socketStreamOptions } from "./fd.js";
 
 // In netio.c's order: outbound connections (connect_try_next .. handle_connect_fds), the write
@@ -319,6 +319,8 @@ export function set_sock_nodelay(sock: Socket): void {
   sock.setNoDelay(true);
 }
 
+const SOL_TCP = 6;
+const TCP_FASTOPEN = 23;
 const IPPROTO_IP = 0;
 const IP_TOS = 1;
 const IPPROTO_IPV6 = 41;
@@ -348,6 +350,19 @@ function setsockoptInt(fd: number, level: number, optname: number, val: number, 
     if (errno !== osConstants.errno.ENOTSOCK) {
       TRACE(() => `Couldn't set ${what} (${strerror_errno(errno)})`);
     }
+  }
+}
+
+/**
+ * Let a listening socket take TCP fast open connections (data in the SYN), queueing at most
+ * MAX(MAX_UNAUTH_PER_IP, 5) of them. A failure is only traced. Only clients and a kernel that
+ * allow it use fast open (net.ipv4.tcp_fastopen), so it changes nothing for anyone else.
+ * @dropbear netio.c set_listen_fast_open
+ */
+export function set_listen_fast_open(sock: ListenerFd): void {
+  const fd = sockFd(sock);
+  if (fd >= 0) {
+    setsockoptInt(fd, SOL_TCP, TCP_FASTOPEN, Math.max(MAX_UNAUTH_PER_IP, 5), "TCP_FASTOPEN");
   }
 }
 

@@ -22,6 +22,7 @@ import {
   hostPortString,
   remove_connect_pending,
   set_connect_fds,
+  set_listen_fast_open,
   set_sock_priority,
 } from "../src/netio.js";
 import { tcpPair, unusedPort } from "../../../tests/helpers/sockets.js";
@@ -287,6 +288,8 @@ const IPPROTO_IP = 0;
 const IP_TOS = 1;
 const SOL_SOCKET = 1;
 const SO_PRIORITY = 12;
+const SOL_TCP = 6;
+const TCP_FASTOPEN = 23;
 
 describe("set_sock_priority", () => {
   it("marks a socket low-delay (DSCP AF21, interactive band) and back to normal", async () => {
@@ -315,6 +318,15 @@ describe("set_sock_priority", () => {
     set_sock_priority(socks[0]!, dropbear_prio.DROPBEAR_PRIO_LOWDELAY, false);
     expect(getsockoptInt(socks[0]!.server, IPPROTO_IP, IP_TOS)).toBe(0x48);
     expect(() => set_sock_priority(new StreamFd(process.stderr), dropbear_prio.DROPBEAR_PRIO_LOWDELAY, false)).not.toThrow();
+  });
+});
+
+describe("set_listen_fast_open", () => {
+  it("lets a listening socket queue MAX(MAX_UNAUTH_PER_IP, 5) fast open connections", async () => {
+    const { socks } = await dropbear_listen(null, "0", 1);
+    cleanups.push(() => socks.forEach((s) => s.close()));
+    set_listen_fast_open(socks[0]!);
+    expect(getsockoptInt(socks[0]!.server, SOL_TCP, TCP_FASTOPEN)).toBe(5);
   });
 });
 
