@@ -27,7 +27,8 @@ import { addTestUser, removeTestUser } from "./helpers/users.js";
 // a bounded number of connections and time. Every connection process must end with a
 // DropbearExit's log line, never an uncaught error, and the daemon must still serve a real
 // client afterwards. `npm test` runs a short round; `npm run fuzz` a long one (FUZZ_SCALE,
-// FUZZ_SECONDS); FUZZ_SEED replays a round.
+// FUZZ_SECONDS); FUZZ_SEED gives a round's inputs again (connection n of each phase gets the
+// same bytes; the keys of the exchange differ, and which connections run depends on timing).
 
 const envNumber = (name: string, dflt: number): number => {
   const v = Number(process.env[name]);
@@ -53,13 +54,25 @@ function rng(seed: number): () => number {
   };
 }
 
+/** n bytes from the generator, so a round's inputs depend on its seed alone. */
+function bytes(r: () => number, n: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = Math.floor(r() * 256);
+  return b;
+}
+
+/** Connection i of a phase draws from its own generator: its inputs do not depend on timing. */
+function rngFor(phase: number, i: number): () => number {
+  return rng((SEED ^ Math.imul(phase, 0x9e3779b1)) + Math.imul(i, 7919));
+}
+
 const KEX = ["curve25519-sha256", "ecdh-sha2-nistp256", "diffie-hellman-group14-sha256", "mlkem768x25519-sha256", "sntrup761x25519-sha512", "bogus-kex"];
 const IDENT = "SSH-2.0-fuzz_1.0\r\n";
 
 /** Streams a client could open with, before NEWKEYS; each is a mutation seed. */
 function seeds(r: () => number): Buffer[] {
   const kex = KEX[Math.floor(r() * KEX.length)]!;
-  const init = packet(Buffer.concat([Buffer.of(30), sshString(randomBytes(kex.startsWith("ecdh") ? 65 : 32))]));
+  const init = packet(Buffer.concat([Buffer.of(30), sshString(bytes(r, kex.startsWith("ecdh") ? 65 : 32))]));
   const ki = packet(kexinit(kex, r() < 0.5));
   return [
     Buffer.concat([Buffer.from(IDENT), ki]),
@@ -95,7 +108,7 @@ function mutate(input: Buffer, r: () => number): Buffer {
       }
       case 3: {
         const p = at();
-        b = Buffer.concat([b.subarray(0, p), randomBytes(1 + Math.floor(r() * 16)), b.subarray(p)]);
+        b = Buffer.concat([b.subarray(0, p), bytes(r, 1 + Math.floor(r() * 16)), b.subarray(p)]);
         break;
       }
       case 4: {
@@ -113,7 +126,7 @@ function mutate(input: Buffer, r: () => number): Buffer {
         b = b.subarray(0, at());
         break;
       default:
-        b = Buffer.concat([b, randomBytes(Math.floor(r() * 64))]);
+        b = Buffer.concat([b, bytes(r, Math.floor(r() * 64))]);
     }
   }
   return b;
@@ -273,15 +286,15 @@ function keyedSeeds(r: () => number): Buffer[] {
     Buffer.concat([Buffer.of(5), sshString("ssh-userauth")]),
     req(sshString("none")),
     req(sshString("password"), Buffer.of(0), sshString("hunter2")),
-    req(sshString("publickey"), Buffer.of(0), sshString("ssh-ed25519"), sshString(Buffer.concat([sshString("ssh-ed25519"), sshString(randomBytes(32))]))),
-    req(sshString("publickey"), Buffer.of(1), sshString("ssh-ed25519"), sshString(Buffer.concat([sshString("ssh-ed25519"), sshString(randomBytes(32))])), sshString(randomBytes(83))),
+    req(sshString("publickey"), Buffer.of(0), sshString("ssh-ed25519"), sshString(Buffer.concat([sshString("ssh-ed25519"), sshString(bytes(r, 32))]))),
+    req(sshString("publickey"), Buffer.of(1), sshString("ssh-ed25519"), sshString(Buffer.concat([sshString("ssh-ed25519"), sshString(bytes(r, 32))])), sshString(bytes(r, 83))),
     req(sshString("keyboard-interactive"), sshString(""), sshString("")),
-    Buffer.concat([Buffer.of(2), sshString(randomBytes(20))]),
+    Buffer.concat([Buffer.of(2), sshString(bytes(r, 20))]),
     Buffer.concat([Buffer.of(4), Buffer.of(1), sshString("debug"), sshString("")]),
     kexinit(KEX[Math.floor(r() * KEX.length)]!, false),
     Buffer.concat([Buffer.of(80), sshString("tcpip-forward"), Buffer.of(1), sshString(""), u32(0)]),
     Buffer.concat([Buffer.of(90), sshString("session"), u32(0), u32(1 << 20), u32(32768)]),
-    Buffer.concat([Buffer.of(Math.floor(r() * 256)), randomBytes(Math.floor(r() * 40))]),
+    Buffer.concat([Buffer.of(Math.floor(r() * 256)), bytes(r, Math.floor(r() * 40))]),
   ];
 }
 
@@ -299,8 +312,8 @@ function sessionSeeds(r: () => number, echoPort: number, home: string): Buffer[]
     req("signal", 0, sshString("TERM")),
     req("auth-agent-req@openssh.com", 1),
     req("x11-req", 1, Buffer.of(0), sshString("MIT-MAGIC-COOKIE-1"), sshString("00"), u32(0)),
-    Buffer.concat([Buffer.of(94), chan, sshString(randomBytes(Math.floor(r() * 3000)))]),
-    Buffer.concat([Buffer.of(95), chan, u32(1), sshString(randomBytes(20))]),
+    Buffer.concat([Buffer.of(94), chan, sshString(bytes(r, Math.floor(r() * 3000)))]),
+    Buffer.concat([Buffer.of(95), chan, u32(1), sshString(bytes(r, 20))]),
     Buffer.concat([Buffer.of(93), chan, u32(INTERESTING32[Math.floor(r() * INTERESTING32.length)]!)]),
     Buffer.concat([Buffer.of(96), chan]),
     Buffer.concat([Buffer.of(97), chan]),
@@ -308,7 +321,7 @@ function sessionSeeds(r: () => number, echoPort: number, home: string): Buffer[]
     Buffer.concat([Buffer.of(80), sshString("cancel-tcpip-forward"), Buffer.of(1), sshString("127.0.0.1"), u32(1 + Math.floor(r() * 65535))]),
     Buffer.concat([Buffer.of(80), sshString("streamlocal-forward@openssh.com"), Buffer.of(1), sshString(join(home, `s${Math.floor(r() * 4)}`))]),
     Buffer.concat([Buffer.of(80), sshString("keepalive@openssh.com"), Buffer.of(1)]),
-    Buffer.concat([Buffer.of(2), sshString(randomBytes(8))]),
+    Buffer.concat([Buffer.of(2), sshString(bytes(r, 8))]),
   ];
 }
 
@@ -317,12 +330,13 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
     ["ssh"],
     "every mutated handshake ends its connection cleanly, and a real client is served after",
     async () => {
-      const r = rng(SEED);
       const end = Date.now() + SECONDS * 1000;
       const outcomes = { closed: 0, hung: 0, refused: 0 };
       let served = 0;
+      let attempts = 0;
       const worker = async (): Promise<void> => {
         while (served < ITERATIONS && Date.now() < end) {
+          const r = rngFor(1, attempts++);
           const pool = seeds(r);
           const data = mutate(pool[Math.floor(r() * pool.length)]!, r);
           const o = await poke(server.port, data, r);
@@ -359,7 +373,6 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
     ["ssh"],
     "after a real key exchange, mutated service, auth and other packets end each connection cleanly",
     async () => {
-      const r = rng(SEED ^ 0x5eed);
       const end = Date.now() + SECONDS * 1000;
       const before = server.log().length;
       const outcomes = { closed: 0, hung: 0, sent: 0 };
@@ -368,7 +381,7 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
         while (connections < Math.ceil(ITERATIONS / 5) && Date.now() < end) {
           const c = await keyedOrRefused(server.port);
           if (c === null) continue;
-          connections++;
+          const r = rngFor(2, connections++);
           const { ses, sock } = c;
           // A real service request first, so userauth is reached; then mutated packets.
           const payloads = [keyedSeeds(r)[0]!, ...Array.from({ length: 1 + Math.floor(r() * 12) }, () => {
@@ -412,7 +425,6 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
       const { home } = addTestUser(USER, { password: PASSWORD });
       const echo = await startEchoTarget();
       try {
-        const r = rng(SEED ^ 0xa11);
         const end = Date.now() + SECONDS * 1000;
         const before = server.log().length;
         const outcomes = { closed: 0, hung: 0, sent: 0, loggedIn: 0 };
@@ -421,7 +433,7 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
           while (connections < Math.ceil(ITERATIONS / 5) && Date.now() < end) {
             const c = await keyedOrRefused(server.port);
             if (c === null) continue;
-            connections++;
+            const r = rngFor(3, connections++);
             const { ses, sock, seen } = c;
             try {
               sendPayload(ses, sock, Buffer.concat([Buffer.of(5), sshString("ssh-userauth")]));

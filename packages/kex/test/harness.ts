@@ -141,7 +141,7 @@ export async function kexPair(o: Options = {}): Promise<KexPair> {
   };
 }
 
-/** Resolves when one of the sockets may be read (or after 5 s, rejecting). */
+/** Resolves when one of the sockets may be read (or after 15 s, rejecting: a busy machine may take seconds over a key exchange). */
 function readable(fds: Fd[]): Promise<void> {
   if (fds.some((f) => f.readReady())) return Promise.resolve();
   return new Promise((resolve, reject) => {
@@ -153,8 +153,8 @@ function readable(fds: Fd[]): Promise<void> {
     };
     const timer = setTimeout(() => {
       for (const f of fds) f.removeWaiter(wake);
-      reject(new Error("no packet arrived within 5 s"));
-    }, 5000);
+      reject(new Error("no packet arrived within 15 s"));
+    }, 15_000);
     for (const f of fds) f.addWaiter(wake);
   });
 }
