@@ -8,7 +8,7 @@ import * as net from "node:net";
 import { basename } from "node:path";
 import { fill_passwd, get_user_shell } from "@dropbear-ts/auth";
 import { cli_tty_cleanup } from "@dropbear-ts/chansession";
-import type { sshsession } from "@dropbear-ts/core";
+import type { CliSession } from "@dropbear-ts/core";
 import { TRACE, dropbear_exit } from "@dropbear-ts/dbutil";
 import { StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 
@@ -50,7 +50,7 @@ async function spawnProxy(file: string, args: string[], argv0: string, what: str
  * cleanup reaches the program itself, not a shell waiting on it).
  * @dropbear cli-main.c shell_proxy_cmd
  */
-function shell_proxy_cmd(ses: sshsession, cmd: string): Promise<ProxyTransport> {
+function shell_proxy_cmd(ses: CliSession, cmd: string): Promise<ProxyTransport> {
   const usershell = get_user_shell(ses);
   return spawnProxy(usershell, ["-c", cmd], basename(usershell), cmd);
 }
@@ -71,8 +71,8 @@ function exec_proxy_cmd(proxyexec: readonly string[]): Promise<ProxyTransport> {
  * the -J command through the shell, else the multihop dbclient.
  * @dropbear cli-main.c cli_proxy_cmd
  */
-export async function cli_proxy_cmd(ses: sshsession): Promise<ProxyTransport> {
-  const cli_opts = ses.cli_ses!.cli_opts;
+export async function cli_proxy_cmd(ses: CliSession): Promise<ProxyTransport> {
+  const cli_opts = ses.cli_ses.cli_opts;
   try {
     const proxycmd = cli_opts.proxycmd;
     if (proxycmd !== null && proxycmd.startsWith("&")) {
@@ -119,8 +119,8 @@ function fdStream(fd: number): StreamFd {
  * SIGHUP the proxy child (not waited for: it may hang; init reaps it).
  * @dropbear cli-session.c kill_proxy_command
  */
-export function kill_proxy_command(ses: sshsession): void {
-  const pid = ses.cli_ses!.proxy_cmd_pid;
+export function kill_proxy_command(ses: CliSession): void {
+  const pid = ses.cli_ses.proxy_cmd_pid;
   if (pid > 1) {
     TRACE(() => `killing proxy command with PID='${pid}'`);
     try {
@@ -135,7 +135,7 @@ export function kill_proxy_command(ses: sshsession): void {
  * SIGINT, SIGTERM or SIGHUP while a proxy carries us: take the proxy down too and exit 1 at once.
  * @dropbear cli-main.c kill_proxy_sighandler
  */
-export function kill_proxy_sighandler(ses: sshsession): void {
+export function kill_proxy_sighandler(ses: CliSession): void {
   const handler = (): void => {
     kill_proxy_command(ses);
     cli_tty_cleanup(ses);

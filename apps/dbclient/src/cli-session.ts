@@ -20,7 +20,7 @@ import {
   recv_msg_channel_request,
   recv_msg_channel_window_adjust,
 } from "@dropbear-ts/channel";
-import { cli_kex_state, cli_state, sshsession, type ChanType, type cli_runopts, type packettype, type runopts } from "@dropbear-ts/core";
+import { cli_kex_state, cli_state, CliSession, type ChanType, type cli_runopts, type packettype, type runopts } from "@dropbear-ts/core";
 import { LOG_INFO, QuietExit, TRACE, TRACE2, dropbear_exit, dropbear_log, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
 import {
   cliFlushStdio,
@@ -97,13 +97,13 @@ export function cli_dropbear_log(opts: runopts, cli_opts: cli_runopts, priority:
  * `ses` is the program's session (C's global), null before there is one.
  * @dropbear cli-session.c cli_dropbear_exit
  */
-export function cli_dropbear_exit(ses: sshsession | null, e: DropbearExit): void {
+export function cli_dropbear_exit(ses: CliSession | null, e: DropbearExit): void {
   TRACE(() => `Exited, cleaning up: ${e.exitmsg}`);
   let fullmsg: string;
   if (ses === null || !ses.init_done) {
     fullmsg = `Exited: ${e.exitmsg}`;
   } else {
-    const o = ses.cli_ses!.cli_opts;
+    const o = ses.cli_ses.cli_opts;
     const host = o.remotehost?.includes(":") ? `[${o.remotehost}]` : o.remotehost;
     fullmsg = `Connection to ${o.username}@${host}:${o.remoteport} exited: ${e.exitmsg}`;
   }
@@ -117,7 +117,7 @@ export function cli_dropbear_exit(ses: sshsession | null, e: DropbearExit): void
 }
 
 /** The transport reached EOF. @dropbear cli-session.c cli_remoteclosed */
-function cli_remoteclosed(ses: sshsession): never {
+function cli_remoteclosed(ses: CliSession): never {
   ses.sock_in?.close();
   ses.sock_out?.close();
   ses.sock_in = null;
@@ -126,7 +126,7 @@ function cli_remoteclosed(ses: sshsession): never {
 }
 
 /** Ask for a service by name. @dropbear cli-session.c send_msg_service_request */
-function send_msg_service_request(ses: sshsession, servicename: string): void {
+function send_msg_service_request(ses: CliSession, servicename: string): void {
   TRACE("enter send_msg_service_request");
   buf_putbyte(ses.writepayload, SSH_MSG_SERVICE_REQUEST);
   buf_putstring(ses.writepayload, servicename);
@@ -135,12 +135,12 @@ function send_msg_service_request(ses: sshsession, servicename: string): void {
 }
 
 /** Nothing to do: auth requests go out without waiting for it (RFC 4253 §10). @dropbear cli-session.c recv_msg_service_accept */
-function recv_msg_service_accept(_ses: sshsession): void {
+function recv_msg_service_accept(_ses: CliSession): void {
   TRACE("recv_msg_service_accept");
 }
 
 /** We answer no global requests: refuse any that wants a reply. @dropbear cli-session.c recv_msg_global_request_cli */
-function recv_msg_global_request_cli(ses: sshsession): void {
+function recv_msg_global_request_cli(ses: CliSession): void {
   const payload = ses.payload!;
   buf_eatstring(payload);
   const wantreply = buf_getbool(payload);
@@ -152,7 +152,7 @@ function recv_msg_global_request_cli(ses: sshsession): void {
 }
 
 /** Messages the client handles, the busiest first. @dropbear cli-session.c cli_packettypes */
-const cli_packettypes: readonly packettype[] = [
+const cli_packettypes: readonly packettype<CliSession>[] = [
   { type: SSH_MSG_CHANNEL_DATA, handler: recv_msg_channel_data },
   { type: SSH_MSG_CHANNEL_EXTENDED_DATA, handler: recv_msg_channel_extended_data },
   { type: SSH_MSG_CHANNEL_WINDOW_ADJUST, handler: recv_msg_channel_window_adjust },
@@ -180,13 +180,13 @@ const cli_packettypes: readonly packettype[] = [
 ];
 
 /** The channel types the server may open to us. @dropbear cli-session.c cli_chantypes */
-const cli_chantypes: readonly ChanType[] = [cli_chan_tcpremote, cli_chan_agent];
+const cli_chantypes: readonly ChanType<CliSession>[] = [cli_chan_tcpremote, cli_chan_agent];
 
 /**
  * The client never offers the server-side strict-kex marker; beyond Dropbear, the host key
  * types known_hosts holds for the host go first. @dropbear cli-session.c cli_algos_initialise
  */
-function cli_algos_initialise(ses: sshsession): void {
+function cli_algos_initialise(ses: CliSession): void {
   for (const algo of ses.algos.sshkex) {
     if (algo.name === SSH_STRICT_KEX_S) {
       algo.usable = false;
@@ -196,7 +196,7 @@ function cli_algos_initialise(ses: sshsession): void {
 }
 
 /** Our kex guess follows our KEXINIT straight away. @dropbear cli-session.c cli_send_kex_first_guess */
-function cli_send_kex_first_guess(ses: sshsession): void {
+function cli_send_kex_first_guess(ses: CliSession): void {
   send_msg_kexdh_init(ses);
 }
 
@@ -204,9 +204,9 @@ function cli_send_kex_first_guess(ses: sshsession): void {
  * The client's state machine, run once per loop iteration: answer the server's KEXINIT, then
  * once the transport is up ask for user auth. @dropbear cli-session.c cli_sessionloop
  */
-function cli_sessionloop(ses: sshsession): void | Promise<void> {
+function cli_sessionloop(ses: CliSession): void | Promise<void> {
   TRACE2("enter cli_sessionloop");
-  const cli_ses = ses.cli_ses!;
+  const cli_ses = ses.cli_ses;
   if (ses.lastpacket === 0) {
     TRACE2("exit cli_sessionloop: no real packets yet");
     return;
@@ -274,8 +274,8 @@ function cli_sessionloop(ses: sshsession): void | Promise<void> {
  * go to SESSION_RUNNING. Awaited by the loop: binding the -L ports blocks as it does in C.
  * @dropbear cli-session.c cli_sessionloop
  */
-async function cli_session_running(ses: sshsession): Promise<void> {
-  const cli_opts = ses.cli_ses!.cli_opts;
+async function cli_session_running(ses: CliSession): Promise<void> {
+  const cli_opts = ses.cli_ses.cli_opts;
   if (cli_opts.backgrounded) {
     background_stdin();
   }
@@ -290,15 +290,15 @@ async function cli_session_running(ses: sshsession): Promise<void> {
     background_done();
   }
   TRACE("leave cli_sessionloop: running");
-  ses.cli_ses!.state = cli_state.SESSION_RUNNING;
+  ses.cli_ses.state = cli_state.SESSION_RUNNING;
 }
 
 /**
  * Prepare the client half of the session. `stdio` is false for a library caller's session,
  * which never touches our fds 0-2. @dropbear cli-session.c cli_session_init
  */
-function cli_session_init(ses: sshsession, proxy_cmd_pid: number, stdio: boolean): void {
-  const cli_ses = ses.cli_ses!;
+function cli_session_init(ses: CliSession, proxy_cmd_pid: number, stdio: boolean): void {
+  const cli_ses = ses.cli_ses;
   cli_ses.state = cli_state.STATE_NOTHING;
   cli_ses.kex_state = cli_kex_state.KEX_NOTHING;
   cli_ses.tty_raw_mode = false;
@@ -323,11 +323,11 @@ function cli_session_init(ses: sshsession, proxy_cmd_pid: number, stdio: boolean
 }
 
 /** Put fds 0-2's flags back and the terminal out of raw mode. @dropbear cli-session.c cli_session_cleanup */
-function cli_session_cleanup(ses: sshsession): void {
+function cli_session_cleanup(ses: CliSession): void {
   if (!ses.init_done) {
     return;
   }
-  const cli_ses = ses.cli_ses!;
+  const cli_ses = ses.cli_ses;
   kill_proxy_command(ses);
   setFdFlags(0, cli_ses.stdinflags);
   setFdFlags(1, cli_ses.stdoutflags);
@@ -336,15 +336,15 @@ function cli_session_cleanup(ses: sshsession): void {
 }
 
 /** The last channel is gone: clean up and exit with the remote command's status. @dropbear cli-session.c cli_finished */
-function cli_finished(ses: sshsession): never {
+function cli_finished(ses: CliSession): never {
   TRACE("cli_finished()");
   session_cleanup(ses);
   // A quiet exit: the app root prints nothing and exits with this status (C's exit(retval)).
-  throw new QuietExit(ses.cli_ses!.retval & 0xff);
+  throw new QuietExit(ses.cli_ses.retval & 0xff);
 }
 
 /** The connection is up (or failed). @dropbear cli-session.c cli_connected */
-function cli_connected(ses: sshsession, result: number, sock: StreamFd | null, errstring: string | null): void {
+function cli_connected(ses: CliSession, result: number, sock: StreamFd | null, errstring: string | null): void {
   if (result !== DROPBEAR_SUCCESS || sock === null) {
     dropbear_exit(`Connect failed: ${errstring}`);
   }
@@ -355,9 +355,9 @@ function cli_connected(ses: sshsession, result: number, sock: StreamFd | null, e
 }
 
 /** The client's session object (C's global ses), with the agent's calls for publickey auth. */
-export function cli_session_new(opts: runopts, cli_opts: cli_runopts): sshsession {
-  const ses = new sshsession(opts, { cli_opts });
-  ses.cli_ses!.agent = cliAgentOps;
+export function cli_session_new(opts: runopts, cli_opts: cli_runopts): CliSession {
+  const ses = new CliSession(opts, cli_opts);
+  ses.cli_ses.agent = cliAgentOps;
   return ses;
 }
 
@@ -371,14 +371,14 @@ export function cli_session_new(opts: runopts, cli_opts: cli_runopts): sshsessio
  * @dropbear cli-session.c cli_session
  */
 export async function cli_session(
-  ses: sshsession,
+  ses: CliSession,
   sock_in: StreamFd | null,
   sock_out: StreamFd | null,
   proxy_cmd_pid: number,
-  onturn: ((ses: sshsession) => void | Promise<void>) | null = null,
+  onturn: ((ses: CliSession) => void | Promise<void>) | null = null,
 ): Promise<never> {
   const opts = ses.opts;
-  const cli_opts = ses.cli_ses!.cli_opts;
+  const cli_opts = ses.cli_ses.cli_opts;
   await kexLoadKems();
   common_session_init(ses, sock_in, sock_out);
   if (sock_in === null) {
@@ -404,7 +404,7 @@ export async function cli_session(
   const loophandler =
     onturn === null
       ? cli_sessionloop
-      : (s: sshsession): void | Promise<void> => {
+      : (s: CliSession): void | Promise<void> => {
           const pending = cli_sessionloop(s);
           if (pending !== undefined) {
             return pending.then(() => onturn(s));

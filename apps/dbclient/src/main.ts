@@ -1,7 +1,7 @@
 // dbclient's entry point (cli-main.c main): parse the command line, then reach the server
 // (directly, or through a proxy command / multihop) and run the session.
 import { cli_tty_cleanup } from "@dropbear-ts/chansession";
-import { cli_runopts, runopts, type sshsession } from "@dropbear-ts/core";
+import { cli_runopts, runopts, type CliSession } from "@dropbear-ts/core";
 import { DEBUG1, dropbearMain, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { cli_getopts } from "@dropbear-ts/runopts";
 import { sigintterm_handler } from "@dropbear-ts/session-loop";
@@ -12,7 +12,7 @@ import { cli_dropbear_exit, cli_dropbear_log, cli_session, cli_session_new } fro
 const opts = new runopts();
 const cli_opts = new cli_runopts();
 /** The session this process runs, for the exit handler (Dropbear's global `ses`). */
-let ses: sshsession | null = null;
+let ses: CliSession | null = null;
 setLogHandler((priority, msg) => cli_dropbear_log(opts, cli_opts, priority, msg));
 dropbearMain(
   "dbclient",

@@ -13,7 +13,7 @@ import { algo_tables_new } from "@dropbear-ts/algo";
 import { cliPrivkeys } from "@dropbear-ts/auth";
 import { cliOpenStreamSess, cliStreamSessWinchange, type CliChansessRequest } from "@dropbear-ts/chansession";
 import { cli_session, cli_session_new } from "@dropbear-ts/dbclient";
-import { TCPFwdEntry, cli_runopts, cli_state, runopts, type Channel, type StreamChannel, type sshsession } from "@dropbear-ts/core";
+import { TCPFwdEntry, cli_runopts, cli_state, runopts, type Channel, type StreamChannel, type CliSession } from "@dropbear-ts/core";
 import { DropbearExit, QuietExit, dropbear_exit, list_append, withLogHandler } from "@dropbear-ts/dbutil";
 import { StreamFd } from "@dropbear-ts/netio";
 import { DROPBEAR_CLI_COMPRESSION, DROPBEAR_FAILURE } from "@dropbear-ts/options";
@@ -96,7 +96,7 @@ export class SshError extends Error {
   override name = "SshError";
 }
 
-type Action = (ses: sshsession) => void | Promise<void>;
+type Action = (ses: CliSession) => void | Promise<void>;
 
 /** The events of a Client, typed. */
 export interface Client {
@@ -112,7 +112,7 @@ export interface Client {
  * (emitted only if someone listens, so an unwatched failure cannot crash the program).
  */
 export class Client extends EventEmitter {
-  readonly #ses: sshsession;
+  readonly #ses: CliSession;
   #actions: Action[] = [];
   #ending = false;
   #gone: Error | null = null;
@@ -121,14 +121,14 @@ export class Client extends EventEmitter {
   handles: Handle[] = [];
 
   /** @internal Made by connect(). */
-  constructor(ses: sshsession, closed: Promise<void>) {
+  constructor(ses: CliSession, closed: Promise<void>) {
     super();
     this.#ses = ses;
     this.#closed = closed;
   }
 
   /** @internal The loop turn's hook: start what the caller asked for, or end the session. */
-  runActions(ses: sshsession): void | Promise<void> {
+  runActions(ses: CliSession): void | Promise<void> {
     if (this.#ending) {
       // As cli_finished ends dbclient's session, without an exit status to report; channels
       // still open report why they closed.
@@ -272,7 +272,7 @@ export class Client extends EventEmitter {
         entry.listenport = fwd.listenPort;
         entry.connectaddr = fwd.host;
         entry.connectport = fwd.port;
-        list_append(ses.cli_ses!.cli_opts.localfwds, entry);
+        list_append(ses.cli_ses.cli_opts.localfwds, entry);
         const listener = await cli_localtcp(ses, entry.listenaddr, entry.listenport, entry.connectaddr, entry.connectport);
         if (listener === null) {
           reject(new SshError(`Failed local port forward ${listenHost}:${fwd.listenPort}:${fwd.host}:${fwd.port}`));
@@ -313,7 +313,7 @@ export class Client extends EventEmitter {
       };
       this.#enqueue((ses) => {
         // As setup_remotetcp does for each -R.
-        list_append(ses.cli_ses!.cli_opts.remotefwds, entry);
+        list_append(ses.cli_ses.cli_opts.remotefwds, entry);
         send_msg_global_request_remotetcp(ses, entry.listenaddr!, entry.listenport);
         this.#actions.push(watch);
       });
@@ -334,7 +334,7 @@ export class Client extends EventEmitter {
 type Handle = Socket | Server;
 
 /** The transport, listeners and forwarded connections of a session, taken before its cleanup closes them. */
-function sessionHandles(ses: sshsession): Handle[] {
+function sessionHandles(ses: CliSession): Handle[] {
   const out = new Set<Handle>();
   const add = (fd: unknown): void => {
     if (fd instanceof StreamFd && fd.stream instanceof Socket) {
@@ -390,7 +390,7 @@ function handlesClosed(handles: readonly Handle[]): Promise<void> {
 }
 
 /** The channel a request was just opened on (send_msg_channel_open_init does not return it). */
-function findChannel(ses: sshsession, typedata: unknown): Channel | null {
+function findChannel(ses: CliSession, typedata: unknown): Channel | null {
   return ses.channels.find((c) => c?.typedata === typedata) ?? null;
 }
 
@@ -494,7 +494,7 @@ function startClient(options: ConnectOptions): Promise<Client> {
   cli_opts.ask_hostkey = false;
 
   const ses = cli_session_new(opts, cli_opts);
-  const cli_ses = ses.cli_ses!;
+  const cli_ses = ses.cli_ses;
   if (typeof hostKey === "function") {
     cli_ses.verify_hostkey = (blob, algorithm, fingerprint) => hostKey({ blob, algorithm }, fingerprint);
   }
@@ -556,7 +556,7 @@ function startClient(options: ConnectOptions): Promise<Client> {
     }
     options.signal?.removeEventListener("abort", onAbort);
   };
-  const onturn = (s: sshsession): void | Promise<void> => {
+  const onturn = (s: CliSession): void | Promise<void> => {
     if (!running) {
       if (abortReason !== null) {
         dropbear_exit(abortReason);

@@ -10,7 +10,7 @@ import { homedir, tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { chansessEmbeddedExit, get_winsize } from "@dropbear-ts/chansession";
-import type { ChanSess, Channel, SvrEmbed, SvrTcpTarget, runopts, sshsession, svr_runopts } from "@dropbear-ts/core";
+import type { ChanSess, Channel, SvrEmbed, SvrTcpTarget, runopts, SvrSession, svr_runopts } from "@dropbear-ts/core";
 import { DropbearExit, LOG_ERR, dropbear_log, withLogHandler, type LogHandler } from "@dropbear-ts/dbutil";
 import { svrSessionExit, svrSessionNew, svrSessionRun } from "@dropbear-ts/dropbear";
 import { kexLoadKems } from "@dropbear-ts/kex";
@@ -205,7 +205,7 @@ export class Server {
   private readonly log: LogHandler;
   private readonly embed: SvrEmbed;
   private readonly commands = new WeakMap<ChanSess, EmbeddedCommand>();
-  private readonly sessions = new Set<sshsession>();
+  private readonly sessions = new Set<SvrSession>();
   private readonly running = new Set<Promise<void>>();
   private net: NetServer | null = null;
   private closeStarted = false;
@@ -361,7 +361,7 @@ export class Server {
       return;
     }
     const done = withLogHandler(this.log, async () => {
-      let ses: sshsession | null = null;
+      let ses: SvrSession | null = null;
       try {
         ses = svrSessionNew(this.opts, this.svr_opts, sock, -1, this.embed);
         this.sessions.add(ses);
@@ -398,7 +398,7 @@ export class Server {
     for (const ses of this.sessions) {
       if (!ses.authstate.authdone) {
         total++;
-        if (ses.svr_ses!.remotehost === host) {
+        if (ses.svr_ses.remotehost === host) {
           fromHost++;
         }
       }
@@ -410,7 +410,7 @@ export class Server {
    * Let the connection go as the dropbear process's exit would: what the session queued still
    * reaches the peer, but a peer that does not read gets LINGER_MS, not forever.
    */
-  private release(sock: Socket, ses: sshsession | null): void {
+  private release(sock: Socket, ses: SvrSession | null): void {
     ses?.sock_in?.close();
     if (sock.destroyed) {
       return;
@@ -426,9 +426,9 @@ export class Server {
   /** The decisions the sessions ask for, made by the caller's callbacks. */
   private makeEmbed(): SvrEmbed {
     const o = this.options;
-    const remote = (ses: sshsession): string => ses.svr_ses!.remotehost ?? "";
-    const username = (ses: sshsession): string => ses.authstate.username ?? "";
-    const ask = (ses: sshsession, ctx: Omit<AuthContext, "username" | "remoteAddress">): boolean | Promise<boolean> =>
+    const remote = (ses: SvrSession): string => ses.svr_ses.remotehost ?? "";
+    const username = (ses: SvrSession): string => ses.authstate.username ?? "";
+    const ask = (ses: SvrSession, ctx: Omit<AuthContext, "username" | "remoteAddress">): boolean | Promise<boolean> =>
       bounded(this, false, () => o.authenticate({ ...ctx, username: username(ses), remoteAddress: remote(ses) }));
     return {
       fill_passwd: (ses, name) => {
@@ -501,7 +501,7 @@ export class Server {
    * hand their other ends to the caller's handler. False (refused) without a handler or when
    * the handler throws.
    */
-  private startCommand(ses: sshsession, channel: Channel, chansess: ChanSess, kind: "shell" | "exec" | "subsystem", command: Buffer | null): boolean {
+  private startCommand(ses: SvrSession, channel: Channel, chansess: ChanSess, kind: "shell" | "exec" | "subsystem", command: Buffer | null): boolean {
     const handler = this.options.onSession?.[kind];
     if (handler === undefined) {
       return false;
@@ -529,7 +529,7 @@ export class Server {
       command: command === null ? null : command.toString("utf8"),
       pty,
       env,
-      remoteAddress: ses.svr_ses!.remotehost ?? "",
+      remoteAddress: ses.svr_ses.remotehost ?? "",
       stdin: stdin.readable,
       stdout: stdout.writable,
       stderr: stderr.writable,

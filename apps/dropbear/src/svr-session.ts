@@ -22,7 +22,7 @@ import {
   recv_msg_channel_window_adjust,
 } from "@dropbear-ts/channel";
 import { svr_chansess_checksignal, svr_chansessinitialise, svrchansess } from "@dropbear-ts/chansession";
-import { sshsession, type ChanType, type SvrEmbed, type packettype, type runopts, type svr_runopts } from "@dropbear-ts/core";
+import { SvrSession, type ChanType, type SvrEmbed, type packettype, type runopts, type svr_runopts } from "@dropbear-ts/core";
 import { LOG_INFO, dropbear_close, dropbear_log, get_debug_trace, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
 import { kexLoadKems, kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, recv_msg_newkeys, send_msg_kexinit } from "@dropbear-ts/kex";
 import { StreamFd, get_socket_address, hostPortString, set_sock_nodelay } from "@dropbear-ts/netio";
@@ -61,7 +61,7 @@ function pad2(n: number): string {
  * The session this process serves, for the exit and log handlers (Dropbear's `ses`): a
  * re-executed child serves exactly one, the listener none.
  */
-let current: sshsession | null = null;
+let current: SvrSession | null = null;
 
 /**
  * The server's log line: to syslog unless -E, and "[pid] Mon DD HH:MM:SS message" on stderr
@@ -87,7 +87,7 @@ export function svr_dropbear_exit(e: DropbearExit): void {
 }
 
 /** svr_dropbear_exit for a given session (null before there is one): the library's sessions end here. */
-export function svrSessionExit(ses: sshsession | null, e: DropbearExit): void {
+export function svrSessionExit(ses: SvrSession | null, e: DropbearExit): void {
   const fromaddr = ses?.svr_ses?.addrstring ? ` from <${ses.svr_ses.addrstring}>` : "";
   let fullmsg: string;
   if (ses === null || !ses.init_done) {
@@ -106,7 +106,7 @@ export function svrSessionExit(ses: sshsession | null, e: DropbearExit): void {
 }
 
 /** The peer closed the transport. @dropbear svr-session.c svr_remoteclosed */
-function svr_remoteclosed(ses: sshsession): never {
+function svr_remoteclosed(ses: SvrSession): never {
   ses.sock_in?.close();
   ses.sock_in = null;
   ses.sock_out = null;
@@ -114,7 +114,7 @@ function svr_remoteclosed(ses: sshsession): never {
 }
 
 /** Messages the server handles, the busiest first. @dropbear svr-session.c svr_packettypes */
-const svr_packettypes: readonly packettype[] = [
+const svr_packettypes: readonly packettype<SvrSession>[] = [
   { type: SSH_MSG_CHANNEL_DATA, handler: recv_msg_channel_data },
   { type: SSH_MSG_CHANNEL_WINDOW_ADJUST, handler: recv_msg_channel_window_adjust },
   { type: SSH_MSG_USERAUTH_REQUEST, handler: recv_msg_userauth_request },
@@ -136,20 +136,20 @@ const svr_packettypes: readonly packettype[] = [
 ];
 
 /** The channel types a client may open. @dropbear svr-session.c svr_chantypes */
-const svr_chantypes: readonly ChanType[] = [svrchansess, svr_chan_tcpdirect, svr_chan_streamlocal];
+const svr_chantypes: readonly ChanType<SvrSession>[] = [svrchansess, svr_chan_tcpdirect, svr_chan_streamlocal];
 
 /**
  * The server's per-iteration work: reap session children that have exited (SIGCHLD raised the
  * signal pipe; C hands svr_chansess_checksignal itself to session_loop), and answer auth
  * requests whose failure delay has run out (Dropbear sleeps instead).
  */
-function svr_loophandler(ses: sshsession): void {
+function svr_loophandler(ses: SvrSession): void {
   svr_chansess_checksignal(ses);
   svrAuthCheckDelayed(ses);
 }
 
 /** The server never offers the client-side kex markers. @dropbear svr-session.c svr_algos_initialise */
-function svr_algos_initialise(ses: sshsession): void {
+function svr_algos_initialise(ses: SvrSession): void {
   for (const algo of ses.algos.sshkex) {
     if (algo.name === SSH_EXT_INFO_C || algo.name === SSH_STRICT_KEX_C) {
       algo.usable = false;
@@ -158,9 +158,9 @@ function svr_algos_initialise(ses: sshsession): void {
 }
 
 /** Close the childpipe (if still open) when the session goes. @dropbear svr-session.c svr_session_cleanup */
-function svr_session_cleanup(ses: sshsession): void {
+function svr_session_cleanup(ses: SvrSession): void {
   svrAuthCleanup(ses);
-  const svr_ses = ses.svr_ses!;
+  const svr_ses = ses.svr_ses;
   if (svr_ses.childpipe >= 0) {
     try {
       closeSync(svr_ses.childpipe);
@@ -195,12 +195,12 @@ export async function svr_session(opts: runopts, svr_opts: svr_runopts, sock: So
  * no process-wide effect (the library's server makes its sessions here, with `embed`).
  * kexLoadKems must have been awaited.
  */
-export function svrSessionNew(opts: runopts, svr_opts: svr_runopts, sock: Socket, childpipe: number, embed: SvrEmbed | null): sshsession {
-  const ses = new sshsession(opts, { svr_opts });
+export function svrSessionNew(opts: runopts, svr_opts: svr_runopts, sock: Socket, childpipe: number, embed: SvrEmbed | null): SvrSession {
+  const ses = new SvrSession(opts, svr_opts);
   set_sock_nodelay(sock);
   const fd = new StreamFd(sock);
   common_session_init(ses, fd, fd);
-  const svr_ses = ses.svr_ses!;
+  const svr_ses = ses.svr_ses;
   svr_ses.embed = embed;
   chaninitialise(ses, svr_chantypes);
   svr_chansessinitialise(ses);
@@ -219,7 +219,7 @@ export function svrSessionNew(opts: runopts, svr_opts: svr_runopts, sock: Socket
 }
 
 /** The second half of svr_session: identification, the first KEXINIT, then the loop. */
-export function svrSessionRun(ses: sshsession): Promise<never> {
+export function svrSessionRun(ses: SvrSession): Promise<never> {
   send_session_identification(ses);
   kexfirstinitialise(ses);
   send_msg_kexinit(ses);

@@ -16,7 +16,7 @@ import {
   type buffer,
 } from "@dropbear-ts/buffer";
 import { start_send_channel_request } from "@dropbear-ts/channel";
-import { SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, SSH_OPEN_CONNECT_FAILED, type ChanType, type Channel, type CliAgentOps, type sshsession } from "@dropbear-ts/core";
+import { SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, SSH_OPEN_CONNECT_FAILED, type ChanType, type Channel, type CliAgentOps, type CliSession } from "@dropbear-ts/core";
 import { LOG_INFO, TRACE, dropbear_exit, dropbear_log, libcFunc, list_append, type m_list } from "@dropbear-ts/dbutil";
 import { StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import {
@@ -87,8 +87,8 @@ export function connect_unix(path: string): number {
 }
 
 /** Connect to $SSH_AUTH_SOCK (or the socket a library caller named); -1 if unset or refused. @dropbear cli-agentfwd.c connect_agent */
-function connect_agent(ses: sshsession): number {
-  const agent_sock = ses.cli_ses!.cli_opts.agent_sock ?? process.env.SSH_AUTH_SOCK;
+function connect_agent(ses: CliSession): number {
+  const agent_sock = ses.cli_ses.cli_opts.agent_sock ?? process.env.SSH_AUTH_SOCK;
   if (agent_sock === undefined) {
     return -1;
   }
@@ -103,8 +103,8 @@ function connect_agent(ses: sshsession): number {
  * The server opened an agent channel: connect it to the local agent, refused unless -A was
  * given. @dropbear cli-agentfwd.c new_agent_chan
  */
-function new_agent_chan(ses: sshsession, channel: Channel): number {
-  if (!ses.cli_ses!.cli_opts.agent_fwd) {
+function new_agent_chan(ses: CliSession, channel: Channel): number {
+  if (!ses.cli_ses.cli_opts.agent_fwd) {
     return SSH_OPEN_ADMINISTRATIVELY_PROHIBITED;
   }
   const fd = connect_agent(ses);
@@ -122,7 +122,7 @@ function new_agent_chan(ses: sshsession, channel: Channel): number {
 }
 
 /** The channel type the server opens to reach our agent (-A). @dropbear cli-agentfwd.c cli_chan_agent */
-export const cli_chan_agent: ChanType = {
+export const cli_chan_agent: ChanType<CliSession> = {
   name: "auth-agent@openssh.com",
   inithandler: new_agent_chan,
   check_close: null,
@@ -135,7 +135,7 @@ export const cli_chan_agent: ChanType = {
  * Ask the server to forward its agent socket to us, on the session channel; no reply wanted.
  * Nothing is asked when there is no local agent to forward. @dropbear cli-agentfwd.c cli_setup_agent
  */
-export function cli_setup_agent(ses: sshsession, channel: Channel): void {
+export function cli_setup_agent(ses: CliSession, channel: Channel): void {
   if (process.env.SSH_AUTH_SOCK === undefined) {
     return;
   }
@@ -179,8 +179,8 @@ function writeFull(fd: number, buf: Buffer): boolean {
  * One request to the agent and its reply (pos 0, the type byte first), or null if the agent
  * could not be talked to or answered more than MAX_AGENT_REPLY. @dropbear cli-agentfwd.c agent_request
  */
-function agent_request(ses: sshsession, type: number, data: buffer | null): buffer | null {
-  const fd = ses.cli_ses!.cli_opts.agent_fd;
+function agent_request(ses: CliSession, type: number, data: buffer | null): buffer | null {
+  const fd = ses.cli_ses.cli_opts.agent_fd;
   const data_len = data === null ? 0 : data.len;
   const payload = buf_new(4 + 1 + data_len);
   buf_putint(payload, 1 + data_len);
@@ -214,7 +214,7 @@ function agent_request(ses: sshsession, type: number, data: buffer | null): buff
 }
 
 /** Append the agent's keys (public halves, source AGENT) to the list. @dropbear cli-agentfwd.c agent_get_key_list */
-function agent_get_key_list(ses: sshsession, ret_list: m_list<sign_key>): void {
+function agent_get_key_list(ses: CliSession, ret_list: m_list<sign_key>): void {
   const inbuf = agent_request(ses, SSH2_AGENTC_REQUEST_IDENTITIES, null);
   if (inbuf === null) {
     TRACE("agent_request failed returning identities");
@@ -244,8 +244,8 @@ function agent_get_key_list(ses: sshsession, ret_list: m_list<sign_key>): void {
  * Connect to the agent (kept open until auth is over) and append its keys.
  * @dropbear cli-agentfwd.c cli_load_agent_keys
  */
-export function cli_load_agent_keys(ses: sshsession, ret_list: m_list<sign_key>): void {
-  const cli_opts = ses.cli_ses!.cli_opts;
+export function cli_load_agent_keys(ses: CliSession, ret_list: m_list<sign_key>): void {
+  const cli_opts = ses.cli_ses.cli_opts;
   cli_opts.agent_fd = connect_agent(ses);
   if (cli_opts.agent_fd < 0) {
     return;
@@ -254,8 +254,8 @@ export function cli_load_agent_keys(ses: sshsession, ret_list: m_list<sign_key>)
 }
 
 /** Close the agent connection auth used. */
-export function cliCloseAgent(ses: sshsession): void {
-  const cli_opts = ses.cli_ses!.cli_opts;
+export function cliCloseAgent(ses: CliSession): void {
+  const cli_opts = ses.cli_ses.cli_opts;
   if (cli_opts.agent_fd >= 0) {
     try {
       closeSync(cli_opts.agent_fd);
@@ -270,7 +270,7 @@ export function cliCloseAgent(ses: sshsession): void {
  * Have the agent sign data_buf with key; the signature blob is appended to sigblob. A refusal
  * ends the program. @dropbear cli-agentfwd.c agent_buf_sign
  */
-export function agent_buf_sign(ses: sshsession, sigblob: buffer, key: sign_key, data_buf: buffer, sigtype: signature_type): void {
+export function agent_buf_sign(ses: CliSession, sigblob: buffer, key: sign_key, data_buf: buffer, sigtype: signature_type): void {
   // byte SIGN_REQUEST, string key_blob, string data, uint32 flags
   const request_data = buf_new(MAX_PUBKEY_SIZE + data_buf.len + 12);
   buf_put_pub_key(request_data, key, key.type);

@@ -3,7 +3,7 @@ import { mkdirSync, rmdirSync, unlinkSync } from "node:fs";
 import { createServer } from "node:net";
 import { svr_pubkey_allows_agentfwd } from "@dropbear-ts/auth";
 import { send_msg_channel_open_init } from "@dropbear-ts/channel";
-import { ListenerType, type ChanSess, type ChanType, type Listener, type sshsession } from "@dropbear-ts/core";
+import { ListenerType, type ChanSess, type ChanType, type Listener, type SvrSession } from "@dropbear-ts/core";
 import { TRACE } from "@dropbear-ts/dbutil";
 import { new_listener, remove_listener } from "@dropbear-ts/listener";
 import { ListenerFd, SOCKET_HIGH_WATER_MARK, StreamFd } from "@dropbear-ts/netio";
@@ -36,7 +36,7 @@ function randomHex8(): string {
  * Refused when the authorized_keys entry says no-agent-forwarding or the channel already has
  * one. @dropbear svr-agentfwd.c svr_agentreq
  */
-export function svr_agentreq(ses: sshsession, chansess: ChanSess): number {
+export function svr_agentreq(ses: SvrSession, chansess: ChanSess): number {
   if (!svr_pubkey_allows_agentfwd(ses)) {
     return DROPBEAR_FAILURE;
   }
@@ -65,7 +65,7 @@ export function svr_agentreq(ses: sshsession, chansess: ChanSess): number {
  * A process connected to the forwarded socket: open an agent channel to the client for it.
  * @dropbear svr-agentfwd.c agentaccept
  */
-function agentaccept(ses: sshsession, _listener: Listener, sock: ListenerFd): void {
+function agentaccept(ses: SvrSession, _listener: Listener, sock: ListenerFd): void {
   const s = sock.accept();
   if (s === null) {
     TRACE("accept failed");
@@ -81,7 +81,7 @@ function agentaccept(ses: sshsession, _listener: Listener, sock: ListenerFd): vo
  * Give the child SSH_AUTH_SOCK when this channel forwards an agent; called while the child's
  * environment is built. @dropbear svr-agentfwd.c svr_agentset
  */
-export function svr_agentset(_ses: sshsession, chansess: ChanSess, addnewvar: (param: string, value: string) => void): void {
+export function svr_agentset(_ses: SvrSession, chansess: ChanSess, addnewvar: (param: string, value: string) => void): void {
   if (chansess.agentlistener === null) {
     return;
   }
@@ -92,7 +92,7 @@ export function svr_agentset(_ses: sshsession, chansess: ChanSess, addnewvar: (p
  * Stop forwarding: close the listener, then remove the socket file and its directory.
  * Safe to call more than once. @dropbear svr-agentfwd.c svr_agentcleanup
  */
-export function svr_agentcleanup(ses: sshsession, chansess: ChanSess): void {
+export function svr_agentcleanup(ses: SvrSession, chansess: ChanSess): void {
   if (chansess.agentlistener !== null) {
     remove_listener(ses, chansess.agentlistener);
     chansess.agentlistener = null;
@@ -116,7 +116,7 @@ export function svr_agentcleanup(ses: sshsession, chansess: ChanSess): void {
 }
 
 /** Agent channels we open to the client carry no per-type behaviour. @dropbear svr-agentfwd.c chan_svr_agent */
-const chan_svr_agent: ChanType = {
+const chan_svr_agent: ChanType<SvrSession> = {
   name: "auth-agent@openssh.com",
   inithandler: null,
   check_close: null,
@@ -126,7 +126,7 @@ const chan_svr_agent: ChanType = {
 };
 
 /** Send the CHANNEL_OPEN for an accepted agent connection. @dropbear svr-agentfwd.c send_msg_channel_open_agent */
-function send_msg_channel_open_agent(ses: sshsession, fd: StreamFd): number {
+function send_msg_channel_open_agent(ses: SvrSession, fd: StreamFd): number {
   if (send_msg_channel_open_init(ses, fd, chan_svr_agent) === DROPBEAR_SUCCESS) {
     encrypt_packet(ses);
     return DROPBEAR_SUCCESS;

@@ -96,9 +96,9 @@ describe.runIf(haveAgent)("agent keys for publickey auth", () => {
     for (let n = keys.first; n !== null; n = n.next) got.push(n.item);
     expect(got.length).toBe(2);
     expect(got.every((k) => k.source === SIGNKEY_SOURCE_AGENT)).toBe(true);
-    expect(cli.cli_ses!.cli_opts.agent_fd).toBeGreaterThanOrEqual(0);
+    expect(cli.cli_ses.cli_opts.agent_fd).toBeGreaterThanOrEqual(0);
     cliAgentOps.close(cli);
-    expect(cli.cli_ses!.cli_opts.agent_fd).toBe(-1);
+    expect(cli.cli_ses.cli_opts.agent_fd).toBe(-1);
   });
 
   it("adds nothing when SSH_AUTH_SOCK is unset or points nowhere", () => {
@@ -109,7 +109,7 @@ describe.runIf(haveAgent)("agent keys for publickey auth", () => {
       const keys = list_new<sign_key>();
       cli_load_agent_keys(cli, keys);
       expect(keys.first).toBeNull();
-      expect(cli.cli_ses!.cli_opts.agent_fd).toBe(-1);
+      expect(cli.cli_ses.cli_opts.agent_fd).toBe(-1);
     }
   });
 
@@ -130,17 +130,17 @@ describe.runIf(haveAgent)("agent keys for publickey auth", () => {
     await withLogs(async (logs) => {
       pair(svr, cli);
       cli_auth_getmethods(cli);
-      cli.cli_ses!.state = cli_state.USERAUTH_REQ_SENT;
+      cli.cli_ses.state = cli_state.USERAUTH_REQ_SENT;
       for (let step = 0; step < 100; step++) {
         pump(cli, svr, svrHandlers);
         await delayOver(svr);
         svrAuthCheckDelayed(svr);
         pump(svr, cli, cliHandlers);
-        const state = cli.cli_ses!.state as cli_state;
+        const state = cli.cli_ses.state as cli_state;
         if (state === cli_state.USERAUTH_SUCCESS_RCVD) return;
         if (state === cli_state.USERAUTH_FAIL_RCVD) {
           if (!cli_auth_try(cli)) throw new DropbearExit(1, "No auth methods could be used.");
-          cli.cli_ses!.state = cli_state.USERAUTH_REQ_SENT;
+          cli.cli_ses.state = cli_state.USERAUTH_REQ_SENT;
         }
       }
       throw new Error(`auth did not finish: ${logs.join(" / ")}`);
@@ -156,16 +156,16 @@ describe.runIf(haveAgent)("agent keys for publickey auth", () => {
       writeFileSync(join(home, ".ssh", "authorized_keys"), pubOf(key) + "\n");
       process.env.SSH_AUTH_SOCK = sock;
       const cli = newCliSession();
-      cli.cli_ses!.agent = cliAgentOps;
-      cli.cli_ses!.cli_opts.password_authentication = false;
-      cli.cli_ses!.server_sig_algs = [...algs];
+      cli.cli_ses.agent = cliAgentOps;
+      cli.cli_ses.cli_opts.password_authentication = false;
+      cli.cli_ses.server_sig_algs = [...algs];
       const svr = newSvrSession();
       svr_authinitialise(svr);
       Object.assign(svr.authstate, { username: "root", pw_name: "root", pw_uid: 0, pw_gid: 0, pw_dir: home, pw_shell: "/bin/sh", pw_passwd: "*" });
       await authenticate(cli, svr);
       expect(svr.authstate.authdone).toBe(true);
       // Auth is over: the agent connection is closed again.
-      expect(cli.cli_ses!.cli_opts.agent_fd).toBe(-1);
+      expect(cli.cli_ses.cli_opts.agent_fd).toBe(-1);
     }
   });
 });

@@ -11,7 +11,7 @@ import {
   AUTH_TYPE_PUBKEY,
   DROPBEAR_COMP_ZLIB_DELAY,
   cli_state,
-  type sshsession,
+  type CliSession,
 } from "@dropbear-ts/core";
 import { DEBUG1, LOG_INFO, TRACE, dropbear_close, dropbear_exit, dropbear_log, cleantext, tellUser } from "@dropbear-ts/dbutil";
 import {
@@ -93,9 +93,9 @@ function ttyGetline(): string | null {
  * Ask for the "none" method: the answer lists the methods the server takes. With
  * DROPBEAR_CLI_IMMEDIATE_AUTH a real attempt follows at once. @dropbear cli-auth.c cli_auth_getmethods
  */
-export function cli_auth_getmethods(ses: sshsession): void {
+export function cli_auth_getmethods(ses: CliSession): void {
   TRACE("enter cli_auth_getmethods");
-  const cli_ses = ses.cli_ses!;
+  const cli_ses = ses.cli_ses;
   buf_putbyte(ses.writepayload, SSH_MSG_USERAUTH_REQUEST);
   buf_putstring(ses.writepayload, cli_ses.cli_opts.username ?? "");
   buf_putstring(ses.writepayload, SSH_SERVICE_CONNECTION);
@@ -122,13 +122,13 @@ export function cli_auth_getmethods(ses: sshsession): void {
  * removed, at most MAX_BANNER_LINES lines, nothing of one over MAX_BANNER_SIZE.
  * @dropbear cli-auth.c recv_msg_userauth_banner
  */
-export function recv_msg_userauth_banner(ses: sshsession): void {
+export function recv_msg_userauth_banner(ses: CliSession): void {
   TRACE("enter recv_msg_userauth_banner");
   if (ses.authstate.authdone) {
     TRACE("leave recv_msg_userauth_banner: banner after auth done");
     return;
   }
-  if (ses.cli_ses!.cli_opts.quiet) {
+  if (ses.cli_ses.cli_opts.quiet) {
     TRACE("not showing banner");
     return;
   }
@@ -164,8 +164,8 @@ export function recv_msg_userauth_banner(ses: sshsession): void {
  * Message 60 means PK_OK, INFO_REQUEST or PASSWD_CHANGEREQ depending on the method we last
  * tried. @dropbear cli-auth.c recv_msg_userauth_specific_60
  */
-export function recv_msg_userauth_specific_60(ses: sshsession): void {
-  const lastauthtype = ses.cli_ses!.lastauthtype;
+export function recv_msg_userauth_specific_60(ses: CliSession): void {
+  const lastauthtype = ses.cli_ses.lastauthtype;
   if (DROPBEAR_CLI_PUBKEY_AUTH && lastauthtype === AUTH_TYPE_PUBKEY) {
     recv_msg_userauth_pk_ok(ses);
     return;
@@ -186,9 +186,9 @@ export function recv_msg_userauth_specific_60(ses: sshsession): void {
  * (password-like ones only if we may ask for a password). cli_sessionloop then tries the next.
  * @dropbear cli-auth.c recv_msg_userauth_failure
  */
-export function recv_msg_userauth_failure(ses: sshsession): void {
+export function recv_msg_userauth_failure(ses: CliSession): void {
   TRACE("enter recv_msg_userauth_failure");
-  const cli_ses = ses.cli_ses!;
+  const cli_ses = ses.cli_ses;
   const cli_opts = cli_ses.cli_opts;
   if (ses.authstate.authdone) {
     TRACE("leave recv_msg_userauth_failure, already authdone.");
@@ -251,9 +251,9 @@ export function recv_msg_userauth_failure(ses: sshsession): void {
  * USERAUTH_SUCCESS: we are in (unless -o DisableTrivialAuth and we never proved anything).
  * May come twice with immediate auth. @dropbear cli-auth.c recv_msg_userauth_success
  */
-export function recv_msg_userauth_success(ses: sshsession): void {
+export function recv_msg_userauth_success(ses: CliSession): void {
   DEBUG1("received msg_userauth_success");
-  const cli_ses = ses.cli_ses!;
+  const cli_ses = ses.cli_ses;
   if (cli_ses.cli_opts.disable_trivial_auth && cli_ses.is_trivial_auth) {
     dropbear_exit("trivial authentication not allowed");
   }
@@ -271,9 +271,9 @@ export function recv_msg_userauth_success(ses: sshsession): void {
  * two only once the transport is encrypted). Returns whether something was sent.
  * @dropbear cli-auth.c cli_auth_try
  */
-export function cli_auth_try(ses: sshsession): boolean {
+export function cli_auth_try(ses: CliSession): boolean {
   TRACE("enter cli_auth_try");
-  const cli_ses = ses.cli_ses!;
+  const cli_ses = ses.cli_ses;
   const cli_opts = cli_ses.cli_opts;
   const authtypes = ses.authstate.authtypes;
   const encrypted = ses.keys.trans.algo_crypt.cipherdesc !== null;
@@ -313,8 +313,8 @@ export function cli_auth_try(ses: sshsession): boolean {
  * A password: from $DROPBEAR_PASSWORD if set, else asked for without echo. BatchMode, an
  * unreadable terminal or a ^C in the answer end the program. @dropbear cli-auth.c getpass_or_cancel
  */
-export function getpass_or_cancel(ses: sshsession, prompt: string): string {
-  const asked = ses.cli_ses!.getpass;
+export function getpass_or_cancel(ses: CliSession, prompt: string): string {
+  const asked = ses.cli_ses.getpass;
   if (asked !== null) {
     // A library caller answers: nothing is read from the environment or a terminal.
     const answer = asked(prompt);
@@ -329,7 +329,7 @@ export function getpass_or_cancel(ses: sshsession, prompt: string): string {
       return password;
     }
   }
-  if (ses.cli_ses!.cli_opts.batch_mode) {
+  if (ses.cli_ses.cli_opts.batch_mode) {
     dropbear_close("BatchMode active, no interactive session possible.");
   }
   const password = cliAuthHooks.getpass(prompt);

@@ -1,5 +1,5 @@
 import { buf_eatstring, buf_getbool, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring } from "@dropbear-ts/buffer";
-import { AUTH_METHOD_INTERACT, type sshsession } from "@dropbear-ts/core";
+import { AUTH_METHOD_INTERACT, type CliSession } from "@dropbear-ts/core";
 import { TRACE, dropbear_exit, m_burn, cleantext, tellUser } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_MAX_CLI_INTERACT_PROMPTS,
@@ -15,8 +15,8 @@ import { cliAuthHooks, getpass_or_cancel } from "./cli-auth.js";
  * input. A library caller's session answers it as it answers the unechoed ones.
  * @dropbear cli-authinteract.c get_response
  */
-function get_response(ses: sshsession, prompt: string): string {
-  if (ses.cli_ses!.getpass !== null) {
+function get_response(ses: CliSession, prompt: string): string {
+  if (ses.cli_ses.getpass !== null) {
     return getpass_or_cancel(ses, prompt);
   }
   process.stderr.write(prompt);
@@ -31,9 +31,9 @@ function get_response(ses: sshsession, prompt: string): string {
  * INFO_REQUEST: show name and instruction, ask each prompt (echoed or not, as the server
  * says) and send the answers. @dropbear cli-authinteract.c recv_msg_userauth_info_request
  */
-export function recv_msg_userauth_info_request(ses: sshsession): void {
+export function recv_msg_userauth_info_request(ses: CliSession): void {
   TRACE("enter recv_msg_recv_userauth_info_request");
-  const cli_ses = ses.cli_ses!;
+  const cli_ses = ses.cli_ses;
   const cli_opts = cli_ses.cli_opts;
   const payload = ses.payload!;
 
@@ -75,9 +75,9 @@ export function recv_msg_userauth_info_request(ses: sshsession): void {
 }
 
 /** Start keyboard-interactive (no language, no submethods). @dropbear cli-authinteract.c cli_auth_interactive */
-export function cli_auth_interactive(ses: sshsession): void {
+export function cli_auth_interactive(ses: CliSession): void {
   TRACE("enter cli_auth_interactive");
-  const cli_ses = ses.cli_ses!;
+  const cli_ses = ses.cli_ses;
   buf_putbyte(ses.writepayload, SSH_MSG_USERAUTH_REQUEST);
   buf_putstring(ses.writepayload, cli_ses.cli_opts.username ?? "");
   buf_putstring(ses.writepayload, SSH_SERVICE_CONNECTION);

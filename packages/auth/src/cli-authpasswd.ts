@@ -1,5 +1,5 @@
 import { buf_putbyte, buf_putstring } from "@dropbear-ts/buffer";
-import { AUTH_METHOD_PASSWORD, type sshsession } from "@dropbear-ts/core";
+import { AUTH_METHOD_PASSWORD, type CliSession } from "@dropbear-ts/core";
 import { DEBUG1, TRACE, m_burn } from "@dropbear-ts/dbutil";
 import { SSH_MSG_USERAUTH_REQUEST, SSH_SERVICE_CONNECTION } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
@@ -15,9 +15,9 @@ const PROMPT_MAX = 79;
  * Ask for the password ("user@host's password: ") and send a "password" request.
  * @dropbear cli-authpasswd.c cli_auth_password
  */
-export function cli_auth_password(ses: sshsession): void {
+export function cli_auth_password(ses: CliSession): void {
   DEBUG1("enter cli_auth_password");
-  const cli_ses = ses.cli_ses!;
+  const cli_ses = ses.cli_ses;
   const cli_opts = cli_ses.cli_opts;
   const username = cli_opts.username ?? "";
   const prompt = Buffer.from(`${username}@${cli_opts.remotehost}'s password: `, "utf8").subarray(0, PROMPT_MAX).toString("utf8");

@@ -12,7 +12,7 @@ import {
   buf_setpos,
   type buffer,
 } from "@dropbear-ts/buffer";
-import { AUTH_METHOD_PUBKEY, AUTH_TYPE_NONE, cli_state, type sshsession } from "@dropbear-ts/core";
+import { AUTH_METHOD_PUBKEY, AUTH_TYPE_NONE, cli_state, type CliSession } from "@dropbear-ts/core";
 import {
   DEBUG1,
   DropbearExit,
@@ -76,7 +76,7 @@ import { cliAuthHooks } from "./cli-auth.js";
 // the passphrase) when the server says it would accept it; other encrypted formats are
 // decrypted when loaded.
 
-const privkeysOf = new WeakMap<sshsession, m_list<sign_key>>();
+const privkeysOf = new WeakMap<CliSession, m_list<sign_key>>();
 /** Public halves of encrypted openssh-key-v1 files, decrypted on PK_OK. */
 const encryptedKeys = new WeakSet<sign_key>();
 
@@ -136,8 +136,8 @@ function hasTty(): boolean {
 }
 
 /** Ask for a passphrase and decrypt; null when the user gives up (empty answer) or never gets it right. */
-function decryptKeyFile(ses: sshsession, filename: string): sign_key | null {
-  const getpass = ses.cli_ses!.getpass ?? cliAuthHooks.getpass;
+function decryptKeyFile(ses: CliSession, filename: string): sign_key | null {
+  const getpass = ses.cli_ses.getpass ?? cliAuthHooks.getpass;
   for (let i = 0; i < PASSPHRASE_TRIES; i++) {
     const pass = getpass(`Enter passphrase for key '${filename}': `);
     if (pass === null || pass === "") {
@@ -157,8 +157,8 @@ function decryptKeyFile(ses: sshsession, filename: string): sign_key | null {
  * identities (~/.ssh/id_dropbear and OpenSSH's), which are also skipped when encrypted with no
  * terminal to ask on. @dropbear cli-runopts.c loadidentityfile
  */
-function loadidentityfile(ses: sshsession, list: m_list<sign_key>, filename: string): void {
-  const cli_opts = ses.cli_ses!.cli_opts;
+function loadidentityfile(ses: CliSession, list: m_list<sign_key>, filename: string): void {
+  const cli_opts = ses.cli_ses.cli_opts;
   const warnfail = !isDefaultIdentity(cli_opts, filename);
   let key: sign_key | null = null;
   let head = "";
@@ -212,12 +212,12 @@ function loadidentityfile(ses: sshsession, list: m_list<sign_key>, filename: str
 }
 
 /** The session's keys for publickey auth, loaded from cli_opts.privkeys on first use. */
-export function cliPrivkeys(ses: sshsession): m_list<sign_key> {
+export function cliPrivkeys(ses: CliSession): m_list<sign_key> {
   let list = privkeysOf.get(ses);
   if (list === undefined) {
     list = list_new<sign_key>();
     privkeysOf.set(ses, list);
-    for (const filename of ses.cli_ses!.cli_opts.privkeys) {
+    for (const filename of ses.cli_ses.cli_opts.privkeys) {
       loadidentityfile(ses, list, filename);
     }
   }
@@ -235,8 +235,8 @@ function findKey(list: m_list<sign_key>, key: sign_key | null): m_list_elem<sign
 }
 
 /** The server refused the key we offered: drop it from the list. @dropbear cli-authpubkey.c cli_pubkeyfail */
-export function cli_pubkeyfail(ses: sshsession): void {
-  const cli_ses = ses.cli_ses!;
+export function cli_pubkeyfail(ses: CliSession): void {
+  const cli_ses = ses.cli_ses;
   const iter = findKey(cliPrivkeys(ses), cli_ses.lastprivkey);
   if (iter !== null) {
     sign_key_free(list_remove(iter));
@@ -249,7 +249,7 @@ export function cli_pubkeyfail(ses: sshsession): void {
  * request (asking for its passphrase first if it is still encrypted).
  * @dropbear cli-authpubkey.c recv_msg_userauth_pk_ok
  */
-export function recv_msg_userauth_pk_ok(ses: sshsession): void {
+export function recv_msg_userauth_pk_ok(ses: CliSession): void {
   TRACE("enter recv_msg_userauth_pk_ok");
   const payload = ses.payload!;
   const sigtype = signature_type_from_name(buf_getstring(payload));
@@ -298,8 +298,8 @@ export function recv_msg_userauth_pk_ok(ses: sshsession): void {
  * Swap an encrypted key's public half for the decrypted key. If that fails the key is
  * dropped and the client moves on, as if the server had refused it.
  */
-function decryptListedKey(ses: sshsession, iter: m_list_elem<sign_key>): boolean {
-  const cli_ses = ses.cli_ses!;
+function decryptListedKey(ses: CliSession, iter: m_list_elem<sign_key>): boolean {
+  const cli_ses = ses.cli_ses;
   const pub = iter.item;
   const filename = pub.filename!;
   const key = decryptKeyFile(ses, filename);
@@ -324,9 +324,9 @@ function decryptListedKey(ses: sshsession, iter: m_list_elem<sign_key>): boolean
 }
 
 /** Sign with the key itself or through the agent holding it. @dropbear cli-authpubkey.c cli_buf_put_sign */
-function cli_buf_put_sign(ses: sshsession, buf: buffer, key: sign_key, sigtype: signature_type, data_buf: buffer): void {
+function cli_buf_put_sign(ses: CliSession, buf: buffer, key: sign_key, sigtype: signature_type, data_buf: buffer): void {
   // Agent keys exist only where the client program installed the agent calls.
-  const agent = ses.cli_ses!.agent;
+  const agent = ses.cli_ses.agent;
   if (DROPBEAR_CLI_AGENTFWD && key.source === SIGNKEY_SOURCE_AGENT && agent !== null) {
     // The agent returns the blob buf_put_sign would make; wrap it the same way.
     const sigblob = buf_new(MAX_PUBKEY_SIZE);
@@ -341,9 +341,9 @@ function cli_buf_put_sign(ses: sshsession, buf: buffer, key: sign_key, sigtype: 
  * A publickey request: a query with the public key only, or (realsign) signed over the
  * session id and the request so far. @dropbear cli-authpubkey.c send_msg_userauth_pubkey
  */
-function send_msg_userauth_pubkey(ses: sshsession, key: sign_key, sigtype: signature_type, realsign: boolean): void {
+function send_msg_userauth_pubkey(ses: CliSession, key: sign_key, sigtype: signature_type, realsign: boolean): void {
   DEBUG1(`enter send_msg_userauth_pubkey ${signature_name_from_type(sigtype)}`);
-  const cli_ses = ses.cli_ses!;
+  const cli_ses = ses.cli_ses;
   const wp = ses.writepayload;
   const keytype = signkey_type_from_signature(sigtype);
   buf_putbyte(wp, SSH_MSG_USERAUTH_REQUEST);
@@ -372,9 +372,9 @@ function send_msg_userauth_pubkey(ses: sshsession, key: sign_key, sigtype: signa
  * are dropped first; RSA keys sign with rsa-sha2-256 (or, beyond Dropbear, rsa-sha2-512)
  * when listed. Returns whether a key was offered. @dropbear cli-authpubkey.c cli_auth_pubkey
  */
-export function cli_auth_pubkey(ses: sshsession): boolean {
+export function cli_auth_pubkey(ses: CliSession): boolean {
   TRACE("enter cli_auth_pubkey");
-  const cli_ses = ses.cli_ses!;
+  const cli_ses = ses.cli_ses;
   const cli_opts = cli_ses.cli_opts;
   const privkeys = cliPrivkeys(ses);
 
@@ -445,9 +445,9 @@ export function cli_auth_pubkey(ses: sshsession): boolean {
 }
 
 /** Auth is over: close the agent connection and forget the keys. @dropbear cli-authpubkey.c cli_auth_pubkey_cleanup */
-export function cli_auth_pubkey_cleanup(ses: sshsession): void {
+export function cli_auth_pubkey_cleanup(ses: CliSession): void {
   if (DROPBEAR_CLI_AGENTFWD) {
-    ses.cli_ses!.agent?.close(ses);
+    ses.cli_ses.agent?.close(ses);
   }
   // Never load the keys just to drop them (a password login).
   const privkeys = privkeysOf.get(ses) ?? list_new<sign_key>();
@@ -455,5 +455,5 @@ export function cli_auth_pubkey_cleanup(ses: sshsession): void {
   while (privkeys.first !== null) {
     sign_key_free(list_remove(privkeys.first));
   }
-  ses.cli_ses!.lastprivkey = null;
+  ses.cli_ses.lastprivkey = null;
 }

@@ -9,7 +9,7 @@ import {
   AUTH_TYPE_PUBKEY,
   AuthState,
   MAX_USERNAME_LEN,
-  type sshsession,
+  type SvrSession,
 } from "@dropbear-ts/core";
 import { genrandom } from "@dropbear-ts/crypto";
 import { LOG_ERR, LOG_NOTICE, LOG_WARNING, TRACE, dropbear_assert, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
@@ -62,33 +62,33 @@ interface AuthDelay {
   held: HeldRequest[];
 }
 
-const delays = new WeakMap<sshsession, AuthDelay>();
+const delays = new WeakMap<SvrSession, AuthDelay>();
 /** Sessions that were sent the -b banner (Dropbear frees it after the first send). */
-const bannerSent = new WeakSet<sshsession>();
+const bannerSent = new WeakSet<SvrSession>();
 
 /**
  * What the server program plugs in. `switch_user` runs right after USERAUTH_SUCCESS is queued
  * (Dropbear's DROPBEAR_SVR_DROP_PRIVS): the per-connection server process sets it to
  * svr_switch_user; left null (tests, anything sharing a process) nobody's privileges change.
  */
-export const svrAuthHooks: { switch_user: ((ses: sshsession) => void) | null } = {
+export const svrAuthHooks: { switch_user: ((ses: SvrSession) => void) | null } = {
   switch_user: null,
 };
 
 /** Reset the auth state for a new session: publickey, plus password unless -s. @dropbear svr-auth.c svr_authinitialise */
-export function svr_authinitialise(ses: sshsession): void {
+export function svr_authinitialise(ses: SvrSession): void {
   svrAuthCleanup(ses);
   ses.authstate = new AuthState();
   if (DROPBEAR_SVR_PUBKEY_AUTH) {
     ses.authstate.authtypes |= AUTH_TYPE_PUBKEY;
   }
-  if (DROPBEAR_SVR_PASSWORD_AUTH && !ses.svr_ses!.svr_opts.noauthpass) {
+  if (DROPBEAR_SVR_PASSWORD_AUTH && !ses.svr_ses.svr_opts.noauthpass) {
     ses.authstate.authtypes |= AUTH_TYPE_PASSWORD;
   }
 }
 
 /** Send the -b banner text (language "en"). @dropbear svr-auth.c send_msg_userauth_banner */
-export function send_msg_userauth_banner(ses: sshsession, banner: Uint8Array): void {
+export function send_msg_userauth_banner(ses: SvrSession, banner: Uint8Array): void {
   TRACE("enter send_msg_userauth_banner");
   buf_putbyte(ses.writepayload, SSH_MSG_USERAUTH_BANNER);
   buf_putstring(ses.writepayload, banner);
@@ -106,7 +106,7 @@ function nameIs(name: Buffer, expect: string): boolean {
  * Handle SSH_MSG_USERAUTH_REQUEST: check the service and user, then hand the method to its
  * checker, which answers with success or failure. @dropbear svr-auth.c recv_msg_userauth_request
  */
-export function recv_msg_userauth_request(ses: sshsession): void {
+export function recv_msg_userauth_request(ses: SvrSession): void {
   TRACE("enter recv_msg_userauth_request");
   const delay = delays.get(ses);
   if (delay !== undefined) {
@@ -126,8 +126,8 @@ export function recv_msg_userauth_request(ses: sshsession): void {
 }
 
 /** The body of recv_msg_userauth_request, once no failure delay is in the way. */
-function userauthRequest(ses: sshsession): void {
-  const svr_ses = ses.svr_ses!;
+function userauthRequest(ses: SvrSession): void {
+  const svr_ses = ses.svr_ses;
   const svr_opts = svr_ses.svr_opts;
   const payload = ses.payload!;
   ses.authstate.auth_starttime = performance.now();
@@ -220,9 +220,9 @@ function check_group_membership(check_gid: number, username: string, user_gid: n
  * requests do not repeat the log line. Fatal for a NUL in the name or a changed name.
  * @dropbear svr-auth.c checkusername
  */
-export function checkusername(ses: sshsession, username: Buffer): boolean {
+export function checkusername(ses: SvrSession, username: Buffer): boolean {
   TRACE("enter checkusername");
-  const svr_ses = ses.svr_ses!;
+  const svr_ses = ses.svr_ses;
   const svr_opts = svr_ses.svr_opts;
   const a = ses.authstate;
   if (username.length > MAX_USERNAME_LEN) {
@@ -309,7 +309,7 @@ export function checkusername(ses: sshsession, username: Buffer): boolean {
  * tell valid users or good keys apart, and guessing is slow) and counts towards -T; too many
  * failures end the session. @dropbear svr-auth.c send_msg_userauth_failure
  */
-export function send_msg_userauth_failure(ses: sshsession, partial: boolean, incrfail: boolean): void {
+export function send_msg_userauth_failure(ses: SvrSession, partial: boolean, incrfail: boolean): void {
   TRACE("enter send_msg_userauth_failure");
   const a = ses.authstate;
   buf_putbyte(ses.writepayload, SSH_MSG_USERAUTH_FAILURE);
@@ -370,9 +370,9 @@ export function send_msg_userauth_failure(ses: sshsession, partial: boolean, inc
 }
 
 /** Exit once the failures exceed -T (MAX_AUTH_TRIES). Part of send_msg_userauth_failure. */
-function checkMaxAuthTries(ses: sshsession): void {
+function checkMaxAuthTries(ses: SvrSession): void {
   const a = ses.authstate;
-  if (a.failcount > ses.svr_ses!.svr_opts.maxauthtries) {
+  if (a.failcount > ses.svr_ses.svr_opts.maxauthtries) {
     TRACE("Max auth tries reached, exiting");
     const userstr = a.pw_name === null ? "is invalid" : a.pw_name;
     dropbear_exit(`Max auth tries reached - user '${userstr}'`);
@@ -380,7 +380,7 @@ function checkMaxAuthTries(ses: sshsession): void {
 }
 
 /** Keep a request that arrived during a failure delay, to answer it after. */
-function holdRequest(ses: sshsession, delay: AuthDelay): void {
+function holdRequest(ses: SvrSession, delay: AuthDelay): void {
   if (delay.held.length >= MAX_DELAYED_AUTH_REQUESTS) {
     dropbear_exit("Too many pending auth requests");
   }
@@ -388,7 +388,7 @@ function holdRequest(ses: sshsession, delay: AuthDelay): void {
 }
 
 /** Whether a failure delay is running: the session loop should not read the socket meanwhile. */
-export function svrAuthDelayPending(ses: sshsession): boolean {
+export function svrAuthDelayPending(ses: SvrSession): boolean {
   const delay = delays.get(ses);
   return delay !== undefined && !delay.done;
 }
@@ -397,7 +397,7 @@ export function svrAuthDelayPending(ses: sshsession): boolean {
  * After a failure delay: raise what it ended in (Max auth tries) and answer the requests that
  * arrived meanwhile, in order. Call it from the server's loop handler; a no-op otherwise.
  */
-export function svrAuthCheckDelayed(ses: sshsession): void {
+export function svrAuthCheckDelayed(ses: SvrSession): void {
   const delay = delays.get(ses);
   if (delay === undefined || !delay.done) {
     return;
@@ -419,18 +419,18 @@ export function svrAuthCheckDelayed(ses: sshsession): void {
 }
 
 /** Run a held request through the handler as if it had just arrived. */
-function replayRequest(ses: sshsession, req: HeldRequest): void {
+function replayRequest(ses: SvrSession, req: HeldRequest): void {
   withPayload(ses, req, () => userauthRequest(ses));
 }
 
 /** A copy of the request being handled, to finish it later. */
-function holdPayload(ses: sshsession): HeldRequest {
+function holdPayload(ses: SvrSession): HeldRequest {
   const payload = ses.payload!;
   return { data: Buffer.from(payload.data.subarray(0, payload.len)), pos: payload.pos, payload_beginning: ses.payload_beginning };
 }
 
 /** Run `fn` with a held request as ses.payload, read on from where it was left. */
-function withPayload(ses: sshsession, req: HeldRequest, fn: () => void): void {
+function withPayload(ses: SvrSession, req: HeldRequest, fn: () => void): void {
   const saved = ses.payload;
   const savedBeginning = ses.payload_beginning;
   const payload = buf_new(req.data.length);
@@ -452,7 +452,7 @@ function withPayload(ses: sshsession, req: HeldRequest, fn: () => void): void {
  * runs with the request back in ses.payload, read on from where it was. A rejected promise
  * counts as "no".
  */
-export function svrAuthDecide(ses: sshsession, answer: boolean | Promise<boolean>, then: (ok: boolean) => void): void {
+export function svrAuthDecide(ses: SvrSession, answer: boolean | Promise<boolean>, then: (ok: boolean) => void): void {
   if (typeof answer === "boolean") {
     then(answer);
     return;
@@ -465,7 +465,7 @@ export function svrAuthDecide(ses: sshsession, answer: boolean | Promise<boolean
 }
 
 /** Stop a failure delay timer (session cleanup). */
-export function svrAuthCleanup(ses: sshsession): void {
+export function svrAuthCleanup(ses: SvrSession): void {
   const delay = delays.get(ses);
   if (delay?.timer) {
     clearTimeout(delay.timer);
@@ -479,9 +479,9 @@ export function svrAuthCleanup(ses: sshsession): void {
  * childpipe so the listener stops counting this connection as unauthenticated.
  * @dropbear svr-auth.c send_msg_userauth_success
  */
-export function send_msg_userauth_success(ses: sshsession): void {
+export function send_msg_userauth_success(ses: SvrSession): void {
   TRACE("enter send_msg_userauth_success");
-  const svr_ses = ses.svr_ses!;
+  const svr_ses = ses.svr_ses;
   buf_putbyte(ses.writepayload, SSH_MSG_USERAUTH_SUCCESS);
   encrypt_packet(ses);
   ses.authstate.authdone = true;
@@ -515,9 +515,9 @@ function utmp_gid(): number | null {
  * As non-root only a session for our own uid can go on. Process-wide: call it only in the
  * process serving this one connection. @dropbear svr-auth.c svr_switch_user
  */
-export function svr_switch_user(ses: sshsession): void {
+export function svr_switch_user(ses: SvrSession): void {
   const a = ses.authstate;
-  const svr_ses = ses.svr_ses!;
+  const svr_ses = ses.svr_ses;
   dropbear_assert(a.authdone, "ses.authstate.authdone");
   if (process.getuid!() === 0) {
     try {
@@ -551,8 +551,8 @@ export function svr_switch_user(ses: sshsession): void {
 }
 
 /** Take the utmp group as effective gid around login record writes. @dropbear svr-auth.c svr_raise_gid_utmp */
-export function svr_raise_gid_utmp(ses: sshsession): void {
-  const svr_ses = ses.svr_ses!;
+export function svr_raise_gid_utmp(ses: SvrSession): void {
+  const svr_ses = ses.svr_ses;
   if (!DROPBEAR_SVR_DROP_PRIVS || !svr_ses.have_utmp_gid) {
     return;
   }
@@ -564,8 +564,8 @@ export function svr_raise_gid_utmp(ses: sshsession): void {
 }
 
 /** Back to the real gid after svr_raise_gid_utmp. @dropbear svr-auth.c svr_restore_gid */
-export function svr_restore_gid(ses: sshsession): void {
-  const svr_ses = ses.svr_ses!;
+export function svr_restore_gid(ses: SvrSession): void {
+  const svr_ses = ses.svr_ses;
   if (!DROPBEAR_SVR_DROP_PRIVS || !svr_ses.have_utmp_gid) {
     return;
   }

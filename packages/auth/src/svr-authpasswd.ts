@@ -1,5 +1,5 @@
 import { buf_getbool, buf_getstring } from "@dropbear-ts/buffer";
-import { AUTH_TYPE_PASSWORD, type sshsession } from "@dropbear-ts/core";
+import { AUTH_TYPE_PASSWORD, type SvrSession } from "@dropbear-ts/core";
 import { LOG_NOTICE, LOG_WARNING, constant_time_memcmp, dropbear_log, m_burn } from "@dropbear-ts/dbutil";
 import { DROPBEAR_MAX_PASSWORD_LEN } from "@dropbear-ts/options";
 import { crypt } from "./libc.js";
@@ -24,8 +24,8 @@ export function constant_time_strcmp(a: string | Uint8Array, b: string | Uint8Ar
  * and compare. Password changes are not supported; the password is never logged and is
  * wiped once hashed. @dropbear svr-authpasswd.c svr_auth_password
  */
-export function svr_auth_password(ses: sshsession, valid_user: boolean): void {
-  const svr_ses = ses.svr_ses!;
+export function svr_auth_password(ses: SvrSession, valid_user: boolean): void {
+  const svr_ses = ses.svr_ses;
   const a = ses.authstate;
   const payload = ses.payload!;
 
@@ -83,8 +83,8 @@ export function svr_auth_password(ses: sshsession, valid_user: boolean): void {
 }
 
 /** The end of svr_auth_password: success (or the next method with -t), or a delayed failure. */
-function passwordChecked(ses: sshsession, ok: boolean): void {
-  const svr_ses = ses.svr_ses!;
+function passwordChecked(ses: SvrSession, ok: boolean): void {
+  const svr_ses = ses.svr_ses;
   const a = ses.authstate;
   if (ok) {
     if (svr_ses.svr_opts.multiauthmethod && a.authtypes & ~AUTH_TYPE_PASSWORD) {

@@ -15,7 +15,7 @@ import {
   buf_setpos,
   type buffer,
 } from "@dropbear-ts/buffer";
-import { AUTH_TYPE_PUBKEY, type PubKeyOptions, type sshsession } from "@dropbear-ts/core";
+import { AUTH_TYPE_PUBKEY, type PubKeyOptions, type SvrSession } from "@dropbear-ts/core";
 import {
   LOG_INFO,
   LOG_NOTICE,
@@ -65,9 +65,9 @@ export const MAX_AUTHKEYS_LINE = 3000;
  * authorized_keys; a signed request is verified over the session id and the request.
  * @dropbear svr-authpubkey.c svr_auth_pubkey
  */
-export function svr_auth_pubkey(ses: sshsession, valid_user: boolean): void {
+export function svr_auth_pubkey(ses: SvrSession, valid_user: boolean): void {
   TRACE("enter pubkeyauth");
-  const svr_ses = ses.svr_ses!;
+  const svr_ses = ses.svr_ses;
   const svr_opts = svr_ses.svr_opts;
   const payload = ses.payload!;
   const a = ses.authstate;
@@ -110,7 +110,7 @@ export function svr_auth_pubkey(ses: sshsession, valid_user: boolean): void {
  * authorized_keys line's (null for an embedding program's key).
  */
 function pubkeyChecked(
-  ses: sshsession,
+  ses: SvrSession,
   acceptable: boolean,
   pubkey_options: PubKeyOptions | null,
   testkey: boolean,
@@ -119,7 +119,7 @@ function pubkeyChecked(
   keytype: ReturnType<typeof signkey_type_from_signature>,
   sigtype: ReturnType<typeof signature_type_from_name>,
 ): void {
-  const svr_ses = ses.svr_ses!;
+  const svr_ses = ses.svr_ses;
   const svr_opts = svr_ses.svr_opts;
   const payload = ses.payload!;
   const a = ses.authstate;
@@ -194,7 +194,7 @@ function pubkeyChecked(
  * Tell the client this key would be accepted, echoing algorithm and blob, so it only signs
  * with a key that will do. @dropbear svr-authpubkey.c send_msg_userauth_pk_ok
  */
-function send_msg_userauth_pk_ok(ses: sshsession, sigalgo: Uint8Array, keyblob: Uint8Array): void {
+function send_msg_userauth_pk_ok(ses: SvrSession, sigalgo: Uint8Array, keyblob: Uint8Array): void {
   TRACE("enter send_msg_userauth_pk_ok");
   buf_putbyte(ses.writepayload, SSH_MSG_USERAUTH_PK_OK);
   buf_putstring(ses.writepayload, sigalgo);
@@ -340,8 +340,8 @@ export function checkpubkey_line(
 }
 
 /** <-D dir, default ~/.ssh>/authorized_keys for the user. @dropbear svr-authpubkey.c authorized_keys_filepath */
-export function authorized_keys_filepath(ses: sshsession): string {
-  const dir = expand_homedir_path_home(ses.svr_ses!.svr_opts.authorized_keys_dir, ses.authstate.pw_dir);
+export function authorized_keys_filepath(ses: SvrSession): string {
+  const dir = expand_homedir_path_home(ses.svr_ses.svr_opts.authorized_keys_dir, ses.authstate.pw_dir);
   return `${dir}/authorized_keys`;
 }
 
@@ -415,7 +415,7 @@ export function buf_getline(line: buffer, authfile: AuthKeysFile): boolean {
  * symlinks and permissions are judged as the user). Without setegid/seteuid (a worker
  * thread) `fn` runs as we are.
  */
-function asUser<T>(ses: sshsession, fn: () => T): T {
+function asUser<T>(ses: SvrSession, fn: () => T): T {
   const canSwitch = DROPBEAR_SVR_MULTIUSER && typeof process.seteuid === "function" && typeof process.setegid === "function";
   if (!canSwitch) {
     return fn();
@@ -446,7 +446,7 @@ function asUser<T>(ses: sshsession, fn: () => T): T {
  * options). The file is checked and opened as the user, non-blocking so a FIFO cannot hang
  * us, and at most MAX_AUTHKEYS_LINE_COUNT lines are read. @dropbear svr-authpubkey.c checkpubkey
  */
-function checkpubkey(ses: sshsession, keyalgo: string, keyblob: Uint8Array, ret_options: { value: PubKeyOptions | null }): boolean {
+function checkpubkey(ses: SvrSession, keyalgo: string, keyblob: Uint8Array, ret_options: { value: PubKeyOptions | null }): boolean {
   TRACE("enter checkpubkey");
   let filename: string | null = null;
   const fd = asUser(ses, () => {
@@ -496,7 +496,7 @@ function checkpubkey(ses: sshsession, keyalgo: string, keyblob: Uint8Array, ret_
  * the file lies elsewhere) is owned by the user or root and not group/world writable. (The
  * file itself is not checked: it is opened as the user.) @dropbear svr-authpubkey.c checkpubkeyperms
  */
-export function checkpubkeyperms(ses: sshsession): boolean {
+export function checkpubkeyperms(ses: SvrSession): boolean {
   TRACE("enter checkpubkeyperms");
   let path = authorized_keys_filepath(ses);
   let ret = true;
@@ -518,7 +518,7 @@ export function checkpubkeyperms(ses: sshsession): boolean {
  * Whether a path is owned by the user or root and not writable by group or others (logged
  * once per session). @dropbear svr-authpubkey.c checkfileperm
  */
-export function checkfileperm(ses: sshsession, filename: string): boolean {
+export function checkfileperm(ses: SvrSession, filename: string): boolean {
   TRACE(`enter checkfileperm(${filename})`);
   let filestat;
   try {

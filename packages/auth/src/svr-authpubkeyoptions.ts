@@ -1,5 +1,5 @@
 import { buf_getbyte, buf_getptr, buf_incrpos, buf_setpos, type buffer } from "@dropbear-ts/buffer";
-import { PUBKEY_OPTIONS_ANY_PORT, PermitTCPFwdEntry, PubKeyOptions, type sshsession } from "@dropbear-ts/core";
+import { PUBKEY_OPTIONS_ANY_PORT, PermitTCPFwdEntry, PubKeyOptions, type SvrSession } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, TRACE, dropbear_log, list_append, list_new, m_str_to_uint } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_SK_ECDSA,
@@ -14,31 +14,31 @@ import { split_address_port } from "@dropbear-ts/runopts";
 // logins) everything is allowed. The channel and forwarding code asks these predicates.
 
 /** No "no-agent-forwarding". @dropbear svr-authpubkeyoptions.c svr_pubkey_allows_agentfwd */
-export function svr_pubkey_allows_agentfwd(ses: sshsession): boolean {
+export function svr_pubkey_allows_agentfwd(ses: SvrSession): boolean {
   const o = ses.authstate.pubkey_options;
   return !(o !== null && o.no_agent_forwarding_flag);
 }
 
 /** No "no-port-forwarding" (covers -L, -R and streamlocal). @dropbear svr-authpubkeyoptions.c svr_pubkey_allows_tcpfwd */
-export function svr_pubkey_allows_tcpfwd(ses: sshsession): boolean {
+export function svr_pubkey_allows_tcpfwd(ses: SvrSession): boolean {
   const o = ses.authstate.pubkey_options;
   return !(o !== null && o.no_port_forwarding_flag);
 }
 
 /** A "command=" option is in force. @dropbear svr-authpubkeyoptions.c svr_pubkey_has_forced_command */
-export function svr_pubkey_has_forced_command(ses: sshsession): boolean {
+export function svr_pubkey_has_forced_command(ses: SvrSession): boolean {
   const o = ses.authstate.pubkey_options;
   return o !== null && o.forced_command !== null;
 }
 
 /** No "no-X11-forwarding". @dropbear svr-authpubkeyoptions.c svr_pubkey_allows_x11fwd */
-export function svr_pubkey_allows_x11fwd(ses: sshsession): boolean {
+export function svr_pubkey_allows_x11fwd(ses: SvrSession): boolean {
   const o = ses.authstate.pubkey_options;
   return !(o !== null && o.no_x11_forwarding_flag);
 }
 
 /** No "no-pty". @dropbear svr-authpubkeyoptions.c svr_pubkey_allows_pty */
-export function svr_pubkey_allows_pty(ses: sshsession): boolean {
+export function svr_pubkey_allows_pty(ses: SvrSession): boolean {
   const o = ses.authstate.pubkey_options;
   return !(o !== null && o.no_pty_flag);
 }
@@ -47,7 +47,7 @@ export function svr_pubkey_allows_pty(ses: sshsession): boolean {
  * A direct-tcpip to host:port is allowed: no "permitopen=" at all, or one naming exactly this
  * host with this port or "*". @dropbear svr-authpubkeyoptions.c svr_pubkey_allows_local_tcpfwd
  */
-export function svr_pubkey_allows_local_tcpfwd(ses: sshsession, host: string, port: number): boolean {
+export function svr_pubkey_allows_local_tcpfwd(ses: SvrSession, host: string, port: number): boolean {
   const o = ses.authstate.pubkey_options;
   if (o !== null && o.permit_open_destinations !== null) {
     for (const entry of o.permit_open_destinations) {
@@ -64,7 +64,7 @@ export function svr_pubkey_allows_local_tcpfwd(ses: sshsession, host: string, po
  * A tcpip-forward on this port is allowed: no "permitlisten=" at all, or one with this port
  * (the host is not restricted). @dropbear svr-authpubkeyoptions.c svr_pubkey_allows_remote_tcpfwd
  */
-export function svr_pubkey_allows_remote_tcpfwd(ses: sshsession, _host: string | null, port: number): boolean {
+export function svr_pubkey_allows_remote_tcpfwd(ses: SvrSession, _host: string | null, port: number): boolean {
   const o = ses.authstate.pubkey_options;
   if (o !== null && o.permit_listens !== null) {
     for (const entry of o.permit_listens) {
@@ -87,7 +87,7 @@ export interface ForcedCommandTarget {
  * Replace the channel's command with "command=", keeping what the client asked for as the
  * original command (SSH_ORIGINAL_COMMAND). @dropbear svr-authpubkeyoptions.c svr_pubkey_set_forced_command
  */
-export function svr_pubkey_set_forced_command(ses: sshsession, chansess: ForcedCommandTarget): void {
+export function svr_pubkey_set_forced_command(ses: SvrSession, chansess: ForcedCommandTarget): void {
   const o = ses.authstate.pubkey_options;
   if (o !== null && o.forced_command !== null) {
     TRACE(`Forced command '${o.forced_command}'`);

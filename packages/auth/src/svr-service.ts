@@ -1,5 +1,5 @@
 import { buf_getstring, buf_putbyte, buf_putstring } from "@dropbear-ts/buffer";
-import type { sshsession } from "@dropbear-ts/core";
+import type { SvrSession } from "@dropbear-ts/core";
 import { TRACE, dropbear_exit } from "@dropbear-ts/dbutil";
 import { SSH_MSG_SERVICE_ACCEPT, SSH_SERVICE_CONNECTION, SSH_SERVICE_USERAUTH } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
@@ -8,7 +8,7 @@ import { encrypt_packet } from "@dropbear-ts/packet";
  * SSH_MSG_SERVICE_REQUEST: accept "ssh-userauth", and "ssh-connection" only once the user is
  * authenticated; anything else ends the session. @dropbear svr-service.c recv_msg_service_request
  */
-export function recv_msg_service_request(ses: sshsession): void {
+export function recv_msg_service_request(ses: SvrSession): void {
   TRACE("enter recv_msg_service_request");
   const name = buf_getstring(ses.payload!);
 
@@ -31,7 +31,7 @@ export function recv_msg_service_request(ses: sshsession): void {
 }
 
 /** Accept the named service. @dropbear svr-service.c send_msg_service_accept */
-function send_msg_service_accept(ses: sshsession, name: Uint8Array): void {
+function send_msg_service_accept(ses: SvrSession, name: Uint8Array): void {
   TRACE(`accepting service ${Buffer.from(name).toString("latin1")}`);
   buf_putbyte(ses.writepayload, SSH_MSG_SERVICE_ACCEPT);
   buf_putstring(ses.writepayload, name);

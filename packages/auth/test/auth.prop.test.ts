@@ -144,8 +144,8 @@ describe("hostile input", () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 8 }), fc.uint8Array({ maxLength: 200 }), (h, lastauthtype, body) => {
         const cli: sshsession = newCliSession();
-        cli.cli_ses!.state = cli_state.USERAUTH_REQ_SENT;
-        cli.cli_ses!.lastauthtype = lastauthtype;
+        cli.cli_ses.state = cli_state.USERAUTH_REQ_SENT;
+        cli.cli_ses.lastauthtype = lastauthtype;
         const stderr = process.stderr.write;
         process.stderr.write = () => true;
         try {

@@ -73,13 +73,13 @@ async function authenticate(cli: sshsession, svr: sshsession): Promise<string[]>
   const { logs } = await withLogs(async () => {
     pair(svr, cli);
     cli_auth_getmethods(cli);
-    cli.cli_ses!.state = cli_state.USERAUTH_REQ_SENT;
+    cli.cli_ses.state = cli_state.USERAUTH_REQ_SENT;
     for (let step = 0; step < 100; step++) {
       pump(cli, svr, svrHandlers);
       await delayOver(svr);
       svrAuthCheckDelayed(svr);
       pump(svr, cli, cliHandlers);
-      const state = cli.cli_ses!.state as cli_state;
+      const state = cli.cli_ses.state as cli_state;
       if (state === cli_state.USERAUTH_SUCCESS_RCVD) {
         return;
       }
@@ -87,7 +87,7 @@ async function authenticate(cli: sshsession, svr: sshsession): Promise<string[]>
         if (!cli_auth_try(cli)) {
           throw new DropbearExit(1, "No auth methods could be used.");
         }
-        cli.cli_ses!.state = cli_state.USERAUTH_REQ_SENT;
+        cli.cli_ses.state = cli_state.USERAUTH_REQ_SENT;
       }
     }
     throw new Error("auth did not finish");
@@ -139,8 +139,8 @@ function server(setup?: Parameters<typeof newSvrSession>[0]): sshsession {
 
 function client(privkeys: string[], setup?: Parameters<typeof newCliSession>[0]): sshsession {
   const cli = newCliSession(setup);
-  for (const f of privkeys) list_append(cli.cli_ses!.cli_opts.privkeys, f);
-  cli.cli_ses!.server_sig_algs = ["ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-256", "rsa-sha2-512"];
+  for (const f of privkeys) list_append(cli.cli_ses.cli_opts.privkeys, f);
+  cli.cli_ses.server_sig_algs = ["ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-256", "rsa-sha2-512"];
   return cli;
 }
 
@@ -186,7 +186,7 @@ describe("client publickey auth", () => {
     const svr = server();
     const logs = await authenticate(cli, svr);
     expect(svr.authstate.authdone && cli.authstate.authdone).toBe(true);
-    expect(cli.cli_ses!.is_trivial_auth).toBe(false);
+    expect(cli.cli_ses.is_trivial_auth).toBe(false);
     expect(logs.some((l) => l.startsWith("Pubkey auth succeeded for 'root' with ssh-ed25519 key SHA256:"))).toBe(true);
     // The refused ECDSA key cost no failure.
     expect(svr.authstate.failcount).toBe(0);
@@ -234,22 +234,22 @@ describe("client publickey auth", () => {
     authorize(signkeyPubLine(keys.id_rsa_db), pubOf(files.id_ossh_rsa));
     for (const algs of [["rsa-sha2-256"], ["rsa-sha2-512"]]) {
       const cli = client([files.id_rsa_db]);
-      cli.cli_ses!.server_sig_algs = algs;
+      cli.cli_ses.server_sig_algs = algs;
       const svr = server();
       await authenticate(cli, svr);
       expect(svr.authstate.authdone).toBe(true);
     }
     const cli = client([files.id_ossh_rsa]);
-    cli.cli_ses!.server_sig_algs = null;
-    cli.cli_ses!.cli_opts.password_authentication = false;
+    cli.cli_ses.server_sig_algs = null;
+    cli.cli_ses.cli_opts.password_authentication = false;
     await expect(authenticate(cli, server())).rejects.toThrow("No auth methods could be used.");
   });
 
   it("drops keys server-sig-algs does not list", async () => {
     authorize(signkeyPubLine(keys.id_ed25519_db));
     const cli = client([files.id_ed25519_db]);
-    cli.cli_ses!.server_sig_algs = ["rsa-sha2-256"];
-    cli.cli_ses!.cli_opts.password_authentication = false;
+    cli.cli_ses.server_sig_algs = ["rsa-sha2-256"];
+    cli.cli_ses.cli_opts.password_authentication = false;
     await expect(authenticate(cli, server())).rejects.toThrow("No auth methods could be used.");
   });
 
@@ -270,11 +270,11 @@ describe("client agent keys", () => {
     authorize(signkeyPubLine(keys.id_ed25519_db));
     process.env.SSH_AUTH_SOCK = join(dir, "no-such-agent.sock");
     const cli = client([files.id_ed25519_db]);
-    expect(cli.cli_ses!.agent).toBeNull();
+    expect(cli.cli_ses.agent).toBeNull();
     const svr = server();
     await authenticate(cli, svr);
     expect(svr.authstate.authdone).toBe(true);
-    expect(cli.cli_ses!.cli_opts.agent_fd).toBe(-1);
+    expect(cli.cli_ses.cli_opts.agent_fd).toBe(-1);
   });
 });
 
@@ -385,13 +385,13 @@ describe("client odds and ends", () => {
     expect(resp).toEqual(Buffer.from(expected.data.subarray(0, expected.len)));
     // Name and instruction lose their newlines (cleantext without whitespace), as in Dropbear.
     expect(stderr).toBe("Login for root@testhost\nTwo factorAnswer both.Code: ");
-    expect(cli.cli_ses!.is_trivial_auth).toBe(false);
+    expect(cli.cli_ses.is_trivial_auth).toBe(false);
   });
 
   it("refuses too many keyboard-interactive prompts", () => {
     captureStderr();
     const cli = client([]);
-    cli.cli_ses!.lastauthtype = AUTH_TYPE_INTERACT;
+    cli.cli_ses.lastauthtype = AUTH_TYPE_INTERACT;
     const b = buf_new(64);
     buf_putbyte(b, SSH_MSG_USERAUTH_INFO_REQUEST);
     buf_putstring(b, "");
@@ -405,11 +405,11 @@ describe("client odds and ends", () => {
 
   it("message 60 after a password attempt means the password expired", () => {
     const cli = client([]);
-    cli.cli_ses!.lastauthtype = AUTH_TYPE_PASSWORD;
+    cli.cli_ses.lastauthtype = AUTH_TYPE_PASSWORD;
     expect(() => deliver(cli, Buffer.from([SSH_MSG_USERAUTH_SPECIFIC_60]), recv_msg_userauth_specific_60)).toThrow(
       new DropbearExit(0, "Your password has expired."),
     );
-    cli.cli_ses!.lastauthtype = 0;
+    cli.cli_ses.lastauthtype = 0;
     expect(() => deliver(cli, Buffer.from([SSH_MSG_USERAUTH_SPECIFIC_60]), recv_msg_userauth_specific_60)).toThrow(
       "Unexpected userauth packet",
     );

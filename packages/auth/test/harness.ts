@@ -2,29 +2,29 @@
 // tests take their payloads out and hand them to the other side's handlers directly.
 import { randomBytes } from "node:crypto";
 import { buf_getbyte, buf_new, buf_putbytes, buf_setpos, type buffer } from "@dropbear-ts/buffer";
-import { cli_runopts, runopts, sshsession, svr_runopts } from "@dropbear-ts/core";
+import { CliSession, SvrSession, cli_runopts, runopts, svr_runopts, type sshsession } from "@dropbear-ts/core";
 import { dropbear_aes128 } from "@dropbear-ts/crypto";
 import { svrAuthDelayPending } from "../src/index.js";
 import { dequeue, isempty, setLogHandler } from "@dropbear-ts/dbutil";
 import { TRANS_MAX_PAYLOAD_LEN } from "@dropbear-ts/options";
 
-export function newSvrSession(setup?: (o: svr_runopts) => void): sshsession {
+export function newSvrSession(setup?: (o: svr_runopts) => void): SvrSession {
   const svr_opts = new svr_runopts();
   setup?.(svr_opts);
-  const ses = new sshsession(new runopts(), { svr_opts });
+  const ses = new SvrSession(new runopts(), svr_opts);
   ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
   ses.dataallowed = true;
   ses.session_id = randomBytes(32);
-  ses.svr_ses!.addrstring = "127.0.0.1:40000";
+  ses.svr_ses.addrstring = "127.0.0.1:40000";
   return ses;
 }
 
-export function newCliSession(setup?: (o: cli_runopts) => void): sshsession {
+export function newCliSession(setup?: (o: cli_runopts) => void): CliSession {
   const cli_opts = new cli_runopts();
   cli_opts.username = "root";
   cli_opts.remotehost = "testhost";
   setup?.(cli_opts);
-  const ses = new sshsession(new runopts(), { cli_opts });
+  const ses = new CliSession(new runopts(), cli_opts);
   ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
   ses.dataallowed = true;
   // A cipher with a descriptor, so password auth counts as encrypted; the mode stays "none".

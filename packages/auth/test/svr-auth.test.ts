@@ -332,11 +332,11 @@ describe("recv_msg_userauth_request", () => {
   it("closes the childpipe on success", () => {
     const ses = session((o) => (o.allowblankpass = true));
     const fd = openSync("/dev/null", "r");
-    ses.svr_ses!.childpipe = fd;
+    ses.svr_ses.childpipe = fd;
     send(ses, request("root", "none"));
     ses.authstate.pw_passwd = "";
     send(ses, request("root", "none"));
-    expect(ses.svr_ses!.childpipe).toBe(-1);
+    expect(ses.svr_ses.childpipe).toBe(-1);
     expect(() => fstatSync(fd)).toThrow();
     expect(() => closeSync(fd)).toThrow();
   });
@@ -365,10 +365,10 @@ describe("recv_msg_service_request", () => {
 describe.runIf(isRoot)("svr_switch_user", () => {
   // In a child process: it changes the whole process's ids.
   const script = (uid: number, gid: number, name: string, asUid?: number) => `
-    import { cli_runopts, runopts, sshsession, svr_runopts } from "@dropbear-ts/core";
+    import { SvrSession, cli_runopts, runopts, svr_runopts } from "@dropbear-ts/core";
     import { svr_switch_user } from "@dropbear-ts/auth";
     ${asUid !== undefined ? `process.setgid(${asUid}); process.setuid(${asUid});` : ""}
-    const ses = new sshsession(new runopts(), { svr_opts: new svr_runopts() });
+    const ses = new SvrSession(new runopts(), new svr_runopts());
     Object.assign(ses.authstate, { authdone: true, pw_uid: ${uid}, pw_gid: ${gid}, pw_name: "${name}" });
     try {
       svr_switch_user(ses);

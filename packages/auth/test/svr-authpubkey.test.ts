@@ -200,7 +200,7 @@ describe("permissions", () => {
 
   it("walks up to / when the file is outside the home directory", () => {
     setup(0);
-    ses.svr_ses!.svr_opts.authorized_keys_dir = join(home, ".ssh");
+    ses.svr_ses.svr_opts.authorized_keys_dir = join(home, ".ssh");
     ses.authstate.pw_dir = "/nonexistent";
     // The temporary directory itself is world-writable (sticky /tmp).
     expect(checkpubkeyperms(ses)).toBe(tmpdir() !== "/tmp");

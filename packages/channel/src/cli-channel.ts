@@ -1,5 +1,5 @@
 import { buf_getint } from "@dropbear-ts/buffer";
-import { FD_CLOSED, type Channel, type StreamChannel, type sshsession } from "@dropbear-ts/core";
+import { FD_CLOSED, type Channel, type StreamChannel, type CliSession } from "@dropbear-ts/core";
 import { TRACE } from "@dropbear-ts/dbutil";
 import { SSH_EXTENDED_DATA_STDERR } from "@dropbear-ts/options";
 import { common_recv_msg_channel_data, getchannel } from "./common-channel.js";
@@ -10,7 +10,7 @@ import { common_recv_msg_channel_data, getchannel } from "./common-channel.js";
  * clichansess, so the type is recognised by its name.
  * @dropbear cli-channel.c recv_msg_channel_extended_data
  */
-export function recv_msg_channel_extended_data(ses: sshsession): void {
+export function recv_msg_channel_extended_data(ses: CliSession): void {
   TRACE("enter recv_msg_channel_extended_data");
   const channel = getchannel(ses);
   if (channel.type.name !== "session") {
@@ -45,7 +45,7 @@ export function streamChannelOpened(channel: Channel): StreamChannel {
  * A library caller's channel is gone: close whichever of its streams the channel never took
  * (a refused open holds only one), so every reader sees its end, then tell the caller.
  */
-export function streamChannelGone(_ses: sshsession, channel: Channel): void {
+export function streamChannelGone(_ses: CliSession, channel: Channel): void {
   const sc = channel.typedata as StreamChannel;
   sc.readfd.close();
   sc.writefd.close();

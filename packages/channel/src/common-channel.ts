@@ -33,6 +33,7 @@ import {
   SSH_OPEN_RESOURCE_SHORTAGE,
   SSH_OPEN_UNKNOWN_CHANNEL_TYPE,
   chanfdIsOpen,
+  sesCall,
   type ChanType,
   type chanfd,
   type sshsession,
@@ -130,7 +131,7 @@ function channel_recv_window(ses: sshsession): number {
 }
 
 /** An empty one-slot channel table and the types the peer may open; listeners too. @dropbear common-channel.c chaninitialise */
-export function chaninitialise(ses: sshsession, chantypes: readonly ChanType[]): void {
+export function chaninitialise<S extends sshsession>(ses: S, chantypes: S["chantypes"]): void {
   ses.channels = [null];
   ses.chansize = 1;
   ses.chancount = 0;
@@ -157,7 +158,7 @@ export function chancleanup(ses: sshsession): void {
  * Take the first free slot (growing the table up to MAX_CHANNELS) for a new channel. For our
  * own opens the remote side's numbers are 0 until confirmed. @dropbear common-channel.c newchannel
  */
-function newchannel(ses: sshsession, remotechan: number, type: ChanType, transwindow: number, transmaxpacket: number): Channel | null {
+function newchannel(ses: sshsession, remotechan: number, type: ChanType<never>, transwindow: number, transmaxpacket: number): Channel | null {
   TRACE("enter newchannel");
   let i = 0;
   while (i < ses.chansize && ses.channels[i] !== null) {
@@ -287,7 +288,7 @@ function check_close(ses: sshsession, channel: Channel): void {
       `check_close: writefd ${fdname(channel.writefd)}, readfd ${fdname(channel.readfd)}, errfd ${fdname(channel.errfd)}, sent_close ${channel.sent_close}, recv_close ${channel.recv_close}`,
   );
   // A type's own check (a server session waits for its child) holds the close back.
-  const close_allowed = channel.type.check_close === null || channel.sent_close || channel.type.check_close(ses, channel);
+  const close_allowed = channel.type.check_close === null || channel.sent_close || sesCall(ses, channel.type.check_close, channel);
 
   // Flushing: once the child is gone, read fds close as soon as they run dry, EOF or not.
   if (channel.flushing) {
@@ -363,7 +364,9 @@ export function channel_connect_done(ses: sshsession, result: number, sock: Stre
 /** Send CLOSE (after the type's closehandler) and close every local fd. @dropbear common-channel.c send_msg_channel_close */
 function send_msg_channel_close(ses: sshsession, channel: Channel): void {
   TRACE("enter send_msg_channel_close");
-  channel.type.closehandler?.(ses, channel);
+  if (channel.type.closehandler !== null) {
+    sesCall(ses, channel.type.closehandler, channel);
+  }
   buf_putbyte(ses.writepayload, SSH_MSG_CHANNEL_CLOSE);
   buf_putint(ses.writepayload, channel.remotechan);
   encrypt_packet(ses);
@@ -530,7 +533,9 @@ export function remove_channel(ses: sshsession, channel: Channel): void {
       }
     }
   }
-  channel.type.cleanup?.(ses, channel);
+  if (channel.type.cleanup !== null) {
+    sesCall(ses, channel.type.cleanup, channel);
+  }
   if (channel.conn_pending !== null) {
     cancel_connect(channel.conn_pending);
   }
@@ -545,7 +550,7 @@ export function recv_msg_channel_request(ses: sshsession): void {
   const channel = getchannel(ses);
   TRACE(() => `enter recv_msg_channel_request ${channel.index}`);
   if (channel.type.reqhandler !== null) {
-    channel.type.reqhandler(ses, channel);
+    sesCall(ses, channel.type.reqhandler, channel);
   } else {
     buf_eatstring(ses.payload!);
     const wantreply = buf_getbool(ses.payload!);
@@ -724,7 +729,7 @@ export function recv_msg_channel_open(ses: sshsession): void {
       break failure;
     }
     if (chantype.inithandler !== null) {
-      const ret = chantype.inithandler(ses, channel);
+      const ret = sesCall(ses, chantype.inithandler, channel);
       if (ret === SSH_OPEN_IN_PROGRESS) {
         TRACE("leave recv_msg_channel_open");
         return;
@@ -853,7 +858,7 @@ function close_chan_fd(_ses: sshsession, channel: Channel, fd: chanfd, how: numb
  * appends the type's fields and calls encrypt_packet. DROPBEAR_FAILURE when no channel slot
  * is free. @dropbear common-channel.c send_msg_channel_open_init
  */
-export function send_msg_channel_open_init(ses: sshsession, fd: StreamFd, type: ChanType, typedata: unknown = null): number {
+export function send_msg_channel_open_init<S extends sshsession>(ses: S, fd: StreamFd, type: ChanType<S>, typedata: unknown = null): number {
   TRACE("enter send_msg_channel_open_init()");
   const chan = newchannel(ses, 0, type, 0, 0);
   if (chan === null) {
@@ -890,7 +895,7 @@ export function recv_msg_channel_open_confirmation(ses: sshsession): void {
   channel.transmaxpacket = buf_getint(payload);
   TRACE(() => `new chan remote ${channel.remotechan} local ${channel.index}`);
   if (channel.type.inithandler !== null) {
-    const ret = channel.type.inithandler(ses, channel);
+    const ret = sesCall(ses, channel.type.inithandler, channel);
     if (ret > 0) {
       remove_channel(ses, channel);
       TRACE(() => `inithandler returned failure ${ret}`);

@@ -6,7 +6,7 @@ import { Duplex, PassThrough } from "node:stream";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { buf_new, buf_putbyte, buf_putbytes, buf_putint, buf_putstring, buf_setpos, cbuf_getused, type buffer } from "@dropbear-ts/buffer";
-import { SSH_OPEN_IN_PROGRESS, chanfdIsOpen, cli_runopts, runopts, sshsession, svr_runopts, type ChanType, type Channel } from "@dropbear-ts/core";
+import { SSH_OPEN_IN_PROGRESS, chanfdIsOpen, cli_runopts, CliSession, runopts, svr_runopts, SvrSession, type Channel, type ChanType, type sshsession } from "@dropbear-ts/core";
 import { dequeue, isempty } from "@dropbear-ts/dbutil";
 import { StreamFd, type Fd } from "@dropbear-ts/netio";
 import { DROPBEAR_SUCCESS, MAX_CHANNELS, TRANS_MAX_PAYLOAD_LEN } from "@dropbear-ts/options";
@@ -236,7 +236,7 @@ const msgArb: fc.Arbitrary<Msg> = fc.oneof(
 function newSession(server: boolean, window: number): sshsession {
   const opts = new runopts();
   opts.recv_window = window;
-  const ses = server ? new sshsession(opts, { svr_opts: new svr_runopts() }) : new sshsession(opts, { cli_opts: new cli_runopts() });
+  const ses = server ? new SvrSession(opts, new svr_runopts()) : new CliSession(opts, new cli_runopts());
   ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
   ses.dataallowed = true;
   return ses;

@@ -7,7 +7,8 @@ import {
   SSH_OPEN_RESOURCE_SHORTAGE,
   SSH_OPEN_UNKNOWN_CHANNEL_TYPE,
   runopts,
-  sshsession,
+  SvrSession,
+  type sshsession,
   svr_runopts,
   type ChanType,
   type StreamChannel,
@@ -55,7 +56,7 @@ afterEach(() => {
 function session(window = 3000): sshsession {
   const opts = new runopts();
   opts.recv_window = window;
-  const ses = new sshsession(opts, { svr_opts: new svr_runopts() });
+  const ses = new SvrSession(opts, new svr_runopts());
   ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
   ses.dataallowed = true;
   return ses;

@@ -1,5 +1,5 @@
 import { buf_getbyte, buf_getint, buf_new, buf_putbytes, buf_putint, buf_putstring, buf_setpos, type buffer } from "@dropbear-ts/buffer";
-import { MAX_SESSION_RECV_WINDOW, runopts, sshsession, svr_runopts, type ChanType } from "@dropbear-ts/core";
+import { MAX_SESSION_RECV_WINDOW, SvrSession, runopts, svr_runopts, type ChanType, type sshsession } from "@dropbear-ts/core";
 import { dequeue, isempty } from "@dropbear-ts/dbutil";
 import { DEFAULT_RECV_WINDOW, MAX_CHANNELS, SSH_MSG_CHANNEL_OPEN_CONFIRMATION, TRANS_MAX_PAYLOAD_LEN } from "@dropbear-ts/options";
 import { describe, expect, it } from "vitest";
@@ -12,7 +12,7 @@ import { RECV_MAX_CHANNEL_DATA_LEN, chaninitialise, recv_msg_channel_open } from
 function session(window: number): sshsession {
   const opts = new runopts();
   opts.recv_window = window;
-  const ses = new sshsession(opts, { svr_opts: new svr_runopts() });
+  const ses = new SvrSession(opts, new svr_runopts());
   ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
   ses.dataallowed = true;
   return ses;

@@ -6,7 +6,7 @@ import * as tty from "node:tty";
 import { cli_setup_agent } from "@dropbear-ts/agentfwd";
 import { buf_getbool, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring, buf_setpos, cbuf_new } from "@dropbear-ts/buffer";
 import { send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request, streamChannelGone, streamChannelOpened } from "@dropbear-ts/channel";
-import { FD_CLOSED, type ChanType, type Channel, type StreamChannel, type chanfd, type sshsession } from "@dropbear-ts/core";
+import { FD_CLOSED, type ChanType, type Channel, type StreamChannel, type chanfd, type CliSession } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, libcFunc } from "@dropbear-ts/dbutil";
 import { dropbear_prio, StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import { DROPBEAR_ESCAPE_CHAR, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
@@ -118,8 +118,8 @@ function openStdioFd(fd: number, forWrite: boolean): StreamFd | null {
 }
 
 /** This session's handle on fd 0, 1 or 2, made on first use (see openStdioFd). */
-function cliStdioFd(ses: sshsession, fd: number): StreamFd | null {
-  const cli_ses = ses.cli_ses!;
+function cliStdioFd(ses: CliSession, fd: number): StreamFd | null {
+  const cli_ses = ses.cli_ses;
   const existing = cli_ses.stdiofds[fd];
   if (existing !== undefined && !existing.closed) {
     return existing;
@@ -139,9 +139,9 @@ function cliStdioFd(ses: sshsession, fd: number): StreamFd | null {
  * Wait until what the session handed to our stdout/stderr handles has reached the kernel, as
  * C's writes have by the time it exits; `timeoutMs` null waits as long as the reader takes.
  */
-export async function cliFlushStdio(ses: sshsession, timeoutMs: number | null): Promise<void> {
+export async function cliFlushStdio(ses: CliSession, timeoutMs: number | null): Promise<void> {
   const pending = (w: Writable): boolean => !w.destroyed && (w.writableLength > 0 || (w.writableEnded && !w.writableFinished));
-  const streams = ses.cli_ses!.stdiofds.filter((f): f is StreamFd => f !== undefined).map((f) => f.stream as Writable);
+  const streams = ses.cli_ses.stdiofds.filter((f): f is StreamFd => f !== undefined).map((f) => f.stream as Writable);
   const waits = streams
     .filter((w) => typeof w.write === "function" && pending(w))
     .map(
@@ -193,7 +193,7 @@ function libraryRequest(channel: Channel): CliChansessRequest | null {
  * ignored as Dropbear 2026.94 does (a remote signal death leaves the code at 0); anything else
  * wanting a reply is refused. @dropbear cli-chansession.c cli_chansessreq
  */
-function cli_chansessreq(ses: sshsession, channel: Channel): void {
+function cli_chansessreq(ses: CliSession, channel: Channel): void {
   TRACE("enter cli_chansessreq");
   const payload = ses.payload!;
   const rawtype = buf_getstring(payload);
@@ -205,8 +205,8 @@ function cli_chansessreq(ses: sshsession, channel: Channel): void {
   if (type === "exit-status" && req !== null) {
     req.exitstatus = buf_getint(payload);
   } else if (type === "exit-status") {
-    ses.cli_ses!.retval = buf_getint(payload);
-    TRACE(() => `got exit-status of '${ses.cli_ses!.retval}'`);
+    ses.cli_ses.retval = buf_getint(payload);
+    TRACE(() => `got exit-status of '${ses.cli_ses.retval}'`);
   } else if (type === "exit-signal" && req !== null) {
     // A library caller is told of the signal (dbclient ignores it, as Dropbear does).
     const signal = buf_getstring(payload).toString("latin1");
@@ -222,7 +222,7 @@ function cli_chansessreq(ses: sshsession, channel: Channel): void {
 }
 
 /** The session channel is closing: give the terminal back. @dropbear cli-chansession.c cli_closechansess */
-function cli_closechansess(ses: sshsession, _channel: Channel): void {
+function cli_closechansess(ses: CliSession, _channel: Channel): void {
   cli_tty_cleanup(ses);
   // The channel may go in channelio, after this turn's cli_sessionloop, and the server may
   // send nothing more: wake the loop so the next turn sees no channel left and exits.
@@ -238,9 +238,9 @@ function cli_closechansess(ses: sshsession, _channel: Channel): void {
  * Put our terminal in raw mode (keeping the old modes in cli_ses.saved_tio): every key goes to
  * the remote pty, which does its own echo and line editing. @dropbear cli-chansession.c cli_tty_setup
  */
-function cli_tty_setup(ses: sshsession): void {
+function cli_tty_setup(ses: CliSession): void {
   TRACE("enter cli_pty_setup");
-  const cli_ses = ses.cli_ses!;
+  const cli_ses = ses.cli_ses;
   if (cli_ses.tty_raw_mode) {
     TRACE("leave cli_tty_setup: already in raw mode!");
     return;
@@ -264,9 +264,9 @@ function cli_tty_setup(ses: sshsession): void {
 }
 
 /** Restore the terminal modes cli_tty_setup saved, if raw mode is on. @dropbear cli-chansession.c cli_tty_cleanup */
-export function cli_tty_cleanup(ses: sshsession): void {
+export function cli_tty_cleanup(ses: CliSession): void {
   TRACE("enter cli_tty_cleanup");
-  const cli_ses = ses.cli_ses!;
+  const cli_ses = ses.cli_ses;
   if (!cli_ses.tty_raw_mode || cli_ses.saved_tio === null) {
     TRACE("leave cli_tty_cleanup: not in raw mode");
     return;
@@ -284,7 +284,7 @@ export function cli_tty_cleanup(ses: sshsession): void {
  * masked from its field (the bit's value itself, not 0/1, as Dropbear sends it), then TTY_OP_END.
  * Baud rates are left out as in Dropbear. @dropbear cli-chansession.c put_termcodes
  */
-export function put_termcodes(ses: sshsession): void {
+export function put_termcodes(ses: CliSession): void {
   TRACE("enter put_termcodes");
   const wp = ses.writepayload;
   const tio = tcgetattr(STDIN_FILENO);
@@ -331,7 +331,7 @@ export function put_termcodes(ses: sshsession): void {
 }
 
 /** Our terminal's columns, rows and pixel size (80x25 when stdin is no terminal). @dropbear cli-chansession.c put_winsize */
-export function put_winsize(ses: sshsession): void {
+export function put_winsize(ses: CliSession): void {
   const ws = get_winsize(STDIN_FILENO) ?? { ws_row: 25, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
   const wp = ses.writepayload;
   buf_putint(wp, ws.ws_col);
@@ -345,13 +345,13 @@ export function put_winsize(ses: sshsession): void {
  * turn (a Node signal listener runs between loop turns, so this is only a flag as in C).
  * @dropbear cli-chansession.c sigwinch_handler
  */
-function sigwinch_handler(ses: sshsession): void {
-  ses.cli_ses!.winchange = true;
+function sigwinch_handler(ses: CliSession): void {
+  ses.cli_ses.winchange = true;
   ses.signal_pipe?.raise();
 }
 
 /** Send our new size on every session channel. @dropbear cli-chansession.c cli_chansess_winchange */
-export function cli_chansess_winchange(ses: sshsession): void {
+export function cli_chansess_winchange(ses: CliSession): void {
   for (let i = 0; i < ses.chansize; i++) {
     const channel = ses.channels[i];
     if (channel && channel.type === clichansess) {
@@ -361,11 +361,11 @@ export function cli_chansess_winchange(ses: sshsession): void {
       encrypt_packet(ses);
     }
   }
-  ses.cli_ses!.winchange = false;
+  ses.cli_ses.winchange = false;
 }
 
 /** Ask for a pty with $TERM, our size and our modes, and start watching SIGWINCH. @dropbear cli-chansession.c send_chansess_pty_req */
-function send_chansess_pty_req(ses: sshsession, channel: Channel): void {
+function send_chansess_pty_req(ses: CliSession, channel: Channel): void {
   TRACE("enter send_chansess_pty_req");
   start_send_channel_request(ses, channel, "pty-req");
   buf_putbyte(ses.writepayload, 0);
@@ -379,9 +379,9 @@ function send_chansess_pty_req(ses: sshsession, channel: Channel): void {
 }
 
 /** exec (or subsystem with -s) of the command, or a shell without one. @dropbear cli-chansession.c send_chansess_shell_req */
-function send_chansess_shell_req(ses: sshsession, channel: Channel): void {
+function send_chansess_shell_req(ses: CliSession, channel: Channel): void {
   TRACE("enter send_chansess_shell_req");
-  const cli_opts = ses.cli_ses!.cli_opts;
+  const cli_opts = ses.cli_ses.cli_opts;
   let reqtype: string;
   if (cli_opts.cmd !== null) {
     reqtype = cli_opts.is_subsystem ? "subsystem" : "exec";
@@ -401,7 +401,7 @@ function send_chansess_shell_req(ses: sshsession, channel: Channel): void {
  * Wire the channel to our stdio: stdin is read, stdout written, and stderr written from its own
  * ring (extrabuf), which makes errfd a write fd. @dropbear cli-chansession.c cli_init_stdpipe_sess
  */
-function cli_init_stdpipe_sess(ses: sshsession, channel: Channel): number {
+function cli_init_stdpipe_sess(ses: CliSession, channel: Channel): number {
   channel.extrabuf = cbuf_new(ses.opts.recv_window);
   if (libraryRequest(channel) !== null) {
     streamChannelOpened(channel);
@@ -416,14 +416,14 @@ function cli_init_stdpipe_sess(ses: sshsession, channel: Channel): number {
 }
 
 /** The server confirmed our session channel: make the requests and go raw. @dropbear cli-chansession.c cli_initchansess */
-function cli_initchansess(ses: sshsession, channel: Channel): number {
+function cli_initchansess(ses: CliSession, channel: Channel): number {
   cli_init_stdpipe_sess(ses, channel);
   const req = libraryRequest(channel);
   if (req !== null) {
     cliStreamSessRequests(ses, channel, req);
     return 0;
   }
-  const cli_ses = ses.cli_ses!;
+  const cli_ses = ses.cli_ses;
   const cli_opts = cli_ses.cli_opts;
   if (cli_opts.agent_fwd) {
     cli_setup_agent(ses, channel);
@@ -445,7 +445,7 @@ function cli_initchansess(ses: sshsession, channel: Channel): number {
  * A library caller's session: its environment, pty and command, as dbclient sends them but from
  * the request rather than our terminal and command line (no raw mode, no escapes, no SIGWINCH).
  */
-function cliStreamSessRequests(ses: sshsession, channel: Channel, req: CliChansessRequest): void {
+function cliStreamSessRequests(ses: CliSession, channel: Channel, req: CliChansessRequest): void {
   const wp = ses.writepayload;
   for (const [name, value] of req.env) {
     start_send_channel_request(ses, channel, "env");
@@ -477,7 +477,7 @@ function cliStreamSessRequests(ses: sshsession, channel: Channel, req: CliChanse
 }
 
 /** A library caller's pty changed size: window-change, as cli_chansess_winchange sends ours. */
-export function cliStreamSessWinchange(ses: sshsession, channel: Channel, cols: number, rows: number): void {
+export function cliStreamSessWinchange(ses: CliSession, channel: Channel, cols: number, rows: number): void {
   const wp = ses.writepayload;
   start_send_channel_request(ses, channel, "window-change");
   buf_putbyte(wp, 0);
@@ -489,7 +489,7 @@ export function cliStreamSessWinchange(ses: sshsession, channel: Channel, cols: 
 }
 
 /** The "session" channel type as the client opens it. @dropbear cli-chansession.c clichansess */
-export const clichansess: ChanType = {
+export const clichansess: ChanType<CliSession> = {
   name: "session",
   inithandler: cli_initchansess,
   check_close: null,
@@ -499,7 +499,7 @@ export const clichansess: ChanType = {
 };
 
 /** A library caller's session channel (cliOpenStreamSess): clichansess without our terminal. */
-const cli_chan_streamsess: ChanType = {
+const cli_chan_streamsess: ChanType<CliSession> = {
   name: "session",
   inithandler: cli_initchansess,
   check_close: null,
@@ -512,7 +512,7 @@ const cli_chan_streamsess: ChanType = {
  * Open a session channel for a library caller; the requests follow its confirmation, and the
  * request hears of the open and the end. DROPBEAR_FAILURE when no channel slot is free.
  */
-export function cliOpenStreamSess(ses: sshsession, req: CliChansessRequest): number {
+export function cliOpenStreamSess(ses: CliSession, req: CliChansessRequest): number {
   if (send_msg_channel_open_init(ses, req.readfd, cli_chan_streamsess, req) === DROPBEAR_FAILURE) {
     return DROPBEAR_FAILURE;
   }
@@ -521,7 +521,7 @@ export function cliOpenStreamSess(ses: sshsession, req: CliChansessRequest): num
 }
 
 /** Open the session channel; the requests follow its confirmation. @dropbear cli-chansession.c cli_send_chansess_request */
-export function cli_send_chansess_request(ses: sshsession): void {
+export function cli_send_chansess_request(ses: CliSession): void {
   TRACE("enter cli_send_chansess_request");
   // C passes STDIN_FILENO as the placeholder fd until the open is confirmed.
   const stdinfd = cliStdioFd(ses, STDIN_FILENO)!;
@@ -533,12 +533,12 @@ export function cli_send_chansess_request(ses: sshsession): void {
 }
 
 /** A -B channel is wired to our stdio exactly as a session channel is. @dropbear cli-chansession.c cli_init_netcat */
-function cli_init_netcat(ses: sshsession, channel: Channel): number {
+function cli_init_netcat(ses: CliSession, channel: Channel): number {
   return cli_init_stdpipe_sess(ses, channel);
 }
 
 /** The channel -B opens: direct-tcpip, ending the program as the session channel does. @dropbear cli-chansession.c cli_chan_netcat */
-export const cli_chan_netcat: ChanType = {
+export const cli_chan_netcat: ChanType<CliSession> = {
   name: "direct-tcpip",
   inithandler: cli_init_netcat,
   check_close: null,
@@ -552,11 +552,11 @@ export const cli_chan_netcat: ChanType = {
  * stdin/stdout (the inner hop of multihop runs this). The originator is given as 127.0.0.1:22,
  * as Dropbear does. @dropbear cli-chansession.c cli_send_netcat_request
  */
-export function cli_send_netcat_request(ses: sshsession): void {
+export function cli_send_netcat_request(ses: CliSession): void {
   const source_host = "127.0.0.1";
   const source_port = 22;
   TRACE("enter cli_send_netcat_request");
-  const cli_opts = ses.cli_ses!.cli_opts;
+  const cli_opts = ses.cli_ses.cli_opts;
   cli_opts.wantpty = 0;
   const stdinfd = cliStdioFd(ses, STDIN_FILENO)!;
   if (send_msg_channel_open_init(ses, stdinfd, cli_chan_netcat) === DROPBEAR_FAILURE) {
@@ -577,7 +577,7 @@ type RaiseFn = (sig: number) => number;
  * stopped, raw again after, and our size resent), "R" starts a rekey. Returns whether the
  * byte is consumed. @dropbear cli-chansession.c do_escape
  */
-function do_escape(ses: sshsession, c: number): boolean {
+function do_escape(ses: CliSession, c: number): boolean {
   switch (c) {
     case 0x2e: // '.'
       dropbear_exit("Terminated");
@@ -588,7 +588,7 @@ function do_escape(ses: sshsession, c: number): boolean {
       libcFunc<RaiseFn>("int raise(int sig)")(osConstants.signals.SIGTSTP);
       cli_tty_setup(ses);
       // Our size may have changed while stopped; wake the loop so it is sent now.
-      ses.cli_ses!.winchange = true;
+      ses.cli_ses.winchange = true;
       ses.signal_pipe?.raise();
       return true;
     case 0x52: // 'R'
@@ -605,8 +605,8 @@ function do_escape(ses: sshsession, c: number): boolean {
  * single byte count, so typed keys act but pasted text that contains "~." does not.
  * @dropbear cli-chansession.c cli_escape_handler
  */
-export function cli_escape_handler(ses: sshsession, _channel: Channel, buf: Buffer): number {
-  const cli_ses = ses.cli_ses!;
+export function cli_escape_handler(ses: CliSession, _channel: Channel, buf: Buffer): number {
+  const cli_ses = ses.cli_ses;
   const len = buf.length;
   if (len !== 1) {
     cli_ses.last_char = 0;

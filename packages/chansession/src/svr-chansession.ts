@@ -12,7 +12,7 @@ import {
 } from "@dropbear-ts/auth";
 import { buf_getbool, buf_getbyte, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring } from "@dropbear-ts/buffer";
 import { send_msg_channel_failure, send_msg_channel_success, update_channel_prio } from "@dropbear-ts/channel";
-import { ChanSess, exitinfo, type ChanType, type Channel, type sshsession } from "@dropbear-ts/core";
+import { ChanSess, exitinfo, type ChanType, type Channel, type SvrSession } from "@dropbear-ts/core";
 import {
   LOG_INFO,
   LOG_WARNING,
@@ -185,7 +185,7 @@ export function childFd(rawfd: number, readable: boolean, writable: boolean): Ch
 // The channel type.
 
 /** Returns whether the channel may close: its child never started or has exited. @dropbear svr-chansession.c sesscheckclose */
-function sesscheckclose(_ses: sshsession, channel: Channel): boolean {
+function sesscheckclose(_ses: SvrSession, channel: Channel): boolean {
   const chansess = chansessOf(channel)!;
   TRACE(() => `sesscheckclose, pid ${chansess.pid}, exitpid ${chansess.exit.exitpid}`);
   if (chansess.exit.exitpid !== -1) {
@@ -195,7 +195,7 @@ function sesscheckclose(_ses: sshsession, channel: Channel): boolean {
 }
 
 /** Sessions whose signal pipe SIGCHLD raises (one process-wide handler for all of them). */
-const sigchldSessions = new Set<WeakRef<sshsession>>();
+const sigchldSessions = new Set<WeakRef<SvrSession>>();
 let sigchldInstalled = false;
 
 /** Record how a reaped child ended. */
@@ -222,11 +222,11 @@ function setExit(ex: exitinfo, pid: number, status: number): void {
  * is already gone are reaped into lastexit, as C's waitpid(-1) does.
  * @dropbear svr-chansession.c svr_chansess_checksignal
  */
-export function svr_chansess_checksignal(ses: sshsession): void {
+export function svr_chansess_checksignal(ses: SvrSession): void {
   if (!ses.channel_signal_pending) {
     return;
   }
-  const svr_ses = ses.svr_ses!;
+  const svr_ses = ses.svr_ses;
   for (const cp of svr_ses.childpids) {
     if (cp.pid <= 0 || cp.chansess === null || cp.chansess.exit.exitpid !== -1) {
       continue;
@@ -249,7 +249,7 @@ export function svr_chansess_checksignal(ses: sshsession): void {
 }
 
 /** Send the exit status, or the signal that ended the child. @dropbear svr-chansession.c send_exitsignalstatus */
-function send_exitsignalstatus(ses: sshsession, channel: Channel): void {
+function send_exitsignalstatus(ses: SvrSession, channel: Channel): void {
   const chansess = chansessOf(channel)!;
   if (chansess.exit.exitpid >= 0) {
     if (chansess.exit.exitsignal > 0) {
@@ -261,7 +261,7 @@ function send_exitsignalstatus(ses: sshsession, channel: Channel): void {
 }
 
 /** "exit-status" with the child's status. @dropbear svr-chansession.c send_msg_chansess_exitstatus */
-function send_msg_chansess_exitstatus(ses: sshsession, channel: Channel, chansess: ChanSess): void {
+function send_msg_chansess_exitstatus(ses: SvrSession, channel: Channel, chansess: ChanSess): void {
   dropbear_assert(chansess.exit.exitpid !== -1, "chansess->exit.exitpid != -1");
   dropbear_assert(chansess.exit.exitsignal === -1, "chansess->exit.exitsignal == -1");
   buf_putbyte(ses.writepayload, SSH_MSG_CHANNEL_REQUEST);
@@ -276,7 +276,7 @@ function send_msg_chansess_exitstatus(ses: sshsession, channel: Channel, chanses
  * "exit-signal" with the signal's name and the core-dumped flag; nothing is sent for a signal
  * without an SSH name. @dropbear svr-chansession.c send_msg_chansess_exitsignal
  */
-function send_msg_chansess_exitsignal(ses: sshsession, channel: Channel, chansess: ChanSess): void {
+function send_msg_chansess_exitsignal(ses: SvrSession, channel: Channel, chansess: ChanSess): void {
   dropbear_assert(chansess.exit.exitpid !== -1, "chansess->exit.exitpid != -1");
   dropbear_assert(chansess.exit.exitsignal > 0, "chansess->exit.exitsignal > 0");
   TRACE(() => `send_msg_chansess_exitsignal ${chansess.exit.exitsignal}`);
@@ -307,7 +307,7 @@ export const EMBEDDED_PID = -1;
  * e.g. "TERM"). The channel then closes as after a child's exit (exit-status or exit-signal
  * first) once its output is drained. Later calls change nothing.
  */
-export function chansessEmbeddedExit(ses: sshsession, chansess: ChanSess, status: number, signame: string | null = null): void {
+export function chansessEmbeddedExit(ses: SvrSession, chansess: ChanSess, status: number, signame: string | null = null): void {
   if (chansess.exit.exitpid !== -1) {
     return;
   }
@@ -321,7 +321,7 @@ export function chansessEmbeddedExit(ses: sshsession, chansess: ChanSess, status
 }
 
 /** Set up a session channel: no command, no pty yet. @dropbear svr-chansession.c newchansess */
-function newchansess(_ses: sshsession, channel: Channel): number {
+function newchansess(_ses: SvrSession, channel: Channel): number {
   TRACE("new chansess");
   dropbear_assert(channel.typedata === null, "channel->typedata == NULL");
   const chansess = new ChanSess();
@@ -333,12 +333,12 @@ function newchansess(_ses: sshsession, channel: Channel): number {
 }
 
 /** The login record of this channel's pty. @dropbear svr-chansession.c chansess_login_alloc */
-function chansess_login_alloc(ses: sshsession, chansess: ChanSess): logininfo {
-  return login_alloc_entry(chansess.pid, ses.authstate.username, ses.svr_ses!.remotehost, chansess.tty);
+function chansess_login_alloc(ses: SvrSession, chansess: ChanSess): logininfo {
+  return login_alloc_entry(chansess.pid, ses.authstate.username, ses.svr_ses.remotehost, chansess.tty);
 }
 
 /** Send the exit status just before the channel's CLOSE. @dropbear svr-chansession.c closechansess */
-function closechansess(ses: sshsession, channel: Channel): void {
+function closechansess(ses: SvrSession, channel: Channel): void {
   TRACE("enter closechansess");
   const chansess = chansessOf(channel);
   if (chansess === null) {
@@ -353,7 +353,7 @@ function closechansess(ses: sshsession, channel: Channel): void {
  * Clean a session channel up: the logout record and the pty, agent forwarding, and the child
  * table entries. @dropbear svr-chansession.c cleanupchansess
  */
-function cleanupchansess(ses: sshsession, channel: Channel): void {
+function cleanupchansess(ses: SvrSession, channel: Channel): void {
   TRACE("enter closechansess");
   const chansess = chansessOf(channel);
   if (chansess === null) {
@@ -361,7 +361,7 @@ function cleanupchansess(ses: sshsession, channel: Channel): void {
     return;
   }
   if (chansess.pid === EMBEDDED_PID) {
-    ses.svr_ses!.embed?.sessionclosed(ses, chansess);
+    ses.svr_ses.embed?.sessionclosed(ses, chansess);
   }
   chansess.cmd = null;
   chansess.term = null;
@@ -396,7 +396,7 @@ function cleanupchansess(ses: sshsession, channel: Channel): void {
   }
 
   // Clear child pid entries.
-  const svr_ses = ses.svr_ses!;
+  const svr_ses = ses.svr_ses;
   for (const cp of svr_ses.childpids) {
     if (cp.chansess === chansess) {
       dropbear_assert(cp.pid > 0, "svr_ses.childpids[i].pid > 0");
@@ -427,7 +427,7 @@ function closeQuietly(fd: number): void {
  * it, signal the child, forward the agent. Anything else is refused; a reply goes out when the
  * client wants one. @dropbear svr-chansession.c chansessionrequest
  */
-function chansessionrequest(ses: sshsession, channel: Channel): void {
+function chansessionrequest(ses: SvrSession, channel: Channel): void {
   TRACE("enter chansessionrequest");
   const payload = ses.payload!;
   const typebuf = buf_getstring(payload);
@@ -451,7 +451,7 @@ function chansessionrequest(ses: sshsession, channel: Channel): void {
       ret = sessioncommand(ses, channel, chansess, true, false);
     } else if (type === "subsystem") {
       ret = sessioncommand(ses, channel, chansess, true, true);
-    } else if (DROPBEAR_SVR_AGENTFWD && type === "auth-agent-req@openssh.com" && ses.svr_ses!.embed === null) {
+    } else if (DROPBEAR_SVR_AGENTFWD && type === "auth-agent-req@openssh.com" && ses.svr_ses.embed === null) {
       // (An embedding program's sessions get no agent socket: refused, beyond Dropbear.)
       ret = svr_agentreq(ses, chansess);
     } else if (type === "signal") {
@@ -478,20 +478,20 @@ function chansessionrequest(ses: sshsession, channel: Channel): void {
  * command, for a name we do not know, and (beyond C) once the child has been reaped, when its
  * pid may belong to another process already. @dropbear svr-chansession.c sessionsignal
  */
-function sessionsignal(ses: sshsession, chansess: ChanSess): number {
+function sessionsignal(ses: SvrSession, chansess: ChanSess): number {
   TRACE("sessionsignal");
   if (chansess.pid === 0) {
     TRACE("sessionsignal: done no pid");
     return DROPBEAR_FAILURE;
   }
-  const embed = ses.svr_ses!.embed;
+  const embed = ses.svr_ses.embed;
   if (embed !== null) {
     // The embedding program's command: it gets the signal's name.
     const name = cstr(buf_getstring(ses.payload!));
     const known = signames.some((s) => s.name === name);
     return known && chansess.exit.exitpid === -1 && embed.sessionsignal(ses, chansess, name) ? DROPBEAR_SUCCESS : DROPBEAR_FAILURE;
   }
-  if (ses.svr_ses!.svr_opts.forced_command !== null || svr_pubkey_has_forced_command(ses)) {
+  if (ses.svr_ses.svr_opts.forced_command !== null || svr_pubkey_has_forced_command(ses)) {
     TRACE("disallowed signal for forced_command");
     return DROPBEAR_FAILURE;
   }
@@ -522,7 +522,7 @@ function sessionsignal(ses: sshsession, chansess: ChanSess): number {
  * The client's terminal changed size: tell the pty. Refused without a pty.
  * @dropbear svr-chansession.c sessionwinchange
  */
-function sessionwinchange(ses: sshsession, chansess: ChanSess): number {
+function sessionwinchange(ses: SvrSession, chansess: ChanSess): number {
   if (chansess.master < 0) {
     // Haven't got a pty yet.
     return DROPBEAR_FAILURE;
@@ -537,7 +537,7 @@ function sessionwinchange(ses: sshsession, chansess: ChanSess): number {
     pty_change_window_size(chansess.master, termr, termc, termw, termh);
   }
   if (chansess.pid === EMBEDDED_PID) {
-    ses.svr_ses!.embed?.sessionwinchange(ses, chansess, termc, termr);
+    ses.svr_ses.embed?.sessionwinchange(ses, chansess, termc, termr);
   }
   return DROPBEAR_SUCCESS;
 }
@@ -547,7 +547,7 @@ function sessionwinchange(ses: sshsession, chansess: ChanSess): number {
  * match the rest of the packet ends the session, as in C; unknown opcodes are skipped, and a
  * mode the pty refuses is only logged. @dropbear svr-chansession.c get_termmodes
  */
-function get_termmodes(ses: sshsession, chansess: ChanSess): void {
+function get_termmodes(ses: SvrSession, chansess: ChanSess): void {
   TRACE("enter get_termmodes");
   // Errors are ignored: we go on if the modes cannot be set. Baud rates are ignored too.
   const termio = tcgetattr(chansess.master);
@@ -603,7 +603,7 @@ function get_termmodes(ses: sshsession, chansess: ChanSess): void {
  * its size and modes. A second pty-req ends the session, as in C.
  * @dropbear svr-chansession.c sessionpty
  */
-function sessionpty(ses: sshsession, chansess: ChanSess): number {
+function sessionpty(ses: SvrSession, chansess: ChanSess): number {
   TRACE("enter sessionpty");
   if (!svr_pubkey_allows_pty(ses)) {
     TRACE("leave sessionpty : pty forbidden by public key option");
@@ -628,7 +628,7 @@ function sessionpty(ses: sshsession, chansess: ChanSess): number {
   chansess.tty = pty.name;
 
   // An embedding program's user is no system account: the pty stays ours.
-  if (ses.svr_ses!.embed === null) {
+  if (ses.svr_ses.embed === null) {
     const pw = getpwnam(ses.authstate.pw_name!);
     if (pw === null) {
       dropbear_exit("getpwnam failed after succeeding previously");
@@ -648,7 +648,7 @@ function sessionpty(ses: sshsession, chansess: ChanSess): number {
  * names and values and no NUL, before the command starts; they go into the child's
  * environment after the server's own LANG. Anything else is refused. See docs/deviations.md.
  */
-function sessionenv(ses: sshsession, chansess: ChanSess): number {
+function sessionenv(ses: SvrSession, chansess: ChanSess): number {
   const payload = ses.payload!;
   const namebuf = buf_getstring(payload);
   const valuebuf = buf_getstring(payload);
@@ -673,7 +673,7 @@ function sessionenv(ses: sshsession, chansess: ChanSess): number {
  * remoteport localport": deprecated, but bash only reads .bashrc when it is set), numeric.
  * @dropbear svr-chansession.c make_connection_string
  */
-function make_connection_string(ses: sshsession, chansess: ChanSess): void {
+function make_connection_string(ses: SvrSession, chansess: ChanSess): void {
   const { local_host: local_ip, local_port, remote_host: remote_ip, remote_port } = get_socket_address(ses.sock_in!);
   chansess.connection_string = `${remote_ip} ${remote_port} ${local_ip} ${local_port}`;
   chansess.client_string = `${remote_ip} ${remote_port} ${local_port}`;
@@ -695,13 +695,13 @@ function sftpserver_path(): string {
  * on a channel: the client may try one that fails and then another (sftp, then scp).
  * @dropbear svr-chansession.c sessioncommand
  */
-function sessioncommand(ses: sshsession, channel: Channel, chansess: ChanSess, iscmd: boolean, issubsys: boolean): number {
+function sessioncommand(ses: SvrSession, channel: Channel, chansess: ChanSess, iscmd: boolean, issubsys: boolean): number {
   TRACE(() => `enter sessioncommand ${channel.index}`);
   if (chansess.pid !== 0) {
     TRACE("leave sessioncommand, already have a command");
     return DROPBEAR_FAILURE;
   }
-  const svr_opts = ses.svr_ses!.svr_opts;
+  const svr_opts = ses.svr_ses.svr_opts;
   let cmdlen = 0;
   if (iscmd) {
     // "exec"
@@ -716,7 +716,7 @@ function sessioncommand(ses: sshsession, channel: Channel, chansess: ChanSess, i
     }
   }
 
-  const embed = ses.svr_ses!.embed;
+  const embed = ses.svr_ses.embed;
   if (embed !== null) {
     // The embedding program runs it (beyond Dropbear): no forced commands, no sftp-server path.
     const kind = !iscmd ? "shell" : issubsys ? "subsystem" : "exec";
@@ -794,7 +794,7 @@ function sessioncommand(ses: sshsession, channel: Channel, chansess: ChanSess, i
 
 /** What execchild needs: C passes the chansess and reaches the rest through globals. */
 interface ExecData {
-  ses: sshsession;
+  ses: SvrSession;
   chansess: ChanSess;
 }
 
@@ -802,7 +802,7 @@ interface ExecData {
  * Run the command without a pty: pipes for stdin, stdout and stderr (stderr goes to the client
  * as extended data). @dropbear svr-chansession.c noptycommand
  */
-function noptycommand(ses: sshsession, channel: Channel, chansess: ChanSess): number {
+function noptycommand(ses: SvrSession, channel: Channel, chansess: ChanSess): number {
   TRACE("enter noptycommand");
   const r = spawn_command(execchild, { ses, chansess }, true);
   if (r === null) {
@@ -816,7 +816,7 @@ function noptycommand(ses: sshsession, channel: Channel, chansess: ChanSess): nu
 
   addchildpid(ses, chansess, chansess.pid);
 
-  const svr_ses = ses.svr_ses!;
+  const svr_ses = ses.svr_ses;
   if (svr_ses.lastexit.exitpid !== -1) {
     TRACE(() => `parent side: lastexitpid is ${svr_ses.lastexit.exitpid}`);
     // The child exited before its pid was recorded: fill out its exit manually.
@@ -834,8 +834,8 @@ function noptycommand(ses: sshsession, channel: Channel, chansess: ChanSess): nu
 }
 
 /** The message of the day for a login shell, unless -m or ~/.hushlogin. */
-function motd(ses: sshsession): Buffer | null {
-  const svr_opts = ses.svr_ses!.svr_opts;
+function motd(ses: SvrSession): Buffer | null {
+  const svr_opts = ses.svr_ses.svr_opts;
   if (!DO_MOTD || !svr_opts.domotd) {
     return null;
   }
@@ -878,7 +878,7 @@ function motd(ses: sshsession): Buffer | null {
  * master just as the child's own write would) and the login records are written by us with the
  * child's pid. @dropbear svr-chansession.c ptycommand
  */
-function ptycommand(ses: sshsession, channel: Channel, chansess: ChanSess): number {
+function ptycommand(ses: SvrSession, channel: Channel, chansess: ChanSess): number {
   TRACE("enter ptycommand");
   // We need to have a pty allocated.
   if (chansess.master === -1 || chansess.tty === null) {
@@ -944,8 +944,8 @@ function ptycommand(ses: sshsession, channel: Channel, chansess: ChanSess): numb
 }
 
 /** Add the pid of a child to the list for exit-handling. @dropbear svr-chansession.c addchildpid */
-function addchildpid(ses: sshsession, chansess: ChanSess, pid: number): void {
-  const svr_ses = ses.svr_ses!;
+function addchildpid(ses: SvrSession, chansess: ChanSess, pid: number): void {
+  const svr_ses = ses.svr_ses;
   let i = svr_ses.childpids.findIndex((cp) => cp.pid === -1);
   if (i < 0) {
     // Need to increase size.
@@ -968,7 +968,7 @@ function addchildpid(ses: sshsession, chansess: ChanSess, pid: number): void {
  */
 function execchild(data: ExecData, child: SpawnChild): number {
   const { ses, chansess } = data;
-  const svr_opts = ses.svr_ses!.svr_opts;
+  const svr_opts = ses.svr_ses.svr_opts;
   const a = ses.authstate;
   const cp = process.env.LANG;
   const addvar = (param: string, value: string | Uint8Array): void => addnewvar(child, param, value);
@@ -1079,8 +1079,8 @@ function sesssigchild_handler(): void {
  * Set up the child table and SIGCHLD handling: a child's exit raises the session's signal pipe,
  * so the loop wakes and svr_chansess_checksignal reaps it. @dropbear svr-chansession.c svr_chansessinitialise
  */
-export function svr_chansessinitialise(ses: sshsession): void {
-  const svr_ses = ses.svr_ses!;
+export function svr_chansessinitialise(ses: SvrSession): void {
+  const svr_ses = ses.svr_ses;
   // A single child process initially.
   svr_ses.childpids = [{ pid: -1, chansess: null }];
   svr_ses.lastexit = new exitinfo();
@@ -1105,7 +1105,7 @@ export function addnewvar(child: SpawnChild, param: string, value: string | Uint
 }
 
 /** The "session" channel type of the server. @dropbear svr-chansession.c svrchansess */
-export const svrchansess: ChanType = {
+export const svrchansess: ChanType<SvrSession> = {
   name: "session",
   inithandler: newchansess,
   check_close: sesscheckclose,

@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { Channel, cli_runopts, runopts, sshsession } from "@dropbear-ts/core";
+import { Channel, CliSession, cli_runopts, runopts } from "@dropbear-ts/core";
 import { DropbearExit } from "@dropbear-ts/dbutil";
 import { dropbear_prio } from "@dropbear-ts/netio";
 import { describe, expect, it } from "vitest";
@@ -9,8 +9,8 @@ import { cli_escape_handler, clichansess } from "../src/cli-chansession.js";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 
-function session(): sshsession {
-  return new sshsession(new runopts(), { cli_opts: new cli_runopts() });
+function session(): CliSession {
+  return new CliSession(new runopts(), new cli_runopts());
 }
 
 function chan(): Channel {
@@ -18,14 +18,14 @@ function chan(): Channel {
 }
 
 /** Feed reads to the escape handler; what each one leaves to send. */
-function feed(ses: sshsession, ...reads: string[]): number[] {
+function feed(ses: CliSession, ...reads: string[]): number[] {
   return reads.map((r) => cli_escape_handler(ses, chan(), Buffer.from(r, "latin1")));
 }
 
 describe("cli_escape_handler (the ~ escapes of a pty session)", () => {
   it("~. after a CR, one byte per read, ends the session with 'Terminated'", () => {
     const ses = session();
-    ses.cli_ses!.last_char = 0x0d; // as cli_initchansess leaves it
+    ses.cli_ses.last_char = 0x0d; // as cli_initchansess leaves it
     expect(feed(ses, "~")).toEqual([0]);
     let err: unknown = null;
     try {
@@ -67,9 +67,9 @@ describe("put_termcodes and put_winsize on a real terminal (under script(1))", (
   run("sends c_cc values and the masked flag bits (not 0/1), then TTY_OP_END; the size from TIOCGWINSZ", () => {
     const snippet = [
       'import { buf_new, buf_getint, buf_getbyte, buf_setpos } from "@dropbear-ts/buffer";',
-      'import { cli_runopts, runopts, sshsession } from "@dropbear-ts/core";',
+      'import { CliSession, cli_runopts, runopts } from "@dropbear-ts/core";',
       'import { put_termcodes, put_winsize } from "@dropbear-ts/chansession";',
-      "const ses = new sshsession(new runopts(), { cli_opts: new cli_runopts() });",
+      "const ses = new CliSession(new runopts(), new cli_runopts());",
       "ses.writepayload = buf_new(4096);",
       "put_winsize(ses); put_termcodes(ses);",
       "const b = ses.writepayload; const end = b.pos; buf_setpos(b, 0);",
@@ -99,11 +99,11 @@ describe("put_termcodes and put_winsize on a real terminal (under script(1))", (
   it("with stdin not a terminal: just the terminator, and 80x25", () => {
     const snippet = [
       'import { buf_new, buf_getint, buf_getbyte, buf_setpos } from "@dropbear-ts/buffer";',
-      'import { cli_runopts, runopts, sshsession } from "@dropbear-ts/core";',
+      'import { CliSession, cli_runopts, runopts } from "@dropbear-ts/core";',
       'import { put_termcodes, put_winsize } from "@dropbear-ts/chansession";',
       'import { setLogHandler } from "@dropbear-ts/dbutil";',
       "setLogHandler(() => undefined);",
-      "const ses = new sshsession(new runopts(), { cli_opts: new cli_runopts() });",
+      "const ses = new CliSession(new runopts(), new cli_runopts());",
       "ses.writepayload = buf_new(4096);",
       "put_winsize(ses); put_termcodes(ses);",
       "const b = ses.writepayload; const end = b.pos; buf_setpos(b, 0);",

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { fill_passwd } from "@dropbear-ts/auth";
 import { buf_getbyte, buf_getint, buf_getstring, buf_new, buf_putbyte, buf_putbytes, buf_putint, buf_putstring, buf_setpos, type buffer } from "@dropbear-ts/buffer";
 import { chaninitialise, recv_msg_channel_open, recv_msg_channel_request } from "@dropbear-ts/channel";
-import { ChanSess, runopts, sshsession, svr_runopts, type Channel } from "@dropbear-ts/core";
+import { ChanSess, SvrSession, runopts, svr_runopts, type Channel } from "@dropbear-ts/core";
 import { DropbearExit, dequeue, isempty } from "@dropbear-ts/dbutil";
 import { SignalPipeFd, StreamFd } from "@dropbear-ts/netio";
 import { tcpPair } from "../../../tests/helpers/sockets.js";
@@ -36,16 +36,16 @@ beforeAll(async () => {
 afterAll(() => transport.pair.close());
 
 /** A server session past auth, as the current user, with the session channel type. */
-function newSession(setup?: (o: svr_runopts) => void): sshsession {
+function newSession(setup?: (o: svr_runopts) => void): SvrSession {
   const svr_opts = new svr_runopts();
   setup?.(svr_opts);
-  const ses = new sshsession(new runopts(), { svr_opts });
+  const ses = new SvrSession(new runopts(), svr_opts);
   ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
   ses.dataallowed = true;
   ses.signal_pipe = new SignalPipeFd();
   ses.sock_in = ses.sock_out = transport.fd;
-  ses.svr_ses!.addrstring = "127.0.0.1:40000";
-  ses.svr_ses!.remotehost = "127.0.0.1";
+  ses.svr_ses.addrstring = "127.0.0.1:40000";
+  ses.svr_ses.remotehost = "127.0.0.1";
   const me = userInfo().username;
   fill_passwd(ses, me);
   ses.authstate.username = me;
@@ -56,7 +56,7 @@ function newSession(setup?: (o: svr_runopts) => void): sshsession {
 }
 
 /** The payloads queued so far (type byte first), oldest first. */
-function takePayloads(ses: sshsession): Buffer[] {
+function takePayloads(ses: SvrSession): Buffer[] {
   const out: Buffer[] = [];
   while (!isempty(ses.writequeue)) {
     const wb = dequeue(ses.writequeue);
@@ -69,7 +69,7 @@ function takePayloads(ses: sshsession): Buffer[] {
 }
 
 /** Run a handler on a payload as process_packet would (pos after the type byte). */
-function deliver(ses: sshsession, payload: Buffer, handler: (ses: sshsession) => void): void {
+function deliver(ses: SvrSession, payload: Buffer, handler: (ses: SvrSession) => void): void {
   const b: buffer = buf_new(payload.length);
   buf_putbytes(b, payload);
   buf_setpos(b, 0);
@@ -88,10 +88,10 @@ function msg(build: (b: buffer) => void): Buffer {
   return Buffer.from(b.data.subarray(0, b.len));
 }
 
-const sessions: sshsession[] = [];
+const sessions: SvrSession[] = [];
 
 /** Open a session channel (ours is 0) and return it. */
-function openSession(ses: sshsession): Channel {
+function openSession(ses: SvrSession): Channel {
   deliver(
     ses,
     msg((b) => {
@@ -110,7 +110,7 @@ function openSession(ses: sshsession): Channel {
 }
 
 /** A channel request; returns the reply's message type (or null without one). */
-function request(ses: sshsession, channel: Channel, type: string | Buffer, wantreply: boolean, rest?: (b: buffer) => void): number | null {
+function request(ses: SvrSession, channel: Channel, type: string | Buffer, wantreply: boolean, rest?: (b: buffer) => void): number | null {
   deliver(
     ses,
     msg((b) => {
@@ -155,7 +155,7 @@ function ptyReq(term: string | Buffer, encoded: Buffer, cols = 80, rows = 24): (
 const chansess = (ch: Channel): ChanSess => ch.typedata as ChanSess;
 
 /** Reap until the channel's child has exited (SIGCHLD may lag behind). */
-async function reaped(ses: sshsession, ch: Channel): Promise<void> {
+async function reaped(ses: SvrSession, ch: Channel): Promise<void> {
   for (let i = 0; i < 500 && chansess(ch).exit.exitpid === -1; i++) {
     ses.channel_signal_pending = true;
     svr_chansess_checksignal(ses);
@@ -193,7 +193,7 @@ async function readAll(fd: ChildFd): Promise<Buffer> {
  * stop once the child is gone and nothing is pending (check_close's flushing rule; the master
  * never reports EOF while our slave is open).
  */
-async function drainPty(ses: sshsession, ch: Channel): Promise<Buffer> {
+async function drainPty(ses: SvrSession, ch: Channel): Promise<Buffer> {
   const fd = ch.readfd as ChildFd;
   const chunks: Buffer[] = [];
   for (let i = 0; i < 5000; i++) {

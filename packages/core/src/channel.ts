@@ -37,17 +37,18 @@ export function chanfdIsOpen(fd: chanfd): fd is StreamFd {
 
 /**
  * What a channel type does at each point of its life. inithandler returns 0 on success, an
- * SSH_OPEN_* reason, or SSH_OPEN_IN_PROGRESS. @dropbear channel.h ChanType
+ * SSH_OPEN_* reason, or SSH_OPEN_IN_PROGRESS. `S` is the session type the callbacks need: a
+ * server-only type takes a SvrSession. @dropbear channel.h ChanType
  */
-export interface ChanType {
+export interface ChanType<S extends sshsession = sshsession> {
   readonly name: string;
-  readonly inithandler: ((ses: sshsession, channel: Channel) => number) | null;
+  readonly inithandler: ((ses: S, channel: Channel) => number) | null;
   /** True once the channel may close apart from its fds (a server session's child exited). */
-  readonly check_close: ((ses: sshsession, channel: Channel) => boolean) | null;
-  readonly reqhandler: ((ses: sshsession, channel: Channel) => void) | null;
+  readonly check_close: ((ses: S, channel: Channel) => boolean) | null;
+  readonly reqhandler: ((ses: S, channel: Channel) => void) | null;
   /** Runs just before CLOSE goes out (exit-status). */
-  readonly closehandler: ((ses: sshsession, channel: Channel) => void) | null;
-  readonly cleanup: ((ses: sshsession, channel: Channel) => void) | null;
+  readonly closehandler: ((ses: S, channel: Channel) => void) | null;
+  readonly cleanup: ((ses: S, channel: Channel) => void) | null;
 }
 
 /**
@@ -116,7 +117,8 @@ export class Channel {
   constructor(
     /** Our channel number: the slot in ses.channels. */
     readonly index: number,
-    readonly type: ChanType,
+    /** Its callbacks take the holding session's own type: call them through sesCall. */
+    readonly type: ChanType<never>,
     remotechan: number,
     transwindow: number,
     transmaxpacket: number,
@@ -128,3 +130,4 @@ export class Channel {
     this.prio = prio;
   }
 }
+

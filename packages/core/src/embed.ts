@@ -1,6 +1,6 @@
 import type { Channel } from "./channel.js";
 import type { ChanSess } from "./chansession.js";
-import type { sshsession } from "./session.js";
+import type { SvrSession } from "./session.js";
 
 // Beyond Dropbear: what a program embedding the server (the `dropbear-ts` library) decides
 // instead of the system. Dropbear asks getpwnam, crypt and authorized_keys who may log in,
@@ -21,30 +21,30 @@ export interface SvrTcpTarget {
 /** The embedding program's decisions for one server session (serversession.embed). */
 export interface SvrEmbed {
   /** Fill ses.authstate's pw_* fields for the requested user, instead of getpwnam. */
-  fill_passwd(ses: sshsession, username: string): void;
+  fill_passwd(ses: SvrSession, username: string): void;
   /** Whether the "none" method lets this user in. */
-  checknone(ses: sshsession): SvrDecision<boolean>;
+  checknone(ses: SvrSession): SvrDecision<boolean>;
   /** Whether this password is right for the user. */
-  checkpassword(ses: sshsession, password: Buffer): SvrDecision<boolean>;
+  checkpassword(ses: SvrSession, password: Buffer): SvrDecision<boolean>;
   /** Whether this public key may log the user in; the server still verifies the signature itself. */
-  checkpubkey(ses: sshsession, algo: string, keyblob: Uint8Array): SvrDecision<boolean>;
+  checkpubkey(ses: SvrSession, algo: string, keyblob: Uint8Array): SvrDecision<boolean>;
   /**
    * shell, exec or subsystem on a session channel: start it on the channel's fds (they must be
    * set on return) and return true, or return false to refuse.
    */
-  sessioncommand(ses: sshsession, channel: Channel, chansess: ChanSess, kind: "shell" | "exec" | "subsystem", command: Buffer | null): boolean;
+  sessioncommand(ses: SvrSession, channel: Channel, chansess: ChanSess, kind: "shell" | "exec" | "subsystem", command: Buffer | null): boolean;
   /** The channel of a command sessioncommand started is going away (its fds are closed). */
-  sessionclosed(ses: sshsession, chansess: ChanSess): void;
+  sessionclosed(ses: SvrSession, chansess: ChanSess): void;
   /** The client's terminal changed size (window-change), for a command sessioncommand started. */
-  sessionwinchange(ses: sshsession, chansess: ChanSess, cols: number, rows: number): void;
+  sessionwinchange(ses: SvrSession, chansess: ChanSess, cols: number, rows: number): void;
   /** A "signal" request for a command sessioncommand started; false refuses it. */
-  sessionsignal(ses: sshsession, chansess: ChanSess, name: string): boolean;
+  sessionsignal(ses: SvrSession, chansess: ChanSess, name: string): boolean;
   /** direct-tcpip: where to connect for this request, or null to refuse it. */
-  tcpdirect(ses: sshsession, host: string, port: number, orighost: string, origport: number): SvrDecision<SvrTcpTarget | null>;
+  tcpdirect(ses: SvrSession, host: string, port: number, orighost: string, origport: number): SvrDecision<SvrTcpTarget | null>;
   /** tcpip-forward: whether the client may have us listen on this address and port (0: any). */
-  remotetcp(ses: sshsession, addr: string, port: number): SvrDecision<boolean>;
+  remotetcp(ses: SvrSession, addr: string, port: number): SvrDecision<boolean>;
   /** direct-streamlocal@openssh.com: the Unix socket path to connect to, or null to refuse. */
-  streamlocal(ses: sshsession, path: string): SvrDecision<string | null>;
+  streamlocal(ses: SvrSession, path: string): SvrDecision<string | null>;
   /** streamlocal-forward@openssh.com: whether the client may have us listen on this Unix socket path. */
-  remotestreamlocal(ses: sshsession, path: string): SvrDecision<boolean>;
+  remotestreamlocal(ses: SvrSession, path: string): SvrDecision<boolean>;
 }

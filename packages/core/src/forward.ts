@@ -1,4 +1,5 @@
 import type { ChanType } from "./channel.js";
+import type { sshsession } from "./session.js";
 
 // listenaddr stays null when the command line gave none: cli-tcpfwd chooses "localhost", or ""
 // with -g, when it sets the forward up, as Dropbear does.
@@ -18,7 +19,7 @@ export class TCPFwdEntry {
  * A forwarded listening port: where we listen, and what the channel opened for each accepted
  * connection carries. @dropbear forward.h FwdListener
  */
-export class FwdListener {
+export class FwdListener<S extends sshsession = sshsession> {
   /** direct-tcpip: the host and port the peer should connect to. */
   sendaddr: string | null = null;
   sendport = 0;
@@ -28,7 +29,8 @@ export class FwdListener {
   /** The address the peer asked for (remote forwards), kept to match a cancel. */
   request_listenaddr: string | null = null;
   interface: string | null = null;
-  chantype: ChanType | null = null;
+  /** Opened on the session that listens, so it takes that session's type. */
+  chantype: ChanType<S> | null = null;
   /** "direct" for our -L (direct-tcpip), "forwarded" for a peer's -R (forwarded-tcpip). */
   fwd_type: "direct" | "forwarded" = "direct";
   socket_path: string | null = null;

@@ -16,8 +16,11 @@ export enum ListenerType {
   LISTENER_TYPE_STREAMFORWARDED,
 }
 
-/** Called with a listening socket that has a connection waiting. */
-export type listener_acceptor = (ses: sshsession, listener: Listener, sock: ListenerFd) => void;
+/** Called with a listening socket that has a connection waiting; `S` is the session type it needs. */
+export type listener_acceptor<S extends sshsession = sshsession> = (ses: S, listener: Listener, sock: ListenerFd) => void;
+
+/** Called when a listener is removed. */
+export type listener_cleanup<S extends sshsession = sshsession> = (ses: S, listener: Listener) => void;
 
 /** A set of listening sockets (IPv4 and IPv6 of one address) and what accepts on them. @dropbear listener.h Listener */
 export class Listener {
@@ -25,8 +28,9 @@ export class Listener {
     readonly socks: readonly ListenerFd[],
     /** The slot in ses.listeners. */
     readonly index: number,
-    readonly acceptor: listener_acceptor,
-    readonly cleanup: ((ses: sshsession, listener: Listener) => void) | null,
+    /** Both take the holding session's own type: call them through sesCall. */
+    readonly acceptor: listener_acceptor<never>,
+    readonly cleanup: listener_cleanup<never> | null,
     readonly type: ListenerType,
     readonly typedata: unknown,
   ) {}

@@ -21,10 +21,13 @@ import type { cli_runopts, runopts, svr_runopts } from "./runopts.js";
 // an object passed first to every function, so a process can hold many and tests can build one.
 // Fields keep their C names and start at calloc's zero unless common_session_init sets them.
 
-/** A packet handler: reads `ses.payload` past the type byte. @dropbear packet.h PacketType */
-export interface packettype {
+/**
+ * A packet handler: reads `ses.payload` past the type byte. `S` is the session type its table
+ * serves, so a server table's handlers may take a SvrSession. @dropbear packet.h PacketType
+ */
+export interface packettype<S extends sshsession = sshsession> {
   readonly type: number;
-  readonly handler: (ses: sshsession) => void;
+  readonly handler: (ses: S) => void;
 }
 
 /**
@@ -137,11 +140,11 @@ export class serversession {
  */
 export interface CliAgentOps {
   /** Connect to $SSH_AUTH_SOCK (kept open until auth is over) and append the agent's keys. */
-  load_keys(ses: sshsession, ret_list: m_list<sign_key>): void;
+  load_keys(ses: CliSession, ret_list: m_list<sign_key>): void;
   /** Append the agent's signature blob of data_buf by key to sigblob; a refusal ends the program. */
-  buf_sign(ses: sshsession, sigblob: buffer, key: sign_key, data_buf: buffer, sigtype: signature_type): void;
+  buf_sign(ses: CliSession, sigblob: buffer, key: sign_key, data_buf: buffer, sigtype: signature_type): void;
   /** Close the connection load_keys opened. */
-  close(ses: sshsession): void;
+  close(ses: CliSession): void;
 }
 
 /** Client-only session state. @dropbear session.h clientsession */
@@ -191,9 +194,12 @@ export class clientsession {
   constructor(readonly cli_opts: cli_runopts) {}
 }
 
-/** The whole session. @dropbear session.h sshsession */
-export class sshsession {
-  isserver: boolean;
+/**
+ * The whole session. Abstract: a session is built as a SvrSession or a CliSession, whose types
+ * say which half is set. @dropbear session.h sshsession
+ */
+export abstract class sshsession {
+  readonly isserver: boolean;
   /** monotonic_now() when the connection was made; 0 once auth is done (no AUTH_TIMEOUT). */
   connect_time = 0;
   /** The transport: one Fd for both directions over TCP, two for a proxy command. */
@@ -218,7 +224,8 @@ export class sshsession {
   transseq = 0;
   recvseq = 0;
 
-  packettypes: readonly packettype[] = [];
+  /** The handlers of this side's table (see sesCall for the `never`). */
+  packettypes: readonly packettype<never>[] = [];
   dataallowed = false;
   requirenext = 0;
   ignorenext = false;
@@ -235,7 +242,7 @@ export class sshsession {
   chansize = 0;
   chancount = 0;
   /** The channel types the peer may open. */
-  chantypes: readonly ChanType[] = [];
+  chantypes: readonly ChanType<never>[] = [];
   /** The listener table, as channels. */
   listeners: (Listener | null)[] = [];
   listensize = 0;
@@ -281,9 +288,9 @@ export class sshsession {
   reply_queue: Buffer[] = [];
 
   /** Called when the transport reads EOF. */
-  remoteclosed: (ses: sshsession) => void = () => undefined;
-  extra_session_cleanup: ((ses: sshsession) => void) | null = null;
-  send_kex_first_guess: ((ses: sshsession) => void) | null = null;
+  remoteclosed: (ses: never) => void = () => undefined;
+  extra_session_cleanup: ((ses: never) => void) | null = null;
+  send_kex_first_guess: ((ses: never) => void) | null = null;
 
   authstate = new AuthState();
 
@@ -298,16 +305,71 @@ export class sshsession {
   /** Set on the client (Dropbear's `cli_ses` / `cli_opts`). */
   readonly cli_ses: clientsession | null;
 
-  constructor(opts: runopts, side: { svr_opts: svr_runopts } | { cli_opts: cli_runopts }) {
+  protected constructor(opts: runopts, svr_ses: serversession | null, cli_ses: clientsession | null) {
     this.opts = opts;
-    if ("svr_opts" in side) {
-      this.isserver = true;
-      this.svr_ses = new serversession(side.svr_opts);
-      this.cli_ses = null;
-    } else {
-      this.isserver = false;
-      this.svr_ses = null;
-      this.cli_ses = new clientsession(side.cli_opts);
-    }
+    this.isserver = svr_ses !== null;
+    this.svr_ses = svr_ses;
+    this.cli_ses = cli_ses;
   }
+}
+
+/**
+ * A server's session: sshsession with its server half, C's `svr_ses` (struct serversession),
+ * always there. Code that runs only on the server takes this type. Not C's svr_session(),
+ * which is the function that runs one.
+ */
+export class SvrSession extends sshsession {
+  declare readonly isserver: true;
+  declare readonly svr_ses: serversession;
+  declare readonly cli_ses: null;
+  declare packettypes: readonly packettype<SvrSession>[];
+  declare chantypes: readonly ChanType<SvrSession>[];
+  declare remoteclosed: (ses: SvrSession) => void;
+  declare extra_session_cleanup: ((ses: SvrSession) => void) | null;
+  declare send_kex_first_guess: ((ses: SvrSession) => void) | null;
+
+  constructor(opts: runopts, svr_opts: svr_runopts) {
+    super(opts, new serversession(svr_opts), null);
+  }
+}
+
+/**
+ * A client's session: sshsession with its client half, C's `cli_ses` (struct clientsession),
+ * always there. Code that runs only on the client takes this type. Not C's cli_session(),
+ * which is the function that runs one.
+ */
+export class CliSession extends sshsession {
+  declare readonly isserver: false;
+  declare readonly svr_ses: null;
+  declare readonly cli_ses: clientsession;
+  declare packettypes: readonly packettype<CliSession>[];
+  declare chantypes: readonly ChanType<CliSession>[];
+  declare remoteclosed: (ses: CliSession) => void;
+  declare extra_session_cleanup: ((ses: CliSession) => void) | null;
+  declare send_kex_first_guess: ((ses: CliSession) => void) | null;
+
+  constructor(opts: runopts, cli_opts: cli_runopts) {
+    super(opts, null, new clientsession(cli_opts));
+  }
+}
+
+/** Whether common code runs on a server (C tests IS_DROPBEAR_SERVER); narrows to its half. */
+export function isSvrSession(ses: sshsession): ses is SvrSession {
+  return ses.svr_ses !== null;
+}
+
+/** Whether common code runs on a client (C tests IS_DROPBEAR_CLIENT); narrows to its half. */
+export function isCliSession(ses: sshsession): ses is CliSession {
+  return ses.cli_ses !== null;
+}
+
+/**
+ * Call a hook a session keeps for its own side: a packet handler, a ChanType or Listener
+ * callback, remoteclosed and the like. The base class types them `(ses: never, ...)` so each
+ * side can store hooks that take its own session type (SvrSession and CliSession re-declare the
+ * fields, which checks every store). A hook is only read back from the session that stored it,
+ * so handing it that session is sound; this is the one place that says so to the compiler.
+ */
+export function sesCall<A extends unknown[], R>(ses: sshsession, hook: (ses: never, ...args: A) => R, ...args: A): R {
+  return (hook as (ses: sshsession, ...args: A) => R)(ses, ...args);
 }

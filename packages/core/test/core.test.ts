@@ -44,8 +44,9 @@ import {
   exitinfo,
   key_context,
   key_context_directional,
+  CliSession,
   runopts,
-  sshsession,
+  SvrSession,
   svr_runopts,
   type ChanType,
 } from "../src/index.js";
@@ -125,19 +126,19 @@ describe("option defaults", () => {
 describe("sshsession", () => {
   it("a server session has the server half only, a client session the client half only", () => {
     const svr_opts = new svr_runopts();
-    const svr = new sshsession(new runopts(), { svr_opts });
+    const svr = new SvrSession(new runopts(), svr_opts);
     expect(svr.isserver).toBe(true);
-    expect(svr.svr_ses?.svr_opts).toBe(svr_opts);
+    expect(svr.svr_ses.svr_opts).toBe(svr_opts);
     expect(svr.cli_ses).toBeNull();
     const cli_opts = new cli_runopts();
-    const cli = new sshsession(new runopts(), { cli_opts });
+    const cli = new CliSession(new runopts(), cli_opts);
     expect(cli.isserver).toBe(false);
-    expect(cli.cli_ses?.cli_opts).toBe(cli_opts);
+    expect(cli.cli_ses.cli_opts).toBe(cli_opts);
     expect(cli.svr_ses).toBeNull();
   });
 
   it("starts as common_session_init finds it: no keys, no kex, nothing queued", () => {
-    const ses = new sshsession(new runopts(), { svr_opts: new svr_runopts() });
+    const ses = new SvrSession(new runopts(), new svr_runopts());
     expect(ses.session_id).toBeNull();
     expect(ses.newkeys).toBeNull();
     expect(ses.dataallowed).toBe(false);
@@ -156,19 +157,19 @@ describe("sshsession", () => {
     }
     const k = ses.kexstate;
     expect([k.sentkexinit, k.recvkexinit, k.donefirstkex, k.donesecondkex, k.strict_kex, k.needrekey]).toEqual([false, false, false, false, false, false]);
-    expect(ses.svr_ses!.childpipe).toBe(-1);
-    expect(ses.svr_ses!.lastexit.exitpid).toBe(-1);
+    expect(ses.svr_ses.childpipe).toBe(-1);
+    expect(ses.svr_ses.lastexit.exitpid).toBe(-1);
   });
 
   it("two sessions in one process share no mutable state", () => {
     const opts = new runopts();
-    const a = new sshsession(opts, { svr_opts: new svr_runopts() });
-    const b = new sshsession(opts, { svr_opts: new svr_runopts() });
+    const a = new SvrSession(opts, new svr_runopts());
+    const b = new SvrSession(opts, new svr_runopts());
     for (const field of ["writequeue", "channels", "listeners", "kexstate", "keys", "algos", "authstate", "conn_pending", "reply_queue", "identbuf"] as const) {
       expect(a[field], field).not.toBe(b[field]);
     }
     expect(a.keys.recv).not.toBe(a.keys.trans);
-    expect(a.svr_ses!.childpids).not.toBe(b.svr_ses!.childpids);
+    expect(a.svr_ses.childpids).not.toBe(b.svr_ses.childpids);
     // The options are shared on purpose: one program run, many sessions.
     expect(a.opts).toBe(b.opts);
   });

@@ -14,7 +14,7 @@ import {
   buf_setpos,
   type buffer,
 } from "@dropbear-ts/buffer";
-import { cli_kex_state, dropbear_kex_mode, type algo_type, type sshsession } from "@dropbear-ts/core";
+import { cli_kex_state, dropbear_kex_mode, type algo_type, type CliSession } from "@dropbear-ts/core";
 import { DEBUG1, LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
 import { SSH_MSG_KEXDH_INIT, SSH_MSG_NEWKEYS, SSH_SERVER_SIG_ALGS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
@@ -53,18 +53,18 @@ type CliKexParam =
   | { mode: dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID; p: kex_pqhybrid_param };
 
 /** Forget the client's ephemeral kex secrets. @dropbear cli-kex.c cli_kex_free_param */
-function cli_kex_free_param(ses: sshsession): void {
-  const param = ses.cli_ses!.kex_param as CliKexParam | null;
+function cli_kex_free_param(ses: CliSession): void {
+  const param = ses.cli_ses.kex_param as CliKexParam | null;
   if (param?.mode === dropbear_kex_mode.DROPBEAR_KEX_CURVE25519) {
     free_kexcurve25519_param(param.p);
   } else if (param?.mode === dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID) {
     free_kexpqhybrid_param(param.p);
   }
-  ses.cli_ses!.kex_param = null;
+  ses.cli_ses.kex_param = null;
 }
 
 /** Send our half of the key exchange. @dropbear cli-kex.c send_msg_kexdh_init */
-export function send_msg_kexdh_init(ses: sshsession): void {
+export function send_msg_kexdh_init(ses: CliSession): void {
   TRACE("send_msg_kexdh_init()");
   cli_kex_free_param(ses);
   const wp = ses.writepayload;
@@ -89,7 +89,7 @@ export function send_msg_kexdh_init(ses: sshsession): void {
       buf_putbufstring(wp, param.p.concat_public!);
       break;
   }
-  ses.cli_ses!.kex_param = param;
+  ses.cli_ses.kex_param = param;
   encrypt_packet(ses);
 }
 
@@ -97,9 +97,9 @@ export function send_msg_kexdh_init(ses: sshsession): void {
  * The server's KEXDH_REPLY: check its host key (first kex), derive K and H, verify the
  * signature over H, then send NEWKEYS. @dropbear cli-kex.c recv_msg_kexdh_reply
  */
-export function recv_msg_kexdh_reply(ses: sshsession): void {
+export function recv_msg_kexdh_reply(ses: CliSession): void {
   TRACE("enter recv_msg_kexdh_reply");
-  const cli_ses = ses.cli_ses!;
+  const cli_ses = ses.cli_ses;
   if (cli_ses.kex_state !== cli_kex_state.KEXDH_INIT_SENT) {
     dropbear_exit("Received out-of-order kexdhreply");
   }
@@ -174,8 +174,8 @@ function readAnswer(): string {
 }
 
 /** An unknown host key: refuse, accept, or ask, as the options say. @dropbear cli-kex.c ask_to_confirm */
-function ask_to_confirm(ses: sshsession, keyblob: Buffer, algoname: string): void {
-  const cli_opts = ses.cli_ses!.cli_opts;
+function ask_to_confirm(ses: CliSession, keyblob: Buffer, algoname: string): void {
+  const cli_opts = ses.cli_ses.cli_opts;
   const fp = sign_key_fingerprint(keyblob);
   if (!cli_opts.ask_hostkey) {
     dropbear_log(LOG_INFO, `\nHost '${cli_opts.remotehost}' key unknown.\n(${algoname} fingerprint ${fp})`);
@@ -200,8 +200,8 @@ function ask_to_confirm(ses: sshsession, keyblob: Buffer, algoname: string): voi
  * ~/.ssh/known_hosts's directory and name (the file a library caller named instead, with no
  * directory to make), or null without a home directory.
  */
-function knownHostsPath(ses: sshsession): { homedir: string | null; filename: string } | null {
-  const given = ses.cli_ses!.cli_opts.known_hosts_file;
+function knownHostsPath(ses: CliSession): { homedir: string | null; filename: string } | null {
+  const given = ses.cli_ses.cli_opts.known_hosts_file;
   if (given !== null) {
     return { homedir: null, filename: given };
   }
@@ -217,7 +217,7 @@ function knownHostsPath(ses: sshsession): { homedir: string | null; filename: st
 }
 
 /** ~/.ssh/known_hosts (or a library caller's file), made if missing; null when it can't be used. @dropbear cli-kex.c open_known_hosts_file */
-function open_known_hosts_file(ses: sshsession): { filename: string; readonly: boolean } | null {
+function open_known_hosts_file(ses: CliSession): { filename: string; readonly: boolean } | null {
   const path = knownHostsPath(ses);
   if (path === null) {
     dropbear_log(LOG_WARNING, "Failed to open (null)/.ssh/known_hosts");
@@ -258,8 +258,8 @@ function open_known_hosts_file(ses: sshsession): { filename: string; readonly: b
  * before anything else is sent or read (our NEWKEYS waits in the queue); a refusal ends the
  * session as an unaccepted key does.
  */
-function hostkeyByCaller(ses: sshsession, keyblob: Buffer, algoname: string): void {
-  const verify = ses.cli_ses!.verify_hostkey!;
+function hostkeyByCaller(ses: CliSession, keyblob: Buffer, algoname: string): void {
+  const verify = ses.cli_ses.verify_hostkey!;
   const decide = (ok: boolean): void => {
     if (!ok) {
       dropbear_exit("Host key not accepted");
@@ -377,8 +377,8 @@ function knownKeyMatches(keyblob: Buffer, algoname: string, k: KnownHostKey, fin
  * for this host first, so the server signs with a key we can check rather than one we would
  * have to refuse (OpenSSH's order_hostkeyalgs). Nothing changes for an unknown host.
  */
-export function cliPreferKnownHostkeyAlgos(ses: sshsession): void {
-  const cli_opts = ses.cli_ses!.cli_opts;
+export function cliPreferKnownHostkeyAlgos(ses: CliSession): void {
+  const cli_opts = ses.cli_ses.cli_opts;
   const path = knownHostsPath(ses);
   if (cli_opts.no_hostkey_check || path === null || cli_opts.remotehost === null) {
     return;
@@ -415,8 +415,8 @@ function hostKeyMismatch(remotehost: string, algoname: string, keyblob: Buffer, 
  * exits with a clear warning; an unknown host asks (and is added).
  * @dropbear cli-kex.c checkhostkey
  */
-function checkhostkey(ses: sshsession, keyblob: Buffer): void {
-  const cli_opts = ses.cli_ses!.cli_opts;
+function checkhostkey(ses: CliSession, keyblob: Buffer): void {
+  const cli_opts = ses.cli_ses.cli_opts;
   const remotehost = cli_opts.remotehost!;
   const remoteport = cli_opts.remoteport ?? "22";
   if (cli_opts.no_hostkey_check) {
@@ -424,7 +424,7 @@ function checkhostkey(ses: sshsession, keyblob: Buffer): void {
     return;
   }
   const algoname = signkey_name_from_type(ses.newkeys!.algo_hostkey);
-  if (ses.cli_ses!.verify_hostkey !== null) {
+  if (ses.cli_ses.verify_hostkey !== null) {
     hostkeyByCaller(ses, keyblob, algoname);
     return;
   }
@@ -477,7 +477,7 @@ function checkhostkey(ses: sshsession, keyblob: Buffer): void {
 }
 
 /** The server's EXT_INFO: remember server-sig-algs (RFC 8308). @dropbear cli-kex.c recv_msg_ext_info */
-export function recv_msg_ext_info(ses: sshsession): void {
+export function recv_msg_ext_info(ses: CliSession): void {
   TRACE("enter recv_msg_ext_info");
   // Only right after the first NEWKEYS.
   if (!(ses.lastpacket === SSH_MSG_NEWKEYS && !ses.kexstate.donesecondkex)) {
@@ -485,7 +485,7 @@ export function recv_msg_ext_info(ses: sshsession): void {
     return;
   }
   const payload = ses.payload!;
-  const cli_ses = ses.cli_ses!;
+  const cli_ses = ses.cli_ses;
   const num_ext = buf_getint(payload);
   TRACE(() => `received SSH_MSG_EXT_INFO with ${num_ext} items`);
   for (let i = 0; i < num_ext; i++) {

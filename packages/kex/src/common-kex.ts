@@ -28,6 +28,7 @@ import {
   MAC_MODE_ETM,
   key_context,
   key_context_directional,
+  sesCall,
   type algo_type,
   type dropbear_kex,
   type dropbear_kex_mode,
@@ -102,7 +103,7 @@ export function send_msg_kexinit(ses: sshsession): void {
     ses.newkeys.algo_kex = first_usable_algo(algos.sshkex)!.data;
     ses.newkeys.algo_signature = first_usable_algo(algos.sigalgs)!.val;
     ses.newkeys.algo_hostkey = signkey_type_from_signature(ses.newkeys.algo_signature as signature_type);
-    ses.send_kex_first_guess(ses);
+    sesCall(ses, ses.send_kex_first_guess);
   }
   TRACE("DATAALLOWED=0");
   TRACE("-> KEXINIT");

@@ -13,7 +13,7 @@ import {
   buf_setpos,
   type buffer,
 } from "@dropbear-ts/buffer";
-import { dropbear_kex_mode, type sshsession } from "@dropbear-ts/core";
+import { dropbear_kex_mode, type SvrSession } from "@dropbear-ts/core";
 import { CURVE25519_LEN } from "@dropbear-ts/crypto";
 import { LOG_INFO, TRACE, dropbear_exit, dropbear_log, expand_homedir_path } from "@dropbear-ts/dbutil";
 import {
@@ -53,7 +53,7 @@ import { free_kexcurve25519_param, gen_kexcurve25519_param, kexcurve25519_comb_k
  * The client's KEXDH_INIT: reply with our half and the signed exchange hash, then NEWKEYS
  * (and EXT_INFO after the first). @dropbear svr-kex.c recv_msg_kexdh_init
  */
-export function recv_msg_kexdh_init(ses: sshsession): void {
+export function recv_msg_kexdh_init(ses: SvrSession): void {
   TRACE("enter recv_msg_kexdh_init");
   if (!ses.kexstate.recvkexinit) {
     dropbear_exit("Premature kexdh_init message received");
@@ -83,8 +83,8 @@ export function recv_msg_kexdh_init(ses: sshsession): void {
 }
 
 /** With -R: load, or make and save, the host key of the negotiated type. @dropbear svr-kex.c svr_ensure_hostkey */
-function svr_ensure_hostkey(ses: sshsession): void {
-  const svr_opts = ses.svr_ses!.svr_opts;
+function svr_ensure_hostkey(ses: SvrSession): void {
+  const svr_opts = ses.svr_ses.svr_opts;
   const type = ses.newkeys!.algo_hostkey as signkey_type;
   const member = signkey_key_ptr(type);
   if (member !== null && svr_opts.hostkey[member] !== null) {
@@ -128,9 +128,9 @@ function svr_ensure_hostkey(ses: sshsession): void {
  * Our half of the exchange, K, H, and the host key's signature over H, sent as KEXDH_REPLY
  * (RFC 4253 §8, RFC 5656 §4, RFC 8731). @dropbear svr-kex.c send_msg_kexdh_reply
  */
-function send_msg_kexdh_reply(ses: sshsession, dh_e: bigint, q_c: buffer | null): void {
+function send_msg_kexdh_reply(ses: SvrSession, dh_e: bigint, q_c: buffer | null): void {
   TRACE("enter send_msg_kexdh_reply");
-  const svr_opts = ses.svr_ses!.svr_opts;
+  const svr_opts = ses.svr_ses.svr_opts;
   if (svr_opts.delay_hostkey) {
     svr_ensure_hostkey(ses);
   }
@@ -181,7 +181,7 @@ export function hashBuf(hash: Buffer): buffer {
 }
 
 /** Tell the client which signature algorithms we accept for user auth (RFC 8308). @dropbear svr-kex.c send_msg_ext_info */
-function send_msg_ext_info(ses: sshsession): void {
+function send_msg_ext_info(ses: SvrSession): void {
   TRACE("enter send_msg_ext_info");
   const wp = ses.writepayload;
   buf_putbyte(wp, SSH_MSG_EXT_INFO);

@@ -3,7 +3,7 @@
 // (write_packet, read_packet, process_packet) until a condition holds.
 import { algo_tables_new } from "@dropbear-ts/algo";
 import { buf_new, buf_putbyte, buf_putbytes } from "@dropbear-ts/buffer";
-import { cli_kex_state, cli_runopts, runopts, sshsession, svr_runopts, type algo_type, type packettype } from "@dropbear-ts/core";
+import { cli_kex_state, cli_runopts, CliSession, runopts, svr_runopts, SvrSession, type algo_type, type packettype, type sshsession } from "@dropbear-ts/core";
 import { DropbearExit, isempty, setLogHandler } from "@dropbear-ts/dbutil";
 import { StreamFd, type Fd } from "@dropbear-ts/netio";
 import {
@@ -84,7 +84,7 @@ function base(ses: sshsession, fd: StreamFd, got: Buffer[], types: packettype[])
  * skips the known_hosts check and offers what the default tables have.
  */
 export function kexClient(fd: StreamFd, got: Buffer[], extra: packettype[] = []): sshsession {
-  const cli = new sshsession(new runopts(), { cli_opts: Object.assign(new cli_runopts(), { no_hostkey_check: true, remotehost: "test" }) });
+  const cli = new CliSession(new runopts(), Object.assign(new cli_runopts(), { no_hostkey_check: true, remotehost: "test" }));
   base(cli, fd, got, [
     {
       type: SSH_MSG_KEXINIT,
@@ -115,7 +115,7 @@ export async function kexPair(o: Options = {}): Promise<KexPair> {
   const p = await tcpPair();
   const svr_opts = new svr_runopts();
   svr_opts.hostkey = hostkey;
-  const svr = new sshsession(new runopts(), { svr_opts });
+  const svr = new SvrSession(new runopts(), svr_opts);
   const got = { cli: [] as Buffer[], svr: [] as Buffer[] };
   base(svr, new StreamFd(p.b), got.svr, [
     { type: SSH_MSG_KEXINIT, handler: recv_msg_kexinit },

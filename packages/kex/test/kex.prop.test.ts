@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { algo_tables_new, sigalgs, sshciphers, sshhashes, sshkex } from "@dropbear-ts/algo";
 import { buf_new, buf_putbytes, buf_setpos } from "@dropbear-ts/buffer";
-import { cli_kex_state, cli_runopts, runopts, sshsession, svr_runopts, type algo_type } from "@dropbear-ts/core";
+import { cli_kex_state, cli_runopts, CliSession, runopts, svr_runopts, SvrSession, type algo_type, type sshsession } from "@dropbear-ts/core";
 import { dequeue, isempty } from "@dropbear-ts/dbutil";
 import {
   LOCAL_IDENT,
@@ -72,7 +72,7 @@ const kexinitArb = fc
   });
 
 function newSession(server: boolean, setup?: (ses: sshsession) => void): sshsession & { transkexinitCopy?: Buffer } {
-  const ses: sshsession & { transkexinitCopy?: Buffer } = server ? new sshsession(new runopts(), { svr_opts: Object.assign(new svr_runopts(), { hostkey }) }) : new sshsession(new runopts(), { cli_opts: Object.assign(new cli_runopts(), { no_hostkey_check: true, remotehost: "fuzz" }) });
+  const ses: sshsession & { transkexinitCopy?: Buffer } = server ? new SvrSession(new runopts(), Object.assign(new svr_runopts(), { hostkey })) : new CliSession(new runopts(), Object.assign(new cli_runopts(), { no_hostkey_check: true, remotehost: "fuzz" }));
   ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
   ses.dataallowed = true;
   // Both ends are us: each sees the other's ident as LOCAL_IDENT, so the hashes agree.

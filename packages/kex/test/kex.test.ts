@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { algo_tables_new, kex_curve25519, kex_dh_group14_sha256, sshkex } from "@dropbear-ts/algo";
 import { buf_new, buf_putbytes, buf_setpos } from "@dropbear-ts/buffer";
-import { cli_runopts, key_context, runopts, sshsession, svr_runopts, type dropbear_kex } from "@dropbear-ts/core";
+import { cli_runopts, CliSession, key_context, runopts, svr_runopts, SvrSession, type dropbear_kex, type sshsession } from "@dropbear-ts/core";
 import { bytes_to_mp, dh_p_14 } from "@dropbear-ts/crypto";
 import { DropbearExit, dequeue, isempty } from "@dropbear-ts/dbutil";
 import { LOCAL_IDENT, SSH_MSG_IGNORE, SSH_MSG_KEXINIT, TRANS_MAX_PAYLOAD_LEN } from "@dropbear-ts/options";
@@ -144,7 +144,7 @@ function kexinitPayload(l: Partial<Lists> = {}, first_follows = 0): Buffer {
 
 /** A session that has sent its KEXINIT, as the loop has it when the peer's arrives. */
 function kexSession(server: boolean): sshsession {
-  const ses = server ? new sshsession(new runopts(), { svr_opts: new svr_runopts() }) : new sshsession(new runopts(), { cli_opts: new cli_runopts() });
+  const ses = server ? new SvrSession(new runopts(), new svr_runopts()) : new CliSession(new runopts(), new cli_runopts());
   ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
   ses.dataallowed = true;
   ses.remoteident = "SSH-2.0-peer";
@@ -308,7 +308,7 @@ function mpint(v: bigint): Buffer {
 
 /** A server session mid-exchange, its hash buffer holding `prefix`. */
 function midKex(kex: dropbear_kex, prefix: Buffer): sshsession {
-  const ses = new sshsession(new runopts(), { svr_opts: new svr_runopts() });
+  const ses = new SvrSession(new runopts(), new svr_runopts());
   ses.newkeys = new key_context();
   ses.newkeys.algo_kex = kex;
   ses.newkeys.algo_hostkey = DROPBEAR_SIGNKEY_ED25519;

@@ -1,4 +1,13 @@
-import { LISTENER_EXTEND_SIZE, Listener, MAX_LISTENERS, type ListenerType, type listener_acceptor, type sshsession } from "@dropbear-ts/core";
+import {
+  LISTENER_EXTEND_SIZE,
+  Listener,
+  MAX_LISTENERS,
+  sesCall,
+  type ListenerType,
+  type listener_acceptor,
+  type listener_cleanup,
+  type sshsession,
+} from "@dropbear-ts/core";
 import { TRACE } from "@dropbear-ts/dbutil";
 import type { Fd, ListenerFd } from "@dropbear-ts/netio";
 
@@ -27,7 +36,7 @@ export function handle_listeners(ses: sshsession, readfds: ReadonlySet<Fd>): voi
     if (listener !== null && listener !== undefined) {
       for (const sock of listener.socks) {
         if (readfds.has(sock)) {
-          listener.acceptor(ses, listener, sock);
+          sesCall(ses, listener.acceptor, listener, sock);
         }
       }
     }
@@ -38,13 +47,13 @@ export function handle_listeners(ses: sshsession, readfds: ReadonlySet<Fd>): voi
  * Register listening sockets with the acceptor and cleanup for them; null (and the sockets
  * closed) when the table is full. @dropbear listener.c new_listener
  */
-export function new_listener(
-  ses: sshsession,
+export function new_listener<S extends sshsession>(
+  ses: S,
   socks: readonly ListenerFd[],
   type: ListenerType,
   typedata: unknown,
-  acceptor: listener_acceptor,
-  cleanup: ((ses: sshsession, listener: Listener) => void) | null,
+  acceptor: listener_acceptor<S>,
+  cleanup: listener_cleanup<S> | null,
 ): Listener | null {
   let i = 0;
   while (i < ses.listensize && ses.listeners[i] !== null) {
@@ -86,7 +95,9 @@ export function get_listener(ses: sshsession, type: ListenerType, typedata: unkn
 
 /** Run the cleanup, close the sockets and free the slot. @dropbear listener.c remove_listener */
 export function remove_listener(ses: sshsession, listener: Listener): void {
-  listener.cleanup?.(ses, listener);
+  if (listener.cleanup !== null) {
+    sesCall(ses, listener.cleanup, listener);
+  }
   for (const sock of listener.socks) {
     sock.close();
   }

@@ -1,11 +1,11 @@
 import net from "node:net";
-import { ListenerType, MAX_LISTENERS, runopts, sshsession, svr_runopts, type Listener } from "@dropbear-ts/core";
+import { ListenerType, MAX_LISTENERS, SvrSession, runopts, svr_runopts, type Listener, type sshsession } from "@dropbear-ts/core";
 import { ListenerFd, type Fd } from "@dropbear-ts/netio";
 import { describe, expect, it } from "vitest";
 import { get_listener, handle_listeners, listeners_initialise, new_listener, remove_all_listeners, remove_listener, set_listener_fds } from "../src/index.js";
 
 function session(): sshsession {
-  const ses = new sshsession(new runopts(), { svr_opts: new svr_runopts() });
+  const ses = new SvrSession(new runopts(), new svr_runopts());
   listeners_initialise(ses);
   return ses;
 }

@@ -15,7 +15,7 @@ import {
   bufNewUnzeroed,
   type buffer,
 } from "@dropbear-ts/buffer";
-import { DROPBEAR_COMP_ZLIB, DROPBEAR_COMP_ZLIB_DELAY, type ZStream, type key_context_directional, type sshsession } from "@dropbear-ts/core";
+import { DROPBEAR_COMP_ZLIB, DROPBEAR_COMP_ZLIB_DELAY, sesCall, type ZStream, type key_context_directional, type sshsession } from "@dropbear-ts/core";
 import { createRequire } from "node:module";
 import { CRYPT_OK, LTC_DECRYPT, LTC_ENCRYPT, computeMac, genrandom, verifyMac } from "@dropbear-ts/crypto";
 import { TRACE, TRACE2, dropbear_assert, dropbear_exit, enqueue, isempty, monotonic_now, strerror_code } from "@dropbear-ts/dbutil";
@@ -180,7 +180,7 @@ function readSome(ses: sshsession, max: number): Buffer | null {
     fatalIo("reading", e);
   }
   if (got !== null && got.length === 0) {
-    ses.remoteclosed(ses);
+    sesCall(ses, ses.remoteclosed);
     dropbear_exit("Remote closed the connection");
   }
   return got;

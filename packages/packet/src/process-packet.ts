@@ -1,5 +1,5 @@
 import { buf_free, buf_getbyte, buf_putbyte, buf_putint } from "@dropbear-ts/buffer";
-import type { sshsession } from "@dropbear-ts/core";
+import { sesCall, type sshsession } from "@dropbear-ts/core";
 import { TRACE, TRACE2, dropbear_close, dropbear_exit, monotonic_now } from "@dropbear-ts/dbutil";
 import {
   SSH_MSG_CHANNEL_FAILURE,
@@ -74,7 +74,7 @@ export function process_packet(ses: sshsession): void {
     }
     const pt = ses.packettypes.find((p) => p.type === type);
     if (pt !== undefined) {
-      pt.handler(ses);
+      sesCall(ses, pt.handler);
       return;
     }
     TRACE("preauth unknown packet");

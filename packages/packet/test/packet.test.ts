@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { buf_getbyte, buf_getstring, buf_new, buf_putbyte, buf_putstring, type buffer } from "@dropbear-ts/buffer";
-import { cli_runopts, runopts, sshsession, svr_runopts, type key_context_directional } from "@dropbear-ts/core";
+import { CliSession, SvrSession, cli_runopts, runopts, svr_runopts, type key_context_directional, type sshsession } from "@dropbear-ts/core";
 import {
   dropbear_aes128,
   dropbear_chachapoly,
@@ -48,8 +48,8 @@ function key(dir: key_context_directional, s: Suite, k: Buffer, iv: Buffer, mack
 async function pair(s: Suite): Promise<{ tx: sshsession; rx: sshsession }> {
   const p = await tcpPair();
   cleanups.push(p.close);
-  const tx = new sshsession(new runopts(), { svr_opts: new svr_runopts() });
-  const rx = new sshsession(new runopts(), { cli_opts: new cli_runopts() });
+  const tx = new SvrSession(new runopts(), new svr_runopts());
+  const rx = new CliSession(new runopts(), new cli_runopts());
   for (const ses of [tx, rx]) {
     ses.writepayload = buf_new(16384);
     ses.dataallowed = true;

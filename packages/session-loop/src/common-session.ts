@@ -1,5 +1,5 @@
 import { buf_new, buf_putbyte, buf_putbytes, buf_putstring, buf_burn_free, type buffer } from "@dropbear-ts/buffer";
-import { OUR_TRANS_MAX_PAYLOAD_LEN, OUR_WRITEQUEUE_MARK, key_context, type sshsession } from "@dropbear-ts/core";
+import { OUR_TRANS_MAX_PAYLOAD_LEN, OUR_WRITEQUEUE_MARK, key_context, sesCall, type sshsession } from "@dropbear-ts/core";
 import {
   DEBUG1,
   TRACE,
@@ -141,7 +141,7 @@ function isDataPacket(ses: sshsession): boolean {
  * bind when the client sets its forwards up.
  * @dropbear common-session.c session_loop
  */
-export async function session_loop(ses: sshsession, loophandler: (ses: sshsession) => void | Promise<void>): Promise<never> {
+export async function session_loop<S extends sshsession>(ses: S, loophandler: (ses: S) => void | Promise<void>): Promise<never> {
   for (;;) {
     const writequeue_has_space = ses.writequeue_len <= 2 * TRANS_MAX_PAYLOAD_LEN;
     const timeout = select_timeout(ses);
@@ -251,7 +251,9 @@ export function session_cleanup(ses: sshsession): void {
   }
   // Channels first: their cleanup may still need the rest of the session.
   chancleanup(ses);
-  ses.extra_session_cleanup?.(ses);
+  if (ses.extra_session_cleanup !== null) {
+    sesCall(ses, ses.extra_session_cleanup);
+  }
   remove_all_listeners(ses);
   remove_connect_pending(ses.conn_pending);
   while (!isempty(ses.writequeue)) {
@@ -332,7 +334,7 @@ function read_session_identification(ses: sshsession): void {
     }
     if (ses.identlines >= maxlines) {
       TRACE("error reading remote ident");
-      ses.remoteclosed(ses);
+      sesCall(ses, ses.remoteclosed);
       dropbear_exit("Remote closed the connection");
     }
   }
@@ -356,7 +358,7 @@ function ident_readln(ses: sshsession): string | null {
       b = sock.read(1);
     } catch {
       TRACE("leave ident_readln: read error");
-      ses.remoteclosed(ses);
+      sesCall(ses, ses.remoteclosed);
       dropbear_exit("Remote closed the connection");
     }
     if (b === null) {
@@ -364,7 +366,7 @@ function ident_readln(ses: sshsession): string | null {
     }
     if (b.length === 0) {
       TRACE("leave ident_readln: EOF");
-      ses.remoteclosed(ses);
+      sesCall(ses, ses.remoteclosed);
       dropbear_exit("Remote closed the connection");
     }
     const c = b[0]!;

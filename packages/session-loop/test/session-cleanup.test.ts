@@ -1,5 +1,5 @@
 import { buf_new, buf_putbytes, type buffer } from "@dropbear-ts/buffer";
-import { key_context, runopts, sshsession, svr_runopts } from "@dropbear-ts/core";
+import { key_context, runopts, svr_runopts, SvrSession } from "@dropbear-ts/core";
 import { describe, expect, it } from "vitest";
 import { session_cleanup } from "../src/index.js";
 
@@ -12,7 +12,7 @@ function secretBuf(n: number): [buffer, Buffer] {
 
 describe("session_cleanup", () => {
   it("zeroes the session's secrets as common-session.c burns them", () => {
-    const ses = new sshsession(new runopts(), { svr_opts: new svr_runopts() });
+    const ses = new SvrSession(new runopts(), new svr_runopts());
     ses.init_done = true;
     const sessionId = Buffer.alloc(32, 0xaa);
     const hash = Buffer.alloc(32, 0xbb);
@@ -62,7 +62,7 @@ describe("session_cleanup", () => {
   });
 
   it("does nothing to a session that never finished init", () => {
-    const ses = new sshsession(new runopts(), { svr_opts: new svr_runopts() });
+    const ses = new SvrSession(new runopts(), new svr_runopts());
     const sessionId = Buffer.alloc(8, 0xaa);
     ses.session_id = sessionId;
     session_cleanup(ses);

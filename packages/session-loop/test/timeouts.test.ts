@@ -1,4 +1,4 @@
-import { runopts, sshsession, svr_runopts } from "@dropbear-ts/core";
+import { CliSession, SvrSession, cli_runopts, runopts, svr_runopts, type sshsession } from "@dropbear-ts/core";
 import { DropbearExit, monotonic_now } from "@dropbear-ts/dbutil";
 import { AUTH_TIMEOUT, KEX_REKEY_TIMEOUT } from "@dropbear-ts/options";
 import { describe, expect, it } from "vitest";
@@ -9,7 +9,10 @@ import { checktimeouts, select_timeout } from "../src/index.js";
 // stamps are set back.
 
 function serverSession(): sshsession {
-  const ses = new sshsession(new runopts(), { svr_opts: new svr_runopts() });
+  return stamped(new SvrSession(new runopts(), new svr_runopts()));
+}
+
+function stamped(ses: sshsession): sshsession {
   const now = monotonic_now();
   ses.connect_time = now;
   ses.kexstate.lastkextime = now;
@@ -47,8 +50,7 @@ describe("auth timeout", () => {
   });
 
   it("a client has no auth timeout", () => {
-    const ses = serverSession();
-    ses.isserver = false;
+    const ses = stamped(new CliSession(new runopts(), new cli_runopts()));
     ses.connect_time -= AUTH_TIMEOUT * 2;
     expect(() => checktimeouts(ses)).not.toThrow();
   });

@@ -9,7 +9,7 @@ import {
   type Listener,
   type StreamChannel,
   type TCPFwdEntry,
-  type sshsession,
+  type CliSession,
 } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, cleantext } from "@dropbear-ts/dbutil";
 import { connect_remote, dropbear_prio } from "@dropbear-ts/netio";
@@ -18,7 +18,7 @@ import { encrypt_packet } from "@dropbear-ts/packet";
 import { listen_tcpfwd } from "./tcp-accept.js";
 
 /** Our -L channels: "direct-tcpip", opened by us only. @dropbear cli-tcpfwd.c cli_chan_tcplocal */
-const cli_chan_tcplocal: ChanType = {
+const cli_chan_tcplocal: ChanType<CliSession> = {
   name: "direct-tcpip",
   inithandler: null,
   check_close: null,
@@ -28,8 +28,8 @@ const cli_chan_tcplocal: ChanType = {
 };
 
 /** A forward could not be set up: fatal with -o ExitOnForwardFailure=yes, else a warning. @dropbear cli-tcpfwd.c fwd_failed */
-function fwd_failed(ses: sshsession, msg: string): void {
-  if (ses.cli_ses!.cli_opts.exit_on_fwd_failure) {
+function fwd_failed(ses: CliSession, msg: string): void {
+  if (ses.cli_ses.cli_opts.exit_on_fwd_failure) {
     dropbear_exit(msg);
   }
   dropbear_log(LOG_WARNING, msg);
@@ -41,9 +41,9 @@ function str(s: string | null): string {
 }
 
 /** Listen for every -L once authenticated. @dropbear cli-tcpfwd.c setup_localtcp */
-export async function setup_localtcp(ses: sshsession): Promise<void> {
+export async function setup_localtcp(ses: CliSession): Promise<void> {
   TRACE("enter setup_localtcp");
-  for (const fwd of ses.cli_ses!.cli_opts.localfwds) {
+  for (const fwd of ses.cli_ses.cli_opts.localfwds) {
     const ret = await cli_localtcp(ses, fwd.listenaddr, fwd.listenport, fwd.connectaddr, fwd.connectport);
     if (ret === null) {
       fwd_failed(ses, `Failed local port forward ${str(fwd.listenaddr)}:${fwd.listenport}:${str(fwd.connectaddr)}:${fwd.connectport}`);
@@ -60,14 +60,14 @@ export async function setup_localtcp(ses: sshsession): Promise<void> {
  * @dropbear cli-tcpfwd.c cli_localtcp
  */
 export async function cli_localtcp(
-  ses: sshsession,
+  ses: CliSession,
   listenaddr: string | null,
   listenport: number,
   remoteaddr: string | null,
   remoteport: number,
 ): Promise<Listener | null> {
   TRACE(() => `enter cli_localtcp: ${listenport} ${remoteaddr} ${remoteport}`);
-  const tcpinfo = new FwdListener();
+  const tcpinfo = new FwdListener<CliSession>();
   tcpinfo.sendaddr = remoteaddr;
   tcpinfo.sendport = remoteport;
   if (listenaddr !== null) {
@@ -84,7 +84,7 @@ export async function cli_localtcp(
 }
 
 /** A library caller's direct-tcpip channel, on its own streams instead of an accepted socket. */
-const cli_chan_tcpstream: ChanType = {
+const cli_chan_tcpstream: ChanType<CliSession> = {
   name: "direct-tcpip",
   inithandler: (_ses, channel) => {
     streamChannelOpened(channel);
@@ -101,7 +101,7 @@ const cli_chan_tcpstream: ChanType = {
  * streams (ssh2's forwardOut), with the originator given as orighost:origport, as
  * tcp_acceptor asks for each -L connection. DROPBEAR_FAILURE when no channel slot is free.
  */
-export function cliOpenStreamDirect(ses: sshsession, sc: StreamChannel, host: string, port: number, orighost: string, origport: number): number {
+export function cliOpenStreamDirect(ses: CliSession, sc: StreamChannel, host: string, port: number, orighost: string, origport: number): number {
   if (send_msg_channel_open_init(ses, sc.readfd, cli_chan_tcpstream, sc) === DROPBEAR_FAILURE) {
     return DROPBEAR_FAILURE;
   }
@@ -114,7 +114,7 @@ export function cliOpenStreamDirect(ses: sshsession, sc: StreamChannel, host: st
 }
 
 /** Ask the server to listen for us (a -R). @dropbear cli-tcpfwd.c send_msg_global_request_remotetcp */
-export function send_msg_global_request_remotetcp(ses: sshsession, addr: string, port: number): void {
+export function send_msg_global_request_remotetcp(ses: CliSession, addr: string, port: number): void {
   TRACE("enter send_msg_global_request_remotetcp");
   buf_putbyte(ses.writepayload, SSH_MSG_GLOBAL_REQUEST);
   buf_putstring(ses.writepayload, "tcpip-forward");
@@ -126,8 +126,8 @@ export function send_msg_global_request_remotetcp(ses: sshsession, addr: string,
 }
 
 /** The first -R still waiting for its answer: replies carry no id, they come in order. */
-function firstUnanswered(ses: sshsession): TCPFwdEntry | null {
-  for (const fwd of ses.cli_ses!.cli_opts.remotefwds) {
+function firstUnanswered(ses: CliSession): TCPFwdEntry | null {
+  for (const fwd of ses.cli_ses.cli_opts.remotefwds) {
     if (!fwd.have_reply) {
       return fwd;
     }
@@ -139,7 +139,7 @@ function firstUnanswered(ses: sshsession): TCPFwdEntry | null {
  * REQUEST_SUCCESS: the next -R is set up; for port 0 the server says which port it took.
  * @dropbear cli-tcpfwd.c cli_recv_msg_request_success
  */
-export function cli_recv_msg_request_success(ses: sshsession): void {
+export function cli_recv_msg_request_success(ses: CliSession): void {
   const fwd = firstUnanswered(ses);
   if (fwd === null) {
     return;
@@ -155,7 +155,7 @@ export function cli_recv_msg_request_success(ses: sshsession): void {
 }
 
 /** REQUEST_FAILURE: the next -R was refused. @dropbear cli-tcpfwd.c cli_recv_msg_request_failure */
-export function cli_recv_msg_request_failure(ses: sshsession): void {
+export function cli_recv_msg_request_failure(ses: CliSession): void {
   const fwd = firstUnanswered(ses);
   if (fwd === null) {
     return;
@@ -166,9 +166,9 @@ export function cli_recv_msg_request_failure(ses: sshsession): void {
 }
 
 /** Request every -R once authenticated ("localhost" unless given, "" with -g). @dropbear cli-tcpfwd.c setup_remotetcp */
-export function setup_remotetcp(ses: sshsession): void {
+export function setup_remotetcp(ses: CliSession): void {
   TRACE("enter setup_remotetcp");
-  for (const fwd of ses.cli_ses!.cli_opts.remotefwds) {
+  for (const fwd of ses.cli_ses.cli_opts.remotefwds) {
     // Kept in the entry so the server's forwarded-tcpip opens can be matched against it.
     fwd.listenaddr ??= ses.opts.listen_fwd_all ? "" : "localhost";
     send_msg_global_request_remotetcp(ses, fwd.listenaddr, fwd.listenport);
@@ -181,13 +181,13 @@ export function setup_remotetcp(ses: sshsession): void {
  * (address and port, else port alone) and connect to its target.
  * @dropbear cli-tcpfwd.c newtcpforwarded
  */
-function newtcpforwarded(ses: sshsession, channel: Channel): number {
+function newtcpforwarded(ses: CliSession, channel: Channel): number {
   const payload = ses.payload!;
   const origaddrBytes = buf_getstring(payload);
   const origaddr = origaddrBytes.toString("latin1");
   const origport = buf_getint(payload);
   let err = SSH_OPEN_ADMINISTRATIVELY_PROHIBITED;
-  const fwds = [...ses.cli_ses!.cli_opts.remotefwds];
+  const fwds = [...ses.cli_ses.cli_opts.remotefwds];
   // Port alone covers "localhost" asked vs "127.0.0.1" / "::1" reported.
   const fwd = fwds.find((f) => origport === f.listenport && origaddr === f.listenaddr) ?? fwds.find((f) => origport === f.listenport);
   if (fwd === undefined) {
@@ -209,7 +209,7 @@ function newtcpforwarded(ses: sshsession, channel: Channel): number {
 }
 
 /** The server's connections to our -R ports. @dropbear cli-tcpfwd.c cli_chan_tcpremote */
-export const cli_chan_tcpremote: ChanType = {
+export const cli_chan_tcpremote: ChanType<CliSession> = {
   name: "forwarded-tcpip",
   inithandler: newtcpforwarded,
   check_close: null,

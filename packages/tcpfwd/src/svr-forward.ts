@@ -1,7 +1,7 @@
 import { buf_getbool, buf_getstring } from "@dropbear-ts/buffer";
 import { svr_pubkey_allows_tcpfwd } from "@dropbear-ts/auth";
 import { send_msg_request_failure, send_msg_request_success } from "@dropbear-ts/channel";
-import type { sshsession } from "@dropbear-ts/core";
+import type { SvrSession } from "@dropbear-ts/core";
 import { TRACE } from "@dropbear-ts/dbutil";
 import { MAX_NAME_LEN, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { svr_cancelremotestreamlocal, svr_remotestreamlocalreq } from "./svr-streamfwd.js";
@@ -14,13 +14,13 @@ import { svr_cancelremotetcp, svr_remotetcpreq } from "./svr-tcpfwd.js";
  * before the next packet, so replies keep their order); cancel-streamlocal-forward@openssh.com.
  * @dropbear svr-forward.c svr_recv_msg_global_request
  */
-export function svr_recv_msg_global_request(ses: sshsession): void {
+export function svr_recv_msg_global_request(ses: SvrSession): void {
   TRACE("enter recv_msg_global_request_remote");
   const payload = ses.payload!;
   const reqname = buf_getstring(payload);
   let wantreply = buf_getbool(payload) === 1;
   let ret = DROPBEAR_FAILURE;
-  if (ses.svr_ses!.svr_opts.noremotefwd || !svr_pubkey_allows_tcpfwd(ses)) {
+  if (ses.svr_ses.svr_opts.noremotefwd || !svr_pubkey_allows_tcpfwd(ses)) {
     TRACE("remote forwarding is disabled");
   } else if (reqname.length > MAX_NAME_LEN) {
     TRACE(() => `name len is wrong: ${reqname.length}`);

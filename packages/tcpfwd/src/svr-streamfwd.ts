@@ -11,7 +11,7 @@ import {
   type ChanType,
   type Channel,
   type Listener,
-  type sshsession,
+  type SvrSession,
 } from "@dropbear-ts/core";
 import { DEBUG1, LOG_INFO, TRACE, dropbear_log, strerror_code } from "@dropbear-ts/dbutil";
 import { get_listener, new_listener, remove_listener } from "@dropbear-ts/listener";
@@ -29,7 +29,7 @@ import { channelOpenDecided } from "./svr-tcpfwd.js";
 const SUN_PATH_LEN = 108;
 
 /** "forwarded-streamlocal@openssh.com": the channel for each connection to a -R socket (opened by us only). @dropbear svr-streamfwd.c svr_chan_streamlocalremote */
-const svr_chan_streamlocalremote: ChanType = {
+const svr_chan_streamlocalremote: ChanType<SvrSession> = {
   name: "forwarded-streamlocal@openssh.com",
   inithandler: null,
   check_close: null,
@@ -52,7 +52,7 @@ function matchstreamlocal(typedata1: unknown, typedata2: unknown): boolean {
  * A path from the request: at most MAX_HOST_LEN bytes and no NUL inside (C's strlen check);
  * null when refused.
  */
-function getStreamPath(ses: sshsession): string | null {
+function getStreamPath(ses: SvrSession): string | null {
   const raw = buf_getstring(ses.payload!);
   if (raw.length > MAX_HOST_LEN) {
     TRACE(() => `path len too long: ${raw.length}`);
@@ -73,12 +73,12 @@ function getStreamPath(ses: sshsession): string | null {
  * registered with — docs/deviations.md.)
  * @dropbear svr-streamfwd.c svr_cancelremotestreamlocal
  */
-export function svr_cancelremotestreamlocal(ses: sshsession): number {
+export function svr_cancelremotestreamlocal(ses: SvrSession): number {
   TRACE("enter cancelremotestreamlocal");
   let ret = DROPBEAR_FAILURE;
   const socket_path = getStreamPath(ses);
   if (socket_path !== null) {
-    const tcpinfo = new FwdListener();
+    const tcpinfo = new FwdListener<SvrSession>();
     tcpinfo.socket_path = socket_path;
     tcpinfo.chantype = svr_chan_streamlocalremote;
     const listener = get_listener(ses, ListenerType.LISTENER_TYPE_STREAMFORWARDED, tcpinfo, matchstreamlocal);
@@ -104,7 +104,7 @@ function unlink_streamsocket(path: string): void {
 }
 
 /** The listener is going (cancel or session end): remove its socket file. @dropbear svr-streamfwd.c cleanup_streamlocal */
-function cleanup_streamlocal(_ses: sshsession, listener: Listener): void {
+function cleanup_streamlocal(_ses: SvrSession, listener: Listener): void {
   const tcpinfo = listener.typedata as FwdListener | null;
   if (tcpinfo?.socket_path) {
     unlink_streamsocket(tcpinfo.socket_path);
@@ -115,7 +115,7 @@ function cleanup_streamlocal(_ses: sshsession, listener: Listener): void {
  * A connection on a -R socket: open forwarded-streamlocal@openssh.com at the client, naming the
  * path it asked for. @dropbear svr-streamfwd.c streamlocal_acceptor
  */
-function streamlocal_acceptor(ses: sshsession, listener: Listener, sock: ListenerFd): void {
+function streamlocal_acceptor(ses: SvrSession, listener: Listener, sock: ListenerFd): void {
   const tcpinfo = listener.typedata as FwdListener;
   const s = sock.accept();
   if (s === null) {
@@ -158,7 +158,7 @@ function bindStreamSocket(path: string): Promise<Server> {
  * with streamlocal_acceptor; null, logged, when the path is too long or cannot be bound.
  * @dropbear svr-streamfwd.c listen_streamlocal
  */
-export async function listen_streamlocal(ses: sshsession, tcpinfo: FwdListener): Promise<Listener | null> {
+export async function listen_streamlocal(ses: SvrSession, tcpinfo: FwdListener<SvrSession>): Promise<Listener | null> {
   TRACE("enter listen_streamlocal");
   const path = tcpinfo.socket_path;
   if (path === null) {
@@ -197,9 +197,9 @@ export async function listen_streamlocal(ses: sshsession, tcpinfo: FwdListener):
  * Resolves to DROPBEAR_SUCCESS or DROPBEAR_FAILURE once the bind is done (C's bind blocks).
  * @dropbear svr-streamfwd.c svr_remotestreamlocalreq
  */
-export async function svr_remotestreamlocalreq(ses: sshsession): Promise<number> {
+export async function svr_remotestreamlocalreq(ses: SvrSession): Promise<number> {
   TRACE("enter remotestreamlocalreq");
-  const svr_opts = ses.svr_ses!.svr_opts;
+  const svr_opts = ses.svr_ses.svr_opts;
   let ret = DROPBEAR_FAILURE;
   out: {
     if (svr_opts.forced_command !== null || svr_pubkey_has_forced_command(ses)) {
@@ -215,12 +215,12 @@ export async function svr_remotestreamlocalreq(ses: sshsession): Promise<number>
       break out;
     }
     // The embedding program may refuse it (beyond Dropbear); a rejected answer refuses too.
-    const embed = ses.svr_ses!.embed;
+    const embed = ses.svr_ses.embed;
     if (embed !== null && !(await Promise.resolve(embed.remotestreamlocal(ses, request_path)).catch(() => false))) {
       TRACE("leave remotestreamlocalreq: refused by the embedding program");
       break out;
     }
-    const tcpinfo = new FwdListener();
+    const tcpinfo = new FwdListener<SvrSession>();
     tcpinfo.chantype = svr_chan_streamlocalremote;
     tcpinfo.fwd_type = "forwarded";
     tcpinfo.socket_path = request_path;
@@ -237,9 +237,9 @@ export async function svr_remotestreamlocalreq(ses: sshsession): Promise<number>
  * key's no-port-forwarding), start connecting to the socket path; channel_connect_done answers.
  * @dropbear svr-streamfwd.c newstreamlocal
  */
-function newstreamlocal(ses: sshsession, channel: Channel): number {
+function newstreamlocal(ses: SvrSession, channel: Channel): number {
   TRACE(() => `streamlocal channel ${channel.index}`);
-  const svr_opts = ses.svr_ses!.svr_opts;
+  const svr_opts = ses.svr_ses.svr_opts;
   let err = SSH_OPEN_ADMINISTRATIVELY_PROHIBITED;
   out: {
     if (svr_opts.forced_command !== null || svr_pubkey_has_forced_command(ses)) {
@@ -266,7 +266,7 @@ function newstreamlocal(ses: sshsession, channel: Channel): number {
         dropbear_prio.DROPBEAR_PRIO_NORMAL,
       );
     };
-    const embed = ses.svr_ses!.embed;
+    const embed = ses.svr_ses.embed;
     if (embed === null) {
       connect(path);
     } else {
@@ -285,7 +285,7 @@ function newstreamlocal(ses: sshsession, channel: Channel): number {
 }
 
 /** "direct-streamlocal@openssh.com" as the server accepts it (`ssh -L port:/path`). @dropbear svr-streamfwd.c svr_chan_streamlocal */
-export const svr_chan_streamlocal: ChanType = {
+export const svr_chan_streamlocal: ChanType<SvrSession> = {
   name: "direct-streamlocal@openssh.com",
   inithandler: newstreamlocal,
   check_close: null,

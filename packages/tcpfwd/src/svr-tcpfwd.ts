@@ -8,7 +8,7 @@ import {
   SSH_OPEN_IN_PROGRESS,
   type ChanType,
   type Channel,
-  type sshsession,
+  type SvrSession,
 } from "@dropbear-ts/core";
 import { TRACE } from "@dropbear-ts/dbutil";
 import { get_listener, remove_listener } from "@dropbear-ts/listener";
@@ -21,7 +21,7 @@ import { listen_tcpfwd } from "./tcp-accept.js";
 const IPPORT_RESERVED = 1024;
 
 /** "forwarded-tcpip": the server's channels for connections to a client's -R port (opened by us only). @dropbear svr-tcpfwd.c svr_chan_tcpremote */
-const svr_chan_tcpremote: ChanType = {
+const svr_chan_tcpremote: ChanType<SvrSession> = {
   name: "forwarded-tcpip",
   inithandler: null,
   check_close: null,
@@ -38,7 +38,7 @@ function matchtcp(typedata1: unknown, typedata2: unknown): boolean {
 }
 
 /** cancel-tcpip-forward: remove the listener the request names. @dropbear svr-tcpfwd.c svr_cancelremotetcp */
-export function svr_cancelremotetcp(ses: sshsession): number {
+export function svr_cancelremotetcp(ses: SvrSession): number {
   TRACE("enter cancelremotetcp");
   const payload = ses.payload!;
   let ret = DROPBEAR_FAILURE;
@@ -46,7 +46,7 @@ export function svr_cancelremotetcp(ses: sshsession): number {
   if (request_addr.length > MAX_HOST_LEN) {
     TRACE(() => `addr len too long: ${request_addr.length}`);
   } else {
-    const tcpinfo = new FwdListener();
+    const tcpinfo = new FwdListener<SvrSession>();
     tcpinfo.request_listenaddr = request_addr.toString("latin1");
     tcpinfo.listenport = buf_getint(payload);
     const listener = get_listener(ses, ListenerType.LISTENER_TYPE_TCPFORWARDED, tcpinfo, matchtcp);
@@ -67,11 +67,11 @@ export function svr_cancelremotetcp(ses: sshsession): number {
  * before the next packet, so this reply still precedes every later one.
  * @dropbear svr-tcpfwd.c svr_remotetcpreq
  */
-export async function svr_remotetcpreq(ses: sshsession, wantreply: boolean): Promise<number> {
+export async function svr_remotetcpreq(ses: SvrSession, wantreply: boolean): Promise<number> {
   TRACE("enter remotetcpreq");
   const payload = ses.payload!;
   let ret = DROPBEAR_FAILURE;
-  let tcpinfo: FwdListener | null = null;
+  let tcpinfo: FwdListener<SvrSession> | null = null;
   let port = 0;
   const request_addr = buf_getstring(payload);
   out: {
@@ -96,16 +96,16 @@ export async function svr_remotetcpreq(ses: sshsession, wantreply: boolean): Pro
       break out;
     }
     // The embedding program may refuse it (beyond Dropbear); a rejected answer refuses too.
-    const embed = ses.svr_ses!.embed;
+    const embed = ses.svr_ses.embed;
     if (embed !== null && !(await Promise.resolve(embed.remotetcp(ses, addr, port)).catch(() => false))) {
       TRACE("remote tcp forwarding refused by the embedding program");
       break out;
     }
-    tcpinfo = new FwdListener();
+    tcpinfo = new FwdListener<SvrSession>();
     tcpinfo.listenport = port;
     tcpinfo.chantype = svr_chan_tcpremote;
     tcpinfo.fwd_type = "forwarded";
-    tcpinfo.interface = ses.svr_ses!.svr_opts.interface;
+    tcpinfo.interface = ses.svr_ses.svr_opts.interface;
     tcpinfo.request_listenaddr = addr;
     // null is loopback only: the default, and what "localhost" asks for anyway.
     tcpinfo.listenaddr = !ses.opts.listen_fwd_all || addr === "localhost" ? null : addr;
@@ -136,12 +136,12 @@ export async function svr_remotetcpreq(ses: sshsession, wantreply: boolean): Pro
  * no-port-forwarding and permitopen) and the request is sane, then start connecting to the
  * destination; channel_connect_done answers the open. @dropbear svr-tcpfwd.c newtcpdirect
  */
-function newtcpdirect(ses: sshsession, channel: Channel): number {
+function newtcpdirect(ses: SvrSession, channel: Channel): number {
   TRACE(() => `newtcpdirect channel ${channel.index}`);
   const payload = ses.payload!;
   let err = SSH_OPEN_ADMINISTRATIVELY_PROHIBITED;
   out: {
-    if (ses.svr_ses!.svr_opts.nolocaltcp || !svr_pubkey_allows_tcpfwd(ses)) {
+    if (ses.svr_ses.svr_opts.nolocaltcp || !svr_pubkey_allows_tcpfwd(ses)) {
       TRACE("leave newtcpdirect: local tcp forwarding disabled");
       break out;
     }
@@ -166,7 +166,7 @@ function newtcpdirect(ses: sshsession, channel: Channel): number {
       TRACE("leave newtcpdirect: local tcp forwarding not permitted to requested destination");
       break out;
     }
-    const embed = ses.svr_ses!.embed;
+    const embed = ses.svr_ses.embed;
     if (embed !== null) {
       // The embedding program decides where this goes, if anywhere (beyond Dropbear).
       const target = embed.tcpdirect(ses, host, destport, orighost.toString("latin1"), origport);
@@ -186,7 +186,7 @@ function newtcpdirect(ses: sshsession, channel: Channel): number {
 }
 
 /** Start connecting a direct-tcpip channel; channel_connect_done answers the open. Part of newtcpdirect. */
-function tcpdirectConnect(ses: sshsession, channel: Channel, host: string, port: number): void {
+function tcpdirectConnect(ses: SvrSession, channel: Channel, host: string, port: number): void {
   channel.conn_pending = connect_remote(
     ses.conn_pending,
     host,
@@ -204,7 +204,7 @@ function tcpdirectConnect(ses: sshsession, channel: Channel, host: string, port:
  * is sent as "administratively prohibited", nothing is done once the session or the channel is
  * gone, and the loop is woken to go on.
  */
-export function channelOpenDecided<T>(ses: sshsession, channel: Channel, answer: T | Promise<T | null>, connect: (target: T) => void): void {
+export function channelOpenDecided<T>(ses: SvrSession, channel: Channel, answer: T | Promise<T | null>, connect: (target: T) => void): void {
   if (!(answer instanceof Promise)) {
     connect(answer);
     return;
@@ -225,7 +225,7 @@ export function channelOpenDecided<T>(ses: sshsession, channel: Channel, answer:
 }
 
 /** "direct-tcpip" as the server accepts it (the client's -L). @dropbear svr-tcpfwd.c svr_chan_tcpdirect */
-export const svr_chan_tcpdirect: ChanType = {
+export const svr_chan_tcpdirect: ChanType<SvrSession> = {
   name: "direct-tcpip",
   inithandler: newtcpdirect,
   check_close: null,

@@ -12,9 +12,10 @@ import { encrypt_packet } from "@dropbear-ts/packet";
  * naming where to connect (direct-tcpip) or which port was hit (forwarded-tcpip), and who
  * connected. @dropbear tcp-accept.c tcp_acceptor
  */
-function tcp_acceptor(ses: sshsession, listener: Listener, sock: ListenerFd): void {
+function tcp_acceptor<S extends sshsession>(ses: S, listener: Listener, sock: ListenerFd): void {
   TRACE("enter tcp_acceptor");
-  const tcpinfo = listener.typedata as FwdListener;
+  // listen_tcpfwd registered this acceptor with the FwdListener of this same session.
+  const tcpinfo = listener.typedata as FwdListener<S>;
   const s = sock.accept();
   if (s === null) {
     return;
@@ -54,7 +55,7 @@ function tcp_acceptor(ses: sshsession, listener: Listener, sock: ListenerFd): vo
  * null when nothing could be bound or the listener table is full.
  * @dropbear tcp-accept.c listen_tcpfwd
  */
-export async function listen_tcpfwd(ses: sshsession, tcpinfo: FwdListener): Promise<Listener | null> {
+export async function listen_tcpfwd<S extends sshsession>(ses: S, tcpinfo: FwdListener<S>): Promise<Listener | null> {
   TRACE("enter listen_tcpfwd");
   const { socks, errstring } = await dropbear_listen(tcpinfo.listenaddr, String(tcpinfo.listenport), DROPBEAR_MAX_SOCKS, undefined, tcpinfo.interface);
   if (socks.length === 0) {

@@ -4,7 +4,7 @@
 // handle_listeners and channelio, as session_loop orders them.
 import { buf_getbyte, buf_new, buf_putbytes, buf_setpos, type buffer } from "@dropbear-ts/buffer";
 import { channelio, chaninitialise, setchannelfds } from "@dropbear-ts/channel";
-import { cli_runopts, runopts, sshsession, svr_runopts, type ChanType } from "@dropbear-ts/core";
+import { cli_runopts, CliSession, runopts, svr_runopts, SvrSession, type ChanType, type sshsession } from "@dropbear-ts/core";
 import { dequeue, isempty } from "@dropbear-ts/dbutil";
 import { handle_listeners, set_listener_fds } from "@dropbear-ts/listener";
 import { handle_connect_fds, set_connect_fds, type Fd } from "@dropbear-ts/netio";
@@ -14,7 +14,7 @@ export function svrSession(chantypes: readonly ChanType[], setup?: (o: svr_runop
   const opts = new runopts();
   const svr_opts = new svr_runopts();
   setup?.(svr_opts, opts);
-  const ses = new sshsession(opts, { svr_opts });
+  const ses = new SvrSession(opts, svr_opts);
   ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
   ses.dataallowed = true;
   chaninitialise(ses, chantypes);
@@ -25,7 +25,7 @@ export function cliSession(chantypes: readonly ChanType[], setup?: (o: cli_runop
   const opts = new runopts();
   const cli_opts = new cli_runopts();
   setup?.(cli_opts, opts);
-  const ses = new sshsession(opts, { cli_opts });
+  const ses = new CliSession(opts, cli_opts);
   ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
   ses.dataallowed = true;
   chaninitialise(ses, chantypes);
