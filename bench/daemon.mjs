@@ -1,7 +1,7 @@
 // The daemon's process model, measured (docs/process-model.md): our dropbear with its warm
 // spare, against a Node process started per connection (our dropbear -i under a tiny inetd,
 // which is what the daemon did before the spare: spawn, load, then serve) and Debian's dropbear
-// (fork). Timings are reported, never asserted. Brief by default (about half a minute): the
+// (fork). Timings are reported, never asserted. Brief by default (about a minute): the
 // machine may be shared.
 //
 //   node bench/daemon.mjs [--rounds N] [--burst N] [--idle N]
