@@ -1,9 +1,9 @@
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot, type PeerName } from "./helpers/peers.js";
-import { OURS, run, runOurClient, scratch, startOurDropbear, startSshd, type RunResult, type Server } from "./helpers/servers.js";
+import { ourKeygen, run, runOurClient, scratch, startOurDropbear, startSshd, type RunResult, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8: agent forwarding both ways, with real processes over loopback. A local ssh-agent
@@ -64,7 +64,7 @@ let ours: Server | null = null;
 async function ourServer(): Promise<Server> {
   if (ours === null) {
     const hk = join(work.dir, "hk");
-    spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk]);
+    ourKeygen(hk);
     ours = await startOurDropbear(["-r", hk]);
     servers.push(ours);
   }

@@ -3,7 +3,7 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot, type PeerName } from "./helpers/peers.js";
-import { OURS, run, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { ourKeygen, run, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 4: user authentication with the system's real accounts, against real peers.
@@ -43,8 +43,7 @@ beforeAll(async () => {
   keys.encrypted = sshKeygen("id_encrypted", "ed25519", "sesame");
   keys.unknown = sshKeygen("id_unknown", "ed25519");
   keys.dropbear = join(work.dir, "id_dropbear");
-  const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", keys.dropbear], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  ourKeygen(keys.dropbear);
   authorizeKeys({ home, uid, gid }, `${keys.ed25519}.pub`, `${keys.ecdsa}.pub`, `${keys.rsa}.pub`, `${keys.encrypted}.pub`, `${keys.dropbear}.pub`);
   for (const k of Object.values(keys)) chmodSync(k, 0o600);
 }, 60_000);
@@ -59,7 +58,7 @@ let ours: Server | null = null;
 async function ourServer(): Promise<Server> {
   if (ours === null) {
     const hk = join(work.dir, "hk");
-    spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk]);
+    ourKeygen(hk);
     ours = await startOurDropbear(["-r", hk]);
     servers.push(ours);
   }
@@ -233,7 +232,7 @@ describe("our dbclient -> OpenSSH sshd and Debian's dropbear, a real system acco
 describe("server auth options (-b, -s, -w, -T)", () => {
   async function optServer(...args: string[]): Promise<Server> {
     const hk = join(work.dir, `hk_opts_${servers.length}`);
-    spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk]);
+    ourKeygen(hk);
     const s = await startOurDropbear(["-r", hk, ...args]);
     servers.push(s);
     return s;

@@ -1,10 +1,10 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
 import { childrenOf, connectionsOf, cpuTicks, openFds, waitSpare } from "./helpers/procs.js";
-import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 
 // Issue 10: faults in the listening daemon. Out of descriptors (accept and spawn failing), and
 // connection processes dying before the handshake, must each cost one log line and the
@@ -15,8 +15,7 @@ let hk: string;
 
 beforeAll(() => {
   hk = join(work.dir, "hk");
-  const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  ourKeygen(hk);
 });
 
 afterAll(() => work.cleanup());

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, readFileSync } from "node:fs";
 import net from "node:net";
@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
 import { connectionsOf, socketInodes, tcpInodes, waitSpare } from "./helpers/procs.js";
-import { OURS, freePort, run, scratch, startOurDropbear, waitPort, type Server } from "./helpers/servers.js";
+import { OURS, freePort, ourKeygen, run, scratch, startOurDropbear, waitPort, type Server } from "./helpers/servers.js";
 
 // Issue 10: Dropbear's limits and the daemon's flags, end to end over loopback. Loopback has the
 // whole 127/8, so binding a client socket's local address makes it another remote host.
@@ -16,8 +16,7 @@ let hk: string;
 
 beforeAll(() => {
   hk = join(work.dir, "hk");
-  const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  ourKeygen(hk);
 });
 
 afterAll(() => work.cleanup());

@@ -3,7 +3,7 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } 
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { OURS, run, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { OURS, ourKeygen, run, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { addTestUser, removeTestUser, type TestUser } from "./helpers/users.js";
 
 // Issue 9: with no -i, dbclient tries ~/.ssh/id_dropbear and then the OpenSSH keys users
@@ -42,7 +42,7 @@ beforeAll(async () => {
   if (!isRoot) return;
   user = addTestUser(USER);
   const hk = join(work.dir, "host_ed25519");
-  spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk]);
+  ourKeygen(hk);
   ours = await startOurDropbear(["-r", hk]);
   const sd = join(work.dir, "sshd");
   mkdirSync(sd);
@@ -64,7 +64,7 @@ beforeEach(() => {
 describe("default identities", () => {
   itAsRoot(["ssh-keygen", "sshd"], "OpenSSH's ~/.ssh/id_ed25519 authenticates with no -i, to our dropbear and to sshd", async () => {
     // An id_dropbear the server does not know comes first and is simply refused.
-    spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", join(ssh, "id_dropbear")]);
+    ourKeygen(join(ssh, "id_dropbear"));
     authorize([keygen("id_ed25519", "ed25519")]);
     for (const port of [ours.port, sshd.port]) {
       const r = await client(port, "echo via-default-key; exit 3");

@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { IS_ROOT, PEERS, hasAsyncssh, itAsyncssh, PYTHON } from "./helpers/peers.js";
-import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { startEchoTarget, type Target } from "./helpers/tunnel.js";
 import { addTestUser, authorizeKeys, removeTestUser, type TestUser } from "./helpers/users.js";
 
@@ -67,7 +67,7 @@ beforeAll(async () => {
   if (r.status !== 0) throw new Error(r.stderr);
   authorizeKeys(user, `${key}.pub`);
   const hk = join(work.dir, "hk");
-  spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk]);
+  ourKeygen(hk);
   ours = await startOurDropbear(["-r", hk]);
   echo = await startEchoTarget();
 }, 60_000);

@@ -4,7 +4,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
-import { OURS, freePort, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { OURS, freePort, ourKeygen, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { connectionsOf } from "./helpers/procs.js";
 import { tcpConnectionsOf } from "./helpers/procs.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
@@ -45,13 +45,11 @@ beforeAll(() => {
   const user = addTestUser(USER, { password: `fwd-${process.pid}-pass` });
 
   keys.dropbear = join(work.dir, "id_dropbear");
-  const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", keys.dropbear], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  ourKeygen(keys.dropbear);
   keys.openssh = join(work.dir, "id_openssh");
   sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", keys.openssh, "-C", "fwd"]);
   keys.host = join(work.dir, "host_ed25519");
-  const h = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", keys.host], { encoding: "utf8" });
-  if (h.status !== 0) throw new Error(h.stderr);
+  ourKeygen(keys.host);
 
   authorizeKeys(user, `${keys.dropbear}.pub`, `${keys.openssh}.pub`);
   chmodSync(keys.openssh, 0o600);

@@ -1,4 +1,3 @@
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import net from "node:net";
@@ -6,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot, itWithPeers } from "./helpers/peers.js";
 import { connectionsOf } from "./helpers/procs.js";
-import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { kexinit, packet, sshString, u32 } from "./helpers/wire.js";
 import { buf_putbytes } from "@dropbear-ts/buffer";
 import type { sshsession } from "@dropbear-ts/core";
@@ -199,8 +198,7 @@ let server: Server;
 
 beforeAll(async () => {
   const hk = join(work.dir, "hk");
-  const k = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk], { encoding: "utf8" });
-  if (k.status !== 0) throw new Error(k.stderr);
+  ourKeygen(hk);
   server = await startOurDropbear(["-r", hk]);
 }, 30_000);
 

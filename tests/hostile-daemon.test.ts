@@ -1,11 +1,10 @@
-import { spawnSync } from "node:child_process";
 import { once } from "node:events";
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
 import { connectionsOf, rssMiB } from "./helpers/procs.js";
-import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { kexinit, packet, sshString, u32 } from "./helpers/wire.js";
 
 // Issue 10: hostile peers against the daemon as a whole (the transport's parsers are covered by
@@ -17,8 +16,7 @@ let server: Server;
 
 beforeAll(async () => {
   const hk = join(work.dir, "hk");
-  const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  ourKeygen(hk);
   server = await startOurDropbear(["-r", hk]);
 }, 30_000);
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { IS_ROOT, PEERS, PYTHON, hasAsyncssh, itAsyncssh } from "./helpers/peers.js";
 import { connectionsOf, rssMiB } from "./helpers/procs.js";
-import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { startEchoTarget, type Target } from "./helpers/tunnel.js";
 import { addTestUser, authorizeKeys, removeTestUser, type TestUser } from "./helpers/users.js";
 
@@ -29,7 +29,7 @@ beforeAll(async () => {
   if (r.status !== 0) throw new Error(r.stderr);
   authorizeKeys(user, `${key}.pub`);
   const hk = join(work.dir, "hk");
-  spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk]);
+  ourKeygen(hk);
   server = await startOurDropbear(["-r", hk]);
   echo = await startEchoTarget();
 }, 60_000);

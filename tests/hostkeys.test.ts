@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { IN_CI, PEERS, itWithPeers, peer } from "./helpers/peers.js";
-import { OURS, run, runOurClient, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { OURS, ourKeygen, run, runOurClient, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 
 // Issue 3: the client's known_hosts check (-y, -y -y, StrictHostKeyChecking, a changed key)
 // and the server's host keys (-r several, -R made on demand).
@@ -17,8 +17,7 @@ afterAll(async () => {
 
 function key(name: string, type = "ed25519"): string {
   const f = join(work.dir, name);
-  const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", type, "-f", f], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  ourKeygen(f, type);
   return f;
 }
 

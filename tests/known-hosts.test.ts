@@ -1,10 +1,9 @@
-import { spawnSync } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { OURS, run, runOurClient, scratch, startOurDropbear, startSshd, type RunResult, type Server } from "./helpers/servers.js";
+import { ourKeygen, run, runOurClient, scratch, startOurDropbear, startSshd, type RunResult, type Server } from "./helpers/servers.js";
 
 // Issue 9: known_hosts as OpenSSH users have it. Hashed |1|salt|hmac entries (as ssh writes
 // them with HashKnownHosts), [host]:port for ports other than 22, and no trust on first use of
@@ -18,8 +17,7 @@ const sshdDir = join(work.dir, "sshd");
 
 function key(name: string, type: string): string {
   const f = join(work.dir, name);
-  const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", type, "-f", f], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  ourKeygen(f, type);
   return f;
 }
 

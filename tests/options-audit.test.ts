@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cli_getopts, svr_getopts } from "@dropbear-ts/runopts";
 import { capture } from "../packages/runopts/test/capture.js";
 import { itAsRoot, itWithPeers } from "./helpers/peers.js";
-import { OURS, run, scratch, startOurDropbear, startSshd, type RunResult, type Server } from "./helpers/servers.js";
+import { OURS, ourKeygen, run, scratch, startOurDropbear, startSshd, type RunResult, type Server } from "./helpers/servers.js";
 import { startEchoTarget, type Target } from "./helpers/tunnel.js";
 import { addTestUser, removeTestUser, type TestUser } from "./helpers/users.js";
 
@@ -296,8 +296,7 @@ const BANNER = "audit banner line";
 const SERVER_ENV = { AUDIT_ENV: "from-the-server" };
 
 function dropbearkey(f: string): string {
-  const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", f], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  ourKeygen(f);
   return readFileSync(`${f}.pub`, "utf8");
 }
 

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync, type StdioOptions } from "node:child_process";
+import { execFileSync, spawn, type StdioOptions } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { chmodSync, writeFileSync } from "node:fs";
@@ -6,7 +6,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { OURS, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { OURS, ourKeygen, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 import { payload, startEchoTarget } from "./helpers/tunnel.js";
 
@@ -32,14 +32,12 @@ beforeAll(async () => {
   if (!isRoot) return;
   const user = addTestUser(USER);
   keys.dropbear = join(work.dir, "id_dropbear");
-  let r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", keys.dropbear], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  ourKeygen(keys.dropbear);
   keys.openssh = join(work.dir, "id_openssh");
   execFileSync(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", keys.openssh, "-C", "proxy"]);
   chmodSync(keys.openssh, 0o600);
   keys.host = join(work.dir, "host_ed25519");
-  r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", keys.host], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  ourKeygen(keys.host);
   authorizeKeys(user, `${keys.dropbear}.pub`, `${keys.openssh}.pub`);
 
   relay = join(work.dir, "relay.mjs");

@@ -1,9 +1,8 @@
-import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { itAsRoot } from "./helpers/peers.js";
-import { OURS, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { OURS, ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 9: dbclient reads ~/.ssh/config (cli-readconf.c, OpenSSH's matching rules): a Host
@@ -25,11 +24,10 @@ beforeAll(async () => {
   mkdirSync(join(home, ".ssh"), { recursive: true, mode: 0o700 });
   // Not in ~/.ssh/id_dropbear: only the config's IdentityFile can find it.
   key = join(work.dir, "conf_key");
-  const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", key], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  ourKeygen(key);
   authorizeKeys(user, `${key}.pub`);
   const hk = join(work.dir, "host_ed25519");
-  spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk]);
+  ourKeygen(hk);
   ours = await startOurDropbear(["-r", hk]);
 }, 60_000);
 

@@ -1,9 +1,9 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { chmodSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
-import { OURS, freePort, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { OURS, freePort, ourKeygen, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 import { echoRoundTrip, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
 
@@ -28,11 +28,11 @@ beforeAll(() => {
   if (!isRoot) return;
   const user = addTestUser(USER, { password: `rekey-${process.pid}` });
   dbKey = join(work.dir, "id_dropbear");
-  spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", dbKey]);
+  ourKeygen(dbKey);
   sshKey = join(work.dir, "id_openssh");
   sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", sshKey]);
   hostKey = join(work.dir, "hk");
-  spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hostKey]);
+  ourKeygen(hostKey);
   authorizeKeys(user, `${dbKey}.pub`, `${sshKey}.pub`);
   chmodSync(sshKey, 0o600);
 }, 60_000);

@@ -1,11 +1,11 @@
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
-import { OURS, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { OURS, ourKeygen, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8, client side: our dbclient running commands against OpenSSH's sshd and against our
@@ -75,7 +75,7 @@ const TARGETS: { name: string; peers: PeerName[]; start: () => Promise<Server> }
     start: async () => {
       if (ours === null) {
         const hk = join(work.dir, "hk");
-        spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk]);
+        ourKeygen(hk);
         ours = await startOurDropbear(["-r", hk]);
         servers.push(ours);
       }

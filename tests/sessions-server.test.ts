@@ -5,7 +5,7 @@ import { chmodSync, chownSync, existsSync, readFileSync, rmSync, statSync, write
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { OURS, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { ourKeygen, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8, server side: OpenSSH's ssh, sftp and scp against our dropbear's "session" channels
@@ -49,8 +49,7 @@ beforeAll(async () => {
   bigLocal = join(work.dir, "big.bin");
   writeFileSync(bigLocal, BIG);
   hostkey = join(work.dir, "hostkey");
-  const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hostkey], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  ourKeygen(hostkey);
   // pututxline() only writes an existing utmp; systemd-tmpfiles makes it at boot on a full
   // system, a container may lack it.
   if (!existsSync("/run/utmp")) {

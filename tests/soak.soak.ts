@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { connectionsOf, openFds, rssMiB } from "./helpers/procs.js";
-import { OURS, freePort, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { OURS, freePort, ourKeygen, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { echoRoundTrip, seededPayload, nextSeed, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
 import { addTestUser, removeTestUser, type TestUser } from "./helpers/users.js";
 import { packet, u32 } from "./helpers/wire.js";
@@ -37,7 +37,7 @@ beforeAll(async () => {
   chownSync(ak, user.uid, user.gid);
   chmodSync(ak, 0o600);
   const hk = join(work.dir, "hk");
-  spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", hk]);
+  ourKeygen(hk);
   server = await startOurDropbear(["-r", hk]);
   echo = await startEchoTarget();
 }, 60_000);

@@ -6,7 +6,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { OURS, freePort, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { freePort, ourKeygen, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 import { payload, startEchoTarget } from "./helpers/tunnel.js";
 
@@ -35,8 +35,7 @@ beforeAll(async () => {
   execFileSync(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", keys.openssh, "-C", "stream"]);
   chmodSync(keys.openssh, 0o600);
   keys.host = join(work.dir, "host_ed25519");
-  const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", "ed25519", "-f", keys.host], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  ourKeygen(keys.host);
   authorizeKeys(user, `${keys.openssh}.pub`);
   ours = await startOurDropbear(["-r", keys.host]);
   cleanups.push(() => ours.stop());

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -16,6 +16,15 @@ export const OURS = {
   dropbearkey: join(ROOT, "apps/dropbearkey/bin/dropbearkey"),
   dropbearconvert: join(ROOT, "apps/dropbearconvert/bin/dropbearconvert"),
 } as const;
+
+/** Generate a key with our dropbearkey at `path` (its public half at `path`.pub); throws if it fails. */
+export function ourKeygen(path: string, type = "ed25519"): string {
+  const r = spawnSync(process.execPath, [OURS.dropbearkey, "-t", type, "-f", path], { encoding: "utf8" });
+  if (r.status !== 0) {
+    throw new Error(`dropbearkey -t ${type} -f ${path}: ${r.stderr}`);
+  }
+  return path;
+}
 
 /** A scratch directory removed by the returned cleanup. */
 export function scratch(prefix = "dbts-"): { dir: string; cleanup: () => void } {
