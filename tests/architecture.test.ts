@@ -1,7 +1,9 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   architecturePath,
+  repoRoot,
   checkGraph,
   directEdges,
   importedPackages,
@@ -23,6 +25,24 @@ describe("the workspace package graph", () => {
   it("matches docs/architecture.md (regenerate with `npm run graph`)", () => {
     const page = readFileSync(architecturePath, "utf8");
     expect(page === withGraph(page, pkgs), "docs/architecture.md is stale: run `npm run graph`").toBe(true);
+  });
+
+  it("loads koffi and the C library in one place only (dbutil's libc.ts)", () => {
+    const loaders: string[] = [];
+    for (const p of pkgs) {
+      const src = join(repoRoot, p.dir, "src");
+      let files: string[];
+      try {
+        files = readdirSync(src, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts"));
+      } catch {
+        continue;
+      }
+      for (const f of files) {
+        const text = readFileSync(join(src, f), "utf8");
+        if (/["']koffi["']|\.load\(/.test(text)) loaders.push(`${p.dir}/src/${f}`);
+      }
+    }
+    expect(loaders).toEqual(["packages/dbutil/src/libc.ts"]);
   });
 
   it("names every package in the page's table of C files", () => {
