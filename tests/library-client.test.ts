@@ -68,7 +68,7 @@ beforeAll(async () => {
   const d = join(work.dir, "sshd");
   mkdirSync(d, { recursive: true });
   writeFileSync(join(d, "banner"), "lib-cli-banner\n");
-  sshd = await startSshd(d, ["PasswordAuthentication yes", `Banner ${join(d, "banner")}`]);
+  sshd = await startSshd(d, ["PasswordAuthentication yes", `Banner ${join(d, "banner")}`, `Subsystem sftp ${PEERS["sftp-server"]}`]);
   mkdirSync(join(home, ".ssh"), { recursive: true, mode: 0o700 });
   knownHosts = join(home, ".ssh", "known_hosts");
   const lines = readdirSync(d)
@@ -263,6 +263,25 @@ describe("the client API in this process", () => {
     const text = (await out).toString();
     expect(text).toContain("33 101");
     expect(text).toContain("term=vt100");
+    await client.end();
+  });
+
+  itAsRoot(["sshd", "ssh-keygen", "sftp-server"], "subsystem: sftp answers SSH_FXP_INIT with its version", async () => {
+    const client = await connect(opts());
+    const sftp = client.subsystem("sftp");
+    // uint32 length 5, SSH_FXP_INIT (1), version 3; the server answers SSH_FXP_VERSION (2).
+    // stdin stays open until then: sftp-server quits at EOF without flushing its answer.
+    sftp.stdin.write(Buffer.from([0, 0, 0, 5, 1, 0, 0, 0, 3]));
+    let reply = Buffer.alloc(0);
+    for await (const chunk of sftp.stdout) {
+      reply = Buffer.concat([reply, chunk as Buffer]);
+      if (reply.length >= 4 && reply.length >= reply.readUInt32BE(0) + 4) break;
+    }
+    sftp.stdin.end();
+    expect(reply.readUInt32BE(0)).toBe(reply.length - 4);
+    expect(reply[4]).toBe(2);
+    expect(reply.readUInt32BE(5)).toBe(3);
+    expect(await sftp.exit).toEqual({ code: 0 });
     await client.end();
   });
 

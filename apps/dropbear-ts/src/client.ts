@@ -174,7 +174,12 @@ export class Client extends EventEmitter {
     return this.#session(null, options);
   }
 
-  #session(cmd: string | null, options: ExecOptions): ClientChannel {
+  /** Start a subsystem (e.g. "sftp"), as dbclient -s does. */
+  subsystem(name: string, options: ExecOptions = {}): ClientChannel {
+    return this.#session(name, options, true);
+  }
+
+  #session(cmd: string | null, options: ExecOptions, is_subsystem = false): ClientChannel {
     const stdin = streamPipe();
     const stdout = streamPipe();
     const stderr = streamPipe();
@@ -190,7 +195,7 @@ export class Client extends EventEmitter {
       errfd: new StreamFd(stderr.writable),
       opened: false,
       cmd,
-      is_subsystem: false,
+      is_subsystem,
       pty: p === null ? null : { term: p.term ?? "xterm", cols: p.cols ?? 80, rows: p.rows ?? 24 },
       env: Object.entries(options.env ?? {}),
       exitstatus: null,
