@@ -1,23 +1,49 @@
 #!/usr/bin/env node
-// Packet layer alone, in one process, no sockets: microseconds per packet to seal a channel-data
-// payload (encrypt_packet) and to read and open it again (read_packet), per cipher and payload
-// size. Shows what the transport costs us per packet beside the kernel's socket path.
-//   npm run build && node bench/packet.mjs [payload bytes ...]
+// Packet layer alone, in one process, no sockets: CPU microseconds per packet to seal a
+// channel-data payload (encrypt_packet) and to read and open it again (read_packet), per cipher
+// and payload size, and nanoseconds per payload byte. Shows what the transport costs us per
+// packet beside the kernel's socket path. Timed in CPU time (process.cpuUsage), best of many
+// short batches, so other load on the machine disturbs it little.
+//
+//   npm run build && node bench/packet.mjs [--ciphers chacha,gcm,ctr] [--base DIR] [payload bytes ...]
+//
+// --base DIR also loads the packet layer as built in another checkout (say /work/main) and
+// times both interleaved, batch by batch: an A/B of a change. A size written "16375:32759"
+// gives base and this checkout different payload sizes (say 16 KiB against 32 KiB packets), to
+// compare per byte.
 import { randomBytes } from "node:crypto";
-import { buf_new, buf_putbyte, buf_putbytes, buf_putint } from "../packages/buffer/dist/index.js";
-import { cli_runopts, runopts, sshsession, svr_runopts } from "../packages/core/dist/index.js";
-import { dropbear_aes128, dropbear_chachapoly, dropbear_mode_chachapoly, dropbear_mode_ctr, dropbear_mode_gcm, dropbear_sha2_256, poly1305_load } from "../packages/crypto/dist/index.js";
-import { dequeue, isempty } from "../packages/dbutil/dist/index.js";
-import { encrypt_packet, read_packet } from "../packages/packet/dist/index.js";
+import { fileURLToPath } from "node:url";
 
-const SIZES = process.argv.slice(2).map(Number);
-if (SIZES.length === 0) SIZES.push(16384 - 9, 32768 - 9);
-const SECONDS = 0.6;
+const args = process.argv.slice(2);
+const take = (name) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args.splice(i, 2)[1] : null;
+};
+const pick = take("ciphers")?.split(",") ?? null;
+const base = take("base");
+const SIZES = args.length ? args : ["16375", "32759"];
+const BATCHES = 30;
+const PER_BATCH = 100;
+
+const here = fileURLToPath(new URL("..", import.meta.url));
+const roots = base ? [base, here] : [here];
+
+/** The packages a packet needs, from one checkout's build. */
+async function load(root) {
+  const L = {};
+  for (const p of ["buffer", "core", "crypto", "dbutil", "packet"]) {
+    Object.assign(L, await import(`${root}/packages/${p}/dist/index.js`));
+  }
+  // Bulk chacha20-poly1305 runs on libsodium's Poly1305 (a session loads it after 256 KiB).
+  await L.poly1305_load();
+  return L;
+}
+const libs = await Promise.all(roots.map(load));
 
 const suites = [
-  { name: "chacha20-poly1305", cipher: dropbear_chachapoly, mode: dropbear_mode_chachapoly, etm: false },
-  { name: "aes128-gcm", cipher: dropbear_aes128, mode: dropbear_mode_gcm, etm: false },
-  { name: "aes128-ctr+hmac-sha2-256", cipher: dropbear_aes128, mode: dropbear_mode_ctr, etm: false },
+  { name: "chacha20-poly1305", cipher: "dropbear_chachapoly", mode: "dropbear_mode_chachapoly" },
+  { name: "aes128-gcm", cipher: "dropbear_aes128", mode: "dropbear_mode_gcm" },
+  { name: "aes128-ctr+hmac-sha2-256", cipher: "dropbear_aes128", mode: "dropbear_mode_ctr" },
 ];
 
 /** A socket stand-in: read(max) hands out queued wire bytes as a socket's stream would. */
@@ -35,60 +61,67 @@ class FakeFd {
   }
 }
 
-function key(dir, s, k, iv, mk) {
-  dir.algo_crypt = s.cipher;
-  dir.crypt_mode = s.mode;
-  dir.algo_mac = s.mode.aead_mac ?? dropbear_sha2_256;
-  dir.mac_etm = s.etm;
-  dir.cipher_state = s.mode.start(s.cipher.cipherdesc, iv, k, s.cipher.keysize, 0);
-  dir.mackey = mk;
-}
-
-function pair(s) {
-  const tx = new sshsession(new runopts(), { svr_opts: new svr_runopts() });
-  const rx = new sshsession(new runopts(), { cli_opts: new cli_runopts() });
+/** A sending and a receiving session keyed alike (as gen_new_keys would), joined by a FakeFd. */
+function pair(L, s) {
+  const cipher = L[s.cipher];
+  const mode = L[s.mode];
+  const tx = new L.sshsession(new L.runopts(), { svr_opts: new L.svr_runopts() });
+  const rx = new L.sshsession(new L.runopts(), { cli_opts: new L.cli_runopts() });
   for (const ses of [tx, rx]) {
-    ses.writepayload = buf_new(40000);
+    ses.writepayload = L.buf_new(40000);
     ses.dataallowed = true;
   }
   rx.sock_in = new FakeFd();
-  const k = randomBytes(64), iv = randomBytes(16), mk = randomBytes(32);
-  key(tx.keys.trans, s, k, iv, mk);
-  key(rx.keys.recv, s, k, iv, mk);
-  return { tx, rx };
+  const k = randomBytes(64);
+  const iv = randomBytes(16);
+  const mk = randomBytes(32);
+  for (const dir of [tx.keys.trans, rx.keys.recv]) {
+    dir.algo_crypt = cipher;
+    dir.crypt_mode = mode;
+    dir.algo_mac = mode.aead_mac ?? L.dropbear_sha2_256;
+    dir.mac_etm = false;
+    dir.cipher_state = mode.start(cipher.cipherdesc, iv, k, cipher.keysize, 0);
+    dir.mackey = mk;
+  }
+  return { L, tx, rx };
 }
 
-await poly1305_load();
 const data = randomBytes(64 * 1024);
-for (const s of suites) {
-  for (const size of SIZES) {
-    const { tx, rx } = pair(s);
-    let tEnc = 0n, tDec = 0n, n = 0;
-    const t0 = process.hrtime.bigint();
-    while (process.hrtime.bigint() - t0 < BigInt(SECONDS * 1e9)) {
-      for (let i = 0; i < 64; i++) {
-        const a = process.hrtime.bigint();
-        buf_putbyte(tx.writepayload, 94);
-        buf_putint(tx.writepayload, 0);
-        buf_putint(tx.writepayload, size);
-        buf_putbytes(tx.writepayload, data, size);
-        encrypt_packet(tx);
-        const b = process.hrtime.bigint();
-        while (!isempty(tx.writequeue)) {
-          const wb = dequeue(tx.writequeue);
-          rx.sock_in.chunks.push(wb.data.subarray(wb.pos, wb.len));
-        }
-        tx.writequeue_len = 0;
-        while (rx.payload === null) read_packet(rx);
-        rx.payload = null;
-        const c = process.hrtime.bigint();
-        tEnc += b - a;
-        tDec += c - b;
-        n++;
-      }
+
+/** CPU microseconds per packet over n packets of `size` payload bytes, sealed then opened. */
+function batch({ L, tx, rx }, n, size) {
+  const t = process.cpuUsage();
+  for (let i = 0; i < n; i++) {
+    L.buf_putbyte(tx.writepayload, 94);
+    L.buf_putint(tx.writepayload, 0);
+    L.buf_putint(tx.writepayload, size);
+    L.buf_putbytes(tx.writepayload, data, size);
+    L.encrypt_packet(tx);
+    while (!L.isempty(tx.writequeue)) {
+      const wb = L.dequeue(tx.writequeue);
+      rx.sock_in.chunks.push(wb.data.subarray(wb.pos, wb.len));
     }
-    const us = (t) => Number(t) / 1e3 / n;
-    const mbs = (size * n) / 1e6 / (Number(tEnc + tDec) / 1e9);
-    console.log(`${s.name.padEnd(26)} ${String(size).padStart(6)} B  seal ${us(tEnc).toFixed(1).padStart(5)} µs  open ${us(tDec).toFixed(1).padStart(5)} µs  (${mbs.toFixed(0)} MB/s both)`);
+    tx.writequeue_len = 0;
+    while (rx.payload === null) L.read_packet(rx);
+    rx.payload = null;
+  }
+  const u = process.cpuUsage(t);
+  return (u.user + u.system) / n;
+}
+
+const label = (root) => (root === here ? "this checkout" : root);
+for (const s of suites.filter((x) => !pick || pick.some((p) => x.name.includes(p)))) {
+  for (const spec of SIZES) {
+    const sizes = spec.split(":").map(Number);
+    const sizeOf = (j) => sizes[Math.min(j, sizes.length - 1)];
+    const pairs = libs.map((L) => pair(L, s));
+    const best = pairs.map(() => Infinity);
+    for (let b = 0; b < BATCHES; b++) {
+      pairs.forEach((p, j) => (best[j] = Math.min(best[j], batch(p, PER_BATCH, sizeOf(j)))));
+    }
+    const nsPerByte = best.map((us, j) => (us * 1000) / sizeOf(j));
+    const cols = best.map((us, j) => `${label(roots[j])}: ${String(sizeOf(j)).padStart(6)} B ${us.toFixed(1).padStart(6)} µs/packet ${nsPerByte[j].toFixed(2)} ns/B`);
+    const ratio = base ? `  per byte ${(nsPerByte[1] / nsPerByte[0]).toFixed(2)}× base` : "";
+    console.log(`${s.name.padEnd(25)} ${cols.join("  |  ")}${ratio}`);
   }
 }
