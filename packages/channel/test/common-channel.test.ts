@@ -3,7 +3,6 @@ import { buf_getbyte, buf_getint, buf_getstring, buf_new, buf_putint, buf_putstr
 import {
   Channel,
   FD_CLOSED,
-  OUR_TRANS_MAX_PAYLOAD_LEN,
   SSH_OPEN_RESOURCE_SHORTAGE,
   SSH_OPEN_UNKNOWN_CHANNEL_TYPE,
   runopts,
@@ -138,7 +137,7 @@ describe("recv_msg_channel_open", () => {
     expect(buf_getint(p!)).toBe(0);
     expect(buf_getint(p!)).toBe(5000);
     expect(buf_getint(p!)).toBe(RECV_MAX_CHANNEL_DATA_LEN);
-    expect(ses.channels[0]!.transmaxpacket).toBe(OUR_TRANS_MAX_PAYLOAD_LEN);
+    expect(ses.channels[0]!.transmaxpacket).toBe(TRANS_MAX_PAYLOAD_LEN);
   });
 
   it("runs out at MAX_CHANNELS with RESOURCE_SHORTAGE", () => {

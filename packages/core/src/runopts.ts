@@ -35,24 +35,6 @@ export const OUR_DEFAULT_RECV_WINDOW = 1024 * 1024;
  */
 export const MAX_SESSION_RECV_WINDOW = 64 * 1024 * 1024;
 
-/**
- * The largest payload we send, 32 KiB where Dropbear has TRANS_MAX_PAYLOAD_LEN (16 KiB): every
- * packet costs us a fixed amount (cipher objects, allocations, a loop turn, a write call) on
- * top of its bytes, so half as many packets per byte is most of a halving of that cost; in
- * bench/packet.mjs (best of three runs) sealing and opening a 32 KiB packet costs about 1.2 times
- * a 16 KiB one. Every SSH implementation must accept 32768-byte payloads (RFC 4253 §6.1;
- * Dropbear's RECV_MAX_PAYLOAD_LEN), and a channel's data still never exceeds the maximum packet
- * size the peer advertised for it. OpenSSH sends 32 KiB too. See docs/deviations.md.
- */
-export const OUR_TRANS_MAX_PAYLOAD_LEN = 32 * 1024;
-
-/**
- * How much of our own output may wait in the transport write queue before we stop reading local
- * channel fds: two of our largest packets, as Dropbear's mark is two of its own
- * (2 * TRANS_MAX_PAYLOAD_LEN, 32 KiB). See session_loop.
- */
-export const OUR_WRITEQUEUE_MARK = 2 * OUR_TRANS_MAX_PAYLOAD_LEN;
-
 /** Options common to the client and the server. @dropbear runopts.h runopts */
 export class runopts {
   /** -z: leave IP TOS / DSCP alone. */

@@ -1,5 +1,5 @@
 import { buf_new, buf_putbyte, buf_putbytes, buf_putstring, buf_burn_free, type buffer } from "@dropbear-ts/buffer";
-import { OUR_TRANS_MAX_PAYLOAD_LEN, OUR_WRITEQUEUE_MARK, key_context, sesCall, type sshsession } from "@dropbear-ts/core";
+import { key_context, sesCall, type sshsession } from "@dropbear-ts/core";
 import {
   DEBUG1,
   TRACE,
@@ -54,7 +54,7 @@ export function common_session_init(ses: sshsession, sock_in: StreamFd | null, s
   ses.last_packet_time_any_sent = 0;
   ses.last_packet_time_keepalive_sent = 0;
   ses.signal_pipe = new SignalPipeFd();
-  ses.writepayload = buf_new(OUR_TRANS_MAX_PAYLOAD_LEN);
+  ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
   ses.requirenext = SSH_MSG_KEXINIT;
   // Data may flow until our KEXINIT goes out.
   ses.dataallowed = true;
@@ -86,10 +86,9 @@ export function sigintterm_handler(ses: SignalTarget): void {
  * so neither queue drains (DESIGN.md §4: with 2 MiB windows 0 of 200 tunnelled connections
  * complete). Dropbear gets away with it only because its default window is 24 KiB.
  *
- * Our rule keeps Dropbear's mark of two largest packets (OUR_WRITEQUEUE_MARK: two of our 32 KiB
- * packets) for what we generate ourselves: above it setchannelfds stops reading local channel
- * fds, so channel data in the queue is at most that mark plus one packet per channel (what one
- * channelio pass can read). The transport is still read and
+ * Our rule keeps Dropbear's 32 KiB mark for what we generate ourselves: above it setchannelfds
+ * stops reading local channel fds, so channel data in the queue is at most that mark plus one
+ * packet per channel (what one channelio pass can read). The transport is still read and
  * processed above the mark: processing only writes peer data into channel rings (bounded by
  * the windows we granted) and queues small replies, and a peer that follows the protocol can
  * only make us queue a bounded amount of those without reading (its windows and channel
@@ -98,7 +97,7 @@ export function sigintterm_handler(ses: SignalTarget): void {
  * reading too, so a peer that floods us with requests and never reads our answers cannot
  * grow our memory without bound.
  */
-export const WRITEQUEUE_READ_LIMIT = 2 * MAX_CHANNELS * OUR_TRANS_MAX_PAYLOAD_LEN;
+export const WRITEQUEUE_READ_LIMIT = 2 * MAX_CHANNELS * TRANS_MAX_PAYLOAD_LEN;
 
 /**
  * The same limit counted in packets. writequeue_len counts wire bytes, but each queued packet
@@ -151,7 +150,7 @@ export async function session_loop<S extends sshsession>(ses: S, loophandler: (s
     if (ses.signal_pipe !== null) {
       readfd.add(ses.signal_pipe);
     }
-    setchannelfds(ses, readfd, writefd, ses.writequeue_len <= OUR_WRITEQUEUE_MARK);
+    setchannelfds(ses, readfd, writefd, writequeue_has_space);
     set_connect_fds(ses.conn_pending, writefd);
     // Our ident and KEXINIT leave before we wait for theirs; see WRITEQUEUE_READ_LIMIT.
     if (ses.sock_in !== null && (ses.remoteident !== null || isempty(ses.writequeue)) && transport_read_allowed(ses, writequeue_has_space)) {
