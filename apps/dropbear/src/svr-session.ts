@@ -6,7 +6,6 @@ import {
   recv_msg_userauth_request,
   svrAuthCheckDelayed,
   svrAuthCleanup,
-  svrAuthHooks,
   svr_authinitialise,
   svr_switch_user,
 } from "@dropbear-ts/auth";
@@ -182,7 +181,7 @@ export async function svr_session(opts: runopts, svr_opts: svr_runopts, sock: So
   current = ses;
   // From now on the OS itself decides who may listen below port 1024 (svr-auth.c sets
   // allowprivport there).
-  svrAuthHooks.switch_user = (s) => {
+  ses.svr_ses.switch_user = (s) => {
     svr_switch_user(s);
     s.allowprivport = true;
   };

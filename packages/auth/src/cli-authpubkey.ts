@@ -74,9 +74,8 @@ import { cliAuthHooks } from "./cli-auth.js";
 // session. Beyond Dropbear, -i also takes OpenSSH-format keys. An encrypted openssh-key-v1 file
 // carries its public key in clear, so it is offered like any key and only decrypted (asking for
 // the passphrase) when the server says it would accept it; other encrypted formats are
-// decrypted when loaded.
+// decrypted when loaded. The loaded list is clientsession.privkeys.
 
-const privkeysOf = new WeakMap<CliSession, m_list<sign_key>>();
 /** Public halves of encrypted openssh-key-v1 files, decrypted on PK_OK. */
 const encryptedKeys = new WeakSet<sign_key>();
 
@@ -213,10 +212,10 @@ function loadidentityfile(ses: CliSession, list: m_list<sign_key>, filename: str
 
 /** The session's keys for publickey auth, loaded from cli_opts.privkeys on first use. */
 export function cliPrivkeys(ses: CliSession): m_list<sign_key> {
-  let list = privkeysOf.get(ses);
-  if (list === undefined) {
+  let list = ses.cli_ses.privkeys;
+  if (list === null) {
     list = list_new<sign_key>();
-    privkeysOf.set(ses, list);
+    ses.cli_ses.privkeys = list;
     for (const filename of ses.cli_ses.cli_opts.privkeys) {
       loadidentityfile(ses, list, filename);
     }
@@ -450,8 +449,8 @@ export function cli_auth_pubkey_cleanup(ses: CliSession): void {
     ses.cli_ses.agent?.close(ses);
   }
   // Never load the keys just to drop them (a password login).
-  const privkeys = privkeysOf.get(ses) ?? list_new<sign_key>();
-  privkeysOf.set(ses, privkeys);
+  const privkeys = ses.cli_ses.privkeys ?? list_new<sign_key>();
+  ses.cli_ses.privkeys = privkeys;
   while (privkeys.first !== null) {
     sign_key_free(list_remove(privkeys.first));
   }

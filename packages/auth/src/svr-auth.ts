@@ -9,6 +9,8 @@ import {
   AUTH_TYPE_PUBKEY,
   AuthState,
   MAX_USERNAME_LEN,
+  type AuthDelay,
+  type HeldRequest,
   type SvrSession,
 } from "@dropbear-ts/core";
 import { genrandom } from "@dropbear-ts/crypto";
@@ -43,38 +45,6 @@ import { svr_auth_pubkey } from "./svr-authpubkey.js";
 /** Requests held while a failure delay runs; a peer that pipelines more is cut off. */
 export const MAX_DELAYED_AUTH_REQUESTS = 64;
 
-/** A held USERAUTH_REQUEST: the whole payload, with where the handler starts reading. */
-interface HeldRequest {
-  data: Buffer;
-  pos: number;
-  payload_beginning: number;
-}
-
-/** One session's failure delay in progress. */
-interface AuthDelay {
-  timer: NodeJS.Timeout | null;
-  /** The timer fired and the FAILURE went out. */
-  done: boolean;
-  /** Whether finishing the failure threw (usually "Max auth tries reached")... */
-  failed: boolean;
-  /** ...and what, to be rethrown inside the session loop. */
-  error: unknown;
-  held: HeldRequest[];
-}
-
-const delays = new WeakMap<SvrSession, AuthDelay>();
-/** Sessions that were sent the -b banner (Dropbear frees it after the first send). */
-const bannerSent = new WeakSet<SvrSession>();
-
-/**
- * What the server program plugs in. `switch_user` runs right after USERAUTH_SUCCESS is queued
- * (Dropbear's DROPBEAR_SVR_DROP_PRIVS): the per-connection server process sets it to
- * svr_switch_user; left null (tests, anything sharing a process) nobody's privileges change.
- */
-export const svrAuthHooks: { switch_user: ((ses: SvrSession) => void) | null } = {
-  switch_user: null,
-};
-
 /** Reset the auth state for a new session: publickey, plus password unless -s. @dropbear svr-auth.c svr_authinitialise */
 export function svr_authinitialise(ses: SvrSession): void {
   svrAuthCleanup(ses);
@@ -108,8 +78,8 @@ function nameIs(name: Buffer, expect: string): boolean {
  */
 export function recv_msg_userauth_request(ses: SvrSession): void {
   TRACE("enter recv_msg_userauth_request");
-  const delay = delays.get(ses);
-  if (delay !== undefined) {
+  const delay = ses.svr_ses.authdelay;
+  if (delay !== null) {
     if (delay.failed) {
       throw delay.error;
     }
@@ -120,7 +90,7 @@ export function recv_msg_userauth_request(ses: SvrSession): void {
       }
       return;
     }
-    delays.delete(ses);
+    ses.svr_ses.authdelay = null;
   }
   userauthRequest(ses);
 }
@@ -137,9 +107,9 @@ function userauthRequest(ses: SvrSession): void {
     return;
   }
 
-  if (svr_opts.banner !== null && !bannerSent.has(ses)) {
+  if (svr_opts.banner !== null && !svr_ses.banner_sent) {
     send_msg_userauth_banner(ses, svr_opts.banner);
-    bannerSent.add(ses);
+    svr_ses.banner_sent = true;
   }
 
   const username = buf_getstring(payload);
@@ -347,7 +317,7 @@ export function send_msg_userauth_failure(ses: SvrSession, partial: boolean, inc
   buf_setpos(wp, 0);
   buf_setlen(wp, 0);
   const delay: AuthDelay = { timer: null, done: false, failed: false, error: null, held: [] };
-  delays.set(ses, delay);
+  ses.svr_ses.authdelay = delay;
   delay.timer = setTimeout(() => {
     delay.timer = null;
     delay.done = true;
@@ -362,7 +332,7 @@ export function send_msg_userauth_failure(ses: SvrSession, partial: boolean, inc
       delay.error = e;
     }
     if (!delay.failed && delay.held.length === 0) {
-      delays.delete(ses);
+      ses.svr_ses.authdelay = null;
     }
     ses.signal_pipe?.raise();
   }, wait);
@@ -389,8 +359,8 @@ function holdRequest(ses: SvrSession, delay: AuthDelay): void {
 
 /** Whether a failure delay is running: the session loop should not read the socket meanwhile. */
 export function svrAuthDelayPending(ses: SvrSession): boolean {
-  const delay = delays.get(ses);
-  return delay !== undefined && !delay.done;
+  const delay = ses.svr_ses.authdelay;
+  return delay !== null && !delay.done;
 }
 
 /**
@@ -398,24 +368,29 @@ export function svrAuthDelayPending(ses: SvrSession): boolean {
  * arrived meanwhile, in order. Call it from the server's loop handler; a no-op otherwise.
  */
 export function svrAuthCheckDelayed(ses: SvrSession): void {
-  const delay = delays.get(ses);
-  if (delay === undefined || !delay.done) {
+  const delay = ses.svr_ses.authdelay;
+  if (delay === null || !delay.done) {
     return;
   }
   if (delay.failed) {
     throw delay.error;
   }
   const held = delay.held.splice(0);
-  delays.delete(ses);
+  ses.svr_ses.authdelay = null;
   for (let i = 0; i < held.length; i++) {
-    const next = delays.get(ses);
-    if (next !== undefined) {
+    const next = authDelay(ses);
+    if (next !== null) {
       // A request answered with a delayed failure holds back the rest again.
       next.held.push(...held.slice(i));
       return;
     }
     replayRequest(ses, held[i]);
   }
+}
+
+/** The failure delay running, read through a call since a replayed request may have started one. */
+function authDelay(ses: SvrSession): AuthDelay | null {
+  return ses.svr_ses.authdelay;
 }
 
 /** Run a held request through the handler as if it had just arrived. */
@@ -466,16 +441,16 @@ export function svrAuthDecide(ses: SvrSession, answer: boolean | Promise<boolean
 
 /** Stop a failure delay timer (session cleanup). */
 export function svrAuthCleanup(ses: SvrSession): void {
-  const delay = delays.get(ses);
+  const delay = ses.svr_ses.authdelay;
   if (delay?.timer) {
     clearTimeout(delay.timer);
   }
-  delays.delete(ses);
+  ses.svr_ses.authdelay = null;
 }
 
 /**
  * Answer USERAUTH_SUCCESS and mark auth done (after queuing the packet: delayed compression
- * starts with the next one). Then drop to the user via svrAuthHooks.switch_user, and close the
+ * starts with the next one). Then drop to the user via serversession.switch_user, and close the
  * childpipe so the listener stops counting this connection as unauthenticated.
  * @dropbear svr-auth.c send_msg_userauth_success
  */
@@ -487,7 +462,7 @@ export function send_msg_userauth_success(ses: SvrSession): void {
   ses.authstate.authdone = true;
 
   if (DROPBEAR_SVR_DROP_PRIVS) {
-    svrAuthHooks.switch_user?.(ses);
+    svr_ses.switch_user?.(ses);
   }
 
   if (svr_ses.childpipe >= 0) {

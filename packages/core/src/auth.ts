@@ -61,3 +61,25 @@ export class AuthState {
   pw_passwd: string | null = null;
   pubkey_options: PubKeyOptions | null = null;
 }
+
+/** A USERAUTH_REQUEST held during a failure delay: the whole payload, and where its handler reads on. */
+export interface HeldRequest {
+  data: Buffer;
+  pos: number;
+  payload_beginning: number;
+}
+
+/**
+ * One server session's auth failure delay in progress (Dropbear sleeps instead: see the auth
+ * package's svr-auth.ts). Kept in serversession.authdelay.
+ */
+export interface AuthDelay {
+  timer: NodeJS.Timeout | null;
+  /** The timer fired and the FAILURE went out. */
+  done: boolean;
+  /** Whether finishing the failure threw (usually "Max auth tries reached")... */
+  failed: boolean;
+  /** ...and what, to be rethrown inside the session loop. */
+  error: unknown;
+  held: HeldRequest[];
+}

@@ -4,6 +4,7 @@ export * from "./channel.js";
 export * from "./chansession.js";
 export * from "./embed.js";
 export * from "./forward.js";
+export * from "./kex.js";
 export * from "./listener.js";
 export * from "./runopts.js";
 export * from "./session.js";

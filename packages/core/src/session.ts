@@ -10,10 +10,11 @@ import type { buffer } from "@dropbear-ts/buffer";
 import type { sign_key, signature_type } from "@dropbear-ts/signkey";
 import type { SignalPipeFd, StreamFd, dropbear_prio, dropbear_progress_connection } from "@dropbear-ts/netio";
 import { AlgoTables, type algo_type, type dropbear_kex } from "./algo.js";
-import { AuthState } from "./auth.js";
+import { AuthState, type AuthDelay } from "./auth.js";
 import type { ChanType, Channel } from "./channel.js";
 import { exitinfo, type ChildPid } from "./chansession.js";
 import type { SvrEmbed } from "./embed.js";
+import type { CliKexParam } from "./kex.js";
 import type { Listener } from "./listener.js";
 import type { cli_runopts, runopts, svr_runopts } from "./runopts.js";
 
@@ -128,6 +129,15 @@ export class serversession {
    * (into lastexit), and since we wait for our own pids only, they are remembered here.
    */
   releasedpids = new Set<number>();
+  /** The -b banner went out (Dropbear frees it after the first send). */
+  banner_sent = false;
+  /** TS-only: the auth failure delay running, where Dropbear sleeps; null when none. */
+  authdelay: AuthDelay | null = null;
+  /**
+   * Runs right after USERAUTH_SUCCESS is queued (DROPBEAR_SVR_DROP_PRIVS): the per-connection
+   * server process sets svr_switch_user; null (a library server, tests) changes no privileges.
+   */
+  switch_user: ((ses: SvrSession) => void) | null = null;
   /** Beyond Dropbear: the embedding program's decisions (the library server); null in dropbear. */
   embed: SvrEmbed | null = null;
   constructor(readonly svr_opts: svr_runopts) {}
@@ -160,10 +170,15 @@ export class clientsession {
   server_sig_algs: string[] | null = null;
   /** The key of the outstanding publickey query, crossed off if the server refuses it. */
   lastprivkey: sign_key | null = null;
+  /**
+   * The -i keys, loaded on first use by publickey auth (C loads them into cli_opts.privkeys
+   * while parsing options; ours keeps file names there). null until then.
+   */
+  privkeys: m_list<sign_key> | null = null;
   /** The remote command's exit status, which dbclient exits with. */
   retval = 0;
-  /** Per-kex client parameters (kex_*_param of the kex in progress); owned by the kex package. */
-  kex_param: unknown = null;
+  /** The ephemeral parameters of the kex in progress, from KEXDH_INIT until the reply. */
+  kex_param: CliKexParam | null = null;
   /** stdin is in raw mode, and the struct termios (raw bytes) to restore. */
   tty_raw_mode = false;
   saved_tio: Buffer | null = null;

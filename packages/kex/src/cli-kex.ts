@@ -14,7 +14,7 @@ import {
   buf_setpos,
   type buffer,
 } from "@dropbear-ts/buffer";
-import { cli_kex_state, dropbear_kex_mode, type algo_type, type CliSession } from "@dropbear-ts/core";
+import { cli_kex_state, dropbear_kex_mode, type algo_type, type CliKexParam, type CliSession } from "@dropbear-ts/core";
 import { DEBUG1, LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
 import { SSH_MSG_KEXDH_INIT, SSH_MSG_NEWKEYS, SSH_SERVER_SIG_ALGS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
@@ -36,25 +36,18 @@ import {
 } from "@dropbear-ts/signkey";
 import { buf_putbufstring, buf_putmpint, buf_putstring } from "@dropbear-ts/buffer";
 import { send_msg_newkeys } from "./common-kex.js";
-import { gen_kexdh_param, kexdh_comb_key, type kex_dh_param } from "./kex-dh.js";
-import { gen_kexecdh_param, kexecdh_comb_key, type kex_ecdh_param } from "./kex-ecdh.js";
-import { free_kexpqhybrid_param, gen_kexpqhybrid_param, kexpqhybrid_comb_key, type kex_pqhybrid_param } from "./kex-pqhybrid.js";
-import { free_kexcurve25519_param, gen_kexcurve25519_param, kexcurve25519_comb_key, type kex_curve25519_param } from "./kex-x25519.js";
+import { gen_kexdh_param, kexdh_comb_key } from "./kex-dh.js";
+import { gen_kexecdh_param, kexecdh_comb_key } from "./kex-ecdh.js";
+import { free_kexpqhybrid_param, gen_kexpqhybrid_param, kexpqhybrid_comb_key } from "./kex-pqhybrid.js";
+import { free_kexcurve25519_param, gen_kexcurve25519_param, kexcurve25519_comb_key } from "./kex-x25519.js";
 import { hashBuf } from "./svr-kex.js";
 
 /** Longest known_hosts line read. @dropbear cli-kex.c MAX_KNOWNHOSTS_LINE */
 export const MAX_KNOWNHOSTS_LINE = 4500;
 
-/** The client's ephemeral kex state, one kind at a time (cli_ses.dh_param and friends). */
-type CliKexParam =
-  | { mode: dropbear_kex_mode.DROPBEAR_KEX_NORMAL_DH; p: kex_dh_param }
-  | { mode: dropbear_kex_mode.DROPBEAR_KEX_ECDH; p: kex_ecdh_param }
-  | { mode: dropbear_kex_mode.DROPBEAR_KEX_CURVE25519; p: kex_curve25519_param }
-  | { mode: dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID; p: kex_pqhybrid_param };
-
 /** Forget the client's ephemeral kex secrets. @dropbear cli-kex.c cli_kex_free_param */
 function cli_kex_free_param(ses: CliSession): void {
-  const param = ses.cli_ses.kex_param as CliKexParam | null;
+  const param = ses.cli_ses.kex_param;
   if (param?.mode === dropbear_kex_mode.DROPBEAR_KEX_CURVE25519) {
     free_kexcurve25519_param(param.p);
   } else if (param?.mode === dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID) {
@@ -116,7 +109,7 @@ export function recv_msg_kexdh_reply(ses: CliSession): void {
     TRACE("failed getting pubkey");
     dropbear_exit("Bad KEX packet");
   }
-  const param = cli_ses.kex_param as CliKexParam | null;
+  const param = cli_ses.kex_param;
   if (param === null || param.mode !== newkeys.algo_kex!.mode) {
     dropbear_exit("Received out-of-order kexdhreply");
   }

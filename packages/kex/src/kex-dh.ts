@@ -1,15 +1,9 @@
 import { buf_putmpint } from "@dropbear-ts/buffer";
-import { dropbear_kex_mode, type sshsession } from "@dropbear-ts/core";
+import { dropbear_kex_mode, type kex_dh_param, type sshsession } from "@dropbear-ts/core";
 import { dhGenerateKeypair, dhSharedSecret } from "@dropbear-ts/crypto";
 import { TRACE } from "@dropbear-ts/dbutil";
 import { buf_put_pub_key, type sign_key } from "@dropbear-ts/signkey";
 import { finish_kexhashbuf, kexOfMode } from "./common-kex.js";
-
-/** Our ephemeral DH pair: pub is e (client) or f (server). @dropbear kex.h kex_dh_param */
-export interface kex_dh_param {
-  pub: bigint;
-  priv: bigint;
-}
 
 /** A fresh DH key pair in the negotiated MODP group. @dropbear kex-dh.c gen_kexdh_param */
 export function gen_kexdh_param(ses: sshsession): kex_dh_param {

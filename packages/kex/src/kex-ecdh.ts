@@ -1,5 +1,5 @@
 import { buf_putmpint, type buffer } from "@dropbear-ts/buffer";
-import { dropbear_kex_mode, type sshsession } from "@dropbear-ts/core";
+import { dropbear_kex_mode, type kex_ecdh_param, type sshsession } from "@dropbear-ts/core";
 import { generatePrivateKey } from "@dropbear-ts/crypto";
 import { dropbear_exit } from "@dropbear-ts/dbutil";
 import {
@@ -12,11 +12,6 @@ import {
   type sign_key,
 } from "@dropbear-ts/signkey";
 import { finish_kexhashbuf, kexOfMode } from "./common-kex.js";
-
-/** Our ephemeral ECDH key. @dropbear kex.h kex_ecdh_param */
-export interface kex_ecdh_param {
-  key: ecc_key;
-}
 
 /** A fresh key on the negotiated curve. @dropbear kex-ecdh.c gen_kexecdh_param */
 export function gen_kexecdh_param(ses: sshsession): kex_ecdh_param {

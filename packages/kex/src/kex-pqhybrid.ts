@@ -9,23 +9,12 @@ import {
   buf_putint,
   type buffer,
 } from "@dropbear-ts/buffer";
-import { dropbear_kex_mode, type sshsession } from "@dropbear-ts/core";
+import { dropbear_kex_mode, type kex_pqhybrid_param, type sshsession } from "@dropbear-ts/core";
 import { CURVE25519_LEN, type dropbear_kem_desc } from "@dropbear-ts/crypto";
 import { dropbear_exit, m_burn } from "@dropbear-ts/dbutil";
 import { buf_put_pub_key, type sign_key } from "@dropbear-ts/signkey";
 import { finish_kexhashbuf, kexOfMode } from "./common-kex.js";
-import { free_kexcurve25519_param, gen_kexcurve25519_param, kexcurve25519_derive, type kex_curve25519_param } from "./kex-x25519.js";
-
-/**
- * A hybrid kex's ephemeral state. `concat_public` is what we send: the client's
- * C_PK2 ‖ C_PK1, or the server's S_CT2 ‖ S_PK1. @dropbear kex.h kex_pqhybrid_param
- */
-export interface kex_pqhybrid_param {
-  curve25519: kex_curve25519_param;
-  concat_public: buffer | null;
-  /** The client's KEM secret key, kept until the server's ciphertext arrives. */
-  kem_cli_secret: Buffer | null;
-}
+import { free_kexcurve25519_param, gen_kexcurve25519_param, kexcurve25519_derive } from "./kex-x25519.js";
 
 function kemOf(ses: sshsession): dropbear_kem_desc {
   return kexOfMode(ses, dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID).details;

@@ -1,15 +1,9 @@
 import { buf_putmpint, buf_putstring, type buffer } from "@dropbear-ts/buffer";
-import type { sshsession } from "@dropbear-ts/core";
+import type { kex_curve25519_param, sshsession } from "@dropbear-ts/core";
 import { bytes_to_mp, curve25519Keypair, curve25519SharedSecret, CURVE25519_LEN } from "@dropbear-ts/crypto";
 import { dropbear_exit, m_burn } from "@dropbear-ts/dbutil";
 import { buf_put_pub_key, type sign_key } from "@dropbear-ts/signkey";
 import { finish_kexhashbuf } from "./common-kex.js";
-
-/** Our ephemeral X25519 pair. @dropbear kex.h kex_curve25519_param */
-export interface kex_curve25519_param {
-  priv: Buffer;
-  pub: Buffer;
-}
 
 /** A fresh X25519 key pair. @dropbear kex-x25519.c gen_kexcurve25519_param */
 export function gen_kexcurve25519_param(): kex_curve25519_param {
