@@ -51,7 +51,7 @@ export function takePayloads(ses: sshsession): Buffer[] {
 }
 
 /** Run a handler on a payload as process_packet would: pos after the type byte. */
-export function deliver(ses: sshsession, payload: Uint8Array, handler: (ses: sshsession) => void): void {
+export function deliver<S extends sshsession>(ses: S, payload: Uint8Array, handler: (ses: S) => void): void {
   const b: buffer = buf_new(payload.length);
   buf_putbytes(b, payload);
   buf_setpos(b, 0);

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buf_new, buf_putbyte, buf_putbytes, buf_putstring, type buffer } from "@dropbear-ts/buffer";
-import { AUTH_TYPE_PASSWORD, AUTH_TYPE_PUBKEY, type PubKeyOptions, type SvrEmbed, type sshsession } from "@dropbear-ts/core";
+import { AUTH_TYPE_PASSWORD, AUTH_TYPE_PUBKEY, type PubKeyOptions, type SvrEmbed, type SvrSession } from "@dropbear-ts/core";
 import { DropbearExit } from "@dropbear-ts/dbutil";
 import {
   MAX_AUTHKEYS_LINE_COUNT,
@@ -154,7 +154,7 @@ describe("buf_getline", () => {
 
 describe("permissions", () => {
   let home: string;
-  let ses: sshsession;
+  let ses: SvrSession;
 
   beforeAll(() => {
     home = mkdtempSync(join(tmpdir(), "dbts-home-"));
@@ -208,7 +208,7 @@ describe("permissions", () => {
 });
 
 /** A publickey USERAUTH_REQUEST payload; with `signer` it is signed as a client would. */
-function pubkeyRequest(ses: sshsession, user: string, key: sign_key, sigtype: number, signer: sign_key | null): Buffer {
+function pubkeyRequest(ses: SvrSession, user: string, key: sign_key, sigtype: number, signer: sign_key | null): Buffer {
   const p = buf_new(4096);
   buf_putbyte(p, SSH_MSG_USERAUTH_REQUEST);
   buf_putstring(p, user);
@@ -245,7 +245,7 @@ describe("svr_auth_pubkey", () => {
   });
   afterAll(() => rmSync(home, { recursive: true, force: true }));
 
-  function session(): sshsession {
+  function session(): SvrSession {
     const ses = newSvrSession();
     svr_authinitialise(ses);
     const a = ses.authstate;
@@ -258,7 +258,7 @@ describe("svr_auth_pubkey", () => {
     return ses;
   }
 
-  const run = (ses: sshsession, payload: Buffer) => deliver(ses, payload, (s) => {
+  const run = (ses: SvrSession, payload: Buffer) => deliver(ses, payload, (s) => {
     // What recv_msg_userauth_request reads before the method.
     s.payload!.pos = payload.indexOf("publickey") + "publickey".length;
     svr_auth_pubkey(s, true);
@@ -415,9 +415,9 @@ describe("svr_auth_pubkey with an embedding program's answer (serversession.embe
   const refuse = (): never => {
     throw new Error("not asked in these tests");
   };
-  function embedded(checkpubkey: SvrEmbed["checkpubkey"]): sshsession {
+  function embedded(checkpubkey: SvrEmbed["checkpubkey"]): SvrSession {
     const ses = newSvrSession();
-    ses.svr_ses!.embed = {
+    ses.svr_ses.embed = {
       fill_passwd: refuse,
       checknone: refuse,
       checkpassword: refuse,
@@ -435,13 +435,13 @@ describe("svr_auth_pubkey with an embedding program's answer (serversession.embe
     Object.assign(ses.authstate, { username: "anyone", pw_name: "anyone", pw_dir: "/nonexistent", pw_shell: "/bin/sh" });
     return ses;
   }
-  const run = (ses: sshsession, payload: Buffer): void =>
+  const run = (ses: SvrSession, payload: Buffer): void =>
     deliver(ses, payload, (s) => {
       s.payload!.pos = payload.indexOf("publickey") + "publickey".length;
       svr_auth_pubkey(s, true);
     });
   /** What the session loop does after process_packet: wait for the answer. */
-  async function awaitAnswer(ses: sshsession): Promise<void> {
+  async function awaitAnswer(ses: SvrSession): Promise<void> {
     const work = ses.awaitAfterPacket;
     ses.awaitAfterPacket = null;
     await work;

@@ -90,8 +90,8 @@ describe("a library caller's host key check (cli_ses.verify_hostkey)", () => {
     const seen: string[] = [];
     const k = await kexPair({
       setup: (cli) => {
-        cli.cli_ses!.cli_opts.no_hostkey_check = false;
-        cli.cli_ses!.verify_hostkey = (blob, algo, fp) => {
+        cli.cli_ses.cli_opts.no_hostkey_check = false;
+        cli.cli_ses.verify_hostkey = (blob, algo, fp) => {
           seen.push(`${algo} ${fp} ${blob.length}`);
           return verify(blob, algo, fp);
         };

@@ -49,18 +49,18 @@ export function only(table: algo_type[], names: readonly string[]): void {
 
 export interface Options {
   /** Restrict each side's tables before KEXINIT is sent. */
-  setup?: (cli: sshsession, svr: sshsession) => void;
+  setup?: (cli: CliSession, svr: SvrSession) => void;
 }
 
 export interface KexPair {
-  cli: sshsession;
-  svr: sshsession;
+  cli: CliSession;
+  svr: SvrSession;
   /** Payloads of TEST_MSG each side received, type byte first. */
   got: Map<sshsession, Buffer[]>;
   close: () => void;
 }
 
-function base(ses: sshsession, fd: StreamFd, got: Buffer[], types: packettype[]): void {
+function base<S extends sshsession>(ses: S, fd: StreamFd, got: Buffer[], types: packettype<S>[]): void {
   ses.sock_in = fd;
   ses.sock_out = fd;
   ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
@@ -71,7 +71,7 @@ function base(ses: sshsession, fd: StreamFd, got: Buffer[], types: packettype[])
   ses.remoteclosed = () => {
     throw new DropbearExit(1, "Remote closed the connection");
   };
-  const capture: packettype = {
+  const capture: packettype<S> = {
     type: TEST_MSG,
     handler: (s) => got.push(Buffer.from(s.payload!.data.subarray(s.payload_beginning, s.payload!.len))),
   };
@@ -83,16 +83,16 @@ function base(ses: sshsession, fd: StreamFd, got: Buffer[], types: packettype[])
  * server's KEXINIT folded into that handler, as cli_sessionloop does) and `extra` ones; it
  * skips the known_hosts check and offers what the default tables have.
  */
-export function kexClient(fd: StreamFd, got: Buffer[], extra: packettype[] = []): sshsession {
+export function kexClient(fd: StreamFd, got: Buffer[], extra: packettype<CliSession>[] = []): CliSession {
   const cli = new CliSession(new runopts(), Object.assign(new cli_runopts(), { no_hostkey_check: true, remotehost: "test" }));
   base(cli, fd, got, [
     {
       type: SSH_MSG_KEXINIT,
       handler: (s) => {
         recv_msg_kexinit(s);
-        if (s.cli_ses!.kex_state === cli_kex_state.KEX_NOTHING || s.kexstate.donefirstkex) {
+        if (s.cli_ses.kex_state === cli_kex_state.KEX_NOTHING || s.kexstate.donefirstkex) {
           send_msg_kexdh_init(s);
-          s.cli_ses!.kex_state = cli_kex_state.KEXDH_INIT_SENT;
+          s.cli_ses.kex_state = cli_kex_state.KEXDH_INIT_SENT;
         }
       },
     },
@@ -133,7 +133,7 @@ export async function kexPair(o: Options = {}): Promise<KexPair> {
   return {
     cli,
     svr,
-    got: new Map([
+    got: new Map<sshsession, Buffer[]>([
       [cli, got.cli],
       [svr, got.svr],
     ]),

@@ -71,8 +71,12 @@ const kexinitArb = fc
     return { payload: cut === null ? p : p.subarray(0, cut % (p.length + 1)), lists };
   });
 
-function newSession(server: boolean, setup?: (ses: sshsession) => void): sshsession & { transkexinitCopy?: Buffer } {
-  const ses: sshsession & { transkexinitCopy?: Buffer } = server ? new SvrSession(new runopts(), Object.assign(new svr_runopts(), { hostkey })) : new CliSession(new runopts(), Object.assign(new cli_runopts(), { no_hostkey_check: true, remotehost: "fuzz" }));
+type Copying<S> = S & { transkexinitCopy?: Buffer };
+function newSession(server: true, setup?: (ses: sshsession) => void): Copying<SvrSession>;
+function newSession(server: false, setup?: (ses: sshsession) => void): Copying<CliSession>;
+function newSession(server: boolean, setup?: (ses: sshsession) => void): Copying<sshsession>;
+function newSession(server: boolean, setup?: (ses: sshsession) => void): Copying<sshsession> {
+  const ses: Copying<sshsession> = server ? new SvrSession(new runopts(), Object.assign(new svr_runopts(), { hostkey })) : new CliSession(new runopts(), Object.assign(new cli_runopts(), { no_hostkey_check: true, remotehost: "fuzz" }));
   ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
   ses.dataallowed = true;
   // Both ends are us: each sees the other's ident as LOCAL_IDENT, so the hashes agree.
@@ -98,7 +102,7 @@ function drain(ses: sshsession): Buffer[] {
   return out;
 }
 
-function deliver(ses: sshsession, payload: Uint8Array, handler: (ses: sshsession) => void): void {
+function deliver<S extends sshsession>(ses: S, payload: Uint8Array, handler: (ses: S) => void): void {
   const b = buf_new(payload.length);
   buf_putbytes(b, payload);
   buf_setpos(b, Math.min(1, payload.length));
@@ -142,13 +146,13 @@ const KEX_METHODS = sshkex.filter((a) => a.data !== null).map((a) => a.name);
  * A client and a server that exchanged their real KEXINITs (the client offering only `kex`),
  * and the client's real KEXDH_INIT payload, not yet delivered.
  */
-function exchange(kex: string): { cli: sshsession; svr: sshsession; init: Buffer } {
+function exchange(kex: string): { cli: CliSession; svr: SvrSession; init: Buffer } {
   const cli = newSession(false, (c) => only(c.algos.sshkex, [kex]));
   const svr = newSession(true);
   deliver(svr, cli.transkexinitCopy!, recv_msg_kexinit);
   deliver(cli, svr.transkexinitCopy!, recv_msg_kexinit);
   send_msg_kexdh_init(cli);
-  cli.cli_ses!.kex_state = cli_kex_state.KEXDH_INIT_SENT;
+  cli.cli_ses.kex_state = cli_kex_state.KEXDH_INIT_SENT;
   const [init] = drain(cli);
   return { cli, svr, init: init! };
 }
@@ -244,7 +248,7 @@ describe("EXT_INFO from a hostile server", () => {
         const exit = cleanly(() => deliver(ses, payload, recv_msg_ext_info));
         if (exit === null && !truncated && count === null) {
           const first = exts.find((e) => e.name === SSH_SERVER_SIG_ALGS);
-          expect(ses.cli_ses!.server_sig_algs).toEqual(first === undefined ? null : first.value.split(","));
+          expect(ses.cli_ses.server_sig_algs).toEqual(first === undefined ? null : first.value.split(","));
         }
       }),
       fuzzParams(300),

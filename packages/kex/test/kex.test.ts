@@ -73,8 +73,8 @@ describe("a whole key exchange over a socket pair", () => {
     await fullKex(k);
     expect(k.cli.kexstate.strict_kex).toBe(true);
     expect(k.svr.kexstate.strict_kex).toBe(true);
-    await pump(k, () => k.cli.cli_ses!.server_sig_algs !== null);
-    expect(k.cli.cli_ses!.server_sig_algs).toContain("ssh-ed25519");
+    await pump(k, () => k.cli.cli_ses.server_sig_algs !== null);
+    expect(k.cli.cli_ses.server_sig_algs).toContain("ssh-ed25519");
     // The server sent only EXT_INFO after its NEWKEYS, the client nothing.
     expect(k.svr.transseq).toBe(1);
     expect(k.cli.recvseq).toBe(1);
@@ -143,6 +143,9 @@ function kexinitPayload(l: Partial<Lists> = {}, first_follows = 0): Buffer {
 }
 
 /** A session that has sent its KEXINIT, as the loop has it when the peer's arrives. */
+function kexSession(server: true): SvrSession;
+function kexSession(server: false): CliSession;
+function kexSession(server: boolean): sshsession;
 function kexSession(server: boolean): sshsession {
   const ses = server ? new SvrSession(new runopts(), new svr_runopts()) : new CliSession(new runopts(), new cli_runopts());
   ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
@@ -156,7 +159,7 @@ function kexSession(server: boolean): sshsession {
 }
 
 /** Hand a payload to a handler as process_packet does (first packet: recvseq 1). */
-function deliver(ses: sshsession, payload: Buffer, handler: (ses: sshsession) => void, recvseq = 1): void {
+function deliver<S extends sshsession>(ses: S, payload: Buffer, handler: (ses: S) => void, recvseq = 1): void {
   const b = buf_new(payload.length);
   buf_putbytes(b, payload);
   buf_setpos(b, 1);
@@ -281,7 +284,7 @@ describe("KEXDH_INIT", () => {
   it("before KEXINIT, or with bytes after the value, ends the session", () => {
     expect(exitOf(() => deliver(kexSession(true), Buffer.concat([Buffer.of(30), sshString(Buffer.alloc(32, 9))]), recv_msg_kexdh_init))).toBe("Premature kexdh_init message received");
     const svr = kexSession(true);
-    svr.svr_ses!.svr_opts.hostkey = hostkey;
+    svr.svr_ses.svr_opts.hostkey = hostkey;
     deliver(svr, kexinitPayload(), recv_msg_kexinit);
     expect(exitOf(() => deliver(svr, Buffer.concat([Buffer.of(30), sshString(Buffer.alloc(32, 9)), Buffer.of(0)]), recv_msg_kexdh_init))).toBe("Bad kex value");
   });
@@ -289,7 +292,7 @@ describe("KEXDH_INIT", () => {
   it("refuses a curve25519 value of the wrong length or a low-order point", () => {
     for (const q of [Buffer.alloc(31, 9), Buffer.alloc(33, 9), Buffer.alloc(32, 0)]) {
       const svr = kexSession(true);
-      svr.svr_ses!.svr_opts.hostkey = hostkey;
+      svr.svr_ses.svr_opts.hostkey = hostkey;
       deliver(svr, kexinitPayload(), recv_msg_kexinit);
       expect(exitOf(() => deliver(svr, Buffer.concat([Buffer.of(30), sshString(q)]), recv_msg_kexdh_init))).toMatch(/curve25519/);
     }
@@ -307,7 +310,7 @@ function mpint(v: bigint): Buffer {
 }
 
 /** A server session mid-exchange, its hash buffer holding `prefix`. */
-function midKex(kex: dropbear_kex, prefix: Buffer): sshsession {
+function midKex(kex: dropbear_kex, prefix: Buffer): SvrSession {
   const ses = new SvrSession(new runopts(), new svr_runopts());
   ses.newkeys = new key_context();
   ses.newkeys.algo_kex = kex;

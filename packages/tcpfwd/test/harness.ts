@@ -10,7 +10,7 @@ import { handle_listeners, set_listener_fds } from "@dropbear-ts/listener";
 import { handle_connect_fds, set_connect_fds, type Fd } from "@dropbear-ts/netio";
 import { TRANS_MAX_PAYLOAD_LEN } from "@dropbear-ts/options";
 
-export function svrSession(chantypes: readonly ChanType[], setup?: (o: svr_runopts, opts: runopts) => void): sshsession {
+export function svrSession(chantypes: readonly ChanType<SvrSession>[], setup?: (o: svr_runopts, opts: runopts) => void): SvrSession {
   const opts = new runopts();
   const svr_opts = new svr_runopts();
   setup?.(svr_opts, opts);
@@ -21,7 +21,7 @@ export function svrSession(chantypes: readonly ChanType[], setup?: (o: svr_runop
   return ses;
 }
 
-export function cliSession(chantypes: readonly ChanType[], setup?: (o: cli_runopts, opts: runopts) => void): sshsession {
+export function cliSession(chantypes: readonly ChanType<CliSession>[], setup?: (o: cli_runopts, opts: runopts) => void): CliSession {
   const opts = new runopts();
   const cli_opts = new cli_runopts();
   setup?.(cli_opts, opts);

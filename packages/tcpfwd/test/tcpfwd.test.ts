@@ -288,7 +288,7 @@ describe("the client's -L and -R", () => {
       await receive(ses, cli_recv_msg_request_success, u32(40123));
       await receive(ses, cli_recv_msg_request_failure, Buffer.alloc(0));
     });
-    expect([...ses.cli_ses!.cli_opts.remotefwds].map((f) => f.listenport)).toEqual([40123, 8022]);
+    expect([...ses.cli_ses.cli_opts.remotefwds].map((f) => f.listenport)).toEqual([40123, 8022]);
     expect(logs).toEqual(["Allocated port 40123 for remote forward to 127.0.0.1:7", "Remote TCP forward request failed (port 8022 -> 127.0.0.1:22)"]);
     // A reply nobody waits for is ignored.
     await receive(ses, cli_recv_msg_request_failure, Buffer.alloc(0));
