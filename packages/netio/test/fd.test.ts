@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { FdError, ListenerFd, SignalPipeFd, StreamFd } from "../src/fd.js";
+import { FdError, ListenerFd, SignalPipeFd, StreamFd, WRITEV_MAX_BYTES } from "../src/fd.js";
 import { tcpPair, unusedPort } from "../../../tests/helpers/sockets.js";
 
 const cleanups: Array<() => void> = [];
@@ -117,6 +117,24 @@ describe("StreamFd over a TCP socket", () => {
     const r = new StreamFd(p.b);
     await until(() => r.readReady() && p.b.readableLength >= 6);
     expect(r.read(10)!.toString()).toBe("abcdef");
+  });
+
+  it("writev hands several packets past the mark in one call, up to WRITEV_MAX_BYTES", async () => {
+    const p = await tcpPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.a);
+    const packet = Buffer.alloc(20 * 1024, 1);
+    // Each is above the 16 KiB mark on its own: before, one per call (one per loop turn).
+    const many = Array.from({ length: 10 }, () => packet);
+    const took = fd.writev(many);
+    expect(took).toBe(Math.floor(WRITEV_MAX_BYTES / packet.length) * packet.length);
+    const r = new StreamFd(p.b);
+    let got = 0;
+    await until(() => {
+      for (let b = r.readReady() ? r.read(1 << 20) : null; b !== null && b.length > 0; b = r.readReady() ? r.read(1 << 20) : null) got += b.length;
+      return got === took;
+    });
+    expect(fd.writeReady()).toBe(true);
   });
 
   it("a connect in progress is not writable; a refused one becomes writable with its error", async () => {
