@@ -42,7 +42,7 @@ import {
   send_msg_kexdh_init,
   send_msg_kexinit,
 } from "@dropbear-ts/kex";
-import { connect_remote, dropbear_prio, set_sock_nodelay, type StreamFd, connect_set_writequeue } from "@dropbear-ts/netio";
+import { connect_remote, dropbear_prio, set_sock_nodelay, type StreamFd, connect_set_writequeue, hostPortString } from "@dropbear-ts/netio";
 import {
   SSH_MSG_CHANNEL_CLOSE,
   SSH_MSG_CHANNEL_DATA,
@@ -104,8 +104,7 @@ export function cli_dropbear_exit(ses: CliSession | null, e: DropbearExit): void
     fullmsg = `Exited: ${e.exitmsg}`;
   } else {
     const o = ses.cli_ses.cli_opts;
-    const host = o.remotehost?.includes(":") ? `[${o.remotehost}]` : o.remotehost;
-    fullmsg = `Connection to ${o.username}@${host}:${o.remoteport} exited: ${e.exitmsg}`;
+    fullmsg = `Connection to ${o.username}@${hostPortString(o.remotehost ?? "", o.remoteport ?? "")} exited: ${e.exitmsg}`;
   }
   // Cleanup first: it puts the terminal back, so the message prints in cooked mode.
   if (ses !== null) {

@@ -550,7 +550,7 @@ export function getaddrstring(address: string, port: number): { host: string; po
   return { host: address, port: String(port) };
 }
 
-/** "host:port", the host in brackets when it is IPv6, as svr-main.c and svr-session.c log it. */
+/** "host:port", the host in brackets when it is IPv6, as the server's log lines and dbclient's exit line write it. */
 export function hostPortString(host: string, port: string): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
