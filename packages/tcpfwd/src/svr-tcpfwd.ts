@@ -118,9 +118,9 @@ export async function svr_remotetcpreq(ses: SvrSession, wantreply: boolean): Pro
   if (wantreply) {
     if (ret === DROPBEAR_SUCCESS) {
       buf_putbyte(ses.writepayload, SSH_MSG_REQUEST_SUCCESS);
-      if (port === 0) {
-        // The port goes back only when the client let us pick it.
-        buf_putint(ses.writepayload, tcpinfo!.listenport);
+      // The port goes back only when the client let us pick it (success means tcpinfo is set).
+      if (port === 0 && tcpinfo !== null) {
+        buf_putint(ses.writepayload, tcpinfo.listenport);
       }
     } else {
       buf_putbyte(ses.writepayload, SSH_MSG_REQUEST_FAILURE);
