@@ -26,7 +26,7 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -177,6 +177,34 @@ function tree(pid) {
   };
   walk(pid);
   return out;
+}
+
+/** Inodes of established TCP sockets (IPv4 and IPv6). */
+function establishedTcpInodes() {
+  const out = new Set();
+  for (const f of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of readFileSync(f, "utf8").split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[3] === "01") out.add(cols[9]);
+    }
+  }
+  return out;
+}
+
+/** Whether pid holds one of these sockets. */
+function holdsSocket(pid, inodes) {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        return m !== null && inodes.has(m[1]);
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
 }
 
 const cpuSecs = (pids) => pids.reduce((a, p) => a + (procStat(p)?.ticks ?? 0), 0) / CLK_TCK;
@@ -473,7 +501,13 @@ async function main() {
     const t = await startTunnel(impl, servers[impl], null, sinkPort);
     if (t.failed) continue;
     await sleep(1000);
-    const conn = tree(servers[impl].proc.pid).filter((p) => !before.has(p));
+    // Ours hands the connection to the warm spare started before it (already in `before`) and
+    // starts the next spare: its connection process is the daemon's child holding the connection.
+    const tcp = establishedTcpInodes();
+    const conn =
+      impl === "ours" || impl === "base"
+        ? tree(servers[impl].proc.pid).filter((p) => p !== servers[impl].proc.pid && holdsSocket(p, tcp))
+        : tree(servers[impl].proc.pid).filter((p) => !before.has(p));
     const c0 = cpuSecs([t.proc.pid, ...conn]);
     await sleep(2000);
     const idleCpu = (cpuSecs([t.proc.pid, ...conn]) - c0) / 2;
