@@ -203,6 +203,8 @@ export async function run(cmd: string, args: string[], opts: { env?: NodeJS.Proc
   let stderr = "";
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  // A program that exits without reading its input (EPIPE) is not the caller's error.
+  child.stdin.on("error", () => undefined);
   child.stdin.end(opts.input ?? "");
   const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
   const [status] = (await once(child, "exit")) as [number | null];
