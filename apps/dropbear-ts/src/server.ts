@@ -564,7 +564,9 @@ export function createServer(options: ServerOptions): Server {
  */
 export function runShellCommand(session: ServerSession): void {
   const args = session.command === null ? [] : ["-c", session.command];
-  const child = spawn("/bin/sh", args, { cwd: homedir(), env: { ...process.env, ...session.env }, stdio: ["pipe", "pipe", "pipe"] });
+  // Its own session and process group (setsid, as Dropbear's child gets), so a hang-up reaches
+  // whatever the command started too.
+  const child = spawn("/bin/sh", args, { cwd: homedir(), env: { ...process.env, ...session.env }, stdio: ["pipe", "pipe", "pipe"], detached: true });
   let ended = false;
   child.stdin.on("error", () => {
     // The command stopped reading (EPIPE): what the client sends is dropped.
@@ -594,8 +596,17 @@ export function runShellCommand(session: ServerSession): void {
     child.kill(`SIG${name}` as NodeJS.Signals);
   };
   session.onClose = () => {
-    if (!ended) {
-      child.kill("SIGHUP");
+    if (!ended && child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, "SIGHUP");
+      } catch {
+        // The group is gone already.
+      }
     }
+    // Nothing reads or writes for the channel any more: a process that ignores the hang-up
+    // keeps running, but holds nothing of ours open.
+    child.stdin.destroy();
+    child.stdout.destroy();
+    child.stderr.destroy();
   };
 }
