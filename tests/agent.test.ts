@@ -1,9 +1,9 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot, type PeerName } from "./helpers/peers.js";
-import { ourKeygen, run, runOurClient, scratch, startOurDropbear, startSshd, type RunResult, type Server } from "./helpers/servers.js";
+import { opensshKeygen, ourKeygen, run, runOurClient, scratch, startOurDropbear, startSshd, type RunResult, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8: agent forwarding both ways, with real processes over loopback. A local ssh-agent
@@ -31,9 +31,7 @@ function sh(cmd: string, args: string[], input?: string): string {
 
 function sshKeygen(name: string): string {
   const f = join(work.dir, name);
-  sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", f, "-C", name]);
-  chmodSync(f, 0o600);
-  return f;
+  return opensshKeygen(f, { comment: name });
 }
 
 beforeAll(async () => {

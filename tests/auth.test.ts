@@ -3,7 +3,7 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot, type PeerName } from "./helpers/peers.js";
-import { ourKeygen, run, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { opensshKeygen, ourKeygen, run, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 4: user authentication with the system's real accounts, against real peers.
@@ -29,8 +29,7 @@ const keys: Record<string, string> = {};
 
 function sshKeygen(name: string, type: string, pass = ""): string {
   const f = join(work.dir, name);
-  sh(PEERS["ssh-keygen"], ["-q", "-t", type, "-N", pass, "-f", f, "-C", name]);
-  return f;
+  return opensshKeygen(f, { type, passphrase: pass, comment: name });
 }
 
 beforeAll(async () => {

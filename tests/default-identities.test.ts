@@ -1,9 +1,8 @@
-import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect } from "vitest";
-import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { OURS, ourKeygen, run, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { itAsRoot } from "./helpers/peers.js";
+import { opensshKeygen, OURS, ourKeygen, run, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { addTestUser, removeTestUser, type TestUser } from "./helpers/users.js";
 
 // Issue 9: with no -i, dbclient tries ~/.ssh/id_dropbear and then the OpenSSH keys users
@@ -21,8 +20,7 @@ let sshd: Server;
 
 function keygen(name: string, type: string, passphrase = ""): string {
   const f = join(ssh, name);
-  const r = spawnSync(PEERS["ssh-keygen"], ["-q", "-t", type, "-N", passphrase, "-C", name, "-f", f], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  opensshKeygen(f, { type, passphrase, comment: name });
   return readFileSync(`${f}.pub`, "utf8");
 }
 

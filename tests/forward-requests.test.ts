@@ -1,9 +1,8 @@
-import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { IS_ROOT, PEERS, hasAsyncssh, itAsyncssh, PYTHON } from "./helpers/peers.js";
-import { ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { IS_ROOT, hasAsyncssh, itAsyncssh, PYTHON } from "./helpers/peers.js";
+import { opensshKeygen, ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { startEchoTarget, type Target } from "./helpers/tunnel.js";
 import { addTestUser, authorizeKeys, removeTestUser, type TestUser } from "./helpers/users.js";
 
@@ -63,8 +62,7 @@ asyncio.run(main())
 beforeAll(async () => {
   if (!IS_ROOT || !hasAsyncssh) return;
   user = addTestUser(USER);
-  const r = spawnSync(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  opensshKeygen(key);
   authorizeKeys(user, `${key}.pub`);
   const hk = join(work.dir, "hk");
   ourKeygen(hk);

@@ -1,10 +1,10 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { chmodSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
-import { OURS, freePort, ourKeygen, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { opensshKeygen, OURS, freePort, ourKeygen, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { connectionsOf } from "./helpers/procs.js";
 import { tcpConnectionsOf } from "./helpers/procs.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
@@ -35,10 +35,6 @@ const cleanups: (() => Promise<void>)[] = [];
 
 const itFwd = itAsRoot;
 
-function sh(cmd: string, args: string[], input?: string): string {
-  return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
-}
-
 beforeAll(() => {
   if (!isRoot) return;
   // A user of our own: its authorized_keys serves all three servers (Debian's dropbear has no -D).
@@ -47,7 +43,7 @@ beforeAll(() => {
   keys.dropbear = join(work.dir, "id_dropbear");
   ourKeygen(keys.dropbear);
   keys.openssh = join(work.dir, "id_openssh");
-  sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", keys.openssh, "-C", "fwd"]);
+  opensshKeygen(keys.openssh, { comment: "fwd" });
   keys.host = join(work.dir, "host_ed25519");
   ourKeygen(keys.host);
 

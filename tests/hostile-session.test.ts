@@ -1,10 +1,9 @@
-import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { IS_ROOT, PEERS, PYTHON, hasAsyncssh, itAsyncssh } from "./helpers/peers.js";
 import { connectionsOf, rssMiB } from "./helpers/procs.js";
-import { ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { opensshKeygen, ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { startEchoTarget, type Target } from "./helpers/tunnel.js";
 import { addTestUser, authorizeKeys, removeTestUser, type TestUser } from "./helpers/users.js";
 
@@ -25,8 +24,7 @@ let echo: Target;
 beforeAll(async () => {
   if (!IS_ROOT || !hasAsyncssh) return;
   user = addTestUser(USER);
-  const r = spawnSync(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  opensshKeygen(key);
   authorizeKeys(user, `${key}.pub`);
   const hk = join(work.dir, "hk");
   ourKeygen(hk);

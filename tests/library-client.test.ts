@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type Client, type ConnectOptions } from "dropbear-ts";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { freePort, run, scratch, startSshd, type Server } from "./helpers/servers.js";
+import { opensshKeygen, freePort, run, scratch, startSshd, type Server } from "./helpers/servers.js";
 import { payload, startEchoTarget, type Target } from "./helpers/tunnel.js";
 import { addTestUser, removeTestUser } from "./helpers/users.js";
 
@@ -47,10 +47,10 @@ beforeAll(async () => {
   encKey = join(work.dir, "enc_ecdsa");
   dropbearKey = join(work.dir, "id_dropbear");
   const agentKey = join(work.dir, "agent_ed25519");
-  await sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key]);
-  await sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", otherKey]);
-  await sh(PEERS["ssh-keygen"], ["-q", "-t", "ecdsa", "-N", PASSPHRASE, "-f", encKey]);
-  await sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", agentKey]);
+  opensshKeygen(key);
+  opensshKeygen(otherKey);
+  opensshKeygen(encKey, { type: "ecdsa", passphrase: PASSPHRASE });
+  opensshKeygen(agentKey);
   const db = await sh(PEERS.dropbearkey, ["-t", "rsa", "-s", "2048", "-f", dropbearKey]);
   const dropbearPub = db.stdout.split("\n").find((l) => l.startsWith("ssh-rsa "))!;
   agentSock = join(work.dir, "agent.sock");

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { freePort, run, runOurClient, scratch, waitPort } from "./helpers/servers.js";
+import { opensshKeygen, freePort, run, runOurClient, scratch, waitPort } from "./helpers/servers.js";
 import { echoRoundTrip, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
 
 // Issue 13, the library's server: examples/server.mjs (importing `dropbear-ts` by name) serves
@@ -72,9 +72,7 @@ async function startExample(): Promise<void> {
 
 beforeAll(async () => {
   for (const k of [hostKey, key, otherKey]) {
-    const r = await run(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", k, "-C", "libsvr"]);
-    if (r.status !== 0) throw new Error(`ssh-keygen: ${r.stderr}`);
-    chmodSync(k, 0o600);
+    opensshKeygen(k, { comment: "libsvr" });
   }
   writeFileSync(authorized, `# the one key let in\n${readFileSync(`${key}.pub`, "utf8")}`);
   await startExample();

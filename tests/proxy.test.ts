@@ -1,12 +1,12 @@
 import { execFileSync, spawn, type StdioOptions } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { chmodSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { OURS, ourKeygen, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { opensshKeygen, OURS, ourKeygen, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 import { payload, startEchoTarget } from "./helpers/tunnel.js";
 
@@ -34,8 +34,7 @@ beforeAll(async () => {
   keys.dropbear = join(work.dir, "id_dropbear");
   ourKeygen(keys.dropbear);
   keys.openssh = join(work.dir, "id_openssh");
-  execFileSync(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", keys.openssh, "-C", "proxy"]);
-  chmodSync(keys.openssh, 0o600);
+  opensshKeygen(keys.openssh, { comment: "proxy" });
   keys.host = join(work.dir, "host_ed25519");
   ourKeygen(keys.host);
   authorizeKeys(user, `${keys.dropbear}.pub`, `${keys.openssh}.pub`);

@@ -1,9 +1,8 @@
-import { execFileSync } from "node:child_process";
 import { chmodSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
-import { OURS, freePort, ourKeygen, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { opensshKeygen, OURS, freePort, ourKeygen, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 import { echoRoundTrip, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
 
@@ -20,17 +19,13 @@ let hostKey = "";
 
 const itRoot = (peers: PeerName[], title: string, fn: () => Promise<void>): void => itAsRoot(peers, title, fn, 120_000);
 
-function sh(cmd: string, args: string[], input?: string): string {
-  return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
-}
-
 beforeAll(() => {
   if (!isRoot) return;
   const user = addTestUser(USER, { password: `rekey-${process.pid}` });
   dbKey = join(work.dir, "id_dropbear");
   ourKeygen(dbKey);
   sshKey = join(work.dir, "id_openssh");
-  sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", sshKey]);
+  opensshKeygen(sshKey);
   hostKey = join(work.dir, "hk");
   ourKeygen(hostKey);
   authorizeKeys(user, `${dbKey}.pub`, `${sshKey}.pub`);

@@ -1,11 +1,11 @@
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
-import { OURS, ourKeygen, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { opensshKeygen, OURS, ourKeygen, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8, client side: our dbclient running commands against OpenSSH's sshd and against our
@@ -28,16 +28,11 @@ const servers: Server[] = [];
 
 const itSess = itAsRoot;
 
-function sh(cmd: string, args: string[], input?: string): string {
-  return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
-}
-
 beforeAll(async () => {
   if (!isRoot) return;
   ({ home, uid, gid } = addTestUser(USER));
   key = join(work.dir, "id_ed25519");
-  sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key, "-C", "clisess"]);
-  chmodSync(key, 0o600);
+  opensshKeygen(key, { comment: "clisess" });
   authorizeKeys({ home, uid, gid }, `${key}.pub`);
   writeFileSync(join(home, "big.bin"), BIG);
   chownSync(join(home, "big.bin"), uid, gid);

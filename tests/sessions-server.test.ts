@@ -5,7 +5,7 @@ import { chmodSync, chownSync, existsSync, readFileSync, rmSync, statSync, write
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { ourKeygen, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { opensshKeygen, ourKeygen, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8, server side: OpenSSH's ssh, sftp and scp against our dropbear's "session" channels
@@ -41,8 +41,7 @@ beforeAll(async () => {
   home = user.home;
   const { uid, gid } = user;
   key = join(work.dir, "id_ed25519");
-  sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key, "-C", "srvsess"]);
-  chmodSync(key, 0o600);
+  opensshKeygen(key, { comment: "srvsess" });
   authorizeKeys(user, `${key}.pub`);
   writeFileSync(join(home, "big.bin"), BIG);
   chownSync(join(home, "big.bin"), uid, gid);
@@ -298,8 +297,7 @@ describe("OpenSSH ssh -> our dropbear: authorized_keys command=", () => {
   itSess(["ssh"], "command= replaces the command; SSH_ORIGINAL_COMMAND holds what was asked", async () => {
     const s = await ours();
     const forcedKey = join(work.dir, "id_forced");
-    sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", forcedKey, "-C", "forced"]);
-    chmodSync(forcedKey, 0o600);
+    opensshKeygen(forcedKey, { comment: "forced" });
     const ak = join(home, ".ssh", "authorized_keys");
     const before = readFileSync(ak, "utf8");
     writeFileSync(ak, `${before}command="echo key-forced:$SSH_ORIGINAL_COMMAND" ${readFileSync(`${forcedKey}.pub`, "utf8")}`);

@@ -1,9 +1,9 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { OURS, scratch, startSshd, type Server } from "./helpers/servers.js";
+import { opensshKeygen, OURS, scratch, startSshd, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8: our dbclient in a real terminal. tmux gives it a pty of a known size; we type into
@@ -78,8 +78,7 @@ beforeAll(async () => {
   if (!isRoot) return;
   const { home, uid, gid } = addTestUser(USER);
   key = join(work.dir, "id_ed25519");
-  sh(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key]);
-  chmodSync(key, 0o600);
+  opensshKeygen(key);
   authorizeKeys({ home, uid, gid }, `${key}.pub`);
   const d = join(work.dir, "sshd");
   mkdirSync(d, { recursive: true });

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { connectionsOf, openFds, rssMiB } from "./helpers/procs.js";
-import { OURS, freePort, ourKeygen, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { opensshKeygen, OURS, freePort, ourKeygen, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { echoRoundTrip, seededPayload, nextSeed, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
 import { addTestUser, removeTestUser, type TestUser } from "./helpers/users.js";
 import { packet, u32 } from "./helpers/wire.js";
@@ -30,8 +30,7 @@ let echo: Target;
 beforeAll(async () => {
   if (process.getuid?.() !== 0) return;
   user = addTestUser(USER);
-  const r = spawnSync(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", key], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  opensshKeygen(key);
   const ak = join(user.home, ".ssh", "authorized_keys");
   writeFileSync(ak, readFileSync(`${key}.pub`, "utf8"));
   chownSync(ak, user.uid, user.gid);

@@ -6,7 +6,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { freePort, ourKeygen, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { opensshKeygen, freePort, ourKeygen, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 import { payload, startEchoTarget } from "./helpers/tunnel.js";
 
@@ -32,8 +32,7 @@ beforeAll(async () => {
   if (!isRoot) return;
   ({ home: user.home, uid: user.uid, gid: user.gid } = addTestUser(USER));
   keys.openssh = join(work.dir, "id_openssh");
-  execFileSync(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", keys.openssh, "-C", "stream"]);
-  chmodSync(keys.openssh, 0o600);
+  opensshKeygen(keys.openssh, { comment: "stream" });
   keys.host = join(work.dir, "host_ed25519");
   ourKeygen(keys.host);
   authorizeKeys(user, `${keys.openssh}.pub`);

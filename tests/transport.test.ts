@@ -4,7 +4,7 @@ import { userInfo } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { OURS, privateScratch, run, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { opensshKeygen, OURS, privateScratch, run, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 
 // Issue 3: key exchange with real peers, one algorithm at a time, up to the userauth service.
 
@@ -224,7 +224,7 @@ describe("compression (zlib@openssh.com, delayed until after auth)", () => {
   let authdir = "";
   beforeAll(() => {
     keyfile = join(cz.dir, "id");
-    spawnSync(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "", "-f", keyfile]);
+    opensshKeygen(keyfile);
     authdir = join(cz.dir, "auth");
     mkdirSync(authdir, { mode: 0o700 });
     writeFileSync(join(authdir, "authorized_keys"), readFileSync(`${keyfile}.pub`), { mode: 0o600 });

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +23,21 @@ export function ourKeygen(path: string, type = "ed25519"): string {
   if (r.status !== 0) {
     throw new Error(`dropbearkey -t ${type} -f ${path}: ${r.stderr}`);
   }
+  return path;
+}
+
+/**
+ * Generate an OpenSSH key with ssh-keygen at `path` (0600, its public half at `path`.pub); throws
+ * if it fails.
+ */
+export function opensshKeygen(path: string, opts: { type?: string; passphrase?: string; comment?: string } = {}): string {
+  const args = ["-q", "-t", opts.type ?? "ed25519", "-N", opts.passphrase ?? "", "-f", path];
+  if (opts.comment !== undefined) args.push("-C", opts.comment);
+  const r = spawnSync(PEERS["ssh-keygen"], args, { encoding: "utf8" });
+  if (r.status !== 0) {
+    throw new Error(`ssh-keygen ${args.join(" ")}: ${r.stderr}`);
+  }
+  chmodSync(path, 0o600);
   return path;
 }
 
