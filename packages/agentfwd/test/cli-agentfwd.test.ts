@@ -15,7 +15,7 @@ import {
   svr_authinitialise,
 } from "@dropbear-ts/auth";
 import { chaninitialise } from "@dropbear-ts/channel";
-import { Channel, SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, SSH_OPEN_CONNECT_FAILED, cli_state, type sshsession } from "@dropbear-ts/core";
+import { Channel, SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, SSH_OPEN_CONNECT_FAILED, cli_state, type CliSession, type SvrSession, type sshsession } from "@dropbear-ts/core";
 import { DropbearExit, list_new } from "@dropbear-ts/dbutil";
 import { StreamFd } from "@dropbear-ts/netio";
 import { SSH2_AGENTC_REQUEST_IDENTITIES, SSH2_AGENT_IDENTITIES_ANSWER, SSH_MSG_CHANNEL_REQUEST, SSH_MSG_USERAUTH_FAILURE, SSH_MSG_USERAUTH_REQUEST, SSH_MSG_USERAUTH_SPECIFIC_60, SSH_MSG_USERAUTH_SUCCESS } from "@dropbear-ts/options";
@@ -114,14 +114,14 @@ describe.runIf(haveAgent)("agent keys for publickey auth", () => {
   });
 
   /** Drive client and server auth handlers against each other until the client is in. */
-  async function authenticate(cli: sshsession, svr: sshsession): Promise<void> {
-    const svrHandlers: Record<number, (ses: sshsession) => void> = { [SSH_MSG_USERAUTH_REQUEST]: recv_msg_userauth_request };
-    const cliHandlers: Record<number, (ses: sshsession) => void> = {
+  async function authenticate(cli: CliSession, svr: SvrSession): Promise<void> {
+    const svrHandlers: Record<number, (ses: SvrSession) => void> = { [SSH_MSG_USERAUTH_REQUEST]: recv_msg_userauth_request };
+    const cliHandlers: Record<number, (ses: CliSession) => void> = {
       [SSH_MSG_USERAUTH_FAILURE]: recv_msg_userauth_failure,
       [SSH_MSG_USERAUTH_SUCCESS]: recv_msg_userauth_success,
       [SSH_MSG_USERAUTH_SPECIFIC_60]: recv_msg_userauth_specific_60,
     };
-    const pump = (from: sshsession, to: sshsession, handlers: Record<number, (ses: sshsession) => void>): void => {
+    const pump = <S extends sshsession>(from: sshsession, to: S, handlers: Record<number, (ses: S) => void>): void => {
       for (const p of takePayloads(from)) {
         const h = handlers[p[0]!];
         if (h !== undefined) deliver(to, p, h);

@@ -4,7 +4,7 @@ import { dirname } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { buf_getbyte, buf_getint, buf_getstring, buf_new, buf_putbytes, buf_setpos, type buffer } from "@dropbear-ts/buffer";
 import { chaninitialise } from "@dropbear-ts/channel";
-import { ChanSess, PubKeyOptions, type sshsession } from "@dropbear-ts/core";
+import { ChanSess, PubKeyOptions, type SvrSession } from "@dropbear-ts/core";
 import type { Fd } from "@dropbear-ts/netio";
 import { handle_listeners, listeners_initialise, remove_all_listeners, set_listener_fds } from "@dropbear-ts/listener";
 import { SSH_MSG_CHANNEL_OPEN, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
@@ -14,7 +14,7 @@ import { AGENTDIRPREFIX, svr_agentcleanup, svr_agentreq, svr_agentset } from "..
 // svr-agentfwd.c: the forwarded socket, its private directory, and the channel each connection
 // to it opens towards the client.
 
-const made: { ses: sshsession; cs: ChanSess }[] = [];
+const made: { ses: SvrSession; cs: ChanSess }[] = [];
 afterEach(() => {
   for (const { ses, cs } of made.splice(0)) {
     svr_agentcleanup(ses, cs);
@@ -22,7 +22,7 @@ afterEach(() => {
   }
 });
 
-function session(): { ses: sshsession; cs: ChanSess } {
+function session(): { ses: SvrSession; cs: ChanSess } {
   const ses = newSvrSession();
   listeners_initialise(ses);
   chaninitialise(ses, []);
@@ -31,16 +31,16 @@ function session(): { ses: sshsession; cs: ChanSess } {
   return { ses, cs };
 }
 
-function sockPath(cs: ChanSess): string {
+function sockPath(ses: SvrSession, cs: ChanSess): string {
   let path = "";
-  svr_agentset(null as unknown as sshsession, cs, (k, v) => {
+  svr_agentset(ses, cs, (k, v) => {
     expect(k).toBe("SSH_AUTH_SOCK");
     path = v;
   });
   return path;
 }
 
-function sent(ses: sshsession): { type: number; b: buffer }[] {
+function sent(ses: SvrSession): { type: number; b: buffer }[] {
   return takePayloads(ses).map((p) => {
     const b = buf_new(p.length);
     buf_putbytes(b, p);
@@ -56,7 +56,7 @@ describe("svr_agentreq", () => {
     expect(cs.agentlistener).not.toBeNull();
     expect(cs.agentdir).toMatch(new RegExp(`^${AGENTDIRPREFIX}[0-9a-f]{8}$`));
     expect(cs.agentfile).toMatch(/^auth-[0-9a-f]{8}-\d+$/);
-    const path = sockPath(cs);
+    const path = sockPath(ses, cs);
     expect(path).toBe(`${cs.agentdir}/${cs.agentfile}`);
     const st = statSync(dirname(path));
     expect(st.mode & 0o777).toBe(0o700);
@@ -71,7 +71,7 @@ describe("svr_agentreq", () => {
     expect(svr_agentreq(ses, cs)).toBe(DROPBEAR_FAILURE);
     // The first one is left as it was.
     expect(cs.agentdir).toBe(dir);
-    expect(existsSync(sockPath(cs))).toBe(true);
+    expect(existsSync(sockPath(ses, cs))).toBe(true);
 
     const other = session();
     const o = new PubKeyOptions();
@@ -83,9 +83,9 @@ describe("svr_agentreq", () => {
   });
 
   it("sets no SSH_AUTH_SOCK without a listener", () => {
-    const { cs } = session();
+    const { ses, cs } = session();
     const vars: string[] = [];
-    svr_agentset(null as unknown as sshsession, cs, (k) => vars.push(k));
+    svr_agentset(ses, cs, (k) => vars.push(k));
     expect(vars).toEqual([]);
   });
 });
@@ -94,7 +94,7 @@ describe("agentaccept", () => {
   it("opens an auth-agent@openssh.com channel to the client for each connection", async () => {
     const { ses, cs } = session();
     expect(svr_agentreq(ses, cs)).toBe(DROPBEAR_SUCCESS);
-    const path = sockPath(cs);
+    const path = sockPath(ses, cs);
     const clients = [connect(path), connect(path)];
     try {
       let opens = 0;
@@ -124,7 +124,7 @@ describe("svr_agentcleanup", () => {
   it("closes the listener and removes the socket and its directory; a second call is harmless", () => {
     const { ses, cs } = session();
     expect(svr_agentreq(ses, cs)).toBe(DROPBEAR_SUCCESS);
-    const path = sockPath(cs);
+    const path = sockPath(ses, cs);
     const dir = cs.agentdir!;
     const listener = cs.agentlistener!;
     svr_agentcleanup(ses, cs);

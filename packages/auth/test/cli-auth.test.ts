@@ -4,7 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { buf_new, buf_putbyte, buf_putint, buf_putstring } from "@dropbear-ts/buffer";
-import { AUTH_TYPE_INTERACT, AUTH_TYPE_PASSWORD, cli_state, type sshsession } from "@dropbear-ts/core";
+import {
+  AUTH_TYPE_INTERACT,
+  AUTH_TYPE_PASSWORD,
+  cli_state,
+  type CliSession,
+  type SvrSession,
+  type sshsession,
+} from "@dropbear-ts/core";
 import { dropbear_nocipher } from "@dropbear-ts/crypto";
 import { DropbearExit, list_append } from "@dropbear-ts/dbutil";
 import {
@@ -44,18 +51,18 @@ import { delayOver, deliver, newCliSession, newSvrSession, pair, takePayloads, w
 
 const SHA512_SECRET = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
 
-const svrHandlers: Record<number, (ses: sshsession) => void> = {
+const svrHandlers: Record<number, (ses: SvrSession) => void> = {
   [SSH_MSG_USERAUTH_REQUEST]: recv_msg_userauth_request,
   [SSH_MSG_SERVICE_REQUEST]: recv_msg_service_request,
 };
-const cliHandlers: Record<number, (ses: sshsession) => void> = {
+const cliHandlers: Record<number, (ses: CliSession) => void> = {
   [SSH_MSG_USERAUTH_FAILURE]: recv_msg_userauth_failure,
   [SSH_MSG_USERAUTH_SUCCESS]: recv_msg_userauth_success,
   [SSH_MSG_USERAUTH_BANNER]: recv_msg_userauth_banner,
   [SSH_MSG_USERAUTH_SPECIFIC_60]: recv_msg_userauth_specific_60,
 };
 
-function pump(from: sshsession, to: sshsession, handlers: Record<number, (ses: sshsession) => void>): number {
+function pump<S extends sshsession>(from: sshsession, to: S, handlers: Record<number, (ses: S) => void>): number {
   const payloads = takePayloads(from);
   for (const p of payloads) {
     const h = handlers[p[0]];
@@ -69,7 +76,7 @@ function pump(from: sshsession, to: sshsession, handlers: Record<number, (ses: s
  * Drive both sides as cli_sessionloop and the server loop would, until the client is in or
  * something ends. Returns the server's log lines.
  */
-async function authenticate(cli: sshsession, svr: sshsession): Promise<string[]> {
+async function authenticate(cli: CliSession, svr: SvrSession): Promise<string[]> {
   const { logs } = await withLogs(async () => {
     pair(svr, cli);
     cli_auth_getmethods(cli);
@@ -121,7 +128,7 @@ function authorize(...lines: string[]): void {
 
 const pubOf = (f: string) => execFileSync("ssh-keygen", ["-y", "-P", "", "-f", f], { encoding: "utf8" }).trim();
 
-function server(setup?: Parameters<typeof newSvrSession>[0]): sshsession {
+function server(setup?: Parameters<typeof newSvrSession>[0]): SvrSession {
   const svr = newSvrSession(setup);
   svr_authinitialise(svr);
   // As fill_passwd would have it for a user whose home is our temporary directory.
@@ -137,7 +144,7 @@ function server(setup?: Parameters<typeof newSvrSession>[0]): sshsession {
   return svr;
 }
 
-function client(privkeys: string[], setup?: Parameters<typeof newCliSession>[0]): sshsession {
+function client(privkeys: string[], setup?: Parameters<typeof newCliSession>[0]): CliSession {
   const cli = newCliSession(setup);
   for (const f of privkeys) list_append(cli.cli_ses.cli_opts.privkeys, f);
   cli.cli_ses.server_sig_algs = ["ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-256", "rsa-sha2-512"];

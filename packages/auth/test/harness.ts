@@ -80,7 +80,7 @@ export async function withLogs<T>(fn: (logs: string[]) => Promise<T> | T): Promi
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Resolves once the session's failure delay is over (its timer has fired); rejects after 5 s. */
-export async function delayOver(ses: sshsession): Promise<void> {
+export async function delayOver(ses: SvrSession): Promise<void> {
   const end = Date.now() + 5000;
   while (svrAuthDelayPending(ses)) {
     if (Date.now() > end) throw new Error("the failure delay did not end within 5 s");

@@ -4,7 +4,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { buf_new, buf_putbyte, buf_putstring } from "@dropbear-ts/buffer";
-import type { sshsession } from "@dropbear-ts/core";
+import type { SvrSession } from "@dropbear-ts/core";
 import { DropbearExit } from "@dropbear-ts/dbutil";
 import {
   SSH_MSG_SERVICE_ACCEPT,
@@ -54,17 +54,17 @@ function passwordRequest(user: string, password: string | Buffer, change = false
   });
 }
 
-const send = (ses: sshsession, payload: Buffer) => deliver(ses, payload, recv_msg_userauth_request);
-const types = (ses: sshsession) => takePayloads(ses).map((p) => p[0]);
+const send = (ses: SvrSession, payload: Buffer) => deliver(ses, payload, recv_msg_userauth_request);
+const types = (ses: SvrSession) => takePayloads(ses).map((p) => p[0]);
 
-function session(setup?: Parameters<typeof newSvrSession>[0]): sshsession {
+function session(setup?: Parameters<typeof newSvrSession>[0]): SvrSession {
   const ses = newSvrSession(setup);
   svr_authinitialise(ses);
   return ses;
 }
 
 /** Wait for the failure delay to end, then do what the server's loop handler does. */
-async function afterDelay(ses: sshsession): Promise<void> {
+async function afterDelay(ses: SvrSession): Promise<void> {
   await delayOver(ses);
   svrAuthCheckDelayed(ses);
 }
@@ -94,7 +94,7 @@ describe("crypt and constant_time_strcmp", () => {
 });
 
 describe("checkusername", () => {
-  const check = async (ses: sshsession, name: string | Buffer) =>
+  const check = async (ses: SvrSession, name: string | Buffer) =>
     withLogs(() => checkusername(ses, typeof name === "string" ? Buffer.from(name) : name));
 
   it("accepts root (a real account with a listed shell)", async () => {

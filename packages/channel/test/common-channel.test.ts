@@ -2,6 +2,8 @@ import { PassThrough } from "node:stream";
 import { buf_getbyte, buf_getint, buf_getstring, buf_new, buf_putint, buf_putstring, buf_putbytes, buf_setpos, type buffer } from "@dropbear-ts/buffer";
 import {
   Channel,
+  CliSession,
+  cli_runopts,
   FD_CLOSED,
   SSH_OPEN_RESOURCE_SHORTAGE,
   SSH_OPEN_UNKNOWN_CHANNEL_TYPE,
@@ -51,11 +53,13 @@ afterEach(() => {
   while (cleanups.length) cleanups.pop()!();
 });
 
-/** A server-side session with no cipher yet, so queued packets can be read back in clear. */
-function session(window = 3000): sshsession {
+/** A session with no cipher yet, so queued packets can be read back in clear: a server's unless told. */
+function session(window?: number): SvrSession;
+function session(window: number, client: true): CliSession;
+function session(window = 3000, client = false): sshsession {
   const opts = new runopts();
   opts.recv_window = window;
-  const ses = new SvrSession(opts, new svr_runopts());
+  const ses = client ? new CliSession(opts, new cli_runopts()) : new SvrSession(opts, new svr_runopts());
   ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
   ses.dataallowed = true;
   return ses;
@@ -346,7 +350,8 @@ describe("channel types", () => {
 });
 
 describe("channels on a library caller's streams (StreamChannel)", () => {
-  const streamType: ChanType = {
+  // StreamChannel is the library client's channel, so these run in a client's session.
+  const streamType: ChanType<CliSession> = {
     name: "stream-chan",
     inithandler: (_ses, channel) => {
       streamChannelOpened(channel);
@@ -373,7 +378,7 @@ describe("channels on a library caller's streams (StreamChannel)", () => {
     return { sc, events, toPeer, fromPeer };
   }
 
-  function open(ses: sshsession, sc: StreamChannel): void {
+  function open(ses: CliSession, sc: StreamChannel): void {
     expect(send_msg_channel_open_init(ses, sc.readfd, streamType, sc)).toBe(0);
     buf_putstring(ses.writepayload, "");
     encrypt_packet(ses);
@@ -381,7 +386,7 @@ describe("channels on a library caller's streams (StreamChannel)", () => {
   }
 
   it("takes one fd per direction once confirmed, and closes both when the channel goes", () => {
-    const ses = session();
+    const ses = session(3000, true);
     chaninitialise(ses, []);
     const { sc, events, fromPeer } = streams();
     open(ses, sc);
@@ -399,7 +404,7 @@ describe("channels on a library caller's streams (StreamChannel)", () => {
   });
 
   it("a refused open closes both streams (the channel held only one) and tells the caller", () => {
-    const ses = session();
+    const ses = session(3000, true);
     chaninitialise(ses, []);
     const { sc, events } = streams();
     open(ses, sc);

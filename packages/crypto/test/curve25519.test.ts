@@ -37,8 +37,8 @@ describe("X25519", () => {
   });
 
   it("RFC 7748 §5.2 iterated: 1 and 1000 iterations", () => {
-    let k = Buffer.from(BASEPOINT);
-    let u = Buffer.from(BASEPOINT);
+    let k: Buffer = Buffer.from(BASEPOINT);
+    let u: Buffer = Buffer.from(BASEPOINT);
     for (let i = 1; i <= 1000; i++) {
       const next = scalarmult(k, u);
       u = k;

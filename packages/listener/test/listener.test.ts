@@ -1,4 +1,4 @@
-import net from "node:net";
+import * as net from "node:net";
 import { ListenerType, MAX_LISTENERS, SvrSession, runopts, svr_runopts, type Listener, type sshsession } from "@dropbear-ts/core";
 import { ListenerFd, type Fd } from "@dropbear-ts/netio";
 import { describe, expect, it } from "vitest";

@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import net from "node:net";
+import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { FdError, ListenerFd, SignalPipeFd, StreamFd, WRITEV_MAX_BYTES } from "../src/fd.js";
 import { tcpPair, unusedPort } from "../../../tests/helpers/sockets.js";

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import net from "node:net";
+import * as net from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { SignalPipeFd, StreamFd, type Fd } from "@dropbear-ts/netio";

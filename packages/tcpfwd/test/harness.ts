@@ -48,7 +48,7 @@ export function sent(ses: sshsession): (buffer & { type: number })[] {
 }
 
 /** Run a handler on a payload (without its type byte) as process_packet would, then await what it left for the loop. */
-export async function receive(ses: sshsession, handler: (ses: sshsession) => void, body: Buffer): Promise<void> {
+export async function receive<S extends sshsession>(ses: S, handler: (ses: S) => void, body: Buffer): Promise<void> {
   const b = buf_new(body.length);
   buf_putbytes(b, body);
   buf_setpos(b, 0);
@@ -94,7 +94,7 @@ export async function turn(ses: sshsession): Promise<void> {
   }
   for (const f of r) if (!f.readReady()) r.delete(f);
   for (const f of w) if (!f.writeReady()) w.delete(f);
-  handle_connect_fds(ses.conn_pending, w);
+  handle_connect_fds(ses.conn_pending, w, ses.opts.disable_ip_tos);
   handle_listeners(ses, r);
   channelio(ses, r, w);
 }

@@ -1,9 +1,9 @@
-import net from "node:net";
+import * as net from "node:net";
 import { once } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
 import { buf_getint, buf_getstring } from "@dropbear-ts/buffer";
 import { chancleanup, recv_msg_channel_close, recv_msg_channel_data, recv_msg_channel_eof, recv_msg_channel_open } from "@dropbear-ts/channel";
-import { FD_CLOSED, SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, SSH_OPEN_CONNECT_FAILED, TCPFwdEntry, type sshsession } from "@dropbear-ts/core";
+import { FD_CLOSED, SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, SSH_OPEN_CONNECT_FAILED, TCPFwdEntry, type SvrSession, type sshsession } from "@dropbear-ts/core";
 import { DropbearExit, list_append, setLogHandler } from "@dropbear-ts/dbutil";
 import { remove_all_listeners } from "@dropbear-ts/listener";
 import { remove_connect_pending, type ListenerFd } from "@dropbear-ts/netio";
@@ -65,7 +65,7 @@ const globalRequest = (name: string, wantreply: boolean, ...rest: Buffer[]): Buf
 const tcpipForward = (addr: string, port: number, wantreply = true): Buffer => globalRequest("tcpip-forward", wantreply, sshString(addr), u32(port));
 
 /** The one reply to a global request: its type, and the port for a success that carries one. */
-async function request(ses: sshsession, body: Buffer): Promise<{ type: number; port: number | null }[]> {
+async function request(ses: SvrSession, body: Buffer): Promise<{ type: number; port: number | null }[]> {
   await receive(ses, svr_recv_msg_global_request, body);
   return sent(ses).map((p) => ({ type: p.type, port: p.pos < p.len ? buf_getint(p) : null }));
 }
