@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import net from "node:net";
+import * as net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";

@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync } from "node:fs";
-import net from "node:net";
+import * as net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";

@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import net from "node:net";
+import * as net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import net from "node:net";
+import * as net from "node:net";
 import { join } from "node:path";
 import { afterAll, describe, expect } from "vitest";
 import { itWithPeers } from "./helpers/peers.js";

@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import net from "node:net";
+import * as net from "node:net";
 
 /**
  * A connected pair of loopback TCP sockets (the test's stand-in for socketpair(2)). `a` is the

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createCipheriv, createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
-import net from "node:net";
+import * as net from "node:net";
 import { waitPort } from "./servers.js";
 
 // Port-forwarding test helpers: targets behind a tunnel, and clients that push data through it
