@@ -119,6 +119,9 @@ async function start(): Promise<{ t: string; pidfile: string; before: string }> 
 async function expectSane(t: string, before: string): Promise<void> {
   const after = `${before}.after`;
   const m = mark(t);
+  // Type only at the local prompt: keys typed before it are echoed first and the shell's answer
+  // then shares the prompt's line.
+  await waitFor(t, LOCAL_PROMPT, m);
   await keys(t, `stty -g > ${after}; stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo -e isig | tr '\\n' ' '; echo ":SANE"`, "Enter");
   await waitFor(t, /^isig icanon echo :SANE$/m, m);
   expect(existsSync(after)).toBe(true);
