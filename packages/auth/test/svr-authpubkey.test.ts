@@ -24,6 +24,7 @@ import {
   signkeyPubBlob,
   signkeyPubLine,
   type sign_key,
+  type signature_type,
 } from "@dropbear-ts/signkey";
 import {
   AuthKeysFile,
@@ -208,7 +209,7 @@ describe("permissions", () => {
 });
 
 /** A publickey USERAUTH_REQUEST payload; with `signer` it is signed as a client would. */
-function pubkeyRequest(ses: SvrSession, user: string, key: sign_key, sigtype: number, signer: sign_key | null): Buffer {
+function pubkeyRequest(ses: SvrSession, user: string, key: sign_key, sigtype: signature_type, signer: sign_key | null): Buffer {
   const p = buf_new(4096);
   buf_putbyte(p, SSH_MSG_USERAUTH_REQUEST);
   buf_putstring(p, user);
@@ -221,7 +222,7 @@ function pubkeyRequest(ses: SvrSession, user: string, key: sign_key, sigtype: nu
     const signed = buf_new(4096);
     buf_putstring(signed, ses.session_id!);
     buf_putbytes(signed, p.data.subarray(0, p.len));
-    buf_put_sign(p, signer, sigtype as never, signed);
+    buf_put_sign(p, signer, sigtype, signed);
   }
   return Buffer.from(p.data.subarray(0, p.len));
 }

@@ -60,6 +60,7 @@ import {
   signkeyPubLine,
   signkey_name_from_type,
   type signkey_type,
+  type signature_type,
   signkey_type_from_name,
   signkey_type_from_signature,
 } from "../src/index.js";
@@ -97,9 +98,9 @@ function pubOnly(key: sign_key): sign_key {
   return out;
 }
 
-function signBlob(key: sign_key, sigtype: number, data: buffer): buffer {
+function signBlob(key: sign_key, sigtype: signature_type, data: buffer): buffer {
   const sig = buf_new(1000);
-  buf_put_sign(sig, key, sigtype as never, data);
+  buf_put_sign(sig, key, sigtype, data);
   buf_setpos(sig, 0);
   return sig;
 }
