@@ -135,6 +135,9 @@ export function connect_remote(
   bind_port: string | null,
   prio: dropbear_prio,
 ): dropbear_progress_connection {
+  // getaddrinfo reads a C string: a peer's name with a NUL in it means what comes before it
+  // (Node would throw on the NUL instead).
+  remotehost = remotehost.split("\0", 1)[0]!;
   TRACE(() => `enter connect_remote: ${remotehost} port ${remoteport}`);
   const c = new dropbear_progress_connection(remotehost, remoteport, cb, bind_address, bind_port, prio);
   list_append(conn_pending, c);
