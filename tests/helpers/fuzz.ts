@@ -2,8 +2,10 @@ import type fc from "fast-check";
 import { DropbearExit, setLogHandler } from "@dropbear-ts/dbutil";
 
 // Shared by the property tests of every package that reads bytes from the network. `npm test`
-// runs each property a small, fixed number of times; `npm run fuzz` sets FUZZ_SCALE (runs are
-// multiplied by it) and FUZZ_SECONDS (each property stops there, passing, if it is not done).
+// runs each property a small, fixed number of times from a fixed seed, so CI sees the same
+// inputs every time; `npm run fuzz` sets FUZZ_SCALE (runs are multiplied by it, and the seed is
+// random) and FUZZ_SECONDS (each property stops there, passing, if it is not done). FUZZ_SEED
+// replays a seed fast-check printed.
 
 function envNumber(name: string): number | null {
   const v = Number(process.env[name]);
@@ -16,9 +18,20 @@ export function fuzzParams<T>(runs: number): fc.Parameters<T> {
   const seconds = envNumber("FUZZ_SECONDS");
   return {
     numRuns: scale === null ? runs : Math.ceil(runs * scale),
+    ...fuzzSeed(),
     ...(seconds === null ? {} : { interruptAfterTimeLimit: seconds * 1000, markInterruptAsFailure: false }),
   };
 }
+
+/** The seed a run uses: FUZZ_SEED, else fixed for `npm test` and random (fast-check's) when fuzzing. */
+function fuzzSeed(): { seed?: number } {
+  const given = Number(process.env["FUZZ_SEED"]);
+  if (process.env["FUZZ_SEED"] !== undefined && Number.isInteger(given)) return { seed: given };
+  return envNumber("FUZZ_SCALE") === null ? { seed: FIXED_SEED } : {};
+}
+
+/** What `npm test` runs every property from. */
+export const FIXED_SEED = 20261130;
 
 /** vitest's timeout for a property test: room for FUZZ_SECONDS when fuzzing. */
 export function fuzzTimeout(ms = 60_000): number {

@@ -206,7 +206,7 @@ export function getchannel(ses: sshsession): Channel {
 }
 
 /** At most this many reads of one channel fd per loop turn (see channelio). */
-const CHANNEL_READS_PER_TURN = 4;
+export const CHANNEL_READS_PER_TURN = 4;
 
 /**
  * After select: read what is ready and send it, write out what the peer sent, then look at
