@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot, type PeerName } from "./helpers/peers.js";
-import { opensshKeygen, ourKeygen, run, runOurClient, scratch, startOurDropbear, startSshd, type RunResult, type Server } from "./helpers/servers.js";
+import { opensshKeygen, run, runOurClient, type RunResult, scratch, type Server, startOurDropbearWithHostKey, startSshd } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8: agent forwarding both ways, with real processes over loopback. A local ssh-agent
@@ -61,9 +61,7 @@ process.env.SSH_AUTH_SOCK = agentSock;
 let ours: Server | null = null;
 async function ourServer(): Promise<Server> {
   if (ours === null) {
-    const hk = join(work.dir, "hk");
-    ourKeygen(hk);
-    ours = await startOurDropbear(["-r", hk]);
+    ours = await startOurDropbearWithHostKey(work.dir);
     servers.push(ours);
   }
   return ours;

@@ -3,7 +3,7 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot, type PeerName } from "./helpers/peers.js";
-import { opensshKeygen, ourKeygen, run, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { opensshKeygen, ourKeygen, run, runOurClient, scratch, type Server, startDebianDropbear, startOurDropbear, startOurDropbearWithHostKey, startSshd } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 4: user authentication with the system's real accounts, against real peers.
@@ -56,9 +56,7 @@ afterAll(async () => {
 let ours: Server | null = null;
 async function ourServer(): Promise<Server> {
   if (ours === null) {
-    const hk = join(work.dir, "hk");
-    ourKeygen(hk);
-    ours = await startOurDropbear(["-r", hk]);
+    ours = await startOurDropbearWithHostKey(work.dir);
     servers.push(ours);
   }
   return ours;

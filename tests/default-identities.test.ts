@@ -2,7 +2,7 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } 
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect } from "vitest";
 import { itAsRoot } from "./helpers/peers.js";
-import { opensshKeygen, OURS, ourKeygen, run, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { opensshKeygen, ourKeygen, OURS, run, scratch, type Server, startOurDropbearWithHostKey, startSshd } from "./helpers/servers.js";
 import { addTestUser, removeTestUser, type TestUser } from "./helpers/users.js";
 
 // Issue 9: with no -i, dbclient tries ~/.ssh/id_dropbear and then the OpenSSH keys users
@@ -39,9 +39,7 @@ function client(port: number, cmd: string, input = "") {
 beforeAll(async () => {
   if (!isRoot) return;
   user = addTestUser(USER);
-  const hk = join(work.dir, "host_ed25519");
-  ourKeygen(hk);
-  ours = await startOurDropbear(["-r", hk]);
+  ours = await startOurDropbearWithHostKey(work.dir);
   const sd = join(work.dir, "sshd");
   mkdirSync(sd);
   sshd = await startSshd(sd, ["PubkeyAuthentication yes", "PasswordAuthentication no"]);

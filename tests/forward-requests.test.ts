@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { IS_ROOT, hasAsyncssh, itAsyncssh, PYTHON } from "./helpers/peers.js";
-import { opensshKeygen, ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { opensshKeygen, run, scratch, type Server, startOurDropbearWithHostKey } from "./helpers/servers.js";
 import { startEchoTarget, type Target } from "./helpers/tunnel.js";
 import { addTestUser, authorizeKeys, removeTestUser, type TestUser } from "./helpers/users.js";
 
@@ -64,9 +64,7 @@ beforeAll(async () => {
   user = addTestUser(USER);
   opensshKeygen(key);
   authorizeKeys(user, `${key}.pub`);
-  const hk = join(work.dir, "hk");
-  ourKeygen(hk);
-  ours = await startOurDropbear(["-r", hk]);
+  ours = await startOurDropbearWithHostKey(work.dir);
   echo = await startEchoTarget();
 }, 60_000);
 

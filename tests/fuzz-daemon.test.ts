@@ -2,11 +2,11 @@ import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import * as net from "node:net";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect } from "vitest";
+import { describe, expect } from "vitest";
 import { PEERS, itAsRoot, itWithPeers } from "./helpers/peers.js";
 import { FIXED_SEED } from "./helpers/fuzz.js";
 import { connectionsOf } from "./helpers/procs.js";
-import { ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { run, useOurDropbear } from "./helpers/servers.js";
 import { kexinit, packet, sshString, u32 } from "./helpers/wire.js";
 import { buf_putbytes } from "@dropbear-ts/buffer";
 import type { sshsession } from "@dropbear-ts/core";
@@ -172,7 +172,7 @@ const CRASH = /internal error|Uncaught|^\s+at .+:\d+:\d+\)?$|FATAL ERROR|heap ou
 /** Until the daemon has room again: its connection processes from closed clients gone (bounded). */
 async function room(): Promise<void> {
   const by = Date.now() + 10_000;
-  while (connectionsOf(server.child.pid!).length >= PARALLEL) {
+  while (connectionsOf(ours.server.child.pid!).length >= PARALLEL) {
     if (Date.now() > by) throw new Error("the daemon's connection processes did not end within 10 s");
     await new Promise((res) => setTimeout(res, 20));
   }
@@ -195,19 +195,7 @@ function silentConnections(log: string): string[] {
   return [...log.matchAll(/Child connection from (\S+)/g)].map((m) => m[1]!).filter((a) => !exited.has(a));
 }
 
-const work = scratch("dbts-fuzzd-");
-let server: Server;
-
-beforeAll(async () => {
-  const hk = join(work.dir, "hk");
-  ourKeygen(hk);
-  server = await startOurDropbear(["-r", hk]);
-}, 30_000);
-
-afterAll(async () => {
-  await server.stop();
-  work.cleanup();
-});
+const ours = useOurDropbear("dbts-fuzzd-");
 
 /**
  * A client of our own code on a real connection to `port`, through the first key exchange:
@@ -339,7 +327,7 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
           const r = rngFor(1, attempts++);
           const pool = seeds(r);
           const data = mutate(pool[Math.floor(r() * pool.length)]!, r);
-          const o = await poke(server.port, data, r);
+          const o = await poke(ours.server.port, data, r);
           outcomes[o]++;
           if (o === "refused") await room();
           else served++;
@@ -353,15 +341,15 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
       expect(served).toBeGreaterThan(0);
       // Every connection process is gone once its client is (they saw EOF at worst), and each
       // said why in its exit line: one that died of anything else would say nothing.
-      await expect.poll(() => connectionsOf(server.child.pid!).length, { timeout: 15_000 }).toBe(0);
-      await expect.poll(() => silentConnections(server.log()), { timeout: 10_000 }).toEqual([]);
-      expect(server.log()).toMatch(/Exit before auth from </);
-      expect(server.child.exitCode).toBeNull();
-      const crash = CRASH.exec(server.log());
-      expect(crash === null ? "" : server.log().slice(Math.max(0, crash.index - 400), crash.index + 800), `seed ${SEED}`).toBe("");
+      await expect.poll(() => connectionsOf(ours.server.child.pid!).length, { timeout: 15_000 }).toBe(0);
+      await expect.poll(() => silentConnections(ours.server.log()), { timeout: 10_000 }).toEqual([]);
+      expect(ours.server.log()).toMatch(/Exit before auth from </);
+      expect(ours.server.child.exitCode).toBeNull();
+      const crash = CRASH.exec(ours.server.log());
+      expect(crash === null ? "" : ours.server.log().slice(Math.max(0, crash.index - 400), crash.index + 800), `seed ${SEED}`).toBe("");
       const ssh = await run(
         PEERS.ssh,
-        ["-v", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=none", "-p", String(server.port), "nobody@127.0.0.1", "true"],
+        ["-v", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=none", "-p", String(ours.server.port), "nobody@127.0.0.1", "true"],
         { timeoutMs: 20_000 },
       );
       expect(ssh.stderr).toMatch(/SSH2_MSG_SERVICE_ACCEPT received/);
@@ -374,12 +362,12 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
     "after a real key exchange, mutated service, auth and other packets end each connection cleanly",
     async () => {
       const end = Date.now() + SECONDS * 1000;
-      const before = server.log().length;
+      const before = ours.server.log().length;
       const outcomes = { closed: 0, hung: 0, sent: 0 };
       let connections = 0;
       const worker = async (): Promise<void> => {
         while (connections < Math.ceil(ITERATIONS / 5) && Date.now() < end) {
-          const c = await keyedOrRefused(server.port);
+          const c = await keyedOrRefused(ours.server.port);
           if (c === null) continue;
           const r = rngFor(2, connections++);
           const { ses, sock } = c;
@@ -406,12 +394,12 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
       expect(outcomes.hung).toBe(0);
       expect(outcomes.closed).toBe(connections);
       expect(outcomes.sent).toBeGreaterThan(connections);
-      await expect.poll(() => connectionsOf(server.child.pid!).length, { timeout: 15_000 }).toBe(0);
-      await expect.poll(() => silentConnections(server.log()), { timeout: 10_000 }).toEqual([]);
-      const log = server.log().slice(before);
+      await expect.poll(() => connectionsOf(ours.server.child.pid!).length, { timeout: 15_000 }).toBe(0);
+      await expect.poll(() => silentConnections(ours.server.log()), { timeout: 10_000 }).toEqual([]);
+      const log = ours.server.log().slice(before);
       const crash = CRASH.exec(log);
       expect(crash === null ? "" : log.slice(Math.max(0, crash.index - 400), crash.index + 800), `seed ${SEED}`).toBe("");
-      expect(server.child.exitCode).toBeNull();
+      expect(ours.server.child.exitCode).toBeNull();
     },
     (SECONDS + 60) * 1000,
   );
@@ -426,12 +414,12 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
       const echo = await startEchoTarget();
       try {
         const end = Date.now() + SECONDS * 1000;
-        const before = server.log().length;
+        const before = ours.server.log().length;
         const outcomes = { closed: 0, hung: 0, sent: 0, loggedIn: 0 };
         let connections = 0;
         const worker = async (): Promise<void> => {
           while (connections < Math.ceil(ITERATIONS / 5) && Date.now() < end) {
-            const c = await keyedOrRefused(server.port);
+            const c = await keyedOrRefused(ours.server.port);
             if (c === null) continue;
             const r = rngFor(3, connections++);
             const { ses, sock, seen } = c;
@@ -461,13 +449,13 @@ describe(`raw-socket fuzzing of our dropbear (seed ${SEED}, ${ITERATIONS} connec
         expect(outcomes.hung).toBe(0);
         expect(outcomes.closed).toBe(connections);
         expect(outcomes.loggedIn).toBe(connections);
-        await expect.poll(() => connectionsOf(server.child.pid!).length, { timeout: 15_000 }).toBe(0);
-        await expect.poll(() => silentConnections(server.log()), { timeout: 10_000 }).toEqual([]);
-        const log = server.log().slice(before);
+        await expect.poll(() => connectionsOf(ours.server.child.pid!).length, { timeout: 15_000 }).toBe(0);
+        await expect.poll(() => silentConnections(ours.server.log()), { timeout: 10_000 }).toEqual([]);
+        const log = ours.server.log().slice(before);
         expect(log).toMatch(new RegExp(`Exit \\(${USER}\\) from <`));
         const crash = CRASH.exec(log);
         expect(crash === null ? "" : log.slice(Math.max(0, crash.index - 400), crash.index + 800), `seed ${SEED}`).toBe("");
-        expect(server.child.exitCode).toBeNull();
+        expect(ours.server.child.exitCode).toBeNull();
       } finally {
         await echo.close();
         removeTestUser(USER);

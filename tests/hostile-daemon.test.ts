@@ -1,29 +1,17 @@
 import { once } from "node:events";
 import * as net from "node:net";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
 import { connectionsOf, rssMiB } from "./helpers/procs.js";
-import { ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { run, useOurDropbear } from "./helpers/servers.js";
 import { kexinit, packet, sshString, u32 } from "./helpers/wire.js";
 
 // Issue 10: hostile peers against the daemon as a whole (the transport's parsers are covered by
 // hostile-transport.test.ts): each case ends that one connection, bounded in memory, with a log
 // line, while well-behaved clients are still served.
 
-const work = scratch("dbts-hostiled-");
-let server: Server;
-
-beforeAll(async () => {
-  const hk = join(work.dir, "hk");
-  ourKeygen(hk);
-  server = await startOurDropbear(["-r", hk]);
-}, 30_000);
-
-afterAll(async () => {
-  await server.stop();
-  work.cleanup();
-});
+const ours = useOurDropbear("dbts-hostiled-");
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -31,7 +19,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function stillServing(): Promise<void> {
   const r = await run(
     PEERS.ssh,
-    ["-v", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=none", "-p", String(server.port), "nobody@127.0.0.1", "true"],
+    ["-v", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=none", "-p", String(ours.server.port), "nobody@127.0.0.1", "true"],
     { timeoutMs: 20_000 },
   );
   expect(r.stderr).toMatch(/SSH2_MSG_SERVICE_ACCEPT received/);
@@ -42,8 +30,8 @@ async function stillServing(): Promise<void> {
  * Returns what the server logged for that connection.
  */
 async function hostile(frames: Buffer[], ident = "SSH-2.0-hostile_1.0\r\n", from = "127.0.0.1"): Promise<string> {
-  const before = server.log().length;
-  const sock = net.connect({ port: server.port, host: "127.0.0.1", localAddress: from });
+  const before = ours.server.log().length;
+  const sock = net.connect({ port: ours.server.port, host: "127.0.0.1", localAddress: from });
   sock.on("error", () => undefined);
   sock.on("data", () => undefined);
   await once(sock, "connect");
@@ -55,8 +43,8 @@ async function hostile(frames: Buffer[], ident = "SSH-2.0-hostile_1.0\r\n", from
   await closed;
   clearTimeout(timer);
   // This connection's own line: another one's (an earlier test's client) may come meanwhile.
-  await expect.poll(() => server.log().slice(before), { timeout: 5000 }).toContain(`Exit before auth from <${me}>`);
-  return server.log().slice(before);
+  await expect.poll(() => ours.server.log().slice(before), { timeout: 5000 }).toContain(`Exit before auth from <${me}>`);
+  return ours.server.log().slice(before);
 }
 
 /** The connection process the daemon started for the one connection made since `before`. */
@@ -65,7 +53,7 @@ async function newChild(before: number[]): Promise<number> {
   await expect
     .poll(
       () => {
-        pid = connectionsOf(server.child.pid!).find((p) => !before.includes(p));
+        pid = connectionsOf(ours.server.child.pid!).find((p) => !before.includes(p));
         return pid;
       },
       { timeout: 10_000 },
@@ -76,16 +64,16 @@ async function newChild(before: number[]): Promise<number> {
 
 describe("hostile peers against the daemon", () => {
   itWithPeers(["ssh"], "the unknown-type reply flood: a peer that never reads grows its connection process by at most 32 MB", async () => {
-    const before = connectionsOf(server.child.pid!);
-    const logBefore = server.log().length;
-    const sock = net.connect(server.port, "127.0.0.1");
+    const before = connectionsOf(ours.server.child.pid!);
+    const logBefore = ours.server.log().length;
+    const sock = net.connect(ours.server.port, "127.0.0.1");
     sock.on("error", () => undefined);
     await once(sock, "connect");
     // Never read: every SSH_MSG_UNIMPLEMENTED the server answers stays queued on its side.
     sock.pause();
     sock.write("SSH-2.0-flood_1.0\r\n");
     const child = await newChild(before);
-    await expect.poll(() => server.log().slice(logBefore), { timeout: 10_000 }).toMatch(/Child connection from/);
+    await expect.poll(() => ours.server.log().slice(logBefore), { timeout: 10_000 }).toMatch(/Child connection from/);
     const base = rssMiB(child)!;
     // Type 40 is in the transport range RFC 4253 §7.1 allows during kex: each gets a reply.
     const batch = Buffer.concat(Array<Buffer>(4096).fill(packet(Buffer.of(40))));
@@ -106,7 +94,7 @@ describe("hostile peers against the daemon", () => {
     stop = true;
     sock.destroy();
     expect(peak - base).toBeLessThan(32);
-    await expect.poll(() => server.log().slice(logBefore), { timeout: 10_000 }).toMatch(/Exit before auth from <127\.0\.0\.1:\d+>/);
+    await expect.poll(() => ours.server.log().slice(logBefore), { timeout: 10_000 }).toMatch(/Exit before auth from <127\.0\.0\.1:\d+>/);
   }, 60_000);
   it("junk instead of a version line", async () => {
     const log = await hostile([], "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -122,12 +110,12 @@ describe("hostile peers against the daemon", () => {
   });
 
   it("no version line at all: the peer just closes", async () => {
-    const before = server.log().length;
-    const sock = net.connect(server.port, "127.0.0.1");
+    const before = ours.server.log().length;
+    const sock = net.connect(ours.server.port, "127.0.0.1");
     sock.on("error", () => undefined);
     await once(sock, "connect");
     sock.end();
-    await expect.poll(() => server.log().slice(before), { timeout: 10_000 }).toMatch(/Exit before auth from <127\.0\.0\.1:\d+>/);
+    await expect.poll(() => ours.server.log().slice(before), { timeout: 10_000 }).toMatch(/Exit before auth from <127\.0\.0\.1:\d+>/);
   });
 
   it("packet length 0 and 2^32-1", async () => {
@@ -166,7 +154,7 @@ describe("hostile peers against the daemon", () => {
     const socks: net.Socket[] = [];
     let closedEarly = 0;
     for (let i = 0; i < 100; i++) {
-      const s = net.connect({ port: server.port, host: "127.0.0.1", localAddress: "127.0.0.9" });
+      const s = net.connect({ port: ours.server.port, host: "127.0.0.1", localAddress: "127.0.0.9" });
       s.on("error", () => undefined);
       s.on("data", () => undefined);
       s.on("close", () => closedEarly++);
@@ -179,13 +167,13 @@ describe("hostile peers against the daemon", () => {
     try {
       await expect.poll(() => closedEarly, { timeout: 15_000 }).toBe(95);
       // The five kept are handed to their connection processes meanwhile.
-      await expect.poll(() => connectionsOf(server.child.pid!).length, { timeout: 10_000 }).toBe(5);
+      await expect.poll(() => connectionsOf(ours.server.child.pid!).length, { timeout: 10_000 }).toBe(5);
       await stillServing();
     } finally {
       clearInterval(drip);
       for (const s of socks) s.destroy();
     }
-    await expect.poll(() => connectionsOf(server.child.pid!).length, { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => connectionsOf(ours.server.child.pid!).length, { timeout: 10_000 }).toBe(0);
     await stillServing();
   }, 60_000);
 });

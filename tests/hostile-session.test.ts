@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { IS_ROOT, PEERS, PYTHON, hasAsyncssh, itAsyncssh } from "./helpers/peers.js";
 import { connectionsOf, rssMiB } from "./helpers/procs.js";
-import { opensshKeygen, ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { opensshKeygen, run, scratch, type Server, startOurDropbearWithHostKey } from "./helpers/servers.js";
 import { startEchoTarget, type Target } from "./helpers/tunnel.js";
 import { addTestUser, authorizeKeys, removeTestUser, type TestUser } from "./helpers/users.js";
 
@@ -26,9 +26,7 @@ beforeAll(async () => {
   user = addTestUser(USER);
   opensshKeygen(key);
   authorizeKeys(user, `${key}.pub`);
-  const hk = join(work.dir, "hk");
-  ourKeygen(hk);
-  server = await startOurDropbear(["-r", hk]);
+  server = await startOurDropbearWithHostKey(work.dir);
   echo = await startEchoTarget();
 }, 60_000);
 

@@ -1,36 +1,23 @@
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import * as net from "node:net";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { run, useOurDropbear } from "./helpers/servers.js";
 import { kexinit, packet, sshString, u32 } from "./helpers/wire.js";
 
 // Issue 3: malformed transport input ends that connection with a clear log line; the server
 // goes on serving. Packets before the first NEWKEYS travel in clear, so a raw socket can speak.
 
-const work = scratch("dbts-hostile-");
-let server: Server;
-
-beforeAll(async () => {
-  const hk = join(work.dir, "hk");
-  ourKeygen(hk);
-  server = await startOurDropbear(["-r", hk]);
-}, 30_000);
-
-afterAll(async () => {
-  await server.stop();
-  work.cleanup();
-});
+const ours = useOurDropbear("dbts-hostile-");
 
 /**
  * Connect, send our ident and then `frames` (written one by one), and wait for the server to
  * close the connection. Returns what the server logged for that connection.
  */
 async function hostile(frames: Buffer[], ident = "SSH-2.0-hostile_1.0\r\n"): Promise<string> {
-  const before = server.log().length;
-  const sock = net.connect(server.port, "127.0.0.1");
+  const before = ours.server.log().length;
+  const sock = net.connect(ours.server.port, "127.0.0.1");
   sock.on("error", () => undefined);
   sock.on("data", () => undefined);
   await once(sock, "connect");
@@ -41,15 +28,15 @@ async function hostile(frames: Buffer[], ident = "SSH-2.0-hostile_1.0\r\n"): Pro
   await closed;
   clearTimeout(timer);
   // The child logs its exit just before it goes.
-  await expect.poll(() => server.log().slice(before), { timeout: 5000 }).toMatch(/Exit before auth/);
-  return server.log().slice(before);
+  await expect.poll(() => ours.server.log().slice(before), { timeout: 5000 }).toMatch(/Exit before auth/);
+  return ours.server.log().slice(before);
 }
 
 /** The listener still serves: a real client completes kex and reaches userauth. */
 async function stillServing(): Promise<void> {
   const r = await run(
     PEERS.ssh,
-    ["-v", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=none", "-p", String(server.port), "nobody@127.0.0.1", "true"],
+    ["-v", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=none", "-p", String(ours.server.port), "nobody@127.0.0.1", "true"],
     { timeoutMs: 20_000 },
   );
   expect(r.stderr).toMatch(/SSH2_MSG_SERVICE_ACCEPT received/);

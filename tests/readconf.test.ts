@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { itAsRoot } from "./helpers/peers.js";
-import { OURS, ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { ourKeygen, OURS, run, scratch, type Server, startOurDropbearWithHostKey } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 9: dbclient reads ~/.ssh/config (cli-readconf.c, OpenSSH's matching rules): a Host
@@ -26,9 +26,7 @@ beforeAll(async () => {
   key = join(work.dir, "conf_key");
   ourKeygen(key);
   authorizeKeys(user, `${key}.pub`);
-  const hk = join(work.dir, "host_ed25519");
-  ourKeygen(hk);
-  ours = await startOurDropbear(["-r", hk]);
+  ours = await startOurDropbearWithHostKey(work.dir);
 }, 60_000);
 
 afterAll(async () => {

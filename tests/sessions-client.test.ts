@@ -5,7 +5,7 @@ import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, wr
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
-import { opensshKeygen, OURS, ourKeygen, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { opensshKeygen, OURS, scratch, type Server, startOurDropbearWithHostKey, startSshd } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8, client side: our dbclient running commands against OpenSSH's sshd and against our
@@ -69,9 +69,7 @@ const TARGETS: { name: string; peers: PeerName[]; start: () => Promise<Server> }
     peers: ["ssh-keygen"],
     start: async () => {
       if (ours === null) {
-        const hk = join(work.dir, "hk");
-        ourKeygen(hk);
-        ours = await startOurDropbear(["-r", hk]);
+        ours = await startOurDropbearWithHostKey(work.dir);
         servers.push(ours);
       }
       return ours;

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { connectionsOf, openFds, rssMiB } from "./helpers/procs.js";
-import { opensshKeygen, OURS, freePort, ourKeygen, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { freePort, opensshKeygen, OURS, scratch, type Server, startOurDropbearWithHostKey } from "./helpers/servers.js";
 import { echoRoundTrip, seededPayload, nextSeed, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
 import { addTestUser, removeTestUser, type TestUser } from "./helpers/users.js";
 import { packet, u32 } from "./helpers/wire.js";
@@ -35,9 +35,7 @@ beforeAll(async () => {
   writeFileSync(ak, readFileSync(`${key}.pub`, "utf8"));
   chownSync(ak, user.uid, user.gid);
   chmodSync(ak, 0o600);
-  const hk = join(work.dir, "hk");
-  ourKeygen(hk);
-  server = await startOurDropbear(["-r", hk]);
+  server = await startOurDropbearWithHostKey(work.dir);
   echo = await startEchoTarget();
 }, 60_000);
 

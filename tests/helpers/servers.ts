@@ -5,6 +5,7 @@ import * as net from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll } from "vitest";
 import { PEERS } from "./peers.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -149,6 +150,35 @@ export async function startOurDropbear(args: string[], env: NodeJS.ProcessEnv = 
   await waitListening(s);
   await waitPort(port, child, s.log);
   return s;
+}
+
+/** Our dropbear with a fresh ed25519 host key made in `dir`: the usual server under test. */
+export async function startOurDropbearWithHostKey(dir: string, args: string[] = []): Promise<Server> {
+  const hk = join(dir, "hk");
+  ourKeygen(hk);
+  return startOurDropbear(["-r", hk, ...args]);
+}
+
+/**
+ * One such server for a whole test file: started in beforeAll, stopped (and its scratch
+ * directory removed) in afterAll. Read `.server` inside tests.
+ */
+export function useOurDropbear(prefix: string): { readonly server: Server } {
+  const work = scratch(prefix);
+  let server: Server | null = null;
+  beforeAll(async () => {
+    server = await startOurDropbearWithHostKey(work.dir);
+  }, 30_000);
+  afterAll(async () => {
+    await server?.stop();
+    work.cleanup();
+  });
+  return {
+    get server(): Server {
+      if (server === null) throw new Error("useOurDropbear: the server is read before beforeAll ran");
+      return server;
+    },
+  };
 }
 
 /** Debian's dropbear in the foreground on a fresh loopback port. */
