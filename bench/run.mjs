@@ -26,11 +26,12 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { anonKiB as anonOrNull, parents, procStat, rssKiB as rssOrNull, socketInodes, tcpInodes } from "../tools/procfs.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const argv = process.argv.slice(2);
@@ -129,46 +130,12 @@ async function stop(c) {
 
 // ---- /proc ----
 
-function procStat(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    // Fields from 3 (state) on: ppid is 4, utime 14, stime 15.
-    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
-  } catch {
-    return null;
-  }
-}
-
-function rssKiB(pid) {
-  try {
-    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
-/** Private anonymous memory (heap, stacks, JIT code), KiB: RSS less the shared, file-backed
- * pages such as the node binary (~35 MB of a Node process's RSS, shared by all of them). */
-function anonKiB(pid) {
-  try {
-    const m = /Anonymous:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
 /** pid and every live descendant. */
 function tree(pid) {
   const kids = new Map();
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    const st = procStat(d);
-    if (!st) continue;
-    if (!kids.has(st.ppid)) kids.set(st.ppid, []);
-    kids.get(st.ppid).push(Number(d));
+  for (const [p, pp] of parents()) {
+    if (!kids.has(pp)) kids.set(pp, []);
+    kids.get(pp).push(p);
   }
   const out = [];
   const walk = (p) => {
@@ -179,34 +146,9 @@ function tree(pid) {
   return out;
 }
 
-/** Inodes of established TCP sockets (IPv4 and IPv6). */
-function establishedTcpInodes() {
-  const out = new Set();
-  for (const f of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    for (const line of readFileSync(f, "utf8").split("\n").slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      if (cols[3] === "01") out.add(cols[9]);
-    }
-  }
-  return out;
-}
-
-/** Whether pid holds one of these sockets. */
-function holdsSocket(pid, inodes) {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
-      try {
-        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-        return m !== null && inodes.has(m[1]);
-      } catch {
-        return false;
-      }
-    });
-  } catch {
-    return false;
-  }
-}
-
+// A process gone meanwhile counts as nothing.
+const rssKiB = (pid) => rssOrNull(pid) ?? 0;
+const anonKiB = (pid) => anonOrNull(pid) ?? 0;
 const cpuSecs = (pids) => pids.reduce((a, p) => a + (procStat(p)?.ticks ?? 0), 0) / CLK_TCK;
 
 // ---- the far ends of the tunnels ----
@@ -503,10 +445,10 @@ async function main() {
     await sleep(1000);
     // Ours hands the connection to the warm spare started before it (already in `before`) and
     // starts the next spare: its connection process is the daemon's child holding the connection.
-    const tcp = establishedTcpInodes();
+    const tcp = tcpInodes("01");
     const conn =
       impl === "ours" || impl === "base"
-        ? tree(servers[impl].proc.pid).filter((p) => p !== servers[impl].proc.pid && holdsSocket(p, tcp))
+        ? tree(servers[impl].proc.pid).filter((p) => p !== servers[impl].proc.pid && socketInodes(p).some((i) => tcp.has(i)))
         : tree(servers[impl].proc.pid).filter((p) => !before.has(p));
     const c0 = cpuSecs([t.proc.pid, ...conn]);
     await sleep(2000);

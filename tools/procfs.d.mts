@@ -1,0 +1,9 @@
+// Types for procfs.mjs, so TypeScript tests can import it.
+
+export function statFields(pid: number): string[] | null;
+export function procStat(pid: number): { state: string; ppid: number; ticks: number } | null;
+export function parents(): Map<number, number>;
+export function tcpInodes(state?: string): Set<string>;
+export function socketInodes(pid: number): string[];
+export function rssKiB(pid: number): number | null;
+export function anonKiB(pid: number): number | null;
