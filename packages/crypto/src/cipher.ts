@@ -10,6 +10,7 @@ import {
 } from "./algo.js";
 import { dropbear_chachapoly, dropbear_mode_chachapoly } from "./chachapoly.js";
 import { dropbear_mode_gcm } from "./gcm.js";
+import { EvpCipher } from "./openssl.js";
 
 // The cipher entries and the CTR / "none" modes of common-algo.c, over node:crypto. The
 // chacha20-poly1305 and GCM modes live in their own files, as in Dropbear.
@@ -62,12 +63,26 @@ export const dropbear_mode_none: dropbear_stream_mode = {
 };
 
 /**
- * One direction's AES-CTR stream (libtomcrypt's symmetric_CTR). The node:crypto cipher stays
- * open for the whole key lifetime, so the keystream runs on from packet to packet as SSH wants.
+ * One direction's AES-CTR stream (libtomcrypt's symmetric_CTR). The cipher (OpenSSL's context
+ * when present, else a node:crypto one) stays open for the whole key lifetime, so the keystream
+ * runs on from packet to packet as SSH wants.
  */
 export class symmetric_CTR {
-  constructor(readonly ctr: Cipher) {}
+  constructor(
+    /** The node:crypto cipher; null when `evp` runs the stream. */
+    readonly ctr: Cipher | null,
+    /** The OpenSSL context, which encrypts in place; null on the node:crypto path. */
+    readonly evp: EvpCipher | null,
+  ) {}
+
+  /** Free the OpenSSL context (see freeCipherState). */
+  releaseNative(): void {
+    this.evp?.free();
+  }
 }
+
+/** OpenSSL's name of AES-CTR with a key of `keylen` bytes. */
+const CTR_NAMES = { 16: "AES-128-CTR", 24: "AES-192-CTR", 32: "AES-256-CTR" } as const;
 
 /**
  * Key AES-CTR with a 128-bit big-endian counter starting at IV. The key length picks
@@ -83,20 +98,26 @@ export function dropbear_big_endian_ctr_start(
   if ((keylen !== 16 && keylen !== 24 && keylen !== 32) || key.length < keylen || IV.length < 16) {
     return null;
   }
-  return new symmetric_CTR(
-    createCipheriv(`aes-${keylen * 8}-ctr`, key.subarray(0, keylen), IV.subarray(0, 16)),
-  );
+  const evp = EvpCipher.open(CTR_NAMES[keylen], key, IV);
+  if (evp !== null) {
+    return new symmetric_CTR(null, evp);
+  }
+  return new symmetric_CTR(createCipheriv(`aes-${keylen * 8}-ctr`, key.subarray(0, keylen), IV.subarray(0, 16)), null);
 }
 
 /**
  * Run `len` bytes through the CTR keystream (encryption and decryption are the same XOR).
- * node:crypto returns its output in a fresh Buffer, which is copied into `output`.
+ * OpenSSL writes into `output`; node:crypto returns a fresh Buffer, which is copied there.
  */
 function ctrCrypt(input: Uint8Array, output: Uint8Array, len: number, cipher_state: cipher_state): number {
-  if (input.length < len || output.length < len) {
+  const state = cipher_state as symmetric_CTR;
+  if (!Number.isInteger(len) || len < 0 || input.length < len || output.length < len) {
     return CRYPT_ERROR;
   }
-  output.set((cipher_state as symmetric_CTR).ctr.update(input.subarray(0, len)));
+  if (state.evp !== null) {
+    return state.evp.crypt(input, output, len) ? CRYPT_OK : CRYPT_ERROR;
+  }
+  output.set(state.ctr!.update(input.subarray(0, len)));
   return CRYPT_OK;
 }
 

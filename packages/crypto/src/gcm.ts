@@ -16,6 +16,7 @@ import {
   type dropbear_hash,
   type ltc_cipher_descriptor,
 } from "./algo.js";
+import { EvpCipher, toOutput } from "./openssl.js";
 
 // aes128-gcm@openssh.com / aes256-gcm@openssh.com (RFC 5647, with OpenSSH's choice that the
 // negotiated MAC is ignored). The 4-byte packet length is authenticated but sent in clear; the
@@ -36,12 +37,23 @@ export const dropbear_ghash: dropbear_hash = { hash_desc: null, keysize: 0, hash
 
 /** One direction's GCM key and current nonce. @dropbear gcm.h dropbear_gcm_state */
 export class dropbear_gcm_state {
+  /** Scratch for a received packet's tag (OpenSSL path). */
+  readonly tag = Buffer.alloc(GHASH_LEN);
+
   constructor(
     readonly algorithm: CipherGCMTypes,
-    readonly key: KeyObject,
+    /** The key, for a new node:crypto cipher per packet; null when `evp` holds it. */
+    readonly key: KeyObject | null,
     /** The nonce for the next packet; its last 8 bytes count packets. */
     readonly iv: Buffer,
+    /** The keyed OpenSSL context, re-IV'd per packet; null on the node:crypto path. */
+    readonly evp: EvpCipher | null,
   ) {}
+
+  /** Free the OpenSSL context (see freeCipherState). */
+  releaseNative(): void {
+    this.evp?.free();
+  }
 }
 
 /**
@@ -59,10 +71,13 @@ export function dropbear_gcm_start(
   if ((keylen !== 16 && keylen !== 32) || key.length < keylen || IV.length < GCM_NONCE_LEN) {
     return null;
   }
+  const iv = Buffer.from(IV.subarray(0, GCM_NONCE_LEN));
+  const evp = EvpCipher.open(keylen === 16 ? "AES-128-GCM" : "AES-256-GCM", key.subarray(0, keylen), iv);
   const state = new dropbear_gcm_state(
     keylen === 16 ? "aes-128-gcm" : "aes-256-gcm",
-    createSecretKey(Buffer.from(key.subarray(0, keylen))),
-    Buffer.from(IV.subarray(0, GCM_NONCE_LEN)),
+    evp === null ? createSecretKey(Buffer.from(key.subarray(0, keylen))) : null,
+    iv,
+    evp,
   );
   TRACE2("leave dropbear_gcm_start");
   return state;
@@ -80,9 +95,10 @@ function incrementInvocation(iv: Buffer): void {
 
 /**
  * Seal or open one packet: input[0..4) is the length (AAD, copied through unchanged),
- * input[4..len) the body, then the 16-byte tag. On decryption nothing is written unless the
- * tag verifies (node:crypto compares it in constant time). The nonce advances only on success.
- * @dropbear gcm.c dropbear_gcm_crypt
+ * input[4..len) the body, then the 16-byte tag. Opening may write the unauthenticated plaintext
+ * to output before the tag is found wrong (OpenSSL decrypts in place, then checks): on
+ * CRYPT_ERROR the caller must discard output, as read_packet does by ending the session. The
+ * nonce advances only on success. @dropbear gcm.c dropbear_gcm_crypt
  */
 export function dropbear_gcm_crypt(
   _seq: number,
@@ -97,13 +113,46 @@ export function dropbear_gcm_crypt(
   if (len < 4 || taglen !== GHASH_LEN || input.length < len || output.length < len) {
     return CRYPT_ERROR;
   }
+  const encrypt = direction === LTC_ENCRYPT;
+  if ((encrypt ? output : input).length < len + GHASH_LEN) {
+    return CRYPT_ERROR;
+  }
+  const ok = state.evp !== null ? gcmCryptEvp(state, state.evp, input, output, len, encrypt) : gcmCryptNode(state, input, output, len, encrypt);
+  if (!ok) {
+    return CRYPT_ERROR;
+  }
+  incrementInvocation(state.iv);
+  return CRYPT_OK;
+}
+
+/** The OpenSSL path: re-IV the direction's context and run the packet through it in place. */
+function gcmCryptEvp(state: dropbear_gcm_state, evp: EvpCipher, input: Uint8Array, output: Uint8Array, len: number, encrypt: boolean): boolean {
+  if (!encrypt) {
+    // Taken first: moving the packet to output may overwrite it when the two overlap.
+    state.tag.set(input.subarray(len, len + GHASH_LEN));
+  }
+  toOutput(input, output, len);
+  const body = output.subarray(4, len);
+  return (
+    evp.setIv(state.iv, encrypt) &&
+    (encrypt || evp.setTag(state.tag, GHASH_LEN)) &&
+    evp.aad(output, 4) &&
+    evp.crypt(body, body, len - 4) &&
+    evp.final() &&
+    (!encrypt || evp.getTag(output.subarray(len, len + GHASH_LEN), GHASH_LEN))
+  );
+}
+
+/**
+ * The node:crypto path: a new cipher object per packet (it cannot be re-IV'd). Opening writes
+ * nothing unless the tag verifies (node:crypto compares it in constant time).
+ */
+function gcmCryptNode(state: dropbear_gcm_state, input: Uint8Array, output: Uint8Array, len: number, encrypt: boolean): boolean {
+  const key = state.key!;
   const aad = input.subarray(0, 4);
   const body = input.subarray(4, len);
-  if (direction === LTC_ENCRYPT) {
-    if (output.length < len + GHASH_LEN) {
-      return CRYPT_ERROR;
-    }
-    const c = createCipheriv(state.algorithm, state.key, state.iv, { authTagLength: GHASH_LEN });
+  if (encrypt) {
+    const c = createCipheriv(state.algorithm, key, state.iv, { authTagLength: GHASH_LEN });
     c.setAAD(aad);
     const ct = c.update(body);
     c.final();
@@ -111,23 +160,19 @@ export function dropbear_gcm_crypt(
     output.set(ct, 4);
     output.set(c.getAuthTag(), len);
   } else {
-    if (input.length < len + GHASH_LEN) {
-      return CRYPT_ERROR;
-    }
-    const d = createDecipheriv(state.algorithm, state.key, state.iv, { authTagLength: GHASH_LEN });
+    const d = createDecipheriv(state.algorithm, key, state.iv, { authTagLength: GHASH_LEN });
     d.setAAD(aad);
     d.setAuthTag(input.subarray(len, len + GHASH_LEN));
     const pt = d.update(body);
     try {
       d.final();
     } catch {
-      return CRYPT_ERROR;
+      return false;
     }
     output.set(aad, 0);
     output.set(pt, 4);
   }
-  incrementInvocation(state.iv);
-  return CRYPT_OK;
+  return true;
 }
 
 /** The packet length: in GCM it is sent in clear. @dropbear gcm.c dropbear_gcm_getlength */

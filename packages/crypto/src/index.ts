@@ -10,3 +10,4 @@ export * from "./hash.js";
 export * from "./keygen.js";
 export * from "./mlkem768.js";
 export * from "./sntrup761.js";
+export * from "./openssl.js";

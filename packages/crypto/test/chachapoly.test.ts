@@ -12,6 +12,7 @@ import {
   poly1305_impl,
   poly1305_load,
 } from "../src/chachapoly.js";
+import { describeBackends } from "./backends.js";
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ""), "hex");
 const mode = dropbear_mode_chachapoly;
@@ -63,7 +64,7 @@ describe("Poly1305", () => {
   });
 });
 
-describe("chacha20-poly1305@openssh.com (dropbear_mode_chachapoly)", () => {
+describeBackends("chacha20-poly1305@openssh.com (dropbear_mode_chachapoly)", () => {
   // draft-ietf-sshm-chacha20-poly1305 (the IETF write-up of OpenSSH's
   // PROTOCOL.chacha20poly1305), Appendix A worked example: 64 bytes of key material,
   // sequence number 7, one packet in clear and the bytes sent on the wire.

@@ -9,6 +9,7 @@ import {
   dropbear_mode_none,
   dropbear_nocipher,
 } from "../src/cipher.js";
+import { describeBackends } from "./backends.js";
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ""), "hex");
 
@@ -23,7 +24,7 @@ const F55_KEY = hex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a3091
 const F55_CT = hex(`601ec313775789a5b7a7f504bbf3d228 f443e3ca4d62b59aca84e990cacaf5c5
                     2b0930daa23de94ce87017ba2d84988d dfc9c58db67aada613c2dd08457941a6`);
 
-describe("AES-CTR (dropbear_mode_ctr)", () => {
+describeBackends("AES-CTR (dropbear_mode_ctr)", () => {
   for (const [name, cipher, key, ct] of [
     ["F.5.1 CTR-AES128.Encrypt", dropbear_aes128, F51_KEY, F51_CT],
     ["F.5.5 CTR-AES256.Encrypt", dropbear_aes256, F55_KEY, F55_CT],

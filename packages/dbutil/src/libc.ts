@@ -13,7 +13,8 @@ export interface KoffiLib {
 
 /** The part of koffi's module we use (it ships no types that fit NodeNext here). */
 export interface Koffi {
-  load(path: string): KoffiLib;
+  /** null: the running program itself (dlopen(NULL)), with the symbols it exports. */
+  load(path: string | null): KoffiLib;
   struct(name: string, def: Record<string, string>): unknown;
   decode(ptr: unknown, type: unknown): unknown;
   pointer(type: unknown): unknown;
