@@ -1,0 +1,128 @@
+# An independent SSH server (Debian's python3-asyncssh) for our dbclient, for
+# tests/interop-asyncssh.test.ts. Host keys of every type both sides have are generated here and
+# their public halves written into <dir> (hk_<name>.pub); clients log in as anyone with a key in
+# <authorized_keys>. It listens on a free loopback port with asyncssh's defaults, and on one
+# more for each key exchange in <kex,...> offering only that one; prints
+# {"port": N, "kex": {alg: N}}, then {"session": command} as each session starts, and serves
+# until its stdin closes. Port forwarding both ways is allowed. Commands (no shell behind them):
+#   echo WORDS   prints WORDS          exit N   exits with status N
+#   cat          copies stdin to stdout until EOF
+#   wc           prints how many bytes stdin held
+#
+# One listener per key exchange, because our client (as Dropbear's) sends its first KEXDH_INIT
+# as a guess: RFC 4253 section 7 calls a guess wrong when the two sides' FIRST preferences
+# differ, but asyncssh 2.10 only ignores the guessed packet when the negotiated method differs
+# from the client's first, so it answers a guess of its second choice and then fails on the
+# KEXDH_INIT we resend ("Key exchange not in progress"). Dropbear's C client fails the same way;
+# OpenSSH never guesses. A server offering only the method under test avoids that asyncssh bug.
+#
+#   python3 asyncssh-server.py <dir> <authorized_keys> <kex,...>
+import asyncio, json, os, sys, warnings
+
+warnings.simplefilter("ignore")
+import asyncssh
+
+workdir, authorized, kexes = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+# Bounds every wait on the client: a stuck client fails its one session, never the server.
+LIMIT = 30.0
+HOST_KEYS = {
+    "ed25519": "ssh-ed25519",
+    "ecdsa256": "ecdsa-sha2-nistp256",
+    "ecdsa384": "ecdsa-sha2-nistp384",
+    "ecdsa521": "ecdsa-sha2-nistp521",
+    "rsa": "ssh-rsa",
+}
+
+
+async def read_all(stdin):
+    """stdin until EOF, bounded in time."""
+    chunks = []
+
+    async def loop():
+        while True:
+            chunk = await stdin.read(65536)
+            if not chunk:
+                return
+            chunks.append(chunk)
+    await asyncio.wait_for(loop(), LIMIT)
+    return b"".join(chunks)
+
+
+async def handle(process):
+    """The few commands the tests run; anything else is status 127 with a message."""
+    # Each session's command, for the test to see which ones ran (-N runs none).
+    print(json.dumps({"session": process.command}), flush=True)
+    cmd = (process.command or "").split()
+    status = 0
+    try:
+        if cmd[:1] == ["echo"]:
+            process.stdout.write((" ".join(cmd[1:]) + "\n").encode())
+        elif cmd[:1] == ["exit"] and len(cmd) == 2:
+            status = int(cmd[1])
+        elif cmd == ["cat"]:
+            async def copy():
+                while True:
+                    chunk = await process.stdin.read(65536)
+                    if not chunk:
+                        return
+                    process.stdout.write(chunk)
+                    await process.stdout.drain()
+            await asyncio.wait_for(copy(), LIMIT)
+        elif cmd == ["wc"]:
+            process.stdout.write(f"{len(await read_all(process.stdin))}\n".encode())
+        else:
+            process.stderr.write(f"unknown command {process.command!r}\n".encode())
+            status = 127
+    except (asyncio.TimeoutError, asyncssh.Error, OSError) as e:
+        process.stderr.write(f"{type(e).__name__}: {e}\n".encode())
+        status = 125
+    process.exit(status)
+
+
+class Server(asyncssh.SSHServer):
+    def connection_requested(self, dest_host, dest_port, orig_host, orig_port):
+        # -L: asyncssh connects to the destination itself.
+        return True
+
+    def server_requested(self, listen_host, listen_port):
+        # -R: asyncssh listens and opens forwarded-tcpip channels back.
+        return True
+
+
+async def main():
+    keys = []
+    for name, alg in HOST_KEYS.items():
+        key = asyncssh.generate_private_key(alg, key_size=2048) if alg == "ssh-rsa" else asyncssh.generate_private_key(alg)
+        key.write_public_key(os.path.join(workdir, f"hk_{name}.pub"))
+        keys.append(key)
+
+    async def listen(**kex):
+        server = await asyncssh.listen(
+            "127.0.0.1",
+            0,
+            server_factory=Server,
+            server_host_keys=keys,
+            authorized_client_keys=authorized,
+            process_factory=handle,
+            encoding=None,
+            allow_pty=False,
+            login_timeout=LIMIT,
+            **kex,
+        )
+        return server, server.sockets[0].getsockname()[1]
+
+    default, port = await listen()
+    servers, ports = [default], {}
+    for alg in kexes:
+        server, ports[alg] = await listen(kex_algs=[alg])
+        servers.append(server)
+    print(json.dumps({"port": port, "kex": ports}), flush=True)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    await reader.read()
+    for server in servers:
+        server.close()
+
+
+asyncio.run(main())
