@@ -212,6 +212,11 @@ describe("asyncssh client → our dropbear: sessions and forwarding", () => {
     expect(r).toMatchObject({ signal: "TERM" });
   });
 
+  itAsyncssh("a signal request ends the command, reported as exit-signal", async () => {
+    const r = await py.ok("signal", { conn: "main", cmd: "echo started; exec sleep 30", signal: "INT" });
+    expect(r).toMatchObject({ signal: "INT" });
+  });
+
   itAsyncssh("stdin with EOF: cat and wc -c of 1 MB", async () => {
     const [cat, wc] = await Promise.all([
       py.ok("run", { conn: "main", cmd: "cat", size: 1 << 20, seed: 1, hash_stdout: true }),
@@ -248,9 +253,15 @@ describe("asyncssh client → our dropbear: sessions and forwarding", () => {
     expect(r).toMatchObject({ bytes: 1 << 20, got: r.sent });
   });
 
-  itAsyncssh("tcpip-forward: a connection to the server's port comes back through", async () => {
+  itAsyncssh("direct-tcpip to a closed port: open failure 'connect failed', the session goes on", async () => {
+    const r = await py.ok("direct_refused", { conn: "main", target: await freePort() });
+    expect(r).toMatchObject({ opened: false, code: 2 });
+    expect((await py.ok("run", { conn: "main", cmd: "echo after" })).stdout).toBe("after\n");
+  });
+
+  itAsyncssh("tcpip-forward of port 0: a connection to the port it got comes back through; cancel closes it", async () => {
     const r = await py.ok("remote", { conn: "main", target: echo.port, size: 1 << 20 });
-    expect(r).toMatchObject({ bytes: 1 << 20, got: r.sent });
+    expect(r).toMatchObject({ bytes: 1 << 20, got: r.sent, after_cancel: "refused" });
     expect(r.port).toBeGreaterThan(0);
   });
 
@@ -269,10 +280,14 @@ describe("asyncssh client → our dropbear: sessions and forwarding", () => {
   });
 });
 
-/** The asyncssh server process: its default port, one port per key exchange, the sessions it ran. */
+/**
+ * The asyncssh server process: its default port, one port per key exchange, one that pings
+ * every second, the sessions it ran.
+ */
 interface AsyncsshServer {
   port: number;
   kex: Record<string, number>;
+  keepalive: number;
   sessions: () => (string | null)[];
   stop: () => Promise<void>;
 }
@@ -297,10 +312,11 @@ async function startAsyncsshServer(dir: string, authorized: string): Promise<Asy
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  const first = lines().find((l) => "port" in l) as { port: number; kex: Record<string, number> };
+  const first = lines().find((l) => "port" in l) as { port: number; kex: Record<string, number>; keepalive: number };
   return {
     port: first.port,
     kex: first.kex,
+    keepalive: first.keepalive,
     sessions: () => lines().flatMap((l) => ("session" in l ? [l.session as string | null] : [])),
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -459,5 +475,38 @@ describe("our dbclient → asyncssh server", () => {
     expect(refused.stderr).toMatch(/host key mismatch/);
     expect(refused.stdout).toBe("");
     expect(readFileSync(kh, "utf8")).toBe(changed);
+  });
+});
+
+describe("keepalives both ways", () => {
+  let keepaliveServer: Server;
+  let srv: AsyncsshServer;
+  beforeAll(async () => {
+    if (!ready) return;
+    const dir = join(work.dir, "keepalive");
+    mkdirSync(dir);
+    [keepaliveServer, srv] = await Promise.all([startOurDropbear(["-r", join(work.dir, "hk_ed25519"), "-K", "1"]), startAsyncsshServer(dir, `${edKey}.pub`)]);
+  }, 60_000);
+  afterAll(async () => {
+    await keepaliveServer?.stop();
+    await srv?.stop();
+  });
+
+  // Each side pings every second and hangs up after 3 unanswered pings; a 5 s command outlives
+  // that only if the other side answers them.
+  itAsyncssh("our dropbear -K 1 with an asyncssh client, our dbclient -K 1 with an asyncssh server that pings too", async () => {
+    const home = join(work.dir, "keepalive-home");
+    mkdirSync(join(home, ".ssh"), { recursive: true });
+    const [viaServer, viaClient] = await Promise.all([
+      (async () => {
+        await py.ok("connect", { name: "keepalive", keys: [edKey], port: keepaliveServer.port });
+        return py.ok("run", { conn: "keepalive", cmd: "sleep 5; echo slept" });
+      })(),
+      runOurClient(["-y", "-y", "-K", "1", "-i", edKey, "-p", String(srv.keepalive), "anyone@127.0.0.1", "sleep", "5"], { env: { HOME: home }, timeoutMs: 30_000 }),
+    ]);
+    expect(viaServer).toMatchObject({ stdout: "slept\n", exit: 0 });
+    expect(keepaliveServer.log()).not.toMatch(/Keepalive timeout|timeout/i);
+    expect(viaClient.status, viaClient.stderr).toBe(0);
+    await py.ok("close", { conn: "keepalive" });
   });
 });

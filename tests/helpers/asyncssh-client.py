@@ -85,7 +85,7 @@ async def connect(req):
     if "rekey_bytes" in req:
         opts["rekey_bytes"] = req["rekey_bytes"]
     async with handshakes:
-        return await asyncssh.connect("127.0.0.1", port, **opts)
+        return await asyncssh.connect("127.0.0.1", req.get("port", port), **opts)
 
 
 async def conn_of(req):
@@ -227,18 +227,51 @@ async def op_direct(req):
 
 
 async def op_remote(req):
-    """tcpip-forward (-R shape): the server listens, we connect to it, the channel comes back
-    to us and we carry it on to the echo target."""
+    """tcpip-forward (-R shape) of port 0: the server picks a port and listens, we connect to
+    it, the channel comes back to us and we carry it on to the echo target. Then
+    cancel-tcpip-forward (answered before wait_closed returns), and the port is closed."""
     conn = await conn_of(req)
     listener = await asyncio.wait_for(conn.forward_remote_port("127.0.0.1", 0, "127.0.0.1", req["target"]), LIMIT)
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", listener.get_port()), LIMIT)
         out = await through(reader, writer, req["size"], req.get("seed", 2))
         out["port"] = listener.get_port()
-        return out
     finally:
         listener.close()
         await asyncio.wait_for(listener.wait_closed(), LIMIT)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", out["port"]), LIMIT)
+        writer.close()
+        out["after_cancel"] = "accepted"
+    except ConnectionRefusedError:
+        out["after_cancel"] = "refused"
+    return out
+
+
+async def op_signal(req):
+    """A "signal" request to a running command: how the command ended."""
+    conn = await conn_of(req)
+    proc = await asyncio.wait_for(conn.create_process(req["cmd"], stdin=asyncssh.DEVNULL), LIMIT)
+    try:
+        # The command is running once its output says so.
+        await read_until(proc.stdout, "started\n")
+        proc.send_signal(req["signal"])
+        await asyncio.wait_for(proc.wait_closed(), LIMIT)
+        sig = proc.exit_signal
+        return {"exit": proc.exit_status, "signal": sig[0] if sig else None}
+    finally:
+        proc.close()
+
+
+async def op_direct_refused(req):
+    """direct-tcpip to a port nobody listens on: the open failure's code and reason."""
+    conn = await conn_of(req)
+    try:
+        _, writer = await asyncio.wait_for(conn.open_connection("127.0.0.1", req["target"]), LIMIT)
+        writer.close()
+        return {"opened": True}
+    except asyncssh.ChannelOpenError as e:
+        return {"opened": False, "code": e.code, "reason": e.reason}
 
 
 async def op_global(req):

@@ -2,12 +2,15 @@
 # tests/interop-asyncssh.test.ts. Host keys of every type both sides have are generated here and
 # their public halves written into <dir> (hk_<name>.pub); clients log in as anyone with a key in
 # <authorized_keys>. It listens on a free loopback port with asyncssh's defaults, and on one
-# more for each key exchange in <kex,...> offering only that one; prints
-# {"port": N, "kex": {alg: N}}, then {"session": command} as each session starts, and serves
-# until its stdin closes. Port forwarding both ways is allowed. Commands (no shell behind them):
+# more for each key exchange in <kex,...> offering only that one, and on one more that sends a
+# keepalive@openssh.com every second (and hangs up after 3 unanswered); prints
+# {"port": N, "kex": {alg: N}, "keepalive": N}, then {"session": command} as each session
+# starts, and serves until its stdin closes. Port forwarding both ways is allowed. Commands (no
+# shell behind them):
 #   echo WORDS   prints WORDS          exit N   exits with status N
 #   cat          copies stdin to stdout until EOF
 #   wc           prints how many bytes stdin held
+#   sleep N      waits N seconds (at most 30)
 #
 # One listener per key exchange, because our client (as Dropbear's) sends its first KEXDH_INIT
 # as a guess: RFC 4253 section 7 calls a guess wrong when the two sides' FIRST preferences
@@ -68,6 +71,8 @@ async def handle(process):
                     process.stdout.write(chunk)
                     await process.stdout.drain()
             await asyncio.wait_for(copy(), LIMIT)
+        elif cmd[:1] == ["sleep"] and len(cmd) == 2:
+            await asyncio.sleep(min(float(cmd[1]), LIMIT))
         elif cmd == ["wc"]:
             process.stdout.write(f"{len(await read_all(process.stdin))}\n".encode())
         else:
@@ -96,7 +101,7 @@ async def main():
         key.write_public_key(os.path.join(workdir, f"hk_{name}.pub"))
         keys.append(key)
 
-    async def listen(**kex):
+    async def listen(**extra):
         server = await asyncssh.listen(
             "127.0.0.1",
             0,
@@ -107,7 +112,7 @@ async def main():
             encoding=None,
             allow_pty=False,
             login_timeout=LIMIT,
-            **kex,
+            **extra,
         )
         return server, server.sockets[0].getsockname()[1]
 
@@ -116,7 +121,9 @@ async def main():
     for alg in kexes:
         server, ports[alg] = await listen(kex_algs=[alg])
         servers.append(server)
-    print(json.dumps({"port": port, "kex": ports}), flush=True)
+    keepalive, keepalive_port = await listen(keepalive_interval=1, keepalive_count_max=3)
+    servers.append(keepalive)
+    print(json.dumps({"port": port, "kex": ports, "keepalive": keepalive_port}), flush=True)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
