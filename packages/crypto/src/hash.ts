@@ -1,11 +1,17 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 
-import type { dropbear_hash, ltc_hash_descriptor } from "./algo.js";
+import type { cipher_state, dropbear_hash, ltc_hash_descriptor } from "./algo.js";
+import { EvpHmac, freeCipherState } from "./openssl.js";
 
 // The hashes and MACs of common-algo.c, over node:crypto. The MAC is HMAC over
 // uint32(seq) || data (RFC 4253 §6.4); whether `data` is the cleartext packet
 // (encrypt-and-MAC, Dropbear's only way) or the ciphertext (-etm@openssh.com) is the packet
 // layer's choice, so both families share one primitive.
+//
+// With Node's OpenSSL (openssl.ts) each MAC key gets one HMAC context, keyed once and reused for
+// every packet: node:crypto's createHmac would redo the key schedule and make an object per
+// packet. The context is found by the key buffer's identity (gen_new_keys makes a new one per
+// exchange, never rewritten in place while in use) and freed by freeKeyStates with the keys.
 
 /** SHA-1, for the exchange hash of the legacy group14-sha1 KEX (off by default). */
 export const sha1_desc: ltc_hash_descriptor = { name: "sha1", hashsize: 20, blocksize: 64 };
@@ -28,6 +34,24 @@ export const dropbear_nohash: dropbear_hash = { hash_desc: null, keysize: 16, ha
 // Scratch for the sequence number: update() copies it at once, so one buffer serves all calls.
 const SEQBUF = Buffer.alloc(4);
 
+/** A MAC key's HMAC context, for the MAC it was keyed for; evp null: node:crypto computes it. */
+interface MacState {
+  readonly hash: dropbear_hash;
+  readonly evp: EvpHmac | null;
+}
+const macStates = new WeakMap<Uint8Array, MacState>();
+
+/** The MAC state of `mackey` for `hash`, made (and keyed) at its first use. */
+function macState(hash: dropbear_hash, mackey: Uint8Array): MacState {
+  let m = macStates.get(mackey);
+  if (m === undefined || m.hash !== hash) {
+    m?.evp?.free();
+    m = { hash, evp: EvpHmac.open(hash.hash_desc!.name, mackey.subarray(0, hash.keysize)) };
+    macStates.set(mackey, m);
+  }
+  return m;
+}
+
 /**
  * Write HMAC(mackey, uint32(seqno) || data[0..len)) into output_mac, cut to hash.hashsize
  * bytes. The body of packet.c's make_mac; the packet layer picks key and data.
@@ -44,11 +68,32 @@ export function computeMac(
     return;
   }
   SEQBUF.writeUInt32BE(seqno >>> 0, 0);
+  const evp = macState(hash, mackey).evp;
+  // HMAC_Final writes the whole digest: straight into output_mac when that is what it wants.
+  if (evp !== null && evp.size === hash.hashsize && evp.mac(SEQBUF, data, len, output_mac)) {
+    return;
+  }
   const mac = createHmac(hash.hash_desc.name, mackey.subarray(0, hash.keysize))
     .update(SEQBUF)
     .update(data.subarray(0, len))
     .digest();
   output_mac.set(mac.subarray(0, hash.hashsize));
+}
+
+/** Forget (and free) the HMAC context of a MAC key that is being dropped. */
+function freeMacKey(mackey: Uint8Array): void {
+  macStates.get(mackey)?.evp?.free();
+  macStates.delete(mackey);
+}
+
+/**
+ * Free what one direction's keys hold in OpenSSL (cipher contexts, the HMAC context), which
+ * OpenSSL cleanses as it frees: at switch_keys for the keys replaced, at session cleanup for
+ * all. A cipher state used after this fails cleanly.
+ */
+export function freeKeyStates(dir: { readonly cipher_state: cipher_state; readonly mackey: Uint8Array }): void {
+  freeCipherState(dir.cipher_state);
+  freeMacKey(dir.mackey);
 }
 
 /**

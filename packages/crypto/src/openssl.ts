@@ -33,6 +33,13 @@ interface Libcrypto {
   EVP_MAC_update: (ctx: Ptr, data: Uint8Array, datalen: number) => number;
   EVP_MAC_final: (ctx: Ptr, out: Uint8Array, outl: BigUint64Array, outsize: number) => number;
   CRYPTO_memcmp: (a: Uint8Array, b: Uint8Array, len: number) => number;
+  HMAC_CTX_new: () => Ptr;
+  HMAC_CTX_free: (ctx: Ptr) => void;
+  HMAC_Init_ex: (ctx: Ptr, key: Uint8Array | null, len: number, md: Ptr, impl: null) => number;
+  HMAC_Update: (ctx: Ptr, data: Uint8Array, len: number) => number;
+  HMAC_Final: (ctx: Ptr, md: Uint8Array, len: Uint32Array) => number;
+  /** The digests below, fetched once. */
+  digests: Map<EvpDigestName, Ptr>;
   /** The ciphers below, fetched once for the process (never freed). */
   ciphers: Map<EvpCipherName, Ptr>;
   /** The Poly1305 EVP_MAC, fetched once. */
@@ -52,6 +59,16 @@ const CIPHERS = {
 /** A cipher evpCipher() can key. */
 export type EvpCipherName = keyof typeof CIPHERS;
 
+/** The digests HMAC runs over, by node:crypto's name (ltc_hash_descriptor.name), with OpenSSL's name and size. */
+const DIGESTS = {
+  sha1: { name: "SHA1", size: 20 },
+  sha256: { name: "SHA256", size: 32 },
+  sha384: { name: "SHA384", size: 48 },
+  sha512: { name: "SHA512", size: 64 },
+} as const;
+/** A digest EvpHmac can run. */
+export type EvpDigestName = keyof typeof DIGESTS;
+
 /** EVP_CTRL_AEAD_GET_TAG / EVP_CTRL_AEAD_SET_TAG (evp.h). */
 const EVP_CTRL_AEAD_GET_TAG = 0x10;
 const EVP_CTRL_AEAD_SET_TAG = 0x11;
@@ -64,6 +81,7 @@ const INT_MAX = 0x7fffffff;
 // Out-parameters: every call is synchronous and JS is single-threaded, so one of each serves.
 const OUTL = new Int32Array(1);
 const SIZE_OUT = new BigUint64Array(1);
+const UINT_OUT = new Uint32Array(1);
 /** Where EVP_CipherFinal_ex may write (GCM and the stream ciphers write nothing). */
 const FINAL_SCRATCH = new Uint8Array(32);
 
@@ -100,6 +118,19 @@ function bind(): Libcrypto | null {
       }
       ciphers.set(name, c);
     }
+    const fetchMd = fn<(libctx: null, name: string, props: null) => Ptr>(
+      "void *EVP_MD_fetch(void *libctx, const char *algorithm, const char *properties)",
+    );
+    const mdSize = fn<(md: Ptr) => number>("int EVP_MD_get_size(const void *md)");
+    const digests = new Map<EvpDigestName, Ptr>();
+    for (const [name, want] of Object.entries(DIGESTS) as [EvpDigestName, { name: string; size: number }][]) {
+      const md = fetchMd(null, want.name, null);
+      if (isNull(md) || mdSize(md) !== want.size) {
+        TRACE(`OpenSSL has no usable ${want.name}: ciphers stay on node:crypto`);
+        return null;
+      }
+      digests.set(name, md);
+    }
     const poly1305 = fetchMac(null, "POLY1305", null);
     if (isNull(poly1305)) {
       TRACE("OpenSSL has no POLY1305 MAC: ciphers stay on node:crypto");
@@ -120,6 +151,14 @@ function bind(): Libcrypto | null {
       EVP_MAC_update: fn("int EVP_MAC_update(void *ctx, const uint8_t *data, size_t datalen)"),
       EVP_MAC_final: fn("int EVP_MAC_final(void *ctx, uint8_t *out, size_t *outl, size_t outsize)"),
       CRYPTO_memcmp: fn("int CRYPTO_memcmp(const uint8_t *a, const uint8_t *b, size_t len)"),
+      // HMAC_CTX is deprecated in 3.0 but exported, and unlike EVP_MAC needs no OSSL_PARAM
+      // array to name its digest; re-initialised with a NULL key it reuses the key schedule.
+      HMAC_CTX_new: fn("void *HMAC_CTX_new(void)"),
+      HMAC_CTX_free: fn("void HMAC_CTX_free(void *ctx)"),
+      HMAC_Init_ex: fn("int HMAC_Init_ex(void *ctx, const uint8_t *key, int len, const void *md, void *impl)"),
+      HMAC_Update: fn("int HMAC_Update(void *ctx, const uint8_t *data, size_t len)"),
+      HMAC_Final: fn("int HMAC_Final(void *ctx, uint8_t *md, unsigned int *len)"),
+      digests,
       ciphers,
       poly1305,
     };
@@ -325,6 +364,56 @@ export class EvpPoly1305 extends EvpOwner {
       return false;
     }
     return this.L.CRYPTO_memcmp(a, b, len) === 0;
+  }
+}
+
+/** One keyed HMAC_CTX: the key schedule is computed once and reused for every message. */
+export class EvpHmac extends EvpOwner {
+  private constructor(
+    L: Libcrypto,
+    ctx: Ptr,
+    /** The digest's output size. */
+    readonly size: number,
+  ) {
+    super(L, ctx, L.HMAC_CTX_free);
+  }
+
+  /** HMAC over `digest` keyed with all of `key`, or null without OpenSSL (or for another digest). */
+  static open(digest: string, key: Uint8Array): EvpHmac | null {
+    const L = libcrypto();
+    const d = DIGESTS[digest as EvpDigestName] as { size: number } | undefined;
+    if (L === null || d === undefined || !lenOk(key.length)) {
+      return null;
+    }
+    const ctx = L.HMAC_CTX_new();
+    if (isNull(ctx)) {
+      return null;
+    }
+    const h = new EvpHmac(L, ctx, d.size);
+    if (L.HMAC_Init_ex(ctx, key, key.length, L.digests.get(digest as EvpDigestName), null) !== 1) {
+      h.free();
+      return null;
+    }
+    return h;
+  }
+
+  /**
+   * HMAC(prefix ‖ data[0..len)) into out[0..size) (out must hold the whole digest). Two
+   * updates, as the MAC of an SSH packet is over its sequence number, then the packet.
+   */
+  mac(prefix: Uint8Array, data: Uint8Array, len: number, out: Uint8Array): boolean {
+    const ctx = this.ctx;
+    if (ctx === null || !lenOk(len) || data.length < len || out.length < this.size) {
+      return false;
+    }
+    const L = this.L;
+    return (
+      L.HMAC_Init_ex(ctx, null, 0, null, null) === 1 &&
+      L.HMAC_Update(ctx, prefix, prefix.length) === 1 &&
+      L.HMAC_Update(ctx, data, len) === 1 &&
+      L.HMAC_Final(ctx, out, UINT_OUT) === 1 &&
+      UINT_OUT[0] === this.size
+    );
   }
 }
 

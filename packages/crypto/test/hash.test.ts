@@ -1,9 +1,10 @@
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 
 import {
   computeMac,
   dropbear_nohash,
+  freeKeyStates,
   dropbear_sha2_256,
   dropbear_sha2_512,
   sha256_desc,
@@ -11,6 +12,8 @@ import {
   sha512_desc,
   verifyMac,
 } from "../src/hash.js";
+import { evpLiveContexts } from "../src/openssl.js";
+import { describeBackends } from "./backends.js";
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ""), "hex");
 
@@ -37,16 +40,16 @@ const CASES = [
   },
 ];
 
-describe("HMAC-SHA2 MACs (computeMac)", () => {
+describeBackends("HMAC-SHA2 MACs (computeMac)", (backend) => {
   for (const c of CASES) {
     it(`${c.name}, hmac-sha2-256`, () => {
       const out = Buffer.alloc(32);
-      computeMac(dropbear_sha2_256, c.key, c.seq, c.data, c.data.length, out);
+      computeMac(dropbear_sha2_256, Buffer.from(c.key), c.seq, c.data, c.data.length, out);
       expect(out).toEqual(hex(c.sha256));
     });
     it(`${c.name}, hmac-sha2-512`, () => {
       const out = Buffer.alloc(64);
-      computeMac(dropbear_sha2_512, c.key, c.seq, c.data, c.data.length, out);
+      computeMac(dropbear_sha2_512, Buffer.from(c.key), c.seq, c.data, c.data.length, out);
       expect(out).toEqual(hex(c.sha512));
     });
   }
@@ -60,6 +63,29 @@ describe("HMAC-SHA2 MACs (computeMac)", () => {
     const none = Buffer.alloc(4, 0xee);
     computeMac(dropbear_nohash, Buffer.alloc(16), 0, Buffer.from("x"), 1, none);
     expect(none).toEqual(Buffer.alloc(4, 0xee));
+  });
+
+  it("one key buffer, many packets and another MAC: each MAC right; freeKeyStates frees its context", () => {
+    const key = Buffer.from(CASES[0]!.key);
+    const ref = (name: string, seq: number, data: Buffer) => {
+      const s = Buffer.alloc(4);
+      s.writeUInt32BE(seq);
+      return createHmac(name, key).update(s).update(data).digest();
+    };
+    const before = evpLiveContexts();
+    for (let seq = 0; seq < 5; seq++) {
+      const data = Buffer.alloc(100 * seq, seq);
+      const out = Buffer.alloc(32);
+      computeMac(dropbear_sha2_256, key, seq, data, data.length, out);
+      expect(out).toEqual(ref("sha256", seq, data));
+    }
+    expect(evpLiveContexts()).toBe(before + (backend === "openssl" ? 1 : 0));
+    const out = Buffer.alloc(64);
+    computeMac(dropbear_sha2_512, key, 9, Buffer.from("x"), 1, out);
+    expect(out).toEqual(ref("sha512", 9, Buffer.from("x")));
+    expect(evpLiveContexts()).toBe(before + (backend === "openssl" ? 1 : 0));
+    freeKeyStates({ cipher_state: {}, mackey: key });
+    expect(evpLiveContexts()).toBe(before);
   });
 
   it("verifyMac compares the first len bytes", () => {

@@ -35,7 +35,7 @@ import {
   type mac_mode,
   type sshsession,
 } from "@dropbear-ts/core";
-import { freeCipherState, genrandom, mlkem768_desc, sntrup761_desc, hash_process_mp, type dropbear_cipher_mode, type dropbear_hash } from "@dropbear-ts/crypto";
+import { freeKeyStates, genrandom, mlkem768_desc, sntrup761_desc, hash_process_mp, type dropbear_cipher_mode, type dropbear_hash } from "@dropbear-ts/crypto";
 import { DEBUG2, DEBUG3, TRACE, TRACE2, dropbear_exit, m_burn, monotonic_now } from "@dropbear-ts/dbutil";
 import {
   KEXHASHBUF_MAX_INTS,
@@ -120,14 +120,14 @@ function switch_keys(ses: sshsession): void {
     TRACE("switch_keys recv");
     gen_new_zstream(newkeys.recv, false);
     // C overwrites (burns) the old keys in place; ours may hold OpenSSL contexts to free.
-    freeCipherState(ses.keys.recv.cipher_state);
+    freeKeyStates(ses.keys.recv);
     ses.keys.recv = newkeys.recv;
     newkeys.recv = new key_context_directional();
   }
   if (ses.kexstate.sentnewkeys && newkeys.trans.valid) {
     TRACE("switch_keys trans");
     gen_new_zstream(newkeys.trans, true);
-    freeCipherState(ses.keys.trans.cipher_state);
+    freeKeyStates(ses.keys.trans);
     ses.keys.trans = newkeys.trans;
     newkeys.trans = new key_context_directional();
   }

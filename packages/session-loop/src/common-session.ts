@@ -1,6 +1,6 @@
 import { buf_new, buf_putbyte, buf_putbytes, buf_putstring, buf_burn_free, type buffer } from "@dropbear-ts/buffer";
 import { key_context, sesCall, type sshsession } from "@dropbear-ts/core";
-import { freeCipherState } from "@dropbear-ts/crypto";
+import { freeKeyStates } from "@dropbear-ts/crypto";
 import {
   DEBUG1,
   TRACE,
@@ -297,15 +297,15 @@ function cleanup_bytes(bytes: Uint8Array | null): null {
 }
 
 /**
- * m_burn of a key_context: zero both MAC keys and free the ciphers' OpenSSL contexts (which
- * OpenSSL cleanses); the caller drops the context. Keys inside node:crypto objects (the
+ * m_burn of a key_context: zero both MAC keys and free the ciphers' and MACs' OpenSSL contexts
+ * (which OpenSSL cleanses); the caller drops the context. Keys inside node:crypto objects (the
  * fallback path) are cleared by OpenSSL when the dropped objects are collected.
  */
 function burn_keys(keys: key_context): void {
   m_burn(keys.recv.mackey);
   m_burn(keys.trans.mackey);
-  freeCipherState(keys.recv.cipher_state);
-  freeCipherState(keys.trans.cipher_state);
+  freeKeyStates(keys.recv);
+  freeKeyStates(keys.trans);
 }
 
 /** Queue our version line, unencrypted, first thing on the wire. @dropbear common-session.c send_session_identification */
