@@ -226,6 +226,18 @@ describe("asyncssh client → our dropbear: sessions and forwarding", () => {
     expect(wc).toMatchObject({ exit: 0, stdout: `${1 << 20}\n` });
   });
 
+  itAsyncssh("16 sessions at once on one connection, each cat of 256 KB", async () => {
+    const rs = await Promise.all(Array.from({ length: 16 }, (_, i) => py.ok("run", { conn: "main", cmd: "cat", size: 256 * 1024, seed: 100 + i, hash_stdout: true })));
+    expect(rs.map((r) => r.stdout_sha === r.sent && r.exit === 0)).toEqual(rs.map(() => true));
+  });
+
+  itAsyncssh("a 1000-byte window and 300-byte packets asked by the client are kept to", async () => {
+    const r = await py.ok("small_window", { conn: "main", cmd: "cat", size: 300_000, window: 1000, max_pktsize: 300 });
+    expect(r).toMatchObject({ exit: 0, stdout_sha: r.sent });
+    expect(r.largest).toBeGreaterThan(0);
+    expect(r.largest as number).toBeLessThanOrEqual(300);
+  });
+
   itAsyncssh("env: LANG and LC_* are taken, other names refused", async () => {
     // Beyond Dropbear 2026.94 (which refuses every env request): the locale only (docs/deviations.md).
     const r = await py.ok("run", { conn: "main", cmd: 'echo "$LANG|$LC_TIME|$DBTS_OTHER"', env: { LANG: "C.UTF-8", LC_TIME: "C", DBTS_OTHER: "x" } });
@@ -288,7 +300,11 @@ interface AsyncsshServer {
   port: number;
   kex: Record<string, number>;
   keepalive: number;
+  /** Channels with a 2000-byte window and 500-byte packets. */
+  small: number;
   sessions: () => (string | null)[];
+  /** The largest data packet the session running `command` received. */
+  largestIn: (command: string) => number | undefined;
   stop: () => Promise<void>;
 }
 
@@ -312,12 +328,14 @@ async function startAsyncsshServer(dir: string, authorized: string): Promise<Asy
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  const first = lines().find((l) => "port" in l) as { port: number; kex: Record<string, number>; keepalive: number };
+  const first = lines().find((l) => "port" in l) as { port: number; kex: Record<string, number>; keepalive: number; small: number };
   return {
     port: first.port,
     kex: first.kex,
     keepalive: first.keepalive,
+    small: first.small,
     sessions: () => lines().flatMap((l) => ("session" in l ? [l.session as string | null] : [])),
+    largestIn: (command) => lines().find((l) => l.done === command)?.largest_in as number | undefined,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const gone = once(child, "exit");
@@ -423,6 +441,16 @@ describe("our dbclient → asyncssh server", () => {
     expect([zero.status, seven.status, cat.status, wc.status]).toEqual([0, 42, 0, 0]);
     expect(cat.stdout).toBe("x".repeat(1 << 20));
     expect(wc.stdout).toBe(`${1 << 20}\n`);
+  });
+
+  itAsyncssh("a server's 2000-byte window and 500-byte packets are kept to", async () => {
+    const input = "z".repeat(300_000);
+    const r = await dbclient([], ["cat", "small-window"], { port: srv.small, input });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout === input).toBe(true);
+    const largest = srv.largestIn("cat small-window");
+    expect(largest).toBeGreaterThan(0);
+    expect(largest).toBeLessThanOrEqual(500);
   });
 
   itAsyncssh("-N -L: 1 MB through to an echo target, and no session opened", async () => {

@@ -50,6 +50,18 @@ def _rfc4253_send_packet(self, pkttype, *args, handler=None):
 
 SSHConnection.send_packet = _rfc4253_send_packet
 
+# The largest channel data packet each channel received: asyncssh checks the window but not the
+# maximum packet size it announced, so the test checks that one.
+_accept_data = asyncssh.channel.SSHChannel._accept_data
+
+
+def _measuring_accept_data(self, data, datatype=None):
+    self._largest_in = max(getattr(self, "_largest_in", 0), len(data))
+    _accept_data(self, data, datatype)
+
+
+asyncssh.channel.SSHChannel._accept_data = _measuring_accept_data
+
 # Bounds every network wait: a hung peer fails its one request, never the whole file.
 LIMIT = 30.0
 
@@ -143,6 +155,21 @@ async def op_run(req):
     if req.get("hash_stdout"):
         out["stdout_sha"], out["stdout"] = sha(r.stdout), len(r.stdout)
     return out
+
+
+async def op_small_window(req):
+    """`cat` of `size` bytes on a session whose window and maximum packet are tiny: the output's
+    hash and the largest data packet the server sent."""
+    conn = await conn_of(req)
+    inp = data(req["size"], 3)
+    proc = await asyncio.wait_for(conn.create_process(req["cmd"], encoding=None, window=req["window"], max_pktsize=req["max_pktsize"]), LIMIT)
+    try:
+        proc.stdin.write(inp)
+        proc.stdin.write_eof()
+        out, _ = await asyncio.wait_for(proc.communicate(), LIMIT)
+        return {"sent": sha(inp), "stdout_sha": sha(out), "exit": proc.exit_status, "largest": getattr(proc.channel, "_largest_in", 0)}
+    finally:
+        proc.close()
 
 
 async def read_until(stream, needle, limit=LIMIT):

@@ -2,13 +2,15 @@
 # tests/interop-asyncssh.test.ts. Host keys of every type both sides have are generated here and
 # their public halves written into <dir> (hk_<name>.pub); clients log in as anyone with a key in
 # <authorized_keys>. It listens on a free loopback port with asyncssh's defaults, and on one
-# more for each key exchange in <kex,...> offering only that one, and on one more that sends a
-# keepalive@openssh.com every second (and hangs up after 3 unanswered); prints
-# {"port": N, "kex": {alg: N}, "keepalive": N}, then {"session": command} as each session
-# starts, and serves until its stdin closes. Port forwarding both ways is allowed. Commands (no
-# shell behind them):
+# more for each key exchange in <kex,...> offering only that one, on one that sends a
+# keepalive@openssh.com every second (and hangs up after 3 unanswered), and on one whose
+# channels have a 2000-byte window and 500-byte packets; prints
+# {"port": N, "kex": {alg: N}, "keepalive": N, "small": N}, then {"session": command} as each
+# session starts and {"done": command, "largest_in": bytes} (its largest data packet received)
+# as it ends, and serves until its stdin closes. Port forwarding both ways is allowed.
+# Commands (no shell behind them):
 #   echo WORDS   prints WORDS          exit N   exits with status N
-#   cat          copies stdin to stdout until EOF
+#   cat [TAG]    copies stdin to stdout until EOF (TAG names the session in "done")
 #   wc           prints how many bytes stdin held
 #   sleep N      waits N seconds (at most 30)
 #
@@ -62,7 +64,7 @@ async def handle(process):
             process.stdout.write((" ".join(cmd[1:]) + "\n").encode())
         elif cmd[:1] == ["exit"] and len(cmd) == 2:
             status = int(cmd[1])
-        elif cmd == ["cat"]:
+        elif cmd[:1] == ["cat"]:
             async def copy():
                 while True:
                     chunk = await process.stdin.read(65536)
@@ -81,7 +83,21 @@ async def handle(process):
     except (asyncio.TimeoutError, asyncssh.Error, OSError) as e:
         process.stderr.write(f"{type(e).__name__}: {e}\n".encode())
         status = 125
+    print(json.dumps({"done": process.command, "largest_in": getattr(process.channel, "_largest_in", 0)}), flush=True)
     process.exit(status)
+
+
+# The largest channel data packet each channel received: asyncssh checks the window but not the
+# maximum packet size it announced, so the test checks that one.
+_accept_data = asyncssh.channel.SSHChannel._accept_data
+
+
+def _measuring_accept_data(self, data, datatype=None):
+    self._largest_in = max(getattr(self, "_largest_in", 0), len(data))
+    _accept_data(self, data, datatype)
+
+
+asyncssh.channel.SSHChannel._accept_data = _measuring_accept_data
 
 
 class Server(asyncssh.SSHServer):
@@ -122,8 +138,9 @@ async def main():
         server, ports[alg] = await listen(kex_algs=[alg])
         servers.append(server)
     keepalive, keepalive_port = await listen(keepalive_interval=1, keepalive_count_max=3)
-    servers.append(keepalive)
-    print(json.dumps({"port": port, "kex": ports, "keepalive": keepalive_port}), flush=True)
+    small, small_port = await listen(window=2000, max_pktsize=500)
+    servers += [keepalive, small]
+    print(json.dumps({"port": port, "kex": ports, "keepalive": keepalive_port, "small": small_port}), flush=True)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
