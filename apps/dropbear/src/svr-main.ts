@@ -1,12 +1,15 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, realpathSync, unlinkSync, writeFileSync } from "node:fs";
 import { Socket } from "node:net";
+import { getPriority, setPriority } from "node:os";
 import type { Readable } from "node:stream";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, TRACE, dropbear_close, dropbear_exit, dropbear_log, strerror_code } from "@dropbear-ts/dbutil";
 import { FdError, ListenerFd, SignalPipeFd, StreamFd, dropbear_listen, getaddrstring, socketStreamOptions, type Fd, dropbear_prio, get_socket_address, hostPortString, set_sock_priority, set_listen_fast_open } from "@dropbear-ts/netio";
 import { MAX_LISTEN_ADDR, MAX_UNAUTH_CLIENTS, MAX_UNAUTH_PER_IP, DROPBEAR_SERVER_TCP_FAST_OPEN } from "@dropbear-ts/options";
-import { kexLoadKems } from "@dropbear-ts/kex";
+import { algo_tables_new } from "@dropbear-ts/algo";
+import { svrAuthWarmUp } from "@dropbear-ts/auth";
+import { kexLoadKems, svrKexWarmUpSteps } from "@dropbear-ts/kex";
 import { select, sigintterm_handler, type SignalTarget } from "@dropbear-ts/session-loop";
 import { svr_session } from "./svr-session.js";
 
@@ -50,6 +53,13 @@ interface PreauthChild {
 const DAEMON_ONLY_FLAGS = /^--(inspect|debug|watch|cpu-prof|heap-prof|prof|diagnostic-dir|report|redirect-warnings)/;
 /** Environment that changes what Node loads: a connection process runs as root before auth. */
 const LOADING_ENV = /^NODE_(OPTIONS|PATH|PRESERVE_SYMLINKS|PRESERVE_SYMLINKS_MAIN|REPL_EXTERNAL_MODULE|V8_COVERAGE|CHANNEL_FD|CHANNEL_SERIALIZATION_MODE|UNIQUE_ID)$/;
+
+/**
+ * The nice value a spare starts at: it loads while connections are being served (on a small
+ * machine the spare's start-up would otherwise take a core from the session just handed over),
+ * and gets the daemon's own priority back when it is given a connection.
+ */
+const SPARE_NICE = 19;
 
 /** The wait before the first retry after a spare failed to start, and the longest wait. */
 const SPARE_RETRY_MIN_MS = 100;
@@ -97,6 +107,11 @@ class ConnProcs {
   private backoff = SPARE_RETRY_MIN_MS;
   private failing = false;
   private stopped = false;
+  /**
+   * Whether spares start at SPARE_NICE: only as root, which may give the priority back (an
+   * unprivileged process may lower its children's priority but not raise it again).
+   */
+  private lowPriority = process.geteuid?.() === 0;
 
   constructor(private readonly program: ProgramSpec) {}
 
@@ -109,6 +124,13 @@ class ConnProcs {
       return;
     }
     this.spare = p;
+    if (this.lowPriority) {
+      try {
+        setPriority(p.child.pid!, SPARE_NICE);
+      } catch {
+        // Gone already: its exit is handled below.
+      }
+    }
     p.child.on("message", (msg) => {
       if (msg === READY_MSG) {
         this.failing = false;
@@ -139,9 +161,25 @@ class ConnProcs {
   take(): ConnProc | null {
     const p = this.spare;
     this.spare = null;
-    if (p !== null && p.child.connected) return p;
+    if (p !== null && p.child.connected) {
+      this.restorePriority(p);
+      return p;
+    }
     if (p !== null) p.pipe.destroy();
     return this.start();
+  }
+
+  /** Give a spare the daemon's priority back; a capability missing for that ends the low priority. */
+  private restorePriority(p: ConnProc): void {
+    if (!this.lowPriority) return;
+    try {
+      setPriority(p.child.pid!, getPriority());
+    } catch (e) {
+      // Node reports the errno in `info` (ERR_SYSTEM_ERROR); a process already gone is no failure.
+      if ((e as { info?: { code?: string } }).info?.code === "ESRCH") return;
+      this.lowPriority = false;
+      dropbear_log(LOG_WARNING, `Spare connection processes start at normal priority: ${(e as Error).message}`);
+    }
   }
 
   /** The daemon is exiting: the spare goes with it. */
@@ -281,17 +319,24 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
 }
 
 /**
- * A connection process started by the daemon: say it is ready, then wait for the socket the
- * daemon hands over, and drop the IPC channel at once (nothing more comes over it). Leaves
- * quietly if the daemon goes first.
+ * A connection process started by the daemon: load the KEM code, say it is ready, then wait for
+ * the socket the daemon hands over, and drop the IPC channel at once (nothing more comes over
+ * it). Leaves quietly if the daemon goes first. While it waits it runs the warm-up steps, one
+ * per event loop turn, until the socket comes: the key exchange, cipher and host key code once
+ * on throwaway values (V8 compiles it, node:crypto and the libraries set themselves up), and
+ * the C library calls of authentication. So a client does not wait for that, and a connection
+ * that comes before they are done waits for one step at most.
  */
-async function receiveConnection(): Promise<Socket> {
+async function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<Socket> {
   await kexLoadKems();
+  const steps = [...svrKexWarmUpSteps(svr_opts, algo_tables_new(opts.algos)), svrAuthWarmUp];
   return new Promise((resolve) => {
+    let received = false;
     const orphaned = (): never => process.exit(0);
     process.once("disconnect", orphaned);
     process.on("message", (msg: unknown, handle: unknown) => {
       if (msg !== HANDOFF_MSG || handle === undefined) return;
+      received = true;
       process.off("disconnect", orphaned);
       // Not from inside Node's delivery of queued messages, which still uses the channel after.
       setImmediate(() => process.disconnect());
@@ -299,6 +344,19 @@ async function receiveConnection(): Promise<Socket> {
     });
     // A daemon already gone shows as the disconnect above, not as an error here.
     process.send!(READY_MSG, undefined, {}, () => undefined);
+    const warmUp = (): void => {
+      const step = steps.shift();
+      if (received || step === undefined) return;
+      try {
+        step();
+      } catch (e) {
+        // The session will meet the same failure and report it; the spare just stops warming.
+        TRACE(() => `warm-up stopped: ${e instanceof Error ? e.message : String(e)}`);
+        return;
+      }
+      setImmediate(warmUp);
+    };
+    setImmediate(warmUp);
   });
 }
 
@@ -309,7 +367,7 @@ async function receiveConnection(): Promise<Socket> {
 export async function main_inetd(opts: runopts, svr_opts: svr_runopts): Promise<never> {
   const sock =
     svr_opts.reexec_childpipe >= 0 && process.channel !== undefined
-      ? await receiveConnection()
+      ? await receiveConnection(opts, svr_opts)
       : new Socket({ fd: 0, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions });
   sock.pause();
   const { remote_host, remote_port } = get_socket_address(sock);

@@ -28,7 +28,7 @@ import {
 } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 import { fill_passwd } from "./common-session.passwd.js";
-import { getgrnam_gid, getgrouplist, getusershells, setresgid } from "./libc.js";
+import { getgrnam_gid, getgrouplist, getpwnam, getusershells, setresgid } from "./libc.js";
 import { svr_auth_password } from "./svr-authpasswd.js";
 import { svr_auth_pubkey } from "./svr-authpubkey.js";
 
@@ -44,6 +44,16 @@ import { svr_auth_pubkey } from "./svr-authpubkey.js";
 
 /** Requests held while a failure delay runs; a peer that pipelines more is cut off. */
 export const MAX_DELAYED_AUTH_REQUESTS = 64;
+
+/**
+ * Bind the C library calls authentication makes (koffi and libc are loaded then) and make one
+ * passwd and one shells lookup, so NSS has read its configuration: for the spare connection
+ * process, before it has a client to wait on them. Looks up root, who always exists.
+ */
+export function svrAuthWarmUp(): void {
+  getpwnam("root");
+  getusershells();
+}
 
 /** Reset the auth state for a new session: publickey, plus password unless -s. @dropbear svr-auth.c svr_authinitialise */
 export function svr_authinitialise(ses: SvrSession): void {

@@ -29,13 +29,31 @@ import {
   key_context,
   key_context_directional,
   sesCall,
+  type AlgoTables,
   type algo_type,
   type dropbear_kex,
-  type dropbear_kex_mode,
+  dropbear_kex_mode,
   type mac_mode,
   type sshsession,
 } from "@dropbear-ts/core";
-import { freeKeyStates, genrandom, mlkem768_desc, sntrup761_desc, hash_process_mp, type dropbear_cipher_mode, type dropbear_hash } from "@dropbear-ts/crypto";
+import {
+  LTC_DECRYPT,
+  LTC_ENCRYPT,
+  computeMac,
+  curve25519Keypair,
+  curve25519SharedSecret,
+  freeCipherState,
+  freeKeyStates,
+  genrandom,
+  mlkem768_desc,
+  noneCipherState,
+  sntrup761_desc,
+  hash_process_mp,
+  type cipher_state,
+  type dropbear_cipher,
+  type dropbear_cipher_mode,
+  type dropbear_hash,
+} from "@dropbear-ts/crypto";
 import { DEBUG2, DEBUG3, TRACE, TRACE2, dropbear_exit, m_burn, monotonic_now } from "@dropbear-ts/dbutil";
 import {
   KEXHASHBUF_MAX_INTS,
@@ -59,6 +77,95 @@ import { signkey_type_from_signature, type signature_type } from "@dropbear-ts/s
  */
 export function kexLoadKems(): Promise<void> {
   return Promise.all([sntrup761_desc.kemLoad(), mlkem768_desc.kemLoad()]).then(() => undefined);
+}
+
+/** Body bytes of the packet a cipher warm-up seals: a multiple of every cipher's block size. */
+const WARMUP_BODY_LEN = 64;
+
+/**
+ * What a first key exchange with these tables runs, as steps to run once each on throwaway
+ * values: per usable hybrid its KEM encapsulation, X25519 and exchange hash (X25519 kexes the
+ * same without the KEM), then every usable cipher sealing and opening one packet, then every
+ * usable HMAC. The server's spare connection process runs them while it waits for a
+ * connection, so that V8 has compiled this code and the libraries have set themselves up
+ * before a client waits on them (a fresh process's first sntrup761 encapsulation costs over
+ * ten times a later one). Nothing is kept. kexLoadKems must have been awaited.
+ */
+export function kexWarmUpSteps(algos: AlgoTables): (() => void)[] {
+  const steps: (() => void)[] = [];
+  for (const a of algos.sshkex) {
+    const kex = a.data;
+    if (!a.usable || kex === null) {
+      continue;
+    }
+    if (kex.mode === dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID) {
+      const kem = kex.details;
+      steps.push(() => {
+        // Any bytes make a public key the encapsulation accepts.
+        const k = Buffer.alloc(kem.output_len);
+        kem.kem_enc(Buffer.alloc(kem.ciphertext_len), k, Buffer.alloc(kem.public_len));
+        m_burn(k);
+      });
+    }
+    if (kex.mode === dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID || kex.mode === dropbear_kex_mode.DROPBEAR_KEX_CURVE25519) {
+      steps.push(() => {
+        const ours = curve25519Keypair();
+        const theirs = curve25519Keypair();
+        m_burn(curve25519SharedSecret(ours.priv, theirs.pub));
+        m_burn(ours.priv);
+        m_burn(theirs.priv);
+        createHash(kex.hash_desc.name).update(LOCAL_IDENT).copy().digest();
+      });
+    }
+  }
+  steps.push(() => {
+    for (const c of algos.sshciphers) {
+      if (c.usable) {
+        cipherWarmUp(c.data, c.mode);
+      }
+    }
+    for (const m of algos.sshhashes) {
+      if (m.usable && m.data.hash_desc !== null) {
+        const mackey = Buffer.alloc(m.data.keysize);
+        const packet = Buffer.alloc(4 + WARMUP_BODY_LEN);
+        computeMac(m.data, mackey, 0, packet, packet.length, Buffer.alloc(m.data.hashsize));
+        freeKeyStates({ cipher_state: noneCipherState, mackey });
+      }
+    }
+  });
+  return steps;
+}
+
+/** Key a cipher with zeros twice, as both ends would, and seal one packet with one and open it with the other. */
+function cipherWarmUp(cipher: dropbear_cipher, mode: dropbear_cipher_mode): void {
+  const cipherdesc = cipher.cipherdesc;
+  if (cipherdesc === null) {
+    return;
+  }
+  const start = (): cipher_state | null => mode.start(cipherdesc, Buffer.alloc(MAX_IV_LEN), Buffer.alloc(MAX_KEY_LEN), cipher.keysize, 0);
+  const sender = start();
+  const receiver = start();
+  const len = 4 + WARMUP_BODY_LEN;
+  const plain = Buffer.alloc(len);
+  plain.writeUInt32BE(WARMUP_BODY_LEN);
+  if (sender !== null && receiver !== null) {
+    if (mode.kind === "aead") {
+      const taglen = mode.aead_mac.hashsize;
+      const sealed = Buffer.alloc(len + taglen);
+      mode.aead_crypt(0, plain, sealed, len, taglen, sender, LTC_ENCRYPT);
+      mode.aead_getlength(0, sealed, len, receiver);
+      mode.aead_crypt(0, sealed, plain, len, taglen, receiver, LTC_DECRYPT);
+    } else {
+      const sealed = Buffer.alloc(len);
+      mode.encrypt(plain, sealed, len, sender);
+      mode.decrypt(sealed, plain, len, receiver);
+    }
+  }
+  for (const state of [sender, receiver]) {
+    if (state !== null) {
+      freeCipherState(state);
+    }
+  }
 }
 
 /**

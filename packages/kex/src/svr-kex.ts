@@ -13,7 +13,7 @@ import {
   buf_setpos,
   type buffer,
 } from "@dropbear-ts/buffer";
-import { dropbear_kex_mode, type SvrSession } from "@dropbear-ts/core";
+import { dropbear_kex_mode, type AlgoTables, type SvrSession, type svr_runopts } from "@dropbear-ts/core";
 import { CURVE25519_LEN } from "@dropbear-ts/crypto";
 import { LOG_INFO, TRACE, dropbear_exit, dropbear_log, expand_homedir_path } from "@dropbear-ts/dbutil";
 import {
@@ -36,14 +36,16 @@ import {
   buf_put_ecc_raw_pubkey_string,
   buf_put_pub_key,
   buf_put_sign,
+  buf_verify,
   sign_key_fingerprint,
+  signkey_type_from_signature,
   signkey_generate,
   signkey_key_ptr,
   type signature_type,
   type signkey_type,
 } from "@dropbear-ts/signkey";
 import { readhostkey } from "@dropbear-ts/runopts";
-import { send_msg_newkeys } from "./common-kex.js";
+import { kexWarmUpSteps, send_msg_newkeys } from "./common-kex.js";
 import { gen_kexdh_param, kexdh_comb_key } from "./kex-dh.js";
 import { gen_kexecdh_param, kexecdh_comb_key } from "./kex-ecdh.js";
 import { free_kexpqhybrid_param, gen_kexpqhybrid_param, kexpqhybrid_comb_key } from "./kex-pqhybrid.js";
@@ -190,4 +192,30 @@ function send_msg_ext_info(ses: SvrSession): void {
   buf_put_algolist_all(wp, ses.algos.sigalgs, true);
   encrypt_packet(ses);
   TRACE("leave send_msg_ext_info");
+}
+
+/**
+ * The server's kexWarmUpSteps: those, then one step per host key the server may sign with,
+ * signing a throwaway hash and checking the signature (node:crypto's key objects are made
+ * then, and kept on the keys). For the spare connection process, before it has a connection.
+ */
+export function svrKexWarmUpSteps(svr_opts: svr_runopts, algos: AlgoTables): (() => void)[] {
+  const steps = kexWarmUpSteps(algos);
+  for (const a of algos.sigalgs) {
+    const sigtype = a.val as signature_type;
+    const member = signkey_key_ptr(signkey_type_from_signature(sigtype));
+    // With -R a key may not be there yet.
+    if (!a.usable || member === null || svr_opts.hostkey[member] === null) {
+      continue;
+    }
+    steps.push(() => {
+      const hash = hashBuf(Buffer.alloc(64));
+      const sig = buf_new(MAX_PUBKEY_SIZE);
+      buf_put_sign(sig, svr_opts.hostkey, sigtype, hash);
+      buf_setpos(sig, 0);
+      buf_setpos(hash, 0);
+      buf_verify(sig, svr_opts.hostkey, sigtype, hash);
+    });
+  }
+  return steps;
 }

@@ -7,7 +7,7 @@ import { bytes_to_mp, dh_p_14 } from "@dropbear-ts/crypto";
 import { DropbearExit, dequeue, isempty } from "@dropbear-ts/dbutil";
 import { LOCAL_IDENT, SSH_MSG_IGNORE, SSH_MSG_KEXINIT, TRANS_MAX_PAYLOAD_LEN } from "@dropbear-ts/options";
 import { DROPBEAR_SIGNKEY_ED25519, DROPBEAR_SIGNATURE_ED25519, buf_put_pub_key } from "@dropbear-ts/signkey";
-import { kexcurve25519_comb_key, kexdh_comb_key, kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, send_msg_kexinit } from "../src/index.js";
+import { kexLoadKems, kexWarmUpSteps, kexcurve25519_comb_key, kexdh_comb_key, kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, send_msg_kexinit, svrKexWarmUpSteps } from "../src/index.js";
 import { fullKex, hostkey, kexPair, only, pump, sendTest, type KexPair } from "./harness.js";
 import { cleanly } from "../../../tests/helpers/fuzz.js";
 import { sshString, u32 } from "../../../tests/helpers/wire.js";
@@ -359,5 +359,28 @@ describe("the exchange hash from known values", () => {
     for (const bad of [0n, 1n, p - 1n, p, p + 5n]) {
       expect(exitOf(() => kexdh_comb_key(midKex(kex_dh_group14_sha256, prefix), { priv: 3n, pub: 8n }, bad, hostkey))).toBe("Diffie-Hellman error");
     }
+  });
+});
+
+describe("the spare connection process's warm-up steps", () => {
+  it("run every usable kex, cipher, MAC and host key once without touching a session", async () => {
+    await kexLoadKems();
+    const algos = algo_tables_new();
+    // As load_all_hostkeys leaves them: no host key signs with a security key.
+    for (const a of algos.sigalgs) if (a.name.startsWith("sk-")) a.usable = false;
+    const svr_opts = new svr_runopts();
+    svr_opts.hostkey = hostkey;
+    const steps = svrKexWarmUpSteps(svr_opts, algos);
+    for (const step of steps) step();
+    // The host key steps: ssh-ed25519 only, the one key loaded.
+    expect(steps.length - kexWarmUpSteps(algos).length).toBe(1);
+  });
+
+  it("skip what the tables say is not usable, and host keys not loaded (-R)", async () => {
+    await kexLoadKems();
+    const algos = algo_tables_new();
+    for (const a of [...algos.sshkex, ...algos.sshciphers, ...algos.sshhashes, ...algos.sigalgs]) a.usable = false;
+    // Only the (empty) cipher and MAC step is left.
+    expect(svrKexWarmUpSteps(new svr_runopts(), algos)).toHaveLength(1);
   });
 });
