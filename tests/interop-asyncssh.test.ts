@@ -1,10 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { IS_ROOT, PYTHON, hasAsyncssh, itAsyncssh } from "./helpers/peers.js";
+import { IS_ROOT, PEERS, PYTHON, hasAsyncssh, itAsyncssh } from "./helpers/peers.js";
 import { OURS, freePort, opensshKeygen, ourKeygen, runOurClient, scratch, startOurDropbear, type RunResult, type Server } from "./helpers/servers.js";
 import { echoRoundTrip, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
 import { addTestUser, authorizeKeys, removeTestUser, type TestUser } from "./helpers/users.js";
@@ -251,6 +251,15 @@ describe("asyncssh client → our dropbear: sessions and forwarding", () => {
     expect(r.exit).toBe(3);
   });
 
+  itAsyncssh("pty-req terminal modes and size are applied (ECHO off, VINTR ^E, ICRNL off)", async () => {
+    const r = await py.ok("run", { conn: "main", cmd: "stty -a", term: "vt100", modes: { ECHO: 0, VINTR: 5, ICRNL: 0 } });
+    const out = r.stdout as string;
+    expect(out).toMatch(/rows 30; columns 100;/);
+    expect(out).toMatch(/intr = \^E;/);
+    expect(out).toMatch(/(^|\s)-echo(\s|$)/m);
+    expect(out).toMatch(/(^|\s)-icrnl(\s|$)/m);
+  });
+
   itAsyncssh("subsystem sftp: put, listdir, get", async () => {
     const local = join(work.dir, "sftp-up.bin");
     writeFileSync(local, Buffer.alloc(300_000, "interop sftp "));
@@ -276,6 +285,25 @@ describe("asyncssh client → our dropbear: sessions and forwarding", () => {
     expect(r).toMatchObject({ bytes: 1 << 20, got: r.sent, after_cancel: "refused" });
     expect(r.port).toBeGreaterThan(0);
   });
+
+  itAsyncssh("direct-streamlocal and streamlocal-forward with a Unix socket; the cancel removes the socket", async () => {
+    const r = await py.ok("streamlocal", { conn: "main", echo_path: join(user.home, "echo.sock"), listen_path: join(user.home, "fwd.sock"), size: 256 * 1024 });
+    const direct = r.direct as Reply;
+    const remote = r.remote as Reply;
+    expect(direct).toMatchObject({ bytes: 256 * 1024, got: direct.sent });
+    expect(remote).toMatchObject({ bytes: 256 * 1024, got: remote.sent });
+    expect(r.after_cancel).toBe(false);
+  });
+
+  itAsyncssh("agent forwarding: ssh-add -l in the session lists the asyncssh side's agent key", () =>
+    withAgent(join(work.dir, "agent-client.sock"), rsaKey, async (fingerprint) => {
+      await py.ok("connect", { name: "agent", keys: [edKey], agent: join(work.dir, "agent-client.sock") });
+      const r = await py.ok("run", { conn: "agent", cmd: "ssh-add -l" });
+      expect(r).toMatchObject({ exit: 0 });
+      expect(r.stdout).toContain(fingerprint);
+      await py.ok("close", { conn: "agent" });
+    }),
+  );
 
   itAsyncssh("keepalive@openssh.com with want-reply is answered (failure, as Dropbear) and the session goes on", async () => {
     const r = await py.ok("global", { conn: "main", request: "keepalive@openssh.com" });
@@ -345,6 +373,19 @@ async function startAsyncsshServer(dir: string, authorized: string): Promise<Asy
       clearTimeout(timer);
     },
   };
+}
+
+/** Run fn with an ssh-agent of our own holding `key`, its socket at `sock`; the agent is stopped after. */
+async function withAgent<T>(sock: string, key: string, fn: (fingerprint: string) => Promise<T>): Promise<T> {
+  const agent = spawn(PEERS["ssh-agent"], ["-D", "-a", sock], { stdio: "ignore" });
+  try {
+    for (let i = 0; i < 250 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+    const add = spawnSync(PEERS["ssh-add"], ["-q", key], { env: { ...process.env, SSH_AUTH_SOCK: sock }, encoding: "utf8" });
+    expect(add.status, add.stderr).toBe(0);
+    return await fn(spawnSync(PEERS["ssh-keygen"], ["-l", "-f", `${key}.pub`], { encoding: "utf8" }).stdout.split(" ")[1]!);
+  } finally {
+    agent.kill();
+  }
 }
 
 /** "type base64" of a .pub file, without its comment or newline. */
@@ -452,6 +493,17 @@ describe("our dbclient → asyncssh server", () => {
     expect(largest).toBeGreaterThan(0);
     expect(largest).toBeLessThanOrEqual(500);
   });
+
+  itAsyncssh("-A: the server reads our agent's key through the forwarded agent; without -A there is none", () =>
+    withAgent(join(work.dir, "agent-dbclient.sock"), rsaKey, async (fingerprint) => {
+      const env = { HOME: shared(), SSH_AUTH_SOCK: join(work.dir, "agent-dbclient.sock") };
+      const args = (a: string[]): string[] => ["-y", "-y", ...a, "-i", edKey, "-p", String(srv.port), "anyone@127.0.0.1", "agent"];
+      const [withA, without] = await Promise.all([runOurClient(args(["-A"]), { env, timeoutMs: 30_000 }), runOurClient(args([]), { env, timeoutMs: 30_000 })]);
+      expect(withA.status, withA.stderr).toBe(0);
+      expect(withA.stdout).toBe(`${fingerprint}\n`);
+      expect(without.stdout).toBe("no agent forwarded\n");
+    }),
+  );
 
   itAsyncssh("-N -L: 1 MB through to an echo target, and no session opened", async () => {
     const before = srv.sessions().length;

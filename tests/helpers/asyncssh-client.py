@@ -96,6 +96,8 @@ async def connect(req):
             opts[opt] = [req[field]]
     if "rekey_bytes" in req:
         opts["rekey_bytes"] = req["rekey_bytes"]
+    if "agent" in req:
+        opts["agent_path"], opts["agent_forwarding"] = req["agent"], True
     async with handshakes:
         return await asyncssh.connect("127.0.0.1", req.get("port", port), **opts)
 
@@ -145,8 +147,12 @@ async def op_run(req):
         inp = data(req["size"], req.get("seed", 0))
     elif "input" in req:
         inp = req["input"].encode()
+    pty = {}
+    if "term" in req:
+        # A pty with these modes (asyncssh's PTY_<name> opcodes) and a 100x30 size.
+        pty = dict(term_type=req["term"], term_size=(100, 30), term_modes={getattr(asyncssh, f"PTY_{k}"): v for k, v in req.get("modes", {}).items()})
     r = await asyncio.wait_for(
-        conn.run(req["cmd"], input=inp, env=req.get("env", {}), encoding=None, check=False, stdin=asyncssh.DEVNULL if inp is None else asyncssh.PIPE),
+        conn.run(req["cmd"], input=inp, env=req.get("env", {}), encoding=None, check=False, stdin=asyncssh.DEVNULL if inp is None else asyncssh.PIPE, **pty),
         LIMIT,
     )
     out = {"stdout": r.stdout.decode("latin1"), "stderr": r.stderr.decode("latin1"), "exit": r.exit_status, "signal": r.exit_signal[0] if r.exit_signal else None}
@@ -273,6 +279,38 @@ async def op_remote(req):
     except ConnectionRefusedError:
         out["after_cancel"] = "refused"
     return out
+
+
+async def op_streamlocal(req):
+    """direct-streamlocal to a Unix echo socket we serve at echo_path, then
+    streamlocal-forward of listen_path to it, a connection through, and its cancel."""
+    conn = await conn_of(req)
+
+    async def echo(reader, writer):
+        while chunk := await reader.read(65536):
+            writer.write(chunk)
+            await writer.drain()
+        writer.write_eof()
+        writer.close()
+
+    server = await asyncio.start_unix_server(echo, req["echo_path"])
+    try:
+        # The server's side of the connection runs as the test user.
+        os.chmod(req["echo_path"], 0o777)
+        reader, writer = await asyncio.wait_for(conn.open_unix_connection(req["echo_path"]), LIMIT)
+        out = {"direct": await through(reader, writer, req["size"], 6)}
+        listener = await asyncio.wait_for(conn.forward_remote_path(req["listen_path"], req["echo_path"]), LIMIT)
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(req["listen_path"]), LIMIT)
+            out["remote"] = await through(reader, writer, req["size"], 7)
+        finally:
+            listener.close()
+            await asyncio.wait_for(listener.wait_closed(), LIMIT)
+        out["after_cancel"] = os.path.exists(req["listen_path"])
+        return out
+    finally:
+        server.close()
+        os.unlink(req["echo_path"])
 
 
 async def op_signal(req):

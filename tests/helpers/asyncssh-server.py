@@ -13,6 +13,7 @@
 #   cat [TAG]    copies stdin to stdout until EOF (TAG names the session in "done")
 #   wc           prints how many bytes stdin held
 #   sleep N      waits N seconds (at most 30)
+#   agent        lists the fingerprints of the keys in the client's forwarded agent
 #
 # One listener per key exchange, because our client (as Dropbear's) sends its first KEXDH_INIT
 # as a guess: RFC 4253 section 7 calls a guess wrong when the two sides' FIRST preferences
@@ -53,7 +54,22 @@ async def read_all(stdin):
     return b"".join(chunks)
 
 
+# The running sessions' tasks: asyncio keeps only weak references to tasks, and one waiting on
+# a forwarded agent connection was otherwise collected mid-await ("Task was destroyed but it is
+# pending!"), leaving its session open for ever.
+running = set()
+
+
 async def handle(process):
+    task = asyncio.current_task()
+    running.add(task)
+    try:
+        await run_command(process)
+    finally:
+        running.discard(task)
+
+
+async def run_command(process):
     """The few commands the tests run; anything else is status 127 with a message."""
     # Each session's command, for the test to see which ones ran (-N runs none).
     print(json.dumps({"session": process.command}), flush=True)
@@ -75,12 +91,20 @@ async def handle(process):
             await asyncio.wait_for(copy(), LIMIT)
         elif cmd[:1] == ["sleep"] and len(cmd) == 2:
             await asyncio.sleep(min(float(cmd[1]), LIMIT))
+        elif cmd == ["agent"]:
+            path = process.channel.get_agent_path()
+            if path is None:
+                process.stdout.write(b"no agent forwarded\n")
+            else:
+                async with asyncssh.connect_agent(path) as agent:
+                    for key in await asyncio.wait_for(agent.get_keys(), LIMIT):
+                        process.stdout.write(f"{asyncssh.public_key.decode_ssh_public_key(key.public_data).get_fingerprint()}\n".encode())
         elif cmd == ["wc"]:
             process.stdout.write(f"{len(await read_all(process.stdin))}\n".encode())
         else:
             process.stderr.write(f"unknown command {process.command!r}\n".encode())
             status = 127
-    except (asyncio.TimeoutError, asyncssh.Error, OSError) as e:
+    except Exception as e:  # reported to the client, which fails the test with it
         process.stderr.write(f"{type(e).__name__}: {e}\n".encode())
         status = 125
     print(json.dumps({"done": process.command, "largest_in": getattr(process.channel, "_largest_in", 0)}), flush=True)
