@@ -1,4 +1,4 @@
-import { TRACE, koffi } from "@dropbear-ts/dbutil";
+import { TRACE, programLib } from "@dropbear-ts/dbutil";
 
 import type { cipher_state } from "./algo.js";
 
@@ -94,7 +94,7 @@ function isNull(p: Ptr): boolean {
 /** Bind everything needed, or null (and why, to TRACE) when this runtime cannot offer it. */
 function bind(): Libcrypto | null {
   try {
-    const lib = koffi().load(null);
+    const lib = programLib();
     const fn = <F>(decl: string): F => lib.func(decl) as unknown as F;
     const version = fn<() => number | bigint>("unsigned long OpenSSL_version_num(void)")();
     if (BigInt(version) >> 28n !== 3n) {

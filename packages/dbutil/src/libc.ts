@@ -4,7 +4,8 @@ import { constants as osConstants } from "node:os";
 // The one koffi binding of the C library. Dropbear calls libc directly; Node lacks some of the
 // calls (syslog, the passwd and shadow databases, ptys, termios, posix_spawn, utmpx), so every
 // package that needs one declares it here through libcFunc, and libc is loaded once, on first
-// use: a run that never needs one never loads koffi.
+// use: a run that never needs one never loads koffi. The running program itself (programLib)
+// is loaded here too, for the OpenSSL symbols the node binary exports.
 
 /** What koffi's loaded-library object offers that we use. */
 export interface KoffiLib {
@@ -40,6 +41,17 @@ export function sharedLib(soname = "libc.so.6"): KoffiLib {
     libs.set(soname, lib);
   }
   return lib;
+}
+
+let program: KoffiLib | null = null;
+
+/**
+ * The running program itself (dlopen(NULL)), for the symbols the node binary exports: its
+ * statically linked OpenSSL, which the crypto package binds. Throws where that cannot be done.
+ */
+export function programLib(): KoffiLib {
+  program ??= koffi().load(null);
+  return program;
 }
 
 /**
