@@ -62,6 +62,10 @@ export abstract class Fd {
   }
 
   protected notify(): void {
+    // Most events come with no select() waiting on this Fd: no copy of the set then.
+    if (this.waiters.size === 0) {
+      return;
+    }
     for (const fn of [...this.waiters]) {
       fn();
     }

@@ -13,7 +13,7 @@ import {
   buf_setlen,
   buf_setpos,
   bufNewUnzeroed,
-  type buffer,
+  buffer,
 } from "@dropbear-ts/buffer";
 import { DROPBEAR_COMP_ZLIB, DROPBEAR_COMP_ZLIB_DELAY, sesCall, type ZStream, type key_context_directional, type sshsession } from "@dropbear-ts/core";
 import { createRequire } from "node:module";
@@ -366,6 +366,36 @@ export function maybe_flush_reply_queue(ses: sshsession): void {
   }
 }
 
+/** Bytes of one slab that sealed packets are carved from (see newWritebuf). */
+const WRITEBUF_SLAB_BYTES = 256 * 1024;
+/** Larger packets get an allocation of their own. */
+const WRITEBUF_SLAB_MAX = 64 * 1024;
+/** Each session's current slab and how much of it is handed out. */
+const writebufSlabs = new WeakMap<sshsession, { slab: Buffer; used: number }>();
+
+/**
+ * A buffer for a packet being sealed, not zero-filled (every byte up to its length is written
+ * before it is sent). A session's packets are carved one after another from its slab instead of
+ * one allocation each: an ArrayBuffer costs a malloc, a backing-store record and GC bookkeeping,
+ * per packet on the hot path. A slab is never reused, only dropped once nothing points into it;
+ * the session's write queue and socket release its packets in the order they were carved, so
+ * the memory this pins is at most what the session has queued plus two slabs.
+ */
+function newWritebuf(ses: sshsession, size: number): buffer {
+  if (size > WRITEBUF_SLAB_MAX) {
+    return bufNewUnzeroed(size);
+  }
+  let s = writebufSlabs.get(ses);
+  if (s === undefined || s.used + size > s.slab.length) {
+    s = { slab: Buffer.allocUnsafeSlow(WRITEBUF_SLAB_BYTES), used: 0 };
+    writebufSlabs.set(ses, s);
+  }
+  const data = s.slab.subarray(s.used, s.used + size);
+  // 16-byte steps keep each packet aligned for the copies and the cipher.
+  s.used += (size + 15) & ~15;
+  return new buffer(size, data);
+}
+
 /**
  * Turn ses.writepayload into a padded, encrypted, MACed packet on the write queue (or hold it
  * back if a kex forbids it now). @dropbear packet.c encrypt_packet
@@ -391,7 +421,7 @@ export function encrypt_packet(ses: sshsession): void {
   const compress = is_compress_trans(ses);
   const encrypt_buf_size = wp.len + 4 + 1 + Math.max(MIN_PACKET_LEN, blocksize) + 3 + mac_size + (compress ? ZLIB_COMPRESS_EXPANSION : 0) + 1;
   // Every byte up to the packet's length is written below: header, payload, random padding, MAC.
-  const writebuf = bufNewUnzeroed(encrypt_buf_size);
+  const writebuf = newWritebuf(ses, encrypt_buf_size);
   buf_setlen(writebuf, PACKET_PAYLOAD_OFF);
   buf_setpos(writebuf, PACKET_PAYLOAD_OFF);
   if (compress) {

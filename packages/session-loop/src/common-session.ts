@@ -142,11 +142,14 @@ function isDataPacket(ses: sshsession): boolean {
  * @dropbear common-session.c session_loop
  */
 export async function session_loop<S extends sshsession>(ses: S, loophandler: (ses: S) => void | Promise<void>): Promise<never> {
+  // FD_ZERO'd at the top of every turn, as C reuses its fd_sets.
+  const readfd = new Set<Fd>();
+  const writefd = new Set<Fd>();
   for (;;) {
     const writequeue_has_space = ses.writequeue_len <= 2 * TRANS_MAX_PAYLOAD_LEN;
     const timeout = select_timeout(ses);
-    const readfd = new Set<Fd>();
-    const writefd = new Set<Fd>();
+    readfd.clear();
+    writefd.clear();
     dropbear_assert(ses.payload === null, "ses.payload == NULL");
     if (ses.signal_pipe !== null) {
       readfd.add(ses.signal_pipe);

@@ -14,13 +14,8 @@ export type FdSet = Set<Fd>;
  * reading) are absorbed here and never surface as a spurious 0.
  */
 export async function select(readfds: FdSet, writefds: FdSet, timeout: number | null): Promise<number> {
-  for (const s of [readfds, writefds]) {
-    for (const fd of s) {
-      if (fd.closed) {
-        throw new Error(`select() on closed fd ${fd.fd}`);
-      }
-    }
-  }
+  assertOpen(readfds);
+  assertOpen(writefds);
 
   const deadline = timeout === null ? null : performance.now() + Math.max(0, timeout) * 1000;
   let ready = countReady(readfds, writefds);
@@ -40,6 +35,14 @@ export async function select(readfds: FdSet, writefds: FdSet, timeout: number | 
   keepReady(readfds, (fd) => fd.readReady());
   keepReady(writefds, (fd) => fd.writeReady());
   return readfds.size + writefds.size;
+}
+
+function assertOpen(set: FdSet): void {
+  for (const fd of set) {
+    if (fd.closed) {
+      throw new Error(`select() on closed fd ${fd.fd}`);
+    }
+  }
 }
 
 function countReady(readfds: FdSet, writefds: FdSet): number {
@@ -64,10 +67,13 @@ function keepReady(set: FdSet, isReady: (fd: Fd) => boolean): void {
 /** Resolve on the next event from any watched Fd, or after `ms` (if not null). */
 function waitForEvent(readfds: FdSet, writefds: FdSet, ms: number | null): Promise<void> {
   return new Promise<void>((resolve) => {
-    const all = new Set<Fd>([...readfds, ...writefds]);
     let timer: NodeJS.Timeout | null = null;
+    // An Fd in both sets gets the same callback twice: its waiter set keeps it once.
     const wake = (): void => {
-      for (const fd of all) {
+      for (const fd of readfds) {
+        fd.removeWaiter(wake);
+      }
+      for (const fd of writefds) {
         fd.removeWaiter(wake);
       }
       if (timer !== null) {
@@ -75,7 +81,10 @@ function waitForEvent(readfds: FdSet, writefds: FdSet, ms: number | null): Promi
       }
       resolve();
     };
-    for (const fd of all) {
+    for (const fd of readfds) {
+      fd.addWaiter(wake);
+    }
+    for (const fd of writefds) {
       fd.addWaiter(wake);
     }
     if (ms !== null) {
