@@ -1,4 +1,4 @@
-import type { Server, Socket } from "node:net";
+import { Socket, type Server } from "node:net";
 import type { Readable, Writable } from "node:stream";
 
 /**
@@ -125,13 +125,15 @@ export class StreamFd extends Fd {
   private readShut = false;
   private err: FdError | null = null;
   /**
-   * Bytes written since the stream was corked for this batch. Every writev of one synchronous
-   * stretch (a loop turn: each channel packet received, then the transport's write) joins one
-   * corked batch, and the stream is uncorked once that stretch ends (process.nextTick), so the
-   * kernel gets them in one writev(2): on loopback each write(2) also runs the receiver's TCP
-   * path, and one per 16 KiB packet was the receiving side's largest cost.
+   * Bytes written since the stream was corked for this batch. On a socket (also a pipe or tty)
+   * every writev of one synchronous stretch (a loop turn: each channel packet received, then the
+   * transport's write) joins one corked batch, and the stream is uncorked once that stretch ends
+   * (process.nextTick), so the kernel gets them in one writev(2) instead of one write(2) per
+   * packet: on loopback each write(2) also runs the receiver's TCP path. Any other stream (a
+   * library caller's) has no system call to save and gets one batch per call.
    */
   private batched = 0;
+  private readonly batchAcrossCalls: boolean;
   private readonly endBatch = (): void => {
     this.batched = 0;
     // A no-op if end() already uncorked (it does), or on a destroyed stream.
@@ -146,6 +148,7 @@ export class StreamFd extends Fd {
     super();
     this.rstream = isReadable(stream) ? stream : null;
     this.wstream = isWritable(stream) ? stream : null;
+    this.batchAcrossCalls = stream instanceof Socket;
     // The same stream object can be both (a socket): listen once, for both sides.
     const ev = stream as NodeJS.EventEmitter;
     if (this.rstream) {
@@ -248,7 +251,7 @@ export class StreamFd extends Fd {
   /**
    * Non-blocking gathered write (writev). While Node held less than the stream's high-water
    * mark before this batch, hands chunks to the stream in order, up to WRITEV_MAX_BYTES a batch
-   * (at least one chunk), corked until the current synchronous stretch ends; returns the bytes
+   * (at least one chunk), corked until the batch ends (see `batched`); returns the bytes
    * accepted (0 if none: EAGAIN). A chunk is taken whole or not at all. Throws FdError if the
    * stream failed.
    */
@@ -268,7 +271,9 @@ export class StreamFd extends Fd {
     }
     if (this.batched === 0) {
       w.cork();
-      process.nextTick(this.endBatch);
+      if (this.batchAcrossCalls) {
+        process.nextTick(this.endBatch);
+      }
     }
     let written = 0;
     for (const c of chunks) {
@@ -278,6 +283,9 @@ export class StreamFd extends Fd {
       w.write(c);
       written += c.length;
       this.batched += c.length;
+    }
+    if (!this.batchAcrossCalls) {
+      this.endBatch();
     }
     return written;
   }
