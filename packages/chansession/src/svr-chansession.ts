@@ -135,10 +135,12 @@ let pipeWrap: PipeWrap | null = null;
  * fd but refuses a tty, so the fd is handed to a libuv pipe handle directly (which is what
  * net.Socket does for a pipe); libuv makes it non-blocking (C's setnonblocking).
  *
- * Readiness also counts what the kernel still holds and Node has not read yet, as select() in
- * C sees it: once the child has exited, check_close closes a channel's read fds as soon as
+ * Once the child has exited, readiness also counts what the kernel still holds and Node has not
+ * read yet, as select() in C sees it: check_close then closes a channel's read fds as soon as
  * nothing is pending on them (flushing), and Node's own buffer alone can be empty for a moment
- * while the kernel still holds the child's last output (or its EOF).
+ * while the kernel still holds the child's last output (or its EOF). Before that, Node's own
+ * events say all a select() needs (the stream reads whenever it holds less than its mark), so
+ * the poll(), an FFI call, is not paid on every readiness check of every turn.
  */
 export class ChildFd extends StreamFd {
   private shut = false;
@@ -147,7 +149,8 @@ export class ChildFd extends StreamFd {
     stream: Socket,
     /** The descriptor number, for poll(), termios and window-size calls. */
     readonly rawfd: number,
-    private readonly reads: boolean,
+    /** How the child we read from ended (exitpid -1 while it runs); null for an fd we write. */
+    private readonly readsFrom: exitinfo | null,
   ) {
     super(stream);
   }
@@ -156,7 +159,7 @@ export class ChildFd extends StreamFd {
     if (super.readReady()) {
       return true;
     }
-    if (!this.reads || this.closed || this.shut) {
+    if (this.readsFrom === null || this.readsFrom.exitpid === -1 || this.closed || this.shut) {
       return false;
     }
     return kernelReadable(this.rawfd);
@@ -168,8 +171,10 @@ export class ChildFd extends StreamFd {
   }
 }
 
-/** Wrap a raw descriptor we own (it is closed with the Fd). */
-export function childFd(rawfd: number, readable: boolean, writable: boolean): ChildFd {
+/** Wrap a raw descriptor we own (it is closed with the Fd); `readsFrom` is the child it reads from, if it reads. */
+export function childFd(rawfd: number, readsFrom: exitinfo | null): ChildFd {
+  const readable = readsFrom !== null;
+  const writable = !readable;
   pipeWrap ??= (process as unknown as { binding(name: string): PipeWrap }).binding("pipe_wrap");
   const handle = new pipeWrap.Pipe(pipeWrap.constants.SOCKET);
   const err = handle.open(rawfd);
@@ -178,7 +183,7 @@ export function childFd(rawfd: number, readable: boolean, writable: boolean): Ch
     dropbear_exit(`Couldn't watch fd ${rawfd}: ${err}`);
   }
   const sock = new Socket({ handle, readable, writable, allowHalfOpen: true, ...socketStreamOptions } as unknown as ConstructorParameters<typeof Socket>[0]);
-  return new ChildFd(sock, rawfd, readable);
+  return new ChildFd(sock, rawfd, readsFrom);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -808,9 +813,9 @@ function noptycommand(ses: SvrSession, channel: Channel, chansess: ChanSess): nu
   if (r === null) {
     return DROPBEAR_FAILURE;
   }
-  channel.writefd = childFd(r.writefd, false, true);
-  channel.readfd = childFd(r.readfd, true, false);
-  channel.errfd = childFd(r.errfd, true, false);
+  channel.writefd = childFd(r.writefd, null);
+  channel.readfd = childFd(r.readfd, chansess.exit);
+  channel.errfd = childFd(r.errfd, chansess.exit);
   channel.bidir_fd = false;
   chansess.pid = r.pid;
 
@@ -933,9 +938,9 @@ function ptycommand(ses: SvrSession, channel: Channel, chansess: ChanSess): numb
   if (writedup < 0) {
     dropbear_exit("dup() failed");
   }
-  const masterfd = childFd(chansess.master, true, false);
+  const masterfd = childFd(chansess.master, chansess.exit);
   chansess.masterfd = masterfd;
-  channel.writefd = childFd(writedup, false, true);
+  channel.writefd = childFd(writedup, null);
   channel.readfd = masterfd;
   // Don't need to set stderr here.
   channel.bidir_fd = false;
