@@ -1,4 +1,4 @@
-import { algo_tables_new } from "@dropbear-ts/algo";
+import { algo_tables_new, first_usable_algo } from "@dropbear-ts/algo";
 import {
   cli_auth_getmethods,
   cli_auth_try,
@@ -33,7 +33,7 @@ import {
 } from "@dropbear-ts/chansession";
 import {
   cliPreferKnownHostkeyAlgos,
-  kexLoadKems,
+  kexLoadKem,
   kexfirstinitialise,
   recv_msg_ext_info,
   recv_msg_kexdh_reply,
@@ -72,7 +72,7 @@ import {
   SSH_STRICT_KEX_S,
   DROPBEAR_SUCCESS,
 } from "@dropbear-ts/options";
-import { encrypt_packet } from "@dropbear-ts/packet";
+import { encrypt_packet, write_packet } from "@dropbear-ts/packet";
 import { cli_chan_tcpremote, cli_recv_msg_request_failure, cli_recv_msg_request_success, setup_localtcp, setup_remotetcp } from "@dropbear-ts/tcpfwd";
 import { common_session_init, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
 import type { Socket } from "node:net";
@@ -194,8 +194,31 @@ function cli_algos_initialise(ses: CliSession): void {
   cliPreferKnownHostkeyAlgos(ses);
 }
 
-/** Our kex guess follows our KEXINIT straight away. @dropbear cli-session.c cli_send_kex_first_guess */
+/** Sessions whose kex guess waits for the TCP connection (cli_send_kex_first_guess). */
+const guessAfterConnect = new WeakSet<CliSession>();
+
+/**
+ * Our kex guess follows our KEXINIT. Beyond Dropbear: while the TCP connection is still being
+ * made (the first exchange), the guess waits until it is up and our ident and KEXINIT are on
+ * their way (cliSendPendingGuess), since its key pair takes tens of milliseconds in a fresh
+ * process (sntrup761 is JavaScript here, C's takes well under one): the connect, the server's
+ * ident and KEXINIT and its reading of ours then happen meanwhile. The same packets go in the
+ * same order. @dropbear cli-session.c cli_send_kex_first_guess
+ */
 function cli_send_kex_first_guess(ses: CliSession): void {
+  if (ses.sock_out === null) {
+    guessAfterConnect.add(ses);
+    return;
+  }
+  send_msg_kexdh_init(ses);
+}
+
+/** The guess cli_send_kex_first_guess held back, once the connection is up: after what is queued before it. */
+function cliSendPendingGuess(ses: CliSession): void {
+  if (ses.sock_out === null || !guessAfterConnect.delete(ses)) {
+    return;
+  }
+  write_packet(ses);
   send_msg_kexdh_init(ses);
 }
 
@@ -206,17 +229,23 @@ function cli_send_kex_first_guess(ses: CliSession): void {
 function cli_sessionloop(ses: CliSession): void | Promise<void> {
   TRACE2("enter cli_sessionloop");
   const cli_ses = ses.cli_ses;
+  cliSendPendingGuess(ses);
   if (ses.lastpacket === 0) {
     TRACE2("exit cli_sessionloop: no real packets yet");
     return;
   }
   if (ses.lastpacket === SSH_MSG_KEXINIT && cli_ses.kex_state === cli_kex_state.KEX_NOTHING) {
-    // Our guess already sent the right KEXDH_INIT if it matched.
-    if (!ses.kexstate.our_first_follows_matches) {
-      send_msg_kexdh_init(ses);
-    }
     cli_ses.kex_state = cli_kex_state.KEXDH_INIT_SENT;
     TRACE("leave cli_sessionloop: done with KEXINIT_RCVD");
+    // Our guess already sent the right KEXDH_INIT if it matched.
+    if (!ses.kexstate.our_first_follows_matches) {
+      // A KEM other than the guess's is loaded now (the loop waits for it).
+      const loading = kexLoadKem(ses.newkeys!.algo_kex);
+      if (loading !== null) {
+        return loading.then(() => send_msg_kexdh_init(ses));
+      }
+      send_msg_kexdh_init(ses);
+    }
     return;
   }
   if (cli_ses.kex_state !== cli_kex_state.KEX_NOTHING && ses.kexstate.sentnewkeys) {
@@ -378,7 +407,6 @@ export async function cli_session(
 ): Promise<never> {
   const opts = ses.opts;
   const cli_opts = ses.cli_ses.cli_opts;
-  await kexLoadKems();
   common_session_init(ses, sock_in, sock_out);
   if (sock_in === null) {
     const progress = connect_remote(
@@ -397,6 +425,8 @@ export async function cli_session(
   cli_algos_initialise(ses);
   cli_session_init(ses, proxy_cmd_pid, onturn === null);
   ses.init_done = true;
+  // Only what our guess needs (cli_sessionloop loads a KEM the server's choice needs).
+  await kexLoadKem(first_usable_algo(ses.algos.sshkex)?.data ?? null);
   send_session_identification(ses);
   kexfirstinitialise(ses);
   send_msg_kexinit(ses);

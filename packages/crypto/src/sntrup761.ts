@@ -74,10 +74,11 @@ const smallV = new Int32Array(p); // small 1/g
 const smallR = new Int32Array(p); // small r (the KEM input)
 const smallT = new Int32Array(p); // small ev
 const product = new Int32Array(2 * p - 1); // unreduced products
-const recipF = new Int32Array(p + 1);
-const recipG = new Int32Array(p + 1);
-const recipV = new Int32Array(p + 1);
-const recipR = new Int32Array(p + 1);
+// Rq_recip3's f, g, v, r, in doubles (see there); one spare slot each for the public bounds.
+const recipF = new Float64Array(p + 2);
+const recipG = new Float64Array(p + 2);
+const recipV = new Float64Array(p + 2);
+const recipR = new Float64Array(p + 2);
 const sortList = new Int32Array(p);
 const randomBlock = new Uint8Array(4 * p);
 const randomWords = new Uint32Array(p);
@@ -217,11 +218,12 @@ const qInverse = 1 / q;
 /**
  * Fq_freeze in one step for the products of Rq_recip3 (|x| <= 2*q12^2 < 2^24): x minus q times
  * the nearest integer to x/q. In double precision x*(1/q) is within 2^-30 of x/q, which is never
- * within 1/(2q) of a half-integer, so the rounding is exact; floor compiles to one instruction.
+ * within 1/(2q) of a half-integer, so the rounding is exact; floor compiles to one instruction,
+ * and q times it (below 2^24) is exact too.
  * A test checks it against the exact remainder over that whole range.
  */
 export function sntrup761FreezeWide(x: number): number {
-  return x - Math.imul(q, Math.floor(x * qInverse + 0.5));
+  return x - q * Math.floor(x * qInverse + 0.5);
 }
 
 /** a1^(q-2), the inverse of a1 mod q (by a fixed chain of multiplications). @dropbear sntrup761.c Fq_recip */
@@ -427,6 +429,14 @@ function R3_recip(out: Int32Array, inp: Int32Array): number {
 
 /**
  * out = 1/(3*in) in R/q by 2p-1 constant-time division steps; returns 0 when invertible.
+ *
+ * f, g, v, r are kept as doubles and every step is exact double arithmetic on integers: the
+ * products and sums stay below 2*q12^2 < 2^24, and the reduction is sntrup761FreezeWide's. The
+ * conditional swap becomes x + s*(y - x) with s in {0, 1} instead of a masked XOR. This is the
+ * C's arithmetic, only without int/double conversions in the inner loops, and a step is its own
+ * small function (rqRecipStep): V8 compiles that whole within the first few of the 2p-1 steps
+ * of a fresh process, where it would otherwise run much of the first key generation in its
+ * interpreter (the client's first exchange waits for that).
  * @dropbear sntrup761.c Rq_recip3
  */
 function Rq_recip3(out: Int32Array, inp: Int32Array): number {
@@ -442,53 +452,60 @@ function Rq_recip3(out: Int32Array, inp: Int32Array): number {
   f[0] = 1;
   f[p - 1] = -1;
   f[p] = -1;
+  g.fill(0);
   for (let i = 0; i < p; ++i) g[p - 1 - i] = inp[i]!;
-  g[p] = 0;
 
-  for (let loop = 0; loop < 2 * p - 1; ++loop) {
-    const swap = crypto_int32_negative_mask(-delta) & crypto_int16_nonzero_mask(g[0]!);
-    delta ^= swap & (delta ^ -delta);
-    delta += 1;
-    // After the conditional swap the C computes g = f0*g - g0*f and r = f0*r - g0*v. Swapping
-    // only negates those (f0*g - g0*f becomes g0*f - f0*g), so we compute them from the
-    // unswapped values with a = ±f0 and b = ±g0, and only f and v take the masked select.
-    const f0 = f[0]!;
-    const g0 = g[0]!;
-    const sgn = 1 + 2 * swap; // -1 when swapping, else 1
-    const a = Math.imul(sgn, f0);
-    const b = Math.imul(sgn, g0);
-
-    // Public bounds on where coefficients can be nonzero (they depend on loop only): v and r
-    // hold indices 0..loop, since v moves up one place per step and r starts at 1; f and g
-    // hold indices below 2p - loop, since each step shortens one of them by one (the lengths
-    // add up to 2p + 1 - loop) and f never gets shorter than 1. When g has become 0 the bound
-    // may undercount f, but f is then never touched again.
-    const vrEnd = loop < p ? loop : p;
-    const fgEnd = loop <= p ? p : 2 * p - loop;
-
-    let vPrev = 0;
-    for (let i = 0; i <= vrEnd; ++i) {
-      const vi = vPrev; // v = x*v
-      vPrev = v[i]!;
-      const ri = r[i]!;
-      v[i] = vi ^ (swap & (vi ^ ri));
-      r[i] = sntrup761FreezeWide(Math.imul(a, ri) - Math.imul(b, vi));
-    }
-    if (vrEnd < p) v[vrEnd + 1] = vPrev;
-
-    f[0] = f0 ^ (swap & (f0 ^ g0));
-    for (let i = 1; i <= fgEnd; ++i) {
-      const fi = f[i]!;
-      const gi = g[i]!;
-      f[i] = fi ^ (swap & (fi ^ gi));
-      g[i - 1] = sntrup761FreezeWide(Math.imul(a, gi) - Math.imul(b, fi));
-    }
-    g[fgEnd] = 0;
-  }
+  for (let loop = 0; loop < 2 * p - 1; ++loop) delta = rqRecipStep(f, g, v, r, loop, delta);
 
   const scale = Fq_recip(f[0]!);
   for (let i = 0; i < p; ++i) out[i] = Fq_freeze(Math.imul(scale, v[p - 1 - i]!));
   return crypto_int16_nonzero_mask(delta);
+}
+
+/** Division step `loop` of Rq_recip3 on (f, g, v, r); returns the new delta. */
+function rqRecipStep(f: Float64Array, g: Float64Array, v: Float64Array, r: Float64Array, loop: number, delta: number): number {
+  const f0 = f[0]!;
+  const g0 = g[0]!;
+  const swap = crypto_int32_negative_mask(-delta) & crypto_int16_nonzero_mask(g0);
+  delta ^= swap & (delta ^ -delta);
+  delta += 1;
+  // After the conditional swap the C computes g = f0*g - g0*f and r = f0*r - g0*v. Swapping
+  // only negates those (f0*g - g0*f becomes g0*f - f0*g), so we compute them from the
+  // unswapped values with a = ±f0 and b = ±g0, and only f and v take the conditional select.
+  const s = -swap; // 1 when swapping, else 0
+  const sgn = 1 - 2 * s;
+  const a = sgn * f0;
+  const b = sgn * g0;
+
+  // Public bounds on where coefficients can be nonzero (they depend on loop only): v and r
+  // hold indices 0..loop, since v moves up one place per step and r starts at 1; f and g
+  // hold indices below 2p - loop, since each step shortens one of them by one (the lengths
+  // add up to 2p + 1 - loop) and f never gets shorter than 1. When g has become 0 the bound
+  // may undercount f, but f is then never touched again. (Math.min, not a branch, so the
+  // compiled step has seen both sides from the first call.)
+  const vrEnd = Math.min(loop, p);
+  const fgEnd = Math.min(p, 2 * p - loop);
+
+  let vPrev = 0;
+  for (let i = 0; i <= vrEnd; ++i) {
+    const vi = vPrev; // v = x*v
+    vPrev = v[i]!;
+    const ri = r[i]!;
+    v[i] = vi + s * (ri - vi);
+    r[i] = sntrup761FreezeWide(a * ri - b * vi);
+  }
+  // Index p + 1 is a spare slot: what falls off the top lands there and is never read.
+  v[vrEnd + 1] = vPrev;
+
+  f[0] = f0 + s * (g0 - f0);
+  for (let i = 1; i <= fgEnd; ++i) {
+    const fi = f[i]!;
+    const gi = g[i]!;
+    f[i] = fi + s * (gi - fi);
+    g[i - 1] = sntrup761FreezeWide(a * gi - b * fi);
+  }
+  g[fgEnd] = 0;
+  return delta;
 }
 
 /** out = a minus its residue mod 3: each coefficient rounded to a multiple of 3. @dropbear sntrup761.c Round */

@@ -79,6 +79,15 @@ export function kexLoadKems(): Promise<void> {
   return Promise.all([sntrup761_desc.kemLoad(), mlkem768_desc.kemLoad()]).then(() => undefined);
 }
 
+/**
+ * Make the KEM of one kex method ready, or null when it needs nothing (not a hybrid): for a
+ * client, which loads only what its guess needs before connecting and the rest once the
+ * server's KEXINIT has chosen (ML-KEM's library costs about 10 ms to load).
+ */
+export function kexLoadKem(kex: dropbear_kex | null): Promise<void> | null {
+  return kex?.mode === dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID ? kex.details.kemLoad() : null;
+}
+
 /** Body bytes of the packet a cipher warm-up seals: a multiple of every cipher's block size. */
 const WARMUP_BODY_LEN = 64;
 
