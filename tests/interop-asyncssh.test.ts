@@ -16,6 +16,8 @@ import { addTestUser, authorizeKeys, removeTestUser, type TestUser } from "./hel
 // tests/helpers/asyncssh-server.py listens), and one dropbear of ours serves every case.
 
 const USER = "dbtsinterop";
+/** The password tests/helpers/asyncssh-server.py takes from anyone. */
+const ASYNCSSH_PASSWORD = "asyncssh-interop-pw";
 const PASSWORD = "Interop-pw-4711";
 const ready = IS_ROOT && hasAsyncssh;
 const work = scratch("dbts-interop-");
@@ -330,6 +332,10 @@ interface AsyncsshServer {
   keepalive: number;
   /** Channels with a 2000-byte window and 500-byte packets. */
   small: number;
+  /** The password asked by keyboard-interactive. */
+  kbdint: number;
+  /** Each password the server was given: by which method, and whether it was right. */
+  auths: () => { auth: string; ok: boolean }[];
   sessions: () => (string | null)[];
   /** The largest data packet the session running `command` received. */
   largestIn: (command: string) => number | undefined;
@@ -356,12 +362,14 @@ async function startAsyncsshServer(dir: string, authorized: string): Promise<Asy
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  const first = lines().find((l) => "port" in l) as { port: number; kex: Record<string, number>; keepalive: number; small: number };
+  const first = lines().find((l) => "port" in l) as { port: number; kex: Record<string, number>; keepalive: number; small: number; kbdint: number };
   return {
     port: first.port,
     kex: first.kex,
     keepalive: first.keepalive,
     small: first.small,
+    kbdint: first.kbdint,
+    auths: () => lines().flatMap((l) => ("auth" in l ? [l as { auth: string; ok: boolean }] : [])),
     sessions: () => lines().flatMap((l) => ("session" in l ? [l.session as string | null] : [])),
     largestIn: (command) => lines().find((l) => l.done === command)?.largest_in as number | undefined,
     stop: async () => {
@@ -423,7 +431,9 @@ describe("our dbclient → asyncssh server", () => {
   beforeAll(async () => {
     if (!ready) return;
     mkdirSync(join(shared(), ".ssh"), { recursive: true, mode: 0o700 });
-    srv = await startAsyncsshServer(srvDir, `${edKey}.pub`);
+    const authorized = join(work.dir, "asyncssh_authorized_keys");
+    writeFileSync(authorized, `${pubKey(`${edKey}.pub`)}\n${pubKey(`${rsaKey}.pub`)}\n`);
+    srv = await startAsyncsshServer(srvDir, authorized);
   }, 60_000);
   afterAll(async () => {
     await srv?.stop();
@@ -447,12 +457,17 @@ describe("our dbclient → asyncssh server", () => {
     expect(got).toEqual(Object.fromEntries(names.map((n, i) => [n, `case${i}\n`])));
   }
 
-  itAsyncssh("every key exchange both have (-o KexAlgorithms)", () =>
-    clientMatrix(Object.fromEntries(KEX.map((kex) => [kex, { args: ["-o", `KexAlgorithms=${kex}`], port: srv.kex[kex] }]))),
-  );
-
-  itAsyncssh("every cipher and MAC both have (-c, -m)", () =>
-    clientMatrix(Object.fromEntries(CIPHERS.map((c) => [`${c.cipher} ${c.mac ?? "(aead)"}`, { args: ["-c", c.cipher, ...(c.mac ? ["-m", c.mac] : [])] }]))),
+  // Each run pairs a key exchange with a cipher/MAC pair (every one of each is used: fewer
+  // dbclient start-ups than one run per algorithm).
+  itAsyncssh("every key exchange, cipher and MAC both have (-o KexAlgorithms, -c, -m)", () =>
+    clientMatrix(
+      Object.fromEntries(
+        CIPHERS.map((c, i) => {
+          const kex = KEX[i % KEX.length]!;
+          return [`${kex} ${c.cipher} ${c.mac ?? "(aead)"}`, { args: ["-o", `KexAlgorithms=${kex}`, "-c", c.cipher, ...(c.mac ? ["-m", c.mac] : [])], port: srv.kex[kex] }];
+        }),
+      ),
+    ),
   );
 
   itAsyncssh("every host key type (-o HostKeyAlgorithms), remembered by -y as the server's key", async () => {
@@ -470,6 +485,25 @@ describe("our dbclient → asyncssh server", () => {
     const got = Object.fromEntries(names.map((h, i) => [h, runs[i]!.status === 0 ? [runs[i]!.stdout, readFileSync(join(homes[i]!, ".ssh", "known_hosts"), "utf8")] : runs[i]!.stderr]));
     const pub = (h: string): string => pubKey(join(srvDir, `${pubOf[h]}.pub`));
     expect(got).toEqual(Object.fromEntries(names.map((h, i) => [h, [`case${i}\n`, `[127.0.0.1]:${srv.port} ${pub(h)}\n`]])));
+  });
+
+  itAsyncssh("auth: an RSA key (rsa-sha2-* from server-sig-algs), a password, keyboard-interactive", async () => {
+    // A HOME without keys: DROPBEAR_PASSWORD answers the password and the prompt.
+    const home = freshHome();
+    const env = { HOME: home, DROPBEAR_PASSWORD: ASYNCSSH_PASSWORD };
+    const via = (port: number, extra: string[] = []): Promise<RunResult> => runOurClient(["-y", "-y", ...extra, "-p", String(port), "anyone@127.0.0.1", "echo", "in"], { env, timeoutMs: 30_000 });
+    const [rsa, password, kbdint] = await Promise.all([
+      runOurClient(["-y", "-y", "-i", rsaKey, "-p", String(srv.port), "anyone@127.0.0.1", "echo", "in"], { env: { HOME: home }, timeoutMs: 30_000 }),
+      via(srv.port),
+      via(srv.kbdint),
+    ]);
+    expect([rsa, password, kbdint].map((r) => [r.status, r.stdout])).toEqual([
+      [0, "in\n"],
+      [0, "in\n"],
+      [0, "in\n"],
+    ]);
+    expect(kbdint.stderr).toMatch(/Login for anyone@127\.0\.0\.1\nInteropType the password\./);
+    expect(srv.auths()).toEqual(expect.arrayContaining([{ auth: "password", ok: true }, { auth: "keyboard-interactive", ok: true }]));
   });
 
   itAsyncssh("the exit status is dbclient's exit code; stdin is piped with its EOF", async () => {
@@ -504,6 +538,19 @@ describe("our dbclient → asyncssh server", () => {
       expect(without.stdout).toBe("no agent forwarded\n");
     }),
   );
+
+  itAsyncssh("-B netcat mode: stdin to an echo target behind the server and back; multihop through two asyncssh listeners", async () => {
+    const input = "n".repeat(256 * 1024);
+    const hops = `anyone@127.0.0.1/${srv.port},anyone@127.0.0.1/${srv.small}`;
+    const [nc, multihop] = await Promise.all([
+      dbclient(["-B", `127.0.0.1:${echo.port}`], [], { input }),
+      runOurClient(["-y", "-y", "-i", edKey, hops, "echo", "two hops"], { env: { HOME: shared() }, timeoutMs: 30_000 }),
+    ]);
+    expect(nc.status, nc.stderr).toBe(0);
+    expect(nc.stdout === input).toBe(true);
+    expect(multihop.status, multihop.stderr).toBe(0);
+    expect(multihop.stdout).toBe("two hops\n");
+  });
 
   itAsyncssh("-N -L: 1 MB through to an echo target, and no session opened", async () => {
     const before = srv.sessions().length;

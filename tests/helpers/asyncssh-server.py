@@ -1,13 +1,16 @@
 # An independent SSH server (Debian's python3-asyncssh) for our dbclient, for
 # tests/interop-asyncssh.test.ts. Host keys of every type both sides have are generated here and
-# their public halves written into <dir> (hk_<name>.pub); clients log in as anyone with a key in
-# <authorized_keys>. It listens on a free loopback port with asyncssh's defaults, and on one
-# more for each key exchange in <kex,...> offering only that one, on one that sends a
-# keepalive@openssh.com every second (and hangs up after 3 unanswered), and on one whose
-# channels have a 2000-byte window and 500-byte packets; prints
-# {"port": N, "kex": {alg: N}, "keepalive": N, "small": N}, then {"session": command} as each
-# session starts and {"done": command, "largest_in": bytes} (its largest data packet received)
-# as it ends, and serves until its stdin closes. Port forwarding both ways is allowed.
+# their public halves written into <dir> (hk_<name>.pub). Anyone logs in with a key in
+# <authorized_keys> or with PASSWORD below. It listens on free loopback ports:
+#   port       asyncssh's defaults, password auth
+#   kex[alg]   offering only that key exchange (see below)
+#   keepalive  sending a keepalive@openssh.com every second, hanging up after 3 unanswered
+#   small      channels with a 2000-byte window and 500-byte packets
+#   kbdint     the password by keyboard-interactive instead
+# It prints {"port": N, "kex": {alg: N}, "keepalive": N, "small": N, "kbdint": N}, then
+# {"auth": method, "ok": bool} for each password tried, {"session": command} as each session
+# starts and {"done": command, "largest_in": bytes} (its largest data packet received) as it
+# ends, and serves until its stdin closes. Port forwarding both ways is allowed.
 # Commands (no shell behind them):
 #   echo WORDS   prints WORDS          exit N   exits with status N
 #   cat [TAG]    copies stdin to stdout until EOF (TAG names the session in "done")
@@ -31,6 +34,8 @@ import asyncssh
 workdir, authorized, kexes = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
 # Bounds every wait on the client: a stuck client fails its one session, never the server.
 LIMIT = 30.0
+# Accepted from any user, as a key in <authorized_keys> is.
+PASSWORD = "asyncssh-interop-pw"
 HOST_KEYS = {
     "ed25519": "ssh-ed25519",
     "ecdsa256": "ecdsa-sha2-nistp256",
@@ -125,6 +130,16 @@ asyncssh.channel.SSHChannel._accept_data = _measuring_accept_data
 
 
 class Server(asyncssh.SSHServer):
+    def password_auth_supported(self):
+        return True
+
+    def validate_password(self, username, password):
+        print(json.dumps({"auth": "password", "ok": password == PASSWORD}), flush=True)
+        return password == PASSWORD
+
+    def kbdint_auth_supported(self):
+        return False
+
     def connection_requested(self, dest_host, dest_port, orig_host, orig_port):
         # -L: asyncssh connects to the destination itself.
         return True
@@ -134,6 +149,23 @@ class Server(asyncssh.SSHServer):
         return True
 
 
+class KbdintServer(Server):
+    """Keyboard-interactive instead of password: one round, one hidden prompt."""
+
+    def password_auth_supported(self):
+        return False
+
+    def kbdint_auth_supported(self):
+        return True
+
+    def get_kbdint_challenge(self, username, lang, submethods):
+        return "Interop", "Type the password.", "", [("Password: ", False)]
+
+    def validate_kbdint_response(self, username, responses):
+        print(json.dumps({"auth": "keyboard-interactive", "ok": responses == [PASSWORD]}), flush=True)
+        return responses == [PASSWORD]
+
+
 async def main():
     keys = []
     for name, alg in HOST_KEYS.items():
@@ -141,17 +173,17 @@ async def main():
         key.write_public_key(os.path.join(workdir, f"hk_{name}.pub"))
         keys.append(key)
 
-    async def listen(**extra):
+    async def listen(server_factory=Server, **extra):
         server = await asyncssh.listen(
             "127.0.0.1",
             0,
-            server_factory=Server,
             server_host_keys=keys,
             authorized_client_keys=authorized,
             process_factory=handle,
             encoding=None,
             allow_pty=False,
             login_timeout=LIMIT,
+            server_factory=server_factory,
             **extra,
         )
         return server, server.sockets[0].getsockname()[1]
@@ -163,8 +195,9 @@ async def main():
         servers.append(server)
     keepalive, keepalive_port = await listen(keepalive_interval=1, keepalive_count_max=3)
     small, small_port = await listen(window=2000, max_pktsize=500)
-    servers += [keepalive, small]
-    print(json.dumps({"port": port, "kex": ports, "keepalive": keepalive_port, "small": small_port}), flush=True)
+    kbdint, kbdint_port = await listen(server_factory=KbdintServer)
+    servers += [keepalive, small, kbdint]
+    print(json.dumps({"port": port, "kex": ports, "keepalive": keepalive_port, "small": small_port, "kbdint": kbdint_port}), flush=True)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
