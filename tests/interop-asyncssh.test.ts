@@ -334,11 +334,13 @@ interface AsyncsshServer {
   small: number;
   /** The password asked by keyboard-interactive. */
   kbdint: number;
+  /** A key re-exchange every 256 KiB the server sends. */
+  rekey: number;
   /** Each password the server was given: by which method, and whether it was right. */
   auths: () => { auth: string; ok: boolean }[];
   sessions: () => (string | null)[];
-  /** The largest data packet the session running `command` received. */
-  largestIn: (command: string) => number | undefined;
+  /** How the session running `command` ended: its largest data packet received, its connection's KEXINITs. */
+  done: (command: string) => { largest_in: number; kexinits: number } | undefined;
   stop: () => Promise<void>;
 }
 
@@ -362,16 +364,17 @@ async function startAsyncsshServer(dir: string, authorized: string): Promise<Asy
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  const first = lines().find((l) => "port" in l) as { port: number; kex: Record<string, number>; keepalive: number; small: number; kbdint: number };
+  const first = lines().find((l) => "port" in l) as { port: number; kex: Record<string, number>; keepalive: number; small: number; kbdint: number; rekey: number };
   return {
     port: first.port,
     kex: first.kex,
     keepalive: first.keepalive,
     small: first.small,
     kbdint: first.kbdint,
+    rekey: first.rekey,
     auths: () => lines().flatMap((l) => ("auth" in l ? [l as { auth: string; ok: boolean }] : [])),
     sessions: () => lines().flatMap((l) => ("session" in l ? [l.session as string | null] : [])),
-    largestIn: (command) => lines().find((l) => l.done === command)?.largest_in as number | undefined,
+    done: (command) => lines().find((l) => l.done === command) as { largest_in: number; kexinits: number } | undefined,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const gone = once(child, "exit");
@@ -523,9 +526,17 @@ describe("our dbclient → asyncssh server", () => {
     const r = await dbclient([], ["cat", "small-window"], { port: srv.small, input });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout === input).toBe(true);
-    const largest = srv.largestIn("cat small-window");
+    const largest = srv.done("cat small-window")?.largest_in;
     expect(largest).toBeGreaterThan(0);
     expect(largest).toBeLessThanOrEqual(500);
+  });
+
+  itAsyncssh("rekeys the server starts mid-transfer (every 256 KiB it sends) keep 2 MB of cat intact", async () => {
+    const input = "r".repeat(2 << 20);
+    const r = await dbclient([], ["cat", "rekeyed"], { port: srv.rekey, input });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout === input).toBe(true);
+    expect(srv.done("cat rekeyed")?.kexinits).toBeGreaterThan(3);
   });
 
   itAsyncssh("-A: the server reads our agent's key through the forwarded agent; without -A there is none", () =>
