@@ -213,13 +213,17 @@ function cli_send_kex_first_guess(ses: CliSession): void {
   send_msg_kexdh_init(ses);
 }
 
-/** The guess cli_send_kex_first_guess held back, once the connection is up: after what is queued before it. */
-function cliSendPendingGuess(ses: CliSession): void {
+/**
+ * The guess cli_send_kex_first_guess held back, once the connection is up: what is queued
+ * before it is written first, and the key pair is made a turn later, once the stream has
+ * handed those bytes to the kernel (it batches a turn's writes until the turn ends).
+ */
+function cliSendPendingGuess(ses: CliSession): Promise<void> | undefined {
   if (ses.sock_out === null || !guessAfterConnect.delete(ses)) {
-    return;
+    return undefined;
   }
   write_packet(ses);
-  send_msg_kexdh_init(ses);
+  return new Promise<void>((resolve) => setImmediate(resolve)).then(() => send_msg_kexdh_init(ses));
 }
 
 /**
@@ -229,7 +233,11 @@ function cliSendPendingGuess(ses: CliSession): void {
 function cli_sessionloop(ses: CliSession): void | Promise<void> {
   TRACE2("enter cli_sessionloop");
   const cli_ses = ses.cli_ses;
-  cliSendPendingGuess(ses);
+  const guess = cliSendPendingGuess(ses);
+  if (guess !== undefined) {
+    // Nothing has been read yet: the connection has only just come up.
+    return guess;
+  }
   if (ses.lastpacket === 0) {
     TRACE2("exit cli_sessionloop: no real packets yet");
     return;

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, realpathSync, unlinkSync, writeFileSync } from "node:fs";
 import { Socket } from "node:net";
-import { getPriority, setPriority } from "node:os";
 import type { Readable } from "node:stream";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, TRACE, dropbear_close, dropbear_exit, dropbear_log, strerror_code } from "@dropbear-ts/dbutil";
@@ -54,13 +53,6 @@ const DAEMON_ONLY_FLAGS = /^--(inspect|debug|watch|cpu-prof|heap-prof|prof|diagn
 /** Environment that changes what Node loads: a connection process runs as root before auth. */
 const LOADING_ENV = /^NODE_(OPTIONS|PATH|PRESERVE_SYMLINKS|PRESERVE_SYMLINKS_MAIN|REPL_EXTERNAL_MODULE|V8_COVERAGE|CHANNEL_FD|CHANNEL_SERIALIZATION_MODE|UNIQUE_ID)$/;
 
-/**
- * The nice value a spare starts at: it loads while connections are being served (on a small
- * machine the spare's start-up would otherwise take a core from the session just handed over),
- * and gets the daemon's own priority back when it is given a connection.
- */
-const SPARE_NICE = 19;
-
 /** The wait before the first retry after a spare failed to start, and the longest wait. */
 const SPARE_RETRY_MIN_MS = 100;
 const SPARE_RETRY_MAX_MS = 5000;
@@ -107,11 +99,6 @@ class ConnProcs {
   private backoff = SPARE_RETRY_MIN_MS;
   private failing = false;
   private stopped = false;
-  /**
-   * Whether spares start at SPARE_NICE: only as root, which may give the priority back (an
-   * unprivileged process may lower its children's priority but not raise it again).
-   */
-  private lowPriority = process.geteuid?.() === 0;
 
   constructor(private readonly program: ProgramSpec) {}
 
@@ -124,13 +111,6 @@ class ConnProcs {
       return;
     }
     this.spare = p;
-    if (this.lowPriority) {
-      try {
-        setPriority(p.child.pid!, SPARE_NICE);
-      } catch {
-        // Gone already: its exit is handled below.
-      }
-    }
     p.child.on("message", (msg) => {
       if (msg === READY_MSG) {
         this.failing = false;
@@ -161,25 +141,9 @@ class ConnProcs {
   take(): ConnProc | null {
     const p = this.spare;
     this.spare = null;
-    if (p !== null && p.child.connected) {
-      this.restorePriority(p);
-      return p;
-    }
+    if (p !== null && p.child.connected) return p;
     if (p !== null) p.pipe.destroy();
     return this.start();
-  }
-
-  /** Give a spare the daemon's priority back; a capability missing for that ends the low priority. */
-  private restorePriority(p: ConnProc): void {
-    if (!this.lowPriority) return;
-    try {
-      setPriority(p.child.pid!, getPriority());
-    } catch (e) {
-      // Node reports the errno in `info` (ERR_SYSTEM_ERROR); a process already gone is no failure.
-      if ((e as { info?: { code?: string } }).info?.code === "ESRCH") return;
-      this.lowPriority = false;
-      dropbear_log(LOG_WARNING, `Spare connection processes start at normal priority: ${(e as Error).message}`);
-    }
   }
 
   /** The daemon is exiting: the spare goes with it. */
