@@ -26,8 +26,13 @@ import {
   KEX_REKEY_TIMEOUT,
   LOCAL_IDENT,
   MAX_CHANNELS,
+  SSH_MSG_CHANNEL_CLOSE,
   SSH_MSG_CHANNEL_DATA,
+  SSH_MSG_CHANNEL_EOF,
   SSH_MSG_CHANNEL_EXTENDED_DATA,
+  SSH_MSG_CHANNEL_OPEN,
+  SSH_MSG_CHANNEL_OPEN_CONFIRMATION,
+  SSH_MSG_CHANNEL_OPEN_FAILURE,
   SSH_MSG_CHANNEL_WINDOW_ADJUST,
   SSH_MSG_GLOBAL_REQUEST,
   SSH_MSG_KEXINIT,
@@ -123,13 +128,32 @@ function transport_read_allowed(ses: sshsession, writequeue_has_space: boolean):
 }
 
 /** At most this many transport packets read and processed per loop turn (see session_loop). */
-const PACKETS_PER_TURN = 8;
+const PACKETS_PER_TURN = 16;
 
-/** The received payload is channel data or a window adjust (and no kex is running). */
-function isDataPacket(ses: sshsession): boolean {
-  const p = ses.payload!;
-  const type = p.data[ses.payload_beginning];
-  return ses.dataallowed && (type === SSH_MSG_CHANNEL_DATA || type === SSH_MSG_CHANNEL_EXTENDED_DATA || type === SSH_MSG_CHANNEL_WINDOW_ADJUST);
+/**
+ * The received payload is one that may be followed by more in the same turn (and no kex is
+ * running): channel data, window adjusts, and a channel's opening and closing. None of these
+ * concern the loop handler or the kex state machine, which see any other message before the next
+ * packet is read. With many channels, a turn per open, confirmation, EOF and CLOSE was what a
+ * connection cost, each turn visiting every channel.
+ */
+function isBatchedPacket(ses: sshsession): boolean {
+  if (!ses.dataallowed) {
+    return false;
+  }
+  switch (ses.payload!.data[ses.payload_beginning]) {
+    case SSH_MSG_CHANNEL_DATA:
+    case SSH_MSG_CHANNEL_EXTENDED_DATA:
+    case SSH_MSG_CHANNEL_WINDOW_ADJUST:
+    case SSH_MSG_CHANNEL_OPEN:
+    case SSH_MSG_CHANNEL_OPEN_CONFIRMATION:
+    case SSH_MSG_CHANNEL_OPEN_FAILURE:
+    case SSH_MSG_CHANNEL_EOF:
+    case SSH_MSG_CHANNEL_CLOSE:
+      return true;
+    default:
+      return false;
+  }
 }
 
 /**
@@ -191,7 +215,7 @@ export async function session_loop<S extends sshsession>(ses: S, loophandler: (s
         }
       }
       if (ses.payload !== null) {
-        let batch = isDataPacket(ses);
+        let batch = isBatchedPacket(ses);
         process_packet(ses);
         const work = ses.awaitAfterPacket;
         if (work !== null) {
@@ -199,11 +223,12 @@ export async function session_loop<S extends sshsession>(ses: S, loophandler: (s
           await work;
           batch = false;
         }
-        // Beyond Dropbear (one packet per select): after channel data or a window adjust, while
-        // whole packets are already buffered, read and process more of those in this turn, so
-        // a busy transport costs one loop turn per batch, not per packet. Any other message
-        // ends the batch once processed: the loop handler and the kex state machine see it
-        // before the next packet, exactly as in Dropbear.
+        // Beyond Dropbear (one packet per select): after channel data, a window adjust or a
+        // channel's open or close (isBatchedPacket), while whole packets are already buffered,
+        // read and process more of those in this turn, so a busy transport costs one loop turn
+        // per batch, not per packet. Any other message ends the batch once processed: the loop
+        // handler and the kex state machine see it before the next packet, exactly as in
+        // Dropbear.
         for (
           let more = 1;
           batch &&
@@ -218,7 +243,7 @@ export async function session_loop<S extends sshsession>(ses: S, loophandler: (s
           if (ses.payload === null) {
             break;
           }
-          batch = isDataPacket(ses);
+          batch = isBatchedPacket(ses);
           process_packet(ses);
           const next = ses.awaitAfterPacket;
           if (next !== null) {

@@ -14,54 +14,69 @@ export type FdSet = Set<Fd>;
  * reading) are absorbed here and never surface as a spurious 0.
  */
 export async function select(readfds: FdSet, writefds: FdSet, timeout: number | null): Promise<number> {
-  assertOpen(readfds);
-  assertOpen(writefds);
-
   const deadline = timeout === null ? null : performance.now() + Math.max(0, timeout) * 1000;
-  let ready = countReady(readfds, writefds);
+  let ready = countReadyOpen(readfds, writefds);
   if (ready > 0 || timeout === 0) {
     await new Promise<void>((resolve) => setImmediate(resolve));
-    ready = countReady(readfds, writefds);
+    ready = keepReady(readfds, writefds);
   }
   while (ready === 0) {
     const remaining = deadline === null ? null : deadline - performance.now();
     if (remaining !== null && remaining <= 0) {
+      readfds.clear();
+      writefds.clear();
       break;
     }
     await waitForEvent(readfds, writefds, remaining);
-    ready = countReady(readfds, writefds);
+    ready = keepReady(readfds, writefds);
   }
-
-  keepReady(readfds, (fd) => fd.readReady());
-  keepReady(writefds, (fd) => fd.writeReady());
-  return readfds.size + writefds.size;
+  return ready;
 }
 
-function assertOpen(set: FdSet): void {
-  for (const fd of set) {
+/** How many Fds are ready; a closed one is the caller's bug (C's EBADF). */
+function countReadyOpen(readfds: FdSet, writefds: FdSet): number {
+  let n = 0;
+  for (const fd of readfds) {
     if (fd.closed) {
       throw new Error(`select() on closed fd ${fd.fd}`);
     }
-  }
-}
-
-function countReady(readfds: FdSet, writefds: FdSet): number {
-  let n = 0;
-  for (const fd of readfds) {
     if (fd.readReady()) n++;
   }
   for (const fd of writefds) {
+    if (fd.closed) {
+      throw new Error(`select() on closed fd ${fd.fd}`);
+    }
     if (fd.writeReady()) n++;
   }
   return n;
 }
 
-function keepReady(set: FdSet, isReady: (fd: Fd) => boolean): void {
-  for (const fd of set) {
-    if (!isReady(fd)) {
-      set.delete(fd);
+/** Fds keepReady found not ready; one array reused, as keepReady runs synchronously to its end. */
+const notReadyScratch: Fd[] = [];
+
+/**
+ * If any Fd is ready, leave only the ready ones in the sets; return how many. With none ready the
+ * sets stay whole for the wait. One readiness check per Fd.
+ */
+function keepReady(readfds: FdSet, writefds: FdSet): number {
+  const notReady = notReadyScratch;
+  let n = 0;
+  for (const fd of readfds) {
+    if (fd.readReady()) n++;
+    else notReady.push(fd);
+  }
+  const split = notReady.length;
+  for (const fd of writefds) {
+    if (fd.writeReady()) n++;
+    else notReady.push(fd);
+  }
+  if (n > 0) {
+    for (let i = 0; i < notReady.length; i++) {
+      (i < split ? readfds : writefds).delete(notReady[i]!);
     }
   }
+  notReady.length = 0;
+  return n;
 }
 
 /** Resolve on the next event from any watched Fd, or after `ms` (if not null). */

@@ -8,11 +8,25 @@ import { DROPBEAR_MAX_SOCKS, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 
 /**
- * A connection arrived on a forwarded port: give it a channel and open that at the peer,
+ * Connections accepted per listening socket per loop turn. Dropbear takes one per select; a burst
+ * of hundreds (a tunnel opened by many clients at once) then costs a turn each, and every turn
+ * visits every channel. The opens this queues are small packets, a few KiB for the lot.
+ */
+const TCP_ACCEPTS_PER_TURN = 16;
+
+/**
+ * Connections arrived on a forwarded port: give each a channel and open that at the peer,
  * naming where to connect (direct-tcpip) or which port was hit (forwarded-tcpip), and who
  * connected. @dropbear tcp-accept.c tcp_acceptor
  */
 function tcp_acceptor<S extends sshsession>(ses: S, listener: Listener, sock: ListenerFd): void {
+  for (let i = 0; i < TCP_ACCEPTS_PER_TURN && !sock.closed && sock.readReady(); i++) {
+    tcp_accept_one(ses, listener, sock);
+  }
+}
+
+/** One accept of tcp_acceptor. */
+function tcp_accept_one<S extends sshsession>(ses: S, listener: Listener, sock: ListenerFd): void {
   TRACE("enter tcp_acceptor");
   // listen_tcpfwd registered this acceptor with the FwdListener of this same session.
   const tcpinfo = listener.typedata as FwdListener<S>;
