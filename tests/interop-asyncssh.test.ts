@@ -614,37 +614,26 @@ describe("our dbclient → asyncssh server", () => {
     expect(refused.stdout).toBe("");
     expect(readFileSync(kh, "utf8")).toBe(changed);
   });
-});
 
-describe("keepalives both ways", () => {
-  let keepaliveServer: Server;
-  let srv: AsyncsshServer;
-  beforeAll(async () => {
-    if (!ready) return;
-    const dir = join(work.dir, "keepalive");
-    mkdirSync(dir);
-    [keepaliveServer, srv] = await Promise.all([startOurDropbear(["-r", join(work.dir, "hk_ed25519"), "-K", "1"]), startAsyncsshServer(dir, `${edKey}.pub`)]);
-  }, 60_000);
-  afterAll(async () => {
-    await keepaliveServer?.stop();
-    await srv?.stop();
-  });
-
-  // Each side pings every second and hangs up after 3 unanswered pings; a 5 s command outlives
-  // that only if the other side answers them.
-  itAsyncssh("our dropbear -K 1 with an asyncssh client, our dbclient -K 1 with an asyncssh server that pings too", async () => {
-    const home = join(work.dir, "keepalive-home");
-    mkdirSync(join(home, ".ssh"), { recursive: true });
-    const [viaServer, viaClient] = await Promise.all([
-      (async () => {
-        await py.ok("connect", { name: "keepalive", keys: [edKey], port: keepaliveServer.port });
-        return py.ok("run", { conn: "keepalive", cmd: "sleep 5; echo slept" });
-      })(),
-      runOurClient(["-y", "-y", "-K", "1", "-i", edKey, "-p", String(srv.keepalive), "anyone@127.0.0.1", "sleep", "5"], { env: { HOME: home }, timeoutMs: 30_000 }),
-    ]);
-    expect(viaServer).toMatchObject({ stdout: "slept\n", exit: 0 });
-    expect(keepaliveServer.log()).not.toMatch(/Keepalive timeout|timeout/i);
-    expect(viaClient.status, viaClient.stderr).toBe(0);
-    await py.ok("close", { conn: "keepalive" });
+  // Each side pings (every 2 s from ours, every second from asyncssh's) and hangs up after 3
+  // (ours) or 5 (asyncssh) unanswered pings; a 7 s command outlives that only if the other side
+  // answers them.
+  itAsyncssh("keepalives both ways: our dropbear -K 2 with an asyncssh client, our dbclient -K 2 with an asyncssh server that pings too", async () => {
+    const pinging = await startOurDropbear(["-r", join(work.dir, "hk_ed25519"), "-K", "2"]);
+    try {
+      const [viaServer, viaClient] = await Promise.all([
+        (async () => {
+          await py.ok("connect", { name: "keepalive", keys: [edKey], port: pinging.port });
+          return py.ok("run", { conn: "keepalive", cmd: "sleep 7; echo slept" });
+        })(),
+        dbclient(["-K", "2"], ["sleep", "7"], { port: srv.keepalive }),
+      ]);
+      expect(viaServer).toMatchObject({ stdout: "slept\n", exit: 0 });
+      expect(pinging.log()).not.toMatch(/timeout/i);
+      expect(viaClient.status, viaClient.stderr).toBe(0);
+      await py.ok("close", { conn: "keepalive" });
+    } finally {
+      await pinging.stop();
+    }
   });
 });

@@ -4,7 +4,7 @@
 # <authorized_keys> or with PASSWORD below. It listens on free loopback ports:
 #   port       asyncssh's defaults, password auth
 #   kex[alg]   offering only that key exchange (see below)
-#   keepalive  sending a keepalive@openssh.com every second, hanging up after 3 unanswered
+#   keepalive  sending a keepalive@openssh.com every second, hanging up after 5 unanswered
 #   small      channels with a 2000-byte window and 500-byte packets
 #   kbdint     the password by keyboard-interactive instead
 #   rekey      starting a key re-exchange every 256 KiB it sends
@@ -186,7 +186,7 @@ async def main():
     for alg in kexes:
         server, ports[alg] = await listen(kex_algs=[alg])
         servers.append(server)
-    keepalive, keepalive_port = await listen(keepalive_interval=1, keepalive_count_max=3)
+    keepalive, keepalive_port = await listen(keepalive_interval=1, keepalive_count_max=5)
     small, small_port = await listen(window=2000, max_pktsize=500)
     kbdint, kbdint_port = await listen(server_factory=KbdintServer)
     rekey, rekey_port = await listen(rekey_bytes=256 * 1024)
