@@ -173,7 +173,9 @@ function libcrypto(): Libcrypto | null {
   if (process.env.DROPBEAR_TS_CRYPTO === "node") {
     return null;
   }
-  bound ??= bind();
+  if (bound === undefined) {
+    bound = bind(); // null too is kept: a runtime without OpenSSL is asked once
+  }
   return bound;
 }
 

@@ -1,4 +1,6 @@
+import { spawnSync } from "node:child_process";
 import { createCipheriv, randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { fuzzParams } from "../../../tests/helpers/fuzz.js";
@@ -216,5 +218,39 @@ describe("EvpCipher and EvpPoly1305 guard every foreign call", () => {
     // States of the node:crypto path hold nothing to free.
     freeCipherState(startOn("node", () => dropbear_mode_gcm.start(aes_desc, randomBytes(12), randomBytes(16), 16, 0)!));
     expect(evpLiveContexts()).toBe(before);
+  });
+});
+
+describe("without a reachable OpenSSL", () => {
+  it("a process where koffi cannot load keys every mode on node:crypto, once, and they work", () => {
+    // The built package, in a fresh process whose require() of koffi fails (as on a platform
+    // koffi has no build for).
+    const dist = fileURLToPath(new URL("../dist/index.js", import.meta.url));
+    const script = `
+      const Module = require("node:module");
+      const load = Module._load;
+      let tries = 0;
+      Module._load = function (request, ...rest) {
+        if (request === "koffi") { tries++; throw new Error("no koffi here"); }
+        return load.call(this, request, ...rest);
+      };
+      import(${JSON.stringify(dist)}).then((c) => {
+        const out = [c.cryptoBackend()];
+        const pkt = Buffer.alloc(36 + 16);
+        pkt.writeUInt32BE(32, 0);
+        for (const [cipher, mode] of [[c.dropbear_aes128, c.dropbear_mode_gcm], [c.dropbear_chachapoly, c.dropbear_mode_chachapoly]]) {
+          const key = Buffer.alloc(cipher.keysize, 3), iv = Buffer.alloc(16, 4);
+          const tx = mode.start(cipher.cipherdesc, iv, key, cipher.keysize, 0);
+          const rx = mode.start(cipher.cipherdesc, iv, key, cipher.keysize, 0);
+          const wire = Buffer.from(pkt);
+          out.push(mode.aead_crypt(5, wire, wire, 36, 16, tx, 0), mode.aead_crypt(5, wire, wire, 36, 16, rx, 1), wire.subarray(0, 36).equals(pkt.subarray(0, 36)) ? "same" : "differs");
+        }
+        out.push(c.cryptoBackend(), "koffi asked " + tries);
+        console.log(out.join(" "));
+      });
+    `;
+    const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", env: { ...process.env, DROPBEAR_TS_CRYPTO: "" } });
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim()).toBe("node 0 0 same 0 0 same node koffi asked 1");
   });
 });
