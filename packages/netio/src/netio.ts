@@ -240,12 +240,16 @@ export function set_connect_fds(conn_pending: m_list<dropbear_progress_connectio
 
 /**
  * Finish connections whose socket became writable: a failed one moves on to its next address,
- * the first success is handed to its callback (at most one per call, as in C). `disable_ip_tos`
- * is opts.disable_ip_tos, which C reads from its global.
+ * each success is handed to its callback. C hands over at most one per call (its list removal
+ * invalidates the iterator); with hundreds of forwarded connections completing together that
+ * was a loop turn each, every turn visiting every channel. Here the next element is taken before
+ * the callback runs; a callback only appends to the list (a new connect) or replaces an entry's
+ * callback (cancel_connect), never unlinks another entry. `disable_ip_tos` is
+ * opts.disable_ip_tos, which C reads from its global.
  * @dropbear netio.c handle_connect_fds
  */
 export function handle_connect_fds(conn_pending: m_list<dropbear_progress_connection>, writefd: Set<Fd>, disable_ip_tos: boolean): void {
-  for (let iter = conn_pending.first; iter !== null; iter = iter.next) {
+  for (let iter = conn_pending.first, next = iter?.next ?? null; iter !== null; iter = next, next = iter?.next ?? null) {
     const c = iter.item;
     if (c.sock === null || !writefd.has(c.sock)) {
       continue;
@@ -264,8 +268,7 @@ export function handle_connect_fds(conn_pending: m_list<dropbear_progress_connec
       set_sock_priority(sock, c.prio, disable_ip_tos);
       list_remove(iter);
       c.cb(DROPBEAR_SUCCESS, sock, null);
-      TRACE("leave handle_connect_fds - success");
-      return;
+      TRACE("handle_connect_fds - success");
     }
   }
 }
