@@ -1,4 +1,4 @@
-import { Socket, type Server } from "node:net";
+import type { Server, Socket } from "node:net";
 import type { Readable, Writable } from "node:stream";
 
 /**
@@ -12,11 +12,11 @@ import type { Readable, Writable } from "node:stream";
 export const SOCKET_HIGH_WATER_MARK = 16 * 1024;
 
 /**
- * The most bytes one batch of `StreamFd.writev` calls hands its stream. The high-water mark says
- * whether a stream takes writes at all (what Node still held, unsent, before this batch is under
- * it); this says how much one gathered write may carry, so a loop turn moves several packets to
- * the kernel in one writev(2) instead of one write(2) per packet. What Node may hold for a slow
- * peer is bounded by the mark plus this plus one chunk.
+ * The most bytes one `StreamFd.writev` hands its stream in a call. The high-water mark says
+ * whether a stream takes writes at all (what Node still holds, unsent, is under it); this says
+ * how much one gathered write may carry, so a call moves several packets to the kernel in one
+ * writev(2) instead of one packet per loop turn. What Node may hold for a slow peer is bounded by
+ * the mark plus this plus one chunk.
  */
 export const WRITEV_MAX_BYTES = 128 * 1024;
 
@@ -124,21 +124,6 @@ export class StreamFd extends Fd {
   private eof = false;
   private readShut = false;
   private err: FdError | null = null;
-  /**
-   * Bytes written since the stream was corked for this batch. On a socket (also a pipe or tty)
-   * every writev of one synchronous stretch (a loop turn: each channel packet received, then the
-   * transport's write) joins one corked batch, and the stream is uncorked once that stretch ends
-   * (process.nextTick), so the kernel gets them in one writev(2) instead of one write(2) per
-   * packet: on loopback each write(2) also runs the receiver's TCP path. Any other stream (a
-   * library caller's) has no system call to save and gets one batch per call.
-   */
-  private batched = 0;
-  private readonly batchAcrossCalls: boolean;
-  private readonly endBatch = (): void => {
-    this.batched = 0;
-    // A no-op if end() already uncorked (it does), or on a destroyed stream.
-    this.wstream?.uncork();
-  };
   private readonly onReadable = (): void => {
     this.readableFlag = true;
     this.notify();
@@ -148,7 +133,6 @@ export class StreamFd extends Fd {
     super();
     this.rstream = isReadable(stream) ? stream : null;
     this.wstream = isWritable(stream) ? stream : null;
-    this.batchAcrossCalls = stream instanceof Socket;
     // The same stream object can be both (a socket): listen once, for both sides.
     const ev = stream as NodeJS.EventEmitter;
     if (this.rstream) {
@@ -205,18 +189,17 @@ export class StreamFd extends Fd {
     if (this.connecting || this.wstream.writableEnded) {
       return false;
     }
-    return this.takesMore(this.wstream);
+    return this.belowMark(this.wstream);
   }
 
   /**
-   * Node held less than the stream's high-water mark, unsent, before this batch, and the batch
-   * has room. Not `writableNeedDrain`: that stays set until a tick after the kernel took
-   * everything, which would cost a loop turn per write. When this is false Node's 'drain' is due
-   * (the length reached the mark with a write of this batch or an earlier one), so a waiting
-   * select() still wakes once the batch is flushed.
+   * Node holds less than the stream's high-water mark, unsent. Not `writableNeedDrain`: that
+   * stays set until a tick after the kernel took everything, which would cost a loop turn per
+   * write. When this is false Node's 'drain' is due (the length reached the mark with this write
+   * or an earlier one), so a waiting select() still wakes.
    */
-  private takesMore(w: Writable): boolean {
-    return w.writableLength - this.batched < w.writableHighWaterMark && this.batched < WRITEV_MAX_BYTES;
+  private belowMark(w: Writable): boolean {
+    return w.writableLength < w.writableHighWaterMark;
   }
 
   /**
@@ -249,11 +232,10 @@ export class StreamFd extends Fd {
   }
 
   /**
-   * Non-blocking gathered write (writev). While Node held less than the stream's high-water
-   * mark before this batch, hands chunks to the stream in order, up to WRITEV_MAX_BYTES a batch
-   * (at least one chunk), corked until the batch ends (see `batched`); returns the bytes
-   * accepted (0 if none: EAGAIN). A chunk is taken whole or not at all. Throws FdError if the
-   * stream failed.
+   * Non-blocking gathered write (writev). While Node holds less than the stream's high-water
+   * mark, hands chunks to the stream in order, up to WRITEV_MAX_BYTES (at least one chunk), all
+   * in one corked batch; returns the bytes accepted (0 if none: EAGAIN). A chunk is taken whole
+   * or not at all. Throws FdError if the stream failed.
    */
   writev(chunks: readonly Uint8Array[]): number {
     const w = this.wstream;
@@ -266,27 +248,20 @@ export class StreamFd extends Fd {
     if (w.writableEnded) {
       throw new FdError("EPIPE", "write after shutdown");
     }
-    if (this.connecting || chunks.length === 0 || !this.takesMore(w)) {
+    if (this.connecting || !this.belowMark(w)) {
       return 0;
     }
-    if (this.batched === 0) {
-      w.cork();
-      if (this.batchAcrossCalls) {
-        process.nextTick(this.endBatch);
-      }
-    }
     let written = 0;
+    // cork: the kernel gets the batch in one writev(), not one syscall per packet.
+    w.cork();
     for (const c of chunks) {
-      if (this.batched > 0 && this.batched + c.length > WRITEV_MAX_BYTES) {
+      if (written > 0 && written + c.length > WRITEV_MAX_BYTES) {
         break;
       }
       w.write(c);
       written += c.length;
-      this.batched += c.length;
     }
-    if (!this.batchAcrossCalls) {
-      this.endBatch();
-    }
+    w.uncork();
     return written;
   }
 
