@@ -223,6 +223,12 @@ export class dropbear_chachapoly_state {
   readonly tag = Buffer.alloc(POLY1305_TAG_LEN);
   /** Scratch for a decrypted length field. */
   readonly lenbytes = Buffer.alloc(4);
+  /**
+   * OpenSSL path: the packet whose length aead_getlength decrypted last (-1: none) and that
+   * length's cipher text, so opening the packet reuses lenbytes instead of decrypting again.
+   */
+  lenseq = -1;
+  readonly lencipher = Buffer.alloc(4);
 
   constructor(
     /** K_2: body keystream and Poly1305 key (node:crypto path; null when `evp` holds it). */
@@ -241,6 +247,7 @@ export class dropbear_chachapoly_state {
       this.evp.body.free();
       this.evp.header.free();
       this.evp.poly.free();
+      // The last packet's one-time key (each is overwritten by the next packet's).
       this.evp.polykey.fill(0);
     }
   }
@@ -265,10 +272,16 @@ function cryptLength(state: dropbear_chachapoly_state, seq: number, input: Uint8
 // and leaves the cipher at block 1, where the body starts.
 const ZERO_BLOCK = Buffer.alloc(64);
 
-/** Point the scratch IV at block 0 of the stream for packet `seq`. */
+/**
+ * Point the scratch IV at block 0 of the stream for packet `seq`: bytes 0..11 (the counter and
+ * the nonce's high half) stay zero from allocation, the 32-bit sequence number goes big-endian
+ * in 12..15.
+ */
 function setNonce(iv: Buffer, seq: number): void {
-  iv.fill(0, 0, 12);
-  iv.writeUInt32BE(seq >>> 0, 12);
+  iv[12] = seq >>> 24;
+  iv[13] = (seq >>> 16) & 0xff;
+  iv[14] = (seq >>> 8) & 0xff;
+  iv[15] = seq & 0xff;
 }
 
 /** Split the 64-byte key into the two ChaCha20 keys. @dropbear chachapoly.c dropbear_chachapoly_start */
@@ -369,18 +382,28 @@ function chachapolyCryptEvp(
       !evp.poly.mac(evp.polykey, input, len, state.tag) ||
       !evp.poly.equal(input.subarray(len, len + POLY1305_TAG_LEN), state.tag, POLY1305_TAG_LEN)
     ) {
-      evp.polykey.fill(0);
       return false;
     }
   }
   toOutput(input, output, len);
   const body = output.subarray(4, len);
-  const ok =
-    cryptLength(state, seq, output, output) &&
+  return (
+    lengthOut(state, seq, output, encrypt) &&
     evp.body.crypt(body, body, len - 4) &&
-    (!encrypt || evp.poly.mac(evp.polykey, output, len, output.subarray(len, len + POLY1305_TAG_LEN)));
-  evp.polykey.fill(0);
-  return ok;
+    (!encrypt || evp.poly.mac(evp.polykey, output, len, output.subarray(len, len + POLY1305_TAG_LEN)))
+  );
+}
+
+/** En- or decrypt packet seq's length field in place, taking what getlength decrypted if it can. */
+function lengthOut(state: dropbear_chachapoly_state, seq: number, packet: Uint8Array, encrypt: boolean): boolean {
+  const c = state.lencipher;
+  const known = !encrypt && state.lenseq === seq && packet[0] === c[0] && packet[1] === c[1] && packet[2] === c[2] && packet[3] === c[3];
+  state.lenseq = -1;
+  if (!known) {
+    return cryptLength(state, seq, packet, packet);
+  }
+  packet.set(state.lenbytes);
+  return true;
 }
 
 /** The node:crypto path: a new ChaCha20 cipher object per packet, Poly1305 from libsodium or noble. */
@@ -426,6 +449,10 @@ export function dropbear_chachapoly_getlength(
   }
   if (!cryptLength(state, seq, input, state.lenbytes)) {
     return -1;
+  }
+  if (state.evp !== null) {
+    state.lenseq = seq;
+    state.lencipher.set(input.subarray(0, 4));
   }
   return state.lenbytes.readUInt32BE(0);
 }

@@ -75,6 +75,7 @@ const EVP_CTRL_AEAD_SET_TAG = 0x11;
 /** Poly1305's key and tag sizes. */
 const POLY1305_KEYLEN = 32;
 const POLY1305_TAGLEN = 16;
+const POLY1305_TAGLEN_N = BigInt(POLY1305_TAGLEN);
 /** EVP_CipherUpdate takes an int length. */
 const INT_MAX = 0x7fffffff;
 
@@ -356,7 +357,7 @@ export class EvpPoly1305 extends EvpOwner {
       L.EVP_MAC_init(ctx, key, POLY1305_KEYLEN, null) === 1 &&
       L.EVP_MAC_update(ctx, msg, len) === 1 &&
       L.EVP_MAC_final(ctx, out, SIZE_OUT, POLY1305_TAGLEN) === 1 &&
-      SIZE_OUT[0] === BigInt(POLY1305_TAGLEN)
+      SIZE_OUT[0] === POLY1305_TAGLEN_N
     );
   }
 
