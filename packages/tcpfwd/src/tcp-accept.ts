@@ -21,12 +21,12 @@ const TCP_ACCEPTS_PER_TURN = 16;
  */
 function tcp_acceptor<S extends sshsession>(ses: S, listener: Listener, sock: ListenerFd): void {
   for (let i = 0; i < TCP_ACCEPTS_PER_TURN && !sock.closed && sock.readReady(); i++) {
-    tcp_accept_one(ses, listener, sock);
+    tcpAcceptOne(ses, listener, sock);
   }
 }
 
 /** One accept of tcp_acceptor. */
-function tcp_accept_one<S extends sshsession>(ses: S, listener: Listener, sock: ListenerFd): void {
+function tcpAcceptOne<S extends sshsession>(ses: S, listener: Listener, sock: ListenerFd): void {
   TRACE("enter tcp_acceptor");
   // listen_tcpfwd registered this acceptor with the FwdListener of this same session.
   const tcpinfo = listener.typedata as FwdListener<S>;
