@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -322,6 +323,13 @@ describe("asyncssh client → our dropbear: sessions and forwarding", () => {
   });
 });
 
+/** What tests/helpers/asyncssh-server.py reports as a session ends. */
+interface Done {
+  largest_in: number;
+  kexinits: number;
+  compression: string;
+}
+
 /**
  * The asyncssh server process: its default port, one port per key exchange, one that pings
  * every second, the sessions it ran.
@@ -339,8 +347,8 @@ interface AsyncsshServer {
   /** Each password the server was given: by which method, and whether it was right. */
   auths: () => { auth: string; ok: boolean }[];
   sessions: () => (string | null)[];
-  /** How the session running `command` ended: its largest data packet received, its connection's KEXINITs. */
-  done: (command: string) => { largest_in: number; kexinits: number } | undefined;
+  /** How the session running `command` ended: its largest data packet received, its connection's KEXINITs and compression (client to server). */
+  done: (command: string) => Done | undefined;
   stop: () => Promise<void>;
 }
 
@@ -374,7 +382,7 @@ async function startAsyncsshServer(dir: string, authorized: string): Promise<Asy
     rekey: first.rekey,
     auths: () => lines().flatMap((l) => ("auth" in l ? [l as { auth: string; ok: boolean }] : [])),
     sessions: () => lines().flatMap((l) => ("session" in l ? [l.session as string | null] : [])),
-    done: (command) => lines().find((l) => l.done === command) as { largest_in: number; kexinits: number } | undefined,
+    done: (command) => lines().find((l) => l.done === command) as Done | undefined,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const gone = once(child, "exit");
@@ -551,6 +559,15 @@ describe("our dbclient → asyncssh server", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout === input).toBe(true);
     expect(srv.done("cat rekeyed")?.kexinits).toBeGreaterThan(3);
+  });
+
+  itAsyncssh("-o Compression=yes: zlib@openssh.com (delayed until after auth) carries 3.5 MB of cat intact", async () => {
+    // Text both ways (run() passes strings): a compressible run, then a random one.
+    const input = "compressible ".repeat(230_000) + randomBytes(375_000).toString("base64");
+    const r = await dbclient(["-o", "Compression=yes"], ["cat", "compressed"], { input });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout === input).toBe(true);
+    expect(srv.done("cat compressed")?.compression).toBe("zlib@openssh.com");
   });
 
   itAsyncssh("-A: the server reads our agent's key through the forwarded agent; without -A there is none", () =>

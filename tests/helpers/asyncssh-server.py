@@ -10,9 +10,9 @@
 #   rekey      starting a key re-exchange every 256 KiB it sends
 # It prints {"port": N, "kex": {alg: N}, "keepalive": N, "small": N, "kbdint": N, "rekey": N},
 # then {"auth": method, "ok": bool} for each password tried, {"session": command} as each
-# session starts and {"done": command, "largest_in": bytes, "kexinits": n} (its largest data
-# packet received, its connection's KEXINITs so far) as it ends, and serves until its stdin
-# closes. Port forwarding both ways is allowed.
+# session starts and {"done": command, "largest_in": bytes, "kexinits": n, "compression": alg}
+# (its largest data packet received, its connection's KEXINITs so far, the compression of what
+# the client sends) as it ends, and serves until its stdin closes. Port forwarding both ways is allowed.
 # Commands (no shell behind them):
 #   echo WORDS   prints WORDS          exit N   exits with status N
 #   cat [TAG]    copies stdin to stdout until EOF (TAG names the session in "done")
@@ -118,7 +118,7 @@ async def run_command(process):
         process.stderr.write(f"{type(e).__name__}: {e}\n".encode())
         status = 125
     conn = process.channel.get_connection()
-    print(json.dumps({"done": process.command, "largest_in": getattr(process.channel, "largest_in", 0), "kexinits": conn.kexinits_sent}), flush=True)
+    print(json.dumps({"done": process.command, "largest_in": getattr(process.channel, "largest_in", 0), "kexinits": conn.kexinits_sent, "compression": conn.get_extra_info("recv_compression")}), flush=True)
     process.exit(status)
 
 
