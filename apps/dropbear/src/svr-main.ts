@@ -270,14 +270,17 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
         continue;
       }
       const p = procs.take();
-      procs.refill();
       if (p === null) {
         // No process for it: the peer sees EOF, and no slot is kept.
         sock.destroy();
+        procs.refill();
         continue;
       }
       handoff(p, sock);
       children.push({ pipe: new StreamFd(p.pipe), host: remote_host });
+      // The next spare only once this connection is on its way: starting a process holds the
+      // daemon for a few milliseconds (fork and exec).
+      procs.refill();
     }
   }
 }
