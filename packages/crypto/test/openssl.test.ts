@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { createCipheriv, randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { fuzzParams } from "../../../tests/helpers/fuzz.js";
 
@@ -24,10 +24,13 @@ import { EvpCipher, EvpPoly1305, cryptoBackend, evpLiveContexts, freeCipherState
 // wire, and each opens what the other sealed. (Buffer.equals: vitest's deep equality walks
 // 40 KB packets byte by byte, slowly.)
 
+// Each test starts on OpenSSL whatever the environment asks; startOn switches per key.
 const saved = process.env.DROPBEAR_TS_CRYPTO;
-afterEach(() => {
-  if (saved === undefined) delete process.env.DROPBEAR_TS_CRYPTO;
-  else process.env.DROPBEAR_TS_CRYPTO = saved;
+beforeEach(() => {
+  delete process.env.DROPBEAR_TS_CRYPTO;
+});
+afterAll(() => {
+  if (saved !== undefined) process.env.DROPBEAR_TS_CRYPTO = saved;
 });
 
 /** mode.start on the given backend. */

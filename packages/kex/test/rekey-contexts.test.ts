@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { cryptoBackend, evpLiveContexts } from "@dropbear-ts/crypto";
 import { fullKex, kexPair, only, pump, sendTest, TEST_MSG, type KexPair } from "./harness.js";
 
@@ -12,6 +12,15 @@ afterEach(() => {
 });
 
 const REKEYS = 25;
+
+// On OpenSSL whatever the environment asks (DROPBEAR_TS_CRYPTO=node would leave nothing to count).
+const saved = process.env.DROPBEAR_TS_CRYPTO;
+beforeAll(() => {
+  delete process.env.DROPBEAR_TS_CRYPTO;
+});
+afterAll(() => {
+  if (saved !== undefined) process.env.DROPBEAR_TS_CRYPTO = saved;
+});
 
 describe("rekeying frees the old keys' OpenSSL contexts", () => {
   it("runs on OpenSSL here", () => {
