@@ -194,9 +194,6 @@ function cli_algos_initialise(ses: CliSession): void {
   cliPreferKnownHostkeyAlgos(ses);
 }
 
-/** Sessions whose kex guess waits for the TCP connection (cli_send_kex_first_guess). */
-const guessAfterConnect = new WeakSet<CliSession>();
-
 /**
  * Our kex guess follows our KEXINIT. Beyond Dropbear: while the TCP connection is still being
  * made (the first exchange), the guess waits until it is up and our ident and KEXINIT are on
@@ -207,7 +204,7 @@ const guessAfterConnect = new WeakSet<CliSession>();
  */
 function cli_send_kex_first_guess(ses: CliSession): void {
   if (ses.sock_out === null) {
-    guessAfterConnect.add(ses);
+    ses.cli_ses.guess_after_connect = true;
     return;
   }
   send_msg_kexdh_init(ses);
@@ -219,9 +216,10 @@ function cli_send_kex_first_guess(ses: CliSession): void {
  * handed those bytes to the kernel (it batches a turn's writes until the turn ends).
  */
 function cliSendPendingGuess(ses: CliSession): Promise<void> | undefined {
-  if (ses.sock_out === null || !guessAfterConnect.delete(ses)) {
+  if (ses.sock_out === null || !ses.cli_ses.guess_after_connect) {
     return undefined;
   }
+  ses.cli_ses.guess_after_connect = false;
   write_packet(ses);
   return new Promise<void>((resolve) => setImmediate(resolve)).then(() => send_msg_kexdh_init(ses));
 }

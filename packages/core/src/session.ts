@@ -179,6 +179,8 @@ export class clientsession {
   retval = 0;
   /** The ephemeral parameters of the kex in progress, from KEXDH_INIT until the reply. */
   kex_param: CliKexParam | null = null;
+  /** TS-only: the first kex guess waits for the TCP connection (see dbclient's cli_send_kex_first_guess). */
+  guess_after_connect = false;
   /** stdin is in raw mode, and the struct termios (raw bytes) to restore. */
   tty_raw_mode = false;
   saved_tio: Buffer | null = null;
