@@ -14,7 +14,8 @@ import { addTestUser, authorizeKeys, removeTestUser, type TestUser } from "./hel
 // dropbear and as the server of our dbclient. It is independent of OpenSSH and Dropbear, so
 // it finds where we lean on their tolerance rather than on the RFCs. One python process serves
 // each direction for the whole file (tests/helpers/asyncssh-client.py answers JSON requests,
-// tests/helpers/asyncssh-server.py listens), and one dropbear of ours serves every case.
+// tests/helpers/asyncssh-server.py listens), and one dropbear of ours serves every case but the
+// keepalive one. Where asyncssh 2.10 is off-spec the helpers say so and work around it.
 
 const USER = "dbtsinterop";
 /** The password tests/helpers/asyncssh-server.py takes from anyone. */
@@ -171,6 +172,8 @@ describe("asyncssh client → our dropbear", () => {
     matrix(Object.fromEntries(CIPHERS.map((c) => [`${c.cipher} ${c.mac ?? "(aead)"}`, c])), () => "ssh-ed25519"),
   );
 
+  // All at once: rsa-sha2-256 and -512 connections side by side each get their own signature
+  // type (asyncssh's server mixes them up; see the client-side case).
   itAsyncssh("every host key type, RSA with rsa-sha2-256 and -512", () =>
     matrix(Object.fromEntries(Object.keys(HOSTKEYS).map((hostkey) => [hostkey, { hostkey }])), (n) => HOSTKEYS[n]),
   );
