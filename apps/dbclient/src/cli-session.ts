@@ -212,8 +212,8 @@ function cli_send_kex_first_guess(ses: CliSession): void {
 
 /**
  * The guess cli_send_kex_first_guess held back, once the connection is up: what is queued
- * before it is written first, and the key pair is made a turn later, once the stream has
- * handed those bytes to the kernel (it batches a turn's writes until the turn ends).
+ * before it is written first, and the key pair is made a turn later, so that the ident and
+ * KEXINIT are with the kernel (and the server) while it is computed.
  */
 function cliSendPendingGuess(ses: CliSession): Promise<void> | undefined {
   if (ses.sock_out === null || !ses.cli_ses.guess_after_connect) {
