@@ -233,6 +233,8 @@ export abstract class sshsession {
   /** Encrypted packets waiting for the socket. */
   writequeue = new Queue<buffer>();
   writequeue_len = 0;
+  /** TS-only: the block sealed packets are carved from, and how much of it is handed out (packet.ts newWritebuf). */
+  writebuf_slab: { slab: Buffer; used: number } | null = null;
   /** The packet being read and decrypted in place. */
   readbuf: buffer | null = null;
   /** The decrypted payload being processed, positioned past the type byte. */

@@ -370,8 +370,6 @@ export function maybe_flush_reply_queue(ses: sshsession): void {
 const WRITEBUF_SLAB_BYTES = 256 * 1024;
 /** Larger packets get an allocation of their own. */
 const WRITEBUF_SLAB_MAX = 64 * 1024;
-/** Each session's current slab and how much of it is handed out. */
-const writebufSlabs = new WeakMap<sshsession, { slab: Buffer; used: number }>();
 
 /**
  * A buffer for a packet being sealed, not zero-filled (every byte up to its length is written
@@ -385,10 +383,10 @@ function newWritebuf(ses: sshsession, size: number): buffer {
   if (size > WRITEBUF_SLAB_MAX) {
     return bufNewUnzeroed(size);
   }
-  let s = writebufSlabs.get(ses);
-  if (s === undefined || s.used + size > s.slab.length) {
+  let s = ses.writebuf_slab;
+  if (s === null || s.used + size > s.slab.length) {
     s = { slab: Buffer.allocUnsafeSlow(WRITEBUF_SLAB_BYTES), used: 0 };
-    writebufSlabs.set(ses, s);
+    ses.writebuf_slab = s;
   }
   const data = s.slab.subarray(s.used, s.used + size);
   // 16-byte steps keep each packet aligned for the copies and the cipher.
