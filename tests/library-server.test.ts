@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { opensshKeygen, freePort, run, runOurClient, scratch, waitPort } from "./helpers/servers.js";
+import { exited, opensshKeygen, freePort, run, runOurClient, scratch, waitPort } from "./helpers/servers.js";
 import { echoRoundTrip, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
 
 // Issue 13, the library's server: examples/server.mjs (importing `dropbear-ts` by name) serves
@@ -150,7 +150,7 @@ async function runScript(code: string, args: string[], ms: number): Promise<{ st
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   const timer = setTimeout(() => child.kill("SIGKILL"), ms);
-  const [status] = (await once(child, "exit")) as [number | null];
+  const status = await exited(child);
   clearTimeout(timer);
   return { status, stdout, stderr };
 }
@@ -177,7 +177,8 @@ const sshRun = (port, cmd) => new Promise((resolve) => {
     "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "u@127.0.0.1", cmd], { stdio: ["ignore", "pipe", "ignore"] });
   let out = "";
   c.stdout.on("data", (d) => (out += d));
-  c.on("exit", (code) => resolve({ code, out }));
+  // "close", not "exit": the exit can come before the last of stdout has been read.
+  c.on("close", (code) => resolve({ code, out }));
 });
 const runs = [];
 for (const [n, port] of ports.entries()) {

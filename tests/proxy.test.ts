@@ -6,7 +6,7 @@ import * as net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { opensshKeygen, OURS, ourKeygen, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { exited, opensshKeygen, OURS, ourKeygen, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 import { payload, startEchoTarget } from "./helpers/tunnel.js";
 
@@ -77,10 +77,8 @@ async function runBin(cmd: string, args: string[], input: Buffer, opts: { timeou
   child.stdin!.on("error", () => undefined);
   child.stdin!.end(input);
   const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
-  const [status] = (await once(child, "exit")) as [number | null];
+  const status = await exited(child);
   clearTimeout(timer);
-  // Output may still be in the pipe after the exit event.
-  if (!child.stdout!.readableEnded) await once(child.stdout!, "end").catch(() => undefined);
   return { status, stdout: Buffer.concat(out), stderr };
 }
 

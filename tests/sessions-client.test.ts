@@ -5,7 +5,7 @@ import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, wr
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
-import { opensshKeygen, OURS, scratch, type Server, startOurDropbearWithHostKey, startSshd } from "./helpers/servers.js";
+import { exited, opensshKeygen, OURS, scratch, type Server, startOurDropbearWithHostKey, startSshd } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8, client side: our dbclient running commands against OpenSSH's sshd and against our
@@ -105,7 +105,7 @@ async function runBin(cmd: string, args: string[], o: { input?: Buffer | string;
     child.stdin.end(o.input ?? "");
   }
   const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs ?? 30_000);
-  const [status] = (await once(child, "exit")) as [number | null];
+  const status = await exited(child);
   clearTimeout(timer);
   return { status, stdout: Buffer.concat(out), stderr, ms: Date.now() - t0 };
 }
@@ -248,7 +248,7 @@ for (const target of TARGETS) {
         const out: Buffer[] = [];
         child.stdout!.on("data", (d: Buffer) => out.push(d));
         child.stdout!.resume();
-        const [status] = (await once(child, "exit")) as [number | null];
+        const status = await exited(child);
         expect(status, stderr).toBe(0);
         expect(sha(Buffer.concat(out))).toBe(BIG_SHA);
         expect(sha(readFileSync(upPath))).toBe(BIG_SHA);

@@ -5,7 +5,7 @@ import { chmodSync, chownSync, existsSync, readFileSync, rmSync, statSync, write
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { opensshKeygen, ourKeygen, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { exited, opensshKeygen, ourKeygen, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8, server side: OpenSSH's ssh, sftp and scp against our dropbear's "session" channels
@@ -114,7 +114,7 @@ async function runClient(
   if (opts.input !== undefined) child.stdin.write(opts.input);
   if (!opts.holdStdin) child.stdin.end();
   const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
-  const [status] = (await once(child, "exit")) as [number | null];
+  const status = await exited(child);
   clearTimeout(timer);
   child.stdin.destroy();
   return { status, stdout: Buffer.concat(out), stderr: err, ms: performance.now() - t0 };

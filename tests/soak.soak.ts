@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { connectionsOf, openFds, rssMiB } from "./helpers/procs.js";
-import { freePort, opensshKeygen, OURS, scratch, type Server, startOurDropbearWithHostKey } from "./helpers/servers.js";
+import { exited, freePort, opensshKeygen, OURS, scratch, type Server, startOurDropbearWithHostKey } from "./helpers/servers.js";
 import { echoRoundTrip, seededPayload, nextSeed, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
 import { addTestUser, removeTestUser, type TestUser } from "./helpers/users.js";
 import { packet, u32 } from "./helpers/wire.js";
@@ -70,7 +70,7 @@ async function execRoundTrip(kind: ClientKind, from: string, n: number): Promise
   child.stdin.on("error", () => undefined);
   child.stdin.end(data);
   const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  const [status] = (await once(child, "exit")) as [number | null];
+  const status = await exited(child);
   clearTimeout(timer);
   return status === 0 && sha256(Buffer.concat(out)) === sha256(data);
 }

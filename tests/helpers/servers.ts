@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import type { Readable } from "node:stream";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import { homedir, tmpdir } from "node:os";
@@ -242,6 +243,25 @@ export interface RunResult {
 }
 
 /** Run a program to completion (bounded by `timeoutMs`, then killed). */
+/**
+ * A child's exit status, once it has exited and its stdout and stderr have been read to the
+ * end: "exit" can come before the last of its output has been read. A descendant that still
+ * holds the pipes (a daemon that kept them) is not waited for beyond `drainMs`.
+ */
+export async function exited(child: ChildProcess, drainMs = 2000): Promise<number | null> {
+  const [status] = (await once(child, "exit")) as [number | null];
+  const open = [child.stdout, child.stderr].filter((s): s is Readable => s !== null && !s.readableEnded && !s.destroyed);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.all(open.map((s) => once(s, "end").catch(() => undefined))),
+    new Promise((r) => {
+      timer = setTimeout(r, drainMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  return status;
+}
+
 export async function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
   const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ["pipe", "pipe", "pipe"], cwd: opts.cwd });
   let stdout = "";
@@ -252,7 +272,7 @@ export async function run(cmd: string, args: string[], opts: { env?: NodeJS.Proc
   child.stdin.on("error", () => undefined);
   child.stdin.end(opts.input ?? "");
   const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
-  const [status] = (await once(child, "exit")) as [number | null];
+  const status = await exited(child);
   clearTimeout(timer);
   return { status, stdout, stderr };
 }
