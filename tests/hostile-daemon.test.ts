@@ -63,7 +63,7 @@ async function newChild(before: number[]): Promise<number> {
 }
 
 describe("hostile peers against the daemon", () => {
-  itWithPeers(["ssh"], "the unknown-type reply flood: a peer that never reads grows its connection process by at most 32 MB", async () => {
+  itWithPeers(["ssh"], "the unknown-type reply flood: a peer that never reads grows its connection process by at most 64 MB", async () => {
     const before = connectionsOf(ours.server.child.pid!);
     const logBefore = ours.server.log().length;
     const sock = net.connect(ours.server.port, "127.0.0.1");
@@ -93,7 +93,10 @@ describe("hostile peers against the daemon", () => {
     await stillServing();
     stop = true;
     sock.destroy();
-    expect(peak - base).toBeLessThan(32);
+    // The queue itself stays at Dropbear's 32 KiB; what RSS gains is the collector's slack for
+    // the garbage of ~100k packets a second, larger on Node 24 (whose V8 sizes the young
+    // generation by the heap). Unbounded, this was +460 MB in 14 s.
+    expect(peak - base).toBeLessThan(64);
     await expect.poll(() => ours.server.log().slice(logBefore), { timeout: 10_000 }).toMatch(/Exit before auth from <127\.0\.0\.1:\d+>/);
   }, 60_000);
   it("junk instead of a version line", async () => {

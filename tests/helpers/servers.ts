@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll } from "vitest";
 import { PEERS } from "./peers.js";
+import { connectionsOf } from "./procs.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -150,6 +151,12 @@ export async function startOurDropbear(args: string[], env: NodeJS.ProcessEnv = 
   const s = track(child, port);
   await waitListening(s);
   await waitPort(port, child, s.log);
+  // waitPort's probe was a connection: its process holds one of the daemon's unauthenticated
+  // slots (MAX_UNAUTH_CLIENTS, and MAX_UNAUTH_PER_IP for 127.0.0.1) until it has gone.
+  const probeGone = (): boolean => /Exit before auth from <127\.0\.0\.1:/.test(s.log()) && connectionsOf(child.pid!).length === 0;
+  for (const end = Date.now() + 10_000; !probeGone() && Date.now() < end; ) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
   return s;
 }
 
