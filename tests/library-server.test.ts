@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { exited, opensshKeygen, freePort, run, runOurClient, scratch, waitPort } from "./helpers/servers.js";
+import { exited, opensshKeygen, freePort, run, runOurClient, scratch, terminate, waitPort } from "./helpers/servers.js";
 import { echoRoundTrip, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
 
 // Issue 13, the library's server: examples/server.mjs (importing `dropbear-ts` by name) serves
@@ -81,13 +81,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await target?.close();
-  if (server !== null && server.exitCode === null) {
-    const gone = once(server, "exit");
-    server.kill("SIGTERM");
-    const timer = setTimeout(() => server?.kill("SIGKILL"), 10_000);
-    await gone;
-    clearTimeout(timer);
-  }
+  if (server !== null) await terminate(server, 10_000);
   work.cleanup();
 });
 
@@ -335,8 +329,7 @@ describe("tcpip-forward through createServer", () => {
       expect(asked).toEqual(["fw 127.0.0.1:0", "fw localhost:0"]);
       expect(err).toMatch(/remote port forwarding failed for listen port 0|Warning: remote port forwarding failed/);
     } finally {
-      child.kill("SIGTERM");
-      await once(child, "exit");
+      await terminate(child);
       await s.close();
     }
   });

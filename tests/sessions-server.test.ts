@@ -1,11 +1,10 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { once } from "node:events";
 import { chmodSync, chownSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { exited, opensshKeygen, ourKeygen, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { exited, opensshKeygen, ourKeygen, scratch, startOurDropbear, terminate, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8, server side: OpenSSH's ssh, sftp and scp against our dropbear's "session" channels
@@ -400,13 +399,7 @@ describe("requests that must fail cleanly", () => {
       });
     } finally {
       spawnSync(PEERS.ssh, ["-S", ctl, "-O", "exit", `${USER}@127.0.0.1`], { stdio: "ignore", timeout: 10_000 });
-      if (master.exitCode === null && master.signalCode === null) {
-        const gone = once(master, "exit");
-        master.kill();
-        const t = setTimeout(() => master.kill("SIGKILL"), 5_000);
-        await gone;
-        clearTimeout(t);
-      }
+      await terminate(master);
     }
     expect(s.log()).not.toMatch(/internal error/);
   });

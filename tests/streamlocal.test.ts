@@ -6,7 +6,7 @@ import * as net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { opensshKeygen, freePort, ourKeygen, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { opensshKeygen, freePort, ourKeygen, scratch, startOurDropbear, terminate, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 import { payload, startEchoTarget } from "./helpers/tunnel.js";
 
@@ -103,11 +103,7 @@ async function sshWithForward(args: string[], cmd = "echo up; sleep 60"): Promis
   await up;
   const stop = async (): Promise<void> => {
     clearTimeout(timer);
-    if (child.exitCode === null && child.signalCode === null) {
-      const gone = once(child, "exit");
-      child.kill("SIGTERM");
-      await gone;
-    }
+    await terminate(child);
   };
   cleanups.push(stop);
   return { child, stderr: () => err, stop };
@@ -298,8 +294,7 @@ describe("-R listeners of a server started with -l", () => {
       expect(back.toString()).toBe("through lo");
     } finally {
       clearTimeout(timer);
-      child.kill("SIGTERM");
-      await once(child, "exit");
+      await terminate(child);
       await echo.close();
     }
   });

@@ -125,15 +125,7 @@ function track(child: ChildProcess, port: number): Server {
     port,
     child,
     log: () => out,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        const gone = once(child, "exit");
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-        await gone;
-        clearTimeout(timer);
-      }
-    },
+    stop: () => terminate(child),
   };
 }
 
@@ -255,6 +247,21 @@ export interface RunResult {
  * end: "exit" can come before the last of its output has been read. A descendant that still
  * holds the pipes (a daemon that kept them) is not waited for beyond `drainMs`.
  */
+/**
+ * End a child: SIGTERM, then SIGKILL if it is still there after `graceMs`; resolves on its exit.
+ * The grace matters for OpenSSH 9.2's ssh: it checks its quit flag and then calls poll() without
+ * a signal mask, so a SIGTERM landing between the two waits for the next event (for a session
+ * running `sleep 60`, a minute).
+ */
+export async function terminate(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = once(child, "exit");
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  await gone;
+  clearTimeout(timer);
+}
+
 export async function exited(child: ChildProcess, drainMs = 2000): Promise<number | null> {
   const [status] = (await once(child, "exit")) as [number | null];
   const open = [child.stdout, child.stderr].filter((s): s is Readable => s !== null && !s.readableEnded && !s.destroyed);

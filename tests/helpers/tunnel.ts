@@ -3,7 +3,7 @@ import { createCipheriv, createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import * as net from "node:net";
-import { waitPort } from "./servers.js";
+import { terminate, waitPort } from "./servers.js";
 
 // Port-forwarding test helpers: targets behind a tunnel, and clients that push data through it
 // and check every byte (sha256 of what was sent against what arrived, both ways). Every client
@@ -230,15 +230,7 @@ export async function startTunnel(cmd: string, args: string[], port: number, env
     child,
     log: () => out,
     alive: () => child.exitCode === null && child.signalCode === null,
-    stop: async () => {
-      if (t.alive()) {
-        const gone = once(child, "exit");
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-        await gone;
-        clearTimeout(timer);
-      }
-    },
+    stop: () => terminate(child),
   };
   try {
     await waitPort(port, child, () => out, 30_000);
