@@ -27,4 +27,9 @@ describe("Debian interop peers", () => {
     const r = spawnSync(PEERS.sshpass, ["-V"], { encoding: "utf8" });
     expect(r.stdout).toMatch(/sshpass/);
   });
+
+  itWithPeers(["plink", "pscp", "psftp", "puttygen"], "PuTTY's plink, pscp, psftp and puttygen 0.7x or later", () => {
+    const r = spawnSync(PEERS.plink, ["-V"], { encoding: "utf8" });
+    expect(r.stdout).toMatch(/plink: Release 0\.(7[6-9]|[89]\d)/);
+  });
 });

@@ -21,6 +21,10 @@ export const PEERS = {
   "ssh-agent": "/usr/bin/ssh-agent",
   "ssh-add": "/usr/bin/ssh-add",
   tmux: "/usr/bin/tmux",
+  plink: "/usr/bin/plink",
+  pscp: "/usr/bin/pscp",
+  psftp: "/usr/bin/psftp",
+  puttygen: "/usr/bin/puttygen",
 } as const;
 
 export type PeerName = keyof typeof PEERS;
