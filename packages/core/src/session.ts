@@ -3,6 +3,7 @@ import type {
   dropbear_cipher,
   dropbear_cipher_mode,
   dropbear_hash,
+  mac_state,
 } from "@dropbear-ts/crypto";
 import { dropbear_mode_none, dropbear_nocipher, dropbear_nohash, noneCipherState } from "@dropbear-ts/crypto";
 import { Queue, list_new, type m_list } from "@dropbear-ts/dbutil";
@@ -57,6 +58,8 @@ export class key_context_directional {
   /** What crypt_mode.start returned; the "none" mode's empty state until keys are in place. */
   cipher_state: cipher_state = noneCipherState;
   mackey: Buffer = Buffer.alloc(0);
+  /** Beyond Dropbear: the HMAC context keyed for mackey, made at its first packet (hash.ts). */
+  mac_state: mac_state | null = null;
   valid = false;
 }
 

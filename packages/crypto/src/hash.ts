@@ -8,10 +8,10 @@ import { EvpHmac, freeCipherState } from "./openssl.js";
 // (encrypt-and-MAC, Dropbear's only way) or the ciphertext (-etm@openssh.com) is the packet
 // layer's choice, so both families share one primitive.
 //
-// With Node's OpenSSL (openssl.ts) each MAC key gets one HMAC context, keyed once and reused for
-// every packet: node:crypto's createHmac would redo the key schedule and make an object per
-// packet. The context is found by the key buffer's identity (gen_new_keys makes a new one per
-// exchange, never rewritten in place while in use) and freed by freeKeyStates with the keys.
+// With Node's OpenSSL (openssl.ts) each direction's MAC key gets one HMAC context, keyed once and
+// reused for every packet: node:crypto's createHmac would redo the key schedule and make an
+// object per packet. C redoes hmac_init per packet; here the context lives beside the key, in
+// the direction's keys (key_context_directional.mac_state), and goes with them (freeKeyStates).
 
 /** SHA-1, for the exchange hash of the legacy group14-sha1 KEX (off by default). */
 export const sha1_desc: ltc_hash_descriptor = { name: "sha1", hashsize: 20, blocksize: 64 };
@@ -34,56 +34,56 @@ export const dropbear_nohash: dropbear_hash = { hash_desc: null, keysize: 16, ha
 // Scratch for the sequence number: update() copies it at once, so one buffer serves all calls.
 const SEQBUF = Buffer.alloc(4);
 
-/** A MAC key's HMAC context, for the MAC it was keyed for; evp null: node:crypto computes it. */
-interface MacState {
+/** An HMAC context keyed for one MAC key; evp null: node:crypto computes the MAC. */
+export interface mac_state {
   readonly hash: dropbear_hash;
   readonly evp: EvpHmac | null;
 }
-const macStates = new WeakMap<Uint8Array, MacState>();
 
-/** The MAC state of `mackey` for `hash`, made (and keyed) at its first use. */
-function macState(hash: dropbear_hash, mackey: Uint8Array): MacState {
-  let m = macStates.get(mackey);
-  if (m === undefined || m.hash !== hash) {
+/** A MAC key with the context made for it at its first use (a key_context_directional is one). */
+export interface MacKey {
+  readonly algo_mac: dropbear_hash;
+  readonly mackey: Uint8Array;
+  mac_state: mac_state | null;
+}
+
+/** A free-standing MacKey (tests, warm-up); its context is made at first use. */
+export function macKey(algo_mac: dropbear_hash, mackey: Uint8Array): MacKey {
+  return { algo_mac, mackey, mac_state: null };
+}
+
+/** The HMAC context of `key`, made (and keyed) at its first use. */
+function macState(key: MacKey): mac_state {
+  const hash = key.algo_mac;
+  let m = key.mac_state;
+  if (m === null || m.hash !== hash) {
     m?.evp?.free();
-    m = { hash, evp: EvpHmac.open(hash.hash_desc!.name, mackey.subarray(0, hash.keysize)) };
-    macStates.set(mackey, m);
+    m = { hash, evp: EvpHmac.open(hash.hash_desc!.name, key.mackey.subarray(0, hash.keysize)) };
+    key.mac_state = m;
   }
   return m;
 }
 
 /**
- * Write HMAC(mackey, uint32(seqno) || data[0..len)) into output_mac, cut to hash.hashsize
+ * Write HMAC(mackey, uint32(seqno) || data[0..len)) into output_mac, cut to the MAC's hashsize
  * bytes. The body of packet.c's make_mac; the packet layer picks key and data.
  */
-export function computeMac(
-  hash: dropbear_hash,
-  mackey: Uint8Array,
-  seqno: number,
-  data: Uint8Array,
-  len: number,
-  output_mac: Uint8Array,
-): void {
+export function computeMac(key: MacKey, seqno: number, data: Uint8Array, len: number, output_mac: Uint8Array): void {
+  const hash = key.algo_mac;
   if (hash.hash_desc === null || hash.hashsize === 0) {
     return;
   }
   SEQBUF.writeUInt32BE(seqno >>> 0, 0);
-  const evp = macState(hash, mackey).evp;
+  const evp = macState(key).evp;
   // HMAC_Final writes the whole digest: straight into output_mac when that is what it wants.
   if (evp !== null && evp.size === hash.hashsize && evp.mac(SEQBUF, data, len, output_mac)) {
     return;
   }
-  const mac = createHmac(hash.hash_desc.name, mackey.subarray(0, hash.keysize))
+  const mac = createHmac(hash.hash_desc.name, key.mackey.subarray(0, hash.keysize))
     .update(SEQBUF)
     .update(data.subarray(0, len))
     .digest();
   output_mac.set(mac.subarray(0, hash.hashsize));
-}
-
-/** Forget (and free) the HMAC context of a MAC key that is being dropped. */
-function freeMacKey(mackey: Uint8Array): void {
-  macStates.get(mackey)?.evp?.free();
-  macStates.delete(mackey);
 }
 
 /**
@@ -91,9 +91,10 @@ function freeMacKey(mackey: Uint8Array): void {
  * OpenSSL cleanses as it frees: at switch_keys for the keys replaced, at session cleanup for
  * all. A cipher state used after this fails cleanly.
  */
-export function freeKeyStates(dir: { readonly cipher_state: cipher_state; readonly mackey: Uint8Array }): void {
+export function freeKeyStates(dir: { readonly cipher_state: cipher_state; mac_state: mac_state | null }): void {
   freeCipherState(dir.cipher_state);
-  freeMacKey(dir.mackey);
+  dir.mac_state?.evp?.free();
+  dir.mac_state = null;
 }
 
 /**

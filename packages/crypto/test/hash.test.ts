@@ -5,6 +5,7 @@ import {
   computeMac,
   dropbear_nohash,
   freeKeyStates,
+  macKey,
   dropbear_sha2_256,
   dropbear_sha2_512,
   sha256_desc,
@@ -44,12 +45,12 @@ describeBackends("HMAC-SHA2 MACs (computeMac)", (backend) => {
   for (const c of CASES) {
     it(`${c.name}, hmac-sha2-256`, () => {
       const out = Buffer.alloc(32);
-      computeMac(dropbear_sha2_256, Buffer.from(c.key), c.seq, c.data, c.data.length, out);
+      computeMac(macKey(dropbear_sha2_256, Buffer.from(c.key)), c.seq, c.data, c.data.length, out);
       expect(out).toEqual(hex(c.sha256));
     });
     it(`${c.name}, hmac-sha2-512`, () => {
       const out = Buffer.alloc(64);
-      computeMac(dropbear_sha2_512, Buffer.from(c.key), c.seq, c.data, c.data.length, out);
+      computeMac(macKey(dropbear_sha2_512, Buffer.from(c.key)), c.seq, c.data, c.data.length, out);
       expect(out).toEqual(hex(c.sha512));
     });
   }
@@ -57,15 +58,15 @@ describeBackends("HMAC-SHA2 MACs (computeMac)", (backend) => {
   it("MACs only `len` bytes of data and writes nothing for the none MAC", () => {
     const a = Buffer.alloc(32);
     const b = Buffer.alloc(32);
-    computeMac(dropbear_sha2_256, Buffer.alloc(32, 1), 5, Buffer.from("abcdef"), 3, a);
-    computeMac(dropbear_sha2_256, Buffer.alloc(32, 1), 5, Buffer.from("abc"), 3, b);
+    computeMac(macKey(dropbear_sha2_256, Buffer.alloc(32, 1)), 5, Buffer.from("abcdef"), 3, a);
+    computeMac(macKey(dropbear_sha2_256, Buffer.alloc(32, 1)), 5, Buffer.from("abc"), 3, b);
     expect(a).toEqual(b);
     const none = Buffer.alloc(4, 0xee);
-    computeMac(dropbear_nohash, Buffer.alloc(16), 0, Buffer.from("x"), 1, none);
+    computeMac(macKey(dropbear_nohash, Buffer.alloc(16)), 0, Buffer.from("x"), 1, none);
     expect(none).toEqual(Buffer.alloc(4, 0xee));
   });
 
-  it("one key buffer, many packets and another MAC: each MAC right; freeKeyStates frees its context", () => {
+  it("one MAC key, many packets: one context, kept; another key its own; freeKeyStates frees each", () => {
     const key = Buffer.from(CASES[0]!.key);
     const ref = (name: string, seq: number, data: Buffer) => {
       const s = Buffer.alloc(4);
@@ -73,18 +74,22 @@ describeBackends("HMAC-SHA2 MACs (computeMac)", (backend) => {
       return createHmac(name, key).update(s).update(data).digest();
     };
     const before = evpLiveContexts();
+    const k256 = macKey(dropbear_sha2_256, key);
     for (let seq = 0; seq < 5; seq++) {
       const data = Buffer.alloc(100 * seq, seq);
       const out = Buffer.alloc(32);
-      computeMac(dropbear_sha2_256, key, seq, data, data.length, out);
+      computeMac(k256, seq, data, data.length, out);
       expect(out).toEqual(ref("sha256", seq, data));
     }
     expect(evpLiveContexts()).toBe(before + (backend === "openssl" ? 1 : 0));
+    const k512 = macKey(dropbear_sha2_512, key);
     const out = Buffer.alloc(64);
-    computeMac(dropbear_sha2_512, key, 9, Buffer.from("x"), 1, out);
+    computeMac(k512, 9, Buffer.from("x"), 1, out);
     expect(out).toEqual(ref("sha512", 9, Buffer.from("x")));
-    expect(evpLiveContexts()).toBe(before + (backend === "openssl" ? 1 : 0));
-    freeKeyStates({ cipher_state: {}, mackey: key });
+    expect(evpLiveContexts()).toBe(before + (backend === "openssl" ? 2 : 0));
+    for (const k of [k256, k512]) {
+      freeKeyStates({ cipher_state: {}, mac_state: k.mac_state });
+    }
     expect(evpLiveContexts()).toBe(before);
   });
 

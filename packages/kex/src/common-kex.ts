@@ -45,6 +45,7 @@ import {
   freeCipherState,
   freeKeyStates,
   genrandom,
+  macKey,
   mlkem768_desc,
   noneCipherState,
   sntrup761_desc,
@@ -135,10 +136,10 @@ export function kexWarmUpSteps(algos: AlgoTables): (() => void)[] {
     }
     for (const m of algos.sshhashes) {
       if (m.usable && m.data.hash_desc !== null) {
-        const mackey = Buffer.alloc(m.data.keysize);
+        const key = macKey(m.data, Buffer.alloc(m.data.keysize));
         const packet = Buffer.alloc(4 + WARMUP_BODY_LEN);
-        computeMac(m.data, mackey, 0, packet, packet.length, Buffer.alloc(m.data.hashsize));
-        freeKeyStates({ cipher_state: noneCipherState, mackey });
+        computeMac(key, 0, packet, packet.length, Buffer.alloc(m.data.hashsize));
+        freeKeyStates({ cipher_state: noneCipherState, mac_state: key.mac_state });
       }
     }
   });

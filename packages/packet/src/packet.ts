@@ -328,7 +328,7 @@ function checkmac(ses: sshsession): boolean {
 function make_mac(seqno: number, key_state: key_context_directional, clear_buf: buffer, clear_len: number, output_mac: Uint8Array): void {
   if (key_state.algo_mac.hashsize > 0) {
     buf_setpos(clear_buf, 0);
-    computeMac(key_state.algo_mac, key_state.mackey, seqno, buf_getptr(clear_buf, clear_len), clear_len, output_mac);
+    computeMac(key_state, seqno, buf_getptr(clear_buf, clear_len), clear_len, output_mac);
   }
   TRACE2("leave writemac");
 }
