@@ -155,6 +155,8 @@ export class cli_runopts {
    * loading comes with the signkey package.
    */
   privkeys: m_list<string> = list_new<string>();
+  /** Beyond Dropbear: the privkeys entries that are default identities nobody named (their failures stay quiet). */
+  default_identities = new Set<string>();
   exit_on_fwd_failure = false;
   disable_trivial_auth = false;
   password_authentication = true;

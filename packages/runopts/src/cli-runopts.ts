@@ -374,7 +374,7 @@ export function cli_getopts(
     if (!listHas(cli_opts.privkeys, path)) {
       loadidentityfile(cli_opts, f, false);
       if (listHas(cli_opts.privkeys, path)) {
-        defaultIdentitiesOf(cli_opts).add(path);
+        cli_opts.default_identities.add(path);
       }
     }
   }
@@ -432,20 +432,9 @@ export const CLI_DEFAULT_IDENTITIES: readonly string[] = [
   "~/.ssh/id_rsa",
 ];
 
-const defaultIdentities = new WeakMap<cli_runopts, Set<string>>();
-
-function defaultIdentitiesOf(cli_opts: cli_runopts): Set<string> {
-  let set = defaultIdentities.get(cli_opts);
-  if (set === undefined) {
-    set = new Set();
-    defaultIdentities.set(cli_opts, set);
-  }
-  return set;
-}
-
 /** Whether a privkeys entry is a default identity nobody asked for (its failures stay quiet). */
 export function isDefaultIdentity(cli_opts: cli_runopts, path: string): boolean {
-  return defaultIdentities.get(cli_opts)?.has(path) ?? false;
+  return cli_opts.default_identities.has(path);
 }
 
 function listHas(list: cli_runopts["privkeys"], item: string): boolean {
