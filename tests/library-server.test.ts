@@ -325,9 +325,9 @@ describe("tcpip-forward through createServer", () => {
       });
       const rt = await echoRoundTrip(allocated, 200_000);
       expect(rt.gotHash).toBe(rt.sentHash);
-      await new Promise((r) => setTimeout(r, 200));
+      // The refusal of the second forward reaches ssh's stderr in its own time.
+      await expect.poll(() => err, { timeout: 15_000 }).toMatch(/remote port forwarding failed for listen port 0|Warning: remote port forwarding failed/);
       expect(asked).toEqual(["fw 127.0.0.1:0", "fw localhost:0"]);
-      expect(err).toMatch(/remote port forwarding failed for listen port 0|Warning: remote port forwarding failed/);
     } finally {
       await terminate(child);
       await s.close();
