@@ -1,30 +1,36 @@
-// What apps/<program>/bin/<program> runs: load the program's compiled JS through require().
-// Node then reads an ES module graph one file at a time, where import() opens every file of it
-// at once (over a hundred), which fails with EMFILE under a small descriptor limit before main
-// runs, in the daemon and in each connection process it starts. (Node >= 20.19 requires ES
-// modules without a flag.)
+// What apps/<program>/bin/<program> runs: the program's compiled JS, from one bundled file with
+// V8's code cache when it can, else from the ES module graph of dist/main.js.
 //
-// The program is dist/bundle.js, one file built by `npm run build` (bundle-bin.mjs), when it is
+// The program is dist/bundle.cjs, one file built by `npm run build` (bundle-bin.mjs), when it is
 // at least as new as every package it was made from: it starts ~90 ms sooner than the module
-// graph of dist/main.js, which is loaded instead after a `tsc -b` that did not bundle.
-// Node >= 22.1 also keeps compiled code in its compile cache between runs; Node 20 has none.
-import module, { createRequire } from "node:module";
-import { readFileSync, statSync } from "node:fs";
-
-module.enableCompileCache?.();
+// graph of dist/main.js, which is loaded instead after a `tsc -b` that did not bundle. That
+// graph is loaded through require(): Node then reads it one file at a time, where import()
+// opens every file of it at once (over a hundred), which fails with EMFILE under a small
+// descriptor limit before main runs. (Node >= 20.19 requires ES modules without a flag.)
+//
+// The bundle is compiled as a vm.Script with V8's code cache (docs/process-model.md, "Code
+// cache"): V8 compiles a function only when it is first called, and those compiles were about
+// a third of dbclient's CPU on a connection. The cache holds every function of the bundle,
+// compiled once, beside the bundle in a file only the bundle's owner writes.
+import { createRequire } from "node:module";
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import vm from "node:vm";
 
 /** The file to load, relative to the bin script. */
 function program(binUrl) {
   try {
     const dist = new URL("../dist/", binUrl);
     // A second of slack: turbo restores a cached build's files in no set order.
-    const built = statSync(new URL("bundle.js", dist)).mtimeMs + 1000;
+    const built = statSync(new URL("bundle.cjs", dist)).mtimeMs + 1000;
     for (const info of JSON.parse(readFileSync(new URL("bundle.inputs.json", dist), "utf8"))) {
       if (statSync(new URL(info, dist)).mtimeMs > built) {
         return "../dist/main.js";
       }
     }
-    return "../dist/bundle.js";
+    return "../dist/bundle.cjs";
   } catch {
     return "../dist/main.js";
   }
@@ -33,6 +39,10 @@ function program(binUrl) {
 /** Run the program whose bin script is at `binUrl` (its import.meta.url). */
 export async function launch(binUrl) {
   const main = program(binUrl);
+  if (main.endsWith(".cjs")) {
+    runBundle(fileURLToPath(new URL(main, binUrl)));
+    return;
+  }
   try {
     createRequire(binUrl)(main);
   } catch (e) {
@@ -40,4 +50,159 @@ export async function launch(binUrl) {
     if (e?.code !== "ERR_REQUIRE_ASYNC_MODULE") throw e;
     await import(new URL(main, binUrl).href);
   }
+}
+
+// The bundle runs as Node runs a CommonJS file, inside a function of the same parameters. The
+// head stays on the first line, so line numbers in stack traces are the file's.
+const HEAD = "(function (exports, require, module, __filename, __dirname) { ";
+const TAIL = "\n})";
+
+// A cache file: MAGIC, the SHA-256 of the bundle it was made from, the SHA-256 of V8's data,
+// then V8's data. V8 itself checks only the source's length, its own version and flags, and
+// (in release builds) nothing of the data's integrity. (node:crypto, not node:zlib's CRC-32 or
+// node:v8's cache tag: the program loads node:crypto anyway, and each of the others costs 2-4
+// ms of start-up.)
+const MAGIC = Buffer.from("dbts-v8cache-2\n\0");
+const HEADER_LEN = MAGIC.length + 64;
+
+/** Load and run a bundle with V8's code cache, or without it when there is none to trust. */
+export function runBundle(file) {
+  const code = readFileSync(file, "utf8");
+  const source = HEAD + code + TAIL;
+  // No import() in it (bundle-bin.mjs turns them into require()): a script made from a code
+  // cache loses Node 20's dynamic import callback.
+  const options = { filename: file };
+  const cache = cachePlan(file, code);
+  let script;
+  if (cache?.data) {
+    script = new vm.Script(source, { ...options, cachedData: cache.data });
+    // Another build of V8 or other flags than the file name says: remade by the next run.
+    if (script.cachedDataRejected) dropCache(cache);
+  } else if (cache?.writable) {
+    script = compileEagerly(source, options);
+    saveCache(cache, script.createCachedData());
+  } else {
+    script = new vm.Script(source, options);
+  }
+  const module = { exports: {}, filename: file, id: ".", loaded: false };
+  script.runInThisContext().call(module.exports, module.exports, createRequire(file), module, file, dirname(file));
+  module.loaded = true;
+}
+
+/**
+ * Where this bundle's cache is for the running Node (its version, platform and flags name the
+ * file), the data there if it is trustworthy and intact, and whether this process may (re)write
+ * it. Null when the cache is switched off (DROPBEAR_TS_CODE_CACHE=0).
+ */
+export function cachePlan(file, code) {
+  if (process.env.DROPBEAR_TS_CODE_CACHE === "0") return null;
+  let bundle;
+  try {
+    bundle = statSync(file);
+  } catch {
+    return null;
+  }
+  const flavour = [process.version, process.arch, process.platform, ...process.execArgv, process.env.NODE_OPTIONS ?? ""].join("\0");
+  const path = `${file}.${sha256(flavour).toString("hex").slice(0, 16)}.v8cache`;
+  const digest = sha256(code);
+  const euid = process.geteuid?.() ?? -1;
+  let writable = false;
+  try {
+    // Only the owner of the bundle's directory writes there: it could change the bundle anyway,
+    // and no process writes as root into a directory another user controls.
+    writable = statSync(dirname(file)).uid === euid;
+  } catch {
+    // Not writable, then.
+  }
+  return { path, digest, writable, data: readCache(path, digest, [bundle.uid, euid]) };
+}
+
+/**
+ * V8's data from a cache file made for this bundle, or null. The file is code this process
+ * will run: it must be a regular file, owned by the bundle's owner or by this process's user,
+ * and writable by nobody else.
+ */
+function readCache(path, digest, owners) {
+  let fd;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    return null;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || !owners.includes(st.uid) || (st.mode & 0o022) !== 0 || st.size <= HEADER_LEN) return null;
+    const buf = Buffer.allocUnsafe(st.size);
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) return null;
+      got += n;
+    }
+    if (!buf.subarray(0, MAGIC.length).equals(MAGIC)) return null;
+    if (!buf.subarray(MAGIC.length, MAGIC.length + 32).equals(digest)) return null;
+    const data = buf.subarray(HEADER_LEN);
+    return buf.subarray(MAGIC.length + 32, HEADER_LEN).equals(sha256(data)) ? data : null;
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Write the cache through a private temporary file and a rename, so no reader sees half of it. */
+function saveCache(cache, data) {
+  const tmp = `${cache.path}.${randomBytes(6).toString("hex")}.tmp`;
+  const header = Buffer.alloc(HEADER_LEN);
+  MAGIC.copy(header);
+  cache.digest.copy(header, MAGIC.length);
+  sha256(data).copy(header, MAGIC.length + 32);
+  let fd;
+  try {
+    fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    writeSync(fd, header);
+    writeSync(fd, data);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(tmp, cache.path);
+  } catch {
+    // No cache this time (a full disk, a read-only tree): the program runs all the same.
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Never made.
+    }
+  }
+}
+
+function dropCache(cache) {
+  if (!cache.writable) return;
+  try {
+    unlinkSync(cache.path);
+  } catch {
+    // Gone already.
+  }
+}
+
+/**
+ * Compile with every function compiled now rather than on its first call, so the cache made
+ * from it serves whatever a later run calls (a connection process's session code included).
+ * V8's --lazy is back on before anything else compiles; a run given a lazy flag by the user
+ * keeps it.
+ */
+function compileEagerly(source, options) {
+  const userSaidLazy = [...process.execArgv, process.env.NODE_OPTIONS ?? ""].some((a) => a.includes("lazy"));
+  if (userSaidLazy) return new vm.Script(source, options);
+  const v8 = process.getBuiltinModule("node:v8");
+  v8.setFlagsFromString("--no-lazy");
+  try {
+    return new vm.Script(source, options);
+  } finally {
+    v8.setFlagsFromString("--lazy");
+  }
+}
+
+function sha256(data) {
+  return createHash("sha256").update(data).digest();
 }

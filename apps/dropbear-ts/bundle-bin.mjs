@@ -1,8 +1,12 @@
-// Bundle one program of the monorepo into apps/<program>/dist/bundle.js, which its bin/
+// Bundle one program of the monorepo into apps/<program>/dist/bundle.cjs, which its bin/
 // launcher loads instead of dist/main.js: one file of plain JS (the workspace packages inlined,
 // third-party packages left as imports) starts in about a quarter of the time over 100 ES
 // modules take to resolve and load (measured: `dbclient -h` 30 ms over a bare `node -e 0`,
 // against 120 ms; docs/bench.md). Run by each program's `build` after `tsc -b`.
+//
+// CommonJS, not an ES module: the launcher compiles it as a vm.Script, the one way Node 20 has
+// to give V8 a code cache (tools/launch-bin.mjs); ES modules get one only from Node 22's
+// compile cache, which holds none of the functions compiled after the load.
 //
 // Beside it, dist/bundle.inputs.json names the tsc build-info file of every workspace package
 // the bundle took code from. A later `tsc -b` alone (no bundling) rewrites those, and the
@@ -27,11 +31,15 @@ const isThirdParty = (spec) => !spec.startsWith(".") && !spec.startsWith("/") &&
 
 const result = await build({
   entryPoints: [join(appDir, "dist", "main.js")],
-  outfile: join(appDir, "dist", "bundle.js"),
+  outfile: join(appDir, "dist", "bundle.cjs"),
   bundle: true,
   platform: "node",
-  format: "esm",
+  format: "cjs",
   target: "node20.19",
+  // import() of a third-party package (ML-KEM, libsodium) becomes require(): a vm.Script made
+  // from V8's code cache loses Node 20's dynamic import callback. Node >= 20.19 requires ES
+  // modules without a flag.
+  supported: { "dynamic-import": false },
   external: ["node:*"],
   plugins: [
     {
@@ -45,10 +53,11 @@ const result = await build({
   legalComments: "none",
   metafile: true,
   logLevel: "warning",
-  define: { __DROPBEAR_TS_VERSION__: JSON.stringify(version) },
   // Code that loads CommonJS packages (koffi, bcrypt-pbkdf) through createRequire(import.meta.url)
   // resolves them from here, in the monorepo's node_modules.
-  banner: { js: 'import { createRequire as __dbtsCreateRequire } from "node:module";\nconst require = __dbtsCreateRequire(import.meta.url);' },
+  define: { __DROPBEAR_TS_VERSION__: JSON.stringify(version), "import.meta.url": "__dbtsImportMetaUrl" },
+  // Strict, as the ES modules it was made from are.
+  banner: { js: '"use strict";\nconst __dbtsImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
 });
 
 const infos = new Set();

@@ -1,0 +1,171 @@
+// The bin launchers' code cache (tools/launch-bin.mjs): a cache is made once by the bundle's
+// owner and used after; anything wrong with it (corrupt, truncated, another V8's, another
+// bundle's, writable by others, someone else's) costs a plain compile, never a failed run or
+// stale code. Each case runs a small bundle through the real launcher in a fresh node.
+import { execFile } from "node:child_process";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const launcher = fileURLToPath(new URL("../tools/launch-bin.mjs", import.meta.url));
+const asRoot = process.getuid?.() === 0;
+
+// Nested functions, require() and a promise, as the real bundles have.
+const bundleSource = (word: string) => `"use strict";
+const os = require("node:os");
+function outer(n) {
+  function inner(m) { return m * 2; }
+  return inner(n) + 1;
+}
+Promise.resolve().then(() => require("node:path")).then((path) => {
+  process.stdout.write(JSON.stringify({ word: ${JSON.stringify(word)}, n: outer(20), base: path.basename(__filename), eol: os.EOL === "\\n" }));
+});
+`;
+
+let dir = "";
+let dist = "";
+
+/** A program laid out as apps/<program>/ is: bin/prog, dist/bundle.cjs, dist/bundle.inputs.json. */
+function makeProgram(word = "hello") {
+  dir = mkdtempSync(join(tmpdir(), "dbts-launch-"));
+  dist = join(dir, "dist");
+  mkdirSync(join(dir, "bin"));
+  mkdirSync(dist);
+  writeFileSync(join(dir, "bin", "prog"), `import { launch } from ${JSON.stringify(launcher)};\nawait launch(import.meta.url);\n`);
+  writeFileSync(join(dist, "bundle.cjs"), bundleSource(word));
+  writeFileSync(join(dist, "bundle.inputs.json"), "[]\n");
+}
+
+async function runProg(env: Record<string, string> = {}, nodeArgs: string[] = []) {
+  const { stdout } = await run(process.execPath, [...nodeArgs, join(dir, "bin", "prog")], { env: { ...process.env, ...env } });
+  return JSON.parse(stdout) as { word: string; n: number; base: string; eol: boolean };
+}
+
+const caches = () => readdirSync(dist).filter((f) => f.endsWith(".v8cache"));
+const leftovers = () => readdirSync(dist).filter((f) => f.endsWith(".tmp"));
+
+function onlyCache() {
+  const c = caches();
+  expect(c).toHaveLength(1);
+  return join(dist, c[0]!);
+}
+
+beforeEach(() => makeProgram());
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("launcher code cache", () => {
+  it("the first run writes a cache only its owner can change; later runs use it as it is", async () => {
+    expect(await runProg()).toEqual({ word: "hello", n: 41, base: "bundle.cjs", eol: true });
+    const file = onlyCache();
+    const st = statSync(file);
+    expect(st.mode & 0o777).toBe(0o644);
+    expect(st.uid).toBe(process.geteuid!());
+    await runProg();
+    await runProg();
+    // Used, not remade: the same file.
+    expect(statSync(file).ino).toBe(st.ino);
+    expect(statSync(file).mtimeMs).toBe(st.mtimeMs);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it("a corrupt cache (one byte of V8's data changed) is not used; the run goes on and remakes it", async () => {
+    await runProg();
+    const file = onlyCache();
+    const buf = readFileSync(file);
+    buf[buf.length - 100]! ^= 0x55;
+    writeFileSync(file, buf);
+    const ino = statSync(file).ino;
+    expect((await runProg()).n).toBe(41);
+    expect(statSync(file).ino).not.toBe(ino);
+    const fresh = statSync(file).ino;
+    await runProg();
+    expect(statSync(file).ino).toBe(fresh);
+  });
+
+  it("a truncated, an empty or a garbage cache file costs a plain compile, never the run", async () => {
+    await runProg();
+    const file = onlyCache();
+    const good = readFileSync(file);
+    for (const bad of [good.subarray(0, good.length >> 1), Buffer.alloc(0), Buffer.from("not a cache at all\n")]) {
+      writeFileSync(file, bad);
+      expect((await runProg()).word).toBe("hello");
+      // Remade whole: the next run uses it as it is.
+      const remade = statSync(file);
+      expect(remade.size).toBeGreaterThan(bad.length);
+      await runProg();
+      expect(statSync(file).ino).toBe(remade.ino);
+    }
+  });
+
+  it("a cache V8 rejects (made under other V8 flags) is dropped, and the next run makes a good one", async () => {
+    // --no-opt changes V8's flag hash, so that run's cache file has another name.
+    await runProg({}, ["--no-opt"]);
+    const other = onlyCache();
+    const plainName = await (async () => {
+      rmSync(other);
+      await runProg();
+      const name = onlyCache();
+      rmSync(name);
+      return name;
+    })();
+    await runProg({}, ["--no-opt"]);
+    // Put the --no-opt cache where a plain run looks: our header matches, V8's flags do not.
+    writeFileSync(plainName, readFileSync(onlyCache()));
+    expect((await runProg()).n).toBe(41);
+    expect(caches()).not.toContain(plainName.slice(dist.length + 1));
+    await runProg();
+    const made = statSync(plainName).ino;
+    await runProg();
+    expect(statSync(plainName).ino).toBe(made);
+  });
+
+  it("a rebuilt bundle of the same length never runs the old bundle's cached code", async () => {
+    await runProg();
+    const file = onlyCache();
+    const ino = statSync(file).ino;
+    writeFileSync(join(dist, "bundle.cjs"), bundleSource("world"));
+    expect((await runProg()).word).toBe("world");
+    expect(statSync(file).ino).not.toBe(ino);
+  });
+
+  it("a cache file others may write is not trusted, and is replaced", async () => {
+    await runProg();
+    const file = onlyCache();
+    chmodSync(file, 0o666);
+    expect((await runProg()).n).toBe(41);
+    expect(statSync(file).mode & 0o777).toBe(0o644);
+  });
+
+  it.runIf(asRoot)("a cache file owned by another user is not trusted, and is replaced", async () => {
+    await runProg();
+    const file = onlyCache();
+    chownSync(file, 65534, 65534);
+    expect((await runProg()).n).toBe(41);
+    expect(statSync(file).uid).toBe(0);
+  });
+
+  it.runIf(asRoot)("no cache is written into a directory another user owns", async () => {
+    chownSync(dist, 65534, 65534);
+    expect((await runProg()).n).toBe(41);
+    expect(caches()).toEqual([]);
+  });
+
+  it("DROPBEAR_TS_CODE_CACHE=0 switches it off", async () => {
+    expect((await runProg({ DROPBEAR_TS_CODE_CACHE: "0" })).n).toBe(41);
+    expect(caches()).toEqual([]);
+  });
+
+  it("parallel first runs all succeed and leave one whole cache, no temporary files", async () => {
+    const outs = await Promise.all(Array.from({ length: 6 }, () => runProg()));
+    expect(outs.every((o) => o.n === 41)).toBe(true);
+    const file = onlyCache();
+    expect(leftovers()).toEqual([]);
+    const ino = statSync(file).ino;
+    await runProg();
+    expect(statSync(file).ino).toBe(ino);
+  });
+});
