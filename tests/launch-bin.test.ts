@@ -1,4 +1,4 @@
-// The bin launchers' code cache (tools/launch-bin.mjs): a cache is made once by the bundle's
+// The bin launchers' code cache (tools/launch-bin.cjs): a cache is made once by the bundle's
 // owner and used after; anything wrong with it (corrupt, truncated, another V8's, another
 // bundle's, writable by others, someone else's) costs a plain compile, never a failed run or
 // stale code. Each case runs a small bundle through the real launcher in a fresh node.
@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
-const launcher = fileURLToPath(new URL("../tools/launch-bin.mjs", import.meta.url));
+const launcher = fileURLToPath(new URL("../tools/launch-bin.cjs", import.meta.url));
 const asRoot = process.getuid?.() === 0;
 
 // Nested functions, require() and a promise, as the real bundles have.
@@ -29,13 +29,14 @@ Promise.resolve().then(() => require("node:path")).then((path) => {
 let dir = "";
 let dist = "";
 
-/** A program laid out as apps/<program>/ is: bin/prog, dist/bundle.cjs, dist/bundle.inputs.json. */
+/** A program laid out as apps/<program>/ is: bin/prog (CommonJS), dist/bundle.cjs, dist/bundle.inputs.json. */
 function makeProgram(word = "hello") {
   dir = mkdtempSync(join(tmpdir(), "dbts-launch-"));
   dist = join(dir, "dist");
   mkdirSync(join(dir, "bin"));
   mkdirSync(dist);
-  writeFileSync(join(dir, "bin", "prog"), `import { launch } from ${JSON.stringify(launcher)};\nawait launch(import.meta.url);\n`);
+  writeFileSync(join(dir, "bin", "prog"), `require(${JSON.stringify(launcher)}).launch(__filename);\n`);
+  writeFileSync(join(dir, "bin", "package.json"), '{ "type": "commonjs" }\n');
   writeFileSync(join(dist, "bundle.cjs"), bundleSource(word));
   writeFileSync(join(dist, "bundle.inputs.json"), "[]\n");
 }

@@ -5,7 +5,7 @@
 // against 120 ms; docs/bench.md). Run by each program's `build` after `tsc -b`.
 //
 // CommonJS, not an ES module: the launcher compiles it as a vm.Script, the one way Node 20 has
-// to give V8 a code cache (tools/launch-bin.mjs); ES modules get one only from Node 22's
+// to give V8 a code cache (tools/launch-bin.cjs); ES modules get one only from Node 22's
 // compile cache, which holds none of the functions compiled after the load.
 //
 // Beside it, dist/bundle.inputs.json names the tsc build-info file of every workspace package
