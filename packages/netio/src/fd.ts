@@ -1,4 +1,4 @@
-import type { Server, Socket } from "node:net";
+import { Socket, type OnReadOpts, type Server } from "node:net";
 import type { Readable, Writable } from "node:stream";
 
 /**
@@ -28,6 +28,189 @@ export const socketStreamOptions: { readableHighWaterMark: number; writableHighW
   readableHighWaterMark: SOCKET_HIGH_WATER_MARK,
   writableHighWaterMark: SOCKET_HIGH_WATER_MARK,
 };
+
+/**
+ * The most one kernel read takes for a socket made by `ownReadSocket`: the size of the landing
+ * buffer all of them share (Node's own read size).
+ */
+export const SOCKET_READ_CHUNK = 64 * 1024;
+
+/**
+ * A socket made by `ownReadSocket` stops reading from the kernel once more than this waits
+ * unread, so a peer we do not read is pushed back on through TCP; reading starts again once the
+ * loop has taken it down to half. (A Node-made socket stops at SOCKET_HIGH_WATER_MARK plus one
+ * 64 KiB read: about the same.)
+ */
+export const SOCKET_READ_BOUND = 64 * 1024;
+
+/** A socket's unread bytes: the bound plus one read, so a read always fits below the bound. */
+const READ_RING_SIZE = SOCKET_READ_BOUND + SOCKET_READ_CHUNK;
+
+/** Emptied rings kept for the next socket with data; a socket holds one only while data waits. */
+const READ_RING_POOL_MAX = 8;
+const readRingPool: Buffer[] = [];
+
+/**
+ * Where every such socket's reads land. One buffer serves them all: Node calls back with each
+ * read before it makes the next (one thread), and the callback copies the bytes out at once.
+ */
+let landing: Buffer | null = null;
+
+/**
+ * Unread bytes of one socket read through Node's `onread` option: kept in a ring of our own
+ * instead of a fresh Buffer per kernel read queued in the socket's Readable, which cost an
+ * ArrayBuffer, Node's stream bookkeeping and the collector's work per read.
+ */
+class SocketReadRing {
+  private ring: Buffer | null = null;
+  private rd = 0;
+  /** Bytes waiting in the ring. */
+  len = 0;
+  /** The callback asked Node to stop reading (the ring reached the bound). */
+  private stopped = false;
+  /** Drop what arrives (shutdownRead, or closed with output still flushing). */
+  private discard = false;
+  /** The socket, once made; called to restart reading. */
+  sock: Socket | null = null;
+  /** Told of every read that added data (the StreamFd's wake-up). */
+  onData: (() => void) | null = null;
+  readonly onread: OnReadOpts;
+
+  constructor() {
+    landing ??= Buffer.allocUnsafeSlow(SOCKET_READ_CHUNK);
+    this.onread = { buffer: landing, callback: (n, buf) => this.landed(n, buf) };
+  }
+
+  /** Node's callback: `n` bytes are at the start of `buf`. False makes Node stop reading. */
+  private landed(n: number, buf: Uint8Array): boolean {
+    if (this.discard) {
+      return true;
+    }
+    if (n > READ_RING_SIZE - this.len) {
+      // Reading stops while less than a read's room is left, so only a bug gets here: fail
+      // loudly rather than lose bytes.
+      this.sock?.destroy(new FdError("ENOBUFS", "socket read overran its buffer"));
+      return false;
+    }
+    const ring = (this.ring ??= readRingPool.pop() ?? Buffer.allocUnsafeSlow(READ_RING_SIZE));
+    let wr = this.rd + this.len;
+    if (wr >= READ_RING_SIZE) {
+      wr -= READ_RING_SIZE;
+    }
+    const first = Math.min(n, READ_RING_SIZE - wr);
+    ring.set(buf.subarray(0, first), wr);
+    if (first < n) {
+      ring.set(buf.subarray(first, n), 0);
+    }
+    this.len += n;
+    this.onData?.();
+    if (this.len > SOCKET_READ_BOUND) {
+      this.stopped = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Move up to `max` waiting bytes to `dest` at `off`; returns how many (0: none wait). */
+  take(dest: Uint8Array, off: number, max: number): number {
+    const k = Math.min(max, this.len);
+    const ring = this.ring;
+    if (k <= 0 || ring === null) {
+      return 0;
+    }
+    const first = Math.min(k, READ_RING_SIZE - this.rd);
+    dest.set(ring.subarray(this.rd, this.rd + first), off);
+    if (first < k) {
+      dest.set(ring.subarray(0, k - first), off + first);
+    }
+    this.rd += k;
+    if (this.rd >= READ_RING_SIZE) {
+      this.rd -= READ_RING_SIZE;
+    }
+    this.len -= k;
+    if (this.len === 0) {
+      this.release();
+    }
+    if (this.stopped && this.len <= SOCKET_READ_BOUND / 2) {
+      this.resume();
+    }
+    return k;
+  }
+
+  /** Drop what waits and all that arrives from now on, reading on so the peer is not stalled. */
+  discardAll(): void {
+    this.discard = true;
+    this.release();
+    this.resume();
+  }
+
+  /** Give the ring back (nothing waits, or nothing will be read). */
+  release(): void {
+    if (this.ring !== null && readRingPool.length < READ_RING_POOL_MAX) {
+      readRingPool.push(this.ring);
+    }
+    this.ring = null;
+    this.rd = 0;
+    this.len = 0;
+  }
+
+  /** Start reading from the kernel again if our callback had stopped it. */
+  private resume(): void {
+    if (!this.stopped) {
+      return;
+    }
+    this.stopped = false;
+    const s = this.sock;
+    if (s !== null && !s.destroyed && !s.readableEnded) {
+      // A socket with `onread` restarts its handle's reading on read(); nothing is queued in
+      // its Readable, so this returns null.
+      s.read(0);
+    }
+  }
+}
+
+const readRings = new WeakMap<object, SocketReadRing>();
+
+/**
+ * A socket whose reads land in a buffer of ours (Node's `onread` option) rather than in a
+ * fresh Buffer per read queued in the socket's stream: `make` gets the option to pass to
+ * `net.connect()` or `new net.Socket()`. A StreamFd over the socket then reads from that buffer.
+ */
+export function ownReadSocket<S extends Socket>(make: (onread: OnReadOpts) => S): S {
+  const ring = new SocketReadRing();
+  const sock = make(ring.onread);
+  ring.sock = sock;
+  readRings.set(sock, ring);
+  return sock;
+}
+
+/**
+ * The same connection as a socket a `net.Server` accepted (paused, not yet read), moved to a
+ * socket made by `ownReadSocket`: Node makes accepted sockets itself, without `onread`. The old
+ * wrapper is destroyed without its handle, so the server's count of connections goes down.
+ * A socket already gone is returned as it is.
+ */
+export function ownReadAccepted(sock: Socket): Socket {
+  const old = sock as unknown as { _handle: object | null };
+  const handle = old._handle;
+  if (handle === null || sock.destroyed) {
+    return sock;
+  }
+  old._handle = null;
+  sock.destroy();
+  return ownReadSocket(
+    (onread) =>
+      new Socket({
+        handle,
+        onread,
+        readable: true,
+        writable: true,
+        allowHalfOpen: true,
+        pauseOnCreate: true,
+        ...socketStreamOptions,
+      } as unknown as ConstructorParameters<typeof Socket>[0]),
+  );
+}
 
 /**
  * The readiness the session loop asks about: the Node side of a C file descriptor.
@@ -115,10 +298,16 @@ function isWritable(s: AnyStream): s is Writable {
  *
  * Writes: accepted only while the stream is below its high-water mark (`writeReady()`), so
  * memory held for a slow peer is bounded by that mark plus one write, never by the sender.
+ *
+ * A socket made by `ownReadSocket` is read from our own ring instead of its Readable (same
+ * contract; SOCKET_READ_BOUND is then what bounds unread input), and `readInto` copies from
+ * there straight into the caller's buffer.
  */
 export class StreamFd extends Fd {
   private readonly rstream: Readable | null;
   private readonly wstream: Writable | null;
+  /** Set for a socket made by `ownReadSocket`: where its unread bytes wait. */
+  private readonly ring: SocketReadRing | null;
   /** 'readable' seen and not yet consumed down to empty. */
   private readableFlag = false;
   private eof = false;
@@ -133,11 +322,22 @@ export class StreamFd extends Fd {
     super();
     this.rstream = isReadable(stream) ? stream : null;
     this.wstream = isWritable(stream) ? stream : null;
+    this.ring = readRings.get(stream) ?? null;
     // The same stream object can be both (a socket): listen once, for both sides.
     const ev = stream as NodeJS.EventEmitter;
-    if (this.rstream) {
+    if (this.ring !== null) {
+      this.ring.onData = () => this.notify();
+      const sock = stream as Socket;
+      if (!sock.connecting && !sock.destroyed && !sock.readableEnded) {
+        // Made paused (an accepted connection) or paused since: read now, as a 'readable'
+        // listener would. A connecting socket starts reading once connected.
+        sock.read(0);
+      }
+    } else if (this.rstream) {
       // A 'readable' listener puts the stream in paused mode: data waits for read().
       this.rstream.on("readable", this.onReadable);
+    }
+    if (this.rstream) {
       ev.on("end", () => {
         this.eof = true;
         this.notify();
@@ -176,6 +376,9 @@ export class StreamFd extends Fd {
     if (this.closed || !this.rstream || this.readShut) {
       return false;
     }
+    if (this.ring !== null) {
+      return this.ring.len > 0 || this.err !== null || this.eof;
+    }
     return this.err !== null || this.eof || this.readableFlag || this.rstream.readableLength > 0;
   }
 
@@ -211,6 +414,15 @@ export class StreamFd extends Fd {
     if (!r || this.closed || this.readShut) {
       throw new FdError("EBADF", "read from a closed or write-only fd");
     }
+    if (this.ring !== null) {
+      const n = Math.min(max, this.ring.len);
+      if (n > 0) {
+        const out = Buffer.allocUnsafe(n);
+        this.ring.take(out, 0, n);
+        return out;
+      }
+      return this.noData();
+    }
     const avail = r.readableLength;
     const chunk = avail > 0 ? (r.read(Math.min(max, avail)) as Buffer | string | null) : (r.read() as Buffer | string | null);
     if (chunk !== null) {
@@ -222,6 +434,11 @@ export class StreamFd extends Fd {
       return typeof chunk === "string" ? Buffer.from(chunk) : chunk;
     }
     this.readableFlag = false;
+    return this.noData();
+  }
+
+  /** A read that found no data: the error, EOF (an empty Buffer) or EAGAIN (null). */
+  private noData(): Buffer | null {
     if (this.err) {
       throw this.err;
     }
@@ -229,6 +446,23 @@ export class StreamFd extends Fd {
       return Buffer.alloc(0);
     }
     return null;
+  }
+
+  /**
+   * `read` into `dest` at `off`: the bytes read (at most `max`), 0 at EOF, `null` for "would
+   * block"; throws FdError if the stream failed. From an `ownReadSocket` socket's ring this is
+   * the only copy the bytes take.
+   */
+  readInto(dest: Uint8Array, off: number, max: number): number | null {
+    if (this.ring !== null && max > 0 && this.ring.len > 0 && !this.closed && !this.readShut) {
+      return this.ring.take(dest, off, max);
+    }
+    const got = this.read(max);
+    if (got === null) {
+      return null;
+    }
+    dest.set(got, off);
+    return got.length;
   }
 
   /**
@@ -281,9 +515,18 @@ export class StreamFd extends Fd {
       return;
     }
     this.readShut = true;
-    this.rstream.removeListener("readable", this.onReadable);
-    // Flowing with no 'data' listener discards input, so the peer is never stalled by us.
-    this.rstream.resume();
+    this.discardInput(this.rstream);
+  }
+
+  /** Read on and drop what arrives, so the peer is never stalled by us. */
+  private discardInput(r: Readable): void {
+    if (this.ring !== null) {
+      this.ring.discardAll();
+      return;
+    }
+    r.removeListener("readable", this.onReadable);
+    // Flowing with no 'data' listener discards input.
+    r.resume();
   }
 
   /** Send EOF after what was written: C's shutdown(SHUT_WR) — half-close, reads go on. */
@@ -318,11 +561,11 @@ export class StreamFd extends Fd {
         w.end();
       }
       if (this.rstream !== null && !this.readShut) {
-        this.rstream.removeListener("readable", this.onReadable);
-        this.rstream.resume();
+        this.discardInput(this.rstream);
       }
     } else {
       stream.destroy();
+      this.ring?.release();
     }
     this.notify();
   }

@@ -1,0 +1,243 @@
+// StreamFd over sockets whose reads land in our own buffer (ownReadSocket / ownReadAccepted):
+// the same contract as over a Node-made socket, with SOCKET_READ_BOUND bounding unread input.
+import { once } from "node:events";
+import * as net from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { FdError, SOCKET_READ_BOUND, SOCKET_READ_CHUNK, StreamFd, ownReadAccepted, ownReadSocket } from "../src/fd.js";
+import { tcpPair } from "../../../tests/helpers/sockets.js";
+
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  while (cleanups.length) cleanups.pop()!();
+});
+
+/** Resolves once `cond` holds, checking after each turn of the event loop (bounded). */
+async function until(cond: () => boolean, ms = 10000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not reached");
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** A loopback pair whose accepted side `b` reads into our own buffer. */
+async function ownPair(): Promise<{ a: net.Socket; b: net.Socket; close: () => void }> {
+  const p = await tcpPair();
+  const b = ownReadAccepted(p.b);
+  return {
+    a: p.a,
+    b,
+    close: () => {
+      p.a.destroy();
+      b.destroy();
+    },
+  };
+}
+
+/** `n` bytes that show a lost, repeated or reordered byte (position-dependent). */
+function pattern(n: number, seed = 1): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = (x >>> 16) ^ i;
+  }
+  return b;
+}
+
+/** Everything `fd` yields until EOF, read in pieces of `piece` bytes through readInto. */
+async function drainToEof(fd: StreamFd, piece: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let eof = false;
+  await until(() => {
+    while (!eof && fd.readReady()) {
+      const dest = Buffer.alloc(piece);
+      const n = fd.readInto(dest, 0, piece);
+      if (n === null) break;
+      if (n === 0) eof = true;
+      else parts.push(dest.subarray(0, n));
+    }
+    return eof;
+  }, 20000);
+  return Buffer.concat(parts);
+}
+
+describe("StreamFd over a socket read into our own buffer", () => {
+  it("reports readable only when data waits, reads at most max, and readInto copies in place", async () => {
+    const p = await ownPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.b);
+    expect(fd.readReady()).toBe(false);
+    expect(fd.read(10)).toBeNull();
+    expect(fd.readInto(Buffer.alloc(4), 0, 4)).toBeNull();
+    p.a.write(Buffer.from("hello world"));
+    await until(() => fd.readReady());
+    expect(fd.read(5)!.toString()).toBe("hello");
+    expect(fd.readReady()).toBe(true);
+    const dest = Buffer.alloc(10, 0x2e);
+    expect(fd.readInto(dest, 2, 100)).toBe(6);
+    expect(dest.toString()).toBe(".. world..");
+    expect(fd.read(100)).toBeNull();
+    expect(fd.readReady()).toBe(false);
+  });
+
+  it("delivers every byte before an EOF that arrived with data still unread, then EOF for good", async () => {
+    const p = await ownPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.b);
+    const data = pattern(300_000);
+    p.a.end(data);
+    // Read slowly (small pieces), so the EOF comes while our buffer still holds data.
+    await until(() => fd.readReady());
+    const got = await drainToEof(fd, 1000);
+    expect(got.equals(data)).toBe(true);
+    expect(fd.readReady()).toBe(true);
+    expect(fd.read(10)).toEqual(Buffer.alloc(0));
+    expect(fd.readInto(Buffer.alloc(1), 0, 1)).toBe(0);
+  });
+
+  it("reads no more than its bound from a peer we do not read, then loses nothing once read", async () => {
+    const p = await ownPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.b);
+    const data = pattern(4 * 1024 * 1024, 7);
+    p.a.end(data);
+    // The peer cannot send it all: our side stops reading the kernel, TCP pushes back.
+    await until(() => p.b.bytesRead > SOCKET_READ_BOUND);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(p.b.bytesRead).toBeLessThanOrEqual(SOCKET_READ_BOUND + SOCKET_READ_CHUNK);
+    const got = await drainToEof(fd, 40_000);
+    expect(got.length).toBe(data.length);
+    expect(got.equals(data)).toBe(true);
+  });
+
+  it("carries 1 MB there and back intact (an echo through the fd)", async () => {
+    const p = await ownPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.b);
+    const data = pattern(1024 * 1024, 3);
+    const back: Buffer[] = [];
+    let backLen = 0;
+    p.a.on("data", (d: Buffer) => {
+      back.push(d);
+      backLen += d.length;
+    });
+    p.a.write(data);
+    let pending: Buffer | null = null;
+    await until(() => {
+      for (let i = 0; i < 64; i++) {
+        if (pending === null && fd.readReady()) pending = fd.read(32 * 1024);
+        if (pending === null || !fd.writeReady()) break;
+        if (fd.write(pending) === 0) break;
+        pending = null;
+      }
+      return backLen === data.length;
+    }, 20000);
+    expect(Buffer.concat(back).equals(data)).toBe(true);
+  });
+
+  it("half-closes with shutdownWrite while reads go on", async () => {
+    const p = await ownPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.b);
+    fd.write(Buffer.from("request"));
+    fd.shutdownWrite();
+    expect(fd.writeReady()).toBe(false);
+    const got: Buffer[] = [];
+    p.a.on("data", (d: Buffer) => got.push(d));
+    await once(p.a, "end");
+    expect(Buffer.concat(got).toString()).toBe("request");
+    p.a.end("reply");
+    const reply = await drainToEof(fd, 100);
+    expect(reply.toString()).toBe("reply");
+  });
+
+  it("reports a reset as readable and writable, the read and write throwing the error", async () => {
+    const p = await ownPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.b);
+    p.a.resetAndDestroy();
+    await until(() => fd.error !== null);
+    expect(fd.readReady()).toBe(true);
+    expect(fd.writeReady()).toBe(true);
+    expect(() => fd.read(10)).toThrow(FdError);
+    expect(() => fd.readInto(Buffer.alloc(1), 0, 1)).toThrow(FdError);
+    expect(fd.error!.code).toBe("ECONNRESET");
+    expect(() => fd.write(Buffer.from("x"))).toThrow(FdError);
+  });
+
+  it("shutdownRead discards input without stalling the peer and is never read-ready again", async () => {
+    const p = await ownPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.b);
+    p.a.write(pattern(200_000));
+    await until(() => p.b.bytesRead > SOCKET_READ_BOUND);
+    fd.shutdownRead();
+    const more = pattern(2 * 1024 * 1024, 5);
+    p.a.write(more);
+    // Everything the peer sent is taken off the wire, though nobody reads it.
+    await until(() => p.b.bytesRead === 200_000 + more.length);
+    expect(fd.readReady()).toBe(false);
+    expect(() => fd.read(1)).toThrow(/closed/);
+  });
+
+  it("close with output still flushing discards input and still delivers the output", async () => {
+    const p = await ownPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.b);
+    p.a.write(pattern(200_000));
+    await until(() => p.b.bytesRead > SOCKET_READ_BOUND);
+    const big = pattern(4 * 1024 * 1024, 9);
+    expect(fd.writev([big])).toBe(big.length);
+    fd.close();
+    expect(fd.readReady()).toBe(false);
+    const got: Buffer[] = [];
+    p.a.on("data", (d: Buffer) => got.push(d));
+    p.a.end(pattern(1024 * 1024));
+    await once(p.a, "end");
+    expect(Buffer.concat(got).equals(big)).toBe(true);
+  });
+
+  it("moving an accepted socket leaves the server's count of connections right", async () => {
+    const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const { port } = server.address() as net.AddressInfo;
+    const accepted = once(server, "connection") as Promise<[net.Socket]>;
+    const a = net.connect({ port, host: "127.0.0.1" });
+    cleanups.push(() => a.destroy());
+    const [raw] = await accepted;
+    const b = ownReadAccepted(raw);
+    cleanups.push(() => b.destroy());
+    expect(b).not.toBe(raw);
+    expect(b.remotePort).toBe(a.localPort);
+    await until(() => raw.destroyed);
+    const count = await new Promise<number>((r) => server.getConnections((_e, n) => r(n)));
+    expect(count).toBe(0);
+    // The server closes as soon as asked: the moved connection does not hold it.
+    await new Promise<void>((r) => server.close(() => r()));
+    const fd = new StreamFd(b);
+    a.end("still here");
+    expect((await drainToEof(fd, 64)).toString()).toBe("still here");
+  });
+
+  it("a connecting socket made by ownReadSocket reads once connected", async () => {
+    const held: net.Socket[] = [];
+    const server = net.createServer((s) => {
+      held.push(s);
+      s.end(pattern(100_000, 11));
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    cleanups.push(() => {
+      held.forEach((s) => s.destroy());
+      server.close();
+    });
+    const sock = ownReadSocket((onread) => net.connect({ port: (server.address() as net.AddressInfo).port, host: "127.0.0.1", allowHalfOpen: true, onread }));
+    const fd = new StreamFd(sock);
+    cleanups.push(() => fd.close());
+    expect(fd.connecting).toBe(true);
+    const got = await drainToEof(fd, 5000);
+    expect(got.equals(pattern(100_000, 11))).toBe(true);
+  });
+});
