@@ -10,7 +10,7 @@ import { fill_passwd, get_user_shell } from "@dropbear-ts/auth";
 import { cli_tty_cleanup } from "@dropbear-ts/chansession";
 import type { CliSession } from "@dropbear-ts/core";
 import { TRACE, dropbear_exit } from "@dropbear-ts/dbutil";
-import { StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
+import { StreamFd, ownReadSocket, socketStreamOptions } from "@dropbear-ts/netio";
 
 /** What cli_proxy_cmd hands to cli_session: the transport's two ends and the child to kill. */
 export interface ProxyTransport {
@@ -112,7 +112,7 @@ function fdStream(fd: number): StreamFd {
   if (!ok) {
     dropbear_exit(`Bad proxy fd ${fd}: not a socket or pipe`);
   }
-  return new StreamFd(new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions }));
+  return new StreamFd(ownReadSocket((onread) => new net.Socket({ fd, onread, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as net.SocketConstructorOpts)));
 }
 
 /**

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, realpathSync, unlinkSync, writeFileSync } from "node:fs";
-import { Socket } from "node:net";
+import { Socket, type SocketConstructorOpts } from "node:net";
 import type { Readable } from "node:stream";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, TRACE, dropbear_close, dropbear_exit, dropbear_log, strerror_code } from "@dropbear-ts/dbutil";
-import { FdError, ListenerFd, SignalPipeFd, StreamFd, dropbear_listen, getaddrstring, socketStreamOptions, type Fd, dropbear_prio, get_socket_address, hostPortString, set_sock_priority, set_listen_fast_open } from "@dropbear-ts/netio";
+import { FdError, ListenerFd, SignalPipeFd, StreamFd, dropbear_listen, getaddrstring, ownReadSocket, socketStreamOptions, type Fd, dropbear_prio, get_socket_address, hostPortString, set_sock_priority, set_listen_fast_open } from "@dropbear-ts/netio";
 import { MAX_LISTEN_ADDR, MAX_UNAUTH_CLIENTS, MAX_UNAUTH_PER_IP, DROPBEAR_SERVER_TCP_FAST_OPEN } from "@dropbear-ts/options";
 import { algo_tables_new } from "@dropbear-ts/algo";
 import { svrAuthWarmUp } from "@dropbear-ts/auth";
@@ -307,7 +307,12 @@ async function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<
       process.off("disconnect", orphaned);
       // Not from inside Node's delivery of queued messages, which still uses the channel after.
       setImmediate(() => process.disconnect());
-      resolve(new Socket({ handle, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as unknown as ConstructorParameters<typeof Socket>[0]));
+      resolve(
+        ownReadSocket(
+          (onread) =>
+            new Socket({ handle, onread, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as unknown as ConstructorParameters<typeof Socket>[0]),
+        ),
+      );
     });
     // A daemon already gone shows as the disconnect above, not as an error here.
     process.send!(READY_MSG, undefined, {}, () => undefined);
@@ -335,7 +340,7 @@ export async function main_inetd(opts: runopts, svr_opts: svr_runopts): Promise<
   const sock =
     svr_opts.reexec_childpipe >= 0 && process.channel !== undefined
       ? await receiveConnection(opts, svr_opts)
-      : new Socket({ fd: 0, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions });
+      : ownReadSocket((onread) => new Socket({ fd: 0, onread, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as SocketConstructorOpts));
   sock.pause();
   const { remote_host, remote_port } = get_socket_address(sock);
   dropbear_log(LOG_INFO, `Child connection from ${hostPortString(remote_host, remote_port)}`);

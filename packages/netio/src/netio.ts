@@ -21,7 +21,7 @@ import {
   type m_list,
 } from "@dropbear-ts/dbutil";
 import { DROPBEAR_FAILURE, DROPBEAR_LISTEN_BACKLOG, DROPBEAR_SUCCESS, MAX_UNAUTH_PER_IP } from "@dropbear-ts/options";
-import { Fd, ListenerFd, SOCKET_HIGH_WATER_MARK, StreamFd, socketStreamOptions } from "./fd.js";
+import { Fd, ListenerFd, SOCKET_HIGH_WATER_MARK, StreamFd, ownReadSocket, socketStreamOptions } from "./fd.js";
 
 // In netio.c's order: outbound connections (connect_try_next .. handle_connect_fds), the write
 // queue's iovecs, socket options, dropbear_listen, then socket addresses.
@@ -101,18 +101,21 @@ function connect_try_next(c: dropbear_progress_connection): void {
     try {
       if (c.remoteport === null) {
         // connect_streamlocal's one "address": the socket path.
-        c.sock = new StreamFd(netConnect({ path: host, allowHalfOpen: true, ...socketStreamOptions }));
+        c.sock = new StreamFd(ownReadSocket((onread) => netConnect({ path: host, allowHalfOpen: true, onread, ...socketStreamOptions })));
         return;
       }
-      const sock = netConnect({
-        host,
-        port: Number(c.remoteport),
-        allowHalfOpen: true,
-        noDelay: true,
-        ...socketStreamOptions,
-        ...(c.bind_address !== null ? { localAddress: c.bind_address } : {}),
-        ...(c.bind_port !== null ? { localPort: Number(c.bind_port) } : {}),
-      });
+      const sock = ownReadSocket((onread) =>
+        netConnect({
+          host,
+          port: Number(c.remoteport),
+          allowHalfOpen: true,
+          noDelay: true,
+          onread,
+          ...socketStreamOptions,
+          ...(c.bind_address !== null ? { localAddress: c.bind_address } : {}),
+          ...(c.bind_port !== null ? { localPort: Number(c.bind_port) } : {}),
+        }),
+      );
       c.sock = new StreamFd(sock);
       return;
     } catch (e) {

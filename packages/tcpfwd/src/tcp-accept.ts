@@ -3,7 +3,7 @@ import { send_msg_channel_open_init } from "@dropbear-ts/channel";
 import { ListenerType, type FwdListener, type Listener, type sshsession } from "@dropbear-ts/core";
 import { LOG_INFO, TRACE, dropbear_assert, dropbear_log } from "@dropbear-ts/dbutil";
 import { new_listener } from "@dropbear-ts/listener";
-import { StreamFd, dropbear_listen, type ListenerFd } from "@dropbear-ts/netio";
+import { StreamFd, dropbear_listen, ownReadAccepted, type ListenerFd } from "@dropbear-ts/netio";
 import { DROPBEAR_MAX_SOCKS, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 
@@ -30,10 +30,12 @@ function tcpAcceptOne<S extends sshsession>(ses: S, listener: Listener, sock: Li
   TRACE("enter tcp_acceptor");
   // listen_tcpfwd registered this acceptor with the FwdListener of this same session.
   const tcpinfo = listener.typedata as FwdListener<S>;
-  const s = sock.accept();
-  if (s === null) {
+  const accepted = sock.accept();
+  if (accepted === null) {
     return;
   }
+  // Read into our own buffer: the hot path of a -L tunnel's data.
+  const s = ownReadAccepted(accepted);
   const ipstring = s.remoteAddress;
   const port = s.remotePort;
   if (ipstring === undefined || port === undefined) {
