@@ -154,14 +154,13 @@ export function read_packet(ses: sshsession): void {
   const maxlen = readbuf.len - readbuf.pos;
   let len = 0;
   if (maxlen > 0) {
-    const got = readSome(ses, maxlen);
+    const got = readSome(ses, readbuf, maxlen);
     if (got === null) {
       TRACE2("leave read_packet: EINTR or EAGAIN");
       return;
     }
-    got.copy(buf_getptr(readbuf, got.length));
-    buf_incrpos(readbuf, got.length);
-    len = got.length;
+    buf_incrpos(readbuf, got);
+    len = got;
   }
   if (len === maxlen) {
     decrypt_packet(ses);
@@ -169,17 +168,21 @@ export function read_packet(ses: sshsession): void {
   TRACE2("leave read_packet");
 }
 
-/** One non-blocking read of at most `max` bytes; EOF goes to ses.remoteclosed (which ends the session). */
-function readSome(ses: sshsession, max: number): Buffer | null {
+/**
+ * One non-blocking read of at most `max` bytes into `buf` at its pos (room checked): the bytes
+ * read, null for EAGAIN. EOF goes to ses.remoteclosed (which ends the session).
+ */
+function readSome(ses: sshsession, buf: buffer, max: number): number | null {
   const sock = ses.sock_in;
   dropbear_assert(sock !== null, "ses.sock_in != -1");
-  let got: Buffer | null;
+  const dest = buf_getwriteptr(buf, max);
+  let got: number | null;
   try {
-    got = sock.read(max);
+    got = sock.readInto(dest, 0, max);
   } catch (e) {
     fatalIo("reading", e);
   }
-  if (got !== null && got.length === 0) {
+  if (got === 0) {
     sesCall(ses, ses.remoteclosed);
     dropbear_exit("Remote closed the connection");
   }
@@ -199,14 +202,13 @@ function read_packet_init(ses: sshsession): boolean {
   }
   const readbuf = ses.readbuf;
   const maxlen = blocksize - readbuf.pos;
-  const got = readSome(ses, maxlen);
+  const got = readSome(ses, readbuf, maxlen);
   if (got === null) {
     TRACE2("leave read_packet_init: EAGAIN");
     return false;
   }
-  got.copy(buf_getwriteptr(readbuf, got.length));
-  buf_incrwritepos(readbuf, got.length);
-  if (got.length !== maxlen) {
+  buf_incrwritepos(readbuf, got);
+  if (got !== maxlen) {
     return false;
   }
   buf_setpos(readbuf, 0);
