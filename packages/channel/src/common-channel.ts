@@ -4,11 +4,14 @@ import {
   buf_getint,
   buf_getptr,
   buf_getstring,
+  buf_getwriteptr,
   buf_incrpos,
+  buf_incrwritepos,
   buf_putbyte,
-  buf_putbytes,
   buf_putint,
   buf_putstring,
+  buf_setlen,
+  buf_setpos,
   cbuf_free,
   cbuf_getavail,
   cbuf_getused,
@@ -580,43 +583,51 @@ function send_msg_channel_data(ses: sshsession, channel: Channel, isextended: bo
     TRACE("leave send_msg_channel_data: no window");
     return;
   }
-  let data: Buffer | null;
-  let err: FdError | null = null;
-  try {
-    data = fd.read(maxlen);
-  } catch (e) {
-    if (!(e instanceof FdError)) {
-      throw e;
-    }
-    data = Buffer.alloc(0);
-    err = e;
-  }
-  if (data === null) {
-    // Our readiness can be stale (a 'readable' event already consumed), so EAGAIN is not taken
-    // as EOF here as Dropbear does: the next select tells.
-    TRACE("leave send_msg_channel_data: EAGAIN");
-    return;
-  }
-  if (data.length === 0) {
-    close_chan_fd(ses, channel, fd, SHUT_RD);
-    TRACE(() => `leave send_msg_channel_data: read err ${err?.code ?? 0} or EOF for fd ${fd.fd}`);
-    return;
-  }
-  let len = data.length;
-  if (channel.read_mangler !== null) {
-    len = channel.read_mangler(channel, data);
-    if (len === 0) {
-      return;
-    }
-  }
-  TRACE(() => `send_msg_channel_data: len ${len} fd ${fd.fd}`);
   buf_putbyte(wp, isextended ? SSH_MSG_CHANNEL_EXTENDED_DATA : SSH_MSG_CHANNEL_DATA);
   buf_putint(wp, channel.remotechan);
   if (isextended) {
     buf_putint(wp, SSH_EXTENDED_DATA_STDERR);
   }
+  // A dummy size first; the data is read straight into the payload after it.
+  const size_pos = wp.pos;
+  buf_putint(wp, 0);
+  let len: number | null;
+  let err: FdError | null = null;
+  try {
+    len = fd.readInto(buf_getwriteptr(wp, maxlen), 0, maxlen);
+  } catch (e) {
+    if (!(e instanceof FdError)) {
+      throw e;
+    }
+    len = 0;
+    err = e;
+  }
+  if (len === null || len === 0) {
+    buf_setpos(wp, 0);
+    buf_setlen(wp, 0);
+    if (len === null) {
+      // Our readiness can be stale (a 'readable' event already consumed), so EAGAIN is not
+      // taken as EOF here as Dropbear does: the next select tells.
+      TRACE("leave send_msg_channel_data: EAGAIN");
+      return;
+    }
+    close_chan_fd(ses, channel, fd, SHUT_RD);
+    TRACE(() => `leave send_msg_channel_data: read err ${err?.code ?? 0} or EOF for fd ${fd.fd}`);
+    return;
+  }
+  if (channel.read_mangler !== null) {
+    len = channel.read_mangler(channel, buf_getwriteptr(wp, len));
+    if (len === 0) {
+      buf_setpos(wp, 0);
+      buf_setlen(wp, 0);
+      return;
+    }
+  }
+  TRACE(() => `send_msg_channel_data: len ${len} fd ${fd.fd}`);
+  buf_incrwritepos(wp, len);
+  // ... the real size here.
+  buf_setpos(wp, size_pos);
   buf_putint(wp, len);
-  buf_putbytes(wp, data, len);
   channel.transwindow -= len;
   encrypt_packet(ses);
   TRACE("leave send_msg_channel_data");
