@@ -3,7 +3,7 @@
 // bundle's, writable by others, someone else's) costs a plain compile, never a failed run or
 // stale code. Each case runs a small bundle through the real launcher in a fresh node.
 import { execFile } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -158,6 +158,21 @@ describe("launcher code cache", () => {
   it("DROPBEAR_TS_CODE_CACHE=0 switches it off", async () => {
     expect((await runProg({ DROPBEAR_TS_CODE_CACHE: "0" })).n).toBe(41);
     expect(caches()).toEqual([]);
+  });
+
+  it("keeps the newest four caches (one per Node and flags) and clears a dead writer's temporary file", async () => {
+    for (let i = 0; i < 6; i++) {
+      await runProg({}, [`--title=prog${i}`]);
+    }
+    expect(caches()).toHaveLength(4);
+    const stale = join(dist, "bundle.cjs.0123456789abcdef.v8cache.abc.tmp");
+    writeFileSync(stale, "half");
+    utimesSync(stale, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+    const fresh = join(dist, "bundle.cjs.0123456789abcdef.v8cache.def.tmp");
+    writeFileSync(fresh, "being written");
+    await runProg({}, ["--title=prog6"]);
+    expect(caches()).toHaveLength(4);
+    expect(leftovers()).toEqual(["bundle.cjs.0123456789abcdef.v8cache.def.tmp"]);
   });
 
   it("parallel first runs all succeed and leave one whole cache, no temporary files", async () => {

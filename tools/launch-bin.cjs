@@ -16,9 +16,9 @@
 // compiled once, beside the bundle in a file only the bundle's owner writes.
 "use strict";
 const { createRequire } = require("node:module");
-const { accessSync, closeSync, constants, fstatSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } = require("node:fs");
+const { accessSync, closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } = require("node:fs");
 const { createHash, randomBytes } = require("node:crypto");
-const { dirname, join } = require("node:path");
+const { basename, dirname, join } = require("node:path");
 const vm = require("node:vm");
 
 /** The file to load: the bundle, or the module graph's entry when the bundle is stale. */
@@ -168,28 +168,64 @@ function saveCache(cache, data) {
   let fd;
   try {
     fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
-    writeSync(fd, header);
-    writeSync(fd, data);
+    writeAll(fd, header);
+    writeAll(fd, data);
     closeSync(fd);
     fd = undefined;
     renameSync(tmp, cache.path);
   } catch {
     // No cache this time (a full disk, a read-only tree): the program runs all the same.
     if (fd !== undefined) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // Never made.
-    }
+    unlinkQuietly(tmp);
+    return;
   }
+  pruneCaches(cache.path);
+}
+
+function writeAll(fd, buf) {
+  for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+}
+
+// One cache per Node version and set of flags a bundle ran under; the newest few are kept.
+const KEPT_CACHES = 4;
+// A temporary file this old was left by a writer that died before its rename.
+const STALE_TMP_MS = 60_000;
+
+/** Keep the newest KEPT_CACHES caches of this cache file's bundle, and no stale temporary files. */
+function pruneCaches(path) {
+  const dir = dirname(path);
+  const prefix = `${basename(path).split(".").slice(0, -2).join(".")}.`;
+  let names;
+  try {
+    names = readdirSync(dir).filter((n) => n.startsWith(prefix));
+  } catch {
+    return;
+  }
+  const caches = [];
+  for (const name of names) {
+    const file = join(dir, name);
+    let st;
+    try {
+      st = lstatSync(file);
+    } catch {
+      continue;
+    }
+    if (name.endsWith(".v8cache")) caches.push({ file, mtime: st.mtimeMs });
+    else if (name.endsWith(".tmp") && Date.now() - st.mtimeMs > STALE_TMP_MS) unlinkQuietly(file);
+  }
+  caches.sort((a, b) => b.mtime - a.mtime);
+  for (const c of caches.slice(KEPT_CACHES)) unlinkQuietly(c.file);
 }
 
 function dropCache(cache) {
-  if (!cache.writable) return;
+  if (cache.writable) unlinkQuietly(cache.path);
+}
+
+function unlinkQuietly(file) {
   try {
-    unlinkSync(cache.path);
+    unlinkSync(file);
   } catch {
-    // Gone already.
+    // Gone already, or never made.
   }
 }
 
