@@ -14,8 +14,9 @@ const run = promisify(execFile);
 const launcher = fileURLToPath(new URL("../tools/launch-bin.cjs", import.meta.url));
 const asRoot = process.getuid?.() === 0;
 
-// Nested functions, require() and a promise, as the real bundles have.
-const bundleSource = (word: string) => `"use strict";
+// Nested functions, require() and a promise, as the real bundles have, inside the CommonJS
+// wrapper bundle-bin.mjs writes (`wrapped` false: a bundle of an older build, without it).
+const bundleSource = (word: string, wrapped = true) => (wrapped ? "(function (exports, require, module, __filename, __dirname) { " : "") + `"use strict";
 const os = require("node:os");
 function outer(n) {
   function inner(m) { return m * 2; }
@@ -24,7 +25,7 @@ function outer(n) {
 Promise.resolve().then(() => require("node:path")).then((path) => {
   process.stdout.write(JSON.stringify({ word: ${JSON.stringify(word)}, n: outer(20), base: path.basename(__filename), eol: os.EOL === "\\n" }));
 });
-`;
+` + (wrapped ? "})" : "");
 
 let dir = "";
 let dist = "";
@@ -122,6 +123,14 @@ describe("launcher code cache", () => {
     const made = statSync(plainName).ino;
     await runProg();
     expect(statSync(plainName).ino).toBe(made);
+  });
+
+  it("a bundle without the wrapper (an older build) runs, with its own cache", async () => {
+    writeFileSync(join(dist, "bundle.cjs"), bundleSource("old", false));
+    expect(await runProg()).toEqual({ word: "old", n: 41, base: "bundle.cjs", eol: true });
+    const ino = statSync(onlyCache()).ino;
+    expect((await runProg()).word).toBe("old");
+    expect(statSync(onlyCache()).ino).toBe(ino);
   });
 
   it("a rebuilt bundle of the same length never runs the old bundle's cached code", async () => {

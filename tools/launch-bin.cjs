@@ -58,8 +58,10 @@ function launch(binFile) {
   }
 }
 
-// The bundle runs as Node runs a CommonJS file, inside a function of the same parameters. The
-// head stays on the first line, so line numbers in stack traces are the file's.
+// The bundle runs as Node runs a CommonJS file, inside a function of the same parameters.
+// bundle-bin.mjs writes the bundle already wrapped (compiling the file as read keeps one copy
+// of its source in memory, not two); an older bundle is wrapped here. The head stays on the
+// first line, so line numbers in stack traces are the file's.
 const HEAD = "(function (exports, require, module, __filename, __dirname) { ";
 const TAIL = "\n})";
 
@@ -74,7 +76,7 @@ const HEADER_LEN = MAGIC.length + 64;
 /** Load and run a bundle with V8's code cache, or without it when there is none to trust. */
 function runBundle(file) {
   const code = readFileSync(file, "utf8");
-  const source = HEAD + code + TAIL;
+  const source = code.startsWith(HEAD) ? code : HEAD + code + TAIL;
   // No import() in it (bundle-bin.mjs turns them into require()): a script made from a code
   // cache loses Node 20's dynamic import callback.
   const options = { filename: file };

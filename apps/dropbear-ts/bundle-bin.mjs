@@ -56,8 +56,13 @@ const result = await build({
   // Code that loads CommonJS packages (koffi, bcrypt-pbkdf) through createRequire(import.meta.url)
   // resolves them from here, in the monorepo's node_modules.
   define: { __DROPBEAR_TS_VERSION__: JSON.stringify(version), "import.meta.url": "__dbtsImportMetaUrl" },
-  // Strict, as the ES modules it was made from are.
-  banner: { js: '"use strict";\nconst __dbtsImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
+  // The file is already inside the function Node wraps a CommonJS file in, so the launcher
+  // compiles it as read (one copy of the source in memory; its first line must be the same
+  // as the launcher's HEAD). Strict, as the ES modules it was made from are.
+  banner: {
+    js: '(function (exports, require, module, __filename, __dirname) { "use strict";\nconst __dbtsImportMetaUrl = require("node:url").pathToFileURL(__filename).href;',
+  },
+  footer: { js: "})" },
 });
 
 const infos = new Set();
