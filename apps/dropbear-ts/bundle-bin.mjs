@@ -65,6 +65,15 @@ const result = await build({
   footer: { js: "})" },
 });
 
+// V8 keeps a script's source as long as the script, at one byte a character only if every
+// character fits in one. esbuild escapes non-ASCII characters in code, not in the comments it
+// keeps, where one "\u2016" doubled the source every process holds (about 360 KB); a \u escape
+// stands for the same character in code too.
+const bundleFile = join(appDir, "dist", "bundle.cjs");
+const text = readFileSync(bundleFile, "utf8");
+const ascii = text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+if (ascii !== text) writeFileSync(bundleFile, ascii);
+
 const infos = new Set();
 for (const input of Object.keys(result.metafile.inputs)) {
   const m = /^((?:packages|apps)\/[^/]+)\/dist\//.exec(relative(root, join(process.cwd(), input)));
