@@ -79,7 +79,15 @@ function keepReady(readfds: FdSet, writefds: FdSet): number {
   return n;
 }
 
-/** Resolve on the next event from any watched Fd, or after `ms` (if not null). */
+/**
+ * Resolve after the next event from any watched Fd, or after `ms` (if not null), once the
+ * event loop has run the rest of that I/O phase. Node runs promise continuations right after
+ * each I/O callback, so resolving at the first event would run a whole loop turn for one
+ * accepted connection, one completed connect or one socket's data, before libuv delivers the
+ * others it already has in hand: a burst of hundreds then cost a turn (and a write to the
+ * transport) each. Resolving from setImmediate lets that phase finish first, as select(2)
+ * returns every fd ready at the time, and costs no waiting: the check phase follows at once.
+ */
 function waitForEvent(readfds: FdSet, writefds: FdSet, ms: number | null): Promise<void> {
   return new Promise<void>((resolve) => {
     let timer: NodeJS.Timeout | null = null;
@@ -94,7 +102,7 @@ function waitForEvent(readfds: FdSet, writefds: FdSet, ms: number | null): Promi
       if (timer !== null) {
         clearTimeout(timer);
       }
-      resolve();
+      setImmediate(resolve);
     };
     for (const fd of readfds) {
       fd.addWaiter(wake);

@@ -96,6 +96,17 @@ describe("select()", () => {
     expect(sig.drain()).toBe(true);
   });
 
+  it("returns every fd made ready in the same phase of Node's event loop, not only the first", async () => {
+    // Node runs promise continuations between two timer (or I/O) callbacks of one phase: a
+    // select that resumed at the first event would see one fd here, and a burst of accepts,
+    // connects or reads would cost the session loop a turn each.
+    const sigs = [new SignalPipeFd(), new SignalPipeFd(), new SignalPipeFd()];
+    for (const sig of sigs) setTimeout(() => sig.raise(), 20);
+    const r = new Set<Fd>(sigs);
+    expect(await select(r, new Set(), 5)).toBe(3);
+    expect(r.size).toBe(3);
+  });
+
   it("absorbs wake-ups that change nothing and still honours the timeout", async () => {
     const { a } = await pair();
     const sig = new SignalPipeFd();
