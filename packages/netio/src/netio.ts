@@ -1,5 +1,5 @@
 import { lookup } from "node:dns/promises";
-import { connect as netConnect, createServer, Socket, type Server } from "node:net";
+import { connect as netConnect, createServer, isIP, Socket, type Server } from "node:net";
 import { constants as osConstants } from "node:os";
 import { buf_free, buf_getptr, buf_incrpos, type buffer } from "@dropbear-ts/buffer";
 import {
@@ -148,6 +148,12 @@ export function connect_remote(
   if (!/^\d+$/.test(remoteport) || port > 65535) {
     c.errstring = `Error resolving '${remotehost}' port '${remoteport}'. Servname not supported for ai_socktype`;
     c.res = [];
+    return c;
+  }
+  if (isIP(remotehost) !== 0) {
+    // A numeric address resolves to itself (getaddrinfo returns it at once, as C's call does);
+    // a lookup's promise would only hold the connect back by a loop turn.
+    c.res = [remotehost];
     return c;
   }
   const lookupFd = new LookupFd();
