@@ -6,11 +6,14 @@
 //
 //   node bench/run.mjs [--quick] [--rounds N] [--secs S] [--no-write] [--only ours,OpenSSH,Dropbear]
 //                      [--lat-only] [--lat-rounds N] [--our-client-args "-W 2097152"] [--our-server-args "..."] [--tput-only] [--ciphers chacha,gcm,ctr] [--node-args "--cpu-prof --cpu-prof-dir=DIR"]
-//                      [--base DIR]
+//                      [--base DIR] [--conc-only] [--conc 200,1000] [--conc-rounds N]
 //
 // --base DIR adds a fourth implementation, "base": ours as built in another checkout DIR (say
 // /work/main), interleaved with this one round by round, for A/B comparisons of a change; with
 // --only ours,base the run prints both side by side (median and best round), not the table.
+// --conc-only runs only the concurrent connections (--conc: the sizes), --conc-rounds times per
+// size (default 5), interleaved, each round through a fresh tunnel as the full run does, and
+// prints each implementation's medians of time and CPU (client; server: the daemon's tree).
 //
 // What it measures, per implementation:
 //   - -L throughput per cipher: one tunnel per (implementation, cipher) kept up for the run; each
@@ -44,10 +47,13 @@ const QUICK = flag("quick");
 const ROUNDS = Number(opt("rounds", QUICK ? 1 : 3));
 const SECS = Number(opt("secs", QUICK ? 1 : 2));
 const LAT_ROUNDS = Number(opt("lat-rounds", QUICK ? 3 : 9));
-const CONCURRENCY = QUICK ? [200] : [200, 1000];
+const CONC_ONLY = flag("conc-only");
+const CONCURRENCY = opt("conc") ? opt("conc").split(",").map(Number) : QUICK ? [200] : [200, 1000];
+const CONC_ROUNDS = CONC_ONLY ? Number(opt("conc-rounds", 5)) : 1;
 const CONC_PAYLOAD = 16 * 1024;
 const CONC_TIMEOUT_MS = 60_000;
-const WRITE = !flag("no-write");
+// A partial run (--conc-only) never overwrites the full report.
+const WRITE = !flag("no-write") && !CONC_ONLY;
 // Extra node flags for our two programs (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
 const OUR_NODE_ARGS = (opt("node-args", "") || "").split(" ").filter(Boolean);
 // Extra flags for our client and server (e.g. "-W 2097152").
@@ -68,6 +74,7 @@ if (flag("lat-only")) {
   CIPHERS.splice(0);
   CONCURRENCY.splice(0);
 }
+if (CONC_ONLY) CIPHERS.splice(0);
 const BASE = opt("base");
 const IMPLS = ["ours", "OpenSSH", "Dropbear", ...(BASE ? ["base"] : [])].filter((n) => !opt("only") || opt("only").split(",").includes(n));
 /** Where an implementation of ours lives: this checkout, or --base's. */
@@ -412,7 +419,7 @@ async function main() {
 
   // Connect + auth + exec true, interleaved with a bare node start.
   const nodeLat = [];
-  for (let r = 0; r < LAT_ROUNDS; r++) {
+  for (let r = 0; r < (CONC_ONLY ? 0 : LAT_ROUNDS); r++) {
     nodeLat.push(await timeRun(process.execPath, ["-e", "0"]));
     for (const impl of IMPLS) {
       const [cmd, args] = clientArgs(impl, { sshPort: servers[impl].sshPort, command: "true" });
@@ -423,17 +430,43 @@ async function main() {
 
   // Concurrent tunnelled connections (default cipher of each client).
   for (const n of CONCURRENCY) {
-    for (const impl of IMPLS) {
-      const t = await startTunnel(impl, servers[impl], null, echoPort);
-      if (t.failed) {
-        R[impl].conc[n] = { failed: t.failed };
-        continue;
+    const rounds = Object.fromEntries(IMPLS.map((impl) => [impl, []]));
+    for (let r = 0; r < CONC_ROUNDS; r++) {
+      for (const impl of r % 2 ? [...IMPLS].reverse() : IMPLS) {
+        const t = await startTunnel(impl, servers[impl], null, echoPort);
+        if (t.failed) {
+          R[impl].conc[n] = { failed: t.failed };
+          continue;
+        }
+        const spids = tree(servers[impl].proc.pid);
+        const c0 = cpuSecs([t.proc.pid]);
+        const s0 = cpuSecs(spids);
+        const c = await concurrent(t.lport, n);
+        c.cpuClient = cpuSecs([t.proc.pid]) - c0;
+        // Connection processes that exited meanwhile are lost to this count; ours and OpenSSH's
+        // hold one per tunnel, alive until the tunnel stops.
+        c.cpuServer = cpuSecs(tree(servers[impl].proc.pid)) - s0;
+        R[impl].conc[n] = c;
+        rounds[impl].push(c);
+        log(`${n} concurrent: ${impl} ${c.secs.toFixed(2)} s, ${c.intact}/${n} intact${c.timedOut ? " (timed out)" : ""}, CPU client ${c.cpuClient.toFixed(2)} s, server ${c.cpuServer.toFixed(2)} s`);
+        await stop(t.proc);
       }
-      R[impl].conc[n] = await concurrent(t.lport, n);
-      const c = R[impl].conc[n];
-      log(`${n} concurrent: ${impl} ${c.secs.toFixed(2)} s, ${c.intact}/${n} intact${c.timedOut ? " (timed out)" : ""}`);
-      await stop(t.proc);
     }
+    if (CONC_ROUNDS > 1) {
+      for (const impl of IMPLS) {
+        const xs = rounds[impl];
+        if (xs.length === 0) continue;
+        R[impl].conc[n] = { ...xs[0], secs: median(xs.map((x) => x.secs)), intact: Math.min(...xs.map((x) => x.intact)) };
+        log(`${n} concurrent: ${impl.padEnd(9)} median ${fmt(median(xs.map((x) => x.secs)), 3)} s (${xs.map((x) => x.secs.toFixed(2)).join(" ")}), ` +
+          `CPU client ${fmt(median(xs.map((x) => x.cpuClient)), 2)} s, server ${fmt(median(xs.map((x) => x.cpuServer)), 2)} s, intact min ${R[impl].conc[n].intact}/${n}`);
+      }
+    }
+  }
+  if (CONC_ONLY) {
+    for (const s of Object.values(servers)) await stop(s.proc);
+    sink.close();
+    echo.close();
+    return { R, nodeLat: NaN, bareRss: NaN };
   }
 
   // Idle: a fresh -N session each, RSS after a quiet second, CPU over two more.
