@@ -42,14 +42,15 @@ describe("npm run pack", () => {
     expect(tarball).toBe(join(root, "pack", `dropbear-ts-${pkg.version}.tgz`));
   });
 
-  it("holds the four bundles, the library (bundle and declarations), the licence, the README and package.json, nothing else", () => {
+  it("holds the four programs (command, bundle) and their launcher, the library (bundle and declarations), the licence, the README and package.json, nothing else", () => {
     const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).trim().split("\n").sort();
     expect(files).toEqual(
       [
         "package/LICENSE",
         "package/README.md",
         "package/package.json",
-        ...PROGRAMS.map((p) => `package/dist/${p}.js`),
+        ...PROGRAMS.flatMap((p) => [`package/dist/${p}.cjs`, `package/dist/${p}.bundle.cjs`]),
+        "package/dist/launch.cjs",
         ...LIBRARY.map((f) => `package/dist/${f}`),
       ].sort(),
     );
@@ -78,8 +79,8 @@ describe("npm install -g of the tarball", () => {
 
   it("bundles the workspace code: nothing of the repo is imported", () => {
     for (const p of PROGRAMS) {
-      const code = readFileSync(join(prefix, "lib/node_modules/dropbear-ts/dist", `${p}.js`), "utf8");
-      expect(code).not.toMatch(/from\s+["']@dropbear-ts\//);
+      const code = readFileSync(join(prefix, "lib/node_modules/dropbear-ts/dist", `${p}.bundle.cjs`), "utf8");
+      expect(code).not.toMatch(/(from\s+|require\()["']@dropbear-ts\//);
       expect(code).not.toContain(root);
     }
   });
@@ -89,6 +90,19 @@ describe("npm install -g of the tarball", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ssh-ed25519 AAAA/m);
     expect(statSync(join(prefix, "k")).size).toBeGreaterThan(0);
+  });
+
+  it("runs the programs with V8's code cache: the installer's run writes it beside the bundle, later runs use it", () => {
+    const dist = join(prefix, "lib/node_modules/dropbear-ts/dist");
+    const caches = () => readdirSync(dist).filter((f) => f.startsWith("dropbearkey.bundle.cjs.") && f.endsWith(".v8cache"));
+    // The tests run as the owner of the install (root in CI), as `sudo npm install -g` leaves it.
+    expect(caches()).toHaveLength(1);
+    const before = statSync(join(dist, caches()[0]!)).mtimeMs;
+    const r = run("dropbearkey", ["-y", "-f", "k"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ssh-ed25519 AAAA/m);
+    expect(caches()).toHaveLength(1);
+    expect(statSync(join(dist, caches()[0]!)).mtimeMs).toBe(before);
   });
 
   it("dropbearconvert reads that key back (koffi-free path) and dbclient/dropbear name dropbear-ts in -V", () => {

@@ -253,4 +253,4 @@ function sha256(data) {
   return createHash("sha256").update(data).digest();
 }
 
-module.exports = { launch };
+module.exports = { launch, runBundle };

@@ -12,6 +12,8 @@
 // the bundle took code from. A later `tsc -b` alone (no bundling) rewrites those, and the
 // launcher then sees the bundle is older and loads dist/main.js, so it never runs stale code.
 //
+// The published package (bundle.mjs) ships the same file, made by `bundleProgram`.
+//
 //   node ../dropbear-ts/bundle-bin.mjs <program>
 import { build } from "esbuild";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -20,63 +22,80 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
-const program = process.argv[2];
-if (!program) {
-  console.error("usage: bundle-bin.mjs <program>");
-  process.exit(2);
-}
-const appDir = join(root, "apps", program);
-const version = JSON.parse(readFileSync(join(here, "package.json"), "utf8")).version;
 const isThirdParty = (spec) => !spec.startsWith(".") && !spec.startsWith("/") && !spec.startsWith("node:") && !spec.startsWith("@dropbear-ts/");
 
-const result = await build({
-  entryPoints: [join(appDir, "dist", "main.js")],
-  outfile: join(appDir, "dist", "bundle.cjs"),
-  bundle: true,
-  platform: "node",
-  format: "cjs",
-  target: "node20.19",
-  // import() of a third-party package (ML-KEM, libsodium) becomes require(): a vm.Script made
-  // from V8's code cache loses Node 20's dynamic import callback. Node >= 20.19 requires ES
-  // modules without a flag.
-  supported: { "dynamic-import": false },
-  external: ["node:*"],
-  plugins: [
-    {
-      name: "third-party-external",
-      setup(b) {
-        b.onResolve({ filter: /.*/ }, (args) => (isThirdParty(args.path) ? { path: args.path, external: true } : undefined));
-      },
-    },
-  ],
-  minify: false,
-  legalComments: "none",
-  metafile: true,
-  logLevel: "warning",
-  // Code that loads CommonJS packages (koffi, bcrypt-pbkdf) through createRequire(import.meta.url)
-  // resolves them from here, in the monorepo's node_modules.
-  define: { __DROPBEAR_TS_VERSION__: JSON.stringify(version), "import.meta.url": "__dbtsImportMetaUrl" },
-  // The file is already inside the function Node wraps a CommonJS file in, so the launcher
-  // compiles it as read (one copy of the source in memory; its first line must be the same
-  // as the launcher's HEAD). Strict, as the ES modules it was made from are.
-  banner: {
-    js: '(function (exports, require, module, __filename, __dirname) { "use strict";\nconst __dbtsImportMetaUrl = require("node:url").pathToFileURL(__filename).href;',
+/**
+ * Everything that is not ours stays an import: its own package (with its native parts, licence
+ * and engines) is installed beside the bundle.
+ */
+export const thirdPartyExternal = {
+  name: "third-party-external",
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, (args) => (isThirdParty(args.path) ? { path: args.path, external: true } : undefined));
   },
-  footer: { js: "})" },
-});
+};
 
-// V8 keeps a script's source as long as the script, at one byte a character only if every
-// character fits in one. esbuild escapes non-ASCII characters in code, not in the comments it
-// keeps, where one "\u2016" doubled the source every process holds (about 360 KB); a \u escape
-// stands for the same character in code too.
-const bundleFile = join(appDir, "dist", "bundle.cjs");
-const text = readFileSync(bundleFile, "utf8");
-const ascii = text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-if (ascii !== text) writeFileSync(bundleFile, ascii);
+/**
+ * Bundle apps/<program>/dist/main.js into apps/<program>/dist/bundle.cjs (and its
+ * bundle.inputs.json); returns the bundle's path and esbuild's metafile, whose input paths are
+ * relative to the working directory.
+ */
+export async function bundleProgram(program) {
+  const appDir = join(root, "apps", program);
+  const version = JSON.parse(readFileSync(join(here, "package.json"), "utf8")).version;
+  const result = await build({
+    entryPoints: [join(appDir, "dist", "main.js")],
+    outfile: join(appDir, "dist", "bundle.cjs"),
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20.19",
+    // import() of a third-party package (ML-KEM, libsodium) becomes require(): a vm.Script made
+    // from V8's code cache loses Node 20's dynamic import callback. Node >= 20.19 requires ES
+    // modules without a flag.
+    supported: { "dynamic-import": false },
+    external: ["node:*"],
+    plugins: [thirdPartyExternal],
+    minify: false,
+    legalComments: "none",
+    metafile: true,
+    logLevel: "warning",
+    // Code that loads CommonJS packages (koffi, bcrypt-pbkdf) through createRequire(import.meta.url)
+    // resolves them from where the bundle is: the monorepo's node_modules, or the installed
+    // package's.
+    define: { __DROPBEAR_TS_VERSION__: JSON.stringify(version), "import.meta.url": "__dbtsImportMetaUrl" },
+    // The file is already inside the function Node wraps a CommonJS file in, so the launcher
+    // compiles it as read (one copy of the source in memory; its first line must be the same
+    // as the launcher's HEAD). Strict, as the ES modules it was made from are.
+    banner: {
+      js: '(function (exports, require, module, __filename, __dirname) { "use strict";\nconst __dbtsImportMetaUrl = require("node:url").pathToFileURL(__filename).href;',
+    },
+    footer: { js: "})" },
+  });
 
-const infos = new Set();
-for (const input of Object.keys(result.metafile.inputs)) {
-  const m = /^((?:packages|apps)\/[^/]+)\/dist\//.exec(relative(root, join(process.cwd(), input)));
-  if (m) infos.add(relative(join(appDir, "dist"), join(root, m[1], "tsconfig.tsbuildinfo")));
+  // V8 keeps a script's source as long as the script, at one byte a character only if every
+  // character fits in one. esbuild escapes non-ASCII characters in code, not in the comments it
+  // keeps, where one "\u2016" doubled the source every process holds (about 360 KB); a \u escape
+  // stands for the same character in code too.
+  const bundleFile = join(appDir, "dist", "bundle.cjs");
+  const text = readFileSync(bundleFile, "utf8");
+  const ascii = text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  if (ascii !== text) writeFileSync(bundleFile, ascii);
+
+  const infos = new Set();
+  for (const input of Object.keys(result.metafile.inputs)) {
+    const m = /^((?:packages|apps)\/[^/]+)\/dist\//.exec(relative(root, join(process.cwd(), input)));
+    if (m) infos.add(relative(join(appDir, "dist"), join(root, m[1], "tsconfig.tsbuildinfo")));
+  }
+  writeFileSync(join(appDir, "dist", "bundle.inputs.json"), `${JSON.stringify([...infos].sort(), null, 1)}\n`);
+  return { bundleFile, metafile: result.metafile };
 }
-writeFileSync(join(appDir, "dist", "bundle.inputs.json"), `${JSON.stringify([...infos].sort(), null, 1)}\n`);
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const program = process.argv[2];
+  if (!program) {
+    console.error("usage: bundle-bin.mjs <program>");
+    process.exit(2);
+  }
+  await bundleProgram(program);
+}

@@ -4,9 +4,10 @@
 // in this package.json. A global install then needs nothing of the monorepo, and native or
 // WebAssembly dependencies (koffi) are still found where npm put them.
 import { build } from "esbuild";
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { bundleProgram, thirdPartyExternal } from "./bundle-bin.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -14,22 +15,13 @@ const pkg = JSON.parse(readFileSync(join(here, "package.json"), "utf8"));
 const programs = Object.keys(pkg.bin);
 const readJson = (p) => JSON.parse(readFileSync(p, "utf8"));
 
-// Only our bundles: the .d.ts files beside them are tsc's.
+// Only our bundles (and code caches made from them): the .d.ts files beside them are tsc's.
 mkdirSync(join(here, "dist"), { recursive: true });
 for (const f of readdirSync(join(here, "dist"), { withFileTypes: true })) {
-  if (f.isFile() && f.name.endsWith(".js")) rmSync(join(here, "dist", f.name));
+  if (f.isFile() && /\.(js|cjs|v8cache|tmp)$/.test(f.name)) rmSync(join(here, "dist", f.name));
 }
 
-// Everything that is not ours stays an import: its own package (with its native parts, licence
-// and engines) is installed beside the bundle.
-const isThirdParty = (spec) => !spec.startsWith(".") && !spec.startsWith("/") && !spec.startsWith("node:") && !spec.startsWith("@dropbear-ts/");
-const externalsPlugin = {
-  name: "third-party-external",
-  setup(b) {
-    b.onResolve({ filter: /.*/ }, (args) => (isThirdParty(args.path) ? { path: args.path, external: true } : undefined));
-  },
-};
-
+// The library: an ES module (users import it), third-party packages left as imports.
 const common = {
   outdir: join(here, "dist"),
   bundle: true,
@@ -38,7 +30,7 @@ const common = {
   // The oldest Node we support; esbuild then leaves nothing newer in the output.
   target: "node20.19",
   external: ["node:*"],
-  plugins: [externalsPlugin],
+  plugins: [thirdPartyExternal],
   // No sourcemaps and no minifying: users who read a stack trace see the C names.
   minify: false,
   legalComments: "none",
@@ -46,15 +38,24 @@ const common = {
   logLevel: "warning",
   define: { __DROPBEAR_TS_VERSION__: JSON.stringify(pkg.version) },
 };
-const programsBuild = await build({
-  ...common,
-  entryPoints: Object.fromEntries(programs.map((p) => [p, join(root, "apps", p, "src", "main.ts")])),
-  banner: {
-    // One line makes the file its own command; the require shim serves code that loads
-    // CommonJS packages (koffi, bcrypt-pbkdf) through createRequire(import.meta.url).
-    js: "#!/usr/bin/env node\nimport { createRequire as __dbtsCreateRequire } from \"node:module\";\nconst require = __dbtsCreateRequire(import.meta.url);",
-  },
-});
+// Each program is the bundle its own bin runs in the monorepo (bundle-bin.mjs: CommonJS, so the
+// launcher can hand V8 its code cache), as dist/<program>.bundle.cjs, with the launcher beside it
+// (dist/launch.cjs, tools/launch-bin.cjs as it is) and a two-line command, dist/<program>.cjs,
+// that runs the one through the other. A global install's dist/ is root's, so root's first run
+// makes the cache and every user's run reads it (docs/process-model.md, "Code cache").
+const programMetafiles = [];
+for (const p of programs) {
+  const { bundleFile, metafile } = await bundleProgram(p);
+  programMetafiles.push(metafile);
+  copyFileSync(bundleFile, join(here, "dist", `${p}.bundle.cjs`));
+  const command = join(here, "dist", `${p}.cjs`);
+  writeFileSync(
+    command,
+    `#!/usr/bin/env node\n"use strict";\nrequire("./launch.cjs").runBundle(require("node:path").join(__dirname, ${JSON.stringify(`${p}.bundle.cjs`)}));\n`,
+  );
+  chmodSync(command, 0o755);
+}
+copyFileSync(join(root, "tools", "launch-bin.cjs"), join(here, "dist", "launch.cjs"));
 const libraryBuild = await build({
   ...common,
   entryPoints: { index: join(here, "src", "index.ts") },
@@ -65,7 +66,7 @@ const libraryBuild = await build({
 // package declares, at the same ranges: a dependency added to (or dropped from) a workspace
 // package has to reach the published package too.
 const workspaceDirs = new Set();
-for (const input of [...Object.keys(programsBuild.metafile.inputs), ...Object.keys(libraryBuild.metafile.inputs)]) {
+for (const input of [...programMetafiles.flatMap((m) => Object.keys(m.inputs)), ...Object.keys(libraryBuild.metafile.inputs)]) {
   const m = /^(?:\.\.\/)*(packages|apps)\/([^/]+)\//.exec(relative(root, join(here, input)));
   if (m) workspaceDirs.add(join(root, m[1], m[2]));
 }
@@ -94,4 +95,4 @@ if (problems.length > 0) {
 
 // npm takes the licence from the package folder; the one source of it is the repo root's.
 copyFileSync(join(root, "LICENSE"), join(here, "LICENSE"));
-console.log(`bundle: ${[...programs, "index"].map((p) => `dist/${p}.js`).join(", ")} (dropbear-ts ${pkg.version})`);
+console.log(`bundle: ${[...programs.map((p) => `dist/${p}.cjs`), "dist/index.js"].join(", ")} (dropbear-ts ${pkg.version})`);
