@@ -8,13 +8,13 @@
 //
 //   node bench/conn-cpu.mjs --a DIR --b DIR [--rounds N] [--node PATH] [--node-args "..."]
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parents } from "../tools/procfs.mjs";
+import { benchUser, freePort } from "./common.mjs";
 
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : dflt);
@@ -39,33 +39,12 @@ const median = (xs) => {
 };
 
 function setup() {
-  if (process.getuid() !== 0) throw new Error("run as root: the benchmark logs in as a throw-away user");
-  spawnSync("userdel", ["-r", "-f", USER], { stdio: "ignore" });
-  sh("useradd", ["-m", "-s", "/bin/sh", USER]);
-  sh("chpasswd", [], `${USER}:cc-${randomBytes(8).toString("hex")}\n`);
-  const home = sh("getent", ["passwd", USER]).split(":")[5];
-  const uid = Number(sh("id", ["-u", USER]).trim());
-  const key = join(work, "id_ed25519");
-  sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
-  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
-  writeFileSync(join(home, ".ssh/authorized_keys"), readFileSync(`${key}.pub`), { mode: 0o600 });
-  chownSync(join(home, ".ssh"), uid, uid);
-  chownSync(join(home, ".ssh/authorized_keys"), uid, uid);
-  const dbKey = join(work, "id_dropbear");
-  sh("dropbearconvert", ["openssh", "dropbear", key, dbKey]);
-  chmodSync(dbKey, 0o600);
+  const { dbKey } = benchUser(USER, work);
   const hostKey = join(work, "host_ed25519");
   sh("dropbearkey", ["-t", "ed25519", "-f", hostKey]);
   return { dbKey, hostKey };
 }
 
-async function freePort() {
-  const s = net.createServer().listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 const canConnect = (port) =>
   new Promise((res) => {

@@ -20,6 +20,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "./common.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const DROPBEAR = join(root, "apps/dropbear/bin/dropbear");
@@ -86,13 +87,6 @@ function children(pid) {
   return { conn, other };
 }
 
-async function freePort() {
-  const s = net.createServer().listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** Connect and wait for the version line; resolves with the ms it took and the open socket. */
 function ident(port) {

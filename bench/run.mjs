@@ -29,11 +29,12 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { benchUser, freePort } from "./common.mjs";
 import { anonKiB as anonOrNull, parents, procStat, rssKiB as rssOrNull, socketInodes, tcpInodes } from "../tools/procfs.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -94,13 +95,6 @@ function sh(cmd, args, input) {
   return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
 }
 
-async function freePort() {
-  const s = net.createServer().listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function canConnect(port) {
   return new Promise((res) => {
@@ -343,22 +337,7 @@ let bareAnon = NaN;
 // ---- the run ----
 
 async function setup() {
-  if (process.getuid() !== 0) throw new Error("run as root: the benchmark logs in as a throw-away user");
-  spawnSync("userdel", ["-r", "-f", USER], { stdio: "ignore" });
-  sh("useradd", ["-m", "-s", "/bin/sh", USER]);
-  // A locked account ("!" password) is refused by sshd even for keys.
-  sh("chpasswd", [], `${USER}:bench-${randomBytes(8).toString("hex")}\n`);
-  const home = sh("getent", ["passwd", USER]).split(":")[5];
-  const uid = Number(sh("id", ["-u", USER]).trim());
-  const key = join(work, "id_ed25519");
-  sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
-  mkdirSync(join(home, ".ssh"), { mode: 0o700 });
-  writeFileSync(join(home, ".ssh/authorized_keys"), readFileSync(`${key}.pub`), { mode: 0o600 });
-  chownSync(join(home, ".ssh"), uid, uid);
-  chownSync(join(home, ".ssh/authorized_keys"), uid, uid);
-  const dbKey = join(work, "id_dropbear");
-  sh("dropbearconvert", ["openssh", "dropbear", key, dbKey]);
-  chmodSync(dbKey, 0o600);
+  const { key, dbKey } = benchUser(USER, work);
   mkdirSync("/run/sshd", { recursive: true });
   const hk = join(work, "ssh_host_ed25519_key");
   sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hk]);
