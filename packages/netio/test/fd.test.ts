@@ -3,6 +3,7 @@ import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { FdError, ListenerFd, SignalPipeFd, StreamFd, WRITEV_MAX_BYTES } from "../src/fd.js";
 import { tcpPair, unusedPort } from "../../../tests/helpers/sockets.js";
+import { ownPair } from "./own-pair.js";
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -46,35 +47,6 @@ describe("StreamFd over a TCP socket", () => {
     expect(fd.read(100)!.length).toBe(0);
     expect(fd.readReady()).toBe(true);
     expect(fd.read(100)!.length).toBe(0);
-  });
-
-  it("reports a reset as readable and writable, the read and write throwing the error", async () => {
-    const p = await tcpPair();
-    cleanups.push(p.close);
-    const fd = new StreamFd(p.b);
-    p.a.resetAndDestroy();
-    await until(() => fd.error !== null);
-    expect(fd.readReady()).toBe(true);
-    expect(fd.writeReady()).toBe(true);
-    expect(() => fd.read(10)).toThrow(FdError);
-    expect(fd.error!.code).toBe("ECONNRESET");
-    expect(() => fd.write(Buffer.from("x"))).toThrow(FdError);
-  });
-
-  it("half-closes with shutdownWrite while reads go on", async () => {
-    const p = await tcpPair();
-    cleanups.push(p.close);
-    const fd = new StreamFd(p.b);
-    fd.write(Buffer.from("request"));
-    fd.shutdownWrite();
-    expect(fd.writeReady()).toBe(false);
-    const got: Buffer[] = [];
-    p.a.on("data", (d: Buffer) => got.push(d));
-    await once(p.a, "end");
-    expect(Buffer.concat(got).toString()).toBe("request");
-    p.a.end("reply");
-    await until(() => fd.readReady());
-    expect(fd.read(100)!.toString()).toBe("reply");
   });
 
   it("shutdownRead discards input and is never read-ready again", async () => {
@@ -177,6 +149,44 @@ describe("StreamFd over a TCP socket", () => {
     expect(p.b.destroyed).toBe(true);
   });
 });
+
+// The same contract whether Node's stream or our own buffer (own-read.test.ts) takes the reads.
+for (const [kind, pair] of [
+  ["a Node-read TCP socket", tcpPair],
+  ["a socket read into our own buffer", ownPair],
+] as const) {
+  describe(`StreamFd over ${kind}`, () => {
+    it("reports a reset as readable and writable, the read and write throwing the error", async () => {
+      const p = await pair();
+      cleanups.push(p.close);
+      const fd = new StreamFd(p.b);
+      p.a.resetAndDestroy();
+      await until(() => fd.error !== null);
+      expect(fd.readReady()).toBe(true);
+      expect(fd.writeReady()).toBe(true);
+      expect(() => fd.read(10)).toThrow(FdError);
+      expect(() => fd.readInto(Buffer.alloc(1), 0, 1)).toThrow(FdError);
+      expect(fd.error!.code).toBe("ECONNRESET");
+      expect(() => fd.write(Buffer.from("x"))).toThrow(FdError);
+    });
+
+    it("half-closes with shutdownWrite while reads go on", async () => {
+      const p = await pair();
+      cleanups.push(p.close);
+      const fd = new StreamFd(p.b);
+      fd.write(Buffer.from("request"));
+      fd.shutdownWrite();
+      expect(fd.writeReady()).toBe(false);
+      const got: Buffer[] = [];
+      p.a.on("data", (d: Buffer) => got.push(d));
+      await once(p.a, "end");
+      expect(Buffer.concat(got).toString()).toBe("request");
+      p.a.end("reply");
+      await until(() => fd.readReady());
+      expect(fd.read(100)!.toString()).toBe("reply");
+    });
+  });
+}
 
 describe("StreamFd lifecycle details", () => {
   it("close still delivers what was written (like close(2) on a socket) before the socket goes", async () => {

@@ -3,8 +3,8 @@
 import { once } from "node:events";
 import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { FdError, SOCKET_READ_BOUND, SOCKET_READ_CHUNK, StreamFd, ownReadAccepted, ownReadSocket } from "../src/fd.js";
-import { tcpPair } from "../../../tests/helpers/sockets.js";
+import { SOCKET_READ_BOUND, SOCKET_READ_CHUNK, StreamFd, ownReadAccepted, ownReadSocket } from "../src/fd.js";
+import { ownPair } from "./own-pair.js";
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -20,19 +20,6 @@ async function until(cond: () => boolean, ms = 10000): Promise<void> {
   }
 }
 
-/** A loopback pair whose accepted side `b` reads into our own buffer. */
-async function ownPair(): Promise<{ a: net.Socket; b: net.Socket; close: () => void }> {
-  const p = await tcpPair();
-  const b = ownReadAccepted(p.b);
-  return {
-    a: p.a,
-    b,
-    close: () => {
-      p.a.destroy();
-      b.destroy();
-    },
-  };
-}
 
 /** `n` bytes that show a lost, repeated or reordered byte (position-dependent). */
 function pattern(n: number, seed = 1): Buffer {
@@ -134,36 +121,6 @@ describe("StreamFd over a socket read into our own buffer", () => {
       return backLen === data.length;
     }, 20000);
     expect(Buffer.concat(back).equals(data)).toBe(true);
-  });
-
-  it("half-closes with shutdownWrite while reads go on", async () => {
-    const p = await ownPair();
-    cleanups.push(p.close);
-    const fd = new StreamFd(p.b);
-    fd.write(Buffer.from("request"));
-    fd.shutdownWrite();
-    expect(fd.writeReady()).toBe(false);
-    const got: Buffer[] = [];
-    p.a.on("data", (d: Buffer) => got.push(d));
-    await once(p.a, "end");
-    expect(Buffer.concat(got).toString()).toBe("request");
-    p.a.end("reply");
-    const reply = await drainToEof(fd, 100);
-    expect(reply.toString()).toBe("reply");
-  });
-
-  it("reports a reset as readable and writable, the read and write throwing the error", async () => {
-    const p = await ownPair();
-    cleanups.push(p.close);
-    const fd = new StreamFd(p.b);
-    p.a.resetAndDestroy();
-    await until(() => fd.error !== null);
-    expect(fd.readReady()).toBe(true);
-    expect(fd.writeReady()).toBe(true);
-    expect(() => fd.read(10)).toThrow(FdError);
-    expect(() => fd.readInto(Buffer.alloc(1), 0, 1)).toThrow(FdError);
-    expect(fd.error!.code).toBe("ECONNRESET");
-    expect(() => fd.write(Buffer.from("x"))).toThrow(FdError);
   });
 
   it("shutdownRead discards input without stalling the peer and is never read-ready again", async () => {
