@@ -46,6 +46,12 @@ export const SOCKET_READ_BOUND = 64 * 1024;
 /** A socket's unread bytes: the bound plus one read, so a read always fits below the bound. */
 const READ_RING_SIZE = SOCKET_READ_BOUND + SOCKET_READ_CHUNK;
 
+/**
+ * How long a closed socket whose output was still flushing reads on (discarding) for the peer's
+ * EOF after its own, before it is destroyed regardless.
+ */
+export const CLOSE_LINGER_MS = 2000;
+
 /** Emptied rings kept for the next socket with data; a socket holds one only while data waits. */
 const READ_RING_POOL_MAX = 8;
 const readRingPool: Buffer[] = [];
@@ -540,7 +546,10 @@ export class StreamFd extends Fd {
    * Like close(2): the Fd is gone for the loop at once, but bytes already handed to a socket
    * still reach the peer (the kernel keeps them in C). Node holds written data in the stream
    * until flushed, and destroy() would drop it, so a stream with unflushed output ends first
-   * and is destroyed once flushed; what arrives meanwhile is discarded.
+   * and is destroyed once flushed; what arrives meanwhile is discarded. "Flushed" is Node's: the
+   * kernel may still be sending, and a socket closed while its peer sends answers with a reset
+   * that can cost the peer that tail. So it lingers: reads on until the peer's EOF answers ours
+   * (or CLOSE_LINGER_MS), then goes.
    */
   close(): void {
     if (this.closed) {
@@ -552,11 +561,26 @@ export class StreamFd extends Fd {
     const w = this.wstream;
     const unflushed = w !== null && this.err === null && !w.destroyed && (w.writableLength > 0 || (w.writableEnded && !w.writableFinished));
     if (unflushed) {
-      const done = (): void => {
+      const ev = stream as NodeJS.EventEmitter;
+      const gone = (): void => {
         stream.destroy();
       };
-      w.once("finish", done);
-      w.once("error", done);
+      const flushed = (): void => {
+        if (this.rstream === null || this.eof || stream.destroyed) {
+          gone();
+          return;
+        }
+        const timer = setTimeout(gone, CLOSE_LINGER_MS);
+        timer.unref();
+        const peerDone = (): void => {
+          clearTimeout(timer);
+          gone();
+        };
+        ev.once("end", peerDone);
+        ev.once("error", peerDone);
+      };
+      w.once("finish", flushed);
+      w.once("error", gone);
       if (!w.writableEnded) {
         w.end();
       }

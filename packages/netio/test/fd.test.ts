@@ -1,7 +1,8 @@
 import { once } from "node:events";
 import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { FdError, ListenerFd, SignalPipeFd, StreamFd, WRITEV_MAX_BYTES } from "../src/fd.js";
+import { randomBytes } from "node:crypto";
+import { CLOSE_LINGER_MS, FdError, ListenerFd, SignalPipeFd, StreamFd, WRITEV_MAX_BYTES } from "../src/fd.js";
 import { tcpPair, unusedPort } from "../../../tests/helpers/sockets.js";
 import { ownPair } from "./own-pair.js";
 
@@ -184,6 +185,26 @@ for (const [kind, pair] of [
       p.a.end("reply");
       await until(() => fd.readReady());
       expect(fd.read(100)!.toString()).toBe("reply");
+    });
+
+    it("close with output still flushing, the peer still sending: all the output arrives, none of the input is read", async () => {
+      const p = await pair();
+      cleanups.push(p.close);
+      const fd = new StreamFd(p.b);
+      p.a.write(randomBytes(200_000));
+      await until(() => fd.readReady());
+      const big = randomBytes(4 * 1024 * 1024);
+      expect(fd.writev([big])).toBe(big.length);
+      fd.close();
+      expect(fd.readReady()).toBe(false);
+      const got: Buffer[] = [];
+      p.a.on("data", (d: Buffer) => got.push(d));
+      // Still sending after our close: answered with a reset, this would cut the output short.
+      p.a.end(randomBytes(1024 * 1024));
+      await once(p.a, "end");
+      expect(Buffer.concat(got).equals(big)).toBe(true);
+      // Our side goes once the peer's EOF has come (no later than CLOSE_LINGER_MS).
+      await until(() => p.b.destroyed, CLOSE_LINGER_MS + 3000);
     });
   });
 }
