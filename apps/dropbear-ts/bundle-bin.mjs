@@ -36,16 +36,17 @@ export const thirdPartyExternal = {
 };
 
 /**
- * Bundle apps/<program>/dist/main.js into apps/<program>/dist/bundle.cjs (and its
- * bundle.inputs.json); returns the bundle's path and esbuild's metafile, whose input paths are
- * relative to the working directory.
+ * Bundle apps/<program>/dist/main.js into `outfile`: by default the app's own dist/bundle.cjs,
+ * with its bundle.inputs.json beside it; the published package (bundle.mjs) names a file of its
+ * own, so that packing never rewrites a bundle that running programs may be reading. Returns
+ * esbuild's metafile, whose input paths are relative to the working directory.
  */
-export async function bundleProgram(program) {
+export async function bundleProgram(program, outfile = join(root, "apps", program, "dist", "bundle.cjs")) {
   const appDir = join(root, "apps", program);
   const version = JSON.parse(readFileSync(join(here, "package.json"), "utf8")).version;
   const result = await build({
     entryPoints: [join(appDir, "dist", "main.js")],
-    outfile: join(appDir, "dist", "bundle.cjs"),
+    outfile,
     bundle: true,
     platform: "node",
     format: "cjs",
@@ -77,10 +78,12 @@ export async function bundleProgram(program) {
   // character fits in one. esbuild escapes non-ASCII characters in code, not in the comments it
   // keeps, where one "\u2016" doubled the source every process holds (about 360 KB); a \u escape
   // stands for the same character in code too.
-  const bundleFile = join(appDir, "dist", "bundle.cjs");
-  const text = readFileSync(bundleFile, "utf8");
+  const text = readFileSync(outfile, "utf8");
   const ascii = text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-  if (ascii !== text) writeFileSync(bundleFile, ascii);
+  if (ascii !== text) writeFileSync(outfile, ascii);
+  if (outfile !== join(appDir, "dist", "bundle.cjs")) {
+    return { metafile: result.metafile };
+  }
 
   const infos = new Set();
   for (const input of Object.keys(result.metafile.inputs)) {
@@ -88,7 +91,7 @@ export async function bundleProgram(program) {
     if (m) infos.add(relative(join(appDir, "dist"), join(root, m[1], "tsconfig.tsbuildinfo")));
   }
   writeFileSync(join(appDir, "dist", "bundle.inputs.json"), `${JSON.stringify([...infos].sort(), null, 1)}\n`);
-  return { bundleFile, metafile: result.metafile };
+  return { metafile: result.metafile };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

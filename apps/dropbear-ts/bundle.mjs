@@ -4,7 +4,7 @@
 // in this package.json. A global install then needs nothing of the monorepo, and native or
 // WebAssembly dependencies (koffi) are still found where npm put them.
 import { build } from "esbuild";
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bundleProgram, thirdPartyExternal } from "./bundle-bin.mjs";
@@ -15,15 +15,15 @@ const pkg = JSON.parse(readFileSync(join(here, "package.json"), "utf8"));
 const programs = Object.keys(pkg.bin);
 const readJson = (p) => JSON.parse(readFileSync(p, "utf8"));
 
-// Only our bundles (and code caches made from them): the .d.ts files beside them are tsc's.
-mkdirSync(join(here, "dist"), { recursive: true });
-for (const f of readdirSync(join(here, "dist"), { withFileTypes: true })) {
-  if (f.isFile() && /\.(js|cjs|v8cache|tmp)$/.test(f.name)) rmSync(join(here, "dist", f.name));
-}
+// Everything is made in a staging folder and renamed into dist/ at the end: the tests import
+// the library from dist/index.js while another test packs, and a rename is never seen half done.
+const dist = join(here, "dist");
+mkdirSync(dist, { recursive: true });
+const staging = mkdtempSync(join(dist, ".bundle-"));
 
 // The library: an ES module (users import it), third-party packages left as imports.
 const common = {
-  outdir: join(here, "dist"),
+  outdir: staging,
   bundle: true,
   platform: "node",
   format: "esm",
@@ -45,17 +45,16 @@ const common = {
 // makes the cache and every user's run reads it (docs/process-model.md, "Code cache").
 const programMetafiles = [];
 for (const p of programs) {
-  const { bundleFile, metafile } = await bundleProgram(p);
+  const { metafile } = await bundleProgram(p, join(staging, `${p}.bundle.cjs`));
   programMetafiles.push(metafile);
-  copyFileSync(bundleFile, join(here, "dist", `${p}.bundle.cjs`));
-  const command = join(here, "dist", `${p}.cjs`);
+  const command = join(staging, `${p}.cjs`);
   writeFileSync(
     command,
     `#!/usr/bin/env node\n"use strict";\nrequire("./launch.cjs").runBundle(require("node:path").join(__dirname, ${JSON.stringify(`${p}.bundle.cjs`)}));\n`,
   );
   chmodSync(command, 0o755);
 }
-copyFileSync(join(root, "tools", "launch-bin.cjs"), join(here, "dist", "launch.cjs"));
+copyFileSync(join(root, "tools", "launch-bin.cjs"), join(staging, "launch.cjs"));
 const libraryBuild = await build({
   ...common,
   entryPoints: { index: join(here, "src", "index.ts") },
@@ -89,8 +88,19 @@ for (const name of Object.keys(declared)) {
   if (!(name in needed)) problems.push(`  "${name}" is declared but no bundled package uses it`);
 }
 if (problems.length > 0) {
+  rmSync(staging, { recursive: true, force: true });
   console.error(`bundle: apps/dropbear-ts/package.json "dependencies" must match the bundled code's:\n${problems.join("\n")}`);
   process.exit(1);
+}
+
+// Into place, one rename a file; then away with what this build did not make (an old name, a
+// code cache of an old bundle, a staging folder a killed run left). The .d.ts files are tsc's.
+const made = new Set(readdirSync(staging));
+for (const f of made) renameSync(join(staging, f), join(dist, f));
+rmSync(staging, { recursive: true, force: true });
+for (const f of readdirSync(dist, { withFileTypes: true })) {
+  const ours = f.isFile() ? /\.(js|cjs|v8cache|tmp)$/.test(f.name) : f.name.startsWith(".bundle-");
+  if (ours && !made.has(f.name)) rmSync(join(dist, f.name), { recursive: true, force: true });
 }
 
 // npm takes the licence from the package folder; the one source of it is the repo root's.
