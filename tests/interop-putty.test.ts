@@ -6,7 +6,7 @@ import * as net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { freePort, ourKeygen, run, scratch, startOurDropbear, waitPort, type RunResult, type Server } from "./helpers/servers.js";
+import { freePort, run, scratch, startOurDropbearWithHostKeys, waitPort, type RunResult, type Server } from "./helpers/servers.js";
 import { echoRoundTrip, payload, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
@@ -103,13 +103,10 @@ beforeAll(async () => {
   keys.ed25519 = puttygen(join(work.dir, "id_ed25519.ppk"), "ed25519");
   keys.rsa = puttygen(join(work.dir, "id_rsa.ppk"), "rsa");
   authorizeKeys(user, `${keys.ed25519}.pub`, `${keys.rsa}.pub`);
-  const hostArgs: string[] = [];
-  for (const t of ["ed25519", "rsa", "ecdsa"] as const) {
-    const hk = ourKeygen(join(work.dir, `host_${t}`), t);
-    hostFp[t] = fingerprint(`${hk}.pub`);
-    hostArgs.push("-r", hk);
-  }
-  ours = await startOurDropbear(hostArgs);
+  const types = ["ed25519", "rsa", "ecdsa"] as const;
+  const started = await startOurDropbearWithHostKeys(work.dir, types);
+  ours = started.server;
+  types.forEach((t, i) => (hostFp[t] = fingerprint(`${started.hostKeys[i]!}.pub`)));
   echo = await startEchoTarget();
 }, 60_000);
 

@@ -7,7 +7,7 @@ import ssh2 from "ssh2";
 import type { Algorithms, ClientChannel, ConnectConfig, SFTPWrapper } from "ssh2";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { IS_ROOT, itAsRoot } from "./helpers/peers.js";
-import { OURS, freePort, opensshKeygen, ourKeygen, runOurClient, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { OURS, freePort, opensshKeygen, runOurClient, scratch, startOurDropbearWithHostKeys, type Server } from "./helpers/servers.js";
 import { echoRoundTrip, payload, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
@@ -78,9 +78,7 @@ beforeAll(async () => {
   const u = addTestUser(USER);
   userKey = opensshKeygen(join(work.dir, "id_ed25519"), { comment: "ssh2" });
   authorizeKeys(u, `${userKey}.pub`);
-  const hostArgs: string[] = [];
-  for (const t of ["ed25519", "ecdsa", "rsa"]) hostArgs.push("-r", ourKeygen(join(work.dir, `host_${t}`), t));
-  ours = await startOurDropbear(hostArgs);
+  ours = (await startOurDropbearWithHostKeys(work.dir, ["ed25519", "ecdsa", "rsa"])).server;
   echo = await startEchoTarget();
 }, 60_000);
 

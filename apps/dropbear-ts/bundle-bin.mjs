@@ -28,11 +28,29 @@ const isThirdParty = (spec) => !spec.startsWith(".") && !spec.startsWith("/") &&
  * Everything that is not ours stays an import: its own package (with its native parts, licence
  * and engines) is installed beside the bundle.
  */
-export const thirdPartyExternal = {
+const thirdPartyExternal = {
   name: "third-party-external",
   setup(b) {
     b.onResolve({ filter: /.*/ }, (args) => (isThirdParty(args.path) ? { path: args.path, external: true } : undefined));
   },
+};
+
+/**
+ * What every bundle of ours is built with, the programs' and the library's: one file of plain JS
+ * for the oldest Node we support (esbuild then leaves nothing newer in it), workspace packages
+ * inlined, third-party packages left as imports. No sourcemaps and no minifying: users who read
+ * a stack trace see the C names.
+ */
+export const bundleBaseOptions = {
+  bundle: true,
+  platform: "node",
+  target: "node20.19",
+  external: ["node:*"],
+  plugins: [thirdPartyExternal],
+  minify: false,
+  legalComments: "none",
+  metafile: true,
+  logLevel: "warning",
 };
 
 /**
@@ -45,22 +63,14 @@ export async function bundleProgram(program, outfile = join(root, "apps", progra
   const appDir = join(root, "apps", program);
   const version = JSON.parse(readFileSync(join(here, "package.json"), "utf8")).version;
   const result = await build({
+    ...bundleBaseOptions,
     entryPoints: [join(appDir, "dist", "main.js")],
     outfile,
-    bundle: true,
-    platform: "node",
     format: "cjs",
-    target: "node20.19",
     // import() of a third-party package (ML-KEM, libsodium) becomes require(): a vm.Script made
     // from V8's code cache loses Node 20's dynamic import callback. Node >= 20.19 requires ES
     // modules without a flag.
     supported: { "dynamic-import": false },
-    external: ["node:*"],
-    plugins: [thirdPartyExternal],
-    minify: false,
-    legalComments: "none",
-    metafile: true,
-    logLevel: "warning",
     // Code that loads CommonJS packages (koffi, bcrypt-pbkdf) through createRequire(import.meta.url)
     // resolves them from where the bundle is: the monorepo's node_modules, or the installed
     // package's.

@@ -7,7 +7,7 @@ import { build } from "esbuild";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { bundleProgram, thirdPartyExternal } from "./bundle-bin.mjs";
+import { bundleBaseOptions, bundleProgram } from "./bundle-bin.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -21,23 +21,6 @@ const dist = join(here, "dist");
 mkdirSync(dist, { recursive: true });
 const staging = mkdtempSync(join(dist, ".bundle-"));
 
-// The library: an ES module (users import it), third-party packages left as imports.
-const common = {
-  outdir: staging,
-  bundle: true,
-  platform: "node",
-  format: "esm",
-  // The oldest Node we support; esbuild then leaves nothing newer in the output.
-  target: "node20.19",
-  external: ["node:*"],
-  plugins: [thirdPartyExternal],
-  // No sourcemaps and no minifying: users who read a stack trace see the C names.
-  minify: false,
-  legalComments: "none",
-  metafile: true,
-  logLevel: "warning",
-  define: { __DROPBEAR_TS_VERSION__: JSON.stringify(pkg.version) },
-};
 // Each program is the bundle its own bin runs in the monorepo (bundle-bin.mjs: CommonJS, so the
 // launcher can hand V8 its code cache), as dist/<program>.bundle.cjs, with the launcher beside it
 // (dist/launch.cjs, tools/launch-bin.cjs as it is) and a two-line command, dist/<program>.cjs,
@@ -55,8 +38,12 @@ for (const p of programs) {
   chmodSync(command, 0o755);
 }
 copyFileSync(join(root, "tools", "launch-bin.cjs"), join(staging, "launch.cjs"));
+// The library: an ES module (users import it).
 const libraryBuild = await build({
-  ...common,
+  ...bundleBaseOptions,
+  outdir: staging,
+  format: "esm",
+  define: { __DROPBEAR_TS_VERSION__: JSON.stringify(pkg.version) },
   entryPoints: { index: join(here, "src", "index.ts") },
   banner: { js: 'import { createRequire as __dbtsCreateRequire } from "node:module";\nconst require = __dbtsCreateRequire(import.meta.url);' },
 });

@@ -154,9 +154,17 @@ export async function startOurDropbear(args: string[], env: NodeJS.ProcessEnv = 
 
 /** Our dropbear with a fresh ed25519 host key made in `dir`: the usual server under test. */
 export async function startOurDropbearWithHostKey(dir: string, args: string[] = []): Promise<Server> {
-  const hk = join(dir, "hk");
-  ourKeygen(hk);
-  return startOurDropbear(["-r", hk, ...args]);
+  return (await startOurDropbearWithHostKeys(dir, ["ed25519"], args)).server;
+}
+
+/**
+ * Our dropbear with a fresh host key of each of `types` made in `dir` (hk_<type>, its public
+ * half beside it), given to it with -r in that order; the key files come back with it.
+ */
+export async function startOurDropbearWithHostKeys(dir: string, types: readonly string[], args: string[] = []): Promise<{ server: Server; hostKeys: string[] }> {
+  const hostKeys = types.map((t) => ourKeygen(join(dir, `hk_${t}`), t));
+  const server = await startOurDropbear([...hostKeys.flatMap((k) => ["-r", k]), ...args]);
+  return { server, hostKeys };
 }
 
 /**
