@@ -212,7 +212,7 @@ export function rsaKeyFromKeyObject(ko: KeyObject): dropbear_rsa_key | null {
 }
 
 /**
- * Check a PKCS#1 v1.5 signature: uint32 length (must equal the modulus size), then the
+ * Check a PKCS#1 v1.5 signature: uint32 length (at most the modulus size), then the
  * signature, taken as the rest of `buf` like Dropbear does. False if it does not verify.
  * @dropbear rsa.c buf_rsa_verify
  */
@@ -220,7 +220,9 @@ export function buf_rsa_verify(buf: buffer, key: dropbear_rsa_key, sigtype: sign
   TRACE("enter buf_rsa_verify");
   const nsize = bigintByteLength(key.n);
   const slen = buf_getint(buf);
-  if (slen !== nsize) {
+  // Dropbear wants exactly the modulus size. PuTTY up to 0.78 drops a signature's leading zero
+  // bytes (one signature in 256), so, as OpenSSH does, a shorter one is taken as zero-padded.
+  if (slen > nsize) {
     TRACE("bad size");
     return false;
   }

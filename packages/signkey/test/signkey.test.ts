@@ -298,14 +298,42 @@ describe("RSA specifics", () => {
     expect(() => buf_get_priv_key(b, new_sign_key(), DROPBEAR_SIGNKEY_ANY)).toThrow("RSA key format is ancient");
   });
 
-  it("rejects a wrong signature length without reading further", () => {
+  it("rejects a signature longer than the modulus without reading further", () => {
     const sig = buf_new(600);
     buf_putint(sig, 0);
     buf_putstring(sig, "rsa-sha2-256");
-    buf_putint(sig, 127);
-    buf_putbytes(sig, Buffer.alloc(127, 1));
+    buf_putint(sig, 129);
+    buf_putbytes(sig, Buffer.alloc(129, 0));
     buf_setpos(sig, 0);
     expect(buf_verify(sig, pubOnly(key), DROPBEAR_SIGNATURE_RSA_SHA256, data)).toBe(false);
+  });
+
+  it("takes a signature with its leading zero bytes dropped, as PuTTY 0.78 sends one in 256", () => {
+    // Find data whose signature starts with a zero byte (expected within a few hundred tries).
+    let d = data;
+    let s = Buffer.alloc(0);
+    for (let i = 0; i < 5000 && s[0] !== 0; i++) {
+      d = bufOf(`data ${i}`);
+      const sig = signBlob(key, DROPBEAR_SIGNATURE_RSA_SHA256, d);
+      buf_getint(sig);
+      buf_getstring(sig);
+      s = buf_getstring(sig);
+    }
+    expect(s[0]).toBe(0);
+    const short = s.subarray(s.findIndex((b) => b !== 0));
+    const sig = buf_new(600);
+    buf_putint(sig, 0);
+    buf_putstring(sig, "rsa-sha2-256");
+    buf_putstring(sig, short);
+    buf_setpos(sig, 0);
+    expect(buf_verify(sig, pubOnly(key), DROPBEAR_SIGNATURE_RSA_SHA256, d)).toBe(true);
+    // Cut one byte more and it is another number.
+    const cut = buf_new(600);
+    buf_putint(cut, 0);
+    buf_putstring(cut, "rsa-sha2-256");
+    buf_putstring(cut, short.subarray(1));
+    buf_setpos(cut, 0);
+    expect(buf_verify(cut, pubOnly(key), DROPBEAR_SIGNATURE_RSA_SHA256, d)).toBe(false);
   });
 });
 
