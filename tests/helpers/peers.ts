@@ -25,6 +25,7 @@ export const PEERS = {
   pscp: "/usr/bin/pscp",
   psftp: "/usr/bin/psftp",
   puttygen: "/usr/bin/puttygen",
+  curl: "/usr/bin/curl",
 } as const;
 
 export type PeerName = keyof typeof PEERS;

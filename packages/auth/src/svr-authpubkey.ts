@@ -28,6 +28,7 @@ import {
 } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_MAX_LINE_LENGTH,
+  DROPBEAR_RSA_SHA1,
   DROPBEAR_SK_ECDSA,
   DROPBEAR_SK_ED25519,
   DROPBEAR_SVR_MULTIUSER,
@@ -40,6 +41,7 @@ import {
 import { encrypt_packet } from "@dropbear-ts/packet";
 import {
   DROPBEAR_SIGNATURE_NONE,
+  DROPBEAR_SIGNKEY_RSA,
   buf_get_pub_key,
   buf_verify,
   cmp_base64_key,
@@ -86,7 +88,10 @@ export function svr_auth_pubkey(ses: SvrSession, valid_user: boolean): void {
   }
 
   const sigtype = signature_type_from_name(sigalgo);
-  if (sigtype === DROPBEAR_SIGNATURE_NONE) {
+  // With SHA-1 RSA off, "ssh-rsa" falls back to the key type's value and Dropbear only finds out
+  // at the signature check (an assert). Refused here, as OpenSSH refuses an algorithm it does
+  // not accept, so a client that can only sign with SHA-1 moves on to its next key or method.
+  if (sigtype === DROPBEAR_SIGNATURE_NONE || (!DROPBEAR_RSA_SHA1 && sigtype === DROPBEAR_SIGNKEY_RSA)) {
     send_msg_userauth_failure(ses, false, false);
     return;
   }
