@@ -311,7 +311,7 @@ describe("RSA specifics", () => {
   it("takes a signature with its leading zero bytes dropped, as PuTTY 0.78 sends one in 256", () => {
     // Find data whose signature starts with a zero byte (expected within a few hundred tries).
     let d = data;
-    let s = Buffer.alloc(0);
+    let s: Buffer = Buffer.alloc(0);
     for (let i = 0; i < 5000 && s[0] !== 0; i++) {
       d = bufOf(`data ${i}`);
       const sig = signBlob(key, DROPBEAR_SIGNATURE_RSA_SHA256, d);
