@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
 import * as net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -187,11 +187,12 @@ describe("daemon flags", () => {
     expect(existsSync(pidfile)).toBe(false);
   }, 60_000);
 
-  itWithPeers(["ssh"], "the warm spare: no listening socket, no NODE_OPTIONS, no IPC channel once it has its connection, and it dies with the daemon", async () => {
+  itWithPeers(["ssh"], "the warm spare: its V8 flags, no listening socket, no NODE_OPTIONS, no IPC channel once it has its connection, and it dies with the daemon", async () => {
     const d = await startOurDropbear(["-r", hk], { NODE_OPTIONS: "--max-old-space-size=200" });
     try {
       const spare = await waitSpare(d.child.pid!);
       expect(readFileSync(`/proc/${spare}/environ`, "latin1").split("\0")).not.toContainEqual(expect.stringMatching(/^NODE_OPTIONS=/));
+      expect(readFileSync(`/proc/${spare}/cmdline`, "latin1").split("\0").slice(1, 4)).toEqual(["--max-semi-space-size=1", "--v8-pool-size=1", realpathSync(OURS.dropbear)]);
       const listening = tcpInodes("0A");
       expect(socketInodes(spare).filter((i) => listening.has(i))).toEqual([]);
       expect(socketInodes(d.child.pid!).filter((i) => listening.has(i)).length).toBe(1);

@@ -53,6 +53,13 @@ const DAEMON_ONLY_FLAGS = /^--(inspect|debug|watch|cpu-prof|heap-prof|prof|diagn
 /** Environment that changes what Node loads: a connection process runs as root before auth. */
 const LOADING_ENV = /^NODE_(OPTIONS|PATH|PRESERVE_SYMLINKS|PRESERVE_SYMLINKS_MAIN|REPL_EXTERNAL_MODULE|V8_COVERAGE|CHANNEL_FD|CHANNEL_SERIALIZATION_MODE|UNIQUE_ID)$/;
 
+/**
+ * V8 flags every connection process gets ahead of the daemon's own (a flag given to the daemon
+ * wins): semi-spaces of 1 MiB and one V8 worker thread, about 4 MB less per idle connection
+ * process (docs/process-model.md, "Idle memory").
+ */
+const CONNECTION_V8_FLAGS = ["--max-semi-space-size=1", "--v8-pool-size=1"];
+
 /** The wait before the first retry after a spare failed to start, and the longest wait. */
 const SPARE_RETRY_MIN_MS = 100;
 const SPARE_RETRY_MAX_MS = 5000;
@@ -76,7 +83,7 @@ export function connectionProgram(): ProgramSpec {
   }
   return {
     execPath: process.execPath,
-    args: [...process.execArgv.filter((a) => !DAEMON_ONLY_FLAGS.test(a)), realpathSync(process.argv[1]!), ...process.argv.slice(2), "-2", String(CHILDPIPE_FD)],
+    args: [...CONNECTION_V8_FLAGS, ...process.execArgv.filter((a) => !DAEMON_ONLY_FLAGS.test(a)), realpathSync(process.argv[1]!), ...process.argv.slice(2), "-2", String(CHILDPIPE_FD)],
     env,
   };
 }
