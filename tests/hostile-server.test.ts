@@ -1,0 +1,234 @@
+import { generateKeyPairSync } from "node:crypto";
+import { once } from "node:events";
+import * as net from "node:net";
+import { join } from "node:path";
+import ssh2 from "ssh2";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ourKeygen, runOurClient, scratch, type RunResult } from "./helpers/servers.js";
+
+// Hostile servers against our dbclient. Whatever a server sends, dbclient ends with status 1 and
+// one line saying why, as Dropbear's does (or, for what a server may ask and be refused, refuses
+// it and goes on): never a stack trace, a hang or unbounded reading. Before the key exchange a
+// plain TCP server speaks the (unencrypted) protocol; after it the ssh2 library's server does.
+
+const work = scratch("dbts-hostile-srv-");
+let userKey = "";
+
+beforeAll(() => {
+  userKey = ourKeygen(join(work.dir, "id_ed25519"), "ed25519");
+});
+
+afterAll(() => work.cleanup());
+
+/** A one-connection TCP server that feeds each client `serve`; closed after the test. */
+async function rawServer(serve: (s: net.Socket) => void): Promise<{ port: number; close: () => void }> {
+  const srv = net.createServer((s) => {
+    s.on("error", () => undefined);
+    serve(s);
+  });
+  srv.listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  return { port: (srv.address() as net.AddressInfo).port, close: () => srv.close() };
+}
+
+/** dbclient to 127.0.0.1:port running `true`, bounded: a hang shows as status null. */
+function dbclient(port: number, extra: string[] = []): Promise<RunResult> {
+  return runOurClient(["-y", "-i", userKey, "-p", String(port), ...extra, "u@127.0.0.1", "true"], { timeoutMs: 20_000 });
+}
+
+/** dbclient ended as Dropbear's does on a fatal error: status 1 and a single "exited:" line. */
+function expectCleanExit(r: RunResult, reason: RegExp): void {
+  expect(r.status, r.stderr).toBe(1);
+  expect(r.stderr).toMatch(/dbclient: Connection to u@127\.0\.0\.1:\d+ exited: .+\n$/);
+  expect(r.stderr).toMatch(reason);
+  expect(r.stderr).not.toMatch(/Error:|\n\s+at /);
+}
+
+/** An unencrypted packet (RFC 4253 §6) of `payload`, padded to a multiple of 8. */
+function packet(payload: Buffer): Buffer {
+  let pad = 8 - ((payload.length + 5) % 8);
+  if (pad < 4) pad += 8;
+  const b = Buffer.alloc(5 + payload.length + pad);
+  b.writeUInt32BE(1 + payload.length + pad, 0);
+  b[4] = pad;
+  payload.copy(b, 5);
+  return b;
+}
+
+const nameList = (s: string): Buffer => {
+  const b = Buffer.alloc(4 + s.length);
+  b.writeUInt32BE(s.length, 0);
+  b.write(s, 4, "latin1");
+  return b;
+};
+
+/** A server KEXINIT: kex, host key, cipher and MAC lists as given. */
+function kexinit(o: { kex?: string; hostkey?: string; cipher?: string; mac?: string } = {}): Buffer {
+  const lists = [o.kex ?? "curve25519-sha256", o.hostkey ?? "ssh-ed25519", o.cipher ?? "aes128-ctr", o.cipher ?? "aes128-ctr", o.mac ?? "hmac-sha2-256", o.mac ?? "hmac-sha2-256", "none", "none", "", ""];
+  return Buffer.concat([Buffer.from([20]), Buffer.alloc(16, 7), ...lists.map(nameList), Buffer.alloc(5)]);
+}
+
+/** A small seeded generator (xorshift32), so a failing mutation run can be given again. */
+function rng(seed: number): (n: number) => number {
+  let x = seed >>> 0 || 1;
+  return (n) => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x % n;
+  };
+}
+
+describe("before the key exchange (a raw TCP server)", () => {
+  it("an ident line that never ends, or endless lines without one: 'Remote closed the connection', as Dropbear says", async () => {
+    for (const chunk of [Buffer.alloc(65536, 65), Buffer.from("not an ident\r\n".repeat(4000))]) {
+      const srv = await rawServer((s) => {
+        const flood = (): void => {
+          while (!s.destroyed && s.write(chunk));
+        };
+        s.on("drain", flood);
+        flood();
+      });
+      try {
+        expectCleanExit(await dbclient(srv.port), /Remote closed the connection/);
+      } finally {
+        srv.close();
+      }
+    }
+  });
+
+  it("a packet length of 2^32 - 1, and a KEXINIT with no cipher in common", async () => {
+    const huge = await rawServer((s) => s.write(Buffer.concat([Buffer.from("SSH-2.0-x\r\n"), Buffer.from([0xff, 0xff, 0xff, 0xff, 4, 0, 0, 0, 0, 0, 0, 0])])));
+    const nocipher = await rawServer((s) => s.write(Buffer.concat([Buffer.from("SSH-2.0-x\r\n"), packet(kexinit({ cipher: "rot13-cbc" }))])));
+    try {
+      expectCleanExit(await dbclient(huge.port), /Integrity error \(bad packet size/);
+      expectCleanExit(await dbclient(nocipher.port), /No matching algo enc c->s/);
+    } finally {
+      huge.close();
+      nocipher.close();
+    }
+  });
+
+  it("mutated idents, KEXINITs and KEXDH replies, then EOF: every run ends with status 1 and its reason", async () => {
+    const SEED = 20261130;
+    const rand = rng(SEED);
+    const mutate = (b: Buffer): Buffer => {
+      const m = Buffer.from(b);
+      switch (rand(5)) {
+        case 0:
+          for (let i = 0; i <= rand(4); i++) m[rand(m.length)] = rand(256);
+          return m;
+        case 1:
+          return m.subarray(0, rand(m.length));
+        case 2:
+          if (m.length >= 4) m.writeUInt32BE([0xffffffff, 0x7fffffff, 0, rand(70000)][rand(4)]!, rand(m.length - 3));
+          return m;
+        case 3:
+          return Buffer.concat([m, Buffer.alloc(rand(3000), rand(256))]);
+        default:
+          return m;
+      }
+    };
+    const runs = Array.from({ length: 32 }, () => {
+      const which = rand(3);
+      const ident = Buffer.from("SSH-2.0-hostile\r\n");
+      const reply = packet(Buffer.concat([Buffer.from([31]), Buffer.alloc(rand(400), rand(256))]));
+      return which === 0 ? mutate(ident) : which === 1 ? Buffer.concat([ident, mutate(packet(kexinit()))]) : Buffer.concat([ident, packet(kexinit()), mutate(reply)]);
+    });
+    const results = await Promise.all(
+      runs.map(async (bytes, i) => {
+        // Four at a time keep the run short without starving the loopback of CPU.
+        await new Promise((r) => setTimeout(r, (i >> 2) * 150));
+        const srv = await rawServer((s) => {
+          s.write(bytes);
+          setTimeout(() => s.end(), 200);
+        });
+        try {
+          return await dbclient(srv.port);
+        } finally {
+          srv.close();
+        }
+      }),
+    );
+    results.forEach((r, i) => {
+      expect({ run: i, seed: SEED, status: r.status, stderr: r.stderr }).toMatchObject({ status: 1 });
+      expect(r.stderr, `run ${i} (seed ${SEED})`).toMatch(/exited: .+\n$/);
+      expect(r.stderr, `run ${i} (seed ${SEED})`).not.toMatch(/Error:|\n\s+at /);
+    });
+  }, 120_000);
+});
+
+/** An RSA host key in the PEM form the ssh2 library reads. */
+const rsaHostKey = (): string =>
+  generateKeyPairSync("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs1", format: "pem" }, publicKeyEncoding: { type: "pkcs1", format: "pem" } }).privateKey;
+
+describe("after authentication (the ssh2 library's server)", () => {
+  let port = 0;
+  let mode: "opens" | "prompts" = "opens";
+  const events: string[] = [];
+  let srv: ssh2.Server;
+
+  beforeAll(async () => {
+    srv = new ssh2.Server({ hostKeys: [rsaHostKey()] }, (client) => {
+      client.on("error", () => undefined);
+      client.on("authentication", (ctx) => {
+        if (mode !== "prompts") return ctx.accept();
+        if (ctx.method !== "keyboard-interactive") return ctx.reject(["keyboard-interactive"]);
+        ctx.prompt(Array.from({ length: 2000 }, (_, i) => ({ prompt: `code ${i}: `, echo: false })), "title", "", () => ctx.accept());
+      });
+      client.on("ready", () => {
+        client.on("session", (accept) => {
+          accept().on("exec", (acceptExec) => {
+            const ch = acceptExec();
+            // What no client asked for: a remote-forwarded connection and an X11 channel.
+            client.forwardOut("127.0.0.1", 9, "127.0.0.1", 5555, (err) => events.push(`forwarded-tcpip ${err ? "refused" : "opened"}`));
+            client.x11("127.0.0.1", 6000, (err) => events.push(`x11 ${err ? "refused" : "opened"}`));
+            setTimeout(() => {
+              ch.write("still here\n");
+              ch.exit(0);
+              ch.end();
+            }, 300);
+          });
+        });
+      });
+    });
+    srv.listen(0, "127.0.0.1");
+    await once(srv, "listening");
+    port = (srv.address() as net.AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((r) => srv.close(() => r()));
+  });
+
+  it("an unrequested forwarded-tcpip and an X11 channel are refused, and the command still runs", async () => {
+    mode = "opens";
+    events.length = 0;
+    const r = await dbclient(port);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe("still here\n");
+    expect(r.stderr).toMatch(/Server sent unrequested forward from "127\.0\.0\.1:9"/);
+    expect(events.sort()).toEqual(["forwarded-tcpip refused", "x11 refused"]);
+  });
+
+  it("2000 keyboard-interactive prompts: 'Too many prompts', as Dropbear says", async () => {
+    mode = "prompts";
+    expectCleanExit(await dbclient(port), /Too many prompts received for keyboard-interactive/);
+  });
+
+  it("a banner in a packet over the size limit: an integrity error, not a hang", async () => {
+    const big = new ssh2.Server({ hostKeys: [rsaHostKey()], banner: `${"B".repeat(200_000)}\n` }, (client) => {
+      client.on("error", () => undefined);
+      client.on("authentication", (ctx) => ctx.accept());
+    });
+    big.listen(0, "127.0.0.1");
+    await once(big, "listening");
+    try {
+      expectCleanExit(await dbclient((big.address() as net.AddressInfo).port), /Integrity error \(bad packet size/);
+    } finally {
+      await new Promise<void>((r) => big.close(() => r()));
+    }
+  });
+});
