@@ -112,7 +112,7 @@ function fdStream(fd: number): StreamFd {
   if (!ok) {
     dropbear_exit(`Bad proxy fd ${fd}: not a socket or pipe`);
   }
-  return new StreamFd(ownReadSocket((onread) => new net.Socket({ fd, onread, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as net.SocketConstructorOpts)));
+  return ownReadSocket((onread) => new net.Socket({ fd, onread, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as net.SocketConstructorOpts));
 }
 
 /**

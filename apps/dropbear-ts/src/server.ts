@@ -363,7 +363,7 @@ export class Server {
     const done = withLogHandler(this.log, async () => {
       let ses: SvrSession | null = null;
       try {
-        ses = svrSessionNew(this.opts, this.svr_opts, sock, -1, this.embed);
+        ses = svrSessionNew(this.opts, this.svr_opts, new StreamFd(sock), -1, this.embed);
         this.sessions.add(ses);
         await svrSessionRun(ses);
       } catch (e) {

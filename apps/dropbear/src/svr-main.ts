@@ -301,7 +301,7 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
  * the C library calls of authentication. So a client does not wait for that, and a connection
  * that comes before they are done waits for one step at most.
  */
-async function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<Socket> {
+async function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<StreamFd<Socket>> {
   await kexLoadKems();
   const steps = [...svrKexWarmUpSteps(svr_opts, algo_tables_new(opts.algos)), svrAuthWarmUp];
   return new Promise((resolve) => {
@@ -348,7 +348,6 @@ export async function main_inetd(opts: runopts, svr_opts: svr_runopts): Promise<
     svr_opts.reexec_childpipe >= 0 && process.channel !== undefined
       ? await receiveConnection(opts, svr_opts)
       : ownReadSocket((onread) => new Socket({ fd: 0, onread, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as SocketConstructorOpts));
-  sock.pause();
   const { remote_host, remote_port } = get_socket_address(sock);
   dropbear_log(LOG_INFO, `Child connection from ${hostPortString(remote_host, remote_port)}`);
   const childpipe = svr_opts.reexec_childpipe;

@@ -175,7 +175,7 @@ function svr_session_cleanup(ses: SvrSession): void {
  * serves only this connection: after auth it becomes the user, and SIGINT/SIGTERM end it.
  * @dropbear svr-session.c svr_session
  */
-export async function svr_session(opts: runopts, svr_opts: svr_runopts, sock: Socket, childpipe: number): Promise<never> {
+export async function svr_session(opts: runopts, svr_opts: svr_runopts, sock: StreamFd<Socket>, childpipe: number): Promise<never> {
   await kexLoadKems();
   const ses = svrSessionNew(opts, svr_opts, sock, childpipe, null);
   current = ses;
@@ -194,10 +194,9 @@ export async function svr_session(opts: runopts, svr_opts: svr_runopts, sock: So
  * no process-wide effect (the library's server makes its sessions here, with `embed`).
  * kexLoadKems must have been awaited.
  */
-export function svrSessionNew(opts: runopts, svr_opts: svr_runopts, sock: Socket, childpipe: number, embed: SvrEmbed | null): SvrSession {
+export function svrSessionNew(opts: runopts, svr_opts: svr_runopts, fd: StreamFd<Socket>, childpipe: number, embed: SvrEmbed | null): SvrSession {
   const ses = new SvrSession(opts, svr_opts);
-  set_sock_nodelay(sock);
-  const fd = new StreamFd(sock);
+  set_sock_nodelay(fd.stream);
   common_session_init(ses, fd, fd);
   const svr_ses = ses.svr_ses;
   svr_ses.embed = embed;

@@ -67,7 +67,7 @@ let landing: Buffer | null = null;
  * instead of a fresh Buffer per kernel read queued in the socket's Readable, which cost an
  * ArrayBuffer, Node's stream bookkeeping and the collector's work per read.
  */
-class SocketReadRing {
+export class SocketReadRing {
   private ring: Buffer | null = null;
   private rd = 0;
   /** Bytes waiting in the ring. */
@@ -175,32 +175,29 @@ class SocketReadRing {
   }
 }
 
-const readRings = new WeakMap<object, SocketReadRing>();
-
 /**
  * A socket whose reads land in a buffer of ours (Node's `onread` option) rather than in a
- * fresh Buffer per read queued in the socket's stream: `make` gets the option to pass to
- * `net.connect()` or `new net.Socket()`. A StreamFd over the socket then reads from that buffer.
+ * fresh Buffer per read queued in the socket's stream, as the StreamFd that reads from that
+ * buffer: `make` gets the option to pass to `net.connect()` or `new net.Socket()`.
  */
-export function ownReadSocket<S extends Socket>(make: (onread: OnReadOpts) => S): S {
+export function ownReadSocket<S extends Socket>(make: (onread: OnReadOpts) => S): StreamFd<S> {
   const ring = new SocketReadRing();
   const sock = make(ring.onread);
   ring.sock = sock;
-  readRings.set(sock, ring);
-  return sock;
+  return new StreamFd(sock, ring);
 }
 
 /**
  * The same connection as a socket a `net.Server` accepted (paused, not yet read), moved to a
  * socket made by `ownReadSocket`: Node makes accepted sockets itself, without `onread`. The old
  * wrapper is destroyed without its handle, so the server's count of connections goes down.
- * A socket already gone is returned as it is.
+ * A socket already gone gets a plain StreamFd.
  */
-export function ownReadAccepted(sock: Socket): Socket {
+export function ownReadAccepted(sock: Socket): StreamFd<Socket> {
   const old = sock as unknown as { _handle: object | null };
   const handle = old._handle;
   if (handle === null || sock.destroyed) {
-    return sock;
+    return new StreamFd(sock);
   }
   old._handle = null;
   sock.destroy();
@@ -309,7 +306,7 @@ function isWritable(s: AnyStream): s is Writable {
  * contract; SOCKET_READ_BOUND is then what bounds unread input), and `readInto` copies from
  * there straight into the caller's buffer.
  */
-export class StreamFd extends Fd {
+export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
   private readonly rstream: Readable | null;
   private readonly wstream: Writable | null;
   /** Set for a socket made by `ownReadSocket`: where its unread bytes wait. */
@@ -324,11 +321,15 @@ export class StreamFd extends Fd {
     this.notify();
   };
 
-  constructor(readonly stream: AnyStream) {
+  /** `ring`: where `ownReadSocket` has the socket's reads land (null: read through its stream). */
+  constructor(
+    readonly stream: S,
+    ring: SocketReadRing | null = null,
+  ) {
     super();
     this.rstream = isReadable(stream) ? stream : null;
     this.wstream = isWritable(stream) ? stream : null;
-    this.ring = readRings.get(stream) ?? null;
+    this.ring = ring;
     // The same stream object can be both (a socket): listen once, for both sides.
     const ev = stream as NodeJS.EventEmitter;
     if (this.ring !== null) {

@@ -101,10 +101,10 @@ function connect_try_next(c: dropbear_progress_connection): void {
     try {
       if (c.remoteport === null) {
         // connect_streamlocal's one "address": the socket path.
-        c.sock = new StreamFd(ownReadSocket((onread) => netConnect({ path: host, allowHalfOpen: true, onread, ...socketStreamOptions })));
+        c.sock = ownReadSocket((onread) => netConnect({ path: host, allowHalfOpen: true, onread, ...socketStreamOptions }));
         return;
       }
-      const sock = ownReadSocket((onread) =>
+      c.sock = ownReadSocket((onread) =>
         netConnect({
           host,
           port: Number(c.remoteport),
@@ -116,7 +116,6 @@ function connect_try_next(c: dropbear_progress_connection): void {
           ...(c.bind_port !== null ? { localPort: Number(c.bind_port) } : {}),
         }),
       );
-      c.sock = new StreamFd(sock);
       return;
     } catch (e) {
       c.errstring = (e as Error).message;

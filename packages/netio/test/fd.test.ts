@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { CLOSE_LINGER_MS, FdError, ListenerFd, SignalPipeFd, StreamFd, WRITEV_MAX_BYTES } from "../src/fd.js";
 import { tcpPair, unusedPort } from "../../../tests/helpers/sockets.js";
-import { ownPair } from "./own-pair.js";
+import { nodePair, ownPair } from "./own-pair.js";
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -153,14 +153,14 @@ describe("StreamFd over a TCP socket", () => {
 
 // The same contract whether Node's stream or our own buffer (own-read.test.ts) takes the reads.
 for (const [kind, pair] of [
-  ["a Node-read TCP socket", tcpPair],
+  ["a Node-read TCP socket", nodePair],
   ["a socket read into our own buffer", ownPair],
 ] as const) {
   describe(`StreamFd over ${kind}`, () => {
     it("reports a reset as readable and writable, the read and write throwing the error", async () => {
       const p = await pair();
       cleanups.push(p.close);
-      const fd = new StreamFd(p.b);
+      const { fd } = p;
       p.a.resetAndDestroy();
       await until(() => fd.error !== null);
       expect(fd.readReady()).toBe(true);
@@ -174,7 +174,7 @@ for (const [kind, pair] of [
     it("half-closes with shutdownWrite while reads go on", async () => {
       const p = await pair();
       cleanups.push(p.close);
-      const fd = new StreamFd(p.b);
+      const { fd } = p;
       fd.write(Buffer.from("request"));
       fd.shutdownWrite();
       expect(fd.writeReady()).toBe(false);
@@ -190,7 +190,7 @@ for (const [kind, pair] of [
     it("close with output still flushing, the peer still sending: all the output arrives, none of the input is read", async () => {
       const p = await pair();
       cleanups.push(p.close);
-      const fd = new StreamFd(p.b);
+      const { fd } = p;
       p.a.write(randomBytes(200_000));
       await until(() => fd.readReady());
       const big = randomBytes(4 * 1024 * 1024);

@@ -1,17 +1,32 @@
 import type * as net from "node:net";
-import { ownReadAccepted } from "../src/fd.js";
+import { StreamFd, ownReadAccepted } from "../src/fd.js";
 import { tcpPair } from "../../../tests/helpers/sockets.js";
 
-/** A loopback pair whose accepted side `b` reads into our own buffer (ownReadAccepted). */
-export async function ownPair(): Promise<{ a: net.Socket; b: net.Socket; close: () => void }> {
+/** A loopback pair and a StreamFd over its side `b`. */
+export interface FdPair {
+  a: net.Socket;
+  b: net.Socket;
+  fd: StreamFd<net.Socket>;
+  close: () => void;
+}
+
+/** A loopback pair whose side `b` Node's own stream reads. */
+export async function nodePair(): Promise<FdPair> {
   const p = await tcpPair();
-  const b = ownReadAccepted(p.b);
+  return { ...p, fd: new StreamFd(p.b) };
+}
+
+/** A loopback pair whose accepted side `b` reads into our own buffer (ownReadAccepted). */
+export async function ownPair(): Promise<FdPair> {
+  const p = await tcpPair();
+  const fd = ownReadAccepted(p.b);
   return {
     a: p.a,
-    b,
+    b: fd.stream,
+    fd,
     close: () => {
       p.a.destroy();
-      b.destroy();
+      fd.stream.destroy();
     },
   };
 }

@@ -53,7 +53,7 @@ describe("StreamFd over a socket read into our own buffer", () => {
   it("reports readable only when data waits, reads at most max, and readInto copies in place", async () => {
     const p = await ownPair();
     cleanups.push(p.close);
-    const fd = new StreamFd(p.b);
+    const { fd } = p;
     expect(fd.readReady()).toBe(false);
     expect(fd.read(10)).toBeNull();
     expect(fd.readInto(Buffer.alloc(4), 0, 4)).toBeNull();
@@ -71,7 +71,7 @@ describe("StreamFd over a socket read into our own buffer", () => {
   it("delivers every byte before an EOF that arrived with data still unread, then EOF for good", async () => {
     const p = await ownPair();
     cleanups.push(p.close);
-    const fd = new StreamFd(p.b);
+    const { fd } = p;
     const data = pattern(300_000);
     p.a.end(data);
     // Read slowly (small pieces), so the EOF comes while our buffer still holds data.
@@ -86,7 +86,7 @@ describe("StreamFd over a socket read into our own buffer", () => {
   it("reads no more than its bound from a peer we do not read, then loses nothing once read", async () => {
     const p = await ownPair();
     cleanups.push(p.close);
-    const fd = new StreamFd(p.b);
+    const { fd } = p;
     const data = pattern(4 * 1024 * 1024, 7);
     p.a.end(data);
     // The peer cannot send it all: our side stops reading the kernel, TCP pushes back.
@@ -101,7 +101,7 @@ describe("StreamFd over a socket read into our own buffer", () => {
   it("carries 1 MB there and back intact (an echo through the fd)", async () => {
     const p = await ownPair();
     cleanups.push(p.close);
-    const fd = new StreamFd(p.b);
+    const { fd } = p;
     const data = pattern(1024 * 1024, 3);
     const back: Buffer[] = [];
     let backLen = 0;
@@ -126,7 +126,7 @@ describe("StreamFd over a socket read into our own buffer", () => {
   it("shutdownRead discards input without stalling the peer and is never read-ready again", async () => {
     const p = await ownPair();
     cleanups.push(p.close);
-    const fd = new StreamFd(p.b);
+    const { fd } = p;
     p.a.write(pattern(200_000));
     await until(() => p.b.bytesRead > SOCKET_READ_BOUND);
     fd.shutdownRead();
@@ -147,7 +147,8 @@ describe("StreamFd over a socket read into our own buffer", () => {
     const a = net.connect({ port, host: "127.0.0.1" });
     cleanups.push(() => a.destroy());
     const [raw] = await accepted;
-    const b = ownReadAccepted(raw);
+    const fd = ownReadAccepted(raw);
+    const b = fd.stream;
     cleanups.push(() => b.destroy());
     expect(b).not.toBe(raw);
     expect(b.remotePort).toBe(a.localPort);
@@ -156,7 +157,6 @@ describe("StreamFd over a socket read into our own buffer", () => {
     expect(count).toBe(0);
     // The server closes as soon as asked: the moved connection does not hold it.
     await new Promise<void>((r) => server.close(() => r()));
-    const fd = new StreamFd(b);
     a.end("still here");
     expect((await drainToEof(fd, 64)).toString()).toBe("still here");
   });
@@ -173,8 +173,7 @@ describe("StreamFd over a socket read into our own buffer", () => {
       held.forEach((s) => s.destroy());
       server.close();
     });
-    const sock = ownReadSocket((onread) => net.connect({ port: (server.address() as net.AddressInfo).port, host: "127.0.0.1", allowHalfOpen: true, onread }));
-    const fd = new StreamFd(sock);
+    const fd = ownReadSocket((onread) => net.connect({ port: (server.address() as net.AddressInfo).port, host: "127.0.0.1", allowHalfOpen: true, onread }));
     cleanups.push(() => fd.close());
     expect(fd.connecting).toBe(true);
     const got = await drainToEof(fd, 5000);

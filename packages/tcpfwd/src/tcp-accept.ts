@@ -3,7 +3,7 @@ import { send_msg_channel_open_init } from "@dropbear-ts/channel";
 import { ListenerType, type FwdListener, type Listener, type sshsession } from "@dropbear-ts/core";
 import { LOG_INFO, TRACE, dropbear_assert, dropbear_log } from "@dropbear-ts/dbutil";
 import { new_listener } from "@dropbear-ts/listener";
-import { StreamFd, dropbear_listen, ownReadAccepted, type ListenerFd } from "@dropbear-ts/netio";
+import { dropbear_listen, ownReadAccepted, type ListenerFd } from "@dropbear-ts/netio";
 import { DROPBEAR_MAX_SOCKS, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 
@@ -35,15 +35,14 @@ function tcpAcceptOne<S extends sshsession>(ses: S, listener: Listener, sock: Li
     return;
   }
   // Read into our own buffer: the hot path of a -L tunnel's data.
-  const s = ownReadAccepted(accepted);
-  const ipstring = s.remoteAddress;
-  const port = s.remotePort;
+  const fd = ownReadAccepted(accepted);
+  const ipstring = fd.stream.remoteAddress;
+  const port = fd.stream.remotePort;
   if (ipstring === undefined || port === undefined) {
     // Already gone: C's getnameinfo on it fails the same way.
-    s.destroy();
+    fd.close();
     return;
   }
-  const fd = new StreamFd(s);
   if (send_msg_channel_open_init(ses, fd, tcpinfo.chantype!) === DROPBEAR_SUCCESS) {
     let addr: string | null;
     let sendport: number;
