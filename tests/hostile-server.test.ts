@@ -167,11 +167,13 @@ const rsaHostKey = (): string =>
 describe("after authentication (the ssh2 library's server)", () => {
   let port = 0;
   let mode: "opens" | "prompts" = "opens";
+  let hostKey = "";
   const events: string[] = [];
   let srv: ssh2.Server;
 
   beforeAll(async () => {
-    srv = new ssh2.Server({ hostKeys: [rsaHostKey()] }, (client) => {
+    hostKey = rsaHostKey();
+    srv = new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
       client.on("error", () => undefined);
       client.on("authentication", (ctx) => {
         if (mode !== "prompts") return ctx.accept();
@@ -219,7 +221,7 @@ describe("after authentication (the ssh2 library's server)", () => {
   });
 
   it("a banner in a packet over the size limit: an integrity error, not a hang", async () => {
-    const big = new ssh2.Server({ hostKeys: [rsaHostKey()], banner: `${"B".repeat(200_000)}\n` }, (client) => {
+    const big = new ssh2.Server({ hostKeys: [hostKey], banner: `${"B".repeat(200_000)}\n` }, (client) => {
       client.on("error", () => undefined);
       client.on("authentication", (ctx) => ctx.accept());
     });

@@ -4,21 +4,12 @@ import { afterEach, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { CLOSE_LINGER_MS, FdError, ListenerFd, SignalPipeFd, StreamFd, WRITEV_MAX_BYTES } from "../src/fd.js";
 import { tcpPair, unusedPort } from "../../../tests/helpers/sockets.js";
-import { nodePair, ownPair } from "./own-pair.js";
+import { nodePair, ownPair, until } from "./own-pair.js";
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
   while (cleanups.length) cleanups.pop()!();
 });
-
-/** Resolves once `cond` holds, checking after each turn of the event loop (bounded). */
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not reached");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe("StreamFd over a TCP socket", () => {
   it("reports readable only when data waits, and reads at most max bytes", async () => {

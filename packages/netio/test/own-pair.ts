@@ -2,6 +2,15 @@ import type * as net from "node:net";
 import { StreamFd, ownReadAccepted } from "../src/fd.js";
 import { tcpPair } from "../../../tests/helpers/sockets.js";
 
+/** Resolves once `cond` holds, checking every 2 ms (bounded by `ms`). */
+export async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not reached");
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 /** A loopback pair and a StreamFd over its side `b`. */
 export interface FdPair {
   a: net.Socket;

@@ -4,21 +4,15 @@ import { once } from "node:events";
 import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { SOCKET_READ_BOUND, SOCKET_READ_CHUNK, StreamFd, ownReadAccepted, ownReadSocket } from "../src/fd.js";
-import { ownPair } from "./own-pair.js";
+import { ownPair, until as untilWithin } from "./own-pair.js";
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
   while (cleanups.length) cleanups.pop()!();
 });
 
-/** Resolves once `cond` holds, checking after each turn of the event loop (bounded). */
-async function until(cond: () => boolean, ms = 10000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not reached");
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
+/** own-pair's `until`, keeping this file's 10 s default bound. */
+const until = (cond: () => boolean, ms = 10000): Promise<void> => untilWithin(cond, ms);
 
 
 /** `n` bytes that show a lost, repeated or reordered byte (position-dependent). */
