@@ -139,7 +139,7 @@ describe("before the key exchange (a raw TCP server)", () => {
     });
     const results = await Promise.all(
       runs.map(async (bytes, i) => {
-        // Four at a time keep the run short without starving the loopback of CPU.
+        // Started four every 150 ms: the run stays short without starting 32 Node processes at once.
         await new Promise((r) => setTimeout(r, (i >> 2) * 150));
         const srv = await rawServer((s) => {
           s.write(bytes);
