@@ -5,7 +5,7 @@ import * as net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { connectionsOf, socketInodes, tcpInodes, waitSpare } from "./helpers/procs.js";
+import { connectionsOf, socketInodes, tcpInodes, threadNices, waitSpare } from "./helpers/procs.js";
 import { OURS, freePort, ourKeygen, run, scratch, startOurDropbear, waitPort, type Server } from "./helpers/servers.js";
 
 // Issue 10: Dropbear's limits and the daemon's flags, end to end over loopback. Loopback has the
@@ -187,7 +187,7 @@ describe("daemon flags", () => {
     expect(existsSync(pidfile)).toBe(false);
   }, 60_000);
 
-  itWithPeers(["ssh"], "the warm spare: its V8 flags, no listening socket, no NODE_OPTIONS, no IPC channel once it has its connection, and it dies with the daemon", async () => {
+  itWithPeers(["ssh"], "the warm spare: its V8 flags, no listening socket, no NODE_OPTIONS, lowest CPU priority until it has its connection, no IPC channel after, and it dies with the daemon", async () => {
     const d = await startOurDropbear(["-r", hk], { NODE_OPTIONS: "--max-old-space-size=200" });
     try {
       const spare = await waitSpare(d.child.pid!);
@@ -196,11 +196,16 @@ describe("daemon flags", () => {
       const listening = tcpInodes("0A");
       expect(socketInodes(spare).filter((i) => listening.has(i))).toEqual([]);
       expect(socketInodes(d.child.pid!).filter((i) => listening.has(i)).length).toBe(1);
+      // A root daemon starts it at nice 19 (its start-up must not slow the connections being
+      // served) and gives it the daemon's own at the handoff, every thread of it.
+      const daemonNice = threadNices(d.child.pid!).get(d.child.pid!);
+      expect(threadNices(spare).get(spare)).toBe(process.getuid!() === 0 ? 19 : daemonNice);
       // The spare serves the next connection and drops its IPC channel at once (the socket
       // came over it; nothing more will); a new spare takes its place.
       const held = (await silent(d.port, "127.0.0.1"))!;
       expect(held).not.toBeNull();
       await expect.poll(() => connectionsOf(d.child.pid!), { timeout: 10_000 }).toEqual([spare]);
+      expect(new Set(threadNices(spare).values())).toEqual(new Set([daemonNice]));
       const channelFd = /(?:^|\0)NODE_CHANNEL_FD=(\d+)/.exec(readFileSync(`/proc/${spare}/environ`, "latin1"))![1];
       await expect.poll(() => existsSync(`/proc/${spare}/fd/${channelFd}`), { timeout: 10_000 }).toBe(false);
       held.destroy();

@@ -2,7 +2,7 @@
 // memory and CPU time. One home for both; tests/helpers/procs.ts builds on it.
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 
-/** The fields of /proc/<pid>/stat after the command name (which may hold spaces), or null once gone. */
+/** The fields of /proc/<pid>/stat (or of /proc/<pid>/task/<tid>/stat, given "<pid>/task/<tid>") after the command name (which may hold spaces), or null once gone. */
 export function statFields(pid) {
   try {
     const st = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -10,6 +10,22 @@ export function statFields(pid) {
   } catch {
     return null;
   }
+}
+
+/** The nice value of each thread of a process (stat field 19), by thread id; empty once gone. */
+export function threadNices(pid) {
+  const out = new Map();
+  let tids;
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    const f = statFields(`${pid}/task/${tid}`);
+    if (f !== null) out.set(Number(tid), Number(f[16]));
+  }
+  return out;
 }
 
 /** Parent pid and utime + stime in clock ticks, or null once gone. */

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, realpathSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, readdirSync, realpathSync, unlinkSync, writeFileSync } from "node:fs";
+import { getPriority, setPriority } from "node:os";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import type { Readable } from "node:stream";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
@@ -62,6 +63,12 @@ const CONNECTION_V8_FLAGS = ["--max-semi-space-size=1", "--v8-pool-size=1"];
 
 /** The wait before the first retry after a spare failed to start, and the longest wait. */
 const SPARE_RETRY_MIN_MS = 100;
+/**
+ * The nice value a spare starts and warms up at, so that its start-up (a Node start, then the
+ * warm-up) never takes CPU from the connections being served; it gets the daemon's own back at
+ * its handoff. Only when the daemon may raise it again (root): else the spare keeps the daemon's.
+ */
+const SPARE_NICE = 19;
 const SPARE_RETRY_MAX_MS = 5000;
 
 /** How a connection process is started: fixed once, from what the daemon itself was run as. */
@@ -102,6 +109,8 @@ interface ConnProc {
  */
 class ConnProcs {
   private spare: ConnProc | null = null;
+  /** The daemon's nice value, which a spare gets back at its handoff; null: spares are not niced. */
+  private readonly nice: number | null = process.geteuid?.() === 0 ? getPriority() : null;
   private retry: NodeJS.Timeout | null = null;
   private backoff = SPARE_RETRY_MIN_MS;
   private failing = false;
@@ -118,6 +127,7 @@ class ConnProcs {
       return;
     }
     this.spare = p;
+    if (this.nice !== null && this.nice < SPARE_NICE) reniceProcess(p.child.pid!, SPARE_NICE);
     p.child.on("message", (msg) => {
       if (msg === READY_MSG) {
         this.failing = false;
@@ -148,7 +158,10 @@ class ConnProcs {
   take(): ConnProc | null {
     const p = this.spare;
     this.spare = null;
-    if (p !== null && p.child.connected) return p;
+    if (p !== null && p.child.connected) {
+      if (this.nice !== null && this.nice < SPARE_NICE) reniceProcess(p.child.pid!, this.nice);
+      return p;
+    }
     if (p !== null) p.pipe.destroy();
     return this.start();
   }
@@ -191,6 +204,27 @@ class ConnProcs {
       return null;
     }
     return { child, pipe: child.stdio[CHILDPIPE_FD] as Readable };
+  }
+}
+
+/**
+ * Set the nice value of every thread of process `pid` (Linux keeps one per thread; a thread
+ * starts with its creator's). Best effort: a thread that ended meanwhile, or a refusal, leaves
+ * the process as it was, which costs speed, never correctness.
+ */
+function reniceProcess(pid: number, nice: number): void {
+  let tids: number[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    tids = [pid];
+  }
+  for (const tid of tids) {
+    try {
+      setPriority(tid, nice);
+    } catch {
+      // gone, or not ours to change
+    }
   }
 }
 
