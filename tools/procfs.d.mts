@@ -1,6 +1,7 @@
 // Types for procfs.mjs, so TypeScript tests can import it.
 
-export function statFields(pid: number): string[] | null;
+export function statFields(pid: number | string): string[] | null;
+export function threadNices(pid: number): Map<number, number>;
 export function procStat(pid: number): { state: string; ppid: number; ticks: number } | null;
 export function parents(): Map<number, number>;
 export function tcpInodes(state?: string): Set<string>;
