@@ -20,6 +20,7 @@ import {
   recv_msg_channel_request,
   recv_msg_channel_window_adjust,
 } from "@dropbear-ts/channel";
+import { cryptoBackend } from "@dropbear-ts/crypto";
 import { cli_kex_state, cli_state, CliSession, type ChanType, type cli_runopts, type packettype, type runopts } from "@dropbear-ts/core";
 import { LOG_INFO, QuietExit, TRACE, TRACE2, dropbear_exit, dropbear_log, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
 import {
@@ -42,7 +43,7 @@ import {
   send_msg_kexdh_init,
   send_msg_kexinit,
 } from "@dropbear-ts/kex";
-import { connect_remote, dropbear_prio, set_sock_nodelay, type StreamFd, connect_set_writequeue, hostPortString } from "@dropbear-ts/netio";
+import { connect_remote, dropbear_prio, set_sock_nodelay, set_sock_priority, type StreamFd, connect_set_writequeue, hostPortString } from "@dropbear-ts/netio";
 import {
   SSH_MSG_CHANNEL_CLOSE,
   SSH_MSG_CHANNEL_DATA,
@@ -385,6 +386,18 @@ function cli_connected(ses: CliSession, result: number, sock: StreamFd | null, e
   set_sock_nodelay(sock.stream as Socket);
   ses.sock_in = sock;
   ses.sock_out = sock;
+  // Beyond C, which marks the socket before connect(): the priority and the OpenSSL ciphers
+  // both need the FFI library, whose loading (about 5 ms) would delay our first flight (ident,
+  // KEXINIT, kex guess); they are done while the server works on its KEXDH_REPLY instead. Only
+  // those first packets go out unmarked.
+  ses.idle_work.push(
+    () => {
+      if (!sock.closed) {
+        set_sock_priority(sock, dropbear_prio.DROPBEAR_PRIO_LOWDELAY, ses.opts.disable_ip_tos);
+      }
+    },
+    () => void cryptoBackend(),
+  );
   TRACE("cli_connected");
 }
 
@@ -422,7 +435,7 @@ export async function cli_session(
       (result, sock, errstring) => cli_connected(ses, result, sock, errstring),
       cli_opts.bind_address,
       cli_opts.bind_port,
-      dropbear_prio.DROPBEAR_PRIO_LOWDELAY,
+      null, // set by cli_connected's idle work
     );
     connect_set_writequeue(progress, ses.writequeue);
   }

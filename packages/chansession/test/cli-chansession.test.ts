@@ -1,11 +1,12 @@
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { closeSync, existsSync, openSync } from "node:fs";
+import * as net from "node:net";
 import { fileURLToPath } from "node:url";
 import { Channel, CliSession, cli_runopts, runopts } from "@dropbear-ts/core";
-import { DropbearExit } from "@dropbear-ts/dbutil";
+import { DropbearExit, libcFunc } from "@dropbear-ts/dbutil";
 import { dropbear_prio } from "@dropbear-ts/netio";
 import { describe, expect, it } from "vitest";
-import { cli_escape_handler, clichansess } from "../src/cli-chansession.js";
+import { cli_escape_handler, clichansess, getFdFlags } from "../src/cli-chansession.js";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 
@@ -21,6 +22,33 @@ function chan(): Channel {
 function feed(ses: CliSession, ...reads: string[]): number[] {
   return reads.map((r) => cli_escape_handler(ses, chan(), Buffer.from(r, "latin1")));
 }
+
+describe("getFdFlags", () => {
+  it("says what fcntl(F_GETFL) says: a file opened to append, a non-blocking close-on-exec socket, stdio, and -1 for a closed fd", async () => {
+    const fcntl = libcFunc<(fd: number, cmd: number) => number>("int fcntl(int fd, int cmd, ...)");
+    const F_GETFL = 3;
+    const file = openSync(fileURLToPath(import.meta.url), "r");
+    const appended = openSync("/dev/null", "a");
+    const server = net.createServer().listen(0, "127.0.0.1");
+    await new Promise((r) => server.once("listening", r));
+    const sock = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1");
+    await new Promise((r) => sock.once("connect", r));
+    try {
+      const sockFd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
+      for (const fd of [0, 1, 2, file, appended, sockFd]) {
+        expect(getFdFlags(fd), `fd ${fd}`).toBe(fcntl(fd, F_GETFL));
+      }
+      expect(getFdFlags(sockFd) & 0o4000).toBe(0o4000); // O_NONBLOCK, and no O_CLOEXEC
+      expect(getFdFlags(appended) & 0o2000).toBe(0o2000); // O_APPEND
+    } finally {
+      sock.destroy();
+      server.close();
+      closeSync(file);
+      closeSync(appended);
+    }
+    expect(getFdFlags(file)).toBe(-1);
+  });
+});
 
 describe("cli_escape_handler (the ~ escapes of a pty session)", () => {
   it("~. after a CR, one byte per read, ends the session with 'Terminated'", () => {

@@ -278,6 +278,12 @@ export abstract class sshsession {
   awaitAfterPacket: Promise<unknown> | null = null;
   /** The priority class last given to the transport socket; null before the first. */
   socket_prio: dropbear_prio | null = null;
+  /**
+   * Beyond C: work that may wait, run one task at a time by select() when nothing is ready and
+   * the loop would only wait for the peer, so that loading what a later step needs (an FFI
+   * library, say) happens while the peer computes instead of on the connection's path.
+   */
+  idle_work: (() => void)[] = [];
 
   last_packet_time_keepalive_sent = 0;
   last_packet_time_keepalive_recv = 0;

@@ -75,7 +75,8 @@ export class dropbear_progress_connection {
     public cb: connect_callback,
     readonly bind_address: string | null,
     readonly bind_port: string | null,
-    readonly prio: dropbear_prio,
+    /** null: the callback's owner sets it (dbclient's transport, once its first flight is out). */
+    readonly prio: dropbear_prio | null,
   ) {}
 }
 
@@ -135,7 +136,7 @@ export function connect_remote(
   cb: connect_callback,
   bind_address: string | null,
   bind_port: string | null,
-  prio: dropbear_prio,
+  prio: dropbear_prio | null,
 ): dropbear_progress_connection {
   // getaddrinfo reads a C string: a peer's name with a NUL in it means what comes before it
   // (Node would throw on the NUL instead).
@@ -273,7 +274,9 @@ export function handle_connect_fds(conn_pending: m_list<dropbear_progress_connec
       const sock = c.sock;
       // C sets this in connect_try_next, before connect(); a Node socket has no descriptor
       // until its connect starts, so here is the first place the loop can.
-      set_sock_priority(sock, c.prio, disable_ip_tos);
+      if (c.prio !== null) {
+        set_sock_priority(sock, c.prio, disable_ip_tos);
+      }
       list_remove(iter);
       c.cb(DROPBEAR_SUCCESS, sock, null);
       TRACE("handle_connect_fds - success");

@@ -189,7 +189,7 @@ export async function session_loop<S extends sshsession>(ses: S, loophandler: (s
       writefd.add(ses.sock_out);
     }
 
-    const val = await select(readfd, writefd, timeout);
+    const val = await select(readfd, writefd, timeout, ses.idle_work);
     if (ses.exitflag) {
       dropbear_exit("Terminated by signal");
     }

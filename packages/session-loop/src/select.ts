@@ -12,11 +12,20 @@ export type FdSet = Set<Fd>;
  * loop iterations, and while waiting it holds no timer unless a timeout was asked for: an idle
  * session costs no CPU. Wake-ups that change nothing (a 'drain' on an Fd only watched for
  * reading) are absorbed here and never surface as a spurious 0.
+ *
+ * `idle` (the session's idle_work) is run from one task at a time whenever nothing is ready
+ * after Node has delivered what I/O it had, each followed by another look; only with it empty
+ * does select wait.
  */
-export async function select(readfds: FdSet, writefds: FdSet, timeout: number | null): Promise<number> {
+export async function select(readfds: FdSet, writefds: FdSet, timeout: number | null, idle: (() => void)[] = []): Promise<number> {
   const deadline = timeout === null ? null : performance.now() + Math.max(0, timeout) * 1000;
   let ready = countReadyOpen(readfds, writefds);
-  if (ready > 0 || timeout === 0) {
+  if (ready > 0 || timeout === 0 || idle.length > 0) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    ready = keepReady(readfds, writefds);
+  }
+  while (ready === 0 && idle.length > 0 && timeout !== 0) {
+    idle.shift()!();
     await new Promise<void>((resolve) => setImmediate(resolve));
     ready = keepReady(readfds, writefds);
   }

@@ -118,6 +118,26 @@ describe("select()", () => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(140);
   });
 
+  it("runs idle work one task at a time only while nothing is ready, then waits", async () => {
+    const { b, raw } = await pair();
+    const ran: string[] = [];
+    // Nothing ready: both tasks run (the first sends, so the second finds data waiting and
+    // select returns without waiting).
+    const idle = [() => ran.push("first"), () => void raw.a.write("x"), () => ran.push("third")];
+    const r = new Set<Fd>([b]);
+    expect(await select(r, new Set(), null, idle)).toBe(1);
+    expect(ran).toEqual(["first"]);
+    expect(idle.length).toBe(1);
+    expect(r.has(b)).toBe(true);
+    // Something ready: no task runs.
+    expect(await select(new Set<Fd>([b]), new Set(), null, idle)).toBe(1);
+    expect(idle.length).toBe(1);
+    // A poll (timeout 0) never runs one either.
+    expect(b.read(10)!.toString()).toBe("x");
+    expect(await select(new Set<Fd>([b]), new Set(), 0, idle)).toBe(0);
+    expect(idle.length).toBe(1);
+  });
+
   it("refuses closed fds", async () => {
     const { b } = await pair();
     b.close();
