@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, readdirSync, realpathSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, readFileSync, readdirSync, realpathSync, unlinkSync, writeFileSync } from "node:fs";
 import { getPriority, setPriority } from "node:os";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import type { Readable } from "node:stream";
@@ -66,9 +66,12 @@ const SPARE_RETRY_MIN_MS = 100;
 /**
  * The nice value a spare starts and warms up at, so that its start-up (a Node start, then the
  * warm-up) never takes CPU from the connections being served; it gets the daemon's own back at
- * its handoff. Only when the daemon may raise it again (root): else the spare keeps the daemon's.
+ * its handoff. Only when the daemon may raise it again (CAP_SYS_NICE, which root in a container
+ * may lack): else the spare keeps the daemon's.
  */
 const SPARE_NICE = 19;
+/** CAP_SYS_NICE's bit in a capability set. */
+const CAP_SYS_NICE = 23n;
 const SPARE_RETRY_MAX_MS = 5000;
 
 /** How a connection process is started: fixed once, from what the daemon itself was run as. */
@@ -110,7 +113,7 @@ interface ConnProc {
 class ConnProcs {
   private spare: ConnProc | null = null;
   /** The daemon's nice value, which a spare gets back at its handoff; null: spares are not niced. */
-  private readonly nice: number | null = process.geteuid?.() === 0 ? getPriority() : null;
+  private readonly nice: number | null = mayRaisePriority() ? getPriority() : null;
   private retry: NodeJS.Timeout | null = null;
   private backoff = SPARE_RETRY_MIN_MS;
   private failing = false;
@@ -204,6 +207,16 @@ class ConnProcs {
       return null;
     }
     return { child, pipe: child.stdio[CHILDPIPE_FD] as Readable };
+  }
+}
+
+/** Whether this process may lower a nice value again: CAP_SYS_NICE in its effective set (Linux). */
+function mayRaisePriority(): boolean {
+  try {
+    const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "latin1"));
+    return capEff !== null && ((BigInt(`0x${capEff[1]}`) >> CAP_SYS_NICE) & 1n) === 1n;
+  } catch {
+    return false;
   }
 }
 
