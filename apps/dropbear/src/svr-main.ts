@@ -63,6 +63,7 @@ const CONNECTION_V8_FLAGS = ["--max-semi-space-size=1", "--v8-pool-size=1"];
 
 /** The wait before the first retry after a spare failed to start, and the longest wait. */
 const SPARE_RETRY_MIN_MS = 100;
+const SPARE_RETRY_MAX_MS = 5000;
 /**
  * The nice value a spare starts and warms up at, so that its start-up (a Node start, then the
  * warm-up) never takes CPU from the connections being served; it gets the daemon's own back at
@@ -72,7 +73,6 @@ const SPARE_RETRY_MIN_MS = 100;
 const SPARE_NICE = 19;
 /** CAP_SYS_NICE's bit in a capability set. */
 const CAP_SYS_NICE = 23n;
-const SPARE_RETRY_MAX_MS = 5000;
 
 /** How a connection process is started: fixed once, from what the daemon itself was run as. */
 export interface ProgramSpec {
