@@ -29,6 +29,7 @@ import {
   FD_CLOSED,
   FD_UNINIT,
   MAX_SESSION_RECV_WINDOW,
+  OUR_TRANS_MAX_PAYLOAD_LEN,
   SSH_OPEN_CONNECT_FAILED,
   SSH_OPEN_IN_PROGRESS,
   SSH_OPEN_RESOURCE_SHORTAGE,
@@ -61,7 +62,6 @@ import {
   SSH_MSG_CHANNEL_WINDOW_ADJUST,
   SSH_MSG_REQUEST_FAILURE,
   SSH_MSG_REQUEST_SUCCESS,
-  TRANS_MAX_PAYLOAD_LEN,
   DROPBEAR_FAILURE,
   DROPBEAR_SUCCESS,
 } from "@dropbear-ts/options";
@@ -234,7 +234,7 @@ export function channelio(ses: sshsession, readfds: ReadonlySet<Fd>, writefds: R
         more < CHANNEL_READS_PER_TURN &&
         chanfdIsOpen(channel.readfd) &&
         channel.transwindow > 0 &&
-        ses.writequeue_len <= 2 * TRANS_MAX_PAYLOAD_LEN &&
+        ses.writequeue_len <= 2 * OUR_TRANS_MAX_PAYLOAD_LEN &&
         channel.readfd.readReady();
         more++
       ) {
@@ -716,7 +716,7 @@ export function recv_msg_channel_open(ses: sshsession): void {
   const type = buf_getstring(payload);
   const remotechan = buf_getint(payload);
   const transwindow = buf_getint(payload);
-  const transmaxpacket = Math.min(buf_getint(payload), TRANS_MAX_PAYLOAD_LEN);
+  const transmaxpacket = Math.min(buf_getint(payload), OUR_TRANS_MAX_PAYLOAD_LEN);
   let errtype = SSH_OPEN_UNKNOWN_CHANNEL_TYPE;
 
   failure: {

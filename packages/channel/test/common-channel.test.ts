@@ -5,6 +5,7 @@ import {
   CliSession,
   cli_runopts,
   FD_CLOSED,
+  OUR_TRANS_MAX_PAYLOAD_LEN,
   SSH_OPEN_RESOURCE_SHORTAGE,
   SSH_OPEN_UNKNOWN_CHANNEL_TYPE,
   runopts,
@@ -25,7 +26,6 @@ import {
   SSH_MSG_CHANNEL_OPEN_CONFIRMATION,
   SSH_MSG_CHANNEL_OPEN_FAILURE,
   SSH_MSG_CHANNEL_WINDOW_ADJUST,
-  TRANS_MAX_PAYLOAD_LEN,
 } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 import { afterEach, describe, expect, it } from "vitest";
@@ -60,7 +60,7 @@ function session(window = 3000, client = false): sshsession {
   const opts = new runopts();
   opts.recv_window = window;
   const ses = client ? new CliSession(opts, new cli_runopts()) : new SvrSession(opts, new svr_runopts());
-  ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
+  ses.writepayload = buf_new(OUR_TRANS_MAX_PAYLOAD_LEN);
   ses.dataallowed = true;
   return ses;
 }
@@ -141,7 +141,7 @@ describe("recv_msg_channel_open", () => {
     expect(buf_getint(p!)).toBe(0);
     expect(buf_getint(p!)).toBe(5000);
     expect(buf_getint(p!)).toBe(RECV_MAX_CHANNEL_DATA_LEN);
-    expect(ses.channels[0]!.transmaxpacket).toBe(TRANS_MAX_PAYLOAD_LEN);
+    expect(ses.channels[0]!.transmaxpacket).toBe(OUR_TRANS_MAX_PAYLOAD_LEN);
   });
 
   it("runs out at MAX_CHANNELS with RESOURCE_SHORTAGE", () => {

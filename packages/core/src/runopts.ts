@@ -28,6 +28,17 @@ import type { TCPFwdEntry } from "./forward.js";
 export const OUR_DEFAULT_RECV_WINDOW = 1024 * 1024;
 
 /**
+ * The largest payload we send, 32 KiB where Dropbear builds with TRANS_MAX_PAYLOAD_LEN 16 KiB
+ * (a build option of its default_options.h, "can be any value"): the payload every
+ * implementation must accept (RFC 4253 §6.1; RECV_MAX_PAYLOAD_LEN), and the size OpenSSH sends.
+ * It sizes the payload being built, so it caps a channel's data packets (a peer's smaller
+ * maximum still wins), and the write queue's mark of two such packets. Half the packets for
+ * the same data: through `-L` the receiving side used about a tenth less CPU per GiB (session
+ * 7, docs/bench.md). See docs/deviations.md.
+ */
+export const OUR_TRANS_MAX_PAYLOAD_LEN = 32768;
+
+/**
  * The most receive window one session grants its channels together (ours, not Dropbear's), so
  * what a peer can make us hold in channel buffers is bounded per session, not MAX_CHANNELS
  * times -W (1 GiB by default). A channel opened when the budget is spent still gets Dropbear's

@@ -1,5 +1,5 @@
 import { buf_new, buf_putbyte, buf_putbytes, buf_putstring, buf_burn_free, type buffer } from "@dropbear-ts/buffer";
-import { key_context, sesCall, type sshsession } from "@dropbear-ts/core";
+import { OUR_TRANS_MAX_PAYLOAD_LEN, key_context, sesCall, type sshsession } from "@dropbear-ts/core";
 import { freeKeyStates } from "@dropbear-ts/crypto";
 import {
   DEBUG1,
@@ -60,7 +60,7 @@ export function common_session_init(ses: sshsession, sock_in: StreamFd | null, s
   ses.last_packet_time_any_sent = 0;
   ses.last_packet_time_keepalive_sent = 0;
   ses.signal_pipe = new SignalPipeFd();
-  ses.writepayload = buf_new(TRANS_MAX_PAYLOAD_LEN);
+  ses.writepayload = buf_new(OUR_TRANS_MAX_PAYLOAD_LEN);
   ses.requirenext = SSH_MSG_KEXINIT;
   // Data may flow until our KEXINIT goes out.
   ses.dataallowed = true;
@@ -92,7 +92,8 @@ export function sigintterm_handler(ses: SignalTarget): void {
  * so neither queue drains (DESIGN.md §4: with 2 MiB windows 0 of 200 tunnelled connections
  * complete). Dropbear gets away with it only because its default window is 24 KiB.
  *
- * Our rule keeps Dropbear's 32 KiB mark for what we generate ourselves: above it setchannelfds
+ * Our rule keeps Dropbear's mark of two packets (2 × OUR_TRANS_MAX_PAYLOAD_LEN, 64 KiB with our
+ * larger packets) for what we generate ourselves: above it setchannelfds
  * stops reading local channel fds, so channel data in the queue is at most that mark plus one
  * packet per channel (what one channelio pass can read). The transport is still read and
  * processed above the mark: processing only writes peer data into channel rings (bounded by
@@ -170,7 +171,7 @@ export async function session_loop<S extends sshsession>(ses: S, loophandler: (s
   const readfd = new Set<Fd>();
   const writefd = new Set<Fd>();
   for (;;) {
-    const writequeue_has_space = ses.writequeue_len <= 2 * TRANS_MAX_PAYLOAD_LEN;
+    const writequeue_has_space = ses.writequeue_len <= 2 * OUR_TRANS_MAX_PAYLOAD_LEN;
     const timeout = select_timeout(ses);
     readfd.clear();
     writefd.clear();
@@ -236,7 +237,7 @@ export async function session_loop<S extends sshsession>(ses: S, loophandler: (s
           ses.sock_in !== null &&
           !ses.exitflag &&
           ses.sock_in.readReady() &&
-          transport_read_allowed(ses, ses.writequeue_len <= 2 * TRANS_MAX_PAYLOAD_LEN);
+          transport_read_allowed(ses, ses.writequeue_len <= 2 * OUR_TRANS_MAX_PAYLOAD_LEN);
           more++
         ) {
           read_packet(ses);
