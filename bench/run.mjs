@@ -411,11 +411,13 @@ async function main() {
     return { R, nodeLat: NaN, bareRss: NaN };
   }
 
-  // Connect + auth + exec true, interleaved with a bare node start.
+  // Connect + auth + exec true, interleaved with a bare node start. The order turns each round:
+  // a run right after another implementation's measured ~20 ms slower than the same program
+  // run first (a control with one tree on both sides of --base, session 7).
   const nodeLat = [];
   for (let r = 0; r < (CONC_ONLY ? 0 : LAT_ROUNDS); r++) {
     nodeLat.push(await timeRun(process.execPath, ["-e", "0"]));
-    for (const impl of IMPLS) {
+    for (const impl of [...IMPLS.slice(r % IMPLS.length), ...IMPLS.slice(0, r % IMPLS.length)]) {
       const [cmd, args] = clientArgs(impl, { sshPort: servers[impl].sshPort, command: "true" });
       R[impl].lat.push(await timeRun(cmd, args, { HOME: work }));
     }
