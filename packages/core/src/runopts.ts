@@ -33,8 +33,8 @@ export const OUR_DEFAULT_RECV_WINDOW = 1024 * 1024;
  * implementation must accept (RFC 4253 §6.1; RECV_MAX_PAYLOAD_LEN), and the size OpenSSH sends.
  * It sizes the payload being built, so it caps a channel's data packets (a peer's smaller
  * maximum still wins), and the write queue's mark of two such packets. Half the packets for
- * the same data: through `-L` the receiving side used about a tenth less CPU per GiB (session
- * 7, docs/bench.md). See docs/deviations.md.
+ * the same data: through `-L` the receiving side used about 15 % less CPU per GiB (session 7,
+ * docs/bench.md). See docs/deviations.md.
  */
 export const OUR_TRANS_MAX_PAYLOAD_LEN = 32768;
 
