@@ -113,7 +113,7 @@ interface ConnProc {
 class ConnProcs {
   private spare: ConnProc | null = null;
   /** The daemon's nice value, which a spare gets back at its handoff; null: spares are not niced. */
-  private readonly nice: number | null = mayRaisePriority() ? getPriority() : null;
+  private readonly nice: number | null = spareRenice();
   private retry: NodeJS.Timeout | null = null;
   private backoff = SPARE_RETRY_MIN_MS;
   private failing = false;
@@ -130,7 +130,7 @@ class ConnProcs {
       return;
     }
     this.spare = p;
-    if (this.nice !== null && this.nice < SPARE_NICE) reniceProcess(p.child.pid!, SPARE_NICE);
+    if (this.nice !== null) reniceProcess(p.child.pid!, SPARE_NICE);
     p.child.on("message", (msg) => {
       if (msg === READY_MSG) {
         this.failing = false;
@@ -162,7 +162,7 @@ class ConnProcs {
     const p = this.spare;
     this.spare = null;
     if (p !== null && p.child.connected) {
-      if (this.nice !== null && this.nice < SPARE_NICE) reniceProcess(p.child.pid!, this.nice);
+      if (this.nice !== null) reniceProcess(p.child.pid!, this.nice);
       return p;
     }
     if (p !== null) p.pipe.destroy();
@@ -210,13 +210,21 @@ class ConnProcs {
   }
 }
 
-/** Whether this process may lower a nice value again: CAP_SYS_NICE in its effective set (Linux). */
-function mayRaisePriority(): boolean {
+/**
+ * The daemon's nice value when its spares are to start at SPARE_NICE and get it back: it is
+ * below SPARE_NICE and this process may lower a nice value again (CAP_SYS_NICE in its
+ * effective set, Linux). Else null.
+ */
+function spareRenice(): number | null {
+  const nice = getPriority();
+  if (nice >= SPARE_NICE) {
+    return null;
+  }
   try {
     const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "latin1"));
-    return capEff !== null && ((BigInt(`0x${capEff[1]}`) >> CAP_SYS_NICE) & 1n) === 1n;
+    return capEff !== null && ((BigInt(`0x${capEff[1]}`) >> CAP_SYS_NICE) & 1n) === 1n ? nice : null;
   } catch {
-    return false;
+    return null;
   }
 }
 
