@@ -28,6 +28,16 @@ export function threadNices(pid) {
   return out;
 }
 
+/** The effective capability set of a process (CapEff in its status), or null once gone. */
+export function capEff(pid) {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, "latin1"));
+    return m === null ? null : BigInt(`0x${m[1]}`);
+  } catch {
+    return null;
+  }
+}
+
 /** Parent pid and utime + stime in clock ticks, or null once gone. */
 export function procStat(pid) {
   const f = statFields(pid);

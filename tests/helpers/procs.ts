@@ -1,10 +1,10 @@
 import { readdirSync } from "node:fs";
-import { parents, procStat, rssKiB, socketInodes, tcpInodes, threadNices } from "../../tools/procfs.mjs";
+import { capEff, parents, procStat, rssKiB, socketInodes, tcpInodes, threadNices } from "../../tools/procfs.mjs";
 
 // What the tests learn about processes from /proc (tools/procfs.mjs reads it): the children of a
 // daemon (its connection processes), their memory and the CPU time they use.
 
-export { socketInodes, tcpInodes, threadNices };
+export { capEff, socketInodes, tcpInodes, threadNices };
 
 /** The live processes whose parent is `ppid`. */
 export function childrenOf(ppid: number): number[] {
