@@ -44,6 +44,18 @@ export interface ZStream {
   msg: string;
 }
 
+/**
+ * TS-only: a block outgoing packets are sealed in one after another (packet.ts), instead of an
+ * allocation per packet.
+ */
+export interface WriteSlab {
+  slab: Buffer;
+  /** Bytes of it sealed packets take, from the start. */
+  used: number;
+  /** Once filled: ses.writequeue_total when its last packet was queued. */
+  end: number;
+}
+
 /** One direction's cipher, MAC and keys. @dropbear session.h key_context_directional */
 export class key_context_directional {
   algo_crypt: dropbear_cipher = dropbear_nocipher;
@@ -236,8 +248,12 @@ export abstract class sshsession {
   /** Encrypted packets waiting for the socket. */
   writequeue = new Queue<buffer>();
   writequeue_len = 0;
-  /** TS-only: the block sealed packets are carved from, and how much of it is handed out (packet.ts newWritebuf). */
-  writebuf_slab: { slab: Buffer; used: number } | null = null;
+  /** TS-only: bytes ever put on the write queue; with writequeue_len, what the socket has been handed. */
+  writequeue_total = 0;
+  /** TS-only: the slab packets are sealed in now, writepayload's bytes after them (packet.ts placeWritepayload). */
+  writebuf_slab: WriteSlab | null = null;
+  /** TS-only: filled slabs, oldest first, to reuse once all they hold is written. */
+  writebuf_retired: WriteSlab[] = [];
   /** The packet being read and decrypted in place. */
   readbuf: buffer | null = null;
   /** The decrypted payload being processed, positioned past the type byte. */

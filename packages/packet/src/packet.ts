@@ -15,7 +15,7 @@ import {
   bufNewUnzeroed,
   buffer,
 } from "@dropbear-ts/buffer";
-import { DROPBEAR_COMP_ZLIB, DROPBEAR_COMP_ZLIB_DELAY, sesCall, type ZStream, type key_context_directional, type sshsession } from "@dropbear-ts/core";
+import { DROPBEAR_COMP_ZLIB, DROPBEAR_COMP_ZLIB_DELAY, sesCall, type WriteSlab, type ZStream, type key_context_directional, type sshsession } from "@dropbear-ts/core";
 import { createRequire } from "node:module";
 import { CRYPT_OK, LTC_DECRYPT, LTC_ENCRYPT, computeMac, genrandom, verifyMac } from "@dropbear-ts/crypto";
 import { TRACE, TRACE2, dropbear_assert, dropbear_exit, enqueue, isempty, monotonic_now, strerror_code } from "@dropbear-ts/dbutil";
@@ -368,32 +368,70 @@ export function maybe_flush_reply_queue(ses: sshsession): void {
   }
 }
 
-/** Bytes of one slab that sealed packets are carved from (see newWritebuf). */
-const WRITEBUF_SLAB_BYTES = 256 * 1024;
-/** Larger packets get an allocation of their own. */
-const WRITEBUF_SLAB_MAX = 64 * 1024;
+/** Bytes of one slab that packets are sealed in (see placeWritepayload). */
+const WRITEBUF_SLAB_BYTES = 128 * 1024;
+/**
+ * Filled slabs a session keeps for reuse. One whose packets have not all reached the kernel when
+ * this many wait is left to the collector, so a slow socket costs no more than before.
+ */
+const WRITEBUF_SLABS_RETIRED_MAX = 3;
+/** Room after a payload for the packet's header, padding and MAC at their largest (MACs to 64). */
+const WRITEBUF_TAIL_ROOM = 128;
 
 /**
- * A buffer for a packet being sealed, not zero-filled (every byte up to its length is written
- * before it is sent). A session's packets are carved one after another from its slab instead of
- * one allocation each: an ArrayBuffer costs a malloc, a backing-store record and GC bookkeeping,
- * per packet on the hot path. A slab is never reused, only dropped once nothing points into it;
- * the session's write queue and socket release its packets in the order they were carved, so
- * the memory this pins is at most what the session has queued plus two slabs.
+ * Put ses.writepayload's bytes in the session's current slab, at a packet's payload offset just
+ * past the packets sealed there, so encrypt_packet seals the packet around the payload where it
+ * was built instead of copying it out first (what Dropbear's encrypt_packet does into a fresh
+ * writebuf). Only with writepayload empty. When the slab has no room left the oldest filled slab
+ * is reused if everything sealed in it has reached the kernel (its bytes are still in cache, where
+ * a fresh allocation costs about three times as much to fill), else a new one is made.
  */
-function newWritebuf(ses: sshsession, size: number): buffer {
-  if (size > WRITEBUF_SLAB_MAX) {
-    return bufNewUnzeroed(size);
+function placeWritepayload(ses: sshsession): void {
+  const wp = ses.writepayload;
+  const room = PACKET_PAYLOAD_OFF + wp.size + WRITEBUF_TAIL_ROOM;
+  if (room > WRITEBUF_SLAB_BYTES) {
+    return;
   }
   let s = ses.writebuf_slab;
-  if (s === null || s.used + size > s.slab.length) {
-    s = { slab: Buffer.allocUnsafeSlow(WRITEBUF_SLAB_BYTES), used: 0 };
-    ses.writebuf_slab = s;
+  if (s === null || s.used + room > s.slab.length) {
+    s = nextWriteSlab(ses);
   }
-  const data = s.slab.subarray(s.used, s.used + size);
-  // 16-byte steps keep each packet aligned for the copies and the cipher.
-  s.used += (size + 15) & ~15;
-  return new buffer(size, data);
+  if (!payloadInSlab(wp, s)) {
+    const off = s.used + PACKET_PAYLOAD_OFF;
+    wp.data = s.slab.subarray(off, off + wp.size);
+  }
+}
+
+/** The session's next slab, reusing the oldest filled one when nothing in it is still to be written. */
+function nextWriteSlab(ses: sshsession): WriteSlab {
+  const retired = ses.writebuf_retired;
+  const cur = ses.writebuf_slab;
+  if (cur !== null) {
+    cur.end = ses.writequeue_total;
+    retired.push(cur);
+  }
+  // FIFO: once the queue has handed the socket every byte up to a slab's last packet, and the
+  // socket holds nothing unwritten, no one refers to that slab's bytes any more.
+  const handed = ses.writequeue_total - ses.writequeue_len;
+  const oldest = retired[0];
+  let slab: Buffer;
+  if (oldest !== undefined && oldest.end <= handed && (ses.sock_out?.writePending ?? 0) === 0) {
+    retired.shift();
+    slab = oldest.slab;
+  } else {
+    if (retired.length > WRITEBUF_SLABS_RETIRED_MAX) {
+      retired.shift();
+    }
+    slab = Buffer.allocUnsafeSlow(WRITEBUF_SLAB_BYTES);
+  }
+  const s: WriteSlab = { slab, used: 0, end: 0 };
+  ses.writebuf_slab = s;
+  return s;
+}
+
+/** Whether wp's bytes are where placeWritepayload put them in slab s. */
+function payloadInSlab(wp: buffer, s: WriteSlab): boolean {
+  return wp.data.buffer === s.slab.buffer && wp.data.byteOffset === s.slab.byteOffset + s.used + PACKET_PAYLOAD_OFF && wp.data.length === wp.size;
 }
 
 /**
@@ -421,13 +459,23 @@ export function encrypt_packet(ses: sshsession): void {
   const compress = is_compress_trans(ses);
   const encrypt_buf_size = wp.len + 4 + 1 + Math.max(MIN_PACKET_LEN, blocksize) + 3 + mac_size + (compress ? ZLIB_COMPRESS_EXPANSION : 0) + 1;
   // Every byte up to the packet's length is written below: header, payload, random padding, MAC.
-  const writebuf = newWritebuf(ses, encrypt_buf_size);
-  buf_setlen(writebuf, PACKET_PAYLOAD_OFF);
-  buf_setpos(writebuf, PACKET_PAYLOAD_OFF);
-  if (compress) {
-    buf_compress(ses, writebuf, wp, wp.len);
+  const slab = ses.writebuf_slab;
+  let writebuf: buffer;
+  if (!compress && slab !== null && payloadInSlab(wp, slab) && slab.used + encrypt_buf_size <= slab.slab.length) {
+    // The payload is already in place (placeWritepayload): the packet is sealed around it.
+    writebuf = new buffer(encrypt_buf_size, slab.slab.subarray(slab.used, slab.used + encrypt_buf_size));
+    buf_setlen(writebuf, PACKET_PAYLOAD_OFF + wp.len);
+    // 16-byte steps keep each packet aligned for the cipher.
+    slab.used += (encrypt_buf_size + 15) & ~15;
   } else {
-    buf_putbytes(writebuf, buf_getptr(wp, wp.len));
+    writebuf = bufNewUnzeroed(encrypt_buf_size);
+    buf_setlen(writebuf, PACKET_PAYLOAD_OFF);
+    buf_setpos(writebuf, PACKET_PAYLOAD_OFF);
+    if (compress) {
+      buf_compress(ses, writebuf, wp, wp.len);
+    } else {
+      buf_putbytes(writebuf, buf_getptr(wp, wp.len));
+    }
   }
   buf_setpos(wp, 0);
   buf_setlen(wp, 0);
@@ -482,6 +530,10 @@ export function encrypt_packet(ses: sshsession): void {
 
   ses.kexstate.datatrans += writebuf.len;
   writebuf_enqueue(ses, writebuf);
+  // Only now: a slab this fills is then retired with the packet counted in it.
+  if (!compress) {
+    placeWritepayload(ses);
+  }
   ses.transseq = (ses.transseq + 1) >>> 0;
 
   const now = monotonic_now();
@@ -498,4 +550,5 @@ export function writebuf_enqueue(ses: sshsession, writebuf: buffer): void {
   buf_setpos(writebuf, 0);
   enqueue(ses.writequeue, writebuf);
   ses.writequeue_len += writebuf.len;
+  ses.writequeue_total += writebuf.len;
 }

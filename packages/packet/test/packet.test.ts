@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { buf_getbyte, buf_getstring, buf_new, buf_putbyte, buf_putstring, type buffer } from "@dropbear-ts/buffer";
 import { CliSession, SvrSession, cli_runopts, runopts, svr_runopts, type key_context_directional, type sshsession } from "@dropbear-ts/core";
@@ -106,6 +107,69 @@ describe("packet.c over a real socket", () => {
       await expect(receive(rx)).rejects.toThrow(/Integrity error|Error decrypting/);
     });
   }
+
+  it("seals packets where their payloads were built, reusing a slab once all it held is written", async () => {
+    const { tx, rx } = await pair(suites[2]!);
+    const slabs = new Set<ArrayBufferLike>();
+    for (let i = 0; i < 100; i++) {
+      const body = `${i}:`.padEnd(8_000, String.fromCharCode(97 + (i % 26)));
+      const payloadAt = tx.writepayload.data;
+      const wire = send(tx, body);
+      if (i > 0) {
+        // In place: the packet's payload starts where the payload was built.
+        expect(wire.data.buffer).toBe(payloadAt.buffer);
+        expect(wire.data.byteOffset + 5).toBe(payloadAt.byteOffset);
+        slabs.add(wire.data.buffer);
+      }
+      write_packet(tx);
+      expect(tx.sock_out!.writePending).toBe(0);
+      await receive(rx);
+      expect(buf_getbyte(rx.payload!)).toBe(94);
+      expect(buf_getstring(rx.payload!).toString()).toBe(body);
+      rx.payload = null;
+    }
+    // 100 packets of 8 KB, 15 to a 128 KiB slab: the same few slabs over and over.
+    expect(slabs.size).toBeLessThanOrEqual(3);
+  });
+
+  it("never reuses a slab while the stream still holds packets sealed in it", async () => {
+    const { tx } = await pair(suites[2]!);
+    // A stream that takes writes but completes none until told: what a full socket does.
+    const done: Array<() => void> = [];
+    const stream = new Writable({
+      highWaterMark: 1 << 20,
+      write(_chunk: Buffer, _enc, cb) {
+        done.push(cb);
+      },
+    });
+    tx.sock_out = new StreamFd(stream);
+    const sent: Array<{ wire: Buffer; copy: Buffer }> = [];
+    for (let i = 0; i < 100; i++) {
+      const wire = send(tx, `${i}:`.padEnd(8_000, String.fromCharCode(97 + (i % 26))));
+      const bytes = wire.data.subarray(0, wire.len);
+      sent.push({ wire: bytes, copy: Buffer.from(bytes) });
+      write_packet(tx);
+      expect(tx.writequeue.count).toBe(0);
+    }
+    expect(tx.sock_out.writePending).toBeGreaterThan(0);
+    // 100 packets filled 7 slabs, all handed to the stream and none written: none was reused.
+    for (const p of sent) expect(p.wire.equals(p.copy)).toBe(true);
+    while (done.length) done.shift()!();
+  });
+
+  it("nor one whose packets still wait in the write queue", async () => {
+    const { tx } = await pair(suites[2]!);
+    const sent: Array<{ wire: Buffer; copy: Buffer }> = [];
+    for (let i = 0; i < 100; i++) {
+      send(tx, `${i}:`.padEnd(8_000, String.fromCharCode(97 + (i % 26))));
+      const wire = [...tx.writequeue].at(-1)!;
+      const bytes = wire.data.subarray(0, wire.len);
+      sent.push({ wire: bytes, copy: Buffer.from(bytes) });
+    }
+    expect(tx.writequeue.count).toBe(100);
+    expect(tx.sock_out!.writePending).toBe(0);
+    for (const p of sent) expect(p.wire.equals(p.copy)).toBe(true);
+  });
 
   it("a length over RECV_MAX_PACKET_LEN is refused before any allocation", async () => {
     const { tx, rx } = await pair(suites[0]!);
