@@ -65,7 +65,7 @@ import {
   DROPBEAR_FAILURE,
   DROPBEAR_SUCCESS,
 } from "@dropbear-ts/options";
-import { encrypt_packet } from "@dropbear-ts/packet";
+import { encrypt_packet, payloadHeldBy } from "@dropbear-ts/packet";
 import { update_channel_prio } from "./common-session.js";
 
 // The multiplexed channels: open/confirm/failure both ways, data and windows, EOF and CLOSE.
@@ -665,8 +665,11 @@ export function common_recv_msg_channel_data(ses: sshsession, channel: Channel, 
   channel.recvwindow -= datalen;
   dropbear_assert(channel.recvwindow <= channel.maxrecvwindow, "channel->recvwindow <= opts.recv_window");
 
-  // The packet buffer is never reused, so the socket may keep a view of it without a copy.
+  // The stream may keep a view of the payload without a copy: its read slab then waits for it.
   const { ret, consumed } = writechannel(ses, channel, fd, cbuf, buf_getptr(payload, datalen));
+  if (consumed > 0 && fd.writePending > 0) {
+    payloadHeldBy(ses, fd);
+  }
   datalen -= consumed;
   buf_incrpos(payload, consumed);
   if (ret === DROPBEAR_SUCCESS) {

@@ -56,6 +56,18 @@ export interface WriteSlab {
   end: number;
 }
 
+/**
+ * TS-only: a block incoming packets are read into one after another (packet.ts), instead of an
+ * allocation per packet.
+ */
+export interface ReadSlab {
+  slab: Buffer;
+  /** Bytes of it packets read so far take, from the start. */
+  used: number;
+  /** Streams a payload in it was handed to without a copy, that had not written it all yet. */
+  holders: StreamFd[];
+}
+
 /** One direction's cipher, MAC and keys. @dropbear session.h key_context_directional */
 export class key_context_directional {
   algo_crypt: dropbear_cipher = dropbear_nocipher;
@@ -256,6 +268,10 @@ export abstract class sshsession {
   writebuf_retired: WriteSlab[] = [];
   /** The packet being read and decrypted in place. */
   readbuf: buffer | null = null;
+  /** TS-only: the slab packets are read into now (packet.ts newReadbuf). */
+  readbuf_slab: ReadSlab | null = null;
+  /** TS-only: filled slabs, oldest first, to reuse once no stream holds a payload in them. */
+  readbuf_retired: ReadSlab[] = [];
   /** The decrypted payload being processed, positioned past the type byte. */
   payload: buffer | null = null;
   payload_beginning = 0;

@@ -15,11 +15,11 @@ import {
   bufNewUnzeroed,
   buffer,
 } from "@dropbear-ts/buffer";
-import { DROPBEAR_COMP_ZLIB, DROPBEAR_COMP_ZLIB_DELAY, sesCall, type WriteSlab, type ZStream, type key_context_directional, type sshsession } from "@dropbear-ts/core";
+import { DROPBEAR_COMP_ZLIB, DROPBEAR_COMP_ZLIB_DELAY, sesCall, type ReadSlab, type WriteSlab, type ZStream, type key_context_directional, type sshsession } from "@dropbear-ts/core";
 import { createRequire } from "node:module";
 import { CRYPT_OK, LTC_DECRYPT, LTC_ENCRYPT, computeMac, genrandom, verifyMac } from "@dropbear-ts/crypto";
 import { TRACE, TRACE2, dropbear_assert, dropbear_exit, enqueue, isempty, monotonic_now, strerror_code } from "@dropbear-ts/dbutil";
-import { FdError, packet_queue_consume, packet_queue_to_iovec } from "@dropbear-ts/netio";
+import { FdError, packet_queue_consume, packet_queue_to_iovec, type StreamFd } from "@dropbear-ts/netio";
 import {
   DROPBEAR_ZLIB_MEM_LEVEL,
   DROPBEAR_ZLIB_WINDOW_BITS,
@@ -198,7 +198,7 @@ function read_packet_init(ses: sshsession): boolean {
   const blocksize = recv.algo_crypt.blocksize;
   const macsize = recv.algo_mac.hashsize;
   if (ses.readbuf === null) {
-    ses.readbuf = buf_new(INIT_READBUF);
+    ses.readbuf = newReadbuf(ses, INIT_READBUF);
   }
   const readbuf = ses.readbuf;
   const maxlen = blocksize - readbuf.pos;
@@ -243,13 +243,97 @@ function read_packet_init(ses: sshsession): boolean {
   }
   if (len > readbuf.size) {
     // Every byte past the first block is read from the socket before the packet is opened.
-    const whole = bufNewUnzeroed(len);
-    readbuf.data.copy(whole.data, 0, 0, blocksize);
-    ses.readbuf = whole;
+    ses.readbuf = growReadbuf(ses, readbuf, len, blocksize);
   }
   buf_setlen(ses.readbuf, len);
   buf_setpos(ses.readbuf, blocksize);
   return true;
+}
+
+/** Bytes of one slab that incoming packets are read into (see newReadbuf). */
+const READBUF_SLAB_BYTES = 128 * 1024;
+/** Filled read slabs a session keeps for reuse; past this the oldest is left to the collector. */
+const READBUF_SLABS_RETIRED_MAX = 3;
+
+/**
+ * A read buffer of `size` bytes, not zero-filled (the socket fills it before it is read), carved
+ * from the session's current read slab after the packets read before it. Where Dropbear makes a
+ * buffer per packet, a session reads into a few slabs in turn: memory the last packets used is
+ * still in cache, where a fresh allocation costs about three times as much to fill, and the
+ * collector has no buffer per packet to sweep.
+ */
+function newReadbuf(ses: sshsession, size: number): buffer {
+  let s = ses.readbuf_slab;
+  if (s === null || s.used + size > s.slab.length) {
+    s = nextReadSlab(ses);
+  }
+  const start = s.used;
+  s.used += (size + 15) & ~15;
+  return new buffer(size, s.slab.subarray(start, start + size));
+}
+
+/**
+ * `readbuf` (its first block read) made `len` bytes long: in place when it was the last carved
+ * and its slab has the room, else a new buffer with the block copied over.
+ */
+function growReadbuf(ses: sshsession, readbuf: buffer, len: number, blocksize: number): buffer {
+  const s = ses.readbuf_slab;
+  if (s !== null && readbuf.data.buffer === s.slab.buffer) {
+    const start = readbuf.data.byteOffset - s.slab.byteOffset;
+    if (start + ((readbuf.size + 15) & ~15) === s.used && start + len <= s.slab.length) {
+      s.used = start + ((len + 15) & ~15);
+      return new buffer(len, s.slab.subarray(start, start + len));
+    }
+  }
+  const whole = len > READBUF_SLAB_BYTES ? bufNewUnzeroed(len) : newReadbuf(ses, len);
+  readbuf.data.copy(whole.data, 0, 0, blocksize);
+  return whole;
+}
+
+/**
+ * The session's next read slab: the oldest filled one when every payload read into it has been
+ * processed (all before the packet now being read have) and no stream still holds one of them
+ * unwritten (payloadHeldBy), else a new one.
+ */
+function nextReadSlab(ses: sshsession): ReadSlab {
+  const retired = ses.readbuf_retired;
+  const oldest = retired[0];
+  let slab: Buffer;
+  if (oldest !== undefined && oldest.holders.every((fd) => fd.writePending === 0)) {
+    retired.shift();
+    slab = oldest.slab;
+  } else {
+    if (retired.length >= READBUF_SLABS_RETIRED_MAX) {
+      retired.shift();
+    }
+    slab = Buffer.allocUnsafeSlow(READBUF_SLAB_BYTES);
+  }
+  // The current slab is retired only now, so the packet being read never lands in the slab it is in.
+  if (ses.readbuf_slab !== null) {
+    retired.push(ses.readbuf_slab);
+  }
+  const s: ReadSlab = { slab, used: 0, holders: [] };
+  ses.readbuf_slab = s;
+  return s;
+}
+
+/**
+ * A stream was handed bytes of ses.payload without a copy and has not written them all: the
+ * slab they are in is not reused before it has (channels write a payload straight out).
+ */
+export function payloadHeldBy(ses: sshsession, fd: StreamFd): void {
+  const data = ses.payload?.data;
+  if (data === undefined) {
+    return;
+  }
+  for (const s of [ses.readbuf_slab, ...ses.readbuf_retired]) {
+    if (s !== null && s.slab.buffer === data.buffer) {
+      if (!s.holders.includes(fd)) {
+        s.holders.push(fd);
+      }
+      return;
+    }
+  }
 }
 
 /** Authenticate and decrypt the read packet, then expose its payload. @dropbear packet.c decrypt_packet */

@@ -14,7 +14,7 @@ import {
 } from "@dropbear-ts/crypto";
 import { DropbearExit, examine } from "@dropbear-ts/dbutil";
 import { StreamFd } from "@dropbear-ts/netio";
-import { encrypt_packet, read_packet, write_packet } from "../src/packet.js";
+import { encrypt_packet, payloadHeldBy, read_packet, write_packet } from "../src/packet.js";
 import { tcpPair } from "../../../tests/helpers/sockets.js";
 
 const cleanups: Array<() => void> = [];
@@ -169,6 +169,36 @@ describe("packet.c over a real socket", () => {
     expect(tx.writequeue.count).toBe(100);
     expect(tx.sock_out!.writePending).toBe(0);
     for (const p of sent) expect(p.wire.equals(p.copy)).toBe(true);
+  });
+
+  it("reads packets into a few slabs in turn, none reused while a stream holds a payload in it", async () => {
+    const { tx, rx } = await pair(suites[2]!);
+    // A stream that never finishes a write: what a full socket is to a channel.
+    const stuck = new StreamFd(new Writable({ highWaterMark: 1 << 20, write: () => undefined }));
+    stuck.write(Buffer.from("x"));
+    expect(stuck.writePending).toBe(1);
+    const slabs = new Set<ArrayBufferLike>();
+    const held: Array<{ view: Buffer; copy: Buffer }> = [];
+    for (let i = 0; i < 100; i++) {
+      const body = `${i}:`.padEnd(8_000, String.fromCharCode(97 + (i % 26)));
+      send(tx, body);
+      write_packet(tx);
+      await receive(rx);
+      const payload = rx.payload!;
+      slabs.add(payload.data.buffer);
+      if (i === 10) {
+        // As a channel does when its stream keeps the payload's bytes to write later.
+        const view = payload.data.subarray(0, payload.len);
+        held.push({ view, copy: Buffer.from(view) });
+        payloadHeldBy(rx, stuck);
+      }
+      expect(buf_getbyte(payload)).toBe(94);
+      expect(buf_getstring(payload).toString()).toBe(body);
+      rx.payload = null;
+    }
+    for (const h of held) expect(h.view.equals(h.copy)).toBe(true);
+    // 8 KB packets, 15 to a 128 KiB slab: the held one and a few in turn.
+    expect(slabs.size).toBeLessThanOrEqual(6);
   });
 
   it("a length over RECV_MAX_PACKET_LEN is refused before any allocation", async () => {
