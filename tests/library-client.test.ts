@@ -285,6 +285,20 @@ describe("the client API in this process", () => {
     await client.end();
   });
 
+  itAsRoot(["sshd", "ssh-keygen"], "a stream's reader may keep every chunk it is given: 4 MB back through forwardOut intact", async () => {
+    const client = await connect(opts());
+    const data = payload(4 << 20);
+    const stream = await client.forwardOut("127.0.0.1", 5555, "127.0.0.1", echo!.port);
+    // 'data' hands over the very Buffers the channel wrote, no copy: they are kept to the end.
+    const parts: Buffer[] = [];
+    stream.on("data", (c: Buffer) => parts.push(c));
+    const ended = once(stream, "end");
+    stream.end(data);
+    await ended;
+    expect(sha(Buffer.concat(parts))).toBe(sha(data));
+    await client.end();
+  });
+
   itAsRoot(["sshd", "ssh-keygen"], "forwardOut carries a stream to a target; forwardLocal and forwardRemote bind port 0", async () => {
     const client = await connect(opts());
     const data = payload(300_000);

@@ -665,9 +665,12 @@ export function common_recv_msg_channel_data(ses: sshsession, channel: Channel, 
   channel.recvwindow -= datalen;
   dropbear_assert(channel.recvwindow <= channel.maxrecvwindow, "channel->recvwindow <= opts.recv_window");
 
-  // The stream may keep a view of the payload without a copy: its read slab then waits for it.
-  const { ret, consumed } = writechannel(ses, channel, fd, cbuf, buf_getptr(payload, datalen));
-  if (consumed > 0 && fd.writePending > 0) {
+  // The payload's bytes go out without a copy to the kernel; the read slab they are in then
+  // waits until the stream has written them. A stream within the process may keep the Buffer
+  // itself (for its reader), and the slab is reused: it gets a copy.
+  const data = buf_getptr(payload, datalen);
+  const { ret, consumed } = writechannel(ses, channel, fd, cbuf, fd.writesToKernel ? data : Buffer.from(data));
+  if (consumed > 0 && fd.writesToKernel && fd.writePending > 0) {
     payloadHeldBy(ses, fd);
   }
   datalen -= consumed;

@@ -516,6 +516,15 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
     return this.wstream?.writableLength ?? 0;
   }
 
+  /**
+   * Whether what this stream is given goes to the kernel (a socket, pipe or terminal), so that
+   * once writePending is 0 nothing refers to the bytes any more. A stream within the process (a
+   * library caller's, a pair of streams) may hand the very Buffer on to a reader instead.
+   */
+  get writesToKernel(): boolean {
+    return this.wstream instanceof Socket;
+  }
+
   /** Stop reading for good and discard what arrives: C's shutdown(SHUT_RD). */
   shutdownRead(): void {
     if (!this.rstream || this.readShut) {

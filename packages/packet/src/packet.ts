@@ -318,8 +318,8 @@ function nextReadSlab(ses: sshsession): ReadSlab {
 }
 
 /**
- * A stream was handed bytes of ses.payload without a copy and has not written them all: the
- * slab they are in is not reused before it has (channels write a payload straight out).
+ * A stream to the kernel (StreamFd.writesToKernel) was handed bytes of ses.payload without a
+ * copy and has not written them all: the slab they are in is not reused before it has.
  */
 export function payloadHeldBy(ses: sshsession, fd: StreamFd): void {
   const data = ses.payload?.data;
@@ -495,11 +495,13 @@ function nextWriteSlab(ses: sshsession): WriteSlab {
     retired.push(cur);
   }
   // FIFO: once the queue has handed the socket every byte up to a slab's last packet, and the
-  // socket holds nothing unwritten, no one refers to that slab's bytes any more.
+  // socket holds nothing unwritten, no one refers to that slab's bytes any more. (Not so for a
+  // transport stream within the process: its reader may still hold the packets.)
   const handed = ses.writequeue_total - ses.writequeue_len;
+  const out = ses.sock_out;
   const oldest = retired[0];
   let slab: Buffer;
-  if (oldest !== undefined && oldest.end <= handed && (ses.sock_out?.writePending ?? 0) === 0) {
+  if (oldest !== undefined && oldest.end <= handed && out !== null && out.writesToKernel && out.writePending === 0) {
     retired.shift();
     slab = oldest.slab;
   } else {
