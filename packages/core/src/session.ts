@@ -65,7 +65,7 @@ export interface ReadSlab {
   /** Bytes of it packets read so far take, from the start. */
   used: number;
   /** Streams a payload in it was handed to without a copy, that had not written it all yet. */
-  holders: StreamFd[];
+  holders: Set<StreamFd>;
 }
 
 /** One direction's cipher, MAC and keys. @dropbear session.h key_context_directional */

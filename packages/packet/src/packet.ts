@@ -299,7 +299,7 @@ function nextReadSlab(ses: sshsession): ReadSlab {
   const retired = ses.readbuf_retired;
   const oldest = retired[0];
   let slab: Buffer;
-  if (oldest !== undefined && oldest.holders.every((fd) => fd.writePending === 0)) {
+  if (oldest !== undefined && [...oldest.holders].every((fd) => fd.writePending === 0)) {
     retired.shift();
     slab = oldest.slab;
   } else {
@@ -312,7 +312,7 @@ function nextReadSlab(ses: sshsession): ReadSlab {
   if (ses.readbuf_slab !== null) {
     retired.push(ses.readbuf_slab);
   }
-  const s: ReadSlab = { slab, used: 0, holders: [] };
+  const s: ReadSlab = { slab, used: 0, holders: new Set() };
   ses.readbuf_slab = s;
   return s;
 }
@@ -328,9 +328,7 @@ export function payloadHeldBy(ses: sshsession, fd: StreamFd): void {
   }
   for (const s of [ses.readbuf_slab, ...ses.readbuf_retired]) {
     if (s !== null && s.slab.buffer === data.buffer) {
-      if (!s.holders.includes(fd)) {
-        s.holders.push(fd);
-      }
+      s.holders.add(fd);
       return;
     }
   }
