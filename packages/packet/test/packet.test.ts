@@ -236,6 +236,41 @@ describe("packet.c over a real socket", () => {
     expect(slabs.size).toBeLessThanOrEqual(6);
   });
 
+  for (const s of suites) {
+    it(`${s.name}: packets of every size, split at arbitrary points by the socket, are read whole`, async () => {
+      const { tx, rx } = await pair(s);
+      const bodies: string[] = [];
+      for (let i = 0; i < 240; i++) {
+        // Around the first read (128 bytes) and the read slab's room, and a few large ones.
+        const len = [1, 50, 100, 110, 111, 112, 120, 200, 1000, 5000, 8000, 7999][i % 12]!;
+        bodies.push(`${i}:`.padEnd(len, String.fromCharCode(97 + (i % 26))));
+        send(tx, bodies[i]!);
+      }
+      const wire = Buffer.concat([...tx.writequeue].map((b) => b.data.subarray(0, b.len)));
+      const sock = tx.sock_out!.stream as net.Socket;
+      // Deterministic pieces of 1 to 3000 bytes, each its own write and mostly its own segment.
+      let seed = 12345;
+      const next = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648);
+      void (async () => {
+        for (let off = 0; off < wire.length; ) {
+          const n = 1 + (next() % 3000);
+          sock.write(wire.subarray(off, off + n));
+          off += n;
+          await new Promise((r) => setTimeout(r, next() % 4 === 0 ? 1 : 0));
+        }
+      })();
+      for (const body of bodies) {
+        for (let j = 0; j < 5000 && rx.payload === null; j++) {
+          await new Promise((r) => setTimeout(r, j < 20 ? 0 : 1));
+          if (rx.sock_in!.readReady()) read_packet(rx);
+        }
+        expect(buf_getbyte(rx.payload!)).toBe(94);
+        expect(buf_getstring(rx.payload!).toString()).toBe(body);
+        rx.payload = null;
+      }
+    });
+  }
+
   it("a length over RECV_MAX_PACKET_LEN is refused before any allocation", async () => {
     const { tx, rx } = await pair(suites[0]!);
     const wire = send(tx, "x");
