@@ -250,10 +250,35 @@ function read_packet_init(ses: sshsession): boolean {
   return true;
 }
 
-/** Bytes of one slab that incoming packets are read into (see newReadbuf). */
-const READBUF_SLAB_BYTES = 128 * 1024;
-/** Filled read slabs a session keeps for reuse; past this the oldest is left to the collector. */
-const READBUF_SLABS_RETIRED_MAX = 3;
+/** Bytes of one slab, each way: packets are read into (newReadbuf) and sealed in (placeWritepayload) slabs. */
+const SLAB_BYTES = 128 * 1024;
+/**
+ * Filled slabs a session keeps for reuse, each way. One still in use when this many wait is left
+ * to the collector, so a slow stream costs no more than a buffer per packet did.
+ */
+const SLABS_RETIRED_MAX = 3;
+
+/** `n` rounded up to 16: each packet starts aligned for the copies and the cipher. */
+function align16(n: number): number {
+  return (n + 15) & ~15;
+}
+
+/**
+ * Memory for a session's next slab, one way: the oldest of `retired`'s, taken off the list, when
+ * `free` says nothing refers to its bytes any more, else new memory, the oldest dropped (left to
+ * the collector) while more than `keep` wait.
+ */
+function slabMemory<S extends { slab: Buffer }>(retired: S[], free: (s: S) => boolean, keep: number): Buffer {
+  const oldest = retired[0];
+  if (oldest !== undefined && free(oldest)) {
+    retired.shift();
+    return oldest.slab;
+  }
+  if (retired.length > keep) {
+    retired.shift();
+  }
+  return Buffer.allocUnsafeSlow(SLAB_BYTES);
+}
 
 /**
  * A read buffer of `size` bytes, not zero-filled (the socket fills it before it is read), carved
@@ -268,7 +293,7 @@ function newReadbuf(ses: sshsession, size: number): buffer {
     s = nextReadSlab(ses);
   }
   const start = s.used;
-  s.used += (size + 15) & ~15;
+  s.used += align16(size);
   return new buffer(size, s.slab.subarray(start, start + size));
 }
 
@@ -280,12 +305,12 @@ function growReadbuf(ses: sshsession, readbuf: buffer, len: number, blocksize: n
   const s = ses.readbuf_slab;
   if (s !== null && readbuf.data.buffer === s.slab.buffer) {
     const start = readbuf.data.byteOffset - s.slab.byteOffset;
-    if (start + ((readbuf.size + 15) & ~15) === s.used && start + len <= s.slab.length) {
-      s.used = start + ((len + 15) & ~15);
+    if (start + align16(readbuf.size) === s.used && start + len <= s.slab.length) {
+      s.used = start + align16(len);
       return new buffer(len, s.slab.subarray(start, start + len));
     }
   }
-  const whole = len > READBUF_SLAB_BYTES ? bufNewUnzeroed(len) : newReadbuf(ses, len);
+  const whole = len > SLAB_BYTES ? bufNewUnzeroed(len) : newReadbuf(ses, len);
   readbuf.data.copy(whole.data, 0, 0, blocksize);
   return whole;
 }
@@ -296,21 +321,11 @@ function growReadbuf(ses: sshsession, readbuf: buffer, len: number, blocksize: n
  * unwritten (payloadHeldBy), else a new one.
  */
 function nextReadSlab(ses: sshsession): ReadSlab {
-  const retired = ses.readbuf_retired;
-  const oldest = retired[0];
-  let slab: Buffer;
-  if (oldest !== undefined && [...oldest.holders].every((fd) => fd.writePending === 0)) {
-    retired.shift();
-    slab = oldest.slab;
-  } else {
-    if (retired.length >= READBUF_SLABS_RETIRED_MAX) {
-      retired.shift();
-    }
-    slab = Buffer.allocUnsafeSlow(READBUF_SLAB_BYTES);
-  }
+  // One fewer kept here: the current slab joins them below.
+  const slab = slabMemory(ses.readbuf_retired, (s) => [...s.holders].every((fd) => fd.writePending === 0), SLABS_RETIRED_MAX - 1);
   // The current slab is retired only now, so the packet being read never lands in the slab it is in.
   if (ses.readbuf_slab !== null) {
-    retired.push(ses.readbuf_slab);
+    ses.readbuf_retired.push(ses.readbuf_slab);
   }
   const s: ReadSlab = { slab, used: 0, holders: new Set() };
   ses.readbuf_slab = s;
@@ -450,13 +465,6 @@ export function maybe_flush_reply_queue(ses: sshsession): void {
   }
 }
 
-/** Bytes of one slab that packets are sealed in (see placeWritepayload). */
-const WRITEBUF_SLAB_BYTES = 128 * 1024;
-/**
- * Filled slabs a session keeps for reuse. One whose packets have not all reached the kernel when
- * this many wait is left to the collector, so a slow socket costs no more than before.
- */
-const WRITEBUF_SLABS_RETIRED_MAX = 3;
 /** Room after a payload for the packet's header, padding and MAC at their largest (MACs to 64). */
 const WRITEBUF_TAIL_ROOM = 128;
 
@@ -471,17 +479,15 @@ const WRITEBUF_TAIL_ROOM = 128;
 function placeWritepayload(ses: sshsession): void {
   const wp = ses.writepayload;
   const room = PACKET_PAYLOAD_OFF + wp.size + WRITEBUF_TAIL_ROOM;
-  if (room > WRITEBUF_SLAB_BYTES) {
+  if (room > SLAB_BYTES) {
     return;
   }
   let s = ses.writebuf_slab;
   if (s === null || s.used + room > s.slab.length) {
     s = nextWriteSlab(ses);
   }
-  if (!payloadInSlab(wp, s)) {
-    const off = s.used + PACKET_PAYLOAD_OFF;
-    wp.data = s.slab.subarray(off, off + wp.size);
-  }
+  const off = s.used + PACKET_PAYLOAD_OFF;
+  wp.data = s.slab.subarray(off, off + wp.size);
 }
 
 /** The session's next slab, reusing the oldest filled one when nothing in it is still to be written. */
@@ -497,17 +503,7 @@ function nextWriteSlab(ses: sshsession): WriteSlab {
   // transport stream within the process: its reader may still hold the packets.)
   const handed = ses.writequeue_total - ses.writequeue_len;
   const out = ses.sock_out;
-  const oldest = retired[0];
-  let slab: Buffer;
-  if (oldest !== undefined && oldest.end <= handed && out !== null && out.writesToKernel && out.writePending === 0) {
-    retired.shift();
-    slab = oldest.slab;
-  } else {
-    if (retired.length > WRITEBUF_SLABS_RETIRED_MAX) {
-      retired.shift();
-    }
-    slab = Buffer.allocUnsafeSlow(WRITEBUF_SLAB_BYTES);
-  }
+  const slab = slabMemory(retired, (s) => s.end <= handed && out !== null && out.writesToKernel && out.writePending === 0, SLABS_RETIRED_MAX);
   const s: WriteSlab = { slab, used: 0, end: 0 };
   ses.writebuf_slab = s;
   return s;
@@ -549,8 +545,7 @@ export function encrypt_packet(ses: sshsession): void {
     // The payload is already in place (placeWritepayload): the packet is sealed around it.
     writebuf = new buffer(encrypt_buf_size, slab.slab.subarray(slab.used, slab.used + encrypt_buf_size));
     buf_setlen(writebuf, PACKET_PAYLOAD_OFF + wp.len);
-    // 16-byte steps keep each packet aligned for the cipher.
-    slab.used += (encrypt_buf_size + 15) & ~15;
+    slab.used += align16(encrypt_buf_size);
   } else {
     writebuf = bufNewUnzeroed(encrypt_buf_size);
     buf_setlen(writebuf, PACKET_PAYLOAD_OFF);
