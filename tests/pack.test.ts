@@ -1,12 +1,13 @@
 // `npm run pack` makes one tarball that installs as a tool: `npm install -g` of it puts the four
 // programs on PATH, self-contained (bundled JS plus declared dependencies), on a machine that has
 // nothing but Node. Installing pulls the dependencies from the registry (or npm's cache).
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort, terminate, waitPort } from "./helpers/servers.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const PROGRAMS = ["dropbear", "dbclient", "dropbearkey", "dropbearconvert"];
@@ -42,7 +43,7 @@ describe("npm run pack", () => {
     expect(tarball).toBe(join(root, "pack", `dropbear-ts-${pkg.version}.tgz`));
   });
 
-  it("holds the four programs (command, bundle) and their launcher, the library (bundle and declarations), the licence, the README and package.json, nothing else", () => {
+  it("holds the four programs (command, bundle) and their launcher, ML-KEM made into one file with its licences, the library (bundle and declarations), the licence, the README and package.json, nothing else", () => {
     const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).trim().split("\n").sort();
     expect(files).toEqual(
       [
@@ -51,6 +52,8 @@ describe("npm run pack", () => {
         "package/package.json",
         ...PROGRAMS.flatMap((p) => [`package/dist/${p}.cjs`, `package/dist/${p}.bundle.cjs`]),
         "package/dist/launch.cjs",
+        "package/dist/noble-ml-kem.cjs",
+        "package/dist/prebundled-licenses.txt",
         ...LIBRARY.map((f) => `package/dist/${f}`),
       ].sort(),
     );
@@ -115,6 +118,29 @@ describe("npm install -g of the tarball", () => {
       expect(r.stderr).toBe(`Dropbear v2026.94 (dropbear-ts ${pkg.version})\n`);
     }
   });
+
+  it("dropbear and dbclient agree on mlkem768x25519-sha256, ML-KEM loaded from its prebundled file", async () => {
+    const kg = run("dropbearkey", ["-t", "ed25519", "-f", "mlkem-hk"]);
+    expect(kg.status, kg.stderr).toBe(0);
+    const port = await freePort();
+    const srv = spawn(bin("dropbear"), ["-F", "-E", "-p", `127.0.0.1:${port}`, "-r", join(prefix, "mlkem-hk")], { cwd: prefix, stdio: ["ignore", "ignore", "pipe"] });
+    let log = "";
+    srv.stderr.on("data", (d: Buffer) => (log += d));
+    try {
+      await waitPort(port, srv, () => log);
+      const c = spawnSync(bin("dbclient"), ["-vvv", "-y", "-o", "BatchMode=yes", "-o", "KexAlgorithms=mlkem768x25519-sha256", "-p", String(port), "nosuchuser-pack@127.0.0.1", "true"], {
+        cwd: prefix,
+        encoding: "utf8",
+        timeout: 60_000,
+        env: { PATH: `${join(prefix, "bin")}:${process.env.PATH}`, HOME: prefix },
+      });
+      expect(c.stderr).toContain("kex algo mlkem768x25519-sha256");
+      // Past the key exchange, into authentication.
+      expect(c.stderr).toMatch(/No auth methods could be used/);
+    } finally {
+      await terminate(srv);
+    }
+  }, 90_000);
 
   it("imports the library by name from the installed package, types included, and runs a call", () => {
     const lib = join(prefix, "lib");
