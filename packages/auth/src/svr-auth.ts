@@ -1,5 +1,4 @@
 import { closeSync } from "node:fs";
-import { performance } from "node:perf_hooks";
 import { buf_getstring, buf_putbyte, buf_putbytes, buf_putstring, buf_setlen, buf_setpos, buf_new } from "@dropbear-ts/buffer";
 import {
   AUTH_METHOD_NONE,
@@ -14,7 +13,7 @@ import {
   type SvrSession,
 } from "@dropbear-ts/core";
 import { genrandom } from "@dropbear-ts/crypto";
-import { LOG_ERR, LOG_NOTICE, LOG_WARNING, TRACE, dropbear_assert, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
+import { LOG_ERR, LOG_NOTICE, LOG_WARNING, TRACE, dropbear_assert, dropbear_exit, dropbear_log, gettime_wrapper } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_NGROUP_MAX,
   DROPBEAR_SVR_DROP_PRIVS,
@@ -110,7 +109,7 @@ function userauthRequest(ses: SvrSession): void {
   const svr_ses = ses.svr_ses;
   const svr_opts = svr_ses.svr_opts;
   const payload = ses.payload!;
-  ses.authstate.auth_starttime = performance.now();
+  ses.authstate.auth_starttime = gettime_wrapper();
 
   if (ses.authstate.authdone) {
     TRACE("leave recv_msg_userauth_request: authdone already");
@@ -319,7 +318,7 @@ export function send_msg_userauth_failure(ses: SvrSession, partial: boolean, inc
   const r = Buffer.alloc(4);
   genrandom(r, 4);
   const rand_delay = mindelay + (r.readUInt32BE(0) % (vardelay * 1_000_000)) / 1_000_000;
-  const elapsed = performance.now() - a.auth_starttime;
+  const elapsed = gettime_wrapper() - a.auth_starttime;
   const wait = elapsed >= 0 && elapsed <= rand_delay ? rand_delay - elapsed : rand_delay;
 
   const wp = ses.writepayload;

@@ -50,7 +50,7 @@ export class AuthState {
   authdone = false;
   perm_warn = false;
   checkusername_failed = false;
-  /** When the current USERAUTH_REQUEST arrived (performance.now() ms), for the failure delay. */
+  /** When the current USERAUTH_REQUEST arrived (gettime_wrapper() ms), for the failure delay. */
   auth_starttime = 0;
   serv_pubkey_query_count = 0;
   pw_uid = 0;

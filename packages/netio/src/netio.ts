@@ -1,4 +1,4 @@
-import { lookup } from "node:dns/promises";
+import { createRequire } from "node:module";
 import { connect as netConnect, createServer, isIP, Socket, type Server } from "node:net";
 import { constants as osConstants } from "node:os";
 import { buf_free, buf_getptr, buf_incrpos, type buffer } from "@dropbear-ts/buffer";
@@ -34,6 +34,13 @@ export enum dropbear_prio {
 
 /** Told how an outbound connection ended: the connected Fd on success, an error text otherwise. @dropbear netio.h connect_callback */
 export type connect_callback = (result: number, sock: StreamFd | null, errstring: string | null) => void;
+
+/**
+ * node:dns/promises, loaded at the first name to look up: numeric addresses need none, and
+ * loading it (with the resolver's binding) costs every process that never resolves a name.
+ */
+let dnsModule: typeof import("node:dns/promises") | null = null;
+const dnsPromises = (): typeof import("node:dns/promises") => (dnsModule ??= createRequire(import.meta.url)("node:dns/promises") as typeof import("node:dns/promises"));
 
 /**
  * An Fd that becomes writable when a name lookup settles. getaddrinfo blocks in C; here the
@@ -158,7 +165,7 @@ export function connect_remote(
   }
   const lookupFd = new LookupFd();
   c.lookup = lookupFd;
-  lookup(remotehost, { all: true, verbatim: true }).then(
+  dnsPromises().lookup(remotehost, { all: true, verbatim: true }).then(
     (addrs) => {
       c.res = addrs.map((a) => a.address);
       lookupFd.settle();
@@ -424,7 +431,10 @@ async function listenAddresses(address: string | null): Promise<string[]> {
   if (address === "") {
     return ["0.0.0.0", "::"];
   }
-  const res = await lookup(address, { all: true, verbatim: true });
+  if (isIP(address) !== 0) {
+    return [address];
+  }
+  const res = await dnsPromises().lookup(address, { all: true, verbatim: true });
   return res.map((r) => r.address);
 }
 

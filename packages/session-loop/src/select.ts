@@ -1,3 +1,4 @@
+import { gettime_wrapper } from "@dropbear-ts/dbutil";
 import type { Fd } from "@dropbear-ts/netio";
 
 /** An fd set as the loop builds it: `FD_SET` is `add`, `FD_ISSET` is `has`, `FD_ZERO` is `clear`. */
@@ -18,7 +19,7 @@ export type FdSet = Set<Fd>;
  * does select wait.
  */
 export async function select(readfds: FdSet, writefds: FdSet, timeout: number | null, idle: (() => void)[] = []): Promise<number> {
-  const deadline = timeout === null ? null : performance.now() + Math.max(0, timeout) * 1000;
+  const deadline = timeout === null ? null : gettime_wrapper() + Math.max(0, timeout) * 1000;
   let ready = countReadyOpen(readfds, writefds);
   if (ready > 0 || timeout === 0 || idle.length > 0) {
     await new Promise<void>((resolve) => setImmediate(resolve));
@@ -30,7 +31,7 @@ export async function select(readfds: FdSet, writefds: FdSet, timeout: number | 
     ready = keepReady(readfds, writefds);
   }
   while (ready === 0) {
-    const remaining = deadline === null ? null : deadline - performance.now();
+    const remaining = deadline === null ? null : deadline - gettime_wrapper();
     if (remaining !== null && remaining <= 0) {
       readfds.clear();
       writefds.clear();
