@@ -13,7 +13,7 @@ import {
   type SvrSession,
 } from "@dropbear-ts/core";
 import { genrandom } from "@dropbear-ts/crypto";
-import { LOG_ERR, LOG_NOTICE, LOG_WARNING, TRACE, dropbear_assert, dropbear_exit, dropbear_log, gettime_wrapper } from "@dropbear-ts/dbutil";
+import { LOG_ERR, LOG_NOTICE, LOG_WARNING, TRACE, dropbear_assert, dropbear_exit, dropbear_log, gettime_wrapper, malloc_trim } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_NGROUP_MAX,
   DROPBEAR_SVR_DROP_PRIVS,
@@ -482,6 +482,9 @@ export function send_msg_userauth_success(ses: SvrSession): void {
     }
     svr_ses.childpipe = -1;
   }
+  // Beyond C: once the session's start-up (kex, auth) is over and the loop waits, what it left
+  // freed in the C heap goes back to the kernel (docs/process-model.md, "Idle memory").
+  ses.idle_work.push(malloc_trim);
   TRACE("leave send_msg_userauth_success");
 }
 

@@ -105,3 +105,16 @@ export function errnoCode(err: unknown): string {
 export function strerror(err: unknown): string {
   return strerror_code(errnoCode(err) || undefined, err instanceof Error ? err.message : String(err));
 }
+
+/**
+ * Hand the C heap's free pages back to the kernel (glibc's malloc_trim(0)): V8's compilers and
+ * node:crypto free what they used while a connection started, but glibc keeps those pages, so
+ * an idle process would hold them for its life. Best effort, never an error.
+ */
+export function malloc_trim(): void {
+  try {
+    libcFunc<(pad: number) => number>("int malloc_trim(size_t pad)")(0);
+  } catch {
+    // Not glibc, or no koffi for the platform: the memory stays with the process.
+  }
+}
