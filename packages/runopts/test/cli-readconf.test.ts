@@ -42,6 +42,31 @@ describe("Host patterns", () => {
     expect(hostMatches("a.b", ["a+b"])).toBe(false);
   });
 
+  it("matches as OpenSSH's match_pattern: any run, one character, ASCII case, backtracking to the last *", () => {
+    const cases: [string, string, boolean][] = [
+      ["", "", true],
+      ["", "*", true],
+      ["", "?", false],
+      ["a", "", false],
+      ["abc", "a*c", true],
+      ["abc", "a*b", false],
+      ["abcbd", "a*b?", true],
+      ["aXbYbZ", "a*b*Z", true],
+      ["mississippi", "m*iss*p?i", true],
+      ["mississippi", "m*iss*x*", false],
+      ["[127.0.0.1]:2222", "[127.0.0.1]:*", true],
+      ["[127.0.0.1]:2222", "[127.0.0.1]:22", false],
+      ["Host.Example.COM", "host.example.com", true],
+      ["h\u00e9", "H\u00c9", false],
+      ["a\nb", "a?b", true],
+      ["ab", "**a**b**", true],
+      ["a*b", "a\\*b", false],
+    ];
+    for (const [name, pattern, want] of cases) {
+      expect(hostMatches(name, [pattern]), `${JSON.stringify(name)} ~ ${JSON.stringify(pattern)}`).toBe(want);
+    }
+  });
+
   it("first value wins across every matching section; other sections are skipped", () => {
     const c = read_config_file(
       "/x/config",
