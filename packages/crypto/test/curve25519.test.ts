@@ -9,6 +9,8 @@ import {
   dropbear_ed25519_make_key,
   dropbear_ed25519_sign,
   dropbear_ed25519_verify,
+  ed25519PrivateKey,
+  ed25519PublicKey,
 } from "../src/curve25519.js";
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ""), "hex");
@@ -68,6 +70,8 @@ describe("X25519", () => {
     expect(a.priv.length).toBe(32);
     expect(a.pub).toEqual(scalarmult(a.priv, BASEPOINT));
     expect(curve25519SharedSecret(a.priv, b.pub)).toEqual(curve25519SharedSecret(b.priv, a.pub));
+    // The key object kept from the key pair and one made from a copy of its bytes agree.
+    expect(curve25519SharedSecret(Buffer.from(a.priv), b.pub)).toEqual(curve25519SharedSecret(a.priv, b.pub));
   });
 
   it("rejects low-order points (all-zero secret, RFC 8731) and wrong lengths with 'Bad curve25519'", () => {
@@ -117,6 +121,14 @@ describe("Ed25519", () => {
     expect(dropbear_ed25519_verify(hex("72"), 1, bad, 64, PK2)).toBe(-1);
     expect(dropbear_ed25519_verify(hex("72"), 1, SIG2, 63, PK2)).toBe(-1);
     expect(dropbear_ed25519_verify(hex("72"), 1, SIG2, 64, Buffer.alloc(32, 0xff))).toBe(-1);
+  });
+
+  it("a stored public key that is not the seed's: the seed's own key signs (as from the seed alone)", () => {
+    const s = Buffer.alloc(64);
+    expect(dropbear_ed25519_sign(hex("72"), 1, s, SK2, PK1)).toBe(64);
+    expect(s).toEqual(SIG2);
+    expect(ed25519PrivateKey(SK2, PK1).export({ format: "jwk" }).x).toBe(PK2.toString("base64url"));
+    expect(ed25519PublicKey(PK2).export({ format: "jwk" }).x).toBe(PK2.toString("base64url"));
   });
 
   it("make_key produces a working key pair", () => {

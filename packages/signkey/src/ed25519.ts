@@ -1,4 +1,5 @@
-import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
+import { sign, verify, type KeyObject } from "node:crypto";
+import { ed25519PrivateKey, ed25519PublicKey } from "@dropbear-ts/crypto";
 import { TRACE, m_burn } from "@dropbear-ts/dbutil";
 import { type buffer, buf_getint, buf_getptr, buf_getstring, buf_incrpos, buf_putbytes, buf_putint, buf_putstring } from "@dropbear-ts/buffer";
 import { SSH_SIGNKEY_ED25519, SSH_SIGNKEY_ED25519_LEN } from "@dropbear-ts/options";
@@ -7,10 +8,6 @@ import { signkey_type_from_name } from "./signkey.js";
 
 /** Bytes in an Ed25519 seed or public key. @dropbear ed25519.h CURVE25519_LEN */
 export const CURVE25519_LEN = 32;
-
-// DER wrappers that turn raw Ed25519 bytes into the PKCS#8 / SPKI forms node:crypto imports.
-const PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
-const SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
 
 /**
  * An Ed25519 key: the 32-byte secret seed (zeros for a public key) and the public key.
@@ -90,15 +87,15 @@ export function buf_put_ed25519_priv_key(buf: buffer, key: dropbear_ed25519_key)
 /** The public key as a node:crypto key (cached). */
 export function ed25519PublicKeyObject(key: dropbear_ed25519_key): KeyObject {
   if (key.pubKeyObject === null) {
-    key.pubKeyObject = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, key.pub]), format: "der", type: "spki" });
+    key.pubKeyObject = ed25519PublicKey(key.pub);
   }
   return key.pubKeyObject;
 }
 
-/** The private key as a node:crypto key (cached), from the seed. */
+/** The private key as a node:crypto key (cached), from the seed and the public key beside it. */
 export function ed25519PrivateKeyObject(key: dropbear_ed25519_key): KeyObject {
   if (key.privKeyObject === null) {
-    key.privKeyObject = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, key.priv]), format: "der", type: "pkcs8" });
+    key.privKeyObject = ed25519PrivateKey(key.priv, key.pub);
   }
   return key.privKeyObject;
 }
