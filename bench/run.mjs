@@ -503,8 +503,8 @@ async function main() {
     await sleep(Math.max(0, up + IDLE_LATE_MS - performance.now()));
     R[impl].idle.clientLate = rssKiB(t.proc.pid);
     R[impl].idle.serverLate = conn.reduce((a, p) => a + rssKiB(p), 0);
-    log(`idle ${impl} after ${IDLE_LATE_MS / 1000} s: client ${(R[impl].idle.clientLate / 1024).toFixed(1)} MB, server ${(R[impl].idle.serverLate / 1024).toFixed(1)} MB`);
     log(`idle ${impl}: client ${(R[impl].idle.client / 1024).toFixed(1)} MB, server ${(R[impl].idle.server / 1024).toFixed(1)} MB in ${conn.length} process(es), CPU ${(idleCpu * 100).toFixed(1)} %`);
+    log(`idle ${impl} after ${IDLE_LATE_MS / 1000} s: client ${(R[impl].idle.clientLate / 1024).toFixed(1)} MB, server ${(R[impl].idle.serverLate / 1024).toFixed(1)} MB`);
     await stop(t.proc);
   }
   for (const s of Object.values(servers)) await stop(s.proc);

@@ -17,8 +17,8 @@ import { generatePrivateKey } from "./keygen.js";
 // prefixes before the key bytes), ~50 µs against ~480 for a private key and ~15 against ~120 for
 // a public one, the first call in a process twice that, several per connection. A private key
 // as JWK needs its public half too; where that is not at hand (an X25519 scalar alone) or does
-// not belong to it (Node 22 and later refuse such a pair; Dropbear signs with what the key file
-// holds), the DER form is used.
+// not belong to it (Node 24 refuses such a pair where Node 20 ignores the public half), the DER
+// form is used.
 
 /** Length of an X25519 scalar, point or shared secret. @dropbear kex.h CURVE25519_LEN */
 export const CURVE25519_LEN = 32;
@@ -49,16 +49,21 @@ function okpPublic(crv: "X25519" | "Ed25519", raw: Uint8Array, what: string): Ke
 /** The key objects of the X25519 key pairs curve25519Keypair made, by their private bytes. */
 const keypairObjects = new WeakMap<Uint8Array, KeyObject>();
 
-/** Our X25519 scalar as a key: the one its key pair was made as, else from the bytes (DER). */
+/**
+ * Our X25519 scalar as a key: at its first use the one its key pair was made as (then dropped,
+ * so the secret is not kept past the key exchange that burns the bytes), else from the bytes.
+ */
 function x25519Private(n: Uint8Array): KeyObject {
-  return (
-    keypairObjects.get(n) ??
-    createPrivateKey({
-      key: rawKey(X25519_PKCS8_PREFIX, n, "curve25519"),
-      format: "der",
-      type: "pkcs8",
-    })
-  );
+  const made = keypairObjects.get(n);
+  if (made !== undefined) {
+    keypairObjects.delete(n);
+    return made;
+  }
+  return createPrivateKey({
+    key: rawKey(X25519_PKCS8_PREFIX, n, "curve25519"),
+    format: "der",
+    type: "pkcs8",
+  });
 }
 
 function x25519Public(p: Uint8Array): KeyObject {
