@@ -51,6 +51,27 @@ interface PreauthChild {
 
 /** Node flags only the daemon may use: a second inspector, profiler or watcher would clash with its. */
 const DAEMON_ONLY_FLAGS = /^--(inspect|debug|watch|cpu-prof|heap-prof|prof|diagnostic-dir|report|redirect-warnings)/;
+/** Those of them that take a value, which Node also takes as the next argument (`--cpu-prof-dir d`). */
+const DAEMON_ONLY_VALUE_FLAGS =
+  /^--(cpu-prof-(dir|name|interval)|heap-prof-(dir|name|interval)|diagnostic-dir|debug-port|inspect-port|inspect-publish-uid|redirect-warnings|report-(dir|directory|filename|signal)|watch-path)$/;
+
+/**
+ * The daemon's Node flags that a connection process gets: all but DAEMON_ONLY_FLAGS, each of
+ * those dropped with its value (else `--cpu-prof-interval 100` would leave `100` to be run as
+ * the program).
+ */
+export function connectionNodeFlags(execArgv: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const a = execArgv[i]!;
+    if (!DAEMON_ONLY_FLAGS.test(a)) {
+      kept.push(a);
+    } else if (DAEMON_ONLY_VALUE_FLAGS.test(a)) {
+      i++;
+    }
+  }
+  return kept;
+}
 /** Environment that changes what Node loads: a connection process runs as root before auth. */
 const LOADING_ENV = /^NODE_(OPTIONS|PATH|PRESERVE_SYMLINKS|PRESERVE_SYMLINKS_MAIN|REPL_EXTERNAL_MODULE|V8_COVERAGE|CHANNEL_FD|CHANNEL_SERIALIZATION_MODE|UNIQUE_ID)$/;
 
@@ -93,7 +114,7 @@ export function connectionProgram(): ProgramSpec {
   }
   return {
     execPath: process.execPath,
-    args: [...CONNECTION_V8_FLAGS, ...process.execArgv.filter((a) => !DAEMON_ONLY_FLAGS.test(a)), realpathSync(process.argv[1]!), ...process.argv.slice(2), "-2", String(CHILDPIPE_FD)],
+    args: [...CONNECTION_V8_FLAGS, ...connectionNodeFlags(process.execArgv), realpathSync(process.argv[1]!), ...process.argv.slice(2), "-2", String(CHILDPIPE_FD)],
     env,
   };
 }
