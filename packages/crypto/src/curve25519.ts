@@ -26,19 +26,21 @@ export const CURVE25519_LEN = 32;
 const X25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
 const ED25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
 
-function rawKey(prefix: Buffer, raw: Uint8Array, what: string): Buffer {
+/** The first 32 bytes of raw, a key's; shorter input is `what`'s fatal error. */
+function key32(raw: Uint8Array, what: string): Buffer {
   if (raw.length < CURVE25519_LEN) {
     dropbear_exit(`Bad ${what}`);
   }
-  return Buffer.concat([prefix, raw.subarray(0, CURVE25519_LEN)]);
+  return Buffer.from(raw.buffer, raw.byteOffset, CURVE25519_LEN);
 }
 
-/** The first 32 bytes of raw in base64url, as a JWK member; short input is `what`'s fatal error. */
+function rawKey(prefix: Buffer, raw: Uint8Array, what: string): Buffer {
+  return Buffer.concat([prefix, key32(raw, what)]);
+}
+
+/** A key's 32 bytes in base64url, as a JWK member. */
 function jwkMember(raw: Uint8Array, what: string): string {
-  if (raw.length < CURVE25519_LEN) {
-    dropbear_exit(`Bad ${what}`);
-  }
-  return Buffer.from(raw.buffer, raw.byteOffset, CURVE25519_LEN).toString("base64url");
+  return key32(raw, what).toString("base64url");
 }
 
 /** A public X25519 or Ed25519 key from its 32 raw bytes. */
