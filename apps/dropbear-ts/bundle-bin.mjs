@@ -68,8 +68,13 @@ function asciiOnly(file) {
   if (ascii !== text) writeFileSync(file, ascii);
 }
 
+/** Folders this process already wrote the prebundled files into (bundle.mjs bundles four programs into one). */
+const prebundledDirs = new Set();
+
 /** Write each prebundled package as its one CommonJS file into `dir`, and their licences. */
 export async function writePrebundled(dir) {
+  if (prebundledDirs.has(dir)) return;
+  prebundledDirs.add(dir);
   const licences = new Set();
   for (const [spec, file] of Object.entries(prebundled)) {
     const result = await build({
