@@ -29,6 +29,7 @@ import {
   FD_CLOSED,
   FD_UNINIT,
   MAX_SESSION_RECV_WINDOW,
+  OUR_RECV_MAX_PAYLOAD_LEN,
   OUR_TRANS_MAX_PAYLOAD_LEN,
   SSH_OPEN_CONNECT_FAILED,
   SSH_OPEN_IN_PROGRESS,
@@ -47,7 +48,6 @@ import {
   DEFAULT_RECV_WINDOW,
   MAX_CHANNELS,
   MAX_NAME_LEN,
-  RECV_MAX_PAYLOAD_LEN,
   SSH_EXTENDED_DATA_STDERR,
   SSH_MSG_CHANNEL_CLOSE,
   SSH_MSG_CHANNEL_DATA,
@@ -80,7 +80,7 @@ const SHUT_RDWR = 2;
  * Largest channel data we accept in one packet: our maximum payload less the message type,
  * channel number and string length. @dropbear common-channel.c RECV_MAX_CHANNEL_DATA_LEN
  */
-export const RECV_MAX_CHANNEL_DATA_LEN = RECV_MAX_PAYLOAD_LEN - (1 + 4 + 4);
+export const RECV_MAX_CHANNEL_DATA_LEN = OUR_RECV_MAX_PAYLOAD_LEN - (1 + 4 + 4);
 
 /**
  * Most bytes of a channel's ring handed to its local socket in one write. Node keeps what a

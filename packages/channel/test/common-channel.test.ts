@@ -111,7 +111,7 @@ function openFromPeer(ses: sshsession, name: string, remotechan = 7, window = 10
     buf_putstring(b, name);
     buf_putint(b, remotechan);
     buf_putint(b, window);
-    buf_putint(b, 40_000);
+    buf_putint(b, OUR_TRANS_MAX_PAYLOAD_LEN + 8_000);
   });
 }
 

@@ -15,7 +15,19 @@ import {
   bufNewUnzeroed,
   buffer,
 } from "@dropbear-ts/buffer";
-import { DROPBEAR_COMP_ZLIB, DROPBEAR_COMP_ZLIB_DELAY, sesCall, type ReadSlab, type WriteSlab, type ZStream, type key_context_directional, type sshsession } from "@dropbear-ts/core";
+import {
+  DROPBEAR_COMP_ZLIB,
+  DROPBEAR_COMP_ZLIB_DELAY,
+  OUR_RECV_MAX_PACKET_LEN,
+  OUR_RECV_MAX_PAYLOAD_LEN,
+  OUR_TRANS_MAX_PAYLOAD_LEN,
+  sesCall,
+  type ReadSlab,
+  type WriteSlab,
+  type ZStream,
+  type key_context_directional,
+  type sshsession,
+} from "@dropbear-ts/core";
 import { createRequire } from "node:module";
 import { CRYPT_OK, LTC_DECRYPT, LTC_ENCRYPT, computeMac, genrandom, verifyMac } from "@dropbear-ts/crypto";
 import { TRACE, TRACE2, dropbear_assert, dropbear_exit, enqueue, isempty, monotonic_now, strerror_code } from "@dropbear-ts/dbutil";
@@ -25,8 +37,6 @@ import {
   DROPBEAR_ZLIB_WINDOW_BITS,
   MAX_DEFER_REPLY_QUEUE,
   MIN_PACKET_LEN,
-  RECV_MAX_PACKET_LEN,
-  RECV_MAX_PAYLOAD_LEN,
   SSH_MSG_IGNORE,
   SSH_MSG_KEXINIT,
   SSH_MSG_REQUEST_FAILURE,
@@ -43,7 +53,7 @@ export const PACKET_PAYLOAD_OFF = 5;
 /** First allocation of the read buffer; it grows to the packet's size. @dropbear packet.h INIT_READBUF */
 export const INIT_READBUF = 128;
 /** What zlib may add to a payload at worst (kept so sizes match Dropbear's checks). @dropbear packet.c ZLIB_COMPRESS_EXPANSION */
-export const ZLIB_COMPRESS_EXPANSION = (Math.floor(RECV_MAX_PAYLOAD_LEN / 16384) + 1) * 5 + 6;
+export const ZLIB_COMPRESS_EXPANSION = (Math.floor(OUR_RECV_MAX_PAYLOAD_LEN / 16384) + 1) * 5 + 6;
 
 // pako: Node has no public synchronous zlib stream that keeps its state between calls. It is
 // loaded only when compression is negotiated (rare; it costs ~7 ms of every start-up otherwise).
@@ -91,9 +101,9 @@ function zpush(z: ZStream, data: Uint8Array, limit: number): Buffer {
   return Buffer.concat(out);
 }
 
-/** Inflate a received payload into a new buffer of at most RECV_MAX_PAYLOAD_LEN. @dropbear packet.c buf_decompress */
+/** Inflate a received payload into a new buffer of at most OUR_RECV_MAX_PAYLOAD_LEN. @dropbear packet.c buf_decompress */
 function buf_decompress(ses: sshsession, buf: buffer, len: number): buffer {
-  const plain = zpush(ses.keys.recv.zstream!, buf_getptr(buf, len), RECV_MAX_PAYLOAD_LEN);
+  const plain = zpush(ses.keys.recv.zstream!, buf_getptr(buf, len), OUR_RECV_MAX_PAYLOAD_LEN);
   const ret = buf_new(plain.length);
   buf_putbytes(ret, plain);
   return ret;
@@ -238,7 +248,7 @@ function read_packet_init(ses: sshsession): boolean {
   // AEAD's plen is already packet_length; with etm the length is outside the cipher too. Either
   // way it is what follows the length field that must fill whole blocks.
   const cipherlen = recv.mac_etm && mode.kind === "stream" ? plen - 4 : plen;
-  if (len > RECV_MAX_PACKET_LEN || plen > RECV_MAX_PACKET_LEN || plen < blocksize || cipherlen % blocksize !== 0) {
+  if (len > OUR_RECV_MAX_PACKET_LEN || plen > OUR_RECV_MAX_PACKET_LEN || plen < blocksize || cipherlen % blocksize !== 0) {
     dropbear_exit(`Integrity error (bad packet size ${plen})`);
   }
   if (len > readbuf.size) {
@@ -250,8 +260,12 @@ function read_packet_init(ses: sshsession): boolean {
   return true;
 }
 
-/** Bytes of one slab, each way: packets are read into (newReadbuf) and sealed in (placeWritepayload) slabs. */
-const SLAB_BYTES = 128 * 1024;
+/**
+ * Bytes of one slab, each way: packets are read into (newReadbuf) and sealed in
+ * (placeWritepayload) slabs. Four of our largest packets, so a packet of any size we send or
+ * accept fits (else it falls back to memory of its own and a copy).
+ */
+const SLAB_BYTES = 4 * Math.max(OUR_TRANS_MAX_PAYLOAD_LEN, OUR_RECV_MAX_PACKET_LEN);
 /**
  * Filled slabs a session keeps for reuse, each way. One still in use when this many wait is left
  * to the collector, so a slow stream costs no more than a buffer per packet did.
@@ -391,7 +405,7 @@ export function decrypt_packet(ses: sshsession): void {
   buf_setpos(readbuf, PACKET_PADDING_OFF);
   const padlen = buf_getbyte(readbuf);
   const len = readbuf.len - padlen - 4 - 1 - macsize;
-  if (len > RECV_MAX_PAYLOAD_LEN + ZLIB_COMPRESS_EXPANSION || len < 1) {
+  if (len > OUR_RECV_MAX_PAYLOAD_LEN + ZLIB_COMPRESS_EXPANSION || len < 1) {
     dropbear_exit(`Bad packet size ${len}`);
   }
   buf_setpos(readbuf, PACKET_PAYLOAD_OFF);

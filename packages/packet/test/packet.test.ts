@@ -3,8 +3,8 @@ import { once } from "node:events";
 import * as net from "node:net";
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { buf_getbyte, buf_getstring, buf_new, buf_putbyte, buf_putstring, type buffer } from "@dropbear-ts/buffer";
-import { CliSession, SvrSession, cli_runopts, runopts, svr_runopts, type key_context_directional, type sshsession } from "@dropbear-ts/core";
+import { buf_getbyte, buf_getstring, buf_new, buf_putbyte, buf_putbytes, buf_putstring, type buffer } from "@dropbear-ts/buffer";
+import { CliSession, OUR_RECV_MAX_PAYLOAD_LEN, OUR_TRANS_MAX_PAYLOAD_LEN, SvrSession, cli_runopts, runopts, svr_runopts, type key_context_directional, type sshsession } from "@dropbear-ts/core";
 import {
   dropbear_aes128,
   dropbear_chachapoly,
@@ -37,6 +37,10 @@ const suites: Suite[] = [
   { name: "chacha20-poly1305@openssh.com", cipher: dropbear_chachapoly, mode: dropbear_mode_chachapoly, etm: false },
 ];
 
+/** The slab tests' payloads, and how many: 400 of 8 KB fill about six slabs (packet.ts SLAB_BYTES, 512 KiB). */
+const BODY = 8_000;
+const PACKETS = 400;
+
 /** Key one direction as gen_new_keys would. */
 function key(dir: key_context_directional, s: Suite, k: Buffer, iv: Buffer, mackey: Buffer): void {
   dir.algo_crypt = s.cipher;
@@ -54,7 +58,7 @@ async function pair(s: Suite): Promise<{ tx: sshsession; rx: sshsession }> {
   const tx = new SvrSession(new runopts(), new svr_runopts());
   const rx = new CliSession(new runopts(), new cli_runopts());
   for (const ses of [tx, rx]) {
-    ses.writepayload = buf_new(16384);
+    ses.writepayload = buf_new(OUR_TRANS_MAX_PAYLOAD_LEN);
     ses.dataallowed = true;
     ses.remoteclosed = () => {
       throw new DropbearExit(0, "Remote closed the connection");
@@ -100,6 +104,22 @@ describe("packet.c over a real socket", () => {
       }
     });
 
+    it(`${s.name}: the largest payload we send is one packet, and it is accepted whole`, async () => {
+      const { tx, rx } = await pair(s);
+      expect(OUR_TRANS_MAX_PAYLOAD_LEN).toBeLessThanOrEqual(OUR_RECV_MAX_PAYLOAD_LEN);
+      const body = randomBytes(OUR_TRANS_MAX_PAYLOAD_LEN - 1);
+      buf_putbyte(tx.writepayload, 94);
+      buf_putbytes(tx.writepayload, body);
+      encrypt_packet(tx);
+      expect(tx.writequeue.count).toBe(1);
+      write_packet(tx);
+      await receive(rx);
+      const payload = rx.payload!;
+      expect(payload.len - payload.pos).toBe(OUR_TRANS_MAX_PAYLOAD_LEN);
+      expect(buf_getbyte(payload)).toBe(94);
+      expect(payload.data.subarray(payload.pos, payload.len).equals(body)).toBe(true);
+    });
+
     it(`${s.name}: one flipped bit ends the session ("Integrity error" / "Error decrypting")`, async () => {
       const { tx, rx } = await pair(s);
       const wire = send(tx, "tamper with me");
@@ -113,8 +133,8 @@ describe("packet.c over a real socket", () => {
   it("seals packets where their payloads were built, reusing a slab once all it held is written", async () => {
     const { tx, rx } = await pair(suites[2]!);
     const slabs = new Set<ArrayBufferLike>();
-    for (let i = 0; i < 100; i++) {
-      const body = `${i}:`.padEnd(8_000, String.fromCharCode(97 + (i % 26)));
+    for (let i = 0; i < PACKETS; i++) {
+      const body = `${i}:`.padEnd(BODY, String.fromCharCode(97 + (i % 26)));
       const payloadAt = tx.writepayload.data;
       const wire = send(tx, body);
       if (i > 0) {
@@ -130,18 +150,18 @@ describe("packet.c over a real socket", () => {
       expect(buf_getstring(rx.payload!).toString()).toBe(body);
       rx.payload = null;
     }
-    // 100 packets of 8 KB, 15 to a 128 KiB slab: the same few slabs over and over.
+    // 400 packets of 8 KB, 64 to a 512 KiB slab: the same few slabs over and over.
     expect(slabs.size).toBeLessThanOrEqual(3);
   });
 
   it("never reuses a slab while the socket still holds packets sealed in it", async () => {
     const { tx } = await pair(suites[2]!);
-    // A socket whose peer reads nothing, with room in Node for a MiB of unwritten packets.
+    // A socket whose peer reads nothing, with room in Node for 8 MiB of unwritten packets.
     const server = net.createServer().listen(0, "127.0.0.1");
     await once(server, "listening");
     const peer = once(server, "connection");
     // (Node passes the mark on to the stream; @types/node does not list it for sockets.)
-    const sock = net.connect({ port: (server.address() as net.AddressInfo).port, host: "127.0.0.1", writableHighWaterMark: 1 << 20 } as net.NetConnectOpts);
+    const sock = net.connect({ port: (server.address() as net.AddressInfo).port, host: "127.0.0.1", writableHighWaterMark: 1 << 23 } as net.NetConnectOpts);
     await once(sock, "connect");
     const [far] = (await peer) as [net.Socket];
     cleanups.push(() => {
@@ -150,7 +170,7 @@ describe("packet.c over a real socket", () => {
       server.close();
     });
     tx.sock_out = new StreamFd(sock);
-    const body = (i: number): string => `${i}:`.padEnd(8_000, String.fromCharCode(97 + (i % 26)));
+    const body = (i: number): string => `${i}:`.padEnd(BODY, String.fromCharCode(97 + (i % 26)));
     let i = 0;
     // Until the kernel's buffers are full and the socket keeps what it is given.
     for (; i < 5000 && tx.sock_out.writePending === 0; i++) {
@@ -160,14 +180,14 @@ describe("packet.c over a real socket", () => {
     }
     expect(tx.sock_out.writePending).toBeGreaterThan(0);
     const sent: Array<{ wire: Buffer; copy: Buffer }> = [];
-    for (const end = i + 100; i < end; i++) {
+    for (const end = i + PACKETS; i < end; i++) {
       const wire = send(tx, body(i));
       const bytes = wire.data.subarray(0, wire.len);
       sent.push({ wire: bytes, copy: Buffer.from(bytes) });
       write_packet(tx);
       expect(tx.writequeue.count).toBe(0);
     }
-    // 100 packets filled 7 slabs, all handed to the socket and not yet written: none was reused.
+    // 400 packets filled 7 slabs, all handed to the socket and not yet written: none was reused.
     for (const p of sent) expect(p.wire.equals(p.copy)).toBe(true);
   });
 
@@ -183,8 +203,8 @@ describe("packet.c over a real socket", () => {
         },
       }),
     );
-    for (let i = 0; i < 100; i++) {
-      send(tx, `${i}:`.padEnd(8_000, String.fromCharCode(97 + (i % 26))));
+    for (let i = 0; i < PACKETS; i++) {
+      send(tx, `${i}:`.padEnd(BODY, String.fromCharCode(97 + (i % 26))));
       write_packet(tx);
       await new Promise((r) => setImmediate(r));
     }
@@ -195,13 +215,13 @@ describe("packet.c over a real socket", () => {
   it("nor one whose packets still wait in the write queue", async () => {
     const { tx } = await pair(suites[2]!);
     const sent: Array<{ wire: Buffer; copy: Buffer }> = [];
-    for (let i = 0; i < 100; i++) {
-      send(tx, `${i}:`.padEnd(8_000, String.fromCharCode(97 + (i % 26))));
+    for (let i = 0; i < PACKETS; i++) {
+      send(tx, `${i}:`.padEnd(BODY, String.fromCharCode(97 + (i % 26))));
       const wire = [...tx.writequeue].at(-1)!;
       const bytes = wire.data.subarray(0, wire.len);
       sent.push({ wire: bytes, copy: Buffer.from(bytes) });
     }
-    expect(tx.writequeue.count).toBe(100);
+    expect(tx.writequeue.count).toBe(PACKETS);
     expect(tx.sock_out!.writePending).toBe(0);
     for (const p of sent) expect(p.wire.equals(p.copy)).toBe(true);
   });
@@ -214,8 +234,8 @@ describe("packet.c over a real socket", () => {
     expect(stuck.writePending).toBe(1);
     const slabs = new Set<ArrayBufferLike>();
     const held: Array<{ view: Buffer; copy: Buffer }> = [];
-    for (let i = 0; i < 100; i++) {
-      const body = `${i}:`.padEnd(8_000, String.fromCharCode(97 + (i % 26)));
+    for (let i = 0; i < PACKETS; i++) {
+      const body = `${i}:`.padEnd(BODY, String.fromCharCode(97 + (i % 26)));
       send(tx, body);
       write_packet(tx);
       await receive(rx);
@@ -232,7 +252,7 @@ describe("packet.c over a real socket", () => {
       rx.payload = null;
     }
     for (const h of held) expect(h.view.equals(h.copy)).toBe(true);
-    // 8 KB packets, 15 to a 128 KiB slab: the held one and a few in turn.
+    // 8 KB packets, 64 to a 512 KiB slab: the held one and a few in turn.
     expect(slabs.size).toBeLessThanOrEqual(6);
   });
 

@@ -92,7 +92,7 @@ export function sigintterm_handler(ses: SignalTarget): void {
  * so neither queue drains (DESIGN.md §4: with 2 MiB windows 0 of 200 tunnelled connections
  * complete). Dropbear gets away with it only because its default window is 24 KiB.
  *
- * Our rule keeps Dropbear's mark of two packets (2 × OUR_TRANS_MAX_PAYLOAD_LEN, 64 KiB with
+ * Our rule keeps Dropbear's mark of two packets (2 × OUR_TRANS_MAX_PAYLOAD_LEN, 256 KiB with
  * our larger packets) for what we generate ourselves: above it setchannelfds stops reading
  * local channel fds, so channel data in the queue is at most that mark plus one packet per
  * channel (what one channelio pass can read). The transport is still read and
