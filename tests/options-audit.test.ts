@@ -404,7 +404,9 @@ describe("option audit: end-to-end checks", () => {
   });
 
   itAsRoot([], "-e passes the server's environment to the session", async () => {
-    expect((await ours(tuned, [], "echo \"[$AUDIT_ENV]\"", altKey)).stdout).toBe(`[${SERVER_ENV.AUDIT_ENV}]\n`);
+    // Not what the daemon adds for its connection processes' own start (svr-main.ts CONNECTION_MALLOC_ENV).
+    const cmd = 'echo "[$AUDIT_ENV][${MALLOC_ARENA_MAX-unset}][${MALLOC_TOP_PAD_-unset}][${DROPBEAR_TS_CONNECTION_ENV-unset}]"';
+    expect((await ours(tuned, [], cmd, altKey)).stdout).toBe(`[${SERVER_ENV.AUDIT_ENV}][unset][unset][unset]\n`);
     expect((await ours(plain, [], "echo \"[$AUDIT_ENV]\"")).stdout).toBe("[]\n");
   });
 

@@ -15,6 +15,9 @@ const svr_opts = new svr_runopts();
 setLogHandler((priority, msg) => svr_dropbear_log(opts, priority, msg));
 
 async function main(argv: string[]): Promise<void> {
+  // The mark is for this process only: not for its connection processes and users' sessions.
+  const daemonized = process.env[DAEMON_ENV] !== undefined;
+  delete process.env[DAEMON_ENV];
   // Resolved before anything else can change the working directory.
   const program = connectionProgram();
   svr_getopts(argv, opts, svr_opts);
@@ -22,7 +25,7 @@ async function main(argv: string[]): Promise<void> {
     startsyslog("dropbear");
   }
   // daemon(): a detached copy of ourselves does the work; this process just leaves.
-  if (svr_opts.forkbg && !svr_opts.inetdmode && svr_opts.reexec_childpipe < 0 && process.env[DAEMON_ENV] === undefined) {
+  if (svr_opts.forkbg && !svr_opts.inetdmode && svr_opts.reexec_childpipe < 0 && !daemonized) {
     const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
       detached: true,
       stdio: "ignore",

@@ -82,6 +82,17 @@ const LOADING_ENV = /^NODE_(OPTIONS|PATH|PRESERVE_SYMLINKS|PRESERVE_SYMLINKS_MAI
  */
 const CONNECTION_V8_FLAGS = ["--max-semi-space-size=1", "--v8-pool-size=1"];
 
+/**
+ * glibc malloc settings a connection process starts with unless the daemon's environment has
+ * them (glibc reads them only at start): all threads in one arena, and free memory at the top of
+ * the heap handed back to the kernel at once rather than kept for later growth. About 1.8 MB less
+ * per idle connection process (docs/process-model.md, "Idle memory"). Taken out of the
+ * process's environment again as it starts (dropConnectionEnv), so -e does not pass them on.
+ */
+const CONNECTION_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: "1", MALLOC_TOP_PAD_: "0" };
+/** Names the daemon added to a connection process's environment (from CONNECTION_MALLOC_ENV), comma-separated. */
+const CONNECTION_ENV_ADDED = "DROPBEAR_TS_CONNECTION_ENV";
+
 /** The wait before the first retry after a spare failed to start, and the longest wait. */
 const SPARE_RETRY_MIN_MS = 100;
 const SPARE_RETRY_MAX_MS = 5000;
@@ -112,6 +123,9 @@ export function connectionProgram(): ProgramSpec {
   for (const [k, v] of Object.entries(process.env)) {
     if (!LOADING_ENV.test(k)) env[k] = v;
   }
+  const added = Object.keys(CONNECTION_MALLOC_ENV).filter((k) => env[k] === undefined);
+  for (const k of added) env[k] = CONNECTION_MALLOC_ENV[k];
+  env[CONNECTION_ENV_ADDED] = added.join(",");
   return {
     execPath: process.execPath,
     args: [...CONNECTION_V8_FLAGS, ...connectionNodeFlags(process.execArgv), realpathSync(process.argv[1]!), ...process.argv.slice(2), "-2", String(CHILDPIPE_FD)],
@@ -416,10 +430,24 @@ async function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<
 }
 
 /**
+ * Take what the daemon added for this process's start (CONNECTION_MALLOC_ENV) out of its
+ * environment again: it was meant for this process's C library, not for the user's commands.
+ */
+export function dropConnectionEnv(): void {
+  const added = process.env[CONNECTION_ENV_ADDED];
+  if (added === undefined) return;
+  delete process.env[CONNECTION_ENV_ADDED];
+  for (const k of added.split(",")) {
+    if (Object.hasOwn(CONNECTION_MALLOC_ENV, k)) delete process.env[k];
+  }
+}
+
+/**
  * Serve one connection: on stdin in inetd mode (-i), or the one the listener hands a
  * connection process (-2 childpipe). @dropbear svr-main.c main_inetd
  */
 export async function main_inetd(opts: runopts, svr_opts: svr_runopts): Promise<never> {
+  dropConnectionEnv();
   const sock =
     svr_opts.reexec_childpipe >= 0 && process.channel !== undefined
       ? await receiveConnection(opts, svr_opts)
