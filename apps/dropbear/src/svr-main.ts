@@ -85,7 +85,7 @@ const CONNECTION_V8_FLAGS = ["--max-semi-space-size=1", "--v8-pool-size=1"];
 /**
  * glibc malloc settings a connection process starts with unless the daemon's environment has
  * them (glibc reads them only at start): all threads in one arena, and free memory at the top of
- * the heap handed back to the kernel at once rather than kept for later growth. About 1.8 MB less
+ * the heap handed back to the kernel at once rather than kept for later growth. About 1.5 MB less
  * per idle connection process (docs/process-model.md, "Idle memory"). Taken out of the
  * process's environment again as it starts (dropConnectionEnv), so -e does not pass them on.
  */
