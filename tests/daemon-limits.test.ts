@@ -179,6 +179,8 @@ describe("daemon flags", () => {
     try {
       await served("127.0.0.1", port);
       spare = await waitSpare(pid);
+      // The background copy's mark is its own: its connection processes do not inherit it.
+      expect(readFileSync(`/proc/${spare}/environ`, "latin1").split("\0")).not.toContainEqual(expect.stringMatching(/^DROPBEAR_TS_DAEMONIZED=/));
     } finally {
       process.kill(pid, "SIGINT");
     }
@@ -187,11 +189,14 @@ describe("daemon flags", () => {
     expect(existsSync(pidfile)).toBe(false);
   }, 60_000);
 
-  itWithPeers(["ssh"], "the warm spare: its V8 flags, no listening socket, no NODE_OPTIONS, lowest CPU priority until it has its connection, no IPC channel after, and it dies with the daemon", async () => {
+  itWithPeers(["ssh"], "the warm spare: its V8 flags and malloc settings, no listening socket, no NODE_OPTIONS, lowest CPU priority until it has its connection, no IPC channel after, and it dies with the daemon", async () => {
     const d = await startOurDropbear(["-r", hk], { NODE_OPTIONS: "--max-old-space-size=200" });
     try {
       const spare = await waitSpare(d.child.pid!);
-      expect(readFileSync(`/proc/${spare}/environ`, "latin1").split("\0")).not.toContainEqual(expect.stringMatching(/^NODE_OPTIONS=/));
+      const environ = readFileSync(`/proc/${spare}/environ`, "latin1").split("\0");
+      expect(environ).not.toContainEqual(expect.stringMatching(/^NODE_OPTIONS=/));
+      // glibc's malloc settings it starts with (svr-main.ts CONNECTION_MALLOC_ENV).
+      expect(environ).toEqual(expect.arrayContaining(["MALLOC_ARENA_MAX=1", "MALLOC_TOP_PAD_=0", "DROPBEAR_TS_CONNECTION_ENV=MALLOC_ARENA_MAX,MALLOC_TOP_PAD_"]));
       expect(readFileSync(`/proc/${spare}/cmdline`, "latin1").split("\0").slice(1, 4)).toEqual(["--max-semi-space-size=1", "--v8-pool-size=1", realpathSync(OURS.dropbear)]);
       const listening = tcpInodes("0A");
       expect(socketInodes(spare).filter((i) => listening.has(i))).toEqual([]);
