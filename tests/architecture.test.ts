@@ -55,7 +55,7 @@ describe("the workspace package graph", () => {
 });
 
 describe("package-graph", () => {
-  const pkg = (name: string, imports: string[], declared = imports): WorkspacePackage => ({ name, dir: `packages/${name}`, imports, declared });
+  const pkg = (name: string, imports: string[], declared = imports): WorkspacePackage => ({ name, packageName: `@dropbear-ts/${name}`, dir: `packages/${name}`, imports, declared });
 
   it("finds static, type-only, re-exported and dynamic imports of workspace packages", () => {
     const src = [

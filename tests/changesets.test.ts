@@ -4,26 +4,10 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { readPackages, repoRoot } from "../tools/package-graph.mjs";
 
-const root = new URL("..", import.meta.url).pathname;
-const dir = join(root, ".changeset");
+const dir = join(repoRoot, ".changeset");
 const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as { ignore: string[] };
-
-/** The workspace's package names (package.json "workspaces": packages/*, apps/*). */
-function workspacePackages(): Set<string> {
-  const names = new Set<string>();
-  for (const group of ["packages", "apps"]) {
-    for (const d of readdirSync(join(root, group), { withFileTypes: true })) {
-      if (!d.isDirectory()) continue;
-      try {
-        names.add((JSON.parse(readFileSync(join(root, group, d.name, "package.json"), "utf8")) as { name: string }).name);
-      } catch {
-        // not a package
-      }
-    }
-  }
-  return names;
-}
 
 /** A config "ignore" entry as the CLI reads it: a package name, or a scope with `*`. */
 function ignored(name: string): boolean {
@@ -46,7 +30,7 @@ function packagesOf(text: string): string[] {
 
 describe(".changeset", () => {
   const files = readdirSync(dir).filter((f) => f.endsWith(".md") && f !== "README.md");
-  const known = workspacePackages();
+  const known = new Set(readPackages().map((p) => p.packageName));
 
   it("has pending changesets to check", () => {
     expect(files.length).toBeGreaterThan(0);

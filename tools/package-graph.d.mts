@@ -3,6 +3,8 @@
 /** A workspace package: its name without the @dropbear-ts/ scope, directory, and edges. */
 export interface WorkspacePackage {
   name: string;
+  /** The name in its package.json, scope and all. */
+  packageName: string;
   dir: string;
   /** Workspace packages its src/ imports, plus the workspace devDependencies it bundles. */
   imports: string[];

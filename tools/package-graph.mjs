@@ -44,8 +44,8 @@ export function importedPackages(source) {
 }
 
 /**
- * Every workspace package: `{ name, dir, imports, declared }`, names without the scope
- * ("dropbear-ts" for the published package), sorted by name. `imports` is what src/ imports plus
+ * Every workspace package: `{ name, packageName, dir, imports, declared }`, names without the
+ * scope ("dropbear-ts" for the published package; `packageName` is package.json's), sorted by name. `imports` is what src/ imports plus
  * the workspace devDependencies (what the published package bundles); `declared` what the build
  * knows of: package.json's workspace dependencies and devDependencies, and tsconfig.json's
  * project references (tsc -b builds those first).
@@ -75,7 +75,7 @@ export function readPackages(root = repoRoot) {
       set.delete(name);
       const tsconfig = join(root, dir, "tsconfig.json");
       const refs = existsSync(tsconfig) ? (JSON.parse(readFileSync(tsconfig, "utf8")).references ?? []).map((r) => join(dir, r.path)) : [];
-      pkgs.push({ name, dir, imports: [...set].sort(compareStrings), declared: [...workspaceDeps(pj.dependencies), ...bundled], refs });
+      pkgs.push({ name, packageName: pj.name, dir, imports: [...set].sort(compareStrings), declared: [...workspaceDeps(pj.dependencies), ...bundled], refs });
     }
   }
   for (const p of pkgs) {
