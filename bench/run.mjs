@@ -332,8 +332,14 @@ async function timeRun(cmd, args, env) {
  */
 const IDLE_LATE_MS = 10_000;
 
+/**
+ * A bare idle node's RSS, started with the environment our daemon starts a connection process
+ * with: without NODE_EXTRA_CA_CERTS (svr-main.ts HELD_ENV), a CA bundle that Node 20 parses as
+ * it starts (1.8 MB with Debian's), which would otherwise count for the bare node alone.
+ */
 async function bareNodeRss() {
-  const c = spawn(process.execPath, ["-e", "setTimeout(() => {}, 1e9)"], { stdio: "ignore" });
+  const { NODE_EXTRA_CA_CERTS: _held, ...env } = process.env;
+  const c = spawn(process.execPath, ["-e", "setTimeout(() => {}, 1e9)"], { stdio: "ignore", env });
   await sleep(1000);
   const kib = rssKiB(c.pid);
   bareAnon = anonKiB(c.pid);

@@ -193,8 +193,10 @@ describe("daemon flags", () => {
     const d = await startOurDropbear(["-r", hk], { NODE_OPTIONS: "--max-old-space-size=200" });
     try {
       const spare = await waitSpare(d.child.pid!);
+      // What it started with: the daemon's NODE_OPTIONS held back from Node (svr-main.ts HELD_ENV).
       const environ = readFileSync(`/proc/${spare}/environ`, "latin1").split("\0");
       expect(environ).not.toContainEqual(expect.stringMatching(/^NODE_OPTIONS=/));
+      expect(environ).toContain("DROPBEAR_TS_HELD_NODE_OPTIONS=--max-old-space-size=200");
       // glibc's malloc settings it starts with (svr-main.ts CONNECTION_MALLOC_ENV).
       expect(environ).toEqual(expect.arrayContaining(["MALLOC_ARENA_MAX=1", "MALLOC_TOP_PAD_=0", "DROPBEAR_TS_CONNECTION_ENV=MALLOC_ARENA_MAX,MALLOC_TOP_PAD_"]));
       expect(readFileSync(`/proc/${spare}/cmdline`, "latin1").split("\0").slice(1, 4)).toEqual(["--max-semi-space-size=1", "--v8-pool-size=1", realpathSync(OURS.dropbear)]);

@@ -293,7 +293,9 @@ let echo: Target;
 const clientKey = join(work.dir, "id_audit");
 const altKey = join(work.dir, "id_alt");
 const BANNER = "audit banner line";
-const SERVER_ENV = { AUDIT_ENV: "from-the-server" };
+// NODE_EXTRA_CA_CERTS (an empty bundle) is one the daemon holds back from its connection
+// processes' start (svr-main.ts HELD_ENV) and gives back for -e.
+const SERVER_ENV = { AUDIT_ENV: "from-the-server", NODE_EXTRA_CA_CERTS: join(work.dir, "extra-ca.pem") };
 
 function dropbearkey(f: string): string {
   ourKeygen(f);
@@ -320,6 +322,7 @@ beforeAll(async () => {
   dropbearkey(hk);
   const banner = join(work.dir, "banner");
   writeFileSync(banner, `${BANNER}\n`);
+  writeFileSync(SERVER_ENV.NODE_EXTRA_CA_CERTS, "");
   plain = await startOurDropbear(["-r", hk, "-b", banner], SERVER_ENV);
   tuned = await startOurDropbear(["-d", hk, "-e", "-a", "-D", "~/audit_keys"], SERVER_ENV);
   notos = await startOurDropbear(["-r", hk, "-z"]);
@@ -404,9 +407,10 @@ describe("option audit: end-to-end checks", () => {
   });
 
   itAsRoot([], "-e passes the server's environment to the session", async () => {
-    // Not what the daemon adds for its connection processes' own start (svr-main.ts CONNECTION_MALLOC_ENV).
-    const cmd = 'echo "[$AUDIT_ENV][${MALLOC_ARENA_MAX-unset}][${MALLOC_TOP_PAD_-unset}][${DROPBEAR_TS_CONNECTION_ENV-unset}]"';
-    expect((await ours(tuned, [], cmd, altKey)).stdout).toBe(`[${SERVER_ENV.AUDIT_ENV}][unset][unset][unset]\n`);
+    // Not what the daemon adds for its connection processes' own start (svr-main.ts
+    // CONNECTION_MALLOC_ENV), and with what it holds back from that start (HELD_ENV).
+    const cmd = 'echo "[$AUDIT_ENV][${MALLOC_ARENA_MAX-unset}][${MALLOC_TOP_PAD_-unset}][${DROPBEAR_TS_CONNECTION_ENV-unset}][$NODE_EXTRA_CA_CERTS][${DROPBEAR_TS_HELD_NODE_EXTRA_CA_CERTS-unset}]"';
+    expect((await ours(tuned, [], cmd, altKey)).stdout).toBe(`[${SERVER_ENV.AUDIT_ENV}][unset][unset][unset][${SERVER_ENV.NODE_EXTRA_CA_CERTS}][unset]\n`);
     expect((await ours(plain, [], "echo \"[$AUDIT_ENV]\"")).stdout).toBe("[]\n");
   });
 

@@ -72,8 +72,16 @@ export function connectionNodeFlags(execArgv: readonly string[]): string[] {
   }
   return kept;
 }
-/** Environment that changes what Node loads: a connection process runs as root before auth. */
-const LOADING_ENV = /^NODE_(OPTIONS|PATH|PRESERVE_SYMLINKS|PRESERVE_SYMLINKS_MAIN|REPL_EXTERNAL_MODULE|V8_COVERAGE|CHANNEL_FD|CHANNEL_SERIALIZATION_MODE|UNIQUE_ID)$/;
+/**
+ * Environment Node acts on as it starts, held back from a connection process's start: what
+ * changes what it loads (a connection process runs as root before auth), and
+ * NODE_EXTRA_CA_CERTS, a CA bundle Node parses as it starts (1.8 MB more per process with
+ * Debian's 144 certificates) for TLS, which an SSH server never speaks. Each is passed under
+ * HELD_ENV_PREFIX instead and put back as the process starts (restoreConnectionEnv), so -e still
+ * hands the daemon's whole environment to the user's commands.
+ */
+const HELD_ENV = /^NODE_(OPTIONS|PATH|PRESERVE_SYMLINKS|PRESERVE_SYMLINKS_MAIN|REPL_EXTERNAL_MODULE|V8_COVERAGE|CHANNEL_FD|CHANNEL_SERIALIZATION_MODE|UNIQUE_ID|EXTRA_CA_CERTS)$/;
+const HELD_ENV_PREFIX = "DROPBEAR_TS_HELD_";
 
 /**
  * V8 flags every connection process gets ahead of the daemon's own (a flag given to the daemon
@@ -87,7 +95,7 @@ const CONNECTION_V8_FLAGS = ["--max-semi-space-size=1", "--v8-pool-size=1"];
  * them (glibc reads them only at start): all threads in one arena, and free memory at the top of
  * the heap handed back to the kernel at once rather than kept for later growth. About 1.5 MB less
  * per idle connection process (docs/process-model.md, "Idle memory"). Taken out of the
- * process's environment again as it starts (dropConnectionEnv), so -e does not pass them on.
+ * process's environment again as it starts (restoreConnectionEnv), so -e does not pass them on.
  */
 const CONNECTION_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: "1", MALLOC_TOP_PAD_: "0" };
 /** Names the daemon added to a connection process's environment (from CONNECTION_MALLOC_ENV), comma-separated. */
@@ -121,7 +129,8 @@ export interface ProgramSpec {
 export function connectionProgram(): ProgramSpec {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (!LOADING_ENV.test(k)) env[k] = v;
+    if (k.startsWith(HELD_ENV_PREFIX)) continue;
+    env[HELD_ENV.test(k) ? HELD_ENV_PREFIX + k : k] = v;
   }
   const added = Object.keys(CONNECTION_MALLOC_ENV).filter((k) => env[k] === undefined);
   for (const k of added) env[k] = CONNECTION_MALLOC_ENV[k];
@@ -430,15 +439,22 @@ async function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<
 }
 
 /**
- * Take what the daemon added for this process's start (CONNECTION_MALLOC_ENV) out of its
- * environment again: it was meant for this process's C library, not for the user's commands.
+ * Give this process the daemon's environment back: take out what the daemon added for its
+ * start (CONNECTION_MALLOC_ENV), meant for its C library, and put back what was held back from
+ * Node's start (HELD_ENV). Only in a process the daemon started (inetd's are left alone).
  */
-export function dropConnectionEnv(): void {
+export function restoreConnectionEnv(): void {
   const added = process.env[CONNECTION_ENV_ADDED];
   if (added === undefined) return;
   delete process.env[CONNECTION_ENV_ADDED];
   for (const k of added.split(",")) {
     if (Object.hasOwn(CONNECTION_MALLOC_ENV, k)) delete process.env[k];
+  }
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith(HELD_ENV_PREFIX)) continue;
+    delete process.env[k];
+    const name = k.slice(HELD_ENV_PREFIX.length);
+    if (HELD_ENV.test(name)) process.env[name] = v;
   }
 }
 
@@ -447,7 +463,7 @@ export function dropConnectionEnv(): void {
  * connection process (-2 childpipe). @dropbear svr-main.c main_inetd
  */
 export async function main_inetd(opts: runopts, svr_opts: svr_runopts): Promise<never> {
-  dropConnectionEnv();
+  restoreConnectionEnv();
   const sock =
     svr_opts.reexec_childpipe >= 0 && process.channel !== undefined
       ? await receiveConnection(opts, svr_opts)

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { connectionNodeFlags, connectionProgram, dropConnectionEnv } from "../src/svr-main.js";
+import { connectionNodeFlags, connectionProgram, restoreConnectionEnv } from "../src/svr-main.js";
 
 describe("connectionNodeFlags", () => {
   it("drops the daemon's profiler, inspector, report and watch flags, with a value given as the next argument", () => {
@@ -49,7 +49,7 @@ describe("the malloc settings a connection process starts with", () => {
     expect(env.MALLOC_TOP_PAD_).toBe("0");
     expect(env.DROPBEAR_TS_CONNECTION_ENV).toBe("MALLOC_ARENA_MAX,MALLOC_TOP_PAD_");
     Object.assign(process.env, { MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX, MALLOC_TOP_PAD_: env.MALLOC_TOP_PAD_, DROPBEAR_TS_CONNECTION_ENV: env.DROPBEAR_TS_CONNECTION_ENV });
-    dropConnectionEnv();
+    restoreConnectionEnv();
     for (const k of NAMES) expect(process.env[k]).toBeUndefined();
   });
 
@@ -60,9 +60,40 @@ describe("the malloc settings a connection process starts with", () => {
     expect(env.MALLOC_ARENA_MAX).toBe("4");
     expect(env.DROPBEAR_TS_CONNECTION_ENV).toBe("MALLOC_TOP_PAD_");
     Object.assign(process.env, { MALLOC_TOP_PAD_: env.MALLOC_TOP_PAD_, DROPBEAR_TS_CONNECTION_ENV: env.DROPBEAR_TS_CONNECTION_ENV });
-    dropConnectionEnv();
+    restoreConnectionEnv();
     expect(process.env.MALLOC_ARENA_MAX).toBe("4");
     expect(process.env.MALLOC_TOP_PAD_).toBeUndefined();
     expect(process.env.DROPBEAR_TS_CONNECTION_ENV).toBeUndefined();
+  });
+
+  it("hold back what Node acts on as it starts, under another name, and give it back as the process starts", () => {
+    const HELD = ["NODE_OPTIONS", "NODE_EXTRA_CA_CERTS", "DROPBEAR_TS_HELD_NODE_OPTIONS", "DROPBEAR_TS_HELD_NODE_EXTRA_CA_CERTS", "DROPBEAR_TS_HELD_PATH"];
+    const before = Object.fromEntries(HELD.map((k) => [k, process.env[k]]));
+    try {
+      for (const k of [...NAMES, ...HELD]) delete process.env[k];
+      Object.assign(process.env, { NODE_OPTIONS: "--max-old-space-size=200", NODE_EXTRA_CA_CERTS: "/etc/ca.pem", DROPBEAR_TS_HELD_PATH: "/daemon's/own" });
+      const { env } = connectionProgram();
+      expect(env.NODE_OPTIONS).toBeUndefined();
+      expect(env.NODE_EXTRA_CA_CERTS).toBeUndefined();
+      expect(env.DROPBEAR_TS_HELD_NODE_OPTIONS).toBe("--max-old-space-size=200");
+      expect(env.DROPBEAR_TS_HELD_NODE_EXTRA_CA_CERTS).toBe("/etc/ca.pem");
+      // A name already in the daemon's environment with the prefix is not passed on.
+      expect(env.DROPBEAR_TS_HELD_PATH).toBeUndefined();
+
+      for (const k of HELD) delete process.env[k];
+      // ... and a prefixed name that is not one held back is dropped, not turned into PATH.
+      Object.assign(process.env, { DROPBEAR_TS_HELD_NODE_OPTIONS: env.DROPBEAR_TS_HELD_NODE_OPTIONS, DROPBEAR_TS_HELD_NODE_EXTRA_CA_CERTS: env.DROPBEAR_TS_HELD_NODE_EXTRA_CA_CERTS, DROPBEAR_TS_HELD_PATH: "/x", DROPBEAR_TS_CONNECTION_ENV: env.DROPBEAR_TS_CONNECTION_ENV });
+      const path = process.env.PATH;
+      restoreConnectionEnv();
+      expect(process.env.NODE_OPTIONS).toBe("--max-old-space-size=200");
+      expect(process.env.NODE_EXTRA_CA_CERTS).toBe("/etc/ca.pem");
+      expect(process.env.PATH).toBe(path);
+      for (const k of HELD.slice(2)) expect(process.env[k]).toBeUndefined();
+    } finally {
+      for (const [k, v] of Object.entries(before)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 });
