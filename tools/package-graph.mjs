@@ -45,10 +45,10 @@ export function importedPackages(source) {
 
 /**
  * Every workspace package: `{ name, packageName, dir, imports, declared }`, names without the
- * scope ("dropbear-ts" for the published package; `packageName` is package.json's), sorted by name. `imports` is what src/ imports plus
- * the workspace devDependencies (what the published package bundles); `declared` what the build
- * knows of: package.json's workspace dependencies and devDependencies, and tsconfig.json's
- * project references (tsc -b builds those first).
+ * scope ("dropbear-ts" for the published package; `packageName` is package.json's), sorted by
+ * name. `imports` is what src/ imports plus the workspace devDependencies (what the published
+ * package bundles); `declared` what the build knows of: package.json's workspace dependencies
+ * and devDependencies, and tsconfig.json's project references (tsc -b builds those first).
  */
 export function readPackages(root = repoRoot) {
   const pkgs = [];
