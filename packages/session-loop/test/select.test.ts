@@ -97,11 +97,15 @@ describe("select()", () => {
   });
 
   it("returns every fd made ready in the same phase of Node's event loop, not only the first", async () => {
-    // Node runs promise continuations between two timer (or I/O) callbacks of one phase: a
-    // select that resumed at the first event would see one fd here, and a burst of accepts,
-    // connects or reads would cost the session loop a turn each.
+    // Node runs promise continuations between two callbacks of one phase: a select that
+    // resumed at the first event would see one fd here, and a burst of accepts, connects or
+    // reads would cost the session loop a turn each. The raises are immediates queued by one
+    // timer so they share a check phase for sure: three timers of 20 ms can be stamped a
+    // millisecond apart on a loaded machine and fall due in different turns.
     const sigs = [new SignalPipeFd(), new SignalPipeFd(), new SignalPipeFd()];
-    for (const sig of sigs) setTimeout(() => sig.raise(), 20);
+    setTimeout(() => {
+      for (const sig of sigs) setImmediate(() => sig.raise());
+    }, 20);
     const r = new Set<Fd>(sigs);
     expect(await select(r, new Set(), 5)).toBe(3);
     expect(r.size).toBe(3);
