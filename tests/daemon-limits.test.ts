@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, readFileSync, realpathSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 import * as net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -189,7 +189,7 @@ describe("daemon flags", () => {
     expect(existsSync(pidfile)).toBe(false);
   }, 60_000);
 
-  itWithPeers(["ssh"], "the warm spare: its V8 flags and malloc settings, no listening socket, no NODE_OPTIONS, lowest CPU priority until it has its connection, no IPC channel after, and it dies with the daemon", async () => {
+  itWithPeers(["ssh"], "the warm spare: its V8 flags and malloc settings, no listening socket, no NODE_OPTIONS, lowest CPU priority until it has its connection, no IPC channel, no handoff socket after, and it dies with the daemon", async () => {
     const d = await startOurDropbear(["-r", hk], { NODE_OPTIONS: "--max-old-space-size=200" });
     try {
       const spare = await waitSpare(d.child.pid!);
@@ -210,14 +210,17 @@ describe("daemon flags", () => {
       const CAP_SYS_NICE = 23n;
       const niced = ((capEff(d.child.pid!)! >> CAP_SYS_NICE) & 1n) === 1n && daemonNice! < 19;
       expect(threadNices(spare).get(spare)).toBe(niced ? 19 : daemonNice);
-      // The spare serves the next connection and drops its IPC channel at once (the socket
+      // No Node IPC channel (it would load node:child_process and node:v8 into every
+      // connection process); the connection comes over the handoff socket on fd 4.
+      expect(environ).not.toContainEqual(expect.stringMatching(/^NODE_CHANNEL_FD=/));
+      expect(readlinkSync(`/proc/${spare}/fd/4`)).toMatch(/^socket:/);
+      // The spare serves the next connection and closes its handoff socket at once (the socket
       // came over it; nothing more will); a new spare takes its place.
       const held = (await silent(d.port, "127.0.0.1"))!;
       expect(held).not.toBeNull();
       await expect.poll(() => connectionsOf(d.child.pid!), { timeout: 10_000 }).toEqual([spare]);
       expect(new Set(threadNices(spare).values())).toEqual(new Set([daemonNice]));
-      const channelFd = /(?:^|\0)NODE_CHANNEL_FD=(\d+)/.exec(readFileSync(`/proc/${spare}/environ`, "latin1"))![1];
-      await expect.poll(() => existsSync(`/proc/${spare}/fd/${channelFd}`), { timeout: 10_000 }).toBe(false);
+      await expect.poll(() => existsSync(`/proc/${spare}/fd/4`), { timeout: 10_000 }).toBe(false);
       held.destroy();
       await served("127.0.0.1", d.port);
       const next = await waitSpare(d.child.pid!);

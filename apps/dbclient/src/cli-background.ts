@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { libcFunc } from "@dropbear-ts/dbutil";
 
@@ -20,7 +19,8 @@ export function isBackgroundCopy(): boolean {
  * process should have: 0 once the copy is authenticated, the copy's status if it ends first.
  */
 export function runInBackground(): Promise<number> {
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+  // (node:child_process on demand, as for a proxy command: most runs start no process.)
+  const child = process.getBuiltinModule("node:child_process").spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     detached: true,
     stdio: ["inherit", "inherit", "inherit", "pipe"],
     env: { ...process.env, [BG_ENV]: "3" },

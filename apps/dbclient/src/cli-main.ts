@@ -2,7 +2,7 @@
 // inherited fd (-J '&fd'), or by another dbclient run with -B (multihop), instead of a TCP
 // connection. A proxy that cannot start ends dbclient; it never falls back to connecting
 // directly.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { fstatSync } from "node:fs";
 import * as net from "node:net";
 import { basename } from "node:path";
@@ -27,7 +27,8 @@ export interface ProxyTransport {
 async function spawnProxy(file: string, args: string[], argv0: string, what: string): Promise<ProxyTransport> {
   let child: ChildProcess;
   try {
-    child = spawn(file, args, { argv0, stdio: ["pipe", "pipe", "inherit"] });
+    // On demand: most runs start no process, and node:child_process costs start-up time.
+    child = process.getBuiltinModule("node:child_process").spawn(file, args, { argv0, stdio: ["pipe", "pipe", "inherit"] });
   } catch (e) {
     TRACE(() => `spawn: ${String(e)}`);
     dropbear_exit("Failed running proxy command");

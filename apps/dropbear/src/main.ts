@@ -1,6 +1,5 @@
 // dropbear's entry point (svr-main.c main): parse the command line, load host keys, then serve
 // one connection (-i, or a connection process the daemon started, with -2) or listen for many.
-import { spawn } from "node:child_process";
 import { runopts, svr_runopts } from "@dropbear-ts/core";
 import { dropbearMain, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { load_all_hostkeys, svr_getopts } from "@dropbear-ts/runopts";
@@ -26,7 +25,8 @@ async function main(argv: string[]): Promise<void> {
   }
   // daemon(): a detached copy of ourselves does the work; this process just leaves.
   if (svr_opts.forkbg && !svr_opts.inetdmode && svr_opts.reexec_childpipe < 0 && !daemonized) {
-    const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    // (node:child_process on demand: see ConnProcs.start in svr-main.ts.)
+    const child = process.getBuiltinModule("node:child_process").spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
       detached: true,
       stdio: "ignore",
       env: { ...process.env, [DAEMON_ENV]: "1" },

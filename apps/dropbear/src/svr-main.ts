@@ -1,11 +1,29 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, readFileSync, readdirSync, realpathSync, unlinkSync, writeFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { closeSync, fstatSync, readFileSync, readdirSync, realpathSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { getPriority, setPriority } from "node:os";
 import { Socket, type SocketConstructorOpts } from "node:net";
-import type { Readable } from "node:stream";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
-import { LOG_INFO, LOG_WARNING, TRACE, dropbear_close, dropbear_exit, dropbear_log, strerror_code } from "@dropbear-ts/dbutil";
-import { FdError, ListenerFd, SignalPipeFd, StreamFd, dropbear_listen, getaddrstring, ownReadSocket, socketStreamOptions, type Fd, dropbear_prio, get_socket_address, hostPortString, set_sock_priority, set_listen_fast_open } from "@dropbear-ts/netio";
+import { LOG_INFO, LOG_WARNING, TRACE, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, strerror_code } from "@dropbear-ts/dbutil";
+import {
+  FdError,
+  ListenerFd,
+  SignalPipeFd,
+  StreamFd,
+  dropbear_listen,
+  getaddrstring,
+  nodeHandleFd,
+  ownReadSocket,
+  receiveFd,
+  sendFd,
+  socketStreamOptions,
+  unixSocketPair,
+  type Fd,
+  dropbear_prio,
+  get_socket_address,
+  hostPortString,
+  set_sock_priority,
+  set_listen_fast_open,
+} from "@dropbear-ts/netio";
 import { MAX_LISTEN_ADDR, MAX_UNAUTH_CLIENTS, MAX_UNAUTH_PER_IP, DROPBEAR_SERVER_TCP_FAST_OPEN } from "@dropbear-ts/options";
 import { algo_tables_new } from "@dropbear-ts/algo";
 import { svrAuthWarmUp } from "@dropbear-ts/auth";
@@ -16,10 +34,12 @@ import { svr_session } from "./svr-session.js";
 /** The fd number a connection process finds its childpipe on (after stdin, stdout, stderr). */
 const CHILDPIPE_FD = 3;
 
-/** What the daemon sends a connection process along with the accepted socket. */
-const HANDOFF_MSG = "dropbear-ts:connection";
-/** What a spare sends the daemon once it has loaded everything and waits for a connection. */
-const READY_MSG = "dropbear-ts:ready";
+/**
+ * The fd number of a connection process's end of its handoff socket: a Unix socket pair the
+ * daemon makes for each, over which the accepted connection comes (sendFd, SCM_RIGHTS), and
+ * over which a spare says, with one byte, that it has loaded everything and waits.
+ */
+const HANDOFF_FD = CHILDPIPE_FD + 1;
 
 /** Listen on every -p address; warn about each that fails. @dropbear svr-main.c listensockets */
 async function listensockets(opts: runopts, svr_opts: svr_runopts, sockcount: number): Promise<ListenerFd[]> {
@@ -142,10 +162,16 @@ export function connectionProgram(): ProgramSpec {
   };
 }
 
-/** A started connection process: its childpipe closes when it authenticates or exits. */
+/**
+ * A started connection process: its childpipe closes when it authenticates or exits; its
+ * handoff socket (our end, raw for sendFd and as a Node socket for the spare's ready byte)
+ * until the connection has gone over it.
+ */
 interface ConnProc {
   child: ChildProcess;
-  pipe: Readable;
+  pipe: Socket;
+  handoffFd: number;
+  handoff: Socket;
 }
 
 /**
@@ -175,17 +201,16 @@ class ConnProcs {
     }
     this.spare = p;
     if (this.nice !== null) reniceProcess(p.child.pid!, SPARE_NICE);
-    p.child.on("message", (msg) => {
-      if (msg === READY_MSG) {
-        this.failing = false;
-        this.backoff = SPARE_RETRY_MIN_MS;
-      }
+    p.handoff.once("data", () => {
+      this.failing = false;
+      this.backoff = SPARE_RETRY_MIN_MS;
     });
     p.child.once("exit", (code, signal) => {
       if (this.spare !== p) return;
       // Died unused: a broken install or someone's kill. Start the next after the back-off.
       this.spare = null;
       p.pipe.destroy();
+      p.handoff.destroy();
       this.fail(`Spare connection process ${p.child.pid} exited (${signal ?? code})`);
       this.refillLater();
     });
@@ -205,11 +230,14 @@ class ConnProcs {
   take(): ConnProc | null {
     const p = this.spare;
     this.spare = null;
-    if (p !== null && p.child.connected) {
+    if (p !== null && p.child.exitCode === null && p.child.signalCode === null && !p.handoff.destroyed) {
       if (this.nice !== null) reniceProcess(p.child.pid!, this.nice);
       return p;
     }
-    if (p !== null) p.pipe.destroy();
+    if (p !== null) {
+      p.pipe.destroy();
+      p.handoff.destroy();
+    }
     return this.start();
   }
 
@@ -228,7 +256,7 @@ class ConnProcs {
   /**
    * Start one connection process, or null if none could be (EMFILE, EAGAIN, ENOMEM: Dropbear's
    * failed fork). It gets no listening socket (Node passes only the stdio listed) and its
-   * own session (setsid); the IPC channel carries the socket and closes after the handoff.
+   * own session (setsid); its connection comes over the handoff socket (HANDOFF_FD).
    */
   private start(): ConnProc | null {
     const { execPath, args, env } = this.program;
@@ -237,20 +265,37 @@ class ConnProcs {
       this.fail(`Error forking: ${strerror_code(err.code ?? "EIO", err.message)}`);
       return null;
     };
-    let child: ChildProcess;
+    let pair: [number, number];
     try {
-      child = spawn(execPath, args, { stdio: ["ignore", "inherit", "inherit", "pipe", "ipc"], detached: true, env });
+      pair = unixSocketPair();
     } catch (e) {
       return failed(e);
+    }
+    let child: ChildProcess;
+    try {
+      // Not imported at the top: the connection processes run this same program and never
+      // use node:child_process, which would cost each one memory (docs/process-model.md).
+      child = process.getBuiltinModule("node:child_process").spawn(execPath, args, { stdio: ["ignore", "inherit", "inherit", "pipe", pair[1]], detached: true, env });
+    } catch (e) {
+      closeSync(pair[0]);
+      return failed(e);
+    } finally {
+      closeSync(pair[1]);
     }
     // Node reports a failed spawn later, as an 'error' event on a child without pid or stdio.
     child.on("error", failed);
     child.unref();
     // (A child that failed to start has no stdio either.)
     if (child.pid === undefined) {
+      closeSync(pair[0]);
       return null;
     }
-    return { child, pipe: child.stdio[CHILDPIPE_FD] as Readable };
+    // Half-open, so its end of file (the process gone) leaves our descriptor open, and the
+    // number valid for sendFd, until we destroy the socket.
+    const handoff = new Socket({ fd: pair[0], readable: true, writable: false, allowHalfOpen: true });
+    // (A reset here means the process is gone; its 'exit' says so.)
+    handoff.on("error", () => undefined);
+    return { child, pipe: child.stdio[CHILDPIPE_FD] as Socket, handoffFd: pair[0], handoff };
   }
 }
 
@@ -293,20 +338,31 @@ function reniceProcess(pid: number, nice: number): void {
   }
 }
 
+/** The byte on the childpipe that tells a connection process its connection is on its handoff socket. */
+const HANDOFF_WAKE = Buffer.of(0x63);
+/** The byte a spare sends on its handoff socket once it has loaded everything and waits. */
+const SPARE_READY = Buffer.of(0x72);
+
 /**
- * Give the accepted socket to a connection process over its IPC channel (SCM_RIGHTS). Our
- * copy closes once the message is out; if it cannot go, the process is ended, which frees
- * its slot as its childpipe closes.
+ * Give the accepted socket to a connection process over its handoff socket (SCM_RIGHTS), and
+ * wake it through the childpipe. Our copies close at once (the kernel holds the message); if
+ * the socket cannot go, the process is ended, which frees its slot as its childpipe closes.
  */
 function handoff(p: ConnProc, sock: Socket): void {
-  const handle = (sock as unknown as { _handle: object })._handle;
-  p.child.send(HANDOFF_MSG, handle as Parameters<ChildProcess["send"]>[1], (err) => {
-    sock.destroy();
-    if (err) {
-      dropbear_log(LOG_WARNING, `Error handing over a connection: ${err.message}`);
-      p.child.kill();
+  try {
+    if (p.handoff.destroyed) {
+      throw new FdError("EPIPE", "the connection process is gone");
     }
-  });
+    sendFd(p.handoffFd, nodeHandleFd(sock));
+    // A write error (the process died meanwhile) comes to the childpipe's StreamFd.
+    p.pipe.write(HANDOFF_WAKE);
+  } catch (e) {
+    dropbear_log(LOG_WARNING, `Error handing over a connection: ${e instanceof Error ? e.message : String(e)}`);
+    p.child.kill();
+  } finally {
+    p.handoff.destroy();
+    sock.destroy();
+  }
 }
 
 /**
@@ -393,35 +449,51 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
 
 /**
  * A connection process started by the daemon: load the KEM code, say it is ready, then wait for
- * the socket the daemon hands over, and drop the IPC channel at once (nothing more comes over
- * it). Leaves quietly if the daemon goes first. While it waits it runs the warm-up steps, one
- * per event loop turn, until the socket comes: the key exchange, cipher and host key code once
- * on throwaway values (V8 compiles it, node:crypto and the libraries set themselves up), and
- * the C library calls of authentication. So a client does not wait for that, and a connection
- * that comes before they are done waits for one step at most.
+ * the socket the daemon hands over (HANDOFF_FD), and close the handoff socket at once (nothing
+ * more comes over it). Leaves quietly if the daemon goes first. While it waits it runs the
+ * warm-up steps, one per event loop turn, until the socket comes: the key exchange, cipher and
+ * host key code once on throwaway values (V8 compiles it, node:crypto and the libraries set
+ * themselves up), and the C library calls of authentication. So a client does not wait for
+ * that, and a connection that comes before they are done waits for one step at most.
  */
 async function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<StreamFd<Socket>> {
   await kexLoadKems();
   const steps = [...svrKexWarmUpSteps(svr_opts, algo_tables_new(opts.algos)), svrAuthWarmUp];
   return new Promise((resolve) => {
     let received = false;
+    // The daemon's wake-up comes on the childpipe, read through a copy of it: the childpipe
+    // itself stays open until authentication (svr_session closes it), as the daemon counts on.
+    // (The handoff socket is never read by Node, which would drop the descriptor that came.)
+    const wakeFd = dup_cloexec(svr_opts.reexec_childpipe);
+    if (wakeFd < 0) {
+      dropbear_exit("Couldn't watch the childpipe");
+    }
+    const wake = new Socket({ fd: wakeFd, readable: true, writable: false, allowHalfOpen: true });
+    // The daemon gone (end of file) before it sent a connection.
     const orphaned = (): never => process.exit(0);
-    process.once("disconnect", orphaned);
-    process.on("message", (msg: unknown, handle: unknown) => {
-      if (msg !== HANDOFF_MSG || handle === undefined) return;
+    wake.on("end", orphaned);
+    wake.on("error", orphaned);
+    wake.on("data", () => {
+      let fd: number | null;
+      try {
+        fd = receiveFd(HANDOFF_FD);
+      } catch (e) {
+        dropbear_exit(`Couldn't receive the connection: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      if (fd === null) return;
       received = true;
-      process.off("disconnect", orphaned);
-      // Not from inside Node's delivery of queued messages, which still uses the channel after.
-      setImmediate(() => process.disconnect());
-      resolve(
-        ownReadSocket(
-          (onread) =>
-            new Socket({ handle, onread, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as unknown as ConstructorParameters<typeof Socket>[0]),
-        ),
-      );
+      wake.off("end", orphaned);
+      wake.off("error", orphaned);
+      wake.destroy();
+      closeSync(HANDOFF_FD);
+      resolve(ownReadSocket((onread) => new Socket({ fd, onread, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as SocketConstructorOpts)));
     });
-    // A daemon already gone shows as the disconnect above, not as an error here.
-    process.send!(READY_MSG, undefined, {}, () => undefined);
+    try {
+      writeSync(HANDOFF_FD, SPARE_READY);
+    } catch {
+      // The daemon closed its end: it has handed us a connection already (a process started
+      // for one, not a spare), or it is gone; the wake-up or its end of file says which.
+    }
     const warmUp = (): void => {
       const step = steps.shift();
       if (received || step === undefined) return;
@@ -436,6 +508,15 @@ async function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<
     };
     setImmediate(warmUp);
   });
+}
+
+/** Is descriptor `fd` open and a socket? */
+function isSocket(fd: number): boolean {
+  try {
+    return fstatSync(fd).isSocket();
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -465,7 +546,7 @@ export function restoreConnectionEnv(): void {
 export async function main_inetd(opts: runopts, svr_opts: svr_runopts): Promise<never> {
   restoreConnectionEnv();
   const sock =
-    svr_opts.reexec_childpipe >= 0 && process.channel !== undefined
+    svr_opts.reexec_childpipe >= 0 && isSocket(HANDOFF_FD)
       ? await receiveConnection(opts, svr_opts)
       : ownReadSocket((onread) => new Socket({ fd: 0, onread, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as SocketConstructorOpts));
   const { remote_host, remote_port } = get_socket_address(sock);

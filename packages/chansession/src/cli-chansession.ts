@@ -2,12 +2,11 @@ import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, re
 import * as net from "node:net";
 import { constants as osConstants } from "node:os";
 import type { Writable } from "node:stream";
-import * as tty from "node:tty";
 import { cli_setup_agent } from "@dropbear-ts/agentfwd";
 import { buf_getbool, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring, buf_setpos, cbuf_new } from "@dropbear-ts/buffer";
 import { send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request, streamChannelGone, streamChannelOpened } from "@dropbear-ts/channel";
 import { FD_CLOSED, type ChanType, type Channel, type StreamChannel, type chanfd, type CliSession } from "@dropbear-ts/core";
-import { LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, libcFunc } from "@dropbear-ts/dbutil";
+import { LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, dup_cloexec, libcFunc } from "@dropbear-ts/dbutil";
 import { dropbear_prio, StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import { DROPBEAR_ESCAPE_CHAR, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
@@ -57,7 +56,6 @@ const STDERR_FILENO = 2;
 
 const F_GETFL = 3;
 const F_SETFL = 4;
-const F_DUPFD_CLOEXEC = 1030;
 
 type FcntlFn = (fd: number, cmd: number, ...rest: unknown[]) => number;
 
@@ -105,11 +103,13 @@ export function setFdFlags(fd: number, flags: number): void {
  * order. Returns null when the fd is not open.
  */
 function openStdioFd(fd: number, forWrite: boolean): StreamFd | null {
-  const copy = fcntl()(fd, F_DUPFD_CLOEXEC, "int", 3);
+  const copy = dup_cloexec(fd);
   if (copy < 0) {
     return null;
   }
   try {
+    // On demand: a server's bundle carries this client code but never needs node:tty.
+    const tty = process.getBuiltinModule("node:tty");
     if (!forWrite && tty.isatty(copy)) {
       return new StreamFd(new tty.ReadStream(copy, { highWaterMark: 65536 } as net.SocketConstructorOpts));
     }

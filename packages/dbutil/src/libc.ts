@@ -68,6 +68,14 @@ export function libcFunc<F extends (...args: never[]) => unknown>(decl: string, 
   return f as unknown as F;
 }
 
+/** fcntl(2)'s F_DUPFD_CLOEXEC. */
+const F_DUPFD_CLOEXEC = 1030;
+
+/** A close-on-exec copy of descriptor `fd`, numbered 3 or above (never a stdio number), or -1. */
+export function dup_cloexec(fd: number): number {
+  return libcFunc<(fd: number, cmd: number, type: string, arg: number) => number>("int fcntl(int fd, int cmd, ...)")(fd, F_DUPFD_CLOEXEC, "int", 3);
+}
+
 /** errno after the last failed libc call. */
 export function libcErrno(): number {
   return koffi().errno();

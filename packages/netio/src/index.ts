@@ -1,2 +1,3 @@
 export * from "./fd.js";
 export * from "./netio.js";
+export * from "./fdpass.js";

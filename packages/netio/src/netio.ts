@@ -359,11 +359,15 @@ const TC_PRIO_INTERACTIVE = 6;
 
 type SetsockoptInt = (fd: number, level: number, optname: number, optval: Int32Array, optlen: number) => number;
 
-/** The OS descriptor under an Fd's Node socket or server (Node does not expose it), or -1. */
-function sockFd(sock: Fd): number {
-  const owner: object | null = sock instanceof ListenerFd ? sock.server : sock instanceof StreamFd ? sock.stream : null;
+/** The OS descriptor under a Node socket or server (Node does not expose it), or -1. */
+export function nodeHandleFd(owner: object | null): number {
   const fd = (owner as { _handle?: { fd?: unknown } | null } | null)?._handle?.fd;
   return typeof fd === "number" ? fd : -1;
+}
+
+/** The OS descriptor under an Fd's Node socket or server, or -1. */
+function sockFd(sock: Fd): number {
+  return nodeHandleFd(sock instanceof ListenerFd ? sock.server : sock instanceof StreamFd ? sock.stream : null);
 }
 
 /** setsockopt(2) of an int option; failures other than ENOTSOCK are only traced, as in C. */

@@ -1,6 +1,5 @@
 import { accessSync, constants as fsConstants, readFileSync, statSync } from "node:fs";
 import { userInfo } from "node:os";
-import { isatty } from "node:tty";
 import {
   DEFAULT_IDLE_TIMEOUT,
   DEFAULT_KEEPALIVE,
@@ -331,7 +330,7 @@ export function cli_getopts(
 
   // Without -t or -T: a pty only for an interactive shell on a terminal.
   if (cli_opts.wantpty === 9) {
-    cli_opts.wantpty = cli_opts.cmd === null && isatty(0) ? 1 : 0;
+    cli_opts.wantpty = cli_opts.cmd === null && process.getBuiltinModule("node:tty").isatty(0) ? 1 : 0;
   }
 
   if (cli_opts.backgrounded && cli_opts.cmd === null && !cli_opts.no_cmd) {
