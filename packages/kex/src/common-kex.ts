@@ -95,7 +95,7 @@ const WARMUP_BODY_LEN = 64;
 /**
  * What a first key exchange with these tables runs, as steps to run once each on throwaway
  * values: per usable hybrid its KEM encapsulation, X25519 and exchange hash (X25519 kexes the
- * same without the KEM), then every usable cipher sealing and opening one packet, then every
+ * same without the KEM; each KEM and each hash once), then every usable cipher sealing and opening one packet, then every
  * usable HMAC. The server's spare connection process runs them while it waits for a
  * connection, so that V8 has compiled this code and the libraries have set themselves up
  * before a client waits on them (a fresh process's first sntrup761 encapsulation costs over
@@ -103,12 +103,17 @@ const WARMUP_BODY_LEN = 64;
  */
 export function kexWarmUpSteps(algos: AlgoTables): (() => void)[] {
   const steps: (() => void)[] = [];
+  // Several names run the same code (sntrup761x25519-sha512 and its @openssh.com alias, the
+  // two curve25519-sha256): each KEM, and X25519 with each hash, is warmed once.
+  const kems = new Set<unknown>();
+  const hashes = new Set<string>();
   for (const a of algos.sshkex) {
     const kex = a.data;
     if (!a.usable || kex === null) {
       continue;
     }
-    if (kex.mode === dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID) {
+    if (kex.mode === dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID && !kems.has(kex.details)) {
+      kems.add(kex.details);
       const kem = kex.details;
       steps.push(() => {
         // Any bytes make a public key the encapsulation accepts.
@@ -117,7 +122,8 @@ export function kexWarmUpSteps(algos: AlgoTables): (() => void)[] {
         m_burn(k);
       });
     }
-    if (kex.mode === dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID || kex.mode === dropbear_kex_mode.DROPBEAR_KEX_CURVE25519) {
+    if ((kex.mode === dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID || kex.mode === dropbear_kex_mode.DROPBEAR_KEX_CURVE25519) && !hashes.has(kex.hash_desc.name)) {
+      hashes.add(kex.hash_desc.name);
       steps.push(() => {
         const ours = curve25519Keypair();
         const theirs = curve25519Keypair();

@@ -376,6 +376,24 @@ describe("the spare connection process's warm-up steps", () => {
     expect(steps.length - kexWarmUpSteps(algos).length).toBe(1);
   });
 
+  it("warm each KEM, and X25519 with each exchange hash, once however many names run them", async () => {
+    await kexLoadKems();
+    const algos = algo_tables_new();
+    const usableKex = (names: string[]): void => {
+      for (const a of algos.sshkex) a.usable = names.includes(a.name);
+    };
+    // sntrup761 and X25519 with SHA-512, under either name: two steps, then the cipher step.
+    usableKex(["sntrup761x25519-sha512"]);
+    expect(kexWarmUpSteps(algos)).toHaveLength(3);
+    usableKex(["sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com"]);
+    expect(kexWarmUpSteps(algos)).toHaveLength(3);
+    // ML-KEM with SHA-256, and the curve25519-sha256 pair: its X25519 with SHA-256 is warmed already.
+    usableKex(["mlkem768x25519-sha256", "curve25519-sha256", "curve25519-sha256@libssh.org"]);
+    expect(kexWarmUpSteps(algos)).toHaveLength(3);
+    usableKex(["curve25519-sha256", "curve25519-sha256@libssh.org"]);
+    expect(kexWarmUpSteps(algos)).toHaveLength(2);
+  });
+
   it("skip what the tables say is not usable, and host keys not loaded (-R)", async () => {
     await kexLoadKems();
     const algos = algo_tables_new();
