@@ -6,7 +6,7 @@
 //
 //   node bench/run.mjs [--quick] [--rounds N] [--secs S] [--no-write] [--only ours,OpenSSH,Dropbear]
 //                      [--lat-only] [--lat-rounds N] [--our-client-args "-W 2097152"] [--our-server-args "..."] [--tput-only] [--ciphers chacha,gcm,ctr] [--node-args "--cpu-prof --cpu-prof-dir=DIR"]
-//                      [--base DIR] [--conc-only] [--conc 200,1000] [--conc-rounds N]
+//                      [--base DIR] [--conc-only] [--conc 200,1000] [--conc-rounds N] [--idle-rounds N]
 //
 // --base DIR adds a fourth implementation, "base": ours as built in another checkout DIR (say
 // /work/main), interleaved with this one round by round, for A/B comparisons of a change; with
@@ -27,6 +27,7 @@
 //   - idle: RSS of a fresh -N client and of the server's connection process(es) after a second
 //     of quiet, beside a bare idle node; CPU used by both over two idle seconds; RSS again once
 //     the session has been quiet for IDLE_LATE_MS (V8 gives memory back 8 s after activity).
+//     Medians of --idle-rounds (3) sessions each, interleaved; the CPU is the highest.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
@@ -49,6 +50,8 @@ const QUICK = flag("quick");
 const ROUNDS = Number(opt("rounds", QUICK ? 1 : 3));
 const SECS = Number(opt("secs", QUICK ? 1 : 2));
 const LAT_ROUNDS = Number(opt("lat-rounds", QUICK ? 3 : 9));
+/** Idle sessions per implementation, interleaved; RSS is their median (it moves ±0.6 MB). */
+const IDLE_ROUNDS = Number(opt("idle-rounds", QUICK ? 1 : 3));
 const CONC_ONLY = flag("conc-only");
 const CONCURRENCY = opt("conc") ? opt("conc").split(",").map(Number) : QUICK ? [200] : [200, 1000];
 const CONC_ROUNDS = CONC_ONLY ? Number(opt("conc-rounds", 5)) : 1;
@@ -480,12 +483,40 @@ async function main() {
     return { R, nodeLat: NaN, bareRss: NaN };
   }
 
-  // Idle: a fresh -N session each, RSS after a quiet second, CPU over two more, RSS again later.
-  const bareRss = await bareNodeRss();
-  for (const impl of flag("lat-only") ? [] : IMPLS) {
+  // Idle: a fresh -N session each, RSS after a quiet second, CPU over two more, RSS again later;
+  // IDLE_ROUNDS of them per implementation, interleaved, with a bare node's each round.
+  const bareRsses = [];
+  const bareAnons = [];
+  const idles = Object.fromEntries(IMPLS.map((impl) => [impl, []]));
+  for (let r = 0; r < (flag("lat-only") ? 0 : IDLE_ROUNDS); r++) {
+    bareRsses.push(await bareNodeRss());
+    bareAnons.push(bareAnon);
+    for (const impl of r % 2 ? [...IMPLS].reverse() : IMPLS) {
+      const idle = await idleSession(impl);
+      if (idle !== null) idles[impl].push(idle);
+    }
+  }
+  for (const impl of IMPLS) {
+    const xs = idles[impl];
+    if (xs.length === 0) continue;
+    const med = (f) => median(xs.map(f));
+    // CPU: the highest of the rounds, so one busy round shows.
+    R[impl].idle = { client: med((x) => x.client), server: med((x) => x.server), clientAnon: med((x) => x.clientAnon), serverAnon: med((x) => x.serverAnon),
+      serverProcs: med((x) => x.serverProcs), cpu: Math.max(...xs.map((x) => x.cpu)), clientLate: med((x) => x.clientLate), serverLate: med((x) => x.serverLate) };
+    if (xs.length > 1) log(`idle ${impl}: medians of ${xs.length}: client ${(R[impl].idle.client / 1024).toFixed(1)} MB, server ${(R[impl].idle.server / 1024).toFixed(1)} MB (${xs.map((x) => (x.server / 1024).toFixed(1)).join(" ")})`);
+  }
+  const bareRss = median(bareRsses);
+  bareAnon = median(bareAnons);
+  for (const s of Object.values(servers)) await stop(s.proc);
+  sink.close();
+  echo.close();
+  return { R, nodeLat: median(nodeLat), bareRss };
+
+  /** One idle -N session of `impl`: what it and the server hold and use, or null if it failed. */
+  async function idleSession(impl) {
     const before = new Set(tree(servers[impl].proc.pid));
     const t = await startTunnel(impl, servers[impl], null, sinkPort);
-    if (t.failed) continue;
+    if (t.failed) return null;
     const up = performance.now();
     await sleep(1000);
     // Ours hands the connection to the warm spare started before it (already in `before`) and
@@ -498,7 +529,7 @@ async function main() {
     const c0 = cpuSecs([t.proc.pid, ...conn]);
     await sleep(2000);
     const idleCpu = (cpuSecs([t.proc.pid, ...conn]) - c0) / 2;
-    R[impl].idle = {
+    const idle = {
       client: rssKiB(t.proc.pid),
       server: conn.reduce((a, p) => a + rssKiB(p), 0),
       clientAnon: anonKiB(t.proc.pid),
@@ -507,16 +538,13 @@ async function main() {
       cpu: idleCpu,
     };
     await sleep(Math.max(0, up + IDLE_LATE_MS - performance.now()));
-    R[impl].idle.clientLate = rssKiB(t.proc.pid);
-    R[impl].idle.serverLate = conn.reduce((a, p) => a + rssKiB(p), 0);
-    log(`idle ${impl}: client ${(R[impl].idle.client / 1024).toFixed(1)} MB, server ${(R[impl].idle.server / 1024).toFixed(1)} MB in ${conn.length} process(es), CPU ${(idleCpu * 100).toFixed(1)} %`);
-    log(`idle ${impl} after ${IDLE_LATE_MS / 1000} s: client ${(R[impl].idle.clientLate / 1024).toFixed(1)} MB, server ${(R[impl].idle.serverLate / 1024).toFixed(1)} MB`);
+    idle.clientLate = rssKiB(t.proc.pid);
+    idle.serverLate = conn.reduce((a, p) => a + rssKiB(p), 0);
+    log(`idle ${impl}: client ${(idle.client / 1024).toFixed(1)} MB, server ${(idle.server / 1024).toFixed(1)} MB in ${conn.length} process(es), CPU ${(idleCpu * 100).toFixed(1)} %`);
+    log(`idle ${impl} after ${IDLE_LATE_MS / 1000} s: client ${(idle.clientLate / 1024).toFixed(1)} MB, server ${(idle.serverLate / 1024).toFixed(1)} MB`);
     await stop(t.proc);
+    return idle;
   }
-  for (const s of Object.values(servers)) await stop(s.proc);
-  sink.close();
-  echo.close();
-  return { R, nodeLat: median(nodeLat), bareRss };
 }
 
 // ---- report ----
@@ -563,7 +591,7 @@ function report({ R, nodeLat, bareRss }) {
   lines.push("");
   lines.push(`Written by \`npm run bench\`${QUICK ? " (--quick)" : ""} on ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC; ` +
     `Node ${process.version}, ${sh("nproc", []).trim()} cores, ${OPENSSH_V}, Dropbear ${DROPBEAR_V}. Loopback only; medians of ${ROUNDS} interleaved round(s) ` +
-    `of ${SECS} s for throughput and ${LAT_ROUNDS} for latency. Throughput counts what the far end received, after an uncounted 0.5 s warm-up per tunnel; CPU is utime+stime from /proc ` +
+    `of ${SECS} s for throughput, ${LAT_ROUNDS} for latency and ${IDLE_ROUNDS} for idle memory (CPU: the highest). Throughput counts what the far end received, after an uncounted 0.5 s warm-up per tunnel; CPU is utime+stime from /proc ` +
     "(server: the daemon and all its children). Ratios are ours ÷ theirs (above 1 is better for throughput, below 1 for times, CPU and memory).");
   lines.push("");
   lines.push("| | ours | OpenSSH | Dropbear | ours ÷ OpenSSH | ours ÷ Dropbear |");
