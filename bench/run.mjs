@@ -336,19 +336,19 @@ async function timeRun(cmd, args, env) {
 const IDLE_LATE_MS = 10_000;
 
 /**
- * A bare idle node's RSS, started with the environment our daemon starts a connection process
+ * A bare idle node's RSS and anonymous memory (KiB), started with the environment our daemon starts a connection process
  * with: without NODE_EXTRA_CA_CERTS (svr-main.ts HELD_ENV), a CA bundle that Node 20 parses as
  * it starts (1.8 MB with Debian's), which would otherwise count for the bare node alone.
  */
-async function bareNodeRss() {
+async function bareNode() {
   const { NODE_EXTRA_CA_CERTS: _held, ...env } = process.env;
   const c = spawn(process.execPath, ["-e", "setTimeout(() => {}, 1e9)"], { stdio: "ignore", env });
   await sleep(1000);
-  const kib = rssKiB(c.pid);
-  bareAnon = anonKiB(c.pid);
+  const r = { rss: rssKiB(c.pid), anon: anonKiB(c.pid) };
   c.kill();
-  return kib;
+  return r;
 }
+/** The bare node's anonymous memory for the report (median of the idle rounds). */
 let bareAnon = NaN;
 
 // ---- the run ----
@@ -485,12 +485,10 @@ async function main() {
 
   // Idle: a fresh -N session each, RSS after a quiet second, CPU over two more, RSS again later;
   // IDLE_ROUNDS of them per implementation, interleaved, with a bare node's each round.
-  const bareRsses = [];
-  const bareAnons = [];
+  const bares = [];
   const idles = Object.fromEntries(IMPLS.map((impl) => [impl, []]));
   for (let r = 0; r < (flag("lat-only") ? 0 : IDLE_ROUNDS); r++) {
-    bareRsses.push(await bareNodeRss());
-    bareAnons.push(bareAnon);
+    bares.push(await bareNode());
     for (const impl of r % 2 ? [...IMPLS].reverse() : IMPLS) {
       const idle = await idleSession(impl);
       if (idle !== null) idles[impl].push(idle);
@@ -505,8 +503,8 @@ async function main() {
       serverProcs: med((x) => x.serverProcs), cpu: Math.max(...xs.map((x) => x.cpu)), clientLate: med((x) => x.clientLate), serverLate: med((x) => x.serverLate) };
     if (xs.length > 1) log(`idle ${impl}: medians of ${xs.length}: client ${(R[impl].idle.client / 1024).toFixed(1)} MB, server ${(R[impl].idle.server / 1024).toFixed(1)} MB (${xs.map((x) => (x.server / 1024).toFixed(1)).join(" ")})`);
   }
-  const bareRss = median(bareRsses);
-  bareAnon = median(bareAnons);
+  const bareRss = median(bares.map((b) => b.rss));
+  bareAnon = median(bares.map((b) => b.anon));
   for (const s of Object.values(servers)) await stop(s.proc);
   sink.close();
   echo.close();

@@ -95,11 +95,11 @@ const WARMUP_BODY_LEN = 64;
 /**
  * What a first key exchange with these tables runs, as steps to run once each on throwaway
  * values: per usable hybrid its KEM encapsulation, X25519 and exchange hash (X25519 kexes the
- * same without the KEM; each KEM and each hash once), then every usable cipher sealing and opening one packet, then every
- * usable HMAC. The server's spare connection process runs them while it waits for a
- * connection, so that V8 has compiled this code and the libraries have set themselves up
- * before a client waits on them (a fresh process's first sntrup761 encapsulation costs over
- * ten times a later one). Nothing is kept. kexLoadKems must have been awaited.
+ * same without the KEM; each KEM and each hash once), then every usable cipher sealing and
+ * opening one packet, then every usable HMAC. The server's spare connection process runs them
+ * while it waits for a connection, so that V8 has compiled this code and the libraries have set
+ * themselves up before a client waits on them (a fresh process's first sntrup761 encapsulation
+ * costs over ten times a later one). Nothing is kept. kexLoadKems must have been awaited.
  */
 export function kexWarmUpSteps(algos: AlgoTables): (() => void)[] {
   const steps: (() => void)[] = [];

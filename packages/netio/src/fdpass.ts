@@ -1,4 +1,5 @@
 import { constants as osConstants } from "node:os";
+import { getSystemErrorName } from "node:util";
 import { koffi, libcErrno, libcFunc, strerror_errno } from "@dropbear-ts/dbutil";
 import { FdError } from "./fd.js";
 
@@ -63,8 +64,7 @@ function msgFunctions(): { sendmsg: MsgFn; recvmsg: MsgFn } {
 
 function errnoError(what: string): FdError {
   const errno = libcErrno();
-  const code = Object.entries(osConstants.errno).find(([, n]) => n === errno)?.[0] ?? "EIO";
-  return new FdError(code, `${what}: ${strerror_errno(errno)}`);
+  return new FdError(getSystemErrorName(-errno), `${what}: ${strerror_errno(errno)}`);
 }
 
 /** A connected pair of Unix stream sockets, both close-on-exec. */
