@@ -174,6 +174,12 @@ interface ConnProc {
   handoff: Socket;
 }
 
+/** Close the daemon's ends of a connection process that will not be used (its exit, or its kill, follows). */
+function discard(p: ConnProc): void {
+  p.pipe.destroy();
+  p.handoff.destroy();
+}
+
 /**
  * The connection processes: one started ahead (the warm spare, DESIGN.md §8) that has loaded
  * the program and the host keys and waits for the daemon to hand it an accepted socket, and a
@@ -209,8 +215,7 @@ class ConnProcs {
       if (this.spare !== p) return;
       // Died unused: a broken install or someone's kill. Start the next after the back-off.
       this.spare = null;
-      p.pipe.destroy();
-      p.handoff.destroy();
+      discard(p);
       this.fail(`Spare connection process ${p.child.pid} exited (${signal ?? code})`);
       this.refillLater();
     });
@@ -235,8 +240,7 @@ class ConnProcs {
       return p;
     }
     if (p !== null) {
-      p.pipe.destroy();
-      p.handoff.destroy();
+      discard(p);
     }
     return this.start();
   }

@@ -257,7 +257,7 @@ export function gettime_wrapper(): number {
 
 /** Seconds from a clock that never goes backwards. @dropbear dbutil.c monotonic_now */
 export function monotonic_now(): number {
-  return Number(process.hrtime.bigint() / 1_000_000_000n);
+  return Math.floor(gettime_wrapper() / 1000);
 }
 
 const UINT_MAX = 0xffff_ffff;
