@@ -334,12 +334,11 @@ interface Done {
 }
 
 /**
- * The asyncssh server process: its default port, one port per key exchange, one that pings
- * every second, the sessions it ran.
+ * The asyncssh server process: its default port, one that pings every second, the sessions it
+ * ran.
  */
 interface AsyncsshServer {
   port: number;
-  kex: Record<string, number>;
   keepalive: number;
   /** Channels with a 2000-byte window and 500-byte packets. */
   small: number;
@@ -357,7 +356,7 @@ interface AsyncsshServer {
 
 async function startAsyncsshServer(dir: string, authorized: string): Promise<AsyncsshServer> {
   mkdirSync(dir, { recursive: true });
-  const child = spawn(PYTHON, [join(HELPERS, "asyncssh-server.py"), dir, authorized, KEX.join(",")], { stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(PYTHON, [join(HELPERS, "asyncssh-server.py"), dir, authorized], { stdio: ["pipe", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -375,10 +374,9 @@ async function startAsyncsshServer(dir: string, authorized: string): Promise<Asy
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  const first = lines().find((l) => "port" in l) as { port: number; kex: Record<string, number>; keepalive: number; small: number; kbdint: number; rekey: number };
+  const first = lines().find((l) => "port" in l) as { port: number; keepalive: number; small: number; kbdint: number; rekey: number };
   return {
     port: first.port,
-    kex: first.kex,
     keepalive: first.keepalive,
     small: first.small,
     kbdint: first.kbdint,
@@ -472,13 +470,16 @@ describe("our dbclient → asyncssh server", () => {
   }
 
   // Each run pairs a key exchange with a cipher/MAC pair (every one of each is used: fewer
-  // dbclient start-ups than one run per algorithm).
-  itAsyncssh("every key exchange, cipher and MAC both have (-o KexAlgorithms, -c, -m)", () =>
+  // dbclient start-ups than one run per algorithm). All go to asyncssh's defaults, which put
+  // curve25519-sha256 first: a first-kex guess of any other (RFC 4253 §7: wrong) would be
+  // answered by asyncssh 2.10, which judges a guess by the negotiated method alone, and the
+  // key exchange would fail on the KEXDH_INIT we then send; -o KexAlgorithms turns the guess off.
+  itAsyncssh("every key exchange, cipher and MAC both have (-o KexAlgorithms, -c, -m), against the server's default list", () =>
     clientMatrix(
       Object.fromEntries(
         CIPHERS.map((c, i) => {
           const kex = KEX[i % KEX.length]!;
-          return [`${kex} ${c.cipher} ${c.mac ?? "(aead)"}`, { args: ["-o", `KexAlgorithms=${kex}`, "-c", c.cipher, ...(c.mac ? ["-m", c.mac] : [])], port: srv.kex[kex] }];
+          return [`${kex} ${c.cipher} ${c.mac ?? "(aead)"}`, { args: ["-o", `KexAlgorithms=${kex}`, "-c", c.cipher, ...(c.mac ? ["-m", c.mac] : [])] }];
         }),
       ),
     ),

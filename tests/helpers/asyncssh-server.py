@@ -3,12 +3,11 @@
 # their public halves written into <dir> (hk_<name>.pub). Anyone logs in with a key in
 # <authorized_keys> or with PASSWORD below. It listens on free loopback ports:
 #   port       asyncssh's defaults, password auth
-#   kex[alg]   offering only that key exchange (see below)
 #   keepalive  sending a keepalive@openssh.com every second, hanging up after 5 unanswered
 #   small      channels with a 2000-byte window and 500-byte packets
 #   kbdint     the password by keyboard-interactive instead
 #   rekey      starting a key re-exchange every 256 KiB it sends
-# It prints {"port": N, "kex": {alg: N}, "keepalive": N, "small": N, "kbdint": N, "rekey": N},
+# It prints {"port": N, "keepalive": N, "small": N, "kbdint": N, "rekey": N},
 # then {"auth": method, "ok": bool} for each password tried, {"session": command} as each
 # session starts and {"done": command, "largest_in": bytes, "kexinits": n, "compression": alg}
 # (its largest data packet received, its connection's KEXINITs so far, the compression of what
@@ -20,14 +19,7 @@
 #   sleep N      waits N seconds (at most 30)
 #   agent        lists the fingerprints of the keys in the client's forwarded agent
 #
-# One listener per key exchange, because our client (as Dropbear's) sends its first KEXDH_INIT
-# as a guess: RFC 4253 section 7 calls a guess wrong when the two sides' FIRST preferences
-# differ, but asyncssh 2.10 only ignores the guessed packet when the negotiated method differs
-# from the client's first, so it answers a guess of its second choice and then fails on the
-# KEXDH_INIT we resend ("Key exchange not in progress"). Dropbear's C client fails the same way;
-# OpenSSH never guesses. A server offering only the method under test avoids that asyncssh bug.
-#
-#   python3 asyncssh-server.py <dir> <authorized_keys> <kex,...>
+#   python3 asyncssh-server.py <dir> <authorized_keys>
 import asyncio, json, os, sys, warnings
 
 warnings.simplefilter("ignore")
@@ -36,7 +28,7 @@ sys.dont_write_bytecode = True
 import asyncssh
 import asyncssh_common  # noqa: F401 (what it changes in asyncssh: see there)
 
-workdir, authorized, kexes = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+workdir, authorized = sys.argv[1], sys.argv[2]
 # Bounds every wait on the client: a stuck client fails its one session, never the server.
 LIMIT = 30.0
 # Accepted from any user, as a key in <authorized_keys> is.
@@ -182,16 +174,13 @@ async def main():
         return server, server.sockets[0].getsockname()[1]
 
     default, port = await listen()
-    servers, ports = [default], {}
-    for alg in kexes:
-        server, ports[alg] = await listen(kex_algs=[alg])
-        servers.append(server)
+    servers = [default]
     keepalive, keepalive_port = await listen(keepalive_interval=1, keepalive_count_max=5)
     small, small_port = await listen(window=2000, max_pktsize=500)
     kbdint, kbdint_port = await listen(server_factory=KbdintServer)
     rekey, rekey_port = await listen(rekey_bytes=256 * 1024)
     servers += [keepalive, small, kbdint, rekey]
-    print(json.dumps({"port": port, "kex": ports, "keepalive": keepalive_port, "small": small_port, "kbdint": kbdint_port, "rekey": rekey_port}), flush=True)
+    print(json.dumps({"port": port, "keepalive": keepalive_port, "small": small_port, "kbdint": kbdint_port, "rekey": rekey_port}), flush=True)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

@@ -354,7 +354,7 @@ function cli_session_init(ses: CliSession, proxy_cmd_pid: number, stdio: boolean
   ses.remoteclosed = cli_remoteclosed;
   ses.extra_session_cleanup = cli_session_cleanup;
   ses.packettypes = cli_packettypes;
-  ses.send_kex_first_guess = cli_send_kex_first_guess;
+  ses.send_kex_first_guess = cli_ses.cli_opts.kex_first_guess ? cli_send_kex_first_guess : null;
 }
 
 /** Put fds 0-2's flags back and the terminal out of raw mode. @dropbear cli-session.c cli_session_cleanup */

@@ -185,6 +185,11 @@ export class cli_runopts {
   disable_trivial_auth = false;
   password_authentication = true;
   batch_mode = false;
+  /**
+   * Beyond Dropbear: whether our KEXINIT is followed by a guessed first kex packet. Off once
+   * -o KexAlgorithms= or HostKeyAlgorithms= narrowed a list (see user_algo_option).
+   */
+  kex_first_guess = true;
   /** -R entries. */
   remotefwds: m_list<TCPFwdEntry> = list_new<TCPFwdEntry>();
   /** -L entries. */

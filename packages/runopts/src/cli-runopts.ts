@@ -716,9 +716,13 @@ const EXTENDED_OPTIONS = [
 /**
  * Beyond Dropbear: -o KexAlgorithms= / HostKeyAlgorithms= narrow those tables the way -c narrows
  * the ciphers (OpenSSH's option names). The kex table's extension markers (ext-info, strict
- * kex, kexguess2) stay, after the user's choice.
+ * kex, kexguess2) stay, after the user's choice. No first-kex guess then: a narrowed list
+ * usually names what the server supports but does not prefer, the one case where peers judge
+ * a guess differently (RFC 4253 §7 says wrong, asyncssh's server answers it), which fails the
+ * key exchange. The guess saves one round trip, and only when it is right.
  */
-function user_algo_option(list: string, algos: algo_type[], algo_desc: string): void {
+function user_algo_option(cli_opts: cli_runopts, list: string, algos: algo_type[], algo_desc: string): void {
+  cli_opts.kex_first_guess = false;
   const markers = algos.filter((a) => a.data === null && algo_desc === "kex");
   const chosen = algos.filter((a) => !markers.includes(a));
   if (check_user_algos(list, chosen, algo_desc) === 0) {
@@ -764,11 +768,11 @@ function add_extendedopt(opts: runopts, cli_opts: cli_runopts, origstr: string):
     return;
   }
   if ((v = match_extendedopt(origstr, "HostKeyAlgorithms")) !== null) {
-    user_algo_option(v, opts.algos.sigalgs, "host key");
+    user_algo_option(cli_opts, v, opts.algos.sigalgs, "host key");
     return;
   }
   if ((v = match_extendedopt(origstr, "KexAlgorithms")) !== null) {
-    user_algo_option(v, opts.algos.sshkex, "kex");
+    user_algo_option(cli_opts, v, opts.algos.sshkex, "kex");
     return;
   }
   if ((v = match_extendedopt(origstr, "IdentityFile")) !== null) {

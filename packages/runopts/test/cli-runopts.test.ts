@@ -297,6 +297,13 @@ describe("cli-runopts.c -o", () => {
     expect(ok("-o", " Port2200", "h").cli_opts.remoteport).toBe("2200");
   });
 
+  it("-o KexAlgorithms= and HostKeyAlgorithms= turn the first-kex guess off; -c and -m leave it on", () => {
+    expect(ok("h").cli_opts.kex_first_guess).toBe(true);
+    expect(ok("-c", "aes128-ctr", "-m", "hmac-sha2-256", "h").cli_opts.kex_first_guess).toBe(true);
+    expect(ok("-o", "KexAlgorithms=curve25519-sha256", "h").cli_opts.kex_first_guess).toBe(false);
+    expect(ok("-o", "HostKeyAlgorithms=ssh-ed25519", "h").cli_opts.kex_first_guess).toBe(false);
+  });
+
   it("-o help lists the options and exits 0", () => {
     const { exit, logs } = parse("-o", "help");
     expect(isQuiet(exit, 0)).toBe(true);
