@@ -1,10 +1,11 @@
 import { once } from "node:events";
+import { mkdirSync } from "node:fs";
 import * as net from "node:net";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
 import { connectionsOf, rssMiB } from "./helpers/procs.js";
-import { run, useOurDropbear } from "./helpers/servers.js";
+import { run, scratch, startOurDropbearWithHostKey, useOurDropbear } from "./helpers/servers.js";
 import { kexinit, packet, sshString, u32 } from "./helpers/wire.js";
 
 // Issue 10: hostile peers against the daemon as a whole (the transport's parsers are covered by
@@ -179,4 +180,35 @@ describe("hostile peers against the daemon", () => {
     await expect.poll(() => connectionsOf(ours.server.child.pid!).length, { timeout: 10_000 }).toBe(0);
     await stillServing();
   }, 60_000);
+});
+
+describe("-I and -M against a peer that never sends its version line", () => {
+  const work = scratch("dbts-hostiled-idle-");
+  afterAll(() => work.cleanup());
+
+  for (const [flag, reason] of [
+    ["-I", "Idle timeout"],
+    ["-M", "Max duration reached"],
+  ] as const) {
+    it(`${flag} 2: the connection process ends it with "${reason}" (Dropbear's spins until AUTH_TIMEOUT)`, async () => {
+      const dir = join(work.dir, flag.slice(1));
+      mkdirSync(dir);
+      const srv = await startOurDropbearWithHostKey(dir, [flag, "2"]);
+      try {
+        const logBefore = srv.log().length;
+        const sock = net.connect(srv.port, "127.0.0.1");
+        sock.on("error", () => undefined);
+        sock.on("data", () => undefined);
+        await once(sock, "connect");
+        const me = sock.localPort;
+        const closed = once(sock, "close");
+        const timer = setTimeout(() => sock.destroy(), 15_000);
+        await closed;
+        clearTimeout(timer);
+        await expect.poll(() => srv.log().slice(logBefore), { timeout: 5000 }).toMatch(new RegExp(`Exit before auth from <127\\.0\\.0\\.1:${me}>: ${reason}`));
+      } finally {
+        await srv.stop();
+      }
+    }, 30_000);
+  }
 });

@@ -82,6 +82,24 @@ function rng(seed: number): (n: number) => number {
 }
 
 describe("before the key exchange (a raw TCP server)", () => {
+  it("a server that never sends its version line: -I 2 and -M 2 end the session on time", async () => {
+    const srv = await rawServer(() => undefined);
+    try {
+      for (const [flag, reason] of [
+        ["-I", "Idle timeout"],
+        ["-M", "Max duration reached"],
+      ] as const) {
+        const t0 = Date.now();
+        const r = await dbclient(srv.port, [flag, "2"]);
+        // Dropbear checks these only after the version exchange, so it waited (spinning) for ever.
+        expect(r.stderr).toMatch(new RegExp(`exited: ${reason}\n$`));
+        expect(Date.now() - t0).toBeLessThan(15_000);
+      }
+    } finally {
+      srv.close();
+    }
+  });
+
   it("an ident line that never ends, or endless lines without one: 'Remote closed the connection', as Dropbear says", async () => {
     for (const chunk of [Buffer.alloc(65536, 65), Buffer.from("not an ident\r\n".repeat(4000))]) {
       const srv = await rawServer((s) => {

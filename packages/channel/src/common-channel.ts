@@ -469,7 +469,9 @@ export function setchannelfds(ses: sshsession, readfds: Set<Fd>, writefds: Set<F
       continue;
     }
     // No sending during a key exchange, except through a read_mangler (the client's "~.").
-    if (channel.transwindow > 0 && ((ses.dataallowed && allow_reads) || channel.read_mangler !== null)) {
+    // Beyond Dropbear: nor to a peer whose maximum packet is 0, to which no data can go; polled,
+    // the fd stayed ready and the loop spun (C's does).
+    if (channel.transwindow > 0 && channel.transmaxpacket > 0 && ((ses.dataallowed && allow_reads) || channel.read_mangler !== null)) {
       if (chanfdIsOpen(channel.readfd)) {
         readfds.add(channel.readfd);
       }

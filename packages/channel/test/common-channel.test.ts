@@ -305,6 +305,20 @@ describe("channel data and windows", () => {
     setchannelfds(ses, r, new Set(), true);
     expect(r.size).toBe(0);
   });
+
+  it("does not poll the local side for a peer whose maximum packet is 0, window or not", async () => {
+    const ses = session();
+    const { ch, peer } = await openedChannel(ses);
+    ch.transwindow = 100000;
+    ch.transmaxpacket = 0;
+    peer.write("never sent");
+    const r = new Set<Fd>();
+    setchannelfds(ses, r, new Set(), true);
+    expect(r.has(ch.readfd as Fd)).toBe(false);
+    ch.transmaxpacket = 1;
+    setchannelfds(ses, r, new Set(), true);
+    expect(r.has(ch.readfd as Fd)).toBe(true);
+  });
 });
 
 describe("EOF and CLOSE", () => {

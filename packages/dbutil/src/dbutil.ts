@@ -62,7 +62,10 @@ export function dropbear_close(msg: string): never {
 /** Checked invariant; failing is a bug, reported like Dropbear's. @dropbear dbutil.c fail_assert */
 export function dropbear_assert(cond: unknown, expr = "assertion"): asserts cond {
   if (!cond) {
-    const where = new Error().stack?.split("\n")[2]?.trim() ?? "?";
+    // The calling function's name where C gives its file and line: a stack frame's path would
+    // tell the peer (to whom the exit message may go) where we are installed.
+    const frame = new Error().stack?.split("\n")[2]?.trim() ?? "";
+    const where = /^at (?:async )?([^\s(]+) \(/.exec(frame)?.[1] ?? "?";
     dropbear_exit(`Failed assertion (${where}): \`${expr}'`);
   }
 }

@@ -157,6 +157,12 @@ export function connect_remote(
     c.res = [];
     return c;
   }
+  if (remotehost === "") {
+    // getaddrinfo finds nothing for an empty name; Node's lookup would warn (DEP0118) and give none.
+    c.errstring = `Error resolving '' port '${remoteport}'. Name or service not known`;
+    c.res = [];
+    return c;
+  }
   if (isIP(remotehost) !== 0) {
     // A numeric address resolves to itself (getaddrinfo returns it at once, as C's call does);
     // a lookup's promise would only hold the connect back by a loop turn.

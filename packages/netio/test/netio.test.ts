@@ -133,6 +133,23 @@ describe("connect_remote", () => {
     expect(pending.first).toBeNull();
   });
 
+  it("fails an empty host name as getaddrinfo does (EAI_NONAME), with no lookup and no Node warning", () => {
+    const pending = list_new<dropbear_progress_connection>();
+    const r = recorder();
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): number => warnings.push(w);
+    process.on("warning", onWarning);
+    try {
+      const c = connect_remote(pending, "", "22", r.cb, null, null, NORMAL);
+      expect(c.lookup).toBeNull();
+      set_connect_fds(pending, new Set());
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(r.calls).toEqual([{ result: DROPBEAR_FAILURE, sock: null, errstring: "Error resolving '' port '22'. Name or service not known" }]);
+    expect(warnings).toEqual([]);
+  });
+
   it("binds the local end to bind_address when asked", async () => {
     const srv = await server();
     const pending = list_new<dropbear_progress_connection>();

@@ -452,6 +452,15 @@ export function checktimeouts(ses: sshsession): void {
   if (ses.isserver && !ses.authstate.authdone && elapsed(now, ses.connect_time) >= AUTH_TIMEOUT) {
     dropbear_close("Timeout before auth");
   }
+  // Beyond Dropbear, which checks these two only once the peer's version line is in: select_timeout
+  // counts them from the start, so a peer that never sends one made the loop spin (C's does too)
+  // once they fell due, and -I or -M never ended the session.
+  if (opts.idle_timeout_secs > 0 && elapsed(now, ses.last_packet_time_idle) >= opts.idle_timeout_secs) {
+    dropbear_close("Idle timeout");
+  }
+  if (opts.max_duration_secs > 0 && elapsed(now, ses.connect_time) >= opts.max_duration_secs) {
+    dropbear_close("Max duration reached");
+  }
   // Nothing else until the peer's version line is in.
   if (ses.remoteident === null) {
     return;
@@ -476,12 +485,6 @@ export function checktimeouts(ses: sshsession): void {
     if (elapsed(now, ses.last_packet_time_keepalive_recv) >= opts.keepalive_secs * DEFAULT_KEEPALIVE_LIMIT) {
       dropbear_exit("Keepalive timeout");
     }
-  }
-  if (opts.idle_timeout_secs > 0 && elapsed(now, ses.last_packet_time_idle) >= opts.idle_timeout_secs) {
-    dropbear_close("Idle timeout");
-  }
-  if (opts.max_duration_secs > 0 && elapsed(now, ses.connect_time) >= opts.max_duration_secs) {
-    dropbear_close("Max duration reached");
   }
 }
 

@@ -55,3 +55,31 @@ describe("auth timeout", () => {
     expect(() => checktimeouts(ses)).not.toThrow();
   });
 });
+
+describe("idle timeout and max duration before the peer's version line", () => {
+  for (const [name, ses] of [
+    ["server", () => serverSession()],
+    ["client", () => stamped(new CliSession(new runopts(), new cli_runopts()))],
+  ] as const) {
+    it(`-I ends a ${name} session whose peer never sent its version line, and select never waits less than 0`, () => {
+      const s = ses();
+      s.opts.idle_timeout_secs = 5;
+      s.last_packet_time_idle = s.connect_time;
+      expect(s.remoteident).toBeNull();
+      expect(() => checktimeouts(s)).not.toThrow();
+      s.last_packet_time_idle -= 6;
+      expect(select_timeout(s)).toBe(0);
+      expect(() => checktimeouts(s)).toThrow(new DropbearExit(0, "Idle timeout"));
+    });
+
+    it(`-M ends a ${name} session whose peer never sent its version line`, () => {
+      const s = ses();
+      s.opts.max_duration_secs = 5;
+      s.last_packet_time_idle = s.connect_time;
+      expect(() => checktimeouts(s)).not.toThrow();
+      s.connect_time -= 6;
+      expect(select_timeout(s)).toBe(0);
+      expect(() => checktimeouts(s)).toThrow(new DropbearExit(0, "Max duration reached"));
+    });
+  }
+});
