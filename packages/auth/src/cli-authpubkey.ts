@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import {
   buf_getint,
   buf_getptr,
@@ -66,6 +66,7 @@ import {
   signkey_type_from_signature,
   type sign_key,
   type signature_type,
+  readKeyFileText,
 } from "@dropbear-ts/signkey";
 import { cliAuthHooks } from "./cli-auth.js";
 
@@ -160,12 +161,7 @@ function loadidentityfile(ses: CliSession, list: m_list<sign_key>, filename: str
   const cli_opts = ses.cli_ses.cli_opts;
   const warnfail = !isDefaultIdentity(cli_opts, filename);
   let key: sign_key | null = null;
-  let head = "";
-  try {
-    head = readFileSync(filename).toString("latin1");
-  } catch {
-    head = "";
-  }
+  const head = readKeyFileText(filename) ?? "";
   if (head.trimStart().startsWith("-----BEGIN ")) {
     if (!import_encrypted(filename, KEYFILE_OPENSSH)) {
       key = import_read(filename, null, KEYFILE_OPENSSH);

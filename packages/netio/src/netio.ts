@@ -69,6 +69,8 @@ export class dropbear_progress_connection {
   /** Resolved addresses, null while the lookup runs. */
   res: string[] | null = null;
   res_iter = 0;
+  /** bind_address resolved (a name may give several, of each family), or null when it is not given. */
+  bindres: string[] | null = null;
   lookup: LookupFd | null = null;
   sock: StreamFd | null = null;
   errstring: string | null = null;
@@ -112,6 +114,12 @@ function connect_try_next(c: dropbear_progress_connection): void {
         c.sock = ownReadSocket((onread) => netConnect({ path: host, allowHalfOpen: true, onread, ...socketStreamOptions }));
         return;
       }
+      // C asks getaddrinfo for a bind address of this address's family.
+      const localAddress = c.bindres?.find((a) => isIP(a) === isIP(host));
+      if (c.bindres !== null && localAddress === undefined) {
+        c.errstring = `${bindAddressError(c.bind_address, c.bind_port)}. Address family for hostname not supported`;
+        continue;
+      }
       c.sock = ownReadSocket((onread) =>
         netConnect({
           host,
@@ -120,7 +128,7 @@ function connect_try_next(c: dropbear_progress_connection): void {
           noDelay: true,
           onread,
           ...socketStreamOptions,
-          ...(c.bind_address !== null ? { localAddress: c.bind_address } : {}),
+          ...(localAddress !== undefined ? { localAddress } : {}),
           ...(c.bind_port !== null ? { localPort: Number(c.bind_port) } : {}),
         }),
       );
@@ -163,7 +171,19 @@ export function connect_remote(
     c.res = [];
     return c;
   }
-  if (isIP(remotehost) !== 0) {
+  // -b: C resolves it (getaddrinfo, AI_PASSIVE) as it tries each address; a bad port fails there
+  // for every address, so here before any.
+  if (bind_port !== null && (!/^\d+$/.test(bind_port) || Number(bind_port) > 65535)) {
+    c.errstring = `${bindAddressError(bind_address, bind_port)}. Servname not supported for ai_socktype`;
+    c.res = [];
+    return c;
+  }
+  const bindName = bind_address !== null && bind_address !== "" ? bind_address : null;
+  if (bindName !== null && isIP(bindName) !== 0) {
+    c.bindres = [bindName];
+  }
+  const needBind = bindName !== null && c.bindres === null;
+  if (isIP(remotehost) !== 0 && !needBind) {
     // A numeric address resolves to itself (getaddrinfo returns it at once, as C's call does);
     // a lookup's promise would only hold the connect back by a loop turn.
     c.res = [remotehost];
@@ -171,19 +191,40 @@ export function connect_remote(
   }
   const lookupFd = new LookupFd();
   c.lookup = lookupFd;
-  dnsPromises().lookup(remotehost, { all: true, verbatim: true }).then(
-    (addrs) => {
-      c.res = addrs.map((a) => a.address);
+  /** The addresses of `name`, or a rejection with getaddrinfo's words after `what`. */
+  const resolve = (name: string, what: string): Promise<string[]> =>
+    isIP(name) !== 0
+      ? Promise.resolve([name])
+      : dnsPromises()
+          .lookup(name, { all: true, verbatim: true })
+          .then(
+            (addrs) => addrs.map((a) => a.address),
+            (e: NodeJS.ErrnoException) => Promise.reject(new Error(`${what}. ${gaiMessage(e)}`)),
+          );
+  Promise.all([
+    resolve(remotehost, `Error resolving '${remotehost}' port '${remoteport}'`),
+    needBind ? resolve(bindName, bindAddressError(bind_address, bind_port)) : null,
+  ]).then(
+    ([addrs, bindAddrs]) => {
+      c.res = addrs;
+      if (bindAddrs !== null) {
+        c.bindres = bindAddrs;
+      }
       lookupFd.settle();
     },
-    (e: NodeJS.ErrnoException) => {
-      TRACE(() => `Error resolving: ${e.code ?? e.message}`);
-      c.errstring = `Error resolving '${remotehost}' port '${remoteport}'. ${gaiMessage(e)}`;
+    (e: Error) => {
+      TRACE(() => e.message);
+      c.errstring = e.message;
       c.res = [];
       lookupFd.settle();
     },
   );
   return c;
+}
+
+/** The start of C's message for a -b that getaddrinfo refused (printf shows a NULL as "(null)"). */
+function bindAddressError(bind_address: string | null, bind_port: string | null): string {
+  return `Error resolving bind address '${bind_address ?? "(null)"}' (port ${bind_port ?? "(null)"})`;
 }
 
 /** getaddrinfo's words for Node's lookup errors. */

@@ -159,6 +159,32 @@ describe("connect_remote", () => {
     expect(r.calls[0]!.result).toBe(DROPBEAR_SUCCESS);
     expect((r.calls[0]!.sock!.stream as net.Socket).localAddress).toBe("127.0.0.1");
   });
+
+  it("resolves a bind_address given by name and binds one of the remote address's family, as getaddrinfo does", async () => {
+    const srv = await server();
+    const pending = list_new<dropbear_progress_connection>();
+    const r = recorder();
+    connect_remote(pending, "127.0.0.1", String(srv.port), r.cb, "localhost", "0", NORMAL);
+    await runConnects(pending);
+    expect(r.calls[0]!.result).toBe(DROPBEAR_SUCCESS);
+    expect((r.calls[0]!.sock!.stream as net.Socket).localAddress).toBe("127.0.0.1");
+  });
+
+  it("fails a bind port getaddrinfo would refuse, and a bind address of no address of the remote's family", async () => {
+    const pending = list_new<dropbear_progress_connection>();
+    const r = recorder();
+    for (const port of ["abc", "65536"]) {
+      connect_remote(pending, "127.0.0.1", "22", r.cb, null, port, NORMAL);
+    }
+    set_connect_fds(pending, new Set());
+    expect(r.calls.map((c) => c.errstring)).toEqual([
+      "Error resolving bind address '(null)' (port abc). Servname not supported for ai_socktype",
+      "Error resolving bind address '(null)' (port 65536). Servname not supported for ai_socktype",
+    ]);
+    connect_remote(pending, "127.0.0.1", "22", r.cb, "::1", null, NORMAL);
+    set_connect_fds(pending, new Set());
+    expect(r.calls[2]).toEqual({ result: DROPBEAR_FAILURE, sock: null, errstring: "Error resolving bind address '::1' (port (null)). Address family for hostname not supported" });
+  });
 });
 
 describe("connect_try_next", () => {

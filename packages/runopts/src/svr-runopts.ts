@@ -1,4 +1,5 @@
 import { readFileSync, statSync } from "node:fs";
+import { buf_new, buf_readfile } from "@dropbear-ts/buffer";
 import {
   DEFAULT_IDLE_TIMEOUT,
   DEFAULT_KEEPALIVE,
@@ -409,12 +410,14 @@ function load_banner(svr_opts: svr_runopts): void {
     return;
   }
 
-  try {
-    svr_opts.banner = new Uint8Array(readFileSync(bannerfile));
-  } catch {
+  // No more than stat() said: a device or a growing file (/dev/zero has size 0) is cut there.
+  const buf = buf_new(size);
+  if (!buf_readfile(buf, bannerfile)) {
     dropbear_log(LOG_WARNING, `Error reading banner file '${bannerfile}'`);
     svr_opts.banner = null;
+    return;
   }
+  svr_opts.banner = new Uint8Array(buf.data.subarray(0, buf.len));
 }
 
 /**

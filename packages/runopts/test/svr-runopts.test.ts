@@ -230,6 +230,13 @@ describe("svr-runopts.c banner", () => {
     expect(c2.result?.svr_opts.banner).toBeNull();
     expect(c2.logs).toEqual(["Banner file too large, max is 2050 bytes"]);
   });
+
+  it("reads no more than the size stat() gives: /dev/zero (size 0) is an empty banner, as in C", () => {
+    const c = parse("-b", "/dev/zero");
+    expect(c.exit).toBeUndefined();
+    expect(c.logs).toEqual([]);
+    expect(c.result?.svr_opts.banner).toEqual(new Uint8Array(0));
+  });
 });
 
 describe("svr-runopts.c -h -V -Q and unknown flags", () => {

@@ -5,7 +5,7 @@ import { bytes_to_mp } from "@dropbear-ts/crypto";
 // when a passphrase is given; PKCS#8 goes through node:crypto. Without a passphrase an
 // encrypted file is refused with Dropbear's message.
 import { type DecipherGCM, createDecipheriv, createPrivateKey } from "node:crypto";
-import { closeSync, constants, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, constants, openSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
 import { TRACE, strerror, tellUser } from "@dropbear-ts/dbutil";
 import {
@@ -289,6 +289,23 @@ function bufferOf(bytes: Uint8Array): buffer {
 }
 
 /**
+ * The most of a PEM-style key file read: far beyond any key (an RSA key of 16384 bits in
+ * OpenSSH's format is about 13 KB), so a device or a huge file (`/dev/zero`) fails as a bad key
+ * rather than being read for ever. C reads such files a line at a time and so stops at a bad
+ * first line.
+ */
+export const KEYFILE_READ_MAX = 1 << 20;
+
+/** The text of a key file, at most KEYFILE_READ_MAX bytes of it; null if it cannot be read. */
+export function readKeyFileText(filename: string): string | null {
+  const buf = buf_new(KEYFILE_READ_MAX);
+  if (!buf_readfile(buf, filename)) {
+    return null;
+  }
+  return buf.data.toString("latin1", 0, buf.len);
+}
+
+/**
  * Read and decode a PEM-style key file ("-" is stdin): its label, headers (Proc-Type,
  * DEK-Info) and base64 body. Prints the reason and returns null on failure.
  * `anyPemCipher` accepts DEK-Info ciphers besides DES-EDE3-CBC (node:crypto decrypts those).
@@ -305,10 +322,8 @@ function load_openssh_key(filename: string, anyPemCipher = false): openssh_key |
     text: "",
   };
   const errmsg = ((): string | null => {
-    let text: string;
-    try {
-      text = readFileSync(filename === "-" ? 0 : filename, "latin1");
-    } catch {
+    const text = readKeyFileText(filename === "-" ? "/dev/stdin" : filename);
+    if (text === null) {
       return "Unable to open key file";
     }
     ret.text = text;

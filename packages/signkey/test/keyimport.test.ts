@@ -19,6 +19,8 @@ import {
   import_encrypted,
   import_read,
   import_write,
+  KEYFILE_READ_MAX,
+  readKeyFileText,
   type sign_key,
   signkeyGenerateKey,
   signkeyPubBlob,
@@ -187,6 +189,20 @@ describe("OpenSSH-format reading", () => {
       expect(import_read(join(dir, "missing"), null, KEYFILE_OPENSSH)).toBeNull();
       expect(import_read(join(dir, "missing"), null, KEYFILE_DROPBEAR)).toBeNull();
       expect(import_read(f, null, KEYFILE_SSHCOM)).toBeNull();
+    });
+  });
+
+  it("reads at most KEYFILE_READ_MAX of a file: /dev/zero and a header followed by 3 MiB of zeros fail at once", async () => {
+    expect(readKeyFileText("/dev/zero")).toHaveLength(KEYFILE_READ_MAX);
+    stderr = [];
+    expect(import_read("/dev/zero", null, KEYFILE_OPENSSH)).toBeNull();
+    expect(stderr.join("")).toBe("Error: Unrecognised key type\n");
+    await inTempDir((dir) => {
+      const f = join(dir, "big");
+      writeFileSync(f, Buffer.concat([Buffer.from("-----BEGIN OPENSSH PRIVATE KEY-----\n"), Buffer.alloc(3 << 20)]));
+      stderr = [];
+      expect(import_read(f, null, KEYFILE_OPENSSH)).toBeNull();
+      expect(stderr.join("")).toBe("Error: Unexpected end of file\n");
     });
   });
 
