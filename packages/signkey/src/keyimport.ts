@@ -5,7 +5,7 @@ import { bytes_to_mp } from "@dropbear-ts/crypto";
 // when a passphrase is given; PKCS#8 goes through node:crypto. Without a passphrase an
 // encrypted file is refused with Dropbear's message.
 import { type DecipherGCM, createDecipheriv, createPrivateKey } from "node:crypto";
-import { closeSync, constants, openSync, writeSync } from "node:fs";
+import { closeSync, constants, openSync, statSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
 import { TRACE, strerror, tellUser } from "@dropbear-ts/dbutil";
 import {
@@ -296,9 +296,19 @@ function bufferOf(bytes: Uint8Array): buffer {
  */
 export const KEYFILE_READ_MAX = 1 << 20;
 
-/** The text of a key file, at most KEYFILE_READ_MAX bytes of it; null if it cannot be read. */
+/**
+ * The text of a key file, at most KEYFILE_READ_MAX bytes of it (of a regular file, no more than
+ * its size, so the buffer is no larger than the key); null if it cannot be read.
+ */
 export function readKeyFileText(filename: string): string | null {
-  const buf = buf_new(KEYFILE_READ_MAX);
+  let size: number;
+  try {
+    const st = statSync(filename);
+    size = st.isFile() ? Math.min(st.size, KEYFILE_READ_MAX) : KEYFILE_READ_MAX;
+  } catch {
+    return null;
+  }
+  const buf = buf_new(size);
   if (!buf_readfile(buf, filename)) {
     return null;
   }
