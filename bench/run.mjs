@@ -348,8 +348,6 @@ async function bareNode() {
   c.kill();
   return r;
 }
-/** The bare node's anonymous memory for the report (median of the idle rounds). */
-let bareAnon = NaN;
 
 // ---- the run ----
 
@@ -425,7 +423,7 @@ async function main() {
     for (const s of Object.values(servers)) await stop(s.proc);
     sink.close();
     echo.close();
-    return { R, nodeLat: NaN, bareRss: NaN };
+    return { R, nodeLat: NaN, bareRss: NaN, bareAnon: NaN };
   }
 
   // Connect + auth + exec true, interleaved with a bare node start. The order turns each round:
@@ -480,7 +478,7 @@ async function main() {
     for (const s of Object.values(servers)) await stop(s.proc);
     sink.close();
     echo.close();
-    return { R, nodeLat: NaN, bareRss: NaN };
+    return { R, nodeLat: NaN, bareRss: NaN, bareAnon: NaN };
   }
 
   // Idle: a fresh -N session each, RSS after a quiet second, CPU over two more, RSS again later;
@@ -504,11 +502,11 @@ async function main() {
     if (xs.length > 1) log(`idle ${impl}: medians of ${xs.length}: client ${(R[impl].idle.client / 1024).toFixed(1)} MB, server ${(R[impl].idle.server / 1024).toFixed(1)} MB (${xs.map((x) => (x.server / 1024).toFixed(1)).join(" ")})`);
   }
   const bareRss = median(bares.map((b) => b.rss));
-  bareAnon = median(bares.map((b) => b.anon));
+  const bareAnon = median(bares.map((b) => b.anon));
   for (const s of Object.values(servers)) await stop(s.proc);
   sink.close();
   echo.close();
-  return { R, nodeLat: median(nodeLat), bareRss };
+  return { R, nodeLat: median(nodeLat), bareRss, bareAnon };
 
   /** One idle -N session of `impl`: what it and the server hold and use, or null if it failed. */
   async function idleSession(impl) {
@@ -553,7 +551,7 @@ function ratio(a, b) {
   return `${(a / b).toFixed(2)}×`;
 }
 
-function report({ R, nodeLat, bareRss }) {
+function report({ R, nodeLat, bareRss, bareAnon }) {
   const get = (impl, f) => (R[impl] ? f(R[impl]) : NaN);
   const tput = (impl, id) => {
     const v = get(impl, (r) => r.tput[id]);
