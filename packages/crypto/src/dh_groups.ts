@@ -91,7 +91,8 @@ export function dhGenerateKeypair(dh_p: Uint8Array): DhKeypair {
 /**
  * The shared secret K = them^priv mod p. The peer's value must lie in [2, p-2] (1 and p-1
  * would force K into a subgroup of order 2); anything else ends the session with Dropbear's
- * "Diffie-Hellman error", as kex-dh.c's kexdh_comb_key does.
+ * "Diffie-Hellman error", as kex-dh.c's kexdh_comb_key does. Node 22's OpenSSL also refuses a
+ * value outside the prime-order subgroup (no honest peer sends one): the same error then.
  */
 export function dhSharedSecret(dh_p: Uint8Array, priv: bigint, dh_pub_them: bigint): bigint {
   const p = bytes_to_mp(dh_p);
