@@ -132,6 +132,28 @@ for (const target of TARGETS) {
       expect(r.status, r.stderr).toBe(0);
     });
 
+    itSess(target.peers, "SIGINT (Ctrl-C without a pty) ends dbclient by that signal, as it ends C's, so a shell loop stops", async () => {
+      const s = await target.start();
+      const child = spawn(process.execPath, [OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`, "echo ready; sleep 30"], {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, HOME: work.dir },
+      });
+      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      let out = "";
+      await new Promise<void>((resolve) =>
+        child.stdout!.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (out.includes("ready")) resolve();
+        }),
+      );
+      const t0 = Date.now();
+      child.kill("SIGINT");
+      const [code, signal] = (await once(child, "exit")) as [number | null, NodeJS.Signals | null];
+      clearTimeout(timer);
+      expect({ code, signal }).toEqual({ code: null, signal: "SIGINT" });
+      expect(Date.now() - t0).toBeLessThan(5_000);
+    });
+
     itSess(target.peers, "stdout and stderr stay separate", async () => {
       const s = await target.start();
       const r = await client(s, [], ["echo out; echo err >&2; echo out2"]);

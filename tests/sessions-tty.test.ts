@@ -186,11 +186,20 @@ describe("our dbclient in a terminal (tmux) -> OpenSSH sshd", () => {
     await expectSane(t, before);
   });
 
-  itTty("SIGTERM ends dbclient and restores the terminal", async () => {
+  itTty("SIGTERM ends dbclient as it ends C's, by the signal (a shell sees 143), with the terminal restored", async () => {
     const { t, pidfile, before } = await start();
     const pid = Number(readFileSync(pidfile, "utf8").trim());
     process.kill(pid, "SIGTERM");
-    await waitFor(t, /exited: Terminated by signal/);
+    for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(existsSync(`/proc/${pid}`)).toBe(false);
+    // Nothing is printed, as in C: the local prompt shares the remote prompt's line, so Enter
+    // for a fresh one (an empty line leaves $? alone).
+    await keys(t, "Enter");
+    const m = mark(t);
+    await keys(t, "echo rc=$?", "Enter");
+    await waitFor(t, /^rc=143$/m, m);
     await expectSane(t, before);
   });
 

@@ -133,6 +133,26 @@ export function kill_proxy_command(ses: CliSession): void {
 }
 
 /**
+ * SIGINT or SIGTERM without a proxy. Dropbear's client sets no handler, so the signal ends it and
+ * a shell running it in a loop sees that and stops (Ctrl-C on `for h in ...; do dbclient ...`).
+ * Here the terminal is put back first (C leaves it raw), then the process dies of the same
+ * signal: the listeners gone, Node gives the signal its default action again.
+ */
+export function cli_signal_exit(ses: CliSession): void {
+  const sigs = ["SIGINT", "SIGTERM"] as const;
+  const handler = (sig: NodeJS.Signals): void => {
+    cli_tty_cleanup(ses);
+    for (const s of sigs) {
+      process.off(s, handler);
+    }
+    process.kill(process.pid, sig);
+  };
+  for (const sig of sigs) {
+    process.on(sig, handler);
+  }
+}
+
+/**
  * SIGINT, SIGTERM or SIGHUP while a proxy carries us: take the proxy down too and exit 1 at once.
  * @dropbear cli-main.c kill_proxy_sighandler
  */

@@ -4,9 +4,8 @@ import { cli_tty_cleanup } from "@dropbear-ts/chansession";
 import { cli_runopts, runopts, type CliSession } from "@dropbear-ts/core";
 import { DEBUG1, dropbearMain, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { cli_getopts } from "@dropbear-ts/runopts";
-import { sigintterm_handler } from "@dropbear-ts/session-loop";
 import { isBackgroundCopy, runInBackground } from "./cli-background.js";
-import { cli_proxy_cmd, kill_proxy_sighandler } from "./cli-main.js";
+import { cli_proxy_cmd, cli_signal_exit, kill_proxy_sighandler } from "./cli-main.js";
 import { cli_dropbear_exit, cli_dropbear_log, cli_session, cli_session_new } from "./cli-session.js";
 
 const opts = new runopts();
@@ -40,10 +39,9 @@ dropbearMain(
       // Never a direct connection once a proxy was asked for: cli_proxy_cmd exits on failure.
       const { sock_in, sock_out, pid } = await cli_proxy_cmd(s);
       kill_proxy_sighandler(s);
-      sigintterm_handler(s);
       await cli_session(s, sock_in, sock_out, pid);
     } else {
-      sigintterm_handler(s);
+      cli_signal_exit(s);
       await cli_session(s, null, null, 0);
     }
   },
