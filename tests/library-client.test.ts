@@ -375,6 +375,55 @@ describe("the client API in this process", () => {
     for (const [type, n] of after) expect(`${type}: ${n}`).toBe(`${type}: ${Math.min(n, before.get(type) ?? 0)}`);
   });
 
+  it("kexGuess: our KEXINIT says a guess follows, and our first method's KEXDH_INIT does; by default neither", async () => {
+    // A server that sends its version line and reads ours, then the client's first packets (in clear).
+    const seen: { follows: number; next: number | null }[] = [];
+    const srv = net.createServer((sock) => {
+      sock.on("error", () => undefined);
+      sock.write("SSH-2.0-inspector\r\n");
+      let buf = Buffer.alloc(0);
+      sock.on("data", (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        const start = buf.indexOf("\r\n") + 2;
+        const packets: Buffer[] = [];
+        for (let at = start; start > 1 && at + 4 <= buf.length; ) {
+          const len = buf.readUInt32BE(at);
+          if (at + 4 + len > buf.length) break;
+          packets.push(buf.subarray(at + 5, at + 4 + len - buf[at + 4]!));
+          at += 4 + len;
+        }
+        const ki = packets[0];
+        if (ki === undefined) return;
+        let off = 17; // message number and cookie
+        for (let i = 0; i < 10; i++) off += 4 + ki.readUInt32BE(off);
+        const follows = ki[off]!;
+        if (follows === 1 && packets.length < 2) return;
+        seen.push({ follows, next: packets[1]?.[0] ?? null });
+        sock.destroy();
+      });
+    });
+    srv.listen(0, "127.0.0.1");
+    await once(srv, "listening");
+    const base = { host: "127.0.0.1", port: (srv.address() as net.AddressInfo).port, username: "nobody", hostKey: false as const };
+    await expect(connect({ ...base, kexGuess: true })).rejects.toThrow();
+    await expect(connect(base)).rejects.toThrow();
+    await expect(connect({ ...base, kexGuess: "yes" as unknown as boolean })).rejects.toThrow("connect: bad kexGuess yes");
+    await new Promise<void>((r) => srv.close(() => r()));
+    // SSH_MSG_KEXDH_INIT (30) right behind the KEXINIT; none without the guess.
+    expect(seen).toEqual([
+      { follows: 1, next: 30 },
+      { follows: 0, next: null },
+    ]);
+  });
+
+  itAsRoot(["sshd", "ssh-keygen"], "kexGuess: true reaches OpenSSH's sshd, whose first method is ours (the guess is right)", async () => {
+    const client = await connect(opts({ kexGuess: true }));
+    const cmd = client.exec("echo ok");
+    cmd.stdin.end();
+    expect((await collect(cmd.stdout)).toString()).toBe("ok\n");
+    await client.end();
+  });
+
   itAsRoot(["sshd", "ssh-keygen"], "bad options fail before connecting", async () => {
     await expect(connect(opts({ ciphers: ["aes128-ctr", "rot13"] }))).rejects.toThrow("connect: unknown cipher 'rot13'");
     await expect(connect(opts({ macs: [] }))).rejects.toThrow("connect: unknown MAC");

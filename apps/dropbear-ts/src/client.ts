@@ -48,6 +48,12 @@ export interface ConnectOptions {
   ciphers?: readonly string[];
   /** MACs to offer, in order of preference (dbclient -m). */
   macs?: readonly string[];
+  /**
+   * Follow our KEXINIT with a guessed first key exchange packet (Dropbear's
+   * first_kex_packet_follows, left out of dbclient): a round trip less against OpenSSH and
+   * Dropbear servers, but a server that mishandles a wrong guess (paramiko's) fails. Default false.
+   */
+  kexGuess?: boolean;
   /** Seconds between keepalives when the connection is quiet (dbclient -K); 0 or absent: none. */
   keepaliveInterval?: number;
   /** Seconds without traffic after which the session ends (dbclient -I); 0 or absent: never. */
@@ -472,6 +478,12 @@ function startClient(options: ConnectOptions): Promise<Client> {
   cli_opts.no_cmd = true;
   cli_opts.wantpty = 0;
   cli_opts.password_authentication = options.password !== undefined;
+  if (options.kexGuess !== undefined) {
+    if (typeof options.kexGuess !== "boolean") {
+      throw new SshError(`connect: bad kexGuess ${String(options.kexGuess)}`);
+    }
+    cli_opts.kex_first_guess = options.kexGuess;
+  }
 
   let keyfile: { path: string; remove: () => void } | null = null;
   const keypaths = typeof options.privateKeyPath === "string" ? [options.privateKeyPath] : [...(options.privateKeyPath ?? [])];

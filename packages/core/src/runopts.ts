@@ -2,6 +2,7 @@ import {
   DEFAULT_IDLE_TIMEOUT,
   DEFAULT_KEEPALIVE,
   DEFAULT_MAX_DURATION,
+  DROPBEAR_KEX_FIRST_FOLLOWS,
   DROPBEAR_PIDFILE,
   MAX_AUTH_TRIES,
 } from "@dropbear-ts/options";
@@ -186,10 +187,14 @@ export class cli_runopts {
   password_authentication = true;
   batch_mode = false;
   /**
-   * Beyond Dropbear: whether our KEXINIT is followed by a guessed first kex packet. Off once
-   * -o KexAlgorithms= or HostKeyAlgorithms= narrowed a list (see user_algo_option).
+   * Whether our KEXINIT is followed by a guessed first kex packet: DROPBEAR_KEX_FIRST_FOLLOWS
+   * (off in our build), and off whenever -o KexAlgorithms= or HostKeyAlgorithms= narrowed a
+   * list (see user_algo_option).
    */
-  kex_first_guess = true;
+  kex_first_guess = DROPBEAR_KEX_FIRST_FOLLOWS;
+  /** Beyond Dropbear: the last -o KexAlgorithms= and HostKeyAlgorithms= (see user_algo_option). */
+  kex_algos: string | null = null;
+  hostkey_algos: string | null = null;
   /** -R entries. */
   remotefwds: m_list<TCPFwdEntry> = list_new<TCPFwdEntry>();
   /** -L entries. */

@@ -275,6 +275,13 @@ export function cli_getopts(
 
   // Checked before the host so that "-c help" works alone.
   parse_ciphers_macs(opts);
+  // Like -c and -m, the last -o KexAlgorithms= / HostKeyAlgorithms= is the one that counts.
+  if (cli_opts.hostkey_algos !== null) {
+    user_algo_option(cli_opts, cli_opts.hostkey_algos, opts.algos.sigalgs, "host key");
+  }
+  if (cli_opts.kex_algos !== null) {
+    user_algo_option(cli_opts, cli_opts.kex_algos, opts.algos.sshkex, "kex");
+  }
 
   if (algo_print_arg !== null) {
     print_algos(opts, algo_print_arg);
@@ -768,11 +775,11 @@ function add_extendedopt(opts: runopts, cli_opts: cli_runopts, origstr: string):
     return;
   }
   if ((v = match_extendedopt(origstr, "HostKeyAlgorithms")) !== null) {
-    user_algo_option(cli_opts, v, opts.algos.sigalgs, "host key");
+    cli_opts.hostkey_algos = v;
     return;
   }
   if ((v = match_extendedopt(origstr, "KexAlgorithms")) !== null) {
-    user_algo_option(cli_opts, v, opts.algos.sshkex, "kex");
+    cli_opts.kex_algos = v;
     return;
   }
   if ((v = match_extendedopt(origstr, "IdentityFile")) !== null) {

@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DropbearExit, get_debug_trace } from "@dropbear-ts/dbutil";
 import { QuietExit } from "@dropbear-ts/dbutil";
+import { DROPBEAR_KEX_FIRST_FOLLOWS } from "@dropbear-ts/options";
 import { cli_getopts, isDefaultIdentity } from "../src/cli-runopts.js";
+import { runopts } from "@dropbear-ts/core";
 import { capture, isQuiet } from "./capture.js";
 
 // A HOME of our own, so ~/.ssh/id_dropbear is under the test's control.
@@ -297,9 +299,21 @@ describe("cli-runopts.c -o", () => {
     expect(ok("-o", " Port2200", "h").cli_opts.remoteport).toBe("2200");
   });
 
-  it("-o KexAlgorithms= and HostKeyAlgorithms= turn the first-kex guess off; -c and -m leave it on", () => {
-    expect(ok("h").cli_opts.kex_first_guess).toBe(true);
-    expect(ok("-c", "aes128-ctr", "-m", "hmac-sha2-256", "h").cli_opts.kex_first_guess).toBe(true);
+  it("the last -o KexAlgorithms= / HostKeyAlgorithms= counts, as the last -c does (one more narrows nothing)", () => {
+    const opts = new runopts();
+    const c = capture(() =>
+      cli_getopts(["dbclient", "-o", "KexAlgorithms=ecdh-sha2-nistp256", "-o", "KexAlgorithms=curve25519-sha256,nope", "-o", "HostKeyAlgorithms=ssh-ed25519", "-o", "HostKeyAlgorithms=rsa-sha2-256", "h"], opts),
+    );
+    expect(c.exit).toBeUndefined();
+    expect(c.logs).toEqual(["This Dropbear program does not support 'nope' kex algorithm"]);
+    expect(opts.algos.sshkex.filter((a) => a.data !== null).map((a) => a.name)).toEqual(["curve25519-sha256"]);
+    expect(opts.algos.sigalgs.map((a) => a.name)).toEqual(["rsa-sha2-256"]);
+  });
+
+  it("no first-kex guess (DROPBEAR_KEX_FIRST_FOLLOWS is off in our build), nor after -o KexAlgorithms= / HostKeyAlgorithms=", () => {
+    expect(DROPBEAR_KEX_FIRST_FOLLOWS).toBe(false);
+    expect(ok("h").cli_opts.kex_first_guess).toBe(false);
+    expect(ok("-c", "aes128-ctr", "-m", "hmac-sha2-256", "h").cli_opts.kex_first_guess).toBe(false);
     expect(ok("-o", "KexAlgorithms=curve25519-sha256", "h").cli_opts.kex_first_guess).toBe(false);
     expect(ok("-o", "HostKeyAlgorithms=ssh-ed25519", "h").cli_opts.kex_first_guess).toBe(false);
   });
