@@ -77,18 +77,35 @@ export function itAsRoot(names: PeerName[], title: string, fn: () => unknown, ti
 /** Debian's python3 (asyncssh is installed for it, not for another python on PATH). */
 export const PYTHON = "/usr/bin/python3";
 
-/** Whether Debian's python3-asyncssh is installed (for clients that send raw, hostile requests). */
-export const hasAsyncssh = spawnSync(PYTHON, ["-c", "import asyncssh"], { stdio: "ignore" }).status === 0;
+/** Whether Debian's python3-<module> is installed for PYTHON. */
+function hasPythonModule(module: string): boolean {
+  return spawnSync(PYTHON, ["-c", `import ${module}`], { stdio: "ignore" }).status === 0;
+}
 
-/** Root and python3-asyncssh: skipped without them on a developer's machine, failed under CI. */
-export function itAsyncssh(title: string, fn: () => Promise<void>, timeout = 60_000): void {
-  if (IS_ROOT && hasAsyncssh) {
+/** Whether Debian's python3-asyncssh is installed (for clients that send raw, hostile requests). */
+export const hasAsyncssh = hasPythonModule("asyncssh");
+
+/** Root and Debian's python3-<module>: skipped without them on a developer's machine, failed under CI. */
+function itPythonPeer(module: string, installed: boolean, title: string, fn: () => Promise<void>, timeout: number): void {
+  if (IS_ROOT && installed) {
     it(title, fn, timeout);
   } else if (IN_CI) {
     it(title, () => {
-      throw new Error(`CI=true but ${IS_ROOT ? "python3-asyncssh is missing (apt-get install python3-asyncssh)" : "not root"}`);
+      throw new Error(`CI=true but ${IS_ROOT ? `python3-${module} is missing (apt-get install python3-${module})` : "not root"}`);
     });
   } else {
-    it.skip(`${title} [needs root and python3-asyncssh]`, fn);
+    it.skip(`${title} [needs root and python3-${module}]`, fn);
   }
+}
+
+/** Root and python3-asyncssh (see itPythonPeer). */
+export function itAsyncssh(title: string, fn: () => Promise<void>, timeout = 60_000): void {
+  itPythonPeer("asyncssh", hasAsyncssh, title, fn, timeout);
+}
+
+const hasParamiko = hasPythonModule("paramiko");
+
+/** Root and python3-paramiko (see itPythonPeer). */
+export function itParamiko(title: string, fn: () => Promise<void>, timeout = 60_000): void {
+  itPythonPeer("paramiko", hasParamiko, title, fn, timeout);
 }
