@@ -33,6 +33,7 @@ import {
   setFdFlags,
 } from "@dropbear-ts/chansession";
 import {
+  cliKexParamAhead,
   cliPreferKnownHostkeyAlgos,
   kexLoadKem,
   kexfirstinitialise,
@@ -196,33 +197,39 @@ function cli_algos_initialise(ses: CliSession): void {
 }
 
 /**
- * Our kex guess follows our KEXINIT. Beyond Dropbear: while the TCP connection is still being
- * made (the first exchange), the guess waits until it is up and our ident and KEXINIT are on
- * their way (cliSendPendingGuess), since its key pair takes tens of milliseconds in a fresh
- * process (sntrup761 is JavaScript here, C's takes well under one): the connect, the server's
- * ident and KEXINIT and its reading of ours then happen meanwhile. The same packets go in the
- * same order. @dropbear cli-session.c cli_send_kex_first_guess
+ * Our kex guess follows our KEXINIT (not built in here: DROPBEAR_KEX_FIRST_FOLLOWS). Beyond
+ * Dropbear: while the TCP connection is still being made (the first exchange), the guess waits
+ * until it is up and our ident and KEXINIT are on their way (cliKexAhead). The same packets go
+ * in the same order. @dropbear cli-session.c cli_send_kex_first_guess
  */
 function cli_send_kex_first_guess(ses: CliSession): void {
   if (ses.sock_out === null) {
-    ses.cli_ses.guess_after_connect = true;
+    ses.cli_ses.kex_ahead_pending = true;
     return;
   }
   send_msg_kexdh_init(ses);
 }
 
 /**
- * The guess cli_send_kex_first_guess held back, once the connection is up: what is queued
- * before it is written first, and the key pair is made a turn later, so that the ident and
- * KEXINIT are with the kernel (and the server) while it is computed.
+ * TS-only: the first kex's work before the server's KEXINIT, once the connection is up: the
+ * guess cli_send_kex_first_guess held back, or without a guess our first method's key pair
+ * (cliKexParamAhead: tens of milliseconds in a fresh process). What is queued is written first
+ * and the work done a turn later, so that our ident and KEXINIT reach the server meanwhile.
  */
-function cliSendPendingGuess(ses: CliSession): Promise<void> | undefined {
-  if (ses.sock_out === null || !ses.cli_ses.guess_after_connect) {
+function cliKexAhead(ses: CliSession): Promise<void> | undefined {
+  if (ses.sock_out === null || !ses.cli_ses.kex_ahead_pending) {
     return undefined;
   }
-  ses.cli_ses.guess_after_connect = false;
+  ses.cli_ses.kex_ahead_pending = false;
   write_packet(ses);
-  return new Promise<void>((resolve) => setImmediate(resolve)).then(() => send_msg_kexdh_init(ses));
+  const first = first_usable_algo(ses.algos.sshkex)?.data ?? null;
+  return new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+    if (ses.send_kex_first_guess !== null) {
+      send_msg_kexdh_init(ses);
+    } else if (first !== null) {
+      cliKexParamAhead(ses, first);
+    }
+  });
 }
 
 /**
@@ -232,10 +239,10 @@ function cliSendPendingGuess(ses: CliSession): Promise<void> | undefined {
 function cli_sessionloop(ses: CliSession): void | Promise<void> {
   TRACE2("enter cli_sessionloop");
   const cli_ses = ses.cli_ses;
-  const guess = cliSendPendingGuess(ses);
-  if (guess !== undefined) {
+  const ahead = cliKexAhead(ses);
+  if (ahead !== undefined) {
     // Nothing has been read yet: the connection has only just come up.
-    return guess;
+    return ahead;
   }
   if (ses.lastpacket === 0) {
     TRACE2("exit cli_sessionloop: no real packets yet");
@@ -355,6 +362,8 @@ function cli_session_init(ses: CliSession, proxy_cmd_pid: number, stdio: boolean
   ses.extra_session_cleanup = cli_session_cleanup;
   ses.packettypes = cli_packettypes;
   ses.send_kex_first_guess = cli_ses.cli_opts.kex_first_guess ? cli_send_kex_first_guess : null;
+  // Without a guess, the first kex's key pair is still made ahead (cliKexAhead).
+  cli_ses.kex_ahead_pending = ses.send_kex_first_guess === null;
 }
 
 /** Put fds 0-2's flags back and the terminal out of raw mode. @dropbear cli-session.c cli_session_cleanup */
@@ -444,7 +453,7 @@ export async function cli_session(
   cli_algos_initialise(ses);
   cli_session_init(ses, proxy_cmd_pid, onturn === null);
   ses.init_done = true;
-  // Only what our guess needs (cli_sessionloop loads a KEM the server's choice needs).
+  // Only what our first method needs (cli_sessionloop loads a KEM the server's choice needs).
   await kexLoadKem(first_usable_algo(ses.algos.sshkex)?.data ?? null);
   send_session_identification(ses);
   kexfirstinitialise(ses);

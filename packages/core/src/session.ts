@@ -206,8 +206,13 @@ export class clientsession {
   retval = 0;
   /** The ephemeral parameters of the kex in progress, from KEXDH_INIT until the reply. */
   kex_param: CliKexParam | null = null;
-  /** TS-only: the first kex guess waits for the TCP connection (see dbclient's cli_send_kex_first_guess). */
-  guess_after_connect = false;
+  /**
+   * TS-only: what the first kex does before the server's KEXINIT waits for the TCP connection:
+   * the guess, or without one the key pair made ahead (see dbclient's cliKexAhead).
+   */
+  kex_ahead_pending = false;
+  /** TS-only: our first kex method's key pair, made ahead of the server's KEXINIT (cliKexParamAhead). */
+  kex_param_ahead: { algo_kex: dropbear_kex; param: CliKexParam } | null = null;
   /** stdin is in raw mode, and the struct termios (raw bytes) to restore. */
   tty_raw_mode = false;
   saved_tio: Buffer | null = null;

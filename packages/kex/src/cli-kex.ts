@@ -14,7 +14,7 @@ import {
   buf_setpos,
   type buffer,
 } from "@dropbear-ts/buffer";
-import { cli_kex_state, dropbear_kex_mode, type algo_type, type CliKexParam, type CliSession } from "@dropbear-ts/core";
+import { cli_kex_state, dropbear_kex_mode, type algo_type, type CliKexParam, type CliSession, type dropbear_kex } from "@dropbear-ts/core";
 import { DEBUG1, LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
 import { SSH_MSG_KEXDH_INIT, SSH_MSG_NEWKEYS, SSH_SERVER_SIG_ALGS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
@@ -45,40 +45,82 @@ import { hashBuf } from "./svr-kex.js";
 /** Longest known_hosts line read. @dropbear cli-kex.c MAX_KNOWNHOSTS_LINE */
 export const MAX_KNOWNHOSTS_LINE = 4500;
 
-/** Forget the client's ephemeral kex secrets. @dropbear cli-kex.c cli_kex_free_param */
-function cli_kex_free_param(ses: CliSession): void {
-  const param = ses.cli_ses.kex_param;
+/** Burn one set of the client's ephemeral kex secrets. */
+function freeCliKexParam(param: CliKexParam | null): void {
   if (param?.mode === dropbear_kex_mode.DROPBEAR_KEX_CURVE25519) {
     free_kexcurve25519_param(param.p);
   } else if (param?.mode === dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID) {
     free_kexpqhybrid_param(param.p);
   }
+}
+
+/** Forget the client's ephemeral kex secrets. @dropbear cli-kex.c cli_kex_free_param */
+function cli_kex_free_param(ses: CliSession): void {
+  freeCliKexParam(ses.cli_ses.kex_param);
   ses.cli_ses.kex_param = null;
+}
+
+/** A fresh ephemeral key pair for the kex method in ses.newkeys (the switch in C's send_msg_kexdh_init). */
+function genCliKexParam(ses: CliSession): CliKexParam {
+  const mode = ses.newkeys!.algo_kex!.mode;
+  switch (mode) {
+    case dropbear_kex_mode.DROPBEAR_KEX_NORMAL_DH:
+      return { mode, p: gen_kexdh_param(ses) };
+    case dropbear_kex_mode.DROPBEAR_KEX_ECDH:
+      return { mode, p: gen_kexecdh_param(ses) };
+    case dropbear_kex_mode.DROPBEAR_KEX_CURVE25519:
+      return { mode, p: gen_kexcurve25519_param() };
+    case dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID:
+      return { mode, p: gen_kexpqhybrid_param(ses) };
+  }
+}
+
+/**
+ * TS-only: make the key pair for our first kex method while the server's KEXINIT is on its way,
+ * for send_msg_kexdh_init to take if that method is agreed. Nothing goes on the wire (no guess):
+ * an sntrup761 key pair takes tens of milliseconds in a fresh process, which would otherwise
+ * come after the server's KEXINIT instead of while it travels.
+ */
+export function cliKexParamAhead(ses: CliSession, algo_kex: dropbear_kex): void {
+  const newkeys = ses.newkeys;
+  if (newkeys === null || newkeys.algo_kex !== null || ses.kexstate.recvkexinit) {
+    return;
+  }
+  newkeys.algo_kex = algo_kex;
+  try {
+    ses.cli_ses.kex_param_ahead = { algo_kex, param: genCliKexParam(ses) };
+  } finally {
+    // recv_msg_kexinit sets the agreed method.
+    newkeys.algo_kex = null;
+  }
 }
 
 /** Send our half of the key exchange. @dropbear cli-kex.c send_msg_kexdh_init */
 export function send_msg_kexdh_init(ses: CliSession): void {
   TRACE("send_msg_kexdh_init()");
   cli_kex_free_param(ses);
+  const ahead = ses.cli_ses.kex_param_ahead;
+  ses.cli_ses.kex_param_ahead = null;
+  let param: CliKexParam;
+  if (ahead !== null && ahead.algo_kex === ses.newkeys!.algo_kex) {
+    param = ahead.param;
+  } else {
+    freeCliKexParam(ahead?.param ?? null);
+    param = genCliKexParam(ses);
+  }
   const wp = ses.writepayload;
   buf_putbytes(wp, Buffer.of(SSH_MSG_KEXDH_INIT));
-  const mode = ses.newkeys!.algo_kex!.mode;
-  let param: CliKexParam;
-  switch (mode) {
+  switch (param.mode) {
     case dropbear_kex_mode.DROPBEAR_KEX_NORMAL_DH:
-      param = { mode, p: gen_kexdh_param(ses) };
       buf_putmpint(wp, param.p.pub);
       break;
     case dropbear_kex_mode.DROPBEAR_KEX_ECDH:
-      param = { mode, p: gen_kexecdh_param(ses) };
       buf_put_ecc_raw_pubkey_string(wp, param.p.key);
       break;
     case dropbear_kex_mode.DROPBEAR_KEX_CURVE25519:
-      param = { mode, p: gen_kexcurve25519_param() };
       buf_putstring(wp, param.p.pub);
       break;
     case dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID:
-      param = { mode, p: gen_kexpqhybrid_param(ses) };
       buf_putbufstring(wp, param.p.concat_public!);
       break;
   }

@@ -2,12 +2,12 @@ import { createHash } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { algo_tables_new, kex_curve25519, kex_dh_group14_sha256, sshkex } from "@dropbear-ts/algo";
 import { buf_new, buf_putbytes, buf_setpos } from "@dropbear-ts/buffer";
-import { cli_runopts, CliSession, key_context, runopts, svr_runopts, SvrSession, type dropbear_kex, type sshsession } from "@dropbear-ts/core";
+import { cli_runopts, CliSession, dropbear_kex_mode, key_context, runopts, svr_runopts, SvrSession, type dropbear_kex, type sshsession } from "@dropbear-ts/core";
 import { bytes_to_mp, dh_p_14 } from "@dropbear-ts/crypto";
 import { DropbearExit, dequeue, isempty } from "@dropbear-ts/dbutil";
 import { LOCAL_IDENT, SSH_MSG_IGNORE, SSH_MSG_KEXINIT, TRANS_MAX_PAYLOAD_LEN } from "@dropbear-ts/options";
 import { DROPBEAR_SIGNKEY_ED25519, DROPBEAR_SIGNATURE_ED25519, buf_put_pub_key } from "@dropbear-ts/signkey";
-import { kexLoadKems, kexWarmUpSteps, kexcurve25519_comb_key, kexdh_comb_key, kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, send_msg_kexinit, svrKexWarmUpSteps } from "../src/index.js";
+import { cliKexParamAhead, kexLoadKems, kexWarmUpSteps, kexcurve25519_comb_key, kexdh_comb_key, kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, send_msg_kexinit, svrKexWarmUpSteps } from "../src/index.js";
 import { fullKex, hostkey, kexPair, only, pump, sendTest, type KexPair } from "./harness.js";
 import { cleanly } from "../../../tests/helpers/fuzz.js";
 import { sshString, u32 } from "../../../tests/helpers/wire.js";
@@ -43,6 +43,37 @@ describe("a whole key exchange over a socket pair", () => {
       expect(k.cli.session_id).toEqual(k.svr.session_id);
       expect(k.cli.session_id!.length).toBe((k.cli.keys.algo_kex as dropbear_kex).hash_desc.hashsize);
       expect(k.cli.keys.algo_kex).toBe(sshkex.find((a) => a.name === name)!.data);
+      await talk(k);
+    });
+  }
+
+  for (const [svrKex, kept] of [
+    ["curve25519-sha256", true],
+    ["ecdh-sha2-nistp256", false],
+  ] as const) {
+    it(`a key pair made ahead for curve25519-sha256 is ${kept ? "what KEXDH_INIT carries when that is agreed" : "burned, and a fresh one made, when the server picks " + svrKex}`, async () => {
+      const k = await pair({
+        setup: (cli, svr) => {
+          only(cli.algos.sshkex, ["curve25519-sha256", "ecdh-sha2-nistp256"]);
+          only(svr.algos.sshkex, [svrKex]);
+        },
+      });
+      send_msg_kexinit(k.cli);
+      const first = k.cli.algos.sshkex.find((a) => a.name === "curve25519-sha256")!.data as dropbear_kex;
+      cliKexParamAhead(k.cli, first);
+      const ahead = k.cli.cli_ses.kex_param_ahead!;
+      expect(ahead.algo_kex).toBe(first);
+      // Only made: nothing sent, and the agreed method is still recv_msg_kexinit's to set.
+      expect(k.cli.newkeys!.algo_kex).toBeNull();
+      send_msg_kexinit(k.svr);
+      await pump(k, () => k.cli.cli_ses.kex_param !== null);
+      expect(k.cli.cli_ses.kex_param_ahead).toBeNull();
+      expect(k.cli.cli_ses.kex_param === ahead.param).toBe(kept);
+      if (!kept && ahead.param.mode === dropbear_kex_mode.DROPBEAR_KEX_CURVE25519) {
+        expect(ahead.param.p.priv.every((b) => b === 0)).toBe(true);
+      }
+      await pump(k, () => k.cli.kexstate.donefirstkex && k.svr.kexstate.donefirstkex && k.cli.newkeys === null && k.svr.newkeys === null && isempty(k.svr.writequeue));
+      expect(k.cli.session_id).toEqual(k.svr.session_id);
       await talk(k);
     });
   }
