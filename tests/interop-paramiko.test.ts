@@ -52,20 +52,22 @@ afterAll(async () => {
   work.cleanup();
 });
 
-/** Our dbclient against the paramiko server, with its defaults but the password and -y. */
-async function dbclient(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [OURS.dbclient, "-y", "-p", String(pmPort), `${USER}@127.0.0.1`, ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, HOME: work.dir, DROPBEAR_PASSWORD: PASSWORD },
-  });
+/** Run a program to its end (killed after 40 s), collecting its output. */
+async function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env });
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 40_000);
   const status = await exited(child);
   clearTimeout(timer);
   return { status, stdout, stderr };
+}
+
+/** Our dbclient against the paramiko server, with its defaults but the password and -y. */
+function dbclient(args: string[]): ReturnType<typeof run> {
+  return run(process.execPath, [OURS.dbclient, "-y", "-p", String(pmPort), `${USER}@127.0.0.1`, ...args], { ...process.env, HOME: work.dir, DROPBEAR_PASSWORD: PASSWORD });
 }
 
 describe("paramiko", () => {
@@ -80,15 +82,8 @@ describe("paramiko", () => {
   });
 
   itParamiko("its client runs a command on our dropbear and moves 1 MiB each way over SFTP", async () => {
-    const child = spawn(PYTHON, [PEER, "client", String(ours!.port), USER, key, "echo hello; exit 5", "pm-sftp.bin"], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 40_000);
-    const status = await exited(child);
-    clearTimeout(timer);
-    expect(status, err).toBe(0);
-    expect(out.trim().split("\n").map((l) => JSON.parse(l) as unknown)).toEqual([{ out: "hello\n", status: 5 }, { sftp: true }]);
+    const r = await run(PYTHON, [PEER, "client", String(ours!.port), USER, key, "echo hello; exit 5", "pm-sftp.bin"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim().split("\n").map((l) => JSON.parse(l) as unknown)).toEqual([{ out: "hello\n", status: 5 }, { sftp: true }]);
   });
 });
