@@ -424,6 +424,18 @@ describe("the client API in this process", () => {
     await client.end();
   });
 
+  itAsRoot(["sshd", "ssh-keygen"], "readyTimeout and an abort also end a wait for a host key verifier that never answers", async () => {
+    const never = (): Promise<boolean> => new Promise<boolean>(() => {});
+    const t0 = Date.now();
+    await expect(connect(opts({ hostKey: never, readyTimeout: 500 }))).rejects.toThrow("connect: not authenticated within 500 ms");
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 300);
+    await expect(connect(opts({ hostKey: never, signal: ac.signal }))).rejects.toThrow("connect: aborted");
+    // Only true accepts a key: a truthy string is no answer.
+    await expect(connect(opts({ hostKey: async () => "yes" as unknown as boolean }))).rejects.toThrow("Host key not accepted");
+  });
+
   itAsRoot(["sshd", "ssh-keygen"], "bad options fail before connecting", async () => {
     await expect(connect(opts({ ciphers: ["aes128-ctr", "rot13"] }))).rejects.toThrow("connect: unknown cipher 'rot13'");
     await expect(connect(opts({ macs: [] }))).rejects.toThrow("connect: unknown MAC");

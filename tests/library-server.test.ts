@@ -507,6 +507,111 @@ describe("createServer's cap on unauthenticated connections", () => {
 });
 
 describe("the library's client against the library's server, in one process", () => {
+  itWithPeers(["ssh-keygen"], "misbehaving callbacks and misuse end no process: async rejections, non-boolean answers, a throwing logger, bad arguments", async () => {
+    const { connect, createServer } = await import("dropbear-ts");
+    const logged: string[] = [];
+    const hosts: string[] = [];
+    const s = createServer({
+      hostKeys: [hostKey],
+      authenticate: ({ username }) => (username === "stringly" ? ("yes" as unknown as boolean) : true),
+      onDirectTcpip: ({ host }) => {
+        hosts.push(host);
+        return null as unknown as boolean;
+      },
+      logger: (_level, msg) => {
+        logged.push(msg);
+        throw new Error("logger broke");
+      },
+      onSession: {
+        exec: async (session) => {
+          if (session.command === "reject") throw new Error("handler gave up");
+          session.stdout.write("x\n");
+          session.exit(0);
+          // Misuse: a write after exit() fails only that write.
+          session.stdout.write("after exit\n");
+        },
+      },
+    });
+    const { port: p } = await s.listen(0);
+    const base = { host: "127.0.0.1", port: p, privateKeyPath: key, hostKey: false as const };
+    try {
+      await expect(connect({ ...base, username: "stringly" })).rejects.toThrow();
+      const client = await connect({ ...base, username: "me" });
+      const rejected = client.exec("reject");
+      rejected.stdin.end();
+      // An async handler that fails ends its command with status 1.
+      expect(await rejected.exit).toEqual({ code: 1 });
+      expect(logged.some((l) => l.includes("handler gave up"))).toBe(true);
+      const ok = client.exec("fine");
+      ok.stdin.end();
+      let out = "";
+      ok.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      expect(await ok.exit).toEqual({ code: 0 });
+      expect(out).toBe("x\n");
+      // onDirectTcpip answering null refuses the channel; the session goes on.
+      await expect(client.forwardOut("127.0.0.1", 1, "127.0.0.1\0evil", 9)).rejects.toThrow(/refused/);
+      // The host is a C string, as Dropbear reads it: the handler sees what would be connected to.
+      expect(hosts).toEqual(["127.0.0.1"]);
+      // Bad arguments are the call's TypeError, not the session's end.
+      expect(() => client.exec(123 as unknown as string)).toThrow(TypeError);
+      expect(() => client.exec("x", { env: { A: 1 as unknown as string } })).toThrow(TypeError);
+      await expect(async () => client.forwardOut("127.0.0.1", 1, "127.0.0.1", 99999)).rejects.toThrow(TypeError);
+      const again = client.exec("fine");
+      again.stdin.end();
+      expect(await again.exit).toEqual({ code: 0 });
+      await client.end();
+    } finally {
+      await s.close();
+    }
+  });
+
+  itWithPeers(["ssh-keygen"], "a handler writing with back pressure stops when its client stops reading and leaves (no endless drain loop); close() resolves", async () => {
+    const { connect, createServer } = await import("dropbear-ts");
+    let writes = 0;
+    let stopped: () => void;
+    const writerStopped = new Promise<void>((r) => (stopped = r));
+    const s = createServer({
+      hostKeys: [hostKey],
+      authenticate: () => true,
+      onSession: {
+        exec: (session) => {
+          const chunk = Buffer.alloc(64 * 1024, 97);
+          // The usual loop: write until write() says wait, then go on at 'drain'.
+          const pump = (): void => {
+            while (writes < 1_000_000) {
+              writes++;
+              if (!session.stdout.write(chunk)) {
+                if (session.stdout.destroyed) {
+                  stopped();
+                  return;
+                }
+                session.stdout.once("drain", pump);
+                return;
+              }
+            }
+            stopped();
+          };
+          session.stdout.on("close", () => stopped());
+          pump();
+        },
+      },
+    });
+    const { port: p } = await s.listen(0);
+    const client = await connect({ host: "127.0.0.1", port: p, username: "me", privateKeyPath: key, hostKey: false });
+    const ch = client.exec("flood");
+    ch.stdin.end();
+    // Read a little, then stop reading: the window closes and the handler waits for 'drain'.
+    await new Promise<void>((r) => ch.stdout.once("data", () => r()));
+    ch.stdout.pause();
+    await new Promise((r) => setTimeout(r, 300));
+    const before = writes;
+    await client.end();
+    await writerStopped;
+    // It stopped at the channel's close, not after a million writes into nothing.
+    expect(writes - before).toBeLessThan(100);
+    await s.close();
+  });
+
   itWithPeers(["ssh-keygen"], "a pty's size and its window changes reach the handler; stdin reaches it and its exit status comes back", async () => {
     const { connect, createServer } = await import("dropbear-ts");
     const s = createServer({

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Server, Socket, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Duplex, type Readable, type Writable } from "node:stream";
+import type { Duplex, Readable, Writable } from "node:stream";
 import { cliAgentOps } from "@dropbear-ts/agentfwd";
 import { algo_tables_new } from "@dropbear-ts/algo";
 import { cliPrivkeys } from "@dropbear-ts/auth";
@@ -20,7 +20,7 @@ import { DROPBEAR_CLI_COMPRESSION, DROPBEAR_FAILURE } from "@dropbear-ts/options
 import { loadidentityfile, parse_ciphers_macs } from "@dropbear-ts/runopts";
 import { session_cleanup } from "@dropbear-ts/session-loop";
 import { cliOpenStreamDirect, cli_localtcp, send_msg_global_request_remotetcp } from "@dropbear-ts/tcpfwd";
-import { logHandlerFor, streamPipe, type Logger } from "./common.js";
+import { duplexOf, logHandlerFor, streamPipe, type Logger } from "./common.js";
 
 /** Decides on the server's host key: its wire blob, algorithm name and SHA-256 fingerprint. */
 export type HostKeyVerifier = (key: { blob: Buffer; algorithm: string }, fingerprint: string) => boolean | Promise<boolean>;
@@ -186,6 +186,21 @@ export class Client extends EventEmitter {
   }
 
   #session(cmd: string | null, options: ExecOptions, is_subsystem = false): ClientChannel {
+    // Checked here, as the call's TypeError: a bad value found in the loop would end the session.
+    if (cmd !== null && typeof cmd !== "string") {
+      throw new TypeError(`${is_subsystem ? "subsystem" : "exec"}: the ${is_subsystem ? "name" : "command"} must be a string`);
+    }
+    for (const [k, v] of Object.entries(options.env ?? {})) {
+      if (typeof v !== "string") {
+        throw new TypeError(`env ${k}: the value must be a string`);
+      }
+    }
+    if (typeof options.pty === "object" && options.pty !== null) {
+      const { term, cols, rows } = options.pty;
+      if ((term !== undefined && typeof term !== "string") || ![cols, rows].every((n) => n === undefined || (Number.isInteger(n) && n >= 0 && n <= 0xffffffff))) {
+        throw new TypeError("pty: term must be a string, cols and rows whole numbers");
+      }
+    }
     const stdin = streamPipe();
     const stdout = streamPipe();
     const stderr = streamPipe();
@@ -246,6 +261,9 @@ export class Client extends EventEmitter {
    * carries that connection (srcHost:srcPort is what the server is told the originator is).
    */
   forwardOut(srcHost: string, srcPort: number, dstHost: string, dstPort: number): Promise<Duplex> {
+    if (typeof srcHost !== "string" || typeof dstHost !== "string" || ![srcPort, dstPort].every((p) => Number.isInteger(p) && p >= 0 && p <= 65535)) {
+      throw new TypeError("forwardOut: hosts must be strings, ports whole numbers up to 65535");
+    }
     const toServer = streamPipe();
     const fromServer = streamPipe();
     return new Promise<Duplex>((resolve, reject) => {
@@ -254,7 +272,7 @@ export class Client extends EventEmitter {
         writefd: new StreamFd(fromServer.writable),
         errfd: null,
         opened: false,
-        onopen: () => resolve(Duplex.from({ readable: fromServer.readable, writable: toServer.writable })),
+        onopen: () => resolve(duplexOf(fromServer.readable, toServer.writable)),
         onclose: () => {
           if (!sc.opened) {
             reject(new SshError(this.#gone?.message ?? `Channel open refused (direct-tcpip to ${dstHost}:${dstPort})`));
@@ -512,8 +530,16 @@ function startClient(options: ConnectOptions): Promise<Client> {
 
   const ses = cli_session_new(opts, cli_opts);
   const cli_ses = ses.cli_ses;
+  // readyTimeout and the abort signal end a wait for the caller's host key answer too: the loop
+  // is held until it comes, so their next loop turn would never come.
+  let stopWaitingForAnswer!: (why: string) => void;
+  const answerAbandoned = new Promise<never>((_resolve, reject) => (stopWaitingForAnswer = (why) => reject(new DropbearExit(1, why))));
+  answerAbandoned.catch(() => {});
   if (typeof hostKey === "function") {
-    cli_ses.verify_hostkey = (blob, algorithm, fingerprint) => hostKey({ blob, algorithm }, fingerprint);
+    cli_ses.verify_hostkey = (blob, algorithm, fingerprint) => {
+      const answer = hostKey({ blob, algorithm }, fingerprint);
+      return answer instanceof Promise ? Promise.race([answer, answerAbandoned]) : answer;
+    };
   }
   if (options.agent === undefined || options.agent === false) {
     cli_ses.agent = null;
@@ -561,6 +587,7 @@ function startClient(options: ConnectOptions): Promise<Client> {
   const abort = (why: string): void => {
     if (!running && abortReason === null) {
       abortReason = why;
+      stopWaitingForAnswer(why);
       ses.signal_pipe?.raise();
     }
   };

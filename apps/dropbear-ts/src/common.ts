@@ -1,6 +1,6 @@
 // What the library's client and server share: the caller's logger, and the pipes that join a
 // channel's fds (StreamFd, as the session loop reads and writes them) to the caller's streams.
-import { Readable, Writable } from "node:stream";
+import { Duplex, Readable, Writable } from "node:stream";
 import { LOG_ERR, LOG_INFO, LOG_WARNING, type LogHandler } from "@dropbear-ts/dbutil";
 
 /** How serious a log line is (syslog's priorities folded into four). */
@@ -16,16 +16,23 @@ export function logHandlerFor(logger: Logger | undefined): LogHandler {
   }
   return (priority, msg) => {
     const level: LogLevel = priority <= LOG_ERR ? "error" : priority === LOG_WARNING ? "warning" : priority <= LOG_INFO ? "info" : "debug";
-    // Dropbear's lines carry newlines meant for a terminal.
-    logger(level, msg.trim());
+    try {
+      // Dropbear's lines carry newlines meant for a terminal.
+      logger(level, msg.trim());
+    } catch {
+      // A logger that throws loses its line; it must not end a session, or the process.
+    }
   };
 }
 
 /**
  * @internal A one-way pipe: what is written to `writable` is read from `readable`. A write completes
  * once the reader has room (back pressure reaches the writer), end is carried over, and
- * neither side's destruction can throw at the other: a destroyed writer ends the reader, and
- * once the reader is destroyed further writes vanish, as writes into a closed channel do.
+ * neither side's destruction can throw at the other: a destroyed writer ends the reader, and a
+ * destroyed reader (the channel is gone) destroys the writer, as a socket whose peer has gone
+ * is: its writes then fail (write() returns false, 'close' is emitted, pipe() stops) instead of
+ * completing at once, which kept a writer that waits for back pressure looping for ever. The
+ * writer has an 'error' listener of ours, so that a write after its end() only fails.
  */
 export function streamPipe(highWaterMark = 64 * 1024): { readable: Readable; writable: Writable } {
   let waiting: ((error?: Error | null) => void) | null = null;
@@ -45,6 +52,8 @@ export function streamPipe(highWaterMark = 64 * 1024): { readable: Readable; wri
     highWaterMark,
     read: release,
     destroy(error, cb) {
+      // Destroyed first, the writer emits no 'drain' when its waiting write is released.
+      writable.destroy();
       release();
       cb(error);
     },
@@ -68,5 +77,42 @@ export function streamPipe(highWaterMark = 64 * 1024): { readable: Readable; wri
       cb(error);
     },
   });
+  writable.on("error", () => {
+    // The writer's own misuse (a write after end()) is reported to that write's callback.
+  });
   return { readable, writable };
+}
+
+/**
+ * @internal One Duplex over a streamPipe's reading end (what comes from the peer) and another's
+ * writing end (what goes to it). destroy() closes it without an error, as it closes a
+ * net.Socket (Duplex.from reports an AbortError then: an 'error' event, which ends a program
+ * that has no listener). A write once the channel is gone fails as a write to a closed socket does.
+ */
+export function duplexOf(readable: Readable, writable: Writable): Duplex {
+  const d = new Duplex({
+    allowHalfOpen: true,
+    read() {
+      readable.resume();
+    },
+    write(chunk: Buffer, _encoding, cb) {
+      writable.write(chunk, cb);
+    },
+    final(cb) {
+      writable.end();
+      cb();
+    },
+    destroy(error, cb) {
+      readable.destroy();
+      writable.destroy();
+      cb(error);
+    },
+  });
+  readable.on("data", (chunk: Buffer) => {
+    if (!d.push(chunk)) {
+      readable.pause();
+    }
+  });
+  readable.on("end", () => d.push(null));
+  return d;
 }

@@ -154,28 +154,38 @@ function bounded<T>(server: Server, fallback: T, call: () => T | Promise<T>): T 
   }
   const pending = answer;
   return new Promise<T>((resolve) => {
-    const giveUp = (): void => resolve(fallback);
-    const timer = setTimeout(giveUp, AUTH_TIMEOUT * 1000);
-    server.waiting.add(giveUp);
     const settle = (v: T): void => {
       clearTimeout(timer);
       server.waiting.delete(giveUp);
       resolve(v);
     };
+    // At the timeout or the server's close, with the timer gone either way.
+    const giveUp = (): void => settle(fallback);
+    const timer = setTimeout(giveUp, AUTH_TIMEOUT * 1000);
+    server.waiting.add(giveUp);
     pending.then(settle, () => settle(fallback));
   });
 }
 
 /**
  * Run a caller's session callback inside the session loop: a throw is logged and answered as a
- * refusal (false), never taken for the session's own failure.
+ * refusal (false), never taken for the session's own failure. An async callback's rejection
+ * comes too late to refuse anything: it is logged, never left unhandled, and `afterwards` runs.
  */
-function guarded(what: string, fn: () => void): boolean {
+function guarded(what: string, fn: () => unknown, afterwards?: () => void): boolean {
+  const failed = (e: unknown): void => dropbear_log(LOG_ERR, `${what} failed: ${e instanceof Error ? e.message : String(e)}`);
   try {
-    fn();
+    const r = fn();
+    if (r instanceof Promise) {
+      // Logged in this session's log context, which the continuation keeps.
+      r.catch((e: unknown) => {
+        failed(e);
+        afterwards?.();
+      });
+    }
     return true;
   } catch (e) {
-    dropbear_log(LOG_ERR, `${what} failed: ${e instanceof Error ? e.message : String(e)}`);
+    failed(e);
     return false;
   }
 }
@@ -472,7 +482,9 @@ export class Server {
         if (handler === undefined) {
           return null;
         }
-        const target = (d: DirectTcpipDecision): SvrTcpTarget | null => (d === true ? { host, port } : d === false ? null : { host: d.host, port: d.port });
+        // Anything but true or a target object is a refusal.
+        const target = (d: DirectTcpipDecision): SvrTcpTarget | null =>
+          d === true ? { host, port } : typeof d === "object" && d !== null && typeof d.host === "string" && Number.isInteger(d.port) ? { host: d.host, port: d.port } : null;
         const d = bounded<DirectTcpipDecision>(this, false, () => handler({ username: username(ses), host, port, originHost, originPort }));
         return d instanceof Promise ? d.then(target) : target(d);
       },
@@ -485,7 +497,7 @@ export class Server {
         if (handler === undefined) {
           return null;
         }
-        const target = (d: StreamLocalDecision): string | null => (d === true ? path : d === false ? null : d.path);
+        const target = (d: StreamLocalDecision): string | null => (d === true ? path : typeof d === "object" && d !== null && typeof d.path === "string" ? d.path : null);
         const d = bounded<StreamLocalDecision>(this, false, () => handler({ username: username(ses), path }));
         return d instanceof Promise ? d.then(target) : target(d);
       },
@@ -540,7 +552,8 @@ export class Server {
       onClose: null,
     };
     this.commands.set(chansess, { session, closed: false });
-    if (!guarded("Session handler", () => handler(session))) {
+    // A handler that fails later ends its command as one that failed (status 1), if it has not ended it.
+    if (!guarded("Session handler", () => handler(session), () => session.exit(1))) {
       this.commands.delete(chansess);
       return false;
     }

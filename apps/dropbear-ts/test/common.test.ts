@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { StreamFd } from "@dropbear-ts/netio";
-import { logHandlerFor, streamPipe } from "../src/common.js";
+import { duplexOf, logHandlerFor, streamPipe } from "../src/common.js";
 
 // The pipes between a channel's fds and a library caller's streams: back pressure, end, and
 // destruction on either side, which must never throw at the other.
@@ -35,16 +35,39 @@ describe("streamPipe", () => {
     expect(fd.writeReady()).toBe(true);
   });
 
-  it("ends the reader when the writer is destroyed, and swallows writes once the reader is gone", async () => {
+  it("ends the reader when the writer is destroyed", async () => {
     const a = streamPipe();
     const ended = new Promise((r) => a.readable.on("end", r));
     a.readable.resume();
     a.writable.destroy();
     await ended;
-    const b = streamPipe();
-    b.readable.destroy();
-    const done = new Promise<Error | null | undefined>((r) => b.writable.write("into nothing", r));
-    expect(await done).toBeFalsy();
+  });
+
+  it("once the reader is gone (the channel closed), the writer is destroyed as a socket whose peer left: writes fail, no 'drain', no 'error' event", async () => {
+    const { readable, writable } = streamPipe(16);
+    const events: string[] = [];
+    for (const e of ["drain", "close", "error"]) writable.on(e, () => events.push(e));
+    // A writer that waits for back pressure, as a well-behaved handler does.
+    while (writable.write(Buffer.alloc(16)));
+    const pending = new Promise<Error | null | undefined>((r) => writable.write("held", r));
+    readable.destroy();
+    await tick();
+    await pending;
+    expect(writable.destroyed).toBe(true);
+    // A loop "write until false" stops at once instead of spinning.
+    expect(writable.write("into nothing")).toBe(false);
+    const failed = await new Promise<Error | null | undefined>((r) => writable.write("again", r));
+    expect(failed?.message).toMatch(/destroyed/);
+    await tick();
+    expect(events).toEqual(["close"]);
+  });
+
+  it("a write after the writer's own end() fails that write, with no 'error' event to end the process", async () => {
+    const { readable, writable } = streamPipe();
+    readable.resume();
+    writable.end("last");
+    const failed = await new Promise<Error | null | undefined>((r) => writable.write("after end", r));
+    expect(failed?.message).toMatch(/after end/);
   });
 
   it("lets the channel's StreamFd read what the caller wrote, then EOF", async () => {
@@ -69,5 +92,33 @@ describe("logHandlerFor", () => {
     h(7, "detail");
     expect(lines).toEqual(["error boom", "warning careful", "info fyi", "debug detail"]);
     expect(() => logHandlerFor(undefined)(3, "dropped")).not.toThrow();
+  });
+
+  it("a logger that throws loses its line, and nothing else", () => {
+    const h = logHandlerFor(() => {
+      throw new Error("logger broke");
+    });
+    expect(() => h(3, "boom")).not.toThrow();
+  });
+});
+
+describe("duplexOf (forwardOut's stream)", () => {
+  it("carries both ways, and destroy() closes it without an 'error' event, as for a net.Socket", async () => {
+    const fromPeer = streamPipe();
+    const toPeer = streamPipe();
+    const d = duplexOf(fromPeer.readable, toPeer.writable);
+    const events: string[] = [];
+    for (const e of ["close", "error"]) d.on(e, () => events.push(e));
+    fromPeer.writable.write("in");
+    const got = await new Promise<string>((r) => d.once("data", (b: Buffer) => r(b.toString())));
+    expect(got).toBe("in");
+    d.write("out");
+    const sent = await new Promise<string>((r) => toPeer.readable.once("data", (b: Buffer) => r(b.toString())));
+    expect(sent).toBe("out");
+    d.destroy();
+    await tick();
+    await tick();
+    expect(events).toEqual(["close"]);
+    expect(fromPeer.readable.destroyed && toPeer.writable.destroyed).toBe(true);
   });
 });

@@ -437,8 +437,9 @@ function withPayload(ses: SvrSession, req: HeldRequest, fn: () => void): void {
  * counts as "no".
  */
 export function svrAuthDecide(ses: SvrSession, answer: boolean | Promise<boolean>, then: (ok: boolean) => void): void {
-  if (typeof answer === "boolean") {
-    then(answer);
+  if (!(answer instanceof Promise)) {
+    // An embedder's answer other than true (a string, undefined) is a refusal.
+    then(answer === true);
     return;
   }
   const held = holdPayload(ses);

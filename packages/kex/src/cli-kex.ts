@@ -296,7 +296,8 @@ function open_known_hosts_file(ses: CliSession): { filename: string; readonly: b
 function hostkeyByCaller(ses: CliSession, keyblob: Buffer, algoname: string): void {
   const verify = ses.cli_ses.verify_hostkey!;
   const decide = (ok: boolean): void => {
-    if (!ok) {
+    // Only true accepts: a caller's truthy string or object is no answer.
+    if (ok !== true) {
       dropbear_exit("Host key not accepted");
     }
   };

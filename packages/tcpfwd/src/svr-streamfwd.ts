@@ -216,7 +216,7 @@ export async function svr_remotestreamlocalreq(ses: SvrSession): Promise<number>
     }
     // The embedding program may refuse it (beyond Dropbear); a rejected answer refuses too.
     const embed = ses.svr_ses.embed;
-    if (embed !== null && !(await Promise.resolve(embed.remotestreamlocal(ses, request_path)).catch(() => false))) {
+    if (embed !== null && (await Promise.resolve(embed.remotestreamlocal(ses, request_path)).catch(() => false)) !== true) {
       TRACE("leave remotestreamlocalreq: refused by the embedding program");
       break out;
     }

@@ -97,7 +97,7 @@ export async function svr_remotetcpreq(ses: SvrSession, wantreply: boolean): Pro
     }
     // The embedding program may refuse it (beyond Dropbear); a rejected answer refuses too.
     const embed = ses.svr_ses.embed;
-    if (embed !== null && !(await Promise.resolve(embed.remotetcp(ses, addr, port)).catch(() => false))) {
+    if (embed !== null && (await Promise.resolve(embed.remotetcp(ses, addr, port)).catch(() => false)) !== true) {
       TRACE("remote tcp forwarding refused by the embedding program");
       break out;
     }
@@ -161,7 +161,9 @@ function newtcpdirect(ses: SvrSession, channel: Channel): number {
       TRACE("leave newtcpdirect: port > 65535");
       break out;
     }
-    const host = desthost.toString("latin1");
+    // C's host is a C string: it ends at a NUL, for permitopen, the embedder and the lookup alike.
+    const nul = desthost.indexOf(0);
+    const host = (nul < 0 ? desthost : desthost.subarray(0, nul)).toString("latin1");
     if (!svr_pubkey_allows_local_tcpfwd(ses, host, destport)) {
       TRACE("leave newtcpdirect: local tcp forwarding not permitted to requested destination");
       break out;
