@@ -194,9 +194,10 @@ function guarded(what: string, fn: () => unknown, afterwards?: () => void): bool
 const LINGER_MS = 5000;
 
 /** A key loader's answer, with its exit for a malformed file read as "no key". */
-function hostKeyCall<T>(fn: () => T): T | null {
+function hostKeyCall<T>(log: LogHandler, fn: () => T): T | null {
   try {
-    return fn();
+    // What the key code tells its user goes to the caller's logger, never to stderr.
+    return withLogHandler(log, fn);
   } catch (e) {
     if (e instanceof DropbearExit) {
       return null;
@@ -270,13 +271,13 @@ export class Server {
           writeFileSync(path, bytes, { mode: 0o600 });
         }
         if (bytes.subarray(0, 64).toString("latin1").includes("-----BEGIN ")) {
-          const key = hostKeyCall(() => import_read(path, null, KEYFILE_OPENSSH));
+          const key = hostKeyCall(this.log, () => import_read(path, null, KEYFILE_OPENSSH));
           path = tempFile("dropbear");
-          if (key === null || !hostKeyCall(() => import_write(path, key, null, KEYFILE_DROPBEAR))) {
+          if (key === null || !hostKeyCall(this.log, () => import_write(path, key, null, KEYFILE_DROPBEAR))) {
             throw new Error(`createServer: cannot read host key ${what}`);
           }
         }
-        if (hostKeyCall(() => readhostkey(path, new_sign_key(), DROPBEAR_SIGNKEY_ANY)) === null) {
+        if (hostKeyCall(this.log, () => readhostkey(path, new_sign_key(), DROPBEAR_SIGNKEY_ANY)) === null) {
           throw new Error(`createServer: cannot read host key ${what}`);
         }
         paths.push(path);
