@@ -14,7 +14,7 @@ import { cliPrivkeys } from "@dropbear-ts/auth";
 import { cliOpenStreamSess, cliStreamSessWinchange, type CliChansessRequest } from "@dropbear-ts/chansession";
 import { cli_session, cli_session_new } from "@dropbear-ts/dbclient";
 import { TCPFwdEntry, cli_runopts, cli_state, runopts, type Channel, type StreamChannel, type CliSession } from "@dropbear-ts/core";
-import { DropbearExit, QuietExit, dropbear_exit, list_append, withLogHandler } from "@dropbear-ts/dbutil";
+import { DropbearExit, EXIT_FAILURE, QuietExit, dropbear_exit, list_append, withLogHandler } from "@dropbear-ts/dbutil";
 import { StreamFd } from "@dropbear-ts/netio";
 import { DROPBEAR_CLI_COMPRESSION, DROPBEAR_FAILURE } from "@dropbear-ts/options";
 import { loadidentityfile, parse_ciphers_macs } from "@dropbear-ts/runopts";
@@ -533,7 +533,7 @@ function startClient(options: ConnectOptions): Promise<Client> {
   // readyTimeout and the abort signal end a wait for the caller's host key answer too: the loop
   // is held until it comes, so their next loop turn would never come.
   let stopWaitingForAnswer!: (why: string) => void;
-  const answerAbandoned = new Promise<never>((_resolve, reject) => (stopWaitingForAnswer = (why) => reject(new DropbearExit(1, why))));
+  const answerAbandoned = new Promise<never>((_resolve, reject) => (stopWaitingForAnswer = (why) => reject(new DropbearExit(EXIT_FAILURE, why))));
   answerAbandoned.catch(() => {});
   if (typeof hostKey === "function") {
     cli_ses.verify_hostkey = (blob, algorithm, fingerprint) => {

@@ -87,7 +87,7 @@ export function streamPipe(highWaterMark = 64 * 1024): { readable: Readable; wri
  * @internal One Duplex over a streamPipe's reading end (what comes from the peer) and another's
  * writing end (what goes to it). destroy() closes it without an error, as it closes a
  * net.Socket (Duplex.from reports an AbortError then: an 'error' event, which ends a program
- * that has no listener). A write once the channel is gone fails as a write to a closed socket does.
+ * that has no listener).
  */
 export function duplexOf(readable: Readable, writable: Writable): Duplex {
   const d = new Duplex({
@@ -114,5 +114,9 @@ export function duplexOf(readable: Readable, writable: Writable): Duplex {
     }
   });
   readable.on("end", () => d.push(null));
+  d.on("error", () => {
+    // A write into a channel that is gone fails that write (its callback has the error) and
+    // closes the stream, as EPIPE does a socket's, but never ends a program that has no listener.
+  });
   return d;
 }

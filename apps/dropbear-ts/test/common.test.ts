@@ -121,4 +121,16 @@ describe("duplexOf (forwardOut's stream)", () => {
     expect(events).toEqual(["close"]);
     expect(fromPeer.readable.destroyed && toPeer.writable.destroyed).toBe(true);
   });
+
+  it("a write once the channel is gone fails that write and closes the stream, with no 'error' left unheard", async () => {
+    const fromPeer = streamPipe();
+    const toPeer = streamPipe();
+    const d = duplexOf(fromPeer.readable, toPeer.writable);
+    // The channel closes: its reader of what we send goes.
+    toPeer.readable.destroy();
+    const failed = await new Promise<Error | null | undefined>((r) => d.write("late", r));
+    expect(failed).toBeInstanceOf(Error);
+    await tick();
+    expect(d.destroyed).toBe(true);
+  });
 });
