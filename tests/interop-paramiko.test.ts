@@ -6,7 +6,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PYTHON, itParamiko } from "./helpers/peers.js";
-import { exited, opensshKeygen, OURS, scratch, startOurDropbearWithHostKey, type Server } from "./helpers/servers.js";
+import { exited, opensshKeygen, run, runOurClient, scratch, startOurDropbearWithHostKey, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Debian's python3-paramiko (2.12), both ways: as the server of our dbclient with dbclient's
@@ -52,22 +52,9 @@ afterAll(async () => {
   work.cleanup();
 });
 
-/** Run a program to its end (killed after 40 s), collecting its output. */
-async function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 40_000);
-  const status = await exited(child);
-  clearTimeout(timer);
-  return { status, stdout, stderr };
-}
-
 /** Our dbclient against the paramiko server, with its defaults but the password and -y. */
-function dbclient(args: string[]): ReturnType<typeof run> {
-  return run(process.execPath, [OURS.dbclient, "-y", "-p", String(pmPort), `${USER}@127.0.0.1`, ...args], { ...process.env, HOME: work.dir, DROPBEAR_PASSWORD: PASSWORD });
+function dbclient(args: string[]): ReturnType<typeof runOurClient> {
+  return runOurClient(["-y", "-p", String(pmPort), `${USER}@127.0.0.1`, ...args], { env: { HOME: work.dir, DROPBEAR_PASSWORD: PASSWORD } });
 }
 
 describe("paramiko", () => {

@@ -52,9 +52,8 @@ export function streamPipe(highWaterMark = 64 * 1024): { readable: Readable; wri
     highWaterMark,
     read: release,
     destroy(error, cb) {
-      // Destroyed first, the writer emits no 'drain' when its waiting write is released.
+      // The writer's destroy releases its waiting write; destroyed by then, it emits no 'drain'.
       writable.destroy();
-      release();
       cb(error);
     },
   });
