@@ -547,6 +547,14 @@ describe("our dbclient → asyncssh server", () => {
     expect(wc.stdout).toBe(`${1 << 20}\n`);
   });
 
+  // tinysshd's way: its CHANNEL_CLOSE, then at once the end of the TCP connection. Dropbear's
+  // loop handler sees the last channel gone before the next read finds the end; ours once read
+  // on in the same turn and exited 1 with "Remote closed the connection".
+  itAsyncssh("a server that hangs up right behind its CHANNEL_CLOSE still gives the command's exit status", async () => {
+    const rs = await Promise.all(Array.from({ length: 20 }, () => dbclient([], ["hangup", "3"])));
+    expect(rs.map((r) => [r.status, r.stderr.includes("Remote closed")])).toEqual(rs.map(() => [3, false]));
+  });
+
   itAsyncssh("a server's 2000-byte window and 500-byte packets are kept to", async () => {
     const input = "z".repeat(300_000);
     const r = await dbclient([], ["cat", "small-window"], { port: srv.small, input });

@@ -114,6 +114,14 @@ function client(s: Server, extra: string[], cmd: string[], o: Parameters<typeof 
   return runBin(process.execPath, [OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), ...extra, `${USER}@127.0.0.1`, ...cmd], o);
 }
 
+/** `dbclient -t … command` in a terminal of script(1)'s, whose stdin is at end of file. */
+function inTerminal(s: Server, command: string): Promise<BinResult> {
+  const cmdline = [process.execPath, OURS.dbclient, "-t", "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`, command]
+    .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
+    .join(" ");
+  return runBin("/usr/bin/script", ["-qec", cmdline, "/dev/null"], { env: { TERM: "xterm-256color" } });
+}
+
 const sha = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
 
 for (const target of TARGETS) {
@@ -195,13 +203,21 @@ for (const target of TARGETS) {
       const s = await target.start();
       const plain = await client(s, [], ["tty"]);
       expect(plain.stdout.toString()).toMatch(/not a tty/);
-      const cmdline = [process.execPath, OURS.dbclient, "-t", "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`, "tty; echo TERM=$TERM"]
-        .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
-        .join(" ");
-      const r = await runBin("/usr/bin/script", ["-qec", cmdline, "/dev/null"], { env: { TERM: "xterm-256color" } });
+      const r = await inTerminal(s, "tty; echo TERM=$TERM");
       expect(r.status, r.stderr + r.stdout.toString()).toBe(0);
       expect(r.stdout.toString()).toMatch(/\/dev\/pts\/\d+/);
       expect(r.stdout.toString()).toContain("TERM=xterm-256color");
+    });
+
+    // script(1) with its stdin at end of file types ^D into the terminal at once, long before
+    // dbclient goes raw. C's dbclient and OpenSSH's ssh read stdin only once raw, where the
+    // pending ^D comes as a byte (NUL) that the remote pty echoes; ours once read it in
+    // canonical mode, as the end of stdin (tinysshd then hangs up on the command).
+    itSess(target.peers, "-t: a ^D typed ahead of the session reaches the remote terminal as a byte, not as end of file", async () => {
+      const s = await target.start();
+      const r = await inTerminal(s, "sleep 1; exit 7");
+      expect(r.status, r.stderr + r.stdout.toString()).toBe(7);
+      expect(r.stdout.toString()).toMatch(/\^@|\^D/);
     });
 
     itSess(target.peers, "-t without a terminal fails as Dropbear's does (Failed to set raw TTY mode)", async () => {

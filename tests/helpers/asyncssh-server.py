@@ -17,6 +17,8 @@
 #   cat [TAG]    copies stdin to stdout until EOF (TAG names the session in "done")
 #   wc           prints how many bytes stdin held
 #   sleep N      waits N seconds (at most 30)
+#   hangup N     exits with status N and closes the TCP connection right behind its CHANNEL_CLOSE,
+#                without waiting for the client's (as tinysshd does)
 #   agent        lists the fingerprints of the keys in the client's forwarded agent
 #
 #   python3 asyncssh-server.py <dir> <authorized_keys>
@@ -77,11 +79,15 @@ async def run_command(process):
     print(json.dumps({"session": process.command}), flush=True)
     cmd = (process.command or "").split()
     status = 0
+    hangup = False
     try:
         if cmd[:1] == ["echo"]:
             process.stdout.write((" ".join(cmd[1:]) + "\n").encode())
         elif cmd[:1] == ["exit"] and len(cmd) == 2:
             status = int(cmd[1])
+        elif cmd[:1] == ["hangup"] and len(cmd) == 2:
+            status = int(cmd[1])
+            hangup = True
         elif cmd[:1] == ["cat"]:
             async def copy():
                 while True:
@@ -112,6 +118,9 @@ async def run_command(process):
     conn = process.channel.get_connection()
     print(json.dumps({"done": process.command, "largest_in": getattr(process.channel, "largest_in", 0), "kexinits": conn.kexinits_sent, "compression": conn.get_extra_info("recv_compression")}), flush=True)
     process.exit(status)
+    if hangup:
+        # exit() has queued exit-status, EOF and CLOSE; asyncio sends them, then the FIN.
+        conn._transport.close()
 
 
 class Server(asyncssh.SSHServer):

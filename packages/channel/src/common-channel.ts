@@ -876,7 +876,7 @@ function close_chan_fd(_ses: sshsession, channel: Channel, fd: chanfd, how: numb
  * appends the type's fields and calls encrypt_packet. DROPBEAR_FAILURE when no channel slot
  * is free. @dropbear common-channel.c send_msg_channel_open_init
  */
-export function send_msg_channel_open_init<S extends sshsession>(ses: S, fd: StreamFd, type: ChanType<S>, typedata: unknown = null): number {
+export function send_msg_channel_open_init<S extends sshsession>(ses: S, fd: chanfd, type: ChanType<S>, typedata: unknown = null): number {
   TRACE("enter send_msg_channel_open_init()");
   const chan = newchannel(ses, 0, type, 0, 0);
   if (chan === null) {

@@ -5,7 +5,7 @@ import type { Writable } from "node:stream";
 import { cli_setup_agent } from "@dropbear-ts/agentfwd";
 import { buf_getbool, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring, buf_setpos, cbuf_new } from "@dropbear-ts/buffer";
 import { send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request, streamChannelGone, streamChannelOpened } from "@dropbear-ts/channel";
-import { FD_CLOSED, type ChanType, type Channel, type StreamChannel, type chanfd, type CliSession } from "@dropbear-ts/core";
+import { FD_CLOSED, FD_UNINIT, type ChanType, type Channel, type StreamChannel, type chanfd, type CliSession } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, dup_cloexec, libcFunc } from "@dropbear-ts/dbutil";
 import { dropbear_prio, StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import { DROPBEAR_ESCAPE_CHAR, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
@@ -538,9 +538,10 @@ export function cliOpenStreamSess(ses: CliSession, req: CliChansessRequest): num
 /** Open the session channel; the requests follow its confirmation. @dropbear cli-chansession.c cli_send_chansess_request */
 export function cli_send_chansess_request(ses: CliSession): void {
   TRACE("enter cli_send_chansess_request");
-  // C passes STDIN_FILENO as the placeholder fd until the open is confirmed.
-  const stdinfd = cliStdioFd(ses, STDIN_FILENO)!;
-  if (send_msg_channel_open_init(ses, stdinfd, clichansess) === DROPBEAR_FAILURE) {
+  // C passes STDIN_FILENO as a placeholder until the open is confirmed. A Node handle on it would
+  // start reading at once: a terminal's typed-ahead ^D would then be read as end of file in
+  // canonical mode, before cli_initchansess makes the terminal raw. So no handle till then.
+  if (send_msg_channel_open_init(ses, FD_UNINIT, clichansess) === DROPBEAR_FAILURE) {
     dropbear_exit("Couldn't open initial channel");
   }
   encrypt_packet(ses);
@@ -573,8 +574,8 @@ export function cli_send_netcat_request(ses: CliSession): void {
   TRACE("enter cli_send_netcat_request");
   const cli_opts = ses.cli_ses.cli_opts;
   cli_opts.wantpty = 0;
-  const stdinfd = cliStdioFd(ses, STDIN_FILENO)!;
-  if (send_msg_channel_open_init(ses, stdinfd, cli_chan_netcat) === DROPBEAR_FAILURE) {
+  // No stdin handle until the open is confirmed, as for the session channel.
+  if (send_msg_channel_open_init(ses, FD_UNINIT, cli_chan_netcat) === DROPBEAR_FAILURE) {
     dropbear_exit("Couldn't open initial channel");
   }
   buf_putstring(ses.writepayload, cli_opts.netcat_host!);

@@ -389,6 +389,14 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
     return this.err !== null || this.eof || this.readableFlag || this.rstream.readableLength > 0;
   }
 
+  /** Bytes wait to be read now: readReady() without the end of file and the error it also counts. */
+  dataReady(): boolean {
+    if (this.closed || !this.rstream || this.readShut) {
+      return false;
+    }
+    return this.ring !== null ? this.ring.len > 0 : this.rstream.readableLength > 0;
+  }
+
   writeReady(): boolean {
     if (this.closed || !this.wstream) {
       return false;

@@ -41,6 +41,23 @@ describe("StreamFd over a TCP socket", () => {
     expect(fd.read(100)!.length).toBe(0);
   });
 
+  // The session loop reads more packets in a turn only while bytes wait (dataReady): the end of
+  // the transport is left to the next turn's select, as Dropbear meets it.
+  for (const [name, pair] of [["Node's stream", nodePair], ["our own ring", ownPair]] as const) {
+    it(`dataReady: bytes wait, not the end of file or an error that readReady also counts (${name})`, async () => {
+      const p = await pair();
+      cleanups.push(p.close);
+      expect(p.fd.dataReady()).toBe(false);
+      p.a.end("last");
+      await until(() => p.fd.readReady());
+      expect(p.fd.dataReady()).toBe(true);
+      expect(p.fd.read(100)!.toString()).toBe("last");
+      await until(() => p.fd.readReady());
+      expect(p.fd.dataReady()).toBe(false);
+      expect(p.fd.read(100)!.length).toBe(0);
+    });
+  }
+
   it("shutdownRead discards input and is never read-ready again", async () => {
     const p = await tcpPair();
     cleanups.push(p.close);

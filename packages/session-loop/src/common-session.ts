@@ -225,18 +225,21 @@ export async function session_loop<S extends sshsession>(ses: S, loophandler: (s
           batch = false;
         }
         // Beyond Dropbear (one packet per select): after channel data, a window adjust or a
-        // channel's open or close (isBatchedPacket), while whole packets are already buffered,
-        // read and process more of those in this turn, so a busy transport costs one loop turn
-        // per batch, not per packet. Any other message ends the batch once processed: the loop
-        // handler and the kex state machine see it before the next packet, exactly as in
-        // Dropbear.
+        // channel's open or close (isBatchedPacket), while bytes of more packets are already
+        // buffered, read and process more of those in this turn, so a busy transport costs one
+        // loop turn per batch, not per packet. Any other message ends the batch once processed:
+        // the loop handler and the kex state machine see it before the next packet, exactly as
+        // in Dropbear. So does the close of the last channel (dbclient's loop handler then
+        // finishes), and the end of the transport is left to the next turn's read: a server
+        // that hangs up right behind its CHANNEL_CLOSE still leaves the command's exit status.
         for (
           let more = 1;
           batch &&
           more < PACKETS_PER_TURN &&
           ses.sock_in !== null &&
           !ses.exitflag &&
-          ses.sock_in.readReady() &&
+          ses.chancount > 0 &&
+          ses.sock_in.dataReady() &&
           transport_read_allowed(ses, ses.writequeue_len <= 2 * OUR_TRANS_MAX_PAYLOAD_LEN);
           more++
         ) {
