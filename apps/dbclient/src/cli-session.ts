@@ -33,6 +33,7 @@ import {
   setFdFlags,
 } from "@dropbear-ts/chansession";
 import {
+  cliKexCleanup,
   cliKexParamAhead,
   cliPreferKnownHostkeyAlgos,
   kexLoadKem,
@@ -377,6 +378,7 @@ function cli_session_cleanup(ses: CliSession): void {
   setFdFlags(1, cli_ses.stdoutflags);
   setFdFlags(2, cli_ses.stderrflags);
   cli_tty_cleanup(ses);
+  cliKexCleanup(ses);
 }
 
 /** The last channel is gone: clean up and exit with the remote command's status. @dropbear cli-session.c cli_finished */

@@ -60,6 +60,17 @@ function cli_kex_free_param(ses: CliSession): void {
   ses.cli_ses.kex_param = null;
 }
 
+/**
+ * TS-only, for the session's cleanup: burn the ephemeral secrets a session that ends in the
+ * middle of a key exchange still holds, its kex_param and a key pair made ahead and never sent
+ * (cliKexParamAhead), rather than leave them to the garbage collector of a long-lived process.
+ */
+export function cliKexCleanup(ses: CliSession): void {
+  cli_kex_free_param(ses);
+  freeCliKexParam(ses.cli_ses.kex_param_ahead?.param ?? null);
+  ses.cli_ses.kex_param_ahead = null;
+}
+
 /** A fresh ephemeral key pair for the kex method in ses.newkeys (the switch in C's send_msg_kexdh_init). */
 function genCliKexParam(ses: CliSession): CliKexParam {
   const mode = ses.newkeys!.algo_kex!.mode;

@@ -7,7 +7,7 @@ import { bytes_to_mp, dh_p_14 } from "@dropbear-ts/crypto";
 import { DropbearExit, dequeue, isempty } from "@dropbear-ts/dbutil";
 import { LOCAL_IDENT, SSH_MSG_IGNORE, SSH_MSG_KEXINIT, TRANS_MAX_PAYLOAD_LEN } from "@dropbear-ts/options";
 import { DROPBEAR_SIGNKEY_ED25519, DROPBEAR_SIGNATURE_ED25519, buf_put_pub_key } from "@dropbear-ts/signkey";
-import { cliKexParamAhead, kexLoadKems, kexWarmUpSteps, kexcurve25519_comb_key, kexdh_comb_key, kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, send_msg_kexinit, svrKexWarmUpSteps } from "../src/index.js";
+import { cliKexCleanup, cliKexParamAhead, kexLoadKems, kexWarmUpSteps, kexcurve25519_comb_key, kexdh_comb_key, kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, send_msg_kexinit, svrKexWarmUpSteps } from "../src/index.js";
 import { fullKex, hostkey, kexPair, only, pump, sendTest, type KexPair } from "./harness.js";
 import { cleanly } from "../../../tests/helpers/fuzz.js";
 import { sshString, u32 } from "../../../tests/helpers/wire.js";
@@ -77,6 +77,19 @@ describe("a whole key exchange over a socket pair", () => {
       await talk(k);
     });
   }
+
+  it("cliKexCleanup burns a key pair made ahead that a session ending before KEXDH_INIT never sent", async () => {
+    const k = await pair();
+    send_msg_kexinit(k.cli);
+    const first = k.cli.algos.sshkex.find((a) => a.name === "sntrup761x25519-sha512")!.data as dropbear_kex;
+    cliKexParamAhead(k.cli, first);
+    const ahead = k.cli.cli_ses.kex_param_ahead!.param;
+    expect(ahead.mode).toBe(dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID);
+    const secrets = ahead.mode === dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID ? [ahead.p.kem_cli_secret!, ahead.p.curve25519.priv] : [];
+    cliKexCleanup(k.cli);
+    expect(k.cli.cli_ses.kex_param_ahead).toBeNull();
+    expect(secrets.map((b) => b.every((x) => x === 0))).toEqual([true, true]);
+  });
 
   for (const [cipher, mac] of [
     ["aes128-ctr", "hmac-sha2-256"],
