@@ -872,9 +872,10 @@ function close_chan_fd(_ses: sshsession, channel: Channel, fd: chanfd, how: numb
 }
 
 /**
- * Make a channel for a local socket and start its CHANNEL_OPEN in ses.writepayload; the caller
- * appends the type's fields and calls encrypt_packet. DROPBEAR_FAILURE when no channel slot
- * is free. @dropbear common-channel.c send_msg_channel_open_init
+ * Make a channel for a local socket (or FD_UNINIT: dbclient's session and netcat channels, whose
+ * stdio their inithandler opens once the peer confirms) and start its CHANNEL_OPEN in
+ * ses.writepayload; the caller appends the type's fields and calls encrypt_packet.
+ * DROPBEAR_FAILURE when no channel slot is free. @dropbear common-channel.c send_msg_channel_open_init
  */
 export function send_msg_channel_open_init<S extends sshsession>(ses: S, fd: chanfd, type: ChanType<S>, typedata: unknown = null): number {
   TRACE("enter send_msg_channel_open_init()");
@@ -885,7 +886,7 @@ export function send_msg_channel_open_init<S extends sshsession>(ses: S, fd: cha
   }
   // Beyond C: a library caller's channel carries its streams and callbacks from the start.
   chan.typedata = typedata;
-  // Our own opens have their socket already: no connect to wait for.
+  // Our own opens have their socket already (or none yet, FD_UNINIT): no connect to wait for.
   chan.writefd = fd;
   chan.readfd = fd;
   chan.bidir_fd = true;
