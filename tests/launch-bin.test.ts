@@ -5,7 +5,8 @@
 import { execFile } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -192,5 +193,29 @@ describe("launcher code cache", () => {
     const ino = statSync(file).ino;
     await runProg();
     expect(statSync(file).ino).toBe(ino);
+  });
+});
+
+describe("the bin scripts' first lines", () => {
+  const { SHELL_HEAD } = createRequire(import.meta.url)(launcher) as { SHELL_HEAD: string };
+  const root = fileURLToPath(new URL("..", import.meta.url));
+
+  it("every program's bin begins with them", () => {
+    for (const p of ["dbclient", "dropbear", "dropbearkey", "dropbearconvert"]) {
+      expect(readFileSync(join(root, "apps", p, "bin", p), "utf8").startsWith(SHELL_HEAD), p).toBe(true);
+    }
+  });
+
+  it("run as a command, sh passes the ignored signals and the arguments on to Node; `node <bin>` skips the line", async () => {
+    const bin = join(dir, "bin", "prog");
+    writeFileSync(bin, `${SHELL_HEAD}require(${JSON.stringify(launcher)}).launch(__filename);\n`);
+    chmodSync(bin, 0o755);
+    writeFileSync(join(dist, "bundle.cjs"), `process.stdout.write(JSON.stringify({ mask: process.env.DROPBEAR_TS_SIGIGN ?? null, args: process.argv.slice(2) }));`);
+    const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
+    const asCommand = await run("sh", ["-c", `trap '' HUP QUIT; exec "$0" "$@"`, bin, "a b", "", "$HOME"], { env });
+    const got = JSON.parse(asCommand.stdout) as { mask: string; args: string[] };
+    expect(Number(BigInt(`0x${got.mask}`) & 0xfn)).toBe(5);
+    expect(got.args).toEqual(["a b", "", "$HOME"]);
+    expect(JSON.parse((await run(process.execPath, [bin, "x"], { env })).stdout)).toEqual({ mask: null, args: ["x"] });
   });
 });

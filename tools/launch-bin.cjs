@@ -21,6 +21,16 @@ const { createHash, randomBytes } = require("node:crypto");
 const { basename, dirname, join } = require("node:path");
 const vm = require("node:vm");
 
+/**
+ * How every bin script begins, the monorepo's and the package's: a sh script to the kernel, a
+ * string and a comment to Node. Node resets each signal its parent left ignored (but SIGPIPE
+ * and SIGXFSZ) before any JavaScript runs, and Dropbear's programs keep them ignored, so sh
+ * passes /proc's SigIgn mask on to the program (packages/dbutil/src/sigign.ts) and execs Node
+ * on the same file. `node <bin>` runs the file as JavaScript directly, with no mask.
+ */
+const SHELL_HEAD =
+  '#!/bin/sh\n":" //; v=; [ -r /proc/$$/status ] && while read -r k v; do [ "$k" = SigIgn: ] && break; v=; done </proc/$$/status; DROPBEAR_TS_SIGIGN=$v exec node "$0" "$@"\n';
+
 /** The file to load: the bundle, or the module graph's entry when the bundle is stale. */
 function program(dist) {
   const main = join(dist, "main.js");
@@ -253,4 +263,4 @@ function sha256(data) {
   return createHash("sha256").update(data).digest();
 }
 
-module.exports = { launch, runBundle };
+module.exports = { SHELL_HEAD, launch, runBundle };

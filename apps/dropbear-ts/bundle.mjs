@@ -7,6 +7,7 @@ import { build } from "esbuild";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
 import { bundleBaseOptions, bundleProgram } from "./bundle-bin.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -14,6 +15,7 @@ const root = join(here, "..", "..");
 const pkg = JSON.parse(readFileSync(join(here, "package.json"), "utf8"));
 const programs = Object.keys(pkg.bin);
 const readJson = (p) => JSON.parse(readFileSync(p, "utf8"));
+const { SHELL_HEAD } = createRequire(import.meta.url)(join(root, "tools", "launch-bin.cjs"));
 
 // Everything is made in a staging folder and renamed into dist/ at the end: the tests import
 // the library from dist/index.js while another test packs, and a rename is never seen half done.
@@ -23,9 +25,10 @@ const staging = mkdtempSync(join(dist, ".bundle-"));
 
 // Each program is the bundle its own bin runs in the monorepo (bundle-bin.mjs: CommonJS, so the
 // launcher can hand V8 its code cache), as dist/<program>.bundle.cjs, with the launcher beside it
-// (dist/launch.cjs, tools/launch-bin.cjs as it is) and a two-line command, dist/<program>.cjs,
-// that runs the one through the other. A global install's dist/ is root's, so root's first run
-// makes the cache and every user's run reads it (docs/process-model.md, "Code cache").
+// (dist/launch.cjs, tools/launch-bin.cjs as it is) and a short command, dist/<program>.cjs,
+// that runs the one through the other (sh first, as the monorepo's bins: SHELL_HEAD). A global
+// install's dist/ is root's, so root's first run makes the cache and every user's run reads it
+// (docs/process-model.md, "Code cache").
 const programMetafiles = [];
 for (const p of programs) {
   const { metafile } = await bundleProgram(p, join(staging, `${p}.bundle.cjs`));
@@ -33,7 +36,7 @@ for (const p of programs) {
   const command = join(staging, `${p}.cjs`);
   writeFileSync(
     command,
-    `#!/usr/bin/env node\n"use strict";\nrequire("./launch.cjs").runBundle(require("node:path").join(__dirname, ${JSON.stringify(`${p}.bundle.cjs`)}));\n`,
+    `${SHELL_HEAD}"use strict";\nrequire("./launch.cjs").runBundle(require("node:path").join(__dirname, ${JSON.stringify(`${p}.bundle.cjs`)}));\n`,
   );
   chmodSync(command, 0o755);
 }

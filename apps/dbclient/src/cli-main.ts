@@ -9,7 +9,7 @@ import { basename } from "node:path";
 import { fill_passwd, get_user_shell } from "@dropbear-ts/auth";
 import { cli_tty_cleanup } from "@dropbear-ts/chansession";
 import type { CliSession } from "@dropbear-ts/core";
-import { TRACE, dropbear_exit } from "@dropbear-ts/dbutil";
+import { TRACE, dropbear_exit, ignoredSignals, ignoredSignalsEnv } from "@dropbear-ts/dbutil";
 import { StreamFd, ownReadSocket, socketStreamOptions } from "@dropbear-ts/netio";
 
 /** What cli_proxy_cmd hands to cli_session: the transport's two ends and the child to kill. */
@@ -24,11 +24,17 @@ export interface ProxyTransport {
  * own complaints reach the user). Resolves once the program runs; a program that cannot be
  * started ends dbclient with the message C's child prints before exiting.
  */
-async function spawnProxy(file: string, args: string[], argv0: string, what: string): Promise<ProxyTransport> {
+async function spawnProxy(file: string, args: string[], argv0: string, what: string, env: NodeJS.ProcessEnv = process.env): Promise<ProxyTransport> {
+  // C's forked child keeps the signals we were left ignoring; Node's spawn resets them all, so
+  // sh ignores them again before it execs the program.
+  const ignored = ignoredSignals().map((s) => s.slice(3));
+  if (ignored.length > 0) {
+    [file, args, argv0] = ["/bin/sh", ["-c", `trap '' ${ignored.join(" ")}; exec "$0" "$@"`, file, ...args], "sh"];
+  }
   let child: ChildProcess;
   try {
     // On demand: most runs start no process, and node:child_process costs start-up time.
-    child = process.getBuiltinModule("node:child_process").spawn(file, args, { argv0, stdio: ["pipe", "pipe", "inherit"] });
+    child = process.getBuiltinModule("node:child_process").spawn(file, args, { argv0, env, stdio: ["pipe", "pipe", "inherit"] });
   } catch (e) {
     TRACE(() => `spawn: ${String(e)}`);
     dropbear_exit("Failed running proxy command");
@@ -64,7 +70,8 @@ function shell_proxy_cmd(ses: CliSession, cmd: string): Promise<ProxyTransport> 
  */
 function exec_proxy_cmd(proxyexec: readonly string[]): Promise<ProxyTransport> {
   const self = [...process.execArgv, process.argv[1]!];
-  return spawnProxy(process.execPath, [...self, ...proxyexec.slice(1)], proxyexec[0]!, proxyexec[0]!);
+  // (Node resets them again: the inner dbclient is told which to ignore, as the bins tell us.)
+  return spawnProxy(process.execPath, [...self, ...proxyexec.slice(1)], proxyexec[0]!, proxyexec[0]!, { ...process.env, ...ignoredSignalsEnv() });
 }
 
 /**
@@ -136,10 +143,12 @@ export function kill_proxy_command(ses: CliSession): void {
  * SIGINT or SIGTERM without a proxy. Dropbear's client sets no handler, so the signal ends it and
  * a shell running it in a loop sees that and stops (Ctrl-C on `for h in ...; do dbclient ...`).
  * Here the terminal is put back first (C leaves it raw), then the process dies of the same
- * signal: the listeners gone, Node gives the signal its default action again.
+ * signal: the listeners gone, Node gives the signal its default action again. A signal our
+ * parent left ignored gets no handler: it stays ignored, as in C.
  */
 export function cli_signal_exit(ses: CliSession): void {
-  const sigs = ["SIGINT", "SIGTERM"] as const;
+  const ignored = ignoredSignals();
+  const sigs = (["SIGINT", "SIGTERM"] as const).filter((s) => !ignored.includes(s));
   const handler = (sig: NodeJS.Signals): void => {
     cli_tty_cleanup(ses);
     for (const s of sigs) {

@@ -3,7 +3,7 @@ import { closeSync, fstatSync, readFileSync, readdirSync, realpathSync, unlinkSy
 import { getPriority, setPriority } from "node:os";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
-import { LOG_INFO, LOG_WARNING, TRACE, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, strerror_code } from "@dropbear-ts/dbutil";
+import { LOG_INFO, LOG_WARNING, TRACE, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, strerror_code } from "@dropbear-ts/dbutil";
 import {
   FdError,
   ListenerFd,
@@ -155,6 +155,8 @@ export function connectionProgram(): ProgramSpec {
   const added = Object.keys(CONNECTION_MALLOC_ENV).filter((k) => env[k] === undefined);
   for (const k of added) env[k] = CONNECTION_MALLOC_ENV[k];
   env[CONNECTION_ENV_ADDED] = added.join(",");
+  // Node's spawn resets every signal; C's forked child inherits the daemon's ignored ones.
+  Object.assign(env, ignoredSignalsEnv());
   return {
     execPath: process.execPath,
     args: [...CONNECTION_V8_FLAGS, ...connectionNodeFlags(process.execArgv), realpathSync(process.argv[1]!), ...process.argv.slice(2), "-2", String(CHILDPIPE_FD)],

@@ -4,6 +4,7 @@ import { closeSync, constants as fsConstants, fsyncSync, openSync } from "node:f
 import { userInfo } from "node:os";
 import { posix } from "node:path";
 import { SpawnChild, cloexecPipe, spawnChild } from "./spawn.js";
+import { keepIgnoredSignals } from "./sigign.js";
 
 /** syslog priorities, as <syslog.h> numbers them (Dropbear passes them to `_dropbear_log`). */
 export const LOG_EMERG = 0;
@@ -467,7 +468,7 @@ export function generic_dropbear_exit(e: DropbearExit): void {
  * `_dropbear_exit`), anything else is a bug in the port and is reported as such. A main that
  * returns a promise (a session loop) ends the process when it settles with an exit, so no
  * leftover socket or timer keeps it alive. argv[0] is the program's base name: Node only knows
- * the script's resolved path.
+ * the script's resolved path. Signals the parent left ignored are ignored again first.
  */
 export function dropbearMain(
   progname: string,
@@ -485,6 +486,7 @@ export function dropbearMain(
     process.stderr.write(`${progname}: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 1;
   };
+  keepIgnoredSignals();
   const argv = [progname, ...process.argv.slice(2)];
   let r: number | Promise<number | void>;
   try {

@@ -3,4 +3,5 @@ export * from "./dbutil.js";
 export * from "./libc.js";
 export * from "./list.js";
 export * from "./queue.js";
+export * from "./sigign.js";
 export * from "./spawn.js";

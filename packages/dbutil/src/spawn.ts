@@ -1,4 +1,6 @@
+import { constants as osConstants } from "node:os";
 import { cstring, libcErrno, libcFunc } from "./libc.js";
+import { ignoredSignals } from "./sigign.js";
 
 // posix_spawn(3) plumbing for dbutil.c's spawn_command / run_command. Dropbear forks, rearranges
 // the child's fds, session, signals and directory in C code, then execs; Node cannot fork, so
@@ -81,10 +83,11 @@ export function spawnErrno(): number {
 
 /**
  * posix_spawn(path, argv, child.env) with the child's file actions and attributes. Every
- * signal goes back to its default in the child (Node ignores SIGPIPE, and an ignored signal
- * would survive exec: run_command's `signal(SIGPIPE, SIG_DFL)`), and its signal mask is
- * emptied, as after a fork of a single-threaded process. Returns the child's pid, or a negative errno when the child could not be started
- * (posix_spawn reports a failed file action or exec instead of C's child dying).
+ * signal but those inherited ignored goes back to its default in the child (Node ignores
+ * SIGPIPE, and an ignored signal would survive exec: run_command's `signal(SIGPIPE, SIG_DFL)`),
+ * and its signal mask is emptied, as after a fork of a single-threaded process. Returns the
+ * child's pid, or a negative errno when the child could not be started (posix_spawn reports a
+ * failed file action or exec instead of C's child dying).
  */
 export function spawnChild(path: string, argv: readonly Uint8Array[], child: SpawnChild): number {
   const fa = Buffer.alloc(SIZEOF_FILE_ACTIONS);
@@ -129,9 +132,11 @@ export function spawnChild(path: string, argv: readonly Uint8Array[], child: Spa
     }
     // Every signal 1-64 back to SIG_DFL. The bits are set by hand: sigfillset leaves out the
     // two C-library-internal signals (32, 33), which glibc's spawn then sets to SIG_IGN in the
-    // child, and an ignored signal survives exec.
+    // child, and an ignored signal survives exec. But not those our parent left ignored: C's
+    // child keeps them ignored through its exec (sigign.ts).
     const sigs = Buffer.alloc(SIZEOF_SIGSET);
     sigs.fill(0xff, 0, 8);
+    for (const n of ignoredSignals().map((s) => osConstants.signals[s])) sigs[(n - 1) >> 3]! &= ~(1 << ((n - 1) & 7));
     fn("int posix_spawnattr_setsigdefault(_Inout_ uint8_t *attr, const uint8_t *set)")(attr, sigs);
     const mask = Buffer.alloc(SIZEOF_SIGSET);
     fn("int sigemptyset(_Inout_ uint8_t *set)")(mask);

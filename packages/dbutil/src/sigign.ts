@@ -1,0 +1,58 @@
+import { readFileSync } from "node:fs";
+import { constants as osConstants } from "node:os";
+import { libcFunc } from "./libc.js";
+
+// Signals a program's parent left ignored. Dropbear's programs install handlers only for the
+// signals they use, so anything else their parent set to SIG_IGN (nohup's SIGHUP, SIGINT and
+// SIGQUIT for a non-interactive shell's background job) stays ignored in them and in the
+// commands they exec. Node resets every inherited SIG_IGN but SIGPIPE's and SIGXFSZ's before
+// any JavaScript runs, so the bin scripts read the set from /proc first (their first line is sh)
+// and pass it here in the environment; the program sets those signals back to SIG_IGN.
+
+/** Where the bin scripts pass /proc/self/status's SigIgn (a hexadecimal mask, bit n-1 for signal n). */
+export const SIGIGN_ENV = "DROPBEAR_TS_SIGIGN";
+
+/**
+ * The signals whose inherited SIG_IGN is kept. Not the others: Node needs SIGCHLD for its
+ * children and SIGUSR1 for its inspector, and the job control signals belong to the shell.
+ */
+const KEPT: readonly NodeJS.Signals[] = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM"];
+
+/** SIG_IGN as glibc defines it, ((__sighandler_t) 1). */
+const SIG_IGN = 1;
+
+/**
+ * Take the inherited set out of the environment (so no child of ours sees it unless we pass it)
+ * and ignore those signals again. dropbearMain calls it first, for every program.
+ */
+export function keepIgnoredSignals(): void {
+  const hex = process.env[SIGIGN_ENV];
+  delete process.env[SIGIGN_ENV];
+  if (hex === undefined || !/^[0-9a-fA-F]{1,16}$/.test(hex)) return;
+  const kept = KEPT.filter((s) => maskHas(BigInt(`0x${hex}`), s));
+  if (kept.length === 0) return;
+  const signal = libcFunc<(signum: number, handler: number) => number>("intptr_t signal(int signum, intptr_t handler)");
+  for (const s of kept) signal(osConstants.signals[s], SIG_IGN);
+}
+
+/**
+ * Those of the kept signals that are ignored now: inherited ignored and given no handler since
+ * (a `process.on` listener replaces SIG_IGN, as C's signal() does). What a child we start keeps
+ * ignored, as a forked C child does through its exec. Read from the kernel: nothing else knows.
+ */
+export function ignoredSignals(): NodeJS.Signals[] {
+  const m = /^SigIgn:\s*([0-9a-fA-F]+)$/m.exec(readFileSync("/proc/self/status", "latin1"));
+  const mask = m === null ? 0n : BigInt(`0x${m[1]}`);
+  return KEPT.filter((s) => maskHas(mask, s));
+}
+
+/** The environment entry that hands ignoredSignals() to another copy of our own program. */
+export function ignoredSignalsEnv(): Record<string, string> {
+  let mask = 0n;
+  for (const s of ignoredSignals()) mask |= 1n << BigInt(osConstants.signals[s] - 1);
+  return mask === 0n ? {} : { [SIGIGN_ENV]: mask.toString(16) };
+}
+
+function maskHas(mask: bigint, sig: NodeJS.Signals): boolean {
+  return ((mask >> BigInt(osConstants.signals[sig] - 1)) & 1n) === 1n;
+}
