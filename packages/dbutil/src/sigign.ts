@@ -41,7 +41,13 @@ export function keepIgnoredSignals(): void {
  * ignored, as a forked C child does through its exec. Read from the kernel: nothing else knows.
  */
 export function ignoredSignals(): NodeJS.Signals[] {
-  const m = /^SigIgn:\s*([0-9a-fA-F]+)$/m.exec(readFileSync("/proc/self/status", "latin1"));
+  let status = "";
+  try {
+    status = readFileSync("/proc/self/status", "latin1");
+  } catch {
+    // No /proc: the bins could not have passed anything either.
+  }
+  const m = /^SigIgn:\s*([0-9a-fA-F]+)$/m.exec(status);
   const mask = m === null ? 0n : BigInt(`0x${m[1]}`);
   return KEPT.filter((s) => maskHas(mask, s));
 }
