@@ -61,7 +61,8 @@ describe("hostile transport input", () => {
   it("padding longer than the packet", async () => {
     const body = Buffer.concat([Buffer.of(200), Buffer.of(20), Buffer.alloc(10)]);
     const log = await hostile([Buffer.concat([u32(body.length), body])]);
-    expect(log).toMatch(/Bad packet size/);
+    // 16 - 200 - 5 as C's unsigned int prints it.
+    expect(log).toMatch(/Bad packet size 4294967107\b/);
   });
 
   it("a non-transport message before the key exchange", async () => {

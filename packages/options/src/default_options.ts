@@ -40,19 +40,26 @@ export const DROPBEAR_CLI_AGENTFWD: boolean = true;
 export const DROPBEAR_CLI_PROXYCMD: boolean = true;
 export const DROPBEAR_CLI_NETCAT: boolean = true;
 
+/**
+ * The type of the options for legacy algorithms that Dropbear builds off by default and that
+ * dropbear-ts does not implement (3DES and CBC ciphers, SHA-1 MACs, DSS keys, the SHA-1 Diffie-
+ * Hellman groups): `true` there is a compile error, not an option that does nothing.
+ */
+type NotImplemented = false;
+
 // -c / -m algorithm lists.
 export const DROPBEAR_USER_ALGO_LIST: boolean = true;
 
 // Ciphers.
 export const DROPBEAR_AES128: boolean = true;
 export const DROPBEAR_AES256: boolean = true;
-export const DROPBEAR_3DES: boolean = false;
+export const DROPBEAR_3DES: NotImplemented = false;
 
 export const DROPBEAR_CHACHA20POLY1305: boolean = true;
 
 export const DROPBEAR_ENABLE_CTR_MODE: boolean = true;
 
-export const DROPBEAR_ENABLE_CBC_MODE: boolean = false;
+export const DROPBEAR_ENABLE_CBC_MODE: NotImplemented = false;
 
 // Off in Dropbear. AES-GCM is one of our documented additions: the algorithm tables (algo
 // package) may offer it regardless of this value.
@@ -60,17 +67,17 @@ export const DROPBEAR_ENABLE_GCM_MODE: boolean = false;
 
 // MACs. Dropbear has no -etm variants at all; those, like hmac-sha2-512, are our documented
 // additions that the algorithm tables (algo package) may enable.
-export const DROPBEAR_SHA1_HMAC: boolean = false;
+export const DROPBEAR_SHA1_HMAC: NotImplemented = false;
 export const DROPBEAR_SHA2_256_HMAC: boolean = true;
 export const DROPBEAR_SHA2_512_HMAC: boolean = false;
-export const DROPBEAR_SHA1_96_HMAC: boolean = false;
+export const DROPBEAR_SHA1_96_HMAC: NotImplemented = false;
 
 // Host key / public key types.
 export const DROPBEAR_RSA: boolean = true;
 // ssh-rsa signatures (SHA-1); rsa-sha2-256 is separate, see DROPBEAR_RSA_SHA256 in sysoptions.
 export const DROPBEAR_RSA_SHA1: boolean = false;
 
-export const DROPBEAR_DSS: boolean = false;
+export const DROPBEAR_DSS: NotImplemented = false;
 export const DROPBEAR_ECDSA: boolean = true;
 
 export const DROPBEAR_ED25519: boolean = true;
@@ -85,14 +92,14 @@ export const DROPBEAR_DEFAULT_RSA_SIZE = 2048;
 export const DROPBEAR_DELAY_HOSTKEY: boolean = true;
 
 // Key exchange methods.
-export const DROPBEAR_DH_GROUP14_SHA1: boolean = false;
+export const DROPBEAR_DH_GROUP14_SHA1: NotImplemented = false;
 export const DROPBEAR_DH_GROUP14_SHA256: boolean = true;
 export const DROPBEAR_DH_GROUP16: boolean = false;
 export const DROPBEAR_CURVE25519: boolean = true;
 export const DROPBEAR_SNTRUP761: boolean = true;
 export const DROPBEAR_MLKEM768: boolean = true;
 export const DROPBEAR_ECDH: boolean = true;
-export const DROPBEAR_DH_GROUP1: boolean = false;
+export const DROPBEAR_DH_GROUP1: NotImplemented = false;
 
 // If group1 were built, only the client would offer it.
 export const DROPBEAR_DH_GROUP1_CLIENTONLY: boolean = true;

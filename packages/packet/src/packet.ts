@@ -406,7 +406,8 @@ export function decrypt_packet(ses: sshsession): void {
   const padlen = buf_getbyte(readbuf);
   const len = readbuf.len - padlen - 4 - 1 - macsize;
   if (len > OUR_RECV_MAX_PAYLOAD_LEN + ZLIB_COMPRESS_EXPANSION || len < 1) {
-    dropbear_exit(`Bad packet size ${len}`);
+    // (C's len is unsigned: a padding longer than the packet shows as a large number.)
+    dropbear_exit(`Bad packet size ${len >>> 0}`);
   }
   buf_setpos(readbuf, PACKET_PAYLOAD_OFF);
   if (is_compress_recv(ses)) {
