@@ -39,6 +39,7 @@ import {
 } from "@dropbear-ts/crypto";
 import { LOG_WARNING, TRACE, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
 import {
+  DROPBEAR_RSA_SHA1,
   MAX_NAME_LEN,
   MAX_PROPOSED_ALGO,
   SSH_EXT_INFO_C,
@@ -50,6 +51,7 @@ import {
   DROPBEAR_SIGNATURE_ECDSA_NISTP384,
   DROPBEAR_SIGNATURE_ECDSA_NISTP521,
   DROPBEAR_SIGNATURE_ED25519,
+  DROPBEAR_SIGNATURE_RSA_SHA1,
   DROPBEAR_SIGNATURE_RSA_SHA256,
   DROPBEAR_SIGNATURE_RSA_SHA512,
   DROPBEAR_SIGNATURE_SK_ECDSA_NISTP256,
@@ -115,6 +117,8 @@ export const sigalgs: readonly algo_type<null>[] = [
   entry("ecdsa-sha2-nistp521", DROPBEAR_SIGNATURE_ECDSA_NISTP521, null),
   entry("sk-ecdsa-sha2-nistp256@openssh.com", DROPBEAR_SIGNATURE_SK_ECDSA_NISTP256, null),
   entry("rsa-sha2-256", DROPBEAR_SIGNATURE_RSA_SHA256, null),
+  // SHA-1 RSA, off as in Dropbear (default_options.ts).
+  ...(DROPBEAR_RSA_SHA1 ? [entry("ssh-rsa", DROPBEAR_SIGNATURE_RSA_SHA1, null)] : []),
   entry("rsa-sha2-512", DROPBEAR_SIGNATURE_RSA_SHA512, null),
 ];
 

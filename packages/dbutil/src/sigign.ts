@@ -29,7 +29,8 @@ export function keepIgnoredSignals(): void {
   const hex = process.env[SIGIGN_ENV];
   delete process.env[SIGIGN_ENV];
   if (hex === undefined || !/^[0-9a-fA-F]{1,16}$/.test(hex)) return;
-  const kept = KEPT.filter((s) => maskHas(BigInt(`0x${hex}`), s));
+  const mask = BigInt(`0x${hex}`);
+  const kept = KEPT.filter((s) => maskHas(mask, s));
   if (kept.length === 0) return;
   const signal = libcFunc<(signum: number, handler: number) => number>("intptr_t signal(int signum, intptr_t handler)");
   for (const s of kept) signal(osConstants.signals[s], SIG_IGN);

@@ -1,4 +1,8 @@
 // Mirrors Dropbear 2026.94 src/default_options.h: the build options with the values Dropbear ships.
+// A record of Dropbear's build more than a set of switches: an option acts as in C where the
+// code reads it (feature options such as the auth methods, DROPBEAR_RSA_SHA1, the limits);
+// which algorithms are offered is the algorithm tables' (algo package, docs/deviations.md), and
+// the legacy algorithms Dropbear ships off and we do not implement are typed NotImplemented.
 
 // Listening defaults; an empty address means every interface.
 export const DROPBEAR_DEFPORT = "22";
