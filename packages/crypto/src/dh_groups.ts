@@ -1,12 +1,11 @@
-import { createDiffieHellman, type DiffieHellman } from "node:crypto";
+import { createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from "node:crypto";
 import { dropbear_exit } from "@dropbear-ts/dbutil";
 
 import { bytes_to_mp, mpToBytes } from "./bignum.js";
 import { gen_random_mpint } from "./dbrandom.js";
 
 // The MODP groups of RFC 3526 that Dropbear can offer. The arithmetic runs in OpenSSL through
-// node:crypto's DiffieHellman; only the private exponent is chosen here, the way kex-dh.c
-// chooses it.
+// node:crypto's DH keys; only the private exponent is chosen here, the way kex-dh.c chooses it.
 
 /** Byte length of the group 14 prime. @dropbear dh_groups.h DH_P_14_LEN */
 export const DH_P_14_LEN = 256;
@@ -51,31 +50,81 @@ export const dh_p_16: Buffer = Buffer.from(
 /** The generator of every group above. @dropbear dh_groups.c DH_G_VAL */
 export const DH_G_VAL = 2;
 
-const G_BYTES = Buffer.from([DH_G_VAL]);
-
 /** One side's ephemeral DH values: the secret exponent and g^priv mod p (e or f). */
 export interface DhKeypair {
   readonly priv: bigint;
   readonly pub: bigint;
 }
 
-/**
- * One DiffieHellman object per prime, made on first use: from Node 24 on, making one checks the
- * prime (a safe-prime test: 0.3 s for group 14, 4 s for group 16), so it is done once per
- * process, not twice per key exchange. Callers set the private key right before each use.
- */
-const dhByPrime = new Map<string, DiffieHellman>();
+/** PKCS #3's dhKeyAgreement (1.2.840.113549.1.3.1), the algorithm of a DH key's DER. */
+const OID_DH_KEY_AGREEMENT = Buffer.from("06092a864886f70d010301", "hex");
 
-function dhFor(dh_p: Uint8Array, priv: bigint): DiffieHellman {
-  const key = Buffer.from(dh_p).toString("hex");
-  let dh = dhByPrime.get(key);
-  if (dh === undefined) {
-    dh = createDiffieHellman(dh_p, G_BYTES);
-    dhByPrime.set(key, dh);
-  }
-  dh.setPrivateKey(mpToBytes(priv));
-  return dh;
+function derLength(n: number): Buffer {
+  if (n < 0x80) return Buffer.of(n);
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
 }
+
+function der(tag: number, ...body: Buffer[]): Buffer {
+  const b = Buffer.concat(body);
+  return Buffer.concat([Buffer.of(tag), derLength(b.length), b]);
+}
+
+/** A DER INTEGER of a non-negative value. */
+function derInt(mp: bigint): Buffer {
+  const b = mpToBytes(mp);
+  return der(0x02, b.length === 0 || (b[0]! & 0x80) !== 0 ? Buffer.concat([Buffer.of(0), b]) : b);
+}
+
+/** The AlgorithmIdentifier of a key in the group: dhKeyAgreement with DHParameter { p, g }. */
+function dhAlgorithm(dh_p: Uint8Array): Buffer {
+  return der(0x30, OID_DH_KEY_AGREEMENT, der(0x30, derInt(bytes_to_mp(dh_p)), derInt(BigInt(DH_G_VAL))));
+}
+
+/**
+ * Our secret exponent as an OpenSSL key (PKCS #8), through which node:crypto does the
+ * arithmetic. Not createDiffieHellman(p, g): from Node 24 on it tests the prime for safety
+ * each time (0.3 s for group 14, 4-25 s for group 16), once in every process.
+ */
+function dhPrivateKey(dh_p: Uint8Array, priv: bigint): KeyObject {
+  const pkcs8 = der(0x30, derInt(0n), dhAlgorithm(dh_p), der(0x04, derInt(priv)));
+  return createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" });
+}
+
+/** The peer's value as an OpenSSL public key (SubjectPublicKeyInfo). */
+function dhPublicKey(dh_p: Uint8Array, pub: bigint): KeyObject {
+  const spki = der(0x30, dhAlgorithm(dh_p), der(0x03, Buffer.of(0), derInt(pub)));
+  return createPublicKey({ key: spki, format: "der", type: "spki" });
+}
+
+/** Skip one DER element at `off`: the offset of its contents and of what follows it. */
+function derSkip(b: Buffer, off: number): { body: number; end: number } {
+  let len = b[off + 1]!;
+  let body = off + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + b[body + i]!;
+    body += n;
+  }
+  return { body, end: body + len };
+}
+
+/** g^priv mod p, as OpenSSL computed it for the key: the INTEGER inside the SPKI's BIT STRING. */
+function dhPublicValue(key: KeyObject): bigint {
+  const spki = createPublicKey(key).export({ format: "der", type: "spki" });
+  const outer = derSkip(spki, 0);
+  const bits = derSkip(spki, derSkip(spki, outer.body).end);
+  const y = derSkip(spki, bits.body + 1);
+  return bytes_to_mp(spki.subarray(y.body, y.end));
+}
+
+/**
+ * The key of a key pair made here, kept until its shared secret is computed, so that the
+ * exponent is not imported (and g^priv computed) a second time.
+ */
+const pending = new Map<bigint, KeyObject>();
 
 /**
  * Make an ephemeral key pair in the group with prime dh_p: priv uniform in (0, q) with
@@ -84,8 +133,11 @@ function dhFor(dh_p: Uint8Array, priv: bigint): DiffieHellman {
 export function dhGenerateKeypair(dh_p: Uint8Array): DhKeypair {
   const p = bytes_to_mp(dh_p);
   const priv = gen_random_mpint((p - 1n) >> 1n);
-  const pub = bytes_to_mp(dhFor(dh_p, priv).generateKeys());
-  return { priv, pub };
+  const key = dhPrivateKey(dh_p, priv);
+  // At most the pair of a key exchange and one made ahead for the next (cliKexParamAhead).
+  if (pending.size >= 2) pending.delete(pending.keys().next().value!);
+  pending.set(priv, key);
+  return { priv, pub: dhPublicValue(key) };
 }
 
 /**
@@ -99,9 +151,11 @@ export function dhSharedSecret(dh_p: Uint8Array, priv: bigint, dh_pub_them: bigi
   if (!(dh_pub_them > 1n && dh_pub_them < p - 1n)) {
     dropbear_exit("Diffie-Hellman error");
   }
+  const privateKey = pending.get(priv) ?? dhPrivateKey(dh_p, priv);
+  pending.delete(priv);
   let secret: Buffer;
   try {
-    secret = dhFor(dh_p, priv).computeSecret(mpToBytes(dh_pub_them));
+    secret = diffieHellman({ privateKey, publicKey: dhPublicKey(dh_p, dh_pub_them) });
   } catch {
     dropbear_exit("Diffie-Hellman error");
   }
