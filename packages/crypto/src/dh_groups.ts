@@ -122,7 +122,9 @@ function dhPublicValue(key: KeyObject): bigint {
 
 /**
  * The key of a key pair made here, kept until its shared secret is computed, so that the
- * exponent is not imported (and g^priv computed) a second time.
+ * exponent is not imported (and g^priv computed) a second time. A pair never used (a burnt
+ * key made ahead) stays until two newer ones push it out, as the one DiffieHellman object per
+ * group used to keep its last exponent.
  */
 const pending = new Map<bigint, KeyObject>();
 
@@ -143,8 +145,9 @@ export function dhGenerateKeypair(dh_p: Uint8Array): DhKeypair {
 /**
  * The shared secret K = them^priv mod p. The peer's value must lie in [2, p-2] (1 and p-1
  * would force K into a subgroup of order 2); anything else ends the session with Dropbear's
- * "Diffie-Hellman error", as kex-dh.c's kexdh_comb_key does. Node 22's OpenSSL also refuses a
- * value outside the prime-order subgroup (no honest peer sends one): the same error then.
+ * "Diffie-Hellman error", as kex-dh.c's kexdh_comb_key does. The running OpenSSL may also
+ * refuse a value outside the prime-order subgroup (Node 20's does; no honest peer sends one):
+ * the same error then.
  */
 export function dhSharedSecret(dh_p: Uint8Array, priv: bigint, dh_pub_them: bigint): bigint {
   const p = bytes_to_mp(dh_p);
