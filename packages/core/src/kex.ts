@@ -1,3 +1,4 @@
+import type { KeyObject } from "node:crypto";
 import type { buffer } from "@dropbear-ts/buffer";
 import type { ecc_key } from "@dropbear-ts/signkey";
 import type { dropbear_kex_mode } from "./algo.js";
@@ -9,6 +10,8 @@ import type { dropbear_kex_mode } from "./algo.js";
 export interface kex_dh_param {
   pub: bigint;
   priv: bigint;
+  /** priv as the OpenSSL key that does the arithmetic (crypto's dh_groups.ts), made with the pair. */
+  key?: KeyObject;
 }
 
 /** Our ephemeral ECDH key. @dropbear kex.h kex_ecdh_param */

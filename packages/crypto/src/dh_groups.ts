@@ -54,6 +54,8 @@ export const DH_G_VAL = 2;
 export interface DhKeypair {
   readonly priv: bigint;
   readonly pub: bigint;
+  /** priv as an OpenSSL key, kept so that the shared secret does not import it again. */
+  readonly key: KeyObject;
 }
 
 /** PKCS #3's dhKeyAgreement (1.2.840.113549.1.3.1), the algorithm of a DH key's DER. */
@@ -121,14 +123,6 @@ function dhPublicValue(key: KeyObject): bigint {
 }
 
 /**
- * The key of a key pair made here, kept until its shared secret is computed, so that the
- * exponent is not imported (and g^priv computed) a second time. A pair never used (a burnt
- * key made ahead) stays until two newer ones push it out, as the one DiffieHellman object per
- * group used to keep its last exponent.
- */
-const pending = new Map<bigint, KeyObject>();
-
-/**
  * Make an ephemeral key pair in the group with prime dh_p: priv uniform in (0, q) with
  * q = (p-1)/2, as kex-dh.c's gen_kexdh_param picks it, and pub = g^priv mod p.
  */
@@ -136,26 +130,23 @@ export function dhGenerateKeypair(dh_p: Uint8Array): DhKeypair {
   const p = bytes_to_mp(dh_p);
   const priv = gen_random_mpint((p - 1n) >> 1n);
   const key = dhPrivateKey(dh_p, priv);
-  // At most the pair of a key exchange and one made ahead for the next (cliKexParamAhead).
-  if (pending.size >= 2) pending.delete(pending.keys().next().value!);
-  pending.set(priv, key);
-  return { priv, pub: dhPublicValue(key) };
+  return { priv, pub: dhPublicValue(key), key };
 }
 
 /**
- * The shared secret K = them^priv mod p. The peer's value must lie in [2, p-2] (1 and p-1
- * would force K into a subgroup of order 2); anything else ends the session with Dropbear's
- * "Diffie-Hellman error", as kex-dh.c's kexdh_comb_key does. The running OpenSSL may also
- * refuse a value outside the prime-order subgroup (Node 20's does; no honest peer sends one):
- * the same error then.
+ * The shared secret K = them^priv mod p, our side given as its exponent or as the pair
+ * dhGenerateKeypair made (its key then used as it is). The peer's value must lie in [2, p-2]
+ * (1 and p-1 would force K into a subgroup of order 2); anything else ends the session with
+ * Dropbear's "Diffie-Hellman error", as kex-dh.c's kexdh_comb_key does. The running OpenSSL
+ * may also refuse a value outside the prime-order subgroup (Node 20's does; no honest peer
+ * sends one): the same error then.
  */
-export function dhSharedSecret(dh_p: Uint8Array, priv: bigint, dh_pub_them: bigint): bigint {
+export function dhSharedSecret(dh_p: Uint8Array, ours: bigint | { readonly priv: bigint; readonly key?: KeyObject }, dh_pub_them: bigint): bigint {
   const p = bytes_to_mp(dh_p);
   if (!(dh_pub_them > 1n && dh_pub_them < p - 1n)) {
     dropbear_exit("Diffie-Hellman error");
   }
-  const privateKey = pending.get(priv) ?? dhPrivateKey(dh_p, priv);
-  pending.delete(priv);
+  const privateKey = typeof ours === "bigint" ? dhPrivateKey(dh_p, ours) : (ours.key ?? dhPrivateKey(dh_p, ours.priv));
   let secret: Buffer;
   try {
     secret = diffieHellman({ privateKey, publicKey: dhPublicKey(dh_p, dh_pub_them) });

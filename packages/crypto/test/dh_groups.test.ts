@@ -40,6 +40,9 @@ describe("MODP groups", () => {
       expect(a.priv > 0n && a.priv < (pn - 1n) / 2n).toBe(true);
       expect(a.pub > 1n && a.pub < pn - 1n).toBe(true);
       expect(dhSharedSecret(p, a.priv, b.pub)).toBe(dhSharedSecret(p, b.priv, a.pub));
+      // The pair's own key, as kexdh_comb_key passes it, gives the same K.
+      expect(dhSharedSecret(p, a, b.pub)).toBe(dhSharedSecret(p, b, a.pub));
+      expect(dhSharedSecret(p, a, b.pub)).toBe(dhSharedSecret(p, a.priv, b.pub));
     });
   }
 

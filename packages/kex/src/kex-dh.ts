@@ -17,7 +17,7 @@ export function gen_kexdh_param(ses: sshsession): kex_dh_param {
  */
 export function kexdh_comb_key(ses: sshsession, param: kex_dh_param, dh_pub_them: bigint, hostkey: sign_key): void {
   const newkeys = ses.newkeys!;
-  ses.dh_K = dhSharedSecret(kexOfMode(ses, dropbear_kex_mode.DROPBEAR_KEX_NORMAL_DH).dh_p_bytes, param.priv, dh_pub_them);
+  ses.dh_K = dhSharedSecret(kexOfMode(ses, dropbear_kex_mode.DROPBEAR_KEX_NORMAL_DH).dh_p_bytes, param, dh_pub_them);
   const dh_e = ses.isserver ? dh_pub_them : param.pub;
   const dh_f = ses.isserver ? param.pub : dh_pub_them;
   const h = ses.kexhashbuf!;
