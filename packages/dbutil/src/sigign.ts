@@ -22,6 +22,12 @@ const KEPT: readonly NodeJS.Signals[] = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM
 const SIG_IGN = 1;
 
 /**
+ * Whether keepIgnoredSignals set any signal back to SIG_IGN. If not, none of KEPT can be
+ * ignored (Node reset them all at start), and ignoredSignals need not ask the kernel.
+ */
+let reignored = false;
+
+/**
  * Take the inherited set out of the environment (so no child of ours sees it unless we pass it)
  * and ignore those signals again. dropbearMain calls it first, for every program.
  */
@@ -34,6 +40,7 @@ export function keepIgnoredSignals(): void {
   if (kept.length === 0) return;
   const signal = libcFunc<(signum: number, handler: number) => number>("intptr_t signal(int signum, intptr_t handler)");
   for (const s of kept) signal(osConstants.signals[s], SIG_IGN);
+  reignored = true;
 }
 
 /**
@@ -42,6 +49,8 @@ export function keepIgnoredSignals(): void {
  * ignored, as a forked C child does through its exec. Read from the kernel: nothing else knows.
  */
 export function ignoredSignals(): NodeJS.Signals[] {
+  // Called on every dbclient start and every command spawned: no read when nothing was passed.
+  if (!reignored) return [];
   let status = "";
   try {
     status = readFileSync("/proc/self/status", "latin1");

@@ -83,11 +83,11 @@ export function spawnErrno(): number {
 
 /**
  * posix_spawn(path, argv, child.env) with the child's file actions and attributes. Every
- * signal but those still ignored from our parent (sigign.ts) goes back to its default in the child (Node ignores
- * SIGPIPE, and an ignored signal would survive exec: run_command's `signal(SIGPIPE, SIG_DFL)`),
- * and its signal mask is emptied, as after a fork of a single-threaded process. Returns the
- * child's pid, or a negative errno when the child could not be started (posix_spawn reports a
- * failed file action or exec instead of C's child dying).
+ * signal but those still ignored from our parent (sigign.ts) goes back to its default in the
+ * child (Node ignores SIGPIPE, and an ignored signal would survive exec: run_command's
+ * `signal(SIGPIPE, SIG_DFL)`), and its signal mask is emptied, as after a fork of a
+ * single-threaded process. Returns the child's pid, or a negative errno when the child could
+ * not be started (posix_spawn reports a failed file action or exec instead of C's child dying).
  */
 export function spawnChild(path: string, argv: readonly Uint8Array[], child: SpawnChild): number {
   const fa = Buffer.alloc(SIZEOF_FILE_ACTIONS);
