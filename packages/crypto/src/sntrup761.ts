@@ -4,9 +4,12 @@ import { dropbear_exit, m_burn } from "@dropbear-ts/dbutil";
 
 import type { dropbear_kem_desc } from "./algo.js";
 import { genrandom } from "./dbrandom.js";
+import { sntrup761WasmBase64 } from "./sntrup761_wasm.js";
 
-// Streamlined NTRU Prime sntrup761, the KEM half of sntrup761x25519-sha512, written in
-// TypeScript after Dropbear's sntrup761.c (the "compact" implementation from SUPERCOP).
+// Streamlined NTRU Prime sntrup761, the KEM half of sntrup761x25519-sha512, written after
+// Dropbear's sntrup761.c (the "compact" implementation from SUPERCOP): in TypeScript, but for
+// the two inversions and the products by a small polynomial, which are WebAssembly written in
+// AssemblyScript (assembly/sntrup761.ts says why).
 //
 // Ring: Z_q[x]/(x^p - x - 1) with p = 761, q = 4591; "small" polynomials have coefficients in
 // {-1, 0, 1}, "short" ones are small with exactly w = 286 nonzero coefficients.
@@ -14,15 +17,11 @@ import { genrandom } from "./dbrandom.js";
 // Constant time: secret data never selects a branch or an array index. Choices are made with
 // all-ones / all-zero masks (x >> 31 on an int32) as in the C, every loop runs a public number
 // of times, and no BigInt is used. Values are kept in Int32Arrays (small numbers, so V8 keeps
-// them as untagged int32) and products go through Math.imul. Three places use double-precision
-// arithmetic on integers instead, exact because every value stays far below 2^53 (and
-// floating-point add, multiply and floor take the same time whatever such values are): the
-// one-step reduction in Rq_recip3, the two-lanes-per-double polynomial products, and the
-// 32x32-bit multiply-high of uint32_divmod_uint14 (public data only). The other speed-ups keep
-// the C's arithmetic and only change the layout: R3_recip is bit-sliced, and Rq_recip3's loops
-// stop at bounds that depend on the step number alone. Work buffers are allocated once, reused,
-// and zeroed after each call that put secrets in them. (JavaScript promises no timing, so this
-// is as constant-time as a JIT allows, not a guarantee.)
+// them as untagged int32) and products go through Math.imul. The 32x32-bit multiply-high of
+// uint32_divmod_uint14 (public data only) uses double-precision arithmetic on integers, exact
+// because every value stays far below 2^53. Work buffers are allocated once, reused, and zeroed
+// after each call that put secrets in them. (JavaScript promises no timing, so this is as
+// constant-time as a JIT allows, not a guarantee; the WebAssembly kernels run as compiled.)
 //
 // Randomness: Dropbear draws each 32-bit sample with its own genrandom call; we draw the 761
 // samples of a Small_random / Short_random as one block of little-endian words. For a uniform
@@ -73,12 +72,6 @@ const smallG = new Int32Array(p); // small g / e
 const smallV = new Int32Array(p); // small 1/g
 const smallR = new Int32Array(p); // small r (the KEM input)
 const smallT = new Int32Array(p); // small ev
-const product = new Int32Array(2 * p - 1); // unreduced products
-// Rq_recip3's f, g, v, r, in doubles (see there); one spare slot each for the public bounds.
-const recipF = new Float64Array(p + 2);
-const recipG = new Float64Array(p + 2);
-const recipV = new Float64Array(p + 2);
-const recipR = new Float64Array(p + 2);
 const sortList = new Int32Array(p);
 const randomBlock = new Uint8Array(4 * p);
 const randomWords = new Uint32Array(p);
@@ -92,8 +85,8 @@ const sessionInput = new Uint8Array(Hash_bytes + crypto_kem_sntrup761_CIPHERTEXT
 const hashOut = new Uint8Array(Hash_bytes);
 
 function burnAll(): void {
-  for (const a of [polyA, polyB, polyC, smallF, smallG, smallV, smallR, smallT, product]) a.fill(0);
-  for (const a of [recipF, recipG, recipV, recipR, sortList, randomWords]) a.fill(0);
+  for (const a of [polyA, polyB, polyC, smallF, smallG, smallV, smallR, smallT]) a.fill(0);
+  for (const a of [sortList, randomWords]) a.fill(0);
   for (const a of [randomBlock, rEnc, cNew, confirmInput, sessionInput, hashOut]) m_burn(a);
   encR.fill(0);
   for (const a of [...levelR2, ...levelBottomR, ...levelBottomT]) a.fill(0);
@@ -213,26 +206,6 @@ function Fq_freeze(x: number): number {
   return x - q * ((Math.imul(q28, x) + 0x8000000) >> 28);
 }
 
-const qInverse = 1 / q;
-
-/**
- * Fq_freeze in one step for the products of Rq_recip3 (|x| <= 2*q12^2 < 2^24): x minus q times
- * the nearest integer to x/q. In double precision x*(1/q) is within 2^-30 of x/q, which is never
- * within 1/(2q) of a half-integer, so the rounding is exact; floor compiles to one instruction,
- * and q times it (below 2^24) is exact too.
- * A test checks it against the exact remainder over that whole range.
- */
-export function sntrup761FreezeWide(x: number): number {
-  return x - q * Math.floor(x * qInverse + 0.5);
-}
-
-/** a1^(q-2), the inverse of a1 mod q (by a fixed chain of multiplications). @dropbear sntrup761.c Fq_recip */
-function Fq_recip(a1: number): number {
-  let ai = a1;
-  for (let i = 1; i < q - 2; ++i) ai = Fq_freeze(Math.imul(a1, ai));
-  return ai;
-}
-
 /** -1 if r does not have weight exactly w, else 0. @dropbear sntrup761.c Weightw_mask */
 function Weightw_mask(r: Int32Array): number {
   let weight = 0;
@@ -248,264 +221,89 @@ function R3_fromRq(out: Int32Array, r: Int32Array): void {
   for (let i = 0; i < p; ++i) out[i] = F3_freeze(r[i]!);
 }
 
-// Products by a small polynomial run two multiplications per step in double precision: the small
-// factor g is split at H = ceil(p/2) into halves packed as gPacked[j] = g[j] + 2^26 g[H+j], so
-// f[i] * gPacked[j] adds f[i]g[j] to the low lane and f[i]g[H+j] to the high one. Every lane
-// stays below 2^21 in size (761 products of at most 2295), so the packed sums stay exact (below
-// 2^48) and split apart exactly again; no branch, no data-dependent index.
-const H = (p + 1) >> 1;
-const LANE = 2 ** 26;
-const gPacked = new Float64Array(H);
-const lanes = new Float64Array(p + H - 1);
-
-/**
- * fg[0..2p-1) = f * g (unreduced, not yet folded), f with |coefficients| <= q12 and g small,
- * by packed schoolbook multiplication.
- */
-function multiplyPacked(fg: Int32Array, f: Int32Array, g: Int32Array): void {
-  for (let j = 0; j < H; ++j) gPacked[j] = g[j]! + (H + j < p ? g[H + j]! : 0) * LANE;
-  lanes.fill(0);
-  for (let i = 0; i < p; ++i) {
-    const fi = f[i]!;
-    for (let j = 0; j < H; ++j) lanes[i + j] = lanes[i + j]! + fi * gPacked[j]!;
-  }
-  // Low lanes are products at i + j, high lanes at i + j + H.
-  fg.fill(0);
-  for (let k = 0; k < p + H - 1; ++k) {
-    const x = lanes[k]!;
-    const hi = Math.floor(x / LANE + 0.5);
-    fg[k] = fg[k]! + (x - hi * LANE);
-    if (k + H < 2 * p - 1) fg[k + H] = fg[k + H]! + hi;
-  }
-  lanes.fill(0);
-  gPacked.fill(0);
-}
-
-/** Folds a degree-(2p-2) product back into the ring with x^p = x + 1. */
-function foldProduct(fg: Int32Array): void {
-  for (let i = p; i < p + p - 1; ++i) {
-    const t = fg[i]!;
-    fg[i - p] = fg[i - p]! + t;
-    fg[i - p + 1] = fg[i - p + 1]! + t;
-  }
-}
-
-/** h = f * g in R/3, both small. @dropbear sntrup761.c R3_mult */
-function R3_mult(h: Int32Array, f: Int32Array, g: Int32Array): void {
-  const fg = product;
-  multiplyPacked(fg, f, g);
-  foldProduct(fg);
-  for (let i = 0; i < p; ++i) h[i] = F3_freeze(fg[i]!);
-}
-
-/** h = f * g in R/q, f an Fq polynomial and g small. @dropbear sntrup761.c Rq_mult_small */
-function Rq_mult_small(h: Int32Array, f: Int32Array, g: Int32Array): void {
-  const fg = product;
-  multiplyPacked(fg, f, g);
-  foldProduct(fg);
-  for (let i = 0; i < p; ++i) h[i] = Fq_freeze(fg[i]!);
-}
-
 /** h = 3f in R/q. @dropbear sntrup761.c Rq_mult3 */
 function Rq_mult3(h: Int32Array, f: Int32Array): void {
   for (let i = 0; i < p; ++i) h[i] = Fq_freeze(Math.imul(3, f[i]!));
 }
 
-// R3_recip works on bit-sliced vectors: coefficient j of a vector in {-1, 0, 1} is bit j%32 of
-// word j>>5 in two planes, "nonzero" (M) and "negative" (S, 0 whenever M is 0). A step then costs
-// a few word operations per 32 coefficients instead of a few per coefficient.
-const R3_WORDS = (p + 1 + 31) >> 5;
-/** Bits of the top word that hold coefficients 0..p. */
-const R3_TOPMASK = (1 << ((p + 1) & 31)) - 1;
-const r3fM = new Int32Array(R3_WORDS);
-const r3fS = new Int32Array(R3_WORDS);
-const r3gM = new Int32Array(R3_WORDS);
-const r3gS = new Int32Array(R3_WORDS);
-const r3vM = new Int32Array(R3_WORDS);
-const r3vS = new Int32Array(R3_WORDS);
-const r3rM = new Int32Array(R3_WORDS);
-const r3rS = new Int32Array(R3_WORDS);
+// The inversions and the products by a small polynomial run in WebAssembly (assembly/
+// sntrup761.ts, which says why): each wrapper copies its inputs into the module's memory, runs
+// the kernel, copies the result out and zeroes the module's memory. The module is compiled and
+// instantiated on first use (or by sntrup761Load).
 
-/** Coefficient j (in {-1, 0, 1}) of the bit-sliced vector (m, s). */
-function r3Get(m: Int32Array, s: Int32Array, j: number): number {
-  const bm = (m[j >> 5]! >>> (j & 31)) & 1;
-  const bs = (s[j >> 5]! >>> (j & 31)) & 1;
-  return bm - 2 * (bm & bs);
+/** The kernels' exports (assembly/sntrup761.ts); IN0, IN1, OUT are the areas' addresses. */
+interface KernelExports {
+  readonly memory: { readonly buffer: ArrayBuffer };
+  readonly IN0: { readonly value: number };
+  readonly IN1: { readonly value: number };
+  readonly OUT: { readonly value: number };
+  burn(): void;
+  R3_mult(): void;
+  Rq_mult_small(): void;
+  R3_recip(): number;
+  Rq_recip3(): number;
 }
 
-/** Sets coefficient j (currently 0) of (m, s) to x in {-1, 0, 1}. */
-function r3Set(m: Int32Array, s: Int32Array, j: number, x: number): void {
-  m[j >> 5] = m[j >> 5]! | ((x & 1) << (j & 31));
-  s[j >> 5] = s[j >> 5]! | ((x >>> 31) << (j & 31));
+/** The part of the WebAssembly global used here (TypeScript's ES2022 library declares none of it). */
+interface WebAssemblyApi {
+  readonly Module: new (bytes: Uint8Array) => object;
+  readonly Instance: new (module: object, imports: object) => { readonly exports: object };
+}
+
+/** The instantiated kernels and views of their input and output areas. */
+interface Kernels {
+  readonly run: KernelExports;
+  readonly in0: Int32Array;
+  readonly in1: Int32Array;
+  readonly out: Int32Array;
+}
+
+let kernelsInstance: Kernels | null = null;
+
+function kernels(): Kernels {
+  if (kernelsInstance === null) {
+    const wasm = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
+    const module = new wasm.Module(Buffer.from(sntrup761WasmBase64, "base64"));
+    // The exports are what assembly/sntrup761.ts declares; WebAssembly gives them untyped.
+    const run = new wasm.Instance(module, {}).exports as KernelExports;
+    const view = (area: { readonly value: number }): Int32Array => new Int32Array(run.memory.buffer, area.value, p);
+    kernelsInstance = { run, in0: view(run.IN0), in1: view(run.IN1), out: view(run.OUT) };
+  }
+  return kernelsInstance;
+}
+
+/** Runs kernel on a (and b), copies its output to out, zeroes the module's memory; returns the kernel's result. */
+function runKernel(kernel: (k: KernelExports) => number | void, out: Int32Array, a: Int32Array, b?: Int32Array): number {
+  const k = kernels();
+  k.in0.set(a);
+  if (b !== undefined) k.in1.set(b);
+  const r = kernel(k.run);
+  out.set(k.out);
+  k.run.burn();
+  return r ?? 0;
+}
+
+/** h = f * g in R/3, both small. @dropbear sntrup761.c R3_mult */
+function R3_mult(h: Int32Array, f: Int32Array, g: Int32Array): void {
+  runKernel((k) => k.R3_mult(), h, f, g);
+}
+
+/** h = f * g in R/q, f an Fq polynomial and g small. @dropbear sntrup761.c Rq_mult_small */
+function Rq_mult_small(h: Int32Array, f: Int32Array, g: Int32Array): void {
+  runKernel((k) => k.Rq_mult_small(), h, f, g);
 }
 
 /**
- * a += c*b mod 3 on bit-sliced vectors, where c is given by two masks: cnz (all ones if c is
- * nonzero) and cneg (all ones if c = -1).
- */
-function r3AddScaled(aM: Int32Array, aS: Int32Array, bM: Int32Array, bS: Int32Array, cnz: number, cneg: number): void {
-  for (let k = 0; k < R3_WORDS; ++k) {
-    const am = aM[k]!;
-    const as = aS[k]!;
-    const bm = bM[k]! & cnz;
-    const bs = (bS[k]! ^ cneg) & bm;
-    // Both nonzero: equal signs give -a (1+1 = -1, -1-1 = 1), opposite signs give 0.
-    const same = am & bm & ~(as ^ bs);
-    aM[k] = (am ^ bm) | same;
-    aS[k] = (am & ~bm & as) | (bm & ~am & bs) | (same & ~as);
-  }
-}
-
-/** Conditionally exchanges two word vectors: where swap is all ones. */
-function swapWords(a: Int32Array, b: Int32Array, swap: number): void {
-  for (let k = 0; k < R3_WORDS; ++k) {
-    const t = swap & (a[k]! ^ b[k]!);
-    a[k] = a[k]! ^ t;
-    b[k] = b[k]! ^ t;
-  }
-}
-
-/**
- * out = 1/in in R/3 by 2p-1 constant-time division steps (Bernstein-Yang); returns 0 when in
- * is invertible, else -1 (out is then meaningless).
+ * out = 1/in in R/3; returns 0 when in is invertible, else -1 (out is then meaningless).
  * @dropbear sntrup761.c R3_recip
  */
 function R3_recip(out: Int32Array, inp: Int32Array): number {
-  const fM = r3fM, fS = r3fS, gM = r3gM, gS = r3gS;
-  const vM = r3vM, vS = r3vS, rM = r3rM, rS = r3rS;
-  let delta = 1;
-  for (const a of [fM, fS, gM, gS, vM, vS, rM, rS]) a.fill(0);
-  r3Set(rM, rS, 0, 1);
-  r3Set(fM, fS, 0, 1);
-  r3Set(fM, fS, p - 1, -1);
-  r3Set(fM, fS, p, -1);
-  for (let i = 0; i < p; ++i) r3Set(gM, gS, p - 1 - i, inp[i]!);
-
-  for (let loop = 0; loop < 2 * p - 1; ++loop) {
-    // v = x*v: every coefficient moves up one place; the top one falls off at p + 1.
-    let carryM = 0;
-    let carryS = 0;
-    for (let k = 0; k < R3_WORDS; ++k) {
-      const m = vM[k]!;
-      const s = vS[k]!;
-      vM[k] = (m << 1) | carryM;
-      vS[k] = (s << 1) | carryS;
-      carryM = m >>> 31;
-      carryS = s >>> 31;
-    }
-    vM[R3_WORDS - 1] = vM[R3_WORDS - 1]! & R3_TOPMASK;
-    vS[R3_WORDS - 1] = vS[R3_WORDS - 1]! & R3_TOPMASK;
-
-    const g0m = gM[0]! & 1;
-    const f0m = fM[0]! & 1;
-    // sign = -g0*f0: nonzero when both are, and -1 when g0 and f0 have the same sign.
-    const cnz = -(g0m & f0m);
-    const cneg = -(1 ^ ((gS[0]! ^ fS[0]!) & 1));
-    const swap = crypto_int32_negative_mask(-delta) & -g0m;
-    delta ^= swap & (delta ^ -delta);
-    delta += 1;
-
-    swapWords(fM, gM, swap);
-    swapWords(fS, gS, swap);
-    swapWords(vM, rM, swap);
-    swapWords(vS, rS, swap);
-    r3AddScaled(gM, gS, fM, fS, cnz, cneg);
-    r3AddScaled(rM, rS, vM, vS, cnz, cneg);
-
-    // g = g/x: its constant term is now 0; every coefficient moves down one place.
-    for (let k = 0; k < R3_WORDS - 1; ++k) {
-      gM[k] = (gM[k]! >>> 1) | (gM[k + 1]! << 31);
-      gS[k] = (gS[k]! >>> 1) | (gS[k + 1]! << 31);
-    }
-    gM[R3_WORDS - 1] = gM[R3_WORDS - 1]! >>> 1;
-    gS[R3_WORDS - 1] = gS[R3_WORDS - 1]! >>> 1;
-  }
-
-  const sign = r3Get(fM, fS, 0);
-  for (let i = 0; i < p; ++i) out[i] = Math.imul(sign, r3Get(vM, vS, p - 1 - i));
-  for (const a of [fM, fS, gM, gS, vM, vS, rM, rS]) a.fill(0);
-  return crypto_int16_nonzero_mask(delta);
+  return runKernel((k) => k.R3_recip(), out, inp);
 }
 
-/**
- * out = 1/(3*in) in R/q by 2p-1 constant-time division steps; returns 0 when invertible.
- *
- * f, g, v, r are kept as doubles and every step is exact double arithmetic on integers: the
- * products and sums stay below 2*q12^2 < 2^24, and the reduction is sntrup761FreezeWide's. The
- * conditional swap becomes x + s*(y - x) with s in {0, 1} instead of a masked XOR. This is the
- * C's arithmetic, only without int/double conversions in the inner loops, and a step is its own
- * small function (rqRecipStep): V8 compiles that whole within the first few of the 2p-1 steps
- * of a fresh process, where it would otherwise run much of the first key generation in its
- * interpreter (the client's first exchange waits for that).
- * @dropbear sntrup761.c Rq_recip3
- */
+/** out = 1/(3*in) in R/q; returns 0 when invertible. @dropbear sntrup761.c Rq_recip3 */
 function Rq_recip3(out: Int32Array, inp: Int32Array): number {
-  const f = recipF;
-  const g = recipG;
-  const v = recipV;
-  const r = recipR;
-  let delta = 1;
-  v.fill(0);
-  r.fill(0);
-  r[0] = Fq_recip(3);
-  f.fill(0);
-  f[0] = 1;
-  f[p - 1] = -1;
-  f[p] = -1;
-  g.fill(0);
-  for (let i = 0; i < p; ++i) g[p - 1 - i] = inp[i]!;
-
-  for (let loop = 0; loop < 2 * p - 1; ++loop) delta = rqRecipStep(f, g, v, r, loop, delta);
-
-  const scale = Fq_recip(f[0]!);
-  for (let i = 0; i < p; ++i) out[i] = Fq_freeze(Math.imul(scale, v[p - 1 - i]!));
-  return crypto_int16_nonzero_mask(delta);
-}
-
-/** Division step `loop` of Rq_recip3 on (f, g, v, r); returns the new delta. */
-function rqRecipStep(f: Float64Array, g: Float64Array, v: Float64Array, r: Float64Array, loop: number, delta: number): number {
-  const f0 = f[0]!;
-  const g0 = g[0]!;
-  const swap = crypto_int32_negative_mask(-delta) & crypto_int16_nonzero_mask(g0);
-  delta ^= swap & (delta ^ -delta);
-  delta += 1;
-  // After the conditional swap the C computes g = f0*g - g0*f and r = f0*r - g0*v. Swapping
-  // only negates those (f0*g - g0*f becomes g0*f - f0*g), so we compute them from the
-  // unswapped values with a = ±f0 and b = ±g0, and only f and v take the conditional select.
-  const s = -swap; // 1 when swapping, else 0
-  const sgn = 1 - 2 * s;
-  const a = sgn * f0;
-  const b = sgn * g0;
-
-  // Public bounds on where coefficients can be nonzero (they depend on loop only): v and r
-  // hold indices 0..loop, since v moves up one place per step and r starts at 1; f and g
-  // hold indices below 2p - loop, since each step shortens one of them by one (the lengths
-  // add up to 2p + 1 - loop) and f never gets shorter than 1. When g has become 0 the bound
-  // may undercount f, but f is then never touched again. (Math.min, not a branch, so the
-  // compiled step has seen both sides from the first call.)
-  const vrEnd = Math.min(loop, p);
-  const fgEnd = Math.min(p, 2 * p - loop);
-
-  let vPrev = 0;
-  for (let i = 0; i <= vrEnd; ++i) {
-    const vi = vPrev; // v = x*v
-    vPrev = v[i]!;
-    const ri = r[i]!;
-    v[i] = vi + s * (ri - vi);
-    r[i] = sntrup761FreezeWide(a * ri - b * vi);
-  }
-  // Index p + 1 is a spare slot: what falls off the top lands there and is never read.
-  v[vrEnd + 1] = vPrev;
-
-  f[0] = f0 + s * (g0 - f0);
-  for (let i = 1; i <= fgEnd; ++i) {
-    const fi = f[i]!;
-    const gi = g[i]!;
-    f[i] = fi + s * (gi - fi);
-    g[i - 1] = sntrup761FreezeWide(a * gi - b * fi);
-  }
-  g[fgEnd] = 0;
-  return delta;
+  return runKernel((k) => k.Rq_recip3(), out, inp);
 }
 
 /** out = a minus its residue mod 3: each coefficient rounded to a multiple of 3. @dropbear sntrup761.c Round */
@@ -933,8 +731,9 @@ export function crypto_kem_sntrup761_dec(k: Uint8Array, c: Uint8Array, sk: Uint8
   return 0;
 }
 
-/** Nothing to load any more: the KEM is plain TypeScript. */
+/** Compiles and instantiates the WebAssembly kernels now rather than at the first key pair. */
 export function sntrup761Load(): Promise<void> {
+  kernels();
   return loaded;
 }
 const loaded: Promise<void> = Promise.resolve();

@@ -1,4 +1,6 @@
-import { createHash } from "node:crypto";
+import { spawnSync } from "node:child_process";
+import { createHash, randomInt } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
 import {
@@ -9,9 +11,9 @@ import {
   crypto_kem_sntrup761_dec,
   crypto_kem_sntrup761_enc,
   crypto_kem_sntrup761_keypair,
-  sntrup761FreezeWide,
   sntrup761_desc,
 } from "../src/sntrup761.js";
+import { sntrup761WasmBase64 } from "../src/sntrup761_wasm.js";
 import { NistKatDrbg } from "./nist-drbg.js";
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex").toUpperCase();
@@ -129,19 +131,103 @@ describe("sntrup761 decapsulation", () => {
   });
 });
 
-describe("sntrup761 arithmetic", () => {
-  it("reduces every product Rq_recip3 can form exactly, in one step", () => {
-    const q = 4591;
-    const limit = 2 * 2295 * 2295;
+describe("sntrup761 WebAssembly kernels", () => {
+  const p = 761;
+  const q = 4591;
+  type Exports = {
+    memory: { buffer: ArrayBuffer };
+    IN0: { value: number };
+    IN1: { value: number };
+    OUT: { value: number };
+    burn(): void;
+    R3_mult(): void;
+    Rq_mult_small(): void;
+    R3_recip(): number;
+    Rq_recip3(): number;
+  };
+  const wasm = (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: object } } }).WebAssembly;
+  const k = new wasm.Instance(new wasm.Module(Buffer.from(sntrup761WasmBase64, "base64")), {}).exports as Exports;
+  const area = (a: { value: number }): Int32Array => new Int32Array(k.memory.buffer, a.value, p);
+  const [in0, in1, out] = [area(k.IN0), area(k.IN1), area(k.OUT)];
+  const mod = (x: number, m: number): number => ((x % m) + m) % m;
+  /** a * b in Z_m[x]/(x^p - x - 1), coefficients in [0, m). */
+  const ringMul = (a: ArrayLike<number>, b: ArrayLike<number>, m: number): number[] => {
+    const c = new Array<number>(2 * p - 1).fill(0);
+    for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) c[i + j] += a[i]! * b[j]!;
+    for (let i = 2 * p - 2; i >= p; i--) {
+      c[i - p] += c[i]!;
+      c[i - p + 1] += c[i]!;
+    }
+    return c.slice(0, p).map((x) => mod(x, m));
+  };
+  const small = (): number[] => Array.from({ length: p }, () => randomInt(3) - 1);
+  const isOne = (c: number[]): boolean => c.every((x, i) => x === (i === 0 ? 1 : 0));
+  const run = (f: () => number | void, a: number[], b?: number[]): { r: number | void; out: number[] } => {
+    k.burn();
+    in0.set(a);
+    if (b) in1.set(b);
+    const r = f();
+    const o = Array.from(out);
+    k.burn();
+    return { r, out: o };
+  };
+
+  it("invert in R/q (times 3) and R/3, and multiply by a small polynomial, as the ring says", () => {
+    for (let n = 0; n < 4; n++) {
+      const f = small();
+      const g = small();
+      const rq = run(() => k.Rq_recip3(), f);
+      expect(rq.r).toBe(0);
+      expect(rq.out.every((x) => Math.abs(x) <= (q - 1) / 2)).toBe(true);
+      expect(isOne(ringMul(f.map((x) => 3 * x), rq.out, q))).toBe(true);
+      const r3 = run(() => k.R3_recip(), g);
+      if (r3.r === 0) {
+        expect(r3.out.every((x) => Math.abs(x) <= 1)).toBe(true);
+        expect(isOne(ringMul(g, r3.out, 3))).toBe(true);
+      } else {
+        expect(r3.r).toBe(-1);
+      }
+      const h = Array.from({ length: p }, () => randomInt(q) - (q - 1) / 2);
+      const hg = run(() => k.Rq_mult_small(), h, g);
+      expect(hg.out.every((x) => Math.abs(x) <= (q - 1) / 2)).toBe(true);
+      expect(hg.out.map((x) => mod(x, q))).toEqual(ringMul(h, g, q));
+      const fg = run(() => k.R3_mult(), f, g);
+      expect(fg.out.every((x) => Math.abs(x) <= 1)).toBe(true);
+      expect(fg.out.map((x) => mod(x, 3))).toEqual(ringMul(f, g, 3));
+    }
+  });
+
+  it("say when there is no inverse, and invert 1 to 1 (R/3) and 1/3 (R/q)", () => {
+    expect(run(() => k.R3_recip(), new Array<number>(p).fill(0)).r).toBe(-1);
+    expect(run(() => k.Rq_recip3(), new Array<number>(p).fill(0)).r).toBe(-1);
+    const one = new Array<number>(p).fill(0);
+    one[0] = 1;
+    expect(run(() => k.R3_recip(), one)).toEqual({ r: 0, out: one });
+    const third = run(() => k.Rq_recip3(), one);
+    expect(third.r).toBe(0);
+    expect(mod(3 * third.out[0]!, q)).toBe(1);
+    expect(third.out.slice(1).every((x) => x === 0)).toBe(true);
+  });
+
+  it("reduce every value they form mod q exactly (their Fq_freeze on |x| <= 2^24; i32.mul wraps as Math.imul does)", () => {
+    const [q12, q16, q20, q28] = [2295, 14, 228, 58470];
+    expect([Math.floor((0x10000 + q12) / q), Math.floor((0x100000 + q12) / q), Math.floor((0x10000000 + q12) / q)]).toEqual([q16, q20, q28]);
     let bad = 0;
-    for (let x = -limit; x <= limit; x++) {
-      let want = x % q;
-      if (want > 2295) want -= q;
-      if (want < -2295) want += q;
-      if (sntrup761FreezeWide(x) !== want) bad++;
+    for (let x0 = -(2 ** 24); x0 <= 2 ** 24; x0++) {
+      let x = x0 - q * (Math.imul(q16, x0) >> 16);
+      x -= q * (Math.imul(q20, x) >> 20);
+      x -= q * ((Math.imul(q28, x) + 0x8000000) >> 28);
+      if (x < -q12 || x > q12 || (x - x0) % q !== 0) bad++;
     }
     expect(bad).toBe(0);
   });
+
+  it("are what assembly/sntrup761.ts compiles to", () => {
+    const root = fileURLToPath(new URL("../../..", import.meta.url));
+    const r = spawnSync(process.execPath, ["tools/build-wasm.mjs", "--check"], { cwd: root, encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  }, 60_000);
 });
 
 // liboqs-js (liboqs compiled to WebAssembly) was the implementation before this port. While it is

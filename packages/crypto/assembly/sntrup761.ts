@@ -1,0 +1,308 @@
+// sntrup761's polynomial kernels in WebAssembly, written in AssemblyScript: the two inversions
+// of key generation and the products by a small polynomial. src/sntrup761.ts does everything
+// else and calls these through src/sntrup761_wasm.ts, which tools/build-wasm.mjs generates from
+// this file (`npm run build:wasm`; a test checks that the two agree).
+//
+// Why not TypeScript: a fresh process runs TypeScript in V8's interpreter until its optimizing
+// compiler has caught up, which for the 2p-1 division steps of an inversion was most of the
+// client's first key pair (50-90 ms here, 15 ms once warm). WebAssembly is compiled to machine
+// code (V8's Liftoff) before the first call.
+//
+// The arithmetic is the TypeScript's (after Dropbear's sntrup761.c): the same masks, the same
+// loop bounds that depend on the step number alone, R3_recip bit-sliced. Four coefficients are
+// handled at once (128-bit SIMD) where the C handles one; lanes past a loop's bound compute
+// coefficients that are zero or never read, so the bounds may be rounded up to a multiple of
+// four. No branch or memory address depends on secret data.
+//
+// Memory: one 64 KiB page that never grows, laid out statically. The caller copies polynomials
+// into IN0/IN1 (int32 coefficients, the rest of each area zero), calls a kernel, copies OUT
+// back, then calls burn(), which zeroes every area.
+
+const p: i32 = 761;
+const q: i32 = 4591;
+const q12: i32 = (q - 1) / 2;
+const q16: i32 = (0x10000 + q12) / q;
+const q20: i32 = (0x100000 + q12) / q;
+const q28: i32 = (0x10000000 + q12) / q;
+
+/** Room for a polynomial plus the lanes a 4-wide loop may run past its end. */
+const POLY: i32 = 4 * (p + 8);
+
+/** The caller's polynomials: IN0, IN1 in, OUT out. */
+export const IN0: usize = memory.data(POLY, 16);
+export const IN1: usize = memory.data(POLY, 16);
+export const OUT: usize = memory.data(POLY, 16);
+
+// Rq_recip3's f, g, r, and v with four zero lanes before it (v[-1] is read as 0).
+const F: usize = memory.data(POLY, 16);
+const G: usize = memory.data(POLY, 16);
+const R: usize = memory.data(POLY, 16);
+const V_AREA: usize = memory.data(POLY + 16, 16);
+const V: usize = V_AREA + 16;
+/** Unreduced products, 2p-1 coefficients and slack. */
+const FG_BYTES: i32 = 4 * (2 * p + 8);
+const FG: usize = memory.data(FG_BYTES, 16);
+
+// R3_recip's bit-sliced vectors: coefficient j of a vector in {-1, 0, 1} is bit j%32 of word
+// j>>5 in two planes, "nonzero" (M) and "negative" (S, 0 whenever M is 0).
+const R3_WORDS: i32 = (p + 1 + 31) >> 5;
+/** Bits of the top word that hold coefficients 0..p. */
+const R3_TOPMASK: i32 = (1 << ((p + 1) & 31)) - 1;
+const R3_BYTES: i32 = 4 * R3_WORDS;
+const R3_AREA: usize = memory.data(8 * R3_BYTES, 16);
+const fM: usize = R3_AREA;
+const fS: usize = R3_AREA + R3_BYTES;
+const gM: usize = R3_AREA + 2 * R3_BYTES;
+const gS: usize = R3_AREA + 3 * R3_BYTES;
+const vM: usize = R3_AREA + 4 * R3_BYTES;
+const vS: usize = R3_AREA + 5 * R3_BYTES;
+const rM: usize = R3_AREA + 6 * R3_BYTES;
+const rS: usize = R3_AREA + 7 * R3_BYTES;
+
+@inline function ld(b: usize, i: i32): i32 {
+  return load<i32>(b + (<usize>i << 2));
+}
+@inline function st(b: usize, i: i32, x: i32): void {
+  store<i32>(b + (<usize>i << 2), x);
+}
+@inline function ld4(b: usize, i: i32): v128 {
+  return v128.load(b + (<usize>i << 2));
+}
+@inline function st4(b: usize, i: i32, x: v128): void {
+  v128.store(b + (<usize>i << 2), x);
+}
+
+/** All ones if x is negative, else 0. @dropbear sntrup761.c crypto_int32_negative_mask */
+@inline function crypto_int32_negative_mask(x: i32): i32 {
+  return x >> 31;
+}
+/** All ones if x is nonzero, else 0. @dropbear sntrup761.c crypto_int16_nonzero_mask */
+@inline function crypto_int16_nonzero_mask(x: i32): i32 {
+  return (x | -x) >> 31;
+}
+
+/** The representative of x mod 3 in {-1, 0, 1}. @dropbear sntrup761.c F3_freeze */
+@inline function F3_freeze(x: i32): i32 {
+  return x - 3 * ((10923 * x + 16384) >> 15);
+}
+
+/** The representative of x mod q in [-q12, q12], for |x| <= 2^24. @dropbear sntrup761.c Fq_freeze */
+@inline function Fq_freeze(x: i32): i32 {
+  x -= q * ((q16 * x) >> 16);
+  x -= q * ((q20 * x) >> 20);
+  return x - q * ((q28 * x + 0x8000000) >> 28);
+}
+
+/** Fq_freeze on four lanes. */
+@inline function Fq_freeze4(x: v128): v128 {
+  const Q = i32x4.splat(q);
+  x = i32x4.sub(x, i32x4.mul(Q, i32x4.shr_s(i32x4.mul(i32x4.splat(q16), x), 16)));
+  x = i32x4.sub(x, i32x4.mul(Q, i32x4.shr_s(i32x4.mul(i32x4.splat(q20), x), 20)));
+  const t = i32x4.add(i32x4.mul(i32x4.splat(q28), x), i32x4.splat(0x8000000));
+  return i32x4.sub(x, i32x4.mul(Q, i32x4.shr_s(t, 28)));
+}
+
+/** a1^(q-2), the inverse of a1 mod q (by a fixed chain of multiplications). @dropbear sntrup761.c Fq_recip */
+function Fq_recip(a1: i32): i32 {
+  let ai = a1;
+  for (let i = 1; i < q - 2; ++i) ai = Fq_freeze(a1 * ai);
+  return ai;
+}
+
+/** Zeroes every area: inputs, outputs and scratch. */
+export function burn(): void {
+  memory.fill(IN0, 0, POLY);
+  memory.fill(IN1, 0, POLY);
+  memory.fill(OUT, 0, POLY);
+  memory.fill(F, 0, POLY);
+  memory.fill(G, 0, POLY);
+  memory.fill(R, 0, POLY);
+  memory.fill(V_AREA, 0, POLY + 16);
+  memory.fill(FG, 0, FG_BYTES);
+  memory.fill(R3_AREA, 0, 8 * R3_BYTES);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Products
+
+/** FG = IN0 * IN1 unreduced and folded into the ring (x^p = x + 1); IN1 small, IN0 at most q12. */
+function product(): void {
+  memory.fill(FG, 0, FG_BYTES);
+  for (let i = 0; i < p; ++i) {
+    const fi = i32x4.splat(ld(IN0, i));
+    for (let j = 0; j < p; j += 4) st4(FG, i + j, i32x4.add(ld4(FG, i + j), i32x4.mul(fi, ld4(IN1, j))));
+  }
+  for (let i = p; i < p + p - 1; ++i) {
+    const t = ld(FG, i);
+    st(FG, i - p, ld(FG, i - p) + t);
+    st(FG, i - p + 1, ld(FG, i - p + 1) + t);
+  }
+}
+
+/** OUT = IN0 * IN1 in R/3, both small. @dropbear sntrup761.c R3_mult */
+export function R3_mult(): void {
+  product();
+  for (let i = 0; i < p; ++i) st(OUT, i, F3_freeze(ld(FG, i)));
+}
+
+/** OUT = IN0 * IN1 in R/q, IN0 an Fq polynomial and IN1 small. @dropbear sntrup761.c Rq_mult_small */
+export function Rq_mult_small(): void {
+  product();
+  for (let i = 0; i < p; ++i) st(OUT, i, Fq_freeze(ld(FG, i)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inversions
+
+/** Coefficient j (in {-1, 0, 1}) of the bit-sliced vector (m, s). */
+@inline function r3Get(m: usize, s: usize, j: i32): i32 {
+  const bm = (ld(m, j >> 5) >>> (j & 31)) & 1;
+  const bs = (ld(s, j >> 5) >>> (j & 31)) & 1;
+  return bm - 2 * (bm & bs);
+}
+
+/** Sets coefficient j (currently 0) of (m, s) to x in {-1, 0, 1}. */
+@inline function r3Set(m: usize, s: usize, j: i32, x: i32): void {
+  st(m, j >> 5, ld(m, j >> 5) | ((x & 1) << (j & 31)));
+  st(s, j >> 5, ld(s, j >> 5) | ((x >>> 31) << (j & 31)));
+}
+
+/** a += c*b mod 3 on bit-sliced vectors, c given as masks: cnz (c nonzero) and cneg (c = -1). */
+@inline function r3AddScaled(aM: usize, aS: usize, bM: usize, bS: usize, cnz: i32, cneg: i32): void {
+  for (let k = 0; k < R3_WORDS; ++k) {
+    const am = ld(aM, k);
+    const as = ld(aS, k);
+    const bm = ld(bM, k) & cnz;
+    const bs = (ld(bS, k) ^ cneg) & bm;
+    // Both nonzero: equal signs give -a (1+1 = -1, -1-1 = 1), opposite signs give 0.
+    const same = am & bm & ~(as ^ bs);
+    st(aM, k, (am ^ bm) | same);
+    st(aS, k, (am & ~bm & as) | (bm & ~am & bs) | (same & ~as));
+  }
+}
+
+/** Exchanges two word vectors where swap is all ones. */
+@inline function swapWords(a: usize, b: usize, swap: i32): void {
+  for (let k = 0; k < R3_WORDS; ++k) {
+    const t = swap & (ld(a, k) ^ ld(b, k));
+    st(a, k, ld(a, k) ^ t);
+    st(b, k, ld(b, k) ^ t);
+  }
+}
+
+/**
+ * OUT = 1/IN0 in R/3 by 2p-1 constant-time division steps; returns 0 when IN0 is invertible,
+ * else -1 (OUT is then meaningless). @dropbear sntrup761.c R3_recip
+ */
+export function R3_recip(): i32 {
+  let delta: i32 = 1;
+  memory.fill(R3_AREA, 0, 8 * R3_BYTES);
+  r3Set(rM, rS, 0, 1);
+  r3Set(fM, fS, 0, 1);
+  r3Set(fM, fS, p - 1, -1);
+  r3Set(fM, fS, p, -1);
+  for (let i = 0; i < p; ++i) r3Set(gM, gS, p - 1 - i, ld(IN0, i));
+
+  for (let loop = 0; loop < 2 * p - 1; ++loop) {
+    // v = x*v: every coefficient moves up one place; the top one falls off at p + 1.
+    let carryM: i32 = 0;
+    let carryS: i32 = 0;
+    for (let k = 0; k < R3_WORDS; ++k) {
+      const m = ld(vM, k);
+      const s = ld(vS, k);
+      st(vM, k, (m << 1) | carryM);
+      st(vS, k, (s << 1) | carryS);
+      carryM = m >>> 31;
+      carryS = s >>> 31;
+    }
+    st(vM, R3_WORDS - 1, ld(vM, R3_WORDS - 1) & R3_TOPMASK);
+    st(vS, R3_WORDS - 1, ld(vS, R3_WORDS - 1) & R3_TOPMASK);
+
+    const g0m = ld(gM, 0) & 1;
+    const f0m = ld(fM, 0) & 1;
+    // sign = -g0*f0: nonzero when both are, and -1 when g0 and f0 have the same sign.
+    const cnz = -(g0m & f0m);
+    const cneg = -(1 ^ ((ld(gS, 0) ^ ld(fS, 0)) & 1));
+    const swap = crypto_int32_negative_mask(-delta) & -g0m;
+    delta ^= swap & (delta ^ -delta);
+    delta += 1;
+
+    swapWords(fM, gM, swap);
+    swapWords(fS, gS, swap);
+    swapWords(vM, rM, swap);
+    swapWords(vS, rS, swap);
+    r3AddScaled(gM, gS, fM, fS, cnz, cneg);
+    r3AddScaled(rM, rS, vM, vS, cnz, cneg);
+
+    // g = g/x: its constant term is now 0; every coefficient moves down one place.
+    for (let k = 0; k < R3_WORDS - 1; ++k) {
+      st(gM, k, (ld(gM, k) >>> 1) | (ld(gM, k + 1) << 31));
+      st(gS, k, (ld(gS, k) >>> 1) | (ld(gS, k + 1) << 31));
+    }
+    st(gM, R3_WORDS - 1, ld(gM, R3_WORDS - 1) >>> 1);
+    st(gS, R3_WORDS - 1, ld(gS, R3_WORDS - 1) >>> 1);
+  }
+
+  const sign = r3Get(fM, fS, 0);
+  for (let i = 0; i < p; ++i) st(OUT, i, sign * r3Get(vM, vS, p - 1 - i));
+  return crypto_int16_nonzero_mask(delta);
+}
+
+/**
+ * OUT = 1/(3*IN0) in R/q by 2p-1 constant-time division steps; returns 0 when invertible.
+ * @dropbear sntrup761.c Rq_recip3
+ */
+export function Rq_recip3(): i32 {
+  let delta: i32 = 1;
+  memory.fill(F, 0, POLY);
+  memory.fill(G, 0, POLY);
+  memory.fill(R, 0, POLY);
+  memory.fill(V_AREA, 0, POLY + 16);
+  st(R, 0, Fq_recip(3));
+  st(F, 0, 1);
+  st(F, p - 1, -1);
+  st(F, p, -1);
+  for (let i = 0; i < p; ++i) st(G, p - 1 - i, ld(IN0, i));
+
+  for (let loop = 0; loop < 2 * p - 1; ++loop) {
+    const f0 = ld(F, 0);
+    const g0 = ld(G, 0);
+    const swap = crypto_int32_negative_mask(-delta) & crypto_int16_nonzero_mask(g0);
+    delta ^= swap & (delta ^ -delta);
+    delta += 1;
+    // After the conditional swap the C computes g = f0*g - g0*f and r = f0*r - g0*v. Swapping
+    // only negates those, so they come from the unswapped values with a = ±f0 and b = ±g0,
+    // and only f and v take the conditional select.
+    const sgn = 1 + 2 * swap;
+    const a = i32x4.splat(sgn * f0);
+    const b = i32x4.splat(sgn * g0);
+    const s = i32x4.splat(swap);
+
+    // Public bounds (they depend on loop only): v and r hold indices 0..loop, f and g indices
+    // below 2p - loop. v = x*v runs from the top down, so each chunk reads v[i-1] before the
+    // chunk below overwrites it; lanes above the bound get values that never flow down.
+    const vrEnd = loop < p ? loop : p;
+    for (let i = (vrEnd + 1) & ~3; i >= 0; i -= 4) {
+      const vi = ld4(V, i - 1);
+      const ri = ld4(R, i);
+      st4(V, i, v128.bitselect(ri, vi, s));
+      st4(R, i, Fq_freeze4(i32x4.sub(i32x4.mul(a, ri), i32x4.mul(b, vi))));
+    }
+
+    // g = (a*g - b*f)/x and f = the select, from the bottom up; past the bound f and g are 0
+    // (or g is 0 and the step changes nothing there).
+    st(F, 0, f0 ^ (swap & (f0 ^ g0)));
+    const fgEnd = 2 * p - loop < p ? 2 * p - loop : p;
+    for (let i = 1; i <= fgEnd; i += 4) {
+      const fi = ld4(F, i);
+      const gi = ld4(G, i);
+      st4(F, i, v128.bitselect(gi, fi, s));
+      st4(G, i - 1, Fq_freeze4(i32x4.sub(i32x4.mul(a, gi), i32x4.mul(b, fi))));
+    }
+    st(G, fgEnd, 0);
+  }
+
+  const scale = Fq_recip(ld(F, 0));
+  for (let i = 0; i < p; ++i) st(OUT, i, Fq_freeze(scale * ld(V, p - 1 - i)));
+  return crypto_int16_nonzero_mask(delta);
+}
