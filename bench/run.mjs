@@ -6,7 +6,7 @@
 //
 //   node bench/run.mjs [--quick] [--rounds N] [--secs S] [--no-write] [--only ours,OpenSSH,Dropbear]
 //                      [--lat-only] [--lat-rounds N] [--our-client-args "-W 2097152"] [--our-server-args "..."] [--tput-only] [--ciphers chacha,gcm,ctr] [--node-args "--cpu-prof --cpu-prof-dir=DIR"]
-//                      [--base DIR] [--conc-only] [--conc 200,1000] [--conc-rounds N] [--idle-rounds N]
+//                      [--base DIR] [--conc-only] [--conc 200,1000] [--conc-rounds N] [--idle-only] [--idle-rounds N]
 //
 // --base DIR adds a fourth implementation, "base": ours as built in another checkout DIR (say
 // /work/main), interleaved with this one round by round, for A/B comparisons of a change; with
@@ -14,6 +14,7 @@
 // --conc-only runs only the concurrent connections (--conc: the sizes), --conc-rounds times per
 // size (default 5), interleaved, each round through a fresh tunnel as the full run does, and
 // prints each implementation's medians of time and CPU (client; server: the daemon's tree).
+// --idle-only runs only the idle sessions (--idle-rounds of them).
 //
 // What it measures, per implementation:
 //   - -L throughput per cipher: one tunnel per (implementation, cipher) kept up for the run; each
@@ -57,8 +58,8 @@ const CONCURRENCY = opt("conc") ? opt("conc").split(",").map(Number) : QUICK ? [
 const CONC_ROUNDS = CONC_ONLY ? Number(opt("conc-rounds", 5)) : 1;
 const CONC_PAYLOAD = 16 * 1024;
 const CONC_TIMEOUT_MS = 60_000;
-// A partial run (--conc-only) never overwrites the full report.
-const WRITE = !flag("no-write") && !CONC_ONLY;
+// A partial run (--conc-only, --idle-only) never overwrites the full report.
+const WRITE = !flag("no-write") && !CONC_ONLY && !flag("idle-only");
 // Extra node flags for our two programs (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
 const OUR_NODE_ARGS = (opt("node-args", "") || "").split(" ").filter(Boolean);
 // Extra flags for our client and server (e.g. "-W 2097152").
@@ -74,8 +75,9 @@ const CIPHERS = [
 ];
 const CIPHER_PICK = opt("ciphers");
 if (CIPHER_PICK) CIPHERS.splice(0, CIPHERS.length, ...CIPHERS.filter((c) => CIPHER_PICK.split(",").some((k) => c.id.includes(k))));
-// Only connect+auth+exec (for start-up work).
-if (flag("lat-only")) {
+// Only connect+auth+exec (for start-up work), or only the idle sessions (for memory work).
+const IDLE_ONLY = flag("idle-only");
+if (flag("lat-only") || IDLE_ONLY) {
   CIPHERS.splice(0);
   CONCURRENCY.splice(0);
 }
@@ -430,7 +432,7 @@ async function main() {
   // a run right after another implementation's measured ~20 ms slower than the same program
   // run first (a control with one tree on both sides of --base, session 7).
   const nodeLat = [];
-  for (let r = 0; r < (CONC_ONLY ? 0 : LAT_ROUNDS); r++) {
+  for (let r = 0; r < (CONC_ONLY || IDLE_ONLY ? 0 : LAT_ROUNDS); r++) {
     nodeLat.push(await timeRun(process.execPath, ["-e", "0"]));
     for (const impl of [...IMPLS.slice(r % IMPLS.length), ...IMPLS.slice(0, r % IMPLS.length)]) {
       const [cmd, args] = clientArgs(impl, { sshPort: servers[impl].sshPort, command: "true" });
@@ -499,7 +501,7 @@ async function main() {
     // CPU: the highest of the rounds, so one busy round shows.
     R[impl].idle = { client: med((x) => x.client), server: med((x) => x.server), clientAnon: med((x) => x.clientAnon), serverAnon: med((x) => x.serverAnon),
       serverProcs: med((x) => x.serverProcs), cpu: Math.max(...xs.map((x) => x.cpu)), clientLate: med((x) => x.clientLate), serverLate: med((x) => x.serverLate) };
-    if (xs.length > 1) log(`idle ${impl}: medians of ${xs.length}: client ${(R[impl].idle.client / 1024).toFixed(1)} MB, server ${(R[impl].idle.server / 1024).toFixed(1)} MB (${xs.map((x) => (x.server / 1024).toFixed(1)).join(" ")})`);
+    if (xs.length > 1) log(`idle ${impl}: medians of ${xs.length}: client ${(R[impl].idle.client / 1024).toFixed(1)} MB, server ${(R[impl].idle.server / 1024).toFixed(1)} MB (${xs.map((x) => (x.server / 1024).toFixed(1)).join(" ")}), anonymous ${(R[impl].idle.clientAnon / 1024).toFixed(1)} / ${(R[impl].idle.serverAnon / 1024).toFixed(1)} MB`);
   }
   const bareRss = median(bares.map((b) => b.rss));
   const bareAnon = median(bares.map((b) => b.anon));

@@ -1,18 +1,20 @@
-// sntrup761's polynomial kernels in WebAssembly, written in AssemblyScript: the two inversions
-// of key generation and the products by a small polynomial. src/sntrup761.ts does everything
-// else and calls these through src/sntrup761_wasm.ts, which tools/build-wasm.mjs generates from
-// this file (`npm run build:wasm`; a test checks that the two agree).
+// sntrup761's kernels in WebAssembly, written in AssemblyScript: the two inversions of key
+// generation, the products by a small polynomial and the constant-time sort. src/sntrup761.ts
+// does everything else and calls these through src/sntrup761_wasm.ts, which
+// tools/build-wasm.mjs generates from this file (`npm run build:wasm`; a test checks that the
+// two agree).
 //
 // Why not TypeScript: a fresh process runs TypeScript in V8's interpreter until its optimizing
 // compiler has caught up, which for the 2p-1 division steps of an inversion was most of the
 // client's first key pair (50-90 ms here, 15 ms once warm). WebAssembly is compiled to machine
-// code (V8's Liftoff) before the first call.
+// code (V8's Liftoff) before the first call: the first key pair takes about 20 ms.
 //
-// The arithmetic is the TypeScript's (after Dropbear's sntrup761.c): the same masks, the same
-// loop bounds that depend on the step number alone, R3_recip bit-sliced. Four coefficients are
-// handled at once (128-bit SIMD) where the C handles one; lanes past a loop's bound compute
-// coefficients that are zero or never read, so the bounds may be rounded up to a multiple of
-// four. No branch or memory address depends on secret data.
+// The arithmetic is Dropbear's sntrup761.c's: the same masks and the same fixed sequence of
+// steps. The layout is not: R3_recip is bit-sliced (32 coefficients a word), Rq_recip3's loops
+// stop at bounds that depend on the step number alone, and four coefficients are handled at
+// once (128-bit SIMD) where the C handles one; lanes past a loop's bound compute coefficients
+// that are zero or never read, so a bound may be rounded up to a multiple of four. No branch or
+// memory address depends on secret data.
 //
 // Memory: one 64 KiB page that never grows, laid out statically. The caller copies polynomials
 // into IN0/IN1 (int32 coefficients, the rest of each area zero), calls a kernel, copies OUT
@@ -120,6 +122,95 @@ export function burn(): void {
   memory.fill(V_AREA, 0, POLY + 16);
   memory.fill(FG, 0, FG_BYTES);
   memory.fill(R3_AREA, 0, 8 * R3_BYTES);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sorting
+
+/** Compare-exchange x[a] and x[b] so that x[a] <= x[b] (signed), without a branch. */
+@inline function minmaxAt(x: usize, a: i32, b: i32): void {
+  const lo = ld(x, a);
+  const hi = ld(x, b);
+  const diff = lo ^ hi;
+  let d = hi - lo;
+  d ^= diff & (d ^ hi); // sign of d is now "hi < lo", even when hi - lo overflowed
+  d = (d >> 31) & diff;
+  st(x, a, lo ^ d);
+  st(x, b, hi ^ d);
+}
+
+/**
+ * Runs a = x[j + stride] through compare-exchanges with x[j + r] for r = span, span/2, ...,
+ * > stride, leaving the larger value of each pair in x[j + r]; returns what is left in a.
+ */
+@inline function minChain(x: usize, j: i32, span: i32, stride: i32): i32 {
+  let a = ld(x, j + stride);
+  for (let r = span; r > stride; r >>= 1) {
+    const b = ld(x, j + r);
+    const diff = a ^ b;
+    let d = b - a;
+    d ^= diff & (d ^ b);
+    d = (d >> 31) & diff;
+    a ^= d;
+    st(x, j + r, b ^ d);
+  }
+  return a;
+}
+
+/**
+ * Sorts x[0..n) ascending as signed 32-bit values with a fixed network of compare-exchanges, so
+ * the order of the data never shows. @dropbear sntrup761.c crypto_sort_int32
+ */
+function crypto_sort_int32(x: usize, n: i32): void {
+  if (n < 2) return;
+  let top = 1;
+  while (top < n - top) top += top;
+
+  for (let stride = top; stride >= 1; stride >>= 1) {
+    let i = 0;
+    while (i + 2 * stride <= n) {
+      for (let j = i; j < i + stride; ++j) minmaxAt(x, j, j + stride);
+      i += 2 * stride;
+    }
+    for (let j = i; j < n - stride; ++j) minmaxAt(x, j, j + stride);
+
+    i = 0;
+    let j = 0;
+    for (let span = top; span > stride; span >>= 1) {
+      let skip = false;
+      if (j != i) {
+        for (;;) {
+          if (j == n - span) {
+            skip = true;
+            break;
+          }
+          st(x, j + stride, minChain(x, j, span, stride));
+          ++j;
+          if (j == i + stride) {
+            i += 2 * stride;
+            break;
+          }
+        }
+      }
+      if (skip) continue;
+      while (i + stride <= n - span) {
+        for (j = i; j < i + stride; ++j) st(x, j + stride, minChain(x, j, span, stride));
+        i += 2 * stride;
+      }
+      j = i;
+      while (j < n - span) {
+        st(x, j + stride, minChain(x, j, span, stride));
+        ++j;
+      }
+    }
+  }
+}
+
+/** OUT = IN0[0..p) sorted as unsigned 32-bit values. @dropbear sntrup761.c crypto_sort_uint32 */
+export function crypto_sort_uint32(): void {
+  for (let j = 0; j < p; ++j) st(OUT, j, ld(IN0, j) ^ 0x80000000);
+  crypto_sort_int32(OUT, p);
+  for (let j = 0; j < p; ++j) st(OUT, j, ld(OUT, j) ^ 0x80000000);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ function burnAll(): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Masks and sorting
+// Masks
 
 /** All ones if x (an int32) is negative, else 0. @dropbear sntrup761.c crypto_int32_negative_mask */
 function crypto_int32_negative_mask(x: number): number {
@@ -103,88 +103,6 @@ function crypto_int32_negative_mask(x: number): number {
 /** All ones if x (a small int) is nonzero, else 0. @dropbear sntrup761.c crypto_int16_nonzero_mask */
 function crypto_int16_nonzero_mask(x: number): number {
   return (x | -x) >> 31;
-}
-
-/**
- * Sorts x[0..n) ascending as signed 32-bit values with a fixed network of compare-exchanges
- * (min to the lower index, max to the higher, by masks), so the order of the data never shows.
- * @dropbear sntrup761.c crypto_sort_int32
- */
-function crypto_sort_int32(x: Int32Array, n: number): void {
-  if (n < 2) return;
-  let top = 1;
-  while (top < n - top) top += top;
-
-  for (let stride = top; stride >= 1; stride >>= 1) {
-    let i = 0;
-    while (i + 2 * stride <= n) {
-      for (let j = i; j < i + stride; ++j) minmaxAt(x, j, j + stride);
-      i += 2 * stride;
-    }
-    for (let j = i; j < n - stride; ++j) minmaxAt(x, j, j + stride);
-
-    i = 0;
-    let j = 0;
-    merge: for (let span = top; span > stride; span >>= 1) {
-      if (j !== i) {
-        for (;;) {
-          if (j === n - span) continue merge;
-          x[j + stride] = minChain(x, j, span, stride);
-          ++j;
-          if (j === i + stride) {
-            i += 2 * stride;
-            break;
-          }
-        }
-      }
-      while (i + stride <= n - span) {
-        for (j = i; j < i + stride; ++j) x[j + stride] = minChain(x, j, span, stride);
-        i += 2 * stride;
-      }
-      j = i;
-      while (j < n - span) {
-        x[j + stride] = minChain(x, j, span, stride);
-        ++j;
-      }
-    }
-  }
-}
-
-/** Compare-exchange x[a] and x[b] so that x[a] <= x[b], without a branch. */
-function minmaxAt(x: Int32Array, a: number, b: number): void {
-  const lo = x[a]!;
-  const hi = x[b]!;
-  const diff = lo ^ hi;
-  let d = (hi - lo) | 0;
-  d ^= diff & (d ^ hi); // sign of d is now "hi < lo", even when hi - lo overflowed
-  d = (d >> 31) & diff;
-  x[a] = lo ^ d;
-  x[b] = hi ^ d;
-}
-
-/**
- * Runs a = x[j + stride] through compare-exchanges with x[j + r] for r = span, span/2, ...,
- * > stride, leaving the larger value of each pair in x[j + r]; returns what is left in a.
- */
-function minChain(x: Int32Array, j: number, span: number, stride: number): number {
-  let a = x[j + stride]!;
-  for (let r = span; r > stride; r >>= 1) {
-    const b = x[j + r]!;
-    const diff = a ^ b;
-    let d = (b - a) | 0;
-    d ^= diff & (d ^ b);
-    d = (d >> 31) & diff;
-    a ^= d;
-    x[j + r] = b ^ d;
-  }
-  return a;
-}
-
-/** Sorts unsigned 32-bit values by flipping the sign bit around the signed sort. @dropbear sntrup761.c crypto_sort_uint32 */
-function crypto_sort_uint32(x: Int32Array, n: number): void {
-  for (let j = 0; j < n; ++j) x[j] = x[j]! ^ 0x80000000;
-  crypto_sort_int32(x, n);
-  for (let j = 0; j < n; ++j) x[j] = x[j]! ^ 0x80000000;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -242,6 +160,7 @@ interface KernelExports {
   Rq_mult_small(): void;
   R3_recip(): number;
   Rq_recip3(): number;
+  crypto_sort_uint32(): void;
 }
 
 /** The part of the WebAssembly global used here (TypeScript's ES2022 library declares none of it). */
@@ -304,6 +223,14 @@ function R3_recip(out: Int32Array, inp: Int32Array): number {
 /** out = 1/(3*in) in R/q; returns 0 when invertible. @dropbear sntrup761.c Rq_recip3 */
 function Rq_recip3(out: Int32Array, inp: Int32Array): number {
   return runKernel((k) => k.Rq_recip3(), out, inp);
+}
+
+/**
+ * x sorted as unsigned 32-bit values by a fixed network of compare-exchanges, so the order of
+ * the data never shows. @dropbear sntrup761.c crypto_sort_uint32
+ */
+function crypto_sort_uint32(x: Int32Array): void {
+  runKernel((k) => k.crypto_sort_uint32(), x, x);
 }
 
 /** out = a minus its residue mod 3: each coefficient rounded to a multiple of 3. @dropbear sntrup761.c Round */
@@ -525,7 +452,7 @@ function Short_fromlist(out: Int32Array, inp: Uint32Array): void {
   const L = sortList;
   for (let i = 0; i < w; ++i) L[i] = inp[i]! & -2;
   for (let i = w; i < p; ++i) L[i] = (inp[i]! & -3) | 1;
-  crypto_sort_uint32(L, p);
+  crypto_sort_uint32(L);
   for (let i = 0; i < p; ++i) out[i] = (L[i]! & 3) - 1;
 }
 

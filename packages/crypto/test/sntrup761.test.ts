@@ -144,6 +144,7 @@ describe("sntrup761 WebAssembly kernels", () => {
     Rq_mult_small(): void;
     R3_recip(): number;
     Rq_recip3(): number;
+    crypto_sort_uint32(): void;
   };
   const wasm = (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: object } } }).WebAssembly;
   const k = new wasm.Instance(new wasm.Module(Buffer.from(sntrup761WasmBase64, "base64")), {}).exports as Exports;
@@ -194,6 +195,14 @@ describe("sntrup761 WebAssembly kernels", () => {
       const fg = run(() => k.R3_mult(), f, g);
       expect(fg.out.every((x) => Math.abs(x) <= 1)).toBe(true);
       expect(fg.out.map((x) => mod(x, 3))).toEqual(ringMul(f, g, 3));
+    }
+  });
+
+  it("sort unsigned 32-bit values (those with the top bit set last), duplicates kept", () => {
+    for (const draw of [() => randomInt(2 ** 32 - 1) | 0, () => randomInt(4) * 0x40000000]) {
+      const x = Array.from({ length: p }, draw);
+      const want = x.map((v) => v >>> 0).sort((a, b) => a - b);
+      expect(run(() => k.crypto_sort_uint32(), x).out.map((v) => v >>> 0)).toEqual(want);
     }
   });
 
