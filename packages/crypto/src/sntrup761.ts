@@ -181,7 +181,9 @@ let kernelsInstance: Kernels | null = null;
 
 function kernels(): Kernels {
   if (kernelsInstance === null) {
-    const wasm = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
+    const wasm = (globalThis as unknown as { WebAssembly?: WebAssemblyApi }).WebAssembly;
+    // Node without WebAssembly (--jitless): the exchange ends with a reason, not a TypeError.
+    if (wasm === undefined) dropbear_exit("sntrup761 needs WebAssembly, which this Node has switched off (--jitless?)");
     const module = new wasm.Module(Buffer.from(sntrup761WasmBase64, "base64"));
     // The exports are what assembly/sntrup761.ts declares; WebAssembly gives them untyped.
     const run = new wasm.Instance(module, {}).exports as KernelExports;

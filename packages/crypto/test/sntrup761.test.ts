@@ -231,6 +231,13 @@ describe("sntrup761 WebAssembly kernels", () => {
     expect(bad).toBe(0);
   });
 
+  it("end a key exchange with a reason in a Node without WebAssembly (--jitless)", () => {
+    const dist = new URL("../dist/sntrup761.js", import.meta.url).href;
+    const script = `import(${JSON.stringify(dist)}).then((m) => m.crypto_kem_sntrup761_keypair(new Uint8Array(1158), new Uint8Array(1763))).catch((e) => console.log(e.message))`;
+    const r = spawnSync(process.execPath, ["--jitless", "-e", script], { encoding: "utf8" });
+    expect(r.stdout.trim()).toBe("sntrup761 needs WebAssembly, which this Node has switched off (--jitless?)");
+  });
+
   it("are what assembly/sntrup761.ts compiles to", () => {
     const root = fileURLToPath(new URL("../../..", import.meta.url));
     const r = spawnSync(process.execPath, ["tools/build-wasm.mjs", "--check"], { cwd: root, encoding: "utf8" });
