@@ -1,5 +1,6 @@
-// sntrup761's kernels in WebAssembly, written in AssemblyScript: the two inversions of key
-// generation, the products by a small polynomial and the constant-time sort. src/sntrup761.ts
+// sntrup761's arithmetic in WebAssembly, written in AssemblyScript: the polynomial arithmetic
+// (inversions, products, reductions), the constant-time sort, and the encoding of public keys
+// and ciphertexts. src/sntrup761.ts
 // does everything else and calls these through src/sntrup761_wasm.ts, which
 // tools/build-wasm.mjs generates from this file (`npm run build:wasm`; a test checks that the
 // two agree).
@@ -17,8 +18,8 @@
 // memory address depends on secret data.
 //
 // Memory: one 64 KiB page that never grows, laid out statically. The caller copies polynomials
-// into IN0/IN1 (int32 coefficients, the rest of each area zero), calls a kernel, copies OUT
-// back, then calls burn(), which zeroes every area.
+// into IN0/IN1 (int32 coefficients, the rest of each area zero) or bytes into BYTES, calls a
+// kernel, copies OUT (or BYTES) back, then calls burn(), which zeroes every area.
 
 const p: i32 = 761;
 const q: i32 = 4591;
@@ -44,6 +45,16 @@ const V: usize = V_AREA + 16;
 /** Unreduced products, 2p-1 coefficients and slack. */
 const FG_BYTES: i32 = 4 * (2 * p + 8);
 const FG: usize = memory.data(FG_BYTES, 16);
+
+/** Encoded bytes: a public key (the longest encoding) and slack. */
+export const BYTES: usize = memory.data(1160, 16);
+// Encode/Decode's values and moduli (u16), and their per-level scratch: a level of len values
+// takes ceil(len/2) pairs of u16 (R2, M2) and floor(len/2) of Decode's u16 and u32 (bottomr,
+// bottomt); the levels' lengths halve, so 2p of each is room for all.
+const ENC_R: usize = memory.data(2 * p, 16);
+const ENC_M: usize = memory.data(2 * p, 16);
+const LEVEL_BYTES: i32 = 16 * p;
+const LEVELS: usize = memory.data(LEVEL_BYTES, 16);
 
 // R3_recip's bit-sliced vectors: coefficient j of a vector in {-1, 0, 1} is bit j%32 of word
 // j>>5 in two planes, "nonzero" (M) and "negative" (S, 0 whenever M is 0).
@@ -122,6 +133,10 @@ export function burn(): void {
   memory.fill(V_AREA, 0, POLY + 16);
   memory.fill(FG, 0, FG_BYTES);
   memory.fill(R3_AREA, 0, 8 * R3_BYTES);
+  memory.fill(BYTES, 0, 1160);
+  memory.fill(ENC_R, 0, 2 * p);
+  memory.fill(ENC_M, 0, 2 * p);
+  memory.fill(LEVELS, 0, LEVEL_BYTES);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -227,6 +242,24 @@ function product(): void {
     const t = ld(FG, i);
     st(FG, i - p, ld(FG, i - p) + t);
     st(FG, i - p + 1, ld(FG, i - p + 1) + t);
+  }
+}
+
+/** OUT = 3 * IN0 in R/q. @dropbear sntrup761.c Rq_mult3 */
+export function Rq_mult3(): void {
+  for (let i = 0; i < p; ++i) st(OUT, i, Fq_freeze(3 * ld(IN0, i)));
+}
+
+/** OUT = the Fq polynomial IN0 reduced coefficientwise mod 3. @dropbear sntrup761.c R3_fromRq */
+export function R3_fromRq(): void {
+  for (let i = 0; i < p; ++i) st(OUT, i, F3_freeze(ld(IN0, i)));
+}
+
+/** OUT = IN0 with each coefficient rounded to a multiple of 3. @dropbear sntrup761.c Round */
+export function Round(): void {
+  for (let i = 0; i < p; ++i) {
+    const a = ld(IN0, i);
+    st(OUT, i, a - F3_freeze(a));
   }
 }
 
@@ -396,4 +429,163 @@ export function Rq_recip3(): i32 {
   const scale = Fq_recip(ld(F, 0));
   for (let i = 0; i < p; ++i) st(OUT, i, Fq_freeze(scale * ld(V, p - 1 - i)));
   return crypto_int16_nonzero_mask(delta);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding of integer vectors with per-position moduli M[i] < 2^14 (public data)
+
+@inline function ld16(b: usize, i: i32): u32 {
+  return <u32>load<u16>(b + (<usize>i << 1));
+}
+@inline function st16(b: usize, i: i32, x: u32): void {
+  store<u16>(b + (<usize>i << 1), <u16>x);
+}
+
+/** Decode's quotient, beside the remainder uint32_divmod_uint14 returns. */
+let divmodQ: u32 = 0;
+
+/**
+ * x mod m (returned) and floor(x / m) (in divmodQ) for 0 < m < 2^14, by two multiply-high
+ * estimates and a masked correction. @dropbear sntrup761.c uint32_divmod_uint14
+ */
+function uint32_divmod_uint14(x: u32, m: u32): u32 {
+  const v: u64 = <u64>(0x80000000 / m);
+  let Q: u32 = <u32>((<u64>x * v) >> 31);
+  x -= Q * m;
+  const qpart = <u32>((<u64>x * v) >> 31);
+  x -= qpart * m;
+  Q += qpart;
+  x -= m;
+  Q += 1;
+  const mask = <u32>crypto_int32_negative_mask(<i32>x);
+  x += mask & m;
+  Q += mask;
+  divmodQ = Q;
+  return x;
+}
+
+/**
+ * Writes R (R[i] < M[i], u16) to BYTES from offset o as a mixed-radix number, pairing
+ * neighbours and emitting whole bytes whenever a pair's range reaches 2^14; returns the offset
+ * reached. Each level's pairs go to scratch. @dropbear sntrup761.c Encode
+ */
+function Encode(o: i32, R: usize, M: usize, len: i32, scratch: usize): i32 {
+  if (len == 1) {
+    let r = ld16(R, 0);
+    let m = ld16(M, 0);
+    while (m > 1) {
+      store<u8>(BYTES + <usize>o, <u8>r);
+      o++;
+      r >>= 8;
+      m = (m + 255) >> 8;
+    }
+    return o;
+  }
+  const half = (len + 1) >> 1;
+  const R2 = scratch;
+  const M2 = scratch + (<usize>half << 1);
+  let i = 0;
+  for (; i < len - 1; i += 2) {
+    const m0 = ld16(M, i);
+    let r = ld16(R, i) + ld16(R, i + 1) * m0;
+    let m = ld16(M, i + 1) * m0;
+    while (m >= 16384) {
+      store<u8>(BYTES + <usize>o, <u8>r);
+      o++;
+      r >>= 8;
+      m = (m + 255) >> 8;
+    }
+    st16(R2, i >> 1, r);
+    st16(M2, i >> 1, m);
+  }
+  if (i < len) {
+    st16(R2, i >> 1, ld16(R, i));
+    st16(M2, i >> 1, ld16(M, i));
+  }
+  return Encode(o, R2, M2, half, scratch + (<usize>half << 2));
+}
+
+/**
+ * Reads what Encode wrote for moduli M (from BYTES at offset s) into out; every output is
+ * reduced below its modulus, whatever the input bytes. @dropbear sntrup761.c Decode
+ */
+function Decode(out: usize, s: i32, M: usize, len: i32, scratch: usize): void {
+  if (len == 1) {
+    const m = ld16(M, 0);
+    if (m == 1) st16(out, 0, 0);
+    else if (m <= 256) st16(out, 0, uint32_divmod_uint14(<u32>load<u8>(BYTES + <usize>s), m));
+    else st16(out, 0, uint32_divmod_uint14(<u32>load<u8>(BYTES + <usize>s) + (<u32>load<u8>(BYTES + <usize>s + 1) << 8), m));
+    return;
+  }
+  const half = (len + 1) >> 1;
+  const pairs = len >> 1;
+  const R2 = scratch;
+  const M2 = R2 + (<usize>half << 1);
+  const bottomr = M2 + (<usize>half << 1);
+  const bottomt = bottomr + (<usize>pairs << 1);
+  let i = 0;
+  for (; i < len - 1; i += 2) {
+    const m = ld16(M, i) * ld16(M, i + 1);
+    if (m > 256 * 16383) {
+      store<u32>(bottomt + (<usize>(i >> 1) << 2), 256 * 256);
+      st16(bottomr, i >> 1, <u32>load<u8>(BYTES + <usize>s) + 256 * <u32>load<u8>(BYTES + <usize>s + 1));
+      s += 2;
+      st16(M2, i >> 1, (((m + 255) >> 8) + 255) >> 8);
+    } else if (m >= 16384) {
+      store<u32>(bottomt + (<usize>(i >> 1) << 2), 256);
+      st16(bottomr, i >> 1, <u32>load<u8>(BYTES + <usize>s));
+      s += 1;
+      st16(M2, i >> 1, (m + 255) >> 8);
+    } else {
+      store<u32>(bottomt + (<usize>(i >> 1) << 2), 1);
+      st16(bottomr, i >> 1, 0);
+      st16(M2, i >> 1, m);
+    }
+  }
+  if (i < len) st16(M2, i >> 1, ld16(M, i));
+  Decode(R2, s, M2, half, bottomt + (<usize>pairs << 2));
+  let o = 0;
+  for (i = 0; i < len - 1; i += 2) {
+    const r = ld16(bottomr, i >> 1) + load<u32>(bottomt + (<usize>(i >> 1) << 2)) * ld16(R2, i >> 1);
+    const r0 = uint32_divmod_uint14(r, ld16(M, i));
+    const r1 = uint32_divmod_uint14(divmodQ, ld16(M, i + 1));
+    st16(out, o++, r0);
+    st16(out, o++, r1);
+  }
+  if (i < len) st16(out, o++, ld16(R2, i >> 1));
+}
+
+/** BYTES = the Fq polynomial IN0 encoded (a public key); returns its length. @dropbear sntrup761.c Rq_encode */
+export function Rq_encode(): i32 {
+  for (let i = 0; i < p; ++i) {
+    st16(ENC_R, i, <u32>(ld(IN0, i) + q12));
+    st16(ENC_M, i, q);
+  }
+  return Encode(0, ENC_R, ENC_M, p, LEVELS);
+}
+
+/** OUT = the Fq polynomial BYTES encodes (a public key). @dropbear sntrup761.c Rq_decode */
+export function Rq_decode(): void {
+  for (let i = 0; i < p; ++i) st16(ENC_M, i, q);
+  Decode(ENC_R, 0, ENC_M, p, LEVELS);
+  for (let i = 0; i < p; ++i) st(OUT, i, <i32>ld16(ENC_R, i) - q12);
+}
+
+/**
+ * BYTES = the rounded polynomial IN0 (multiples of 3) encoded as values mod (q+2)/3; returns
+ * its length. @dropbear sntrup761.c Rounded_encode
+ */
+export function Rounded_encode(): i32 {
+  for (let i = 0; i < p; ++i) {
+    st16(ENC_R, i, <u32>(((ld(IN0, i) + q12) * 10923) >> 15));
+    st16(ENC_M, i, (q + 2) / 3);
+  }
+  return Encode(0, ENC_R, ENC_M, p, LEVELS);
+}
+
+/** OUT = the rounded polynomial BYTES encodes. @dropbear sntrup761.c Rounded_decode */
+export function Rounded_decode(): void {
+  for (let i = 0; i < p; ++i) st16(ENC_M, i, (q + 2) / 3);
+  Decode(ENC_R, 0, ENC_M, p, LEVELS);
+  for (let i = 0; i < p; ++i) st(OUT, i, <i32>ld16(ENC_R, i) * 3 - q12);
 }

@@ -7,9 +7,10 @@ import { genrandom } from "./dbrandom.js";
 import { sntrup761WasmBase64 } from "./sntrup761_wasm.js";
 
 // Streamlined NTRU Prime sntrup761, the KEM half of sntrup761x25519-sha512, written after
-// Dropbear's sntrup761.c (the "compact" implementation from SUPERCOP): in TypeScript, but for
-// the two inversions and the products by a small polynomial, which are WebAssembly written in
-// AssemblyScript (assembly/sntrup761.ts says why).
+// Dropbear's sntrup761.c (the "compact" implementation from SUPERCOP): the KEM's steps, hashing
+// and small-polynomial work in TypeScript; the inversions, the products by a small polynomial,
+// the constant-time sort and the encodings in WebAssembly written in AssemblyScript
+// (assembly/sntrup761.ts says why).
 //
 // Ring: Z_q[x]/(x^p - x - 1) with p = 761, q = 4591; "small" polynomials have coefficients in
 // {-1, 0, 1}, "short" ones are small with exactly w = 286 nonzero coefficients.
@@ -17,11 +18,9 @@ import { sntrup761WasmBase64 } from "./sntrup761_wasm.js";
 // Constant time: secret data never selects a branch or an array index. Choices are made with
 // all-ones / all-zero masks (x >> 31 on an int32) as in the C, every loop runs a public number
 // of times, and no BigInt is used. Values are kept in Int32Arrays (small numbers, so V8 keeps
-// them as untagged int32) and products go through Math.imul. The 32x32-bit multiply-high of
-// uint32_divmod_uint14 (public data only) uses double-precision arithmetic on integers, exact
-// because every value stays far below 2^53. Work buffers are allocated once, reused, and zeroed
-// after each call that put secrets in them. (JavaScript promises no timing, so this is as
-// constant-time as a JIT allows, not a guarantee; the WebAssembly kernels run as compiled.)
+// them as untagged int32). Work buffers are allocated once, reused, and zeroed after each call
+// that put secrets in them. (JavaScript promises no timing, so this is as constant-time as a JIT
+// allows, not a guarantee; the WebAssembly kernels run as compiled.)
 //
 // Randomness: Dropbear draws each 32-bit sample with its own genrandom call; we draw the 761
 // samples of a Small_random / Short_random as one block of little-endian words. For a uniform
@@ -75,8 +74,6 @@ const smallT = new Int32Array(p); // small ev
 const sortList = new Int32Array(p);
 const randomBlock = new Uint8Array(4 * p);
 const randomWords = new Uint32Array(p);
-const encR = new Uint16Array(p);
-const encM = new Uint16Array(p);
 const rEnc = new Uint8Array(Small_bytes);
 const cNew = new Uint8Array(crypto_kem_sntrup761_CIPHERTEXTBYTES);
 const cache = new Uint8Array(Hash_bytes);
@@ -88,40 +85,14 @@ function burnAll(): void {
   for (const a of [polyA, polyB, polyC, smallF, smallG, smallV, smallR, smallT]) a.fill(0);
   for (const a of [sortList, randomWords]) a.fill(0);
   for (const a of [randomBlock, rEnc, cNew, confirmInput, sessionInput, hashOut]) m_burn(a);
-  encR.fill(0);
-  for (const a of [...levelR2, ...levelBottomR, ...levelBottomT]) a.fill(0);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Masks
 
-/** All ones if x (an int32) is negative, else 0. @dropbear sntrup761.c crypto_int32_negative_mask */
-function crypto_int32_negative_mask(x: number): number {
-  return x >> 31;
-}
-
 /** All ones if x (a small int) is nonzero, else 0. @dropbear sntrup761.c crypto_int16_nonzero_mask */
 function crypto_int16_nonzero_mask(x: number): number {
   return (x | -x) >> 31;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Arithmetic mod 3 and mod q
-
-/** The representative of x mod 3 in {-1, 0, 1}. @dropbear sntrup761.c F3_freeze */
-function F3_freeze(x: number): number {
-  return x - Math.imul(3, (Math.imul(10923, x) + 16384) >> 15);
-}
-
-const q16 = Math.floor((0x10000 + q12) / q);
-const q20 = Math.floor((0x100000 + q12) / q);
-const q28 = Math.floor((0x10000000 + q12) / q);
-
-/** The representative of x mod q in [-q12, q12], for |x| well inside int32. @dropbear sntrup761.c Fq_freeze */
-function Fq_freeze(x: number): number {
-  x -= q * (Math.imul(q16, x) >> 16);
-  x -= q * (Math.imul(q20, x) >> 20);
-  return x - q * ((Math.imul(q28, x) + 0x8000000) >> 28);
 }
 
 /** -1 if r does not have weight exactly w, else 0. @dropbear sntrup761.c Weightw_mask */
@@ -134,17 +105,7 @@ function Weightw_mask(r: Int32Array): number {
 // ---------------------------------------------------------------------------------------------
 // Polynomial arithmetic
 
-/** Reduces an Fq polynomial coefficientwise mod 3. @dropbear sntrup761.c R3_fromRq */
-function R3_fromRq(out: Int32Array, r: Int32Array): void {
-  for (let i = 0; i < p; ++i) out[i] = F3_freeze(r[i]!);
-}
-
-/** h = 3f in R/q. @dropbear sntrup761.c Rq_mult3 */
-function Rq_mult3(h: Int32Array, f: Int32Array): void {
-  for (let i = 0; i < p; ++i) h[i] = Fq_freeze(Math.imul(3, f[i]!));
-}
-
-// The inversions and the products by a small polynomial run in WebAssembly (assembly/
+// The polynomial arithmetic, the sort and the encodings run in WebAssembly (assembly/
 // sntrup761.ts, which says why): each wrapper copies its inputs into the module's memory, runs
 // the kernel, copies the result out and zeroes the module's memory. The module is compiled and
 // instantiated on first use (or by sntrup761Load).
@@ -155,12 +116,20 @@ interface KernelExports {
   readonly IN0: { readonly value: number };
   readonly IN1: { readonly value: number };
   readonly OUT: { readonly value: number };
+  readonly BYTES: { readonly value: number };
   burn(): void;
   R3_mult(): void;
   Rq_mult_small(): void;
   R3_recip(): number;
   Rq_recip3(): number;
+  Rq_mult3(): void;
+  R3_fromRq(): void;
+  Round(): void;
   crypto_sort_uint32(): void;
+  Rq_encode(): number;
+  Rq_decode(): void;
+  Rounded_encode(): number;
+  Rounded_decode(): void;
 }
 
 /** The part of the WebAssembly global used here (TypeScript's ES2022 library declares none of it). */
@@ -175,6 +144,8 @@ interface Kernels {
   readonly in0: Int32Array;
   readonly in1: Int32Array;
   readonly out: Int32Array;
+  /** BYTES, as long as a public key. */
+  readonly bytes: Uint8Array;
 }
 
 let kernelsInstance: Kernels | null = null;
@@ -188,7 +159,8 @@ function kernels(): Kernels {
     // The exports are what assembly/sntrup761.ts declares; WebAssembly gives them untyped.
     const run = new wasm.Instance(module, {}).exports as KernelExports;
     const view = (area: { readonly value: number }): Int32Array => new Int32Array(run.memory.buffer, area.value, p);
-    kernelsInstance = { run, in0: view(run.IN0), in1: view(run.IN1), out: view(run.OUT) };
+    const bytes = new Uint8Array(run.memory.buffer, run.BYTES.value, crypto_kem_sntrup761_PUBLICKEYBYTES);
+    kernelsInstance = { run, in0: view(run.IN0), in1: view(run.IN1), out: view(run.OUT), bytes };
   }
   return kernelsInstance;
 }
@@ -202,6 +174,39 @@ function runKernel(kernel: (k: KernelExports) => number | void, out: Int32Array,
   out.set(k.out);
   k.run.burn();
   return r ?? 0;
+}
+
+/** Runs an encoder on r and copies the bytes it wrote to s; zeroes the module's memory. */
+function encodeKernel(kernel: (k: KernelExports) => number, s: Uint8Array, r: Int32Array): void {
+  const k = kernels();
+  k.in0.set(r);
+  const len = kernel(k.run);
+  s.set(k.bytes.subarray(0, len));
+  k.run.burn();
+}
+
+/** Runs a decoder on the first len bytes of s and copies the polynomial to r; zeroes the module's memory. */
+function decodeKernel(kernel: (k: KernelExports) => void, r: Int32Array, s: Uint8Array, len: number): void {
+  const k = kernels();
+  k.bytes.set(s.subarray(0, len));
+  kernel(k.run);
+  r.set(k.out);
+  k.run.burn();
+}
+
+/** h = 3f in R/q. @dropbear sntrup761.c Rq_mult3 */
+function Rq_mult3(h: Int32Array, f: Int32Array): void {
+  runKernel((k) => k.Rq_mult3(), h, f);
+}
+
+/** Reduces an Fq polynomial coefficientwise mod 3. @dropbear sntrup761.c R3_fromRq */
+function R3_fromRq(out: Int32Array, r: Int32Array): void {
+  runKernel((k) => k.R3_fromRq(), out, r);
+}
+
+/** out = a minus its residue mod 3: each coefficient rounded to a multiple of 3. @dropbear sntrup761.c Round */
+function Round(out: Int32Array, a: Int32Array): void {
+  runKernel((k) => k.Round(), out, a);
 }
 
 /** h = f * g in R/3, both small. @dropbear sntrup761.c R3_mult */
@@ -235,147 +240,9 @@ function crypto_sort_uint32(x: Int32Array): void {
   runKernel((k) => k.crypto_sort_uint32(), x, x);
 }
 
-/** out = a minus its residue mod 3: each coefficient rounded to a multiple of 3. @dropbear sntrup761.c Round */
-function Round(out: Int32Array, a: Int32Array): void {
-  for (let i = 0; i < p; ++i) out[i] = a[i]! - F3_freeze(a[i]!);
-}
 
 // ---------------------------------------------------------------------------------------------
-// Encoding of integer vectors with per-position moduli M[i] < 2^14 (public)
-
-/**
- * Q = floor(x / m) and r = x mod m for x < 2^32 and 0 < m < 2^14, by two multiply-high
- * estimates and a masked correction, as the C does. Writes [Q, r] to divmodOut.
- * @dropbear sntrup761.c uint32_divmod_uint14
- */
-function uint32_divmod_uint14(x: number, m: number): void {
-  const v = Math.floor(0x80000000 / m);
-  let Q = mulHigh31(x, v);
-  x -= Q * m;
-  const qpart = mulHigh31(x, v);
-  x -= qpart * m;
-  Q += qpart;
-  x -= m;
-  Q += 1;
-  const mask = crypto_int32_negative_mask(x | 0);
-  x += mask & m;
-  Q += mask;
-  divmodOut[0] = Q;
-  divmodOut[1] = x;
-}
-const divmodOut = [0, 0];
-
-/** floor(x * v / 2^31) for x < 2^32 and v <= 2^31, exactly (the 64-bit product of the C). */
-function mulHigh31(x: number, v: number): number {
-  const hi = Math.floor(x / 0x10000) * v; // < 2^47
-  const lo = (x & 0xffff) * v; // < 2^47
-  return Math.floor((hi + Math.floor(lo / 0x10000)) / 0x8000);
-}
-
-/** x mod m for x < 2^32 and 0 < m < 2^14. @dropbear sntrup761.c uint32_mod_uint14 */
-function uint32_mod_uint14(x: number, m: number): number {
-  uint32_divmod_uint14(x, m);
-  return divmodOut[1]!;
-}
-
-// Per-level scratch for Encode/Decode, which halve len at each level.
-const levelR2: Uint16Array[] = [];
-const levelM2: Uint16Array[] = [];
-const levelBottomR: Uint16Array[] = [];
-const levelBottomT: Uint32Array[] = [];
-for (let len = p, d = 0; len > 1; len = (len + 1) >> 1, d++) {
-  levelR2[d] = new Uint16Array((len + 1) >> 1);
-  levelM2[d] = new Uint16Array((len + 1) >> 1);
-  levelBottomR[d] = new Uint16Array(len >> 1);
-  levelBottomT[d] = new Uint32Array(len >> 1);
-}
-
-/**
- * Writes R (R[i] < M[i]) to out from offset o as a mixed-radix number, pairing neighbours and
- * emitting whole bytes whenever a pair's range reaches 2^14; returns the offset reached.
- * @dropbear sntrup761.c Encode
- */
-function Encode(out: Uint8Array, o: number, R: Uint16Array, M: Uint16Array, len: number, depth = 0): number {
-  if (len === 1) {
-    let r = R[0]!;
-    let m = M[0]!;
-    while (m > 1) {
-      out[o++] = r & 0xff;
-      r >>>= 8;
-      m = (m + 255) >>> 8;
-    }
-    return o;
-  }
-  const R2 = levelR2[depth]!;
-  const M2 = levelM2[depth]!;
-  let i = 0;
-  for (; i < len - 1; i += 2) {
-    const m0 = M[i]!;
-    let r = R[i]! + R[i + 1]! * m0;
-    let m = M[i + 1]! * m0;
-    while (m >= 16384) {
-      out[o++] = r & 0xff;
-      r >>>= 8;
-      m = (m + 255) >>> 8;
-    }
-    R2[i >> 1] = r;
-    M2[i >> 1] = m;
-  }
-  if (i < len) {
-    R2[i >> 1] = R[i]!;
-    M2[i >> 1] = M[i]!;
-  }
-  return Encode(out, o, R2, M2, (len + 1) >> 1, depth + 1);
-}
-
-/**
- * Reads what Encode wrote for moduli M (from S at offset s) into out; every output is reduced
- * below its modulus, whatever the input bytes.
- * @dropbear sntrup761.c Decode
- */
-function Decode(out: Uint16Array, S: Uint8Array, s: number, M: Uint16Array, len: number, depth = 0): void {
-  if (len === 1) {
-    if (M[0] === 1) out[0] = 0;
-    else if (M[0]! <= 256) out[0] = uint32_mod_uint14(S[s]!, M[0]!);
-    else out[0] = uint32_mod_uint14(S[s]! + (S[s + 1]! << 8), M[0]!);
-    return;
-  }
-  const R2 = levelR2[depth]!;
-  const M2 = levelM2[depth]!;
-  const bottomr = levelBottomR[depth]!;
-  const bottomt = levelBottomT[depth]!;
-  let i = 0;
-  for (; i < len - 1; i += 2) {
-    const m = M[i]! * M[i + 1]!;
-    if (m > 256 * 16383) {
-      bottomt[i >> 1] = 256 * 256;
-      bottomr[i >> 1] = S[s]! + 256 * S[s + 1]!;
-      s += 2;
-      M2[i >> 1] = (((m + 255) >>> 8) + 255) >>> 8;
-    } else if (m >= 16384) {
-      bottomt[i >> 1] = 256;
-      bottomr[i >> 1] = S[s]!;
-      s += 1;
-      M2[i >> 1] = (m + 255) >>> 8;
-    } else {
-      bottomt[i >> 1] = 1;
-      bottomr[i >> 1] = 0;
-      M2[i >> 1] = m;
-    }
-  }
-  if (i < len) M2[i >> 1] = M[i]!;
-  Decode(R2, S, s, M2, (len + 1) >> 1, depth + 1);
-  let o = 0;
-  for (i = 0; i < len - 1; i += 2) {
-    const r = bottomr[i >> 1]! + bottomt[i >> 1]! * R2[i >> 1]!;
-    uint32_divmod_uint14(r, M[i]!);
-    const r0 = divmodOut[1]!;
-    const r1 = uint32_mod_uint14(divmodOut[0]!, M[i + 1]!);
-    out[o++] = r0;
-    out[o++] = r1;
-  }
-  if (i < len) out[o++] = R2[i >> 1]!;
-}
+// Encoding
 
 /** Packs a small polynomial four coefficients (+1, two bits each) to a byte. @dropbear sntrup761.c Small_encode */
 function Small_encode(s: Uint8Array, f: Int32Array): void {
@@ -399,36 +266,24 @@ function Small_decode(f: Int32Array, s: Uint8Array): void {
   f[k] = (s[p >> 2]! & 3) - 1;
 }
 
-/** Encodes an Fq polynomial (the public key). @dropbear sntrup761.c Rq_encode */
+/** Encodes an Fq polynomial (the public key) into s. @dropbear sntrup761.c Rq_encode */
 function Rq_encode(s: Uint8Array, r: Int32Array): void {
-  for (let i = 0; i < p; ++i) {
-    encR[i] = r[i]! + q12;
-    encM[i] = q;
-  }
-  Encode(s, 0, encR, encM, p);
+  encodeKernel((k) => k.Rq_encode(), s, r);
 }
 
 /** Decodes a public key into an Fq polynomial. @dropbear sntrup761.c Rq_decode */
 function Rq_decode(r: Int32Array, s: Uint8Array): void {
-  encM.fill(q);
-  Decode(encR, s, 0, encM, p);
-  for (let i = 0; i < p; ++i) r[i] = encR[i]! - q12;
+  decodeKernel((k) => k.Rq_decode(), r, s, crypto_kem_sntrup761_PUBLICKEYBYTES);
 }
 
 /** Encodes a rounded polynomial (multiples of 3) as values mod (q+2)/3. @dropbear sntrup761.c Rounded_encode */
 function Rounded_encode(s: Uint8Array, r: Int32Array): void {
-  for (let i = 0; i < p; ++i) {
-    encR[i] = ((r[i]! + q12) * 10923) >> 15;
-    encM[i] = (q + 2) / 3;
-  }
-  Encode(s, 0, encR, encM, p);
+  encodeKernel((k) => k.Rounded_encode(), s, r);
 }
 
 /** Decodes a rounded polynomial. @dropbear sntrup761.c Rounded_decode */
 function Rounded_decode(r: Int32Array, s: Uint8Array): void {
-  encM.fill((q + 2) / 3);
-  Decode(encR, s, 0, encM, p);
-  for (let i = 0; i < p; ++i) r[i] = encR[i]! * 3 - q12;
+  decodeKernel((k) => k.Rounded_decode(), r, s, Rounded_bytes);
 }
 
 // ---------------------------------------------------------------------------------------------
