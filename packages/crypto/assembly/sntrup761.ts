@@ -11,7 +11,7 @@
 // code (V8's Liftoff) before the first call: the first key pair takes about 20 ms.
 //
 // The arithmetic is Dropbear's sntrup761.c's: the same masks and the same fixed sequence of
-// steps. The layout is not: R3_recip is bit-sliced (32 coefficients a word), Rq_recip3's loops
+// steps. The layout is not: R3_recip is bit-sliced (64 coefficients a word), Rq_recip3's loops
 // stop at bounds that depend on the step number alone, and four coefficients are handled at
 // once (128-bit SIMD) where the C handles one; lanes past a loop's bound compute coefficients
 // that are zero or never read, so a bound may be rounded up to a multiple of four. No branch or
@@ -56,12 +56,12 @@ const ENC_M: usize = memory.data(2 * p, 16);
 const LEVEL_BYTES: i32 = 16 * p;
 const LEVELS: usize = memory.data(LEVEL_BYTES, 16);
 
-// R3_recip's bit-sliced vectors: coefficient j of a vector in {-1, 0, 1} is bit j%32 of word
-// j>>5 in two planes, "nonzero" (M) and "negative" (S, 0 whenever M is 0).
-const R3_WORDS: i32 = (p + 1 + 31) >> 5;
+// R3_recip's bit-sliced vectors: coefficient j of a vector in {-1, 0, 1} is bit j%64 of word
+// j>>6 in two planes, "nonzero" (M) and "negative" (S, 0 whenever M is 0).
+const R3_WORDS: i32 = (p + 1 + 63) >> 6;
 /** Bits of the top word that hold coefficients 0..p. */
-const R3_TOPMASK: i32 = (1 << ((p + 1) & 31)) - 1;
-const R3_BYTES: i32 = 4 * R3_WORDS;
+const R3_TOPMASK: u64 = (<u64>1 << <u64>((p + 1) & 63)) - 1;
+const R3_BYTES: i32 = 8 * R3_WORDS;
 const R3_AREA: usize = memory.data(8 * R3_BYTES, 16);
 const fM: usize = R3_AREA;
 const fS: usize = R3_AREA + R3_BYTES;
@@ -278,40 +278,94 @@ export function Rq_mult_small(): void {
 // ---------------------------------------------------------------------------------------------
 // Inversions
 
+@inline function ld64(b: usize, k: i32): u64 {
+  return load<u64>(b + (<usize>k << 3));
+}
+@inline function st64(b: usize, k: i32, x: u64): void {
+  store<u64>(b + (<usize>k << 3), x);
+}
+/** An all-ones or all-zero i32 mask as a 64-bit one. */
+@inline function mask64(m: i32): u64 {
+  return <u64>(<i64>m);
+}
+
 /** Coefficient j (in {-1, 0, 1}) of the bit-sliced vector (m, s). */
 @inline function r3Get(m: usize, s: usize, j: i32): i32 {
-  const bm = (ld(m, j >> 5) >>> (j & 31)) & 1;
-  const bs = (ld(s, j >> 5) >>> (j & 31)) & 1;
+  const bm = <i32>((ld64(m, j >> 6) >> <u64>(j & 63)) & 1);
+  const bs = <i32>((ld64(s, j >> 6) >> <u64>(j & 63)) & 1);
   return bm - 2 * (bm & bs);
 }
 
 /** Sets coefficient j (currently 0) of (m, s) to x in {-1, 0, 1}. */
 @inline function r3Set(m: usize, s: usize, j: i32, x: i32): void {
-  st(m, j >> 5, ld(m, j >> 5) | ((x & 1) << (j & 31)));
-  st(s, j >> 5, ld(s, j >> 5) | ((x >>> 31) << (j & 31)));
+  st64(m, j >> 6, ld64(m, j >> 6) | (<u64>(x & 1) << <u64>(j & 63)));
+  st64(s, j >> 6, ld64(s, j >> 6) | (<u64>(x >>> 31) << <u64>(j & 63)));
 }
 
 /** a += c*b mod 3 on bit-sliced vectors, c given as masks: cnz (c nonzero) and cneg (c = -1). */
-@inline function r3AddScaled(aM: usize, aS: usize, bM: usize, bS: usize, cnz: i32, cneg: i32): void {
+@inline function r3AddScaled(aM: usize, aS: usize, bM: usize, bS: usize, cnz: u64, cneg: u64): void {
   for (let k = 0; k < R3_WORDS; ++k) {
-    const am = ld(aM, k);
-    const as = ld(aS, k);
-    const bm = ld(bM, k) & cnz;
-    const bs = (ld(bS, k) ^ cneg) & bm;
+    const am = ld64(aM, k);
+    const as = ld64(aS, k);
+    const bm = ld64(bM, k) & cnz;
+    const bs = (ld64(bS, k) ^ cneg) & bm;
     // Both nonzero: equal signs give -a (1+1 = -1, -1-1 = 1), opposite signs give 0.
     const same = am & bm & ~(as ^ bs);
-    st(aM, k, (am ^ bm) | same);
-    st(aS, k, (am & ~bm & as) | (bm & ~am & bs) | (same & ~as));
+    st64(aM, k, (am ^ bm) | same);
+    st64(aS, k, (am & ~bm & as) | (bm & ~am & bs) | (same & ~as));
   }
 }
 
 /** Exchanges two word vectors where swap is all ones. */
-@inline function swapWords(a: usize, b: usize, swap: i32): void {
+@inline function swapWords(a: usize, b: usize, swap: u64): void {
   for (let k = 0; k < R3_WORDS; ++k) {
-    const t = swap & (ld(a, k) ^ ld(b, k));
-    st(a, k, ld(a, k) ^ t);
-    st(b, k, ld(b, k) ^ t);
+    const t = swap & (ld64(a, k) ^ ld64(b, k));
+    st64(a, k, ld64(a, k) ^ t);
+    st64(b, k, ld64(b, k) ^ t);
   }
+}
+
+/** One division step of R3_recip; returns the new delta. Its own function for rqRecipStep's reason. */
+export function r3RecipStep(delta: i32): i32 {
+  // v = x*v: every coefficient moves up one place; the top one falls off at p + 1.
+  let carryM: u64 = 0;
+  let carryS: u64 = 0;
+  for (let k = 0; k < R3_WORDS; ++k) {
+    const m = ld64(vM, k);
+    const s = ld64(vS, k);
+    st64(vM, k, (m << 1) | carryM);
+    st64(vS, k, (s << 1) | carryS);
+    carryM = m >> 63;
+    carryS = s >> 63;
+  }
+  st64(vM, R3_WORDS - 1, ld64(vM, R3_WORDS - 1) & R3_TOPMASK);
+  st64(vS, R3_WORDS - 1, ld64(vS, R3_WORDS - 1) & R3_TOPMASK);
+
+  const g0m = <i32>(ld64(gM, 0) & 1);
+  const f0m = <i32>(ld64(fM, 0) & 1);
+  // sign = -g0*f0: nonzero when both are, and -1 when g0 and f0 have the same sign.
+  const cnz = mask64(-(g0m & f0m));
+  const cneg = mask64(-(1 ^ <i32>((ld64(gS, 0) ^ ld64(fS, 0)) & 1)));
+  const swap32 = crypto_int32_negative_mask(-delta) & -g0m;
+  delta ^= swap32 & (delta ^ -delta);
+  delta += 1;
+  const swap = mask64(swap32);
+
+  swapWords(fM, gM, swap);
+  swapWords(fS, gS, swap);
+  swapWords(vM, rM, swap);
+  swapWords(vS, rS, swap);
+  r3AddScaled(gM, gS, fM, fS, cnz, cneg);
+  r3AddScaled(rM, rS, vM, vS, cnz, cneg);
+
+  // g = g/x: its constant term is now 0; every coefficient moves down one place.
+  for (let k = 0; k < R3_WORDS - 1; ++k) {
+    st64(gM, k, (ld64(gM, k) >> 1) | (ld64(gM, k + 1) << 63));
+    st64(gS, k, (ld64(gS, k) >> 1) | (ld64(gS, k + 1) << 63));
+  }
+  st64(gM, R3_WORDS - 1, ld64(gM, R3_WORDS - 1) >> 1);
+  st64(gS, R3_WORDS - 1, ld64(gS, R3_WORDS - 1) >> 1);
+  return delta;
 }
 
 /**
@@ -327,49 +381,55 @@ export function R3_recip(): i32 {
   r3Set(fM, fS, p, -1);
   for (let i = 0; i < p; ++i) r3Set(gM, gS, p - 1 - i, ld(IN0, i));
 
-  for (let loop = 0; loop < 2 * p - 1; ++loop) {
-    // v = x*v: every coefficient moves up one place; the top one falls off at p + 1.
-    let carryM: i32 = 0;
-    let carryS: i32 = 0;
-    for (let k = 0; k < R3_WORDS; ++k) {
-      const m = ld(vM, k);
-      const s = ld(vS, k);
-      st(vM, k, (m << 1) | carryM);
-      st(vS, k, (s << 1) | carryS);
-      carryM = m >>> 31;
-      carryS = s >>> 31;
-    }
-    st(vM, R3_WORDS - 1, ld(vM, R3_WORDS - 1) & R3_TOPMASK);
-    st(vS, R3_WORDS - 1, ld(vS, R3_WORDS - 1) & R3_TOPMASK);
-
-    const g0m = ld(gM, 0) & 1;
-    const f0m = ld(fM, 0) & 1;
-    // sign = -g0*f0: nonzero when both are, and -1 when g0 and f0 have the same sign.
-    const cnz = -(g0m & f0m);
-    const cneg = -(1 ^ ((ld(gS, 0) ^ ld(fS, 0)) & 1));
-    const swap = crypto_int32_negative_mask(-delta) & -g0m;
-    delta ^= swap & (delta ^ -delta);
-    delta += 1;
-
-    swapWords(fM, gM, swap);
-    swapWords(fS, gS, swap);
-    swapWords(vM, rM, swap);
-    swapWords(vS, rS, swap);
-    r3AddScaled(gM, gS, fM, fS, cnz, cneg);
-    r3AddScaled(rM, rS, vM, vS, cnz, cneg);
-
-    // g = g/x: its constant term is now 0; every coefficient moves down one place.
-    for (let k = 0; k < R3_WORDS - 1; ++k) {
-      st(gM, k, (ld(gM, k) >>> 1) | (ld(gM, k + 1) << 31));
-      st(gS, k, (ld(gS, k) >>> 1) | (ld(gS, k + 1) << 31));
-    }
-    st(gM, R3_WORDS - 1, ld(gM, R3_WORDS - 1) >>> 1);
-    st(gS, R3_WORDS - 1, ld(gS, R3_WORDS - 1) >>> 1);
-  }
+  for (let loop = 0; loop < 2 * p - 1; ++loop) delta = r3RecipStep(delta);
 
   const sign = r3Get(fM, fS, 0);
   for (let i = 0; i < p; ++i) st(OUT, i, sign * r3Get(vM, vS, p - 1 - i));
   return crypto_int16_nonzero_mask(delta);
+}
+
+/**
+ * Division step `loop` of Rq_recip3; returns the new delta. Its own function, not inlined
+ * (exported for that), so that V8 can swap in its optimized code between two of the 2p-1 steps
+ * of a fresh process's first inversion instead of running them all in its baseline code.
+ */
+export function rqRecipStep(loop: i32, delta: i32): i32 {
+  const f0 = ld(F, 0);
+  const g0 = ld(G, 0);
+  const swap = crypto_int32_negative_mask(-delta) & crypto_int16_nonzero_mask(g0);
+  delta ^= swap & (delta ^ -delta);
+  delta += 1;
+  // After the conditional swap the C computes g = f0*g - g0*f and r = f0*r - g0*v. Swapping
+  // only negates those, so they come from the unswapped values with a = ±f0 and b = ±g0,
+  // and only f and v take the conditional select.
+  const sgn = 1 + 2 * swap;
+  const a = i32x4.splat(sgn * f0);
+  const b = i32x4.splat(sgn * g0);
+  const s = i32x4.splat(swap);
+
+  // Public bounds (they depend on loop only): v and r hold indices 0..loop, f and g indices
+  // below 2p - loop. v = x*v runs from the top down, so each chunk reads v[i-1] before the
+  // chunk below overwrites it; lanes above the bound get values that never flow down.
+  const vrEnd = loop < p ? loop : p;
+  for (let i = (vrEnd + 1) & ~3; i >= 0; i -= 4) {
+    const vi = ld4(V, i - 1);
+    const ri = ld4(R, i);
+    st4(V, i, v128.bitselect(ri, vi, s));
+    st4(R, i, Fq_freeze4(i32x4.sub(i32x4.mul(a, ri), i32x4.mul(b, vi))));
+  }
+
+  // g = (a*g - b*f)/x and f = the select, from the bottom up; past the bound f and g are 0
+  // (or g is 0 and the step changes nothing there).
+  st(F, 0, f0 ^ (swap & (f0 ^ g0)));
+  const fgEnd = 2 * p - loop < p ? 2 * p - loop : p;
+  for (let i = 1; i <= fgEnd; i += 4) {
+    const fi = ld4(F, i);
+    const gi = ld4(G, i);
+    st4(F, i, v128.bitselect(gi, fi, s));
+    st4(G, i - 1, Fq_freeze4(i32x4.sub(i32x4.mul(a, gi), i32x4.mul(b, fi))));
+  }
+  st(G, fgEnd, 0);
+  return delta;
 }
 
 /**
@@ -388,43 +448,7 @@ export function Rq_recip3(): i32 {
   st(F, p, -1);
   for (let i = 0; i < p; ++i) st(G, p - 1 - i, ld(IN0, i));
 
-  for (let loop = 0; loop < 2 * p - 1; ++loop) {
-    const f0 = ld(F, 0);
-    const g0 = ld(G, 0);
-    const swap = crypto_int32_negative_mask(-delta) & crypto_int16_nonzero_mask(g0);
-    delta ^= swap & (delta ^ -delta);
-    delta += 1;
-    // After the conditional swap the C computes g = f0*g - g0*f and r = f0*r - g0*v. Swapping
-    // only negates those, so they come from the unswapped values with a = ±f0 and b = ±g0,
-    // and only f and v take the conditional select.
-    const sgn = 1 + 2 * swap;
-    const a = i32x4.splat(sgn * f0);
-    const b = i32x4.splat(sgn * g0);
-    const s = i32x4.splat(swap);
-
-    // Public bounds (they depend on loop only): v and r hold indices 0..loop, f and g indices
-    // below 2p - loop. v = x*v runs from the top down, so each chunk reads v[i-1] before the
-    // chunk below overwrites it; lanes above the bound get values that never flow down.
-    const vrEnd = loop < p ? loop : p;
-    for (let i = (vrEnd + 1) & ~3; i >= 0; i -= 4) {
-      const vi = ld4(V, i - 1);
-      const ri = ld4(R, i);
-      st4(V, i, v128.bitselect(ri, vi, s));
-      st4(R, i, Fq_freeze4(i32x4.sub(i32x4.mul(a, ri), i32x4.mul(b, vi))));
-    }
-
-    // g = (a*g - b*f)/x and f = the select, from the bottom up; past the bound f and g are 0
-    // (or g is 0 and the step changes nothing there).
-    st(F, 0, f0 ^ (swap & (f0 ^ g0)));
-    const fgEnd = 2 * p - loop < p ? 2 * p - loop : p;
-    for (let i = 1; i <= fgEnd; i += 4) {
-      const fi = ld4(F, i);
-      const gi = ld4(G, i);
-      st4(F, i, v128.bitselect(gi, fi, s));
-      st4(G, i - 1, Fq_freeze4(i32x4.sub(i32x4.mul(a, gi), i32x4.mul(b, fi))));
-    }
-    st(G, fgEnd, 0);
-  }
+  for (let loop = 0; loop < 2 * p - 1; ++loop) delta = rqRecipStep(loop, delta);
 
   const scale = Fq_recip(ld(F, 0));
   for (let i = 0; i < p; ++i) st(OUT, i, Fq_freeze(scale * ld(V, p - 1 - i)));
