@@ -46,8 +46,9 @@ const V: usize = V_AREA + 16;
 const FG_BYTES: i32 = 4 * (2 * p + 8);
 const FG: usize = memory.data(FG_BYTES, 16);
 
-/** Encoded bytes: a public key (the longest encoding) and slack. */
-export const BYTES: usize = memory.data(1160, 16);
+/** Room for encoded bytes: a public key (1158 bytes, the longest encoding), rounded up. */
+const BYTES_LEN: i32 = 1160;
+export const BYTES: usize = memory.data(BYTES_LEN, 16);
 // Encode/Decode's values and moduli (u16), and their per-level scratch: a level of len values
 // takes ceil(len/2) pairs of u16 (R2, M2) and floor(len/2) of Decode's u16 and u32 (bottomr,
 // bottomt); the levels' lengths halve, so 2p of each is room for all.
@@ -133,7 +134,7 @@ export function burn(): void {
   memory.fill(V_AREA, 0, POLY + 16);
   memory.fill(FG, 0, FG_BYTES);
   memory.fill(R3_AREA, 0, 8 * R3_BYTES);
-  memory.fill(BYTES, 0, 1160);
+  memory.fill(BYTES, 0, BYTES_LEN);
   memory.fill(ENC_R, 0, 2 * p);
   memory.fill(ENC_M, 0, 2 * p);
   memory.fill(LEVELS, 0, LEVEL_BYTES);
