@@ -145,6 +145,8 @@ describe("sntrup761 WebAssembly kernels", () => {
     R3_recip(): number;
     Rq_recip3(): number;
     crypto_sort_uint32(): void;
+    Rq_encode(): number;
+    Rq_decode(): void;
   };
   const wasm = (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: object } } }).WebAssembly;
   const k = new wasm.Instance(new wasm.Module(Buffer.from(sntrup761WasmBase64, "base64")), {}).exports as Exports;
@@ -204,6 +206,22 @@ describe("sntrup761 WebAssembly kernels", () => {
       const want = x.map((v) => v >>> 0).sort((a, b) => a - b);
       expect(run(() => k.crypto_sort_uint32(), x).out.map((v) => v >>> 0)).toEqual(want);
     }
+  });
+
+  it("leave nothing in their memory once burn() has run", () => {
+    const memory = new Uint8Array(k.memory.buffer);
+    k.burn();
+    in0.set(small());
+    in1.set(small());
+    k.Rq_recip3();
+    k.R3_recip();
+    k.Rq_mult_small();
+    k.crypto_sort_uint32();
+    k.Rq_encode();
+    k.Rq_decode();
+    expect(memory.some((x) => x !== 0)).toBe(true);
+    k.burn();
+    expect(memory.every((x) => x === 0)).toBe(true);
   });
 
   it("say when there is no inverse, and invert 1 to 1 (R/3) and 1/3 (R/q)", () => {
