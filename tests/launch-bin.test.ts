@@ -3,6 +3,7 @@
 // bundle's, writable by others, someone else's) costs a plain compile, never a failed run or
 // stale code. Each case runs a small bundle through the real launcher in a fresh node.
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
@@ -193,6 +194,34 @@ describe("launcher code cache", () => {
     const ino = statSync(file).ino;
     await runProg();
     expect(statSync(file).ino).toBe(ino);
+  });
+});
+
+describe("which program the launcher runs", () => {
+  const info = () => join(dist, "pkg.tsbuildinfo");
+  const sha = (text: string) => createHash("sha256").update(text).digest("hex");
+  /** A package the bundle was made from, its build-info recorded as `recorded`, now holding `now`, touched `ageMs` from now. */
+  function input(recorded: string, now: string, ageMs: number) {
+    writeFileSync(join(dist, "main.js"), 'process.stdout.write(JSON.stringify({ word: "graph", n: 0, base: "main.js", eol: true }));\n');
+    writeFileSync(info(), now);
+    const t = new Date(Date.now() + ageMs);
+    utimesSync(info(), t, t);
+    writeFileSync(join(dist, "bundle.inputs.json"), JSON.stringify([{ file: "pkg.tsbuildinfo", sha256: sha(recorded) }]));
+  }
+
+  it("the bundle, when no package it was made from was built since", async () => {
+    input("v1", "v2", -60_000);
+    expect((await runProg()).base).toBe("bundle.cjs");
+  });
+
+  it("the bundle, when a package's build-info was only rewritten as it was (turbo's cache restoring it)", async () => {
+    input("v1", "v1", 60_000);
+    expect((await runProg()).base).toBe("bundle.cjs");
+  });
+
+  it("the module graph, when a package was built again with a different result since", async () => {
+    input("v1", "v2", 60_000);
+    expect((await runProg()).base).toBe("main.js");
   });
 });
 

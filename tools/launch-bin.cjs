@@ -3,9 +3,9 @@
 // and this file are CommonJS (apps/<program>/bin/package.json says so): an ES module entry
 // point starts Node's ES module loader, 6-9 ms of CPU before the program's first line.
 //
-// The program is dist/bundle.cjs, one file built by `npm run build` (bundle-bin.mjs), when it is
-// at least as new as every package it was made from: it starts ~90 ms sooner than the module
-// graph of dist/main.js, which is loaded instead after a `tsc -b` that did not bundle. That
+// The program is dist/bundle.cjs, one file built by `npm run build` (bundle-bin.mjs), unless a
+// package it was made from was built again since (`program`): it starts ~90 ms sooner than the
+// module graph of dist/main.js, which is loaded instead after a `tsc -b` that did not bundle. That
 // graph is loaded through require(): Node then reads it one file at a time, where import()
 // opens every file of it at once (over a hundred), which fails with EMFILE under a small
 // descriptor limit before main runs. (Node >= 20.19 requires ES modules without a flag.)
@@ -31,15 +31,22 @@ const vm = require("node:vm");
 const SHELL_HEAD =
   '#!/bin/sh\n":" //; v=; [ -r /proc/$$/status ] && while read -r k v; do [ "$k" = SigIgn: ] && break; v=; done </proc/$$/status; DROPBEAR_TS_SIGIGN=$v exec node "$0" "$@"\n';
 
-/** The file to load: the bundle, or the module graph's entry when the bundle is stale. */
+/**
+ * The file to load: the bundle, or the module graph's entry when the bundle is stale: when a
+ * package it was made from has been built again since, with a different result. The build-info
+ * files' times say which may have been; their SHA-256, recorded at bundling, says which were
+ * (turbo's cache and esbuild, which leaves an unchanged bundle unwritten, move times without
+ * changing anything).
+ */
 function program(dist) {
   const main = join(dist, "main.js");
   try {
     const bundle = join(dist, "bundle.cjs");
     // A second of slack: turbo restores a cached build's files in no set order.
     const built = statSync(bundle).mtimeMs + 1000;
-    for (const info of JSON.parse(readFileSync(join(dist, "bundle.inputs.json"), "utf8"))) {
-      if (statSync(join(dist, info)).mtimeMs > built) {
+    for (const { file, sha256: digest } of JSON.parse(readFileSync(join(dist, "bundle.inputs.json"), "utf8"))) {
+      const path = join(dist, file);
+      if (statSync(path).mtimeMs > built && sha256(readFileSync(path)).toString("hex") !== digest) {
         return main;
       }
     }

@@ -9,13 +9,15 @@
 // compile cache, which holds none of the functions compiled after the load.
 //
 // Beside it, dist/bundle.inputs.json names the tsc build-info file of every workspace package
-// the bundle took code from. A later `tsc -b` alone (no bundling) rewrites those, and the
-// launcher then sees the bundle is older and loads dist/main.js, so it never runs stale code.
+// the bundle took code from, with its SHA-256. A later `tsc -b` alone (no bundling) that
+// changes one makes the launcher load dist/main.js instead, so it never runs stale code; a
+// build-info file only rewritten as it was (turbo's cache) leaves the bundle in use.
 //
 // The published package (bundle.mjs) ships the same file, made by `bundleProgram`.
 //
 //   node ../dropbear-ts/bundle-bin.mjs <program>
 import { build } from "esbuild";
+import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
@@ -167,7 +169,11 @@ export async function bundleProgram(program, outfile = join(root, "apps", progra
     const m = /^((?:packages|apps)\/[^/]+)\/dist\//.exec(relative(root, join(process.cwd(), input)));
     if (m) infos.add(relative(join(appDir, "dist"), join(root, m[1], "tsconfig.tsbuildinfo")));
   }
-  writeFileSync(join(appDir, "dist", "bundle.inputs.json"), `${JSON.stringify([...infos].sort(), null, 1)}\n`);
+  const inputs = [...infos].sort().map((file) => ({
+    file,
+    sha256: createHash("sha256").update(readFileSync(join(appDir, "dist", file))).digest("hex"),
+  }));
+  writeFileSync(join(appDir, "dist", "bundle.inputs.json"), `${JSON.stringify(inputs, null, 1)}\n`);
   return { metafile: result.metafile };
 }
 
