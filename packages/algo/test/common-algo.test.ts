@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { MAC_MODE_ETM } from "@dropbear-ts/core";
 import { algo_tables_new, buf_match_algo, sshciphers, sshhashes } from "../src/common-algo.js";
@@ -38,5 +39,15 @@ describe("common-algo.c tables", () => {
     // Client side: our order wins.
     expect(buf_match_algo(list("aes128-ctr,aes256-ctr"), t.sshciphers, false, false).algo?.name).toBe("aes256-ctr");
     expect(buf_match_algo(list("nonesuch"), t.sshciphers, true, false).algo).toBeNull();
+  });
+});
+
+describe("sntrup761 and WebAssembly", () => {
+  it("offers sntrup761 first where Node has WebAssembly, and leaves it out where it has none (--jitless)", () => {
+    const dist = new URL("../dist/common-algo.js", import.meta.url).href;
+    const script = `import(${JSON.stringify(dist)}).then((m) => console.log(m.sshkex.filter((a) => a.usable && a.data).map((a) => a.name).slice(0, 3).join(",")))`;
+    const names = (flags: string[]) => spawnSync(process.execPath, [...flags, "-e", script], { encoding: "utf8" }).stdout.trim();
+    expect(names([])).toBe("sntrup761x25519-sha512,sntrup761x25519-sha512@openssh.com,mlkem768x25519-sha256");
+    expect(names(["--jitless"])).toBe("mlkem768x25519-sha256,curve25519-sha256,curve25519-sha256@libssh.org");
   });
 });

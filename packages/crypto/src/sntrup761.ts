@@ -150,10 +150,23 @@ interface Kernels {
 
 let kernelsInstance: Kernels | null = null;
 
+/** This Node's WebAssembly, or undefined where it is switched off (--jitless). */
+function webAssembly(): WebAssemblyApi | undefined {
+  return (globalThis as unknown as { WebAssembly?: WebAssemblyApi }).WebAssembly;
+}
+
+/**
+ * Whether sntrup761 can run here: not without WebAssembly (--jitless), where the algorithm
+ * tables leave it out, as a C build without DROPBEAR_SNTRUP761 does.
+ */
+export function sntrup761Usable(): boolean {
+  return webAssembly() !== undefined;
+}
+
 function kernels(): Kernels {
   if (kernelsInstance === null) {
-    const wasm = (globalThis as unknown as { WebAssembly?: WebAssemblyApi }).WebAssembly;
-    // Node without WebAssembly (--jitless): the exchange ends with a reason, not a TypeError.
+    const wasm = webAssembly();
+    // Only reached when the tables offered it anyway: the exchange ends with a reason, not a TypeError.
     if (wasm === undefined) dropbear_exit("sntrup761 needs WebAssembly, which this Node has switched off (--jitless?)");
     const module = new wasm.Module(Buffer.from(sntrup761WasmBase64, "base64"));
     // The exports are what assembly/sntrup761.ts declares; WebAssembly gives them untyped.
