@@ -59,7 +59,8 @@ const CONC_ROUNDS = CONC_ONLY ? Number(opt("conc-rounds", 5)) : 1;
 const CONC_PAYLOAD = 16 * 1024;
 const CONC_TIMEOUT_MS = 60_000;
 // A partial run (--conc-only, --idle-only) never overwrites the full report.
-const WRITE = !flag("no-write") && !CONC_ONLY && !flag("idle-only");
+const IDLE_ONLY = flag("idle-only");
+const WRITE = !flag("no-write") && !CONC_ONLY && !IDLE_ONLY;
 // Extra node flags for our two programs (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
 const OUR_NODE_ARGS = (opt("node-args", "") || "").split(" ").filter(Boolean);
 // Extra flags for our client and server (e.g. "-W 2097152").
@@ -76,7 +77,6 @@ const CIPHERS = [
 const CIPHER_PICK = opt("ciphers");
 if (CIPHER_PICK) CIPHERS.splice(0, CIPHERS.length, ...CIPHERS.filter((c) => CIPHER_PICK.split(",").some((k) => c.id.includes(k))));
 // Only connect+auth+exec (for start-up work), or only the idle sessions (for memory work).
-const IDLE_ONLY = flag("idle-only");
 if (flag("lat-only") || IDLE_ONLY) {
   CIPHERS.splice(0);
   CONCURRENCY.splice(0);

@@ -528,9 +528,12 @@ export function crypto_kem_sntrup761_dec(k: Uint8Array, c: Uint8Array, sk: Uint8
   return 0;
 }
 
-/** Compiles and instantiates the WebAssembly kernels now rather than at the first key pair. */
+/**
+ * Compiles and instantiates the WebAssembly kernels now rather than at the first key pair;
+ * nothing where sntrup761 is not usable (the tables do not offer it there).
+ */
 export function sntrup761Load(): Promise<void> {
-  kernels();
+  if (sntrup761Usable()) kernels();
   return loaded;
 }
 const loaded: Promise<void> = Promise.resolve();

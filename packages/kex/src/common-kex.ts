@@ -49,7 +49,6 @@ import {
   mlkem768_desc,
   noneCipherState,
   sntrup761_desc,
-  sntrup761Usable,
   hash_process_mp,
   type cipher_state,
   type dropbear_cipher,
@@ -76,10 +75,10 @@ import { signkey_type_from_signature, type signature_type } from "@dropbear-ts/s
 /**
  * Make the post-quantum KEMs ready before the first packet (ML-KEM's library is imported on
  * first use, sntrup761's WebAssembly compiled): the kex handlers that use them are synchronous,
- * as in C. sntrup761 only where it is usable (not without WebAssembly).
+ * as in C.
  */
 export function kexLoadKems(): Promise<void> {
-  return Promise.all([sntrup761Usable() ? sntrup761_desc.kemLoad() : null, mlkem768_desc.kemLoad()]).then(() => undefined);
+  return Promise.all([sntrup761_desc.kemLoad(), mlkem768_desc.kemLoad()]).then(() => undefined);
 }
 
 /**
