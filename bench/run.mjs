@@ -58,9 +58,11 @@ const CONCURRENCY = opt("conc") ? opt("conc").split(",").map(Number) : QUICK ? [
 const CONC_ROUNDS = CONC_ONLY ? Number(opt("conc-rounds", 5)) : 1;
 const CONC_PAYLOAD = 16 * 1024;
 const CONC_TIMEOUT_MS = 60_000;
-// A partial run (--conc-only, --idle-only) never overwrites the full report.
+// A partial run (--conc-only, --idle-only, --lat-only, --tput-only, --only) never overwrites the full report.
 const IDLE_ONLY = flag("idle-only");
-const WRITE = !flag("no-write") && !CONC_ONLY && !IDLE_ONLY;
+const LAT_ONLY = flag("lat-only");
+const TPUT_ONLY = flag("tput-only");
+const WRITE = !flag("no-write") && !CONC_ONLY && !IDLE_ONLY && !LAT_ONLY && !TPUT_ONLY && !opt("only");
 // Extra node flags for our two programs (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
 const OUR_NODE_ARGS = (opt("node-args", "") || "").split(" ").filter(Boolean);
 // Extra flags for our client and server (e.g. "-W 2097152").
@@ -77,7 +79,7 @@ const CIPHERS = [
 const CIPHER_PICK = opt("ciphers");
 if (CIPHER_PICK) CIPHERS.splice(0, CIPHERS.length, ...CIPHERS.filter((c) => CIPHER_PICK.split(",").some((k) => c.id.includes(k))));
 // Only connect+auth+exec (for start-up work), or only the idle sessions (for memory work).
-if (flag("lat-only") || IDLE_ONLY) {
+if (LAT_ONLY || IDLE_ONLY) {
   CIPHERS.splice(0);
   CONCURRENCY.splice(0);
 }
@@ -421,7 +423,7 @@ async function main() {
       }
     }
   }
-  if (flag("tput-only")) {
+  if (TPUT_ONLY) {
     for (const s of Object.values(servers)) await stop(s.proc);
     sink.close();
     echo.close();
@@ -487,7 +489,7 @@ async function main() {
   // IDLE_ROUNDS of them per implementation, interleaved, with a bare node's each round.
   const bares = [];
   const idles = Object.fromEntries(IMPLS.map((impl) => [impl, []]));
-  for (let r = 0; r < (flag("lat-only") ? 0 : IDLE_ROUNDS); r++) {
+  for (let r = 0; r < (LAT_ONLY ? 0 : IDLE_ROUNDS); r++) {
     bares.push(await bareNode());
     for (const impl of r % 2 ? [...IMPLS].reverse() : IMPLS) {
       const idle = await idleSession(impl);
