@@ -182,7 +182,6 @@ for (const [name, desc] of [
   ["sntrup761 (TypeScript)", sntrup761_desc],
   ["mlkem768", mlkem768_desc],
 ]) {
-  await desc.kemLoad();
   const sizes = [desc.public_len, desc.secret_len, desc.ciphertext_len, desc.output_len];
   kemRows.push(kemRow(name, desc.kem_gen, desc.kem_enc, desc.kem_dec, sizes));
 }

@@ -11,7 +11,7 @@ import { kexinit, packet, sshString, u32 } from "./helpers/wire.js";
 import { buf_putbytes } from "@dropbear-ts/buffer";
 import type { sshsession } from "@dropbear-ts/core";
 import { DropbearExit, isempty } from "@dropbear-ts/dbutil";
-import { kexLoadKems, kexfirstinitialise, send_msg_kexinit } from "@dropbear-ts/kex";
+import { kexfirstinitialise, send_msg_kexinit } from "@dropbear-ts/kex";
 import { StreamFd } from "@dropbear-ts/netio";
 import { LOCAL_IDENT } from "@dropbear-ts/options";
 import { encrypt_packet, write_packet } from "@dropbear-ts/packet";
@@ -202,7 +202,6 @@ const ours = useOurDropbear("dbts-fuzzd-");
  * what follows is encrypted, so mutated plaintext reaches the server's parsers past the MAC.
  */
 async function keyedClient(port: number): Promise<{ ses: sshsession; sock: net.Socket; seen: number[] }> {
-  await kexLoadKems();
   const sock = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
   sock.on("error", () => undefined);
   // The server's version line, read by hand; what follows it is the first packet. A reset or

@@ -119,7 +119,7 @@ describe("npm install -g of the tarball", () => {
     }
   });
 
-  it("dropbear and dbclient agree on mlkem768x25519-sha256, ML-KEM loaded from its prebundled file", async () => {
+  it("dropbear and dbclient agree on mlkem768x25519-sha256 (its WebAssembly inside the bundles)", async () => {
     const kg = run("dropbearkey", ["-t", "ed25519", "-f", "mlkem-hk"]);
     expect(kg.status, kg.stderr).toBe(0);
     const port = await freePort();

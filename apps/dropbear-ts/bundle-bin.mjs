@@ -18,8 +18,7 @@
 //   node ../dropbear-ts/bundle-bin.mjs <program>
 import { build } from "esbuild";
 import { createHash } from "node:crypto";
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -39,26 +38,6 @@ const thirdPartyExternal = {
 };
 
 /**
- * ES-module-only third-party packages the programs load on demand, each made at build time into
- * one CommonJS file beside the program's bundle, which requires that file instead. Loaded as
- * ES modules (Node's require of an ES module), ML-KEM's seven files cost an idle process 3.1 MB
- * of RSS and 17 ms; as one CommonJS file, 0.6 MB and 4 ms (docs/process-model.md, "Idle
- * memory"). The package stays a declared dependency, installed beside with its licence, and
- * PREBUNDLED_LICENSES beside the files holds the licences of all they contain.
- */
-export const prebundled = { "@noble/post-quantum/ml-kem.js": "noble-ml-kem.cjs" };
-export const PREBUNDLED_LICENSES = "prebundled-licenses.txt";
-
-/** The licence of the package folder holding `file` (a path into node_modules), with its name. */
-function packageLicense(file) {
-  const m = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(file);
-  if (!m) return null;
-  const { version, name } = JSON.parse(readFileSync(join(m[1], "package.json"), "utf8"));
-  const text = readdirSync(m[1]).find((f) => /^licen[cs]e(\.|$)/i.test(f));
-  return `${name} ${version}\n\n${text ? readFileSync(join(m[1], text), "utf8").trim() : "(no licence file in the package)"}`;
-}
-
-/**
  * V8 keeps a script's source as long as the script, at one byte a character only if every
  * character fits in one. esbuild escapes non-ASCII characters in code, not in the comments it
  * keeps, where one "\u2016" doubled the source every process holds (about 360 KB); a \u escape
@@ -69,44 +48,6 @@ function asciiOnly(file) {
   const ascii = text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
   if (ascii !== text) writeFileSync(file, ascii);
 }
-
-/** Folders this process already wrote the prebundled files into (bundle.mjs bundles four programs into one). */
-const prebundledDirs = new Set();
-
-/** Write each prebundled package as its one CommonJS file into `dir`, and their licences. */
-export async function writePrebundled(dir) {
-  if (prebundledDirs.has(dir)) return;
-  prebundledDirs.add(dir);
-  const licences = new Set();
-  for (const [spec, file] of Object.entries(prebundled)) {
-    const result = await build({
-      entryPoints: [createRequire(join(root, "packages", "crypto", "package.json")).resolve(spec)],
-      outfile: join(dir, file),
-      bundle: true,
-      platform: "node",
-      target: "node20.19",
-      format: "cjs",
-      legalComments: "inline",
-      banner: { js: `// ${spec}, made into one CommonJS file by apps/dropbear-ts/bundle-bin.mjs; licences: ${PREBUNDLED_LICENSES}.` },
-      metafile: true,
-      logLevel: "warning",
-    });
-    asciiOnly(join(dir, file));
-    for (const input of Object.keys(result.metafile.inputs)) {
-      const l = packageLicense(join(process.cwd(), input));
-      if (l !== null) licences.add(l);
-    }
-  }
-  writeFileSync(join(dir, PREBUNDLED_LICENSES), `${[...licences].join(`\n\n${"-".repeat(72)}\n\n`)}\n`);
-}
-
-/** A program bundle requires the prebundled file (beside it) instead of the package. */
-const prebundledPlugin = {
-  name: "prebundled",
-  setup(b) {
-    b.onResolve({ filter: /.*/ }, (args) => (Object.hasOwn(prebundled, args.path) ? { path: `./${prebundled[args.path]}`, external: true } : undefined));
-  },
-};
 
 /**
  * What every bundle of ours is built with, the programs' and the library's: one file of plain JS
@@ -137,11 +78,10 @@ export async function bundleProgram(program, outfile = join(root, "apps", progra
   const version = JSON.parse(readFileSync(join(here, "package.json"), "utf8")).version;
   const result = await build({
     ...bundleBaseOptions,
-    plugins: [prebundledPlugin, ...bundleBaseOptions.plugins],
     entryPoints: [join(appDir, "dist", "main.js")],
     outfile,
     format: "cjs",
-    // import() of a third-party package (ML-KEM, libsodium) becomes require(): a vm.Script made
+    // import() of a third-party package (libsodium) becomes require(): a vm.Script made
     // from V8's code cache loses Node 20's dynamic import callback. Node >= 20.19 requires ES
     // modules without a flag.
     supported: { "dynamic-import": false },
@@ -159,7 +99,6 @@ export async function bundleProgram(program, outfile = join(root, "apps", progra
   });
 
   asciiOnly(outfile);
-  await writePrebundled(dirname(outfile));
   if (outfile !== join(appDir, "dist", "bundle.cjs")) {
     return { metafile: result.metafile };
   }

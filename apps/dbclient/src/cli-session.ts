@@ -36,7 +36,6 @@ import {
   cliKexCleanup,
   cliKexParamAhead,
   cliPreferKnownHostkeyAlgos,
-  kexLoadKem,
   kexfirstinitialise,
   recv_msg_ext_info,
   recv_msg_kexdh_reply,
@@ -254,11 +253,6 @@ function cli_sessionloop(ses: CliSession): void | Promise<void> {
     TRACE("leave cli_sessionloop: done with KEXINIT_RCVD");
     // Our guess already sent the right KEXDH_INIT if it matched.
     if (!ses.kexstate.our_first_follows_matches) {
-      // A KEM other than the guess's is loaded now (the loop waits for it).
-      const loading = kexLoadKem(ses.newkeys!.algo_kex);
-      if (loading !== null) {
-        return loading.then(() => send_msg_kexdh_init(ses));
-      }
       send_msg_kexdh_init(ses);
     }
     return;
@@ -455,8 +449,6 @@ export async function cli_session(
   cli_algos_initialise(ses);
   cli_session_init(ses, proxy_cmd_pid, onturn === null);
   ses.init_done = true;
-  // Only what our first method needs (cli_sessionloop loads a KEM the server's choice needs).
-  await kexLoadKem(first_usable_algo(ses.algos.sshkex)?.data ?? null);
   send_session_identification(ses);
   kexfirstinitialise(ses);
   send_msg_kexinit(ses);

@@ -13,7 +13,6 @@ import { chansessEmbeddedExit, get_winsize } from "@dropbear-ts/chansession";
 import type { ChanSess, Channel, SvrEmbed, SvrTcpTarget, runopts, SvrSession, svr_runopts } from "@dropbear-ts/core";
 import { DropbearExit, LOG_ERR, dropbear_log, withLogHandler, type LogHandler } from "@dropbear-ts/dbutil";
 import { svrSessionExit, svrSessionNew, svrSessionRun } from "@dropbear-ts/dropbear";
-import { kexLoadKems } from "@dropbear-ts/kex";
 import { SOCKET_HIGH_WATER_MARK, StreamFd } from "@dropbear-ts/netio";
 import { AUTH_TIMEOUT } from "@dropbear-ts/options";
 import { load_all_hostkeys, readhostkey, svr_getopts } from "@dropbear-ts/runopts";
@@ -312,7 +311,6 @@ export class Server {
     const net = createNetServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true, highWaterMark: SOCKET_HIGH_WATER_MARK });
     this.net = net;
     try {
-      await kexLoadKems();
       if (this.closeStarted) {
         throw new Error("Server.listen: closed");
       }

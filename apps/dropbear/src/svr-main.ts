@@ -27,7 +27,7 @@ import {
 import { MAX_LISTEN_ADDR, MAX_UNAUTH_CLIENTS, MAX_UNAUTH_PER_IP, DROPBEAR_SERVER_TCP_FAST_OPEN } from "@dropbear-ts/options";
 import { algo_tables_new } from "@dropbear-ts/algo";
 import { svrAuthWarmUp } from "@dropbear-ts/auth";
-import { kexLoadKems, svrKexWarmUpSteps } from "@dropbear-ts/kex";
+import { svrKexWarmUpSteps } from "@dropbear-ts/kex";
 import { select, sigintterm_handler, type SignalTarget } from "@dropbear-ts/session-loop";
 import { svr_session } from "./svr-session.js";
 
@@ -454,16 +454,15 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
 }
 
 /**
- * A connection process started by the daemon: load the KEM code, say it is ready, then wait for
- * the socket the daemon hands over (HANDOFF_FD), and close the handoff socket at once (nothing
- * more comes over it). Leaves quietly if the daemon goes first. While it waits it runs the
+ * A connection process started by the daemon: say it is ready, then wait for the socket the
+ * daemon hands over (HANDOFF_FD), and close the handoff socket at once (nothing more comes over
+ * it). Leaves quietly if the daemon goes first. While it waits it runs the
  * warm-up steps, one per event loop turn, until the socket comes: the key exchange, cipher and
  * host key code once on throwaway values (V8 compiles it, node:crypto and the libraries set
  * themselves up), and the C library calls of authentication. So a client does not wait for
  * that, and a connection that comes before they are done waits for one step at most.
  */
-async function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<StreamFd<Socket>> {
-  await kexLoadKems();
+function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<StreamFd<Socket>> {
   const steps = [...svrKexWarmUpSteps(svr_opts, algo_tables_new(opts.algos)), svrAuthWarmUp];
   return new Promise((resolve) => {
     let received = false;

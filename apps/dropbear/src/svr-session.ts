@@ -23,7 +23,7 @@ import {
 import { svr_chansess_checksignal, svr_chansessinitialise, svrchansess } from "@dropbear-ts/chansession";
 import { SvrSession, type ChanType, type SvrEmbed, type packettype, type runopts, type svr_runopts } from "@dropbear-ts/core";
 import { LOG_INFO, dropbear_close, dropbear_log, get_debug_trace, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
-import { kexLoadKems, kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, recv_msg_newkeys, send_msg_kexinit } from "@dropbear-ts/kex";
+import { kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, recv_msg_newkeys, send_msg_kexinit } from "@dropbear-ts/kex";
 import { StreamFd, get_socket_address, hostPortString, set_sock_nodelay } from "@dropbear-ts/netio";
 import {
   SSH_EXT_INFO_C,
@@ -176,7 +176,6 @@ function svr_session_cleanup(ses: SvrSession): void {
  * @dropbear svr-session.c svr_session
  */
 export async function svr_session(opts: runopts, svr_opts: svr_runopts, sock: StreamFd<Socket>, childpipe: number): Promise<never> {
-  await kexLoadKems();
   const ses = svrSessionNew(opts, svr_opts, sock, childpipe, null);
   current = ses;
   // From now on the OS itself decides who may listen below port 1024 (svr-auth.c sets
@@ -192,7 +191,6 @@ export async function svr_session(opts: runopts, svr_opts: svr_runopts, sock: St
 /**
  * The first half of svr_session: a session for `sock`, initialised up to ses.init_done, with
  * no process-wide effect (the library's server makes its sessions here, with `embed`).
- * kexLoadKems must have been awaited.
  */
 export function svrSessionNew(opts: runopts, svr_opts: svr_runopts, fd: StreamFd<Socket>, childpipe: number, embed: SvrEmbed | null): SvrSession {
   const ses = new SvrSession(opts, svr_opts);

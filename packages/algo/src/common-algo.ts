@@ -35,8 +35,8 @@ import {
   sha256_desc,
   sha384_desc,
   sha512_desc,
+  pqKemsUsable,
   sntrup761_desc,
-  sntrup761Usable,
 } from "@dropbear-ts/crypto";
 import { LOG_WARNING, TRACE, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
 import {
@@ -145,10 +145,10 @@ export const kex_sntrup761: dropbear_kex = { mode: dropbear_kex_mode.DROPBEAR_KE
  * extensions (kexguess2, ext-info-c, strict kex markers). @dropbear common-algo.c sshkex
  */
 export const sshkex: readonly algo_type<dropbear_kex | null>[] = [
-  // Not offered where this Node has no WebAssembly (--jitless), which its arithmetic runs in.
-  { ...entry("sntrup761x25519-sha512", 0, kex_sntrup761), usable: sntrup761Usable() },
-  { ...entry("sntrup761x25519-sha512@openssh.com", 0, kex_sntrup761), usable: sntrup761Usable() },
-  entry("mlkem768x25519-sha256", 0, kex_mlkem768),
+  // Not offered where this Node has no WebAssembly (--jitless), which the KEMs run in.
+  { ...entry("sntrup761x25519-sha512", 0, kex_sntrup761), usable: pqKemsUsable() },
+  { ...entry("sntrup761x25519-sha512@openssh.com", 0, kex_sntrup761), usable: pqKemsUsable() },
+  { ...entry("mlkem768x25519-sha256", 0, kex_mlkem768), usable: pqKemsUsable() },
   entry("curve25519-sha256", 0, kex_curve25519),
   entry("curve25519-sha256@libssh.org", 0, kex_curve25519),
   entry("ecdh-sha2-nistp521", 0, kex_ecdh_nistp521),

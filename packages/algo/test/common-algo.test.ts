@@ -42,12 +42,12 @@ describe("common-algo.c tables", () => {
   });
 });
 
-describe("sntrup761 and WebAssembly", () => {
-  it("offers sntrup761 first where Node has WebAssembly, and leaves it out where it has none (--jitless)", () => {
+describe("the post-quantum KEMs and WebAssembly", () => {
+  it("offers sntrup761 and ML-KEM first where Node has WebAssembly, and leaves them out where it has none (--jitless)", () => {
     const dist = new URL("../dist/common-algo.js", import.meta.url).href;
     const script = `import(${JSON.stringify(dist)}).then((m) => console.log(m.sshkex.filter((a) => a.usable && a.data).map((a) => a.name).slice(0, 3).join(",")))`;
     const names = (flags: string[]) => spawnSync(process.execPath, [...flags, "-e", script], { encoding: "utf8" }).stdout.trim();
     expect(names([])).toBe("sntrup761x25519-sha512,sntrup761x25519-sha512@openssh.com,mlkem768x25519-sha256");
-    expect(names(["--jitless"])).toBe("mlkem768x25519-sha256,curve25519-sha256,curve25519-sha256@libssh.org");
+    expect(names(["--jitless"])).toBe("curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp521");
   });
 });

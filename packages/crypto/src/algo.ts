@@ -137,11 +137,4 @@ export interface dropbear_kem_desc {
   readonly kem_enc: (c: Uint8Array, k: Uint8Array, pk: Uint8Array) => number;
   /** Decapsulate c with sk into k (output_len bytes). */
   readonly kem_dec: (k: Uint8Array, c: Uint8Array, sk: Uint8Array) => number;
-  /**
-   * TS-only: resolves once the implementation can run. ML-KEM's library is only imported when
-   * first wanted, so a program that never negotiates it never pays for it; sntrup761 is plain
-   * TypeScript and resolves at once. Await this (once is enough) before the first
-   * kem_gen/kem_enc/kem_dec (ML-KEM exits when called earlier).
-   */
-  readonly kemLoad: () => Promise<void>;
 }

@@ -11,3 +11,4 @@ export * from "./keygen.js";
 export * from "./mlkem768.js";
 export * from "./sntrup761.js";
 export * from "./openssl.js";
+export { pqKemsUsable } from "./wasm.js";

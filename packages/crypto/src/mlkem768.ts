@@ -2,10 +2,14 @@ import { dropbear_exit, m_burn } from "@dropbear-ts/dbutil";
 
 import type { dropbear_kem_desc } from "./algo.js";
 import { genrandom } from "./dbrandom.js";
+import { mlkem768WasmBase64 } from "./mlkem768_wasm.js";
+import { instantiateWasm } from "./wasm.js";
 
-// ML-KEM-768 (FIPS 203) for mlkem768x25519-sha256, from @noble/post-quantum (Dropbear bundles
-// libcrux). The library is imported on first use (kemLoad), so programs that never negotiate
-// it do not pay its ~10 ms of module loading at start-up.
+// ML-KEM-768 (FIPS 203) for mlkem768x25519-sha256. Dropbear takes it from libcrux; ours is a
+// port of that code to AssemblyScript (assembly/mlkem768.ts, which says why), run as
+// WebAssembly: these wrappers copy the inputs into the module's memory, run it, copy the
+// results out and zero the module's memory. The module is compiled and instantiated on first
+// use (about a millisecond).
 
 /** Public (encapsulation) key length. @dropbear mlkem768.h crypto_kem_mlkem768_PUBLICKEYBYTES */
 export const crypto_kem_mlkem768_PUBLICKEYBYTES = 1184;
@@ -21,24 +25,46 @@ export const MLKEM768_KEYGEN_SEED_LEN = 64;
 /** Randomness for encapsulation: the FIPS 203 message m. */
 export const MLKEM768_ENC_SEED_LEN = 32;
 
-type MlKem = typeof import("@noble/post-quantum/ml-kem.js")["ml_kem768"];
-
-let mlkem: MlKem | null = null;
-let loading: Promise<void> | null = null;
-
-/** Load the implementation once; later calls share the first promise. */
-export function mlkem768Load(): Promise<void> {
-  loading ??= import("@noble/post-quantum/ml-kem.js").then((m) => {
-    mlkem = m.ml_kem768;
-  });
-  return loading;
+/** The module's exports (assembly/mlkem768.ts): the areas' addresses and the three operations. */
+interface MlkemExports {
+  readonly memory: { readonly buffer: ArrayBuffer };
+  readonly SEED: { readonly value: number };
+  readonly PK: { readonly value: number };
+  readonly SK: { readonly value: number };
+  readonly CT: { readonly value: number };
+  readonly SS: { readonly value: number };
+  keypair(): void;
+  enc(): number;
+  dec(): void;
+  burn(): void;
 }
 
-function impl(): MlKem {
-  if (mlkem === null) {
-    dropbear_exit("mlkem768 used before mlkem768Load()");
+/** The instantiated module and views of its areas. */
+interface Mlkem {
+  readonly run: MlkemExports;
+  readonly seed: Uint8Array;
+  readonly pk: Uint8Array;
+  readonly sk: Uint8Array;
+  readonly ct: Uint8Array;
+  readonly ss: Uint8Array;
+}
+
+let instance: Mlkem | null = null;
+
+function mlkem(): Mlkem {
+  if (instance === null) {
+    const run = instantiateWasm<MlkemExports>(mlkem768WasmBase64, "mlkem768");
+    const view = (area: { readonly value: number }, len: number): Uint8Array => new Uint8Array(run.memory.buffer, area.value, len);
+    instance = {
+      run,
+      seed: view(run.SEED, MLKEM768_KEYGEN_SEED_LEN),
+      pk: view(run.PK, crypto_kem_mlkem768_PUBLICKEYBYTES),
+      sk: view(run.SK, crypto_kem_mlkem768_SECRETKEYBYTES),
+      ct: view(run.CT, crypto_kem_mlkem768_CIPHERTEXTBYTES),
+      ss: view(run.SS, crypto_kem_mlkem768_BYTES),
+    };
   }
-  return mlkem;
+  return instance;
 }
 
 function checkLen(buf: Uint8Array, len: number): void {
@@ -52,10 +78,12 @@ export function mlkem768KeypairFromSeed(pk: Uint8Array, sk: Uint8Array, seed: Ui
   checkLen(pk, crypto_kem_mlkem768_PUBLICKEYBYTES);
   checkLen(sk, crypto_kem_mlkem768_SECRETKEYBYTES);
   checkLen(seed, MLKEM768_KEYGEN_SEED_LEN);
-  const keys = impl().keygen(seed.subarray(0, MLKEM768_KEYGEN_SEED_LEN));
-  pk.set(keys.publicKey);
-  sk.set(keys.secretKey);
-  m_burn(keys.secretKey);
+  const m = mlkem();
+  m.seed.set(seed.subarray(0, MLKEM768_KEYGEN_SEED_LEN));
+  m.run.keypair();
+  pk.set(m.pk);
+  sk.set(m.sk);
+  m.run.burn();
   return 0;
 }
 
@@ -64,23 +92,23 @@ export function mlkem768KeypairFromSeed(pk: Uint8Array, sk: Uint8Array, seed: Ui
  * A public key failing FIPS 203's modulus check ends the session (libcrux would carry on and
  * produce a secret the peer cannot share).
  */
-export function mlkem768EncFromSeed(c: Uint8Array, k: Uint8Array, pk: Uint8Array, m: Uint8Array): number {
+export function mlkem768EncFromSeed(c: Uint8Array, k: Uint8Array, pk: Uint8Array, msg: Uint8Array): number {
   checkLen(c, crypto_kem_mlkem768_CIPHERTEXTBYTES);
   checkLen(k, crypto_kem_mlkem768_BYTES);
   checkLen(pk, crypto_kem_mlkem768_PUBLICKEYBYTES);
-  checkLen(m, MLKEM768_ENC_SEED_LEN);
-  let res: ReturnType<MlKem["encapsulate"]>;
-  try {
-    res = impl().encapsulate(
-      pk.subarray(0, crypto_kem_mlkem768_PUBLICKEYBYTES),
-      m.subarray(0, MLKEM768_ENC_SEED_LEN),
-    );
-  } catch {
+  checkLen(msg, MLKEM768_ENC_SEED_LEN);
+  const m = mlkem();
+  m.pk.set(pk.subarray(0, crypto_kem_mlkem768_PUBLICKEYBYTES));
+  m.seed.set(msg.subarray(0, MLKEM768_ENC_SEED_LEN));
+  const valid = m.run.enc() === 0;
+  if (valid) {
+    c.set(m.ct);
+    k.set(m.ss);
+  }
+  m.run.burn();
+  if (!valid) {
     dropbear_exit("Bad mlkem768");
   }
-  c.set(res.cipherText);
-  k.set(res.sharedSecret);
-  m_burn(res.sharedSecret);
   return 0;
 }
 
@@ -114,17 +142,12 @@ export function crypto_kem_mlkem768_dec(k: Uint8Array, c: Uint8Array, sk: Uint8A
   checkLen(k, crypto_kem_mlkem768_BYTES);
   checkLen(c, crypto_kem_mlkem768_CIPHERTEXTBYTES);
   checkLen(sk, crypto_kem_mlkem768_SECRETKEYBYTES);
-  let ss: Uint8Array;
-  try {
-    ss = impl().decapsulate(
-      c.subarray(0, crypto_kem_mlkem768_CIPHERTEXTBYTES),
-      sk.subarray(0, crypto_kem_mlkem768_SECRETKEYBYTES),
-    );
-  } catch {
-    dropbear_exit("Bad mlkem768");
-  }
-  k.set(ss);
-  m_burn(ss);
+  const m = mlkem();
+  m.sk.set(sk.subarray(0, crypto_kem_mlkem768_SECRETKEYBYTES));
+  m.ct.set(c.subarray(0, crypto_kem_mlkem768_CIPHERTEXTBYTES));
+  m.run.dec();
+  k.set(m.ss);
+  m.run.burn();
   return 0;
 }
 
@@ -137,5 +160,4 @@ export const mlkem768_desc: dropbear_kem_desc = {
   kem_gen: crypto_kem_mlkem768_keypair,
   kem_enc: crypto_kem_mlkem768_enc,
   kem_dec: crypto_kem_mlkem768_dec,
-  kemLoad: mlkem768Load,
 };

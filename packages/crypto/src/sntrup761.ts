@@ -5,6 +5,7 @@ import { dropbear_exit, m_burn } from "@dropbear-ts/dbutil";
 import type { dropbear_kem_desc } from "./algo.js";
 import { genrandom } from "./dbrandom.js";
 import { sntrup761WasmBase64 } from "./sntrup761_wasm.js";
+import { instantiateWasm } from "./wasm.js";
 
 // Streamlined NTRU Prime sntrup761, the KEM half of sntrup761x25519-sha512, written after
 // Dropbear's sntrup761.c (the "compact" implementation from SUPERCOP): the KEM's steps, hashing
@@ -108,7 +109,7 @@ function Weightw_mask(r: Int32Array): number {
 // The polynomial arithmetic, the sort and the encodings run in WebAssembly (assembly/
 // sntrup761.ts, which says why): each wrapper copies its inputs into the module's memory, runs
 // the kernel, copies the result out and zeroes the module's memory. The module is compiled and
-// instantiated on first use (or by sntrup761Load).
+// instantiated on first use (under a millisecond).
 
 /** The kernels' exports (assembly/sntrup761.ts); IN0, IN1, OUT are the areas' addresses. */
 interface KernelExports {
@@ -132,12 +133,6 @@ interface KernelExports {
   Rounded_decode(): void;
 }
 
-/** The part of the WebAssembly global used here (TypeScript's ES2022 library declares none of it). */
-interface WebAssemblyApi {
-  readonly Module: new (bytes: Uint8Array) => object;
-  readonly Instance: new (module: object, imports: object) => { readonly exports: object };
-}
-
 /** The instantiated kernels and views of their input and output areas. */
 interface Kernels {
   readonly run: KernelExports;
@@ -150,27 +145,9 @@ interface Kernels {
 
 let kernelsInstance: Kernels | null = null;
 
-/** This Node's WebAssembly, or undefined where it is switched off (--jitless). */
-function webAssembly(): WebAssemblyApi | undefined {
-  return (globalThis as unknown as { WebAssembly?: WebAssemblyApi }).WebAssembly;
-}
-
-/**
- * Whether sntrup761 can run here: not without WebAssembly (--jitless), where the algorithm
- * tables leave it out, as a C build without DROPBEAR_SNTRUP761 does.
- */
-export function sntrup761Usable(): boolean {
-  return webAssembly() !== undefined;
-}
-
 function kernels(): Kernels {
   if (kernelsInstance === null) {
-    const wasm = webAssembly();
-    // Only reached when the tables offered it anyway: the exchange ends with a reason, not a TypeError.
-    if (wasm === undefined) dropbear_exit("sntrup761 needs WebAssembly, which this Node has switched off (--jitless?)");
-    const module = new wasm.Module(Buffer.from(sntrup761WasmBase64, "base64"));
-    // The exports are what assembly/sntrup761.ts declares; WebAssembly gives them untyped.
-    const run = new wasm.Instance(module, {}).exports as KernelExports;
+    const run = instantiateWasm<KernelExports>(sntrup761WasmBase64, "sntrup761");
     const view = (area: { readonly value: number }): Int32Array => new Int32Array(run.memory.buffer, area.value, p);
     const bytes = new Uint8Array(run.memory.buffer, run.BYTES.value, crypto_kem_sntrup761_PUBLICKEYBYTES);
     kernelsInstance = { run, in0: view(run.IN0), in1: view(run.IN1), out: view(run.OUT), bytes };
@@ -528,16 +505,6 @@ export function crypto_kem_sntrup761_dec(k: Uint8Array, c: Uint8Array, sk: Uint8
   return 0;
 }
 
-/**
- * Compiles and instantiates the WebAssembly kernels now rather than at the first key pair;
- * nothing where sntrup761 is not usable (the tables do not offer it there).
- */
-export function sntrup761Load(): Promise<void> {
-  if (sntrup761Usable()) kernels();
-  return loaded;
-}
-const loaded: Promise<void> = Promise.resolve();
-
 /** The KEM half of sntrup761x25519-sha512. @dropbear common-algo.c sntrup761_desc */
 export const sntrup761_desc: dropbear_kem_desc = {
   public_len: crypto_kem_sntrup761_PUBLICKEYBYTES,
@@ -547,5 +514,4 @@ export const sntrup761_desc: dropbear_kem_desc = {
   kem_gen: (pk, sk) => crypto_kem_sntrup761_keypair(pk, sk),
   kem_enc: (c, k, pk) => crypto_kem_sntrup761_enc(c, k, pk),
   kem_dec: crypto_kem_sntrup761_dec,
-  kemLoad: sntrup761Load,
 };

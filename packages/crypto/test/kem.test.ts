@@ -1,5 +1,6 @@
-import { createHash } from "node:crypto";
-import { beforeAll, describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
 import { DropbearExit } from "@dropbear-ts/dbutil";
 
 import type { dropbear_kem_desc } from "../src/algo.js";
@@ -7,11 +8,13 @@ import {
   MLKEM768_ENC_SEED_LEN,
   MLKEM768_KEYGEN_SEED_LEN,
   crypto_kem_mlkem768_dec,
+  crypto_kem_mlkem768_keypair,
   mlkem768EncFromSeed,
   mlkem768KeypairFromSeed,
   mlkem768_desc,
 } from "../src/mlkem768.js";
-import { crypto_kem_sntrup761_keypair, sntrup761_desc } from "../src/sntrup761.js";
+import { mlkem768WasmBase64 } from "../src/mlkem768_wasm.js";
+import { sntrup761_desc } from "../src/sntrup761.js";
 
 function roundTrip(kem: dropbear_kem_desc): void {
   const pk = Buffer.alloc(kem.public_len);
@@ -32,8 +35,6 @@ function roundTrip(kem: dropbear_kem_desc): void {
 }
 
 describe("ML-KEM-768 (mlkem768_desc)", () => {
-  beforeAll(() => mlkem768_desc.kemLoad());
-
   it("has the FIPS 203 sizes", () => {
     expect([
       mlkem768_desc.public_len,
@@ -84,15 +85,55 @@ describe("ML-KEM-768 (mlkem768_desc)", () => {
       /Bad mlkem768/,
     );
   });
+  it("rejects a ciphertext implicitly with SHAKE256(z ‖ c), z the secret key's last 32 bytes", () => {
+    const pk = Buffer.alloc(1184);
+    const sk = Buffer.alloc(2400);
+    crypto_kem_mlkem768_keypair(pk, sk);
+    const c = randomBytes(1088);
+    const k = Buffer.alloc(32);
+    crypto_kem_mlkem768_dec(k, c, sk);
+    const z = sk.subarray(2400 - 32);
+    expect(k).toEqual(createHash("shake256", { outputLength: 32 }).update(z).update(c).digest());
+  });
+
+  it("leaves nothing in the module's memory but its constant tables", () => {
+    type Exports = {
+      memory: { buffer: ArrayBuffer };
+      SEED: { value: number };
+      PK: { value: number };
+      SK: { value: number };
+      CT: { value: number };
+      keypair(): void;
+      enc(): number;
+      dec(): void;
+      burn(): void;
+    };
+    const wasm = (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: object } } }).WebAssembly;
+    const m = new wasm.Instance(new wasm.Module(Buffer.from(mlkem768WasmBase64, "base64")), {}).exports as Exports;
+    const memory = new Uint8Array(m.memory.buffer);
+    const fresh = Uint8Array.from(memory);
+    const area = (a: { value: number }, n: number): Uint8Array => memory.subarray(a.value, a.value + n);
+    area(m.SEED, 64).set(randomBytes(64));
+    m.keypair();
+    const pk = Uint8Array.from(area(m.PK, 1184));
+    area(m.SEED, 32).set(randomBytes(32));
+    expect(m.enc()).toBe(0);
+    m.dec();
+    expect(memory).not.toEqual(fresh);
+    m.burn();
+    expect(memory).toEqual(fresh);
+    expect(pk).not.toEqual(new Uint8Array(1184));
+  });
+
+  it("in a Node without WebAssembly (--jitless), ends a key exchange with a reason", () => {
+    const dist = new URL("../dist/mlkem768.js", import.meta.url).href;
+    const script = `import(${JSON.stringify(dist)}).then((m) => { m.crypto_kem_mlkem768_keypair(new Uint8Array(1184), new Uint8Array(2400)); }).catch((e) => console.log(e.message))`;
+    const r = spawnSync(process.execPath, ["--jitless", "-e", script], { encoding: "utf8" });
+    expect(r.stdout.trim()).toBe("mlkem768 needs WebAssembly, which this Node has switched off (--jitless?)");
+  });
 });
 
 describe("sntrup761 (sntrup761_desc)", () => {
-  it("needs no loading: kemLoad resolves at once, and keygen works before it", async () => {
-    expect(crypto_kem_sntrup761_keypair(Buffer.alloc(1158), Buffer.alloc(1763))).toBe(0);
-    await Promise.all([sntrup761_desc.kemLoad(), sntrup761_desc.kemLoad()]);
-    expect(sntrup761_desc.kemLoad()).toBe(sntrup761_desc.kemLoad());
-  });
-
   it("has sizes pk 1158 / sk 1763 / ct 1039 / ss 32", () => {
     expect([
       sntrup761_desc.public_len,

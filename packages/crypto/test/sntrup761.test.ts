@@ -1,6 +1,5 @@
 import { spawnSync } from "node:child_process";
 import { createHash, randomInt } from "node:crypto";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
 import {
@@ -249,19 +248,12 @@ describe("sntrup761 WebAssembly kernels", () => {
     expect(bad).toBe(0);
   });
 
-  it("in a Node without WebAssembly (--jitless), load as nothing and end a key exchange with a reason", () => {
+  it("in a Node without WebAssembly (--jitless), end a key exchange with a reason", () => {
     const dist = new URL("../dist/sntrup761.js", import.meta.url).href;
-    const script = `import(${JSON.stringify(dist)}).then(async (m) => { await m.sntrup761Load(); m.crypto_kem_sntrup761_keypair(new Uint8Array(1158), new Uint8Array(1763)); }).catch((e) => console.log(e.message))`;
+    const script = `import(${JSON.stringify(dist)}).then((m) => { m.crypto_kem_sntrup761_keypair(new Uint8Array(1158), new Uint8Array(1763)); }).catch((e) => console.log(e.message))`;
     const r = spawnSync(process.execPath, ["--jitless", "-e", script], { encoding: "utf8" });
     expect(r.stdout.trim()).toBe("sntrup761 needs WebAssembly, which this Node has switched off (--jitless?)");
   });
-
-  it("are what assembly/sntrup761.ts compiles to", () => {
-    const root = fileURLToPath(new URL("../../..", import.meta.url));
-    const r = spawnSync(process.execPath, ["tools/build-wasm.mjs", "--check"], { cwd: root, encoding: "utf8" });
-    expect(r.stderr).toBe("");
-    expect(r.status).toBe(0);
-  }, 60_000);
 });
 
 // liboqs-js (liboqs compiled to WebAssembly) was the implementation before this port. While it is

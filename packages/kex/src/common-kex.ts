@@ -72,24 +72,6 @@ import {
 import { encrypt_packet, newzstream } from "@dropbear-ts/packet";
 import { signkey_type_from_signature, type signature_type } from "@dropbear-ts/signkey";
 
-/**
- * Make the post-quantum KEMs ready before the first packet (ML-KEM's library is imported on
- * first use, sntrup761's WebAssembly compiled): the kex handlers that use them are synchronous,
- * as in C.
- */
-export function kexLoadKems(): Promise<void> {
-  return Promise.all([sntrup761_desc.kemLoad(), mlkem768_desc.kemLoad()]).then(() => undefined);
-}
-
-/**
- * Make the KEM of one kex method ready, or null when it needs nothing (not a hybrid): for a
- * client, which loads only what its guess needs before connecting and the rest once the
- * server's KEXINIT has chosen (ML-KEM's library costs about 10 ms to load).
- */
-export function kexLoadKem(kex: dropbear_kex | null): Promise<void> | null {
-  return kex?.mode === dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID ? kex.details.kemLoad() : null;
-}
-
 /** Body bytes of the packet a cipher warm-up seals: a multiple of every cipher's block size. */
 const WARMUP_BODY_LEN = 64;
 
@@ -100,7 +82,7 @@ const WARMUP_BODY_LEN = 64;
  * opening one packet, then every usable HMAC. The server's spare connection process runs them
  * while it waits for a connection, so that V8 has compiled this code and the libraries have set
  * themselves up before a client waits on them (a fresh process's first sntrup761 encapsulation
- * costs over ten times a later one). Nothing is kept. kexLoadKems must have been awaited.
+ * costs over ten times a later one). Nothing is kept.
  */
 export function kexWarmUpSteps(algos: AlgoTables): (() => void)[] {
   const steps: (() => void)[] = [];

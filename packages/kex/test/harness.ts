@@ -21,7 +21,6 @@ import {
 import { encrypt_packet, process_packet, read_packet, write_packet } from "@dropbear-ts/packet";
 import { DROPBEAR_SIGNKEY_ED25519, signkeyGenerateKey } from "@dropbear-ts/signkey";
 import {
-  kexLoadKems,
   kexfirstinitialise,
   recv_msg_ext_info,
   recv_msg_kexdh_init,
@@ -111,7 +110,6 @@ export function kexClient(fd: StreamFd, got: Buffer[], extra: packettype<CliSess
  * both KEXINITs sent. The server has an ed25519 host key; the client skips the known_hosts check.
  */
 export async function kexPair(o: Options = {}): Promise<KexPair> {
-  await kexLoadKems();
   const p = await tcpPair();
   const svr_opts = new svr_runopts();
   svr_opts.hostkey = hostkey;

@@ -20,7 +20,6 @@ import {
 } from "@dropbear-ts/options";
 import { process_packet } from "@dropbear-ts/packet";
 import {
-  kexLoadKems,
   kexfirstinitialise,
   recv_msg_ext_info,
   recv_msg_kexdh_init,
@@ -32,8 +31,6 @@ import {
 import { hostkey, only } from "./harness.js";
 import { cleanly, fuzzParams } from "../../../tests/helpers/fuzz.js";
 import { sshString, u32 } from "../../../tests/helpers/wire.js";
-
-await kexLoadKems();
 
 const names = (t: readonly algo_type[]): string[] => t.map((a) => a.name);
 /** One name of a list: a real one, a near miss, or junk (commas, NULs, long). */

@@ -7,7 +7,7 @@ import { bytes_to_mp, dh_p_14 } from "@dropbear-ts/crypto";
 import { DropbearExit, dequeue, isempty } from "@dropbear-ts/dbutil";
 import { LOCAL_IDENT, SSH_MSG_IGNORE, SSH_MSG_KEXINIT, TRANS_MAX_PAYLOAD_LEN } from "@dropbear-ts/options";
 import { DROPBEAR_SIGNKEY_ED25519, DROPBEAR_SIGNATURE_ED25519, buf_put_pub_key } from "@dropbear-ts/signkey";
-import { cliKexCleanup, cliKexParamAhead, kexLoadKems, kexWarmUpSteps, kexcurve25519_comb_key, kexdh_comb_key, kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, send_msg_kexinit, svrKexWarmUpSteps } from "../src/index.js";
+import { cliKexCleanup, cliKexParamAhead, kexWarmUpSteps, kexcurve25519_comb_key, kexdh_comb_key, kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, send_msg_kexinit, svrKexWarmUpSteps } from "../src/index.js";
 import { fullKex, hostkey, kexPair, only, pump, sendTest, type KexPair } from "./harness.js";
 import { cleanly } from "../../../tests/helpers/fuzz.js";
 import { sshString, u32 } from "../../../tests/helpers/wire.js";
@@ -407,8 +407,7 @@ describe("the exchange hash from known values", () => {
 });
 
 describe("the spare connection process's warm-up steps", () => {
-  it("run every usable kex, cipher, MAC and host key once without touching a session", async () => {
-    await kexLoadKems();
+  it("run every usable kex, cipher, MAC and host key once without touching a session", () => {
     const algos = algo_tables_new();
     // As load_all_hostkeys leaves them: no host key signs with a security key.
     for (const a of algos.sigalgs) if (a.name.startsWith("sk-")) a.usable = false;
@@ -420,8 +419,7 @@ describe("the spare connection process's warm-up steps", () => {
     expect(steps.length - kexWarmUpSteps(algos).length).toBe(1);
   });
 
-  it("warm each KEM, and X25519 with each exchange hash, once however many names run them", async () => {
-    await kexLoadKems();
+  it("warm each KEM, and X25519 with each exchange hash, once however many names run them", () => {
     const algos = algo_tables_new();
     const usableKex = (names: string[]): void => {
       for (const a of algos.sshkex) a.usable = names.includes(a.name);
@@ -438,8 +436,7 @@ describe("the spare connection process's warm-up steps", () => {
     expect(kexWarmUpSteps(algos)).toHaveLength(2);
   });
 
-  it("skip what the tables say is not usable, and host keys not loaded (-R)", async () => {
-    await kexLoadKems();
+  it("skip what the tables say is not usable, and host keys not loaded (-R)", () => {
     const algos = algo_tables_new();
     for (const a of [...algos.sshkex, ...algos.sshciphers, ...algos.sshhashes, ...algos.sigalgs]) a.usable = false;
     // Only the (empty) cipher and MAC step is left.
