@@ -199,7 +199,7 @@ describe("daemon flags", () => {
       expect(environ).toContain("DROPBEAR_TS_HELD_NODE_OPTIONS=--max-old-space-size=200");
       // glibc's malloc settings it starts with (svr-main.ts CONNECTION_MALLOC_ENV).
       expect(environ).toEqual(expect.arrayContaining(["MALLOC_ARENA_MAX=1", "MALLOC_TOP_PAD_=0", "DROPBEAR_TS_CONNECTION_ENV=MALLOC_ARENA_MAX,MALLOC_TOP_PAD_"]));
-      expect(readFileSync(`/proc/${spare}/cmdline`, "latin1").split("\0").slice(1, 4)).toEqual(["--max-semi-space-size=1", "--v8-pool-size=1", realpathSync(OURS.dropbear)]);
+      expect(readFileSync(`/proc/${spare}/cmdline`, "latin1").split("\0").slice(1, 5)).toEqual(["--max-semi-space-size=1", "--v8-pool-size=1", "--liftoff-only", realpathSync(OURS.dropbear)]);
       const listening = tcpInodes("0A");
       expect(socketInodes(spare).filter((i) => listening.has(i))).toEqual([]);
       expect(socketInodes(d.child.pid!).filter((i) => listening.has(i)).length).toBe(1);
