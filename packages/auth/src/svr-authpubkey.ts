@@ -70,9 +70,7 @@ export const MAX_AUTHKEYS_LINE = 3000;
 export function svr_auth_pubkey(ses: SvrSession, valid_user: boolean): void {
   TRACE("enter pubkeyauth");
   const svr_ses = ses.svr_ses;
-  const svr_opts = svr_ses.svr_opts;
   const payload = ses.payload!;
-  const a = ses.authstate;
 
   // FALSE asks whether the key would do; TRUE carries a signature.
   const testkey = buf_getbool(payload) === 0;

@@ -8,8 +8,6 @@ import {
   type dropbear_stream_mode,
   type ltc_cipher_descriptor,
 } from "./algo.js";
-import { dropbear_chachapoly, dropbear_mode_chachapoly } from "./chachapoly.js";
-import { dropbear_mode_gcm } from "./gcm.js";
 import { EvpCipher } from "./openssl.js";
 
 // The cipher entries and the CTR / "none" modes of common-algo.c, over node:crypto. The

@@ -44,12 +44,8 @@ const systemRandom: Sntrup761RandomBytes = (buf) => genrandom(buf, buf.length);
 
 /** Polynomial degree bound (a prime). @dropbear sntrup761.c p */
 const p = 761;
-/** Coefficient modulus (a prime). @dropbear sntrup761.c q */
-const q = 4591;
 /** Weight of short polynomials. @dropbear sntrup761.c w */
 const w = 286;
-/** (q - 1) / 2: Fq values live in [-q12, q12]. @dropbear sntrup761.c q12 */
-const q12 = (q - 1) / 2;
 /** Length of the truncated SHA-512 hashes. @dropbear sntrup761.c Hash_bytes */
 const Hash_bytes = 32;
 /** Bytes for a small polynomial, four coefficients a byte. @dropbear sntrup761.c Small_bytes */

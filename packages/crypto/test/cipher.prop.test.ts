@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import fc from "fast-check";
 import { fuzzParams } from "../../../tests/helpers/fuzz.js";
 

@@ -8,7 +8,6 @@ import {
   buf_put_pub_key,
   dropbear_ecc_shared_secret,
   eccKeyFromKeyObject,
-  type ecc_key,
   type sign_key,
 } from "@dropbear-ts/signkey";
 import { finish_kexhashbuf, kexOfMode } from "./common-kex.js";

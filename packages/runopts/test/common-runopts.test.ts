@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { DropbearExit, QuietExit } from "@dropbear-ts/dbutil";
 import { runopts } from "@dropbear-ts/core";
 import { algo_tables_new } from "@dropbear-ts/algo";
 
