@@ -11,7 +11,8 @@
 //
 // Why not JavaScript: a fresh connection process ran the KEM in V8's interpreter and then woke
 // V8's optimizing compiler for it, which stayed resident (about 1.5 MB a process); WebAssembly
-// is compiled before its first call (V8's Liftoff).
+// is compiled before its first call (V8's Liftoff), and the server's connection processes keep
+// it on Liftoff alone (svr-main.ts CONNECTION_V8_FLAGS).
 //
 // Memory: one 64 KiB page that never grows, laid out statically. The caller copies inputs into
 // SEED, PK, SK or CT, calls keypair, enc or dec, copies PK/SK or CT/SS out, then calls burn(),
@@ -257,7 +258,9 @@ function poly_barrett_reduce(p: usize): void {
 
 /**
  * The forward NTT in place, layers 7 to 1, then reduced (coefficients below q in magnitude
- * before; each layer adds less than q). @dropbear libcrux_mlkem768_sha3.h libcrux_ml_kem_ntt_ntt_vector_u_9f
+ * before; each layer adds less than q). Also for the noise polynomials, whose layer 7 libcrux
+ * does with a plain product by -1600 (ntt_binomially_sampled_ring_element): the same values mod
+ * q. @dropbear libcrux_mlkem768_sha3.h libcrux_ml_kem_ntt_ntt_vector_u_9f
  */
 function ntt(p: usize): void {
   let k = 0;
