@@ -1,4 +1,3 @@
-import { spawnSync } from "node:child_process";
 import * as nodeCrypto from "node:crypto";
 import { createHash, createPrivateKey, createPublicKey, randomBytes, type KeyObject } from "node:crypto";
 import { describe, expect, it } from "vitest";
@@ -125,13 +124,6 @@ describe("ML-KEM-768 (mlkem768_desc)", () => {
     m.burn();
     expect(same()).toBe(true);
     expect(pk).not.toEqual(new Uint8Array(1184));
-  });
-
-  it("in a Node without WebAssembly (--jitless), ends a key exchange with a reason", () => {
-    const dist = new URL("../dist/mlkem768.js", import.meta.url).href;
-    const script = `import(${JSON.stringify(dist)}).then((m) => { m.crypto_kem_mlkem768_keypair(new Uint8Array(1184), new Uint8Array(2400)); }).catch((e) => console.log(e.message))`;
-    const r = spawnSync(process.execPath, ["--jitless", "-e", script], { encoding: "utf8" });
-    expect(r.stdout.trim()).toBe("mlkem768 needs WebAssembly, which this Node has switched off (--jitless?)");
   });
 });
 
