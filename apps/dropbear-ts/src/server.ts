@@ -311,9 +311,6 @@ export class Server {
     const net = createNetServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true, highWaterMark: SOCKET_HIGH_WATER_MARK });
     this.net = net;
     try {
-      if (this.closeStarted) {
-        throw new Error("Server.listen: closed");
-      }
       net.on("connection", (sock) => this.serve(sock));
       await new Promise<void>((resolve, reject) => {
         net.once("error", reject);

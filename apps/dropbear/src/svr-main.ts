@@ -459,11 +459,11 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
 /**
  * A connection process started by the daemon: say it is ready, then wait for the socket the
  * daemon hands over (HANDOFF_FD), and close the handoff socket at once (nothing more comes over
- * it). Leaves quietly if the daemon goes first. While it waits it runs the
- * warm-up steps, one per event loop turn, until the socket comes: the key exchange, cipher and
- * host key code once on throwaway values (V8 compiles it, node:crypto and the libraries set
- * themselves up), and the C library calls of authentication. So a client does not wait for
- * that, and a connection that comes before they are done waits for one step at most.
+ * it). Leaves quietly if the daemon goes first. While it waits it runs the warm-up steps, one
+ * per event loop turn, until the socket comes: the key exchange, cipher and host key code once
+ * on throwaway values (V8 compiles it, node:crypto and the libraries set themselves up), and the
+ * C library calls of authentication. So a client does not wait for that, and a connection that
+ * comes before they are done waits for one step at most.
  */
 function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<StreamFd<Socket>> {
   const steps = [...svrKexWarmUpSteps(svr_opts, algo_tables_new(opts.algos)), svrAuthWarmUp];
