@@ -6,5 +6,6 @@ export default defineConfig({
     include: ["tests/**/*.soak.ts"],
     testTimeout: 600_000,
     hookTimeout: 60_000,
+    setupFiles: ["./tests/helpers/own-home.ts"],
   },
 });
