@@ -5,11 +5,11 @@
 // It sits under the account's real home, not /tmp, because privateScratch() builds beneath it and
 // Dropbear's permission walk refuses world-writable parents.
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { userInfo } from "node:os";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
 
-const base = join(userInfo().homedir, ".cache", "dropbear-ts-tests");
+const base = join(homedir(), ".cache", "dropbear-ts-tests");
 mkdirSync(base, { recursive: true, mode: 0o700 });
 const home = mkdtempSync(join(base, "home-"));
 const saved = process.env.HOME;
