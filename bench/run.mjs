@@ -35,12 +35,14 @@ import { once } from "node:events";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { benchUser, freePort } from "./common.mjs";
 import { anonKiB as anonOrNull, parents, procStat, rssKiB as rssOrNull, socketInodes, tcpInodes } from "../tools/procfs.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+// Our bins exec the `node` on PATH (ourProgram): this one.
+process.env.PATH = `${dirname(process.execPath)}:${process.env.PATH}`;
 const argv = process.argv.slice(2);
 const flag = (name) => argv.includes(`--${name}`);
 const opt = (name, dflt) => {
@@ -200,7 +202,17 @@ function clientArgs(impl, { cipher, lport, target, sshPort, command }) {
   const alg = cipher ? ["-c", cipher.c, ...(cipher.m ? ["-m", cipher.m] : [])] : [];
   const args = ["-y", "-y", "-i", ctx.dbKey, ...alg, ...fwd, "-p", String(sshPort), `${USER}@127.0.0.1`, ...tail];
   if (impl === "Dropbear") return ["/usr/bin/dbclient", args];
-  return [process.execPath, [...OUR_NODE_ARGS, join(ourRoot(impl), "apps/dbclient/bin/dbclient"), ...OUR_CLIENT_ARGS, ...args]];
+  return ourProgram(impl, "dbclient", [...OUR_CLIENT_ARGS, ...args]);
+}
+
+/**
+ * Our program `name` of the tree `impl`, run as a command as users run it (its sh line sets what
+ * glibc reads as a process starts, tools/launch-bin.cjs), with the bench's node first on PATH;
+ * through `node` only when --node-args gives node flags.
+ */
+function ourProgram(impl, name, args) {
+  const bin = join(ourRoot(impl), "apps", name, "bin", name);
+  return OUR_NODE_ARGS.length === 0 ? [bin, args] : [process.execPath, [...OUR_NODE_ARGS, bin, ...args]];
 }
 
 async function startServer(impl) {
@@ -213,7 +225,7 @@ async function startServer(impl) {
   } else if (impl === "Dropbear") {
     proc = start("/usr/sbin/dropbear", ["-F", "-E", "-r", ctx.dhk, "-p", `127.0.0.1:${sshPort}`]);
   } else {
-    proc = start(process.execPath, [...OUR_NODE_ARGS, join(ourRoot(impl), "apps/dropbear/bin/dropbear"), ...OUR_SERVER_ARGS, "-F", "-E", "-r", ctx.dhk, "-p", `127.0.0.1:${sshPort}`]);
+    proc = start(...ourProgram(impl, "dropbear", [...OUR_SERVER_ARGS, "-F", "-E", "-r", ctx.dhk, "-p", `127.0.0.1:${sshPort}`]));
   }
   await waitPort(sshPort, `${impl} server`);
   return { proc, sshPort };

@@ -11,6 +11,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { AMD_COPY_TUNABLES, LAUNCHER_TUNABLES_ENV, cpuVendor } from "@dropbear-ts/dbutil";
 
 const run = promisify(execFile);
 const launcher = fileURLToPath(new URL("../tools/launch-bin.cjs", import.meta.url));
@@ -246,5 +247,19 @@ describe("the bin scripts' first lines", () => {
     expect(Number(BigInt(`0x${got.mask}`) & 0xfn)).toBe(5);
     expect(got.args).toEqual(["a b", "", "$HOME"]);
     expect(JSON.parse((await run(process.execPath, [bin, "x"], { env })).stdout)).toEqual({ mask: null, args: ["x"] });
+  });
+
+  it("run as a command on an AMD processor, sh sets glibc's copy tunable unless GLIBC_TUNABLES is set", async () => {
+    const bin = join(dir, "bin", "prog");
+    writeFileSync(bin, `${SHELL_HEAD}require(${JSON.stringify(launcher)}).launch(__filename);\n`);
+    chmodSync(bin, 0o755);
+    writeFileSync(join(dist, "bundle.cjs"), `process.stdout.write(JSON.stringify([process.env.GLIBC_TUNABLES ?? null, process.env.DROPBEAR_TS_GLIBC_TUNABLES ?? null]));`);
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
+    delete env.GLIBC_TUNABLES;
+    delete env.DROPBEAR_TS_GLIBC_TUNABLES;
+    const amd = cpuVendor() === "AuthenticAMD";
+    expect(JSON.parse((await run(bin, [], { env })).stdout)).toEqual(amd ? [AMD_COPY_TUNABLES, "1"] : [null, null]);
+    expect(JSON.parse((await run(bin, [], { env: { ...env, GLIBC_TUNABLES: "glibc.malloc.arena_max=4" } })).stdout)).toEqual(["glibc.malloc.arena_max=4", null]);
+    expect(SHELL_HEAD).toContain(`export GLIBC_TUNABLES=${AMD_COPY_TUNABLES} ${LAUNCHER_TUNABLES_ENV}=1;`);
   });
 });

@@ -3,7 +3,7 @@ import { closeSync, fstatSync, readFileSync, readdirSync, realpathSync, unlinkSy
 import { getPriority, setPriority } from "node:os";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
-import { LOG_INFO, LOG_WARNING, TRACE, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, strerror_code } from "@dropbear-ts/dbutil";
+import { AMD_COPY_TUNABLES, LOG_INFO, LOG_WARNING, TRACE, cpuVendor, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, strerror_code } from "@dropbear-ts/dbutil";
 import {
   FdError,
   ListenerFd,
@@ -114,14 +114,21 @@ const HELD_ENV_PREFIX = "DROPBEAR_TS_HELD_";
 const CONNECTION_V8_FLAGS = ["--max-semi-space-size=1", "--v8-pool-size=1", "--liftoff-only"];
 
 /**
- * glibc malloc settings a connection process starts with unless the daemon's environment has
- * them (glibc reads them only at start): all threads in one arena, and free memory at the top of
- * the heap handed back to the kernel at once rather than kept for later growth. About 1.5 MB less
- * per idle connection process (docs/process-model.md, "Idle memory"). Taken out of the
+ * glibc settings a connection process starts with unless the daemon's environment has them
+ * (glibc reads them only at start). Malloc's: all threads in one arena, and free memory at the
+ * top of the heap handed back to the kernel at once rather than kept for later growth, about
+ * 1.5 MB less per idle connection process (docs/process-model.md, "Idle memory"). On AMD
+ * processors also copies without `rep movsb` (dbutil's tunables.ts). Taken out of the
  * process's environment again as it starts (restoreConnectionEnv), so -e does not pass them on.
  */
-const CONNECTION_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: "1", MALLOC_TOP_PAD_: "0" };
-/** Names the daemon added to a connection process's environment (from CONNECTION_MALLOC_ENV), comma-separated. */
+function connectionLibcEnv(): Record<string, string> {
+  const env: Record<string, string> = { MALLOC_ARENA_MAX: "1", MALLOC_TOP_PAD_: "0" };
+  if (cpuVendor() === "AuthenticAMD") env.GLIBC_TUNABLES = AMD_COPY_TUNABLES;
+  return env;
+}
+/** Every name connectionLibcEnv may give. */
+const CONNECTION_LIBC_NAMES: ReadonlySet<string> = new Set(["MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES"]);
+/** Names the daemon added to a connection process's environment (from connectionLibcEnv), comma-separated. */
 const CONNECTION_ENV_ADDED = "DROPBEAR_TS_CONNECTION_ENV";
 
 /** The wait before the first retry after a spare failed to start, and the longest wait. */
@@ -155,8 +162,9 @@ export function connectionProgram(): ProgramSpec {
     if (k.startsWith(HELD_ENV_PREFIX)) continue;
     env[HELD_ENV.test(k) ? HELD_ENV_PREFIX + k : k] = v;
   }
-  const added = Object.keys(CONNECTION_MALLOC_ENV).filter((k) => env[k] === undefined);
-  for (const k of added) env[k] = CONNECTION_MALLOC_ENV[k];
+  const libc = connectionLibcEnv();
+  const added = Object.keys(libc).filter((k) => env[k] === undefined);
+  for (const k of added) env[k] = libc[k];
   env[CONNECTION_ENV_ADDED] = added.join(",");
   // Node's spawn resets every signal; C's forked child inherits the daemon's ignored ones.
   Object.assign(env, ignoredSignalsEnv());
@@ -529,7 +537,7 @@ function isSocket(fd: number): boolean {
 
 /**
  * Give this process the daemon's environment back: take out what the daemon added for its
- * start (CONNECTION_MALLOC_ENV), meant for its C library, and put back what was held back from
+ * start (connectionLibcEnv), meant for its C library, and put back what was held back from
  * Node's start (HELD_ENV). Only in a process the daemon started (inetd's are left alone).
  */
 export function restoreConnectionEnv(): void {
@@ -537,7 +545,7 @@ export function restoreConnectionEnv(): void {
   if (added === undefined) return;
   delete process.env[CONNECTION_ENV_ADDED];
   for (const k of added.split(",")) {
-    if (Object.hasOwn(CONNECTION_MALLOC_ENV, k)) delete process.env[k];
+    if (CONNECTION_LIBC_NAMES.has(k)) delete process.env[k];
   }
   for (const [k, v] of Object.entries(process.env)) {
     if (!k.startsWith(HELD_ENV_PREFIX)) continue;

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { AMD_COPY_TUNABLES, cpuVendor } from "@dropbear-ts/dbutil";
 import { connectionNodeFlags, connectionProgram, restoreConnectionEnv } from "../src/svr-main.js";
 
 describe("connectionNodeFlags", () => {
@@ -32,8 +33,9 @@ describe("connectionNodeFlags", () => {
   });
 });
 
-describe("the malloc settings a connection process starts with", () => {
-  const NAMES = ["MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_", "DROPBEAR_TS_CONNECTION_ENV"];
+describe("the glibc settings a connection process starts with", () => {
+  const NAMES = ["MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES", "DROPBEAR_TS_CONNECTION_ENV"];
+  const amd = cpuVendor() === "AuthenticAMD";
   const saved = Object.fromEntries(NAMES.map((k) => [k, process.env[k]]));
   afterEach(() => {
     for (const k of NAMES) {
@@ -47,10 +49,20 @@ describe("the malloc settings a connection process starts with", () => {
     const { env } = connectionProgram();
     expect(env.MALLOC_ARENA_MAX).toBe("1");
     expect(env.MALLOC_TOP_PAD_).toBe("0");
-    expect(env.DROPBEAR_TS_CONNECTION_ENV).toBe("MALLOC_ARENA_MAX,MALLOC_TOP_PAD_");
-    Object.assign(process.env, { MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX, MALLOC_TOP_PAD_: env.MALLOC_TOP_PAD_, DROPBEAR_TS_CONNECTION_ENV: env.DROPBEAR_TS_CONNECTION_ENV });
+    // On an AMD processor, copies without `rep movsb` (dbutil's tunables.ts).
+    expect(env.GLIBC_TUNABLES).toBe(amd ? AMD_COPY_TUNABLES : undefined);
+    expect(env.DROPBEAR_TS_CONNECTION_ENV).toBe(amd ? "MALLOC_ARENA_MAX,MALLOC_TOP_PAD_,GLIBC_TUNABLES" : "MALLOC_ARENA_MAX,MALLOC_TOP_PAD_");
+    for (const k of NAMES) if (env[k] !== undefined) process.env[k] = env[k];
     restoreConnectionEnv();
     for (const k of NAMES) expect(process.env[k]).toBeUndefined();
+  });
+
+  it("keep a GLIBC_TUNABLES the daemon was given as it is", () => {
+    for (const k of NAMES) delete process.env[k];
+    process.env.GLIBC_TUNABLES = "glibc.malloc.arena_max=4";
+    const { env } = connectionProgram();
+    expect(env.GLIBC_TUNABLES).toBe("glibc.malloc.arena_max=4");
+    expect(env.DROPBEAR_TS_CONNECTION_ENV).toBe("MALLOC_ARENA_MAX,MALLOC_TOP_PAD_");
   });
 
   it("leave a value the daemon was given alone, there and in the session's environment", () => {
@@ -58,11 +70,13 @@ describe("the malloc settings a connection process starts with", () => {
     process.env.MALLOC_ARENA_MAX = "4";
     const { env } = connectionProgram();
     expect(env.MALLOC_ARENA_MAX).toBe("4");
-    expect(env.DROPBEAR_TS_CONNECTION_ENV).toBe("MALLOC_TOP_PAD_");
+    expect(env.DROPBEAR_TS_CONNECTION_ENV).toBe(amd ? "MALLOC_TOP_PAD_,GLIBC_TUNABLES" : "MALLOC_TOP_PAD_");
     Object.assign(process.env, { MALLOC_TOP_PAD_: env.MALLOC_TOP_PAD_, DROPBEAR_TS_CONNECTION_ENV: env.DROPBEAR_TS_CONNECTION_ENV });
+    if (env.GLIBC_TUNABLES !== undefined) process.env.GLIBC_TUNABLES = env.GLIBC_TUNABLES;
     restoreConnectionEnv();
     expect(process.env.MALLOC_ARENA_MAX).toBe("4");
     expect(process.env.MALLOC_TOP_PAD_).toBeUndefined();
+    expect(process.env.GLIBC_TUNABLES).toBeUndefined();
     expect(process.env.DROPBEAR_TS_CONNECTION_ENV).toBeUndefined();
   });
 

@@ -5,3 +5,4 @@ export * from "./list.js";
 export * from "./queue.js";
 export * from "./sigign.js";
 export * from "./spawn.js";
+export * from "./tunables.js";
