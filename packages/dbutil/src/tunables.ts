@@ -5,12 +5,12 @@ import { readFileSync } from "node:fs";
 // later: it has FSRM), a 64 KiB copy that way ran at 1.7 GB/s instead of 20-40 when the
 // destination sat in a window of some 40 offsets within a page relative to the source; later
 // glibc releases stopped using `rep movsb` on those processors. Our programs copy every byte they
-// read from a socket into the socket's ring at whatever offset the ring has reached, so whether
-// a process hit the slow case was chance, and one that did paid on every read: 14 % of a
-// server's busy time under a bulk upload went to that one copy (docs/process-model.md, "Copies
-// on AMD processors"). glibc reads its tunables only as a process starts, so they are set in the
-// environment of a program's start: by the bin scripts' sh line (tools/launch-bin.cjs) and by
-// the daemon for its connection processes.
+// read from a socket into the socket's ring, and whether those copies fell in the window followed
+// from how the process had allocated its buffers: `dropbear -i` hit it on every connection,
+// spending a fifth of its busy time in memmove under a bulk upload, and the daemon's connection
+// processes did not (docs/process-model.md, "Copies on AMD processors"). glibc reads its tunables
+// only as a process starts, so they are set in the environment of a program's start: by the bin
+// scripts' sh line (tools/launch-bin.cjs) and by the daemon for its connection processes.
 
 /** The tunable: `rep movsb` never (vector loops copy at the full rate at any offset). */
 export const AMD_COPY_TUNABLES = "glibc.cpu.x86_rep_movsb_threshold=1099511627776";
