@@ -1,5 +1,5 @@
 import { closeSync, openSync, writeSync } from "node:fs";
-import { ignoredSignalsEnv, libcFunc } from "@dropbear-ts/dbutil";
+import { ignoredSignalsEnv, launcherTunablesEnv, libcFunc } from "@dropbear-ts/dbutil";
 
 // -f: Dropbear daemon()s once authentication succeeds. Node cannot fork a running session, so
 // the foreground process starts a detached copy of itself at once and waits; the copy runs the
@@ -23,7 +23,7 @@ export function runInBackground(): Promise<number> {
   const child = process.getBuiltinModule("node:child_process").spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     detached: true,
     stdio: ["inherit", "inherit", "inherit", "pipe"],
-    env: { ...process.env, ...ignoredSignalsEnv(), [BG_ENV]: "3" },
+    env: { ...process.env, ...ignoredSignalsEnv(), ...launcherTunablesEnv(), [BG_ENV]: "3" },
   });
   return new Promise((resolve) => {
     const pipe = child.stdio[3]!;

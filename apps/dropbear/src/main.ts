@@ -1,7 +1,7 @@
 // dropbear's entry point (svr-main.c main): parse the command line, load host keys, then serve
 // one connection (-i, or a connection process the daemon started, with -2) or listen for many.
 import { runopts, svr_runopts } from "@dropbear-ts/core";
-import { dropbearMain, ignoredSignalsEnv, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
+import { dropbearMain, ignoredSignalsEnv, launcherTunablesEnv, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { load_all_hostkeys, svr_getopts } from "@dropbear-ts/runopts";
 import { connectionProgram, main_inetd, main_noinetd } from "./svr-main.js";
 import { svr_dropbear_exit, svr_dropbear_log } from "./svr-session.js";
@@ -29,7 +29,7 @@ async function main(argv: string[]): Promise<void> {
     const child = process.getBuiltinModule("node:child_process").spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
       detached: true,
       stdio: "ignore",
-      env: { ...process.env, ...ignoredSignalsEnv(), [DAEMON_ENV]: "1" },
+      env: { ...process.env, ...ignoredSignalsEnv(), ...launcherTunablesEnv(), [DAEMON_ENV]: "1" },
     });
     child.unref();
     return;

@@ -28,12 +28,26 @@ export function cpuVendor(): string | null {
   }
 }
 
+/** What the bin script added to this process's environment and dropLauncherTunables took out. */
+let launcherTunables: string | null = null;
+
 /**
  * Take GLIBC_TUNABLES out of the environment if the bin script added it (this process already
  * runs with it), so no child of ours inherits it: a user's command gets the environment it
  * would have had. dropbearMain calls it first, for every program.
  */
 export function dropLauncherTunables(): void {
-  if (process.env[LAUNCHER_TUNABLES_ENV] === "1") delete process.env.GLIBC_TUNABLES;
+  if (process.env[LAUNCHER_TUNABLES_ENV] === "1") {
+    launcherTunables = process.env.GLIBC_TUNABLES ?? null;
+    delete process.env.GLIBC_TUNABLES;
+  }
   delete process.env[LAUNCHER_TUNABLES_ENV];
+}
+
+/**
+ * The environment a copy of this program that we start through `node` (dbclient's -f and
+ * multihop copies, dropbear's daemonized one) needs to run with what the bin script gave us.
+ */
+export function launcherTunablesEnv(): Record<string, string> {
+  return launcherTunables === null ? {} : { GLIBC_TUNABLES: launcherTunables, [LAUNCHER_TUNABLES_ENV]: "1" };
 }

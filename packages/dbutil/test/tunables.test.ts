@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
-import { AMD_COPY_TUNABLES, LAUNCHER_TUNABLES_ENV, cpuVendor, dropLauncherTunables } from "../src/tunables.js";
+import { AMD_COPY_TUNABLES, LAUNCHER_TUNABLES_ENV, cpuVendor, dropLauncherTunables, launcherTunablesEnv } from "../src/tunables.js";
 
 describe("glibc's copies on AMD processors (tunables.ts)", () => {
   const saved = { t: process.env.GLIBC_TUNABLES, m: process.env[LAUNCHER_TUNABLES_ENV] };
@@ -11,11 +11,14 @@ describe("glibc's copies on AMD processors (tunables.ts)", () => {
     }
   });
 
-  it("takes out what the bin script added, so a child of ours starts without it", () => {
+  it("takes out what the bin script added, so a child of ours starts without it, and gives it to a copy of the program", () => {
+    expect(launcherTunablesEnv()).toEqual({});
     Object.assign(process.env, { GLIBC_TUNABLES: AMD_COPY_TUNABLES, [LAUNCHER_TUNABLES_ENV]: "1" });
     dropLauncherTunables();
     expect(process.env.GLIBC_TUNABLES).toBeUndefined();
     expect(process.env[LAUNCHER_TUNABLES_ENV]).toBeUndefined();
+    // dbclient's -f and multihop copies and dropbear's daemonized one start through node.
+    expect(launcherTunablesEnv()).toEqual({ GLIBC_TUNABLES: AMD_COPY_TUNABLES, [LAUNCHER_TUNABLES_ENV]: "1" });
   });
 
   it("leaves GLIBC_TUNABLES alone when the program was given it", () => {
