@@ -253,10 +253,10 @@ describe("the bin scripts' first lines", () => {
     const bin = join(dir, "bin", "prog");
     writeFileSync(bin, `${SHELL_HEAD}require(${JSON.stringify(launcher)}).launch(__filename);\n`);
     chmodSync(bin, 0o755);
-    writeFileSync(join(dist, "bundle.cjs"), `process.stdout.write(JSON.stringify([process.env.GLIBC_TUNABLES ?? null, process.env.DROPBEAR_TS_GLIBC_TUNABLES ?? null]));`);
+    writeFileSync(join(dist, "bundle.cjs"), `process.stdout.write(JSON.stringify([process.env.GLIBC_TUNABLES ?? null, process.env.${LAUNCHER_TUNABLES_ENV} ?? null]));`);
     const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
     delete env.GLIBC_TUNABLES;
-    delete env.DROPBEAR_TS_GLIBC_TUNABLES;
+    delete env[LAUNCHER_TUNABLES_ENV];
     const amd = cpuVendor() === "AuthenticAMD";
     expect(JSON.parse((await run(bin, [], { env })).stdout)).toEqual(amd ? [AMD_COPY_TUNABLES, "1"] : [null, null]);
     expect(JSON.parse((await run(bin, [], { env: { ...env, GLIBC_TUNABLES: "glibc.malloc.arena_max=4" } })).stdout)).toEqual(["glibc.malloc.arena_max=4", null]);
