@@ -31,7 +31,7 @@ const vm = require("node:vm");
  * only as a process starts. `node <bin>` runs the file as JavaScript directly, without either.
  */
 const SHELL_HEAD =
-  '#!/bin/sh\n":" //; v=; [ -r /proc/$$/status ] && while read -r k v; do [ "$k" = SigIgn: ] && break; v=; done </proc/$$/status; [ -z "${GLIBC_TUNABLES+x}" ] && [ -r /proc/cpuinfo ] && while read -r k _ w; do case $k in vendor_id) [ "$w" = AuthenticAMD ] && export GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=1099511627776 DROPBEAR_TS_GLIBC_TUNABLES=1; break;; "") break;; esac; done </proc/cpuinfo; DROPBEAR_TS_SIGIGN=$v exec node "$0" "$@"\n';
+  '#!/bin/sh\n":" //; v=; [ -r /proc/$$/status ] && while read -r k v; do [ "$k" = SigIgn: ] && break; v=; done </proc/$$/status; [ -z "${GLIBC_TUNABLES+x}" ] && [ -r /proc/cpuinfo ] && while read -r k w; do case $k in vendor_id) [ "$w" = ": AuthenticAMD" ] && export GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=1099511627776 DROPBEAR_TS_GLIBC_TUNABLES=1; break;; "") break;; esac; done </proc/cpuinfo; DROPBEAR_TS_SIGIGN=$v exec node "$0" "$@"\n';
 
 /**
  * The file to load: the bundle, or the module graph's entry when the bundle is stale: when a
