@@ -3,7 +3,7 @@ import { once } from "node:events";
 import type { Readable } from "node:stream";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll } from "vitest";
@@ -50,16 +50,7 @@ export function scratch(prefix = "dbts-"): { dir: string; cleanup: () => void } 
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/**
- * A scratch directory whose every parent is ours or root's and not group/world writable, as
- * Dropbear's authorized_keys permission walk demands (/tmp is world writable).
- */
-export function privateScratch(prefix = "dbts-"): { dir: string; cleanup: () => void } {
-  const base = join(homedir(), ".cache", "dropbear-ts-tests");
-  mkdirSync(base, { recursive: true, mode: 0o700 });
-  const dir = mkdtempSync(join(base, prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
+export { privateScratch } from "./private-scratch.js";
 
 /** A loopback port free right now. */
 export async function freePort(): Promise<number> {
