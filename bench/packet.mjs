@@ -46,18 +46,20 @@ const suites = [
   { name: "aes128-ctr+hmac-sha2-256", cipher: "dropbear_aes128", mode: "dropbear_mode_ctr" },
 ];
 
-/** A socket stand-in: read(max) hands out queued wire bytes as a socket's stream would. */
+/** A socket stand-in: readInto copies out queued wire bytes as StreamFd.readInto does. */
 class FakeFd {
   chunks = [];
   readReady() {
     return this.chunks.length > 0;
   }
-  read(max) {
+  readInto(dest, off, max) {
     const c = this.chunks[0];
     if (c === undefined) return null;
-    if (c.length <= max) return this.chunks.shift();
-    this.chunks[0] = c.subarray(max);
-    return c.subarray(0, max);
+    const n = Math.min(max, c.length);
+    dest.set(c.subarray(0, n), off);
+    if (n === c.length) this.chunks.shift();
+    else this.chunks[0] = c.subarray(n);
+    return n;
   }
 }
 
