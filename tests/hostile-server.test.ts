@@ -184,7 +184,7 @@ const rsaHostKey = (): string =>
 
 describe("after authentication (the ssh2 library's server)", () => {
   let port = 0;
-  let mode: "opens" | "prompts" = "opens";
+  let mode: "opens" | "prompts" | "again" = "opens";
   let hostKey = "";
   const events: string[] = [];
   let srv: ssh2.Server;
@@ -202,6 +202,20 @@ describe("after authentication (the ssh2 library's server)", () => {
         client.on("session", (accept) => {
           accept().on("exec", (acceptExec) => {
             const ch = acceptExec();
+            events.push("exec");
+            if (mode === "again") {
+              // RFC 4252 5.1: sent once. Through ssh2's protocol object, whose API never repeats
+              // it (it sends one only for a request it has queued).
+              const proto = (client as unknown as { _protocol: { _authsQueue: string[]; authSuccess(): void } })._protocol;
+              proto._authsQueue.push("none");
+              proto.authSuccess();
+              setTimeout(() => {
+                ch.write("once\n");
+                ch.exit(0);
+                ch.end();
+              }, 300);
+              return;
+            }
             // What no client asked for: a remote-forwarded connection and an X11 channel.
             client.forwardOut("127.0.0.1", 9, "127.0.0.1", 5555, (err) => events.push(`forwarded-tcpip ${err ? "refused" : "opened"}`));
             client.x11("127.0.0.1", 6000, (err) => events.push(`x11 ${err ? "refused" : "opened"}`));
@@ -230,7 +244,17 @@ describe("after authentication (the ssh2 library's server)", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe("still here\n");
     expect(r.stderr).toMatch(/Server sent unrequested forward from "127\.0\.0\.1:9"/);
-    expect(events.sort()).toEqual(["forwarded-tcpip refused", "x11 refused"]);
+    expect(events.sort()).toEqual(["exec", "forwarded-tcpip refused", "x11 refused"]);
+  });
+
+  it("a second USERAUTH_SUCCESS mid-session is ignored: the command is not sent again", async () => {
+    mode = "again";
+    events.length = 0;
+    const r = await dbclient(port);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe("once\n");
+    expect(r.stderr).not.toMatch(/Error:|\n\s+at /);
+    expect(events).toEqual(["exec"]);
   });
 
   it("2000 keyboard-interactive prompts: 'Too many prompts', as Dropbear says", async () => {

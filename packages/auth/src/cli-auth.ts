@@ -249,10 +249,17 @@ export function recv_msg_userauth_failure(ses: CliSession): void {
 
 /**
  * USERAUTH_SUCCESS: we are in (unless -o DisableTrivialAuth and we never proved anything).
- * May come twice with immediate auth. @dropbear cli-auth.c recv_msg_userauth_success
+ * @dropbear cli-auth.c recv_msg_userauth_success
  */
 export function recv_msg_userauth_success(ses: CliSession): void {
   DEBUG1("received msg_userauth_success");
+  if (ses.authstate.authdone) {
+    // RFC 4252 5.1 sends it once. C would set the session up again (a second command channel,
+    // the forwards again, on stdio the first one may close); another one is ignored, as the
+    // server ignores requests once authenticated.
+    TRACE("leave recv_msg_userauth_success: authdone already");
+    return;
+  }
   const cli_ses = ses.cli_ses;
   if (cli_ses.cli_opts.disable_trivial_auth && cli_ses.is_trivial_auth) {
     dropbear_exit("trivial authentication not allowed");

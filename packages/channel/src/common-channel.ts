@@ -663,7 +663,11 @@ export function common_recv_msg_channel_data(ses: sshsession, channel: Channel, 
   if (datalen > maxdata) {
     dropbear_exit("Oversized packet");
   }
-  dropbear_assert(channel.recvwindow >= datalen, "channel->recvwindow >= datalen");
+  // C asserts this; a peer that ignores our window can break it (the ring may still have room
+  // when the fd took earlier data at once), so it gets a reason rather than a failed assertion.
+  if (datalen > channel.recvwindow) {
+    dropbear_exit("Received data beyond the window");
+  }
   channel.recvwindow -= datalen;
   dropbear_assert(channel.recvwindow <= channel.maxrecvwindow, "channel->recvwindow <= opts.recv_window");
 

@@ -255,6 +255,15 @@ describe("channel data and windows", () => {
     expect(exitMessage(() => data(ses2, Buffer.alloc(10)))).toBe("Received data after eof");
   });
 
+  it("ends the session on data beyond the window while the ring still has room", async () => {
+    const ses = session(3000);
+    const { peer } = await openedChannel(ses);
+    const got = readBytes(peer, 999);
+    data(ses, Buffer.alloc(999));
+    await got;
+    expect(exitMessage(() => data(ses, Buffer.alloc(2500)))).toBe("Received data beyond the window");
+  });
+
   it("names unknown channels in the exit message", () => {
     const ses = session();
     chaninitialise(ses, []);
