@@ -119,13 +119,14 @@ async function waitFor(cond: () => boolean, ms = 10_000): Promise<boolean> {
 }
 
 describe("direct-streamlocal@openssh.com (ssh -L port:/path)", () => {
-  itStream(["ssh"], "reaches a unix socket through our server, 1 MB each way intact", async () => {
+  itStream(["ssh"], "reaches a unix socket (a UTF-8 name) through our server, 1 MB each way intact", async () => {
     // The connection process runs as the user: the socket's directory must let it in.
     const dir = join(work.dir, "pub");
     mkdirSync(dir, { recursive: true });
     chmodSync(work.dir, 0o755);
     chmodSync(dir, 0o755);
-    const sockPath = join(dir, "echo.sock");
+    // Not ASCII: the path's bytes must reach connect() as the client sent them.
+    const sockPath = join(dir, "écho.sock");
     const echo = await unixEcho(sockPath);
     const lport = await freePort();
     const s = await sshWithForward(["-o", "ExitOnForwardFailure=yes", "-L", `${lport}:${sockPath}`]);
@@ -157,9 +158,9 @@ describe("direct-streamlocal@openssh.com (ssh -L port:/path)", () => {
 });
 
 describe("streamlocal-forward@openssh.com (ssh -R /path:host:port)", () => {
-  itStream(["ssh"], "the socket is the user's, 0600, carries 1 MB intact, and goes when the session ends", async () => {
+  itStream(["ssh"], "the socket (a UTF-8 name) is the user's, 0600, carries 1 MB intact, and goes when the session ends", async () => {
     const echo = await startEchoTarget();
-    const sockPath = join(user.home, "fwd.sock");
+    const sockPath = join(user.home, "fwd-é.sock");
     const s = await sshWithForward(["-o", "ExitOnForwardFailure=yes", "-R", `${sockPath}:127.0.0.1:${echo.port}`]);
     try {
       expect(await waitFor(() => existsSync(sockPath))).toBe(true);

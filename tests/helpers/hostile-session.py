@@ -4,7 +4,8 @@
 # for this connection), whether the server closed the connection, and what the case observed.
 #
 #   python3 hostile-session.py <port> <user> <key> <case> [<echo port>]
-import asyncio, json, sys, warnings
+# The user's password, for the cases that log in with it, is in $DBTS_PASSWORD.
+import asyncio, json, os, sys, warnings
 
 warnings.simplefilter("ignore")
 import asyncssh
@@ -14,6 +15,7 @@ port, user, key, case = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 echo_port = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 
 MSG_USERAUTH_REQUEST = 50
+MSG_CHANNEL_OPEN = 90
 MSG_CHANNEL_WINDOW_ADJUST = 93
 MSG_CHANNEL_DATA = 94
 MSG_CHANNEL_EOF = 96
@@ -55,16 +57,35 @@ class Flooder(asyncssh.SSHClient):
         return "wrong"
 
 
+class Pipeliner(asyncssh.SSHClient):
+    """At the password prompt sends at once, without waiting for answers: a wrong password, the
+    right one and a session CHANNEL_OPEN. RFC 4252 5.1: what follows the request that succeeds
+    belongs to the connection service. Then gives up on its own login, which disconnects."""
+
+    port = 0
+
+    def connection_made(self, conn):
+        self.conn = conn
+        Pipeliner.port = conn.get_extra_info("sockname")[1]
+
+    def password_auth_requested(self):
+        for pw in ("wrong", os.environ["DBTS_PASSWORD"]):
+            self.conn.send_packet(MSG_USERAUTH_REQUEST, String(user), String("ssh-connection"), String("password"), Boolean(False), String(pw))
+        self.conn.send_packet(MSG_CHANNEL_OPEN, String("session"), UInt32(0), UInt32(65536), UInt32(32768))
+        return None
+
+
 async def main():
     res = {}
-    if case == "auth-flood":
-        # Password only: the key is not offered, so every request fails.
+    if case in ("auth-flood", "pipelined-login"):
+        # Password only: the key is not offered.
+        client = Flooder if case == "auth-flood" else Pipeliner
         try:
-            await asyncio.wait_for(asyncssh.create_connection(Flooder, "127.0.0.1", port, username=user, known_hosts=None, client_keys=None, preferred_auth="password"), 30)
+            await asyncio.wait_for(asyncssh.create_connection(client, "127.0.0.1", port, username=user, known_hosts=None, client_keys=None, preferred_auth="password"), 30)
             res["closed"] = False
         except (asyncssh.Error, OSError) as e:
             res["closed"], res["error"] = True, str(e)
-        res["port"] = Flooder.port
+        res["port"] = client.port
         print(json.dumps(res), flush=True)
         return
     conn = await asyncssh.connect("127.0.0.1", port, username=user, client_keys=[key], known_hosts=None)

@@ -139,8 +139,8 @@ const svr_chantypes: readonly ChanType<SvrSession>[] = [svrchansess, svr_chan_tc
 
 /**
  * The server's per-iteration work: reap session children that have exited (SIGCHLD raised the
- * signal pipe; C hands svr_chansess_checksignal itself to session_loop), and answer auth
- * requests whose failure delay has run out (Dropbear sleeps instead).
+ * signal pipe; C hands svr_chansess_checksignal itself to session_loop), and end the session
+ * when a failure delay ended in "Max auth tries" (Dropbear exits within its sleep).
  */
 function svr_loophandler(ses: SvrSession): void {
   svr_chansess_checksignal(ses);

@@ -161,7 +161,7 @@ describe.runIf(haveAgent)("agent keys for publickey auth", () => {
       cli.cli_ses.server_sig_algs = [...algs];
       const svr = newSvrSession();
       svr_authinitialise(svr);
-      Object.assign(svr.authstate, { username: "root", pw_name: "root", pw_uid: 0, pw_gid: 0, pw_dir: home, pw_shell: "/bin/sh", pw_passwd: "*" });
+      Object.assign(svr.authstate, { username: "root", username_sent: Buffer.from("root"), pw_name: "root", pw_uid: 0, pw_gid: 0, pw_dir: home, pw_shell: "/bin/sh", pw_passwd: "*" });
       await authenticate(cli, svr);
       expect(svr.authstate.authdone).toBe(true);
       // Auth is over: the agent connection is closed again.

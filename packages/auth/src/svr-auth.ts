@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { closeSync } from "node:fs";
 import { buf_getstring, buf_putbyte, buf_putbytes, buf_putstring, buf_setlen, buf_setpos, buf_new } from "@dropbear-ts/buffer";
 import {
@@ -34,15 +35,12 @@ import { svr_auth_pubkey } from "./svr-authpubkey.js";
 // Dropbear sleeps 250-350 ms inside send_msg_userauth_failure. A Node process serves its
 // sessions from one event loop, so the sleep becomes a timer: the FAILURE payload is held, and
 // when the timer fires it is encrypted, failcount grows, and the session loop is woken through
-// ses.signal_pipe to write it. Until then no further USERAUTH_REQUEST of that session is
-// answered: the session loop should not read its socket while svrAuthDelayPending() (that is
-// exactly C's sleep), and any request that still arrives is held and answered, in order, by
-// svrAuthCheckDelayed() (from the server's loop handler) once the delay is over. A fatal
-// outcome of the delay ("Max auth tries reached") is raised there too, inside the session
-// loop, never from the timer.
-
-/** Requests held while a failure delay runs; a peer that pipelines more is cut off. */
-export const MAX_DELAYED_AUTH_REQUESTS = 64;
+// ses.signal_pipe to write it. Until then ses.readheld keeps the loop from reading the
+// transport, as nothing is read while C sleeps: what the peer sends meanwhile (a pipelined
+// request, a CHANNEL_OPEN behind the right password) is handled after the FAILURE, in order.
+// A fatal outcome of the delay ("Max auth tries reached") leaves reading held and is raised by
+// svrAuthCheckDelayed() from the server's loop handler, inside the session loop, never from the
+// timer.
 
 /**
  * Bind the C library calls authentication makes (koffi and libc are loaded then) and make one
@@ -87,25 +85,7 @@ function nameIs(name: Buffer, expect: string): boolean {
  */
 export function recv_msg_userauth_request(ses: SvrSession): void {
   TRACE("enter recv_msg_userauth_request");
-  const delay = ses.svr_ses.authdelay;
-  if (delay !== null) {
-    if (delay.failed) {
-      throw delay.error;
-    }
-    if (!delay.done || delay.held.length > 0) {
-      holdRequest(ses, delay);
-      if (delay.done) {
-        svrAuthCheckDelayed(ses);
-      }
-      return;
-    }
-    ses.svr_ses.authdelay = null;
-  }
-  userauthRequest(ses);
-}
-
-/** The body of recv_msg_userauth_request, once no failure delay is in the way. */
-function userauthRequest(ses: SvrSession): void {
+  dropbear_assert(ses.svr_ses.authdelay === null, "no request read during the failure delay");
   const svr_ses = ses.svr_ses;
   const svr_opts = svr_ses.svr_opts;
   const payload = ses.payload!;
@@ -212,14 +192,19 @@ export function checkusername(ses: SvrSession, username: Buffer): boolean {
   }
   const name = username.toString("utf8");
   const embed = svr_ses.embed;
-  if (a.username === null) {
-    if (embed !== null) {
+  if (a.username_sent === null) {
+    // The C library gets names as UTF-8 strings through koffi: a name whose bytes are not UTF-8
+    // could only be looked up as other bytes, so it names no account.
+    if (!isUtf8(username)) {
+      TRACE("checkusername: name is not UTF-8");
+    } else if (embed !== null) {
       embed.fill_passwd(ses, name);
     } else {
       fill_passwd(ses, name);
     }
     a.username = name;
-  } else if (name !== a.username) {
+    a.username_sent = Buffer.from(username);
+  } else if (!username.equals(a.username_sent)) {
     dropbear_exit("Client trying multiple usernames");
   }
 
@@ -325,8 +310,9 @@ export function send_msg_userauth_failure(ses: SvrSession, partial: boolean, inc
   const held = Buffer.from(wp.data.subarray(0, wp.len));
   buf_setpos(wp, 0);
   buf_setlen(wp, 0);
-  const delay: AuthDelay = { timer: null, done: false, failed: false, error: null, held: [] };
+  const delay: AuthDelay = { timer: null, done: false, failed: false, error: null };
   ses.svr_ses.authdelay = delay;
+  ses.readheld = true;
   delay.timer = setTimeout(() => {
     delay.timer = null;
     delay.done = true;
@@ -335,13 +321,12 @@ export function send_msg_userauth_failure(ses: SvrSession, partial: boolean, inc
       encrypt_packet(ses);
       a.failcount++;
       checkMaxAuthTries(ses);
+      ses.svr_ses.authdelay = null;
+      ses.readheld = false;
     } catch (e) {
       // Thrown later inside the session loop (svrAuthCheckDelayed), where exits belong.
       delay.failed = true;
       delay.error = e;
-    }
-    if (!delay.failed && delay.held.length === 0) {
-      ses.svr_ses.authdelay = null;
     }
     ses.signal_pipe?.raise();
   }, wait);
@@ -358,53 +343,21 @@ function checkMaxAuthTries(ses: SvrSession): void {
   }
 }
 
-/** Keep a request that arrived during a failure delay, to answer it after. */
-function holdRequest(ses: SvrSession, delay: AuthDelay): void {
-  if (delay.held.length >= MAX_DELAYED_AUTH_REQUESTS) {
-    dropbear_exit("Too many pending auth requests");
-  }
-  delay.held.push(holdPayload(ses));
-}
-
-/** Whether a failure delay is running: the session loop should not read the socket meanwhile. */
+/** Whether a failure delay is running (the session loop reads nothing meanwhile). */
 export function svrAuthDelayPending(ses: SvrSession): boolean {
   const delay = ses.svr_ses.authdelay;
   return delay !== null && !delay.done;
 }
 
 /**
- * After a failure delay: raise what it ended in (Max auth tries) and answer the requests that
- * arrived meanwhile, in order. Call it from the server's loop handler; a no-op otherwise.
+ * After a failure delay that ended the session (Max auth tries): raise that exit. Call it from
+ * the server's loop handler; a no-op otherwise.
  */
 export function svrAuthCheckDelayed(ses: SvrSession): void {
   const delay = ses.svr_ses.authdelay;
-  if (delay === null || !delay.done) {
-    return;
-  }
-  if (delay.failed) {
+  if (delay !== null && delay.failed) {
     throw delay.error;
   }
-  const held = delay.held.splice(0);
-  ses.svr_ses.authdelay = null;
-  for (let i = 0; i < held.length; i++) {
-    const next = authDelay(ses);
-    if (next !== null) {
-      // A request answered with a delayed failure holds back the rest again.
-      next.held.push(...held.slice(i));
-      return;
-    }
-    replayRequest(ses, held[i]);
-  }
-}
-
-/** The failure delay running, read through a call since a replayed request may have started one. */
-function authDelay(ses: SvrSession): AuthDelay | null {
-  return ses.svr_ses.authdelay;
-}
-
-/** Run a held request through the handler as if it had just arrived. */
-function replayRequest(ses: SvrSession, req: HeldRequest): void {
-  withPayload(ses, req, () => userauthRequest(ses));
 }
 
 /** A copy of the request being handled, to finish it later. */
@@ -456,6 +409,7 @@ export function svrAuthCleanup(ses: SvrSession): void {
     clearTimeout(delay.timer);
   }
   ses.svr_ses.authdelay = null;
+  ses.readheld = false;
 }
 
 /**

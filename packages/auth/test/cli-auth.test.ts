@@ -134,6 +134,7 @@ function server(setup?: Parameters<typeof newSvrSession>[0]): SvrSession {
   // As fill_passwd would have it for a user whose home is our temporary directory.
   Object.assign(svr.authstate, {
     username: "root",
+    username_sent: Buffer.from("root"),
     pw_name: "root",
     pw_uid: 0,
     pw_gid: 0,

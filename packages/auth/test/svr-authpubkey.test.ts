@@ -324,7 +324,7 @@ describe("svr_auth_pubkey", () => {
   it("with -t, a good key is a partial success until the password is given too", () => {
     const ses = newSvrSession((o) => (o.multiauthmethod = true));
     svr_authinitialise(ses);
-    Object.assign(ses.authstate, { username: "alice", pw_name: "alice", pw_dir: home, pw_shell: "/bin/sh" });
+    Object.assign(ses.authstate, { username: "alice", username_sent: Buffer.from("alice"), pw_name: "alice", pw_dir: home, pw_shell: "/bin/sh" });
     run(ses, pubkeyRequest(ses, "alice", ed, DROPBEAR_SIGNATURE_ED25519, ed));
     const [reply] = takePayloads(ses);
     expect(reply[0]).toBe(SSH_MSG_USERAUTH_FAILURE);
@@ -433,7 +433,7 @@ describe("svr_auth_pubkey with an embedding program's answer (serversession.embe
       remotestreamlocal: refuse,
     };
     svr_authinitialise(ses);
-    Object.assign(ses.authstate, { username: "anyone", pw_name: "anyone", pw_dir: "/nonexistent", pw_shell: "/bin/sh" });
+    Object.assign(ses.authstate, { username: "anyone", username_sent: Buffer.from("anyone"), pw_name: "anyone", pw_dir: "/nonexistent", pw_shell: "/bin/sh" });
     return ses;
   }
   const run = (ses: SvrSession, payload: Buffer): void =>

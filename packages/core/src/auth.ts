@@ -44,6 +44,8 @@ export class PubKeyOptions {
 export class AuthState {
   /** The name the client presents (server), or logs in as (client). */
   username: string | null = null;
+  /** TS-only: the bytes of the name the client first sent (server); C compares its char *. */
+  username_sent: Buffer | null = null;
   /** AUTH_TYPE_* flags of the methods still allowed. */
   authtypes = 0;
   failcount = 0;
@@ -62,7 +64,7 @@ export class AuthState {
   pubkey_options: PubKeyOptions | null = null;
 }
 
-/** A USERAUTH_REQUEST held during a failure delay: the whole payload, and where its handler reads on. */
+/** A USERAUTH_REQUEST held while an embedding program decides: the whole payload, and where its handler reads on. */
 export interface HeldRequest {
   data: Buffer;
   pos: number;
@@ -81,5 +83,4 @@ export interface AuthDelay {
   failed: boolean;
   /** ...and what, to be rethrown inside the session loop. */
   error: unknown;
-  held: HeldRequest[];
 }

@@ -277,6 +277,11 @@ export abstract class sshsession {
   readbuf_slab: ReadSlab | null = null;
   /** TS-only: filled slabs, oldest first, to reuse once no stream holds a payload in them. */
   readbuf_retired: ReadSlab[] = [];
+  /**
+   * TS-only: while set the loop reads nothing from the transport. A server's auth failure delay
+   * sets it, where Dropbear sleeps and so reads nothing.
+   */
+  readheld = false;
   /** The decrypted payload being processed, positioned past the type byte. */
   payload: buffer | null = null;
   payload_beginning = 0;

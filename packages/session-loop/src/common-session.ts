@@ -119,9 +119,12 @@ export const WRITEQUEUE_READ_PACKETS = 16 * MAX_CHANNELS;
  * May the loop read the transport this turn? Before authentication Dropbear's own rule holds:
  * no channel exists yet, so the deadlock described above cannot form, and a peer that sends
  * unanswerable packets without reading the replies is stopped at 32 KiB queued, as Dropbear
- * stops it. After authentication the larger limits above apply.
+ * stops it. After authentication the larger limits above apply. Never while ses.readheld.
  */
 function transport_read_allowed(ses: sshsession, writequeue_has_space: boolean): boolean {
+  if (ses.readheld) {
+    return false;
+  }
   if (!ses.authstate.authdone) {
     return writequeue_has_space;
   }

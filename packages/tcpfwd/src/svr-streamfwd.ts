@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { unlinkSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { buf_getstring, buf_putstring } from "@dropbear-ts/buffer";
@@ -62,8 +63,20 @@ function getStreamPath(ses: SvrSession): string | null {
     TRACE("path has nul byte");
     return null;
   }
-  // Paths are bytes: latin1 keeps each one as it came.
-  return raw.toString("latin1");
+  return socketPath(raw);
+}
+
+/**
+ * A socket path as the client sent its bytes, or null. C passes the bytes on; node:net takes a
+ * path only as a string, which it encodes as UTF-8, so a path that is not UTF-8 is refused
+ * rather than bound or connected under other bytes.
+ */
+function socketPath(raw: Buffer): string | null {
+  if (!isUtf8(raw)) {
+    TRACE("path is not UTF-8");
+    return null;
+  }
+  return raw.toString("utf8");
 }
 
 /**
@@ -165,7 +178,7 @@ export async function listen_streamlocal(ses: SvrSession, tcpinfo: FwdListener<S
     TRACE("leave listen_streamlocal: no socket path");
     return null;
   }
-  if (Buffer.byteLength(path, "latin1") >= SUN_PATH_LEN) {
+  if (Buffer.byteLength(path) >= SUN_PATH_LEN) {
     dropbear_log(LOG_INFO, "Streamlocal forward failed: socket path too long");
     TRACE("leave listen_streamlocal: path too long");
     return null;
@@ -257,7 +270,10 @@ function newstreamlocal(ses: SvrSession, channel: Channel): number {
     }
     // C copies the path into sun_path with strlcpy: it ends at a NUL.
     const nul = destsocket.indexOf(0);
-    const path = (nul >= 0 ? destsocket.subarray(0, nul) : destsocket).toString("latin1");
+    const path = socketPath(nul >= 0 ? destsocket.subarray(0, nul) : destsocket);
+    if (path === null) {
+      break out;
+    }
     const connect = (p: string): void => {
       channel.conn_pending = connect_streamlocal(
         ses.conn_pending,
