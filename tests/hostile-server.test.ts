@@ -237,22 +237,24 @@ describe("after authentication (the ssh2 library's server)", () => {
     await new Promise<void>((r) => srv.close(() => r()));
   });
 
-  it("an unrequested forwarded-tcpip and an X11 channel are refused, and the command still runs", async () => {
-    mode = "opens";
+  /** dbclient against the server acting as `m`: status 0 and `stdout`. */
+  async function commandRuns(m: typeof mode, stdout: string): Promise<RunResult> {
+    mode = m;
     events.length = 0;
     const r = await dbclient(port);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toBe("still here\n");
+    expect(r.stdout).toBe(stdout);
+    return r;
+  }
+
+  it("an unrequested forwarded-tcpip and an X11 channel are refused, and the command still runs", async () => {
+    const r = await commandRuns("opens", "still here\n");
     expect(r.stderr).toMatch(/Server sent unrequested forward from "127\.0\.0\.1:9"/);
     expect(events.sort()).toEqual(["exec", "forwarded-tcpip refused", "x11 refused"]);
   });
 
   it("a second USERAUTH_SUCCESS mid-session is ignored: the command is not sent again", async () => {
-    mode = "again";
-    events.length = 0;
-    const r = await dbclient(port);
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toBe("once\n");
+    const r = await commandRuns("again", "once\n");
     expect(r.stderr).not.toMatch(/Error:|\n\s+at /);
     expect(events).toEqual(["exec"]);
   });
