@@ -553,13 +553,6 @@ export function remove_channel(ses: sshsession, channel: Channel): void {
 export function recv_msg_channel_request(ses: sshsession): void {
   const channel = getchannel(ses);
   TRACE(() => `enter recv_msg_channel_request ${channel.index}`);
-  // Not in C: once our CLOSE is sent nothing more may go out on the channel (RFC 4254 5.3), so
-  // a request then gets no reply and starts nothing (C would start an exec, then fail an
-  // assertion on its first output).
-  if (channel.sent_close) {
-    TRACE("leave recv_msg_channel_request: already closed channel");
-    return;
-  }
   if (channel.type.reqhandler !== null) {
     sesCall(ses, channel.type.reqhandler, channel);
   } else {

@@ -706,6 +706,13 @@ function sessioncommand(ses: SvrSession, channel: Channel, chansess: ChanSess, i
     TRACE("leave sessioncommand, already have a command");
     return DROPBEAR_FAILURE;
   }
+  // Not in C: after the client's EOF on a fresh session our CLOSE may already be out, and
+  // nothing may be sent on the channel any more; C starts the command, then its first output
+  // fails an assertion (`!channel->sent_close`) and ends the connection.
+  if (channel.sent_close) {
+    TRACE("leave sessioncommand, channel already closed");
+    return DROPBEAR_FAILURE;
+  }
   const svr_opts = ses.svr_ses.svr_opts;
   let cmdlen = 0;
   if (iscmd) {

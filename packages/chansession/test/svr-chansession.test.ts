@@ -384,6 +384,12 @@ describe("requests Dropbear refuses or ends the session over", () => {
     expect(request(ses, ch, "signal", true, (b) => buf_putstring(b, "KILL"))).toBeNull();
     expect(request(ses, ch, "window-change", true, (b) => (buf_putint(b, 1), buf_putint(b, 1), buf_putint(b, 1), buf_putint(b, 1)))).toBeNull();
     expect(chansess(ch).pid).toBe(pid);
+    // A fresh session closed by us (the client's EOF came first): its exec starts nothing.
+    const fresh = newSession();
+    const fch = openSession(fresh);
+    fch.sent_close = true;
+    expect(request(fresh, fch, "exec", true, (b) => buf_putstring(b, "touch /tmp/never"))).toBeNull();
+    expect(chansess(fch).pid).toBe(0);
   });
 
   it("ends the session on a truncated request, as C's buffer reads do", () => {
