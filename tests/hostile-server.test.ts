@@ -1,10 +1,12 @@
+import { spawn } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { once } from "node:events";
 import * as net from "node:net";
 import { join } from "node:path";
 import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ourKeygen, runOurClient, scratch, type RunResult } from "./helpers/servers.js";
+import { childrenOf } from "./helpers/procs.js";
+import { OURS, ourKeygen, runOurClient, scratch, type RunResult } from "./helpers/servers.js";
 
 // Hostile servers against our dbclient. Whatever a server sends, dbclient ends with status 1 and
 // one line saying why, as Dropbear's does (or, for what a server may ask and be refused, refuses
@@ -96,6 +98,33 @@ describe("before the key exchange (a raw TCP server)", () => {
         expect(Date.now() - t0).toBeLessThan(15_000);
       }
     } finally {
+      srv.close();
+    }
+  });
+
+  it("-f, ^C before authentication: the background copy ends too, and the foreground dies of SIGINT", async () => {
+    const srv = await rawServer(() => undefined);
+    const fg = spawn(process.execPath, [OURS.dbclient, "-f", "-N", "-y", "-i", userKey, "-p", String(srv.port), "u@127.0.0.1"], { stdio: "ignore" });
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    let copy = 0;
+    try {
+      await expect.poll(() => (copy = childrenOf(fg.pid!)[0] ?? 0), { timeout: 10_000 }).toBeGreaterThan(0);
+      // As the terminal's ^C: to the foreground process group, which the detached copy left.
+      fg.kill("SIGINT");
+      const [code, signal] = (await once(fg, "exit")) as [number | null, NodeJS.Signals | null];
+      expect({ code, signal }).toEqual({ code: null, signal: "SIGINT" });
+      // C has not forked yet at this point: nothing may stay behind to read the terminal.
+      await expect.poll(() => alive(copy), { timeout: 5_000 }).toBe(false);
+    } finally {
+      fg.kill("SIGKILL");
+      if (copy > 0 && alive(copy)) process.kill(copy, "SIGKILL");
       srv.close();
     }
   });
