@@ -37,6 +37,7 @@ import {
   SSH_SERVICE_CONNECTION,
   SSH_SIGNATURE_RSA_SHA256,
   SSH_SIGNKEY_RSA,
+  SSH_SIGNKEY_RSA_LEN,
 } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 import { isDefaultIdentity, readhostkey } from "@dropbear-ts/runopts";
@@ -201,9 +202,27 @@ function loadidentityfile(ses: CliSession, list: m_list<sign_key>, filename: str
     }
     return;
   }
+  // Dropbear's key buffers (MAX_PUBKEY_SIZE) are sized for RSA up to about 4096 bits; its own
+  // files hold no more, but an OpenSSH one can (ssh-keygen -b 8192). Skipped with a warning, so
+  // auth goes on with the next key or method instead of ending on a buffer bound.
+  if (key.rsakey !== null && !rsaFitsPubkeyBuffers(key.rsakey.e, key.rsakey.n)) {
+    dropbear_log(LOG_WARNING, `Skipping key '${filename}': RSA key too large`);
+    return;
+  }
   key.source = SIGNKEY_SOURCE_RAW_FILE;
   key.filename = filename;
   list_append(list, key);
+}
+
+/** Whether an RSA key's public blob and its signatures fit in MAX_PUBKEY_SIZE bytes. */
+function rsaFitsPubkeyBuffers(e: bigint, n: bigint): boolean {
+  const nbits = n.toString(2).length;
+  // An mpint's bytes: the magnitude's, plus a zero byte when its top bit is set.
+  const mpintLen = (bits: number): number => (bits >> 3) + 1;
+  const nbytes = (nbits + 7) >> 3;
+  const blob = 4 + SSH_SIGNKEY_RSA_LEN + 4 + mpintLen(e.toString(2).length) + 4 + mpintLen(nbits);
+  const sig = 4 + SSH_SIGNATURE_RSA_SHA512.length + 4 + nbytes;
+  return Math.max(blob, sig) <= MAX_PUBKEY_SIZE;
 }
 
 /** The session's keys for publickey auth, loaded from cli_opts.privkeys on first use. */

@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -269,6 +270,20 @@ describe("client publickey auth", () => {
     const logs = await authenticate(cli, server());
     expect(logs).toContain(`Failed loading keyfile '${junk}'\n`);
   });
+
+  it("skips an RSA key too large for Dropbear's key buffers with a warning, and goes on with the next", async () => {
+    // 4800 bits: over MAX_PUBKEY_SIZE (600 bytes). A PEM file, which OpenSSL writes faster than
+    // ssh-keygen makes such a key.
+    const big = join(dir, "id_rsa_4800");
+    const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 4800 });
+    writeFileSync(big, privateKey.export({ type: "pkcs1", format: "pem" }), { mode: 0o600 });
+    authorize(pubOf(big), signkeyPubLine(keys.id_ed25519_db));
+    const cli = client([big, files.id_ed25519_db]);
+    const svr = server();
+    const logs = await authenticate(cli, svr);
+    expect(logs).toContain(`Skipping key '${big}': RSA key too large`);
+    expect(svr.authstate.authdone).toBe(true);
+  }, 30_000);
 });
 
 describe("client agent keys", () => {
