@@ -299,11 +299,12 @@ describe("OpenSSH ssh -> our dropbear: authorized_keys command=", () => {
     opensshKeygen(forcedKey, { comment: "forced" });
     const ak = join(home, ".ssh", "authorized_keys");
     const before = readFileSync(ak, "utf8");
-    writeFileSync(ak, `${before}command="echo key-forced:$SSH_ORIGINAL_COMMAND" ${readFileSync(`${forcedKey}.pub`, "utf8")}`);
+    writeFileSync(ak, `${before}command="echo key-forcé:$SSH_ORIGINAL_COMMAND" ${readFileSync(`${forcedKey}.pub`, "utf8")}`);
     try {
       const r = await runClient(PEERS.ssh, [...SSH_OPTS, "-i", forcedKey, "-p", String(s.port), `${USER}@127.0.0.1`, "id -un"]);
       expect(r.status).toBe(0);
-      expect(r.stdout.toString()).toBe("key-forced:id -un\n");
+      // Not ASCII: the option's bytes reach the shell as written.
+      expect(r.stdout.toString()).toBe("key-forcé:id -un\n");
     } finally {
       writeFileSync(ak, before);
     }

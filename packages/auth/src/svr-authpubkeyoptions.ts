@@ -182,7 +182,8 @@ function parseOption(options_buf: buffer, o: PubKeyOptions): boolean {
     while (options_buf.pos < options_buf.len) {
       const c = buf_getbyte(options_buf);
       if (!escaped && c === 0x22) {
-        o.forced_command = quotedValue(options_buf, start);
+        // Bytes for the shell, as C copies them: latin1 keeps each one (not only UTF-8).
+        o.forced_command = options_buf.data.subarray(start, options_buf.pos - 1).toString("latin1");
         return true;
       }
       escaped = !escaped && c === 0x5c;

@@ -50,6 +50,16 @@ describe("svr_parse_pubkey_options", () => {
     expect(o.forced_command).toBeNull();
   });
 
+  it("command= keeps its bytes as they are (one latin1 character each), UTF-8 or not", () => {
+    for (const cmd of [Buffer.from("echo é"), Buffer.from([0x65, 0x63, 0x68, 0x6f, 0x20, 0xff, 0xfe])]) {
+      const bytes = Buffer.concat([Buffer.from('command="'), cmd, Buffer.from('"')]);
+      const b = buf_new(bytes.length);
+      buf_putbytes(b, bytes);
+      const o = svr_parse_pubkey_options(b, 1, "f")!;
+      expect(Buffer.from(o.forced_command!, "latin1")).toEqual(cmd);
+    }
+  });
+
   it("sets each flag, with Dropbear's log lines", () => {
     expect(parse("no-port-forwarding").logs).toEqual(["Port forwarding disabled."]);
     expect(ok("no-port-forwarding").no_port_forwarding_flag).toBe(true);

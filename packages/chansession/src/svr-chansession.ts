@@ -768,7 +768,7 @@ function sessioncommand(ses: SvrSession, channel: Channel, chansess: ChanSess, i
     svr_pubkey_set_forced_command(ses, target);
     if (target.original_command !== null) {
       chansess.original_command = chansess.cmd ?? Buffer.alloc(0);
-      chansess.cmd = Buffer.from(target.cmd ?? "", "utf8");
+      chansess.cmd = Buffer.from(target.cmd ?? "", "latin1");
     }
   }
 

@@ -31,6 +31,7 @@ export class PubKeyOptions {
   no_agent_forwarding_flag = false;
   no_x11_forwarding_flag = false;
   no_pty_flag = false;
+  /** "command=": its bytes, one latin1 character each (the shell gets them as they were). */
   forced_command: string | null = null;
   permit_open_destinations: m_list<PermitTCPFwdEntry> | null = null;
   permit_listens: m_list<PermitTCPFwdEntry> | null = null;
