@@ -27,6 +27,14 @@ async function stillServing(): Promise<void> {
 }
 
 /**
+ * Resolves when `sock` closes. Not events.once(): it rejects on 'error', and a server that exits
+ * with our packets unread ends the connection with a reset (ECONNRESET) as often as with a FIN.
+ */
+function closeOf(sock: net.Socket): Promise<void> {
+  return new Promise((resolve) => sock.once("close", () => resolve()));
+}
+
+/**
  * Connect, send `ident` and then `frames`, and wait for the server to close the connection.
  * Returns what the server logged for that connection.
  */
@@ -39,7 +47,7 @@ async function hostile(frames: Buffer[], ident = "SSH-2.0-hostile_1.0\r\n", from
   const me = `${from}:${sock.localPort}`;
   sock.write(ident);
   for (const f of frames) sock.write(f);
-  const closed = once(sock, "close");
+  const closed = closeOf(sock);
   const timer = setTimeout(() => sock.destroy(), 15_000);
   await closed;
   clearTimeout(timer);
@@ -201,7 +209,7 @@ describe("-I and -M against a peer that never sends its version line", () => {
         sock.on("data", () => undefined);
         await once(sock, "connect");
         const me = sock.localPort;
-        const closed = once(sock, "close");
+        const closed = closeOf(sock);
         const timer = setTimeout(() => sock.destroy(), 15_000);
         await closed;
         clearTimeout(timer);
