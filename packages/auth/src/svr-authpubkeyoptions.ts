@@ -126,9 +126,9 @@ function match_option(options_buf: buffer, opt_name: string): boolean {
   return false;
 }
 
-/** The bytes from `start` up to just before the current position (the closing quote). */
-function quotedValue(options_buf: buffer, start: number): string {
-  return options_buf.data.subarray(start, options_buf.pos - 1).toString("utf8");
+/** The bytes from `start` up to just before the current position (the closing quote), decoded. */
+function quotedValue(options_buf: buffer, start: number, encoding: "utf8" | "latin1" = "utf8"): string {
+  return options_buf.data.subarray(start, options_buf.pos - 1).toString(encoding);
 }
 
 /**
@@ -183,7 +183,7 @@ function parseOption(options_buf: buffer, o: PubKeyOptions): boolean {
       const c = buf_getbyte(options_buf);
       if (!escaped && c === 0x22) {
         // Bytes for the shell, as C copies them: latin1 keeps each one (not only UTF-8).
-        o.forced_command = options_buf.data.subarray(start, options_buf.pos - 1).toString("latin1");
+        o.forced_command = quotedValue(options_buf, start, "latin1");
         return true;
       }
       escaped = !escaped && c === 0x5c;
