@@ -14,18 +14,19 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parents } from "../tools/procfs.mjs";
-import { benchUser, freePort } from "./common.mjs";
+import { benchArgs, benchUser, freePort } from "./common.mjs";
 
-const argv = process.argv.slice(2);
-const opt = (name, dflt) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : dflt);
-const TREES = { A: opt("a"), B: opt("b") };
+const USAGE = 'usage: node bench/conn-cpu.mjs --a DIR --b DIR [--rounds N] [--node PATH] [--node-args "..."]';
+const str = { type: "string" };
+const { values: A } = benchArgs(USAGE, { a: str, b: str, rounds: str, node: str, "node-args": str }, { counts: ["rounds"] });
+const TREES = { A: A.a, B: A.b };
 if (!TREES.A || !TREES.B) {
-  console.error('usage: node bench/conn-cpu.mjs --a DIR --b DIR [--rounds N] [--node PATH] [--node-args "..."]');
+  console.error(USAGE);
   process.exit(2);
 }
-const ROUNDS = Number(opt("rounds", 9));
-const NODE = opt("node", process.execPath);
-const NODE_ARGS = (opt("node-args", "") || "").split(" ").filter(Boolean);
+const ROUNDS = A.rounds ?? 9;
+const NODE = A.node ?? process.execPath;
+const NODE_ARGS = (A["node-args"] ?? "").split(" ").filter(Boolean);
 const USER = "dbtsconncpu";
 // Long enough for a new spare to start and finish its warm-up before the next round.
 const SETTLE_MS = 1500;

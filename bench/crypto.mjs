@@ -23,6 +23,7 @@ import {
 } from "../packages/crypto/dist/index.js";
 import { sshciphers, sshhashes } from "../packages/algo/dist/index.js";
 import { MAC_MODE_ETM } from "../packages/core/dist/index.js";
+import { benchArgs } from "./common.mjs";
 
 // What the programs offer, from the algorithm tables.
 const cipherAlgorithms = sshciphers.map((a) => ({ name: a.name, cipher: a.data, mode: a.mode }));
@@ -114,7 +115,7 @@ function rowAead(algo) {
   return [algo.name, rate(seal, PACKET), rate(open, PACKET)];
 }
 
-const kemOnly = process.argv.includes("--kem");
+const kemOnly = benchArgs("usage: node bench/crypto.mjs [--kem]", { kem: { type: "boolean" } }).values.kem === true;
 // Bulk chacha20-poly1305 runs on libsodium's Poly1305 (a session loads it after 256 KiB).
 await poly1305_load();
 

@@ -20,20 +20,18 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort } from "./common.mjs";
+import { benchArgs, freePort } from "./common.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const DROPBEAR = join(root, "apps/dropbear/bin/dropbear");
 const DROPBEARKEY = join(root, "apps/dropbearkey/bin/dropbearkey");
 const DEBIAN_DROPBEAR = "/usr/sbin/dropbear";
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const ROUNDS = arg("rounds", 10);
-const BURST = arg("burst", 20);
-const IDLE = arg("idle", 5);
+const str = { type: "string" };
+const { values: A } = benchArgs("usage: node bench/daemon.mjs [--rounds N] [--burst N] [--idle N]", { rounds: str, burst: str, idle: str }, { counts: ["rounds", "burst", "idle"] });
+const ROUNDS = A.rounds ?? 10;
+const BURST = A.burst ?? 20;
+const IDLE = A.idle ?? 5;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

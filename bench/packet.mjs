@@ -13,15 +13,20 @@
 // compare per byte.
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import { benchArgs } from "./common.mjs";
 
-const args = process.argv.slice(2);
-const take = (name) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args.splice(i, 2)[1] : null;
-};
-const pick = take("ciphers")?.split(",") ?? null;
-const base = take("base");
-const SIZES = args.length ? args : ["16375", "32759"];
+const { values: A, positionals } = benchArgs(
+  "usage: node bench/packet.mjs [--ciphers chacha,gcm,ctr] [--base DIR] [payload bytes, or BASE:OURS ...]",
+  { ciphers: { type: "string" }, base: { type: "string" } },
+  { positionals: true },
+);
+const pick = A.ciphers?.split(",") ?? null;
+const base = A.base ?? null;
+const SIZES = positionals.length ? positionals : ["16375", "32759"];
+if (!SIZES.every((s) => /^[1-9][0-9]*(:[1-9][0-9]*)?$/.test(s))) {
+  console.error(`payload sizes are byte counts (or BASE:OURS), not ${SIZES.join(" ")}`);
+  process.exit(2);
+}
 const BATCHES = 30;
 const PER_BATCH = 100;
 

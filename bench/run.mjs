@@ -4,9 +4,9 @@
 // and docs/bench.svg. Needs root (a throw-away login user) and Debian's openssh-server and
 // dropbear-bin. Never used by tests: timings are reported, not asserted.
 //
-//   node bench/run.mjs [--quick] [--rounds N] [--secs S] [--no-write] [--only ours,OpenSSH,Dropbear]
-//                      [--lat-only] [--lat-rounds N] [--our-client-args "-W 2097152"] [--our-server-args "..."] [--tput-only] [--ciphers chacha,gcm,ctr] [--node-args "--cpu-prof --cpu-prof-dir=DIR"]
-//                      [--base DIR] [--conc-only] [--conc 200,1000] [--conc-rounds N] [--idle-only] [--idle-rounds N]
+// Flags: `node bench/run.mjs --help` (USAGE below). For example --our-client-args "-W 2097152"
+// passes flags to our client, --node-args "--cpu-prof --cpu-prof-dir=DIR" runs our programs
+// through `node` with those flags.
 //
 // --base DIR adds a fourth implementation, "base": ours as built in another checkout DIR (say
 // /work/main), interleaved with this one round by round, for A/B comparisons of a change; with
@@ -32,23 +32,37 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { benchUser, freePort } from "./common.mjs";
+import { benchArgs, benchUser, freePort } from "./common.mjs";
 import { anonKiB as anonOrNull, parents, procStat, rssKiB as rssOrNull, socketInodes, tcpInodes } from "../tools/procfs.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 // Our bins exec the `node` on PATH (ourProgram): this one.
 process.env.PATH = `${dirname(process.execPath)}:${process.env.PATH}`;
-const argv = process.argv.slice(2);
-const flag = (name) => argv.includes(`--${name}`);
-const opt = (name, dflt) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : dflt;
+const USAGE = `usage: node bench/run.mjs [--quick] [--rounds N] [--secs S] [--no-write] [--only ours,OpenSSH,Dropbear,base]
+         [--lat-only] [--lat-rounds N] [--our-client-args "..."] [--our-server-args "..."] [--tput-only] [--ciphers chacha,gcm,ctr]
+         [--node-args "..."] [--base DIR] [--conc-only] [--conc 200,1000] [--conc-rounds N] [--idle-only] [--idle-rounds N]`;
+const str = { type: "string" };
+const bool = { type: "boolean" };
+const { values: A } = benchArgs(
+  USAGE,
+  {
+    quick: bool, rounds: str, secs: str, "no-write": bool, only: str, "lat-only": bool, "lat-rounds": str,
+    "our-client-args": str, "our-server-args": str, "tput-only": bool, ciphers: str, "node-args": str, base: str,
+    "conc-only": bool, conc: str, "conc-rounds": str, "idle-only": bool, "idle-rounds": str,
+  },
+  { counts: ["rounds", "secs", "lat-rounds", "conc-rounds", "idle-rounds"] },
+);
+const usageError = (msg) => {
+  process.stderr.write(`${msg}\n${USAGE}\n`);
+  process.exit(2);
 };
+const flag = (name) => A[name] === true;
+const opt = (name, dflt) => A[name] ?? dflt;
 const QUICK = flag("quick");
 const ROUNDS = Number(opt("rounds", QUICK ? 1 : 3));
 const SECS = Number(opt("secs", QUICK ? 1 : 2));
@@ -57,6 +71,8 @@ const LAT_ROUNDS = Number(opt("lat-rounds", QUICK ? 3 : 9));
 const IDLE_ROUNDS = Number(opt("idle-rounds", QUICK ? 1 : 3));
 const CONC_ONLY = flag("conc-only");
 const CONCURRENCY = opt("conc") ? opt("conc").split(",").map(Number) : QUICK ? [200] : [200, 1000];
+if (CONCURRENCY.some((n) => !Number.isInteger(n) || n <= 0)) usageError(`--conc wants connection counts, not '${opt("conc")}'`);
+if (opt("conc-rounds") !== undefined && !CONC_ONLY) usageError("--conc-rounds needs --conc-only (a full run does one round)");
 const CONC_ROUNDS = CONC_ONLY ? Number(opt("conc-rounds", 5)) : 1;
 const CONC_PAYLOAD = 16 * 1024;
 const CONC_TIMEOUT_MS = 60_000;
@@ -79,7 +95,10 @@ const CIPHERS = [
   { id: "aes128-ctr", label: "aes128-ctr + hmac-sha2-256", c: "aes128-ctr", m: "hmac-sha2-256" },
 ];
 const CIPHER_PICK = opt("ciphers");
-if (CIPHER_PICK) CIPHERS.splice(0, CIPHERS.length, ...CIPHERS.filter((c) => CIPHER_PICK.split(",").some((k) => c.id.includes(k))));
+if (CIPHER_PICK) {
+  for (const k of CIPHER_PICK.split(",")) if (!CIPHERS.some((c) => c.id.includes(k))) usageError(`--ciphers: no cipher matches '${k}'`);
+  CIPHERS.splice(0, CIPHERS.length, ...CIPHERS.filter((c) => CIPHER_PICK.split(",").some((k) => c.id.includes(k))));
+}
 // Only connect+auth+exec (for start-up work), or only the idle sessions (for memory work).
 if (LAT_ONLY || IDLE_ONLY) {
   CIPHERS.splice(0);
@@ -87,7 +106,10 @@ if (LAT_ONLY || IDLE_ONLY) {
 }
 if (CONC_ONLY) CIPHERS.splice(0);
 const BASE = opt("base");
-const IMPLS = ["ours", "OpenSSH", "Dropbear", ...(BASE ? ["base"] : [])].filter((n) => !opt("only") || opt("only").split(",").includes(n));
+const ALL_IMPLS = ["ours", "OpenSSH", "Dropbear", ...(BASE ? ["base"] : [])];
+for (const n of opt("only")?.split(",") ?? []) if (!ALL_IMPLS.includes(n)) usageError(`--only: no implementation '${n}'${n === "base" ? " without --base DIR" : ""}`);
+if (BASE !== undefined && !existsSync(join(BASE, "apps/dbclient/bin/dbclient"))) usageError(`--base: no checkout of ours at '${BASE}'`);
+const IMPLS = ALL_IMPLS.filter((n) => !opt("only") || opt("only").split(",").includes(n));
 /** Where an implementation of ours lives: this checkout, or --base's. */
 const ourRoot = (impl) => (impl === "base" ? BASE : root);
 
