@@ -63,6 +63,7 @@ import {
   signature_name_from_type,
   signature_type_from_name,
   signature_type_from_signkey,
+  signkeyPrivateProblem,
   signkeyPubBlob,
   signkey_type_from_signature,
   type sign_key,
@@ -209,9 +210,23 @@ function loadidentityfile(ses: CliSession, list: m_list<sign_key>, filename: str
     dropbear_log(LOG_WARNING, `Skipping key '${filename}': RSA key too large`);
     return;
   }
+  // Numbers that cannot sign (a key file made by hand or damaged): skipped as well, where
+  // signing with them would end the session (Dropbear sends a signature the server refuses).
+  if (!usablePrivateKey(key, filename)) {
+    return;
+  }
   key.source = SIGNKEY_SOURCE_RAW_FILE;
   key.filename = filename;
   list_append(list, key);
+}
+
+/** False, with a warning naming the file, when the key's private numbers cannot sign. */
+function usablePrivateKey(key: sign_key, filename: string): boolean {
+  const problem = signkeyPrivateProblem(key);
+  if (problem !== null) {
+    dropbear_log(LOG_WARNING, `Skipping key '${filename}': ${problem}`);
+  }
+  return problem === null;
 }
 
 /** Whether an RSA key's public blob and its signatures fit in MAX_PUBKEY_SIZE bytes. */
@@ -317,8 +332,11 @@ function decryptListedKey(ses: CliSession, iter: m_list_elem<sign_key>): boolean
   const pub = iter.item;
   const filename = pub.filename!;
   const key = decryptKeyFile(ses, filename);
-  if (key === null || key.type !== pub.type || !signkeyPubBlob(key).equals(signkeyPubBlob(pub))) {
+  const matches = key !== null && key.type === pub.type && signkeyPubBlob(key).equals(signkeyPubBlob(pub));
+  if (!matches) {
     dropbear_log(LOG_WARNING, `Failed loading keyfile '${filename}'\n`);
+  }
+  if (!matches || !usablePrivateKey(key, filename)) {
     if (key !== null) {
       sign_key_free(key);
     }

@@ -284,6 +284,24 @@ describe("client publickey auth", () => {
     expect(logs).toContain(`Skipping key '${big}': RSA key too large`);
     expect(svr.authstate.authdone).toBe(true);
   }, 30_000);
+
+  it("skips keys whose numbers cannot sign with a warning, and goes on with the next", async () => {
+    // Made by hand or damaged: Dropbear would sign with them and the session end (or the
+    // server refuse the signature); the warning names the file and what is wrong.
+    const rsa = signkeyGenerateKey(DROPBEAR_SIGNKEY_RSA, 1024);
+    rsa.rsakey!.q = rsa.rsakey!.p;
+    const ecdsa = signkeyGenerateKey(DROPBEAR_SIGNKEY_ECDSA_NISTP256, 256);
+    ecdsa.ecckey256!.k = ecdsa.ecckey256!.dp.order;
+    const badRsa = keyFile("id_rsa_equal_primes", rsa);
+    const badEc = keyFile("id_ecdsa_k_order", ecdsa);
+    authorize(signkeyPubLine(rsa), signkeyPubLine(ecdsa), signkeyPubLine(keys.id_ed25519_db));
+    const cli = client([badRsa, badEc, files.id_ed25519_db]);
+    const svr = server();
+    const logs = await authenticate(cli, svr);
+    expect(logs).toContain(`Skipping key '${badRsa}': ssh-rsa: bad RSA primes`);
+    expect(logs).toContain(`Skipping key '${badEc}': ecdsa-sha2-nistp256: private value out of range`);
+    expect(svr.authstate.authdone).toBe(true);
+  });
 });
 
 describe("client agent keys", () => {

@@ -47,6 +47,7 @@ import {
   DROPBEAR_SIGNKEY_RSA,
   ECDSA_DEFAULT_SIZE,
   new_sign_key,
+  signkeyPrivateProblem,
   type SignKeyMember,
 } from "@dropbear-ts/signkey";
 import {
@@ -470,6 +471,14 @@ function loadhostkey(svr_opts: svr_runopts, keyfile: string, fatal_duplicate: bo
     if (!svr_opts.delay_hostkey) {
       dropbear_log(LOG_WARNING, `Failed loading ${expand_path}`);
     }
+    return;
+  }
+  // A key whose numbers cannot sign would fail every key exchange (Dropbear's signatures with
+  // it are refused by clients); treated as a file that does not load.
+  read_key.type = type;
+  const problem = signkeyPrivateProblem(read_key);
+  if (problem !== null) {
+    dropbear_log(LOG_WARNING, `Failed loading ${expand_path}: ${problem}`);
     return;
   }
   for (const [t, member, name] of HOSTKEY_MEMBERS) {

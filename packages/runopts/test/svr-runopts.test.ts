@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DropbearExit, get_debug_trace } from "@dropbear-ts/dbutil";
 import { QuietExit } from "@dropbear-ts/dbutil";
-import { svr_getopts } from "../src/svr-runopts.js";
+import { DROPBEAR_SIGNKEY_ECDSA_NISTP256, DROPBEAR_SIGNKEY_ED25519, KEYFILE_DROPBEAR, import_write, signkeyGenerateKey } from "@dropbear-ts/signkey";
+import { load_all_hostkeys, svr_getopts } from "../src/svr-runopts.js";
 import { capture, isQuiet } from "./capture.js";
 
 const parse = (...args: string[]) => capture(() => svr_getopts(["dropbear", ...args]));
@@ -274,5 +275,22 @@ describe("svr-runopts.c -h -V -Q and unknown flags", () => {
     expect(isQuiet(exit, 0)).toBe(true);
     expect(stdout).toBe("kex\nsig\ncipher\nmac\ncompress\n");
     fails("Bad keepalive 'x'", "-Q", "help", "-K", "x");
+  });
+});
+
+describe("svr-runopts.c load_all_hostkeys", () => {
+  it("does not take a host key whose numbers cannot sign, and says why", () => {
+    const dir = mkdtempSync(join(tmpdir(), "dbts-hostkeys-"));
+    const bad = signkeyGenerateKey(DROPBEAR_SIGNKEY_ECDSA_NISTP256, 256);
+    bad.ecckey256!.k = 0n;
+    import_write(join(dir, "ecdsa"), bad, null, KEYFILE_DROPBEAR);
+    import_write(join(dir, "ed25519"), signkeyGenerateKey(DROPBEAR_SIGNKEY_ED25519, 0), null, KEYFILE_DROPBEAR);
+    const both = ok("-r", join(dir, "ecdsa"), "-r", join(dir, "ed25519"));
+    const loaded = capture(() => load_all_hostkeys(both.opts, both.svr_opts));
+    expect(loaded.logs).toEqual([`Failed loading ${join(dir, "ecdsa")}: ecdsa-sha2-nistp256: private value out of range`]);
+    expect(both.svr_opts.hostkey.ecckey256).toBeNull();
+    expect(both.svr_opts.hostkey.ed25519key).not.toBeNull();
+    const alone = ok("-r", join(dir, "ecdsa"));
+    expect(capture(() => load_all_hostkeys(alone.opts, alone.svr_opts)).exit?.exitmsg).toMatch(/^No hostkeys available/);
   });
 });

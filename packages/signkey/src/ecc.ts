@@ -171,11 +171,17 @@ export function eccPublicKeyObject(key: ecc_key): KeyObject {
   return key.pubKeyObject;
 }
 
-/** The private key as a node:crypto key (cached). Throws if k is missing or node:crypto refuses it. */
+/**
+ * The private key as a node:crypto key (cached). Throws if k is missing or outside 1..order-1
+ * (node:crypto takes such a k and fails, or signs wrongly, only when it signs).
+ */
 export function eccPrivateKeyObject(key: ecc_key): KeyObject {
   if (key.privKeyObject === null) {
     if (key.k === null) {
       throw new Error("not a private key");
+    }
+    if (key.k < 1n || key.k >= key.dp.order) {
+      throw new Error("private value out of range");
     }
     const size = key.dp.size;
     key.privKeyObject = createPrivateKey({

@@ -13,7 +13,7 @@ import {
   buf_setpos,
 } from "@dropbear-ts/buffer";
 import { DROPBEAR_RSA_SHA1, MAX_PUBKEY_SIZE, SSH_SIGNATURE_RSA_SHA256, SSH_SIGNKEY_RSA } from "@dropbear-ts/options";
-import { type ecc_key, eccKeyFromKeyObject } from "./ecc.js";
+import { type ecc_key, eccKeyFromKeyObject, eccPrivateKeyObject } from "./ecc.js";
 import {
   buf_ecdsa_verify,
   buf_get_ecdsa_priv_key,
@@ -44,6 +44,7 @@ import {
   buf_put_rsa_sign,
   buf_rsa_verify,
   rsaKeyFromKeyObject,
+  rsaPrivateKeyObject,
   rsa_key_free,
 } from "./rsa.js";
 import { buf_sk_ecdsa_verify, bufPutSkEcdsaPubKey } from "./sk-ecdsa.js";
@@ -443,6 +444,27 @@ function sign_key_sha256_fingerprint(keyblob: Uint8Array): string {
 /** The fingerprint of a public key blob (no length prefix). @dropbear signkey.c sign_key_fingerprint */
 export function sign_key_fingerprint(keyblob: Uint8Array, keybloblen: number = keyblob.length): string {
   return sign_key_sha256_fingerprint(keyblob.subarray(0, keybloblen));
+}
+
+/**
+ * Why the private numbers of `key` (of its type) cannot sign, or null when they can or it holds
+ * none: RSA primes that give no key, an EC private value outside 1..order-1. Dropbear learns
+ * this only when it signs; a loader skips such a key with the reason instead.
+ */
+export function signkeyPrivateProblem(key: sign_key): string | null {
+  const rsa = key.type === DROPBEAR_SIGNKEY_RSA ? key.rsakey : null;
+  const ecc = signkeyEccKey(key, key.type);
+  try {
+    if (rsa !== null && rsa.d !== null) {
+      rsaPrivateKeyObject(rsa);
+    }
+    if (ecc !== null && ecc.k !== null) {
+      eccPrivateKeyObject(ecc);
+    }
+  } catch (e) {
+    return `${signkey_name_from_type(key.type)}: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  return null;
 }
 
 /**

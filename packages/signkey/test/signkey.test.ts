@@ -56,6 +56,7 @@ import {
   signkeyFingerprint,
   signkeyFromKeyObject,
   signkeyGenerateKey,
+  signkeyPrivateProblem,
   signkeyPubBlob,
   signkeyPubLine,
   signkey_name_from_type,
@@ -334,6 +335,33 @@ describe("RSA specifics", () => {
     buf_putstring(cut, short.subarray(1));
     buf_setpos(cut, 0);
     expect(buf_verify(cut, pubOnly(key), DROPBEAR_SIGNATURE_RSA_SHA256, d)).toBe(false);
+  });
+});
+
+describe("signkeyPrivateProblem", () => {
+  it("passes every generated key, and keys with no private numbers", () => {
+    for (const [, type, bits] of KEYS) {
+      const key = signkeyGenerateKey(type, bits);
+      expect(signkeyPrivateProblem(privRoundTrip(key))).toBeNull();
+      expect(signkeyPrivateProblem(pubOnly(key))).toBeNull();
+    }
+  });
+
+  it("names RSA primes that give no key", () => {
+    const key = privRoundTrip(signkeyGenerateKey(DROPBEAR_SIGNKEY_RSA, 1024));
+    key.rsakey!.q = key.rsakey!.p;
+    expect(signkeyPrivateProblem(key)).toBe("ssh-rsa: bad RSA primes");
+  });
+
+  it.each([
+    ["zero", () => 0n],
+    ["the order", (n: bigint) => n],
+    ["above the order", (n: bigint, k: bigint) => k + n],
+  ])("names an EC private value of %s", (_what, value) => {
+    const key = privRoundTrip(signkeyGenerateKey(DROPBEAR_SIGNKEY_ECDSA_NISTP256, 256));
+    const eck = key.ecckey256!;
+    eck.k = value(eck.dp.order, eck.k!);
+    expect(signkeyPrivateProblem(key)).toBe("ecdsa-sha2-nistp256: private value out of range");
   });
 });
 
