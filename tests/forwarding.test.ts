@@ -320,8 +320,13 @@ describe("ours <-> ours", () => {
     // The background copy is nobody's child here: it is found by its -L and always stopped.
     const stopCopy = () => spawnSync("pkill", ["-f", `127\\.0\\.0\\.1:${lport}:127`]).status;
     try {
-      const r = await runOurClient(ourClientArgs(srv, [`127.0.0.1:${lport}:127.0.0.1:${echo.port}`], ["-f"]).slice(1), { timeoutMs: 30_000 });
+      // The command line's warnings once: the copy parses it again, quietly.
+      const warned = ["-Z", "-o", "NoSuchOption=1", "-i", "/nonexistent/no-such-identity"];
+      const r = await runOurClient(ourClientArgs(srv, [`127.0.0.1:${lport}:127.0.0.1:${echo.port}`], ["-f", ...warned]).slice(1), { timeoutMs: 30_000 });
       expect(r.status).toBe(0);
+      for (const warning of ["WARNING: Ignoring unknown option -Z", "Ignoring unknown configuration option 'NoSuchOption=1'", "Failed loading keyfile"]) {
+        expect(r.stderr.split(warning).length - 1, r.stderr).toBe(1);
+      }
       const rt = await echoRoundTrip(lport, 1 << 20);
       expect(rt.gotHash).toBe(rt.sentHash);
     } finally {

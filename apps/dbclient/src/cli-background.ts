@@ -1,5 +1,5 @@
 import { closeSync, openSync, writeSync } from "node:fs";
-import { ignoredSignals, ignoredSignalsEnv, launcherTunablesEnv, libcFunc } from "@dropbear-ts/dbutil";
+import { ignoredSignals, ignoredSignalsEnv, launcherTunablesEnv, libcFunc, setLogHandler } from "@dropbear-ts/dbutil";
 
 // -f: Dropbear daemon()s once authentication succeeds. Node cannot fork a running session, so
 // the foreground process starts a detached copy of itself at once and waits; the copy runs the
@@ -17,6 +17,24 @@ const RELAYED_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGQUIT", "SIGTER
 /** True in the detached copy that runs a -f session. */
 export function isBackgroundCopy(): boolean {
   return process.env[BG_ENV] !== undefined;
+}
+
+/**
+ * In the detached copy: parse the command line without printing its warnings (an unknown option,
+ * a key file that does not load); the foreground process parsed the same line and printed them.
+ * A parse that ends the run still says why: its exit message is printed after this returns.
+ */
+export function parseQuietly(parse: () => void): void {
+  const log = setLogHandler(() => undefined);
+  const write = process.stderr.write;
+  // C's getopts prints "WARNING: Ignoring unknown option" straight to stderr, and so does ours.
+  process.stderr.write = () => true;
+  try {
+    parse();
+  } finally {
+    process.stderr.write = write;
+    setLogHandler(log);
+  }
 }
 
 /**

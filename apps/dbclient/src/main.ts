@@ -4,7 +4,7 @@ import { cli_tty_cleanup } from "@dropbear-ts/chansession";
 import { cli_runopts, runopts, type CliSession } from "@dropbear-ts/core";
 import { DEBUG1, dropbearMain, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { cli_getopts } from "@dropbear-ts/runopts";
-import { isBackgroundCopy, runInBackground } from "./cli-background.js";
+import { isBackgroundCopy, parseQuietly, runInBackground } from "./cli-background.js";
 import { cli_proxy_cmd, cli_signal_exit, kill_proxy_sighandler } from "./cli-main.js";
 import { cli_dropbear_exit, cli_dropbear_log, cli_session, cli_session_new } from "./cli-session.js";
 
@@ -16,7 +16,11 @@ setLogHandler((priority, msg) => cli_dropbear_log(opts, cli_opts, priority, msg)
 dropbearMain(
   "dbclient",
   async (argv) => {
-    cli_getopts(argv, opts, cli_opts);
+    if (isBackgroundCopy()) {
+      parseQuietly(() => cli_getopts(argv, opts, cli_opts));
+    } else {
+      cli_getopts(argv, opts, cli_opts);
+    }
     if (opts.usingsyslog) {
       startsyslog("dbclient");
     }
