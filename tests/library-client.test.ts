@@ -221,6 +221,10 @@ describe("the client API in this process", () => {
     await expect(connect(opts({ hostKey: { knownHostsPath: empty } }))).rejects.toThrow("Not accepted automatically");
     // Nothing was added to the file: a library never trusts on first use.
     expect(readFileSync(empty, "utf8")).toBe("");
+    // A different key listed: the message names the file the caller gave.
+    const other = join(work.dir, "other_known_hosts");
+    writeFileSync(other, `127.0.0.1 ${readFileSync(`${otherKey}.pub`, "utf8").split(" ").slice(0, 2).join(" ")}\n`);
+    await expect(connect(opts({ hostKey: { knownHostsPath: other } }))).rejects.toThrow(`remove the bad entry from ${other}`);
     const accepted = await connect(opts({ hostKey: (_k, fp) => fp.startsWith("SHA256:") }));
     await accepted.end();
   });

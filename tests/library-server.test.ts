@@ -647,4 +647,103 @@ describe("the library's client against the library's server, in one process", ()
       await s.close();
     }
   });
+
+  itWithPeers(["ssh-keygen"], "every promise settles when the session ends; exit and signal misuse, a signal SSH cannot name, and options of the wrong type", async () => {
+    const { connect, createServer } = await import("dropbear-ts");
+    const misuse = (f: () => void): string => {
+      try {
+        f();
+        return "accepted";
+      } catch (e) {
+        return (e as Error).name;
+      }
+    };
+    const s = createServer({
+      hostKeys: [hostKey],
+      authenticate: () => true,
+      // Never answers: a forward request stays unanswered until the client ends.
+      onTcpipForward: () => new Promise<boolean>(() => {}),
+      onSession: {
+        exec: (session) => {
+          if (session.command === "sys") {
+            session.signal("SIGSYS");
+          } else if (session.command === "misuse") {
+            const names = [() => session.exit(-1), () => session.exit(Number.NaN), () => session.exit(undefined as unknown as number), () => session.signal("BOGUS")].map(misuse);
+            session.stdout.write(names.join(","));
+            session.exit(0);
+          }
+          // "sleep": runs until the session goes.
+        },
+      },
+    });
+    const { port: p } = await s.listen(0);
+    const base = { host: "127.0.0.1", port: p, username: "me", privateKeyPath: key, hostKey: false as const };
+    try {
+      const client = await connect(base);
+      // Killed by a signal SSH has no name for: no exit status at all, as Dropbear sends none.
+      const sys = client.exec("sys");
+      sys.stdin.end();
+      await expect(sys.exit).rejects.toThrow("Channel closed without an exit status");
+      const mis = client.exec("misuse");
+      mis.stdin.end();
+      let out = "";
+      mis.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      expect(await mis.exit).toEqual({ code: 0 });
+      expect(out).toBe("TypeError,TypeError,TypeError,TypeError");
+      // Forwards' arguments of the wrong type are the call's TypeError; the session goes on.
+      expect(() => client.forwardLocal({ listenPort: 0, host: 42 as unknown as string, port: 9 })).toThrow(TypeError);
+      expect(() => client.forwardRemote({ listenHost: 42 as unknown as string, listenPort: 0, host: "127.0.0.1", port: 9 })).toThrow(TypeError);
+      expect(() => client.forwardRemote({ listenPort: -5, host: "127.0.0.1", port: 9 })).toThrow(TypeError);
+      expect(() => client.forwardRemote(undefined as unknown as { listenPort: number; host: string; port: number })).toThrow(TypeError);
+      // A remote forward the server has not answered, a running command, and work still queued
+      // when end() is called: each rejects with the session's reason.
+      const remote = client.forwardRemote({ listenHost: "127.0.0.1", listenPort: 0, host: "127.0.0.1", port: 9 });
+      const running = client.exec("sleep");
+      await new Promise((r) => setTimeout(r, 300));
+      const queued = [
+        client.exec("sleep").exit,
+        client.forwardOut("127.0.0.1", 1, "127.0.0.1", 9),
+        client.forwardLocal({ listenHost: "127.0.0.1", listenPort: 0, host: "127.0.0.1", port: 9 }),
+        client.forwardRemote({ listenHost: "127.0.0.1", listenPort: 0, host: "127.0.0.1", port: 9 }),
+      ];
+      const settled = [remote, running.exit, ...queued].map((p) => expect(p).rejects.toThrow("Client ended"));
+      await client.end();
+      await Promise.all(settled);
+      // Options of the wrong type fail before connecting, not later or silently.
+      await expect(connect({ ...base, passphrase: 42 as unknown as string })).rejects.toThrow("connect: bad passphrase (number)");
+      await expect(connect({ ...base, hostKey: "known_hosts" as unknown as false })).rejects.toThrow("connect: bad hostKey (string)");
+      await expect(connect({ ...base, readyTimeout: 2 ** 31 })).rejects.toThrow("connect: bad readyTimeout 2147483648");
+      expect(() => createServer({ hostKeys: hostKey as unknown as string[], authenticate: () => true })).toThrow(/hostKeys must be an array/);
+      expect(() => createServer({ hostKeys: [hostKey], authenticate: () => true, onSession: { exec: "x" as unknown as () => void } })).toThrow(/onSession must be/);
+      expect(() => createServer({ hostKeys: [hostKey], authenticate: () => true, maxUnauthenticated: {} as { total: number; perAddress: number } })).toThrow(/maxUnauthenticated must be/);
+      // A host key whose private value cannot sign (an ECDSA k of 0) is refused, with the reason.
+      const str = (b: Buffer): Buffer => {
+        const len = Buffer.alloc(4);
+        len.writeUInt32BE(b.length);
+        return Buffer.concat([len, b]);
+      };
+      // P-256's generator as the public point, beside a k of 0 (an empty mpint).
+      const G = "046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5";
+      const badKey = Buffer.concat([str(Buffer.from("ecdsa-sha2-nistp256")), str(Buffer.from("nistp256")), str(Buffer.from(G, "hex")), str(Buffer.alloc(0))]);
+      expect(() => createServer({ hostKeys: [badKey], authenticate: () => true })).toThrow("createServer: cannot use host key #0: ecdsa-sha2-nistp256: private value out of range");
+      // A malformed PEM (a negative ASN.1 length) is refused without a word on stdout, where the
+      // key tools print Dropbear's complaint.
+      const der = Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x02, 0x01, 0x00]);
+      const pem = Buffer.from(`-----BEGIN RSA PRIVATE KEY-----\n${der.toString("base64")}\n-----END RSA PRIVATE KEY-----\n`);
+      const write = process.stdout.write;
+      let printed = "";
+      process.stdout.write = ((chunk: string | Uint8Array) => {
+        printed += String(chunk);
+        return true;
+      }) as typeof process.stdout.write;
+      try {
+        expect(() => createServer({ hostKeys: [pem], authenticate: () => true })).toThrow("createServer: cannot read host key #0");
+      } finally {
+        process.stdout.write = write;
+      }
+      expect(printed).toBe("");
+    } finally {
+      await s.close();
+    }
+  });
 });

@@ -102,7 +102,11 @@ export class SshError extends Error {
   override name = "SshError";
 }
 
-type Action = (ses: CliSession) => void | Promise<void>;
+/** Work for a loop turn, and how to fail it if the session ends before it runs. */
+interface Action {
+  run: (ses: CliSession) => void | Promise<void>;
+  fail: (error: Error) => void;
+}
 
 /** The events of a Client, typed. */
 export interface Client {
@@ -150,23 +154,28 @@ export class Client extends EventEmitter {
     this.#actions = [];
     let chain: Promise<void> | null = null;
     for (const act of actions) {
-      chain = chain === null ? (act(ses) ?? null) : chain.then(() => act(ses));
+      chain = chain === null ? (act.run(ses) ?? null) : chain.then(() => act.run(ses));
     }
     return chain ?? undefined;
   }
 
   /** @internal The session ended: everything still waiting fails. */
   sessionGone(error: Error | null): void {
-    this.#gone = error ?? new SshError("Client closed");
+    const gone = error ?? new SshError("Client closed");
+    this.#gone = gone;
+    const dropped = this.#actions;
     this.#actions = [];
+    for (const act of dropped) {
+      act.fail(new SshError(gone.message));
+    }
   }
 
-  /** Queue work for the next loop turn, and wake the loop. */
-  #enqueue(act: Action): void {
+  /** Queue work for the next loop turn (`fail` if the session ends first), and wake the loop. */
+  #enqueue(run: Action["run"], fail: Action["fail"] = () => {}): void {
     if (this.#gone !== null || this.#ending) {
       throw new SshError(this.#gone?.message ?? "Client is ending");
     }
-    this.#actions.push(act);
+    this.#actions.push({ run, fail });
     this.#ses.signal_pipe?.raise();
   }
 
@@ -234,13 +243,16 @@ export class Client extends EventEmitter {
         }
       },
     };
-    this.#enqueue((ses) => {
-      if (cliOpenStreamSess(ses, req) === DROPBEAR_FAILURE) {
-        req.onclose();
-        return;
-      }
-      channel = findChannel(ses, req);
-    });
+    this.#enqueue(
+      (ses) => {
+        if (cliOpenStreamSess(ses, req) === DROPBEAR_FAILURE) {
+          req.onclose();
+          return;
+        }
+        channel = findChannel(ses, req);
+      },
+      (e) => settle.reject(e),
+    );
     return {
       stdin: stdin.writable,
       stdout: stdout.readable,
@@ -283,7 +295,7 @@ export class Client extends EventEmitter {
         if (cliOpenStreamDirect(ses, sc, dstHost, dstPort, srcHost, srcPort) === DROPBEAR_FAILURE) {
           sc.onclose();
         }
-      });
+      }, reject);
     });
   }
 
@@ -292,24 +304,24 @@ export class Client extends EventEmitter {
    * through the server. Resolves once listening, with the address bound (the port picked for 0).
    */
   forwardLocal(fwd: ForwardOptions): Promise<{ host: string; port: number }> {
-    const listenHost = fwd.listenHost ?? "localhost";
+    const { listenHost, listenPort, host, port } = forwardArgs("forwardLocal", fwd);
     return new Promise((resolve, reject) => {
       this.#enqueue(async (ses) => {
         // As setup_localtcp does for each -L.
         const entry = new TCPFwdEntry();
         entry.listenaddr = listenHost;
-        entry.listenport = fwd.listenPort;
-        entry.connectaddr = fwd.host;
-        entry.connectport = fwd.port;
+        entry.listenport = listenPort;
+        entry.connectaddr = host;
+        entry.connectport = port;
         list_append(ses.cli_ses.cli_opts.localfwds, entry);
         const listener = await cli_localtcp(ses, entry.listenaddr, entry.listenport, entry.connectaddr, entry.connectport);
         if (listener === null) {
-          reject(new SshError(`Failed local port forward ${listenHost}:${fwd.listenPort}:${fwd.host}:${fwd.port}`));
+          reject(new SshError(`Failed local port forward ${listenHost}:${listenPort}:${host}:${port}`));
           return;
         }
         const bound = listener.socks[0]!.server.address() as AddressInfo;
         resolve({ host: listenHost, port: bound.port });
-      });
+      }, reject);
     });
   }
 
@@ -318,34 +330,34 @@ export class Client extends EventEmitter {
    * back to host:port from here. Resolves with the port the server bound (its pick for 0).
    */
   forwardRemote(fwd: ForwardOptions): Promise<{ port: number }> {
+    const { listenHost, listenPort, host, port } = forwardArgs("forwardRemote", fwd);
     return new Promise((resolve, reject) => {
       const entry = new TCPFwdEntry();
-      entry.listenaddr = fwd.listenHost ?? "localhost";
-      entry.listenport = fwd.listenPort;
-      entry.connectaddr = fwd.host;
-      entry.connectport = fwd.port;
+      entry.listenaddr = listenHost;
+      entry.listenport = listenPort;
+      entry.connectaddr = host;
+      entry.connectport = port;
       // The answer comes in a later packet; a loop turn after it sees have_reply.
-      const watch: Action = () => {
-        if (!entry.have_reply) {
-          if (this.#gone === null) {
+      const watch: Action = {
+        run: () => {
+          if (this.#gone !== null) {
+            reject(new SshError(this.#gone.message));
+          } else if (!entry.have_reply) {
             this.#actions.push(watch);
+          } else if (entry.refused) {
+            reject(new SshError(`Remote TCP forward request failed (port ${listenPort} -> ${host}:${port})`));
           } else {
-            reject(this.#gone);
+            resolve({ port: entry.listenport });
           }
-          return;
-        }
-        if (entry.refused) {
-          reject(new SshError(`Remote TCP forward request failed (port ${fwd.listenPort} -> ${fwd.host}:${fwd.port})`));
-        } else {
-          resolve({ port: entry.listenport });
-        }
+        },
+        fail: reject,
       };
       this.#enqueue((ses) => {
         // As setup_remotetcp does for each -R.
         list_append(ses.cli_ses.cli_opts.remotefwds, entry);
-        send_msg_global_request_remotetcp(ses, entry.listenaddr!, entry.listenport);
+        send_msg_global_request_remotetcp(ses, listenHost, listenPort);
         this.#actions.push(watch);
-      });
+      }, reject);
     });
   }
 
@@ -357,6 +369,19 @@ export class Client extends EventEmitter {
     }
     return this.#closed;
   }
+}
+
+/**
+ * A forward's arguments, checked as the call's TypeError: a bad value found in the loop would
+ * end the session (a number where a host belongs) or be sent to the server (a negative port).
+ */
+function forwardArgs(what: string, fwd: ForwardOptions): Required<ForwardOptions> {
+  const { listenHost = "localhost", listenPort, host, port } = (fwd ?? {}) as Partial<ForwardOptions>;
+  const isPort = (p: unknown): p is number => typeof p === "number" && Number.isInteger(p) && p >= 0 && p <= 65535;
+  if (typeof listenHost !== "string" || typeof host !== "string" || !isPort(listenPort) || !isPort(port)) {
+    throw new TypeError(`${what}: listenHost and host must be strings, listenPort and port whole numbers up to 65535`);
+  }
+  return { listenHost, listenPort, host, port };
 }
 
 /** A socket or listening server: its handle closes some time after close()/destroy(). */
@@ -423,6 +448,36 @@ function findChannel(ses: CliSession, typedata: unknown): Channel | null {
   return ses.channels.find((c) => c?.typedata === typedata) ?? null;
 }
 
+/**
+ * connect()'s options of the wrong type fail before anything starts, rather than being dropped
+ * (a passphrase that is not a string, a hostKey that names no check, which fell back to
+ * ~/.ssh/known_hosts) or failing later in Node's own words.
+ */
+function checkOptionTypes(options: ConnectOptions): void {
+  const o = options as unknown as Record<string, unknown>;
+  const hk = o.hostKey;
+  const paths = o.privateKeyPath;
+  const ok: Record<string, boolean> = {
+    password: o.password === undefined || typeof o.password === "string",
+    passphrase: o.passphrase === undefined || typeof o.passphrase === "string",
+    privateKey: o.privateKey === undefined || typeof o.privateKey === "string" || Buffer.isBuffer(o.privateKey),
+    privateKeyPath: paths === undefined || typeof paths === "string" || (Array.isArray(paths) && paths.every((p) => typeof p === "string")),
+    agent: o.agent === undefined || typeof o.agent === "string" || typeof o.agent === "boolean",
+    hostKey:
+      hk === undefined ||
+      hk === false ||
+      typeof hk === "function" ||
+      (typeof hk === "object" && hk !== null && typeof (hk as { knownHostsPath?: unknown }).knownHostsPath === "string"),
+    signal: o.signal === undefined || o.signal instanceof AbortSignal,
+    logger: o.logger === undefined || typeof o.logger === "function",
+  };
+  for (const [name, good] of Object.entries(ok)) {
+    if (!good) {
+      throw new SshError(`connect: bad ${name} (${o[name] === null ? "null" : typeof o[name]})`);
+    }
+  }
+}
+
 /** A file holding key material for the duration of authentication (the key loader reads files). */
 function keyMaterialFile(material: string | Buffer): { path: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), "dropbear-ts-key-"));
@@ -453,9 +508,11 @@ function startClient(options: ConnectOptions): Promise<Client> {
     throw new SshError(`connect: bad port ${String(port)}`);
   }
   const readyTimeout = options.readyTimeout;
-  if (readyTimeout !== undefined && (!Number.isInteger(readyTimeout) || readyTimeout <= 0)) {
+  // Node's timers hold at most 2^31-1 ms; a longer one fires at once.
+  if (readyTimeout !== undefined && (!Number.isInteger(readyTimeout) || readyTimeout <= 0 || readyTimeout > 0x7fffffff)) {
     throw new SshError(`connect: bad readyTimeout ${String(readyTimeout)}`);
   }
+  checkOptionTypes(options);
   if (options.signal?.aborted) {
     throw new SshError("connect: aborted");
   }

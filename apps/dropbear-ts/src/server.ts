@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
-import { homedir, tmpdir, userInfo } from "node:os";
+import { constants, homedir, tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { chansessEmbeddedExit, get_winsize } from "@dropbear-ts/chansession";
@@ -17,7 +17,16 @@ import { SOCKET_HIGH_WATER_MARK, StreamFd } from "@dropbear-ts/netio";
 import { AUTH_TIMEOUT } from "@dropbear-ts/options";
 import { load_all_hostkeys, readhostkey, svr_getopts } from "@dropbear-ts/runopts";
 import { session_cleanup } from "@dropbear-ts/session-loop";
-import { DROPBEAR_SIGNKEY_ANY, KEYFILE_DROPBEAR, KEYFILE_OPENSSH, import_read, import_write, new_sign_key, sign_key_fingerprint } from "@dropbear-ts/signkey";
+import {
+  DROPBEAR_SIGNKEY_ANY,
+  KEYFILE_DROPBEAR,
+  KEYFILE_OPENSSH,
+  import_read,
+  import_write,
+  new_sign_key,
+  sign_key_fingerprint,
+  signkeyPrivateProblem,
+} from "@dropbear-ts/signkey";
 import { logHandlerFor, streamPipe, type Logger } from "./common.js";
 
 /** What the authenticate callback is asked about one request. */
@@ -49,9 +58,12 @@ export interface ServerSession {
   readonly stdout: Writable;
   /** To the client as extended data (stderr); exit() or signal() ends it. */
   readonly stderr: Writable;
-  /** The command ended with this status: the client gets exit-status, then the channel closes. */
+  /** The command ended with this status (0 to 2^32-1, else a TypeError): the client gets exit-status, then the channel closes. */
   exit(code: number): void;
-  /** The command was ended by a signal ("TERM", "KILL", ...): the client gets exit-signal. */
+  /**
+   * The command was ended by a signal ("TERM", "SIGKILL", ...; a name the system does not know
+   * is a TypeError): the client gets exit-signal, or no exit status for one SSH cannot name.
+   */
   signal(name: string): void;
   /** Set to receive the client's "signal" requests (names without "SIG"); unset, they are refused. */
   onSignal: ((name: string) => void) | null;
@@ -227,9 +239,13 @@ export class Server {
     if (typeof options.authenticate !== "function") {
       throw new TypeError("createServer: authenticate must be a function");
     }
+    if (!Array.isArray(options.hostKeys) || !options.hostKeys.every((k) => typeof k === "string" || Buffer.isBuffer(k))) {
+      throw new TypeError("createServer: hostKeys must be an array of file names and Buffers");
+    }
     if (options.hostKeys.length === 0) {
       throw new TypeError("createServer: at least one host key is needed");
     }
+    checkHandlerTypes(options);
     this.log = logHandlerFor(options.logger);
     // The dropbear program's own defaults, from its option parser: -E (no syslog), and -k
     // when no remote forward of either kind has a handler.
@@ -276,8 +292,15 @@ export class Server {
             throw new Error(`createServer: cannot read host key ${what}`);
           }
         }
-        if (hostKeyCall(this.log, () => readhostkey(path, new_sign_key(), DROPBEAR_SIGNKEY_ANY)) === null) {
+        const read = new_sign_key();
+        const type = hostKeyCall(this.log, () => readhostkey(path, read, DROPBEAR_SIGNKEY_ANY));
+        if (type === null) {
           throw new Error(`createServer: cannot read host key ${what}`);
+        }
+        read.type = type;
+        const problem = signkeyPrivateProblem(read);
+        if (problem !== null) {
+          throw new Error(`createServer: cannot use host key ${what}: ${problem}`);
         }
         paths.push(path);
       }
@@ -526,10 +549,10 @@ export class Server {
       const ws = chansess.master >= 0 ? get_winsize(chansess.master) : null;
       pty = { term: chansess.term.toString("utf8"), rows: ws?.ws_row ?? 0, cols: ws?.ws_col ?? 0 };
     }
-    const finish = (status: number, signame: string | null): void => {
+    const finish = (status: number, signal: number | null): void => {
       stdout.writable.end();
       stderr.writable.end();
-      chansessEmbeddedExit(ses, chansess, status, signame);
+      chansessEmbeddedExit(ses, chansess, status, signal);
     };
     const session: ServerSession = {
       kind,
@@ -541,8 +564,8 @@ export class Server {
       stdin: stdin.readable,
       stdout: stdout.writable,
       stderr: stderr.writable,
-      exit: (code) => finish(code >>> 0, null),
-      signal: (name) => finish(0, name.replace(/^SIG/, "")),
+      exit: (code) => finish(exitStatusOf(code), null),
+      signal: (name) => finish(0, signalNumberOf(name)),
       onSignal: null,
       onWindowChange: null,
       onClose: null,
@@ -559,6 +582,50 @@ export class Server {
     channel.bidir_fd = false;
     return true;
   }
+}
+
+/**
+ * createServer's handlers and caps of the wrong type are an error at once, not a refusal found
+ * when a client first asks (an `onSession.exec` that is a string) or a cap that caps nothing.
+ */
+function checkHandlerTypes(options: ServerOptions): void {
+  const o = options as unknown as Record<string, unknown>;
+  const fn = (v: unknown): boolean => v === undefined || typeof v === "function";
+  const onSession = o.onSession as Record<string, unknown> | undefined;
+  const sessionOk = onSession === undefined || (typeof onSession === "object" && onSession !== null && ["exec", "shell", "subsystem"].every((k) => fn(onSession[k])));
+  if (!sessionOk) {
+    throw new TypeError("createServer: onSession must be an object of exec, shell and subsystem functions");
+  }
+  for (const name of ["onDirectTcpip", "onTcpipForward", "onStreamLocal", "onStreamLocalForward", "logger"]) {
+    if (!fn(o[name])) {
+      throw new TypeError(`createServer: ${name} must be a function`);
+    }
+  }
+  const cap = o.maxUnauthenticated as Record<string, unknown> | undefined;
+  const count = (v: unknown): boolean => typeof v === "number" && Number.isInteger(v) && v >= 1;
+  if (cap !== undefined && (typeof cap !== "object" || cap === null || !count(cap.total) || !count(cap.perAddress))) {
+    throw new TypeError("createServer: maxUnauthenticated must be { total, perAddress }, whole numbers from 1");
+  }
+}
+
+/** exit()'s status, an SSH uint32; anything else is the caller's mistake, not a success. */
+function exitStatusOf(code: unknown): number {
+  if (typeof code !== "number" || !Number.isInteger(code) || code < 0 || code > 0xffffffff) {
+    throw new TypeError(`exit: the status must be a whole number from 0 to 4294967295, not ${String(code)}`);
+  }
+  return code;
+}
+
+/**
+ * signal()'s signal: "TERM" or "SIGTERM", any the system knows. One SSH has no name for (SYS,
+ * XCPU, ...) gives the client no exit status at all, as a child killed by it does in Dropbear.
+ */
+function signalNumberOf(name: unknown): number {
+  const n = typeof name === "string" ? (constants.signals as Record<string, number | undefined>)[`SIG${name.replace(/^SIG/, "")}`] : undefined;
+  if (n === undefined) {
+    throw new TypeError(`signal: not a signal name: ${String(name)}`);
+  }
+  return n;
 }
 
 /** An SSH server for this process; call listen() to start serving. Throws on bad options or host keys. */

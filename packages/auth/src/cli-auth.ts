@@ -293,7 +293,7 @@ export function cli_auth_try(ses: CliSession): boolean {
 
   if (DROPBEAR_CLI_INTERACT_AUTH && !finished && cli_opts.password_authentication && authtypes & AUTH_TYPE_INTERACT) {
     if (!encrypted) {
-      process.stderr.write("Sorry, I won't let you use interactive auth unencrypted.\n");
+      tellUser("Sorry, I won't let you use interactive auth unencrypted.\n");
     } else if (!cli_ses.auth_interact_failed) {
       cli_auth_interactive(ses);
       cli_ses.lastauthtype = AUTH_TYPE_INTERACT;
@@ -303,7 +303,7 @@ export function cli_auth_try(ses: CliSession): boolean {
 
   if (DROPBEAR_CLI_PASSWORD_AUTH && !finished && cli_opts.password_authentication && authtypes & AUTH_TYPE_PASSWORD) {
     if (!encrypted) {
-      process.stderr.write("Sorry, I won't let you use password auth unencrypted.\n");
+      tellUser("Sorry, I won't let you use password auth unencrypted.\n");
     } else {
       cli_auth_password(ses);
       finished = true;

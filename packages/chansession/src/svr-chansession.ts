@@ -308,17 +308,17 @@ function send_msg_chansess_exitsignal(ses: SvrSession, channel: Channel, chanses
 export const EMBEDDED_PID = -1;
 
 /**
- * An embedding program's command ended: with an exit status, or by a signal (its SSH name,
- * e.g. "TERM"). The channel then closes as after a child's exit (exit-status or exit-signal
- * first) once its output is drained. Later calls change nothing.
+ * An embedding program's command ended: with an exit status, or killed by the signal numbered
+ * `signal`. The channel then closes as after a child's exit once its output is drained: with
+ * exit-status, or exit-signal when SSH has a name for the signal (none at all otherwise, as
+ * for a child). Later calls change nothing.
  */
-export function chansessEmbeddedExit(ses: SvrSession, chansess: ChanSess, status: number, signame: string | null = null): void {
+export function chansessEmbeddedExit(ses: SvrSession, chansess: ChanSess, status: number, signal: number | null = null): void {
   if (chansess.exit.exitpid !== -1) {
     return;
   }
-  const sig = signame === null ? -1 : (signames.find((s) => s.name === signame)?.signal ?? -1);
   chansess.exit.exitstatus = status;
-  chansess.exit.exitsignal = sig;
+  chansess.exit.exitsignal = signal ?? -1;
   chansess.exit.exitcore = false;
   // Any value but -1 says "has exited"; 0 is no real pid.
   chansess.exit.exitpid = 0;

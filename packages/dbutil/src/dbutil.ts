@@ -106,16 +106,16 @@ export function withLogHandler<T>(handler: LogHandler, fn: () => T): T {
 }
 
 /**
- * Text C writes on stderr for its user (a server's banner, prompts' headings, key file errors):
- * to stderr in the programs; a library session has no terminal, so there it goes to the
- * session's log handler instead, as one info line.
+ * Text C writes for its user (a server's banner, prompts' headings, key file errors), on stderr
+ * or, where C printf()s it, stdout: there in the programs; a library session has no terminal,
+ * so there it goes to the session's log handler instead, as one info line.
  */
-export function tellUser(text: string): void {
+export function tellUser(text: string, out: "stderr" | "stdout" = "stderr"): void {
   const handler = contextLog.getStore();
   if (handler !== undefined) {
     handler(LOG_INFO, text);
   } else {
-    process.stderr.write(text);
+    process[out].write(text);
   }
 }
 

@@ -446,13 +446,13 @@ export function cliPreferKnownHostkeyAlgos(ses: CliSession): void {
   TRACE(() => `known host key types first: ${sigalgs.map((a) => a.name).join(",")}`);
 }
 
-/** The exit for a key that is not the one known_hosts holds. */
-function hostKeyMismatch(remotehost: string, algoname: string, keyblob: Buffer, expected: string): never {
+/** The exit for a key that is not the one known_hosts (`where`) holds. */
+function hostKeyMismatch(remotehost: string, algoname: string, keyblob: Buffer, expected: string, where: string): never {
   dropbear_exit(
     `\n\n${algoname} host key mismatch for ${remotehost} !\n` +
       `Fingerprint is ${sign_key_fingerprint(keyblob)}\n` +
       `Expected ${expected}\n` +
-      "If you know that the host key is correct you can\nremove the bad entry from ~/.ssh/known_hosts",
+      `If you know that the host key is correct you can\nremove the bad entry from ${where}`,
   );
 }
 
@@ -482,10 +482,12 @@ function checkhostkey(ses: CliSession, keyblob: Buffer): void {
   }
   const text = readFileSync(hostsfile.filename, "latin1");
   const keys = knownHostsKeys(text, remotehost, remoteport);
+  // Dropbear's words name ~/.ssh/known_hosts; a library caller's own file is named as given.
+  const where = cli_opts.known_hosts_file ?? "~/.ssh/known_hosts";
   const fingerprint = { value: null as string | null };
   for (const k of keys) {
     if (k.revoked && knownKeyMatches(keyblob, algoname, k, fingerprint)) {
-      dropbear_exit(`\n\n${algoname} host key for ${remotehost} is marked as revoked in ~/.ssh/known_hosts\nFingerprint is ${fingerprint.value}`);
+      dropbear_exit(`\n\n${algoname} host key for ${remotehost} is marked as revoked in ${where}\nFingerprint is ${fingerprint.value}`);
     }
   }
   const sametype = keys.filter((k) => !k.revoked && k.algoname === algoname);
@@ -497,14 +499,14 @@ function checkhostkey(ses: CliSession, keyblob: Buffer): void {
   }
   if (sametype.length > 0) {
     knownKeyMatches(keyblob, algoname, sametype[0]!, fingerprint);
-    hostKeyMismatch(remotehost, algoname, keyblob, fingerprint.value ?? "UNKNOWN");
+    hostKeyMismatch(remotehost, algoname, keyblob, fingerprint.value ?? "UNKNOWN", where);
   }
   // A host known by a key of another type: the server should have used that one (we asked for
   // it first), so this is a changed key, not a new host.
   const other = keys.find((k) => !k.revoked && signkey_type_from_name(k.algoname) !== DROPBEAR_SIGNKEY_NONE);
   if (other !== undefined) {
     const decoded = base64Decode(other.base64);
-    hostKeyMismatch(remotehost, algoname, keyblob, `${other.algoname} ${decoded === null ? "UNKNOWN" : sign_key_fingerprint(decoded)}`);
+    hostKeyMismatch(remotehost, algoname, keyblob, `${other.algoname} ${decoded === null ? "UNKNOWN" : sign_key_fingerprint(decoded)}`, where);
   }
   ask_to_confirm(ses, keyblob, algoname);
   if (hostsfile.readonly) {

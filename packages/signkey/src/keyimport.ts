@@ -219,7 +219,7 @@ function ber_read_id_len(
     p++;
   }
   if (length < 0) {
-    process.stdout.write("Negative ASN.1 length\n");
+    tellUser("Negative ASN.1 length\n", "stdout");
     return null;
   }
   return { used: p - start, id, length, flags };
@@ -749,7 +749,7 @@ function openssh_write(filename: string, key: sign_key, passphrase: Passphrase):
   const isEd = key.type === DROPBEAR_SIGNKEY_ED25519;
   const isEc = signkey_is_ecdsa(key.type);
   if (!isRsa && !isEd && !isEc) {
-    process.stderr.write("Unsupported key type for OpenSSH format\n");
+    tellUser("Unsupported key type for OpenSSH format\n");
     return false;
   }
   const buf = buf_new(3200);
@@ -782,7 +782,7 @@ function openssh_write(filename: string, key: sign_key, passphrase: Passphrase):
     outblob = Buffer.from(buf.data.subarray(0, buf.len));
 
     if (passphrase !== null && passphrase !== undefined) {
-      process.stderr.write("Encrypted keys aren't supported currently\n");
+      tellUser("Encrypted keys aren't supported currently\n");
       return false;
     }
 
@@ -794,7 +794,7 @@ function openssh_write(filename: string, key: sign_key, passphrase: Passphrase):
           ? 1
           : openSync(filename, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     } catch (err) {
-      process.stderr.write(`Failed opening output file: ${strerror(err)}\n`);
+      tellUser(`Failed opening output file: ${strerror(err)}\n`);
       return false;
     }
     try {
