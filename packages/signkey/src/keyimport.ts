@@ -71,6 +71,13 @@ interface BcryptPbkdf {
 let bcryptModule: BcryptPbkdf | null = null;
 const bcrypt_pbkdf = (): BcryptPbkdf => (bcryptModule ??= createRequire(import.meta.url)("bcrypt-pbkdf") as BcryptPbkdf);
 
+/**
+ * The most bcrypt rounds an encrypted OpenSSH key may ask for: ssh-keygen's default is 16 and
+ * `-a 1000` is rare; 8192 take about two minutes here. A file asking for more (up to 2^32-1,
+ * years of work) is refused rather than hanging the program after its passphrase.
+ */
+export const MAX_BCRYPT_ROUNDS = 8192;
+
 /** What an openssh-key-v1 file starts with when unencrypted and holding one key. @dropbear keyimport.c OSSH_PKEY_BLOB */
 const OSSH_PKEY_BLOB = Buffer.from("openssh-key-v1\0\0\0\0\x04none\0\0\0\x04none\0\0\0\0\0\0\0\x01", "latin1");
 const AUTH_MAGIC = Buffer.from("openssh-key-v1\0", "latin1");
@@ -474,6 +481,9 @@ function opensshDecrypt(key: openssh_key, passphrase: Uint8Array): Buffer | stri
   const encrypted = blob.data.subarray(blob.pos, blob.pos + enclen);
   const tag = blob.data.subarray(blob.pos + enclen, blob.pos + enclen + cipher.taglen);
 
+  if (rounds > MAX_BCRYPT_ROUNDS) {
+    return `Too many KDF rounds (${rounds}, at most ${MAX_BCRYPT_ROUNDS}) for encrypted OpenSSH key`;
+  }
   const derived = new Uint8Array(cipher.keylen + cipher.ivlen);
   if (rounds < 1 || bcrypt_pbkdf().pbkdf(passphrase, passphrase.length, salt, salt.length, derived, derived.length, rounds) !== 0) {
     return "Key derivation failed for encrypted OpenSSH key";

@@ -1,7 +1,7 @@
 // Interop with Debian's real tools, by absolute path: keys made by dropbearkey and ssh-keygen
 // must read here, and the files we write must read there.
 import { execFileSync } from "node:child_process";
-import { chmodSync, readFileSync } from "node:fs";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect } from "vitest";
 import { type LogHandler, setLogHandler } from "@dropbear-ts/dbutil";
@@ -15,6 +15,7 @@ import {
   buf_put_sign,
   buf_verify,
   import_encrypted,
+  MAX_BCRYPT_ROUNDS,
   import_read,
   import_write,
   parsePubLine,
@@ -205,6 +206,27 @@ describe("keys made by ssh-keygen", () => {
       });
     });
   }
+
+  itWithPeers(["ssh-keygen"], "an encrypted key asking for more bcrypt rounds than MAX_BCRYPT_ROUNDS is refused at once, not derived for years", async () => {
+    await inTempDir((dir) => {
+      const file = join(dir, "id");
+      run(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "secret", "-a", "4", "-f", file]);
+      // kdfoptions after "bcrypt": its length, the salt's length, the 16-byte salt, then rounds.
+      const [head, body, tail] = readFileSync(file, "utf8").split(/(?<=-----\n)|(?=-----END)/);
+      const blob = Buffer.from(body!, "base64");
+      blob.writeUInt32BE(0xffffffff, blob.indexOf("bcrypt") + 6 + 4 + 4 + 16);
+      writeFileSync(file, `${head}${blob.toString("base64")}\n${tail}`);
+      const errors: string[] = [];
+      const write = process.stderr.write.bind(process.stderr);
+      process.stderr.write = ((chunk: string) => errors.push(chunk) > 0) as typeof process.stderr.write;
+      try {
+        expect(import_read(file, "secret", KEYFILE_OPENSSH)).toBeNull();
+      } finally {
+        process.stderr.write = write;
+      }
+      expect(errors.join("")).toContain(`Too many KDF rounds (4294967295, at most ${MAX_BCRYPT_ROUNDS})`);
+    });
+  });
 
   itWithPeers(["ssh-keygen"], "ssh-keygen -l agrees with our fingerprints", async () => {
     await inTempDir((dir) => {
