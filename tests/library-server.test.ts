@@ -3,6 +3,7 @@ import { once } from "node:events";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
+import type { Client, ExitInfo } from "dropbear-ts";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
 import { exited, opensshKeygen, freePort, run, runOurClient, scratch, terminate, waitPort } from "./helpers/servers.js";
 import { echoRoundTrip, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
@@ -506,6 +507,15 @@ describe("createServer's cap on unauthenticated connections", () => {
   });
 });
 
+/** Run `command` with its stdin closed: how it ended and what it printed. */
+async function execOut(client: Client, command: string): Promise<{ exit: ExitInfo; out: string }> {
+  const ch = client.exec(command);
+  ch.stdin.end();
+  let out = "";
+  ch.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  return { exit: await ch.exit, out };
+}
+
 describe("the library's client against the library's server, in one process", () => {
   itWithPeers(["ssh-keygen"], "misbehaving callbacks and misuse end no process: async rejections, non-boolean answers, a throwing logger, bad arguments", async () => {
     const { connect, createServer } = await import("dropbear-ts");
@@ -542,12 +552,7 @@ describe("the library's client against the library's server, in one process", ()
       // An async handler that fails ends its command with status 1.
       expect(await rejected.exit).toEqual({ code: 1 });
       expect(logged.some((l) => l.includes("handler gave up"))).toBe(true);
-      const ok = client.exec("fine");
-      ok.stdin.end();
-      let out = "";
-      ok.stdout.on("data", (d: Buffer) => (out += d.toString()));
-      expect(await ok.exit).toEqual({ code: 0 });
-      expect(out).toBe("x\n");
+      expect(await execOut(client, "fine")).toEqual({ exit: { code: 0 }, out: "x\n" });
       // onDirectTcpip answering null refuses the channel; the session goes on.
       await expect(client.forwardOut("127.0.0.1", 1, "127.0.0.1\0evil", 9)).rejects.toThrow(/refused/);
       // The host is a C string, as Dropbear reads it: the handler sees what would be connected to.
@@ -684,12 +689,7 @@ describe("the library's client against the library's server, in one process", ()
       const sys = client.exec("sys");
       sys.stdin.end();
       await expect(sys.exit).rejects.toThrow("Channel closed without an exit status");
-      const mis = client.exec("misuse");
-      mis.stdin.end();
-      let out = "";
-      mis.stdout.on("data", (d: Buffer) => (out += d.toString()));
-      expect(await mis.exit).toEqual({ code: 0 });
-      expect(out).toBe("TypeError,TypeError,TypeError,TypeError");
+      expect(await execOut(client, "misuse")).toEqual({ exit: { code: 0 }, out: "TypeError,TypeError,TypeError,TypeError" });
       // Forwards' arguments of the wrong type are the call's TypeError; the session goes on.
       expect(() => client.forwardLocal({ listenPort: 0, host: 42 as unknown as string, port: 9 })).toThrow(TypeError);
       expect(() => client.forwardRemote({ listenHost: 42 as unknown as string, listenPort: 0, host: "127.0.0.1", port: 9 })).toThrow(TypeError);
