@@ -169,11 +169,15 @@ describe("daemon flags", () => {
     }
   }, 60_000);
 
-  itWithPeers(["ssh"], "without -F the daemon backgrounds (the launcher exits 0, -P names the daemon), and SIGINT ends it and its spare", async () => {
+  itWithPeers(["ssh"], "without -F the daemon backgrounds (the launcher exits 0 once it listens, -P names the daemon), and SIGINT ends it and its spare", async () => {
     const port = await freePort();
     const pidfile = join(work.dir, "bg.pid");
     const r = await run(process.execPath, [OURS.dropbear, "-E", "-r", hk, "-p", `127.0.0.1:${port}`, "-P", pidfile], { timeoutMs: 15_000 });
     expect(r.status).toBe(0);
+    // With -E the background daemon keeps stderr, as C's daemon(0, 1) does: its log is there.
+    expect(r.stderr).toMatch(/Running in background/);
+    // The launcher returns once the daemon listens.
+    await served("127.0.0.1", port);
     await expect.poll(() => existsSync(pidfile) && readFileSync(pidfile, "utf8"), { timeout: 15_000 }).toMatch(/^\d+\n$/);
     const pid = Number(readFileSync(pidfile, "utf8"));
     let spare: number | undefined;
@@ -181,7 +185,7 @@ describe("daemon flags", () => {
       await served("127.0.0.1", port);
       spare = await waitSpare(pid);
       // The background copy's mark is its own: its connection processes do not inherit it.
-      expect(readFileSync(`/proc/${spare}/environ`, "latin1").split("\0")).not.toContainEqual(expect.stringMatching(/^DROPBEAR_TS_DAEMONIZED=/));
+      expect(readFileSync(`/proc/${spare}/environ`, "latin1").split("\0")).not.toContainEqual(expect.stringMatching(/^DROPBEAR_TS_DETACHED_FD=/));
     } finally {
       process.kill(pid, "SIGINT");
     }
@@ -189,6 +193,24 @@ describe("daemon flags", () => {
     await expect.poll(() => alive(spare!), { timeout: 10_000 }).toBe(false);
     expect(existsSync(pidfile)).toBe(false);
   }, 60_000);
+
+  it("without -F, a daemon that cannot start says why on stderr (-E) and the launcher exits 1", async () => {
+    const port = await freePort();
+    const r = await run(process.execPath, [OURS.dropbear, "-E", "-r", join(work.dir, "no-such-key"), "-p", `127.0.0.1:${port}`], { timeoutMs: 15_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/Failed loading .*no-such-key/);
+    expect(r.stderr).toMatch(/Early exit: No hostkeys available/);
+    // A port already taken: no listening port, so no daemon either.
+    const taken = net.createServer().listen(port, "127.0.0.1");
+    await once(taken, "listening");
+    try {
+      const busy = await run(process.execPath, [OURS.dropbear, "-E", "-r", hk, "-p", `127.0.0.1:${port}`], { timeoutMs: 15_000 });
+      expect(busy.status).toBe(1);
+      expect(busy.stderr).toMatch(/Early exit: No listening ports available/);
+    } finally {
+      taken.close();
+    }
+  }, 30_000);
 
   itWithPeers(["ssh"], "the warm spare: its V8 flags and malloc settings, no listening socket, no NODE_OPTIONS, lowest CPU priority until it has its connection, no IPC channel, no handoff socket after, and it dies with the daemon", async () => {
     const d = await startOurDropbear(["-r", hk], { NODE_OPTIONS: "--max-old-space-size=200" });

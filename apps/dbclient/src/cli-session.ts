@@ -22,7 +22,7 @@ import {
 } from "@dropbear-ts/channel";
 import { cryptoBackend } from "@dropbear-ts/crypto";
 import { cli_kex_state, cli_state, CliSession, type ChanType, type cli_runopts, type packettype, type runopts } from "@dropbear-ts/core";
-import { LOG_INFO, QuietExit, TRACE, TRACE2, dropbear_exit, dropbear_log, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
+import { LOG_INFO, QuietExit, TRACE, TRACE2, detachedCopyReady, dropbear_exit, dropbear_log, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
 import {
   cliFlushStdio,
   cli_chansess_winchange,
@@ -79,7 +79,7 @@ import { cli_chan_tcpremote, cli_recv_msg_request_failure, cli_recv_msg_request_
 import { common_session_init, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
 import type { Socket } from "node:net";
 import { cliAgentOps, cli_chan_agent } from "@dropbear-ts/agentfwd";
-import { background_done, background_stdin } from "./cli-background.js";
+import { background_stdin } from "./cli-background.js";
 import { kill_proxy_command } from "./cli-main.js";
 
 /**
@@ -324,7 +324,10 @@ async function cli_session_running(ses: CliSession): Promise<void> {
   await setup_localtcp(ses);
   setup_remotetcp(ses);
   if (cli_opts.backgrounded) {
-    background_done();
+    // The foreground process may leave: once the -L listeners are bound, not at C's daemon()
+    // point just before (C binds them microseconds later, ours asynchronously, and whoever ran
+    // `dbclient -f` expects the ports to answer once it returns).
+    detachedCopyReady();
   }
   TRACE("leave cli_sessionloop: running");
   ses.cli_ses.state = cli_state.SESSION_RUNNING;

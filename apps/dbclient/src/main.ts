@@ -2,9 +2,9 @@
 // (directly, or through a proxy command / multihop) and run the session.
 import { cli_tty_cleanup } from "@dropbear-ts/chansession";
 import { cli_runopts, runopts, type CliSession } from "@dropbear-ts/core";
-import { DEBUG1, dropbearMain, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
+import { DEBUG1, dropbearMain, isDetachedCopy, runDetachedCopy, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { cli_getopts } from "@dropbear-ts/runopts";
-import { isBackgroundCopy, parseQuietly, runInBackground } from "./cli-background.js";
+import { parseQuietly } from "./cli-background.js";
 import { cli_proxy_cmd, cli_signal_exit, kill_proxy_sighandler } from "./cli-main.js";
 import { cli_dropbear_exit, cli_dropbear_log, cli_session, cli_session_new } from "./cli-session.js";
 
@@ -16,7 +16,7 @@ setLogHandler((priority, msg) => cli_dropbear_log(opts, cli_opts, priority, msg)
 dropbearMain(
   "dbclient",
   async (argv) => {
-    if (isBackgroundCopy()) {
+    if (isDetachedCopy()) {
       parseQuietly(() => cli_getopts(argv, opts, cli_opts));
     } else {
       cli_getopts(argv, opts, cli_opts);
@@ -24,8 +24,9 @@ dropbearMain(
     if (opts.usingsyslog) {
       startsyslog("dbclient");
     }
-    if (cli_opts.backgrounded && !isBackgroundCopy()) {
-      return runInBackground();
+    if (cli_opts.backgrounded && !isDetachedCopy()) {
+      // The copy runs the session with our terminal; this process leaves once it is logged in.
+      return runDetachedCopy(["inherit", "inherit", "inherit"]);
     }
     if (cli_opts.bind_address !== null) {
       DEBUG1(

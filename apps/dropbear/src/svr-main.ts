@@ -3,7 +3,7 @@ import { closeSync, fstatSync, readFileSync, readdirSync, realpathSync, unlinkSy
 import { getPriority, setPriority } from "node:os";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
-import { AMD_COPY_TUNABLES, LOG_INFO, LOG_WARNING, TRACE, cpuVendor, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, strerror_code } from "@dropbear-ts/dbutil";
+import { AMD_COPY_TUNABLES, LOG_INFO, LOG_WARNING, TRACE, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, strerror_code } from "@dropbear-ts/dbutil";
 import {
   FdError,
   ListenerFd,
@@ -393,6 +393,7 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
     dropbear_exit("No listening ports available.");
   }
   dropbear_log(LOG_INFO, svr_opts.forkbg ? "Running in background" : "Not backgrounding");
+  detachedCopyReady();
   try {
     writeFileSync(svr_opts.pidfile, `${process.pid}\n`);
   } catch {

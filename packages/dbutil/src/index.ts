@@ -1,5 +1,6 @@
 export * from "./dbctype.js";
 export * from "./dbutil.js";
+export * from "./detach.js";
 export * from "./libc.js";
 export * from "./list.js";
 export * from "./queue.js";

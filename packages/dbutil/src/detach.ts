@@ -1,0 +1,98 @@
+import { closeSync, writeSync } from "node:fs";
+import { ignoredSignals, ignoredSignalsEnv } from "./sigign.js";
+import { launcherTunablesEnv } from "./tunables.js";
+
+// daemon() for programs that cannot fork: Dropbear forks at the point where it goes to the
+// background (dropbear once listening, dbclient -f once authenticated), and the parent exits 0;
+// whatever failed before that point failed in the foreground, with its message and status.
+// Node cannot fork a running program, so the foreground process starts a detached copy of
+// itself at once and waits: the copy does the work and, at C's fork point, tells the foreground
+// process (through fd 3) that it may leave. If the copy ends first, the foreground process ends
+// with its status. Until then, the signals a terminal sends (^C, ^\, a hangup) are passed on to
+// the copy, which sits in a session of its own: as in C, where nothing has forked yet, they end it.
+
+/** Set in the detached copy: the fd of its pipe to the waiting foreground process. */
+const DETACHED_ENV = "DROPBEAR_TS_DETACHED_FD";
+
+/**
+ * The copy's pipe, taken out of the environment as this module loads: the programs and
+ * commands the copy starts (a proxy command, which may be dbclient itself) are no copies.
+ */
+const detachedFd: number | null = (() => {
+  const v = process.env[DETACHED_ENV];
+  delete process.env[DETACHED_ENV];
+  return v === undefined ? null : Number(v);
+})();
+
+/** The pipe until the copy has reported on it (its fd number may be reused once closed). */
+let readyPipe: number | null = detachedFd;
+
+/** What the foreground process passes on to the copy until the copy reports. */
+const RELAYED_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGQUIT", "SIGTERM", "SIGHUP"];
+
+/** True in the detached copy that does the work of a program gone to the background. */
+export function isDetachedCopy(): boolean {
+  return detachedFd !== null;
+}
+
+/** What each of the copy's fds 0-2 is: this process's own, or /dev/null. */
+export type DetachedStdio = readonly ["inherit" | "ignore", "inherit" | "ignore", "inherit" | "ignore"];
+
+/**
+ * In the foreground: start the detached copy (the same node flags and arguments) and resolve
+ * with the status this process should exit with: 0 once the copy reports (detachedCopyReady),
+ * the copy's own status if it ends first; a copy killed by a passed-on signal takes this
+ * process with it by the same signal.
+ */
+export function runDetachedCopy(stdio: DetachedStdio): Promise<number> {
+  // (node:child_process on demand, as for a proxy command: most runs start no process.)
+  const child = process.getBuiltinModule("node:child_process").spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    detached: true,
+    stdio: [...stdio, "pipe"],
+    env: { ...process.env, ...ignoredSignalsEnv(), ...launcherTunablesEnv(), [DETACHED_ENV]: "3" },
+  });
+  // Those left ignored (nohup's SIGHUP) the copy ignores too.
+  const ignored = ignoredSignals();
+  const relayed = RELAYED_SIGNALS.filter((s) => !ignored.includes(s));
+  const relay = (signal: NodeJS.Signals): void => {
+    child.kill(signal);
+  };
+  const stopRelaying = (): void => {
+    for (const s of relayed) process.removeListener(s, relay);
+  };
+  for (const s of relayed) process.on(s, relay);
+  return new Promise((resolve) => {
+    const pipe = child.stdio[3]!;
+    pipe.on("data", () => {
+      stopRelaying();
+      // Nothing of the copy may keep this process alive now.
+      pipe.destroy();
+      child.unref();
+      resolve(0);
+    });
+    pipe.on("error", () => undefined);
+    child.on("exit", (code, signal) => {
+      stopRelaying();
+      if (signal !== null && relayed.includes(signal)) {
+        process.kill(process.pid, signal);
+        return;
+      }
+      resolve(code ?? (signal ? 1 : 0));
+    });
+  });
+}
+
+/** In the detached copy, at C's fork point: let the foreground process go (daemon() returning in the parent). */
+export function detachedCopyReady(): void {
+  if (readyPipe === null) {
+    return;
+  }
+  const fd = readyPipe;
+  readyPipe = null;
+  try {
+    writeSync(fd, "ok\n");
+    closeSync(fd);
+  } catch {
+    // The foreground process is already gone: nothing waits for us.
+  }
+}
