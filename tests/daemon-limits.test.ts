@@ -148,24 +148,39 @@ describe("daemon flags", () => {
     }
   }, 60_000);
 
-  itWithPeers(["ssh"], "-i: inetd mode serves the connection on its stdin", async () => {
+  itWithPeers(["ssh"], "-i: inetd mode serves the connection on its stdin, a TCP or a Unix-domain socket", async () => {
     const logs: string[] = [];
     // Our own inetd: each connection becomes the stdin and stdout of a dropbear -i.
-    const inetd = net.createServer({ pauseOnConnect: true }, (sock) => {
+    const serve = (sock: net.Socket): void => {
       const c = spawn(process.execPath, [OURS.dropbear, "-i", "-E", "-r", hk], { stdio: [sock, sock, "pipe"] });
       c.stderr!.on("data", (d: Buffer) => logs.push(d.toString()));
       c.on("exit", () => sock.destroy());
       // The child has its own copy now.
       sock.destroy();
-    });
+    };
+    const inetd = net.createServer({ pauseOnConnect: true }, serve);
     inetd.listen(0, "127.0.0.1");
     await once(inetd, "listening");
+    // On a Unix-domain socket (inetd's unix streams, a proxy command's socketpair) C's
+    // getnameinfo names the peer "localhost" with no port; it had been refused as no socket.
+    const path = join(work.dir, "inetd.sock");
+    const unixInetd = net.createServer({ pauseOnConnect: true }, serve).listen(path);
+    await once(unixInetd, "listening");
     try {
       await served("127.0.0.1", (inetd.address() as net.AddressInfo).port);
       await expect.poll(() => logs.join(""), { timeout: 10_000 }).toMatch(/Exit before auth from <127\.0\.0\.1:\d+>/);
       expect(logs.join("")).toMatch(/Child connection from 127\.0\.0\.1:\d+/);
+      const u = net.connect(path);
+      u.on("error", () => undefined);
+      let ident = "";
+      u.on("data", (d: Buffer) => (ident += d.toString("latin1")));
+      await expect.poll(() => ident, { timeout: 10_000 }).toMatch(/^SSH-2\.0-dropbear_\S+\r\n/);
+      u.destroy();
+      await expect.poll(() => logs.join(""), { timeout: 10_000 }).toMatch(/Exit before auth from <localhost:>/);
+      expect(logs.join("")).toMatch(/Child connection from localhost:\n/);
     } finally {
       await new Promise<void>((r) => inetd.close(() => r()));
+      await new Promise<void>((r) => unixInetd.close(() => r()));
     }
   }, 60_000);
 

@@ -1,3 +1,4 @@
+import { fstatSync } from "node:fs";
 import { createRequire } from "node:module";
 import { connect as netConnect, createServer, isIP, Socket, type Server } from "node:net";
 import { constants as osConstants } from "node:os";
@@ -611,6 +612,12 @@ export interface SocketAddress {
 export function get_socket_address(sock: StreamFd | Socket): SocketAddress {
   const s = sock instanceof StreamFd ? sock.stream : sock;
   const { localAddress, localPort, remoteAddress, remotePort } = s instanceof Socket ? s : ({} as Partial<Socket>);
+  if (localAddress === undefined && s instanceof Socket && isUnixSocket(s)) {
+    // AF_UNIX (inetd on a Unix socket, a proxy command's socketpair): getnameinfo with
+    // NI_NUMERICHOST names the host "localhost" and the service by the socket's path, which
+    // node:net does not give (unnamed for a socketpair or an accepted peer, as here).
+    return { local_host: "localhost", local_port: "", remote_host: "localhost", remote_port: "" };
+  }
   if (localAddress === undefined || localPort === undefined || remoteAddress === undefined || remotePort === undefined) {
     // A pipe has no address at all (ENOTSOCK); a socket already reset has lost its peer.
     dropbear_exit(`Failed socket address: ${strerror_code(localAddress === undefined ? "ENOTSOCK" : "ENOTCONN")}`);
@@ -618,6 +625,17 @@ export function get_socket_address(sock: StreamFd | Socket): SocketAddress {
   const local = getaddrstring(localAddress, localPort);
   const remote = getaddrstring(remoteAddress, remotePort);
   return { local_host: local.host, local_port: local.port, remote_host: remote.host, remote_port: remote.port };
+}
+
+/** Whether a node:net socket sits on a Unix-domain socket (node:net makes those, and pipes, Pipe handles). */
+function isUnixSocket(s: Socket): boolean {
+  // The handle's descriptor is not public; fstat tells a socket from a pipe or a file.
+  const fd = (s as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  try {
+    return typeof fd === "number" && fd >= 0 && fstatSync(fd).isSocket();
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
+import { createReadStream, mkdtempSync, rmSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -406,8 +406,26 @@ describe("get_socket_address", () => {
   });
 
   it("exits as C does for something that is not a socket", () => {
-    expect(() => get_socket_address(new StreamFd(process.stderr))).toThrow(DropbearExit);
-    expect(() => get_socket_address(new StreamFd(process.stderr))).toThrow("Failed socket address: Socket operation on non-socket");
+    // (Not process.stderr: under a test runner it may well be a Unix-domain socket.)
+    const file = createReadStream("/dev/null");
+    cleanups.push(() => void file.destroy());
+    expect(() => get_socket_address(new StreamFd(file))).toThrow(DropbearExit);
+    expect(() => get_socket_address(new StreamFd(file))).toThrow("Failed socket address: Socket operation on non-socket");
+  });
+
+  it("names both ends of a Unix-domain socket as getnameinfo does: localhost, no port", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "dbts-unix-")), "s");
+    const server = net.createServer().listen(path);
+    await once(server, "listening");
+    const accepted = once(server, "connection");
+    const client = net.connect(path);
+    const [peer] = (await accepted) as [net.Socket];
+    cleanups.push(() => {
+      client.destroy();
+      peer.destroy();
+      server.close();
+    });
+    expect(get_socket_address(new StreamFd(peer))).toEqual({ local_host: "localhost", local_port: "", remote_host: "localhost", remote_port: "" });
   });
 
   it("getaddrstring renders numerically; IPv6 hosts are bracketed in log lines", () => {
