@@ -1,4 +1,4 @@
-import { fstatSync } from "node:fs";
+import { fstatSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { connect as netConnect, createServer, isIP, Socket, type Server } from "node:net";
 import { constants as osConstants } from "node:os";
@@ -77,6 +77,10 @@ export class dropbear_progress_connection {
   errstring: string | null = null;
   /** Packets to send with TCP fast open (connect_set_writequeue), or null. */
   writequeue: Queue<buffer> | null = null;
+  /** remoteport as a number (a service name looked up), null when it names no port. */
+  readonly port: number | null;
+  /** bind_port likewise; null when not given or naming no port. */
+  readonly bindport: number | null;
   constructor(
     /** The host, or the socket's path for connect_streamlocal. */
     readonly remotehost: string,
@@ -87,7 +91,49 @@ export class dropbear_progress_connection {
     readonly bind_port: string | null,
     /** null: the callback's owner sets it (dbclient's transport, once its first flight is out). */
     readonly prio: dropbear_prio | null,
-  ) {}
+  ) {
+    this.port = remoteport === null ? null : servicePort(remoteport);
+    this.bindport = bind_port === null ? null : servicePort(bind_port);
+  }
+}
+
+/**
+ * A port as getaddrinfo takes a service for a stream socket: digits (up to 65535; C's wraps
+ * larger numbers round to another port, ours refuses them) or a name /etc/services lists for
+ * tcp ("ssh", "postgresql"); null for anything else.
+ */
+export function servicePort(service: string): number | null {
+  if (/^\d+$/.test(service)) {
+    const n = Number(service);
+    return n <= 65535 ? n : null;
+  }
+  return tcpServices().get(service) ?? null;
+}
+
+/** /etc/services' tcp names and aliases, read once. */
+let services: Map<string, number> | null = null;
+function tcpServices(): Map<string, number> {
+  if (services === null) {
+    services = new Map();
+    let text = "";
+    try {
+      text = readFileSync("/etc/services", "latin1");
+    } catch {
+      // No file: no names, as getservbyname finds none.
+    }
+    for (const line of text.split("\n")) {
+      const [name, entry, ...aliases] = line.replace(/#.*/, "").trim().split(/\s+/);
+      const m = /^(\d+)\/tcp$/.exec(entry ?? "");
+      if (name && m && Number(m[1]) <= 65535) {
+        for (const n of [name, ...aliases]) {
+          if (!services.has(n)) {
+            services.set(n, Number(m[1]));
+          }
+        }
+      }
+    }
+  }
+  return services;
 }
 
 /** Replace the callback with one that just closes what it gets. @dropbear netio.c cancel_connect */
@@ -121,16 +167,18 @@ function connect_try_next(c: dropbear_progress_connection): void {
         c.errstring = `${bindAddressError(c.bind_address, c.bind_port)}. Address family for hostname not supported`;
         continue;
       }
+      dropbear_assert(c.port !== null, "port resolved");
+      const port = c.port;
       c.sock = ownReadSocket((onread) =>
         netConnect({
           host,
-          port: Number(c.remoteport),
+          port,
           allowHalfOpen: true,
           noDelay: true,
           onread,
           ...socketStreamOptions,
           ...(localAddress !== undefined ? { localAddress } : {}),
-          ...(c.bind_port !== null ? { localPort: Number(c.bind_port) } : {}),
+          ...(c.bindport !== null ? { localPort: c.bindport } : {}),
         }),
       );
       return;
@@ -160,8 +208,7 @@ export function connect_remote(
   TRACE(() => `enter connect_remote: ${remotehost} port ${remoteport}`);
   const c = new dropbear_progress_connection(remotehost, remoteport, cb, bind_address, bind_port, prio);
   list_append(conn_pending, c);
-  const port = Number(remoteport);
-  if (!/^\d+$/.test(remoteport) || port > 65535) {
+  if (c.port === null) {
     c.errstring = `Error resolving '${remotehost}' port '${remoteport}'. Servname not supported for ai_socktype`;
     c.res = [];
     return c;
@@ -174,7 +221,7 @@ export function connect_remote(
   }
   // -b: C resolves it (getaddrinfo, AI_PASSIVE) as it tries each address; a bad port fails there
   // for every address, so here before any.
-  if (bind_port !== null && (!/^\d+$/.test(bind_port) || Number(bind_port) > 65535)) {
+  if (bind_port !== null && c.bindport === null) {
     c.errstring = `${bindAddressError(bind_address, bind_port)}. Servname not supported for ai_socktype`;
     c.res = [];
     return c;
@@ -556,10 +603,11 @@ export async function dropbear_listen(
   } catch (e) {
     return { socks: [], errstring: `Error resolving: ${(e as Error).message}` };
   }
-  let lport = Number(port);
-  if (!Number.isInteger(lport) || lport < 0 || lport > 65535) {
-    return { socks: [], errstring: `Error resolving: bad port '${port}'` };
+  const service = servicePort(port);
+  if (service === null) {
+    return { socks: [], errstring: `Error resolving: ${port === "" ? "bad port ''" : "Servname not supported for ai_socktype"}` };
   }
+  let lport = service;
   const socks: ListenerFd[] = [];
   let err: string | null = null;
   let deviceErr: string | null = null;

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { createReadStream, mkdtempSync, rmSync } from "node:fs";
 import * as net from "node:net";
@@ -21,6 +22,7 @@ import {
   handle_connect_fds,
   hostPortString,
   remove_connect_pending,
+  servicePort,
   set_connect_fds,
   set_listen_fast_open,
   set_sock_priority,
@@ -390,6 +392,23 @@ describe("get_sock_port", () => {
     cleanups.push(pair.close);
     expect(get_sock_port(new StreamFd(pair.a))).toBe(pair.a.localPort);
     expect(get_sock_port(new StreamFd(process.stderr))).toBe(0);
+  });
+});
+
+describe("servicePort", () => {
+  it("takes digits up to 65535 and the tcp names getaddrinfo finds in /etc/services", () => {
+    expect(servicePort("22")).toBe(22);
+    expect(servicePort("0")).toBe(0);
+    expect(servicePort("65535")).toBe(65535);
+    for (const bad of ["65536", "70000", "", "-1", "22a", "no-such-service", "ssh/tcp"]) {
+      expect(servicePort(bad), bad).toBeNull();
+    }
+    // glibc's own lookup (getent) agrees for names and aliases.
+    for (const name of ["ssh", "postgresql", "postgres", "http"]) {
+      const r = spawnSync("getent", ["services", `${name}/tcp`], { encoding: "utf8" });
+      const want = r.status === 0 ? Number(/\s(\d+)\/tcp/.exec(r.stdout)![1]) : null;
+      expect(servicePort(name), name).toBe(want);
+    }
   });
 });
 
