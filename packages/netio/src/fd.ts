@@ -264,6 +264,8 @@ export class FdError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /** The system call that failed, where Node says ("bind" for a connect's local address). */
+    readonly syscall: string | null = null,
   ) {
     super(message);
   }
@@ -274,7 +276,7 @@ function toFdError(err: unknown): FdError {
     return err;
   }
   const e = err as NodeJS.ErrnoException;
-  return new FdError(e?.code ?? "EIO", e?.message ?? String(err));
+  return new FdError(e?.code ?? "EIO", e?.message ?? String(err), e?.syscall ?? null);
 }
 
 type AnyStream = Readable | Writable | Socket;

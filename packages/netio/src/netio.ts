@@ -371,7 +371,11 @@ export function handle_connect_fds(conn_pending: m_list<dropbear_progress_connec
       TRACE(() => `connect to ${c.remotehost} port ${c.remoteport} failed.`);
       c.sock.close();
       c.sock = null;
-      c.errstring = strerror_code(err.code, err.message);
+      // Node binds -b's address as it connects; C's own bind() failure says which.
+      c.errstring =
+        err.syscall === "bind"
+          ? `Error binding local address '${c.bind_address ?? "(null)"}' (port ${c.bind_port ?? "(null)"}). ${strerror_code(err.code, err.message)}`
+          : strerror_code(err.code, err.message);
     } else {
       const sock = c.sock;
       // C sets this in connect_try_next, before connect(); a Node socket has no descriptor

@@ -221,6 +221,16 @@ describe("connect_try_next", () => {
     expect(r.calls).toEqual([{ result: DROPBEAR_FAILURE, sock: null, errstring: "Connection refused" }]);
   });
 
+  it("names a -b address it cannot bind as C does", async () => {
+    const srv = await server();
+    const pending = list_new<dropbear_progress_connection>();
+    const r = recorder();
+    // TEST-NET-1: never an address of this machine.
+    connect_remote(pending, "127.0.0.1", String(srv.port), r.cb, "192.0.2.1", null, NORMAL);
+    await runConnects(pending);
+    expect(r.calls).toEqual([{ result: DROPBEAR_FAILURE, sock: null, errstring: "Error binding local address '192.0.2.1' (port (null)). Cannot assign requested address" }]);
+  });
+
   it("finishes several pending connections in the same loop", async () => {
     const srv = await server();
     const pending = list_new<dropbear_progress_connection>();
