@@ -159,9 +159,9 @@ export class Client extends EventEmitter {
     return chain ?? undefined;
   }
 
-  /** @internal The session ended: everything still waiting fails. */
+  /** @internal The session ended: everything still waiting fails, with the first reason given. */
   sessionGone(error: Error | null): void {
-    const gone = error ?? new SshError("Client closed");
+    const gone = this.#gone ?? error ?? new SshError("Client closed");
     this.#gone = gone;
     const dropped = this.#actions;
     this.#actions = [];

@@ -393,12 +393,14 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
     dropbear_exit("No listening ports available.");
   }
   dropbear_log(LOG_INFO, svr_opts.forkbg ? "Running in background" : "Not backgrounding");
-  detachedCopyReady();
   try {
     writeFileSync(svr_opts.pidfile, `${process.pid}\n`);
   } catch {
     // Like Dropbear: no pid file is not fatal.
   }
+  // The launcher leaves (C's daemon() returning in the parent) once the pid file is there, so
+  // that whoever started it (systemd's Type=forking) finds the file.
+  detachedCopyReady();
   const children: PreauthChild[] = [];
   const procs = new ConnProcs(program);
   procs.refill();
