@@ -17,6 +17,7 @@ import {
 import { cli_kex_state, dropbear_kex_mode, type algo_type, type CliKexParam, type CliSession, type dropbear_kex } from "@dropbear-ts/core";
 import { DEBUG1, LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
 import { SSH_MSG_KEXDH_INIT, SSH_MSG_NEWKEYS, SSH_SERVER_SIG_ALGS } from "@dropbear-ts/options";
+import { servicePort } from "@dropbear-ts/netio";
 import { encrypt_packet } from "@dropbear-ts/packet";
 import { hostMatches } from "@dropbear-ts/runopts";
 import {
@@ -336,9 +337,13 @@ export interface KnownHostKey {
   base64: string;
 }
 
-/** The name a host is filed under: the host for port 22, else [host]:port (OpenSSH's rule). */
+/**
+ * The name a host is filed under: the host for port 22, else [host]:port (OpenSSH's rule), the
+ * port as a number when it was given as a service name (`-p ssh` is port 22, as OpenSSH files it).
+ */
 export function knownHostsName(host: string, port: string): string {
-  return port === "22" ? host : `[${host}]:${port}`;
+  const p = String(servicePort(port) ?? port);
+  return p === "22" ? host : `[${host}]:${p}`;
 }
 
 /** Whether a known_hosts host field names `name`: a hashed |1|salt|hmac-sha1, or a pattern list. */

@@ -17,6 +17,9 @@ describe("known_hosts names", () => {
     expect(knownHostsName("example.org", "22")).toBe("example.org");
     expect(knownHostsName("127.0.0.1", "2222")).toBe("[127.0.0.1]:2222");
     expect(knownHostsName("::1", "2222")).toBe("[::1]:2222");
+    // A service name given to -p is filed as its port, as OpenSSH files it.
+    expect(knownHostsName("example.org", "ssh")).toBe("example.org");
+    expect(knownHostsName("127.0.0.1", "postgresql")).toBe("[127.0.0.1]:5432");
   });
 
   it("hashed fields match only their own name", () => {
