@@ -15,7 +15,8 @@ const sh = (cmd, args, input) => execFileSync(cmd, args, { encoding: "utf8", inp
  * a flag without its value or a count that is not a positive number ends the script before it
  * starts anything (a mistyped flag once ran the whole bench and would have rewritten the report).
  * A string flag's value may start with a dash (`--node-args "--cpu-prof ..."`). `counts` names
- * the string flags that hold numbers; they come back as numbers.
+ * the string flags that hold numbers; they come back as numbers. Returns parseArgs' answer and
+ * `fail(msg)`, which ends the script the same way for the script's own checks.
  */
 export function benchArgs(usage, options, { counts = [], positionals = false } = {}) {
   const fail = (msg) => {
@@ -46,7 +47,7 @@ export function benchArgs(usage, options, { counts = [], positionals = false } =
     if (v.trim() === "" || !Number.isFinite(n) || n <= 0) fail(`--${name} wants a positive number, not '${v}'`);
     parsed.values[name] = n;
   }
-  return parsed;
+  return { ...parsed, fail };
 }
 
 /** A loopback port free right now. */

@@ -18,11 +18,10 @@ import { benchArgs, benchUser, freePort } from "./common.mjs";
 
 const USAGE = 'usage: node bench/conn-cpu.mjs --a DIR --b DIR [--rounds N] [--node PATH] [--node-args "..."]';
 const str = { type: "string" };
-const { values: A } = benchArgs(USAGE, { a: str, b: str, rounds: str, node: str, "node-args": str }, { counts: ["rounds"] });
+const { values: A, fail } = benchArgs(USAGE, { a: str, b: str, rounds: str, node: str, "node-args": str }, { counts: ["rounds"] });
 const TREES = { A: A.a, B: A.b };
 if (!TREES.A || !TREES.B) {
-  console.error(USAGE);
-  process.exit(2);
+  fail("--a and --b name the two checkouts to compare");
 }
 const ROUNDS = A.rounds ?? 9;
 const NODE = A.node ?? process.execPath;

@@ -15,7 +15,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { benchArgs } from "./common.mjs";
 
-const { values: A, positionals } = benchArgs(
+const { values: A, positionals, fail } = benchArgs(
   "usage: node bench/packet.mjs [--ciphers chacha,gcm,ctr] [--base DIR] [payload bytes, or BASE:OURS ...]",
   { ciphers: { type: "string" }, base: { type: "string" } },
   { positionals: true },
@@ -24,8 +24,7 @@ const pick = A.ciphers?.split(",") ?? null;
 const base = A.base ?? null;
 const SIZES = positionals.length ? positionals : ["16375", "32759"];
 if (!SIZES.every((s) => /^[1-9][0-9]*(:[1-9][0-9]*)?$/.test(s))) {
-  console.error(`payload sizes are byte counts (or BASE:OURS), not ${SIZES.join(" ")}`);
-  process.exit(2);
+  fail(`payload sizes are byte counts (or BASE:OURS), not ${SIZES.join(" ")}`);
 }
 const BATCHES = 30;
 const PER_BATCH = 100;

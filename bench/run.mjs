@@ -48,7 +48,7 @@ const USAGE = `usage: node bench/run.mjs [--quick] [--rounds N] [--secs S] [--no
          [--node-args "..."] [--base DIR] [--conc-only] [--conc 200,1000] [--conc-rounds N] [--idle-only] [--idle-rounds N]`;
 const str = { type: "string" };
 const bool = { type: "boolean" };
-const { values: A } = benchArgs(
+const { values: A, fail: usageError } = benchArgs(
   USAGE,
   {
     quick: bool, rounds: str, secs: str, "no-write": bool, only: str, "lat-only": bool, "lat-rounds": str,
@@ -57,10 +57,6 @@ const { values: A } = benchArgs(
   },
   { counts: ["rounds", "secs", "lat-rounds", "conc-rounds", "idle-rounds"] },
 );
-const usageError = (msg) => {
-  process.stderr.write(`${msg}\n${USAGE}\n`);
-  process.exit(2);
-};
 const flag = (name) => A[name] === true;
 const opt = (name, dflt) => A[name] ?? dflt;
 const QUICK = flag("quick");

@@ -273,7 +273,7 @@ export class Client extends EventEmitter {
    * carries that connection (srcHost:srcPort is what the server is told the originator is).
    */
   forwardOut(srcHost: string, srcPort: number, dstHost: string, dstPort: number): Promise<Duplex> {
-    if (typeof srcHost !== "string" || typeof dstHost !== "string" || ![srcPort, dstPort].every((p) => Number.isInteger(p) && p >= 0 && p <= 65535)) {
+    if (typeof srcHost !== "string" || typeof dstHost !== "string" || !isPort(srcPort) || !isPort(dstPort)) {
       throw new TypeError("forwardOut: hosts must be strings, ports whole numbers up to 65535");
     }
     const toServer = streamPipe();
@@ -371,13 +371,17 @@ export class Client extends EventEmitter {
   }
 }
 
+/** A TCP port a forward may name: a whole number from 0 to 65535. */
+function isPort(p: unknown): p is number {
+  return typeof p === "number" && Number.isInteger(p) && p >= 0 && p <= 65535;
+}
+
 /**
  * A forward's arguments, checked as the call's TypeError: a bad value found in the loop would
  * end the session (a number where a host belongs) or be sent to the server (a negative port).
  */
 function forwardArgs(what: string, fwd: ForwardOptions): Required<ForwardOptions> {
   const { listenHost = "localhost", listenPort, host, port } = (fwd ?? {}) as Partial<ForwardOptions>;
-  const isPort = (p: unknown): p is number => typeof p === "number" && Number.isInteger(p) && p >= 0 && p <= 65535;
   if (typeof listenHost !== "string" || typeof host !== "string" || !isPort(listenPort) || !isPort(port)) {
     throw new TypeError(`${what}: listenHost and host must be strings, listenPort and port whole numbers up to 65535`);
   }
