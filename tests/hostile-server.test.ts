@@ -115,7 +115,8 @@ describe("before the key exchange (a raw TCP server)", () => {
     };
     let copy = 0;
     try {
-      await expect.poll(() => (copy = childrenOf(fg.pid!)[0] ?? 0), { timeout: 10_000 }).toBeGreaterThan(0);
+      // Polled tightly: a ^C right as the copy starts must be passed on too.
+      await expect.poll(() => (copy = childrenOf(fg.pid!)[0] ?? 0), { timeout: 10_000, interval: 1 }).toBeGreaterThan(0);
       // As the terminal's ^C: to the foreground process group, which the detached copy left.
       fg.kill("SIGINT");
       const [code, signal] = (await once(fg, "exit")) as [number | null, NodeJS.Signals | null];

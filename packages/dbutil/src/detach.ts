@@ -45,15 +45,12 @@ export type DetachedStdio = readonly ["inherit" | "ignore", "inherit" | "ignore"
  * process with it by the same signal.
  */
 export function runDetachedCopy(stdio: DetachedStdio): Promise<number> {
-  // (node:child_process on demand, as for a proxy command: most runs start no process.)
-  const child = process.getBuiltinModule("node:child_process").spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-    detached: true,
-    stdio: [...stdio, "pipe"],
-    env: { ...process.env, ...ignoredSignalsEnv(), ...launcherTunablesEnv(), [DETACHED_ENV]: "3" },
-  });
   // Those left ignored (nohup's SIGHUP) the copy ignores too.
   const ignored = ignoredSignals();
   const relayed = RELAYED_SIGNALS.filter((s) => !ignored.includes(s));
+  // The relay is in place before the copy exists: a ^C the moment after it is started would
+  // otherwise kill this process by default and leave the copy running on its own. A listener
+  // runs from the event loop, so never before `child` below is set.
   const relay = (signal: NodeJS.Signals): void => {
     child.kill(signal);
   };
@@ -61,6 +58,12 @@ export function runDetachedCopy(stdio: DetachedStdio): Promise<number> {
     for (const s of relayed) process.removeListener(s, relay);
   };
   for (const s of relayed) process.on(s, relay);
+  // (node:child_process on demand, as for a proxy command: most runs start no process.)
+  const child = process.getBuiltinModule("node:child_process").spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    detached: true,
+    stdio: [...stdio, "pipe"],
+    env: { ...process.env, ...ignoredSignalsEnv(), ...launcherTunablesEnv(), [DETACHED_ENV]: "3" },
+  });
   return new Promise((resolve) => {
     const pipe = child.stdio[3]!;
     pipe.on("data", () => {
