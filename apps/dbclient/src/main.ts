@@ -26,7 +26,7 @@ dropbearMain(
     }
     if (cli_opts.backgrounded && !isDetachedCopy()) {
       // The copy runs the session with our terminal; this process leaves once it is logged in.
-      return runDetachedCopy(["inherit", "inherit", "inherit"]);
+      return runDetachedCopy(["inherit", "inherit", "inherit"], "Backgrounding failed");
     }
     if (cli_opts.bind_address !== null) {
       DEBUG1(

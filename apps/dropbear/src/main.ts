@@ -22,7 +22,7 @@ async function main(argv: string[]): Promise<number | void> {
   // daemon(0, closefds) leaves it: stdin and stdout /dev/null, stderr kept with -E (where the
   // log goes), /dev/null with syslog.
   if (svr_opts.forkbg && !svr_opts.inetdmode && svr_opts.reexec_childpipe < 0 && !isDetachedCopy()) {
-    return runDetachedCopy(["ignore", "ignore", opts.usingsyslog ? "ignore" : "inherit"]);
+    return runDetachedCopy(["ignore", "ignore", opts.usingsyslog ? "ignore" : "inherit"], "Failed to daemonize");
   }
   load_all_hostkeys(opts, svr_opts);
   if (svr_opts.inetdmode || svr_opts.reexec_childpipe >= 0) {

@@ -1,4 +1,6 @@
+import type { ChildProcess } from "node:child_process";
 import { closeSync, writeSync } from "node:fs";
+import { dropbear_exit } from "./dbutil.js";
 import { ignoredSignals, ignoredSignalsEnv } from "./sigign.js";
 import { launcherTunablesEnv } from "./tunables.js";
 
@@ -44,7 +46,7 @@ export type DetachedStdio = readonly ["inherit" | "ignore", "inherit" | "ignore"
  * the copy's own status if it ends first; a copy killed by a passed-on signal takes this
  * process with it by the same signal.
  */
-export function runDetachedCopy(stdio: DetachedStdio): Promise<number> {
+export function runDetachedCopy(stdio: DetachedStdio, failure: string): Promise<number> {
   // Those left ignored (nohup's SIGHUP) the copy ignores too.
   const ignored = ignoredSignals();
   const relayed = RELAYED_SIGNALS.filter((s) => !ignored.includes(s));
@@ -58,13 +60,28 @@ export function runDetachedCopy(stdio: DetachedStdio): Promise<number> {
     for (const s of relayed) process.removeListener(s, relay);
   };
   for (const s of relayed) process.on(s, relay);
-  // (node:child_process on demand, as for a proxy command: most runs start no process.)
-  const child = process.getBuiltinModule("node:child_process").spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-    detached: true,
-    stdio: [...stdio, "pipe"],
-    env: { ...process.env, ...ignoredSignalsEnv(), ...launcherTunablesEnv(), [DETACHED_ENV]: "3" },
-  });
-  return new Promise((resolve) => {
+  let child: ChildProcess;
+  try {
+    // (node:child_process on demand, as for a proxy command: most runs start no process.)
+    child = process.getBuiltinModule("node:child_process").spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+      detached: true,
+      stdio: [...stdio, "pipe"],
+      env: { ...process.env, ...ignoredSignalsEnv(), ...launcherTunablesEnv(), [DETACHED_ENV]: "3" },
+    });
+  } catch (e) {
+    stopRelaying();
+    dropbear_exit(`${failure}: ${(e as Error).message}`);
+  }
+  return new Promise((resolve, reject) => {
+    // C's daemon() failing (no fork: EAGAIN, ENOMEM): the program exits with its message.
+    child.on("error", (e) => {
+      stopRelaying();
+      try {
+        dropbear_exit(`${failure}: ${e.message}`);
+      } catch (x) {
+        reject(x);
+      }
+    });
     const pipe = child.stdio[3]!;
     pipe.on("data", () => {
       stopRelaying();
