@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PEERS, itAsRoot, type PeerName } from "./helpers/peers.js";
 import { opensshKeygen, ourKeygen, run, runOurClient, scratch, type Server, startDebianDropbear, startOurDropbear, startOurDropbearWithHostKey, startSshd } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
@@ -241,6 +241,26 @@ describe("server auth options (-b, -s, -w, -T)", () => {
     const s = await optServer("-b", banner);
     const log = await ssh(s.port, ["-o", "BatchMode=yes", "-o", "LogLevel=INFO", "-i", keys.unknown!]);
     expect(log).toContain("Authorised users only. Be nice.");
+  });
+
+  it("-b with a missing file: the daemon says so as it starts, a connection process after its 'Child connection from', as C's re-executed child", async () => {
+    const s = await optServer("-b", join(work.dir, "no-banner"));
+    // startOurDropbear's probe was a connection; its process's lines, in order, by pid.
+    await expect.poll(() => s.log(), { timeout: 10_000 }).toMatch(/Exit before auth/);
+    const byPid = new Map<string, string[]>();
+    for (const [, pid, msg] of s.log().matchAll(/^\[(\d+)\] \w{3} \d\d \d\d:\d\d:\d\d (.*)$/gm)) {
+      byPid.set(pid!, [...(byPid.get(pid!) ?? []), msg!]);
+    }
+    const missing = "Error opening banner file";
+    const daemon = [...byPid.values()].filter((l) => l.some((m) => m.startsWith("Not backgrounding")));
+    expect(daemon).toHaveLength(1);
+    expect(daemon[0]!.filter((m) => m.startsWith(missing))).toHaveLength(1);
+    const conns = [...byPid.values()].filter((l) => l.some((m) => m.startsWith("Child connection from")));
+    expect(conns).toHaveLength(1);
+    expect(conns[0]![0]).toMatch(/^Child connection from 127\.0\.0\.1:\d+$/);
+    expect(conns[0]![1]).toMatch(new RegExp(`^${missing} '.*no-banner'$`));
+    // Nothing else (a spare still waiting) has said it yet.
+    expect([...byPid.values()].flat().filter((m) => m.startsWith(missing))).toHaveLength(2);
   });
 
   itAuth(["ssh", "sshpass"], "-s disables password logins", async () => {

@@ -3,17 +3,42 @@
 import { runopts, svr_runopts } from "@dropbear-ts/core";
 import { dropbearMain, isDetachedCopy, runDetachedCopy, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { load_all_hostkeys, svr_getopts } from "@dropbear-ts/runopts";
-import { connectionProgram, main_inetd, main_noinetd } from "./svr-main.js";
+import { type HeldLog, connectionProgram, main_inetd, main_noinetd, replayLog } from "./svr-main.js";
 import { svr_dropbear_exit, svr_dropbear_log } from "./svr-session.js";
 
 const opts = new runopts();
 const svr_opts = new svr_runopts();
 setLogHandler((priority, msg) => svr_dropbear_log(opts, priority, msg));
 
+/**
+ * Keep what is logged while `fn` runs; returns the lines, to be logged later. If `fn` throws,
+ * they are logged at once, ahead of the exit message.
+ */
+function holdingLog(fn: () => void): HeldLog {
+  const held: HeldLog = [];
+  const handler = setLogHandler((priority, msg) => held.push([priority, msg]));
+  try {
+    fn();
+  } catch (e) {
+    setLogHandler(handler);
+    replayLog(held);
+    throw e;
+  }
+  setLogHandler(handler);
+  return held;
+}
+
 async function main(argv: string[]): Promise<number | void> {
   // Resolved before anything else can change the working directory.
   const program = connectionProgram();
-  svr_getopts(argv, opts, svr_opts);
+  // A connection process (-2) is C's re-executed child, which reads its options and host keys
+  // after the listener has logged "Child connection from": what they say (a missing banner
+  // file, a forced command) waits for its connection (main_inetd), not for the spare's start.
+  let held = holdingLog(() => svr_getopts(argv, opts, svr_opts));
+  if (svr_opts.reexec_childpipe < 0) {
+    replayLog(held);
+    held = [];
+  }
   if (opts.usingsyslog) {
     startsyslog("dropbear");
   }
@@ -24,9 +49,13 @@ async function main(argv: string[]): Promise<number | void> {
   if (svr_opts.forkbg && !svr_opts.inetdmode && svr_opts.reexec_childpipe < 0 && !isDetachedCopy()) {
     return runDetachedCopy(["ignore", "ignore", opts.usingsyslog ? "ignore" : "inherit"], "Failed to daemonize");
   }
-  load_all_hostkeys(opts, svr_opts);
+  if (svr_opts.reexec_childpipe >= 0) {
+    held.push(...holdingLog(() => load_all_hostkeys(opts, svr_opts)));
+  } else {
+    load_all_hostkeys(opts, svr_opts);
+  }
   if (svr_opts.inetdmode || svr_opts.reexec_childpipe >= 0) {
-    await main_inetd(opts, svr_opts);
+    await main_inetd(opts, svr_opts, held);
   }
   await main_noinetd(opts, svr_opts, program);
 }

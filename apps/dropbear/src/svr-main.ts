@@ -558,11 +558,21 @@ export function restoreConnectionEnv(): void {
   }
 }
 
+/** Log lines kept back to be logged later, in order: priority and message. */
+export type HeldLog = [priority: number, msg: string][];
+
+/** Log the lines kept back. */
+export function replayLog(held: HeldLog): void {
+  for (const [priority, msg] of held) {
+    dropbear_log(priority, msg);
+  }
+}
+
 /**
  * Serve one connection: on stdin in inetd mode (-i), or the one the listener hands a
  * connection process (-2 childpipe). @dropbear svr-main.c main_inetd
  */
-export async function main_inetd(opts: runopts, svr_opts: svr_runopts): Promise<never> {
+export async function main_inetd(opts: runopts, svr_opts: svr_runopts, held: HeldLog = []): Promise<never> {
   restoreConnectionEnv();
   const sock =
     svr_opts.reexec_childpipe >= 0 && isSocket(HANDOFF_FD)
@@ -570,6 +580,7 @@ export async function main_inetd(opts: runopts, svr_opts: svr_runopts): Promise<
       : ownReadSocket((onread) => new Socket({ fd: 0, onread, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as SocketConstructorOpts));
   const { remote_host, remote_port } = get_socket_address(sock);
   dropbear_log(LOG_INFO, `Child connection from ${hostPortString(remote_host, remote_port)}`);
+  replayLog(held);
   const childpipe = svr_opts.reexec_childpipe;
   try {
     return await svr_session(opts, svr_opts, sock, childpipe);
