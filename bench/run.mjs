@@ -306,13 +306,15 @@ async function throughput(lport, secs) {
 }
 
 /**
- * Wait (at most 3 s) until the client `pids[0]` and the server tree of `pids[1]` have used no CPU
- * for 100 ms: the tunnel's login is over. Our daemon starts its next warm spare connection
- * process at each handoff, and that start-up (a Node start and the warm-up, about 0.1 s of CPU)
- * would otherwise run on the same two cores as the burst that follows, charged to the burst.
+ * Wait (at most 3 s) until the processes under `roots` (each with all its descendants) have
+ * used no CPU for 100 ms. Before a tunnel's burst: its login is over, and our daemon's next warm
+ * spare (a Node start and the warm-up, about 0.1 s of CPU, begun at each handoff) would otherwise
+ * run on the same two cores as the burst, charged to the burst. Before a latency run: whatever
+ * the last run left behind (its connection process exiting, sshd's session teardown, our spare)
+ * must not fall on the next run's clock.
  */
-async function quiet(pids) {
-  const sample = () => cpuSecs([pids[0], ...tree(pids[1])]);
+async function quiet(roots) {
+  const sample = () => cpuSecs(roots.flatMap(tree));
   for (let i = 0; i < 30; i++) {
     const c0 = sample();
     await sleep(100);
@@ -465,9 +467,11 @@ async function main() {
   // run first (a control with one tree on both sides of --base, session 7).
   const nodeLat = [];
   for (let r = 0; r < (CONC_ONLY || IDLE_ONLY ? 0 : LAT_ROUNDS); r++) {
+    await quiet(IMPLS.map((i) => servers[i].proc.pid));
     nodeLat.push(await timeRun(process.execPath, ["-e", "0"]));
     for (const impl of [...IMPLS.slice(r % IMPLS.length), ...IMPLS.slice(0, r % IMPLS.length)]) {
       const [cmd, args] = clientArgs(impl, { sshPort: servers[impl].sshPort, command: "true" });
+      await quiet(IMPLS.map((i) => servers[i].proc.pid));
       R[impl].lat.push(await timeRun(cmd, args, { HOME: work }));
     }
   }
