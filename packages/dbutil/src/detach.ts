@@ -44,7 +44,8 @@ export type DetachedStdio = readonly ["inherit" | "ignore", "inherit" | "ignore"
  * In the foreground: start the detached copy (the same node flags and arguments) and resolve
  * with the status this process should exit with: 0 once the copy reports (detachedCopyReady),
  * the copy's own status if it ends first; a copy killed by a passed-on signal takes this
- * process with it by the same signal.
+ * process with it by the same signal. A copy that cannot be started ends the program with
+ * `failure` and the reason, as C's failed daemon() does.
  */
 export function runDetachedCopy(stdio: DetachedStdio, failure: string): Promise<number> {
   // Those left ignored (nohup's SIGHUP) the copy ignores too.
