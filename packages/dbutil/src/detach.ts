@@ -1,6 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { closeSync, writeSync } from "node:fs";
-import { dropbear_exit } from "./dbutil.js";
+import { DropbearExit, EXIT_FAILURE, dropbear_exit } from "./dbutil.js";
 import { ignoredSignals, ignoredSignalsEnv } from "./sigign.js";
 import { launcherTunablesEnv } from "./tunables.js";
 
@@ -77,11 +77,7 @@ export function runDetachedCopy(stdio: DetachedStdio, failure: string): Promise<
     // C's daemon() failing (no fork: EAGAIN, ENOMEM): the program exits with its message.
     child.on("error", (e) => {
       stopRelaying();
-      try {
-        dropbear_exit(`${failure}: ${e.message}`);
-      } catch (x) {
-        reject(x);
-      }
+      reject(new DropbearExit(EXIT_FAILURE, `${failure}: ${e.message}`));
     });
     const pipe = child.stdio[3]!;
     pipe.on("data", () => {
