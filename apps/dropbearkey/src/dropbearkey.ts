@@ -2,7 +2,7 @@ import { closeSync, constants, fsyncSync, openSync, writeSync } from "node:fs";
 import { hostname, userInfo } from "node:os";
 import { buf_burn_free, buf_free, buf_getptr, buf_new, buf_readfile, buf_setpos } from "@dropbear-ts/buffer";
 import { DROPBEAR_DEFAULT_RSA_SIZE, MAX_PRIVKEY_SIZE, MAX_PUBKEY_SIZE } from "@dropbear-ts/options";
-import { EXIT_SUCCESS, LOG_ERR, dropbear_exit, dropbear_log, exitQuietly, set_debug_trace, strerror } from "@dropbear-ts/dbutil";
+import { DROPBEAR_VERBOSE_LEVEL, EXIT_SUCCESS, LOG_ERR, dropbear_exit, dropbear_log, exitQuietly, set_debug_trace, strerror } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_SIGNKEY_ANY,
   DROPBEAR_SIGNKEY_ECDSA_KEYGEN,
@@ -20,9 +20,6 @@ import {
   signkey_name_from_type,
 } from "@dropbear-ts/signkey";
 
-// TODO(options): move to @dropbear-ts/options (debug.h DROPBEAR_VERBOSE_LEVEL, the trace level
-// -v selects here).
-const DROPBEAR_VERBOSE_LEVEL = 4;
 // exit(DROPBEAR_FAILURE) in C: -1, which the shell sees as 255.
 const EXIT_DROPBEAR_FAILURE = 255;
 

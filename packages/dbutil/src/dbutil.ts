@@ -157,6 +157,8 @@ export function dropbear_log(priority: number, msg: string): void {
 
 /** Current value of `-v` counting (0 = off). Levels as debug.h: DEBUG1..3, TRACE 4, TRACE2 5. */
 let debug_trace = 0;
+/** The trace level a key tool's -v turns on: TRACE lines, not TRACE2's. @dropbear debug.h DROPBEAR_VERBOSE_LEVEL */
+export const DROPBEAR_VERBOSE_LEVEL = 4;
 let debug_start_time = -1;
 
 export function set_debug_trace(level: number): void {
