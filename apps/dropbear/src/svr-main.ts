@@ -117,17 +117,27 @@ const CONNECTION_V8_FLAGS = ["--max-semi-space-size=1", "--v8-pool-size=1", "--l
  * glibc settings a connection process starts with unless the daemon's environment has them
  * (glibc reads them only at start). Malloc's: all threads in one arena, and free memory at the
  * top of the heap handed back to the kernel at once rather than kept for later growth, about
- * 1.5 MB less per idle connection process (docs/process-model.md, "Idle memory"). On AMD
- * processors also copies without `rep movsb` (dbutil's tunables.ts). Taken out of the
- * process's environment again as it starts (restoreConnectionEnv), so -e does not pass them on.
+ * 1.5 MB less per idle connection process (docs/process-model.md, "Idle memory"); and buffers
+ * below MMAP_THRESHOLD from the heap. On AMD processors also copies without `rep movsb`
+ * (dbutil's tunables.ts). Taken out of the process's environment again as it starts
+ * (restoreConnectionEnv), so -e does not pass them on.
  */
 function connectionLibcEnv(): Record<string, string> {
-  const env: Record<string, string> = { MALLOC_ARENA_MAX: "1", MALLOC_TOP_PAD_: "0" };
+  const env: Record<string, string> = { MALLOC_ARENA_MAX: "1", MALLOC_TOP_PAD_: "0", MALLOC_MMAP_THRESHOLD_: String(MMAP_THRESHOLD) };
   if (cpuVendor() === "AuthenticAMD") env.GLIBC_TUNABLES = AMD_COPY_TUNABLES;
   return env;
 }
+/**
+ * The smallest allocation malloc maps on its own, above our 128 KiB socket rings and packet
+ * slabs (netio, packet). glibc's default is 128 KiB, just below them with malloc's header, and
+ * MALLOC_TOP_PAD_ turns off the rise glibc would otherwise make after the first such free: each
+ * ring or slab was then an mmap, page faults on first touch and a munmap with a TLB shootdown
+ * across the process's threads, 12 % of a connection process's CPU through 1000 concurrent
+ * tunnelled connections (docs/bench.md, "Twenty-second round").
+ */
+const MMAP_THRESHOLD = 256 * 1024;
 /** Every name connectionLibcEnv may give. */
-const CONNECTION_LIBC_NAMES: ReadonlySet<string> = new Set(["MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES"]);
+const CONNECTION_LIBC_NAMES: ReadonlySet<string> = new Set(["MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"]);
 /** Names the daemon added to a connection process's environment (from connectionLibcEnv), comma-separated. */
 const CONNECTION_ENV_ADDED = "DROPBEAR_TS_CONNECTION_ENV";
 

@@ -34,7 +34,7 @@ describe("connectionNodeFlags", () => {
 });
 
 describe("the glibc settings a connection process starts with", () => {
-  const NAMES = ["MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES", "DROPBEAR_TS_CONNECTION_ENV"];
+  const NAMES = ["MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES", "DROPBEAR_TS_CONNECTION_ENV"];
   const amd = cpuVendor() === "AuthenticAMD";
   const saved = Object.fromEntries(NAMES.map((k) => [k, process.env[k]]));
   afterEach(() => {
@@ -49,9 +49,11 @@ describe("the glibc settings a connection process starts with", () => {
     const { env } = connectionProgram();
     expect(env.MALLOC_ARENA_MAX).toBe("1");
     expect(env.MALLOC_TOP_PAD_).toBe("0");
+    // Above the 128 KiB rings and slabs, which would otherwise each be an mmap and a munmap.
+    expect(env.MALLOC_MMAP_THRESHOLD_).toBe(String(256 * 1024));
     // On an AMD processor, copies without `rep movsb` (dbutil's tunables.ts).
     expect(env.GLIBC_TUNABLES).toBe(amd ? AMD_COPY_TUNABLES : undefined);
-    expect(env.DROPBEAR_TS_CONNECTION_ENV).toBe(amd ? "MALLOC_ARENA_MAX,MALLOC_TOP_PAD_,GLIBC_TUNABLES" : "MALLOC_ARENA_MAX,MALLOC_TOP_PAD_");
+    expect(env.DROPBEAR_TS_CONNECTION_ENV).toBe(amd ? "MALLOC_ARENA_MAX,MALLOC_TOP_PAD_,MALLOC_MMAP_THRESHOLD_,GLIBC_TUNABLES" : "MALLOC_ARENA_MAX,MALLOC_TOP_PAD_,MALLOC_MMAP_THRESHOLD_");
     for (const k of NAMES) if (env[k] !== undefined) process.env[k] = env[k];
     restoreConnectionEnv();
     for (const k of NAMES) expect(process.env[k]).toBeUndefined();
@@ -62,7 +64,7 @@ describe("the glibc settings a connection process starts with", () => {
     process.env.GLIBC_TUNABLES = "glibc.malloc.arena_max=4";
     const { env } = connectionProgram();
     expect(env.GLIBC_TUNABLES).toBe("glibc.malloc.arena_max=4");
-    expect(env.DROPBEAR_TS_CONNECTION_ENV).toBe("MALLOC_ARENA_MAX,MALLOC_TOP_PAD_");
+    expect(env.DROPBEAR_TS_CONNECTION_ENV).toBe("MALLOC_ARENA_MAX,MALLOC_TOP_PAD_,MALLOC_MMAP_THRESHOLD_");
   });
 
   it("leave a value the daemon was given alone, there and in the session's environment", () => {
@@ -70,12 +72,13 @@ describe("the glibc settings a connection process starts with", () => {
     process.env.MALLOC_ARENA_MAX = "4";
     const { env } = connectionProgram();
     expect(env.MALLOC_ARENA_MAX).toBe("4");
-    expect(env.DROPBEAR_TS_CONNECTION_ENV).toBe(amd ? "MALLOC_TOP_PAD_,GLIBC_TUNABLES" : "MALLOC_TOP_PAD_");
-    Object.assign(process.env, { MALLOC_TOP_PAD_: env.MALLOC_TOP_PAD_, DROPBEAR_TS_CONNECTION_ENV: env.DROPBEAR_TS_CONNECTION_ENV });
+    expect(env.DROPBEAR_TS_CONNECTION_ENV).toBe(amd ? "MALLOC_TOP_PAD_,MALLOC_MMAP_THRESHOLD_,GLIBC_TUNABLES" : "MALLOC_TOP_PAD_,MALLOC_MMAP_THRESHOLD_");
+    Object.assign(process.env, { MALLOC_TOP_PAD_: env.MALLOC_TOP_PAD_, MALLOC_MMAP_THRESHOLD_: env.MALLOC_MMAP_THRESHOLD_, DROPBEAR_TS_CONNECTION_ENV: env.DROPBEAR_TS_CONNECTION_ENV });
     if (env.GLIBC_TUNABLES !== undefined) process.env.GLIBC_TUNABLES = env.GLIBC_TUNABLES;
     restoreConnectionEnv();
     expect(process.env.MALLOC_ARENA_MAX).toBe("4");
     expect(process.env.MALLOC_TOP_PAD_).toBeUndefined();
+    expect(process.env.MALLOC_MMAP_THRESHOLD_).toBeUndefined();
     expect(process.env.GLIBC_TUNABLES).toBeUndefined();
     expect(process.env.DROPBEAR_TS_CONNECTION_ENV).toBeUndefined();
   });
