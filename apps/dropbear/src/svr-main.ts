@@ -132,7 +132,7 @@ function connectionLibcEnv(): Record<string, string> {
  * slabs (netio, packet). glibc's default is 128 KiB, just below them with malloc's header, and
  * MALLOC_TOP_PAD_ turns off the rise glibc would otherwise make after the first such free: each
  * ring or slab was then an mmap, page faults on first touch and a munmap with a TLB shootdown
- * across the process's threads, 12 % of a connection process's CPU through 1000 concurrent
+ * across the process's threads, about 10 % of a connection process's CPU through 1000 concurrent
  * tunnelled connections (docs/bench.md, "Twenty-second round").
  */
 const MMAP_THRESHOLD = 256 * 1024;
