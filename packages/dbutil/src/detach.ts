@@ -1,6 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { closeSync, writeSync } from "node:fs";
-import { DropbearExit, EXIT_FAILURE, dropbear_exit } from "./dbutil.js";
+import { DropbearExit, EXIT_FAILURE } from "./dbutil.js";
 import { ignoredSignals, ignoredSignalsEnv } from "./sigign.js";
 import { launcherTunablesEnv } from "./tunables.js";
 
@@ -61,6 +61,11 @@ export function runDetachedCopy(stdio: DetachedStdio, failure: string): Promise<
     for (const s of relayed) process.removeListener(s, relay);
   };
   for (const s of relayed) process.on(s, relay);
+  // C's daemon() failing (no fork: EAGAIN, ENOMEM): the program exits with its message.
+  const startFailed = (e: Error): DropbearExit => {
+    stopRelaying();
+    return new DropbearExit(EXIT_FAILURE, `${failure}: ${e.message}`);
+  };
   let child: ChildProcess;
   try {
     // (node:child_process on demand, as for a proxy command: most runs start no process.)
@@ -70,15 +75,10 @@ export function runDetachedCopy(stdio: DetachedStdio, failure: string): Promise<
       env: { ...process.env, ...ignoredSignalsEnv(), ...launcherTunablesEnv(), [DETACHED_ENV]: "3" },
     });
   } catch (e) {
-    stopRelaying();
-    dropbear_exit(`${failure}: ${(e as Error).message}`);
+    throw startFailed(e as Error);
   }
   return new Promise((resolve, reject) => {
-    // C's daemon() failing (no fork: EAGAIN, ENOMEM): the program exits with its message.
-    child.on("error", (e) => {
-      stopRelaying();
-      reject(new DropbearExit(EXIT_FAILURE, `${failure}: ${e.message}`));
-    });
+    child.on("error", (e) => reject(startFailed(e)));
     const pipe = child.stdio[3]!;
     pipe.on("data", () => {
       stopRelaying();
