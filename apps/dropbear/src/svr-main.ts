@@ -145,6 +145,14 @@ const CONNECTION_ENV_ADDED = "DROPBEAR_TS_CONNECTION_ENV";
 const SPARE_RETRY_MIN_MS = 100;
 const SPARE_RETRY_MAX_MS = 5000;
 /**
+ * The longest a handoff holds back the next spare while the connection it served is still
+ * running (SPARE_REFILL_DELAY_MS after it, unless that process exits sooner): a spare's start
+ * is a Node start and its warm-up, and on a machine with few cores it takes CPU from the
+ * connection's key exchange, auth and first command. About twice what a connection's process
+ * spends from its handoff to a command's first byte here (docs/process-model.md).
+ */
+const SPARE_REFILL_DELAY_MS = 300;
+/**
  * The nice value a spare starts and warms up at, so that its start-up (a Node start, then the
  * warm-up) never takes CPU from the connections being served; it gets the daemon's own back at
  * its handoff. Only when the daemon may raise it again (CAP_SYS_NICE, which root in a container
@@ -242,6 +250,20 @@ class ConnProcs {
       this.fail(`Spare connection process ${p.child.pid} exited (${signal ?? code})`);
       this.refillLater();
     });
+  }
+
+  /**
+   * The next spare once the connection handed to `p` is under way: when `p` exits, or
+   * SPARE_REFILL_DELAY_MS after the handoff, whichever comes first.
+   */
+  refillAfter(p: ConnProc): void {
+    const now = (): void => {
+      clearTimeout(timer);
+      p.child.off("exit", now);
+      this.refill();
+    };
+    const timer = setTimeout(now, SPARE_REFILL_DELAY_MS);
+    p.child.once("exit", now);
   }
 
   /** Try again after the back-off, which doubles up to SPARE_RETRY_MAX_MS until a spare is ready. */
@@ -470,9 +492,8 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
       }
       handoff(p, sock);
       children.push({ pipe: new StreamFd(p.pipe), host: remote_host });
-      // The next spare only once this connection is on its way: starting a process holds the
-      // daemon for a few milliseconds (fork and exec).
-      procs.refill();
+      // The next spare only once this connection is on its way, and not on its CPU.
+      procs.refillAfter(p);
     }
   }
 }
