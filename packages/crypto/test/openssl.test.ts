@@ -226,13 +226,18 @@ describe("EvpCipher and EvpPoly1305 guard every foreign call", () => {
 
 describe("without a reachable OpenSSL", () => {
   it("a process where koffi cannot load keys every mode on node:crypto, once, and they work", () => {
-    // The built package, in a fresh process whose require() of koffi fails (as on a platform
-    // koffi has no build for).
+    // The built package, in a fresh process where koffi's binary does not load, straight or
+    // through koffi's loader (as on a platform koffi has no build for).
     const dist = fileURLToPath(new URL("../dist/index.js", import.meta.url));
     const script = `
       const Module = require("node:module");
       const load = Module._load;
+      const dlopen = process.dlopen;
       let tries = 0;
+      process.dlopen = function (mod, file, ...rest) {
+        if (file.endsWith("koffi.node")) throw new Error("no koffi build here");
+        return dlopen.call(this, mod, file, ...rest);
+      };
       Module._load = function (request, ...rest) {
         if (request === "koffi") { tries++; throw new Error("no koffi here"); }
         return load.call(this, request, ...rest);

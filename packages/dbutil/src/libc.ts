@@ -1,5 +1,7 @@
+import { closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
 import { createRequire } from "node:module";
 import { constants as osConstants } from "node:os";
+import { join } from "node:path";
 
 // The one koffi binding of the C library. Dropbear calls libc directly; Node lacks some of the
 // calls (syslog, the passwd and shadow databases, ptys, termios, posix_spawn, utmpx), so every
@@ -27,10 +29,65 @@ let koffiModule: Koffi | null = null;
 const libs = new Map<string, KoffiLib>();
 const funcs = new Map<string, (...args: unknown[]) => unknown>();
 
-/** The koffi module, loaded on first use. */
+/** The koffi module, loaded on first use. Throws where koffi is not installed or cannot load. */
 export function koffi(): Koffi {
-  koffiModule ??= createRequire(import.meta.url)("koffi") as Koffi;
+  if (koffiModule === null) {
+    const req = createRequire(import.meta.url);
+    koffiModule = koffiNative(req) ?? (req("koffi") as Koffi);
+  }
   return koffiModule;
+}
+
+/**
+ * koffi's prebuilt native module for glibc Linux on x64 or arm64, loaded straight from the file
+ * koffi's loader picks there, or null (another platform or layout, another version, a musl
+ * Node): then koffi's loader runs. That loader, and Node's resolution of a package with
+ * "exports", is JavaScript compiled afresh in every process: about 8 of the 12 ms that loading
+ * koffi took here, on dbclient's way to its first key exchange. What the loader adds to the
+ * native module is deprecated aliases we do not call; its check that the binary is koffi's own
+ * version is made here too. The packages are found where require() would look for them.
+ */
+function koffiNative(req: NodeJS.Require): Koffi | null {
+  if (process.platform !== "linux" || (process.arch !== "x64" && process.arch !== "arm64") || !glibcProgram()) {
+    return null;
+  }
+  const platformPkg = `@koromix/koffi-linux-${process.arch}`;
+  const binary = join(`linux_${process.arch}`, "koffi.node");
+  try {
+    const koffiDir = packageDir(req, "koffi", "package.json");
+    if (koffiDir === null) return null;
+    const version = (JSON.parse(readFileSync(join(koffiDir, "package.json"), "utf8")) as { version?: unknown }).version;
+    const nativeDir = packageDir(createRequire(join(koffiDir, "package.json")), platformPkg, binary);
+    if (nativeDir === null) return null;
+    const mod = { exports: {} as { version?: unknown } };
+    process.dlopen(mod, join(nativeDir, binary));
+    return mod.exports.version === version ? (mod.exports as unknown as Koffi) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The directory of package `name` where require() would look first and `file` is in it, or null. */
+function packageDir(req: NodeJS.Require, name: string, file: string): string | null {
+  for (const dir of req.resolve.paths(name) ?? []) {
+    if (existsSync(join(dir, name, file))) return join(dir, name);
+  }
+  return null;
+}
+
+/** Whether the running node binary asks for glibc's dynamic loader (its ELF interpreter, within its first page). */
+function glibcProgram(): boolean {
+  let fd: number | null = null;
+  try {
+    fd = openSync(process.execPath, "r");
+    const head = Buffer.alloc(4096);
+    const n = readSync(fd, head, 0, head.length, 0);
+    return head.subarray(0, n).includes("/ld-linux-");
+  } catch {
+    return false;
+  } finally {
+    if (fd !== null) closeSync(fd);
+  }
 }
 
 /** A shared library by soname (libc.so.6 unless named), loaded once. */

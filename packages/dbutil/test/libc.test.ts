@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { cleantext, fsync_parent_dir } from "../src/dbutil.js";
@@ -72,5 +73,25 @@ describe("malloc_trim", () => {
     const r = spawnSync(process.execPath, ["--input-type=commonjs", "-e", `(async () => { ${script} })()`], { encoding: "utf8" });
     expect(r.stderr).toBe("");
     expect(Number(r.stdout)).toBeGreaterThan(24 * 1024);
+  });
+});
+
+describe("koffi", () => {
+  it("loads koffi's own binary straight, without its JavaScript loader, on glibc Linux x64 and arm64", () => {
+    // In a process of its own: what has been loaded, and from where, after the first koffi().
+    const script = `
+      const { koffi, strerror_errno } = await import(${JSON.stringify(new URL("../dist/libc.js", import.meta.url).href)});
+      const k = koffi();
+      const loaders = Object.keys(require.cache).filter((f) => /[\\\\/]koffi[\\\\/]/.test(f));
+      console.log(JSON.stringify({ version: k.version, loaders, text: strerror_errno(2) }));
+    `;
+    const r = spawnSync(process.execPath, ["--input-type=commonjs", "-e", `(async () => { ${script} })()`], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    const out = JSON.parse(r.stdout) as { version: string; loaders: string[]; text: string };
+    expect(out.text).toBe("No such file or directory");
+    expect(out.version).toBe((createRequire(import.meta.url)("koffi") as { version: string }).version);
+    if (process.platform === "linux" && (process.arch === "x64" || process.arch === "arm64")) {
+      expect(out.loaders).toEqual([]);
+    }
   });
 });
