@@ -146,10 +146,9 @@ const SPARE_RETRY_MIN_MS = 100;
 const SPARE_RETRY_MAX_MS = 5000;
 /**
  * The longest a handoff holds back the next spare while the connection it served is still
- * running (SPARE_REFILL_DELAY_MS after it, unless that process exits sooner): a spare's start
- * is a Node start and its warm-up, and on a machine with few cores it takes CPU from the
- * connection's key exchange, auth and first command. About twice what a connection's process
- * spends from its handoff to a command's first byte here (docs/process-model.md).
+ * running (unless that process exits sooner): a spare's start is a Node start and its warm-up,
+ * and on a machine with few cores it takes CPU from the connection's key exchange, auth and
+ * first command, which take about 0.1 s from the handoff here (docs/process-model.md).
  */
 const SPARE_REFILL_DELAY_MS = 300;
 /**
