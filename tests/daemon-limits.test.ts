@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AMD_COPY_TUNABLES, cpuVendor } from "@dropbear-ts/dbutil";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { capEff, connectionsOf, socketInodes, tcpInodes, threadNices, waitSpare } from "./helpers/procs.js";
+import { capEff, connectionsOf, socketInodes, startTicks, tcpInodes, threadNices, uptimeTicks, waitSpare } from "./helpers/procs.js";
 import { OURS, freePort, ourKeygen, run, scratch, startOurDropbear, waitPort, type Server } from "./helpers/servers.js";
 
 // Issue 10: Dropbear's limits and the daemon's flags, end to end over loopback. Loopback has the
@@ -268,6 +268,27 @@ describe("daemon flags", () => {
       expect(next).not.toBe(spare);
       d.child.kill("SIGKILL");
       await expect.poll(() => alive(next), { timeout: 10_000 }).toBe(false);
+    } finally {
+      await d.stop();
+    }
+  }, 60_000);
+
+  itWithPeers(["ssh"], "the next spare waits 300 ms after a handoff while that connection lasts, so its start-up does not take the connection's CPU", async () => {
+    const d = await startOurDropbear(["-r", hk]);
+    try {
+      const spare = await waitSpare(d.child.pid!);
+      const connected = uptimeTicks();
+      const held = (await silent(d.port, "127.0.0.1"))!;
+      expect(held).not.toBeNull();
+      await expect.poll(() => connectionsOf(d.child.pid!), { timeout: 10_000 }).toEqual([spare]);
+      const next = await waitSpare(d.child.pid!);
+      // The handoff came after the connect: 300 ms after it is at least 30 ticks after it (one
+      // of slack for /proc/uptime's rounding).
+      expect(startTicks(next)! - connected).toBeGreaterThanOrEqual(29);
+      held.destroy();
+      // A connection that ends sooner lets the next start at its end: served, then a spare.
+      await served("127.0.0.1", d.port);
+      await waitSpare(d.child.pid!);
     } finally {
       await d.stop();
     }

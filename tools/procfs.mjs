@@ -38,11 +38,12 @@ export function capEff(pid) {
   }
 }
 
-/** Parent pid and utime + stime in clock ticks, or null once gone. */
+/** Parent pid, utime + stime and the start time (since boot), both in clock ticks, or null once gone. */
 export function procStat(pid) {
   const f = statFields(pid);
-  // After the name: state is f[0], ppid f[1], utime and stime (stat fields 14 and 15) f[11], f[12].
-  return f === null ? null : { state: f[0], ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
+  // After the name: state is f[0], ppid f[1], utime and stime (stat fields 14 and 15) f[11], f[12],
+  // starttime (field 22) f[19].
+  return f === null ? null : { state: f[0], ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), start: Number(f[19]) };
 }
 
 /** Every live process's parent, read once: pid → ppid. */

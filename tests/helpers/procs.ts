@@ -1,4 +1,4 @@
-import { readdirSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { capEff, parents, procStat, rssKiB, socketInodes, tcpInodes, threadNices } from "../../tools/procfs.mjs";
 
 // What the tests learn about processes from /proc (tools/procfs.mjs reads it): the children of a
@@ -53,6 +53,16 @@ export function rssMiB(pid: number): number | null {
 /** User plus system CPU time in clock ticks (utime + stime), or null once the process is gone. */
 export function cpuTicks(pid: number): number | null {
   return procStat(pid)?.ticks ?? null;
+}
+
+/** When the process started, in clock ticks since boot (as /proc/uptime counts, at 100 a second), or null once gone. */
+export function startTicks(pid: number): number | null {
+  return procStat(pid)?.start ?? null;
+}
+
+/** Now, in clock ticks since boot (100 a second, /proc/uptime). */
+export function uptimeTicks(): number {
+  return Math.floor(Number(readFileSync("/proc/uptime", "latin1").split(" ")[0]) * 100);
 }
 
 /** Open descriptors of a process (needs to be its owner or root). */
