@@ -305,15 +305,20 @@ async function throughput(lport, secs) {
   return { mbs: bytes / 1e6 / elapsed, bytes };
 }
 
+/** Longer than our daemon holds its next spare back after a handoff (svr-main.ts SPARE_REFILL_DELAY_MS). */
+const SPARE_WAIT_MS = 400;
+
 /**
  * Wait (at most 3 s) until the processes under `roots` (each with all its descendants) have
- * used no CPU for 100 ms. Before a tunnel's burst: its login is over, and our daemon's next warm
- * spare (a Node start and the warm-up, about 0.1 s of CPU, begun at each handoff) would otherwise
- * run on the same two cores as the burst, charged to the burst. Before a latency run: whatever
- * the last run left behind (its connection process exiting, sshd's session teardown, our spare)
- * must not fall on the next run's clock.
+ * used no CPU for 100 ms, and `afterMs` have passed. Before a tunnel's burst or the throughput
+ * rounds: the logins are over, and our daemon's next warm spare (a Node start and the warm-up,
+ * about 0.1 s of CPU, begun when the connection's process exits or 300 ms after the handoff)
+ * would otherwise run on the same two cores as the measurement, charged to it. Before a latency
+ * run: whatever the last run left behind (its connection process exiting, sshd's session
+ * teardown, our spare) must not fall on the next run's clock.
  */
-async function quiet(roots) {
+async function quiet(roots, afterMs = 0) {
+  await sleep(afterMs);
   const sample = () => cpuSecs(roots.flatMap(tree));
   for (let i = 0; i < 30; i++) {
     const c0 = sample();
@@ -420,6 +425,7 @@ async function main() {
       else await throughput(t.lport, 0.5);
     }
   }
+  await quiet(IMPLS.map((i) => servers[i].proc.pid), SPARE_WAIT_MS);
   for (let r = 0; r < ROUNDS; r++) {
     for (const cipher of CIPHERS) {
       for (const impl of r % 2 ? [...IMPLS].reverse() : IMPLS) {
@@ -487,7 +493,7 @@ async function main() {
           R[impl].conc[n] = { failed: t.failed };
           continue;
         }
-        await quiet([t.proc.pid, servers[impl].proc.pid]);
+        await quiet([t.proc.pid, servers[impl].proc.pid], SPARE_WAIT_MS);
         const spids = tree(servers[impl].proc.pid);
         const c0 = cpuSecs([t.proc.pid]);
         const s0 = cpuSecs(spids);
