@@ -128,12 +128,13 @@ function connectionLibcEnv(): Record<string, string> {
   return env;
 }
 /**
- * The smallest allocation malloc maps on its own, above our 128 KiB socket rings and packet
- * slabs (netio, packet). glibc's default is 128 KiB, just below them with malloc's header, and
- * MALLOC_TOP_PAD_ turns off the rise glibc would otherwise make after the first such free: each
- * ring or slab was then an mmap, page faults on first touch and a munmap with a TLB shootdown
- * across the process's threads, about 10 % of a connection process's CPU through 1000 concurrent
- * tunnelled connections (docs/bench.md, "Twenty-second round").
+ * The smallest allocation malloc maps on its own, above the 128 KiB read ring each socket gets
+ * (netio's READ_RING_SIZE; connection-flags.test.ts keeps it above). glibc's default is 128 KiB,
+ * just below a ring with malloc's header, and MALLOC_TOP_PAD_ turns off the rise glibc would
+ * otherwise make after the first such free: each ring was then an mmap, page faults on first
+ * touch and a munmap with a TLB shootdown across the process's threads, about 10 % of a
+ * connection process's CPU through 1000 concurrent tunnelled connections (docs/bench.md,
+ * "Twenty-second round"). A session's few packet slabs (512 KiB, kept for reuse) stay mapped.
  */
 const MMAP_THRESHOLD = 256 * 1024;
 /** Every name connectionLibcEnv may give. */

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { AMD_COPY_TUNABLES, cpuVendor } from "@dropbear-ts/dbutil";
+import { READ_RING_SIZE } from "@dropbear-ts/netio";
 import { connectionNodeFlags, connectionProgram, restoreConnectionEnv } from "../src/svr-main.js";
 
 describe("connectionNodeFlags", () => {
@@ -51,6 +52,9 @@ describe("the glibc settings a connection process starts with", () => {
     expect(env.MALLOC_TOP_PAD_).toBe("0");
     // Above the 128 KiB rings and slabs, which would otherwise each be an mmap and a munmap.
     expect(env.MALLOC_MMAP_THRESHOLD_).toBe(String(256 * 1024));
+    // Above the buffer it is there for, with malloc's 16-byte chunk header: each socket's read
+    // ring, which glibc would otherwise map and unmap one by one.
+    expect(Number(env.MALLOC_MMAP_THRESHOLD_)).toBeGreaterThan(READ_RING_SIZE + 16);
     // On an AMD processor, copies without `rep movsb` (dbutil's tunables.ts).
     expect(env.GLIBC_TUNABLES).toBe(amd ? AMD_COPY_TUNABLES : undefined);
     expect(env.DROPBEAR_TS_CONNECTION_ENV).toBe(amd ? "MALLOC_ARENA_MAX,MALLOC_TOP_PAD_,MALLOC_MMAP_THRESHOLD_,GLIBC_TUNABLES" : "MALLOC_ARENA_MAX,MALLOC_TOP_PAD_,MALLOC_MMAP_THRESHOLD_");

@@ -44,7 +44,7 @@ export const SOCKET_READ_CHUNK = 64 * 1024;
 export const SOCKET_READ_BOUND = 64 * 1024;
 
 /** A socket's unread bytes: the bound plus one read, so a read always fits below the bound. */
-const READ_RING_SIZE = SOCKET_READ_BOUND + SOCKET_READ_CHUNK;
+export const READ_RING_SIZE = SOCKET_READ_BOUND + SOCKET_READ_CHUNK;
 
 /**
  * How long a closed socket whose output was still flushing reads on (discarding) for the peer's
