@@ -286,7 +286,8 @@ describe("daemon flags", () => {
       // of slack for /proc/uptime's rounding).
       expect(startTicks(next)! - connected).toBeGreaterThanOrEqual(29);
       held.destroy();
-      // A connection that ends sooner lets the next start at its end: served, then a spare.
+      // Once that spare has served a whole connection (which ends before the 300 ms, so its
+      // end starts the next), there is a spare again.
       await served("127.0.0.1", d.port);
       await waitSpare(d.child.pid!);
     } finally {
