@@ -286,8 +286,8 @@ describe("daemon flags", () => {
       // of slack for /proc/uptime's rounding).
       expect(startTicks(next)! - connected).toBeGreaterThanOrEqual(29);
       held.destroy();
-      // Once that spare has served a whole connection (which ends before the 300 ms, so its
-      // end starts the next), there is a spare again.
+      // Once that spare has served a whole connection, there is a spare again (started at that
+      // connection's end or 300 ms after its handoff, whichever came first).
       await served("127.0.0.1", d.port);
       await waitSpare(d.child.pid!);
     } finally {
