@@ -46,6 +46,11 @@ export function procStat(pid) {
   return f === null ? null : { state: f[0], ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), start: Number(f[19]) };
 }
 
+/** Now, in clock ticks since boot (/proc/uptime, at the 100 a second procStat's times count in). */
+export function uptimeTicks() {
+  return Math.floor(Number(readFileSync("/proc/uptime", "latin1").split(" ")[0]) * 100);
+}
+
 /** Every live process's parent, read once: pid → ppid. */
 export function parents() {
   const out = new Map();

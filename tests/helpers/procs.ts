@@ -1,10 +1,10 @@
-import { readFileSync, readdirSync } from "node:fs";
-import { capEff, parents, procStat, rssKiB, socketInodes, tcpInodes, threadNices } from "../../tools/procfs.mjs";
+import { readdirSync } from "node:fs";
+import { capEff, parents, procStat, rssKiB, socketInodes, tcpInodes, threadNices, uptimeTicks } from "../../tools/procfs.mjs";
 
 // What the tests learn about processes from /proc (tools/procfs.mjs reads it): the children of a
 // daemon (its connection processes), their memory and the CPU time they use.
 
-export { capEff, socketInodes, tcpInodes, threadNices };
+export { capEff, socketInodes, tcpInodes, threadNices, uptimeTicks };
 
 /** The live processes whose parent is `ppid`. */
 export function childrenOf(ppid: number): number[] {
@@ -58,11 +58,6 @@ export function cpuTicks(pid: number): number | null {
 /** When the process started, in clock ticks since boot (as /proc/uptime counts, at 100 a second), or null once gone. */
 export function startTicks(pid: number): number | null {
   return procStat(pid)?.start ?? null;
-}
-
-/** Now, in clock ticks since boot (100 a second, /proc/uptime). */
-export function uptimeTicks(): number {
-  return Math.floor(Number(readFileSync("/proc/uptime", "latin1").split(" ")[0]) * 100);
 }
 
 /** Open descriptors of a process (needs to be its owner or root). */
