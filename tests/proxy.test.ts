@@ -68,8 +68,14 @@ interface BinResult {
 }
 
 /** Run a program with `input` on stdin (binary both ways), bounded. */
-async function runBin(cmd: string, args: string[], input: Buffer, opts: { timeoutMs?: number; stdio?: StdioOptions } = {}): Promise<BinResult> {
-  const child = spawn(cmd, args, { stdio: opts.stdio ?? ["pipe", "pipe", "pipe"] });
+async function runBin(
+  cmd: string,
+  args: string[],
+  input: Buffer,
+  opts: { timeoutMs?: number; stdio?: StdioOptions; detached?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Promise<BinResult> {
+  // detached: a session of its own, so no controlling terminal even when vitest has one.
+  const child = spawn(cmd, args, { stdio: opts.stdio ?? ["pipe", "pipe", "pipe"], detached: opts.detached, env: opts.env });
   const out: Buffer[] = [];
   let stderr = "";
   child.stdout!.on("data", (d: Buffer) => out.push(d));
@@ -266,6 +272,22 @@ describe("multihop: dbclient re-run with -B per hop", () => {
     } finally {
       await echo.close();
     }
+  });
+
+  itProxy([], "a hop that asks for a password with no terminal ends the chain instead of reading stdin", async () => {
+    // Nobody by this name: the key is refused and password auth is next. A hop's stdin is the
+    // SSH stream, so getpass(3)'s fallback to stdin would wait there forever.
+    const env = { ...process.env };
+    delete env.DROPBEAR_PASSWORD;
+    const hop = `dbts-nosuchuser@127.0.0.1/${ours.port}`;
+    const r = await runBin(process.execPath, [OURS.dbclient, "-y", "-y", "-i", keys.dropbear, `${hop},${USER}@127.0.0.1/${ours.port}`, "true"], Buffer.alloc(0), {
+      timeoutMs: 20_000,
+      detached: true,
+      env,
+    });
+    expect(r.stderr).toMatch(/No terminal to ask on: stdin carries the -B stream/);
+    expect(r.status).not.toBe(0);
+    expect(r.status).not.toBeNull();
   });
 
   itProxy([], "a hop that cannot be reached ends the whole chain with an error", async () => {

@@ -47,6 +47,27 @@ export const cliAuthHooks: {
   getline: ttyGetline,
 };
 
+/** Whether there is a controlling terminal to ask on. */
+export function hasTty(): boolean {
+  try {
+    closeSync(openSync("/dev/tty", "r"));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Before a prompt reads its answer. With -B and no terminal, stdin is the forwarded stream (a
+ * multihop hop's transport): getpass(3) would take its answer from there, where no line
+ * ever comes, and the whole chain would wait forever, so the hop ends instead.
+ */
+export function cli_prompt_input_check(ses: CliSession): void {
+  if (ses.cli_ses.cli_opts.netcat_host !== null && !hasTty()) {
+    dropbear_exit("No terminal to ask on: stdin carries the -B stream");
+  }
+}
+
 /** fgets(3) of at most DROPBEAR_MAX_CLI_PASS - 1 bytes from /dev/tty, or stdin without one. */
 function ttyGetline(): string | null {
   let fd: number;
@@ -339,6 +360,7 @@ export function getpass_or_cancel(ses: CliSession, prompt: string): string {
   if (ses.cli_ses.cli_opts.batch_mode) {
     dropbear_close("BatchMode active, no interactive session possible.");
   }
+  cli_prompt_input_check(ses);
   const password = cliAuthHooks.getpass(prompt);
   if (password === null || password.includes("\x03")) {
     dropbear_close("Interrupted.");
