@@ -294,6 +294,41 @@ describe("after authentication (the ssh2 library's server)", () => {
     expectCleanExit(await dbclient(port), /Too many prompts received for keyboard-interactive/);
   });
 
+  it("a rekey that brings another host key: 'Host key changed during rekey', as OpenSSH refuses it", async () => {
+    const other = ssh2.utils.parseKey(rsaHostKey());
+    if (other instanceof Error) throw other;
+    const swapping = new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
+      client.on("error", () => undefined);
+      client.on("authentication", (ctx) => ctx.accept());
+      client.on("ready", () => {
+        client.on("session", (accept) => {
+          accept().on("exec", (acceptExec) => {
+            const ch = acceptExec();
+            // ssh2 signs each exchange with the key its protocol object holds for the
+            // negotiated algorithm: swap every entry, then start a rekey.
+            const keys = (client as unknown as { _protocol: { _hostKeys: Record<string, unknown> } })._protocol._hostKeys;
+            for (const k of Object.keys(keys)) keys[k] = other;
+            client.rekey();
+            setTimeout(() => {
+              ch.write("after rekey\n");
+              ch.exit(0);
+              ch.end();
+            }, 500);
+          });
+        });
+      });
+    });
+    swapping.listen(0, "127.0.0.1");
+    await once(swapping, "listening");
+    try {
+      const r = await dbclient((swapping.address() as net.AddressInfo).port);
+      expectCleanExit(r, /Host key changed during rekey/);
+      expect(r.stdout).toBe("");
+    } finally {
+      await new Promise<void>((r) => swapping.close(() => r()));
+    }
+  });
+
   it("a banner in a packet over the size limit: an integrity error, not a hang", async () => {
     const big = new ssh2.Server({ hostKeys: [hostKey], banner: `${"B".repeat(200_000)}\n` }, (client) => {
       client.on("error", () => undefined);

@@ -195,6 +195,8 @@ export class clientsession {
   interact_request_received = false;
   /** The server-sig-algs list from EXT_INFO, if any. */
   server_sig_algs: string[] | null = null;
+  /** TS-only: the host key blob the first key exchange checked; every rekey must present it again. */
+  first_hostkey: Buffer | null = null;
   /** The key of the outstanding publickey query, crossed off if the server refuses it. */
   lastprivkey: sign_key | null = null;
   /**

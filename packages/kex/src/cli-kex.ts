@@ -141,8 +141,8 @@ export function send_msg_kexdh_init(ses: CliSession): void {
 }
 
 /**
- * The server's KEXDH_REPLY: check its host key (first kex), derive K and H, verify the
- * signature over H, then send NEWKEYS. @dropbear cli-kex.c recv_msg_kexdh_reply
+ * The server's KEXDH_REPLY: check its host key (first kex; a rekey must bring the same one),
+ * derive K and H, verify the signature over H, then send NEWKEYS. @dropbear cli-kex.c recv_msg_kexdh_reply
  */
 export function recv_msg_kexdh_reply(ses: CliSession): void {
   TRACE("enter recv_msg_kexdh_reply");
@@ -158,6 +158,11 @@ export function recv_msg_kexdh_reply(ses: CliSession): void {
   const keyblob = Buffer.from(buf_getptr(payload, keybloblen));
   if (!ses.kexstate.donefirstkex) {
     checkhostkey(ses, keyblob);
+    cli_ses.first_hostkey = keyblob;
+  } else if (cli_ses.first_hostkey === null || !keyblob.equals(cli_ses.first_hostkey)) {
+    // Beyond Dropbear, which checks only the first exchange's key: as OpenSSH, a server whose
+    // key changes mid-session is not the one the user accepted.
+    dropbear_exit("Host key changed during rekey");
   }
   if (buf_get_pub_key(payload, hostkey, keytype) === null) {
     TRACE("failed getting pubkey");
