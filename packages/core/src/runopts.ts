@@ -39,8 +39,15 @@ export const OUR_DEFAULT_RECV_WINDOW = 1024 * 1024;
  */
 export const OUR_RECV_MAX_PAYLOAD_LEN = 128 * 1024;
 
-/** sysoptions.h's RECV_MAX_PACKET_LEN for our payload: the payload and room for the packet around it. */
-export const OUR_RECV_MAX_PACKET_LEN = Math.max(35000, OUR_RECV_MAX_PAYLOAD_LEN + 100);
+/**
+ * sysoptions.h's RECV_MAX_PACKET_LEN for our payload: the payload and room for the packet around
+ * it. C's "+ 100" fits inside its 35000 floor for a 32 KiB payload; above that floor the room
+ * must hold what a peer may add to a payload of our maximum: zlib's worst expansion (51 bytes at
+ * 128 KiB), the padding-length byte and up to 255 bytes of padding (RFC 4253 §6), the length
+ * field and a MAC (32 at most), 343 in all. With "+ 100" a peer padding at random, as the RFC
+ * allows, had its largest channel packets refused as a bad packet size.
+ */
+export const OUR_RECV_MAX_PACKET_LEN = Math.max(35000, OUR_RECV_MAX_PAYLOAD_LEN + 512);
 
 /**
  * The largest payload we send, 128 KiB where Dropbear builds with TRANS_MAX_PAYLOAD_LEN 16 KiB

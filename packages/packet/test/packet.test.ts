@@ -291,6 +291,34 @@ describe("packet.c over a real socket", () => {
     });
   }
 
+  it("the largest payload we accept, with 251 bytes of padding (RFC 4253 allows up to 255), is accepted", async () => {
+    // Before any key exchange: no cipher (8-byte blocks) and no MAC, so the test writes the
+    // packet itself, padded as some implementations do, with a random amount up to the limit.
+    const p = await tcpPair();
+    cleanups.push(p.close);
+    const rx = new CliSession(new runopts(), new cli_runopts());
+    rx.remoteclosed = () => {
+      throw new DropbearExit(0, "Remote closed the connection");
+    };
+    rx.sock_in = new StreamFd(p.b);
+    const body = randomBytes(OUR_RECV_MAX_PAYLOAD_LEN);
+    body[0] = 94;
+    const pad = 251; // 4 + 1 + payload + pad fills whole 8-byte blocks
+    const wire = Buffer.alloc(4 + 1 + body.length + pad);
+    wire.writeUInt32BE(1 + body.length + pad, 0);
+    wire[4] = pad;
+    body.copy(wire, 5);
+    expect(wire.length % 8).toBe(0);
+    (p.a as net.Socket).write(wire);
+    for (let j = 0; j < 2000 && rx.payload === null; j++) {
+      await new Promise((r) => setTimeout(r, j < 20 ? 0 : 1));
+      if (rx.sock_in.readReady()) read_packet(rx);
+    }
+    const payload = rx.payload!;
+    expect(payload.len - payload.pos).toBe(body.length);
+    expect(payload.data.subarray(payload.pos, payload.len).equals(body)).toBe(true);
+  });
+
   it("a length over RECV_MAX_PACKET_LEN is refused before any allocation", async () => {
     const { tx, rx } = await pair(suites[0]!);
     const wire = send(tx, "x");
