@@ -11,7 +11,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { AMD_COPY_TUNABLES, LAUNCHER_TUNABLES_ENV, cpuVendor } from "@dropbear-ts/dbutil";
+import { AMD_COPY_TUNABLES, LAUNCHER_HELD_CA_ENV, LAUNCHER_TUNABLES_ENV, cpuVendor } from "@dropbear-ts/dbutil";
 
 const run = promisify(execFile);
 const launcher = fileURLToPath(new URL("../tools/launch-bin.cjs", import.meta.url));
@@ -247,6 +247,25 @@ describe("the bin scripts' first lines", () => {
     expect(Number(BigInt(`0x${got.mask}`) & 0xfn)).toBe(5);
     expect(got.args).toEqual(["a b", "", "$HOME"]);
     expect(JSON.parse((await run(process.execPath, [bin, "x"], { env })).stdout)).toEqual({ mask: null, args: ["x"] });
+  });
+
+  it("run as a command, sh holds NODE_EXTRA_CA_CERTS back from Node's start, set or empty", async () => {
+    const bin = join(dir, "bin", "prog");
+    writeFileSync(bin, `${SHELL_HEAD}require(${JSON.stringify(launcher)}).launch(__filename);\n`);
+    chmodSync(bin, 0o755);
+    writeFileSync(join(dist, "bundle.cjs"), `process.stdout.write(JSON.stringify([process.env.NODE_EXTRA_CA_CERTS ?? null, process.env.${LAUNCHER_HELD_CA_ENV} ?? null]));`);
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
+    delete env[LAUNCHER_HELD_CA_ENV];
+    // A file Node would fail to read proves it was not read: Node warns on stderr when it tries.
+    const missing = join(dir, "no-such-ca.pem");
+    const held = await run(bin, [], { env: { ...env, NODE_EXTRA_CA_CERTS: missing } });
+    expect(JSON.parse(held.stdout)).toEqual([null, missing]);
+    expect(held.stderr).toBe("");
+    expect(JSON.parse((await run(bin, [], { env: { ...env, NODE_EXTRA_CA_CERTS: "" } })).stdout)).toEqual([null, ""]);
+    delete env.NODE_EXTRA_CA_CERTS;
+    expect(JSON.parse((await run(bin, [], { env })).stdout)).toEqual([null, null]);
+    const direct = await run(process.execPath, [bin], { env: { ...env, NODE_EXTRA_CA_CERTS: missing } });
+    expect(direct.stderr).toMatch(/Ignoring extra certs from/);
   });
 
   it("run as a command on an AMD processor, sh sets glibc's copy tunable unless GLIBC_TUNABLES is set", async () => {

@@ -5,7 +5,7 @@ import { userInfo } from "node:os";
 import { posix } from "node:path";
 import { SpawnChild, cloexecPipe, spawnChild } from "./spawn.js";
 import { keepIgnoredSignals } from "./sigign.js";
-import { dropLauncherTunables } from "./tunables.js";
+import { restoreLauncherEnv } from "./tunables.js";
 
 /** syslog priorities, as <syslog.h> numbers them (Dropbear passes them to `_dropbear_log`). */
 export const LOG_EMERG = 0;
@@ -490,7 +490,7 @@ export function dropbearMain(
     return 1;
   };
   keepIgnoredSignals();
-  dropLauncherTunables();
+  restoreLauncherEnv();
   const argv = [progname, ...process.argv.slice(2)];
   let r: number | Promise<number | void>;
   try {

@@ -1,30 +1,45 @@
 import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
-import { AMD_COPY_TUNABLES, LAUNCHER_TUNABLES_ENV, cpuVendor, dropLauncherTunables, launcherTunablesEnv } from "../src/tunables.js";
+import { AMD_COPY_TUNABLES, LAUNCHER_HELD_CA_ENV, LAUNCHER_TUNABLES_ENV, cpuVendor, launcherEnv, restoreLauncherEnv } from "../src/tunables.js";
 
 describe("glibc's copies on AMD processors (tunables.ts)", () => {
-  const saved = { t: process.env.GLIBC_TUNABLES, m: process.env[LAUNCHER_TUNABLES_ENV] };
+  const names = ["GLIBC_TUNABLES", LAUNCHER_TUNABLES_ENV, "NODE_EXTRA_CA_CERTS", LAUNCHER_HELD_CA_ENV] as const;
+  const saved = names.map((k) => [k, process.env[k]] as const);
   afterEach(() => {
-    for (const [k, v] of [["GLIBC_TUNABLES", saved.t], [LAUNCHER_TUNABLES_ENV, saved.m]] as const) {
+    for (const [k, v] of saved) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
   });
 
   it("takes out what the bin script added, so a child of ours starts without it, and gives it to a copy of the program", () => {
-    expect(launcherTunablesEnv()).toEqual({});
+    delete process.env.NODE_EXTRA_CA_CERTS;
+    expect(launcherEnv({ A: "1" })).toEqual({ A: "1" });
     Object.assign(process.env, { GLIBC_TUNABLES: AMD_COPY_TUNABLES, [LAUNCHER_TUNABLES_ENV]: "1" });
-    dropLauncherTunables();
+    restoreLauncherEnv();
     expect(process.env.GLIBC_TUNABLES).toBeUndefined();
     expect(process.env[LAUNCHER_TUNABLES_ENV]).toBeUndefined();
     // dbclient's -f and multihop copies and dropbear's daemonized one start through node.
-    expect(launcherTunablesEnv()).toEqual({ GLIBC_TUNABLES: AMD_COPY_TUNABLES, [LAUNCHER_TUNABLES_ENV]: "1" });
+    expect(launcherEnv({ A: "1" })).toEqual({ A: "1", GLIBC_TUNABLES: AMD_COPY_TUNABLES, [LAUNCHER_TUNABLES_ENV]: "1" });
+  });
+
+  it("puts NODE_EXTRA_CA_CERTS back, as it was (empty too), and holds it back from a copy's start", () => {
+    for (const v of ["/etc/ssl/certs/ca-certificates.crt", ""]) {
+      delete process.env.NODE_EXTRA_CA_CERTS;
+      process.env[LAUNCHER_HELD_CA_ENV] = v;
+      restoreLauncherEnv();
+      expect(process.env.NODE_EXTRA_CA_CERTS).toBe(v);
+      expect(process.env[LAUNCHER_HELD_CA_ENV]).toBeUndefined();
+      const env = launcherEnv({ ...process.env });
+      expect(env.NODE_EXTRA_CA_CERTS).toBeUndefined();
+      expect(env[LAUNCHER_HELD_CA_ENV]).toBe(v);
+    }
   });
 
   it("leaves GLIBC_TUNABLES alone when the program was given it", () => {
     delete process.env[LAUNCHER_TUNABLES_ENV];
     process.env.GLIBC_TUNABLES = "glibc.malloc.arena_max=4";
-    dropLauncherTunables();
+    restoreLauncherEnv();
     expect(process.env.GLIBC_TUNABLES).toBe("glibc.malloc.arena_max=4");
   });
 
