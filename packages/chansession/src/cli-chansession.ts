@@ -1,7 +1,7 @@
-import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readFileSync } from "node:fs";
+import { closeSync, createReadStream, createWriteStream, fstatSync, readFileSync } from "node:fs";
 import * as net from "node:net";
 import { constants as osConstants } from "node:os";
-import type { Writable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { cli_setup_agent } from "@dropbear-ts/agentfwd";
 import { buf_getbool, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring, buf_setpos, cbuf_new } from "@dropbear-ts/buffer";
 import { send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request, streamChannelGone, streamChannelOpened } from "@dropbear-ts/channel";
@@ -100,7 +100,7 @@ export function setFdFlags(fd: number, flags: number): void {
  * (non-blocking), an input terminal a tty.ReadStream (libuv reopens the tty so the shared file
  * description stays blocking for others), and everything else (files, /dev/null, an output
  * terminal) an fs stream, whose blocking I/O runs in the thread pool one write at a time, in
- * order. Returns null when the fd is not open.
+ * order; but /dev/null none at all (nullStream). Returns null when the fd is not open.
  */
 function openStdioFd(fd: number, forWrite: boolean): StreamFd | null {
   const copy = dup_cloexec(fd);
@@ -114,6 +114,10 @@ function openStdioFd(fd: number, forWrite: boolean): StreamFd | null {
       return new StreamFd(new tty.ReadStream(copy, { highWaterMark: 65536 } as net.SocketConstructorOpts));
     }
     const st = fstatSync(copy);
+    if (st.isCharacterDevice() && st.rdev === DEV_NULL_RDEV) {
+      closeSync(copy);
+      return nullStream(forWrite);
+    }
     if (st.isFIFO() || st.isSocket()) {
       return new StreamFd(new net.Socket({ fd: copy, readable: !forWrite, writable: forWrite, allowHalfOpen: true, ...socketStreamOptions }));
     }
@@ -132,6 +136,18 @@ function openStdioFd(fd: number, forWrite: boolean): StreamFd | null {
   }
 }
 
+/** /dev/null's device number (major 1, minor 3), as fstat gives it on Linux. */
+const DEV_NULL_RDEV = (1 << 8) | 3;
+
+/**
+ * /dev/null as C's read and write find it: input that ends at once, output that is taken and
+ * dropped. No fs stream: the first one loads a dozen of Node's modules (fs/promises, readline),
+ * 2 ms of a `dbclient … </dev/null >/dev/null` run.
+ */
+function nullStream(forWrite: boolean): StreamFd {
+  return new StreamFd(forWrite ? new Writable({ write: (_chunk, _enc, done) => done() }) : Readable.from([]));
+}
+
 /** This session's handle on fd 0, 1 or 2, made on first use (see openStdioFd). */
 function cliStdioFd(ses: CliSession, fd: number): StreamFd | null {
   const cli_ses = ses.cli_ses;
@@ -142,7 +158,7 @@ function cliStdioFd(ses: CliSession, fd: number): StreamFd | null {
   let h = openStdioFd(fd, fd !== STDIN_FILENO);
   if (h === null && fd === STDIN_FILENO) {
     // No stdin at all reads as an empty one: C's read gets EBADF and closes it the same way.
-    h = new StreamFd(createReadStream("", { fd: openSync("/dev/null", "r") }));
+    h = nullStream(false);
   }
   if (h !== null) {
     cli_ses.stdiofds[fd] = h;
