@@ -62,7 +62,7 @@ export function hasTty(): boolean {
  * multihop hop's transport): getpass(3) would take its answer from there, where no line
  * ever comes, and the whole chain would wait forever, so the hop ends instead.
  */
-export function cli_prompt_input_check(ses: CliSession): void {
+export function checkPromptInput(ses: CliSession): void {
   if (ses.cli_ses.cli_opts.netcat_host !== null && !hasTty()) {
     dropbear_exit("No terminal to ask on: stdin carries the -B stream");
   }
@@ -360,7 +360,7 @@ export function getpass_or_cancel(ses: CliSession, prompt: string): string {
   if (ses.cli_ses.cli_opts.batch_mode) {
     dropbear_close("BatchMode active, no interactive session possible.");
   }
-  cli_prompt_input_check(ses);
+  checkPromptInput(ses);
   const password = cliAuthHooks.getpass(prompt);
   if (password === null || password.includes("\x03")) {
     dropbear_close("Interrupted.");

@@ -8,7 +8,7 @@ import {
   SSH_SERVICE_CONNECTION,
 } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
-import { cliAuthHooks, cli_prompt_input_check, getpass_or_cancel } from "./cli-auth.js";
+import { cliAuthHooks, checkPromptInput, getpass_or_cancel } from "./cli-auth.js";
 
 /**
  * Show the prompt and read an answer with echo (from /dev/tty, else stdin); "" at end of
@@ -19,7 +19,7 @@ function get_response(ses: CliSession, prompt: string): string {
   if (ses.cli_ses.getpass !== null) {
     return getpass_or_cancel(ses, prompt);
   }
-  cli_prompt_input_check(ses);
+  checkPromptInput(ses);
   process.stderr.write(prompt);
   const line = cliAuthHooks.getline();
   if (line === null) {

@@ -69,7 +69,7 @@ import {
   type signature_type,
   readKeyFileText,
 } from "@dropbear-ts/signkey";
-import { cliAuthHooks, cli_prompt_input_check, hasTty } from "./cli-auth.js";
+import { cliAuthHooks, checkPromptInput, hasTty } from "./cli-auth.js";
 
 // Dropbear loads each -i file into cli_opts.privkeys while parsing options; here the options
 // keep file names and the keys are loaded when publickey auth first needs them, into a list per
@@ -129,7 +129,7 @@ function opensshPublicKey(text: string): sign_key | null {
 /** Ask for a passphrase and decrypt; null when the user gives up (empty answer) or never gets it right. */
 function decryptKeyFile(ses: CliSession, filename: string): sign_key | null {
   if (ses.cli_ses.getpass === null) {
-    cli_prompt_input_check(ses);
+    checkPromptInput(ses);
   }
   const getpass = ses.cli_ses.getpass ?? cliAuthHooks.getpass;
   for (let i = 0; i < PASSPHRASE_TRIES; i++) {

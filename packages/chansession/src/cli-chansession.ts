@@ -141,8 +141,8 @@ const DEV_NULL_RDEV = (1 << 8) | 3;
 
 /**
  * /dev/null as C's read and write find it: input that ends at once, output that is taken and
- * dropped. No fs stream: the first one loads a dozen of Node's modules (fs/promises, readline),
- * 2 ms of a `dbclient … </dev/null >/dev/null` run.
+ * dropped. No fs stream: the first one loads a dozen of Node's modules (fs/promises, readline)
+ * and starts libuv's thread pool, 7-11 ms of a `dbclient … </dev/null >/dev/null` run.
  */
 function nullStream(forWrite: boolean): StreamFd {
   return new StreamFd(forWrite ? new Writable({ write: (_chunk, _enc, done) => done() }) : Readable.from([]));
