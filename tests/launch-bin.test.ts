@@ -256,7 +256,7 @@ describe("the bin scripts' first lines", () => {
     writeFileSync(join(dist, "bundle.cjs"), `process.stdout.write(JSON.stringify([process.env.NODE_EXTRA_CA_CERTS ?? null, process.env.${LAUNCHER_HELD_CA_ENV} ?? null]));`);
     const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
     delete env[LAUNCHER_HELD_CA_ENV];
-    // A file Node would fail to read proves it was not read: Node warns on stderr when it tries.
+    // A file Node would fail to read shows whether it was read: Node warns on stderr when it tries.
     const missing = join(dir, "no-such-ca.pem");
     const held = await run(bin, [], { env: { ...env, NODE_EXTRA_CA_CERTS: missing } });
     expect(JSON.parse(held.stdout)).toEqual([null, missing]);
@@ -264,8 +264,11 @@ describe("the bin scripts' first lines", () => {
     expect(JSON.parse((await run(bin, [], { env: { ...env, NODE_EXTRA_CA_CERTS: "" } })).stdout)).toEqual([null, ""]);
     delete env.NODE_EXTRA_CA_CERTS;
     expect(JSON.parse((await run(bin, [], { env })).stdout)).toEqual([null, null]);
+    // Node 20 reads the bundle as it starts, so `node <bin>` (no sh line) warns about it; Node 24
+    // reads it only when TLS first needs it, and warns about nothing here.
+    const eager = (await run(process.execPath, ["-e", "0"], { env: { ...env, NODE_EXTRA_CA_CERTS: missing } })).stderr.includes("Ignoring extra certs");
     const direct = await run(process.execPath, [bin], { env: { ...env, NODE_EXTRA_CA_CERTS: missing } });
-    expect(direct.stderr).toMatch(/Ignoring extra certs from/);
+    expect(direct.stderr.includes("Ignoring extra certs")).toBe(eager);
   });
 
   it("run as a command on an AMD processor, sh sets glibc's copy tunable unless GLIBC_TUNABLES is set", async () => {
