@@ -3,7 +3,7 @@ import { closeSync, fstatSync, readFileSync, readdirSync, realpathSync, unlinkSy
 import { getPriority, setPriority } from "node:os";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
-import { AMD_COPY_TUNABLES, LOG_INFO, LOG_WARNING, TRACE, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, strerror_code } from "@dropbear-ts/dbutil";
+import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, strerror_code } from "@dropbear-ts/dbutil";
 import {
   FdError,
   ListenerFd,
@@ -97,11 +97,10 @@ export function connectionNodeFlags(execArgv: readonly string[]): string[] {
  * changes what it loads (a connection process runs as root before auth), and
  * NODE_EXTRA_CA_CERTS, a CA bundle Node parses as it starts (1.8 MB more per process with
  * Debian's 144 certificates) for TLS, which an SSH server never speaks. Each is passed under
- * HELD_ENV_PREFIX instead and put back as the process starts (restoreConnectionEnv), so -e still
+ * HELD_ENV_PREFIX (dbutil) instead and put back as the process starts (restoreConnectionEnv), so -e still
  * hands the daemon's whole environment to the user's commands.
  */
 const HELD_ENV = /^NODE_(OPTIONS|PATH|PRESERVE_SYMLINKS|PRESERVE_SYMLINKS_MAIN|REPL_EXTERNAL_MODULE|V8_COVERAGE|CHANNEL_FD|CHANNEL_SERIALIZATION_MODE|UNIQUE_ID|EXTRA_CA_CERTS)$/;
-const HELD_ENV_PREFIX = "DROPBEAR_TS_HELD_";
 
 /**
  * V8 flags every connection process gets ahead of the daemon's own (a flag given to the daemon

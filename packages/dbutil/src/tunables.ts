@@ -29,12 +29,20 @@ export function cpuVendor(): string | null {
 }
 
 /**
- * Where the bin scripts hold NODE_EXTRA_CA_CERTS while Node starts. Node parses that CA bundle
- * as it starts, for TLS, which none of our programs speaks: about 35 ms of every start with
- * Debian's bundle here (dbclient `true`, 0.17 against 0.20 s). The daemon holds it back from its
- * connection processes under the same name (apps/dropbear's HELD_ENV).
+ * The prefix a variable Node acts on as it starts is passed under, held back from that start,
+ * and put back under its own name once the program runs: by the bin scripts for
+ * NODE_EXTRA_CA_CERTS (LAUNCHER_HELD_CA_ENV) and by the daemon for its connection processes
+ * (apps/dropbear's HELD_ENV).
  */
-export const LAUNCHER_HELD_CA_ENV = "DROPBEAR_TS_HELD_NODE_EXTRA_CA_CERTS";
+export const HELD_ENV_PREFIX = "DROPBEAR_TS_HELD_";
+
+/**
+ * Where the bin scripts hold NODE_EXTRA_CA_CERTS while Node starts (their sh line spells the
+ * name out). Node parses that CA bundle as it starts, for TLS, which none of our programs
+ * speaks: about 35 ms of every start with Debian's bundle here (dbclient `true`, 0.17 against
+ * 0.20 s).
+ */
+export const LAUNCHER_HELD_CA_ENV = `${HELD_ENV_PREFIX}NODE_EXTRA_CA_CERTS`;
 
 /** What the bin script added to this process's environment and restoreLauncherEnv took out. */
 let launcherTunables: string | null = null;
