@@ -443,7 +443,9 @@ describe("get_socket_address", () => {
   });
 
   it("names both ends of a Unix-domain socket as getnameinfo does: localhost, no port", async () => {
-    const path = join(mkdtempSync(join(tmpdir(), "dbts-unix-")), "s");
+    const dir = mkdtempSync(join(tmpdir(), "dbts-unix-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, "s");
     const server = net.createServer().listen(path);
     await once(server, "listening");
     const accepted = once(server, "connection");

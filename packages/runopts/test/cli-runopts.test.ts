@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { DropbearExit, get_debug_trace } from "@dropbear-ts/dbutil";
 import { QuietExit } from "@dropbear-ts/dbutil";
 import { DROPBEAR_KEX_FIRST_FOLLOWS } from "@dropbear-ts/options";
@@ -17,6 +17,7 @@ beforeAll(() => {
 });
 afterAll(() => {
   process.env.HOME = savedHome;
+  rmSync(home, { recursive: true, force: true });
 });
 
 const parse = (...args: string[]) => capture(() => cli_getopts(["dbclient", ...args]));
@@ -331,6 +332,7 @@ describe("cli-runopts.c -o", () => {
 
 describe("cli-runopts.c identity files", () => {
   const dir = mkdtempSync(join(tmpdir(), "cli-keys-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const k1 = join(dir, "k1");
   const k2 = join(dir, "k2");
   writeFileSync(k1, "key");
@@ -370,6 +372,7 @@ describe("cli-runopts.c multihop", () => {
 
   it("passes -q, -y, BatchMode, Compression, -J, -W and -i on to the inner hops", () => {
     const dir = mkdtempSync(join(tmpdir(), "cli-hop-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const key = join(dir, "k");
     writeFileSync(key, "key");
     const { opts, cli_opts } = ok("-qyy", "-o", "BatchMode=yes", "-o", "Compression=yes", "-J", "px", "-W", "65536", "-i", key, "a,c");

@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, onTestFinished } from "vitest";
 import { DropbearExit, get_debug_trace } from "@dropbear-ts/dbutil";
 import { QuietExit } from "@dropbear-ts/dbutil";
 import { DROPBEAR_SIGNKEY_ECDSA_NISTP256, DROPBEAR_SIGNKEY_ED25519, KEYFILE_DROPBEAR, import_write, signkeyGenerateKey } from "@dropbear-ts/signkey";
@@ -209,6 +209,7 @@ describe("svr-runopts.c checks", () => {
 
 describe("svr-runopts.c banner", () => {
   const dir = mkdtempSync(join(tmpdir(), "svr-runopts-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("loads the banner file", () => {
     const f = join(dir, "banner");
@@ -281,6 +282,7 @@ describe("svr-runopts.c -h -V -Q and unknown flags", () => {
 describe("svr-runopts.c load_all_hostkeys", () => {
   it("does not take a host key whose numbers cannot sign, and says why", () => {
     const dir = mkdtempSync(join(tmpdir(), "dbts-hostkeys-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const bad = signkeyGenerateKey(DROPBEAR_SIGNKEY_ECDSA_NISTP256, 256);
     bad.ecckey256!.k = 0n;
     import_write(join(dir, "ecdsa"), bad, null, KEYFILE_DROPBEAR);
