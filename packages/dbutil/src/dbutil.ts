@@ -177,8 +177,10 @@ export function debug_start_net(): void {
   }
 }
 
+/** Seconds on a monotonic clock to the microsecond, as C's gettimeofday gives them: only differences are printed. */
 function nowSeconds(): number {
-  return Date.now() / 1000;
+  const [sec, ns] = process.hrtime();
+  return sec + ns / 1e9;
 }
 
 function time_since_start(): number {

@@ -78,6 +78,14 @@ describe("TRACE", () => {
     expect(lines[0]).toMatch(new RegExp(`^TRACE1 \\(${process.pid}\\) \\d+\\.\\d{6}: level one\\n$`));
     expect(lines[1]).toMatch(new RegExp(`^TRACE4 \\(${process.pid}\\) \\d+\\.\\d{6}: enter session_loop\\n$`));
   });
+
+  it("stamps lines to the microsecond, as C's gettimeofday, not to the millisecond", () => {
+    const w = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    set_debug_trace(4);
+    for (let i = 0; i < 20; i++) TRACE("tick");
+    const micros = w.mock.calls.map((c) => /\) \d+\.\d{3}(\d{3}):/.exec(String(c[0]))![1]);
+    expect(micros.some((u) => u !== "000")).toBe(true);
+  });
 });
 
 describe("helpers", () => {
