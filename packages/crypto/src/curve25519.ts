@@ -9,7 +9,7 @@ import {
 import { constant_time_memcmp, dropbear_exit } from "@dropbear-ts/dbutil";
 
 import { genrandom } from "./dbrandom.js";
-import { generatePrivateKey } from "./keygen.js";
+import { generateX25519Jwk } from "./keygen.js";
 
 // The X25519 / Ed25519 surface Dropbear takes from TweetNaCl, done by OpenSSL instead. Raw
 // 32-byte keys go to node:crypto as JWK (RFC 8037), which Node hands to OpenSSL's raw-key
@@ -105,11 +105,10 @@ export interface Curve25519Keypair {
  * genrandom and a base-point multiply).
  */
 export function curve25519Keypair(): Curve25519Keypair {
-  const privateKey = generatePrivateKey("x25519");
-  const jwk = privateKey.export({ format: "jwk" });
-  const priv = jwkBytes(jwk.d);
-  keypairObjects.set(priv, privateKey);
-  return { priv, pub: jwkBytes(jwk.x) };
+  const { d, x } = generateX25519Jwk();
+  const priv = jwkBytes(d);
+  keypairObjects.set(priv, createPrivateKey({ key: { kty: "OKP", crv: "X25519", d, x }, format: "jwk" }));
+  return { priv, pub: jwkBytes(x) };
 }
 
 const ZEROES = Buffer.alloc(CURVE25519_LEN);
