@@ -28,6 +28,7 @@ interface Bindings {
   getusershell: () => string | null;
   endusershell: () => void;
   setresgid: (r: number, e: number, s: number) => number;
+  syscall: (nr: number, ...typedArgs: unknown[]) => number;
   getpass: (prompt: string) => string | null;
 }
 
@@ -83,6 +84,7 @@ function libc(): Bindings {
     getusershell: lib.func("const char *getusershell(void)") as Bindings["getusershell"],
     endusershell: lib.func("void endusershell(void)") as Bindings["endusershell"],
     setresgid: lib.func("int setresgid(uint32_t rgid, uint32_t egid, uint32_t sgid)") as Bindings["setresgid"],
+    syscall: lib.func("long syscall(long number, ...)") as Bindings["syscall"],
     getpass: lib.func("const char *getpass(const char *prompt)") as Bindings["getpass"],
   };
   return bindings;
@@ -167,6 +169,40 @@ export function getusershells(): string[] {
 /** setresgid(2); -1 leaves an id as it is. Returns 0 or -1. */
 export function setresgid(rgid: number, egid: number, sgid: number): number {
   return libc().setresgid(rgid >>> 0, egid >>> 0, sgid >>> 0);
+}
+
+/** setresuid(2) and setresgid(2)'s system call numbers where we know them. */
+const SYS_SETRES: Partial<Record<NodeJS.Architecture, { uid: number; gid: number }>> = {
+  x64: { uid: 117, gid: 119 },
+  arm64: { uid: 147, gid: 149 },
+};
+
+/** Effective id setters: this thread's alone (threadIdSetters) or, as Node's own, every thread's. */
+export interface EffectiveIdSetters {
+  seteuid(uid: number): void;
+  setegid(gid: number): void;
+}
+
+/**
+ * Setters of the calling thread's effective uid and gid through the system calls themselves
+ * (setresuid/setresgid with the other ids left as they are). Linux keeps credentials per thread;
+ * only glibc's wrappers make every thread follow, by signalling each of Node's other threads and
+ * waiting for it, about 0.1 ms a thread a call. For a switch that only this thread's next file
+ * accesses need (svr-authpubkey's asUser) this is C's single-threaded seteuid/setegid exactly.
+ * Null where this platform's numbers are not known; each setter throws when its call fails.
+ */
+export function threadIdSetters(): EffectiveIdSetters | null {
+  const nr = process.platform === "linux" ? SYS_SETRES[process.arch] : undefined;
+  if (nr === undefined) {
+    return null;
+  }
+  const b = libc();
+  const set = (call: number, name: string, id: number): void => {
+    if (b.syscall(call, "int", -1, "int", id, "int", -1) !== 0) {
+      throw new Error(`${name}(-1, ${id}, -1): errno ${b.koffi.errno()}`);
+    }
+  };
+  return { seteuid: (uid) => set(nr.uid, "setresuid", uid), setegid: (gid) => set(nr.gid, "setresgid", gid) };
 }
 
 /** getpass(3): prompts on /dev/tty (or stderr/stdin) with echo off; null on error. */

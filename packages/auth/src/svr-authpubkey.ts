@@ -51,6 +51,7 @@ import {
   signkey_name_from_type,
   signkey_type_from_signature,
 } from "@dropbear-ts/signkey";
+import { threadIdSetters } from "./libc.js";
 import { send_msg_userauth_failure, send_msg_userauth_success, svrAuthDecide } from "./svr-auth.js";
 import { svr_parse_pubkey_options } from "./svr-authpubkeyoptions.js";
 
@@ -415,7 +416,8 @@ export function buf_getline(line: buffer, authfile: AuthKeysFile): boolean {
 
 /**
  * Run `fn` with the user's effective uid and gid, as Dropbear opens authorized_keys (so
- * symlinks and permissions are judged as the user). Without setegid/seteuid (a worker
+ * symlinks and permissions are judged as the user): this thread's ids alone where libc's
+ * threadIdSetters can, as C's calls in its one thread. Without setegid/seteuid (a worker
  * thread) `fn` runs as we are.
  */
 function asUser<T>(ses: SvrSession, fn: () => T): T {
@@ -425,9 +427,10 @@ function asUser<T>(ses: SvrSession, fn: () => T): T {
   }
   const origuid = process.getuid!();
   const origgid = process.getgid!();
+  const ids = threadIdSetters() ?? { seteuid: (uid: number) => process.seteuid!(uid), setegid: (gid: number) => process.setegid!(gid) };
   try {
-    process.setegid!(ses.authstate.pw_gid);
-    process.seteuid!(ses.authstate.pw_uid);
+    ids.setegid(ses.authstate.pw_gid);
+    ids.seteuid(ses.authstate.pw_uid);
   } catch {
     dropbear_exit("Failed to set euid");
   }
@@ -435,8 +438,8 @@ function asUser<T>(ses: SvrSession, fn: () => T): T {
     return fn();
   } finally {
     try {
-      process.seteuid!(origuid);
-      process.setegid!(origgid);
+      ids.seteuid(origuid);
+      ids.setegid(origgid);
     } catch {
       // As in C: carrying on with the user's ids would be worse than ending the session.
       dropbear_exit("Failed to revert euid");
