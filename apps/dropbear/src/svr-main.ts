@@ -498,6 +498,18 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
 }
 
 /**
+ * The spare's warm-up step for what the connection's first moments reach: Node makes
+ * process.stderr on first use (2-5 ms, more for a pipe), and the first use comes as the wake-up
+ * socket is destroyed (Node's net checks whether a socket it closes is stderr) or with the
+ * "Child connection" log line; and the first local-time conversion sets V8's time zone up
+ * (~0.5 ms), which that line's date needs.
+ */
+function logWarmUp(): void {
+  void process.stderr;
+  new Date().getHours();
+}
+
+/**
  * A connection process started by the daemon: say it is ready, then wait for the socket the
  * daemon hands over (HANDOFF_FD), and close the handoff socket at once (nothing more comes over
  * it). Leaves quietly if the daemon goes first. While it waits it runs the warm-up steps, one
@@ -507,7 +519,7 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
  * comes before they are done waits for one step at most.
  */
 function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<StreamFd<Socket>> {
-  const steps = [...svrKexWarmUpSteps(svr_opts, algo_tables_new(opts.algos)), svrAuthWarmUp];
+  const steps = [...svrKexWarmUpSteps(svr_opts, algo_tables_new(opts.algos)), svrAuthWarmUp, logWarmUp];
   return new Promise((resolve) => {
     let received = false;
     // The daemon's wake-up comes on the childpipe, read through a copy of it: the childpipe
