@@ -78,12 +78,16 @@ const DAEMON_ONLY_VALUE_FLAGS =
 /**
  * The daemon's Node flags that a connection process gets: all but DAEMON_ONLY_FLAGS, each of
  * those dropped with its value (else `--cpu-prof-interval 100` would leave `100` to be run as
- * the program).
+ * the program), and but those CONNECTION_V8_FLAGS gives already (the bin scripts' own
+ * `--v8-pool-size=1`).
  */
 export function connectionNodeFlags(execArgv: readonly string[]): string[] {
   const kept: string[] = [];
   for (let i = 0; i < execArgv.length; i++) {
     const a = execArgv[i]!;
+    if (CONNECTION_V8_FLAGS.includes(a)) {
+      continue;
+    }
     if (!DAEMON_ONLY_FLAGS.test(a)) {
       kept.push(a);
     } else if (DAEMON_ONLY_VALUE_FLAGS.test(a)) {

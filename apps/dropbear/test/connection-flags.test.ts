@@ -25,6 +25,11 @@ describe("connectionNodeFlags", () => {
     ).toEqual(["--max-old-space-size=64", "--stack-size=900"]);
   });
 
+  it("leaves out what the connection flags give already, as the bin scripts' --v8-pool-size=1", () => {
+    expect(connectionNodeFlags(["--v8-pool-size=1", "--no-warnings"])).toEqual(["--no-warnings"]);
+    expect(connectionNodeFlags(["--v8-pool-size=2"])).toEqual(["--v8-pool-size=2"]);
+  });
+
   it("keeps every other flag as given", () => {
     expect(connectionNodeFlags(["--max-semi-space-size=2", "--no-warnings", "--enable-source-maps"])).toEqual([
       "--max-semi-space-size=2",
