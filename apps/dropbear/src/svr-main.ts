@@ -279,18 +279,27 @@ class ConnProcs {
     this.backoff = Math.min(this.backoff * 2, SPARE_RETRY_MAX_MS);
   }
 
-  /** The spare if one is alive, else a process started now for this connection (or null). */
+  /**
+   * The spare if one is alive, else a process started now for this connection (or null). A
+   * spare keeps SPARE_NICE until restoreNice, which the caller runs once the connection is
+   * handed over: renicing each of its threads takes about a millisecond, and the spare needs
+   * longer than that to wake up and take the connection.
+   */
   take(): ConnProc | null {
     const p = this.spare;
     this.spare = null;
     if (p !== null && p.child.exitCode === null && p.child.signalCode === null && !p.handoff.destroyed) {
-      if (this.nice !== null) reniceProcess(p.child.pid!, this.nice);
       return p;
     }
     if (p !== null) {
       discard(p);
     }
     return this.start();
+  }
+
+  /** A taken process gets the daemon's own nice value back, every thread of it (a no-op for one that never had SPARE_NICE). */
+  restoreNice(p: ConnProc): void {
+    if (this.nice !== null) reniceProcess(p.child.pid!, this.nice);
   }
 
   /** The daemon is exiting: the spare goes with it. */
@@ -494,6 +503,7 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
         continue;
       }
       handoff(p, sock);
+      procs.restoreNice(p);
       children.push({ pipe: new StreamFd(p.pipe), host: remote_host });
       // The next spare only once this connection is on its way, and not on its CPU.
       procs.refillAfter(p);
