@@ -14,7 +14,7 @@ import {
   type SvrSession,
 } from "@dropbear-ts/core";
 import { genrandom } from "@dropbear-ts/crypto";
-import { LOG_ERR, LOG_NOTICE, LOG_WARNING, TRACE, dropbear_assert, dropbear_exit, dropbear_log, gettime_wrapper, malloc_trim } from "@dropbear-ts/dbutil";
+import { LOG_ERR, LOG_NOTICE, LOG_WARNING, TRACE, dropbear_assert, dropbear_exit, dropbear_log, gettime_wrapper, isempty, malloc_trim } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_NGROUP_MAX,
   DROPBEAR_SVR_DROP_PRIVS,
@@ -26,7 +26,7 @@ import {
   SSH_MSG_USERAUTH_SUCCESS,
   SSH_SERVICE_CONNECTION,
 } from "@dropbear-ts/options";
-import { encrypt_packet } from "@dropbear-ts/packet";
+import { encrypt_packet, write_packet } from "@dropbear-ts/packet";
 import { fill_passwd } from "./common-session.passwd.js";
 import { getgrnam_gid, getgrouplist, getpwnam, getusershells, setresgid } from "./libc.js";
 import { svr_auth_password } from "./svr-authpasswd.js";
@@ -432,8 +432,15 @@ export function send_msg_userauth_success(ses: SvrSession): void {
   encrypt_packet(ses);
   ses.authstate.authdone = true;
 
-  if (DROPBEAR_SVR_DROP_PRIVS) {
-    svr_ses.switch_user?.(ses);
+  if (DROPBEAR_SVR_DROP_PRIVS && svr_ses.switch_user !== null) {
+    // Beyond C, which sends the SUCCESS when its loop next writes: it goes to the socket now,
+    // so the client's channel open overlaps the switch (initgroups and four set*id calls, each
+    // of which glibc makes every one of Node's threads follow: 2-3 ms). Nothing the client
+    // sends is read before the switch is done.
+    if (ses.sock_out !== null && !isempty(ses.writequeue)) {
+      write_packet(ses);
+    }
+    svr_ses.switch_user(ses);
   }
 
   if (svr_ses.childpipe >= 0) {

@@ -343,6 +343,32 @@ describe("recv_msg_userauth_request", () => {
   });
 });
 
+describe("send_msg_userauth_success", () => {
+  it("puts the SUCCESS on the socket before switching user, so the client's next request overlaps the switch", () => {
+    const ses = session((o) => (o.allowblankpass = true));
+    const written: Buffer[] = [];
+    // The transport as write_packet uses it: a gathered write that takes everything.
+    const sock = { writev: (iov: Uint8Array[]) => iov.reduce((n, b) => (written.push(Buffer.from(b)), n + b.length), 0) };
+    ses.sock_out = sock as unknown as NonNullable<SvrSession["sock_out"]>;
+    let atSwitch: number | null = null;
+    ses.svr_ses.switch_user = () => {
+      atSwitch = Buffer.concat(written).length;
+    };
+    send(ses, request("root", "none"));
+    ses.authstate.pw_passwd = "";
+    send(ses, request("root", "none"));
+    expect(ses.authstate.authdone).toBe(true);
+    // The FAILURE of the first request and the SUCCESS were both out when the switch began.
+    expect(atSwitch).toBeGreaterThan(0);
+    const out = Buffer.concat(written);
+    expect(atSwitch).toBe(out.length);
+    // In clear here (no keys): length, padding length, then the payload's type byte.
+    const types: number[] = [];
+    for (let off = 0; off < out.length; off += 4 + out.readUInt32BE(off)) types.push(out[off + 5]!);
+    expect(types).toEqual([SSH_MSG_USERAUTH_FAILURE, SSH_MSG_USERAUTH_SUCCESS]);
+  });
+});
+
 describe("recv_msg_service_request", () => {
   const service = (name: string) => {
     const b = buf_new(64);
