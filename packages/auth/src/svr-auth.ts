@@ -53,11 +53,8 @@ import { svr_auth_pubkey } from "./svr-authpubkey.js";
 export function svrAuthWarmUp(): void {
   getpwnam("root");
   getusershells();
-  getgrouplist("root", 0, NGROUPS_WARMUP);
+  getgrouplist("root", 0, DROPBEAR_NGROUP_MAX);
 }
-
-/** Room for root's groups in svrAuthWarmUp's lookup (more only makes getgrouplist say so). */
-const NGROUPS_WARMUP = 64;
 
 /** Reset the auth state for a new session: publickey, plus password unless -s. @dropbear svr-auth.c svr_authinitialise */
 export function svr_authinitialise(ses: SvrSession): void {
