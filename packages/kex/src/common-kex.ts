@@ -67,7 +67,7 @@ import {
   SSH_STRICT_KEX_C,
   SSH_STRICT_KEX_S,
 } from "@dropbear-ts/options";
-import { encrypt_packet, newzstream } from "@dropbear-ts/packet";
+import { encrypt_packet, zstreamIdleWork } from "@dropbear-ts/packet";
 import { signkey_type_from_signature, type signature_type } from "@dropbear-ts/signkey";
 
 /** Body bytes of the packet a cipher warm-up seals: a multiple of every cipher's block size. */
@@ -222,7 +222,7 @@ function switch_keys(ses: sshsession): void {
   const newkeys = ses.newkeys!;
   if (ses.kexstate.recvnewkeys && newkeys.recv.valid) {
     TRACE("switch_keys recv");
-    gen_new_zstream(newkeys.recv, false);
+    gen_new_zstream(ses, newkeys.recv, false);
     // C overwrites (burns) the old keys in place; ours may hold OpenSSL contexts to free.
     freeKeyStates(ses.keys.recv);
     ses.keys.recv = newkeys.recv;
@@ -230,7 +230,7 @@ function switch_keys(ses: sshsession): void {
   }
   if (ses.kexstate.sentnewkeys && newkeys.trans.valid) {
     TRACE("switch_keys trans");
-    gen_new_zstream(newkeys.trans, true);
+    gen_new_zstream(ses, newkeys.trans, true);
     freeKeyStates(ses.keys.trans);
     ses.keys.trans = newkeys.trans;
     newkeys.trans = new key_context_directional();
@@ -279,11 +279,16 @@ export function recv_msg_newkeys(ses: sshsession): void {
 
 /**
  * A new zlib stream for a direction whose negotiated method compresses (the old one goes with
- * the old keys). @dropbear common-kex.c gen_new_zstream_recv
+ * the old keys). Beyond C, it is made while the loop waits for the peer, or at its first packet
+ * if that comes sooner (zstreamOf): loading the zlib code and making the stream took 9-12 ms,
+ * which sat between a server's KEXDH_REPLY and its sending (Dropbear's own dbclient asks for
+ * zlib@openssh.com, used only after auth). @dropbear common-kex.c gen_new_zstream_recv
  */
-function gen_new_zstream(dir: key_context_directional, trans: boolean): void {
-  const compresses = dir.algo_comp === DROPBEAR_COMP_ZLIB || dir.algo_comp === DROPBEAR_COMP_ZLIB_DELAY;
-  dir.zstream = compresses ? newzstream(trans) : null;
+function gen_new_zstream(ses: sshsession, dir: key_context_directional, trans: boolean): void {
+  dir.zstream = null;
+  if (dir.algo_comp === DROPBEAR_COMP_ZLIB || dir.algo_comp === DROPBEAR_COMP_ZLIB_DELAY) {
+    ses.idle_work.push(...zstreamIdleWork(dir, trans));
+  }
 }
 
 /**

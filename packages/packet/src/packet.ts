@@ -62,11 +62,24 @@ let pakoModule: Pako | null = null;
 const pako = (): Pako => (pakoModule ??= createRequire(import.meta.url)("pako") as Pako);
 
 /** A fresh deflate (sending, default level) or inflate (receiving) stream as Dropbear sets zlib up. */
-export function newzstream(trans: boolean): ZStream {
+function newzstream(trans: boolean): ZStream {
   const { Deflate, Inflate } = pako();
   return trans
     ? new Deflate({ windowBits: DROPBEAR_ZLIB_WINDOW_BITS, memLevel: DROPBEAR_ZLIB_MEM_LEVEL })
     : new Inflate({ windowBits: DROPBEAR_ZLIB_WINDOW_BITS });
+}
+
+/** A direction's zlib stream, made now if gen_new_zstream left it for later. */
+export function zstreamOf(dir: key_context_directional, trans: boolean): ZStream {
+  return (dir.zstream ??= newzstream(trans));
+}
+
+/**
+ * Idle work that makes a direction's zlib stream before its first packet, in two steps that may
+ * fall in different waits for the peer: loading pako (8 ms here), then the stream (4 ms).
+ */
+export function zstreamIdleWork(dir: key_context_directional, trans: boolean): (() => void)[] {
+  return [() => void pako(), () => void zstreamOf(dir, trans)];
 }
 
 /** Is what we send compressed now? ("zlib@openssh.com" waits for auth.) @dropbear common-kex.c is_compress_trans */
@@ -103,7 +116,7 @@ function zpush(z: ZStream, data: Uint8Array, limit: number): Buffer {
 
 /** Inflate a received payload into a new buffer of at most OUR_RECV_MAX_PAYLOAD_LEN. @dropbear packet.c buf_decompress */
 function buf_decompress(ses: sshsession, buf: buffer, len: number): buffer {
-  const plain = zpush(ses.keys.recv.zstream!, buf_getptr(buf, len), OUR_RECV_MAX_PAYLOAD_LEN);
+  const plain = zpush(zstreamOf(ses.keys.recv, false), buf_getptr(buf, len), OUR_RECV_MAX_PAYLOAD_LEN);
   const ret = buf_new(plain.length);
   buf_putbytes(ret, plain);
   return ret;
@@ -112,7 +125,7 @@ function buf_decompress(ses: sshsession, buf: buffer, len: number): buffer {
 /** Deflate `len` bytes of src into dest. @dropbear packet.c buf_compress */
 function buf_compress(ses: sshsession, dest: buffer, src: buffer, len: number): void {
   TRACE2("enter buf_compress");
-  const packed = zpush(ses.keys.trans.zstream!, buf_getptr(src, len), len + ZLIB_COMPRESS_EXPANSION);
+  const packed = zpush(zstreamOf(ses.keys.trans, true), buf_getptr(src, len), len + ZLIB_COMPRESS_EXPANSION);
   buf_putbytes(dest, packed);
   TRACE2("leave buf_compress");
 }
