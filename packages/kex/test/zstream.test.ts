@@ -34,6 +34,17 @@ describe("zlib streams after NEWKEYS", () => {
     expect(k.svr.idle_work.length).toBeGreaterThanOrEqual(2);
     while (k.svr.idle_work.length > 0) k.svr.idle_work.shift()!();
     expect(trans.zstream).not.toBeNull();
+    // The client's receiving side: the same steps, its warm-up inflating as well.
+    expect(k.cli.keys.recv.zstream).toBeNull();
+    while (k.cli.idle_work.length > 0) k.cli.idle_work.shift()!();
+    expect(k.cli.keys.recv.zstream).not.toBeNull();
+    // Once auth is done the streams carry data; the warm-up's own streams touched neither.
+    k.svr.authstate.authdone = true;
+    k.cli.authstate.authdone = true;
+    const body = Buffer.alloc(2000, "after auth ");
+    sendTest(k.svr, body);
+    await pump(k, () => k.got.get(k.cli)!.length === 1);
+    expect(k.got.get(k.cli)![0]!.subarray(1)).toEqual(body);
   });
 
   it("zlib: with the idle work not run, the first packets after NEWKEYS make both ends' streams and arrive intact", async () => {
