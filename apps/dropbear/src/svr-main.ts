@@ -3,7 +3,7 @@ import { closeSync, fstatSync, readFileSync, readdirSync, realpathSync, unlinkSy
 import { getPriority, setPriority } from "node:os";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
-import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, strerror_code } from "@dropbear-ts/dbutil";
+import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, spawnWarmUp, strerror_code } from "@dropbear-ts/dbutil";
 import {
   FdError,
   ListenerFd,
@@ -529,11 +529,11 @@ function logWarmUp(): void {
  * it). Leaves quietly if the daemon goes first. While it waits it runs the warm-up steps, one
  * per event loop turn, until the socket comes: the key exchange, cipher and host key code once
  * on throwaway values (V8 compiles it, node:crypto and the libraries set themselves up), and the
- * C library calls of authentication. So a client does not wait for that, and a connection that
- * comes before they are done waits for one step at most.
+ * C library calls of authentication and of spawning the command. So a client does not wait for
+ * that, and a connection that comes before they are done waits for one step at most.
  */
 function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<StreamFd<Socket>> {
-  const steps = [...svrKexWarmUpSteps(svr_opts, algo_tables_new(opts.algos)), svrAuthWarmUp, logWarmUp];
+  const steps = [...svrKexWarmUpSteps(svr_opts, algo_tables_new(opts.algos)), svrAuthWarmUp, spawnWarmUp, logWarmUp];
   return new Promise((resolve) => {
     let received = false;
     // The daemon's wake-up comes on the childpipe, read through a copy of it: the childpipe

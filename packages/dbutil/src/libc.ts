@@ -111,6 +111,11 @@ export function programLib(): KoffiLib {
   return program;
 }
 
+/** How many C functions libcFunc has bound so far (what a warm-up step did, for its tests). */
+export function libcBindings(): number {
+  return funcs.size;
+}
+
 /**
  * A C function from libc (or `soname`) by its koffi declaration, bound once however many
  * callers ask. The caller casts it to the TypeScript signature the declaration implies.

@@ -63,14 +63,44 @@ const O_CLOEXEC = 0o2000000;
 
 type IntFn = (...args: unknown[]) => number;
 
+/** The C library calls of spawning and reaping a child, by name, as koffi binds them. */
+const DECL = {
+  pipe2: "int pipe2(_Out_ int32_t *fds, int flags)",
+  posix_spawn: "int posix_spawn(_Out_ int32_t *pid, const uint8_t *path, const uint8_t *fa, const uint8_t *attr, uint8_t **argv, uint8_t **envp)",
+  posix_spawn_file_actions_addchdir_np: "int posix_spawn_file_actions_addchdir_np(_Inout_ uint8_t *fa, const uint8_t *path)",
+  posix_spawn_file_actions_addclose: "int posix_spawn_file_actions_addclose(_Inout_ uint8_t *fa, int fd)",
+  posix_spawn_file_actions_addclosefrom_np: "int posix_spawn_file_actions_addclosefrom_np(_Inout_ uint8_t *fa, int from)",
+  posix_spawn_file_actions_adddup2: "int posix_spawn_file_actions_adddup2(_Inout_ uint8_t *fa, int fd, int newfd)",
+  posix_spawn_file_actions_addopen: "int posix_spawn_file_actions_addopen(_Inout_ uint8_t *fa, int fd, const uint8_t *path, int oflag, uint32_t mode)",
+  posix_spawn_file_actions_destroy: "int posix_spawn_file_actions_destroy(_Inout_ uint8_t *fa)",
+  posix_spawn_file_actions_init: "int posix_spawn_file_actions_init(_Inout_ uint8_t *fa)",
+  posix_spawnattr_destroy: "int posix_spawnattr_destroy(_Inout_ uint8_t *attr)",
+  posix_spawnattr_init: "int posix_spawnattr_init(_Inout_ uint8_t *attr)",
+  posix_spawnattr_setflags: "int posix_spawnattr_setflags(_Inout_ uint8_t *attr, short flags)",
+  posix_spawnattr_setsigdefault: "int posix_spawnattr_setsigdefault(_Inout_ uint8_t *attr, const uint8_t *set)",
+  posix_spawnattr_setsigmask: "int posix_spawnattr_setsigmask(_Inout_ uint8_t *attr, const uint8_t *set)",
+  sigemptyset: "int sigemptyset(_Inout_ uint8_t *set)",
+  waitpid: "int waitpid(int pid, _Out_ int32_t *status, int options)",
+} as const;
+
 function fn(decl: string): IntFn {
   return libcFunc<IntFn>(decl);
+}
+
+/**
+ * Bind every call in DECL now (1-2 ms of koffi's work), for the warm spare connection process:
+ * its first spawn (the session's command) then does not.
+ */
+export function spawnWarmUp(): void {
+  for (const decl of Object.values(DECL)) {
+    fn(decl);
+  }
 }
 
 /** pipe2(O_CLOEXEC): [read end, write end], or null with errno left set. */
 export function cloexecPipe(): [number, number] | null {
   const fds = new Int32Array(2);
-  if (fn("int pipe2(_Out_ int32_t *fds, int flags)")(fds, O_CLOEXEC) !== 0) {
+  if (fn(DECL.pipe2)(fds, O_CLOEXEC) !== 0) {
     return null;
   }
   return [fds[0]!, fds[1]!];
@@ -92,23 +122,23 @@ export function spawnErrno(): number {
 export function spawnChild(path: string, argv: readonly Uint8Array[], child: SpawnChild): number {
   const fa = Buffer.alloc(SIZEOF_FILE_ACTIONS);
   const attr = Buffer.alloc(SIZEOF_SPAWNATTR);
-  let r = fn("int posix_spawn_file_actions_init(_Inout_ uint8_t *fa)")(fa);
+  let r = fn(DECL.posix_spawn_file_actions_init)(fa);
   if (r !== 0) {
     return -r;
   }
-  r = fn("int posix_spawnattr_init(_Inout_ uint8_t *attr)")(attr);
+  r = fn(DECL.posix_spawnattr_init)(attr);
   if (r !== 0) {
-    fn("int posix_spawn_file_actions_destroy(_Inout_ uint8_t *fa)")(fa);
+    fn(DECL.posix_spawn_file_actions_destroy)(fa);
     return -r;
   }
   try {
     for (const a of child.actions) {
       switch (a.op) {
         case "dup2":
-          r = fn("int posix_spawn_file_actions_adddup2(_Inout_ uint8_t *fa, int fd, int newfd)")(fa, a.fd, a.newfd);
+          r = fn(DECL.posix_spawn_file_actions_adddup2)(fa, a.fd, a.newfd);
           break;
         case "open":
-          r = fn("int posix_spawn_file_actions_addopen(_Inout_ uint8_t *fa, int fd, const uint8_t *path, int oflag, uint32_t mode)")(
+          r = fn(DECL.posix_spawn_file_actions_addopen)(
             fa,
             a.fd,
             cstring(a.path),
@@ -117,13 +147,13 @@ export function spawnChild(path: string, argv: readonly Uint8Array[], child: Spa
           );
           break;
         case "close":
-          r = fn("int posix_spawn_file_actions_addclose(_Inout_ uint8_t *fa, int fd)")(fa, a.fd);
+          r = fn(DECL.posix_spawn_file_actions_addclose)(fa, a.fd);
           break;
         case "chdir":
-          r = fn("int posix_spawn_file_actions_addchdir_np(_Inout_ uint8_t *fa, const uint8_t *path)")(fa, cstring(a.path));
+          r = fn(DECL.posix_spawn_file_actions_addchdir_np)(fa, cstring(a.path));
           break;
         case "closefrom":
-          r = fn("int posix_spawn_file_actions_addclosefrom_np(_Inout_ uint8_t *fa, int from)")(fa, a.fd);
+          r = fn(DECL.posix_spawn_file_actions_addclosefrom_np)(fa, a.fd);
           break;
       }
       if (r !== 0) {
@@ -137,19 +167,19 @@ export function spawnChild(path: string, argv: readonly Uint8Array[], child: Spa
     const sigs = Buffer.alloc(SIZEOF_SIGSET);
     sigs.fill(0xff, 0, 8);
     for (const n of ignoredSignals().map((s) => osConstants.signals[s])) sigs[(n - 1) >> 3]! &= ~(1 << ((n - 1) & 7));
-    fn("int posix_spawnattr_setsigdefault(_Inout_ uint8_t *attr, const uint8_t *set)")(attr, sigs);
+    fn(DECL.posix_spawnattr_setsigdefault)(attr, sigs);
     const mask = Buffer.alloc(SIZEOF_SIGSET);
-    fn("int sigemptyset(_Inout_ uint8_t *set)")(mask);
-    fn("int posix_spawnattr_setsigmask(_Inout_ uint8_t *attr, const uint8_t *set)")(attr, mask);
+    fn(DECL.sigemptyset)(mask);
+    fn(DECL.posix_spawnattr_setsigmask)(attr, mask);
     const flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (child.setsid ? POSIX_SPAWN_SETSID : 0);
-    r = fn("int posix_spawnattr_setflags(_Inout_ uint8_t *attr, short flags)")(attr, flags);
+    r = fn(DECL.posix_spawnattr_setflags)(attr, flags);
     if (r !== 0) {
       return -r;
     }
     const pid = new Int32Array(1);
     const args: (Buffer | null)[] = [...argv.map((a) => cstring(a)), null];
     const envp: (Buffer | null)[] = [...[...child.env.values()].map((e) => cstring(e)), null];
-    r = fn("int posix_spawn(_Out_ int32_t *pid, const uint8_t *path, const uint8_t *fa, const uint8_t *attr, uint8_t **argv, uint8_t **envp)")(
+    r = fn(DECL.posix_spawn)(
       pid,
       cstring(path),
       fa,
@@ -162,15 +192,15 @@ export function spawnChild(path: string, argv: readonly Uint8Array[], child: Spa
     }
     return pid[0]!;
   } finally {
-    fn("int posix_spawnattr_destroy(_Inout_ uint8_t *attr)")(attr);
-    fn("int posix_spawn_file_actions_destroy(_Inout_ uint8_t *fa)")(fa);
+    fn(DECL.posix_spawnattr_destroy)(attr);
+    fn(DECL.posix_spawn_file_actions_destroy)(fa);
   }
 }
 
 /** waitpid(pid, WNOHANG): [pid, status] of a child that has ended, or null (still running, or none). */
 export function waitpidNohang(pid: number): [number, number] | null {
   const status = new Int32Array(1);
-  const r = fn("int waitpid(int pid, _Out_ int32_t *status, int options)")(pid, status, 1 /* WNOHANG */);
+  const r = fn(DECL.waitpid)(pid, status, 1 /* WNOHANG */);
   return r > 0 ? [r, status[0]!] : null;
 }
 
