@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
@@ -189,6 +189,29 @@ for (const target of TARGETS) {
       expect(sha(viaFile.stdout)).toBe(BIG_SHA);
     });
 
+    itSess(target.peers, "stdin, stdout and stderr on regular files: every byte, and >> appends", async () => {
+      const s = await target.start();
+      const outPath = join(work.dir, `out-${s.port}.bin`);
+      const errPath = join(work.dir, `err-${s.port}.txt`);
+      writeFileSync(outPath, "kept\n");
+      const fds = [openSync(bigLocal, "r"), openSync(outPath, "a"), openSync(errPath, "w")];
+      const child = spawn(process.execPath, [OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`, "cat; echo to-stderr >&2"], {
+        stdio: fds,
+        env: { ...process.env, HOME: work.dir },
+      });
+      for (const fd of fds) closeSync(fd);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+      const status = await exited(child);
+      clearTimeout(timer);
+      const err = readFileSync(errPath, "utf8");
+      expect(status, err).toBe(0);
+      const out = readFileSync(outPath);
+      expect(out.subarray(0, 5).toString()).toBe("kept\n");
+      expect(out.length - 5).toBe(BIG.length);
+      expect(sha(out.subarray(5))).toBe(BIG_SHA);
+      expect(err).toContain("to-stderr\n");
+    });
+
     itSess(target.peers, "5 MB upload hashed remotely, 5 MB download hashed locally", async () => {
       const s = await target.start();
       const up = await client(s, [], ["sha256sum"], { input: BIG, timeoutMs: 60_000 });
@@ -324,3 +347,38 @@ for (const target of TARGETS) {
   });
 }
 
+
+describe("our dbclient's stdio on regular files", () => {
+  /** The most threads `dbclient host 'cat; sleep 1'` had, sampled every 50 ms, with stdout on `outPath`. */
+  async function peakThreads(s: Server, outPath: string): Promise<number> {
+    const fds = [openSync("/dev/null", "r"), openSync(outPath, "w"), openSync("/dev/null", "w")];
+    const child = spawn(process.execPath, [OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`, "echo hi; sleep 1"], {
+      stdio: fds,
+      env: { ...process.env, HOME: work.dir },
+    });
+    for (const fd of fds) closeSync(fd);
+    let peak = 0;
+    const sample = setInterval(() => {
+      try {
+        peak = Math.max(peak, readdirSync(`/proc/${child.pid}/task`).length);
+      } catch {
+        // gone
+      }
+    }, 50);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    const status = await exited(child);
+    clearInterval(sample);
+    clearTimeout(timer);
+    expect(status).toBe(0);
+    return peak;
+  }
+
+  itSess(["ssh-keygen"], "take no thread pool: no more threads than with stdout on /dev/null", async () => {
+    const s = await TARGETS[1]!.start();
+    const outPath = join(work.dir, "threads-out.txt");
+    const withNull = await peakThreads(s, "/dev/null");
+    const withFile = await peakThreads(s, outPath);
+    expect(readFileSync(outPath, "utf8")).toBe("hi\n");
+    expect(withFile).toBeLessThanOrEqual(withNull);
+  });
+});
