@@ -87,11 +87,19 @@ export function zstreamIdleWork(dir: key_context_directional, trans: boolean): (
 /** A few bytes to compress once at warm-up. */
 const ZWARM_SAMPLE = Buffer.from("SSH-2.0 warm-up ".repeat(16));
 
-/** Deflate (and for a receiving direction inflate) ZWARM_SAMPLE on streams of their own. */
+/** Which of pako's two codes this process has run (a rekey's new streams need no warm-up). */
+const zwarmed = { deflate: false, inflate: false };
+
+/** Deflate (and for a receiving direction inflate) ZWARM_SAMPLE on streams of their own, once. */
 function zwarm(trans: boolean): void {
+  if (zwarmed.deflate && (trans || zwarmed.inflate)) {
+    return;
+  }
   const packed = zpush(newzstream(true), ZWARM_SAMPLE, ZWARM_SAMPLE.length + ZLIB_COMPRESS_EXPANSION);
+  zwarmed.deflate = true;
   if (!trans) {
     zpush(newzstream(false), packed, ZWARM_SAMPLE.length);
+    zwarmed.inflate = true;
   }
 }
 
