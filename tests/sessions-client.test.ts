@@ -347,9 +347,8 @@ for (const target of TARGETS) {
   });
 }
 
-
 describe("our dbclient's stdio on regular files", () => {
-  /** The most threads `dbclient host 'cat; sleep 1'` had, sampled every 50 ms, with stdout on `outPath`. */
+  /** The most threads `dbclient host 'echo hi; sleep 1'` had, sampled every 50 ms, with stdout on `outPath`. */
   async function peakThreads(s: Server, outPath: string): Promise<number> {
     const fds = [openSync("/dev/null", "r"), openSync(outPath, "w"), openSync("/dev/null", "w")];
     const child = spawn(process.execPath, [OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`, "echo hi; sleep 1"], {
