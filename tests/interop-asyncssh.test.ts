@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
+import { MAX_UNAUTH_PER_IP } from "@dropbear-ts/options";
 import { IS_ROOT, PEERS, PYTHON, hasAsyncssh, itAsyncssh } from "./helpers/peers.js";
 import { OURS, freePort, opensshKeygen, ourKeygen, runOurClient, scratch, startOurDropbear, type RunResult, type Server } from "./helpers/servers.js";
 import { echoRoundTrip, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
@@ -188,6 +189,13 @@ describe("asyncssh client → our dropbear", () => {
       () => "ssh-ed25519",
     ),
   );
+
+  itAsyncssh("as many handshakes at once as MAX_UNAUTH_PER_IP allows, each next one as the last is in: none dropped", async () => {
+    // The daemon must stop counting a connection as unauthenticated before its client can
+    // learn it is in (C's order), or the next connection finds a sixth slot taken.
+    const r = await py.ok("handshakes", { count: 30, at_once: MAX_UNAUTH_PER_IP, keys: [edKey] });
+    expect({ failed: r.failed, errors: r.errors }).toEqual({ failed: 0, errors: [] });
+  });
 
   itAsyncssh("password auth", async () => {
     await matrix({ password: { keys: null, password: PASSWORD } }, () => "ssh-ed25519");

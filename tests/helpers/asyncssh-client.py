@@ -307,6 +307,26 @@ async def op_rekey_cat(req):
     return r
 
 
+async def op_handshakes(req):
+    """`count` connections, at most `at_once` of them connecting and authenticating at a time
+    (not the global bound), each held open briefly once in: how many failed, and the first errors."""
+    gate = asyncio.Semaphore(req["at_once"])
+    opts = dict(username=user, known_hosts=None, client_keys=req["keys"], password=None, connect_timeout=LIMIT)
+    errors = []
+
+    async def one():
+        try:
+            async with gate:
+                conn = await asyncssh.connect("127.0.0.1", port, **opts)
+            async with conn:
+                await asyncio.sleep(0.2)
+        except Exception as e:
+            errors.append(f"{type(e).__name__}: {e}")
+
+    await asyncio.gather(*(one() for _ in range(req["count"])))
+    return {"failed": len(errors), "errors": errors[:3]}
+
+
 OPS = {name[3:]: fn for name, fn in globals().items() if name.startswith("op_")}
 
 

@@ -429,6 +429,18 @@ export function send_msg_userauth_success(ses: SvrSession): void {
   encrypt_packet(ses);
   ses.authstate.authdone = true;
 
+  // The daemon stops counting us as unauthenticated before the client can learn it is in, as
+  // in C (whose SUCCESS leaves after this close): a client that opens its next connection once
+  // the last one is authenticated never finds MAX_UNAUTH_PER_IP still holding the last's slot.
+  if (svr_ses.childpipe >= 0) {
+    try {
+      closeSync(svr_ses.childpipe);
+    } catch {
+      // Already closed: the slot is freed all the same.
+    }
+    svr_ses.childpipe = -1;
+  }
+
   if (DROPBEAR_SVR_DROP_PRIVS && svr_ses.switch_user !== null) {
     // Beyond C, which sends the SUCCESS when its loop next writes: it goes to the socket now,
     // so the client's channel open overlaps the switch (initgroups and four set*id calls, each
@@ -438,15 +450,6 @@ export function send_msg_userauth_success(ses: SvrSession): void {
       write_packet(ses);
     }
     svr_ses.switch_user(ses);
-  }
-
-  if (svr_ses.childpipe >= 0) {
-    try {
-      closeSync(svr_ses.childpipe);
-    } catch {
-      // Already closed: the slot is freed all the same.
-    }
-    svr_ses.childpipe = -1;
   }
   // Beyond C: once the session's start-up (kex, auth) is over and the loop waits, what it left
   // freed in the C heap goes back to the kernel (docs/process-model.md, "Idle memory").

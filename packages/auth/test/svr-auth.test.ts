@@ -367,6 +367,28 @@ describe("send_msg_userauth_success", () => {
     for (let off = 0; off < out.length; off += 4 + out.readUInt32BE(off)) types.push(out[off + 5]!);
     expect(types).toEqual([SSH_MSG_USERAUTH_FAILURE, SSH_MSG_USERAUTH_SUCCESS]);
   });
+
+  it("closes the childpipe before the SUCCESS reaches the socket: the daemon frees the unauthenticated slot first", () => {
+    const ses = session((o) => (o.allowblankpass = true));
+    const fd = openSync("/dev/null", "r");
+    ses.svr_ses.childpipe = fd;
+    const pipeAtWrite: number[] = [];
+    const sock = {
+      writev: (iov: Uint8Array[]) => {
+        pipeAtWrite.push(ses.svr_ses.childpipe);
+        return iov.reduce((n, b) => n + b.length, 0);
+      },
+    };
+    ses.sock_out = sock as unknown as NonNullable<SvrSession["sock_out"]>;
+    ses.svr_ses.switch_user = () => undefined;
+    send(ses, request("root", "none"));
+    ses.authstate.pw_passwd = "";
+    send(ses, request("root", "none"));
+    expect(ses.authstate.authdone).toBe(true);
+    // One gathered write carried the first request's FAILURE and the SUCCESS: the pipe was
+    // closed by then.
+    expect(pipeAtWrite).toEqual([-1]);
+  });
 });
 
 describe("recv_msg_service_request", () => {
