@@ -418,8 +418,8 @@ export function svrAuthCleanup(ses: SvrSession): void {
 
 /**
  * Answer USERAUTH_SUCCESS and mark auth done (after queuing the packet: delayed compression
- * starts with the next one). Then drop to the user via serversession.switch_user, and close the
- * childpipe so the listener stops counting this connection as unauthenticated.
+ * starts with the next one). Then close the childpipe so the listener stops counting this
+ * connection as unauthenticated, and drop to the user via serversession.switch_user.
  * @dropbear svr-auth.c send_msg_userauth_success
  */
 export function send_msg_userauth_success(ses: SvrSession): void {
