@@ -98,6 +98,29 @@ export interface dropbear_aead_mode {
   readonly aead_getlength: (seq: number, input: Uint8Array, len: number, cipher_state: cipher_state) => number;
   /** The MAC the mode implies: its tag size is the packet's macsize. */
   readonly aead_mac: dropbear_hash;
+  /**
+   * Beyond Dropbear: the state's opener of a packet read piece by piece (`aead_opener`), or
+   * null where it has none (then each packet is opened whole, by aead_crypt).
+   */
+  readonly aead_opener?: (cipher_state: cipher_state) => aead_opener | null;
+}
+
+/**
+ * Beyond Dropbear, which opens a received packet once it is whole in its buffer: opening it as
+ * its bytes are read, so they go from the socket's read buffer into the packet's through the
+ * cipher, with no copy before. One packet at a time: `begin`, `update` over the rest of the body
+ * in order, `end` with the tag. What was decrypted is not to be used unless `end` is true.
+ */
+export interface aead_opener {
+  /**
+   * Start packet `seq`, whose first `len` bytes (the length field and the start of the body) are
+   * at the start of `packet`: they are authenticated, and decrypted in place.
+   */
+  begin(seq: number, packet: Uint8Array, len: number): boolean;
+  /** Authenticate and decrypt the next `len` body bytes from input to output (the same bytes, or apart). */
+  update(input: Uint8Array, output: Uint8Array, len: number): boolean;
+  /** Whether the packet's tag verifies. */
+  end(tag: Uint8Array): boolean;
 }
 
 /**

@@ -9,11 +9,12 @@ import {
   LTC_ENCRYPT,
   type cipher_state,
   type dropbear_cipher,
+  type aead_opener,
   type dropbear_aead_mode,
   type dropbear_hash,
   type ltc_cipher_descriptor,
 } from "./algo.js";
-import { EvpCipher, EvpPoly1305, toOutput } from "./openssl.js";
+import { EvpCipher, EvpPoly1305, cryptSource } from "./openssl.js";
 
 // chacha20-poly1305@openssh.com (OpenSSH PROTOCOL.chacha20poly1305). The 64-byte key is two
 // ChaCha20 keys: the first 32 bytes (K_2) encrypt the body and, from block 0, give the
@@ -229,6 +230,8 @@ export class dropbear_chachapoly_state {
    */
   lenseq = -1;
   readonly lencipher = Buffer.alloc(4);
+  /** Opens a packet as it is read (OpenSSL path; null on the node:crypto path). */
+  readonly opener: aead_opener | null;
 
   constructor(
     /** K_2: body keystream and Poly1305 key (node:crypto path; null when `evp` holds it). */
@@ -239,7 +242,9 @@ export class dropbear_chachapoly_state {
     readonly headerKey: Buffer | null,
     /** The OpenSSL path's contexts; null on the node:crypto path. */
     readonly evp: ChachapolyEvp | null,
-  ) {}
+  ) {
+    this.opener = evp !== null ? new ChachapolyOpener(this, evp) : null;
+  }
 
   /** Free the OpenSSL contexts (see freeCipherState). */
   releaseNative(): void {
@@ -361,7 +366,7 @@ export function dropbear_chachapoly_crypt(
 }
 
 /**
- * The OpenSSL path, in place in output. The body context restarts at block 0 of packet seq;
+ * The OpenSSL path, into output. The body context restarts at block 0 of packet seq;
  * running it over one zero block yields the Poly1305 key and leaves it at block 1, the body's.
  */
 function chachapolyCryptEvp(
@@ -385,13 +390,50 @@ function chachapolyCryptEvp(
       return false;
     }
   }
-  toOutput(input, output, len);
-  const body = output.subarray(4, len);
+  const src = cryptSource(input, output, len, 4);
   return (
     lengthOut(state, seq, output, encrypt) &&
-    evp.body.crypt(body, body, len - 4) &&
+    evp.body.crypt(src.subarray(4, len), output.subarray(4, len), len - 4) &&
     (!encrypt || evp.poly.mac(evp.polykey, output, len, output.subarray(len, len + POLY1305_TAG_LEN)))
   );
+}
+
+/**
+ * A packet opened as it is read (algo.ts aead_opener), on the OpenSSL path: what
+ * chachapolyCryptEvp does for a whole packet, with the Poly1305 tag computed over the cipher
+ * text piece by piece, before each piece is decrypted, and compared at the end.
+ */
+class ChachapolyOpener implements aead_opener {
+  constructor(
+    private readonly state: dropbear_chachapoly_state,
+    private readonly evp: ChachapolyEvp,
+  ) {}
+
+  begin(seq: number, packet: Uint8Array, len: number): boolean {
+    const { state, evp } = this;
+    if (len < 4 || packet.length < len) {
+      return false;
+    }
+    setNonce(state.iv, seq);
+    const body = packet.subarray(4, len);
+    return (
+      evp.body.setIv(state.iv, false) &&
+      evp.body.crypt(ZERO_BLOCK, evp.polykey, ZERO_BLOCK.length) &&
+      evp.poly.init(evp.polykey) &&
+      evp.poly.update(packet, len) &&
+      lengthOut(state, seq, packet, false) &&
+      evp.body.crypt(body, body, len - 4)
+    );
+  }
+
+  update(input: Uint8Array, output: Uint8Array, len: number): boolean {
+    return this.evp.poly.update(input, len) && this.evp.body.crypt(input, output, len);
+  }
+
+  end(tag: Uint8Array): boolean {
+    const { state, evp } = this;
+    return evp.poly.final(state.tag) && evp.poly.equal(tag, state.tag, POLY1305_TAG_LEN);
+  }
 }
 
 /** En- or decrypt packet seq's length field in place, taking what getlength decrypted if it can. */
@@ -464,4 +506,5 @@ export const dropbear_mode_chachapoly: dropbear_aead_mode = {
   aead_crypt: dropbear_chachapoly_crypt,
   aead_getlength: dropbear_chachapoly_getlength,
   aead_mac: dropbear_chachapoly_mac,
+  aead_opener: (cipher_state) => (cipher_state as dropbear_chachapoly_state).opener,
 };

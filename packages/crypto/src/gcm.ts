@@ -11,12 +11,13 @@ import {
   CRYPT_ERROR,
   CRYPT_OK,
   LTC_ENCRYPT,
+  type aead_opener,
   type cipher_state,
   type dropbear_aead_mode,
   type dropbear_hash,
   type ltc_cipher_descriptor,
 } from "./algo.js";
-import { EvpCipher, toOutput } from "./openssl.js";
+import { EvpCipher, cryptSource } from "./openssl.js";
 
 // aes128-gcm@openssh.com / aes256-gcm@openssh.com (RFC 5647, with OpenSSH's choice that the
 // negotiated MAC is ignored). The 4-byte packet length is authenticated but sent in clear; the
@@ -39,6 +40,8 @@ export const dropbear_ghash: dropbear_hash = { hash_desc: null, keysize: 0, hash
 export class dropbear_gcm_state {
   /** Scratch for a received packet's tag (OpenSSL path). */
   readonly tag = Buffer.alloc(GHASH_LEN);
+  /** Opens a packet as it is read (OpenSSL path; null on the node:crypto path). */
+  readonly opener: aead_opener | null;
 
   constructor(
     readonly algorithm: CipherGCMTypes,
@@ -48,7 +51,9 @@ export class dropbear_gcm_state {
     readonly iv: Buffer,
     /** The keyed OpenSSL context, re-IV'd per packet; null on the node:crypto path. */
     readonly evp: EvpCipher | null,
-  ) {}
+  ) {
+    this.opener = evp !== null ? new GcmOpener(this, evp) : null;
+  }
 
   /** Free the OpenSSL context (see freeCipherState). */
   releaseNative(): void {
@@ -125,22 +130,49 @@ export function dropbear_gcm_crypt(
   return CRYPT_OK;
 }
 
-/** The OpenSSL path: re-IV the direction's context and run the packet through it in place. */
+/** The OpenSSL path: re-IV the direction's context and run the packet through it into output. */
 function gcmCryptEvp(state: dropbear_gcm_state, evp: EvpCipher, input: Uint8Array, output: Uint8Array, len: number, encrypt: boolean): boolean {
   if (!encrypt) {
     // Taken first: moving the packet to output may overwrite it when the two overlap.
     state.tag.set(input.subarray(len, len + GHASH_LEN));
   }
-  toOutput(input, output, len);
-  const body = output.subarray(4, len);
+  const src = cryptSource(input, output, len, 4);
   return (
     evp.setIv(state.iv, encrypt) &&
     (encrypt || evp.setTag(state.tag, GHASH_LEN)) &&
     evp.aad(output, 4) &&
-    evp.crypt(body, body, len - 4) &&
+    evp.crypt(src.subarray(4, len), output.subarray(4, len), len - 4) &&
     evp.final() &&
     (!encrypt || evp.getTag(output.subarray(len, len + GHASH_LEN), GHASH_LEN))
   );
+}
+
+/**
+ * A packet opened as it is read (algo.ts aead_opener), on the OpenSSL path: gcmCryptEvp's
+ * steps for a whole packet, the body decrypted piece by piece, the tag checked at the end.
+ */
+class GcmOpener implements aead_opener {
+  constructor(
+    private readonly state: dropbear_gcm_state,
+    private readonly evp: EvpCipher,
+  ) {}
+
+  begin(_seq: number, packet: Uint8Array, len: number): boolean {
+    const body = packet.subarray(4, len);
+    return len >= 4 && packet.length >= len && this.evp.setIv(this.state.iv, false) && this.evp.aad(packet, 4) && this.evp.crypt(body, body, len - 4);
+  }
+
+  update(input: Uint8Array, output: Uint8Array, len: number): boolean {
+    return this.evp.crypt(input, output, len);
+  }
+
+  end(tag: Uint8Array): boolean {
+    if (!this.evp.setTag(tag, GHASH_LEN) || !this.evp.final()) {
+      return false;
+    }
+    incrementInvocation(this.state.iv);
+    return true;
+  }
 }
 
 /**
@@ -195,4 +227,5 @@ export const dropbear_mode_gcm: dropbear_aead_mode = {
   aead_crypt: dropbear_gcm_crypt,
   aead_getlength: dropbear_gcm_getlength,
   aead_mac: dropbear_ghash,
+  aead_opener: (cipher_state) => (cipher_state as dropbear_gcm_state).opener,
 };

@@ -348,15 +348,28 @@ export class EvpPoly1305 extends EvpOwner {
 
   /** The 16-byte tag of msg[0..len) under key[0..32) into out[0..16). */
   mac(key: Uint8Array, msg: Uint8Array, len: number, out: Uint8Array): boolean {
+    return this.init(key) && this.update(msg, len) && this.final(out);
+  }
+
+  /** Start a message under the one-time key[0..32). */
+  init(key: Uint8Array): boolean {
     const ctx = this.ctx;
-    if (ctx === null || key.length < POLY1305_KEYLEN || !lenOk(len) || msg.length < len || out.length < POLY1305_TAGLEN) {
-      return false;
-    }
-    const L = this.L;
+    return ctx !== null && key.length >= POLY1305_KEYLEN && this.L.EVP_MAC_init(ctx, key, POLY1305_KEYLEN, null) === 1;
+  }
+
+  /** Feed msg[0..len) to the message started by init(). */
+  update(msg: Uint8Array, len: number): boolean {
+    const ctx = this.ctx;
+    return ctx !== null && lenOk(len) && msg.length >= len && this.L.EVP_MAC_update(ctx, msg, len) === 1;
+  }
+
+  /** The message's 16-byte tag into out[0..16). */
+  final(out: Uint8Array): boolean {
+    const ctx = this.ctx;
     return (
-      L.EVP_MAC_init(ctx, key, POLY1305_KEYLEN, null) === 1 &&
-      L.EVP_MAC_update(ctx, msg, len) === 1 &&
-      L.EVP_MAC_final(ctx, out, SIZE_OUT, POLY1305_TAGLEN) === 1 &&
+      ctx !== null &&
+      out.length >= POLY1305_TAGLEN &&
+      this.L.EVP_MAC_final(ctx, out, SIZE_OUT, POLY1305_TAGLEN) === 1 &&
       SIZE_OUT[0] === POLY1305_TAGLEN_N
     );
   }
@@ -421,13 +434,26 @@ export class EvpHmac extends EvpOwner {
 }
 
 /**
- * Bring input[0..len) to output[0..len) so a mode can then work in place there: nothing to do
- * when they are the same bytes (the packet layer's case); a memmove when they overlap.
+ * Where a mode en- or decrypts packet input[0..len) from, for the result to be in output: input
+ * itself when the two are the same bytes or do not share any, with the first `clear` bytes
+ * (what the mode handles apart, the length field) copied over; else output, input first moved
+ * there (TypedArray.set copies as memmove). So a packet read elsewhere (still in the socket's
+ * read buffer) is copied once, by the cipher, rather than once more before it.
  */
-export function toOutput(input: Uint8Array, output: Uint8Array, len: number): void {
-  if (input.buffer !== output.buffer || input.byteOffset !== output.byteOffset) {
-    output.set(input.subarray(0, len));
+export function cryptSource(input: Uint8Array, output: Uint8Array, len: number, clear: number): Uint8Array {
+  if (input.buffer === output.buffer) {
+    if (input.byteOffset === output.byteOffset) {
+      return output;
+    }
+    const a = input.byteOffset;
+    const b = output.byteOffset;
+    if (a < b + len && b < a + len) {
+      output.set(input.subarray(0, len));
+      return output;
+    }
   }
+  output.set(input.subarray(0, clear));
+  return input;
 }
 
 /** Something a cipher mode's state holds natively, to free when the state is dropped. */
