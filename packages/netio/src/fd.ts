@@ -56,11 +56,21 @@ export const CLOSE_LINGER_MS = 2000;
 const READ_RING_POOL_MAX = 8;
 const readRingPool: Buffer[] = [];
 
+const EMPTY = new Uint8Array(0);
+
 /**
- * Where every such socket's reads land. One buffer serves them all: Node calls back with each
- * read before it makes the next (one thread), and the callback copies the bytes out at once.
+ * Where such sockets' reads land when not in their own ring (SocketReadRing.nextBuffer). One
+ * buffer serves them all: Node calls back with each read before it makes the next (one thread),
+ * and the callback copies the bytes out at once.
  */
 let landing: Buffer | null = null;
+
+/**
+ * The least room at the end of a socket's ring for its next read to go there directly; with
+ * less, the read lands in the shared buffer (and is copied, wrapping around the ring) rather
+ * than being cut short.
+ */
+const IN_PLACE_MIN = SOCKET_READ_CHUNK / 4;
 
 /**
  * Unread bytes of one socket read through Node's `onread` option: kept in a ring of our own
@@ -81,16 +91,56 @@ export class SocketReadRing {
   /** Told of every read that added data (the StreamFd's wake-up). */
   onData: (() => void) | null = null;
   readonly onread: OnReadOpts;
+  /**
+   * The part of the ring Node reads the next kernel read into, or null (the shared landing
+   * buffer). While set, the ring is neither given back nor moved: Node holds its address.
+   */
+  private armed: Uint8Array | null = null;
+  /** The last read filled at least half of SOCKET_READ_CHUNK: the peer is streaming. */
+  private streaming = false;
 
   constructor() {
     landing ??= Buffer.allocUnsafeSlow(SOCKET_READ_CHUNK);
-    this.onread = { buffer: landing, callback: (n, buf) => this.landed(n, buf) };
+    this.onread = { buffer: () => this.nextBuffer(), callback: (n, buf) => this.landed(n, buf) };
+  }
+
+  /**
+   * Where the next kernel read goes (Node asks after each read, and once as the socket starts):
+   * while the peer streams and the ring is in use, straight into the ring after what waits, so
+   * the bytes are not copied there from the landing buffer; else into the shared landing buffer,
+   * so a socket that is not streaming holds no ring of its own.
+   */
+  private nextBuffer(): Uint8Array {
+    this.armed = null;
+    const ring = this.ring;
+    if (ring === null || this.discard || !this.streaming) {
+      return landing!;
+    }
+    let wr = this.rd + this.len;
+    if (wr >= READ_RING_SIZE) {
+      wr -= READ_RING_SIZE;
+    }
+    // Free space runs from the write point to the ring's end, or to the read point if the
+    // waiting bytes wrap (none when the ring is full).
+    const end = wr < this.rd || (this.len > 0 && wr === this.rd) ? this.rd : READ_RING_SIZE;
+    const room = Math.min(end - wr, SOCKET_READ_CHUNK);
+    if (room < IN_PLACE_MIN) {
+      return landing!;
+    }
+    this.armed = ring.subarray(wr, wr + room);
+    return this.armed;
   }
 
   /** Node's callback: `n` bytes are at the start of `buf`. False makes Node stop reading. */
   private landed(n: number, buf: Uint8Array): boolean {
     if (this.discard) {
       return true;
+    }
+    this.streaming = n >= SOCKET_READ_CHUNK / 2;
+    if (buf === this.armed) {
+      // Read in place, at the ring's write point.
+      this.len += n;
+      return this.added();
     }
     if (n > READ_RING_SIZE - this.len) {
       // Reading stops while less than a read's room is left, so only a bug gets here: fail
@@ -109,6 +159,11 @@ export class SocketReadRing {
       ring.set(buf.subarray(first, n), 0);
     }
     this.len += n;
+    return this.added();
+  }
+
+  /** After a read added to the ring: wake the reader; false (stop reading) past the bound. */
+  private added(): boolean {
     this.onData?.();
     if (this.len > SOCKET_READ_BOUND) {
       this.stopped = true;
@@ -129,18 +184,35 @@ export class SocketReadRing {
     if (first < k) {
       dest.set(ring.subarray(0, k - first), off + first);
     }
+    this.skip(k);
+    return k;
+  }
+
+  /**
+   * The waiting bytes that lie in one piece from the oldest on (empty if none): a view, valid
+   * until `skip` or `take` moves past them, which arrivals never overwrite.
+   */
+  peek(): Uint8Array {
+    const ring = this.ring;
+    if (ring === null || this.len === 0) {
+      return EMPTY;
+    }
+    return ring.subarray(this.rd, this.rd + Math.min(this.len, READ_RING_SIZE - this.rd));
+  }
+
+  /** Drop the oldest `k` waiting bytes (at most `len`), as `take` does after copying them. */
+  skip(k: number): void {
     this.rd += k;
     if (this.rd >= READ_RING_SIZE) {
       this.rd -= READ_RING_SIZE;
     }
     this.len -= k;
-    if (this.len === 0) {
+    if (this.len === 0 && this.armed === null) {
       this.release();
     }
     if (this.stopped && this.len <= SOCKET_READ_BOUND / 2) {
       this.resume();
     }
-    return k;
   }
 
   /** Drop what waits and all that arrives from now on, reading on so the peer is not stalled. */
@@ -150,9 +222,9 @@ export class SocketReadRing {
     this.resume();
   }
 
-  /** Give the ring back (nothing waits, or nothing will be read). */
+  /** Give the ring back (nothing waits, or nothing will be read); one Node may read into is only dropped. */
   release(): void {
-    if (this.ring !== null && readRingPool.length < READ_RING_POOL_MAX) {
+    if (this.ring !== null && this.armed === null && readRingPool.length < READ_RING_POOL_MAX) {
       readRingPool.push(this.ring);
     }
     this.ring = null;
@@ -480,6 +552,26 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
     }
     dest.set(got, off);
     return got.length;
+  }
+
+  /**
+   * The bytes that wait, unread, in one piece in an `ownReadSocket` socket's ring: a view to use
+   * in place (then `skipRead`), valid until the next read from this Fd. Empty when none wait in
+   * a ring (also for other streams, and once closed or shut for reading: use `read` then).
+   */
+  peekRead(): Uint8Array {
+    if (this.ring === null || this.closed || this.readShut) {
+      return EMPTY;
+    }
+    return this.ring.peek();
+  }
+
+  /** Consume `n` bytes that `peekRead` showed, having used them in place. */
+  skipRead(n: number): void {
+    if (this.ring === null || n > this.ring.len) {
+      throw new FdError("EINVAL", "skipRead past the bytes that wait");
+    }
+    this.ring.skip(n);
   }
 
   /**
