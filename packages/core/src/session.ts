@@ -1,4 +1,5 @@
 import type {
+  aead_opener,
   cipher_state,
   dropbear_cipher,
   dropbear_cipher_mode,
@@ -275,6 +276,11 @@ export abstract class sshsession {
   writebuf_retired: WriteSlab[] = [];
   /** The packet being read and decrypted in place. */
   readbuf: buffer | null = null;
+  /**
+   * TS-only: set while readbuf's packet is opened as it is read (packet.ts read_packet_init):
+   * its body is decrypted up to readbuf's pos, its tag is checked once it is whole.
+   */
+  readbuf_opener: aead_opener | null = null;
   /** TS-only: the slab packets are read into now (packet.ts newReadbuf). */
   readbuf_slab: ReadSlab | null = null;
   /** TS-only: filled slabs, oldest first, to reuse once no stream holds a payload in them. */

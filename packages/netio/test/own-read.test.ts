@@ -3,7 +3,7 @@
 import { once } from "node:events";
 import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { SOCKET_READ_BOUND, SOCKET_READ_CHUNK, StreamFd, ownReadAccepted, ownReadSocket } from "../src/fd.js";
+import { READ_RING_SIZE, SOCKET_READ_BOUND, SOCKET_READ_CHUNK, StreamFd, ownReadAccepted, ownReadSocket } from "../src/fd.js";
 import { ownPair, until as untilWithin } from "./own-pair.js";
 
 const cleanups: Array<() => void> = [];
@@ -115,6 +115,45 @@ describe("StreamFd over a socket read into our own buffer", () => {
       return backLen === data.length;
     }, 20000);
     expect(Buffer.concat(back).equals(data)).toBe(true);
+  });
+
+  it("a streaming peer's reads land in the socket's own ring, in place; once it stops, the ring is given back", async () => {
+    const server = net.createServer({ allowHalfOpen: true });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const data = pattern(8 * 1024 * 1024, 11);
+    server.once("connection", (s: net.Socket) => s.end(data));
+    const port = (server.address() as net.AddressInfo).port;
+    // Where each kernel read landed: the shared landing buffer or this socket's ring.
+    let inRing = 0;
+    let elsewhere = 0;
+    const fd = ownReadSocket((onread) =>
+      net.connect({
+        port,
+        host: "127.0.0.1",
+        allowHalfOpen: true,
+        onread: {
+          buffer: onread.buffer,
+          callback: (n: number, buf: Uint8Array) => {
+            if (buf.buffer.byteLength === READ_RING_SIZE) inRing += n;
+            else elsewhere += n;
+            return onread.callback(n, buf);
+          },
+        },
+      }),
+    );
+    cleanups.push(() => {
+      fd.stream.destroy();
+      server.close();
+    });
+    const got = await drainToEof(fd, 40_000);
+    expect(got.equals(data)).toBe(true);
+    expect(inRing + elsewhere).toBe(data.length);
+    // Not all: this reader, every 2 ms, lets the ring fill to its bound, and the read after each
+    // such stop lands in the shared buffer (the ring had no room when Node asked where).
+    expect(inRing).toBeGreaterThan(data.length / 3);
+    // The last read was short (the stream's tail or its EOF): drained, nothing holds a ring.
+    expect((fd as unknown as { ring: { ring: Buffer | null } }).ring.ring).toBeNull();
   });
 
   it("shutdownRead discards input without stalling the peer and is never read-ready again", async () => {

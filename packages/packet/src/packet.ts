@@ -29,7 +29,7 @@ import {
   type sshsession,
 } from "@dropbear-ts/core";
 import { createRequire } from "node:module";
-import { CRYPT_OK, LTC_DECRYPT, LTC_ENCRYPT, computeMac, genrandom, verifyMac } from "@dropbear-ts/crypto";
+import { CRYPT_OK, LTC_DECRYPT, LTC_ENCRYPT, computeMac, genrandom, verifyMac, type aead_opener } from "@dropbear-ts/crypto";
 import { TRACE, TRACE2, dropbear_assert, dropbear_exit, enqueue, isempty, monotonic_now, strerror_code } from "@dropbear-ts/dbutil";
 import { FdError, packet_queue_consume, packet_queue_to_iovec, type StreamFd } from "@dropbear-ts/netio";
 import {
@@ -198,12 +198,15 @@ export function read_packet(ses: sshsession): void {
   const maxlen = readbuf.len - readbuf.pos;
   let len = 0;
   if (maxlen > 0) {
-    const got = readSome(ses, readbuf, maxlen);
+    const opener = ses.readbuf_opener;
+    const got = opener !== null ? readOpening(ses, opener, readbuf) : readSome(ses, readbuf, maxlen);
     if (got === null) {
       TRACE2("leave read_packet: EINTR or EAGAIN");
       return;
     }
-    buf_incrpos(readbuf, got);
+    if (opener === null) {
+      buf_incrpos(readbuf, got);
+    }
     len = got;
   }
   if (len === maxlen) {
@@ -231,6 +234,48 @@ function readSome(ses: sshsession, buf: buffer, max: number): number | null {
     dropbear_exit("Remote closed the connection");
   }
   return got;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Beyond Dropbear (which reads the whole packet, then opens it): read the rest of a packet that
+ * ses.readbuf_opener opens as it comes, up to its end (readbuf's len). Body bytes waiting in the
+ * socket's read buffer are decrypted from there into readbuf, so they are not copied first;
+ * bytes from any other stream are read in, then decrypted in place; the tag is read in. Moves
+ * readbuf's pos past what it added; returns how many, or null for EAGAIN.
+ */
+function readOpening(ses: sshsession, opener: aead_opener, readbuf: buffer): number | null {
+  const sock = ses.sock_in;
+  dropbear_assert(sock !== null, "ses.sock_in != -1");
+  const bodyend = readbuf.len - ses.keys.recv.algo_mac.hashsize;
+  const start = readbuf.pos;
+  // At most three pieces: the body up to the end of the ring, the body after it wraps, the tag.
+  while (readbuf.pos < readbuf.len) {
+    const inBody = readbuf.pos < bodyend;
+    const want = (inBody ? bodyend : readbuf.len) - readbuf.pos;
+    const dest = buf_getwriteptr(readbuf, want);
+    const avail = inBody ? sock.peekRead() : EMPTY;
+    let got: number;
+    if (avail.length > 0) {
+      got = Math.min(avail.length, want);
+      if (!opener.update(avail, dest, got)) {
+        dropbear_exit("Error decrypting");
+      }
+      sock.skipRead(got);
+    } else {
+      const n = readSome(ses, readbuf, want);
+      if (n === null) {
+        break;
+      }
+      got = n;
+      if (inBody && !opener.update(dest, dest, got)) {
+        dropbear_exit("Error decrypting");
+      }
+    }
+    buf_incrpos(readbuf, got);
+  }
+  return readbuf.pos > start ? readbuf.pos - start : null;
 }
 
 /**
@@ -286,11 +331,17 @@ function read_packet_init(ses: sshsession): boolean {
     dropbear_exit(`Integrity error (bad packet size ${plen})`);
   }
   if (len > readbuf.size) {
-    // Every byte past the first block is read from the socket before the packet is opened.
     ses.readbuf = growReadbuf(ses, readbuf, len, blocksize);
   }
   buf_setlen(ses.readbuf, len);
   buf_setpos(ses.readbuf, blocksize);
+  const opener = mode.kind === "aead" ? (mode.aead_opener?.(recv.cipher_state) ?? null) : null;
+  if (opener !== null) {
+    if (!opener.begin(ses.recvseq, ses.readbuf.data, blocksize)) {
+      dropbear_exit("Error decrypting");
+    }
+    ses.readbuf_opener = opener;
+  }
   return true;
 }
 
@@ -410,7 +461,14 @@ export function decrypt_packet(ses: sshsession): void {
   if (mode.kind === "aead") {
     buf_setpos(readbuf, 0);
     const len = readbuf.len - macsize;
-    if (
+    const opener = ses.readbuf_opener;
+    ses.readbuf_opener = null;
+    if (opener !== null) {
+      // Decrypted as it was read (readOpening): only the tag is left to check.
+      if (!opener.end(buf_getptr(readbuf, len + macsize).subarray(len))) {
+        dropbear_exit("Error decrypting");
+      }
+    } else if (
       mode.aead_crypt(ses.recvseq, buf_getptr(readbuf, len + macsize), buf_getwriteptr(readbuf, len), len, macsize, recv.cipher_state, LTC_DECRYPT) !==
       CRYPT_OK
     ) {

@@ -10,12 +10,13 @@ import {
   dropbear_chachapoly,
   dropbear_mode_chachapoly,
   dropbear_mode_ctr,
+  dropbear_mode_gcm,
   dropbear_sha2_256,
   type dropbear_cipher,
   type dropbear_cipher_mode,
 } from "@dropbear-ts/crypto";
 import { DropbearExit, examine } from "@dropbear-ts/dbutil";
-import { StreamFd } from "@dropbear-ts/netio";
+import { StreamFd, ownReadAccepted } from "@dropbear-ts/netio";
 import { encrypt_packet, payloadHeldBy, read_packet, write_packet } from "../src/packet.js";
 import { tcpPair } from "../../../tests/helpers/sockets.js";
 
@@ -35,6 +36,7 @@ const suites: Suite[] = [
   { name: "aes128-ctr + hmac-sha2-256", cipher: dropbear_aes128, mode: dropbear_mode_ctr, etm: false },
   { name: "aes128-ctr + hmac-sha2-256-etm", cipher: dropbear_aes128, mode: dropbear_mode_ctr, etm: true },
   { name: "chacha20-poly1305@openssh.com", cipher: dropbear_chachapoly, mode: dropbear_mode_chachapoly, etm: false },
+  { name: "aes128-gcm@openssh.com", cipher: dropbear_aes128, mode: dropbear_mode_gcm, etm: false },
 ];
 
 /** The slab tests' payloads, and how many: 400 of 8 KB fill about six slabs (packet.ts SLAB_BYTES, 512 KiB). */
@@ -51,8 +53,11 @@ function key(dir: key_context_directional, s: Suite, k: Buffer, iv: Buffer, mack
   dir.mackey = mackey;
 }
 
-/** A sender and a receiver session on two ends of a loopback socket, keyed alike. */
-async function pair(s: Suite): Promise<{ tx: sshsession; rx: sshsession }> {
+/**
+ * A sender and a receiver session on two ends of a loopback socket, keyed alike. `ring`: the
+ * receiver reads through its own ring (netio ownReadAccepted), as our programs' sockets do.
+ */
+async function pair(s: Suite, ring = false): Promise<{ tx: sshsession; rx: sshsession }> {
   const p = await tcpPair();
   cleanups.push(p.close);
   const tx = new SvrSession(new runopts(), new svr_runopts());
@@ -65,7 +70,7 @@ async function pair(s: Suite): Promise<{ tx: sshsession; rx: sshsession }> {
     };
   }
   tx.sock_out = new StreamFd(p.a);
-  rx.sock_in = new StreamFd(p.b);
+  rx.sock_in = ring ? ownReadAccepted(p.b) : new StreamFd(p.b);
   const k = randomBytes(64);
   const iv = randomBytes(16);
   const mk = randomBytes(32);
@@ -120,13 +125,46 @@ describe("packet.c over a real socket", () => {
       expect(payload.data.subarray(payload.pos, payload.len).equals(body)).toBe(true);
     });
 
-    it(`${s.name}: one flipped bit ends the session ("Integrity error" / "Error decrypting")`, async () => {
-      const { tx, rx } = await pair(s);
-      const wire = send(tx, "tamper with me");
-      // Past the length field, so the packet is still read whole and then rejected.
-      wire.data[wire.len - 3]! ^= 0x01;
-      write_packet(tx);
-      await expect(receive(rx)).rejects.toThrow(/Integrity error|Error decrypting/);
+    for (const ring of [false, true]) {
+      for (const where of ["body", "MAC"] as const) {
+        it(`${s.name}${ring ? ", read through the socket's ring" : ""}: one flipped bit in the ${where} ends the session ("Integrity error" / "Error decrypting")`, async () => {
+          const { tx, rx } = await pair(s, ring);
+          const wire = send(tx, "tamper with me");
+          // Past the length field, so the packet is still read whole and then rejected.
+          const macsize = s.mode.kind === "aead" ? s.mode.aead_mac.hashsize : dropbear_sha2_256.hashsize;
+          wire.data[wire.len - (where === "MAC" ? 3 : macsize + 2)]! ^= 0x01;
+          write_packet(tx);
+          await expect(receive(rx)).rejects.toThrow(/Integrity error|Error decrypting/);
+        });
+      }
+    }
+  }
+
+  for (const s of suites.filter((x) => x.mode.kind === "aead")) {
+    it(`${s.name}: a packet waiting in the socket's ring is decrypted from there, its body not copied out first`, async () => {
+      const { tx, rx } = await pair(s, true);
+      const fd = rx.sock_in!;
+      let copied = 0;
+      const readInto = fd.readInto.bind(fd);
+      fd.readInto = (dest, off, max) => {
+        const n = readInto(dest, off, max);
+        copied += n ?? 0;
+        return n;
+      };
+      const bodies = [randomBytes(40_000), randomBytes(OUR_TRANS_MAX_PAYLOAD_LEN - 1), randomBytes(3)];
+      for (const body of bodies) {
+        buf_putbyte(tx.writepayload, 94);
+        buf_putbytes(tx.writepayload, body);
+        encrypt_packet(tx);
+        write_packet(tx);
+        await receive(rx);
+        const payload = rx.payload!;
+        expect(buf_getbyte(payload)).toBe(94);
+        expect(payload.data.subarray(payload.pos, payload.len).equals(body)).toBe(true);
+        rx.payload = null;
+      }
+      // Copied out: each packet's first block (its length) and its tag, nothing of its body.
+      expect(copied).toBe(bodies.length * (s.cipher.blocksize + rx.keys.recv.algo_mac.hashsize));
     });
   }
 
@@ -256,9 +294,9 @@ describe("packet.c over a real socket", () => {
     expect(slabs.size).toBeLessThanOrEqual(6);
   });
 
-  for (const s of suites) {
-    it(`${s.name}: packets of every size, split at arbitrary points by the socket, are read whole`, async () => {
-      const { tx, rx } = await pair(s);
+  for (const [s, ring] of suites.flatMap((s) => [[s, false], [s, true]] as const)) {
+    it(`${s.name}${ring ? ", read through the socket's ring" : ""}: packets of every size, split at arbitrary points by the socket, are read whole`, async () => {
+      const { tx, rx } = await pair(s, ring);
       const bodies: string[] = [];
       for (let i = 0; i < 240; i++) {
         // Around the first read (128 bytes) and the read slab's room, and a few large ones.
