@@ -1,5 +1,5 @@
 import type {
-  aead_opener,
+  aead_stream,
   cipher_state,
   dropbear_cipher,
   dropbear_cipher_mode,
@@ -280,7 +280,7 @@ export abstract class sshsession {
    * TS-only: set while readbuf's packet is opened as it is read (packet.ts read_packet_init):
    * its body is decrypted up to readbuf's pos, its tag is checked once it is whole.
    */
-  readbuf_opener: aead_opener | null = null;
+  readbuf_stream: aead_stream | null = null;
   /** TS-only: the slab packets are read into now (packet.ts newReadbuf). */
   readbuf_slab: ReadSlab | null = null;
   /** TS-only: filled slabs, oldest first, to reuse once no stream holds a payload in them. */

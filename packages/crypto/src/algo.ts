@@ -99,27 +99,30 @@ export interface dropbear_aead_mode {
   /** The MAC the mode implies: its tag size is the packet's macsize. */
   readonly aead_mac: dropbear_hash;
   /**
-   * Beyond Dropbear: the state's opener of a packet read piece by piece (`aead_opener`), or
-   * null where it has none (then each packet is opened whole, by aead_crypt).
+   * Beyond Dropbear: the state's sealer and opener of packets piece by piece (`aead_stream`), or
+   * null where it has none (then each packet is sealed and opened whole, by aead_crypt).
    */
-  readonly aead_opener?: (cipher_state: cipher_state) => aead_opener | null;
+  readonly aead_stream?: (cipher_state: cipher_state) => aead_stream | null;
 }
 
 /**
- * Beyond Dropbear, which opens a received packet once it is whole in its buffer: opening it as
- * its bytes are read, so they go from the socket's read buffer into the packet's through the
- * cipher, with no copy before. One packet at a time: `begin`, `update` over the rest of the body
- * in order, `end` with the tag. What was decrypted is not to be used unless `end` is true.
+ * Beyond Dropbear, which seals and opens a packet whole in its buffer: sealing or opening it in
+ * pieces, each from wherever its bytes are, so bytes still in a socket's read buffer go into the
+ * packet through the cipher, with no copy before (a received packet as it is read; channel data
+ * sent straight from the socket it was read from). One packet at a time: `begin`, `update` over
+ * the rest of the body in order, `end` with the tag. What was decrypted is not to be used
+ * unless `end` is true.
  */
-export interface aead_opener {
+export interface aead_stream {
   /**
-   * Start packet `seq`, whose first `len` bytes (the length field and the start of the body) are
-   * at the start of `packet`: they are authenticated, and decrypted in place.
+   * Start sealing (LTC_ENCRYPT) or opening (LTC_DECRYPT) packet `seq`, whose first `len` bytes
+   * (the length field and the start of the body) are at the start of `packet`: they are en- or
+   * decrypted in place and authenticated.
    */
-  begin(seq: number, packet: Uint8Array, len: number): boolean;
-  /** Authenticate and decrypt the next `len` body bytes from input to output (the same bytes, or apart). */
+  begin(seq: number, packet: Uint8Array, len: number, direction: number): boolean;
+  /** En- or decrypt and authenticate the next `len` body bytes, from input to output (the same bytes, or apart). */
   update(input: Uint8Array, output: Uint8Array, len: number): boolean;
-  /** Whether the packet's tag verifies. */
+  /** Sealing: the packet's tag into tag[0..taglen). Opening: whether `tag` verifies. */
   end(tag: Uint8Array): boolean;
 }
 

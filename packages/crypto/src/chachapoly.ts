@@ -9,7 +9,7 @@ import {
   LTC_ENCRYPT,
   type cipher_state,
   type dropbear_cipher,
-  type aead_opener,
+  type aead_stream,
   type dropbear_aead_mode,
   type dropbear_hash,
   type ltc_cipher_descriptor,
@@ -230,8 +230,8 @@ export class dropbear_chachapoly_state {
    */
   lenseq = -1;
   readonly lencipher = Buffer.alloc(4);
-  /** Opens a packet as it is read (OpenSSL path; null on the node:crypto path). */
-  readonly opener: aead_opener | null;
+  /** Seals and opens packets in pieces (OpenSSL path; null on the node:crypto path). */
+  readonly stream: aead_stream | null;
 
   constructor(
     /** K_2: body keystream and Poly1305 key (node:crypto path; null when `evp` holds it). */
@@ -243,7 +243,7 @@ export class dropbear_chachapoly_state {
     /** The OpenSSL path's contexts; null on the node:crypto path. */
     readonly evp: ChachapolyEvp | null,
   ) {
-    this.opener = evp !== null ? new ChachapolyOpener(this, evp) : null;
+    this.stream = evp !== null ? new ChachapolyStream(this, evp) : null;
   }
 
   /** Free the OpenSSL contexts (see freeCipherState). */
@@ -399,40 +399,45 @@ function chachapolyCryptEvp(
 }
 
 /**
- * A packet opened as it is read (algo.ts aead_opener), on the OpenSSL path: what
+ * A packet sealed or opened in pieces (algo.ts aead_stream), on the OpenSSL path: what
  * chachapolyCryptEvp does for a whole packet, with the Poly1305 tag computed over the cipher
- * text piece by piece, before each piece is decrypted, and compared at the end.
+ * text piece by piece (after each piece is encrypted, before it is decrypted) and written or
+ * compared at the end.
  */
-class ChachapolyOpener implements aead_opener {
+class ChachapolyStream implements aead_stream {
+  private encrypt = false;
+
   constructor(
     private readonly state: dropbear_chachapoly_state,
     private readonly evp: ChachapolyEvp,
   ) {}
 
-  begin(seq: number, packet: Uint8Array, len: number): boolean {
+  begin(seq: number, packet: Uint8Array, len: number, direction: number): boolean {
     const { state, evp } = this;
+    const encrypt = (this.encrypt = direction === LTC_ENCRYPT);
     if (len < 4 || packet.length < len) {
       return false;
     }
     setNonce(state.iv, seq);
     const body = packet.subarray(4, len);
-    return (
-      evp.body.setIv(state.iv, false) &&
-      evp.body.crypt(ZERO_BLOCK, evp.polykey, ZERO_BLOCK.length) &&
-      evp.poly.init(evp.polykey) &&
-      evp.poly.update(packet, len) &&
-      lengthOut(state, seq, packet, false) &&
-      evp.body.crypt(body, body, len - 4)
-    );
+    if (!evp.body.setIv(state.iv, encrypt) || !evp.body.crypt(ZERO_BLOCK, evp.polykey, ZERO_BLOCK.length) || !evp.poly.init(evp.polykey)) {
+      return false;
+    }
+    return encrypt
+      ? lengthOut(state, seq, packet, true) && evp.body.crypt(body, body, len - 4) && evp.poly.update(packet, len)
+      : evp.poly.update(packet, len) && lengthOut(state, seq, packet, false) && evp.body.crypt(body, body, len - 4);
   }
 
   update(input: Uint8Array, output: Uint8Array, len: number): boolean {
-    return this.evp.poly.update(input, len) && this.evp.body.crypt(input, output, len);
+    const evp = this.evp;
+    return this.encrypt
+      ? evp.body.crypt(input, output, len) && evp.poly.update(output, len)
+      : evp.poly.update(input, len) && evp.body.crypt(input, output, len);
   }
 
   end(tag: Uint8Array): boolean {
     const { state, evp } = this;
-    return evp.poly.final(state.tag) && evp.poly.equal(tag, state.tag, POLY1305_TAG_LEN);
+    return this.encrypt ? evp.poly.final(tag) : evp.poly.final(state.tag) && evp.poly.equal(tag, state.tag, POLY1305_TAG_LEN);
   }
 }
 
@@ -506,5 +511,5 @@ export const dropbear_mode_chachapoly: dropbear_aead_mode = {
   aead_crypt: dropbear_chachapoly_crypt,
   aead_getlength: dropbear_chachapoly_getlength,
   aead_mac: dropbear_chachapoly_mac,
-  aead_opener: (cipher_state) => (cipher_state as dropbear_chachapoly_state).opener,
+  aead_stream: (cipher_state) => (cipher_state as dropbear_chachapoly_state).stream,
 };

@@ -11,7 +11,7 @@ import {
   CRYPT_ERROR,
   CRYPT_OK,
   LTC_ENCRYPT,
-  type aead_opener,
+  type aead_stream,
   type cipher_state,
   type dropbear_aead_mode,
   type dropbear_hash,
@@ -40,8 +40,8 @@ export const dropbear_ghash: dropbear_hash = { hash_desc: null, keysize: 0, hash
 export class dropbear_gcm_state {
   /** Scratch for a received packet's tag (OpenSSL path). */
   readonly tag = Buffer.alloc(GHASH_LEN);
-  /** Opens a packet as it is read (OpenSSL path; null on the node:crypto path). */
-  readonly opener: aead_opener | null;
+  /** Seals and opens packets in pieces (OpenSSL path; null on the node:crypto path). */
+  readonly stream: aead_stream | null;
 
   constructor(
     readonly algorithm: CipherGCMTypes,
@@ -52,7 +52,7 @@ export class dropbear_gcm_state {
     /** The keyed OpenSSL context, re-IV'd per packet; null on the node:crypto path. */
     readonly evp: EvpCipher | null,
   ) {
-    this.opener = evp !== null ? new GcmOpener(this, evp) : null;
+    this.stream = evp !== null ? new GcmStream(this, evp) : null;
   }
 
   /** Free the OpenSSL context (see freeCipherState). */
@@ -148,18 +148,22 @@ function gcmCryptEvp(state: dropbear_gcm_state, evp: EvpCipher, input: Uint8Arra
 }
 
 /**
- * A packet opened as it is read (algo.ts aead_opener), on the OpenSSL path: gcmCryptEvp's
- * steps for a whole packet, the body decrypted piece by piece, the tag checked at the end.
+ * A packet sealed or opened in pieces (algo.ts aead_stream), on the OpenSSL path: gcmCryptEvp's
+ * steps for a whole packet, the body en- or decrypted piece by piece, the tag made or checked
+ * at the end.
  */
-class GcmOpener implements aead_opener {
+class GcmStream implements aead_stream {
+  private encrypt = false;
+
   constructor(
     private readonly state: dropbear_gcm_state,
     private readonly evp: EvpCipher,
   ) {}
 
-  begin(_seq: number, packet: Uint8Array, len: number): boolean {
+  begin(_seq: number, packet: Uint8Array, len: number, direction: number): boolean {
+    this.encrypt = direction === LTC_ENCRYPT;
     const body = packet.subarray(4, len);
-    return len >= 4 && packet.length >= len && this.evp.setIv(this.state.iv, false) && this.evp.aad(packet, 4) && this.evp.crypt(body, body, len - 4);
+    return len >= 4 && packet.length >= len && this.evp.setIv(this.state.iv, this.encrypt) && this.evp.aad(packet, 4) && this.evp.crypt(body, body, len - 4);
   }
 
   update(input: Uint8Array, output: Uint8Array, len: number): boolean {
@@ -167,7 +171,8 @@ class GcmOpener implements aead_opener {
   }
 
   end(tag: Uint8Array): boolean {
-    if (!this.evp.setTag(tag, GHASH_LEN) || !this.evp.final()) {
+    const evp = this.evp;
+    if (!(this.encrypt ? evp.final() && evp.getTag(tag, GHASH_LEN) : evp.setTag(tag, GHASH_LEN) && evp.final())) {
       return false;
     }
     incrementInvocation(this.state.iv);
@@ -227,5 +232,5 @@ export const dropbear_mode_gcm: dropbear_aead_mode = {
   aead_crypt: dropbear_gcm_crypt,
   aead_getlength: dropbear_gcm_getlength,
   aead_mac: dropbear_ghash,
-  aead_opener: (cipher_state) => (cipher_state as dropbear_gcm_state).opener,
+  aead_stream: (cipher_state) => (cipher_state as dropbear_gcm_state).stream,
 };
