@@ -590,6 +590,20 @@ function send_msg_channel_data(ses: sshsession, channel: Channel, isextended: bo
   if (isextended) {
     buf_putint(wp, SSH_EXTENDED_DATA_STDERR);
   }
+  // Beyond Dropbear: what waits in one piece in the fd's read ring (a socket's) is not read
+  // into the payload but handed to encrypt_packet where it is, to go into the packet through
+  // the cipher (or be copied in, as below, where that cannot be); consumed once sealed.
+  const waiting = channel.read_mangler === null ? fd.peekRead() : null;
+  if (waiting !== null && waiting.length > 0) {
+    const len = Math.min(waiting.length, maxlen);
+    TRACE(() => `send_msg_channel_data: len ${len} fd ${fd.fd}`);
+    buf_putint(wp, len);
+    channel.transwindow -= len;
+    encrypt_packet(ses, waiting.subarray(0, len));
+    fd.skipRead(len);
+    TRACE("leave send_msg_channel_data");
+    return;
+  }
   // A dummy size first; the data is read straight into the payload after it.
   const size_pos = wp.pos;
   buf_putint(wp, 0);

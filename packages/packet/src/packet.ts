@@ -29,7 +29,7 @@ import {
   type sshsession,
 } from "@dropbear-ts/core";
 import { createRequire } from "node:module";
-import { CRYPT_OK, LTC_DECRYPT, LTC_ENCRYPT, computeMac, genrandom, verifyMac, type aead_opener } from "@dropbear-ts/crypto";
+import { CRYPT_OK, LTC_DECRYPT, LTC_ENCRYPT, computeMac, genrandom, verifyMac, type aead_stream } from "@dropbear-ts/crypto";
 import { TRACE, TRACE2, dropbear_assert, dropbear_exit, enqueue, isempty, monotonic_now, strerror_code } from "@dropbear-ts/dbutil";
 import { FdError, packet_queue_consume, packet_queue_to_iovec, type StreamFd } from "@dropbear-ts/netio";
 import {
@@ -198,13 +198,13 @@ export function read_packet(ses: sshsession): void {
   const maxlen = readbuf.len - readbuf.pos;
   let len = 0;
   if (maxlen > 0) {
-    const opener = ses.readbuf_opener;
-    const got = opener !== null ? readOpening(ses, opener, readbuf) : readSome(ses, readbuf, maxlen);
+    const stream = ses.readbuf_stream;
+    const got = stream !== null ? readOpening(ses, stream, readbuf) : readSome(ses, readbuf, maxlen);
     if (got === null) {
       TRACE2("leave read_packet: EINTR or EAGAIN");
       return;
     }
-    if (opener === null) {
+    if (stream === null) {
       buf_incrpos(readbuf, got);
     }
     len = got;
@@ -240,12 +240,12 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * Beyond Dropbear (which reads the whole packet, then opens it): read the rest of a packet that
- * ses.readbuf_opener opens as it comes, up to its end (readbuf's len). Body bytes waiting in the
+ * ses.readbuf_stream opens as it comes, up to its end (readbuf's len). Body bytes waiting in the
  * socket's read buffer are decrypted from there into readbuf, so they are not copied first;
  * bytes from any other stream are read in, then decrypted in place; the tag is read in. Moves
  * readbuf's pos past what it added; returns how many, or null for EAGAIN.
  */
-function readOpening(ses: sshsession, opener: aead_opener, readbuf: buffer): number | null {
+function readOpening(ses: sshsession, stream: aead_stream, readbuf: buffer): number | null {
   const sock = ses.sock_in;
   dropbear_assert(sock !== null, "ses.sock_in != -1");
   const bodyend = readbuf.len - ses.keys.recv.algo_mac.hashsize;
@@ -259,7 +259,7 @@ function readOpening(ses: sshsession, opener: aead_opener, readbuf: buffer): num
     let got: number;
     if (avail.length > 0) {
       got = Math.min(avail.length, want);
-      if (!opener.update(avail, dest, got)) {
+      if (!stream.update(avail, dest, got)) {
         dropbear_exit("Error decrypting");
       }
       sock.skipRead(got);
@@ -269,7 +269,7 @@ function readOpening(ses: sshsession, opener: aead_opener, readbuf: buffer): num
         break;
       }
       got = n;
-      if (inBody && !opener.update(dest, dest, got)) {
+      if (inBody && !stream.update(dest, dest, got)) {
         dropbear_exit("Error decrypting");
       }
     }
@@ -335,12 +335,12 @@ function read_packet_init(ses: sshsession): boolean {
   }
   buf_setlen(ses.readbuf, len);
   buf_setpos(ses.readbuf, blocksize);
-  const opener = mode.kind === "aead" ? (mode.aead_opener?.(recv.cipher_state) ?? null) : null;
-  if (opener !== null) {
-    if (!opener.begin(ses.recvseq, ses.readbuf.data, blocksize)) {
+  const stream = mode.kind === "aead" ? (mode.aead_stream?.(recv.cipher_state) ?? null) : null;
+  if (stream !== null) {
+    if (!stream.begin(ses.recvseq, ses.readbuf.data, blocksize, LTC_DECRYPT)) {
       dropbear_exit("Error decrypting");
     }
-    ses.readbuf_opener = opener;
+    ses.readbuf_stream = stream;
   }
   return true;
 }
@@ -461,11 +461,11 @@ export function decrypt_packet(ses: sshsession): void {
   if (mode.kind === "aead") {
     buf_setpos(readbuf, 0);
     const len = readbuf.len - macsize;
-    const opener = ses.readbuf_opener;
-    ses.readbuf_opener = null;
-    if (opener !== null) {
+    const stream = ses.readbuf_stream;
+    ses.readbuf_stream = null;
+    if (stream !== null) {
       // Decrypted as it was read (readOpening): only the tag is left to check.
-      if (!opener.end(buf_getptr(readbuf, len + macsize).subarray(len))) {
+      if (!stream.end(buf_getptr(readbuf, len + macsize).subarray(len))) {
         dropbear_exit("Error decrypting");
       }
     } else if (
@@ -623,9 +623,13 @@ function payloadInSlab(wp: buffer, s: WriteSlab): boolean {
 
 /**
  * Turn ses.writepayload into a padded, encrypted, MACed packet on the write queue (or hold it
- * back if a kex forbids it now). @dropbear packet.c encrypt_packet
+ * back if a kex forbids it now). Beyond Dropbear, `tail`: payload bytes that follow
+ * writepayload's, still where they were read (a channel's socket ring: send_msg_channel_data).
+ * Where the packet is sealed in place with an AEAD stream (algo.ts aead_stream) they go into
+ * it through the cipher; otherwise they are first copied to writepayload, as C reads them there.
+ * @dropbear packet.c encrypt_packet
  */
-export function encrypt_packet(ses: sshsession): void {
+export function encrypt_packet(ses: sshsession, tail: Uint8Array | null = null): void {
   TRACE2("enter encrypt_packet()");
   const wp = ses.writepayload;
   buf_setpos(wp, 0);
@@ -633,25 +637,37 @@ export function encrypt_packet(ses: sshsession): void {
   buf_setpos(wp, 0);
   TRACE2(() => `encrypt_packet type is ${packet_type}`);
 
-  if (!ses.dataallowed && !packet_is_okay_kex(packet_type)) {
-    enqueue_reply_packet(ses);
-    return;
-  }
-
   const trans = ses.keys.trans;
   const blocksize = trans.algo_crypt.blocksize;
   const mac_size = trans.algo_mac.hashsize;
   const mode = trans.crypt_mode;
   const aead = mode.kind === "aead";
   const compress = is_compress_trans(ses);
-  const encrypt_buf_size = wp.len + 4 + 1 + Math.max(MIN_PACKET_LEN, blocksize) + 3 + mac_size + (compress ? ZLIB_COMPRESS_EXPANSION : 0) + 1;
+  const taillen = tail?.length ?? 0;
+  const encrypt_buf_size = wp.len + taillen + 4 + 1 + Math.max(MIN_PACKET_LEN, blocksize) + 3 + mac_size + (compress ? ZLIB_COMPRESS_EXPANSION : 0) + 1;
   // Every byte up to the packet's length is written below: header, payload, random padding, MAC.
   const slab = ses.writebuf_slab;
+  const inSlab = !compress && slab !== null && payloadInSlab(wp, slab) && slab.used + encrypt_buf_size <= slab.slab.length;
+  const stream = tail !== null && inSlab && ses.dataallowed && mode.kind === "aead" ? (mode.aead_stream?.(trans.cipher_state) ?? null) : null;
+  if (tail !== null && stream === null) {
+    buf_setpos(wp, wp.len);
+    buf_putbytes(wp, tail);
+    buf_setpos(wp, 0);
+    tail = null;
+  }
+
+  if (!ses.dataallowed && !packet_is_okay_kex(packet_type)) {
+    enqueue_reply_packet(ses);
+    return;
+  }
+
+  // The bytes of writepayload, before the tail (which follows them in the packet).
+  const paylen = wp.len;
   let writebuf: buffer;
-  if (!compress && slab !== null && payloadInSlab(wp, slab) && slab.used + encrypt_buf_size <= slab.slab.length) {
+  if (inSlab && slab !== null) {
     // The payload is already in place (placeWritepayload): the packet is sealed around it.
     writebuf = new buffer(encrypt_buf_size, slab.slab.subarray(slab.used, slab.used + encrypt_buf_size));
-    buf_setlen(writebuf, PACKET_PAYLOAD_OFF + wp.len);
+    buf_setlen(writebuf, PACKET_PAYLOAD_OFF + paylen + (tail !== null ? taillen : 0));
     slab.used += align16(encrypt_buf_size);
   } else {
     writebuf = bufNewUnzeroed(encrypt_buf_size);
@@ -689,7 +705,20 @@ export function encrypt_packet(ses: sshsession): void {
     buf_setpos(writebuf, 0);
     const plen = writebuf.len;
     buf_incrlen(writebuf, mac_size);
-    if (
+    if (tail !== null && stream !== null) {
+      // Sealed in place around the tail, which the cipher takes from where it waits.
+      const packet = buf_getwriteptr(writebuf, plen + mac_size);
+      const head = PACKET_PAYLOAD_OFF + paylen;
+      const pad = packet.subarray(head + taillen, plen);
+      if (
+        !stream.begin(ses.transseq, packet, head, LTC_ENCRYPT) ||
+        !stream.update(tail, packet.subarray(head, head + taillen), taillen) ||
+        !stream.update(pad, pad, pad.length) ||
+        !stream.end(packet.subarray(plen, plen + mac_size))
+      ) {
+        dropbear_exit("Error encrypting");
+      }
+    } else if (
       mode.aead_crypt(ses.transseq, buf_getptr(writebuf, plen), buf_getwriteptr(writebuf, plen + mac_size), plen, mac_size, trans.cipher_state, LTC_ENCRYPT) !==
       CRYPT_OK
     ) {

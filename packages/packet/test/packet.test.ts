@@ -3,7 +3,7 @@ import { once } from "node:events";
 import * as net from "node:net";
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { buf_getbyte, buf_getstring, buf_new, buf_putbyte, buf_putbytes, buf_putstring, type buffer } from "@dropbear-ts/buffer";
+import { buf_getbyte, buf_getstring, buf_new, buf_putbyte, buf_putbytes, buf_putint, buf_putstring, type buffer } from "@dropbear-ts/buffer";
 import { CliSession, OUR_RECV_MAX_PAYLOAD_LEN, OUR_TRANS_MAX_PAYLOAD_LEN, SvrSession, cli_runopts, runopts, svr_runopts, type key_context_directional, type sshsession } from "@dropbear-ts/core";
 import {
   dropbear_aes128,
@@ -138,6 +138,27 @@ describe("packet.c over a real socket", () => {
         });
       }
     }
+  }
+
+  for (const s of suites) {
+    it(`${s.name}: a payload's tail handed to encrypt_packet where it waits arrives after the payload's bytes`, async () => {
+      const { tx, rx } = await pair(s);
+      const tails = [randomBytes(5000), randomBytes(1), randomBytes(OUR_TRANS_MAX_PAYLOAD_LEN - 9), randomBytes(77)];
+      for (const tail of tails) {
+        buf_putbyte(tx.writepayload, 94);
+        buf_putint(tx.writepayload, tail.length);
+        // A view into a larger buffer, as a socket's ring is.
+        const ring = Buffer.concat([randomBytes(13), tail, randomBytes(29)]);
+        encrypt_packet(tx, ring.subarray(13, 13 + tail.length));
+        write_packet(tx);
+        await receive(rx);
+        const payload = rx.payload!;
+        expect(buf_getbyte(payload)).toBe(94);
+        expect(payload.data.readUInt32BE(payload.pos)).toBe(tail.length);
+        expect(payload.data.subarray(payload.pos + 4, payload.len).equals(tail)).toBe(true);
+        rx.payload = null;
+      }
+    });
   }
 
   for (const s of suites.filter((x) => x.mode.kind === "aead")) {
