@@ -39,7 +39,7 @@ import {
   TRANS_MAX_PAYLOAD_LEN,
 } from "@dropbear-ts/options";
 import { encrypt_packet, maybe_flush_reply_queue, process_packet, read_packet, write_packet, writebuf_enqueue } from "@dropbear-ts/packet";
-import { select } from "./select.js";
+import { SelectTimer, select } from "./select.js";
 
 /** Longest identification line, CR LF excluded (RFC 4253 §4.2). */
 const IDENT_MAX = 255;
@@ -173,6 +173,22 @@ export async function session_loop<S extends sshsession>(ses: S, loophandler: (s
   // FD_ZERO'd at the top of every turn, as C reuses its fd_sets.
   const readfd = new Set<Fd>();
   const writefd = new Set<Fd>();
+  const timer = new SelectTimer();
+  try {
+    return await session_loop_turns(ses, loophandler, readfd, writefd, timer);
+  } finally {
+    timer.stop();
+  }
+}
+
+/** session_loop's turns, each select() waiting with the loop's one timer. */
+async function session_loop_turns<S extends sshsession>(
+  ses: S,
+  loophandler: (ses: S) => void | Promise<void>,
+  readfd: Set<Fd>,
+  writefd: Set<Fd>,
+  timer: SelectTimer,
+): Promise<never> {
   for (;;) {
     const writequeue_has_space = ses.writequeue_len <= 2 * OUR_TRANS_MAX_PAYLOAD_LEN;
     const timeout = select_timeout(ses);
@@ -193,7 +209,7 @@ export async function session_loop<S extends sshsession>(ses: S, loophandler: (s
       writefd.add(ses.sock_out);
     }
 
-    const val = await select(readfd, writefd, timeout, ses.idle_work);
+    const val = await select(readfd, writefd, timeout, ses.idle_work, timer);
     if (ses.exitflag) {
       dropbear_exit("Terminated by signal");
     }

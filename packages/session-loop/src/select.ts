@@ -16,10 +16,17 @@ export type FdSet = Set<Fd>;
  *
  * `idle` (the session's idle_work) is run from one task at a time whenever nothing is ready
  * after Node has delivered what I/O it had, each followed by another look; only with it empty
- * does select wait.
+ * does select wait. `timer`: what the timeout is kept by (SelectTimer: a loop passes its own).
  */
-export async function select(readfds: FdSet, writefds: FdSet, timeout: number | null, idle: (() => void)[] = []): Promise<number> {
-  const deadline = timeout === null ? null : gettime_wrapper() + Math.max(0, timeout) * 1000;
+export async function select(
+  readfds: FdSet,
+  writefds: FdSet,
+  timeout: number | null,
+  idle: (() => void)[] = [],
+  timer?: SelectTimer,
+): Promise<number> {
+  // Read off the clock only if it comes to waiting: most turns of a busy loop find an Fd ready.
+  let deadline: number | null = null;
   let ready = countReadyOpen(readfds, writefds);
   if (ready > 0 || timeout === 0 || idle.length > 0) {
     await new Promise<void>((resolve) => setImmediate(resolve));
@@ -31,16 +38,79 @@ export async function select(readfds: FdSet, writefds: FdSet, timeout: number | 
     ready = keepReady(readfds, writefds);
   }
   while (ready === 0) {
-    const remaining = deadline === null ? null : deadline - gettime_wrapper();
-    if (remaining !== null && remaining <= 0) {
-      readfds.clear();
-      writefds.clear();
-      break;
+    const now = timeout === null ? 0 : gettime_wrapper();
+    if (timeout !== null) {
+      deadline ??= now + Math.max(0, timeout) * 1000;
+      if (deadline - now <= 0) {
+        readfds.clear();
+        writefds.clear();
+        break;
+      }
     }
-    await waitForEvent(readfds, writefds, remaining);
+    await waitForEvent(readfds, writefds, deadline === null ? null : (timer ??= new SelectTimer(true)).arm(deadline, now));
     ready = keepReady(readfds, writefds);
   }
   return ready;
+}
+
+/**
+ * The timer a select() waits with for its timeout. A loop that passes the same one to each of
+ * its select() calls keeps it armed from one call to the next: a busy loop waits for a moment
+ * on most turns, and a Node timer made and cleared for each wait (each with a new duration)
+ * cost about 2 % of a tunnel's server CPU. Kept armed, it may fire before a later call's
+ * deadline (Dropbear's timeouts count whole seconds, so a deadline moves back by up to a second
+ * as the clock passes one); that select() then finds nothing ready and waits again.
+ */
+export class SelectTimer {
+  private timeout: NodeJS.Timeout | null = null;
+  /** When it fires, on gettime_wrapper's clock. */
+  private due = 0;
+  /** The waiting select()'s wake-up, while one waits. */
+  private wake: (() => void) | null = null;
+  private readonly fire = (): void => {
+    this.timeout = null;
+    this.wake?.();
+  };
+
+  /** `once`: a select()'s own, for one wait: cleared as that wait ends. */
+  constructor(private readonly once = false) {}
+
+  /**
+   * Make sure it fires by `deadline` (ms on gettime_wrapper's clock, `now` being the time now);
+   * returns itself, for waitForEvent.
+   */
+  arm(deadline: number, now: number): SelectTimer {
+    if (this.timeout === null || this.due > deadline) {
+      if (this.timeout !== null) {
+        clearTimeout(this.timeout);
+      }
+      this.due = deadline;
+      this.timeout = setTimeout(this.fire, Math.ceil(deadline - now));
+    }
+    return this;
+  }
+
+  /** A select() waits: `wake` runs if the timer fires first. */
+  wait(wake: () => void): void {
+    this.wake = wake;
+  }
+
+  /** The wait ended; the timer stays armed for the loop's next one (a `once` timer is cleared). */
+  done(): void {
+    this.wake = null;
+    if (this.once) {
+      this.stop();
+    }
+  }
+
+  /** Clear it: the loop is done (an armed timer holds the event loop, as a waiting select does). */
+  stop(): void {
+    this.wake = null;
+    if (this.timeout !== null) {
+      clearTimeout(this.timeout);
+      this.timeout = null;
+    }
+  }
 }
 
 /** How many Fds are ready; a closed one is the caller's bug (C's EBADF). */
@@ -98,9 +168,8 @@ function keepReady(readfds: FdSet, writefds: FdSet): number {
  * transport) each. Resolving from setImmediate lets that phase finish first, as select(2)
  * returns every fd ready at the time, and costs no waiting: the check phase follows at once.
  */
-function waitForEvent(readfds: FdSet, writefds: FdSet, ms: number | null): Promise<void> {
+function waitForEvent(readfds: FdSet, writefds: FdSet, timer: SelectTimer | null): Promise<void> {
   return new Promise<void>((resolve) => {
-    let timer: NodeJS.Timeout | null = null;
     // An Fd in both sets gets the same callback twice: its waiter set keeps it once.
     const wake = (): void => {
       for (const fd of readfds) {
@@ -109,9 +178,7 @@ function waitForEvent(readfds: FdSet, writefds: FdSet, ms: number | null): Promi
       for (const fd of writefds) {
         fd.removeWaiter(wake);
       }
-      if (timer !== null) {
-        clearTimeout(timer);
-      }
+      timer?.done();
       setImmediate(resolve);
     };
     for (const fd of readfds) {
@@ -120,8 +187,6 @@ function waitForEvent(readfds: FdSet, writefds: FdSet, ms: number | null): Promi
     for (const fd of writefds) {
       fd.addWaiter(wake);
     }
-    if (ms !== null) {
-      timer = setTimeout(wake, Math.ceil(ms));
-    }
+    timer?.wait(wake);
   });
 }

@@ -2,9 +2,9 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import * as net from "node:net";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { SignalPipeFd, StreamFd, type Fd } from "@dropbear-ts/netio";
-import { select } from "../src/select.js";
+import { SelectTimer, select } from "../src/select.js";
 import { tcpPair } from "../../../tests/helpers/sockets.js";
 
 const cleanups: Array<() => void> = [];
@@ -218,6 +218,63 @@ describe("back pressure on a slow reader", () => {
     expect(accepted - received).toBeLessThan(16 * 1024 * 1024); // kernel buffers + ours, bounded
     expect(rssGrowth).toBeLessThan(64 * 1024 * 1024);
     expect(received).toBeGreaterThan(0);
+  });
+});
+
+describe("SelectTimer: one timer for a loop's waits", () => {
+  it("waits of a loop with the same deadline far off make one Node timer, not one each", async () => {
+    const { a, b, raw } = await pair();
+    const timer = new SelectTimer();
+    cleanups.push(() => timer.stop());
+    const made = vi.spyOn(globalThis, "setTimeout");
+    try {
+      for (let i = 0; i < 20; i++) {
+        setImmediate(() => raw.a.write("z"));
+        const r = new Set<Fd>([b]);
+        expect(await select(r, new Set(), 3600, [], timer)).toBe(1);
+        expect(b.read(10)!.toString()).toBe("z");
+      }
+      // Node's own timers (the sockets') are not select's: count those made with our callback.
+      const ours = made.mock.calls.filter(([, ms]) => typeof ms === "number" && ms > 3_000_000);
+      expect(ours.length).toBe(1);
+    } finally {
+      made.mockRestore();
+    }
+    void a;
+  });
+
+  it("a sooner deadline re-arms it; one armed for later than a select's deadline never makes that select late", async () => {
+    const { b } = await pair();
+    const timer = new SelectTimer();
+    cleanups.push(() => timer.stop());
+    const r = (): Set<Fd> => new Set<Fd>([b]);
+    // Armed for 30 s by a first wait that an immediate event ends.
+    const sig = new SignalPipeFd();
+    cleanups.push(() => sig.close());
+    setImmediate(() => sig.raise());
+    expect(await select(new Set<Fd>([sig]), new Set(), 30, [], timer)).toBe(1);
+    const t0 = performance.now();
+    expect(await select(r(), new Set(), 0.15, [], timer)).toBe(0);
+    const took = performance.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(140);
+    expect(took).toBeLessThan(2000);
+  });
+
+  it("one that fires before a later select's deadline (armed by an earlier one) only makes it wait on", async () => {
+    const { b } = await pair();
+    const timer = new SelectTimer();
+    cleanups.push(() => timer.stop());
+    const sig = new SignalPipeFd();
+    cleanups.push(() => sig.close());
+    setImmediate(() => sig.raise());
+    // Armed for 0.1 s from now by a select an event ends at once.
+    expect(await select(new Set<Fd>([sig]), new Set(), 0.1, [], timer)).toBe(1);
+    sig.drain();
+    const t0 = performance.now();
+    expect(await select(new Set<Fd>([b]), new Set(), 0.3, [], timer)).toBe(0);
+    const took = performance.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(290);
+    expect(took).toBeLessThan(2000);
   });
 });
 
