@@ -215,6 +215,17 @@ export class SocketReadRing {
     }
   }
 
+  /**
+   * The peer's EOF came: Node reads no more into the ring, so it is no longer held for a next
+   * read (given back once what waits is read).
+   */
+  ended(): void {
+    this.armed = null;
+    if (this.len === 0) {
+      this.release();
+    }
+  }
+
   /** Drop what waits and all that arrives from now on, reading on so the peer is not stalled. */
   discardAll(): void {
     this.discard = true;
@@ -421,6 +432,7 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
     if (this.rstream) {
       ev.on("end", () => {
         this.eof = true;
+        this.ring?.ended();
         this.notify();
       });
     }

@@ -117,7 +117,7 @@ describe("StreamFd over a socket read into our own buffer", () => {
     expect(Buffer.concat(back).equals(data)).toBe(true);
   });
 
-  it("a streaming peer's reads land in the socket's own ring, in place; once it stops, the ring is given back", async () => {
+  it("a streaming peer's reads land in the socket's own ring, in place; once it ends, the ring is given back", async () => {
     const server = net.createServer({ allowHalfOpen: true });
     server.listen(0, "127.0.0.1");
     await once(server, "listening");
@@ -152,7 +152,7 @@ describe("StreamFd over a socket read into our own buffer", () => {
     // Not all: this reader, every 2 ms, lets the ring fill to its bound, and the read after each
     // such stop lands in the shared buffer (the ring had no room when Node asked where).
     expect(inRing).toBeGreaterThan(data.length / 3);
-    // The last read was short (the stream's tail or its EOF): drained, nothing holds a ring.
+    // Drained to the peer's EOF: no ring held, even when the last read before it was a full one.
     expect((fd as unknown as { ring: { ring: Buffer | null } }).ring.ring).toBeNull();
   });
 
