@@ -592,7 +592,7 @@ function send_msg_channel_data(ses: sshsession, channel: Channel, isextended: bo
   }
   // Beyond Dropbear: what waits in one piece in the fd's read ring (a socket's) is not read
   // into the payload but handed to encrypt_packet where it is, to go into the packet through
-  // the cipher (or be copied in, as below, where that cannot be); consumed once sealed.
+  // the cipher (encrypt_packet copies it into the payload where it cannot); consumed once sealed.
   const waiting = channel.read_mangler === null ? fd.peekRead() : null;
   if (waiting !== null && waiting.length > 0) {
     const len = Math.min(waiting.length, maxlen);
