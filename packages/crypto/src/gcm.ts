@@ -10,6 +10,7 @@ import { TRACE2 } from "@dropbear-ts/dbutil";
 import {
   CRYPT_ERROR,
   CRYPT_OK,
+  LTC_DECRYPT,
   LTC_ENCRYPT,
   type aead_stream,
   type cipher_state,
@@ -122,35 +123,30 @@ export function dropbear_gcm_crypt(
   if ((encrypt ? output : input).length < len + GHASH_LEN) {
     return CRYPT_ERROR;
   }
-  const ok = state.evp !== null ? gcmCryptEvp(state, state.evp, input, output, len, encrypt) : gcmCryptNode(state, input, output, len, encrypt);
-  if (!ok) {
-    return CRYPT_ERROR;
-  }
-  incrementInvocation(state.iv);
-  return CRYPT_OK;
+  // Each path advances the nonce on success.
+  const ok = state.stream !== null ? gcmCryptEvp(state, state.stream, input, output, len, encrypt) : gcmCryptNode(state, input, output, len, encrypt);
+  return ok ? CRYPT_OK : CRYPT_ERROR;
 }
 
-/** The OpenSSL path: re-IV the direction's context and run the packet through it into output. */
-function gcmCryptEvp(state: dropbear_gcm_state, evp: EvpCipher, input: Uint8Array, output: Uint8Array, len: number, encrypt: boolean): boolean {
+/** The OpenSSL path: the whole packet through the direction's GcmStream, into output. */
+function gcmCryptEvp(state: dropbear_gcm_state, stream: aead_stream, input: Uint8Array, output: Uint8Array, len: number, encrypt: boolean): boolean {
   if (!encrypt) {
     // Taken first: moving the packet to output may overwrite it when the two overlap.
     state.tag.set(input.subarray(len, len + GHASH_LEN));
   }
   const src = cryptSource(input, output, len, 4);
   return (
-    evp.setIv(state.iv, encrypt) &&
-    (encrypt || evp.setTag(state.tag, GHASH_LEN)) &&
-    evp.aad(output, 4) &&
-    evp.crypt(src.subarray(4, len), output.subarray(4, len), len - 4) &&
-    evp.final() &&
-    (!encrypt || evp.getTag(output.subarray(len, len + GHASH_LEN), GHASH_LEN))
+    stream.begin(0, output, 4, encrypt ? LTC_ENCRYPT : LTC_DECRYPT) &&
+    stream.update(src.subarray(4, len), output.subarray(4, len), len - 4) &&
+    stream.end(encrypt ? output.subarray(len, len + GHASH_LEN) : state.tag)
   );
 }
 
 /**
- * A packet sealed or opened in pieces (algo.ts aead_stream), on the OpenSSL path: gcmCryptEvp's
- * steps for a whole packet, the body en- or decrypted piece by piece, the tag made or checked
- * at the end.
+ * A packet sealed or opened in pieces (algo.ts aead_stream), on the OpenSSL path: the
+ * direction's context re-IV'd, the length field as AAD, the body en- or decrypted piece by piece,
+ * the tag made or checked at the end, the nonce advanced. Whole packets (gcmCryptEvp) go
+ * through it too.
  */
 class GcmStream implements aead_stream {
   private encrypt = false;
@@ -182,7 +178,8 @@ class GcmStream implements aead_stream {
 
 /**
  * The node:crypto path: a new cipher object per packet (it cannot be re-IV'd). Opening writes
- * nothing unless the tag verifies (node:crypto compares it in constant time).
+ * nothing unless the tag verifies (node:crypto compares it in constant time); the nonce
+ * advances once it has.
  */
 function gcmCryptNode(state: dropbear_gcm_state, input: Uint8Array, output: Uint8Array, len: number, encrypt: boolean): boolean {
   const key = state.key!;
@@ -209,6 +206,7 @@ function gcmCryptNode(state: dropbear_gcm_state, input: Uint8Array, output: Uint
     output.set(aad, 0);
     output.set(pt, 4);
   }
+  incrementInvocation(state.iv);
   return true;
 }
 
