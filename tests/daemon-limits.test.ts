@@ -238,7 +238,7 @@ describe("daemon flags", () => {
       // glibc's settings it starts with (svr-main.ts connectionLibcEnv): malloc's, and on an AMD
       // processor copies without `rep movsb`.
       const amd = cpuVendor() === "AuthenticAMD";
-      const libc = ["MALLOC_ARENA_MAX=1", "MALLOC_TOP_PAD_=0", `MALLOC_MMAP_THRESHOLD_=${256 * 1024}`, ...(amd ? [`GLIBC_TUNABLES=${AMD_COPY_TUNABLES}`] : [])];
+      const libc = ["MALLOC_ARENA_MAX=1", "MALLOC_TOP_PAD_=0", `MALLOC_MMAP_THRESHOLD_=${512 * 1024}`, ...(amd ? [`GLIBC_TUNABLES=${AMD_COPY_TUNABLES}`] : [])];
       expect(environ).toEqual(expect.arrayContaining([...libc, `DROPBEAR_TS_CONNECTION_ENV=${libc.map((kv) => kv.split("=")[0]).join(",")}`]));
       expect(readFileSync(`/proc/${spare}/cmdline`, "latin1").split("\0").slice(1, 5)).toEqual(["--max-semi-space-size=1", "--v8-pool-size=1", "--liftoff-only", realpathSync(OURS.dropbear)]);
       const listening = tcpInodes("0A");

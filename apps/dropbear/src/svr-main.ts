@@ -131,15 +131,15 @@ function connectionLibcEnv(): Record<string, string> {
   return env;
 }
 /**
- * The smallest allocation malloc maps on its own, above the 128 KiB read ring each socket gets
+ * The smallest allocation malloc maps on its own, above the 320 KiB read ring each socket gets
  * (netio's READ_RING_SIZE; connection-flags.test.ts keeps it above). glibc's default is 128 KiB,
- * just below a ring with malloc's header, and MALLOC_TOP_PAD_ turns off the rise glibc would
+ * below a ring, and MALLOC_TOP_PAD_ turns off the rise glibc would
  * otherwise make after the first such free: each ring was then an mmap, page faults on first
  * touch and a munmap with a TLB shootdown across the process's threads, about 10 % of a
  * connection process's CPU through 1000 concurrent tunnelled connections (docs/bench.md,
  * "Twenty-second round"). A session's few packet slabs (512 KiB, kept for reuse) stay mapped.
  */
-const MMAP_THRESHOLD = 256 * 1024;
+const MMAP_THRESHOLD = 512 * 1024;
 /** Every name connectionLibcEnv may give. */
 const CONNECTION_LIBC_NAMES: ReadonlySet<string> = new Set(["MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"]);
 /** Names the daemon added to a connection process's environment (from connectionLibcEnv), comma-separated. */

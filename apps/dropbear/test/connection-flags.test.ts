@@ -55,8 +55,8 @@ describe("the glibc settings a connection process starts with", () => {
     const { env } = connectionProgram();
     expect(env.MALLOC_ARENA_MAX).toBe("1");
     expect(env.MALLOC_TOP_PAD_).toBe("0");
-    // Above the 128 KiB rings and slabs, which would otherwise each be an mmap and a munmap.
-    expect(env.MALLOC_MMAP_THRESHOLD_).toBe(String(256 * 1024));
+    // Above the 320 KiB rings, which would otherwise each be an mmap and a munmap.
+    expect(env.MALLOC_MMAP_THRESHOLD_).toBe(String(512 * 1024));
     // Above the buffer it is there for, with malloc's 16-byte chunk header: each socket's read
     // ring, which glibc would otherwise map and unmap one by one.
     expect(Number(env.MALLOC_MMAP_THRESHOLD_)).toBeGreaterThan(READ_RING_SIZE + 16);

@@ -65,8 +65,11 @@ export interface ReadSlab {
   slab: Buffer;
   /** Bytes of it packets read so far take, from the start. */
   used: number;
-  /** Streams a payload in it was handed to without a copy, that had not written it all yet. */
-  holders: Set<StreamFd>;
+  /**
+   * Streams a payload in it was handed to without a copy, each with its `handed` count just
+   * after those bytes: they are out of the slab once the stream's `flushed` count reaches it.
+   */
+  holders: Map<StreamFd, number>;
 }
 
 /** One direction's cipher, MAC and keys. @dropbear session.h key_context_directional */

@@ -12,13 +12,14 @@ import type { Readable, Writable } from "node:stream";
 export const SOCKET_HIGH_WATER_MARK = 16 * 1024;
 
 /**
- * The most bytes one `StreamFd.writev` hands its stream in a call. The high-water mark says
- * whether a stream takes writes at all (what Node still holds, unsent, is under it); this says
- * how much one gathered write may carry, so a call moves several packets to the kernel in one
- * writev(2) instead of one packet per loop turn. What Node may hold for a slow peer is bounded by
- * the mark plus this plus one chunk.
+ * The most bytes the writes to one stream in one run of the loop (one turn, up to its next
+ * wait) may gather. The high-water mark says whether a stream takes writes at all (what Node
+ * still holds, unsent from earlier turns, is under it); this says how much the turn's writes
+ * may carry together, so the kernel gets several packets in one writev(2) instead of one
+ * syscall, and one wake-up of the reader, per packet. What Node may hold for a slow peer is
+ * bounded by the mark plus this plus one chunk.
  */
-export const WRITEV_MAX_BYTES = 128 * 1024;
+export const WRITEV_MAX_BYTES = 512 * 1024;
 
 /**
  * Options for `new net.Socket()` / `net.connect()`: both stream sides at SOCKET_HIGH_WATER_MARK.
@@ -38,10 +39,11 @@ export const SOCKET_READ_CHUNK = 64 * 1024;
 /**
  * A socket made by `ownReadSocket` stops reading from the kernel once more than this waits
  * unread, so a peer we do not read is pushed back on through TCP; reading starts again once the
- * loop has taken it down to half. (A Node-made socket stops at SOCKET_HIGH_WATER_MARK plus one
- * 64 KiB read: about the same.)
+ * loop has taken it down to half. Two of our largest packets and more, so a streaming peer's
+ * packets are read and processed several to a loop turn and what they carry goes on in one
+ * gathered write (WRITEV_MAX_BYTES), not a write and a wake-up of its reader per packet.
  */
-export const SOCKET_READ_BOUND = 64 * 1024;
+export const SOCKET_READ_BOUND = 256 * 1024;
 
 /** A socket's unread bytes: the bound plus one read, so a read always fits below the bound. */
 export const READ_RING_SIZE = SOCKET_READ_BOUND + SOCKET_READ_CHUNK;
@@ -394,6 +396,12 @@ function isWritable(s: AnyStream): s is Writable {
 export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
   private readonly rstream: Readable | null;
   private readonly wstream: Writable | null;
+  /** Bytes `writev` has handed the stream since it was made. */
+  handed = 0;
+  /** This turn's writes are corked, to go out together (writev). */
+  private gathering = false;
+  /** Bytes this turn's writes handed over. */
+  private gathered = 0;
   /** Set for a socket made by `ownReadSocket`: where its unread bytes wait. */
   private readonly ring: SocketReadRing | null;
   /** 'readable' seen and not yet consumed down to empty. */
@@ -493,17 +501,18 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
     if (this.connecting || this.wstream.writableEnded) {
       return false;
     }
-    return this.belowMark(this.wstream);
+    return this.takesMore(this.wstream);
   }
 
   /**
-   * Node holds less than the stream's high-water mark, unsent. Not `writableNeedDrain`: that
-   * stays set until a tick after the kernel took everything, which would cost a loop turn per
-   * write. When this is false Node's 'drain' is due (the length reached the mark with this write
-   * or an earlier one), so a waiting select() still wakes.
+   * A write would be taken now: Node holds less than the stream's high-water mark unsent from
+   * earlier turns, and this turn's gathered writes are under WRITEV_MAX_BYTES. Not
+   * `writableNeedDrain`: that stays set until a tick after the kernel took everything, which
+   * would cost a loop turn per write. When this is false Node's 'drain' is due (the length
+   * reached the mark with this write or an earlier one), so a waiting select() still wakes.
    */
-  private belowMark(w: Writable): boolean {
-    return w.writableLength < w.writableHighWaterMark;
+  private takesMore(w: Writable): boolean {
+    return w.writableLength - this.gathered < w.writableHighWaterMark && this.gathered < WRITEV_MAX_BYTES;
   }
 
   /**
@@ -588,9 +597,14 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
 
   /**
    * Non-blocking gathered write (writev). While Node holds less than the stream's high-water
-   * mark, hands chunks to the stream in order, up to WRITEV_MAX_BYTES (at least one chunk), all
-   * in one corked batch; returns the bytes accepted (0 if none: EAGAIN). A chunk is taken whole
-   * or not at all. Throws FdError if the stream failed.
+   * mark from earlier turns, hands chunks to the stream in order, taken whole or not at all;
+   * returns the bytes accepted (0 if none: EAGAIN). Throws FdError if the stream failed.
+   *
+   * Beyond C's writev: what this turn's calls hand a stream to the kernel (`writesToKernel`) is
+   * held back (corked) and goes there together once the turn's synchronous run ends (a
+   * microtask, which runs before the loop's next wait), up to WRITEV_MAX_BYTES in all (at least
+   * one chunk). Same bytes, same order; a shutdown (`end`) in the same turn sends them first.
+   * Other streams get each call's chunks at once, up to the same cap.
    */
   writev(chunks: readonly Uint8Array[]): number {
     const w = this.wstream;
@@ -603,26 +617,50 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
     if (w.writableEnded) {
       throw new FdError("EPIPE", "write after shutdown");
     }
-    if (this.connecting || !this.belowMark(w)) {
+    if (this.connecting || !this.takesMore(w)) {
       return 0;
     }
+    // Only writes to the kernel are gathered: a stream within the process gains nothing by it.
+    const gather = this.gathering || this.writesToKernel;
+    if (!this.gathering) {
+      w.cork();
+      if (gather) {
+        this.gathering = true;
+        queueMicrotask(this.endGather);
+      }
+    }
     let written = 0;
-    // cork: the kernel gets the batch in one writev(), not one syscall per packet.
-    w.cork();
     for (const c of chunks) {
-      if (written > 0 && written + c.length > WRITEV_MAX_BYTES) {
+      if (this.gathered + written > 0 && this.gathered + written + c.length > WRITEV_MAX_BYTES) {
         break;
       }
       w.write(c);
       written += c.length;
     }
-    w.uncork();
+    this.handed += written;
+    if (gather) {
+      this.gathered += written;
+    } else {
+      w.uncork();
+    }
     return written;
   }
+
+  /** The turn's writes go to the kernel, in one writev(2) where Node can. */
+  private readonly endGather = (): void => {
+    this.gathering = false;
+    this.gathered = 0;
+    this.wstream?.uncork();
+  };
 
   /** Non-blocking write of one buffer; see `writev`. */
   write(data: Uint8Array): number {
     return this.writev([data]);
+  }
+
+  /** Of the bytes handed over (`handed`), how many the stream has written: it writes in order. */
+  get flushed(): number {
+    return this.handed - this.writePending;
   }
 
   /** Bytes handed to the stream but not yet to the kernel: the memory a slow peer costs us. */

@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import * as net from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { randomBytes } from "node:crypto";
 import { CLOSE_LINGER_MS, FdError, ListenerFd, SignalPipeFd, StreamFd, WRITEV_MAX_BYTES } from "../src/fd.js";
 import { tcpPair, unusedPort } from "../../../tests/helpers/sockets.js";
@@ -77,10 +77,12 @@ describe("StreamFd over a TCP socket", () => {
     const chunk = Buffer.alloc(64 * 1024);
     let accepted = 0;
     let refusals = 0;
+    // A write a turn: each turn's goes to the kernel as the turn ends.
     for (let i = 0; i < 2000 && refusals === 0; i++) {
       const n = fd.write(chunk);
       if (n === 0) refusals++;
       accepted += n;
+      await null;
     }
     expect(refusals).toBe(1);
     expect(fd.writeReady()).toBe(false);
@@ -106,9 +108,11 @@ describe("StreamFd over a TCP socket", () => {
     const fd = new StreamFd(p.a);
     const packet = Buffer.alloc(20 * 1024, 1);
     // Each is above the 16 KiB mark on its own: before, one per call (one per loop turn).
-    const many = Array.from({ length: 10 }, () => packet);
+    const many = Array.from({ length: 40 }, () => packet);
     const took = fd.writev(many);
     expect(took).toBe(Math.floor(WRITEV_MAX_BYTES / packet.length) * packet.length);
+    // The turn has handed over all it may: one more would pass WRITEV_MAX_BYTES.
+    expect(fd.writev([packet])).toBe(0);
     const r = new StreamFd(p.b);
     let got = 0;
     await until(() => {
@@ -116,6 +120,48 @@ describe("StreamFd over a TCP socket", () => {
       return got === took;
     });
     expect(fd.writeReady()).toBe(true);
+  });
+
+  it("a turn's writes reach the kernel together, in one writev, as the turn ends", async () => {
+    const p = await tcpPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.a);
+    const gathered = vi.spyOn(p.a as unknown as { _writev: (...a: unknown[]) => void }, "_writev");
+    const single = vi.spyOn(p.a as unknown as { _write: (...a: unknown[]) => void }, "_write");
+    const parts = [Buffer.from("one "), Buffer.alloc(40 * 1024, 0x32), Buffer.from(" three")];
+    for (const part of parts) expect(fd.write(part)).toBe(part.length);
+    // Held until the turn's synchronous run ends; counted as pending meanwhile.
+    expect(gathered).not.toHaveBeenCalled();
+    expect(single).not.toHaveBeenCalled();
+    expect(fd.writePending).toBe(4 + 40 * 1024 + 6);
+    await null;
+    expect(gathered).toHaveBeenCalledTimes(1);
+    expect(single).not.toHaveBeenCalled();
+    expect(fd.flushed).toBe(fd.handed);
+    const r = new StreamFd(p.b);
+    let got = Buffer.alloc(0);
+    await until(() => {
+      const b = r.readReady() ? r.read(1 << 20) : null;
+      if (b !== null) got = Buffer.concat([got, b]);
+      return got.length === 4 + 40 * 1024 + 6;
+    });
+    expect(got.equals(Buffer.concat(parts))).toBe(true);
+  });
+
+  it("a shutdown in the same turn sends the turn's writes first", async () => {
+    const p = await tcpPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.a);
+    expect(fd.write(Buffer.from("last words"))).toBe(10);
+    fd.shutdownWrite();
+    const r = new StreamFd(p.b);
+    let got = "";
+    await until(() => {
+      const b = r.readReady() ? r.read(100) : null;
+      if (b !== null && b.length > 0) got += b.toString();
+      return b !== null && b.length === 0;
+    });
+    expect(got).toBe("last words");
   });
 
   it("a connect in progress is not writable; a refused one becomes writable with its error", async () => {

@@ -421,12 +421,12 @@ function growReadbuf(ses: sshsession, readbuf: buffer, len: number, blocksize: n
  */
 function nextReadSlab(ses: sshsession): ReadSlab {
   // One fewer kept here: the current slab joins them below.
-  const slab = slabMemory(ses.readbuf_retired, (s) => [...s.holders].every((fd) => fd.writePending === 0), SLABS_RETIRED_MAX - 1);
+  const slab = slabMemory(ses.readbuf_retired, (s) => [...s.holders].every(([fd, mark]) => fd.flushed >= mark), SLABS_RETIRED_MAX - 1);
   // The current slab is retired only now, so the packet being read never lands in the slab it is in.
   if (ses.readbuf_slab !== null) {
     ses.readbuf_retired.push(ses.readbuf_slab);
   }
-  const s: ReadSlab = { slab, used: 0, holders: new Set() };
+  const s: ReadSlab = { slab, used: 0, holders: new Map() };
   ses.readbuf_slab = s;
   return s;
 }
@@ -442,7 +442,7 @@ export function payloadHeldBy(ses: sshsession, fd: StreamFd): void {
   }
   for (const s of [ses.readbuf_slab, ...ses.readbuf_retired]) {
     if (s !== null && s.slab.buffer === data.buffer) {
-      s.holders.add(fd);
+      s.holders.set(fd, fd.handed);
       return;
     }
   }
@@ -605,12 +605,13 @@ function nextWriteSlab(ses: sshsession): WriteSlab {
     cur.end = ses.writequeue_total;
     retired.push(cur);
   }
-  // FIFO: once the queue has handed the socket every byte up to a slab's last packet, and the
-  // socket holds nothing unwritten, no one refers to that slab's bytes any more. (Not so for a
-  // transport stream within the process: its reader may still hold the packets.)
+  // FIFO: once the queue has handed the socket every byte up to a slab's last packet, and what
+  // the socket holds unwritten is no more than the queue handed it since, no one refers to that
+  // slab's bytes any more. (Not so for a transport stream within the process: its reader may
+  // still hold the packets.)
   const handed = ses.writequeue_total - ses.writequeue_len;
   const out = ses.sock_out;
-  const slab = slabMemory(retired, (s) => s.end <= handed && out !== null && out.writesToKernel && out.writePending === 0, SLABS_RETIRED_MAX);
+  const slab = slabMemory(retired, (s) => s.end <= handed && out !== null && out.writesToKernel && out.writePending <= handed - s.end, SLABS_RETIRED_MAX);
   const s: WriteSlab = { slab, used: 0, end: 0 };
   ses.writebuf_slab = s;
   return s;

@@ -203,6 +203,8 @@ describe("packet.c over a real socket", () => {
         slabs.add(wire.data.buffer);
       }
       write_packet(tx);
+      // The turn's writes reach the kernel as it ends (StreamFd.writev).
+      await null;
       expect(tx.sock_out!.writePending).toBe(0);
       await receive(rx);
       expect(buf_getbyte(rx.payload!)).toBe(94);
@@ -235,6 +237,8 @@ describe("packet.c over a real socket", () => {
     for (; i < 5000 && tx.sock_out.writePending === 0; i++) {
       send(tx, body(i));
       write_packet(tx);
+      // Each its own loop turn: a turn's writes go to the kernel as it ends.
+      await null;
       if (i % 64 === 63) await new Promise((r) => setImmediate(r));
     }
     expect(tx.sock_out.writePending).toBeGreaterThan(0);
@@ -245,6 +249,7 @@ describe("packet.c over a real socket", () => {
       sent.push({ wire: bytes, copy: Buffer.from(bytes) });
       write_packet(tx);
       expect(tx.writequeue.count).toBe(0);
+      await null;
     }
     // 400 packets filled 7 slabs, all handed to the socket and not yet written: none was reused.
     for (const p of sent) expect(p.wire.equals(p.copy)).toBe(true);
