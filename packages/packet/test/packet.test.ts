@@ -255,6 +255,46 @@ describe("packet.c over a real socket", () => {
     for (const p of sent) expect(p.wire.equals(p.copy)).toBe(true);
   });
 
+  it("reuses a slab once the socket has written its packets, though it still holds later ones", async () => {
+    const { tx } = await pair(suites[2]!);
+    // A socket whose peer reads nothing, with room in Node for 8 MiB of unwritten packets.
+    const server = net.createServer().listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const peer = once(server, "connection");
+    const sock = net.connect({ port: (server.address() as net.AddressInfo).port, host: "127.0.0.1", writableHighWaterMark: 1 << 23 } as net.NetConnectOpts);
+    await once(sock, "connect");
+    const [far] = (await peer) as [net.Socket];
+    cleanups.push(() => {
+      sock.destroy();
+      far.destroy();
+      server.close();
+    });
+    tx.sock_out = new StreamFd(sock);
+    const body = (i: number): string => `${i}:`.padEnd(BODY, String.fromCharCode(97 + (i % 26)));
+    const before = new Set<ArrayBufferLike>();
+    let i = 0;
+    // Until the kernel's buffers are full: every packet so far went to the kernel.
+    for (; i < 5000 && tx.sock_out.writePending === 0; i++) {
+      before.add(send(tx, body(i)).data.buffer);
+      write_packet(tx);
+      await null;
+    }
+    expect(tx.sock_out.writePending).toBeGreaterThan(0);
+    // The socket holds the last packets from now on; the next slab is an earlier one, all of
+    // whose packets the kernel has.
+    const last = send(tx, body(i++)).data.buffer;
+    write_packet(tx);
+    await null;
+    let next = last;
+    for (let n = 0; n < 200 && next === last; n++, i++) {
+      next = send(tx, body(i)).data.buffer;
+      write_packet(tx);
+      await null;
+    }
+    expect(next).not.toBe(last);
+    expect(before.has(next)).toBe(true);
+  });
+
   it("nor a slab whose packets went to a stream within the process", async () => {
     const { tx } = await pair(suites[2]!);
     // Its reader may keep the very Buffers it was given, long after the writes completed.
