@@ -387,7 +387,7 @@ function isWritable(s: AnyStream): s is Writable {
  * as the peer's EOF arrives, and SSH channels need EOF one way while data still flows the other.
  *
  * Writes: accepted only while the stream is below its high-water mark (`writeReady()`), so
- * memory held for a slow peer is bounded by that mark plus one write, never by the sender.
+ * memory held for a slow peer is bounded by that mark plus one turn's writes, never by the sender.
  *
  * A socket made by `ownReadSocket` is read from our own ring instead of its Readable (same
  * contract; SOCKET_READ_BOUND is then what bounds unread input), and `readInto` copies from
