@@ -86,6 +86,28 @@ function send(tx: sshsession, body: string): buffer {
   return examine(tx.writequeue);
 }
 
+/** The i-th test packet's body: BODY bytes, its number first. */
+function packetBody(i: number): string {
+  return `${i}:`.padEnd(BODY, String.fromCharCode(97 + (i % 26)));
+}
+
+/** A socket whose peer reads nothing, with room in Node for 8 MiB of unwritten packets. */
+async function stalledSocket(): Promise<StreamFd> {
+  const server = net.createServer().listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const peer = once(server, "connection");
+  // (Node passes the mark on to the stream; @types/node does not list it for sockets.)
+  const sock = net.connect({ port: (server.address() as net.AddressInfo).port, host: "127.0.0.1", writableHighWaterMark: 1 << 23 } as net.NetConnectOpts);
+  await once(sock, "connect");
+  const [far] = (await peer) as [net.Socket];
+  cleanups.push(() => {
+    sock.destroy();
+    far.destroy();
+    server.close();
+  });
+  return new StreamFd(sock);
+}
+
 /** Read until a payload is complete (or the read throws), bounded. */
 async function receive(rx: sshsession): Promise<void> {
   for (let i = 0; i < 200 && rx.payload === null; i++) {
@@ -193,7 +215,7 @@ describe("packet.c over a real socket", () => {
     const { tx, rx } = await pair(suites[2]!);
     const slabs = new Set<ArrayBufferLike>();
     for (let i = 0; i < PACKETS; i++) {
-      const body = `${i}:`.padEnd(BODY, String.fromCharCode(97 + (i % 26)));
+      const body = packetBody(i);
       const payloadAt = tx.writepayload.data;
       const wire = send(tx, body);
       if (i > 0) {
@@ -217,25 +239,11 @@ describe("packet.c over a real socket", () => {
 
   it("never reuses a slab while the socket still holds packets sealed in it", async () => {
     const { tx } = await pair(suites[2]!);
-    // A socket whose peer reads nothing, with room in Node for 8 MiB of unwritten packets.
-    const server = net.createServer().listen(0, "127.0.0.1");
-    await once(server, "listening");
-    const peer = once(server, "connection");
-    // (Node passes the mark on to the stream; @types/node does not list it for sockets.)
-    const sock = net.connect({ port: (server.address() as net.AddressInfo).port, host: "127.0.0.1", writableHighWaterMark: 1 << 23 } as net.NetConnectOpts);
-    await once(sock, "connect");
-    const [far] = (await peer) as [net.Socket];
-    cleanups.push(() => {
-      sock.destroy();
-      far.destroy();
-      server.close();
-    });
-    tx.sock_out = new StreamFd(sock);
-    const body = (i: number): string => `${i}:`.padEnd(BODY, String.fromCharCode(97 + (i % 26)));
+    tx.sock_out = await stalledSocket();
     let i = 0;
     // Until the kernel's buffers are full and the socket keeps what it is given.
     for (; i < 5000 && tx.sock_out.writePending === 0; i++) {
-      send(tx, body(i));
+      send(tx, packetBody(i));
       write_packet(tx);
       // Each its own loop turn: a turn's writes go to the kernel as it ends.
       await null;
@@ -244,7 +252,7 @@ describe("packet.c over a real socket", () => {
     expect(tx.sock_out.writePending).toBeGreaterThan(0);
     const sent: Array<{ wire: Buffer; copy: Buffer }> = [];
     for (const end = i + PACKETS; i < end; i++) {
-      const wire = send(tx, body(i));
+      const wire = send(tx, packetBody(i));
       const bytes = wire.data.subarray(0, wire.len);
       sent.push({ wire: bytes, copy: Buffer.from(bytes) });
       write_packet(tx);
@@ -257,37 +265,24 @@ describe("packet.c over a real socket", () => {
 
   it("reuses a slab once the socket has written its packets, though it still holds later ones", async () => {
     const { tx } = await pair(suites[2]!);
-    // A socket whose peer reads nothing, with room in Node for 8 MiB of unwritten packets.
-    const server = net.createServer().listen(0, "127.0.0.1");
-    await once(server, "listening");
-    const peer = once(server, "connection");
-    const sock = net.connect({ port: (server.address() as net.AddressInfo).port, host: "127.0.0.1", writableHighWaterMark: 1 << 23 } as net.NetConnectOpts);
-    await once(sock, "connect");
-    const [far] = (await peer) as [net.Socket];
-    cleanups.push(() => {
-      sock.destroy();
-      far.destroy();
-      server.close();
-    });
-    tx.sock_out = new StreamFd(sock);
-    const body = (i: number): string => `${i}:`.padEnd(BODY, String.fromCharCode(97 + (i % 26)));
+    tx.sock_out = await stalledSocket();
     const before = new Set<ArrayBufferLike>();
     let i = 0;
     // Until the kernel's buffers are full: every packet so far went to the kernel.
     for (; i < 5000 && tx.sock_out.writePending === 0; i++) {
-      before.add(send(tx, body(i)).data.buffer);
+      before.add(send(tx, packetBody(i)).data.buffer);
       write_packet(tx);
       await null;
     }
     expect(tx.sock_out.writePending).toBeGreaterThan(0);
     // The socket holds the last packets from now on; the next slab is an earlier one, all of
     // whose packets the kernel has.
-    const last = send(tx, body(i++)).data.buffer;
+    const last = send(tx, packetBody(i++)).data.buffer;
     write_packet(tx);
     await null;
     let next = last;
     for (let n = 0; n < 200 && next === last; n++, i++) {
-      next = send(tx, body(i)).data.buffer;
+      next = send(tx, packetBody(i)).data.buffer;
       write_packet(tx);
       await null;
     }
@@ -308,7 +303,7 @@ describe("packet.c over a real socket", () => {
       }),
     );
     for (let i = 0; i < PACKETS; i++) {
-      send(tx, `${i}:`.padEnd(BODY, String.fromCharCode(97 + (i % 26))));
+      send(tx, packetBody(i));
       write_packet(tx);
       await new Promise((r) => setImmediate(r));
     }
@@ -320,7 +315,7 @@ describe("packet.c over a real socket", () => {
     const { tx } = await pair(suites[2]!);
     const sent: Array<{ wire: Buffer; copy: Buffer }> = [];
     for (let i = 0; i < PACKETS; i++) {
-      send(tx, `${i}:`.padEnd(BODY, String.fromCharCode(97 + (i % 26))));
+      send(tx, packetBody(i));
       const wire = [...tx.writequeue].at(-1)!;
       const bytes = wire.data.subarray(0, wire.len);
       sent.push({ wire: bytes, copy: Buffer.from(bytes) });
@@ -339,7 +334,7 @@ describe("packet.c over a real socket", () => {
     const slabs = new Set<ArrayBufferLike>();
     const held: Array<{ view: Buffer; copy: Buffer }> = [];
     for (let i = 0; i < PACKETS; i++) {
-      const body = `${i}:`.padEnd(BODY, String.fromCharCode(97 + (i % 26)));
+      const body = packetBody(i);
       send(tx, body);
       write_packet(tx);
       await receive(rx);
