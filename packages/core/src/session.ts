@@ -7,7 +7,7 @@ import type {
   mac_state,
 } from "@dropbear-ts/crypto";
 import { dropbear_mode_none, dropbear_nocipher, dropbear_nohash, noneCipherState } from "@dropbear-ts/crypto";
-import { Queue, list_new, type m_list } from "@dropbear-ts/dbutil";
+import { LARGE_COUNT_ZERO, Queue, list_new, type m_list } from "@dropbear-ts/dbutil";
 import type { buffer } from "@dropbear-ts/buffer";
 import type { sign_key, signature_type } from "@dropbear-ts/signkey";
 import type { SignalPipeFd, StreamFd, dropbear_prio, dropbear_progress_connection } from "@dropbear-ts/netio";
@@ -272,7 +272,7 @@ export abstract class sshsession {
   writequeue = new Queue<buffer>();
   writequeue_len = 0;
   /** TS-only: bytes ever put on the write queue; with writequeue_len, what the socket has been handed. */
-  writequeue_total = 0;
+  writequeue_total = LARGE_COUNT_ZERO;
   /** TS-only: the slab packets are sealed in now, writepayload's bytes after them (packet.ts placeWritepayload). */
   writebuf_slab: WriteSlab | null = null;
   /** TS-only: filled slabs, oldest first, to reuse once all they hold is written. */

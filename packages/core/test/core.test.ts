@@ -2,6 +2,7 @@
 // (calloc's zero, or what svr_getopts / cli_getopts assign before reading argv), the constants
 // are the headers', and every session and option set owns its containers (C's globals are one
 // per process; here many sessions share a process).
+import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { dropbear_mode_none, dropbear_nocipher, dropbear_nohash } from "@dropbear-ts/crypto";
 import { isempty } from "@dropbear-ts/dbutil";
@@ -172,6 +173,21 @@ describe("sshsession", () => {
     expect(a.svr_ses.childpids).not.toBe(b.svr_ses.childpids);
     // The options are shared on purpose: one program run, many sessions.
     expect(a.opts).toBe(b.opts);
+  });
+
+  it("a byte count that passes 2^31 leaves its objects' shape as it was (StreamFd.handed, the session's writequeue_total)", () => {
+    // V8's %HaveSameMap compares hidden classes: a count widened from a small integer would
+    // give the object a new one, and retire the optimized code that knew the old.
+    const dist = (pkg: string) => JSON.stringify(new URL(`../../${pkg}/dist/index.js`, import.meta.url).href);
+    const script = `
+      const { PassThrough } = await import("node:stream");
+      const { StreamFd } = await import(${dist("netio")});
+      const { SvrSession, runopts, svr_runopts } = await import(${dist("core")});
+      const same = (make, count) => { const a = make(), b = make(); b[count] += 2 ** 31 + 5; return %HaveSameMap(a, b); };
+      console.log(same(() => new StreamFd(new PassThrough()), "handed"), same(() => new SvrSession(new runopts(), new svr_runopts()), "writequeue_total"));`;
+    const r = spawnSync(process.execPath, ["--allow-natives-syntax", "--input-type=module", "-e", script], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim()).toBe("true true");
   });
 });
 

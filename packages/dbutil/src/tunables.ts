@@ -83,3 +83,12 @@ export function launcherEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   }
   return out;
 }
+
+/**
+ * The start of a count that may pass 2^31 over a process's life (bytes handed to a socket or
+ * queued on a session): -0, which V8 holds as a double, so the field is a double from its first
+ * value. A field that starts as a small integer is widened when its count passes 2^31 (2 GiB),
+ * and V8 then retires its objects' shape and the optimized code of every function that uses
+ * them: some 30 functions on each side deoptimized and compiled again in the middle of a transfer.
+ */
+export const LARGE_COUNT_ZERO = -0;

@@ -1,5 +1,6 @@
 import { Socket, type OnReadOpts, type Server } from "node:net";
 import type { Readable, Writable } from "node:stream";
+import { LARGE_COUNT_ZERO } from "@dropbear-ts/dbutil";
 
 /**
  * The high-water mark of every socket stream we make, both directions. Our back pressure is
@@ -397,7 +398,7 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
   private readonly rstream: Readable | null;
   private readonly wstream: Writable | null;
   /** Bytes `writev` has handed the stream since it was made. */
-  handed = 0;
+  handed = LARGE_COUNT_ZERO;
   /** This turn's writes are corked, to go out together (writev). */
   private gathering = false;
   /** Bytes this turn's writes handed over. */

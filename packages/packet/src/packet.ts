@@ -30,7 +30,7 @@ import {
 } from "@dropbear-ts/core";
 import { createRequire } from "node:module";
 import { CRYPT_OK, LTC_DECRYPT, LTC_ENCRYPT, computeMac, genrandom, verifyMac, type aead_stream } from "@dropbear-ts/crypto";
-import { TRACE, TRACE2, dropbear_assert, dropbear_exit, enqueue, isempty, monotonic_now, strerror_code } from "@dropbear-ts/dbutil";
+import { LARGE_COUNT_ZERO, TRACE, TRACE2, dropbear_assert, dropbear_exit, enqueue, isempty, monotonic_now, strerror_code } from "@dropbear-ts/dbutil";
 import { FdError, packet_queue_consume, packet_queue_to_iovec, type StreamFd } from "@dropbear-ts/netio";
 import {
   DROPBEAR_ZLIB_MEM_LEVEL,
@@ -612,7 +612,7 @@ function nextWriteSlab(ses: sshsession): WriteSlab {
   const handed = ses.writequeue_total - ses.writequeue_len;
   const out = ses.sock_out;
   const slab = slabMemory(retired, (s) => s.end <= handed && out !== null && out.writesToKernel && out.writePending <= handed - s.end, SLABS_RETIRED_MAX);
-  const s: WriteSlab = { slab, used: 0, end: 0 };
+  const s: WriteSlab = { slab, used: 0, end: LARGE_COUNT_ZERO };
   ses.writebuf_slab = s;
   return s;
 }
