@@ -317,6 +317,52 @@ describe("ListenerFd", () => {
     s1!.destroy();
     s2!.destroy();
   });
+
+  it("wraps each accepted connection once, read into our own ring with acceptOwnRead, before or after listen", async () => {
+    for (const listenFirst of [true, false]) {
+      const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true });
+      let nodeMade = 0;
+      server.on("connection", () => nodeMade++);
+      let lfd: ListenerFd | null = null;
+      if (!listenFirst) lfd = new ListenerFd(server, 4);
+      server.listen(0, "127.0.0.1");
+      await once(server, "listening");
+      lfd ??= new ListenerFd(server, 4);
+      const l = lfd;
+      cleanups.push(() => l.close());
+      const port = (server.address() as net.AddressInfo).port;
+      const c = net.connect(port, "127.0.0.1");
+      cleanups.push(() => c.destroy());
+      await until(() => l.readReady());
+      const fd = l.acceptOwnRead()!;
+      cleanups.push(() => fd.close());
+      expect(fd.stream.remotePort).toBe(c.localPort);
+      c.end("ping");
+      const got = Buffer.alloc(4);
+      await until(() => fd.readReady());
+      expect(fd.readInto(got, 0, 4)).toBe(4);
+      expect(got.toString()).toBe("ping");
+      fd.write(Buffer.from("pong"));
+      const [reply] = (await once(c, "data")) as [Buffer];
+      expect(reply.toString()).toBe("pong");
+      // net.Server never made a Socket of its own for it.
+      expect(nodeMade).toBe(0);
+    }
+  });
+
+  it("reports a failed accept once, as net.Server would emit it ('accept EMFILE')", async () => {
+    const server = net.createServer({ pauseOnConnect: true });
+    const lfd = new ListenerFd(server, 2);
+    cleanups.push(() => lfd.close());
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    // libuv's accept callback with an error status, as the listening handle gets it.
+    (server as unknown as { _handle: { onconnection: (status: number) => void } })._handle.onconnection(-24);
+    expect(lfd.readReady()).toBe(true);
+    expect(() => lfd.accept()).toThrow(expect.objectContaining({ code: "EMFILE", message: "accept EMFILE", syscall: "accept" }));
+    expect(lfd.readReady()).toBe(false);
+    expect(lfd.accept()).toBeNull();
+  });
 });
 
 describe("SignalPipeFd", () => {

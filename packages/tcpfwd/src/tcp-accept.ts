@@ -3,7 +3,7 @@ import { send_msg_channel_open_init } from "@dropbear-ts/channel";
 import { ListenerType, type FwdListener, type Listener, type sshsession } from "@dropbear-ts/core";
 import { LOG_INFO, TRACE, dropbear_assert, dropbear_log } from "@dropbear-ts/dbutil";
 import { new_listener } from "@dropbear-ts/listener";
-import { dropbear_listen, ownReadAccepted, type ListenerFd } from "@dropbear-ts/netio";
+import { dropbear_listen, type ListenerFd } from "@dropbear-ts/netio";
 import { DROPBEAR_MAX_SOCKS, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 
@@ -30,12 +30,11 @@ function tcpAcceptOne<S extends sshsession>(ses: S, listener: Listener, sock: Li
   TRACE("enter tcp_acceptor");
   // listen_tcpfwd registered this acceptor with the FwdListener of this same session.
   const tcpinfo = listener.typedata as FwdListener<S>;
-  const accepted = sock.accept();
-  if (accepted === null) {
+  // Read into our own buffer: the hot path of a -L tunnel's data.
+  const fd = sock.acceptOwnRead();
+  if (fd === null) {
     return;
   }
-  // Read into our own buffer: the hot path of a -L tunnel's data.
-  const fd = ownReadAccepted(accepted);
   const ipstring = fd.stream.remoteAddress;
   const port = fd.stream.remotePort;
   if (ipstring === undefined || port === undefined) {
