@@ -769,6 +769,16 @@ interface AcceptedHandle {
   close(): void;
   /** TCP only. */
   setNoDelay?(enable: boolean): number;
+  /** TCP only; the delay in seconds. */
+  setKeepAlive?(enable: boolean, delay: number): number;
+}
+
+/** What net.Server keeps of its options for the connections it accepts. */
+interface ServerSocketOptions {
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  /** Seconds. */
+  keepAliveInitialDelay?: number;
 }
 
 /** A net.Server's listening handle: libuv's accepts reach `onconnection`. */
@@ -836,8 +846,14 @@ export class ListenerFd extends Fd {
         this.notify();
         return;
       }
-      // Our TCP listeners are made with noDelay, which net.Server applies here.
-      handle.setNoDelay?.(true);
+      // The server's own socket options, as net.Server applies them to each connection.
+      const { noDelay, keepAlive, keepAliveInitialDelay } = this.server as unknown as ServerSocketOptions;
+      if (noDelay === true) {
+        handle.setNoDelay?.(true);
+      }
+      if (keepAlive === true) {
+        handle.setKeepAlive?.(true, keepAliveInitialDelay ?? 0);
+      }
       this.queue(handle);
     };
   }
