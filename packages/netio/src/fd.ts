@@ -826,10 +826,13 @@ export class ListenerFd extends Fd {
     } else {
       server.once("listening", () => this.takeAccepts());
     }
-    server.on("error", (e: unknown) => {
-      this.err ??= toFdError(e);
-      this.notify();
-    });
+    server.on("error", (e: unknown) => this.fail(toFdError(e)));
+  }
+
+  /** Keep the first error for `accept()` to report once. */
+  private fail(err: FdError): void {
+    this.err ??= err;
+    this.notify();
   }
 
   /** Receive the accepted handles from the listening handle (Node's onconnection(status, handle)). */
@@ -842,8 +845,7 @@ export class ListenerFd extends Fd {
       if (status < 0 || handle === undefined) {
         // What net.Server would emit as 'error' ("accept EMFILE").
         const code = status < 0 ? getSystemErrorName(status) : "EIO";
-        this.err ??= new FdError(code, `accept ${code}`, "accept");
-        this.notify();
+        this.fail(new FdError(code, `accept ${code}`, "accept"));
         return;
       }
       // The server's own socket options, as net.Server applies them to each connection.
