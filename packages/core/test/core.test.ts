@@ -70,7 +70,7 @@ describe("constants as in Dropbear's headers", () => {
 });
 
 describe("option defaults", () => {
-  it("runopts: no keepalive, no idle timeout, our 1 MiB window within Dropbear's limits", () => {
+  it("runopts: no keepalive, no idle timeout, our 2 MiB window within Dropbear's limits", () => {
     const o = new runopts();
     expect(o.keepalive_secs).toBe(DEFAULT_KEEPALIVE);
     expect(o.idle_timeout_secs).toBe(DEFAULT_IDLE_TIMEOUT);

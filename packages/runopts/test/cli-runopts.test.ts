@@ -55,7 +55,7 @@ describe("cli-runopts.c host, user, port and command", () => {
     expect([0, 1]).toContain(cli_opts.wantpty);
     expect(opts.usingsyslog).toBe(false);
     expect(opts.compression).toBe(false);
-    expect(opts.recv_window).toBe(1048576);
+    expect(opts.recv_window).toBe(2097152);
   });
 
   it.each([
@@ -138,8 +138,8 @@ describe("cli-runopts.c flags", () => {
     fails("Bad idle_timeout 'x'", "-I", "x", "h");
     fails("Bad max_duration 'x'", "-M", "x", "h");
     const w = parse("-W", "-1", "h");
-    expect(w.result?.opts.recv_window).toBe(1048576);
-    expect(w.logs).toEqual(["Bad recv window '-1', using 1048576"]);
+    expect(w.result?.opts.recv_window).toBe(2097152);
+    expect(w.logs).toEqual(["Bad recv window '-1', using 2097152"]);
   });
 
   it("stores -c and -m lists", () => {

@@ -85,8 +85,8 @@ describe("common-runopts.c parse_recv_window", () => {
     for (const bad of ["0", "x", "-1", ""]) {
       const opts = new runopts();
       const { logs } = capture(() => parse_recv_window(opts, bad));
-      expect(opts.recv_window).toBe(1048576);
-      expect(logs).toEqual([`Bad recv window '${bad}', using 1048576`]);
+      expect(opts.recv_window).toBe(2097152);
+      expect(logs).toEqual([`Bad recv window '${bad}', using 2097152`]);
     }
   });
 

@@ -46,7 +46,7 @@ describe("svr-runopts.c svr_getopts defaults", () => {
     expect(svr_opts.banner).toBeNull();
     expect(opts.usingsyslog).toBe(true);
     expect(opts.compression).toBe(true);
-    expect(opts.recv_window).toBe(1048576);
+    expect(opts.recv_window).toBe(2097152);
     expect(opts.keepalive_secs).toBe(0);
     expect(opts.idle_timeout_secs).toBe(0);
     expect(opts.max_duration_secs).toBe(0);
@@ -164,9 +164,9 @@ describe("svr-runopts.c numeric options", () => {
 
   it("only warns about a bad window, and -W takes '-1' as its value", () => {
     const { result, logs } = parse("-W", "-1", "-F");
-    expect(result?.opts.recv_window).toBe(1048576);
+    expect(result?.opts.recv_window).toBe(2097152);
     expect(result?.svr_opts.forkbg).toBe(false);
-    expect(logs).toEqual(["Bad recv window '-1', using 1048576"]);
+    expect(logs).toEqual(["Bad recv window '-1', using 2097152"]);
     expect(parse("-W", "20000000").result?.opts.recv_window).toBe(10485760);
   });
 
