@@ -75,7 +75,7 @@ import {
   DROPBEAR_SUCCESS,
 } from "@dropbear-ts/options";
 import { encrypt_packet, write_packet } from "@dropbear-ts/packet";
-import { cli_chan_tcpremote, cli_recv_msg_request_failure, cli_recv_msg_request_success, setup_localtcp, setup_remotetcp } from "@dropbear-ts/tcpfwd";
+import { cli_chan_tcpremote, cli_recv_msg_request_failure, cli_recv_msg_request_success, setup_localtcp, setup_remotetcp, warm_localtcp } from "@dropbear-ts/tcpfwd";
 import { common_session_init, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
 import type { Socket } from "node:net";
 import { cliAgentOps, cli_chan_agent } from "@dropbear-ts/agentfwd";
@@ -397,7 +397,7 @@ function cli_connected(ses: CliSession, result: number, sock: StreamFd | null, e
   // Beyond C, which marks the socket before connect(): the priority and the OpenSSL ciphers
   // both need the FFI library, whose loading (about 5 ms) would delay our first flight (ident,
   // KEXINIT, kex guess); they are done while the server works on its KEXDH_REPLY instead. Only
-  // those first packets go out unmarked.
+  // those first packets go out unmarked. Then the name lookup that setup_localtcp will need.
   ses.idle_work.push(
     () => {
       if (!sock.closed) {
@@ -405,6 +405,7 @@ function cli_connected(ses: CliSession, result: number, sock: StreamFd | null, e
       }
     },
     () => void cryptoBackend(),
+    () => void warm_localtcp(ses),
   );
   TRACE("cli_connected");
 }

@@ -26,6 +26,7 @@ import {
   set_connect_fds,
   set_listen_fast_open,
   set_sock_priority,
+  warm_listen_lookup,
 } from "../src/netio.js";
 import { tcpPair, unusedPort } from "../../../tests/helpers/sockets.js";
 
@@ -382,6 +383,19 @@ describe("set_listen_fast_open", () => {
     cleanups.push(() => socks.forEach((s) => s.close()));
     set_listen_fast_open(socks[0]!);
     expect(getsockoptInt(socks[0]!.server, SOL_TCP, TCP_FASTOPEN)).toBe(5);
+  });
+});
+
+describe("warm_listen_lookup", () => {
+  it("looks up only a name, and dropbear_listen then resolves and binds it as before", async () => {
+    for (const numeric of [null, "", "127.0.0.1", "::1"]) {
+      expect(warm_listen_lookup(numeric)).toBe(false);
+    }
+    expect(warm_listen_lookup("localhost")).toBe(true);
+    const { socks, errstring } = await dropbear_listen("localhost", "0", 4);
+    cleanups.push(() => socks.forEach((s) => s.close()));
+    expect(errstring).toBeNull();
+    expect(socks.map((s) => (s.server.address() as net.AddressInfo).address)).toContain("127.0.0.1");
   });
 });
 

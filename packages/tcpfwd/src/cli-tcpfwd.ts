@@ -12,7 +12,7 @@ import {
   type CliSession,
 } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, cleantext } from "@dropbear-ts/dbutil";
-import { connect_remote, dropbear_prio } from "@dropbear-ts/netio";
+import { connect_remote, dropbear_prio, warm_listen_lookup } from "@dropbear-ts/netio";
 import { SSH_MSG_GLOBAL_REQUEST, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 import { listen_tcpfwd } from "./tcp-accept.js";
@@ -52,6 +52,27 @@ export async function setup_localtcp(ses: CliSession): Promise<void> {
   TRACE("leave setup_localtcp");
 }
 
+/** Where a -L listens: its own address, else "localhost", or all interfaces ("") with -g. */
+function localtcp_listenaddr(ses: CliSession, listenaddr: string | null): string {
+  return listenaddr ?? (ses.opts.listen_fwd_all ? "" : "localhost");
+}
+
+/**
+ * Beyond C: the first -L listen address that is a name ("localhost" unless given) looked up
+ * once while the session still authenticates, so that setup_localtcp's listeners are up sooner
+ * after USERAUTH_SUCCESS (netio's warm_listen_lookup). Run from the loop's idle work; returns
+ * the name, or null when every -L listens on a numeric address (or there is none).
+ */
+export function warm_localtcp(ses: CliSession): string | null {
+  for (const fwd of ses.cli_ses.cli_opts.localfwds) {
+    const addr = localtcp_listenaddr(ses, fwd.listenaddr);
+    if (warm_listen_lookup(addr)) {
+      return addr;
+    }
+  }
+  return null;
+}
+
 /**
  * One -L: listen on listenaddr:listenport ("localhost" unless given, all interfaces with -g)
  * and open a direct-tcpip channel to remoteaddr:remoteport for each connection. Returns the
@@ -70,11 +91,7 @@ export async function cli_localtcp(
   const tcpinfo = new FwdListener<CliSession>();
   tcpinfo.sendaddr = remoteaddr;
   tcpinfo.sendport = remoteport;
-  if (listenaddr !== null) {
-    tcpinfo.listenaddr = listenaddr;
-  } else {
-    tcpinfo.listenaddr = ses.opts.listen_fwd_all ? "" : "localhost";
-  }
+  tcpinfo.listenaddr = localtcp_listenaddr(ses, listenaddr);
   tcpinfo.listenport = listenport;
   tcpinfo.chantype = cli_chan_tcplocal;
   tcpinfo.fwd_type = "direct";

@@ -25,6 +25,7 @@ import {
   setup_remotetcp,
   svr_chan_tcpdirect,
   svr_recv_msg_global_request,
+  warm_localtcp,
 } from "../src/index.js";
 import { cliSession, receive, sent, svrSession, turn, turnsUntil } from "./harness.js";
 import { sshString, u32 } from "../../../tests/helpers/wire.js";
@@ -271,6 +272,20 @@ describe("the client's -L and -R", () => {
     expect(buf_getint(open!)).toBe(2222);
     expect(buf_getstring(open!).toString()).toBe("127.0.0.1");
     expect(buf_getint(open!)).toBe(s.localPort);
+  });
+
+  it("looks up the first -L listen address that is a name ahead, and none when all are numeric or -g", () => {
+    const named = track(cliSession([], (o) => {
+      list_append(o.localfwds, fwd("127.0.0.1", 1, "127.0.0.1", 7));
+      list_append(o.localfwds, fwd(null, 2, "127.0.0.1", 7));
+    }));
+    expect(warm_localtcp(named)).toBe("localhost");
+    const numeric = track(cliSession([], (o) => list_append(o.localfwds, fwd("::1", 1, "127.0.0.1", 7))));
+    expect(warm_localtcp(numeric)).toBeNull();
+    const all = track(cliSession([], (o) => list_append(o.localfwds, fwd(null, 1, "127.0.0.1", 7))));
+    all.opts.listen_fwd_all = true;
+    expect(warm_localtcp(all)).toBeNull();
+    expect(warm_localtcp(track(cliSession([])))).toBeNull();
   });
 
   it("-R asks for tcpip-forward, learns an allocated port, and reports a refusal (fatal with ExitOnForwardFailure)", async () => {
