@@ -395,7 +395,10 @@ describe("warm_listen_lookup", () => {
     const { socks, errstring } = await dropbear_listen("localhost", "0", 4);
     cleanups.push(() => socks.forEach((s) => s.close()));
     expect(errstring).toBeNull();
-    expect(socks.map((s) => (s.server.address() as net.AddressInfo).address)).toContain("127.0.0.1");
+    expect(socks.length).toBeGreaterThan(0);
+    for (const s of socks) {
+      expect(["127.0.0.1", "::1"]).toContain((s.server.address() as net.AddressInfo).address);
+    }
   });
 });
 
