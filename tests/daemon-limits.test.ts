@@ -240,7 +240,7 @@ describe("daemon flags", () => {
       const amd = cpuVendor() === "AuthenticAMD";
       const libc = ["MALLOC_ARENA_MAX=1", "MALLOC_TOP_PAD_=0", `MALLOC_MMAP_THRESHOLD_=${512 * 1024}`, ...(amd ? [`GLIBC_TUNABLES=${AMD_COPY_TUNABLES}`] : [])];
       expect(environ).toEqual(expect.arrayContaining([...libc, `DROPBEAR_TS_CONNECTION_ENV=${libc.map((kv) => kv.split("=")[0]).join(",")}`]));
-      expect(readFileSync(`/proc/${spare}/cmdline`, "latin1").split("\0").slice(1, 5)).toEqual(["--max-semi-space-size=1", "--v8-pool-size=1", "--liftoff-only", realpathSync(OURS.dropbear)]);
+      expect(readFileSync(`/proc/${spare}/cmdline`, "latin1").split("\0").slice(1, 6)).toEqual(["--max-semi-space-size=1", "--v8-pool-size=1", "--liftoff-only", "--no-maglev", realpathSync(OURS.dropbear)]);
       const listening = tcpInodes("0A");
       expect(socketInodes(spare).filter((i) => listening.has(i))).toEqual([]);
       expect(socketInodes(d.child.pid!).filter((i) => listening.has(i)).length).toBe(1);

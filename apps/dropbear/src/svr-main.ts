@@ -111,10 +111,11 @@ const HELD_ENV = /^NODE_(OPTIONS|PATH|PRESERVE_SYMLINKS|PRESERVE_SYMLINKS_MAIN|R
  * wins): semi-spaces of 1 MiB and one V8 worker thread, about 4 MB less per idle connection
  * process; and WebAssembly (the KEMs) left to its baseline compiler, Liftoff, about 3 MB less:
  * the optimizing compiler that V8 would wake for the warm-up's calls stays out of the process,
- * at under half a millisecond more per server side of a key exchange (docs/process-model.md,
- * "Idle memory").
+ * at under half a millisecond more per server side of a key exchange; and no Maglev, the
+ * middle JavaScript compiler that Node 24 turns on (20 and 22 leave it off), whose code pages
+ * made an idle connection process 2 MB larger there (docs/process-model.md, "Idle memory").
  */
-const CONNECTION_V8_FLAGS = ["--max-semi-space-size=1", "--v8-pool-size=1", "--liftoff-only"];
+const CONNECTION_V8_FLAGS = ["--max-semi-space-size=1", "--v8-pool-size=1", "--liftoff-only", "--no-maglev"];
 
 /**
  * glibc settings a connection process starts with unless the daemon's environment has them
