@@ -1,3 +1,4 @@
+import type { LookupAddress } from "node:dns";
 import { fstatSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { connect as netConnect, createServer, isIP, Socket, type Server } from "node:net";
@@ -534,11 +535,21 @@ async function listenAddresses(address: string | null): Promise<string[]> {
   if (address === "") {
     return ["0.0.0.0", "::"];
   }
-  if (isIP(address) !== 0) {
+  if (!isListenName(address)) {
     return [address];
   }
-  const res = await dnsPromises().lookup(address, { all: true, verbatim: true });
+  const res = await lookupListenName(address);
   return res.map((r) => r.address);
+}
+
+/** A listen address that must be looked up: not loopback (null), the wildcard ("") or numeric. */
+function isListenName(address: string | null): address is string {
+  return address !== null && address !== "" && isIP(address) === 0;
+}
+
+/** Every address a listen name resolves to, in the resolver's order, as getaddrinfo gives them. */
+function lookupListenName(name: string): Promise<LookupAddress[]> {
+  return dnsPromises().lookup(name, { all: true, verbatim: true });
 }
 
 /**
@@ -550,14 +561,12 @@ async function listenAddresses(address: string | null): Promise<string[]> {
  * when it binds, as C does. False, doing nothing, for a numeric address or none.
  */
 export function warm_listen_lookup(address: string | null): boolean {
-  if (address === null || address === "" || isIP(address) !== 0) {
+  if (!isListenName(address)) {
     return false;
   }
-  dnsPromises()
-    .lookup(address, { all: true, verbatim: true })
-    .catch(() => {
-      // dropbear_listen's own lookup meets the same failure and reports it.
-    });
+  lookupListenName(address).catch(() => {
+    // dropbear_listen's own lookup meets the same failure and reports it.
+  });
   return true;
 }
 
