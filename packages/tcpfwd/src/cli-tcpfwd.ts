@@ -52,8 +52,8 @@ export async function setup_localtcp(ses: CliSession): Promise<void> {
   TRACE("leave setup_localtcp");
 }
 
-/** Where a -L listens: its own address, else "localhost", or all interfaces ("") with -g. */
-function localtcp_listenaddr(ses: CliSession, listenaddr: string | null): string {
+/** Where a -L or -R listens: its own address, else "localhost", or all interfaces ("") with -g. */
+function fwd_listenaddr(ses: CliSession, listenaddr: string | null): string {
   return listenaddr ?? (ses.opts.listen_fwd_all ? "" : "localhost");
 }
 
@@ -65,7 +65,7 @@ function localtcp_listenaddr(ses: CliSession, listenaddr: string | null): string
  */
 export function warm_localtcp(ses: CliSession): string | null {
   for (const fwd of ses.cli_ses.cli_opts.localfwds) {
-    const addr = localtcp_listenaddr(ses, fwd.listenaddr);
+    const addr = fwd_listenaddr(ses, fwd.listenaddr);
     if (warm_listen_lookup(addr)) {
       return addr;
     }
@@ -91,7 +91,7 @@ export async function cli_localtcp(
   const tcpinfo = new FwdListener<CliSession>();
   tcpinfo.sendaddr = remoteaddr;
   tcpinfo.sendport = remoteport;
-  tcpinfo.listenaddr = localtcp_listenaddr(ses, listenaddr);
+  tcpinfo.listenaddr = fwd_listenaddr(ses, listenaddr);
   tcpinfo.listenport = listenport;
   tcpinfo.chantype = cli_chan_tcplocal;
   tcpinfo.fwd_type = "direct";
@@ -187,7 +187,7 @@ export function setup_remotetcp(ses: CliSession): void {
   TRACE("enter setup_remotetcp");
   for (const fwd of ses.cli_ses.cli_opts.remotefwds) {
     // Kept in the entry so the server's forwarded-tcpip opens can be matched against it.
-    fwd.listenaddr ??= ses.opts.listen_fwd_all ? "" : "localhost";
+    fwd.listenaddr = fwd_listenaddr(ses, fwd.listenaddr);
     send_msg_global_request_remotetcp(ses, fwd.listenaddr, fwd.listenport);
   }
   TRACE("leave setup_remotetcp");
