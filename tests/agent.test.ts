@@ -1,9 +1,9 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot, type PeerName } from "./helpers/peers.js";
-import { opensshKeygen, run, runOurClient, type RunResult, scratch, type Server, startOurDropbearWithHostKey, startSshd } from "./helpers/servers.js";
+import { opensshKeygen, run, runOurClient, type RunResult, scratch, type Server, startOurDropbearWithHostKey, startSshAgent, startSshd } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8: agent forwarding both ways, with real processes over loopback. A local ssh-agent
@@ -42,8 +42,7 @@ beforeAll(async () => {
   keys.agent = sshKeygen("id_agent");
   authorizeKeys({ home, uid, gid }, `${keys.login}.pub`, { pub: `${keys.restricted}.pub`, options: "no-agent-forwarding" });
 
-  agent = spawn(PEERS["ssh-agent"], ["-D", "-a", agentSock], { stdio: "ignore" });
-  for (let i = 0; i < 250 && !existsSync(agentSock); i++) await new Promise((r) => setTimeout(r, 20));
+  agent = await startSshAgent(agentSock);
   sh(PEERS["ssh-add"], ["-q", keys.agent], undefined);
   agentFingerprint = sh(PEERS["ssh-keygen"], ["-l", "-f", `${keys.agent}.pub`]).split(" ")[1]!;
 }, 60_000);

@@ -1,13 +1,13 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { MAX_UNAUTH_PER_IP } from "@dropbear-ts/options";
 import { IS_ROOT, PEERS, PYTHON, hasAsyncssh, itAsyncssh } from "./helpers/peers.js";
-import { OURS, freePort, opensshKeygen, ourKeygen, runOurClient, scratch, startOurDropbear, type RunResult, type Server } from "./helpers/servers.js";
+import { OURS, freePort, opensshKeygen, ourKeygen, runOurClient, scratch, startOurDropbear, startSshAgent, type RunResult, type Server } from "./helpers/servers.js";
 import { echoRoundTrip, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
 import { addTestUser, authorizeKeys, removeTestUser, type TestUser } from "./helpers/users.js";
 
@@ -405,9 +405,8 @@ async function startAsyncsshServer(dir: string, authorized: string): Promise<Asy
 
 /** Run fn with an ssh-agent of our own holding `key`, its socket at `sock`; the agent is stopped after. */
 async function withAgent<T>(sock: string, key: string, fn: (fingerprint: string) => Promise<T>): Promise<T> {
-  const agent = spawn(PEERS["ssh-agent"], ["-D", "-a", sock], { stdio: "ignore" });
+  const agent = await startSshAgent(sock);
   try {
-    for (let i = 0; i < 250 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
     const add = spawnSync(PEERS["ssh-add"], ["-q", key], { env: { ...process.env, SSH_AUTH_SOCK: sock }, encoding: "utf8" });
     expect(add.status, add.stderr).toBe(0);
     return await fn(spawnSync(PEERS["ssh-keygen"], ["-l", "-f", `${key}.pub`], { encoding: "utf8" }).stdout.split(" ")[1]!);

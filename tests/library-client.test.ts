@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type Client, type ConnectOptions } from "dropbear-ts";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { opensshKeygen, freePort, run, scratch, startSshd, type Server } from "./helpers/servers.js";
+import { opensshKeygen, freePort, run, scratch, startSshAgent, startSshd, type Server } from "./helpers/servers.js";
 import { payload, startEchoTarget, type Target } from "./helpers/tunnel.js";
 import { addTestUser, removeTestUser } from "./helpers/users.js";
 
@@ -54,11 +54,8 @@ beforeAll(async () => {
   const db = await sh(PEERS.dropbearkey, ["-t", "rsa", "-s", "2048", "-f", dropbearKey]);
   const dropbearPub = db.stdout.split("\n").find((l) => l.startsWith("ssh-rsa "))!;
   agentSock = join(work.dir, "agent.sock");
-  agent = spawn(PEERS["ssh-agent"], ["-D", "-a", agentSock], { stdio: "ignore" });
+  agent = await startSshAgent(agentSock);
   children.push(agent);
-  for (let i = 0; i < 100 && (await run(PEERS["ssh-add"], ["-l"], { env: { SSH_AUTH_SOCK: agentSock } })).status === 2; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-  }
   const added = await run(PEERS["ssh-add"], [agentKey], { env: { SSH_AUTH_SOCK: agentSock } });
   if (added.status !== 0) throw new Error(`ssh-add: ${added.stderr}`);
   const ak = join(user.home, ".ssh", "authorized_keys");

@@ -83,6 +83,33 @@ export async function waitPort(port: number, child: ChildProcess | null, log: ()
 }
 
 /**
+ * An OpenSSH ssh-agent in the foreground with its socket at `sock`, resolved once it accepts there.
+ * The socket file appears at bind, before listen: waiting for the file alone lets a quick ssh-add
+ * find it refusing connections.
+ */
+export async function startSshAgent(sock: string, ms = 15_000): Promise<ChildProcess> {
+  const agent = spawn(PEERS["ssh-agent"], ["-D", "-a", sock], { stdio: "ignore" });
+  const end = Date.now() + ms;
+  for (;;) {
+    if (agent.exitCode !== null || agent.signalCode !== null) throw new Error(`ssh-agent exited (${agent.exitCode ?? agent.signalCode}) before listening on ${sock}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(sock);
+      s.once("connect", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once("error", () => resolve(false));
+    });
+    if (ok) return agent;
+    if (Date.now() > end) {
+      agent.kill();
+      throw new Error(`ssh-agent not accepting on ${sock} after ${ms} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
  * Resolves once the server has logged "Not backgrounding" (Dropbear's -F line, written after
  * every listener is bound; what Dropbear's own test suite waits for), rejects if it exits first.
  * A port probe alone can be answered by another test's process that took the port meanwhile.
