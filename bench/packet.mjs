@@ -50,11 +50,24 @@ const suites = [
   { name: "aes128-ctr+hmac-sha2-256", cipher: "dropbear_aes128", mode: "dropbear_mode_ctr" },
 ];
 
-/** A socket stand-in: readInto copies out queued wire bytes as StreamFd.readInto does. */
+/**
+ * A socket stand-in: readInto copies out queued wire bytes as StreamFd.readInto does; peekRead
+ * and skipRead show the first chunk in place, as a StreamFd's ring does (read_packet opens the
+ * body from there).
+ */
 class FakeFd {
   chunks = [];
   readReady() {
     return this.chunks.length > 0;
+  }
+  peekRead() {
+    return this.chunks[0] ?? new Uint8Array(0);
+  }
+  skipRead(n) {
+    const c = this.chunks[0];
+    if (c === undefined || n > c.length) throw new Error("skipRead past the bytes that wait");
+    if (n === c.length) this.chunks.shift();
+    else this.chunks[0] = c.subarray(n);
   }
   readInto(dest, off, max) {
     const c = this.chunks[0];
