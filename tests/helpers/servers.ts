@@ -61,6 +61,18 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** Whether a connect to `to` succeeds now (the connection is closed at once). */
+function accepts(to: net.NetConnectOpts): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(to);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
 /** Resolves once something accepts on port (bounded), rejects if `child` exits first. */
 export async function waitPort(port: number, child: ChildProcess | null, log: () => string, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
@@ -68,15 +80,7 @@ export async function waitPort(port: number, child: ChildProcess | null, log: ()
     if (child !== null && child.exitCode !== null) {
       throw new Error(`server exited (${child.exitCode}) before listening:\n${log()}`);
     }
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, "127.0.0.1");
-      s.once("connect", () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once("error", () => resolve(false));
-    });
-    if (ok) return;
+    if (await accepts({ port, host: "127.0.0.1" })) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`nothing listening on ${port} after ${ms} ms:\n${log()}`);
@@ -92,15 +96,7 @@ export async function startSshAgent(sock: string, ms = 15_000): Promise<ChildPro
   const end = Date.now() + ms;
   for (;;) {
     if (agent.exitCode !== null || agent.signalCode !== null) throw new Error(`ssh-agent exited (${agent.exitCode ?? agent.signalCode}) before listening on ${sock}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(sock);
-      s.once("connect", () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once("error", () => resolve(false));
-    });
-    if (ok) return agent;
+    if (await accepts({ path: sock })) return agent;
     if (Date.now() > end) {
       agent.kill();
       throw new Error(`ssh-agent not accepting on ${sock} after ${ms} ms`);
