@@ -74,8 +74,7 @@ class FakeFd {
     if (c === undefined) return null;
     const n = Math.min(max, c.length);
     dest.set(c.subarray(0, n), off);
-    if (n === c.length) this.chunks.shift();
-    else this.chunks[0] = c.subarray(n);
+    this.skipRead(n);
     return n;
   }
 }
