@@ -10,7 +10,7 @@ import {
   svr_raise_gid_utmp,
   svr_restore_gid,
 } from "@dropbear-ts/auth";
-import { buf_getbool, buf_getbyte, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring } from "@dropbear-ts/buffer";
+import { buf_getbool, buf_getbyte, buf_getint, buf_getptr, buf_getstring, buf_incrpos, buf_putbyte, buf_putint, buf_putstring, type buffer } from "@dropbear-ts/buffer";
 import { send_msg_channel_failure, send_msg_channel_success, update_channel_prio } from "@dropbear-ts/channel";
 import { ChanSess, exitinfo, type ChanType, type Channel, type SvrSession } from "@dropbear-ts/core";
 import {
@@ -655,14 +655,15 @@ function sessionpty(ses: SvrSession, chansess: ChanSess): number {
  */
 function sessionenv(ses: SvrSession, chansess: ChanSess): number {
   const payload = ses.payload!;
-  const namebuf = buf_getstring(payload);
-  const valuebuf = buf_getstring(payload);
-  if (chansess.pid !== 0) {
+  const namebuf = envString(payload, MAX_NAME_LEN);
+  const valuebuf = namebuf && envString(payload, MAX_ENV_VALUE_LEN);
+  if (!namebuf || !valuebuf || chansess.pid !== 0) {
+    TRACE("refused env: too long, malformed or after the command");
     return DROPBEAR_FAILURE;
   }
   const name = namebuf.toString("latin1");
-  if (!ENV_NAME_RE.test(name) || valuebuf.length > MAX_ENV_VALUE_LEN || valuebuf.includes(0)) {
-    TRACE(() => `refused env ${name.slice(0, MAX_NAME_LEN)}`);
+  if (!ENV_NAME_RE.test(name) || valuebuf.includes(0)) {
+    TRACE(() => `refused env ${name}`);
     return DROPBEAR_FAILURE;
   }
   const vars = (chansess.clientenv ??= new Map());
@@ -671,6 +672,24 @@ function sessionenv(ses: SvrSession, chansess: ChanSess): number {
   }
   vars.set(name, valuebuf);
   return DROPBEAR_SUCCESS;
+}
+
+/**
+ * The next string of an "env" request if it is there whole and at most `max` bytes, else null:
+ * Dropbear refuses "env" without reading it, so no "env" may end the connection, however long
+ * or cut short (ssh -o SetEnv=... sends what its user wrote).
+ */
+function envString(payload: buffer, max: number): Buffer | null {
+  if (payload.len - payload.pos < 4) {
+    return null;
+  }
+  const len = buf_getint(payload);
+  if (len > max || len > payload.len - payload.pos) {
+    return null;
+  }
+  const ret = Buffer.from(buf_getptr(payload, len));
+  buf_incrpos(payload, len);
+  return ret;
 }
 
 /**

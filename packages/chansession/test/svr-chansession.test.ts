@@ -350,6 +350,18 @@ describe("requests Dropbear refuses or ends the session over", () => {
     expect(request(ses, ch, "env", true, (b) => (buf_putstring(b, "LANG"), buf_putstring(b, "C.UTF-8")))).toBe(SSH_MSG_CHANNEL_SUCCESS);
   });
 
+  it("refuses, and does not disconnect on, an env request that is too long or cut short (Dropbear never reads one)", () => {
+    const ses = newSession();
+    const ch = openSession(ses);
+    // Longer than MAX_STRING_LEN: ssh -o SetEnv=LC_X=<10000 bytes> sends this.
+    expect(request(ses, ch, "env", true, (b) => (buf_putstring(b, "LC_X"), buf_putstring(b, "x".repeat(10_000))))).toBe(SSH_MSG_CHANNEL_FAILURE);
+    expect(request(ses, ch, "env", true, (b) => (buf_putstring(b, "N".repeat(10_000)), buf_putstring(b, "C")))).toBe(SSH_MSG_CHANNEL_FAILURE);
+    expect(request(ses, ch, "env", true, (b) => buf_putstring(b, "LANG"))).toBe(SSH_MSG_CHANNEL_FAILURE);
+    expect(request(ses, ch, "env", true, (b) => (buf_putstring(b, "LANG"), buf_putint(b, 100), buf_putstring(b, "C")))).toBe(SSH_MSG_CHANNEL_FAILURE);
+    expect(request(ses, ch, "env", true)).toBe(SSH_MSG_CHANNEL_FAILURE);
+    expect(request(ses, ch, "env", true, (b) => (buf_putstring(b, "LANG"), buf_putstring(b, "C.UTF-8")))).toBe(SSH_MSG_CHANNEL_SUCCESS);
+  });
+
   it("refuses signal before a child, with an unknown name, and for a forced command", async () => {
     const ses = newSession();
     const ch = openSession(ses);
