@@ -221,12 +221,13 @@ export function buf_rsa_verify(buf: buffer, key: dropbear_rsa_key, sigtype: sign
   const nsize = bigintByteLength(key.n);
   const slen = buf_getint(buf);
   // Dropbear wants exactly the modulus size. PuTTY up to 0.78 drops a signature's leading zero
-  // bytes (one signature in 256), so, as OpenSSH does, a shorter one is taken as zero-padded.
-  if (slen > nsize) {
+  // bytes (one signature in 256), so, as OpenSSH does, a shorter one is taken as zero-padded;
+  // but, as OpenSSH, only a length that is the signature's own: no bytes missing or left over.
+  if (slen > nsize || slen !== buf.len - buf.pos) {
     TRACE("bad size");
     return false;
   }
-  const s = bytes_to_mp(buf_getptr(buf, buf.len - buf.pos));
+  const s = bytes_to_mp(buf_getptr(buf, slen));
   if (s >= key.n) {
     TRACE("s > n-1");
     return false;

@@ -336,6 +336,27 @@ describe("RSA specifics", () => {
     buf_setpos(cut, 0);
     expect(buf_verify(cut, pubOnly(key), DROPBEAR_SIGNATURE_RSA_SHA256, d)).toBe(false);
   });
+
+  it("refuses a good signature behind a length field that is not its own", () => {
+    const blob = signBlob(key, DROPBEAR_SIGNATURE_RSA_SHA256, data);
+    buf_getint(blob);
+    buf_getstring(blob);
+    const s = buf_getstring(blob);
+    const withLen = (len: number, bytes: Buffer): boolean => {
+      const sig = buf_new(600);
+      buf_putint(sig, 0);
+      buf_putstring(sig, "rsa-sha2-256");
+      buf_putint(sig, len);
+      buf_putbytes(sig, bytes);
+      buf_setpos(sig, 0);
+      return buf_verify(sig, pubOnly(key), DROPBEAR_SIGNATURE_RSA_SHA256, data);
+    };
+    expect(withLen(s.length, s)).toBe(true);
+    expect(withLen(0, s)).toBe(false);
+    expect(withLen(s.length - 1, s)).toBe(false);
+    expect(withLen(s.length, Buffer.concat([s, Buffer.of(0)]))).toBe(false);
+    expect(withLen(s.length, s.subarray(1))).toBe(false);
+  });
 });
 
 describe("signkeyPrivateProblem", () => {
