@@ -124,6 +124,33 @@ async def main():
         chans[0][1].close()
         await chans[0][1].wait_closed()
         res["alive"] = await alive(conn)
+    elif case == "stalled-readers":
+        # 300 direct-tcpip channels to a target that streams 4 MiB down each, never read: once
+        # a channel's window is spent the server must leave the rest in the kernel (Dropbear
+        # does not read an fd it may not send from), not read it ahead into its own memory.
+        async def stream(_reader, writer):
+            try:
+                for _ in range(64):
+                    writer.write(b"x" * 65536)
+                    await writer.drain()
+            except OSError:
+                pass
+            writer.close()
+
+        target = await asyncio.start_server(stream, "127.0.0.1", 0)
+        target_port = target.sockets[0].getsockname()[1]
+        # A 64 KiB window each, which the server spends at once; asyncssh's stream stops
+        # reading its channel at its buffer limit, so the window is never extended.
+        chans = [await conn.open_connection("127.0.0.1", target_port, window=65536) for _ in range(300)]
+        await asyncio.sleep(3)
+        res["opened"] = len(chans)
+        res["alive"] = await alive(conn)
+        target.close()
+    elif case == "env-too-long":
+        # OpenSSH's `-o SetEnv=LC_X=<10000 bytes>`: Dropbear refuses an env request without
+        # reading it, so the command runs.
+        r = await asyncio.wait_for(conn.run("echo ran", env={"LC_X": "x" * 10000}, check=False), 20)
+        res["alive"] = r.stdout
     else:
         raise SystemExit(f"unknown case {case}")
     res["closed"] = await closed(conn, 20.0 if "alive" not in res else 0.5)

@@ -471,11 +471,19 @@ export function setchannelfds(ses: sshsession, readfds: Set<Fd>, writefds: Set<F
     // No sending during a key exchange, except through a read_mangler (the client's "~.").
     // Beyond Dropbear: nor to a peer whose maximum packet is 0, to which no data can go; polled,
     // the fd stayed ready and the loop spun (C's does).
-    if (channel.transwindow > 0 && channel.transmaxpacket > 0 && ((ses.dataallowed && allow_reads) || channel.read_mangler !== null)) {
-      if (chanfdIsOpen(channel.readfd)) {
+    // What may be read ahead of the loop follows: nothing while the channel may not send, as C
+    // leaves such an fd unread in the kernel, and no more than its window while it may.
+    const readable = channel.transwindow > 0 && channel.transmaxpacket > 0 && ((ses.dataallowed && allow_reads) || channel.read_mangler !== null);
+    const readAhead = readable ? channel.transwindow : 0;
+    if (chanfdIsOpen(channel.readfd)) {
+      channel.readfd.setReadAhead(readAhead);
+      if (readable) {
         readfds.add(channel.readfd);
       }
-      if (ERRFD_IS_READ(channel) && chanfdIsOpen(channel.errfd)) {
+    }
+    if (ERRFD_IS_READ(channel) && chanfdIsOpen(channel.errfd)) {
+      channel.errfd.setReadAhead(readAhead);
+      if (readable) {
         readfds.add(channel.errfd);
       }
     }

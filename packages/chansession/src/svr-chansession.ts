@@ -1,5 +1,5 @@
 import { accessSync, closeSync, existsSync, openSync, readSync, statSync, writeSync, constants as fsConstants } from "node:fs";
-import { Socket } from "node:net";
+import { Socket, type OnReadOpts } from "node:net";
 import { svr_agentcleanup, svr_agentreq, svr_agentset } from "@dropbear-ts/agentfwd";
 import {
   get_user_shell,
@@ -35,7 +35,7 @@ import {
   strerror_errno,
   waitpidNohang,
 } from "@dropbear-ts/dbutil";
-import { StreamFd, dropbear_prio, socketStreamOptions, get_socket_address } from "@dropbear-ts/netio";
+import { StreamFd, dropbear_prio, socketStreamOptions, get_socket_address, withReadRing, type SocketReadRing } from "@dropbear-ts/netio";
 import {
   DEFAULT_PATH,
   DEFAULT_ROOT_PATH,
@@ -139,7 +139,7 @@ let pipeWrap: PipeWrap | null = null;
  * read yet, as select() in C sees it: check_close then closes a channel's read fds as soon as
  * nothing is pending on them (flushing), and Node's own buffer alone can be empty for a moment
  * while the kernel still holds the child's last output (or its EOF). Before that, Node's own
- * events say all a select() needs (the stream reads whenever it holds less than its mark), so
+ * events say all a select() needs (the ring reads whenever it holds less than its bound), so
  * the poll(), an FFI call, is not paid on every readiness check of every turn.
  */
 export class ChildFd extends StreamFd {
@@ -151,8 +151,9 @@ export class ChildFd extends StreamFd {
     readonly rawfd: number,
     /** How the child we read from ended (exitpid -1 while it runs); null for an fd we write. */
     private readonly readsFrom: exitinfo | null,
+    ring: SocketReadRing | null,
   ) {
-    super(stream);
+    super(stream, ring);
   }
 
   override readReady(): boolean {
@@ -182,8 +183,15 @@ export function childFd(rawfd: number, readsFrom: exitinfo | null): ChildFd {
     closeSync(rawfd);
     dropbear_exit(`Couldn't watch fd ${rawfd}: ${err}`);
   }
-  const sock = new Socket({ handle, readable, writable, allowHalfOpen: true, ...socketStreamOptions } as unknown as ConstructorParameters<typeof Socket>[0]);
-  return new ChildFd(sock, rawfd, readsFrom);
+  const make = (onread?: OnReadOpts): Socket =>
+    new Socket({ handle, readable, writable, allowHalfOpen: true, onread, ...socketStreamOptions } as unknown as ConstructorParameters<typeof Socket>[0]);
+  if (!readable) {
+    return new ChildFd(make(), rawfd, null, null);
+  }
+  // Read into a ring of our own, as a forwarded socket is, so that while the channel may not
+  // send the child's output waits in the pipe (StreamFd.setReadAhead), not in our memory.
+  const { sock, ring } = withReadRing(make);
+  return new ChildFd(sock, rawfd, readsFrom, ring);
 }
 
 // ---------------------------------------------------------------------------------------------

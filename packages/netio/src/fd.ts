@@ -39,9 +39,10 @@ export const socketStreamOptions: { readableHighWaterMark: number; writableHighW
 export const SOCKET_READ_CHUNK = 64 * 1024;
 
 /**
- * A socket made by `ownReadSocket` stops reading from the kernel once more than this waits
- * unread, so a peer we do not read is pushed back on through TCP; reading starts again once the
- * loop has taken it down to half. Two of our largest packets and more, so a streaming peer's
+ * A socket made by `ownReadSocket` stops reading from the kernel once this much waits unread
+ * (or less, as its loop asks: StreamFd.setReadAhead), so a peer we do not read is pushed back
+ * on through TCP; reading starts again once the loop has taken it down to half. Two of our
+ * largest packets and more, so a streaming peer's
  * packets are read and processed several to a loop turn and what they carry goes on in one
  * gathered write (WRITEV_MAX_BYTES), not a write and a wake-up of its reader per packet.
  */
@@ -86,8 +87,10 @@ export class SocketReadRing {
   private rd = 0;
   /** Bytes waiting in the ring. */
   len = 0;
-  /** The callback asked Node to stop reading (the ring reached the bound). */
+  /** Reading from the kernel is stopped (the ring reached its bound). */
   private stopped = false;
+  /** How much may wait unread before reading stops: SOCKET_READ_BOUND unless the loop asks for less. */
+  private bound = SOCKET_READ_BOUND;
   /** Drop what arrives (shutdownRead, or closed with output still flushing). */
   private discard = false;
   /** The socket, once made; called to restart reading. */
@@ -116,9 +119,13 @@ export class SocketReadRing {
    */
   private nextBuffer(): Uint8Array {
     this.armed = null;
+    // Under a bound the loop lowered (setReadAhead), no more than it still allows, so what waits
+    // stays within it (at least a byte: a read cannot be empty, and one that reaches the bound
+    // stops reading). At SOCKET_READ_BOUND whole reads, as READ_RING_SIZE has room for.
+    const max = this.bound < SOCKET_READ_BOUND && !this.discard ? Math.max(1, Math.min(SOCKET_READ_CHUNK, this.bound - this.len)) : SOCKET_READ_CHUNK;
     const ring = this.ring;
     if (ring === null || this.discard || !this.streaming) {
-      return landing!;
+      return max < SOCKET_READ_CHUNK ? landing!.subarray(0, max) : landing!;
     }
     let wr = this.rd + this.len;
     if (wr >= READ_RING_SIZE) {
@@ -127,9 +134,9 @@ export class SocketReadRing {
     // Free space runs from the write point to the ring's end, or to the read point if the
     // waiting bytes wrap (none when the ring is full).
     const end = wr < this.rd || (this.len > 0 && wr === this.rd) ? this.rd : READ_RING_SIZE;
-    const room = Math.min(end - wr, SOCKET_READ_CHUNK);
+    const room = Math.min(end - wr, max);
     if (room < IN_PLACE_MIN) {
-      return landing!;
+      return max < SOCKET_READ_CHUNK ? landing!.subarray(0, max) : landing!;
     }
     this.armed = ring.subarray(wr, wr + room);
     return this.armed;
@@ -166,14 +173,43 @@ export class SocketReadRing {
     return this.added();
   }
 
-  /** After a read added to the ring: wake the reader; false (stop reading) past the bound. */
+  /** After a read added to the ring: wake the reader; false (stop reading) past the bound (at a lowered one). */
   private added(): boolean {
     this.onData?.();
-    if (this.len > SOCKET_READ_BOUND) {
+    if (this.len > this.bound || (this.len === this.bound && this.bound < SOCKET_READ_BOUND)) {
       this.stopped = true;
       return false;
     }
     return true;
+  }
+
+  /**
+   * Let at most `max` bytes (and SOCKET_READ_BOUND) wait unread; 0 stops reading from the
+   * kernel now, as C leaves an fd it does not put in select()'s read set unread.
+   */
+  setReadAhead(max: number): void {
+    const bound = Math.min(max, SOCKET_READ_BOUND);
+    if (bound === this.bound) {
+      return;
+    }
+    this.bound = bound;
+    if (this.discard) {
+      return;
+    }
+    const s = this.sock;
+    if (!this.stopped && this.len >= bound && s !== null && !s.connecting && !s.destroyed) {
+      // On a socket read through `onread`, pause() is Node's readStop(). (A connecting socket
+      // starts reading when connected, and stops at its first read.)
+      this.stopped = true;
+      s.pause();
+    } else if (this.roomAgain()) {
+      this.resume();
+    }
+  }
+
+  /** Reading stopped at the bound and what waits is down to half of it: read on. */
+  private roomAgain(): boolean {
+    return this.stopped && this.bound > 0 && this.len <= this.bound / 2;
   }
 
   /** Move up to `max` waiting bytes to `dest` at `off`; returns how many (0: none wait). */
@@ -214,7 +250,7 @@ export class SocketReadRing {
     if (this.len === 0 && this.armed === null) {
       this.release();
     }
-    if (this.stopped && this.len <= SOCKET_READ_BOUND / 2) {
+    if (this.roomAgain()) {
       this.resume();
     }
   }
@@ -268,10 +304,16 @@ export class SocketReadRing {
  * buffer: `make` gets the option to pass to `net.connect()` or `new net.Socket()`.
  */
 export function ownReadSocket<S extends Socket>(make: (onread: OnReadOpts) => S): StreamFd<S> {
+  const { sock, ring } = withReadRing(make);
+  return new StreamFd(sock, ring);
+}
+
+/** The socket `make` makes with its reads landing in a new ring, and that ring, for a StreamFd of another class. */
+export function withReadRing<S extends Socket>(make: (onread: OnReadOpts) => S): { sock: S; ring: SocketReadRing } {
   const ring = new SocketReadRing();
   const sock = make(ring.onread);
   ring.sock = sock;
-  return new StreamFd(sock, ring);
+  return { sock, ring };
 }
 
 /**
@@ -478,6 +520,14 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
   /** True while a socket's connect() is still in progress. */
   get connecting(): boolean {
     return (this.stream as Socket).connecting === true;
+  }
+
+  /**
+   * Let at most `max` bytes wait read ahead of the loop (0: stop reading from the kernel), for
+   * a socket made by `ownReadSocket`; another stream reads ahead only to its high-water mark.
+   */
+  setReadAhead(max: number): void {
+    this.ring?.setReadAhead(max);
   }
 
   readReady(): boolean {

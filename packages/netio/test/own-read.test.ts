@@ -92,6 +92,37 @@ describe("StreamFd over a socket read into our own buffer", () => {
     expect(got.equals(data)).toBe(true);
   });
 
+  it("setReadAhead: 0 leaves the peer's data in the kernel, a small bound holds once set, and nothing is lost", async () => {
+    const p = await ownPair();
+    cleanups.push(p.close);
+    const { fd } = p;
+    fd.setReadAhead(0);
+    const data = pattern(2 * 1024 * 1024, 11);
+    p.a.end(data);
+    const parts: Buffer[] = [];
+    const readAll = (): void => {
+      for (let b = fd.read(SOCKET_READ_CHUNK); b !== null && b.length > 0; b = fd.read(SOCKET_READ_CHUNK)) parts.push(b);
+    };
+    const waiting = (): number => p.b.bytesRead - parts.reduce((n, b) => n + b.length, 0);
+    await new Promise((r) => setTimeout(r, 200));
+    // At most the read that was under way when reading stopped.
+    expect(p.b.bytesRead).toBeLessThanOrEqual(SOCKET_READ_CHUNK);
+    fd.setReadAhead(10_000);
+    await new Promise((r) => setTimeout(r, 100));
+    // A read's buffer is handed to Node before it is needed: one made for the old bound may land.
+    expect(waiting()).toBeLessThanOrEqual(SOCKET_READ_CHUNK);
+    for (let i = 0; i < 3; i++) {
+      readAll();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(waiting()).toBeGreaterThan(0);
+      expect(waiting()).toBeLessThanOrEqual(10_000);
+    }
+    fd.setReadAhead(SOCKET_READ_BOUND);
+    readAll();
+    const rest = await drainToEof(fd, 40_000);
+    expect(Buffer.concat([...parts, rest]).equals(data)).toBe(true);
+  });
+
   it("carries 1 MB there and back intact (an echo through the fd)", async () => {
     const p = await ownPair();
     cleanups.push(p.close);
