@@ -75,6 +75,21 @@ async function hostileCase(name: string): Promise<{ res: CaseResult; log: string
   return { res, log: mine() };
 }
 
+/** hostileCase, and the highest RSS (MiB) of the case's connection process while it ran (sampled every 200 ms). */
+async function hostileCaseWithPeakRss(name: string): Promise<{ res: CaseResult; peak: number }> {
+  const before = connectionsOf(server.child.pid!);
+  let peak = 0;
+  const timer = setInterval(() => {
+    for (const p of connectionsOf(server.child.pid!)) if (!before.includes(p)) peak = Math.max(peak, rssMiB(p) ?? 0);
+  }, 200);
+  try {
+    const { res } = await hostileCase(name);
+    return { res, peak };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 describe("hostile peers in the connection protocol", () => {
   itAsyncssh("channel data beyond the window ends that connection", async () => {
     const { res, log } = await hostileCase("data-beyond-window");
@@ -101,20 +116,10 @@ describe("hostile peers in the connection protocol", () => {
   });
 
   itAsyncssh("1001 channel opens: the 1001st is refused, memory stays bounded, the session goes on", async () => {
-    const before = connectionsOf(server.child.pid!);
-    let peak = 0;
-    // Sample the connection process's memory while the channels open.
-    const timer = setInterval(() => {
-      for (const p of connectionsOf(server.child.pid!)) if (!before.includes(p)) peak = Math.max(peak, rssMiB(p) ?? 0);
-    }, 200);
-    try {
-      const { res } = await hostileCase("1001-channels");
-      expect(res.opened).toBe(1000);
-      expect(res.refused).toBe(1);
-      expect(res.alive).toBe("alive\n");
-    } finally {
-      clearInterval(timer);
-    }
+    const { res, peak } = await hostileCaseWithPeakRss("1001-channels");
+    expect(res.opened).toBe(1000);
+    expect(res.refused).toBe(1);
+    expect(res.alive).toBe("alive\n");
     // MAX_SESSION_RECV_WINDOW bounds the channels' buffers (docs/deviations.md); without it a
     // 1 MiB window times 1000 channels could reach 1 GiB.
     expect(peak).toBeGreaterThan(0);
@@ -122,18 +127,9 @@ describe("hostile peers in the connection protocol", () => {
   }, 120_000);
 
   itAsyncssh("300 channels whose client stops reading: what their targets send waits in the kernel, not in the server", async () => {
-    const before = connectionsOf(server.child.pid!);
-    let peak = 0;
-    const timer = setInterval(() => {
-      for (const p of connectionsOf(server.child.pid!)) if (!before.includes(p)) peak = Math.max(peak, rssMiB(p) ?? 0);
-    }, 200);
-    try {
-      const { res } = await hostileCase("stalled-readers");
-      expect(res.opened).toBe(300);
-      expect(res.alive).toBe("alive\n");
-    } finally {
-      clearInterval(timer);
-    }
+    const { res, peak } = await hostileCaseWithPeakRss("stalled-readers");
+    expect(res.opened).toBe(300);
+    expect(res.alive).toBe("alive\n");
     // A channel's socket is read only while the channel may send (setchannelfds), as Dropbear's
     // select() does: reading 256 KiB ahead of each regardless held some 100 MB more here.
     expect(peak).toBeGreaterThan(0);
