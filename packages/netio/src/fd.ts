@@ -70,6 +70,11 @@ const EMPTY = new Uint8Array(0);
  */
 let landing: Buffer | null = null;
 
+/** The shared landing buffer, or its first `max` bytes for a read cut short. */
+function landingUpTo(max: number): Uint8Array {
+  return max < SOCKET_READ_CHUNK ? landing!.subarray(0, max) : landing!;
+}
+
 /**
  * The least room at the end of a socket's ring for its next read to go there directly; with
  * less, the read lands in the shared buffer (and is copied, wrapping around the ring) rather
@@ -125,7 +130,7 @@ export class SocketReadRing {
     const max = this.bound < SOCKET_READ_BOUND && !this.discard ? Math.max(1, Math.min(SOCKET_READ_CHUNK, this.bound - this.len)) : SOCKET_READ_CHUNK;
     const ring = this.ring;
     if (ring === null || this.discard || !this.streaming) {
-      return max < SOCKET_READ_CHUNK ? landing!.subarray(0, max) : landing!;
+      return landingUpTo(max);
     }
     let wr = this.rd + this.len;
     if (wr >= READ_RING_SIZE) {
@@ -136,7 +141,7 @@ export class SocketReadRing {
     const end = wr < this.rd || (this.len > 0 && wr === this.rd) ? this.rd : READ_RING_SIZE;
     const room = Math.min(end - wr, max);
     if (room < IN_PLACE_MIN) {
-      return max < SOCKET_READ_CHUNK ? landing!.subarray(0, max) : landing!;
+      return landingUpTo(max);
     }
     this.armed = ring.subarray(wr, wr + room);
     return this.armed;
@@ -524,7 +529,8 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
 
   /**
    * Let at most `max` bytes wait read ahead of the loop (0: stop reading from the kernel), for
-   * a socket made by `ownReadSocket`; another stream reads ahead only to its high-water mark.
+   * a socket that reads into a ring (`ownReadSocket`, `withReadRing`); another stream reads
+   * ahead only to its high-water mark.
    */
   setReadAhead(max: number): void {
     this.ring?.setReadAhead(max);
