@@ -143,12 +143,15 @@ function buf_decompress(ses: sshsession, buf: buffer, len: number): buffer {
   return ret;
 }
 
-/** Deflate `len` bytes of src into dest. @dropbear packet.c buf_compress */
-function buf_compress(ses: sshsession, dest: buffer, src: buffer, len: number): void {
+/**
+ * Deflate `len` bytes of src; returned rather than put into the packet, whose buffer
+ * encrypt_packet then makes to fit. @dropbear packet.c buf_compress
+ */
+function buf_compress(ses: sshsession, src: buffer, len: number): Buffer {
   TRACE2("enter buf_compress");
   const packed = zpush(zstreamOf(ses.keys.trans, true), buf_getptr(src, len), len + ZLIB_COMPRESS_EXPANSION);
-  buf_putbytes(dest, packed);
   TRACE2("leave buf_compress");
+  return packed;
 }
 
 function fatalIo(what: "reading" | "writing", e: unknown): never {
@@ -671,14 +674,15 @@ export function encrypt_packet(ses: sshsession, tail: Uint8Array | null = null):
     buf_setlen(writebuf, PACKET_PAYLOAD_OFF + paylen + (tail !== null ? taillen : 0));
     slab.used += align16(encrypt_buf_size);
   } else {
-    writebuf = bufNewUnzeroed(encrypt_buf_size);
+    // Beyond Dropbear: compressed first, so the packet's buffer is made the size of what goes
+    // out. The write queue's mark counts wire bytes: with room for the whole payload in each,
+    // a peer that stopped reading could leave thousands of well compressed packets queued,
+    // each holding a payload's worth of memory.
+    const body = compress ? buf_compress(ses, wp, wp.len) : buf_getptr(wp, wp.len);
+    writebuf = bufNewUnzeroed(encrypt_buf_size - wp.len - (compress ? ZLIB_COMPRESS_EXPANSION : 0) + body.length);
     buf_setlen(writebuf, PACKET_PAYLOAD_OFF);
     buf_setpos(writebuf, PACKET_PAYLOAD_OFF);
-    if (compress) {
-      buf_compress(ses, writebuf, wp, wp.len);
-    } else {
-      buf_putbytes(writebuf, buf_getptr(wp, wp.len));
-    }
+    buf_putbytes(writebuf, body);
   }
   buf_setpos(wp, 0);
   buf_setlen(wp, 0);
