@@ -52,14 +52,38 @@ export const SOCKET_READ_BOUND = 256 * 1024;
 export const READ_RING_SIZE = SOCKET_READ_BOUND + SOCKET_READ_CHUNK;
 
 /**
+ * The size of the ring a socket starts with when its first read is short (its peer is not
+ * streaming) or its bound is no more than this (the loop lowers bounds when many channels may
+ * send): one read, a fifth of READ_RING_SIZE, to which it grows when a read does not fit. So a
+ * burst of short connections, or many channels each reading a little ahead, hold (and leave
+ * for the collector) a fifth of the memory.
+ */
+export const SMALL_READ_RING_SIZE = SOCKET_READ_CHUNK;
+
+/**
  * How long a closed socket whose output was still flushing reads on (discarding) for the peer's
  * EOF after its own, before it is destroyed regardless.
  */
 export const CLOSE_LINGER_MS = 2000;
 
-/** Emptied rings kept for the next socket with data; a socket holds one only while data waits. */
+/** Emptied rings kept for the next socket with data, of each size; a socket holds one only while data waits. */
 const READ_RING_POOL_MAX = 8;
+const SMALL_READ_RING_POOL_MAX = 32;
 const readRingPool: Buffer[] = [];
+const smallReadRingPool: Buffer[] = [];
+
+/** An emptied ring of `size` (READ_RING_SIZE or SMALL_READ_RING_SIZE), from its pool if one waits. */
+function takeRing(size: number): Buffer {
+  return (size === READ_RING_SIZE ? readRingPool : smallReadRingPool).pop() ?? Buffer.allocUnsafeSlow(size);
+}
+
+/** Keep an emptied ring for the next socket, if its pool has room. */
+function giveRing(ring: Buffer): void {
+  const [pool, max] = ring.length === READ_RING_SIZE ? [readRingPool, READ_RING_POOL_MAX] : [smallReadRingPool, SMALL_READ_RING_POOL_MAX];
+  if (pool.length < max) {
+    pool.push(ring);
+  }
+}
 
 const EMPTY = new Uint8Array(0);
 
@@ -132,13 +156,14 @@ export class SocketReadRing {
     if (ring === null || this.discard || !this.streaming) {
       return landingUpTo(max);
     }
+    const size = ring.length;
     let wr = this.rd + this.len;
-    if (wr >= READ_RING_SIZE) {
-      wr -= READ_RING_SIZE;
+    if (wr >= size) {
+      wr -= size;
     }
     // Free space runs from the write point to the ring's end, or to the read point if the
     // waiting bytes wrap (none when the ring is full).
-    const end = wr < this.rd || (this.len > 0 && wr === this.rd) ? this.rd : READ_RING_SIZE;
+    const end = wr < this.rd || (this.len > 0 && wr === this.rd) ? this.rd : size;
     const room = Math.min(end - wr, max);
     if (room < IN_PLACE_MIN) {
       return landingUpTo(max);
@@ -164,18 +189,40 @@ export class SocketReadRing {
       this.sock?.destroy(new FdError("ENOBUFS", "socket read overran its buffer"));
       return false;
     }
-    const ring = (this.ring ??= readRingPool.pop() ?? Buffer.allocUnsafeSlow(READ_RING_SIZE));
+    const ring = this.roomFor(n);
+    const size = ring.length;
     let wr = this.rd + this.len;
-    if (wr >= READ_RING_SIZE) {
-      wr -= READ_RING_SIZE;
+    if (wr >= size) {
+      wr -= size;
     }
-    const first = Math.min(n, READ_RING_SIZE - wr);
+    const first = Math.min(n, size - wr);
     ring.set(buf.subarray(0, first), wr);
     if (first < n) {
       ring.set(buf.subarray(first, n), 0);
     }
     this.len += n;
     return this.added();
+  }
+
+  /**
+   * The ring, with room for `n` more bytes: a small one for a first read that is short or
+   * under a small bound, a full one for a streaming peer, and a small one grown (what waits
+   * copied over) when a read does not fit.
+   */
+  private roomFor(n: number): Buffer {
+    const ring = this.ring;
+    if (ring === null) {
+      const small = !this.streaming || this.bound <= SMALL_READ_RING_SIZE;
+      return (this.ring = takeRing(small ? SMALL_READ_RING_SIZE : READ_RING_SIZE));
+    }
+    if (n <= ring.length - this.len) {
+      return ring;
+    }
+    const grown = takeRing(READ_RING_SIZE);
+    this.copyOut(ring, grown, 0, this.len);
+    giveRing(ring);
+    this.rd = 0;
+    return (this.ring = grown);
   }
 
   /** After a read added to the ring: wake the reader; false (stop reading) past the bound (at a lowered one). */
@@ -224,13 +271,18 @@ export class SocketReadRing {
     if (k <= 0 || ring === null) {
       return 0;
     }
-    const first = Math.min(k, READ_RING_SIZE - this.rd);
+    this.copyOut(ring, dest, off, k);
+    this.skip(k);
+    return k;
+  }
+
+  /** Copy the oldest `k` waiting bytes of `ring` (which may wrap around its end) to `dest` at `off`. */
+  private copyOut(ring: Buffer, dest: Uint8Array, off: number, k: number): void {
+    const first = Math.min(k, ring.length - this.rd);
     dest.set(ring.subarray(this.rd, this.rd + first), off);
     if (first < k) {
       dest.set(ring.subarray(0, k - first), off + first);
     }
-    this.skip(k);
-    return k;
   }
 
   /**
@@ -242,14 +294,14 @@ export class SocketReadRing {
     if (ring === null || this.len === 0) {
       return EMPTY;
     }
-    return ring.subarray(this.rd, this.rd + Math.min(this.len, READ_RING_SIZE - this.rd));
+    return ring.subarray(this.rd, this.rd + Math.min(this.len, ring.length - this.rd));
   }
 
   /** Drop the oldest `k` waiting bytes (at most `len`), as `take` does after copying them. */
   skip(k: number): void {
     this.rd += k;
-    if (this.rd >= READ_RING_SIZE) {
-      this.rd -= READ_RING_SIZE;
+    if (this.ring !== null && this.rd >= this.ring.length) {
+      this.rd -= this.ring.length;
     }
     this.len -= k;
     if (this.len === 0 && this.armed === null) {
@@ -280,8 +332,8 @@ export class SocketReadRing {
 
   /** Give the ring back (nothing waits, or nothing will be read); one Node may read into is only dropped. */
   release(): void {
-    if (this.ring !== null && this.armed === null && readRingPool.length < READ_RING_POOL_MAX) {
-      readRingPool.push(this.ring);
+    if (this.ring !== null && this.armed === null) {
+      giveRing(this.ring);
     }
     this.ring = null;
     this.rd = 0;

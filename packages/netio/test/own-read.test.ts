@@ -3,7 +3,7 @@
 import { once } from "node:events";
 import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { READ_RING_SIZE, SOCKET_READ_BOUND, SOCKET_READ_CHUNK, StreamFd, ownReadAccepted, ownReadSocket } from "../src/fd.js";
+import { READ_RING_SIZE, SMALL_READ_RING_SIZE, SOCKET_READ_BOUND, SOCKET_READ_CHUNK, StreamFd, ownReadAccepted, ownReadSocket } from "../src/fd.js";
 import { ownPair, until as untilWithin } from "./own-pair.js";
 
 const cleanups: Array<() => void> = [];
@@ -121,6 +121,59 @@ describe("StreamFd over a socket read into our own buffer", () => {
     readAll();
     const rest = await drainToEof(fd, 40_000);
     expect(Buffer.concat([...parts, rest]).equals(data)).toBe(true);
+  });
+
+  it("short reads take a small ring, which grows without losing or reordering a byte when a read does not fit", async () => {
+    const p = await ownPair();
+    cleanups.push(p.close);
+    const { fd } = p;
+    const ring = (fd as unknown as { ring: { ring: Buffer | null; len: number } }).ring;
+    const data = pattern(400_000, 13);
+    const got: Buffer[] = [];
+    // Short reads (a peer that is not streaming), some of them read: what waits comes to start
+    // 45 000 bytes into the small ring, and the next 25 000 bytes wrap around its end.
+    let sent = 0;
+    const send = async (n: number, read: number): Promise<void> => {
+      p.a.write(data.subarray(sent, sent + n));
+      sent += n;
+      await until(() => ring.len + got.reduce((k, b) => k + b.length, 0) === sent);
+      expect(ring.ring!.length).toBe(SMALL_READ_RING_SIZE);
+      if (read > 0) got.push(fd.read(read)!);
+    };
+    await send(20_000, 15_000);
+    await send(30_000, 30_000);
+    await send(25_000, 0);
+    expect(ring.len).toBe(30_000);
+    // More than it has room for, unread: it grows to a full ring, up to the bound.
+    p.a.end(data.subarray(sent));
+    await until(() => ring.len > SMALL_READ_RING_SIZE);
+    expect(ring.ring!.length).toBe(READ_RING_SIZE);
+    got.push(await drainToEof(fd, 30_000));
+    expect(Buffer.concat(got).equals(data)).toBe(true);
+  });
+
+  it("under a bound no larger than a small ring, a streaming peer's reads never need more", async () => {
+    const p = await ownPair();
+    cleanups.push(p.close);
+    const { fd } = p;
+    const ring = (fd as unknown as { ring: { ring: Buffer | null; len: number } }).ring;
+    fd.setReadAhead(40_000);
+    const data = pattern(3 * 1024 * 1024, 17);
+    p.a.end(data);
+    const parts: Buffer[] = [];
+    let eof = false;
+    await until(() => {
+      if (ring.ring !== null) expect(ring.ring.length).toBe(SMALL_READ_RING_SIZE);
+      for (let b = fd.read(SOCKET_READ_CHUNK); b !== null; b = fd.read(SOCKET_READ_CHUNK)) {
+        if (b.length === 0) {
+          eof = true;
+          break;
+        }
+        parts.push(b);
+      }
+      return eof;
+    }, 20000);
+    expect(Buffer.concat(parts).equals(data)).toBe(true);
   });
 
   it("carries 1 MB there and back intact (an echo through the fd)", async () => {
