@@ -28,6 +28,7 @@ import {
   Channel,
   FD_CLOSED,
   FD_UNINIT,
+  MAX_SESSION_READ_AHEAD,
   MAX_SESSION_RECV_WINDOW,
   OUR_RECV_MAX_PAYLOAD_LEN,
   OUR_TRANS_MAX_PAYLOAD_LEN,
@@ -463,18 +464,17 @@ function writechannel(ses: sshsession, channel: Channel, fd: StreamFd, cbuf: cir
  * @dropbear common-channel.c setchannelfds
  */
 export function setchannelfds(ses: sshsession, readfds: Set<Fd>, writefds: Set<Fd>, allow_reads: boolean): void {
+  const share = Math.floor(MAX_SESSION_READ_AHEAD / Math.max(1, readAheadFds(ses, allow_reads)));
   for (let i = 0; i < ses.chansize; i++) {
     const channel = ses.channels[i];
     if (!channel) {
       continue;
     }
-    // No sending during a key exchange, except through a read_mangler (the client's "~.").
-    // Beyond Dropbear: nor to a peer whose maximum packet is 0, to which no data can go; polled,
-    // the fd stayed ready and the loop spun (C's does).
     // What may be read ahead of the loop follows: nothing while the channel may not send, as C
-    // leaves such an fd unread in the kernel, and no more than its window while it may.
-    const readable = channel.transwindow > 0 && channel.transmaxpacket > 0 && ((ses.dataallowed && allow_reads) || channel.read_mangler !== null);
-    const readAhead = readable ? channel.transwindow : 0;
+    // leaves such an fd unread in the kernel, and while it may, no more than its window and
+    // the fd's share of the session's read-ahead.
+    const readable = channelMaySend(ses, channel, allow_reads);
+    const readAhead = readable ? Math.min(channel.transwindow, share) : 0;
     if (chanfdIsOpen(channel.readfd)) {
       channel.readfd.setReadAhead(readAhead);
       if (readable) {
@@ -495,6 +495,27 @@ export function setchannelfds(ses: sshsession, readfds: Set<Fd>, writefds: Set<F
     }
   }
   set_listener_fds(ses, readfds);
+}
+
+/**
+ * Whether the loop reads a channel's fds this turn. No sending during a key exchange, except
+ * through a read_mangler (the client's "~."). Beyond Dropbear: nor to a peer whose maximum
+ * packet is 0, to which no data can go; polled, the fd stayed ready and the loop spun (C's does).
+ */
+function channelMaySend(ses: sshsession, channel: Channel, allow_reads: boolean): boolean {
+  return channel.transwindow > 0 && channel.transmaxpacket > 0 && ((ses.dataallowed && allow_reads) || channel.read_mangler !== null);
+}
+
+/** The channel fds setchannelfds lets read this turn, among which MAX_SESSION_READ_AHEAD is shared. */
+function readAheadFds(ses: sshsession, allow_reads: boolean): number {
+  let n = 0;
+  for (let i = 0; i < ses.chansize; i++) {
+    const channel = ses.channels[i];
+    if (channel && channelMaySend(ses, channel, allow_reads)) {
+      n += (chanfdIsOpen(channel.readfd) ? 1 : 0) + (ERRFD_IS_READ(channel) && chanfdIsOpen(channel.errfd) ? 1 : 0);
+    }
+  }
+  return n;
 }
 
 /** The peer sends no more data: the local side is half-closed once its data is out. @dropbear common-channel.c recv_msg_channel_eof */

@@ -71,6 +71,14 @@ export const OUR_TRANS_MAX_PAYLOAD_LEN = OUR_RECV_MAX_PAYLOAD_LEN;
  */
 export const MAX_SESSION_RECV_WINDOW = 64 * 1024 * 1024;
 
+/**
+ * The most the channel fds of one session together read ahead of the loop (ours, not
+ * Dropbear's, whose unread input waits in the kernel): shared evenly among the fds that may
+ * send, so up to 64 of them read their full 256 KiB ahead and MAX_CHANNELS of them 16 KiB each.
+ * See docs/deviations.md.
+ */
+export const MAX_SESSION_READ_AHEAD = 16 * 1024 * 1024;
+
 /** Options common to the client and the server. @dropbear runopts.h runopts */
 export class runopts {
   /** -z: leave IP TOS / DSCP alone. */
