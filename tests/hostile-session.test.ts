@@ -136,6 +136,19 @@ describe("hostile peers in the connection protocol", () => {
     expect(peak).toBeLessThan(110);
   }, 120_000);
 
+  itAsyncssh("300 streaming channels, compressed, whose client stops reading its SSH socket: the server's memory stays bounded", async () => {
+    const { res, peak } = await hostileCaseWithPeakRss("stalled-transport");
+    expect(res.opened).toBe(300);
+    expect(res.compressed).toBe(true);
+    expect(res.alive).toBe("alive\n");
+    // Each channel's read-ahead is its share of MAX_SESSION_READ_AHEAD, in a small ring, and a
+    // compressed packet is queued in a buffer of its own size: about 160 MiB here. Before, some
+    // 2 500 queued packets of a few bytes on the wire held 32 KiB each, and 300 rings up to
+    // 320 KiB each: about 258 MiB.
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThan(210);
+  }, 120_000);
+
   itAsyncssh("an env request too long to read is refused and the command runs, as in Dropbear", async () => {
     const { res } = await hostileCase("env-too-long");
     expect(res.alive).toBe("ran\n");

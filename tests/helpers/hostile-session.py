@@ -146,6 +146,37 @@ async def main():
         res["opened"] = len(chans)
         res["alive"] = await alive(conn)
         target.close()
+    elif case == "stalled-transport":
+        # 300 direct-tcpip channels at asyncssh's default window (2 MiB) to targets that stream
+        # 4 MiB of one byte each, and a client that stops reading its SSH socket: the server
+        # stops reading its channels once its write queue is full, and what they read ahead
+        # meanwhile is bounded per session. Compressed (asyncssh's default zlib@openssh.com),
+        # each packet is a few bytes on the wire, so the queue's mark alone does not bound it.
+        go = asyncio.Event()
+
+        async def stream(_reader, writer):
+            await go.wait()
+            try:
+                for _ in range(64):
+                    writer.write(b"x" * 65536)
+                    await writer.drain()
+            except OSError:
+                pass
+            writer.close()
+
+        target = await asyncio.start_server(stream, "127.0.0.1", 0)
+        target_port = target.sockets[0].getsockname()[1]
+        chans = [await conn.open_connection("127.0.0.1", target_port) for _ in range(300)]
+        res["compressed"] = conn.get_extra_info("recv_compression") not in (None, "none")
+        conn._transport.pause_reading()
+        go.set()
+        await asyncio.sleep(4)
+        conn._transport.resume_reading()
+        for _reader, writer in chans:
+            writer.close()
+        res["opened"] = len(chans)
+        res["alive"] = await alive(conn)
+        target.close()
     elif case == "env-too-long":
         # OpenSSH's `-o SetEnv=LC_X=<10000 bytes>`: Dropbear refuses an env request without
         # reading it, so the command runs.
