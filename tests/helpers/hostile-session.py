@@ -177,6 +177,10 @@ async def main():
         res["opened"] = len(chans)
         res["alive"] = await alive(conn)
         target.close()
+        # Idle a while, then the connection process's RSS as a command it runs sees it.
+        await asyncio.sleep(20)
+        r = await asyncio.wait_for(conn.run("grep VmRSS /proc/$PPID/status", check=False), 20)
+        res["rss_after_kib"] = int(r.stdout.split()[1]) if r.stdout.startswith("VmRSS") else None
     elif case == "env-too-long":
         # OpenSSH's `-o SetEnv=LC_X=<10000 bytes>`: Dropbear refuses an env request without
         # reading it, so the command runs.

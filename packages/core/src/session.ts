@@ -337,6 +337,14 @@ export abstract class sshsession {
    * library, say) happens while the peer computes instead of on the connection's path.
    */
   idle_work: (() => void)[] = [];
+  /**
+   * TS-only (common-session.ts check_memory): the process's RSS when the loop first looked
+   * after auth (0 before), when it last looked (monotonic seconds), and whether it was then well
+   * above the first, so the loop looks again however idle it is.
+   */
+  trim_rss = 0;
+  trim_check_time = 0;
+  trim_pending = false;
 
   last_packet_time_keepalive_sent = 0;
   last_packet_time_keepalive_recv = 0;

@@ -11,6 +11,7 @@ import {
   dropbear_close,
   dropbear_exit,
   isempty,
+  malloc_trim,
   monotonic_now,
   m_burn,
 } from "@dropbear-ts/dbutil";
@@ -508,6 +509,42 @@ export function checktimeouts(ses: sshsession): void {
       dropbear_exit("Keepalive timeout");
     }
   }
+  check_memory(ses, now);
+}
+
+/** How often (seconds) the loop looks at the process's RSS after auth; while it is high, the longest the loop waits. */
+const TRIM_CHECK_SECS = 10;
+/** How far (bytes) the RSS may stand above what it was after auth before the C heap is trimmed. */
+const TRIM_SLACK = 32 * 1024 * 1024;
+/** Less than this (bytes) given back by a trim that followed another, and the idle loop stops looking. */
+const TRIM_MIN_FREED = 1024 * 1024;
+
+/**
+ * Beyond Dropbear, whose buffers are its own few: give the C heap's free pages back to the
+ * kernel (malloc_trim) once the process has grown well past its size after auth. Many channels
+ * streaming at once, or a peer that stopped reading, leave the heap large after what filled it
+ * is freed, and glibc keeps those pages for the process's life. Looked at once every
+ * TRIM_CHECK_SECS; after a trim the loop looks again even when idle (select_timeout), as V8
+ * frees the last of a burst's buffers some seconds after it, until a trim gives little back.
+ */
+function check_memory(ses: sshsession, now: number): void {
+  if (!ses.authstate.authdone || elapsed(now, ses.trim_check_time) < TRIM_CHECK_SECS) {
+    return;
+  }
+  ses.trim_check_time = now;
+  const rss = process.memoryUsage.rss();
+  if (ses.trim_rss === 0) {
+    ses.trim_rss = rss;
+    return;
+  }
+  if (rss <= ses.trim_rss + TRIM_SLACK) {
+    ses.trim_pending = false;
+    return;
+  }
+  malloc_trim();
+  const freed = rss - process.memoryUsage.rss();
+  TRACE(() => `check_memory: RSS ${rss} against ${ses.trim_rss} after auth, trimmed ${freed}`);
+  ses.trim_pending = !ses.trim_pending || freed >= TRIM_MIN_FREED;
 }
 
 /** Lower `timeout` to when `limit` after `last_event` falls due. @dropbear common-session.c update_timeout */
@@ -543,5 +580,8 @@ export function select_timeout(ses: sshsession): number {
   }
   timeout = update_timeout(opts.idle_timeout_secs, now, ses.last_packet_time_idle, timeout);
   timeout = update_timeout(opts.max_duration_secs, now, ses.connect_time, timeout);
+  if (ses.trim_pending) {
+    timeout = update_timeout(TRIM_CHECK_SECS, now, ses.trim_check_time, timeout);
+  }
   return Math.max(timeout, 0);
 }

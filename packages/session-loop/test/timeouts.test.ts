@@ -83,3 +83,42 @@ describe("idle timeout and max duration before the peer's version line", () => {
     });
   }
 });
+
+describe("giving the C heap back after auth (check_memory)", () => {
+  function talking(): sshsession {
+    const ses = serverSession();
+    ses.remoteident = "SSH-2.0-test";
+    return ses;
+  }
+
+  it("looks only after auth, first to note the RSS, then once every 10 s", () => {
+    const ses = talking();
+    checktimeouts(ses);
+    expect(ses.trim_rss).toBe(0);
+    ses.authstate.authdone = true;
+    checktimeouts(ses);
+    expect(ses.trim_rss).toBeGreaterThan(0);
+    expect(ses.trim_pending).toBe(false);
+    expect(select_timeout(ses)).toBeGreaterThan(10);
+    // Far above what was noted, but looked at less than 10 s ago: nothing yet.
+    ses.trim_rss = 1;
+    checktimeouts(ses);
+    expect(ses.trim_pending).toBe(false);
+  });
+
+  it("trims an RSS far above the one after auth and looks again even when idle, until a trim gives little back", () => {
+    const ses = talking();
+    ses.authstate.authdone = true;
+    checktimeouts(ses);
+    ses.trim_rss = 1;
+    ses.trim_check_time -= 10;
+    checktimeouts(ses);
+    expect(ses.trim_pending).toBe(true);
+    expect(select_timeout(ses)).toBeLessThanOrEqual(10);
+    // The same again at once: that trim finds next to nothing to give back.
+    ses.trim_check_time -= 10;
+    checktimeouts(ses);
+    expect(ses.trim_pending).toBe(false);
+    expect(select_timeout(ses)).toBeGreaterThan(10);
+  });
+});
