@@ -75,6 +75,23 @@ class Pipeliner(asyncssh.SSHClient):
         return None
 
 
+async def streaming_target(go):
+    """A target that sends 4 MiB of one byte down each connection once `go` is set: the server and its port."""
+
+    async def stream(_reader, writer):
+        await go.wait()
+        try:
+            for _ in range(64):
+                writer.write(b"x" * 65536)
+                await writer.drain()
+        except OSError:
+            pass
+        writer.close()
+
+    target = await asyncio.start_server(stream, "127.0.0.1", 0)
+    return target, target.sockets[0].getsockname()[1]
+
+
 async def main():
     res = {}
     if case in ("auth-flood", "pipelined-login"):
@@ -128,17 +145,9 @@ async def main():
         # 300 direct-tcpip channels to a target that streams 4 MiB down each, never read: once
         # a channel's window is spent the server must leave the rest in the kernel (Dropbear
         # does not read an fd it may not send from), not read it ahead into its own memory.
-        async def stream(_reader, writer):
-            try:
-                for _ in range(64):
-                    writer.write(b"x" * 65536)
-                    await writer.drain()
-            except OSError:
-                pass
-            writer.close()
-
-        target = await asyncio.start_server(stream, "127.0.0.1", 0)
-        target_port = target.sockets[0].getsockname()[1]
+        go = asyncio.Event()
+        go.set()
+        target, target_port = await streaming_target(go)
         # A 64 KiB window each, which the server spends at once; asyncssh's stream stops
         # reading its channel at its buffer limit, so the window is never extended.
         chans = [await conn.open_connection("127.0.0.1", target_port, window=65536) for _ in range(300)]
@@ -153,19 +162,7 @@ async def main():
         # meanwhile is bounded per session. Compressed (asyncssh's default zlib@openssh.com),
         # each packet is a few bytes on the wire, so the queue's mark alone does not bound it.
         go = asyncio.Event()
-
-        async def stream(_reader, writer):
-            await go.wait()
-            try:
-                for _ in range(64):
-                    writer.write(b"x" * 65536)
-                    await writer.drain()
-            except OSError:
-                pass
-            writer.close()
-
-        target = await asyncio.start_server(stream, "127.0.0.1", 0)
-        target_port = target.sockets[0].getsockname()[1]
+        target, target_port = await streaming_target(go)
         chans = [await conn.open_connection("127.0.0.1", target_port) for _ in range(300)]
         res["compressed"] = conn.get_extra_info("recv_compression") not in (None, "none")
         conn._transport.pause_reading()
