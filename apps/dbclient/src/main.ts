@@ -37,6 +37,7 @@ dropbearMain(
       DEBUG1(() => `connect to: user=${cli_opts.username} host=${cli_opts.remotehost}/${cli_opts.remoteport}`);
     }
     const s = cli_session_new(opts, cli_opts);
+    s.owns_process = true;
     ses = s;
     // Every way out restores the terminal, even an uncaught exception ('exit' runs for those too).
     process.on("exit", () => cli_tty_cleanup(s));

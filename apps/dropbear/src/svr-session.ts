@@ -177,6 +177,7 @@ function svr_session_cleanup(ses: SvrSession): void {
  */
 export async function svr_session(opts: runopts, svr_opts: svr_runopts, sock: StreamFd<Socket>, childpipe: number): Promise<never> {
   const ses = svrSessionNew(opts, svr_opts, sock, childpipe, null);
+  ses.owns_process = true;
   current = ses;
   // From now on the OS itself decides who may listen below port 1024 (svr-auth.c sets
   // allowprivport there).

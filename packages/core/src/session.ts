@@ -338,6 +338,11 @@ export abstract class sshsession {
    */
   idle_work: (() => void)[] = [];
   /**
+   * TS-only: the process is this session's own (dbclient, a dropbear connection process), not a
+   * program that embeds the library, so upkeep of the whole process (check_memory) is its to do.
+   */
+  owns_process = false;
+  /**
    * TS-only (common-session.ts check_memory): the process's RSS when the loop first looked
    * after auth (0 before), when it last looked (monotonic seconds), and whether it was then well
    * above the first, so the loop looks again however idle it is.

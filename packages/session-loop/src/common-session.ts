@@ -526,9 +526,10 @@ const TRIM_MIN_FREED = 1024 * 1024;
  * is freed, and glibc keeps those pages for the process's life. Looked at once every
  * TRIM_CHECK_SECS; after a trim the loop looks again even when idle (select_timeout), as V8
  * frees the last of a burst's buffers some seconds after it, until a trim gives little back.
+ * Only in a process that is the session's own: a library's host has its own heap to mind.
  */
 function check_memory(ses: sshsession, now: number): void {
-  if (!ses.authstate.authdone || elapsed(now, ses.trim_check_time) < TRIM_CHECK_SECS) {
+  if (!ses.owns_process || !ses.authstate.authdone || elapsed(now, ses.trim_check_time) < TRIM_CHECK_SECS) {
     return;
   }
   ses.trim_check_time = now;

@@ -88,8 +88,17 @@ describe("giving the C heap back after auth (check_memory)", () => {
   function talking(): sshsession {
     const ses = serverSession();
     ses.remoteident = "SSH-2.0-test";
+    ses.owns_process = true;
     return ses;
   }
+
+  it("never in a session that does not own its process (a library's)", () => {
+    const ses = talking();
+    ses.owns_process = false;
+    ses.authstate.authdone = true;
+    checktimeouts(ses);
+    expect(ses.trim_rss).toBe(0);
+  });
 
   it("looks only after auth, first to note the RSS, then once every 10 s", () => {
     const ses = talking();
