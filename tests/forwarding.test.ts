@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
 import { opensshKeygen, OURS, freePort, ourKeygen, runOurClient, scratch, startDebianDropbear, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { refusedPort } from "./helpers/sockets.js";
 import { connectionsOf } from "./helpers/procs.js";
 import { tcpConnectionsOf } from "./helpers/procs.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
@@ -122,7 +123,7 @@ async function startTargets(): Promise<{ echo: Target; reply: Target; refused: n
   const reply = await startReplyTarget(1024 * 1024);
   cleanups.push(echo.close, reply.close);
   // Nothing listens here: the server's connect is refused.
-  const refused = await freePort();
+  const refused = await refusedPort();
   return { echo, reply, refused };
 }
 

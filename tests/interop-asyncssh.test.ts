@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect } from "vitest";
 import { MAX_UNAUTH_PER_IP } from "@dropbear-ts/options";
 import { IS_ROOT, PEERS, PYTHON, hasAsyncssh, itAsyncssh } from "./helpers/peers.js";
 import { OURS, freePort, opensshKeygen, ourKeygen, runOurClient, scratch, startOurDropbear, startSshAgent, type RunResult, type Server } from "./helpers/servers.js";
+import { refusedPort } from "./helpers/sockets.js";
 import { echoRoundTrip, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
 import { addTestUser, authorizeKeys, removeTestUser, type TestUser } from "./helpers/users.js";
 
@@ -289,7 +290,7 @@ describe("asyncssh client → our dropbear: sessions and forwarding", () => {
   });
 
   itAsyncssh("direct-tcpip to a closed port: open failure 'connect failed', the session goes on", async () => {
-    const r = await py.ok("direct_refused", { conn: "main", target: await freePort() });
+    const r = await py.ok("direct_refused", { conn: "main", target: await refusedPort() });
     expect(r).toMatchObject({ opened: false, code: 2 });
     expect((await py.ok("run", { conn: "main", cmd: "echo after" })).stdout).toBe("after\n");
   });

@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import * as net from "node:net";
 
 /**
@@ -35,4 +36,32 @@ export async function unusedPort(): Promise<number> {
   const { port } = s.address() as net.AddressInfo;
   await new Promise<void>((r) => s.close(() => r()));
   return port;
+}
+
+/** Whether a connect to 127.0.0.1:`port` is refused. */
+function refuses(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: "127.0.0.1" });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once("error", (e: NodeJS.ErrnoException) => resolve(e.code === "ECONNREFUSED"));
+  });
+}
+
+/**
+ * A loopback port where connections are refused, for a test's "nothing listens" target. Taken
+ * below the kernel's ephemeral range, from which every listen(0), unusedPort and connect's own
+ * port comes, so no other test running meanwhile can start listening there or connect from it.
+ */
+export async function refusedPort(): Promise<number> {
+  const ephemeralLow = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+  const low = 10_000;
+  const high = Number.isInteger(ephemeralLow) && ephemeralLow > low + 1000 ? ephemeralLow : 32_768;
+  for (let i = 0; i < 50; i++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (await refuses(port)) return port;
+  }
+  throw new Error(`no port refusing connections found in ${low}-${high - 1}`);
 }
