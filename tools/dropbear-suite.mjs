@@ -3,9 +3,10 @@
 //
 // The checkout is a Dropbear work tree or a git directory (a bare clone, e.g. what the search
 // tool's `fetch github:mkj/dropbear` leaves); nothing of it is copied into this repository.
-// Needs root: the suite logs in over loopback, so a throw-away account (dbtssuite) gets an
-// authorized key, and the tests run with HOME pointing at a scratch directory holding the client
-// keys (dbclient's ~/.ssh/id_dropbear, asyncssh's ~/.ssh/id_ecdsa). Needs Debian's
+// Needs root: the suite logs in over loopback, so a throw-away account (dbtssuite, removed at
+// the end if this run made it) gets an authorized key, and the tests run with HOME pointing at a
+// scratch directory holding the client keys (dbclient's ~/.ssh/id_dropbear, asyncssh's
+// ~/.ssh/id_ecdsa). Needs Debian's
 // python3-pytest, python3-psutil and python3-asyncssh (run with /usr/bin/python3, whose
 // site-packages apt fills). Extra arguments after the checkout go to pytest (e.g. -k exit).
 import { execFileSync, spawnSync } from "node:child_process";
@@ -42,6 +43,8 @@ for (const p of ["dropbear", "dbclient", "dropbearkey", "dropbearconvert"]) {
 }
 
 const work = mkdtempSync(join(tmpdir(), "dbts-suite-"));
+/** The account was made by this run, and is removed again at its end. */
+let madeUser = false;
 chmodSync(work, 0o755);
 try {
   // The suite itself: from a work tree's test/, or exported from a git directory's HEAD.
@@ -62,6 +65,7 @@ try {
   // The account, and the keys on both ends.
   if (spawnSync("id", ["-u", USER], { stdio: "ignore" }).status !== 0) {
     execFileSync("useradd", ["-m", "-s", "/bin/sh", USER]);
+    madeUser = true;
   }
   const [uid, gid, home] = (() => {
     const f = execFileSync("getent", ["passwd", USER], { encoding: "utf8" }).trim().split(":");
@@ -136,5 +140,8 @@ try {
   const r = spawnSync(PYTHON, args, { cwd: testdir, env, stdio: "inherit" });
   process.exitCode = r.status ?? 1;
 } finally {
+  if (madeUser) {
+    spawnSync("userdel", ["-r", USER], { stdio: "ignore" });
+  }
   rmSync(work, { recursive: true, force: true });
 }
