@@ -66,22 +66,29 @@ export const SMALL_READ_RING_SIZE = SOCKET_READ_CHUNK;
  */
 export const CLOSE_LINGER_MS = 2000;
 
-/** Emptied rings kept for the next socket with data, of each size; a socket holds one only while data waits. */
-const READ_RING_POOL_MAX = 8;
-const SMALL_READ_RING_POOL_MAX = 32;
-const readRingPool: Buffer[] = [];
-const smallReadRingPool: Buffer[] = [];
+/** Emptied rings of one size kept for the next socket with data (up to `max`); a socket holds one only while data waits. */
+interface RingPool {
+  readonly rings: Buffer[];
+  readonly max: number;
+}
+const readRingPool: RingPool = { rings: [], max: 8 };
+const smallReadRingPool: RingPool = { rings: [], max: 32 };
 
-/** An emptied ring of `size` (READ_RING_SIZE or SMALL_READ_RING_SIZE), from its pool if one waits. */
+/** The pool for rings of `size` (READ_RING_SIZE or SMALL_READ_RING_SIZE). */
+function ringPool(size: number): RingPool {
+  return size === READ_RING_SIZE ? readRingPool : smallReadRingPool;
+}
+
+/** An emptied ring of `size`, from its pool if one waits. */
 function takeRing(size: number): Buffer {
-  return (size === READ_RING_SIZE ? readRingPool : smallReadRingPool).pop() ?? Buffer.allocUnsafeSlow(size);
+  return ringPool(size).rings.pop() ?? Buffer.allocUnsafeSlow(size);
 }
 
 /** Keep an emptied ring for the next socket, if its pool has room. */
 function giveRing(ring: Buffer): void {
-  const [pool, max] = ring.length === READ_RING_SIZE ? [readRingPool, READ_RING_POOL_MAX] : [smallReadRingPool, SMALL_READ_RING_POOL_MAX];
-  if (pool.length < max) {
-    pool.push(ring);
+  const pool = ringPool(ring.length);
+  if (pool.rings.length < pool.max) {
+    pool.rings.push(ring);
   }
 }
 
@@ -157,10 +164,7 @@ export class SocketReadRing {
       return landingUpTo(max);
     }
     const size = ring.length;
-    let wr = this.rd + this.len;
-    if (wr >= size) {
-      wr -= size;
-    }
+    const wr = this.writePoint(size);
     // Free space runs from the write point to the ring's end, or to the read point if the
     // waiting bytes wrap (none when the ring is full).
     const end = wr < this.rd || (this.len > 0 && wr === this.rd) ? this.rd : size;
@@ -191,10 +195,7 @@ export class SocketReadRing {
     }
     const ring = this.roomFor(n);
     const size = ring.length;
-    let wr = this.rd + this.len;
-    if (wr >= size) {
-      wr -= size;
-    }
+    const wr = this.writePoint(size);
     const first = Math.min(n, size - wr);
     ring.set(buf.subarray(0, first), wr);
     if (first < n) {
@@ -202,6 +203,12 @@ export class SocketReadRing {
     }
     this.len += n;
     return this.added();
+  }
+
+  /** Where the next byte goes in a ring of `size`: after what waits, wrapping around its end. */
+  private writePoint(size: number): number {
+    const wr = this.rd + this.len;
+    return wr >= size ? wr - size : wr;
   }
 
   /**
