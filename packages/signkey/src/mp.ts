@@ -39,9 +39,12 @@ export function mod(x: bigint, m: bigint): bigint {
   return r < 0n ? r + m : r;
 }
 
-/** x^-1 mod m, or null when x and m share a factor. */
+/**
+ * x^-1 mod m, or null when x and m share a factor or m is not above 1 (libtommath's mp_invmod
+ * refuses those moduli: "mod 1" would give an RSA key a q^-1 of 0).
+ */
 export function modInverse(x: bigint, m: bigint): bigint | null {
-  if (m <= 0n) {
+  if (m <= 1n) {
     return null;
   }
   let [oldR, r] = [mod(x, m), m];

@@ -234,4 +234,16 @@ describe("import_write", () => {
       expect(stderr.join("")).toContain("Encrypted keys aren't supported currently");
     });
   });
+
+  it("ends on an RSA key whose p is 1 and writes nothing, as mp_invmod refuses a modulus of 1", async () => {
+    await inTempDir((dir) => {
+      const key = signkeyGenerateKey(DROPBEAR_SIGNKEY_RSA, 1024);
+      key.rsakey!.q = key.rsakey!.n;
+      key.rsakey!.p = 1n;
+      const file = join(dir, "k");
+      expect(() => import_write(file, key, null, KEYFILE_OPENSSH)).toThrow(DropbearExit);
+      expect(() => import_write(file, key, null, KEYFILE_OPENSSH)).toThrow(/Bignum error for iqmp/);
+      expect(() => statSync(file)).toThrow();
+    });
+  });
 });
