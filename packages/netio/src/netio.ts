@@ -99,14 +99,16 @@ export class dropbear_progress_connection {
 }
 
 /**
- * A port as getaddrinfo takes a service for a stream socket: digits (up to 65535; C's wraps
- * larger numbers round to another port, ours refuses them) or a name /etc/services lists for
- * tcp ("ssh", "postgresql"); null for anything else.
+ * A port as getaddrinfo takes a service for a stream socket: a number as glibc's strtoul reads
+ * the whole string (leading white space and a sign allowed, "" is port 0, a negative number is
+ * refused; up to 65535: C's wraps larger numbers round to another port, ours refuses them) or a
+ * name /etc/services lists for tcp ("ssh", "postgresql"); null for anything else.
  */
 export function servicePort(service: string): number | null {
-  if (/^\d+$/.test(service)) {
-    const n = Number(service);
-    return n <= 65535 ? n : null;
+  const num = /^[ \t\n\v\f\r]*([+-]?)(\d+)$/.exec(service);
+  if (num !== null || service === "") {
+    const n = num === null ? 0 : Number(num[2]);
+    return n <= 65535 && (num?.[1] !== "-" || n === 0) ? n : null;
   }
   return tcpServices().get(service) ?? null;
 }

@@ -423,11 +423,16 @@ describe("get_sock_port", () => {
 });
 
 describe("servicePort", () => {
-  it("takes digits up to 65535 and the tcp names getaddrinfo finds in /etc/services", () => {
+  it("takes numbers up to 65535 as glibc's strtoul reads them and the tcp names getaddrinfo finds in /etc/services", () => {
     expect(servicePort("22")).toBe(22);
     expect(servicePort("0")).toBe(0);
     expect(servicePort("65535")).toBe(65535);
-    for (const bad of ["65536", "70000", "", "-1", "22a", "no-such-service", "ssh/tcp"]) {
+    // getaddrinfo hands the whole string to strtoul: white space and a sign before the digits.
+    expect(servicePort(" 22")).toBe(22);
+    expect(servicePort("\t+22")).toBe(22);
+    expect(servicePort("-0")).toBe(0);
+    expect(servicePort("")).toBe(0);
+    for (const bad of ["65536", "70000", "-1", "22a", "22 ", " ", "+", "no-such-service", "ssh/tcp"]) {
       expect(servicePort(bad), bad).toBeNull();
     }
     // glibc's own lookup (getent) agrees for names and aliases.
