@@ -73,6 +73,9 @@ export function gen_ecdsa_priv_key(bit_size: number): ecc_key {
   return key;
 }
 
+/** What an ECDSA key's name puts before its curve's. */
+const ECDSA_NAME_PREFIX = "ecdsa-sha2-";
+
 /**
  * Read "ecdsa-sha2-<curve>" (or the sk- name), the curve name, and the point; null if the
  * names disagree, the curve is unknown or the point is bad. @dropbear ecdsa.c buf_get_ecdsa_pub_key
@@ -85,7 +88,9 @@ export function buf_get_ecdsa_pub_key(buf: buffer): ecc_key | null {
       TRACE("mismatching identifiers");
       return null;
     }
-  } else if (key_ident !== "ecdsa-sha2-" + identifier) {
+  } else if (key_ident.length !== ECDSA_NAME_PREFIX.length + identifier.length || key_ident.slice(ECDSA_NAME_PREFIX.length) !== identifier) {
+    // Only the part after the prefix is compared, as C does: a caller has already matched the
+    // whole name, except for an OpenSSH file's private section, where any prefix passes.
     TRACE("mismatching identifiers");
     return null;
   }

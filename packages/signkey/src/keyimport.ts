@@ -378,7 +378,9 @@ function load_openssh_key(filename: string, anyPemCipher = false): openssh_key |
       if (i >= lines.length) {
         return "Unexpected end of file";
       }
-      const line = lines[i];
+      // C reads each line with fgets and then as a C string: a NUL ends the line there.
+      const nul = lines[i].indexOf("\0");
+      const line = nul < 0 ? lines[i] : lines[i].slice(0, nul);
       if (line.startsWith("-----END ")) {
         break;
       }
