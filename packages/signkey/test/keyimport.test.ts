@@ -206,55 +206,58 @@ describe("OpenSSH-format reading", () => {
     });
   });
 
+  /**
+   * A new key written in OpenSSH's format in `dir`: its lines, its decoded body, and a writer of
+   * files with another body (re-encoded on one line) or another first body line.
+   */
+  function writtenOpenssh(dir: string, type: number, bits: number) {
+    const key = signkeyGenerateKey(type, bits);
+    expect(import_write(join(dir, "k"), key, null, KEYFILE_OPENSSH)).toBe(true);
+    const lines = readFileSync(join(dir, "k"), "latin1").split("\n");
+    const blob = Buffer.from(lines.slice(1, -2).join(""), "base64");
+    const withBody = (name: string, body: Buffer): string => {
+      writeFileSync(join(dir, name), `${lines[0]}\n${body.toString("base64")}\n${lines.at(-2)}\n`);
+      return join(dir, name);
+    };
+    const withLine1 = (name: string, line: string): string => {
+      writeFileSync(join(dir, name), [lines[0], line, ...lines.slice(2)].join("\n"));
+      return join(dir, name);
+    };
+    return { key, lines, blob, withBody, withLine1 };
+  }
+
   it("exits cleanly on a truncated openssh-key-v1 body", async () => {
     await inTempDir((dir) => {
-      const key = signkeyGenerateKey(DROPBEAR_SIGNKEY_ED25519, 0);
-      const file = join(dir, "k");
-      expect(import_write(file, key, null, KEYFILE_OPENSSH)).toBe(true);
-      const lines = readFileSync(file, "latin1").split("\n");
-      const blob = Buffer.from(lines.slice(1, -2).join(""), "base64");
-      const cut = blob.subarray(0, blob.length - 60).toString("base64");
-      writeFileSync(join(dir, "cut"), `${lines[0]}\n${cut}\n${lines.at(-2)}\n`);
-      expect(() => import_read(join(dir, "cut"), null, KEYFILE_OPENSSH)).toThrow(DropbearExit);
+      const { blob, withBody } = writtenOpenssh(dir, DROPBEAR_SIGNKEY_ED25519, 0);
+      const cut = withBody("cut", blob.subarray(0, blob.length - 60));
+      expect(() => import_read(cut, null, KEYFILE_OPENSSH)).toThrow(DropbearExit);
     });
   });
 
   it("ends a line at a NUL, as C's fgets and strlen do", async () => {
     await inTempDir((dir) => {
-      const key = signkeyGenerateKey(DROPBEAR_SIGNKEY_ED25519, 0);
-      const file = join(dir, "k");
-      expect(import_write(file, key, null, KEYFILE_OPENSSH)).toBe(true);
-      const lines = readFileSync(file, "latin1").split("\n");
-      const withLine1 = (line: string): string => [lines[0], line, ...lines.slice(2)].join("\n");
-      writeFileSync(join(dir, "tail"), withLine1(`${lines[1]}\0AAAA`));
-      expectSameKey(import_read(join(dir, "tail"), null, KEYFILE_OPENSSH)!, key);
+      const { key, lines, withLine1 } = writtenOpenssh(dir, DROPBEAR_SIGNKEY_ED25519, 0);
+      expectSameKey(import_read(withLine1("tail", `${lines[1]}\0AAAA`), null, KEYFILE_OPENSSH)!, key);
       // Cut inside "openssh-key-v1" (the body's first 20 characters).
-      writeFileSync(join(dir, "cut"), withLine1(`${lines[1].slice(0, 10)}\0${lines[1].slice(10)}`));
+      const cut = withLine1("cut", `${lines[1].slice(0, 10)}\0${lines[1].slice(10)}`);
       stderr = [];
-      expect(import_read(join(dir, "cut"), null, KEYFILE_OPENSSH)).toBeNull();
+      expect(import_read(cut, null, KEYFILE_OPENSSH)).toBeNull();
       expect(stderr.join("")).toBe("Error: Error decoding OpenSSH key\n");
     });
   });
 
   it("checks only the curve part of an ECDSA private section's key name, as buf_get_ecdsa_pub_key does", async () => {
     await inTempDir((dir) => {
-      const key = signkeyGenerateKey(DROPBEAR_SIGNKEY_ECDSA_NISTP384, 384);
-      const file = join(dir, "k");
-      expect(import_write(file, key, null, KEYFILE_OPENSSH)).toBe(true);
-      const lines = readFileSync(file, "latin1").split("\n");
-      const blob = Buffer.from(lines.slice(1, -2).join(""), "base64");
+      const { key, blob, withBody } = writtenOpenssh(dir, DROPBEAR_SIGNKEY_ECDSA_NISTP384, 384);
       const name = Buffer.from("ecdsa-sha2-nistp384");
       // The second copy of the name opens the private section.
       const at = blob.indexOf(name, blob.indexOf(name) + 1);
-      const write = (f: string, b: Buffer): void => writeFileSync(join(dir, f), `${lines[0]}\n${b.toString("base64")}\n${lines.at(-2)}\n`);
       const prefix = Buffer.from(blob);
       prefix.write("XXXXXX", at, "latin1");
-      write("prefix", prefix);
-      expectSameKey(import_read(join(dir, "prefix"), null, KEYFILE_OPENSSH)!, key);
+      expectSameKey(import_read(withBody("prefix", prefix), null, KEYFILE_OPENSSH)!, key);
       const curve = Buffer.from(blob);
       curve.write("XX", at + name.length - 2, "latin1");
-      write("curve", curve);
-      expect(import_read(join(dir, "curve"), null, KEYFILE_OPENSSH)).toBeNull();
+      expect(import_read(withBody("curve", curve), null, KEYFILE_OPENSSH)).toBeNull();
     });
   });
 });
