@@ -92,6 +92,20 @@ describe("daemon faults", () => {
     }, 60_000);
   }
 
+  itWithPeers(["ssh"], "a -E stderr nobody reads any more costs the log lines, not the daemon or its connections", async () => {
+    const d = await startOurDropbear(["-r", hk]);
+    try {
+      // As `dropbear -F -E 2>&1 | head` once head has gone: every log line is a write to a closed pipe.
+      d.child.stderr!.destroy();
+      d.child.stdout!.destroy();
+      await served(d.port);
+      await served(d.port);
+      expect(d.child.exitCode).toBeNull();
+    } finally {
+      await d.stop();
+    }
+  }, 60_000);
+
   itWithPeers(["ssh"], "no spare can start: logged once, retried with back-off, no spin; served again once descriptors return", async () => {
     const d = await startLimited(1024);
     try {

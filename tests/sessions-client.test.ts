@@ -134,6 +134,17 @@ for (const target of TARGETS) {
       }
     });
 
+    itSess(target.peers, "a stderr nobody reads loses dbclient's messages, not the session (SIGPIPE ignored, as C's)", async () => {
+      const s = await target.start();
+      // -y -y: "Caution, skipping hostkey check" is written after the reader has gone.
+      const child = spawn(process.execPath, [OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`, "exit 3"], {
+        stdio: ["ignore", "ignore", "pipe"],
+        env: { ...process.env, HOME: work.dir },
+      });
+      child.stderr!.destroy();
+      expect(await exited(child)).toBe(3);
+    });
+
     itSess(target.peers, "a command killed by a signal exits 0, as Dropbear's dbclient (exit-signal is ignored)", async () => {
       const s = await target.start();
       const r = await client(s, [], ["kill -9 $$"]);

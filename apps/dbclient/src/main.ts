@@ -2,7 +2,7 @@
 // (directly, or through a proxy command / multihop) and run the session.
 import { cli_tty_cleanup } from "@dropbear-ts/chansession";
 import { cli_runopts, runopts, type CliSession } from "@dropbear-ts/core";
-import { DEBUG1, dropbearMain, isDetachedCopy, runDetachedCopy, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
+import { DEBUG1, dropbearMain, ignoreSigpipe, isDetachedCopy, runDetachedCopy, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { cli_getopts } from "@dropbear-ts/runopts";
 import { parseQuietly } from "./cli-background.js";
 import { cli_proxy_cmd, cli_signal_exit, kill_proxy_sighandler } from "./cli-main.js";
@@ -36,6 +36,7 @@ dropbearMain(
     } else {
       DEBUG1(() => `connect to: user=${cli_opts.username} host=${cli_opts.remotehost}/${cli_opts.remoteport}`);
     }
+    ignoreSigpipe();
     const s = cli_session_new(opts, cli_opts);
     s.owns_process = true;
     ses = s;

@@ -1,7 +1,7 @@
 // dropbear's entry point (svr-main.c main): parse the command line, load host keys, then serve
 // one connection (-i, or a connection process the daemon started, with -2) or listen for many.
 import { runopts, svr_runopts } from "@dropbear-ts/core";
-import { dropbearMain, isDetachedCopy, runDetachedCopy, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
+import { dropbearMain, ignoreSigpipe, isDetachedCopy, runDetachedCopy, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { load_all_hostkeys, svr_getopts } from "@dropbear-ts/runopts";
 import { type HeldLog, connectionProgram, main_inetd, main_noinetd, replayLog } from "./svr-main.js";
 import { svr_dropbear_exit, svr_dropbear_log } from "./svr-session.js";
@@ -42,6 +42,8 @@ async function main(argv: string[]): Promise<number | void> {
   if (opts.usingsyslog) {
     startsyslog("dropbear");
   }
+  // As C's commonsetup does, with its SIGINT and SIGTERM handlers.
+  ignoreSigpipe();
   // daemon(): a detached copy of ourselves loads the host keys and listens, and this process
   // leaves once it does, or with its status if it cannot (no host keys, no port). As C's
   // daemon(0, closefds) leaves it: stdin and stdout /dev/null, stderr kept with -E (where the

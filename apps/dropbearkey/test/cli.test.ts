@@ -1,5 +1,9 @@
 // Runs the real built bin (npm test builds first; or run `npx tsc -b`).
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
@@ -41,5 +45,20 @@ describe("bin/dropbearkey", () => {
     expect(r.status).toBe(255);
     expect(r.stdout).toBe("");
     expect(r.stderr).toBe("Failed reading '/nonexistent/k'\n");
+  });
+
+  it("-y into a pipe its reader has left dies by SIGPIPE, silently, as C's does", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "dbts-keypipe-"));
+    try {
+      expect(run("-t", "ed25519", "-f", join(dir, "k")).status).toBe(0);
+      const child = spawn(process.execPath, ["apps/dropbearkey/bin/dropbearkey", "-y", "-f", join(dir, "k")], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+      child.stdout.destroy();
+      let err = "";
+      child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+      const [code, signal] = (await once(child, "close")) as [number | null, NodeJS.Signals | null];
+      expect({ code, signal, err }).toEqual({ code: null, signal: "SIGPIPE", err: "" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -5,6 +5,7 @@ import { userInfo } from "node:os";
 import { posix } from "node:path";
 import { SpawnChild, cloexecPipe, spawnChild } from "./spawn.js";
 import { keepIgnoredSignals } from "./sigign.js";
+import { watchStdioErrors } from "./sigpipe.js";
 import { restoreLauncherEnv } from "./tunables.js";
 
 /** syslog priorities, as <syslog.h> numbers them (Dropbear passes them to `_dropbear_log`). */
@@ -473,7 +474,8 @@ export function generic_dropbear_exit(e: DropbearExit): void {
  * `_dropbear_exit`), anything else is a bug in the port and is reported as such. A main that
  * returns a promise (a session loop) ends the process when it settles with an exit, so no
  * leftover socket or timer keeps it alive. argv[0] is the program's base name: Node only knows
- * the script's resolved path. Signals the parent left ignored are ignored again first.
+ * the script's resolved path. Signals the parent left ignored are ignored again first, and a
+ * closed stdout or stderr is given SIGPIPE's default (sigpipe.ts).
  */
 export function dropbearMain(
   progname: string,
@@ -492,6 +494,7 @@ export function dropbearMain(
     return 1;
   };
   keepIgnoredSignals();
+  watchStdioErrors();
   restoreLauncherEnv();
   const argv = [progname, ...process.argv.slice(2)];
   let r: number | Promise<number | void>;
