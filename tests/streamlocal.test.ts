@@ -211,6 +211,14 @@ describe("streamlocal-forward@openssh.com (ssh -R /path:host:port)", () => {
     await waitFor(() => /Streamlocal forward failed: bind\(\) failed/.test(ours.log()), 5000);
     expect(ours.log()).toMatch(/Streamlocal forward failed: bind\(\) failed: Permission denied/);
   });
+
+  itStream(["ssh"], "a path in a directory that does not exist: bind()'s ENOENT is logged as such (libuv calls it EACCES)", async () => {
+    const path = `/tmp/dbts-no-such-dir-${process.pid}/x.sock`;
+    const r = spawnSync(PEERS.ssh, [...sshBase(["-R", `${path}:127.0.0.1:1`]), "echo ran"], { encoding: "utf8", timeout: 30_000 });
+    expect(r.stdout, r.stderr).toBe("ran\n");
+    await waitFor(() => /Streamlocal forward failed: bind\(\) failed: No such file/.test(ours.log()), 5000);
+    expect(ours.log()).toMatch(/Streamlocal forward failed: bind\(\) failed: No such file or directory/);
+  });
 });
 
 describe("cancel-tcpip-forward (Dropbear's test_canceltcplisten shape, through a control master)", () => {

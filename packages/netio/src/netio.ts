@@ -230,28 +230,31 @@ export function connect_remote(
     return c;
   }
   const bindName = bind_address !== null && bind_address !== "" ? bind_address : null;
-  if (bindName !== null && isIP(bindName) !== 0) {
-    c.bindres = [bindName];
+  if (bindName !== null) {
+    c.bindres = resolvedAtOnce(bindName, true);
   }
   const needBind = bindName !== null && c.bindres === null;
-  if (isIP(remotehost) !== 0 && !needBind) {
-    // A numeric address resolves to itself (getaddrinfo returns it at once, as C's call does);
-    // a lookup's promise would only hold the connect back by a loop turn.
-    c.res = [remotehost];
+  const remoteres = resolvedAtOnce(remotehost, false);
+  if (remoteres !== null && !needBind) {
+    // getaddrinfo answers these at once, as C's call does; a lookup's promise would only hold
+    // the connect back by a loop turn.
+    c.res = remoteres;
     return c;
   }
   const lookupFd = new LookupFd();
   c.lookup = lookupFd;
   /** The addresses of `name`, or a rejection with getaddrinfo's words after `what`. */
-  const resolve = (name: string, what: string): Promise<string[]> =>
-    isIP(name) !== 0
-      ? Promise.resolve([name])
+  const resolve = (name: string, what: string): Promise<string[]> => {
+    const now = resolvedAtOnce(name, false);
+    return now !== null
+      ? Promise.resolve(now)
       : dnsPromises()
           .lookup(name, { all: true, verbatim: true })
           .then(
             (addrs) => addrs.map((a) => a.address),
             (e: NodeJS.ErrnoException) => Promise.reject(new Error(`${what}. ${gaiMessage(e)}`)),
           );
+  };
   Promise.all([
     resolve(remotehost, `Error resolving '${remotehost}' port '${remoteport}'`),
     needBind ? resolve(bindName, bindAddressError(bind_address, bind_port)) : null,
@@ -529,13 +532,29 @@ export function get_sock_port(sock: Fd): number {
   return 0;
 }
 
-/** Addresses to bind for dropbear_listen: the wildcard (""), loopback (null), or a lookup. */
+/** The name glibc's getaddrinfo takes as no name at all (`-R '*:2222:…'`, `-p '*:22'`). */
+const GAI_NO_NAME = "*";
+
+/** What getaddrinfo gives for no name, in glibc's order: the wildcard with AI_PASSIVE, else loopback. */
+function gaiNoName(passive: boolean): string[] {
+  return passive ? ["0.0.0.0", "::"] : ["::1", "127.0.0.1"];
+}
+
+/** The addresses getaddrinfo gives without a lookup: a numeric address's own, or "*"'s; else null. */
+function resolvedAtOnce(name: string, passive: boolean): string[] | null {
+  if (name === GAI_NO_NAME) {
+    return gaiNoName(passive);
+  }
+  return isIP(name) !== 0 ? [name] : null;
+}
+
+/** Addresses to bind for dropbear_listen: the wildcard ("" or "*"), loopback (null), or a lookup. */
 async function listenAddresses(address: string | null): Promise<string[]> {
   if (address === null) {
     return ["127.0.0.1", "::1"];
   }
-  if (address === "") {
-    return ["0.0.0.0", "::"];
+  if (address === "" || address === GAI_NO_NAME) {
+    return gaiNoName(true);
   }
   if (!isListenName(address)) {
     return [address];
@@ -544,9 +563,9 @@ async function listenAddresses(address: string | null): Promise<string[]> {
   return res.map((r) => r.address);
 }
 
-/** A listen address that must be looked up: not loopback (null), the wildcard ("") or numeric. */
+/** A listen address that must be looked up: not loopback (null), the wildcard ("", "*") or numeric. */
 function isListenName(address: string | null): address is string {
-  return address !== null && address !== "" && isIP(address) === 0;
+  return address !== null && address !== "" && address !== GAI_NO_NAME && isIP(address) === 0;
 }
 
 /** Every address a listen name resolves to, in the resolver's order, as getaddrinfo gives them. */
@@ -636,7 +655,7 @@ export async function dropbear_listen(
   try {
     addrs = await listenAddresses(address);
   } catch (e) {
-    return { socks: [], errstring: `Error resolving: ${(e as Error).message}` };
+    return { socks: [], errstring: `Error resolving: ${gaiMessage(e as NodeJS.ErrnoException)}` };
   }
   const service = servicePort(port);
   if (service === null) {

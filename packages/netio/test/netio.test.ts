@@ -116,6 +116,17 @@ describe("connect_remote", () => {
     expect(srv.accepted[0]!.remotePort).toBe(sock.localPort);
   });
 
+  it("takes \"*\" as glibc's getaddrinfo does, as no name: loopback", async () => {
+    const srv = await server();
+    const pending = list_new<dropbear_progress_connection>();
+    const r = recorder();
+    connect_remote(pending, "*", String(srv.port), r.cb, null, null, NORMAL);
+    // getaddrinfo gives ::1 first; the server is on 127.0.0.1 alone, so that one is refused.
+    await runConnects(pending);
+    expect(r.calls.map((c) => [c.result, c.errstring])).toEqual([[DROPBEAR_SUCCESS, null]]);
+    expect((r.calls[0]!.sock!.stream as net.Socket).remoteAddress).toBe("127.0.0.1");
+  });
+
   it("reports a refused connection with the C library's text", async () => {
     const port = await unusedPort();
     const pending = list_new<dropbear_progress_connection>();
@@ -399,6 +410,16 @@ describe("warm_listen_lookup", () => {
     for (const s of socks) {
       expect(["127.0.0.1", "::1"]).toContain((s.server.address() as net.AddressInfo).address);
     }
+  });
+});
+
+describe("dropbear_listen", () => {
+  it("takes \"*\" as glibc's getaddrinfo does with AI_PASSIVE, as no name: every interface", async () => {
+    expect(warm_listen_lookup("*")).toBe(false);
+    const { socks, errstring } = await dropbear_listen("*", "0", 4);
+    cleanups.push(() => socks.forEach((s) => s.close()));
+    expect(errstring).toBeNull();
+    expect(socks.map((s) => (s.server.address() as net.AddressInfo).address)).toEqual(["0.0.0.0", "::"]);
   });
 });
 

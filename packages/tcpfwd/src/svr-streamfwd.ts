@@ -1,6 +1,7 @@
 import { isUtf8 } from "node:buffer";
-import { unlinkSync } from "node:fs";
+import { statSync, unlinkSync } from "node:fs";
 import { createServer, type Server } from "node:net";
+import { dirname } from "node:path";
 import { buf_getstring, buf_putstring } from "@dropbear-ts/buffer";
 import { channel_connect_done, send_msg_channel_open_init } from "@dropbear-ts/channel";
 import { svr_pubkey_allows_tcpfwd, svr_pubkey_has_forced_command } from "@dropbear-ts/auth";
@@ -167,6 +168,24 @@ function bindStreamSocket(path: string): Promise<Server> {
 }
 
 /**
+ * The errno bind() gave. libuv reports ENOENT (a directory on the path is missing) as EACCES,
+ * as Windows would; a missing directory is told apart by looking for it.
+ */
+function bindErrorCode(e: NodeJS.ErrnoException, path: string): string {
+  if (e.code === "EACCES") {
+    try {
+      statSync(dirname(path));
+    } catch (se) {
+      const code = (se as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") {
+        return code;
+      }
+    }
+  }
+  return e.code ?? "";
+}
+
+/**
  * Listen on tcpinfo.socket_path (an old socket file there is removed first) and register it
  * with streamlocal_acceptor; null, logged, when the path is too long or cannot be bound.
  * @dropbear svr-streamfwd.c listen_streamlocal
@@ -189,7 +208,8 @@ export async function listen_streamlocal(ses: SvrSession, tcpinfo: FwdListener<S
     server = await bindStreamSocket(path);
   } catch (e) {
     const ne = e as NodeJS.ErrnoException;
-    dropbear_log(LOG_INFO, `Streamlocal forward failed: bind() failed: ${strerror_code(ne.code ?? "", ne.message)}`);
+    const code = bindErrorCode(ne, path);
+    dropbear_log(LOG_INFO, `Streamlocal forward failed: bind() failed: ${strerror_code(code, ne.message)}`);
     TRACE("leave listen_streamlocal: bind() failed");
     return null;
   }
