@@ -25,10 +25,10 @@ import { cli_kex_state, cli_state, CliSession, type ChanType, type cli_runopts, 
 import { LOG_INFO, QuietExit, TRACE, TRACE2, detachedCopyReady, dropbear_exit, dropbear_log, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
 import {
   cliFlushStdio,
+  cliTtyCleanupAfterOutput,
   cli_chansess_winchange,
   cli_send_chansess_request,
   cli_send_netcat_request,
-  cli_tty_cleanup,
   getFdFlags,
   setFdFlags,
 } from "@dropbear-ts/chansession";
@@ -374,7 +374,8 @@ function cli_session_cleanup(ses: CliSession): void {
   setFdFlags(0, cli_ses.stdinflags);
   setFdFlags(1, cli_ses.stdoutflags);
   setFdFlags(2, cli_ses.stderrflags);
-  cli_tty_cleanup(ses);
+  // Once the output already given to the terminal is in it: session_loop's end waits for that.
+  cliTtyCleanupAfterOutput(ses);
   cliKexCleanup(ses);
 }
 
@@ -469,7 +470,7 @@ export async function cli_session(
   try {
     return await session_loop(ses, loophandler);
   } catch (e) {
-    cli_tty_cleanup(ses);
+    await new Promise<void>((resolve) => cliTtyCleanupAfterOutput(ses, resolve));
     // What our stdout/stderr streams accepted would be in the kernel already in C: let it out
     // (for a normal end as long as the reader takes; otherwise briefly) before the exit.
     await cliFlushStdio(ses, e instanceof QuietExit ? null : 2000);

@@ -220,20 +220,49 @@ function cliStdioFd(ses: CliSession, fd: number): StreamFd | null {
   return h;
 }
 
+/** A stream still holds output it was handed, or the EOF after it. */
+function outputPending(w: Writable): boolean {
+  return !w.destroyed && (w.writableLength > 0 || (w.writableEnded && !w.writableFinished));
+}
+
+/** The session's stdout/stderr streams that still hold output. */
+function pendingStdio(ses: CliSession): Writable[] {
+  const streams = ses.cli_ses.stdiofds.filter((f): f is StreamFd => f !== undefined).map((f) => f.stream as Writable);
+  return streams.filter((w) => typeof w.write === "function" && outputPending(w));
+}
+
+/** How long the terminal stays raw, at most, for output still on its way to it. */
+const TTY_RESTORE_FLUSH_MS = 2000;
+
+/**
+ * cli_tty_cleanup once what the session wrote has reached the terminal (at most
+ * TTY_RESTORE_FLUSH_MS), then `after`. C's writes are in the terminal before it restores the
+ * modes; ours can still be in a stream (a terminal's writes run in the thread pool), and would
+ * meet the restored output processing: "\r\n" from the remote pty would show as "\r\r\n".
+ */
+export function cliTtyCleanupAfterOutput(ses: CliSession, after: () => void = () => undefined): void {
+  if (ses.cli_ses.tty_raw_mode && pendingStdio(ses).length > 0) {
+    void cliFlushStdio(ses, TTY_RESTORE_FLUSH_MS).then(() => {
+      cli_tty_cleanup(ses);
+      after();
+    });
+    return;
+  }
+  cli_tty_cleanup(ses);
+  after();
+}
+
 /**
  * Wait until what the session handed to our stdout/stderr handles has reached the kernel, as
  * C's writes have by the time it exits; `timeoutMs` null waits as long as the reader takes.
  */
 export async function cliFlushStdio(ses: CliSession, timeoutMs: number | null): Promise<void> {
-  const pending = (w: Writable): boolean => !w.destroyed && (w.writableLength > 0 || (w.writableEnded && !w.writableFinished));
-  const streams = ses.cli_ses.stdiofds.filter((f): f is StreamFd => f !== undefined).map((f) => f.stream as Writable);
-  const waits = streams
-    .filter((w) => typeof w.write === "function" && pending(w))
+  const waits = pendingStdio(ses)
     .map(
       (w) =>
         new Promise<void>((resolve) => {
           const check = (): void => {
-            if (!pending(w)) {
+            if (!outputPending(w)) {
               for (const ev of ["drain", "finish", "close", "error"]) w.removeListener(ev, check);
               resolve();
             }
@@ -308,15 +337,18 @@ function cli_chansessreq(ses: CliSession, channel: Channel): void {
 
 /** The session channel is closing: give the terminal back. @dropbear cli-chansession.c cli_closechansess */
 function cli_closechansess(ses: CliSession, _channel: Channel): void {
-  cli_tty_cleanup(ses);
   // The channel may go in channelio, after this turn's cli_sessionloop, and the server may
   // send nothing more: wake the loop so the next turn sees no channel left and exits.
   // (C mostly removes it while handling the server's CLOSE, as its stdout writes rarely wait.)
   ses.signal_pipe?.raise();
   // This channel still counts, so more than one means others remain (forwards).
-  if (ses.chancount > 1) {
-    dropbear_log(LOG_INFO, "Waiting for other channels to close...");
-  }
+  const others = ses.chancount > 1;
+  // The line goes out after the terminal is back in its modes, as in C.
+  cliTtyCleanupAfterOutput(ses, () => {
+    if (others) {
+      dropbear_log(LOG_INFO, "Waiting for other channels to close...");
+    }
+  });
 }
 
 /**

@@ -89,6 +89,34 @@ describe("cli_escape_handler (the ~ escapes of a pty session)", () => {
   });
 });
 
+describe("cliTtyCleanupAfterOutput", () => {
+  it("gives the terminal its modes back only once the output handed to stdout is written", () => {
+    // In a node of its own whose stdin is a pipe: tcsetattr fails there ("Failed restoring
+    // TTY"), which shows when the restore ran, and no terminal of the test's is touched.
+    const snippet = [
+      'import { Writable } from "node:stream";',
+      'import { CliSession, cli_runopts, runopts } from "@dropbear-ts/core";',
+      'import { cliTtyCleanupAfterOutput } from "@dropbear-ts/chansession";',
+      'import { setLogHandler } from "@dropbear-ts/dbutil";',
+      'import { StreamFd } from "@dropbear-ts/netio";',
+      "const events = [];",
+      "setLogHandler((_p, msg) => events.push(msg));",
+      "const ses = new CliSession(new runopts(), new cli_runopts());",
+      "const out = new StreamFd(new Writable({ write: (_c, _e, done) => setTimeout(() => { events.push('written'); done(); }, 100) }));",
+      "ses.cli_ses.stdiofds[1] = out;",
+      "out.write(Buffer.from('a\\r\\nb\\r\\n'));",
+      "ses.cli_ses.tty_raw_mode = true;",
+      "ses.cli_ses.saved_tio = Buffer.alloc(60);",
+      "cliTtyCleanupAfterOutput(ses, () => { events.push('after'); console.log('RESULT' + JSON.stringify(events)); });",
+      "events.push('returned');",
+    ].join("\n");
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", snippet], { cwd: ROOT, encoding: "utf8", input: "", timeout: 30_000 });
+    const m = /RESULT(\[.*\])/.exec(r.stdout);
+    expect(m, r.stdout + r.stderr).not.toBeNull();
+    expect(JSON.parse(m![1]!)).toEqual(["returned", "written", "Failed restoring TTY", "after"]);
+  });
+});
+
 describe("put_termcodes and put_winsize on a real terminal (under script(1))", () => {
   const script = "/usr/bin/script";
   const run = existsSync(script) ? it : it.skip;
