@@ -145,6 +145,21 @@ for (const target of TARGETS) {
       expect(await exited(child)).toBe(3);
     });
 
+    itSess(target.peers, "SIGUSR1 ends dbclient as it ends Dropbear's, and opens no Node inspector", async () => {
+      const s = await target.start();
+      const child = spawn(process.execPath, [OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`, "echo up; sleep 10"], {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, HOME: work.dir },
+      });
+      let err = "";
+      child.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
+      await once(child.stdout!, "data");
+      child.kill("SIGUSR1");
+      const [, signal] = (await once(child, "exit")) as [number | null, NodeJS.Signals | null];
+      expect(signal, err).toBe("SIGUSR1");
+      expect(err).not.toMatch(/Debugger listening/);
+    });
+
     itSess(target.peers, "a command killed by a signal exits 0, as Dropbear's dbclient (exit-signal is ignored)", async () => {
       const s = await target.start();
       const r = await client(s, [], ["kill -9 $$"]);

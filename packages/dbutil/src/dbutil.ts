@@ -5,7 +5,7 @@ import { userInfo } from "node:os";
 import { posix } from "node:path";
 import { SpawnChild, cloexecPipe, spawnChild } from "./spawn.js";
 import { keepIgnoredSignals } from "./sigign.js";
-import { watchStdioErrors } from "./sigpipe.js";
+import { takeSigusr1FromInspector, watchStdioErrors } from "./nodesignals.js";
 import { restoreLauncherEnv } from "./tunables.js";
 
 /** syslog priorities, as <syslog.h> numbers them (Dropbear passes them to `_dropbear_log`). */
@@ -475,7 +475,7 @@ export function generic_dropbear_exit(e: DropbearExit): void {
  * returns a promise (a session loop) ends the process when it settles with an exit, so no
  * leftover socket or timer keeps it alive. argv[0] is the program's base name: Node only knows
  * the script's resolved path. Signals the parent left ignored are ignored again first, and a
- * closed stdout or stderr is given SIGPIPE's default (sigpipe.ts).
+ * closed stdout or stderr and SIGUSR1 get C's behaviour rather than Node's (nodesignals.ts).
  */
 export function dropbearMain(
   progname: string,
@@ -494,6 +494,7 @@ export function dropbearMain(
     return 1;
   };
   keepIgnoredSignals();
+  takeSigusr1FromInspector();
   watchStdioErrors();
   restoreLauncherEnv();
   const argv = [progname, ...process.argv.slice(2)];

@@ -5,6 +5,6 @@ export * from "./libc.js";
 export * from "./list.js";
 export * from "./queue.js";
 export * from "./sigign.js";
-export * from "./sigpipe.js";
+export * from "./nodesignals.js";
 export * from "./spawn.js";
 export * from "./tunables.js";

@@ -14,9 +14,10 @@ export const SIGIGN_ENV = "DROPBEAR_TS_SIGIGN";
 
 /**
  * The signals whose inherited SIG_IGN is kept. Not the others: Node needs SIGCHLD for its
- * children and SIGUSR1 for its inspector, and the job control signals belong to the shell.
+ * children, and the job control signals belong to the shell. (SIGUSR1 is kept from Node's
+ * inspector either way: nodesignals.ts.)
  */
-const KEPT: readonly NodeJS.Signals[] = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM"];
+const KEPT: readonly NodeJS.Signals[] = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1"];
 
 /** SIG_IGN as glibc defines it, ((__sighandler_t) 1). */
 const SIG_IGN = 1;

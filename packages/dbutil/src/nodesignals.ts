@@ -1,0 +1,89 @@
+import { constants as osConstants } from "node:os";
+import { libcFunc } from "./libc.js";
+import { ignoredSignals } from "./sigign.js";
+
+// Two signals Node handles unlike a C program, given back the C behaviour the programs expect.
+//
+// SIGPIPE: its default kills a program that writes to a pipe nobody reads (dropbearkey -y |
+// head); dbclient and dropbear ignore SIGPIPE once they have read their options, so a failed
+// write there is only lost, as fprintf's is. Node always ignores SIGPIPE and reports EPIPE as an
+// 'error' event on the stream, which with no listener ends the program with a stack trace,
+// whichever program it is.
+//
+// SIGUSR1: no Dropbear program handles it, so it ends them. Node instead starts its inspector
+// on 127.0.0.1:9229, where anyone on the machine who connects can run code in the process: a
+// client holding the user's keys, or a connection process holding the host key after it has
+// become the user, who may signal it.
+
+/** SIG_DFL as glibc defines it, ((__sighandler_t) 0). */
+const SIG_DFL = 0;
+
+/** End the process by `name` as its default action would (or, without koffi, exit as a shell reports that). */
+function dieBySignal(name: NodeJS.Signals): never {
+  const signum = osConstants.signals[name];
+  try {
+    libcFunc<(signum: number, handler: number) => number>("intptr_t signal(int signum, intptr_t handler)")(signum, SIG_DFL);
+    // raise() delivers the signal before it returns: the process ends here.
+    libcFunc<(sig: number) => number>("int raise(int sig)")(signum);
+  } catch {
+    // No koffi: the status a shell shows for a death by the signal.
+  }
+  process.exit(128 + signum);
+}
+
+/** Whether the program has set SIGPIPE to SIG_IGN (ignoreSigpipe). */
+let sigpipeIgnored = false;
+
+/** `signal(SIGPIPE, SIG_IGN)` as dbclient's and dropbear's mains make it: writes to a closed stdout or stderr fail quietly from now on. */
+export function ignoreSigpipe(): void {
+  sigpipeIgnored = true;
+}
+
+/**
+ * Give stdout and stderr C's behaviour on a closed pipe (see above). Node makes the streams on
+ * first use, which costs several milliseconds of start-up, so the listener goes on each stream
+ * as it is made: `process.stdout` and `process.stderr` stay lazy getters. dropbearMain calls it
+ * first, for every program.
+ */
+export function watchStdioErrors(): void {
+  for (const name of ["stdout", "stderr"] as const) {
+    const desc = Object.getOwnPropertyDescriptor(process, name);
+    const get = desc?.get;
+    if (desc === undefined || get === undefined || desc.configurable !== true) {
+      // Not Node's lazy getter: the stream is there already.
+      process[name].on("error", stdioError);
+      continue;
+    }
+    let watched = false;
+    Object.defineProperty(process, name, {
+      ...desc,
+      get(): NodeJS.WriteStream {
+        const stream = get.call(process) as NodeJS.WriteStream;
+        if (!watched) {
+          watched = true;
+          stream.on("error", stdioError);
+        }
+        return stream;
+      },
+    });
+  }
+}
+
+/** A stdout or stderr write failed: die by SIGPIPE where C would, else let the write be lost. */
+function stdioError(e: NodeJS.ErrnoException): void {
+  if (e.code === "EPIPE" && !sigpipeIgnored) {
+    dieBySignal("SIGPIPE");
+  }
+}
+
+/**
+ * Take SIGUSR1 from Node's inspector (see above): a handler of our own replaces Node's, and ends
+ * the program as the signal's default action does. Left alone when the parent had SIGUSR1
+ * ignored (keepIgnoredSignals has ignored it again, and C's program would ignore it too).
+ * dropbearMain calls it, after keepIgnoredSignals, for every program.
+ */
+export function takeSigusr1FromInspector(): void {
+  if (!ignoredSignals().includes("SIGUSR1")) {
+    process.on("SIGUSR1", () => dieBySignal("SIGUSR1"));
+  }
+}
