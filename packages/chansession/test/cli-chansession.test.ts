@@ -23,6 +23,14 @@ function feed(ses: CliSession, ...reads: string[]): number[] {
   return reads.map((r) => cli_escape_handler(ses, chan(), Buffer.from(r, "latin1")));
 }
 
+/** Run an ES module in a node of its own, stdin an empty pipe; the JSON it prints after "RESULT". */
+function resultOf(lines: string[]): unknown {
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", lines.join("\n")], { cwd: ROOT, encoding: "utf8", input: "", timeout: 30_000 });
+  const m = /RESULT(.*)$/m.exec(r.stdout);
+  expect(m, r.stdout + r.stderr).not.toBeNull();
+  return JSON.parse(m![1]!);
+}
+
 describe("getFdFlags", () => {
   it("says what fcntl(F_GETFL) says: a file opened to append, a non-blocking close-on-exec socket, stdio, and -1 for a closed fd", async () => {
     const fcntl = libcFunc<(fd: number, cmd: number) => number>("int fcntl(int fd, int cmd, ...)");
@@ -93,7 +101,7 @@ describe("cliTtyCleanupAfterOutput", () => {
   it("gives the terminal its modes back only once the output handed to stdout is written", () => {
     // In a node of its own whose stdin is a pipe: tcsetattr fails there ("Failed restoring
     // TTY"), which shows when the restore ran, and no terminal of the test's is touched.
-    const snippet = [
+    const events = resultOf([
       'import { Writable } from "node:stream";',
       'import { CliSession, cli_runopts, runopts } from "@dropbear-ts/core";',
       'import { cliTtyCleanupAfterOutput } from "@dropbear-ts/chansession";',
@@ -109,11 +117,8 @@ describe("cliTtyCleanupAfterOutput", () => {
       "ses.cli_ses.saved_tio = Buffer.alloc(60);",
       "cliTtyCleanupAfterOutput(ses, () => { events.push('after'); console.log('RESULT' + JSON.stringify(events)); });",
       "events.push('returned');",
-    ].join("\n");
-    const r = spawnSync(process.execPath, ["--input-type=module", "-e", snippet], { cwd: ROOT, encoding: "utf8", input: "", timeout: 30_000 });
-    const m = /RESULT(\[.*\])/.exec(r.stdout);
-    expect(m, r.stdout + r.stderr).not.toBeNull();
-    expect(JSON.parse(m![1]!)).toEqual(["returned", "written", "Failed restoring TTY", "after"]);
+    ]);
+    expect(events).toEqual(["returned", "written", "Failed restoring TTY", "after"]);
   });
 });
 
@@ -153,7 +158,7 @@ describe("put_termcodes and put_winsize on a real terminal (under script(1))", (
   });
 
   it("with stdin not a terminal: just the terminator, and 80x25", () => {
-    const snippet = [
+    const got = resultOf([
       'import { buf_new, buf_getint, buf_getbyte, buf_setpos } from "@dropbear-ts/buffer";',
       'import { CliSession, cli_runopts, runopts } from "@dropbear-ts/core";',
       'import { put_termcodes, put_winsize } from "@dropbear-ts/chansession";',
@@ -164,10 +169,7 @@ describe("put_termcodes and put_winsize on a real terminal (under script(1))", (
       "put_winsize(ses); put_termcodes(ses);",
       "const b = ses.writepayload; const end = b.pos; buf_setpos(b, 0);",
       "console.log('RESULT' + JSON.stringify([buf_getint(b), buf_getint(b), buf_getint(b), buf_getint(b), buf_getint(b), buf_getbyte(b), end]));",
-    ].join("\n");
-    const r = spawnSync(process.execPath, ["--input-type=module", "-e", snippet], { cwd: ROOT, encoding: "utf8", input: "", timeout: 30_000 });
-    const m = /RESULT(\[.*\])/.exec(r.stdout);
-    expect(m, r.stdout + r.stderr).not.toBeNull();
-    expect(JSON.parse(m![1]!)).toEqual([80, 25, 0, 0, 1, 0, 21]);
+    ]);
+    expect(got).toEqual([80, 25, 0, 0, 1, 0, 21]);
   });
 });
