@@ -64,6 +64,19 @@ async function silent(port: number, from: string, host = "127.0.0.1"): Promise<n
   });
 }
 
+describe("core files (disallow_core)", () => {
+  itWithPeers(["ssh"], "started with core files allowed, the daemon and its spare keep the soft limit at 0", async () => {
+    const d = await startOurDropbear(["-r", hk], {}, ["prlimit", "--core=unlimited:unlimited"]);
+    try {
+      const core = (pid: number): string => /^Max core file size\s+(\S+\s+\S+)/m.exec(readFileSync(`/proc/${pid}/limits`, "utf8"))![1]!.replace(/\s+/, " ");
+      expect(core(d.child.pid!)).toBe("0 unlimited");
+      expect(core(await waitSpare(d.child.pid!))).toBe("0 unlimited");
+    } finally {
+      await d.stop();
+    }
+  }, 30_000);
+});
+
 describe("pre-auth limits", () => {
   let server: Server;
   beforeAll(async () => {

@@ -22,7 +22,7 @@ import {
 } from "@dropbear-ts/channel";
 import { cryptoBackend } from "@dropbear-ts/crypto";
 import { cli_kex_state, cli_state, CliSession, type ChanType, type cli_runopts, type packettype, type runopts } from "@dropbear-ts/core";
-import { LOG_INFO, QuietExit, TRACE, TRACE2, detachedCopyReady, dropbear_exit, dropbear_log, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
+import { LOG_INFO, QuietExit, TRACE, TRACE2, detachedCopyReady, disallow_core, dropbear_exit, dropbear_log, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
 import {
   cliFlushStdio,
   cliTtyCleanupAfterOutput,
@@ -395,14 +395,21 @@ function cli_connected(ses: CliSession, result: number, sock: StreamFd | null, e
   set_sock_nodelay(sock.stream as Socket);
   ses.sock_in = sock;
   ses.sock_out = sock;
-  // Beyond C, which marks the socket before connect(): the priority and the OpenSSL ciphers
-  // both need the FFI library, whose loading (about 5 ms) would delay our first flight (ident,
-  // KEXINIT, kex guess); they are done while the server works on its KEXDH_REPLY instead. Only
-  // those first packets go out unmarked. Then the name lookup that setup_localtcp will need.
+  // Beyond C, which marks the socket before connect() and limits core files first thing in
+  // main: the priority, the core limit and the OpenSSL ciphers all need the FFI library, whose
+  // loading (about 5 ms) would delay our first flight (ident, KEXINIT, kex guess); they are done
+  // while the server works on its KEXDH_REPLY instead. Only those first packets go out unmarked.
+  // Then the name lookup that setup_localtcp will need.
   ses.idle_work.push(
     () => {
       if (!sock.closed) {
         set_sock_priority(sock, dropbear_prio.DROPBEAR_PRIO_LOWDELAY, ses.opts.disable_ip_tos);
+      }
+    },
+    () => {
+      // The dbclient program's own process only: a library caller's process is not ours to limit.
+      if (ses.owns_process) {
+        disallow_core();
       }
     },
     () => void cryptoBackend(),

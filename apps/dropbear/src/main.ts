@@ -1,7 +1,7 @@
 // dropbear's entry point (svr-main.c main): parse the command line, load host keys, then serve
 // one connection (-i, or a connection process the daemon started, with -2) or listen for many.
 import { runopts, svr_runopts } from "@dropbear-ts/core";
-import { dropbearMain, ignoreSigpipe, isDetachedCopy, runDetachedCopy, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
+import { disallow_core, dropbearMain, ignoreSigpipe, isDetachedCopy, runDetachedCopy, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { load_all_hostkeys, svr_getopts } from "@dropbear-ts/runopts";
 import { type HeldLog, connectionProgram, main_inetd, main_noinetd, replayLog } from "./svr-main.js";
 import { svr_dropbear_exit, svr_dropbear_log } from "./svr-session.js";
@@ -29,6 +29,7 @@ function holdingLog(fn: () => void): HeldLog {
 }
 
 async function main(argv: string[]): Promise<number | void> {
+  disallow_core();
   // Resolved before anything else can change the working directory.
   const program = connectionProgram();
   // A connection process (-2) is C's re-executed child, which reads its options and host keys

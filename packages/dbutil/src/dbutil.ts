@@ -270,6 +270,31 @@ export function monotonic_now(): number {
   return Math.floor(gettime_wrapper() / 1000);
 }
 
+/** RLIMIT_CORE, as Linux numbers it. */
+const RLIMIT_CORE = 4;
+
+/**
+ * Set the soft limit on core files to 0, so that a crash never writes the keys and passwords in
+ * memory to disk (the hard limit stays, as C leaves it). Children inherit it. Failures are only
+ * traced, as in C. @dropbear dbutil.c disallow_core
+ */
+export function disallow_core(): void {
+  // struct rlimit: rlim_cur and rlim_max, 64 bits each on Linux's 64-bit ABIs.
+  const lim = Buffer.alloc(16);
+  try {
+    if (libcFunc<(resource: number, rlim: Buffer) => number>("int getrlimit(int resource, _Out_ uint8_t *rlim)")(RLIMIT_CORE, lim) < 0) {
+      TRACE("getrlimit(RLIMIT_CORE) failed");
+    }
+    lim.writeBigUInt64LE(0n, 0);
+    if (libcFunc<(resource: number, rlim: Buffer) => number>("int setrlimit(int resource, const uint8_t *rlim)")(RLIMIT_CORE, lim) < 0) {
+      TRACE("setrlimit(RLIMIT_CORE) failed");
+    }
+  } catch (e) {
+    // No koffi (an unsupported platform): no limit can be set; nothing else depends on it.
+    TRACE(() => `disallow_core: ${String(e)}`);
+  }
+}
+
 const UINT_MAX = 0xffff_ffff;
 
 /**

@@ -119,3 +119,25 @@ describe("syslog", () => {
     expect(() => syslogLine(LOG_INFO, "100% not a %s format")).not.toThrow();
   });
 });
+
+describe("disallow_core", () => {
+  it("sets the soft core limit to 0 and keeps the hard one, for the process and what it starts", async () => {
+    const { spawnSync } = await import("node:child_process");
+    const mod = JSON.stringify(new URL("../dist/index.js", import.meta.url).href);
+    const script = [
+      `const d = await import(${mod});`,
+      `const core = () => /^Max core file size\\s+(\\S+)\\s+(\\S+)/m.exec(require("node:fs").readFileSync("/proc/self/limits", "utf8")).slice(1).join(" ");`,
+      "const before = core(); d.disallow_core();",
+      `const child = require("node:child_process").execFileSync("/bin/sh", ["-c", "ulimit -S -c; ulimit -H -c"], { encoding: "utf8" }).trim().split("\\n").join(" ");`,
+      "console.log(JSON.stringify([before, core(), child]));",
+    ].join(" ");
+    const r = spawnSync("/bin/sh", ["-c", `ulimit -S -c 1000 && ulimit -H -c 2000 && exec "$0" --input-type=commonjs -e "$1"`, process.execPath, `(async () => { ${script} })()`], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    // (/proc counts bytes, the shell's ulimit its own blocks.)
+    const [before, after, child] = JSON.parse(r.stdout) as string[];
+    const hard = before!.split(" ")[1];
+    expect(before).not.toMatch(/^0 /);
+    expect(after).toBe(`0 ${hard}`);
+    expect(child).toBe("0 2000");
+  });
+});
