@@ -29,7 +29,6 @@ function holdingLog(fn: () => void): HeldLog {
 }
 
 async function main(argv: string[]): Promise<number | void> {
-  disallow_core();
   // Resolved before anything else can change the working directory.
   const program = connectionProgram();
   // A connection process (-2) is C's re-executed child, which reads its options and host keys
@@ -37,6 +36,9 @@ async function main(argv: string[]): Promise<number | void> {
   // file, a forced command) waits for its connection (main_inetd), not for the spare's start.
   let held = holdingLog(() => svr_getopts(argv, opts, svr_opts));
   if (svr_opts.reexec_childpipe < 0) {
+    // C's main does it first, in every process; a connection process has the daemon's limit
+    // already, and loading the FFI library for it would only delay the spare's start.
+    disallow_core();
     replayLog(held);
     held = [];
   }
