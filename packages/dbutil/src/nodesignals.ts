@@ -1,6 +1,6 @@
 import { constants as osConstants } from "node:os";
 import { libcFunc } from "./libc.js";
-import { ignoredSignals } from "./sigign.js";
+import { SIG_DFL, ignoredSignals, setSignalDisposition } from "./sigign.js";
 
 // Two signals Node handles unlike a C program, given back the C behaviour the programs expect.
 //
@@ -15,14 +15,11 @@ import { ignoredSignals } from "./sigign.js";
 // client holding the user's keys, or a connection process holding the host key after it has
 // become the user, who may signal it.
 
-/** SIG_DFL as glibc defines it, ((__sighandler_t) 0). */
-const SIG_DFL = 0;
-
 /** End the process by `name` as its default action would (or, without koffi, exit as a shell reports that). */
 function dieBySignal(name: NodeJS.Signals): never {
   const signum = osConstants.signals[name];
   try {
-    libcFunc<(signum: number, handler: number) => number>("intptr_t signal(int signum, intptr_t handler)")(signum, SIG_DFL);
+    setSignalDisposition(signum, SIG_DFL);
     // raise() delivers the signal before it returns: the process ends here.
     libcFunc<(sig: number) => number>("int raise(int sig)")(signum);
   } catch {

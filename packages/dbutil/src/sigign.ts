@@ -19,8 +19,14 @@ export const SIGIGN_ENV = "DROPBEAR_TS_SIGIGN";
  */
 const KEPT: readonly NodeJS.Signals[] = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1"];
 
-/** SIG_IGN as glibc defines it, ((__sighandler_t) 1). */
-const SIG_IGN = 1;
+/** SIG_DFL and SIG_IGN as glibc defines them, ((__sighandler_t) 0) and ((__sighandler_t) 1). */
+export const SIG_DFL = 0;
+export const SIG_IGN = 1;
+
+/** C's `signal(signum, SIG_DFL or SIG_IGN)`, through the C library: Node has no such call. */
+export function setSignalDisposition(signum: number, handler: typeof SIG_DFL | typeof SIG_IGN): void {
+  libcFunc<(signum: number, handler: number) => number>("intptr_t signal(int signum, intptr_t handler)")(signum, handler);
+}
 
 /**
  * Whether keepIgnoredSignals set any signal back to SIG_IGN. If not, none of KEPT can be
@@ -39,8 +45,7 @@ export function keepIgnoredSignals(): void {
   const mask = BigInt(`0x${hex}`);
   const kept = KEPT.filter((s) => maskHas(mask, s));
   if (kept.length === 0) return;
-  const signal = libcFunc<(signum: number, handler: number) => number>("intptr_t signal(int signum, intptr_t handler)");
-  for (const s of kept) signal(osConstants.signals[s], SIG_IGN);
+  for (const s of kept) setSignalDisposition(osConstants.signals[s], SIG_IGN);
   reignored = true;
 }
 
