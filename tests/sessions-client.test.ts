@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, type PeerName, itAsRoot } from "./helpers/peers.js";
@@ -10,8 +10,8 @@ import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8, client side: our dbclient running commands against OpenSSH's sshd and against our
 // own dropbear, over loopback with a throw-away system user: exit codes, stdin/stdout/stderr
-// byte for byte, a pty, sftp -S and scp -S, the idle/max-duration timeouts, and the command
-// lines that must be refused before any connection. Needs root (useradd), as CI has.
+// byte for byte, a pty, sftp -S, scp -S, rsync -e and git, the idle/max-duration timeouts, and
+// the command lines that must be refused before any connection. Needs root (useradd), as CI has.
 
 const USER = "dbtsclisess";
 const isRoot = process.getuid?.() === 0;
@@ -370,6 +370,73 @@ for (const target of TARGETS) {
         expect(sha(readFileSync(got))).toBe(BIG_SHA);
       });
     }
+
+    itSess([...target.peers, "rsync"], "rsync -e dbclient: a tree up, a changed file's delta up, the tree back down; a failure's status", async () => {
+      const s = await target.start();
+      const src = join(work.dir, `rsync-src-${s.port}`);
+      mkdirSync(join(src, "sub"), { recursive: true });
+      writeFileSync(join(src, "big.bin"), BIG);
+      for (let i = 0; i < 50; i++) writeFileSync(join(src, "sub", `f${i}`), `file ${i}\n`.repeat(i));
+      symlinkSync("big.bin", join(src, "link"));
+      const e = ["-e", `${join(work.dir, "dbc")} -p ${s.port}`];
+      const remote = `${USER}@127.0.0.1:rsync-${s.port}/`;
+      const up = await runBin(PEERS.rsync, ["-a", ...e, `${src}/`, remote], { timeoutMs: 60_000 });
+      expect(up.status, up.stderr).toBe(0);
+      const there = join(home, `rsync-${s.port}`);
+      expect(sha(readFileSync(join(there, "big.bin")))).toBe(BIG_SHA);
+      expect(readlinkSync(join(there, "link"))).toBe("big.bin");
+      expect(readFileSync(join(there, "sub", "f49"), "utf8")).toBe("file 49\n".repeat(49));
+      // A few bytes changed in the middle: rsync's delta algorithm, both ends talking at once.
+      const changed = Buffer.from(BIG);
+      changed.write("changed", 2_500_000);
+      writeFileSync(join(src, "big.bin"), changed);
+      const delta = await runBin(PEERS.rsync, ["-a", "--stats", ...e, `${src}/`, remote], { timeoutMs: 60_000 });
+      expect(delta.status, delta.stderr).toBe(0);
+      expect(delta.stdout.toString()).toMatch(/Matched data: [1-9]/);
+      expect(readFileSync(join(there, "big.bin")).equals(changed)).toBe(true);
+      const back = join(work.dir, `rsync-back-${s.port}`);
+      const down = await runBin(PEERS.rsync, ["-a", ...e, remote, `${back}/`], { timeoutMs: 60_000 });
+      expect(down.status, down.stderr).toBe(0);
+      expect(readFileSync(join(back, "big.bin")).equals(changed)).toBe(true);
+      expect(readdirSync(join(back, "sub")).length).toBe(50);
+      // A remote path that cannot be made: rsync's own error status comes back through dbclient.
+      const bad = await runBin(PEERS.rsync, ["-a", ...e, `${src}/`, `${USER}@127.0.0.1:/proc/no/such/dir/`], { timeoutMs: 60_000 });
+      expect(bad.status).not.toBe(0);
+      expect(bad.status).not.toBe(255);
+    });
+
+    itSess([...target.peers, "git"], "git over GIT_SSH_COMMAND=dbclient: push to a bare repository, clone it back, ls-remote", async () => {
+      const s = await target.start();
+      const bare = `git-${s.port}.git`;
+      const init = await client(s, [], ["git", "init", "-q", "--bare", bare]);
+      expect(init.status, init.stderr).toBe(0);
+      const repo = join(work.dir, `git-src-${s.port}`);
+      const env = {
+        GIT_SSH_COMMAND: `${join(work.dir, "dbc")} -p ${s.port}`,
+        GIT_AUTHOR_NAME: "t",
+        GIT_AUTHOR_EMAIL: "t@example.invalid",
+        GIT_COMMITTER_NAME: "t",
+        GIT_COMMITTER_EMAIL: "t@example.invalid",
+      };
+      const git = (args: string[], cwd?: string): Promise<BinResult> => runBin(PEERS.git, cwd === undefined ? args : ["-C", cwd, ...args], { env, timeoutMs: 60_000 });
+      expect((await git(["init", "-q", "-b", "main", repo])).status).toBe(0);
+      writeFileSync(join(repo, "big.bin"), BIG);
+      writeFileSync(join(repo, "README"), "over dbclient\n");
+      expect((await git(["add", "."], repo)).status).toBe(0);
+      expect((await git(["commit", "-q", "-m", "first"], repo)).status).toBe(0);
+      const url = `ssh://${USER}@127.0.0.1/~/${bare}`;
+      const push = await git(["push", "-q", url, "main"], repo);
+      expect(push.status, push.stderr).toBe(0);
+      const ls = await git(["ls-remote", url]);
+      expect(ls.status, ls.stderr).toBe(0);
+      const head = (await git(["rev-parse", "HEAD"], repo)).stdout.toString().trim();
+      expect(ls.stdout.toString()).toContain(`${head}\trefs/heads/main`);
+      const clone = join(work.dir, `git-clone-${s.port}`);
+      const cl = await git(["clone", "-q", "-b", "main", url, clone]);
+      expect(cl.status, cl.stderr).toBe(0);
+      expect(sha(readFileSync(join(clone, "big.bin")))).toBe(BIG_SHA);
+      expect(readFileSync(join(clone, "README"), "utf8")).toBe("over dbclient\n");
+    });
   });
 }
 

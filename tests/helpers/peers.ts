@@ -26,6 +26,8 @@ export const PEERS = {
   psftp: "/usr/bin/psftp",
   puttygen: "/usr/bin/puttygen",
   curl: "/usr/bin/curl",
+  rsync: "/usr/bin/rsync",
+  git: "/usr/bin/git",
 } as const;
 
 export type PeerName = keyof typeof PEERS;
