@@ -149,6 +149,10 @@ describe("daemon flags", () => {
       expect(code).toBe(0);
     }
     expect(out).toMatch(/Early exit: Terminated by signal/);
+    // The IPv6 peer's port whole in the later lines too (C's svr-session.c cuts its last two digits).
+    const v6port = /Child connection from \[::1\]:(\d+)/.exec(out)?.[1];
+    expect(v6port, out).toBeDefined();
+    expect(out).toContain(`from <[::1]:${v6port}>`);
     expect(existsSync(pidfile)).toBe(false);
     // Both ports are free again.
     for (const [port, host] of [
