@@ -4,7 +4,7 @@
 // stale code. Each case runs a small bundle through the real launcher in a fresh node.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -247,6 +247,19 @@ describe("the bin scripts' first lines", () => {
     expect(Number(BigInt(`0x${got.mask}`) & 0xfn)).toBe(5);
     expect(got.args).toEqual(["a b", "", "$HOME"]);
     expect(JSON.parse((await run(process.execPath, [bin, "x"], { env })).stdout)).toEqual({ mask: null, args: ["x"] });
+  });
+
+  it("run through a link, a program takes the link's name as its argv[0], as C's do (`ln -s dbclient ssh`)", async () => {
+    const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
+    symlinkSync(join(root, "apps", "dbclient", "bin", "dbclient"), join(dir, "ssh"));
+    symlinkSync(join(root, "apps", "dropbearkey", "bin", "dropbearkey"), join(dir, "dbkey"));
+    const help = await run(join(dir, "ssh"), ["-h"], { env }).catch((e: { stderr: string }) => e);
+    expect(help.stderr).toMatch(/^Usage: ssh \[options\]/m);
+    const key = await run(join(dir, "dbkey"), [], { env }).catch((e: { stderr: string }) => e);
+    expect(key.stderr).toMatch(/^Usage: dbkey -t <type>/m);
+    // The bin itself, and `node <bin>`, keep the program's name.
+    const direct = await run(process.execPath, [join(root, "apps", "dbclient", "bin", "dbclient"), "-h"], { env }).catch((e: { stderr: string }) => e);
+    expect(direct.stderr).toMatch(/^Usage: dbclient \[options\]/m);
   });
 
   it("run as a command, sh holds NODE_EXTRA_CA_CERTS back from Node's start, set or empty", async () => {

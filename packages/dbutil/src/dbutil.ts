@@ -494,19 +494,31 @@ export function generic_dropbear_exit(e: DropbearExit): void {
 }
 
 /**
+ * C's argv[0], as near as Node can tell: the base name of the script Node was given, which is
+ * the bin script or a link to it (`ln -s dbclient ssh` makes it "ssh"). The directory the user
+ * typed is not known: sh passes the path found on $PATH, not the name typed. A file with an
+ * extension (`node dist/main.js`, the bundle itself) is not a command name: `progname` then.
+ */
+export function invokedName(progname: string, script: string | undefined = process.argv[1]): string {
+  const name = script === undefined ? "" : posix.basename(script);
+  return name !== "" && !name.includes(".") ? name : progname;
+}
+
+/**
  * Run a program's `main(argv)` and set the process exit status the way C's exit paths would:
  * a QuietExit is a plain exit(), a DropbearExit goes through `exitHandler` (the program's
  * `_dropbear_exit`), anything else is a bug in the port and is reported as such. A main that
  * returns a promise (a session loop) ends the process when it settles with an exit, so no
- * leftover socket or timer keeps it alive. argv[0] is the program's base name: Node only knows
- * the script's resolved path. Signals the parent left ignored are ignored again first, and a
- * closed stdout or stderr and SIGUSR1 get C's behaviour rather than Node's (nodesignals.ts).
+ * leftover socket or timer keeps it alive. argv[0] is the name the program was started by
+ * (invokedName). Signals the parent left ignored are ignored again first, and a closed stdout or
+ * stderr and SIGUSR1 get C's behaviour rather than Node's (nodesignals.ts).
  */
 export function dropbearMain(
   progname: string,
   main: (argv: string[]) => number | Promise<number | void>,
   exitHandler: (e: DropbearExit) => void = generic_dropbear_exit,
 ): void {
+  const name = invokedName(progname);
   const fail = (e: unknown): number => {
     if (e instanceof QuietExit) {
       return e.exitcode;
@@ -515,14 +527,14 @@ export function dropbearMain(
       exitHandler(e);
       return e.exitcode;
     }
-    process.stderr.write(`${progname}: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.stderr.write(`${name}: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 1;
   };
   keepIgnoredSignals();
   takeSigusr1FromInspector();
   watchStdioErrors();
   restoreLauncherEnv();
-  const argv = [progname, ...process.argv.slice(2)];
+  const argv = [name, ...process.argv.slice(2)];
   let r: number | Promise<number | void>;
   try {
     r = main(argv);

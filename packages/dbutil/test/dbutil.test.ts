@@ -11,6 +11,7 @@ import {
   dropbear_exit,
   dropbear_log,
   dropbear_trace1,
+  invokedName,
   m_burn,
   monotonic_now,
   set_debug_trace,
@@ -101,6 +102,15 @@ describe("helpers", () => {
     const b = Buffer.from("secret");
     m_burn(b);
     expect([...b]).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
+  it("invokedName: the command's base name (a link's too), else the program's own name", () => {
+    expect(invokedName("dbclient", "/usr/bin/dbclient")).toBe("dbclient");
+    expect(invokedName("dbclient", "/usr/local/bin/ssh")).toBe("ssh");
+    expect(invokedName("dropbear", "./sshd")).toBe("sshd");
+    expect(invokedName("dbclient", "/work/apps/dbclient/dist/main.js")).toBe("dbclient");
+    expect(invokedName("dbclient", "/work/apps/dbclient/dist/bundle.cjs")).toBe("dbclient");
+    expect(invokedName("dbclient", undefined)).toBe("dbclient");
   });
 
   it("monotonic_now counts whole seconds and does not go back", () => {
