@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { libcFunc, strerror } from "./libc.js";
+import { getrlimit, libcFunc, strerror } from "./libc.js";
 import { closeSync, constants as fsConstants, fsyncSync, openSync } from "node:fs";
 import { userInfo } from "node:os";
 import { posix } from "node:path";
@@ -279,10 +279,9 @@ const RLIMIT_CORE = 4;
  * traced, as in C. @dropbear dbutil.c disallow_core
  */
 export function disallow_core(): void {
-  // struct rlimit: rlim_cur and rlim_max, 64 bits each on Linux's 64-bit ABIs.
   const lim = Buffer.alloc(16);
   try {
-    if (libcFunc<(resource: number, rlim: Buffer) => number>("int getrlimit(int resource, _Out_ uint8_t *rlim)")(RLIMIT_CORE, lim) < 0) {
+    if (getrlimit(RLIMIT_CORE, lim) < 0) {
       TRACE("getrlimit(RLIMIT_CORE) failed");
     }
     lim.writeBigUInt64LE(0n, 0);

@@ -130,6 +130,26 @@ export function libcFunc<F extends (...args: never[]) => unknown>(decl: string, 
   return f as unknown as F;
 }
 
+/** getrlimit(2), filling a struct rlimit: rlim_cur and rlim_max, 64 bits each on Linux's 64-bit ABIs. */
+export function getrlimit(resource: number, rlim: Buffer): number {
+  return libcFunc<(resource: number, rlim: Buffer) => number>("int getrlimit(int resource, _Out_ uint8_t *rlim)")(resource, rlim);
+}
+
+/** RLIMIT_NOFILE, as Linux numbers it. */
+const RLIMIT_NOFILE = 7;
+
+/** The soft limit on open descriptors, read afresh (prlimit(1) may move it), or Infinity if unknown. */
+export function nofileSoftLimit(): number {
+  const lim = Buffer.alloc(16);
+  try {
+    if (getrlimit(RLIMIT_NOFILE, lim) < 0) return Infinity;
+  } catch {
+    return Infinity; // no koffi on this platform
+  }
+  const cur = lim.readBigUInt64LE(0);
+  return cur > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(cur);
+}
+
 /** fcntl(2)'s F_DUPFD_CLOEXEC. */
 const F_DUPFD_CLOEXEC = 1030;
 

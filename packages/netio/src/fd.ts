@@ -1,7 +1,8 @@
 import { Socket, type OnReadOpts, type Server } from "node:net";
 import type { Readable, Writable } from "node:stream";
+import { closeSync, readdirSync } from "node:fs";
 import { getSystemErrorName } from "node:util";
-import { LARGE_COUNT_ZERO } from "@dropbear-ts/dbutil";
+import { LARGE_COUNT_ZERO, TRACE, dup_cloexec, nofileSoftLimit } from "@dropbear-ts/dbutil";
 
 /**
  * The high-water mark of every socket stream we make, both directions. Our back pressure is
@@ -882,6 +883,8 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
 /** An accepted connection's handle as Node's listening handle passes it (tcp_wrap, pipe_wrap). */
 interface AcceptedHandle {
   close(): void;
+  /** Its OS descriptor (Unix). */
+  readonly fd?: number;
   /** TCP only. */
   setNoDelay?(enable: boolean): number;
   /** TCP only; the delay in seconds. */
@@ -899,6 +902,37 @@ interface ServerSocketOptions {
 /** A net.Server's listening handle: libuv's accepts reach `onconnection`. */
 interface ListeningHandle {
   onconnection: (status: number, handle?: AcceptedHandle) => void;
+  readonly fd?: number;
+}
+
+/**
+ * Descriptors a listener leaves to the rest of its process: once an accepted connection leaves
+ * fewer free, the listener stops accepting until twice as many are (see ListenerFd.park).
+ */
+export const LISTEN_FD_RESERVE = 8;
+/** How often a stopped listener looks for free descriptors, ms. */
+const PARKED_POLL_MS = 50;
+
+let limitRead = { value: Infinity, at: -Infinity };
+
+/** The soft descriptor limit, read at most once a second (a call through the FFI per accept costs). */
+function descriptorLimit(): number {
+  const now = performance.now();
+  if (now - limitRead.at >= 1000) {
+    limitRead = { value: nofileSoftLimit(), at: now };
+  }
+  return limitRead.value;
+}
+
+/** Descriptors the process has open (Infinity when not even one more is free), or -1 if that cannot be read. */
+function openDescriptors(): number {
+  try {
+    // Less the one readdir itself holds on the directory.
+    return readdirSync("/proc/self/fd").length - 1;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === "EMFILE" || code === "ENFILE" ? Infinity : -1;
+  }
 }
 
 /** Refuse an accepted connection: close it, whichever form it came in. */
@@ -918,13 +952,16 @@ function dropAccepted(c: AcceptedHandle | Socket): void {
  *
  * Out of descriptors (EMFILE, ENFILE) libuv does not report an error: it closes a descriptor it
  * keeps in reserve, accepts and at once closes every connection waiting, takes the reserve back
- * and goes on listening, so the server accepts again by itself as soon as descriptors are free.
+ * and goes on listening. Connections reset that way are what C's accept() failing with EMFILE
+ * never does (they wait in the kernel's queue), so a TCP listener stops short of it: see park().
  * Only when even that fails does the server emit 'error'; `accept()` reports it once.
  */
 export class ListenerFd extends Fd {
   /** Accepted connections: handles taken from the listening handle, or sockets Node made. */
   private pending: (AcceptedHandle | Socket)[] = [];
   private err: FdError | null = null;
+  /** While stopped (park): a copy of the listening socket's descriptor, and the poll for free ones. */
+  private parked: { fd: number; timer: NodeJS.Timeout } | null = null;
 
   constructor(
     readonly server: Server,
@@ -972,7 +1009,64 @@ export class ListenerFd extends Fd {
         handle.setKeepAlive?.(true, keepAliveInitialDelay ?? 0);
       }
       this.queue(handle);
+      // Descriptors are numbered lowest free first: all below this one are taken.
+      if (handle.fd !== undefined && handle.fd + 1 + LISTEN_FD_RESERVE >= descriptorLimit()) {
+        this.park();
+      }
     };
+  }
+
+  /**
+   * Stop accepting while the process is short of descriptors, so that further connections wait
+   * in the kernel's queue as they do when C's accept() fails with EMFILE, rather than libuv
+   * resetting them. Node cannot pause a listening handle, so the handle is closed and the
+   * socket kept open (with its queue) by a copy of its descriptor, which listens again once
+   * descriptors are free. A Unix socket is left as it is: closing its handle unlinks its path.
+   */
+  private park(): void {
+    const listening = (this.server as unknown as { _handle: ListeningHandle | null })._handle;
+    if (this.parked !== null || this.closed || listening?.fd === undefined || typeof this.server.address() === "string") {
+      return;
+    }
+    let fd: number;
+    try {
+      fd = dup_cloexec(listening.fd);
+    } catch {
+      return; // no koffi here: libuv's own behaviour stays
+    }
+    if (fd < 0) {
+      return;
+    }
+    TRACE(() => `listener short of descriptors (fd ${listening.fd}): not accepting until some are free`);
+    this.parked = { fd, timer: setInterval(() => this.unpark(), PARKED_POLL_MS) };
+    this.server.close();
+    this.keepRefState();
+  }
+
+  /** The wait holds the process as the listening handle would: not once the server is unref'd. */
+  private keepRefState(): void {
+    const timer = this.parked?.timer;
+    if ((this.server as unknown as { _unref?: boolean })._unref === true) {
+      timer?.unref();
+    } else {
+      timer?.ref();
+    }
+  }
+
+  /** Listen again on the kept socket once descriptors are free. */
+  private unpark(): void {
+    const parked = this.parked;
+    const open = openDescriptors();
+    if (parked === null || (open >= 0 && open + 2 * LISTEN_FD_RESERVE > descriptorLimit())) {
+      this.keepRefState();
+      return;
+    }
+    clearInterval(parked.timer);
+    this.parked = null;
+    TRACE(() => `listener: ${open} descriptors open, accepting again`);
+    // The copy becomes the new handle's descriptor; listen(2) again on it only sets the backlog.
+    this.server.listen({ fd: parked.fd, backlog: this.backlog });
+    this.takeAccepts();
   }
 
   private queue(c: AcceptedHandle | Socket): void {
@@ -1037,6 +1131,11 @@ export class ListenerFd extends Fd {
       dropAccepted(c);
     }
     this.pending = [];
+    if (this.parked !== null) {
+      clearInterval(this.parked.timer);
+      closeSync(this.parked.fd);
+      this.parked = null;
+    }
     this.server.close();
     this.notify();
   }
