@@ -262,6 +262,17 @@ describe("the bin scripts' first lines", () => {
     expect(direct.stderr).toMatch(/^Usage: dbclient \[options\]/m);
   });
 
+  it("run as a command, the programs pass on the descriptor limit they were started with, which Node raises: dbclient's proxy command gets it", async () => {
+    const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
+    const bin = join(root, "apps", "dbclient", "bin", "dbclient");
+    const proxy = "/bin/sh -c 'echo limit=$(ulimit -Sn) env=$(env | grep -c DROPBEAR_TS_) >&2; exit 3'";
+    const r = await run("prlimit", ["--nofile=700:4096", bin, "-J", proxy, "nobody@127.0.0.1", "true"], { env }).catch((e: { stderr: string }) => e);
+    expect(r.stderr).toContain("limit=700 env=0");
+    // `node <bin>` has no sh line to read it: the proxy gets Node's raised limit.
+    const direct = await run("prlimit", ["--nofile=700:4096", process.execPath, bin, "-J", proxy, "nobody@127.0.0.1", "true"], { env }).catch((e: { stderr: string }) => e);
+    expect(direct.stderr).toContain("limit=4096 env=0");
+  });
+
   it("run as a command, sh holds NODE_EXTRA_CA_CERTS back from Node's start, set or empty", async () => {
     const bin = join(dir, "bin", "prog");
     writeFileSync(bin, `${SHELL_HEAD}require(${JSON.stringify(launcher)}).launch(__filename);\n`);

@@ -30,13 +30,15 @@ const vm = require("node:vm");
  * glibc's copies to do without `rep movsb` (packages/dbutil/src/tunables.ts), which glibc reads
  * only as a process starts; and it holds NODE_EXTRA_CA_CERTS back from Node's start, where Node
  * would parse that CA bundle for TLS we never speak (tunables.ts again; the program puts it back
- * in its environment). Node runs with one V8 worker thread, not four (`--v8-pool-size=1`, a
+ * in its environment). Node raises its soft limit on open descriptors to the hard one as it
+ * starts, where Dropbear's programs pass theirs on to the commands they run, so sh passes that
+ * limit on too (packages/dbutil/src/nofile.ts). Node runs with one V8 worker thread, not four (`--v8-pool-size=1`, a
  * Node option that leaves Node's code cache of its own modules usable): more only compete with
  * a local peer for the cores while a program starts (docs/process-model.md). `node <bin>` runs
  * the file as JavaScript directly, without any of this.
  */
 const SHELL_HEAD =
-  '#!/bin/sh\n":" //; v=; [ -r /proc/$$/status ] && while read -r k v; do [ "$k" = SigIgn: ] && break; v=; done </proc/$$/status; [ -z "${GLIBC_TUNABLES+x}" ] && [ -r /proc/cpuinfo ] && while read -r k w; do case $k in vendor_id) [ "$w" = ": AuthenticAMD" ] && export GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=1099511627776 DROPBEAR_TS_GLIBC_TUNABLES=1; break;; "") break;; esac; done </proc/cpuinfo; [ -n "${NODE_EXTRA_CA_CERTS+x}" ] && export DROPBEAR_TS_HELD_NODE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS" && unset NODE_EXTRA_CA_CERTS; DROPBEAR_TS_SIGIGN=$v exec node --v8-pool-size=1 "$0" "$@"\n';
+  '#!/bin/sh\n":" //; v=; [ -r /proc/$$/status ] && while read -r k v; do [ "$k" = SigIgn: ] && break; v=; done </proc/$$/status; [ -z "${GLIBC_TUNABLES+x}" ] && [ -r /proc/cpuinfo ] && while read -r k w; do case $k in vendor_id) [ "$w" = ": AuthenticAMD" ] && export GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=1099511627776 DROPBEAR_TS_GLIBC_TUNABLES=1; break;; "") break;; esac; done </proc/cpuinfo; [ -n "${NODE_EXTRA_CA_CERTS+x}" ] && export DROPBEAR_TS_HELD_NODE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS" && unset NODE_EXTRA_CA_CERTS; f=; [ -r /proc/$$/limits ] && while read -r k w x f y; do [ "$k $w $x" = "Max open files" ] && break; f=; done </proc/$$/limits; DROPBEAR_TS_SIGIGN=$v DROPBEAR_TS_NOFILE=$f exec node --v8-pool-size=1 "$0" "$@"\n';
 
 /**
  * The file to load: the bundle, or the module graph's entry when the bundle is stale: when a

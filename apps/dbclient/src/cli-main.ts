@@ -9,7 +9,7 @@ import { basename } from "node:path";
 import { fill_passwd, get_user_shell } from "@dropbear-ts/auth";
 import { cli_tty_cleanup } from "@dropbear-ts/chansession";
 import type { CliSession } from "@dropbear-ts/core";
-import { TRACE, dropbear_exit, ignoredSignals, ignoredSignalsEnv, launcherEnv } from "@dropbear-ts/dbutil";
+import { TRACE, dropbear_exit, ignoredSignals, ignoredSignalsEnv, launcherEnv, withInheritedNofile } from "@dropbear-ts/dbutil";
 import { StreamFd, ownReadSocket, socketStreamOptions } from "@dropbear-ts/netio";
 
 /** What cli_proxy_cmd hands to cli_session: the transport's two ends and the child to kill. */
@@ -34,7 +34,9 @@ async function spawnProxy(file: string, args: string[], argv0: string, what: str
   let child: ChildProcess;
   try {
     // On demand: most runs start no process, and node:child_process costs start-up time.
-    child = process.getBuiltinModule("node:child_process").spawn(file, args, { argv0, env, stdio: ["pipe", "pipe", "inherit"] });
+    // With the descriptor limit dbclient was started with, as C's forked child has it.
+    const { spawn } = process.getBuiltinModule("node:child_process");
+    child = withInheritedNofile(() => spawn(file, args, { argv0, env, stdio: ["pipe", "pipe", "inherit"] }));
   } catch (e) {
     TRACE(() => `spawn: ${String(e)}`);
     dropbear_exit("Failed running proxy command");

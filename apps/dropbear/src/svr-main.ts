@@ -3,7 +3,7 @@ import { closeSync, fstatSync, readFileSync, readdirSync, realpathSync, unlinkSy
 import { getPriority, setPriority } from "node:os";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
-import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, spawnWarmUp, strerror_code } from "@dropbear-ts/dbutil";
+import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, inheritedNofileEnv, spawnWarmUp, strerror_code } from "@dropbear-ts/dbutil";
 import {
   FdError,
   ListenerFd,
@@ -188,8 +188,9 @@ export function connectionProgram(): ProgramSpec {
   const added = Object.keys(libc).filter((k) => env[k] === undefined);
   for (const k of added) env[k] = libc[k];
   env[CONNECTION_ENV_ADDED] = added.join(",");
-  // Node's spawn resets every signal; C's forked child inherits the daemon's ignored ones.
-  Object.assign(env, ignoredSignalsEnv());
+  // Node's spawn resets every signal; C's forked child inherits the daemon's ignored ones. And
+  // Node raises the descriptor limit again: its sessions' commands get back the daemon's first.
+  Object.assign(env, ignoredSignalsEnv(), inheritedNofileEnv());
   return {
     execPath: process.execPath,
     args: [...CONNECTION_V8_FLAGS, ...connectionNodeFlags(process.execArgv), realpathSync(process.argv[1]!), ...process.argv.slice(2), "-2", String(CHILDPIPE_FD)],

@@ -1,10 +1,11 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { getrlimit, libcFunc, strerror } from "./libc.js";
+import { getrlimit, libcFunc, setrlimit, strerror } from "./libc.js";
 import { closeSync, constants as fsConstants, fsyncSync, openSync } from "node:fs";
 import { userInfo } from "node:os";
 import { posix } from "node:path";
 import { SpawnChild, cloexecPipe, spawnChild } from "./spawn.js";
 import { keepIgnoredSignals } from "./sigign.js";
+import { keepInheritedNofile } from "./nofile.js";
 import { takeSigusr1FromInspector, watchStdioErrors } from "./nodesignals.js";
 import { restoreLauncherEnv } from "./tunables.js";
 
@@ -285,7 +286,7 @@ export function disallow_core(): void {
       TRACE("getrlimit(RLIMIT_CORE) failed");
     }
     lim.writeBigUInt64LE(0n, 0);
-    if (libcFunc<(resource: number, rlim: Buffer) => number>("int setrlimit(int resource, const uint8_t *rlim)")(RLIMIT_CORE, lim) < 0) {
+    if (setrlimit(RLIMIT_CORE, lim) < 0) {
       TRACE("setrlimit(RLIMIT_CORE) failed");
     }
   } catch (e) {
@@ -530,6 +531,7 @@ export function dropbearMain(
     return 1;
   };
   keepIgnoredSignals();
+  keepInheritedNofile();
   takeSigusr1FromInspector();
   watchStdioErrors();
   restoreLauncherEnv();

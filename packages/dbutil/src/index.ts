@@ -3,6 +3,7 @@ export * from "./dbutil.js";
 export * from "./detach.js";
 export * from "./libc.js";
 export * from "./list.js";
+export * from "./nofile.js";
 export * from "./queue.js";
 export * from "./sigign.js";
 export * from "./nodesignals.js";

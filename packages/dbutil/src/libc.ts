@@ -135,19 +135,9 @@ export function getrlimit(resource: number, rlim: Buffer): number {
   return libcFunc<(resource: number, rlim: Buffer) => number>("int getrlimit(int resource, _Out_ uint8_t *rlim)")(resource, rlim);
 }
 
-/** RLIMIT_NOFILE, as Linux numbers it. */
-const RLIMIT_NOFILE = 7;
-
-/** The soft limit on open descriptors, read afresh (prlimit(1) may move it), or Infinity if unknown. */
-export function nofileSoftLimit(): number {
-  const lim = Buffer.alloc(16);
-  try {
-    if (getrlimit(RLIMIT_NOFILE, lim) < 0) return Infinity;
-  } catch {
-    return Infinity; // no koffi on this platform
-  }
-  const cur = lim.readBigUInt64LE(0);
-  return cur > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(cur);
+/** setrlimit(2), from a struct rlimit laid out as getrlimit fills it. */
+export function setrlimit(resource: number, rlim: Buffer): number {
+  return libcFunc<(resource: number, rlim: Buffer) => number>("int setrlimit(int resource, const uint8_t *rlim)")(resource, rlim);
 }
 
 /** fcntl(2)'s F_DUPFD_CLOEXEC. */

@@ -1,6 +1,7 @@
 import { constants as osConstants } from "node:os";
 import { cstring, libcErrno, libcFunc } from "./libc.js";
 import { ignoredSignals } from "./sigign.js";
+import { withInheritedNofile } from "./nofile.js";
 
 // posix_spawn(3) plumbing for dbutil.c's spawn_command / run_command. Dropbear forks, rearranges
 // the child's fds, session, signals and directory in C code, then execs; Node cannot fork, so
@@ -179,14 +180,8 @@ export function spawnChild(path: string, argv: readonly Uint8Array[], child: Spa
     const pid = new Int32Array(1);
     const args: (Buffer | null)[] = [...argv.map((a) => cstring(a)), null];
     const envp: (Buffer | null)[] = [...[...child.env.values()].map((e) => cstring(e)), null];
-    r = fn(DECL.posix_spawn)(
-      pid,
-      cstring(path),
-      fa,
-      attr,
-      args,
-      envp,
-    );
+    // As a forked C child would, it starts with the descriptor limit we were started with.
+    r = withInheritedNofile(() => fn(DECL.posix_spawn)(pid, cstring(path), fa, attr, args, envp) as number);
     if (r !== 0) {
       return -r;
     }

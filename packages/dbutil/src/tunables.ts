@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { inheritedNofileEnv } from "./nofile.js";
 
 // glibc's copies on AMD processors. glibc 2.36 (Debian 12's) copies 2 KiB and more with `rep
 // movsb` on processors that have ERMS. On the AMD EPYC these programs were measured on (Zen 3 or
@@ -72,7 +73,7 @@ export function restoreLauncherEnv(): void {
  * and NODE_EXTRA_CA_CERTS held back from it as the bin script holds it.
  */
 export function launcherEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = { ...env };
+  const out: NodeJS.ProcessEnv = { ...env, ...inheritedNofileEnv() };
   if (launcherTunables !== null) {
     out.GLIBC_TUNABLES = launcherTunables;
     out[LAUNCHER_TUNABLES_ENV] = "1";

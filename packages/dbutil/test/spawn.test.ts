@@ -1,6 +1,7 @@
 import { closeSync, readSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { run_shell_command, spawn_command } from "../src/dbutil.js";
+import { NOFILE_ENV, keepInheritedNofile, nofileSoftLimit } from "../src/nofile.js";
 import { SpawnChild, WEXITSTATUS, WIFEXITED, WIFSIGNALED, WTERMSIG, spawnSetenv, waitpidNohang } from "../src/spawn.js";
 
 function readAll(fd: number): string {
@@ -71,6 +72,29 @@ describe("dbutil.c spawn_command / run_shell_command through posix_spawn", () =>
     expect(readAll(login.readfd)).toBe("-sh\n");
     readAll(login.errfd);
     await wait(login.pid);
+  });
+
+  it("starts the child with the descriptor limit the program was started with, not the one Node raised", async () => {
+    const ours = nofileSoftLimit();
+    expect(ours).toBeGreaterThan(256);
+    try {
+      process.env[NOFILE_ENV] = "256";
+      keepInheritedNofile();
+      expect(process.env[NOFILE_ENV]).toBeUndefined();
+      const r = run("ulimit -Sn");
+      expect(r.out).toBe("256\n");
+      await wait(r.pid);
+      expect(nofileSoftLimit()).toBe(ours);
+      // Started with a higher limit than ours now: nothing is raised, the child gets ours.
+      process.env[NOFILE_ENV] = String(ours + 1);
+      keepInheritedNofile();
+      const same = run("ulimit -Sn");
+      expect(same.out).toBe(`${ours}\n`);
+      await wait(same.pid);
+    } finally {
+      delete process.env[NOFILE_ENV];
+      keepInheritedNofile();
+    }
   });
 
   it("reports a signal death", async () => {
