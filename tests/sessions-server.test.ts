@@ -207,13 +207,15 @@ describe("OpenSSH ssh -> our dropbear: ptys", () => {
     const s = await ours();
     // The client's EOF comes at once: the output must still arrive (Dropbear 2026.94 closes the
     // pty on it and loses the output; see docs/deviations.md).
-    const r = await ssh(s, ["-tt"], 'sleep 0.3; tty; echo "$TERM|$SSH_TTY"; ps -o tty= -p $$');
+    const r = await ssh(s, ["-tt"], 'sleep 0.3; tty; echo "$TERM|$SSH_TTY"; ps -o tty= -p $$; grep SigIgn /proc/$$/status');
     expect(r.status).toBe(0);
     const lines = r.stdout.toString().split("\r\n");
     expect(lines[0]).toMatch(/^\/dev\/pts\/\d+$/);
     // TERM is whatever ssh found in its environment.
     expect(lines[1]).toMatch(new RegExp(`^[^|]*\\|${lines[0]}$`));
     expect(lines[2]).toBe(lines[0]!.slice(5));
+    // Only SIGTTOU is ignored, as C's pty_make_controlling_tty leaves it through the exec.
+    expect(lines[3]).toMatch(/^SigIgn:\s+0000000000200000$/);
   });
 
   itSess(["ssh"], "ssh -tt: 400 KB of output through the pty arrive whole (Dropbear's test_read_pty, bigger)", async () => {

@@ -78,6 +78,8 @@ export function pty_release(tty_name: string): void {
  * @dropbear sshpty.c pty_make_controlling_tty
  */
 export function pty_make_controlling_tty(child: SpawnChild, tty_name: string): void {
+  // As C's child does first (for the TIOCNOTTY of a background process), and keeps through exec.
+  child.ignored.push("SIGTTOU");
   child.setsid = true;
   child.actions.push({ op: "open", fd: 0, path: tty_name, oflag: O_RDWR, mode: 0 });
 }

@@ -23,9 +23,15 @@ const KEPT: readonly NodeJS.Signals[] = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM
 export const SIG_DFL = 0;
 export const SIG_IGN = 1;
 
-/** C's `signal(signum, SIG_DFL or SIG_IGN)`, through the C library: Node has no such call. */
-export function setSignalDisposition(signum: number, handler: typeof SIG_DFL | typeof SIG_IGN): void {
-  libcFunc<(signum: number, handler: number) => number>("intptr_t signal(int signum, intptr_t handler)")(signum, handler);
+/** SIG_ERR, signal()'s failure. */
+export const SIG_ERR = -1;
+
+/**
+ * C's `signal(signum, handler)`, through the C library (Node has no such call): SIG_DFL, SIG_IGN
+ * or a disposition it returned before. Returns the one it replaced, or SIG_ERR.
+ */
+export function setSignalDisposition(signum: number, handler: number): number {
+  return libcFunc<(signum: number, handler: number) => number>("intptr_t signal(int signum, intptr_t handler)")(signum, handler);
 }
 
 /**

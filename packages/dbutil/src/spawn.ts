@@ -1,13 +1,15 @@
 import { constants as osConstants } from "node:os";
 import { cstring, libcErrno, libcFunc } from "./libc.js";
-import { ignoredSignals } from "./sigign.js";
+import { SIG_ERR, SIG_IGN, ignoredSignals, setSignalDisposition } from "./sigign.js";
 import { withInheritedNofile } from "./nofile.js";
 
 // posix_spawn(3) plumbing for dbutil.c's spawn_command / run_command. Dropbear forks, rearranges
 // the child's fds, session, signals and directory in C code, then execs; Node cannot fork, so
 // each of those steps is written down here as a posix_spawn file action or attribute, and the
 // C library carries them out in the child between its clone and its exec. Nothing else in the
-// parent changes: no putenv, no chdir, no signal disposition of ours.
+// parent changes (no putenv, no chdir), but for the moment of the spawn itself: a signal the
+// child must start ignoring is ignored in the parent while it is cloned (posix_spawn can only
+// keep an ignored signal ignored), and the descriptor limit is lowered (nofile.ts).
 
 /** One step the child takes before exec, in order. */
 export type SpawnFileAction =
@@ -25,6 +27,8 @@ export class SpawnChild {
   readonly actions: SpawnFileAction[] = [];
   /** setsid() in the child (the pty case: the open of the tty then makes it the controlling terminal). */
   setsid = false;
+  /** Signals the child sets to SIG_IGN before its exec (pty_make_controlling_tty's SIGTTOU). */
+  readonly ignored: NodeJS.Signals[] = [];
   /**
    * The child's environment as putenv() would leave it: name → "name=value" bytes, in the
    * order first added (a later add with the same name replaces the entry in place).
@@ -167,7 +171,7 @@ export function spawnChild(path: string, argv: readonly Uint8Array[], child: Spa
     // child keeps them ignored through its exec (sigign.ts).
     const sigs = Buffer.alloc(SIZEOF_SIGSET);
     sigs.fill(0xff, 0, 8);
-    for (const n of ignoredSignals().map((s) => osConstants.signals[s])) sigs[(n - 1) >> 3]! &= ~(1 << ((n - 1) & 7));
+    for (const n of [...ignoredSignals(), ...child.ignored].map((s) => osConstants.signals[s])) sigs[(n - 1) >> 3]! &= ~(1 << ((n - 1) & 7));
     fn(DECL.posix_spawnattr_setsigdefault)(attr, sigs);
     const mask = Buffer.alloc(SIZEOF_SIGSET);
     fn(DECL.sigemptyset)(mask);
@@ -181,7 +185,7 @@ export function spawnChild(path: string, argv: readonly Uint8Array[], child: Spa
     const args: (Buffer | null)[] = [...argv.map((a) => cstring(a)), null];
     const envp: (Buffer | null)[] = [...[...child.env.values()].map((e) => cstring(e)), null];
     // As a forked C child would, it starts with the descriptor limit we were started with.
-    r = withInheritedNofile(() => fn(DECL.posix_spawn)(pid, cstring(path), fa, attr, args, envp) as number);
+    r = withIgnored(child.ignored, () => withInheritedNofile(() => fn(DECL.posix_spawn)(pid, cstring(path), fa, attr, args, envp) as number));
     if (r !== 0) {
       return -r;
     }
@@ -189,6 +193,17 @@ export function spawnChild(path: string, argv: readonly Uint8Array[], child: Spa
   } finally {
     fn(DECL.posix_spawnattr_destroy)(attr);
     fn(DECL.posix_spawn_file_actions_destroy)(fa);
+  }
+}
+
+/** Run `start` with `signals` ignored in this process, then give each its disposition back. */
+function withIgnored<T>(signals: readonly NodeJS.Signals[], start: () => T): T {
+  const before = signals.map((s) => [osConstants.signals[s], setSignalDisposition(osConstants.signals[s], SIG_IGN)] as const);
+  try {
+    return start();
+  } finally {
+    // glibc's signal() installs a handler with SA_RESTART, as libuv installs its own.
+    for (const [n, old] of before) if (old !== SIG_ERR) setSignalDisposition(n, old);
   }
 }
 

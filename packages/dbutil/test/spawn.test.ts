@@ -1,4 +1,4 @@
-import { closeSync, readSync } from "node:fs";
+import { closeSync, readFileSync, readSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { run_shell_command, spawn_command } from "../src/dbutil.js";
 import { NOFILE_ENV, keepInheritedNofile, nofileSoftLimit } from "../src/nofile.js";
@@ -72,6 +72,15 @@ describe("dbutil.c spawn_command / run_shell_command through posix_spawn", () =>
     expect(readAll(login.readfd)).toBe("-sh\n");
     readAll(login.errfd);
     await wait(login.pid);
+  });
+
+  it("a child's ignored signal (the pty's SIGTTOU) is ignored through its exec, and ours is as it was", async () => {
+    const mine = (): string => /^SigIgn:\s*(\S+)$/m.exec(readFileSync("/proc/self/status", "latin1"))![1]!;
+    const before = mine();
+    const r = run("grep SigIgn /proc/$$/status", (c) => c.ignored.push("SIGTTOU"));
+    expect(r.out).toMatch(/^SigIgn:\s+0000000000200000\n$/);
+    await wait(r.pid);
+    expect(mine()).toBe(before);
   });
 
   it("starts the child with the descriptor limit the program was started with, not the one Node raised", async () => {
