@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync } from "node:fs";
+import { chmodSync, readlinkSync } from "node:fs";
 import * as net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
@@ -355,6 +355,10 @@ describe("ours <-> ours", () => {
       }
       const rt = await echoRoundTrip(lport, 1 << 20);
       expect(rt.gotHash).toBe(rt.sentHash);
+      // The copy has left the working directory, as C's daemon(0, 1) does.
+      const copy = spawnSync("pgrep", ["-f", `127\\.0\\.0\\.1:${lport}:127`], { encoding: "utf8" }).stdout.trim().split("\n");
+      expect(copy).toHaveLength(1);
+      expect(readlinkSync(`/proc/${copy[0]}/cwd`)).toBe("/");
     } finally {
       expect(stopCopy()).toBe(0);
     }

@@ -326,7 +326,9 @@ async function cli_session_running(ses: CliSession): Promise<void> {
   if (cli_opts.backgrounded) {
     // The foreground process may leave: once the -L listeners are bound, not at C's daemon()
     // point just before (C binds them microseconds later, ours asynchronously, and whoever ran
-    // `dbclient -f` expects the ports to answer once it returns).
+    // `dbclient -f` expects the ports to answer once it returns). And, as C's daemon(0, 1),
+    // out of the working directory, which a background process must not keep busy.
+    process.chdir("/");
     detachedCopyReady();
   }
   TRACE("leave cli_sessionloop: running");
