@@ -1,6 +1,6 @@
 import { Socket, type OnReadOpts, type Server } from "node:net";
 import type { Readable, Writable } from "node:stream";
-import { closeSync, readdirSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { getSystemErrorName } from "node:util";
 import { LARGE_COUNT_ZERO, TRACE, dup_cloexec, nofileSoftLimit } from "@dropbear-ts/dbutil";
 
@@ -907,7 +907,7 @@ interface ListeningHandle {
 
 /**
  * Descriptors a listener leaves to the rest of its process: once an accepted connection leaves
- * fewer free, the listener stops accepting until twice as many are (see ListenerFd.park).
+ * fewer free above it, the listener stops accepting until twice as many are (ListenerFd.park).
  */
 export const LISTEN_FD_RESERVE = 8;
 /** How often a stopped listener looks for free descriptors, ms. */
@@ -922,17 +922,6 @@ function descriptorLimit(): number {
     limitRead = { value: nofileSoftLimit(), at: now };
   }
   return limitRead.value;
-}
-
-/** Descriptors the process has open (Infinity when not even one more is free), or -1 if that cannot be read. */
-function openDescriptors(): number {
-  try {
-    // Less the one readdir itself holds on the directory.
-    return readdirSync("/proc/self/fd").length - 1;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code === "EMFILE" || code === "ENFILE" ? Infinity : -1;
-  }
 }
 
 /** Refuse an accepted connection: close it, whichever form it came in. */
@@ -1053,17 +1042,27 @@ export class ListenerFd extends Fd {
     }
   }
 
-  /** Listen again on the kept socket once descriptors are free. */
+  /**
+   * Listen again on the kept socket once descriptors are free: once the descriptor the next
+   * accept would get (the lowest free one, found by copying ours) is as far below the limit as
+   * park() wants, and then as many again.
+   */
   private unpark(): void {
     const parked = this.parked;
-    const open = openDescriptors();
-    if (parked === null || (open >= 0 && open + 2 * LISTEN_FD_RESERVE > descriptorLimit())) {
+    if (parked === null) {
+      return;
+    }
+    const next = dup_cloexec(parked.fd);
+    if (next >= 0) {
+      closeSync(next);
+    }
+    if (next < 0 || next + 1 + 2 * LISTEN_FD_RESERVE > descriptorLimit()) {
       this.keepRefState();
       return;
     }
     clearInterval(parked.timer);
     this.parked = null;
-    TRACE(() => `listener: ${open} descriptors open, accepting again`);
+    TRACE(() => `listener: descriptor ${next} free, accepting again`);
     // The copy becomes the new handle's descriptor; listen(2) again on it only sets the backlog.
     this.server.listen({ fd: parked.fd, backlog: this.backlog });
     this.takeAccepts();
