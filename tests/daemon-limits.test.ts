@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 import * as net from "node:net";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AMD_COPY_TUNABLES, cpuVendor } from "@dropbear-ts/dbutil";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
@@ -204,7 +204,9 @@ describe("daemon flags", () => {
   itWithPeers(["ssh"], "without -F the daemon backgrounds (the launcher exits 0 once it listens, -P names the daemon), and SIGINT ends it and its spare", async () => {
     const port = await freePort();
     const pidfile = join(work.dir, "bg.pid");
-    const r = await run(process.execPath, [OURS.dropbear, "-E", "-r", hk, "-p", `127.0.0.1:${port}`, "-P", pidfile], { timeoutMs: 15_000 });
+    // Relative paths, from where it is started: the daemon then works from /, as C's daemon()
+    // leaves it, but reads its host key and writes and removes its pid file where they were named.
+    const r = await run(process.execPath, [OURS.dropbear, "-E", "-r", basename(hk), "-p", `127.0.0.1:${port}`, "-P", basename(pidfile)], { timeoutMs: 15_000, cwd: work.dir });
     expect(r.status).toBe(0);
     // With -E the background daemon keeps stderr, as C's daemon(0, 1) does: its log is there.
     expect(r.stderr).toMatch(/Running in background/);
@@ -216,6 +218,9 @@ describe("daemon flags", () => {
     try {
       await served("127.0.0.1", port);
       spare = await waitSpare(pid);
+      expect(readlinkSync(`/proc/${pid}/cwd`)).toBe("/");
+      // A connection process leaves its start directory once it has read its host key.
+      await expect.poll(() => readlinkSync(`/proc/${spare}/cwd`), { timeout: 10_000 }).toBe("/");
       // The background copy's mark is its own: its connection processes do not inherit it.
       expect(readFileSync(`/proc/${spare}/environ`, "latin1").split("\0")).not.toContainEqual(expect.stringMatching(/^DROPBEAR_TS_DETACHED_FD=/));
     } finally {

@@ -3,7 +3,7 @@
 import { runopts, svr_runopts } from "@dropbear-ts/core";
 import { disallow_core, dropbearMain, ignoreSigpipe, isDetachedCopy, runDetachedCopy, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { load_all_hostkeys, svr_getopts } from "@dropbear-ts/runopts";
-import { type HeldLog, connectionProgram, main_inetd, main_noinetd, replayLog } from "./svr-main.js";
+import { type HeldLog, backgroundedCwd, connectionProgram, main_inetd, main_noinetd, replayLog } from "./svr-main.js";
 import { svr_dropbear_exit, svr_dropbear_log } from "./svr-session.js";
 
 const opts = new runopts();
@@ -56,6 +56,7 @@ async function main(argv: string[]): Promise<number | void> {
   }
   if (svr_opts.reexec_childpipe >= 0) {
     held.push(...holdingLog(() => load_all_hostkeys(opts, svr_opts)));
+    backgroundedCwd(svr_opts);
   } else {
     load_all_hostkeys(opts, svr_opts);
   }

@@ -1,6 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { closeSync, fstatSync, readFileSync, readdirSync, realpathSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { getPriority, setPriority } from "node:os";
+import { resolve } from "node:path";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
 import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, inheritedNofileEnv, spawnWarmUp, strerror_code } from "@dropbear-ts/dbutil";
@@ -171,6 +172,8 @@ export interface ProgramSpec {
   execPath: string;
   args: string[];
   env: NodeJS.ProcessEnv;
+  /** Where the daemon was started: the daemon itself leaves it for / (backgroundedCwd). */
+  cwd: string;
 }
 
 /**
@@ -195,6 +198,7 @@ export function connectionProgram(): ProgramSpec {
     execPath: process.execPath,
     args: [...CONNECTION_V8_FLAGS, ...connectionNodeFlags(process.execArgv), realpathSync(process.argv[1]!), ...process.argv.slice(2), "-2", String(CHILDPIPE_FD)],
     env,
+    cwd: process.cwd(),
   };
 }
 
@@ -322,7 +326,7 @@ class ConnProcs {
    * own session (setsid); its connection comes over the handoff socket (HANDOFF_FD).
    */
   private start(): ConnProc | null {
-    const { execPath, args, env } = this.program;
+    const { execPath, args, env, cwd } = this.program;
     const failed = (e: unknown): null => {
       const err = e as NodeJS.ErrnoException;
       this.fail(`Error forking: ${strerror_code(err.code ?? "EIO", err.message)}`);
@@ -338,7 +342,7 @@ class ConnProcs {
     try {
       // Not imported at the top: the connection processes run this same program and never
       // use node:child_process, which would cost each one memory (docs/process-model.md).
-      child = process.getBuiltinModule("node:child_process").spawn(execPath, args, { stdio: ["ignore", "inherit", "inherit", "pipe", pair[1]], detached: true, env });
+      child = process.getBuiltinModule("node:child_process").spawn(execPath, args, { stdio: ["ignore", "inherit", "inherit", "pipe", pair[1]], detached: true, env, cwd });
     } catch (e) {
       closeSync(pair[0]);
       return failed(e);
@@ -429,6 +433,18 @@ function handoff(p: ConnProc, sock: Socket): void {
 }
 
 /**
+ * A backgrounded daemon, and each of its connection processes once it has read its options and
+ * host keys, works from / as C's daemon(0, ...) leaves it, so that it keeps no directory busy.
+ * Its connection processes start where it was started, so relative -r and -b paths read there
+ * (C's re-executed child reads them from /, and a relative -r fails every connection).
+ */
+export function backgroundedCwd(svr_opts: svr_runopts): void {
+  if (svr_opts.forkbg && !svr_opts.inetdmode) {
+    process.chdir("/");
+  }
+}
+
+/**
  * The listening daemon: accept connections, keep the number of unauthenticated ones within
  * MAX_UNAUTH_CLIENTS and MAX_UNAUTH_PER_IP, and hand each to its own connection process
  * (`program`, from connectionProgram()). @dropbear svr-main.c main_noinetd
@@ -439,6 +455,9 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
     dropbear_exit("No listening ports available.");
   }
   dropbear_log(LOG_INFO, svr_opts.forkbg ? "Running in background" : "Not backgrounding");
+  // Named from where the daemon was started, the directory it is about to leave: the file it
+  // removes at exit is the one it wrote (C writes and removes it relative to /).
+  svr_opts.pidfile = resolve(svr_opts.pidfile);
   try {
     writeFileSync(svr_opts.pidfile, `${process.pid}\n`);
   } catch {
@@ -447,6 +466,7 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
   // The launcher leaves (C's daemon() returning in the parent) once the pid file is there, so
   // that whoever started it (systemd's Type=forking) finds the file.
   detachedCopyReady();
+  backgroundedCwd(svr_opts);
   const children: PreauthChild[] = [];
   const procs = new ConnProcs(program);
   procs.refill();
