@@ -409,8 +409,8 @@ describe("option audit: end-to-end checks", () => {
   itAsRoot([], "-e passes the server's environment to the session", async () => {
     // Not what the daemon adds for its connection processes' own start (svr-main.ts
     // connectionLibcEnv), and with what it holds back from that start (HELD_ENV).
-    const cmd = 'echo "[$AUDIT_ENV][${MALLOC_ARENA_MAX-unset}][${MALLOC_TOP_PAD_-unset}][${MALLOC_MMAP_THRESHOLD_-unset}][${GLIBC_TUNABLES-unset}][${DROPBEAR_TS_CONNECTION_ENV-unset}][$NODE_EXTRA_CA_CERTS][${DROPBEAR_TS_HELD_NODE_EXTRA_CA_CERTS-unset}]"';
-    expect((await ours(tuned, [], cmd, altKey)).stdout).toBe(`[${SERVER_ENV.AUDIT_ENV}][unset][unset][unset][unset][unset][${SERVER_ENV.NODE_EXTRA_CA_CERTS}][unset]\n`);
+    const cmd = 'echo "[$AUDIT_ENV][${MALLOC_ARENA_MAX-unset}][${MALLOC_TOP_PAD_-unset}][${MALLOC_MMAP_THRESHOLD_-unset}][${GLIBC_TUNABLES-unset}][${DROPBEAR_TS_CONNECTION_ENV-unset}][$NODE_EXTRA_CA_CERTS][${DROPBEAR_TS_HELD_NODE_EXTRA_CA_CERTS-unset}][${DROPBEAR_TS_START_DIR-unset}][${DROPBEAR_TS_NOFILE-unset}]"';
+    expect((await ours(tuned, [], cmd, altKey)).stdout).toBe(`[${SERVER_ENV.AUDIT_ENV}][unset][unset][unset][unset][unset][${SERVER_ENV.NODE_EXTRA_CA_CERTS}][unset][unset][unset]\n`);
     expect((await ours(plain, [], "echo \"[$AUDIT_ENV]\"")).stdout).toBe("[]\n");
   });
 

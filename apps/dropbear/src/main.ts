@@ -3,7 +3,7 @@
 import { runopts, svr_runopts } from "@dropbear-ts/core";
 import { disallow_core, dropbearMain, ignoreSigpipe, isDetachedCopy, runDetachedCopy, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { load_all_hostkeys, svr_getopts } from "@dropbear-ts/runopts";
-import { type HeldLog, backgroundedCwd, connectionProgram, main_inetd, main_noinetd, replayLog } from "./svr-main.js";
+import { type HeldLog, backgroundedCwd, connectionProgram, enterStartDir, main_inetd, main_noinetd, replayLog } from "./svr-main.js";
 import { svr_dropbear_exit, svr_dropbear_log } from "./svr-session.js";
 
 const opts = new runopts();
@@ -31,6 +31,7 @@ function holdingLog(fn: () => void): HeldLog {
 async function main(argv: string[]): Promise<number | void> {
   // Resolved before anything else can change the working directory.
   const program = connectionProgram();
+  enterStartDir();
   // A connection process (-2) is C's re-executed child, which reads its options and host keys
   // after the listener has logged "Child connection from": what they say (a missing banner
   // file, a forced command) waits for its connection (main_inetd), not for the spare's start.

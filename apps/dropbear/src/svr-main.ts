@@ -172,8 +172,28 @@ export interface ProgramSpec {
   execPath: string;
   args: string[];
   env: NodeJS.ProcessEnv;
-  /** Where the daemon was started: the daemon itself leaves it for / (backgroundedCwd). */
-  cwd: string;
+}
+
+/**
+ * Where the daemon was started, for a connection process to read its relative -r and -b paths
+ * from (enterStartDir) before it works from / as the daemon does (backgroundedCwd).
+ */
+const START_DIR_ENV = "DROPBEAR_TS_START_DIR";
+
+/**
+ * In a connection process, as it starts: take the daemon's start directory out of the
+ * environment and read options and host keys from there, as the daemon did. Gone since, the
+ * process stays in / and a relative path fails, as C's re-executed child's always does.
+ */
+export function enterStartDir(): void {
+  const dir = process.env[START_DIR_ENV];
+  delete process.env[START_DIR_ENV];
+  if (dir === undefined) return;
+  try {
+    process.chdir(dir);
+  } catch (e) {
+    TRACE(() => `enterStartDir: ${String(e)}`);
+  }
 }
 
 /**
@@ -197,8 +217,7 @@ export function connectionProgram(): ProgramSpec {
   return {
     execPath: process.execPath,
     args: [...CONNECTION_V8_FLAGS, ...connectionNodeFlags(process.execArgv), realpathSync(process.argv[1]!), ...process.argv.slice(2), "-2", String(CHILDPIPE_FD)],
-    env,
-    cwd: process.cwd(),
+    env: { ...env, [START_DIR_ENV]: process.cwd() },
   };
 }
 
@@ -326,7 +345,7 @@ class ConnProcs {
    * own session (setsid); its connection comes over the handoff socket (HANDOFF_FD).
    */
   private start(): ConnProc | null {
-    const { execPath, args, env, cwd } = this.program;
+    const { execPath, args, env } = this.program;
     const failed = (e: unknown): null => {
       const err = e as NodeJS.ErrnoException;
       this.fail(`Error forking: ${strerror_code(err.code ?? "EIO", err.message)}`);
@@ -342,7 +361,7 @@ class ConnProcs {
     try {
       // Not imported at the top: the connection processes run this same program and never
       // use node:child_process, which would cost each one memory (docs/process-model.md).
-      child = process.getBuiltinModule("node:child_process").spawn(execPath, args, { stdio: ["ignore", "inherit", "inherit", "pipe", pair[1]], detached: true, env, cwd });
+      child = process.getBuiltinModule("node:child_process").spawn(execPath, args, { stdio: ["ignore", "inherit", "inherit", "pipe", pair[1]], detached: true, env });
     } catch (e) {
       closeSync(pair[0]);
       return failed(e);
@@ -435,8 +454,9 @@ function handoff(p: ConnProc, sock: Socket): void {
 /**
  * A backgrounded daemon, and each of its connection processes once it has read its options and
  * host keys, works from / as C's daemon(0, ...) leaves it, so that it keeps no directory busy.
- * Its connection processes start where it was started, so relative -r and -b paths read there
- * (C's re-executed child reads them from /, and a relative -r fails every connection).
+ * Its connection processes read relative -r and -b paths from where it was started
+ * (enterStartDir; C's re-executed child reads them from /, and a relative -r fails every
+ * connection).
  */
 export function backgroundedCwd(svr_opts: svr_runopts): void {
   if (svr_opts.forkbg && !svr_opts.inetdmode) {
