@@ -9,7 +9,7 @@ import { basename } from "node:path";
 import { fill_passwd, get_user_shell } from "@dropbear-ts/auth";
 import { cli_tty_cleanup } from "@dropbear-ts/chansession";
 import type { CliSession } from "@dropbear-ts/core";
-import { TRACE, dropbear_exit, ignoredSignals, ignoredSignalsEnv, launcherEnv, withInheritedNofile } from "@dropbear-ts/dbutil";
+import { TRACE, dropbear_exit, ignoredSignals, launcherEnv, withInheritedNofile } from "@dropbear-ts/dbutil";
 import { StreamFd, ownReadSocket, socketStreamOptions } from "@dropbear-ts/netio";
 
 /** What cli_proxy_cmd hands to cli_session: the transport's two ends and the child to kill. */
@@ -73,7 +73,7 @@ function shell_proxy_cmd(ses: CliSession, cmd: string): Promise<ProxyTransport> 
 function exec_proxy_cmd(proxyexec: readonly string[]): Promise<ProxyTransport> {
   const self = [...process.execArgv, process.argv[1]!];
   // (Node resets them again: the inner dbclient is told which to ignore, as the bins tell us.)
-  return spawnProxy(process.execPath, [...self, ...proxyexec.slice(1)], proxyexec[0]!, proxyexec[0]!, launcherEnv({ ...process.env, ...ignoredSignalsEnv() }));
+  return spawnProxy(process.execPath, [...self, ...proxyexec.slice(1)], proxyexec[0]!, proxyexec[0]!, launcherEnv(process.env));
 }
 
 /**

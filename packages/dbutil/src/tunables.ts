@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { inheritedNofileEnv } from "./nofile.js";
+import { ignoredSignalsEnv } from "./sigign.js";
 
 // glibc's copies on AMD processors. glibc 2.36 (Debian 12's) copies 2 KiB and more with `rep
 // movsb` on processors that have ERMS. On the AMD EPYC these programs were measured on (Zen 3 or
@@ -69,11 +70,12 @@ export function restoreLauncherEnv(): void {
 
 /**
  * `env` as a copy of this program that we start through `node` (dbclient's -f and multihop
- * copies, dropbear's daemonized one) needs it: with what the bin script gave us for the start,
- * and NODE_EXTRA_CA_CERTS held back from it as the bin script holds it.
+ * copies, dropbear's daemonized one) needs it: with what the bin script gave us for the start
+ * (the glibc tunable, the signals left ignored, the descriptor limit), and NODE_EXTRA_CA_CERTS
+ * held back from it as the bin script holds it.
  */
 export function launcherEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = { ...env, ...inheritedNofileEnv() };
+  const out: NodeJS.ProcessEnv = { ...env, ...ignoredSignalsEnv(), ...inheritedNofileEnv() };
   if (launcherTunables !== null) {
     out.GLIBC_TUNABLES = launcherTunables;
     out[LAUNCHER_TUNABLES_ENV] = "1";
