@@ -280,13 +280,13 @@ const RLIMIT_CORE = 4;
  * traced, as in C. @dropbear dbutil.c disallow_core
  */
 export function disallow_core(): void {
-  const lim = Buffer.alloc(16);
   try {
-    if (getrlimit(RLIMIT_CORE, lim) < 0) {
+    const lim = getrlimit(RLIMIT_CORE);
+    if (lim === null) {
       TRACE("getrlimit(RLIMIT_CORE) failed");
     }
-    lim.writeBigUInt64LE(0n, 0);
-    if (setrlimit(RLIMIT_CORE, lim) < 0) {
+    // As C's zeroed struct: a failed getrlimit leaves the hard limit 0 too.
+    if (!setrlimit(RLIMIT_CORE, { soft: 0n, hard: lim?.hard ?? 0n })) {
       TRACE("setrlimit(RLIMIT_CORE) failed");
     }
   } catch (e) {

@@ -130,14 +130,28 @@ export function libcFunc<F extends (...args: never[]) => unknown>(decl: string, 
   return f as unknown as F;
 }
 
-/** getrlimit(2), filling a struct rlimit: rlim_cur and rlim_max, 64 bits each on Linux's 64-bit ABIs. */
-export function getrlimit(resource: number, rlim: Buffer): number {
-  return libcFunc<(resource: number, rlim: Buffer) => number>("int getrlimit(int resource, _Out_ uint8_t *rlim)")(resource, rlim);
+/** A struct rlimit: rlim_cur (the soft limit) and rlim_max (the hard one). */
+export interface Rlimit {
+  soft: bigint;
+  hard: bigint;
 }
 
-/** setrlimit(2), from a struct rlimit laid out as getrlimit fills it. */
-export function setrlimit(resource: number, rlim: Buffer): number {
-  return libcFunc<(resource: number, rlim: Buffer) => number>("int setrlimit(int resource, const uint8_t *rlim)")(resource, rlim);
+/** getrlimit(2), or null where it fails. (Throws where the FFI library cannot load, as libcFunc does.) */
+export function getrlimit(resource: number): Rlimit | null {
+  // rlim_cur and rlim_max, 64 bits each on Linux's 64-bit ABIs.
+  const rlim = Buffer.alloc(16);
+  if (libcFunc<(resource: number, rlim: Buffer) => number>("int getrlimit(int resource, _Out_ uint8_t *rlim)")(resource, rlim) < 0) {
+    return null;
+  }
+  return { soft: rlim.readBigUInt64LE(0), hard: rlim.readBigUInt64LE(8) };
+}
+
+/** setrlimit(2): whether it took. (Throws where the FFI library cannot load, as libcFunc does.) */
+export function setrlimit(resource: number, lim: Rlimit): boolean {
+  const rlim = Buffer.alloc(16);
+  rlim.writeBigUInt64LE(lim.soft, 0);
+  rlim.writeBigUInt64LE(lim.hard, 8);
+  return libcFunc<(resource: number, rlim: Buffer) => number>("int setrlimit(int resource, const uint8_t *rlim)")(resource, rlim) === 0;
 }
 
 /** fcntl(2)'s F_DUPFD_CLOEXEC. */

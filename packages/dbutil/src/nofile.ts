@@ -1,4 +1,4 @@
-import { getrlimit, setrlimit } from "./libc.js";
+import { type Rlimit, getrlimit, setrlimit } from "./libc.js";
 
 // The soft limit on open descriptors a program was started with. Node raises its own soft limit
 // to the hard one (at most 2^20) before any JavaScript runs and keeps no note of the old value;
@@ -40,13 +40,13 @@ export function inheritedNofileEnv(): Record<string, string> {
  */
 export function withInheritedNofile<T>(start: () => T): T {
   const now = inherited === null ? null : readNofile();
-  if (now === null || inherited === null || inherited >= now.soft || !writeNofile(inherited, now.hard)) {
+  if (now === null || inherited === null || inherited >= now.soft || !writeNofile({ soft: inherited, hard: now.hard })) {
     return start();
   }
   try {
     return start();
   } finally {
-    writeNofile(now.soft, now.hard);
+    writeNofile(now);
   }
 }
 
@@ -56,22 +56,17 @@ export function nofileSoftLimit(): number {
   return soft === undefined || soft > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(soft);
 }
 
-function readNofile(): { soft: bigint; hard: bigint } | null {
-  const lim = Buffer.alloc(16);
+function readNofile(): Rlimit | null {
   try {
-    if (getrlimit(RLIMIT_NOFILE, lim) < 0) return null;
+    return getrlimit(RLIMIT_NOFILE);
   } catch {
     return null; // no FFI here: nothing can be changed either
   }
-  return { soft: lim.readBigUInt64LE(0), hard: lim.readBigUInt64LE(8) };
 }
 
-function writeNofile(soft: bigint, hard: bigint): boolean {
-  const lim = Buffer.alloc(16);
-  lim.writeBigUInt64LE(soft, 0);
-  lim.writeBigUInt64LE(hard, 8);
+function writeNofile(lim: Rlimit): boolean {
   try {
-    return setrlimit(RLIMIT_NOFILE, lim) === 0;
+    return setrlimit(RLIMIT_NOFILE, lim);
   } catch {
     return false;
   }

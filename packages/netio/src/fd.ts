@@ -970,6 +970,11 @@ export class ListenerFd extends Fd {
     server.on("error", (e: unknown) => this.fail(toFdError(e)));
   }
 
+  /** The server's listening handle (Node's internal one: no public call gives its descriptor), null while it is closed. */
+  private listeningHandle(): ListeningHandle | null {
+    return (this.server as unknown as { _handle: ListeningHandle | null })._handle;
+  }
+
   /** Keep the first error for `accept()` to report once. */
   private fail(err: FdError): void {
     this.err ??= err;
@@ -978,7 +983,7 @@ export class ListenerFd extends Fd {
 
   /** Receive the accepted handles from the listening handle (Node's onconnection(status, handle)). */
   private takeAccepts(): void {
-    const listening = (this.server as unknown as { _handle: ListeningHandle | null })._handle;
+    const listening = this.listeningHandle();
     if (listening === null || typeof listening.onconnection !== "function") {
       return;
     }
@@ -1013,7 +1018,7 @@ export class ListenerFd extends Fd {
    * descriptors are free. A Unix socket is left as it is: closing its handle unlinks its path.
    */
   private park(): void {
-    const listening = (this.server as unknown as { _handle: ListeningHandle | null })._handle;
+    const listening = this.listeningHandle();
     if (this.parked !== null || this.closed || listening?.fd === undefined || typeof this.server.address() === "string") {
       return;
     }
