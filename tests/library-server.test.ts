@@ -181,14 +181,15 @@ for (const [n, port] of ports.entries()) {
 }
 const results = await Promise.all(runs);
 const ok = results.filter((r, i) => r.code === 0 && r.out === "s" + Math.floor(i / Number(perServer)) + "c" + (i % Number(perServer)) + "\\n").length;
-const long = ports.map((port) => sshRun(port, "echo started; sleep 60"));
+// The second ignores the hang-up close() sends: it outlives the server, holding nothing of ours.
+const long = ports.map((port, n) => sshRun(port, n === 0 ? "echo started; sleep 60" : "trap '' HUP; echo $$; exec sleep 60"));
 while (servers.some((s) => s.connections === 0)) await new Promise((r) => setTimeout(r, 50));
 await new Promise((r) => setTimeout(r, 300));
 const before = servers.map((s) => s.connections);
 await Promise.all(servers.map((s) => s.close()));
 const ended = await Promise.all(long);
 const failed = results.filter((r) => r.code !== 0).slice(0, 3);
-console.log(JSON.stringify({ ok, before, after: servers.map((s) => s.connections), ended: ended.map((e) => e.code), failed, log: failed.length ? lines.slice(-10) : [] }));
+console.log(JSON.stringify({ ok, before, after: servers.map((s) => s.connections), ended: ended.map((e) => e.code), survivor: Number(ended[1].out), failed, log: failed.length ? lines.slice(-10) : [] }));
 setTimeout(() => console.log("LEFT " + JSON.stringify(process.getActiveResourcesInfo())), 5000).unref();
 `;
 
@@ -198,11 +199,13 @@ describe("many servers and connections in one process", () => {
     const r = await runScript(MANY_SERVERS, [hostKey, key, PEERS.ssh, String(perServer)], 120_000);
     expect(r.stderr, r.stdout).toBe("");
     expect(r.stdout).not.toContain("LEFT");
-    const res = JSON.parse(r.stdout.trim().split("\n")[0]!) as { ok: number; before: number[]; after: number[]; ended: number[] };
+    const res = JSON.parse(r.stdout.trim().split("\n")[0]!) as { ok: number; before: number[]; after: number[]; ended: number[]; survivor: number };
+    // The command that ignored the hang-up is still running; the process exited without it.
+    expect(() => process.kill(res.survivor, "SIGKILL")).not.toThrow();
     expect(res.ok, r.stdout).toBe(2 * perServer);
     expect(res.before).toEqual([1, 1]);
     expect(res.after).toEqual([0, 0]);
-    // The long command's client saw its connection end (not the 60 s sleep finish).
+    // The long commands' clients saw their connections end (not the 60 s sleep finish).
     for (const code of res.ended) expect(code).not.toBe(0);
     expect(r.status).toBe(0);
   }, 150_000);
@@ -564,6 +567,57 @@ describe("the library's client against the library's server, in one process", ()
       const again = client.exec("fine");
       again.stdin.end();
       expect(await again.exit).toEqual({ code: 0 });
+      await client.end();
+    } finally {
+      await s.close();
+    }
+  });
+
+  itWithPeers(["ssh-keygen"], "a refused exec, shell or subsystem rejects its exit and leaves the session; oversized arguments are the call's TypeError; a throwing authenticate is logged", async () => {
+    const { connect, createServer } = await import("dropbear-ts");
+    const logged: string[] = [];
+    const ptys: string[] = [];
+    const s = createServer({
+      hostKeys: [hostKey],
+      authenticate: ({ username }) => {
+        if (username === "buggy") throw new Error("auth bug");
+        return true;
+      },
+      logger: (_level, msg) => logged.push(msg),
+      onSession: {
+        exec: (session) => {
+          if (session.command === "refuse") throw new Error("not here");
+          ptys.push(`${session.pty?.term}`);
+          session.exit(0);
+        },
+        shell: (session) => {
+          ptys.push(`${session.pty?.term} ${session.pty?.cols}x${session.pty?.rows}`);
+          session.exit(0);
+        },
+      },
+    });
+    const { port: p } = await s.listen(0);
+    const base = { host: "127.0.0.1", port: p, privateKeyPath: key, hostKey: false as const };
+    try {
+      await expect(connect({ ...base, username: "buggy" })).rejects.toThrow();
+      expect(logged).toContain("authenticate failed: auth bug");
+      const client = await connect({ ...base, username: "me" });
+      const refused = client.exec("refuse");
+      await expect(refused.exit).rejects.toThrow("exec request refused by the server");
+      await expect(client.subsystem("sftp").exit).rejects.toThrow("subsystem request refused by the server");
+      // The default pty comes with options given too, unless pty: false.
+      await client.shell({ env: {} }).exit;
+      await client.shell({ pty: false }).exit;
+      expect(ptys).toEqual(["xterm 80x24", "undefined undefinedxundefined"]);
+      // Strings too long for one packet: the call's TypeError, the session untouched.
+      const big = "x".repeat(200_000);
+      expect(() => client.exec(big)).toThrow(TypeError);
+      expect(() => client.exec("x", { env: { A: big } })).toThrow(TypeError);
+      expect(() => client.forwardOut("127.0.0.1", 1, big, 9)).toThrow(TypeError);
+      expect(() => client.forwardRemote({ listenHost: big, listenPort: 0, host: "127.0.0.1", port: 9 })).toThrow(TypeError);
+      expect(() => client.forwardLocal({ listenPort: 0, host: big, port: 9 })).toThrow(TypeError);
+      // Long commands that fit still go (Dropbear's server takes up to MAX_CMD_LEN, 9000).
+      expect(await execOut(client, "y".repeat(9000))).toEqual({ exit: { code: 0 }, out: "" });
       await client.end();
     } finally {
       await s.close();

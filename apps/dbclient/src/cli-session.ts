@@ -25,6 +25,7 @@ import { cli_kex_state, cli_state, CliSession, type ChanType, type cli_runopts, 
 import { LOG_INFO, QuietExit, TRACE, TRACE2, detachedCopyReady, disallow_core, dropbear_exit, dropbear_log, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
 import {
   cliFlushStdio,
+  cliRecvChannelReply,
   cliTtyCleanupAfterOutput,
   cli_chansess_winchange,
   cli_send_chansess_request,
@@ -76,7 +77,7 @@ import {
 } from "@dropbear-ts/options";
 import { encrypt_packet, write_packet } from "@dropbear-ts/packet";
 import { cli_chan_tcpremote, cli_recv_msg_request_failure, cli_recv_msg_request_success, setup_localtcp, setup_remotetcp, warm_localtcp } from "@dropbear-ts/tcpfwd";
-import { common_session_init, ignore_recv_response, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
+import { common_session_init, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
 import type { Socket } from "node:net";
 import { cliAgentOps, cli_chan_agent } from "@dropbear-ts/agentfwd";
 import { background_stdin } from "./cli-background.js";
@@ -172,8 +173,8 @@ const cli_packettypes: readonly packettype<CliSession>[] = [
   { type: SSH_MSG_USERAUTH_BANNER, handler: recv_msg_userauth_banner },
   { type: SSH_MSG_USERAUTH_SPECIFIC_60, handler: recv_msg_userauth_specific_60 },
   { type: SSH_MSG_GLOBAL_REQUEST, handler: recv_msg_global_request_cli },
-  { type: SSH_MSG_CHANNEL_SUCCESS, handler: ignore_recv_response },
-  { type: SSH_MSG_CHANNEL_FAILURE, handler: ignore_recv_response },
+  { type: SSH_MSG_CHANNEL_SUCCESS, handler: (ses) => cliRecvChannelReply(ses, true) },
+  { type: SSH_MSG_CHANNEL_FAILURE, handler: (ses) => cliRecvChannelReply(ses, false) },
   // Answers to our -R requests (keepalive answers land here too, as in Dropbear).
   { type: SSH_MSG_REQUEST_SUCCESS, handler: cli_recv_msg_request_success },
   { type: SSH_MSG_REQUEST_FAILURE, handler: cli_recv_msg_request_failure },

@@ -13,7 +13,7 @@ import { algo_tables_new } from "@dropbear-ts/algo";
 import { cliPrivkeys } from "@dropbear-ts/auth";
 import { cliOpenStreamSess, cliStreamSessWinchange, type CliChansessRequest } from "@dropbear-ts/chansession";
 import { cli_session, cli_session_new } from "@dropbear-ts/dbclient";
-import { TCPFwdEntry, cli_runopts, cli_state, runopts, type Channel, type StreamChannel, type CliSession } from "@dropbear-ts/core";
+import { OUR_TRANS_MAX_PAYLOAD_LEN, TCPFwdEntry, cli_runopts, cli_state, runopts, type Channel, type StreamChannel, type CliSession } from "@dropbear-ts/core";
 import { DropbearExit, EXIT_FAILURE, QuietExit, dropbear_exit, list_append, withLogHandler } from "@dropbear-ts/dbutil";
 import { StreamFd } from "@dropbear-ts/netio";
 import { DROPBEAR_CLI_COMPRESSION, DROPBEAR_FAILURE } from "@dropbear-ts/options";
@@ -102,6 +102,18 @@ export class SshError extends Error {
   override name = "SshError";
 }
 
+/** What the caller is given for a failure: an SshError, with any other error as its cause. */
+function asSshError(e: unknown): SshError {
+  if (e instanceof SshError) {
+    return e;
+  }
+  if (e instanceof DropbearExit) {
+    // dbclient's host key warnings open with blank lines, for the terminal.
+    return new SshError(e.exitmsg.trim());
+  }
+  return e instanceof Error ? new SshError(e.message, { cause: e }) : new SshError(String(e));
+}
+
 /** Work for a loop turn, and how to fail it if the session ends before it runs. */
 interface Action {
   run: (ses: CliSession) => void | Promise<void>;
@@ -153,8 +165,23 @@ export class Client extends EventEmitter {
     }
     this.#actions = [];
     let chain: Promise<void> | null = null;
-    for (const act of actions) {
-      chain = chain === null ? (act.run(ses) ?? null) : chain.then(() => act.run(ses));
+    for (const [i, act] of actions.entries()) {
+      // An action that fails ends the session: it hears why, and what was queued after it
+      // goes back to be failed with the session's reason, so every promise settles.
+      const failed = (e: unknown): never => {
+        act.fail(asSshError(e));
+        this.#actions.unshift(...actions.slice(i + 1));
+        throw e;
+      };
+      const run = (): void | Promise<void> => {
+        try {
+          const r = act.run(ses);
+          return r instanceof Promise ? r.catch(failed) : r;
+        } catch (e) {
+          return failed(e);
+        }
+      };
+      chain = chain === null ? (run() ?? null) : chain.then(run);
     }
     return chain ?? undefined;
   }
@@ -184,9 +211,9 @@ export class Client extends EventEmitter {
     return this.#session(command, options);
   }
 
-  /** Start the user's shell, by default with an 80x24 xterm pty. */
-  shell(options: ExecOptions = { pty: true }): ClientChannel {
-    return this.#session(null, options);
+  /** Start the user's shell, by default with an 80x24 xterm pty (`pty: false` for none). */
+  shell(options: ExecOptions = {}): ClientChannel {
+    return this.#session(null, { ...options, pty: options.pty ?? true });
   }
 
   /** Start a subsystem (e.g. "sftp"), as dbclient -s does. */
@@ -199,16 +226,20 @@ export class Client extends EventEmitter {
     if (cmd !== null && typeof cmd !== "string") {
       throw new TypeError(`${is_subsystem ? "subsystem" : "exec"}: the ${is_subsystem ? "name" : "command"} must be a string`);
     }
+    const what = is_subsystem ? "subsystem" : cmd === null ? "shell" : "exec";
+    fitsOnePacket(what, cmd ?? "");
     for (const [k, v] of Object.entries(options.env ?? {})) {
       if (typeof v !== "string") {
         throw new TypeError(`env ${k}: the value must be a string`);
       }
+      fitsOnePacket(`${what}: env`, k, v);
     }
     if (typeof options.pty === "object" && options.pty !== null) {
       const { term, cols, rows } = options.pty;
       if ((term !== undefined && typeof term !== "string") || ![cols, rows].every((n) => n === undefined || (Number.isInteger(n) && n >= 0 && n <= 0xffffffff))) {
         throw new TypeError("pty: term must be a string, cols and rows whole numbers");
       }
+      fitsOnePacket(`${what}: pty`, term ?? "");
     }
     const stdin = streamPipe();
     const stdout = streamPipe();
@@ -230,6 +261,7 @@ export class Client extends EventEmitter {
       env: Object.entries(options.env ?? {}),
       exitstatus: null,
       exitsignal: null,
+      start: "unsent",
       onopen: () => {},
       onclose: () => {
         channel = null;
@@ -237,6 +269,8 @@ export class Client extends EventEmitter {
           settle.resolve({ signal: req.exitsignal.signal, coreDumped: req.exitsignal.core_dumped });
         } else if (req.exitstatus !== null) {
           settle.resolve({ code: req.exitstatus });
+        } else if (req.start === "refused") {
+          settle.reject(new SshError(`${what} request refused by the server`));
         } else {
           // A session that ended under the channel says why.
           settle.reject(new SshError(this.#gone?.message ?? (req.opened ? "Channel closed without an exit status" : "Channel open refused")));
@@ -276,6 +310,7 @@ export class Client extends EventEmitter {
     if (typeof srcHost !== "string" || typeof dstHost !== "string" || !isPort(srcPort) || !isPort(dstPort)) {
       throw new TypeError("forwardOut: hosts must be strings, ports whole numbers up to 65535");
     }
+    fitsOnePacket("forwardOut", srcHost, dstHost);
     const toServer = streamPipe();
     const fromServer = streamPipe();
     return new Promise<Duplex>((resolve, reject) => {
@@ -385,7 +420,19 @@ function forwardArgs(what: string, fwd: ForwardOptions): Required<ForwardOptions
   if (typeof listenHost !== "string" || typeof host !== "string" || !isPort(listenPort) || !isPort(port)) {
     throw new TypeError(`${what}: listenHost and host must be strings, listenPort and port whole numbers up to 65535`);
   }
+  fitsOnePacket(what, listenHost, host);
   return { listenHost, listenPort, host, port };
+}
+
+/**
+ * The strings one request carries must fit in the packet being built (our largest payload, less
+ * room for the message's other fields): found too long in the loop, they would end the session.
+ */
+function fitsOnePacket(what: string, ...strings: string[]): void {
+  const bytes = strings.reduce((n, str) => n + Buffer.byteLength(str, "utf8"), 0);
+  if (bytes > OUR_TRANS_MAX_PAYLOAD_LEN - 256) {
+    throw new TypeError(`${what}: ${bytes} bytes of arguments do not fit in one SSH packet (at most ${OUR_TRANS_MAX_PAYLOAD_LEN - 256})`);
+  }
 }
 
 /** A socket or listening server: its handle closes some time after close()/destroy(). */
@@ -541,7 +588,8 @@ function startClient(options: ConnectOptions): Promise<Client> {
     ["keepaliveInterval", options.keepaliveInterval],
     ["idleTimeout", options.idleTimeout],
   ] as const) {
-    if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
+    // Node's timers hold at most 2^31-1 ms.
+    if (value !== undefined && (!Number.isInteger(value) || value < 0 || value * 1000 > 0x7fffffff)) {
       throw new SshError(`connect: bad ${name} ${String(value)}`);
     }
   }
@@ -684,7 +732,7 @@ function startClient(options: ConnectOptions): Promise<Client> {
       // end(): cleaned up already.
     } else {
       handles = sessionHandles(ses);
-      error = e instanceof DropbearExit ? new SshError(e.exitmsg) : e instanceof Error ? e : new SshError(String(e));
+      error = asSshError(e);
       // Channels the cleanup closes report the session's reason.
       c.sessionGone(error);
       // As cli_dropbear_exit does before dbclient exits.

@@ -149,16 +149,26 @@ interface EmbeddedCommand {
   closed: boolean;
 }
 
+/** A caller's callback threw or rejected: said in the session's log. */
+function callbackFailed(what: string, e: unknown): void {
+  dropbear_log(LOG_ERR, `${what} failed: ${e instanceof Error ? e.message : String(e)}`);
+}
+
 /**
  * A callback's answer, but never later than the auth timeout or the server's close (the session
- * loop waits for it, so it must end); a throw or rejection counts as `fallback`.
+ * loop waits for it, so it must end); a throw or rejection counts as `fallback`, and is logged
+ * so that a bug in it does not pass for a refusal.
  */
-function bounded<T>(server: Server, fallback: T, call: () => T | Promise<T>): T | Promise<T> {
+function bounded<T>(server: Server, what: string, fallback: T, call: () => T | Promise<T>): T | Promise<T> {
+  const failed = (e: unknown): T => {
+    callbackFailed(what, e);
+    return fallback;
+  };
   let answer: T | Promise<T>;
   try {
     answer = call();
-  } catch {
-    return fallback;
+  } catch (e) {
+    return failed(e);
   }
   if (!(answer instanceof Promise)) {
     return answer;
@@ -174,7 +184,7 @@ function bounded<T>(server: Server, fallback: T, call: () => T | Promise<T>): T 
     const giveUp = (): void => settle(fallback);
     const timer = setTimeout(giveUp, AUTH_TIMEOUT * 1000);
     server.waiting.add(giveUp);
-    pending.then(settle, () => settle(fallback));
+    pending.then(settle, (e: unknown) => settle(failed(e)));
   });
 }
 
@@ -184,7 +194,7 @@ function bounded<T>(server: Server, fallback: T, call: () => T | Promise<T>): T 
  * comes too late to refuse anything: it is logged, never left unhandled, and `afterwards` runs.
  */
 function guarded(what: string, fn: () => unknown, afterwards?: () => void): boolean {
-  const failed = (e: unknown): void => dropbear_log(LOG_ERR, `${what} failed: ${e instanceof Error ? e.message : String(e)}`);
+  const failed = (e: unknown): void => callbackFailed(what, e);
   try {
     const r = fn();
     if (r instanceof Promise) {
@@ -458,7 +468,7 @@ export class Server {
     const remote = (ses: SvrSession): string => ses.svr_ses.remotehost ?? "";
     const username = (ses: SvrSession): string => ses.authstate.username ?? "";
     const ask = (ses: SvrSession, ctx: Omit<AuthContext, "username" | "remoteAddress">): boolean | Promise<boolean> =>
-      bounded(this, false, () => o.authenticate({ ...ctx, username: username(ses), remoteAddress: remote(ses) }));
+      bounded(this, "authenticate", false, () => o.authenticate({ ...ctx, username: username(ses), remoteAddress: remote(ses) }));
     return {
       fill_passwd: (ses, name) => {
         // No system account: the session's commands run as this process's user, in its home.
@@ -504,12 +514,12 @@ export class Server {
         // Anything but true or a target object is a refusal.
         const target = (d: DirectTcpipDecision): SvrTcpTarget | null =>
           d === true ? { host, port } : typeof d === "object" && d !== null && typeof d.host === "string" && Number.isInteger(d.port) ? { host: d.host, port: d.port } : null;
-        const d = bounded<DirectTcpipDecision>(this, false, () => handler({ username: username(ses), host, port, originHost, originPort }));
+        const d = bounded<DirectTcpipDecision>(this, "onDirectTcpip", false, () => handler({ username: username(ses), host, port, originHost, originPort }));
         return d instanceof Promise ? d.then(target) : target(d);
       },
       remotetcp: (ses, address, port) => {
         const handler = o.onTcpipForward;
-        return handler === undefined ? false : bounded(this, false, () => handler({ username: username(ses), address, port }));
+        return handler === undefined ? false : bounded(this, "onTcpipForward", false, () => handler({ username: username(ses), address, port }));
       },
       streamlocal: (ses, path) => {
         const handler = o.onStreamLocal;
@@ -517,12 +527,12 @@ export class Server {
           return null;
         }
         const target = (d: StreamLocalDecision): string | null => (d === true ? path : typeof d === "object" && d !== null && typeof d.path === "string" ? d.path : null);
-        const d = bounded<StreamLocalDecision>(this, false, () => handler({ username: username(ses), path }));
+        const d = bounded<StreamLocalDecision>(this, "onStreamLocal", false, () => handler({ username: username(ses), path }));
         return d instanceof Promise ? d.then(target) : target(d);
       },
       remotestreamlocal: (ses, path) => {
         const handler = o.onStreamLocalForward;
-        return handler === undefined ? false : bounded(this, false, () => handler({ username: username(ses), path }));
+        return handler === undefined ? false : bounded(this, "onStreamLocalForward", false, () => handler({ username: username(ses), path }));
       },
     };
   }
@@ -684,5 +694,6 @@ export function runShellCommand(session: ServerSession): void {
     child.stdin.destroy();
     child.stdout.destroy();
     child.stderr.destroy();
+    child.unref();
   };
 }

@@ -365,7 +365,7 @@ export function channel_connect_done(ses: sshsession, result: number, sock: Stre
 }
 
 /** Send CLOSE (after the type's closehandler) and close every local fd. @dropbear common-channel.c send_msg_channel_close */
-function send_msg_channel_close(ses: sshsession, channel: Channel): void {
+export function send_msg_channel_close(ses: sshsession, channel: Channel): void {
   TRACE("enter send_msg_channel_close");
   if (channel.type.closehandler !== null) {
     sesCall(ses, channel.type.closehandler, channel);

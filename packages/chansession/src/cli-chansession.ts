@@ -4,7 +4,7 @@ import { constants as osConstants } from "node:os";
 import { Readable, Writable } from "node:stream";
 import { cli_setup_agent } from "@dropbear-ts/agentfwd";
 import { buf_getbool, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring, buf_setpos, cbuf_new } from "@dropbear-ts/buffer";
-import { send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request, streamChannelGone, streamChannelOpened } from "@dropbear-ts/channel";
+import { send_msg_channel_close, send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request, streamChannelGone, streamChannelOpened } from "@dropbear-ts/channel";
 import { FD_CLOSED, FD_UNINIT, type ChanType, type Channel, type StreamChannel, type chanfd, type CliSession } from "@dropbear-ts/core";
 import { LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, dup_cloexec, libcFunc } from "@dropbear-ts/dbutil";
 import { dropbear_prio, StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
@@ -295,6 +295,11 @@ export interface CliChansessRequest extends StreamChannel {
   readonly env: readonly (readonly [string, string])[];
   exitstatus: number | null;
   exitsignal: { signal: string; core_dumped: boolean } | null;
+  /**
+   * The start request (exec, shell or subsystem) goes with want-reply, unlike dbclient's: "sent"
+   * while its answer is awaited, "refused" once the server said no (the channel is then closed).
+   */
+  start: "unsent" | "sent" | "accepted" | "refused";
 }
 
 /** The library request a session channel carries, or null for dbclient's own session on its stdio. */
@@ -586,11 +591,33 @@ function cliStreamSessRequests(ses: CliSession, channel: Channel, req: CliChanse
     channel.prio = dropbear_prio.DROPBEAR_PRIO_LOWDELAY;
   }
   start_send_channel_request(ses, channel, req.cmd === null ? "shell" : req.is_subsystem ? "subsystem" : "exec");
-  buf_putbyte(wp, 0);
+  // A caller is told of a refusal (dbclient's user sees the session end with no output).
+  buf_putbyte(wp, 1);
   if (req.cmd !== null) {
     buf_putstring(wp, req.cmd);
   }
   encrypt_packet(ses);
+  req.start = "sent";
+}
+
+/**
+ * MSG_CHANNEL_SUCCESS or FAILURE, in ignore_recv_response's place: dbclient's own channels ask
+ * no reply but a keepalive's, ignored as in Dropbear; a library session's start request is the
+ * first it asks for on its channel, so the first answer there is that request's, and a refusal
+ * closes the channel (as OpenSSH's ssh does), its exit then rejecting with the reason.
+ */
+export function cliRecvChannelReply(ses: CliSession, success: boolean): void {
+  const id = buf_getint(ses.payload!);
+  const channel = id < ses.chansize ? ses.channels[id] : null;
+  const req = channel ? libraryRequest(channel) : null;
+  if (channel && req !== null && req.start === "sent") {
+    req.start = success ? "accepted" : "refused";
+    if (!success && !channel.sent_close) {
+      send_msg_channel_close(ses, channel);
+    }
+    return;
+  }
+  TRACE("Ignored msg_request_response");
 }
 
 /** A library caller's pty changed size: window-change, as cli_chansess_winchange sends ours. */
