@@ -147,6 +147,17 @@ describe("before the key exchange (a raw TCP server)", () => {
     }
   });
 
+  it("a version line with a NUL and escape sequences: cut at the NUL as Dropbear's C string is, and shown printable only", async () => {
+    const srv = await rawServer((s) => s.end("SSH-1.5-\x1b[31mred\0\x1b]0;title\x07\r\n"));
+    try {
+      const r = await dbclient(srv.port);
+      expectCleanExit(r, /Incompatible remote version 'SSH-1\.5-\[31mred'\n/);
+      expect(r.stderr).not.toMatch(/[\x00-\x08\x0b-\x1f]/);
+    } finally {
+      srv.close();
+    }
+  });
+
   it("a packet length of 2^32 - 1, and a KEXINIT with no cipher in common", async () => {
     const huge = await rawServer((s) => s.write(Buffer.concat([Buffer.from("SSH-2.0-x\r\n"), Buffer.from([0xff, 0xff, 0xff, 0xff, 4, 0, 0, 0, 0, 0, 0, 0])])));
     const nocipher = await rawServer((s) => s.write(Buffer.concat([Buffer.from("SSH-2.0-x\r\n"), packet(kexinit({ cipher: "rot13-cbc" }))])));
@@ -214,7 +225,8 @@ const rsaHostKey = (): string =>
 
 describe("after authentication (the ssh2 library's server)", () => {
   let port = 0;
-  let mode: "opens" | "prompts" | "again" = "opens";
+  let mode: "opens" | "prompts" | "again" | "password" | "bigport" = "opens";
+  const passwords: string[] = [];
   let hostKey = "";
   const events: string[] = [];
   let srv: ssh2.Server;
@@ -224,15 +236,30 @@ describe("after authentication (the ssh2 library's server)", () => {
     srv = new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
       client.on("error", () => undefined);
       client.on("authentication", (ctx) => {
+        if (mode === "password") {
+          if (ctx.method !== "password") return ctx.reject(["password"]);
+          passwords.push(ctx.password);
+          return passwords.length < 3 ? ctx.reject(["password"]) : ctx.accept();
+        }
         if (mode !== "prompts") return ctx.accept();
         if (ctx.method !== "keyboard-interactive") return ctx.reject(["keyboard-interactive"]);
         ctx.prompt(Array.from({ length: 2000 }, (_, i) => ({ prompt: `code ${i}: `, echo: false })), "title", "", () => ctx.accept());
       });
       client.on("ready", () => {
+        // A port no int holds, for -R 0: C reads it as negative and takes none.
+        client.on("request", (accept, _reject, name) => (name === "tcpip-forward" && mode === "bigport" ? accept?.(0xffffffff) : undefined));
         client.on("session", (accept) => {
           accept().on("exec", (acceptExec) => {
             const ch = acceptExec();
             events.push("exec");
+            if (mode === "password" || mode === "bigport") {
+              setTimeout(() => {
+                ch.write("in\n");
+                ch.exit(0);
+                ch.end();
+              }, mode === "bigport" ? 300 : 0);
+              return;
+            }
             if (mode === "again") {
               // RFC 4252 5.1: sent once. Through ssh2's protocol object, whose API never repeats
               // it (it sends one only for a request it has queued).
@@ -287,6 +314,22 @@ describe("after authentication (the ssh2 library's server)", () => {
     const r = await commandRuns("again", "once\n");
     expect(r.stderr).not.toMatch(/Error:|\n\s+at /);
     expect(events).toEqual(["exec"]);
+  });
+
+  it("DROPBEAR_PASSWORD goes once: a server asking again gets an empty password, as C burns the variable", async () => {
+    mode = "password";
+    passwords.length = 0;
+    const r = await runOurClient(["-y", "-p", String(port), "u@127.0.0.1", "true"], { env: { DROPBEAR_PASSWORD: "pw" }, timeoutMs: 20_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(passwords).toEqual(["pw", "", ""]);
+  });
+
+  it("-R 0 answered with port 2^32 - 1: not taken, nothing printed (an int in C)", async () => {
+    mode = "bigport";
+    const r = await dbclient(port, ["-R", "0:127.0.0.1:9"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe("in\n");
+    expect(r.stderr).not.toMatch(/Allocated port/);
   });
 
   it("2000 keyboard-interactive prompts: 'Too many prompts', as Dropbear says", async () => {

@@ -354,6 +354,9 @@ export function getpass_or_cancel(ses: CliSession, prompt: string): string {
   if (DROPBEAR_USE_PASSWORD_ENV) {
     const password = process.env[DROPBEAR_PASSWORD_ENV];
     if (password !== undefined) {
+      // C's caller burns the environment's own copy after sending it: a server asking again
+      // gets an empty password, not the real one over and over.
+      process.env[DROPBEAR_PASSWORD_ENV] = "";
       return password;
     }
   }

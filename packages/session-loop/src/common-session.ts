@@ -5,6 +5,7 @@ import {
   DEBUG1,
   TRACE,
   TRACE2,
+  cleantext,
   debug_start_net,
   dequeue,
   dropbear_assert,
@@ -383,7 +384,9 @@ function read_session_identification(ses: sshsession): void {
     }
     ses.identlines++;
     if (line.length >= 4 && line.startsWith("SSH-")) {
-      ses.remoteident = line;
+      // C keeps the line as a C string: what follows a NUL is neither hashed nor shown.
+      const nul = line.indexOf("\0");
+      ses.remoteident = nul < 0 ? line : line.slice(0, nul);
       break;
     }
     if (ses.identlines >= maxlines) {
@@ -394,7 +397,8 @@ function read_session_identification(ses: sshsession): void {
   }
   // 2.x is assumed compatible; 1.99 means a server that also speaks 2.0.
   if (!ses.remoteident.startsWith("SSH-2.") && !ses.remoteident.startsWith("SSH-1.99-")) {
-    dropbear_exit(`Incompatible remote version '${ses.remoteident}'`);
+    // Beyond Dropbear: the peer's text shown printable only, as its banner is.
+    dropbear_exit(`Incompatible remote version '${cleantext(Buffer.from(ses.remoteident, "latin1"), false)}'`);
   }
   DEBUG1(() => `remoteident: ${ses.remoteident}`);
 }

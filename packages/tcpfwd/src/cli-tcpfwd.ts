@@ -163,7 +163,8 @@ export function cli_recv_msg_request_success(ses: CliSession): void {
   }
   fwd.have_reply = true;
   if (fwd.listenport === 0) {
-    const allocport = buf_getint(ses.payload!);
+    // An int in C: a port of 2^31 or more reads as negative and is not taken.
+    const allocport = buf_getint(ses.payload!) | 0;
     if (allocport > 0) {
       fwd.listenport = allocport;
       dropbear_log(LOG_INFO, `Allocated port ${allocport} for remote forward to ${str(fwd.connectaddr)}:${fwd.connectport}`);
