@@ -109,6 +109,14 @@ describe("hostile peers in the connection protocol", () => {
     expect(log).toMatch(new RegExp(`Exit \\(${USER}\\) from <127\\.0\\.0\\.1:\\d+>: .*[Uu]nknown channel 12345`));
   });
 
+  itAsyncssh("a pty session the client closes while its command runs: the pty is hung up and CLOSE answered at once, as Dropbear does", async () => {
+    const { res } = await hostileCase("pty-close");
+    expect(res.close_answered_in).not.toBeNull();
+    expect(res.close_answered_in).toBeLessThan(5);
+    expect(res.alive).toBe("alive\n");
+    expect(res.closed).toBe(false);
+  });
+
   itAsyncssh("a window adjust past 2^32-1 is clamped, as in Dropbear: the session goes on", async () => {
     const { res } = await hostileCase("window-adjust-overflow");
     expect(res.alive).toBe("alive\n");

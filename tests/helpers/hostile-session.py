@@ -178,6 +178,20 @@ async def main():
         await asyncio.sleep(20)
         r = await asyncio.wait_for(conn.run("grep VmRSS /proc/$PPID/status", check=False), 20)
         res["rss_after_kib"] = int(r.stdout.split()[1]) if r.stdout.startswith("VmRSS") else None
+    elif case == "pty-close":
+        # A pty session closed by the client (CLOSE, no EOF) while its command runs: the server
+        # hangs the pty up, as Dropbear closing its master does, and answers CLOSE once the
+        # command is gone, rather than leaving it running on a channel nobody reads.
+        chan, _ = await conn.create_session(asyncssh.SSHClientSession, "sleep 60", term_type="xterm")
+        await asyncio.sleep(0.5)
+        started = asyncio.get_running_loop().time()
+        chan.close()
+        try:
+            await asyncio.wait_for(chan.wait_closed(), 10)
+            res["close_answered_in"] = round(asyncio.get_running_loop().time() - started, 2)
+        except asyncio.TimeoutError:
+            res["close_answered_in"] = None
+        res["alive"] = await alive(conn)
     elif case == "env-too-long":
         # OpenSSH's `-o SetEnv=LC_X=<10000 bytes>`: Dropbear refuses an env request without
         # reading it, so the command runs.

@@ -316,6 +316,12 @@ function check_close(ses: sshsession, channel: Channel): void {
     close_chan_fd(ses, channel, channel.writefd, SHUT_WR);
   }
 
+  // C's one pty master fd closes with the write side: after the peer's CLOSE ours goes too, so
+  // the command is hung up rather than left running on a channel nobody reads.
+  if (channel.recv_close && channel.writefd_dups_readfd && channel.writefd === FD_CLOSED && chanfdIsOpen(channel.readfd)) {
+    close_chan_fd(ses, channel, channel.readfd, SHUT_RD);
+  }
+
   if (!channel.sent_eof && channel.readfd === FD_CLOSED && (ERRFD_IS_WRITE(channel) || channel.errfd === FD_CLOSED)) {
     send_msg_channel_eof(ses, channel);
   }

@@ -976,6 +976,7 @@ function ptycommand(ses: SvrSession, channel: Channel, chansess: ChanSess): numb
   chansess.masterfd = masterfd;
   channel.writefd = childFd(writedup, null);
   channel.readfd = masterfd;
+  channel.writefd_dups_readfd = true;
   // Don't need to set stderr here.
   channel.bidir_fd = false;
   TRACE("leave ptycommand");

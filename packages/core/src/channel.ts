@@ -96,6 +96,11 @@ export class Channel {
   errfd: chanfd = FD_CLOSED;
   /** readfd and writefd are one socket: half-closes are shutdowns, not closes. */
   bidir_fd = false;
+  /**
+   * TS-only: writefd is a dup of readfd (a pty master, ptycommand). The peer's EOF closes only
+   * the dup; its CLOSE closes both, as closing C's one master fd does, which hangs up the pty.
+   */
+  writefd_dups_readfd = false;
   /** Peer data waiting for writefd (sized to the receive window). */
   writebuf: circbuffer | null = null;
   /** Peer stderr waiting for errfd (client sessions); null means errfd is read, not written. */
