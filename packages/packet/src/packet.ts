@@ -156,7 +156,9 @@ function buf_compress(ses: sshsession, src: buffer, len: number): Buffer {
 
 function fatalIo(what: "reading" | "writing", e: unknown): never {
   if (e instanceof FdError) {
-    dropbear_exit(`Error ${what}: ${strerror_code(e.code, e.message)}`);
+    // A write Node finished later failed meanwhile: C's write() would have said so itself.
+    const failed = e.syscall === "write" || e.syscall === "writev" ? "writing" : e.syscall === "read" ? "reading" : what;
+    dropbear_exit(`Error ${failed}: ${strerror_code(e.code, e.message)}`);
   }
   throw e;
 }

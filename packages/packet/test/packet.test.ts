@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import * as net from "node:net";
-import { Writable } from "node:stream";
+import { Duplex, Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { buf_getbyte, buf_getint, buf_getstring, buf_new, buf_putbyte, buf_putbytes, buf_putint, buf_putstring, type buffer } from "@dropbear-ts/buffer";
 import { CliSession, DROPBEAR_COMP_ZLIB, OUR_RECV_MAX_PAYLOAD_LEN, OUR_TRANS_MAX_PAYLOAD_LEN, SvrSession, cli_runopts, runopts, svr_runopts, type key_context_directional, type sshsession } from "@dropbear-ts/core";
@@ -438,6 +438,26 @@ describe("packet.c over a real socket", () => {
     const payload = rx.payload!;
     expect(payload.len - payload.pos).toBe(body.length);
     expect(payload.data.subarray(payload.pos, payload.len).equals(body)).toBe(true);
+  });
+
+  it("a write that failed after Node took it is reported as a write error when the next read finds it, as C's write() says", async () => {
+    // Node reports a socket write's EPIPE later, as the stream's error, which the next read
+    // then throws: the message must still say which call failed.
+    const sock = new Duplex({
+      read() {},
+      write(_chunk, _enc, done) {
+        done(Object.assign(new Error("write EPIPE"), { code: "EPIPE", syscall: "write" }));
+      },
+    });
+    sock.on("error", () => undefined);
+    const ses = new SvrSession(new runopts(), new svr_runopts());
+    ses.writepayload = buf_new(OUR_TRANS_MAX_PAYLOAD_LEN);
+    ses.dataallowed = true;
+    ses.sock_in = ses.sock_out = new StreamFd(sock);
+    send(ses, "x");
+    write_packet(ses);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(() => read_packet(ses)).toThrow("Error writing: Broken pipe");
   });
 
   it("a length over RECV_MAX_PACKET_LEN is refused before any allocation", async () => {
