@@ -1,10 +1,11 @@
 import { execFileSync } from "node:child_process";
+import { once } from "node:events";
 import * as net from "node:net";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
 import { childrenOf, connectionsOf, cpuTicks, openFds, waitSpare } from "./helpers/procs.js";
-import { ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { exited, ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 
 // Issue 10: faults in the listening daemon. Out of descriptors (accept and spawn failing), and
 // connection processes dying before the handshake, must each cost one log line and the
@@ -135,6 +136,30 @@ describe("daemon faults", () => {
       expect(d.log()).not.toMatch(/Unhandled|TypeError/);
     } finally {
       await d.stop();
+    }
+  }, 60_000);
+
+  it("spares killed with the daemon (SIGTERM to both, as systemctl stop sends, or to the daemon alone) are no warning: the log ends 'Terminated by signal'", async () => {
+    for (const [both, i] of [true, false, false, false, false, false].map((b, n) => [b, n] as const)) {
+      const d = await startOurDropbear(["-r", hk]);
+      const pid = d.child.pid!;
+      const spare = await waitSpare(pid);
+      if (both) process.kill(spare, "SIGTERM");
+      else {
+        // A connection taken, and the next spare starting (SPARE_REFILL_DELAY_MS after it) or
+        // not yet, when the daemon is told to stop.
+        const s = net.connect(d.port, "127.0.0.1");
+        s.on("error", () => undefined);
+        await once(s, "connect");
+        await sleep(250 + 50 * i);
+        s.destroy();
+      }
+      process.kill(pid, "SIGTERM");
+      expect(await exited(d.child)).not.toBeNull();
+      // The daemon's own last line (a connection process may log after it).
+      const own = d.log().split("\n").filter((l) => l.startsWith(`[${pid}] `));
+      expect(own.at(-1)).toMatch(/Early exit: Terminated by signal$/);
+      expect(d.log()).not.toMatch(/Spare connection process/);
     }
   }, 60_000);
 

@@ -157,6 +157,8 @@ const SPARE_RETRY_MAX_MS = 5000;
  * first command, which take about 0.1 s from the handoff here (docs/process-model.md).
  */
 const SPARE_REFILL_DELAY_MS = 300;
+/** How long a spare's death waits to be reported, in case the daemon's own exit signal is on its way. */
+const SPARE_EXIT_GRACE_MS = 50;
 /**
  * The nice value a spare starts and warms up at, so that its start-up (a Node start, then the
  * warm-up) never takes CPU from the connections being served; it gets the daemon's own back at
@@ -254,7 +256,11 @@ class ConnProcs {
   private failing = false;
   private stopped = false;
 
-  constructor(private readonly program: ProgramSpec) {}
+  constructor(
+    private readonly program: ProgramSpec,
+    /** Whether the daemon has been told to exit (its exit flag, set before its loop stops us). */
+    private readonly exiting: () => boolean,
+  ) {}
 
   /** Make sure a spare is started or one will be (after a back-off). */
   refill(): void {
@@ -272,11 +278,16 @@ class ConnProcs {
     });
     p.child.once("exit", (code, signal) => {
       if (this.spare !== p) return;
-      // Died unused: a broken install or someone's kill. Start the next after the back-off.
       this.spare = null;
       discard(p);
-      this.fail(`Spare connection process ${p.child.pid} exited (${signal ?? code})`);
-      this.refillLater();
+      // Killed with the daemon (our stop(), or a signal to the whole group as `systemctl stop`
+      // sends, whose delivery to the daemon may come a moment later): nothing to say.
+      setTimeout(() => {
+        if (this.stopped || this.exiting()) return;
+        // Died unused: a broken install or someone's kill. Start the next after the back-off.
+        this.fail(`Spare connection process ${p.child.pid} exited (${signal ?? code})`);
+        this.refillLater();
+      }, SPARE_EXIT_GRACE_MS);
     });
   }
 
@@ -488,12 +499,12 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
   detachedCopyReady();
   backgroundedCwd(svr_opts);
   const children: PreauthChild[] = [];
-  const procs = new ConnProcs(program);
-  procs.refill();
   // The daemon's exit flag and wake-up (C's global ses here), set by the handler sessions use.
   const wake = new SignalPipeFd();
   const daemon: SignalTarget = { exitflag: false, signal_pipe: wake };
   sigintterm_handler(daemon);
+  const procs = new ConnProcs(program, () => daemon.exitflag);
+  procs.refill();
 
   for (;;) {
     const fds = new Set<Fd>([...listensocks, wake, ...children.map((c) => c.pipe)]);
