@@ -479,9 +479,11 @@ function handlesClosed(handles: readonly Handle[]): Promise<void> {
           }
           const timer = setTimeout(() => {
             if (h instanceof Socket) {
+              // Its last bytes cannot leave (a peer not reading): dropped, and its "close" follows.
               h.destroy();
+            } else {
+              resolve();
             }
-            resolve();
           }, 2000);
           h.once("close", () => {
             clearTimeout(timer);
