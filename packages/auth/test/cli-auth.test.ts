@@ -320,11 +320,12 @@ describe("client agent keys", () => {
 });
 
 describe("client password auth", () => {
-  it("takes the password from DROPBEAR_PASSWORD", async () => {
+  it("takes the password from DROPBEAR_PASSWORD, once: the variable is burnt after it, as C's m_burn leaves it", async () => {
     process.env.DROPBEAR_PASSWORD = "secret";
     const svr = server();
     const logs = await authenticate(client([]), svr);
     expect(logs).toEqual(["Password auth succeeded for 'root' from 127.0.0.1:40000"]);
+    expect(process.env.DROPBEAR_PASSWORD).toBe("");
   });
 
   it("prompts user@host's password: without echo", async () => {
@@ -392,6 +393,8 @@ describe("client odds and ends", () => {
       `Welcome[31m\n${Array.from({ length: 19 }, (_, i) => `line ${i}`).join("\n")}\n[Banner from the server is too long]\n`,
     );
     stderr = "";
+    // Burnt by its first use, as C burns it: set again for this second client.
+    process.env.DROPBEAR_PASSWORD = "secret";
     await authenticate(client([], (o) => (o.quiet = true)), server((o) => (o.banner = banner)));
     expect(stderr).toBe("");
   });
