@@ -739,6 +739,11 @@ export function common_recv_msg_channel_data(ses: sshsession, channel: Channel, 
       buf_incrpos(payload, buflen);
       len -= buflen;
     }
+  } else {
+    // Beyond Dropbear: the write failed and closed the fd here, where channelio's check_close
+    // does not follow. C leaves such a channel (its local peer reset, its read side closed
+    // before) without the CLOSE it now owes, for ever if the peer waits for a window.
+    check_close(ses, channel);
   }
   TRACE("leave recv_msg_channel_data");
 }

@@ -392,6 +392,24 @@ describe("EOF and CLOSE", () => {
     expect(ses.channels[0]).toBeNull();
   });
 
+  it("a local side that reset: the failed write of the peer's next data closes the channel (C waits for ever)", async () => {
+    const ses = session();
+    const { ch, peer } = await openedChannel(ses);
+    // The local program resets: our read sees it first, so EOF goes out and reading stops.
+    peer.resetAndDestroy();
+    const out = await iterateUntil(ses, (sofar) => sofar.some((p) => p.data[0] === SSH_MSG_CHANNEL_EOF));
+    expect(out.map((p) => buf_getbyte(p))).toEqual([SSH_MSG_CHANNEL_EOF]);
+    expect(ch.readfd).toBe(FD_CLOSED);
+    // Node learns of the dead socket on a write; the data after that fails on receipt.
+    for (let i = 0; i < 20 && ch.writefd !== FD_CLOSED; i++) {
+      data(ses, Buffer.from("more"));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(ch.writefd).toBe(FD_CLOSED);
+    expect(sent(ses).map((p) => buf_getbyte(p))).toContain(SSH_MSG_CHANNEL_CLOSE);
+    expect(ch.sent_close).toBe(true);
+  });
+
   it("answers the peer's CLOSE with CLOSE and removes the channel once peer data is written", async () => {
     const ses = session();
     const { peer } = await openedChannel(ses);
