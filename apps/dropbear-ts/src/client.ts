@@ -424,14 +424,14 @@ function forwardArgs(what: string, fwd: ForwardOptions): Required<ForwardOptions
   return { listenHost, listenPort, host, port };
 }
 
-/**
- * The strings one request carries must fit in the packet being built (our largest payload, less
- * room for the message's other fields): found too long in the loop, they would end the session.
- */
+/** The most string bytes one request may carry: our largest payload, less room for the message's other fields. */
+const REQUEST_STRINGS_MAX = OUR_TRANS_MAX_PAYLOAD_LEN - 256;
+
+/** The strings one request carries must fit in the packet being built: found too long in the loop, they would end the session. */
 function fitsOnePacket(what: string, ...strings: string[]): void {
   const bytes = strings.reduce((n, str) => n + Buffer.byteLength(str, "utf8"), 0);
-  if (bytes > OUR_TRANS_MAX_PAYLOAD_LEN - 256) {
-    throw new TypeError(`${what}: ${bytes} bytes of arguments do not fit in one SSH packet (at most ${OUR_TRANS_MAX_PAYLOAD_LEN - 256})`);
+  if (bytes > REQUEST_STRINGS_MAX) {
+    throw new TypeError(`${what}: ${bytes} bytes of arguments do not fit in one SSH packet (at most ${REQUEST_STRINGS_MAX})`);
   }
 }
 
