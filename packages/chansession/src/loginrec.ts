@@ -95,9 +95,11 @@ export function login_init_entry(li: logininfo, pid: number, username: string | 
 
 /** The time now, to the microsecond. @dropbear loginrec.c login_set_current_time */
 export function login_set_current_time(li: logininfo): void {
-  const ms = Date.now();
-  li.tv_sec = Math.floor(ms / 1000);
-  li.tv_usec = (ms % 1000) * 1000;
+  // Date.now() keeps only milliseconds; C's gettimeofday gives the wall clock's microseconds.
+  const tv = Buffer.alloc(16);
+  libcFunc<(tv: Buffer, tz: null) => number>("int gettimeofday(_Out_ uint8_t *tv, void *tz)")(tv, null);
+  li.tv_sec = Number(tv.readBigInt64LE(0));
+  li.tv_usec = Number(tv.readBigInt64LE(8));
 }
 
 /** Time-stamp the record and write it everywhere this system keeps one. @dropbear loginrec.c login_write */

@@ -1,6 +1,6 @@
 import { userInfo } from "node:os";
 import { describe, expect, it } from "vitest";
-import { LTYPE_LOGIN, LTYPE_LOGOUT, construct_utmpx, line_abbrevname, line_fullname, line_stripname, login_alloc_entry } from "../src/loginrec.js";
+import { LTYPE_LOGIN, LTYPE_LOGOUT, construct_utmpx, line_abbrevname, line_fullname, line_stripname, login_alloc_entry, login_set_current_time } from "../src/loginrec.js";
 
 describe("loginrec.c", () => {
   it("names the line three ways", () => {
@@ -35,6 +35,24 @@ describe("loginrec.c", () => {
     // A logout keeps line, id, pid and user but not the host.
     expect(out.subarray(76, 76 + 256).every((b) => b === 0)).toBe(true);
     expect(out.subarray(44, 44 + 32).toString().replace(/\0+$/, "")).toBe(me);
+  });
+
+  it("time-stamps to the microsecond, from the wall clock", () => {
+    const li = login_alloc_entry(1, userInfo().username, null, "pts/1");
+    const seen = new Set<number>();
+    for (let i = 0; i < 50; i++) {
+      const before = Date.now();
+      login_set_current_time(li);
+      const after = Date.now();
+      const ms = li.tv_sec * 1000 + li.tv_usec / 1000;
+      expect(ms).toBeGreaterThanOrEqual(before);
+      expect(ms).toBeLessThan(after + 1);
+      expect(li.tv_usec).toBeGreaterThanOrEqual(0);
+      expect(li.tv_usec).toBeLessThan(1_000_000);
+      seen.add(li.tv_usec % 1000);
+    }
+    // Milliseconds times 1000 would leave the last three digits 0 every time.
+    expect([...seen].some((us) => us !== 0)).toBe(true);
   });
 
   it("ends the session for an unknown user, as C does", () => {
