@@ -445,12 +445,17 @@ function writechannel_writev(ses: sshsession, channel: Channel, fd: StreamFd, cb
 
 /**
  * Write peer data out to the local fd, then reopen the peer's window by what was written once
- * that reaches a third of our window. @dropbear common-channel.c writechannel
+ * that reaches a third of our window, while the channel is not closing.
+ * @dropbear common-channel.c writechannel
  */
 function writechannel(ses: sshsession, channel: Channel, fd: StreamFd, cbuf: circbuffer, moredata: Buffer | null): { ret: number; consumed: number } {
   TRACE(() => `enter writechannel fd ${fd.fd}`);
   const res = writechannel_writev(ses, channel, fd, cbuf, moredata);
-  if (channel.recvdonelen >= RECV_WINDOWEXTEND(channel)) {
+  // C also adjusts while it writes out what came before the peer's CLOSE. No more data can come
+  // then, and a peer that forgot the channel at its CLOSE (Erlang/OTP's daemon) takes the
+  // adjust for an unknown channel and disconnects: with our 2 MiB window, before the last of
+  // the output is written. OpenSSH sends none after a CLOSE either way.
+  if (channel.recvdonelen >= RECV_WINDOWEXTEND(channel) && !channel.recv_close && !channel.sent_close) {
     send_msg_channel_window_adjust(ses, channel, channel.recvdonelen);
     channel.recvwindow += channel.recvdonelen;
     channel.recvdonelen = 0;

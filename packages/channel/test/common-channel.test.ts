@@ -1,5 +1,5 @@
 import { PassThrough } from "node:stream";
-import { buf_getbyte, buf_getint, buf_getstring, buf_new, buf_putint, buf_putstring, buf_putbytes, buf_setpos, type buffer } from "@dropbear-ts/buffer";
+import { buf_getbyte, buf_getint, buf_getstring, buf_new, buf_putint, buf_putstring, buf_putbytes, buf_setpos, cbuf_getused, type buffer } from "@dropbear-ts/buffer";
 import {
   Channel,
   CliSession,
@@ -417,6 +417,25 @@ describe("EOF and CLOSE", () => {
     data(ses, Buffer.from("bye"));
     receive(ses, recv_msg_channel_close, (b) => buf_putint(b, 0));
     expect(sent(ses).map((p) => buf_getbyte(p))).toEqual([SSH_MSG_CHANNEL_CLOSE]);
+    expect(ses.chancount).toBe(0);
+  });
+
+  it("sends no window adjust for peer data written out after the peer's CLOSE", async () => {
+    const ses = session(3000);
+    const { ch, peer } = await openedChannel(ses);
+    // The local side takes nothing for now: fill what Node holds for it, so the peer's data waits.
+    const raw = (ch.writefd as StreamFd).stream as import("node:net").Socket;
+    let filler = 0;
+    while (raw.write(Buffer.alloc(64 * 1024))) filler += 64 * 1024;
+    filler += 64 * 1024;
+    data(ses, Buffer.alloc(1000, 7));
+    expect(cbuf_getused(ch.writebuf!)).toBe(1000);
+    receive(ses, recv_msg_channel_close, (b) => buf_putint(b, 0));
+    expect(sent(ses)).toHaveLength(0);
+    const got = readBytes(peer, filler + 1000);
+    const out = await iterateUntil(ses, (sofar) => sofar.some((p) => p.data[0] === SSH_MSG_CHANNEL_CLOSE));
+    expect(out.map((p) => buf_getbyte(p))).toEqual([SSH_MSG_CHANNEL_CLOSE]);
+    expect((await got).subarray(filler)).toEqual(Buffer.alloc(1000, 7));
     expect(ses.chancount).toBe(0);
   });
 });
