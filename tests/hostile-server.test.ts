@@ -223,9 +223,12 @@ describe("before the key exchange (a raw TCP server)", () => {
 const rsaHostKey = (): string =>
   generateKeyPairSync("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs1", format: "pem" }, publicKeyEncoding: { type: "pkcs1", format: "pem" } }).privateKey;
 
+/** What the "drop" server writes before it disconnects: more than a pipe and Node's stream hold. */
+const DROP_OUTPUT = Buffer.alloc(1 << 20, "0123456789abcdef");
+
 describe("after authentication (the ssh2 library's server)", () => {
   let port = 0;
-  let mode: "opens" | "prompts" | "again" | "password" | "bigport" = "opens";
+  let mode: "opens" | "prompts" | "again" | "password" | "bigport" | "drop" = "opens";
   const passwords: string[] = [];
   let hostKey = "";
   const events: string[] = [];
@@ -258,6 +261,11 @@ describe("after authentication (the ssh2 library's server)", () => {
                 ch.exit(0);
                 ch.end();
               }, mode === "bigport" ? 300 : 0);
+              return;
+            }
+            if (mode === "drop") {
+              // Output, then the connection ends without the channel's EOF or CLOSE.
+              ch.write(DROP_OUTPUT, () => setTimeout(() => client.end(), 200));
               return;
             }
             if (mode === "again") {
@@ -314,6 +322,24 @@ describe("after authentication (the ssh2 library's server)", () => {
     const r = await commandRuns("again", "once\n");
     expect(r.stderr).not.toMatch(/Error:|\n\s+at /);
     expect(events).toEqual(["exec"]);
+  });
+
+  it("a server that disconnects after its output: the output a slow reader had not taken yet still reaches it", async () => {
+    mode = "drop";
+    const child = spawn(process.execPath, [OURS.dbclient, "-y", "-i", userKey, "-p", String(port), "u@127.0.0.1", "true"], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    // Nothing read for a second: dbclient's stdout blocks and the rest waits in the channel's ring.
+    child.stdout.pause();
+    await new Promise((r) => setTimeout(r, 1000));
+    const chunks: Buffer[] = [];
+    child.stdout.on("data", (d: Buffer) => chunks.push(d));
+    child.stdout.resume();
+    const [status] = (await once(child, "exit")) as [number | null];
+    expect(stderr).toMatch(/exited: Disconnect received/);
+    // dropbear_close, as C's recv_msg_disconnect ends it.
+    expect(status).toBe(0);
+    expect(Buffer.concat(chunks).equals(DROP_OUTPUT)).toBe(true);
   });
 
   it("DROPBEAR_PASSWORD goes once: a server asking again gets an empty password, as C burns the variable", async () => {

@@ -21,6 +21,7 @@ const { Client, Server: Ssh2Server } = ssh2;
 const USER = "dbtsssh2";
 const work = scratch("dbts-ssh2-");
 let userKey = "";
+let home = "";
 let ours: Server;
 let echo: Target;
 
@@ -76,6 +77,7 @@ function exec(c: InstanceType<typeof Client>, command: string, input?: Buffer): 
 beforeAll(async () => {
   if (!IS_ROOT) return;
   const u = addTestUser(USER);
+  home = u.home;
   userKey = opensshKeygen(join(work.dir, "id_ed25519"), { comment: "ssh2" });
   authorizeKeys(u, `${userKey}.pub`);
   ours = (await startOurDropbearWithHostKeys(work.dir, ["ed25519", "ecdsa", "rsa"])).server;
@@ -97,6 +99,34 @@ describe("ssh2's Client against our dropbear", () => {
     } finally {
       c.end();
     }
+  });
+
+  itAsRoot([], "data, EOF and a disconnect at once: a command not yet reading still gets all of it", async () => {
+    const c = await connect();
+    const file = join(home, "upload");
+    const data = payload(1 << 20);
+    await new Promise<void>((resolve, reject) =>
+      c.exec("sleep 1; cat > upload", (e, st) => {
+        if (e) return reject(e);
+        // Within our window, so all of it is sent before the command reads any.
+        st.end(data, () => {
+          c.end();
+          resolve();
+        });
+      }),
+    );
+    // The connection process goes once the command has taken it all (at most EXIT_FLUSH_MS).
+    let got: Buffer | null = null;
+    for (let i = 0; i < 50 && got?.length !== data.length; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      try {
+        got = readFileSync(file);
+      } catch {
+        got = null;
+      }
+    }
+    expect(got?.length).toBe(data.length);
+    expect(sha(got!)).toBe(sha(data));
   });
 
   itAsRoot([], "every key exchange, cipher, MAC and host key type both have: 256 KiB through sha256sum", async () => {

@@ -10,6 +10,7 @@ import {
 import { buf_eatstring, buf_getbool, buf_putbyte, buf_putstring } from "@dropbear-ts/buffer";
 import {
   chaninitialise,
+  handOverPeerData,
   recv_msg_channel_close,
   recv_msg_channel_data,
   recv_msg_channel_eof,
@@ -480,6 +481,8 @@ export async function cli_session(
   try {
     return await session_loop(ses, loophandler);
   } catch (e) {
+    // The end of the output may still be in a channel's ring (a server that disconnected).
+    handOverPeerData(ses);
     await new Promise<void>((resolve) => cliTtyCleanupAfterOutput(ses, resolve));
     // What our stdout/stderr streams accepted would be in the kernel already in C: let it out
     // (for a normal end as long as the reader takes; otherwise briefly) before the exit.

@@ -548,6 +548,38 @@ export function recv_msg_channel_close(ses: sshsession): void {
   TRACE("leave recv_msg_channel_close");
 }
 
+/**
+ * TS-only: give the local side what the peer sent that a channel still holds, as the session
+ * ends (remove_channel). C's rings hold at most its 24 KiB window, ours up to `-W`'s 2 MiB: a
+ * peer that sends data, EOF and CLOSE and then drops the connection (JSch's disconnect) lost the
+ * end of an upload, and dbclient the end of the output when a server disconnected.
+ */
+function handOverRings(channel: Channel): void {
+  for (const [cbuf, fd] of [
+    [channel.writebuf, channel.writefd],
+    [channel.extrabuf, channel.errfd],
+  ] as const) {
+    if (cbuf === null || cbuf_getused(cbuf) === 0 || !chanfdIsOpen(fd)) {
+      continue;
+    }
+    const { p1, p2 } = cbuf_readptrs(cbuf);
+    // Copies: the ring's memory is reused.
+    if (fd.handOver([Buffer.from(p1), Buffer.from(p2)].filter((b) => b.length > 0))) {
+      TRACE(() => `handed ${p1.length + p2.length} ring bytes to fd ${fd.fd}`);
+      cbuf_incrread(cbuf, p1.length + p2.length);
+    }
+  }
+}
+
+/** Give every channel's local side what the peer sent that its rings still hold (handOverRings): before an exiting client's last flush. */
+export function handOverPeerData(ses: sshsession): void {
+  for (const channel of ses.channels) {
+    if (channel !== null) {
+      handOverRings(channel);
+    }
+  }
+}
+
 /** Whether a Node stream is our own stdout, which the client never closes. */
 function isStdout(fd: chanfd): boolean {
   return chanfdIsOpen(fd) && fd.stream === process.stdout;
@@ -560,6 +592,7 @@ function isStdout(fd: chanfd): boolean {
 export function remove_channel(ses: sshsession, channel: Channel): void {
   TRACE("enter remove_channel");
   TRACE(() => `channel index is ${channel.index}`);
+  handOverRings(channel);
   if (channel.writebuf !== null) {
     cbuf_free(channel.writebuf);
     channel.writebuf = null;

@@ -504,6 +504,34 @@ export function invokedName(progname: string, script: string | undefined = proce
   return name !== "" && !name.includes(".") ? name : progname;
 }
 
+/** Output that closed streams still hold for their readers, each settling once flushed or gone. */
+const owedOutput = new Set<Promise<void>>();
+
+/** How long a program that ends on an exit waits for owed output (oweOutput) before it goes. */
+export const EXIT_FLUSH_MS = 2000;
+
+/**
+ * Output a closed stream still holds: C's close(2) leaves such bytes with the kernel, which
+ * delivers them after the process has gone, where Node's would die with the process. A program
+ * that ends on an exit waits for them, at most EXIT_FLUSH_MS. `flushed` must not reject.
+ */
+export function oweOutput(flushed: Promise<void>): void {
+  owedOutput.add(flushed);
+  void flushed.then(() => owedOutput.delete(flushed));
+}
+
+/** process.exit() once the owed output is out, or EXIT_FLUSH_MS has passed. */
+function exitOnceFlushed(): void {
+  if (owedOutput.size === 0) {
+    process.exit();
+  }
+  const timer = setTimeout(() => process.exit(), EXIT_FLUSH_MS);
+  void Promise.all(owedOutput).then(() => {
+    clearTimeout(timer);
+    process.exit();
+  });
+}
+
 /**
  * Run a program's `main(argv)` and set the process exit status the way C's exit paths would:
  * a QuietExit is a plain exit(), a DropbearExit goes through `exitHandler` (the program's
@@ -553,7 +581,7 @@ export function dropbearMain(
     },
     (e: unknown) => {
       process.exitCode = fail(e);
-      setImmediate(() => process.exit());
+      setImmediate(exitOnceFlushed);
     },
   );
 }

@@ -2,7 +2,7 @@ import { Socket, type OnReadOpts, type Server } from "node:net";
 import type { Readable, Writable } from "node:stream";
 import { closeSync } from "node:fs";
 import { getSystemErrorName } from "node:util";
-import { LARGE_COUNT_ZERO, TRACE, dup_cloexec, nofileSoftLimit } from "@dropbear-ts/dbutil";
+import { LARGE_COUNT_ZERO, TRACE, dup_cloexec, nofileSoftLimit, oweOutput } from "@dropbear-ts/dbutil";
 
 /**
  * The high-water mark of every socket stream we make, both directions. Our back pressure is
@@ -776,6 +776,24 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
     this.wstream?.uncork();
   };
 
+  /**
+   * Give the stream all of `chunks`, past its high-water mark: only for peer data a channel
+   * still holds as it goes (remove_channel), which C's close would leave with the kernel. The
+   * close that follows flushes it, and an exiting process waits for that (oweOutput). Returns
+   * false if the stream takes no more writes.
+   */
+  handOver(chunks: readonly Uint8Array[]): boolean {
+    const w = this.wstream;
+    if (!w || this.closed || this.err || w.writableEnded || w.destroyed) {
+      return false;
+    }
+    for (const c of chunks) {
+      w.write(c);
+      this.handed += c.length;
+    }
+    return true;
+  }
+
   /** Non-blocking write of one buffer; see `writev`. */
   write(data: Uint8Array): number {
     return this.writev([data]);
@@ -847,10 +865,14 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
     const unflushed = w !== null && this.err === null && !w.destroyed && (w.writableLength > 0 || (w.writableEnded && !w.writableFinished));
     if (unflushed) {
       const ev = stream as NodeJS.EventEmitter;
+      let owed: () => void = () => undefined;
+      oweOutput(new Promise<void>((resolve) => (owed = resolve)));
       const gone = (): void => {
+        owed();
         stream.destroy();
       };
       const flushed = (): void => {
+        owed();
         if (this.rstream === null || this.eof || stream.destroyed) {
           gone();
           return;
@@ -866,6 +888,7 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
       };
       w.once("finish", flushed);
       w.once("error", gone);
+      w.once("close", owed);
       if (!w.writableEnded) {
         w.end();
       }
