@@ -134,6 +134,15 @@ for (const target of TARGETS) {
       }
     });
 
+    itSess(target.peers, "a command's bytes that are not UTF-8 reach the server unchanged, as C's char* does", async () => {
+      const s = await target.start();
+      // Node's spawn takes strings only: sh makes the bytes \377\376\351 in the argument.
+      const script = `exec "$@" "printf %s $(printf '\\377\\376\\351')-ok | od -An -tx1"`;
+      const r = await runBin("/bin/sh", ["-c", script, "sh", process.execPath, OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.toString().trim()).toBe("ff fe e9 2d 6f 6b");
+    });
+
     itSess(target.peers, "a stderr nobody reads loses dbclient's messages, not the session (SIGPIPE ignored, as C's)", async () => {
       const s = await target.start();
       // -y -y: "Caution, skipping hostkey check" is written after the reader has gone.

@@ -176,8 +176,8 @@ export class cli_runopts {
   own_user: string | null = null;
   /** The login name on the server. */
   username: string | null = null;
-  /** Remote command: the arguments after the host, joined with single spaces. */
-  cmd: string | null = null;
+  /** Remote command: the arguments after the host, joined with single spaces; bytes, as C's char*. */
+  cmd: Buffer | null = null;
   /** 1 with -t, 0 with -T; 9 until decided ("not touched yet"), as in Dropbear. */
   wantpty = 9;
   /** -y */

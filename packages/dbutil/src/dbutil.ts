@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { getrlimit, libcFunc, setrlimit, strerror } from "./libc.js";
-import { closeSync, constants as fsConstants, fsyncSync, openSync } from "node:fs";
+import { closeSync, constants as fsConstants, fsyncSync, openSync, readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { posix } from "node:path";
 import { SpawnChild, cloexecPipe, spawnChild } from "./spawn.js";
@@ -502,6 +502,50 @@ export function generic_dropbear_exit(e: DropbearExit): void {
 export function invokedName(progname: string, script: string | undefined = process.argv[1]): string {
   const name = script === undefined ? "" : posix.basename(script);
   return name !== "" && !name.includes(".") ? name : progname;
+}
+
+/** The kernel's bytes of process.argv.slice(2), once read; null where /proc does not give them. */
+let programArgs: Buffer[] | null | undefined;
+
+/**
+ * The bytes of the program's arguments as the kernel passed them. Node decodes process.argv as
+ * UTF-8, putting U+FFFD for what is not, where C's char* keeps every byte (a file name in
+ * Latin-1 in an rsync or scp command line). The tail of /proc/self/cmdline holds them; null if
+ * it cannot be read or does not end in the arguments Node decoded.
+ */
+function programArgBytes(): Buffer[] | null {
+  if (programArgs === undefined) {
+    programArgs = null;
+    const want = process.argv.length - 2;
+    try {
+      const parts: Buffer[] = [];
+      const cmdline = readFileSync("/proc/self/cmdline");
+      for (let at = 0; at < cmdline.length; ) {
+        const end = cmdline.indexOf(0, at);
+        const stop = end < 0 ? cmdline.length : end;
+        parts.push(cmdline.subarray(at, stop));
+        at = stop + 1;
+      }
+      const tail = want > 0 ? parts.slice(-want) : [];
+      if (tail.length === want && tail.every((b, k) => b.toString("utf8") === process.argv[k + 2])) {
+        programArgs = tail;
+      }
+    } catch {
+      // No /proc: the decoded strings are all there is.
+    }
+  }
+  return programArgs;
+}
+
+/**
+ * The bytes of `argv[k]`: the kernel's when `argv` is this program's command line as
+ * dropbearMain passes it (argv[0] its name), else the string's UTF-8.
+ */
+export function argBytes(argv: readonly string[], k: number): Buffer {
+  const raw = programArgBytes();
+  const arg = argv[k] ?? "";
+  const mine = raw !== null && raw.length === argv.length - 1 && k >= 1 ? raw[k - 1] : undefined;
+  return mine !== undefined && mine.toString("utf8") === arg ? mine : Buffer.from(arg, "utf8");
 }
 
 /** Output that closed streams still hold for their readers, each settling once flushed or gone. */

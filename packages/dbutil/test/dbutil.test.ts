@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   DropbearExit,
+  argBytes,
   EXIT_FAILURE,
   EXIT_SUCCESS,
   LOG_INFO,
@@ -111,6 +112,15 @@ describe("helpers", () => {
     expect(invokedName("dbclient", "/work/apps/dbclient/dist/main.js")).toBe("dbclient");
     expect(invokedName("dbclient", "/work/apps/dbclient/dist/bundle.cjs")).toBe("dbclient");
     expect(invokedName("dbclient", undefined)).toBe("dbclient");
+  });
+
+  it("argBytes: the kernel's bytes for the program's own command line, the string's UTF-8 for any other", () => {
+    // This process's command line, as dropbearMain passes it: its bytes from /proc/self/cmdline.
+    const mine = ["prog", ...process.argv.slice(2)];
+    for (let k = 1; k < mine.length; k++) expect(argBytes(mine, k).toString()).toBe(mine[k]);
+    // Another argv (the library's, a test's): the strings' UTF-8.
+    expect(argBytes(["dbclient", "h", "caf\u00e9"], 2)).toEqual(Buffer.from("café"));
+    expect(argBytes(["dbclient"], 3)).toEqual(Buffer.alloc(0));
   });
 
   it("monotonic_now counts whole seconds and does not go back", () => {

@@ -9,6 +9,7 @@ import {
   DROPBEAR_VERSION,
 } from "@dropbear-ts/options";
 import {
+  argBytes,
   DEBUG1,
   LOG_INFO,
   LOG_WARNING,
@@ -319,7 +320,12 @@ export function cli_getopts(
   }
 
   if (i < argv.length) {
-    cli_opts.cmd = argv.slice(i).join(" ");
+    // The command's bytes as given: a name that is not UTF-8 must reach the server unchanged.
+    const words: Buffer[] = [];
+    for (let k = i; k < argv.length; k++) {
+      words.push(...(k > i ? [Buffer.from(" ")] : []), argBytes(argv, k));
+    }
+    cli_opts.cmd = Buffer.concat(words);
   }
 
   if (proxycmd_arg !== null) {
@@ -360,7 +366,7 @@ export function cli_getopts(
   }
 
   if (cli_opts.cmd !== null && cli_opts.netcat_host !== null) {
-    dropbear_log(LOG_INFO, `Ignoring command '${cli_opts.cmd}' in netcat mode`);
+    dropbear_log(LOG_INFO, `Ignoring command '${cli_opts.cmd.toString()}' in netcat mode`);
   }
 
   // The host comes last: multihop copies -i, -y, -W and friends into the inner command.

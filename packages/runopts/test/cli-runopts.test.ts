@@ -82,7 +82,7 @@ describe("cli-runopts.c host, user, port and command", () => {
   it("joins the command with spaces and stops flag parsing there", () => {
     const { cli_opts } = ok("-T", "h", "-p", "23", "ls", "-la", "a b", "-p");
     expect(cli_opts.remoteport).toBe("23");
-    expect(cli_opts.cmd).toBe("ls -la a b -p");
+    expect(cli_opts.cmd?.toString()).toBe("ls -la a b -p");
     expect(cli_opts.wantpty).toBe(0);
   });
 
