@@ -323,7 +323,8 @@ export function cli_getopts(
     // The command's bytes as given: a name that is not UTF-8 must reach the server unchanged.
     const words: Buffer[] = [];
     for (let k = i; k < argv.length; k++) {
-      words.push(...(k > i ? [Buffer.from(" ")] : []), argBytes(argv, k));
+      if (k > i) words.push(Buffer.from(" "));
+      words.push(argBytes(argv, k));
     }
     cli_opts.cmd = Buffer.concat(words);
   }
