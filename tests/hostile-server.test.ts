@@ -335,7 +335,8 @@ describe("after authentication (the ssh2 library's server)", () => {
     const chunks: Buffer[] = [];
     child.stdout.on("data", (d: Buffer) => chunks.push(d));
     child.stdout.resume();
-    const [status] = (await once(child, "exit")) as [number | null];
+    // "close", not "exit": stdout may still hold data when the process has exited.
+    const [status] = (await once(child, "close")) as [number | null];
     expect(stderr).toMatch(/exited: Disconnect received/);
     // dropbear_close, as C's recv_msg_disconnect ends it.
     expect(status).toBe(0);
