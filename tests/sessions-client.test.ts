@@ -124,6 +124,12 @@ function inTerminal(s: Server, command: string): Promise<BinResult> {
 
 const sha = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
 
+/**
+ * `sh -c` text that runs its arguments with one more: a remote command holding the bytes
+ * \377\376\351, which sh makes (Node's spawn takes strings only), printed back by od.
+ */
+const NON_UTF8_COMMAND = `exec "$@" "printf %s $(printf '\\377\\376\\351')-ok | od -An -tx1"`;
+
 for (const target of TARGETS) {
   describe(`our dbclient -> ${target.name}`, () => {
     itSess(target.peers, "exit status 0, 3 and 255 become ours", async () => {
@@ -136,11 +142,26 @@ for (const target of TARGETS) {
 
     itSess(target.peers, "a command's bytes that are not UTF-8 reach the server unchanged, as C's char* does", async () => {
       const s = await target.start();
-      // Node's spawn takes strings only: sh makes the bytes \377\376\351 in the argument.
-      const script = `exec "$@" "printf %s $(printf '\\377\\376\\351')-ok | od -An -tx1"`;
-      const r = await runBin("/bin/sh", ["-c", script, "sh", process.execPath, OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`]);
+      const r = await runBin("/bin/sh", ["-c", NON_UTF8_COMMAND, "sh", process.execPath, OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`]);
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout.toString().trim()).toBe("ff fe e9 2d 6f 6b");
+    });
+
+    itSess(target.peers, "with -f the same bytes reach the server from the background copy", async () => {
+      const s = await target.start();
+      const child = spawn("/bin/sh", ["-c", NON_UTF8_COMMAND, "sh", process.execPath, OURS.dbclient, "-f", "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`], {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, HOME: work.dir },
+      });
+      const out: Buffer[] = [];
+      child.stdout!.on("data", (d: Buffer) => out.push(d));
+      // The copy that runs the command holds stdout until it ends, after the foreground has gone.
+      const ended = once(child.stdout!, "end");
+      let stderr = "";
+      child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+      expect(await exited(child), stderr).toBe(0);
+      await ended;
+      expect(Buffer.concat(out).toString().trim()).toBe("ff fe e9 2d 6f 6b");
     });
 
     itSess(target.peers, "a stderr nobody reads loses dbclient's messages, not the session (SIGPIPE ignored, as C's)", async () => {

@@ -508,23 +508,39 @@ export function invokedName(progname: string, script: string | undefined = proce
 let programArgs: Buffer[] | null | undefined;
 
 /**
+ * The environment variable that hands a program's argument bytes to the copy of itself it
+ * starts (runDetachedCopy): Node's spawn passes strings, so what was not UTF-8 reaches the
+ * copy's command line as U+FFFD. Each argument in base64, comma-separated.
+ */
+const ARG_BYTES_ENV = "DROPBEAR_TS_ARG_BYTES";
+
+/** The bytes a parent passed, taken out of the environment as this module loads: no command the program starts sees them. */
+const passedArgBytes: Buffer[] | null = (() => {
+  const v = process.env[ARG_BYTES_ENV];
+  delete process.env[ARG_BYTES_ENV];
+  return v === undefined ? null : v.split(",").map((b) => Buffer.from(b, "base64"));
+})();
+
+/**
  * The bytes of the program's arguments as the kernel passed them. Node decodes process.argv as
  * UTF-8, putting U+FFFD for what is not, where C's char* keeps every byte (a file name in
- * Latin-1 in an rsync or scp command line). The tail of /proc/self/cmdline holds them; null if
- * it cannot be read or does not end in the arguments Node decoded.
+ * Latin-1 in an rsync or scp command line). The tail of /proc/self/cmdline holds them (or the
+ * parent's, passed as ARG_BYTES_ENV); null if neither gives the arguments Node decoded.
  */
 function programArgBytes(): Buffer[] | null {
   if (programArgs === undefined) {
     programArgs = null;
     const want = process.argv.length - 2;
     try {
-      const parts: Buffer[] = [];
-      const cmdline = readFileSync("/proc/self/cmdline");
-      for (let at = 0; at < cmdline.length; ) {
-        const end = cmdline.indexOf(0, at);
-        const stop = end < 0 ? cmdline.length : end;
-        parts.push(cmdline.subarray(at, stop));
-        at = stop + 1;
+      const parts: Buffer[] = passedArgBytes ?? [];
+      if (passedArgBytes === null) {
+        const cmdline = readFileSync("/proc/self/cmdline");
+        for (let at = 0; at < cmdline.length; ) {
+          const end = cmdline.indexOf(0, at);
+          const stop = end < 0 ? cmdline.length : end;
+          parts.push(cmdline.subarray(at, stop));
+          at = stop + 1;
+        }
       }
       const tail = want > 0 ? parts.slice(-want) : [];
       if (tail.length === want && tail.every((b, k) => b.toString("utf8") === process.argv[k + 2])) {
@@ -546,6 +562,18 @@ export function argBytes(argv: readonly string[], k: number): Buffer {
   const arg = argv[k] ?? "";
   const mine = raw !== null && raw.length === argv.length - 1 && k >= 1 ? raw[k - 1] : undefined;
   return mine !== undefined && mine.toString("utf8") === arg ? mine : Buffer.from(arg, "utf8");
+}
+
+/**
+ * The environment a copy of this program (same arguments, as strings) needs to see the same
+ * argument bytes: empty when every argument is UTF-8, which the strings carry whole.
+ */
+export function argBytesEnv(): NodeJS.ProcessEnv {
+  const raw = programArgBytes();
+  if (raw === null || raw.every((b, k) => b.equals(Buffer.from(process.argv[k + 2]!, "utf8")))) {
+    return {};
+  }
+  return { [ARG_BYTES_ENV]: raw.map((b) => b.toString("base64")).join(",") };
 }
 
 /** Output that closed streams still hold for their readers, each settling once flushed or gone. */

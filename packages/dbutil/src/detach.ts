@@ -1,6 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { closeSync, writeSync } from "node:fs";
-import { DropbearExit, EXIT_FAILURE } from "./dbutil.js";
+import { DropbearExit, EXIT_FAILURE, argBytesEnv } from "./dbutil.js";
 import { ignoredSignals } from "./sigign.js";
 import { launcherEnv } from "./tunables.js";
 
@@ -72,7 +72,7 @@ export function runDetachedCopy(stdio: DetachedStdio, failure: string): Promise<
     child = process.getBuiltinModule("node:child_process").spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
       detached: true,
       stdio: [...stdio, "pipe"],
-      env: launcherEnv({ ...process.env, [DETACHED_ENV]: "3" }),
+      env: launcherEnv({ ...process.env, ...argBytesEnv(), [DETACHED_ENV]: "3" }),
     });
   } catch (e) {
     throw startFailed(e as Error);

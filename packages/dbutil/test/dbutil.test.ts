@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   DropbearExit,
   argBytes,
+  argBytesEnv,
   EXIT_FAILURE,
   EXIT_SUCCESS,
   LOG_INFO,
@@ -121,6 +122,8 @@ describe("helpers", () => {
     // Another argv (the library's, a test's): the strings' UTF-8.
     expect(argBytes(["dbclient", "h", "caf\u00e9"], 2)).toEqual(Buffer.from("café"));
     expect(argBytes(["dbclient"], 3)).toEqual(Buffer.alloc(0));
+    // This process's arguments are UTF-8: a copy of it needs nothing more than the strings.
+    expect(argBytesEnv()).toEqual({});
   });
 
   it("monotonic_now counts whole seconds and does not go back", () => {
