@@ -521,6 +521,19 @@ const passedArgBytes: Buffer[] | null = (() => {
   return v === undefined ? null : v.split(",").map((b) => Buffer.from(b, "base64"));
 })();
 
+/** /proc/self/cmdline cut at its NULs: node, its flags, the script and the arguments. */
+function cmdlineArgs(): Buffer[] {
+  const parts: Buffer[] = [];
+  const cmdline = readFileSync("/proc/self/cmdline");
+  for (let at = 0; at < cmdline.length; ) {
+    const end = cmdline.indexOf(0, at);
+    const stop = end < 0 ? cmdline.length : end;
+    parts.push(cmdline.subarray(at, stop));
+    at = stop + 1;
+  }
+  return parts;
+}
+
 /**
  * The bytes of the program's arguments as the kernel passed them. Node decodes process.argv as
  * UTF-8, putting U+FFFD for what is not, where C's char* keeps every byte (a file name in
@@ -532,16 +545,7 @@ function programArgBytes(): Buffer[] | null {
     programArgs = null;
     const want = process.argv.length - 2;
     try {
-      const parts: Buffer[] = passedArgBytes ?? [];
-      if (passedArgBytes === null) {
-        const cmdline = readFileSync("/proc/self/cmdline");
-        for (let at = 0; at < cmdline.length; ) {
-          const end = cmdline.indexOf(0, at);
-          const stop = end < 0 ? cmdline.length : end;
-          parts.push(cmdline.subarray(at, stop));
-          at = stop + 1;
-        }
-      }
+      const parts = passedArgBytes ?? cmdlineArgs();
       const tail = want > 0 ? parts.slice(-want) : [];
       if (tail.length === want && tail.every((b, k) => b.toString("utf8") === process.argv[k + 2])) {
         programArgs = tail;
