@@ -2,7 +2,7 @@
 // owner and used after; anything wrong with it (corrupt, truncated, another V8's, another
 // bundle's, writable by others, someone else's) costs a plain compile, never a failed run or
 // stale code. Each case runs a small bundle through the real launcher in a fresh node.
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +12,8 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AMD_COPY_TUNABLES, LAUNCHER_HELD_CA_ENV, LAUNCHER_TUNABLES_ENV, cpuVendor } from "@dropbear-ts/dbutil";
+import { waitSpare } from "./helpers/procs.js";
+import { startOurDropbearWithHostKey } from "./helpers/servers.js";
 
 const run = promisify(execFile);
 const launcher = fileURLToPath(new URL("../tools/launch-bin.cjs", import.meta.url));
@@ -308,4 +310,39 @@ describe("the bin scripts' first lines", () => {
     expect(JSON.parse((await run(bin, [], { env: { ...env, GLIBC_TUNABLES: "glibc.malloc.arena_max=4" } })).stdout)).toEqual(["glibc.malloc.arena_max=4", null]);
     expect(SHELL_HEAD).toContain(`export GLIBC_TUNABLES=${AMD_COPY_TUNABLES} ${LAUNCHER_TUNABLES_ENV}=1;`);
   });
+});
+
+describe("the programs' names in ps", () => {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  /** The kernel's name for `pid` once it reads `want` (a program renames itself as it starts), bounded: 10 s. */
+  async function commOf(pid: number, want: string): Promise<string> {
+    let comm = "";
+    for (const end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) {
+      comm = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+      if (comm === want) break;
+    }
+    return comm;
+  }
+
+  it("each is named as exec names a C program, after the file it was started by, not `node`: pgrep dbclient, killall dropbear", async () => {
+    const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
+    symlinkSync(join(root, "apps", "dbclient", "bin", "dbclient"), join(dir, "ssh"));
+    // A proxy command that never answers keeps dbclient waiting for the server's version line.
+    for (const [bin, want] of [[join(root, "apps", "dbclient", "bin", "dbclient"), "dbclient"], [join(dir, "ssh"), "ssh"]] as const) {
+      const child = spawn(bin, ["-J", "sleep 20", "nobody@127.0.0.1", "true"], { env, stdio: "ignore" });
+      try {
+        expect(await commOf(child.pid!, want)).toBe(want);
+      } finally {
+        child.kill();
+      }
+    }
+    const server = await startOurDropbearWithHostKey(dir);
+    try {
+      expect(await commOf(server.child.pid!, "dropbear")).toBe("dropbear");
+      // The warm spare, which becomes a connection process: Dropbear's re-executed one names itself too.
+      expect(await commOf(await waitSpare(server.child.pid!), "dropbear")).toBe("dropbear");
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
 });

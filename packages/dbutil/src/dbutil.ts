@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { getrlimit, libcFunc, setrlimit, strerror } from "./libc.js";
-import { closeSync, constants as fsConstants, fsyncSync, openSync, readFileSync } from "node:fs";
+import { closeSync, constants as fsConstants, fsyncSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { posix } from "node:path";
 import { SpawnChild, cloexecPipe, spawnChild } from "./spawn.js";
@@ -504,6 +504,21 @@ export function invokedName(progname: string, script: string | undefined = proce
   return name !== "" && !name.includes(".") ? name : progname;
 }
 
+/**
+ * Give this process `name` as its name in the kernel (/proc/self/comm, cut to 15 bytes), which
+ * `ps`, `pgrep`, `pidof` and `killall` match: exec names a C program after its file, where ours
+ * are all `node`. Dropbear's re-executed connection process sets its own the same way
+ * (svr-main.c, prctl PR_SET_NAME). The command line is left alone (programArgBytes reads it).
+ * Where /proc cannot be written the name stays Node's.
+ */
+function nameProcess(name: string): void {
+  try {
+    writeFileSync("/proc/self/comm", name);
+  } catch {
+    // Only what ps shows.
+  }
+}
+
 /** The kernel's bytes of process.argv.slice(2), once read; null where /proc does not give them. */
 let programArgs: Buffer[] | null | undefined;
 
@@ -614,8 +629,9 @@ function exitOnceFlushed(): void {
  * `_dropbear_exit`), anything else is a bug in the port and is reported as such. A main that
  * returns a promise (a session loop) ends the process when it settles with an exit, so no
  * leftover socket or timer keeps it alive. argv[0] is the name the program was started by
- * (invokedName). Signals the parent left ignored are ignored again first, and a closed stdout or
- * stderr and SIGUSR1 get C's behaviour rather than Node's (nodesignals.ts).
+ * (invokedName), which the process also takes as its name in `ps` (nameProcess). Signals the
+ * parent left ignored are ignored again first, and a closed stdout or stderr and SIGUSR1 get
+ * C's behaviour rather than Node's (nodesignals.ts).
  */
 export function dropbearMain(
   progname: string,
@@ -623,6 +639,7 @@ export function dropbearMain(
   exitHandler: (e: DropbearExit) => void = generic_dropbear_exit,
 ): void {
   const name = invokedName(progname);
+  nameProcess(name);
   const fail = (e: unknown): number => {
     if (e instanceof QuietExit) {
       return e.exitcode;
