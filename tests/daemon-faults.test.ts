@@ -93,6 +93,37 @@ describe("daemon faults", () => {
     }, 60_000);
   }
 
+  it("a peer that resets its connection before its process reads the address is still named, as C's accept() names it: 'Child connection from', then the early exit", async () => {
+    const d = await startOurDropbear(["-r", hk]);
+    const held: net.Socket[] = [];
+    try {
+      await waitSpare(d.child.pid!);
+      for (let i = 0; i < 2; i++) {
+        // The first connection takes the spare, so the second waits for a process started for
+        // it (a Node start): the daemon has accepted it and read its address long before the
+        // peer resets it, and that process reads the socket only after.
+        const first = net.connect(d.port, "127.0.0.1");
+        held.push(first);
+        await once(first, "connect");
+        const s = net.connect(d.port, "127.0.0.1");
+        await once(s, "connect");
+        const port = s.localPort!;
+        await sleep(30);
+        s.resetAndDestroy();
+        const named = new RegExp(`^\\[(\\d+)\\] .* Child connection from 127\\.0\\.0\\.1:${port}$`, "m");
+        await expect.poll(() => named.test(d.log()), { timeout: 15_000 }).toBe(true);
+        const pid = named.exec(d.log())![1]!;
+        const exit = new RegExp(`^\\[${pid}\\] .* Early exit: Failed socket address: Transport endpoint is not connected$`, "m");
+        await expect.poll(() => exit.test(d.log()), { timeout: 15_000 }).toBe(true);
+        await waitSpare(d.child.pid!);
+      }
+      expect(d.log()).not.toMatch(/Unhandled|TypeError/);
+    } finally {
+      for (const h of held) h.destroy();
+      await d.stop();
+    }
+  }, 60_000);
+
   itWithPeers(["ssh"], "a -E stderr nobody reads any more costs the log lines, not the daemon or its connections", async () => {
     const d = await startOurDropbear(["-r", hk]);
     try {

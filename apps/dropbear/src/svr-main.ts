@@ -439,18 +439,35 @@ function reniceProcess(pid: number, nice: number): void {
 const HANDOFF_WAKE = Buffer.of(0x63);
 /** The byte a spare sends on its handoff socket once it has loaded everything and waits. */
 const SPARE_READY = Buffer.of(0x72);
+/** The longest peer address ("host port") a handoff carries with the socket: an IPv6 host with a zone, and a port. */
+const HANDOFF_PEER_MAX = 128;
+
+/** A connection's peer as accept() gave it to the daemon, numeric (getaddrstring). */
+type PeerAddress = { host: string; port: string };
+
+/** A connection handed over, with the peer the daemon saw (null from a daemon that sent none). */
+interface Handed {
+  sock: StreamFd<Socket>;
+  peer: PeerAddress | null;
+}
+
+/** The "host port" a handoff carries, or null for anything else (a daemon of an older release sends one NUL). */
+function handedPeer(data: Buffer): PeerAddress | null {
+  const m = /^(\S+) (\d+)$/.exec(data.toString("latin1"));
+  return m === null ? null : { host: m[1]!, port: m[2]! };
+}
 
 /**
- * Give the accepted socket to a connection process over its handoff socket (SCM_RIGHTS), and
- * wake it through the childpipe. Our copies close at once (the kernel holds the message); if
+ * Give the accepted socket to a connection process over its handoff socket (SCM_RIGHTS), with
+ * its peer's address as the message's data, and wake it through the childpipe. Our copies close at once (the kernel holds the message); if
  * the socket cannot go, the process is ended, which frees its slot as its childpipe closes.
  */
-function handoff(p: ConnProc, sock: Socket): void {
+function handoff(p: ConnProc, sock: Socket, peer: PeerAddress): void {
   try {
     if (p.handoff.destroyed) {
       throw new FdError("EPIPE", "the connection process is gone");
     }
-    sendFd(p.handoffFd, nodeHandleFd(sock));
+    sendFd(p.handoffFd, nodeHandleFd(sock), Buffer.from(`${peer.host} ${peer.port}`));
     // A write error (the process died meanwhile) comes to the childpipe's StreamFd.
     p.pipe.write(HANDOFF_WAKE);
   } catch (e) {
@@ -542,7 +559,8 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
         sock.destroy();
         continue;
       }
-      const remote_host = getaddrstring(sock.remoteAddress, sock.remotePort ?? 0).host;
+      const peer = getaddrstring(sock.remoteAddress, sock.remotePort ?? 0);
+      const remote_host = peer.host;
       const num_unauthed_for_addr = children.filter((c) => c.host === remote_host).length;
       if (children.length >= MAX_UNAUTH_CLIENTS || num_unauthed_for_addr >= MAX_UNAUTH_PER_IP) {
         sock.destroy();
@@ -555,7 +573,7 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
         procs.refill();
         continue;
       }
-      handoff(p, sock);
+      handoff(p, sock, peer);
       procs.restoreNice(p);
       children.push({ pipe: new StreamFd(p.pipe), host: remote_host });
       // The next spare only once this connection is on its way, and not on its CPU.
@@ -578,14 +596,14 @@ function logWarmUp(): void {
 
 /**
  * A connection process started by the daemon: say it is ready, then wait for the socket the
- * daemon hands over (HANDOFF_FD), and close the handoff socket at once (nothing more comes over
- * it). Leaves quietly if the daemon goes first. While it waits it runs the warm-up steps, one
+ * daemon hands over (HANDOFF_FD) with its peer's address, and close the handoff socket at once
+ * (nothing more comes over it). Leaves quietly if the daemon goes first. While it waits it runs the warm-up steps, one
  * per event loop turn, until the socket comes: the key exchange, cipher and host key code once
  * on throwaway values (V8 compiles it, node:crypto and the libraries set themselves up), and the
  * C library calls of authentication and of spawning the command. So a client does not wait for
  * that, and a connection that comes before they are done waits for one step at most.
  */
-function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<StreamFd<Socket>> {
+function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<Handed> {
   const steps = [...svrKexWarmUpSteps(svr_opts, algo_tables_new(opts.algos)), svrAuthWarmUp, spawnWarmUp, logWarmUp];
   return new Promise((resolve) => {
     let received = false;
@@ -602,19 +620,23 @@ function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<Stream
     wake.on("end", orphaned);
     wake.on("error", orphaned);
     wake.on("data", () => {
-      let fd: number | null;
+      let got: { fd: number; data: Buffer } | null;
       try {
-        fd = receiveFd(HANDOFF_FD);
+        got = receiveFd(HANDOFF_FD, HANDOFF_PEER_MAX);
       } catch (e) {
         dropbear_exit(`Couldn't receive the connection: ${e instanceof Error ? e.message : String(e)}`);
       }
-      if (fd === null) return;
+      if (got === null) return;
+      const { fd } = got;
       received = true;
       wake.off("end", orphaned);
       wake.off("error", orphaned);
       wake.destroy();
       closeSync(HANDOFF_FD);
-      resolve(ownReadSocket((onread) => new Socket({ fd, onread, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as SocketConstructorOpts)));
+      resolve({
+        sock: ownReadSocket((onread) => new Socket({ fd, onread, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as SocketConstructorOpts)),
+        peer: handedPeer(got.data),
+      });
     });
     try {
       writeSync(HANDOFF_FD, SPARE_READY);
@@ -683,12 +705,20 @@ export function replayLog(held: HeldLog): void {
  */
 export async function main_inetd(opts: runopts, svr_opts: svr_runopts, held: HeldLog = []): Promise<never> {
   restoreConnectionEnv();
-  const sock =
+  // C's forked child logs the address accept() gave the daemon, before it re-executes: a peer
+  // that has reset the connection since is still named (the session then fails to read the
+  // address again, as C's does). Under inetd the child asks the socket, as C's main_inetd.
+  const handed =
     svr_opts.reexec_childpipe >= 0 && isSocket(HANDOFF_FD)
       ? await receiveConnection(opts, svr_opts)
-      : ownReadSocket((onread) => new Socket({ fd: 0, onread, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as SocketConstructorOpts));
-  const { remote_host, remote_port } = get_socket_address(sock);
-  dropbear_log(LOG_INFO, `Child connection from ${hostPortString(remote_host, remote_port)}`);
+      : { sock: ownReadSocket((onread) => new Socket({ fd: 0, onread, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as SocketConstructorOpts)), peer: null };
+  const { sock } = handed;
+  let peer = handed.peer;
+  if (peer === null) {
+    const { remote_host, remote_port } = get_socket_address(sock);
+    peer = { host: remote_host, port: remote_port };
+  }
+  dropbear_log(LOG_INFO, `Child connection from ${hostPortString(peer.host, peer.port)}`);
   replayLog(held);
   const childpipe = svr_opts.reexec_childpipe;
   try {

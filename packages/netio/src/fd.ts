@@ -403,7 +403,7 @@ export function ownReadAccepted(sock: Socket): StreamFd<Socket> {
  * and half-open, as our listening servers are made to give them, with `onread` if given.
  */
 function acceptedSocket(handle: AcceptedHandle, onread?: OnReadOpts): Socket {
-  return new Socket({
+  const sock = new Socket({
     handle,
     onread,
     readable: true,
@@ -412,7 +412,28 @@ function acceptedSocket(handle: AcceptedHandle, onread?: OnReadOpts): Socket {
     pauseOnCreate: true,
     ...socketStreamOptions,
   } as unknown as ConstructorParameters<typeof Socket>[0]);
+  const peer = acceptedPeers.get(handle);
+  if (peer !== undefined) {
+    // Where net.Socket keeps the peer once it has asked (remoteAddress, remotePort).
+    (sock as unknown as { _peername?: PeerName })._peername = peer;
+  }
+  return sock;
 }
+
+/** A TCP peer's address as Node's handles give it (getpeername). */
+interface PeerName {
+  address?: string;
+  family?: string;
+  port?: number;
+}
+
+/**
+ * The peer of each accepted TCP handle, asked as soon as libuv has accepted it: once the peer
+ * resets the connection getpeername() fails (ENOTCONN), and net.Socket asks only when first
+ * told to. C has the address from accept() itself, which libuv calls without asking for it; so
+ * a connection reset before that still has no address here (docs/deviations.md).
+ */
+const acceptedPeers = new WeakMap<AcceptedHandle, PeerName>();
 
 /**
  * The readiness the session loop asks about: the Node side of a C file descriptor.
@@ -912,6 +933,8 @@ interface AcceptedHandle {
   setNoDelay?(enable: boolean): number;
   /** TCP only; the delay in seconds. */
   setKeepAlive?(enable: boolean, delay: number): number;
+  /** TCP only; 0 or a negative errno. */
+  getpeername?(out: PeerName): number;
 }
 
 /** What net.Server keeps of its options for the connections it accepts. */
@@ -1024,6 +1047,10 @@ export class ListenerFd extends Fd {
       }
       if (keepAlive === true) {
         handle.setKeepAlive?.(true, keepAliveInitialDelay ?? 0);
+      }
+      const peer: PeerName = {};
+      if (handle.getpeername?.(peer) === 0) {
+        acceptedPeers.set(handle, peer);
       }
       this.queue(handle);
       // Descriptors are numbered lowest free first: all below this one are taken.

@@ -77,27 +77,34 @@ export function unixSocketPair(): [number, number] {
   return [sv[0]!, sv[1]!];
 }
 
-/** Send a copy of descriptor `fd` over Unix socket `sock`, with one byte of data; never blocks. */
-export function sendFd(sock: number, fd: number): void {
+/**
+ * Send a copy of descriptor `fd` over Unix socket `sock` in one message with `data` (at least a
+ * byte: a message must carry one for the descriptor to ride on); never blocks.
+ */
+export function sendFd(sock: number, fd: number, data: Buffer = Buffer.of(0)): void {
+  if (data.length === 0) {
+    throw new RangeError("sendFd: a descriptor needs at least one byte of data");
+  }
   const control = Buffer.alloc(CMSG_SPACE_ONE_FD);
   control.writeBigUInt64LE(BigInt(CMSG_LEN_ONE_FD), 0);
   control.writeInt32LE(SOL_SOCKET, 8);
   control.writeInt32LE(SCM_RIGHTS, 12);
   control.writeInt32LE(fd, 16);
-  const msg: msghdr = { name: null, namelen: 0, iov: [{ base: Buffer.of(0), len: 1 }], iovlen: 1, control, controllen: control.length, flags: 0 };
-  if (msgFunctions().sendmsg(sock, msg, MSG_DONTWAIT | MSG_NOSIGNAL) !== 1) {
+  const msg: msghdr = { name: null, namelen: 0, iov: [{ base: data, len: data.length }], iovlen: 1, control, controllen: control.length, flags: 0 };
+  if (msgFunctions().sendmsg(sock, msg, MSG_DONTWAIT | MSG_NOSIGNAL) !== data.length) {
     throw errnoError("sendmsg");
   }
 }
 
 /**
- * The descriptor waiting on Unix socket `sock` (sent by sendFd), close-on-exec; null when none
- * waits yet. Never blocks. Throws at end of file, on an error, and for a message that carried
- * no descriptor.
+ * The descriptor waiting on Unix socket `sock` (sent by sendFd), close-on-exec, with the data
+ * of its message (at most `maxData` bytes); null when none waits yet. Never blocks. Throws at
+ * end of file, on an error, and for a message that carried no descriptor.
  */
-export function receiveFd(sock: number): number | null {
+export function receiveFd(sock: number, maxData = 1): { fd: number; data: Buffer } | null {
   const control = Buffer.alloc(CMSG_SPACE_ONE_FD);
-  const msg: msghdr = { name: null, namelen: 0, iov: [{ base: Buffer.alloc(1), len: 1 }], iovlen: 1, control, controllen: control.length, flags: 0 };
+  const data = Buffer.alloc(maxData);
+  const msg: msghdr = { name: null, namelen: 0, iov: [{ base: data, len: data.length }], iovlen: 1, control, controllen: control.length, flags: 0 };
   const n = msgFunctions().recvmsg(sock, msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   if (n < 0) {
     const errno = libcErrno();
@@ -113,5 +120,5 @@ export function receiveFd(sock: number): number | null {
   if ((msg.flags & MSG_CTRUNC) !== 0 || len !== CMSG_LEN_ONE_FD || control.readInt32LE(8) !== SOL_SOCKET || control.readInt32LE(12) !== SCM_RIGHTS) {
     throw new FdError("EPROTO", "recvmsg: no descriptor came with the message");
   }
-  return control.readInt32LE(16);
+  return { fd: control.readInt32LE(16), data: data.subarray(0, n) };
 }

@@ -42,8 +42,9 @@ describe("descriptor passing (SCM_RIGHTS)", () => {
     opened.push(file);
     expect(receiveFd(b)).toBeNull();
     sendFd(a, file);
-    const fd = receiveFd(b)!;
+    const { fd, data } = receiveFd(b)!;
     opened.push(fd);
+    expect(data).toEqual(Buffer.of(0));
     expect(fd).not.toBe(file);
     expect(readlinkSync(`/proc/self/fd/${fd}`)).toBe(readlinkSync(`/proc/self/fd/${file}`));
     expect(cloexec(fd)).toBe(true);
@@ -59,12 +60,25 @@ describe("descriptor passing (SCM_RIGHTS)", () => {
     sendFd(a, x);
     closeSync(a);
     opened.splice(opened.indexOf(a), 1);
-    const fd = receiveFd(b)!;
+    const { fd } = receiveFd(b)!;
     opened.push(fd);
     writeSync(fd, Buffer.from("through"));
     const got = Buffer.alloc(16);
     expect(got.subarray(0, readSync(y, got)).toString()).toBe("through");
     expect(() => receiveFd(b)).toThrow(/closed its end|reset/);
+  });
+
+  it("carries the message's data with the descriptor, up to what the receiver takes", () => {
+    const [a, b] = pair();
+    const [x, y] = pair();
+    sendFd(a, x, Buffer.from("127.0.0.1 40022"));
+    const got = receiveFd(b, 64)!;
+    opened.push(got.fd);
+    expect(got.data.toString()).toBe("127.0.0.1 40022");
+    writeSync(got.fd, Buffer.from("same"));
+    const back = Buffer.alloc(8);
+    expect(back.subarray(0, readSync(y, back)).toString()).toBe("same");
+    expect(() => sendFd(a, x, Buffer.alloc(0))).toThrow(RangeError);
   });
 
   it("refuses plain data that carries no descriptor, and reports the sender's end of file", () => {
