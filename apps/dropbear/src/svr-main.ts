@@ -442,7 +442,7 @@ const SPARE_READY = Buffer.of(0x72);
 /** The longest peer address ("host port") a handoff carries with the socket: an IPv6 host with a zone, and a port. */
 const HANDOFF_PEER_MAX = 128;
 
-/** A connection's peer as accept() gave it to the daemon, numeric (getaddrstring). */
+/** A connection's peer as the daemon read it on accepting it, numeric (getaddrstring). */
 type PeerAddress = { host: string; port: string };
 
 /** A connection handed over, with the peer the daemon saw (null from a daemon that sent none). */
@@ -459,8 +459,9 @@ function handedPeer(data: Buffer): PeerAddress | null {
 
 /**
  * Give the accepted socket to a connection process over its handoff socket (SCM_RIGHTS), with
- * its peer's address as the message's data, and wake it through the childpipe. Our copies close at once (the kernel holds the message); if
- * the socket cannot go, the process is ended, which frees its slot as its childpipe closes.
+ * its peer's address as the message's data, and wake it through the childpipe. Our copies
+ * close at once (the kernel holds the message); if the socket cannot go, the process is ended,
+ * which frees its slot as its childpipe closes.
  */
 function handoff(p: ConnProc, sock: Socket, peer: PeerAddress): void {
   try {
@@ -597,11 +598,12 @@ function logWarmUp(): void {
 /**
  * A connection process started by the daemon: say it is ready, then wait for the socket the
  * daemon hands over (HANDOFF_FD) with its peer's address, and close the handoff socket at once
- * (nothing more comes over it). Leaves quietly if the daemon goes first. While it waits it runs the warm-up steps, one
- * per event loop turn, until the socket comes: the key exchange, cipher and host key code once
- * on throwaway values (V8 compiles it, node:crypto and the libraries set themselves up), and the
- * C library calls of authentication and of spawning the command. So a client does not wait for
- * that, and a connection that comes before they are done waits for one step at most.
+ * (nothing more comes over it). Leaves quietly if the daemon goes first. While it waits it runs
+ * the warm-up steps, one per event loop turn, until the socket comes: the key exchange, cipher
+ * and host key code once on throwaway values (V8 compiles it, node:crypto and the libraries set
+ * themselves up), and the C library calls of authentication and of spawning the command. So a
+ * client does not wait for that, and a connection that comes before they are done waits for
+ * one step at most.
  */
 function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<Handed> {
   const steps = [...svrKexWarmUpSteps(svr_opts, algo_tables_new(opts.algos)), svrAuthWarmUp, spawnWarmUp, logWarmUp];

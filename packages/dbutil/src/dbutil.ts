@@ -506,10 +506,11 @@ export function invokedName(progname: string, script: string | undefined = proce
 
 /**
  * Give this process `name` as its name in the kernel (/proc/self/comm, cut to 15 bytes), which
- * `ps`, `pgrep`, `pidof` and `killall` match: exec names a C program after its file, where ours
+ * `ps`, `pgrep`, `pkill` and `killall` match: exec names a C program after its file, where ours
  * are all `node`. Dropbear's re-executed connection process sets its own the same way
- * (svr-main.c, prctl PR_SET_NAME). The command line is left alone (programArgBytes reads it).
- * Where /proc cannot be written the name stays Node's.
+ * (svr-main.c, prctl PR_SET_NAME). The command line is left alone (programArgBytes reads it),
+ * so `pidof`, which matches its first word, still finds none of ours. Where /proc cannot be
+ * written the name stays Node's.
  */
 function nameProcess(name: string): void {
   try {
