@@ -99,16 +99,20 @@ describe("daemon faults", () => {
     try {
       await waitSpare(d.child.pid!);
       for (let i = 0; i < 2; i++) {
-        // The first connection takes the spare, so the second waits for a process started for
-        // it (a Node start): the daemon has accepted it and read its address long before the
-        // peer resets it, and that process reads the socket only after.
+        // The first connection takes the spare, so the second gets a process started for it:
+        // once that process is there the daemon has accepted the connection and read its
+        // address, and the process, still starting (a Node start), reads the socket only after
+        // the peer has reset it.
         const first = net.connect(d.port, "127.0.0.1");
         held.push(first);
         await once(first, "connect");
+        const before = new Set(childrenOf(d.child.pid!));
         const s = net.connect(d.port, "127.0.0.1");
         await once(s, "connect");
         const port = s.localPort!;
-        await sleep(30);
+        for (const end = Date.now() + 10_000; childrenOf(d.child.pid!).every((c) => before.has(c)) && Date.now() < end; ) {
+          await sleep(2);
+        }
         s.resetAndDestroy();
         const named = new RegExp(`^\\[(\\d+)\\] .* Child connection from 127\\.0\\.0\\.1:${port}$`, "m");
         await expect.poll(() => named.test(d.log()), { timeout: 15_000 }).toBe(true);
