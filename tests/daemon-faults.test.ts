@@ -110,9 +110,7 @@ describe("daemon faults", () => {
         const s = net.connect(d.port, "127.0.0.1");
         await once(s, "connect");
         const port = s.localPort!;
-        for (const end = Date.now() + 10_000; childrenOf(d.child.pid!).every((c) => before.has(c)) && Date.now() < end; ) {
-          await sleep(2);
-        }
+        await expect.poll(() => childrenOf(d.child.pid!).some((c) => !before.has(c)), { timeout: 10_000, interval: 2 }).toBe(true);
         s.resetAndDestroy();
         const named = new RegExp(`^\\[(\\d+)\\] .* Child connection from 127\\.0\\.0\\.1:${port}$`, "m");
         await expect.poll(() => named.test(d.log()), { timeout: 15_000 }).toBe(true);

@@ -314,15 +314,8 @@ describe("the bin scripts' first lines", () => {
 
 describe("the programs' names in ps", () => {
   const root = fileURLToPath(new URL("..", import.meta.url));
-  /** The kernel's name for `pid` once it reads `want` (a program renames itself as it starts), bounded: 10 s. */
-  async function commOf(pid: number, want: string): Promise<string> {
-    let comm = "";
-    for (const end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) {
-      comm = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
-      if (comm === want) break;
-    }
-    return comm;
-  }
+  /** The kernel's name for `pid`, which a program sets as it starts: asked until it is `want`, at most 10 s. */
+  const named = (pid: number, want: string) => expect.poll(() => readFileSync(`/proc/${pid}/comm`, "utf8").trim(), { timeout: 10_000 }).toBe(want);
 
   it("each is named as exec names a C program, after the file it was started by, not `node`: pgrep dbclient, killall dropbear", async () => {
     const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
@@ -331,16 +324,16 @@ describe("the programs' names in ps", () => {
     for (const [bin, want] of [[join(root, "apps", "dbclient", "bin", "dbclient"), "dbclient"], [join(dir, "ssh"), "ssh"]] as const) {
       const child = spawn(bin, ["-J", "sleep 20", "nobody@127.0.0.1", "true"], { env, stdio: "ignore" });
       try {
-        expect(await commOf(child.pid!, want)).toBe(want);
+        await named(child.pid!, want);
       } finally {
         child.kill();
       }
     }
     const server = await startOurDropbearWithHostKey(dir);
     try {
-      expect(await commOf(server.child.pid!, "dropbear")).toBe("dropbear");
+      await named(server.child.pid!, "dropbear");
       // The warm spare, which becomes a connection process: Dropbear's re-executed one names itself too.
-      expect(await commOf(await waitSpare(server.child.pid!), "dropbear")).toBe("dropbear");
+      await named(await waitSpare(server.child.pid!), "dropbear");
     } finally {
       await server.stop();
     }

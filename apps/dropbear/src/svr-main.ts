@@ -443,7 +443,7 @@ const SPARE_READY = Buffer.of(0x72);
 const HANDOFF_PEER_MAX = 128;
 
 /** A connection's peer as the daemon read it on accepting it, numeric (getaddrstring). */
-type PeerAddress = { host: string; port: string };
+type PeerAddress = ReturnType<typeof getaddrstring>;
 
 /** A connection handed over, with the peer the daemon saw (null from a daemon that sent none). */
 interface Handed {
