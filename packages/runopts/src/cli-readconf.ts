@@ -170,8 +170,9 @@ export function read_config_file(filename: string, text: string, host: string): 
 }
 
 /**
- * OpenSSH's ProxyJump list ("[user@]host[:port],...", "none" for no jump) as dbclient's multihop
- * hops ("user@host/port,..."); IPv6 literals in brackets keep their colons.
+ * OpenSSH's ProxyJump list ("[user@]host[:port]" or "ssh://" URIs, comma-separated; "none" for
+ * no jump) as dbclient's multihop hops ("user@host/port,..."); IPv6 literals in brackets keep
+ * their colons.
  */
 export function proxyjumpToHops(proxyjump: string): string | null {
   if (proxyjump.toLowerCase() === "none") {
@@ -180,6 +181,10 @@ export function proxyjumpToHops(proxyjump: string): string | null {
   return proxyjump
     .split(",")
     .map((hop) => {
+      const fromUri = sshUriToHop(hop);
+      if (fromUri !== null) {
+        return fromUri;
+      }
       const at = hop.lastIndexOf("@");
       const user = at >= 0 ? hop.slice(0, at + 1) : "";
       let rest = hop.slice(at + 1);
@@ -198,6 +203,45 @@ export function proxyjumpToHops(proxyjump: string): string | null {
       return `${user}${rest}${port !== "" ? `/${port}` : ""}`;
     })
     .join(",");
+}
+
+/**
+ * One ProxyJump hop written as an ssh URI, "ssh://[user[;params]@]host[:port][/]"
+ * (draft-ietf-secsh-scp-sftp-ssh-uri), as a multihop hop; null when it is not one. As ssh
+ * reads it: connection parameters are ignored, the user is URL-decoded, and a URI with a
+ * path, an empty user or a bad port is refused.
+ */
+function sshUriToHop(hop: string): string | null {
+  if (!hop.startsWith("ssh://")) {
+    return null;
+  }
+  const bad = (): never => dropbear_exit(`Bad ProxyJump '${hop}'`);
+  let rest = hop.slice("ssh://".length);
+  let user = "";
+  const at = rest.indexOf("@");
+  if (at >= 0) {
+    const encoded = rest.slice(0, at).replace(/;.*$/s, "");
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(encoded.replace(/\+/g, " "));
+    } catch {
+      return bad();
+    }
+    // A multihop hop cannot carry an "@", a "," or a NUL in its user.
+    if (decoded === "" || /[@,\0]/.test(decoded)) {
+      return bad();
+    }
+    user = `${decoded}@`;
+    rest = rest.slice(at + 1);
+  }
+  const m = /^(?:\[([^\]]*)\]|([^:/[\]]*))(?::([^/]*))?(\/?)$/.exec(rest);
+  const host = m?.[1] ?? m?.[2] ?? "";
+  const port = m?.[3];
+  const portOk = port === undefined || (/^[0-9]{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535);
+  if (host === "" || !portOk) {
+    return bad();
+  }
+  return `${user}${host}${port !== undefined ? `/${port}` : ""}`;
 }
 
 /** ProxyCommand's %h %p %r %% tokens, as ssh expands them. */
