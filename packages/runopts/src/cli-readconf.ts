@@ -234,7 +234,8 @@ function sshUriToHop(hop: string): string | null {
     user = `${decoded}@`;
     rest = rest.slice(at + 1);
   }
-  const m = /^(?:\[([^\]]*)\]|([^:/[\]]*))(?::([^/]*))?(\/?)$/.exec(rest);
+  // The host (an IPv6 literal in brackets), an optional port, and at most an empty path.
+  const m = /^(?:\[([^\]@,]*)\]|([^:/[\]@,]*))(?::([^/]*))?\/?$/.exec(rest);
   const host = m?.[1] ?? m?.[2] ?? "";
   const port = m?.[3];
   const portOk = port === undefined || (/^[0-9]{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535);

@@ -147,7 +147,7 @@ describe("cli_getopts with ~/.ssh/config", () => {
     expect(proxyjumpToHops("ssh://u@h:2022,ssh://h2,ssh://[::1]:23/")).toBe("u@h/2022,h2,::1/23");
     expect(proxyjumpToHops("ssh://a%20b;fp=x@h/,j")).toBe("a b@h,j");
     expect(proxyjumpToHops("ssh://a+b@h")).toBe("a b@h");
-    for (const bad of ["ssh://@h", "ssh://u@", "ssh://h/path", "ssh://h:0", "ssh://h:65536", "ssh://h:", "ssh://h:x", "ssh://%zz@h", "ssh://a%40b@h", "ssh://[::1"]) {
+    for (const bad of ["ssh://@h", "ssh://u@", "ssh://h/path", "ssh://h:0", "ssh://h:65536", "ssh://h:", "ssh://h:x", "ssh://%zz@h", "ssh://a%40b@h", "ssh://u@h@x", "ssh://[::1", "ssh://::1"]) {
       expect(() => proxyjumpToHops(bad), bad).toThrow(/Bad ProxyJump/);
     }
   });
