@@ -10,7 +10,7 @@ export default defineConfig({
     // which keeps CI, the suite twice, well inside its time limit.
     maxWorkers: 2,
     hookTimeout: 60_000,
-    setupFiles: ["./tests/helpers/own-home.ts"],
+    setupFiles: ["./tests/helpers/own-home.ts", "./tests/helpers/guard-kill.ts"],
     reporters: ["default", "./tools/summary-reporter.ts"],
   },
 });

@@ -167,11 +167,13 @@ const servers = [0, 1].map((n) => createServer({
 }));
 const ports = [];
 for (const s of servers) ports.push((await s.listen(0)).port);
-const sshRun = (port, cmd) => new Promise((resolve) => {
+// onLine: called once, when the command's first line has arrived.
+const sshRun = (port, cmd, onLine = () => {}) => new Promise((resolve) => {
+  let lined = false;
   const c = spawn(ssh, ["-F", "/dev/null", "-p", String(port), "-i", key, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
     "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "u@127.0.0.1", cmd], { stdio: ["ignore", "pipe", "ignore"] });
   let out = "";
-  c.stdout.on("data", (d) => (out += d));
+  c.stdout.on("data", (d) => ((out += d), !lined && out.includes("\\n") && ((lined = true), onLine())));
   // "close", not "exit": the exit can come before the last of stdout has been read.
   c.on("close", (code) => resolve({ code, out }));
 });
@@ -182,9 +184,12 @@ for (const [n, port] of ports.entries()) {
 const results = await Promise.all(runs);
 const ok = results.filter((r, i) => r.code === 0 && r.out === "s" + Math.floor(i / Number(perServer)) + "c" + (i % Number(perServer)) + "\\n").length;
 // The second ignores the hang-up close() sends: it outlives the server, holding nothing of ours.
-const long = ports.map((port, n) => sshRun(port, n === 0 ? "echo started; sleep 60" : "trap '' HUP; echo $$; exec sleep 60"));
-while (servers.some((s) => s.connections === 0)) await new Promise((r) => setTimeout(r, 50));
-await new Promise((r) => setTimeout(r, 300));
+// close() comes once both have printed: the survivor's pid must be known, and both running.
+let started = 0;
+const long = ports.map((port, n) => sshRun(port, n === 0 ? "echo started; sleep 60" : "trap '' HUP; echo $$; exec sleep 60", () => started++));
+let gone = false;
+Promise.race(long).then(() => (gone = true));
+while (started < 2 && !gone) await new Promise((r) => setTimeout(r, 50));
 const before = servers.map((s) => s.connections);
 await Promise.all(servers.map((s) => s.close()));
 const ended = await Promise.all(long);
@@ -201,6 +206,8 @@ describe("many servers and connections in one process", () => {
     expect(r.stdout).not.toContain("LEFT");
     const res = JSON.parse(r.stdout.trim().split("\n")[0]!) as { ok: number; before: number[]; after: number[]; ended: number[]; survivor: number };
     // The command that ignored the hang-up is still running; the process exited without it.
+    // (A pid of 0 would signal this whole process group: checked first.)
+    expect(res.survivor).toBeGreaterThan(1);
     expect(() => process.kill(res.survivor, "SIGKILL")).not.toThrow();
     expect(res.ok, r.stdout).toBe(2 * perServer);
     expect(res.before).toEqual([1, 1]);

@@ -381,6 +381,8 @@ describe("requests Dropbear refuses or ends the session over", () => {
     expect(chansess(fch).cmd!.toString()).toBe("sleep 5");
     expect(chansess(fch).original_command!.toString()).toBe("true");
     expect(request(forced, fch, "signal", true, (b) => buf_putstring(b, "KILL"))).toBe(SSH_MSG_CHANNEL_FAILURE);
+    // A pid of 0 would signal this whole process group: checked first.
+    expect(chansess(fch).pid).toBeGreaterThan(1);
     process.kill(chansess(fch).pid, "SIGKILL");
     await reaped(forced, fch);
   });
