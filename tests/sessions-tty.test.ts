@@ -213,6 +213,21 @@ describe("our dbclient in a terminal (tmux) -> OpenSSH sshd", () => {
     await expectSane(t, before);
   });
 
+  itTty("~B sends a break (RFC 4335) that sshd takes, and is not typed into the session", async () => {
+    const { t, before } = await start();
+    const logged = sshd!.log().length;
+    await keys(t, "Enter");
+    await keys(t, "~");
+    await keys(t, "B");
+    await expect.poll(() => sshd!.log().slice(logged), { timeout: 10_000 }).toMatch(/request break reply 0/);
+    await keys(t, 'echo af""ter', "Enter");
+    const seen = await waitFor(t, /^after$/m);
+    expect(seen).toMatch(/^R\$ echo af""ter$/m);
+    await keys(t, "exit", "Enter");
+    await waitFor(t, LOCAL_PROMPT);
+    await expectSane(t, before);
+  });
+
   itTty("~^Z suspends with the terminal restored; fg makes it raw again and the session goes on", async () => {
     const { t, before } = await start();
     await keys(t, "Enter");

@@ -28,6 +28,7 @@ import {
   cliFlushStdio,
   cliRecvChannelReply,
   cliTtyCleanupAfterOutput,
+  cli_chansess_break,
   cli_chansess_winchange,
   cli_send_chansess_request,
   cli_send_netcat_request,
@@ -300,6 +301,9 @@ function cli_sessionloop(ses: CliSession): void | Promise<void> {
       }
       if (cli_ses.winchange) {
         cli_chansess_winchange(ses);
+      }
+      if (cli_ses.sendbreak) {
+        cli_chansess_break(ses);
       }
       return;
     default:

@@ -486,6 +486,23 @@ export function cli_chansess_winchange(ses: CliSession): void {
   ses.cli_ses.winchange = false;
 }
 
+/**
+ * RFC 4335's "break" on every session channel, for the ~B escape (beyond Dropbear, as OpenSSH's
+ * ssh sends it: no reply wanted, a length of one second).
+ */
+export function cli_chansess_break(ses: CliSession): void {
+  for (let i = 0; i < ses.chansize; i++) {
+    const channel = ses.channels[i];
+    if (channel && channel.type === clichansess) {
+      start_send_channel_request(ses, channel, "break");
+      buf_putbyte(ses.writepayload, 0);
+      buf_putint(ses.writepayload, 1000);
+      encrypt_packet(ses);
+    }
+  }
+  ses.cli_ses.sendbreak = false;
+}
+
 /** Ask for a pty with $TERM, our size and our modes, and start watching SIGWINCH. @dropbear cli-chansession.c send_chansess_pty_req */
 function send_chansess_pty_req(ses: CliSession, channel: Channel): void {
   TRACE("enter send_chansess_pty_req");
@@ -719,8 +736,9 @@ type RaiseFn = (sig: number) => number;
 
 /**
  * The escape after "~": "." ends the session, ^Z suspends us (terminal restored while
- * stopped, raw again after, and our size resent), "R" starts a rekey. Returns whether the
- * byte is consumed. @dropbear cli-chansession.c do_escape
+ * stopped, raw again after, and our size resent), "R" starts a rekey, and (beyond Dropbear,
+ * as OpenSSH's ssh) "B" sends a break. Returns whether the byte is consumed.
+ * @dropbear cli-chansession.c do_escape
  */
 function do_escape(ses: CliSession, c: number): boolean {
   switch (c) {
@@ -739,6 +757,10 @@ function do_escape(ses: CliSession, c: number): boolean {
     case 0x52: // 'R'
       TRACE("rekey");
       ses.kexstate.needrekey = true;
+      return true;
+    case 0x42: // 'B'
+      ses.cli_ses.sendbreak = true;
+      ses.signal_pipe?.raise();
       return true;
     default:
       return false;

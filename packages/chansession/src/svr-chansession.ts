@@ -59,7 +59,7 @@ import { encrypt_packet } from "@dropbear-ts/packet";
 import { signames } from "./common-chansession.js";
 import { login_alloc_entry, login_free_entry, login_login, login_logout, type logininfo } from "./loginrec.js";
 import { pty_allocate, pty_change_window_size, pty_make_controlling_tty, pty_release, pty_setowner } from "./sshpty.js";
-import { TCSANOW, tcgetattr, tcsetattr } from "./termios.js";
+import { TCSANOW, tcgetattr, tcsendbreak, tcsetattr } from "./termios.js";
 import {
   MAX_TERMCODE,
   TERMCODE_CONTROL,
@@ -437,7 +437,7 @@ function closeQuietly(fd: number): void {
 
 /**
  * A request on a session channel: start a command, shell or subsystem, set up a pty, resize
- * it, signal the child, forward the agent. Anything else is refused; a reply goes out when the
+ * it, signal the child, forward the agent, send a break. Anything else is refused; a reply goes out when the
  * client wants one. @dropbear svr-chansession.c chansessionrequest
  */
 function chansessionrequest(ses: SvrSession, channel: Channel): void {
@@ -471,6 +471,8 @@ function chansessionrequest(ses: SvrSession, channel: Channel): void {
       ret = sessionsignal(ses, chansess);
     } else if (type === "env") {
       ret = sessionenv(ses, chansess);
+    } else if (type === "break") {
+      ret = sessionbreak(ses, chansess);
     } else {
       // x11-req (X11 forwarding is not built, as in Dropbear's default build) and the rest.
     }
@@ -553,6 +555,19 @@ function sessionwinchange(ses: SvrSession, chansess: ChanSess): number {
     ses.svr_ses.embed?.sessionwinchange(ses, chansess, termc, termr);
   }
   return DROPBEAR_SUCCESS;
+}
+
+/**
+ * RFC 4335's "break" (beyond Dropbear 2026.94, which refuses it; as OpenSSH's sshd does): a
+ * break on the pty, whose length the pty driver sets, so the client's is read and not used.
+ * Refused without a pty.
+ */
+function sessionbreak(ses: SvrSession, chansess: ChanSess): number {
+  buf_getint(ses.payload!); // break-length in milliseconds
+  if (chansess.master < 0 || (chansess.masterfd !== null && chansess.masterfd.closed)) {
+    return DROPBEAR_FAILURE;
+  }
+  return tcsendbreak(chansess.master, 0) === 0 ? DROPBEAR_SUCCESS : DROPBEAR_FAILURE;
 }
 
 /**

@@ -142,6 +142,11 @@ export function tcsetattr(fd: number, optional_actions: number, t: termios): num
   return f(fd, optional_actions, t.raw);
 }
 
+/** tcsendbreak(3): 0, or -1 with errno set. (On a Linux pty it is accepted and does nothing.) */
+export function tcsendbreak(fd: number, duration: number): number {
+  return libcFunc<(fd: number, duration: number) => number>("int tcsendbreak(int fd, int duration)")(fd, duration);
+}
+
 /** struct winsize. */
 export interface winsize {
   ws_row: number;

@@ -80,6 +80,12 @@ describe("cli_escape_handler (the ~ escapes of a pty session)", () => {
     expect(ses.kexstate.needrekey).toBe(true);
   });
 
+  it("~B asks for a break at the next loop turn and is swallowed", () => {
+    const ses = session();
+    expect(feed(ses, "\r", "~", "B", "x")).toEqual([1, 0, 0, 1]);
+    expect(ses.cli_ses.sendbreak).toBe(true);
+  });
+
   it("~ not after a CR is passed through, and so is what follows", () => {
     const ses = session();
     expect(feed(ses, "a", "~", ".")).toEqual([1, 1, 1]);

@@ -446,6 +446,18 @@ describe("pty-req and window-change", () => {
     expect(get_winsize(cs.master)).toMatchObject({ ws_row: 0x19, ws_col: 0xffff });
   });
 
+  it("sends a break (RFC 4335) on a pty, and refuses one without", () => {
+    const ses = newSession();
+    const ch = openSession(ses);
+    const brk = (b: buffer) => buf_putint(b, 1000);
+    expect(request(ses, ch, "break", true, brk)).toBe(SSH_MSG_CHANNEL_FAILURE);
+    expect(request(ses, ch, "pty-req", true, ptyReq("xterm", modes()))).toBe(SSH_MSG_CHANNEL_SUCCESS);
+    expect(request(ses, ch, "break", true, brk)).toBe(SSH_MSG_CHANNEL_SUCCESS);
+    expect(request(ses, ch, "break", false, brk)).toBeNull();
+    // The length is part of the request, as for any other field.
+    expect(() => request(ses, ch, "break", true)).toThrow(/Bad buf_getptr/);
+  });
+
   it("ends the session on a modes string whose length does not match, and on a second pty-req", () => {
     const ses = newSession();
     const ch = openSession(ses);

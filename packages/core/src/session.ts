@@ -226,6 +226,8 @@ export class clientsession {
   last_char = 0;
   /** Set by SIGWINCH: send window-change at the next loop turn. */
   winchange = false;
+  /** TS-only: set by the ~B escape: send "break" at the next loop turn (not mid-packet, as the escape is read). */
+  sendbreak = false;
   /** fds 0-2's file status flags at start (-1: unknown), put back at exit: our streams make them non-blocking. */
   stdinflags = -1;
   stdoutflags = -1;
