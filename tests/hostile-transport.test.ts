@@ -48,6 +48,13 @@ describe("hostile transport input", () => {
     expect(log).toMatch(/Incompatible remote version 'SSH-1\.5-ancient'/);
   });
 
+  it("a long refused version line is cut in the log as C's buffers cut it (a reason of 149 bytes)", async () => {
+    const log = await hostile([], `SSH-1.5-${"x".repeat(500)}\r\n`);
+    const line = /Exit before auth from <[^>]*>: (.*)$/m.exec(log);
+    expect(line, log).not.toBeNull();
+    expect(line![1]).toBe(`Incompatible remote version 'SSH-1.5-${"x".repeat(149 - "Incompatible remote version 'SSH-1.5-".length)}`);
+  });
+
   it("a packet length over the limit", async () => {
     const log = await hostile([Buffer.concat([u32(0x7fffffff), Buffer.alloc(4)])]);
     expect(log).toMatch(/Integrity error \(bad packet size \d+\)/);

@@ -23,7 +23,7 @@ import {
 } from "@dropbear-ts/channel";
 import { cryptoBackend } from "@dropbear-ts/crypto";
 import { cli_kex_state, cli_state, CliSession, type ChanType, type cli_runopts, type packettype, type runopts } from "@dropbear-ts/core";
-import { EXIT_FLUSH_MS, LOG_INFO, QuietExit, TRACE, TRACE2, detachedCopyReady, disallow_core, dropbear_exit, dropbear_log, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
+import { EXIT_FLUSH_MS, LOG_INFO, LOG_LINE_SIZE, QuietExit, TRACE, TRACE2, detachedCopyReady, disallow_core, dropbear_exit, dropbear_log, snprintf_str, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
 import {
   cliFlushStdio,
   cliRecvChannelReply,
@@ -91,10 +91,11 @@ import { kill_proxy_command } from "./cli-main.js";
  * @dropbear cli-session.c cli_dropbear_log
  */
 export function cli_dropbear_log(opts: runopts, cli_opts: cli_runopts, priority: number, msg: string): void {
+  const printbuf = snprintf_str(msg, LOG_LINE_SIZE);
   if (opts.usingsyslog) {
-    syslogLine(priority, msg);
+    syslogLine(priority, printbuf);
   }
-  process.stderr.write(`${cli_opts.progname ?? "dbclient"}: ${msg}\n`);
+  process.stderr.write(`${cli_opts.progname ?? "dbclient"}: ${printbuf}\n`);
 }
 
 /**
@@ -103,14 +104,17 @@ export function cli_dropbear_log(opts: runopts, cli_opts: cli_runopts, priority:
  * @dropbear cli-session.c cli_dropbear_exit
  */
 export function cli_dropbear_exit(ses: CliSession | null, e: DropbearExit): void {
-  TRACE(() => `Exited, cleaning up: ${e.exitmsg}`);
+  // C's buffers: char exitmsg[400], fullmsg[550].
+  const exitmsg = snprintf_str(e.exitmsg, 400);
+  TRACE(() => `Exited, cleaning up: ${exitmsg}`);
   let fullmsg: string;
   if (ses === null || !ses.init_done) {
-    fullmsg = `Exited: ${e.exitmsg}`;
+    fullmsg = `Exited: ${exitmsg}`;
   } else {
     const o = ses.cli_ses.cli_opts;
-    fullmsg = `Connection to ${o.username}@${hostPortString(o.remotehost ?? "", o.remoteport ?? "")} exited: ${e.exitmsg}`;
+    fullmsg = `Connection to ${o.username}@${hostPortString(o.remotehost ?? "", o.remoteport ?? "")} exited: ${exitmsg}`;
   }
+  fullmsg = snprintf_str(fullmsg, 550);
   // Cleanup first: it puts the terminal back, so the message prints in cooked mode.
   if (ses !== null) {
     session_cleanup(ses);

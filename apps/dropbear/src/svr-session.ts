@@ -22,7 +22,7 @@ import {
 } from "@dropbear-ts/channel";
 import { svr_chansess_checksignal, svr_chansessinitialise, svrchansess } from "@dropbear-ts/chansession";
 import { SvrSession, type ChanType, type SvrEmbed, type packettype, type runopts, type svr_runopts } from "@dropbear-ts/core";
-import { LOG_INFO, dropbear_close, dropbear_log, get_debug_trace, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
+import { LOG_INFO, LOG_LINE_SIZE, dropbear_close, dropbear_log, get_debug_trace, snprintf_str, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
 import { kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, recv_msg_newkeys, send_msg_kexinit } from "@dropbear-ts/kex";
 import { StreamFd, get_socket_address, hostPortString, set_sock_nodelay } from "@dropbear-ts/netio";
 import {
@@ -69,11 +69,12 @@ let current: SvrSession | null = null;
  * @dropbear svr-session.c svr_dropbear_log
  */
 export function svr_dropbear_log(opts: runopts, priority: number, msg: string): void {
-  const sent = opts.usingsyslog && syslogLine(priority, msg);
+  const printbuf = snprintf_str(msg, LOG_LINE_SIZE);
+  const sent = opts.usingsyslog && syslogLine(priority, printbuf);
   if (!sent || get_debug_trace() > 0) {
     const d = new Date();
     const datestr = `${MONTHS[d.getMonth()]} ${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
-    process.stderr.write(`[${process.pid}] ${datestr} ${msg}\n`);
+    process.stderr.write(`[${process.pid}] ${datestr} ${printbuf}\n`);
   }
 }
 
@@ -87,18 +88,20 @@ export function svr_dropbear_exit(e: DropbearExit): void {
 
 /** svr_dropbear_exit for a given session (null before there is one): the library's sessions end here. */
 export function svrSessionExit(ses: SvrSession | null, e: DropbearExit): void {
-  const fromaddr = ses?.svr_ses?.addrstring ? ` from <${ses.svr_ses.addrstring}>` : "";
+  // C's buffers: char exitmsg[150], fromaddr[60], fullmsg[300].
+  const exitmsg = snprintf_str(e.exitmsg, 150);
+  const fromaddr = ses?.svr_ses?.addrstring ? snprintf_str(` from <${ses.svr_ses.addrstring}>`, 60) : "";
   let fullmsg: string;
   if (ses === null || !ses.init_done) {
-    fullmsg = `Early exit${fromaddr}: ${e.exitmsg}`;
+    fullmsg = `Early exit${fromaddr}: ${exitmsg}`;
   } else if (ses.authstate.authdone) {
-    fullmsg = `Exit (${ses.authstate.pw_name})${fromaddr}: ${e.exitmsg}`;
+    fullmsg = `Exit (${ses.authstate.pw_name})${fromaddr}: ${exitmsg}`;
   } else if (ses.authstate.pw_name !== null) {
-    fullmsg = `Exit before auth${fromaddr}: (user '${ses.authstate.pw_name}', ${ses.authstate.failcount} fails): ${e.exitmsg}`;
+    fullmsg = `Exit before auth${fromaddr}: (user '${ses.authstate.pw_name}', ${ses.authstate.failcount} fails): ${exitmsg}`;
   } else {
-    fullmsg = `Exit before auth${fromaddr}: ${e.exitmsg}`;
+    fullmsg = `Exit before auth${fromaddr}: ${exitmsg}`;
   }
-  dropbear_log(LOG_INFO, fullmsg);
+  dropbear_log(LOG_INFO, snprintf_str(fullmsg, 300));
   if (ses !== null) {
     session_cleanup(ses);
   }

@@ -74,12 +74,31 @@ export function dropbear_assert(cond: unknown, expr = "assertion"): asserts cond
   }
 }
 
+/**
+ * What C's snprintf leaves of `s` in a buffer of `size` bytes: at most size - 1 bytes of its
+ * UTF-8, cut before a character that would not fit whole (C cuts inside one).
+ */
+export function snprintf_str(s: string, size: number): string {
+  if (s.length < size / 3 || Buffer.byteLength(s) < size) {
+    return s;
+  }
+  const b = Buffer.from(s, "utf8");
+  let n = size - 1;
+  while (n > 0 && (b[n]! & 0xc0) === 0x80) {
+    n--;
+  }
+  return b.toString("utf8", 0, n);
+}
+
+/** A log line as Dropbear's handlers format it, into `char printbuf[1024]`. */
+export const LOG_LINE_SIZE = 1024;
+
 /** Where log lines go: a function like Dropbear's `_dropbear_log` hook. */
 export type LogHandler = (priority: number, msg: string) => void;
 
 /** The default handler prints the line to stderr. @dropbear dbutil.c generic_dropbear_log */
 const generic_dropbear_log: LogHandler = (_priority, msg) => {
-  process.stderr.write(`${msg}\n`);
+  process.stderr.write(`${snprintf_str(msg, LOG_LINE_SIZE)}\n`);
 };
 
 let logHandler: LogHandler = generic_dropbear_log;

@@ -18,12 +18,26 @@ import {
   monotonic_now,
   set_debug_trace,
   setLogHandler,
+  snprintf_str,
 } from "../src/dbutil.js";
 
 afterEach(() => {
   set_debug_trace(0);
   setLogHandler(null);
   vi.restoreAllMocks();
+});
+
+describe("snprintf_str", () => {
+  it("leaves what fits in size - 1 bytes, and cuts before a character that does not fit whole", () => {
+    expect(snprintf_str("abc", 4)).toBe("abc");
+    expect(snprintf_str("abcd", 4)).toBe("abc");
+    expect(snprintf_str("x".repeat(2000), 1024)).toHaveLength(1023);
+    // "é" is 2 bytes: "aé" is 3, so a 3-byte buffer holds only "a".
+    expect(snprintf_str("aé", 3)).toBe("a");
+    expect(snprintf_str("aé", 4)).toBe("aé");
+    expect(snprintf_str("€€", 6)).toBe("€");
+    expect(snprintf_str("€€", 7)).toBe("€€");
+  });
 });
 
 describe("dropbear_exit / dropbear_close", () => {
