@@ -45,6 +45,8 @@ const CLIENT: Record<string, Evidence> = {
   T: { here: "-T: no pty, even after -t" },
   N: { test: ["tests/forwarding.test.ts", "our dbclient -N -R through sshd carries connections back"] },
   f: { test: ["tests/forwarding.test.ts", "-f returns once authenticated and leaves the tunnel running"] },
+  // OpenSSH's -n, beyond Dropbear.
+  n: { here: "-n: the command reads /dev/null, and our stdin is left unread" },
   s: { test: ["tests/sessions-client.test.ts", "sftp -S with our dbclient: put, get, round trip"] },
   o: { test: ["tests/options-audit.test.ts", "every -o name dbclient accepts has a row"] },
   L: { test: ["tests/forwarding.test.ts", "carries 1000 concurrent connections in one -N session"] },
@@ -91,6 +93,8 @@ const CLIENT_O: Record<string, Evidence> = {
   ServerAliveInterval: { same: ["-K", "1"] },
   StrictHostKeyChecking: { test: ["tests/hostkeys.test.ts", "StrictHostKeyChecking=yes refuses it"] },
   UseSyslog: { here: "-o UseSyslog=yes: dbclient's messages go to syslog too" },
+  // ssh's User, beyond Dropbear: as -l.
+  User: { same: ["-l", "someone"] },
 };
 
 /** The value each -o name is given when compared with its alias. */
@@ -101,6 +105,7 @@ const CLIENT_O_VALUE: Record<string, string> = {
   IdentityFile: "<keyfile>",
   Port: "2022",
   ServerAliveInterval: "1",
+  User: "someone",
 };
 
 /** dropbear's letters. */
@@ -372,6 +377,16 @@ describe("option audit: end-to-end checks", () => {
     const r = await ours(plain, ["-t", "-T"], "tty; true");
     expect(r.stdout).toBe("not a tty\n");
     expect(r.status).toBe(0);
+  });
+
+  itAsRoot([], "-n: the command reads /dev/null, and our stdin is left unread", async () => {
+    // As in `while read h; do dbclient -n ...; done <list`: the lines after the first stay ours.
+    const script = `printf 'one\\ntwo\\n' | { read a; "$@" 'cat; echo done'; read b; echo "$a $b"; }`;
+    const r = await run("/bin/sh", ["-c", script, "sh", process.execPath, OURS.dbclient, "-n", "-y", "-y", "-i", clientKey, "-p", String(plain.port), `${USER}@127.0.0.1`], {
+      env: { HOME: probeHome },
+      timeoutMs: 30_000,
+    });
+    expect(r.stdout, `${r.status} ${r.stderr}`).toBe("done\none two\n");
   });
 
   itAsRoot([], "-l names the user", async () => {

@@ -198,6 +198,18 @@ describe("-J and ProxyCommand: the transport through a program", () => {
     }
   });
 
+  itProxy([], "a -J program that answers on its stdin (inetd-style) ends dbclient at once, never a hang", async () => {
+    // `dropbear -i` writes its version line to fd 0. To C that fd is a pipe's read end, and the
+    // write fails; ours is a socket pair, whose reading side is shut down for the same.
+    const proxy = `sh -c "printf 'SSH-2.0-inetd_style\\\\r\\\\n' >&0 && sleep 30"`;
+    const t0 = Date.now();
+    // (Killed after 20 s: a hang shows as a null status.)
+    const r = await runBin(process.execPath, ourArgs(22, "-J", proxy, `${USER}@127.0.0.1`, "true"), Buffer.alloc(0), { timeoutMs: 20_000 });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/Remote closed the connection/);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  });
+
   itProxy([], "a -J program that does not exist ends dbclient; the target port sees no connection", async () => {
     const target = await countingListener();
     try {

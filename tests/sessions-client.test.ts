@@ -140,6 +140,17 @@ for (const target of TARGETS) {
       }
     });
 
+    itSess(target.peers, "stdout shared with the parent (a socket, as Node's spawn makes it): the parent's own output goes on after dbclient", async () => {
+      // A megabyte is still being flushed as dbclient closes its copy of fd 1: that close must
+      // not shut the socket down for the shell, whose echo would then die of SIGPIPE.
+      const s = await target.start();
+      const script = `"$@" 'head -c 1000000 /dev/zero'; echo "after $?"`;
+      const r = await runBin("/bin/sh", ["-c", script, "sh", process.execPath, OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.length).toBe(1000000 + "after 0\n".length);
+      expect(r.stdout.subarray(1000000).toString()).toBe("after 0\n");
+    });
+
     itSess(target.peers, "a command's bytes that are not UTF-8 reach the server unchanged, as C's char* does", async () => {
       const s = await target.start();
       const r = await runBin("/bin/sh", ["-c", NON_UTF8_COMMAND, "sh", process.execPath, OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`]);

@@ -7,10 +7,11 @@ import { fstatSync } from "node:fs";
 import * as net from "node:net";
 import { basename } from "node:path";
 import { fill_passwd, get_user_shell } from "@dropbear-ts/auth";
+import { SHUT_RD } from "@dropbear-ts/channel";
 import { cli_tty_cleanup } from "@dropbear-ts/chansession";
 import type { CliSession } from "@dropbear-ts/core";
-import { TRACE, dropbear_exit, ignoredSignals, launcherEnv, withInheritedNofile } from "@dropbear-ts/dbutil";
-import { StreamFd, ownReadSocket, socketStreamOptions } from "@dropbear-ts/netio";
+import { TRACE, dropbear_exit, ignoredSignals, launcherEnv, libcFunc, withInheritedNofile } from "@dropbear-ts/dbutil";
+import { StreamFd, nodeHandleFd, ownReadSocket, socketStreamOptions } from "@dropbear-ts/netio";
 
 /** What cli_proxy_cmd hands to cli_session: the transport's two ends and the child to kill. */
 export interface ProxyTransport {
@@ -50,6 +51,14 @@ async function spawnProxy(file: string, args: string[], argv0: string, what: str
   }
   // A later error (EPIPE once it has died) shows up on the pipes, which the session reads.
   child.on("error", (e) => TRACE(() => `proxy command: ${String(e)}`));
+  // Node's stdin for the child is a socket pair, which the child could also write to (an
+  // inetd-style program such as `dropbear -i` answers on fd 0), where nobody would read: we
+  // would wait for its answer for ever. C's pipe refuses such writes; shutting our end's
+  // reading down makes them fail too (EPIPE), and the program ends.
+  const stdinFd = nodeHandleFd(child.stdin);
+  if (stdinFd >= 0) {
+    libcFunc<(fd: number, how: number) => number>("int shutdown(int sockfd, int how)")(stdinFd, SHUT_RD);
+  }
   // The child's stdin is where we write the transport, its stdout where we read it.
   return { sock_out: new StreamFd(child.stdin!), sock_in: new StreamFd(child.stdout!), pid: child.pid };
 }

@@ -4,7 +4,7 @@ import { cli_tty_cleanup } from "@dropbear-ts/chansession";
 import { cli_runopts, runopts, type CliSession } from "@dropbear-ts/core";
 import { DEBUG1, dropbearMain, ignoreSigpipe, isDetachedCopy, runDetachedCopy, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { cli_getopts } from "@dropbear-ts/runopts";
-import { parseQuietly } from "./cli-background.js";
+import { background_stdin, parseQuietly } from "./cli-background.js";
 import { cli_proxy_cmd, cli_signal_exit, kill_proxy_sighandler } from "./cli-main.js";
 import { cli_dropbear_exit, cli_dropbear_log, cli_session, cli_session_new } from "./cli-session.js";
 
@@ -23,6 +23,10 @@ dropbearMain(
     }
     if (opts.usingsyslog) {
       startsyslog("dbclient");
+    }
+    if (cli_opts.stdin_null) {
+      // -n: what the background copy does once logged in, from the start (ssh's stdfd_devnull).
+      background_stdin();
     }
     if (cli_opts.backgrounded && !isDetachedCopy()) {
       // The copy runs the session with our terminal; this process leaves once it is logged in.

@@ -215,6 +215,7 @@ function cliStdioFd(ses: CliSession, fd: number): StreamFd | null {
     h = nullStream(false);
   }
   if (h !== null) {
+    h.sharedDescriptor = true;
     cli_ses.stdiofds[fd] = h;
   }
   return h;

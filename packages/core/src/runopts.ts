@@ -192,6 +192,8 @@ export class cli_runopts {
   quiet = false;
   /** -f */
   backgrounded = false;
+  /** TS-only: -n (ssh's, not Dropbear's): the session reads /dev/null, never our stdin. */
+  stdin_null = false;
   /** -s */
   is_subsystem = false;
   /**

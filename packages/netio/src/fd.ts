@@ -67,6 +67,9 @@ export const SMALL_READ_RING_SIZE = SOCKET_READ_CHUNK;
  */
 export const CLOSE_LINGER_MS = 2000;
 
+/** What close() writes after a shared descriptor's output, to learn when that output is out. */
+const EMPTY_WRITE = Buffer.alloc(0);
+
 /** Emptied rings of one size kept for the next socket with data (up to `max`); a socket holds one only while data waits. */
 interface RingPool {
   readonly rings: Buffer[];
@@ -549,6 +552,14 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
     this.notify();
   };
 
+  /**
+   * The descriptor is a copy of one other processes hold too (dbclient's stdin, stdout,
+   * stderr): close() flushes and closes it without ending the stream, whose shutdown(2) of a
+   * socket would end the socket for every holder (a shell's later `echo` then dies of SIGPIPE).
+   * C's close() of such an fd leaves the others' alone.
+   */
+  sharedDescriptor = false;
+
   /** `ring`: where `ownReadSocket` has the socket's reads land (null: read through its stream). */
   constructor(
     readonly stream: S,
@@ -884,7 +895,18 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
     const stream = this.stream as Readable;
     const w = this.wstream;
     const unflushed = w !== null && this.err === null && !w.destroyed && (w.writableLength > 0 || (w.writableEnded && !w.writableFinished));
-    if (unflushed) {
+    if (unflushed && this.sharedDescriptor) {
+      let owed: () => void = () => undefined;
+      oweOutput(new Promise<void>((resolve) => (owed = resolve)));
+      // Writes complete in order: this one's callback comes once the earlier ones are out (or failed).
+      w.write(EMPTY_WRITE, () => {
+        owed();
+        stream.destroy();
+      });
+      if (this.rstream !== null && !this.readShut) {
+        this.discardInput(this.rstream);
+      }
+    } else if (unflushed) {
       const ev = stream as NodeJS.EventEmitter;
       let owed: () => void = () => undefined;
       oweOutput(new Promise<void>((resolve) => (owed = resolve)));

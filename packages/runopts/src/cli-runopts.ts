@@ -58,6 +58,7 @@ Usage: ${cli_opts.progname} [options] [user@]host[/port][,[user@]host/port],...]
 -T    Do not ask for a pty
 -N    Run no remote command
 -f    Go to the background once authenticated
+-n    Read nothing from stdin: the session gets /dev/null (as ssh -n)
 -q    Quiet: do not print the server's banner
 -y    Accept an unknown host key (and remember it)
 -y -y Skip host key checking altogether (dangerous)
@@ -168,6 +169,9 @@ export function cli_getopts(
         case "f":
           cli_opts.backgrounded = true;
           break;
+        case "n":
+          cli_opts.stdin_null = true;
+          break;
         case "s":
           cli_opts.is_subsystem = true;
           break;
@@ -253,9 +257,13 @@ export function cli_getopts(
     i = taken.i;
 
     switch (opt) {
-      case "OPT_EXTENDED_OPTIONS":
-        add_extendedopt(opts, cli_opts, value);
+      case "OPT_EXTENDED_OPTIONS": {
+        const user = add_extendedopt(opts, cli_opts, value);
+        if (user !== null) {
+          username_arg = user;
+        }
         break;
+      }
       case "OPT_AUTHKEY":
         loadidentityfile(cli_opts, value, true);
         break;
@@ -725,6 +733,7 @@ const EXTENDED_OPTIONS = [
   "ServerAliveInterval",
   "StrictHostKeyChecking",
   "UseSyslog",
+  "User",
 ] as const;
 
 /**
@@ -745,8 +754,12 @@ function user_algo_option(cli_opts: cli_runopts, list: string, algos: algo_type[
   algos.splice(0, algos.length, ...chosen, ...markers);
 }
 
-/** Apply one OpenSSH-style -o option ("Key=value" or "Key value"). @dropbear cli-runopts.c add_extendedopt */
-function add_extendedopt(opts: runopts, cli_opts: cli_runopts, origstr: string): void {
+/**
+ * Apply one OpenSSH-style -o option ("Key=value" or "Key value"). Returns the name `User` gives
+ * (beyond Dropbear, as ssh takes it; the caller treats it as -l), else null.
+ * @dropbear cli-runopts.c add_extendedopt
+ */
+function add_extendedopt(opts: runopts, cli_opts: cli_runopts, origstr: string): string | null {
   if (origstr === "help") {
     dropbear_log(LOG_INFO, `Available options:\n${EXTENDED_OPTIONS.map((o) => `\t${o}\n`).join("")}`);
     exitQuietly(0);
@@ -755,59 +768,59 @@ function add_extendedopt(opts: runopts, cli_opts: cli_runopts, origstr: string):
   let v: string | null;
   if ((v = match_extendedopt(origstr, "BatchMode")) !== null) {
     cli_opts.batch_mode = parse_flag_value(v);
-    return;
+    return null;
   }
   if ((v = match_extendedopt(origstr, "BindAddress")) !== null) {
     cli_opts.bind_arg = v;
-    return;
+    return null;
   }
   if ((v = match_extendedopt(origstr, "Compression")) !== null) {
     opts.compression = parse_flag_value(v);
-    return;
+    return null;
   }
   if ((v = match_extendedopt(origstr, "DisableTrivialAuth")) !== null) {
     cli_opts.disable_trivial_auth = parse_flag_value(v);
-    return;
+    return null;
   }
   if ((v = match_extendedopt(origstr, "ExitOnForwardFailure")) !== null) {
     cli_opts.exit_on_fwd_failure = parse_flag_value(v);
-    return;
+    return null;
   }
   if ((v = match_extendedopt(origstr, "ForwardAgent")) !== null) {
     cli_opts.agent_fwd = parse_flag_value(v);
-    return;
+    return null;
   }
   if ((v = match_extendedopt(origstr, "GatewayPorts")) !== null) {
     opts.listen_fwd_all = parse_flag_value(v);
-    return;
+    return null;
   }
   if ((v = match_extendedopt(origstr, "HostKeyAlgorithms")) !== null) {
     cli_opts.hostkey_algos = v;
-    return;
+    return null;
   }
   if ((v = match_extendedopt(origstr, "KexAlgorithms")) !== null) {
     cli_opts.kex_algos = v;
-    return;
+    return null;
   }
   if ((v = match_extendedopt(origstr, "IdentityFile")) !== null) {
     loadidentityfile(cli_opts, v, true);
-    return;
+    return null;
   }
   if ((v = match_extendedopt(origstr, "PasswordAuthentication")) !== null) {
     cli_opts.password_authentication = parse_flag_value(v);
-    return;
+    return null;
   }
   if ((v = match_extendedopt(origstr, "Port")) !== null) {
     cli_opts.remoteport = v;
-    return;
+    return null;
   }
   if ((v = match_extendedopt(origstr, "ProxyCommand")) !== null) {
     cli_opts.proxycmd = v;
-    return;
+    return null;
   }
   if ((v = match_extendedopt(origstr, "ServerAliveInterval")) !== null) {
     cli_opts.keepalive_arg = v;
-    return;
+    return null;
   }
   if ((v = match_extendedopt(origstr, "StrictHostKeyChecking")) !== null) {
     if (v === "accept-new") {
@@ -820,12 +833,16 @@ function add_extendedopt(opts: runopts, cli_opts: cli_runopts, origstr: string):
         cli_opts.no_hostkey_check = true;
       }
     }
-    return;
+    return null;
   }
   if ((v = match_extendedopt(origstr, "UseSyslog")) !== null) {
     opts.usingsyslog = parse_flag_value(v);
-    return;
+    return null;
+  }
+  if ((v = match_extendedopt(origstr, "User")) !== null) {
+    return v;
   }
 
   dropbear_log(LOG_WARNING, `Ignoring unknown configuration option '${origstr}'`);
+  return null;
 }

@@ -325,7 +325,7 @@ describe("cli-runopts.c -o", () => {
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatch(/^Available options:\n\tBatchMode\n/);
     // Dropbear's 14 options plus our KexAlgorithms and HostKeyAlgorithms.
-    expect(logs[0].split("\n\t")).toHaveLength(17);
+    expect(logs[0].split("\n\t")).toHaveLength(18);
     expect(logs[0]).toContain("\tKexAlgorithms\n");
   });
 });
