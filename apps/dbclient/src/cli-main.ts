@@ -3,15 +3,14 @@
 // connection. A proxy that cannot start ends dbclient; it never falls back to connecting
 // directly.
 import type { ChildProcess } from "node:child_process";
-import { fstatSync } from "node:fs";
+import { closeSync, fstatSync } from "node:fs";
 import * as net from "node:net";
 import { basename } from "node:path";
 import { fill_passwd, get_user_shell } from "@dropbear-ts/auth";
-import { SHUT_RD } from "@dropbear-ts/channel";
 import { cli_tty_cleanup } from "@dropbear-ts/chansession";
 import type { CliSession } from "@dropbear-ts/core";
-import { TRACE, dropbear_exit, ignoredSignals, launcherEnv, libcFunc, withInheritedNofile } from "@dropbear-ts/dbutil";
-import { StreamFd, nodeHandleFd, ownReadSocket, socketStreamOptions } from "@dropbear-ts/netio";
+import { TRACE, cloexecPipe, dropbear_exit, ignoredSignals, launcherEnv, withInheritedNofile } from "@dropbear-ts/dbutil";
+import { StreamFd, ownReadSocket, socketStreamOptions } from "@dropbear-ts/netio";
 
 /** What cli_proxy_cmd hands to cli_session: the transport's two ends and the child to kill. */
 export interface ProxyTransport {
@@ -32,16 +31,28 @@ async function spawnProxy(file: string, args: string[], argv0: string, what: str
   if (ignored.length > 0) {
     [file, args, argv0] = ["/bin/sh", ["-c", `trap '' ${ignored.join(" ")}; exec "$0" "$@"`, file, ...args], "sh"];
   }
+  // The program's stdin is a pipe, as C's: Node's "pipe" would be a socket pair, which the
+  // program could also write to, and an inetd-style one (`dropbear -i`) answers on its fd 0:
+  // those bytes would wait where nobody reads, and dbclient for ever. On a pipe that write
+  // fails, and the program ends.
+  const stdinPipe = cloexecPipe();
+  if (stdinPipe === null) {
+    dropbear_exit("Failed running proxy command");
+  }
   let child: ChildProcess;
   try {
     // On demand: most runs start no process, and node:child_process costs start-up time.
     // With the descriptor limit dbclient was started with, as C's forked child has it.
     const { spawn } = process.getBuiltinModule("node:child_process");
-    child = withInheritedNofile(() => spawn(file, args, { argv0, env, stdio: ["pipe", "pipe", "inherit"] }));
+    child = withInheritedNofile(() => spawn(file, args, { argv0, env, stdio: [stdinPipe[0], "pipe", "inherit"] }));
   } catch (e) {
     TRACE(() => `spawn: ${String(e)}`);
+    closeSync(stdinPipe[1]);
     dropbear_exit("Failed running proxy command");
+  } finally {
+    closeSync(stdinPipe[0]);
   }
+  const toChild = new net.Socket({ fd: stdinPipe[1], readable: false, writable: true, ...socketStreamOptions });
   const started = await new Promise<Error | null>((resolve) => {
     child.once("spawn", () => resolve(null));
     child.once("error", (e) => resolve(e));
@@ -51,16 +62,8 @@ async function spawnProxy(file: string, args: string[], argv0: string, what: str
   }
   // A later error (EPIPE once it has died) shows up on the pipes, which the session reads.
   child.on("error", (e) => TRACE(() => `proxy command: ${String(e)}`));
-  // Node's stdin for the child is a socket pair, which the child could also write to (an
-  // inetd-style program such as `dropbear -i` answers on fd 0), where nobody would read: we
-  // would wait for its answer for ever. C's pipe refuses such writes; shutting our end's
-  // reading down makes them fail too (EPIPE), and the program ends.
-  const stdinFd = nodeHandleFd(child.stdin);
-  if (stdinFd >= 0) {
-    libcFunc<(fd: number, how: number) => number>("int shutdown(int sockfd, int how)")(stdinFd, SHUT_RD);
-  }
   // The child's stdin is where we write the transport, its stdout where we read it.
-  return { sock_out: new StreamFd(child.stdin!), sock_in: new StreamFd(child.stdout!), pid: child.pid };
+  return { sock_out: new StreamFd(toChild), sock_in: new StreamFd(child.stdout!), pid: child.pid };
 }
 
 /**

@@ -73,7 +73,7 @@ import { update_channel_prio } from "./common-session.js";
 // Handlers read ses.payload past the message type, as in Dropbear.
 
 /** shutdown(2)'s `how`. */
-export const SHUT_RD = 0;
+const SHUT_RD = 0;
 const SHUT_WR = 1;
 const SHUT_RDWR = 2;
 
