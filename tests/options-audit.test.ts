@@ -95,6 +95,7 @@ const CLIENT_O: Record<string, Evidence> = {
   UseSyslog: { here: "-o UseSyslog=yes: dbclient's messages go to syslog too" },
   // ssh's User, beyond Dropbear: as -l.
   User: { same: ["-l", "someone"] },
+  UserKnownHostsFile: { here: "-o UserKnownHostsFile: host keys are recorded in and checked against that file" },
 };
 
 /** The value each -o name is given when compared with its alias. */
@@ -387,6 +388,29 @@ describe("option audit: end-to-end checks", () => {
       timeoutMs: 30_000,
     });
     expect(r.stdout, `${r.status} ${r.stderr}`).toBe("done\none two\n");
+  });
+
+  itAsRoot([], "-o UserKnownHostsFile: host keys are recorded in and checked against that file", async () => {
+    const kh = join(probeHome, "kh-audit");
+    const base = [OURS.dbclient, "-i", clientKey, "-p", String(plain.port), "-o", `UserKnownHostsFile=${kh}`];
+    const first = await run(process.execPath, [...base, "-y", `${USER}@127.0.0.1`, "true"], { env: { HOME: probeHome }, timeoutMs: 30_000 });
+    expect(first.status, first.stderr).toBe(0);
+    expect(readFileSync(kh, "utf8")).toContain(`[127.0.0.1]:${plain.port} `);
+    expect(existsSync(join(probeHome, ".ssh", "known_hosts")) && readFileSync(join(probeHome, ".ssh", "known_hosts"), "utf8").includes(`[127.0.0.1]:${plain.port} `)).toBe(false);
+    // Known there now: no -y needed. Another key there for the host: refused.
+    const again = await run(process.execPath, [...base, "-o", "StrictHostKeyChecking=yes", `${USER}@127.0.0.1`, "true"], { env: { HOME: probeHome }, timeoutMs: 30_000 });
+    expect(again.status, again.stderr).toBe(0);
+    const line = readFileSync(kh, "utf8").trim().split(" ");
+    const other = Buffer.from(line[2]!, "base64");
+    other[other.length - 1]! ^= 1;
+    writeFileSync(kh, `${line[0]} ${line[1]} ${other.toString("base64")}\n`);
+    const bad = await run(process.execPath, [...base, "-o", "StrictHostKeyChecking=yes", `${USER}@127.0.0.1`, "true"], { env: { HOME: probeHome }, timeoutMs: 30_000 });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/host key mismatch for 127\.0\.0\.1/);
+    // Several files, as ssh allows, are refused before connecting.
+    const two = await run(process.execPath, [OURS.dbclient, "-o", `UserKnownHostsFile=${kh} ${kh}2`, "-p", String(plain.port), "127.0.0.1", "true"], { env: { HOME: probeHome }, timeoutMs: 30_000 });
+    expect(two.stderr).toMatch(/Bad UserKnownHostsFile/);
+    expect(two.status).toBe(1);
   });
 
   itAsRoot([], "-l names the user", async () => {

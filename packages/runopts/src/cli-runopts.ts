@@ -734,6 +734,7 @@ const EXTENDED_OPTIONS = [
   "StrictHostKeyChecking",
   "UseSyslog",
   "User",
+  "UserKnownHostsFile",
 ] as const;
 
 /**
@@ -841,6 +842,16 @@ function add_extendedopt(opts: runopts, cli_opts: cli_runopts, origstr: string):
   }
   if ((v = match_extendedopt(origstr, "User")) !== null) {
     return v;
+  }
+  if ((v = match_extendedopt(origstr, "UserKnownHostsFile")) !== null) {
+    // Beyond Dropbear, as ssh's: the file host keys are checked against and added to. One
+    // file only: ssh's list of several, read in turn, is refused rather than half taken.
+    const files = v.trim().split(/\s+/);
+    if (files.length !== 1 || files[0] === "") {
+      dropbear_exit(`Bad UserKnownHostsFile '${v}': give one file`);
+    }
+    cli_opts.known_hosts_file = expand_homedir_path(files[0]!);
+    return null;
   }
 
   dropbear_log(LOG_WARNING, `Ignoring unknown configuration option '${origstr}'`);

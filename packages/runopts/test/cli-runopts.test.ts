@@ -324,8 +324,8 @@ describe("cli-runopts.c -o", () => {
     expect(isQuiet(exit, 0)).toBe(true);
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatch(/^Available options:\n\tBatchMode\n/);
-    // Dropbear's 14 options plus our KexAlgorithms and HostKeyAlgorithms.
-    expect(logs[0].split("\n\t")).toHaveLength(18);
+    // Dropbear's 14 options plus our KexAlgorithms, HostKeyAlgorithms, User and UserKnownHostsFile.
+    expect(logs[0].split("\n\t")).toHaveLength(19);
     expect(logs[0]).toContain("\tKexAlgorithms\n");
   });
 });
