@@ -437,8 +437,8 @@ function closeQuietly(fd: number): void {
 
 /**
  * A request on a session channel: start a command, shell or subsystem, set up a pty, resize
- * it, signal the child, forward the agent, send a break. Anything else is refused; a reply goes out when the
- * client wants one. @dropbear svr-chansession.c chansessionrequest
+ * it, signal the child, forward the agent, send a break. Anything else is refused; a reply
+ * goes out when the client wants one. @dropbear svr-chansession.c chansessionrequest
  */
 function chansessionrequest(ses: SvrSession, channel: Channel): void {
   TRACE("enter chansessionrequest");
