@@ -473,17 +473,23 @@ function sigwinch_handler(ses: CliSession): void {
   ses.signal_pipe?.raise();
 }
 
-/** Send our new size on every session channel. @dropbear cli-chansession.c cli_chansess_winchange */
-export function cli_chansess_winchange(ses: CliSession): void {
+/** Send request `type`, no reply wanted, on every session channel; `put` adds its fields. */
+function requestOnSessionChannels(ses: CliSession, type: string, put: () => void): void {
   for (let i = 0; i < ses.chansize; i++) {
     const channel = ses.channels[i];
     if (channel && channel.type === clichansess) {
-      start_send_channel_request(ses, channel, "window-change");
-      buf_putbyte(ses.writepayload, 0); // no reply, as RFC 4254 §6.7 says
-      put_winsize(ses);
+      start_send_channel_request(ses, channel, type);
+      buf_putbyte(ses.writepayload, 0);
+      put();
       encrypt_packet(ses);
     }
   }
+}
+
+/** Send our new size on every session channel. @dropbear cli-chansession.c cli_chansess_winchange */
+export function cli_chansess_winchange(ses: CliSession): void {
+  // No reply, as RFC 4254 §6.7 says.
+  requestOnSessionChannels(ses, "window-change", () => put_winsize(ses));
   ses.cli_ses.winchange = false;
 }
 
@@ -492,15 +498,7 @@ export function cli_chansess_winchange(ses: CliSession): void {
  * ssh sends it: no reply wanted, a length of one second).
  */
 export function cli_chansess_break(ses: CliSession): void {
-  for (let i = 0; i < ses.chansize; i++) {
-    const channel = ses.channels[i];
-    if (channel && channel.type === clichansess) {
-      start_send_channel_request(ses, channel, "break");
-      buf_putbyte(ses.writepayload, 0);
-      buf_putint(ses.writepayload, 1000);
-      encrypt_packet(ses);
-    }
-  }
+  requestOnSessionChannels(ses, "break", () => buf_putint(ses.writepayload, 1000));
   ses.cli_ses.sendbreak = false;
 }
 

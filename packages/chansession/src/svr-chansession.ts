@@ -547,8 +547,7 @@ function sessionwinchange(ses: SvrSession, chansess: ChanSess): number {
   const termr = buf_getint(payload);
   const termw = buf_getint(payload);
   const termh = buf_getint(payload);
-  // The master stays open as long as the channel's fd does (C would ioctl a stale number).
-  if (chansess.masterfd === null || !chansess.masterfd.closed) {
+  if (ptyMasterOpen(chansess)) {
     pty_change_window_size(chansess.master, termr, termc, termw, termh);
   }
   if (chansess.pid === EMBEDDED_PID) {
@@ -558,13 +557,21 @@ function sessionwinchange(ses: SvrSession, chansess: ChanSess): number {
 }
 
 /**
+ * The pty's master number still names it: it stays open as long as the channel's fd does (C
+ * would ioctl a stale number).
+ */
+function ptyMasterOpen(chansess: ChanSess): boolean {
+  return chansess.masterfd === null || !chansess.masterfd.closed;
+}
+
+/**
  * RFC 4335's "break" (beyond Dropbear 2026.94, which refuses it; as OpenSSH's sshd does): a
  * break on the pty, whose length the pty driver sets, so the client's is read and not used.
  * Refused without a pty.
  */
 function sessionbreak(ses: SvrSession, chansess: ChanSess): number {
   buf_getint(ses.payload!); // break-length in milliseconds
-  if (chansess.master < 0 || (chansess.masterfd !== null && chansess.masterfd.closed)) {
+  if (chansess.master < 0 || !ptyMasterOpen(chansess)) {
     return DROPBEAR_FAILURE;
   }
   return tcsendbreak(chansess.master, 0) === 0 ? DROPBEAR_SUCCESS : DROPBEAR_FAILURE;

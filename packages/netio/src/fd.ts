@@ -895,45 +895,39 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
     const stream = this.stream as Readable;
     const w = this.wstream;
     const unflushed = w !== null && this.err === null && !w.destroyed && (w.writableLength > 0 || (w.writableEnded && !w.writableFinished));
-    if (unflushed && this.sharedDescriptor) {
-      let owed: () => void = () => undefined;
-      oweOutput(new Promise<void>((resolve) => (owed = resolve)));
-      // Writes complete in order: this one's callback comes once the earlier ones are out (or failed).
-      w.write(EMPTY_WRITE, () => {
-        owed();
-        stream.destroy();
-      });
-      if (this.rstream !== null && !this.readShut) {
-        this.discardInput(this.rstream);
-      }
-    } else if (unflushed) {
-      const ev = stream as NodeJS.EventEmitter;
+    if (unflushed) {
       let owed: () => void = () => undefined;
       oweOutput(new Promise<void>((resolve) => (owed = resolve)));
       const gone = (): void => {
         owed();
         stream.destroy();
       };
-      const flushed = (): void => {
-        owed();
-        if (this.rstream === null || this.eof || stream.destroyed) {
-          gone();
-          return;
-        }
-        const timer = setTimeout(gone, CLOSE_LINGER_MS);
-        timer.unref();
-        const peerDone = (): void => {
-          clearTimeout(timer);
-          gone();
+      if (this.sharedDescriptor) {
+        // Writes complete in order: this one's callback comes once the earlier ones are out (or failed).
+        w.write(EMPTY_WRITE, gone);
+      } else {
+        const ev = stream as NodeJS.EventEmitter;
+        const flushed = (): void => {
+          owed();
+          if (this.rstream === null || this.eof || stream.destroyed) {
+            gone();
+            return;
+          }
+          const timer = setTimeout(gone, CLOSE_LINGER_MS);
+          timer.unref();
+          const peerDone = (): void => {
+            clearTimeout(timer);
+            gone();
+          };
+          ev.once("end", peerDone);
+          ev.once("error", peerDone);
         };
-        ev.once("end", peerDone);
-        ev.once("error", peerDone);
-      };
-      w.once("finish", flushed);
-      w.once("error", gone);
-      w.once("close", owed);
-      if (!w.writableEnded) {
-        w.end();
+        w.once("finish", flushed);
+        w.once("error", gone);
+        w.once("close", owed);
+        if (!w.writableEnded) {
+          w.end();
+        }
       }
       if (this.rstream !== null && !this.readShut) {
         this.discardInput(this.rstream);
