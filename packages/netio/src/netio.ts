@@ -1,7 +1,7 @@
 import type { LookupAddress } from "node:dns";
 import { fstatSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { connect as netConnect, createServer, isIP, Socket, type Server } from "node:net";
+import { connect as netConnect, createServer, isIP, isIPv4, Socket, type Server } from "node:net";
 import { constants as osConstants } from "node:os";
 import { buf_free, buf_getptr, buf_incrpos, type buffer } from "@dropbear-ts/buffer";
 import {
@@ -165,7 +165,7 @@ function connect_try_next(c: dropbear_progress_connection): void {
         return;
       }
       // C asks getaddrinfo for a bind address of this address's family.
-      const localAddress = c.bindres?.find((a) => isIP(a) === isIP(host));
+      const localAddress = c.bindres?.find((a) => ipFamily(a) === ipFamily(host));
       if (c.bindres !== null && localAddress === undefined) {
         c.errstring = `${bindAddressError(c.bind_address, c.bind_port)}. Address family for hostname not supported`;
         continue;
@@ -540,12 +540,50 @@ function gaiNoName(passive: boolean): string[] {
   return passive ? ["0.0.0.0", "::"] : ["::1", "127.0.0.1"];
 }
 
+/** Node's IPv6 address pattern has been compiled (readyIPv6Pattern). */
+let ipv6PatternCompiled = false;
+
+/**
+ * Compile the IPv6 pattern behind net.isIP cheaply, before `s` is the first string to meet it.
+ * Node tests every string that is not dotted IPv4 against one large IPv6 regular expression,
+ * in isIP and in each dns.lookup, connect and listen; V8 compiles it at its first use through
+ * its regexp optimisation passes, and again to machine code at its second: 10-15 ms of a
+ * process's CPU, on the path of `dbclient host`, a -L listener or a forward to a name.
+ * Compiled straight to machine code without those passes it takes about 0.5 ms, and it never
+ * runs on a hot path. The two flags are set back at once; a process started with regexp flags
+ * of its own keeps them.
+ */
+function readyIPv6Pattern(s: string): void {
+  if (ipv6PatternCompiled || isIPv4(s)) {
+    return;
+  }
+  ipv6PatternCompiled = true;
+  if ([...process.execArgv, process.env.NODE_OPTIONS ?? ""].some((a) => a.includes("regexp"))) {
+    return;
+  }
+  const v8 = process.getBuiltinModule("node:v8");
+  v8.setFlagsFromString("--no-regexp-optimization");
+  v8.setFlagsFromString("--no-regexp-tier-up");
+  try {
+    isIP("::");
+  } finally {
+    v8.setFlagsFromString("--regexp-optimization");
+    v8.setFlagsFromString("--regexp-tier-up");
+  }
+}
+
+/** net.isIP(s): 4, 6, or 0 for a name. */
+function ipFamily(s: string): number {
+  readyIPv6Pattern(s);
+  return isIP(s);
+}
+
 /** The addresses getaddrinfo gives without a lookup: a numeric address's own, or "*"'s; else null. */
 function resolvedAtOnce(name: string, passive: boolean): string[] | null {
   if (name === GAI_NO_NAME) {
     return gaiNoName(passive);
   }
-  return isIP(name) !== 0 ? [name] : null;
+  return ipFamily(name) !== 0 ? [name] : null;
 }
 
 /** Addresses to bind for dropbear_listen: the wildcard ("" or "*"), loopback (null), or a lookup. */
@@ -565,7 +603,7 @@ async function listenAddresses(address: string | null): Promise<string[]> {
 
 /** A listen address that must be looked up: not loopback (null), the wildcard ("", "*") or numeric. */
 function isListenName(address: string | null): address is string {
-  return address !== null && address !== "" && address !== GAI_NO_NAME && isIP(address) === 0;
+  return address !== null && address !== "" && address !== GAI_NO_NAME && ipFamily(address) === 0;
 }
 
 /** Every address a listen name resolves to, in the resolver's order, as getaddrinfo gives them. */
@@ -624,6 +662,7 @@ function listenOne(host: string, port: number, backlog: number): Promise<Server>
     });
     const onError = (e: Error): void => reject(e);
     server.once("error", onError);
+    readyIPv6Pattern(host);
     // ipv6Only: a "::" socket must not also take IPv4, which has its own (IPV6_V6ONLY).
     server.listen({ host, port, backlog, ipv6Only: host.includes(":") }, () => {
       server.removeListener("error", onError);

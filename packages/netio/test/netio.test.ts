@@ -414,6 +414,25 @@ describe("warm_listen_lookup", () => {
 });
 
 describe("dropbear_listen", () => {
+  it("compiles Node's IPv6 address pattern ahead in a fresh process, and addresses are still told apart", () => {
+    // A process of its own: this one's pattern may be compiled already.
+    const mod = JSON.stringify(new URL("../dist/index.js", import.meta.url).href);
+    const inputs = ["localhost", "127.0.0.1", "::1", "::", "fe80::1%eth0", "::ffff:10.0.0.1", "1:2:3:4:5:6:7:8", "1::2::3", "256.1.1.1", "host.example", ""];
+    const script = [
+      `const n = await import(${mod});`,
+      `const { socks, errstring } = await n.dropbear_listen("localhost", "0", 4);`,
+      "socks.forEach((s) => s.close());",
+      `const net = require("node:net");`,
+      `console.log(JSON.stringify([errstring, ${JSON.stringify(inputs)}.map((s) => net.isIP(s))]));`,
+    ].join(" ");
+    const expected = [null, [0, 4, 6, 6, 6, 6, 6, 0, 0, 0, 0]];
+    for (const flags of [[], ["--regexp-interpret-all"]]) {
+      const r = spawnSync(process.execPath, [...flags, "--input-type=commonjs", "-e", `(async () => { ${script} })()`], { encoding: "utf8" });
+      expect(r.stderr).toBe("");
+      expect(JSON.parse(r.stdout)).toEqual(expected);
+    }
+  });
+
   it("takes \"*\" as glibc's getaddrinfo does with AI_PASSIVE, as no name: every interface", async () => {
     expect(warm_listen_lookup("*")).toBe(false);
     const { socks, errstring } = await dropbear_listen("*", "0", 4);
