@@ -547,8 +547,8 @@ let ipv6PatternCompiled = false;
  * Compile the IPv6 pattern behind net.isIP cheaply, before `s` is the first string to meet it.
  * Node tests every string that is not dotted IPv4 against one large IPv6 regular expression,
  * in isIP and in each dns.lookup, connect and listen; V8 compiles it at its first use through
- * its regexp optimisation passes, and again to machine code at its second: 10-15 ms of a
- * process's CPU, on the path of `dbclient host`, a -L listener or a forward to a name.
+ * its regexp optimisation passes, and again to machine code at its second: 5-14 ms of a
+ * process's CPU here, on the path of `dbclient host`, a -L listener or a forward to a name.
  * Compiled straight to machine code without those passes it takes about 0.5 ms, and it never
  * runs on a hot path. The two flags are set back at once; a process started with regexp flags
  * of its own keeps them.
