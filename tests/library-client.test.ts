@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, type Client, type ConnectOptions } from "dropbear-ts";
+import { Client, connect, type ConnectOptions } from "dropbear-ts";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { opensshKeygen, freePort, run, scratch, startSshAgent, startSshd, type Server } from "./helpers/servers.js";
 import { payload, startEchoTarget, type Target } from "./helpers/tunnel.js";
@@ -226,6 +226,46 @@ describe("the client API in this process", () => {
     await accepted.end();
   });
 
+  itAsRoot(["sshd", "ssh-keygen"], "an unknown host is refused without making ~/.ssh or a known_hosts file", async () => {
+    const emptyHome = join(work.dir, "empty-home");
+    mkdirSync(emptyHome);
+    const savedHome = process.env.HOME;
+    process.env.HOME = emptyHome;
+    try {
+      const logged: string[] = [];
+      await expect(connect(opts({ hostKey: undefined, logger: (_l, m) => logged.push(m) }))).rejects.toThrow("Not accepted automatically");
+      expect(readdirSync(emptyHome)).toEqual([]);
+      expect(logged).toContain(`Failed to open ${emptyHome}/.ssh/known_hosts: ENOENT`);
+    } finally {
+      process.env.HOME = savedHome;
+    }
+    const missing = join(work.dir, "missing_known_hosts");
+    await expect(connect(opts({ hostKey: { knownHostsPath: missing } }))).rejects.toThrow("Not accepted automatically");
+    expect(existsSync(missing)).toBe(false);
+  });
+
+  itAsRoot(["sshd", "ssh-keygen"], "arguments of the wrong type throw a TypeError and leave the session alone", async () => {
+    // readyTimeout 0 is no limit, as keepaliveInterval and idleTimeout 0 are none.
+    const client = await connect(opts({ readyTimeout: 0 }));
+    const sh = client.shell({ pty: { cols: 80, rows: 24 } });
+    for (const [cols, rows] of [[undefined, undefined], [null, null], ["80", "24"], [1.5, 2], [-1, 24], [2 ** 32, 24]]) {
+      expect(() => sh.setWindow(cols as number, rows as number)).toThrow(new TypeError("setWindow: cols and rows must be whole numbers from 0 to 4294967295"));
+    }
+    sh.setWindow(100, 30);
+    expect(() => client.exec("true", null as unknown as object)).toThrow(new TypeError("exec: options must be an object"));
+    expect(() => client.exec("true", { env: "A=1" as unknown as Record<string, string> })).toThrow(new TypeError("exec: env must be an object of names and values"));
+    expect(() => client.exec("true", { pty: "yes" as unknown as boolean })).toThrow(new TypeError("exec: pty must be true, false or { term, cols, rows }"));
+    expect(() => client.shell(null as unknown as object)).toThrow(new TypeError("shell: options must be an object"));
+    sh.stdin.end("stty size; exit 4\n");
+    const out = collect(sh.stdout);
+    expect(await sh.exit).toEqual({ code: 4 });
+    expect((await out).toString()).toMatch(/30 100/);
+    const cmd = client.exec("echo still here");
+    cmd.stdin.end();
+    expect((await collect(cmd.stdout)).toString()).toBe("still here\n");
+    await client.end();
+  });
+
   itAsRoot(["sshd", "ssh-keygen"], "a key the server does not know is refused with an error, not a crash", async () => {
     await expect(connect(opts({ privateKeyPath: otherKey }))).rejects.toThrow("No auth methods could be used.");
     await expect(connect(opts({ privateKeyPath: join(work.dir, "no-such-key") }))).rejects.toThrow(/Failed loading keyfile .*ENOENT/);
@@ -439,7 +479,12 @@ describe("the client API in this process", () => {
 
   itAsRoot(["sshd", "ssh-keygen"], "bad options fail before connecting", async () => {
     await expect(connect(opts({ ciphers: ["aes128-ctr", "rot13"] }))).rejects.toThrow("connect: unknown cipher 'rot13'");
-    await expect(connect(opts({ macs: [] }))).rejects.toThrow("connect: unknown MAC");
+    await expect(connect(opts({ macs: [] }))).rejects.toThrow("connect: bad macs (an empty list)");
+    await expect(connect(opts({ ciphers: "aes128-ctr" as unknown as string[] }))).rejects.toThrow("connect: bad ciphers (string)");
+    await expect(connect(opts({ port: "22" as unknown as number }))).rejects.toThrow('connect: bad port "22" (a string)');
+    await expect(connect(null as unknown as ConnectOptions)).rejects.toThrow("connect: options must be an object");
+    // Only connect() makes a Client.
+    expect(() => new (Client as unknown as new () => Client)()).toThrow(new TypeError("Client: made by connect(), not by new"));
     await expect(connect(opts({ keepaliveInterval: -1 }))).rejects.toThrow("connect: bad keepaliveInterval -1");
     await expect(connect(opts({ port: 70000 }))).rejects.toThrow("connect: bad port 70000");
     await expect(connect(opts({ username: "" }))).rejects.toThrow("connect: username is required");

@@ -775,6 +775,10 @@ describe("the library's client against the library's server, in one process", ()
       await expect(connect({ ...base, hostKey: "known_hosts" as unknown as false })).rejects.toThrow("connect: bad hostKey (string)");
       await expect(connect({ ...base, readyTimeout: 2 ** 31 })).rejects.toThrow("connect: bad readyTimeout 2147483648");
       expect(() => createServer({ hostKeys: hostKey as unknown as string[], authenticate: () => true })).toThrow(/hostKeys must be an array/);
+      expect(() => createServer(null as unknown as Parameters<typeof createServer>[0])).toThrow(new TypeError("createServer: options must be an object"));
+      expect(() => createServer({ hostKeys: [Buffer.from("junk")], authenticate: () => true })).toThrow(
+        "createServer: cannot read host key #0: not an RSA, ECDSA or Ed25519 key in Dropbear, OpenSSH or PEM format",
+      );
       expect(() => createServer({ hostKeys: [hostKey], authenticate: () => true, onSession: { exec: "x" as unknown as () => void } })).toThrow(/onSession must be/);
       expect(() => createServer({ hostKeys: [hostKey], authenticate: () => true, maxUnauthenticated: {} as { total: number; perAddress: number } })).toThrow(/maxUnauthenticated must be/);
       // A host key whose private value cannot sign (an ECDSA k of 0) is refused, with the reason.

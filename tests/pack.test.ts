@@ -65,7 +65,7 @@ describe("npm run pack", () => {
     expect(pkg.publishConfig).toEqual({ access: "public" });
     expect(Object.keys(pkg.dependencies).filter((d) => d.startsWith("@dropbear-ts/"))).toEqual([]);
     expect(Object.keys(pkg.bin).sort()).toEqual([...PROGRAMS].sort());
-    expect(pkg.exports).toEqual({ ".": { types: "./dist/index.d.ts", import: "./dist/index.js" } });
+    expect(pkg.exports).toEqual({ ".": { types: "./dist/index.d.ts", default: "./dist/index.js" } });
   });
 });
 
@@ -157,6 +157,11 @@ describe("npm install -g of the tarball", () => {
     expect(r.stderr).toBe("");
     expect(r.stdout).toMatch(/^true Connect failed: .*(refused|ECONNREFUSED)/i);
     expect(r.status).toBe(0);
+    // And from CommonJS: require() of the ES module, which Node >= 20.19 does without a flag.
+    writeFileSync(join(lib, "try.cjs"), 'const { connect, createServer } = require("dropbear-ts");\nconsole.log(typeof connect, typeof createServer);\n');
+    const c = spawnSync(process.execPath, [join(lib, "try.cjs")], { cwd: prefix, encoding: "utf8", timeout: 60_000, env: { PATH: process.env.PATH, HOME: prefix } });
+    expect(c.stderr).toBe("");
+    expect(c.stdout).toBe("function function\n");
   });
 
   it("type-checks a user's TypeScript against the installed declarations", () => {
@@ -164,7 +169,7 @@ describe("npm install -g of the tarball", () => {
     writeFileSync(
       join(lib, "try-types.ts"),
       [
-        'import { connect, type Client, type ExitInfo } from "dropbear-ts";',
+        'import { Client, connect, createServer, type ExitInfo } from "dropbear-ts";',
         "export async function run(): Promise<ExitInfo> {",
         '  const c: Client = await connect({ host: "h", username: "u", privateKeyPath: "k", hostKey: (_k, fp) => fp.startsWith("SHA256:") });',
         '  c.on("close", (e) => void e?.message);',
@@ -174,6 +179,11 @@ describe("npm install -g of the tarball", () => {
         "}",
         "// @ts-expect-error: username is required",
         'void connect({ host: "h" });',
+        "// @ts-expect-error: only connect() makes a Client",
+        "void new Client();",
+        "// method narrows the request, destructured too (docs/library.md's server example)",
+        'createServer({ hostKeys: ["k"], authenticate: ({ username, method, publicKey }) => method === "publickey" && username === "u" && publicKey.blob.length > 0 });',
+        'createServer({ hostKeys: ["k"], authenticate: (ctx) => ctx.method === "password" && ctx.password.length > 0 });',
         "",
       ].join("\n"),
     );

@@ -58,7 +58,7 @@ export interface ConnectOptions {
   keepaliveInterval?: number;
   /** Seconds without traffic after which the session ends (dbclient -I); 0 or absent: never. */
   idleTimeout?: number;
-  /** Milliseconds to reach an authenticated session before connect() gives up; default: no limit (as dbclient). */
+  /** Milliseconds to reach an authenticated session before connect() gives up; 0 or absent: no limit (as dbclient). */
   readyTimeout?: number;
   /** Aborting it before connect() resolves gives up connecting. */
   signal?: AbortSignal;
@@ -128,6 +128,9 @@ export interface Client {
   once(event: "error", listener: (error: Error) => void): this;
 }
 
+/** The key that lets connect(), and nothing else, make a Client. */
+const MADE_BY_CONNECT = Symbol("connect");
+
 /**
  * An SSH connection. Events: "close" once the session is gone (after end() or when it fails,
  * with the error, if any); "error" with an SshError when it fails after connect() resolved
@@ -142,11 +145,19 @@ export class Client extends EventEmitter {
   /** @internal What end() waits to see closed. */
   handles: Handle[] = [];
 
-  /** @internal Made by connect(). */
-  constructor(ses: CliSession, closed: Promise<void>) {
+  /** Only connect() makes one: `new Client()` has no session to drive. */
+  private constructor(token: symbol, ses: CliSession, closed: Promise<void>) {
     super();
+    if (token !== MADE_BY_CONNECT) {
+      throw new TypeError("Client: made by connect(), not by new");
+    }
     this.#ses = ses;
     this.#closed = closed;
+  }
+
+  /** @internal connect()'s way to make one. */
+  static fromSession(ses: CliSession, closed: Promise<void>): Client {
+    return new Client(MADE_BY_CONNECT, ses, closed);
   }
 
   /** @internal The loop turn's hook: start what the caller asked for, or end the session. */
@@ -213,7 +224,8 @@ export class Client extends EventEmitter {
 
   /** Start the user's shell, by default with an 80x24 xterm pty (`pty: false` for none). */
   shell(options: ExecOptions = {}): ClientChannel {
-    return this.#session(null, { ...options, pty: options.pty ?? true });
+    // (Not an object: #session says so.)
+    return this.#session(null, isPlainObject(options) ? { ...options, pty: options.pty ?? true } : options);
   }
 
   /** Start a subsystem (e.g. "sftp"), as dbclient -s does. */
@@ -227,6 +239,15 @@ export class Client extends EventEmitter {
       throw new TypeError(`${is_subsystem ? "subsystem" : "exec"}: the ${is_subsystem ? "name" : "command"} must be a string`);
     }
     const what = is_subsystem ? "subsystem" : cmd === null ? "shell" : "exec";
+    if (!isPlainObject(options)) {
+      throw new TypeError(`${what}: options must be an object`);
+    }
+    if (options.env !== undefined && !isPlainObject(options.env)) {
+      throw new TypeError(`${what}: env must be an object of names and values`);
+    }
+    if (options.pty !== undefined && typeof options.pty !== "boolean" && !isPlainObject(options.pty)) {
+      throw new TypeError(`${what}: pty must be true, false or { term, cols, rows }`);
+    }
     fitsOnePacket(what, cmd ?? "");
     for (const [k, v] of Object.entries(options.env ?? {})) {
       if (typeof v !== "string") {
@@ -236,7 +257,7 @@ export class Client extends EventEmitter {
     }
     if (typeof options.pty === "object" && options.pty !== null) {
       const { term, cols, rows } = options.pty;
-      if ((term !== undefined && typeof term !== "string") || ![cols, rows].every((n) => n === undefined || (Number.isInteger(n) && n >= 0 && n <= 0xffffffff))) {
+      if ((term !== undefined && typeof term !== "string") || ![cols, rows].every((n) => n === undefined || isWindowSize(n))) {
         throw new TypeError("pty: term must be a string, cols and rows whole numbers");
       }
       fitsOnePacket(`${what}: pty`, term ?? "");
@@ -293,9 +314,15 @@ export class Client extends EventEmitter {
       stderr: stderr.readable,
       exit,
       setWindow: (cols, rows) => {
+        if (!isWindowSize(cols) || !isWindowSize(rows)) {
+          throw new TypeError("setWindow: cols and rows must be whole numbers from 0 to 4294967295");
+        }
         this.#enqueue((ses) => {
           if (channel !== null && req.opened) {
             cliStreamSessWinchange(ses, channel, cols, rows);
+          } else if (req.pty !== null && req.start === "unsent") {
+            // The channel is not open yet: its pty-req will ask for this size.
+            req.pty = { ...req.pty, cols, rows };
           }
         });
       },
@@ -411,6 +438,16 @@ function isPort(p: unknown): p is number {
   return typeof p === "number" && Number.isInteger(p) && p >= 0 && p <= 65535;
 }
 
+/** A terminal width or height as SSH carries it: a uint32. */
+function isWindowSize(n: unknown): n is number {
+  return typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
+}
+
+/** An options object: not null, an array or a string, whose entries would be read as options. */
+function isPlainObject(o: unknown): boolean {
+  return typeof o === "object" && o !== null && !Array.isArray(o);
+}
+
 /**
  * A forward's arguments, checked as the call's TypeError: a bad value found in the loop would
  * end the session (a number where a host belongs) or be sent to the server (a negative port).
@@ -521,14 +558,23 @@ function checkOptionTypes(options: ConnectOptions): void {
       hk === false ||
       typeof hk === "function" ||
       (typeof hk === "object" && hk !== null && typeof (hk as { knownHostsPath?: unknown }).knownHostsPath === "string"),
+    ciphers: o.ciphers === undefined || isStringList(o.ciphers),
+    macs: o.macs === undefined || isStringList(o.macs),
     signal: o.signal === undefined || o.signal instanceof AbortSignal,
     logger: o.logger === undefined || typeof o.logger === "function",
   };
   for (const [name, good] of Object.entries(ok)) {
     if (!good) {
-      throw new SshError(`connect: bad ${name} (${o[name] === null ? "null" : typeof o[name]})`);
+      const v = o[name];
+      const kind = v === null ? "null" : Array.isArray(v) ? (v.length === 0 ? "an empty list" : "a list not all strings") : typeof v;
+      throw new SshError(`connect: bad ${name} (${kind})`);
     }
   }
+}
+
+/** A non-empty array of strings (algorithm names). */
+function isStringList(v: unknown): boolean {
+  return Array.isArray(v) && v.length > 0 && v.every((n) => typeof n === "string");
 }
 
 /** A file holding key material for the duration of authentication (the key loader reads files). */
@@ -545,6 +591,9 @@ function keyMaterialFile(material: string | Buffer): { path: string; remove: () 
  * reason otherwise (connect failed, host key not accepted, no auth method could be used).
  */
 export async function connect(options: ConnectOptions): Promise<Client> {
+  if (!isPlainObject(options)) {
+    throw new SshError("connect: options must be an object");
+  }
   const log = logHandlerFor(options.logger);
   return withLogHandler(log, () => startClient(options));
 }
@@ -558,11 +607,12 @@ function startClient(options: ConnectOptions): Promise<Client> {
     throw new SshError("connect: username is required");
   }
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new SshError(`connect: bad port ${String(port)}`);
+    throw new SshError(`connect: bad port ${typeof port === "string" ? `"${port}" (a string)` : String(port)}`);
   }
-  const readyTimeout = options.readyTimeout;
-  // Node's timers hold at most 2^31-1 ms; a longer one fires at once.
-  if (readyTimeout !== undefined && (!Number.isInteger(readyTimeout) || readyTimeout <= 0 || readyTimeout > 0x7fffffff)) {
+  // 0 is no limit, as for keepaliveInterval and idleTimeout. Node's timers hold at most
+  // 2^31-1 ms; a longer one fires at once.
+  const readyTimeout = options.readyTimeout === 0 ? undefined : options.readyTimeout;
+  if (readyTimeout !== undefined && (!Number.isInteger(readyTimeout) || readyTimeout < 0 || readyTimeout > 0x7fffffff)) {
     throw new SshError(`connect: bad readyTimeout ${String(readyTimeout)}`);
   }
   checkOptionTypes(options);
@@ -578,7 +628,7 @@ function startClient(options: ConnectOptions): Promise<Client> {
       return null;
     }
     const unknown = names.filter((n) => !table.some((a) => a.name === n));
-    if (names.length === 0 || unknown.length > 0) {
+    if (unknown.length > 0) {
       throw new SshError(`connect: unknown ${what} '${unknown.join(",")}'`);
     }
     return names.join(",");
@@ -690,7 +740,7 @@ function startClient(options: ConnectOptions): Promise<Client> {
   const connected = new Promise<Client>((resolve, reject) => (ready = { resolve, reject }));
   let closedResolve!: () => void;
   const closed = new Promise<void>((resolve) => (closedResolve = resolve));
-  client = new Client(ses, closed);
+  client = Client.fromSession(ses, closed);
   const c = client;
   let running = false;
   // Giving up before authentication: the next loop turn ends the session with this reason.

@@ -29,17 +29,23 @@ import {
 } from "@dropbear-ts/signkey";
 import { logHandlerFor, streamPipe, type Logger } from "./common.js";
 
+/** The request an authenticate callback decides, by method: `method` narrows it, destructured too. */
+export type AuthRequest =
+  | { readonly method: "none"; readonly password?: undefined; readonly publicKey?: undefined }
+  | { readonly method: "password"; readonly password: string; readonly publicKey?: undefined }
+  | {
+      readonly method: "publickey";
+      readonly password?: undefined;
+      /** The key offered (algorithm name, SSH wire blob, SHA256 fingerprint). */
+      readonly publicKey: { readonly algo: string; readonly blob: Buffer; readonly fingerprint: string };
+    };
+
 /** What the authenticate callback is asked about one request. */
-export interface AuthContext {
+export type AuthContext = AuthRequest & {
   readonly username: string;
-  readonly method: "publickey" | "password" | "none";
-  /** For "publickey": the key offered (algorithm name, SSH wire blob, SHA256 fingerprint). */
-  readonly publicKey?: { readonly algo: string; readonly blob: Buffer; readonly fingerprint: string };
-  /** For "password". */
-  readonly password?: string;
   /** The client's address. */
   readonly remoteAddress: string;
-}
+};
 
 /** A shell, exec or subsystem request on a session channel, handed to its handler. */
 export interface ServerSession {
@@ -246,6 +252,9 @@ export class Server {
 
   /** @internal Use createServer. */
   constructor(private readonly options: ServerOptions) {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError("createServer: options must be an object");
+    }
     if (typeof options.authenticate !== "function") {
       throw new TypeError("createServer: authenticate must be a function");
     }
@@ -305,7 +314,7 @@ export class Server {
         const read = new_sign_key();
         const type = hostKeyCall(this.log, () => readhostkey(path, read, DROPBEAR_SIGNKEY_ANY));
         if (type === null) {
-          throw new Error(`createServer: cannot read host key ${what}`);
+          throw new Error(`createServer: cannot read host key ${what}: not an RSA, ECDSA or Ed25519 key in Dropbear, OpenSSH or PEM format`);
         }
         read.type = type;
         const problem = signkeyPrivateProblem(read);
@@ -467,7 +476,7 @@ export class Server {
     const o = this.options;
     const remote = (ses: SvrSession): string => ses.svr_ses.remotehost ?? "";
     const username = (ses: SvrSession): string => ses.authstate.username ?? "";
-    const ask = (ses: SvrSession, ctx: Omit<AuthContext, "username" | "remoteAddress">): boolean | Promise<boolean> =>
+    const ask = (ses: SvrSession, ctx: AuthRequest): boolean | Promise<boolean> =>
       bounded(this, "authenticate", false, () => o.authenticate({ ...ctx, username: username(ses), remoteAddress: remote(ses) }));
     return {
       fill_passwd: (ses, name) => {

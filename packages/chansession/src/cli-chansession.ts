@@ -292,7 +292,8 @@ export async function cliFlushStdio(ses: CliSession, timeoutMs: number | null): 
 export interface CliChansessRequest extends StreamChannel {
   readonly cmd: string | null;
   readonly is_subsystem: boolean;
-  readonly pty: { readonly term: string; readonly cols: number; readonly rows: number } | null;
+  /** The pty asked for; a size change before the pty-req is sent goes into it. */
+  pty: { readonly term: string; readonly cols: number; readonly rows: number } | null;
   readonly env: readonly (readonly [string, string])[];
   exitstatus: number | null;
   exitsignal: { signal: string; core_dumped: boolean } | null;

@@ -268,7 +268,7 @@ function knownHostsPath(ses: CliSession): { homedir: string | null; filename: st
   return homedir === null ? null : { homedir, filename: `${homedir}/.ssh/known_hosts` };
 }
 
-/** ~/.ssh/known_hosts (or a library caller's file), made if missing; null when it can't be used. @dropbear cli-kex.c open_known_hosts_file */
+/** ~/.ssh/known_hosts (or a caller's file), made if missing (not for a library); null when it can't be used. @dropbear cli-kex.c open_known_hosts_file */
 function open_known_hosts_file(ses: CliSession): { filename: string; readonly: boolean } | null {
   const path = knownHostsPath(ses);
   if (path === null) {
@@ -276,6 +276,17 @@ function open_known_hosts_file(ses: CliSession): { filename: string; readonly: b
     return null;
   }
   const { homedir, filename } = path;
+  if (!ses.owns_process) {
+    // Beyond C: a library session never adds a host (an unknown one is refused), so it makes
+    // nothing in the caller's home, no ~/.ssh and no empty file; it reads what is there.
+    try {
+      closeSync(openSync(filename, "r"));
+      return { filename, readonly: true };
+    } catch (e) {
+      dropbear_log(LOG_WARNING, `Failed to open ${filename}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      return null;
+    }
+  }
   try {
     if (homedir !== null) {
       mkdirSync(`${homedir}/.ssh`, { mode: 0o700 });
