@@ -266,6 +266,22 @@ describe("the client API in this process", () => {
     await client.end();
   });
 
+  itAsRoot(["sshd", "ssh-keygen"], "signal(): the remote command gets it, asked before or after the channel is open", async () => {
+    const client = await connect(opts());
+    // At once, before the server has confirmed the channel: it follows the exec request.
+    const early = client.exec("sleep 30");
+    early.signal("SIGTERM");
+    early.stdin.end();
+    expect(await early.exit).toEqual({ signal: "TERM", coreDumped: false });
+    const late = client.exec("echo started; sleep 30");
+    late.stdin.end();
+    await once(late.stdout, "data");
+    late.signal("USR1");
+    expect(await late.exit).toEqual({ signal: "USR1", coreDumped: false });
+    expect(() => late.signal("WINCH")).toThrow(new TypeError("signal: not a signal SSH names: WINCH"));
+    await client.end();
+  });
+
   itAsRoot(["sshd", "ssh-keygen"], "a key the server does not know is refused with an error, not a crash", async () => {
     await expect(connect(opts({ privateKeyPath: otherKey }))).rejects.toThrow("No auth methods could be used.");
     await expect(connect(opts({ privateKeyPath: join(work.dir, "no-such-key") }))).rejects.toThrow(/Failed loading keyfile .*ENOENT/);

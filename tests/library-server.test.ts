@@ -678,7 +678,7 @@ describe("the library's client against the library's server, in one process", ()
     await s.close();
   });
 
-  itWithPeers(["ssh-keygen"], "a pty's size and its window changes reach the handler; stdin reaches it and its exit status comes back", async () => {
+  itWithPeers(["ssh-keygen"], "a pty's size, its window changes and the client's signal() reach the handler; stdin reaches it and its exit status comes back", async () => {
     const { connect, createServer } = await import("dropbear-ts");
     const s = createServer({
       hostKeys: [hostKey],
@@ -687,6 +687,7 @@ describe("the library's client against the library's server, in one process", ()
         exec: (session) => {
           session.stdout.write(`${session.command} ${session.pty?.term} ${session.pty?.cols}x${session.pty?.rows}\n`);
           session.onWindowChange = (cols, rows) => session.stdout.write(`now ${cols}x${rows}\n`);
+          session.onSignal = (name) => session.stdout.write(`sig ${name}\n`);
           let input = "";
           session.stdin.on("data", (d: Buffer) => (input += d.toString()));
           session.stdin.on("end", () => {
@@ -705,9 +706,11 @@ describe("the library's client against the library's server, in one process", ()
       while (!out.includes("\n")) await new Promise((r) => setTimeout(r, 20));
       ch.setWindow(120, 40);
       while (!out.includes("now")) await new Promise((r) => setTimeout(r, 20));
+      ch.signal("SIGUSR1");
+      while (!out.includes("sig")) await new Promise((r) => setTimeout(r, 20));
       ch.stdin.end("bytes in");
       expect(await ch.exit).toEqual({ code: 9 });
-      expect(out.replace(/\r/g, "")).toBe("resize-me vt220 90x30\nnow 120x40\ngot bytes in\n");
+      expect(out.replace(/\r/g, "")).toBe("resize-me vt220 90x30\nnow 120x40\nsig USR1\ngot bytes in\n");
     } finally {
       await client.end();
       await s.close();

@@ -11,7 +11,7 @@ import type { Duplex, Readable, Writable } from "node:stream";
 import { cliAgentOps } from "@dropbear-ts/agentfwd";
 import { algo_tables_new } from "@dropbear-ts/algo";
 import { cliPrivkeys } from "@dropbear-ts/auth";
-import { cliOpenStreamSess, cliStreamSessWinchange, type CliChansessRequest } from "@dropbear-ts/chansession";
+import { cliOpenStreamSess, cliStreamSessSignal, cliStreamSessWinchange, signames, type CliChansessRequest } from "@dropbear-ts/chansession";
 import { cli_session, cli_session_new } from "@dropbear-ts/dbclient";
 import { OUR_TRANS_MAX_PAYLOAD_LEN, TCPFwdEntry, cli_runopts, cli_state, runopts, type Channel, type StreamChannel, type CliSession } from "@dropbear-ts/core";
 import { DropbearExit, EXIT_FAILURE, QuietExit, dropbear_exit, list_append, withLogHandler } from "@dropbear-ts/dbutil";
@@ -86,6 +86,11 @@ export interface ClientChannel {
   exit: Promise<ExitInfo>;
   /** Tell the server's pty the new size. */
   setWindow(cols: number, rows: number): void;
+  /**
+   * Ask the server to send the command a signal ("TERM" or "SIGTERM", ...; RFC 4254's names
+   * and BUS, TRAP). Servers may refuse it (OpenSSH's sshd takes it since 7.9, Dropbear's too).
+   */
+  signal(name: string): void;
 }
 
 export interface ForwardOptions {
@@ -283,6 +288,7 @@ export class Client extends EventEmitter {
       exitstatus: null,
       exitsignal: null,
       start: "unsent",
+      signals: [],
       onopen: () => {},
       onclose: () => {
         channel = null;
@@ -323,6 +329,20 @@ export class Client extends EventEmitter {
           } else if (req.pty !== null && req.start === "unsent") {
             // The channel is not open yet: its pty-req will ask for this size.
             req.pty = { ...req.pty, cols, rows };
+          }
+        });
+      },
+      signal: (name) => {
+        const bare = typeof name === "string" ? name.replace(/^SIG/, "") : "";
+        if (!signames.some((s) => s.name === bare)) {
+          throw new TypeError(`signal: not a signal SSH names: ${String(name)}`);
+        }
+        this.#enqueue((ses) => {
+          if (channel !== null && req.start === "accepted") {
+            cliStreamSessSignal(ses, channel, bare);
+          } else if (req.start === "unsent" || req.start === "sent") {
+            // No command yet: it follows the server's acceptance of the start request.
+            req.signals.push(bare);
           }
         });
       },

@@ -302,6 +302,8 @@ export interface CliChansessRequest extends StreamChannel {
    * while its answer is awaited, "refused" once the server said no (the channel is then closed).
    */
   start: "unsent" | "sent" | "accepted" | "refused";
+  /** Signals asked for before the server accepted the start request, sent once it has. */
+  readonly signals: string[];
 }
 
 /** The library request a session channel carries, or null for dbclient's own session on its stdio. */
@@ -632,9 +634,24 @@ export function cliRecvChannelReply(ses: CliSession, success: boolean): void {
     if (!success && !channel.sent_close) {
       send_msg_channel_close(ses, channel);
     }
+    // Only now is there a command to signal: OpenSSH's sshd answers a signal that comes right
+    // after the exec request with killpg's ESRCH, its child not yet in its own process group.
+    for (const name of req.signals.splice(0)) {
+      if (success) {
+        cliStreamSessSignal(ses, channel, name);
+      }
+    }
     return;
   }
   TRACE("Ignored msg_request_response");
+}
+
+/** A library caller's "signal" for the remote command (RFC 4254 6.9; dbclient sends none), by its name without "SIG". */
+export function cliStreamSessSignal(ses: CliSession, channel: Channel, name: string): void {
+  start_send_channel_request(ses, channel, "signal");
+  buf_putbyte(ses.writepayload, 0);
+  buf_putstring(ses.writepayload, name);
+  encrypt_packet(ses);
 }
 
 /** A library caller's pty changed size: window-change, as cli_chansess_winchange sends ours. */
