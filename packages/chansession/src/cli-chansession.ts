@@ -636,10 +636,9 @@ export function cliRecvChannelReply(ses: CliSession, success: boolean): void {
     }
     // Only now is there a command to signal: OpenSSH's sshd answers a signal that comes right
     // after the exec request with killpg's ESRCH, its child not yet in its own process group.
-    for (const name of req.signals.splice(0)) {
-      if (success) {
-        cliStreamSessSignal(ses, channel, name);
-      }
+    const pending = req.signals.splice(0);
+    if (success) {
+      pending.forEach((name) => cliStreamSessSignal(ses, channel, name));
     }
     return;
   }
