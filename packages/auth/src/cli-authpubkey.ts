@@ -302,9 +302,9 @@ export function recv_msg_userauth_pk_ok(ses: CliSession): void {
   }
 
   if (iter === null) {
-    TRACE("That was whacky. We got told that a key was valid, but it didn't match our list.");
-    TRACE("leave recv_msg_userauth_pk_ok");
-    return;
+    // C only traces this and waits, for ever: the server answered a query we never made, and
+    // nothing more will come (OpenSSH ends the same way).
+    dropbear_exit("Bad pk_ok: not a key we offered");
   }
   TRACE("matching key");
   if (encryptedKeys.has(iter.item) && !decryptListedKey(ses, iter)) {

@@ -8,6 +8,7 @@ import { buf_new, buf_putbyte, buf_putint, buf_putstring } from "@dropbear-ts/bu
 import {
   AUTH_TYPE_INTERACT,
   AUTH_TYPE_PASSWORD,
+  AUTH_TYPE_PUBKEY,
   cli_state,
   type CliSession,
   type SvrSession,
@@ -32,6 +33,7 @@ import {
   KEYFILE_DROPBEAR,
   import_write,
   signkeyGenerateKey,
+  signkeyPubBlob,
   signkeyPubLine,
   type sign_key,
 } from "@dropbear-ts/signkey";
@@ -456,6 +458,18 @@ describe("client odds and ends", () => {
     cli.cli_ses.lastauthtype = 0;
     expect(() => deliver(cli, Buffer.from([SSH_MSG_USERAUTH_SPECIFIC_60]), recv_msg_userauth_specific_60)).toThrow(
       "Unexpected userauth packet",
+    );
+  });
+
+  it("a PK_OK for a key we never offered ends the client (C waits for ever)", () => {
+    const cli = client([files.id_ed25519_db]);
+    cli.cli_ses.lastauthtype = AUTH_TYPE_PUBKEY;
+    const b = buf_new(256);
+    buf_putbyte(b, SSH_MSG_USERAUTH_SPECIFIC_60);
+    buf_putstring(b, "ssh-ed25519");
+    buf_putstring(b, signkeyPubBlob(signkeyGenerateKey(DROPBEAR_SIGNKEY_ED25519, 0)));
+    expect(() => deliver(cli, Buffer.from(b.data.subarray(0, b.len)), recv_msg_userauth_specific_60)).toThrow(
+      "Bad pk_ok: not a key we offered",
     );
   });
 
