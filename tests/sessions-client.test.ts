@@ -518,3 +518,17 @@ describe("our dbclient's stdio on regular files", () => {
     expect(withFile).toBeLessThanOrEqual(withNull);
   });
 });
+
+describe("a session channel the server refuses", () => {
+  itSess(["sshd", "ssh-keygen"], "dbclient says why and exits 1 (Dropbear's ends 0 without a word)", async () => {
+    // sshd's MaxSessions 0 refuses every session channel, after authentication.
+    const d = join(work.dir, "sshd-nosessions");
+    mkdirSync(d, { recursive: true });
+    const s = await startSshd(d, ["MaxSessions 0", "PasswordAuthentication no"]);
+    servers.push(s);
+    const r = await client(s, [], ["echo never"]);
+    expect(r.stdout.length).toBe(0);
+    expect(r.stderr).toContain("Channel open failed (session): connect failed: open failed");
+    expect(r.status).toBe(1);
+  });
+});

@@ -42,7 +42,7 @@ import {
   type chanfd,
   type sshsession,
 } from "@dropbear-ts/core";
-import { TRACE, TRACE2, dropbear_assert, dropbear_exit } from "@dropbear-ts/dbutil";
+import { TRACE, TRACE2, cleantext, dropbear_assert, dropbear_exit } from "@dropbear-ts/dbutil";
 import { listeners_initialise, handle_listeners, set_listener_fds } from "@dropbear-ts/listener";
 import { FdError, cancel_connect, dropbear_prio, type Fd, type StreamFd } from "@dropbear-ts/netio";
 import {
@@ -1028,6 +1028,20 @@ export function recv_msg_channel_open_failure(ses: sshsession): void {
     dropbear_exit("Unexpected channel reply");
   }
   channel.await_open = false;
+  const openfailed = channel.type.openfailed;
+  if (openfailed !== undefined) {
+    // Read only for a type that reports it, and never fatal: Dropbear takes a bare FAILURE too.
+    const payload = ses.payload!;
+    let reason = 0;
+    let text = "";
+    try {
+      reason = buf_getint(payload);
+      text = cleantext(buf_getstring(payload), false);
+    } catch {
+      // A shorter message: what was there is reported.
+    }
+    sesCall(ses, openfailed, channel, reason, text);
+  }
   remove_channel(ses, channel);
 }
 

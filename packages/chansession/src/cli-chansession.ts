@@ -5,8 +5,8 @@ import { Readable, Writable } from "node:stream";
 import { cli_setup_agent } from "@dropbear-ts/agentfwd";
 import { buf_getbool, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring, buf_setpos, cbuf_new } from "@dropbear-ts/buffer";
 import { send_msg_channel_close, send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request, streamChannelGone, streamChannelOpened } from "@dropbear-ts/channel";
-import { FD_CLOSED, FD_UNINIT, type ChanType, type Channel, type StreamChannel, type chanfd, type CliSession } from "@dropbear-ts/core";
-import { LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, dup_cloexec, libcFunc } from "@dropbear-ts/dbutil";
+import { FD_CLOSED, FD_UNINIT, SSH_OPEN_REASON_NAMES, type ChanType, type Channel, type StreamChannel, type chanfd, type CliSession } from "@dropbear-ts/core";
+import { EXIT_FAILURE, LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, dup_cloexec, libcFunc } from "@dropbear-ts/dbutil";
 import { dropbear_prio, StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import { DROPBEAR_ESCAPE_CHAR, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
@@ -665,6 +665,16 @@ export function cliStreamSessWinchange(ses: CliSession, channel: Channel, cols: 
   encrypt_packet(ses);
 }
 
+/**
+ * TS-only: the server refused our session (or -B) channel. Dropbear's client then ends with
+ * status 0 and not a word, as if the command had run; this says why, and exits 1.
+ */
+function cli_chansess_openfailed(ses: CliSession, channel: Channel, reason: number, text: string): void {
+  const why = SSH_OPEN_REASON_NAMES[reason] ?? `reason ${reason}`;
+  dropbear_log(LOG_WARNING, `Channel open failed (${channel.type.name}): ${why}${text === "" ? "" : `: ${text}`}`);
+  ses.cli_ses.retval = EXIT_FAILURE;
+}
+
 /** The "session" channel type as the client opens it. @dropbear cli-chansession.c clichansess */
 export const clichansess: ChanType<CliSession> = {
   name: "session",
@@ -673,6 +683,7 @@ export const clichansess: ChanType<CliSession> = {
   reqhandler: cli_chansessreq,
   closehandler: cli_closechansess,
   cleanup: null,
+  openfailed: cli_chansess_openfailed,
 };
 
 /** A library caller's session channel (cliOpenStreamSess): clichansess without our terminal. */
@@ -723,6 +734,7 @@ export const cli_chan_netcat: ChanType<CliSession> = {
   reqhandler: null,
   closehandler: cli_closechansess,
   cleanup: null,
+  openfailed: cli_chansess_openfailed,
 };
 
 /**

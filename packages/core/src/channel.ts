@@ -13,6 +13,13 @@ export const SSH_OPEN_CONNECT_FAILED = 2;
 export const SSH_OPEN_UNKNOWN_CHANNEL_TYPE = 3;
 /** @dropbear channel.h SSH_OPEN_RESOURCE_SHORTAGE */
 export const SSH_OPEN_RESOURCE_SHORTAGE = 4;
+/** RFC 4254's words for the reason codes, as OpenSSH prints them. */
+export const SSH_OPEN_REASON_NAMES: Readonly<Record<number, string>> = {
+  [SSH_OPEN_ADMINISTRATIVELY_PROHIBITED]: "administratively prohibited",
+  [SSH_OPEN_CONNECT_FAILED]: "connect failed",
+  [SSH_OPEN_UNKNOWN_CHANNEL_TYPE]: "unknown channel type",
+  [SSH_OPEN_RESOURCE_SHORTAGE]: "resource shortage",
+};
 /** An inithandler's "the answer comes later" (never on the wire). @dropbear channel.h SSH_OPEN_IN_PROGRESS */
 export const SSH_OPEN_IN_PROGRESS = 99;
 
@@ -49,6 +56,11 @@ export interface ChanType<S extends sshsession = sshsession> {
   /** Runs just before CLOSE goes out (exit-status). */
   readonly closehandler: ((ses: S, channel: Channel) => void) | null;
   readonly cleanup: ((ses: S, channel: Channel) => void) | null;
+  /**
+   * TS-only: the peer refused our open, with its reason code and text (printable only). Dropbear
+   * reads neither; a type without this hook is dropped silently, as there.
+   */
+  readonly openfailed?: (ses: S, channel: Channel, reason: number, text: string) => void;
 }
 
 /**
