@@ -363,7 +363,7 @@ describe("the client API in this process", () => {
     const got = collect(stream);
     stream.end(data);
     expect(sha(await got)).toBe(sha(data));
-    await expect(client.forwardOut("127.0.0.1", 5555, "127.0.0.1", 1)).rejects.toThrow(/refused/);
+    await expect(client.forwardOut("127.0.0.1", 5555, "127.0.0.1", 1)).rejects.toThrow("Channel open refused: connect failed: Connection refused (direct-tcpip to 127.0.0.1:1)");
 
     const local = await client.forwardLocal({ listenHost: "127.0.0.1", listenPort: 0, host: "127.0.0.1", port: echo!.port });
     expect(local.port).toBeGreaterThan(0);

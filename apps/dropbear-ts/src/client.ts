@@ -300,7 +300,7 @@ export class Client extends EventEmitter {
           settle.reject(new SshError(`${what} request refused by the server`));
         } else {
           // A session that ended under the channel says why.
-          settle.reject(new SshError(this.#gone?.message ?? (req.opened ? "Channel closed without an exit status" : "Channel open refused")));
+          settle.reject(new SshError(this.#gone?.message ?? (req.opened ? "Channel closed without an exit status" : refusal("Channel open refused", req.refused))));
         }
       },
     };
@@ -369,7 +369,7 @@ export class Client extends EventEmitter {
         onopen: () => resolve(duplexOf(fromServer.readable, toServer.writable)),
         onclose: () => {
           if (!sc.opened) {
-            reject(new SshError(this.#gone?.message ?? `Channel open refused (direct-tcpip to ${dstHost}:${dstPort})`));
+            reject(new SshError(this.#gone?.message ?? `${refusal("Channel open refused", sc.refused)} (direct-tcpip to ${dstHost}:${dstPort})`));
           }
         },
       };
@@ -456,6 +456,11 @@ export class Client extends EventEmitter {
 /** A TCP port a forward may name: a whole number from 0 to 65535. */
 function isPort(p: unknown): p is number {
   return typeof p === "number" && Number.isInteger(p) && p >= 0 && p <= 65535;
+}
+
+/** "Channel open refused", with the server's reason when it gave one. */
+function refusal(what: string, reason: string | undefined): string {
+  return reason === undefined ? what : `${what}: ${reason}`;
 }
 
 /** A terminal width or height as SSH carries it: a uint32. */

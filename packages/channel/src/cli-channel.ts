@@ -1,5 +1,5 @@
 import { buf_getint } from "@dropbear-ts/buffer";
-import { FD_CLOSED, type Channel, type StreamChannel, type CliSession } from "@dropbear-ts/core";
+import { FD_CLOSED, openFailureText, type Channel, type StreamChannel, type CliSession } from "@dropbear-ts/core";
 import { TRACE } from "@dropbear-ts/dbutil";
 import { SSH_EXTENDED_DATA_STDERR } from "@dropbear-ts/options";
 import { common_recv_msg_channel_data, getchannel } from "./common-channel.js";
@@ -39,6 +39,12 @@ export function streamChannelOpened(channel: Channel): StreamChannel {
   sc.opened = true;
   sc.onopen();
   return sc;
+}
+
+/** The peer refused a library caller's channel: keep its reason for the caller (ChanType.openfailed). */
+export function streamChannelRefused(_ses: CliSession, channel: Channel, reason: number, text: string): void {
+  const sc = channel.typedata as StreamChannel;
+  sc.refused = openFailureText(reason, text);
 }
 
 /**

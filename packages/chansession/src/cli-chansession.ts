@@ -4,8 +4,8 @@ import { constants as osConstants } from "node:os";
 import { Readable, Writable } from "node:stream";
 import { cli_setup_agent } from "@dropbear-ts/agentfwd";
 import { buf_getbool, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring, buf_setpos, cbuf_new } from "@dropbear-ts/buffer";
-import { send_msg_channel_close, send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request, streamChannelGone, streamChannelOpened } from "@dropbear-ts/channel";
-import { FD_CLOSED, FD_UNINIT, SSH_OPEN_REASON_NAMES, type ChanType, type Channel, type StreamChannel, type chanfd, type CliSession } from "@dropbear-ts/core";
+import { send_msg_channel_close, send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request, streamChannelGone, streamChannelOpened, streamChannelRefused } from "@dropbear-ts/channel";
+import { FD_CLOSED, FD_UNINIT, openFailureText, type ChanType, type Channel, type StreamChannel, type chanfd, type CliSession } from "@dropbear-ts/core";
 import { EXIT_FAILURE, LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, dup_cloexec, libcFunc } from "@dropbear-ts/dbutil";
 import { dropbear_prio, StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import { DROPBEAR_ESCAPE_CHAR, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
@@ -670,8 +670,7 @@ export function cliStreamSessWinchange(ses: CliSession, channel: Channel, cols: 
  * status 0 and not a word, as if the command had run; this says why, and exits 1.
  */
 function cli_chansess_openfailed(ses: CliSession, channel: Channel, reason: number, text: string): void {
-  const why = SSH_OPEN_REASON_NAMES[reason] ?? `reason ${reason}`;
-  dropbear_log(LOG_WARNING, `Channel open failed (${channel.type.name}): ${why}${text === "" ? "" : `: ${text}`}`);
+  dropbear_log(LOG_WARNING, `Channel open failed (${channel.type.name}): ${openFailureText(reason, text)}`);
   ses.cli_ses.retval = EXIT_FAILURE;
 }
 
@@ -694,6 +693,7 @@ const cli_chan_streamsess: ChanType<CliSession> = {
   reqhandler: cli_chansessreq,
   closehandler: (ses) => ses.signal_pipe?.raise(),
   cleanup: streamChannelGone,
+  openfailed: streamChannelRefused,
 };
 
 /**

@@ -14,12 +14,17 @@ export const SSH_OPEN_UNKNOWN_CHANNEL_TYPE = 3;
 /** @dropbear channel.h SSH_OPEN_RESOURCE_SHORTAGE */
 export const SSH_OPEN_RESOURCE_SHORTAGE = 4;
 /** RFC 4254's words for the reason codes, as OpenSSH prints them. */
-export const SSH_OPEN_REASON_NAMES: Readonly<Record<number, string>> = {
+const SSH_OPEN_REASON_NAMES: Readonly<Record<number, string>> = {
   [SSH_OPEN_ADMINISTRATIVELY_PROHIBITED]: "administratively prohibited",
   [SSH_OPEN_CONNECT_FAILED]: "connect failed",
   [SSH_OPEN_UNKNOWN_CHANNEL_TYPE]: "unknown channel type",
   [SSH_OPEN_RESOURCE_SHORTAGE]: "resource shortage",
 };
+
+/** A refused open as a person reads it: the reason's name, then the peer's text ("connect failed: Connection refused"). */
+export function openFailureText(reason: number, text: string): string {
+  return `${SSH_OPEN_REASON_NAMES[reason] ?? `reason ${reason}`}${text === "" ? "" : `: ${text}`}`;
+}
 /** An inithandler's "the answer comes later" (never on the wire). @dropbear channel.h SSH_OPEN_IN_PROGRESS */
 export const SSH_OPEN_IN_PROGRESS = 99;
 
@@ -80,6 +85,8 @@ export interface StreamChannel {
   onopen(): void;
   /** The channel is gone (refused, closed, or the session ended). */
   onclose(): void;
+  /** Set when the peer refused the open: its reason, as "connect failed: Connection refused". */
+  refused?: string;
 }
 
 /**

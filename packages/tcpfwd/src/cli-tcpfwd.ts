@@ -1,5 +1,5 @@
 import { buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring } from "@dropbear-ts/buffer";
-import { channel_connect_done, send_msg_channel_open_init, streamChannelGone, streamChannelOpened } from "@dropbear-ts/channel";
+import { channel_connect_done, send_msg_channel_open_init, streamChannelGone, streamChannelOpened, streamChannelRefused } from "@dropbear-ts/channel";
 import {
   FwdListener,
   SSH_OPEN_ADMINISTRATIVELY_PROHIBITED,
@@ -111,6 +111,7 @@ const cli_chan_tcpstream: ChanType<CliSession> = {
   reqhandler: null,
   closehandler: null,
   cleanup: streamChannelGone,
+  openfailed: streamChannelRefused,
 };
 
 /**
