@@ -497,6 +497,12 @@ describe("the client API in this process", () => {
     await expect(connect(opts({ ciphers: ["aes128-ctr", "rot13"] }))).rejects.toThrow("connect: unknown cipher 'rot13'");
     await expect(connect(opts({ macs: [] }))).rejects.toThrow("connect: bad macs (an empty list)");
     await expect(connect(opts({ ciphers: "aes128-ctr" as unknown as string[] }))).rejects.toThrow("connect: bad ciphers (string)");
+    await expect(connect(opts({ kex: ["rot13"] }))).rejects.toThrow("connect: unknown kex 'rot13'");
+    await expect(connect(opts({ kex: ["ext-info-c"] }))).rejects.toThrow("connect: unknown kex 'ext-info-c'");
+    // The list is what is offered: OpenSSH 9.2's sshd has no ML-KEM (9.9 added it).
+    await expect(connect(opts({ kex: ["mlkem768x25519-sha256"] }))).rejects.toThrow("No matching algo kex");
+    const x25519 = await connect(opts({ kex: ["curve25519-sha256"] }));
+    await x25519.end();
     await expect(connect(opts({ port: "22" as unknown as number }))).rejects.toThrow('connect: bad port "22" (a string)');
     await expect(connect(null as unknown as ConnectOptions)).rejects.toThrow("connect: options must be an object");
     // Only connect() makes a Client.

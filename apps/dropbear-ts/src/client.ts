@@ -17,7 +17,7 @@ import { OUR_TRANS_MAX_PAYLOAD_LEN, TCPFwdEntry, cli_runopts, cli_state, runopts
 import { DropbearExit, EXIT_FAILURE, QuietExit, dropbear_exit, list_append, withLogHandler } from "@dropbear-ts/dbutil";
 import { StreamFd } from "@dropbear-ts/netio";
 import { DROPBEAR_CLI_COMPRESSION, DROPBEAR_FAILURE } from "@dropbear-ts/options";
-import { loadidentityfile, parse_ciphers_macs } from "@dropbear-ts/runopts";
+import { loadidentityfile, parse_ciphers_macs, user_algo_option } from "@dropbear-ts/runopts";
 import { session_cleanup } from "@dropbear-ts/session-loop";
 import { cliOpenStreamDirect, cli_localtcp, send_msg_global_request_remotetcp } from "@dropbear-ts/tcpfwd";
 import { duplexOf, logHandlerFor, streamPipe, type Logger } from "./common.js";
@@ -44,6 +44,12 @@ export interface ConnectOptions {
    * refused, never added), by a callback, or not at all (false). Default: ~/.ssh/known_hosts.
    */
   hostKey?: { knownHostsPath: string } | HostKeyVerifier | false;
+  /**
+   * Key exchange methods to offer, in order of preference (dbclient -o KexAlgorithms=); default:
+   * Dropbear's order, sntrup761x25519-sha512 first. "curve25519-sha256" alone costs the event loop
+   * the least per connection (node:crypto's X25519, no post-quantum key pair to make).
+   */
+  kex?: readonly string[];
   /** Ciphers to offer, in order of preference (dbclient -c); default: all of Dropbear's order. */
   ciphers?: readonly string[];
   /** MACs to offer, in order of preference (dbclient -m). */
@@ -583,6 +589,7 @@ function checkOptionTypes(options: ConnectOptions): void {
       hk === false ||
       typeof hk === "function" ||
       (typeof hk === "object" && hk !== null && typeof (hk as { knownHostsPath?: unknown }).knownHostsPath === "string"),
+    kex: o.kex === undefined || isStringList(o.kex),
     ciphers: o.ciphers === undefined || isStringList(o.ciphers),
     macs: o.macs === undefined || isStringList(o.macs),
     signal: o.signal === undefined || o.signal instanceof AbortSignal,
@@ -682,6 +689,11 @@ function startClient(options: ConnectOptions): Promise<Client> {
   cli_opts.no_cmd = true;
   cli_opts.wantpty = 0;
   cli_opts.password_authentication = options.password !== undefined;
+  // As dbclient -o KexAlgorithms= (which also turns the guess off; kexGuess below may turn it on).
+  const kex = pick(options.kex, opts.algos.sshkex.filter((a) => a.data !== null), "kex");
+  if (kex !== null) {
+    user_algo_option(cli_opts, kex, opts.algos.sshkex, "kex");
+  }
   if (options.kexGuess !== undefined) {
     if (typeof options.kexGuess !== "boolean") {
       throw new SshError(`connect: bad kexGuess ${String(options.kexGuess)}`);

@@ -745,7 +745,7 @@ const EXTENDED_OPTIONS = [
  * a guess differently (RFC 4253 §7 says wrong, asyncssh's server answers it), which fails the
  * key exchange. The guess saves one round trip, and only when it is right.
  */
-function user_algo_option(cli_opts: cli_runopts, list: string, algos: algo_type[], algo_desc: string): void {
+export function user_algo_option(cli_opts: cli_runopts, list: string, algos: algo_type[], algo_desc: string): void {
   cli_opts.kex_first_guess = false;
   const markers = algos.filter((a) => a.data === null && algo_desc === "kex");
   const chosen = algos.filter((a) => !markers.includes(a));
