@@ -266,13 +266,11 @@ describe("the client API in this process", () => {
     await client.end();
   });
 
-  itAsRoot(["sshd", "ssh-keygen"], "signal(): the remote command gets it, asked before or after the channel is open", async () => {
+  itAsRoot(["sshd", "ssh-keygen"], "signal(): the remote command gets it", async () => {
+    // Once the command runs: sshd loses a signal that comes before its child has made its own
+    // process group (killpg's ESRCH), even after it has accepted the exec request. (The
+    // library's server takes one asked for before the channel is open: library-server.test.ts.)
     const client = await connect(opts());
-    // At once, before the server has confirmed the channel: it follows the exec request.
-    const early = client.exec("sleep 30");
-    early.signal("SIGTERM");
-    early.stdin.end();
-    expect(await early.exit).toEqual({ signal: "TERM", coreDumped: false });
     const late = client.exec("echo started; sleep 30");
     late.stdin.end();
     await once(late.stdout, "data");

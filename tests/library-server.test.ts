@@ -711,6 +711,15 @@ describe("the library's client against the library's server, in one process", ()
       ch.stdin.end("bytes in");
       expect(await ch.exit).toEqual({ code: 9 });
       expect(out.replace(/\r/g, "")).toBe("resize-me vt220 90x30\nnow 120x40\nsig USR1\ngot bytes in\n");
+      // Asked for at once, before the channel is open: it follows the server's acceptance.
+      const early = client.exec("early");
+      early.signal("TERM");
+      let earlyOut = "";
+      early.stdout.on("data", (d: Buffer) => (earlyOut += d.toString()));
+      while (!earlyOut.includes("sig")) await new Promise((r) => setTimeout(r, 20));
+      early.stdin.end();
+      expect(await early.exit).toEqual({ code: 9 });
+      expect(earlyOut).toBe("early undefined undefinedxundefined\nsig TERM\ngot \n");
     } finally {
       await client.end();
       await s.close();

@@ -634,8 +634,9 @@ export function cliRecvChannelReply(ses: CliSession, success: boolean): void {
     if (!success && !channel.sent_close) {
       send_msg_channel_close(ses, channel);
     }
-    // Only now is there a command to signal: OpenSSH's sshd answers a signal that comes right
-    // after the exec request with killpg's ESRCH, its child not yet in its own process group.
+    // Only now is there a command to signal (OpenSSH's sshd answers a signal that comes on the
+    // heels of the exec request with killpg's ESRCH, its child not yet in its own process group;
+    // under load, for a moment after it has accepted the exec too).
     const pending = req.signals.splice(0);
     if (success) {
       pending.forEach((name) => cliStreamSessSignal(ses, channel, name));
