@@ -670,7 +670,7 @@ export function cliStreamSessWinchange(ses: CliSession, channel: Channel, cols: 
  * TS-only: the server refused our session (or -B) channel. Dropbear's client then ends with
  * status 0 and not a word, as if the command had run; this says why, and exits 1.
  */
-function cli_chansess_openfailed(ses: CliSession, channel: Channel, reason: number, text: string): void {
+function cliChansessOpenFailed(ses: CliSession, channel: Channel, reason: number, text: string): void {
   dropbear_log(LOG_WARNING, `Channel open failed (${channel.type.name}): ${openFailureText(reason, text)}`);
   ses.cli_ses.retval = EXIT_FAILURE;
 }
@@ -683,7 +683,7 @@ export const clichansess: ChanType<CliSession> = {
   reqhandler: cli_chansessreq,
   closehandler: cli_closechansess,
   cleanup: null,
-  openfailed: cli_chansess_openfailed,
+  openfailed: cliChansessOpenFailed,
 };
 
 /** A library caller's session channel (cliOpenStreamSess): clichansess without our terminal. */
@@ -735,7 +735,7 @@ export const cli_chan_netcat: ChanType<CliSession> = {
   reqhandler: null,
   closehandler: cli_closechansess,
   cleanup: null,
-  openfailed: cli_chansess_openfailed,
+  openfailed: cliChansessOpenFailed,
 };
 
 /**

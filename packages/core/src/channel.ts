@@ -25,6 +25,7 @@ const SSH_OPEN_REASON_NAMES: Readonly<Record<number, string>> = {
 export function openFailureText(reason: number, text: string): string {
   return `${SSH_OPEN_REASON_NAMES[reason] ?? `reason ${reason}`}${text === "" ? "" : `: ${text}`}`;
 }
+
 /** An inithandler's "the answer comes later" (never on the wire). @dropbear channel.h SSH_OPEN_IN_PROGRESS */
 export const SSH_OPEN_IN_PROGRESS = 99;
 
