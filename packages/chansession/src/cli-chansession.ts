@@ -481,12 +481,17 @@ function requestOnSessionChannels(ses: CliSession, type: string, put: () => void
   for (let i = 0; i < ses.chansize; i++) {
     const channel = ses.channels[i];
     if (channel && channel.type === clichansess) {
-      start_send_channel_request(ses, channel, type);
-      buf_putbyte(ses.writepayload, 0);
-      put();
-      encrypt_packet(ses);
+      sendRequestNoReply(ses, channel, type, put);
     }
   }
+}
+
+/** One channel request `type` with no reply wanted; `put` adds its fields to the payload. */
+function sendRequestNoReply(ses: CliSession, channel: Channel, type: string, put: () => void): void {
+  start_send_channel_request(ses, channel, type);
+  buf_putbyte(ses.writepayload, 0);
+  put();
+  encrypt_packet(ses);
 }
 
 /** Send our new size on every session channel. @dropbear cli-chansession.c cli_chansess_winchange */
@@ -589,24 +594,23 @@ function cli_initchansess(ses: CliSession, channel: Channel): number {
 function cliStreamSessRequests(ses: CliSession, channel: Channel, req: CliChansessRequest): void {
   const wp = ses.writepayload;
   for (const [name, value] of req.env) {
-    start_send_channel_request(ses, channel, "env");
-    buf_putbyte(wp, 0);
-    buf_putstring(wp, name);
-    buf_putstring(wp, value);
-    encrypt_packet(ses);
+    sendRequestNoReply(ses, channel, "env", () => {
+      buf_putstring(wp, name);
+      buf_putstring(wp, value);
+    });
   }
-  if (req.pty !== null) {
-    start_send_channel_request(ses, channel, "pty-req");
-    buf_putbyte(wp, 0);
-    buf_putstring(wp, req.pty.term);
-    buf_putint(wp, req.pty.cols);
-    buf_putint(wp, req.pty.rows);
-    buf_putint(wp, 0);
-    buf_putint(wp, 0);
-    // No terminal of ours to copy modes from: an empty list (TTY_OP_END alone).
-    buf_putint(wp, 1);
-    buf_putbyte(wp, 0);
-    encrypt_packet(ses);
+  const pty = req.pty;
+  if (pty !== null) {
+    sendRequestNoReply(ses, channel, "pty-req", () => {
+      buf_putstring(wp, pty.term);
+      buf_putint(wp, pty.cols);
+      buf_putint(wp, pty.rows);
+      buf_putint(wp, 0);
+      buf_putint(wp, 0);
+      // No terminal of ours to copy modes from: an empty list (TTY_OP_END alone).
+      buf_putint(wp, 1);
+      buf_putbyte(wp, 0);
+    });
     channel.prio = dropbear_prio.DROPBEAR_PRIO_LOWDELAY;
   }
   start_send_channel_request(ses, channel, req.cmd === null ? "shell" : req.is_subsystem ? "subsystem" : "exec");
@@ -648,22 +652,18 @@ export function cliRecvChannelReply(ses: CliSession, success: boolean): void {
 
 /** A library caller's "signal" for the remote command (RFC 4254 6.9; dbclient sends none), by its name without "SIG". */
 export function cliStreamSessSignal(ses: CliSession, channel: Channel, name: string): void {
-  start_send_channel_request(ses, channel, "signal");
-  buf_putbyte(ses.writepayload, 0);
-  buf_putstring(ses.writepayload, name);
-  encrypt_packet(ses);
+  sendRequestNoReply(ses, channel, "signal", () => buf_putstring(ses.writepayload, name));
 }
 
 /** A library caller's pty changed size: window-change, as cli_chansess_winchange sends ours. */
 export function cliStreamSessWinchange(ses: CliSession, channel: Channel, cols: number, rows: number): void {
-  const wp = ses.writepayload;
-  start_send_channel_request(ses, channel, "window-change");
-  buf_putbyte(wp, 0);
-  buf_putint(wp, cols);
-  buf_putint(wp, rows);
-  buf_putint(wp, 0);
-  buf_putint(wp, 0);
-  encrypt_packet(ses);
+  sendRequestNoReply(ses, channel, "window-change", () => {
+    const wp = ses.writepayload;
+    buf_putint(wp, cols);
+    buf_putint(wp, rows);
+    buf_putint(wp, 0);
+    buf_putint(wp, 0);
+  });
 }
 
 /**
