@@ -523,10 +523,12 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
   sigintterm_handler(daemon);
   const procs = new ConnProcs(program, () => daemon.exitflag);
   procs.refill();
+  // Once, the first time the daemon waits: its start's survivors promoted before a connection comes.
+  const idle = [collectYoungGeneration];
 
   for (;;) {
     const fds = new Set<Fd>([...listensocks, wake, ...children.map((c) => c.pipe)]);
-    await select(fds, new Set(), null);
+    await select(fds, new Set(), null, idle);
     if (daemon.exitflag) {
       procs.stop();
       try {
@@ -595,18 +597,49 @@ function logWarmUp(): void {
   new Date().getHours();
 }
 
+/** V8's collector as --expose-gc gives it to JavaScript; only the young-generation kind is used here. */
+type CollectGarbage = (options: { type: "minor" }) => void;
+
+/**
+ * Two young-generation collections, run where the process waits anyway: what its start (and a
+ * spare's warm-up) left alive is promoted to the old generation now (the first copies it, the
+ * second promotes it). Otherwise the next allocations fill the young generation and V8 schedules
+ * that scavenge itself, in the middle of the next piece of work: in a connection process (1 MiB
+ * of young generation, CONNECTION_V8_FLAGS) 8-15 ms of this machine's CPU between the server's
+ * KEXINIT and the client's, in the daemon 13-28 ms as it accepts its first connection
+ * (docs/process-model.md, "A collection before the connection"). JavaScript gets the collector
+ * only with --expose-gc: the flag is set for the one new context that hands out `gc`, and set
+ * back at once, as readyIPv6Pattern (netio) does with its regexp flags; a process started with
+ * --expose-gc uses its own.
+ */
+export function collectYoungGeneration(): void {
+  let collect = (globalThis as { gc?: unknown }).gc as CollectGarbage | undefined;
+  if (typeof collect !== "function") {
+    const v8 = process.getBuiltinModule("node:v8");
+    v8.setFlagsFromString("--expose-gc");
+    try {
+      collect = process.getBuiltinModule("node:vm").runInNewContext("gc") as CollectGarbage;
+    } finally {
+      v8.setFlagsFromString("--no-expose-gc");
+    }
+  }
+  collect({ type: "minor" });
+  collect({ type: "minor" });
+}
+
 /**
  * A connection process started by the daemon: say it is ready, then wait for the socket the
  * daemon hands over (HANDOFF_FD) with its peer's address, and close the handoff socket at once
  * (nothing more comes over it). Leaves quietly if the daemon goes first. While it waits it runs
  * the warm-up steps, one per event loop turn, until the socket comes: the key exchange, cipher
  * and host key code once on throwaway values (V8 compiles it, node:crypto and the libraries set
- * themselves up), and the C library calls of authentication and of spawning the command. So a
+ * themselves up), the C library calls of authentication and of spawning the command, and last
+ * a young-generation collection (collectYoungGeneration). So a
  * client does not wait for that, and a connection that comes before they are done waits for
  * one step at most.
  */
 function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<Handed> {
-  const steps = [...svrKexWarmUpSteps(svr_opts, algo_tables_new(opts.algos)), svrAuthWarmUp, spawnWarmUp, logWarmUp];
+  const steps = [...svrKexWarmUpSteps(svr_opts, algo_tables_new(opts.algos)), svrAuthWarmUp, spawnWarmUp, logWarmUp, collectYoungGeneration];
   return new Promise((resolve) => {
     let received = false;
     // The daemon's wake-up comes on the childpipe, read through a copy of it: the childpipe

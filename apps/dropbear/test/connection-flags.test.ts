@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { AMD_COPY_TUNABLES, cpuVendor } from "@dropbear-ts/dbutil";
 import { READ_RING_SIZE } from "@dropbear-ts/netio";
-import { connectionNodeFlags, connectionProgram, restoreConnectionEnv } from "../src/svr-main.js";
+import { connectionNodeFlags, connectionProgram, collectYoungGeneration, restoreConnectionEnv } from "../src/svr-main.js";
 
 describe("connectionNodeFlags", () => {
   it("drops the daemon's profiler, inspector, report and watch flags, with a value given as the next argument", () => {
@@ -121,5 +121,31 @@ describe("the glibc settings a connection process starts with", () => {
         else process.env[k] = v;
       }
     }
+  });
+});
+
+describe("collectYoungGeneration", () => {
+  it("runs two young-generation collections and leaves no collector behind, in this context or a new one", async () => {
+    const { PerformanceObserver, constants } = await import("node:perf_hooks");
+    const { runInNewContext } = await import("node:vm");
+    const minor: number[] = [];
+    const seen = new Promise<void>((resolve) => {
+      const obs = new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) {
+          // A "gc" entry's detail says which collector ran (Node's PerformanceEntry type leaves it out).
+          if ((e as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor.push(e.startTime);
+        }
+        if (minor.length >= 2) {
+          obs.disconnect();
+          resolve();
+        }
+      });
+      obs.observe({ entryTypes: ["gc"] });
+    });
+    collectYoungGeneration();
+    await seen;
+    expect(minor.length).toBeGreaterThanOrEqual(2);
+    expect((globalThis as { gc?: unknown }).gc).toBeUndefined();
+    expect(runInNewContext("typeof gc")).toBe("undefined");
   });
 });
