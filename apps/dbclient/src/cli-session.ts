@@ -130,7 +130,7 @@ function cli_remoteclosed(ses: CliSession): never {
   ses.sock_out?.close();
   ses.sock_in = null;
   ses.sock_out = null;
-  dropbear_exit("Remote closed the connection");
+  dropbear_exit("Remote closed the connection", "ECLOSED");
 }
 
 /** Ask for a service by name. @dropbear cli-session.c send_msg_service_request */
@@ -288,7 +288,7 @@ function cli_sessionloop(ses: CliSession): void | Promise<void> {
       return;
     case cli_state.USERAUTH_FAIL_RCVD:
       if (!cli_auth_try(ses)) {
-        dropbear_exit("No auth methods could be used.");
+        dropbear_exit("No auth methods could be used.", "EAUTH");
       }
       cli_ses.state = cli_state.USERAUTH_REQ_SENT;
       TRACE("leave cli_sessionloop: cli_auth_try");
@@ -402,7 +402,7 @@ function cli_finished(ses: CliSession): never {
 /** The connection is up (or failed). @dropbear cli-session.c cli_connected */
 function cli_connected(ses: CliSession, result: number, sock: StreamFd | null, errstring: string | null): void {
   if (result !== DROPBEAR_SUCCESS || sock === null) {
-    dropbear_exit(`Connect failed: ${errstring}`);
+    dropbear_exit(`Connect failed: ${errstring}`, "ECONNECT");
   }
   set_sock_nodelay(sock.stream as Socket);
   ses.sock_in = sock;

@@ -286,7 +286,7 @@ export function agent_buf_sign(ses: CliSession, sigblob: buffer, key: sign_key, 
 
   const response = agent_request(ses, SSH2_AGENTC_SIGN_REQUEST, request_data);
   if (response === null || buf_getbyte(response) !== SSH2_AGENT_SIGN_RESPONSE) {
-    dropbear_exit("Agent failed signing key");
+    dropbear_exit("Agent failed signing key", "EAUTH");
   }
   // byte SIGN_RESPONSE, string signature_blob
   const siglen = buf_getint(response);

@@ -64,7 +64,7 @@ export function hasTty(): boolean {
  */
 export function checkPromptInput(ses: CliSession): void {
   if (ses.cli_ses.cli_opts.netcat_host !== null && !hasTty()) {
-    dropbear_exit("No terminal to ask on: stdin carries the -B stream");
+    dropbear_exit("No terminal to ask on: stdin carries the -B stream", "EAUTH");
   }
 }
 
@@ -197,7 +197,7 @@ export function recv_msg_userauth_specific_60(ses: CliSession): void {
   }
   if (DROPBEAR_CLI_PASSWORD_AUTH && lastauthtype === AUTH_TYPE_PASSWORD) {
     // Password changes are not supported (few servers ask; keyboard-interactive covers it).
-    dropbear_close("Your password has expired.");
+    dropbear_close("Your password has expired.", "EAUTH");
   }
   dropbear_exit("Unexpected userauth packet");
 }
@@ -283,7 +283,7 @@ export function recv_msg_userauth_success(ses: CliSession): void {
   }
   const cli_ses = ses.cli_ses;
   if (cli_ses.cli_opts.disable_trivial_auth && cli_ses.is_trivial_auth) {
-    dropbear_exit("trivial authentication not allowed");
+    dropbear_exit("trivial authentication not allowed", "EAUTH");
   }
   // With delayed zlib, authdone switches compression on.
   ses.authstate.authdone = true;
@@ -347,7 +347,7 @@ export function getpass_or_cancel(ses: CliSession, prompt: string): string {
     // A library caller answers: nothing is read from the environment or a terminal.
     const answer = asked(prompt);
     if (answer === null) {
-      dropbear_close("Interrupted.");
+      dropbear_close("Interrupted.", "EAUTH");
     }
     return answer;
   }
@@ -361,12 +361,12 @@ export function getpass_or_cancel(ses: CliSession, prompt: string): string {
     }
   }
   if (ses.cli_ses.cli_opts.batch_mode) {
-    dropbear_close("BatchMode active, no interactive session possible.");
+    dropbear_close("BatchMode active, no interactive session possible.", "EAUTH");
   }
   checkPromptInput(ses);
   const password = cliAuthHooks.getpass(prompt);
   if (password === null || password.includes("\x03")) {
-    dropbear_close("Interrupted.");
+    dropbear_close("Interrupted.", "EAUTH");
   }
   return password;
 }

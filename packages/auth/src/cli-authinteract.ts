@@ -48,7 +48,7 @@ export function recv_msg_userauth_info_request(ses: CliSession): void {
   buf_eatstring(payload);
   const num_prompts = buf_getint(payload);
   if (num_prompts >= DROPBEAR_MAX_CLI_INTERACT_PROMPTS) {
-    dropbear_exit("Too many prompts received for keyboard-interactive");
+    dropbear_exit("Too many prompts received for keyboard-interactive", "EAUTH");
   }
 
   buf_putbyte(ses.writepayload, SSH_MSG_USERAUTH_INFO_RESPONSE);

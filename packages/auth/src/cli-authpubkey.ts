@@ -275,7 +275,7 @@ export function recv_msg_userauth_pk_ok(ses: CliSession): void {
   const payload = ses.payload!;
   const sigtype = signature_type_from_name(buf_getstring(payload));
   if (sigtype === DROPBEAR_SIGNATURE_NONE) {
-    dropbear_exit("Bad pk_ok");
+    dropbear_exit("Bad pk_ok", "EAUTH");
   }
   const keytype = signkey_type_from_signature(sigtype);
   TRACE(`recv_msg_userauth_pk_ok: type ${sigtype}`);
@@ -304,7 +304,7 @@ export function recv_msg_userauth_pk_ok(ses: CliSession): void {
   if (iter === null) {
     // C only traces this and waits, for ever: the server answered a query we never made, and
     // nothing more will come (OpenSSH ends the same way).
-    dropbear_exit("Bad pk_ok: not a key we offered");
+    dropbear_exit("Bad pk_ok: not a key we offered", "EAUTH");
   }
   TRACE("matching key");
   if (encryptedKeys.has(iter.item) && !decryptListedKey(ses, iter)) {

@@ -342,7 +342,7 @@ describe("client password auth", () => {
 
   it("a ^C or no terminal ends the client", async () => {
     cliAuthHooks.getpass = () => "abc\x03";
-    await expect(authenticate(client([]), server())).rejects.toThrow(new DropbearExit(0, "Interrupted."));
+    await expect(authenticate(client([]), server())).rejects.toThrow(new DropbearExit(0, "Interrupted.", "EAUTH"));
     cliAuthHooks.getpass = () => null;
     await expect(authenticate(client([]), server())).rejects.toThrow("Interrupted.");
   });
@@ -453,7 +453,7 @@ describe("client odds and ends", () => {
     const cli = client([]);
     cli.cli_ses.lastauthtype = AUTH_TYPE_PASSWORD;
     expect(() => deliver(cli, Buffer.from([SSH_MSG_USERAUTH_SPECIFIC_60]), recv_msg_userauth_specific_60)).toThrow(
-      new DropbearExit(0, "Your password has expired."),
+      new DropbearExit(0, "Your password has expired.", "EAUTH"),
     );
     cli.cli_ses.lastauthtype = 0;
     expect(() => deliver(cli, Buffer.from([SSH_MSG_USERAUTH_SPECIFIC_60]), recv_msg_userauth_specific_60)).toThrow(

@@ -33,10 +33,28 @@ export class DropbearExit extends Error {
     readonly exitcode: number,
     /** The rendered message, without the "Exited: " prefix the generic handler adds. */
     readonly exitmsg: string,
+    /** Beyond C: what kind of failure, where the raising site says (see ExitKind). */
+    readonly kind?: ExitKind,
   ) {
     super(exitmsg);
   }
 }
+
+/**
+ * Beyond C, which has only the message: the kind of a session's end, in a word a program can
+ * test (the library's `SshError.code`), given where the failure is raised so that no one has to
+ * read it back out of the message. An exit given none is a protocol error (a bad packet, a
+ * peer that broke the protocol).
+ * - ECONNECT: the TCP connection could not be made.
+ * - EHOSTKEY: the server's host key was not accepted (refused, unknown, mismatched, revoked, or
+ *   its signature did not verify).
+ * - EAUTH: authentication failed (no method left, a password refused, a bad PK_OK).
+ * - EKEX: no algorithm in common with the peer.
+ * - ECLOSED: the peer closed the connection, reset it or sent a disconnect.
+ * - ETIMEOUT: a timeout of ours ended the session (idle, keepalive, before auth).
+ * - EINTERNAL: a failed assertion: a bug of ours.
+ */
+export type ExitKind = "ECONNECT" | "EHOSTKEY" | "EAUTH" | "EKEX" | "EPROTOCOL" | "ECLOSED" | "ETIMEOUT" | "EINTERNAL";
 
 /**
  * Stands for C's plain `exit(status)` after -h, -V or a help list: the program ends with that
@@ -53,14 +71,14 @@ export function exitQuietly(status: number): never {
   throw new QuietExit(status);
 }
 
-/** Abort the current session with a failure. @dropbear dbutil.c dropbear_exit */
-export function dropbear_exit(msg: string): never {
-  throw new DropbearExit(EXIT_FAILURE, msg);
+/** Abort the current session with a failure (`kind`: beyond C, see ExitKind). @dropbear dbutil.c dropbear_exit */
+export function dropbear_exit(msg: string, kind?: ExitKind): never {
+  throw new DropbearExit(EXIT_FAILURE, msg, kind);
 }
 
-/** End the current session normally (exit status 0). @dropbear dbutil.c dropbear_close */
-export function dropbear_close(msg: string): never {
-  throw new DropbearExit(EXIT_SUCCESS, msg);
+/** End the current session normally (exit status 0; `kind`: beyond C, see ExitKind). @dropbear dbutil.c dropbear_close */
+export function dropbear_close(msg: string, kind?: ExitKind): never {
+  throw new DropbearExit(EXIT_SUCCESS, msg, kind);
 }
 
 /** Checked invariant; failing is a bug, reported like Dropbear's. @dropbear dbutil.c fail_assert */
@@ -70,7 +88,7 @@ export function dropbear_assert(cond: unknown, expr = "assertion"): asserts cond
     // tell the peer (to whom the exit message may go) where we are installed.
     const frame = new Error().stack?.split("\n")[2]?.trim() ?? "";
     const where = /^at (?:async )?([^\s(]+) \(/.exec(frame)?.[1] ?? "?";
-    dropbear_exit(`Failed assertion (${where}): \`${expr}'`);
+    dropbear_exit(`Failed assertion (${where}): \`${expr}'`, "EINTERNAL");
   }
 }
 

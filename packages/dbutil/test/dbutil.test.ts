@@ -61,7 +61,7 @@ describe("dropbear_exit / dropbear_close", () => {
     expect(() => dropbear_assert(true)).not.toThrow();
     expect(() => dropbear_assert(false, "ses.payload == NULL")).toThrow(/Failed assertion .*ses.payload == NULL/);
     const checkPayload = (): void => dropbear_assert(false, "ses.payload == NULL");
-    expect(checkPayload).toThrow(new DropbearExit(1, "Failed assertion (checkPayload): `ses.payload == NULL'"));
+    expect(checkPayload).toThrow(new DropbearExit(1, "Failed assertion (checkPayload): `ses.payload == NULL'", "EINTERNAL"));
   });
 });
 

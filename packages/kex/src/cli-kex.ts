@@ -162,7 +162,7 @@ export function recv_msg_kexdh_reply(ses: CliSession): void {
   } else if (cli_ses.first_hostkey === null || !keyblob.equals(cli_ses.first_hostkey)) {
     // Beyond Dropbear, which checks only the first exchange's key: as OpenSSH, a server whose
     // key changes mid-session is not the one the user accepted.
-    dropbear_exit("Host key changed during rekey");
+    dropbear_exit("Host key changed during rekey", "EHOSTKEY");
   }
   if (buf_get_pub_key(payload, hostkey, keytype) === null) {
     TRACE("failed getting pubkey");
@@ -194,7 +194,7 @@ export function recv_msg_kexdh_reply(ses: CliSession): void {
   }
   cli_kex_free_param(ses);
   if (!buf_verify(payload, hostkey, newkeys.algo_signature as signature_type, hashBuf(ses.hash!))) {
-    dropbear_exit("Bad hostkey signature");
+    dropbear_exit("Bad hostkey signature", "EHOSTKEY");
   }
   send_msg_newkeys(ses);
   ses.requirenext = SSH_MSG_NEWKEYS;
@@ -231,7 +231,7 @@ function ask_to_confirm(ses: CliSession, keyblob: Buffer, algoname: string): voi
   const fp = sign_key_fingerprint(keyblob);
   if (!cli_opts.ask_hostkey) {
     dropbear_log(LOG_INFO, `\nHost '${cli_opts.remotehost}' key unknown.\n(${algoname} fingerprint ${fp})`);
-    dropbear_exit("Not accepted automatically");
+    dropbear_exit("Not accepted automatically", "EHOSTKEY");
   }
   if (cli_opts.always_accept_key) {
     dropbear_log(LOG_INFO, `\nHost '${cli_opts.remotehost}' key accepted unconditionally.\n(${algoname} fingerprint ${fp})\n`);
@@ -239,13 +239,13 @@ function ask_to_confirm(ses: CliSession, keyblob: Buffer, algoname: string): voi
   }
   process.stderr.write(`\nHost '${cli_opts.remotehost}' is not in the trusted hosts file.\n(${algoname} fingerprint ${fp})\n`);
   if (cli_opts.batch_mode) {
-    dropbear_exit("Didn't validate host key");
+    dropbear_exit("Didn't validate host key", "EHOSTKEY");
   }
   process.stderr.write("Do you want to continue connecting? (y/n) ");
   if (readAnswer().startsWith("y")) {
     return;
   }
-  dropbear_exit("Didn't validate host key");
+  dropbear_exit("Didn't validate host key", "EHOSTKEY");
 }
 
 /**
@@ -326,7 +326,7 @@ function hostkeyByCaller(ses: CliSession, keyblob: Buffer, algoname: string): vo
   const decide = (ok: boolean): void => {
     // Only true accepts: a caller's truthy string or object is no answer.
     if (ok !== true) {
-      dropbear_exit("Host key not accepted");
+      dropbear_exit("Host key not accepted", "EHOSTKEY");
     }
   };
   const answer = verify(keyblob, algoname, sign_key_fingerprint(keyblob));
@@ -474,6 +474,7 @@ function hostKeyMismatch(remotehost: string, algoname: string, keyblob: Buffer, 
       `Fingerprint is ${sign_key_fingerprint(keyblob)}\n` +
       `Expected ${expected}\n` +
       `If you know that the host key is correct you can\nremove the bad entry from ${where}`,
+    "EHOSTKEY",
   );
 }
 
@@ -508,7 +509,7 @@ function checkhostkey(ses: CliSession, keyblob: Buffer): void {
   const fingerprint = { value: null as string | null };
   for (const k of keys) {
     if (k.revoked && knownKeyMatches(keyblob, algoname, k, fingerprint)) {
-      dropbear_exit(`\n\n${algoname} host key for ${remotehost} is marked as revoked in ${where}\nFingerprint is ${fingerprint.value}`);
+      dropbear_exit(`\n\n${algoname} host key for ${remotehost} is marked as revoked in ${where}\nFingerprint is ${fingerprint.value}`, "EHOSTKEY");
     }
   }
   const sametype = keys.filter((k) => !k.revoked && k.algoname === algoname);

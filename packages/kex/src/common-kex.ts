@@ -465,7 +465,7 @@ export function finish_kexhashbuf(ses: sshsession): void {
 /** Match one directional cipher/MAC/compression list or exit naming what failed. */
 function must<A extends algo_type>(ses: sshsession, m: AlgoMatch<A>, what: string): A {
   if (m.algo === null) {
-    dropbear_exit(`No matching algo ${what}`);
+    dropbear_exit(`No matching algo ${what}`, "EKEX");
   }
   return m.algo;
 }
@@ -508,7 +508,7 @@ function read_kex_algos(ses: sshsession): void {
   allgood &&= kexm.goodguess;
   // The extension markers (kexguess2, ext-info, strict) carry no data and never count.
   if (kexm.algo === null || kexm.algo.data === null) {
-    dropbear_exit("No matching algo kex");
+    dropbear_exit("No matching algo kex", "EKEX");
   }
   TRACE(() => `kexguess2 ${kexguess2 ? 1 : 0}`);
   DEBUG3(() => `kex algo ${kexm.algo!.name}`);

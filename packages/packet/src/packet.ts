@@ -158,7 +158,7 @@ function fatalIo(what: "reading" | "writing", e: unknown): never {
   if (e instanceof FdError) {
     // A write Node finished later failed meanwhile: C's write() would have said so itself.
     const failed = e.syscall === "write" || e.syscall === "writev" ? "writing" : e.syscall === "read" ? "reading" : what;
-    dropbear_exit(`Error ${failed}: ${strerror_code(e.code, e.message)}`);
+    dropbear_exit(`Error ${failed}: ${strerror_code(e.code, e.message)}`, "ECLOSED");
   }
   throw e;
 }
@@ -236,7 +236,7 @@ function readSome(ses: sshsession, buf: buffer, max: number): number | null {
   }
   if (got === 0) {
     sesCall(ses, ses.remoteclosed);
-    dropbear_exit("Remote closed the connection");
+    dropbear_exit("Remote closed the connection", "ECLOSED");
   }
   return got;
 }

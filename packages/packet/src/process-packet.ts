@@ -30,7 +30,7 @@ export function process_packet(ses: sshsession): void {
   ses.last_packet_time_keepalive_recv = now;
   try {
     if (type === SSH_MSG_DISCONNECT) {
-      dropbear_close("Disconnect received");
+      dropbear_close("Disconnect received", "ECLOSED");
     }
     // Allowed at any time, except during a strict first kex (Terrapin).
     if (!first_strict_kex && (type === SSH_MSG_IGNORE || type === SSH_MSG_DEBUG || type === SSH_MSG_UNIMPLEMENTED)) {

@@ -392,7 +392,7 @@ function read_session_identification(ses: sshsession): void {
     if (ses.identlines >= maxlines) {
       TRACE("error reading remote ident");
       sesCall(ses, ses.remoteclosed);
-      dropbear_exit("Remote closed the connection");
+      dropbear_exit("Remote closed the connection", "ECLOSED");
     }
   }
   // 2.x is assumed compatible; 1.99 means a server that also speaks 2.0.
@@ -417,7 +417,7 @@ function ident_readln(ses: sshsession): string | null {
     } catch {
       TRACE("leave ident_readln: read error");
       sesCall(ses, ses.remoteclosed);
-      dropbear_exit("Remote closed the connection");
+      dropbear_exit("Remote closed the connection", "ECLOSED");
     }
     if (b === null) {
       return null;
@@ -425,7 +425,7 @@ function ident_readln(ses: sshsession): string | null {
     if (b.length === 0) {
       TRACE("leave ident_readln: EOF");
       sesCall(ses, ses.remoteclosed);
-      dropbear_exit("Remote closed the connection");
+      dropbear_exit("Remote closed the connection", "ECLOSED");
     }
     const c = b[0]!;
     if (c === 0x0a) {
@@ -477,16 +477,16 @@ export function checktimeouts(ses: sshsession): void {
   const now = monotonic_now();
   const opts = ses.opts;
   if (ses.isserver && !ses.authstate.authdone && elapsed(now, ses.connect_time) >= AUTH_TIMEOUT) {
-    dropbear_close("Timeout before auth");
+    dropbear_close("Timeout before auth", "ETIMEOUT");
   }
   // Beyond Dropbear, which checks these two only once the peer's version line is in: select_timeout
   // counts them from the start, so a peer that never sends one made the loop spin (C's does too)
   // once they fell due, and -I or -M never ended the session.
   if (opts.idle_timeout_secs > 0 && elapsed(now, ses.last_packet_time_idle) >= opts.idle_timeout_secs) {
-    dropbear_close("Idle timeout");
+    dropbear_close("Idle timeout", "ETIMEOUT");
   }
   if (opts.max_duration_secs > 0 && elapsed(now, ses.connect_time) >= opts.max_duration_secs) {
-    dropbear_close("Max duration reached");
+    dropbear_close("Max duration reached", "ETIMEOUT");
   }
   // Nothing else until the peer's version line is in.
   if (ses.remoteident === null) {
@@ -510,7 +510,7 @@ export function checktimeouts(ses: sshsession): void {
       send_msg_keepalive(ses);
     }
     if (elapsed(now, ses.last_packet_time_keepalive_recv) >= opts.keepalive_secs * DEFAULT_KEEPALIVE_LIMIT) {
-      dropbear_exit("Keepalive timeout");
+      dropbear_exit("Keepalive timeout", "ETIMEOUT");
     }
   }
   check_memory(ses, now);

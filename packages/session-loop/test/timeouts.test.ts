@@ -37,7 +37,7 @@ describe("auth timeout", () => {
     ses.connect_time -= AUTH_TIMEOUT - 2;
     expect(() => checktimeouts(ses)).not.toThrow();
     ses.connect_time -= 2;
-    expect(() => checktimeouts(ses)).toThrow(new DropbearExit(0, "Timeout before auth"));
+    expect(() => checktimeouts(ses)).toThrow(new DropbearExit(0, "Timeout before auth", "ETIMEOUT"));
   });
 
   it("after auth the auth timeout no longer counts", () => {
@@ -69,7 +69,7 @@ describe("idle timeout and max duration before the peer's version line", () => {
       expect(() => checktimeouts(s)).not.toThrow();
       s.last_packet_time_idle -= 6;
       expect(select_timeout(s)).toBe(0);
-      expect(() => checktimeouts(s)).toThrow(new DropbearExit(0, "Idle timeout"));
+      expect(() => checktimeouts(s)).toThrow(new DropbearExit(0, "Idle timeout", "ETIMEOUT"));
     });
 
     it(`-M ends a ${name} session whose peer never sent its version line`, () => {
@@ -79,7 +79,7 @@ describe("idle timeout and max duration before the peer's version line", () => {
       expect(() => checktimeouts(s)).not.toThrow();
       s.connect_time -= 6;
       expect(select_timeout(s)).toBe(0);
-      expect(() => checktimeouts(s)).toThrow(new DropbearExit(0, "Max duration reached"));
+      expect(() => checktimeouts(s)).toThrow(new DropbearExit(0, "Max duration reached", "ETIMEOUT"));
     });
   }
 });
