@@ -6,7 +6,7 @@ import * as net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Client, connect, type ConnectOptions } from "dropbear-ts";
+import { Client, connect, type ConnectOptions, type SshError } from "dropbear-ts";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { opensshKeygen, freePort, run, scratch, startSshAgent, startSshd, type Server } from "./helpers/servers.js";
 import { payload, startEchoTarget, type Target } from "./helpers/tunnel.js";
@@ -210,18 +210,19 @@ describe("the client API in this process", () => {
           },
         }),
       ),
-    ).rejects.toThrow("Host key not accepted");
+    ).rejects.toMatchObject({ message: "Host key not accepted", code: "EHOSTKEY" });
     expect(seen).toHaveLength(1);
     expect(seen[0]).toMatch(/^ssh-ed25519 SHA256:/);
     const empty = join(work.dir, "empty_known_hosts");
     writeFileSync(empty, "");
-    await expect(connect(opts({ hostKey: { knownHostsPath: empty } }))).rejects.toThrow("Not accepted automatically");
+    await expect(connect(opts({ hostKey: { knownHostsPath: empty } }))).rejects.toMatchObject({ message: "Not accepted automatically", code: "EHOSTKEY" });
     // Nothing was added to the file: a library never trusts on first use.
     expect(readFileSync(empty, "utf8")).toBe("");
     // A different key listed: the message names the file the caller gave.
     const other = join(work.dir, "other_known_hosts");
     writeFileSync(other, `127.0.0.1 ${readFileSync(`${otherKey}.pub`, "utf8").split(" ").slice(0, 2).join(" ")}\n`);
     await expect(connect(opts({ hostKey: { knownHostsPath: other } }))).rejects.toThrow(`remove the bad entry from ${other}`);
+    await expect(connect(opts({ hostKey: { knownHostsPath: other } }))).rejects.toMatchObject({ code: "EHOSTKEY" });
     const accepted = await connect(opts({ hostKey: (_k, fp) => fp.startsWith("SHA256:") }));
     await accepted.end();
   });
@@ -281,8 +282,8 @@ describe("the client API in this process", () => {
   });
 
   itAsRoot(["sshd", "ssh-keygen"], "a key the server does not know is refused with an error, not a crash", async () => {
-    await expect(connect(opts({ privateKeyPath: otherKey }))).rejects.toThrow("No auth methods could be used.");
-    await expect(connect(opts({ privateKeyPath: join(work.dir, "no-such-key") }))).rejects.toThrow(/Failed loading keyfile .*ENOENT/);
+    await expect(connect(opts({ privateKeyPath: otherKey }))).rejects.toMatchObject({ message: "No auth methods could be used.", code: "EAUTH" });
+    await expect(connect(opts({ privateKeyPath: join(work.dir, "no-such-key") }))).rejects.toMatchObject({ message: expect.stringMatching(/Failed loading keyfile .*ENOENT/), code: "EKEYFILE" });
     // Key material works as a file does.
     const client = await connect(opts({ privateKeyPath: undefined, privateKey: readFileSync(key) }));
     await client.end();
@@ -305,7 +306,7 @@ describe("the client API in this process", () => {
     expect(await tryAuth({ password: PASSWORD })).toBe(USER);
     // A wrong passphrase drops the key; a wrong password is tried once: both end in a refusal.
     await expect(connect(opts({ privateKeyPath: encKey, passphrase: "wrong" }))).rejects.toThrow("No auth methods could be used.");
-    await expect(connect(opts({ privateKeyPath: undefined, password: "wrong" }))).rejects.toThrow();
+    await expect(connect(opts({ privateKeyPath: undefined, password: "wrong" }))).rejects.toMatchObject({ code: "EAUTH" });
     // Nothing was asked on a terminal, and a library has no terminal prompt to hang on.
   });
 
@@ -361,7 +362,10 @@ describe("the client API in this process", () => {
     const got = collect(stream);
     stream.end(data);
     expect(sha(await got)).toBe(sha(data));
-    await expect(client.forwardOut("127.0.0.1", 5555, "127.0.0.1", 1)).rejects.toThrow("Channel open refused: connect failed: Connection refused (direct-tcpip to 127.0.0.1:1)");
+    await expect(client.forwardOut("127.0.0.1", 5555, "127.0.0.1", 1)).rejects.toMatchObject({
+      message: "Channel open refused: connect failed: Connection refused (direct-tcpip to 127.0.0.1:1)",
+      code: "ECHANNEL",
+    });
 
     const local = await client.forwardLocal({ listenHost: "127.0.0.1", listenPort: 0, host: "127.0.0.1", port: echo!.port });
     expect(local.port).toBeGreaterThan(0);
@@ -387,6 +391,7 @@ describe("the client API in this process", () => {
     await expect(cmd.exit).rejects.toThrow(/Remote closed the connection|Connection reset|Error reading/);
     const [error] = await closed;
     expect(error?.message).toMatch(/Remote closed the connection|Connection reset|Error reading/);
+    expect((error as SshError).code).toBe("ECLOSED");
     expect(errors).toEqual([error]);
     // Later calls are refused with the same reason.
     expect(() => client.exec("true")).toThrow(error!.message);
@@ -482,23 +487,23 @@ describe("the client API in this process", () => {
   itAsRoot(["sshd", "ssh-keygen"], "readyTimeout and an abort also end a wait for a host key verifier that never answers", async () => {
     const never = (): Promise<boolean> => new Promise<boolean>(() => {});
     const t0 = Date.now();
-    await expect(connect(opts({ hostKey: never, readyTimeout: 500 }))).rejects.toThrow("connect: not authenticated within 500 ms");
+    await expect(connect(opts({ hostKey: never, readyTimeout: 500 }))).rejects.toMatchObject({ message: "connect: not authenticated within 500 ms", code: "ETIMEOUT" });
     expect(Date.now() - t0).toBeLessThan(5_000);
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 300);
-    await expect(connect(opts({ hostKey: never, signal: ac.signal }))).rejects.toThrow("connect: aborted");
+    await expect(connect(opts({ hostKey: never, signal: ac.signal }))).rejects.toMatchObject({ message: "connect: aborted", code: "EABORTED" });
     // Only true accepts a key: a truthy string is no answer.
     await expect(connect(opts({ hostKey: async () => "yes" as unknown as boolean }))).rejects.toThrow("Host key not accepted");
   });
 
   itAsRoot(["sshd", "ssh-keygen"], "bad options fail before connecting", async () => {
-    await expect(connect(opts({ ciphers: ["aes128-ctr", "rot13"] }))).rejects.toThrow("connect: unknown cipher 'rot13'");
+    await expect(connect(opts({ ciphers: ["aes128-ctr", "rot13"] }))).rejects.toMatchObject({ message: "connect: unknown cipher 'rot13'", code: "EOPTION" });
     await expect(connect(opts({ macs: [] }))).rejects.toThrow("connect: bad macs (an empty list)");
     await expect(connect(opts({ ciphers: "aes128-ctr" as unknown as string[] }))).rejects.toThrow("connect: bad ciphers (string)");
     await expect(connect(opts({ kex: ["rot13"] }))).rejects.toThrow("connect: unknown kex 'rot13'");
     await expect(connect(opts({ kex: ["ext-info-c"] }))).rejects.toThrow("connect: unknown kex 'ext-info-c'");
     // The list is what is offered: OpenSSH 9.2's sshd has no ML-KEM (9.9 added it).
-    await expect(connect(opts({ kex: ["mlkem768x25519-sha256"] }))).rejects.toThrow("No matching algo kex");
+    await expect(connect(opts({ kex: ["mlkem768x25519-sha256"] }))).rejects.toMatchObject({ message: "No matching algo kex", code: "EKEX" });
     const x25519 = await connect(opts({ kex: ["curve25519-sha256"] }));
     await x25519.end();
     await expect(connect(opts({ port: "22" as unknown as number }))).rejects.toThrow('connect: bad port "22" (a string)');
@@ -510,7 +515,7 @@ describe("the client API in this process", () => {
     await expect(connect(opts({ username: "" }))).rejects.toThrow("connect: username is required");
     await expect(connect(opts({ host: "" }))).rejects.toThrow("connect: host is required");
     const closedPort = await freePort();
-    await expect(connect(opts({ port: closedPort }))).rejects.toThrow(/^Connect failed: /);
+    await expect(connect(opts({ port: closedPort }))).rejects.toMatchObject({ message: expect.stringMatching(/^Connect failed: /), code: "ECONNECT" });
   });
 
   itAsRoot(["sshd", "ssh-keygen"], "10 clients in one process, each running a command, closed with no handle left open", async () => {

@@ -14,7 +14,7 @@ import { cliPrivkeys } from "@dropbear-ts/auth";
 import { cliOpenStreamSess, cliStreamSessSignal, cliStreamSessWinchange, signames, type CliChansessRequest } from "@dropbear-ts/chansession";
 import { cli_session, cli_session_new } from "@dropbear-ts/dbclient";
 import { OUR_TRANS_MAX_PAYLOAD_LEN, TCPFwdEntry, cli_runopts, cli_state, runopts, type Channel, type StreamChannel, type CliSession } from "@dropbear-ts/core";
-import { DropbearExit, EXIT_FAILURE, QuietExit, dropbear_exit, list_append, withLogHandler } from "@dropbear-ts/dbutil";
+import { DropbearExit, QuietExit, list_append, withLogHandler } from "@dropbear-ts/dbutil";
 import { StreamFd } from "@dropbear-ts/netio";
 import { DROPBEAR_CLI_COMPRESSION, DROPBEAR_FAILURE } from "@dropbear-ts/options";
 import { loadidentityfile, parse_ciphers_macs, user_algo_option } from "@dropbear-ts/runopts";
@@ -108,21 +108,75 @@ export interface ForwardOptions {
   port: number;
 }
 
+// The session's own failures get their code where they are raised (DropbearExit's kind, an
+// ExitKind: asSshError's assignment holds that set to a part of this one); the rest are the
+// library's. (Not in the doc comment: it ships in the package's declarations.)
+/**
+ * What kind of failure an SshError is, for a program to act on (the messages are dbclient's
+ * words, for people). A closed set: see docs/library.md, "Error codes".
+ */
+export type SshErrorCode =
+  /** The TCP connection could not be made (refused, unreachable, no such host). */
+  | "ECONNECT"
+  /** The server's host key was not accepted: refused by the callback (or it threw), not in known_hosts, a different key listed, revoked, or its signature did not verify. */
+  | "EHOSTKEY"
+  /** Authentication failed: no method left to try, the password refused, a bad PK_OK. */
+  | "EAUTH"
+  /** A private key could not be loaded: a missing file, a key that does not parse or cannot be decrypted. */
+  | "EKEYFILE"
+  /** No algorithm in common with the server (kex, host key, cipher, MAC, compression). */
+  | "EKEX"
+  /** The server broke the protocol: a bad or unexpected packet, a failed integrity check, a version we cannot speak. */
+  | "EPROTOCOL"
+  /** The connection ended: the server closed or reset it or sent a disconnect, or end() was called. */
+  | "ECLOSED"
+  /** readyTimeout, idleTimeout or the keepalive timeout ran out. */
+  | "ETIMEOUT"
+  /** The signal given to connect() was aborted. */
+  | "EABORTED"
+  /** A channel, request or forward asked for was refused or could not be made. */
+  | "ECHANNEL"
+  /** An option given to connect() is wrong: its type, its value, an unknown algorithm. */
+  | "EOPTION"
+  /** An unexpected error inside the library (a bug): the cause, if any, is the original error. */
+  | "EINTERNAL";
+
 /** The library's error: the message is dbclient's exit reason ("Connect failed: ...", "No auth methods could be used."). */
 export class SshError extends Error {
   override name = "SshError";
+  /** What kind of failure it is (the message may change between versions; the code does not). */
+  readonly code: SshErrorCode;
+
+  constructor(message: string, code: SshErrorCode, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
 }
 
-/** What the caller is given for a failure: an SshError, with any other error as its cause. */
-function asSshError(e: unknown): SshError {
+/** The same failure again, for another promise that it ends. */
+function again(e: SshError): SshError {
+  return new SshError(e.message, e.code, { cause: e.cause });
+}
+
+/** An SshError for an error that is not one, given as its cause. */
+function causedBy(e: unknown, code: SshErrorCode): SshError {
+  return e instanceof Error ? new SshError(e.message, code, { cause: e }) : new SshError(String(e), code);
+}
+
+/**
+ * What the caller is given for a failure: an SshError, with any other error as its cause. A
+ * DropbearExit carries the kind its raising site gave; one without is `untagged` (in a running
+ * session: the peer broke the protocol).
+ */
+function asSshError(e: unknown, untagged: SshErrorCode = "EPROTOCOL"): SshError {
   if (e instanceof SshError) {
     return e;
   }
   if (e instanceof DropbearExit) {
     // dbclient's host key warnings open with blank lines, for the terminal.
-    return new SshError(e.exitmsg.trim());
+    return new SshError(e.exitmsg.trim(), e.kind ?? untagged);
   }
-  return e instanceof Error ? new SshError(e.message, { cause: e }) : new SshError(String(e));
+  return causedBy(e, "EINTERNAL");
 }
 
 /** Work for a loop turn, and how to fail it if the session ends before it runs. */
@@ -133,10 +187,10 @@ interface Action {
 
 /** The events of a Client, typed. */
 export interface Client {
-  on(event: "close", listener: (error: Error | null) => void): this;
-  on(event: "error", listener: (error: Error) => void): this;
-  once(event: "close", listener: (error: Error | null) => void): this;
-  once(event: "error", listener: (error: Error) => void): this;
+  on(event: "close", listener: (error: SshError | null) => void): this;
+  on(event: "error", listener: (error: SshError) => void): this;
+  once(event: "close", listener: (error: SshError | null) => void): this;
+  once(event: "error", listener: (error: SshError) => void): this;
 }
 
 /** The key that lets connect(), and nothing else, make a Client. */
@@ -151,7 +205,7 @@ export class Client extends EventEmitter {
   readonly #ses: CliSession;
   #actions: Action[] = [];
   #ending = false;
-  #gone: Error | null = null;
+  #gone: SshError | null = null;
   readonly #closed: Promise<void>;
   /** @internal What end() waits to see closed. */
   handles: Handle[] = [];
@@ -176,7 +230,7 @@ export class Client extends EventEmitter {
     if (this.#ending) {
       // As cli_finished ends dbclient's session, without an exit status to report; channels
       // still open report why they closed.
-      this.sessionGone(new SshError("Client ended"));
+      this.sessionGone(new SshError("Client ended", "ECLOSED"));
       this.handles = sessionHandles(ses);
       session_cleanup(ses);
       throw new QuietExit(0);
@@ -209,20 +263,20 @@ export class Client extends EventEmitter {
   }
 
   /** @internal The session ended: everything still waiting fails, with the first reason given. */
-  sessionGone(error: Error | null): void {
-    const gone = this.#gone ?? error ?? new SshError("Client closed");
+  sessionGone(error: SshError | null): void {
+    const gone = this.#gone ?? error ?? new SshError("Client closed", "ECLOSED");
     this.#gone = gone;
     const dropped = this.#actions;
     this.#actions = [];
     for (const act of dropped) {
-      act.fail(new SshError(gone.message));
+      act.fail(again(gone));
     }
   }
 
   /** Queue work for the next loop turn (`fail` if the session ends first), and wake the loop. */
   #enqueue(run: Action["run"], fail: Action["fail"] = () => {}): void {
     if (this.#gone !== null || this.#ending) {
-      throw new SshError(this.#gone?.message ?? "Client is ending");
+      throw this.#gone !== null ? again(this.#gone) : new SshError("Client is ending", "ECLOSED");
     }
     this.#actions.push({ run, fail });
     this.#ses.signal_pipe?.raise();
@@ -303,10 +357,12 @@ export class Client extends EventEmitter {
         } else if (req.exitstatus !== null) {
           settle.resolve({ code: req.exitstatus });
         } else if (req.start === "refused") {
-          settle.reject(new SshError(`${what} request refused by the server`));
+          settle.reject(new SshError(`${what} request refused by the server`, "ECHANNEL"));
         } else {
           // A session that ended under the channel says why.
-          settle.reject(new SshError(this.#gone?.message ?? (req.opened ? "Channel closed without an exit status" : refusal("Channel open refused", req.refused))));
+          settle.reject(
+            this.#gone !== null ? again(this.#gone) : new SshError(req.opened ? "Channel closed without an exit status" : refusal("Channel open refused", req.refused), "ECHANNEL"),
+          );
         }
       },
     };
@@ -375,7 +431,7 @@ export class Client extends EventEmitter {
         onopen: () => resolve(duplexOf(fromServer.readable, toServer.writable)),
         onclose: () => {
           if (!sc.opened) {
-            reject(new SshError(this.#gone?.message ?? `${refusal("Channel open refused", sc.refused)} (direct-tcpip to ${dstHost}:${dstPort})`));
+            reject(this.#gone !== null ? again(this.#gone) : new SshError(`${refusal("Channel open refused", sc.refused)} (direct-tcpip to ${dstHost}:${dstPort})`, "ECHANNEL"));
           }
         },
       };
@@ -404,7 +460,7 @@ export class Client extends EventEmitter {
         list_append(ses.cli_ses.cli_opts.localfwds, entry);
         const listener = await cli_localtcp(ses, entry.listenaddr, entry.listenport, entry.connectaddr, entry.connectport);
         if (listener === null) {
-          reject(new SshError(`Failed local port forward ${listenHost}:${listenPort}:${host}:${port}`));
+          reject(new SshError(`Failed local port forward ${listenHost}:${listenPort}:${host}:${port}`, "ECHANNEL"));
           return;
         }
         const bound = listener.socks[0]!.server.address() as AddressInfo;
@@ -429,11 +485,11 @@ export class Client extends EventEmitter {
       const watch: Action = {
         run: () => {
           if (this.#gone !== null) {
-            reject(new SshError(this.#gone.message));
+            reject(again(this.#gone));
           } else if (!entry.have_reply) {
             this.#actions.push(watch);
           } else if (entry.refused) {
-            reject(new SshError(`Remote TCP forward request failed (port ${listenPort} -> ${host}:${port})`));
+            reject(new SshError(`Remote TCP forward request failed (port ${listenPort} -> ${host}:${port})`, "ECHANNEL"));
           } else {
             resolve({ port: entry.listenport });
           }
@@ -599,7 +655,7 @@ function checkOptionTypes(options: ConnectOptions): void {
     if (!good) {
       const v = o[name];
       const kind = v === null ? "null" : Array.isArray(v) ? (v.length === 0 ? "an empty list" : "a list not all strings") : typeof v;
-      throw new SshError(`connect: bad ${name} (${kind})`);
+      throw new SshError(`connect: bad ${name} (${kind})`, "EOPTION");
     }
   }
 }
@@ -624,32 +680,38 @@ function keyMaterialFile(material: string | Buffer): { path: string; remove: () 
  */
 export async function connect(options: ConnectOptions): Promise<Client> {
   if (!isPlainObject(options)) {
-    throw new SshError("connect: options must be an object");
+    throw new SshError("connect: options must be an object", "EOPTION");
   }
   const log = logHandlerFor(options.logger);
-  return withLogHandler(log, () => startClient(options));
+  try {
+    return await withLogHandler(log, () => startClient(options));
+  } catch (e) {
+    // Before the session runs, Dropbear's own checks of what it was given (too many algorithms)
+    // fail without a kind: the options' fault.
+    throw asSshError(e, "EOPTION");
+  }
 }
 
 function startClient(options: ConnectOptions): Promise<Client> {
   const port = options.port ?? 22;
   if (typeof options.host !== "string" || options.host === "") {
-    throw new SshError("connect: host is required");
+    throw new SshError("connect: host is required", "EOPTION");
   }
   if (typeof options.username !== "string" || options.username === "") {
-    throw new SshError("connect: username is required");
+    throw new SshError("connect: username is required", "EOPTION");
   }
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new SshError(`connect: bad port ${typeof port === "string" ? `"${port}" (a string)` : String(port)}`);
+    throw new SshError(`connect: bad port ${typeof port === "string" ? `"${port}" (a string)` : String(port)}`, "EOPTION");
   }
   // 0 is no limit, as for keepaliveInterval and idleTimeout. Node's timers hold at most
   // 2^31-1 ms; a longer one fires at once.
   const readyTimeout = options.readyTimeout === 0 ? undefined : options.readyTimeout;
   if (readyTimeout !== undefined && (!Number.isInteger(readyTimeout) || readyTimeout < 0 || readyTimeout > 0x7fffffff)) {
-    throw new SshError(`connect: bad readyTimeout ${String(readyTimeout)}`);
+    throw new SshError(`connect: bad readyTimeout ${String(readyTimeout)}`, "EOPTION");
   }
   checkOptionTypes(options);
   if (options.signal?.aborted) {
-    throw new SshError("connect: aborted");
+    throw new SshError("connect: aborted", "EABORTED");
   }
   const opts = new runopts();
   opts.algos = algo_tables_new();
@@ -661,7 +723,7 @@ function startClient(options: ConnectOptions): Promise<Client> {
     }
     const unknown = names.filter((n) => !table.some((a) => a.name === n));
     if (unknown.length > 0) {
-      throw new SshError(`connect: unknown ${what} '${unknown.join(",")}'`);
+      throw new SshError(`connect: unknown ${what} '${unknown.join(",")}'`, "EOPTION");
     }
     return names.join(",");
   };
@@ -674,7 +736,7 @@ function startClient(options: ConnectOptions): Promise<Client> {
   ] as const) {
     // Node's timers hold at most 2^31-1 ms.
     if (value !== undefined && (!Number.isInteger(value) || value < 0 || value * 1000 > 0x7fffffff)) {
-      throw new SshError(`connect: bad ${name} ${String(value)}`);
+      throw new SshError(`connect: bad ${name} ${String(value)}`, "EOPTION");
     }
   }
   opts.keepalive_secs = options.keepaliveInterval ?? opts.keepalive_secs;
@@ -696,7 +758,7 @@ function startClient(options: ConnectOptions): Promise<Client> {
   }
   if (options.kexGuess !== undefined) {
     if (typeof options.kexGuess !== "boolean") {
-      throw new SshError(`connect: bad kexGuess ${String(options.kexGuess)}`);
+      throw new SshError(`connect: bad kexGuess ${String(options.kexGuess)}`, "EOPTION");
     }
     cli_opts.kex_first_guess = options.kexGuess;
   }
@@ -708,12 +770,16 @@ function startClient(options: ConnectOptions): Promise<Client> {
     try {
       readFileSync(path);
     } catch (e) {
-      throw new SshError(`Failed loading keyfile '${path}': ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      throw new SshError(`Failed loading keyfile '${path}': ${(e as NodeJS.ErrnoException).code ?? String(e)}`, "EKEYFILE");
     }
     loadidentityfile(cli_opts, path, true);
   }
   if (options.privateKey !== undefined) {
-    keyfile = keyMaterialFile(options.privateKey);
+    try {
+      keyfile = keyMaterialFile(options.privateKey);
+    } catch (e) {
+      throw causedBy(e, "EKEYFILE");
+    }
     loadidentityfile(cli_opts, keyfile.path, true);
   }
 
@@ -730,13 +796,22 @@ function startClient(options: ConnectOptions): Promise<Client> {
   const cli_ses = ses.cli_ses;
   // readyTimeout and the abort signal end a wait for the caller's host key answer too: the loop
   // is held until it comes, so their next loop turn would never come.
-  let stopWaitingForAnswer!: (why: string) => void;
-  const answerAbandoned = new Promise<never>((_resolve, reject) => (stopWaitingForAnswer = (why) => reject(new DropbearExit(EXIT_FAILURE, why))));
+  let stopWaitingForAnswer!: (why: SshError) => void;
+  const answerAbandoned = new Promise<never>((_resolve, reject) => (stopWaitingForAnswer = reject));
   answerAbandoned.catch(() => {});
   if (typeof hostKey === "function") {
+    // A callback that throws or rejects refuses the key, with its error as the cause.
+    const refused = (e: unknown): never => {
+      throw causedBy(e, "EHOSTKEY");
+    };
     cli_ses.verify_hostkey = (blob, algorithm, fingerprint) => {
-      const answer = hostKey({ blob, algorithm }, fingerprint);
-      return answer instanceof Promise ? Promise.race([answer, answerAbandoned]) : answer;
+      let answer: boolean | Promise<boolean>;
+      try {
+        answer = hostKey({ blob, algorithm }, fingerprint);
+      } catch (e) {
+        return refused(e);
+      }
+      return answer instanceof Promise ? Promise.race([answer.catch(refused), answerAbandoned]) : answer;
     };
   }
   if (options.agent === undefined || options.agent === false) {
@@ -765,11 +840,11 @@ function startClient(options: ConnectOptions): Promise<Client> {
     loaded = [...cliPrivkeys(ses)].length;
   } catch (e) {
     keyfile?.remove();
-    throw e;
+    throw asSshError(e, "EKEYFILE");
   }
   if (loaded < given) {
     keyfile?.remove();
-    return Promise.reject(new SshError("Failed loading a private key (wrong format, or encrypted without its passphrase)"));
+    return Promise.reject(new SshError("Failed loading a private key (wrong format, or encrypted without its passphrase)", "EKEYFILE"));
   }
 
   let client: Client | null = null;
@@ -781,17 +856,17 @@ function startClient(options: ConnectOptions): Promise<Client> {
   const c = client;
   let running = false;
   // Giving up before authentication: the next loop turn ends the session with this reason.
-  let abortReason: string | null = null;
-  const abort = (why: string): void => {
+  let abortReason: SshError | null = null;
+  const abort = (why: SshError): void => {
     if (!running && abortReason === null) {
       abortReason = why;
       stopWaitingForAnswer(why);
       ses.signal_pipe?.raise();
     }
   };
-  const onAbort = (): void => abort("connect: aborted");
+  const onAbort = (): void => abort(new SshError("connect: aborted", "EABORTED"));
   options.signal?.addEventListener("abort", onAbort, { once: true });
-  const timer = readyTimeout === undefined ? null : setTimeout(() => abort(`connect: not authenticated within ${readyTimeout} ms`), readyTimeout);
+  const timer = readyTimeout === undefined ? null : setTimeout(() => abort(new SshError(`connect: not authenticated within ${readyTimeout} ms`, "ETIMEOUT")), readyTimeout);
   const stopWaiting = (): void => {
     if (timer !== null) {
       clearTimeout(timer);
@@ -801,7 +876,7 @@ function startClient(options: ConnectOptions): Promise<Client> {
   const onturn = (s: CliSession): void | Promise<void> => {
     if (!running) {
       if (abortReason !== null) {
-        dropbear_exit(abortReason);
+        throw abortReason;
       }
       if (cli_ses.state !== cli_state.SESSION_RUNNING) {
         return;
@@ -815,7 +890,7 @@ function startClient(options: ConnectOptions): Promise<Client> {
   };
 
   void cli_session(ses, null, null, 0, onturn).catch(async (e: unknown) => {
-    let error: Error | null = null;
+    let error: SshError | null = null;
     let handles = c.handles;
     if (e instanceof QuietExit) {
       // end(): cleaned up already.
@@ -841,7 +916,7 @@ function startClient(options: ConnectOptions): Promise<Client> {
     // end() promises no handle left: libuv closes them after this turn.
     await handlesClosed(handles);
     if (!running) {
-      ready.reject(error ?? new SshError("Session ended before authentication"));
+      ready.reject(error ?? new SshError("Session ended before authentication", "ECLOSED"));
     } else if (error !== null && c.listenerCount("error") > 0) {
       c.emit("error", error);
     }

@@ -1,0 +1,198 @@
+import { once } from "node:events";
+import { writeFileSync } from "node:fs";
+import * as net from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect, createServer, SshError, type ConnectOptions, type Server, type ServerOptions, type SshErrorCode } from "dropbear-ts";
+import { freePort, ourKeygen, scratch } from "./helpers/servers.js";
+
+// SshError.code: every failure the library's client reports carries a code a program can test,
+// whatever the message says. Real loopback connections: the library's own server (in this
+// process, no accounts), a silent TCP server, a port nothing listens on.
+
+const work = scratch("dbts-liberr-");
+const hostEd25519 = join(work.dir, "host_ed25519");
+const hostRsa = join(work.dir, "host_rsa");
+const key = join(work.dir, "id_ed25519");
+const servers: Server[] = [];
+
+beforeAll(() => {
+  ourKeygen(hostEd25519, "ed25519");
+  ourKeygen(hostRsa, "rsa");
+  ourKeygen(key, "ed25519");
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+  work.cleanup();
+});
+
+/** A library server on a loopback port; closed after the file's tests. */
+async function serve(options: Partial<ServerOptions> = {}): Promise<{ server: Server; base: ConnectOptions }> {
+  const server = createServer({ hostKeys: [hostEd25519], authenticate: () => true, ...options });
+  servers.push(server);
+  const { port } = await server.listen(0);
+  return { server, base: { host: "127.0.0.1", port, username: "me", privateKeyPath: key, hostKey: false } };
+}
+
+/** What a promise rejects with, checked to be an SshError with this code. */
+async function failure(p: Promise<unknown>, code: SshErrorCode): Promise<SshError> {
+  const e: unknown = await p.then(
+    () => new Error("resolved"),
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(SshError);
+  // The message in the report says which failure got the wrong code.
+  expect((e as SshError).code, (e as Error).message).toBe(code);
+  return e as SshError;
+}
+
+describe("SshError.code for connect()'s failures", () => {
+  it("ECONNECT: nothing listens on the port", async () => {
+    const e = await failure(connect({ host: "127.0.0.1", port: await freePort(), username: "me", hostKey: false }), "ECONNECT");
+    expect(e.message).toMatch(/^Connect failed: .*Connection refused/);
+  });
+
+  it("EHOSTKEY: refused by the callback, thrown by it, or not in known_hosts", async () => {
+    const { base } = await serve();
+    expect((await failure(connect({ ...base, hostKey: () => false }), "EHOSTKEY")).message).toBe("Host key not accepted");
+    const bug = new Error("verifier broke");
+    const thrown = await failure(
+      connect({
+        ...base,
+        hostKey: () => {
+          throw bug;
+        },
+      }),
+      "EHOSTKEY",
+    );
+    expect(thrown.message).toBe("verifier broke");
+    expect(thrown.cause).toBe(bug);
+    const rejected = await failure(connect({ ...base, hostKey: async () => Promise.reject(bug) }), "EHOSTKEY");
+    expect(rejected.cause).toBe(bug);
+    const empty = join(work.dir, "empty_known_hosts");
+    writeFileSync(empty, "");
+    expect((await failure(connect({ ...base, hostKey: { knownHostsPath: empty } }), "EHOSTKEY")).message).toBe("Not accepted automatically");
+  });
+
+  it("EAUTH: no method left, or the password refused", async () => {
+    const { base } = await serve({ authenticate: () => false });
+    expect((await failure(connect(base), "EAUTH")).message).toBe("No auth methods could be used.");
+    expect((await failure(connect({ ...base, privateKeyPath: undefined, password: "wrong" }), "EAUTH")).message).toBe("Interrupted.");
+  });
+
+  it("EKEYFILE: a key file missing or not a key", async () => {
+    const base = { host: "127.0.0.1", port: 1, username: "me", hostKey: false as const };
+    expect((await failure(connect({ ...base, privateKeyPath: join(work.dir, "nope") }), "EKEYFILE")).message).toMatch(/^Failed loading keyfile .*ENOENT/);
+    await failure(connect({ ...base, privateKey: "not a key" }), "EKEYFILE");
+  });
+
+  it("EOPTION: an option of the wrong type or value, an unknown algorithm", async () => {
+    const base = { host: "127.0.0.1", port: 1, username: "me", hostKey: false as const };
+    await failure(connect(null as unknown as ConnectOptions), "EOPTION");
+    await failure(connect({ ...base, host: "" }), "EOPTION");
+    await failure(connect({ ...base, port: 70000 }), "EOPTION");
+    await failure(connect({ ...base, password: 1 as unknown as string }), "EOPTION");
+    await failure(connect({ ...base, kex: ["rot13"] }), "EOPTION");
+    await failure(connect({ ...base, readyTimeout: -1 }), "EOPTION");
+  });
+
+  it("ETIMEOUT and EABORTED: a server that never answers", async () => {
+    const accepted: net.Socket[] = [];
+    const silent = net.createServer((s) => {
+      s.on("error", () => undefined);
+      accepted.push(s);
+    });
+    silent.listen(0, "127.0.0.1");
+    await once(silent, "listening");
+    const base = { host: "127.0.0.1", port: (silent.address() as net.AddressInfo).port, username: "me", hostKey: false as const };
+    try {
+      expect((await failure(connect({ ...base, readyTimeout: 200 }), "ETIMEOUT")).message).toBe("connect: not authenticated within 200 ms");
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 100);
+      expect((await failure(connect({ ...base, signal: ac.signal }), "EABORTED")).message).toBe("connect: aborted");
+      await failure(connect({ ...base, signal: AbortSignal.abort() }), "EABORTED");
+    } finally {
+      for (const s of accepted) s.destroy();
+      await new Promise<void>((r) => silent.close(() => r()));
+    }
+  });
+
+  it("EPROTOCOL: a server that speaks SSH-1", async () => {
+    const old = net.createServer((s) => {
+      s.on("error", () => undefined);
+      // Read what comes (the client's version line and KEXINIT), or this side never sees its EOF.
+      s.resume();
+      s.end("SSH-1.5-old\r\n");
+    });
+    old.listen(0, "127.0.0.1");
+    await once(old, "listening");
+    try {
+      const e = await failure(connect({ host: "127.0.0.1", port: (old.address() as net.AddressInfo).port, username: "me", hostKey: false }), "EPROTOCOL");
+      expect(e.message).toMatch(/^Incompatible remote version/);
+    } finally {
+      await new Promise<void>((r) => old.close(() => r()));
+    }
+  });
+});
+
+describe("SshError.code once connected", () => {
+  it("ECHANNEL: a channel or request the server refuses; the session goes on", async () => {
+    const { base } = await serve({ onSession: { shell: (s) => s.exit(0) } });
+    const client = await connect(base);
+    try {
+      const exec = client.exec("true");
+      exec.stdin.end();
+      expect((await failure(exec.exit, "ECHANNEL")).message).toBe("exec request refused by the server");
+      expect((await failure(client.forwardOut("127.0.0.1", 1, "127.0.0.1", 9), "ECHANNEL")).message).toMatch(/^Channel open refused: administratively prohibited/);
+      expect((await failure(client.forwardRemote({ listenPort: 0, host: "127.0.0.1", port: 9 }), "ECHANNEL")).message).toMatch(/^Remote TCP forward request failed/);
+      expect(await client.shell().exit).toEqual({ code: 0 });
+    } finally {
+      await client.end();
+    }
+  });
+
+  it("ECLOSED: the server ends the session; what was waiting, the events and later calls all say so", async () => {
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const { server, base } = await serve({ onSession: { exec: () => started() } });
+    const client = await connect(base);
+    const errors: SshError[] = [];
+    client.on("error", (e) => errors.push(e));
+    const closed = new Promise<SshError | null>((resolve) => client.once("close", resolve));
+    const cmd = client.exec("wait");
+    cmd.stdin.end();
+    await running;
+    await server.close();
+    const error = await closed;
+    // Our server's close() ends its sessions as dropbear's SIGTERM does: the connection closes
+    // (a reset, should our last bytes be unread); ECLOSED either way.
+    expect(error?.message).toMatch(/Remote closed the connection|Connection reset|Error reading/);
+    expect(error).toBeInstanceOf(SshError);
+    expect(error?.code).toBe("ECLOSED");
+    expect(errors).toEqual([error]);
+    expect((await failure(cmd.exit, "ECLOSED")).message).toBe(error!.message);
+    expect(() => client.exec("true")).toThrow(expect.objectContaining({ code: "ECLOSED", message: error!.message }));
+    await failure(client.forwardOut("127.0.0.1", 1, "127.0.0.1", 9), "ECLOSED");
+    await client.end();
+  });
+
+  it("ECLOSED: end() settles what was still waiting", async () => {
+    const { base } = await serve({ onSession: { exec: () => undefined } });
+    const client = await connect(base);
+    const cmd = client.exec("wait");
+    cmd.stdin.end();
+    const ended = client.end();
+    expect((await failure(cmd.exit, "ECLOSED")).message).toBe("Client ended");
+    await ended;
+    expect(() => client.exec("true")).toThrow(expect.objectContaining({ code: "ECLOSED" }));
+  });
+
+  it("ETIMEOUT: idleTimeout ends a quiet session", async () => {
+    const { base } = await serve();
+    const client = await connect({ ...base, idleTimeout: 1 });
+    const error = await new Promise<SshError | null>((resolve) => client.once("close", resolve));
+    expect(error?.message).toBe("Idle timeout");
+    expect(error?.code).toBe("ETIMEOUT");
+  }, 15_000);
+});
