@@ -196,3 +196,32 @@ describe("SshError.code once connected", () => {
     expect(error?.code).toBe("ETIMEOUT");
   }, 15_000);
 });
+
+describe("hostKeyAlgorithms (dbclient's -o HostKeyAlgorithms=)", () => {
+  it("picks the server's host key by algorithm; one the server lacks fails with EKEX, an unknown name with EOPTION", async () => {
+    const { base } = await serve({ hostKeys: [hostEd25519, hostRsa] });
+    const seen = async (hostKeyAlgorithms?: string[]): Promise<string> => {
+      let algorithm = "";
+      const client = await connect({
+        ...base,
+        hostKeyAlgorithms,
+        hostKey: (k) => {
+          algorithm = `${k.algorithm} ${k.blob.subarray(4, 4 + k.blob.readUInt32BE(0)).toString()}`;
+          return true;
+        },
+      });
+      await client.end();
+      return algorithm;
+    };
+    expect(await seen()).toBe("ssh-ed25519 ssh-ed25519");
+    expect(await seen(["rsa-sha2-256"])).toBe("ssh-rsa ssh-rsa");
+    expect(await seen(["rsa-sha2-512", "ssh-ed25519"])).toBe("ssh-rsa ssh-rsa");
+
+    const { base: edOnly } = await serve();
+    expect((await failure(connect({ ...edOnly, hostKeyAlgorithms: ["rsa-sha2-256"] }), "EKEX")).message).toBe("No matching algo hostkey");
+    const opt = { host: "127.0.0.1", port: 1, username: "me", hostKey: false as const };
+    expect((await failure(connect({ ...opt, hostKeyAlgorithms: ["ssh-ed25519", "ssh-foo"] }), "EOPTION")).message).toBe("connect: unknown host key algorithm 'ssh-foo'");
+    expect((await failure(connect({ ...opt, hostKeyAlgorithms: "rsa-sha2-256" as unknown as string[] }), "EOPTION")).message).toBe("connect: bad hostKeyAlgorithms (string)");
+    expect((await failure(connect({ ...opt, hostKeyAlgorithms: [] }), "EOPTION")).message).toBe("connect: bad hostKeyAlgorithms (an empty list)");
+  });
+});

@@ -50,6 +50,11 @@ export interface ConnectOptions {
    * the least per connection (node:crypto's X25519, no post-quantum key pair to make).
    */
   kex?: readonly string[];
+  /**
+   * Host key algorithms to accept, in order of preference (dbclient -o HostKeyAlgorithms=), e.g.
+   * ["rsa-sha2-256"] for a server's RSA key; default: Dropbear's order, ssh-ed25519 first.
+   */
+  hostKeyAlgorithms?: readonly string[];
   /** Ciphers to offer, in order of preference (dbclient -c); default: all of Dropbear's order. */
   ciphers?: readonly string[];
   /** MACs to offer, in order of preference (dbclient -m). */
@@ -646,6 +651,7 @@ function checkOptionTypes(options: ConnectOptions): void {
       typeof hk === "function" ||
       (typeof hk === "object" && hk !== null && typeof (hk as { knownHostsPath?: unknown }).knownHostsPath === "string"),
     kex: o.kex === undefined || isStringList(o.kex),
+    hostKeyAlgorithms: o.hostKeyAlgorithms === undefined || isStringList(o.hostKeyAlgorithms),
     ciphers: o.ciphers === undefined || isStringList(o.ciphers),
     macs: o.macs === undefined || isStringList(o.macs),
     signal: o.signal === undefined || o.signal instanceof AbortSignal,
@@ -751,10 +757,15 @@ function startClient(options: ConnectOptions): Promise<Client> {
   cli_opts.no_cmd = true;
   cli_opts.wantpty = 0;
   cli_opts.password_authentication = options.password !== undefined;
-  // As dbclient -o KexAlgorithms= (which also turns the guess off; kexGuess below may turn it on).
+  // As dbclient -o KexAlgorithms= and -o HostKeyAlgorithms= (which also turn the guess off;
+  // kexGuess below may turn it on).
   const kex = pick(options.kex, opts.algos.sshkex.filter((a) => a.data !== null), "kex");
   if (kex !== null) {
     user_algo_option(cli_opts, kex, opts.algos.sshkex, "kex");
+  }
+  const hostKeyAlgos = pick(options.hostKeyAlgorithms, opts.algos.sigalgs, "host key algorithm");
+  if (hostKeyAlgos !== null) {
+    user_algo_option(cli_opts, hostKeyAlgos, opts.algos.sigalgs, "host key");
   }
   if (options.kexGuess !== undefined) {
     if (typeof options.kexGuess !== "boolean") {
