@@ -151,11 +151,11 @@ describe("npm install -g of the tarball", () => {
       join(lib, "try.mjs"),
       'import { connect, SshError } from "dropbear-ts";\n' +
         'try { await connect({ host: "127.0.0.1", port: 1, username: "nobody", hostKey: false }); console.log("connected?"); }\n' +
-        'catch (e) { console.log(e instanceof SshError, e.message); }\n',
+        'catch (e) { console.log(e instanceof SshError, e.code, e.message); }\n',
     );
     const r = spawnSync(process.execPath, [join(lib, "try.mjs")], { cwd: prefix, encoding: "utf8", timeout: 60_000, env: { PATH: process.env.PATH, HOME: prefix } });
     expect(r.stderr).toBe("");
-    expect(r.stdout).toMatch(/^true Connect failed: .*(refused|ECONNREFUSED)/i);
+    expect(r.stdout).toMatch(/^true ECONNECT Connect failed: .*(refused|ECONNREFUSED)/i);
     expect(r.status).toBe(0);
     // And from CommonJS: require() of the ES module, which Node >= 20.19 does without a flag.
     writeFileSync(join(lib, "try.cjs"), 'const { connect, createServer } = require("dropbear-ts");\nconsole.log(typeof connect, typeof createServer);\n');
@@ -169,10 +169,15 @@ describe("npm install -g of the tarball", () => {
     writeFileSync(
       join(lib, "try-types.ts"),
       [
-        'import { Client, connect, createServer, type ExitInfo } from "dropbear-ts";',
+        'import { Client, connect, createServer, type ExitInfo, type SshErrorCode } from "dropbear-ts";',
         "export async function run(): Promise<ExitInfo> {",
-        '  const c: Client = await connect({ host: "h", username: "u", privateKeyPath: "k", hostKey: (_k, fp) => fp.startsWith("SHA256:") });',
+        '  const c: Client = await connect({ host: "h", username: "u", privateKeyPath: "k", hostKey: (_k, fp) => fp.startsWith("SHA256:"), hostKeyAlgorithms: ["rsa-sha2-256"] });',
         '  c.on("close", (e) => void e?.message);',
+        "  // The events' errors carry the code, a closed set.",
+        '  c.on("error", (e) => { const code: SshErrorCode = e.code; void code; });',
+        "  // @ts-expect-error: not a code",
+        '  const bad: SshErrorCode = "ENOPE";',
+        "  void bad;",
         '  const r = c.exec("true", { pty: { cols: 80 }, env: { A: "1" } });',
         "  r.stdin.end();",
         "  return r.exit;",
