@@ -134,6 +134,29 @@ describe("SshError.code for connect()'s failures", () => {
       await new Promise<void>((r) => old.close(() => r()));
     }
   });
+
+  it("ECLOSED: a server that sends a disconnect", async () => {
+    // SSH_MSG_DISCONNECT (1) in the clear, before the key exchange: reason 11 (by application), "bye".
+    const payload = Buffer.from([1, 0, 0, 0, 11, 0, 0, 0, 3, ...Buffer.from("bye"), 0, 0, 0, 0]);
+    const padding = 8 - ((5 + payload.length) % 8) + 8;
+    const packet = Buffer.alloc(5 + payload.length + padding);
+    packet.writeUInt32BE(1 + payload.length + padding, 0);
+    packet[4] = padding;
+    payload.copy(packet, 5);
+    const bye = net.createServer((s) => {
+      s.on("error", () => undefined);
+      s.resume();
+      s.end(Buffer.concat([Buffer.from("SSH-2.0-bye\r\n"), packet]));
+    });
+    bye.listen(0, "127.0.0.1");
+    await once(bye, "listening");
+    try {
+      const e = await failure(connect({ host: "127.0.0.1", port: (bye.address() as net.AddressInfo).port, username: "me", hostKey: false }), "ECLOSED");
+      expect(e.message).toBe("Disconnect received");
+    } finally {
+      await new Promise<void>((r) => bye.close(() => r()));
+    }
+  });
 });
 
 describe("SshError.code once connected", () => {
