@@ -43,8 +43,9 @@ export class DropbearExit extends Error {
 /**
  * Beyond C, which has only the message: the kind of a session's end, in a word a program can
  * test (the library's `SshError.code`), given where the failure is raised so that no one has to
- * read it back out of the message. An exit given none is a protocol error (a bad packet, a
- * peer that broke the protocol).
+ * read it back out of the message.
+ * - EPROTOCOL: the peer broke the protocol (a bad packet, an unexpected message, a version we
+ *   cannot speak): what an exit raised without a kind counts as.
  * - ECONNECT: the TCP connection could not be made.
  * - EHOSTKEY: the server's host key was not accepted (refused, unknown, mismatched, revoked, or
  *   its signature did not verify).
