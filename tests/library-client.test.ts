@@ -11,6 +11,7 @@ import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { opensshKeygen, freePort, run, scratch, startSshAgent, startSshd, type Server } from "./helpers/servers.js";
 import { payload, startEchoTarget, type Target } from "./helpers/tunnel.js";
 import { addTestUser, removeTestUser } from "./helpers/users.js";
+import { silentServer } from "./helpers/sockets.js";
 
 // Issue 13, client half: the library's client (the `dropbear-ts` package, imported by name as a
 // user would) against OpenSSH's sshd over loopback, through the examples run as real processes
@@ -408,15 +409,8 @@ describe("the client API in this process", () => {
   });
 
   it("gives up connecting at readyTimeout or an abort, leaving no handle open", async () => {
-    // A server that accepts and never says a word.
-    const accepted: net.Socket[] = [];
-    const silent = net.createServer((s) => {
-      s.on("error", () => undefined);
-      accepted.push(s);
-    });
-    silent.listen(0, "127.0.0.1");
-    await once(silent, "listening");
-    const port = (silent.address() as net.AddressInfo).port;
+    const silent = await silentServer();
+    const port = silent.port;
     const before = handles();
     before.set("TCPServerWrap", (before.get("TCPServerWrap") ?? 1) - 1);
     const base = { host: "127.0.0.1", port, username: "nobody", hostKey: false as const };
@@ -427,9 +421,8 @@ describe("the client API in this process", () => {
     await expect(pending).rejects.toThrow("connect: aborted");
     await expect(connect({ ...base, signal: AbortSignal.abort() })).rejects.toThrow("connect: aborted");
     // Our own server's side of those connections goes too; the client's must already be gone.
-    expect(accepted.length).toBeLessThanOrEqual(2);
-    for (const s of accepted) s.destroy();
-    await new Promise<void>((r) => silent.close(() => r()));
+    expect(silent.accepted.length).toBeLessThanOrEqual(2);
+    await silent.close();
     await new Promise((r) => setImmediate(r));
     const after = handles();
     for (const [type, n] of after) expect(`${type}: ${n}`).toBe(`${type}: ${Math.min(n, before.get(type) ?? 0)}`);

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, createServer, SshError, type ConnectOptions, type Server, type ServerOptions, type SshErrorCode } from "dropbear-ts";
 import { freePort, ourKeygen, scratch } from "./helpers/servers.js";
+import { silentServer } from "./helpers/sockets.js";
 
 // SshError.code: every failure the library's client reports carries a code a program can test,
 // whatever the message says. Real loopback connections: the library's own server (in this
@@ -98,14 +99,8 @@ describe("SshError.code for connect()'s failures", () => {
   });
 
   it("ETIMEOUT and EABORTED: a server that never answers", async () => {
-    const accepted: net.Socket[] = [];
-    const silent = net.createServer((s) => {
-      s.on("error", () => undefined);
-      accepted.push(s);
-    });
-    silent.listen(0, "127.0.0.1");
-    await once(silent, "listening");
-    const base = { host: "127.0.0.1", port: (silent.address() as net.AddressInfo).port, username: "me", hostKey: false as const };
+    const silent = await silentServer();
+    const base = { host: "127.0.0.1", port: silent.port, username: "me", hostKey: false as const };
     try {
       expect((await failure(connect({ ...base, readyTimeout: 200 }), "ETIMEOUT")).message).toBe("connect: not authenticated within 200 ms");
       const ac = new AbortController();
@@ -113,8 +108,7 @@ describe("SshError.code for connect()'s failures", () => {
       expect((await failure(connect({ ...base, signal: ac.signal }), "EABORTED")).message).toBe("connect: aborted");
       await failure(connect({ ...base, signal: AbortSignal.abort() }), "EABORTED");
     } finally {
-      for (const s of accepted) s.destroy();
-      await new Promise<void>((r) => silent.close(() => r()));
+      await silent.close();
     }
   });
 

@@ -65,3 +65,25 @@ export async function refusedPort(): Promise<number> {
   }
   throw new Error(`no port refusing connections found in ${low}-${high - 1}`);
 }
+
+/**
+ * A loopback server that accepts and never says a word (a peer that hangs before its version
+ * line). `accepted` holds its side of each connection; `close` destroys them and stops it.
+ */
+export async function silentServer(): Promise<{ port: number; accepted: net.Socket[]; close: () => Promise<void> }> {
+  const accepted: net.Socket[] = [];
+  const server = net.createServer((s) => {
+    s.on("error", () => undefined);
+    accepted.push(s);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    accepted,
+    close: async () => {
+      for (const s of accepted) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
