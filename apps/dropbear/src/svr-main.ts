@@ -639,9 +639,8 @@ export function collectYoungGeneration(): void {
  * the warm-up steps, one per event loop turn, until the socket comes: the key exchange, cipher
  * and host key code once on throwaway values (V8 compiles it, node:crypto and the libraries set
  * themselves up), the C library calls of authentication and of spawning the command, and last
- * a young-generation collection (collectYoungGeneration). So a
- * client does not wait for that, and a connection that comes before they are done waits for
- * one step at most.
+ * the young-generation collections (collectYoungGeneration). So a client does not wait for
+ * that, and a connection that comes before they are done waits for one step at most.
  */
 function receiveConnection(opts: runopts, svr_opts: svr_runopts): Promise<Handed> {
   const steps = [...svrKexWarmUpSteps(svr_opts, algo_tables_new(opts.algos)), svrAuthWarmUp, spawnWarmUp, logWarmUp, collectYoungGeneration];
