@@ -4,7 +4,7 @@ import { getPriority, setPriority } from "node:os";
 import { resolve } from "node:path";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
-import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, inheritedNofileEnv, spawnWarmUp, strerror_code } from "@dropbear-ts/dbutil";
+import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, inheritedNofileEnv, spawnWarmUp, strerror_code, withV8Flags } from "@dropbear-ts/dbutil";
 import {
   FdError,
   ListenerFd,
@@ -609,20 +609,13 @@ type CollectGarbage = (options: { type: "minor" }) => void;
  * KEXINIT and the client's, in the daemon 13-28 ms as it accepts its first connection
  * (docs/process-model.md, "A collection before the connection"). JavaScript gets the collector
  * only with --expose-gc: the flag is set for the one new context that hands out `gc`, and set
- * back at once, as readyIPv6Pattern (netio) does with its regexp flags; a process started with
- * --expose-gc uses its own.
+ * back at once (withV8Flags); a process started with --expose-gc uses its own.
  */
 export function collectYoungGeneration(): void {
   try {
     let collect = (globalThis as { gc?: unknown }).gc as CollectGarbage | undefined;
     if (typeof collect !== "function") {
-      const v8 = process.getBuiltinModule("node:v8");
-      v8.setFlagsFromString("--expose-gc");
-      try {
-        collect = process.getBuiltinModule("node:vm").runInNewContext("gc") as CollectGarbage;
-      } finally {
-        v8.setFlagsFromString("--no-expose-gc");
-      }
+      collect = withV8Flags(["--expose-gc"], () => process.getBuiltinModule("node:vm").runInNewContext("gc") as CollectGarbage);
     }
     collect({ type: "minor" });
     collect({ type: "minor" });

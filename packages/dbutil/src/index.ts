@@ -9,3 +9,4 @@ export * from "./sigign.js";
 export * from "./nodesignals.js";
 export * from "./spawn.js";
 export * from "./tunables.js";
+export * from "./v8flags.js";

@@ -19,6 +19,7 @@ import {
   list_remove,
   strerror_code,
   strerror_errno,
+  withV8Flags,
   type Queue,
   type m_list,
 } from "@dropbear-ts/dbutil";
@@ -561,15 +562,7 @@ function readyIPv6Pattern(s: string): void {
   if ([...process.execArgv, process.env.NODE_OPTIONS ?? ""].some((a) => a.includes("regexp"))) {
     return;
   }
-  const v8 = process.getBuiltinModule("node:v8");
-  v8.setFlagsFromString("--no-regexp-optimization");
-  v8.setFlagsFromString("--no-regexp-tier-up");
-  try {
-    isIP("::");
-  } finally {
-    v8.setFlagsFromString("--regexp-optimization");
-    v8.setFlagsFromString("--regexp-tier-up");
-  }
+  withV8Flags(["--no-regexp-optimization", "--no-regexp-tier-up"], () => isIP("::"));
 }
 
 /** net.isIP(s): 4, 6, or 0 for a name. */
