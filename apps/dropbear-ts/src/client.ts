@@ -278,10 +278,15 @@ export class Client extends EventEmitter {
     }
   }
 
+  /** The session's reason when it has ended (a copy for this caller), else `otherwise`. */
+  #endedOr(otherwise: SshError): SshError {
+    return this.#gone !== null ? again(this.#gone) : otherwise;
+  }
+
   /** Queue work for the next loop turn (`fail` if the session ends first), and wake the loop. */
   #enqueue(run: Action["run"], fail: Action["fail"] = () => {}): void {
     if (this.#gone !== null || this.#ending) {
-      throw this.#gone !== null ? again(this.#gone) : new SshError("Client is ending", "ECLOSED");
+      throw this.#endedOr(new SshError("Client is ending", "ECLOSED"));
     }
     this.#actions.push({ run, fail });
     this.#ses.signal_pipe?.raise();
@@ -366,7 +371,7 @@ export class Client extends EventEmitter {
         } else {
           // A session that ended under the channel says why.
           settle.reject(
-            this.#gone !== null ? again(this.#gone) : new SshError(req.opened ? "Channel closed without an exit status" : refusal("Channel open refused", req.refused), "ECHANNEL"),
+            this.#endedOr(new SshError(req.opened ? "Channel closed without an exit status" : refusal("Channel open refused", req.refused), "ECHANNEL")),
           );
         }
       },
@@ -436,7 +441,7 @@ export class Client extends EventEmitter {
         onopen: () => resolve(duplexOf(fromServer.readable, toServer.writable)),
         onclose: () => {
           if (!sc.opened) {
-            reject(this.#gone !== null ? again(this.#gone) : new SshError(`${refusal("Channel open refused", sc.refused)} (direct-tcpip to ${dstHost}:${dstPort})`, "ECHANNEL"));
+            reject(this.#endedOr(new SshError(`${refusal("Channel open refused", sc.refused)} (direct-tcpip to ${dstHost}:${dstPort})`, "ECHANNEL")));
           }
         },
       };
