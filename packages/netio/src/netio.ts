@@ -1,7 +1,7 @@
 import type { LookupAddress } from "node:dns";
 import { fstatSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { connect as netConnect, createServer, isIP, isIPv4, Socket, type Server } from "node:net";
+import { connect as netConnect, createServer, isIP, Socket, type Server } from "node:net";
 import { constants as osConstants } from "node:os";
 import { buf_free, buf_getptr, buf_incrpos, type buffer } from "@dropbear-ts/buffer";
 import {
@@ -19,7 +19,6 @@ import {
   list_remove,
   strerror_code,
   strerror_errno,
-  withV8Flags,
   type Queue,
   type m_list,
 } from "@dropbear-ts/dbutil";
@@ -166,7 +165,7 @@ function connect_try_next(c: dropbear_progress_connection): void {
         return;
       }
       // C asks getaddrinfo for a bind address of this address's family.
-      const localAddress = c.bindres?.find((a) => ipFamily(a) === ipFamily(host));
+      const localAddress = c.bindres?.find((a) => isIP(a) === isIP(host));
       if (c.bindres !== null && localAddress === undefined) {
         c.errstring = `${bindAddressError(c.bind_address, c.bind_port)}. Address family for hostname not supported`;
         continue;
@@ -541,42 +540,12 @@ function gaiNoName(passive: boolean): string[] {
   return passive ? ["0.0.0.0", "::"] : ["::1", "127.0.0.1"];
 }
 
-/** Node's IPv6 address pattern has been compiled (readyIPv6Pattern). */
-let ipv6PatternCompiled = false;
-
-/**
- * Compile the IPv6 pattern behind net.isIP cheaply, before `s` is the first string to meet it.
- * Node tests every string that is not dotted IPv4 against one large IPv6 regular expression,
- * in isIP and in each dns.lookup, connect and listen; V8 compiles it at its first use through
- * its regexp optimisation passes, and again to machine code at its second: 5-14 ms of a
- * process's CPU here, on the path of `dbclient host`, a -L listener or a forward to a name.
- * Compiled straight to machine code without those passes it takes about 0.5 ms, and it never
- * runs on a hot path. The two flags are set back at once; a process started with regexp flags
- * of its own keeps them.
- */
-function readyIPv6Pattern(s: string): void {
-  if (ipv6PatternCompiled || isIPv4(s)) {
-    return;
-  }
-  ipv6PatternCompiled = true;
-  if ([...process.execArgv, process.env.NODE_OPTIONS ?? ""].some((a) => a.includes("regexp"))) {
-    return;
-  }
-  withV8Flags(["--no-regexp-optimization", "--no-regexp-tier-up"], () => isIP("::"));
-}
-
-/** net.isIP(s): 4, 6, or 0 for a name. */
-function ipFamily(s: string): number {
-  readyIPv6Pattern(s);
-  return isIP(s);
-}
-
 /** The addresses getaddrinfo gives without a lookup: a numeric address's own, or "*"'s; else null. */
 function resolvedAtOnce(name: string, passive: boolean): string[] | null {
   if (name === GAI_NO_NAME) {
     return gaiNoName(passive);
   }
-  return ipFamily(name) !== 0 ? [name] : null;
+  return isIP(name) !== 0 ? [name] : null;
 }
 
 /** Addresses to bind for dropbear_listen: the wildcard ("" or "*"), loopback (null), or a lookup. */
@@ -596,7 +565,7 @@ async function listenAddresses(address: string | null): Promise<string[]> {
 
 /** A listen address that must be looked up: not loopback (null), the wildcard ("", "*") or numeric. */
 function isListenName(address: string | null): address is string {
-  return address !== null && address !== "" && address !== GAI_NO_NAME && ipFamily(address) === 0;
+  return address !== null && address !== "" && address !== GAI_NO_NAME && isIP(address) === 0;
 }
 
 /** Every address a listen name resolves to, in the resolver's order, as getaddrinfo gives them. */
@@ -608,7 +577,7 @@ function lookupListenName(name: string): Promise<LookupAddress[]> {
  * Pay ahead, while a loop waits on its peer, what the first lookup of a listen address costs a
  * process once: loading glibc's resolver (its NSS modules, read from nsswitch.conf), starting
  * libuv's threads, and V8 compiling the IPv6 address pattern Node checks every name against
- * (about 8 ms in all here, against 0.3 for a later lookup). The name given to dropbear_listen
+ * (10-15 ms in all here, against 0.3 for a later lookup). The name given to dropbear_listen
  * is looked up in the background and the answer dropped, so dropbear_listen still resolves it
  * when it binds, as C does. False, doing nothing, for a numeric address or none.
  */
@@ -655,7 +624,6 @@ function listenOne(host: string, port: number, backlog: number): Promise<Server>
     });
     const onError = (e: Error): void => reject(e);
     server.once("error", onError);
-    readyIPv6Pattern(host);
     // ipv6Only: a "::" socket must not also take IPv4, which has its own (IPV6_V6ONLY).
     server.listen({ host, port, backlog, ipv6Only: host.includes(":") }, () => {
       server.removeListener("error", onError);

@@ -414,23 +414,26 @@ describe("warm_listen_lookup", () => {
 });
 
 describe("dropbear_listen", () => {
-  it("compiles Node's IPv6 address pattern ahead in a fresh process, and addresses are still told apart", () => {
-    // A process of its own: this one's pattern may be compiled already.
+  it("leaves Node's address patterns sound after a lookup and listen on a name, through many matches and collections", () => {
+    // A process of its own, as dbclient -L is: V8 flags switched around the first isIP() call
+    // (session 48) left Node 24 to segfault in a later match, now and then (docs/bench.md,
+    // forty-seventh round). The garbage brings on the collections that flush regexp code.
     const mod = JSON.stringify(new URL("../dist/index.js", import.meta.url).href);
     const inputs = ["localhost", "127.0.0.1", "::1", "::", "fe80::1%eth0", "::ffff:10.0.0.1", "1:2:3:4:5:6:7:8", "1::2::3", "256.1.1.1", "host.example", ""];
     const script = [
       `const n = await import(${mod});`,
+      `n.warm_listen_lookup("localhost");`,
       `const { socks, errstring } = await n.dropbear_listen("localhost", "0", 4);`,
       "socks.forEach((s) => s.close());",
       `const net = require("node:net");`,
-      `console.log(JSON.stringify([errstring, ${JSON.stringify(inputs)}.map((s) => net.isIP(s))]));`,
+      "let v6 = 0;",
+      "for (let r = 0; r < 200; r++) { for (let i = 0; i < 50; i++) v6 += net.isIP(`fe80::${i}`) + net.isIP(`name${i}`); const junk = []; for (let i = 0; i < 20000; i++) junk.push({ i }); }",
+      `console.log(JSON.stringify([errstring, v6, ${JSON.stringify(inputs)}.map((s) => net.isIP(s))]));`,
     ].join(" ");
-    const expected = [null, [0, 4, 6, 6, 6, 6, 6, 0, 0, 0, 0]];
-    for (const flags of [[], ["--regexp-interpret-all"]]) {
-      const r = spawnSync(process.execPath, [...flags, "--input-type=commonjs", "-e", `(async () => { ${script} })()`], { encoding: "utf8" });
-      expect(r.stderr).toBe("");
-      expect(JSON.parse(r.stdout)).toEqual(expected);
-    }
+    const r = spawnSync(process.execPath, ["--input-type=commonjs", "-e", `(async () => { ${script} })()`], { encoding: "utf8" });
+    expect(r.signal).toBeNull();
+    expect(r.stderr).toBe("");
+    expect(JSON.parse(r.stdout)).toEqual([null, 60000, [0, 4, 6, 6, 6, 6, 6, 0, 0, 0, 0]]);
   });
 
   it("takes \"*\" as glibc's getaddrinfo does with AI_PASSIVE, as no name: every interface", async () => {
