@@ -4,7 +4,7 @@ import { getPriority, setPriority } from "node:os";
 import { resolve } from "node:path";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
-import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, inheritedNofileEnv, spawnWarmUp, strerror_code, withV8Flags } from "@dropbear-ts/dbutil";
+import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, inheritedNofileEnv, spawnWarmUp, strerror_code } from "@dropbear-ts/dbutil";
 import {
   FdError,
   ListenerFd,
@@ -597,8 +597,10 @@ function logWarmUp(): void {
   new Date().getHours();
 }
 
-/** V8's collector as --expose-gc gives it to JavaScript; only the young-generation kind is used here. */
-type CollectGarbage = (options: { type: "minor" }) => void;
+/** Elements of one throwaway array in collectYoungGeneration: 8 KiB, well under V8's large-object size. */
+const GARBAGE_ARRAY_LEN = 1024;
+/** collectYoungGeneration allocates at most this much: two fillings of the largest young generation V8 sizes by default. */
+const GARBAGE_LIMIT = 128 * 1024 * 1024;
 
 /**
  * Two young-generation collections, run where the process waits anyway: what its start (and a
@@ -607,22 +609,25 @@ type CollectGarbage = (options: { type: "minor" }) => void;
  * that scavenge itself, in the middle of the next piece of work: in a connection process (1 MiB
  * of young generation, CONNECTION_V8_FLAGS) 8-15 ms of this machine's CPU between the server's
  * KEXINIT and the client's, in the daemon 13-28 ms as it accepts its first connection
- * (docs/process-model.md, "A collection before the connection"). JavaScript gets the collector
- * only with --expose-gc: the flag is set for the one new context that hands out `gc`, and set
- * back at once (withV8Flags); a process started with --expose-gc uses its own.
+ * (docs/process-model.md, "A collection before the connection"). JavaScript has no collector
+ * without --expose-gc, and a V8 flag changed while running can crash V8 (docs/bench.md,
+ * forty-seventh round), so the collections are brought on as V8 brings them on itself: the
+ * young generation is filled with garbage until its used size falls, twice.
  */
 export function collectYoungGeneration(): void {
-  try {
-    let collect = (globalThis as { gc?: unknown }).gc as CollectGarbage | undefined;
-    if (typeof collect !== "function") {
-      collect = withV8Flags(["--expose-gc"], () => process.getBuiltinModule("node:vm").runInNewContext("gc") as CollectGarbage);
+  const v8 = process.getBuiltinModule("node:v8");
+  const used = (): number => v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space")?.space_used_size ?? 0;
+  let garbage: unknown[] | null = null;
+  let left = GARBAGE_LIMIT;
+  for (let collections = 0; collections < 2 && left > 0; ) {
+    const before = used();
+    for (let i = 0; i < 16; i++, left -= GARBAGE_ARRAY_LEN * 8) {
+      garbage = new Array<number>(GARBAGE_ARRAY_LEN);
     }
-    collect({ type: "minor" });
-    collect({ type: "minor" });
-  } catch (e) {
-    // A runtime that will not hand out its collector: V8 then scavenges when it will, as before.
-    TRACE(() => `no young-generation collection: ${e instanceof Error ? e.message : String(e)}`);
+    if (used() < before) collections++;
   }
+  // Read once: an allocation nothing reads is one an optimising compiler may leave out.
+  void garbage;
 }
 
 /**

@@ -125,9 +125,9 @@ describe("the glibc settings a connection process starts with", () => {
 });
 
 describe("collectYoungGeneration", () => {
-  it("runs two young-generation collections and leaves no collector behind, in this context or a new one", async () => {
+  it("runs two young-generation collections, which leave the young generation all but empty", async () => {
     const { PerformanceObserver, constants } = await import("node:perf_hooks");
-    const { runInNewContext } = await import("node:vm");
+    const { getHeapSpaceStatistics } = await import("node:v8");
     const minor: number[] = [];
     const seen = new Promise<void>((resolve) => {
       const obs = new PerformanceObserver((list) => {
@@ -143,9 +143,9 @@ describe("collectYoungGeneration", () => {
       obs.observe({ entryTypes: ["gc"] });
     });
     collectYoungGeneration();
+    // What the last collection left, and at most the last 16 throwaway arrays after it.
+    expect(getHeapSpaceStatistics().find((s) => s.space_name === "new_space")!.space_used_size).toBeLessThan(512 * 1024);
     await seen;
     expect(minor.length).toBeGreaterThanOrEqual(2);
-    expect((globalThis as { gc?: unknown }).gc).toBeUndefined();
-    expect(runInNewContext("typeof gc")).toBe("undefined");
   });
 });

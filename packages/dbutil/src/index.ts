@@ -9,4 +9,3 @@ export * from "./sigign.js";
 export * from "./nodesignals.js";
 export * from "./spawn.js";
 export * from "./tunables.js";
-export * from "./v8flags.js";
