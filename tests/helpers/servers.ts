@@ -73,12 +73,13 @@ function accepts(to: net.NetConnectOpts): Promise<boolean> {
   });
 }
 
-/** Resolves once something accepts on port (bounded), rejects if `child` exits first. */
+/** Resolves once something accepts on port (bounded), rejects if `child` exits or dies first. */
 export async function waitPort(port: number, child: ChildProcess | null, log: () => string, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    if (child !== null && child.exitCode !== null) {
-      throw new Error(`server exited (${child.exitCode}) before listening:\n${log()}`);
+    // A signal's death (a crash) too: it leaves exitCode null.
+    if (child !== null && (child.exitCode !== null || child.signalCode !== null)) {
+      throw new Error(`process ${child.pid} exited (${child.exitCode ?? child.signalCode}) before listening:\n${log()}`);
     }
     if (await accepts({ port, host: "127.0.0.1" })) return;
     await new Promise((r) => setTimeout(r, 50));
