@@ -170,6 +170,8 @@ export function dropbear_ed25519_make_key(pk: Uint8Array, sk: Uint8Array): void 
 /**
  * Sign m[0..mlen) with the seed sk into s (64 bytes) and return the signature length (C
  * returns it through `slen`). pk is the public key stored with the seed, as C takes it.
+ * `keyObject`: the caller's node:crypto key made from sk and pk (ed25519PrivateKey) and kept
+ * with the key, so a key that signs again is not imported again.
  * @dropbear curve25519.c dropbear_ed25519_sign
  */
 export function dropbear_ed25519_sign(
@@ -178,15 +180,17 @@ export function dropbear_ed25519_sign(
   s: Uint8Array,
   sk: Uint8Array,
   pk: Uint8Array,
+  keyObject: KeyObject = ed25519PrivateKey(sk, pk),
 ): number {
-  const sig = sign(null, m.subarray(0, mlen), ed25519PrivateKey(sk, pk));
+  const sig = sign(null, m.subarray(0, mlen), keyObject);
   s.set(sig);
   return sig.length;
 }
 
 /**
  * Check the first 64 bytes of s as a signature of m[0..mlen) by pk: 0 if valid, -1 if not
- * (including a short signature or a public key that is not a curve point).
+ * (including a short signature or a public key that is not a curve point). `keyObject`: the
+ * caller's kept node:crypto key for pk (ed25519PublicKey), as for dropbear_ed25519_sign.
  * @dropbear curve25519.c dropbear_ed25519_verify
  */
 export function dropbear_ed25519_verify(
@@ -195,12 +199,13 @@ export function dropbear_ed25519_verify(
   s: Uint8Array,
   slen: number,
   pk: Uint8Array,
+  keyObject?: KeyObject,
 ): number {
   if (slen < 64 || s.length < 64 || pk.length < CURVE25519_LEN) {
     return -1;
   }
   try {
-    return verify(null, m.subarray(0, mlen), ed25519PublicKey(pk), s.subarray(0, 64)) ? 0 : -1;
+    return verify(null, m.subarray(0, mlen), keyObject ?? ed25519PublicKey(pk), s.subarray(0, 64)) ? 0 : -1;
   } catch {
     return -1;
   }

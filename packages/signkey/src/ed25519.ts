@@ -1,5 +1,5 @@
-import { sign, verify, type KeyObject } from "node:crypto";
-import { ed25519PrivateKey, ed25519PublicKey } from "@dropbear-ts/crypto";
+import type { KeyObject } from "node:crypto";
+import { dropbear_ed25519_sign, dropbear_ed25519_verify, ed25519PrivateKey, ed25519PublicKey } from "@dropbear-ts/crypto";
 import { TRACE, m_burn } from "@dropbear-ts/dbutil";
 import { type buffer, buf_getint, buf_getptr, buf_getstring, buf_incrpos, buf_putbytes, buf_putint, buf_putstring } from "@dropbear-ts/buffer";
 import { SSH_SIGNKEY_ED25519, SSH_SIGNKEY_ED25519_LEN } from "@dropbear-ts/options";
@@ -131,18 +131,16 @@ export function ed25519KeyFromKeyObject(ko: KeyObject): dropbear_ed25519_key | n
 /** Sign the used bytes of `data_buf`: string "ssh-ed25519", string sig (64 bytes). @dropbear ed25519.c buf_put_ed25519_sign */
 export function buf_put_ed25519_sign(buf: buffer, key: dropbear_ed25519_key, data_buf: buffer): void {
   TRACE("enter buf_put_ed25519_sign");
-  const s = sign(null, usedBytes(data_buf), ed25519PrivateKeyObject(key));
+  const data = usedBytes(data_buf);
+  const s = Buffer.alloc(64);
+  const slen = dropbear_ed25519_sign(data, data.length, s, key.priv, key.pub, ed25519PrivateKeyObject(key));
   buf_putstring(buf, SSH_SIGNKEY_ED25519, SSH_SIGNKEY_ED25519_LEN);
-  buf_putstring(buf, s);
+  buf_putstring(buf, s, slen);
 }
 
-/** Check the 64-byte signature string over `data`; false if it does not verify. */
+/** Check a 64-byte signature over `data` (the callers have checked its length); false if it does not verify. */
 export function ed25519VerifyRaw(key: dropbear_ed25519_key, data: Uint8Array, s: Uint8Array): boolean {
-  try {
-    return verify(null, data, ed25519PublicKeyObject(key), s);
-  } catch {
-    return false;
-  }
+  return dropbear_ed25519_verify(data, data.length, s, s.length, key.pub, ed25519PublicKeyObject(key)) === 0;
 }
 
 /** Check string sig (64 bytes) over the used bytes of `data_buf`. @dropbear ed25519.c buf_ed25519_verify */
