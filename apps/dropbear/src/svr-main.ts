@@ -116,7 +116,7 @@ const HELD_ENV = /^NODE_(OPTIONS|PATH|PRESERVE_SYMLINKS|PRESERVE_SYMLINKS_MAIN|R
  * middle JavaScript compiler that Node 24 turns on (20 and 22 leave it off), whose code pages
  * made an idle connection process 2 MB larger there (docs/process-model.md, "Idle memory").
  */
-const CONNECTION_V8_FLAGS = ["--max-semi-space-size=1", "--v8-pool-size=1", "--liftoff-only", "--no-maglev"];
+export const CONNECTION_V8_FLAGS = ["--max-semi-space-size=1", "--v8-pool-size=1", "--liftoff-only", "--no-maglev"];
 
 /**
  * glibc settings a connection process starts with unless the daemon's environment has them
