@@ -42,9 +42,15 @@ function afterSigusr1(sigign: string | null, script: string): Promise<{ code: nu
   const child = spawn(process.execPath, ["--input-type=commonjs", "-e", `(async () => { ${body} })()`], { stdio: ["ignore", "pipe", "pipe"], env });
   let out = "";
   let err = "";
+  let sent = false;
   child.stdout.setEncoding("utf8").on("data", (s: string) => {
     out += s;
-    if (out.startsWith("ready")) child.kill("SIGUSR1");
+    // Once only: Node sets every signal but SIGPIPE and SIGXFSZ back to SIG_DFL as it exits, so
+    // a second SIGUSR1 that met the exit after "alive" would end even a program that ignores it.
+    if (!sent && out.startsWith("ready")) {
+      sent = true;
+      child.kill("SIGUSR1");
+    }
   });
   child.stderr.setEncoding("utf8").on("data", (s: string) => (err += s));
   return new Promise((resolve) => child.on("close", (code, signal) => resolve({ code, signal, out, err })));
