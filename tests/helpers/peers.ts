@@ -28,6 +28,10 @@ export const PEERS = {
   curl: "/usr/bin/curl",
   rsync: "/usr/bin/rsync",
   git: "/usr/bin/git",
+  tinysshd: "/usr/sbin/tinysshd",
+  "tinysshd-makekey": "/usr/sbin/tinysshd-makekey",
+  "tinysshd-printkey": "/usr/sbin/tinysshd-printkey",
+  script: "/usr/bin/script",
 } as const;
 
 export type PeerName = keyof typeof PEERS;

@@ -1,0 +1,151 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createConnection, createServer, type Server as NetServer, type Socket } from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { PEERS, itAsRoot } from "./helpers/peers.js";
+import { OURS, exited, freePort, opensshKeygen, run, scratch, waitPort, type RunResult } from "./helpers/servers.js";
+import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
+
+// Debian's tinysshd (20230101) as the server of our dbclient: a fifth server implementation,
+// written from the RFCs with only modern algorithms (sntrup761x25519-sha512@openssh.com and
+// curve25519-sha256, ssh-ed25519, chacha20-poly1305@openssh.com, nothing else), so it meets our
+// client's defaults and nothing older. tinysshd serves one connection on its stdin and stdout,
+// as inetd starts it; a listener here plays inetd.
+
+const USER = "dbtstinyssh";
+const work = scratch("dbts-tinyssh-");
+const IS_ROOT = process.getuid?.() === 0;
+const tools = ["tinysshd", "tinysshd-makekey", "tinysshd-printkey", "script"] as const;
+let inetd: NetServer | null = null;
+const served = new Set<ChildProcess>();
+let port = 0;
+let key = "";
+let hostKeyLine = "";
+
+/** A fresh HOME for dbclient whose known_hosts holds `lines`. */
+function home(name: string, lines: string[]): string {
+  const h = join(work.dir, name);
+  mkdirSync(join(h, ".ssh"), { recursive: true, mode: 0o700 });
+  writeFileSync(join(h, ".ssh", "known_hosts"), lines.map((l) => `${l}\n`).join(""));
+  return h;
+}
+
+/** Our dbclient against tinysshd as USER with its defaults, the host key checked against `h`'s known_hosts. */
+function dbclient(h: string, args: string[], input?: string | Buffer): Promise<RunResult & { out: Buffer }> {
+  const child = spawn(process.execPath, [OURS.dbclient, "-i", key, "-p", String(port), `${USER}@127.0.0.1`, ...args], {
+    env: { ...process.env, HOME: h },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  const out: Buffer[] = [];
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => out.push(d));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  child.stdin.on("error", () => undefined);
+  child.stdin.end(input ?? "");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  return new Promise((resolve) =>
+    child.on("close", (status) => {
+      clearTimeout(timer);
+      const all = Buffer.concat(out);
+      resolve({ status, stdout: all.toString(), stderr, out: all });
+    }),
+  );
+}
+
+beforeAll(async () => {
+  if (!IS_ROOT) return;
+  const keydir = join(work.dir, "tinysshd-keys");
+  const made = await run(PEERS["tinysshd-makekey"], [keydir]);
+  if (made.status !== 0) throw new Error(`tinysshd-makekey: ${made.stderr}`);
+  const printed = await run(PEERS["tinysshd-printkey"], [keydir]);
+  hostKeyLine = printed.stdout.split("\n").find((l) => l.startsWith("ssh-ed25519 ")) ?? "";
+  if (hostKeyLine === "") throw new Error(`tinysshd-printkey gave no ssh-ed25519 key: ${printed.stdout}`);
+  const user = addTestUser(USER);
+  key = join(work.dir, "id_ed25519");
+  opensshKeygen(key, { comment: "tinyssh-client" });
+  authorizeKeys(user, `${key}.pub`);
+  inetd = createServer({ pauseOnConnect: true }, (sock: Socket) => {
+    const child = spawn(PEERS.tinysshd, [keydir], { stdio: [sock, sock, "ignore"] });
+    served.add(child);
+    child.on("exit", () => {
+      served.delete(child);
+      sock.destroy();
+    });
+  });
+  inetd.listen(0, "127.0.0.1");
+  await once(inetd, "listening");
+  port = (inetd.address() as { port: number }).port;
+}, 60_000);
+
+afterAll(async () => {
+  inetd?.close();
+  for (const c of served) c.kill("SIGKILL");
+  if (IS_ROOT) removeTestUser(USER);
+  work.cleanup();
+});
+
+describe("tinysshd", () => {
+  itAsRoot([...tools], "dbclient's defaults: the host key verified from known_hosts, a command's output and exit status", async () => {
+    const h = home("known", [`[127.0.0.1]:${port} ${hostKeyLine}`]);
+    const r = await dbclient(h, ["echo hello; echo oops >&2; exit 7"]);
+    expect(r.status, r.stderr).toBe(7);
+    expect(r.stdout).toBe("hello\n");
+    expect(r.stderr).toContain("oops\n");
+    expect(r.stderr).not.toMatch(/Caution|skipping/);
+  });
+
+  itAsRoot([...tools], "3 MB through `cat` both ways intact, and an empty stdin ends the command", async () => {
+    const h = home("bulk", [`[127.0.0.1]:${port} ${hostKeyLine}`]);
+    const data = randomBytes(3_000_000);
+    const r = await dbclient(h, ["cat"], data);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.out.equals(data)).toBe(true);
+    const e = await dbclient(h, ["wc -c"]);
+    expect(e.status, e.stderr).toBe(0);
+    expect(e.stdout.trim()).toBe("0");
+  });
+
+  itAsRoot([...tools], "-t on a terminal: the command runs on a pty with our TERM", async () => {
+    const h = home("pty", [`[127.0.0.1]:${port} ${hostKeyLine}`]);
+    const cmd = [process.execPath, OURS.dbclient, "-t", "-i", key, "-p", String(port), `${USER}@127.0.0.1`, "tty; echo TERM=$TERM"];
+    // script(1) gives dbclient a terminal; its own output is the terminal's, with \r\n.
+    const r = await run(PEERS.script, ["-qec", cmd.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" "), "/dev/null"], {
+      env: { HOME: h, TERM: "xterm-256color" },
+    });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\/dev\/pts\/\d+\r?\n/);
+    expect(r.stdout).toContain("TERM=xterm-256color");
+  });
+
+  itAsRoot([...tools], "-L, which tinysshd does not serve: the forwarded connection is closed, and the session goes on", async () => {
+    const h = home("fwd", [`[127.0.0.1]:${port} ${hostKeyLine}`]);
+    const lport = await freePort();
+    const child = spawn(process.execPath, [OURS.dbclient, "-i", key, "-p", String(port), "-L", `127.0.0.1:${lport}:127.0.0.1:9`, `${USER}@127.0.0.1`, "sleep 2; echo done"], {
+      env: { ...process.env, HOME: h },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    await waitPort(lport, child, () => err);
+    const sock = createConnection(lport, "127.0.0.1");
+    sock.on("error", () => undefined);
+    await once(sock, "close");
+    expect(await exited(child)).toBe(0);
+    expect(out).toBe("done\n");
+  });
+
+  itAsRoot([...tools], "a different key in known_hosts for the host: refused before authentication, saying so", async () => {
+    const other = opensshKeygen(join(work.dir, "other_hk"));
+    const otherLine = readFileSync(`${other}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ");
+    const h = home("mismatch", [`[127.0.0.1]:${port} ${otherLine}`]);
+    const r = await dbclient(h, ["echo should-not-run"]);
+    expect(r.status).not.toBe(0);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/host key mismatch/i);
+  });
+});
