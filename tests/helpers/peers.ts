@@ -32,16 +32,19 @@ export const PEERS = {
   "tinysshd-makekey": "/usr/sbin/tinysshd-makekey",
   "tinysshd-printkey": "/usr/sbin/tinysshd-printkey",
   script: "/usr/bin/script",
+  cc: "/usr/bin/cc",
+  // A header, not a program: libssh-dev, for tests/helpers/libssh-client.c.
+  "libssh.h": "/usr/include/libssh/libssh.h",
 } as const;
 
 export type PeerName = keyof typeof PEERS;
 
 export const IN_CI = process.env.CI === "true";
 
-/** The peer's path, or null if it is not installed. */
+/** The peer's path, or null if it is not installed (a program must be executable, a header readable). */
 export function peer(name: PeerName): string | null {
   try {
-    accessSync(PEERS[name], constants.X_OK);
+    accessSync(PEERS[name], PEERS[name].endsWith(".h") ? constants.R_OK : constants.X_OK);
     return PEERS[name];
   } catch {
     return null;

@@ -1,0 +1,159 @@
+import { createHash, randomBytes } from "node:crypto";
+import { chownSync, writeFileSync } from "node:fs";
+import { createServer, type Server as NetServer } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { once } from "node:events";
+import { spawn } from "node:child_process";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { PEERS, itAsRoot } from "./helpers/peers.js";
+import { opensshKeygen, run, scratch, startOurDropbearWithHostKeys, type Server } from "./helpers/servers.js";
+import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
+
+// libssh (Debian's libssh-4 0.10, the C library behind KDE's and GNOME's remote tools, libvirt's
+// and many appliances' SSH) as a client of our dropbear: tests/helpers/libssh-client.c, built
+// here with the system's C compiler. Each key exchange, cipher, MAC and host key type both
+// sides have, a command's streams and status, bulk data both ways, a direct-tcpip channel and
+// an SFTP read.
+
+const USER = "dbtslibssh";
+const SOURCE = fileURLToPath(new URL("./helpers/libssh-client.c", import.meta.url));
+const work = scratch("dbts-libssh-");
+const tools = ["cc", "libssh.h", "ssh-keygen"] as const;
+const user = { home: "", uid: 0, gid: 0 };
+const client = join(work.dir, "libssh-client");
+let key = "";
+let ours: Server;
+/** Host key type (libssh's name) → the SHA256 fingerprint of our server's key of that type. */
+const fingerprints = new Map<string, string>();
+let sink: NetServer | null = null;
+let sinkPort = 0;
+
+/** One libssh-client run against our server, the host key of `hostkey` expected. */
+function libssh(mode: string, arg: string, o: { input?: Buffer; env?: Record<string, string>; hostkey?: string } = {}): Promise<{ status: number | null; out: Buffer; err: string }> {
+  const hostkey = o.hostkey ?? "ssh-ed25519";
+  const child = spawn(client, [String(ours.port), USER, key, fingerprints.get(hostkey)!, mode, arg], {
+    env: { ...process.env, LIBSSH_HOSTKEYS: hostkey, ...o.env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  const out: Buffer[] = [];
+  let err = "";
+  child.stdout.on("data", (d: Buffer) => out.push(d));
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  child.stdin.on("error", () => undefined);
+  child.stdin.end(o.input ?? Buffer.alloc(0));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  return new Promise((resolve) =>
+    child.on("close", (status) => {
+      clearTimeout(timer);
+      resolve({ status, out: Buffer.concat(out), err });
+    }),
+  );
+}
+
+/** What libssh-client says was agreed. */
+function agreed(err: string): { kex: string; cipher: string; hostkey: string } {
+  const m = /libssh-client: kex (\S+) cipher (\S+) hostkey (\S+)/.exec(err);
+  return { kex: m?.[1] ?? "", cipher: m?.[2] ?? "", hostkey: m?.[3] ?? "" };
+}
+
+const sha256 = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
+
+beforeAll(async () => {
+  if (process.getuid?.() !== 0) return;
+  const cc = await run(PEERS.cc, ["-O1", "-Wall", "-Werror", "-o", client, SOURCE, "-lssh"]);
+  if (cc.status !== 0) throw new Error(`building libssh-client: ${cc.stderr}`);
+  ({ home: user.home, uid: user.uid, gid: user.gid } = addTestUser(USER));
+  key = opensshKeygen(join(work.dir, "id_ed25519"), { comment: "libssh-client" });
+  authorizeKeys(user, `${key}.pub`);
+  const started = await startOurDropbearWithHostKeys(work.dir, ["ed25519", "ecdsa", "rsa"]);
+  ours = started.server;
+  for (const [i, names] of [["ssh-ed25519"], ["ecdsa-sha2-nistp256"], ["rsa-sha2-256", "rsa-sha2-512"]].entries()) {
+    const fp = await run(PEERS["ssh-keygen"], ["-l", "-f", `${started.hostKeys[i]!}.pub`]);
+    for (const n of names) fingerprints.set(n, fp.stdout.split(" ")[1]!);
+  }
+  // Counts what a connection sends and answers with its SHA-256 once the sender is done.
+  sink = createServer({ allowHalfOpen: true }, (sock) => {
+    const h = createHash("sha256");
+    sock.on("data", (d: Buffer) => h.update(d));
+    sock.on("end", () => sock.end(h.digest("hex")));
+    sock.on("error", () => undefined);
+  });
+  sink.listen(0, "127.0.0.1");
+  await once(sink, "listening");
+  sinkPort = (sink.address() as { port: number }).port;
+}, 60_000);
+
+afterAll(async () => {
+  sink?.close();
+  await ours?.stop();
+  if (process.getuid?.() === 0) removeTestUser(USER);
+  work.cleanup();
+}, 60_000);
+
+describe("libssh's client against our dropbear", () => {
+  itAsRoot([...tools], "every key exchange, cipher, MAC and host key type both have", async () => {
+    const cases: [Record<string, string>, Partial<ReturnType<typeof agreed>>][] = [
+      ...["curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256", "ecdh-sha2-nistp384", "ecdh-sha2-nistp521", "diffie-hellman-group14-sha256", "diffie-hellman-group16-sha512"].map(
+        (k): [Record<string, string>, Partial<ReturnType<typeof agreed>>] => [{ LIBSSH_KEX: k }, { kex: k }],
+      ),
+      ...["chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com", "aes256-ctr", "aes128-ctr"].map(
+        (c): [Record<string, string>, Partial<ReturnType<typeof agreed>>] => [{ LIBSSH_CIPHERS: c }, { cipher: c }],
+      ),
+      // libssh reports no MAC; a wrong one would fail the first packet after NEWKEYS.
+      ...["hmac-sha2-256", "hmac-sha2-512", "hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com"].map(
+        (m): [Record<string, string>, Partial<ReturnType<typeof agreed>>] => [{ LIBSSH_CIPHERS: "aes128-ctr", LIBSSH_MACS: m }, { cipher: "aes128-ctr" }],
+      ),
+    ];
+    for (const [env, want] of cases) {
+      const r = await libssh("exec", "echo ok", { env });
+      expect(r.status, `${JSON.stringify(env)}: ${r.err}`).toBe(0);
+      expect(r.out.toString()).toBe("ok\n");
+      expect(agreed(r.err)).toMatchObject(want);
+    }
+    for (const hostkey of ["ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-256", "rsa-sha2-512"]) {
+      const r = await libssh("exec", "true", { hostkey });
+      expect(r.status, `${hostkey}: ${r.err}`).toBe(0);
+      // libssh names an RSA key "ssh-rsa" whichever signature was verified.
+      expect(agreed(r.err).hostkey).toBe(hostkey.startsWith("rsa-") ? "ssh-rsa" : hostkey);
+    }
+  });
+
+  itAsRoot([...tools], "a command's stdout, stderr and exit status", async () => {
+    const r = await libssh("exec", "echo out; echo err >&2; exit 42");
+    expect(r.status, r.err).toBe(42);
+    expect(r.out.toString()).toBe("out\n");
+    expect(r.err).toContain("err\n");
+  });
+
+  itAsRoot([...tools], "3 MB up to a command and 3 MB down from one, intact", async () => {
+    const up = randomBytes(3_000_000);
+    const u = await libssh("exec", "sha256sum", { input: up });
+    expect(u.status, u.err).toBe(0);
+    expect(u.out.toString().split(" ")[0]).toBe(sha256(up));
+    const down = randomBytes(3_000_000);
+    const file = join(user.home, "down.bin");
+    writeFileSync(file, down);
+    chownSync(file, user.uid, user.gid);
+    const d = await libssh("exec", "cat down.bin");
+    expect(d.status, d.err).toBe(0);
+    expect(d.out.equals(down)).toBe(true);
+  });
+
+  itAsRoot([...tools], "a direct-tcpip channel carries 2 MB to a local port, and the answer back", async () => {
+    const data = randomBytes(2_000_000);
+    const r = await libssh("forward", String(sinkPort), { input: data });
+    expect(r.status, r.err).toBe(0);
+    expect(r.out.toString()).toBe(sha256(data));
+  });
+
+  itAsRoot([...tools], "SFTP reads a 3 MB file intact", async () => {
+    const data = randomBytes(3_000_000);
+    const file = join(user.home, "sftp.bin");
+    writeFileSync(file, data);
+    chownSync(file, user.uid, user.gid);
+    const r = await libssh("sftp-get", file);
+    expect(r.status, r.err).toBe(0);
+    expect(r.out.equals(data)).toBe(true);
+  });
+});
