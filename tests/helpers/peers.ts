@@ -33,6 +33,7 @@ export const PEERS = {
   "tinysshd-printkey": "/usr/sbin/tinysshd-printkey",
   script: "/usr/bin/script",
   cc: "/usr/bin/cc",
+  escript: "/usr/bin/escript",
   // A header, not a program: libssh-dev, for tests/helpers/libssh-client.c.
   "libssh.h": "/usr/include/libssh/libssh.h",
 } as const;
