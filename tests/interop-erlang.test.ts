@@ -2,12 +2,22 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { exited, opensshKeygen, run, runOurClient, scratch, startOurDropbearWithHostKeys, type Server } from "./helpers/servers.js";
+import {
+  exited,
+  firstJsonLine,
+  homeWithKnownHosts,
+  opensshKeygen,
+  publicKeyLine,
+  runBytes,
+  runOurClient,
+  scratch,
+  startOurDropbearForEveryHostKey,
+  type BytesResult,
+  type Server,
+} from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Erlang/OTP's ssh application (Debian's erlang-ssh, OTP 25), an implementation of its own in
@@ -22,33 +32,17 @@ const tools = ["escript", "ssh-keygen"] as const;
 const IS_ROOT = process.getuid?.() === 0;
 let ours: Server;
 /** Host key algorithm → our server's key fingerprint for it. */
-const fingerprints = new Map<string, string>();
+let fingerprints = new Map<string, string>();
 let clientDir = "";
 let daemon: ChildProcess | null = null;
 let daemonPort = 0;
 let daemonHostKey = "";
 
 /** The Erlang client against our server: `command` with `input`, under the ERL_* algorithm choices in `env`. */
-function erlangClient(command: string, o: { input?: Buffer; env?: Record<string, string> } = {}): Promise<{ status: number | null; out: Buffer; err: string }> {
+function erlangClient(command: string, o: { input?: Buffer; env?: Record<string, string> } = {}): Promise<BytesResult> {
   // One host key type offered, so that the fingerprint expected is the one the server shows.
   const env = { ERL_HOSTKEY: "ssh-ed25519", ...o.env };
-  const child = spawn(PEERS.escript, [PEER, "client", String(ours.port), USER, clientDir, fingerprints.get(env.ERL_HOSTKEY)!, command], {
-    env: { ...process.env, ...env },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  const out: Buffer[] = [];
-  let err = "";
-  child.stdout.on("data", (d: Buffer) => out.push(d));
-  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-  child.stdin.on("error", () => undefined);
-  child.stdin.end(o.input ?? Buffer.alloc(0));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  return new Promise((resolve) =>
-    child.on("close", (status) => {
-      clearTimeout(timer);
-      resolve({ status, out: Buffer.concat(out), err });
-    }),
-  );
+  return runBytes(PEERS.escript, [PEER, "client", String(ours.port), USER, clientDir, fingerprints.get(env.ERL_HOSTKEY)!, command], { env, input: o.input });
 }
 
 /** What erlang-peer says was agreed. */
@@ -59,9 +53,7 @@ function agreed(err: string): Record<"kex" | "cipher" | "mac" | "hostkey", strin
 
 /** Our dbclient against the Erlang daemon, its host key checked against a known_hosts holding `knownKey`. */
 function dbclientToErlang(args: string[], knownKey: string): ReturnType<typeof runOurClient> {
-  const home = join(work.dir, `home-${createHash("sha256").update(knownKey).digest("hex").slice(0, 8)}`);
-  mkdirSync(join(home, ".ssh"), { recursive: true, mode: 0o700 });
-  writeFileSync(join(home, ".ssh", "known_hosts"), `[127.0.0.1]:${daemonPort} ${knownKey}\n`);
+  const home = homeWithKnownHosts(work.dir, `home-${createHash("sha256").update(knownKey).digest("hex").slice(0, 8)}`, [`[127.0.0.1]:${daemonPort} ${knownKey}`]);
   return runOurClient(["-i", join(clientDir, "id_ed25519"), "-p", String(daemonPort), `${USER}@127.0.0.1`, ...args], { env: { HOME: home } });
 }
 
@@ -72,25 +64,17 @@ beforeAll(async () => {
   mkdirSync(clientDir);
   const key = opensshKeygen(join(clientDir, "id_ed25519"), { comment: "erlang-client" });
   authorizeKeys(user, `${key}.pub`);
-  const started = await startOurDropbearWithHostKeys(work.dir, ["ed25519", "ecdsa", "rsa"]);
-  ours = started.server;
-  for (const [i, names] of [["ssh-ed25519"], ["ecdsa-sha2-nistp256"], ["rsa-sha2-256", "rsa-sha2-512"]].entries()) {
-    const fp = await run(PEERS["ssh-keygen"], ["-l", "-f", `${started.hostKeys[i]!}.pub`]);
-    for (const n of names) fingerprints.set(n, fp.stdout.split(" ")[1]!);
-  }
+  ({ server: ours, fingerprints } = await startOurDropbearForEveryHostKey(work.dir));
   // The daemon: its host key in its system dir, our client's key in its user dir.
   const systemDir = join(work.dir, "erl-system");
   const userDir = join(work.dir, "erl-user");
   mkdirSync(systemDir);
   mkdirSync(userDir);
   const hk = opensshKeygen(join(systemDir, "ssh_host_ed25519_key"));
-  daemonHostKey = readFileSync(`${hk}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ");
+  daemonHostKey = publicKeyLine(`${hk}.pub`);
   writeFileSync(join(userDir, "authorized_keys"), readFileSync(`${key}.pub`));
   daemon = spawn(PEERS.escript, [PEER, "server", systemDir, userDir], { stdio: ["pipe", "pipe", "inherit"] });
-  const lines = createInterface({ input: daemon.stdout! });
-  const [line] = (await once(lines, "line")) as [string];
-  lines.close();
-  daemonPort = (JSON.parse(line) as { port: number }).port;
+  daemonPort = (await firstJsonLine(daemon)).port as number;
 }, 60_000);
 
 afterAll(async () => {
@@ -149,7 +133,7 @@ describe("our dbclient against Erlang/OTP's ssh daemon", () => {
 
   itAsRoot([...tools], "a different key in known_hosts: refused before authentication, saying so", async () => {
     const other = opensshKeygen(join(work.dir, "other_hk"));
-    const r = await dbclientToErlang(["hello"], readFileSync(`${other}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" "));
+    const r = await dbclientToErlang(["hello"], publicKeyLine(`${other}.pub`));
     expect(r.status).not.toBe(0);
     expect(r.stdout).toBe("");
     expect(r.stderr).toMatch(/host key mismatch/i);

@@ -1,13 +1,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import { chownSync, writeFileSync } from "node:fs";
-import { createServer, type Server as NetServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { once } from "node:events";
-import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { opensshKeygen, run, scratch, startOurDropbearWithHostKeys, type Server } from "./helpers/servers.js";
+import { opensshKeygen, run, runBytes, scratch, startHashSink, startOurDropbearForEveryHostKey, type BytesResult, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // libssh (Debian's libssh-4 0.10, the C library behind KDE's and GNOME's remote tools, libvirt's
@@ -24,31 +21,14 @@ const user = { home: "", uid: 0, gid: 0 };
 const client = join(work.dir, "libssh-client");
 let key = "";
 let ours: Server;
-/** Host key type (libssh's name) → the SHA256 fingerprint of our server's key of that type. */
-const fingerprints = new Map<string, string>();
-let sink: NetServer | null = null;
-let sinkPort = 0;
+/** Host key algorithm → the SHA256 fingerprint of our server's key for it. */
+let fingerprints = new Map<string, string>();
+let sink: { port: number; close: () => void } | null = null;
 
 /** One libssh-client run against our server, the host key of `hostkey` expected. */
-function libssh(mode: string, arg: string, o: { input?: Buffer; env?: Record<string, string>; hostkey?: string } = {}): Promise<{ status: number | null; out: Buffer; err: string }> {
+function libssh(mode: string, arg: string, o: { input?: Buffer; env?: Record<string, string>; hostkey?: string } = {}): Promise<BytesResult> {
   const hostkey = o.hostkey ?? "ssh-ed25519";
-  const child = spawn(client, [String(ours.port), USER, key, fingerprints.get(hostkey)!, mode, arg], {
-    env: { ...process.env, LIBSSH_HOSTKEYS: hostkey, ...o.env },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  const out: Buffer[] = [];
-  let err = "";
-  child.stdout.on("data", (d: Buffer) => out.push(d));
-  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-  child.stdin.on("error", () => undefined);
-  child.stdin.end(o.input ?? Buffer.alloc(0));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  return new Promise((resolve) =>
-    child.on("close", (status) => {
-      clearTimeout(timer);
-      resolve({ status, out: Buffer.concat(out), err });
-    }),
-  );
+  return runBytes(client, [String(ours.port), USER, key, fingerprints.get(hostkey)!, mode, arg], { env: { LIBSSH_HOSTKEYS: hostkey, ...o.env }, input: o.input });
 }
 
 /** What libssh-client says was agreed. */
@@ -66,22 +46,8 @@ beforeAll(async () => {
   ({ home: user.home, uid: user.uid, gid: user.gid } = addTestUser(USER));
   key = opensshKeygen(join(work.dir, "id_ed25519"), { comment: "libssh-client" });
   authorizeKeys(user, `${key}.pub`);
-  const started = await startOurDropbearWithHostKeys(work.dir, ["ed25519", "ecdsa", "rsa"]);
-  ours = started.server;
-  for (const [i, names] of [["ssh-ed25519"], ["ecdsa-sha2-nistp256"], ["rsa-sha2-256", "rsa-sha2-512"]].entries()) {
-    const fp = await run(PEERS["ssh-keygen"], ["-l", "-f", `${started.hostKeys[i]!}.pub`]);
-    for (const n of names) fingerprints.set(n, fp.stdout.split(" ")[1]!);
-  }
-  // Counts what a connection sends and answers with its SHA-256 once the sender is done.
-  sink = createServer({ allowHalfOpen: true }, (sock) => {
-    const h = createHash("sha256");
-    sock.on("data", (d: Buffer) => h.update(d));
-    sock.on("end", () => sock.end(h.digest("hex")));
-    sock.on("error", () => undefined);
-  });
-  sink.listen(0, "127.0.0.1");
-  await once(sink, "listening");
-  sinkPort = (sink.address() as { port: number }).port;
+  ({ server: ours, fingerprints } = await startOurDropbearForEveryHostKey(work.dir));
+  sink = await startHashSink();
 }, 60_000);
 
 afterAll(async () => {
@@ -142,7 +108,7 @@ describe("libssh's client against our dropbear", () => {
 
   itAsRoot([...tools], "a direct-tcpip channel carries 2 MB to a local port, and the answer back", async () => {
     const data = randomBytes(2_000_000);
-    const r = await libssh("forward", String(sinkPort), { input: data });
+    const r = await libssh("forward", String(sink!.port), { input: data });
     expect(r.status, r.err).toBe(0);
     expect(r.out.toString()).toBe(sha256(data));
   });

@@ -1,12 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PYTHON, itParamiko } from "./helpers/peers.js";
-import { exited, opensshKeygen, run, runOurClient, scratch, startOurDropbearWithHostKey, type Server } from "./helpers/servers.js";
+import { exited, firstJsonLine, opensshKeygen, run, runOurClient, scratch, startOurDropbearWithHostKey, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Debian's python3-paramiko (2.12), both ways: as the server of our dbclient with dbclient's
@@ -24,19 +22,11 @@ let pmPort = 0;
 let ours: Server | null = null;
 let key = "";
 
-/** The first JSON line a python peer prints. */
-async function firstJson(child: ChildProcess): Promise<Record<string, unknown>> {
-  const lines = createInterface({ input: child.stdout! });
-  const [line] = (await once(lines, "line")) as [string];
-  lines.close();
-  return JSON.parse(line) as Record<string, unknown>;
-}
-
 beforeAll(async () => {
   if (!IS_ROOT) return;
   opensshKeygen(join(work.dir, "hk"), { comment: "paramiko-host" });
   pmServer = spawn(PYTHON, [PEER, "server", work.dir], { stdio: ["pipe", "pipe", "inherit"] });
-  pmPort = (await firstJson(pmServer)).port as number;
+  pmPort = (await firstJsonLine(pmServer)).port as number;
   const user = addTestUser(USER);
   key = join(work.dir, "id_ed25519");
   opensshKeygen(key, { comment: "paramiko-client" });

@@ -1,12 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createConnection, createServer, type Server as NetServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { OURS, exited, freePort, opensshKeygen, run, scratch, waitPort, type RunResult } from "./helpers/servers.js";
+import { OURS, exited, freePort, homeWithKnownHosts, opensshKeygen, publicKeyLine, run, runBytes, scratch, waitPort, type BytesResult } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Debian's tinysshd (20230101) as the server of our dbclient: a fifth server implementation,
@@ -26,33 +25,11 @@ let key = "";
 let hostKeyLine = "";
 
 /** A fresh HOME for dbclient whose known_hosts holds `lines`. */
-function home(name: string, lines: string[]): string {
-  const h = join(work.dir, name);
-  mkdirSync(join(h, ".ssh"), { recursive: true, mode: 0o700 });
-  writeFileSync(join(h, ".ssh", "known_hosts"), lines.map((l) => `${l}\n`).join(""));
-  return h;
-}
+const home = (name: string, lines: string[]): string => homeWithKnownHosts(work.dir, name, lines);
 
 /** Our dbclient against tinysshd as USER with its defaults, the host key checked against `h`'s known_hosts. */
-function dbclient(h: string, args: string[], input?: string | Buffer): Promise<RunResult & { out: Buffer }> {
-  const child = spawn(process.execPath, [OURS.dbclient, "-i", key, "-p", String(port), `${USER}@127.0.0.1`, ...args], {
-    env: { ...process.env, HOME: h },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  const out: Buffer[] = [];
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => out.push(d));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  child.stdin.on("error", () => undefined);
-  child.stdin.end(input ?? "");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  return new Promise((resolve) =>
-    child.on("close", (status) => {
-      clearTimeout(timer);
-      const all = Buffer.concat(out);
-      resolve({ status, stdout: all.toString(), stderr, out: all });
-    }),
-  );
+function dbclient(h: string, args: string[], input?: string | Buffer): Promise<BytesResult> {
+  return runBytes(process.execPath, [OURS.dbclient, "-i", key, "-p", String(port), `${USER}@127.0.0.1`, ...args], { env: { HOME: h }, input });
 }
 
 beforeAll(async () => {
@@ -91,21 +68,21 @@ describe("tinysshd", () => {
   itAsRoot([...tools], "dbclient's defaults: the host key verified from known_hosts, a command's output and exit status", async () => {
     const h = home("known", [`[127.0.0.1]:${port} ${hostKeyLine}`]);
     const r = await dbclient(h, ["echo hello; echo oops >&2; exit 7"]);
-    expect(r.status, r.stderr).toBe(7);
-    expect(r.stdout).toBe("hello\n");
-    expect(r.stderr).toContain("oops\n");
-    expect(r.stderr).not.toMatch(/Caution|skipping/);
+    expect(r.status, r.err).toBe(7);
+    expect(r.out.toString()).toBe("hello\n");
+    expect(r.err).toContain("oops\n");
+    expect(r.err).not.toMatch(/Caution|skipping/);
   });
 
   itAsRoot([...tools], "3 MB through `cat` both ways intact, and an empty stdin ends the command", async () => {
     const h = home("bulk", [`[127.0.0.1]:${port} ${hostKeyLine}`]);
     const data = randomBytes(3_000_000);
     const r = await dbclient(h, ["cat"], data);
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.status, r.err).toBe(0);
     expect(r.out.equals(data)).toBe(true);
     const e = await dbclient(h, ["wc -c"]);
-    expect(e.status, e.stderr).toBe(0);
-    expect(e.stdout.trim()).toBe("0");
+    expect(e.status, e.err).toBe(0);
+    expect(e.out.toString().trim()).toBe("0");
   });
 
   itAsRoot([...tools], "-t on a terminal: the command runs on a pty with our TERM", async () => {
@@ -141,11 +118,10 @@ describe("tinysshd", () => {
 
   itAsRoot([...tools], "a different key in known_hosts for the host: refused before authentication, saying so", async () => {
     const other = opensshKeygen(join(work.dir, "other_hk"));
-    const otherLine = readFileSync(`${other}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ");
-    const h = home("mismatch", [`[127.0.0.1]:${port} ${otherLine}`]);
+    const h = home("mismatch", [`[127.0.0.1]:${port} ${publicKeyLine(`${other}.pub`)}`]);
     const r = await dbclient(h, ["echo should-not-run"]);
     expect(r.status).not.toBe(0);
-    expect(r.stdout).toBe("");
-    expect(r.stderr).toMatch(/host key mismatch/i);
+    expect(r.out.toString()).toBe("");
+    expect(r.err).toMatch(/host key mismatch/i);
   });
 });

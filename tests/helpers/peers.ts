@@ -34,18 +34,23 @@ export const PEERS = {
   script: "/usr/bin/script",
   cc: "/usr/bin/cc",
   escript: "/usr/bin/escript",
-  // A header, not a program: libssh-dev, for tests/helpers/libssh-client.c.
+  go: "/usr/bin/go",
+  // Sources, not programs (see SOURCE_PEERS): for tests/helpers/libssh-client.c and gossh-peer.go.
   "libssh.h": "/usr/include/libssh/libssh.h",
+  "x/crypto/ssh": "/usr/share/gocode/src/golang.org/x/crypto/ssh/client.go",
 } as const;
 
 export type PeerName = keyof typeof PEERS;
 
+/** The peers that are files a test builds against (libssh-dev, golang-golang-x-crypto-dev): readable, not executable. */
+const SOURCE_PEERS: ReadonlySet<PeerName> = new Set(["libssh.h", "x/crypto/ssh"]);
+
 export const IN_CI = process.env.CI === "true";
 
-/** The peer's path, or null if it is not installed (a program must be executable, a header readable). */
+/** The peer's path, or null if it is not installed (a program must be executable, a source readable). */
 export function peer(name: PeerName): string | null {
   try {
-    accessSync(PEERS[name], PEERS[name].endsWith(".h") ? constants.R_OK : constants.X_OK);
+    accessSync(PEERS[name], SOURCE_PEERS.has(name) ? constants.R_OK : constants.X_OK);
     return PEERS[name];
   } catch {
     return null;

@@ -1,10 +1,12 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { once } from "node:events";
 import type { Readable } from "node:stream";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll } from "vitest";
 import { PEERS } from "./peers.js";
@@ -264,12 +266,6 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Run a program to completion (bounded by `timeoutMs`, then killed). */
-/**
- * A child's exit status, once it has exited and its stdout and stderr have been read to the
- * end: "exit" can come before the last of its output has been read. A descendant that still
- * holds the pipes (a daemon that kept them) is not waited for beyond `drainMs`.
- */
 /**
  * End a child: SIGTERM, then SIGKILL if it is still there after `graceMs`; resolves on its exit.
  * The grace matters for OpenSSH 9.2's ssh: it checks its quit flag and then calls poll() without
@@ -285,6 +281,11 @@ export async function terminate(child: ChildProcess, graceMs = 5000): Promise<vo
   clearTimeout(timer);
 }
 
+/**
+ * A child's exit status, once it has exited and its stdout and stderr have been read to the
+ * end: "exit" can come before the last of its output has been read. A descendant that still
+ * holds the pipes (a daemon that kept them) is not waited for beyond `drainMs`.
+ */
 export async function exited(child: ChildProcess, drainMs = 2000): Promise<number | null> {
   const [status] = (await once(child, "exit")) as [number | null];
   const open = [child.stdout, child.stderr].filter((s): s is Readable => s !== null && !s.readableEnded && !s.destroyed);
@@ -299,6 +300,7 @@ export async function exited(child: ChildProcess, drainMs = 2000): Promise<numbe
   return status;
 }
 
+/** Run a program to completion (bounded by `timeoutMs`, then killed). */
 export async function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
   const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ["pipe", "pipe", "pipe"], cwd: opts.cwd });
   let stdout = "";
@@ -312,6 +314,80 @@ export async function run(cmd: string, args: string[], opts: { env?: NodeJS.Proc
   const status = await exited(child);
   clearTimeout(timer);
   return { status, stdout, stderr };
+}
+
+/** What a program run by runBytes printed, as bytes, and how it ended. */
+export interface BytesResult {
+  status: number | null;
+  out: Buffer;
+  err: string;
+}
+
+/** Run a program to completion with `input` (bytes) on its stdin; its stdout kept as bytes (bounded by `timeoutMs`, then killed). */
+export async function runBytes(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: Buffer | string; timeoutMs?: number } = {}): Promise<BytesResult> {
+  const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ["pipe", "pipe", "pipe"] });
+  const out: Buffer[] = [];
+  let err = "";
+  child.stdout.on("data", (d: Buffer) => out.push(d));
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  child.stdin.on("error", () => undefined);
+  child.stdin.end(opts.input ?? "");
+  const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
+  const status = await exited(child);
+  clearTimeout(timer);
+  return { status, out: Buffer.concat(out), err };
+}
+
+/**
+ * A TCP server on 127.0.0.1 that reads each connection to its end and answers with the SHA-256
+ * (hex) of what it read: the far end of a forwarded connection.
+ */
+export async function startHashSink(): Promise<{ port: number; close: () => void }> {
+  const server = net.createServer({ allowHalfOpen: true }, (sock) => {
+    const h = createHash("sha256");
+    sock.on("data", (d: Buffer) => h.update(d));
+    sock.on("end", () => sock.end(h.digest("hex")));
+    sock.on("error", () => undefined);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return { port: (server.address() as net.AddressInfo).port, close: () => server.close() };
+}
+
+/** A fresh HOME in `dir` (named `name`) whose ~/.ssh/known_hosts holds `lines`. */
+export function homeWithKnownHosts(dir: string, name: string, lines: string[]): string {
+  const h = join(dir, name);
+  mkdirSync(join(h, ".ssh"), { recursive: true, mode: 0o700 });
+  writeFileSync(join(h, ".ssh", "known_hosts"), lines.map((l) => `${l}\n`).join(""));
+  return h;
+}
+
+/** The "type base64" of an OpenSSH public key file, without its comment: a known_hosts entry's key. */
+export function publicKeyLine(pubPath: string): string {
+  return readFileSync(pubPath, "utf8").trim().split(" ").slice(0, 2).join(" ");
+}
+
+/** The first line a peer prints, parsed as JSON (a peer server's {"port":N}). */
+export async function firstJsonLine(child: ChildProcess): Promise<Record<string, unknown>> {
+  const lines = createInterface({ input: child.stdout! });
+  const [line] = (await once(lines, "line")) as [string];
+  lines.close();
+  return JSON.parse(line) as Record<string, unknown>;
+}
+
+/**
+ * Our dropbear with an Ed25519, an ECDSA and an RSA host key (made in `dir`), for a peer that
+ * is to check each: with the SHA256 fingerprint (as ssh-keygen -l prints it) of the key each
+ * host key algorithm shows.
+ */
+export async function startOurDropbearForEveryHostKey(dir: string): Promise<{ server: Server; fingerprints: Map<string, string> }> {
+  const { server, hostKeys } = await startOurDropbearWithHostKeys(dir, ["ed25519", "ecdsa", "rsa"]);
+  const fingerprints = new Map<string, string>();
+  for (const [i, algos] of [["ssh-ed25519"], ["ecdsa-sha2-nistp256"], ["rsa-sha2-256", "rsa-sha2-512"]].entries()) {
+    const fp = spawnSync(PEERS["ssh-keygen"], ["-l", "-f", `${hostKeys[i]!}.pub`], { encoding: "utf8" });
+    for (const a of algos) fingerprints.set(a, fp.stdout.split(" ")[1]!);
+  }
+  return { server, fingerprints };
 }
 
 /** Our dbclient, run by node. */

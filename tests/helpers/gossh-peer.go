@@ -1,0 +1,270 @@
+// Go's golang.org/x/crypto/ssh (Debian's golang-golang-x-crypto-dev) as a peer of ours, for
+// tests/interop-gossh.test.ts, built there in GOPATH mode against Debian's sources.
+//
+//	gossh-peer client PORT USER KEYFILE HOST_SHA256 MODE ARG
+//	  MODE exec: run ARG, this program's stdin to it, its stdout and stderr to ours; exit with
+//	  its status. MODE forward: a direct-tcpip channel to 127.0.0.1:ARG, stdin through it and
+//	  what comes back to stdout. The host key is taken only if its fingerprint is HOST_SHA256
+//	  ("SHA256:...", as ssh-keygen -l prints it). GOSSH_KEX, GOSSH_CIPHER, GOSSH_MAC and
+//	  GOSSH_HOSTKEY, when set, are the one algorithm of each kind offered. Prints what was
+//	  agreed to stderr first; exits 255 on an error.
+//
+//	gossh-peer server HOSTKEY AUTHORIZED_KEY
+//	  A server on 127.0.0.1 (a free port) taking only AUTHORIZED_KEY: commands run by /bin/sh
+//	  as this user, with their exit status; direct-tcpip to any 127.0.0.1 port. Prints
+//	  {"port":N}, then serves until its stdin closes.
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+)
+
+func die(what string, err error) {
+	fmt.Fprintf(os.Stderr, "gossh-peer: %s: %v\n", what, err)
+	os.Exit(255)
+}
+
+func main() {
+	if len(os.Args) >= 8 && os.Args[1] == "client" {
+		client(os.Args[2], os.Args[3], os.Args[4], os.Args[5], os.Args[6], os.Args[7])
+	} else if len(os.Args) == 4 && os.Args[1] == "server" {
+		server(os.Args[2], os.Args[3])
+	} else {
+		fmt.Fprintln(os.Stderr, "usage: gossh-peer client PORT USER KEYFILE HOST_SHA256 MODE ARG | server HOSTKEY AUTHORIZED_KEY")
+		os.Exit(255)
+	}
+}
+
+// one returns the environment variable's value as a one-element list, or nil when unset.
+func one(name string) []string {
+	if v := os.Getenv(name); v != "" {
+		return []string{v}
+	}
+	return nil
+}
+
+func client(port, user, keyfile, fingerprint, mode, arg string) {
+	pem, err := os.ReadFile(keyfile)
+	if err != nil {
+		die("key file", err)
+	}
+	signer, err := ssh.ParsePrivateKey(pem)
+	if err != nil {
+		die("key", err)
+	}
+	var agreed string
+	cfg := &ssh.ClientConfig{
+		User: user,
+		Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			if got := ssh.FingerprintSHA256(key); got != fingerprint {
+				return fmt.Errorf("host key %s is not %s", got, fingerprint)
+			}
+			agreed = key.Type()
+			return nil
+		},
+		HostKeyAlgorithms: one("GOSSH_HOSTKEY"),
+		Config: ssh.Config{
+			KeyExchanges: one("GOSSH_KEX"),
+			Ciphers:      one("GOSSH_CIPHER"),
+			MACs:         one("GOSSH_MAC"),
+		},
+	}
+	conn, err := ssh.Dial("tcp", net.JoinHostPort("127.0.0.1", port), cfg)
+	if err != nil {
+		die("connect", err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(os.Stderr, "gossh-peer: hostkey %s server %s\n", agreed, conn.ServerVersion())
+	switch mode {
+	case "exec":
+		sess, err := conn.NewSession()
+		if err != nil {
+			die("session", err)
+		}
+		sess.Stdin = os.Stdin
+		sess.Stdout = os.Stdout
+		sess.Stderr = os.Stderr
+		err = sess.Run(arg)
+		if exit, ok := err.(*ssh.ExitError); ok {
+			os.Exit(exit.ExitStatus())
+		} else if err != nil {
+			die("exec", err)
+		}
+	case "forward":
+		c, err := conn.Dial("tcp", net.JoinHostPort("127.0.0.1", arg))
+		if err != nil {
+			die("direct-tcpip", err)
+		}
+		go func() {
+			if _, err := io.Copy(c, os.Stdin); err != nil {
+				die("send", err)
+			}
+			c.(interface{ CloseWrite() error }).CloseWrite()
+		}()
+		if _, err := io.Copy(os.Stdout, c); err != nil {
+			die("receive", err)
+		}
+	default:
+		die("mode", fmt.Errorf("no mode %q", mode))
+	}
+}
+
+func server(hostkeyFile, authorizedFile string) {
+	pem, err := os.ReadFile(hostkeyFile)
+	if err != nil {
+		die("host key file", err)
+	}
+	hostkey, err := ssh.ParsePrivateKey(pem)
+	if err != nil {
+		die("host key", err)
+	}
+	line, err := os.ReadFile(authorizedFile)
+	if err != nil {
+		die("authorized key file", err)
+	}
+	allowed, _, _, _, err := ssh.ParseAuthorizedKey(line)
+	if err != nil {
+		die("authorized key", err)
+	}
+	cfg := &ssh.ServerConfig{
+		PublicKeyCallback: func(_ ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			if bytes.Equal(key.Marshal(), allowed.Marshal()) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("key not authorized")
+		},
+	}
+	cfg.AddHostKey(hostkey)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		die("listen", err)
+	}
+	fmt.Printf("{\"port\":%d}\n", ln.Addr().(*net.TCPAddr).Port)
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			die("accept", err)
+		}
+		go serve(c, cfg)
+	}
+}
+
+func serve(c net.Conn, cfg *ssh.ServerConfig) {
+	conn, chans, reqs, err := ssh.NewServerConn(c, cfg)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	go ssh.DiscardRequests(reqs)
+	for nc := range chans {
+		switch nc.ChannelType() {
+		case "session":
+			ch, creqs, err := nc.Accept()
+			if err != nil {
+				continue
+			}
+			go session(ch, creqs)
+		case "direct-tcpip":
+			go directTCPIP(nc)
+		default:
+			nc.Reject(ssh.UnknownChannelType, "unknown channel type")
+		}
+	}
+}
+
+// session serves one session channel: its exec request runs under /bin/sh.
+func session(ch ssh.Channel, reqs <-chan *ssh.Request) {
+	defer ch.Close()
+	for req := range reqs {
+		if req.Type != "exec" || len(req.Payload) < 4 {
+			req.Reply(false, nil)
+			continue
+		}
+		n := binary.BigEndian.Uint32(req.Payload)
+		if int(n) > len(req.Payload)-4 {
+			req.Reply(false, nil)
+			continue
+		}
+		cmd := exec.Command("/bin/sh", "-c", string(req.Payload[4:4+n]))
+		cmd.Stdout = ch
+		cmd.Stderr = ch.Stderr()
+		stdin, err := cmd.StdinPipe()
+		if err == nil {
+			err = cmd.Start()
+		}
+		if err != nil {
+			req.Reply(false, nil)
+			return
+		}
+		req.Reply(true, nil)
+		go func() {
+			io.Copy(stdin, ch)
+			stdin.Close()
+		}()
+		status := 0
+		if err := cmd.Wait(); err != nil {
+			status = 255
+			if exit, ok := err.(*exec.ExitError); ok {
+				status = exit.ExitCode()
+			}
+		}
+		ch.CloseWrite()
+		ch.SendRequest("exit-status", false, binary.BigEndian.AppendUint32(nil, uint32(status)))
+		return
+	}
+}
+
+// directTCPIP connects a direct-tcpip channel to its 127.0.0.1 target port.
+func directTCPIP(nc ssh.NewChannel) {
+	var target struct {
+		Host       string
+		Port       uint32
+		OriginHost string
+		OriginPort uint32
+	}
+	if err := ssh.Unmarshal(nc.ExtraData(), &target); err != nil || target.Host != "127.0.0.1" {
+		nc.Reject(ssh.Prohibited, "only 127.0.0.1")
+		return
+	}
+	tc, err := net.Dial("tcp", net.JoinHostPort(target.Host, strconv.Itoa(int(target.Port))))
+	if err != nil {
+		nc.Reject(ssh.ConnectionFailed, err.Error())
+		return
+	}
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		tc.Close()
+		return
+	}
+	go ssh.DiscardRequests(reqs)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		io.Copy(tc, ch)
+		tc.(*net.TCPConn).CloseWrite()
+		wg.Done()
+	}()
+	go func() {
+		io.Copy(ch, tc)
+		ch.CloseWrite()
+		wg.Done()
+	}()
+	wg.Wait()
+	ch.Close()
+	tc.Close()
+}

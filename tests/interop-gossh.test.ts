@@ -1,0 +1,161 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { createConnection } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { PEERS, itAsRoot } from "./helpers/peers.js";
+import {
+  OURS,
+  exited,
+  firstJsonLine,
+  freePort,
+  homeWithKnownHosts,
+  opensshKeygen,
+  publicKeyLine,
+  run,
+  runBytes,
+  scratch,
+  startHashSink,
+  startOurDropbearForEveryHostKey,
+  waitPort,
+  type BytesResult,
+  type Server,
+} from "./helpers/servers.js";
+import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
+
+// Go's golang.org/x/crypto/ssh (Debian's golang-golang-x-crypto-dev 0.4, built with Debian's Go
+// 1.19 from tests/helpers/gossh-peer.go), the SSH of many Go programs, both ways: its client
+// against our dropbear with each algorithm both have, commands, bulk data and a direct-tcpip
+// channel; its server under our dbclient, with a command and a -L connection.
+
+const USER = "dbtsgossh";
+const SOURCE = fileURLToPath(new URL("./helpers/gossh-peer.go", import.meta.url));
+const work = scratch("dbts-gossh-");
+const tools = ["go", "x/crypto/ssh", "ssh-keygen"] as const;
+const IS_ROOT = process.getuid?.() === 0;
+const peerBin = join(work.dir, "gossh-peer");
+let key = "";
+let ours: Server;
+/** Host key algorithm → our server's key fingerprint for it. */
+let fingerprints = new Map<string, string>();
+let sink: { port: number; close: () => void } | null = null;
+let goServer: ChildProcess | null = null;
+let goPort = 0;
+let goHostKey = "";
+
+/** The Go client against our server: MODE with ARG and `input`, under the GOSSH_* choices in `env`. */
+function goClient(mode: string, arg: string, o: { input?: Buffer; env?: Record<string, string> } = {}): Promise<BytesResult> {
+  // One host key type offered, so that the fingerprint expected is the one the server shows.
+  const env = { GOSSH_HOSTKEY: "ssh-ed25519", ...o.env };
+  return runBytes(peerBin, ["client", String(ours.port), USER, key, fingerprints.get(env.GOSSH_HOSTKEY)!, mode, arg], { env, input: o.input });
+}
+
+/** A HOME for our dbclient whose known_hosts holds the Go server's key. */
+const goHome = (): string => homeWithKnownHosts(work.dir, "home", [`[127.0.0.1]:${goPort} ${goHostKey}`]);
+
+const sha256 = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
+
+beforeAll(async () => {
+  if (!IS_ROOT) return;
+  // GOPATH mode against Debian's packaged sources: no module download.
+  const built = await run(PEERS.go, ["build", "-o", peerBin, SOURCE], {
+    env: { GO111MODULE: "off", GOPATH: "/usr/share/gocode", GOCACHE: join(work.dir, "gocache"), GOFLAGS: "" },
+    timeoutMs: 120_000,
+  });
+  if (built.status !== 0) throw new Error(`building gossh-peer: ${built.stderr}`);
+  const user = addTestUser(USER);
+  key = opensshKeygen(join(work.dir, "id_ed25519"), { comment: "gossh-client" });
+  authorizeKeys(user, `${key}.pub`);
+  ({ server: ours, fingerprints } = await startOurDropbearForEveryHostKey(work.dir));
+  sink = await startHashSink();
+  const hk = opensshKeygen(join(work.dir, "go_host_key"));
+  goHostKey = publicKeyLine(`${hk}.pub`);
+  goServer = spawn(peerBin, ["server", hk, `${key}.pub`], { stdio: ["pipe", "pipe", "inherit"] });
+  goPort = (await firstJsonLine(goServer)).port as number;
+}, 180_000);
+
+afterAll(async () => {
+  goServer?.stdin?.end();
+  if (goServer !== null) await exited(goServer);
+  sink?.close();
+  await ours?.stop();
+  if (IS_ROOT) removeTestUser(USER);
+  work.cleanup();
+}, 60_000);
+
+describe("Go's x/crypto/ssh client against our dropbear", () => {
+  itAsRoot([...tools], "every key exchange, cipher, MAC and host key type both have", async () => {
+    // x/crypto 0.4 has neither hmac-sha2-512 nor diffie-hellman-group16-sha512.
+    const cases: Record<string, string>[] = [
+      ...["curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256", "ecdh-sha2-nistp384", "ecdh-sha2-nistp521", "diffie-hellman-group14-sha256"].map((k) => ({ GOSSH_KEX: k })),
+      ...["chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com", "aes128-ctr", "aes256-ctr"].map((c) => ({ GOSSH_CIPHER: c })),
+      ...["hmac-sha2-256", "hmac-sha2-256-etm@openssh.com"].map((m) => ({ GOSSH_CIPHER: "aes128-ctr", GOSSH_MAC: m })),
+      ...["ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-256", "rsa-sha2-512"].map((h) => ({ GOSSH_HOSTKEY: h })),
+    ];
+    for (const env of cases) {
+      const r = await goClient("exec", "echo ok", { env });
+      expect(r.status, `${JSON.stringify(env)}: ${r.err}`).toBe(0);
+      expect(r.out.toString()).toBe("ok\n");
+    }
+  }, 120_000);
+
+  itAsRoot([...tools], "a command's stdout, stderr and exit status; 3 MB through `cat` both ways intact", async () => {
+    const r = await goClient("exec", "cat; echo err >&2; exit 42", { input: Buffer.from("some input\n") });
+    expect(r.status, r.err).toBe(42);
+    expect(r.out.toString()).toBe("some input\n");
+    expect(r.err).toContain("err\n");
+    const data = randomBytes(3_000_000);
+    const b = await goClient("exec", "cat", { input: data });
+    expect(b.status, b.err).toBe(0);
+    expect(b.out.equals(data)).toBe(true);
+  });
+
+  itAsRoot([...tools], "a direct-tcpip channel carries 2 MB to a local port, and the answer back", async () => {
+    const data = randomBytes(2_000_000);
+    const r = await goClient("forward", String(sink!.port), { input: data });
+    expect(r.status, r.err).toBe(0);
+    expect(r.out.toString()).toBe(sha256(data));
+  });
+});
+
+describe("our dbclient against Go's x/crypto/ssh server", () => {
+  itAsRoot([...tools], "the host key verified from known_hosts; a command's streams and status; 3 MB both ways", async () => {
+    const home = goHome();
+    const args = ["-i", key, "-p", String(goPort), `${USER}@127.0.0.1`];
+    const r = await runBytes(process.execPath, [OURS.dbclient, ...args, "cat; echo err >&2; exit 7"], { env: { HOME: home }, input: "some input\n" });
+    expect(r.status, r.err).toBe(7);
+    expect(r.out.toString()).toBe("some input\n");
+    expect(r.err).toContain("err\n");
+    expect(r.err).not.toMatch(/Caution|skipping/);
+    const data = randomBytes(3_000_000);
+    const b = await runBytes(process.execPath, [OURS.dbclient, ...args, "cat"], { env: { HOME: home }, input: data });
+    expect(b.status, b.err).toBe(0);
+    expect(b.out.equals(data)).toBe(true);
+  });
+
+  itAsRoot([...tools], "-L: 2 MB through a forwarded connection to a local port, and the answer back", async () => {
+    const lport = await freePort();
+    const child = spawn(process.execPath, [OURS.dbclient, "-N", "-i", key, "-p", String(goPort), "-L", `127.0.0.1:${lport}:127.0.0.1:${sink!.port}`, `${USER}@127.0.0.1`], {
+      env: { ...process.env, HOME: goHome() },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    try {
+      await waitPort(lport, child, () => err);
+      const data = randomBytes(2_000_000);
+      const sock = createConnection({ port: lport, host: "127.0.0.1", allowHalfOpen: true });
+      await once(sock, "connect");
+      let reply = "";
+      sock.on("data", (d: Buffer) => (reply += d.toString()));
+      sock.end(data);
+      await once(sock, "end");
+      expect(reply, err).toBe(sha256(data));
+    } finally {
+      child.kill("SIGTERM");
+      await exited(child);
+    }
+  });
+});
