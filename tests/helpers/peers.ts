@@ -35,15 +35,18 @@ export const PEERS = {
   cc: "/usr/bin/cc",
   escript: "/usr/bin/escript",
   go: "/usr/bin/go",
-  // Sources, not programs (see SOURCE_PEERS): for tests/helpers/libssh-client.c and gossh-peer.go.
+  java: "/usr/bin/java",
+  javac: "/usr/bin/javac",
+  // Sources, not programs (see SOURCE_PEERS): for tests/helpers/libssh-client.c, gossh-peer.go and JschPeer.java.
   "libssh.h": "/usr/include/libssh/libssh.h",
   "x/crypto/ssh": "/usr/share/gocode/src/golang.org/x/crypto/ssh/client.go",
+  "jsch.jar": "/usr/share/java/jsch.jar",
 } as const;
 
 export type PeerName = keyof typeof PEERS;
 
-/** The peers that are files a test builds against (libssh-dev, golang-golang-x-crypto-dev): readable, not executable. */
-const SOURCE_PEERS: ReadonlySet<PeerName> = new Set(["libssh.h", "x/crypto/ssh"]);
+/** The peers that are files a test builds against (libssh-dev, golang-golang-x-crypto-dev, libjsch-java): readable, not executable. */
+const SOURCE_PEERS: ReadonlySet<PeerName> = new Set(["libssh.h", "x/crypto/ssh", "jsch.jar"]);
 
 export const IN_CI = process.env.CI === "true";
 

@@ -1,0 +1,85 @@
+import { randomBytes } from "node:crypto";
+import { chownSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { PEERS, itAsRoot } from "./helpers/peers.js";
+import { publicKeyLine, run, runBytes, scratch, startOurDropbearWithHostKeys, type BytesResult, type Server } from "./helpers/servers.js";
+import { addTestUser, removeTestUser } from "./helpers/users.js";
+
+// JSch (Debian's libjsch-java, 0.1.5x), the Java SSH client of Ant's scp and sshexec, older
+// Jenkins and Eclipse, against our dropbear: tests/helpers/JschPeer.java, compiled here. It is
+// of 2018: ECDH key exchange, AES-CTR with HMAC-SHA2-256, ECDSA host keys (it checks RSA host
+// keys only with SHA-1 signatures, which Dropbear 2026.94 does not make) and a password.
+
+const USER = "dbtsjsch";
+const PASSWORD = "jsch-interop-pw-4";
+const SOURCE = fileURLToPath(new URL("./helpers/JschPeer.java", import.meta.url));
+const work = scratch("dbts-jsch-");
+const tools = ["javac", "java", "jsch.jar"] as const;
+const IS_ROOT = process.getuid?.() === 0;
+const classes = join(work.dir, "classes");
+const knownHosts = join(work.dir, "known_hosts");
+const user = { home: "", uid: 0, gid: 0 };
+let ours: Server;
+
+/** JschPeer against our server: MODE with ARG and `input`, under the JSCH_* choices in `env`. */
+function jsch(mode: string, arg: string, o: { input?: Buffer | string; env?: Record<string, string> } = {}): Promise<BytesResult> {
+  return runBytes(PEERS.java, ["-cp", `${PEERS["jsch.jar"]}:${classes}`, "JschPeer", String(ours.port), USER, knownHosts, mode, arg], {
+    env: { JSCH_PASSWORD: PASSWORD, ...o.env },
+    input: o.input,
+  });
+}
+
+beforeAll(async () => {
+  if (!IS_ROOT) return;
+  const built = await run(PEERS.javac, ["-d", classes, "-cp", PEERS["jsch.jar"], SOURCE], { timeoutMs: 120_000 });
+  if (built.status !== 0) throw new Error(`building JschPeer: ${built.stderr}`);
+  ({ home: user.home, uid: user.uid, gid: user.gid } = addTestUser(USER, { password: PASSWORD }));
+  const started = await startOurDropbearWithHostKeys(work.dir, ["ecdsa"]);
+  ours = started.server;
+  writeFileSync(knownHosts, `[127.0.0.1]:${ours.port} ${publicKeyLine(`${started.hostKeys[0]!}.pub`)}\n`);
+}, 180_000);
+
+afterAll(async () => {
+  await ours?.stop();
+  if (IS_ROOT) removeTestUser(USER);
+  work.cleanup();
+}, 60_000);
+
+describe("JSch against our dropbear", () => {
+  itAsRoot([...tools], "each ECDH key exchange and each cipher and MAC both have, with the host key checked and a password", async () => {
+    const cases: Record<string, string>[] = [
+      ...["ecdh-sha2-nistp256", "ecdh-sha2-nistp384", "ecdh-sha2-nistp521"].map((k) => ({ JSCH_KEX: k })),
+      ...["aes128-ctr", "aes256-ctr"].map((c) => ({ JSCH_CIPHER: c, JSCH_MAC: "hmac-sha2-256" })),
+    ];
+    for (const env of cases) {
+      const r = await jsch("exec", "echo ok", { env });
+      expect(r.status, `${JSON.stringify(env)}: ${r.err}`).toBe(0);
+      expect(r.out.toString()).toBe("ok\n");
+    }
+  }, 120_000);
+
+  itAsRoot([...tools], "a command's stdout, stderr and exit status; 3 MB through `cat` both ways intact", async () => {
+    const r = await jsch("exec", "cat; echo err >&2; exit 42", { input: "some input\n" });
+    expect(r.status, r.err).toBe(42);
+    expect(r.out.toString()).toBe("some input\n");
+    expect(r.err).toContain("err\n");
+    const data = randomBytes(3_000_000);
+    const b = await jsch("exec", "cat", { input: data });
+    expect(b.status, b.err).toBe(0);
+    expect(b.out.equals(data)).toBe(true);
+  });
+
+  itAsRoot([...tools], "SFTP: 3 MB up and back down intact", async () => {
+    const data = randomBytes(3_000_000);
+    const path = join(user.home, "jsch.bin");
+    const up = await jsch("sftp-put", path, { input: data });
+    expect(up.status, up.err).toBe(0);
+    expect(readFileSync(path).equals(data)).toBe(true);
+    chownSync(path, user.uid, user.gid);
+    const down = await jsch("sftp-get", path);
+    expect(down.status, down.err).toBe(0);
+    expect(down.out.equals(data)).toBe(true);
+  });
+});
