@@ -1,39 +1,57 @@
+import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { chownSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { opensshKeygen, run, runBytes, scratch, startHashSink, startOurDropbearForEveryHostKey, type BytesResult, type Server } from "./helpers/servers.js";
+import {
+  OURS,
+  exited,
+  firstJsonLine,
+  homeWithKnownHosts,
+  opensshKeygen,
+  publicKeyLine,
+  run,
+  runBytes,
+  scratch,
+  startHashSink,
+  startOurDropbearForEveryHostKey,
+  type BytesResult,
+  type Server,
+} from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // libssh (Debian's libssh-4 0.10, the C library behind KDE's and GNOME's remote tools, libvirt's
-// and many appliances' SSH) as a client of our dropbear: tests/helpers/libssh-client.c, built
-// here with the system's C compiler. Each key exchange, cipher, MAC and host key type both
-// sides have, a command's streams and status, bulk data both ways, a direct-tcpip channel and
-// an SFTP read.
+// and many appliances' SSH) both ways: tests/helpers/libssh-peer.c, built here with the system's
+// C compiler. Its client against our dropbear (each key exchange, cipher, MAC and host key type
+// both sides have, a command's streams and status, bulk data both ways, a direct-tcpip channel
+// and an SFTP read); its server under our dbclient (a command, bulk data both ways).
 
 const USER = "dbtslibssh";
-const SOURCE = fileURLToPath(new URL("./helpers/libssh-client.c", import.meta.url));
+const SOURCE = fileURLToPath(new URL("./helpers/libssh-peer.c", import.meta.url));
 const work = scratch("dbts-libssh-");
 const tools = ["cc", "libssh.h", "ssh-keygen"] as const;
 const user = { home: "", uid: 0, gid: 0 };
-const client = join(work.dir, "libssh-client");
+const peerBin = join(work.dir, "libssh-peer");
 let key = "";
 let ours: Server;
 /** Host key algorithm → the SHA256 fingerprint of our server's key for it. */
 let fingerprints = new Map<string, string>();
 let sink: { port: number; close: () => void } | null = null;
+let libsshServer: ChildProcess | null = null;
+let libsshPort = 0;
+let libsshHostKey = "";
 
-/** One libssh-client run against our server, the host key of `hostkey` expected. */
+/** libssh's client against our server, the host key of `hostkey` expected. */
 function libssh(mode: string, arg: string, o: { input?: Buffer; env?: Record<string, string>; hostkey?: string } = {}): Promise<BytesResult> {
   const hostkey = o.hostkey ?? "ssh-ed25519";
-  return runBytes(client, [String(ours.port), USER, key, fingerprints.get(hostkey)!, mode, arg], { env: { LIBSSH_HOSTKEYS: hostkey, ...o.env }, input: o.input });
+  return runBytes(peerBin, ["client", String(ours.port), USER, key, fingerprints.get(hostkey)!, mode, arg], { env: { LIBSSH_HOSTKEYS: hostkey, ...o.env }, input: o.input });
 }
 
-/** What libssh-client says was agreed. */
+/** What libssh-peer's client says was agreed. */
 function agreed(err: string): { kex: string; cipher: string; hostkey: string } {
-  const m = /libssh-client: kex (\S+) cipher (\S+) hostkey (\S+)/.exec(err);
+  const m = /libssh-peer: kex (\S+) cipher (\S+) hostkey (\S+)/.exec(err);
   return { kex: m?.[1] ?? "", cipher: m?.[2] ?? "", hostkey: m?.[3] ?? "" };
 }
 
@@ -41,16 +59,22 @@ const sha256 = (b: Buffer): string => createHash("sha256").update(b).digest("hex
 
 beforeAll(async () => {
   if (process.getuid?.() !== 0) return;
-  const cc = await run(PEERS.cc, ["-O1", "-Wall", "-Werror", "-o", client, SOURCE, "-lssh"]);
-  if (cc.status !== 0) throw new Error(`building libssh-client: ${cc.stderr}`);
+  const cc = await run(PEERS.cc, ["-O1", "-Wall", "-Werror", "-o", peerBin, SOURCE, "-lssh"]);
+  if (cc.status !== 0) throw new Error(`building libssh-peer: ${cc.stderr}`);
   ({ home: user.home, uid: user.uid, gid: user.gid } = addTestUser(USER));
   key = opensshKeygen(join(work.dir, "id_ed25519"), { comment: "libssh-client" });
   authorizeKeys(user, `${key}.pub`);
   ({ server: ours, fingerprints } = await startOurDropbearForEveryHostKey(work.dir));
   sink = await startHashSink();
+  const hk = opensshKeygen(join(work.dir, "libssh_host_key"));
+  libsshHostKey = publicKeyLine(`${hk}.pub`);
+  libsshServer = spawn(peerBin, ["server", hk, `${key}.pub`], { stdio: ["pipe", "pipe", "inherit"] });
+  libsshPort = (await firstJsonLine(libsshServer)).port as number;
 }, 60_000);
 
 afterAll(async () => {
+  libsshServer?.stdin?.end();
+  if (libsshServer !== null) await exited(libsshServer);
   sink?.close();
   await ours?.stop();
   if (process.getuid?.() === 0) removeTestUser(USER);
@@ -121,5 +145,28 @@ describe("libssh's client against our dropbear", () => {
     const r = await libssh("sftp-get", file);
     expect(r.status, r.err).toBe(0);
     expect(r.out.equals(data)).toBe(true);
+  });
+});
+
+describe("our dbclient against libssh's server", () => {
+  itAsRoot([...tools], "the host key verified from known_hosts; a command's streams and status; 3 MB up and 3 MB down", async () => {
+    const home = homeWithKnownHosts(work.dir, "home", [`[127.0.0.1]:${libsshPort} ${libsshHostKey}`]);
+    const dbclient = (command: string, input?: Buffer | string): Promise<BytesResult> =>
+      runBytes(process.execPath, [OURS.dbclient, "-i", key, "-p", String(libsshPort), `${USER}@127.0.0.1`, command], { env: { HOME: home }, input });
+    const r = await dbclient("cat; echo err >&2; exit 7", "some input\n");
+    expect(r.status, r.err).toBe(7);
+    expect(r.out.toString()).toBe("some input\n");
+    expect(r.err).toContain("err\n");
+    expect(r.err).not.toMatch(/Caution|skipping/);
+    const up = randomBytes(3_000_000);
+    const u = await dbclient("sha256sum", up);
+    expect(u.status, u.err).toBe(0);
+    expect(u.out.toString().split(" ")[0]).toBe(sha256(up));
+    const down = randomBytes(3_000_000);
+    const file = join(work.dir, "down.bin");
+    writeFileSync(file, down);
+    const d = await dbclient(`cat ${file}`);
+    expect(d.status, d.err).toBe(0);
+    expect(d.out.equals(down)).toBe(true);
   });
 });
