@@ -4,6 +4,7 @@ import { chownSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect } from "vitest";
+import { expectCommandStreams, type RunCommand } from "./helpers/interop.js";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
 import {
   OURS,
@@ -149,24 +150,11 @@ describe("libssh's client against our dropbear", () => {
 });
 
 describe("our dbclient against libssh's server", () => {
-  itAsRoot([...tools], "the host key verified from known_hosts; a command's streams and status; 3 MB up and 3 MB down", async () => {
+  itAsRoot([...tools], "the host key verified from known_hosts; a command's streams and status; 3 MB both ways", async () => {
     const home = homeWithKnownHosts(work.dir, "home", [`[127.0.0.1]:${libsshPort} ${libsshHostKey}`]);
-    const dbclient = (command: string, input?: Buffer | string): Promise<BytesResult> =>
+    const dbclient: RunCommand = (command, input) =>
       runBytes(process.execPath, [OURS.dbclient, "-i", key, "-p", String(libsshPort), `${USER}@127.0.0.1`, command], { env: { HOME: home }, input });
-    const r = await dbclient("cat; echo err >&2; exit 7", "some input\n");
-    expect(r.status, r.err).toBe(7);
-    expect(r.out.toString()).toBe("some input\n");
-    expect(r.err).toContain("err\n");
-    expect(r.err).not.toMatch(/Caution|skipping/);
-    const up = randomBytes(3_000_000);
-    const u = await dbclient("sha256sum", up);
-    expect(u.status, u.err).toBe(0);
-    expect(u.out.toString().split(" ")[0]).toBe(sha256(up));
-    const down = randomBytes(3_000_000);
-    const file = join(work.dir, "down.bin");
-    writeFileSync(file, down);
-    const d = await dbclient(`cat ${file}`);
-    expect(d.status, d.err).toBe(0);
-    expect(d.out.equals(down)).toBe(true);
+    expect((await dbclient("true")).err).not.toMatch(/Caution|skipping/);
+    await expectCommandStreams(dbclient);
   });
 });

@@ -18,6 +18,7 @@
  *     {"port":N}, then serves until its stdin closes.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <libssh/libssh.h>
 #include <libssh/server.h>
@@ -145,16 +146,6 @@ static int client(char **argv) {
 	return status;
 }
 
-/* Write all of buf to fd (a blocking pipe). */
-static void write_all(int fd, const char *buf, size_t len) {
-	while (len > 0) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0) return;
-		buf += w;
-		len -= (size_t)w;
-	}
-}
-
 /* The next message, or exit: the client went away. */
 static ssh_message next_message(ssh_session s) {
 	ssh_message m = ssh_message_get(s);
@@ -206,6 +197,7 @@ static int serve(ssh_session s, ssh_key authorized) {
 	pid_t pid = fork();
 	if (pid < 0) die(NULL, "fork");
 	if (pid == 0) {
+		signal(SIGPIPE, SIG_DFL);
 		dup2(in[0], 0);
 		dup2(out[1], 1);
 		dup2(err[1], 2);
@@ -218,12 +210,16 @@ static int serve(ssh_session s, ssh_key authorized) {
 	close(in[0]);
 	close(out[1]);
 	close(err[1]);
-	/* The command's output to the channel, the channel's data to its stdin, until its output ends. */
-	char buf[32768];
+	/* The command's stdin is written without blocking: a command that writes as it reads (cat)
+	 * must have its output taken meanwhile. The channel is read only once what it gave last has
+	 * gone to the command, so a slow command holds the client back through the window. */
+	fcntl(in[1], F_SETFL, O_NONBLOCK);
+	char buf[32768], pend[32768];
+	size_t pend_off = 0, pend_len = 0;
 	int outs[2] = {out[0], err[0]};
 	while (outs[0] >= 0 || outs[1] >= 0) {
-		struct pollfd p[3] = {{outs[0], POLLIN, 0}, {outs[1], POLLIN, 0}, {ssh_get_fd(s), POLLIN, 0}};
-		poll(p, 3, 10);
+		struct pollfd p[4] = {{outs[0], POLLIN, 0}, {outs[1], POLLIN, 0}, {ssh_get_fd(s), POLLIN, 0}, {pend_len > 0 ? in[1] : -1, POLLOUT, 0}};
+		poll(p, 4, 10);
 		for (int i = 0; i < 2; i++) {
 			if (outs[i] < 0 || p[i].revents == 0) continue;
 			ssize_t n = read(outs[i], buf, sizeof buf);
@@ -234,12 +230,29 @@ static int serve(ssh_session s, ssh_key authorized) {
 				die(s, "channel write");
 			}
 		}
-		/* libssh may hold data already read from the socket: asked every turn. */
-		int n;
-		while (in[1] >= 0 && (n = ssh_channel_read_nonblocking(ch, buf, sizeof buf, 0)) > 0) write_all(in[1], buf, (size_t)n);
-		if (in[1] >= 0 && (ssh_channel_is_eof(ch) || ssh_channel_is_closed(ch))) {
-			close(in[1]);
-			in[1] = -1;
+		if (in[1] < 0) continue;
+		if (pend_len == 0) {
+			/* libssh may hold data already read from the socket: asked every turn. */
+			int n = ssh_channel_read_nonblocking(ch, pend, sizeof pend, 0);
+			if (n > 0) {
+				pend_off = 0;
+				pend_len = (size_t)n;
+			} else if (ssh_channel_is_eof(ch) || ssh_channel_is_closed(ch)) {
+				close(in[1]);
+				in[1] = -1;
+				continue;
+			}
+		}
+		if (pend_len > 0) {
+			ssize_t w = write(in[1], pend + pend_off, pend_len);
+			if (w > 0) {
+				pend_off += (size_t)w;
+				pend_len -= (size_t)w;
+			} else if (w < 0 && errno != EAGAIN) {
+				/* The command stopped reading: the rest of its input is dropped. */
+				close(in[1]);
+				in[1] = -1;
+			}
 		}
 	}
 	int status = 0;
@@ -290,6 +303,8 @@ static int server(char **argv) {
 		pid_t pid = fork();
 		if (pid == 0) {
 			signal(SIGCHLD, SIG_DFL);
+			/* A command that exits without reading all its input is no error of ours. */
+			signal(SIGPIPE, SIG_IGN);
 			_exit(serve(s, authorized));
 		}
 		ssh_free(s);

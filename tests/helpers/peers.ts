@@ -37,7 +37,7 @@ export const PEERS = {
   go: "/usr/bin/go",
   java: "/usr/bin/java",
   javac: "/usr/bin/javac",
-  // Sources, not programs (see SOURCE_PEERS): for tests/helpers/libssh-client.c, gossh-peer.go and JschPeer.java.
+  // Sources, not programs (see SOURCE_PEERS): for tests/helpers/libssh-peer.c, gossh-peer.go and JschPeer.java.
   "libssh.h": "/usr/include/libssh/libssh.h",
   "x/crypto/ssh": "/usr/share/gocode/src/golang.org/x/crypto/ssh/client.go",
   "jsch.jar": "/usr/share/java/jsch.jar",

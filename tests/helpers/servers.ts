@@ -302,18 +302,8 @@ export async function exited(child: ChildProcess, drainMs = 2000): Promise<numbe
 
 /** Run a program to completion (bounded by `timeoutMs`, then killed). */
 export async function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
-  const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ["pipe", "pipe", "pipe"], cwd: opts.cwd });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  // A program that exits without reading its input (EPIPE) is not the caller's error.
-  child.stdin.on("error", () => undefined);
-  child.stdin.end(opts.input ?? "");
-  const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
-  const status = await exited(child);
-  clearTimeout(timer);
-  return { status, stdout, stderr };
+  const r = await runBytes(cmd, args, opts);
+  return { status: r.status, stdout: r.out.toString(), stderr: r.err };
 }
 
 /** What a program run by runBytes printed, as bytes, and how it ended. */
@@ -324,12 +314,13 @@ export interface BytesResult {
 }
 
 /** Run a program to completion with `input` (bytes) on its stdin; its stdout kept as bytes (bounded by `timeoutMs`, then killed). */
-export async function runBytes(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: Buffer | string; timeoutMs?: number } = {}): Promise<BytesResult> {
-  const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ["pipe", "pipe", "pipe"] });
+export async function runBytes(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: Buffer | string; timeoutMs?: number; cwd?: string } = {}): Promise<BytesResult> {
+  const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ["pipe", "pipe", "pipe"], cwd: opts.cwd });
   const out: Buffer[] = [];
   let err = "";
   child.stdout.on("data", (d: Buffer) => out.push(d));
   child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  // A program that exits without reading its input (EPIPE) is not the caller's error.
   child.stdin.on("error", () => undefined);
   child.stdin.end(opts.input ?? "");
   const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
