@@ -28,8 +28,8 @@ import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Go's golang.org/x/crypto/ssh (Debian's golang-golang-x-crypto-dev 0.4, built with Debian's Go
 // 1.19 from tests/helpers/gossh-peer.go), the SSH of many Go programs, both ways: its client
-// against our dropbear with each algorithm both have, commands, bulk data and a direct-tcpip
-// channel; its server under our dbclient, with a command and a -L connection.
+// against our dropbear with each algorithm both have, commands, bulk data, a direct-tcpip
+// channel and a tcpip-forward; its server under our dbclient, with commands, -L and -R.
 
 const USER = "dbtsgossh";
 const SOURCE = fileURLToPath(new URL("./helpers/gossh-peer.go", import.meta.url));
@@ -112,6 +112,28 @@ describe("Go's x/crypto/ssh client against our dropbear", () => {
     expect(r.status, r.err).toBe(0);
     expect(r.out.toString()).toBe(sha256(data));
   });
+
+  itAsRoot([...tools], "a tcpip-forward for port 0: our server binds a port, answers with it, and forwards a connection there (1 MB echoed)", async () => {
+    const listener = spawn(peerBin, ["client", String(ours.port), USER, key, fingerprints.get("ssh-ed25519")!, "listen", "0"], {
+      env: { ...process.env, GOSSH_HOSTKEY: "ssh-ed25519" },
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    try {
+      const port = (await firstJsonLine(listener)).port as number;
+      expect(port).toBeGreaterThan(0);
+      const data = randomBytes(1_000_000);
+      const sock = createConnection({ port, host: "127.0.0.1", allowHalfOpen: true });
+      await once(sock, "connect");
+      const back: Buffer[] = [];
+      sock.on("data", (d: Buffer) => back.push(d));
+      sock.end(data);
+      await once(sock, "end");
+      expect(Buffer.concat(back).equals(data)).toBe(true);
+    } finally {
+      listener.stdin!.end();
+      await exited(listener);
+    }
+  });
 });
 
 describe("our dbclient against Go's x/crypto/ssh server", () => {
@@ -123,27 +145,32 @@ describe("our dbclient against Go's x/crypto/ssh server", () => {
     await expectCommandStreams(dbclient);
   });
 
-  itAsRoot([...tools], "-L: 2 MB through a forwarded connection to a local port, and the answer back", async () => {
-    const lport = await freePort();
-    const child = spawn(process.execPath, [OURS.dbclient, "-N", "-i", key, "-p", String(goPort), "-L", `127.0.0.1:${lport}:127.0.0.1:${sink!.port}`, `${USER}@127.0.0.1`], {
-      env: { ...process.env, HOME: goHome() },
-      stdio: ["ignore", "ignore", "pipe"],
+  for (const [flag, what] of [
+    ["-L", "a local port, to a port on the server's side"],
+    ["-R", "a port the server listens on, to a local port"],
+  ] as const) {
+    itAsRoot([...tools], `${flag}: 2 MB through ${what}, and the answer back`, async () => {
+      const port = await freePort();
+      const child = spawn(process.execPath, [OURS.dbclient, "-N", "-i", key, "-p", String(goPort), flag, `127.0.0.1:${port}:127.0.0.1:${sink!.port}`, `${USER}@127.0.0.1`], {
+        env: { ...process.env, HOME: goHome() },
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      let err = "";
+      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      try {
+        await waitPort(port, child, () => err);
+        const data = randomBytes(2_000_000);
+        const sock = createConnection({ port, host: "127.0.0.1", allowHalfOpen: true });
+        await once(sock, "connect");
+        let reply = "";
+        sock.on("data", (d: Buffer) => (reply += d.toString()));
+        sock.end(data);
+        await once(sock, "end");
+        expect(reply, err).toBe(sha256(data));
+      } finally {
+        child.kill("SIGTERM");
+        await exited(child);
+      }
     });
-    let err = "";
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    try {
-      await waitPort(lport, child, () => err);
-      const data = randomBytes(2_000_000);
-      const sock = createConnection({ port: lport, host: "127.0.0.1", allowHalfOpen: true });
-      await once(sock, "connect");
-      let reply = "";
-      sock.on("data", (d: Buffer) => (reply += d.toString()));
-      sock.end(data);
-      await once(sock, "end");
-      expect(reply, err).toBe(sha256(data));
-    } finally {
-      child.kill("SIGTERM");
-      await exited(child);
-    }
-  });
+  }
 });

@@ -4,14 +4,17 @@
 //	gossh-peer client PORT USER KEYFILE HOST_SHA256 MODE ARG
 //	  MODE exec: run ARG, this program's stdin to it, its stdout and stderr to ours; exit with
 //	  its status. MODE forward: a direct-tcpip channel to 127.0.0.1:ARG, stdin through it and
-//	  what comes back to stdout. The host key is taken only if its fingerprint is HOST_SHA256
+//	  what comes back to stdout. MODE listen: a tcpip-forward request for 127.0.0.1:ARG (0: the
+//	  server picks), the port bound printed as {"port":N}; each connection the server forwards
+//	  is echoed back to it, until stdin closes. The host key is taken only if its fingerprint is HOST_SHA256
 //	  ("SHA256:...", as ssh-keygen -l prints it). GOSSH_KEX, GOSSH_CIPHER, GOSSH_MAC and
 //	  GOSSH_HOSTKEY, when set, are the one algorithm of each kind offered. Prints what was
 //	  agreed to stderr first; exits 255 on an error.
 //
 //	gossh-peer server HOSTKEY AUTHORIZED_KEY
 //	  A server on 127.0.0.1 (a free port) taking only AUTHORIZED_KEY: commands run by /bin/sh
-//	  as this user, with their exit status; direct-tcpip to any 127.0.0.1 port. Prints
+//	  as this user, with their exit status; direct-tcpip to any 127.0.0.1 port, tcpip-forward
+//	  on 127.0.0.1. Prints
 //	  {"port":N}, then serves until its stdin closes.
 package main
 
@@ -115,6 +118,26 @@ func client(port, user, keyfile, fingerprint, mode, arg string) {
 		if _, err := io.Copy(os.Stdout, c); err != nil {
 			die("receive", err)
 		}
+	case "listen":
+		ln, err := conn.Listen("tcp", net.JoinHostPort("127.0.0.1", arg))
+		if err != nil {
+			die("tcpip-forward", err)
+		}
+		fmt.Printf("{\"port\":%d}\n", ln.Addr().(*net.TCPAddr).Port)
+		go func() {
+			io.Copy(io.Discard, os.Stdin)
+			os.Exit(0)
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				die("accept", err)
+			}
+			go func() {
+				io.Copy(c, c)
+				c.Close()
+			}()
+		}
 	default:
 		die("mode", fmt.Errorf("no mode %q", mode))
 	}
@@ -170,7 +193,7 @@ func serve(c net.Conn, cfg *ssh.ServerConfig) {
 		return
 	}
 	defer conn.Close()
-	go ssh.DiscardRequests(reqs)
+	go globalRequests(conn, reqs)
 	for nc := range chans {
 		switch nc.ChannelType() {
 		case "session":
@@ -229,6 +252,77 @@ func session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	}
 }
 
+// globalRequests serves tcpip-forward for 127.0.0.1 (port 0: one is picked and sent back): each
+// connection there becomes a forwarded-tcpip channel. Anything else is refused.
+func globalRequests(conn *ssh.ServerConn, reqs <-chan *ssh.Request) {
+	for req := range reqs {
+		var fwd struct {
+			Addr string
+			Port uint32
+		}
+		if req.Type != "tcpip-forward" || ssh.Unmarshal(req.Payload, &fwd) != nil || fwd.Addr != "127.0.0.1" {
+			req.Reply(false, nil)
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(fwd.Addr, strconv.Itoa(int(fwd.Port))))
+		if err != nil {
+			req.Reply(false, nil)
+			continue
+		}
+		port := uint32(ln.Addr().(*net.TCPAddr).Port)
+		if fwd.Port == 0 {
+			req.Reply(true, binary.BigEndian.AppendUint32(nil, port))
+		} else {
+			req.Reply(true, nil)
+		}
+		go func() {
+			defer ln.Close()
+			go func() {
+				conn.Wait()
+				ln.Close()
+			}()
+			for {
+				tc, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				origin := tc.RemoteAddr().(*net.TCPAddr)
+				ch, creqs, err := conn.OpenChannel("forwarded-tcpip", ssh.Marshal(struct {
+					Addr       string
+					Port       uint32
+					OriginAddr string
+					OriginPort uint32
+				}{fwd.Addr, port, origin.IP.String(), uint32(origin.Port)}))
+				if err != nil {
+					tc.Close()
+					continue
+				}
+				go ssh.DiscardRequests(creqs)
+				go splice(ch, tc.(*net.TCPConn))
+			}
+		}()
+	}
+}
+
+// splice copies between a channel and a TCP connection both ways, each direction's end passed on.
+func splice(ch ssh.Channel, tc *net.TCPConn) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		io.Copy(tc, ch)
+		tc.CloseWrite()
+		wg.Done()
+	}()
+	go func() {
+		io.Copy(ch, tc)
+		ch.CloseWrite()
+		wg.Done()
+	}()
+	wg.Wait()
+	ch.Close()
+	tc.Close()
+}
+
 // directTCPIP connects a direct-tcpip channel to its 127.0.0.1 target port.
 func directTCPIP(nc ssh.NewChannel) {
 	var target struct {
@@ -252,19 +346,5 @@ func directTCPIP(nc ssh.NewChannel) {
 		return
 	}
 	go ssh.DiscardRequests(reqs)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		io.Copy(tc, ch)
-		tc.(*net.TCPConn).CloseWrite()
-		wg.Done()
-	}()
-	go func() {
-		io.Copy(ch, tc)
-		ch.CloseWrite()
-		wg.Done()
-	}()
-	wg.Wait()
-	ch.Close()
-	tc.Close()
+	splice(ch, tc.(*net.TCPConn))
 }
