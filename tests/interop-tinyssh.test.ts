@@ -8,7 +8,7 @@ import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { OURS, exited, freePort, homeWithKnownHosts, opensshKeygen, publicKeyLine, run, runBytes, scratch, waitPort, type BytesResult } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
-// Debian's tinysshd (20230101) as the server of our dbclient: a fifth server implementation,
+// Debian's tinysshd (20230101) as the server of our dbclient: a server implementation of its own,
 // written from the RFCs with only modern algorithms (sntrup761x25519-sha512@openssh.com and
 // curve25519-sha256, ssh-ed25519, chacha20-poly1305@openssh.com, nothing else), so it meets our
 // client's defaults and nothing older. tinysshd serves one connection on its stdin and stdout,
