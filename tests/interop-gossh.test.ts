@@ -32,6 +32,7 @@ import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 // channel and a tcpip-forward; its server under our dbclient, with commands, -L and -R.
 
 const USER = "dbtsgossh";
+const PASSWORD = "gossh-interop-pw-7";
 const SOURCE = fileURLToPath(new URL("./helpers/gossh-peer.go", import.meta.url));
 const work = scratch("dbts-gossh-");
 const tools = ["go", "x/crypto/ssh", "ssh-keygen"] as const;
@@ -66,7 +67,7 @@ beforeAll(async () => {
     timeoutMs: 120_000,
   });
   if (built.status !== 0) throw new Error(`building gossh-peer: ${built.stderr}`);
-  const user = addTestUser(USER);
+  const user = addTestUser(USER, { password: PASSWORD });
   key = opensshKeygen(join(work.dir, "id_ed25519"), { comment: "gossh-client" });
   authorizeKeys(user, `${key}.pub`);
   ({ server: ours, fingerprints } = await startOurDropbearForEveryHostKey(work.dir));
@@ -105,6 +106,16 @@ describe("Go's x/crypto/ssh client against our dropbear", () => {
   itAsRoot([...tools], "a command's stdout, stderr and exit status; 3 MB through `cat` both ways intact", () =>
     expectCommandStreams((command, input) => goClient("exec", command, { input })),
   );
+
+  itAsRoot([...tools], "password authentication: the right password logs in, a wrong one is refused", async () => {
+    const ok = await goClient("exec", "echo in", { env: { GOSSH_PASSWORD: PASSWORD } });
+    expect(ok.status, ok.err).toBe(0);
+    expect(ok.out.toString()).toBe("in\n");
+    const wrong = await goClient("exec", "echo in", { env: { GOSSH_PASSWORD: `${PASSWORD}-not` } });
+    expect(wrong.status).toBe(255);
+    expect(wrong.out.toString()).toBe("");
+    expect(wrong.err).toMatch(/unable to authenticate/);
+  });
 
   itAsRoot([...tools], "a direct-tcpip channel carries 2 MB to a local port, and the answer back", async () => {
     const data = randomBytes(2_000_000);

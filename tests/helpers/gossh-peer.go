@@ -7,7 +7,8 @@
 //	  what comes back to stdout. MODE listen: a tcpip-forward request for 127.0.0.1:ARG (0: the
 //	  server picks), the port bound printed as {"port":N}; each connection the server forwards
 //	  is echoed back to it, until stdin closes. The host key is taken only if its fingerprint is HOST_SHA256
-//	  ("SHA256:...", as ssh-keygen -l prints it). GOSSH_KEX, GOSSH_CIPHER, GOSSH_MAC and
+//	  ("SHA256:...", as ssh-keygen -l prints it). With GOSSH_PASSWORD set, that password is the
+//	  one way to log in, else KEYFILE. GOSSH_KEX, GOSSH_CIPHER, GOSSH_MAC and
 //	  GOSSH_HOSTKEY, when set, are the one algorithm of each kind offered. Prints what was
 //	  agreed to stderr first; exits 255 on an error.
 //
@@ -57,18 +58,24 @@ func one(name string) []string {
 }
 
 func client(port, user, keyfile, fingerprint, mode, arg string) {
-	pem, err := os.ReadFile(keyfile)
-	if err != nil {
-		die("key file", err)
-	}
-	signer, err := ssh.ParsePrivateKey(pem)
-	if err != nil {
-		die("key", err)
+	var auth ssh.AuthMethod
+	if password := os.Getenv("GOSSH_PASSWORD"); password != "" {
+		auth = ssh.Password(password)
+	} else {
+		pem, err := os.ReadFile(keyfile)
+		if err != nil {
+			die("key file", err)
+		}
+		signer, err := ssh.ParsePrivateKey(pem)
+		if err != nil {
+			die("key", err)
+		}
+		auth = ssh.PublicKeys(signer)
 	}
 	var agreed string
 	cfg := &ssh.ClientConfig{
 		User: user,
-		Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		Auth: []ssh.AuthMethod{auth},
 		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
 			if got := ssh.FingerprintSHA256(key); got != fingerprint {
 				return fmt.Errorf("host key %s is not %s", got, fingerprint)
