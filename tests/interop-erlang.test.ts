@@ -1,14 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { expectCommandStreams } from "./helpers/interop.js";
-import { PEERS, itAsRoot } from "./helpers/peers.js";
+import { IS_ROOT, PEERS, itAsRoot } from "./helpers/peers.js";
 import {
-  exited,
-  firstJsonLine,
   homeWithKnownHosts,
   opensshKeygen,
   publicKeyLine,
@@ -16,6 +12,7 @@ import {
   runOurClient,
   scratch,
   startOurDropbearForEveryHostKey,
+  startPeerServer,
   type BytesResult,
   type Server,
 } from "./helpers/servers.js";
@@ -30,12 +27,11 @@ const USER = "dbtserlang";
 const PEER = fileURLToPath(new URL("./helpers/erlang-peer.escript", import.meta.url));
 const work = scratch("dbts-erlang-");
 const tools = ["escript", "ssh-keygen"] as const;
-const IS_ROOT = process.getuid?.() === 0;
 let ours: Server;
 /** Host key algorithm → our server's key fingerprint for it. */
 let fingerprints = new Map<string, string>();
 let clientDir = "";
-let daemon: ChildProcess | null = null;
+let daemon: { port: number; stop: () => Promise<void> } | null = null;
 let daemonPort = 0;
 let daemonHostKey = "";
 
@@ -52,9 +48,9 @@ function agreed(err: string): Record<"kex" | "cipher" | "mac" | "hostkey", strin
   return { kex: m?.[1] ?? "", cipher: m?.[2] ?? "", mac: m?.[3] ?? "", hostkey: m?.[4] ?? "" };
 }
 
-/** Our dbclient against the Erlang daemon, its host key checked against a known_hosts holding `knownKey`. */
-function dbclientToErlang(args: string[], knownKey: string): ReturnType<typeof runOurClient> {
-  const home = homeWithKnownHosts(work.dir, `home-${createHash("sha256").update(knownKey).digest("hex").slice(0, 8)}`, [`[127.0.0.1]:${daemonPort} ${knownKey}`]);
+/** Our dbclient against the Erlang daemon, its host key checked against a known_hosts (in HOME `name`) holding `knownKey`. */
+function dbclientToErlang(name: string, args: string[], knownKey: string): ReturnType<typeof runOurClient> {
+  const home = homeWithKnownHosts(work.dir, name, [`[127.0.0.1]:${daemonPort} ${knownKey}`]);
   return runOurClient(["-i", join(clientDir, "id_ed25519"), "-p", String(daemonPort), `${USER}@127.0.0.1`, ...args], { env: { HOME: home } });
 }
 
@@ -74,13 +70,12 @@ beforeAll(async () => {
   const hk = opensshKeygen(join(systemDir, "ssh_host_ed25519_key"));
   daemonHostKey = publicKeyLine(`${hk}.pub`);
   writeFileSync(join(userDir, "authorized_keys"), readFileSync(`${key}.pub`));
-  daemon = spawn(PEERS.escript, [PEER, "server", systemDir, userDir], { stdio: ["pipe", "pipe", "inherit"] });
-  daemonPort = (await firstJsonLine(daemon)).port as number;
+  daemon = await startPeerServer(PEERS.escript, [PEER, "server", systemDir, userDir]);
+  daemonPort = daemon.port;
 }, 60_000);
 
 afterAll(async () => {
-  daemon?.stdin?.end();
-  if (daemon !== null) await exited(daemon);
+  await daemon?.stop();
   await ours?.stop();
   if (IS_ROOT) removeTestUser(USER);
   work.cleanup();
@@ -119,7 +114,7 @@ describe("Erlang/OTP's ssh client against our dropbear", () => {
 
 describe("our dbclient against Erlang/OTP's ssh daemon", () => {
   itAsRoot([...tools], "the host key verified from known_hosts, a command answered (the daemon upper-cases it)", async () => {
-    const r = await dbclientToErlang(["hello erlang"], daemonHostKey);
+    const r = await dbclientToErlang("known", ["hello erlang"], daemonHostKey);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe("HELLO ERLANG");
     expect(r.stderr).not.toMatch(/Caution|skipping/);
@@ -127,7 +122,7 @@ describe("our dbclient against Erlang/OTP's ssh daemon", () => {
 
   itAsRoot([...tools], "a different key in known_hosts: refused before authentication, saying so", async () => {
     const other = opensshKeygen(join(work.dir, "other_hk"));
-    const r = await dbclientToErlang(["hello"], publicKeyLine(`${other}.pub`));
+    const r = await dbclientToErlang("mismatch", ["hello"], publicKeyLine(`${other}.pub`));
     expect(r.status).not.toBe(0);
     expect(r.stdout).toBe("");
     expect(r.stderr).toMatch(/host key mismatch/i);

@@ -1,16 +1,15 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { expectCommandStreams, type RunCommand } from "./helpers/interop.js";
-import { PEERS, itAsRoot } from "./helpers/peers.js";
+import { IS_ROOT, PEERS, itAsRoot } from "./helpers/peers.js";
 import {
   OURS,
   exited,
-  firstJsonLine,
   freePort,
   homeWithKnownHosts,
   opensshKeygen,
@@ -19,7 +18,9 @@ import {
   runBytes,
   scratch,
   startHashSink,
+  sha256hex,
   startOurDropbearForEveryHostKey,
+  startPeerServer,
   waitPort,
   type BytesResult,
   type Server,
@@ -36,14 +37,13 @@ const PASSWORD = "gossh-interop-pw-7";
 const SOURCE = fileURLToPath(new URL("./helpers/gossh-peer.go", import.meta.url));
 const work = scratch("dbts-gossh-");
 const tools = ["go", "x/crypto/ssh", "ssh-keygen"] as const;
-const IS_ROOT = process.getuid?.() === 0;
 const peerBin = join(work.dir, "gossh-peer");
 let key = "";
 let ours: Server;
 /** Host key algorithm → our server's key fingerprint for it. */
 let fingerprints = new Map<string, string>();
 let sink: { port: number; close: () => void } | null = null;
-let goServer: ChildProcess | null = null;
+let goServer: { port: number; stop: () => Promise<void> } | null = null;
 let goPort = 0;
 let goHostKey = "";
 
@@ -56,8 +56,6 @@ function goClient(mode: string, arg: string, o: { input?: Buffer | string; env?:
 
 /** A HOME for our dbclient whose known_hosts holds the Go server's key. */
 const goHome = (): string => homeWithKnownHosts(work.dir, "home", [`[127.0.0.1]:${goPort} ${goHostKey}`]);
-
-const sha256 = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
 
 beforeAll(async () => {
   if (!IS_ROOT) return;
@@ -74,13 +72,12 @@ beforeAll(async () => {
   sink = await startHashSink();
   const hk = opensshKeygen(join(work.dir, "go_host_key"));
   goHostKey = publicKeyLine(`${hk}.pub`);
-  goServer = spawn(peerBin, ["server", hk, `${key}.pub`], { stdio: ["pipe", "pipe", "inherit"] });
-  goPort = (await firstJsonLine(goServer)).port as number;
+  goServer = await startPeerServer(peerBin, ["server", hk, `${key}.pub`]);
+  goPort = goServer.port;
 }, 180_000);
 
 afterAll(async () => {
-  goServer?.stdin?.end();
-  if (goServer !== null) await exited(goServer);
+  await goServer?.stop();
   sink?.close();
   await ours?.stop();
   if (IS_ROOT) removeTestUser(USER);
@@ -121,16 +118,13 @@ describe("Go's x/crypto/ssh client against our dropbear", () => {
     const data = randomBytes(2_000_000);
     const r = await goClient("forward", String(sink!.port), { input: data });
     expect(r.status, r.err).toBe(0);
-    expect(r.out.toString()).toBe(sha256(data));
+    expect(r.out.toString()).toBe(sha256hex(data));
   });
 
   itAsRoot([...tools], "a tcpip-forward for port 0: our server binds a port, answers with it, and forwards a connection there (1 MB echoed)", async () => {
-    const listener = spawn(peerBin, ["client", String(ours.port), USER, key, fingerprints.get("ssh-ed25519")!, "listen", "0"], {
-      env: { ...process.env, GOSSH_HOSTKEY: "ssh-ed25519" },
-      stdio: ["pipe", "pipe", "inherit"],
-    });
+    const listener = await startPeerServer(peerBin, ["client", String(ours.port), USER, key, fingerprints.get("ssh-ed25519")!, "listen", "0"], { GOSSH_HOSTKEY: "ssh-ed25519" });
     try {
-      const port = (await firstJsonLine(listener)).port as number;
+      const { port } = listener;
       expect(port).toBeGreaterThan(0);
       const data = randomBytes(1_000_000);
       const sock = createConnection({ port, host: "127.0.0.1", allowHalfOpen: true });
@@ -141,8 +135,7 @@ describe("Go's x/crypto/ssh client against our dropbear", () => {
       await once(sock, "end");
       expect(Buffer.concat(back).equals(data)).toBe(true);
     } finally {
-      listener.stdin!.end();
-      await exited(listener);
+      await listener.stop();
     }
   });
 });
@@ -177,7 +170,7 @@ describe("our dbclient against Go's x/crypto/ssh server", () => {
         sock.on("data", (d: Buffer) => (reply += d.toString()));
         sock.end(data);
         await once(sock, "end");
-        expect(reply, err).toBe(sha256(data));
+        expect(reply, err).toBe(sha256hex(data));
       } finally {
         child.kill("SIGTERM");
         await exited(child);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { expectCommandStreams } from "./helpers/interop.js";
-import { PEERS, itAsRoot } from "./helpers/peers.js";
+import { IS_ROOT, PEERS, itAsRoot } from "./helpers/peers.js";
 import { publicKeyLine, run, runBytes, scratch, startOurDropbearWithHostKeys, type BytesResult, type Server } from "./helpers/servers.js";
 import { addTestUser, removeTestUser } from "./helpers/users.js";
 
@@ -18,7 +18,6 @@ const PASSWORD = "jsch-interop-pw-4";
 const SOURCE = fileURLToPath(new URL("./helpers/JschPeer.java", import.meta.url));
 const work = scratch("dbts-jsch-");
 const tools = ["javac", "java", "jsch.jar"] as const;
-const IS_ROOT = process.getuid?.() === 0;
 const classes = join(work.dir, "classes");
 const knownHosts = join(work.dir, "known_hosts");
 const user = { home: "", uid: 0, gid: 0 };

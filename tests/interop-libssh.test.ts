@@ -1,15 +1,12 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { chownSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { expectCommandStreams, type RunCommand } from "./helpers/interop.js";
-import { PEERS, itAsRoot } from "./helpers/peers.js";
+import { IS_ROOT, PEERS, itAsRoot } from "./helpers/peers.js";
 import {
   OURS,
-  exited,
-  firstJsonLine,
   homeWithKnownHosts,
   opensshKeygen,
   publicKeyLine,
@@ -17,7 +14,9 @@ import {
   runBytes,
   scratch,
   startHashSink,
+  sha256hex,
   startOurDropbearForEveryHostKey,
+  startPeerServer,
   type BytesResult,
   type Server,
 } from "./helpers/servers.js";
@@ -40,7 +39,7 @@ let ours: Server;
 /** Host key algorithm → the SHA256 fingerprint of our server's key for it. */
 let fingerprints = new Map<string, string>();
 let sink: { port: number; close: () => void } | null = null;
-let libsshServer: ChildProcess | null = null;
+let libsshServer: { port: number; stop: () => Promise<void> } | null = null;
 let libsshPort = 0;
 let libsshHostKey = "";
 
@@ -56,10 +55,8 @@ function agreed(err: string): { kex: string; cipher: string; hostkey: string } {
   return { kex: m?.[1] ?? "", cipher: m?.[2] ?? "", hostkey: m?.[3] ?? "" };
 }
 
-const sha256 = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
-
 beforeAll(async () => {
-  if (process.getuid?.() !== 0) return;
+  if (!IS_ROOT) return;
   const cc = await run(PEERS.cc, ["-O1", "-Wall", "-Werror", "-o", peerBin, SOURCE, "-lssh"]);
   if (cc.status !== 0) throw new Error(`building libssh-peer: ${cc.stderr}`);
   ({ home: user.home, uid: user.uid, gid: user.gid } = addTestUser(USER));
@@ -69,16 +66,15 @@ beforeAll(async () => {
   sink = await startHashSink();
   const hk = opensshKeygen(join(work.dir, "libssh_host_key"));
   libsshHostKey = publicKeyLine(`${hk}.pub`);
-  libsshServer = spawn(peerBin, ["server", hk, `${key}.pub`], { stdio: ["pipe", "pipe", "inherit"] });
-  libsshPort = (await firstJsonLine(libsshServer)).port as number;
+  libsshServer = await startPeerServer(peerBin, ["server", hk, `${key}.pub`]);
+  libsshPort = libsshServer.port;
 }, 60_000);
 
 afterAll(async () => {
-  libsshServer?.stdin?.end();
-  if (libsshServer !== null) await exited(libsshServer);
+  await libsshServer?.stop();
   sink?.close();
   await ours?.stop();
-  if (process.getuid?.() === 0) removeTestUser(USER);
+  if (IS_ROOT) removeTestUser(USER);
   work.cleanup();
 }, 60_000);
 
@@ -121,7 +117,7 @@ describe("libssh's client against our dropbear", () => {
     const up = randomBytes(3_000_000);
     const u = await libssh("exec", "sha256sum", { input: up });
     expect(u.status, u.err).toBe(0);
-    expect(u.out.toString().split(" ")[0]).toBe(sha256(up));
+    expect(u.out.toString().split(" ")[0]).toBe(sha256hex(up));
     const down = randomBytes(3_000_000);
     const file = join(user.home, "down.bin");
     writeFileSync(file, down);
@@ -135,7 +131,7 @@ describe("libssh's client against our dropbear", () => {
     const data = randomBytes(2_000_000);
     const r = await libssh("forward", String(sink!.port), { input: data });
     expect(r.status, r.err).toBe(0);
-    expect(r.out.toString()).toBe(sha256(data));
+    expect(r.out.toString()).toBe(sha256hex(data));
   });
 
   itAsRoot([...tools], "SFTP reads a 3 MB file intact", async () => {

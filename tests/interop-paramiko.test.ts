@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { PYTHON, itParamiko } from "./helpers/peers.js";
-import { exited, firstJsonLine, opensshKeygen, run, runOurClient, scratch, startOurDropbearWithHostKey, type Server } from "./helpers/servers.js";
+import { IS_ROOT, PYTHON, itParamiko } from "./helpers/peers.js";
+import { opensshKeygen, run, runOurClient, scratch, startOurDropbearWithHostKey, startPeerServer, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Debian's python3-paramiko (2.12), both ways: as the server of our dbclient with dbclient's
@@ -16,8 +15,7 @@ const USER = "dbtsparamiko";
 const PASSWORD = "paramiko-interop-pw"; // what paramiko-peer.py's server takes from anyone
 const PEER = join(fileURLToPath(new URL("./helpers/", import.meta.url)), "paramiko-peer.py");
 const work = scratch("dbts-paramiko-");
-const IS_ROOT = process.getuid?.() === 0;
-let pmServer: ChildProcess | null = null;
+let pmServer: { port: number; stop: () => Promise<void> } | null = null;
 let pmPort = 0;
 let ours: Server | null = null;
 let key = "";
@@ -25,8 +23,8 @@ let key = "";
 beforeAll(async () => {
   if (!IS_ROOT) return;
   opensshKeygen(join(work.dir, "hk"), { comment: "paramiko-host" });
-  pmServer = spawn(PYTHON, [PEER, "server", work.dir], { stdio: ["pipe", "pipe", "inherit"] });
-  pmPort = (await firstJsonLine(pmServer)).port as number;
+  pmServer = await startPeerServer(PYTHON, [PEER, "server", work.dir]);
+  pmPort = pmServer.port;
   const user = addTestUser(USER);
   key = join(work.dir, "id_ed25519");
   opensshKeygen(key, { comment: "paramiko-client" });
@@ -35,8 +33,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  pmServer?.stdin?.end();
-  if (pmServer !== null) await exited(pmServer);
+  await pmServer?.stop();
   await ours?.stop();
   if (IS_ROOT) removeTestUser(USER);
   work.cleanup();

@@ -4,7 +4,7 @@ import { createConnection, createServer, type Server as NetServer, type Socket }
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { expectCommandStreams } from "./helpers/interop.js";
-import { PEERS, itAsRoot } from "./helpers/peers.js";
+import { IS_ROOT, PEERS, itAsRoot } from "./helpers/peers.js";
 import { OURS, exited, freePort, homeWithKnownHosts, opensshKeygen, publicKeyLine, run, runBytes, scratch, waitPort, type BytesResult } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
@@ -16,7 +16,6 @@ import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 const USER = "dbtstinyssh";
 const work = scratch("dbts-tinyssh-");
-const IS_ROOT = process.getuid?.() === 0;
 const tools = ["tinysshd", "tinysshd-makekey", "tinysshd-printkey", "script"] as const;
 let inetd: NetServer | null = null;
 const served = new Set<ChildProcess>();

@@ -1,10 +1,10 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { chmodSync, chownSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { exited, opensshKeygen, ourKeygen, scratch, startOurDropbear, terminate, type Server } from "./helpers/servers.js";
+import { exited, opensshKeygen, ourKeygen, scratch, sha256hex, startOurDropbear, terminate, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8, server side: OpenSSH's ssh, sftp and scp against our dropbear's "session" channels
@@ -21,7 +21,7 @@ let home = "";
 let key = "";
 let hostkey = "";
 const BIG = randomBytes(5_000_000);
-const BIG_SHA = createHash("sha256").update(BIG).digest("hex");
+const BIG_SHA = sha256hex(BIG);
 let bigLocal = "";
 const servers: Server[] = [];
 let madeUtmp = false;
@@ -32,7 +32,6 @@ function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
 }
 
-const sha256 = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
 
 beforeAll(async () => {
   if (!isRoot) return;
@@ -136,11 +135,11 @@ describe("OpenSSH ssh -> our dropbear: commands", () => {
     const up = await ssh(s, [], "cat", { input: BIG, timeoutMs: 60_000 });
     expect(up.status).toBe(0);
     expect(up.stdout.length).toBe(BIG.length);
-    expect(sha256(up.stdout)).toBe(BIG_SHA);
+    expect(sha256hex(up.stdout)).toBe(BIG_SHA);
     const stored = await ssh(s, [], "cat > up.bin && sha256sum up.bin", { input: BIG, timeoutMs: 60_000 });
     expect(stored.stdout.toString().split(" ")[0]).toBe(BIG_SHA);
     const down = await ssh(s, [], "cat big.bin", { timeoutMs: 60_000 });
-    expect(sha256(down.stdout)).toBe(BIG_SHA);
+    expect(sha256hex(down.stdout)).toBe(BIG_SHA);
   }, 120_000);
 
   itSess(["ssh"], "stderr arrives apart from stdout", async () => {
@@ -349,8 +348,8 @@ describe("sftp and scp through our dropbear", () => {
     writeFileSync(batch, `put ${bigLocal} sftp-up.bin\nget sftp-up.bin ${back}\n`);
     const r = await runClient(PEERS.sftp, [...SSH_OPTS, "-i", key, "-P", String(s.port), "-b", batch, `${USER}@127.0.0.1`], { timeoutMs: 60_000 });
     expect(r.status, r.stderr).toBe(0);
-    expect(sha256(readFileSync(join(home, "sftp-up.bin")))).toBe(BIG_SHA);
-    expect(sha256(readFileSync(back))).toBe(BIG_SHA);
+    expect(sha256hex(readFileSync(join(home, "sftp-up.bin")))).toBe(BIG_SHA);
+    expect(sha256hex(readFileSync(back))).toBe(BIG_SHA);
   }, 90_000);
 
   for (const proto of [["-s"], ["-O"]] as const) {
@@ -361,7 +360,7 @@ describe("sftp and scp through our dropbear", () => {
       expect(up.status, up.stderr).toBe(0);
       const down = await runClient(PEERS.scp, [...proto, ...SSH_OPTS, "-i", key, "-P", String(s.port), `${USER}@127.0.0.1:scp-up${proto[0]}.bin`, back], { timeoutMs: 60_000 });
       expect(down.status, down.stderr).toBe(0);
-      expect(sha256(readFileSync(back))).toBe(BIG_SHA);
+      expect(sha256hex(readFileSync(back))).toBe(BIG_SHA);
     }, 90_000);
   }
 });

@@ -1,5 +1,4 @@
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
@@ -7,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { connectionsOf, openFds, rssMiB } from "./helpers/procs.js";
-import { exited, freePort, opensshKeygen, OURS, scratch, type Server, startOurDropbearWithHostKey } from "./helpers/servers.js";
+import { exited, freePort, opensshKeygen, OURS, scratch, sha256hex, type Server, startOurDropbearWithHostKey } from "./helpers/servers.js";
 import { echoRoundTrip, seededPayload, nextSeed, startEchoTarget, startTunnel, type Target } from "./helpers/tunnel.js";
 import { addTestUser, removeTestUser, type TestUser } from "./helpers/users.js";
 import { packet, u32 } from "./helpers/wire.js";
@@ -47,7 +46,6 @@ afterAll(async () => {
 }, 60_000);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const sha256 = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
 
 type ClientKind = "ours" | "ssh";
 
@@ -72,7 +70,7 @@ async function execRoundTrip(kind: ClientKind, from: string, n: number): Promise
   const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
   const status = await exited(child);
   clearTimeout(timer);
-  return status === 0 && sha256(Buffer.concat(out)) === sha256(data);
+  return status === 0 && sha256hex(Buffer.concat(out)) === sha256hex(data);
 }
 
 /** A -N -L tunnel up, three echoes through it, down. */

@@ -358,12 +358,26 @@ export function publicKeyLine(pubPath: string): string {
   return readFileSync(pubPath, "utf8").trim().split(" ").slice(0, 2).join(" ");
 }
 
-/** The first line a peer prints, parsed as JSON (a peer server's {"port":N}). */
-export async function firstJsonLine(child: ChildProcess): Promise<Record<string, unknown>> {
-  const lines = createInterface({ input: child.stdout! });
+/** SHA-256 of `b`, in hex. */
+export const sha256hex = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
+
+/**
+ * A peer helper (tests/helpers/*-peer.*) that listens and prints {"port":N} as its first line,
+ * then serves until its stdin closes: its port, and a stop that closes its stdin and waits for
+ * its exit.
+ */
+export async function startPeerServer(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ port: number; stop: () => Promise<void> }> {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout });
   const [line] = (await once(lines, "line")) as [string];
   lines.close();
-  return JSON.parse(line) as Record<string, unknown>;
+  return {
+    port: (JSON.parse(line) as { port: number }).port,
+    stop: async () => {
+      child.stdin.end();
+      await exited(child);
+    },
+  };
 }
 
 /**
