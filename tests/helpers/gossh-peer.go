@@ -49,6 +49,36 @@ func main() {
 	}
 }
 
+// readSigner reads an OpenSSH private key file.
+func readSigner(path, what string) ssh.Signer {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		die(what+" file", err)
+	}
+	signer, err := ssh.ParsePrivateKey(pem)
+	if err != nil {
+		die(what, err)
+	}
+	return signer
+}
+
+// serveListener prints ln's port as {"port":N}, hands each connection to handle, and exits
+// once stdin closes.
+func serveListener(ln net.Listener, handle func(net.Conn)) {
+	fmt.Printf("{\"port\":%d}\n", ln.Addr().(*net.TCPAddr).Port)
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			die("accept", err)
+		}
+		go handle(c)
+	}
+}
+
 // one returns the environment variable's value as a one-element list, or nil when unset.
 func one(name string) []string {
 	if v := os.Getenv(name); v != "" {
@@ -62,15 +92,7 @@ func client(port, user, keyfile, fingerprint, mode, arg string) {
 	if password := os.Getenv("GOSSH_PASSWORD"); password != "" {
 		auth = ssh.Password(password)
 	} else {
-		pem, err := os.ReadFile(keyfile)
-		if err != nil {
-			die("key file", err)
-		}
-		signer, err := ssh.ParsePrivateKey(pem)
-		if err != nil {
-			die("key", err)
-		}
-		auth = ssh.PublicKeys(signer)
+		auth = ssh.PublicKeys(readSigner(keyfile, "key"))
 	}
 	var agreed string
 	cfg := &ssh.ClientConfig{
@@ -130,35 +152,17 @@ func client(port, user, keyfile, fingerprint, mode, arg string) {
 		if err != nil {
 			die("tcpip-forward", err)
 		}
-		fmt.Printf("{\"port\":%d}\n", ln.Addr().(*net.TCPAddr).Port)
-		go func() {
-			io.Copy(io.Discard, os.Stdin)
-			os.Exit(0)
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				die("accept", err)
-			}
-			go func() {
-				io.Copy(c, c)
-				c.Close()
-			}()
-		}
+		serveListener(ln, func(c net.Conn) {
+			io.Copy(c, c)
+			c.Close()
+		})
 	default:
 		die("mode", fmt.Errorf("no mode %q", mode))
 	}
 }
 
 func server(hostkeyFile, authorizedFile string) {
-	pem, err := os.ReadFile(hostkeyFile)
-	if err != nil {
-		die("host key file", err)
-	}
-	hostkey, err := ssh.ParsePrivateKey(pem)
-	if err != nil {
-		die("host key", err)
-	}
+	hostkey := readSigner(hostkeyFile, "host key")
 	line, err := os.ReadFile(authorizedFile)
 	if err != nil {
 		die("authorized key file", err)
@@ -180,18 +184,7 @@ func server(hostkeyFile, authorizedFile string) {
 	if err != nil {
 		die("listen", err)
 	}
-	fmt.Printf("{\"port\":%d}\n", ln.Addr().(*net.TCPAddr).Port)
-	go func() {
-		io.Copy(io.Discard, os.Stdin)
-		os.Exit(0)
-	}()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			die("accept", err)
-		}
-		go serve(c, cfg)
-	}
+	serveListener(ln, func(c net.Conn) { serve(c, cfg) })
 }
 
 func serve(c net.Conn, cfg *ssh.ServerConfig) {
