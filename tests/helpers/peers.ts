@@ -103,27 +103,36 @@ function hasPythonModule(module: string): boolean {
 /** Whether Debian's python3-asyncssh is installed (for clients that send raw, hostile requests). */
 export const hasAsyncssh = hasPythonModule("asyncssh");
 
-/** Root and Debian's python3-<module>: skipped without them on a developer's machine, failed under CI. */
-function itPythonPeer(module: string, installed: boolean, title: string, fn: () => Promise<void>, timeout: number): void {
+/** Root and Debian's `pkg` (a python3 module): skipped without them on a developer's machine, failed under CI. */
+function itPythonPeer(pkg: string, installed: boolean, title: string, fn: () => Promise<void>, timeout: number): void {
   if (IS_ROOT && installed) {
     it(title, fn, timeout);
   } else if (IN_CI) {
     it(title, () => {
-      throw new Error(`CI=true but ${IS_ROOT ? `python3-${module} is missing (apt-get install python3-${module})` : "not root"}`);
+      throw new Error(`CI=true but ${IS_ROOT ? `${pkg} is missing (apt-get install ${pkg})` : "not root"}`);
     });
   } else {
-    it.skip(`${title} [needs root and python3-${module}]`, fn);
+    it.skip(`${title} [needs root and ${pkg}]`, fn);
   }
 }
 
 /** Root and python3-asyncssh (see itPythonPeer). */
 export function itAsyncssh(title: string, fn: () => Promise<void>, timeout = 60_000): void {
-  itPythonPeer("asyncssh", hasAsyncssh, title, fn, timeout);
+  itPythonPeer("python3-asyncssh", hasAsyncssh, title, fn, timeout);
 }
 
 const hasParamiko = hasPythonModule("paramiko");
 
 /** Root and python3-paramiko (see itPythonPeer). */
 export function itParamiko(title: string, fn: () => Promise<void>, timeout = 60_000): void {
-  itPythonPeer("paramiko", hasParamiko, title, fn, timeout);
+  itPythonPeer("python3-paramiko", hasParamiko, title, fn, timeout);
+}
+
+/** Whether Debian's python3-twisted (Twisted Conch) is installed; asked only by the file that uses it. */
+let hasConch: boolean | undefined;
+
+/** Root and python3-twisted (see itPythonPeer). */
+export function itConch(title: string, fn: () => Promise<void>, timeout = 60_000): void {
+  hasConch ??= hasPythonModule("twisted.conch.ssh.transport");
+  itPythonPeer("python3-twisted", hasConch, title, fn, timeout);
 }
