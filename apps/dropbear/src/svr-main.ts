@@ -79,7 +79,7 @@ const DAEMON_ONLY_VALUE_FLAGS =
 /**
  * The daemon's Node flags that a connection process gets: all but DAEMON_ONLY_FLAGS, each of
  * those dropped with its value (else `--cpu-prof-interval 100` would leave `100` to be run as
- * the program), and but those CONNECTION_V8_FLAGS gives already (the bin scripts' own
+ * the program), and none that CONNECTION_V8_FLAGS gives already (the bin scripts' own
  * `--v8-pool-size=1`).
  */
 export function connectionNodeFlags(execArgv: readonly string[]): string[] {
