@@ -45,7 +45,8 @@ let fingerprints = new Map<string, string>();
 let sink: { port: number; close: () => void } | null = null;
 let goServer: { port: number; stop: () => Promise<void> } | null = null;
 let goPort = 0;
-let goHostKey = "";
+/** A HOME for our dbclient whose known_hosts holds the Go server's key. */
+let goHome = "";
 
 /** The Go client against our server: MODE with ARG and `input`, under the GOSSH_* choices in `env`. */
 function goClient(mode: string, arg: string, o: { input?: Buffer | string; env?: Record<string, string> } = {}): Promise<BytesResult> {
@@ -53,9 +54,6 @@ function goClient(mode: string, arg: string, o: { input?: Buffer | string; env?:
   const env = { GOSSH_HOSTKEY: "ssh-ed25519", ...o.env };
   return runBytes(peerBin, ["client", String(ours.port), USER, key, fingerprints.get(env.GOSSH_HOSTKEY)!, mode, arg], { env, input: o.input });
 }
-
-/** A HOME for our dbclient whose known_hosts holds the Go server's key. */
-const goHome = (): string => homeWithKnownHosts(work.dir, "home", [`[127.0.0.1]:${goPort} ${goHostKey}`]);
 
 beforeAll(async () => {
   if (!IS_ROOT) return;
@@ -71,9 +69,9 @@ beforeAll(async () => {
   ({ server: ours, fingerprints } = await startOurDropbearForEveryHostKey(work.dir));
   sink = await startHashSink();
   const hk = opensshKeygen(join(work.dir, "go_host_key"));
-  goHostKey = publicKeyLine(`${hk}.pub`);
   goServer = await startPeerServer(peerBin, ["server", hk, `${key}.pub`]);
   goPort = goServer.port;
+  goHome = homeWithKnownHosts(work.dir, "home", [`[127.0.0.1]:${goPort} ${publicKeyLine(`${hk}.pub`)}`]);
 }, 180_000);
 
 afterAll(async () => {
@@ -142,9 +140,8 @@ describe("Go's x/crypto/ssh client against our dropbear", () => {
 
 describe("our dbclient against Go's x/crypto/ssh server", () => {
   itAsRoot([...tools], "the host key verified from known_hosts; a command's streams and status; 3 MB both ways", async () => {
-    const home = goHome();
     const dbclient: RunCommand = (command, input) =>
-      runBytes(process.execPath, [OURS.dbclient, "-i", key, "-p", String(goPort), `${USER}@127.0.0.1`, command], { env: { HOME: home }, input });
+      runBytes(process.execPath, [OURS.dbclient, "-i", key, "-p", String(goPort), `${USER}@127.0.0.1`, command], { env: { HOME: goHome }, input });
     expect((await dbclient("true")).err).not.toMatch(/Caution|skipping/);
     await expectCommandStreams(dbclient);
   });
@@ -156,7 +153,7 @@ describe("our dbclient against Go's x/crypto/ssh server", () => {
     itAsRoot([...tools], `${flag}: 2 MB through ${what}, and the answer back`, async () => {
       const port = await freePort();
       const child = spawn(process.execPath, [OURS.dbclient, "-N", "-i", key, "-p", String(goPort), flag, `127.0.0.1:${port}:127.0.0.1:${sink!.port}`, `${USER}@127.0.0.1`], {
-        env: { ...process.env, HOME: goHome() },
+        env: { ...process.env, HOME: goHome },
         stdio: ["ignore", "ignore", "pipe"],
       });
       let err = "";
