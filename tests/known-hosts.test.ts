@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
@@ -138,6 +138,24 @@ describe("known_hosts entries as OpenSSH writes them", () => {
     expect(first.stderr).toMatch(/key accepted unconditionally/);
     expect(knownHosts(h)).toBe(`[127.0.0.1]:${ours.port} ${pub(edKey)}\n`);
     expectVerified(await client(h, ours.port));
+  });
+
+  it("a file without its last newline gets one before the new entry", async () => {
+    const h = home([]);
+    writeFileSync(join(h, ".ssh", "known_hosts"), "# hand-edited");
+    expect((await client(h, ours.port, "-y")).stderr).toMatch(/key accepted unconditionally/);
+    expect(knownHosts(h)).toBe(`# hand-edited\n[127.0.0.1]:${ours.port} ${pub(edKey)}\n`);
+  });
+
+  it("read as Dropbear reads it: a line of 10000 bytes or more ends the file, so /dev/zero or a huge file is never read whole", async () => {
+    const long = home([`[127.0.0.1]:${ours.port} ${pub(edKey)}`, "x".repeat(10_000), `[127.0.0.1]:${ours.port} ${pub(rsaKey)}`]);
+    expectVerified(await client(long, ours.port));
+    const zero = home([]);
+    rmSync(join(zero, ".ssh", "known_hosts"));
+    symlinkSync("/dev/zero", join(zero, ".ssh", "known_hosts"));
+    const r = await client(zero, ours.port, "-y");
+    expect(r.stderr).toMatch(/key accepted unconditionally/);
+    expect(r.stderr).toMatch(/No auth methods could be used/);
   });
 
   it("@cert-authority lines are skipped; an @revoked key is refused even when listed as known", async () => {

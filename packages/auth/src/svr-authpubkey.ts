@@ -1,9 +1,11 @@
-import { closeSync, constants as fsConstants, openSync, readSync, statSync } from "node:fs";
+import { closeSync, constants as fsConstants, openSync, statSync } from "node:fs";
 import {
+  FgetcFile,
   buf_decrpos,
   buf_getbool,
   buf_getbyte,
   buf_getint,
+  buf_getline,
   buf_getptr,
   buf_getstring,
   buf_incrpos,
@@ -27,7 +29,6 @@ import {
   expand_homedir_path_home,
 } from "@dropbear-ts/dbutil";
 import {
-  DROPBEAR_MAX_LINE_LENGTH,
   DROPBEAR_RSA_SHA1,
   DROPBEAR_SK_ECDSA,
   DROPBEAR_SK_ED25519,
@@ -349,71 +350,6 @@ export function authorized_keys_filepath(ses: SvrSession): string {
   return `${dir}/authorized_keys`;
 }
 
-/** What fgetc(3) needs from a FILE: one byte at a time from a buffered fd, -1 at the end. */
-export class AuthKeysFile {
-  private readonly chunk = Buffer.alloc(4096);
-  private pos = 0;
-  private len = 0;
-  private eof = false;
-
-  constructor(private readonly fd: number) {}
-
-  /** The next byte, or -1 at end of file or on an error (EAGAIN on an empty FIFO included). */
-  fgetc(): number {
-    if (this.pos >= this.len) {
-      if (this.eof) {
-        return -1;
-      }
-      let n = 0;
-      try {
-        n = readSync(this.fd, this.chunk, 0, this.chunk.length, null);
-      } catch {
-        n = 0;
-      }
-      if (n <= 0) {
-        this.eof = true;
-        return -1;
-      }
-      this.pos = 0;
-      this.len = n;
-    }
-    return this.chunk[this.pos++];
-  }
-}
-
-/**
- * Read one line (ended by LF, CR or EOF) into `line`. A line longer than the buffer reads as
- * empty; one longer than DROPBEAR_MAX_LINE_LENGTH, or EOF with nothing read, fails, and the
- * caller stops. @dropbear dbutil.c buf_getline
- */
-export function buf_getline(line: buffer, authfile: AuthKeysFile): boolean {
-  let c = -1;
-  let truncated = false;
-  buf_setlen(line, 0);
-  let pos = 0;
-  for (; pos < DROPBEAR_MAX_LINE_LENGTH; pos++) {
-    c = authfile.fgetc();
-    if (c === -1 || c === 0x0a || c === 0x0d) {
-      break;
-    }
-    if (!truncated && line.len < line.size) {
-      buf_putbyte(line, c);
-    } else {
-      truncated = true;
-      buf_setlen(line, 0);
-    }
-  }
-  if (pos >= DROPBEAR_MAX_LINE_LENGTH) {
-    // Still mid-line: what follows cannot be read as lines.
-    return false;
-  }
-  if (c === -1 && line.pos === 0) {
-    return false;
-  }
-  buf_setpos(line, 0);
-  return true;
-}
-
 /**
  * Run `fn` with the user's effective uid and gid, as Dropbear opens authorized_keys (so
  * symlinks and permissions are judged as the user): this thread's ids alone where libc's
@@ -474,7 +410,7 @@ function checkpubkey(ses: SvrSession, keyalgo: string, keyblob: Uint8Array, ret_
   TRACE("checkpubkey: opened authorized_keys OK");
   let ret = false;
   try {
-    const authfile = new AuthKeysFile(fd);
+    const authfile = new FgetcFile(fd);
     const line = buf_new(MAX_AUTHKEYS_LINE);
     let line_num = 1;
     for (; line_num <= MAX_AUTHKEYS_LINE_COUNT; line_num++) {

@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -27,9 +27,7 @@ import {
   type signature_type,
 } from "@dropbear-ts/signkey";
 import {
-  AuthKeysFile,
   MAX_AUTHKEYS_LINE,
-  buf_getline,
   checkfileperm,
   checkpubkey_line,
   checkpubkeyperms,
@@ -109,47 +107,6 @@ describe("checkpubkey_line", () => {
     expect(check(line.replace(" ", "  ")).ok).toBe(false);
     expect(check(line.slice(0, -4)).ok).toBe(false);
     expect(check(line.replace("ssh-ed25519", "ssh-rsa")).ok).toBe(false);
-  });
-});
-
-describe("buf_getline", () => {
-  function lines(content: Buffer | string, max = 400): (string | null)[] {
-    const dir = mkdtempSync(join(tmpdir(), "dbts-getline-"));
-    const f = join(dir, "f");
-    writeFileSync(f, content);
-    const fd = openSync(f, "r");
-    try {
-      const file = new AuthKeysFile(fd);
-      const line = buf_new(MAX_AUTHKEYS_LINE);
-      const out: (string | null)[] = [];
-      for (let i = 0; i < max; i++) {
-        if (!buf_getline(line, file)) {
-          out.push(null);
-          break;
-        }
-        out.push(line.data.subarray(0, line.len).toString("latin1"));
-      }
-      return out;
-    } finally {
-      closeSync(fd);
-      rmSync(dir, { recursive: true });
-    }
-  }
-
-  it("splits at LF and CR, and reads a last line without a newline", () => {
-    expect(lines("a\nb\r\nc")).toEqual(["a", "b", "", "c", null]);
-    expect(lines("a\n")).toEqual(["a", null]);
-    expect(lines("")).toEqual([null]);
-  });
-
-  it("returns an over-long line as empty and goes on", () => {
-    expect(lines(`${"x".repeat(MAX_AUTHKEYS_LINE + 1)}\nnext\n`)).toEqual(["", "next", null]);
-    expect(lines(`${"x".repeat(MAX_AUTHKEYS_LINE)}\n`)[0]).toHaveLength(MAX_AUTHKEYS_LINE);
-  });
-
-  it("stops at a line of 10000 bytes or more", () => {
-    expect(lines(`${"x".repeat(10000)}\nnext\n`)).toEqual([null]);
-    expect(lines(`${"x".repeat(9999)}\nnext\n`)).toEqual(["", "next", null]);
   });
 });
 

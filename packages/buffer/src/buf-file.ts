@@ -2,7 +2,8 @@
 // because dbutil sits below buffer in the package order.
 import { closeSync, constants, fsyncSync, openSync, readSync, writeSync } from "node:fs";
 import { LOG_ERR, dropbear_log, errnoCode, strerror } from "@dropbear-ts/dbutil";
-import { type buffer, buf_getptr, buf_getwriteptr, buf_incrpos, buf_incrwritepos } from "./buffer.js";
+import { DROPBEAR_MAX_LINE_LENGTH } from "@dropbear-ts/options";
+import { type buffer, buf_getptr, buf_getwriteptr, buf_incrpos, buf_incrwritepos, buf_putbyte, buf_setlen, buf_setpos } from "./buffer.js";
 
 /**
  * Read `filename` into `buf` from its position until the file ends or the buffer is full.
@@ -72,4 +73,69 @@ export function buf_writefile(buf: buffer, filename: string, skip_exist: boolean
   }
   closeSync(fd);
   return ret;
+}
+
+/** What fgetc(3) needs from a FILE: one byte at a time from a buffered fd, -1 at the end. */
+export class FgetcFile {
+  private readonly chunk = Buffer.alloc(4096);
+  private pos = 0;
+  private len = 0;
+  private eof = false;
+
+  constructor(private readonly fd: number) {}
+
+  /** The next byte, or -1 at end of file or on an error (EAGAIN on an empty FIFO included). */
+  fgetc(): number {
+    if (this.pos >= this.len) {
+      if (this.eof) {
+        return -1;
+      }
+      let n = 0;
+      try {
+        n = readSync(this.fd, this.chunk, 0, this.chunk.length, null);
+      } catch {
+        n = 0;
+      }
+      if (n <= 0) {
+        this.eof = true;
+        return -1;
+      }
+      this.pos = 0;
+      this.len = n;
+    }
+    return this.chunk[this.pos++];
+  }
+}
+
+/**
+ * Read one line (ended by LF, CR or EOF) into `line`. A line longer than the buffer reads as
+ * empty; one longer than DROPBEAR_MAX_LINE_LENGTH, or EOF with nothing read, fails, and the
+ * caller stops. @dropbear dbutil.c buf_getline
+ */
+export function buf_getline(line: buffer, authfile: FgetcFile): boolean {
+  let c = -1;
+  let truncated = false;
+  buf_setlen(line, 0);
+  let pos = 0;
+  for (; pos < DROPBEAR_MAX_LINE_LENGTH; pos++) {
+    c = authfile.fgetc();
+    if (c === -1 || c === 0x0a || c === 0x0d) {
+      break;
+    }
+    if (!truncated && line.len < line.size) {
+      buf_putbyte(line, c);
+    } else {
+      truncated = true;
+      buf_setlen(line, 0);
+    }
+  }
+  if (pos >= DROPBEAR_MAX_LINE_LENGTH) {
+    // Still mid-line: what follows cannot be read as lines.
+    return false;
+  }
+  if (c === -1 && line.pos === 0) {
+    return false;
+  }
+  buf_setpos(line, 0);
+  return true;
 }

@@ -1,10 +1,12 @@
 import { createHmac } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
 import { userInfo } from "node:os";
 import {
+  FgetcFile,
   buf_eatstring,
   buf_getbuf,
   buf_getint,
+  buf_getline,
   buf_getmpint,
   buf_getptr,
   buf_getstring,
@@ -380,42 +382,72 @@ export function knownHostsFieldMatches(field: string, name: string): boolean {
   return hostMatches(name, field.split(","));
 }
 
-/** The keys of `text` (a known_hosts file) whose host field names `name`. */
-function knownHostsKeysNamed(text: string, name: string): KnownHostKey[] {
-  const keys: KnownHostKey[] = [];
-  for (const raw of text.split("\n")) {
-    const line = raw.slice(0, MAX_KNOWNHOSTS_LINE).trim();
-    if (line === "" || line.startsWith("#")) {
-      continue;
+/**
+ * The lines of a known_hosts file as Dropbear's checkhostkey loop reads them, with buf_getline
+ * into a MAX_KNOWNHOSTS_LINE buffer: a longer line reads as empty, and one of
+ * DROPBEAR_MAX_LINE_LENGTH or more ends the file, so neither a huge file nor /dev/zero is read
+ * whole. Opening the file is left to the first step, which throws as openSync does.
+ */
+export function* knownHostsLines(filename: string): Generator<string> {
+  const fd = openSync(filename, "r");
+  try {
+    const file = new FgetcFile(fd);
+    const line = buf_new(MAX_KNOWNHOSTS_LINE);
+    while (buf_getline(line, file)) {
+      yield line.data.toString("latin1", 0, line.len);
     }
-    let fields = line.split(/[ \t]+/);
-    let revoked = false;
-    if (fields[0]!.startsWith("@")) {
-      // @cert-authority keys sign host certificates, which we do not take; unknown markers are skipped too.
-      if (fields[0] !== "@revoked") {
-        continue;
-      }
-      revoked = true;
-      fields = fields.slice(1);
-    }
-    if (fields.length < 3 || !knownHostsFieldMatches(fields[0]!, name)) {
-      continue;
-    }
-    keys.push({ revoked, algoname: fields[1]!, base64: fields[2]! });
+  } finally {
+    closeSync(fd);
   }
-  return keys;
+}
+
+/** One known_hosts line's host field and key, or null for a comment, a marker we skip or a short line. */
+function knownHostsEntry(raw: string): { field: string; key: KnownHostKey } | null {
+  const line = raw.trim();
+  if (line === "" || line.startsWith("#")) {
+    return null;
+  }
+  let fields = line.split(/[ \t]+/);
+  let revoked = false;
+  if (fields[0]!.startsWith("@")) {
+    // @cert-authority keys sign host certificates, which we do not take; unknown markers are skipped too.
+    if (fields[0] !== "@revoked") {
+      return null;
+    }
+    revoked = true;
+    fields = fields.slice(1);
+  }
+  if (fields.length < 3) {
+    return null;
+  }
+  return { field: fields[0]!, key: { revoked, algoname: fields[1]!, base64: fields[2]! } };
 }
 
 /**
- * The keys known_hosts holds for host:port: those under its OpenSSH name, and for a port other
- * than 22 with none there, those under the bare host name (as Dropbear files every port).
+ * The keys known_hosts (its lines, read once) holds for host:port: those under its OpenSSH
+ * name, and for a port other than 22 with none there, those under the bare host name (as
+ * Dropbear files every port).
  */
-export function knownHostsKeys(text: string, host: string, port: string): KnownHostKey[] {
+export function knownHostsKeys(lines: Iterable<string>, host: string, port: string): KnownHostKey[] {
   // OpenSSH compares (and hashes) the lower-cased name.
   const lhost = host.toLowerCase();
-  const keys = knownHostsKeysNamed(text, knownHostsName(lhost, port));
+  const name = knownHostsName(lhost, port);
+  const keys: KnownHostKey[] = [];
+  const bare: KnownHostKey[] = [];
+  for (const raw of lines) {
+    const entry = knownHostsEntry(raw);
+    if (entry === null) {
+      continue;
+    }
+    if (knownHostsFieldMatches(entry.field, name)) {
+      keys.push(entry.key);
+    }
+    if (port !== "22" && knownHostsFieldMatches(entry.field, lhost)) {
+      bare.push(entry.key);
+    }
+  }
   if (port !== "22" && !keys.some((k) => !k.revoked)) {
-    keys.push(...knownHostsKeysNamed(text, lhost));
+    keys.push(...bare);
   }
   return keys;
 }
@@ -451,13 +483,13 @@ export function cliPreferKnownHostkeyAlgos(ses: CliSession): void {
   if (cli_opts.no_hostkey_check || path === null || cli_opts.remotehost === null) {
     return;
   }
-  let text: string;
+  let keys: KnownHostKey[];
   try {
-    text = readFileSync(path.filename, "latin1");
+    keys = knownHostsKeys(knownHostsLines(path.filename), cli_opts.remotehost, cli_opts.remoteport ?? "22");
   } catch {
     return;
   }
-  const types = knownHostTypes(knownHostsKeys(text, cli_opts.remotehost, cli_opts.remoteport ?? "22"));
+  const types = knownHostTypes(keys);
   if (types.size === 0) {
     return;
   }
@@ -502,8 +534,7 @@ function checkhostkey(ses: CliSession, keyblob: Buffer): void {
     ask_to_confirm(ses, keyblob, algoname);
     return;
   }
-  const text = readFileSync(hostsfile.filename, "latin1");
-  const keys = knownHostsKeys(text, remotehost, remoteport);
+  const keys = knownHostsKeys(knownHostsLines(hostsfile.filename), remotehost, remoteport);
   // Dropbear's words name ~/.ssh/known_hosts; a library caller's own file is named as given.
   const where = cli_opts.known_hosts_file ?? "~/.ssh/known_hosts";
   const fingerprint = { value: null as string | null };
@@ -535,10 +566,12 @@ function checkhostkey(ses: CliSession, keyblob: Buffer): void {
     TRACE("readonly");
     return;
   }
-  const fd = openSync(hostsfile.filename, "a");
+  const fd = openSync(hostsfile.filename, "a+");
   try {
     // A hand-edited file may lack its last newline; don't glue our entry onto that line.
-    const sep = text.length > 0 && !text.endsWith("\n") ? "\n" : "";
+    const size = fstatSync(fd).size;
+    const last = Buffer.alloc(1);
+    const sep = size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a ? "\n" : "";
     writeSync(fd, `${sep}${knownHostsName(remotehost, remoteport)} ${algoname} ${keyblob.toString("base64")}\n`);
   } catch {
     // As in Dropbear: nothing useful to do if the append fails.
