@@ -88,4 +88,19 @@ describe("default identities", () => {
     expect(r.stdout).toBe("stdin-for-the-command\n");
     expect(r.status).toBe(0);
   });
+
+  itAsRoot(["ssh-keygen"], "a damaged default key costs that key only: the next one authenticates", async () => {
+    keygen("id_ed25519", "ed25519");
+    // An OpenSSH key file cut short after its public part, and a header claiming a huge cipher name.
+    const f = join(ssh, "id_ed25519");
+    const body = Buffer.from(readFileSync(f, "utf8").split("\n").slice(1, -2).join(""), "base64");
+    const cut = body.subarray(0, 100).toString("base64");
+    writeFileSync(f, `-----BEGIN OPENSSH PRIVATE KEY-----\n${cut}\n-----END OPENSSH PRIVATE KEY-----\n`);
+    const huge = Buffer.concat([Buffer.from("openssh-key-v1\0"), Buffer.from([0x7f, 0xff, 0xff, 0xff]), Buffer.from("none")]);
+    writeFileSync(join(ssh, "id_ecdsa"), `-----BEGIN OPENSSH PRIVATE KEY-----\n${huge.toString("base64")}\n-----END OPENSSH PRIVATE KEY-----\n`);
+    authorize([keygen("id_rsa", "rsa")]);
+    const r = await client(ours.port, "echo via-rsa");
+    expect(r.stdout, r.stderr).toBe("via-rsa\n");
+    expect(r.status).toBe(0);
+  });
 });

@@ -126,6 +126,23 @@ function opensshPublicKey(text: string): sign_key | null {
   }
 }
 
+/**
+ * `fn`'s result, or `fallback` when it ends on a DropbearExit: a damaged OpenSSH-format file
+ * trips the buffer bounds checks (import_read's parser, as in dropbearconvert), which must
+ * cost that key only, not the run (as the Dropbear-format branch below already does).
+ */
+function unlessMalformed<T>(fn: () => T, fallback: T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof DropbearExit) {
+      TRACE(`key file parse failed: ${e.message}`);
+      return fallback;
+    }
+    throw e;
+  }
+}
+
 /** Ask for a passphrase and decrypt; null when the user gives up (empty answer) or never gets it right. */
 function decryptKeyFile(ses: CliSession, filename: string): sign_key | null {
   if (ses.cli_ses.getpass === null) {
@@ -137,7 +154,7 @@ function decryptKeyFile(ses: CliSession, filename: string): sign_key | null {
     if (pass === null || pass === "") {
       return null;
     }
-    const key = import_read(filename, pass, KEYFILE_OPENSSH);
+    const key = unlessMalformed(() => import_read(filename, pass, KEYFILE_OPENSSH), null);
     if (key !== null) {
       return key;
     }
@@ -157,8 +174,9 @@ function loadidentityfile(ses: CliSession, list: m_list<sign_key>, filename: str
   let key: sign_key | null = null;
   const head = readKeyFileText(filename) ?? "";
   if (head.trimStart().startsWith("-----BEGIN ")) {
-    if (!import_encrypted(filename, KEYFILE_OPENSSH)) {
-      key = import_read(filename, null, KEYFILE_OPENSSH);
+    // A file that import_encrypted cannot parse counts as unencrypted: import_read then fails too.
+    if (!unlessMalformed(() => import_encrypted(filename, KEYFILE_OPENSSH), false)) {
+      key = unlessMalformed(() => import_read(filename, null, KEYFILE_OPENSSH), null);
     } else if (cli_opts.batch_mode) {
       TRACE(`BatchMode: not asking for the passphrase of ${filename}`);
     } else if (!warnfail && !hasTty()) {
