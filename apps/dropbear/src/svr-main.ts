@@ -737,6 +737,23 @@ export function replayLog(held: HeldLog): void {
 }
 
 /**
+ * Stdin as the connection's socket (inetd mode, or a connection process without a handoff).
+ * node:net takes only a socket or a pipe: stdin on a file, a device such as /dev/null, or a
+ * terminal threw ERR_INVALID_FD_TYPE, which ended dropbear with a stack trace. C's
+ * get_socket_address fails on such an fd with ENOTSOCK, and so do we.
+ */
+function stdinSocket(): StreamFd<Socket> {
+  try {
+    return ownReadSocket((onread) => new Socket({ fd: 0, onread, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as SocketConstructorOpts));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ERR_INVALID_FD_TYPE") {
+      dropbear_exit(`Failed socket address: ${strerror_code("ENOTSOCK")}`);
+    }
+    throw e;
+  }
+}
+
+/**
  * Serve one connection: on stdin in inetd mode (-i), or the one the listener hands a
  * connection process (-2 childpipe). @dropbear svr-main.c main_inetd
  */
@@ -748,7 +765,7 @@ export async function main_inetd(opts: runopts, svr_opts: svr_runopts, held: Hel
   const handed =
     svr_opts.reexec_childpipe >= 0 && isSocket(HANDOFF_FD)
       ? await receiveConnection(opts, svr_opts)
-      : { sock: ownReadSocket((onread) => new Socket({ fd: 0, onread, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as SocketConstructorOpts)), peer: null };
+      : { sock: stdinSocket(), peer: null };
   const { sock } = handed;
   let peer = handed.peer;
   if (peer === null) {

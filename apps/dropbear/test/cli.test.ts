@@ -1,5 +1,8 @@
 // Runs the real built bin (npm test builds first; or run `npx tsc -b`).
 import { spawnSync } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
@@ -40,5 +43,22 @@ describe("bin/dropbear", () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/Failed loading \/nonexistent\/key\n/);
     expect(r.stderr).toMatch(/Early exit: No hostkeys available\. 'dropbear -R' may be useful or run dropbearkey\.\n$/);
+  });
+
+  it("-i with stdin that is not a socket (a file, /dev/null) is C's early exit, not a stack trace", () => {
+    const dir = mkdtempSync(join(tmpdir(), "dbts-inetd-"));
+    try {
+      const hk = join(dir, "hk");
+      expect(spawnSync(process.execPath, ["apps/dropbearkey/bin/dropbearkey", "-t", "ed25519", "-f", hk], { cwd: root }).status).toBe(0);
+      for (const stdin of ["/dev/null", hk]) {
+        const fd = openSync(stdin, "r");
+        const r = spawnSync(process.execPath, ["apps/dropbear/bin/dropbear", "-F", "-E", "-i", "-r", hk], { cwd: root, encoding: "utf8", stdio: [fd, "pipe", "pipe"] });
+        closeSync(fd);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(/^\[\d+\] \w{3} \d\d \d\d:\d\d:\d\d Early exit: Failed socket address: Socket operation on non-socket\n$/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
   });
 });

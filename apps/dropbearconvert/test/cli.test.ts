@@ -1,5 +1,8 @@
 // Runs the real built bin (npm test builds first; or run `npx tsc -b`).
 import { spawnSync } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
@@ -28,5 +31,20 @@ describe("bin/dropbearconvert", () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toBe("");
     expect(r.stderr).toBe("Error: Unable to open key file\nError reading key from '/nonexistent/in'\n");
+  });
+
+  it("a failed write of the output ('-' on a full disk) is an error, status 1, not a stack trace", () => {
+    const dir = mkdtempSync(join(tmpdir(), "dbts-convfull-"));
+    const full = openSync("/dev/full", "w");
+    try {
+      const key = join(dir, "k");
+      expect(spawnSync(process.execPath, ["apps/dropbearkey/bin/dropbearkey", "-t", "ed25519", "-f", key], { cwd: root }).status).toBe(0);
+      const r = spawnSync(process.execPath, ["apps/dropbearconvert/bin/dropbearconvert", "dropbear", "openssh", key, "-"], { cwd: root, encoding: "utf8", stdio: ["ignore", full, "pipe"] });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toBe("Key is a ssh-ed25519 key\nFailed writing output file: No space left on device\nError writing key to '-'\n");
+    } finally {
+      closeSync(full);
+      rmSync(dir, { recursive: true });
+    }
   });
 });

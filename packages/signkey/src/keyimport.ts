@@ -810,7 +810,15 @@ function openssh_write(filename: string, key: sign_key, passphrase: Passphrase):
       return false;
     }
     try {
-      writeSync(fd, text, null, "latin1");
+      // Every byte, or the reason: a full disk (ENOSPC), a pipe closed early... C's fwrite
+      // result goes unchecked; an uncaught error here ended dropbearconvert with a stack trace.
+      const bytes = Buffer.from(text, "latin1");
+      for (let off = 0; off < bytes.length; ) {
+        off += writeSync(fd, bytes, off, bytes.length - off);
+      }
+    } catch (err) {
+      tellUser(`Failed writing output file: ${strerror(err)}\n`);
+      return false;
     } finally {
       if (fd !== 1) {
         closeSync(fd);
