@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { itAsRoot } from "./helpers/peers.js";
@@ -75,5 +75,18 @@ describe("~/.ssh/config end to end", () => {
     // The last hop saw a connection from the jump's direct-tcpip (127.0.0.1), not from us directly.
     expect(r.stdout, r.stderr).toMatch(/^127\.0\.0\.1 \d+ 127\.0\.0\.1 \d+\n$/);
     expect(r.status).toBe(6);
+  });
+
+  itConf("a config that is /dev/zero is read no further than Dropbear reads a line, and the flags still connect", async () => {
+    const config = join(home, ".ssh", "config");
+    rmSync(config, { force: true });
+    symlinkSync("/dev/zero", config);
+    try {
+      const r = await run(process.execPath, [OURS.dbclient, "-y", "-y", "-i", key, "-p", String(ours.port), `${USER}@127.0.0.1`, "echo past-the-config"], { env: { HOME: home }, timeoutMs: 30_000 });
+      expect(r.stdout, r.stderr).toBe("past-the-config\n");
+      expect(r.status).toBe(0);
+    } finally {
+      rmSync(config);
+    }
   });
 });

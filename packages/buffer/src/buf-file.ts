@@ -3,7 +3,7 @@
 import { closeSync, constants, fsyncSync, openSync, readSync, writeSync } from "node:fs";
 import { LOG_ERR, dropbear_log, errnoCode, strerror } from "@dropbear-ts/dbutil";
 import { DROPBEAR_MAX_LINE_LENGTH } from "@dropbear-ts/options";
-import { type buffer, buf_getptr, buf_getwriteptr, buf_incrpos, buf_incrwritepos, buf_putbyte, buf_setlen, buf_setpos } from "./buffer.js";
+import { type buffer, buf_getptr, buf_getwriteptr, buf_incrpos, buf_incrwritepos, buf_new, buf_putbyte, buf_setlen, buf_setpos } from "./buffer.js";
 
 /**
  * Read `filename` into `buf` from its position until the file ends or the buffer is full.
@@ -112,13 +112,13 @@ export class FgetcFile {
  * empty; one longer than DROPBEAR_MAX_LINE_LENGTH, or EOF with nothing read, fails, and the
  * caller stops. @dropbear dbutil.c buf_getline
  */
-export function buf_getline(line: buffer, authfile: FgetcFile): boolean {
+export function buf_getline(line: buffer, file: FgetcFile): boolean {
   let c = -1;
   let truncated = false;
   buf_setlen(line, 0);
   let pos = 0;
   for (; pos < DROPBEAR_MAX_LINE_LENGTH; pos++) {
-    c = authfile.fgetc();
+    c = file.fgetc();
     if (c === -1 || c === 0x0a || c === 0x0d) {
       break;
     }
@@ -138,4 +138,27 @@ export function buf_getline(line: buffer, authfile: FgetcFile): boolean {
   }
   buf_setpos(line, 0);
   return true;
+}
+
+/**
+ * The lines of `filename` (latin1) as Dropbear's loops of buf_getline into a buffer of `size`
+ * bytes read them: a longer line comes as empty, and one of DROPBEAR_MAX_LINE_LENGTH or more
+ * ends the file, so neither a huge file nor /dev/zero is read whole. The file is opened now
+ * (throwing as openSync does) and closed when the lines run out or the loop over them ends.
+ */
+export function fileLines(filename: string, size: number): Generator<string> {
+  const fd = openSync(filename, constants.O_RDONLY);
+  return readLines(fd, size);
+}
+
+function* readLines(fd: number, size: number): Generator<string> {
+  try {
+    const file = new FgetcFile(fd);
+    const line = buf_new(size);
+    while (buf_getline(line, file)) {
+      yield line.data.toString("latin1", 0, line.len);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -2,7 +2,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { FgetcFile, buf_getline, buf_new } from "../src/index.js";
+import { FgetcFile, buf_getline, buf_new, fileLines } from "../src/index.js";
 
 /** The line buffer's size here (svr-authpubkey's MAX_AUTHKEYS_LINE). */
 const LINE_SIZE = 3000;
@@ -45,5 +45,23 @@ describe("buf_getline", () => {
   it("stops at a line of 10000 bytes or more", () => {
     expect(lines(`${"x".repeat(10000)}\nnext\n`)).toEqual([null]);
     expect(lines(`${"x".repeat(9999)}\nnext\n`)).toEqual(["", "next", null]);
+  });
+});
+
+describe("fileLines", () => {
+  it("gives a file's lines as buf_getline reads them, and never reads on past a line of 10000 bytes", () => {
+    const dir = mkdtempSync(join(tmpdir(), "dbts-filelines-"));
+    try {
+      const f = join(dir, "f");
+      writeFileSync(f, `a\r\n${"x".repeat(20)}\nb`);
+      expect([...fileLines(f, 10)]).toEqual(["a", "", "", "b"]);
+      // A file of NULs, as a sparse file or /dev/zero reads: one endless line, so nothing at all.
+      writeFileSync(f, Buffer.alloc(1 << 20));
+      expect([...fileLines(f, 10)]).toEqual([]);
+      expect([...fileLines("/dev/zero", 10)]).toEqual([]);
+      expect(() => fileLines(join(dir, "missing"), 10)).toThrow(/ENOENT/);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
   });
 });

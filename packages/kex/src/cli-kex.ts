@@ -2,11 +2,9 @@ import { createHmac } from "node:crypto";
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
 import { userInfo } from "node:os";
 import {
-  FgetcFile,
   buf_eatstring,
   buf_getbuf,
   buf_getint,
-  buf_getline,
   buf_getmpint,
   buf_getptr,
   buf_getstring,
@@ -14,6 +12,7 @@ import {
   buf_new,
   buf_putbytes,
   buf_setpos,
+  fileLines,
   type buffer,
 } from "@dropbear-ts/buffer";
 import { cli_kex_state, dropbear_kex_mode, type algo_type, type CliKexParam, type CliSession, type dropbear_kex } from "@dropbear-ts/core";
@@ -382,25 +381,6 @@ export function knownHostsFieldMatches(field: string, name: string): boolean {
   return hostMatches(name, field.split(","));
 }
 
-/**
- * The lines of a known_hosts file as Dropbear's checkhostkey loop reads them, with buf_getline
- * into a MAX_KNOWNHOSTS_LINE buffer: a longer line reads as empty, and one of
- * DROPBEAR_MAX_LINE_LENGTH or more ends the file, so neither a huge file nor /dev/zero is read
- * whole. Opening the file is left to the first step, which throws as openSync does.
- */
-export function* knownHostsLines(filename: string): Generator<string> {
-  const fd = openSync(filename, "r");
-  try {
-    const file = new FgetcFile(fd);
-    const line = buf_new(MAX_KNOWNHOSTS_LINE);
-    while (buf_getline(line, file)) {
-      yield line.data.toString("latin1", 0, line.len);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** One known_hosts line's host field and key, or null for a comment, a marker we skip or a short line. */
 function knownHostsEntry(raw: string): { field: string; key: KnownHostKey } | null {
   const line = raw.trim();
@@ -485,7 +465,7 @@ export function cliPreferKnownHostkeyAlgos(ses: CliSession): void {
   }
   let keys: KnownHostKey[];
   try {
-    keys = knownHostsKeys(knownHostsLines(path.filename), cli_opts.remotehost, cli_opts.remoteport ?? "22");
+    keys = knownHostsKeys(fileLines(path.filename, MAX_KNOWNHOSTS_LINE), cli_opts.remotehost, cli_opts.remoteport ?? "22");
   } catch {
     return;
   }
@@ -534,7 +514,7 @@ function checkhostkey(ses: CliSession, keyblob: Buffer): void {
     ask_to_confirm(ses, keyblob, algoname);
     return;
   }
-  const keys = knownHostsKeys(knownHostsLines(hostsfile.filename), remotehost, remoteport);
+  const keys = knownHostsKeys(fileLines(hostsfile.filename, MAX_KNOWNHOSTS_LINE), remotehost, remoteport);
   // Dropbear's words name ~/.ssh/known_hosts; a library caller's own file is named as given.
   const where = cli_opts.known_hosts_file ?? "~/.ssh/known_hosts";
   const fingerprint = { value: null as string | null };

@@ -91,21 +91,20 @@ function splitLine(line: string): { key: string; value: string } | null {
 }
 
 /**
- * Read `text` (the contents of `filename`) for `host` (the name given on the command line).
+ * Read the lines of `filename` for `host` (the name given on the command line).
  * A line with a keyword and no value ends dbclient, as in C ("Missing value").
  * @dropbear cli-readconf.c read_config_file
  */
-export function read_config_file(filename: string, text: string, host: string): ConfigSettings {
+export function read_config_file(filename: string, lines: Iterable<string>, host: string): ConfigSettings {
   DEBUG1(() => `Reading '${filename}'`);
   const out: ConfigSettings = { identityfiles: [] };
   // Lines before any Host line apply to every host, as in ssh.
   let in_host_section = true;
   let linenum = 0;
-  for (const rawline of text.split("\n")) {
+  for (const line of lines) {
     linenum++;
     // Comments are whole lines in ssh_config; C also drops a '#' mid-line, which would cut a
     // ProxyCommand, so only a '#' that starts the line (after blanks) is one.
-    const line = rawline.replace(/\r$/, "");
     if (/^\s*(#|$)/.test(line)) {
       continue;
     }

@@ -1,4 +1,4 @@
-import { accessSync, constants as fsConstants, readFileSync, statSync } from "node:fs";
+import { accessSync, constants as fsConstants, statSync } from "node:fs";
 import { userInfo } from "node:os";
 import {
   DEFAULT_IDLE_TIMEOUT,
@@ -6,8 +6,10 @@ import {
   DEFAULT_MAX_DURATION,
   DROPBEAR_CLI_COMPRESSION,
   DROPBEAR_DEFAULT_CLI_AUTHKEY,
+  DROPBEAR_MAX_LINE_LENGTH,
   DROPBEAR_VERSION,
 } from "@dropbear-ts/options";
+import { fileLines } from "@dropbear-ts/buffer";
 import {
   argBytes,
   DEBUG1,
@@ -411,9 +413,10 @@ export function cli_getopts(
  */
 function apply_config_settings(cli_opts: cli_runopts, cli_host_arg: string): ConfigSettings | null {
   const config_path = expand_homedir_path(CLI_SSH_CONFIG);
-  let text: string;
+  let lines: Iterable<string>;
   try {
-    text = readFileSync(config_path, "latin1");
+    // Lines of any length ssh takes, up to Dropbear's DROPBEAR_MAX_LINE_LENGTH, which ends the file.
+    lines = fileLines(config_path, DROPBEAR_MAX_LINE_LENGTH);
   } catch {
     DEBUG1(() => `Configuration file '${config_path}' not found.`);
     return null;
@@ -424,7 +427,7 @@ function apply_config_settings(cli_opts: cli_runopts, cli_host_arg: string): Con
   if (sep >= 0) {
     host = host.slice(0, sep);
   }
-  const config = read_config_file(config_path, text, host);
+  const config = read_config_file(config_path, lines, host);
   if (config.hostname !== undefined) {
     cli_opts.remotehost = config.hostname;
     // The command line's host is only the alias from here on.

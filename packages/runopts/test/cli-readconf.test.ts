@@ -70,7 +70,7 @@ describe("Host patterns", () => {
   it("first value wins across every matching section; other sections are skipped", () => {
     const c = read_config_file(
       "/x/config",
-      ["Port 2000", "Host other", "  HostName wrong", "Host alias", "  HostName 127.0.0.9", "  User first", "Host *", "  User second", "  Port 3000", "  IdentityFile ~/.ssh/k1", "  IdentityFile rel/k2"].join("\n"),
+      ["Port 2000", "Host other", "  HostName wrong", "Host alias", "  HostName 127.0.0.9", "  User first", "Host *", "  User second", "  Port 3000", "  IdentityFile ~/.ssh/k1", "  IdentityFile rel/k2"],
       "alias",
     );
     expect(c.hostname).toBe("127.0.0.9");
@@ -80,7 +80,7 @@ describe("Host patterns", () => {
   });
 
   it("Key=value and quoted values; ProxyCommand keeps its spaces and a '#' inside it", () => {
-    const c = read_config_file("/x/config", ['Host h', '  ProxyCommand = nc -X 5 -x "proxy:1080" %h %p # not a comment', '# a comment', "  Port=22"].join("\n"), "h");
+    const c = read_config_file("/x/config", ['Host h', '  ProxyCommand = nc -X 5 -x "proxy:1080" %h %p # not a comment', '# a comment', "  Port=22"], "h");
     expect(c.proxycommand).toBe('nc -X 5 -x "proxy:1080" %h %p # not a comment');
     expect(c.port).toBe("22");
   });
