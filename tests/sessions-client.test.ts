@@ -532,3 +532,24 @@ describe("a session channel the server refuses", () => {
     expect(r.status).toBe(1);
   });
 });
+
+describe("the channel's close", () => {
+  itSess(["sshd", "ssh-keygen"], "dbclient answers sshd's EOF and CLOSE, sent together, with its own CLOSE before it exits (RFC 4254 5.3)", async () => {
+    const d = join(work.dir, "sshd-close");
+    mkdirSync(d, { recursive: true });
+    const s = await startSshd(d, ["PasswordAuthentication no"]);
+    servers.push(s);
+    for (let i = 0; i < 3; i++) {
+      const r = await client(s, [], ["echo closed; exit 3"]);
+      expect(r.stdout.toString()).toBe("closed\n");
+      expect(r.status).toBe(3);
+    }
+    // sshd (at DEBUG1) frees the channel when the client's CLOSE comes, before the connection
+    // ends; a client that exits without it leaves the free to sshd's cleanup, after "Connection closed".
+    await new Promise((r) => setTimeout(r, 300));
+    // From the first login: the helper's port probe before it is a connection closed too.
+    const log = s.log();
+    const order = log.slice(log.indexOf("Accepted publickey")).match(/channel 0: free|^Connection closed by [\d.]+ port \d+$/gm)?.map((l) => l.replace(/ by .*/, " by"));
+    expect(order).toEqual(Array.from({ length: 3 }, () => ["channel 0: free", "Connection closed by"]).flat());
+  });
+});

@@ -30,7 +30,6 @@ import {
   MAX_CHANNELS,
   SSH_MSG_CHANNEL_CLOSE,
   SSH_MSG_CHANNEL_DATA,
-  SSH_MSG_CHANNEL_EOF,
   SSH_MSG_CHANNEL_EXTENDED_DATA,
   SSH_MSG_CHANNEL_OPEN,
   SSH_MSG_CHANNEL_OPEN_CONFIRMATION,
@@ -140,8 +139,11 @@ const PACKETS_PER_TURN = 16;
  * The received payload is one that may be followed by more in the same turn (and no kex is
  * running): channel data, window adjusts, and a channel's opening and closing. None of these
  * concern the loop handler or the kex state machine, which see any other message before the next
- * packet is read. With many channels, a turn per open, confirmation, EOF and CLOSE was what a
- * connection cost, each turn visiting every channel.
+ * packet is read. With many channels, a turn per open, confirmation and CLOSE was what a
+ * connection cost, each turn visiting every channel. Not EOF: as in Dropbear, the channel I/O
+ * and the write that follow it come before the next packet, so the CLOSE an EOF lets us send
+ * leaves before a CLOSE right behind the EOF is taken; otherwise dbclient, whose loop handler
+ * then finishes, exited without the CLOSE that RFC 4254 5.3 requires in answer.
  */
 function isBatchedPacket(ses: sshsession): boolean {
   if (!ses.dataallowed) {
@@ -154,7 +156,6 @@ function isBatchedPacket(ses: sshsession): boolean {
     case SSH_MSG_CHANNEL_OPEN:
     case SSH_MSG_CHANNEL_OPEN_CONFIRMATION:
     case SSH_MSG_CHANNEL_OPEN_FAILURE:
-    case SSH_MSG_CHANNEL_EOF:
     case SSH_MSG_CHANNEL_CLOSE:
       return true;
     default:
