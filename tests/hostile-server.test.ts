@@ -223,12 +223,15 @@ describe("before the key exchange (a raw TCP server)", () => {
 const rsaHostKey = (): string =>
   generateKeyPairSync("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs1", format: "pem" }, publicKeyEncoding: { type: "pkcs1", format: "pem" } }).privateKey;
 
+/** Lines of stdout and of stderr the "interleave" server sends, alternating. */
+const INTERLEAVED = 300;
+
 /** What the "drop" server writes before it disconnects: more than a pipe and Node's stream hold. */
 const DROP_OUTPUT = Buffer.alloc(1 << 20, "0123456789abcdef");
 
 describe("after authentication (the ssh2 library's server)", () => {
   let port = 0;
-  let mode: "opens" | "prompts" | "again" | "password" | "bigport" | "drop" = "opens";
+  let mode: "opens" | "prompts" | "again" | "password" | "bigport" | "drop" | "interleave" = "opens";
   const passwords: string[] = [];
   let hostKey = "";
   const events: string[] = [];
@@ -261,6 +264,16 @@ describe("after authentication (the ssh2 library's server)", () => {
                 ch.exit(0);
                 ch.end();
               }, mode === "bigport" ? 300 : 0);
+              return;
+            }
+            if (mode === "interleave") {
+              // stdout and stderr packets alternating, each in the order ssh2 is given them.
+              for (let i = 0; i < INTERLEAVED; i++) {
+                ch.write(`O${i}\n`);
+                ch.stderr.write(`E${i}\n`);
+              }
+              ch.exit(0);
+              ch.end();
               return;
             }
             if (mode === "drop") {
@@ -341,6 +354,19 @@ describe("after authentication (the ssh2 library's server)", () => {
     // dropbear_close, as C's recv_msg_disconnect ends it.
     expect(status).toBe(0);
     expect(Buffer.concat(chunks).equals(DROP_OUTPUT)).toBe(true);
+  });
+
+  it("stdout and stderr on one pipe (2>&1) keep the order the server sent them in, as C's writes at once do", async () => {
+    mode = "interleave";
+    // A kernel pipe to cat, which takes the lines as they come: a reader that falls behind
+    // would hold both outputs back, and then neither C nor we could keep their order.
+    const child = spawn("/bin/sh", ["-c", '{ "$0" "$@"; echo "status $?"; } 2>&1 | cat', process.execPath, OURS.dbclient, "-y", "-i", userKey, "-p", String(port), "u@127.0.0.1", "true"], { stdio: ["ignore", "pipe", "inherit"] });
+    const chunks: Buffer[] = [];
+    child.stdout.on("data", (d: Buffer) => chunks.push(d));
+    await once(child, "close");
+    expect(Buffer.concat(chunks).toString()).toMatch(/status 0\n$/);
+    const lines = Buffer.concat(chunks).toString().split("\n").filter((l) => /^[OE]\d+$/.test(l));
+    expect(lines).toEqual(Array.from({ length: INTERLEAVED }, (_, i) => [`O${i}`, `E${i}`]).flat());
   });
 
   it("DROPBEAR_PASSWORD goes once: a server asking again gets an empty password, as C burns the variable", async () => {

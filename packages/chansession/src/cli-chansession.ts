@@ -120,7 +120,9 @@ function openStdioFd(fd: number, forWrite: boolean): StreamFd | null {
       return nullStream(forWrite);
     }
     if (st.isFIFO() || st.isSocket()) {
-      return new StreamFd(new net.Socket({ fd: copy, readable: !forWrite, writable: forWrite, allowHalfOpen: true, ...socketStreamOptions }));
+      const h = new StreamFd(new net.Socket({ fd: copy, readable: !forWrite, writable: forWrite, allowHalfOpen: true, ...socketStreamOptions }));
+      h.gatherWrites = false;
+      return h;
     }
     if (st.isFile()) {
       return new StreamFd(fileStream(copy, forWrite));

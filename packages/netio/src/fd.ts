@@ -560,6 +560,14 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
    */
   sharedDescriptor = false;
 
+  /**
+   * Whether a turn's writes to the kernel are gathered (see `writev`). Off for dbclient's stdout
+   * and stderr on pipes and sockets: each write then goes out at once, as C's write() does, so
+   * two of them on one pipe (`2>&1 | less`) keep the order in which the server sent its stdout
+   * and stderr packets, where two corked streams put a turn's stderr after all of its stdout.
+   */
+  gatherWrites = true;
+
   /** `ring`: where `ownReadSocket` has the socket's reads land (null: read through its stream). */
   constructor(
     readonly stream: S,
@@ -755,7 +763,7 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
    * mark from earlier turns, hands chunks to the stream in order, taken whole or not at all;
    * returns the bytes accepted (0 if none: EAGAIN). Throws FdError if the stream failed.
    *
-   * Beyond C's writev: what this turn's calls hand a stream to the kernel (`writesToKernel`) is
+   * Beyond C's writev: what this turn's calls hand a stream to the kernel (`writesToKernel`, `gatherWrites`) is
    * held back (corked) and goes there together once the turn's synchronous run ends (a
    * microtask, which runs before the loop's next wait), up to WRITEV_MAX_BYTES in all (at least
    * one chunk). Same bytes, same order; a shutdown (`end`) in the same turn sends them first.
@@ -776,7 +784,7 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
       return 0;
     }
     // Only writes to the kernel are gathered: a stream within the process gains nothing by it.
-    const gather = this.gathering || this.writesToKernel;
+    const gather = this.gathering || (this.writesToKernel && this.gatherWrites);
     if (!this.gathering) {
       w.cork();
       if (gather) {
