@@ -369,6 +369,18 @@ describe("after authentication (the ssh2 library's server)", () => {
     expect(lines).toEqual(Array.from({ length: INTERLEAVED }, (_, i) => [`O${i}`, `E${i}`]).flat());
   });
 
+  it("stdout and stderr on one terminal keep the server's order too (script(1)'s pty)", async () => {
+    mode = "interleave";
+    const cmdline = [process.execPath, OURS.dbclient, "-y", "-i", userKey, "-p", String(port), "u@127.0.0.1", "true"].map((a) => `'${a}'`).join(" ");
+    const child = spawn("/usr/bin/script", ["-qec", `${cmdline} </dev/null`, "/dev/null"], { stdio: ["ignore", "pipe", "inherit"] });
+    const chunks: Buffer[] = [];
+    child.stdout.on("data", (d: Buffer) => chunks.push(d));
+    const [status] = (await once(child, "close")) as [number | null];
+    expect(status).toBe(0);
+    const lines = Buffer.concat(chunks).toString().split(/\r?\n/).filter((l) => /^[OE]\d+$/.test(l));
+    expect(lines).toEqual(Array.from({ length: INTERLEAVED }, (_, i) => [`O${i}`, `E${i}`]).flat());
+  });
+
   it("DROPBEAR_PASSWORD goes once: a server asking again gets an empty password, as C burns the variable", async () => {
     mode = "password";
     passwords.length = 0;

@@ -97,11 +97,13 @@ export function setFdFlags(fd: number, flags: number): void {
  *
  * Node's process.stdout/stderr are synchronous for ttys, files and pipes, which would stall the
  * whole loop on a slow reader; instead: pipes and sockets become libuv pipe handles
- * (non-blocking), an input terminal a tty.ReadStream (libuv reopens the tty so the shared file
- * description stays blocking for others), a regular file is read and written at once as C does
- * (fileStream: a file never holds a read or write for long), and everything else (an output
- * terminal, other devices) an fs stream, whose blocking I/O runs in the thread pool one write at
- * a time, in order; but /dev/null none at all (nullStream). Returns null when the fd is not open.
+ * (non-blocking), a terminal a tty.ReadStream or a write-only tty.WriteStream made non-blocking
+ * (libuv reopens a pty so the shared file description stays blocking for others), a regular
+ * file is read and written at once as C does (fileStream: a file never holds a read or write for
+ * long), and everything else (other devices) an fs stream, whose blocking I/O runs in the thread
+ * pool one write at a time, in order; but /dev/null none at all (nullStream). Output to a pipe,
+ * socket or terminal is not gathered per turn (gatherWrites), so stdout and stderr on one keep
+ * the server's order. Returns null when the fd is not open.
  */
 function openStdioFd(fd: number, forWrite: boolean): StreamFd | null {
   const copy = dup_cloexec(fd);
@@ -111,8 +113,17 @@ function openStdioFd(fd: number, forWrite: boolean): StreamFd | null {
   try {
     // On demand: a server's bundle carries this client code but never needs node:tty.
     const tty = process.getBuiltinModule("node:tty");
-    if (!forWrite && tty.isatty(copy)) {
-      return new StreamFd(new tty.ReadStream(copy, { highWaterMark: 65536 } as net.SocketConstructorOpts));
+    if (tty.isatty(copy)) {
+      if (!forWrite) {
+        return new StreamFd(new tty.ReadStream(copy, { highWaterMark: 65536 } as net.SocketConstructorOpts));
+      }
+      const ws = new tty.WriteStream(copy);
+      // Node makes a terminal's writes blocking, which a terminal stopped with ^S would turn into
+      // a stalled loop; its internal handle is the only way back (no public API undoes it).
+      (ws as unknown as { _handle: { setBlocking(blocking: boolean): number } })._handle.setBlocking(false);
+      const h = new StreamFd(ws, null, true);
+      h.gatherWrites = false;
+      return h;
     }
     const st = fstatSync(copy);
     if (st.isCharacterDevice() && st.rdev === DEV_NULL_RDEV) {

@@ -568,13 +568,18 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
    */
   gatherWrites = true;
 
-  /** `ring`: where `ownReadSocket` has the socket's reads land (null: read through its stream). */
+  /**
+   * `ring`: where `ownReadSocket` has the socket's reads land (null: read through its stream).
+   * `writeOnly`: a duplex stream used for writing alone (a terminal's tty.WriteStream), never
+   * read: reading it would take the user's keystrokes, and its end would end the writes.
+   */
   constructor(
     readonly stream: S,
     ring: SocketReadRing | null = null,
+    writeOnly = false,
   ) {
     super();
-    this.rstream = isReadable(stream) ? stream : null;
+    this.rstream = !writeOnly && isReadable(stream) ? stream : null;
     this.wstream = isWritable(stream) ? stream : null;
     this.ring = ring;
     // The same stream object can be both (a socket): listen once, for both sides.
