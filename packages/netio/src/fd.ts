@@ -562,9 +562,10 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
 
   /**
    * Whether a turn's writes to the kernel are gathered (see `writev`). Off for dbclient's stdout
-   * and stderr on pipes and sockets: each write then goes out at once, as C's write() does, so
-   * two of them on one pipe (`2>&1 | less`) keep the order in which the server sent its stdout
-   * and stderr packets, where two corked streams put a turn's stderr after all of its stdout.
+   * and stderr on pipes, sockets and terminals: each write then goes out at once, as C's write()
+   * does, so the two on one pipe or terminal (`2>&1 | less`) keep the order in which the server
+   * sent its stdout and stderr packets, where two corked streams put a turn's stderr after all
+   * of its stdout.
    */
   gatherWrites = true;
 
@@ -768,8 +769,8 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
    * mark from earlier turns, hands chunks to the stream in order, taken whole or not at all;
    * returns the bytes accepted (0 if none: EAGAIN). Throws FdError if the stream failed.
    *
-   * Beyond C's writev: what this turn's calls hand a stream to the kernel (`writesToKernel`, `gatherWrites`) is
-   * held back (corked) and goes there together once the turn's synchronous run ends (a
+   * Beyond C's writev: what this turn's calls hand a stream to the kernel (`writesToKernel`,
+   * unless `gatherWrites` is off) is held back (corked) and goes there together once the turn's synchronous run ends (a
    * microtask, which runs before the loop's next wait), up to WRITEV_MAX_BYTES in all (at least
    * one chunk). Same bytes, same order; a shutdown (`end`) in the same turn sends them first.
    * Other streams get each call's chunks at once, up to the same cap.
