@@ -770,9 +770,9 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
    * returns the bytes accepted (0 if none: EAGAIN). Throws FdError if the stream failed.
    *
    * Beyond C's writev: what this turn's calls hand a stream to the kernel (`writesToKernel`,
-   * unless `gatherWrites` is off) is held back (corked) and goes there together once the turn's synchronous run ends (a
-   * microtask, which runs before the loop's next wait), up to WRITEV_MAX_BYTES in all (at least
-   * one chunk). Same bytes, same order; a shutdown (`end`) in the same turn sends them first.
+   * unless `gatherWrites` is off) is held back (corked) and goes there together once the turn's
+   * synchronous run ends (a microtask, which runs before the loop's next wait), up to
+   * WRITEV_MAX_BYTES in all (at least one chunk). Same bytes, same order; a shutdown (`end`) in the same turn sends them first.
    * Other streams get each call's chunks at once, up to the same cap.
    */
   writev(chunks: readonly Uint8Array[]): number {
