@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, createWriteStream, fstatSync, readFileSync, readSync, writeSync } from "node:fs";
+import { closeSync, constants as fsConstants, createReadStream, createWriteStream, fstatSync, openSync, readFileSync, readlinkSync, readSync, writeSync } from "node:fs";
 import * as net from "node:net";
 import { constants as osConstants } from "node:os";
 import { Readable, Writable } from "node:stream";
@@ -98,7 +98,8 @@ export function setFdFlags(fd: number, flags: number): void {
  * Node's process.stdout/stderr are synchronous for ttys, files and pipes, which would stall the
  * whole loop on a slow reader; instead: pipes and sockets become libuv pipe handles
  * (non-blocking), a terminal a tty.ReadStream or a write-only tty.WriteStream made non-blocking
- * (libuv reopens a pty so the shared file description stays blocking for others), a regular
+ * (libuv reopens the terminal so the shared file description stays blocking for others; one it
+ * cannot reopen, ttyReopens, keeps an fs stream as other devices do), a regular
  * file is read and written at once as C does (fileStream: a file never holds a read or write for
  * long), and everything else (other devices) an fs stream, whose blocking I/O runs in the thread
  * pool one write at a time, in order; but /dev/null none at all (nullStream). Output to a pipe,
@@ -113,10 +114,10 @@ function openStdioFd(fd: number, forWrite: boolean): StreamFd | null {
   try {
     // On demand: a server's bundle carries this client code but never needs node:tty.
     const tty = process.getBuiltinModule("node:tty");
-    if (tty.isatty(copy)) {
-      if (!forWrite) {
-        return new StreamFd(new tty.ReadStream(copy, { highWaterMark: 65536 } as net.SocketConstructorOpts));
-      }
+    if (!forWrite && tty.isatty(copy)) {
+      return new StreamFd(new tty.ReadStream(copy, { highWaterMark: 65536 } as net.SocketConstructorOpts));
+    }
+    if (forWrite && tty.isatty(copy) && ttyReopens(copy)) {
       const ws = new tty.WriteStream(copy);
       // Node makes a terminal's writes blocking, which a terminal stopped with ^S would turn into
       // a stalled loop; its internal handle is the only way back (no public API undoes it).
@@ -150,6 +151,30 @@ function openStdioFd(fd: number, forWrite: boolean): StreamFd | null {
       // already gone
     }
     return null;
+  }
+}
+
+/**
+ * Whether libuv can open the terminal under `fd` again, as its tty handle does to get a file
+ * description of its own (one it can make non-blocking without touching the shell's): the path
+ * the fd names, in the fd's access mode. When it cannot (a terminal another user owns after
+ * su, say), libuv's handle would write blocking, or spin on a non-blocking fd while the terminal
+ * is stopped, so such a terminal keeps its fs stream.
+ */
+function ttyReopens(fd: number): boolean {
+  // Linux's O_ACCMODE, which node:fs's constants lack.
+  const O_ACCMODE = 3;
+  try {
+    const path = readlinkSync(`/proc/self/fd/${fd}`);
+    // A pty's master side is never reopened.
+    if (path === "/dev/ptmx") {
+      return false;
+    }
+    const flags = Number.parseInt(/^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "latin1"))?.[1] ?? "", 8);
+    closeSync(openSync(path, (flags & O_ACCMODE) | fsConstants.O_NOCTTY));
+    return true;
+  } catch {
+    return false;
   }
 }
 
