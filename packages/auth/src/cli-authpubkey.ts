@@ -103,7 +103,7 @@ function opensshPublicKey(text: string): sign_key | null {
   const buf = buf_new(blob.length);
   buf_putbytes(buf, blob);
   buf_setpos(buf, magic.length);
-  try {
+  return unlessMalformed(() => {
     buf_getstring(buf); // ciphername
     buf_getstring(buf); // kdfname
     buf_getstring(buf); // kdfoptions
@@ -118,18 +118,12 @@ function opensshPublicKey(text: string): sign_key | null {
     }
     key.type = type;
     return key;
-  } catch (e) {
-    if (e instanceof DropbearExit) {
-      return null;
-    }
-    throw e;
-  }
+  }, null);
 }
 
 /**
- * `fn`'s result, or `fallback` when it ends on a DropbearExit: a damaged OpenSSH-format file
- * trips the buffer bounds checks (import_read's parser, as in dropbearconvert), which must
- * cost that key only, not the run (as the Dropbear-format branch below already does).
+ * `fn`'s result, or `fallback` when it ends on a DropbearExit: a damaged key file, in either
+ * format, trips the buffer bounds checks of its parser, which must cost that key only, not the run.
  */
 function unlessMalformed<T>(fn: () => T, fallback: T): T {
   try {
@@ -193,17 +187,10 @@ function loadidentityfile(ses: CliSession, list: m_list<sign_key>, filename: str
     }
   } else {
     const k = new_sign_key();
-    try {
-      const type = readhostkey(filename, k, DROPBEAR_SIGNKEY_ANY);
-      if (type !== null) {
-        k.type = type;
-        key = k;
-      }
-    } catch (e) {
-      // A file that is not a key at all trips the buffer bounds checks.
-      if (!(e instanceof DropbearExit)) {
-        throw e;
-      }
+    const type = unlessMalformed(() => readhostkey(filename, k, DROPBEAR_SIGNKEY_ANY), null);
+    if (type !== null) {
+      k.type = type;
+      key = k;
     }
   }
   if (key === null) {
