@@ -17,7 +17,7 @@ import {
 } from "@dropbear-ts/buffer";
 import { start_send_channel_request } from "@dropbear-ts/channel";
 import { SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, SSH_OPEN_CONNECT_FAILED, type ChanType, type Channel, type CliAgentOps, type CliSession } from "@dropbear-ts/core";
-import { LOG_INFO, TRACE, dropbear_exit, dropbear_log, libcFunc, list_append, type m_list } from "@dropbear-ts/dbutil";
+import { LOG_INFO, TRACE, atomicio, dropbear_exit, dropbear_log, libcFunc, list_append, type atomicio_f, type m_list } from "@dropbear-ts/dbutil";
 import { StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import {
   DROPBEAR_RSA_SHA256,
@@ -144,35 +144,13 @@ export function cli_setup_agent(ses: CliSession, channel: Channel): void {
   encrypt_packet(ses);
 }
 
-/** Read exactly len bytes (atomicio); false on EOF or error. */
-function readFull(fd: number, buf: Buffer, len: number): boolean {
-  let done = 0;
-  while (done < len) {
-    let n = 0;
-    try {
-      n = readSync(fd, buf, done, len - done, null);
-    } catch {
-      return false;
-    }
-    if (n <= 0) {
-      return false;
-    }
-    done += n;
+/** All len bytes moved (C's `atomicio(...) == len`); false on an error or an early end. */
+function agentio(f: atomicio_f, fd: number, buf: Uint8Array, len: number): boolean {
+  try {
+    return atomicio(f, fd, buf, len) === len;
+  } catch {
+    return false;
   }
-  return true;
-}
-
-/** Write all of buf (atomicio); false on error. */
-function writeFull(fd: number, buf: Buffer): boolean {
-  let done = 0;
-  while (done < buf.length) {
-    try {
-      done += writeSync(fd, buf, done, buf.length - done);
-    } catch {
-      return false;
-    }
-  }
-  return true;
 }
 
 /**
@@ -188,13 +166,13 @@ function agent_request(ses: CliSession, type: number, data: buffer | null): buff
   if (data !== null) {
     buf_putbytes(payload, data.data.subarray(0, data.len));
   }
-  if (!writeFull(fd, payload.data.subarray(0, payload.len))) {
+  if (!agentio(writeSync, fd, payload.data, payload.len)) {
     TRACE(`write failed fd ${fd} for agent_request`);
     return null;
   }
   TRACE("Wrote out bytes for agent_request");
   const lenbuf = Buffer.alloc(4);
-  if (!readFull(fd, lenbuf, 4)) {
+  if (!agentio(readSync, fd, lenbuf, 4)) {
     TRACE("read of length failed for agent_request");
     return null;
   }
@@ -204,7 +182,7 @@ function agent_request(ses: CliSession, type: number, data: buffer | null): buff
     return null;
   }
   const inbuf = buf_new(readlen);
-  if (!readFull(fd, inbuf.data, readlen)) {
+  if (!agentio(readSync, fd, inbuf.data, readlen)) {
     TRACE("read of data failed for agent_request");
     return null;
   }

@@ -1,6 +1,6 @@
 import { closeSync, openSync, statSync, writeSync, constants as fsConstants } from "node:fs";
 import { getpwnam } from "@dropbear-ts/auth";
-import { LOG_INFO, LOG_WARNING, dropbear_exit, dropbear_log, libcFunc, strerror_code } from "@dropbear-ts/dbutil";
+import { LOG_INFO, LOG_WARNING, atomicio, dropbear_exit, dropbear_log, libcFunc, strerror_code } from "@dropbear-ts/dbutil";
 
 // loginrec.c (from OpenSSH): the utmp, wtmp and lastlog records of a pty login, so that `who`
 // lists the session while it runs and `last` shows it afterwards. Only the Linux path is
@@ -344,10 +344,7 @@ function lastlog_perform_login(li: logininfo): number {
   }
   const [fd, offset] = opened;
   try {
-    let done = 0;
-    while (done < last.length) {
-      done += writeSync(fd, last, done, last.length - done, offset + done);
-    }
+    atomicio(writeSync, fd, last, last.length, offset);
   } catch (e) {
     closeSync(fd);
     dropbear_log(LOG_WARNING, `lastlog_write_filemode: Error writing to ${LASTLOG_FILE}: ${strerror_code((e as NodeJS.ErrnoException).code)}`);

@@ -23,6 +23,7 @@ import {
   WIFEXITED,
   WIFSIGNALED,
   WTERMSIG,
+  atomicio,
   dropbear_assert,
   dropbear_exit,
   dropbear_log,
@@ -956,10 +957,7 @@ function ptycommand(ses: SvrSession, channel: Channel, chansess: ChanSess): numb
   if (chansess.cmd === null) {
     const m = motd(ses);
     if (m !== null) {
-      let off = 0;
-      while (off < m.length) {
-        off += writeSync(chansess.slave, m, off, m.length - off);
-      }
+      atomicio(writeSync, chansess.slave, m);
     }
   }
 

@@ -1,3 +1,4 @@
+export * from "./atomicio.js";
 export * from "./dbctype.js";
 export * from "./dbutil.js";
 export * from "./detach.js";

@@ -7,7 +7,7 @@ import { bytes_to_mp } from "@dropbear-ts/crypto";
 import { type DecipherGCM, createDecipheriv, createPrivateKey } from "node:crypto";
 import { closeSync, constants, openSync, statSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
-import { TRACE, strerror, tellUser } from "@dropbear-ts/dbutil";
+import { TRACE, atomicio, strerror, tellUser } from "@dropbear-ts/dbutil";
 import {
   type buffer,
   buf_burn_free,
@@ -812,10 +812,7 @@ function openssh_write(filename: string, key: sign_key, passphrase: Passphrase):
     try {
       // Every byte, or the reason: a full disk (ENOSPC), a pipe closed early... C's fwrite
       // result goes unchecked; an uncaught error here ended dropbearconvert with a stack trace.
-      const bytes = Buffer.from(text, "latin1");
-      for (let off = 0; off < bytes.length; ) {
-        off += writeSync(fd, bytes, off, bytes.length - off);
-      }
+      atomicio(writeSync, fd, Buffer.from(text, "latin1"));
     } catch (err) {
       tellUser(`Failed writing output file: ${strerror(err)}\n`);
       return false;
