@@ -109,6 +109,13 @@ describe("hostile peers in the connection protocol", () => {
     expect(log).toMatch(new RegExp(`Exit \\(${USER}\\) from <127\\.0\\.0\\.1:\\d+>: .*[Uu]nknown channel 12345`));
   });
 
+  itAsyncssh("a window adjust for a channel both sides have closed is ignored, as OpenSSH's sshd does (paramiko sends one)", async () => {
+    const { res, log } = await hostileCase("adjust-after-close");
+    expect(res.alive).toBe("alive\n");
+    expect(res.closed).toBe(false);
+    expect(log).not.toMatch(/[Uu]nknown channel/);
+  });
+
   itAsyncssh("a pty session the client closes while its command runs: the pty is hung up and CLOSE answered at once, as Dropbear does", async () => {
     const { res } = await hostileCase("pty-close");
     expect(res.close_answered_in).not.toBeNull();

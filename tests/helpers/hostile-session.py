@@ -192,6 +192,14 @@ async def main():
         except asyncio.TimeoutError:
             res["close_answered_in"] = None
         res["alive"] = await alive(conn)
+    elif case == "adjust-after-close":
+        # A window adjust behind our own CLOSE, as paramiko's reader threads can send one when
+        # the last data is read as the server's CLOSE is answered: OpenSSH's sshd ignores it.
+        chan, _ = await conn.create_session(asyncssh.SSHClientSession, "true")
+        server_chan = chan._send_chan
+        await asyncio.wait_for(chan.wait_closed(), 20)
+        conn.send_packet(MSG_CHANNEL_WINDOW_ADJUST, UInt32(server_chan), UInt32(65536))
+        res["alive"] = await alive(conn)
     elif case == "env-too-long":
         # OpenSSH's `-o SetEnv=LC_X=<10000 bytes>`: Dropbear refuses an env request without
         # reading it, so the command runs.

@@ -194,14 +194,19 @@ function newchannel(ses: sshsession, remotechan: number, type: ChanType<never>, 
  */
 function getchannel_msg(ses: sshsession, kind: string | null): Channel {
   const chan = buf_getint(ses.payload!);
-  const channel = chan < ses.chansize ? ses.channels[chan] : null;
-  if (channel === null || channel === undefined) {
+  const channel = channel_by_index(ses, chan);
+  if (channel === null) {
     if (kind !== null) {
       dropbear_exit(`${kind} for unknown channel ${chan}`);
     }
     dropbear_exit(`Unknown channel ${chan}`);
   }
   return channel;
+}
+
+/** Our channel with index `chan`, or null when no channel has it (never had, or removed). */
+function channel_by_index(ses: sshsession, chan: number): Channel | null {
+  return (chan < ses.chansize ? ses.channels[chan] : null) ?? null;
 }
 
 /** The channel the current message names. @dropbear common-channel.c getchannel */
@@ -786,9 +791,21 @@ export function common_recv_msg_channel_data(ses: sshsession, channel: Channel, 
   TRACE("leave recv_msg_channel_data");
 }
 
-/** The peer lets us send more on a channel; a sum past 2^32-1 is clamped. @dropbear common-channel.c recv_msg_channel_window_adjust */
+/**
+ * The peer lets us send more on a channel; a sum past 2^32-1 is clamped, and an adjust for a
+ * channel we no longer have is ignored. @dropbear common-channel.c recv_msg_channel_window_adjust
+ */
 export function recv_msg_channel_window_adjust(ses: sshsession): void {
-  const channel = getchannel(ses);
+  // Beyond Dropbear, as OpenSSH: an adjust for a channel already removed is dropped, not
+  // fatal. Threaded clients (paramiko) can send one behind their own CLOSE when a reader
+  // consumes the last data as the close is answered; with many channels ending at once
+  // Dropbear's exit here ended the whole connection.
+  const chan = buf_getint(ses.payload!);
+  const channel = channel_by_index(ses, chan);
+  if (channel === null) {
+    TRACE(() => `window adjust for unknown channel ${chan}, ignored`);
+    return;
+  }
   const incr = buf_getint(ses.payload!);
   TRACE(() => `received window increment ${incr}`);
   let newwin = channel.transwindow + incr;

@@ -272,7 +272,17 @@ describe("channel data and windows", () => {
     chaninitialise(ses, []);
     expect(exitMessage(() => receive(ses, recv_msg_channel_eof, (b) => buf_putint(b, 5)))).toBe("EOF for unknown channel 5");
     expect(exitMessage(() => receive(ses, recv_msg_channel_close, (b) => buf_putint(b, 5)))).toBe("Close for unknown channel 5");
-    expect(exitMessage(() => receive(ses, recv_msg_channel_window_adjust, (b) => buf_putint(b, 5)))).toBe("Unknown channel 5");
+    expect(exitMessage(() => receive(ses, recv_msg_channel_data, (b) => buf_putint(b, 5)))).toBe("Unknown channel 5");
+  });
+
+  it("ignores a window adjust for a channel it does not have (paramiko sends one behind its CLOSE)", () => {
+    const ses = session();
+    chaninitialise(ses, []);
+    receive(ses, recv_msg_channel_window_adjust, (b) => {
+      buf_putint(b, 5);
+      buf_putint(b, 1000);
+    });
+    expect(sent(ses)).toHaveLength(0);
   });
 
   it("writes data out and reopens the window by a third of it at a time, never past the ring", async () => {
