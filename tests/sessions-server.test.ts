@@ -1,11 +1,11 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, chownSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { exited, opensshKeygen, ourKeygen, scratch, sha256hex, startOurDropbear, terminate, type Server } from "./helpers/servers.js";
-import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
+import { addTestUser, authorizeKeys, removeTestUser, setTestUserHome } from "./helpers/users.js";
 
 // Issue 8, server side: OpenSSH's ssh, sftp and scp against our dropbear's "session" channels
 // with a throw-away system user: exit codes and signals, stdin/stdout/stderr byte for byte, a
@@ -363,6 +363,30 @@ describe("sftp and scp through our dropbear", () => {
       expect(sha256hex(readFileSync(back))).toBe(BIG_SHA);
     }, 90_000);
   }
+});
+
+describe("OpenSSH ssh -> our dropbear: a home directory that is not UTF-8", () => {
+  itSess(["ssh"], "the key is found in it, and $HOME and the working directory keep its bytes, as in C", async () => {
+    const name = "dbtssrvlatin";
+    const user = addTestUser(name);
+    // Latin-1 "é": the passwd entry's bytes, which no UTF-8 decoding gives back.
+    const dir = Buffer.concat([Buffer.from(`${user.home}-latin`), Buffer.from([0xe9])]);
+    const sub = (tail: string): Buffer => Buffer.concat([dir, Buffer.from(tail)]);
+    try {
+      mkdirSync(sub("/.ssh"), { recursive: true, mode: 0o700 });
+      writeFileSync(sub("/.ssh/authorized_keys"), readFileSync(`${key}.pub`));
+      for (const p of [dir, sub("/.ssh"), sub("/.ssh/authorized_keys")]) chownSync(p, user.uid, user.gid);
+      setTestUserHome(name, dir);
+      const s = await ours();
+      const r = await runClient(PEERS.ssh, [...SSH_OPTS, "-i", key, "-p", String(s.port), `${name}@127.0.0.1`, 'pwd; printf %s "$HOME"']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.equals(Buffer.concat([dir, Buffer.from("\n"), dir]))).toBe(true);
+    } finally {
+      removeTestUser(name);
+      // userdel -r removed the home passwd named; useradd's first one is left.
+      for (const d of [dir, user.home]) rmSync(d, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("requests that must fail cleanly", () => {

@@ -54,6 +54,15 @@ export function addTestUser(name: string, opts: { password?: string; groups?: st
 }
 
 /**
+ * Point the account's home at `dir`, given as bytes: a path that is not UTF-8 cannot be an
+ * argument from Node, so sh's printf makes it from octal escapes.
+ */
+export function setTestUserHome(name: string, dir: Buffer): void {
+  const escaped = [...dir].map((b) => `\\${b.toString(8).padStart(3, "0")}`).join("");
+  shRetry("/bin/sh", ["-c", 'exec usermod -d "$(printf "$1")" "$2"', "sh", escaped, name]);
+}
+
+/**
  * Remove the account and its home. -f: a process of the user's left over from an earlier run (a
  * background `sleep`, or a zombie no init reaps in a container) must not keep the account.
  */

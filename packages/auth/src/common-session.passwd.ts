@@ -14,6 +14,7 @@ export function fill_passwd(ses: sshsession, username: string): void {
   const a = ses.authstate;
   a.pw_name = null;
   a.pw_dir = null;
+  a.pw_dir_bytes = null;
   a.pw_shell = null;
   a.pw_passwd = null;
 
@@ -25,6 +26,7 @@ export function fill_passwd(ses: sshsession, username: string): void {
   a.pw_gid = pw.pw_gid;
   a.pw_name = pw.pw_name;
   a.pw_dir = pw.pw_dir;
+  a.pw_dir_bytes = pw.pw_dir_bytes;
   a.pw_shell = pw.pw_shell;
   let passwd_crypt = pw.pw_passwd;
   if (passwd_crypt === "x") {

@@ -12,6 +12,8 @@ export interface PasswdEntry {
   pw_uid: number;
   pw_gid: number;
   pw_dir: string;
+  /** pw_dir's bytes: a path need not be UTF-8 (pw_dir decodes them, U+FFFD for what is not). */
+  pw_dir_bytes: Buffer;
   pw_shell: string;
 }
 
@@ -30,6 +32,7 @@ interface Bindings {
   setresgid: (r: number, e: number, s: number) => number;
   syscall: (nr: number, ...typedArgs: unknown[]) => number;
   getpass: (prompt: string) => string | null;
+  strlen: (s: unknown) => number | bigint;
 }
 
 let bindings: Bindings | null = null;
@@ -48,7 +51,7 @@ function libc(): Bindings {
     pw_uid: "uint32_t",
     pw_gid: "uint32_t",
     pw_gecos: "char *",
-    pw_dir: "char *",
+    pw_dir: "void *",
     pw_shell: "char *",
   });
   const spwdType = koffi.struct("dbts_spwd", {
@@ -86,6 +89,7 @@ function libc(): Bindings {
     setresgid: lib.func("int setresgid(uint32_t rgid, uint32_t egid, uint32_t sgid)") as Bindings["setresgid"],
     syscall: lib.func("long syscall(long number, ...)") as Bindings["syscall"],
     getpass: lib.func("const char *getpass(const char *prompt)") as Bindings["getpass"],
+    strlen: lib.func("size_t strlen(void *s)") as Bindings["strlen"],
   };
   return bindings;
 }
@@ -102,17 +106,27 @@ export function getpwnam(name: string): PasswdEntry | null {
     pw_passwd: string | null;
     pw_uid: number;
     pw_gid: number;
-    pw_dir: string | null;
+    pw_dir: unknown;
     pw_shell: string | null;
   };
+  const dir = cbytes(b, pw.pw_dir);
   return {
     pw_name: pw.pw_name ?? "",
     pw_passwd: pw.pw_passwd,
     pw_uid: pw.pw_uid,
     pw_gid: pw.pw_gid,
-    pw_dir: pw.pw_dir ?? "",
+    pw_dir: dir.toString("utf8"),
+    pw_dir_bytes: dir,
     pw_shell: pw.pw_shell ?? "",
   };
+}
+
+/** The bytes of a C string (none for NULL), as they are: koffi's "char *" would decode them as UTF-8. */
+function cbytes(b: Bindings, p: unknown): Buffer {
+  if (p === null) {
+    return Buffer.alloc(0);
+  }
+  return Buffer.from(b.koffi.decode(p, "uint8_t", Number(b.strlen(p))) as Uint8Array);
 }
 
 /** getspnam(3): the shadow hash (sp_pwdp) of the user, or null when there is no entry. */

@@ -17,7 +17,7 @@ import {
   buf_setpos,
   type buffer,
 } from "@dropbear-ts/buffer";
-import { AUTH_TYPE_PUBKEY, type PubKeyOptions, type SvrSession } from "@dropbear-ts/core";
+import { AUTH_TYPE_PUBKEY, homePath, type PubKeyOptions, type SvrSession } from "@dropbear-ts/core";
 import {
   LOG_INFO,
   LOG_NOTICE,
@@ -344,10 +344,13 @@ export function checkpubkey_line(
   return true;
 }
 
-/** <-D dir, default ~/.ssh>/authorized_keys for the user. @dropbear svr-authpubkey.c authorized_keys_filepath */
-export function authorized_keys_filepath(ses: SvrSession): string {
-  const dir = expand_homedir_path_home(ses.svr_ses.svr_opts.authorized_keys_dir, ses.authstate.pw_dir);
-  return `${dir}/authorized_keys`;
+/**
+ * <-D dir, default ~/.ssh>/authorized_keys for the user, as bytes: the home directory's need
+ * not be UTF-8. @dropbear svr-authpubkey.c authorized_keys_filepath
+ */
+export function authorized_keys_filepath(ses: SvrSession): Buffer {
+  const dir = expand_homedir_path_home(ses.svr_ses.svr_opts.authorized_keys_dir, homePath(ses.authstate));
+  return Buffer.concat([dir, Buffer.from("/authorized_keys")]);
 }
 
 /**
@@ -396,9 +399,10 @@ function checkpubkey(ses: SvrSession, keyalgo: string, keyblob: Uint8Array, ret_
       TRACE("bad authorized_keys permissions, or file doesn't exist");
       return -1;
     }
-    filename = authorized_keys_filepath(ses);
+    const path = authorized_keys_filepath(ses);
+    filename = path.toString("utf8");
     try {
-      return openSync(filename, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+      return openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     } catch (e) {
       TRACE(`checkpubkey: failed opening ${filename}: ${String(e)}`);
       return -1;
@@ -441,14 +445,16 @@ function checkpubkey(ses: SvrSession, keyalgo: string, keyblob: Uint8Array, ret_
 export function checkpubkeyperms(ses: SvrSession): boolean {
   TRACE("enter checkpubkeyperms");
   let path = authorized_keys_filepath(ses);
+  const home = homePath(ses.authstate);
+  const root = Buffer.from("/");
   let ret = true;
-  for (let sep = path.lastIndexOf("/"); sep >= 0; sep = path.lastIndexOf("/")) {
-    path = sep === 0 ? "/" : path.slice(0, sep);
+  for (let sep = path.lastIndexOf(0x2f); sep >= 0; sep = path.lastIndexOf(0x2f)) {
+    path = sep === 0 ? root : path.subarray(0, sep);
     if (!checkfileperm(ses, path)) {
       TRACE(`checkpubkeyperms: bad perm on ${path}`);
       ret = false;
     }
-    if (path === ses.authstate.pw_dir || path === "/") {
+    if (path.equals(home) || path.equals(root)) {
       break;
     }
   }
@@ -460,7 +466,7 @@ export function checkpubkeyperms(ses: SvrSession): boolean {
  * Whether a path is owned by the user or root and not writable by group or others (logged
  * once per session). @dropbear svr-authpubkey.c checkfileperm
  */
-export function checkfileperm(ses: SvrSession, filename: string): boolean {
+export function checkfileperm(ses: SvrSession, filename: string | Buffer): boolean {
   TRACE(`enter checkfileperm(${filename})`);
   let filestat;
   try {

@@ -12,7 +12,7 @@ import {
 } from "@dropbear-ts/auth";
 import { buf_getbool, buf_getbyte, buf_getint, buf_getptr, buf_getstring, buf_incrpos, buf_putbyte, buf_putint, buf_putstring, type buffer } from "@dropbear-ts/buffer";
 import { send_msg_channel_failure, send_msg_channel_success, update_channel_prio } from "@dropbear-ts/channel";
-import { ChanSess, exitinfo, type ChanType, type Channel, type SvrSession } from "@dropbear-ts/core";
+import { ChanSess, exitinfo, homePath, type ChanType, type Channel, type SvrSession } from "@dropbear-ts/core";
 import {
   LOG_INFO,
   LOG_WARNING,
@@ -902,7 +902,7 @@ function motd(ses: SvrSession): Buffer | null {
     return null;
   }
   // Don't show the motd if ~/.hushlogin exists.
-  const hushpath = `${ses.authstate.pw_dir}/.hushlogin`;
+  const hushpath = Buffer.concat([homePath(ses.authstate), Buffer.from("/.hushlogin")]);
   try {
     statSync(hushpath);
     return null;
@@ -1046,7 +1046,8 @@ function execchild(data: ExecData, child: SpawnChild): number {
   // Set env vars.
   addvar("USER", a.pw_name!);
   addvar("LOGNAME", a.pw_name!);
-  addvar("HOME", a.pw_dir!);
+  const home = homePath(a);
+  addvar("HOME", home);
   addvar("SHELL", get_user_shell(ses));
   addvar("PATH", process.getuid!() === 0 ? DEFAULT_ROOT_PATH : DEFAULT_PATH);
   addvar("MAIL", `${MAILDIR}/${a.pw_name}`);
@@ -1076,9 +1077,9 @@ function execchild(data: ExecData, child: SpawnChild): number {
   }
 
   // Change directory: the home directory, else "/" with C's message on the child's stderr.
-  const homeerr = chdir_error(a.pw_dir!);
+  const homeerr = chdir_error(home);
   if (homeerr === null) {
-    child.actions.push({ op: "chdir", path: a.pw_dir! });
+    child.actions.push({ op: "chdir", path: home });
   } else {
     if (chdir_error("/") !== null) {
       dropbear_exit('chdir("/") failed');
@@ -1086,7 +1087,7 @@ function execchild(data: ExecData, child: SpawnChild): number {
     child.actions.push({ op: "chdir", path: "/" });
     if (child.stderrfd >= 0) {
       try {
-        writeSync(child.stderrfd, `Failed chdir '${a.pw_dir}': ${homeerr}\n`);
+        writeSync(child.stderrfd, Buffer.concat([Buffer.from("Failed chdir '"), home, Buffer.from(`': ${homeerr}\n`)]));
       } catch {
         // The message is best effort, as C's fprintf.
       }
@@ -1111,7 +1112,7 @@ function execchild(data: ExecData, child: SpawnChild): number {
  * Why chdir(dir) would fail for us (and so for the child, which runs as the same user), as
  * strerror says it, or null if it would succeed.
  */
-function chdir_error(dir: string): string | null {
+function chdir_error(dir: string | Buffer): string | null {
   try {
     if (!statSync(dir).isDirectory()) {
       return strerror_code("ENOTDIR");

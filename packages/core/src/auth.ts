@@ -58,11 +58,28 @@ export class AuthState {
   serv_pubkey_query_count = 0;
   pw_uid = 0;
   pw_gid = 0;
+  /** The home directory as text, for messages; homePath() gives the bytes to open and exec with. */
   pw_dir: string | null = null;
+  /**
+   * TS-only: the home directory's bytes as the passwd database has them, when they came from it
+   * (C keeps the char *): a path need not be UTF-8, and pw_dir's decoding would name another one.
+   */
+  pw_dir_bytes: Buffer | null = null;
   pw_shell: string | null = null;
   pw_name: string | null = null;
   pw_passwd: string | null = null;
   pubkey_options: PubKeyOptions | null = null;
+}
+
+/**
+ * The user's home directory as a path to open, chdir to or put in $HOME: the passwd entry's
+ * bytes while pw_dir is still their decoding (whoever sets pw_dir alone, as an embedding
+ * server does, names the directory by it).
+ */
+export function homePath(a: AuthState): Buffer {
+  const dir = a.pw_dir ?? "";
+  const bytes = a.pw_dir_bytes;
+  return bytes !== null && bytes.toString("utf8") === dir ? bytes : Buffer.from(dir, "utf8");
 }
 
 /** A USERAUTH_REQUEST held while an embedding program decides: the whole payload, and where its handler reads on. */

@@ -357,12 +357,18 @@ export function m_str_to_uint(str: string): number | null {
   return l;
 }
 
-/** Replace a leading "~/" with homedir/. @dropbear dbutil.c expand_homedir_path_home */
-export function expand_homedir_path_home(inpath: string, homedir: string | null): string {
+/**
+ * Replace a leading "~/" with homedir/. A home directory given as bytes (a user's, which need
+ * not be UTF-8) gives the path as bytes. @dropbear dbutil.c expand_homedir_path_home
+ */
+export function expand_homedir_path_home(inpath: string, homedir: string | null): string;
+export function expand_homedir_path_home(inpath: string, homedir: Buffer): Buffer;
+export function expand_homedir_path_home(inpath: string, homedir: string | Buffer | null): string | Buffer {
   if (inpath.startsWith("~/") && homedir !== null) {
-    return `${homedir}/${inpath.slice(2)}`;
+    const rest = inpath.slice(2);
+    return Buffer.isBuffer(homedir) ? Buffer.concat([homedir, Buffer.from(`/${rest}`, "utf8")]) : `${homedir}/${rest}`;
   }
-  return inpath;
+  return Buffer.isBuffer(homedir) ? Buffer.from(inpath, "utf8") : inpath;
 }
 
 /** Expand "~/" from $HOME, else from the password database. @dropbear dbutil.c expand_homedir_path */

@@ -19,7 +19,7 @@ export interface Koffi {
   /** null: the running program itself (dlopen(NULL)), with the symbols it exports. */
   load(path: string | null): KoffiLib;
   struct(name: string, def: Record<string, string>): unknown;
-  decode(ptr: unknown, type: unknown): unknown;
+  decode(ptr: unknown, type: unknown, len?: number): unknown;
   pointer(type: unknown): unknown;
   /** errno as the last call through koffi left it. */
   errno(): number;

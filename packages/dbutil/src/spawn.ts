@@ -16,7 +16,7 @@ export type SpawnFileAction =
   | { readonly op: "dup2"; readonly fd: number; readonly newfd: number }
   | { readonly op: "open"; readonly fd: number; readonly path: string; readonly oflag: number; readonly mode: number }
   | { readonly op: "close"; readonly fd: number }
-  | { readonly op: "chdir"; readonly path: string }
+  | { readonly op: "chdir"; readonly path: string | Uint8Array }
   | { readonly op: "closefrom"; readonly fd: number };
 
 /**
