@@ -305,6 +305,36 @@ describe("createServer in this process: callbacks and handlers", () => {
   });
 });
 
+describe("Server.close() and listen()", () => {
+  itWithPeers(["ssh", "ssh-keygen"], "close() resolves once nothing of the server is open, its connections' sockets too; a listen() it cuts short rejects", async () => {
+    const { createServer } = await import("dropbear-ts");
+    const tcpHandles = (): number => process.getActiveResourcesInfo().filter((r) => r === "TCPServerWrap" || r === "TCPSocketWrap").length;
+    const before = tcpHandles();
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    // The command runs until the session goes.
+    const s = createServer({ hostKeys: [hostKey], authenticate: () => true, onSession: { exec: () => started() } });
+    const { port: p } = await s.listen(0);
+    const child = spawn(PEERS.ssh, [...sshArgs(key, p), "u@127.0.0.1", "hold"], { stdio: "ignore" });
+    try {
+      await running;
+      expect(s.connections).toBe(1);
+      await s.close();
+      // Neither the listener nor the session's socket is still closing.
+      expect(tcpHandles()).toBe(before);
+      expect(await exited(child)).toBe(255);
+    } finally {
+      await terminate(child);
+    }
+    // close() while listen() still looks its host up: Node drops the bind without a callback.
+    const s2 = createServer({ hostKeys: [hostKey], authenticate: () => true });
+    const cutShort = expect(s2.listen(0, "127.0.0.1")).rejects.toThrow("Server.listen: closed before listening");
+    await s2.close();
+    await cutShort;
+    expect(s2.address()).toBeNull();
+  });
+});
+
 describe("tcpip-forward through createServer", () => {
   itWithPeers(["ssh", "ssh-keygen"], "asks onTcpipForward, tells ssh the port bound for 0, and carries connections back", async () => {
     const { createServer } = await import("dropbear-ts");

@@ -247,6 +247,8 @@ export class Server {
   private readonly running = new Set<Promise<void>>();
   private net: NetServer | null = null;
   private closeStarted = false;
+  /** Fails a listen() still binding (its host being looked up) when close() comes first. */
+  private listenAbandoned: ((e: Error) => void) | null = null;
   /** @internal Give-ups of the callback answers sessions wait for: close() calls them all. */
   readonly waiting = new Set<() => void>();
 
@@ -356,15 +358,20 @@ export class Server {
       net.on("connection", (sock) => this.serve(sock));
       await new Promise<void>((resolve, reject) => {
         net.once("error", reject);
+        // net.Server.close() during the host's lookup cancels the bind without a word: no
+        // callback, no 'error', so this promise must be failed by our close() itself.
+        this.listenAbandoned = (e) => reject(e);
         net.listen({ port, host }, () => {
           net.removeListener("error", reject);
           resolve();
         });
       });
     } catch (e) {
-      // Not listening: listen() may be tried again.
+      // Not listening: listen() may be tried again, unless close() was the reason.
       this.net = null;
       throw e;
+    } finally {
+      this.listenAbandoned = null;
     }
     // Later errors (EMFILE while accepting) are libuv's to retry; nothing to throw at.
     net.on("error", (e) => this.log(LOG_ERR, `listener: ${e.message}`));
@@ -395,11 +402,15 @@ export class Server {
     this.waiting.clear();
     const net = this.net;
     const listening = net === null ? Promise.resolve() : new Promise<void>((resolve) => net.close(() => resolve()));
+    this.listenAbandoned?.(new Error("Server.listen: closed before listening"));
     for (const ses of this.sessions) {
       ses.exitflag = true;
       ses.signal_pipe?.raise();
     }
     await Promise.all([listening, ...this.running]);
+    // net.Server's 'close' comes (on a tick) before libuv has closed its handle, in the loop's
+    // close phase: past the next check phase, so two immediates, before nothing is left open.
+    await new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
   }
 
   /** Serve one accepted connection with a session of its own, logging to the caller's logger. */
@@ -428,7 +439,8 @@ export class Server {
           this.sessions.delete(ses);
           ses.signal_pipe?.close();
         }
-        this.release(sock, ses);
+        // close() waits for the socket too: what it still had to send may take up to LINGER_MS.
+        await this.release(sock, ses);
       }
     });
     this.running.add(done);
@@ -456,19 +468,21 @@ export class Server {
 
   /**
    * Let the connection go as the dropbear process's exit would: what the session queued still
-   * reaches the peer, but a peer that does not read gets LINGER_MS, not forever.
+   * reaches the peer, but a peer that does not read gets LINGER_MS, not forever. Resolves once
+   * the socket has closed.
    */
-  private release(sock: Socket, ses: SvrSession | null): void {
+  private release(sock: Socket, ses: SvrSession | null): Promise<void> {
     ses?.sock_in?.close();
-    if (sock.destroyed) {
-      return;
+    if (sock.closed) {
+      return Promise.resolve();
     }
+    const closed = new Promise<void>((resolve) => sock.once("close", () => resolve()));
     if (ses === null) {
       sock.destroy();
-      return;
+      return closed;
     }
     const timer = setTimeout(() => sock.destroy(), LINGER_MS);
-    sock.once("close", () => clearTimeout(timer));
+    return closed.then(() => clearTimeout(timer));
   }
 
   /** The decisions the sessions ask for, made by the caller's callbacks. */
