@@ -98,6 +98,13 @@ describe("SshError.code for connect()'s failures", () => {
     await failure(connect({ ...base, readyTimeout: -1 }), "EOPTION");
   });
 
+  it("EOPTION: a username or password too long for one SSH packet, before connecting (not EPROTOCOL once the auth request is built)", async () => {
+    const { base } = await serve();
+    const long = "u".repeat(140_000);
+    expect((await failure(connect({ ...base, username: long }), "EOPTION")).message).toBe("connect: username too long (140000 bytes)");
+    expect((await failure(connect({ ...base, privateKeyPath: undefined, password: long }), "EOPTION")).message).toBe("connect: password too long (140000 bytes)");
+  });
+
   it("ETIMEOUT and EABORTED: a server that never answers", async () => {
     const silent = await silentServer();
     const base = { host: "127.0.0.1", port: silent.port, username: "me", hostKey: false as const };

@@ -561,6 +561,9 @@ function forwardArgs(what: string, fwd: ForwardOptions): Required<ForwardOptions
 /** The most string bytes one request may carry: our largest payload, less room for the message's other fields. */
 const REQUEST_STRINGS_MAX = OUR_TRANS_MAX_PAYLOAD_LEN - 256;
 
+/** Room in a publickey auth request for the key and its signature: an RSA key of 16384 bits needs about 2 KiB for each. */
+const AUTH_KEY_ROOM = 8 * 1024;
+
 /** The strings one request carries must fit in the packet being built: found too long in the loop, they would end the session. */
 function fitsOnePacket(what: string, ...strings: string[]): void {
   const bytes = strings.reduce((n, str) => n + Buffer.byteLength(str, "utf8"), 0);
@@ -721,6 +724,17 @@ function startClient(options: ConnectOptions): Promise<Client> {
     throw new SshError(`connect: bad readyTimeout ${String(readyTimeout)}`, "EOPTION");
   }
   checkOptionTypes(options);
+  // Every auth request carries the user name beside a password, or a key and its signature:
+  // one too long for a packet would end the session later as if the server had broken the
+  // protocol ("Bad buf_getwriteptr"), where it is this option's fault.
+  const userBytes = Buffer.byteLength(options.username, "utf8");
+  if (userBytes + AUTH_KEY_ROOM > REQUEST_STRINGS_MAX) {
+    throw new SshError(`connect: username too long (${userBytes} bytes)`, "EOPTION");
+  }
+  const passwordBytes = Buffer.byteLength(options.password ?? "", "utf8");
+  if (userBytes + passwordBytes > REQUEST_STRINGS_MAX) {
+    throw new SshError(`connect: password too long (${passwordBytes} bytes)`, "EOPTION");
+  }
   if (options.signal?.aborted) {
     throw new SshError("connect: aborted", "EABORTED");
   }
