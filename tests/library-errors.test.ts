@@ -76,6 +76,25 @@ describe("SshError.code for connect()'s failures", () => {
     expect((await failure(connect({ ...base, hostKey: { knownHostsPath: empty } }), "EHOSTKEY")).message).toBe("Not accepted automatically");
   });
 
+  it("a thenable (not a native promise) from hostKey or authenticate is awaited as a promise is: its rejection, readyTimeout, its answer", async () => {
+    // Another library's promise, or a query builder: it has then() and nothing else.
+    const thenable = <T>(settle: (resolve: (v: T) => void, reject: (e: unknown) => void) => void): PromiseLike<T> =>
+      ({ then: (resolve: (v: T) => void, reject: (e: unknown) => void) => settle(resolve, reject) }) as unknown as PromiseLike<T>;
+    const { base } = await serve();
+    const bug = new Error("verifier broke");
+    const rejected = await failure(connect({ ...base, hostKey: () => thenable<boolean>((_res, rej) => rej(bug)) }), "EHOSTKEY");
+    expect(rejected.cause).toBe(bug);
+    expect((await failure(connect({ ...base, hostKey: () => thenable<boolean>((res) => res(false)) }), "EHOSTKEY")).message).toBe("Host key not accepted");
+    // One that never answers is given up at readyTimeout, as a promise is.
+    await failure(connect({ ...base, readyTimeout: 300, hostKey: () => thenable<boolean>(() => {}) }), "ETIMEOUT");
+    const accepted = await connect({ ...base, hostKey: () => thenable<boolean>((res) => res(true)) });
+    await accepted.end();
+    // The server side: a thenable's true lets the user in.
+    const { base: viaThenable } = await serve({ authenticate: () => thenable<boolean>((res) => setTimeout(() => res(true), 10)) });
+    const client = await connect(viaThenable);
+    await client.end();
+  });
+
   it("EAUTH: no method left, or the password refused", async () => {
     const { base } = await serve({ authenticate: () => false });
     expect((await failure(connect(base), "EAUTH")).message).toBe("No auth methods could be used.");

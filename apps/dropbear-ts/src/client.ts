@@ -20,10 +20,10 @@ import { DROPBEAR_CLI_COMPRESSION, DROPBEAR_FAILURE } from "@dropbear-ts/options
 import { loadidentityfile, parse_ciphers_macs, user_algo_option } from "@dropbear-ts/runopts";
 import { session_cleanup } from "@dropbear-ts/session-loop";
 import { cliOpenStreamDirect, cli_localtcp, send_msg_global_request_remotetcp } from "@dropbear-ts/tcpfwd";
-import { duplexOf, logHandlerFor, streamPipe, type Logger } from "./common.js";
+import { duplexOf, isThenable, logHandlerFor, streamPipe, type Logger } from "./common.js";
 
 /** Decides on the server's host key: its wire blob, algorithm name and SHA-256 fingerprint. */
-export type HostKeyVerifier = (key: { blob: Buffer; algorithm: string }, fingerprint: string) => boolean | Promise<boolean>;
+export type HostKeyVerifier = (key: { blob: Buffer; algorithm: string }, fingerprint: string) => boolean | PromiseLike<boolean>;
 
 export interface ConnectOptions {
   host: string;
@@ -835,13 +835,13 @@ function startClient(options: ConnectOptions): Promise<Client> {
       throw causedBy(e, "EHOSTKEY");
     };
     cli_ses.verify_hostkey = (blob, algorithm, fingerprint) => {
-      let answer: boolean | Promise<boolean>;
+      let answer: boolean | PromiseLike<boolean>;
       try {
         answer = hostKey({ blob, algorithm }, fingerprint);
       } catch (e) {
         return refused(e);
       }
-      return answer instanceof Promise ? Promise.race([answer.catch(refused), answerAbandoned]) : answer;
+      return isThenable(answer) ? Promise.race([Promise.resolve(answer).catch(refused), answerAbandoned]) : answer;
     };
   }
   if (options.agent === undefined || options.agent === false) {

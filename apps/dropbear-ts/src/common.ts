@@ -26,6 +26,15 @@ export function logHandlerFor(logger: Logger | undefined): LogHandler {
 }
 
 /**
+ * @internal Whether a callback's answer is to be awaited: a promise, or any other thenable (another
+ * library's promise, a query builder) that a caller's code returns. Taken for a plain answer, it
+ * was an object (a refusal, or a host key accepted at once) whose settling nothing watched.
+ */
+export function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === "object" || typeof v === "function") && v !== null && typeof (v as { then?: unknown }).then === "function";
+}
+
+/**
  * @internal A one-way pipe: what is written to `writable` is read from `readable`. A write completes
  * once the reader has room (back pressure reaches the writer), end is carried over, and
  * neither side's destruction can throw at the other: a destroyed writer ends the reader, and a

@@ -27,7 +27,7 @@ import {
   sign_key_fingerprint,
   signkeyPrivateProblem,
 } from "@dropbear-ts/signkey";
-import { logHandlerFor, streamPipe, type Logger } from "./common.js";
+import { isThenable, logHandlerFor, streamPipe, type Logger } from "./common.js";
 
 /** The request an authenticate callback decides, by method: `method` narrows it, destructured too. */
 export type AuthRequest =
@@ -121,17 +121,17 @@ export interface ServerOptions {
   /** Host keys: file paths, or key material (Dropbear or OpenSSH format) as a Buffer. At least one. */
   hostKeys: ReadonlyArray<string | Buffer>;
   /** Decides each authentication request; a publickey is accepted only with a valid signature too. */
-  authenticate: (ctx: AuthContext) => boolean | Promise<boolean>;
+  authenticate: (ctx: AuthContext) => boolean | PromiseLike<boolean>;
   /** Session channel requests; without a handler a kind is refused. */
   onSession?: SessionHandlers;
   /** direct-tcpip; without it every request is refused. */
-  onDirectTcpip?: (req: DirectTcpipRequest) => DirectTcpipDecision | Promise<DirectTcpipDecision>;
+  onDirectTcpip?: (req: DirectTcpipRequest) => DirectTcpipDecision | PromiseLike<DirectTcpipDecision>;
   /** tcpip-forward; without it every request is refused. The bound port is reported to the client. */
-  onTcpipForward?: (req: TcpipForwardRequest) => boolean | Promise<boolean>;
+  onTcpipForward?: (req: TcpipForwardRequest) => boolean | PromiseLike<boolean>;
   /** direct-streamlocal@openssh.com; without it every request is refused. */
-  onStreamLocal?: (req: StreamLocalRequest) => StreamLocalDecision | Promise<StreamLocalDecision>;
+  onStreamLocal?: (req: StreamLocalRequest) => StreamLocalDecision | PromiseLike<StreamLocalDecision>;
   /** streamlocal-forward@openssh.com (`ssh -R /path:...`): may we listen on that path? Without it, refused. */
-  onStreamLocalForward?: (req: StreamLocalRequest) => boolean | Promise<boolean>;
+  onStreamLocalForward?: (req: StreamLocalRequest) => boolean | PromiseLike<boolean>;
   /**
    * Caps on connections not yet authenticated, as the dropbear daemon keeps them
    * (MAX_UNAUTH_CLIENTS = 30 in all, MAX_UNAUTH_PER_IP = 5 per client address): a connection
@@ -165,21 +165,22 @@ function callbackFailed(what: string, e: unknown): void {
  * loop waits for it, so it must end); a throw or rejection counts as `fallback`, and is logged
  * so that a bug in it does not pass for a refusal.
  */
-function bounded<T>(server: Server, what: string, fallback: T, call: () => T | Promise<T>): T | Promise<T> {
+function bounded<T>(server: Server, what: string, fallback: T, call: () => T | PromiseLike<T>): T | Promise<T> {
   const failed = (e: unknown): T => {
     callbackFailed(what, e);
     return fallback;
   };
-  let answer: T | Promise<T>;
+  let answer: T | PromiseLike<T>;
   try {
     answer = call();
   } catch (e) {
     return failed(e);
   }
-  if (!(answer instanceof Promise)) {
-    return answer;
+  if (!isThenable(answer)) {
+    return answer as T;
   }
-  const pending = answer;
+  // A thenable's own then() may throw or call back twice: a promise of it may not.
+  const pending = Promise.resolve(answer as PromiseLike<T>);
   return new Promise<T>((resolve) => {
     const settle = (v: T): void => {
       clearTimeout(timer);
