@@ -428,6 +428,39 @@ describe("the client API in this process", () => {
     for (const [type, n] of after) expect(`${type}: ${n}`).toBe(`${type}: ${Math.min(n, before.get(type) ?? 0)}`);
   });
 
+  itAsRoot(["sshd", "ssh-keygen"], "a connect() given up while the hostKey callback decides has closed its socket by the time it rejects", async () => {
+    // sshd runs in another process: every TCP socket counted here is the client's (or an
+    // earlier test's, still closing: hence at most as many as before).
+    const sockets = (): number => process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap").length;
+    // Counted as the rejection arrives (expect().rejects waits turns of its own).
+    const whenRejected = (p: Promise<unknown>): Promise<{ code: unknown; open: number }> =>
+      p.then(
+        () => ({ code: "resolved", open: sockets() }),
+        (e: unknown) => ({ code: (e as SshError).code, open: sockets() }),
+      );
+    // A whole connection first: what earlier tests left has closed by the time it has ended.
+    await (await connect(opts())).end();
+    const before = sockets();
+    const undecided = (): Promise<boolean> => new Promise<boolean>(() => {});
+    const timedOut = await whenRejected(connect(opts({ kex: ["curve25519-sha256"], readyTimeout: 300, hostKey: undecided })));
+    expect(timedOut.code).toBe("ETIMEOUT");
+    expect(timedOut.open).toBeLessThanOrEqual(before);
+    const ac = new AbortController();
+    const aborted = await whenRejected(
+      connect(
+        opts({
+          signal: ac.signal,
+          hostKey: () => {
+            ac.abort();
+            return undecided();
+          },
+        }),
+      ),
+    );
+    expect(aborted.code).toBe("EABORTED");
+    expect(aborted.open).toBeLessThanOrEqual(before);
+  });
+
   it("kexGuess: our KEXINIT says a guess follows, and our first method's KEXDH_INIT does; by default neither", async () => {
     // A server that sends its version line and reads ours, then the client's first packets (in clear).
     const seen: { follows: number; next: number | null }[] = [];

@@ -20,7 +20,7 @@ import { DROPBEAR_CLI_COMPRESSION, DROPBEAR_FAILURE } from "@dropbear-ts/options
 import { loadidentityfile, parse_ciphers_macs, user_algo_option } from "@dropbear-ts/runopts";
 import { session_cleanup } from "@dropbear-ts/session-loop";
 import { cliOpenStreamDirect, cli_localtcp, send_msg_global_request_remotetcp } from "@dropbear-ts/tcpfwd";
-import { duplexOf, isThenable, logHandlerFor, streamPipe, type Logger } from "./common.js";
+import { duplexOf, handlesGone, isThenable, logHandlerFor, streamPipe, type Logger } from "./common.js";
 
 /** Decides on the server's host key: its wire blob, algorithm name and SHA-256 fingerprint. */
 export type HostKeyVerifier = (key: { blob: Buffer; algorithm: string }, fingerprint: string) => boolean | PromiseLike<boolean>;
@@ -629,8 +629,8 @@ function handlesClosed(handles: readonly Handle[]): Promise<void> {
         }),
     ),
   )
-    // Node lists a handle as active until the turn its "close" was emitted in is over.
-    .then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+    // A socket destroyed before we looked is `closed`, its handle not yet; nor a listener's.
+    .then(handlesGone);
 }
 
 /** The channel a request was just opened on (send_msg_channel_open_init does not return it). */

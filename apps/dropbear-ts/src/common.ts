@@ -26,6 +26,16 @@ export function logHandlerFor(logger: Logger | undefined): LogHandler {
 }
 
 /**
+ * @internal Resolves once libuv has closed the handles closed so far. A destroyed socket is
+ * `closed` at once and a net.Server emits "close" on a tick, but libuv closes their handles in
+ * the loop's close phase, after the check phase: an immediate can come first, the second cannot.
+ * Until then process.getActiveResourcesInfo() still lists them.
+ */
+export function handlesGone(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+}
+
+/**
  * @internal Whether a callback's answer is to be awaited: a promise, or any other thenable (another
  * library's promise, a query builder) that a caller's code returns. Taken for a plain answer, it
  * was an object (a refusal, or a host key accepted at once) whose settling nothing watched.

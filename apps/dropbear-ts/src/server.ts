@@ -27,7 +27,7 @@ import {
   sign_key_fingerprint,
   signkeyPrivateProblem,
 } from "@dropbear-ts/signkey";
-import { isThenable, logHandlerFor, streamPipe, type Logger } from "./common.js";
+import { handlesGone, isThenable, logHandlerFor, streamPipe, type Logger } from "./common.js";
 
 /** The request an authenticate callback decides, by method: `method` narrows it, destructured too. */
 export type AuthRequest =
@@ -409,9 +409,8 @@ export class Server {
       ses.signal_pipe?.raise();
     }
     await Promise.all([listening, ...this.running]);
-    // net.Server's 'close' comes (on a tick) before libuv has closed its handle, in the loop's
-    // close phase: past the next check phase, so two immediates, before nothing is left open.
-    await new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+    // net.Server's "close" (and a socket's `closed`) come before libuv has closed the handles.
+    await handlesGone();
   }
 
   /** Serve one accepted connection with a session of its own, logging to the caller's logger. */
