@@ -617,6 +617,32 @@ describe("the library's client against the library's server, in one process", ()
     }
   });
 
+  itWithPeers(["ssh-keygen"], "a handler that throws after its own exit() has run: its output and status reach the client, and the throw is logged", async () => {
+    const { connect, createServer } = await import("dropbear-ts");
+    const logged: string[] = [];
+    const s = createServer({
+      hostKeys: [hostKey],
+      authenticate: () => true,
+      logger: (_level, msg) => logged.push(msg),
+      onSession: {
+        exec: (session) => {
+          session.stdout.write("partial\n");
+          session.exit(3);
+          throw new Error("cleanup broke");
+        },
+      },
+    });
+    const { port: p } = await s.listen(0);
+    const client = await connect({ host: "127.0.0.1", port: p, username: "me", privateKeyPath: key, hostKey: false });
+    try {
+      expect(await execOut(client, "x")).toEqual({ exit: { code: 3 }, out: "partial\n" });
+      expect(logged).toContain("Session handler failed: cleanup broke");
+    } finally {
+      await client.end();
+      await s.close();
+    }
+  });
+
   itWithPeers(["ssh-keygen"], "a refused exec, shell or subsystem rejects its exit and leaves the session; oversized arguments are the call's TypeError; a throwing authenticate is logged", async () => {
     const { connect, createServer } = await import("dropbear-ts");
     const logged: string[] = [];

@@ -582,7 +582,9 @@ export class Server {
       const ws = chansess.master >= 0 ? get_winsize(chansess.master) : null;
       pty = { term: chansess.term.toString("utf8"), rows: ws?.ws_row ?? 0, cols: ws?.ws_col ?? 0 };
     }
+    let ended = false;
     const finish = (status: number, signal: number | null): void => {
+      ended = true;
       stdout.writable.end();
       stderr.writable.end();
       chansessEmbeddedExit(ses, chansess, status, signal);
@@ -605,7 +607,10 @@ export class Server {
     };
     this.commands.set(chansess, { session, closed: false });
     // A handler that fails later ends its command as one that failed (status 1), if it has not ended it.
-    if (!guarded("Session handler", () => handler(session), () => session.exit(1))) {
+    // A throw refuses the request, unless the handler had ended the command first: then it ran,
+    // and its output and status must reach the client (a refusal would drop the output and
+    // still send the status).
+    if (!guarded("Session handler", () => handler(session), () => session.exit(1)) && !ended) {
       this.commands.delete(chansess);
       return false;
     }
