@@ -241,7 +241,7 @@ describe("npm install -g of the tarball", () => {
     writeFileSync(
       join(lib, "try-server-types.ts"),
       [
-        'import { createServer, runShellCommand, type Server, type ServerSession } from "dropbear-ts";',
+        'import { createServer, runShellCommand, Server as ServerClass, type Server, type ServerSession } from "dropbear-ts";',
         "export async function serve(): Promise<Server> {",
         "  const s = createServer({",
         '    hostKeys: ["/etc/dropbear/dropbear_ed25519_host_key", Buffer.from("")],',
@@ -256,6 +256,10 @@ describe("npm install -g of the tarball", () => {
         "}",
         "// @ts-expect-error: authenticate is required",
         'createServer({ hostKeys: ["k"] });',
+        "// The class's constructor takes createServer's options, as at run time.",
+        'void new ServerClass({ hostKeys: ["k"], authenticate: () => false });',
+        "// @ts-expect-error: not without them",
+        "void new ServerClass();",
         "",
       ].join("\n"),
     );

@@ -253,7 +253,9 @@ export class Server {
   /** @internal Give-ups of the callback answers sessions wait for: close() calls them all. */
   readonly waiting = new Set<() => void>();
 
-  /** @internal Use createServer. */
+  // In the declarations on purpose: stripped from them, it left `new Server()` typed as taking
+  // no arguments, and `new Server(options)` an error.
+  /** The same as createServer(options). */
   constructor(private readonly options: ServerOptions) {
     if (typeof options !== "object" || options === null) {
       throw new TypeError("createServer: options must be an object");
