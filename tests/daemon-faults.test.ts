@@ -1,11 +1,15 @@
 import { execFileSync } from "node:child_process";
 import { once } from "node:events";
 import * as net from "node:net";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import ssh2 from "ssh2";
+import type { ClientChannel } from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PEERS, itWithPeers } from "./helpers/peers.js";
+import { PEERS, itAsRoot, itWithPeers } from "./helpers/peers.js";
 import { childrenOf, connectionsOf, cpuTicks, openFds, waitSpare } from "./helpers/procs.js";
-import { exited, ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { exited, opensshKeygen, ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
+import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 10: faults in the listening daemon. Out of descriptors (accept and spawn failing), and
 // connection processes dying before the handshake, must each cost one log line and the
@@ -218,4 +222,53 @@ describe("daemon faults", () => {
       await d.stop();
     }
   }, 60_000);
+});
+
+describe("an authenticated session out of descriptors", () => {
+  const USER = "dbtsfaultfd";
+
+  itAsRoot(["ssh-keygen"], "channels up to EMFILE, then a loop turn 10 s later (check_memory): the session goes on, and serves again once the channels close", async () => {
+    const user = addTestUser(USER);
+    const key = opensshKeygen(join(work.dir, "id_fd"));
+    authorizeKeys(user, `${key}.pub`);
+    const target = net.createServer((s) => s.on("error", () => undefined));
+    target.listen(0, "127.0.0.1");
+    await once(target, "listening");
+    const tport = (target.address() as net.AddressInfo).port;
+    const d = await startLimited(64);
+    const c = new ssh2.Client();
+    c.on("error", () => undefined);
+    try {
+      const ready = once(c, "ready");
+      c.connect({ host: "127.0.0.1", port: d.port, username: USER, privateKey: readFileSync(key), readyTimeout: 20_000 });
+      await ready;
+      const open = (): Promise<ClientChannel | string> =>
+        new Promise((resolve) => c.forwardOut("127.0.0.1", 1, "127.0.0.1", tport, (e, ch) => resolve(e ? e.message : ch.resume())));
+      const opened = await Promise.all(Array.from({ length: 80 }, open));
+      const channels = opened.filter((o): o is ClientChannel => typeof o !== "string");
+      // The process's descriptors are all taken: the last opens were refused for that.
+      expect(opened.filter((o) => typeof o === "string").join("\n")).toMatch(/Too many open files/);
+      // The loop looks at the process's memory once every TRIM_CHECK_SECS (10 s) after auth, on
+      // its next turn: reading the RSS opens /proc/self/stat, which failed with EMFILE and ended
+      // the session with "internal error". Past that, one more open makes a turn.
+      await sleep(12_000);
+      expect(await open()).toMatch(/Too many open files/);
+      await Promise.all(channels.map((ch) => new Promise((r) => (ch.on("close", r), ch.close()))));
+      const out = await new Promise<string>((resolve, reject) =>
+        c.exec("echo alive", (e, st) => {
+          if (e) return reject(e);
+          let o = "";
+          st.on("data", (b: Buffer) => (o += b.toString()));
+          st.on("close", () => resolve(o));
+        }),
+      );
+      expect(out).toBe("alive\n");
+      expect(d.log()).not.toMatch(/internal error|Unhandled|TypeError/);
+    } finally {
+      c.end();
+      await d.stop();
+      target.close();
+      removeTestUser(USER);
+    }
+  }, 90_000);
 });

@@ -538,7 +538,10 @@ function check_memory(ses: sshsession, now: number): void {
     return;
   }
   ses.trim_check_time = now;
-  const rss = process.memoryUsage.rss();
+  const rss = rss_bytes();
+  if (rss === null) {
+    return;
+  }
   if (ses.trim_rss === 0) {
     ses.trim_rss = rss;
     return;
@@ -548,9 +551,22 @@ function check_memory(ses: sshsession, now: number): void {
     return;
   }
   malloc_trim();
-  const freed = rss - process.memoryUsage.rss();
+  const freed = rss - (rss_bytes() ?? rss);
   TRACE(() => `check_memory: RSS ${rss} against ${ses.trim_rss} after auth, trimmed ${freed}`);
   ses.trim_pending = !ses.trim_pending || freed >= TRIM_MIN_FREED;
+}
+
+/**
+ * The process's resident size in bytes, or null when it cannot be read: libuv opens
+ * /proc/self/stat for it, which fails with EMFILE while the peer holds every descriptor the
+ * process may have, and that must cost this look at memory, not the session.
+ */
+function rss_bytes(): number | null {
+  try {
+    return process.memoryUsage.rss();
+  } catch {
+    return null;
+  }
 }
 
 /** Lower `timeout` to when `limit` after `last_event` falls due. @dropbear common-session.c update_timeout */
