@@ -224,27 +224,58 @@ describe("daemon faults", () => {
   }, 60_000);
 });
 
-describe("an authenticated session out of descriptors", () => {
-  const USER = "dbtsfaultfd";
+describe("an authenticated session short of resources", () => {
+  const USER = "dbtsfaultres";
+  let key: string;
+  let target: net.Server;
+  let tport: number;
 
-  itAsRoot(["ssh-keygen"], "channels up to EMFILE, then a loop turn 10 s later (check_memory): the session goes on, and serves again once the channels close", async () => {
-    const user = addTestUser(USER);
-    const key = opensshKeygen(join(work.dir, "id_fd"));
-    authorizeKeys(user, `${key}.pub`);
-    const target = net.createServer((s) => s.on("error", () => undefined));
+  beforeAll(async () => {
+    key = opensshKeygen(join(work.dir, "id_res"));
+    target = net.createServer((s) => s.on("error", () => undefined).pipe(s));
     target.listen(0, "127.0.0.1");
     await once(target, "listening");
-    const tport = (target.address() as net.AddressInfo).port;
-    const d = await startLimited(64);
+    tport = (target.address() as net.AddressInfo).port;
+  });
+
+  afterAll(() => {
+    target?.close();
+  });
+
+  /**
+   * Run `fn` with an ssh2 client logged in as a fresh USER to our daemon started under prlimit
+   * with `limit` (e.g. "--nofile=64:64"); the daemon's log comes back.
+   */
+  async function withLimitedLogin(limit: string, fn: (c: InstanceType<typeof ssh2.Client>) => Promise<void>): Promise<string> {
+    const user = addTestUser(USER);
+    authorizeKeys(user, `${key}.pub`);
+    const d = await startOurDropbear(["-r", hk], {}, ["prlimit", limit]);
     const c = new ssh2.Client();
     c.on("error", () => undefined);
     try {
       const ready = once(c, "ready");
       c.connect({ host: "127.0.0.1", port: d.port, username: USER, privateKey: readFileSync(key), readyTimeout: 20_000 });
       await ready;
-      const open = (): Promise<ClientChannel | string> =>
-        new Promise((resolve) => c.forwardOut("127.0.0.1", 1, "127.0.0.1", tport, (e, ch) => resolve(e ? e.message : ch.resume())));
-      const opened = await Promise.all(Array.from({ length: 80 }, open));
+      await fn(c);
+      // The connection ends with its exit line (not a process killed by a signal).
+      c.end();
+      await expect.poll(() => d.log(), { timeout: 15_000 }).toMatch(new RegExp(`Exit \\(${USER}\\) from <127\\.0\\.0\\.1:\\d+>: Disconnect received`));
+      return d.log();
+    } finally {
+      c.end();
+      await d.stop();
+      removeTestUser(USER);
+    }
+  }
+
+  /** A direct-tcpip channel to the echo target named `host`, or the open's failure message. */
+  function forward(c: InstanceType<typeof ssh2.Client>, host = "127.0.0.1"): Promise<ClientChannel | string> {
+    return new Promise((resolve) => c.forwardOut("127.0.0.1", 1, host, tport, (e, ch) => resolve(e ? e.message : ch)));
+  }
+
+  itAsRoot(["ssh-keygen"], "channels up to EMFILE, then a loop turn 10 s later (check_memory): the session goes on, and serves again once the channels close", async () => {
+    const log = await withLimitedLogin("--nofile=64:64", async (c) => {
+      const opened = await Promise.all(Array.from({ length: 80 }, () => forward(c)));
       const channels = opened.filter((o): o is ClientChannel => typeof o !== "string");
       // The process's descriptors are all taken: the last opens were refused for that.
       expect(opened.filter((o) => typeof o === "string").join("\n")).toMatch(/Too many open files/);
@@ -252,8 +283,8 @@ describe("an authenticated session out of descriptors", () => {
       // its next turn: reading the RSS opens /proc/self/stat, which failed with EMFILE and ended
       // the session with "internal error". Past that, one more open makes a turn.
       await sleep(12_000);
-      expect(await open()).toMatch(/Too many open files/);
-      await Promise.all(channels.map((ch) => new Promise((r) => (ch.on("close", r), ch.close()))));
+      expect(await forward(c)).toMatch(/Too many open files/);
+      await Promise.all(channels.map((ch) => new Promise((r) => (ch.on("close", r), ch.resume(), ch.close()))));
       const out = await new Promise<string>((resolve, reject) =>
         c.exec("echo alive", (e, st) => {
           if (e) return reject(e);
@@ -263,12 +294,22 @@ describe("an authenticated session out of descriptors", () => {
         }),
       );
       expect(out).toBe("alive\n");
-      expect(d.log()).not.toMatch(/internal error|Unhandled|TypeError/);
-    } finally {
-      c.end();
-      await d.stop();
-      target.close();
-      removeTestUser(USER);
-    }
+    });
+    expect(log).not.toMatch(/internal error|Unhandled|TypeError/);
   }, 90_000);
+
+  itAsRoot(["ssh-keygen"], "a user at RLIMIT_NPROC: a direct-tcpip to a host name (a lookup on libuv's threads) is served, not a SIGABRT", async () => {
+    // The connection process's own threads already take the user past one process.
+    const log = await withLimitedLogin("--nproc=1:1", async (c) => {
+      const ch = await forward(c, "localhost");
+      expect(typeof ch).not.toBe("string");
+      const echoed = await new Promise<string>((resolve) => {
+        const chan = ch as ClientChannel;
+        chan.once("data", (b: Buffer) => resolve(b.toString()));
+        chan.write("ping");
+      });
+      expect(echoed).toBe("ping");
+    });
+    expect(log).not.toMatch(/internal error|Unhandled|TypeError/);
+  }, 60_000);
 });

@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import { closeSync } from "node:fs";
+import { closeSync, stat } from "node:fs";
 import { algo_tables_new } from "@dropbear-ts/algo";
 import {
   recv_msg_service_request,
@@ -174,6 +174,20 @@ function svr_session_cleanup(ses: SvrSession): void {
 }
 
 /**
+ * Have libuv start its worker threads now, while the process is still root. It starts them at
+ * the first request that needs them (dns.lookup of a direct-tcpip or tcpip-forward host name,
+ * an asynchronous fs call), and aborts the whole process if one cannot be created; once the
+ * process is the user, each thread counts against the user's RLIMIT_NPROC, so a user at that
+ * limit lost the connection with no log line (SIGABRT) where Dropbear's fork simply fails.
+ * The kernel does not hold root to the limit. A stat of "/" is the cheapest request that does it.
+ */
+function startWorkerThreads(): void {
+  if (process.getuid?.() === 0) {
+    stat("/", () => undefined);
+  }
+}
+
+/**
  * Serve one client on `sock` until the session ends (by a thrown DropbearExit). This process
  * serves only this connection: after auth it becomes the user, and SIGINT/SIGTERM end it.
  * @dropbear svr-session.c svr_session
@@ -185,6 +199,7 @@ export async function svr_session(opts: runopts, svr_opts: svr_runopts, sock: St
   // From now on the OS itself decides who may listen below port 1024 (svr-auth.c sets
   // allowprivport there).
   ses.svr_ses.switch_user = (s) => {
+    startWorkerThreads();
     svr_switch_user(s);
     s.allowprivport = true;
   };
