@@ -362,29 +362,44 @@ class ConnProcs {
       this.fail(`Error forking: ${strerror_code(err.code ?? "EIO", err.message)}`);
       return null;
     };
+    // Both socket pairs are ours, the childpipe too: Node's own "pipe" stdio leaks its end of
+    // the pair when the spawn fails with EMFILE (it returns before wrapping or closing it), and
+    // a daemon short of descriptors lost two for every failed start.
     let pair: [number, number];
+    let childpipe: [number, number];
     try {
       pair = unixSocketPair();
     } catch (e) {
       return failed(e);
     }
+    try {
+      childpipe = unixSocketPair();
+    } catch (e) {
+      closeSync(pair[0]);
+      closeSync(pair[1]);
+      return failed(e);
+    }
+    const closeOurs = (): void => {
+      closeSync(pair[0]);
+      closeSync(childpipe[0]);
+    };
     let child: ChildProcess;
     try {
       // Not imported at the top: the connection processes run this same program and never
       // use node:child_process, which would cost each one memory (docs/process-model.md).
-      child = process.getBuiltinModule("node:child_process").spawn(execPath, args, { stdio: ["ignore", "inherit", "inherit", "pipe", pair[1]], detached: true, env });
+      child = process.getBuiltinModule("node:child_process").spawn(execPath, args, { stdio: ["ignore", "inherit", "inherit", childpipe[1], pair[1]], detached: true, env });
     } catch (e) {
-      closeSync(pair[0]);
+      closeOurs();
       return failed(e);
     } finally {
       closeSync(pair[1]);
+      closeSync(childpipe[1]);
     }
-    // Node reports a failed spawn later, as an 'error' event on a child without pid or stdio.
+    // Node reports a failed spawn later, as an 'error' event on a child without pid.
     child.on("error", failed);
     child.unref();
-    // (A child that failed to start has no stdio either.)
     if (child.pid === undefined) {
-      closeSync(pair[0]);
+      closeOurs();
       return null;
     }
     // Half-open, so its end of file (the process gone) leaves our descriptor open, and the
@@ -392,7 +407,10 @@ class ConnProcs {
     const handoff = new Socket({ fd: pair[0], readable: true, writable: false, allowHalfOpen: true });
     // (A reset here means the process is gone; its 'exit' says so.)
     handoff.on("error", () => undefined);
-    return { child, pipe: child.stdio[CHILDPIPE_FD] as Socket, handoffFd: pair[0], handoff };
+    const pipe = new Socket({ fd: childpipe[0], readable: true, writable: true });
+    // (As for the handoff socket; once handed over, the StreamFd watching it sees the close.)
+    pipe.on("error", () => undefined);
+    return { child, pipe, handoffFd: pair[0], handoff };
   }
 }
 
