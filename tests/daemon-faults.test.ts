@@ -232,6 +232,25 @@ describe("daemon faults", () => {
   }, 60_000);
 });
 
+describe("a connection process short of address space", () => {
+  itWithPeers(["ssh"], "ulimit -v: a KEM whose WebAssembly memory cannot be had ends the connection with why, not an internal error", async () => {
+    // V8 reserves several GiB of address space for a WebAssembly memory; Node itself starts in less.
+    const d = await startOurDropbear(["-r", hk], {}, ["prlimit", "--as=3000000000"]);
+    try {
+      const r = await run(
+        PEERS.ssh,
+        ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "KexAlgorithms=sntrup761x25519-sha512@openssh.com", "-p", String(d.port), "nobody@127.0.0.1", "true"],
+        { timeoutMs: 20_000 },
+      );
+      expect(r.status).not.toBe(0);
+      await expect.poll(() => d.log(), { timeout: 10_000 }).toMatch(/Exit before auth from <127\.0\.0\.1:\d+>: sntrup761: no address space for its WebAssembly memory \(ulimit -v\?\)/);
+      expect(d.log()).not.toMatch(/internal error|RangeError/);
+    } finally {
+      await d.stop();
+    }
+  }, 60_000);
+});
+
 describe("an authenticated session short of resources", () => {
   const USER = "dbtsfaultres";
   let key: string;

@@ -31,6 +31,15 @@ export function instantiateWasm<Exports>(base64: string, algorithm: string): Exp
   const wasm = webAssembly();
   if (wasm === undefined) dropbear_exit(`${algorithm} needs WebAssembly, which this Node has switched off (--jitless?)`);
   const module = new wasm.Module(Buffer.from(base64, "base64"));
+  let instance: { readonly exports: object };
+  try {
+    instance = new wasm.Instance(module, {});
+  } catch (e) {
+    // V8 reserves several GiB of address space for a module's memory: under an address-space
+    // limit (ulimit -v, systemd's LimitAS) that fails, and the exchange must end with why.
+    if (e instanceof RangeError) dropbear_exit(`${algorithm}: no address space for its WebAssembly memory (ulimit -v?)`);
+    throw e;
+  }
   // WebAssembly gives the exports untyped; the caller names their types.
-  return new wasm.Instance(module, {}).exports as Exports;
+  return instance.exports as Exports;
 }
