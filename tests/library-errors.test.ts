@@ -111,6 +111,7 @@ describe("SshError.code for connect()'s failures", () => {
     const base = { host: "127.0.0.1", port: 1, username: "me", hostKey: false as const };
     await failure(connect(null as unknown as ConnectOptions), "EOPTION");
     await failure(connect({ ...base, host: "" }), "EOPTION");
+    expect((await failure(connect({ ...base, host: "127.0.0.1\0evil" }), "EOPTION")).message).toBe("connect: bad host (it holds a NUL byte)");
     await failure(connect({ ...base, port: 70000 }), "EOPTION");
     await failure(connect({ ...base, password: 1 as unknown as string }), "EOPTION");
     await failure(connect({ ...base, kex: ["rot13"] }), "EOPTION");

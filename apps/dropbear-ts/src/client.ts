@@ -711,6 +711,11 @@ function startClient(options: ConnectOptions): Promise<Client> {
   if (typeof options.host !== "string" || options.host === "") {
     throw new SshError("connect: host is required", "EOPTION");
   }
+  // The name reaches getaddrinfo as a C string, which would end at the NUL and connect to
+  // what comes before it.
+  if (options.host.includes("\0")) {
+    throw new SshError("connect: bad host (it holds a NUL byte)", "EOPTION");
+  }
   if (typeof options.username !== "string" || options.username === "") {
     throw new SshError("connect: username is required", "EOPTION");
   }
