@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { exited, opensshKeygen, ourKeygen, scratch, sha256hex, startOurDropbear, terminate, type Server } from "./helpers/servers.js";
-import { addTestUser, authorizeKeys, removeTestUser, setTestUserHome } from "./helpers/users.js";
+import { addTestUser, authorizeKeys, removeTestUser, setTestUserHome, setTestUserShell } from "./helpers/users.js";
 
 // Issue 8, server side: OpenSSH's ssh, sftp and scp against our dropbear's "session" channels
 // with a throw-away system user: exit codes and signals, stdin/stdout/stderr byte for byte, a
@@ -385,6 +385,31 @@ describe("OpenSSH ssh -> our dropbear: a home directory that is not UTF-8", () =
       removeTestUser(name);
       // userdel -r removed the home passwd named; useradd's first one is left.
       for (const d of [dir, user.home]) rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("OpenSSH ssh -> our dropbear: a login shell whose path is not UTF-8", () => {
+  itSess(["ssh"], "is found in /etc/shells and started by its bytes, and $SHELL and $0 keep them, as in C", async () => {
+    const name = "dbtssrvlatsh";
+    const user = addTestUser(name);
+    authorizeKeys(user, `${key}.pub`);
+    // A copy of sh under a Latin-1 name ("é"), listed in /etc/shells as C's check wants.
+    const shell = Buffer.concat([Buffer.from(`/tmp/dbts-sh-${process.pid}-`), Buffer.from([0xe9])]);
+    const shells = readFileSync("/etc/shells");
+    try {
+      writeFileSync(shell, readFileSync("/bin/sh"), { mode: 0o755 });
+      writeFileSync("/etc/shells", Buffer.concat([shells, shells.at(-1) === 0x0a ? Buffer.alloc(0) : Buffer.from("\n"), shell, Buffer.from("\n")]));
+      setTestUserShell(name, shell);
+      const s = await ours();
+      const r = await runClient(PEERS.ssh, [...SSH_OPTS, "-i", key, "-p", String(s.port), `${name}@127.0.0.1`, 'printf "%s|%s" "$SHELL" "$0"']);
+      expect(r.status, r.stderr).toBe(0);
+      const base = shell.subarray(shell.lastIndexOf(0x2f) + 1);
+      expect(r.stdout.equals(Buffer.concat([shell, Buffer.from("|"), base]))).toBe(true);
+    } finally {
+      writeFileSync("/etc/shells", shells);
+      removeTestUser(name);
+      rmSync(shell, { force: true });
     }
   });
 });

@@ -53,13 +53,23 @@ export function addTestUser(name: string, opts: { password?: string; groups?: st
   return { name, home, uid, gid };
 }
 
+/** Point the account's home at `dir`, given as bytes (usermodPath). */
+export function setTestUserHome(name: string, dir: Buffer): void {
+  usermodPath(name, "-d", dir);
+}
+
+/** Give the account the login shell `shell`, given as bytes (usermodPath). */
+export function setTestUserShell(name: string, shell: Buffer): void {
+  usermodPath(name, "-s", shell);
+}
+
 /**
- * Point the account's home at `dir`, given as bytes: a path that is not UTF-8 cannot be an
+ * usermod's path option `flag` with a path given as bytes: one that is not UTF-8 cannot be an
  * argument from Node, so sh's printf makes it from octal escapes.
  */
-export function setTestUserHome(name: string, dir: Buffer): void {
-  const escaped = [...dir].map((b) => `\\${b.toString(8).padStart(3, "0")}`).join("");
-  shRetry("/bin/sh", ["-c", 'exec usermod -d "$(printf "$1")" "$2"', "sh", escaped, name]);
+function usermodPath(name: string, flag: "-d" | "-s", path: Buffer): void {
+  const escaped = [...path].map((b) => `\\${b.toString(8).padStart(3, "0")}`).join("");
+  shRetry("/bin/sh", ["-c", 'exec usermod "$1" "$(printf "$2")" "$3"', "sh", flag, escaped, name]);
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { sshsession } from "@dropbear-ts/core";
+import { shellPath, type sshsession } from "@dropbear-ts/core";
 import { getpwnam, getspnam_pwdp } from "./libc.js";
 
 // The two passwd helpers of common-session.c that authentication owns: the rest of that file is
@@ -16,6 +16,7 @@ export function fill_passwd(ses: sshsession, username: string): void {
   a.pw_dir = null;
   a.pw_dir_bytes = null;
   a.pw_shell = null;
+  a.pw_shell_bytes = null;
   a.pw_passwd = null;
 
   const pw = getpwnam(username);
@@ -28,6 +29,7 @@ export function fill_passwd(ses: sshsession, username: string): void {
   a.pw_dir = pw.pw_dir;
   a.pw_dir_bytes = pw.pw_dir_bytes;
   a.pw_shell = pw.pw_shell;
+  a.pw_shell_bytes = pw.pw_shell_bytes;
   let passwd_crypt = pw.pw_passwd;
   if (passwd_crypt === "x") {
     passwd_crypt = getspnam_pwdp(a.pw_name) ?? "!!";
@@ -37,6 +39,11 @@ export function fill_passwd(ses: sshsession, username: string): void {
 
 /** The user's shell, "/bin/sh" when the passwd entry leaves it empty. @dropbear common-session.c get_user_shell */
 export function get_user_shell(ses: sshsession): string {
-  const shell = ses.authstate.pw_shell ?? "";
-  return shell === "" ? "/bin/sh" : shell;
+  return get_user_shell_path(ses).toString("utf8");
+}
+
+/** get_user_shell as the bytes to match against /etc/shells and exec: a path need not be UTF-8. */
+export function get_user_shell_path(ses: sshsession): Buffer {
+  const shell = shellPath(ses.authstate);
+  return shell.length === 0 ? Buffer.from("/bin/sh") : shell;
 }

@@ -15,6 +15,8 @@ export interface PasswdEntry {
   /** pw_dir's bytes: a path need not be UTF-8 (pw_dir decodes them, U+FFFD for what is not). */
   pw_dir_bytes: Buffer;
   pw_shell: string;
+  /** pw_shell's bytes, as pw_dir_bytes. */
+  pw_shell_bytes: Buffer;
 }
 
 interface Bindings {
@@ -27,7 +29,7 @@ interface Bindings {
   getgrnam: (name: Buffer) => unknown;
   getgrouplist: (user: Buffer, group: number, groups: Uint32Array, ngroups: Int32Array) => number;
   setusershell: () => void;
-  getusershell: () => string | null;
+  getusershell: () => unknown;
   endusershell: () => void;
   setresgid: (r: number, e: number, s: number) => number;
   syscall: (nr: number, ...typedArgs: unknown[]) => number;
@@ -52,7 +54,7 @@ function libc(): Bindings {
     pw_gid: "uint32_t",
     pw_gecos: "char *",
     pw_dir: "void *",
-    pw_shell: "char *",
+    pw_shell: "void *",
   });
   const spwdType = koffi.struct("dbts_spwd", {
     sp_namp: "char *",
@@ -84,7 +86,7 @@ function libc(): Bindings {
       "int getgrouplist(const uint8_t *user, uint32_t group, _Inout_ uint32_t *groups, _Inout_ int32_t *ngroups)",
     ) as Bindings["getgrouplist"],
     setusershell: lib.func("void setusershell(void)") as Bindings["setusershell"],
-    getusershell: lib.func("const char *getusershell(void)") as Bindings["getusershell"],
+    getusershell: lib.func("void *getusershell(void)") as Bindings["getusershell"],
     endusershell: lib.func("void endusershell(void)") as Bindings["endusershell"],
     setresgid: lib.func("int setresgid(uint32_t rgid, uint32_t egid, uint32_t sgid)") as Bindings["setresgid"],
     syscall: lib.func("long syscall(long number, ...)") as Bindings["syscall"],
@@ -107,9 +109,10 @@ export function getpwnam(name: string): PasswdEntry | null {
     pw_uid: number;
     pw_gid: number;
     pw_dir: unknown;
-    pw_shell: string | null;
+    pw_shell: unknown;
   };
   const dir = cbytes(b, pw.pw_dir);
+  const shell = cbytes(b, pw.pw_shell);
   return {
     pw_name: pw.pw_name ?? "",
     pw_passwd: pw.pw_passwd,
@@ -117,7 +120,8 @@ export function getpwnam(name: string): PasswdEntry | null {
     pw_gid: pw.pw_gid,
     pw_dir: dir.toString("utf8"),
     pw_dir_bytes: dir,
-    pw_shell: pw.pw_shell ?? "",
+    pw_shell: shell.toString("utf8"),
+    pw_shell_bytes: shell,
   };
 }
 
@@ -165,14 +169,17 @@ export function getgrouplist(user: string, group: number, ngroups: number): numb
   return Array.from(groups.subarray(0, n[0]));
 }
 
-/** Every shell getusershell(3) lists (/etc/shells, or libc's defaults when it is missing). */
-export function getusershells(): string[] {
+/**
+ * Every shell getusershell(3) lists (/etc/shells, or libc's defaults when it is missing), as
+ * bytes: a user's shell is matched against them as C's strcmp does.
+ */
+export function getusershells(): Buffer[] {
   const b = libc();
-  const shells: string[] = [];
+  const shells: Buffer[] = [];
   b.setusershell();
   try {
     for (let s = b.getusershell(); s !== null; s = b.getusershell()) {
-      shells.push(s);
+      shells.push(cbytes(b, s));
     }
   } finally {
     b.endusershell();

@@ -27,7 +27,7 @@ import {
   SSH_SERVICE_CONNECTION,
 } from "@dropbear-ts/options";
 import { encrypt_packet, write_packet } from "@dropbear-ts/packet";
-import { fill_passwd } from "./common-session.passwd.js";
+import { fill_passwd, get_user_shell_path } from "./common-session.passwd.js";
 import { getgrnam_gid, getgrouplist, getpwnam, getusershells, setresgid } from "./libc.js";
 import { svr_auth_password } from "./svr-authpasswd.js";
 import { svr_auth_pubkey } from "./svr-authpubkey.js";
@@ -259,8 +259,8 @@ export function checkusername(ses: SvrSession, username: Buffer): boolean {
 
   TRACE(`shell is ${a.pw_shell}`);
   // passwd(5): an empty shell means /bin/sh.
-  const usershell = a.pw_shell === null || a.pw_shell === "" ? "/bin/sh" : a.pw_shell;
-  if (!getusershells().includes(usershell)) {
+  const usershell = get_user_shell_path(ses);
+  if (!getusershells().some((s) => s.equals(usershell))) {
     TRACE("no matching shell");
     a.checkusername_failed = true;
     dropbear_log(LOG_WARNING, `User '${a.pw_name}' has invalid shell, rejected`);

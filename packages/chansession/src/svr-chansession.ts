@@ -2,7 +2,7 @@ import { accessSync, closeSync, existsSync, openSync, readSync, statSync, writeS
 import { Socket, type OnReadOpts } from "node:net";
 import { svr_agentcleanup, svr_agentreq, svr_agentset } from "@dropbear-ts/agentfwd";
 import {
-  get_user_shell,
+  get_user_shell_path,
   getpwnam,
   svr_pubkey_allows_pty,
   svr_pubkey_has_forced_command,
@@ -1048,7 +1048,8 @@ function execchild(data: ExecData, child: SpawnChild): number {
   addvar("LOGNAME", a.pw_name!);
   const home = homePath(a);
   addvar("HOME", home);
-  addvar("SHELL", get_user_shell(ses));
+  const usershell = get_user_shell_path(ses);
+  addvar("SHELL", usershell);
   addvar("PATH", process.getuid!() === 0 ? DEFAULT_ROOT_PATH : DEFAULT_PATH);
   addvar("MAIL", `${MAILDIR}/${a.pw_name}`);
   if (cp !== undefined) {
@@ -1099,11 +1100,10 @@ function execchild(data: ExecData, child: SpawnChild): number {
     svr_agentset(ses, chansess, (param, value) => addvar(param, value));
   }
 
-  const usershell = get_user_shell(ses);
   const pid = run_shell_command(child, chansess.cmd, usershell);
   if (pid <= 0) {
     // C's child would die here with "Child failed"; posix_spawn reports it to us instead.
-    dropbear_log(LOG_WARNING, `Child failed: ${usershell}: ${strerror_errno(-pid)}`);
+    dropbear_log(LOG_WARNING, `Child failed: ${usershell.toString("utf8")}: ${strerror_errno(-pid)}`);
   }
   return pid;
 }

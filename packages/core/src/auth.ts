@@ -65,7 +65,10 @@ export class AuthState {
    * (C keeps the char *): a path need not be UTF-8, and pw_dir's decoding would name another one.
    */
   pw_dir_bytes: Buffer | null = null;
+  /** The login shell as text, for messages; shellPath() gives the bytes to check and exec. */
   pw_shell: string | null = null;
+  /** TS-only: the shell's bytes from the passwd database, as pw_dir_bytes. */
+  pw_shell_bytes: Buffer | null = null;
   pw_name: string | null = null;
   pw_passwd: string | null = null;
   pubkey_options: PubKeyOptions | null = null;
@@ -77,9 +80,18 @@ export class AuthState {
  * server does, names the directory by it).
  */
 export function homePath(a: AuthState): Buffer {
-  const dir = a.pw_dir ?? "";
-  const bytes = a.pw_dir_bytes;
-  return bytes !== null && bytes.toString("utf8") === dir ? bytes : Buffer.from(dir, "utf8");
+  return passwdBytes(a.pw_dir, a.pw_dir_bytes);
+}
+
+/** The user's login shell as a path to check against /etc/shells and exec, as homePath (empty when none is set). */
+export function shellPath(a: AuthState): Buffer {
+  return passwdBytes(a.pw_shell, a.pw_shell_bytes);
+}
+
+/** A passwd field's bytes while `text` is still their decoding, else the text's own. */
+function passwdBytes(text: string | null, bytes: Buffer | null): Buffer {
+  const t = text ?? "";
+  return bytes !== null && bytes.toString("utf8") === t ? bytes : Buffer.from(t, "utf8");
 }
 
 /** A USERAUTH_REQUEST held while an embedding program decides: the whole payload, and where its handler reads on. */

@@ -508,14 +508,16 @@ export function spawn_command<T>(exec_fn: (user_data: T, child: SpawnChild) => n
  * is null. Returns the child's pid, or ≤ 0 if it could not be started.
  * @dropbear dbutil.c run_shell_command
  */
-export function run_shell_command(child: SpawnChild, cmd: Uint8Array | null, usershell: string): number {
-  const baseshell = posix.basename(usershell);
+export function run_shell_command(child: SpawnChild, cmd: Uint8Array | null, usershell: string | Uint8Array): number {
+  // The shell's path as bytes (a user's need not be UTF-8); its base name after the last "/".
+  const shellbytes = typeof usershell === "string" ? Buffer.from(usershell, "utf8") : Buffer.from(usershell);
+  const baseshell = shellbytes.subarray(shellbytes.lastIndexOf(0x2f) + 1);
   let argv: (string | Uint8Array)[];
   if (cmd !== null) {
     argv = [baseshell, "-c", cmd];
   } else {
     // A login shell should be "-bash" for "/bin/bash" etc.
-    argv = [`-${baseshell}`];
+    argv = [Buffer.concat([Buffer.from("-"), baseshell])];
   }
   return run_command(child, usershell, argv);
 }
@@ -526,7 +528,7 @@ export function run_shell_command(child: SpawnChild, cmd: Uint8Array | null, use
  * defaults. Returns the pid, or ≤ 0 (a negative errno) if the child could not be started.
  * @dropbear dbutil.c run_command
  */
-export function run_command(child: SpawnChild, argv0: string, args: readonly (string | Uint8Array)[]): number {
+export function run_command(child: SpawnChild, argv0: string | Uint8Array, args: readonly (string | Uint8Array)[]): number {
   child.actions.push({ op: "closefrom", fd: 3 });
   const argv = args.map((a) => (typeof a === "string" ? Buffer.from(a, "utf8") : a));
   return spawnChild(argv0, argv, child);

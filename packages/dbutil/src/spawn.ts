@@ -124,7 +124,7 @@ export function spawnErrno(): number {
  * single-threaded process. Returns the child's pid, or a negative errno when the child could
  * not be started (posix_spawn reports a failed file action or exec instead of C's child dying).
  */
-export function spawnChild(path: string, argv: readonly Uint8Array[], child: SpawnChild): number {
+export function spawnChild(path: string | Uint8Array, argv: readonly Uint8Array[], child: SpawnChild): number {
   const fa = Buffer.alloc(SIZEOF_FILE_ACTIONS);
   const attr = Buffer.alloc(SIZEOF_SPAWNATTR);
   let r = fn(DECL.posix_spawn_file_actions_init)(fa);
