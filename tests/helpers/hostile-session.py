@@ -195,8 +195,11 @@ async def main():
     elif case == "adjust-after-close":
         # A window adjust behind our own CLOSE, as paramiko's reader threads can send one when
         # the last data is read as the server's CLOSE is answered: OpenSSH's sshd ignores it.
-        chan, _ = await conn.create_session(asyncssh.SSHClientSession, "true")
+        # cat runs until our EOF: the channel is still open when its server-side number is read
+        # (asyncssh forgets it once the channel has closed, which `true` could already have).
+        chan, _ = await conn.create_session(asyncssh.SSHClientSession, "cat")
         server_chan = chan._send_chan
+        chan.write_eof()
         await asyncio.wait_for(chan.wait_closed(), 20)
         conn.send_packet(MSG_CHANNEL_WINDOW_ADJUST, UInt32(server_chan), UInt32(65536))
         res["alive"] = await alive(conn)
