@@ -1,6 +1,6 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
@@ -397,9 +397,16 @@ describe("OpenSSH ssh -> our dropbear: a login shell whose path is not UTF-8", (
     // A copy of sh under a Latin-1 name ("é"), listed in /etc/shells as C's check wants.
     const shell = Buffer.concat([Buffer.from(`/tmp/dbts-sh-${process.pid}-`), Buffer.from([0xe9])]);
     const shells = readFileSync("/etc/shells");
+    // Replaced whole by a rename: other test files' daemons read the file meanwhile, and must
+    // never find it truncated (no shell would be valid).
+    const replaceShells = (data: Buffer): void => {
+      const tmp = `/etc/shells.dbts-${process.pid}`;
+      writeFileSync(tmp, data, { mode: 0o644 });
+      renameSync(tmp, "/etc/shells");
+    };
     try {
       writeFileSync(shell, readFileSync("/bin/sh"), { mode: 0o755 });
-      writeFileSync("/etc/shells", Buffer.concat([shells, shells.at(-1) === 0x0a ? Buffer.alloc(0) : Buffer.from("\n"), shell, Buffer.from("\n")]));
+      replaceShells(Buffer.concat([shells, shells.at(-1) === 0x0a ? Buffer.alloc(0) : Buffer.from("\n"), shell, Buffer.from("\n")]));
       setTestUserShell(name, shell);
       const s = await ours();
       const r = await runClient(PEERS.ssh, [...SSH_OPTS, "-i", key, "-p", String(s.port), `${name}@127.0.0.1`, 'printf "%s|%s" "$SHELL" "$0"']);
@@ -407,7 +414,7 @@ describe("OpenSSH ssh -> our dropbear: a login shell whose path is not UTF-8", (
       const base = shell.subarray(shell.lastIndexOf(0x2f) + 1);
       expect(r.stdout.equals(Buffer.concat([shell, Buffer.from("|"), base]))).toBe(true);
     } finally {
-      writeFileSync("/etc/shells", shells);
+      replaceShells(shells);
       removeTestUser(name);
       rmSync(shell, { force: true });
     }
