@@ -170,7 +170,10 @@ function ttyReopens(fd: number): boolean {
     if (path === "/dev/ptmx") {
       return false;
     }
-    const flags = Number.parseInt(/^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "latin1"))?.[1] ?? "", 8);
+    const flags = getFdFlags(fd);
+    if (flags < 0) {
+      return false;
+    }
     closeSync(openSync(path, (flags & O_ACCMODE) | fsConstants.O_NOCTTY));
     return true;
   } catch {
