@@ -105,6 +105,23 @@ describe("daemon faults", () => {
     }, 120_000);
   }
 
+  itWithPeers(["ssh"], "a descriptor limit a few above what the idle daemon holds: every login of a row is served (the listener never stops for good)", async () => {
+    const d = await startLimited(1024);
+    try {
+      const pid = d.child.pid!;
+      await waitSpare(pid);
+      // Node holds about 20 descriptors idle, the spare two more; six more are enough for a
+      // connection and the next spare's start. A fixed reserve of 8 stopped the listener at
+      // the first accept and never found 16 free to listen again.
+      execFileSync("prlimit", ["--pid", String(pid), `--nofile=${openFds(pid)! + 6}:1024`]);
+      await sleep(1100); // the listener reads the limit at most once a second
+      for (let i = 0; i < 5; i++) await served(d.port);
+      expect(d.log()).not.toMatch(/Early exit|Unhandled|TypeError/);
+    } finally {
+      await d.stop();
+    }
+  }, 120_000);
+
   it("a peer that resets its connection before its process reads the address is still named, as C's accept() names it: 'Child connection from', then the early exit", async () => {
     const d = await startOurDropbear(["-r", hk]);
     const held: net.Socket[] = [];

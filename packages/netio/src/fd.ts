@@ -1,6 +1,6 @@
 import { Socket, type OnReadOpts, type Server } from "node:net";
 import type { Readable, Writable } from "node:stream";
-import { closeSync } from "node:fs";
+import { closeSync, readdirSync } from "node:fs";
 import { getSystemErrorName } from "node:util";
 import { LARGE_COUNT_ZERO, TRACE, dup_cloexec, nofileSoftLimit, oweOutput } from "@dropbear-ts/dbutil";
 
@@ -983,7 +983,8 @@ interface ListeningHandle {
 
 /**
  * Descriptors a listener leaves to the rest of its process: once an accepted connection leaves
- * fewer free above it, the listener stops accepting until twice as many are (ListenerFd.park).
+ * no more free, the listener stops accepting until twice as many are (ListenerFd.park). Fewer
+ * under a limit close to what the process holds as it starts listening (listenReserve).
  */
 export const LISTEN_FD_RESERVE = 8;
 /** How often a stopped listener looks for free descriptors, ms. */
@@ -998,6 +999,44 @@ function descriptorLimit(): number {
     limitRead = { value: nofileSoftLimit(), at: now };
   }
   return limitRead.value;
+}
+
+/**
+ * Descriptors this process may still open under `limit`: the limit less those open below it
+ * (/proc/self/fd, whose listing holds the one reading it), 0 when none is free to look. Without
+ * /proc, the limit less the lowest free one (a copy of `fd`), ignoring any open above it.
+ */
+function freeDescriptors(fd: number, limit: number): number {
+  if (limit === Infinity) {
+    return Infinity;
+  }
+  let names: string[];
+  try {
+    names = readdirSync("/proc/self/fd");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EMFILE" || code === "ENFILE") {
+      return 0;
+    }
+    let next: number;
+    try {
+      next = dup_cloexec(fd);
+    } catch {
+      return Infinity; // no koffi either: nothing to park with
+    }
+    if (next < 0) {
+      return 0;
+    }
+    closeSync(next);
+    return limit - next;
+  }
+  let open = 0;
+  for (const name of names) {
+    if (Number(name) < limit) {
+      open++;
+    }
+  }
+  return Math.max(0, limit - open + 1);
 }
 
 /** Refuse an accepted connection: close it, whichever form it came in. */
@@ -1027,6 +1066,14 @@ export class ListenerFd extends Fd {
   private err: FdError | null = null;
   /** While stopped (park): a copy of the listening socket's descriptor, and the poll for free ones. */
   private parked: { fd: number; timer: NodeJS.Timeout } | null = null;
+  /** Descriptors the process held when the server first listened, null until then. */
+  private heldAtListen: number | null = null;
+  /**
+   * Accepts left before the free descriptors are counted again, and the limit they were
+   * counted under: an accepted descriptor's number says nothing of those open above it
+   * (freed ones below are handed out first), so it cannot tell how many are left.
+   */
+  private allowance = { left: 0, limit: 0 };
 
   constructor(
     readonly server: Server,
@@ -1063,6 +1110,12 @@ export class ListenerFd extends Fd {
     if (listening === null || typeof listening.onconnection !== "function") {
       return;
     }
+    if (listening.fd !== undefined) {
+      const limit = descriptorLimit();
+      const free = freeDescriptors(listening.fd, limit);
+      this.heldAtListen ??= limit - free;
+      this.allowance = { left: free - this.listenReserve(), limit };
+    }
     listening.onconnection = (status, handle) => {
       if (status < 0 || handle === undefined) {
         // What net.Server would emit as 'error' ("accept EMFILE").
@@ -1083,11 +1136,27 @@ export class ListenerFd extends Fd {
         acceptedPeers.set(handle, peer);
       }
       this.queue(handle);
-      // Descriptors are numbered lowest free first: all below this one are taken.
-      if (handle.fd !== undefined && handle.fd + 1 + LISTEN_FD_RESERVE >= descriptorLimit()) {
-        this.park();
+      if (listening.fd !== undefined && (--this.allowance.left <= 0 || this.allowance.limit !== descriptorLimit())) {
+        const limit = descriptorLimit();
+        const reserve = this.listenReserve();
+        const free = freeDescriptors(listening.fd, limit);
+        this.allowance = { left: free - reserve, limit };
+        if (free <= reserve) {
+          this.park();
+        }
       }
     };
+  }
+
+  /**
+   * LISTEN_FD_RESERVE, or where the limit leaves the process few descriptors beyond those it
+   * held as it started listening, a quarter of those few (at least one). A fixed reserve would
+   * stop the listener for good there: the idle process (a daemon with its spare, started after
+   * the listener) never has twice the reserve free, so unpark() would never listen again.
+   */
+  private listenReserve(): number {
+    const spare = descriptorLimit() - (this.heldAtListen ?? 0);
+    return Math.max(1, Math.min(LISTEN_FD_RESERVE, Math.floor(spare / 4)));
   }
 
   /**
@@ -1127,27 +1196,20 @@ export class ListenerFd extends Fd {
     }
   }
 
-  /**
-   * Listen again on the kept socket once descriptors are free: once the descriptor the next
-   * accept would get (the lowest free one, found by copying ours) is as far below the limit as
-   * park() wants, and then as many again.
-   */
+  /** Listen again on the kept socket once, after an accept, twice the reserve would be free. */
   private unpark(): void {
     const parked = this.parked;
     if (parked === null) {
       return;
     }
-    const next = dup_cloexec(parked.fd);
-    if (next >= 0) {
-      closeSync(next);
-    }
-    if (next < 0 || next + 1 + 2 * LISTEN_FD_RESERVE > descriptorLimit()) {
+    const free = freeDescriptors(parked.fd, descriptorLimit());
+    if (free - 1 < 2 * this.listenReserve()) {
       this.keepRefState();
       return;
     }
     clearInterval(parked.timer);
     this.parked = null;
-    TRACE(() => `listener: descriptor ${next} free, accepting again`);
+    TRACE(() => `listener: ${free} descriptors free, accepting again`);
     // The copy becomes the new handle's descriptor; listen(2) again on it only sets the backlog.
     this.server.listen({ fd: parked.fd, backlog: this.backlog });
     this.takeAccepts();
