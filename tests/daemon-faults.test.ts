@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import * as net from "node:net";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import ssh2 from "ssh2";
 import type { ClientChannel } from "ssh2";
@@ -24,6 +24,19 @@ beforeAll(() => {
 });
 
 afterAll(() => work.cleanup());
+
+/**
+ * Whether process `pid` has let go of its descriptors: gone, or a zombie whose every thread has
+ * exited (a killed process's main thread is a zombie while its other threads still hold them).
+ */
+function filesReleased(pid: number): boolean {
+  try {
+    const state = /^\d+ \(.*\) (\S)/s.exec(readFileSync(`/proc/${pid}/stat`, "latin1"))?.[1];
+    return state === "Z" && readdirSync(`/proc/${pid}/task`).length === 1;
+  } catch {
+    return true;
+  }
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -224,6 +237,41 @@ describe("daemon faults", () => {
       expect(d.log()).not.toMatch(/Spare connection process/);
     }
   }, 60_000);
+
+  it("a spare that died as its connection came (sending the socket to it fails): the connection gets a process started for it", async () => {
+    const d = await startOurDropbear(["-r", hk]);
+    const pid = d.child.pid!;
+    try {
+      for (let i = 0; i < 6; i++) {
+        const spare = await waitSpare(pid);
+        // Both at once for a stopped daemon: the spare's death (it has closed its end of the
+        // handoff socket) and a connection in the listening queue. Whichever the daemon sees
+        // first, the connection must be served: by a fresh process, or, once the send to the
+        // dead spare fails, by one started then.
+        process.kill(pid, "SIGSTOP");
+        process.kill(spare, "SIGKILL");
+        await expect.poll(() => filesReleased(spare), { timeout: 5000 }).toBe(true);
+        const s = net.connect(d.port, "127.0.0.1");
+        s.on("error", () => undefined);
+        await once(s, "connect");
+        process.kill(pid, "SIGCONT");
+        const banner = await new Promise<string>((resolve) => {
+          let got = "";
+          s.on("data", (b: Buffer) => {
+            got += b.toString("latin1");
+            if (got.includes("\n")) resolve(got);
+          });
+          s.on("close", () => resolve(got));
+          setTimeout(() => resolve(got), 10_000);
+        });
+        s.destroy();
+        expect(banner).toMatch(/^SSH-2\.0-/);
+      }
+    } finally {
+      process.kill(pid, "SIGCONT");
+      await d.stop();
+    }
+  }, 120_000);
 
   itWithPeers(["ssh"], "connection processes that die before the handshake free their slots", async () => {
     const d = await startLimited(1024);

@@ -477,11 +477,11 @@ function handedPeer(data: Buffer): PeerAddress | null {
 
 /**
  * Give the accepted socket to a connection process over its handoff socket (SCM_RIGHTS), with
- * its peer's address as the message's data, and wake it through the childpipe. Our copies
- * close at once (the kernel holds the message); if the socket cannot go, the process is ended,
- * which frees its slot as its childpipe closes.
+ * its peer's address as the message's data, and wake it through the childpipe; false if the
+ * socket could not go (the process died, as a spare killed just then does), which is then ended
+ * and discarded. The caller closes its copy of the socket (the kernel holds the message's).
  */
-function handoff(p: ConnProc, sock: Socket, peer: PeerAddress): void {
+function handoff(p: ConnProc, sock: Socket, peer: PeerAddress): boolean {
   try {
     if (p.handoff.destroyed) {
       throw new FdError("EPIPE", "the connection process is gone");
@@ -489,12 +489,14 @@ function handoff(p: ConnProc, sock: Socket, peer: PeerAddress): void {
     sendFd(p.handoffFd, nodeHandleFd(sock), Buffer.from(`${peer.host} ${peer.port}`));
     // A write error (the process died meanwhile) comes to the childpipe's StreamFd.
     p.pipe.write(HANDOFF_WAKE);
+    return true;
   } catch (e) {
     dropbear_log(LOG_WARNING, `Error handing over a connection: ${e instanceof Error ? e.message : String(e)}`);
     p.child.kill();
+    discard(p);
+    return false;
   } finally {
     p.handoff.destroy();
-    sock.destroy();
   }
 }
 
@@ -587,14 +589,20 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
         sock.destroy();
         continue;
       }
-      const p = procs.take();
+      let p = procs.take();
+      if (p !== null && !handoff(p, sock, peer)) {
+        // The spare died as it was taken: a process started for this connection instead.
+        p = procs.take();
+        if (p !== null && !handoff(p, sock, peer)) {
+          p = null;
+        }
+      }
+      sock.destroy();
       if (p === null) {
         // No process for it: the peer sees EOF, and no slot is kept.
-        sock.destroy();
         procs.refill();
         continue;
       }
-      handoff(p, sock, peer);
       procs.restoreNice(p);
       children.push({ pipe: new StreamFd(p.pipe), host: remote_host });
       // The next spare only once this connection is on its way, and not on its CPU.
