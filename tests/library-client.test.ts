@@ -386,6 +386,12 @@ describe("the client API in this process", () => {
     client.on("error", (e: Error) => errors.push(e));
     // Not events.once: that rejects on the "error" event, which comes first.
     const closed = new Promise<[Error | null]>((resolve) => client.once("close", (e: Error | null) => resolve([e])));
+    // Listeners come off as typed as they go on.
+    const unused = (e: SshError | null): void => void e;
+    client.prependListener("close", unused).off("close", unused);
+    // @ts-expect-error: "error" gives an SshError, not a number
+    client.removeListener("error", (n: number) => void n);
+    expect(client.listenerCount("close")).toBe(1);
     // sshd's per-connection process is the shell's parent: killing it drops the TCP connection.
     const cmd = client.exec("kill -9 $PPID");
     cmd.stdin.end();
