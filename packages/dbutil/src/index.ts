@@ -5,6 +5,7 @@ export * from "./detach.js";
 export * from "./libc.js";
 export * from "./list.js";
 export * from "./nofile.js";
+export * from "./nproc.js";
 export * from "./queue.js";
 export * from "./sigign.js";
 export * from "./nodesignals.js";

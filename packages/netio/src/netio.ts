@@ -12,10 +12,13 @@ import {
   dropbear_assert,
   dropbear_exit,
   dropbear_log,
+  cstring,
   examine,
+  koffi,
   libcErrno,
   libcFunc,
   list_append,
+  nearProcessLimit,
   list_remove,
   strerror_code,
   strerror_errno,
@@ -43,6 +46,88 @@ export type connect_callback = (result: number, sock: StreamFd | null, errstring
  */
 let dnsModule: typeof import("node:dns/promises") | null = null;
 const dnsPromises = (): typeof import("node:dns/promises") => (dnsModule ??= createRequire(import.meta.url)("node:dns/promises") as typeof import("node:dns/promises"));
+
+/**
+ * Whether name lookups must call getaddrinfo on the loop's own thread instead of dns.lookup,
+ * decided at the first lookup. dns.lookup runs getaddrinfo on libuv's worker pool, which its
+ * first request starts (four threads), and libuv aborts the process when it cannot create one:
+ * a user within a few processes of their limit lost dbclient to SIGABRT, without a word, at its
+ * first host name, where C's getaddrinfo needs no thread. Only near the limit, as rarely happens.
+ */
+let inlineLookups: boolean | null = null;
+
+/** Threads libuv's pool starts, with room to spare for the others Node may start meanwhile. */
+const LOOKUP_THREAD_MARGIN = 16;
+
+function lookupsInline(): boolean {
+  inlineLookups ??= nearProcessLimit(LOOKUP_THREAD_MARGIN);
+  return inlineLookups;
+}
+
+/** getaddrinfo's AF_INET and AF_INET6, and SOCK_STREAM (C's hints in connect_remote). */
+const AF_INET = 2;
+const AF_INET6 = 10;
+const SOCK_STREAM = 1;
+/** Room for inet_ntop's longest text, with its NUL. */
+const INET6_ADDRSTRLEN = 46;
+let addrinfoType: unknown = null;
+
+/**
+ * getaddrinfo(3) of `name` for a stream socket, on this thread: every address, in the
+ * resolver's order (as dns.lookup's `verbatim`), or a rejection with gai_strerror's text.
+ */
+function getaddrinfoInline(name: string): Promise<LookupAddress[]> {
+  const k = koffi();
+  const getaddrinfo = libcFunc<(node: Buffer, service: null, hints: Buffer, res: unknown[]) => number>(
+    "int getaddrinfo(const uint8_t *node, const char *service, const uint8_t *hints, _Out_ void **res)",
+  );
+  const freeaddrinfo = libcFunc<(res: unknown) => void>("void freeaddrinfo(void *res)");
+  const gai_strerror = libcFunc<(errcode: number) => string>("const char *gai_strerror(int errcode)");
+  const inet_ntop = libcFunc<(af: number, src: Buffer, dst: Buffer, size: number) => unknown>(
+    "const char *inet_ntop(int af, const uint8_t *src, _Out_ uint8_t *dst, uint32_t size)",
+  );
+  addrinfoType ??= k.struct("dbts_addrinfo", {
+    ai_flags: "int",
+    ai_family: "int",
+    ai_socktype: "int",
+    ai_protocol: "int",
+    ai_addrlen: "uint32_t",
+    ai_addr: "void *",
+    ai_canonname: "void *",
+    ai_next: "void *",
+  });
+  // struct addrinfo hints: only ai_socktype set (offset 8), as C's connect_remote asks.
+  const hints = Buffer.alloc(48);
+  hints.writeInt32LE(SOCK_STREAM, 8);
+  const res: unknown[] = [null];
+  const rc = getaddrinfo(cstring(name), null, hints, res);
+  if (rc !== 0) {
+    return Promise.reject(new Error(gai_strerror(rc)));
+  }
+  const out: LookupAddress[] = [];
+  try {
+    for (let p = res[0]; p !== null; ) {
+      const ai = k.decode(p, addrinfoType) as { ai_family: number; ai_addr: unknown; ai_next: unknown };
+      if (ai.ai_family === AF_INET || ai.ai_family === AF_INET6) {
+        const v6 = ai.ai_family === AF_INET6;
+        // sockaddr_in's address at offset 4 (4 bytes), sockaddr_in6's at 8 (16 bytes).
+        const sa = Buffer.from(k.decode(ai.ai_addr, "uint8_t", v6 ? 24 : 8) as Uint8Array);
+        const text = Buffer.alloc(INET6_ADDRSTRLEN);
+        inet_ntop(ai.ai_family, v6 ? sa.subarray(8, 24) : sa.subarray(4, 8), text, text.length);
+        out.push({ address: text.toString("latin1", 0, text.indexOf(0)), family: v6 ? 6 : 4 });
+      }
+      p = ai.ai_next;
+    }
+  } finally {
+    freeaddrinfo(res[0]);
+  }
+  return Promise.resolve(out);
+}
+
+/** Every address of `name` as getaddrinfo gives them: dns.lookup's, or getaddrinfo's on this thread (lookupsInline). */
+function lookupName(name: string): Promise<LookupAddress[]> {
+  return lookupsInline() ? getaddrinfoInline(name) : dnsPromises().lookup(name, { all: true, verbatim: true });
+}
 
 /**
  * An Fd that becomes writable when a name lookup settles. getaddrinfo blocks in C; here the
@@ -248,12 +333,10 @@ export function connect_remote(
     const now = resolvedAtOnce(name, false);
     return now !== null
       ? Promise.resolve(now)
-      : dnsPromises()
-          .lookup(name, { all: true, verbatim: true })
-          .then(
-            (addrs) => addrs.map((a) => a.address),
-            (e: NodeJS.ErrnoException) => Promise.reject(new Error(`${what}. ${gaiMessage(e)}`)),
-          );
+      : lookupName(name).then(
+          (addrs) => addrs.map((a) => a.address),
+          (e: NodeJS.ErrnoException) => Promise.reject(new Error(`${what}. ${gaiMessage(e)}`)),
+        );
   };
   Promise.all([
     resolve(remotehost, `Error resolving '${remotehost}' port '${remoteport}'`),
@@ -570,7 +653,7 @@ function isListenName(address: string | null): address is string {
 
 /** Every address a listen name resolves to, in the resolver's order, as getaddrinfo gives them. */
 function lookupListenName(name: string): Promise<LookupAddress[]> {
-  return dnsPromises().lookup(name, { all: true, verbatim: true });
+  return lookupName(name);
 }
 
 /**
@@ -579,10 +662,12 @@ function lookupListenName(name: string): Promise<LookupAddress[]> {
  * libuv's threads, and V8 compiling the IPv6 address pattern Node checks every name against
  * (10-15 ms in all here, against 0.3 for a later lookup). The name given to dropbear_listen
  * is looked up in the background and the answer dropped, so dropbear_listen still resolves it
- * when it binds, as C does. False, doing nothing, for a numeric address or none.
+ * when it binds, as C does. False, doing nothing, for a numeric address or none, or where
+ * lookups run on the loop's own thread (lookupsInline).
  */
 export function warm_listen_lookup(address: string | null): boolean {
-  if (!isListenName(address)) {
+  // On the loop's own thread a lookup ahead would only block the loop, then be made again.
+  if (!isListenName(address) || lookupsInline()) {
     return false;
   }
   lookupListenName(address).catch(() => {

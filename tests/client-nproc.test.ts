@@ -1,0 +1,75 @@
+import { chmodSync, chownSync, copyFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { itAsRoot } from "./helpers/peers.js";
+import { OURS, ourKeygen, run, scratch, startOurDropbearWithHostKey, type Server } from "./helpers/servers.js";
+import { addTestUser, authorizeKeys, removeTestUser, type TestUser } from "./helpers/users.js";
+
+// dbclient run by a user near RLIMIT_NPROC. The kernel counts each thread of a process against
+// its user's limit; Node starts libuv's four worker threads at the first host-name lookup and
+// aborts the process if it cannot. C's dbclient, one thread, connects at any limit.
+
+const CLIENT = "dbtsnprocc";
+const LOGIN = "dbtsnprocl";
+const work = scratch("dbts-nproc-");
+let server: Server;
+let client: TestUser;
+let login: TestUser;
+let key: string;
+
+beforeAll(async () => {
+  if (process.getuid?.() !== 0) return;
+  client = addTestUser(CLIENT);
+  login = addTestUser(LOGIN);
+  // The key is the client user's file; the server's processes run as another user, so their
+  // threads do not count against the client's limit.
+  key = join(client.home, "id_login");
+  ourKeygen(join(work.dir, "id_login"));
+  copyFileSync(join(work.dir, "id_login"), key);
+  chownSync(key, client.uid, client.gid);
+  chmodSync(key, 0o600);
+  authorizeKeys(login, join(work.dir, "id_login.pub"));
+  server = await startOurDropbearWithHostKey(work.dir);
+}, 60_000);
+
+afterAll(async () => {
+  await server?.stop();
+  if (process.getuid?.() === 0) {
+    removeTestUser(CLIENT);
+    removeTestUser(LOGIN);
+  }
+  work.cleanup();
+});
+
+/** Our dbclient (its bin script, as users start it) as the client user, under `prlimit --nproc=limit`. */
+function limitedClient(limit: number, args: string[]): ReturnType<typeof run> {
+  return run(
+    "setpriv",
+    [`--reuid=${client.uid}`, `--regid=${client.gid}`, "--clear-groups", "prlimit", `--nproc=${limit}:${limit}`, OURS.dbclient, ...args],
+    { env: { HOME: client.home }, timeoutMs: 30_000 },
+  );
+}
+
+describe("dbclient under RLIMIT_NPROC", () => {
+  // Six tasks leave room for Node's own start (four with the bin's --v8-pool-size=1) but not
+  // for libuv's pool on top of them.
+  itAsRoot([], "a host name is looked up and the session runs, not a SIGABRT", async () => {
+    const r = await limitedClient(6, ["-y", "-y", "-i", key, "-p", String(server.port), `${LOGIN}@localhost`, "echo looked-up"]);
+    expect(r.stderr).not.toMatch(/Aborted|internal error/);
+    expect(r.stdout).toBe("looked-up\n");
+    expect(r.status).toBe(0);
+  });
+
+  itAsRoot([], "-L with a listen name: the forward's name is looked up too", async () => {
+    const r = await limitedClient(6, ["-y", "-y", "-i", key, "-L", "localhost:0:127.0.0.1:1", "-p", String(server.port), `${LOGIN}@127.0.0.1`, "echo forwarded"]);
+    expect(r.stderr).not.toMatch(/Aborted|internal error/);
+    expect(r.stdout).toBe("forwarded\n");
+    expect(r.status).toBe(0);
+  });
+
+  itAsRoot([], "an unknown name still fails with getaddrinfo's words", async () => {
+    const r = await limitedClient(6, ["-y", "-y", "-i", key, "-p", String(server.port), `${LOGIN}@nonexistent.invalid`, "true"]);
+    expect(r.stderr).toMatch(/Error resolving 'nonexistent\.invalid' port '\d+'\. Name or service not known/);
+    expect(r.status).toBe(1);
+  });
+});
