@@ -9,7 +9,7 @@ import { basename } from "node:path";
 import { fill_passwd, get_user_shell } from "@dropbear-ts/auth";
 import { cli_tty_cleanup } from "@dropbear-ts/chansession";
 import type { CliSession } from "@dropbear-ts/core";
-import { TRACE, cloexecPipe, dropbear_exit, ignoredSignals, launcherEnv, withInheritedNofile } from "@dropbear-ts/dbutil";
+import { TRACE, cloexecPipe, dropbear_exit, ignoredSignals, launcherEnv, nodeStartRefused, withInheritedNofile } from "@dropbear-ts/dbutil";
 import { StreamFd, ownReadSocket, socketStreamOptions } from "@dropbear-ts/netio";
 
 /** What cli_proxy_cmd hands to cli_session: the transport's two ends and the child to kill. */
@@ -83,6 +83,12 @@ function shell_proxy_cmd(ses: CliSession, cmd: string): Promise<ProxyTransport> 
  * @dropbear cli-main.c exec_proxy_cmd
  */
 function exec_proxy_cmd(proxyexec: readonly string[]): Promise<ProxyTransport> {
+  // An inner dbclient that the user's process limit would leave stuck in Node's start would
+  // hold us for ever, waiting for its version line: refused as C's fork() would be.
+  const refused = nodeStartRefused();
+  if (refused !== null) {
+    dropbear_exit(`Failed to run '${proxyexec[0]!}': ${refused.message}`);
+  }
   const self = [...process.execArgv, process.argv[1]!];
   // (Node resets them again: the inner dbclient is told which to ignore, as the bins tell us.)
   return spawnProxy(process.execPath, [...self, ...proxyexec.slice(1)], proxyexec[0]!, proxyexec[0]!, launcherEnv(process.env));

@@ -1,6 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { closeSync, writeSync } from "node:fs";
 import { DropbearExit, EXIT_FAILURE, argBytesEnv } from "./dbutil.js";
+import { nodeStartRefused } from "./nproc.js";
 import { ignoredSignals } from "./sigign.js";
 import { launcherEnv } from "./tunables.js";
 
@@ -66,6 +67,12 @@ export function runDetachedCopy(stdio: DetachedStdio, failure: string): Promise<
     stopRelaying();
     return new DropbearExit(EXIT_FAILURE, `${failure}: ${e.message}`);
   };
+  // A copy that the user's process limit would leave stuck in Node's start, before it could
+  // report or fail, would hold this process for ever: refused as C's fork() is refused.
+  const refused = nodeStartRefused();
+  if (refused !== null) {
+    throw startFailed(refused);
+  }
   let child: ChildProcess;
   try {
     // (node:child_process on demand, as for a proxy command: most runs start no process.)

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 
 // The user's process limit (RLIMIT_NPROC, `ulimit -u`). The kernel counts every thread of every
 // process of the real user against it (root is not held to it), and refuses a thread or process
@@ -35,4 +35,42 @@ export function nearProcessLimit(margin: number): boolean {
   } catch {
     return true;
   }
+}
+
+/** The tasks (threads) of the processes whose real uid is ours, as the kernel counts them for the limit. */
+function userTasks(): number {
+  const uid = String(process.getuid!());
+  let tasks = 0;
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, "latin1");
+      if (/^Uid:\s+(\d+)/m.exec(status)?.[1] === uid) {
+        tasks += Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? 1);
+      }
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return tasks;
+}
+
+/**
+ * The threads a Node process must start before any of its code runs: its main thread, the
+ * platform's delayed-task thread and one V8 worker (the bins run Node with --v8-pool-size=1).
+ * Without the second Node aborts with an assertion; without the third it waits for ever.
+ */
+const NODE_START_TASKS = 3;
+
+/**
+ * Null when a new Node process (a copy of this program) can get through its start under the
+ * user's process limit; else the error spawn's EAGAIN would have given, for the caller to
+ * report as C reports its failed fork. Counted only near the limit (nearProcessLimit).
+ */
+export function nodeStartRefused(): Error | null {
+  const limit = processLimit();
+  if (limit === null || !nearProcessLimit(NODE_START_TASKS + 16) || userTasks() + NODE_START_TASKS <= limit) {
+    return null;
+  }
+  return Object.assign(new Error(`spawn ${process.execPath} EAGAIN`), { code: "EAGAIN" });
 }
