@@ -86,7 +86,12 @@ export function runDetachedCopy(stdio: DetachedStdio, failure: string): Promise<
   }
   return new Promise((resolve, reject) => {
     child.on("error", (e) => reject(startFailed(e)));
-    const pipe = child.stdio[3]!;
+    // Out of descriptors (EMFILE, ENFILE), Node's spawn gives up before it makes the child's
+    // stdio, leaving none, and reports the failure by the 'error' event above on the next tick.
+    const pipe = (child.stdio as ChildProcess["stdio"] | undefined)?.[3];
+    if (pipe === undefined || pipe === null) {
+      return;
+    }
     pipe.on("data", () => {
       stopRelaying();
       // Nothing of the copy may keep this process alive now.

@@ -6,13 +6,13 @@ import { itAsRoot } from "./helpers/peers.js";
 import { OURS, ourKeygen, run, scratch, startOurDropbearWithHostKey, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser, type TestUser } from "./helpers/users.js";
 
-// dbclient run by a user near RLIMIT_NPROC. The kernel counts each thread of a process against
+// dbclient under resource limits. First, run by a user near RLIMIT_NPROC. The kernel counts each thread of a process against
 // its user's limit; Node starts libuv's four worker threads at the first host-name lookup and
 // aborts the process if it cannot. C's dbclient, one thread, connects at any limit.
 
 const CLIENT = "dbtsnprocc";
 const LOGIN = "dbtsnprocl";
-const work = scratch("dbts-nproc-");
+const work = scratch("dbts-climits-");
 let server: Server;
 let client: TestUser;
 let login: TestUser;
@@ -45,10 +45,10 @@ afterAll(async () => {
 });
 
 /** Our dbclient (its bin script, as users start it) as the client user, under `prlimit --nproc=limit`. */
-function limitedClient(limit: number, args: string[], timeoutMs = 30_000): ReturnType<typeof run> {
+function limitedClient(limit: number, args: string[], timeoutMs = 30_000, resource = "nproc"): ReturnType<typeof run> {
   return run(
     "setpriv",
-    [`--reuid=${client.uid}`, `--regid=${client.gid}`, "--clear-groups", "prlimit", `--nproc=${limit}:${limit}`, OURS.dbclient, ...args],
+    [`--reuid=${client.uid}`, `--regid=${client.gid}`, "--clear-groups", "prlimit", `--${resource}=${limit}:${limit}`, OURS.dbclient, ...args],
     { env: { HOME: client.home }, timeoutMs },
   );
 }
@@ -106,4 +106,21 @@ describe("dbclient under RLIMIT_NPROC", () => {
     const hop = `${LOGIN}@127.0.0.1/${server.port}`;
     await cleanAtEveryLimit(["-y", "-y", "-i", key, `${hop},${hop}`, "true"], /Failed to run '\S+': spawn \S+ EAGAIN/);
   }, 180_000);
+});
+
+describe("dbclient under RLIMIT_NOFILE", () => {
+  // Node itself needs some twenty descriptors to start (C's dbclient a handful). Just above that,
+  // the -f copy's spawn fails for want of descriptors (EMFILE): Node then makes no stdio for the
+  // child, and reading its pipe was an internal error (a TypeError) instead of C's daemon()
+  // message. Which limits fall in that window depends on the running Node: a range is tried.
+  itAsRoot([], "-f out of descriptors for the copy: 'Backgrounding failed', not an internal error", async () => {
+    const ends: string[] = [];
+    for (let limit = 20; limit <= 32; limit++) {
+      const r = await limitedClient(limit, ["-f", "-y", "-y", "-i", key, "-p", String(server.port), `${LOGIN}@127.0.0.1`, "true"], 20_000, "nofile");
+      expect(r.stderr).not.toMatch(/TypeError|Cannot read properties/);
+      ends.push(r.status === 0 ? "ran" : r.stderr);
+    }
+    expect(ends.some((e) => /Backgrounding failed: spawn \S+ EMFILE/.test(e))).toBe(true);
+    expect(ends[ends.length - 1]).toBe("ran");
+  }, 300_000);
 });
