@@ -386,6 +386,28 @@ describe("ours <-> ours", () => {
     }
   });
 
+  itFwd(["ssh-keygen"], "-f with -o ExitOnForwardFailure=yes returns once every -R is answered: 1 for a refusal, as ssh", async () => {
+    // C daemon()s before the server's answer, so a refused -R left `dbclient -f` at status 0
+    // while the copy died in the background; OpenSSH's ssh defers its fork until the answers.
+    const remoteArgs = (srv: Server, rport: number): string[] =>
+      ["-N", "-y", "-y", "-i", keys.dropbear, "-p", String(srv.port), "-f", "-o", "ExitOnForwardFailure=yes", "-R", `${rport}:127.0.0.1:9`, `${USER}@127.0.0.1`];
+    const refusing = await startServer("ours", ["-k"]);
+    const refused = await runOurClient(remoteArgs(refusing, await freePort()), { timeoutMs: 30_000 });
+    expect(refused.status, refused.stderr).toBe(1);
+    expect(refused.stderr).toContain("Remote TCP forward request failed");
+    // Granted: status 0, and the server is listening by the time dbclient -f returns.
+    const srv = await startServer("ours");
+    const rport = await freePort();
+    const stopCopy = () => spawnSync("pkill", ["-f", `R ${rport}:127\\.0\\.0\\.1:9`]).status;
+    try {
+      const granted = await runOurClient(remoteArgs(srv, rport), { timeoutMs: 30_000 });
+      expect(granted.status, granted.stderr).toBe(0);
+      expect(await connectExpectClose(rport)).toBe(0);
+    } finally {
+      expect(stopCopy()).toBe(0);
+    }
+  });
+
   itFwd(["ssh-keygen"], "is refused by a server started with -j", async () => {
     const srv = await startServer("ours", ["-j"]);
     const { echo } = await startTargets();

@@ -78,7 +78,7 @@ import {
   DROPBEAR_SUCCESS,
 } from "@dropbear-ts/options";
 import { encrypt_packet, write_packet } from "@dropbear-ts/packet";
-import { cli_chan_tcpremote, cli_recv_msg_request_failure, cli_recv_msg_request_success, setup_localtcp, setup_remotetcp, warm_localtcp } from "@dropbear-ts/tcpfwd";
+import { cli_chan_tcpremote, cli_recv_msg_request_failure, cli_recv_msg_request_success, remotetcp_pending, setup_localtcp, setup_remotetcp, warm_localtcp } from "@dropbear-ts/tcpfwd";
 import { common_session_init, send_session_identification, session_cleanup, session_loop } from "@dropbear-ts/session-loop";
 import type { Socket } from "node:net";
 import { cliAgentOps, cli_chan_agent } from "@dropbear-ts/agentfwd";
@@ -299,6 +299,10 @@ function cli_sessionloop(ses: CliSession): void | Promise<void> {
       }
       return cli_session_running(ses);
     case cli_state.SESSION_RUNNING:
+      if (cli_ses.background_pending && !remotetcp_pending(ses)) {
+        cli_ses.background_pending = false;
+        detachedCopyReady();
+      }
       // The session channel (and any forward) is gone: the program is done.
       if (ses.chancount < 1 && !cli_ses.cli_opts.no_cmd) {
         cli_finished(ses);
@@ -339,7 +343,13 @@ async function cli_session_running(ses: CliSession): Promise<void> {
     // `dbclient -f` expects the ports to answer once it returns). And, as C's daemon(0, 1),
     // out of the working directory, which a background process must not keep busy.
     process.chdir("/");
-    detachedCopyReady();
+    if (cli_opts.exit_on_fwd_failure && remotetcp_pending(ses)) {
+      // A refusal still to come must end the foreground with its status: released once all
+      // -R answers are in (cli_sessionloop); a refusal ends the copy first (fwd_failed).
+      ses.cli_ses.background_pending = true;
+    } else {
+      detachedCopyReady();
+    }
   }
   TRACE("leave cli_sessionloop: running");
   ses.cli_ses.state = cli_state.SESSION_RUNNING;

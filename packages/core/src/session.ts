@@ -228,6 +228,11 @@ export class clientsession {
   winchange = false;
   /** TS-only: set by the ~B escape: send "break" at the next loop turn (not mid-packet, as the escape is read). */
   sendbreak = false;
+  /**
+   * TS-only: -f with ExitOnForwardFailure, the detached copy holds the foreground until every
+   * -R has its answer (OpenSSH's ssh defers its fork so), so a refused one fails the command.
+   */
+  background_pending = false;
   /** fds 0-2's file status flags at start (-1: unknown), put back at exit: our streams make them non-blocking. */
   stdinflags = -1;
   stdoutflags = -1;

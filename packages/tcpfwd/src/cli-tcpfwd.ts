@@ -153,6 +153,11 @@ function firstUnanswered(ses: CliSession): TCPFwdEntry | null {
   return null;
 }
 
+/** Whether some -R request still waits for the server's answer. */
+export function remotetcp_pending(ses: CliSession): boolean {
+  return firstUnanswered(ses) !== null;
+}
+
 /**
  * REQUEST_SUCCESS: the next -R is set up; for port 0 the server says which port it took.
  * @dropbear cli-tcpfwd.c cli_recv_msg_request_success
