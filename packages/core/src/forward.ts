@@ -26,7 +26,10 @@ export class FwdListener<S extends sshsession = sshsession> {
   /** Where we listen: "" all interfaces, null loopback only, else a name or address. */
   listenaddr: string | null = null;
   listenport = 0;
-  /** The address the peer asked for (remote forwards), kept to match a cancel. */
+  /**
+   * The address the peer asked for (remote forwards), kept to match a cancel and named back in
+   * each forwarded-tcpip: its bytes, one char each (latin1), whatever their encoding.
+   */
   request_listenaddr: string | null = null;
   interface: string | null = null;
   /** Opened on the session that listens, so it takes that session's type. */

@@ -43,14 +43,16 @@ function tcpAcceptOne<S extends sshsession>(ses: S, listener: Listener, sock: Li
     return;
   }
   if (send_msg_channel_open_init(ses, fd, tcpinfo.chantype!) === DROPBEAR_SUCCESS) {
-    let addr: string | null;
+    let addr: string | Buffer | null;
     let sendport: number;
     if (tcpinfo.fwd_type === "direct") {
       addr = tcpinfo.sendaddr;
       sendport = tcpinfo.sendport;
     } else {
       dropbear_assert(tcpinfo.fwd_type === "forwarded", "tcpinfo->fwd_type == forwarded");
-      addr = tcpinfo.request_listenaddr;
+      // The client's own bytes (held one char per byte): OpenSSH's ssh matches them exactly
+      // against its -R and refuses a connection whose address differs.
+      addr = tcpinfo.request_listenaddr === null ? null : Buffer.from(tcpinfo.request_listenaddr, "latin1");
       sendport = tcpinfo.listenport;
     }
     buf_putstring(ses.writepayload, addr ?? "localhost");

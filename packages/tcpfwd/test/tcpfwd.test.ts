@@ -110,6 +110,23 @@ describe("tcpip-forward (a client's -R, on the server)", () => {
     expect(buf_getint(open!)).toBe(s.localPort);
   });
 
+  it("names the requested address back byte for byte, UTF-8 or not", async () => {
+    // OpenSSH's ssh refuses a forwarded-tcpip whose address is not exactly its -R's
+    // ("Server requests forwarding for unknown listen_port"): a UTF-8 name came back re-encoded.
+    for (const addr of [Buffer.from("bücher", "utf8"), Buffer.of(0x68, 0xff, 0x80)]) {
+      const ses = track(svrSession([]));
+      const [reply] = await request(ses, globalRequest("tcpip-forward", true, sshString(addr), u32(0)));
+      expect(reply!.type).toBe(SSH_MSG_REQUEST_SUCCESS);
+      await connected(reply!.port!);
+      const [open] = await turnsUntil(ses, (o) => o.length > 0);
+      expect(buf_getstring(open!).toString()).toBe("forwarded-tcpip");
+      buf_getint(open!); // our channel
+      buf_getint(open!); // window
+      buf_getint(open!); // max packet
+      expect(buf_getstring(open!)).toEqual(addr);
+    }
+  });
+
   it("a fixed port is answered without one; no reply when none is wanted", async () => {
     const ses = track(svrSession([]));
     const port = await unusedPort();
