@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { buf_getint, buf_getstring, buf_putbyte, buf_putint } from "@dropbear-ts/buffer";
 import { channel_connect_done, remove_channel, send_msg_channel_open_failure } from "@dropbear-ts/channel";
 import { svr_pubkey_allows_local_tcpfwd, svr_pubkey_allows_remote_tcpfwd, svr_pubkey_allows_tcpfwd } from "@dropbear-ts/auth";
@@ -163,7 +164,11 @@ function newtcpdirect(ses: SvrSession, channel: Channel): number {
     }
     // C's host is a C string: it ends at a NUL, for permitopen, the embedder and the lookup alike.
     const nul = desthost.indexOf(0);
-    const host = (nul < 0 ? desthost : desthost.subarray(0, nul)).toString("latin1");
+    const hostBytes = nul < 0 ? desthost : desthost.subarray(0, nul);
+    // C hands getaddrinfo the client's bytes, and Node's lookup sends a string as UTF-8: a UTF-8
+    // name (a host in /etc/hosts, an IDN) is decoded as such, so the same bytes are looked up and
+    // compared with permitopen= (read as UTF-8). Other bytes stay one char each.
+    const host = hostBytes.toString(isUtf8(hostBytes) ? "utf8" : "latin1");
     if (!svr_pubkey_allows_local_tcpfwd(ses, host, destport)) {
       TRACE("leave newtcpdirect: local tcp forwarding not permitted to requested destination");
       break out;

@@ -1,7 +1,8 @@
 import * as net from "node:net";
 import { once } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
-import { buf_getint, buf_getstring } from "@dropbear-ts/buffer";
+import { buf_getint, buf_getstring, buf_new, buf_putbytes } from "@dropbear-ts/buffer";
+import { svr_parse_pubkey_options } from "@dropbear-ts/auth";
 import { chancleanup, recv_msg_channel_close, recv_msg_channel_data, recv_msg_channel_eof, recv_msg_channel_open } from "@dropbear-ts/channel";
 import { FD_CLOSED, SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, SSH_OPEN_CONNECT_FAILED, TCPFwdEntry, type SvrSession, type sshsession } from "@dropbear-ts/core";
 import { DropbearExit, list_append, setLogHandler } from "@dropbear-ts/dbutil";
@@ -235,6 +236,19 @@ describe("direct-tcpip (a client's -L, on the server)", () => {
     const [fail] = await turnsUntil(ses, (o) => o.length > 0);
     expect(openFailure(fail!)).toEqual({ type: SSH_MSG_CHANNEL_OPEN_FAILURE, chan: 5, reason: SSH_OPEN_CONNECT_FAILED });
     expect(ses.chancount).toBe(0);
+  });
+
+  it("takes a UTF-8 host name as the client's bytes: permitopen= matches it and the lookup asks for it", async () => {
+    // Decoded one char per byte, "bücher" reached permitopen= and getaddrinfo as "bÃ¼cher":
+    // a key allowed to reach it was refused, where C compares and looks up the bytes.
+    const ses = track(svrSession([svr_chan_tcpdirect]));
+    const line = Buffer.from('permitopen="bücher:4242"');
+    const options = buf_new(line.length);
+    buf_putbytes(options, line);
+    ses.authstate.pubkey_options = svr_parse_pubkey_options(options, 1, "authorized_keys");
+    await receive(ses, recv_msg_channel_open, directTcpip("bücher", 4242));
+    expect(sent(ses)).toEqual([]);
+    expect(ses.channels[0]!.conn_pending!.remotehost).toBe("bücher");
   });
 
   it("refuses ports over 65535, over-long hosts, and everything under -j, before connecting", async () => {
