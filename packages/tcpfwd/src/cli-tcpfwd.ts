@@ -208,12 +208,14 @@ export function setup_remotetcp(ses: CliSession): void {
 function newtcpforwarded(ses: CliSession, channel: Channel): number {
   const payload = ses.payload!;
   const origaddrBytes = buf_getstring(payload);
-  const origaddr = origaddrBytes.toString("latin1");
   const origport = buf_getint(payload);
   let err = SSH_OPEN_ADMINISTRATIVELY_PROHIBITED;
   const fwds = [...ses.cli_ses.cli_opts.remotefwds];
-  // Port alone covers "localhost" asked vs "127.0.0.1" / "::1" reported.
-  const fwd = fwds.find((f) => origport === f.listenport && origaddr === f.listenaddr) ?? fwds.find((f) => origport === f.listenport);
+  // The address as the bytes we sent (send_msg_global_request_remotetcp writes it as UTF-8);
+  // port alone covers "localhost" asked vs "127.0.0.1" / "::1" reported.
+  const fwd =
+    fwds.find((f) => origport === f.listenport && f.listenaddr !== null && origaddrBytes.equals(Buffer.from(f.listenaddr, "utf8"))) ??
+    fwds.find((f) => origport === f.listenport);
   if (fwd === undefined) {
     dropbear_log(LOG_INFO, `Server sent unrequested forward from "${cleantext(origaddrBytes, false)}:${origport}"`);
   } else {

@@ -363,4 +363,21 @@ describe("the client's -L and -R", () => {
     expect(sent(ses).map(openFailure)).toEqual([{ type: SSH_MSG_CHANNEL_OPEN_FAILURE, chan: 9, reason: SSH_OPEN_ADMINISTRATIVELY_PROHIBITED }]);
     expect(logs).toEqual(['Server sent unrequested forward from "localhost:6666"']);
   });
+
+  it("forwarded-tcpip naming a UTF-8 -R address goes to that -R, not to another on the same port", async () => {
+    // Two -R on one port (a server with -a binds each address): the address, sent as UTF-8,
+    // was compared one char per byte, never matched, and the port alone chose the first.
+    const [other, wanted] = [await echo(), await echo()];
+    const ses = track(
+      cliSession([cli_chan_tcpremote], (o) => {
+        list_append(o.remotefwds, fwd("127.0.0.1", 5555, "127.0.0.1", other.port));
+        list_append(o.remotefwds, fwd("bücher", 5555, "127.0.0.1", wanted.port));
+      }),
+    );
+    const open = Buffer.concat([sshString("forwarded-tcpip"), u32(9), u32(1 << 20), u32(32768), sshString("bücher"), u32(5555), sshString("192.0.2.1"), u32(1234)]);
+    await receive(ses, recv_msg_channel_open, open);
+    const [conf] = await turnsUntil(ses, (o) => o.length > 0);
+    expect(conf!.type).toBe(SSH_MSG_CHANNEL_OPEN_CONFIRMATION);
+    expect([other.accepted(), wanted.accepted()]).toEqual([0, 1]);
+  });
 });
