@@ -292,15 +292,21 @@ describe("client publickey auth", () => {
     // server refuse the signature); the warning names the file and what is wrong.
     const rsa = signkeyGenerateKey(DROPBEAR_SIGNKEY_RSA, 1024);
     rsa.rsakey!.q = rsa.rsakey!.p;
+    // A prime one bit off, so even: OpenSSL took the key and then refused every signature,
+    // and the session ended with "RSA error".
+    const evenPrime = signkeyGenerateKey(DROPBEAR_SIGNKEY_RSA, 1024);
+    evenPrime.rsakey!.p = evenPrime.rsakey!.p! + 1n;
     const ecdsa = signkeyGenerateKey(DROPBEAR_SIGNKEY_ECDSA_NISTP256, 256);
     ecdsa.ecckey256!.k = ecdsa.ecckey256!.dp.order;
     const badRsa = keyFile("id_rsa_equal_primes", rsa);
     const badEc = keyFile("id_ecdsa_k_order", ecdsa);
-    authorize(signkeyPubLine(rsa), signkeyPubLine(ecdsa), signkeyPubLine(keys.id_ed25519_db));
-    const cli = client([badRsa, badEc, files.id_ed25519_db]);
+    const badEven = keyFile("id_rsa_even_prime", evenPrime);
+    authorize(signkeyPubLine(rsa), signkeyPubLine(evenPrime), signkeyPubLine(ecdsa), signkeyPubLine(keys.id_ed25519_db));
+    const cli = client([badRsa, badEven, badEc, files.id_ed25519_db]);
     const svr = server();
     const logs = await authenticate(cli, svr);
     expect(logs).toContain(`Skipping key '${badRsa}': ssh-rsa: bad RSA primes`);
+    expect(logs).toContain(`Skipping key '${badEven}': ssh-rsa: bad RSA primes`);
     expect(logs).toContain(`Skipping key '${badEc}': ecdsa-sha2-nistp256: private value out of range`);
     expect(svr.authstate.authdone).toBe(true);
   });

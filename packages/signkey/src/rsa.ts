@@ -159,11 +159,21 @@ export function rsaPublicKeyObject(key: dropbear_rsa_key): KeyObject {
  * derived from d, p, q. Throws if they are missing or inconsistent.
  */
 export function rsaPrivateKeyObject(key: dropbear_rsa_key): KeyObject {
+  const { d, p, q } = key;
+  if (d === null || p === null || q === null || p < 2n || q < 2n) {
+    throw new Error("not a private RSA key");
+  }
+  // OpenSSL signs through p and q (CRT) in Montgomery form, which needs an odd modulus: with
+  // a damaged prime made even node:crypto took the key and then failed every signature, and
+  // the session ended with "RSA error". Such keys are refused here, where a loader skips them,
+  // also when node:crypto read the key itself (PKCS#8). Odd primes that are not n's factors
+  // (a damaged odd prime, a multi-prime key's first two) still sign: OpenSSL checks its CRT
+  // result and falls back to d. Dropbear, whose exponent blinding uses p and q, would only
+  // make signatures the peer refuses with either.
+  if ((p & 1n) === 0n || (q & 1n) === 0n || (key.n & 1n) === 0n) {
+    throw new Error("bad RSA primes");
+  }
   if (key.privKeyObject === null) {
-    const { d, p, q } = key;
-    if (d === null || p === null || q === null || p < 2n || q < 2n) {
-      throw new Error("not a private RSA key");
-    }
     const qi = modInverse(q, p);
     if (qi === null) {
       throw new Error("bad RSA primes");
