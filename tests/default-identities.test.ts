@@ -31,9 +31,13 @@ function authorize(pubs: string[]): void {
   chmodSync(ak, 0o600);
 }
 
-/** Our client with no -i and no terminal (setsid), as a script or a CI job runs it. */
-function client(port: number, cmd: string, input = "") {
-  return run("/usr/bin/setsid", ["-w", process.execPath, OURS.dbclient, "-y", "-p", String(port), `${USER}@127.0.0.1`, cmd], { env: { HOME: home }, input, timeoutMs: 30_000 });
+/** Our client with no -i (unless given in `args`) and no terminal (setsid), as a script or a CI job runs it. */
+function client(port: number, cmd: string, input = "", args: string[] = []) {
+  return run("/usr/bin/setsid", ["-w", process.execPath, OURS.dbclient, "-y", ...args, "-p", String(port), `${USER}@127.0.0.1`, cmd], {
+    env: { HOME: home },
+    input,
+    timeoutMs: 30_000,
+  });
 }
 
 beforeAll(async () => {
@@ -102,5 +106,22 @@ describe("default identities", () => {
     const r = await client(ours.port, "echo via-rsa");
     expect(r.stdout, r.stderr).toBe("via-rsa\n");
     expect(r.status).toBe(0);
+  });
+
+  itAsRoot(["ssh-keygen"], "a key file cut short before its END line: silent as a default, reported once when named with -i", async () => {
+    keygen("id_ecdsa", "ecdsa");
+    const f = join(ssh, "id_ecdsa");
+    writeFileSync(f, readFileSync(f, "utf8").slice(0, 200));
+    authorize([keygen("id_rsa", "rsa")]);
+    const r = await client(ours.port, "echo via-rsa");
+    expect(r.stdout, r.stderr).toBe("via-rsa\n");
+    // Passed over silently, as a default key that does not load is: no parser's "Error: ...".
+    expect(r.stderr).not.toMatch(/Error/);
+    // Named, it is reported; once, though the encryption check before the read met the same
+    // trouble and printed it too.
+    const named = await client(ours.port, "echo via-rsa", "", ["-i", f]);
+    expect(named.stdout, named.stderr).toBe("via-rsa\n");
+    expect(named.stderr.match(/Error: Unexpected end of file/g)).toHaveLength(1);
+    expect(named.stderr).toContain(`Failed loading keyfile '${f}'`);
   });
 });

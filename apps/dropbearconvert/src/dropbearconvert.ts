@@ -2,7 +2,7 @@
 // asked for on the terminal (see readPassphrase).
 import { spawnSync } from "node:child_process";
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
-import { DropbearExit } from "@dropbear-ts/dbutil";
+import { DropbearExit, withoutMessages } from "@dropbear-ts/dbutil";
 import { _PATH_TTY } from "@dropbear-ts/options";
 import {
   KEYFILE_DROPBEAR,
@@ -136,7 +136,8 @@ function askPassphraseIfEncrypted(intype: number, infile: string): Passphrase {
   }
   let encrypted: boolean;
   try {
-    encrypted = quietly(() => import_encrypted(infile, intype));
+    // import_read, run next on the same file, says again why a file is unreadable: once is enough.
+    encrypted = withoutMessages(() => import_encrypted(infile, intype));
   } catch (e) {
     // A malformed file: import_read meets the same trouble next and reports it.
     if (e instanceof DropbearExit) {
@@ -145,20 +146,6 @@ function askPassphraseIfEncrypted(intype: number, infile: string): Passphrase {
     throw e;
   }
   return encrypted ? readPassphrase(`Enter passphrase for key '${infile}': `) : null;
-}
-
-/**
- * Run `fn` with stderr muted. import_encrypted prints why a file is unreadable, and
- * import_read, run next on the same file, prints it again: once is enough.
- */
-function quietly<T>(fn: () => T): T {
-  const write = process.stderr.write;
-  process.stderr.write = () => true;
-  try {
-    return fn();
-  } finally {
-    process.stderr.write = write;
-  }
 }
 
 /**

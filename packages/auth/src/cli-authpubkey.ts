@@ -25,6 +25,7 @@ import {
   list_remove,
   type m_list,
   type m_list_elem,
+  withoutMessages,
 } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_CLI_AGENTFWD,
@@ -168,9 +169,12 @@ function loadidentityfile(ses: CliSession, list: m_list<sign_key>, filename: str
   let key: sign_key | null = null;
   const head = readKeyFileText(filename) ?? "";
   if (head.trimStart().startsWith("-----BEGIN ")) {
-    // A file that import_encrypted cannot parse counts as unencrypted: import_read then fails too.
-    if (!unlessMalformed(() => import_encrypted(filename, KEYFILE_OPENSSH), false)) {
-      key = unlessMalformed(() => import_read(filename, null, KEYFILE_OPENSSH), null);
+    // A file that import_encrypted cannot parse counts as unencrypted: import_read then fails
+    // too, and says why (so import_encrypted's own report is dropped: the user hears it once).
+    // A default identity's trouble stays unsaid, as its failure does.
+    if (!unlessMalformed(() => withoutMessages(() => import_encrypted(filename, KEYFILE_OPENSSH)), false)) {
+      const read = (): sign_key | null => import_read(filename, null, KEYFILE_OPENSSH);
+      key = unlessMalformed(() => (warnfail ? read() : withoutMessages(read)), null);
     } else if (cli_opts.batch_mode) {
       TRACE(`BatchMode: not asking for the passphrase of ${filename}`);
     } else if (!warnfail && !hasTty()) {

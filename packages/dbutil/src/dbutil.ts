@@ -146,6 +146,15 @@ export function withLogHandler<T>(handler: LogHandler, fn: () => T): T {
 }
 
 /**
+ * Run `fn` with its log lines and user messages (tellUser) dropped: for a call whose trouble
+ * another call reports next (a key file checked for encryption and then read), so the user is
+ * told once, or for files nobody named, whose trouble is not the user's.
+ */
+export function withoutMessages<T>(fn: () => T): T {
+  return contextLog.run(() => {}, fn);
+}
+
+/**
  * Text C writes for its user (a server's banner, prompts' headings, key file errors), on stderr
  * or, where C printf()s it, stdout: there in the programs; a library session has no terminal,
  * so there it goes to the session's log handler instead, as one info line.
