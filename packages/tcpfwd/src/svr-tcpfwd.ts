@@ -31,6 +31,22 @@ const svr_chan_tcpremote: ChanType<SvrSession> = {
   cleanup: null,
 };
 
+/** A host field as C reads it, a C string: its bytes up to the first NUL. */
+function cHostBytes(field: Buffer): Buffer {
+  const nul = field.indexOf(0);
+  return nul < 0 ? field : field.subarray(0, nul);
+}
+
+/**
+ * A host's bytes as the text we look up and compare with permitopen=/permitlisten= (read as
+ * UTF-8): C hands getaddrinfo the client's bytes, and Node's lookup sends a string as UTF-8, so
+ * a UTF-8 name (a host in /etc/hosts, an IDN) is decoded as such and the same bytes are looked
+ * up. Other bytes stay one char each.
+ */
+function hostText(bytes: Buffer): string {
+  return bytes.toString(isUtf8(bytes) ? "utf8" : "latin1");
+}
+
 /** Same remote forward: same port and the same address string as requested. @dropbear svr-tcpfwd.c matchtcp */
 function matchtcp(typedata1: unknown, typedata2: unknown): boolean {
   const info1 = typedata1 as FwdListener;
@@ -48,7 +64,7 @@ export function svr_cancelremotetcp(ses: SvrSession): number {
     TRACE(() => `addr len too long: ${request_addr.length}`);
   } else {
     const tcpinfo = new FwdListener<SvrSession>();
-    tcpinfo.request_listenaddr = request_addr.toString("latin1");
+    tcpinfo.request_listenaddr = cHostBytes(request_addr).toString("latin1");
     tcpinfo.listenport = buf_getint(payload);
     const listener = get_listener(ses, ListenerType.LISTENER_TYPE_TCPFORWARDED, tcpinfo, matchtcp);
     if (listener !== null) {
@@ -91,7 +107,9 @@ export async function svr_remotetcpreq(ses: SvrSession, wantreply: boolean): Pro
         break out;
       }
     }
-    const addr = request_addr.toString("latin1");
+    // A C string, for permitlisten=, the embedder, the lookup and the cancel's match alike.
+    const addrBytes = cHostBytes(request_addr);
+    const addr = hostText(addrBytes);
     if (!svr_pubkey_allows_remote_tcpfwd(ses, addr, port)) {
       TRACE("remote tcp forwarding listen address not permitted");
       break out;
@@ -107,7 +125,7 @@ export async function svr_remotetcpreq(ses: SvrSession, wantreply: boolean): Pro
     tcpinfo.chantype = svr_chan_tcpremote;
     tcpinfo.fwd_type = "forwarded";
     tcpinfo.interface = ses.svr_ses.svr_opts.interface;
-    tcpinfo.request_listenaddr = addr;
+    tcpinfo.request_listenaddr = addrBytes.toString("latin1");
     // null is loopback only: the default, and what "localhost" asks for anyway.
     tcpinfo.listenaddr = !ses.opts.listen_fwd_all || addr === "localhost" ? null : addr;
     const listener = await listen_tcpfwd(ses, tcpinfo);
@@ -162,13 +180,8 @@ function newtcpdirect(ses: SvrSession, channel: Channel): number {
       TRACE("leave newtcpdirect: port > 65535");
       break out;
     }
-    // C's host is a C string: it ends at a NUL, for permitopen, the embedder and the lookup alike.
-    const nul = desthost.indexOf(0);
-    const hostBytes = nul < 0 ? desthost : desthost.subarray(0, nul);
-    // C hands getaddrinfo the client's bytes, and Node's lookup sends a string as UTF-8: a UTF-8
-    // name (a host in /etc/hosts, an IDN) is decoded as such, so the same bytes are looked up and
-    // compared with permitopen= (read as UTF-8). Other bytes stay one char each.
-    const host = hostBytes.toString(isUtf8(hostBytes) ? "utf8" : "latin1");
+    // A C string, for permitopen=, the embedder and the lookup alike.
+    const host = hostText(cHostBytes(desthost));
     if (!svr_pubkey_allows_local_tcpfwd(ses, host, destport)) {
       TRACE("leave newtcpdirect: local tcp forwarding not permitted to requested destination");
       break out;

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { buf_getint, buf_getstring, buf_new, buf_putbytes } from "@dropbear-ts/buffer";
 import { svr_parse_pubkey_options } from "@dropbear-ts/auth";
 import { chancleanup, recv_msg_channel_close, recv_msg_channel_data, recv_msg_channel_eof, recv_msg_channel_open } from "@dropbear-ts/channel";
-import { FD_CLOSED, SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, SSH_OPEN_CONNECT_FAILED, TCPFwdEntry, type SvrSession, type sshsession } from "@dropbear-ts/core";
+import { FD_CLOSED, SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, SSH_OPEN_CONNECT_FAILED, TCPFwdEntry, type SvrEmbed, type SvrSession, type sshsession } from "@dropbear-ts/core";
 import { DropbearExit, list_append, setLogHandler } from "@dropbear-ts/dbutil";
 import { remove_all_listeners } from "@dropbear-ts/listener";
 import { remove_connect_pending, type ListenerFd } from "@dropbear-ts/netio";
@@ -149,6 +149,21 @@ describe("tcpip-forward (a client's -R, on the server)", () => {
     const local = track(svrSession([], (_s, opts) => (opts.listen_fwd_all = true)));
     await request(local, tcpipForward("localhost", 0));
     expect(loopbackOnly(local)).toBe(true);
+    // The address is a C string: what follows a NUL is not part of it, for the bind nor the cancel.
+    const nul = track(svrSession([], (_s, opts) => (opts.listen_fwd_all = true)));
+    const [{ port }] = (await request(nul, tcpipForward("localhost\0x", 0))) as [{ type: number; port: number }];
+    expect(loopbackOnly(nul)).toBe(true);
+    expect(await request(nul, globalRequest("cancel-tcpip-forward", true, sshString("localhost"), u32(port)))).toEqual([{ type: SSH_MSG_REQUEST_SUCCESS, port: null }]);
+  });
+
+  it("takes a UTF-8 listen address as the client's bytes: the embedder is asked about that name", async () => {
+    const ses = track(svrSession([]));
+    const asked: string[] = [];
+    // Only the hook a tcpip-forward reaches.
+    ses.svr_ses.embed = { remotetcp: (_s: SvrSession, addr: string) => (asked.push(addr), true) } as unknown as SvrEmbed;
+    const [reply] = await request(ses, tcpipForward("bücher", 0));
+    expect(reply!.type).toBe(SSH_MSG_REQUEST_SUCCESS);
+    expect(asked).toEqual(["bücher"]);
   });
 
   it("refuses bad ports, privileged ports, long addresses, and everything under -k", async () => {
