@@ -31,6 +31,10 @@ describe("bin/dropbearconvert", () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toBe("");
     expect(r.stderr).toBe("Error: Unable to open key file\nError reading key from '/nonexistent/in'\n");
+    // A directory opens, as C's fopen() opens it, and its first read fails.
+    const d = run("o", "dropbear", tmpdir(), "/nonexistent/out");
+    expect(d.status).toBe(1);
+    expect(d.stderr).toBe(`Error: Short input\nError reading key from '${tmpdir()}'\n`);
   });
 
   it("a failed write of the output ('-' on a full disk) is an error, status 1, not a stack trace", () => {

@@ -303,6 +303,15 @@ function bufferOf(bytes: Uint8Array): buffer {
  */
 export const KEYFILE_READ_MAX = 1 << 20;
 
+/** Whether `path` names a directory (false if it cannot be looked at). */
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The text of a key file, at most KEYFILE_READ_MAX bytes of it (of a regular file, no more than
  * its size, so the buffer is no larger than the key); null if it cannot be read.
@@ -339,9 +348,11 @@ function load_openssh_key(filename: string, anyPemCipher = false): openssh_key |
     text: "",
   };
   const errmsg = ((): string | null => {
-    const text = readKeyFileText(filename === "-" ? "/dev/stdin" : filename);
+    const path = filename === "-" ? "/dev/stdin" : filename;
+    const text = readKeyFileText(path);
     if (text === null) {
-      return "Unable to open key file";
+      // C's fopen() opens a directory; its first read then fails.
+      return isDirectory(path) ? "Short input" : "Unable to open key file";
     }
     ret.text = text;
     const lines = text.split(/(?<=\n)/);
