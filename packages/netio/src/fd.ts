@@ -1066,7 +1066,7 @@ export class ListenerFd extends Fd {
   private err: FdError | null = null;
   /** While stopped (park): a copy of the listening socket's descriptor, and the poll for free ones. */
   private parked: { fd: number; timer: NodeJS.Timeout } | null = null;
-  /** Descriptors the process held when the server first listened, null until then. */
+  /** Descriptors the process held when the server first listened, null until then (or while unknown: no limit). */
   private heldAtListen: number | null = null;
   /**
    * Accepts left before the free descriptors are counted again, and the limit they were
@@ -1113,7 +1113,9 @@ export class ListenerFd extends Fd {
     if (listening.fd !== undefined) {
       const limit = descriptorLimit();
       const free = freeDescriptors(listening.fd, limit);
-      this.heldAtListen ??= limit - free;
+      if (Number.isFinite(free)) {
+        this.heldAtListen ??= limit - free;
+      }
       this.allowance = { left: free - this.listenReserve(), limit };
     }
     listening.onconnection = (status, handle) => {
@@ -1155,7 +1157,10 @@ export class ListenerFd extends Fd {
    * the listener) never has twice the reserve free, so unpark() would never listen again.
    */
   private listenReserve(): number {
-    const spare = descriptorLimit() - (this.heldAtListen ?? 0);
+    if (this.heldAtListen === null) {
+      return LISTEN_FD_RESERVE;
+    }
+    const spare = descriptorLimit() - this.heldAtListen;
     return Math.max(1, Math.min(LISTEN_FD_RESERVE, Math.floor(spare / 4)));
   }
 
