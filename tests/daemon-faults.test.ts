@@ -97,10 +97,10 @@ describe("daemon faults", () => {
         const t0 = Date.now();
         await served(d.port);
         expect(Date.now() - t0).toBeLessThan(5000);
-        if (nofile === 40) {
-          // 21 descriptors of Node's own and one per connection process: spawns must have failed.
-          expect(d.log()).toMatch(/Error forking: Too many open files/);
-        }
+        // (Under 40, Node's own 20 or so and one per connection process: the listener stops
+        // with few left, and a spawn, which needs six, may fail: "Error forking: Too many open
+        // files". Whether one does is the burst's timing; the spawn failing is the "no spare can
+        // start" case below.)
         expect(d.log()).not.toMatch(/Early exit|Unhandled|TypeError/);
         // Still served a second time, and still idle.
         await served(d.port);
