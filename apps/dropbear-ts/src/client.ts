@@ -190,22 +190,21 @@ interface Action {
   fail: (error: Error) => void;
 }
 
+/** The events of a Client and their listeners. */
+export interface ClientEvents {
+  close: (error: SshError | null) => void;
+  error: (error: SshError) => void;
+}
+
 /** The events of a Client, typed, for adding and removing listeners alike. */
 export interface Client {
-  on(event: "close", listener: (error: SshError | null) => void): this;
-  on(event: "error", listener: (error: SshError) => void): this;
-  once(event: "close", listener: (error: SshError | null) => void): this;
-  once(event: "error", listener: (error: SshError) => void): this;
-  addListener(event: "close", listener: (error: SshError | null) => void): this;
-  addListener(event: "error", listener: (error: SshError) => void): this;
-  prependListener(event: "close", listener: (error: SshError | null) => void): this;
-  prependListener(event: "error", listener: (error: SshError) => void): this;
-  prependOnceListener(event: "close", listener: (error: SshError | null) => void): this;
-  prependOnceListener(event: "error", listener: (error: SshError) => void): this;
-  off(event: "close", listener: (error: SshError | null) => void): this;
-  off(event: "error", listener: (error: SshError) => void): this;
-  removeListener(event: "close", listener: (error: SshError | null) => void): this;
-  removeListener(event: "error", listener: (error: SshError) => void): this;
+  on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): this;
+  once<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): this;
+  addListener<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): this;
+  prependListener<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): this;
+  prependOnceListener<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): this;
+  off<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): this;
+  removeListener<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): this;
 }
 
 /** The key that lets connect(), and nothing else, make a Client. */
