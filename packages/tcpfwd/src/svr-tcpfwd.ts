@@ -38,8 +38,8 @@ function cHostBytes(field: Buffer): Buffer {
 }
 
 /**
- * A host's bytes as the text we look up and compare with permitopen=/permitlisten= (read as
- * UTF-8): C hands getaddrinfo the client's bytes, and Node's lookup sends a string as UTF-8, so
+ * A host's bytes as the text we look up, compare with permitopen= (read as UTF-8) and hand the
+ * embedder: C hands getaddrinfo the client's bytes, and Node's lookup sends a string as UTF-8, so
  * a UTF-8 name (a host in /etc/hosts, an IDN) is decoded as such and the same bytes are looked
  * up. Other bytes stay one char each.
  */
@@ -107,7 +107,7 @@ export async function svr_remotetcpreq(ses: SvrSession, wantreply: boolean): Pro
         break out;
       }
     }
-    // A C string, for permitlisten=, the embedder, the lookup and the cancel's match alike.
+    // A C string, for the embedder, the lookup and the cancel's match alike.
     const addrBytes = cHostBytes(request_addr);
     const addr = hostText(addrBytes);
     if (!svr_pubkey_allows_remote_tcpfwd(ses, addr, port)) {
