@@ -1,13 +1,13 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import * as net from "node:net";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import ssh2 from "ssh2";
 import type { ClientChannel } from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PEERS, itAsRoot, itWithPeers } from "./helpers/peers.js";
-import { childrenOf, connectionsOf, cpuTicks, openFds, waitSpare } from "./helpers/procs.js";
+import { childrenOf, connectionsOf, cpuTicks, filesReleased, openFds, waitSpare } from "./helpers/procs.js";
 import { exited, opensshKeygen, ourKeygen, run, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
@@ -24,19 +24,6 @@ beforeAll(() => {
 });
 
 afterAll(() => work.cleanup());
-
-/**
- * Whether process `pid` has let go of its descriptors: gone, or a zombie whose every thread has
- * exited (a killed process's main thread is a zombie while its other threads still hold them).
- */
-function filesReleased(pid: number): boolean {
-  try {
-    const state = /^\d+ \(.*\) (\S)/s.exec(readFileSync(`/proc/${pid}/stat`, "latin1"))?.[1];
-    return state === "Z" && readdirSync(`/proc/${pid}/task`).length === 1;
-  } catch {
-    return true;
-  }
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

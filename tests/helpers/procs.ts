@@ -60,6 +60,22 @@ export function startTicks(pid: number): number | null {
   return procStat(pid)?.start ?? null;
 }
 
+/**
+ * Whether process `pid` has let go of its descriptors: gone, or a zombie whose every thread has
+ * exited (a killed process's main thread is a zombie while its other threads still hold them).
+ */
+export function filesReleased(pid: number): boolean {
+  const st = procStat(pid);
+  if (st === null) {
+    return true;
+  }
+  try {
+    return st.state === "Z" && readdirSync(`/proc/${pid}/task`).length === 1;
+  } catch {
+    return true; // gone meanwhile
+  }
+}
+
 /** Open descriptors of a process (needs to be its owner or root). */
 export function openFds(pid: number): number | null {
   try {
