@@ -25,7 +25,11 @@ function processLimit(): number | null {
  * `margin` is within the limit, as it nearly always is, the answer is no without counting.
  */
 export function nearProcessLimit(margin: number): boolean {
-  const limit = processLimit();
+  return nearLimit(processLimit(), margin);
+}
+
+/** nearProcessLimit for a limit already read. */
+function nearLimit(limit: number | null, margin: number): boolean {
   if (limit === null) {
     return false;
   }
@@ -69,7 +73,7 @@ const NODE_START_TASKS = 3;
  */
 export function nodeStartRefused(): Error | null {
   const limit = processLimit();
-  if (limit === null || !nearProcessLimit(NODE_START_TASKS + 16) || userTasks() + NODE_START_TASKS <= limit) {
+  if (limit === null || !nearLimit(limit, NODE_START_TASKS + 16) || userTasks() + NODE_START_TASKS <= limit) {
     return null;
   }
   return Object.assign(new Error(`spawn ${process.execPath} EAGAIN`), { code: "EAGAIN" });
