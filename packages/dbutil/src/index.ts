@@ -3,6 +3,7 @@ export * from "./dbctype.js";
 export * from "./dbutil.js";
 export * from "./detach.js";
 export * from "./libc.js";
+export * from "./limits.js";
 export * from "./list.js";
 export * from "./nofile.js";
 export * from "./nproc.js";

@@ -1,4 +1,5 @@
 import { readFileSync, readdirSync } from "node:fs";
+import { softLimit } from "./limits.js";
 
 // The user's process limit (RLIMIT_NPROC, `ulimit -u`). The kernel counts every thread of every
 // process of the real user against it (root is not held to it), and refuses a thread or process
@@ -8,15 +9,11 @@ import { readFileSync, readdirSync } from "node:fs";
 
 /** The soft RLIMIT_NPROC from /proc/self/limits, or null: unlimited, root, or no /proc. */
 function processLimit(): number | null {
-  if (process.platform !== "linux" || process.getuid?.() === 0) {
+  if (process.getuid?.() === 0) {
     return null;
   }
-  try {
-    const m = /^Max processes\s+(\d+)/m.exec(readFileSync("/proc/self/limits", "latin1"));
-    return m === null ? null : Number(m[1]);
-  } catch {
-    return null;
-  }
+  const limit = softLimit("Max processes");
+  return limit === Infinity ? null : limit;
 }
 
 /**
