@@ -564,6 +564,40 @@ async function execOut(client: Client, command: string): Promise<{ exit: ExitInf
 }
 
 describe("the library's client against the library's server, in one process", () => {
+  itWithPeers(["ssh-keygen"], "runShellCommand sends the exit status once the command exits, as dropbear does, not once a background job holding its stdout and stderr ends; the output written before is all delivered", async () => {
+    const { connect, createServer, runShellCommand } = await import("dropbear-ts");
+    const s = createServer({ hostKeys: [hostKey], authenticate: () => true, onSession: { exec: runShellCommand } });
+    const { port: p } = await s.listen(0);
+    const client = await connect({ host: "127.0.0.1", port: p, username: "me", privateKeyPath: key, hostKey: false });
+    const jobs: number[] = [];
+    try {
+      // The job inherits stdout and stderr and outlives the command; 300 kB of output (more
+      // than a pipe and a channel window hold) is still to be read when the shell exits.
+      const ch = client.exec("sleep 60 & echo $! >&2; head -c 300000 /dev/zero; exit 3");
+      ch.stdin.end();
+      let out = 0;
+      let err = "";
+      ch.stdout.on("data", (d: Buffer) => (out += d.length));
+      ch.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      expect(await ch.exit).toEqual({ code: 3 });
+      expect(out).toBe(300_000);
+      const job = Number(err.trim());
+      jobs.push(job);
+      // The status came while the job still runs: it did not wait for the job's end.
+      expect(() => process.kill(job, 0)).not.toThrow();
+    } finally {
+      for (const job of jobs) {
+        try {
+          process.kill(job, "SIGKILL");
+        } catch {
+          // Gone already.
+        }
+      }
+      await client.end();
+      await s.close();
+    }
+  });
+
   itWithPeers(["ssh-keygen"], "misbehaving callbacks and misuse end no process: async rejections, non-boolean answers, a throwing logger, bad arguments", async () => {
     const { connect, createServer } = await import("dropbear-ts");
     const logged: string[] = [];

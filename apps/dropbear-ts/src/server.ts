@@ -9,7 +9,7 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import { constants, homedir, tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { chansessEmbeddedExit, get_winsize } from "@dropbear-ts/chansession";
+import { chansessEmbeddedExit, get_winsize, kernelReadable } from "@dropbear-ts/chansession";
 import type { ChanSess, Channel, SvrEmbed, SvrTcpTarget, runopts, SvrSession, svr_runopts } from "@dropbear-ts/core";
 import { DropbearExit, LOG_ERR, dropbear_log, withLogHandler, type LogHandler } from "@dropbear-ts/dbutil";
 import { svrSessionExit, svrSessionNew, svrSessionRun } from "@dropbear-ts/dropbear";
@@ -668,6 +668,26 @@ function signalNumberOf(name: unknown): number {
   return n;
 }
 
+/**
+ * The fd of a child's stdout or stderr pipe (Node's pipe handle knows it but does not export it);
+ * -1 once the handle is gone, which poll() reports as nothing to read.
+ */
+function pipeFd(stream: Readable): number {
+  return (stream as unknown as { _handle?: { fd?: number } | null })._handle?.fd ?? -1;
+}
+
+/**
+ * Whether a child's pipe may still hold output in the kernel. Where poll() cannot be called (the
+ * FFI library failed to load, out of fds), it may: the pipe is then read to its end, as before.
+ */
+function unreadInPipe(stream: Readable): boolean {
+  try {
+    return kernelReadable(pipeFd(stream));
+  } catch {
+    return true;
+  }
+}
+
 /** An SSH server for this process; call listen() to start serving. Throws on bad options or host keys. */
 export function createServer(options: ServerOptions): Server {
   return new Server(options);
@@ -697,7 +717,7 @@ export function runShellCommand(session: ServerSession): void {
       session.exit(127);
     }
   });
-  child.on("close", (code, signal) => {
+  const report = (code: number | null, signal: NodeJS.Signals | null): void => {
     if (ended) {
       return;
     }
@@ -707,6 +727,36 @@ export function runShellCommand(session: ServerSession): void {
     } else {
       session.exit(code ?? 1);
     }
+  };
+  child.on("close", report);
+  // A background job that inherited the command's stdout or stderr keeps them open after the
+  // command has exited, so "close" waits for the job. Dropbear does not: once its child has
+  // exited it sends what can still be read and then closes (check_close's flushing), so the
+  // status follows the command. Likewise here: once nothing the command wrote is left in the
+  // pipes, ours or the kernel's, they are closed (the job's next write gets EPIPE, as under
+  // Dropbear) and the status is sent.
+  child.on("exit", (code, signal) => {
+    const outputs = [child.stdout, child.stderr];
+    const check = (): void => {
+      if (ended) {
+        return;
+      }
+      if (outputs.some((s) => !s.destroyed && (s.readableLength > 0 || unreadInPipe(s)))) {
+        return;
+      }
+      for (const s of outputs) {
+        s.off("data", recheck);
+        s.destroy();
+      }
+      report(code, signal);
+    };
+    // What is left arrives as 'data' (also once a client's back pressure lets it flow), and
+    // libuv may still be reading the rest of it then: look again after that read.
+    const recheck = (): void => void setImmediate(check);
+    for (const s of outputs) {
+      s.on("data", recheck);
+    }
+    check();
   });
   session.onSignal = (name) => {
     child.kill(`SIG${name}` as NodeJS.Signals);

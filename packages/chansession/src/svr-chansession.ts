@@ -110,7 +110,7 @@ function cstr(b: Buffer): string {
  * rather than FIONREAD: for a pty master the kernel first pushes what the slave wrote through
  * its flip buffer (n_tty_poll), so output the child wrote just before exiting is counted.
  */
-function kernelReadable(fd: number): boolean {
+export function kernelReadable(fd: number): boolean {
   const pfd = Buffer.alloc(8);
   pfd.writeInt32LE(fd, 0);
   pfd.writeInt16LE(0x1 /* POLLIN */, 4);
