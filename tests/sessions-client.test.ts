@@ -238,6 +238,32 @@ for (const target of TARGETS) {
       expect(r.stderr).not.toContain("out");
     });
 
+    itSess(target.peers, "stdout and stderr on one pipe (2>&1) read late: stderr comes after the stdout sent before it", async () => {
+      const s = await target.start();
+      const done = join(home, `ordered-${s.port}`);
+      // About 1.9 MB of stdout, under our 2 MiB window: all of it waits in dbclient for the reader.
+      const cmdline = [process.execPath, OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`, `seq 1 300000; echo END; echo ERR >&2; touch ${done}`]
+        .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
+        .join(" ");
+      const child = spawn("sh", ["-c", `exec ${cmdline} 2>&1`], { stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, HOME: work.dir } });
+      child.stdout!.pause();
+      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+      try {
+        // Nobody reads until the command has written everything.
+        await expect.poll(() => existsSync(done), { timeout: 30_000, interval: 100 }).toBe(true);
+        const out: Buffer[] = [];
+        child.stdout!.on("data", (d: Buffer) => out.push(d));
+        child.stdout!.resume();
+        expect(await exited(child)).toBe(0);
+        const lines = Buffer.concat(out).toString().split("\n");
+        expect(lines.indexOf("ERR")).toBe(lines.indexOf("END") + 1);
+        expect(lines.indexOf("300000")).toBe(lines.indexOf("END") - 1);
+      } finally {
+        clearTimeout(timer);
+        child.kill("SIGKILL");
+      }
+    });
+
     itSess(target.peers, "echo hi | dbclient host cat: stdin's EOF reaches the command", async () => {
       const s = await target.start();
       const r = await client(s, [], ["cat"], { input: "hi\n", timeoutMs: 20_000 });

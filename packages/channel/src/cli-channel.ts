@@ -7,7 +7,8 @@ import { common_recv_msg_channel_data, getchannel } from "./common-channel.js";
 /**
  * EXTENDED_DATA (the remote command's stderr), taken only on a client session channel and only
  * of the stderr type; anything else is ignored. The client's only "session" channel is
- * clichansess, so the type is recognised by its name.
+ * clichansess, so the type is recognised by its name. Beyond Dropbear: stderr on the same pipe
+ * or terminal as stdout joins stdout's ring (Channel.errfd_joins_writefd).
  * @dropbear cli-channel.c recv_msg_channel_extended_data
  */
 export function recv_msg_channel_extended_data(ses: CliSession): void {
@@ -22,7 +23,11 @@ export function recv_msg_channel_extended_data(ses: CliSession): void {
     TRACE(() => `leave recv_msg_channel_extended_data: wrong datatype: ${datatype}`);
     return;
   }
-  common_recv_msg_channel_data(ses, channel, channel.errfd, channel.extrabuf);
+  if (channel.errfd_joins_writefd) {
+    common_recv_msg_channel_data(ses, channel, channel.writefd, channel.writebuf);
+  } else {
+    common_recv_msg_channel_data(ses, channel, channel.errfd, channel.extrabuf);
+  }
   TRACE("leave recv_msg_channel_extended_data");
 }
 

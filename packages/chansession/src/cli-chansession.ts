@@ -5,7 +5,7 @@ import { Readable, Writable } from "node:stream";
 import { cli_setup_agent } from "@dropbear-ts/agentfwd";
 import { buf_getbool, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring, buf_setpos, cbuf_new } from "@dropbear-ts/buffer";
 import { send_msg_channel_close, send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request, streamChannelGone, streamChannelOpened, streamChannelRefused } from "@dropbear-ts/channel";
-import { FD_CLOSED, FD_UNINIT, openFailureText, type ChanType, type Channel, type StreamChannel, type chanfd, type CliSession } from "@dropbear-ts/core";
+import { FD_CLOSED, FD_UNINIT, chanfdIsOpen, openFailureText, type ChanType, type Channel, type StreamChannel, type chanfd, type CliSession } from "@dropbear-ts/core";
 import { EXIT_FAILURE, LOG_INFO, LOG_WARNING, TRACE, atomicio, dropbear_exit, dropbear_log, dup_cloexec, libcFunc } from "@dropbear-ts/dbutil";
 import { dropbear_prio, StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import { DROPBEAR_ESCAPE_CHAR, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
@@ -597,7 +597,26 @@ function cli_init_stdpipe_sess(ses: CliSession, channel: Channel): number {
   channel.readfd = orNone(cliStdioFd(ses, STDIN_FILENO));
   channel.errfd = orNone(cliStdioFd(ses, STDERR_FILENO));
   channel.bidir_fd = false;
+  // Beyond Dropbear: with stdout and stderr on one pipe or terminal (2>&1), C writes stderr as
+  // it comes while stdout's ring still holds what a slow reader has not taken: its 24 KiB window
+  // keeps that small, our 2 MiB one (OUR_DEFAULT_RECV_WINDOW) let stderr arrive megabytes early.
+  channel.errfd_joins_writefd = chanfdIsOpen(channel.writefd) && chanfdIsOpen(channel.errfd) && oneOrderedOutput(STDOUT_FILENO, STDERR_FILENO);
   return 0;
+}
+
+/**
+ * Whether fds `a` and `b` are one pipe, socket or terminal, whose reader sees the bytes written
+ * to either in the order they were written. (Not a regular file: its writes never wait, so
+ * nothing queues; and two opens of it each keep an offset of their own.)
+ */
+function oneOrderedOutput(a: number, b: number): boolean {
+  try {
+    const x = fstatSync(a);
+    const y = fstatSync(b);
+    return x.dev === y.dev && x.ino === y.ino && (x.isFIFO() || x.isSocket() || x.isCharacterDevice());
+  } catch {
+    return false;
+  }
 }
 
 /** The server confirmed our session channel: make the requests and go raw. @dropbear cli-chansession.c cli_initchansess */

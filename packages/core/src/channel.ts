@@ -125,6 +125,12 @@ export class Channel {
   writebuf: circbuffer | null = null;
   /** Peer stderr waiting for errfd (client sessions); null means errfd is read, not written. */
   extrabuf: circbuffer | null = null;
+  /**
+   * TS-only: errfd is the same pipe, socket or terminal as writefd (`2>&1`), so the peer's stderr
+   * joins its data in writebuf, in the order the two came, rather than going out from extrabuf
+   * ahead of data still queued for a slow reader (see cli_init_stdpipe_sess).
+   */
+  errfd_joins_writefd = false;
   sent_close = false;
   recv_close = false;
   recv_eof = false;
