@@ -6,7 +6,7 @@ import * as net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { exited, opensshKeygen, OURS, ourKeygen, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
+import { exited, freePort, opensshKeygen, OURS, ourKeygen, scratch, startOurDropbear, startSshd, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 import { payload, startEchoTarget } from "./helpers/tunnel.js";
 
@@ -284,6 +284,33 @@ describe("multihop: dbclient re-run with -B per hop", () => {
       expect(sha(r.stdout)).toBe(sha(data));
     } finally {
       await echo.close();
+    }
+  });
+
+  itProxy([], "a hop and a -B end given as IPv6 addresses ([addr]:port for -B)", async () => {
+    // Each hop reaches the next with -B host:port, which Dropbear splits at the colon: a chain
+    // (or a ProxyJump) with an IPv6 hop ended "Bad netcat endpoint '::1:<port>'".
+    const port6 = await freePort();
+    const v6 = await startOurDropbear(["-r", keys.host, "-p", `[::1]:${port6}`]);
+    const echo = net.createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+    echo.listen(0, "::1");
+    await once(echo, "listening");
+    try {
+      const hop = `${USER}@127.0.0.1/${ours.port}`;
+      const r = await runBin(process.execPath, [OURS.dbclient, "-y", "-y", "-i", keys.dropbear, `${hop},${USER}@::1/${port6}`, "echo $SSH_CONNECTION"], Buffer.alloc(0));
+      expect(r.stderr).not.toMatch(/Bad netcat endpoint|exited:/);
+      expect(r.stdout.toString()).toMatch(new RegExp(`^::1 \\d+ ::1 ${port6}\\n$`));
+      expect(r.status).toBe(0);
+
+      const data = payload(100_000);
+      const echoPort = (echo.address() as net.AddressInfo).port;
+      const b = await runBin(process.execPath, ourArgs(ours.port, "-B", `[::1]:${echoPort}`, `${USER}@127.0.0.1`), data);
+      expect(b.stderr).not.toMatch(/Bad netcat endpoint|exited:/);
+      expect(sha(b.stdout)).toBe(sha(data));
+      expect(b.status).toBe(0);
+    } finally {
+      await new Promise<void>((res) => echo.close(() => res()));
+      await v6.stop();
     }
   });
 

@@ -525,7 +525,8 @@ function multihop_args(opts: runopts, cli_opts: cli_runopts, argv0: string, prio
   for (const key of cli_opts.privkeys) {
     args.push("-i", key);
   }
-  args.push("-B", `${cli_opts.remotehost}:${cli_opts.remoteport}`);
+  // parse_hostname has just set the host, and the port is 22 unless given.
+  args.push("-B", netcat_endpoint(cli_opts.remotehost!, cli_opts.remoteport!));
   args.push(prior_hops);
   return args;
 }
@@ -597,16 +598,28 @@ function parse_hostname(cli_opts: cli_runopts, orighostarg: string): void {
   }
 }
 
-/** Parse -B's "host:port" (exactly one colon). @dropbear cli-runopts.c add_netcat */
+/**
+ * Parse -B's "host:port" (exactly one colon), or "[host]:port" for an IPv6 address, which
+ * Dropbear refuses: multihop hands each hop's host to the next dbclient this way
+ * (multihop_args), so without it no hop of a chain (nor a ProxyJump) could be an IPv6 address.
+ * @dropbear cli-runopts.c add_netcat
+ */
 function add_netcat(cli_opts: cli_runopts, origstr: string): void {
+  const bracketed = /^\[([^\]]+)\]:([^:]*)$/.exec(origstr);
   const colon = origstr.indexOf(":");
-  const portstr = colon < 0 ? null : origstr.slice(colon + 1);
+  const host = bracketed !== null ? bracketed[1]! : origstr.slice(0, colon);
+  const portstr = bracketed !== null ? bracketed[2]! : colon < 0 ? null : origstr.slice(colon + 1);
   const port = portstr === null || portstr.includes(":") ? null : m_str_to_uint(portstr);
   if (port === null || port > 65535) {
     dropbear_exit(`Bad netcat endpoint '${origstr}'`);
   }
   cli_opts.netcat_port = port;
-  cli_opts.netcat_host = origstr.slice(0, colon);
+  cli_opts.netcat_host = host;
+}
+
+/** A host and port as add_netcat reads them back: an IPv6 address (it has colons) in brackets. */
+function netcat_endpoint(host: string, port: string): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** Find the local user's name, or carry on as "unknown". @dropbear cli-runopts.c fill_own_user */

@@ -243,7 +243,11 @@ describe("cli-runopts.c -B netcat", () => {
     expect(ok("-B:22", "h").cli_opts).toMatchObject({ netcat_host: "", netcat_port: 22 });
   });
 
-  it.each(["db", "db:1:2", "db:x", "db:65536", "::1:22"])("rejects %j", (spec) => {
+  it("parses [ipv6]:port, the form multihop hands an IPv6 hop on in", () => {
+    expect(ok("-B", "[::1]:22", "h").cli_opts).toMatchObject({ netcat_host: "::1", netcat_port: 22 });
+  });
+
+  it.each(["db", "db:1:2", "db:x", "db:65536", "::1:22", "[::1]", "[::1]:", "[::1]:1:2", "[::1]x:22"])("rejects %j", (spec) => {
     fails(`Bad netcat endpoint '${spec}'`, "-B", spec, "h");
   });
 
@@ -382,6 +386,12 @@ describe("cli-runopts.c multihop", () => {
     ]);
     expect(cli_opts.proxycmd).toBeNull();
     expect(opts.compression).toBe(false);
+  });
+
+  it("hands an IPv6 hop on as -B [addr]:port", () => {
+    const { cli_opts } = ok("a,u@::1/2022");
+    expect(cli_opts).toMatchObject({ remotehost: "::1", remoteport: "2022" });
+    expect(cli_opts.proxyexec).toEqual(["dbclient", "-B", "[::1]:2022", "a"]);
   });
 
   it("does not pass the default id_dropbear as -i", () => {
