@@ -126,7 +126,39 @@ function getaddrinfoInline(name: string): Promise<LookupAddress[]> {
 
 /** Every address of `name` as getaddrinfo gives them: dns.lookup's, or getaddrinfo's on this thread (lookupsInline). */
 function lookupName(name: string): Promise<LookupAddress[]> {
+  if (zoneRefused(name)) {
+    // dns.lookup hands back any address Node's isIP takes, zone and all, without asking glibc.
+    return Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: "ENOTFOUND" }));
+  }
   return lookupsInline() ? getaddrinfoInline(name) : dnsPromises().lookup(name, { all: true, verbatim: true });
+}
+
+/**
+ * Whether getaddrinfo refuses `name`, an IPv6 address with a zone ("addr%zone") that Node's
+ * isIP takes. glibc takes an interface name as the zone only for a link-local or node- or
+ * link-local multicast address, and a zone of digits (an interface index that fits in 32 bits)
+ * for any address; anything else is "Name or service not known". Node would bind or connect
+ * such a name as given: `::1%lo` worked where Dropbear refuses it, and `fe80::1%nosuch` failed
+ * only at connect ("Invalid argument").
+ */
+function zoneRefused(name: string): boolean {
+  const pct = name.indexOf("%");
+  if (pct < 0 || isIP(name) !== 6) {
+    return false;
+  }
+  const zone = name.slice(pct + 1);
+  if (/^[0-9]+$/.test(zone) && Number(zone) <= 0xffffffff) {
+    return false;
+  }
+  // The address's first 16 bits: 0 when it starts with "::" (isIP has checked the rest).
+  const first = name.startsWith("::") ? 0 : parseInt(name.slice(0, name.indexOf(":")), 16);
+  const linkLocal = (first & 0xffc0) === 0xfe80;
+  const multicastLocal = (first & 0xff00) === 0xff00 && ((first & 0x0f) === 0x1 || (first & 0x0f) === 0x2);
+  if (!linkLocal && !multicastLocal) {
+    return true;
+  }
+  const if_nametoindex = libcFunc<(ifname: Buffer) => number>("unsigned int if_nametoindex(const char *ifname)");
+  return if_nametoindex(cstring(zone)) === 0;
 }
 
 /**
@@ -628,7 +660,7 @@ function resolvedAtOnce(name: string, passive: boolean): string[] | null {
   if (name === GAI_NO_NAME) {
     return gaiNoName(passive);
   }
-  return isIP(name) !== 0 ? [name] : null;
+  return isIP(name) !== 0 && !zoneRefused(name) ? [name] : null;
 }
 
 /** Addresses to bind for dropbear_listen: the wildcard ("" or "*"), loopback (null), or a lookup. */
@@ -648,7 +680,7 @@ async function listenAddresses(address: string | null): Promise<string[]> {
 
 /** A listen address that must be looked up: not loopback (null), the wildcard ("", "*") or numeric. */
 function isListenName(address: string | null): address is string {
-  return address !== null && address !== "" && address !== GAI_NO_NAME && isIP(address) === 0;
+  return address !== null && address !== "" && address !== GAI_NO_NAME && (isIP(address) === 0 || zoneRefused(address));
 }
 
 /** Every address a listen name resolves to, in the resolver's order, as getaddrinfo gives them. */

@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { createReadStream, mkdtempSync, rmSync } from "node:fs";
+import { createReadStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -162,6 +162,36 @@ describe("connect_remote", () => {
     }
     expect(r.calls).toEqual([{ result: DROPBEAR_FAILURE, sock: null, errstring: "Error resolving '' port '22'. Name or service not known" }]);
     expect(warnings).toEqual([]);
+  });
+
+  it("refuses an IPv6 zone getaddrinfo refuses, with its words, and connects with one it takes", async () => {
+    // glibc takes an interface name as the zone only on a link-local (or local multicast)
+    // address, and an interface index on any; Node's isIP takes every zone, so `::1%lo` was
+    // connected and `fe80::1%nosuch` failed at connect ("Invalid argument").
+    const port = await unusedPort();
+    const pending = list_new<dropbear_progress_connection>();
+    const r = recorder();
+    for (const host of ["::1%lo", "fe80::1%dbts-nosuch", "fe80::1%4294967296"]) {
+      connect_remote(pending, host, String(port), r.cb, null, null, NORMAL);
+    }
+    connect_remote(pending, "127.0.0.1", String(port), r.cb, "::1%lo", "0", NORMAL);
+    await runConnects(pending);
+    expect(r.calls.map((c) => c.errstring)).toEqual([
+      `Error resolving '::1%lo' port '${port}'. Name or service not known`,
+      `Error resolving 'fe80::1%dbts-nosuch' port '${port}'. Name or service not known`,
+      `Error resolving 'fe80::1%4294967296' port '${port}'. Name or service not known`,
+      "Error resolving bind address '::1%lo' (port 0). Name or service not known",
+    ]);
+
+    const srv = net.createServer((s) => s.destroy());
+    srv.listen(0, "::1");
+    await once(srv, "listening");
+    cleanups.push(() => srv.close());
+    const lo = readFileSync("/sys/class/net/lo/ifindex", "utf8").trim();
+    const ok = recorder();
+    connect_remote(pending, `::1%${lo}`, String((srv.address() as net.AddressInfo).port), ok.cb, null, null, NORMAL);
+    await runConnects(pending);
+    expect(ok.calls.map((c) => [c.result, c.errstring])).toEqual([[DROPBEAR_SUCCESS, null]]);
   });
 
   it("binds the local end to bind_address when asked", async () => {
@@ -434,6 +464,12 @@ describe("dropbear_listen", () => {
     expect(r.signal).toBeNull();
     expect(r.stderr).toBe("");
     expect(JSON.parse(r.stdout)).toEqual([null, 60000, [0, 4, 6, 6, 6, 6, 6, 0, 0, 0, 0]]);
+  });
+
+  it("refuses to listen on an IPv6 zone getaddrinfo refuses (`-p [::1%lo]:22`), as C does", async () => {
+    const { socks, errstring } = await dropbear_listen("::1%lo", "0", 2);
+    cleanups.push(() => socks.forEach((s) => s.close()));
+    expect([socks.length, errstring]).toEqual([0, "Error resolving: Name or service not known"]);
   });
 
   it("takes \"*\" as glibc's getaddrinfo does with AI_PASSIVE, as no name: every interface", async () => {
