@@ -171,6 +171,33 @@ describe("our dbclient -A", () => {
     expect(r.stdout.split("\n").filter((l) => l === "ok").length, r.stdout + r.stderr).toBe(10);
   });
 
+  itAgent(["ssh-agent", "ssh-add"], "logs in with a key from an agent whose identity list is longer than Dropbear's 10000-byte reply limit", async () => {
+    // Twelve keys with 1000-byte comments (as a hardware or password-manager agent may hold, or
+    // some 18 RSA-4096 keys): the list was refused as too long and no agent key was offered.
+    const sock = join(work.dir, "big-agent.sock");
+    const big = await startSshAgent(sock);
+    try {
+      const env = { ...process.env, SSH_AUTH_SOCK: sock };
+      execFileSync(PEERS["ssh-add"], ["-q", keys.login!], { env, stdio: "ignore" });
+      for (let i = 0; i < 12; i++) {
+        const k = opensshKeygen(join(work.dir, `id_long_comment_${i}`), { comment: `${"c".repeat(1000)}${i}` });
+        execFileSync(PEERS["ssh-add"], ["-q", k], { env, stdio: "ignore" });
+      }
+      expect(execFileSync(PEERS["ssh-add"], ["-L"], { env }).length).toBeGreaterThan(12_000);
+      const s = await ourServer();
+      const h = scratch("dbts-agentfwd-clienthome-");
+      try {
+        const r = await runOurClient(["-y", "-y", "-o", "BatchMode=yes", "-p", String(s.port), `${USER}@127.0.0.1`, "echo in"], { env: { HOME: h.dir, SSH_AUTH_SOCK: sock }, timeoutMs: 20_000 });
+        expect(r.stdout, r.stderr).toBe("in\n");
+        expect(r.status).toBe(0);
+      } finally {
+        h.cleanup();
+      }
+    } finally {
+      big.kill();
+    }
+  });
+
   itAgent(["sshd", "ssh-agent", "ssh-add"], "without -A the server's agent channel is not asked for", async () => {
     const s = await sshdServer();
     const r = await ourClient(s.port, ["-i", keys.login!]);

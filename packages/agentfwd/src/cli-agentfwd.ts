@@ -49,8 +49,14 @@ import {
 export const SSH_AGENT_RSA_SHA2_256 = 0x02;
 /** Ask for rsa-sha2-512 signatures (draft-miller-ssh-agent; beyond Dropbear, which never asks). */
 export const SSH_AGENT_RSA_SHA2_512 = 0x04;
-/** Longest agent reply we read. @dropbear agentfwd.h MAX_AGENT_REPLY */
-export const MAX_AGENT_REPLY = 10000;
+/**
+ * Longest agent reply we read: OpenSSH's (MAX_AGENT_REPLY_LEN, 256 KiB), where Dropbear's is
+ * 10000 bytes. An identity list is longer than that with some 18 RSA-4096 keys, or fewer keys
+ * with long comments: Dropbear then ends with "Bad buf_getbyte", and we skipped every key the
+ * agent held, going on to a password prompt without a word.
+ * @dropbear agentfwd.h MAX_AGENT_REPLY
+ */
+export const MAX_AGENT_REPLY = 256 * 1024;
 
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
