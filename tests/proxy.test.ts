@@ -160,6 +160,29 @@ describe("-B and ssh -W: a direct-tcpip channel on stdio", () => {
     }
   });
 
+  itProxy([], "-B: the target's close reaches stdout's reader while stdin is still open, as C's close(1) does", async () => {
+    const target = net.createServer((s) => s.end("hello\n"));
+    target.listen(0, "127.0.0.1");
+    await once(target, "listening");
+    const tport = (target.address() as net.AddressInfo).port;
+    const child = spawn(process.execPath, ourArgs(ours.port, "-B", `127.0.0.1:${tport}`, `${USER}@127.0.0.1`), { stdio: ["pipe", "pipe", "ignore"] });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    try {
+      const out: Buffer[] = [];
+      child.stdout!.on("data", (d: Buffer) => out.push(d));
+      // stdin stays open: only dbclient letting go of its stdout ends the read.
+      await once(child.stdout!, "end");
+      expect(Buffer.concat(out).toString()).toBe("hello\n");
+      expect(child.exitCode).toBeNull();
+      child.stdin!.end();
+      expect(await exited(child)).toBe(0);
+    } finally {
+      clearTimeout(timer);
+      child.kill("SIGKILL");
+      await new Promise<void>((res) => target.close(() => res()));
+    }
+  });
+
   itProxy([], "-B to a port nobody listens on: the open fails, no channel is left, dbclient says why and exits 1", async () => {
     const dead = await countingListener();
     await dead.close();
@@ -312,6 +335,20 @@ describe("multihop: dbclient re-run with -B per hop", () => {
       await new Promise<void>((res) => echo.close(() => res()));
       await v6.stop();
     }
+  });
+
+  itProxy([], "a last hop that ends the connection before auth ends the chain (its -B hop lets go of stdout)", async () => {
+    // The last hop asks for passwords on our (empty) stdin and is refused them until it ends the
+    // connection; the hop before it then closes its stdout, and the chain must end with why.
+    const env = { ...process.env };
+    delete env.DROPBEAR_PASSWORD;
+    const r = await runBin(process.execPath, [OURS.dbclient, "-y", "-y", "-i", keys.dropbear, `${USER}@127.0.0.1/${ours.port},dbts-nosuchuser@127.0.0.1/${ours.port}`, "true"], Buffer.alloc(0), {
+      timeoutMs: 40_000,
+      detached: true,
+      env,
+    });
+    expect(r.stderr).toMatch(/Remote closed the connection/);
+    expect(r.status).toBe(1);
   });
 
   itProxy([], "a hop that asks for a password with no terminal ends the chain instead of reading stdin", async () => {

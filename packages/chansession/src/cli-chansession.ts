@@ -255,6 +255,10 @@ function cliStdioFd(ses: CliSession, fd: number): StreamFd | null {
   }
   if (h !== null) {
     h.sharedDescriptor = true;
+    // Stdout's reader waits for its end of file (stdin's writer and stderr's reader do not).
+    if (fd === STDOUT_FILENO) {
+      h.copyOf = STDOUT_FILENO;
+    }
     cli_ses.stdiofds[fd] = h;
   }
   return h;

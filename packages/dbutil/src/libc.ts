@@ -162,6 +162,25 @@ export function dup_cloexec(fd: number): number {
   return libcFunc<(fd: number, cmd: number, type: string, arg: number) => number>("int fcntl(int fd, int cmd, ...)")(fd, F_DUPFD_CLOEXEC, "int", 3);
 }
 
+/**
+ * Let go of what descriptor `fd` refers to, as close(fd) does, but keep the number taken by
+ * /dev/null, so nothing opened later lands on it (Node's process.stdout would write there).
+ * Does nothing where /dev/null cannot be opened.
+ */
+export function releaseDescriptor(fd: number): void {
+  let devnull: number;
+  try {
+    devnull = openSync("/dev/null", "r+");
+  } catch {
+    return;
+  }
+  try {
+    libcFunc<(oldfd: number, newfd: number) => number>("int dup2(int oldfd, int newfd)")(devnull, fd);
+  } finally {
+    closeSync(devnull);
+  }
+}
+
 /** errno after the last failed libc call. */
 export function libcErrno(): number {
   return koffi().errno();

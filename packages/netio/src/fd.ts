@@ -2,7 +2,7 @@ import { Socket, type OnReadOpts, type Server } from "node:net";
 import type { Readable, Writable } from "node:stream";
 import { closeSync, readdirSync } from "node:fs";
 import { getSystemErrorName } from "node:util";
-import { LARGE_COUNT_ZERO, TRACE, dup_cloexec, nofileSoftLimit, oweOutput } from "@dropbear-ts/dbutil";
+import { LARGE_COUNT_ZERO, TRACE, dup_cloexec, nofileSoftLimit, oweOutput, releaseDescriptor } from "@dropbear-ts/dbutil";
 
 /**
  * The high-water mark of every socket stream we make, both directions. Our back pressure is
@@ -561,6 +561,14 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
   sharedDescriptor = false;
 
   /**
+   * The process's own descriptor this Fd is a copy of, let go of as the Fd closes (dbclient's
+   * stdout): C closes fd 1 itself, so whoever reads it sees end of file once no other process
+   * holds it, where Node's fd 1 would keep it open until we exit (a multihop's inner dbclient,
+   * `-B`, then never tells the outer one its connection has ended).
+   */
+  copyOf: number | null = null;
+
+  /**
    * Whether a turn's writes to the kernel are gathered (see `writev`). Off for dbclient's stdout
    * and stderr on pipes, sockets and terminals: each write then goes out at once, as C's write()
    * does, so the two on one pipe or terminal (`2>&1 | less`) keep the order in which the server
@@ -906,6 +914,10 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
     }
     this.closed = true;
     this.readableFlag = false;
+    if (this.copyOf !== null) {
+      // The copy still holds the file while its output flushes.
+      releaseDescriptor(this.copyOf);
+    }
     const stream = this.stream as Readable;
     const w = this.wstream;
     const unflushed = w !== null && this.err === null && !w.destroyed && (w.writableLength > 0 || (w.writableEnded && !w.writableFinished));
