@@ -158,6 +158,17 @@ describe("known_hosts entries as OpenSSH writes them", () => {
     expect(r.stderr).toMatch(/No auth methods could be used/);
   });
 
+  it("a HOME where ~/.ssh cannot be made: one warning in C's words (strerror), then the key is asked about", async () => {
+    // HOME under a regular file: mkdir fails with ENOTDIR, even for root.
+    const file = join(work.dir, "not-a-dir");
+    writeFileSync(file, "");
+    const r = await client(join(file, "home"), ours.port, "-y");
+    expect(r.stderr).toContain(`Warning: failed creating ${file}/home/.ssh: Not a directory\n`);
+    // Dropbear goes straight to asking: no "Failed to open" line after the warning.
+    expect(r.stderr).not.toMatch(/Failed to open/);
+    expect(r.stderr).toMatch(/key accepted unconditionally/);
+  });
+
   it("@cert-authority lines are skipped; an @revoked key is refused even when listed as known", async () => {
     const ca = home([`@cert-authority * ${pub(key("ca", "ed25519"))}`, `[127.0.0.1]:${ours.port} ${pub(edKey)}`]);
     expectVerified(await client(ca, ours.port));

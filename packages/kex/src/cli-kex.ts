@@ -16,7 +16,7 @@ import {
   type buffer,
 } from "@dropbear-ts/buffer";
 import { cli_kex_state, dropbear_kex_mode, type algo_type, type CliKexParam, type CliSession, type dropbear_kex } from "@dropbear-ts/core";
-import { DEBUG1, LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
+import { DEBUG1, LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, strerror } from "@dropbear-ts/dbutil";
 import { SSH_MSG_KEXDH_INIT, SSH_MSG_NEWKEYS, SSH_SERVER_SIG_ALGS } from "@dropbear-ts/options";
 import { servicePort } from "@dropbear-ts/netio";
 import { encrypt_packet } from "@dropbear-ts/packet";
@@ -294,8 +294,8 @@ function open_known_hosts_file(ses: CliSession): { filename: string; readonly: b
     }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
-      dropbear_log(LOG_INFO, `Warning: failed creating ${homedir}/.ssh: ${(e as Error).message}`);
-      dropbear_log(LOG_WARNING, `Failed to open ${filename}`);
+      // C's one line, with strerror's words; it does not go on to say the file failed to open.
+      dropbear_log(LOG_INFO, `Warning: failed creating ${homedir}/.ssh: ${strerror(e)}`);
       return null;
     }
   }
