@@ -3,7 +3,7 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PEERS, itAsRoot, type PeerName } from "./helpers/peers.js";
-import { opensshKeygen, ourKeygen, run, runOurClient, scratch, type Server, startDebianDropbear, startOurDropbear, startOurDropbearWithHostKey, startSshd } from "./helpers/servers.js";
+import { OURS, opensshKeygen, ourKeygen, run, runBytes, runOurClient, scratch, type Server, startDebianDropbear, startOurDropbear, startOurDropbearWithHostKey, startSshd } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 4: user authentication with the system's real accounts, against real peers.
@@ -224,6 +224,57 @@ describe("our dbclient -> OpenSSH sshd and Debian's dropbear, a real system acco
       await expectAuthenticated(server, before, err);
     });
   }
+});
+
+describe("a password that is not UTF-8 (set in a Latin-1 locale)", () => {
+  const LATIN1_USER = "dbtsauthl1";
+  // "été-pw" in Latin-1: 0xe9 alone is not UTF-8.
+  const latin1 = Buffer.from([0xe9, 0x74, 0xe9, 0x2d, 0x70, 0x77]);
+  // The same bytes as the passphrase of an encrypted key (Node's argv would pass them as UTF-8).
+  const encrypted = join(work.dir, "id_latin1");
+  beforeAll(() => {
+    if (!isRoot) return;
+    const user = addTestUser(LATIN1_USER);
+    const r = spawnSync("chpasswd", [], { input: Buffer.concat([Buffer.from(`${LATIN1_USER}:`), latin1, Buffer.from("\n")]) });
+    expect(r.status).toBe(0);
+    const k = spawnSync("/bin/sh", ["-c", `ssh-keygen -q -t ed25519 -C latin1 -N "$(printf '\\351t\\351-pw')" -f "$1"`, "sh", encrypted]);
+    expect(k.status, k.stderr.toString()).toBe(0);
+    authorizeKeys(user, `${encrypted}.pub`);
+  });
+  afterAll(() => {
+    if (isRoot) removeTestUser(LATIN1_USER);
+  });
+
+  /** Our client logging in as LATIN1_USER to our server, the password's bytes given by `how`. */
+  async function login(how: "stdin" | "env" | "passphrase"): Promise<string> {
+    const s = await ourServer();
+    const before = s.log().length;
+    const h = scratch("dbts-clienthome-");
+    try {
+      const args = ["-y", "-y", "-p", String(s.port), ...(how === "passphrase" ? ["-i", encrypted] : []), `${LATIN1_USER}@127.0.0.1`, "echo logged-in"];
+      // Node passes environment values as UTF-8 strings, so the shell puts the raw bytes there.
+      const r =
+        how !== "env"
+          ? await runBytes(process.execPath, [OURS.dbclient, ...args], { env: { HOME: h.dir }, input: Buffer.concat([latin1, Buffer.from("\n")]), timeoutMs: 15_000 })
+          : await runBytes("/bin/sh", ["-c", `DROPBEAR_PASSWORD="$(printf '\\351t\\351-pw')" exec "$@"`, "sh", process.execPath, OURS.dbclient, ...args], { env: { HOME: h.dir }, timeoutMs: 15_000 });
+      expect(r.out.toString(), r.err).toBe("logged-in\n");
+      return s.log().slice(before);
+    } finally {
+      h.cleanup();
+    }
+  }
+
+  itAuth([], "typed at the prompt (no terminal: stdin), its bytes are sent as they are", async () => {
+    expect(await login("stdin")).toMatch(new RegExp(`Password auth succeeded for '${LATIN1_USER}'`));
+  });
+
+  itAuth([], "from DROPBEAR_PASSWORD, its bytes are sent as they are", async () => {
+    expect(await login("env")).toMatch(new RegExp(`Password auth succeeded for '${LATIN1_USER}'`));
+  });
+
+  itAuth(["ssh-keygen"], "as an encrypted key's passphrase (stdin without a terminal), its bytes open the key", async () => {
+    expect(await login("passphrase")).toMatch(new RegExp(`Pubkey auth succeeded for '${LATIN1_USER}'`));
+  });
 });
 
 describe("server auth options (-b, -s, -w, -T)", () => {

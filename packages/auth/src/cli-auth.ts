@@ -31,17 +31,20 @@ import { encrypt_packet } from "@dropbear-ts/packet";
 import { cli_auth_interactive, recv_msg_userauth_info_request } from "./cli-authinteract.js";
 import { cli_auth_password } from "./cli-authpasswd.js";
 import { cli_auth_pubkey, cli_auth_pubkey_cleanup, cli_pubkeyfail, recv_msg_userauth_pk_ok } from "./cli-authpubkey.js";
-import { getpass } from "./libc.js";
+import { getenv_bytes, getpass } from "./libc.js";
 
 /**
  * How the client asks its user things. Both block, as Dropbear's prompts do: nothing else
  * happens in a client while it waits for its user. Tests replace them.
  */
 export const cliAuthHooks: {
-  /** Prompt without echo (getpass(3): /dev/tty, else stdin/stderr); null if nothing could be read. */
-  getpass: (prompt: string) => string | null;
+  /**
+   * Prompt without echo (getpass(3): /dev/tty, else stdin/stderr); null if nothing could be
+   * read. Answers are bytes, sent as typed: a password need not be UTF-8.
+   */
+  getpass: (prompt: string) => Buffer | null;
   /** Read one line with echo, after the prompt was shown; null at end of input. */
-  getline: () => string | null;
+  getline: () => Buffer | null;
 } = {
   getpass,
   getline: ttyGetline,
@@ -69,7 +72,7 @@ export function checkPromptInput(ses: CliSession): void {
 }
 
 /** fgets(3) of at most DROPBEAR_MAX_CLI_PASS - 1 bytes from /dev/tty, or stdin without one. */
-function ttyGetline(): string | null {
+function ttyGetline(): Buffer | null {
   let fd: number;
   let opened = false;
   try {
@@ -105,9 +108,8 @@ function ttyGetline(): string | null {
     return null;
   }
   const line = Buffer.from(bytes);
-  const text = line.toString("utf8");
-  line.fill(0);
-  return text;
+  bytes.fill(0);
+  return line;
 }
 
 /**
@@ -339,9 +341,11 @@ export function cli_auth_try(ses: CliSession): boolean {
 
 /**
  * A password: from $DROPBEAR_PASSWORD if set, else asked for without echo. BatchMode, an
- * unreadable terminal or a ^C in the answer end the program. @dropbear cli-auth.c getpass_or_cancel
+ * unreadable terminal or a ^C in the answer end the program. The bytes are the user's, as C
+ * passes them on: a password that is not UTF-8 (one set in a Latin-1 locale) still matches.
+ * @dropbear cli-auth.c getpass_or_cancel
  */
-export function getpass_or_cancel(ses: CliSession, prompt: string): string {
+export function getpass_or_cancel(ses: CliSession, prompt: string): Buffer {
   const asked = ses.cli_ses.getpass;
   if (asked !== null) {
     // A library caller answers: nothing is read from the environment or a terminal.
@@ -349,23 +353,22 @@ export function getpass_or_cancel(ses: CliSession, prompt: string): string {
     if (answer === null) {
       dropbear_close("Interrupted.", "EAUTH");
     }
-    return answer;
+    return Buffer.from(answer, "utf8");
   }
-  if (DROPBEAR_USE_PASSWORD_ENV) {
-    const password = process.env[DROPBEAR_PASSWORD_ENV];
-    if (password !== undefined) {
-      // C's caller burns the environment's own copy after sending it: a server asking again
-      // gets an empty password, not the real one over and over.
-      process.env[DROPBEAR_PASSWORD_ENV] = "";
-      return password;
-    }
+  if (DROPBEAR_USE_PASSWORD_ENV && process.env[DROPBEAR_PASSWORD_ENV] !== undefined) {
+    // process.env decodes the value as UTF-8; the C environment still has its bytes.
+    const password = getenv_bytes(DROPBEAR_PASSWORD_ENV) ?? Buffer.from(process.env[DROPBEAR_PASSWORD_ENV]!, "utf8");
+    // C's caller burns the environment's own copy after sending it: a server asking again
+    // gets an empty password, not the real one over and over.
+    process.env[DROPBEAR_PASSWORD_ENV] = "";
+    return password;
   }
   if (ses.cli_ses.cli_opts.batch_mode) {
     dropbear_close("BatchMode active, no interactive session possible.", "EAUTH");
   }
   checkPromptInput(ses);
   const password = cliAuthHooks.getpass(prompt);
-  if (password === null || password.includes("\x03")) {
+  if (password === null || password.includes(0x03)) {
     dropbear_close("Interrupted.", "EAUTH");
   }
   return password;

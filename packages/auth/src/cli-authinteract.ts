@@ -15,7 +15,7 @@ import { cliAuthHooks, checkPromptInput, getpass_or_cancel } from "./cli-auth.js
  * input. A library caller's session answers it as it answers the unechoed ones.
  * @dropbear cli-authinteract.c get_response
  */
-function get_response(ses: CliSession, prompt: string): string {
+function get_response(ses: CliSession, prompt: string): Buffer {
   if (ses.cli_ses.getpass !== null) {
     return getpass_or_cancel(ses, prompt);
   }
@@ -23,9 +23,9 @@ function get_response(ses: CliSession, prompt: string): string {
   process.stderr.write(prompt);
   const line = cliAuthHooks.getline();
   if (line === null) {
-    return "";
+    return Buffer.alloc(0);
   }
-  return line.endsWith("\n") ? line.slice(0, -1) : line;
+  return line.at(-1) === 0x0a ? line.subarray(0, -1) : line;
 }
 
 /**
@@ -67,7 +67,7 @@ export function recv_msg_userauth_info_request(ses: CliSession): void {
     cli_ses.is_trivial_auth = false;
     const prompt = cleantext(buf_getstring(payload), false);
     const echo = buf_getbool(payload);
-    const response = Buffer.from(echo ? get_response(ses, prompt) : getpass_or_cancel(ses, prompt), "utf8");
+    const response = echo ? get_response(ses, prompt) : getpass_or_cancel(ses, prompt);
     buf_putstring(ses.writepayload, response);
     m_burn(response);
   }

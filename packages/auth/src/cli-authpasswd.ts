@@ -21,7 +21,7 @@ export function cli_auth_password(ses: CliSession): void {
   const cli_opts = cli_ses.cli_opts;
   const username = cli_opts.username ?? "";
   const prompt = Buffer.from(`${username}@${cli_opts.remotehost}'s password: `, "utf8").subarray(0, PROMPT_MAX).toString("utf8");
-  const password = Buffer.from(getpass_or_cancel(ses, prompt), "utf8");
+  const password = getpass_or_cancel(ses, prompt);
 
   buf_putbyte(ses.writepayload, SSH_MSG_USERAUTH_REQUEST);
   buf_putstring(ses.writepayload, username);

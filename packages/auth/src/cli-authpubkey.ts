@@ -143,10 +143,11 @@ function decryptKeyFile(ses: CliSession, filename: string): sign_key | null {
   if (ses.cli_ses.getpass === null) {
     checkPromptInput(ses);
   }
-  const getpass = ses.cli_ses.getpass ?? cliAuthHooks.getpass;
+  // The terminal's answer stays bytes (a passphrase need not be UTF-8); a library caller's is text.
+  const getpass: (prompt: string) => string | Buffer | null = ses.cli_ses.getpass ?? cliAuthHooks.getpass;
   for (let i = 0; i < PASSPHRASE_TRIES; i++) {
     const pass = getpass(`Enter passphrase for key '${filename}': `);
-    if (pass === null || pass === "") {
+    if (pass === null || pass.length === 0) {
       return null;
     }
     const key = unlessMalformed(() => import_read(filename, pass, KEYFILE_OPENSSH), null);

@@ -33,7 +33,8 @@ interface Bindings {
   endusershell: () => void;
   setresgid: (r: number, e: number, s: number) => number;
   syscall: (nr: number, ...typedArgs: unknown[]) => number;
-  getpass: (prompt: string) => string | null;
+  getpass: (prompt: Buffer) => unknown;
+  getenv: (name: Buffer) => unknown;
   strlen: (s: unknown) => number | bigint;
 }
 
@@ -90,7 +91,8 @@ function libc(): Bindings {
     endusershell: lib.func("void endusershell(void)") as Bindings["endusershell"],
     setresgid: lib.func("int setresgid(uint32_t rgid, uint32_t egid, uint32_t sgid)") as Bindings["setresgid"],
     syscall: lib.func("long syscall(long number, ...)") as Bindings["syscall"],
-    getpass: lib.func("const char *getpass(const char *prompt)") as Bindings["getpass"],
+    getpass: lib.func("void *getpass(const uint8_t *prompt)") as Bindings["getpass"],
+    getenv: lib.func("void *getenv(const uint8_t *name)") as Bindings["getenv"],
     strlen: lib.func("size_t strlen(void *s)") as Bindings["strlen"],
   };
   return bindings;
@@ -226,9 +228,21 @@ export function threadIdSetters(): EffectiveIdSetters | null {
   return { seteuid: (uid) => set(nr.uid, "setresuid", uid), setegid: (gid) => set(nr.gid, "setresgid", gid) };
 }
 
-/** getpass(3): prompts on /dev/tty (or stderr/stdin) with echo off; null on error. */
-export function getpass(prompt: string): string | null {
-  return libc().getpass(prompt);
+/**
+ * getpass(3): prompts on /dev/tty (or stderr/stdin) with echo off; the answer's bytes as typed
+ * (a password need not be UTF-8), or null on error.
+ */
+export function getpass(prompt: string): Buffer | null {
+  const b = libc();
+  const p = b.getpass(cstring(prompt));
+  return p === null ? null : cbytes(b, p);
+}
+
+/** getenv(3): the variable's bytes as the environment holds them (process.env decodes them as UTF-8), or null when unset. */
+export function getenv_bytes(name: string): Buffer | null {
+  const b = libc();
+  const p = b.getenv(cstring(name));
+  return p === null ? null : cbytes(b, p);
 }
 
 /** libxcrypt's struct crypt_data is 32768 bytes. */

@@ -138,8 +138,8 @@ describe("hostile input", () => {
   });
 
   it("client handlers answer or exit", () => {
-    cliAuthHooks.getpass = () => "x";
-    cliAuthHooks.getline = () => "y";
+    cliAuthHooks.getpass = () => Buffer.from("x");
+    cliAuthHooks.getline = () => Buffer.from("y");
     const handlers = [recv_msg_userauth_failure, recv_msg_userauth_banner, recv_msg_userauth_specific_60];
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 8 }), fc.uint8Array({ maxLength: 200 }), (h, lastauthtype, body) => {

@@ -214,7 +214,7 @@ describe("client publickey auth", () => {
     const asked: string[] = [];
     cliAuthHooks.getpass = (prompt) => {
       asked.push(prompt);
-      return "open sesame";
+      return Buffer.from("open sesame");
     };
     authorize(signkeyPubLine(keys.id_ed25519_db));
     // Not listed: no prompt; then falls to password (DROPBEAR_PASSWORD).
@@ -233,7 +233,7 @@ describe("client publickey auth", () => {
   });
 
   it("a wrong passphrase drops the key and auth moves on", async () => {
-    cliAuthHooks.getpass = (prompt) => (prompt.startsWith("Enter passphrase") ? "wrong" : "secret");
+    cliAuthHooks.getpass = (prompt) => Buffer.from(prompt.startsWith("Enter passphrase") ? "wrong" : "secret");
     authorize(execFileSync("ssh-keygen", ["-y", "-P", "open sesame", "-f", files.id_ossh_enc], { encoding: "utf8" }).trim());
     captureStderr();
     const svr = server();
@@ -340,14 +340,14 @@ describe("client password auth", () => {
     const asked: string[] = [];
     cliAuthHooks.getpass = (p) => {
       asked.push(p);
-      return "secret";
+      return Buffer.from("secret");
     };
     await authenticate(client([]), server());
     expect(asked).toEqual(["root@testhost's password: "]);
   });
 
   it("a ^C or no terminal ends the client", async () => {
-    cliAuthHooks.getpass = () => "abc\x03";
+    cliAuthHooks.getpass = () => Buffer.from("abc\x03");
     await expect(authenticate(client([]), server())).rejects.toThrow(new DropbearExit(0, "Interrupted.", "EAUTH"));
     cliAuthHooks.getpass = () => null;
     await expect(authenticate(client([]), server())).rejects.toThrow("Interrupted.");
@@ -409,8 +409,8 @@ describe("client odds and ends", () => {
 
   it("answers keyboard-interactive prompts", () => {
     captureStderr();
-    cliAuthHooks.getpass = (p) => (p === "Password: " ? "pw" : null);
-    cliAuthHooks.getline = () => "123456\n";
+    cliAuthHooks.getpass = (p) => (p === "Password: " ? Buffer.from("pw") : null);
+    cliAuthHooks.getline = () => Buffer.from("123456\n");
     const cli = client([]);
     cli.authstate.authtypes = AUTH_TYPE_INTERACT;
     expect(cli_auth_try(cli)).toBe(true);
