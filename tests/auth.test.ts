@@ -190,6 +190,19 @@ describe("our dbclient -> OpenSSH sshd and Debian's dropbear, a real system acco
     }
   });
 
+  itAuth(["sshd"], "sshd taking only rsa-sha2-512 signatures (server-sig-algs lists rsa-sha2-256 too): an RSA key", async () => {
+    const sd512 = scratch("dbts-authsshd512-");
+    const only512 = await startSshd(sd512.dir, ["PubkeyAcceptedAlgorithms rsa-sha2-512"]);
+    try {
+      const before = only512.log().length;
+      const err = await ourClient(only512.port, ["-i", keys.rsa!]);
+      await expectAuthenticated(only512, before, err);
+    } finally {
+      await only512.stop();
+      sd512.cleanup();
+    }
+  });
+
   let debian: Server | null = null;
   async function debianServer(): Promise<Server> {
     if (debian === null) {

@@ -403,8 +403,8 @@ function send_msg_userauth_pubkey(ses: CliSession, key: sign_key, sigtype: signa
 
 /**
  * Offer the next key (a query, no signature yet). Keys the server's server-sig-algs rule out
- * are dropped first; RSA keys sign with rsa-sha2-256 (or, beyond Dropbear, rsa-sha2-512)
- * when listed. Returns whether a key was offered. @dropbear cli-authpubkey.c cli_auth_pubkey
+ * are dropped first; RSA keys sign with rsa-sha2-512 where listed (beyond Dropbear,
+ * as OpenSSH's ssh), else rsa-sha2-256. Returns whether a key was offered. @dropbear cli-authpubkey.c cli_auth_pubkey
  */
 export function cli_auth_pubkey(ses: CliSession): boolean {
   TRACE("enter cli_auth_pubkey");
@@ -424,14 +424,16 @@ export function cli_auth_pubkey(ses: CliSession): boolean {
     const key = privkeys.first.item;
     if (sig_algs !== null) {
       if (DROPBEAR_RSA && key.type === DROPBEAR_SIGNKEY_RSA) {
-        if (DROPBEAR_RSA_SHA256 && sig_algs.includes(SSH_SIGNATURE_RSA_SHA256)) {
-          sigtype = DROPBEAR_SIGNATURE_RSA_SHA256;
-          TRACE("server-sig-algs allows rsa sha256");
-          break;
-        }
+        // rsa-sha2-512 first, as OpenSSH's ssh: sshd lists both in server-sig-algs whatever
+        // its PubkeyAcceptedAlgorithms, so a server taking only one must be one ssh works with.
         if (sig_algs.includes(SSH_SIGNATURE_RSA_SHA512)) {
           sigtype = DROPBEAR_SIGNATURE_RSA_SHA512;
           TRACE("server-sig-algs allows rsa sha512");
+          break;
+        }
+        if (DROPBEAR_RSA_SHA256 && sig_algs.includes(SSH_SIGNATURE_RSA_SHA256)) {
+          sigtype = DROPBEAR_SIGNATURE_RSA_SHA256;
+          TRACE("server-sig-algs allows rsa sha256");
           break;
         }
         if (DROPBEAR_RSA_SHA1 && sig_algs.includes(SSH_SIGNKEY_RSA)) {
