@@ -1,7 +1,9 @@
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { writeFileSync } from "node:fs";
 import * as net from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, createServer, SshError, type ConnectOptions, type Server, type ServerOptions, type SshErrorCode } from "dropbear-ts";
 import { freePort, ourKeygen, scratch } from "./helpers/servers.js";
@@ -11,6 +13,7 @@ import { silentServer } from "./helpers/sockets.js";
 // whatever the message says. Real loopback connections: the library's own server (in this
 // process, no accounts), a silent TCP server, a port nothing listens on.
 
+const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
 const work = scratch("dbts-liberr-");
 const hostEd25519 = join(work.dir, "host_ed25519");
 const hostRsa = join(work.dir, "host_rsa");
@@ -176,6 +179,38 @@ describe("SshError.code for connect()'s failures", () => {
       expect(e.message).toBe("Disconnect received");
     } finally {
       await new Promise<void>((r) => bye.close(() => r()));
+    }
+  });
+  it("ERESOURCE, not EINTERNAL: a first connect() with the process out of descriptors, then one that works", async () => {
+    const { base } = await serve();
+    // A fresh Node under `ulimit -n 64`, with every descriptor but `free` taken: what the
+    // library loads on first use (koffi, Poly1305's module) cannot be opened then.
+    const script = `
+      import { connect } from "dropbear-ts";
+      import { closeSync, openSync } from "node:fs";
+      const fds = [];
+      try { for (;;) fds.push(openSync("/dev/null", "r")); } catch {}
+      const codes = [];
+      for (let free = 1; free <= 12; free++) {
+        closeSync(fds.pop());
+        try {
+          const c = await connect({ host: "127.0.0.1", port: ${base.port}, username: "me", password: "pw", hostKey: false, kex: ["curve25519-sha256"] });
+          await c.end();
+          codes.push("ok");
+          break;
+        } catch (e) {
+          codes.push(e.code + (e.code === "EINTERNAL" ? " " + e.message : ""));
+        }
+      }
+      console.log(JSON.stringify(codes));`;
+    const child = spawn("sh", ["-c", 'ulimit -n 64 && exec "$0" --input-type=module -e "$1"', process.execPath, script], { cwd: REPO, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    expect(await new Promise((resolve) => child.on("exit", resolve))).toBe(0);
+    const codes = JSON.parse(out) as string[];
+    expect(codes.at(-1)).toBe("ok");
+    for (const code of codes.slice(0, -1)) {
+      expect(["ECONNECT", "ERESOURCE"]).toContain(code);
     }
   });
 });

@@ -14,7 +14,7 @@ import { cliPrivkeys } from "@dropbear-ts/auth";
 import { cliOpenStreamSess, cliStreamSessSignal, cliStreamSessWinchange, signames, type CliChansessRequest } from "@dropbear-ts/chansession";
 import { cli_session, cli_session_new } from "@dropbear-ts/dbclient";
 import { OUR_TRANS_MAX_PAYLOAD_LEN, TCPFwdEntry, cli_runopts, cli_state, runopts, type Channel, type StreamChannel, type CliSession } from "@dropbear-ts/core";
-import { DropbearExit, QuietExit, list_append, withLogHandler } from "@dropbear-ts/dbutil";
+import { DropbearExit, QuietExit, list_append, outOfResources, withLogHandler } from "@dropbear-ts/dbutil";
 import { StreamFd } from "@dropbear-ts/netio";
 import { DROPBEAR_CLI_COMPRESSION, DROPBEAR_FAILURE } from "@dropbear-ts/options";
 import { loadidentityfile, parse_ciphers_macs, user_algo_option } from "@dropbear-ts/runopts";
@@ -143,6 +143,8 @@ export type SshErrorCode =
   | "ECHANNEL"
   /** An option given to connect() is wrong: its type, its value, an unknown algorithm. */
   | "EOPTION"
+  /** The process ran out of descriptors or memory the session needed (EMFILE, ENFILE, ENOMEM): the cause is the system's error. */
+  | "ERESOURCE"
   /** An unexpected error inside the library (a bug): the cause, if any, is the original error. */
   | "EINTERNAL";
 
@@ -181,7 +183,9 @@ function asSshError(e: unknown, untagged: SshErrorCode = "EPROTOCOL"): SshError 
     // dbclient's host key warnings open with blank lines, for the terminal.
     return new SshError(e.exitmsg.trim(), e.kind ?? untagged);
   }
-  return causedBy(e, "EINTERNAL");
+  // Out of descriptors, any file the session opens fails, the library's own modules loaded on
+  // first use among them: the process's limit, not a bug of ours.
+  return causedBy(e, outOfResources(e) ? "ERESOURCE" : "EINTERNAL");
 }
 
 /** Work for a loop turn, and how to fail it if the session ends before it runs. */

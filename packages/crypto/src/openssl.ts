@@ -1,4 +1,4 @@
-import { TRACE, programLib } from "@dropbear-ts/dbutil";
+import { TRACE, outOfResources, programLib } from "@dropbear-ts/dbutil";
 
 import type { cipher_state } from "./algo.js";
 
@@ -92,8 +92,11 @@ function isNull(p: Ptr): boolean {
   return p === null || p === undefined || p === 0 || p === 0n;
 }
 
-/** Bind everything needed, or null (and why, to TRACE) when this runtime cannot offer it. */
-function bind(): Libcrypto | null {
+/**
+ * Bind everything needed, or null (and why, to TRACE) when this runtime cannot offer it, or
+ * undefined when a system error (EMFILE) stopped the loading this time.
+ */
+function bind(): Libcrypto | null | undefined {
   try {
     const lib = programLib();
     const fn = <F>(decl: string): F => lib.func(decl) as unknown as F;
@@ -165,7 +168,8 @@ function bind(): Libcrypto | null {
     };
   } catch (e) {
     TRACE(`OpenSSL not reachable from this process (${String(e)}): ciphers stay on node:crypto`);
-    return null;
+    // Out of descriptors koffi's files cannot be opened now; a later session asks again.
+    return outOfResources(e) ? undefined : null;
   }
 }
 
@@ -177,7 +181,7 @@ function libcrypto(): Libcrypto | null {
   if (bound === undefined) {
     bound = bind(); // null too is kept: a runtime without OpenSSL is asked once
   }
-  return bound;
+  return bound ?? null;
 }
 
 /** Which backend a cipher keyed now would run on (for tests, the bench and TRACE). */

@@ -2,6 +2,7 @@ import { closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs
 import { createRequire } from "node:module";
 import { constants as osConstants } from "node:os";
 import { join } from "node:path";
+import { getSystemErrorMap } from "node:util";
 
 // The one koffi binding of the C library. Dropbear calls libc directly; Node lacks some of the
 // calls (syslog, the passwd and shadow databases, ptys, termios, posix_spawn, utmpx), so every
@@ -196,9 +197,17 @@ export function cstring(s: string | Uint8Array): Buffer {
   return out;
 }
 
-/** strerror(3) of an errno number, as C prints it. */
+/**
+ * strerror(3) of an errno number, as C prints it. Where libc cannot be reached (koffi's files
+ * cannot be opened when the process is out of descriptors), libuv's words, capitalised as C's.
+ */
 export function strerror_errno(errnum: number): string {
-  return libcFunc<(e: number) => string>("const char *strerror(int errnum)")(errnum);
+  try {
+    return libcFunc<(e: number) => string>("const char *strerror(int errnum)")(errnum);
+  } catch {
+    const text = getSystemErrorMap().get(-errnum)?.[1] ?? `Unknown error ${errnum}`;
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
 }
 
 /** strerror(3) of a Node error's code ("ENOENT" → "No such file or directory"), else `fallback`. */
@@ -212,6 +221,12 @@ export function errnoCode(err: unknown): string {
   return typeof err === "object" && err !== null && typeof (err as { code?: unknown }).code === "string"
     ? (err as { code: string }).code
     : "";
+}
+
+/** Whether a thrown error says the process is out of descriptors or memory (EMFILE, ENFILE, ENOMEM), not that anything is wrong. */
+export function outOfResources(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code === "EMFILE" || code === "ENFILE" || code === "ENOMEM";
 }
 
 /** strerror(errno) for whatever a failed Node call threw: C's text for its code, else its message. */

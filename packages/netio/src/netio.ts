@@ -20,6 +20,7 @@ import {
   list_append,
   nearProcessLimit,
   list_remove,
+  strerror,
   strerror_code,
   strerror_errno,
   type Queue,
@@ -592,7 +593,14 @@ function sockFd(sock: Fd): number {
 
 /** setsockopt(2) of an int option; failures other than ENOTSOCK are only traced, as in C. */
 function setsockoptInt(fd: number, level: number, optname: number, val: number, what: string): void {
-  const setsockopt = libcFunc<SetsockoptInt>("int setsockopt(int sockfd, int level, int optname, const void *optval, uint32_t optlen)");
+  let setsockopt: SetsockoptInt;
+  try {
+    setsockopt = libcFunc<SetsockoptInt>("int setsockopt(int sockfd, int level, int optname, const void *optval, uint32_t optlen)");
+  } catch (e) {
+    // A socket option is a hint: out of descriptors, koffi's files may not open.
+    TRACE(() => `Couldn't set ${what} (${strerror(e)})`);
+    return;
+  }
   if (setsockopt(fd, level, optname, Int32Array.of(val), 4) < 0) {
     const errno = libcErrno();
     if (errno !== osConstants.errno.ENOTSOCK) {
