@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, copyFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { itAsRoot } from "./helpers/peers.js";
@@ -121,6 +121,26 @@ describe("dbclient under RLIMIT_NOFILE", () => {
       ends.push(r.status === 0 ? "ran" : r.stderr);
     }
     expect(ends.some((e) => /Backgrounding failed: spawn \S+ EMFILE/.test(e))).toBe(true);
+    expect(ends[ends.length - 1]).toBe("ran");
+  }, 300_000);
+
+  // Just above what Node needs to start, what dbclient loads on first use (the FFI library,
+  // Poly1305's module) cannot be opened: that was an "internal error" with a stack trace, or an
+  // uncaught exception as the exit restored stdio's flags. Now a one-line exit, status 1.
+  itAsRoot([], "just above what Node needs: a clean exit naming the limit, never an internal error", async () => {
+    // The lowest limit at which this Node starts and reads a script (below it Node itself fails).
+    const script = join(work.dir, "empty.cjs");
+    writeFileSync(script, "");
+    let lowest = 12;
+    while (lowest < 40 && spawnSync("prlimit", [`--nofile=${lowest}:${lowest}`, process.execPath, script]).status !== 0) lowest++;
+    const ends: string[] = [];
+    for (let limit = lowest; limit <= lowest + 12; limit++) {
+      const r = await limitedClient(limit, ["-y", "-y", "-i", key, "-p", String(server.port), `${LOGIN}@127.0.0.1`, "echo ran"], 20_000, "nofile");
+      ends.push(r.status === 0 && r.stdout === "ran\n" ? "ran" : `${r.status}: ${r.stderr.trim()}`);
+    }
+    const clean = /^1: (dbclient: Caution, skipping hostkey check for 127\.0\.0\.1\s+)?dbclient: Connection to \S+ exited: (Connect failed: )?Too many open files( \(\w+ '[^']+'\))?$/;
+    expect(ends.filter((e) => e !== "ran" && !clean.test(e))).toEqual([]);
+    expect(ends.some((e) => e !== "ran")).toBe(true);
     expect(ends[ends.length - 1]).toBe("ran");
   }, 300_000);
 });

@@ -6,7 +6,7 @@ import { cli_setup_agent } from "@dropbear-ts/agentfwd";
 import { buf_getbool, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring, buf_setpos, cbuf_new } from "@dropbear-ts/buffer";
 import { send_msg_channel_close, send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request, streamChannelGone, streamChannelOpened, streamChannelRefused } from "@dropbear-ts/channel";
 import { FD_CLOSED, FD_UNINIT, chanfdIsOpen, openFailureText, type ChanType, type Channel, type StreamChannel, type chanfd, type CliSession } from "@dropbear-ts/core";
-import { EXIT_FAILURE, LOG_INFO, LOG_WARNING, TRACE, atomicio, dropbear_exit, dropbear_log, dup_cloexec, libcFunc } from "@dropbear-ts/dbutil";
+import { EXIT_FAILURE, LOG_INFO, LOG_WARNING, TRACE, atomicio, dropbear_exit, dropbear_log, dup_cloexec, libcFunc, outOfResources } from "@dropbear-ts/dbutil";
 import { dropbear_prio, StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import { DROPBEAR_ESCAPE_CHAR, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
@@ -83,10 +83,17 @@ export function getFdFlags(fd: number): number {
   return fcntl()(fd, F_GETFL);
 }
 
-/** fcntl(fd, F_SETFL, flags); -1 is ignored (nothing was saved). */
+/**
+ * fcntl(fd, F_SETFL, flags); -1 is ignored (nothing was saved). Out of descriptors the FFI may
+ * not load (its files cannot be opened): the flags then stay, and the exit goes on.
+ */
 export function setFdFlags(fd: number, flags: number): void {
   if (flags >= 0) {
-    fcntl()(fd, F_SETFL, "int", flags);
+    try {
+      fcntl()(fd, F_SETFL, "int", flags);
+    } catch (e) {
+      if (!outOfResources(e)) throw e;
+    }
   }
 }
 

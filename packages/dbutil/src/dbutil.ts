@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { getrlimit, libcFunc, setrlimit, strerror } from "./libc.js";
+import { getrlimit, libcFunc, outOfResources, setrlimit, strerror } from "./libc.js";
 import { closeSync, constants as fsConstants, fsyncSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { posix } from "node:path";
@@ -703,6 +703,14 @@ export function dropbearMain(
     if (e instanceof DropbearExit) {
       exitHandler(e);
       return e.exitcode;
+    }
+    if (outOfResources(e)) {
+      // The process's descriptor or memory limit (a module loaded on first use cannot be
+      // opened), not a bug: an exit, as C's failed open() or malloc() gives.
+      const { syscall, path } = e as NodeJS.ErrnoException;
+      const exit = new DropbearExit(EXIT_FAILURE, `${strerror(e)}${syscall !== undefined && path !== undefined ? ` (${syscall} '${path}')` : ""}`);
+      exitHandler(exit);
+      return exit.exitcode;
     }
     process.stderr.write(`${name}: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 1;
