@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
 import { generateKeyPairSync } from "node:crypto";
 import { once } from "node:events";
 import * as net from "node:net";
@@ -7,6 +8,7 @@ import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { childrenOf } from "./helpers/procs.js";
 import { OURS, ourKeygen, runOurClient, scratch, type RunResult } from "./helpers/servers.js";
+import { sshString, u32 } from "./helpers/wire.js";
 
 // Hostile servers against our dbclient. Whatever a server sends, dbclient ends with status 1 and
 // one line saying why, as Dropbear's does (or, for what a server may ask and be refused, refuses
@@ -229,9 +231,25 @@ const INTERLEAVED = 300;
 /** What the "drop" server writes before it disconnects: more than a pipe and Node's stream hold. */
 const DROP_OUTPUT = Buffer.alloc(1 << 20, "0123456789abcdef");
 
+/** ssh2's protocol object, as far as the tests below reach into it to send what its API never would. */
+interface RawProto {
+  _packetRW: { write: { allocStart: number; alloc(n: number): Buffer; finalize(p: Buffer): Buffer } };
+  _handlers: Record<string, (p: unknown, recipient: number) => void>;
+}
+
+const { sendPacket } = createRequire(import.meta.url)("ssh2/lib/protocol/utils.js") as { sendPacket(proto: RawProto, packet: Buffer): void };
+
+/** Send `payload` as one (encrypted) packet of the connection. */
+function rawSend(proto: RawProto, payload: Buffer): void {
+  const at = proto._packetRW.write.allocStart;
+  const packet = proto._packetRW.write.alloc(payload.length);
+  payload.copy(packet, at);
+  sendPacket(proto, proto._packetRW.write.finalize(packet));
+}
+
 describe("after authentication (the ssh2 library's server)", () => {
   let port = 0;
-  let mode: "opens" | "prompts" | "again" | "password" | "bigport" | "drop" | "interleave" = "opens";
+  let mode: "opens" | "prompts" | "again" | "password" | "bigport" | "drop" | "interleave" | "requests" = "opens";
   const passwords: string[] = [];
   let hostKey = "";
   const events: string[] = [];
@@ -274,6 +292,30 @@ describe("after authentication (the ssh2 library's server)", () => {
               }
               ch.exit(0);
               ch.end();
+              return;
+            }
+            if (mode === "requests") {
+              // Requests and replies a server may send on the session, some cut short.
+              const proto = (client as unknown as { _protocol: RawProto })._protocol;
+              const failure = proto._handlers.CHANNEL_FAILURE!;
+              proto._handlers.CHANNEL_FAILURE = (p, recipient) => {
+                events.push(`failure ${recipient}`);
+                failure(p, recipient);
+              };
+              const chan = (ch as unknown as { outgoing: { id: number } }).outgoing.id;
+              const request = (name: string, wantReply: boolean, data: Buffer = Buffer.alloc(0)): void =>
+                rawSend(proto, Buffer.concat([Buffer.of(98), u32(chan), sshString(name), Buffer.of(wantReply ? 1 : 0), data]));
+              rawSend(proto, Buffer.of(99)); // CHANNEL_SUCCESS with no channel number
+              rawSend(proto, Buffer.of(100, 0, 0)); // CHANNEL_FAILURE with half of one
+              rawSend(proto, Buffer.concat([Buffer.of(99), u32(77)])); // for a channel that never was
+              request("keepalive@openssh.com", true);
+              request("eow@openssh.com", false);
+              request("exit-status", false, u32(3));
+              request("exit-status", true, u32(5)); // the last one counts, and gets no reply
+              setTimeout(() => {
+                ch.write("still here\n");
+                ch.end();
+              }, 300);
               return;
             }
             if (mode === "drop") {
@@ -329,6 +371,19 @@ describe("after authentication (the ssh2 library's server)", () => {
     const r = await commandRuns("opens", "still here\n");
     expect(r.stderr).toMatch(/Server sent unrequested forward from "127\.0\.0\.1:9"/);
     expect(events.sort()).toEqual(["exec", "forwarded-tcpip refused", "x11 refused"]);
+  });
+
+  it("channel requests and replies a server sends: keepalive refused, exit-status's last kept, replies cut short ignored as C ignores every reply", async () => {
+    // C's ignore_recv_response reads nothing of a CHANNEL_SUCCESS or FAILURE; reading its channel
+    // number ended the session ("Bad buf_getptr") on a reply without one.
+    mode = "requests";
+    events.length = 0;
+    const r = await dbclient(port);
+    expect(r.stderr).not.toMatch(/exited|Error:|\n\s+at /);
+    expect(r.stdout).toBe("still here\n");
+    expect(r.status, r.stderr).toBe(5);
+    // One FAILURE, for the keepalive (on the server's channel 0): none for eow or exit-status.
+    expect(events).toEqual(["exec", "failure 0"]);
   });
 
   it("a second USERAUTH_SUCCESS mid-session is ignored: the command is not sent again", async () => {

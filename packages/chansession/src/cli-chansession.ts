@@ -699,7 +699,14 @@ function cliStreamSessRequests(ses: CliSession, channel: Channel, req: CliChanse
  * closes the channel (as OpenSSH's ssh does), its exit then rejecting with the reason.
  */
 export function cliRecvChannelReply(ses: CliSession, success: boolean): void {
-  const id = buf_getint(ses.payload!);
+  const payload = ses.payload!;
+  // C's ignore_recv_response reads nothing: a reply cut short of its channel number is ignored
+  // as any other, never the end of the session.
+  if (payload.len - payload.pos < 4) {
+    TRACE("Ignored msg_request_response");
+    return;
+  }
+  const id = buf_getint(payload);
   const channel = id < ses.chansize ? ses.channels[id] : null;
   const req = channel ? libraryRequest(channel) : null;
   if (channel && req !== null && req.start === "sent") {
