@@ -25,7 +25,9 @@ export function svr_recv_msg_global_request(ses: SvrSession): void {
   } else if (reqname.length > MAX_NAME_LEN) {
     TRACE(() => `name len is wrong: ${reqname.length}`);
   } else {
-    const name = reqname.toString("latin1");
+    // C compares with strcmp: the name ends at a NUL, as for channel requests and opens.
+    const nul = reqname.indexOf(0);
+    const name = (nul >= 0 ? reqname.subarray(0, nul) : reqname).toString("latin1");
     if (name === "tcpip-forward") {
       // It sends its own reply, once its bind is done (the loop awaits that).
       ses.awaitAfterPacket = svr_remotetcpreq(ses, wantreply);

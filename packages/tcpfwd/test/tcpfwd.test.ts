@@ -185,6 +185,13 @@ describe("tcpip-forward (a client's -R, on the server)", () => {
     expect(await request(ses, globalRequest("x".repeat(65), true))).toEqual([{ type: SSH_MSG_REQUEST_FAILURE, port: null }]);
     expect(await request(ses, globalRequest("keepalive@openssh.com", false))).toEqual([]);
   });
+
+  it("reads the request name as C's strcmp does, up to a NUL", async () => {
+    const ses = track(svrSession([]));
+    const [reply] = await request(ses, globalRequest("tcpip-forward\0junk", true, sshString("127.0.0.1"), u32(0)));
+    expect(reply!.type).toBe(SSH_MSG_REQUEST_SUCCESS);
+    expect(await request(ses, globalRequest("cancel-tcpip-forward\0", true, sshString("127.0.0.1"), u32(reply!.port!)))).toEqual([{ type: SSH_MSG_REQUEST_SUCCESS, port: null }]);
+  });
 });
 
 describe("cancel-tcpip-forward", () => {
