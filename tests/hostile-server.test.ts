@@ -5,6 +5,7 @@ import { once } from "node:events";
 import * as net from "node:net";
 import { join } from "node:path";
 import ssh2 from "ssh2";
+import { connect } from "dropbear-ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { childrenOf } from "./helpers/procs.js";
 import { OURS, ourKeygen, runOurClient, scratch, type RunResult } from "./helpers/servers.js";
@@ -249,7 +250,7 @@ function rawSend(proto: RawProto, payload: Buffer): void {
 
 describe("after authentication (the ssh2 library's server)", () => {
   let port = 0;
-  let mode: "opens" | "prompts" | "again" | "password" | "bigport" | "drop" | "interleave" | "requests" = "opens";
+  let mode: "opens" | "prompts" | "again" | "password" | "bigport" | "drop" | "interleave" | "requests" | "signals" = "opens";
   const passwords: string[] = [];
   let hostKey = "";
   const events: string[] = [];
@@ -273,9 +274,19 @@ describe("after authentication (the ssh2 library's server)", () => {
         // A port no int holds, for -R 0: C reads it as negative and takes none.
         client.on("request", (accept, _reject, name) => (name === "tcpip-forward" && mode === "bigport" ? accept?.(0xffffffff) : undefined));
         client.on("session", (accept) => {
-          accept().on("exec", (acceptExec) => {
+          accept().on("exec", (acceptExec, _reject, info) => {
             const ch = acceptExec();
             events.push("exec");
+            if (mode === "signals") {
+              // exit-signal cut short: of its name ("short"), or after it ("noflag").
+              const proto = (client as unknown as { _protocol: RawProto })._protocol;
+              const chan = (ch as unknown as { outgoing: { id: number } }).outgoing.id;
+              const signal = info.command === "short" ? Buffer.concat([u32(4), Buffer.from("TE")]) : sshString("TERM");
+              rawSend(proto, Buffer.concat([Buffer.of(98), u32(chan), sshString("exit-signal"), Buffer.of(0), signal]));
+              if (info.command === "short") ch.exit(3);
+              ch.end();
+              return;
+            }
             if (mode === "password" || mode === "bigport") {
               setTimeout(() => {
                 ch.write("in\n");
@@ -384,6 +395,18 @@ describe("after authentication (the ssh2 library's server)", () => {
     expect(r.status, r.stderr).toBe(5);
     // One FAILURE, for the keepalive (on the server's channel 0): none for eow or exit-status.
     expect(events).toEqual(["exec", "failure 0"]);
+  });
+
+  it("the library's client: an exit-signal cut short is ignored as dbclient ignores it, or read without its core-dumped flag", async () => {
+    mode = "signals";
+    const client = await connect({ host: "127.0.0.1", port, username: "u", privateKeyPath: userKey, hostKey: false });
+    try {
+      // Before, reading past the packet ended the whole session ("Bad buf_getptr", "Bad buf_getbyte").
+      expect(await client.exec("short").exit).toEqual({ code: 3 });
+      expect(await client.exec("noflag").exit).toEqual({ signal: "TERM", coreDumped: false });
+    } finally {
+      await client.end();
+    }
   });
 
   it("a second USERAUTH_SUCCESS mid-session is ignored: the command is not sent again", async () => {

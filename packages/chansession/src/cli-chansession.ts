@@ -3,7 +3,7 @@ import * as net from "node:net";
 import { constants as osConstants } from "node:os";
 import { Readable, Writable } from "node:stream";
 import { cli_setup_agent } from "@dropbear-ts/agentfwd";
-import { buf_getbool, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring, buf_setpos, cbuf_new } from "@dropbear-ts/buffer";
+import { buf_getbool, buf_getint, buf_getptr, buf_getstring, buf_incrpos, buf_putbyte, buf_putint, buf_putstring, buf_setpos, cbuf_new } from "@dropbear-ts/buffer";
 import { send_msg_channel_close, send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request, streamChannelGone, streamChannelOpened, streamChannelRefused } from "@dropbear-ts/channel";
 import { FD_CLOSED, FD_UNINIT, chanfdIsOpen, openFailureText, type ChanType, type Channel, type StreamChannel, type chanfd, type CliSession } from "@dropbear-ts/core";
 import { EXIT_FAILURE, LOG_INFO, LOG_WARNING, TRACE, atomicio, dropbear_exit, dropbear_log, dup_cloexec, libcFunc, outOfResources } from "@dropbear-ts/dbutil";
@@ -381,9 +381,20 @@ function cli_chansessreq(ses: CliSession, channel: Channel): void {
     ses.cli_ses.retval = buf_getint(payload);
     TRACE(() => `got exit-status of '${ses.cli_ses.retval}'`);
   } else if (type === "exit-signal" && req !== null) {
-    // A library caller is told of the signal (dbclient ignores it, as Dropbear does).
-    const signal = buf_getstring(payload).toString("latin1");
-    req.exitsignal = { signal, core_dumped: buf_getbool(payload) === 1 };
+    // A library caller is told of the signal (dbclient ignores it, as Dropbear does, reading
+    // nothing of it). So that no exit-signal ends a session that dbclient's would go on with,
+    // one cut short of its name is ignored as dbclient ignores it, and a missing core-dumped
+    // flag reads as false.
+    const rest = payload.len - payload.pos;
+    const namelen = rest >= 4 ? buf_getint(payload) : -1;
+    if (namelen >= 0 && namelen <= rest - 4) {
+      const signal = buf_getptr(payload, namelen).toString("latin1");
+      buf_incrpos(payload, namelen);
+      const core_dumped = payload.pos < payload.len && buf_getbool(payload) === 1;
+      req.exitsignal = { signal, core_dumped };
+    } else {
+      TRACE("exit-signal cut short, ignoring it");
+    }
   } else if (type === "exit-signal") {
     TRACE("got exit-signal, ignoring it");
   } else {
