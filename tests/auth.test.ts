@@ -290,6 +290,59 @@ describe("a password that is not UTF-8 (set in a Latin-1 locale)", () => {
   });
 });
 
+describe("a user name that is not UTF-8 (an account named in Latin-1), from our client", () => {
+  // "dbtsauth\xe9": 0xe9 alone is not UTF-8. Debian's dropbear looks the name up as its bytes.
+  const ASCII_NAME = "dbtsauthn1";
+  const latin1Name = Buffer.from([...Buffer.from("dbtsauth"), 0xe9]);
+  const printfName = "dbtsauth\\351";
+  let debian: Server | null = null;
+  beforeAll(async () => {
+    if (!isRoot) return;
+    spawnSync("/bin/sh", ["-c", `userdel -f -r "$(printf "$1")"`, "sh", printfName], { stdio: "ignore" });
+    spawnSync("groupdel", [ASCII_NAME], { stdio: "ignore" });
+    const user = addTestUser(ASCII_NAME);
+    authorizeKeys(user, `${keys.ed25519}.pub`);
+    // Node cannot pass the name as an argument: the shell's printf makes it.
+    const r = spawnSync("/bin/sh", ["-c", `exec usermod -l "$(printf "$1")" "$2"`, "sh", printfName, ASCII_NAME]);
+    expect(r.status, r.stderr.toString()).toBe(0);
+    const hk = join(work.dir, "latin1_name_hk");
+    spawnSync(PEERS.dropbearkey, ["-t", "ed25519", "-f", hk]);
+    debian = await startDebianDropbear(["-r", hk]);
+    servers.push(debian);
+  }, 60_000);
+  afterAll(() => {
+    if (!isRoot) return;
+    spawnSync("/bin/sh", ["-c", `userdel -f -r "$(printf "$1")"`, "sh", printfName], { stdio: "ignore" });
+    removeTestUser(ASCII_NAME);
+    // usermod -l renamed the account, not its group.
+    spawnSync("groupdel", [ASCII_NAME], { stdio: "ignore" });
+  });
+
+  /** `id -un` through our client, its arguments made by sh (NAME stands for the Latin-1 name). */
+  async function idThrough(args: string): Promise<{ out: Buffer; err: string }> {
+    const h = scratch("dbts-clienthome-");
+    try {
+      const script = `NAME="$(printf "$1")"; shift; exec "$@" -y -y -i "${keys.ed25519}" ${args} "id -un"`;
+      const r = await runBytes("/bin/sh", ["-c", script, "sh", printfName, process.execPath, OURS.dbclient], { env: { HOME: h.dir }, timeoutMs: 30_000 });
+      return { out: r.out, err: r.err };
+    } finally {
+      h.cleanup();
+    }
+  }
+
+  for (const [what, args] of [
+    ["user@host", () => `-p ${debian!.port} "$NAME@127.0.0.1"`],
+    ["-l", () => `-p ${debian!.port} -l "$NAME" 127.0.0.1`],
+    ["-o User=", () => `-p ${debian!.port} -o "User=$NAME" 127.0.0.1`],
+    ["the last hop of a multihop", () => `"${USER}@127.0.0.1^${debian!.port},$NAME@127.0.0.1^${debian!.port}"`],
+  ] as const) {
+    itAuth(["dropbear", "dropbearkey"], `${what}: the name's bytes are sent as they are`, async () => {
+      const r = await idThrough(args());
+      expect(r.out, r.err).toEqual(Buffer.concat([latin1Name, Buffer.from("\n")]));
+    });
+  }
+});
+
 describe("server auth options (-b, -s, -w, -T)", () => {
   async function optServer(...args: string[]): Promise<Server> {
     const hk = join(work.dir, `hk_opts_${servers.length}`);

@@ -9,7 +9,7 @@ import { basename } from "node:path";
 import { fill_passwd, get_user_shell } from "@dropbear-ts/auth";
 import { cli_tty_cleanup } from "@dropbear-ts/chansession";
 import type { CliSession } from "@dropbear-ts/core";
-import { TRACE, cloexecPipe, dropbear_exit, ignoredSignals, launcherEnv, nodeStartRefused, withInheritedNofile } from "@dropbear-ts/dbutil";
+import { TRACE, argsBytesEnv, cloexecPipe, dropbear_exit, ignoredSignals, launcherEnv, nodeStartRefused, withInheritedNofile } from "@dropbear-ts/dbutil";
 import { StreamFd, ownReadSocket, socketStreamOptions } from "@dropbear-ts/netio";
 
 /** What cli_proxy_cmd hands to cli_session: the transport's two ends and the child to kill. */
@@ -91,7 +91,9 @@ function exec_proxy_cmd(proxyexec: readonly string[]): Promise<ProxyTransport> {
   }
   const self = [...process.execArgv, process.argv[1]!];
   // (Node resets them again: the inner dbclient is told which to ignore, as the bins tell us.)
-  return spawnProxy(process.execPath, [...self, ...proxyexec.slice(1)], proxyexec[0]!, proxyexec[0]!, launcherEnv(process.env));
+  // A hop's user name that is not UTF-8 goes on as its bytes, which spawn's strings cannot carry.
+  const env = launcherEnv({ ...process.env, ...argsBytesEnv(proxyexec.slice(1)) });
+  return spawnProxy(process.execPath, [...self, ...proxyexec.slice(1)], proxyexec[0]!, proxyexec[0]!, env);
 }
 
 /**

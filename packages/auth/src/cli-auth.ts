@@ -13,7 +13,7 @@ import {
   cli_state,
   type CliSession,
 } from "@dropbear-ts/core";
-import { DEBUG1, LOG_INFO, TRACE, dropbear_close, dropbear_exit, dropbear_log, cleantext, tellUser } from "@dropbear-ts/dbutil";
+import { DEBUG1, LOG_INFO, textBytes, TRACE, dropbear_close, dropbear_exit, dropbear_log, cleantext, tellUser } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_CLI_IMMEDIATE_AUTH,
   DROPBEAR_CLI_INTERACT_AUTH,
@@ -120,7 +120,7 @@ export function cli_auth_getmethods(ses: CliSession): void {
   TRACE("enter cli_auth_getmethods");
   const cli_ses = ses.cli_ses;
   buf_putbyte(ses.writepayload, SSH_MSG_USERAUTH_REQUEST);
-  buf_putstring(ses.writepayload, cli_ses.cli_opts.username ?? "");
+  buf_putstring(ses.writepayload, textBytes(cli_ses.cli_opts.username ?? ""));
   buf_putstring(ses.writepayload, SSH_SERVICE_CONNECTION);
   buf_putstring(ses.writepayload, AUTH_METHOD_NONE);
   encrypt_packet(ses);

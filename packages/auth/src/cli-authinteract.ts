@@ -1,6 +1,6 @@
 import { buf_eatstring, buf_getbool, buf_getint, buf_getstring, buf_putbyte, buf_putint, buf_putstring } from "@dropbear-ts/buffer";
 import { AUTH_METHOD_INTERACT, type CliSession } from "@dropbear-ts/core";
-import { TRACE, dropbear_exit, m_burn, cleantext, tellUser } from "@dropbear-ts/dbutil";
+import { TRACE, dropbear_exit, textBytes, m_burn, cleantext, tellUser } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_MAX_CLI_INTERACT_PROMPTS,
   SSH_MSG_USERAUTH_INFO_RESPONSE,
@@ -80,7 +80,7 @@ export function cli_auth_interactive(ses: CliSession): void {
   TRACE("enter cli_auth_interactive");
   const cli_ses = ses.cli_ses;
   buf_putbyte(ses.writepayload, SSH_MSG_USERAUTH_REQUEST);
-  buf_putstring(ses.writepayload, cli_ses.cli_opts.username ?? "");
+  buf_putstring(ses.writepayload, textBytes(cli_ses.cli_opts.username ?? ""));
   buf_putstring(ses.writepayload, SSH_SERVICE_CONNECTION);
   buf_putstring(ses.writepayload, AUTH_METHOD_INTERACT);
   buf_putstring(ses.writepayload, "");

@@ -1,6 +1,6 @@
 import { buf_putbyte, buf_putstring } from "@dropbear-ts/buffer";
 import { AUTH_METHOD_PASSWORD, type CliSession } from "@dropbear-ts/core";
-import { DEBUG1, TRACE, m_burn } from "@dropbear-ts/dbutil";
+import { DEBUG1, TRACE, m_burn, textBytes } from "@dropbear-ts/dbutil";
 import { SSH_MSG_USERAUTH_REQUEST, SSH_SERVICE_CONNECTION } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 import { getpass_or_cancel } from "./cli-auth.js";
@@ -24,7 +24,7 @@ export function cli_auth_password(ses: CliSession): void {
   const password = getpass_or_cancel(ses, prompt);
 
   buf_putbyte(ses.writepayload, SSH_MSG_USERAUTH_REQUEST);
-  buf_putstring(ses.writepayload, username);
+  buf_putstring(ses.writepayload, textBytes(username));
   buf_putstring(ses.writepayload, SSH_SERVICE_CONNECTION);
   buf_putstring(ses.writepayload, AUTH_METHOD_PASSWORD);
   // FALSE: not a password change.

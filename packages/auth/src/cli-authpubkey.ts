@@ -26,6 +26,7 @@ import {
   type m_list,
   type m_list_elem,
   withoutMessages,
+  textBytes,
 } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_CLI_AGENTFWD,
@@ -381,7 +382,7 @@ function send_msg_userauth_pubkey(ses: CliSession, key: sign_key, sigtype: signa
   const wp = ses.writepayload;
   const keytype = signkey_type_from_signature(sigtype);
   buf_putbyte(wp, SSH_MSG_USERAUTH_REQUEST);
-  buf_putstring(wp, cli_ses.cli_opts.username ?? "");
+  buf_putstring(wp, textBytes(cli_ses.cli_opts.username ?? ""));
   buf_putstring(wp, SSH_SERVICE_CONNECTION);
   buf_putstring(wp, AUTH_METHOD_PUBKEY);
   buf_putbyte(wp, realsign ? 1 : 0);

@@ -618,7 +618,9 @@ function programArgBytes(): Buffer[] | null {
     try {
       const parts = passedArgBytes ?? cmdlineArgs();
       const tail = want > 0 ? parts.slice(-want) : [];
-      if (tail.length === want && tail.every((b, k) => b.toString("utf8") === process.argv[k + 2])) {
+      // A parent's escaped bytes (argsBytesEnv) reached our argv as one U+FFFD each.
+      const decoded = (b: Buffer, s: string | undefined): boolean => b.toString("utf8") === s || textShown(bytesText(b)) === s;
+      if (tail.length === want && tail.every((b, k) => decoded(b, process.argv[k + 2]))) {
         programArgs = tail;
       }
     } catch {
@@ -636,7 +638,7 @@ export function argBytes(argv: readonly string[], k: number): Buffer {
   const raw = programArgBytes();
   const arg = argv[k] ?? "";
   const mine = raw !== null && raw.length === argv.length - 1 && k >= 1 ? raw[k - 1] : undefined;
-  return mine !== undefined && mine.toString("utf8") === arg ? mine : Buffer.from(arg, "utf8");
+  return mine !== undefined && (mine.toString("utf8") === arg || textShown(bytesText(mine)) === arg) ? mine : Buffer.from(arg, "utf8");
 }
 
 /**
@@ -649,6 +651,94 @@ export function argBytesEnv(): NodeJS.ProcessEnv {
     return {};
   }
   return { [ARG_BYTES_ENV]: raw.map((b) => b.toString("base64")).join(",") };
+}
+
+/** The length of the well-formed UTF-8 character at `buf[at]`, or 0 if none starts there. */
+function utf8CharLength(buf: Uint8Array, at: number): number {
+  const c = buf[at]!;
+  if (c < 0x80) return 1;
+  const n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+  if (n === 0 || at + n > buf.length) return 0;
+  for (let k = 1; k < n; k++) {
+    if ((buf[at + k]! & 0xc0) !== 0x80) return 0;
+  }
+  const c1 = buf[at + 1]!;
+  // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
+  if ((c === 0xe0 && c1 < 0xa0) || (c === 0xed && c1 >= 0xa0) || (c === 0xf0 && c1 < 0x90) || (c === 0xf4 && c1 >= 0x90)) {
+    return 0;
+  }
+  return n;
+}
+
+/**
+ * Bytes as a string that keeps them all: UTF-8 decoded, and each byte that is not part of a
+ * well-formed character as the lone surrogate U+DC80 + byte (Python's "surrogateescape").
+ * textBytes gives the bytes back; printed as it is, each such byte shows as U+FFFD.
+ */
+export function bytesText(buf: Uint8Array): string {
+  let out = "";
+  let from = 0;
+  for (let at = 0; at < buf.length; ) {
+    const n = utf8CharLength(buf, at);
+    if (n > 0) {
+      at += n;
+      continue;
+    }
+    out += Buffer.from(buf.subarray(from, at)).toString("utf8") + String.fromCharCode(0xdc00 + buf[at]!);
+    at += 1;
+    from = at;
+  }
+  return out + Buffer.from(buf.subarray(from)).toString("utf8");
+}
+
+/** A bytesText escape: U+DC80-U+DCFF not paired with a high surrogate. */
+const LONE_ESCAPE = /[\udc80-\udcff]/u;
+
+/** `text` as Node writes it out (spawn's arguments, a terminal): each bytesText escape as U+FFFD. */
+export function textShown(text: string): string {
+  return text.replace(/[\ud800-\udfff]/gu, "\ufffd");
+}
+
+/** The bytes a bytesText string stands for: its lone U+DC80-U+DCFF as bytes, the rest as UTF-8. */
+export function textBytes(text: string): Buffer {
+  if (!LONE_ESCAPE.test(text)) {
+    return Buffer.from(text, "utf8");
+  }
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (let at = 0; at < text.length; at++) {
+    const u = text.charCodeAt(at);
+    if (u >= 0xd800 && u <= 0xdbff && at + 1 < text.length && (text.charCodeAt(at + 1) & 0xfc00) === 0xdc00) {
+      at++; // a pair: one character, encoded with the rest
+    } else if (u >= 0xdc80 && u <= 0xdcff) {
+      parts.push(Buffer.from(text.slice(from, at), "utf8"), Buffer.of(u - 0xdc00));
+      from = at + 1;
+    }
+  }
+  parts.push(Buffer.from(text.slice(from), "utf8"));
+  return Buffer.concat(parts);
+}
+
+/**
+ * `argv[k]` as bytesText of its bytes (argBytes): a name whose bytes are not UTF-8 (a Latin-1
+ * user name) keeps them, for the places that send it on.
+ */
+export function argText(argv: readonly string[], k: number): string {
+  const arg = argv[k] ?? "";
+  const bytes = argBytes(argv, k);
+  return arg.includes("\ufffd") ? bytesText(bytes) : arg;
+}
+
+/**
+ * The environment that hands `args` (strings that may hold bytesText escapes) to a copy of this
+ * program as their bytes, as argBytesEnv does for our own: Node's spawn would write each escape
+ * as U+FFFD. Empty when no argument holds one.
+ */
+export function argsBytesEnv(args: readonly string[]): NodeJS.ProcessEnv {
+  if (!args.some((a) => LONE_ESCAPE.test(a))) {
+    return {};
+  }
+  return { [ARG_BYTES_ENV]: args.map((a) => textBytes(a).toString("base64")).join(",") };
 }
 
 /** Output that closed streams still hold for their readers, each settling once flushed or gone. */

@@ -3,6 +3,10 @@ import {
   DropbearExit,
   argBytes,
   argBytesEnv,
+  argsBytesEnv,
+  bytesText,
+  textBytes,
+  textShown,
   EXIT_FAILURE,
   EXIT_SUCCESS,
   LOG_INFO,
@@ -138,6 +142,23 @@ describe("helpers", () => {
     expect(argBytes(["dbclient"], 3)).toEqual(Buffer.alloc(0));
     // This process's arguments are UTF-8: a copy of it needs nothing more than the strings.
     expect(argBytesEnv()).toEqual({});
+  });
+
+  it("bytesText keeps every byte as text (surrogateescape) and textBytes gives them back", () => {
+    const cases = [
+      Buffer.from("plain"),
+      Buffer.from("café \u{1f600}"),
+      Buffer.from([0x75, 0x73, 0xe9, 0x72]), // "usér" in Latin-1
+      Buffer.from([0xc3, 0x28, 0xe2, 0x82, 0xf0, 0x9f, 0x98, 0xed, 0xa0, 0x80, 0xc0, 0xaf, 0xff, 0x80]),
+      Buffer.from([0xf0, 0x90, 0x82, 0x80, 0xe9]), // U+10080 is a pair whose low half is U+DC80: not an escape
+    ];
+    for (const b of cases) {
+      expect(textBytes(bytesText(b))).toEqual(b);
+    }
+    expect(bytesText(Buffer.from([0x61, 0xe9]))).toBe("a\udce9");
+    expect(textShown("a\udce9\u{10080}")).toBe("a\ufffd\u{10080}");
+    expect(argsBytesEnv(["-B", "h:22", "a@b"])).toEqual({});
+    expect(Object.values(argsBytesEnv(["x", "us\udce9r"]))).toEqual([`${Buffer.from("x").toString("base64")},${Buffer.from([0x75, 0x73, 0xe9, 0x72]).toString("base64")}`]);
   });
 
   it("monotonic_now counts whole seconds and does not go back", () => {

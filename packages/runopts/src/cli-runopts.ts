@@ -12,6 +12,8 @@ import {
 import { fileLines } from "@dropbear-ts/buffer";
 import {
   argBytes,
+  argText,
+  textShown,
   DEBUG1,
   LOG_INFO,
   LOG_WARNING,
@@ -95,6 +97,7 @@ type OptKind =
   | "OPT_LOCALTCPFWD"
   | "OPT_REMOTETCPFWD"
   | "OPT_NETCAT"
+  | "OPT_USERNAME"
   | "OPT_OTHER";
 
 /**
@@ -130,7 +133,8 @@ export function cli_getopts(
     const arg = argv[i];
     if (arg[0] !== "-") {
       if (host_arg === null) {
-        host_arg = arg;
+        // As its bytes: a user name in it that is not UTF-8 must reach the server unchanged.
+        host_arg = argText(argv, i);
         continue;
       }
       // The remote command starts here; it takes every remaining word.
@@ -196,7 +200,7 @@ export function cli_getopts(
           next = (v) => (proxycmd_arg = v);
           break;
         case "l":
-          next = (v) => (username_arg = v);
+          opt = "OPT_USERNAME";
           break;
         case "Q":
           next = (v) => (algo_print_arg = v);
@@ -254,6 +258,7 @@ export function cli_getopts(
       continue;
     }
 
+    const i0 = i;
     const taken = flagValue(argv, i, j);
     const value = taken.value;
     i = taken.i;
@@ -262,10 +267,13 @@ export function cli_getopts(
       case "OPT_EXTENDED_OPTIONS": {
         const user = add_extendedopt(opts, cli_opts, value);
         if (user !== null) {
-          username_arg = user;
+          username_arg = match_extendedopt(flagValueText(argv, i0, j, taken), "User") ?? user;
         }
         break;
       }
+      case "OPT_USERNAME":
+        username_arg = flagValueText(argv, i0, j, taken);
+        break;
       case "OPT_AUTHKEY":
         loadidentityfile(cli_opts, value, true);
         break;
@@ -570,6 +578,19 @@ function parse_multihop_hostname(
   }
 }
 
+/**
+ * The value flagValue took from argv[i] (the flag at j - 1) as argText keeps its bytes: the
+ * user name of -l or -o User= goes to the server as given.
+ */
+function flagValueText(argv: readonly string[], i: number, j: number, taken: { value: string; i: number }): string {
+  if (taken.i !== i) {
+    return argText(argv, taken.i);
+  }
+  const text = argText(argv, i);
+  const flags = argv[i]!.slice(0, j);
+  return text.startsWith(flags) ? text.slice(j) : taken.value;
+}
+
 /** Parse "[user@]host[^port|/port]" into username, remotehost and remoteport. @dropbear cli-runopts.c parse_hostname */
 function parse_hostname(cli_opts: cli_runopts, orighostarg: string): void {
   let remotehost = orighostarg;
@@ -589,6 +610,11 @@ function parse_hostname(cli_opts: cli_runopts, orighostarg: string): void {
     remotehost = remotehost.slice(0, port);
   }
 
+  // Only the user name keeps argText's bytes: the host is looked up and stored as a string.
+  remotehost = textShown(remotehost);
+  if (cli_opts.remoteport !== null) {
+    cli_opts.remoteport = textShown(cli_opts.remoteport);
+  }
   if (remotehost === "") {
     dropbear_exit("Bad hostname.");
   }
