@@ -2,7 +2,7 @@ import { closeSync, constants, fsyncSync, openSync, writeSync } from "node:fs";
 import { hostname, userInfo } from "node:os";
 import { buf_burn_free, buf_free, buf_getptr, buf_new, buf_readfile, buf_setpos } from "@dropbear-ts/buffer";
 import { DROPBEAR_DEFAULT_RSA_SIZE, MAX_PRIVKEY_SIZE, MAX_PUBKEY_SIZE } from "@dropbear-ts/options";
-import { DROPBEAR_VERBOSE_LEVEL, EXIT_SUCCESS, LOG_ERR, dropbear_exit, dropbear_log, exitQuietly, set_debug_trace, strerror } from "@dropbear-ts/dbutil";
+import { DROPBEAR_VERBOSE_LEVEL, EXIT_SUCCESS, argBytes, LOG_ERR, dropbear_exit, dropbear_log, exitQuietly, set_debug_trace, strerror } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_SIGNKEY_ANY,
   DROPBEAR_SIGNKEY_ECDSA_KEYGEN,
@@ -35,7 +35,8 @@ export interface DropbearkeyArgs {
   keytype: KeyTypeName;
   /** -s; 0 when absent, meaning the type's default size. */
   bits: number;
-  comment: string | null;
+  /** -C's bytes as given (a comment in Latin-1 stays Latin-1, as in C). */
+  comment: Buffer | null;
   /** -y: print the public part of an existing key instead of generating one. */
   printpub: boolean;
 }
@@ -106,19 +107,19 @@ function scanUnsigned(text: string): number | null {
  */
 export function parseDropbearkeyArgs(argv: readonly string[]): DropbearkeyArgs {
   const progname = argv[0] ?? "dropbearkey";
-  let next: ((value: string) => void) | null = null;
+  let next: ((value: string, at: number) => void) | null = null;
   // Assigned from the `next` closures: the `as` keeps TypeScript from deciding they stay null.
   let filename = null as string | null;
   let typetext: string = DEFAULT_KEY_TYPE_NAME;
   let sizetext = null as string | null;
   let passphrase = null as string | null;
-  let comment = null as string | null;
+  let comment = null as Buffer | null;
   let printpub = false;
 
   for (let i = 1; i < argv.length; i++) {
     const arg = argv[i];
     if (next !== null) {
-      next(arg);
+      next(arg, i);
       next = null;
       continue;
     }
@@ -136,7 +137,7 @@ export function parseDropbearkeyArgs(argv: readonly string[]): DropbearkeyArgs {
         next = (v) => (sizetext = v);
         break;
       case "C":
-        next = (v) => (comment = v);
+        next = (_v, at) => (comment = argBytes(argv, at));
         break;
       case "y":
         printpub = true;
@@ -232,7 +233,7 @@ export function dropbearkey_main(argv: readonly string[]): number {
  * `create_pub_file` also save that line to `<filename>.pub`. False (after saying why on
  * stderr) when the file cannot be read or holds no key. @dropbear dropbearkey.c printpubfile
  */
-function printpubfile(filename: string, comment: string | null, create_pub_file: boolean): boolean {
+function printpubfile(filename: string, comment: Buffer | null, create_pub_file: boolean): boolean {
   const buf = buf_new(MAX_PRIVKEY_SIZE);
   const key = new_sign_key();
   try {
@@ -260,7 +261,7 @@ function printpubfile(filename: string, comment: string | null, create_pub_file:
  * a file: failing to make it is logged, not fatal). Without a comment the line ends in
  * user@host. @dropbear dropbearkey.c printpubkey
  */
-function printpubkey(key: sign_key, keytype: number, comment: string | null, create_pub_file: boolean, filename: string): void {
+function printpubkey(key: sign_key, keytype: number, comment: Buffer | null, create_pub_file: boolean, filename: string): void {
   let filename_pub: string | null = null;
   let pubkey_fd: number | null = null;
   if (create_pub_file) {
@@ -285,7 +286,7 @@ function printpubkey(key: sign_key, keytype: number, comment: string | null, cre
   const base64key = blob.toString("base64");
   const typestring = signkey_name_from_type(keytype);
   // An empty -C still counts as a comment, as in C: the line then ends in a space.
-  const line = `${typestring} ${base64key} ${comment ?? defaultComment()}\n`;
+  const line = Buffer.concat([Buffer.from(`${typestring} ${base64key} `), comment ?? Buffer.from(defaultComment()), Buffer.from("\n")]);
 
   process.stdout.write("Public key portion is:\n");
   process.stdout.write(line);

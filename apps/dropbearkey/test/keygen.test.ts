@@ -71,6 +71,16 @@ describe("dropbearkey generates keys", () => {
     expect(parseOutput(e.stdout).line).toMatch(/^ssh-ed25519 \S+ $/);
   });
 
+  it("a -C comment that is not UTF-8 keeps its bytes, on stdout and in the .pub file (as C's)", () => {
+    // "café" in Latin-1: Node cannot pass 0xe9 alone as an argument, so the shell's printf does.
+    const r = spawnSync("/bin/sh", ["-c", 'exec "$@" -f k-latin1 -C "$(printf "caf\\351")"', "sh", process.execPath, bin], { cwd: dir });
+    expect(r.status, r.stderr.toString()).toBe(0);
+    const comment = Buffer.from([0x63, 0x61, 0x66, 0xe9]);
+    const pub = readFileSync(join(dir, "k-latin1.pub"));
+    expect(pub.subarray(pub.length - 6)).toEqual(Buffer.concat([Buffer.from(" "), comment, Buffer.from("\n")]));
+    expect(r.stdout.includes(pub)).toBe(true);
+  });
+
   it("never overwrites a key file: Dropbear's messages, status 1, file untouched", () => {
     expect(ours("-f", "k-exists").status).toBe(0);
     const before = readFileSync(join(dir, "k-exists"));
