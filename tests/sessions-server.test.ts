@@ -293,6 +293,18 @@ describe("OpenSSH ssh -> our dropbear: forced commands", () => {
   });
 });
 
+describe("OpenSSH ssh -> our dropbear: a -c command that is not UTF-8", () => {
+  itSess(["ssh"], "its bytes reach the shell as given (C passes argv's bytes), through the connection process", async () => {
+    // Node cannot pass 0xe9 alone as an argument: sh's printf makes -c's value from F, with
+    // "café" in Latin-1.
+    const s = await startOurDropbear(["-r", hostkey], { F: "printf 'caf\\351|%%s' \"$SSH_ORIGINAL_COMMAND\"" }, ["/bin/sh", "-c", 'exec "$@" -c "$(printf "$F")"', "sh"]);
+    servers.push(s);
+    const r = await ssh(s, [], "asked");
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toEqual(Buffer.concat([Buffer.from("caf"), Buffer.from([0xe9]), Buffer.from("|asked")]));
+  });
+});
+
 describe("OpenSSH ssh -> our dropbear: authorized_keys command=", () => {
   itSess(["ssh"], "command= replaces the command; SSH_ORIGINAL_COMMAND holds what was asked", async () => {
     const s = await ours();

@@ -4,7 +4,7 @@ import { getPriority, setPriority } from "node:os";
 import { resolve } from "node:path";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
-import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, inheritedNofileEnv, spawnWarmUp, strerror_code } from "@dropbear-ts/dbutil";
+import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, argText, argsBytesEnv, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, inheritedNofileEnv, spawnWarmUp, strerror_code } from "@dropbear-ts/dbutil";
 import {
   FdError,
   ListenerFd,
@@ -216,6 +216,10 @@ export function connectionProgram(): ProgramSpec {
   // Node's spawn resets every signal; C's forked child inherits the daemon's ignored ones. And
   // Node raises the descriptor limit again: its sessions' commands get back the daemon's first.
   Object.assign(env, ignoredSignalsEnv(), inheritedNofileEnv());
+  // Arguments that are not UTF-8 (a -c command in Latin-1) reach it as their bytes, which
+  // spawn's strings cannot carry.
+  const own = ["dropbear", ...process.argv.slice(2)];
+  Object.assign(env, argsBytesEnv([...own.slice(1).map((_, k) => argText(own, k + 1)), "-2", String(CHILDPIPE_FD)]));
   return {
     execPath: process.execPath,
     args: [...CONNECTION_V8_FLAGS, ...connectionNodeFlags(process.execArgv), realpathSync(process.argv[1]!), ...process.argv.slice(2), "-2", String(CHILDPIPE_FD)],

@@ -35,6 +35,7 @@ import {
   strerror_code,
   strerror_errno,
   waitpidNohang,
+  textBytes,
 } from "@dropbear-ts/dbutil";
 import { StreamFd, dropbear_prio, socketStreamOptions, get_socket_address, withReadRing, type SocketReadRing } from "@dropbear-ts/netio";
 import {
@@ -810,7 +811,8 @@ function sessioncommand(ses: SvrSession, channel: Channel, chansess: ChanSess, i
   // Take the global command into account.
   if (svr_opts.forced_command !== null) {
     chansess.original_command = chansess.cmd ?? Buffer.alloc(0);
-    chansess.cmd = Buffer.from(svr_opts.forced_command, "utf8");
+    // -c's bytes as given (argText): a command that is not UTF-8 keeps them.
+    chansess.cmd = textBytes(svr_opts.forced_command);
   } else {
     // Take the public key option 'command' into account. It works on strings: latin1 keeps the
     // client's bytes as they are for SSH_ORIGINAL_COMMAND.

@@ -38,6 +38,7 @@ import {
   print_version,
   split_address_port,
   flagValue,
+  flagValueText,
   uintOption,
 } from "./common-runopts.js";
 import { expandProxyCommand, proxyjumpToHops, read_config_file, type ConfigSettings } from "./cli-readconf.js";
@@ -576,19 +577,6 @@ function parse_multihop_hostname(
     // The outer hop carries an encrypted stream, which will not compress.
     opts.compression = false;
   }
-}
-
-/**
- * The value flagValue took from argv[i] (the flag at j - 1) as argText keeps its bytes: the
- * user name of -l or -o User= goes to the server as given.
- */
-function flagValueText(argv: readonly string[], i: number, j: number, taken: { value: string; i: number }): string {
-  if (taken.i !== i) {
-    return argText(argv, taken.i);
-  }
-  const text = argText(argv, i);
-  const flags = argv[i]!.slice(0, j);
-  return text.startsWith(flags) ? text.slice(j) : taken.value;
 }
 
 /** Parse "[user@]host[^port|/port]" into username, remotehost and remoteport. @dropbear cli-runopts.c parse_hostname */

@@ -1,7 +1,7 @@
 import { algolist_string, check_user_algos } from "@dropbear-ts/algo";
 import { buf_burn_free, buf_new, buf_readfile, buf_setpos } from "@dropbear-ts/buffer";
 import type { algo_type, runopts } from "@dropbear-ts/core";
-import { LOG_INFO, LOG_WARNING, dropbear_exit, dropbear_log, exitQuietly, m_str_to_uint } from "@dropbear-ts/dbutil";
+import { LOG_INFO, LOG_WARNING, argText, dropbear_exit, dropbear_log, exitQuietly, m_str_to_uint } from "@dropbear-ts/dbutil";
 import { DROPBEAR_TS_VERSION, DROPBEAR_VERSION, MAX_PRIVKEY_SIZE, MAX_RECV_WINDOW } from "@dropbear-ts/options";
 import { buf_get_priv_key, type sign_key, type signkey_type } from "@dropbear-ts/signkey";
 
@@ -72,6 +72,19 @@ export function flagValue(argv: readonly string[], i: number, j: number): { valu
     dropbear_exit("Missing argument");
   }
   return { value: argv[i + 1]!, i: i + 1 };
+}
+
+/**
+ * The value flagValue took from argv[i] (the flag at j - 1) as argText keeps its bytes: the
+ * user name of -l or -o User=, or dropbear's -c command, goes on as given.
+ */
+export function flagValueText(argv: readonly string[], i: number, j: number, taken: { value: string; i: number }): string {
+  if (taken.i !== i) {
+    return argText(argv, taken.i);
+  }
+  const text = argText(argv, i);
+  const flags = argv[i]!.slice(0, j);
+  return text.startsWith(flags) ? text.slice(j) : taken.value;
 }
 
 /**

@@ -57,6 +57,7 @@ import {
   split_address_port,
   readhostkey,
   flagValue,
+  flagValueText,
   uintOption,
 } from "./common-runopts.js";
 
@@ -150,6 +151,7 @@ export function svr_getopts(
     // this word ("-p2222") or, if nothing is left, the next word.
     let next: ((value: string) => void) | null = null;
     let nextisport = false;
+    let forcedcmd = false;
     let j = 1;
     for (; j < arg.length && next === null && !nextisport; j++) {
       const c = arg[j];
@@ -158,6 +160,8 @@ export function svr_getopts(
           next = (v) => (svr_opts.bannerfile = v);
           break;
         case "c":
+          // As its bytes (argText): a command that is not UTF-8 must reach the shell unchanged.
+          forcedcmd = true;
           next = (v) => (svr_opts.forced_command = v);
           break;
         case "d":
@@ -268,8 +272,9 @@ export function svr_getopts(
       continue;
     }
 
+    const i0 = i;
     const taken = flagValue(argv, i, j);
-    const value = taken.value;
+    const value = forcedcmd ? flagValueText(argv, i0, j, taken) : taken.value;
     i = taken.i;
 
     if (nextisport) {
