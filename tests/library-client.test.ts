@@ -66,7 +66,7 @@ beforeAll(async () => {
   const d = join(work.dir, "sshd");
   mkdirSync(d, { recursive: true });
   writeFileSync(join(d, "banner"), "lib-cli-banner\n");
-  sshd = await startSshd(d, ["PasswordAuthentication yes", `Banner ${join(d, "banner")}`, `Subsystem sftp ${PEERS["sftp-server"]}`]);
+  sshd = await startSshd(d, ["PasswordAuthentication yes", `Banner ${join(d, "banner")}`, `Subsystem sftp ${PEERS["sftp-server"]}`, "AcceptEnv LC_DBTS"]);
   mkdirSync(join(home, ".ssh"), { recursive: true, mode: 0o700 });
   knownHosts = join(home, ".ssh", "known_hosts");
   const lines = readdirSync(d)
@@ -244,6 +244,19 @@ describe("the client API in this process", () => {
     const missing = join(work.dir, "missing_known_hosts");
     await expect(connect(opts({ hostKey: { knownHostsPath: missing } }))).rejects.toThrow("Not accepted automatically");
     expect(existsSync(missing)).toBe(false);
+  });
+
+  itAsRoot(["sshd", "ssh-keygen"], "a Buffer command, env value or username goes as its bytes (not UTF-8: Latin-1)", async () => {
+    const e9 = Buffer.from([0xe9]);
+    const client = await connect(opts({ username: Buffer.from(USER) }));
+    const cmd = client.exec(Buffer.concat([Buffer.from("printf '%s|%s' 'caf"), e9, Buffer.from(`' "$LC_DBTS"`)]), { env: { LC_DBTS: Buffer.concat([Buffer.from("r"), e9]) } });
+    cmd.stdin.end();
+    const out = collect(cmd.stdout);
+    expect(await cmd.exit).toEqual({ code: 0 });
+    expect(await out).toEqual(Buffer.concat([Buffer.from("caf"), e9, Buffer.from("|r"), e9]));
+    expect(() => client.exec(1 as unknown as string)).toThrow(new TypeError("exec: the command must be a string or a Buffer"));
+    expect(() => client.exec("true", { env: { A: 1 as unknown as string } })).toThrow(new TypeError("env A: the value must be a string or a Buffer"));
+    await client.end();
   });
 
   itAsRoot(["sshd", "ssh-keygen"], "arguments of the wrong type throw a TypeError and leave the session alone", async () => {

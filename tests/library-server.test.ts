@@ -598,6 +598,38 @@ describe("the library's client against the library's server, in one process", ()
     }
   });
 
+  itWithPeers(["ssh-keygen"], "a command and env value that are not UTF-8 (Latin-1) reach the handler (commandBytes, envBytes) and runShellCommand's shell as their bytes", async () => {
+    const { connect, createServer, runShellCommand } = await import("dropbear-ts");
+    const seen: (Buffer | null)[] = [];
+    const s = createServer({
+      hostKeys: [hostKey],
+      authenticate: () => true,
+      onSession: {
+        exec: (x) => {
+          seen.push(x.commandBytes, x.envBytes.LC_DBTS ?? null);
+          runShellCommand(x);
+        },
+      },
+    });
+    const { port: p } = await s.listen(0);
+    const client = await connect({ host: "127.0.0.1", port: p, username: "me", privateKeyPath: key, hostKey: false });
+    try {
+      const e9 = Buffer.from([0xe9]);
+      // A trailing newline, quotes and a "%" in the command must survive too.
+      const cmd = Buffer.concat([Buffer.from("printf '%s|%s|%s' \"caf"), e9, Buffer.from('" "$LC_DBTS" "$0:$#"\n')]);
+      const ch = client.exec(cmd, { env: { LC_DBTS: Buffer.concat([Buffer.from("r"), e9, Buffer.from("\n")]) } });
+      ch.stdin.end();
+      const parts: Buffer[] = [];
+      ch.stdout.on("data", (d: Buffer) => parts.push(d));
+      expect(await ch.exit).toEqual({ code: 0 });
+      expect(Buffer.concat(parts)).toEqual(Buffer.concat([Buffer.from("caf"), e9, Buffer.from("|r"), e9, Buffer.from("\n|/bin/sh:0")]));
+      expect(seen).toEqual([cmd, Buffer.concat([Buffer.from("r"), e9, Buffer.from("\n")])]);
+    } finally {
+      await client.end();
+      await s.close();
+    }
+  });
+
   itWithPeers(["ssh-keygen"], "misbehaving callbacks and misuse end no process: async rejections, non-boolean answers, a throwing logger, bad arguments", async () => {
     const { connect, createServer } = await import("dropbear-ts");
     const logged: string[] = [];

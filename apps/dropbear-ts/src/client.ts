@@ -14,7 +14,7 @@ import { cliPrivkeys } from "@dropbear-ts/auth";
 import { cliOpenStreamSess, cliStreamSessSignal, cliStreamSessWinchange, signames, type CliChansessRequest } from "@dropbear-ts/chansession";
 import { cli_session, cli_session_new } from "@dropbear-ts/dbclient";
 import { OUR_TRANS_MAX_PAYLOAD_LEN, TCPFwdEntry, cli_runopts, cli_state, runopts, type Channel, type StreamChannel, type CliSession } from "@dropbear-ts/core";
-import { DropbearExit, QuietExit, list_append, outOfResources, withLogHandler } from "@dropbear-ts/dbutil";
+import { DropbearExit, QuietExit, bytesText, list_append, outOfResources, withLogHandler } from "@dropbear-ts/dbutil";
 import { StreamFd } from "@dropbear-ts/netio";
 import { DROPBEAR_CLI_COMPRESSION, DROPBEAR_FAILURE } from "@dropbear-ts/options";
 import { loadidentityfile, parse_ciphers_macs, user_algo_option } from "@dropbear-ts/runopts";
@@ -29,7 +29,8 @@ export interface ConnectOptions {
   host: string;
   /** Default 22. */
   port?: number;
-  username: string;
+  /** A Buffer sends its bytes as they are (an account named in Latin-1); a string goes as UTF-8. */
+  username: string | Buffer;
   /** A private key's contents (Dropbear or OpenSSH format, OpenSSH ones possibly encrypted). */
   privateKey?: string | Buffer;
   /** Private key files (Dropbear or OpenSSH format). */
@@ -83,8 +84,8 @@ export type ExitInfo = { code: number } | { signal: string; coreDumped: boolean 
 export interface ExecOptions {
   /** A pty of this terminal type and size (default: none). */
   pty?: boolean | { term?: string; cols?: number; rows?: number };
-  /** Environment variables sent before the command (servers accept only those they allow). */
-  env?: Record<string, string>;
+  /** Environment variables sent before the command (servers accept only those they allow); a Buffer value goes as its bytes. */
+  env?: Record<string, string | Buffer>;
 }
 
 /** A remote command or shell: its three streams, and how it ended. */
@@ -305,8 +306,11 @@ export class Client extends EventEmitter {
     this.#ses.signal_pipe?.raise();
   }
 
-  /** Run a command (exec request), with an optional pty and environment. */
-  exec(command: string, options: ExecOptions = {}): ClientChannel {
+  /**
+   * Run a command (exec request), with an optional pty and environment. A Buffer is sent as
+   * its bytes (a file name that is not UTF-8), a string as UTF-8.
+   */
+  exec(command: string | Buffer, options: ExecOptions = {}): ClientChannel {
     return this.#session(command, options);
   }
 
@@ -321,10 +325,10 @@ export class Client extends EventEmitter {
     return this.#session(name, options, true);
   }
 
-  #session(cmd: string | null, options: ExecOptions, is_subsystem = false): ClientChannel {
+  #session(cmd: string | Buffer | null, options: ExecOptions, is_subsystem = false): ClientChannel {
     // Checked here, as the call's TypeError: a bad value found in the loop would end the session.
-    if (cmd !== null && typeof cmd !== "string") {
-      throw new TypeError(`${is_subsystem ? "subsystem" : "exec"}: the ${is_subsystem ? "name" : "command"} must be a string`);
+    if (cmd !== null && typeof cmd !== "string" && (is_subsystem || !Buffer.isBuffer(cmd))) {
+      throw new TypeError(`${is_subsystem ? "subsystem" : "exec"}: the ${is_subsystem ? "name" : "command"} must be a string${is_subsystem ? "" : " or a Buffer"}`);
     }
     const what = is_subsystem ? "subsystem" : cmd === null ? "shell" : "exec";
     if (!isPlainObject(options)) {
@@ -338,8 +342,8 @@ export class Client extends EventEmitter {
     }
     fitsOnePacket(what, cmd ?? "");
     for (const [k, v] of Object.entries(options.env ?? {})) {
-      if (typeof v !== "string") {
-        throw new TypeError(`env ${k}: the value must be a string`);
+      if (typeof v !== "string" && !Buffer.isBuffer(v)) {
+        throw new TypeError(`env ${k}: the value must be a string or a Buffer`);
       }
       fitsOnePacket(`${what}: env`, k, v);
     }
@@ -578,7 +582,7 @@ const REQUEST_STRINGS_MAX = OUR_TRANS_MAX_PAYLOAD_LEN - 256;
 const AUTH_KEY_ROOM = 8 * 1024;
 
 /** The strings one request carries must fit in the packet being built: found too long in the loop, they would end the session. */
-function fitsOnePacket(what: string, ...strings: string[]): void {
+function fitsOnePacket(what: string, ...strings: (string | Buffer)[]): void {
   const bytes = strings.reduce((n, str) => n + Buffer.byteLength(str, "utf8"), 0);
   if (bytes > REQUEST_STRINGS_MAX) {
     throw new TypeError(`${what}: ${bytes} bytes of arguments do not fit in one SSH packet (at most ${REQUEST_STRINGS_MAX})`);
@@ -729,7 +733,7 @@ function startClient(options: ConnectOptions): Promise<Client> {
   if (options.host.includes("\0")) {
     throw new SshError("connect: bad host (it holds a NUL byte)", "EOPTION");
   }
-  if (typeof options.username !== "string" || options.username === "") {
+  if ((typeof options.username !== "string" && !Buffer.isBuffer(options.username)) || options.username.length === 0) {
     throw new SshError("connect: username is required", "EOPTION");
   }
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
@@ -788,8 +792,9 @@ function startClient(options: ConnectOptions): Promise<Client> {
   cli_opts.progname = "dropbear-ts";
   cli_opts.remotehost = options.host;
   cli_opts.remoteport = String(port);
-  cli_opts.username = options.username;
-  cli_opts.own_user = options.username;
+  // A Buffer's bytes ride in the string as bytesText escapes, which the auth requests send as bytes.
+  cli_opts.username = typeof options.username === "string" ? options.username : bytesText(options.username);
+  cli_opts.own_user = cli_opts.username;
   // Like dbclient -N: the session lives until end(), whatever channels come and go.
   cli_opts.no_cmd = true;
   cli_opts.wantpty = 0;

@@ -53,10 +53,14 @@ export interface ServerSession {
   readonly username: string;
   /** exec's command, subsystem's name; null for a shell. */
   readonly command: string | null;
+  /** `command` as the client sent it: its bytes, which `command` shows as UTF-8 (U+FFFD for what is not). */
+  readonly commandBytes: Buffer | null;
   /** The pty the client asked for first (pty-req), if any. */
   readonly pty: { readonly term: string; readonly rows: number; readonly cols: number } | null;
   /** What the client set with "env" requests (LANG and LC_* only, as the server accepts them). */
   readonly env: Readonly<Record<string, string>>;
+  /** `env` with each value as the client sent it. */
+  readonly envBytes: Readonly<Record<string, Buffer>>;
   readonly remoteAddress: string;
   /** The client's data; ends at the client's EOF. */
   readonly stdin: Readable;
@@ -576,8 +580,10 @@ export class Server {
     const stdout = streamPipe();
     const stderr = streamPipe();
     const env: Record<string, string> = {};
+    const envBytes: Record<string, Buffer> = {};
     for (const [k, v] of chansess.clientenv ?? []) {
       env[k] = v.toString("utf8");
+      envBytes[k] = Buffer.from(v);
     }
     let pty: ServerSession["pty"] = null;
     if (chansess.term !== null) {
@@ -595,8 +601,10 @@ export class Server {
       kind,
       username: ses.authstate.username ?? "",
       command: command === null ? null : command.toString("utf8"),
+      commandBytes: command === null ? null : Buffer.from(command),
       pty,
       env,
+      envBytes,
       remoteAddress: ses.svr_ses.remotehost ?? "",
       stdin: stdin.readable,
       stdout: stdout.writable,
@@ -693,13 +701,37 @@ export function createServer(options: ServerOptions): Server {
   return new Server(options);
 }
 
+/** A printf format that prints exactly `bytes`: each byte as an octal escape. */
+function printfBytes(bytes: Buffer): string {
+  return [...bytes].map((c) => `\\${c.toString(8).padStart(3, "0")}`).join("");
+}
+
+/**
+ * runShellCommand's arguments to /bin/sh. Node's spawn passes arguments and the environment as
+ * UTF-8 strings, so a command or env value that is not UTF-8 (a Latin-1 file name) would reach
+ * the shell as U+FFFD: then sh rebuilds it from printf escapes (ASCII) and evaluates it, as
+ * `sh -c` would run it ($0 /bin/sh, no other arguments).
+ */
+function shellArgs(session: ServerSession): string[] {
+  const isUtf8 = (b: Buffer): boolean => Buffer.from(b.toString("utf8"), "utf8").equals(b);
+  const cmd = session.commandBytes ?? (session.command === null ? null : Buffer.from(session.command, "utf8"));
+  const oddEnv = Object.entries(session.envBytes ?? {}).filter(([k, v]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) && !isUtf8(v));
+  if ((cmd === null || isUtf8(cmd)) && oddEnv.length === 0) {
+    return session.command === null ? [] : ["-c", session.command];
+  }
+  // "x" keeps the trailing newlines that $(...) would strip.
+  const lines = oddEnv.map(([k, v]) => `${k}="$(printf '${printfBytes(v)}'; echo x)"; export ${k}="\${${k}%x}"`);
+  lines.push(cmd === null ? "exec /bin/sh" : `_dbts_cmd="$(printf '${printfBytes(cmd)}'; echo x)"; eval "\${_dbts_cmd%x}"`);
+  return ["-c", lines.join("\n"), "/bin/sh"];
+}
+
 /**
  * A session handler that runs the request with `/bin/sh -c COMMAND` (a shell: `/bin/sh`) as
  * this process's user, in its home directory, with our environment plus the client's env; its
  * output, exit status or signal go back to the client. No pty: a requested one is ignored.
  */
 export function runShellCommand(session: ServerSession): void {
-  const args = session.command === null ? [] : ["-c", session.command];
+  const args = shellArgs(session);
   // Its own session and process group (setsid, as Dropbear's child gets), so a hang-up reaches
   // whatever the command started too.
   const child = spawn("/bin/sh", args, { cwd: homedir(), env: { ...process.env, ...session.env }, stdio: ["pipe", "pipe", "pipe"], detached: true });

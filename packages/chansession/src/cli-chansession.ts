@@ -340,11 +340,11 @@ export async function cliFlushStdio(ses: CliSession, timeoutMs: number | null): 
  * environment, and how it ended as the server reports it.
  */
 export interface CliChansessRequest extends StreamChannel {
-  readonly cmd: string | null;
+  readonly cmd: string | Uint8Array | null;
   readonly is_subsystem: boolean;
   /** The pty asked for; a size change before the pty-req is sent goes into it. */
   pty: { readonly term: string; readonly cols: number; readonly rows: number } | null;
-  readonly env: readonly (readonly [string, string])[];
+  readonly env: readonly (readonly [string, string | Uint8Array])[];
   exitstatus: number | null;
   exitsignal: { signal: string; core_dumped: boolean } | null;
   /**
