@@ -1,7 +1,7 @@
 import { execFileSync, spawn, type StdioOptions } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
@@ -200,6 +200,17 @@ describe("-J and ProxyCommand: the transport through a program", () => {
     const r = await runBin(process.execPath, ourArgs(22, "-J", `${process.execPath} ${relay} 127.0.0.1 ${ours.port}`, `${USER}@proxied.invalid`, "echo via-proxy; exit 7"), Buffer.alloc(0));
     expect(r.stdout.toString()).toBe("via-proxy\n");
     expect(r.status).toBe(7);
+  });
+
+  itProxy([], "-J with bytes that are not UTF-8 runs them as given (C's execv), through the user's shell", async () => {
+    // The relay's extra argument "caf\351" (Latin-1) is written to a file by a wrapper; Node
+    // cannot pass 0xe9 alone as an argument, so sh's printf makes the -J value.
+    const seen = join(work.dir, "j-arg");
+    const proxy = `sh -c 'printf %s "$1" > ${seen}; exec "$0" "$2" 127.0.0.1 ${ours.port}' ${process.execPath} caf\\351 ${relay}`;
+    const script = 'J="$(printf "$1")"; H="$2"; C="$3"; shift 3; exec "$@" -J "$J" "$H" "$C"';
+    const r = await runBin("/bin/sh", ["-c", script, "sh", proxy.replaceAll("%", "%%"), `${USER}@proxied.invalid`, "echo via-latin1-proxy", process.execPath, ...ourArgs(22)], Buffer.alloc(0));
+    expect(r.stdout.toString(), r.stderr).toBe("via-latin1-proxy\n");
+    expect(readFileSync(seen)).toEqual(Buffer.from([0x63, 0x61, 0x66, 0xe9]));
   });
 
   itProxy([], "-o ProxyCommand=... works the same", async () => {

@@ -9,7 +9,7 @@ import { basename } from "node:path";
 import { fill_passwd, get_user_shell } from "@dropbear-ts/auth";
 import { cli_tty_cleanup } from "@dropbear-ts/chansession";
 import type { CliSession } from "@dropbear-ts/core";
-import { TRACE, argsBytesEnv, cloexecPipe, dropbear_exit, ignoredSignals, launcherEnv, nodeStartRefused, withInheritedNofile } from "@dropbear-ts/dbutil";
+import { TRACE, argsBytesEnv, cloexecPipe, textBytes, textShown, dropbear_exit, ignoredSignals, launcherEnv, nodeStartRefused, withInheritedNofile } from "@dropbear-ts/dbutil";
 import { StreamFd, ownReadSocket, socketStreamOptions } from "@dropbear-ts/netio";
 
 /** What cli_proxy_cmd hands to cli_session: the transport's two ends and the child to kill. */
@@ -73,6 +73,15 @@ async function spawnProxy(file: string, args: string[], argv0: string, what: str
  */
 function shell_proxy_cmd(ses: CliSession, cmd: string): Promise<ProxyTransport> {
   const usershell = get_user_shell(ses);
+  const bytes = textBytes(cmd);
+  if (!bytes.equals(Buffer.from(bytes.toString("utf8"), "utf8"))) {
+    // -J's bytes that are not UTF-8 (argText), which spawn's strings cannot carry: sh rebuilds
+    // them from printf's octal escapes ("x" keeps trailing newlines) and execs the user's shell
+    // with them, as C's execv would.
+    const escaped = [...bytes].map((c) => `\\${c.toString(8).padStart(3, "0")}`).join("");
+    const script = `c="$(printf '${escaped}'; echo x)"; exec "$0" -c "\${c%x}"`;
+    return spawnProxy("/bin/sh", ["-c", script, usershell], "sh", textShown(cmd));
+  }
   return spawnProxy(usershell, ["-c", cmd], basename(usershell), cmd);
 }
 

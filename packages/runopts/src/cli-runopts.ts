@@ -99,6 +99,7 @@ type OptKind =
   | "OPT_REMOTETCPFWD"
   | "OPT_NETCAT"
   | "OPT_USERNAME"
+  | "OPT_PROXYCMD"
   | "OPT_OTHER";
 
 /**
@@ -198,7 +199,7 @@ export function cli_getopts(
           opt = "OPT_NETCAT";
           break;
         case "J":
-          next = (v) => (proxycmd_arg = v);
+          opt = "OPT_PROXYCMD";
           break;
         case "l":
           opt = "OPT_USERNAME";
@@ -274,6 +275,10 @@ export function cli_getopts(
       }
       case "OPT_USERNAME":
         username_arg = flagValueText(argv, i0, j, taken);
+        break;
+      case "OPT_PROXYCMD":
+        // As its bytes: the shell runs the command C would (shell_proxy_cmd).
+        proxycmd_arg = flagValueText(argv, i0, j, taken);
         break;
       case "OPT_AUTHKEY":
         loadidentityfile(cli_opts, value, true);
