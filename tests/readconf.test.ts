@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { itAsRoot } from "./helpers/peers.js";
@@ -47,6 +47,16 @@ describe("~/.ssh/config end to end", () => {
     expect(r.status).toBe(4);
     // The unsupported keyword in our section is named, not silently dropped.
     expect(r.stderr).toMatch(/Ignoring unsupported option ForwardAgent/);
+  });
+
+  itConf("UTF-8 in the file is UTF-8: an IdentityFile named \"clé\" is found, a ProxyCommand's \"é\" reaches the shell as written", async () => {
+    const utf8Key = join(work.dir, "clé");
+    writeFileSync(utf8Key, readFileSync(key));
+    const seen = join(work.dir, "pc-é");
+    writeConfig(`Host myalias\n  HostName 127.0.0.1\n  Port ${ours.port}\n  User ${USER}\n  IdentityFile ${utf8Key}\n  ProxyCommand sh -c 'echo é > "$1"; exec "$0" "$2" -y -y -i "$3" -p ${ours.port} -B 127.0.0.1:${ours.port} ${USER}@127.0.0.1' ${process.execPath} ${seen} ${OURS.dbclient} ${utf8Key}\n`);
+    const r = await run(process.execPath, [OURS.dbclient, "-y", "-y", "myalias", "echo via-utf8"], { env: { HOME: home } });
+    expect(r.stdout, r.stderr).toBe("via-utf8\n");
+    expect(readFileSync(seen, "utf8")).toBe("é\n");
   });
 
   itConf("flags win: -p on the command line beats the file's Port", async () => {

@@ -13,6 +13,7 @@ import { fileLines } from "@dropbear-ts/buffer";
 import {
   argBytes,
   argText,
+  bytesText,
   textShown,
   DEBUG1,
   LOG_INFO,
@@ -420,6 +421,17 @@ export function cli_getopts(
 }
 
 /**
+ * The file's lines (fileLines gives each byte as a Latin-1 character) as text: UTF-8 decoded,
+ * with bytesText escapes for what is not UTF-8, so a User or ProxyCommand goes on as its bytes
+ * and an IdentityFile path in UTF-8 names its file (Latin-1 decoding made "clé" "clÃ©").
+ */
+function* configLines(lines: Iterable<string>): Generator<string> {
+  for (const line of lines) {
+    yield bytesText(Buffer.from(line, "latin1"));
+  }
+}
+
+/**
  * Read ~/.ssh/config for the host named on the command line (not for a multihop list): its
  * HostName, Port, User and IdentityFile go in now, before the flags that override them.
  * ProxyJump and ProxyCommand are returned for the caller to place.
@@ -430,7 +442,7 @@ function apply_config_settings(cli_opts: cli_runopts, cli_host_arg: string): Con
   let lines: Iterable<string>;
   try {
     // Lines of any length ssh takes, up to Dropbear's DROPBEAR_MAX_LINE_LENGTH, which ends the file.
-    lines = fileLines(config_path, DROPBEAR_MAX_LINE_LENGTH);
+    lines = configLines(fileLines(config_path, DROPBEAR_MAX_LINE_LENGTH));
   } catch {
     DEBUG1(() => `Configuration file '${config_path}' not found.`);
     return null;
@@ -443,7 +455,7 @@ function apply_config_settings(cli_opts: cli_runopts, cli_host_arg: string): Con
   }
   const config = read_config_file(config_path, lines, host);
   if (config.hostname !== undefined) {
-    cli_opts.remotehost = config.hostname;
+    cli_opts.remotehost = textShown(config.hostname);
     // The command line's host is only the alias from here on.
     cli_opts.remotehostfixed = true;
   }
