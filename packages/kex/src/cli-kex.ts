@@ -16,7 +16,7 @@ import {
   type buffer,
 } from "@dropbear-ts/buffer";
 import { cli_kex_state, dropbear_kex_mode, type algo_type, type CliKexParam, type CliSession, type dropbear_kex } from "@dropbear-ts/core";
-import { DEBUG1, LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, strerror } from "@dropbear-ts/dbutil";
+import { DEBUG1, LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, strerror, textBytes } from "@dropbear-ts/dbutil";
 import { SSH_MSG_KEXDH_INIT, SSH_MSG_NEWKEYS, SSH_SERVER_SIG_ALGS } from "@dropbear-ts/options";
 import { servicePort } from "@dropbear-ts/netio";
 import { encrypt_packet } from "@dropbear-ts/packet";
@@ -409,8 +409,10 @@ function knownHostsEntry(raw: string): { field: string; key: KnownHostKey } | nu
  * Dropbear files every port).
  */
 export function knownHostsKeys(lines: Iterable<string>, host: string, port: string): KnownHostKey[] {
-  // OpenSSH compares (and hashes) the lower-cased name.
-  const lhost = host.toLowerCase();
+  // OpenSSH compares (and hashes) the lower-cased name, tolower() in ASCII only. The lines are
+  // bytes, one Latin-1 character each (fileLines): the name is matched as its bytes too, so a
+  // name that is not ASCII ("café", written out as UTF-8) finds its own line again.
+  const lhost = Buffer.from(textBytes(host.replace(/[A-Z]/g, (c) => c.toLowerCase()))).toString("latin1");
   const name = knownHostsName(lhost, port);
   const keys: KnownHostKey[] = [];
   const bare: KnownHostKey[] = [];

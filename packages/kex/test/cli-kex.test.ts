@@ -80,6 +80,24 @@ describe("known_hosts keys for a host", () => {
     expect(knownHostsKeys(file, "10.0.0.1", "4444").map((k) => k.base64)).toEqual(["AAAAkey3", "AAAAkey3"]);
   });
 
+  it("a name that is not ASCII matches its own line as written (UTF-8 bytes), plain or hashed, lower-cased in ASCII only", () => {
+    const dir = mkdtempSync(join(tmpdir(), "dbts-known-"));
+    try {
+      const f = join(dir, "known_hosts");
+      const salt = randomBytes(20);
+      const hashedCafe = `|1|${salt.toString("base64")}|${createHmac("sha1", salt).update(Buffer.from("[café]:2222")).digest("base64")}`;
+      writeFileSync(f, `café ssh-ed25519 AAAAkey1\n${hashedCafe} ssh-ed25519 AAAAkey2\nCAFÉ ssh-ed25519 AAAAkey3\n`);
+      const keys = (host: string, port: string): string[] => knownHostsKeys(fileLines(f, MAX_KNOWNHOSTS_LINE), host, port).map((k) => k.base64);
+      expect(keys("café", "22")).toEqual(["AAAAkey1"]);
+      expect(keys("Café", "22")).toEqual(["AAAAkey1"]);
+      expect(keys("café", "2222")).toEqual(["AAAAkey2"]);
+      // "É" is not "é": only ASCII letters fold, as OpenSSH's tolower() in the C locale.
+      expect(keys("CAFÉ", "22")).toEqual(["AAAAkey3"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("read from a file as Dropbear reads it: a line over MAX_KNOWNHOSTS_LINE is skipped, one of 10000 bytes ends the file", () => {
     const dir = mkdtempSync(join(tmpdir(), "dbts-known-"));
     try {
