@@ -1,7 +1,9 @@
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { createConnection } from "node:net";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { createConnection, createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect } from "vitest";
@@ -29,8 +31,9 @@ import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Go's golang.org/x/crypto/ssh (Debian's golang-golang-x-crypto-dev 0.4, built with Debian's Go
 // 1.19 from tests/helpers/gossh-peer.go), the SSH of many Go programs, both ways: its client
-// against our dropbear with each algorithm both have, commands, bulk data, a direct-tcpip
-// channel and a tcpip-forward; its server under our dbclient, with commands, -L and -R.
+// against our dropbear with each algorithm both have, every user key type, commands, bulk data
+// with a rekey every 256 KiB, a direct-tcpip channel, a tcpip-forward, many sessions at once;
+// its server under our dbclient, with commands, -L and -R, and with rekeys of its own.
 
 const USER = "dbtsgossh";
 const PASSWORD = "gossh-interop-pw-7";
@@ -39,14 +42,23 @@ const work = scratch("dbts-gossh-");
 const tools = ["go", "x/crypto/ssh", "ssh-keygen"] as const;
 const peerBin = join(work.dir, "gossh-peer");
 let key = "";
+/** Our client's ECDSA and RSA keys, authorized too: file name → path. */
+const otherKeys = new Map<string, string>();
+/** An OpenSSH certificate for `key`, signed by a CA nobody trusts (Dropbear takes no certificates). */
+let cert = "";
 let ours: Server;
 /** Host key algorithm → our server's key fingerprint for it. */
 let fingerprints = new Map<string, string>();
 let sink: { port: number; close: () => void } | null = null;
 let goServer: { port: number; stop: () => Promise<void> } | null = null;
 let goPort = 0;
+/** The same Go server but starting a key exchange every 256 KiB each way (RekeyThreshold). */
+let goRekeyServer: { port: number; stop: () => Promise<void> } | null = null;
 /** A HOME for our dbclient whose known_hosts holds the Go server's key. */
 let goHome = "";
+
+/** x/crypto's RekeyThreshold in the rekey tests: a key exchange each 256 KiB each way (x/crypto's least is 256 bytes). */
+const REKEY_BYTES = 256 * 1024;
 
 /** The Go client against our server: MODE with ARG and `input`, under the GOSSH_* choices in `env`. */
 function goClient(mode: string, arg: string, o: { input?: Buffer | string; env?: Record<string, string> } = {}): Promise<BytesResult> {
@@ -65,17 +77,29 @@ beforeAll(async () => {
   if (built.status !== 0) throw new Error(`building gossh-peer: ${built.stderr}`);
   const user = addTestUser(USER, { password: PASSWORD });
   key = opensshKeygen(join(work.dir, "id_ed25519"), { comment: "gossh-client" });
-  authorizeKeys(user, `${key}.pub`);
+  for (const [name, type, bits] of [["id_ecdsa256", "ecdsa", 256], ["id_ecdsa384", "ecdsa", 384], ["id_ecdsa521", "ecdsa", 521], ["id_rsa", "rsa", 2048]] as const) {
+    otherKeys.set(name, opensshKeygen(join(work.dir, name), { type, bits }));
+  }
+  authorizeKeys(user, `${key}.pub`, ...[...otherKeys.values()].map((k) => `${k}.pub`));
+  const ca = opensshKeygen(join(work.dir, "ca"));
+  const signed = await run(PEERS["ssh-keygen"], ["-q", "-s", ca, "-I", "gossh-cert", "-n", USER, `${key}.pub`]);
+  if (signed.status !== 0) throw new Error(`ssh-keygen -s: ${signed.stderr}`);
+  cert = `${key}-cert.pub`;
   ({ server: ours, fingerprints } = await startOurDropbearForEveryHostKey(work.dir));
   sink = await startHashSink();
   const hk = opensshKeygen(join(work.dir, "go_host_key"));
   goServer = await startPeerServer(peerBin, ["server", hk, `${key}.pub`]);
   goPort = goServer.port;
-  goHome = homeWithKnownHosts(work.dir, "home", [`[127.0.0.1]:${goPort} ${publicKeyLine(`${hk}.pub`)}`]);
+  goRekeyServer = await startPeerServer(peerBin, ["server", hk, `${key}.pub`], { GOSSH_REKEY: String(REKEY_BYTES) });
+  goHome = homeWithKnownHosts(work.dir, "home", [
+    `[127.0.0.1]:${goPort} ${publicKeyLine(`${hk}.pub`)}`,
+    `[127.0.0.1]:${goRekeyServer.port} ${publicKeyLine(`${hk}.pub`)}`,
+  ]);
 }, 180_000);
 
 afterAll(async () => {
   await goServer?.stop();
+  await goRekeyServer?.stop();
   sink?.close();
   await ours?.stop();
   if (IS_ROOT) removeTestUser(USER);
@@ -101,6 +125,82 @@ describe("Go's x/crypto/ssh client against our dropbear", () => {
   itAsRoot([...tools], "a command's stdout, stderr and exit status; 3 MB through `cat` both ways intact", () =>
     expectCommandStreams((command, input) => goClient("exec", command, { input })),
   );
+
+  itAsRoot([...tools], "every user key type: ECDSA P-256, P-384, P-521 and RSA (an rsa-sha2-* signature, from our server-sig-algs)", async () => {
+    for (const [name, path] of otherKeys) {
+      const r = await runBytes(peerBin, ["client", String(ours.port), USER, path, fingerprints.get("ssh-ed25519")!, "exec", "echo ok"], { env: { GOSSH_HOSTKEY: "ssh-ed25519" } });
+      expect(r.status, `${name}: ${r.err}`).toBe(0);
+      expect(r.out.toString()).toBe("ok\n");
+    }
+  });
+
+  itAsRoot([...tools], "an OpenSSH certificate is refused like any key not authorized (Dropbear takes none), the connection ended cleanly", async () => {
+    const r = await goClient("exec", "echo in", { env: { GOSSH_CERT: cert } });
+    expect(r.status).toBe(255);
+    expect(r.out.toString()).toBe("");
+    expect(r.err).toMatch(/unable to authenticate, attempted methods \[none publickey\]/);
+  });
+
+  itAsRoot([...tools], "a key exchange every 256 KiB each way (RekeyThreshold) while 2 MB go through `cat` both ways, with each cipher and MAC kind", async () => {
+    const data = randomBytes(2_000_000);
+    const cases: Record<string, string>[] = [
+      { GOSSH_CIPHER: "aes128-ctr", GOSSH_MAC: "hmac-sha2-256" },
+      { GOSSH_CIPHER: "aes256-ctr", GOSSH_MAC: "hmac-sha2-256-etm@openssh.com" },
+      { GOSSH_CIPHER: "aes128-gcm@openssh.com" },
+      { GOSSH_CIPHER: "chacha20-poly1305@openssh.com" },
+    ];
+    for (const env of cases) {
+      const r = await goClient("exec", "cat", { input: data, env: { ...env, GOSSH_REKEY: String(REKEY_BYTES) } });
+      expect(r.status, `${JSON.stringify(env)}: ${r.err}`).toBe(0);
+      expect(r.out.equals(data), JSON.stringify(env)).toBe(true);
+    }
+  }, 120_000);
+
+  itAsRoot([...tools], "keepalive@openssh.com global requests wanting a reply are each answered (refused, as Dropbear), and the connection goes on", async () => {
+    const r = await goClient("keepalive", "3");
+    expect(r.status, r.err).toBe(0);
+    expect(r.out.toString()).toBe("refused\nrefused\nrefused\n");
+  });
+
+  itAsRoot([...tools], "40 sessions open at once on one connection, each with its own command and output", async () => {
+    const r = await goClient("many", "40");
+    expect(r.status, r.err).toBe(0);
+    expect(r.out.toString()).toBe("40\n");
+  });
+
+  itAsRoot([...tools], "a command killed by a signal: exit-signal with its name", async () => {
+    const r = await goClient("signal", "kill -HUP $$");
+    expect(r.status, r.err).toBe(0);
+    expect(r.out.toString()).toBe("status 129 signal HUP\n");
+  });
+
+  itAsRoot([...tools], "direct-streamlocal@openssh.com to a Unix socket carries 1 MB and the answer back; streamlocal-forward@openssh.com is refused, as Dropbear", async () => {
+    // A directory the test user can reach: the socket is connected to as that user.
+    const dir = mkdtempSync(join(tmpdir(), "dbts-gossh-unix-"));
+    chmodSync(dir, 0o755);
+    const path = join(dir, "sink.sock");
+    const server = createServer({ allowHalfOpen: true }, (sock) => {
+      const h = createHash("sha256");
+      sock.on("data", (d: Buffer) => h.update(d));
+      sock.on("end", () => sock.end(h.digest("hex")));
+      sock.on("error", () => undefined);
+    });
+    try {
+      server.listen(path);
+      await once(server, "listening");
+      chmodSync(path, 0o777);
+      const data = randomBytes(1_000_000);
+      const r = await goClient("forward", path, { input: data });
+      expect(r.status, r.err).toBe(0);
+      expect(r.out.toString()).toBe(sha256hex(data));
+      const listen = await goClient("listen", join(dir, "remote.sock"), { input: "" });
+      expect(listen.status).toBe(255);
+      expect(listen.err).toMatch(/streamlocal-forward@openssh.com request denied/);
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   itAsRoot([...tools], "password authentication: the right password logs in, a wrong one is refused", async () => {
     const ok = await goClient("exec", "echo in", { env: { GOSSH_PASSWORD: PASSWORD } });
@@ -144,6 +244,13 @@ describe("our dbclient against Go's x/crypto/ssh server", () => {
       runBytes(process.execPath, [OURS.dbclient, "-i", key, "-p", String(goPort), `${USER}@127.0.0.1`, command], { env: { HOME: goHome }, input });
     expect((await dbclient("true")).err).not.toMatch(/Caution|skipping/);
     await expectCommandStreams(dbclient);
+  });
+
+  itAsRoot([...tools], "the server starting a key exchange every 256 KiB each way while 3 MB go through `cat` both ways", async () => {
+    const data = randomBytes(3_000_000);
+    const r = await runBytes(process.execPath, [OURS.dbclient, "-i", key, "-p", String(goRekeyServer!.port), `${USER}@127.0.0.1`, "cat"], { env: { HOME: goHome }, input: data });
+    expect(r.status, r.err).toBe(0);
+    expect(r.out.equals(data)).toBe(true);
   });
 
   for (const [flag, what] of [

@@ -3,14 +3,19 @@
 //
 //	gossh-peer client PORT USER KEYFILE HOST_SHA256 MODE ARG
 //	  MODE exec: run ARG, this program's stdin to it, its stdout and stderr to ours; exit with
-//	  its status. MODE forward: a direct-tcpip channel to 127.0.0.1:ARG, stdin through it and
-//	  what comes back to stdout. MODE listen: a tcpip-forward request for 127.0.0.1:ARG (0: the
-//	  server picks), the port bound printed as {"port":N}; each connection the server forwards
-//	  is echoed back to it, until stdin closes. The host key is taken only if its fingerprint is HOST_SHA256
-//	  ("SHA256:...", as ssh-keygen -l prints it). With GOSSH_PASSWORD set, that password is the
-//	  one way to log in, else KEYFILE. GOSSH_KEX, GOSSH_CIPHER, GOSSH_MAC and
-//	  GOSSH_HOSTKEY, when set, are the one algorithm of each kind offered. Prints what was
-//	  agreed to stderr first; exits 255 on an error.
+//	  its status. MODE forward: a direct-tcpip channel to 127.0.0.1:ARG (a path starting "/":
+//	  direct-streamlocal@openssh.com to that Unix socket), stdin through it and what comes back
+//	  to stdout. MODE listen: a tcpip-forward request for 127.0.0.1:ARG (0: the server picks; a
+//	  path: streamlocal-forward@openssh.com), the port bound printed as {"port":N}; each
+//	  connection the server forwards is echoed back to it, until stdin closes. MODE keepalive:
+//	  ARG keepalive@openssh.com requests, each answer printed. MODE signal: ARG run, its
+//	  status and signal printed. MODE many: ARG sessions at once, the number that answered
+//	  right printed. The host key is taken only if its fingerprint is
+//	  HOST_SHA256 ("SHA256:...", as ssh-keygen -l prints it). With GOSSH_PASSWORD set, that
+//	  password is the one way to log in, else KEYFILE (with the OpenSSH certificate in
+//	  GOSSH_CERT, when set). GOSSH_KEX, GOSSH_CIPHER, GOSSH_MAC and GOSSH_HOSTKEY, when set,
+//	  are the one algorithm of each kind offered; GOSSH_REKEY, a RekeyThreshold in bytes (client
+//	  and server). Prints what was agreed to stderr first; exits 255 on an error.
 //
 //	gossh-peer server HOSTKEY AUTHORIZED_KEY
 //	  A server on 127.0.0.1 (a free port) taking only AUTHORIZED_KEY: commands run by /bin/sh
@@ -28,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
@@ -65,7 +71,11 @@ func readSigner(path, what string) ssh.Signer {
 // serveListener prints ln's port as {"port":N}, hands each connection to handle, and exits
 // once stdin closes.
 func serveListener(ln net.Listener, handle func(net.Conn)) {
-	fmt.Printf("{\"port\":%d}\n", ln.Addr().(*net.TCPAddr).Port)
+	if a, ok := ln.Addr().(*net.TCPAddr); ok {
+		fmt.Printf("{\"port\":%d}\n", a.Port)
+	} else {
+		fmt.Printf("{\"path\":%q}\n", ln.Addr().String())
+	}
 	go func() {
 		io.Copy(io.Discard, os.Stdin)
 		os.Exit(0)
@@ -92,7 +102,11 @@ func client(port, user, keyfile, fingerprint, mode, arg string) {
 	if password := os.Getenv("GOSSH_PASSWORD"); password != "" {
 		auth = ssh.Password(password)
 	} else {
-		auth = ssh.PublicKeys(readSigner(keyfile, "key"))
+		signer := readSigner(keyfile, "key")
+		if certFile := os.Getenv("GOSSH_CERT"); certFile != "" {
+			signer = certSigner(certFile, signer)
+		}
+		auth = ssh.PublicKeys(signer)
 	}
 	var agreed string
 	cfg := &ssh.ClientConfig{
@@ -112,6 +126,7 @@ func client(port, user, keyfile, fingerprint, mode, arg string) {
 			MACs:         one("GOSSH_MAC"),
 		},
 	}
+	cfg.RekeyThreshold = rekeyThreshold()
 	conn, err := ssh.Dial("tcp", net.JoinHostPort("127.0.0.1", port), cfg)
 	if err != nil {
 		die("connect", err)
@@ -134,7 +149,13 @@ func client(port, user, keyfile, fingerprint, mode, arg string) {
 			die("exec", err)
 		}
 	case "forward":
-		c, err := conn.Dial("tcp", net.JoinHostPort("127.0.0.1", arg))
+		var c net.Conn
+		var err error
+		if strings.HasPrefix(arg, "/") {
+			c, err = conn.Dial("unix", arg)
+		} else {
+			c, err = conn.Dial("tcp", net.JoinHostPort("127.0.0.1", arg))
+		}
 		if err != nil {
 			die("direct-tcpip", err)
 		}
@@ -148,7 +169,13 @@ func client(port, user, keyfile, fingerprint, mode, arg string) {
 			die("receive", err)
 		}
 	case "listen":
-		ln, err := conn.Listen("tcp", net.JoinHostPort("127.0.0.1", arg))
+		var ln net.Listener
+		var err error
+		if strings.HasPrefix(arg, "/") {
+			ln, err = conn.ListenUnix(arg)
+		} else {
+			ln, err = conn.Listen("tcp", net.JoinHostPort("127.0.0.1", arg))
+		}
 		if err != nil {
 			die("tcpip-forward", err)
 		}
@@ -156,9 +183,100 @@ func client(port, user, keyfile, fingerprint, mode, arg string) {
 			io.Copy(c, c)
 			c.Close()
 		})
+	case "keepalive":
+		// ARG global requests wanting a reply, as OpenSSH's ServerAliveInterval sends: each
+		// answer printed as ok or refused.
+		n, _ := strconv.Atoi(arg)
+		for i := 0; i < n; i++ {
+			ok, _, err := conn.SendRequest("keepalive@openssh.com", true, nil)
+			if err != nil {
+				die("keepalive", err)
+			}
+			if ok {
+				fmt.Println("ok")
+			} else {
+				fmt.Println("refused")
+			}
+		}
+	case "signal":
+		// ARG run; how it ended printed as its signal name, or its status.
+		sess, err := conn.NewSession()
+		if err != nil {
+			die("session", err)
+		}
+		err = sess.Run(arg)
+		if exit, ok := err.(*ssh.ExitError); ok {
+			fmt.Printf("status %d signal %s\n", exit.ExitStatus(), exit.Signal())
+		} else if err != nil {
+			die("exec", err)
+		} else {
+			fmt.Println("status 0")
+		}
+	case "many":
+		// ARG sessions open at once on the one connection, each running `echo I`: prints how
+		// many answered right.
+		n, _ := strconv.Atoi(arg)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		right := 0
+		var failures []string
+		sessions := make([]*ssh.Session, n)
+		for i := 0; i < n; i++ {
+			sess, err := conn.NewSession()
+			if err != nil {
+				die(fmt.Sprintf("session %d", i), err)
+			}
+			sessions[i] = sess
+		}
+		for i, sess := range sessions {
+			wg.Add(1)
+			go func(i int, sess *ssh.Session) {
+				defer wg.Done()
+				out, err := sess.Output(fmt.Sprintf("echo %d", i))
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil && strings.TrimSpace(string(out)) == strconv.Itoa(i) {
+					right++
+				} else {
+					failures = append(failures, fmt.Sprintf("%d: %q %v", i, out, err))
+				}
+			}(i, sess)
+		}
+		wg.Wait()
+		fmt.Println(right)
+		for _, f := range failures {
+			fmt.Fprintln(os.Stderr, f)
+		}
 	default:
 		die("mode", fmt.Errorf("no mode %q", mode))
 	}
+}
+
+// rekeyThreshold is GOSSH_REKEY as a number of bytes (0, x/crypto's default, when unset).
+func rekeyThreshold() uint64 {
+	n, _ := strconv.ParseUint(os.Getenv("GOSSH_REKEY"), 10, 64)
+	return n
+}
+
+// certSigner pairs signer with the OpenSSH certificate in certFile.
+func certSigner(certFile string, signer ssh.Signer) ssh.Signer {
+	line, err := os.ReadFile(certFile)
+	if err != nil {
+		die("certificate file", err)
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey(line)
+	if err != nil {
+		die("certificate", err)
+	}
+	cert, ok := pub.(*ssh.Certificate)
+	if !ok {
+		die("certificate", fmt.Errorf("not a certificate"))
+	}
+	cs, err := ssh.NewCertSigner(cert, signer)
+	if err != nil {
+		die("certificate", err)
+	}
+	return cs
 }
 
 func server(hostkeyFile, authorizedFile string) {
@@ -179,6 +297,7 @@ func server(hostkeyFile, authorizedFile string) {
 			return nil, fmt.Errorf("key not authorized")
 		},
 	}
+	cfg.RekeyThreshold = rekeyThreshold()
 	cfg.AddHostKey(hostkey)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -35,8 +35,9 @@ export function ourKeygen(path: string, type = "ed25519"): string {
  * Generate an OpenSSH key with ssh-keygen at `path` (0600, its public half at `path`.pub); throws
  * if it fails.
  */
-export function opensshKeygen(path: string, opts: { type?: string; passphrase?: string; comment?: string } = {}): string {
+export function opensshKeygen(path: string, opts: { type?: string; bits?: number; passphrase?: string; comment?: string } = {}): string {
   const args = ["-q", "-t", opts.type ?? "ed25519", "-N", opts.passphrase ?? "", "-f", path];
+  if (opts.bits !== undefined) args.push("-b", String(opts.bits));
   if (opts.comment !== undefined) args.push("-C", opts.comment);
   const r = spawnSync(PEERS["ssh-keygen"], args, { encoding: "utf8" });
   if (r.status !== 0) {
