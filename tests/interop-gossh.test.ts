@@ -52,7 +52,7 @@ let fingerprints = new Map<string, string>();
 let sink: { port: number; close: () => void } | null = null;
 let goServer: { port: number; stop: () => Promise<void> } | null = null;
 let goPort = 0;
-/** The same Go server but starting a key exchange every 256 KiB each way (RekeyThreshold). */
+/** The same Go server but with RekeyThreshold 256 KiB: it starts key exchanges while data flows. */
 let goRekeyServer: { port: number; stop: () => Promise<void> } | null = null;
 /** A HOME for our dbclient whose known_hosts holds the Go server's key. */
 let goHome = "";
@@ -141,7 +141,7 @@ describe("Go's x/crypto/ssh client against our dropbear", () => {
     expect(r.err).toMatch(/unable to authenticate, attempted methods \[none publickey\]/);
   });
 
-  itAsRoot([...tools], "a key exchange every 256 KiB each way (RekeyThreshold) while 2 MB go through `cat` both ways, with each cipher and MAC kind", async () => {
+  itAsRoot([...tools], "new key exchanges mid-transfer (RekeyThreshold 256 KiB: a few while 2 MB go through `cat` both ways), with each cipher and MAC kind", async () => {
     const data = randomBytes(2_000_000);
     const cases: Record<string, string>[] = [
       { GOSSH_CIPHER: "aes128-ctr", GOSSH_MAC: "hmac-sha2-256" },
@@ -246,7 +246,7 @@ describe("our dbclient against Go's x/crypto/ssh server", () => {
     await expectCommandStreams(dbclient);
   });
 
-  itAsRoot([...tools], "the server starting a key exchange every 256 KiB each way while 3 MB go through `cat` both ways", async () => {
+  itAsRoot([...tools], "the server starting new key exchanges mid-transfer (RekeyThreshold 256 KiB) while 3 MB go through `cat` both ways", async () => {
     const data = randomBytes(3_000_000);
     const r = await runBytes(process.execPath, [OURS.dbclient, "-i", key, "-p", String(goRekeyServer!.port), `${USER}@127.0.0.1`, "cat"], { env: { HOME: goHome }, input: data });
     expect(r.status, r.err).toBe(0);

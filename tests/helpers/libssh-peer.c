@@ -9,7 +9,8 @@
  *       forward PORT    a direct-tcpip channel to 127.0.0.1:PORT: stdin through it, what comes back to stdout
  *       sftp-get PATH   PATH read over SFTP to stdout
  *     The environment may set LIBSSH_KEX, LIBSSH_CIPHERS, LIBSSH_MACS and LIBSSH_HOSTKEYS to the
- *     algorithm lists libssh offers (each direction alike).
+ *     algorithm lists libssh offers (each direction alike), and LIBSSH_REKEY to a number of bytes
+ *     after which libssh starts a new key exchange (SSH_OPTIONS_REKEY_DATA; the server too).
  *
  *   libssh-peer server HOSTKEY AUTHORIZED_KEY
  *     A server on 127.0.0.1 (a free port) taking only AUTHORIZED_KEY (an OpenSSH .pub file), a
@@ -44,6 +45,14 @@ static void set_algos(ssh_session s, const char *env, enum ssh_options_e a, enum
 	const char *v = getenv(env);
 	if (v == NULL || *v == '\0') return;
 	if (ssh_options_set(s, a, v) < 0 || (b != a && ssh_options_set(s, b, v) < 0)) die(s, env);
+}
+
+/* LIBSSH_REKEY, when set: a new key exchange after that many bytes each way (SSH_OPTIONS_REKEY_DATA). */
+static void set_rekey(ssh_session s) {
+	const char *v = getenv("LIBSSH_REKEY");
+	if (v == NULL || *v == '\0') return;
+	uint64_t n = strtoull(v, NULL, 10);
+	if (ssh_options_set(s, SSH_OPTIONS_REKEY_DATA, &n) < 0) die(s, "LIBSSH_REKEY");
 }
 
 /* Send all of stdin on the channel, then EOF. */
@@ -87,6 +96,7 @@ static int client(char **argv) {
 	set_algos(s, "LIBSSH_CIPHERS", SSH_OPTIONS_CIPHERS_C_S, SSH_OPTIONS_CIPHERS_S_C);
 	set_algos(s, "LIBSSH_MACS", SSH_OPTIONS_HMAC_C_S, SSH_OPTIONS_HMAC_S_C);
 	set_algos(s, "LIBSSH_HOSTKEYS", SSH_OPTIONS_HOSTKEYS, SSH_OPTIONS_HOSTKEYS);
+	set_rekey(s);
 	if (ssh_connect(s) != SSH_OK) die(s, "connect");
 
 	ssh_key hostkey = NULL;
@@ -155,6 +165,7 @@ static ssh_message next_message(ssh_session s) {
 
 /* Serve one connection (in its own process): publickey auth, one session channel, one exec. */
 static int serve(ssh_session s, ssh_key authorized) {
+	set_rekey(s);
 	if (ssh_handle_key_exchange(s) != SSH_OK) die(s, "key exchange");
 	ssh_set_auth_methods(s, SSH_AUTH_METHOD_PUBLICKEY);
 	for (int authed = 0; !authed;) {
