@@ -75,6 +75,15 @@ describe("tinysshd", () => {
     expect(e.out.toString().trim()).toBe("0");
   });
 
+  itAsRoot([...tools], "each key exchange tinysshd has, chosen with -o KexAlgorithms: sntrup761x25519, curve25519 (both names)", async () => {
+    const h = home("kex", [`[127.0.0.1]:${port} ${hostKeyLine}`]);
+    for (const kex of ["sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org"]) {
+      const r = await dbclient(h, ["-o", `KexAlgorithms=${kex}`, "echo ok"]);
+      expect(r.status, `${kex}: ${r.err}`).toBe(0);
+      expect(r.out.toString()).toBe("ok\n");
+    }
+  });
+
   itAsRoot([...tools], "-t on a terminal: the command runs on a pty with our TERM", async () => {
     const h = home("pty", [`[127.0.0.1]:${port} ${hostKeyLine}`]);
     const cmd = [process.execPath, OURS.dbclient, "-t", "-i", key, "-p", String(port), `${USER}@127.0.0.1`, "tty; echo TERM=$TERM"];
