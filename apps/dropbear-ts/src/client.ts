@@ -186,7 +186,7 @@ function asSshError(e: unknown, untagged: SshErrorCode = "EPROTOCOL"): SshError 
   }
   // Out of descriptors, any file the session opens fails, the library's own modules loaded on
   // first use among them: the process's limit, not a bug of ours.
-  return causedBy(e, outOfResources(e) ? "ERESOURCE" : "EINTERNAL");
+  return causedBy(e, outOfResources(e) !== null ? "ERESOURCE" : "EINTERNAL");
 }
 
 /** Work for a loop turn, and how to fail it if the session ends before it runs. */

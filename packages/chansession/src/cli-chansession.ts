@@ -92,7 +92,7 @@ export function setFdFlags(fd: number, flags: number): void {
     try {
       fcntl()(fd, F_SETFL, "int", flags);
     } catch (e) {
-      if (!outOfResources(e)) throw e;
+      if (outOfResources(e) === null) throw e;
     }
   }
 }

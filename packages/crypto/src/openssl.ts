@@ -169,7 +169,7 @@ function bind(): Libcrypto | null | undefined {
   } catch (e) {
     TRACE(`OpenSSL not reachable from this process (${String(e)}): ciphers stay on node:crypto`);
     // Out of descriptors koffi's files cannot be opened now; a later session asks again.
-    return outOfResources(e) ? undefined : null;
+    return outOfResources(e) !== null ? undefined : null;
   }
 }
 

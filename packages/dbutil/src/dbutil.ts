@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { getrlimit, libcFunc, outOfResources, setrlimit, strerror } from "./libc.js";
+import { getrlimit, libcFunc, outOfResources, setrlimit, strerror, strerror_code } from "./libc.js";
 import { closeSync, constants as fsConstants, fsyncSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { posix } from "node:path";
@@ -794,11 +794,13 @@ export function dropbearMain(
       exitHandler(e);
       return e.exitcode;
     }
-    if (outOfResources(e)) {
+    const shortage = outOfResources(e);
+    if (shortage !== null) {
       // The process's descriptor or memory limit (a module loaded on first use cannot be
       // opened), not a bug: an exit, as C's failed open() or malloc() gives.
-      const { syscall, path } = e as NodeJS.ErrnoException;
-      const exit = new DropbearExit(EXIT_FAILURE, `${strerror(e)}${syscall !== undefined && path !== undefined ? ` (${syscall} '${path}')` : ""}`);
+      const { code, syscall, path, message } = e as NodeJS.ErrnoException;
+      const detail = code !== shortage ? ` (${message})` : syscall !== undefined && path !== undefined ? ` (${syscall} '${path}')` : "";
+      const exit = new DropbearExit(EXIT_FAILURE, `${strerror_code(shortage)}${detail}`);
       exitHandler(exit);
       return exit.exitcode;
     }

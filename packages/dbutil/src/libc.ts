@@ -223,10 +223,24 @@ export function errnoCode(err: unknown): string {
     : "";
 }
 
-/** Whether a thrown error says the process is out of descriptors or memory (EMFILE, ENFILE, ENOMEM), not that anything is wrong. */
-export function outOfResources(err: unknown): boolean {
+/**
+ * The errno ("EMFILE", "ENFILE", "ENOMEM") of a thrown error that came of the process being out
+ * of descriptors or memory, not of anything being wrong; else null. Node's module loader reports
+ * a file it could not open under other names (MODULE_NOT_FOUND, ERR_INVALID_PACKAGE_CONFIG), so
+ * for an error without such an errno, whether a descriptor can be had now decides.
+ */
+export function outOfResources(err: unknown): string | null {
+  const shortage = (code: string): boolean => code === "EMFILE" || code === "ENFILE" || code === "ENOMEM";
   const code = errnoCode(err);
-  return code === "EMFILE" || code === "ENFILE" || code === "ENOMEM";
+  if (shortage(code)) {
+    return code;
+  }
+  try {
+    closeSync(openSync("/dev/null", "r"));
+    return null;
+  } catch (e) {
+    return shortage(errnoCode(e)) ? errnoCode(e) : null;
+  }
 }
 
 /** strerror(errno) for whatever a failed Node call threw: C's text for its code, else its message. */
