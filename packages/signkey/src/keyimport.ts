@@ -23,7 +23,7 @@ import {
   buf_putstring,
   buf_setpos,
 } from "@dropbear-ts/buffer";
-import { MAX_PRIVKEY_SIZE } from "@dropbear-ts/options";
+import { MAX_PRIVKEY_SIZE, MAX_STRING_LEN } from "@dropbear-ts/options";
 import { buf_get_ecc_raw_pubkey, type dropbear_ecc_curve, ecc_curve_nistp256, ecc_curve_nistp384, ecc_curve_nistp521 } from "./ecc.js";
 import { signkey_is_ecdsa } from "./ecdsa.js";
 import {
@@ -272,12 +272,27 @@ function parseOsshHeader(ret: openssh_key, blob: Buffer): string | null {
   }
   const buf = bufferOf(blob);
   buf.pos = AUTH_MAGIC.length;
-  if (buf.len - buf.pos < 16) {
+  // A header cut short is the same error as a wrong one (C only compares the bytes), not
+  // buf_getstring's "Bad buf_getptr".
+  const field = (): Buffer | null => {
+    if (buf.len - buf.pos < 4) {
+      return null;
+    }
+    const len = buf.data.readUInt32BE(buf.pos);
+    if (len > buf.len - buf.pos - 4 || len > MAX_STRING_LEN) {
+      return null;
+    }
+    return buf_getstring(buf);
+  };
+  const ciphername = field();
+  const kdfname = field();
+  const kdfoptions = field();
+  if (ciphername === null || kdfname === null || kdfoptions === null || buf.len - buf.pos < 4) {
     return "Error decoding OpenSSH key";
   }
-  ret.ciphername = buf_getstring(buf).toString("latin1");
-  ret.kdfname = buf_getstring(buf).toString("latin1");
-  ret.kdfoptions = buf_getstring(buf);
+  ret.ciphername = ciphername.toString("latin1");
+  ret.kdfname = kdfname.toString("latin1");
+  ret.kdfoptions = kdfoptions;
   const nkeys = buf_getint(buf);
   if (ret.ciphername === "none" || nkeys !== 1) {
     return "Error decoding OpenSSH key";

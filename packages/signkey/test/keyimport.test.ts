@@ -234,6 +234,23 @@ describe("OpenSSH-format reading", () => {
     });
   });
 
+  it("an openssh-key-v1 header cut short anywhere is 'Error decoding OpenSSH key', as in C (not 'Bad buf_getptr')", async () => {
+    await inTempDir((dir) => {
+      const { blob, withBody } = writtenOpenssh(dir, DROPBEAR_SIGNKEY_ED25519, 0);
+      // The magic (15 bytes), "none", "none", "" and the key count end at byte 39.
+      for (let len = 1; len < 39; len++) {
+        stderr = [];
+        expect(import_read(withBody(`cut${len}`, blob.subarray(0, len)), null, KEYFILE_OPENSSH), `${len}`).toBeNull();
+        expect(stderr.join(""), `${len}`).toBe("Error: Error decoding OpenSSH key\n");
+      }
+      // An encrypted header whose field length runs past the end.
+      const bad = Buffer.concat([blob.subarray(0, 15), Buffer.from([0, 0, 0, 10]), Buffer.from("aes256-ctr"), Buffer.from([0xff, 0xff, 0xff, 0xf0])]);
+      stderr = [];
+      expect(import_read(withBody("long", bad), null, KEYFILE_OPENSSH)).toBeNull();
+      expect(stderr.join("")).toBe("Error: Error decoding OpenSSH key\n");
+    });
+  });
+
   it("ends a line at a NUL, as C's fgets and strlen do", async () => {
     await inTempDir((dir) => {
       const { key, lines, withLine1 } = writtenOpenssh(dir, DROPBEAR_SIGNKEY_ED25519, 0);
