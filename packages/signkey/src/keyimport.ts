@@ -7,7 +7,7 @@ import { bytes_to_mp } from "@dropbear-ts/crypto";
 import { type DecipherGCM, createDecipheriv, createPrivateKey } from "node:crypto";
 import { closeSync, constants, openSync, statSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
-import { TRACE, atomicio, strerror, tellUser } from "@dropbear-ts/dbutil";
+import { DropbearExit, TRACE, atomicio, strerror, tellUser } from "@dropbear-ts/dbutil";
 import {
   type buffer,
   buf_burn_free,
@@ -497,12 +497,26 @@ function opensshDecrypt(key: openssh_key, passphrase: Uint8Array): Buffer | stri
   if (key.kdfname !== "bcrypt") {
     return `Unsupported KDF '${key.kdfname}' for encrypted OpenSSH key`;
   }
-  const kdf = bufferOf(key.kdfoptions);
-  const salt = buf_getstring(kdf);
-  const rounds = buf_getint(kdf);
-  const blob = bufferOf(key.keyblob);
-  const pubkey = buf_getstring(blob);
-  const enclen = buf_getint(blob);
+  // Malformed KDF options or a blob cut before its lengths: the same error as a bad header,
+  // not buf_getstring's "Bad buf_getptr" or "String too long" ending the program.
+  let salt: Buffer;
+  let rounds: number;
+  let blob: buffer;
+  let pubkey: Buffer;
+  let enclen: number;
+  try {
+    const kdf = bufferOf(key.kdfoptions);
+    salt = buf_getstring(kdf);
+    rounds = buf_getint(kdf);
+    blob = bufferOf(key.keyblob);
+    pubkey = buf_getstring(blob);
+    enclen = buf_getint(blob);
+  } catch (e) {
+    if (e instanceof DropbearExit) {
+      return "Error decoding OpenSSH key";
+    }
+    throw e;
+  }
   if (enclen % cipher.block !== 0 || blob.len - blob.pos < enclen + cipher.taglen) {
     return "Encrypted key blob is not a multiple of cipher block size";
   }

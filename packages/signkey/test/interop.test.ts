@@ -228,6 +228,33 @@ describe("keys made by ssh-keygen", () => {
     });
   });
 
+  itWithPeers(["ssh-keygen"], "an encrypted key with malformed KDF options is 'Error decoding OpenSSH key', not an exit", async () => {
+    await inTempDir((dir) => {
+      const file = join(dir, "id");
+      run(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "secret", "-a", "4", "-f", file]);
+      const [head, body, tail] = readFileSync(file, "utf8").split(/(?<=-----\n)|(?=-----END)/);
+      const blob = Buffer.from(body!, "base64");
+      const at = blob.indexOf("bcrypt") + 6;
+      // kdfoptions: a salt length past its end ("String too long"), or empty ("Bad buf_getptr").
+      const cases = [
+        Buffer.concat([blob.subarray(0, at), Buffer.from([0, 0, 0, 4, 0, 0, 0xff, 0xff]), blob.subarray(at + 4 + 24)]),
+        Buffer.concat([blob.subarray(0, at), Buffer.from([0, 0, 0, 0]), blob.subarray(at + 4 + 24)]),
+      ];
+      for (const bad of cases) {
+        writeFileSync(file, `${head}${bad.toString("base64")}\n${tail}`);
+        const errors: string[] = [];
+        const write = process.stderr.write.bind(process.stderr);
+        process.stderr.write = ((chunk: string) => errors.push(chunk) > 0) as typeof process.stderr.write;
+        try {
+          expect(import_read(file, "secret", KEYFILE_OPENSSH)).toBeNull();
+        } finally {
+          process.stderr.write = write;
+        }
+        expect(errors.join("")).toBe("Error: Error decoding OpenSSH key\n");
+      }
+    });
+  });
+
   itWithPeers(["ssh-keygen"], "ssh-keygen -l agrees with our fingerprints", async () => {
     await inTempDir((dir) => {
       const file = join(dir, "id");
