@@ -201,6 +201,35 @@ describe("daemon flags", () => {
     }
   }, 60_000);
 
+  it("-i: the connection leaves its supervisor's session and process group (setsid), as C's main_inetd, so a ^C or hang-up meant for a socat or tcpserver run from a terminal does not end it", async () => {
+    let log = "";
+    let child: ReturnType<typeof spawn> | null = null;
+    const inetd = net.createServer({ pauseOnConnect: true }, (sock) => {
+      // Started as socat and tcpserver start it: in their process group and session.
+      child = spawn(process.execPath, [OURS.dropbear, "-i", "-E", "-r", hk], { stdio: [sock, sock, "pipe"] });
+      child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+      sock.destroy();
+    });
+    inetd.listen(0, "127.0.0.1");
+    await once(inetd, "listening");
+    const c = net.connect((inetd.address() as net.AddressInfo).port, "127.0.0.1");
+    c.on("error", () => undefined);
+    let ident = "";
+    c.on("data", (d: Buffer) => (ident += d.toString("latin1")));
+    try {
+      await expect.poll(() => ident, { timeout: 15_000 }).toMatch(/^SSH-2\.0-/);
+      expect(log).toMatch(/Child connection from 127\.0\.0\.1:\d+/);
+      const pid = (child as unknown as { pid: number }).pid;
+      // /proc/<pid>/stat after the command name: state, ppid, pgrp, session.
+      const ids = (): number[] => readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ").slice(2, 4).map(Number);
+      expect(ids()).toEqual([pid, pid]);
+    } finally {
+      c.destroy();
+      (child as ReturnType<typeof spawn> | null)?.kill("SIGTERM");
+      await new Promise<void>((r) => inetd.close(() => r()));
+    }
+  }, 60_000);
+
   itWithPeers(["ssh"], "without -F the daemon backgrounds (the launcher exits 0 once it listens, -P names the daemon), and SIGINT ends it and its spare", async () => {
     const port = await freePort();
     const pidfile = join(work.dir, "bg.pid");

@@ -4,7 +4,7 @@ import { getPriority, setPriority } from "node:os";
 import { resolve } from "node:path";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
-import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, argText, argsBytesEnv, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, inheritedNofileEnv, spawnWarmUp, strerror_code } from "@dropbear-ts/dbutil";
+import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, argText, argsBytesEnv, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, inheritedNofileEnv, setsid, spawnWarmUp, strerror_code } from "@dropbear-ts/dbutil";
 import {
   FdError,
   ListenerFd,
@@ -805,6 +805,14 @@ export async function main_inetd(opts: runopts, svr_opts: svr_runopts, held: Hel
   dropbear_log(LOG_INFO, `Child connection from ${hostPortString(peer.host, peer.port)}`);
   replayLog(held);
   const childpipe = svr_opts.reexec_childpipe;
+  if (childpipe < 0) {
+    // Out of the supervisor's session and process group, as C's main_inetd: a ^C or hang-up
+    // meant for a socat or tcpserver run from a terminal must not end the sessions it started,
+    // nor may users' commands reach that terminal through /dev/tty. It fails where inetd made
+    // us a group leader already; C ignores that too. (The daemon's connection processes are
+    // started in a session of their own.)
+    setsid();
+  }
   try {
     return await svr_session(opts, svr_opts, sock, childpipe);
   } finally {

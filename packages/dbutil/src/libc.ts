@@ -155,6 +155,15 @@ export function setrlimit(resource: number, lim: Rlimit): boolean {
   return libcFunc<(resource: number, rlim: Buffer) => number>("int setrlimit(int resource, const uint8_t *rlim)")(resource, rlim) === 0;
 }
 
+/**
+ * setsid(2): a new session and process group, with no controlling terminal. Whether it took: it
+ * fails where the process leads a process group already. (Throws where the FFI library cannot
+ * load, as libcFunc does.)
+ */
+export function setsid(): boolean {
+  return libcFunc<() => number>("int setsid()")() >= 0;
+}
+
 /** fcntl(2)'s F_DUPFD_CLOEXEC. */
 const F_DUPFD_CLOEXEC = 1030;
 
