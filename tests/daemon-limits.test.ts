@@ -230,6 +230,25 @@ describe("daemon flags", () => {
     }
   }, 60_000);
 
+  it("-i: a command-line error goes to syslog, as C sends it, not to the client when stderr is the connection (inetd's and xinetd's way)", async () => {
+    const inetd = net.createServer({ pauseOnConnect: true }, (sock) => {
+      spawn(process.execPath, [OURS.dropbear, "-i", "-r", hk, "-K", "abc"], { stdio: [sock, sock, sock] });
+      sock.destroy();
+    });
+    inetd.listen(0, "127.0.0.1");
+    await once(inetd, "listening");
+    try {
+      const c = net.connect((inetd.address() as net.AddressInfo).port, "127.0.0.1");
+      c.on("error", () => undefined);
+      let got = "";
+      c.on("data", (d: Buffer) => (got += d.toString("latin1")));
+      await once(c, "close");
+      expect(got).toBe("");
+    } finally {
+      await new Promise<void>((r) => inetd.close(() => r()));
+    }
+  }, 60_000);
+
   itWithPeers(["ssh"], "without -F the daemon backgrounds (the launcher exits 0 once it listens, -P names the daemon), and SIGINT ends it and its spare", async () => {
     const port = await freePort();
     const pidfile = join(work.dir, "bg.pid");

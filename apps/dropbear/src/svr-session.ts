@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import { closeSync, stat } from "node:fs";
+import { closeSync, fstatSync, stat } from "node:fs";
 import { algo_tables_new } from "@dropbear-ts/algo";
 import {
   recv_msg_service_request,
@@ -22,7 +22,7 @@ import {
 } from "@dropbear-ts/channel";
 import { svr_chansess_checksignal, svr_chansessinitialise, svrchansess } from "@dropbear-ts/chansession";
 import { SvrSession, type ChanType, type SvrEmbed, type packettype, type runopts, type svr_runopts } from "@dropbear-ts/core";
-import { LOG_INFO, LOG_LINE_SIZE, dropbear_close, dropbear_log, get_debug_trace, snprintf_str, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
+import { LOG_INFO, LOG_LINE_SIZE, dropbear_close, dropbear_log, get_debug_trace, snprintf_str, startsyslog, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
 import { kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, recv_msg_newkeys, send_msg_kexinit } from "@dropbear-ts/kex";
 import { StreamFd, get_socket_address, hostPortString, set_sock_nodelay } from "@dropbear-ts/netio";
 import {
@@ -62,15 +62,38 @@ function pad2(n: number): string {
  */
 let current: SvrSession | null = null;
 
+let stderrConnection: boolean | null = null;
+
+/** Whether fd 2 is the socket fd 0 is (inetd's and xinetd's way to start `dropbear -i`). */
+function stderrIsConnection(): boolean {
+  if (stderrConnection === null) {
+    try {
+      const err = fstatSync(2);
+      const input = fstatSync(0);
+      stderrConnection = err.isSocket() && err.dev === input.dev && err.ino === input.ino;
+    } catch {
+      stderrConnection = false;
+    }
+  }
+  return stderrConnection;
+}
+
 /**
  * The server's log line: to syslog unless -E, and "[pid] Mon DD HH:MM:SS message" on stderr
  * with -E or while tracing (so traces carry the log lines too). Before syslog is open (errors in
- * the command line itself) the line goes to stderr, so it is never lost.
+ * the command line itself) the line goes to stderr, so it is never lost, unless stderr is the
+ * connection.
  * @dropbear svr-session.c svr_dropbear_log
  */
 export function svr_dropbear_log(opts: runopts, priority: number, msg: string): void {
   const printbuf = snprintf_str(msg, LOG_LINE_SIZE);
-  const sent = opts.usingsyslog && syslogLine(priority, printbuf);
+  let sent = opts.usingsyslog && syslogLine(priority, printbuf);
+  if (!sent && opts.usingsyslog && stderrIsConnection()) {
+    // A command-line error under inetd or xinetd, which give the connection as stderr too: on
+    // stderr it would go to the client, and the admin would find nothing; C sends it to syslog.
+    startsyslog("dropbear");
+    sent = syslogLine(priority, printbuf);
+  }
   if (!sent || get_debug_trace() > 0) {
     const d = new Date();
     const datestr = `${MONTHS[d.getMonth()]} ${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
