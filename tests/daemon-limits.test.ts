@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 import * as net from "node:net";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -277,6 +277,19 @@ describe("daemon flags", () => {
     await expect.poll(() => alive(pid), { timeout: 10_000 }).toBe(false);
     await expect.poll(() => alive(spare!), { timeout: 10_000 }).toBe(false);
     expect(existsSync(pidfile)).toBe(false);
+  }, 60_000);
+
+  itWithPeers(["ssh"], "started in a working directory removed since, the daemon serves as C's does (it stopped with a stack trace on Node's failing cwd)", async () => {
+    const gone = join(work.dir, "gone");
+    mkdirSync(gone);
+    // A relative -P there fails to be written, as C's fopen fails, and is no reason to stop.
+    const d = await startOurDropbear(["-r", hk, "-P", "rel.pid"], {}, ["sh", "-c", 'cd "$0" && rmdir "$0" && exec "$@"', gone]);
+    try {
+      await served("127.0.0.1", d.port);
+      expect(d.log()).not.toMatch(/internal error|uv_cwd/);
+    } finally {
+      await d.stop();
+    }
   }, 60_000);
 
   it("without -F, a daemon that cannot start says why on stderr (-E) and the launcher exits 1", async () => {

@@ -223,8 +223,21 @@ export function connectionProgram(): ProgramSpec {
   return {
     execPath: process.execPath,
     args: [...CONNECTION_V8_FLAGS, ...connectionNodeFlags(process.execArgv), realpathSync(process.argv[1]!), ...process.argv.slice(2), "-2", String(CHILDPIPE_FD)],
-    env: { ...env, [START_DIR_ENV]: process.cwd() },
+    env: { ...env, ...startDirEnv() },
   };
+}
+
+/**
+ * START_DIR_ENV for connection processes, or nothing where the daemon's working directory was
+ * removed before it started (process.cwd() throws there; C's getcwd-free start goes on, and
+ * only relative paths fail).
+ */
+function startDirEnv(): NodeJS.ProcessEnv {
+  try {
+    return { [START_DIR_ENV]: process.cwd() };
+  } catch {
+    return {};
+  }
 }
 
 /**
@@ -530,7 +543,11 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
   dropbear_log(LOG_INFO, svr_opts.forkbg ? "Running in background" : "Not backgrounding");
   // Named from where the daemon was started, the directory it is about to leave: the file it
   // removes at exit is the one it wrote (C writes and removes it relative to /).
-  svr_opts.pidfile = resolve(svr_opts.pidfile);
+  try {
+    svr_opts.pidfile = resolve(svr_opts.pidfile);
+  } catch {
+    // A relative name in a working directory removed since: as C's fopen, writing it fails.
+  }
   try {
     writeFileSync(svr_opts.pidfile, `${process.pid}\n`);
   } catch {
