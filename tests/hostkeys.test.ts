@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { IN_CI, PEERS, itWithPeers, peer } from "./helpers/peers.js";
@@ -90,6 +90,24 @@ describe("server host keys", () => {
       const r = await run(PEERS.ssh, ["-v", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", `HostKeyAlgorithms=${alg}`, "-o", "PreferredAuthentications=none", "-p", String(s.port), "nobody@127.0.0.1", "true"], { timeoutMs: 20_000 });
       expect(r.stderr).toContain(`kex: host key algorithm: ${alg}`);
     }
+  });
+
+  it("file names that are not UTF-8: dropbear -r and -b, dbclient -i open their files by their bytes, as C's", async () => {
+    // Node cannot pass 0xe9 alone as an argument: sh's printf makes each name.
+    const latin1 = (name: string): Buffer => Buffer.concat([Buffer.from(join(work.dir, name)), Buffer.of(0xe9)]);
+    copyFileSync(key("hk-plain"), latin1("hk-"));
+    copyFileSync(key("id-plain"), latin1("id-"));
+    writeFileSync(latin1("banner-"), "latin1-named banner\n");
+    const name = (n: string): string => `"$(printf '%s/${n}\\351' "$DIR")"`;
+    const s = await startOurDropbear([], { DIR: work.dir }, ["/bin/sh", "-c", `exec "$@" -r ${name("hk-")} -b ${name("banner-")}`, "sh"]);
+    servers.push(s);
+    const home = join(work.dir, "home-latin1");
+    mkdirSync(home);
+    const r = await run("/bin/sh", ["-c", `exec "$0" "$1" -y -o BatchMode=yes -i ${name("id-")} -p "$2" nobody@127.0.0.1 true`, process.execPath, OURS.dbclient, String(s.port)], { env: { DIR: work.dir, HOME: home }, timeoutMs: 20_000 });
+    const fingerprint = /Fingerprint: (SHA256:\S+)/.exec(spawnSync(process.execPath, [OURS.dropbearkey, "-y", "-f", join(work.dir, "hk-plain")], { encoding: "utf8" }).stdout)![1]!;
+    expect(r.stderr).toContain(`(ssh-ed25519 fingerprint ${fingerprint})`);
+    expect(r.stderr).toContain("latin1-named banner");
+    expect(r.stderr).not.toMatch(/Failed loading keyfile/);
   });
 
   it("-r of a second key of one type is an error, as in Dropbear", async () => {

@@ -2,7 +2,7 @@
 // asked for on the terminal (see readPassphrase).
 import { spawnSync } from "node:child_process";
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
-import { DropbearExit, withoutMessages } from "@dropbear-ts/dbutil";
+import { DropbearExit, argText, withoutMessages } from "@dropbear-ts/dbutil";
 import { _PATH_TTY } from "@dropbear-ts/options";
 import {
   KEYFILE_DROPBEAR,
@@ -77,7 +77,8 @@ export function parseDropbearconvertArgs(argv: readonly string[]): Dropbearconve
     printhelp(progname);
     return null;
   }
-  return { intype, outtype, infile: argv[3], outfile: argv[4] };
+  // The file names as their bytes (argText): names that are not UTF-8 are opened as given.
+  return { intype, outtype, infile: argText(argv, 3), outfile: argText(argv, 4) };
 }
 
 /**

@@ -1,7 +1,7 @@
 // Conversions through the real built bins (run `npx tsc -b` first), checked with OpenSSH's
 // ssh-keygen and Debian's dropbearconvert/dropbearkey where they are installed.
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -45,6 +45,23 @@ beforeAll(() => {
 });
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
+});
+
+describe("file names that are not UTF-8", () => {
+  it("dropbearkey -f, -y -f and dropbearconvert both ways name their files by the bytes given, as C's", () => {
+    // Node cannot pass 0xe9 alone as an argument: sh's printf makes each name.
+    const sh = (script: string) => spawnSync("/bin/sh", ["-c", script, "sh", process.execPath, keyBin, convertBin], { cwd: dir });
+    const k = `"$(printf 'k\\351')"`;
+    expect(sh(`"$1" "$2" -t ed25519 -f ${k}`).status).toBe(0);
+    expect(sh(`"$1" "$2" -y -f ${k}`).status).toBe(0);
+    expect(sh(`"$1" "$3" dropbear openssh ${k} "$(printf 'o\\351')"`).status).toBe(0);
+    expect(sh(`"$1" "$3" openssh dropbear "$(printf 'o\\351')" "$(printf 'd\\351')"`).status).toBe(0);
+    const names = readdirSync(dir, { encoding: "buffer" }).map((n) => n.toString("latin1"));
+    for (const n of ["k\xe9", "k\xe9.pub", "o\xe9", "d\xe9"]) expect(names).toContain(n);
+    expect(names.filter((n) => n.includes("\xef\xbf\xbd"))).toEqual([]);
+    const file = (n: string): Buffer => Buffer.concat([Buffer.from(`${dir}/`), Buffer.from(n, "latin1")]);
+    expect(readFileSync(file("d\xe9"))).toEqual(readFileSync(file("k\xe9")));
+  });
 });
 
 describe("dropbearconvert", () => {

@@ -2,7 +2,7 @@ import { closeSync, constants, fsyncSync, openSync, writeSync } from "node:fs";
 import { hostname, userInfo } from "node:os";
 import { buf_burn_free, buf_free, buf_getptr, buf_new, buf_readfile, buf_setpos } from "@dropbear-ts/buffer";
 import { DROPBEAR_DEFAULT_RSA_SIZE, MAX_PRIVKEY_SIZE, MAX_PUBKEY_SIZE } from "@dropbear-ts/options";
-import { DROPBEAR_VERBOSE_LEVEL, EXIT_SUCCESS, argBytes, LOG_ERR, dropbear_exit, dropbear_log, exitQuietly, set_debug_trace, strerror } from "@dropbear-ts/dbutil";
+import { DROPBEAR_VERBOSE_LEVEL, EXIT_SUCCESS, argBytes, argText, LOG_ERR, dropbear_exit, dropbear_log, exitQuietly, fsPath, set_debug_trace, strerror } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_SIGNKEY_ANY,
   DROPBEAR_SIGNKEY_ECDSA_KEYGEN,
@@ -128,7 +128,7 @@ export function parseDropbearkeyArgs(argv: readonly string[]): DropbearkeyArgs {
     }
     switch (arg[1]) {
       case "f":
-        next = (v) => (filename = v);
+        next = (_v, at) => (filename = argText(argv, at));
         break;
       case "t":
         next = (v) => (typetext = v);
@@ -268,7 +268,7 @@ function printpubkey(key: sign_key, keytype: number, comment: Buffer | null, cre
     filename_pub = `${filename}.pub`;
     try {
       pubkey_fd = openSync(
-        filename_pub,
+        fsPath(filename_pub),
         constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_EXCL,
         0o600,
       );

@@ -1,7 +1,7 @@
 // dbutil.c's file helpers that take a buffer. They live here rather than in @dropbear-ts/dbutil
 // because dbutil sits below buffer in the package order.
 import { closeSync, constants, fsyncSync, openSync, readSync, writeSync } from "node:fs";
-import { LOG_ERR, dropbear_log, errnoCode, strerror } from "@dropbear-ts/dbutil";
+import { LOG_ERR, dropbear_log, errnoCode, fsPath, strerror } from "@dropbear-ts/dbutil";
 import { DROPBEAR_MAX_LINE_LENGTH } from "@dropbear-ts/options";
 import { type buffer, buf_getptr, buf_getwriteptr, buf_incrpos, buf_incrwritepos, buf_new, buf_putbyte, buf_setlen, buf_setpos } from "./buffer.js";
 
@@ -12,7 +12,7 @@ import { type buffer, buf_getptr, buf_getwriteptr, buf_incrpos, buf_incrwritepos
 export function buf_readfile(buf: buffer, filename: string): boolean {
   let fd: number;
   try {
-    fd = openSync(filename, constants.O_RDONLY);
+    fd = openSync(fsPath(filename), constants.O_RDONLY);
   } catch {
     return false;
   }
@@ -44,7 +44,7 @@ export function buf_readfile(buf: buffer, filename: string): boolean {
 export function buf_writefile(buf: buffer, filename: string, skip_exist: boolean): boolean {
   let fd: number;
   try {
-    fd = openSync(filename, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    fd = openSync(fsPath(filename), constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   } catch (err) {
     // Another connection generating the same key at once is not an error.
     if (skip_exist && errnoCode(err) === "EEXIST") {
@@ -147,7 +147,7 @@ export function buf_getline(line: buffer, file: FgetcFile): boolean {
  * (throwing as openSync does) and closed when the lines run out or the loop over them ends.
  */
 export function fileLines(filename: string, size: number): Generator<string> {
-  const fd = openSync(filename, constants.O_RDONLY);
+  const fd = openSync(fsPath(filename), constants.O_RDONLY);
   return readLines(fd, size);
 }
 

@@ -412,7 +412,7 @@ export function fsync_parent_dir(fn: string): void {
   const dir = posix.dirname(fn);
   let fd: number;
   try {
-    fd = openSync(dir, fsConstants.O_RDONLY);
+    fd = openSync(fsPath(dir), fsConstants.O_RDONLY);
   } catch (err) {
     TRACE(`error opening directory ${dir} for fsync: ${strerror(err)}`);
     return;
@@ -717,6 +717,14 @@ export function textBytes(text: string): Buffer {
   }
   parts.push(Buffer.from(text.slice(from), "utf8"));
   return Buffer.concat(parts);
+}
+
+/**
+ * A file name as node:fs takes it: its bytes where it holds bytesText escapes (a path given in
+ * Latin-1, which C opens as given), else the string itself.
+ */
+export function fsPath(text: string): string | Buffer {
+  return LONE_ESCAPE.test(text) ? textBytes(text) : text;
 }
 
 /**

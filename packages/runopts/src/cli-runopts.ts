@@ -11,6 +11,7 @@ import {
 } from "@dropbear-ts/options";
 import { fileLines } from "@dropbear-ts/buffer";
 import {
+  fsPath,
   argBytes,
   argText,
   bytesText,
@@ -282,7 +283,8 @@ export function cli_getopts(
         proxycmd_arg = flagValueText(argv, i0, j, taken);
         break;
       case "OPT_AUTHKEY":
-        loadidentityfile(cli_opts, value, true);
+        // As its bytes: a file name that is not UTF-8 names its file (fsPath).
+        loadidentityfile(cli_opts, flagValueText(argv, i0, j, taken), true);
         break;
       case "OPT_REMOTETCPFWD":
         addforward(value, cli_opts.remotefwds);
@@ -506,8 +508,8 @@ export function loadidentityfile(cli_opts: cli_runopts, filename: string, warnfa
   const id_key_path = expand_homedir_path(filename);
   let readable = false;
   try {
-    readable = statSync(id_key_path).isFile();
-    accessSync(id_key_path, fsConstants.R_OK);
+    readable = statSync(fsPath(id_key_path)).isFile();
+    accessSync(fsPath(id_key_path), fsConstants.R_OK);
   } catch {
     readable = false;
   }

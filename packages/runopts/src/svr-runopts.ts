@@ -17,6 +17,7 @@ import {
   RSA_PRIV_FILENAME,
 } from "@dropbear-ts/options";
 import {
+  fsPath,
   LOG_INFO,
   TRACE,
   LOG_WARNING,
@@ -151,21 +152,24 @@ export function svr_getopts(
     // this word ("-p2222") or, if nothing is left, the next word.
     let next: ((value: string) => void) | null = null;
     let nextisport = false;
-    let forcedcmd = false;
+    // A value taken as its bytes (argText): a command or file name that is not UTF-8 must
+    // reach the shell, or name its file, unchanged.
+    let keepbytes = false;
     let j = 1;
     for (; j < arg.length && next === null && !nextisport; j++) {
       const c = arg[j];
       switch (c) {
         case "b":
+          keepbytes = true;
           next = (v) => (svr_opts.bannerfile = v);
           break;
         case "c":
-          // As its bytes (argText): a command that is not UTF-8 must reach the shell unchanged.
-          forcedcmd = true;
+          keepbytes = true;
           next = (v) => (svr_opts.forced_command = v);
           break;
         case "d":
         case "r":
+          keepbytes = true;
           next = (v) => addhostkey(svr_opts, v);
           break;
         case "D":
@@ -274,7 +278,7 @@ export function svr_getopts(
 
     const i0 = i;
     const taken = flagValue(argv, i, j);
-    const value = forcedcmd ? flagValueText(argv, i0, j, taken) : taken.value;
+    const value = keepbytes ? flagValueText(argv, i0, j, taken) : taken.value;
     i = taken.i;
 
     if (nextisport) {
@@ -405,7 +409,7 @@ function load_banner(svr_opts: svr_runopts): void {
   const bannerfile = svr_opts.bannerfile as string;
   let size: number;
   try {
-    size = statSync(bannerfile).size;
+    size = statSync(fsPath(bannerfile)).size;
   } catch {
     dropbear_log(LOG_WARNING, `Error opening banner file '${bannerfile}'`);
     return;

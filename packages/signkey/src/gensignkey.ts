@@ -1,5 +1,5 @@
 import { linkSync, unlinkSync } from "node:fs";
-import { LOG_ERR, dropbear_exit, dropbear_log, errnoCode, fsync_parent_dir, strerror } from "@dropbear-ts/dbutil";
+import { LOG_ERR, dropbear_exit, dropbear_log, errnoCode, fsPath, fsync_parent_dir, strerror } from "@dropbear-ts/dbutil";
 import { buf_burn_free, buf_new, buf_setpos, buf_writefile } from "@dropbear-ts/buffer";
 import { DROPBEAR_DEFAULT_RSA_SIZE, MAX_PRIVKEY_SIZE } from "@dropbear-ts/options";
 import { ECDSA_DEFAULT_SIZE, ecdsa_signkey_type, gen_ecdsa_priv_key } from "./ecdsa.js";
@@ -100,7 +100,7 @@ export function signkey_generate(keytype: number, bits: number, filename: string
       return false;
     }
     try {
-      linkSync(fn_temp, filename);
+      linkSync(fsPath(fn_temp), fsPath(filename));
     } catch (err) {
       const code = errnoCode(err);
       if (!(skip_exist && code === "EEXIST")) {
@@ -119,7 +119,7 @@ export function signkey_generate(keytype: number, bits: number, filename: string
   } finally {
     buf_burn_free(buf);
     try {
-      unlinkSync(fn_temp);
+      unlinkSync(fsPath(fn_temp));
     } catch {
       // Already gone, or never made: nothing to clean.
     }

@@ -7,7 +7,7 @@ import { bytes_to_mp } from "@dropbear-ts/crypto";
 import { type DecipherGCM, createDecipheriv, createPrivateKey } from "node:crypto";
 import { closeSync, constants, openSync, statSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
-import { DropbearExit, TRACE, atomicio, strerror, tellUser } from "@dropbear-ts/dbutil";
+import { DropbearExit, TRACE, atomicio, fsPath, strerror, tellUser } from "@dropbear-ts/dbutil";
 import {
   type buffer,
   buf_burn_free,
@@ -321,7 +321,7 @@ export const KEYFILE_READ_MAX = 1 << 20;
 /** Whether `path` names a directory (false if it cannot be looked at). */
 function isDirectory(path: string): boolean {
   try {
-    return statSync(path).isDirectory();
+    return statSync(fsPath(path)).isDirectory();
   } catch {
     return false;
   }
@@ -334,7 +334,7 @@ function isDirectory(path: string): boolean {
 export function readKeyFileText(filename: string): string | null {
   let size: number;
   try {
-    const st = statSync(filename);
+    const st = statSync(fsPath(filename));
     size = st.isFile() ? Math.min(st.size, KEYFILE_READ_MAX) : KEYFILE_READ_MAX;
   } catch {
     return null;
@@ -844,7 +844,7 @@ function openssh_write(filename: string, key: sign_key, passphrase: Passphrase):
       fd =
         filename === "-"
           ? 1
-          : openSync(filename, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+          : openSync(fsPath(filename), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     } catch (err) {
       tellUser(`Failed opening output file: ${strerror(err)}\n`);
       return false;
