@@ -207,6 +207,19 @@ describe("keys made by ssh-keygen", () => {
     });
   }
 
+  /** What import_read printed on stderr failing to read `file` with the passphrase "secret". */
+  function readFailure(file: string): string {
+    const errors: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => errors.push(chunk) > 0) as typeof process.stderr.write;
+    try {
+      expect(import_read(file, "secret", KEYFILE_OPENSSH)).toBeNull();
+    } finally {
+      process.stderr.write = write;
+    }
+    return errors.join("");
+  }
+
   itWithPeers(["ssh-keygen"], "an encrypted key asking for more bcrypt rounds than MAX_BCRYPT_ROUNDS is refused at once, not derived for years", async () => {
     await inTempDir((dir) => {
       const file = join(dir, "id");
@@ -216,15 +229,7 @@ describe("keys made by ssh-keygen", () => {
       const blob = Buffer.from(body!, "base64");
       blob.writeUInt32BE(0xffffffff, blob.indexOf("bcrypt") + 6 + 4 + 4 + 16);
       writeFileSync(file, `${head}${blob.toString("base64")}\n${tail}`);
-      const errors: string[] = [];
-      const write = process.stderr.write.bind(process.stderr);
-      process.stderr.write = ((chunk: string) => errors.push(chunk) > 0) as typeof process.stderr.write;
-      try {
-        expect(import_read(file, "secret", KEYFILE_OPENSSH)).toBeNull();
-      } finally {
-        process.stderr.write = write;
-      }
-      expect(errors.join("")).toContain(`Too many KDF rounds (4294967295, at most ${MAX_BCRYPT_ROUNDS})`);
+      expect(readFailure(file)).toContain(`Too many KDF rounds (4294967295, at most ${MAX_BCRYPT_ROUNDS})`);
     });
   });
 
@@ -242,15 +247,7 @@ describe("keys made by ssh-keygen", () => {
       ];
       for (const bad of cases) {
         writeFileSync(file, `${head}${bad.toString("base64")}\n${tail}`);
-        const errors: string[] = [];
-        const write = process.stderr.write.bind(process.stderr);
-        process.stderr.write = ((chunk: string) => errors.push(chunk) > 0) as typeof process.stderr.write;
-        try {
-          expect(import_read(file, "secret", KEYFILE_OPENSSH)).toBeNull();
-        } finally {
-          process.stderr.write = write;
-        }
-        expect(errors.join("")).toBe("Error: Error decoding OpenSSH key\n");
+        expect(readFailure(file)).toBe("Error: Error decoding OpenSSH key\n");
       }
     });
   });
