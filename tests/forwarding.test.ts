@@ -282,6 +282,41 @@ describe("ours <-> ours", () => {
     expect(t.alive()).toBe(true);
   }, 120_000);
 
+  // An app that sends and at once resets (SO_LINGER 0) can do so before libuv accepts the
+  // connection, when its address can no longer be read (getpeername: ENOTCONN). C (from
+  // accept()) and OpenSSH (a stand-in originator) still forward what it sent; we dropped it.
+  itFwd(["ssh-keygen"], "forwards what a connection sent before resetting at once, through -L and -R listeners", async () => {
+    const srv = await startServer("ours");
+    const got: string[] = [];
+    const sink = net.createServer((c) => {
+      let d = "";
+      c.on("data", (b) => (d += b.toString()));
+      c.on("error", () => {});
+      c.on("close", () => got.push(d));
+    });
+    await new Promise<void>((r) => sink.listen(0, "127.0.0.1", r));
+    cleanups.push(() => new Promise<void>((r) => sink.close(() => r())));
+    const sinkPort = (sink.address() as net.AddressInfo).port;
+    const [lport, rport] = [await freePort(), await freePort()];
+    await startClient("ours", srv, [`${lport}:127.0.0.1:${sinkPort}`], lport);
+    await startClient("ours", srv, [], rport, ["-R", `${rport}:127.0.0.1:${sinkPort}`]);
+    const sent: string[] = [];
+    for (const port of [lport, rport]) {
+      for (let i = 0; i < 5; i++) {
+        const msg = `request ${port} ${i}`;
+        sent.push(msg);
+        await new Promise<void>((resolve, reject) => {
+          const c = net.connect(port, "127.0.0.1", () => c.write(msg, () => (c.resetAndDestroy(), resolve())));
+          c.on("error", reject);
+        });
+      }
+    }
+    // The tunnels' readiness probes reached the sink too, sending nothing.
+    const requests = (): string[] => got.filter((d) => d !== "").sort();
+    await expect.poll(() => requests().length, { timeout: 15_000 }).toBe(sent.length);
+    expect(requests()).toEqual(sent.sort());
+  }, 60_000);
+
   itFwd(["ssh-keygen"], "does not deadlock with 2 MiB windows on both ends and 200 concurrent connections", async () => {
     const srv = await startServer("ours", ["-W", "2097152"]);
     const { echo } = await startTargets();

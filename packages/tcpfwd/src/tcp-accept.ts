@@ -14,6 +14,10 @@ import { encrypt_packet } from "@dropbear-ts/packet";
  */
 const TCP_ACCEPTS_PER_TURN = 16;
 
+/** The originator named for a connection whose peer address is gone (OpenSSH's port_open_helper). */
+const UNKNOWN_ORIGINATOR_ADDR = "127.0.0.1";
+const UNKNOWN_ORIGINATOR_PORT = 65535;
+
 /**
  * Connections arrived on a forwarded port: give each a channel and open that at the peer,
  * naming where to connect (direct-tcpip) or which port was hit (forwarded-tcpip), and who
@@ -35,13 +39,13 @@ function tcpAcceptOne<S extends sshsession>(ses: S, listener: Listener, sock: Li
   if (fd === null) {
     return;
   }
-  const ipstring = fd.stream.remoteAddress;
-  const port = fd.stream.remotePort;
-  if (ipstring === undefined || port === undefined) {
-    // Already gone: C's getnameinfo on it fails the same way.
-    fd.close();
-    return;
-  }
+  // A connection its peer reset before libuv accepted it has no address left to read (C takes
+  // it from accept(), which libuv calls without asking): it may still hold bytes the peer sent,
+  // which C and OpenSSH forward. OpenSSH's port_open_helper names such an originator
+  // 127.0.0.1:65535 ("to appease peers that validate it").
+  const known = fd.stream.remoteAddress !== undefined && fd.stream.remotePort !== undefined;
+  const ipstring = known ? fd.stream.remoteAddress! : UNKNOWN_ORIGINATOR_ADDR;
+  const port = known ? fd.stream.remotePort! : UNKNOWN_ORIGINATOR_PORT;
   if (send_msg_channel_open_init(ses, fd, tcpinfo.chantype!) === DROPBEAR_SUCCESS) {
     let addr: string | Buffer | null;
     let sendport: number;
