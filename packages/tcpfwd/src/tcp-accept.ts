@@ -43,9 +43,9 @@ function tcpAcceptOne<S extends sshsession>(ses: S, listener: Listener, sock: Li
   // it from accept(), which libuv calls without asking): it may still hold bytes the peer sent,
   // which C and OpenSSH forward. OpenSSH's port_open_helper names such an originator
   // 127.0.0.1:65535 ("to appease peers that validate it").
-  const known = fd.stream.remoteAddress !== undefined && fd.stream.remotePort !== undefined;
-  const ipstring = known ? fd.stream.remoteAddress! : UNKNOWN_ORIGINATOR_ADDR;
-  const port = known ? fd.stream.remotePort! : UNKNOWN_ORIGINATOR_PORT;
+  const { remoteAddress, remotePort } = fd.stream;
+  const [ipstring, port] =
+    remoteAddress !== undefined && remotePort !== undefined ? [remoteAddress, remotePort] : [UNKNOWN_ORIGINATOR_ADDR, UNKNOWN_ORIGINATOR_PORT];
   if (send_msg_channel_open_init(ses, fd, tcpinfo.chantype!) === DROPBEAR_SUCCESS) {
     let addr: string | Buffer | null;
     let sendport: number;
