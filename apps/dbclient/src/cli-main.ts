@@ -2,6 +2,7 @@
 // inherited fd (-J '&fd'), or by another dbclient run with -B (multihop), instead of a TCP
 // connection. A proxy that cannot start ends dbclient; it never falls back to connecting
 // directly.
+import { isUtf8 } from "node:buffer";
 import type { ChildProcess } from "node:child_process";
 import { closeSync, fstatSync } from "node:fs";
 import * as net from "node:net";
@@ -9,7 +10,7 @@ import { basename } from "node:path";
 import { fill_passwd, get_user_shell } from "@dropbear-ts/auth";
 import { cli_tty_cleanup } from "@dropbear-ts/chansession";
 import type { CliSession } from "@dropbear-ts/core";
-import { TRACE, argsBytesEnv, cloexecPipe, textBytes, textShown, dropbear_exit, ignoredSignals, launcherEnv, nodeStartRefused, withInheritedNofile } from "@dropbear-ts/dbutil";
+import { TRACE, argsBytesEnv, cloexecPipe, shAssignBytes, textBytes, textShown, dropbear_exit, ignoredSignals, launcherEnv, nodeStartRefused, withInheritedNofile } from "@dropbear-ts/dbutil";
 import { StreamFd, ownReadSocket, socketStreamOptions } from "@dropbear-ts/netio";
 
 /** What cli_proxy_cmd hands to cli_session: the transport's two ends and the child to kill. */
@@ -74,12 +75,10 @@ async function spawnProxy(file: string, args: string[], argv0: string, what: str
 function shell_proxy_cmd(ses: CliSession, cmd: string): Promise<ProxyTransport> {
   const usershell = get_user_shell(ses);
   const bytes = textBytes(cmd);
-  if (!bytes.equals(Buffer.from(bytes.toString("utf8"), "utf8"))) {
+  if (!isUtf8(bytes)) {
     // -J's bytes that are not UTF-8 (argText), which spawn's strings cannot carry: sh rebuilds
-    // them from printf's octal escapes ("x" keeps trailing newlines) and execs the user's shell
-    // with them, as C's execv would.
-    const escaped = [...bytes].map((c) => `\\${c.toString(8).padStart(3, "0")}`).join("");
-    const script = `c="$(printf '${escaped}'; echo x)"; exec "$0" -c "\${c%x}"`;
+    // them and execs the user's shell with them, as C's execv would.
+    const script = `${shAssignBytes("c", bytes)}; exec "$0" -c "$c"`;
     return spawnProxy("/bin/sh", ["-c", script, usershell], "sh", textShown(cmd));
   }
   return spawnProxy(usershell, ["-c", cmd], basename(usershell), cmd);

@@ -3,6 +3,7 @@
 // process. Instead of system accounts, authorized_keys and forked shells, the caller's
 // callbacks decide through serversession.embed (packages/core embed.ts): who may log in, what
 // a session channel runs, where direct-tcpip goes and whether tcpip-forward may listen.
+import { isUtf8 } from "node:buffer";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
@@ -11,7 +12,7 @@ import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { chansessEmbeddedExit, get_winsize, kernelReadable } from "@dropbear-ts/chansession";
 import type { ChanSess, Channel, SvrEmbed, SvrTcpTarget, runopts, SvrSession, svr_runopts } from "@dropbear-ts/core";
-import { DropbearExit, LOG_ERR, dropbear_log, withLogHandler, type LogHandler } from "@dropbear-ts/dbutil";
+import { DropbearExit, LOG_ERR, dropbear_log, shAssignBytes, withLogHandler, type LogHandler } from "@dropbear-ts/dbutil";
 import { svrSessionExit, svrSessionNew, svrSessionRun } from "@dropbear-ts/dropbear";
 import { SOCKET_HIGH_WATER_MARK, StreamFd } from "@dropbear-ts/netio";
 import { AUTH_TIMEOUT } from "@dropbear-ts/options";
@@ -701,11 +702,6 @@ export function createServer(options: ServerOptions): Server {
   return new Server(options);
 }
 
-/** A printf format that prints exactly `bytes`: each byte as an octal escape. */
-function printfBytes(bytes: Buffer): string {
-  return [...bytes].map((c) => `\\${c.toString(8).padStart(3, "0")}`).join("");
-}
-
 /**
  * runShellCommand's arguments to /bin/sh. Node's spawn passes arguments and the environment as
  * UTF-8 strings, so a command or env value that is not UTF-8 (a Latin-1 file name) would reach
@@ -713,15 +709,13 @@ function printfBytes(bytes: Buffer): string {
  * `sh -c` would run it ($0 /bin/sh, no other arguments).
  */
 function shellArgs(session: ServerSession): string[] {
-  const isUtf8 = (b: Buffer): boolean => Buffer.from(b.toString("utf8"), "utf8").equals(b);
   const cmd = session.commandBytes ?? (session.command === null ? null : Buffer.from(session.command, "utf8"));
   const oddEnv = Object.entries(session.envBytes ?? {}).filter(([k, v]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) && !isUtf8(v));
   if ((cmd === null || isUtf8(cmd)) && oddEnv.length === 0) {
     return session.command === null ? [] : ["-c", session.command];
   }
-  // "x" keeps the trailing newlines that $(...) would strip.
-  const lines = oddEnv.map(([k, v]) => `${k}="$(printf '${printfBytes(v)}'; echo x)"; export ${k}="\${${k}%x}"`);
-  lines.push(cmd === null ? "exec /bin/sh" : `_dbts_cmd="$(printf '${printfBytes(cmd)}'; echo x)"; eval "\${_dbts_cmd%x}"`);
+  const lines = oddEnv.map(([k, v]) => `${shAssignBytes(k, v)}; export ${k}`);
+  lines.push(cmd === null ? "exec /bin/sh" : `${shAssignBytes("_dbts_cmd", cmd)}; eval "$_dbts_cmd"`);
   return ["-c", lines.join("\n"), "/bin/sh"];
 }
 

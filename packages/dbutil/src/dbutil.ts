@@ -720,6 +720,16 @@ export function textBytes(text: string): Buffer {
 }
 
 /**
+ * A sh statement setting variable `name` to exactly `bytes`, written in ASCII: Node's spawn
+ * passes arguments as UTF-8 strings, so bytes that are not UTF-8 reach a shell as printf's octal
+ * escapes ("x" keeps the trailing newlines that $(...) would strip).
+ */
+export function shAssignBytes(name: string, bytes: Uint8Array): string {
+  const escaped = Array.from(bytes, (c) => `\\${c.toString(8).padStart(3, "0")}`).join("");
+  return `${name}="$(printf '${escaped}'; echo x)"; ${name}="\${${name}%x}"`;
+}
+
+/**
  * A file name as node:fs takes it: its bytes where it holds bytesText escapes (a path given in
  * Latin-1, which C opens as given), else the string itself.
  */
