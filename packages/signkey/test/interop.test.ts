@@ -207,6 +207,14 @@ describe("keys made by ssh-keygen", () => {
     });
   }
 
+  /** ssh-keygen's ed25519 key in `dir` encrypted with "secret": its file, its decoded body, and a rewrite of the file with another body. */
+  function encryptedKey(dir: string): { file: string; blob: Buffer; rewrite: (body: Buffer) => void } {
+    const file = join(dir, "id");
+    run(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "secret", "-a", "4", "-f", file]);
+    const [head, body, tail] = readFileSync(file, "utf8").split(/(?<=-----\n)|(?=-----END)/);
+    return { file, blob: Buffer.from(body!, "base64"), rewrite: (b) => writeFileSync(file, `${head}${b.toString("base64")}\n${tail}`) };
+  }
+
   /** What import_read printed on stderr failing to read `file` with the passphrase "secret". */
   function readFailure(file: string): string {
     const errors: string[] = [];
@@ -222,23 +230,17 @@ describe("keys made by ssh-keygen", () => {
 
   itWithPeers(["ssh-keygen"], "an encrypted key asking for more bcrypt rounds than MAX_BCRYPT_ROUNDS is refused at once, not derived for years", async () => {
     await inTempDir((dir) => {
-      const file = join(dir, "id");
-      run(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "secret", "-a", "4", "-f", file]);
+      const { file, blob, rewrite } = encryptedKey(dir);
       // kdfoptions after "bcrypt": its length, the salt's length, the 16-byte salt, then rounds.
-      const [head, body, tail] = readFileSync(file, "utf8").split(/(?<=-----\n)|(?=-----END)/);
-      const blob = Buffer.from(body!, "base64");
       blob.writeUInt32BE(0xffffffff, blob.indexOf("bcrypt") + 6 + 4 + 4 + 16);
-      writeFileSync(file, `${head}${blob.toString("base64")}\n${tail}`);
+      rewrite(blob);
       expect(readFailure(file)).toContain(`Too many KDF rounds (4294967295, at most ${MAX_BCRYPT_ROUNDS})`);
     });
   });
 
   itWithPeers(["ssh-keygen"], "an encrypted key with malformed KDF options is 'Error decoding OpenSSH key', not an exit", async () => {
     await inTempDir((dir) => {
-      const file = join(dir, "id");
-      run(PEERS["ssh-keygen"], ["-q", "-t", "ed25519", "-N", "secret", "-a", "4", "-f", file]);
-      const [head, body, tail] = readFileSync(file, "utf8").split(/(?<=-----\n)|(?=-----END)/);
-      const blob = Buffer.from(body!, "base64");
+      const { file, blob, rewrite } = encryptedKey(dir);
       const at = blob.indexOf("bcrypt") + 6;
       // kdfoptions: a salt length past its end ("String too long"), or empty ("Bad buf_getptr").
       const cases = [
@@ -246,7 +248,7 @@ describe("keys made by ssh-keygen", () => {
         Buffer.concat([blob.subarray(0, at), Buffer.from([0, 0, 0, 0]), blob.subarray(at + 4 + 24)]),
       ];
       for (const bad of cases) {
-        writeFileSync(file, `${head}${bad.toString("base64")}\n${tail}`);
+        rewrite(bad);
         expect(readFailure(file)).toBe("Error: Error decoding OpenSSH key\n");
       }
     });
