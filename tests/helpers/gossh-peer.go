@@ -258,17 +258,22 @@ func rekeyThreshold() uint64 {
 	return n
 }
 
-// certSigner pairs signer with the OpenSSH certificate in certFile.
-func certSigner(certFile string, signer ssh.Signer) ssh.Signer {
-	line, err := os.ReadFile(certFile)
+// readAuthorizedKey parses the first line of file, in authorized_keys format.
+func readAuthorizedKey(file, what string) ssh.PublicKey {
+	line, err := os.ReadFile(file)
 	if err != nil {
-		die("certificate file", err)
+		die(what+" file", err)
 	}
 	pub, _, _, _, err := ssh.ParseAuthorizedKey(line)
 	if err != nil {
-		die("certificate", err)
+		die(what, err)
 	}
-	cert, ok := pub.(*ssh.Certificate)
+	return pub
+}
+
+// certSigner pairs signer with the OpenSSH certificate in certFile.
+func certSigner(certFile string, signer ssh.Signer) ssh.Signer {
+	cert, ok := readAuthorizedKey(certFile, "certificate").(*ssh.Certificate)
 	if !ok {
 		die("certificate", fmt.Errorf("not a certificate"))
 	}
@@ -281,14 +286,7 @@ func certSigner(certFile string, signer ssh.Signer) ssh.Signer {
 
 func server(hostkeyFile, authorizedFile string) {
 	hostkey := readSigner(hostkeyFile, "host key")
-	line, err := os.ReadFile(authorizedFile)
-	if err != nil {
-		die("authorized key file", err)
-	}
-	allowed, _, _, _, err := ssh.ParseAuthorizedKey(line)
-	if err != nil {
-		die("authorized key", err)
-	}
+	allowed := readAuthorizedKey(authorizedFile, "authorized key")
 	cfg := &ssh.ServerConfig{
 		PublicKeyCallback: func(_ ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
 			if bytes.Equal(key.Marshal(), allowed.Marshal()) {
