@@ -4,7 +4,7 @@ import { getPriority, setPriority } from "node:os";
 import { resolve } from "node:path";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
-import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, argText, argsBytesEnv, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, inheritedNofileEnv, setsid, spawnWarmUp, strerror_code } from "@dropbear-ts/dbutil";
+import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, argBytesEnv, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, inheritedNofileEnv, setsid, spawnWarmUp, strerror_code } from "@dropbear-ts/dbutil";
 import {
   FdError,
   ListenerFd,
@@ -218,8 +218,7 @@ export function connectionProgram(): ProgramSpec {
   Object.assign(env, ignoredSignalsEnv(), inheritedNofileEnv());
   // Arguments that are not UTF-8 (a -c command in Latin-1) reach it as their bytes, which
   // spawn's strings cannot carry.
-  const own = ["dropbear", ...process.argv.slice(2)];
-  Object.assign(env, argsBytesEnv([...own.slice(1).map((_, k) => argText(own, k + 1)), "-2", String(CHILDPIPE_FD)]));
+  Object.assign(env, argBytesEnv(["-2", String(CHILDPIPE_FD)]));
   return {
     execPath: process.execPath,
     args: [...CONNECTION_V8_FLAGS, ...connectionNodeFlags(process.execArgv), realpathSync(process.argv[1]!), ...process.argv.slice(2), "-2", String(CHILDPIPE_FD)],

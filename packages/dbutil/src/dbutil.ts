@@ -642,15 +642,15 @@ export function argBytes(argv: readonly string[], k: number): Buffer {
 }
 
 /**
- * The environment a copy of this program (same arguments, as strings) needs to see the same
- * argument bytes: empty when every argument is UTF-8, which the strings carry whole.
+ * The environment a copy of this program (same arguments, as strings, then `extra`) needs to
+ * see the same argument bytes: empty when every argument is UTF-8, which the strings carry whole.
  */
-export function argBytesEnv(): NodeJS.ProcessEnv {
+export function argBytesEnv(extra: readonly string[] = []): NodeJS.ProcessEnv {
   const raw = programArgBytes();
   if (raw === null || raw.every((b, k) => b.equals(Buffer.from(process.argv[k + 2]!, "utf8")))) {
     return {};
   }
-  return { [ARG_BYTES_ENV]: raw.map((b) => b.toString("base64")).join(",") };
+  return { [ARG_BYTES_ENV]: [...raw, ...extra.map((a) => Buffer.from(a, "utf8"))].map((b) => b.toString("base64")).join(",") };
 }
 
 /** The length of the well-formed UTF-8 character at `buf[at]`, or 0 if none starts there. */

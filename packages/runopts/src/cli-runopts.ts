@@ -506,10 +506,11 @@ function listHas(list: cli_runopts["privkeys"], item: string): boolean {
  */
 export function loadidentityfile(cli_opts: cli_runopts, filename: string, warnfail: boolean): void {
   const id_key_path = expand_homedir_path(filename);
+  const path = fsPath(id_key_path);
   let readable = false;
   try {
-    readable = statSync(fsPath(id_key_path)).isFile();
-    accessSync(fsPath(id_key_path), fsConstants.R_OK);
+    readable = statSync(path).isFile();
+    accessSync(path, fsConstants.R_OK);
   } catch {
     readable = false;
   }
