@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import { closeSync, fstatSync, stat } from "node:fs";
+import { closeSync, stat } from "node:fs";
 import { algo_tables_new } from "@dropbear-ts/algo";
 import {
   recv_msg_service_request,
@@ -22,7 +22,7 @@ import {
 } from "@dropbear-ts/channel";
 import { svr_chansess_checksignal, svr_chansessinitialise, svrchansess } from "@dropbear-ts/chansession";
 import { SvrSession, type ChanType, type SvrEmbed, type packettype, type runopts, type svr_runopts } from "@dropbear-ts/core";
-import { LOG_INFO, LOG_LINE_SIZE, dropbear_close, dropbear_log, get_debug_trace, snprintf_str, startsyslog, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
+import { LOG_INFO, LOG_LINE_SIZE, dropbear_close, dropbear_log, get_debug_trace, sameOpenFile, snprintf_str, startsyslog, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
 import { kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, recv_msg_newkeys, send_msg_kexinit } from "@dropbear-ts/kex";
 import { StreamFd, get_socket_address, hostPortString, set_sock_nodelay } from "@dropbear-ts/netio";
 import {
@@ -66,15 +66,7 @@ let stderrConnection: boolean | null = null;
 
 /** Whether fd 2 is the socket fd 0 is (inetd's and xinetd's way to start `dropbear -i`). */
 function stderrIsConnection(): boolean {
-  if (stderrConnection === null) {
-    try {
-      const err = fstatSync(2);
-      const input = fstatSync(0);
-      stderrConnection = err.isSocket() && err.dev === input.dev && err.ino === input.ino;
-    } catch {
-      stderrConnection = false;
-    }
-  }
+  stderrConnection ??= sameOpenFile(2, 0)?.isSocket() === true;
   return stderrConnection;
 }
 

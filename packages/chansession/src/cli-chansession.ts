@@ -6,7 +6,7 @@ import { cli_setup_agent } from "@dropbear-ts/agentfwd";
 import { buf_getbool, buf_getint, buf_getptr, buf_getstring, buf_incrpos, buf_putbyte, buf_putint, buf_putstring, buf_setpos, cbuf_new } from "@dropbear-ts/buffer";
 import { send_msg_channel_close, send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request, streamChannelGone, streamChannelOpened, streamChannelRefused } from "@dropbear-ts/channel";
 import { FD_CLOSED, FD_UNINIT, chanfdIsOpen, openFailureText, type ChanType, type Channel, type StreamChannel, type chanfd, type CliSession } from "@dropbear-ts/core";
-import { EXIT_FAILURE, LOG_INFO, LOG_WARNING, TRACE, atomicio, dropbear_exit, dropbear_log, dup_cloexec, libcFunc, outOfResources } from "@dropbear-ts/dbutil";
+import { EXIT_FAILURE, LOG_INFO, LOG_WARNING, TRACE, atomicio, dropbear_exit, dropbear_log, dup_cloexec, libcFunc, outOfResources, sameOpenFile } from "@dropbear-ts/dbutil";
 import { dropbear_prio, StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import { DROPBEAR_ESCAPE_CHAR, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
@@ -632,13 +632,8 @@ function cli_init_stdpipe_sess(ses: CliSession, channel: Channel): number {
  * nothing queues; and two opens of it each keep an offset of their own.)
  */
 function oneOrderedOutput(a: number, b: number): boolean {
-  try {
-    const x = fstatSync(a);
-    const y = fstatSync(b);
-    return x.dev === y.dev && x.ino === y.ino && (x.isFIFO() || x.isSocket() || x.isCharacterDevice());
-  } catch {
-    return false;
-  }
+  const st = sameOpenFile(a, b);
+  return st !== null && (st.isFIFO() || st.isSocket() || st.isCharacterDevice());
 }
 
 /** The server confirmed our session channel: make the requests and go raw. @dropbear cli-chansession.c cli_initchansess */

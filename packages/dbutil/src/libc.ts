@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
+import { type Stats, closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { createRequire } from "node:module";
 import { constants as osConstants } from "node:os";
 import { join } from "node:path";
@@ -166,6 +166,17 @@ export function setsid(): boolean {
 
 /** fcntl(2)'s F_DUPFD_CLOEXEC. */
 const F_DUPFD_CLOEXEC = 1030;
+
+/** fstat of descriptors `a` and `b` when both are open on one file (same device and inode), else null. */
+export function sameOpenFile(a: number, b: number): Stats | null {
+  try {
+    const x = fstatSync(a);
+    const y = fstatSync(b);
+    return x.dev === y.dev && x.ino === y.ino ? x : null;
+  } catch {
+    return null;
+  }
+}
 
 /** A close-on-exec copy of descriptor `fd`, numbered 3 or above (never a stdio number), or -1. */
 export function dup_cloexec(fd: number): number {
