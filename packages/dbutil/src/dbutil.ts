@@ -618,9 +618,7 @@ function programArgBytes(): Buffer[] | null {
     try {
       const parts = passedArgBytes ?? cmdlineArgs();
       const tail = want > 0 ? parts.slice(-want) : [];
-      // A parent's escaped bytes (argsBytesEnv) reached our argv as one U+FFFD each.
-      const decoded = (b: Buffer, s: string | undefined): boolean => b.toString("utf8") === s || textShown(bytesText(b)) === s;
-      if (tail.length === want && tail.every((b, k) => decoded(b, process.argv[k + 2]))) {
+      if (tail.length === want && tail.every((b, k) => decodedAs(b, process.argv[k + 2]))) {
         programArgs = tail;
       }
     } catch {
@@ -638,7 +636,15 @@ export function argBytes(argv: readonly string[], k: number): Buffer {
   const raw = programArgBytes();
   const arg = argv[k] ?? "";
   const mine = raw !== null && raw.length === argv.length - 1 && k >= 1 ? raw[k - 1] : undefined;
-  return mine !== undefined && (mine.toString("utf8") === arg || textShown(bytesText(mine)) === arg) ? mine : Buffer.from(arg, "utf8");
+  return mine !== undefined && decodedAs(mine, arg) ? mine : Buffer.from(arg, "utf8");
+}
+
+/**
+ * Whether Node gave `bytes` as the argument `arg`: decoded as UTF-8, or, for a parent's escaped
+ * bytes (argsBytesEnv), with one U+FFFD for each byte that is not UTF-8.
+ */
+function decodedAs(bytes: Buffer, arg: string | undefined): boolean {
+  return bytes.toString("utf8") === arg || textShown(bytesText(bytes)) === arg;
 }
 
 /**
