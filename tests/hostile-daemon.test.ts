@@ -4,7 +4,7 @@ import * as net from "node:net";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { connectionsOf, rssMiB } from "./helpers/procs.js";
+import { childrenOf, connectionsOf, procStat, rssMiB, socketInodes, threadNices } from "./helpers/procs.js";
 import { run, scratch, startOurDropbearWithHostKey, useOurDropbear } from "./helpers/servers.js";
 import { kexinit, packet, sshString, u32 } from "./helpers/wire.js";
 
@@ -59,19 +59,26 @@ async function hostile(frames: Buffer[], ident = "SSH-2.0-hostile_1.0\r\n", from
 /**
  * The connection process the daemon started for the one connection made since `before`. Bounded
  * at 30 s: the first connection after the daemon's start may wait for its spare's start, which
- * a machine loaded by parallel test files can stretch past 10 s.
+ * a machine loaded by parallel test files can stretch past 10 s. If none comes, the error says
+ * what the daemon's children were doing and what it logged.
  */
 async function newChild(before: number[]): Promise<number> {
+  const daemon = ours.server.child.pid!;
   let pid: number | undefined;
-  await expect
-    .poll(
-      () => {
-        pid = connectionsOf(ours.server.child.pid!).find((p) => !before.includes(p));
-        return pid;
-      },
-      { timeout: 30_000 },
-    )
-    .toBeDefined();
+  try {
+    await expect
+      .poll(
+        () => {
+          pid = connectionsOf(daemon).find((p) => !before.includes(p));
+          return pid;
+        },
+        { timeout: 30_000 },
+      )
+      .toBeDefined();
+  } catch (e) {
+    const kids = childrenOf(daemon).map((p) => `${p} ${JSON.stringify(procStat(p))} nices ${[...threadNices(p).values()].join(",")} sockets ${socketInodes(p).length}`);
+    throw new Error(`no new connection process (before: ${before.join(",")}); children:\n${kids.join("\n")}\nlog:\n${ours.server.log()}`, { cause: e });
+  }
   return pid!;
 }
 

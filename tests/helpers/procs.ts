@@ -4,7 +4,7 @@ import { capEff, parents, procStat, rssKiB, socketInodes, tcpInodes, threadNices
 // What the tests learn about processes from /proc (tools/procfs.mjs reads it): the children of a
 // daemon (its connection processes), their memory and the CPU time they use.
 
-export { capEff, socketInodes, tcpInodes, threadNices, uptimeTicks };
+export { capEff, procStat, socketInodes, tcpInodes, threadNices, uptimeTicks };
 
 /** The live processes whose parent is `ppid`. */
 export function childrenOf(ppid: number): number[] {
