@@ -6,7 +6,7 @@ import * as net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Client, connect, type ConnectOptions, type SshError } from "dropbear-ts";
+import { Client, connect, type ConnectOptions, type ForwardOptions, type SshError } from "dropbear-ts";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
 import { opensshKeygen, freePort, run, scratch, startSshAgent, startSshd, type Server } from "./helpers/servers.js";
 import { payload, startEchoTarget, type Target } from "./helpers/tunnel.js";
@@ -271,6 +271,9 @@ describe("the client API in this process", () => {
     expect(() => client.exec("true", { env: "A=1" as unknown as Record<string, string> })).toThrow(new TypeError("exec: env must be an object of names and values"));
     expect(() => client.exec("true", { pty: "yes" as unknown as boolean })).toThrow(new TypeError("exec: pty must be true, false or { term, cols, rows }"));
     expect(() => client.shell(null as unknown as object)).toThrow(new TypeError("shell: options must be an object"));
+    expect(() => client.exec("true", { ptty: true } as object)).toThrow(new TypeError("exec: unknown option 'ptty'"));
+    expect(() => client.shell({ pty: { term: "vt100", width: 80 } as object })).toThrow(new TypeError("shell: unknown option 'width'"));
+    expect(() => client.forwardLocal({ listenPort: 0, host: "127.0.0.1", port: 9, bind: "x" } as ForwardOptions)).toThrow(new TypeError("forwardLocal: unknown option 'bind'"));
     sh.stdin.end("stty size; exit 4\n");
     const out = collect(sh.stdout);
     expect(await sh.exit).toEqual({ code: 4 });
@@ -553,6 +556,9 @@ describe("the client API in this process", () => {
     await x25519.end();
     await expect(connect(opts({ port: "22" as unknown as number }))).rejects.toThrow('connect: bad port "22" (a string)');
     await expect(connect(null as unknown as ConnectOptions)).rejects.toThrow("connect: options must be an object");
+    // A misspelt name is no option at all: left unread, it would have connected without the key.
+    await expect(connect({ ...opts(), privatKeyPath: "id" } as ConnectOptions)).rejects.toMatchObject({ message: "connect: unknown option 'privatKeyPath'", code: "EOPTION" });
+    await expect(connect(opts({ hostKey: { knownHostsPath: "/dev/null", hashed: true } as { knownHostsPath: string } }))).rejects.toThrow("connect: unknown option 'hashed'");
     // Only connect() makes a Client.
     expect(() => new (Client as unknown as new () => Client)()).toThrow(new TypeError("Client: made by connect(), not by new"));
     await expect(connect(opts({ keepaliveInterval: -1 }))).rejects.toThrow("connect: bad keepaliveInterval -1");

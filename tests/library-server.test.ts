@@ -917,6 +917,9 @@ describe("the library's client against the library's server, in one process", ()
       await expect(connect({ ...base, readyTimeout: 2 ** 31 })).rejects.toThrow("connect: bad readyTimeout 2147483648");
       expect(() => createServer({ hostKeys: hostKey as unknown as string[], authenticate: () => true })).toThrow(/hostKeys must be an array/);
       expect(() => createServer(null as unknown as Parameters<typeof createServer>[0])).toThrow(new TypeError("createServer: options must be an object"));
+      // Misspelt names: a handler left unread would refuse what the caller meant to serve.
+      expect(() => createServer({ hostKeys: [hostKey], authenticate: () => true, onDirectTCPIP: () => true } as Parameters<typeof createServer>[0])).toThrow(new TypeError("createServer: unknown option 'onDirectTCPIP'"));
+      expect(() => createServer({ hostKeys: [hostKey], authenticate: () => true, onSession: { command: () => undefined } as object })).toThrow(new TypeError("createServer: unknown option 'command'"));
       expect(() => createServer({ hostKeys: [Buffer.from("junk")], authenticate: () => true })).toThrow(
         "createServer: cannot read host key #0: not an RSA, ECDSA or Ed25519 key in Dropbear, OpenSSH or PEM format",
       );

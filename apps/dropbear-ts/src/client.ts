@@ -20,7 +20,7 @@ import { DROPBEAR_CLI_COMPRESSION, DROPBEAR_FAILURE } from "@dropbear-ts/options
 import { loadidentityfile, parse_ciphers_macs, user_algo_option } from "@dropbear-ts/runopts";
 import { session_cleanup } from "@dropbear-ts/session-loop";
 import { cliOpenStreamDirect, cli_localtcp, send_msg_global_request_remotetcp } from "@dropbear-ts/tcpfwd";
-import { duplexOf, handlesGone, isThenable, logHandlerFor, streamPipe, type Logger } from "./common.js";
+import { duplexOf, handlesGone, isThenable, logHandlerFor, streamPipe, unknownOption, type Logger, type OptionNames } from "./common.js";
 
 /** Decides on the server's host key: its wire blob, algorithm name and SHA-256 fingerprint. */
 export type HostKeyVerifier = (key: { blob: Buffer; algorithm: string }, fingerprint: string) => boolean | PromiseLike<boolean>;
@@ -78,6 +78,29 @@ export interface ConnectOptions {
   logger?: Logger;
 }
 
+/** connect()'s option names. */
+const CONNECT_OPTIONS: OptionNames<ConnectOptions> = {
+  host: true,
+  port: true,
+  username: true,
+  privateKey: true,
+  privateKeyPath: true,
+  passphrase: true,
+  agent: true,
+  password: true,
+  hostKey: true,
+  kex: true,
+  hostKeyAlgorithms: true,
+  ciphers: true,
+  macs: true,
+  kexGuess: true,
+  keepaliveInterval: true,
+  idleTimeout: true,
+  readyTimeout: true,
+  signal: true,
+  logger: true,
+};
+
 /** How a remote command ended: its exit status, or the signal that killed it. */
 export type ExitInfo = { code: number } | { signal: string; coreDumped: boolean };
 
@@ -87,6 +110,9 @@ export interface ExecOptions {
   /** Environment variables sent before the command (servers accept only those they allow); a Buffer value goes as its bytes. */
   env?: Record<string, string | Buffer>;
 }
+
+const EXEC_OPTIONS: OptionNames<ExecOptions> = { pty: true, env: true };
+const PTY_OPTIONS: OptionNames<Exclude<ExecOptions["pty"], boolean | undefined>> = { term: true, cols: true, rows: true };
 
 /** A remote command or shell: its three streams, and how it ended. */
 export interface ClientChannel {
@@ -113,6 +139,8 @@ export interface ForwardOptions {
   host: string;
   port: number;
 }
+
+const FORWARD_OPTIONS: OptionNames<ForwardOptions> = { listenHost: true, listenPort: true, host: true, port: true };
 
 // The session's own failures get their code where they are raised (DropbearExit's kind, an
 // ExitKind: asSshError's assignment holds that set to a part of this one); the rest are the
@@ -333,6 +361,10 @@ export class Client extends EventEmitter {
     const what = is_subsystem ? "subsystem" : cmd === null ? "shell" : "exec";
     if (!isPlainObject(options)) {
       throw new TypeError(`${what}: options must be an object`);
+    }
+    const unknown = unknownOption(options, EXEC_OPTIONS) ?? (isPlainObject(options.pty) ? unknownOption(options.pty as object, PTY_OPTIONS) : null);
+    if (unknown !== null) {
+      throw new TypeError(`${what}: unknown option '${unknown}'`);
     }
     if (options.env !== undefined && !isPlainObject(options.env)) {
       throw new TypeError(`${what}: env must be an object of names and values`);
@@ -567,6 +599,10 @@ function isPlainObject(o: unknown): boolean {
  * end the session (a number where a host belongs) or be sent to the server (a negative port).
  */
 function forwardArgs(what: string, fwd: ForwardOptions): Required<ForwardOptions> {
+  const unknown = isPlainObject(fwd) ? unknownOption(fwd, FORWARD_OPTIONS) : null;
+  if (unknown !== null) {
+    throw new TypeError(`${what}: unknown option '${unknown}'`);
+  }
   const { listenHost = "localhost", listenPort, host, port } = (fwd ?? {}) as Partial<ForwardOptions>;
   if (typeof listenHost !== "string" || typeof host !== "string" || !isPort(listenPort) || !isPort(port)) {
     throw new TypeError(`${what}: listenHost and host must be strings, listenPort and port whole numbers up to 65535`);
@@ -724,6 +760,11 @@ export async function connect(options: ConnectOptions): Promise<Client> {
 }
 
 function startClient(options: ConnectOptions): Promise<Client> {
+  // A known_hosts file given as an object: its one name is part of the check.
+  const unknown = unknownOption(options, CONNECT_OPTIONS) ?? (isPlainObject(options.hostKey) ? unknownOption(options.hostKey as object, { knownHostsPath: true }) : null);
+  if (unknown !== null) {
+    throw new SshError(`connect: unknown option '${unknown}'`, "EOPTION");
+  }
   const port = options.port ?? 22;
   if (typeof options.host !== "string" || options.host === "") {
     throw new SshError("connect: host is required", "EOPTION");

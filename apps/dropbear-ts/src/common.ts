@@ -26,6 +26,21 @@ export function logHandlerFor(logger: Logger | undefined): LogHandler {
 }
 
 /**
+ * @internal Every option name an options object may have, each marked true: typed as a Record
+ * over the interface's keys, a name added to the interface and not here fails to compile.
+ */
+export type OptionNames<T> = Record<keyof T, true>;
+
+/**
+ * @internal The first own name of `options` that `known` does not list, or null. A misspelt
+ * option (privatKeyPath) left unread would be what the program never asked for (no key, no
+ * check), found out only when the server says no.
+ */
+export function unknownOption(options: object, known: object): string | null {
+  return Object.keys(options).find((k) => !Object.hasOwn(known, k)) ?? null;
+}
+
+/**
  * @internal Resolves once libuv has closed the handles closed so far. A destroyed socket is
  * `closed` at once and a net.Server emits "close" on a tick, but libuv closes their handles in
  * the loop's close phase, after the check phase: an immediate can come first, the second cannot.

@@ -28,7 +28,7 @@ import {
   sign_key_fingerprint,
   signkeyPrivateProblem,
 } from "@dropbear-ts/signkey";
-import { handlesGone, isThenable, logHandlerFor, streamPipe, type Logger } from "./common.js";
+import { handlesGone, isThenable, logHandlerFor, streamPipe, unknownOption, type Logger, type OptionNames } from "./common.js";
 
 /** The request an authenticate callback decides, by method: `method` narrows it, destructured too. */
 export type AuthRequest =
@@ -146,6 +146,20 @@ export interface ServerOptions {
   /** The sessions' log lines (what dropbear logs); none without it. */
   logger?: Logger;
 }
+
+const SERVER_OPTIONS: OptionNames<ServerOptions> = {
+  hostKeys: true,
+  authenticate: true,
+  onSession: true,
+  onDirectTcpip: true,
+  onTcpipForward: true,
+  onStreamLocal: true,
+  onStreamLocalForward: true,
+  maxUnauthenticated: true,
+  logger: true,
+};
+const SESSION_HANDLERS: OptionNames<SessionHandlers> = { exec: true, shell: true, subsystem: true };
+const UNAUTH_CAPS: OptionNames<NonNullable<ServerOptions["maxUnauthenticated"]>> = { total: true, perAddress: true };
 
 /** A listening address. */
 export interface ServerAddress {
@@ -265,6 +279,7 @@ export class Server {
     if (typeof options !== "object" || options === null) {
       throw new TypeError("createServer: options must be an object");
     }
+    checkHandlerTypes(options);
     if (typeof options.authenticate !== "function") {
       throw new TypeError("createServer: authenticate must be a function");
     }
@@ -274,7 +289,6 @@ export class Server {
     if (options.hostKeys.length === 0) {
       throw new TypeError("createServer: at least one host key is needed");
     }
-    checkHandlerTypes(options);
     this.log = logHandlerFor(options.logger);
     // The dropbear program's own defaults, from its option parser: -E (no syslog), and -k
     // when no remote forward of either kind has a handler.
@@ -634,11 +648,17 @@ export class Server {
 }
 
 /**
- * createServer's handlers and caps of the wrong type are an error at once, not a refusal found
- * when a client first asks (an `onSession.exec` that is a string) or a cap that caps nothing.
+ * createServer's handlers and caps of the wrong type, and names it does not know, are an error
+ * at once, not a refusal found when a client first asks (an `onSession.exec` that is a string)
+ * or a cap that caps nothing.
  */
 function checkHandlerTypes(options: ServerOptions): void {
   const o = options as unknown as Record<string, unknown>;
+  const nested = (v: unknown, names: object): string | null => (typeof v === "object" && v !== null ? unknownOption(v, names) : null);
+  const unknown = unknownOption(options, SERVER_OPTIONS) ?? nested(o.onSession, SESSION_HANDLERS) ?? nested(o.maxUnauthenticated, UNAUTH_CAPS);
+  if (unknown !== null) {
+    throw new TypeError(`createServer: unknown option '${unknown}'`);
+  }
   const fn = (v: unknown): boolean => v === undefined || typeof v === "function";
   const onSession = o.onSession as Record<string, unknown> | undefined;
   const sessionOk = onSession === undefined || (typeof onSession === "object" && onSession !== null && ["exec", "shell", "subsystem"].every((k) => fn(onSession[k])));
