@@ -114,12 +114,15 @@ function client(s: Server, extra: string[], cmd: string[], o: Parameters<typeof 
   return runBin(process.execPath, [OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), ...extra, `${USER}@127.0.0.1`, ...cmd], o);
 }
 
-/** `dbclient -t … command` in a terminal of script(1)'s, whose stdin is at end of file. */
-function inTerminal(s: Server, command: string): Promise<BinResult> {
+/**
+ * `dbclient -t … command` in a terminal of script(1)'s, whose stdin is at end of file; `setTerm`
+ * is sh text run before it there (Node's spawn cannot pass an environment value that is not UTF-8).
+ */
+function inTerminal(s: Server, command: string, setTerm = ""): Promise<BinResult> {
   const cmdline = [process.execPath, OURS.dbclient, "-t", "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`, command]
     .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
     .join(" ");
-  return runBin("/usr/bin/script", ["-qec", cmdline, "/dev/null"], { env: { TERM: "xterm-256color" } });
+  return runBin("/usr/bin/script", ["-qec", `${setTerm}exec ${cmdline}`, "/dev/null"], { env: { TERM: "xterm-256color" } });
 }
 
 const sha = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
@@ -323,6 +326,14 @@ for (const target of TARGETS) {
       expect(r.status, r.stderr + r.stdout.toString()).toBe(0);
       expect(r.stdout.toString()).toMatch(/\/dev\/pts\/\d+/);
       expect(r.stdout.toString()).toContain("TERM=xterm-256color");
+    });
+
+    itSess(target.peers, "-t: $TERM goes in the pty request as its bytes, as C's getenv gives them, also where they are not UTF-8", async () => {
+      const s = await target.start();
+      const r = await inTerminal(s, 'printf %s "$TERM" | od -An -tx1', "TERM=\"$(printf 'xterm-\\351')\" ");
+      expect(r.status, r.stderr + r.stdout.toString()).toBe(0);
+      // After the terminal's echo of script's early ^D (^@, as the test below says).
+      expect(r.stdout.toString()).toMatch(/ 78 74 65 72 6d 2d e9\s*$/);
     });
 
     // script(1) with its stdin at end of file types ^D into the terminal at once, long before

@@ -6,7 +6,7 @@ import { cli_setup_agent } from "@dropbear-ts/agentfwd";
 import { buf_getbool, buf_getint, buf_getptr, buf_getstring, buf_incrpos, buf_putbyte, buf_putint, buf_putstring, buf_setpos, cbuf_new } from "@dropbear-ts/buffer";
 import { send_msg_channel_close, send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request, streamChannelGone, streamChannelOpened, streamChannelRefused } from "@dropbear-ts/channel";
 import { FD_CLOSED, FD_UNINIT, chanfdIsOpen, openFailureText, type ChanType, type Channel, type StreamChannel, type chanfd, type CliSession } from "@dropbear-ts/core";
-import { EXIT_FAILURE, LOG_INFO, LOG_WARNING, TRACE, atomicio, dropbear_exit, dropbear_log, dup_cloexec, libcFunc, outOfResources, sameOpenFile } from "@dropbear-ts/dbutil";
+import { EXIT_FAILURE, LOG_INFO, LOG_WARNING, TRACE, atomicio, dropbear_exit, dropbear_log, dup_cloexec, envBytes, libcFunc, outOfResources, sameOpenFile } from "@dropbear-ts/dbutil";
 import { dropbear_prio, StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import { DROPBEAR_ESCAPE_CHAR, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
@@ -576,8 +576,7 @@ function send_chansess_pty_req(ses: CliSession, channel: Channel): void {
   TRACE("enter send_chansess_pty_req");
   start_send_channel_request(ses, channel, "pty-req");
   buf_putbyte(ses.writepayload, 0);
-  const term = process.env.TERM ?? "vt100";
-  buf_putstring(ses.writepayload, Buffer.from(term, "latin1"));
+  buf_putstring(ses.writepayload, envBytes("TERM") ?? Buffer.from("vt100"));
   put_winsize(ses);
   put_termcodes(ses);
   encrypt_packet(ses);

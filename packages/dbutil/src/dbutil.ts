@@ -594,12 +594,16 @@ const passedArgBytes: Buffer[] | null = (() => {
 
 /** /proc/self/cmdline cut at its NULs: node, its flags, the script and the arguments. */
 function cmdlineArgs(): Buffer[] {
+  return splitNul(readFileSync("/proc/self/cmdline"));
+}
+
+/** A /proc list of NUL-terminated strings (cmdline, environ) cut into its strings. */
+function splitNul(list: Buffer): Buffer[] {
   const parts: Buffer[] = [];
-  const cmdline = readFileSync("/proc/self/cmdline");
-  for (let at = 0; at < cmdline.length; ) {
-    const end = cmdline.indexOf(0, at);
-    const stop = end < 0 ? cmdline.length : end;
-    parts.push(cmdline.subarray(at, stop));
+  for (let at = 0; at < list.length; ) {
+    const end = list.indexOf(0, at);
+    const stop = end < 0 ? list.length : end;
+    parts.push(list.subarray(at, stop));
     at = stop + 1;
   }
   return parts;
@@ -657,6 +661,31 @@ export function argBytesEnv(extra: readonly string[] = []): NodeJS.ProcessEnv {
     return {};
   }
   return { [ARG_BYTES_ENV]: [...raw, ...extra.map((a) => Buffer.from(a, "utf8"))].map((b) => b.toString("base64")).join(",") };
+}
+
+/**
+ * The bytes of environment variable `name` as the program was started with it, as C's getenv
+ * gives them (Node decodes process.env as UTF-8, U+FFFD for what is not), or null if unset.
+ * The value Node holds now wins where it is not what /proc/self/environ decodes to.
+ */
+export function envBytes(name: string): Buffer | null {
+  const value = process.env[name];
+  if (value === undefined) {
+    return null;
+  }
+  if (value.includes("\ufffd")) {
+    try {
+      const key = Buffer.from(`${name}=`, "utf8");
+      for (const entry of splitNul(readFileSync("/proc/self/environ"))) {
+        if (entry.subarray(0, key.length).equals(key) && decodedAs(entry.subarray(key.length), value)) {
+          return entry.subarray(key.length);
+        }
+      }
+    } catch {
+      // No /proc: the decoded string is all there is.
+    }
+  }
+  return Buffer.from(value, "utf8");
 }
 
 /** The length of the well-formed UTF-8 character at `buf[at]`, or 0 if none starts there. */
