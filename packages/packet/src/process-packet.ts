@@ -55,6 +55,12 @@ export function process_packet(ses: sshsession): void {
         TRACE("unknown allowed packet during kexinit");
         recv_unimplemented(ses);
         return;
+      } else if (ses.authstate.authdone && type >= SSH_MSG_GLOBAL_REQUEST && !ses.ignorenext) {
+        // Beyond Dropbear, as OpenSSH: a connection-layer message during a re-exchange is handled
+        // as at any other time (what it makes us send waits for the new keys). RFC 4253 §7.1
+        // forbids sending one then, but asyncssh sends the packet that crossed its rekey limit
+        // right after its KEXINIT, and C ended such sessions.
+        TRACE(() => `connection packet ${type} during a key re-exchange`);
       } else {
         TRACE("disallowed packet during kexinit");
         dropbear_exit(`Unexpected packet type ${type}, expected ${ses.requirenext}`);
