@@ -325,3 +325,43 @@ describe("failures under load", () => {
     expect(handles()).toEqual(before);
   });
 });
+
+describe("channels that are never opened", () => {
+  it("past 1000 channels at once, or with end() called before the open went out: stdout and stderr end, stdin's writes fail, ECHANNEL blames no server", async () => {
+    const { base } = await serve({ onSession: { exec: () => {} } });
+    const c = await connect(base);
+    const open = Array.from({ length: 1000 }, () => {
+      const ch = c.exec("wait");
+      ch.exit.catch(() => {});
+      return ch;
+    });
+    // Dropbear's MAX_CHANNELS: the 1001st is refused by our side before anything is sent.
+    const over = c.exec("one too many");
+    over.stdout.resume();
+    over.stderr.resume();
+    const e = await over.exit.then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(e).toBeInstanceOf(SshError);
+    expect((e as SshError).code).toBe("ECHANNEL");
+    expect((e as SshError).message).toBe("Channel open failed: too many channels (at most 1000 at once)");
+    // Its streams close as a refused channel's do: a pipeline through them must not wait for ever.
+    await Promise.all([once(over.stdout, "end"), once(over.stderr, "end")]);
+    const written = await new Promise<Error | null | undefined>((r) => over.stdin.write("x", r));
+    expect(written).toBeInstanceOf(Error);
+    await expect(c.forwardOut("127.0.0.1", 1, "127.0.0.1", 9)).rejects.toMatchObject({ code: "ECHANNEL", message: expect.stringMatching(/^Channel open failed: too many channels/) });
+    expect(open.every((ch) => !ch.stdout.readableEnded)).toBe(true);
+    await c.end();
+
+    // Asked for, then end() at once: the open never went out.
+    const c2 = await connect(base);
+    const late = c2.exec("late");
+    late.stdout.resume();
+    late.stderr.resume();
+    const ended = c2.end();
+    await expect(late.exit).rejects.toMatchObject({ code: "ECLOSED" });
+    await Promise.all([once(late.stdout, "end"), once(late.stderr, "end"), ended]);
+    expect(late.stdin.destroyed).toBe(true);
+  });
+});

@@ -16,7 +16,7 @@ import { cli_session, cli_session_new } from "@dropbear-ts/dbclient";
 import { OUR_TRANS_MAX_PAYLOAD_LEN, TCPFwdEntry, cli_runopts, cli_state, runopts, type Channel, type StreamChannel, type CliSession } from "@dropbear-ts/core";
 import { DropbearExit, QuietExit, bytesText, list_append, outOfResources, withLogHandler } from "@dropbear-ts/dbutil";
 import { StreamFd } from "@dropbear-ts/netio";
-import { DROPBEAR_CLI_COMPRESSION, DROPBEAR_FAILURE } from "@dropbear-ts/options";
+import { DROPBEAR_CLI_COMPRESSION, DROPBEAR_FAILURE, MAX_CHANNELS } from "@dropbear-ts/options";
 import { loadidentityfile, parse_ciphers_macs, user_algo_option } from "@dropbear-ts/runopts";
 import { session_cleanup } from "@dropbear-ts/session-loop";
 import { cliOpenStreamDirect, cli_localtcp, send_msg_global_request_remotetcp } from "@dropbear-ts/tcpfwd";
@@ -425,15 +425,24 @@ export class Client extends EventEmitter {
         }
       },
     };
+    // A channel that never comes to be (no slot left, or the session ended first) closes its
+    // streams as a channel's removal would: stdout and stderr end, stdin's writes fail. Left
+    // open, a pipeline from stdout or into stdin waited for ever.
+    const abandon = (e: Error): void => {
+      req.readfd.close();
+      req.writefd.close();
+      req.errfd?.close();
+      settle.reject(e);
+    };
     this.#enqueue(
       (ses) => {
         if (cliOpenStreamSess(ses, req) === DROPBEAR_FAILURE) {
-          req.onclose();
+          abandon(tooManyChannels());
           return;
         }
         channel = findChannel(ses, req);
       },
-      (e) => settle.reject(e),
+      abandon,
     );
     return {
       stdin: stdin.writable,
@@ -496,7 +505,7 @@ export class Client extends EventEmitter {
       };
       this.#enqueue((ses) => {
         if (cliOpenStreamDirect(ses, sc, dstHost, dstPort, srcHost, srcPort) === DROPBEAR_FAILURE) {
-          sc.onclose();
+          reject(new SshError(`${tooManyChannels().message} (direct-tcpip to ${dstHost}:${dstPort})`, "ECHANNEL"));
         }
       }, reject);
     });
@@ -577,6 +586,14 @@ export class Client extends EventEmitter {
 /** A TCP port a forward may name: a whole number from 0 to 65535. */
 function isPort(p: unknown): p is number {
   return typeof p === "number" && Number.isInteger(p) && p >= 0 && p <= 65535;
+}
+
+/**
+ * A channel we could not open ourselves: every slot of the session is taken (Dropbear's
+ * newchannel() stops at MAX_CHANNELS, before anything is sent). Not the server's refusal.
+ */
+function tooManyChannels(): SshError {
+  return new SshError(`Channel open failed: too many channels (at most ${MAX_CHANNELS} at once)`, "ECHANNEL");
 }
 
 /** "Channel open refused", with the server's reason when it gave one. */
