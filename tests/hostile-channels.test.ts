@@ -30,7 +30,8 @@ beforeAll(async () => {
   const { createServer, connect } = await import("dropbear-ts");
   server = createServer({
     hostKeys: [hostKey],
-    authenticate: () => true,
+    // Anyone, except a name starting "evil" (the forged-name case: refused, still logged).
+    authenticate: ({ username }) => !username.startsWith("evil"),
     onSession: {
       // Echoes its stdin until EOF.
       exec: (session) => {
@@ -98,4 +99,17 @@ describe("a hostile client in a library server's process", () => {
     expect(Buffer.concat(out).toString()).toBe("before\nafter\n");
     expect(lines.join("\n")).not.toMatch(/TypeError|RangeError|internal error|failed:/);
   }, 60_000);
+
+  itAsyncssh("a user name with a newline and a terminal escape is logged with them in octal: a client cannot forge log lines", async () => {
+    const from = lines.length;
+    const r = await run(PYTHON, [SCRIPT, String(port), "forged-name"], { timeoutMs: 30_000 });
+    expect(r.stdout, r.stderr).toMatch(/"closed": true/);
+    const forged = "'evil\\012[info] Exit (root) from <10.0.0.1:22>: forged\\033[2J'";
+    await expect.poll(() => lines.slice(from).filter((l) => l.startsWith("Exit before auth")).length, { timeout: 10_000 }).toBe(1);
+    const mine = lines.slice(from);
+    expect(mine.filter((l) => l.startsWith(`Bad password attempt for ${forged} from 127.0.0.1:`)), mine.join("\n")).toHaveLength(1);
+    expect(mine.filter((l) => l.includes(`: (user ${forged}, 1 fails): `)), mine.join("\n")).toHaveLength(1);
+    // No line of the connection holds a control character: none starts a line of its own.
+    expect(lines.slice(from).filter((l) => /[\x00-\x1f\x7f]/.test(l))).toEqual([]);
+  });
 });

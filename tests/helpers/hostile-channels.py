@@ -8,7 +8,11 @@ import asyncio, json, sys, warnings
 
 warnings.simplefilter("ignore")
 import asyncssh
+import asyncssh.connection
 from asyncssh.packet import Boolean, String, UInt32
+
+# asyncssh would refuse the control characters of the "forged-name" case's user name.
+asyncssh.connection.saslprep = lambda s: s
 
 port, case = int(sys.argv[1]), sys.argv[2]
 
@@ -47,6 +51,18 @@ async def closed(conn, secs):
 
 async def main():
     res = {}
+    if case == "forged-name":
+        # A user name holding a log line of its own and a terminal escape, with a password the
+        # server refuses: no credentials are needed to have it logged.
+        name = "evil\n[info] Exit (root) from <10.0.0.1:22>: forged\x1b[2J"
+        try:
+            await asyncssh.connect("127.0.0.1", port, username=name, known_hosts=None, client_keys=None, password="x", preferred_auth="password")
+            res["closed"] = False
+        except (asyncssh.Error, OSError):
+            res["closed"] = True
+        res["port"] = 0
+        print(json.dumps(res), flush=True)
+        return
     conn = await asyncssh.connect("127.0.0.1", port, username="hostile", known_hosts=None, client_keys=None, password="x", preferred_auth="none")
     res["port"] = conn.get_extra_info("sockname")[1]
     if case == "unknown-channel":

@@ -9,8 +9,23 @@ export type LogLevel = "error" | "warning" | "info" | "debug";
 /** Receives a session's log lines (Dropbear's dropbear_log), the messages dbclient / dropbear print. */
 export type Logger = (level: LogLevel, message: string) => void;
 
-/** @internal The dbutil log handler for a caller's logger; without one, nothing is logged. */
-export function logHandlerFor(logger: Logger | undefined): LogHandler {
+/**
+ * @internal `text` with its control characters (C0, DEL, C1) written in octal (`\012`, `\033`), as
+ * OpenSSH's log lines write them (vis(3)), and a backslash doubled: what a client chose,
+ * such as a user name, can neither start a line of its own in the caller's log nor send a
+ * terminal escape sequence.
+ */
+export function visibleText(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f\\]/g, (c) => (c === "\\" ? "\\\\" : `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`));
+}
+
+/**
+ * @internal The dbutil log handler for a caller's logger; without one, nothing is logged.
+ * `visible`: each line goes through visibleText, for the server, whose lines carry names a client
+ * chose (a library server has no system accounts to check a user name against first, as
+ * dropbear's getpwnam does before one is logged).
+ */
+export function logHandlerFor(logger: Logger | undefined, visible = false): LogHandler {
   if (logger === undefined) {
     return () => {};
   }
@@ -18,7 +33,8 @@ export function logHandlerFor(logger: Logger | undefined): LogHandler {
     const level: LogLevel = priority <= LOG_ERR ? "error" : priority === LOG_WARNING ? "warning" : priority <= LOG_INFO ? "info" : "debug";
     try {
       // Dropbear's lines carry newlines meant for a terminal.
-      logger(level, msg.trim());
+      const line = msg.trim();
+      logger(level, visible ? visibleText(line) : line);
     } catch {
       // A logger that throws loses its line; it must not end a session, or the process.
     }

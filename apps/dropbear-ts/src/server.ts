@@ -289,7 +289,7 @@ export class Server {
     if (options.hostKeys.length === 0) {
       throw new TypeError("createServer: at least one host key is needed");
     }
-    this.log = logHandlerFor(options.logger);
+    this.log = logHandlerFor(options.logger, true);
     // The dropbear program's own defaults, from its option parser: -E (no syslog), and -k
     // when no remote forward of either kind has a handler.
     const argv = ["dropbear", "-E"];
