@@ -170,6 +170,15 @@ describe("plink against our dropbear", () => {
     expect(bad.stdout).toBe("");
   });
 
+  itAsRoot(["plink", "puttygen", "ssh-keygen"], "-m runs a 20 KB command file (C Dropbear ends the connection past 9000 bytes)", async () => {
+    const script = join(work.dir, "script.sh");
+    writeFileSync(script, `echo start\n${"true # a line of a long script, as plink -m sends it whole\n".repeat(350)}echo end; exit 4\n`);
+    const r = await plink("", { extra: ["-m", script] });
+    expect(r.stderr).not.toMatch(/FATAL/);
+    expect(r.stdout).toBe("start\nend\n");
+    expect(r.status).toBe(4);
+  });
+
   itAsRoot(["plink", "puttygen", "ssh-keygen"], "-t gets a pty with PuTTY's TERM and size", async () => {
     const r = await plink("tty; echo $TERM; stty size", { extra: ["-t"] });
     expect(r.status, r.stderr).toBe(0);

@@ -47,7 +47,6 @@ import {
   DROPBEAR_SVR_DROP_PRIVS,
   DROPBEAR_SVR_MULTIUSER,
   LOG_COMMANDS,
-  MAX_CMD_LEN,
   MAX_NAME_LEN,
   MAX_TERM_LEN,
   MOTD_FILENAME,
@@ -91,6 +90,13 @@ const MAILDIR = "/var/mail";
 const ENV_NAME_RE = /^(LANG|LC_[A-Z_]{1,32})$/;
 const MAX_ENV_VALUE_LEN = 256;
 const MAX_ENV_VARS = 32;
+/**
+ * Longest "exec" command (or subsystem name) a session takes (beyond Dropbear, which reads it as
+ * any string, at most MAX_STRING_LEN = MAX_CMD_LEN = 9000, and ends the connection past that):
+ * the longest one argument Linux passes to `sh -c` (MAX_ARG_STRLEN, 128 KiB, less its NUL).
+ * See docs/deviations.md.
+ */
+export const MAX_EXEC_CMD_LEN = 128 * 1024 - 1;
 
 /** A channel's ChanSess (set by newchansess). */
 function chansessOf(channel: Channel): ChanSess | null {
@@ -769,13 +775,19 @@ function sessioncommand(ses: SvrSession, channel: Channel, chansess: ChanSess, i
   if (iscmd) {
     // "exec"
     if (chansess.cmd === null) {
-      chansess.cmd = buf_getstring(ses.payload!);
-      cmdlen = chansess.cmd.length;
-      if (cmdlen > MAX_CMD_LEN) {
-        chansess.cmd = null;
-        TRACE(() => `leave sessioncommand, command too long ${cmdlen}`);
+      // Not C's buf_getstring (MAX_STRING_LEN, 9000 bytes): there a longer command (plink -m
+      // with a script, ssh host "$(cat script)") ended the connection. OpenSSH runs any that
+      // fits a packet; one past MAX_EXEC_CMD_LEN is refused, the connection kept. A string cut
+      // short still ends it, as C's buffer reads do.
+      const payload = ses.payload!;
+      const len = buf_getint(payload);
+      if (len > MAX_EXEC_CMD_LEN) {
+        TRACE(() => `leave sessioncommand, command too long ${len}`);
         return DROPBEAR_FAILURE;
       }
+      chansess.cmd = Buffer.from(buf_getptr(payload, len));
+      buf_incrpos(payload, len);
+      cmdlen = chansess.cmd.length;
     }
   }
 

@@ -21,7 +21,7 @@ import {
   SSH_MSG_CHANNEL_SUCCESS,
   TRANS_MAX_PAYLOAD_LEN,
 } from "@dropbear-ts/options";
-import { ChildFd, svr_chansess_checksignal, svr_chansessinitialise, svrchansess } from "../src/svr-chansession.js";
+import { ChildFd, MAX_EXEC_CMD_LEN, svr_chansess_checksignal, svr_chansessinitialise, svrchansess } from "../src/svr-chansession.js";
 import { ECHO, ICANON, VINTR, get_winsize, tcgetattr } from "../src/termios.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -327,13 +327,17 @@ describe("requests Dropbear refuses or ends the session over", () => {
     await reaped(ses, ch);
   });
 
-  it("refuses a type longer than MAX_NAME_LEN; a command past MAX_CMD_LEN ends the session in buf_getstring, as in C", () => {
+  it("refuses a type longer than MAX_NAME_LEN, and a command past MAX_EXEC_CMD_LEN without ending the session; runs one past C's MAX_CMD_LEN", async () => {
     const ses = newSession();
     const ch = openSession(ses);
     expect(request(ses, ch, "e".repeat(MAX_NAME_LEN + 1), true)).toBe(SSH_MSG_CHANNEL_FAILURE);
     expect(chansess(ch).pid).toBe(0);
-    // MAX_STRING_LEN is MAX_CMD_LEN, so the string read itself refuses it first.
-    expect(() => request(ses, ch, "exec", true, (b) => buf_putstring(b, "x".repeat(MAX_CMD_LEN + 1)))).toThrow(/String too long/);
+    expect(request(ses, ch, "exec", true, (b) => buf_putint(b, MAX_EXEC_CMD_LEN + 1))).toBe(SSH_MSG_CHANNEL_FAILURE);
+    expect(chansess(ch).pid).toBe(0);
+    // C reads the command as any string (at most MAX_STRING_LEN = MAX_CMD_LEN) and ends the connection past it.
+    expect(request(ses, ch, "exec", true, (b) => buf_putstring(b, `exit 3 ${"#".repeat(MAX_CMD_LEN * 2)}`))).toBe(SSH_MSG_CHANNEL_SUCCESS);
+    await reaped(ses, ch);
+    expect(chansess(ch).exit.exitstatus).toBe(3);
   });
 
   it("refuses x11-req, unknown types, and env other than the locale", () => {
@@ -416,7 +420,7 @@ describe("requests Dropbear refuses or ends the session over", () => {
     });
     expect(() => deliver(ses, truncated, recv_msg_channel_request)).toThrow(DropbearExit);
     expect(() => request(ses, ch, "window-change", true)).not.toThrow(); // no pty: refused before reading
-    expect(() => request(ses, ch, "exec", true, (b) => buf_putint(b, 0xffffffff))).toThrow(/String too long/);
+    expect(() => request(ses, ch, "exec", true, (b) => (buf_putint(b, 100), buf_putstring(b, "true")))).toThrow(DropbearExit);
   });
 });
 
