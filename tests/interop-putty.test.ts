@@ -179,6 +179,27 @@ describe("plink against our dropbear", () => {
     expect(r.status).toBe(4);
   });
 
+  itAsRoot(["plink", "puttygen", "ssh-keygen"], "many rekeys (RekeyBytes=100K) keep data intact; each winadj@putty request gets CHANNEL_FAILURE", async () => {
+    // With a forwarding set up plink is not "simple", so it measures the round trip with
+    // winadj@putty.projects.tartarus.org requests, which a server must answer with FAILURE.
+    // Curve25519 rekeys cost less than the NTRU Prime hybrid PuTTY would pick.
+    savedSession("rekey", { RekeyBytes: "100K", KEX: "ecdh,WARN,ntru-curve25519,dh-group16-sha512" });
+    const up = payload(1 << 19);
+    const raw = join(work.dir, "rekey.raw");
+    const lport = await freePort();
+    const r = await plink("sha256sum; head -c 2000000 /dev/zero", { load: "rekey", input: up, extra: ["-L", `${lport}:127.0.0.1:${echo.port}`, "-sshrawlog", raw] });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.slice(0, 64)).toBe(sha(up));
+    expect(r.stdout.length).toBe(68 + 2_000_000);
+    const log = readFileSync(raw, "latin1");
+    expect(log.match(/Event Log: .*key re-exchange/g)?.length ?? 0).toBeGreaterThan(5);
+    const count = (re: RegExp): number => log.match(re)?.length ?? 0;
+    const winadj = count(/^Outgoing packet .*SSH2_MSG_CHANNEL_REQUEST/gm) - 1; // less the exec
+    expect(winadj).toBeGreaterThan(0);
+    // The last may still be unanswered when the channel closes.
+    expect(count(/^Incoming packet .*SSH2_MSG_CHANNEL_FAILURE/gm)).toBeGreaterThanOrEqual(winadj - 1);
+  });
+
   itAsRoot(["plink", "puttygen", "ssh-keygen"], "-t gets a pty with PuTTY's TERM and size", async () => {
     const r = await plink("tty; echo $TERM; stty size", { extra: ["-t"] });
     expect(r.status, r.stderr).toBe(0);
