@@ -326,6 +326,18 @@ function check_close(ses: sshsession, channel: Channel): void {
   if (channel.recv_close && channel.writefd_dups_readfd && channel.writefd === FD_CLOSED && chanfdIsOpen(channel.readfd)) {
     close_chan_fd(ses, channel, channel.readfd, SHUT_RD);
   }
+  // Beyond Dropbear, as OpenSSH's chan_rcvd_oclose: the peer's CLOSE ends our reading of the
+  // command's pipes. C keeps them open for a session until its child exits, and a child that
+  // writes on (`dbclient host yes | head`) then waits forever for window the peer will never
+  // give; closed, it gets SIGPIPE and the CLOSE is answered.
+  if (channel.recv_close && !channel.writefd_dups_readfd) {
+    if (chanfdIsOpen(channel.readfd)) {
+      close_chan_fd(ses, channel, channel.readfd, SHUT_RD);
+    }
+    if (ERRFD_IS_READ(channel) && chanfdIsOpen(channel.errfd)) {
+      close_chan_fd(ses, channel, channel.errfd, SHUT_RD);
+    }
+  }
 
   if (!channel.sent_eof && channel.readfd === FD_CLOSED && (ERRFD_IS_WRITE(channel) || channel.errfd === FD_CLOSED)) {
     send_msg_channel_eof(ses, channel);
