@@ -327,10 +327,12 @@ function check_close(ses: sshsession, channel: Channel): void {
     close_chan_fd(ses, channel, channel.readfd, SHUT_RD);
   }
   // Beyond Dropbear, as OpenSSH's chan_rcvd_oclose: the peer's CLOSE ends our reading of the
-  // command's pipes. C keeps them open for a session until its child exits, and a child that
-  // writes on (`dbclient host yes | head`) then waits forever for window the peer will never
-  // give; closed, it gets SIGPIPE and the CLOSE is answered.
-  if (channel.recv_close && !channel.writefd_dups_readfd) {
+  // command's pipes. C keeps them open for a session until its child exits (close_allowed),
+  // and a child that writes on (`dbclient host yes | head`) then waits forever for window the
+  // peer will never give; closed, it gets SIGPIPE, and its end is reported and the CLOSE
+  // answered as when it exits by itself. (A channel whose close is allowed is removed above
+  // once its writes are out.)
+  if (channel.recv_close && !close_allowed && !channel.writefd_dups_readfd) {
     if (chanfdIsOpen(channel.readfd)) {
       close_chan_fd(ses, channel, channel.readfd, SHUT_RD);
     }
