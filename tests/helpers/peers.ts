@@ -37,6 +37,7 @@ export const PEERS = {
   go: "/usr/bin/go",
   java: "/usr/bin/java",
   javac: "/usr/bin/javac",
+  ruby: "/usr/bin/ruby",
   // Sources, not programs (see SOURCE_PEERS): for tests/helpers/libssh-peer.c, gossh-peer.go and JschPeer.java.
   "libssh.h": "/usr/include/libssh/libssh.h",
   "x/crypto/ssh": "/usr/share/gocode/src/golang.org/x/crypto/ssh/client.go",
@@ -135,4 +136,13 @@ let hasConch: boolean | undefined;
 export function itConch(title: string, fn: () => Promise<void>, timeout = 60_000): void {
   hasConch ??= hasPythonModule("twisted.conch.ssh.transport");
   itPythonPeer("python3-twisted", hasConch, title, fn, timeout);
+}
+
+/** Whether Debian's ruby with ruby-net-ssh (and its ruby-ed25519), ruby-net-sftp and ruby-net-scp is installed; asked only by the file that uses them. */
+let hasNetSsh: boolean | undefined;
+
+/** Root and Ruby's Net::SSH with SFTP, SCP and ed25519 keys (see itPythonPeer). */
+export function itNetSsh(title: string, fn: () => Promise<void>, timeout = 60_000): void {
+  hasNetSsh ??= spawnSync(PEERS.ruby, ["-e", 'require "net/ssh"; require "net/sftp"; require "net/scp"; require "ed25519"'], { stdio: "ignore" }).status === 0;
+  itPythonPeer("ruby ruby-net-ssh ruby-net-sftp ruby-net-scp", hasNetSsh, title, fn, timeout);
 }
