@@ -13,7 +13,7 @@ import {
   cli_state,
   type CliSession,
 } from "@dropbear-ts/core";
-import { DEBUG1, LOG_INFO, textBytes, TRACE, dropbear_close, dropbear_exit, dropbear_log, cleantext, tellUser } from "@dropbear-ts/dbutil";
+import { DEBUG1, LOG_INFO, readInterruptibly, textBytes, TRACE, dropbear_close, dropbear_exit, dropbear_log, cleantext, tellUser } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_CLI_IMMEDIATE_AUTH,
   DROPBEAR_CLI_INTERACT_AUTH,
@@ -84,21 +84,24 @@ function ttyGetline(): Buffer | null {
   const bytes: number[] = [];
   const one = Buffer.alloc(1);
   try {
-    while (bytes.length < DROPBEAR_MAX_CLI_PASS - 1) {
-      let n = 0;
-      try {
-        n = readSync(fd, one, 0, 1, null);
-      } catch {
-        n = 0;
+    // ^C or a kill while it waits for the user must act then, not after the Enter.
+    readInterruptibly(() => {
+      while (bytes.length < DROPBEAR_MAX_CLI_PASS - 1) {
+        let n = 0;
+        try {
+          n = readSync(fd, one, 0, 1, null);
+        } catch {
+          n = 0;
+        }
+        if (n <= 0) {
+          break;
+        }
+        bytes.push(one[0]!);
+        if (one[0] === 0x0a) {
+          break;
+        }
       }
-      if (n <= 0) {
-        break;
-      }
-      bytes.push(one[0]);
-      if (one[0] === 0x0a) {
-        break;
-      }
-    }
+    });
   } finally {
     if (opened) {
       closeSync(fd);

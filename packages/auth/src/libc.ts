@@ -1,4 +1,4 @@
-import { koffi as loadKoffi, sharedLib, type Koffi, cstring } from "@dropbear-ts/dbutil";
+import { koffi as loadKoffi, readInterruptibly, sharedLib, type Koffi, cstring } from "@dropbear-ts/dbutil";
 
 // The C library calls authentication needs and Node lacks: the passwd, shadow and group
 // databases (through NSS, so whatever /etc/nsswitch.conf says applies), getusershell(),
@@ -234,7 +234,8 @@ export function threadIdSetters(): EffectiveIdSetters | null {
  */
 export function getpass(prompt: string): Buffer | null {
   const b = libc();
-  const p = b.getpass(cstring(prompt));
+  // ^C or a kill while it waits for the user must act then, not after the Enter.
+  const p = readInterruptibly(() => b.getpass(cstring(prompt)));
   return p === null ? null : cbytes(b, p);
 }
 

@@ -84,3 +84,56 @@ export function ignoredSignalsEnv(): Record<string, string> {
 function maskHas(mask: bigint, sig: NodeJS.Signals): boolean {
   return ((mask >> BigInt(osConstants.signals[sig] - 1)) & 1n) === 1n;
 }
+
+/** The signals a program may catch while a prompt waits for its user (see readInterruptibly). */
+const PROMPT_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
+
+/** Room for a struct sigaction (152 bytes on Linux's 64-bit glibc ABIs), saved and put back whole. */
+const SIGACTION_SIZE = 256;
+
+type SigactionFn = (signum: number, act: Buffer | null, oldact: Buffer | null) => number;
+
+/**
+ * Run `read`, a blocking read of the user's answer at a prompt (getpass(3), a line from
+ * /dev/tty), so that a signal the program has listeners for is acted on at once. Node runs a
+ * listener only between loop turns, and libuv's handler (SA_RESTART) lets the read go on: ^C or
+ * `kill` at "Do you want to continue connecting?" or a password prompt did nothing until the
+ * user pressed Enter, where C's client, with no handler, dies at once. For the read each such
+ * signal gets a one-shot handler that interrupts it (sysv_signal: no SA_RESTART, SIG_DFL again
+ * once it fires; the handler is getpid, which does nothing). Then libuv's action is put back
+ * exactly as it was, and a signal that came is handed to the listeners at once, as if it had
+ * come between loop turns. getpass(3) puts echo back when its read is interrupted.
+ */
+export function readInterruptibly<T>(read: () => T): T {
+  const sigs = PROMPT_SIGNALS.filter((s) => process.listenerCount(s) > 0);
+  if (sigs.length === 0) {
+    return read();
+  }
+  const sigaction = libcFunc<SigactionFn>("int sigaction(int signum, const uint8_t *act, _Out_ uint8_t *oldact)");
+  const sysv_signal = libcFunc<(signum: number, handler: number | bigint) => number | bigint>("intptr_t sysv_signal(int signum, intptr_t handler)");
+  // RTLD_DEFAULT is 0 on glibc.
+  const noop = libcFunc<(handle: number, name: string) => number | bigint>("intptr_t dlsym(intptr_t handle, const char *name)")(0, "getpid");
+  const armed = sigs.map((s) => {
+    const signum = osConstants.signals[s];
+    const saved = Buffer.alloc(SIGACTION_SIZE);
+    sigaction(signum, null, saved);
+    sysv_signal(signum, noop);
+    return { s, signum, saved };
+  });
+  let fired: NodeJS.Signals | null = null;
+  try {
+    return read();
+  } finally {
+    for (const a of armed) {
+      // Ours is gone (SIG_DFL) once it fired. Asked by replacing it with itself, since glibc
+      // fills only part of a struct sigaction it hands back, so two cannot be compared whole.
+      if (sysv_signal(a.signum, noop) !== noop && fired === null) {
+        fired = a.s;
+      }
+      sigaction(a.signum, a.saved, null);
+    }
+    if (fired !== null) {
+      process.emit(fired, fired);
+    }
+  }
+}

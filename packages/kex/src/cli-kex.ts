@@ -16,7 +16,7 @@ import {
   type buffer,
 } from "@dropbear-ts/buffer";
 import { cli_kex_state, dropbear_kex_mode, type algo_type, type CliKexParam, type CliSession, type dropbear_kex } from "@dropbear-ts/core";
-import { DEBUG1, LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, strerror, textBytes } from "@dropbear-ts/dbutil";
+import { DEBUG1, LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, readInterruptibly, strerror, textBytes } from "@dropbear-ts/dbutil";
 import { SSH_MSG_KEXDH_INIT, SSH_MSG_NEWKEYS, SSH_SERVER_SIG_ALGS } from "@dropbear-ts/options";
 import { servicePort } from "@dropbear-ts/netio";
 import { encrypt_packet } from "@dropbear-ts/packet";
@@ -215,9 +215,12 @@ function readAnswer(): string {
   const b = Buffer.alloc(1);
   let line = "";
   try {
-    while (readSync(fd, b, 0, 1, null) === 1 && b[0] !== 0x0a) {
-      line += String.fromCharCode(b[0]!);
-    }
+    // ^C or a kill while it waits for the user must act then, not after the Enter.
+    readInterruptibly(() => {
+      while (readSync(fd, b, 0, 1, null) === 1 && b[0] !== 0x0a) {
+        line += String.fromCharCode(b[0]!);
+      }
+    });
   } catch {
     // No terminal and no usable stdin: treat as "no".
   } finally {
