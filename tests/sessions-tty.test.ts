@@ -203,6 +203,22 @@ describe("our dbclient in a terminal (tmux) -> OpenSSH sshd", () => {
     await expectSane(t, before);
   });
 
+  itTty("SIGHUP (a kill, not a hang-up) restores the terminal as ssh does, then ends dbclient by the signal (C leaves it raw)", async () => {
+    // SIGQUIT is handled the same way; not tested here, as its death may leave a core file.
+    const { t, pidfile, before } = await start();
+    const pid = Number(readFileSync(pidfile, "utf8").trim());
+    process.kill(pid, "SIGHUP");
+    for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(existsSync(`/proc/${pid}`)).toBe(false);
+    await keys(t, "Enter");
+    const m = mark(t);
+    await keys(t, "echo rc=$?", "Enter");
+    await waitFor(t, /^rc=129$/m, m);
+    await expectSane(t, before);
+  });
+
   itTty("a fatal error (the server's session process dies) restores the terminal", async () => {
     const { t, before } = await start();
     // The session's own sshd process runs as the test user; killing it drops the connection.

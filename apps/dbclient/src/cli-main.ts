@@ -170,15 +170,16 @@ export function kill_proxy_command(ses: CliSession): void {
 }
 
 /**
- * SIGINT or SIGTERM without a proxy. Dropbear's client sets no handler, so the signal ends it and
- * a shell running it in a loop sees that and stops (Ctrl-C on `for h in ...; do dbclient ...`).
- * Here the terminal is put back first (C leaves it raw), then the process dies of the same
+ * SIGINT, SIGTERM, SIGHUP or SIGQUIT without a proxy. Dropbear's client sets no handler, so the
+ * signal ends it and a shell running it in a loop sees that and stops (Ctrl-C on
+ * `for h in ...; do dbclient ...`). Here the terminal is put back first (C leaves it raw; so
+ * does a `kill -HUP`, which OpenSSH's ssh restores too), then the process dies of the same
  * signal: the listeners gone, Node gives the signal its default action again. A signal our
  * parent left ignored gets no handler: it stays ignored, as in C.
  */
 export function cli_signal_exit(ses: CliSession): void {
   const ignored = ignoredSignals();
-  const sigs = (["SIGINT", "SIGTERM"] as const).filter((s) => !ignored.includes(s));
+  const sigs = (["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"] as const).filter((s) => !ignored.includes(s));
   const handler = (sig: NodeJS.Signals): void => {
     cli_tty_cleanup(ses);
     for (const s of sigs) {
