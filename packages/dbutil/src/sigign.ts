@@ -109,10 +109,18 @@ export function readInterruptibly<T>(read: () => T): T {
   if (sigs.length === 0) {
     return read();
   }
-  const sigaction = libcFunc<SigactionFn>("int sigaction(int signum, const uint8_t *act, _Out_ uint8_t *oldact)");
-  const sysv_signal = libcFunc<(signum: number, handler: number | bigint) => number | bigint>("intptr_t sysv_signal(int signum, intptr_t handler)");
-  // RTLD_DEFAULT is 0 on glibc.
-  const noop = libcFunc<(handle: number, name: string) => number | bigint>("intptr_t dlsym(intptr_t handle, const char *name)")(0, "getpid");
+  let sigaction: SigactionFn;
+  let sysv_signal: (signum: number, handler: number | bigint) => number | bigint;
+  let noop: number | bigint;
+  try {
+    sigaction = libcFunc<SigactionFn>("int sigaction(int signum, const uint8_t *act, _Out_ uint8_t *oldact)");
+    sysv_signal = libcFunc<(signum: number, handler: number | bigint) => number | bigint>("intptr_t sysv_signal(int signum, intptr_t handler)");
+    // RTLD_DEFAULT is 0 on glibc.
+    noop = libcFunc<(handle: number, name: string) => number | bigint>("intptr_t dlsym(intptr_t handle, const char *name)")(0, "getpid");
+  } catch {
+    // No FFI here (out of descriptors): the prompt still works, acting on a signal after the Enter.
+    return read();
+  }
   const armed = sigs.map((s) => {
     const signum = osConstants.signals[s];
     const saved = Buffer.alloc(SIGACTION_SIZE);
