@@ -186,10 +186,11 @@ describe("our dbclient in a terminal (tmux) -> OpenSSH sshd", () => {
     await expectSane(t, before);
   });
 
-  itTty("SIGTERM ends dbclient as it ends C's, by the signal (a shell sees 143), with the terminal restored", async () => {
+  /** Send `sig` to dbclient: it must die of it (the shell sees `status`) with the terminal restored. */
+  async function killedBy(sig: NodeJS.Signals, status: number): Promise<void> {
     const { t, pidfile, before } = await start();
     const pid = Number(readFileSync(pidfile, "utf8").trim());
-    process.kill(pid, "SIGTERM");
+    process.kill(pid, sig);
     for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) {
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -199,25 +200,14 @@ describe("our dbclient in a terminal (tmux) -> OpenSSH sshd", () => {
     await keys(t, "Enter");
     const m = mark(t);
     await keys(t, "echo rc=$?", "Enter");
-    await waitFor(t, /^rc=143$/m, m);
+    await waitFor(t, new RegExp(`^rc=${status}$`, "m"), m);
     await expectSane(t, before);
-  });
+  }
 
-  itTty("SIGHUP (a kill, not a hang-up) restores the terminal as ssh does, then ends dbclient by the signal (C leaves it raw)", async () => {
-    // SIGQUIT is handled the same way; not tested here, as its death may leave a core file.
-    const { t, pidfile, before } = await start();
-    const pid = Number(readFileSync(pidfile, "utf8").trim());
-    process.kill(pid, "SIGHUP");
-    for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(existsSync(`/proc/${pid}`)).toBe(false);
-    await keys(t, "Enter");
-    const m = mark(t);
-    await keys(t, "echo rc=$?", "Enter");
-    await waitFor(t, /^rc=129$/m, m);
-    await expectSane(t, before);
-  });
+  itTty("SIGTERM ends dbclient as it ends C's, by the signal (a shell sees 143), with the terminal restored", () => killedBy("SIGTERM", 143));
+
+  // SIGQUIT is handled the same way; not tested here, as its death may leave a core file.
+  itTty("SIGHUP (a kill, not a hang-up) restores the terminal as ssh does, then ends dbclient by the signal (C leaves it raw)", () => killedBy("SIGHUP", 129));
 
   itTty("a fatal error (the server's session process dies) restores the terminal", async () => {
     const { t, before } = await start();
