@@ -3,8 +3,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { exited, opensshKeygen, OURS, scratch, type Server, startOurDropbearWithHostKey } from "./helpers/servers.js";
+import { IS_ROOT, PEERS, itAsRoot } from "./helpers/peers.js";
+import { exited, opensshKeygen, OURS, run, scratch, type Server, startOurDropbearWithHostKey } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // File transfer programs over our dropbear and over our dbclient: OpenSSH's sftp resuming
@@ -13,8 +13,9 @@ import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 // early (`dbclient host yes | head`), which must end rather than hang. Needs root (useradd).
 
 const USER = "dbtsfilexfer";
-const isRoot = process.getuid?.() === 0;
 const work = scratch("dbts-filexfer-");
+/** Clients run with the scratch directory as HOME (dbclient's known_hosts goes there). */
+const inWork = { env: { HOME: work.dir } };
 let home = "";
 let uid = 0;
 let gid = 0;
@@ -28,7 +29,7 @@ let bigLocal = "";
 let server: Server | null = null;
 
 beforeAll(async () => {
-  if (!isRoot) return;
+  if (!IS_ROOT) return;
   ({ home, uid, gid } = addTestUser(USER));
   key = join(work.dir, "id_ed25519");
   opensshKeygen(key, { comment: "filexfer" });
@@ -43,27 +44,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
-  if (isRoot) removeTestUser(USER);
+  if (IS_ROOT) removeTestUser(USER);
   work.cleanup();
 });
-
-interface BinResult {
-  status: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-async function runBin(cmd: string, args: string[], timeoutMs = 30_000): Promise<BinResult> {
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HOME: work.dir } });
-  const out: Buffer[] = [];
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => out.push(d));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  const status = await exited(child);
-  clearTimeout(timer);
-  return { status, stdout: Buffer.concat(out), stderr };
-}
 
 /** A file in the user's home, owned by the user. */
 function homeFile(name: string, data: Buffer | string): string {
@@ -114,7 +97,7 @@ describe("file transfers through our dropbear and our dbclient", () => {
     for (let i = 0; i < 3000; i++) writeFileSync(join(many, `f${i}`), "");
     const batch = join(work.dir, "batch");
     writeFileSync(batch, `reput ${bigLocal} part.bin\nreget whole.bin ${gotLocal}\nln -s whole.bin lnk\nchmod 600 whole.bin\nls -1 many\n`);
-    const r = await runBin(PEERS.sftp, ["-S", dbc, "-R", "16", "-B", "65536", "-P", String(server!.port), "-b", batch, `${USER}@127.0.0.1`]);
+    const r = await run(PEERS.sftp, ["-S", dbc, "-R", "16", "-B", "65536", "-P", String(server!.port), "-b", batch, `${USER}@127.0.0.1`], inWork);
     expect(r.status, r.stderr).toBe(0);
     expect(sha(readFileSync(join(home, "part.bin")))).toBe(BIG_SHA);
     expect(sha(readFileSync(gotLocal))).toBe(BIG_SHA);
@@ -130,12 +113,12 @@ describe("file transfers through our dropbear and our dbclient", () => {
     chmodSync(join(d, "b"), 0);
     execFileSync("chown", ["-R", `${uid}:${gid}`, d]);
     const dest = join(work.dir, "tree-back");
-    const r = await runBin(PEERS.scp, ["-O", "-r", "-S", dbc, "-P", String(server!.port), `${USER}@127.0.0.1:tree`, dest]);
+    const r = await run(PEERS.scp, ["-O", "-r", "-S", dbc, "-P", String(server!.port), `${USER}@127.0.0.1:tree`, dest], inWork);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("scp: tree/b: Permission denied");
     expect(readdirSync(dest).sort()).toEqual(["a", "c"]);
     // A missing source: the remote scp's error line and status 1, not the transport's 255.
-    const missing = await runBin(PEERS.scp, ["-O", "-S", dbc, "-P", String(server!.port), `${USER}@127.0.0.1:no-such`, join(work.dir, "x")]);
+    const missing = await run(PEERS.scp, ["-O", "-S", dbc, "-P", String(server!.port), `${USER}@127.0.0.1:no-such`, join(work.dir, "x")], inWork);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain("scp: no-such: No such file or directory");
   });
@@ -147,16 +130,16 @@ describe("file transfers through our dropbear and our dbclient", () => {
     for (let i = 0; i < 200; i++) writeFileSync(join(src, `s${i}`), `${i}\n`);
     const e = ["-e", `${dbc} -p ${server!.port}`];
     const remote = `${USER}@127.0.0.1:rs/`;
-    const up = await runBin(PEERS.rsync, ["-a", ...e, `${src}/`, remote]);
+    const up = await run(PEERS.rsync, ["-a", ...e, `${src}/`, remote], inWork);
     expect(up.status, up.stderr).toBe(0);
     truncateSync(join(home, "rs", "big.bin"), 3_000_000);
     rmSync(join(src, "s0"));
-    const again = await runBin(PEERS.rsync, ["-a", "--append", "--delete", ...e, `${src}/`, remote]);
+    const again = await run(PEERS.rsync, ["-a", "--append", "--delete", ...e, `${src}/`, remote], inWork);
     expect(again.status, again.stderr).toBe(0);
     expect(sha(readFileSync(join(home, "rs", "big.bin")))).toBe(BIG_SHA);
     expect(readdirSync(join(home, "rs")).length).toBe(200);
     // The remote rsync failing to start: rsync's protocol error status, not a hang.
-    const bad = await runBin(PEERS.rsync, ["-a", ...e, "--rsync-path=/bin/false", `${src}/s1`, `${USER}@127.0.0.1:x`]);
+    const bad = await run(PEERS.rsync, ["-a", ...e, "--rsync-path=/bin/false", `${src}/s1`, `${USER}@127.0.0.1:x`], inWork);
     expect(bad.status).toBe(12);
   });
 });
