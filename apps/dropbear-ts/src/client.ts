@@ -505,7 +505,7 @@ export class Client extends EventEmitter {
       };
       this.#enqueue((ses) => {
         if (cliOpenStreamDirect(ses, sc, dstHost, dstPort, srcHost, srcPort) === DROPBEAR_FAILURE) {
-          reject(new SshError(`${tooManyChannels().message} (direct-tcpip to ${dstHost}:${dstPort})`, "ECHANNEL"));
+          reject(tooManyChannels(` (direct-tcpip to ${dstHost}:${dstPort})`));
         }
       }, reject);
     });
@@ -591,9 +591,10 @@ function isPort(p: unknown): p is number {
 /**
  * A channel we could not open ourselves: every slot of the session is taken (Dropbear's
  * newchannel() stops at MAX_CHANNELS, before anything is sent). Not the server's refusal.
+ * `what` follows the reason, as the forwards name their target.
  */
-function tooManyChannels(): SshError {
-  return new SshError(`Channel open failed: too many channels (at most ${MAX_CHANNELS} at once)`, "ECHANNEL");
+function tooManyChannels(what = ""): SshError {
+  return new SshError(`Channel open failed: too many channels (at most ${MAX_CHANNELS} at once)${what}`, "ECHANNEL");
 }
 
 /** "Channel open refused", with the server's reason when it gave one. */
