@@ -39,7 +39,20 @@ export function addTestUser(name: string, opts: { password?: string; groups?: st
     shRetry("groupadd", [g]);
   }
   const groups = opts.groups?.length ? ["-G", opts.groups.join(",")] : [];
-  shRetry("useradd", ["-m", "-s", "/bin/sh", ...groups, name]);
+  const useradd = (uid: string[] = []): string[] => ["-m", "-s", "/bin/sh", ...uid, ...groups, name];
+  shRetry("useradd", useradd());
+  // useradd gives the highest uid + 1, often the uid of an account another test file has just
+  // removed, whose processes (a connection process still closing) would then count against this
+  // one's RLIMIT_NPROC (tests/client-limits.test.ts's Node could not start its threads). Such a
+  // uid is given up for a higher one that is free and has none (usermod -u refuses a busy uid).
+  for (let next = Number(sh("id", ["-u", name]).trim()) + 1, tries = 0; uidBusy(name) && tries < 100; next++, tries++) {
+    if (spawnSync("getent", ["passwd", String(next)], { stdio: "ignore" }).status === 0 || uidBusy(String(next))) continue;
+    shRetry("userdel", ["-f", "-r", name]);
+    // Another file's account may take `next` first: then the loop goes on from there.
+    if (spawnSync("useradd", useradd(["-u", String(next)]), { stdio: "ignore" }).status !== 0) {
+      shRetry("useradd", useradd());
+    }
+  }
   if (opts.password !== undefined) {
     shRetry("chpasswd", [], `${name}:${opts.password}\n`);
   } else {
@@ -51,6 +64,11 @@ export function addTestUser(name: string, opts: { password?: string; groups?: st
   mkdirSync(join(home, ".ssh"), { mode: 0o700 });
   chownSync(join(home, ".ssh"), uid, gid);
   return { name, home, uid, gid };
+}
+
+/** Whether any process (a zombie too) runs under the account's or a number's uid. */
+function uidBusy(user: string): boolean {
+  return spawnSync("pgrep", ["-U", user], { stdio: "ignore" }).status === 0;
 }
 
 /** Point the account's home at `dir`, given as bytes (usermodPath). */
