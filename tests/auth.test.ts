@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PEERS, itAsRoot, type PeerName } from "./helpers/peers.js";
 import { OURS, opensshKeygen, ourKeygen, run, runBytes, runOurClient, scratch, type Server, startDebianDropbear, startOurDropbear, startOurDropbearWithHostKey, startSshd } from "./helpers/servers.js";
-import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
+import { addTestUser, authorizeKeys, removeTestUser, setTestUserExpiry } from "./helpers/users.js";
 
 // Issue 4: user authentication with the system's real accounts, against real peers.
 // Needs root (to create the test user), as CI has; elsewhere these tests skip.
@@ -121,6 +121,22 @@ describe("OpenSSH ssh -> our dropbear, a real system account", () => {
       timeoutMs: 30_000,
     });
     await expect.poll(() => s.log().slice(before), { timeout: 10_000 }).toMatch(/Max auth tries reached - user '\w+'/);
+  });
+
+  itAuth(["ssh", "sshpass"], "an expired account (chage -E 0) is refused for a key and a password, as Debian's sshd refuses it (C lets it in)", async () => {
+    const s = await ourServer();
+    const before = s.log().length;
+    setTestUserExpiry(USER, 0);
+    try {
+      const key = await ssh(s.port, ["-o", "BatchMode=yes", "-o", "PreferredAuthentications=publickey", "-i", keys.ed25519!]);
+      expect(key).toMatch(/Permission denied \(publickey,password\)/);
+      const pw = await run(PEERS.sshpass, ["-p", PASSWORD, PEERS.ssh, ...SSH_COMMON, "-o", "NumberOfPasswordPrompts=1", "-o", "PreferredAuthentications=password", "-p", String(s.port), `${USER}@127.0.0.1`, "true"], { timeoutMs: 15_000 });
+      expect(pw.stderr).not.toMatch(/Authenticated to/);
+    } finally {
+      setTestUserExpiry(USER, -1);
+    }
+    await expect.poll(() => s.log().slice(before)).toMatch(new RegExp(`User account '${USER}' has expired, rejected`));
+    expect(await ssh(s.port, ["-o", "BatchMode=yes", "-i", keys.ed25519!])).toMatch(/Authenticated to 127\.0\.0\.1/);
   });
 
   itAuth(["ssh"], "hostile: a 5000-character user name and 20 keys in a row get a clean refusal; the server stays up", async () => {

@@ -81,6 +81,11 @@ export function setTestUserShell(name: string, shell: Buffer): void {
   usermodPath(name, "-s", shell);
 }
 
+/** Set the account's expiry day (`chage -E`: days since 1970, -1 for never). */
+export function setTestUserExpiry(name: string, day: number): void {
+  shRetry("chage", ["-E", String(day), name]);
+}
+
 /**
  * usermod's path option `flag` with a path given as bytes: one that is not UTF-8 cannot be an
  * argument from Node, so sh's printf makes it from octal escapes.

@@ -146,6 +146,20 @@ export function getspnam_pwdp(name: string): string | null {
   return sp.sp_pwdp;
 }
 
+/**
+ * getspnam(3)'s sp_expire: the day (since 1970) the account expires, -1 for never, or null when
+ * there is no shadow entry or it cannot be read (a daemon not running as root).
+ */
+export function getspnam_expire(name: string): number | null {
+  const b = libc();
+  const p = b.getspnam(cstring(name));
+  if (p === null) {
+    return null;
+  }
+  const sp = b.koffi.decode(p, b.spwdType) as { sp_expire: number | bigint };
+  return Number(sp.sp_expire);
+}
+
 /** getgrnam(3): the group's gid, or null. */
 export function getgrnam_gid(name: string): number | null {
   const b = libc();

@@ -28,7 +28,7 @@ import {
 } from "@dropbear-ts/options";
 import { encrypt_packet, write_packet } from "@dropbear-ts/packet";
 import { fill_passwd, get_user_shell_path } from "./common-session.passwd.js";
-import { getgrnam_gid, getgrouplist, getpwnam, getusershells, setresgid } from "./libc.js";
+import { getgrnam_gid, getgrouplist, getpwnam, getspnam_expire, getusershells, setresgid } from "./libc.js";
 import { svr_auth_password } from "./svr-authpasswd.js";
 import { svr_auth_pubkey } from "./svr-authpubkey.js";
 
@@ -266,9 +266,30 @@ export function checkusername(ses: SvrSession, username: Buffer): boolean {
     dropbear_log(LOG_WARNING, `User '${a.pw_name}' has invalid shell, rejected`);
     return false;
   }
+  // Beyond C, which reads no expiry date: an account past the one shadow(5) gives it (`chage
+  // -E`, `usermod -e 1`, the way to shut an account to key logins too) is refused for every
+  // method, as pam_unix's account check makes Debian's sshd refuse it (docs/deviations.md).
+  if (account_expired(a.pw_name)) {
+    TRACE("leave checkusername: account expired");
+    a.checkusername_failed = true;
+    dropbear_log(LOG_WARNING, `User account '${a.pw_name}' has expired, rejected`);
+    return false;
+  }
   TRACE(`uid = ${a.pw_uid}`);
   TRACE("leave checkusername");
   return true;
+}
+
+/**
+ * Whether the user's shadow entry says the account has expired: today (UTC days since 1970) on
+ * or past sp_expire, as pam_unix counts it. No entry, or none we may read, is no expiry.
+ */
+function account_expired(name: string): boolean {
+  const expire = getspnam_expire(name);
+  if (expire === null || expire === -1) {
+    return false;
+  }
+  return Math.floor(Date.now() / 86_400_000) >= expire;
 }
 
 /**
