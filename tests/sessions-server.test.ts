@@ -217,6 +217,19 @@ describe("OpenSSH ssh -> our dropbear: ptys", () => {
     expect(lines[3]).toMatch(/^SigIgn:\s+0000000000200000$/);
   });
 
+  itSess(["ssh", "script"], "ssh -tt from a terminal: its modes reach the pty, and a character it disables (sent as 255) stays disabled, as with sshd", async () => {
+    const s = await ours();
+    const q = (a: string): string => `'${a.replace(/'/g, "'\\''")}'`;
+    const inner = [PEERS.ssh, ...SSH_OPTS, "-tt", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`, "stty -a"].map(q).join(" ");
+    // script's terminal has eol and eol2 disabled; intr and echoe are changed to be told apart.
+    const r = await runClient(PEERS.script, ["-qec", `stty intr ^T -echoe; exec ${inner}`, "/dev/null"], { holdStdin: true });
+    const out = r.stdout.toString();
+    expect(out).toMatch(/intr = \^T;/);
+    expect(out).toMatch(/ -echoe /);
+    // Dropbear 2026.94 stores the 255 as is: "eol = M-^?; eol2 = M-^?".
+    expect(out).toMatch(/eol = <undef>;\s+eol2 = <undef>;/);
+  });
+
   itSess(["ssh"], "ssh -tt: 400 KB of output through the pty arrive whole (Dropbear's test_read_pty, bigger)", async () => {
     const s = await ours();
     const want = BIG.subarray(0, 300_000).toString("base64");

@@ -60,7 +60,7 @@ import { encrypt_packet } from "@dropbear-ts/packet";
 import { signames } from "./common-chansession.js";
 import { login_alloc_entry, login_free_entry, login_login, login_logout, type logininfo } from "./loginrec.js";
 import { pty_allocate, pty_change_window_size, pty_make_controlling_tty, pty_release, pty_setowner } from "./sshpty.js";
-import { TCSANOW, tcgetattr, tcsendbreak, tcsetattr } from "./termios.js";
+import { TCSANOW, _POSIX_VDISABLE, tcgetattr, tcsendbreak, tcsetattr } from "./termios.js";
 import {
   MAX_TERMCODE,
   TERMCODE_CONTROL,
@@ -588,7 +588,8 @@ function sessionbreak(ses: SvrSession, chansess: ChanSess): number {
 /**
  * Apply the pty-req's encoded terminal modes (RFC 4254 §8) to the pty. A length that does not
  * match the rest of the packet ends the session, as in C; unknown opcodes are skipped, and a
- * mode the pty refuses is only logged. @dropbear svr-chansession.c get_termmodes
+ * mode the pty refuses is only logged. A control character of 255 disables it, as in OpenSSH's
+ * sshd (docs/deviations.md). @dropbear svr-chansession.c get_termmodes
  */
 function get_termmodes(ses: SvrSession, chansess: ChanSess): void {
   TRACE("enter get_termmodes");
@@ -619,7 +620,9 @@ function get_termmodes(ses: SvrSession, chansess: ChanSess): void {
       case TERMCODE_NONE:
         break;
       case TERMCODE_CONTROLCHAR:
-        termio.setcc(termcode.mapcode, value);
+        // 255 is how OpenSSH's ssh sends a disabled character (ttymodes.c special_char_encode):
+        // C stores it as the byte 0xff, so an ÿ typed in a Latin-1 terminal ended the line.
+        termio.setcc(termcode.mapcode, value === 255 ? _POSIX_VDISABLE : value);
         break;
       case TERMCODE_INPUT:
         termio.c_iflag = value ? termio.c_iflag | termcode.mapcode : termio.c_iflag & ~termcode.mapcode;

@@ -15,6 +15,9 @@ const OFF_CC = 17;
 /** NCCS on Linux. */
 export const NCCS = 32;
 
+/** A c_cc value that disables the character (Linux). */
+export const _POSIX_VDISABLE = 0;
+
 // c_cc indices (Linux).
 export const VINTR = 0;
 export const VQUIT = 1;
