@@ -1,5 +1,5 @@
 import { shellPath, type sshsession } from "@dropbear-ts/core";
-import { getpwnam, getspnam_pwdp } from "./libc.js";
+import { getpwnam, getspnam } from "./libc.js";
 
 // The two passwd helpers of common-session.c that authentication owns: the rest of that file is
 // the session loop (packages/session-loop).
@@ -32,7 +32,7 @@ export function fill_passwd(ses: sshsession, username: string): void {
   a.pw_shell_bytes = pw.pw_shell_bytes;
   let passwd_crypt = pw.pw_passwd;
   if (passwd_crypt === "x") {
-    passwd_crypt = getspnam_pwdp(a.pw_name) ?? "!!";
+    passwd_crypt = getspnam(a.pw_name)?.sp_pwdp ?? "!!";
   }
   a.pw_passwd = passwd_crypt ?? "!!";
 }

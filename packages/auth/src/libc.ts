@@ -135,29 +135,18 @@ function cbytes(b: Bindings, p: unknown): Buffer {
   return Buffer.from(b.koffi.decode(p, "uint8_t", Number(b.strlen(p))) as Uint8Array);
 }
 
-/** getspnam(3): the shadow hash (sp_pwdp) of the user, or null when there is no entry. */
-export function getspnam_pwdp(name: string): string | null {
-  const b = libc();
-  const p = b.getspnam(cstring(name));
-  if (p === null) {
-    return null;
-  }
-  const sp = b.koffi.decode(p, b.spwdType) as { sp_pwdp: string | null };
-  return sp.sp_pwdp;
-}
-
 /**
- * getspnam(3)'s sp_expire: the day (since 1970) the account expires, -1 for never, or null when
- * there is no shadow entry or it cannot be read (a daemon not running as root).
+ * getspnam(3): the user's shadow hash (sp_pwdp) and expiry day (sp_expire: days since 1970, -1
+ * for never), or null when there is no entry or it cannot be read (a daemon not running as root).
  */
-export function getspnam_expire(name: string): number | null {
+export function getspnam(name: string): { sp_pwdp: string | null; sp_expire: number } | null {
   const b = libc();
   const p = b.getspnam(cstring(name));
   if (p === null) {
     return null;
   }
-  const sp = b.koffi.decode(p, b.spwdType) as { sp_expire: number | bigint };
-  return Number(sp.sp_expire);
+  const sp = b.koffi.decode(p, b.spwdType) as { sp_pwdp: string | null; sp_expire: number | bigint };
+  return { sp_pwdp: sp.sp_pwdp, sp_expire: Number(sp.sp_expire) };
 }
 
 /** getgrnam(3): the group's gid, or null. */

@@ -28,7 +28,7 @@ import {
 } from "@dropbear-ts/options";
 import { encrypt_packet, write_packet } from "@dropbear-ts/packet";
 import { fill_passwd, get_user_shell_path } from "./common-session.passwd.js";
-import { getgrnam_gid, getgrouplist, getpwnam, getspnam_expire, getusershells, setresgid } from "./libc.js";
+import { getgrnam_gid, getgrouplist, getpwnam, getspnam, getusershells, setresgid } from "./libc.js";
 import { svr_auth_password } from "./svr-authpasswd.js";
 import { svr_auth_pubkey } from "./svr-authpubkey.js";
 
@@ -285,8 +285,8 @@ export function checkusername(ses: SvrSession, username: Buffer): boolean {
  * or past sp_expire, as pam_unix counts it. No entry, or none we may read, is no expiry.
  */
 function account_expired(name: string): boolean {
-  const expire = getspnam_expire(name);
-  if (expire === null || expire === -1) {
+  const expire = getspnam(name)?.sp_expire ?? -1;
+  if (expire === -1) {
     return false;
   }
   return Math.floor(Date.now() / 86_400_000) >= expire;
