@@ -281,7 +281,12 @@ describe("after authentication (the ssh2 library's server)", () => {
               // exit-signal cut short: of its name ("short"), or after it ("noflag").
               const proto = (client as unknown as { _protocol: RawProto })._protocol;
               const chan = (ch as unknown as { outgoing: { id: number } }).outgoing.id;
-              const signal = info.command === "short" ? Buffer.concat([u32(4), Buffer.from("TE")]) : sshString("TERM");
+              const signal =
+                info.command === "short"
+                  ? Buffer.concat([u32(4), Buffer.from("TE")])
+                  : info.command === "escapes"
+                    ? Buffer.concat([sshString("\x1b]0;owned\x07\x1b[2JKILL\r\n\x00X"), Buffer.of(1)])
+                    : sshString("TERM");
               rawSend(proto, Buffer.concat([Buffer.of(98), u32(chan), sshString("exit-signal"), Buffer.of(0), signal]));
               if (info.command === "short") ch.exit(3);
               ch.end();
@@ -397,13 +402,15 @@ describe("after authentication (the ssh2 library's server)", () => {
     expect(events).toEqual(["exec", "failure 0"]);
   });
 
-  it("the library's client: an exit-signal cut short is ignored as dbclient ignores it, or read without its core-dumped flag", async () => {
+  it("the library's client: an exit-signal cut short is ignored as dbclient ignores it, or read without its core-dumped flag; its name cleaned of control characters", async () => {
     mode = "signals";
     const client = await connect({ host: "127.0.0.1", port, username: "u", privateKeyPath: userKey, hostKey: false });
     try {
       // Before, reading past the packet ended the whole session ("Bad buf_getptr", "Bad buf_getbyte").
       expect(await client.exec("short").exit).toEqual({ code: 3 });
       expect(await client.exec("noflag").exit).toEqual({ signal: "TERM", coreDumped: false });
+      // Its name as printable ASCII only, up to a NUL (cleantext): callers print it.
+      expect(await client.exec("escapes").exit).toEqual({ signal: "]0;owned[2JKILL", coreDumped: true });
     } finally {
       await client.end();
     }

@@ -6,7 +6,7 @@ import { cli_setup_agent } from "@dropbear-ts/agentfwd";
 import { buf_getbool, buf_getint, buf_getptr, buf_getstring, buf_incrpos, buf_putbyte, buf_putint, buf_putstring, buf_setpos, cbuf_new } from "@dropbear-ts/buffer";
 import { send_msg_channel_close, send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request, streamChannelGone, streamChannelOpened, streamChannelRefused } from "@dropbear-ts/channel";
 import { FD_CLOSED, FD_UNINIT, chanfdIsOpen, openFailureText, type ChanType, type Channel, type StreamChannel, type chanfd, type CliSession } from "@dropbear-ts/core";
-import { EXIT_FAILURE, LOG_INFO, LOG_WARNING, TRACE, atomicio, dropbear_exit, dropbear_log, dup_cloexec, envBytes, libcFunc, outOfResources, sameOpenFile } from "@dropbear-ts/dbutil";
+import { EXIT_FAILURE, LOG_INFO, LOG_WARNING, TRACE, atomicio, cleantext, dropbear_exit, dropbear_log, dup_cloexec, envBytes, libcFunc, outOfResources, sameOpenFile } from "@dropbear-ts/dbutil";
 import { dropbear_prio, StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import { DROPBEAR_ESCAPE_CHAR, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
@@ -384,11 +384,12 @@ function cli_chansessreq(ses: CliSession, channel: Channel): void {
     // A library caller is told of the signal (dbclient ignores it, as Dropbear does, reading
     // nothing of it). So that no exit-signal ends a session that dbclient's would go on with,
     // one cut short of its name is ignored as dbclient ignores it, and a missing core-dumped
-    // flag reads as false.
+    // flag reads as false. The name is the server's text, which a caller may well print: only
+    // printable ASCII of it is kept, as for the banner and a refused channel's reason.
     const rest = payload.len - payload.pos;
     const namelen = rest >= 4 ? buf_getint(payload) : -1;
     if (namelen >= 0 && namelen <= rest - 4) {
-      const signal = buf_getptr(payload, namelen).toString("latin1");
+      const signal = cleantext(buf_getptr(payload, namelen), false);
       buf_incrpos(payload, namelen);
       const core_dumped = payload.pos < payload.len && buf_getbool(payload) === 1;
       req.exitsignal = { signal, core_dumped };
