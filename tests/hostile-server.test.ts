@@ -37,8 +37,8 @@ async function rawServer(serve: (s: net.Socket) => void): Promise<{ port: number
 }
 
 /** dbclient to 127.0.0.1:port running `true`, bounded: a hang shows as status null. */
-function dbclient(port: number, extra: string[] = []): Promise<RunResult> {
-  return runOurClient(["-y", "-i", userKey, "-p", String(port), ...extra, "u@127.0.0.1", "true"], { timeoutMs: 20_000 });
+function dbclient(port: number, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  return runOurClient(["-y", "-i", userKey, "-p", String(port), ...extra, "u@127.0.0.1", "true"], { timeoutMs: 20_000, env });
 }
 
 /** dbclient ended as Dropbear's does on a fatal error: status 1 and a single "exited:" line. */
@@ -352,9 +352,20 @@ describe("after authentication (the ssh2 library's server)", () => {
               }, 300);
               return;
             }
-            // What no client asked for: a remote-forwarded connection and an X11 channel.
-            client.forwardOut("127.0.0.1", 9, "127.0.0.1", 5555, (err) => events.push(`forwarded-tcpip ${err ? "refused" : "opened"}`));
-            client.x11("127.0.0.1", 6000, (err) => events.push(`x11 ${err ? "refused" : "opened"}`));
+            // What no client asked for: a remote-forwarded connection, an X11 channel, the agent
+            // (no -A), and channels only a server takes; each refused with its RFC 4254 reason.
+            const opened = (type: string) => (err: (Error & { reason?: number }) | undefined) => events.push(`${type} ${err ? `refused ${err.reason}` : "opened"}`);
+            client.forwardOut("127.0.0.1", 9, "127.0.0.1", 5555, opened("forwarded-tcpip"));
+            client.x11("127.0.0.1", 6000, opened("x11"));
+            const proto = (client as unknown as { _protocol: RawProto })._protocol;
+            const chanMgr = (client as unknown as { _chanMgr: { add(cb: unknown): number } })._chanMgr;
+            const open = (type: string, extra: Buffer): void => {
+              const cb = Object.assign(opened(type), { type });
+              rawSend(proto, Buffer.concat([Buffer.of(90), sshString(type), u32(chanMgr.add(cb)), u32(65536), u32(32768), extra]));
+            };
+            open("auth-agent@openssh.com", Buffer.alloc(0));
+            open("session", Buffer.alloc(0));
+            open("direct-tcpip", Buffer.concat([sshString("127.0.0.1"), u32(22), sshString("127.0.0.1"), u32(5)]));
             setTimeout(() => {
               ch.write("still here\n");
               ch.exit(0);
@@ -374,19 +385,34 @@ describe("after authentication (the ssh2 library's server)", () => {
   });
 
   /** dbclient against the server acting as `m`: status 0 and `stdout`. */
-  async function commandRuns(m: typeof mode, stdout: string): Promise<RunResult> {
+  async function commandRuns(m: typeof mode, stdout: string, env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
     mode = m;
     events.length = 0;
-    const r = await dbclient(port);
+    const r = await dbclient(port, [], env);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe(stdout);
     return r;
   }
 
-  it("an unrequested forwarded-tcpip and an X11 channel are refused, and the command still runs", async () => {
-    const r = await commandRuns("opens", "still here\n");
-    expect(r.stderr).toMatch(/Server sent unrequested forward from "127\.0\.0\.1:9"/);
-    expect(events.sort()).toEqual(["exec", "forwarded-tcpip refused", "x11 refused"]);
+  it("unrequested channels are refused with their reasons, the agent not reached without -A, and the command still runs", async () => {
+    // An agent the server must not reach: any connection to it is a leak.
+    let agentConnections = 0;
+    const agent = net.createServer((s) => {
+      agentConnections++;
+      s.destroy();
+    });
+    const agentSock = join(work.dir, "agent.sock");
+    agent.listen(agentSock);
+    await once(agent, "listening");
+    try {
+      const r = await commandRuns("opens", "still here\n", { SSH_AUTH_SOCK: agentSock });
+      expect(r.stderr).toMatch(/Server sent unrequested forward from "127\.0\.0\.1:9"/);
+      // 1 administratively prohibited (as Dropbear: no such -R, no -A), 3 unknown channel type.
+      expect(events.sort()).toEqual(["auth-agent@openssh.com refused 1", "direct-tcpip refused 3", "exec", "forwarded-tcpip refused 1", "session refused 3", "x11 refused 3"]);
+      expect(agentConnections).toBe(0);
+    } finally {
+      agent.close();
+    }
   });
 
   it("channel requests and replies a server sends: keepalive refused, exit-status's last kept, replies cut short ignored as C ignores every reply", async () => {
