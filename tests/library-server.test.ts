@@ -624,6 +624,16 @@ describe("the library's client against the library's server, in one process", ()
       expect(await ch.exit).toEqual({ code: 0 });
       expect(Buffer.concat(parts)).toEqual(Buffer.concat([Buffer.from("caf"), e9, Buffer.from("|r"), e9, Buffer.from("\n|/bin/sh:0")]));
       expect(seen).toEqual([cmd, Buffer.concat([Buffer.from("r"), e9, Buffer.from("\n")])]);
+      // A NUL ends the command, as Dropbear's C string does (spawn refused it: the request failed,
+      // logged as the handler's failure), in a UTF-8 command and in one that is not.
+      for (const head of [Buffer.from("echo a"), Buffer.concat([Buffer.from("echo "), e9])]) {
+        const nul = client.exec(Buffer.concat([head, Buffer.from("\0; echo b")]));
+        nul.stdin.end();
+        const out: Buffer[] = [];
+        nul.stdout.on("data", (d: Buffer) => out.push(d));
+        expect(await nul.exit).toEqual({ code: 0 });
+        expect(Buffer.concat(out)).toEqual(Buffer.concat([head.subarray(5), Buffer.from("\n")]));
+      }
     } finally {
       await client.end();
       await s.close();

@@ -729,10 +729,13 @@ export function createServer(options: ServerOptions): Server {
  * `sh -c` would run it ($0 /bin/sh, no other arguments).
  */
 function shellArgs(session: ServerSession): string[] {
-  const cmd = session.commandBytes ?? (session.command === null ? null : Buffer.from(session.command, "utf8"));
+  const whole = session.commandBytes ?? (session.command === null ? null : Buffer.from(session.command, "utf8"));
+  // Cut at a NUL, as Dropbear's C string is when it execs the shell: spawn refuses a NUL.
+  const nul = whole === null ? -1 : whole.indexOf(0);
+  const cmd = whole !== null && nul >= 0 ? whole.subarray(0, nul) : whole;
   const oddEnv = Object.entries(session.envBytes ?? {}).filter(([k, v]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) && !isUtf8(v));
   if ((cmd === null || isUtf8(cmd)) && oddEnv.length === 0) {
-    return session.command === null ? [] : ["-c", session.command];
+    return session.command === null ? [] : ["-c", session.command.split("\0")[0]!];
   }
   const lines = oddEnv.map(([k, v]) => `${shAssignBytes(k, v)}; export ${k}`);
   lines.push(cmd === null ? "exec /bin/sh" : `${shAssignBytes("_dbts_cmd", cmd)}; eval "$_dbts_cmd"`);
