@@ -598,6 +598,35 @@ describe("the library's client against the library's server, in one process", ()
     }
   });
 
+  itWithPeers(["ssh-keygen"], "runShellCommand with the process out of descriptors refuses the request, as dropbear refuses it when pipe() fails; the process goes on (the spawn's 'error' event had no listener yet and ended it)", async () => {
+    // A fresh Node under `ulimit -n 64` (a client with many channels open takes a shared
+    // process's descriptors so), every descriptor taken while runShellCommand spawns.
+    const script = `
+      import { connect, createServer, runShellCommand } from "dropbear-ts";
+      import { closeSync, openSync } from "node:fs";
+      const s = createServer({ hostKeys: [${JSON.stringify(hostKey)}], authenticate: () => true, onSession: { exec: (x) => {
+        if (x.command !== "starved") return runShellCommand(x);
+        const fds = [];
+        try { for (;;) fds.push(openSync("/dev/null", "r")); } catch {}
+        try { runShellCommand(x); } finally { for (const fd of fds) closeSync(fd); }
+      } } });
+      const { port } = await s.listen(0);
+      const c = await connect({ host: "127.0.0.1", port, username: "me", privateKeyPath: ${JSON.stringify(key)}, hostKey: false, kex: ["curve25519-sha256"] });
+      const run = async (cmd) => { const ch = c.exec(cmd); ch.stdin.end(); let out = ""; ch.stdout.on("data", (d) => (out += d)); try { await ch.exit; return out; } catch (e) { return e.message; } };
+      const starved = await run("starved");
+      await new Promise((r) => setTimeout(r, 100));
+      console.log(JSON.stringify([starved, await run("echo after")]));
+      await c.end();
+      await s.close();`;
+    const child = spawn("sh", ["-c", 'ulimit -n 64 && exec "$0" --input-type=module -e "$1"', process.execPath, script], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    expect(await new Promise((resolve) => child.on("exit", resolve)), err).toBe(0);
+    expect(JSON.parse(out)).toEqual(["exec request refused by the server", "after\n"]);
+  });
+
   itWithPeers(["ssh-keygen"], "a command and env value that are not UTF-8 (Latin-1) reach the handler (commandBytes, envBytes) and runShellCommand's shell as their bytes", async () => {
     const { connect, createServer, runShellCommand } = await import("dropbear-ts");
     const seen: (Buffer | null)[] = [];

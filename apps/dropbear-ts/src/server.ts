@@ -753,12 +753,8 @@ export function runShellCommand(session: ServerSession): void {
   // whatever the command started too.
   const child = spawn("/bin/sh", args, { cwd: homedir(), env: { ...process.env, ...session.env }, stdio: ["pipe", "pipe", "pipe"], detached: true });
   let ended = false;
-  child.stdin.on("error", () => {
-    // The command stopped reading (EPIPE): what the client sends is dropped.
-  });
-  session.stdin.pipe(child.stdin);
-  child.stdout.pipe(session.stdout, { end: false });
-  child.stderr.pipe(session.stderr, { end: false });
+  // First: spawn reports its failures as an 'error' event, which with no listener would end
+  // the whole process.
   child.on("error", (e) => {
     if (!ended) {
       ended = true;
@@ -766,6 +762,18 @@ export function runShellCommand(session: ServerSession): void {
       session.exit(127);
     }
   });
+  if (!child.stdin || !child.stdout || !child.stderr) {
+    // Out of descriptors (EMFILE, ENFILE): no pipes and no child. Refused, as Dropbear refuses
+    // the request when its pipe() or fork() fails; the 'error' that follows is ours to drop.
+    ended = true;
+    throw new Error(`cannot run /bin/sh: no descriptors left for its pipes`);
+  }
+  child.stdin.on("error", () => {
+    // The command stopped reading (EPIPE): what the client sends is dropped.
+  });
+  session.stdin.pipe(child.stdin);
+  child.stdout.pipe(session.stdout, { end: false });
+  child.stderr.pipe(session.stderr, { end: false });
   const report = (code: number | null, signal: NodeJS.Signals | null): void => {
     if (ended) {
       return;
