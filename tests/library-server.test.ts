@@ -653,6 +653,14 @@ describe("the library's client against the library's server, in one process", ()
       expect(await ch.exit).toEqual({ code: 0 });
       expect(Buffer.concat(parts)).toEqual(Buffer.concat([Buffer.from("caf"), e9, Buffer.from("|r"), e9, Buffer.from("\n|/bin/sh:0")]));
       expect(seen).toEqual([cmd, Buffer.concat([Buffer.from("r"), e9, Buffer.from("\n")])]);
+      // One of 40 000 bytes (dropbear takes up to MAX_EXEC_CMD_LEN): its escapes, four times
+      // that, failed with E2BIG as one argument.
+      const long = client.exec(Buffer.concat([Buffer.from("printf '%s' \""), Buffer.alloc(40_000, 0xe9), Buffer.from('" | wc -c')]));
+      long.stdin.end();
+      let count = "";
+      long.stdout.on("data", (d: Buffer) => (count += d.toString()));
+      expect(await long.exit).toEqual({ code: 0 });
+      expect(count.trim()).toBe("40000");
       // A NUL ends the command, as Dropbear's C string does (spawn refused it: the request failed,
       // logged as the handler's failure), in a UTF-8 command and in one that is not.
       for (const head of [Buffer.from("echo a"), Buffer.concat([Buffer.from("echo "), e9])]) {

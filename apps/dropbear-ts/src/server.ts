@@ -738,9 +738,23 @@ function shellArgs(session: ServerSession): string[] {
     return session.command === null ? [] : ["-c", session.command.split("\0")[0]!];
   }
   const lines = oddEnv.map(([k, v]) => `${shAssignBytes(k, v)}; export ${k}`);
-  lines.push(cmd === null ? "exec /bin/sh" : `${shAssignBytes("_dbts_cmd", cmd)}; eval "$_dbts_cmd"`);
-  return ["-c", lines.join("\n"), "/bin/sh"];
+  if (cmd === null) {
+    lines.push("exec /bin/sh");
+    return ["-c", lines.join("\n"), "/bin/sh"];
+  }
+  // The command's escapes (four characters a byte) go as arguments of their own, each well
+  // under Linux's limit for one argument (MAX_ARG_STRLEN, 128 KiB): in the -c string, a command
+  // past 32 KiB failed with E2BIG where dropbear runs up to MAX_EXEC_CMD_LEN.
+  const chunks: string[] = [];
+  for (let at = 0; at < cmd.length; at += SH_CHUNK_BYTES) {
+    chunks.push(Array.from(cmd.subarray(at, at + SH_CHUNK_BYTES), (c) => `\\${c.toString(8).padStart(3, "0")}`).join(""));
+  }
+  lines.push('_dbts_cmd=; for _dbts_a; do _dbts_a="$(printf "$_dbts_a"; echo x)"; _dbts_cmd="$_dbts_cmd${_dbts_a%x}"; done; set --; eval "$_dbts_cmd"');
+  return ["-c", lines.join("\n"), "/bin/sh", ...chunks];
 }
+
+/** Command bytes per argument of shellArgs' escapes: 64 KiB of escapes each. */
+const SH_CHUNK_BYTES = 16 * 1024;
 
 /**
  * A session handler that runs the request with `/bin/sh -c COMMAND` (a shell: `/bin/sh`) as
