@@ -354,6 +354,16 @@ for (const target of TARGETS) {
       expect(r.stderr).toContain("Failed to set raw TTY mode");
     });
 
+    // mosh --ssh=dbclient runs `dbclient -n -tt host -- mosh-server ...`: with -n stdin is
+    // /dev/null, no terminal to make raw, and ssh -n -tt asks for the pty all the same.
+    itSess(target.peers, "-n -t (mosh's ssh -n -tt): the pty is asked for, the command runs, no terminal error", async () => {
+      const s = await target.start();
+      const r = await client(s, ["-n", "-t", "-t"], ["tty; exit 4"]);
+      expect(r.status, r.stderr).toBe(4);
+      expect(r.stdout.toString()).toMatch(/\/dev\/pts\/\d+/);
+      expect(r.stderr).not.toMatch(/Failed/);
+    });
+
     itSess(target.peers, "-I 1 ends an idle `sleep 30` within seconds", async () => {
       const s = await target.start();
       const r = await client(s, ["-I", "1"], ["sleep 30"], { timeoutMs: 20_000 });

@@ -477,7 +477,10 @@ export function put_termcodes(ses: CliSession): void {
   const wp = ses.writepayload;
   const tio = tcgetattr(STDIN_FILENO);
   if (tio === null) {
-    dropbear_log(LOG_WARNING, "Failed reading termmodes");
+    // With -n, /dev/null has no modes to read: nothing is wrong.
+    if (!ses.cli_ses.cli_opts.stdin_null) {
+      dropbear_log(LOG_WARNING, "Failed reading termmodes");
+    }
     buf_putint(wp, 1);
     buf_putbyte(wp, 0);
     return;
@@ -654,7 +657,9 @@ function cli_initchansess(ses: CliSession, channel: Channel): number {
     channel.prio = dropbear_prio.DROPBEAR_PRIO_LOWDELAY;
   }
   send_chansess_shell_req(ses, channel);
-  if (cli_opts.wantpty) {
+  // Beyond Dropbear, as ssh -n -tt (mosh's ssh command): with -n our stdin is /dev/null, no
+  // terminal to put in raw mode or read keys and escapes from, so the pty is asked for and that is all.
+  if (cli_opts.wantpty && !cli_opts.stdin_null) {
     cli_tty_setup(ses);
     channel.read_mangler = (ch, buf) => cli_escape_handler(ses, ch, buf);
     cli_ses.last_char = 0x0d;
