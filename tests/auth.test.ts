@@ -152,6 +152,35 @@ describe("OpenSSH ssh -> our dropbear, a real system account", () => {
   });
 });
 
+describe("sshpass driving our dbclient's password prompt (our dropbear)", () => {
+  // sshpass gives dbclient a terminal only as its controlling tty (/dev/tty), stdin untouched.
+  const sshpass = async (password: string, extra: string[], cmd: string): Promise<{ status: number | null; stdout: string }> => {
+    const s = await ourServer();
+    const h = scratch("dbts-sshpass-");
+    try {
+      return await run(PEERS.sshpass, ["-p", password, process.execPath, OURS.dbclient, "-y", "-y", ...extra, "-p", String(s.port), `${USER}@127.0.0.1`, cmd], { env: { HOME: h.dir }, timeoutMs: 20_000 });
+    } finally {
+      h.cleanup();
+    }
+  };
+
+  itAuth(["sshpass"], "the password is typed; a wrong one is sshpass's status 5", async () => {
+    const ok = await sshpass(PASSWORD, [], "echo pw-ok");
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toBe("pw-ok\n");
+    expect((await sshpass("wrong", [], "true")).status).toBe(5);
+  });
+
+  // The -f copy once ran in a session of its own from the start, with no /dev/tty to prompt on:
+  // it read empty answers from stdin until the server gave up. C and ssh prompt, then fork.
+  itAuth(["sshpass"], "-f: the background copy prompts on sshpass's terminal, then runs the command", async () => {
+    const mark = join(home, "sshpass-f");
+    const r = await sshpass(PASSWORD, ["-f"], `echo bg-ok > ${mark}`);
+    expect(r.status).toBe(0);
+    await expect.poll(() => sh("cat", [mark]), { timeout: 5_000 }).toBe("bg-ok\n");
+  });
+});
+
 /** Our client's run: authenticated when the session moved past auth to the channel stage. */
 async function ourClient(port: number, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<string> {
   const h = scratch("dbts-clienthome-");

@@ -1,6 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { closeSync, writeSync } from "node:fs";
 import { DropbearExit, EXIT_FAILURE, argBytesEnv } from "./dbutil.js";
+import { setsid } from "./libc.js";
 import { nodeStartRefused } from "./nproc.js";
 import { ignoredSignals } from "./sigign.js";
 import { launcherEnv } from "./tunables.js";
@@ -11,8 +12,11 @@ import { launcherEnv } from "./tunables.js";
 // Node cannot fork a running program, so the foreground process starts a detached copy of
 // itself at once and waits: the copy does the work and, at C's fork point, tells the foreground
 // process (through fd 3) that it may leave. If the copy ends first, the foreground process ends
-// with its status. Until then, the signals a terminal sends (^C, ^\, a hangup) are passed on to
-// the copy, which sits in a session of its own: as in C, where nothing has forked yet, they end it.
+// with its status. Until then the copy stays in the foreground process's session and process
+// group, as C's one process does before daemon(): it can ask its user on /dev/tty (sshpass gives
+// dbclient a terminal that way only), and the signals a terminal sends (^C, ^\, a hangup) end
+// it, also passed on by the foreground process. At the fork point it leaves for a session of its
+// own (daemon()'s setsid), before the foreground process goes and its terminal may hang up.
 
 /** Set in the detached copy: the fd of its pipe to the waiting foreground process. */
 const DETACHED_ENV = "DROPBEAR_TS_DETACHED_FD";
@@ -77,7 +81,6 @@ export function runDetachedCopy(stdio: DetachedStdio, failure: string): Promise<
   try {
     // (node:child_process on demand, as for a proxy command: most runs start no process.)
     child = process.getBuiltinModule("node:child_process").spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-      detached: true,
       stdio: [...stdio, "pipe"],
       env: launcherEnv({ ...process.env, ...argBytesEnv(), [DETACHED_ENV]: "3" }),
     });
@@ -118,6 +121,12 @@ export function detachedCopyReady(): void {
   }
   const fd = readyPipe;
   readyPipe = null;
+  // daemon()'s setsid: no terminal of the foreground's to hang up on us once it has gone.
+  try {
+    setsid();
+  } catch {
+    // No FFI library: the copy stays in the session, as it was until now.
+  }
   try {
     writeSync(fd, "ok\n");
     closeSync(fd);
