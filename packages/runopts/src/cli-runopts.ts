@@ -397,8 +397,16 @@ export function cli_getopts(
     dropbear_log(LOG_INFO, `Ignoring command '${cli_opts.cmd.toString()}' in netcat mode`);
   }
 
+  // Beyond Dropbear, as ssh: -o ProxyCommand's %h %p %r %% name the host it reaches (the
+  // first hop's, in the inner dbclient, under multihop), as in the config file below; -J's
+  // program is run as given, as C runs it.
+  const proxycmd_tokens = proxycmd_arg === null && cli_opts.proxycmd !== null;
+
   // The host comes last: multihop copies -i, -y, -W and friends into the inner command.
-  parse_multihop_hostname(opts, cli_opts, host_arg, cli_opts.progname);
+  parse_multihop_hostname(opts, cli_opts, host_arg, cli_opts.progname, proxycmd_tokens);
+  if (proxycmd_tokens && cli_opts.proxycmd !== null) {
+    cli_opts.proxycmd = expandProxyCommand(cli_opts.proxycmd, cli_opts);
+  }
 
   // ProxyCommand from the file only when nothing else says how to get there; its %h %p %r
   // need the final host, port and user.
@@ -529,7 +537,7 @@ export function loadidentityfile(cli_opts: cli_runopts, filename: string, warnfa
  * `-B lasthost:port priorhops`. It is run without a shell.
  * @dropbear cli-runopts.c multihop_args
  */
-function multihop_args(opts: runopts, cli_opts: cli_runopts, argv0: string, prior_hops: string): string[] {
+function multihop_args(opts: runopts, cli_opts: cli_runopts, argv0: string, prior_hops: string, proxycmd_tokens: boolean): string[] {
   const args = [argv0];
   if (cli_opts.quiet) {
     args.push("-q");
@@ -546,7 +554,8 @@ function multihop_args(opts: runopts, cli_opts: cli_runopts, argv0: string, prio
     args.push("-o", "Compression=yes");
   }
   if (cli_opts.proxycmd !== null) {
-    args.push("-J", cli_opts.proxycmd);
+    // An -o ProxyCommand stays one, for the inner dbclient to expand with its own host.
+    args.push(...(proxycmd_tokens ? ["-o", `ProxyCommand=${cli_opts.proxycmd}`] : ["-J", cli_opts.proxycmd]));
   }
   if (opts.recv_window !== OUR_DEFAULT_RECV_WINDOW) {
     args.push("-W", String(opts.recv_window));
@@ -570,6 +579,7 @@ function parse_multihop_hostname(
   cli_opts: cli_runopts,
   orighostarg: string,
   argv0: string,
+  proxycmd_tokens = false,
 ): void {
   // scp and rsync turn "user@host" into "-l user host"; when that user name holds a whole hop
   // list ("a,u@b"), glue it back on.
@@ -591,7 +601,7 @@ function parse_multihop_hostname(
   parse_hostname(cli_opts, userhostarg);
 
   if (prior_hops !== null) {
-    cli_opts.proxyexec = multihop_args(opts, cli_opts, argv0, prior_hops);
+    cli_opts.proxyexec = multihop_args(opts, cli_opts, argv0, prior_hops, proxycmd_tokens);
     // -J now lives in proxyexec.
     cli_opts.proxycmd = null;
     // The outer hop carries an encrypted stream, which will not compress.

@@ -197,6 +197,16 @@ describe("cli-runopts.c flags", () => {
     expect(ok("-o", "ProxyCommand=nc h 22", "h").cli_opts.proxycmd).toBe("nc h 22");
     expect(ok("-J", "a", "-o", "ProxyCommand=b", "h").cli_opts.proxycmd).toBe("a");
   });
+
+  // ssh's tokens, as in ~/.ssh/config (mosh's default --ssh command, ansible's
+  // ProxyCommand="ssh -W %h:%p ..."); C runs the text as given, with no host in it.
+  it("-o ProxyCommand's %h %p %r %% name the host reached; -J's program is run as given; multihop hands it on", () => {
+    expect(ok("-o", "ProxyCommand=nc -X connect %h %p # %r 100%%", "-l", "me", "host.example/2222").cli_opts.proxycmd).toBe("nc -X connect host.example 2222 # me 100%");
+    expect(ok("-J", "nc %h %p", "h").cli_opts.proxycmd).toBe("nc %h %p");
+    const { cli_opts } = ok("-o", "ProxyCommand=nc %h %p", "a/2022,c");
+    expect(cli_opts.proxycmd).toBeNull();
+    expect(cli_opts.proxyexec).toEqual(["dbclient", "-o", "ProxyCommand=nc %h %p", "-B", "c:22", "a/2022"]);
+  });
 });
 
 describe("cli-runopts.c addforward (-L / -R)", () => {
@@ -270,7 +280,7 @@ describe("cli-runopts.c -o", () => {
     ["Port=2200", "remoteport", "2200"],
     ["Port= 2200", "remoteport", "2200"],
     ["Port=", "remoteport", ""],
-    ["ProxyCommand=nc %h %p", "proxycmd", "nc %h %p"],
+    ["ProxyCommand=nc %h %p", "proxycmd", "nc h 22"],
     ["StrictHostKeyChecking=accept-new", "always_accept_key", true],
     ["StrictHostKeyChecking=yes", "ask_hostkey", false],
     ["StrictHostKeyChecking=no", "no_hostkey_check", true],
