@@ -364,6 +364,14 @@ for (const target of TARGETS) {
       expect(r.stderr).not.toMatch(/Failed/);
     });
 
+    itSess([...target.peers, "script"], "-n with no command on a terminal: no pty (as ssh -n), the shell reads end of input and exits", async () => {
+      const s = await target.start();
+      const cmdline = [process.execPath, OURS.dbclient, "-n", "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`].map((a) => `'${a}'`).join(" ");
+      const r = await runBin(PEERS.script, ["-qec", cmdline, "/dev/null"], { timeoutMs: 10_000 });
+      expect(r.status, r.stderr + r.stdout.toString()).toBe(0);
+      expect(r.stdout.toString()).not.toMatch(/Failed to set raw TTY mode/);
+    });
+
     itSess(target.peers, "-I 1 ends an idle `sleep 30` within seconds", async () => {
       const s = await target.start();
       const r = await client(s, ["-I", "1"], ["sleep 30"], { timeoutMs: 20_000 });

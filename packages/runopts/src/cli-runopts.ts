@@ -369,9 +369,10 @@ export function cli_getopts(
     cli_opts.bind_port = split.second;
   }
 
-  // Without -t or -T: a pty only for an interactive shell on a terminal.
+  // Without -t or -T: a pty only for an interactive shell on a terminal. -n's stdin is
+  // /dev/null, no terminal (as ssh -n: the shell then reads its end of input and exits).
   if (cli_opts.wantpty === 9) {
-    cli_opts.wantpty = cli_opts.cmd === null && process.getBuiltinModule("node:tty").isatty(0) ? 1 : 0;
+    cli_opts.wantpty = cli_opts.cmd === null && !cli_opts.stdin_null && process.getBuiltinModule("node:tty").isatty(0) ? 1 : 0;
   }
 
   if (cli_opts.backgrounded && cli_opts.cmd === null && !cli_opts.no_cmd) {
