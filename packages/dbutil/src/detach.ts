@@ -125,7 +125,8 @@ export function detachedCopyReady(): void {
   try {
     setsid();
   } catch {
-    // No FFI library: the copy stays in the session, as it was until now.
+    // No FFI library (koffi cannot load): the copy stays in the terminal's session, where a
+    // hangup would end it; everything else works.
   }
   try {
     writeSync(fd, "ok\n");
