@@ -2,6 +2,9 @@
 // from code. What dbclient takes from its command line comes from connect()'s options; what it
 // does once authenticated (a session channel on stdio, -L, -R) the caller asks for by method,
 // and each request runs inside a loop turn, as dbclient's own do.
+// The declarations name Node's types (Buffer, node:stream): kept in client.d.ts, this directive
+// loads @types/node for a user whose tsconfig does not list it (TypeScript 6's `types` is []).
+/// <reference types="node" preserve="true" />
 import { EventEmitter } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Server, Socket, type AddressInfo } from "node:net";
@@ -183,7 +186,8 @@ export class SshError extends Error {
   /** What kind of failure it is (the message may change between versions; the code does not). */
   readonly code: SshErrorCode;
 
-  constructor(message: string, code: SshErrorCode, options?: ErrorOptions) {
+  // Not ErrorOptions: that type is ES2022's lib, which a user's older `lib` lacks.
+  constructor(message: string, code: SshErrorCode, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
   }

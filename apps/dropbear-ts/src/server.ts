@@ -3,6 +3,8 @@
 // process. Instead of system accounts, authorized_keys and forked shells, the caller's
 // callbacks decide through serversession.embed (packages/core embed.ts): who may log in, what
 // a session channel runs, where direct-tcpip goes and whether tcpip-forward may listen.
+// As in client.ts: server.d.ts loads @types/node itself, whatever the user's `types` says.
+/// <reference types="node" preserve="true" />
 import { isUtf8 } from "node:buffer";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
