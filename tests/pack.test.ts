@@ -58,7 +58,10 @@ describe("npm run pack", () => {
   });
 
   it("declares what npm needs to refuse a wrong machine, and no workspace package", () => {
-    expect(pkg.engines).toEqual({ node: ">=20.19" });
+    // The Node versions whose require() loads an ES module without a flag (the library is one):
+    // 20.19 and later in 20.x, and 22.12 and later. Node 21 and 22.0-22.11 throw ERR_REQUIRE_ESM.
+    expect(pkg.engines).toEqual({ node: "^20.19.0 || >=22.12.0" });
+    expect(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).engines).toEqual(pkg.engines);
     expect(pkg.os).toEqual(["linux"]);
     expect(pkg.libc).toEqual(["glibc"]);
     expect(pkg.license).toBe("MIT");
@@ -157,7 +160,7 @@ describe("npm install -g of the tarball", () => {
     expect(r.stderr).toBe("");
     expect(r.stdout).toMatch(/^true ECONNECT Connect failed: .*(refused|ECONNREFUSED)/i);
     expect(r.status).toBe(0);
-    // And from CommonJS: require() of the ES module, which Node >= 20.19 does without a flag.
+    // And from CommonJS: require() of the ES module, which the Node versions of `engines` do without a flag.
     writeFileSync(join(lib, "try.cjs"), 'const { connect, createServer } = require("dropbear-ts");\nconsole.log(typeof connect, typeof createServer);\n');
     const c = spawnSync(process.execPath, [join(lib, "try.cjs")], { cwd: prefix, encoding: "utf8", timeout: 60_000, env: { PATH: process.env.PATH, HOME: prefix } });
     expect(c.stderr).toBe("");
