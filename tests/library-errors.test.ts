@@ -267,6 +267,34 @@ describe("SshError.code once connected", () => {
     expect(() => client.exec("true")).toThrow(expect.objectContaining({ code: "ECLOSED" }));
   });
 
+  it("an 'error' listener that throws: end() still resolves and 'close' still follows", async () => {
+    // In a child: the listener's throw reaches the process (as a rejection nobody handles).
+    const code = `
+      import { connect, createServer } from "dropbear-ts";
+      process.on("unhandledRejection", (e) => console.log("thrown:", e.message));
+      const server = createServer({ hostKeys: [process.argv[1]], authenticate: () => true, onSession: { exec: () => {} } });
+      const { port } = await server.listen(0);
+      const c = await connect({ host: "127.0.0.1", port, username: "me", hostKey: false, kex: ["curve25519-sha256"] });
+      c.on("error", () => { throw new Error("listener bug"); });
+      c.on("close", (e) => console.log("close:", e?.code));
+      await new Promise((r) => { c.exec("x"); setTimeout(r, 100); });
+      await server.close();
+      const t = setTimeout(() => console.log("end() pending"), 3000);
+      await c.end();
+      clearTimeout(t);
+      console.log("ended");
+    `;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", code, hostEd25519], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const [status] = (await once(child, "exit")) as [number | null];
+    clearTimeout(timer);
+    expect(out.split("\n").filter((l) => l !== "").sort()).toEqual(["close: ECLOSED", "ended", "thrown: listener bug"]);
+    expect(status).toBe(0);
+  });
+
   it("ETIMEOUT: idleTimeout ends a quiet session", async () => {
     const { base } = await serve();
     // 2, not 1: the timeout counts whole seconds as Dropbear's monotonic_now does, so 1 can

@@ -1031,13 +1031,18 @@ function startClient(options: ConnectOptions): Promise<Client> {
     c.sessionGone(error);
     // end() promises no handle left: libuv closes them after this turn.
     await handlesClosed(handles);
-    if (!running) {
-      ready.reject(error ?? new SshError("Session ended before authentication", "ECLOSED"));
-    } else if (error !== null && c.listenerCount("error") > 0) {
-      c.emit("error", error);
+    try {
+      if (!running) {
+        ready.reject(error ?? new SshError("Session ended before authentication", "ECLOSED"));
+      } else if (error !== null && c.listenerCount("error") > 0) {
+        c.emit("error", error);
+      }
+    } finally {
+      // An "error" listener that throws still sees end() settle and "close" follow, as a
+      // socket's does; its throw then goes on to the process.
+      closedResolve();
+      c.emit("close", error);
     }
-    closedResolve();
-    c.emit("close", error);
   });
   return connected;
 }
