@@ -306,6 +306,21 @@ describe("SshError.code once connected", () => {
   }, 15_000);
 });
 
+describe("Server.listen's arguments", () => {
+  it("an empty or null host (Node's every interface) or a port that is not 0-65535 rejects with a TypeError, binding nothing", async () => {
+    const server = createServer({ hostKeys: [hostEd25519], authenticate: () => false });
+    servers.push(server);
+    const listen = server.listen.bind(server) as (port?: unknown, host?: unknown) => Promise<unknown>;
+    await expect(listen(0, "")).rejects.toThrow(new TypeError('Server.listen: host must be a non-empty string ("::" for every interface), not ""'));
+    await expect(listen(0, null)).rejects.toThrow(TypeError);
+    await expect(listen("2222")).rejects.toThrow(new TypeError('Server.listen: port must be a whole number from 0 to 65535, not "2222"'));
+    for (const port of [null, -1, 1.5, 65536]) await expect(listen(port)).rejects.toThrow(TypeError);
+    expect(server.address()).toBeNull();
+    // Nothing was taken: the default still binds loopback.
+    expect((await server.listen()).address).toBe("127.0.0.1");
+  });
+});
+
 describe("hostKeyAlgorithms (dbclient's -o HostKeyAlgorithms=)", () => {
   it("picks the server's host key by algorithm; one the server lacks fails with EKEX, an unknown name with EOPTION", async () => {
     const { base } = await serve({ hostKeys: [hostEd25519, hostRsa] });

@@ -371,6 +371,14 @@ export class Server {
    * address. Rejects on a failed bind (EADDRINUSE, ...) or when already listening or closed.
    */
   async listen(port = 0, host = "127.0.0.1"): Promise<ServerAddress> {
+    // Node takes "" or null for every interface (::): a host read from an unset setting must not
+    // open the server to the network where the default is loopback.
+    if (typeof host !== "string" || host === "") {
+      throw new TypeError(`Server.listen: host must be a non-empty string ("::" for every interface), not ${host === "" ? '""' : String(host)}`);
+    }
+    if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new TypeError(`Server.listen: port must be a whole number from 0 to 65535, not ${typeof port === "string" ? `"${port}"` : String(port)}`);
+    }
     if (this.net !== null || this.closeStarted) {
       throw new Error("Server.listen: already listening or closed");
     }
