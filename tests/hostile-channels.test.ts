@@ -81,7 +81,7 @@ describe("a hostile client in a library server's process", () => {
     expect(unknown.res.closed).toBe(true);
     await expect.poll(unknown.log, { timeout: 10_000 }).toMatch(/Exit \(hostile\) from <[^>]+>: Unknown channel 999/);
 
-    // Each pty-req gets a real pty (two descriptors) in this process, as Dropbear's does.
+    // Each pty-req is accepted; no pty is made for it in this process (a handler gets pipes).
     const ptys = await hostile("ptys");
     expect(ptys.res["ptys"]).toBe(100);
     await expect.poll(ptys.log, { timeout: 10_000 }).toMatch(/Exit \(hostile\) from/);

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import type { Client, ExitInfo } from "dropbear-ts";
@@ -861,7 +861,15 @@ describe("the library's client against the library's server, in one process", ()
       authenticate: ({ method }) => method === "publickey",
       onSession: {
         exec: (session) => {
-          session.stdout.write(`${session.command} ${session.pty?.term} ${session.pty?.cols}x${session.pty?.rows}\n`);
+          // No pty is made for a handler, which gets pipes: this process holds no pty master.
+          const ptmx = readdirSync("/proc/self/fd").filter((fd) => {
+            try {
+              return readlinkSync(`/proc/self/fd/${fd}`) === "/dev/ptmx";
+            } catch {
+              return false;
+            }
+          }).length;
+          session.stdout.write(`${session.command} ${session.pty?.term} ${session.pty?.cols}x${session.pty?.rows} ptmx ${ptmx}\n`);
           session.onWindowChange = (cols, rows) => session.stdout.write(`now ${cols}x${rows}\n`);
           session.onSignal = (name) => session.stdout.write(`sig ${name}\n`);
           let input = "";
@@ -886,7 +894,7 @@ describe("the library's client against the library's server, in one process", ()
       while (!out.includes("sig")) await new Promise((r) => setTimeout(r, 20));
       ch.stdin.end("bytes in");
       expect(await ch.exit).toEqual({ code: 9 });
-      expect(out.replace(/\r/g, "")).toBe("resize-me vt220 90x30\nnow 120x40\nsig USR1\ngot bytes in\n");
+      expect(out.replace(/\r/g, "")).toBe("resize-me vt220 90x30 ptmx 0\nnow 120x40\nsig USR1\ngot bytes in\n");
       // Asked for at once, before the channel is open: it follows the server's acceptance.
       const early = client.exec("early");
       early.signal("TERM");
@@ -895,7 +903,7 @@ describe("the library's client against the library's server, in one process", ()
       while (!earlyOut.includes("sig")) await new Promise((r) => setTimeout(r, 20));
       early.stdin.end();
       expect(await early.exit).toEqual({ code: 9 });
-      expect(earlyOut).toBe("early undefined undefinedxundefined\nsig TERM\ngot \n");
+      expect(earlyOut).toBe("early undefined undefinedxundefined ptmx 0\nsig TERM\ngot \n");
     } finally {
       await client.end();
       await s.close();

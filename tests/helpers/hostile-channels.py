@@ -70,7 +70,7 @@ async def main():
         conn.send_packet(MSG_CHANNEL_REQUEST, UInt32(999), String(b"exec"), Boolean(True), String(b"id"))
         res["closed"] = await closed(conn, 10)
     elif case == "ptys":
-        # 100 session channels, each with a pty (a real one, in the server's process), then gone
+        # 100 session channels, each with a pty-req (accepted, no pty made for it), then gone
         # without closing any: the session's end must free them all.
         logs = []
         for i in range(100):

@@ -12,7 +12,7 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import { constants, homedir, tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { chansessEmbeddedExit, get_winsize, kernelReadable } from "@dropbear-ts/chansession";
+import { chansessEmbeddedExit, kernelReadable } from "@dropbear-ts/chansession";
 import type { ChanSess, Channel, SvrEmbed, SvrTcpTarget, runopts, SvrSession, svr_runopts } from "@dropbear-ts/core";
 import { DropbearExit, LOG_ERR, dropbear_log, shAssignBytes, withLogHandler, type LogHandler } from "@dropbear-ts/dbutil";
 import { svrSessionExit, svrSessionNew, svrSessionRun } from "@dropbear-ts/dropbear";
@@ -611,9 +611,8 @@ export class Server {
       envBytes[k] = Buffer.from(v);
     }
     let pty: ServerSession["pty"] = null;
-    if (chansess.term !== null) {
-      const ws = chansess.master >= 0 ? get_winsize(chansess.master) : null;
-      pty = { term: chansess.term.toString("utf8"), rows: ws?.ws_row ?? 0, cols: ws?.ws_col ?? 0 };
+    if (chansess.term !== null && chansess.embedpty !== null) {
+      pty = { term: chansess.term.toString("utf8"), rows: chansess.embedpty.rows, cols: chansess.embedpty.cols };
     }
     let ended = false;
     const finish = (status: number, signal: number | null): void => {

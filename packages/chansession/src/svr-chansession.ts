@@ -546,7 +546,7 @@ function sessionsignal(ses: SvrSession, chansess: ChanSess): number {
  * @dropbear svr-chansession.c sessionwinchange
  */
 function sessionwinchange(ses: SvrSession, chansess: ChanSess): number {
-  if (chansess.master < 0) {
+  if (chansess.master < 0 && chansess.embedpty === null) {
     // Haven't got a pty yet.
     return DROPBEAR_FAILURE;
   }
@@ -555,7 +555,9 @@ function sessionwinchange(ses: SvrSession, chansess: ChanSess): number {
   const termr = buf_getint(payload);
   const termw = buf_getint(payload);
   const termh = buf_getint(payload);
-  if (ptyMasterOpen(chansess)) {
+  if (chansess.embedpty !== null) {
+    chansess.embedpty = { cols: termc & 0xffff, rows: termr & 0xffff };
+  } else if (ptyMasterOpen(chansess)) {
     pty_change_window_size(chansess.master, termr, termc, termw, termh);
   }
   if (chansess.pid === EMBEDDED_PID) {
@@ -661,8 +663,17 @@ function sessionpty(ses: SvrSession, chansess: ChanSess): number {
     return DROPBEAR_FAILURE;
   }
   // Allocate the pty.
-  if (chansess.master !== -1) {
+  if (chansess.master !== -1 || chansess.embedpty !== null) {
     dropbear_exit("Multiple pty requests");
+  }
+  if (ses.svr_ses.embed !== null) {
+    // An embedding program's handlers get pipes, never the pty: none is made, only the size is
+    // kept (a real one per request let one client hold up to MAX_CHANNELS of the host's ptys).
+    // The modes would have nothing to apply to.
+    chansess.embedpty = { cols: 0, rows: 0 };
+    sessionwinchange(ses, chansess);
+    TRACE("leave sessionpty: embedded");
+    return DROPBEAR_SUCCESS;
   }
   const pty = pty_allocate();
   if (pty === null) {
@@ -673,14 +684,11 @@ function sessionpty(ses: SvrSession, chansess: ChanSess): number {
   chansess.slave = pty.ttyfd;
   chansess.tty = pty.name;
 
-  // An embedding program's user is no system account: the pty stays ours.
-  if (ses.svr_ses.embed === null) {
-    const pw = getpwnam(ses.authstate.pw_name!);
-    if (pw === null) {
-      dropbear_exit("getpwnam failed after succeeding previously");
-    }
-    pty_setowner(pw, chansess.tty);
+  const pw = getpwnam(ses.authstate.pw_name!);
+  if (pw === null) {
+    dropbear_exit("getpwnam failed after succeeding previously");
   }
+  pty_setowner(pw, chansess.tty);
   // Set up the rows/col counts.
   sessionwinchange(ses, chansess);
   // Read the terminal modes.

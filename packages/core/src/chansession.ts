@@ -30,6 +30,11 @@ export class ChanSess {
   tty: string | null = null;
   /** TERM from pty-req. */
   term: Buffer | null = null;
+  /**
+   * Beyond Dropbear: an embedding program's pty-req, for which no pty is made (its handlers get
+   * pipes): the size the client gave, each number cut to 16 bits as a pty would keep it.
+   */
+  embedpty: { cols: number; rows: number } | null = null;
   exit = new exitinfo();
   /** Only while the child is being started: $SSH_CONNECTION and $SSH_CLIENT. */
   connection_string: string | null = null;
