@@ -70,9 +70,14 @@ function getStreamPath(ses: SvrSession): string | null {
 /**
  * A socket path as the client sent its bytes, or null. C passes the bytes on; node:net takes a
  * path only as a string, which it encodes as UTF-8, so a path that is not UTF-8 is refused
- * rather than bound or connected under other bytes.
+ * rather than bound or connected under other bytes. An empty one is refused too: C binds an
+ * unnamed socket nobody can reach (node:net refuses it with its own message).
  */
 function socketPath(raw: Buffer): string | null {
+  if (raw.length === 0) {
+    TRACE("empty path");
+    return null;
+  }
   if (!isUtf8(raw)) {
     TRACE("path is not UTF-8");
     return null;
