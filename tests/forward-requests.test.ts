@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { IS_ROOT, hasAsyncssh, itAsyncssh, PYTHON } from "./helpers/peers.js";
@@ -24,7 +24,7 @@ import asyncio, json, sys, warnings
 warnings.simplefilter("ignore")
 import asyncssh
 from asyncssh.packet import String, UInt32
-port, user, key, echo_port = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+port, user, key, echo_port, plain_file = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 
 def out(step, result):
     print(json.dumps({"step": step, "result": result}), flush=True)
@@ -48,6 +48,7 @@ async def main():
         out("cancel of a listener that does not exist", await request(conn, b"cancel-tcpip-forward", String("127.0.0.1"), UInt32(1)))
         out("streamlocal-forward path too long", await request(conn, b"streamlocal-forward@openssh.com", String("/tmp/" + "x" * 200)))
         out("streamlocal-forward empty path", await request(conn, b"streamlocal-forward@openssh.com", String("")))
+        out("streamlocal-forward onto a regular file", await request(conn, b"streamlocal-forward@openssh.com", String(plain_file)))
         out("cancel of a socket that is not forwarded", await request(conn, b"cancel-streamlocal-forward@openssh.com", String("/tmp/not-forwarded.sock")))
         out("direct-tcpip to port 70000", await opens(conn.open_connection("127.0.0.1", 70000)))
         out("direct-streamlocal path too long", await opens(conn.open_unix_connection("/tmp/" + "y" * 200)))
@@ -81,7 +82,10 @@ describe("bad forwarding requests to our server", () => {
   itAsyncssh("a port out of range, a path too long, a cancel of nothing: each refused, and the session goes on", async () => {
     const script = join(work.dir, "client.py");
     writeFileSync(script, CLIENT);
-    const r = await run(PYTHON, [script, String(ours.port), USER, key, String(echo.port)], { timeoutMs: 45_000 });
+    // A file of the user's where a socket would go: not deleted to make room (as sshd; C would).
+    const plain = join(user.home, "not-a-socket");
+    writeFileSync(plain, "keep me\n");
+    const r = await run(PYTHON, [script, String(ours.port), USER, key, String(echo.port), plain], { timeoutMs: 45_000 });
     const got = Object.fromEntries(
       r.stdout
         .split("\n")
@@ -95,6 +99,7 @@ describe("bad forwarding requests to our server", () => {
       "cancel of a listener that does not exist": "failure",
       "streamlocal-forward path too long": "failure",
       "streamlocal-forward empty path": "failure",
+      "streamlocal-forward onto a regular file": "failure",
       "cancel of a socket that is not forwarded": "failure",
       "direct-tcpip to port 70000": "refused",
       "direct-streamlocal path too long": "refused",
@@ -104,6 +109,7 @@ describe("bad forwarding requests to our server", () => {
       "direct-tcpip to the echo target": "opened",
     });
     expect(r.status).toBe(0);
+    expect(readFileSync(plain, "utf8")).toBe("keep me\n");
     // The server is still up and took no harm: its log has no crash.
     expect(ours.child.exitCode).toBeNull();
     expect(ours.log()).not.toMatch(/TypeError|RangeError|is invalid|at .*\.js:\d+/);

@@ -1,5 +1,5 @@
 import { isUtf8 } from "node:buffer";
-import { statSync, unlinkSync } from "node:fs";
+import { lstatSync, statSync, unlinkSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { dirname } from "node:path";
 import { buf_getstring, buf_putstring } from "@dropbear-ts/buffer";
@@ -190,6 +190,15 @@ function bindErrorCode(e: NodeJS.ErrnoException, path: string): string {
   return e.code ?? "";
 }
 
+/** Whether `path` itself (not what a symlink there names) is a Unix socket. */
+function isSocketFile(path: string): boolean {
+  try {
+    return lstatSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Listen on tcpinfo.socket_path (an old socket file there is removed first) and register it
  * with streamlocal_acceptor; null, logged, when the path is too long or cannot be bound.
@@ -207,7 +216,12 @@ export async function listen_streamlocal(ses: SvrSession, tcpinfo: FwdListener<S
     TRACE("leave listen_streamlocal: path too long");
     return null;
   }
-  unlink_streamsocket(path);
+  // Beyond C, which unlinks whatever is there: only an old socket goes, as OpenSSH's sshd
+  // (StreamLocalBindUnlink). A regular file or a symlink at the path, which a mistyped or
+  // hostile request would have deleted, makes the bind fail with "Address in use" instead.
+  if (isSocketFile(path)) {
+    unlink_streamsocket(path);
+  }
   let server: Server;
   try {
     server = await bindStreamSocket(path);
