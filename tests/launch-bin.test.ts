@@ -228,6 +228,41 @@ describe("which program the launcher runs", () => {
   });
 });
 
+describe("the Node it runs on", () => {
+  const { nodeSupported } = createRequire(import.meta.url)(launcher) as { nodeSupported: (v: string) => boolean };
+
+  it("only Nodes that require() ES modules without a flag: 20.19+, 22.12+, 23+ (as engines says)", () => {
+    for (const v of ["v20.19.0", "v20.20.2", "v22.12.0", "v22.23.5", "v23.0.0", "v24.22.3", "v30.1.0"]) expect(nodeSupported(v), v).toBe(true);
+    for (const v of ["v12.22.9", "v18.20.8", "v20.18.3", "v21.7.3", "v22.0.0", "v22.11.0"]) expect(nodeSupported(v), v).toBe(false);
+    const root = fileURLToPath(new URL("..", import.meta.url));
+    // The published package's: pack.test.ts.
+    expect((JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { engines: { node: string } }).engines.node).toBe("^20.19.0 || >=22.12.0");
+  });
+
+  it("an older Node gets one line naming the Node needed and exit status 1, not a crash inside; nothing runs or is cached", async () => {
+    // Node 18 has no process.getBuiltinModule, Node 22.11 no require() of @noble/ciphers: a
+    // preload makes this Node say it is one of them.
+    const fake = join(dir, "old-node.cjs");
+    writeFileSync(fake, 'Object.defineProperty(process, "version", { value: process.env.FAKE_NODE_VERSION });\n');
+    for (const version of ["v18.20.8", "v22.11.0"]) {
+      const r = await run(process.execPath, ["-r", fake, join(dir, "bin", "prog")], { env: { ...process.env, FAKE_NODE_VERSION: version } }).then(
+        () => ({ code: 0, stdout: "ran", stderr: "" }),
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      );
+      expect(r).toMatchObject({ code: 1, stdout: "", stderr: `prog: dropbear-ts needs Node.js 20.19 or later (22.12 or later on 22); this is Node ${version}\n` });
+    }
+    expect(caches()).toEqual([]);
+  });
+
+  it("the launcher parses on Node 12, so that such a Node reaches that line", async () => {
+    // esbuild rewrites only syntax newer than its target: nothing to rewrite, nothing too new.
+    const { transformSync } = await import("esbuild");
+    const source = readFileSync(launcher, "utf8");
+    const asIs = transformSync(source, { loader: "js", target: "esnext" }).code;
+    expect(transformSync(source, { loader: "js", target: "node12", supported: { "dynamic-import": true } }).code).toBe(asIs);
+  });
+});
+
 describe("the bin scripts' first lines", () => {
   const { SHELL_HEAD } = createRequire(import.meta.url)(launcher) as { SHELL_HEAD: string };
   const root = fileURLToPath(new URL("..", import.meta.url));

@@ -14,7 +14,12 @@
 // cache"): V8 compiles a function only when it is first called, and those compiles were about
 // a third of dbclient's CPU on a connection. The cache holds every function of the bundle,
 // compiled once, beside the bundle in a file only the bundle's owner writes.
+//
+// A Node the programs do not run on gets one line saying so (requireSupportedNode), first thing:
+// so this file parses on Node 12 and later (no `?.`, `??` or numeric separators), and the check
+// comes before any require("node:..."), which Node 12 cannot resolve.
 "use strict";
+requireSupportedNode();
 const { createRequire } = require("node:module");
 const { accessSync, closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } = require("node:fs");
 const { createHash, randomBytes } = require("node:crypto");
@@ -65,6 +70,26 @@ function program(dist) {
   }
 }
 
+/**
+ * Whether a Node version (`process.version`) runs the programs: they require() ES modules
+ * (@noble/ciphers' Poly1305, pako, dist/main.js when the bundle is stale), which Node does
+ * without a flag from 20.19 and 22.12 on; 21 never did. Older ones fail deep inside, often only
+ * once a connection is up, so the launcher refuses them first.
+ */
+function nodeSupported(version) {
+  const [major, minor] = version.replace(/^v/, "").split(".").map(Number);
+  return major === 20 ? minor >= 19 : major === 22 ? minor >= 12 : major >= 23;
+}
+
+/** Exit with a line naming the Node needed, unless this one runs the programs. */
+function requireSupportedNode() {
+  if (nodeSupported(process.version)) return;
+  // The name it was run by, as the programs' own messages (`ln -s dbclient ssh`).
+  const program = (process.argv[1] || "dropbear-ts").replace(/^.*\//, "").replace(/\.cjs$/, "");
+  process.stderr.write(`${program}: dropbear-ts needs Node.js 20.19 or later (22.12 or later on 22); this is Node ${process.version}\n`);
+  process.exit(1);
+}
+
 /** Run the program whose bin script is `binFile` (its __filename). */
 function launch(binFile) {
   const main = program(join(dirname(binFile), "..", "dist"));
@@ -76,7 +101,7 @@ function launch(binFile) {
     require(main);
   } catch (e) {
     // A module with top-level await cannot be required; import() still can load it.
-    if (e?.code !== "ERR_REQUIRE_ASYNC_MODULE") throw e;
+    if (!e || e.code !== "ERR_REQUIRE_ASYNC_MODULE") throw e;
     import(require("node:url").pathToFileURL(main).href).catch((err) => {
       process.exitCode = 1;
       throw err;
@@ -108,11 +133,11 @@ function runBundle(file) {
   const options = { filename: file };
   const cache = cachePlan(file, code);
   let script;
-  if (cache?.data) {
+  if (cache && cache.data) {
     script = new vm.Script(source, { ...options, cachedData: cache.data });
     // Another build of V8 or other flags than the file name says: remade by the next run.
     if (script.cachedDataRejected) dropCache(cache);
-  } else if (cache?.writable) {
+  } else if (cache && cache.writable) {
     script = compileEagerly(source, options);
     saveCache(cache, script.createCachedData());
   } else {
@@ -136,10 +161,10 @@ function cachePlan(file, code) {
   } catch {
     return null;
   }
-  const flavour = [process.version, process.arch, process.platform, ...process.execArgv, process.env.NODE_OPTIONS ?? ""].join("\0");
+  const flavour = [process.version, process.arch, process.platform, ...process.execArgv, process.env.NODE_OPTIONS || ""].join("\0");
   const path = `${file}.${sha256(flavour).toString("hex").slice(0, 16)}.v8cache`;
   const digest = sha256(code);
-  const euid = process.geteuid?.() ?? -1;
+  const euid = process.geteuid ? process.geteuid() : -1;
   let writable = false;
   try {
     // Only the owner of the bundle's directory writes there: it could change the bundle anyway,
@@ -217,7 +242,7 @@ function writeAll(fd, buf) {
 // One cache per Node version and set of flags a bundle ran under; the newest few are kept.
 const KEPT_CACHES = 4;
 // A temporary file this old was left by a writer that died before its rename.
-const STALE_TMP_MS = 60_000;
+const STALE_TMP_MS = 60000;
 
 /** Keep the newest KEPT_CACHES caches of this cache file's bundle, and no stale temporary files. */
 function pruneCaches(path) {
@@ -264,7 +289,7 @@ function unlinkQuietly(file) {
  * keeps it.
  */
 function compileEagerly(source, options) {
-  const userSaidLazy = [...process.execArgv, process.env.NODE_OPTIONS ?? ""].some((a) => a.includes("lazy"));
+  const userSaidLazy = [...process.execArgv, process.env.NODE_OPTIONS || ""].some((a) => a.includes("lazy"));
   if (userSaidLazy) return new vm.Script(source, options);
   const v8 = process.getBuiltinModule("node:v8");
   v8.setFlagsFromString("--no-lazy");
@@ -279,4 +304,4 @@ function sha256(data) {
   return createHash("sha256").update(data).digest();
 }
 
-module.exports = { SHELL_HEAD, launch, runBundle };
+module.exports = { SHELL_HEAD, launch, nodeSupported, runBundle };
