@@ -744,7 +744,7 @@ function shellArgs(session: ServerSession): string[] {
   const cmd = whole !== null && nul >= 0 ? whole.subarray(0, nul) : whole;
   const oddEnv = Object.entries(session.envBytes ?? {}).filter(([k, v]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) && !isUtf8(v));
   if ((cmd === null || isUtf8(cmd)) && oddEnv.length === 0) {
-    return session.command === null ? [] : ["-c", session.command.split("\0")[0]!];
+    return cmd === null ? [] : ["-c", cmd.toString("utf8")];
   }
   const lines = oddEnv.map(([k, v]) => `${shAssignBytes(k, v)}; export ${k}`);
   if (cmd === null) {
