@@ -7,7 +7,8 @@ import { getpwnam, getspnam } from "./libc.js";
 /**
  * Look the user up and copy what auth needs into ses.authstate; unknown users leave pw_name
  * null. The hash comes from /etc/shadow only when the passwd field is "x"; a shadow entry that
- * is missing then reads as the locked "!!".
+ * is missing then reads as the locked "!!". The same lookup gives the account's expiry day
+ * (beyond C, for checkusername).
  * @dropbear common-session.c fill_passwd
  */
 export function fill_passwd(ses: sshsession, username: string): void {
@@ -18,6 +19,7 @@ export function fill_passwd(ses: sshsession, username: string): void {
   a.pw_shell = null;
   a.pw_shell_bytes = null;
   a.pw_passwd = null;
+  a.sp_expire = -1;
 
   const pw = getpwnam(username);
   if (pw === null) {
@@ -30,9 +32,11 @@ export function fill_passwd(ses: sshsession, username: string): void {
   a.pw_dir_bytes = pw.pw_dir_bytes;
   a.pw_shell = pw.pw_shell;
   a.pw_shell_bytes = pw.pw_shell_bytes;
+  const sp = getspnam(a.pw_name);
+  a.sp_expire = sp?.sp_expire ?? -1;
   let passwd_crypt = pw.pw_passwd;
   if (passwd_crypt === "x") {
-    passwd_crypt = getspnam(a.pw_name)?.sp_pwdp ?? "!!";
+    passwd_crypt = sp?.sp_pwdp ?? "!!";
   }
   a.pw_passwd = passwd_crypt ?? "!!";
 }

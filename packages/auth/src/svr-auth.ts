@@ -28,7 +28,7 @@ import {
 } from "@dropbear-ts/options";
 import { encrypt_packet, write_packet } from "@dropbear-ts/packet";
 import { fill_passwd, get_user_shell_path } from "./common-session.passwd.js";
-import { getgrnam_gid, getgrouplist, getpwnam, getspnam, getusershells, setresgid } from "./libc.js";
+import { getgrnam_gid, getgrouplist, getpwnam, getusershells, setresgid } from "./libc.js";
 import { svr_auth_password } from "./svr-authpasswd.js";
 import { svr_auth_pubkey } from "./svr-authpubkey.js";
 
@@ -268,8 +268,9 @@ export function checkusername(ses: SvrSession, username: Buffer): boolean {
   }
   // Beyond C, which reads no expiry date: an account past the one shadow(5) gives it (`chage
   // -E`, `usermod -e 1`, the way to shut an account to key logins too) is refused for every
-  // method, as pam_unix's account check makes Debian's sshd refuse it (docs/deviations.md).
-  if (account_expired(a.pw_name)) {
+  // method, as pam_unix's account check makes Debian's sshd refuse it (docs/deviations.md):
+  // from that day on, in UTC days since 1970 as pam_unix counts them.
+  if (a.sp_expire !== -1 && Math.floor(Date.now() / 86_400_000) >= a.sp_expire) {
     TRACE("leave checkusername: account expired");
     a.checkusername_failed = true;
     dropbear_log(LOG_WARNING, `User account '${a.pw_name}' has expired, rejected`);
@@ -278,18 +279,6 @@ export function checkusername(ses: SvrSession, username: Buffer): boolean {
   TRACE(`uid = ${a.pw_uid}`);
   TRACE("leave checkusername");
   return true;
-}
-
-/**
- * Whether the user's shadow entry says the account has expired: today (UTC days since 1970) on
- * or past sp_expire, as pam_unix counts it. No entry, or none we may read, is no expiry.
- */
-function account_expired(name: string): boolean {
-  const expire = getspnam(name)?.sp_expire ?? -1;
-  if (expire === -1) {
-    return false;
-  }
-  return Math.floor(Date.now() / 86_400_000) >= expire;
 }
 
 /**

@@ -71,6 +71,8 @@ export class AuthState {
   pw_shell_bytes: Buffer | null = null;
   pw_name: string | null = null;
   pw_passwd: string | null = null;
+  /** Beyond C: the shadow entry's expiry day (days since 1970), -1 for none or unreadable. */
+  sp_expire = -1;
   pubkey_options: PubKeyOptions | null = null;
 }
 
