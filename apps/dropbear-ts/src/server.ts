@@ -14,7 +14,7 @@ import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { chansessEmbeddedExit, kernelReadable } from "@dropbear-ts/chansession";
 import type { ChanSess, Channel, SvrEmbed, SvrTcpTarget, runopts, SvrSession, svr_runopts } from "@dropbear-ts/core";
-import { DropbearExit, LOG_ERR, dropbear_log, shAssignBytes, withLogHandler, type LogHandler } from "@dropbear-ts/dbutil";
+import { DropbearExit, LOG_ERR, dropbear_log, printfEscapes, shAssignBytes, withLogHandler, type LogHandler } from "@dropbear-ts/dbutil";
 import { svrSessionExit, svrSessionNew, svrSessionRun } from "@dropbear-ts/dropbear";
 import { SOCKET_HIGH_WATER_MARK, StreamFd } from "@dropbear-ts/netio";
 import { AUTH_TIMEOUT } from "@dropbear-ts/options";
@@ -756,7 +756,7 @@ function shellArgs(session: ServerSession): string[] {
   // past 32 KiB failed with E2BIG where dropbear runs up to MAX_EXEC_CMD_LEN.
   const chunks: string[] = [];
   for (let at = 0; at < cmd.length; at += SH_CHUNK_BYTES) {
-    chunks.push(Array.from(cmd.subarray(at, at + SH_CHUNK_BYTES), (c) => `\\${c.toString(8).padStart(3, "0")}`).join(""));
+    chunks.push(printfEscapes(cmd.subarray(at, at + SH_CHUNK_BYTES)));
   }
   lines.push('_dbts_cmd=; for _dbts_a; do _dbts_a="$(printf "$_dbts_a"; echo x)"; _dbts_cmd="$_dbts_cmd${_dbts_a%x}"; done; set --; eval "$_dbts_cmd"');
   return ["-c", lines.join("\n"), "/bin/sh", ...chunks];

@@ -760,8 +760,12 @@ export function textBytes(text: string): Buffer {
  * escapes ("x" keeps the trailing newlines that $(...) would strip).
  */
 export function shAssignBytes(name: string, bytes: Uint8Array): string {
-  const escaped = Array.from(bytes, (c) => `\\${c.toString(8).padStart(3, "0")}`).join("");
-  return `${name}="$(printf '${escaped}'; echo x)"; ${name}="\${${name}%x}"`;
+  return `${name}="$(printf '${printfEscapes(bytes)}'; echo x)"; ${name}="\${${name}%x}"`;
+}
+
+/** `bytes` as printf(1) format text that prints exactly them: an octal escape a byte, ASCII only. */
+export function printfEscapes(bytes: Uint8Array): string {
+  return Array.from(bytes, (c) => `\\${c.toString(8).padStart(3, "0")}`).join("");
 }
 
 /**
