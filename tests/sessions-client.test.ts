@@ -245,7 +245,9 @@ for (const target of TARGETS) {
       const s = await target.start();
       const done = join(home, `ordered-${s.port}`);
       // About 1.9 MB of stdout, under our 2 MiB window: all of it waits in dbclient for the reader.
-      const cmdline = [process.execPath, OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`, `seq 1 300000; echo END; echo ERR >&2; touch ${done}`]
+      // The sleep lets the server take the last of stdout from its pipe before stderr has anything:
+      // a server reading both pipes in one turn (sshd) may send ERR ahead of stdout still in the pipe.
+      const cmdline = [process.execPath, OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`, `seq 1 300000; echo END; sleep 1; echo ERR >&2; touch ${done}`]
         .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
         .join(" ");
       const child = spawn("sh", ["-c", `exec ${cmdline} 2>&1`], { stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, HOME: work.dir } });
