@@ -20,11 +20,11 @@ const key = join(work.dir, "id_ed25519");
 
 // Each step prints one JSON line; a request's reply is "success" or "failure".
 const CLIENT = `
-import asyncio, json, sys, warnings
+import asyncio, json, os, sys, warnings
 warnings.simplefilter("ignore")
 import asyncssh
 from asyncssh.packet import String, UInt32
-port, user, key, echo_port, plain_file = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+port, user, key, echo_port, plain_file, live = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
 
 def out(step, result):
     print(json.dumps({"step": step, "result": result}), flush=True)
@@ -50,6 +50,13 @@ async def main():
         out("streamlocal-forward empty path", await request(conn, b"streamlocal-forward@openssh.com", String("")))
         out("streamlocal-forward onto a regular file", await request(conn, b"streamlocal-forward@openssh.com", String(plain_file)))
         out("cancel of a socket that is not forwarded", await request(conn, b"cancel-streamlocal-forward@openssh.com", String("/tmp/not-forwarded.sock")))
+        out("streamlocal-forward", await request(conn, b"streamlocal-forward@openssh.com", String(live)))
+        out("streamlocal-forward of the same path again", await request(conn, b"streamlocal-forward@openssh.com", String(live)))
+        async with asyncssh.connect("127.0.0.1", port, username=user, client_keys=[key], known_hosts=None) as conn2:
+            out("the same path from another connection", await request(conn2, b"streamlocal-forward@openssh.com", String(live)))
+            out("cancel in the first connection", await request(conn, b"cancel-streamlocal-forward@openssh.com", String(live)))
+            out("the socket after the cancel", "kept" if os.path.exists(live) else "removed")
+            out("the same path from another connection once free", await request(conn2, b"streamlocal-forward@openssh.com", String(live)))
         out("direct-tcpip to port 70000", await opens(conn.open_connection("127.0.0.1", 70000)))
         out("direct-streamlocal path too long", await opens(conn.open_unix_connection("/tmp/" + "y" * 200)))
         out("direct-streamlocal empty path", await opens(conn.open_unix_connection("")))
@@ -79,13 +86,13 @@ afterAll(async () => {
 }, 60_000);
 
 describe("bad forwarding requests to our server", () => {
-  itAsyncssh("a port out of range, a path too long, a cancel of nothing: each refused, and the session goes on", async () => {
+  itAsyncssh("a port out of range, a path too long or already forwarded, a cancel of nothing: each refused, and the session goes on", async () => {
     const script = join(work.dir, "client.py");
     writeFileSync(script, CLIENT);
     // A file of the user's where a socket would go: not deleted to make room (as sshd; C would).
     const plain = join(user.home, "not-a-socket");
     writeFileSync(plain, "keep me\n");
-    const r = await run(PYTHON, [script, String(ours.port), USER, key, String(echo.port), plain], { timeoutMs: 45_000 });
+    const r = await run(PYTHON, [script, String(ours.port), USER, key, String(echo.port), plain, join(user.home, "live.sock")], { timeoutMs: 45_000 });
     const got = Object.fromEntries(
       r.stdout
         .split("\n")
@@ -101,6 +108,12 @@ describe("bad forwarding requests to our server", () => {
       "streamlocal-forward empty path": "failure",
       "streamlocal-forward onto a regular file": "failure",
       "cancel of a socket that is not forwarded": "failure",
+      "streamlocal-forward": "success",
+      "streamlocal-forward of the same path again": "failure",
+      "the same path from another connection": "failure",
+      "cancel in the first connection": "success",
+      "the socket after the cancel": "removed",
+      "the same path from another connection once free": "success",
       "direct-tcpip to port 70000": "refused",
       "direct-streamlocal path too long": "refused",
       "direct-streamlocal empty path": "refused",

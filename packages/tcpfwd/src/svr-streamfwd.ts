@@ -1,6 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import { lstatSync, statSync, unlinkSync } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { connect, createServer, type Server } from "node:net";
 import { dirname } from "node:path";
 import { buf_getstring, buf_putstring } from "@dropbear-ts/buffer";
 import { channel_connect_done, send_msg_channel_open_init } from "@dropbear-ts/channel";
@@ -190,13 +190,26 @@ function bindErrorCode(e: NodeJS.ErrnoException, path: string): string {
   return e.code ?? "";
 }
 
-/** Whether `path` itself (not what a symlink there names) is a Unix socket. */
-function isSocketFile(path: string): boolean {
+/**
+ * Whether `path` itself (not what a symlink there names) is a socket nobody listens on: a
+ * connect is refused. A live one (another session's forward, the user's own server) is kept.
+ */
+async function isStaleSocket(path: string): Promise<boolean> {
   try {
-    return lstatSync(path).isSocket();
+    if (!lstatSync(path).isSocket()) {
+      return false;
+    }
   } catch {
     return false;
   }
+  return new Promise((resolve) => {
+    const probe = connect({ path });
+    probe.once("connect", () => {
+      probe.destroy();
+      resolve(false);
+    });
+    probe.once("error", (e: NodeJS.ErrnoException) => resolve(e.code === "ECONNREFUSED"));
+  });
 }
 
 /**
@@ -216,10 +229,18 @@ export async function listen_streamlocal(ses: SvrSession, tcpinfo: FwdListener<S
     TRACE("leave listen_streamlocal: path too long");
     return null;
   }
-  // Beyond C, which unlinks whatever is there: only an old socket goes, as OpenSSH's sshd
-  // (StreamLocalBindUnlink). A regular file or a symlink at the path, which a mistyped or
-  // hostile request would have deleted, makes the bind fail with "Address in use" instead.
-  if (isSocketFile(path)) {
+  // Beyond C: a path this session already listens on is refused, as a second bind of a TCP
+  // port is; C would unlink the first's socket and leave that listener unreachable.
+  if (get_listener(ses, ListenerType.LISTENER_TYPE_STREAMFORWARDED, tcpinfo, matchstreamlocal) !== null) {
+    dropbear_log(LOG_INFO, `Streamlocal forward failed: bind() failed: ${strerror_code("EADDRINUSE")}`);
+    TRACE("leave listen_streamlocal: already forwarded");
+    return null;
+  }
+  // Beyond C, which unlinks whatever is there: only an old socket nobody listens on goes, as
+  // OpenSSH's sshd (StreamLocalBindUnlink). A regular file, a symlink or a live socket at the
+  // path (which a mistyped or hostile request would have deleted, or another session's forward
+  // whose end would then remove ours) makes the bind fail with "Address in use" instead.
+  if (await isStaleSocket(path)) {
     unlink_streamsocket(path);
   }
   let server: Server;
