@@ -267,16 +267,17 @@ describe("SshError.code once connected", () => {
     expect(() => client.exec("true")).toThrow(expect.objectContaining({ code: "ECLOSED" }));
   });
 
-  it("an 'error' listener that throws: end() still resolves and 'close' still follows", async () => {
-    // In a child: the listener's throw reaches the process (as a rejection nobody handles).
+  it("an 'error' or 'close' listener that throws: end() still resolves, 'close' still follows, each throw is the process's", async () => {
+    // In a child: each listener's throw reaches the process as an uncaught exception, as a socket's does.
     const code = `
       import { connect, createServer } from "dropbear-ts";
-      process.on("unhandledRejection", (e) => console.log("thrown:", e.message));
+      process.on("uncaughtException", (e) => console.log("thrown:", e.message));
       const server = createServer({ hostKeys: [process.argv[1]], authenticate: () => true, onSession: { exec: () => {} } });
       const { port } = await server.listen(0);
       const c = await connect({ host: "127.0.0.1", port, username: "me", hostKey: false, kex: ["curve25519-sha256"] });
       c.on("error", () => { throw new Error("listener bug"); });
       c.on("close", (e) => console.log("close:", e?.code));
+      c.on("close", () => { throw new Error("close bug"); });
       await new Promise((r) => { c.exec("x"); setTimeout(r, 100); });
       await server.close();
       const t = setTimeout(() => console.log("end() pending"), 3000);
@@ -291,7 +292,7 @@ describe("SshError.code once connected", () => {
     const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
     const [status] = (await once(child, "exit")) as [number | null];
     clearTimeout(timer);
-    expect(out.split("\n").filter((l) => l !== "").sort()).toEqual(["close: ECLOSED", "ended", "thrown: listener bug"]);
+    expect(out.split("\n").filter((l) => l !== "").sort()).toEqual(["close: ECLOSED", "ended", "thrown: close bug", "thrown: listener bug"]);
     expect(status).toBe(0);
   });
 

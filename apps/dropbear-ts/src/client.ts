@@ -1031,18 +1031,20 @@ function startClient(options: ConnectOptions): Promise<Client> {
     c.sessionGone(error);
     // end() promises no handle left: libuv closes them after this turn.
     await handlesClosed(handles);
-    try {
+    // Each event from a tick of its own, as a socket's: a listener's throw is the process's
+    // uncaught exception (not a rejection of this promise, which nobody holds), and a throwing
+    // "error" listener still sees end() settle and "close" follow.
+    process.nextTick(() => {
       if (!running) {
         ready.reject(error ?? new SshError("Session ended before authentication", "ECLOSED"));
       } else if (error !== null && c.listenerCount("error") > 0) {
         c.emit("error", error);
       }
-    } finally {
-      // An "error" listener that throws still sees end() settle and "close" follow, as a
-      // socket's does; its throw then goes on to the process.
+    });
+    process.nextTick(() => {
       closedResolve();
       c.emit("close", error);
-    }
+    });
   });
   return connected;
 }
