@@ -68,7 +68,7 @@ describe("npm run pack", () => {
     expect(pkg.publishConfig).toEqual({ access: "public" });
     expect(Object.keys(pkg.dependencies).filter((d) => d.startsWith("@dropbear-ts/"))).toEqual([]);
     expect(Object.keys(pkg.bin).sort()).toEqual([...PROGRAMS].sort());
-    expect(pkg.exports).toEqual({ ".": { types: "./dist/index.d.ts", default: "./dist/index.js" } });
+    expect(pkg.exports).toEqual({ ".": { types: "./dist/index.d.ts", default: "./dist/index.js" }, "./package.json": "./package.json" });
   });
 });
 
@@ -161,10 +161,14 @@ describe("npm install -g of the tarball", () => {
     expect(r.stdout).toMatch(/^true ECONNECT Connect failed: .*(refused|ECONNREFUSED)/i);
     expect(r.status).toBe(0);
     // And from CommonJS: require() of the ES module, which the Node versions of `engines` do without a flag.
-    writeFileSync(join(lib, "try.cjs"), 'const { connect, createServer } = require("dropbear-ts");\nconsole.log(typeof connect, typeof createServer);\n');
+    // package.json by name too, as tools read it.
+    writeFileSync(
+      join(lib, "try.cjs"),
+      'const { connect, createServer } = require("dropbear-ts");\nconsole.log(typeof connect, typeof createServer, require("dropbear-ts/package.json").name);\n',
+    );
     const c = spawnSync(process.execPath, [join(lib, "try.cjs")], { cwd: prefix, encoding: "utf8", timeout: 60_000, env: { PATH: process.env.PATH, HOME: prefix } });
     expect(c.stderr).toBe("");
-    expect(c.stdout).toBe("function function\n");
+    expect(c.stdout).toBe("function function dropbear-ts\n");
   });
 
   it("type-checks a user's TypeScript against the installed declarations, with no `types` listed and an ES2021 lib", () => {
