@@ -154,9 +154,10 @@ function ptyReq(term: string | Buffer, encoded: Buffer, cols = 80, rows = 24): (
 
 const chansess = (ch: Channel): ChanSess => ch.typedata as ChanSess;
 
-/** Reap until the channel's child has exited (SIGCHLD may lag behind). */
+/** Reap until the channel's child has exited (SIGCHLD may lag behind; a loaded machine, seconds). */
 async function reaped(ses: SvrSession, ch: Channel): Promise<void> {
-  for (let i = 0; i < 500 && chansess(ch).exit.exitpid === -1; i++) {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline && chansess(ch).exit.exitpid === -1) {
     ses.channel_signal_pending = true;
     svr_chansess_checksignal(ses);
     if (chansess(ch).exit.exitpid === -1) {
