@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import * as net from "node:net";
 import { describe, expect, it } from "vitest";
@@ -31,6 +31,53 @@ async function hostile(frames: Buffer[], ident = "SSH-2.0-hostile_1.0\r\n"): Pro
   await expect.poll(() => ours.server.log().slice(before), { timeout: 5000 }).toMatch(/Exit before auth/);
   return ours.server.log().slice(before);
 }
+
+/**
+ * Connect, send our ident and `frames`, and collect the types of the clear packets the server
+ * sends after its version line, until one of type `until` (or the connection ends, or 10 s).
+ */
+async function answered(frames: Buffer[], until: number): Promise<number[]> {
+  const sock = net.connect(ours.server.port, "127.0.0.1");
+  sock.on("error", () => undefined);
+  await once(sock, "connect");
+  sock.write("SSH-2.0-hostile_1.0\r\n");
+  for (const f of frames) sock.write(f);
+  const types: number[] = [];
+  let buf = Buffer.alloc(0);
+  let identSeen = false;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 10_000);
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    sock.on("close", done);
+    sock.on("data", (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (!identSeen) {
+        const nl = buf.indexOf(10);
+        if (nl < 0) return;
+        buf = buf.subarray(nl + 1);
+        identSeen = true;
+      }
+      while (buf.length >= 6 && buf.length >= 4 + buf.readUInt32BE(0)) {
+        types.push(buf[5]!);
+        buf = buf.subarray(4 + buf.readUInt32BE(0));
+        if (types.at(-1) === until) return done();
+      }
+    });
+  });
+  sock.destroy();
+  return types;
+}
+
+/** A client's curve25519 share: a real public value. */
+function x25519Share(): Buffer {
+  const x = generateKeyPairSync("x25519").publicKey.export({ format: "jwk" }).x!;
+  return packet(Buffer.concat([Buffer.of(30), sshString(Buffer.from(x, "base64url"))]));
+}
+
+const ignore = packet(Buffer.concat([Buffer.of(2), sshString("x")]));
 
 /** The listener still serves: a real client completes kex and reaches userauth. */
 async function stillServing(): Promise<void> {
@@ -82,6 +129,18 @@ describe("hostile transport input", () => {
     expect(log).toMatch(/First packet wasn't kexinit/);
   });
 
+  it("without strict kex, IGNORE, DEBUG and UNIMPLEMENTED before and during the exchange are passed over (RFC 4253 §11)", async () => {
+    const debug = packet(Buffer.concat([Buffer.of(4), Buffer.of(0), sshString("d"), sshString("")]));
+    const unimplemented = packet(Buffer.concat([Buffer.of(3), u32(0)]));
+    const types = await answered([ignore, packet(kexinit("curve25519-sha256", false)), ignore, debug, unimplemented, x25519Share(), ignore], 21);
+    expect(types).toEqual([20, 31, 21]);
+  });
+
+  it("strict kex: an IGNORE between KEXINIT and KEXDH_INIT ends it (Terrapin)", async () => {
+    const log = await hostile([packet(kexinit("curve25519-sha256")), ignore, x25519Share()]);
+    expect(log).toMatch(/Unexpected packet type 2, expected 30/);
+  });
+
   it("strict kex: a second KEXINIT during the exchange", async () => {
     const log = await hostile([packet(kexinit("curve25519-sha256")), packet(kexinit("curve25519-sha256"))]);
     expect(log).toMatch(/Unexpected packet type 20, expected 30/);
@@ -118,6 +177,12 @@ describe("hostile transport input", () => {
   it("mlkem768x25519: a client share of the wrong size", async () => {
     const log = await hostile([packet(kexinit("mlkem768x25519-sha256")), packet(Buffer.concat([Buffer.of(30), sshString(randomBytes(100))]))]);
     expect(log).toMatch(/Bad buf_getptr|Bad sntrup|Bad buf_incrpos/);
+  });
+
+  it("sntrup761x25519: a client share one byte short or long", async () => {
+    const share = (n: number): Buffer => packet(Buffer.concat([Buffer.of(30), sshString(randomBytes(n))]));
+    expect(await hostile([packet(kexinit("sntrup761x25519-sha512")), share(1158 + 32 - 1)])).toMatch(/Bad buf_getptr/);
+    expect(await hostile([packet(kexinit("sntrup761x25519-sha512")), share(1158 + 32 + 1)])).toMatch(/Bad sntrup/);
   });
 
   it("truncated KEXINIT fields", async () => {
