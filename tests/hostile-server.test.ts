@@ -161,6 +161,51 @@ describe("before the key exchange (a raw TCP server)", () => {
     }
   });
 
+  it("strict kex (Terrapin): a server's IGNORE before its KEXINIT or inside the exchange ends it; without strict kex both are passed over", async () => {
+    const ignore = packet(Buffer.concat([Buffer.from([2]), sshString("x")]));
+    const strict = packet(kexinit({ kex: "curve25519-sha256,kex-strict-s-v00@openssh.com" }));
+    // What dbclient sends after its version line, by packet type; its KEXDH_INIT ends the talk.
+    const heard: number[] = [];
+    const serve = (frames: Buffer[]) => (s: net.Socket): void => {
+      let buf = Buffer.alloc(0);
+      let ident = false;
+      s.on("data", (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        if (!ident) {
+          const nl = buf.indexOf(10);
+          if (nl < 0) return;
+          buf = buf.subarray(nl + 1);
+          ident = true;
+        }
+        while (buf.length >= 6 && buf.length >= 4 + buf.readUInt32BE(0)) {
+          heard.push(buf[5]!);
+          buf = buf.subarray(4 + buf.readUInt32BE(0));
+          if (heard.at(-1) === 30) s.destroy();
+        }
+      });
+      s.write(Buffer.concat([Buffer.from("SSH-2.0-x\r\n"), ...frames]));
+    };
+    for (const [frames, reason] of [
+      [[ignore, strict], /First packet wasn't kexinit/],
+      [[strict, ignore], /Unexpected packet type 2, expected 31/],
+    ] as const) {
+      const srv = await rawServer(serve([...frames]));
+      try {
+        expectCleanExit(await dbclient(srv.port), reason);
+      } finally {
+        srv.close();
+      }
+    }
+    heard.length = 0;
+    const lax = await rawServer(serve([ignore, packet(kexinit()), ignore]));
+    try {
+      expectCleanExit(await dbclient(lax.port), /Remote closed the connection/);
+      expect(heard).toEqual([20, 30]);
+    } finally {
+      lax.close();
+    }
+  });
+
   it("a packet length of 2^32 - 1, and a KEXINIT with no cipher in common", async () => {
     const huge = await rawServer((s) => s.write(Buffer.concat([Buffer.from("SSH-2.0-x\r\n"), Buffer.from([0xff, 0xff, 0xff, 0xff, 4, 0, 0, 0, 0, 0, 0, 0])])));
     const nocipher = await rawServer((s) => s.write(Buffer.concat([Buffer.from("SSH-2.0-x\r\n"), packet(kexinit({ cipher: "rot13-cbc" }))])));
