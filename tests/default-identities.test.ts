@@ -1,8 +1,9 @@
-import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect } from "vitest";
-import { itAsRoot } from "./helpers/peers.js";
-import { opensshKeygen, ourKeygen, OURS, run, scratch, type Server, startOurDropbearWithHostKey, startSshd } from "./helpers/servers.js";
+import { itAsRoot, PEERS } from "./helpers/peers.js";
+import { opensshKeygen, ourKeygen, OURS, run, scratch, type Server, startOurDropbearWithHostKey, startSshAgent, startSshd } from "./helpers/servers.js";
 import { addTestUser, removeTestUser, type TestUser } from "./helpers/users.js";
 
 // Issue 9: with no -i, dbclient tries ~/.ssh/id_dropbear and then the OpenSSH keys users
@@ -32,9 +33,9 @@ function authorize(pubs: string[]): void {
 }
 
 /** Our client with no -i (unless given in `args`) and no terminal (setsid), as a script or a CI job runs it. */
-function client(port: number, cmd: string, input = "", args: string[] = []) {
+function client(port: number, cmd: string, input = "", args: string[] = [], env: NodeJS.ProcessEnv = {}) {
   return run("/usr/bin/setsid", ["-w", process.execPath, OURS.dbclient, "-y", ...args, "-p", String(port), `${USER}@127.0.0.1`, cmd], {
-    env: { HOME: home },
+    env: { HOME: home, ...env },
     input,
     timeoutMs: 30_000,
   });
@@ -123,5 +124,50 @@ describe("default identities", () => {
     expect(named.stdout, named.stderr).toBe("via-rsa\n");
     expect(named.stderr.match(/Error: Unexpected end of file/g)).toHaveLength(1);
     expect(named.stderr).toContain(`Failed loading keyfile '${f}'`);
+  });
+});
+
+describe("default identities and an ssh-agent holding the same keys", () => {
+  const sock = join(work.dir, "agent.sock");
+  const agentEnv = { SSH_AUTH_SOCK: sock };
+  const add = (...files: string[]): void => void execFileSync(PEERS["ssh-add"], ["-q", ...files], { env: { ...process.env, ...agentEnv }, stdio: "ignore" });
+
+  itAsRoot(["ssh-keygen", "ssh-agent", "ssh-add", "sshd"], "a key in a file and in the agent is offered once: sshd's MaxAuthTries (6) still reaches the agent's fourth key", async () => {
+    const agent = await startSshAgent(sock);
+    try {
+      // Three default keys the server refuses, all three in the agent too, then the one it takes.
+      keygen("id_ed25519", "ed25519");
+      keygen("id_ecdsa", "ecdsa");
+      opensshKeygen(join(ssh, "id_rsa"), { type: "rsa", bits: 2048 });
+      const good = join(work.dir, "agent_only");
+      opensshKeygen(good, { comment: "agent_only" });
+      authorize([readFileSync(`${good}.pub`, "utf8")]);
+      add(join(ssh, "id_ed25519"), join(ssh, "id_ecdsa"), join(ssh, "id_rsa"), good);
+      const r = await client(sshd.port, "echo via-agent", "", [], agentEnv);
+      expect(r.stdout, r.stderr).toBe("via-agent\n");
+      expect(r.status).toBe(0);
+    } finally {
+      agent.kill();
+    }
+  });
+
+  itAsRoot(["ssh-keygen", "ssh-agent", "ssh-add"], "-i of an encrypted key the agent holds: the agent signs, no passphrase is asked or read from stdin", async () => {
+    const agent = await startSshAgent(sock);
+    try {
+      const plain = join(work.dir, "plain_copy");
+      opensshKeygen(plain, { comment: "in-agent" });
+      add(plain);
+      const enc = join(work.dir, "encrypted_copy");
+      copyFileSync(plain, enc);
+      chmodSync(enc, 0o600);
+      execFileSync(PEERS["ssh-keygen"], ["-q", "-p", "-P", "", "-N", "secret passphrase", "-f", enc], { stdio: "ignore" });
+      authorize([readFileSync(`${plain}.pub`, "utf8")]);
+      const r = await client(ours.port, "cat", "stdin-for-the-command\n", ["-i", enc], agentEnv);
+      expect(r.stderr).not.toMatch(/passphrase|Failed loading/);
+      expect(r.stdout, r.stderr).toBe("stdin-for-the-command\n");
+      expect(r.status).toBe(0);
+    } finally {
+      agent.kill();
+    }
   });
 });

@@ -403,6 +403,36 @@ function send_msg_userauth_pubkey(ses: CliSession, key: sign_key, sigtype: signa
 }
 
 /**
+ * Append the agent's keys after the files' (C's order), each key once: beyond Dropbear, whose
+ * list holds only ~/.ssh/id_dropbear by default, ours also holds the OpenSSH keys users load
+ * into their agent, and a key offered twice costs the server's MaxAuthTries twice (sshd's 6
+ * were spent before the password). A file still encrypted gives way to the agent's copy, which
+ * signs with no passphrase asked, as OpenSSH's ssh does.
+ */
+function mergeAgentKeys(list: m_list<sign_key>, agentKeys: m_list<sign_key>): void {
+  while (agentKeys.first !== null) {
+    const key = list_remove(agentKeys.first);
+    const blob = signkeyPubBlob(key);
+    let same: m_list_elem<sign_key> | null = null;
+    for (let iter = list.first; iter !== null && same === null; iter = iter.next) {
+      if (iter.item.type === key.type && signkeyPubBlob(iter.item).equals(blob)) {
+        same = iter;
+      }
+    }
+    if (same === null) {
+      list_append(list, key);
+    } else if (encryptedKeys.has(same.item)) {
+      TRACE(`agent holds encrypted ${same.item.filename ?? ""}: the agent signs`);
+      sign_key_free(same.item);
+      same.item = key;
+    } else {
+      TRACE("agent key already listed from a file");
+      sign_key_free(key);
+    }
+  }
+}
+
+/**
  * Offer the next key (a query, no signature yet). Keys the server's server-sig-algs rule out
  * are dropped first; RSA keys sign with rsa-sha2-512 where listed (beyond Dropbear,
  * as OpenSSH's ssh), else rsa-sha2-256. Returns whether a key was offered. @dropbear cli-authpubkey.c cli_auth_pubkey
@@ -414,7 +444,9 @@ export function cli_auth_pubkey(ses: CliSession): boolean {
   const privkeys = cliPrivkeys(ses);
 
   if (DROPBEAR_CLI_AGENTFWD && !cli_opts.agent_keys_loaded && cli_ses.agent !== null) {
-    cli_ses.agent.load_keys(ses, privkeys);
+    const agentKeys = list_new<sign_key>();
+    cli_ses.agent.load_keys(ses, agentKeys);
+    mergeAgentKeys(privkeys, agentKeys);
     cli_opts.agent_keys_loaded = true;
     TRACE("cli_auth_pubkey: agent keys loaded");
   }
