@@ -1,6 +1,6 @@
-import { buf_free, buf_getbyte, buf_putbyte, buf_putint } from "@dropbear-ts/buffer";
+import { buf_free, buf_getbyte, buf_getint, buf_getstring, buf_putbyte, buf_putint, type buffer } from "@dropbear-ts/buffer";
 import { sesCall, type sshsession } from "@dropbear-ts/core";
-import { TRACE, TRACE2, dropbear_close, dropbear_exit, monotonic_now } from "@dropbear-ts/dbutil";
+import { DropbearExit, TRACE, TRACE2, cleantext, dropbear_close, dropbear_exit, monotonic_now } from "@dropbear-ts/dbutil";
 import {
   SSH_MSG_CHANNEL_FAILURE,
   SSH_MSG_DEBUG,
@@ -18,6 +18,28 @@ import { encrypt_packet } from "./packet.js";
 /** Every message type allowed before user auth is at most this. @dropbear process-packet.c MAX_UNAUTH_PACKET_TYPE */
 export const MAX_UNAUTH_PACKET_TYPE = 60;
 
+/** Longest part of a peer's disconnect description shown (OpenSSH's %.400s). */
+const MAX_DISCONNECT_TEXT = 400;
+
+/**
+ * "Disconnect received", then the peer's description when it gave one. Beyond Dropbear, which
+ * reads none of it: sshd's "Too many authentication failures" is the user's only hint of why,
+ * and OpenSSH's ssh shows it. Printable ASCII only, as a banner is shown.
+ */
+function disconnectMessage(payload: buffer): string {
+  let text = "";
+  try {
+    buf_getint(payload); // reason code
+    text = cleantext(buf_getstring(payload), false).slice(0, MAX_DISCONNECT_TEXT);
+  } catch (e) {
+    // A disconnect cut short still ends the session, with no description.
+    if (!(e instanceof DropbearExit)) {
+      throw e;
+    }
+  }
+  return text === "" ? "Disconnect received" : `Disconnect received: ${text}`;
+}
+
 /** Dispatch the decrypted payload to its handler, enforcing kex ordering and the pre-auth limit. @dropbear process-packet.c process_packet */
 export function process_packet(ses: sshsession): void {
   TRACE2("enter process_packet");
@@ -30,7 +52,7 @@ export function process_packet(ses: sshsession): void {
   ses.last_packet_time_keepalive_recv = now;
   try {
     if (type === SSH_MSG_DISCONNECT) {
-      dropbear_close("Disconnect received", "ECLOSED");
+      dropbear_close(disconnectMessage(payload), "ECLOSED");
     }
     // Allowed at any time, except during a strict first kex (Terrapin).
     if (!first_strict_kex && (type === SSH_MSG_IGNORE || type === SSH_MSG_DEBUG || type === SSH_MSG_UNIMPLEMENTED)) {
