@@ -170,4 +170,24 @@ describe("default identities and an ssh-agent holding the same keys", () => {
       agent.kill();
     }
   });
+
+  itAsRoot(["ssh-keygen", "ssh-agent", "ssh-add"], "a key the agent refuses to sign with (ssh-add -c, not confirmed) costs that key only: the next one logs in", async () => {
+    // The agent asks SSH_ASKPASS to confirm; /bin/false says no, as a user declining would.
+    const agent = await startSshAgent(sock, 15_000, { SSH_ASKPASS: "/bin/false", DISPLAY: "" });
+    try {
+      const confirm = join(work.dir, "confirm_key");
+      const plain = join(work.dir, "plain_key");
+      opensshKeygen(confirm, { comment: "confirm" });
+      opensshKeygen(plain, { comment: "plain" });
+      authorize([readFileSync(`${confirm}.pub`, "utf8"), readFileSync(`${plain}.pub`, "utf8")]);
+      execFileSync(PEERS["ssh-add"], ["-q", "-c", confirm], { env: { ...process.env, ...agentEnv }, stdio: "ignore" });
+      add(plain);
+      const r = await client(ours.port, "echo via-second-key", "", [], agentEnv);
+      expect(r.stderr).toMatch(/Agent failed signing key SHA256:\S+/);
+      expect(r.stdout, r.stderr).toBe("via-second-key\n");
+      expect(r.status).toBe(0);
+    } finally {
+      agent.kill();
+    }
+  });
 });

@@ -95,8 +95,8 @@ export async function waitPort(port: number, child: ChildProcess | null, log: ()
  * The socket file appears at bind, before listen: waiting for the file alone lets a quick ssh-add
  * find it refusing connections.
  */
-export async function startSshAgent(sock: string, ms = 15_000): Promise<ChildProcess> {
-  const agent = spawn(PEERS["ssh-agent"], ["-D", "-a", sock], { stdio: "ignore" });
+export async function startSshAgent(sock: string, ms = 15_000, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
+  const agent = spawn(PEERS["ssh-agent"], ["-D", "-a", sock], { stdio: "ignore", env: { ...process.env, ...env } });
   const end = Date.now() + ms;
   for (;;) {
     if (agent.exitCode !== null || agent.signalCode !== null) throw new Error(`ssh-agent exited (${agent.exitCode ?? agent.signalCode}) before listening on ${sock}`);

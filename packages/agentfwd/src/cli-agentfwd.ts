@@ -17,7 +17,7 @@ import {
 } from "@dropbear-ts/buffer";
 import { start_send_channel_request } from "@dropbear-ts/channel";
 import { SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, SSH_OPEN_CONNECT_FAILED, type ChanType, type Channel, type CliAgentOps, type CliSession } from "@dropbear-ts/core";
-import { LOG_INFO, TRACE, atomicio, dropbear_exit, dropbear_log, libcFunc, list_append, type atomicio_f, type m_list } from "@dropbear-ts/dbutil";
+import { LOG_INFO, TRACE, atomicio, dropbear_log, libcFunc, list_append, type atomicio_f, type m_list } from "@dropbear-ts/dbutil";
 import { StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import {
   DROPBEAR_RSA_SHA256,
@@ -251,10 +251,11 @@ export function cliCloseAgent(ses: CliSession): void {
 }
 
 /**
- * Have the agent sign data_buf with key; the signature blob is appended to sigblob. A refusal
- * ends the program. @dropbear cli-agentfwd.c agent_buf_sign
+ * Have the agent sign data_buf with key; the signature blob is appended to sigblob. Returns
+ * false when the agent refused (C ends the program here: the caller moves on to the next key
+ * instead). @dropbear cli-agentfwd.c agent_buf_sign
  */
-export function agent_buf_sign(ses: CliSession, sigblob: buffer, key: sign_key, data_buf: buffer, sigtype: signature_type): void {
+export function agent_buf_sign(ses: CliSession, sigblob: buffer, key: sign_key, data_buf: buffer, sigtype: signature_type): boolean {
   // byte SIGN_REQUEST, string key_blob, string data, uint32 flags
   const request_data = buf_new(MAX_PUBKEY_SIZE + data_buf.len + 12);
   buf_put_pub_key(request_data, key, key.type);
@@ -270,11 +271,12 @@ export function agent_buf_sign(ses: CliSession, sigblob: buffer, key: sign_key, 
 
   const response = agent_request(ses, SSH2_AGENTC_SIGN_REQUEST, request_data);
   if (response === null || buf_getbyte(response) !== SSH2_AGENT_SIGN_RESPONSE) {
-    dropbear_exit("Agent failed signing key", "EAUTH");
+    return false;
   }
   // byte SIGN_RESPONSE, string signature_blob
   const siglen = buf_getint(response);
   buf_putbytes(sigblob, buf_getptr(response, siglen));
+  return true;
 }
 
 /** What client publickey auth calls; the client program installs it as `ses.cli_ses.agent`. */

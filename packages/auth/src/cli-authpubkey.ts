@@ -8,6 +8,7 @@ import {
   buf_putbyte,
   buf_putbytes,
   buf_putstring,
+  buf_setlen,
   buf_setpos,
   type buffer,
 } from "@dropbear-ts/buffer";
@@ -64,6 +65,7 @@ import {
   signature_name_from_type,
   signature_type_from_name,
   signature_type_from_signkey,
+  signkeyFingerprint,
   signkeyPrivateProblem,
   signkeyPubBlob,
   signkey_type_from_signature,
@@ -322,7 +324,16 @@ export function recv_msg_userauth_pk_ok(ses: CliSession): void {
     TRACE("leave recv_msg_userauth_pk_ok: key not decrypted");
     return;
   }
-  send_msg_userauth_pubkey(ses, iter.item, sigtype, true);
+  if (!send_msg_userauth_pubkey(ses, iter.item, sigtype, true)) {
+    // Beyond Dropbear, which ends here: an agent that refused (a key added with `ssh-add -c`
+    // and the use not confirmed, a token not touched) costs that key only, as with OpenSSH.
+    dropbear_log(LOG_WARNING, `Agent failed signing key ${signkeyFingerprint(iter.item)}`);
+    cli_pubkeyfail(ses);
+    ses.cli_ses.state = cli_state.USERAUTH_FAIL_RCVD;
+    ses.cli_ses.lastauthtype = AUTH_TYPE_NONE;
+    TRACE("leave recv_msg_userauth_pk_ok: agent refused");
+    return;
+  }
   TRACE("leave recv_msg_userauth_pk_ok");
 }
 
@@ -358,25 +369,32 @@ function decryptListedKey(ses: CliSession, iter: m_list_elem<sign_key>): boolean
   return true;
 }
 
-/** Sign with the key itself or through the agent holding it. @dropbear cli-authpubkey.c cli_buf_put_sign */
-function cli_buf_put_sign(ses: CliSession, buf: buffer, key: sign_key, sigtype: signature_type, data_buf: buffer): void {
+/**
+ * Sign with the key itself or through the agent holding it; false when the agent refused.
+ * @dropbear cli-authpubkey.c cli_buf_put_sign
+ */
+function cli_buf_put_sign(ses: CliSession, buf: buffer, key: sign_key, sigtype: signature_type, data_buf: buffer): boolean {
   // Agent keys exist only where the client program installed the agent calls.
   const agent = ses.cli_ses.agent;
   if (DROPBEAR_CLI_AGENTFWD && key.source === SIGNKEY_SOURCE_AGENT && agent !== null) {
     // The agent returns the blob buf_put_sign would make; wrap it the same way.
     const sigblob = buf_new(MAX_PUBKEY_SIZE);
-    agent.buf_sign(ses, sigblob, key, data_buf, sigtype);
+    if (!agent.buf_sign(ses, sigblob, key, data_buf, sigtype)) {
+      return false;
+    }
     buf_putbufstring(buf, sigblob);
   } else {
     buf_put_sign(buf, key, sigtype, data_buf);
   }
+  return true;
 }
 
 /**
  * A publickey request: a query with the public key only, or (realsign) signed over the
- * session id and the request so far. @dropbear cli-authpubkey.c send_msg_userauth_pubkey
+ * session id and the request so far. Returns false, with nothing sent, when the agent
+ * refused to sign. @dropbear cli-authpubkey.c send_msg_userauth_pubkey
  */
-function send_msg_userauth_pubkey(ses: CliSession, key: sign_key, sigtype: signature_type, realsign: boolean): void {
+function send_msg_userauth_pubkey(ses: CliSession, key: sign_key, sigtype: signature_type, realsign: boolean): boolean {
   DEBUG1(`enter send_msg_userauth_pubkey ${signature_name_from_type(sigtype)}`);
   const cli_ses = ses.cli_ses;
   const wp = ses.writepayload;
@@ -395,11 +413,17 @@ function send_msg_userauth_pubkey(ses: CliSession, key: sign_key, sigtype: signa
     const sigbuf = buf_new(4 + session_id.length + wp.len);
     buf_putstring(sigbuf, session_id);
     buf_putbytes(sigbuf, wp.data.subarray(0, wp.len));
-    cli_buf_put_sign(ses, wp, key, sigtype, sigbuf);
+    if (!cli_buf_put_sign(ses, wp, key, sigtype, sigbuf)) {
+      // The request built so far is dropped unsent.
+      buf_setpos(wp, 0);
+      buf_setlen(wp, 0);
+      return false;
+    }
     cli_ses.is_trivial_auth = false;
   }
   encrypt_packet(ses);
   TRACE("leave send_msg_userauth_pubkey");
+  return true;
 }
 
 /**

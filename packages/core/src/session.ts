@@ -182,8 +182,8 @@ export class serversession {
 export interface CliAgentOps {
   /** Connect to $SSH_AUTH_SOCK (kept open until auth is over) and append the agent's keys. */
   load_keys(ses: CliSession, ret_list: m_list<sign_key>): void;
-  /** Append the agent's signature blob of data_buf by key to sigblob; a refusal ends the program. */
-  buf_sign(ses: CliSession, sigblob: buffer, key: sign_key, data_buf: buffer, sigtype: signature_type): void;
+  /** Append the agent's signature blob of data_buf by key to sigblob; false when the agent refused. */
+  buf_sign(ses: CliSession, sigblob: buffer, key: sign_key, data_buf: buffer, sigtype: signature_type): boolean;
   /** Close the connection load_keys opened. */
   close(ses: CliSession): void;
 }
