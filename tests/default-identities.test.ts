@@ -190,4 +190,24 @@ describe("default identities and an ssh-agent holding the same keys", () => {
       agent.kill();
     }
   });
+
+});
+
+describe("an encrypted key with its .pub beside it", () => {
+  itAsRoot(["ssh-keygen"], "-i of an encrypted PEM key (ssh-keygen before 7.8) with its .pub beside it: no passphrase asked when the server takes another key", async () => {
+    const pem = join(work.dir, "legacy_pem");
+    rmSync(pem, { force: true });
+    rmSync(`${pem}.pub`, { force: true });
+    execFileSync(PEERS["ssh-keygen"], ["-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "secret passphrase", "-f", pem], { stdio: "ignore" });
+    expect(readFileSync(pem, "utf8")).toContain("Proc-Type: 4,ENCRYPTED");
+    const good = join(work.dir, "good_key");
+    rmSync(good, { force: true });
+    rmSync(`${good}.pub`, { force: true });
+    opensshKeygen(good, { comment: "good" });
+    authorize([readFileSync(`${good}.pub`, "utf8")]);
+    const r = await client(ours.port, "cat", "stdin-for-the-command\n", ["-i", pem, "-i", good]);
+    expect(r.stderr).not.toMatch(/passphrase|Failed loading/);
+    expect(r.stdout, r.stderr).toBe("stdin-for-the-command\n");
+    expect(r.status).toBe(0);
+  });
 });

@@ -61,6 +61,7 @@ import {
   import_encrypted,
   import_read,
   new_sign_key,
+  parsePubLine,
   sign_key_free,
   signature_name_from_type,
   signature_type_from_name,
@@ -79,8 +80,9 @@ import { cliAuthHooks, checkPromptInput, hasTty } from "./cli-auth.js";
 // keep file names and the keys are loaded when publickey auth first needs them, into a list per
 // session. Beyond Dropbear, -i also takes OpenSSH-format keys. An encrypted openssh-key-v1 file
 // carries its public key in clear, so it is offered like any key and only decrypted (asking for
-// the passphrase) when the server says it would accept it; other encrypted formats are
-// decrypted when loaded. The loaded list is clientsession.privkeys.
+// the passphrase) when the server says it would accept it; other encrypted formats likewise
+// when their .pub lies beside them, else they are decrypted when loaded. The loaded list is
+// clientsession.privkeys.
 
 /** Public halves of encrypted openssh-key-v1 files, decrypted on PK_OK. */
 const encryptedKeys = new WeakSet<sign_key>();
@@ -123,6 +125,18 @@ function opensshPublicKey(text: string): sign_key | null {
     key.type = type;
     return key;
   }, null);
+}
+
+/**
+ * The public key in `filename`.pub, as ssh-keygen writes it beside a private key, or null. For
+ * an encrypted key whose file hides its public half (PEM, PKCS#8: ssh-keygen's format before
+ * OpenSSH 7.8), as OpenSSH's ssh reads it: the passphrase is then asked only once the server
+ * would accept the key, and not at all when the agent holds it.
+ */
+function publicKeyBeside(filename: string): sign_key | null {
+  const text = readKeyFileText(`${filename}.pub`);
+  const line = text?.split("\n", 1)[0] ?? "";
+  return parsePubLine(line)?.key ?? null;
 }
 
 /**
@@ -186,7 +200,7 @@ function loadidentityfile(ses: CliSession, list: m_list<sign_key>, filename: str
       dropbear_log(LOG_INFO, `Skipping encrypted key '${filename}': no terminal to ask its passphrase`);
       return;
     } else {
-      key = opensshPublicKey(head);
+      key = opensshPublicKey(head) ?? publicKeyBeside(filename);
       if (key !== null) {
         encryptedKeys.add(key);
       } else {
