@@ -546,7 +546,7 @@ describe("our dbclient → asyncssh server", () => {
       [0, "in\n"],
       [0, "in\n"],
     ]);
-    expect(kbdint.stderr).toMatch(/Login for anyone@127\.0\.0\.1\nInteropType the password\./);
+    expect(kbdint.stderr).toMatch(/Login for anyone@127\.0\.0\.1\nInterop\nType the password\.\n/);
     expect(srv.auths()).toEqual(expect.arrayContaining([{ auth: "password", ok: true }, { auth: "keyboard-interactive", ok: true }]));
   });
 

@@ -54,18 +54,19 @@ export function recv_msg_userauth_info_request(ses: CliSession): void {
   buf_putbyte(ses.writepayload, SSH_MSG_USERAUTH_INFO_RESPONSE);
   buf_putint(ses.writepayload, num_prompts);
 
-  const nametext = cleantext(name, false);
-  if (nametext.length > 0) {
-    tellUser(nametext);
-  }
-  const instructiontext = cleantext(instruction, false);
-  if (instructiontext.length > 0) {
-    tellUser(instructiontext);
+  // Beyond Dropbear, which drops line ends here: each on a line of its own, as OpenSSH's ssh
+  // shows them, and a prompt keeps its line ends: sshd puts PAM's messages ("You are required
+  // to change your password immediately", "Changing password for ...") in the prompt's text,
+  // which C glued into one line with the prompt.
+  for (const text of [cleantext(name, true), cleantext(instruction, true)]) {
+    if (text.length > 0) {
+      tellUser(text.endsWith("\n") ? text : `${text}\n`);
+    }
   }
 
   for (let i = 0; i < num_prompts; i++) {
     cli_ses.is_trivial_auth = false;
-    const prompt = cleantext(buf_getstring(payload), false);
+    const prompt = cleantext(buf_getstring(payload), true);
     const echo = buf_getbool(payload);
     const response = echo ? get_response(ses, prompt) : getpass_or_cancel(ses, prompt);
     buf_putstring(ses.writepayload, response);

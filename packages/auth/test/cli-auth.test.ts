@@ -423,7 +423,8 @@ describe("client odds and ends", () => {
     buf_putint(b, 2);
     buf_putstring(b, "Password: ");
     buf_putbyte(b, 0);
-    buf_putstring(b, "Code: ");
+    // sshd puts PAM's messages in the prompt's text, each line ended.
+    buf_putstring(b, "Check your phone.\r\nCode: ");
     buf_putbyte(b, 1);
     deliver(cli, Buffer.from(b.data.subarray(0, b.len)), recv_msg_userauth_specific_60);
     const [resp] = takePayloads(cli);
@@ -433,8 +434,9 @@ describe("client odds and ends", () => {
     buf_putstring(expected, "pw");
     buf_putstring(expected, "123456");
     expect(resp).toEqual(Buffer.from(expected.data.subarray(0, expected.len)));
-    // Name and instruction lose their newlines (cleantext without whitespace), as in Dropbear.
-    expect(stderr).toBe("Login for root@testhost\nTwo factorAnswer both.Code: ");
+    // Name and instruction each on a line, a prompt's line ends kept (C drops every one of
+    // them: "Two factorAnswer both.Check your phone.Code: "); the \r is not shown.
+    expect(stderr).toBe("Login for root@testhost\nTwo factor\nAnswer both.\nCheck your phone.\nCode: ");
     expect(cli.cli_ses.is_trivial_auth).toBe(false);
   });
 
