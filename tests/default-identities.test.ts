@@ -171,6 +171,28 @@ describe("default identities and an ssh-agent holding the same keys", () => {
     }
   });
 
+  itAsRoot(["ssh-keygen", "ssh-agent", "ssh-add"], "an encrypted default key with no terminal that the agent holds: the agent signs, no 'Skipping' message, stdin reaches the command", async () => {
+    const agent = await startSshAgent(sock);
+    try {
+      const plain = join(work.dir, "default_in_agent");
+      rmSync(plain, { force: true });
+      rmSync(`${plain}.pub`, { force: true });
+      opensshKeygen(plain, { comment: "default-in-agent" });
+      add(plain);
+      const enc = join(ssh, "id_ed25519");
+      copyFileSync(plain, enc);
+      chmodSync(enc, 0o600);
+      execFileSync(PEERS["ssh-keygen"], ["-q", "-p", "-P", "", "-N", "secret passphrase", "-f", enc], { stdio: "ignore" });
+      authorize([readFileSync(`${plain}.pub`, "utf8")]);
+      const r = await client(ours.port, "cat", "stdin-for-the-command\n", [], agentEnv);
+      expect(r.stderr).not.toMatch(/Skipping|passphrase/);
+      expect(r.stdout, r.stderr).toBe("stdin-for-the-command\n");
+      expect(r.status).toBe(0);
+    } finally {
+      agent.kill();
+    }
+  });
+
   itAsRoot(["ssh-keygen", "ssh-agent", "ssh-add"], "a key the agent refuses to sign with (ssh-add -c, not confirmed) costs that key only: the next one logs in", async () => {
     // The agent asks SSH_ASKPASS to confirm; /bin/false says no, as a user declining would.
     const agent = await startSshAgent(sock, 15_000, { SSH_ASKPASS: "/bin/false", DISPLAY: "" });

@@ -87,6 +87,25 @@ import { cliAuthHooks, checkPromptInput, hasTty } from "./cli-auth.js";
 /** Public halves of encrypted openssh-key-v1 files, decrypted on PK_OK. */
 const encryptedKeys = new WeakSet<sign_key>();
 
+/** Encrypted default identities with no terminal to ask their passphrase on (dropUnaskable). */
+const unaskableKeys = new WeakSet<sign_key>();
+
+function skipUnaskable(filename: string): void {
+  dropbear_log(LOG_INFO, `Skipping encrypted key '${filename}': no terminal to ask its passphrase`);
+}
+
+/** Drop the encrypted default identities no agent key took the place of, saying so. */
+function dropUnaskable(list: m_list<sign_key>): void {
+  for (let iter = list.first; iter !== null; ) {
+    const next = iter.next;
+    if (unaskableKeys.has(iter.item)) {
+      skipUnaskable(iter.item.filename ?? "");
+      sign_key_free(list_remove(iter));
+    }
+    iter = next;
+  }
+}
+
 /** Tries at a passphrase, as OpenSSH gives. */
 const PASSPHRASE_TRIES = 3;
 
@@ -196,9 +215,16 @@ function loadidentityfile(ses: CliSession, list: m_list<sign_key>, filename: str
     } else if (cli_opts.batch_mode) {
       TRACE(`BatchMode: not asking for the passphrase of ${filename}`);
     } else if (!warnfail && !hasTty()) {
-      // Without a terminal getpass would read stdin, which belongs to the remote command.
-      dropbear_log(LOG_INFO, `Skipping encrypted key '${filename}': no terminal to ask its passphrase`);
-      return;
+      // Without a terminal getpass would read stdin, which belongs to the remote command. Its
+      // public half stays listed until the agent's keys are in (dropUnaskable): the agent may
+      // hold it, and then signs with no word said.
+      key = opensshPublicKey(head) ?? publicKeyBeside(filename);
+      if (key === null) {
+        skipUnaskable(filename);
+        return;
+      }
+      encryptedKeys.add(key);
+      unaskableKeys.add(key);
     } else {
       key = opensshPublicKey(head) ?? publicKeyBeside(filename);
       if (key !== null) {
@@ -488,6 +514,7 @@ export function cli_auth_pubkey(ses: CliSession): boolean {
     cli_opts.agent_keys_loaded = true;
     TRACE("cli_auth_pubkey: agent keys loaded");
   }
+  dropUnaskable(privkeys);
 
   let sigtype: signature_type = DROPBEAR_SIGNATURE_NONE;
   const sig_algs = cli_ses.server_sig_algs;
