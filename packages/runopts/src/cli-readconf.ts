@@ -244,16 +244,56 @@ function sshUriToHop(hop: string): string | null {
   return `${user}${host}${port !== undefined ? `/${port}` : ""}`;
 }
 
-/** ProxyCommand's %h %p %r %% tokens, as ssh expands them. */
+/**
+ * Whether a host name may reach a shell command or known_hosts: not an option ("-..."), no
+ * shell metacharacter, quote, comma, white space or control character (OpenSSH's
+ * ssh_valid_hostname, readconf.c, which ssh applies to the command line's host), nor a
+ * pattern character (* ? !): written to known_hosts, such a name is a pattern matching
+ * other hosts, and in a shell a glob.
+ */
+export function validHostname(s: string): boolean {
+  return !s.startsWith("-") && !/['`"$\\;&<>|(){},*?!\x00-\x20\x7f]/.test(s);
+}
+
+/**
+ * Whether a user name may be put in a shell command: OpenSSH's ssh_valid_ruser (no option,
+ * control character or shell metacharacter; no "-" after white space; no "\\" at the end).
+ */
+export function validRuser(s: string): boolean {
+  return !s.startsWith("-") && !/['`";&<>|(){}\x00-\x1f\x7f]/.test(s) && !/\s-/.test(s) && !s.endsWith("\\");
+}
+
+/**
+ * ProxyCommand's %h %p %r %% tokens, as ssh expands them. The command is run by the shell, so
+ * a token whose value could do more than name the host, port or user ends dbclient, in
+ * OpenSSH's words (CVE-2023-51385: a host name such as "h$(cmd)" from a git submodule URL
+ * ran cmd through a configured ProxyCommand).
+ */
 export function expandProxyCommand(cmd: string, cli_opts: cli_runopts): string {
   return cmd.replace(/%([hpr%])/g, (_m, t: string) => {
     switch (t) {
-      case "h":
-        return cli_opts.remotehost ?? "";
-      case "p":
-        return cli_opts.remoteport ?? "22";
-      case "r":
-        return cli_opts.username ?? "";
+      case "h": {
+        const host = cli_opts.remotehost ?? "";
+        if (!validHostname(host)) {
+          dropbear_exit("hostname contains invalid characters");
+        }
+        return host;
+      }
+      case "p": {
+        const port = cli_opts.remoteport ?? "22";
+        // A port number or a service name (/etc/services: letters, digits, "-", "_", ".").
+        if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/.test(port)) {
+          dropbear_exit(`Bad port '${port}'`);
+        }
+        return port;
+      }
+      case "r": {
+        const user = cli_opts.username ?? "";
+        if (!validRuser(user)) {
+          dropbear_exit("remote username contains invalid characters");
+        }
+        return user;
+      }
       default:
         return "%";
     }

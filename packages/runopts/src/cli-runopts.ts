@@ -43,7 +43,7 @@ import {
   flagValueText,
   uintOption,
 } from "./common-runopts.js";
-import { expandProxyCommand, proxyjumpToHops, read_config_file, type ConfigSettings } from "./cli-readconf.js";
+import { expandProxyCommand, proxyjumpToHops, read_config_file, validHostname, type ConfigSettings } from "./cli-readconf.js";
 
 /** The configuration file dbclient reads: OpenSSH's, not Dropbear's ~/.ssh/dropbear_config (docs/deviations.md). */
 const CLI_SSH_CONFIG = "~/.ssh/config";
@@ -636,6 +636,12 @@ function parse_hostname(cli_opts: cli_runopts, orighostarg: string): void {
   }
   if (remotehost === "") {
     dropbear_exit("Bad hostname.");
+  }
+  // Beyond Dropbear, as OpenSSH's ssh: the name is written to known_hosts as it is (a line
+  // break in it would add a line of the caller's choosing, a "*" pattern trusting a key for
+  // every host) and may reach a ProxyCommand's shell through %h.
+  if (!validHostname(remotehost)) {
+    dropbear_exit("hostname contains invalid characters");
   }
 
   if (!cli_opts.remotehostfixed) {

@@ -207,6 +207,21 @@ describe("cli-runopts.c flags", () => {
     expect(cli_opts.proxycmd).toBeNull();
     expect(cli_opts.proxyexec).toEqual(["dbclient", "-o", "ProxyCommand=nc %h %p", "-B", "c:22", "a/2022"]);
   });
+
+  // CVE-2023-51385's way in: a host, user or port from a URL reaching the ProxyCommand's shell
+  // through a token, or a host name written to known_hosts as a line or a pattern of its own.
+  it("a host name with shell, pattern or control characters is refused, as OpenSSH's ssh refuses it; so are a user and a port a ProxyCommand token would carry", () => {
+    for (const host of ["h$(touch x)", "h;id", "h`id`", "u@-oProxyCommand=x", "a b", "a\n* ssh-ed25519 AAAA", "*", "[*]", "h?", "!h", "h\x7f"]) {
+      fails("hostname contains invalid characters", "-o", "ProxyCommand=nc %h %p", host);
+      fails("hostname contains invalid characters", host);
+    }
+    fails("remote username contains invalid characters", "-o", "ProxyCommand=ssh -l %r -W %h:%p j", "-l", "u;id", "h");
+    fails("remote username contains invalid characters", "-o", "ProxyCommand=ssh -l %r -W %h:%p j", "-l", "u -oProxyCommand=x", "h");
+    fails("Bad port '22;id'", "-o", "ProxyCommand=nc %h %p", "-p", "22;id", "h");
+    // Names as users have them still go through; a user only matters where %r is used.
+    expect(ok("-o", "ProxyCommand=nc %h %p # %r", "-l", "DOMAIN\\first last", "-p", "ssh", "fe80::1%eth0").cli_opts.proxycmd).toBe("nc fe80::1%eth0 ssh # DOMAIN\\first last");
+    expect(ok("-l", "u;id", "host-1.example_2").cli_opts.remotehost).toBe("host-1.example_2");
+  });
 });
 
 describe("cli-runopts.c addforward (-L / -R)", () => {
