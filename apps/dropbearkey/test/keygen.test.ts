@@ -64,6 +64,26 @@ describe("dropbearkey generates keys", () => {
     });
   });
 
+  it("an RSA size that is a multiple of 8 but not of 16 gives a key of exactly that size (C's loops for ever)", () => {
+    // C's gen_rsa_priv_key draws two primes of size/16 bytes each, so for -s 1032 the
+    // modulus never has 1032 bits and it retries without end (docs/deviations.md, Tools).
+    const r = ours("-t", "rsa", "-s", "1032", "-f", "k-rsa-1032");
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe("Generating 1032 bit rsa key, this may take a while...\n");
+    const blob = Buffer.from(parseOutput(r.stdout).line.split(" ")[1]!, "base64");
+    let off = 0;
+    const field = (): Buffer => {
+      const len = blob.readUInt32BE(off);
+      const f = blob.subarray(off + 4, off + 4 + len);
+      off += 4 + len;
+      return f;
+    };
+    expect(field().toString()).toBe("ssh-rsa");
+    field(); // e
+    const n = field();
+    expect(BigInt(`0x${n.toString("hex")}`).toString(2).length).toBe(1032);
+  });
+
   it("without -C the comment is user@host; an empty -C leaves a trailing space", () => {
     const r = ours("-f", "k-nocomment");
     expect(parseOutput(r.stdout).line).toMatch(new RegExp(` ${userInfo().username}@${hostname()}$`));
