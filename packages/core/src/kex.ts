@@ -45,3 +45,13 @@ export type CliKexParam =
   | { mode: dropbear_kex_mode.DROPBEAR_KEX_ECDH; p: kex_ecdh_param }
   | { mode: dropbear_kex_mode.DROPBEAR_KEX_CURVE25519; p: kex_curve25519_param }
   | { mode: dropbear_kex_mode.DROPBEAR_KEX_PQHYBRID; p: kex_pqhybrid_param };
+
+/** One known_hosts key filed under the host the client reaches (read by the kex package's cli-kex.ts). */
+export interface KnownHostKey {
+  /** From an @revoked line: this key must never be accepted. */
+  revoked: boolean;
+  /** The key type's name as the line gives it (ssh-ed25519, ssh-rsa, ...). */
+  algoname: string;
+  /** The key itself, base64. */
+  base64: string;
+}

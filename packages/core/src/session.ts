@@ -16,7 +16,7 @@ import { AuthState, type AuthDelay } from "./auth.js";
 import type { ChanType, Channel } from "./channel.js";
 import { exitinfo, type ChildPid } from "./chansession.js";
 import type { SvrEmbed } from "./embed.js";
-import type { CliKexParam } from "./kex.js";
+import type { CliKexParam, KnownHostKey } from "./kex.js";
 import type { Listener } from "./listener.js";
 import type { cli_runopts, runopts, svr_runopts } from "./runopts.js";
 
@@ -201,6 +201,11 @@ export class clientsession {
   server_sig_algs: string[] | null = null;
   /** TS-only: the host key blob the first key exchange checked; every rekey must present it again. */
   first_hostkey: Buffer | null = null;
+  /**
+   * TS-only: what known_hosts held for the host when the first KEXINIT was made (its key types
+   * go first there), kept for the host key check so the file is read and hashed once.
+   */
+  known_host_keys: KnownHostKey[] | null = null;
   /** The key of the outstanding publickey query, crossed off if the server refuses it. */
   lastprivkey: sign_key | null = null;
   /**

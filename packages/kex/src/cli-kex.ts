@@ -15,7 +15,7 @@ import {
   fileLines,
   type buffer,
 } from "@dropbear-ts/buffer";
-import { cli_kex_state, dropbear_kex_mode, type algo_type, type CliKexParam, type CliSession, type dropbear_kex } from "@dropbear-ts/core";
+import { cli_kex_state, dropbear_kex_mode, type algo_type, type CliKexParam, type CliSession, type dropbear_kex, type KnownHostKey } from "@dropbear-ts/core";
 import { DEBUG1, LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, readInterruptibly, strerror, textBytes } from "@dropbear-ts/dbutil";
 import { SSH_MSG_KEXDH_INIT, SSH_MSG_NEWKEYS, SSH_SERVER_SIG_ALGS } from "@dropbear-ts/options";
 import { servicePort } from "@dropbear-ts/netio";
@@ -347,16 +347,6 @@ function hostkeyByCaller(ses: CliSession, keyblob: Buffer, algoname: string): vo
 // Dropbear files name the host alone whatever the port, so for another port those entries
 // still count when the file has none under [host]:port. docs/deviations.md says more.
 
-/** One known_hosts key filed under the host we are reaching. */
-export interface KnownHostKey {
-  /** From an @revoked line: this key must never be accepted. */
-  revoked: boolean;
-  /** The key type's name as the line gives it (ssh-ed25519, ssh-rsa, ...). */
-  algoname: string;
-  /** The key itself, base64. */
-  base64: string;
-}
-
 /**
  * The name a host is filed under: the host for port 22, else [host]:port (OpenSSH's rule), the
  * port as a number when it was given as a service name (`-p ssh` is port 22, as OpenSSH files it).
@@ -474,6 +464,7 @@ export function cliPreferKnownHostkeyAlgos(ses: CliSession): void {
   } catch {
     return;
   }
+  ses.cli_ses.known_host_keys = keys;
   const types = knownHostTypes(keys);
   if (types.size === 0) {
     return;
@@ -519,7 +510,9 @@ function checkhostkey(ses: CliSession, keyblob: Buffer): void {
     ask_to_confirm(ses, keyblob, algoname);
     return;
   }
-  const keys = knownHostsKeys(fileLines(hostsfile.filename, MAX_KNOWNHOSTS_LINE), remotehost, remoteport);
+  // As the first KEXINIT found them (a few milliseconds ago): a file of thousands of hashed
+  // names costs an HMAC a line to read.
+  const keys = ses.cli_ses.known_host_keys ?? knownHostsKeys(fileLines(hostsfile.filename, MAX_KNOWNHOSTS_LINE), remotehost, remoteport);
   // Dropbear's words name ~/.ssh/known_hosts; a library caller's own file is named as given.
   const where = cli_opts.known_hosts_file ?? "~/.ssh/known_hosts";
   const fingerprint = { value: null as string | null };
