@@ -1,8 +1,9 @@
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { IN_CI, PEERS, itWithPeers, peer } from "./helpers/peers.js";
+import { waitSpare } from "./helpers/procs.js";
 import { OURS, ourKeygen, run, runOurClient, scratch, startOurDropbear, type Server } from "./helpers/servers.js";
 
 // Issue 3: the client's known_hosts check (-y, -y -y, StrictHostKeyChecking, a changed key)
@@ -114,6 +115,26 @@ describe("server host keys", () => {
     const r = await run(process.execPath, [OURS.dropbear, "-F", "-E", "-r", key("dup1"), "-r", key("dup2"), "-p", "127.0.0.1:0"], { timeoutMs: 20_000 });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/Only one ed25519 key can be specified/);
+  });
+
+  it("a host key and a banner replaced while the daemon runs: the next connection gets the new ones, as C's connection process reads them as it starts", async () => {
+    const hk = key("rotated_hk");
+    const banner = join(work.dir, "rotated_banner");
+    writeFileSync(banner, "the old banner\n");
+    const s = await startOurDropbear(["-r", hk, "-b", banner]);
+    servers.push(s);
+    // The warm spare has read the old ones and waits.
+    await waitSpare(s.child.pid!);
+    // Replaced as an admin does, a new file renamed over the old.
+    renameSync(ourKeygen(join(work.dir, "rotated_hk.new")), hk);
+    writeFileSync(banner, "the new banner\n");
+    const fp = /Fingerprint: (\S+)/.exec(spawnSync(process.execPath, [OURS.dropbearkey, "-y", "-f", hk], { encoding: "utf8" }).stdout)![1]!;
+    const home = join(work.dir, "home_rotated");
+    mkdirSync(home);
+    const r = await client(home, s.port, "-y");
+    expect(r.stderr).toContain("the new banner");
+    expect(r.stderr).toContain(fp);
+    expect(s.log()).not.toMatch(/Spare connection process .* exited/);
   });
 
   // -R writes Dropbear's default host key paths; only run where none exists yet, and clean up.

@@ -1,10 +1,10 @@
 import type { ChildProcess } from "node:child_process";
-import { closeSync, fstatSync, readFileSync, readdirSync, realpathSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, readFileSync, readdirSync, realpathSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { getPriority, setPriority } from "node:os";
 import { resolve } from "node:path";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
-import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, argBytesEnv, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, ignoredSignalsEnv, inheritedNofileEnv, setsid, spawnWarmUp, strerror_code } from "@dropbear-ts/dbutil";
+import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, argBytesEnv, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, expand_homedir_path, fsPath, ignoredSignalsEnv, inheritedNofileEnv, setsid, spawnWarmUp, strerror_code } from "@dropbear-ts/dbutil";
 import {
   FdError,
   ListenerFd,
@@ -25,7 +25,7 @@ import {
   set_sock_priority,
   set_listen_fast_open,
 } from "@dropbear-ts/netio";
-import { MAX_LISTEN_ADDR, MAX_UNAUTH_CLIENTS, MAX_UNAUTH_PER_IP, DROPBEAR_SERVER_TCP_FAST_OPEN } from "@dropbear-ts/options";
+import { MAX_LISTEN_ADDR, MAX_UNAUTH_CLIENTS, MAX_UNAUTH_PER_IP, DROPBEAR_SERVER_TCP_FAST_OPEN, ECDSA_PRIV_FILENAME, ED25519_PRIV_FILENAME, RSA_PRIV_FILENAME } from "@dropbear-ts/options";
 import { algo_tables_new } from "@dropbear-ts/algo";
 import { svrAuthWarmUp } from "@dropbear-ts/auth";
 import { svrKexWarmUpSteps } from "@dropbear-ts/kex";
@@ -265,6 +265,8 @@ function discard(p: ConnProc): void {
  */
 class ConnProcs {
   private spare: ConnProc | null = null;
+  /** What the spare's files were as it started (startFilesStamp), to tell whether it read ones replaced since. */
+  private spareStamp = "";
   /** The daemon's nice value, which a spare gets back at its handoff; null: spares are not niced. */
   private readonly nice: number | null = spareRenice();
   private retry: NodeJS.Timeout | null = null;
@@ -276,11 +278,15 @@ class ConnProcs {
     private readonly program: ProgramSpec,
     /** Whether the daemon has been told to exit (its exit flag, set before its loop stops us). */
     private readonly exiting: () => boolean,
+    /** The state of the files a connection process reads as it starts (startFilesStamp). */
+    private readonly filesStamp: () => string = () => "",
   ) {}
 
   /** Make sure a spare is started or one will be (after a back-off). */
   refill(): void {
     if (this.stopped || this.spare !== null || this.retry !== null) return;
+    // Taken before the spare starts: a file replaced while it reads them only costs it its use.
+    this.spareStamp = this.filesStamp();
     const p = this.start();
     if (p === null) {
       this.refillLater();
@@ -341,7 +347,13 @@ class ConnProcs {
     const p = this.spare;
     this.spare = null;
     if (p !== null && p.child.exitCode === null && p.child.signalCode === null && !p.handoff.destroyed) {
-      return p;
+      // C's connection process reads the host keys and the banner as its connection comes. A
+      // spare read them when it started, maybe hours ago: after one is replaced (a host key
+      // rotated, a new banner) the connection gets a process that reads them now.
+      if (this.filesStamp() === this.spareStamp) {
+        return p;
+      }
+      p.child.kill("SIGKILL");
     }
     if (p !== null) {
       discard(p);
@@ -561,7 +573,7 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
   const wake = new SignalPipeFd();
   const daemon: SignalTarget = { exitflag: false, signal_pipe: wake };
   sigintterm_handler(daemon);
-  const procs = new ConnProcs(program, () => daemon.exitflag);
+  const procs = new ConnProcs(program, () => daemon.exitflag, () => startFilesStamp(svr_opts, program));
   procs.refill();
   // Once, the first time the daemon waits: its start's survivors promoted before a connection comes.
   const idle = [collectYoungGeneration];
@@ -629,6 +641,32 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
       procs.refillAfter(p);
     }
   }
+}
+
+/**
+ * The files a connection process reads as it starts, the -b banner and the host keys (-r, or
+ * the default ones), as one string of what stat() says of each (or why it failed): another
+ * string means one was replaced, written or removed. Relative names are the connection
+ * process's, from the directory the daemon was started in (enterStartDir).
+ */
+export function startFilesStamp(svr_opts: svr_runopts, program: ProgramSpec): string {
+  const names = svr_opts.num_hostkey_files > 0 ? svr_opts.hostkey_files.slice(0, svr_opts.num_hostkey_files) : [RSA_PRIV_FILENAME, ECDSA_PRIV_FILENAME, ED25519_PRIV_FILENAME];
+  if (svr_opts.bannerfile !== null) names.push(svr_opts.bannerfile);
+  const dir = program.env[START_DIR_ENV];
+  return names
+    .map((name) => {
+      let path = fsPath(expand_homedir_path(name));
+      if (dir !== undefined && !(typeof path === "string" ? path.startsWith("/") : path[0] === 0x2f)) {
+        path = typeof path === "string" ? `${dir}/${path}` : Buffer.concat([Buffer.from(`${dir}/`), path]);
+      }
+      try {
+        const st = statSync(path, { bigint: true });
+        return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+      } catch (e) {
+        return (e as NodeJS.ErrnoException).code ?? "?";
+      }
+    })
+    .join(" ");
 }
 
 /**
