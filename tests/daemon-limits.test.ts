@@ -1,13 +1,14 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
 import * as net from "node:net";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AMD_COPY_TUNABLES, cpuVendor } from "@dropbear-ts/dbutil";
-import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { capEff, connectionsOf, socketInodes, startTicks, tcpInodes, threadNices, uptimeTicks, waitSpare } from "./helpers/procs.js";
+import { PEERS, itAsRoot, itWithPeers } from "./helpers/peers.js";
+import { capEff, childrenOf, connectionsOf, socketInodes, startTicks, tcpInodes, threadNices, uptimeTicks, waitSpare } from "./helpers/procs.js";
 import { OURS, freePort, ourKeygen, run, scratch, startOurDropbear, waitPort, type Server } from "./helpers/servers.js";
+import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 10: Dropbear's limits and the daemon's flags, end to end over loopback. Loopback has the
 // whole 127/8, so binding a client socket's local address makes it another remote host.
@@ -164,6 +165,36 @@ describe("daemon flags", () => {
       await new Promise<void>((r) => s.close(() => r()));
     }
   }, 60_000);
+
+  itAsRoot([], "as a PID namespace's first process (a container's), the daemon reaps the orphans given to it, as C's waitpid(-1) does", async () => {
+    const user = addTestUser("dbtspidone");
+    const id = ourKeygen(join(work.dir, "pid1_id"));
+    authorizeKeys(user, `${id}.pub`);
+    const port = await freePort();
+    const child = spawn("/usr/bin/unshare", ["-p", "-f", "--mount-proc", process.execPath, OURS.dropbear, "-F", "-E", "-r", hk, "-p", `127.0.0.1:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+    // unshare ignores SIGTERM while it waits: the daemon, its child, is the one to stop.
+    let daemon = 0;
+    try {
+      await waitPort(port, child, () => out);
+      daemon = childrenOf(child.pid!)[0]!;
+      // Each ( ... &) leaves a sleep whose parent is gone: it is given to the namespace's init.
+      const r = await run(process.execPath, [OURS.dbclient, "-y", "-y", "-i", id, "-p", String(port), `${user.name}@127.0.0.1`, "(sleep 0.1 &); (sleep 0.1 &); echo ok"], { env: { HOME: work.dir }, timeoutMs: 20_000 });
+      expect(r.stdout, `${r.stderr}\n${out}`).toBe("ok\n");
+      await new Promise((res) => setTimeout(res, 1000));
+      // Its children, zombies included (which helpers/procs.ts's lists leave out).
+      const children = readdirSync(`/proc/${daemon}/task`).flatMap((t) => readFileSync(`/proc/${daemon}/task/${t}/children`, "utf8").split(" ").filter(Boolean).map(Number));
+      expect(children.length, out).toBeGreaterThan(0);
+      expect(children.filter((pid) => !alive(pid)), out).toEqual([]);
+    } finally {
+      const gone = once(child, "exit");
+      if (daemon > 0) process.kill(daemon, "SIGTERM");
+      else child.kill("SIGKILL");
+      await gone;
+      removeTestUser(user.name);
+    }
+  });
 
   itWithPeers(["ssh"], "-i: inetd mode serves the connection on its stdin, a TCP or a Unix-domain socket", async () => {
     const logs: string[] = [];

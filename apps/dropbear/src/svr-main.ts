@@ -4,7 +4,7 @@ import { getPriority, setPriority } from "node:os";
 import { resolve } from "node:path";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
-import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, argBytesEnv, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, expand_homedir_path, fsPath, ignoredSignalsEnv, inheritedNofileEnv, setsid, spawnWarmUp, strerror_code } from "@dropbear-ts/dbutil";
+import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, argBytesEnv, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, expand_homedir_path, fsPath, ignoredSignalsEnv, inheritedNofileEnv, setsid, spawnWarmUp, strerror_code, waitpidNohang } from "@dropbear-ts/dbutil";
 import {
   FdError,
   ListenerFd,
@@ -265,6 +265,8 @@ function discard(p: ConnProc): void {
  */
 class ConnProcs {
   private spare: ConnProc | null = null;
+  /** The pids of the connection processes started and not yet reaped (by Node, which started them). */
+  readonly pids = new Set<number>();
   /** What the spare's files were as it started (startFilesStamp), to tell whether it read ones replaced since. */
   private spareStamp = "";
   /** The daemon's nice value, which a spare gets back at its handoff; null: spares are not niced. */
@@ -430,6 +432,9 @@ class ConnProcs {
       closeOurs();
       return null;
     }
+    const pid = child.pid;
+    this.pids.add(pid);
+    child.once("exit", () => this.pids.delete(pid));
     // Half-open, so its end of file (the process gone) leaves our descriptor open, and the
     // number valid for sendFd, until we destroy the socket.
     const handoff = new Socket({ fd: pair[0], readable: true, writable: false, allowHalfOpen: true });
@@ -574,6 +579,9 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
   const daemon: SignalTarget = { exitflag: false, signal_pipe: wake };
   sigintterm_handler(daemon);
   const procs = new ConnProcs(program, () => daemon.exitflag, () => startFilesStamp(svr_opts, program));
+  if (process.pid === 1) {
+    process.on("SIGCHLD", () => reapOrphans(procs.pids));
+  }
   procs.refill();
   // Once, the first time the daemon waits: its start's survivors promoted before a connection comes.
   const idle = [collectYoungGeneration];
@@ -639,6 +647,35 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
       children.push({ pipe: new StreamFd(p.pipe), host: remote_host });
       // The next spare only once this connection is on its way, and not on its CPU.
       procs.refillAfter(p);
+    }
+  }
+}
+
+/**
+ * As a PID namespace's first process (a container's `dropbear -F`), the daemon is the parent the
+ * processes orphaned in it are given to: users' commands left running in the background when
+ * their sessions ended. C's SIGCHLD handler reaps every child (waitpid(-1)); Node reaps only the
+ * ones it started. The others are reaped here, by their pids from /proc (the connection
+ * processes, `ours`, are left to Node), or each would stay a zombie while the daemon runs.
+ */
+function reapOrphans(ours: ReadonlySet<number>): void {
+  let tasks: string[];
+  try {
+    tasks = readdirSync("/proc/self/task");
+  } catch {
+    return;
+  }
+  for (const task of tasks) {
+    let children: string;
+    try {
+      children = readFileSync(`/proc/self/task/${task}/children`, "latin1");
+    } catch {
+      continue;
+    }
+    for (const word of children.split(" ")) {
+      const pid = Number(word);
+      // Still running: WNOHANG returns at once, and its exit brings another SIGCHLD.
+      if (pid > 0 && !ours.has(pid)) waitpidNohang(pid);
     }
   }
 }
