@@ -8,6 +8,7 @@ import { DropbearExit, dequeue, isempty } from "@dropbear-ts/dbutil";
 import { LOCAL_IDENT, SSH_MSG_IGNORE, SSH_MSG_KEXINIT, TRANS_MAX_PAYLOAD_LEN } from "@dropbear-ts/options";
 import { DROPBEAR_SIGNKEY_ED25519, DROPBEAR_SIGNATURE_ED25519, buf_put_pub_key } from "@dropbear-ts/signkey";
 import { cliKexCleanup, cliKexParamAhead, kexWarmUpSteps, kexcurve25519_comb_key, kexdh_comb_key, kexfirstinitialise, recv_msg_kexdh_init, recv_msg_kexinit, send_msg_kexinit, svrKexWarmUpSteps } from "../src/index.js";
+import { process_packet } from "@dropbear-ts/packet";
 import { fullKex, hostkey, kexPair, only, pump, sendTest, type KexPair } from "./harness.js";
 import { cleanly } from "../../../tests/helpers/fuzz.js";
 import { sshString, u32 } from "../../../tests/helpers/wire.js";
@@ -314,6 +315,22 @@ describe("recv_msg_kexinit: negotiation", () => {
     const g2 = kexSession(true);
     deliver(g2, kexinitPayload({ kex: "curve25519-sha256,kexguess2@matt.ucc.asn.au" }, 1), recv_msg_kexinit);
     expect(g2.ignorenext).toBe(false);
+  });
+
+  it("first_kex_packet_follows: a wrong guess's packet of another kex (a group exchange request) is ignored, not answered, and the real KEXDH_INIT is not", () => {
+    const svr = kexSession(true);
+    deliver(svr, kexinitPayload({ kex: "diffie-hellman-group-exchange-sha256,curve25519-sha256" }, 1), recv_msg_kexinit);
+    const sent = svr.transseq;
+    // SSH_MSG_KEX_DH_GEX_REQUEST (34), the guessed kex's first packet.
+    const gexRequest = buf_new(13);
+    buf_putbytes(gexRequest, Buffer.concat([Buffer.of(34), u32(2048), u32(3072), u32(8192)]));
+    buf_setpos(gexRequest, 0);
+    svr.payload = gexRequest;
+    process_packet(svr);
+    // No UNIMPLEMENTED sent, and the real KEXDH_INIT will be taken.
+    expect(svr.transseq).toBe(sent);
+    expect(svr.ignorenext).toBe(false);
+    expect(svr.requirenext).toBe(30);
   });
 
   it("a truncated KEXINIT ends the session cleanly", () => {

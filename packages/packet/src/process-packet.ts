@@ -74,9 +74,14 @@ export function process_packet(ses: sshsession): void {
         type !== SSH_MSG_KEXINIT &&
         !first_strict_kex
       ) {
-        TRACE("unknown allowed packet during kexinit");
-        recv_unimplemented(ses);
-        return;
+        // Beyond Dropbear: a wrongly guessed kex's packet (first_kex_packet_follows) is ignored
+        // below whatever its type, as RFC 4253 §7 says. C answered one that was not a KEXDH_INIT
+        // (a group exchange request) and then ignored the real KEXDH_INIT, leaving both waiting.
+        if (!ses.ignorenext) {
+          TRACE("unknown allowed packet during kexinit");
+          recv_unimplemented(ses);
+          return;
+        }
       } else if (ses.authstate.authdone && type >= SSH_MSG_GLOBAL_REQUEST && !ses.ignorenext) {
         // Beyond Dropbear, as OpenSSH: a connection-layer message during a re-exchange is handled
         // as at any other time (what it makes us send waits for the new keys). RFC 4253 §7.1
