@@ -154,6 +154,18 @@ for (const target of TARGETS) {
       expect(r.stdout.subarray(1000000).toString()).toBe("after 0\n");
     });
 
+    itSess(target.peers, "stdout's pipe or socket is blocking again after dbclient, as C leaves it: the next writer to it meets no EAGAIN", async () => {
+      // grep's fd 1 shares the file description dbclient wrote to: a pipe, then spawn's socket.
+      const s = await target.start();
+      const script = `{ "$@" 'echo x'; grep '^flags' /proc/self/fdinfo/1; } | cat; "$@" 'echo y'; grep '^flags' /proc/self/fdinfo/1`;
+      const r = await runBin("/bin/sh", ["-c", script, "sh", process.execPath, OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`]);
+      expect(r.status, r.stderr).toBe(0);
+      const out = r.stdout.toString();
+      const flags = [...out.matchAll(/^flags:\s*([0-7]+)$/gm)].map((m) => Number.parseInt(m[1]!, 8));
+      expect(out, out).toMatch(/^x\nflags:\s*[0-7]+\ny\nflags:\s*[0-7]+\n$/);
+      expect(flags.map((f) => f & 0o4000)).toEqual([0, 0]); // O_NONBLOCK
+    });
+
     itSess(target.peers, "a command's bytes that are not UTF-8 reach the server unchanged, as C's char* does", async () => {
       const s = await target.start();
       const r = await runBin("/bin/sh", ["-c", NON_UTF8_COMMAND, "sh", process.execPath, OURS.dbclient, "-y", "-y", "-i", key, "-p", String(s.port), `${USER}@127.0.0.1`]);

@@ -111,9 +111,11 @@ export function setFdFlags(fd: number, flags: number): void {
  * long), and everything else (other devices) an fs stream, whose blocking I/O runs in the thread
  * pool one write at a time, in order; but /dev/null none at all (nullStream). Output to a pipe,
  * socket or terminal is not gathered per turn (gatherWrites), so stdout and stderr on one keep
- * the server's order. Returns null when the fd is not open.
+ * the server's order. Returns null when the fd is not open. `flagsBack` (not -1): the file's
+ * flags as the session found them, put back as a pipe or socket handle lets its copy go
+ * (restoreSharedFlags).
  */
-function openStdioFd(fd: number, forWrite: boolean): StreamFd | null {
+function openStdioFd(fd: number, forWrite: boolean, flagsBack = -1): StreamFd | null {
   const copy = dup_cloexec(fd);
   if (copy < 0) {
     return null;
@@ -141,6 +143,9 @@ function openStdioFd(fd: number, forWrite: boolean): StreamFd | null {
     if (st.isFIFO() || st.isSocket()) {
       const h = new StreamFd(new net.Socket({ fd: copy, readable: !forWrite, writable: forWrite, allowHalfOpen: true, ...socketStreamOptions }));
       h.gatherWrites = false;
+      if (flagsBack >= 0) {
+        h.beforeRelease = () => restoreSharedFlags(copy, flagsBack);
+      }
       return h;
     }
     if (st.isFile()) {
@@ -159,6 +164,22 @@ function openStdioFd(fd: number, forWrite: boolean): StreamFd | null {
     }
     return null;
   }
+}
+
+/**
+ * Put back the flags of the file under our copy of fd 1 as the copy goes. libuv made that file
+ * non-blocking for every process sharing it, and fd 1 itself no longer refers to it by the time
+ * cli_session_cleanup restores fd 1 (Fd.copyOf: it is /dev/null by then), where C restores
+ * through a copy it keeps. Left non-blocking, the caller's next writer to the pipe meets EAGAIN
+ * (`(dbclient host cmd; cat big) | less`: "Resource temporarily unavailable"). A file our stdin
+ * or stderr shares is left to cli_session_cleanup, which restores it through them: their
+ * handles may still be using it.
+ */
+function restoreSharedFlags(copy: number, flags: number): void {
+  if (sameOpenFile(copy, STDIN_FILENO) !== null || sameOpenFile(copy, STDERR_FILENO) !== null) {
+    return;
+  }
+  setFdFlags(copy, flags);
 }
 
 /**
@@ -255,7 +276,7 @@ function cliStdioFd(ses: CliSession, fd: number): StreamFd | null {
   if (existing !== undefined && !existing.closed) {
     return existing;
   }
-  let h = openStdioFd(fd, fd !== STDIN_FILENO);
+  let h = openStdioFd(fd, fd !== STDIN_FILENO, fd === STDOUT_FILENO ? cli_ses.stdoutflags : -1);
   if (h === null && fd === STDIN_FILENO) {
     // No stdin at all reads as an empty one: C's read gets EBADF and closes it the same way.
     h = nullStream(false);

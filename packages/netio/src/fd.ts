@@ -569,6 +569,13 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
   copyOf: number | null = null;
 
   /**
+   * Run once, as the stream is let go of after what it was handed is out (just before its
+   * descriptor closes): dbclient's stdout puts back the flags of the file it shares with its
+   * caller there (cliStdioFd), since fd 1 itself no longer refers to that file by then.
+   */
+  beforeRelease: (() => void) | null = null;
+
+  /**
    * Whether a turn's writes to the kernel are gathered (see `writev`). Off for dbclient's stdout
    * and stderr on pipes, sockets and terminals: each write then goes out at once, as C's write()
    * does, so the two on one pipe or terminal (`2>&1 | less`) keep the order in which the server
@@ -926,6 +933,7 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
       oweOutput(new Promise<void>((resolve) => (owed = resolve)));
       const gone = (): void => {
         owed();
+        this.runBeforeRelease();
         stream.destroy();
       };
       if (this.sharedDescriptor) {
@@ -959,10 +967,17 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
         this.discardInput(this.rstream);
       }
     } else {
+      this.runBeforeRelease();
       stream.destroy();
       this.ring?.release();
     }
     this.notify();
+  }
+
+  private runBeforeRelease(): void {
+    const fn = this.beforeRelease;
+    this.beforeRelease = null;
+    fn?.();
   }
 }
 
