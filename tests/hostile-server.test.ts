@@ -299,6 +299,8 @@ describe("after authentication (the ssh2 library's server)", () => {
   const passwords: string[] = [];
   let hostKey = "";
   const events: string[] = [];
+  /** When the "drop" server last ended its connection. */
+  let droppedAt = 0;
   let srv: ssh2.Server;
 
   beforeAll(async () => {
@@ -381,7 +383,12 @@ describe("after authentication (the ssh2 library's server)", () => {
             }
             if (mode === "drop") {
               // Output, then the connection ends without the channel's EOF or CLOSE.
-              ch.write(DROP_OUTPUT, () => setTimeout(() => client.end(), 200));
+              ch.write(DROP_OUTPUT, () =>
+                setTimeout(() => {
+                  droppedAt = Date.now();
+                  client.end();
+                }, 200),
+              );
               return;
             }
             if (mode === "again") {
@@ -510,6 +517,23 @@ describe("after authentication (the ssh2 library's server)", () => {
     // dropbear_close, as C's recv_msg_disconnect ends it.
     expect(status).toBe(0);
     expect(Buffer.concat(chunks).equals(DROP_OUTPUT)).toBe(true);
+  });
+
+  it("a server that disconnects while stdout's reader has stopped: dbclient waits for that output 2 s in all, not 2 s twice", async () => {
+    mode = "drop";
+    droppedAt = 0;
+    const child = spawn(process.execPath, [OURS.dbclient, "-y", "-i", userKey, "-p", String(port), "u@127.0.0.1", "true"], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stdout.pause();
+    // The flush of the streams and the wait for what their close left owed share EXIT_FLUSH_MS.
+    await once(child, "exit");
+    const waited = Date.now() - droppedAt;
+    child.stdout.destroy();
+    expect(stderr).toMatch(/exited: Disconnect received/);
+    expect(droppedAt).toBeGreaterThan(0);
+    expect(waited).toBeGreaterThanOrEqual(1900);
+    expect(waited).toBeLessThan(3300);
   });
 
   it("stdout and stderr on one pipe (2>&1) keep the order the server sent them in, as C's writes at once do", async () => {

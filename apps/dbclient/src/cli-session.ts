@@ -23,7 +23,7 @@ import {
 } from "@dropbear-ts/channel";
 import { cryptoBackend } from "@dropbear-ts/crypto";
 import { cli_kex_state, cli_state, CliSession, type ChanType, type cli_runopts, type packettype, type runopts } from "@dropbear-ts/core";
-import { EXIT_FLUSH_MS, LOG_INFO, LOG_LINE_SIZE, QuietExit, TRACE, TRACE2, detachedCopyReady, disallow_core, dropbear_exit, dropbear_log, snprintf_str, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
+import { EXIT_FLUSH_MS, LOG_INFO, LOG_LINE_SIZE, QuietExit, TRACE, TRACE2, detachedCopyReady, disallow_core, dropbear_exit, dropbear_log, exitFlushMs, snprintf_str, syslogLine, type DropbearExit } from "@dropbear-ts/dbutil";
 import {
   cliFlushStdio,
   cliRecvChannelReply,
@@ -504,7 +504,7 @@ export async function cli_session(
     await new Promise<void>((resolve) => cliTtyCleanupAfterOutput(ses, resolve));
     // What our stdout/stderr streams accepted would be in the kernel already in C: let it out
     // (for a normal end as long as the reader takes; otherwise briefly) before the exit.
-    await cliFlushStdio(ses, e instanceof QuietExit ? null : EXIT_FLUSH_MS);
+    await cliFlushStdio(ses, e instanceof QuietExit ? null : onturn === null ? exitFlushMs() : EXIT_FLUSH_MS);
     throw e;
   }
 }

@@ -814,12 +814,26 @@ export function oweOutput(flushed: Promise<void>): void {
   void flushed.then(() => owedOutput.delete(flushed));
 }
 
-/** process.exit() once the owed output is out, or EXIT_FLUSH_MS has passed. */
+/** When an exit's waits for output end, set by the first of them (exitFlushMs). */
+let exitFlushDeadline: number | null = null;
+
+/**
+ * What is left of EXIT_FLUSH_MS, counted from the first call: an exit's waits for output share
+ * it. dbclient waits for its stdout and stderr streams and then for what their close leaves
+ * owed; each taking EXIT_FLUSH_MS of its own made a reader that had stopped cost twice that.
+ */
+export function exitFlushMs(): number {
+  const now = Date.now();
+  exitFlushDeadline ??= now + EXIT_FLUSH_MS;
+  return Math.max(0, exitFlushDeadline - now);
+}
+
+/** process.exit() once the owed output is out, or EXIT_FLUSH_MS (exitFlushMs) has passed. */
 function exitOnceFlushed(): void {
   if (owedOutput.size === 0) {
     process.exit();
   }
-  const timer = setTimeout(() => process.exit(), EXIT_FLUSH_MS);
+  const timer = setTimeout(() => process.exit(), exitFlushMs());
   void Promise.all(owedOutput).then(() => {
     clearTimeout(timer);
     process.exit();
