@@ -6,7 +6,7 @@ import * as net from "node:net";
 import { join } from "node:path";
 import ssh2 from "ssh2";
 import { connect } from "dropbear-ts";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { childrenOf } from "./helpers/procs.js";
 import { OURS, ourKeygen, runOurClient, scratch, type RunResult } from "./helpers/servers.js";
 import { sshString, u32 } from "./helpers/wire.js";
@@ -519,21 +519,36 @@ describe("after authentication (the ssh2 library's server)", () => {
     expect(Buffer.concat(chunks).equals(DROP_OUTPUT)).toBe(true);
   });
 
-  it("a server that disconnects while stdout's reader has stopped: dbclient waits for that output 2 s in all, not 2 s twice", async () => {
+  it("a server that disconnects while stdout's reader has stopped: dbclient waits for that output 2 s in all, not twice, and leaves the pipe blocking", async () => {
     mode = "drop";
     droppedAt = 0;
-    const child = spawn(process.execPath, [OURS.dbclient, "-y", "-i", userKey, "-p", String(port), "u@127.0.0.1", "true"], { stdio: ["ignore", "pipe", "pipe"] });
+    // grep's fd 1 is the file description dbclient's stdout was: blocking again, as C leaves it,
+    // though dbclient gave up on what it still held for it.
+    const script = `"$@"; echo "status $?" >&2; grep '^flags' /proc/self/fdinfo/1`;
+    const child = spawn("/bin/sh", ["-c", script, "sh", process.execPath, OURS.dbclient, "-y", "-i", userKey, "-p", String(port), "u@127.0.0.1", "true"], { stdio: ["ignore", "pipe", "pipe"] });
+    const closed = once(child, "close");
     let stderr = "";
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    let waited = -1;
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      if (waited < 0 && stderr.includes("status ")) waited = Date.now() - droppedAt;
+    });
+    // A 'data' listener from the start, or Node drops what the pipe holds as sh exits.
+    const chunks: Buffer[] = [];
+    child.stdout.on("data", (d: Buffer) => chunks.push(d));
     child.stdout.pause();
     // The flush of the streams and the wait for what their close left owed share EXIT_FLUSH_MS.
-    await once(child, "exit");
-    const waited = Date.now() - droppedAt;
-    child.stdout.destroy();
-    expect(stderr).toMatch(/exited: Disconnect received/);
+    await vi.waitFor(() => expect(waited).toBeGreaterThanOrEqual(0), { timeout: 15_000, interval: 50 });
+    child.stdout.resume();
+    const [status] = (await closed) as [number | null];
+    expect(stderr).toMatch(/exited: Disconnect received[^]*status 0/);
     expect(droppedAt).toBeGreaterThan(0);
     expect(waited).toBeGreaterThanOrEqual(1900);
     expect(waited).toBeLessThan(3300);
+    expect(status).toBe(0);
+    const flags = /flags:\s*([0-7]+)\n$/.exec(Buffer.concat(chunks).toString("latin1"));
+    expect(flags).not.toBeNull();
+    expect(Number.parseInt(flags![1]!, 8) & 0o4000).toBe(0); // O_NONBLOCK
   });
 
   it("stdout and stderr on one pipe (2>&1) keep the order the server sent them in, as C's writes at once do", async () => {

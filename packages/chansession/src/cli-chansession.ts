@@ -141,10 +141,23 @@ function openStdioFd(fd: number, forWrite: boolean, flagsBack = -1): StreamFd | 
       return nullStream(forWrite);
     }
     if (st.isFIFO() || st.isSocket()) {
-      const h = new StreamFd(new net.Socket({ fd: copy, readable: !forWrite, writable: forWrite, allowHalfOpen: true, ...socketStreamOptions }));
+      const sock = new net.Socket({ fd: copy, readable: !forWrite, writable: forWrite, allowHalfOpen: true, ...socketStreamOptions });
+      const h = new StreamFd(sock);
       h.gatherWrites = false;
       if (flagsBack >= 0) {
-        h.beforeRelease = () => restoreSharedFlags(copy, flagsBack);
+        // Also at an exit that no longer waits for a reader that stopped (EXIT_FLUSH_MS): the
+        // loop is done writing then. Not once the copy is gone: its number may be another file's.
+        const restore = (): void => {
+          forget();
+          restoreSharedFlags(copy, flagsBack);
+        };
+        const forget = (): void => {
+          process.removeListener("exit", restore);
+          sock.removeListener("close", forget);
+        };
+        process.once("exit", restore);
+        sock.once("close", forget);
+        h.beforeRelease = restore;
       }
       return h;
     }
