@@ -4,7 +4,7 @@ import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, readlinkSyn
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { IS_ROOT, PEERS, itAsRoot } from "./helpers/peers.js";
-import { exited, opensshKeygen, OURS, run, scratch, type Server, startOurDropbearWithHostKey } from "./helpers/servers.js";
+import { exited, opensshKeygen, OURS, run, scratch, type Server, startOurDropbearWithHostKey, startSshd } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // File transfer programs over our dropbear and over our dbclient: OpenSSH's sftp resuming
@@ -121,6 +121,27 @@ describe("file transfers through our dropbear and our dbclient", () => {
     const missing = await run(PEERS.scp, ["-O", "-S", dbc, "-P", String(server!.port), `${USER}@127.0.0.1:no-such`, join(work.dir, "x")], inWork);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain("scp: no-such: No such file or directory");
+  });
+
+  itAsRoot(["ssh-keygen", "sshd", "scp", "sftp"], "scp -S dbclient and sftp -S dbclient to an sshd without an sftp Subsystem: refused at once, not a hang", async () => {
+    // C's dbclient asks no reply to its subsystem (or exec) request, and sshd, refusing it
+    // without one, leaves the channel open: scp and sftp waited for ever. Ours asks, as ssh does.
+    const d = join(work.dir, "sshd-nosftp");
+    mkdirSync(d);
+    const sshd = await startSshd(d);
+    try {
+      const scp = await run(PEERS.scp, ["-S", dbc, "-P", String(sshd.port), `${USER}@127.0.0.1:/etc/hostname`, join(work.dir, "h")], { ...inWork, timeoutMs: 10_000 });
+      expect(scp.status, scp.stderr).toBe(255);
+      expect(scp.stderr).toContain("subsystem request failed on channel 0");
+      const sftp = await run(PEERS.sftp, ["-S", dbc, "-P", String(sshd.port), `${USER}@127.0.0.1`], { ...inWork, input: "ls\n", timeoutMs: 10_000 });
+      expect(sftp.status, sftp.stderr).toBe(255);
+    } finally {
+      await sshd.stop();
+    }
+    // Our dropbear answers too: status 1 and the reason, where C's dbclient ended with 0 and no word.
+    const r = await run(process.execPath, [OURS.dbclient, "-y", "-y", "-i", key, "-p", String(server!.port), "-s", `${USER}@127.0.0.1`, "nosuchsubsystem"], inWork);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("subsystem request failed on channel 0");
   });
 
   itAsRoot(["ssh-keygen", "rsync"], "rsync -e dbclient: --append finishes a cut file, --delete removes what went away", async () => {

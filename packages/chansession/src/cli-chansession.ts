@@ -633,13 +633,19 @@ function send_chansess_shell_req(ses: CliSession, channel: Channel): void {
     reqtype = "shell";
   }
   start_send_channel_request(ses, channel, reqtype);
-  buf_putbyte(ses.writepayload, 0);
+  // Beyond Dropbear, as OpenSSH's ssh: a reply is asked for. C asks none, so a refusal (sshd
+  // without that Subsystem) left `sftp -S dbclient` waiting for ever, or ended with status 0.
+  buf_putbyte(ses.writepayload, 1);
+  startRequestPending.set(channel, reqtype);
   if (cli_opts.cmd !== null) {
     buf_putstring(ses.writepayload, cli_opts.cmd);
   }
   encrypt_packet(ses);
   TRACE("leave send_chansess_shell_req");
 }
+
+/** dbclient's own session channels whose shell, exec or subsystem request awaits its reply. */
+const startRequestPending = new WeakMap<Channel, string>();
 
 /**
  * Wire the channel to our stdio: stdin is read, stdout written, and stderr written from its own
@@ -765,6 +771,21 @@ export function cliRecvChannelReply(ses: CliSession, success: boolean): void {
     const pending = req.signals.splice(0);
     if (success) {
       pending.forEach((name) => cliStreamSessSignal(ses, channel, name));
+    }
+    return;
+  }
+  // dbclient's start request is the first on its channel to ask a reply (keepalives wait for
+  // the channel's init), so the first reply there is its answer.
+  const reqtype = channel ? startRequestPending.get(channel) : undefined;
+  if (channel && reqtype !== undefined) {
+    startRequestPending.delete(channel);
+    if (!success) {
+      // OpenSSH's words; its status is 255, ours 1 as for a refused channel open.
+      dropbear_log(LOG_WARNING, `${reqtype} request failed on channel ${channel.index}`);
+      ses.cli_ses.retval = EXIT_FAILURE;
+      if (!channel.sent_close) {
+        send_msg_channel_close(ses, channel);
+      }
     }
     return;
   }
