@@ -9,7 +9,7 @@ import { connect } from "dropbear-ts";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { childrenOf } from "./helpers/procs.js";
 import { OURS, ourKeygen, runOurClient, scratch, type RunResult } from "./helpers/servers.js";
-import { sshString, u32 } from "./helpers/wire.js";
+import { onClearPackets, sshString, u32 } from "./helpers/wire.js";
 
 // Hostile servers against our dbclient. Whatever a server sends, dbclient ends with status 1 and
 // one line saying why, as Dropbear's does (or, for what a server may ask and be refused, refuses
@@ -167,21 +167,9 @@ describe("before the key exchange (a raw TCP server)", () => {
     // What dbclient sends after its version line, by packet type; its KEXDH_INIT ends the talk.
     const heard: number[] = [];
     const serve = (frames: Buffer[]) => (s: net.Socket): void => {
-      let buf = Buffer.alloc(0);
-      let ident = false;
-      s.on("data", (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        if (!ident) {
-          const nl = buf.indexOf(10);
-          if (nl < 0) return;
-          buf = buf.subarray(nl + 1);
-          ident = true;
-        }
-        while (buf.length >= 6 && buf.length >= 4 + buf.readUInt32BE(0)) {
-          heard.push(buf[5]!);
-          buf = buf.subarray(4 + buf.readUInt32BE(0));
-          if (heard.at(-1) === 30) s.destroy();
-        }
+      onClearPackets(s, (type) => {
+        heard.push(type);
+        if (type === 30) s.destroy();
       });
       s.write(Buffer.concat([Buffer.from("SSH-2.0-x\r\n"), ...frames]));
     };

@@ -4,7 +4,7 @@ import * as net from "node:net";
 import { describe, expect, it } from "vitest";
 import { PEERS, itWithPeers } from "./helpers/peers.js";
 import { run, useOurDropbear } from "./helpers/servers.js";
-import { kexinit, packet, sshString, u32 } from "./helpers/wire.js";
+import { kexinit, onClearPackets, packet, sshString, u32 } from "./helpers/wire.js";
 
 // Issue 3: malformed transport input ends that connection with a clear log line; the server
 // goes on serving. Packets before the first NEWKEYS travel in clear, so a raw socket can speak.
@@ -43,8 +43,6 @@ async function answered(frames: Buffer[], until: number): Promise<number[]> {
   sock.write("SSH-2.0-hostile_1.0\r\n");
   for (const f of frames) sock.write(f);
   const types: number[] = [];
-  let buf = Buffer.alloc(0);
-  let identSeen = false;
   await new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, 10_000);
     const done = (): void => {
@@ -52,19 +50,10 @@ async function answered(frames: Buffer[], until: number): Promise<number[]> {
       resolve();
     };
     sock.on("close", done);
-    sock.on("data", (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      if (!identSeen) {
-        const nl = buf.indexOf(10);
-        if (nl < 0) return;
-        buf = buf.subarray(nl + 1);
-        identSeen = true;
-      }
-      while (buf.length >= 6 && buf.length >= 4 + buf.readUInt32BE(0)) {
-        types.push(buf[5]!);
-        buf = buf.subarray(4 + buf.readUInt32BE(0));
-        if (types.at(-1) === until) return done();
-      }
+    onClearPackets(sock, (type) => {
+      if (types.at(-1) === until) return;
+      types.push(type);
+      if (type === until) done();
     });
   });
   sock.destroy();

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { Socket } from "node:net";
 
 // SSH's wire format by hand, for tests that speak to a server over a raw socket before the
 // first NEWKEYS (where packets travel in clear): no SSH library between the test and the server.
@@ -36,4 +37,24 @@ export function kexinit(kex: string, strict = true): Buffer {
     "",
   ];
   return Buffer.concat([Buffer.of(20), randomBytes(16), ...lists.map((l) => sshString(l)), Buffer.of(0), u32(0)]);
+}
+
+/** Each clear packet's message type as a peer sends it over `sock`, after its version line. */
+export function onClearPackets(sock: Socket, onType: (type: number) => void): void {
+  let buf = Buffer.alloc(0);
+  let identSeen = false;
+  sock.on("data", (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    if (!identSeen) {
+      const nl = buf.indexOf(10);
+      if (nl < 0) return;
+      buf = buf.subarray(nl + 1);
+      identSeen = true;
+    }
+    while (buf.length >= 6 && buf.length >= 4 + buf.readUInt32BE(0)) {
+      const type = buf[5]!;
+      buf = buf.subarray(4 + buf.readUInt32BE(0));
+      onType(type);
+    }
+  });
 }
