@@ -214,21 +214,20 @@ function loadidentityfile(ses: CliSession, list: m_list<sign_key>, filename: str
       key = unlessMalformed(() => (warnfail ? read() : withoutMessages(read)), null);
     } else if (cli_opts.batch_mode) {
       TRACE(`BatchMode: not asking for the passphrase of ${filename}`);
-    } else if (!warnfail && !hasTty()) {
-      // Without a terminal getpass would read stdin, which belongs to the remote command. Its
-      // public half stays listed until the agent's keys are in (dropUnaskable): the agent may
-      // hold it, and then signs with no word said.
-      key = opensshPublicKey(head) ?? publicKeyBeside(filename);
-      if (key === null) {
-        skipUnaskable(filename);
-        return;
-      }
-      encryptedKeys.add(key);
-      unaskableKeys.add(key);
     } else {
+      // A default identity with no terminal: getpass would read stdin, which belongs to the
+      // remote command. Its public half stays listed until the agent's keys are in
+      // (dropUnaskable): the agent may hold it, and then signs with no word said.
+      const unaskable = !warnfail && !hasTty();
       key = opensshPublicKey(head) ?? publicKeyBeside(filename);
       if (key !== null) {
         encryptedKeys.add(key);
+        if (unaskable) {
+          unaskableKeys.add(key);
+        }
+      } else if (unaskable) {
+        skipUnaskable(filename);
+        return;
       } else {
         key = decryptKeyFile(ses, filename);
       }
