@@ -131,6 +131,15 @@ describe("default identities and an ssh-agent holding the same keys", () => {
   const sock = join(work.dir, "agent.sock");
   const agentEnv = { SSH_AUTH_SOCK: sock };
   const add = (...files: string[]): void => void execFileSync(PEERS["ssh-add"], ["-q", ...files], { env: { ...process.env, ...agentEnv }, stdio: "ignore" });
+  /** A new key at `plain`, in the agent and authorized, and a passphrase-protected copy of it at `enc`. */
+  const encryptedCopyInAgent = (plain: string, comment: string, enc: string): void => {
+    opensshKeygen(plain, { comment });
+    add(plain);
+    copyFileSync(plain, enc);
+    chmodSync(enc, 0o600);
+    execFileSync(PEERS["ssh-keygen"], ["-q", "-p", "-P", "", "-N", "secret passphrase", "-f", enc], { stdio: "ignore" });
+    authorize([readFileSync(`${plain}.pub`, "utf8")]);
+  };
 
   itAsRoot(["ssh-keygen", "ssh-agent", "ssh-add", "sshd"], "a key in a file and in the agent is offered once: sshd's MaxAuthTries (6) still reaches the agent's fourth key", async () => {
     const agent = await startSshAgent(sock);
@@ -154,14 +163,8 @@ describe("default identities and an ssh-agent holding the same keys", () => {
   itAsRoot(["ssh-keygen", "ssh-agent", "ssh-add"], "-i of an encrypted key the agent holds: the agent signs, no passphrase is asked or read from stdin", async () => {
     const agent = await startSshAgent(sock);
     try {
-      const plain = join(work.dir, "plain_copy");
-      opensshKeygen(plain, { comment: "in-agent" });
-      add(plain);
       const enc = join(work.dir, "encrypted_copy");
-      copyFileSync(plain, enc);
-      chmodSync(enc, 0o600);
-      execFileSync(PEERS["ssh-keygen"], ["-q", "-p", "-P", "", "-N", "secret passphrase", "-f", enc], { stdio: "ignore" });
-      authorize([readFileSync(`${plain}.pub`, "utf8")]);
+      encryptedCopyInAgent(join(work.dir, "plain_copy"), "in-agent", enc);
       const r = await client(ours.port, "cat", "stdin-for-the-command\n", ["-i", enc], agentEnv);
       expect(r.stderr).not.toMatch(/passphrase|Failed loading/);
       expect(r.stdout, r.stderr).toBe("stdin-for-the-command\n");
@@ -177,13 +180,7 @@ describe("default identities and an ssh-agent holding the same keys", () => {
       const plain = join(work.dir, "default_in_agent");
       rmSync(plain, { force: true });
       rmSync(`${plain}.pub`, { force: true });
-      opensshKeygen(plain, { comment: "default-in-agent" });
-      add(plain);
-      const enc = join(ssh, "id_ed25519");
-      copyFileSync(plain, enc);
-      chmodSync(enc, 0o600);
-      execFileSync(PEERS["ssh-keygen"], ["-q", "-p", "-P", "", "-N", "secret passphrase", "-f", enc], { stdio: "ignore" });
-      authorize([readFileSync(`${plain}.pub`, "utf8")]);
+      encryptedCopyInAgent(plain, "default-in-agent", join(ssh, "id_ed25519"));
       const r = await client(ours.port, "cat", "stdin-for-the-command\n", [], agentEnv);
       expect(r.stderr).not.toMatch(/Skipping|passphrase/);
       expect(r.stdout, r.stderr).toBe("stdin-for-the-command\n");
