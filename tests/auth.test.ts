@@ -379,6 +379,7 @@ describe("a user name that is not UTF-8 (an account named in Latin-1), from our 
     ["user@host", () => `-p ${debian!.port} "$NAME@127.0.0.1"`],
     ["-l", () => `-p ${debian!.port} -l "$NAME" 127.0.0.1`],
     ["-o User=", () => `-p ${debian!.port} -o "User=$NAME" 127.0.0.1`],
+    ["-o User=\"...\" (as ansible quotes it)", () => `-p ${debian!.port} -o "User=\\"$NAME\\"" 127.0.0.1`],
     ["the last hop of a multihop", () => `"${USER}@127.0.0.1^${debian!.port},$NAME@127.0.0.1^${debian!.port}"`],
   ] as const) {
     itAuth(["dropbear", "dropbearkey"], `${what}: the name's bytes are sent as they are`, async () => {

@@ -77,17 +77,18 @@ export function hostMatches(host: string, patterns: readonly string[]): boolean 
   return matched;
 }
 
+/** A value written as one "quoted word" without its quotes (ssh's `User "me"`, ansible's `-o User="me"`); any other as it is. */
+export function unquoteValue(value: string): string {
+  return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+}
+
 /** "Key value", "Key=value" or "Key = value", with "quoted words"; the value keeps its spaces (ProxyCommand). */
 function splitLine(line: string): { key: string; value: string } | null {
   const m = /^\s*([A-Za-z][A-Za-z0-9]*)\s*(?:=\s*|\s+)(.*?)\s*$/.exec(line);
   if (m === null) {
     return null;
   }
-  let value = m[2]!;
-  if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) {
-    value = value.slice(1, -1);
-  }
-  return { key: m[1]!, value };
+  return { key: m[1]!, value: unquoteValue(m[2]!) };
 }
 
 /**

@@ -43,7 +43,7 @@ import {
   flagValueText,
   uintOption,
 } from "./common-runopts.js";
-import { expandProxyCommand, proxyjumpToHops, read_config_file, validHostname, type ConfigSettings } from "./cli-readconf.js";
+import { expandProxyCommand, proxyjumpToHops, read_config_file, unquoteValue, validHostname, type ConfigSettings } from "./cli-readconf.js";
 
 /** The configuration file dbclient reads: OpenSSH's, not Dropbear's ~/.ssh/dropbear_config (docs/deviations.md). */
 const CLI_SSH_CONFIG = "~/.ssh/config";
@@ -271,7 +271,7 @@ export function cli_getopts(
       case "OPT_EXTENDED_OPTIONS": {
         const user = add_extendedopt(opts, cli_opts, value);
         if (user !== null) {
-          username_arg = match_extendedopt(flagValueText(argv, i0, j, taken), "User") ?? user;
+          username_arg = extendedopt_value(flagValueText(argv, i0, j, taken), "User") ?? user;
         }
         break;
       }
@@ -771,6 +771,16 @@ function match_extendedopt(str: string, optname: string): string | null {
   return str.slice(pos);
 }
 
+/**
+ * match_extendedopt's value, beyond Dropbear without the double quotes around it that ssh takes
+ * off (ansible passes `-o User="name"` and `-o IdentityFile="path"`, which C would use quotes and
+ * all). A ProxyCommand keeps them, as ssh hands its text to the shell as written.
+ */
+function extendedopt_value(str: string, optname: string): string | null {
+  const v = match_extendedopt(str, optname);
+  return v === null || optname === "ProxyCommand" ? v : unquoteValue(v);
+}
+
 /** yes/y/true or no/n/false (exact case); anything else is fatal. @dropbear cli-runopts.c parse_flag_value */
 function parse_flag_value(value: string): boolean {
   if (value === "yes" || value === "y" || value === "true") {
@@ -834,63 +844,63 @@ function add_extendedopt(opts: runopts, cli_opts: cli_runopts, origstr: string):
   }
 
   let v: string | null;
-  if ((v = match_extendedopt(origstr, "BatchMode")) !== null) {
+  if ((v = extendedopt_value(origstr, "BatchMode")) !== null) {
     cli_opts.batch_mode = parse_flag_value(v);
     return null;
   }
-  if ((v = match_extendedopt(origstr, "BindAddress")) !== null) {
+  if ((v = extendedopt_value(origstr, "BindAddress")) !== null) {
     cli_opts.bind_arg = v;
     return null;
   }
-  if ((v = match_extendedopt(origstr, "Compression")) !== null) {
+  if ((v = extendedopt_value(origstr, "Compression")) !== null) {
     opts.compression = parse_flag_value(v);
     return null;
   }
-  if ((v = match_extendedopt(origstr, "DisableTrivialAuth")) !== null) {
+  if ((v = extendedopt_value(origstr, "DisableTrivialAuth")) !== null) {
     cli_opts.disable_trivial_auth = parse_flag_value(v);
     return null;
   }
-  if ((v = match_extendedopt(origstr, "ExitOnForwardFailure")) !== null) {
+  if ((v = extendedopt_value(origstr, "ExitOnForwardFailure")) !== null) {
     cli_opts.exit_on_fwd_failure = parse_flag_value(v);
     return null;
   }
-  if ((v = match_extendedopt(origstr, "ForwardAgent")) !== null) {
+  if ((v = extendedopt_value(origstr, "ForwardAgent")) !== null) {
     cli_opts.agent_fwd = parse_flag_value(v);
     return null;
   }
-  if ((v = match_extendedopt(origstr, "GatewayPorts")) !== null) {
+  if ((v = extendedopt_value(origstr, "GatewayPorts")) !== null) {
     opts.listen_fwd_all = parse_flag_value(v);
     return null;
   }
-  if ((v = match_extendedopt(origstr, "HostKeyAlgorithms")) !== null) {
+  if ((v = extendedopt_value(origstr, "HostKeyAlgorithms")) !== null) {
     cli_opts.hostkey_algos = v;
     return null;
   }
-  if ((v = match_extendedopt(origstr, "KexAlgorithms")) !== null) {
+  if ((v = extendedopt_value(origstr, "KexAlgorithms")) !== null) {
     cli_opts.kex_algos = v;
     return null;
   }
-  if ((v = match_extendedopt(origstr, "IdentityFile")) !== null) {
+  if ((v = extendedopt_value(origstr, "IdentityFile")) !== null) {
     loadidentityfile(cli_opts, v, true);
     return null;
   }
-  if ((v = match_extendedopt(origstr, "PasswordAuthentication")) !== null) {
+  if ((v = extendedopt_value(origstr, "PasswordAuthentication")) !== null) {
     cli_opts.password_authentication = parse_flag_value(v);
     return null;
   }
-  if ((v = match_extendedopt(origstr, "Port")) !== null) {
+  if ((v = extendedopt_value(origstr, "Port")) !== null) {
     cli_opts.remoteport = v;
     return null;
   }
-  if ((v = match_extendedopt(origstr, "ProxyCommand")) !== null) {
+  if ((v = extendedopt_value(origstr, "ProxyCommand")) !== null) {
     cli_opts.proxycmd = v;
     return null;
   }
-  if ((v = match_extendedopt(origstr, "ServerAliveInterval")) !== null) {
+  if ((v = extendedopt_value(origstr, "ServerAliveInterval")) !== null) {
     cli_opts.keepalive_arg = v;
     return null;
   }
-  if ((v = match_extendedopt(origstr, "StrictHostKeyChecking")) !== null) {
+  if ((v = extendedopt_value(origstr, "StrictHostKeyChecking")) !== null) {
     if (v === "accept-new") {
       cli_opts.always_accept_key = true;
     } else if (v !== "ask") {
@@ -903,14 +913,14 @@ function add_extendedopt(opts: runopts, cli_opts: cli_runopts, origstr: string):
     }
     return null;
   }
-  if ((v = match_extendedopt(origstr, "UseSyslog")) !== null) {
+  if ((v = extendedopt_value(origstr, "UseSyslog")) !== null) {
     opts.usingsyslog = parse_flag_value(v);
     return null;
   }
-  if ((v = match_extendedopt(origstr, "User")) !== null) {
+  if ((v = extendedopt_value(origstr, "User")) !== null) {
     return v;
   }
-  if ((v = match_extendedopt(origstr, "UserKnownHostsFile")) !== null) {
+  if ((v = extendedopt_value(origstr, "UserKnownHostsFile")) !== null) {
     // Beyond Dropbear, as ssh's: the file host keys are checked against and added to. One
     // file only: ssh's list of several, read in turn, is refused rather than half taken.
     const files = v.trim().split(/\s+/);

@@ -374,6 +374,15 @@ describe("cli-runopts.c identity files", () => {
     expect(logs).toEqual([`Failed loading keyfile '${missing}'\n`]);
   });
 
+  // ansible's ssh plugin writes `-o 'IdentityFile="path"'` and `-o 'User="name"'`; ssh takes the quotes off (C would not).
+  it("-o values in double quotes are taken without them, as ssh takes them; a ProxyCommand keeps its quotes", () => {
+    const { cli_opts } = ok("-o", `IdentityFile="${k1}"`, "-o", 'User="ans ible"', "-o", 'Port="2200"', "-o", 'BatchMode = "yes"', "h");
+    expect([...cli_opts.privkeys]).toEqual([k1]);
+    expect(cli_opts).toMatchObject({ username: "ans ible", remoteport: "2200", batch_mode: true });
+    expect(ok("-o", 'User=a"b"', "h").cli_opts.username).toBe('a"b"');
+    expect(ok("-o", 'ProxyCommand="nc %h %p"', "h").cli_opts.proxycmd).toBe('"nc h 22"');
+  });
+
   it("adds ~/.ssh/id_dropbear, then OpenSSH's id_ed25519, id_ecdsa, id_rsa last, silently, only if they exist", () => {
     expect([...ok("h").cli_opts.privkeys]).toEqual([]);
     mkdirSync(join(home, ".ssh"), { recursive: true });
