@@ -38,6 +38,7 @@ export const PEERS = {
   java: "/usr/bin/java",
   javac: "/usr/bin/javac",
   ruby: "/usr/bin/ruby",
+  perl: "/usr/bin/perl",
   // Sources, not programs (see SOURCE_PEERS): for tests/helpers/libssh-peer.c, gossh-peer.go and JschPeer.java.
   "libssh.h": "/usr/include/libssh/libssh.h",
   "x/crypto/ssh": "/usr/share/gocode/src/golang.org/x/crypto/ssh/client.go",
@@ -145,4 +146,13 @@ let hasNetSsh: boolean | undefined;
 export function itNetSsh(title: string, fn: () => Promise<void>, timeout = 60_000): void {
   hasNetSsh ??= spawnSync(PEERS.ruby, ["-e", 'require "net/ssh"; require "net/sftp"; require "net/scp"; require "ed25519"'], { stdio: "ignore" }).status === 0;
   itPythonPeer("ruby ruby-net-ssh ruby-net-sftp ruby-net-scp", hasNetSsh, title, fn, timeout);
+}
+
+/** Whether Debian's libnet-ssh2-perl (Perl's binding of libssh2) is installed; asked only by the file that uses it. */
+let hasNetSsh2: boolean | undefined;
+
+/** Root and Perl's Net::SSH2 (see itPythonPeer). */
+export function itNetSsh2(title: string, fn: () => Promise<void>, timeout = 60_000): void {
+  hasNetSsh2 ??= spawnSync(PEERS.perl, ["-MNet::SSH2", "-e", "1"], { stdio: "ignore" }).status === 0;
+  itPythonPeer("libnet-ssh2-perl", hasNetSsh2, title, fn, timeout);
 }
