@@ -12,8 +12,9 @@ import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 // libssh2's own API through Perl's Net::SSH2 (Debian's libnet-ssh2-perl 0.73 on libssh2 1.10),
 // against our dropbear: tests/helpers/netssh2-peer.pl. tests/interop-libssh2.test.ts reaches
 // libssh2 only through curl's sftp:// and scp://; this drives what PHP's ssh2, libgit2 and
-// embedded tools use of it: exec with stdin and exit status, a pty shell, direct-tcpip,
-// tcpip-forward, scp and sftp.
+// embedded tools use of it: each shared algorithm, exec with stdin and exit status, a pty
+// shell, direct-tcpip, tcpip-forward, scp and sftp. libssh2 1.10 has no AES-GCM, chacha20-poly1305,
+// ETM MACs or rsa-sha2 host keys, and signs with RSA user keys only as ssh-rsa (see interop-libssh2).
 
 const USER = "dbtsnetssh2";
 const PASSWORD = "netssh2-interop-pw-3";
@@ -47,6 +48,16 @@ afterAll(async () => {
 });
 
 describe("libssh2 (Perl's Net::SSH2) against our dropbear", () => {
+  itNetSsh2("each key exchange both have, each host key, cipher and MAC in turn, the host key checked", async () => {
+    const r = await netssh2("algos");
+    expect(r.status, r.err).toBe(0);
+    const lines = r.out.toString().trim().split("\n");
+    expect(lines).toHaveLength(7);
+    expect(lines.every((l) => l.endsWith(" ok"))).toBe(true);
+    const kex = lines.map((l) => l.split(" ")[3]);
+    expect(kex).toEqual(["curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256", "ecdh-sha2-nistp384", "ecdh-sha2-nistp521", "diffie-hellman-group14-sha256", "diffie-hellman-group16-sha512"]);
+  });
+
   itNetSsh2("a command's stdout, stderr and exit status; 3 MB through `cat` both ways intact; a password logs in, a wrong one is refused", async () => {
     await expectCommandStreams((command, input) => netssh2("exec", [command], { input }));
     const pw = await netssh2("exec", ["id -un"], { password: PASSWORD });

@@ -2,6 +2,7 @@
 # dropbear, for tests/interop-netssh2.test.ts: perl netssh2-peer.pl PORT USER MODE [ARG...].
 # The server's host key must be one in $NETSSH2_HOSTKEY (.pub lines); logs in with the key
 # $NETSSH2_KEY (and its .pub), else the password $NETSSH2_PASSWORD.
+#   algos             a connection for each key exchange (and each host key, cipher, MAC) libssh2 and we share
 #   exec CMD          CMD with our stdin; its stdout and stderr to ours; exits with its status
 #   shell             a pty (100x30) and a shell given "stty size; exit 3"; its output, its status
 #   tcpip PORT        a direct-tcpip channel to 127.0.0.1:PORT: our stdin there, echoed back to stdout
@@ -18,21 +19,47 @@ use Fcntl ();
 $| = 1;
 binmode STDIN; binmode STDOUT;
 my ($port, $user, $mode, @args) = @ARGV;
-my $ssh = Net::SSH2->new(timeout => 30000);
-$ssh->connect('127.0.0.1', $port) or die "connect: " . join(' ', $ssh->error) . "\n";
-
-my ($key) = $ssh->remote_hostkey;
 open my $hk, '<', $ENV{NETSSH2_HOSTKEY} or die "NETSSH2_HOSTKEY: $!\n";
 my %known = map { (split ' ')[1] => 1 } <$hk>;
 require MIME::Base64;
-die "host key mismatch\n" unless $known{MIME::Base64::encode_base64($key, '')};
 
-if ($ENV{NETSSH2_KEY}) {
-  $ssh->auth_publickey($user, "$ENV{NETSSH2_KEY}.pub", $ENV{NETSSH2_KEY});
-} else {
-  $ssh->auth_password($user, $ENV{NETSSH2_PASSWORD});
+# A session logged in, its host key checked, after `methods` (libssh2's method types to names).
+sub login {
+  my (%methods) = @_;
+  my $s = Net::SSH2->new(timeout => 30000);
+  $s->method($_, $methods{$_}) or die "libssh2 has no $_ $methods{$_}\n" for sort keys %methods;
+  $s->connect('127.0.0.1', $port) or die "connect: " . join(' ', $s->error) . "\n";
+  my ($key) = $s->remote_hostkey;
+  die "host key mismatch\n" unless $known{MIME::Base64::encode_base64($key, '')};
+  if ($ENV{NETSSH2_KEY}) {
+    $s->auth_publickey($user, "$ENV{NETSSH2_KEY}.pub", $ENV{NETSSH2_KEY});
+  } else {
+    $s->auth_password($user, $ENV{NETSSH2_PASSWORD});
+  }
+  die "auth: " . join(' ', $s->error) . "\n" unless $s->auth_ok;
+  return $s;
 }
-die "auth: " . join(' ', $ssh->error) . "\n" unless $ssh->auth_ok;
+
+if ($mode eq 'algos') {
+  # One connection per key exchange, with each host key, cipher and MAC in turn: a line each.
+  my @kex = qw(curve25519-sha256 curve25519-sha256@libssh.org ecdh-sha2-nistp256 ecdh-sha2-nistp384 ecdh-sha2-nistp521 diffie-hellman-group14-sha256 diffie-hellman-group16-sha512);
+  my @hostkey = qw(ssh-ed25519 ecdsa-sha2-nistp256);
+  my @cipher = qw(aes128-ctr aes256-ctr);
+  my @mac = qw(hmac-sha2-256 hmac-sha2-512);
+  for my $i (0 .. $#kex) {
+    my %m = (KEX => $kex[$i], HOSTKEY => $hostkey[$i % 2], CRYPT_CS => $cipher[$i % 2], CRYPT_SC => $cipher[($i + 1) % 2], MAC_CS => $mac[$i % 2], MAC_SC => $mac[($i + 1) % 2]);
+    my $s = login(%m);
+    my $ch = $s->channel or die "channel\n";
+    $ch->exec('echo ok') or die "exec\n";
+    my ($out, $buf) = ('', '');
+    while ($ch->read($buf, 100)) { $out .= $buf }
+    $ch->wait_closed;
+    print join(' ', map { $s->method($_) } sort keys %m), " $out";
+    $s->disconnect;
+  }
+  exit 0;
+}
+my $ssh = login();
 
 # Reads what a channel has in non-blocking mode: its data, or undef when it has nothing now.
 sub take { my ($ch, $ext) = @_; my $buf; my $n = $ch->read($buf, 65536, $ext); return defined $n && $n > 0 ? $buf : undef }
