@@ -39,16 +39,19 @@ export const PEERS = {
   javac: "/usr/bin/javac",
   ruby: "/usr/bin/ruby",
   perl: "/usr/bin/perl",
+  proftpd: "/usr/sbin/proftpd",
   // Sources, not programs (see SOURCE_PEERS): for tests/helpers/libssh-peer.c, gossh-peer.go and JschPeer.java.
   "libssh.h": "/usr/include/libssh/libssh.h",
   "x/crypto/ssh": "/usr/share/gocode/src/golang.org/x/crypto/ssh/client.go",
   "jsch.jar": "/usr/share/java/jsch.jar",
+  // ProFTPD's SSH server, a module proftpd-mod-crypto installs beside proftpd-core's daemon.
+  "mod_sftp.so": "/usr/lib/proftpd/mod_sftp.so",
 } as const;
 
 export type PeerName = keyof typeof PEERS;
 
 /** The peers that are files a test builds against (libssh-dev, golang-golang-x-crypto-dev, libjsch-java): readable, not executable. */
-const SOURCE_PEERS: ReadonlySet<PeerName> = new Set(["libssh.h", "x/crypto/ssh", "jsch.jar"]);
+const SOURCE_PEERS: ReadonlySet<PeerName> = new Set(["libssh.h", "x/crypto/ssh", "jsch.jar", "mod_sftp.so"]);
 
 export const IN_CI = process.env.CI === "true";
 

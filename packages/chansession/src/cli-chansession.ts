@@ -411,6 +411,8 @@ function cli_chansessreq(ses: CliSession, channel: Channel): void {
   const req = libraryRequest(channel);
   if (type === "exit-status" && req !== null) {
     req.exitstatus = buf_getint(payload);
+  } else if (type === "exit-status" && startRequestRefused.has(channel)) {
+    TRACE("ignored exit-status after the start request was refused");
   } else if (type === "exit-status") {
     ses.cli_ses.retval = buf_getint(payload);
     TRACE(() => `got exit-status of '${ses.cli_ses.retval}'`);
@@ -648,6 +650,12 @@ function send_chansess_shell_req(ses: CliSession, channel: Channel): void {
 const startRequestPending = new WeakMap<Channel, string>();
 
 /**
+ * Those whose request was refused: an exit-status after the refusal (ProFTPD's mod_sftp sends 0
+ * for an exec it does not run) does not undo its status 1. OpenSSH's ssh has exited by then.
+ */
+const startRequestRefused = new WeakSet<Channel>();
+
+/**
  * Wire the channel to our stdio: stdin is read, stdout written, and stderr written from its own
  * ring (extrabuf), which makes errfd a write fd. @dropbear cli-chansession.c cli_init_stdpipe_sess
  */
@@ -783,6 +791,7 @@ export function cliRecvChannelReply(ses: CliSession, success: boolean): void {
       // OpenSSH's words; its status is 255, ours 1 as for a refused channel open.
       dropbear_log(LOG_WARNING, `${reqtype} request failed on channel ${channel.index}`);
       ses.cli_ses.retval = EXIT_FAILURE;
+      startRequestRefused.add(channel);
       if (!channel.sent_close) {
         send_msg_channel_close(ses, channel);
       }
