@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
+import { connect } from "dropbear-ts";
 import { IS_ROOT, PEERS, itAsRoot } from "./helpers/peers.js";
 import { OURS, freePort, homeWithKnownHosts, opensshKeygen, publicKeyLine, run, runBytes, scratch, terminate, waitPort } from "./helpers/servers.js";
 import { addTestUser, removeTestUser } from "./helpers/users.js";
@@ -103,9 +104,17 @@ describe("our dbclient against ProFTPD's mod_sftp", () => {
     expect(pw.status, pw.err).toBe(0);
   }, 60_000);
 
-  itAsRoot([...tools], "a command it does not run: 'exec request failed', status 1, though it then sends exit-status 0", async () => {
+  itAsRoot([...tools], "a command it does not run: 'exec request failed', status 1, though it then sends exit-status 0; the library's exec rejects", async () => {
     const r = await dbclient(["id"], { DROPBEAR_PASSWORD: PASSWORD });
     expect(r.err).toContain("exec request failed on channel 0");
     expect(r.status).toBe(1);
+    const client = await connect({ host: "127.0.0.1", port, username: USER, password: PASSWORD, hostKey: { knownHostsPath: join(knownHome, ".ssh", "known_hosts") } });
+    try {
+      const exec = client.exec("id");
+      exec.stdin.end();
+      await expect(exec.exit).rejects.toThrow("exec request refused by the server");
+    } finally {
+      await client.end();
+    }
   });
 });

@@ -415,12 +415,14 @@ export class Client extends EventEmitter {
       onopen: () => {},
       onclose: () => {
         channel = null;
-        if (req.exitsignal !== null) {
+        // A refusal first: ProFTPD's mod_sftp refuses a command it does not run, then sends an
+        // exit-status of 0 for it.
+        if (req.start === "refused") {
+          settle.reject(new SshError(`${what} request refused by the server`, "ECHANNEL"));
+        } else if (req.exitsignal !== null) {
           settle.resolve({ signal: req.exitsignal.signal, coreDumped: req.exitsignal.core_dumped });
         } else if (req.exitstatus !== null) {
           settle.resolve({ code: req.exitstatus });
-        } else if (req.start === "refused") {
-          settle.reject(new SshError(`${what} request refused by the server`, "ECHANNEL"));
         } else {
           // A session that ended under the channel says why.
           settle.reject(
