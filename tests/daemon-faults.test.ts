@@ -122,6 +122,38 @@ describe("daemon faults", () => {
     }
   }, 120_000);
 
+  itWithPeers(["ssh"], "a limit one to three above what the daemon holds without a spare: no process can start, and every connection is closed at once (none left waiting in the kernel's queue for ever)", async () => {
+    let held: number;
+    const probe = await startLimited(1024);
+    try {
+      // The spare holds two of the daemon's descriptors (its handoff socket and childpipe).
+      held = (await waitSpare(probe.child.pid!), openFds(probe.child.pid!)! - 2);
+    } finally {
+      await probe.stop();
+    }
+    for (const extra of [1, 2, 3]) {
+      // (No probe: its connection would be the first one closed.)
+      const d = await startOurDropbear(["-r", hk], {}, ["prlimit", `--nofile=${held + extra}:${held + extra}`], false);
+      try {
+        for (let i = 0; i < 3; i++) {
+          // (With two to spare the listener stopped at the first accept and waited for three.)
+          const closed = await new Promise<boolean>((resolve) => {
+            const s = net.connect(d.port, "127.0.0.1");
+            s.on("error", () => resolve(true));
+            s.on("close", () => resolve(true));
+            setTimeout(() => (s.destroy(), resolve(false)), 3000);
+          });
+          expect(closed, `limit ${held + extra}, connection ${i + 1}`).toBe(true);
+        }
+        expect(acceptQueue(d.port)).toBe(0);
+        expect(await idleTicks(d.child.pid!, 1000)).toBeLessThan(10);
+        expect(d.log()).toMatch(/Error forking: Too many open files/);
+      } finally {
+        await d.stop();
+      }
+    }
+  }, 60_000);
+
   it("a peer that resets its connection before its process reads the address is still named, as C's accept() names it: 'Child connection from', then the early exit", async () => {
     const d = await startOurDropbear(["-r", hk]);
     const held: net.Socket[] = [];

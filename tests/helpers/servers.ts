@@ -150,8 +150,9 @@ function track(child: ChildProcess, port: number): Server {
 /**
  * Our dropbear in the foreground, logging to stderr, on a fresh loopback port. `launcher` runs
  * it through another program that execs it (e.g. `prlimit --nofile=56:56`), keeping the pid.
+ * Without `probe`, returned once it says it listens, with no connection made to it.
  */
-export async function startOurDropbear(args: string[], env: NodeJS.ProcessEnv = {}, launcher: string[] = []): Promise<Server> {
+export async function startOurDropbear(args: string[], env: NodeJS.ProcessEnv = {}, launcher: string[] = [], probe = true): Promise<Server> {
   const port = await freePort();
   const argv = [...launcher, process.execPath, OURS.dropbear, "-F", "-E", "-p", `127.0.0.1:${port}`, ...args];
   const child = spawn(argv[0]!, argv.slice(1), {
@@ -160,6 +161,7 @@ export async function startOurDropbear(args: string[], env: NodeJS.ProcessEnv = 
   });
   const s = track(child, port);
   await waitListening(s);
+  if (!probe) return s;
   await waitPort(port, child, s.log);
   // waitPort's probe was a connection: its process holds one of the daemon's unauthenticated
   // slots (MAX_UNAUTH_CLIENTS, and MAX_UNAUTH_PER_IP for 127.0.0.1) until it has gone.

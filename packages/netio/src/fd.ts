@@ -1228,14 +1228,20 @@ export class ListenerFd extends Fd {
     }
   }
 
-  /** Listen again on the kept socket once, after an accept, twice the reserve would be free. */
+  /**
+   * Listen again on the kept socket once, after an accept, twice the reserve would be free, or
+   * (under a limit one or two above what the process held as it started listening, where twice
+   * the reserve never is) as many as were free then.
+   */
   private unpark(): void {
     const parked = this.parked;
     if (parked === null) {
       return;
     }
-    const free = freeDescriptors(parked.fd, descriptorLimit());
-    if (free - 1 < 2 * this.listenReserve()) {
+    const limit = descriptorLimit();
+    const free = freeDescriptors(parked.fd, limit);
+    const wanted = Math.min(2 * this.listenReserve(), this.heldAtListen === null ? Infinity : limit - this.heldAtListen - 1);
+    if (free - 1 < wanted) {
       this.keepRefState();
       return;
     }
