@@ -286,6 +286,19 @@ describe("the bin scripts' first lines", () => {
     expect(JSON.parse((await run(process.execPath, [bin, "x"], { env })).stdout)).toEqual({ mask: null, args: ["x"] });
   });
 
+  it("under a hard descriptor limit Node cannot start with (it dies of SIGSEGV below 18 on Node 20, 21 on Node 24), each program says so and exits 1", async () => {
+    const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
+    for (const p of ["dbclient", "dropbear", "dropbearkey", "dropbearconvert"]) {
+      const r = await new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve) => {
+        const c = spawn("prlimit", ["--nofile=16:16", join(root, "apps", p, "bin", p), "-h"], { env, stdio: ["ignore", "ignore", "pipe"] });
+        let stderr = "";
+        c.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        c.on("close", (code, signal) => resolve({ code, signal, stderr }));
+      });
+      expect(r, p).toEqual({ code: 1, signal: null, stderr: `${p}: Node.js needs at least 21 open files, and the hard limit is 16 (ulimit -Hn)\n` });
+    }
+  });
+
   it("run through a link, a program takes the link's name as its argv[0], as C's do (`ln -s dbclient ssh`)", async () => {
     const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
     symlinkSync(join(root, "apps", "dbclient", "bin", "dbclient"), join(dir, "ssh"));
