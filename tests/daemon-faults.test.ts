@@ -122,7 +122,7 @@ describe("daemon faults", () => {
     }
   }, 120_000);
 
-  itWithPeers(["ssh"], "a limit one to three above what the daemon holds without a spare: no process can start, and every connection is closed at once (none left waiting in the kernel's queue for ever)", async () => {
+  itWithPeers(["ssh"], "a limit one to three above what the daemon holds without a spare: no process can start, and every connection is closed at once (none left waiting in the kernel's queue for ever); the listener's stop is logged", async () => {
     let held: number;
     const probe = await startLimited(1024);
     try {
@@ -148,6 +148,10 @@ describe("daemon faults", () => {
         expect(acceptQueue(d.port)).toBe(0);
         expect(await idleTicks(d.child.pid!, 1000)).toBeLessThan(10);
         expect(d.log()).toMatch(/Error forking: Too many open files/);
+        // A listener that stops says why (where the first accept leaves it short), once a minute at most.
+        const stopped = d.log().match(/Too many open files \(ulimit -n \d+\): accepting again once some are closed/g)?.length ?? 0;
+        expect(stopped).toBeLessThanOrEqual(1);
+        if (extra === 1) expect(stopped, `limit ${held + extra}`).toBe(1);
       } finally {
         await d.stop();
       }

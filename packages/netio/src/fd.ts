@@ -2,7 +2,7 @@ import { Socket, type OnReadOpts, type Server } from "node:net";
 import type { Readable, Writable } from "node:stream";
 import { closeSync, readdirSync } from "node:fs";
 import { getSystemErrorName } from "node:util";
-import { LARGE_COUNT_ZERO, TRACE, dup_cloexec, nofileSoftLimit, oweOutput, releaseDescriptor } from "@dropbear-ts/dbutil";
+import { LARGE_COUNT_ZERO, LOG_WARNING, TRACE, dropbear_log, dup_cloexec, nofileSoftLimit, oweOutput, releaseDescriptor } from "@dropbear-ts/dbutil";
 
 /**
  * The high-water mark of every socket stream we make, both directions. Our back pressure is
@@ -1016,6 +1016,12 @@ interface ListeningHandle {
 export const LISTEN_FD_RESERVE = 8;
 /** How often a stopped listener looks for free descriptors, ms. */
 const PARKED_POLL_MS = 50;
+/**
+ * The shortest time between two log lines saying a listener stopped (park): where every
+ * accept leaves it short, it stops once per connection.
+ */
+const PARKED_LOG_MS = 60_000;
+let parkedLoggedAt = -Infinity;
 
 let limitRead = { value: Infinity, at: -Infinity };
 
@@ -1212,7 +1218,13 @@ export class ListenerFd extends Fd {
     if (fd < 0) {
       return;
     }
-    TRACE(() => `listener short of descriptors (fd ${listening.fd}): not accepting until some are free`);
+    // C's accept() failing with EMFILE says nothing; the connections that wait meanwhile (their
+    // clients may time out) should have a reason in the log.
+    const now = performance.now();
+    if (now - parkedLoggedAt >= PARKED_LOG_MS) {
+      parkedLoggedAt = now;
+      dropbear_log(LOG_WARNING, `Too many open files (ulimit -n ${descriptorLimit()}): accepting again once some are closed`);
+    }
     this.parked = { fd, timer: setInterval(() => this.unpark(), PARKED_POLL_MS) };
     this.server.close();
     this.keepRefState();
