@@ -1021,7 +1021,6 @@ const PARKED_POLL_MS = 50;
  * accept leaves it short, it stops once per connection.
  */
 const PARKED_LOG_MS = 60_000;
-let parkedLoggedAt = -Infinity;
 
 let limitRead = { value: Infinity, at: -Infinity };
 
@@ -1101,6 +1100,8 @@ export class ListenerFd extends Fd {
   private parked: { fd: number; timer: NodeJS.Timeout } | null = null;
   /** Descriptors the process held when the server first listened, null until then (or while unknown: no limit). */
   private heldAtListen: number | null = null;
+  /** When this listener last logged that it stopped (park), performance.now() ms. */
+  private parkedLoggedAt = -Infinity;
   /**
    * Accepts left before the free descriptors are counted again, and the limit they were
    * counted under: an accepted descriptor's number says nothing of those open above it
@@ -1221,8 +1222,8 @@ export class ListenerFd extends Fd {
     // C's accept() failing with EMFILE says nothing; the connections that wait meanwhile (their
     // clients may time out) should have a reason in the log.
     const now = performance.now();
-    if (now - parkedLoggedAt >= PARKED_LOG_MS) {
-      parkedLoggedAt = now;
+    if (now - this.parkedLoggedAt >= PARKED_LOG_MS) {
+      this.parkedLoggedAt = now;
       dropbear_log(LOG_WARNING, `Too many open files (ulimit -n ${descriptorLimit()}): accepting again once some are closed`);
     }
     this.parked = { fd, timer: setInterval(() => this.unpark(), PARKED_POLL_MS) };
