@@ -118,6 +118,21 @@ function landingUpTo(max: number): Uint8Array {
 const IN_PLACE_MIN = SOCKET_READ_CHUNK / 4;
 
 /**
+ * Whether the next kernel read may land in a socket's ring. Node reads into the buffer that
+ * `onread.buffer` names only if the read's callback scope ends without an exception (the
+ * process's pending nextTick callbacks run as it ends, and any of them may throw); after one
+ * its stream listener keeps the buffer it had and reads into that again, while its JavaScript
+ * calls back with the new one. A ring's region read into before still holds bytes not yet
+ * taken: overwritten, a session read garbage ("Error decrypting"). Such an exception ends the
+ * process, unless it is caught ('uncaughtException' listeners, a capture callback, as a
+ * library's host process may have): then every read lands in the shared landing buffer, whose
+ * place is the same whichever view of it Node read with.
+ */
+function inPlaceReadsSafe(): boolean {
+  return process.listenerCount("uncaughtException") === 0 && !process.hasUncaughtExceptionCaptureCallback();
+}
+
+/**
  * Unread bytes of one socket read through Node's `onread` option: kept in a ring of our own
  * instead of a fresh Buffer per kernel read queued in the socket's Readable, which cost an
  * ArrayBuffer, Node's stream bookkeeping and the collector's work per read.
@@ -164,7 +179,7 @@ export class SocketReadRing {
     // stops reading). At SOCKET_READ_BOUND whole reads, as READ_RING_SIZE has room for.
     const max = this.bound < SOCKET_READ_BOUND && !this.discard ? Math.max(1, Math.min(SOCKET_READ_CHUNK, this.bound - this.len)) : SOCKET_READ_CHUNK;
     const ring = this.ring;
-    if (ring === null || this.discard || !this.streaming) {
+    if (ring === null || this.discard || !this.streaming || !inPlaceReadsSafe()) {
       return landingUpTo(max);
     }
     const size = ring.length;
@@ -197,13 +212,16 @@ export class SocketReadRing {
       this.sock?.destroy(new FdError("ENOBUFS", "socket read overran its buffer"));
       return false;
     }
+    // In the landing buffer, from its start: `buf` is the view of it Node was last given, which
+    // may be shorter than the one it read with (see inPlaceReadsSafe).
+    const from = landing!;
     const ring = this.roomFor(n);
     const size = ring.length;
     const wr = this.writePoint(size);
     const first = Math.min(n, size - wr);
-    ring.set(buf.subarray(0, first), wr);
+    ring.set(from.subarray(0, first), wr);
     if (first < n) {
-      ring.set(buf.subarray(first, n), 0);
+      ring.set(from.subarray(first, n), 0);
     }
     this.len += n;
     return this.added();

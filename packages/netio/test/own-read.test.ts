@@ -15,6 +15,20 @@ afterEach(() => {
 const until = (cond: () => boolean, ms = 10000): Promise<void> => untilWithin(cond, ms);
 
 
+/**
+ * The process's 'uncaughtException' listeners are `listeners` until the test's cleanup (vitest
+ * has one of its own): reads land in a ring only while an uncaught exception ends the process.
+ */
+function uncaughtListeners(...listeners: Array<(e: unknown) => void>): void {
+  const saved = process.rawListeners("uncaughtException") as Array<(e: unknown) => void>;
+  process.removeAllListeners("uncaughtException");
+  for (const l of listeners) process.on("uncaughtException", l);
+  cleanups.push(() => {
+    process.removeAllListeners("uncaughtException");
+    for (const l of saved) process.on("uncaughtException", l);
+  });
+}
+
 /** `n` bytes that show a lost, repeated or reordered byte (position-dependent). */
 function pattern(n: number, seed = 1): Buffer {
   const b = Buffer.allocUnsafe(n);
@@ -202,6 +216,7 @@ describe("StreamFd over a socket read into our own buffer", () => {
   });
 
   it("a streaming peer's reads land in the socket's own ring, in place; once it ends, the ring is given back", async () => {
+    uncaughtListeners();
     const server = net.createServer({ allowHalfOpen: true });
     server.listen(0, "127.0.0.1");
     await once(server, "listening");
@@ -238,6 +253,29 @@ describe("StreamFd over a socket read into our own buffer", () => {
     expect(inRing).toBeGreaterThan(data.length / 3);
     // Drained to the peer's EOF: no ring held, even when the last read before it was a full one.
     expect((fd as unknown as { ring: { ring: Buffer | null } }).ring.ring).toBeNull();
+  });
+
+  it("in a process that catches uncaught exceptions, nextTick callbacks that throw as reads return cost no byte (all reads land in the shared buffer)", async () => {
+    // Node then keeps reading into the buffer it had, whatever onread.buffer named next.
+    let caught = 0;
+    uncaughtListeners(() => caught++);
+    const p = await ownPair();
+    cleanups.push(p.close);
+    const data = pattern(8 * 1024 * 1024, 7);
+    p.a.end(data);
+    const throwing = setInterval(() => {
+      for (let i = 0; i < 3; i++) {
+        process.nextTick(() => {
+          throw new Error("a host program's bug");
+        });
+      }
+    }, 1);
+    cleanups.push(() => clearInterval(throwing));
+    const got = await drainToEof(p.fd, 40_000);
+    clearInterval(throwing);
+    expect(caught).toBeGreaterThan(0);
+    expect(got.length).toBe(data.length);
+    expect(got.equals(data)).toBe(true);
   });
 
   it("shutdownRead discards input without stalling the peer and is never read-ready again", async () => {
