@@ -297,6 +297,61 @@ describe("SshError.code once connected", () => {
     expect(status).toBe(0);
   });
 
+  it("stream listeners that throw (stdout 'data', stdin 'drain', a handler's stdin 'data' and stdout 'drain'): each throw is the process's, every byte goes through, the session goes on", async () => {
+    // In a child, as above. The listeners run as the session loop writes or reads the pipe; their
+    // throws ended the session (EINTERNAL), cut stdin short as if it had ended, or hung it.
+    const code = `
+      import { connect, createServer } from "dropbear-ts";
+      import { createHash } from "node:crypto";
+      const thrown = {};
+      process.on("uncaughtException", (e) => (thrown[e.message] = (thrown[e.message] ?? 0) + 1));
+      const server = createServer({ hostKeys: [process.argv[1]], authenticate: () => true, onSession: { exec: (s) => {
+        s.stdin.on("data", (d) => {
+          if (!s.stdout.write(d)) {
+            s.stdin.pause();
+            s.stdout.once("drain", () => { s.stdin.resume(); throw new Error("server drain"); });
+          }
+        });
+        s.stdin.once("data", () => { throw new Error("server data"); });
+        s.stdin.on("end", () => s.exit(0));
+      } } });
+      const { port } = await server.listen(0);
+      const c = await connect({ host: "127.0.0.1", port, username: "me", hostKey: false, kex: ["curve25519-sha256"] });
+      const r = c.exec("echo");
+      const sent = createHash("sha256"), got = createHash("sha256");
+      r.stdout.on("data", (d) => got.update(d));
+      r.stdout.once("data", () => { throw new Error("client data"); });
+      let n = 0;
+      const pump = () => {
+        for (; n < 64; n++) {
+          const b = Buffer.alloc(65536, n);
+          sent.update(b);
+          if (!r.stdin.write(b)) { n++; r.stdin.once("drain", () => { pump(); throw new Error("client drain"); }); return; }
+        }
+        r.stdin.end();
+      };
+      pump();
+      const exit = await r.exit;
+      const again = c.exec("echo");
+      again.stdin.end("more");
+      again.stdout.resume();
+      console.log(JSON.stringify({ exit, same: sent.digest("hex") === got.digest("hex"), again: await again.exit, thrown: Object.keys(thrown).sort() }));
+      await c.end();
+      await server.close();
+    `;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", code, hostEd25519], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const [status] = (await once(child, "exit")) as [number | null];
+    clearTimeout(timer);
+    expect(out.trim()).toBe(
+      JSON.stringify({ exit: { code: 0 }, same: true, again: { code: 0 }, thrown: ["client data", "client drain", "server data", "server drain"] }),
+    );
+    expect(status).toBe(0);
+  });
+
   it("ETIMEOUT: idleTimeout ends a quiet session", async () => {
     const { base } = await serve();
     // 2, not 1: the timeout counts whole seconds as Dropbear's monotonic_now does, so 1 can

@@ -83,6 +83,13 @@ export function isThenable(v: unknown): v is PromiseLike<unknown> {
  * is: its writes then fail (write() returns false, 'close' is emitted, pipe() stops) instead of
  * completing at once, which kept a writer that waits for back pressure looping for ever. The
  * writer has an 'error' listener of ours, so that a write after its end() only fails.
+ *
+ * One side is the session loop's, the other the caller's: the loop's write emits the reader's
+ * 'data', and its read completes the writer's write (its callback, 'drain', 'finish'), on the
+ * loop's stack. A caller's listener that throws there is thrown again from a tick of its own,
+ * the process's uncaught exception as a socket's listener's is: caught by the loop it ended the
+ * whole session as our own bug, and caught by Readable.read() it cut the caller's stdin short
+ * as if it had ended, silently.
  */
 export function streamPipe(highWaterMark = 64 * 1024): { readable: Readable; writable: Writable } {
   let waiting: ((error?: Error | null) => void) | null = null;
@@ -90,7 +97,7 @@ export function streamPipe(highWaterMark = 64 * 1024): { readable: Readable; wri
   const release = (): void => {
     const cb = waiting;
     waiting = null;
-    cb?.();
+    callersCode(() => cb?.());
   };
   const end = (): void => {
     if (!ended && !readable.destroyed) {
@@ -110,7 +117,10 @@ export function streamPipe(highWaterMark = 64 * 1024): { readable: Readable; wri
   const writable = new Writable({
     highWaterMark,
     write(chunk: Buffer, _encoding, cb) {
-      if (ended || readable.destroyed || readable.push(chunk)) {
+      // A listener that threw has had the chunk: taken.
+      let taken = true;
+      callersCode(() => (taken = ended || readable.destroyed || readable.push(chunk)));
+      if (taken) {
         cb();
       } else {
         waiting = cb;
@@ -130,6 +140,17 @@ export function streamPipe(highWaterMark = 64 * 1024): { readable: Readable; wri
     // The writer's own misuse (a write after end()) is reported to that write's callback.
   });
   return { readable, writable };
+}
+
+/** Run what calls a caller's listeners; what they throw is thrown again from a tick of its own. */
+function callersCode(fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    process.nextTick(() => {
+      throw e;
+    });
+  }
 }
 
 /**
