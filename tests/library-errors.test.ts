@@ -257,6 +257,25 @@ describe("SshError.code once connected", () => {
     await client.end();
   });
 
+  it("ECLOSED, not EAUTH: the server's close() while its authenticate has not answered (nobody refused the key)", async () => {
+    let asked = 0;
+    const server = createServer({
+      hostKeys: [hostEd25519],
+      // The key query, whose refusal the server answers at once (no failure delay).
+      authenticate: ({ method }) => {
+        if (method !== "publickey") return false;
+        asked++;
+        return new Promise<boolean>(() => {});
+      },
+    });
+    servers.push(server);
+    const { port } = await server.listen(0);
+    const connecting = connect({ host: "127.0.0.1", port, username: "me", privateKeyPath: key, hostKey: false, kex: ["curve25519-sha256"] });
+    while (asked === 0) await new Promise((r) => setTimeout(r, 10));
+    await server.close();
+    await failure(connecting, "ECLOSED");
+  });
+
   it("ECLOSED: end() settles what was still waiting", async () => {
     const { base } = await serve({ onSession: { exec: () => undefined } });
     const client = await connect(base);

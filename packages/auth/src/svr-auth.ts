@@ -410,9 +410,17 @@ export function svrAuthDecide(ses: SvrSession, answer: boolean | Promise<boolean
     return;
   }
   const held = holdPayload(ses);
+  const decide = (ok: boolean): void => {
+    // Given up on because the session is ending (the library server's close()): nobody said
+    // no, so nothing is answered (a USERAUTH_FAILURE told the client its credentials were
+    // refused), and the loop ends the session.
+    if (!ses.exitflag) {
+      withPayload(ses, held, () => then(ok));
+    }
+  };
   ses.awaitAfterPacket = answer.then(
-    (ok) => withPayload(ses, held, () => then(ok === true)),
-    () => withPayload(ses, held, () => then(false)),
+    (ok) => decide(ok === true),
+    () => decide(false),
   );
 }
 
