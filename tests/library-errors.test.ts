@@ -270,10 +270,27 @@ describe("SshError.code once connected", () => {
     });
     servers.push(server);
     const { port } = await server.listen(0);
-    const connecting = connect({ host: "127.0.0.1", port, username: "me", privateKeyPath: key, hostKey: false, kex: ["curve25519-sha256"] });
+    const connecting = failure(connect({ host: "127.0.0.1", port, username: "me", privateKeyPath: key, hostKey: false, kex: ["curve25519-sha256"] }), "ECLOSED");
     while (asked === 0) await new Promise((r) => setTimeout(r, 10));
     await server.close();
-    await failure(connecting, "ECLOSED");
+    await connecting;
+  });
+
+  it("ECLOSED, not ECHANNEL: the server's close() while its onTcpipForward has not answered", async () => {
+    let asked = 0;
+    const { server, base } = await serve({
+      onTcpipForward: () => {
+        asked++;
+        return new Promise<boolean>(() => {});
+      },
+    });
+    const client = await connect({ ...base, kex: ["curve25519-sha256"] });
+    client.on("error", () => {});
+    // Watched at once: it may fail before the server's close() has resolved.
+    const forwarding = failure(client.forwardRemote({ listenHost: "127.0.0.1", listenPort: 0, host: "127.0.0.1", port: 9 }), "ECLOSED");
+    while (asked === 0) await new Promise((r) => setTimeout(r, 10));
+    await server.close();
+    await forwarding;
   });
 
   it("ECLOSED: end() settles what was still waiting", async () => {

@@ -38,7 +38,8 @@ export function svr_recv_msg_global_request(ses: SvrSession): void {
       const reply = wantreply;
       wantreply = false;
       ses.awaitAfterPacket = svr_remotestreamlocalreq(ses).then((r) => {
-        if (reply) {
+        // An answer given up on as the session ends (Server.close()) is nobody's refusal.
+        if (reply && !ses.exitflag) {
           if (r === DROPBEAR_SUCCESS) {
             send_msg_request_success(ses);
           } else {

@@ -117,6 +117,12 @@ export async function svr_remotetcpreq(ses: SvrSession, wantreply: boolean): Pro
     // The embedding program may refuse it (beyond Dropbear); a rejected answer refuses too.
     const embed = ses.svr_ses.embed;
     if (embed !== null && (await Promise.resolve(embed.remotetcp(ses, addr, port)).catch(() => false)) !== true) {
+      if (ses.exitflag) {
+        // Given up on as the session ends (the library server's close()): nobody refused it,
+        // so nothing is answered, as channelOpenDecided answers nothing then.
+        TRACE("leave remotetcpreq: the session is ending");
+        return DROPBEAR_FAILURE;
+      }
       TRACE("remote tcp forwarding refused by the embedding program");
       break out;
     }
