@@ -234,6 +234,46 @@ describe("our dbclient in a terminal (tmux) -> OpenSSH sshd", () => {
     await expectSane(t, before);
   });
 
+  /** Resolves once process `pid` is stopped (bounded). */
+  async function stopped(pid: number): Promise<void> {
+    for (let i = 0; !/^State:\s+T/m.test(readFileSync(`/proc/${pid}/status`, "utf8")); i++) {
+      if (i === 100) throw new Error(`${pid} never stopped`);
+      await sleep(50);
+    }
+  }
+
+  /** SIGTERM then SIGCONT, as the shell's `kill %1` of a stopped job: it must die, as C's does. */
+  async function killStopped(pid: number): Promise<void> {
+    // Dead, or a zombie the shell reaps at its next prompt.
+    const alive = (): boolean => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+    process.kill(pid, "SIGTERM");
+    process.kill(pid, "SIGCONT");
+    for (let i = 0; i < 60 && alive(); i++) {
+      await sleep(50);
+    }
+    // Before, it stopped again at once (SIGTTOU at its tcsetattr) until a fg.
+    expect(alive()).toBe(false);
+  }
+
+  itTty("kill %1 ends dbclient stopped by ~^Z, or as a background job before raw mode, as C's, with the terminal sane", async () => {
+    const { t, pidfile, before } = await start();
+    await keys(t, "Enter");
+    await keys(t, "~");
+    await keys(t, "C-z");
+    await waitFor(t, /Stopped/);
+    await killStopped(Number(readFileSync(pidfile, "utf8").trim()));
+    await expectSane(t, before);
+    const bgpid = `${pidfile}.bg`;
+    await keys(t, `sh -c 'echo $$ > ${bgpid}; exec ${process.execPath} ${OURS.dbclient} -y -y -i ${key} -p ${sshd!.port} ${USER}@127.0.0.1' &`, "Enter");
+    await expect.poll(() => existsSync(bgpid) && readFileSync(bgpid, "utf8").endsWith("\n"), { timeout: 10_000 }).toBe(true);
+    const pid = Number(readFileSync(bgpid, "utf8").trim());
+    await stopped(pid);
+    await killStopped(pid);
+    // Its messages share the prompt's line: Enter for a fresh one.
+    await keys(t, "Enter");
+    await expectSane(t, before);
+  });
+
   itTty("~^Z suspends with the terminal restored; fg makes it raw again and the session goes on", async () => {
     const { t, before } = await start();
     await keys(t, "Enter");

@@ -6,7 +6,7 @@ import { cli_setup_agent } from "@dropbear-ts/agentfwd";
 import { buf_getbool, buf_getint, buf_getptr, buf_getstring, buf_incrpos, buf_putbyte, buf_putint, buf_putstring, buf_setpos, cbuf_new } from "@dropbear-ts/buffer";
 import { send_msg_channel_close, send_msg_channel_failure, send_msg_channel_open_init, start_send_channel_request, streamChannelGone, streamChannelOpened, streamChannelRefused } from "@dropbear-ts/channel";
 import { FD_CLOSED, FD_UNINIT, chanfdIsOpen, openFailureText, type ChanType, type Channel, type StreamChannel, type chanfd, type CliSession } from "@dropbear-ts/core";
-import { EXIT_FAILURE, LOG_INFO, LOG_WARNING, TRACE, atomicio, cleantext, dropbear_exit, dropbear_log, dup_cloexec, envBytes, libcFunc, outOfResources, sameOpenFile } from "@dropbear-ts/dbutil";
+import { EXIT_FAILURE, LOG_INFO, LOG_WARNING, TRACE, atomicio, cleantext, dropbear_exit, dropbear_log, dup_cloexec, envBytes, libcFunc, outOfResources, readInterruptibly, sameOpenFile, stopWithDefaultSignals } from "@dropbear-ts/dbutil";
 import { dropbear_prio, StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import { DROPBEAR_ESCAPE_CHAR, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
@@ -480,11 +480,49 @@ function cli_tty_setup(ses: CliSession): void {
   tio.c_oflag &= ~OPOST;
   tio.setcc(VMIN, 1);
   tio.setcc(VTIME, 0);
+  waitForeground(ses);
   if (tcsetattr(STDIN_FILENO, TCSADRAIN, tio) === -1) {
     dropbear_exit("Failed to set raw TTY mode");
   }
   cli_ses.tty_raw_mode = true;
   TRACE("leave cli_tty_setup");
+}
+
+/** How many times waitForeground stops us at most before leaving it to tcsetattr. */
+const FOREGROUND_STOPS_MAX = 100;
+
+/**
+ * Stop until continued, as C's client is stopped by SIGTSTP or SIGTTOU. A SIGTERM, SIGHUP,
+ * SIGINT or SIGQUIT sent meanwhile ends C's client as it is continued (no handler; the shell's
+ * `kill %1` sends SIGCONT after it). Ours has Node's listeners, which would only note it: so they
+ * are set aside while we are stopped (the terminal is in its own modes then). With a proxy
+ * command C has a handler, run once continued (taking the proxy down): ours run then too.
+ */
+function stopHere(ses: CliSession, sig: number): void {
+  if (ses.cli_ses.proxy_cmd_pid > 0) {
+    readInterruptibly(() => libcFunc<RaiseFn>("int raise(int sig)")(sig));
+  } else {
+    stopWithDefaultSignals(sig);
+  }
+}
+
+/**
+ * A background job's tcsetattr on its terminal stops it with SIGTTOU (`dbclient host &`, or `bg`
+ * after ~^Z) until the shell gives it the terminal, and starts again once continued: a signal
+ * Node's handler took meanwhile (`kill %1`) would never be acted on, as we stop again at once.
+ * So we stop ourselves, as the kernel would (stopHere). Bounded: with SIGTTOU blocked, or our
+ * process group orphaned, raise() does not stop us, and tcsetattr decides.
+ */
+function waitForeground(ses: CliSession): void {
+  const tcgetpgrp = libcFunc<(fd: number) => number>("int tcgetpgrp(int fd)");
+  const getpgrp = libcFunc<() => number>("int getpgrp(void)");
+  for (let i = 0; i < FOREGROUND_STOPS_MAX; i++) {
+    const fg = tcgetpgrp(STDIN_FILENO);
+    if (fg === -1 || fg === getpgrp()) {
+      return;
+    }
+    stopHere(ses, osConstants.signals.SIGTTOU);
+  }
 }
 
 /** Restore the terminal modes cli_tty_setup saved, if raw mode is on. @dropbear cli-chansession.c cli_tty_cleanup */
@@ -928,7 +966,7 @@ function do_escape(ses: CliSession, c: number): boolean {
     case 0x1a: // ^Z
       cli_tty_cleanup(ses);
       // raise() stops this thread before it returns; process.kill could let us run on first.
-      libcFunc<RaiseFn>("int raise(int sig)")(osConstants.signals.SIGTSTP);
+      stopHere(ses, osConstants.signals.SIGTSTP);
       cli_tty_setup(ses);
       // Our size may have changed while stopped; wake the loop so it is sent now.
       ses.cli_ses.winchange = true;

@@ -145,3 +145,30 @@ export function readInterruptibly<T>(read: () => T): T {
     }
   }
 }
+
+/**
+ * Stop the process with `sig` (SIGTSTP, SIGTTOU: raise(3), which stops the calling thread before
+ * it returns) with SIGINT, SIGTERM, SIGHUP and SIGQUIT at their default action meanwhile, as in a
+ * C program with no handler for them: one sent while we are stopped ends us as we are continued
+ * (the shell's `kill %1` sends SIGCONT after it). Node's listeners would only note it, to be acted
+ * on once the loop turns again. Only for a process with nothing to put back on the way out (its
+ * terminal in its own modes); signals ignored from our parent stay ignored.
+ */
+export function stopWithDefaultSignals(sig: number): void {
+  const raise = libcFunc<(sig: number) => number>("int raise(int sig)");
+  const sigaction = libcFunc<SigactionFn>("int sigaction(int signum, const uint8_t *act, _Out_ uint8_t *oldact)");
+  const held = PROMPT_SIGNALS.filter((s) => process.listenerCount(s) > 0).map((s) => {
+    const signum = osConstants.signals[s];
+    const saved = Buffer.alloc(SIGACTION_SIZE);
+    sigaction(signum, null, saved);
+    setSignalDisposition(signum, SIG_DFL);
+    return { signum, saved };
+  });
+  try {
+    raise(sig);
+  } finally {
+    for (const h of held) {
+      sigaction(h.signum, h.saved, null);
+    }
+  }
+}
