@@ -82,13 +82,61 @@ export function unquoteValue(value: string): string {
   return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
 }
 
-/** "Key value", "Key=value" or "Key = value", with "quoted words"; the value keeps its spaces (ProxyCommand). */
+/** "Key value", "Key=value" or "Key = value": the keyword and the rest of the line, unsplit (ProxyCommand's command). */
 function splitLine(line: string): { key: string; value: string } | null {
   const m = /^\s*([A-Za-z][A-Za-z0-9]*)\s*(?:=\s*|\s+)(.*?)\s*$/.exec(line);
   if (m === null) {
     return null;
   }
-  return { key: m[1]!, value: unquoteValue(m[2]!) };
+  return { key: m[1]!, value: m[2]! };
+}
+
+/**
+ * A value's words as ssh splits them (OpenSSH's argv_split, misc.c): blanks separate words,
+ * "..." and '...' quote, a backslash escapes a quote, a backslash or (outside quotes) a space,
+ * and a word starting with '#' ends the line, so "Host web # the server" names one host and
+ * "Port 2222 # ssh" is port 2222. Null for a quote left open.
+ */
+export function argv_split(s: string): string[] | null {
+  const words: string[] = [];
+  let i = 0;
+  while (i < s.length) {
+    const c = s[i]!;
+    if (c === " " || c === "\t") {
+      i++;
+      continue;
+    }
+    if (c === "#") {
+      break;
+    }
+    let word = "";
+    let quote = "";
+    for (; i < s.length; i++) {
+      const ch = s[i]!;
+      const next = s[i + 1];
+      if (ch === "\\") {
+        if (next === "'" || next === '"' || next === "\\" || (quote === "" && next === " ")) {
+          i++;
+          word += next;
+        } else {
+          word += ch;
+        }
+      } else if (quote === "" && (ch === " " || ch === "\t")) {
+        break;
+      } else if (quote === "" && (ch === '"' || ch === "'")) {
+        quote = ch;
+      } else if (quote !== "" && ch === quote) {
+        quote = "";
+      } else {
+        word += ch;
+      }
+    }
+    if (quote !== "") {
+      return null;
+    }
+    words.push(word);
+  }
+  return words;
 }
 
 /**
@@ -115,8 +163,25 @@ export function read_config_file(filename: string, lines: Iterable<string>, host
       dropbear_exit(`Missing value for ${key} at ${filename}:${linenum}`);
     }
     const key = kv.key.toLowerCase();
+    // Our keywords' values are read as ssh reads them, in words; ProxyCommand keeps the line's
+    // rest for the shell (a '#' in it too, as in ssh).
+    let words: string[] = [];
+    if (key === "host" || ((config_options as readonly string[]).includes(key) && key !== "proxycommand")) {
+      const split = argv_split(kv.value);
+      if (split === null) {
+        dropbear_exit(`Unbalanced quotes for ${kv.key} at ${filename}:${linenum}`);
+      }
+      words = split;
+      if (key !== "host" && (words.length === 0 || words[0] === "")) {
+        dropbear_exit(`Missing value for ${kv.key} at ${filename}:${linenum}`);
+      }
+      if (key !== "host" && words.length > 1) {
+        // ssh refuses the line as well ("extra arguments at end of line").
+        dropbear_exit(`Extra arguments for ${kv.key} at ${filename}:${linenum}`);
+      }
+    }
     if (key === "host") {
-      in_host_section = hostMatches(host, kv.value.split(/\s+/).filter((p) => p !== ""));
+      in_host_section = hostMatches(host, words);
       continue;
     }
     if (key === "match") {
@@ -132,10 +197,11 @@ export function read_config_file(filename: string, lines: Iterable<string>, host
       continue;
     }
     const cfg_opt = key as cfg_option;
-    const cfg_val = kv.value;
+    // A whole ProxyCommand in quotes is the command.
+    const cfg_val = cfg_opt === "proxycommand" ? unquoteValue(kv.value) : words[0]!;
     switch (cfg_opt) {
       case "hostname":
-        out.hostname ??= cfg_val.replace(/%h/g, host);
+        out.hostname ??= cfg_val.replace(/%([h%])/g, (_m, t: string) => (t === "h" ? host : "%"));
         break;
       case "port":
         out.port ??= cfg_val;

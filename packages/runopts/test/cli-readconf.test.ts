@@ -84,6 +84,18 @@ describe("Host patterns", () => {
     expect(c.proxycommand).toBe('nc -X 5 -x "proxy:1080" %h %p # not a comment');
     expect(c.port).toBe("22");
   });
+
+  it("values are split as ssh splits them: a '#' word ends the line, quotes and escapes, HostName's %%", () => {
+    const lines = ["Host web # the web server", "  HostName real-%h.%%x # where", "  Port 2222 # not 22", '  User "bob smith" # quoted', "Host web2", "  User other", '  IdentityFile "~/my key"'];
+    const c = read_config_file("/x/config", lines, "web");
+    expect(c).toMatchObject({ hostname: "real-web.%x", port: "2222", user: "bob smith", identityfiles: [] });
+    // "#", "the", "web" and "server" were never patterns: host "the" takes nothing from "Host web # the ...".
+    expect(read_config_file("/x/config", lines, "the").hostname).toBeUndefined();
+    expect(read_config_file("/x/config", lines, "web2").identityfiles).toEqual([join(home, "my key")]);
+    expect(capture(() => read_config_file("/x/config", ["Port 22 23"], "h")).exit?.exitmsg).toBe("Extra arguments for Port at /x/config:1");
+    expect(capture(() => read_config_file("/x/config", ["User # nobody"], "h")).exit?.exitmsg).toBe("Missing value for User at /x/config:1");
+    expect(capture(() => read_config_file("/x/config", ['User "bob'], "h")).exit?.exitmsg).toBe("Unbalanced quotes for User at /x/config:1");
+  });
 });
 
 describe("cli_getopts with ~/.ssh/config", () => {
