@@ -1,3 +1,4 @@
+import { readdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { cli_runopts } from "@dropbear-ts/core";
 import { DEBUG1, LOG_WARNING, dropbear_exit, dropbear_log, expand_homedir_path } from "@dropbear-ts/dbutil";
@@ -12,7 +13,7 @@ import { DEBUG1, LOG_WARNING, dropbear_exit, dropbear_log, expand_homedir_path }
 // silently). Command-line flags win over the file: cli_getopts applies them afterwards.
 
 /** The keywords we act on (lower case, as matched). @dropbear cli-readconf.c config_options */
-const config_options = ["host", "hostname", "port", "user", "identityfile", "proxyjump", "proxycommand"] as const;
+const config_options = ["host", "hostname", "port", "user", "identityfile", "proxyjump", "proxycommand", "include"] as const;
 type cfg_option = (typeof config_options)[number];
 
 /** What the file sets for this host, each keyword's first value. */
@@ -139,15 +140,93 @@ export function argv_split(s: string): string[] | null {
   return words;
 }
 
+/** How deep Include may nest, as ssh's READCONF_MAX_DEPTH. */
+const READCONF_MAX_DEPTH = 16;
+
+/** One path component of a glob(3) pattern (`*`, `?`, `[...]`, `[!...]`) as a RegExp. */
+function globComponent(pattern: string): RegExp {
+  let re = "";
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === "*") {
+      re += "[^/]*";
+    } else if (c === "?") {
+      re += "[^/]";
+    } else if (c === "[" && pattern.indexOf("]", i + 2) > 0) {
+      const end = pattern.indexOf("]", i + 2);
+      let set = pattern.slice(i + 1, end);
+      if (set.startsWith("!")) {
+        set = `^${set.slice(1)}`;
+      }
+      re += `[${set.replace(/[\\\]]/g, "\\$&")}]`;
+      i = end;
+    } else {
+      re += c.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    }
+  }
+  // A wildcard does not match a leading ".", only a "." written in the pattern does.
+  return new RegExp(pattern.startsWith(".") ? `^${re}$` : `^(?!\\.)${re}$`, "s");
+}
+
+/** The files an Include pattern names, sorted, as glob(3) finds them (none when nothing matches). */
+function globPaths(pattern: string): string[] {
+  let paths = [pattern.startsWith("/") ? "/" : ""];
+  const parts = pattern.split("/").filter((p) => p !== "");
+  for (const part of parts) {
+    const next: string[] = [];
+    for (const dir of paths) {
+      const join = (name: string): string => (dir === "" ? name : dir.endsWith("/") ? `${dir}${name}` : `${dir}/${name}`);
+      if (!/[*?[]/.test(part)) {
+        next.push(join(part));
+        continue;
+      }
+      const re = globComponent(part);
+      let names: string[];
+      try {
+        names = readdirSync(dir === "" ? "." : dir);
+      } catch {
+        continue;
+      }
+      for (const name of names.sort()) {
+        if (re.test(name)) {
+          next.push(join(name));
+        }
+      }
+    }
+    paths = next;
+  }
+  return paths;
+}
+
 /**
  * Read the lines of `filename` for `host` (the name given on the command line).
  * A line with a keyword and no value ends dbclient, as in C ("Missing value").
+ * `openLines` reads an Include'd file's lines (null when it cannot be read); without it,
+ * Include is ignored.
  * @dropbear cli-readconf.c read_config_file
  */
-export function read_config_file(filename: string, lines: Iterable<string>, host: string): ConfigSettings {
-  DEBUG1(() => `Reading '${filename}'`);
+export function read_config_file(
+  filename: string,
+  lines: Iterable<string>,
+  host: string,
+  openLines?: (path: string) => Iterable<string> | null,
+): ConfigSettings {
   const out: ConfigSettings = { identityfiles: [] };
-  // Lines before any Host line apply to every host, as in ssh.
+  readConfigLines(filename, lines, host, out, openLines, 0);
+  return out;
+}
+
+function readConfigLines(
+  filename: string,
+  lines: Iterable<string>,
+  host: string,
+  out: ConfigSettings,
+  openLines: ((path: string) => Iterable<string> | null) | undefined,
+  depth: number,
+): void {
+  DEBUG1(() => `Reading '${filename}'`);
+  // Lines before any Host line apply to every host, as in ssh; so do an Include'd file's
+  // first lines, when the Include line applies.
   let in_host_section = true;
   let linenum = 0;
   for (const line of lines) {
@@ -175,13 +254,32 @@ export function read_config_file(filename: string, lines: Iterable<string>, host
       if (key !== "host" && (words.length === 0 || words[0] === "")) {
         dropbear_exit(`Missing value for ${kv.key} at ${filename}:${linenum}`);
       }
-      if (key !== "host" && words.length > 1) {
+      if (key !== "host" && key !== "include" && words.length > 1) {
         // ssh refuses the line as well ("extra arguments at end of line").
         dropbear_exit(`Extra arguments for ${kv.key} at ${filename}:${linenum}`);
       }
     }
     if (key === "host") {
       in_host_section = hostMatches(host, words);
+      continue;
+    }
+    if (key === "include") {
+      // As ssh: each pattern (~/ from home, a relative one under ~/.ssh) is globbed and its
+      // files read in order, in this section's context; a Host line in them ends at their end.
+      if (in_host_section && openLines !== undefined) {
+        if (depth >= READCONF_MAX_DEPTH) {
+          dropbear_exit(`Include nested too deeply at ${filename}:${linenum}`);
+        }
+        for (const w of words) {
+          const pattern = w.startsWith("~/") || w.startsWith("/") ? expand_homedir_path(w) : expand_homedir_path(`~/.ssh/${w}`);
+          for (const path of globPaths(pattern)) {
+            const included = openLines(path);
+            if (included !== null) {
+              readConfigLines(path, included, host, out, openLines, depth + 1);
+            }
+          }
+        }
+      }
       continue;
     }
     if (key === "match") {
@@ -228,11 +326,11 @@ export function read_config_file(filename: string, lines: Iterable<string>, host
       case "proxycommand":
         out.proxycommand ??= cfg_val;
         break;
+      case "include":
       default:
         break;
     }
   }
-  return out;
 }
 
 /**

@@ -464,7 +464,15 @@ function apply_config_settings(cli_opts: cli_runopts, cli_host_arg: string): Con
   if (sep >= 0) {
     host = host.slice(0, sep);
   }
-  const config = read_config_file(config_path, lines, host);
+  // Include'd files are read as this one; one that cannot be opened is passed over, as ssh does.
+  const openLines = (path: string): Iterable<string> | null => {
+    try {
+      return configLines(fileLines(path, DROPBEAR_MAX_LINE_LENGTH));
+    } catch {
+      return null;
+    }
+  };
+  const config = read_config_file(config_path, lines, host, openLines);
   if (config.hostname !== undefined) {
     cli_opts.remotehost = textShown(config.hostname);
     // The command line's host is only the alias from here on.

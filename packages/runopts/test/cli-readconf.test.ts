@@ -122,6 +122,22 @@ describe("cli_getopts with ~/.ssh/config", () => {
     expect(r.logs.join("\n")).toMatch(/Failed loading keyfile '.*missing-key'/);
   });
 
+  it("Include: relative to ~/.ssh, globbed in order, in the including section's context, and nested", () => {
+    mkdirSync(join(home, ".ssh", "conf.d"), { recursive: true });
+    writeFileSync(join(home, ".ssh", "conf.d", "b.conf"), "Host inc\n  User from-b\n  Port 2002\n");
+    writeFileSync(join(home, ".ssh", "conf.d", "a.conf"), "Host inc\n  User from-a\nInclude ~/.ssh/nested\n");
+    writeFileSync(join(home, ".ssh", "conf.d", ".hidden.conf"), "Host inc\n  HostName hidden\n");
+    writeFileSync(join(home, ".ssh", "nested"), "Host inc\n  HostName 127.0.0.5\n");
+    writeFileSync(join(home, ".ssh", "only-h"), "User from-only-h\n");
+    config("Include conf.d/*.conf missing-file\nHost h\n  Include only-h\nHost other\n  Include only-h\n");
+    const r = parse("inc");
+    expect(r.cli_opts).toMatchObject({ username: "from-a", remoteport: "2002", remotehost: "127.0.0.5" });
+    expect(r.logs.join("\n")).not.toMatch(/Include/);
+    // An Include inside a Host section is read only for that host.
+    expect(parse("h").cli_opts.username).toBe("from-only-h");
+    expect(parse("x").cli_opts.username).not.toBe("from-only-h");
+  });
+
   it("an unsupported keyword in a section for this host is warned about, elsewhere ignored quietly", () => {
     config("Host h\n  ForwardAgent yes\nHost other\n  ServerAliveInterval 5\n");
     const r = parse("h");
