@@ -478,7 +478,8 @@ function apply_config_settings(cli_opts: cli_runopts, cli_host_arg: string): Con
     // The command line's host is only the alias from here on.
     cli_opts.remotehostfixed = true;
   }
-  if (config.port !== undefined) {
+  // Nothing has set the port yet but -o Port, which wins over the file as every flag does.
+  if (config.port !== undefined && cli_opts.remoteport === null) {
     cli_opts.remoteport = config.port;
   }
   if (config.user !== undefined) {

@@ -111,6 +111,7 @@ describe("cli_getopts with ~/.ssh/config", () => {
     config("Host myalias\n  HostName 127.0.0.7\n  Port 2222\n  User alice\n");
     expect(parse("-p", "1", "-l", "bob", "myalias").cli_opts).toMatchObject({ remoteport: "1", username: "bob", remotehost: "127.0.0.7" });
     expect(parse("carol@myalias/5").cli_opts).toMatchObject({ remoteport: "5", username: "carol", remotehost: "127.0.0.7" });
+    expect(parse("-o", "Port=6", "-o", "User=dave", "myalias").cli_opts).toMatchObject({ remoteport: "6", username: "dave" });
   });
 
   it("IdentityFile is loaded (a missing one warned about), after -i keys", () => {
