@@ -66,6 +66,15 @@ describe("~/.ssh/config end to end", () => {
     expect(r.status).toBe(0);
   });
 
+  itConf("a host in an Include'd file, its values with trailing comments, -o Port over the file's Port", async () => {
+    mkdirSync(join(home, ".ssh", "conf.d"), { recursive: true });
+    writeFileSync(join(home, ".ssh", "conf.d", "lab.conf"), `Host incalias # the lab box\n  HostName 127.0.0.1 # loopback\n  Port 1 # wrong\n  User ${USER} # me\n  IdentityFile "${key}"\n`);
+    writeConfig("Include conf.d/*.conf\n");
+    const r = await run(process.execPath, [OURS.dbclient, "-y", "-y", "-o", `Port=${ours.port}`, "incalias", "echo via-include"], { env: { HOME: home } });
+    expect(r.stdout, r.stderr).toBe("via-include\n");
+    expect(r.stderr).not.toMatch(/Ignoring/);
+  });
+
   itConf("ProxyJump in the file: through the jump host (multihop), the command's exit code comes back", async () => {
     writeConfig(
       [
