@@ -1,4 +1,5 @@
 import { readdirSync } from "node:fs";
+import { hostname } from "node:os";
 import { dirname } from "node:path";
 import type { cli_runopts } from "@dropbear-ts/core";
 import { DEBUG1, LOG_WARNING, dropbear_exit, dropbear_log, expand_homedir_path } from "@dropbear-ts/dbutil";
@@ -22,8 +23,59 @@ export interface ConfigSettings {
   port?: string;
   user?: string;
   identityfiles: string[];
+  /** IdentityFile values with %-tokens, expanded once the final host, port and user are known. */
+  identitytemplates: IdentityTemplate[];
   proxyjump?: string;
   proxycommand?: string;
+}
+
+/** An IdentityFile value with tokens, the file it came from and the host named on the command line. */
+export interface IdentityTemplate {
+  value: string;
+  filename: string;
+  alias: string;
+}
+
+/** An IdentityFile value as a path: "~/..." from home, a relative path beside the file, as C does. */
+function identityPath(value: string, filename: string): string {
+  if (value.startsWith("~/")) {
+    return expand_homedir_path(value);
+  }
+  return value.startsWith("/") ? value : `${dirname(filename)}/${value}`;
+}
+
+/**
+ * An IdentityFile's tokens as ssh expands them (%% %d %h %i %L %l %n %p %r %u; ssh_config(5)
+ * TOKENS), from the final host, port and user; any other token ends dbclient, as in ssh.
+ */
+export function expandIdentityFile(t: IdentityTemplate, cli_opts: cli_runopts): string {
+  const value = t.value.replace(/%(.)/gs, (_m, c: string) => {
+    switch (c) {
+      case "%":
+        return "%";
+      case "d":
+        return expand_homedir_path("~/").replace(/\/$/, "");
+      case "h":
+        return cli_opts.remotehost ?? "";
+      case "i":
+        return String(process.getuid?.() ?? "");
+      case "L":
+        return hostname().replace(/\..*$/s, "");
+      case "l":
+        return hostname();
+      case "n":
+        return t.alias;
+      case "p":
+        return cli_opts.remoteport ?? "22";
+      case "r":
+        return cli_opts.username ?? "";
+      case "u":
+        return cli_opts.own_user ?? "";
+      default:
+        return dropbear_exit(`Unknown token %${c} in IdentityFile '${t.value}' at ${t.filename}`);
+    }
+  });
+  return identityPath(value, t.filename);
 }
 
 /** An ASCII letter's lower case (OpenSSH lowers host names and patterns with tolower in C's locale). */
@@ -211,7 +263,7 @@ export function read_config_file(
   host: string,
   openLines?: (path: string) => Iterable<string> | null,
 ): ConfigSettings {
-  const out: ConfigSettings = { identityfiles: [] };
+  const out: ConfigSettings = { identityfiles: [], identitytemplates: [] };
   readConfigLines(filename, lines, host, out, openLines, 0);
   return out;
 }
@@ -307,19 +359,13 @@ function readConfigLines(
       case "user":
         out.user ??= cfg_val;
         break;
-      case "identityfile": {
-        // "~/..." from home, a relative path beside the file, as C does.
-        let key_file_path: string;
-        if (cfg_val.startsWith("~/")) {
-          key_file_path = expand_homedir_path(cfg_val);
-        } else if (!cfg_val.startsWith("/")) {
-          key_file_path = `${dirname(filename)}/${cfg_val}`;
+      case "identityfile":
+        if (cfg_val.includes("%")) {
+          out.identitytemplates.push({ value: cfg_val, filename, alias: host });
         } else {
-          key_file_path = cfg_val;
+          out.identityfiles.push(identityPath(cfg_val, filename));
         }
-        out.identityfiles.push(key_file_path);
         break;
-      }
       case "proxyjump":
         out.proxyjump ??= cfg_val;
         break;

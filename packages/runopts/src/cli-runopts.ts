@@ -43,7 +43,7 @@ import {
   flagValueText,
   uintOption,
 } from "./common-runopts.js";
-import { expandProxyCommand, proxyjumpToHops, read_config_file, unquoteValue, validHostname, type ConfigSettings } from "./cli-readconf.js";
+import { expandIdentityFile, expandProxyCommand, proxyjumpToHops, read_config_file, unquoteValue, validHostname, type ConfigSettings } from "./cli-readconf.js";
 
 /** The configuration file dbclient reads: OpenSSH's, not Dropbear's ~/.ssh/dropbear_config (docs/deviations.md). */
 const CLI_SSH_CONFIG = "~/.ssh/config";
@@ -415,6 +415,12 @@ export function cli_getopts(
     if (config.proxycommand.toLowerCase() !== "none") {
       cli_opts.proxycmd = expandProxyCommand(config.proxycommand, cli_opts);
     }
+  }
+
+  // The file's IdentityFile names with tokens (%h %r %p ...) need the final host, port and user:
+  // they are the target's keys, so they are not handed to a jump host either (as in ssh).
+  for (const t of config?.identitytemplates ?? []) {
+    loadidentityfile(cli_opts, expandIdentityFile(t, cli_opts), true);
   }
 
   // Loaded after multihop so the default keys are not passed on as an explicit -i.

@@ -1,5 +1,5 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { cli_getopts } from "../src/cli-runopts.js";
@@ -137,6 +137,18 @@ describe("cli_getopts with ~/.ssh/config", () => {
     // An Include inside a Host section is read only for that host.
     expect(parse("h").cli_opts.username).toBe("from-only-h");
     expect(parse("x").cli_opts.username).not.toBe("from-only-h");
+  });
+
+  it("IdentityFile tokens are expanded from the final host, port and user, as ssh does", () => {
+    const own = userInfo().username;
+    const k1 = join(home, ".ssh", "bob@127.0.0.7-h-2022%");
+    const k2 = join(home, `k-${own}`);
+    writeFileSync(k1, "x");
+    writeFileSync(k2, "x");
+    config("Host h\n  HostName 127.0.0.7\n  User alice\n  IdentityFile ~/.ssh/%r@%h-%n-%p%%\n  IdentityFile %d/k-%u\n");
+    expect([...parse("-p", "2022", "bob@h").cli_opts.privkeys]).toEqual(expect.arrayContaining([k1, k2]));
+    config("Host h\n  IdentityFile ~/%z\n");
+    expect(() => parse("h")).toThrow(/Unknown token %z in IdentityFile/);
   });
 
   it("an unsupported keyword in a section for this host is warned about, elsewhere ignored quietly", () => {
