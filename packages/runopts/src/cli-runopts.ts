@@ -322,6 +322,8 @@ export function cli_getopts(
 
   // The config file first, so that every flag below wins over it.
   let config: ConfigSettings | null = null;
+  // The file's last jump, "[user@]host[/port]", checked against the target below.
+  let config_jump: string | null = null;
   if (!host_arg.includes(",")) {
     config = apply_config_settings(cli_opts, host_arg);
     if (config?.proxyjump !== undefined && proxycmd_arg === null && cli_opts.proxycmd === null) {
@@ -329,6 +331,7 @@ export function cli_getopts(
       const hops = proxyjumpToHops(config.proxyjump);
       if (hops !== null) {
         host_arg = `${hops},${host_arg}`;
+        config_jump = hops.slice(hops.lastIndexOf(",") + 1);
       }
     }
   }
@@ -405,6 +408,9 @@ export function cli_getopts(
 
   // The host comes last: multihop copies -i, -y, -W and friends into the inner command.
   parse_multihop_hostname(opts, cli_opts, host_arg, cli_opts.progname, proxycmd_tokens);
+  if (config_jump !== null) {
+    check_jump_loop(cli_opts, config_jump);
+  }
   if (proxycmd_tokens && cli_opts.proxycmd !== null) {
     cli_opts.proxycmd = expandProxyCommand(cli_opts.proxycmd, cli_opts);
   }
@@ -583,6 +589,23 @@ function multihop_args(opts: runopts, cli_opts: cli_runopts, argv0: string, prio
   args.push("-B", netcat_endpoint(cli_opts.remotehost!, cli_opts.remoteport!));
   args.push(prior_hops);
   return args;
+}
+
+/**
+ * A ProxyJump whose last jump is the host itself (same name, port and user), which `Host *`
+ * with a ProxyJump and no `!jumphost` gives the jump host: its inner dbclient would read the
+ * same line and start another, without end. Refused in ssh's words.
+ */
+function check_jump_loop(cli_opts: cli_runopts, jump: string): void {
+  const at = jump.lastIndexOf("@");
+  const user = at >= 0 ? jump.slice(0, at) : cli_opts.username;
+  const rest = jump.slice(at + 1);
+  const slash = rest.lastIndexOf("/");
+  const host = slash >= 0 ? rest.slice(0, slash) : rest;
+  const port = slash >= 0 ? rest.slice(slash + 1) : "22";
+  if (host === cli_opts.remotehost && port === cli_opts.remoteport && user === cli_opts.username) {
+    dropbear_exit(`jumphost loop via ${host}`);
+  }
 }
 
 /**

@@ -167,6 +167,16 @@ describe("cli_getopts with ~/.ssh/config", () => {
     expect(argv.slice(-3)).toEqual(["-B", "10.1.1.1:2200", "ju@jump1/2022,::1/23"]);
   });
 
+  it("a ProxyJump to the host itself (Host * without !jumphost) is a loop, refused as ssh does", () => {
+    config("Host *\n  ProxyJump jump\n");
+    expect(() => parse("jump")).toThrow(/jumphost loop via jump/);
+    expect(parse("target").cli_opts.proxyexec).not.toBeNull();
+    config("Host *\n  ProxyJump u@jump:2200\n");
+    expect(() => parse("-p", "2200", "u@jump")).toThrow(/jumphost loop via jump/);
+    // Another user or port on the same host is a real jump.
+    expect(parse("v@jump/2200").cli_opts.proxyexec).not.toBeNull();
+  });
+
   it("ProxyCommand becomes -J with %h %p %r; -J on the command line wins", () => {
     config("Host t\n  HostName 10.0.0.2\n  User u\n  ProxyCommand nc %h %p # as %r\n");
     expect(parse("t").cli_opts.proxycmd).toBe("nc 10.0.0.2 22 # as u");
