@@ -11,7 +11,8 @@ import { DEBUG1, LOG_WARNING, dropbear_exit, dropbear_log, expand_homedir_path }
 // Host patterns (* ? and !negation, several per line), every matching section applies and the
 // first value obtained for a keyword wins; keywords we do not implement are ignored (with a
 // warning when they sit in a section that applies to this host, so nothing is ignored
-// silently). Command-line flags win over the file: cli_getopts applies them afterwards.
+// silently). Include is followed and Match evaluated for the criteria that need only names.
+// Command-line flags win over the file: cli_getopts applies them afterwards.
 
 /** The keywords we act on (lower case, as matched). @dropbear cli-readconf.c config_options */
 const config_options = ["host", "hostname", "port", "user", "identityfile", "proxyjump", "proxycommand", "include"] as const;
@@ -192,6 +193,45 @@ export function argv_split(s: string): string[] | null {
   return words;
 }
 
+/**
+ * Whether a Match line applies, for the criteria that need nothing but the names: `all`,
+ * `host` (the HostName set so far, else the host as given) and `originalhost` (as given), each
+ * a comma-separated pattern list and each negated by a leading "!", all of which must hold, as
+ * in ssh. A line with any other criterion (exec, user, localuser, canonical, final, ...) never
+ * applies. @see OpenSSH readconf.c match_cfg_line
+ */
+function match_cfg_line(words: readonly string[], host: string, out: ConfigSettings): boolean {
+  if (words.length === 0) {
+    return false;
+  }
+  for (let i = 0; i < words.length; i++) {
+    let attr = words[i]!.toLowerCase();
+    const negate = attr.startsWith("!");
+    if (negate) {
+      attr = attr.slice(1);
+    }
+    if (attr === "all") {
+      if (negate) {
+        return false;
+      }
+      continue;
+    }
+    const arg = words[++i];
+    let subject: string;
+    if (attr === "host") {
+      subject = out.hostname ?? host;
+    } else if (attr === "originalhost") {
+      subject = host;
+    } else {
+      return false;
+    }
+    if (arg === undefined || hostMatches(subject, arg.split(",")) === negate) {
+      return false;
+    }
+  }
+  return true;
+}
+
 /** How deep Include may nest, as ssh's READCONF_MAX_DEPTH. */
 const READCONF_MAX_DEPTH = 16;
 
@@ -297,16 +337,16 @@ function readConfigLines(
     // Our keywords' values are read as ssh reads them, in words; ProxyCommand keeps the line's
     // rest for the shell (a '#' in it too, as in ssh).
     let words: string[] = [];
-    if (key === "host" || ((config_options as readonly string[]).includes(key) && key !== "proxycommand")) {
+    if (key === "host" || key === "match" || ((config_options as readonly string[]).includes(key) && key !== "proxycommand")) {
       const split = argv_split(kv.value);
       if (split === null) {
         dropbear_exit(`Unbalanced quotes for ${kv.key} at ${filename}:${linenum}`);
       }
       words = split;
-      if (key !== "host" && (words.length === 0 || words[0] === "")) {
+      if (key !== "host" && key !== "match" && (words.length === 0 || words[0] === "")) {
         dropbear_exit(`Missing value for ${kv.key} at ${filename}:${linenum}`);
       }
-      if (key !== "host" && key !== "include" && words.length > 1) {
+      if (key !== "host" && key !== "match" && key !== "include" && words.length > 1) {
         // ssh refuses the line as well ("extra arguments at end of line").
         dropbear_exit(`Extra arguments for ${kv.key} at ${filename}:${linenum}`);
       }
@@ -335,8 +375,7 @@ function readConfigLines(
       continue;
     }
     if (key === "match") {
-      // Not implemented: a Match block never applies.
-      in_host_section = false;
+      in_host_section = match_cfg_line(words, host, out);
       continue;
     }
     if (!in_host_section) {

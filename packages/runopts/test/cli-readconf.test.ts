@@ -79,6 +79,14 @@ describe("Host patterns", () => {
     expect(c.identityfiles).toEqual([join(home, ".ssh/k1"), "/x/rel/k2"]);
   });
 
+  it("Match all, host (the HostName so far) and originalhost apply as in ssh; other criteria never do", () => {
+    const lines = ["Host a", "  HostName real.example", "Match host *.example !originalhost b", "  Port 1111", "Match originalhost a,c", "  User ua", "Match exec true", "  User exec", "Match all", "  User everyone", "  Port 2222", "Match !all", "  HostName never"];
+    expect(read_config_file("/x/config", lines, "a")).toMatchObject({ hostname: "real.example", port: "1111", user: "ua" });
+    expect(read_config_file("/x/config", lines, "b")).toMatchObject({ port: "2222", user: "everyone" });
+    expect(read_config_file("/x/config", lines, "d.example")).toMatchObject({ port: "1111", user: "everyone" });
+    expect(read_config_file("/x/config", lines, "d.example").hostname).toBeUndefined();
+  });
+
   it("Key=value and quoted values; ProxyCommand keeps its spaces and a '#' inside it", () => {
     const c = read_config_file("/x/config", ['Host h', '  ProxyCommand = nc -X 5 -x "proxy:1080" %h %p # not a comment', '# a comment', "  Port=22"], "h");
     expect(c.proxycommand).toBe('nc -X 5 -x "proxy:1080" %h %p # not a comment');
