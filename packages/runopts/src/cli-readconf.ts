@@ -235,12 +235,15 @@ function match_cfg_line(words: readonly string[], host: string, out: ConfigSetti
 /** How deep Include may nest, as ssh's READCONF_MAX_DEPTH. */
 const READCONF_MAX_DEPTH = 16;
 
-/** One path component of a glob(3) pattern (`*`, `?`, `[...]`, `[!...]`) as a RegExp. */
+/** One path component of a glob(3) pattern (`*`, `?`, `[...]`, `[!...]`, `\\` escapes) as a RegExp. */
 function globComponent(pattern: string): RegExp {
   let re = "";
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]!;
-    if (c === "*") {
+    if (c === "\\" && i + 1 < pattern.length) {
+      // An escaped character is itself.
+      re += pattern[++i]!.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    } else if (c === "*") {
       re += "[^/]*";
     } else if (c === "?") {
       re += "[^/]";
@@ -269,7 +272,7 @@ function globPaths(pattern: string): string[] {
     for (const dir of paths) {
       const join = (name: string): string => (dir === "" ? name : dir.endsWith("/") ? `${dir}${name}` : `${dir}/${name}`);
       if (!/[*?[]/.test(part)) {
-        next.push(join(part));
+        next.push(join(part.replace(/\\(.)/gs, "$1")));
         continue;
       }
       const re = globComponent(part);

@@ -145,6 +145,11 @@ describe("cli_getopts with ~/.ssh/config", () => {
     // An Include inside a Host section is read only for that host.
     expect(parse("h").cli_opts.username).toBe("from-only-h");
     expect(parse("x").cli_opts.username).not.toBe("from-only-h");
+    // glob(3)'s escapes: "br\\[1\\]" names the file "br[1]", not "br1".
+    writeFileSync(join(home, ".ssh", "br[1]"), "User from-br\n");
+    writeFileSync(join(home, ".ssh", "br1"), "User from-br1\n");
+    config("Include br\\[1\\]\n");
+    expect(parse("x").cli_opts.username).toBe("from-br");
   });
 
   it("IdentityFile tokens are expanded from the final host, port and user, as ssh does", () => {
