@@ -40,6 +40,18 @@ async function serve(options: Partial<ServerOptions> = {}): Promise<{ server: Se
 }
 
 /** What a promise rejects with, checked to be an SshError with this code. */
+/** Run `code` as an ES module in a child Node (argv[1] the host key): its stdout and stderr together, and its exit status. */
+async function runModule(code: string): Promise<{ out: string; status: number | null }> {
+  const child = spawn(process.execPath, ["--input-type=module", "-e", code, hostEd25519], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  const [status] = (await once(child, "exit")) as [number | null];
+  clearTimeout(timer);
+  return { out, status };
+}
+
 async function failure(p: Promise<unknown>, code: SshErrorCode): Promise<SshError> {
   const e: unknown = await p.then(
     () => new Error("resolved"),
@@ -322,13 +334,7 @@ describe("SshError.code once connected", () => {
       clearTimeout(t);
       console.log("ended");
     `;
-    const child = spawn(process.execPath, ["--input-type=module", "-e", code, hostEd25519], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    const [status] = (await once(child, "exit")) as [number | null];
-    clearTimeout(timer);
+    const { out, status } = await runModule(code);
     expect(out.split("\n").filter((l) => l !== "").sort()).toEqual(["close: ECLOSED", "ended", "thrown: close bug", "thrown: listener bug"]);
     expect(status).toBe(0);
   });
@@ -375,13 +381,7 @@ describe("SshError.code once connected", () => {
       await c.end();
       await server.close();
     `;
-    const child = spawn(process.execPath, ["--input-type=module", "-e", code, hostEd25519], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    const [status] = (await once(child, "exit")) as [number | null];
-    clearTimeout(timer);
+    const { out, status } = await runModule(code);
     expect(out.trim()).toBe(
       JSON.stringify({ exit: { code: 0 }, same: true, again: { code: 0 }, thrown: ["client data", "client drain", "server data", "server drain"] }),
     );
