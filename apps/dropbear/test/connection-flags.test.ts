@@ -149,7 +149,11 @@ describe("collectYoungGeneration", () => {
     const r = spawnSync(process.execPath, [...CONNECTION_V8_FLAGS, "--input-type=module", "-e", script], { encoding: "utf8" });
     expect(r.stderr).toBe("");
     const { after, kinds } = JSON.parse(r.stdout) as { after: number; kinds: string[] };
-    expect(kinds).toEqual(["minor", "minor"]);
+    // Two, or now and then three (4 of 30 fresh processes here): the used size is checked once
+    // per 16 arrays, and a collection in a batch can go uncounted. Young-generation ones only.
+    expect(kinds.length).toBeGreaterThanOrEqual(2);
+    expect(kinds.length).toBeLessThanOrEqual(3);
+    expect(kinds.every((k) => k === "minor")).toBe(true);
     // What the second collection left, and at most the last 16 throwaway arrays after it.
     expect(after).toBeLessThan(512 * 1024);
   });
