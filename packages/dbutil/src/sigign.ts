@@ -93,6 +93,29 @@ const SIGACTION_SIZE = 256;
 
 type SigactionFn = (signum: number, act: Buffer | null, oldact: Buffer | null) => number;
 
+/** A prompt signal's action as it was before it was changed for a moment, to be put back whole. */
+interface HeldAction {
+  s: NodeJS.Signals;
+  signum: number;
+  saved: Buffer;
+}
+
+/** Whether the program listens for a prompt signal: only those have libuv's action to set aside. */
+function listened(s: NodeJS.Signals): boolean {
+  return process.listenerCount(s) > 0;
+}
+
+/** Each listened prompt signal's action saved, then changed by `set`; put back by the caller (sigaction with `saved`). */
+function holdListenedSignals(sigaction: SigactionFn, set: (signum: number) => void): HeldAction[] {
+  return PROMPT_SIGNALS.filter(listened).map((s) => {
+    const signum = osConstants.signals[s];
+    const saved = Buffer.alloc(SIGACTION_SIZE);
+    sigaction(signum, null, saved);
+    set(signum);
+    return { s, signum, saved };
+  });
+}
+
 /**
  * Run `read`, a blocking read of the user's answer at a prompt (getpass(3), a line from
  * /dev/tty), so that a signal the program has listeners for is acted on at once. Node runs a
@@ -105,8 +128,7 @@ type SigactionFn = (signum: number, act: Buffer | null, oldact: Buffer | null) =
  * come between loop turns. getpass(3) puts echo back when its read is interrupted.
  */
 export function readInterruptibly<T>(read: () => T): T {
-  const sigs = PROMPT_SIGNALS.filter((s) => process.listenerCount(s) > 0);
-  if (sigs.length === 0) {
+  if (!PROMPT_SIGNALS.some(listened)) {
     return read();
   }
   let sigaction: SigactionFn;
@@ -121,13 +143,7 @@ export function readInterruptibly<T>(read: () => T): T {
     // No FFI here (out of descriptors): the prompt still works, acting on a signal after the Enter.
     return read();
   }
-  const armed = sigs.map((s) => {
-    const signum = osConstants.signals[s];
-    const saved = Buffer.alloc(SIGACTION_SIZE);
-    sigaction(signum, null, saved);
-    sysv_signal(signum, noop);
-    return { s, signum, saved };
-  });
+  const armed = holdListenedSignals(sigaction, (signum) => sysv_signal(signum, noop));
   let fired: NodeJS.Signals | null = null;
   try {
     return read();
@@ -157,13 +173,7 @@ export function readInterruptibly<T>(read: () => T): T {
 export function stopWithDefaultSignals(sig: number): void {
   const raise = libcFunc<(sig: number) => number>("int raise(int sig)");
   const sigaction = libcFunc<SigactionFn>("int sigaction(int signum, const uint8_t *act, _Out_ uint8_t *oldact)");
-  const held = PROMPT_SIGNALS.filter((s) => process.listenerCount(s) > 0).map((s) => {
-    const signum = osConstants.signals[s];
-    const saved = Buffer.alloc(SIGACTION_SIZE);
-    sigaction(signum, null, saved);
-    setSignalDisposition(signum, SIG_DFL);
-    return { signum, saved };
-  });
+  const held = holdListenedSignals(sigaction, (signum) => setSignalDisposition(signum, SIG_DFL));
   try {
     raise(sig);
   } finally {
