@@ -411,7 +411,7 @@ function cli_chansessreq(ses: CliSession, channel: Channel): void {
   const req = libraryRequest(channel);
   if (type === "exit-status" && req !== null) {
     req.exitstatus = buf_getint(payload);
-  } else if (type === "exit-status" && startRequestRefused.has(channel)) {
+  } else if (type === "exit-status" && startRequests.get(channel)?.start === "refused") {
     TRACE("ignored exit-status after the start request was refused");
   } else if (type === "exit-status") {
     ses.cli_ses.retval = buf_getint(payload);
@@ -676,7 +676,7 @@ function send_chansess_shell_req(ses: CliSession, channel: Channel): void {
   // Beyond Dropbear, as OpenSSH's ssh: a reply is asked for. C asks none, so a refusal (sshd
   // without that Subsystem) left `sftp -S dbclient` waiting for ever, or ended with status 0.
   buf_putbyte(ses.writepayload, 1);
-  startRequestPending.set(channel, reqtype);
+  startRequests.set(channel, { reqtype, start: "sent" });
   if (cli_opts.cmd !== null) {
     buf_putstring(ses.writepayload, cli_opts.cmd);
   }
@@ -684,14 +684,12 @@ function send_chansess_shell_req(ses: CliSession, channel: Channel): void {
   TRACE("leave send_chansess_shell_req");
 }
 
-/** dbclient's own session channels whose shell, exec or subsystem request awaits its reply. */
-const startRequestPending = new WeakMap<Channel, string>();
-
 /**
- * Those whose request was refused: an exit-status after the refusal (ProFTPD's mod_sftp sends 0
- * for an exec it does not run) does not undo its status 1. OpenSSH's ssh has exited by then.
+ * dbclient's own session channels' shell, exec or subsystem request and its answer so far, as a
+ * library request's `start`. Once refused, an exit-status (ProFTPD's mod_sftp sends 0 for an exec
+ * it does not run) does not undo status 1; OpenSSH's ssh has exited by then.
  */
-const startRequestRefused = new WeakSet<Channel>();
+const startRequests = new WeakMap<Channel, { reqtype: string; start: "sent" | "accepted" | "refused" }>();
 
 /**
  * Wire the channel to our stdio: stdin is read, stdout written, and stderr written from its own
@@ -790,10 +788,10 @@ function cliStreamSessRequests(ses: CliSession, channel: Channel, req: CliChanse
 }
 
 /**
- * MSG_CHANNEL_SUCCESS or FAILURE, in ignore_recv_response's place: dbclient's own channels ask
- * no reply but a keepalive's, ignored as in Dropbear; a library session's start request is the
- * first it asks for on its channel, so the first answer there is that request's, and a refusal
- * closes the channel (as OpenSSH's ssh does), its exit then rejecting with the reason.
+ * MSG_CHANNEL_SUCCESS or FAILURE, in ignore_recv_response's place: a session's start request
+ * (dbclient's or a library caller's) is the first it asks a reply for on its channel, so the
+ * first answer there is that request's, and a refusal closes the channel (as OpenSSH's ssh
+ * does); a keepalive's answer is ignored, as in Dropbear.
  */
 export function cliRecvChannelReply(ses: CliSession, success: boolean): void {
   const payload = ses.payload!;
@@ -822,14 +820,13 @@ export function cliRecvChannelReply(ses: CliSession, success: boolean): void {
   }
   // dbclient's start request is the first on its channel to ask a reply (keepalives wait for
   // the channel's init), so the first reply there is its answer.
-  const reqtype = channel ? startRequestPending.get(channel) : undefined;
-  if (channel && reqtype !== undefined) {
-    startRequestPending.delete(channel);
+  const mine = channel ? startRequests.get(channel) : undefined;
+  if (channel && mine?.start === "sent") {
+    mine.start = success ? "accepted" : "refused";
     if (!success) {
       // OpenSSH's words; its status is 255, ours 1 as for a refused channel open.
-      dropbear_log(LOG_WARNING, `${reqtype} request failed on channel ${channel.index}`);
+      dropbear_log(LOG_WARNING, `${mine.reqtype} request failed on channel ${channel.index}`);
       ses.cli_ses.retval = EXIT_FAILURE;
-      startRequestRefused.add(channel);
       if (!channel.sent_close) {
         send_msg_channel_close(ses, channel);
       }
