@@ -1235,7 +1235,7 @@ export class ListenerFd extends Fd {
       return; // no koffi here: libuv's own behaviour stays
     }
     if (fd < 0) {
-      return;
+      return; // not even one descriptor for the copy: accepting on is all there is
     }
     // C's accept() failing with EMFILE says nothing; the connections that wait meanwhile (their
     // clients may time out) should have a reason in the log.
