@@ -86,11 +86,11 @@ function asciiLower(c: number): number {
 
 /**
  * OpenSSH's match_pattern: `*` any run, `?` one character, the rest literal, ASCII letters in
- * either case (host names). A walk over both strings that returns to the last `*` on a
+ * either case where `foldCase` (host names as known_hosts and Match compare them). A walk over both strings that returns to the last `*` on a
  * mismatch, not a RegExp: known_hosts is matched line by line, and compiling a RegExp per line
  * cost a client with a few hundred lines milliseconds.
  */
-function matchPattern(name: string, pattern: string): boolean {
+function matchPattern(name: string, pattern: string, foldCase: boolean): boolean {
   let n = 0;
   let p = 0;
   let starP = -1;
@@ -100,7 +100,7 @@ function matchPattern(name: string, pattern: string): boolean {
     if (pc === 0x2a) {
       starP = p++;
       starN = n;
-    } else if (pc === 0x3f || (pc >= 0 && asciiLower(pc) === asciiLower(name.charCodeAt(n)))) {
+    } else if (pc === 0x3f || (pc >= 0 && (foldCase ? asciiLower(pc) === asciiLower(name.charCodeAt(n)) : pc === name.charCodeAt(n)))) {
       p++;
       n++;
     } else if (starP >= 0) {
@@ -116,15 +116,18 @@ function matchPattern(name: string, pattern: string): boolean {
   return p === pattern.length;
 }
 
-/** A Host line's patterns against the host: any positive match and no negated one. */
-export function hostMatches(host: string, patterns: readonly string[]): boolean {
+/**
+ * Patterns against a host name: any positive match and no negated one. A Host line compares
+ * letters exactly, as ssh's (and C's strcmp of the name); known_hosts and Match fold their case.
+ */
+export function hostMatches(host: string, patterns: readonly string[], foldCase = true): boolean {
   let matched = false;
   for (const p of patterns) {
     if (p.startsWith("!")) {
-      if (matchPattern(host, p.slice(1))) {
+      if (matchPattern(host, p.slice(1), foldCase)) {
         return false;
       }
-    } else if (matchPattern(host, p)) {
+    } else if (matchPattern(host, p, foldCase)) {
       matched = true;
     }
   }
@@ -355,7 +358,7 @@ function readConfigLines(
       }
     }
     if (key === "host") {
-      in_host_section = hostMatches(host, words);
+      in_host_section = hostMatches(host, words, false);
       continue;
     }
     if (key === "include") {

@@ -67,6 +67,16 @@ describe("Host patterns", () => {
     }
   });
 
+  it("a Host line compares letters exactly, as ssh's and C's (known_hosts and Match fold case)", () => {
+    expect(hostMatches("WEB1", ["web1"], false)).toBe(false);
+    expect(hostMatches("web1", ["WEB*"], false)).toBe(false);
+    expect(hostMatches("Web1", ["Web?"], false)).toBe(true);
+    const lines = ["Host Web", "  HostName 127.0.0.9", "Match host web", "  User folded"];
+    expect(read_config_file("/x/config", lines, "web").hostname).toBeUndefined();
+    expect(read_config_file("/x/config", lines, "Web").hostname).toBe("127.0.0.9");
+    expect(read_config_file("/x/config", lines, "WEB").user).toBe("folded");
+  });
+
   it("first value wins across every matching section; other sections are skipped", () => {
     const c = read_config_file(
       "/x/config",
