@@ -199,6 +199,16 @@ describe("OpenSSH ssh -> our dropbear: commands", () => {
     expect(env.status).toBe(0);
     expect(env.stdout.trim()).toBe("dbts-locale|C.UTF-8|unset");
   });
+
+  itSess(["ssh"], "-e and LANG pass the daemon's environment on byte for byte, also what is not UTF-8 (as C's environ)", async () => {
+    // sh puts the Latin-1 bytes in the daemon's environment; Node's spawn of a connection
+    // process could only pass them as U+FFFD.
+    const latin1 = ["sh", "-c", `export DBTS_LATIN1="$(printf 'caf\\351')" LANG="$(printf 'fr_FR.\\351')"; exec "$@"`, "sh"];
+    const s = await startOurDropbear(["-r", hostkey, "-e"], {}, latin1);
+    servers.push(s);
+    const r = await ssh(s, [], 'printf "%s|%s|%s" "$DBTS_LATIN1" "$LANG" "${DROPBEAR_TS_ENV_BYTES-unset}"');
+    expect(r.stdout.toString("latin1")).toBe("caf\xe9|fr_FR.\xe9|unset");
+  });
 });
 
 describe("OpenSSH ssh -> our dropbear: ptys", () => {

@@ -4,7 +4,7 @@ import { getPriority, setPriority } from "node:os";
 import { resolve } from "node:path";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
-import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, argBytesEnv, cpuVendor, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, expand_homedir_path, fsPath, ignoredSignalsEnv, inheritedNofileEnv, setsid, spawnWarmUp, strerror_code, waitpidNohang } from "@dropbear-ts/dbutil";
+import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, argBytesEnv, cpuVendor, envBytesEnv, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, expand_homedir_path, fsPath, ignoredSignalsEnv, inheritedNofileEnv, setsid, spawnWarmUp, strerror_code, waitpidNohang } from "@dropbear-ts/dbutil";
 import {
   FdError,
   ListenerFd,
@@ -219,6 +219,8 @@ export function connectionProgram(): ProgramSpec {
   // Arguments that are not UTF-8 (a -c command in Latin-1) reach it as their bytes, which
   // spawn's strings cannot carry.
   Object.assign(env, argBytesEnv(["-2", String(CHILDPIPE_FD)]));
+  // So are the values of its environment that are not UTF-8, which -e and LANG pass on.
+  Object.assign(env, envBytesEnv());
   return {
     execPath: process.execPath,
     args: [...CONNECTION_V8_FLAGS, ...connectionNodeFlags(process.execArgv), realpathSync(process.argv[1]!), ...process.argv.slice(2), "-2", String(CHILDPIPE_FD)],

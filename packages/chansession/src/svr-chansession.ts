@@ -27,6 +27,7 @@ import {
   dropbear_assert,
   dropbear_exit,
   dropbear_log,
+  envBytes,
   expand_homedir_path,
   libcFunc,
   run_shell_command,
@@ -1055,7 +1056,8 @@ function execchild(data: ExecData, child: SpawnChild): number {
   const { ses, chansess } = data;
   const svr_opts = ses.svr_ses.svr_opts;
   const a = ses.authstate;
-  const cp = process.env.LANG;
+  // Our environment's bytes, as C's getenv and environ give them (not UTF-8 too).
+  const cp = envBytes("LANG");
   const addvar = (param: string, value: string | Uint8Array): void => addnewvar(child, param, value);
 
   // Clear the environment unless -e was given: C clears environ; our child starts from an
@@ -1063,7 +1065,7 @@ function execchild(data: ExecData, child: SpawnChild): number {
   if (svr_opts.pass_on_env) {
     for (const [k, v] of Object.entries(process.env)) {
       if (v !== undefined) {
-        addvar(k, v);
+        addvar(k, envBytes(k) ?? v);
       }
     }
   }
@@ -1077,7 +1079,7 @@ function execchild(data: ExecData, child: SpawnChild): number {
   addvar("SHELL", usershell);
   addvar("PATH", process.getuid!() === 0 ? DEFAULT_ROOT_PATH : DEFAULT_PATH);
   addvar("MAIL", `${MAILDIR}/${a.pw_name}`);
-  if (cp !== undefined) {
+  if (cp !== null) {
     addvar("LANG", cp);
   }
   for (const [name, value] of chansess.clientenv ?? []) {

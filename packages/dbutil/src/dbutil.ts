@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { isUtf8 } from "node:buffer";
 import { getrlimit, libcFunc, outOfResources, setrlimit, strerror, strerror_code } from "./libc.js";
 import { closeSync, constants as fsConstants, fsyncSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
@@ -664,9 +665,24 @@ export function argBytesEnv(extra: readonly string[] = []): NodeJS.ProcessEnv {
 }
 
 /**
+ * The environment variable that hands the variables whose values are not UTF-8 to a copy of
+ * this program (envBytesEnv): Node's spawn passes strings, so the copy's own environ holds
+ * U+FFFD for those bytes. Each "name=value" entry in base64, comma-separated.
+ */
+const ENV_BYTES_ENV = "DROPBEAR_TS_ENV_BYTES";
+
+/** The entries a parent passed, taken out of the environment as this module loads: no command the program starts sees them. */
+const passedEnvBytes: Buffer[] = (() => {
+  const v = process.env[ENV_BYTES_ENV];
+  delete process.env[ENV_BYTES_ENV];
+  return v === undefined || v === "" ? [] : v.split(",").map((b) => Buffer.from(b, "base64"));
+})();
+
+/**
  * The bytes of environment variable `name` as the program was started with it, as C's getenv
- * gives them (Node decodes process.env as UTF-8, U+FFFD for what is not), or null if unset.
- * The value Node holds now wins where it is not what /proc/self/environ decodes to.
+ * gives them (Node decodes process.env as UTF-8, U+FFFD for what is not), or null if unset:
+ * those a parent of ours passed (envBytesEnv), else /proc/self/environ's. The value Node holds
+ * now wins where it is not what those decode to.
  */
 export function envBytes(name: string): Buffer | null {
   const value = process.env[name];
@@ -674,18 +690,37 @@ export function envBytes(name: string): Buffer | null {
     return null;
   }
   if (value.includes("\ufffd")) {
+    const key = Buffer.from(`${name}=`, "utf8");
+    let entries = passedEnvBytes;
     try {
-      const key = Buffer.from(`${name}=`, "utf8");
-      for (const entry of splitNul(readFileSync("/proc/self/environ"))) {
-        if (entry.subarray(0, key.length).equals(key) && decodedAs(entry.subarray(key.length), value)) {
-          return entry.subarray(key.length);
-        }
-      }
+      entries = [...entries, ...splitNul(readFileSync("/proc/self/environ"))];
     } catch {
-      // No /proc: the decoded string is all there is.
+      // No /proc: what the parent passed, or the decoded string, is all there is.
+    }
+    for (const entry of entries) {
+      if (entry.subarray(0, key.length).equals(key) && decodedAs(entry.subarray(key.length), value)) {
+        return entry.subarray(key.length);
+      }
     }
   }
   return Buffer.from(value, "utf8");
+}
+
+/**
+ * The environment a copy of this program started with process.env (as strings) needs to see
+ * the bytes of the variables whose values are not UTF-8 (envBytes): empty when there are none.
+ * dropbear's connection processes pass the daemon's environment on with -e, and LANG without
+ * it, as C's re-executed child does from its environ.
+ */
+export function envBytesEnv(): NodeJS.ProcessEnv {
+  const raw: Buffer[] = [];
+  for (const [name, value] of Object.entries(process.env)) {
+    const bytes = value?.includes("\ufffd") ? envBytes(name) : null;
+    if (bytes !== null && !isUtf8(bytes)) {
+      raw.push(Buffer.concat([Buffer.from(`${name}=`, "utf8"), bytes]));
+    }
+  }
+  return raw.length === 0 ? {} : { [ENV_BYTES_ENV]: raw.map((b) => b.toString("base64")).join(",") };
 }
 
 /** The length of the well-formed UTF-8 character at `buf[at]`, or 0 if none starts there. */

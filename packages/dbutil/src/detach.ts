@@ -1,6 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { closeSync, writeSync } from "node:fs";
-import { DropbearExit, EXIT_FAILURE, argBytesEnv } from "./dbutil.js";
+import { DropbearExit, EXIT_FAILURE, argBytesEnv, envBytesEnv } from "./dbutil.js";
 import { setsid } from "./libc.js";
 import { nodeStartRefused } from "./nproc.js";
 import { ignoredSignals } from "./sigign.js";
@@ -82,7 +82,7 @@ export function runDetachedCopy(stdio: DetachedStdio, failure: string): Promise<
     // (node:child_process on demand, as for a proxy command: most runs start no process.)
     child = process.getBuiltinModule("node:child_process").spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
       stdio: [...stdio, "pipe"],
-      env: launcherEnv({ ...process.env, ...argBytesEnv(), [DETACHED_ENV]: "3" }),
+      env: launcherEnv({ ...process.env, ...argBytesEnv(), ...envBytesEnv(), [DETACHED_ENV]: "3" }),
     });
   } catch (e) {
     throw startFailed(e as Error);
