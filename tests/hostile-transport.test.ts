@@ -1,9 +1,10 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import * as net from "node:net";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { PEERS, itWithPeers } from "./helpers/peers.js";
-import { run, useOurDropbear } from "./helpers/servers.js";
+import { PEERS, PYTHON, itPyCryptography, itWithPeers } from "./helpers/peers.js";
+import { run, scratch, startOurDropbearWithHostKeys, useOurDropbear } from "./helpers/servers.js";
 import { kexinit, onClearPackets, packet, sshString, u32 } from "./helpers/wire.js";
 
 // Issue 3: malformed transport input ends that connection with a clear log line; the server
@@ -181,5 +182,30 @@ describe("hostile transport input", () => {
 
   itWithPeers(["ssh"], "after all of that the server still serves", async () => {
     await stillServing();
+  });
+});
+
+describe("a key re-exchange (tests/helpers/transport-peer.py)", () => {
+  const PEER = fileURLToPath(new URL("./helpers/transport-peer.py", import.meta.url));
+
+  itPyCryptography("offers only the host key type of the first exchange, as Dropbear 2026.94 does (-R cannot make a key once the session is the user's)", async () => {
+    const work = scratch("dbts-rekeyhk-");
+    const { server } = await startOurDropbearWithHostKeys(work.dir, ["ed25519", "ecdsa"]);
+    try {
+      const peer = async (algos: string): Promise<{ first: string; rekey?: string; next: number | string }> => {
+        const r = await run(PYTHON, [PEER, String(server.port), "rekey-hostkeys", algos], { timeoutMs: 20_000 });
+        expect(r.status, r.stderr).toBe(0);
+        return JSON.parse(r.stdout) as { first: string; rekey?: string; next: number | string };
+      };
+      const same = await peer("ecdsa-sha2-nistp256,ssh-ed25519");
+      expect(same.first).toMatch(/^ssh-ed25519,ecdsa-sha2-nistp256/);
+      expect(same).toMatchObject({ rekey: "ssh-ed25519", next: 31 });
+      const before = server.log().length;
+      expect(await peer("ecdsa-sha2-nistp256")).toMatchObject({ next: "closed" });
+      await expect.poll(() => server.log().slice(before), { timeout: 5000 }).toMatch(/Exit before auth from <[^>]*>: No matching algo hostkey/);
+    } finally {
+      await server.stop();
+      work.cleanup();
+    }
   });
 });

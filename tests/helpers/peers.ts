@@ -133,6 +133,15 @@ export function itParamiko(title: string, fn: () => Promise<void>, timeout = 60_
   itPythonPeer("python3-paramiko", hasParamiko, title, fn, timeout);
 }
 
+/** Whether Debian's python3-cryptography is installed; asked only by the files that use it. */
+let hasCryptography: boolean | undefined;
+
+/** Root and python3-cryptography, for scripted peers that encrypt by hand (see itPythonPeer). */
+export function itPyCryptography(title: string, fn: () => Promise<void>, timeout = 60_000): void {
+  hasCryptography ??= hasPythonModule("cryptography");
+  itPythonPeer("python3-cryptography", hasCryptography, title, fn, timeout);
+}
+
 /** Whether Debian's python3-twisted (Twisted Conch) is installed; asked only by the file that uses it. */
 let hasConch: boolean | undefined;
 

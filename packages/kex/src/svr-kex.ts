@@ -44,7 +44,7 @@ import {
   type signature_type,
   type signkey_type,
 } from "@dropbear-ts/signkey";
-import { readhostkey } from "@dropbear-ts/runopts";
+import { disable_sig_except, readhostkey } from "@dropbear-ts/runopts";
 import { kexWarmUpSteps, send_msg_newkeys } from "./common-kex.js";
 import { gen_kexdh_param, kexdh_comb_key } from "./kex-dh.js";
 import { gen_kexecdh_param, kexecdh_comb_key } from "./kex-ecdh.js";
@@ -75,10 +75,16 @@ export function recv_msg_kexdh_init(ses: SvrSession): void {
   if (payload.pos !== payload.len) {
     dropbear_exit("Bad kex value");
   }
+  // Read before send_msg_newkeys, which may hand newkeys over to ses.keys.
+  const sigtype = ses.newkeys!.algo_signature;
   send_msg_kexdh_reply(ses, dh_e, q_c);
   send_msg_newkeys(ses);
   if (!ses.kexstate.donesecondkex && ses.allow_ext_info) {
     send_msg_ext_info(ses);
+  }
+  if (!ses.kexstate.donesecondkex) {
+    // After EXT_INFO, which lists them all: a rekey offers only the host key type now in use.
+    disable_sig_except(ses.algos, sigtype);
   }
   ses.requirenext = SSH_MSG_NEWKEYS;
   TRACE("leave recv_msg_kexdh_init");

@@ -30,7 +30,7 @@ import {
   set_debug_trace,
 } from "@dropbear-ts/dbutil";
 import { algo_tables_new } from "@dropbear-ts/algo";
-import { OUR_DEFAULT_RECV_WINDOW, runopts, svr_runopts } from "@dropbear-ts/core";
+import { OUR_DEFAULT_RECV_WINDOW, runopts, svr_runopts, type AlgoTables } from "@dropbear-ts/core";
 import {
   DROPBEAR_SIGNATURE_ECDSA_NISTP256,
   DROPBEAR_SIGNATURE_ECDSA_NISTP384,
@@ -459,6 +459,20 @@ function disablekey(opts: runopts, type: number): void {
   const a = opts.algos.sigalgs.find((x) => x.val === type);
   if (a !== undefined) {
     a.usable = false;
+  }
+}
+
+/**
+ * Stop offering every signature type but `allow_type`, after the first key exchange: a rekey must
+ * sign with the same host key, which (with -R) the session, by then the user, could not make.
+ * Only the session's own tables change. @dropbear svr-runopts.c disable_sig_except
+ */
+export function disable_sig_except(algos: AlgoTables, allow_type: number): void {
+  TRACE(() => `Disabling other sigs except ${allow_type}`);
+  for (const a of algos.sigalgs) {
+    if (a.val !== allow_type) {
+      a.usable = false;
+    }
   }
 }
 
