@@ -175,6 +175,14 @@ describe("hostile transport input", () => {
     expect(await hostile([packet(kexinit("sntrup761x25519-sha512")), share(1158 + 32 + 1)])).toMatch(/Bad sntrup/);
   });
 
+  it("name-lists are read as Dropbear reads them: names over 64 characters are passed over, a 51st name ends it", async () => {
+    // 40 names of 100 characters (over C's intended limit of 50 * 65 bytes, which it never applies).
+    const long = Array.from({ length: 40 }, (_, i) => `${i}`.padEnd(100, "x")).join(",");
+    expect(await answered([packet(kexinit(`${long},curve25519-sha256`, false)), x25519Share()], 31)).toEqual([20, 31]);
+    const many = Array.from({ length: 50 }, (_, i) => `k${i}`).join(",");
+    expect(await hostile([packet(kexinit(`${many},curve25519-sha256`, false))])).toMatch(/Too many remote algorithms/);
+  });
+
   it("truncated KEXINIT fields", async () => {
     const log = await hostile([packet(Buffer.concat([Buffer.of(20), randomBytes(16), u32(1000), Buffer.from("curve")]))]);
     expect(log).toMatch(/Bad buf_getptr|String too long/);

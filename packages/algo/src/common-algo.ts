@@ -41,7 +41,6 @@ import {
 import { LOG_WARNING, TRACE, dropbear_exit, dropbear_log } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_RSA_SHA1,
-  MAX_NAME_LEN,
   MAX_PROPOSED_ALGO,
   SSH_EXT_INFO_C,
   SSH_STRICT_KEX_C,
@@ -206,22 +205,29 @@ export function buf_put_algolist(buf: buffer, localalgos: readonly algo_type[]):
 }
 
 /**
- * Split a peer's name-list into at most `max_count` names. A list too long to be honest or
- * holding a NUL yields no names (so nothing matches); one name too many exits.
+ * Split a peer's name-list into at most `max_count` names, scanning as Dropbear does: a NUL
+ * yields no names (so nothing matches), and a comma past the `max_count`th name exits, whichever
+ * comes first. Names longer than MAX_NAME_LEN are kept (they match nothing): C's check of the
+ * list's length is overwritten before it takes effect, so a list of long names still negotiates.
  * @dropbear common-algo.c get_algolist
  */
 function get_algolist(algolist: Buffer, max_count: number): string[] {
   if (max_count === 0) {
     return [];
   }
-  if (algolist.length > MAX_PROPOSED_ALGO * (MAX_NAME_LEN + 1) || algolist.includes(0)) {
-    return [];
+  let count = 1;
+  for (const c of algolist) {
+    if (c === 0) {
+      return [];
+    }
+    if (c === 0x2c) {
+      if (count >= max_count) {
+        dropbear_exit("Too many remote algorithms");
+      }
+      count++;
+    }
   }
-  const names = algolist.toString("latin1").split(",");
-  if (names.length > max_count) {
-    dropbear_exit("Too many remote algorithms");
-  }
-  return names;
+  return algolist.toString("latin1").split(",");
 }
 
 /** Whether the name-list at buf's position names `algo`; buf's position is kept. @dropbear common-algo.c buf_has_algo */
