@@ -47,4 +47,10 @@ describe("bin/dbclient", () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/dbclient: Connection to user@127\.0\.0\.1:1 exited: Connect failed: Connection refused\n$/);
   });
+
+  it("names an IPv6 host in brackets in its exit line, as Dropbear 2026.94", () => {
+    const r = run("-T", "-p", "1", "user@::1", "uptime");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/dbclient: Connection to user@\[::1\]:1 exited: Connect failed: Connection refused\n$/);
+  });
 });

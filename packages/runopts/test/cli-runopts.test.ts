@@ -312,6 +312,18 @@ describe("cli-runopts.c -o", () => {
     fails("Bad keepalive 'soon'", "-o", "ServerAliveInterval=soon", "h");
   });
 
+  it("reads GatewayPorts and Compression as yes/no, y and n included, in command-line order", () => {
+    // Dropbear 2026.92 (42731b31): any GatewayPorts value used to mean yes.
+    expect(ok("-o", "GatewayPorts=no", "h").opts.listen_fwd_all).toBe(false);
+    expect(ok("-g", "-o", "GatewayPorts=n", "h").opts.listen_fwd_all).toBe(false);
+    expect(ok("-o", "GatewayPorts=no", "-g", "h").opts.listen_fwd_all).toBe(true);
+    expect(ok("-o", "GatewayPorts=y", "h").opts.listen_fwd_all).toBe(true);
+    // Dropbear 2026.91 (b7c5b37e, 819a2510): off unless asked for.
+    expect(ok("h").opts.compression).toBe(false);
+    expect(ok("-o", "Compression=y", "h").opts.compression).toBe(true);
+    expect(ok("-o", "Compression=y", "-o", "Compression=n", "h").opts.compression).toBe(false);
+  });
+
   it("rejects a bad yes/no", () => {
     fails("Bad yes/no argument 'Yes'", "-o", "BatchMode=Yes", "h");
     fails("Bad yes/no argument 'maybe'", "-o", "StrictHostKeyChecking=maybe", "h");
