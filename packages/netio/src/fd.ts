@@ -697,7 +697,8 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
     if (this.closed || !this.wstream) {
       return false;
     }
-    if (this.err !== null) {
+    // A destroyed stream fails the write (writev's EPIPE), as an fd with an error does: tried, it is seen.
+    if (this.err !== null || this.wstream.destroyed) {
       return true;
     }
     if (this.connecting || this.wstream.writableEnded) {
@@ -818,6 +819,12 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
     }
     if (w.writableEnded) {
       throw new FdError("EPIPE", "write after shutdown");
+    }
+    // Destroyed by its reader (a library caller's stream, a pipeline that failed): Node drops
+    // such writes without an 'error' event, so the channel went on taking the peer's data and
+    // crediting its window for ever. It is a pipe whose reader has gone.
+    if (w.destroyed) {
+      throw new FdError("EPIPE", "write to a destroyed stream");
     }
     if (this.connecting || !this.takesMore(w)) {
       return 0;
