@@ -598,6 +598,55 @@ describe("the library's client against the library's server, in one process", ()
     }
   });
 
+  itWithPeers(["ssh-keygen"], "a pipeline from a command's stdout into a sink that fails: the client closes the channel, runShellCommand's command that writes on is ended, and exit settles", async () => {
+    const { connect, createServer, runShellCommand } = await import("dropbear-ts");
+    const { pipeline } = await import("node:stream/promises");
+    const { Writable } = await import("node:stream");
+    const s = createServer({ hostKeys: [hostKey], authenticate: () => true, onSession: { exec: runShellCommand } });
+    const { port: p } = await s.listen(0);
+    const client = await connect({ host: "127.0.0.1", port: p, username: "me", privateKeyPath: key, hostKey: false, kex: ["curve25519-sha256"] });
+    let pid = 0;
+    try {
+      const ch = client.exec("echo $$ >&2; exec yes");
+      ch.stdin.end();
+      ch.stderr.on("data", (d: Buffer) => (pid ||= Number(d.toString().trim())));
+      let taken = 0;
+      const sink = new Writable({ write: (chunk: Buffer, _e, cb) => cb((taken += chunk.length) > 1 << 20 ? new Error("sink failed") : null) });
+      // pipeline() destroys stdout: our side of the channel can take no more, as dbclient's
+      // stdout after EPIPE. Before, its writes went nowhere and the window kept opening (the
+      // command's output flowed on, discarded, for ever); then the CLOSE this sends went
+      // unanswered, the command blocked on a pipe nobody read.
+      await expect(pipeline(ch.stdout, sink)).rejects.toThrow("sink failed");
+      const settled = await Promise.race([
+        ch.exit.then(
+          () => "settled",
+          () => "settled",
+        ),
+        new Promise((resolve) => setTimeout(() => resolve("still waiting"), 5_000)),
+      ]);
+      expect(settled).toBe("settled");
+      expect(pid).toBeGreaterThan(0);
+      expect(() => process.kill(pid, 0)).toThrow();
+      // The session goes on.
+      const next = client.exec("echo next");
+      next.stdin.end();
+      let out = "";
+      next.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      expect(await next.exit).toEqual({ code: 0 });
+      expect(out).toBe("next\n");
+    } finally {
+      if (pid > 0) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // Gone, as it should be.
+        }
+      }
+      await client.end();
+      await s.close();
+    }
+  });
+
   itWithPeers(["ssh-keygen"], "runShellCommand with the process out of descriptors refuses the request, as dropbear refuses it when pipe() fails; the process goes on (the spawn's 'error' event had no listener yet and ended it)", async () => {
     // A fresh Node under `ulimit -n 64` (a client with many channels open takes a shared
     // process's descriptors so), every descriptor taken while runShellCommand spawns.

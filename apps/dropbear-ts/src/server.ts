@@ -797,6 +797,22 @@ export function runShellCommand(session: ServerSession): void {
   session.stdin.pipe(child.stdin);
   child.stdout.pipe(session.stdout, { end: false });
   child.stderr.pipe(session.stderr, { end: false });
+  // The client's CLOSE while the command runs ends the session's reading of its output (the
+  // daemon closes the command's pipes then, docs/deviations.md), which destroys these streams
+  // before exit(). The pipe() above then only stops, and a command that writes on (`yes`) would
+  // wait on its full pipe for ever, the channel waiting for its exit: its pipes close here too,
+  // so its next write fails (SIGPIPE, or ECONNRESET on the socket pair Node's spawn gives it) and
+  // its end is reported, as under the daemon.
+  for (const [ours, theirs] of [
+    [session.stdout, child.stdout],
+    [session.stderr, child.stderr],
+  ] as const) {
+    ours.once("close", () => {
+      if (!ended) {
+        theirs.destroy();
+      }
+    });
+  }
   const report = (code: number | null, signal: NodeJS.Signals | null): void => {
     if (ended) {
       return;
