@@ -233,6 +233,18 @@ describe("-J and ProxyCommand: the transport through a program", () => {
     }
   });
 
+  itProxy([], "-J '&N' naming a descriptor we were not given (one of Node's own) is refused, never an abort", async () => {
+    // Node's event loop holds fds from 3 up (epoll, eventfds, wake-up pipes) before we connect:
+    // taken as the transport, &5 died of SIGABRT, &15 ended with a stack trace, others with
+    // a read error. None is a socket, the only kind of descriptor that can carry a session.
+    const numbers = Array.from({ length: 15 }, (_, k) => k + 3);
+    const runs = await Promise.all(numbers.map((n) => runBin(process.execPath, ourArgs(22, "-J", `&${n}`, `${USER}@fd.invalid`, "true"), Buffer.alloc(0), { timeoutMs: 30_000 })));
+    runs.forEach((r, k) => {
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`Exited: Bad proxy fd ${numbers[k]}: (not a socket|EBADF)\n$`));
+    });
+  });
+
   itProxy([], "a -J program that answers on its stdin (inetd-style) ends dbclient at once, never a hang", async () => {
     // `dropbear -i` writes its version line to fd 0. To C that fd is a pipe's read end, and the
     // write fails; ours is a socket pair, whose reading side is shut down for the same.

@@ -135,20 +135,23 @@ export async function cli_proxy_cmd(ses: CliSession): Promise<ProxyTransport> {
 }
 
 /**
- * A handle on an fd we inherited for "-J &N": a socket or pipe becomes a libuv stream (both
- * directions on one handle, as C reads and writes the one fd). Anything else cannot carry a
- * transport without blocking the loop: refused.
+ * A handle on an fd we inherited for "-J &N": a socket becomes a libuv stream (both directions
+ * on one handle, as C reads and writes the one fd). Anything else is refused: a regular file or
+ * tty cannot be waited on without blocking the loop, and a pipe carries one direction only, so
+ * C's read and write on it never made a session either. Node's own descriptors (its event
+ * loop's epoll, eventfds and wake-up pipes) sit among the low numbers before we connect, none a
+ * socket: a number naming one was taken as the transport and aborted Node (SIGABRT) or ended
+ * with a stack trace.
  */
 function fdStream(fd: number): StreamFd {
   let ok = false;
   try {
-    const st = fstatSync(fd);
-    ok = st.isSocket() || st.isFIFO();
+    ok = fstatSync(fd).isSocket();
   } catch (e) {
     dropbear_exit(`Bad proxy fd ${fd}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
   if (!ok) {
-    dropbear_exit(`Bad proxy fd ${fd}: not a socket or pipe`);
+    dropbear_exit(`Bad proxy fd ${fd}: not a socket`);
   }
   return ownReadSocket((onread) => new net.Socket({ fd, onread, readable: true, writable: true, allowHalfOpen: true, ...socketStreamOptions } as net.SocketConstructorOpts));
 }
