@@ -233,6 +233,37 @@ describe("-J and ProxyCommand: the transport through a program", () => {
     }
   });
 
+  itProxy([], "-J '&3' reaches a -f background copy and a multihop's inner dbclient, which get the fd as after C's fork", async () => {
+    // Node's spawn passes a child only the fds its stdio names: the -f copy found its report
+    // pipe at fd 3 and took that as the transport (the foreground exited 0, no command ran);
+    // the inner dbclient of a multihop found no socket there ("Bad proxy fd 3").
+    const viaFd = async (args: string[]): Promise<{ status: number | null; out: string }> => {
+      const sock = net.connect(ours.port, "127.0.0.1");
+      await once(sock, "connect");
+      try {
+        const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe", sock] });
+        const stdout = child.stdout;
+        if (stdout === null) throw new Error("no stdout pipe");
+        let out = "";
+        stdout.on("data", (d: Buffer) => (out += d.toString()));
+        const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+        const status = await exited(child);
+        // A -f copy writes after the foreground has gone: its output ends when the pipe closes.
+        const end = Date.now() + 20_000;
+        while (!stdout.readableEnded && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+        clearTimeout(timer);
+        return { status, out };
+      } finally {
+        sock.destroy();
+      }
+    };
+    const bg = await viaFd(ourArgs(22, "-f", "-J", "&3", `${USER}@fd.invalid`, "echo bg-over-fd"));
+    expect(bg).toEqual({ status: 0, out: "bg-over-fd\n" });
+    const hops = `${USER}@127.0.0.1/${ours.port},${USER}@127.0.0.1/${ours.port}`;
+    const multi = await viaFd(ourArgs(22, "-J", "&3", hops, "echo multihop-over-fd; exit 6"));
+    expect(multi).toEqual({ status: 6, out: "multihop-over-fd\n" });
+  });
+
   itProxy([], "-J '&N' naming a descriptor we were not given (one of Node's own) is refused, never an abort", async () => {
     // Node's event loop holds fds from 3 up (epoll, eventfds, wake-up pipes) before we connect:
     // taken as the transport, &5 died of SIGABRT, &15 ended with a stack trace, others with

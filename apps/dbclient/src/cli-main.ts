@@ -25,7 +25,7 @@ export interface ProxyTransport {
  * own complaints reach the user). Resolves once the program runs; a program that cannot be
  * started ends dbclient with the message C's child prints before exiting.
  */
-async function spawnProxy(file: string, args: string[], argv0: string, what: string, env: NodeJS.ProcessEnv = process.env): Promise<ProxyTransport> {
+async function spawnProxy(file: string, args: string[], argv0: string, what: string, env: NodeJS.ProcessEnv = process.env, keep: number | null = null): Promise<ProxyTransport> {
   // C's forked child keeps the signals we were left ignoring; Node's spawn resets them all, so
   // sh ignores them again before it execs the program.
   const ignored = ignoredSignals().map((s) => s.slice(3));
@@ -45,7 +45,14 @@ async function spawnProxy(file: string, args: string[], argv0: string, what: str
     // On demand: most runs start no process, and node:child_process costs start-up time.
     // With the descriptor limit dbclient was started with, as C's forked child has it.
     const { spawn } = process.getBuiltinModule("node:child_process");
-    child = withInheritedNofile(() => spawn(file, args, { argv0, env, stdio: [stdinPipe[0], "pipe", "inherit"] }));
+    // An inherited fd the program is to use (a multihop's inner dbclient given -J '&N') stays at
+    // its number, as after C's fork; Node's spawn passes a child only the fds its stdio names.
+    const stdio: (number | "pipe" | "inherit" | "ignore")[] = [stdinPipe[0], "pipe", "inherit"];
+    if (keep !== null) {
+      while (stdio.length < keep) stdio.push("ignore");
+      stdio.push(keep);
+    }
+    child = withInheritedNofile(() => spawn(file, args, { argv0, env, stdio }));
   } catch (e) {
     TRACE(() => `spawn: ${String(e)}`);
     closeSync(stdinPipe[1]);
@@ -101,7 +108,33 @@ function exec_proxy_cmd(proxyexec: readonly string[]): Promise<ProxyTransport> {
   // (Node resets them again: the inner dbclient is told which to ignore, as the bins tell us.)
   // A hop's user name that is not UTF-8 goes on as its bytes, which spawn's strings cannot carry.
   const env = launcherEnv({ ...process.env, ...argsBytesEnv(proxyexec.slice(1)) });
-  return spawnProxy(process.execPath, [...self, ...proxyexec.slice(1)], proxyexec[0]!, proxyexec[0]!, env);
+  return spawnProxy(process.execPath, [...self, ...proxyexec.slice(1)], proxyexec[0]!, proxyexec[0]!, env, multihopProxyFd(proxyexec));
+}
+
+/**
+ * N of a "-J &N" proxy (a single number from 3 to 1023, as C's strtoul reads it), else null:
+ * any other -J is a command for the shell.
+ */
+export function proxyFdNumber(proxycmd: string | null): number | null {
+  if (proxycmd === null || !/^&[0-9]+$/.test(proxycmd)) {
+    return null;
+  }
+  const fd = Number(proxycmd.slice(1));
+  return fd > 2 && fd < 1024 ? fd : null;
+}
+
+/** The "-J &N" fd that multihop_args handed on to the inner dbclient, if any. */
+function multihopProxyFd(proxyexec: readonly string[]): number | null {
+  const j = proxyexec.indexOf("-J");
+  return j >= 0 ? proxyFdNumber(proxyexec[j + 1] ?? null) : null;
+}
+
+/**
+ * The inherited fd this run's transport is to come through ("-J &N", directly or, under
+ * multihop, through the inner dbclient), which a copy of us (-f) must be given as well.
+ */
+export function inheritedProxyFd(proxycmd: string | null, proxyexec: readonly string[] | null): number | null {
+  return proxyFdNumber(proxycmd) ?? (proxyexec === null ? null : multihopProxyFd(proxyexec));
 }
 
 /**
@@ -113,14 +146,10 @@ export async function cli_proxy_cmd(ses: CliSession): Promise<ProxyTransport> {
   const cli_opts = ses.cli_ses.cli_opts;
   try {
     const proxycmd = cli_opts.proxycmd;
-    if (proxycmd !== null && proxycmd.startsWith("&")) {
-      // strtoul then "*p == '\0'": digits only, the whole rest of the string.
-      const m = /^[0-9]+$/.exec(proxycmd.slice(1));
-      const sock = m === null ? -1 : Number(proxycmd.slice(1));
-      if (sock > 2 && sock < 1024) {
-        const fd = fdStream(sock);
-        return { sock_in: fd, sock_out: fd, pid: 0 };
-      }
+    const sock = proxyFdNumber(proxycmd);
+    if (sock !== null) {
+      const fd = fdStream(sock);
+      return { sock_in: fd, sock_out: fd, pid: 0 };
     }
     if (proxycmd !== null) {
       // So that the shell is the user's.

@@ -5,7 +5,7 @@ import { cli_runopts, runopts, type CliSession } from "@dropbear-ts/core";
 import { DEBUG1, dropbearMain, ignoreSigpipe, isDetachedCopy, runDetachedCopy, setLogHandler, startsyslog } from "@dropbear-ts/dbutil";
 import { cli_getopts } from "@dropbear-ts/runopts";
 import { background_stdin, parseQuietly } from "./cli-background.js";
-import { cli_proxy_cmd, cli_signal_exit, kill_proxy_sighandler } from "./cli-main.js";
+import { cli_proxy_cmd, cli_signal_exit, inheritedProxyFd, kill_proxy_sighandler } from "./cli-main.js";
 import { cli_dropbear_exit, cli_dropbear_log, cli_session, cli_session_new } from "./cli-session.js";
 
 const opts = new runopts();
@@ -30,7 +30,9 @@ dropbearMain(
     }
     if (cli_opts.backgrounded && !isDetachedCopy()) {
       // The copy runs the session with our terminal; this process leaves once it is logged in.
-      return runDetachedCopy(["inherit", "inherit", "inherit"], "Backgrounding failed");
+      // A "-J &N" fd is the copy's too: C's daemon() keeps every fd.
+      const keep = inheritedProxyFd(cli_opts.proxycmd, cli_opts.proxyexec);
+      return runDetachedCopy(["inherit", "inherit", "inherit"], "Backgrounding failed", keep === null ? [] : [keep]);
     }
     if (cli_opts.bind_address !== null) {
       DEBUG1(

@@ -11,7 +11,7 @@ import { launcherEnv } from "./tunables.js";
 // whatever failed before that point failed in the foreground, with its message and status.
 // Node cannot fork a running program, so the foreground process starts a detached copy of
 // itself at once and waits: the copy does the work and, at C's fork point, tells the foreground
-// process (through fd 3) that it may leave. If the copy ends first, the foreground process ends
+// process (through a pipe, fd 3 unless that is one it keeps) that it may leave. If the copy ends first, the foreground process ends
 // with its status. Until then the copy stays in the foreground process's session and process
 // group, as C's one process does before daemon(): it can ask its user on /dev/tty (sshpass gives
 // dbclient a terminal that way only), and the signals a terminal sends (^C, ^\, a hangup) end
@@ -46,13 +46,30 @@ export function isDetachedCopy(): boolean {
 export type DetachedStdio = readonly ["inherit" | "ignore", "inherit" | "ignore", "inherit" | "ignore"];
 
 /**
+ * The copy's stdio: fds 0-2 as asked, each fd of `keep` (3 and up) at its own number, as a
+ * forked process keeps them, and the report pipe at the first number left free. Node's spawn
+ * gives a child only the fds its stdio names, so an fd the user handed us for the copy to use
+ * (dbclient -J '&3') would otherwise be missing in it, or be the report pipe itself.
+ */
+function detachedStdio(stdio: DetachedStdio, keep: readonly number[]): { stdio: ("inherit" | "ignore" | "pipe" | number)[]; pipeFd: number } {
+  let pipeFd = 3;
+  while (keep.includes(pipeFd)) pipeFd++;
+  const all: ("inherit" | "ignore" | "pipe" | number)[] = [...stdio];
+  for (let fd = 3; fd <= Math.max(pipeFd, ...keep); fd++) {
+    all.push(fd === pipeFd ? "pipe" : keep.includes(fd) ? fd : "ignore");
+  }
+  return { stdio: all, pipeFd };
+}
+
+/**
  * In the foreground: start the detached copy (the same node flags and arguments) and resolve
  * with the status this process should exit with: 0 once the copy reports (detachedCopyReady),
  * the copy's own status if it ends first; a copy killed by a passed-on signal takes this
  * process with it by the same signal. A copy that cannot be started ends the program with
- * `failure` and the reason, as C's failed daemon() does.
+ * `failure` and the reason, as C's failed daemon() does. The fds in `keep` (inherited ones
+ * the copy needs, above 2) are the copy's at the same numbers.
  */
-export function runDetachedCopy(stdio: DetachedStdio, failure: string): Promise<number> {
+export function runDetachedCopy(stdio: DetachedStdio, failure: string, keep: readonly number[] = []): Promise<number> {
   // Those left ignored (nohup's SIGHUP) the copy ignores too.
   const ignored = ignoredSignals();
   const relayed = RELAYED_SIGNALS.filter((s) => !ignored.includes(s));
@@ -77,12 +94,13 @@ export function runDetachedCopy(stdio: DetachedStdio, failure: string): Promise<
   if (refused !== null) {
     throw startFailed(refused);
   }
+  const copyStdio = detachedStdio(stdio, keep);
   let child: ChildProcess;
   try {
     // (node:child_process on demand, as for a proxy command: most runs start no process.)
     child = process.getBuiltinModule("node:child_process").spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-      stdio: [...stdio, "pipe"],
-      env: launcherEnv({ ...process.env, ...argBytesEnv(), ...envBytesEnv(), [DETACHED_ENV]: "3" }),
+      stdio: copyStdio.stdio,
+      env: launcherEnv({ ...process.env, ...argBytesEnv(), ...envBytesEnv(), [DETACHED_ENV]: String(copyStdio.pipeFd) }),
     });
   } catch (e) {
     throw startFailed(e as Error);
@@ -91,7 +109,7 @@ export function runDetachedCopy(stdio: DetachedStdio, failure: string): Promise<
     child.on("error", (e) => reject(startFailed(e)));
     // Out of descriptors (EMFILE, ENFILE), Node's spawn gives up before it makes the child's
     // stdio, leaving none, and reports the failure by the 'error' event above on the next tick.
-    const pipe = (child.stdio as ChildProcess["stdio"] | undefined)?.[3];
+    const pipe = (child.stdio as ChildProcess["stdio"] | undefined)?.[copyStdio.pipeFd];
     if (pipe === undefined || pipe === null) {
       return;
     }
