@@ -11,6 +11,9 @@
 #                           server's KEXINITs ("first", "rekey": absent if it hung up before), and
 #                           the type of its answer to our KEXDH_INIT in the re-exchange ("next",
 #                           "closed" if it hung up).
+#   pubkey-sig <user> <blob> <sig>  a publickey login as <user> with the key blob and the
+#                           signature blob given in hex, signed or not: prints the type of the
+#                           server's answer ("auth": 52 success, 51 failure, "closed").
 import hashlib, hmac, json, os, socket, struct, sys
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -149,6 +152,19 @@ def main():
             out["next"] = c.recv()[0]
         except (Closed, ConnectionResetError, BrokenPipeError):
             out["next"] = "closed"
+    elif case == "pubkey-sig":
+        mine = kexinit("ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-256")
+        c.send(mine)
+        c.exchange(mine, c.recv())
+        c.send(bytes([5]) + string("ssh-userauth"))
+        assert c.recv()[0] == 6
+        blob, sig = bytes.fromhex(sys.argv[4]), bytes.fromhex(sys.argv[5])
+        algo = strings(blob, 1)[0]
+        c.send(bytes([50]) + string(sys.argv[3]) + string("ssh-connection") + string("publickey") + b"\1" + string(algo) + string(blob) + string(sig))
+        try:
+            out["auth"] = c.recv()[0]
+        except (Closed, ConnectionResetError, BrokenPipeError):
+            out["auth"] = "closed"
     print(json.dumps(out), flush=True)
 
 

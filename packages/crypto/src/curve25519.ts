@@ -187,10 +187,54 @@ export function dropbear_ed25519_sign(
   return sig.length;
 }
 
+/** The order L of Ed25519's base point, little-endian (RFC 8032 §5.1). */
+const ED25519_L = Buffer.from("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010", "hex");
+/** The field prime p = 2^255 - 19, little-endian. */
+const FIELD_PRIME = Buffer.from("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", "hex");
+
+/**
+ * 0 if the signature's S (32 bytes, little-endian) is below L, else -1: RFC 8032 §5.1.7, so
+ * that S + L is not a second valid signature. OpenSSL checks this too; kept so the rule does
+ * not depend on its version. Verification only, so variable time is fine.
+ * @dropbear curve25519.c s_lt_l
+ */
+function s_lt_l(s: Uint8Array): number {
+  for (let i = 31; i >= 0; i--) {
+    if (s[i] < ED25519_L[i]) {
+      return 0;
+    }
+    if (s[i] > ED25519_L[i]) {
+      return -1;
+    }
+  }
+  return -1;
+}
+
+/**
+ * 0 if a public key's y (its low 255 bits; the top bit is x's sign) is below p, else -1:
+ * RFC 8032 §5.1.3. OpenSSL 3.0 reduces a y of p or more instead, so the non-canonical
+ * encoding y + p of a key (possible for y < 19, such as the neutral point's y = 1) verified
+ * where Dropbear 2026.94 refuses it. Verification only, so variable time is fine.
+ * @dropbear curve25519.c y_lt_p
+ */
+function y_lt_p(pk: Uint8Array): number {
+  for (let i = 31; i >= 0; i--) {
+    const y = i === 31 ? pk[i] & 0x7f : pk[i];
+    if (y < FIELD_PRIME[i]) {
+      return 0;
+    }
+    if (y > FIELD_PRIME[i]) {
+      return -1;
+    }
+  }
+  return -1;
+}
+
 /**
  * Check the first 64 bytes of s as a signature of m[0..mlen) by pk: 0 if valid, -1 if not
- * (including a short signature or a public key that is not a curve point). `keyObject`: the
- * caller's kept node:crypto key for pk (ed25519PublicKey), as for dropbear_ed25519_sign.
+ * (including a short signature, an S not below L, or a public key that is not a curve point
+ * in its canonical encoding). `keyObject`: the caller's kept node:crypto key for pk
+ * (ed25519PublicKey), as for dropbear_ed25519_sign.
  * @dropbear curve25519.c dropbear_ed25519_verify
  */
 export function dropbear_ed25519_verify(
@@ -202,6 +246,9 @@ export function dropbear_ed25519_verify(
   keyObject?: KeyObject,
 ): number {
   if (slen < 64 || s.length < 64 || pk.length < CURVE25519_LEN) {
+    return -1;
+  }
+  if (s_lt_l(s.subarray(32, 64)) === -1 || y_lt_p(pk) === -1) {
     return -1;
   }
   try {

@@ -129,6 +129,28 @@ describe("Ed25519", () => {
     expect(dropbear_ed25519_verify(hex("72"), 1, SIG2, 64, Buffer.alloc(32, 0xff))).toBe(-1);
   });
 
+  it("refuses S + L and a public key whose y is not below p, as RFC 8032 and Dropbear 2026.94 do", () => {
+    const le = (n: bigint): Buffer => {
+      const b = Buffer.alloc(32);
+      for (let i = 0; i < 32; i++, n >>= 8n) b[i] = Number(n & 0xffn);
+      return b;
+    };
+    const L = (1n << 252n) + 27742317777372353535851937790883648493n;
+    const p = (1n << 255n) - 19n;
+    // S + L still satisfies the verification equation.
+    const S = SIG2.subarray(32).reduceRight((n, b) => (n << 8n) | BigInt(b), 0n);
+    expect(dropbear_ed25519_verify(hex("72"), 1, Buffer.concat([SIG2.subarray(0, 32), le(S + L)]), 64, PK2)).toBe(-1);
+    // The neutral point (y = 1) as a key: R = the neutral point, S = 0 passes for any message.
+    // Dropbear (and OpenSSL) take it so encoded; its other encoding, y = p + 1, only we did.
+    const sig = Buffer.concat([le(1n), le(0n)]);
+    expect(dropbear_ed25519_verify(hex("72"), 1, sig, 64, le(1n))).toBe(0);
+    expect(dropbear_ed25519_verify(hex("72"), 1, sig, 64, le(p + 1n))).toBe(-1);
+    // The sign bit is not part of y: p + 1 with it set is refused too.
+    const signed = le(p + 1n);
+    signed[31] |= 0x80;
+    expect(dropbear_ed25519_verify(hex("72"), 1, sig, 64, signed)).toBe(-1);
+  });
+
   it("a stored public key that is not the seed's: the seed's own key signs (as from the seed alone)", () => {
     const s = Buffer.alloc(64);
     expect(dropbear_ed25519_sign(hex("72"), 1, s, SK2, PK1)).toBe(64);
