@@ -24,9 +24,13 @@ beforeAll(() => {
   const out = execFileSync("npm", ["run", "--silent", "pack"], { cwd: root, encoding: "utf8", timeout: 240_000 });
   tarball = join(root, out.trim().split("\n").at(-1)!);
   prefix = mkdtempSync(join(tmpdir(), "dropbear-ts-pack-"));
-  // Only Node and npm's own settings: no PATH entries into the repo.
-  execFileSync("npm", ["install", "-g", "--prefix", prefix, "--no-audit", "--no-fund", "--prefer-offline", tarball], {
-    cwd: prefix,
+  // The README's own install line, run as a user types it (sh expands its glob, from the
+  // clone's root), with a prefix of ours instead of sudo's system one. Only Node and npm's own
+  // settings: no PATH entries into the repo.
+  const install = /^sudo (npm install -g \S+)/m.exec(readFileSync(join(root, "README.md"), "utf8"))?.[1];
+  expect(install, "the README's `sudo npm install -g <tarball>` line").toBeDefined();
+  execFileSync("/bin/sh", ["-c", `${install} --prefix "$1" --no-audit --no-fund --prefer-offline`, "sh", prefix], {
+    cwd: root,
     encoding: "utf8",
     timeout: 240_000,
     stdio: ["ignore", "pipe", "pipe"],
