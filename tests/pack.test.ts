@@ -25,17 +25,23 @@ beforeAll(() => {
   tarball = join(root, out.trim().split("\n").at(-1)!);
   prefix = mkdtempSync(join(tmpdir(), "dropbear-ts-pack-"));
   // The README's own install line, run as a user types it (sh expands its glob, from the
-  // clone's root), with a prefix of ours instead of sudo's system one. Only Node and npm's own
-  // settings: no PATH entries into the repo.
-  const install = /^sudo (npm install -g \S+)/m.exec(readFileSync(join(root, "README.md"), "utf8"))?.[1];
-  expect(install, "the README's `sudo npm install -g <tarball>` line").toBeDefined();
-  execFileSync("/bin/sh", ["-c", `${install} --prefix "$1" --no-audit --no-fund --prefer-offline`, "sh", prefix], {
+  // clone's root), with a prefix of ours in place of the system one it names. Only Node and
+  // npm's own settings: no PATH entries into the repo.
+  const install = readmeInstall();
+  execFileSync("/bin/sh", ["-c", `${install.command.replace(`--prefix ${install.prefix}`, '--prefix "$1"')} --no-audit --no-fund --prefer-offline`, "sh", prefix], {
     cwd: root,
     encoding: "utf8",
     timeout: 240_000,
     stdio: ["ignore", "pipe", "pipe"],
   });
 }, 300_000);
+
+/** The README's `sudo npm install -g --prefix <dir> <tarball>` line: the command after sudo, and its prefix. */
+function readmeInstall(): { command: string; prefix: string } {
+  const m = /^sudo (npm install -g --prefix (\S+) \S+)/m.exec(readFileSync(join(root, "README.md"), "utf8"));
+  if (m === null) throw new Error("the README has no `sudo npm install -g --prefix <dir> <tarball>` line");
+  return { command: m[1]!, prefix: m[2]! };
+}
 
 afterAll(() => {
   if (prefix) rmSync(prefix, { recursive: true, force: true });
@@ -83,6 +89,16 @@ describe("npm install -g of the tarball", () => {
 
   it("puts the four programs on PATH", () => {
     for (const p of PROGRAMS) expect(existsSync(bin(p)), p).toBe(true);
+  });
+
+  it("the README installs under /usr/local, where the systemd unit runs dropbear from, not where Debian's dropbear-bin is", () => {
+    // NodeSource's Node (Debian 12's own is too old) gives npm the prefix /usr, whose bin holds
+    // dropbear-bin's dbclient, dropbearkey and dropbearconvert: npm refuses to replace them
+    // ("File exists: /usr/bin/dbclient", seen in session 62), so the README names /usr/local,
+    // which also comes before /usr/sbin and /usr/bin on the default PATH.
+    expect(readmeInstall().prefix).toBe("/usr/local");
+    const execStart = /^ExecStart=(\S+)/m.exec(readFileSync(join(root, "docs/dropbear-ts.service"), "utf8"))?.[1];
+    expect(execStart).toBe(`${readmeInstall().prefix}/bin/dropbear`);
   });
 
   it("bundles the workspace code: nothing of the repo is imported", () => {
