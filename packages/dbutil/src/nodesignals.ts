@@ -15,13 +15,20 @@ import { SIG_DFL, ignoredSignals, setSignalDisposition } from "./sigign.js";
 // client holding the user's keys, or a connection process holding the host key after it has
 // become the user, who may signal it.
 
-/** End the process by `name` as its default action would (or, without koffi, exit as a shell reports that). */
-function dieBySignal(name: NodeJS.Signals): never {
+/**
+ * Act on `name` as its default action does: the process ends by it (without koffi, it exits as a
+ * shell reports that). Returns, leaving the default in place, where the kernel discards the
+ * signal instead: in a PID namespace's first process (a container's `dropbear -F`), whose
+ * default actions never apply, as C's program there carries on.
+ */
+function dieBySignal(name: NodeJS.Signals): void {
   const signum = osConstants.signals[name];
   try {
     setSignalDisposition(signum, SIG_DFL);
-    // raise() delivers the signal before it returns: the process ends here.
+    // raise() delivers the signal before it returns: the process ends here, unless it is a
+    // namespace's init, for which the kernel drops a signal left at its default.
     libcFunc<(sig: number) => number>("int raise(int sig)")(signum);
+    return;
   } catch {
     // No koffi: the status a shell shows for a death by the signal.
   }

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 
 /**
@@ -35,11 +36,20 @@ describe("a closed stdout (nodesignals.ts)", () => {
  * `sigign` as the bin scripts pass SigIgn), send it SIGUSR1 once it says "ready", and resolve
  * with how it ended and what it printed.
  */
-function afterSigusr1(sigign: string | null, script: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }> {
+function afterSigusr1(
+  sigign: string | null,
+  script: string,
+  asInit = false,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }> {
   const mod = JSON.stringify(new URL("../dist/index.js", import.meta.url).href);
   const body = `const d = await import(${mod}); d.keepIgnoredSignals(); d.takeSigusr1FromInspector(); ${script}`;
   const env = { ...process.env, DROPBEAR_TS_SIGIGN: sigign ?? "" };
-  const child = spawn(process.execPath, ["--input-type=commonjs", "-e", `(async () => { ${body} })()`], { stdio: ["ignore", "pipe", "pipe"], env });
+  const node = [process.execPath, "--input-type=commonjs", "-e", `(async () => { ${body} })()`];
+  // As the first process of a PID namespace of its own (a container's init): unshare forks it.
+  const argv = asInit ? ["/usr/bin/unshare", "--pid", "--fork", ...node] : node;
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], env });
+  // The program itself: unshare's child in the namespace case.
+  const target = (): number => (asInit ? Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(" ")[0]) : child.pid!);
   let out = "";
   let err = "";
   let sent = false;
@@ -49,7 +59,7 @@ function afterSigusr1(sigign: string | null, script: string): Promise<{ code: nu
     // a second SIGUSR1 that met the exit after "alive" would end even a program that ignores it.
     if (!sent && out.startsWith("ready")) {
       sent = true;
-      child.kill("SIGUSR1");
+      process.kill(target(), "SIGUSR1");
     }
   });
   child.stderr.setEncoding("utf8").on("data", (s: string) => (err += s));
@@ -64,6 +74,12 @@ describe("SIGUSR1 (nodesignals.ts)", () => {
     const r = await afterSigusr1(null, READY_THEN_LIVE);
     expect(r.err).not.toMatch(/Debugger listening/);
     expect(r).toMatchObject({ code: null, signal: "SIGUSR1", out: "ready\n" });
+  });
+
+  it.runIf(process.getuid?.() === 0)("is discarded, the program running on, where it is a PID namespace's first process (a container's), as the kernel discards C's", async () => {
+    const r = await afterSigusr1(null, READY_THEN_LIVE, true);
+    expect(r.err).not.toMatch(/Debugger listening/);
+    expect(r).toMatchObject({ code: 0, signal: null, out: "ready\nalive\n" });
   });
 
   it("stays ignored when the parent left it ignored, as in C", async () => {
