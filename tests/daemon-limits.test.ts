@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpat
 import * as net from "node:net";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AMD_COPY_TUNABLES, cpuVendor } from "@dropbear-ts/dbutil";
+import { AMD_COPY_TUNABLES, cpuVendor, printfEscapes } from "@dropbear-ts/dbutil";
 import { PEERS, itAsRoot, itWithPeers } from "./helpers/peers.js";
 import { capEff, childrenOf, connectionsOf, socketInodes, startTicks, tcpInodes, threadNices, uptimeTicks, waitSpare } from "./helpers/procs.js";
 import { OURS, freePort, ourKeygen, run, scratch, startOurDropbear, waitPort, type Server } from "./helpers/servers.js";
@@ -165,6 +165,36 @@ describe("daemon flags", () => {
       await new Promise<void>((r) => s.close(() => r()));
     }
   }, 60_000);
+
+  it("-P relative, in a working directory whose name is not UTF-8 (Latin-1): written there once SIGTERM is caught, and removed at SIGTERM, as C's fopen and unlink of the name do", async () => {
+    const dir = Buffer.concat([Buffer.from(join(work.dir, "caf")), Buffer.of(0xe9)]);
+    mkdirSync(dir);
+    const pidfile = Buffer.concat([dir, Buffer.from("/rel.pid")]);
+    const port = await freePort();
+    // Node's spawn takes its cwd as UTF-8 text, so sh goes there by the bytes.
+    const child = spawn("/bin/sh", ["-c", `cd "$(printf '${printfEscapes(dir)}')" && exec "$0" "$@"`, process.execPath, OURS.dropbear, "-F", "-E", "-r", hk, "-p", `127.0.0.1:${port}`, "-P", "rel.pid"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+    try {
+      // Watched closely: from the moment the file is there, SIGTERM must find the daemon's
+      // handler (C sets it before listening), or the daemon dies with the file left behind.
+      const end = Date.now() + 15_000;
+      while (!(existsSync(pidfile) && readFileSync(pidfile, "utf8").length > 0) && Date.now() < end && child.exitCode === null) {
+        await new Promise((r) => setImmediate(r));
+      }
+      const caught = BigInt(`0x${/^SigCgt:\s*(\S+)/m.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))?.[1] ?? "0"}`);
+      expect(readFileSync(pidfile, "utf8")).toBe(`${child.pid}\n`);
+      expect((caught >> 14n) & 1n, "SIGTERM caught once the pid file exists").toBe(1n);
+      await waitPort(port, child, () => out);
+    } finally {
+      const gone = once(child, "exit");
+      child.kill("SIGTERM");
+      await gone;
+    }
+    expect(existsSync(pidfile), out).toBe(false);
+  }, 30_000);
 
   itAsRoot([], "as a PID namespace's first process (a container's), the daemon reaps the orphans given to it, as C's waitpid(-1) does", async () => {
     const user = addTestUser("dbtspidone");

@@ -4,7 +4,7 @@ import { getPriority, setPriority } from "node:os";
 import { resolve } from "node:path";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import type { runopts, svr_runopts } from "@dropbear-ts/core";
-import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, argBytesEnv, cpuVendor, envBytesEnv, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, expand_homedir_path, fsPath, ignoredSignalsEnv, inheritedNofileEnv, setsid, spawnWarmUp, strerror_code, waitpidNohang } from "@dropbear-ts/dbutil";
+import { AMD_COPY_TUNABLES, HELD_ENV_PREFIX, LOG_INFO, LOG_WARNING, TRACE, argBytesEnv, cpuVendor, cwdText, detachedCopyReady, dropbear_close, dropbear_exit, dropbear_log, dup_cloexec, envBytesEnv, expand_homedir_path, fsPath, ignoredSignalsEnv, inheritedNofileEnv, setsid, spawnWarmUp, strerror_code, textBytes, waitpidNohang } from "@dropbear-ts/dbutil";
 import {
   FdError,
   ListenerFd,
@@ -235,7 +235,9 @@ export function connectionProgram(): ProgramSpec {
  */
 function startDirEnv(): NodeJS.ProcessEnv {
   try {
-    return { [START_DIR_ENV]: process.cwd() };
+    // As bytesText: startFilesStamp names the files by the directory's bytes. (The process
+    // started gets the name as UTF-8, U+FFFD for what is not, and stays where it was started.)
+    return { [START_DIR_ENV]: cwdText() };
   } catch {
     return {};
   }
@@ -559,15 +561,23 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
     dropbear_exit("No listening ports available.");
   }
   dropbear_log(LOG_INFO, svr_opts.forkbg ? "Running in background" : "Not backgrounding");
+  // The daemon's exit flag and wake-up (C's global ses here), set by the handler sessions use.
+  // In place before the pid file exists (C's are, from commonsetup): whoever reads the file and
+  // sends SIGTERM at once must find it removed, not a daemon killed by the default action
+  // (making the wake-up's pipe can load the FFI library first, several milliseconds).
+  const wake = new SignalPipeFd();
+  const daemon: SignalTarget = { exitflag: false, signal_pipe: wake };
+  sigintterm_handler(daemon);
   // Named from where the daemon was started, the directory it is about to leave: the file it
-  // removes at exit is the one it wrote (C writes and removes it relative to /).
+  // removes at exit is the one it wrote (C writes and removes it relative to /). By the
+  // directory's bytes, which need not be UTF-8.
   try {
-    svr_opts.pidfile = resolve(svr_opts.pidfile);
+    svr_opts.pidfile = resolve(cwdText(), svr_opts.pidfile);
   } catch {
     // A relative name in a working directory removed since: as C's fopen, writing it fails.
   }
   try {
-    writeFileSync(svr_opts.pidfile, `${process.pid}\n`);
+    writeFileSync(fsPath(svr_opts.pidfile), `${process.pid}\n`);
   } catch {
     // Like Dropbear: no pid file is not fatal.
   }
@@ -576,10 +586,6 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
   detachedCopyReady();
   backgroundedCwd(svr_opts);
   const children: PreauthChild[] = [];
-  // The daemon's exit flag and wake-up (C's global ses here), set by the handler sessions use.
-  const wake = new SignalPipeFd();
-  const daemon: SignalTarget = { exitflag: false, signal_pipe: wake };
-  sigintterm_handler(daemon);
   const procs = new ConnProcs(program, () => daemon.exitflag, () => startFilesStamp(svr_opts, program));
   if (process.pid === 1) {
     process.on("SIGCHLD", () => reapOrphans(procs.pids));
@@ -594,7 +600,7 @@ export async function main_noinetd(opts: runopts, svr_opts: svr_runopts, program
     if (daemon.exitflag) {
       procs.stop();
       try {
-        unlinkSync(svr_opts.pidfile);
+        unlinkSync(fsPath(svr_opts.pidfile));
       } catch {
         // already gone
       }
@@ -696,7 +702,7 @@ export function startFilesStamp(svr_opts: svr_runopts, program: ProgramSpec): st
     .map((name) => {
       let path = fsPath(expand_homedir_path(name));
       if (dir !== undefined && !(typeof path === "string" ? path.startsWith("/") : path[0] === 0x2f)) {
-        path = typeof path === "string" ? `${dir}/${path}` : Buffer.concat([Buffer.from(`${dir}/`), path]);
+        path = typeof path === "string" ? fsPath(`${dir}/${path}`) : Buffer.concat([textBytes(`${dir}/`), path]);
       }
       try {
         const st = statSync(path, { bigint: true });

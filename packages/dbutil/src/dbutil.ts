@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { isUtf8 } from "node:buffer";
 import { getrlimit, libcFunc, outOfResources, setrlimit, strerror, strerror_code } from "./libc.js";
-import { closeSync, constants as fsConstants, fsyncSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, constants as fsConstants, fsyncSync, openSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { posix } from "node:path";
 import { SpawnChild, cloexecPipe, spawnChild } from "./spawn.js";
@@ -809,6 +809,22 @@ export function printfEscapes(bytes: Uint8Array): string {
  */
 export function fsPath(text: string): string | Buffer {
   return LONE_ESCAPE.test(text) ? textBytes(text) : text;
+}
+
+/**
+ * The working directory as bytesText, so that fsPath names it by its bytes: process.cwd()
+ * decodes it as UTF-8, with U+FFFD for each byte that is not (a Latin-1 directory name), and a
+ * path made from that names no file. Throws as process.cwd() does where it was removed.
+ */
+export function cwdText(): string {
+  const cwd = process.cwd();
+  let bytes: Buffer;
+  try {
+    bytes = readlinkSync("/proc/self/cwd", { encoding: "buffer" });
+  } catch {
+    return cwd;
+  }
+  return bytes.equals(Buffer.from(cwd, "utf8")) ? cwd : bytesText(bytes);
 }
 
 /**
