@@ -11,12 +11,13 @@ import { launcherEnv } from "./tunables.js";
 // whatever failed before that point failed in the foreground, with its message and status.
 // Node cannot fork a running program, so the foreground process starts a detached copy of
 // itself at once and waits: the copy does the work and, at C's fork point, tells the foreground
-// process (through a pipe, fd 3 unless that is one it keeps) that it may leave. If the copy ends first, the foreground process ends
-// with its status. Until then the copy stays in the foreground process's session and process
-// group, as C's one process does before daemon(): it can ask its user on /dev/tty (sshpass gives
-// dbclient a terminal that way only), and the signals a terminal sends (^C, ^\, a hangup) end
-// it, also passed on by the foreground process. At the fork point it leaves for a session of its
-// own (daemon()'s setsid), before the foreground process goes and its terminal may hang up.
+// process (through a pipe, fd 3 unless that is one it keeps) that it may leave. If the copy
+// ends first, the foreground process ends with its status. Until then the copy stays in the
+// foreground process's session and process group, as C's one process does before daemon(): it
+// can ask its user on /dev/tty (sshpass gives dbclient a terminal that way only), and the
+// signals a terminal sends (^C, ^\, a hangup) end it, also passed on by the foreground process.
+// At the fork point it leaves for a session of its own (daemon()'s setsid), before the
+// foreground process goes and its terminal may hang up.
 
 /** Set in the detached copy: the fd of its pipe to the waiting foreground process. */
 const DETACHED_ENV = "DROPBEAR_TS_DETACHED_FD";
