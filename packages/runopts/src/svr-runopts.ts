@@ -36,6 +36,7 @@ import {
   DROPBEAR_SIGNATURE_ECDSA_NISTP384,
   DROPBEAR_SIGNATURE_ECDSA_NISTP521,
   DROPBEAR_SIGNATURE_ED25519,
+  DROPBEAR_SIGNATURE_RSA_SHA1,
   DROPBEAR_SIGNATURE_RSA_SHA256,
   DROPBEAR_SIGNATURE_RSA_SHA512,
   DROPBEAR_SIGNATURE_SK_ECDSA_NISTP256,
@@ -538,6 +539,8 @@ export function load_all_hostkeys(opts: runopts, svr_opts: svr_runopts): void {
   if (!delay && hk.rsakey === null) {
     disablekey(opts, DROPBEAR_SIGNATURE_RSA_SHA256);
     disablekey(opts, DROPBEAR_SIGNATURE_RSA_SHA512);
+    // ssh-rsa too, for a build with DROPBEAR_RSA_SHA1 (a no-op otherwise: not in the table).
+    disablekey(opts, DROPBEAR_SIGNATURE_RSA_SHA1);
   } else {
     any_keys = true;
   }

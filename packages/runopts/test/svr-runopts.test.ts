@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it, onTestFinished } from "vitest";
 import { DropbearExit, get_debug_trace } from "@dropbear-ts/dbutil";
 import { QuietExit } from "@dropbear-ts/dbutil";
-import { DROPBEAR_SIGNKEY_ECDSA_NISTP256, DROPBEAR_SIGNKEY_ED25519, KEYFILE_DROPBEAR, import_write, signkeyGenerateKey } from "@dropbear-ts/signkey";
+import { DROPBEAR_SIGNATURE_RSA_SHA1, DROPBEAR_SIGNKEY_ECDSA_NISTP256, DROPBEAR_SIGNKEY_ED25519, KEYFILE_DROPBEAR, import_write, signkeyGenerateKey } from "@dropbear-ts/signkey";
 import { load_all_hostkeys, svr_getopts } from "../src/svr-runopts.js";
 import { capture, isQuiet } from "./capture.js";
 
@@ -294,5 +294,17 @@ describe("svr-runopts.c load_all_hostkeys", () => {
     expect(both.svr_opts.hostkey.ed25519key).not.toBeNull();
     const alone = ok("-r", join(dir, "ecdsa"));
     expect(capture(() => load_all_hostkeys(alone.opts, alone.svr_opts)).exit?.exitmsg).toMatch(/^No hostkeys available/);
+  });
+
+  it("without an RSA host key offers no RSA signature, ssh-rsa included when built in (Dropbear a113381c)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "dbts-hostkeys-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    import_write(join(dir, "ed25519"), signkeyGenerateKey(DROPBEAR_SIGNKEY_ED25519, 0), null, KEYFILE_DROPBEAR);
+    const o = ok("-r", join(dir, "ed25519"));
+    // A build with DROPBEAR_RSA_SHA1 on has this entry (off by default).
+    o.opts.algos.sigalgs.push({ name: "ssh-rsa", val: DROPBEAR_SIGNATURE_RSA_SHA1, data: null, usable: true, mode: null });
+    capture(() => load_all_hostkeys(o.opts, o.svr_opts));
+    const offered = o.opts.algos.sigalgs.filter((a) => a.usable).map((a) => a.name);
+    expect(offered).toEqual(["ssh-ed25519"]);
   });
 });
