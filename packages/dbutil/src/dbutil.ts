@@ -678,6 +678,21 @@ const passedEnvBytes: Buffer[] = (() => {
   return v === undefined || v === "" ? [] : v.split(",").map((b) => Buffer.from(b, "base64"));
 })();
 
+/** Those entries and /proc/self/environ's, read once: the block a process starts with does not change. */
+let startEntries: Buffer[] | null = null;
+
+function startEnviron(): Buffer[] {
+  if (startEntries === null) {
+    try {
+      startEntries = [...passedEnvBytes, ...splitNul(readFileSync("/proc/self/environ"))];
+    } catch {
+      // No /proc: what the parent passed, or the decoded string, is all there is.
+      startEntries = passedEnvBytes;
+    }
+  }
+  return startEntries;
+}
+
 /**
  * The bytes of environment variable `name` as the program was started with it, as C's getenv
  * gives them (Node decodes process.env as UTF-8, U+FFFD for what is not), or null if unset:
@@ -691,13 +706,7 @@ export function envBytes(name: string): Buffer | null {
   }
   if (value.includes("\ufffd")) {
     const key = Buffer.from(`${name}=`, "utf8");
-    let entries = passedEnvBytes;
-    try {
-      entries = [...entries, ...splitNul(readFileSync("/proc/self/environ"))];
-    } catch {
-      // No /proc: what the parent passed, or the decoded string, is all there is.
-    }
-    for (const entry of entries) {
+    for (const entry of startEnviron()) {
       if (entry.subarray(0, key.length).equals(key) && decodedAs(entry.subarray(key.length), value)) {
         return entry.subarray(key.length);
       }
