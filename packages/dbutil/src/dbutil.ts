@@ -586,12 +586,23 @@ let programArgs: Buffer[] | null | undefined;
  */
 const ARG_BYTES_ENV = "DROPBEAR_TS_ARG_BYTES";
 
-/** The bytes a parent passed, taken out of the environment as this module loads: no command the program starts sees them. */
-const passedArgBytes: Buffer[] | null = (() => {
-  const v = process.env[ARG_BYTES_ENV];
-  delete process.env[ARG_BYTES_ENV];
+/**
+ * The byte strings a parent handed on in environment variable `name` (bytesListEnv), or null if
+ * none: taken out of the environment, so that no command the program starts sees them.
+ */
+function takeBytesList(name: string): Buffer[] | null {
+  const v = process.env[name];
+  delete process.env[name];
   return v === undefined ? null : v.split(",").map((b) => Buffer.from(b, "base64"));
-})();
+}
+
+/** `list` as environment variable `name` for a copy of this program (takeBytesList): each in base64, comma-separated. */
+function bytesListEnv(name: string, list: readonly Buffer[]): NodeJS.ProcessEnv {
+  return { [name]: list.map((b) => b.toString("base64")).join(",") };
+}
+
+/** The bytes a parent passed, taken as this module loads. */
+const passedArgBytes: Buffer[] | null = takeBytesList(ARG_BYTES_ENV);
 
 /** /proc/self/cmdline cut at its NULs: node, its flags, the script and the arguments. */
 function cmdlineArgs(): Buffer[] {
@@ -661,7 +672,7 @@ export function argBytesEnv(extra: readonly string[] = []): NodeJS.ProcessEnv {
   if (raw === null || raw.every((b, k) => b.equals(Buffer.from(process.argv[k + 2]!, "utf8")))) {
     return {};
   }
-  return { [ARG_BYTES_ENV]: [...raw, ...extra.map((a) => Buffer.from(a, "utf8"))].map((b) => b.toString("base64")).join(",") };
+  return bytesListEnv(ARG_BYTES_ENV, [...raw, ...extra.map((a) => Buffer.from(a, "utf8"))]);
 }
 
 /**
@@ -671,12 +682,8 @@ export function argBytesEnv(extra: readonly string[] = []): NodeJS.ProcessEnv {
  */
 const ENV_BYTES_ENV = "DROPBEAR_TS_ENV_BYTES";
 
-/** The entries a parent passed, taken out of the environment as this module loads: no command the program starts sees them. */
-const passedEnvBytes: Buffer[] = (() => {
-  const v = process.env[ENV_BYTES_ENV];
-  delete process.env[ENV_BYTES_ENV];
-  return v === undefined || v === "" ? [] : v.split(",").map((b) => Buffer.from(b, "base64"));
-})();
+/** The entries a parent passed, taken as this module loads. */
+const passedEnvBytes: Buffer[] = takeBytesList(ENV_BYTES_ENV) ?? [];
 
 /** Those entries and /proc/self/environ's, read once: the block a process starts with does not change. */
 let startEntries: Buffer[] | null = null;
@@ -729,7 +736,7 @@ export function envBytesEnv(): NodeJS.ProcessEnv {
       raw.push(Buffer.concat([Buffer.from(`${name}=`, "utf8"), bytes]));
     }
   }
-  return raw.length === 0 ? {} : { [ENV_BYTES_ENV]: raw.map((b) => b.toString("base64")).join(",") };
+  return raw.length === 0 ? {} : bytesListEnv(ENV_BYTES_ENV, raw);
 }
 
 /** The length of the well-formed UTF-8 character at `buf[at]`, or 0 if none starts there. */
@@ -855,7 +862,7 @@ export function argsBytesEnv(args: readonly string[]): NodeJS.ProcessEnv {
   if (!args.some((a) => LONE_ESCAPE.test(a))) {
     return {};
   }
-  return { [ARG_BYTES_ENV]: args.map((a) => textBytes(a).toString("base64")).join(",") };
+  return bytesListEnv(ARG_BYTES_ENV, args.map(textBytes));
 }
 
 /** Output that closed streams still hold for their readers, each settling once flushed or gone. */
