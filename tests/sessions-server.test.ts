@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { PEERS, itAsRoot } from "./helpers/peers.js";
+import { PEERS, PYTHON, itAsRoot } from "./helpers/peers.js";
 import { exited, opensshKeygen, ourKeygen, scratch, sha256hex, startOurDropbear, terminate, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser, setTestUserHome, setTestUserShell } from "./helpers/users.js";
 
@@ -301,6 +301,26 @@ describe("OpenSSH ssh -> our dropbear: ptys", () => {
     expect(sh("who", []).split("\n").some((l) => l.startsWith(`${USER} `) && l.includes(tty.slice(5)))).toBe(false);
     const last = sh("last", ["-w", USER]);
     expect(last).toMatch(new RegExp(`^${USER}\\s+${tty.slice(5)}\\s+127\\.0\\.0\\.1`, "m"));
+  });
+
+  itSess(["ssh"], "a pty command's first look at utmp finds its login, which C's child writes before its exec", async () => {
+    const s = await ours();
+    // A read lock on utmp holds up its writers (pututxline waits) but not `who`: a login written
+    // only once the command has started is missing from what the command sees.
+    const script = "import fcntl, time\nf = open('/run/utmp')\nfcntl.lockf(f, fcntl.LOCK_SH)\nprint('locked', flush=True)\ntime.sleep(1.5)\n";
+    const locker = spawn(PYTHON, ["-c", script], { stdio: ["ignore", "pipe", "inherit"] });
+    const lockerDone = exited(locker);
+    await new Promise<void>((resolve) => {
+      locker.stdout.once("data", () => resolve());
+      locker.once("exit", () => resolve());
+    });
+    const r = await ssh(s, ["-tt"], "who; tty");
+    expect(await lockerDone).toBe(0);
+    expect(r.status).toBe(0);
+    const lines = r.stdout.toString().split("\r\n");
+    const tty = lines.find((l) => l.startsWith("/dev/pts/")) ?? "";
+    expect(tty).not.toBe("");
+    expect(lines.some((l) => new RegExp(`^${USER}\\s+${tty.slice(5)}\\s`).test(l))).toBe(true);
   });
 });
 

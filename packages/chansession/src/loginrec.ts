@@ -9,7 +9,8 @@ import { LOG_INFO, LOG_WARNING, atomicio, dropbear_exit, dropbear_log, libcFunc,
 // child. Our child is started by posix_spawn, so the parent writes the records, through the C
 // library's utmpx calls (setutxent/pututxline/endutxent for utmp, updwtmpx for wtmp) with the
 // child's pid and tty filled in by construct_utmpx — loginrec.c's own USE_UTMPX/USE_WTMPX
-// path — and lastlog as loginrec.c writes it (USE_LASTLOG).
+// path — and lastlog as loginrec.c writes it (USE_LASTLOG). The utmp entry also goes in once
+// before the spawn (login_utmp_only), so that the command never runs without it.
 
 /** login or logout. @dropbear loginrec.h LTYPE_LOGIN */
 export const LTYPE_LOGIN = 7;
@@ -55,6 +56,18 @@ export function login_login(li: logininfo): void {
 export function login_logout(li: logininfo): void {
   li.type = LTYPE_LOGOUT;
   login_write(li);
+}
+
+/**
+ * Put or take away the utmp entry alone, with no wtmp or lastlog record: `type` is LTYPE_LOGIN
+ * or LTYPE_LOGOUT. C's child writes its login before its exec; ours cannot, as its pid is known
+ * only once it runs, so ptycommand puts the entry first under its own pid and login_login
+ * rewrites it with the child's (pututxline finds it by the tty's ut_id).
+ */
+export function login_utmp_only(li: logininfo, type: number): void {
+  li.type = type;
+  login_set_current_time(li);
+  utmpx_write_entry(li);
 }
 
 /** A new logininfo filled by login_init_entry. @dropbear loginrec.c login_alloc_entry */

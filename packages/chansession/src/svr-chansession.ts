@@ -59,7 +59,7 @@ import {
 } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
 import { signames } from "./common-chansession.js";
-import { login_alloc_entry, login_free_entry, login_login, login_logout, type logininfo } from "./loginrec.js";
+import { LTYPE_LOGIN, LTYPE_LOGOUT, login_alloc_entry, login_free_entry, login_login, login_logout, login_utmp_only, type logininfo } from "./loginrec.js";
 import { pty_allocate, pty_change_window_size, pty_make_controlling_tty, pty_release, pty_setowner } from "./sshpty.js";
 import { TCSANOW, _POSIX_VDISABLE, tcgetattr, tcsendbreak, tcsetattr } from "./termios.js";
 import {
@@ -987,8 +987,21 @@ function ptycommand(ses: SvrSession, channel: Channel, chansess: ChanSess): numb
     }
   }
 
+  // C's child records the login before its exec, so the command's first look at utmp (`who`,
+  // `who am i`, a profile script) finds it. Ours runs as soon as it is spawned, before its pid
+  // is known to us: the utmp entry goes first under our own pid, and login_login below puts it
+  // again with the child's.
+  const early = login_alloc_entry(process.pid, ses.authstate.username, ses.svr_ses.remotehost, chansess.tty);
+  svr_raise_gid_utmp(ses);
+  login_utmp_only(early, LTYPE_LOGIN);
+  svr_restore_gid(ses);
+
   const pid = execchild({ ses, chansess }, child);
   if (pid <= 0) {
+    // No child, no login: the entry goes (cleanupchansess records a logout only for a child).
+    svr_raise_gid_utmp(ses);
+    login_utmp_only(early, LTYPE_LOGOUT);
+    svr_restore_gid(ses);
     return DROPBEAR_FAILURE;
   }
   TRACE("continue ptycommand: parent");
