@@ -322,6 +322,58 @@ describe("OpenSSH ssh -> our dropbear: ptys", () => {
     expect(tty).not.toBe("");
     expect(lines.some((l) => new RegExp(`^${USER}\\s+${tty.slice(5)}\\s`).test(l))).toBe(true);
   });
+
+  itSess(["ssh"], "a pty's number is not given to another login while its logout record waits to be written", async () => {
+    const s = await ours();
+    // Once the command has printed its tty, its login is written; then a read lock on utmp holds
+    // its logout up, and a pty opened meanwhile must not get the same number: that login's utmp
+    // entry (the same ut_id) would be overwritten by the late logout.
+    const script = [
+      "import fcntl, os, sys, time",
+      "f = open('/run/utmp')",
+      "sys.stdin.readline()",
+      "fcntl.lockf(f, fcntl.LOCK_SH)",
+      "print('locked', flush=True)",
+      "sys.stdin.readline()",
+      "m, sl = os.openpty()",
+      "print(os.ttyname(sl), flush=True)",
+    ].join("\n");
+    const locker = spawn(PYTHON, ["-c", script], { stdio: ["pipe", "pipe", "inherit"] });
+    const lockerDone = exited(locker);
+    let said = "";
+    const saying = (re: RegExp): Promise<void> =>
+      new Promise((resolve) => {
+        const check = (): void => {
+          if (re.test(said)) resolve();
+        };
+        locker.stdout.on("data", (d: Buffer) => {
+          said += d.toString();
+          check();
+        });
+        locker.once("exit", () => resolve());
+        check();
+      });
+    let asked = false;
+    const r = await ssh(s, ["-tt"], "tty; sleep 1", {
+      holdStdin: true,
+      onOut: (all) => {
+        if (!asked && all.includes("\n")) {
+          asked = true;
+          locker.stdin.write("lock\n");
+        }
+      },
+    });
+    expect(r.status).toBe(0);
+    await saying(/locked\n/);
+    // The client is gone; the server's channel cleanup follows at once.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    locker.stdin.end("openpty\n");
+    expect(await lockerDone).toBe(0);
+    const tty = r.stdout.toString().split("\r\n")[0]!;
+    expect(tty).toMatch(/^\/dev\/pts\/\d+$/);
+    expect(said.split("\n")[1]).toMatch(/^\/dev\/pts\/\d+$/);
+    expect(said.split("\n")[1]).not.toBe(tty);
+  });
 });
 
 describe("OpenSSH ssh -> our dropbear: forced commands", () => {

@@ -394,10 +394,6 @@ function cleanupchansess(ses: SvrSession, channel: Channel): void {
   if (chansess.masterfd === null && chansess.master >= 0) {
     closeQuietly(chansess.master);
   }
-  if (chansess.slave >= 0) {
-    closeQuietly(chansess.slave);
-    chansess.slave = -1;
-  }
   chansess.master = -1;
 
   if (chansess.tty !== null) {
@@ -411,6 +407,12 @@ function cleanupchansess(ses: SvrSession, channel: Channel): void {
     }
     pty_release(chansess.tty);
     chansess.tty = null;
+  }
+  // The slave goes last: while it is open the kernel keeps the pty's number, so a new login
+  // cannot take it before the logout above is written over the same utmp entry (ut_id).
+  if (chansess.slave >= 0) {
+    closeQuietly(chansess.slave);
+    chansess.slave = -1;
   }
 
   if (DROPBEAR_SVR_AGENTFWD) {
