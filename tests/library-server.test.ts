@@ -598,6 +598,44 @@ describe("the library's client against the library's server, in one process", ()
     }
   });
 
+  itWithPeers(["ssh-keygen"], "forwardRemote while a keepalive's global request is unanswered: the keepalive's REQUEST_FAILURE is not taken for the forward's answer", async () => {
+    const { connect, createServer } = await import("dropbear-ts");
+    const net = await import("node:net");
+    const s = createServer({ hostKeys: [hostKey], authenticate: () => true, onTcpipForward: () => true });
+    const { port: p } = await s.listen(0);
+    // Once logged in, the server's packets reach the client 300 ms late, so a keepalive's answer
+    // is still on its way when a forward is asked for; the first packet the idle client sends
+    // then is its keepalive.
+    let lag = 0;
+    let clientSent: () => void = () => undefined;
+    const proxy = net.createServer((c) => {
+      const up = net.connect(p, "127.0.0.1");
+      c.on("data", (d) => {
+        up.write(d);
+        clientSent();
+      });
+      up.on("data", (d) => setTimeout(() => c.destroyed || c.write(d), lag));
+      for (const [a, b] of [[c, up], [up, c]] as const) {
+        a.on("error", () => b.destroy());
+        a.on("close", () => setTimeout(() => b.destroy(), 400));
+      }
+    });
+    proxy.listen(0, "127.0.0.1");
+    await once(proxy, "listening");
+    const client = await connect({ host: "127.0.0.1", port: (proxy.address() as { port: number }).port, username: "me", privateKeyPath: key, hostKey: false, kex: ["curve25519-sha256"], keepaliveInterval: 1 });
+    try {
+      lag = 300;
+      await new Promise<void>((r) => (clientSent = r));
+      // Before, the forward took the keepalive's refusal: "Remote TCP forward request failed".
+      const first = await client.forwardRemote({ listenHost: "127.0.0.1", listenPort: 0, host: "127.0.0.1", port: 9 });
+      expect(first.port).toBeGreaterThan(0);
+    } finally {
+      await client.end();
+      await s.close();
+      proxy.close();
+    }
+  });
+
   itWithPeers(["ssh-keygen"], "a pipeline from a command's stdout into a sink that fails: the client closes the channel, runShellCommand's command that writes on is ended, and exit settles", async () => {
     const { connect, createServer, runShellCommand } = await import("dropbear-ts");
     const { pipeline } = await import("node:stream/promises");

@@ -573,7 +573,7 @@ export class Client extends EventEmitter {
       this.#enqueue((ses) => {
         // As setup_remotetcp does for each -R.
         list_append(ses.cli_ses.cli_opts.remotefwds, entry);
-        send_msg_global_request_remotetcp(ses, listenHost, listenPort);
+        entry.globalreq = send_msg_global_request_remotetcp(ses, listenHost, listenPort);
         this.#actions.push(watch);
       }, reject);
     });

@@ -13,6 +13,8 @@ export class TCPFwdEntry {
   have_reply = false;
   /** TS-only: the answer was a refusal (a library caller waits on the outcome). */
   refused = false;
+  /** TS-only: the number of its tcpip-forward among our global requests (sshsession.globalreq_sent). */
+  globalreq = -1;
 }
 
 /**

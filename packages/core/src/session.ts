@@ -363,6 +363,15 @@ export abstract class sshsession {
   trim_check_time = 0;
   trim_pending = false;
 
+  /**
+   * TS-only: the global requests we sent that want a reply (keepalives and -R), and how many of
+   * their replies have come. Replies carry no id and come in order (RFC 4254 §4): reply n answers
+   * request n, as OpenSSH pairs them. A library caller's -R can follow a keepalive still in
+   * flight, whose REQUEST_FAILURE C's matching took for the -R's refusal.
+   */
+  globalreq_sent = 0;
+  globalreq_answered = 0;
+
   last_packet_time_keepalive_sent = 0;
   last_packet_time_keepalive_recv = 0;
   last_packet_time_any_sent = 0;

@@ -461,6 +461,8 @@ function send_msg_keepalive(ses: sshsession): void {
     TRACE("keepalive global request");
     buf_putbyte(ses.writepayload, SSH_MSG_GLOBAL_REQUEST);
     buf_putstring(ses.writepayload, DROPBEAR_KEEPALIVE_STRING);
+    // Its reply comes in turn with a -R's (cli_recv_msg_request_success).
+    ses.globalreq_sent++;
   }
   buf_putbyte(ses.writepayload, 1);
   encrypt_packet(ses);

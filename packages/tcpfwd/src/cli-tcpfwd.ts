@@ -131,8 +131,12 @@ export function cliOpenStreamDirect(ses: CliSession, sc: StreamChannel, host: st
   return DROPBEAR_SUCCESS;
 }
 
-/** Ask the server to listen for us (a -R). @dropbear cli-tcpfwd.c send_msg_global_request_remotetcp */
-export function send_msg_global_request_remotetcp(ses: CliSession, addr: string, port: number): void {
+/**
+ * Ask the server to listen for us (a -R). Returns the request's number among our global
+ * requests, whose reply answers it (TCPFwdEntry.globalreq).
+ * @dropbear cli-tcpfwd.c send_msg_global_request_remotetcp
+ */
+export function send_msg_global_request_remotetcp(ses: CliSession, addr: string, port: number): number {
   TRACE("enter send_msg_global_request_remotetcp");
   buf_putbyte(ses.writepayload, SSH_MSG_GLOBAL_REQUEST);
   buf_putstring(ses.writepayload, "tcpip-forward");
@@ -141,12 +145,32 @@ export function send_msg_global_request_remotetcp(ses: CliSession, addr: string,
   buf_putint(ses.writepayload, port);
   encrypt_packet(ses);
   TRACE("leave send_msg_global_request_remotetcp");
+  return ses.globalreq_sent++;
 }
 
-/** The first -R still waiting for its answer: replies carry no id, they come in order. */
+/** The first -R still waiting for its answer. */
 function firstUnanswered(ses: CliSession): TCPFwdEntry | null {
   for (const fwd of ses.cli_ses.cli_opts.remotefwds) {
     if (!fwd.have_reply) {
+      return fwd;
+    }
+  }
+  return null;
+}
+
+/**
+ * The -R a REQUEST_SUCCESS or FAILURE answers, or null for a keepalive's answer (or one nobody
+ * asked for, which is not counted). Beyond C, which gives every reply to the first -R still
+ * waiting: a keepalive sent before a library caller's -R was answered first, and its
+ * REQUEST_FAILURE refused that -R.
+ */
+function answeredForward(ses: CliSession): TCPFwdEntry | null {
+  if (ses.globalreq_answered >= ses.globalreq_sent) {
+    return null;
+  }
+  const n = ses.globalreq_answered++;
+  for (const fwd of ses.cli_ses.cli_opts.remotefwds) {
+    if (!fwd.have_reply && fwd.globalreq === n) {
       return fwd;
     }
   }
@@ -163,7 +187,7 @@ export function remotetcp_pending(ses: CliSession): boolean {
  * @dropbear cli-tcpfwd.c cli_recv_msg_request_success
  */
 export function cli_recv_msg_request_success(ses: CliSession): void {
-  const fwd = firstUnanswered(ses);
+  const fwd = answeredForward(ses);
   if (fwd === null) {
     return;
   }
@@ -180,7 +204,7 @@ export function cli_recv_msg_request_success(ses: CliSession): void {
 
 /** REQUEST_FAILURE: the next -R was refused. @dropbear cli-tcpfwd.c cli_recv_msg_request_failure */
 export function cli_recv_msg_request_failure(ses: CliSession): void {
-  const fwd = firstUnanswered(ses);
+  const fwd = answeredForward(ses);
   if (fwd === null) {
     return;
   }
@@ -195,7 +219,7 @@ export function setup_remotetcp(ses: CliSession): void {
   for (const fwd of ses.cli_ses.cli_opts.remotefwds) {
     // Kept in the entry so the server's forwarded-tcpip opens can be matched against it.
     fwd.listenaddr = fwd_listenaddr(ses, fwd.listenaddr);
-    send_msg_global_request_remotetcp(ses, fwd.listenaddr, fwd.listenport);
+    fwd.globalreq = send_msg_global_request_remotetcp(ses, fwd.listenaddr, fwd.listenport);
   }
   TRACE("leave setup_remotetcp");
 }
