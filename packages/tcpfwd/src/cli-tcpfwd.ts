@@ -162,7 +162,9 @@ function firstUnanswered(ses: CliSession): TCPFwdEntry | null {
  * The -R a REQUEST_SUCCESS or FAILURE answers, or null for a keepalive's answer (or one nobody
  * asked for, which is not counted). Beyond C, which gives every reply to the first -R still
  * waiting: a keepalive sent before a library caller's -R was answered first, and its
- * REQUEST_FAILURE refused that -R.
+ * REQUEST_FAILURE refused that -R. OpenSSH's ssh pairs them so too; like it, we count no
+ * UNIMPLEMENTED as an answer (a server that sends one for a keepalive, which RFC 4254 §4 does
+ * not allow, would leave a later -R unanswered).
  */
 function answeredForward(ses: CliSession): TCPFwdEntry | null {
   if (ses.globalreq_answered >= ses.globalreq_sent) {
