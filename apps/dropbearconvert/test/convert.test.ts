@@ -141,6 +141,32 @@ describe("dropbearconvert", () => {
     expect(readFileSync(join(dir, "excl.out"), "utf8")).toBe("keep\n");
   });
 
+  it("a three-prime RSA key (PKCS#8) is refused, not written as a two-prime key that cannot sign", () => {
+    // openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_primes:3 -pkeyopt rsa_keygen_bits:1024
+    const pem = [
+      "MIIClwIBADANBgkqhkiG9w0BAQEFAASCAoEwggJ9AgEBAoGBAKd1IKAEnpU4cmP6",
+      "e84d2Ksae4OvX/5bFwKnk+F6MBFNlUYoDNYDRfP7ELISVqZeOGpxEXQf7s5+Qk02",
+      "VmPTEV6p20DBk2NeBp4YvgG0Xy0dqkVgf6jaS3ozng5UNk2HgpIoEHxmH3sYxQpl",
+      "K+VDVtjPVlI9H6zH91NUPeXx0UqhAgMBAAECgYBclMQR1Bv88fVEUzLplNS6XGzX",
+      "NDmFPcUuAYofydcTaepSnEfkdnDRYAglrAqOCRWf4uufPnzNunxqONRzJzMXzq6q",
+      "CaWzRf8Hd7c+yVCYdrHRhYrDPRV4V59NZqI838Ioy+P0KIGzGYwOhSsA3hoWL7jt",
+      "K3ldXG3p6Xy2lhS3QQIrNkwMyAjaGVBn0OfMfoJhbMpDRYvJniMu95C4E43vuTsf",
+      "OG2AfIfFrcr4kQIrHgW5wUbuZmfLRixs970xbT8o91zDBkw1baLJ29EyqmofxuT8",
+      "bWXvRC1CKwIrLrZSsK1c5TZVelZRie0lX/DK20Qd2pyuRXINy1TrDlKc03DxfzFX",
+      "keLy4QIrG9u6Q4PbQkE8GbCtqLDxRWtfSzHTcmuTBFoTL5uOhR2WwQvIxIbbIAtT",
+      "IwIrJEXcRNCA35lmCFwcU2Yu10w5QEIw+D0rtS4Qy1b9dWRMB3YO7NCBZJsJajCB",
+      "ijCBhwIrGkxMLkf9XENy6zsyMVXfDs9SiSGePHjvOBd/kAP9AcP4W9UhytrJoirf",
+      "swIrF8n1D9inZBLPneLKoL5hLPB2ZP44OdPb8g2vowM4l6RCwi+mhe4sf7nw6QIr",
+      "FxM7JYI4K/o1LlTX2WlMXyfObbiKteIx3huknrGsJATAm7gnzaXONFizdQ==",
+    ];
+    writeFileSync(join(dir, "rsa3p"), `-----BEGIN PRIVATE KEY-----\n${pem.join("\n")}\n-----END PRIVATE KEY-----\n`);
+    for (const out of ["dropbear", "openssh"]) {
+      const r = convert("openssh", out, "rsa3p", `rsa3p.${out}`);
+      expect([r.status, r.stderr]).toEqual([1, "Error: RSA keys with more than two primes are not supported\nError reading key from 'rsa3p'\n"]);
+      expect(readdirSync(dir)).not.toContain(`rsa3p.${out}`);
+    }
+  });
+
   itWithPeers(["dropbearconvert"], "unreadable input: the same messages and status as Debian's", () => {
     writeFileSync(join(dir, "garbage"), "hello\n");
     for (const args of [

@@ -573,6 +573,14 @@ function keyViaNode(text: string, passphrase: Passphrase): sign_key | string {
   if (sk === null) {
     return "Unsupported key type";
   }
+  // A multi-prime RSA key (PKCS#8 with otherPrimeInfos, `openssl genpkey -pkeyopt
+  // rsa_keygen_primes:3`): node:crypto's export gives only its first two primes, and Dropbear's
+  // and OpenSSH's formats hold two, so the key written would not sign under Dropbear or PuTTY
+  // (their CRT trusts p and q). Refused, as the PEM form of such a key is ("Version number mismatch").
+  const rsa = sk.rsakey;
+  if (rsa !== null && rsa.p !== null && rsa.q !== null && rsa.p * rsa.q !== rsa.n) {
+    return "RSA keys with more than two primes are not supported";
+  }
   const buf = buf_new(MAX_PRIVKEY_SIZE);
   try {
     buf_put_priv_key(buf, sk, sk.type);
