@@ -481,6 +481,29 @@ function chachapolyCryptNode(
 }
 
 /**
+ * Open chacha20-poly1305@openssh.com data that has no length field: an encrypted openssh-key-v1
+ * private section, which OpenSSH seals with sequence number 0 and no additional data. The tag
+ * covers `input` alone, under K_2's block-0 key, and the body starts at block 1 of K_2's stream
+ * (K_1, the length key, is not used). Null when the key is short or the tag does not match.
+ */
+export function chachapoly_open_unframed(key: Uint8Array, seq: number, input: Uint8Array, tag: Uint8Array): Buffer | null {
+  if (key.length < CHACHA20_KEY_LEN || tag.length !== POLY1305_TAG_LEN) {
+    return null;
+  }
+  const iv = Buffer.alloc(16);
+  setNonce(iv, seq);
+  const body = createCipheriv("chacha20", key.subarray(0, CHACHA20_KEY_LEN), iv);
+  const block0 = body.update(ZERO_BLOCK);
+  const expected = Buffer.alloc(POLY1305_TAG_LEN);
+  poly1305(block0.subarray(0, POLY1305_KEY_LEN), input, expected);
+  block0.fill(0);
+  if (constant_time_memcmp(tag, expected, POLY1305_TAG_LEN) !== 0) {
+    return null;
+  }
+  return Buffer.concat([body.update(input), body.final()]);
+}
+
+/**
  * Decrypt just the 4-byte length field, so the reader knows how much more to read before it
  * can check the tag. @dropbear chachapoly.c dropbear_chachapoly_getlength
  */

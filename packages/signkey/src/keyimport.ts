@@ -1,4 +1,4 @@
-import { bytes_to_mp } from "@dropbear-ts/crypto";
+import { bytes_to_mp, chachapoly_open_unframed } from "@dropbear-ts/crypto";
 // Reading and writing OpenSSH-format private keys, for dropbearconvert (and `dbclient -i`).
 // Beyond Dropbear (see docs/deviations.md): encrypted openssh-key-v1 files (bcrypt KDF with
 // aes*-ctr, aes*-cbc or aes*-gcm@openssh.com), encrypted PEM files and PKCS#8 files, each
@@ -482,7 +482,19 @@ const OSSH_CIPHERS: Record<string, { alg: string; keylen: number; ivlen: number;
   "aes256-cbc": { alg: "aes-256-cbc", keylen: 32, ivlen: 16, block: 16, taglen: 0 },
   "aes128-gcm@openssh.com": { alg: "aes-128-gcm", keylen: 16, ivlen: 12, block: 16, taglen: 16 },
   "aes256-gcm@openssh.com": { alg: "aes-256-gcm", keylen: 32, ivlen: 12, block: 16, taglen: 16 },
+  // ssh-keygen -Z's other choice: its two 32-byte keys, no IV (opened by chachapoly_open_unframed).
+  "chacha20-poly1305@openssh.com": { alg: "chacha20-poly1305@openssh.com", keylen: 64, ivlen: 0, block: 8, taglen: 16 },
 };
+
+/** AES (CTR, CBC or GCM) over an openssh-key-v1 private section; throws on a bad GCM tag. */
+function decryptWith(cipher: { alg: string; keylen: number; taglen: number }, derived: Uint8Array, encrypted: Uint8Array, tag: Uint8Array): Buffer {
+  const decipher = createDecipheriv(cipher.alg, derived.subarray(0, cipher.keylen), derived.subarray(cipher.keylen));
+  decipher.setAutoPadding(false);
+  if (cipher.taglen > 0) {
+    (decipher as DecipherGCM).setAuthTag(tag);
+  }
+  return Buffer.concat([decipher.update(encrypted), decipher.final()]);
+}
 
 /**
  * Decrypt the private section of an encrypted openssh-key-v1 blob (OpenSSH PROTOCOL.key):
@@ -532,12 +544,15 @@ function opensshDecrypt(key: openssh_key, passphrase: Uint8Array): Buffer | stri
   }
   let plain: Buffer;
   try {
-    const decipher = createDecipheriv(cipher.alg, derived.subarray(0, cipher.keylen), derived.subarray(cipher.keylen));
-    decipher.setAutoPadding(false);
-    if (cipher.taglen > 0) {
-      (decipher as DecipherGCM).setAuthTag(tag);
+    if (key.ciphername === "chacha20-poly1305@openssh.com") {
+      const opened = chachapoly_open_unframed(derived, 0, encrypted, tag);
+      if (opened === null) {
+        return "incorrect passphrase supplied to decrypt private key";
+      }
+      plain = opened;
+    } else {
+      plain = decryptWith(cipher, derived, encrypted, tag);
     }
-    plain = Buffer.concat([decipher.update(encrypted), decipher.final()]);
   } catch {
     return "incorrect passphrase supplied to decrypt private key";
   } finally {

@@ -180,6 +180,8 @@ describe("keys made by ssh-keygen", () => {
     ["ecdsa 384, aes256-gcm@openssh.com", ["-t", "ecdsa", "-b", "384", "-Z", "aes256-gcm@openssh.com"]],
     ["rsa 2048, aes128-ctr", ["-t", "rsa", "-b", "2048", "-Z", "aes128-ctr"]],
     ["ecdsa 256, aes256-cbc", ["-t", "ecdsa", "-b", "256", "-Z", "aes256-cbc"]],
+    ["ed25519, chacha20-poly1305@openssh.com", ["-t", "ed25519", "-Z", "chacha20-poly1305@openssh.com"]],
+    ["rsa 2048, chacha20-poly1305@openssh.com", ["-t", "rsa", "-b", "2048", "-Z", "chacha20-poly1305@openssh.com"]],
   ];
   for (const [label, args] of ENCRYPTED) {
     itWithPeers(["ssh-keygen"], `encrypted ${label}: read with the passphrase, refused without or with a wrong one`, async () => {
