@@ -474,6 +474,8 @@ function openssh_encrypted(filename: string): boolean {
 
 /** OpenSSH's private key ciphers that we can undo: node:crypto name and sizes. */
 const OSSH_CIPHERS: Record<string, { alg: string; keylen: number; ivlen: number; block: number; taglen: number }> = {
+  // Every cipher ssh-keygen -Z takes (ssh -Q cipher), 3DES too: a key file is not a transport.
+  "3des-cbc": { alg: "des-ede3-cbc", keylen: 24, ivlen: 8, block: 8, taglen: 0 },
   "aes128-ctr": { alg: "aes-128-ctr", keylen: 16, ivlen: 16, block: 16, taglen: 0 },
   "aes192-ctr": { alg: "aes-192-ctr", keylen: 24, ivlen: 16, block: 16, taglen: 0 },
   "aes256-ctr": { alg: "aes-256-ctr", keylen: 32, ivlen: 16, block: 16, taglen: 0 },

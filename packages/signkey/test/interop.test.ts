@@ -182,6 +182,7 @@ describe("keys made by ssh-keygen", () => {
     ["ecdsa 256, aes256-cbc", ["-t", "ecdsa", "-b", "256", "-Z", "aes256-cbc"]],
     ["ed25519, chacha20-poly1305@openssh.com", ["-t", "ed25519", "-Z", "chacha20-poly1305@openssh.com"]],
     ["rsa 2048, chacha20-poly1305@openssh.com", ["-t", "rsa", "-b", "2048", "-Z", "chacha20-poly1305@openssh.com"]],
+    ["ecdsa 521, 3des-cbc", ["-t", "ecdsa", "-b", "521", "-Z", "3des-cbc"]],
   ];
   for (const [label, args] of ENCRYPTED) {
     itWithPeers(["ssh-keygen"], `encrypted ${label}: read with the passphrase, refused without or with a wrong one`, async () => {
