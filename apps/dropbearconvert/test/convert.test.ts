@@ -236,6 +236,18 @@ describe("dropbearconvert with encrypted OpenSSH keys (beyond Dropbear)", () => 
     });
   }
 
+  itWithPeers(["ssh-keygen"], "an empty answer is a wrong passphrase, not a format Dropbear refuses", async () => {
+    expect(exec(PEERS["ssh-keygen"], "-q", "-t", "ed25519", "-N", PASS, "-f", "enc-empty").status).toBe(0);
+    expect(exec(PEERS["ssh-keygen"], "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", PASS, "-f", "enc-empty-pem").status).toBe(0);
+    for (const file of ["enc-empty", "enc-empty-pem"]) {
+      const r = await convertOnTty("", "o", "d", file, `${file}.db`);
+      expect(r.status).toBe(1);
+      expect(r.output).toContain("Error: incorrect passphrase supplied to decrypt private key");
+      expect(r.output).not.toMatch(/not supported/);
+      expect(readdirSync(dir)).not.toContain(`${file}.db`);
+    }
+  });
+
   itWithPeers(["ssh-keygen"], "a wrong passphrase fails with status 1 and writes nothing", async () => {
     expect(exec(PEERS["ssh-keygen"], "-q", "-t", "ed25519", "-N", PASS, "-f", "enc-wrong").status).toBe(0);
     const r = await convertOnTty("wrong horse", "o", "d", "enc-wrong", "enc-wrong.db");

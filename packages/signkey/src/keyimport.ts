@@ -619,8 +619,11 @@ function keyViaNode(text: string, passphrase: Passphrase): sign_key | string {
  * does), or PKCS#8. Prints the reason and returns null on failure. @dropbear keyimport.c openssh_read
  */
 function openssh_read(filename: string, passphrase: Passphrase): sign_key | null {
-  const havePass = passphrase !== null && passphrase !== undefined && passphrase.length > 0;
-  const key = load_openssh_key(filename, havePass);
+  // An empty answer at the prompt is a passphrase given, and wrong (none encrypts a key), not
+  // the absence of one that C's "not supported" message is about.
+  const given = passphrase !== null && passphrase !== undefined;
+  const havePass = given && passphrase.length > 0;
+  const key = load_openssh_key(filename, given);
   if (key === null) {
     return null;
   }
@@ -628,7 +631,7 @@ function openssh_read(filename: string, passphrase: Passphrase): sign_key | null
   let result: sign_key | string;
   try {
     if (key.encrypted && !havePass) {
-      result = "Encrypted keys are not supported. Please convert with ssh-keygen first";
+      result = given ? "incorrect passphrase supplied to decrypt private key" : "Encrypted keys are not supported. Please convert with ssh-keygen first";
     } else if (key.type === OSSH_PKCS8 || (key.encrypted && key.type !== OSSH_PKEY)) {
       result = keyViaNode(key.text, passphrase);
     } else if (key.type === OSSH_PKEY) {
