@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -1064,6 +1065,11 @@ describe("the library's client against the library's server, in one process", ()
       expect(() => createServer({ hostKeys: [hostKey], authenticate: () => true, onSession: { command: () => undefined } as object })).toThrow(new TypeError("createServer: unknown option 'command'"));
       expect(() => createServer({ hostKeys: [Buffer.from("junk")], authenticate: () => true })).toThrow(
         "createServer: cannot read host key #0: not an RSA, ECDSA or Ed25519 key in Dropbear, OpenSSH or PEM format",
+      );
+      // The key loader's reason is in the error, where the default logger would drop it.
+      const encrypted = generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem", cipher: "aes-256-cbc", passphrase: "pw" });
+      expect(() => createServer({ hostKeys: [Buffer.from(encrypted)], authenticate: () => true })).toThrow(
+        "createServer: cannot read host key #0: Encrypted keys are not supported. Please convert with ssh-keygen first",
       );
       expect(() => createServer({ hostKeys: [hostKey], authenticate: () => true, onSession: { exec: "x" as unknown as () => void } })).toThrow(/onSession must be/);
       expect(() => createServer({ hostKeys: [hostKey], authenticate: () => true, maxUnauthenticated: {} as { total: number; perAddress: number } })).toThrow(/maxUnauthenticated must be/);

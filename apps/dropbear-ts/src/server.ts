@@ -242,13 +242,26 @@ function guarded(what: string, fn: () => unknown, afterwards?: () => void): bool
 /** How long an ended session's last bytes may take to leave before its socket is dropped. */
 const LINGER_MS = 5000;
 
-/** A key loader's answer, with its exit for a malformed file read as "no key". */
-function hostKeyCall<T>(log: LogHandler, fn: () => T): T | null {
+/**
+ * A key loader's answer, with its exit for a malformed file read as "no key". `why`, when
+ * given, gets the loader's last complaint (or its exit message), for the caller's error.
+ */
+function hostKeyCall<T>(log: LogHandler, fn: () => T, why?: { text: string }): T | null {
+  // What the key code tells its user goes to the caller's logger, never to stderr.
+  const handler: LogHandler =
+    why === undefined
+      ? log
+      : (priority, msg) => {
+          why.text = msg.trim().replace(/^Error: /, "");
+          log(priority, msg);
+        };
   try {
-    // What the key code tells its user goes to the caller's logger, never to stderr.
-    return withLogHandler(log, fn);
+    return withLogHandler(handler, fn);
   } catch (e) {
     if (e instanceof DropbearExit) {
+      if (why !== undefined) {
+        why.text = e.exitmsg;
+      }
       return null;
     }
     throw e;
@@ -331,10 +344,13 @@ export class Server {
           writeFileSync(path, bytes, { mode: 0o600 });
         }
         if (bytes.subarray(0, 64).toString("latin1").includes("-----BEGIN ")) {
-          const key = hostKeyCall(this.log, () => import_read(path, null, KEYFILE_OPENSSH));
+          // The loader's reason ("Encrypted keys are not supported...", "RSA key too large")
+          // goes into the error: by default the logger drops it.
+          const why = { text: "" };
+          const key = hostKeyCall(this.log, () => import_read(path, null, KEYFILE_OPENSSH), why);
           path = tempFile("dropbear");
-          if (key === null || !hostKeyCall(this.log, () => import_write(path, key, null, KEYFILE_DROPBEAR))) {
-            throw new Error(`createServer: cannot read host key ${what}`);
+          if (key === null || !hostKeyCall(this.log, () => import_write(path, key, null, KEYFILE_DROPBEAR), why)) {
+            throw new Error(`createServer: cannot read host key ${what}${why.text === "" ? "" : `: ${why.text}`}`);
           }
         }
         const read = new_sign_key();
