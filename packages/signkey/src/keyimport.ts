@@ -592,8 +592,8 @@ function keyViaNode(text: string, passphrase: Passphrase): sign_key | string {
   }
   // A multi-prime RSA key (PKCS#8 with otherPrimeInfos, `openssl genpkey -pkeyopt
   // rsa_keygen_primes:3`): node:crypto's export gives only its first two primes, and Dropbear's
-  // and OpenSSH's formats hold two, so the key written would not sign under Dropbear or PuTTY
-  // (their CRT trusts p and q). Refused, as the PEM form of such a key is ("Version number mismatch").
+  // and OpenSSH's formats hold two, so the key written would sign wrongly under Dropbear (its
+  // CRT trusts p and q) and puttygen refuses it. Refused, as the PEM form of such a key is ("Version number mismatch").
   const rsa = sk.rsakey;
   if (rsa !== null && rsa.p !== null && rsa.q !== null && rsa.p * rsa.q !== rsa.n) {
     return "RSA keys with more than two primes are not supported";
