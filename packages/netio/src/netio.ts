@@ -192,6 +192,8 @@ export class dropbear_progress_connection {
   /** bind_address resolved (a name may give several, of each family), or null when it is not given. */
   bindres: string[] | null = null;
   lookup: LookupFd | null = null;
+  /** Cancelled (cancel_connect) or dropped with the session: a lookup still queued is not made. */
+  abandoned = false;
   sock: StreamFd | null = null;
   errstring: string | null = null;
   /** Packets to send with TCP fast open (connect_set_writequeue), or null. */
@@ -259,6 +261,7 @@ function tcpServices(): Map<string, number> {
 
 /** Replace the callback with one that just closes what it gets. @dropbear netio.c cancel_connect */
 export function cancel_connect(c: dropbear_progress_connection): void {
+  c.abandoned = true;
   c.cb = (result, sock) => {
     if (result === DROPBEAR_SUCCESS) {
       sock?.close();
@@ -366,7 +369,7 @@ export function connect_remote(
     const now = resolvedAtOnce(name, false);
     return now !== null
       ? Promise.resolve(now)
-      : lookupName(name).then(
+      : sessionLookup(conn_pending, c, name).then(
           (addrs) => addrs.map((a) => a.address),
           (e: NodeJS.ErrnoException) => Promise.reject(new Error(`${what}. ${gaiMessage(e)}`)),
         );
@@ -390,6 +393,26 @@ export function connect_remote(
     },
   );
   return c;
+}
+
+/**
+ * The tail of each session's chain of name lookups, keyed by its pending list. C's blocking
+ * getaddrinfo makes a session's lookups one at a time; dns.lookup runs them on libuv's pool,
+ * which gives lookups at most two threads for the whole process. In a library server, where
+ * sessions share a process, one client's direct-tcpip channels to names that never resolve held
+ * every other session's lookups (and the embedding program's own) back for their timeouts in
+ * turn; one at a time per session, a lookup waits for at most one of each other session's.
+ */
+const lookupChains = new WeakMap<m_list<dropbear_progress_connection>, Promise<unknown>>();
+
+/** lookupName of `name` for `c`, after the session's earlier lookups; none for a connection abandoned meanwhile. */
+function sessionLookup(conn_pending: m_list<dropbear_progress_connection>, c: dropbear_progress_connection, name: string): Promise<LookupAddress[]> {
+  const prev = lookupChains.get(conn_pending) ?? Promise.resolve();
+  const run = prev.then(() =>
+    c.abandoned ? Promise.reject(Object.assign(new Error("connection abandoned"), { code: "ECANCELED" })) : lookupName(name),
+  );
+  lookupChains.set(conn_pending, run.catch(() => undefined));
+  return run;
 }
 
 /** The start of C's message for a -b that getaddrinfo refused (printf shows a NULL as "(null)"). */
@@ -440,6 +463,7 @@ export function connect_streamlocal(
 export function remove_connect_pending(conn_pending: m_list<dropbear_progress_connection>): void {
   while (conn_pending.first !== null) {
     const c = list_remove(conn_pending.first);
+    c.abandoned = true;
     c.sock?.close();
   }
 }

@@ -240,6 +240,35 @@ describe("connect_try_next", () => {
     return c;
   }
 
+  it("looks names up one at a time per session, as C's blocking getaddrinfo does, and not for a dropped connection", async () => {
+    // dns.lookup's requests, as Node lists them while they run on libuv's pool.
+    const lookups = (): number => process.getActiveResourcesInfo().filter((r) => r === "GetAddrInfoReqWrap").length;
+    const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+    const srv = await server();
+    const a = list_new<dropbear_progress_connection>();
+    const b = list_new<dropbear_progress_connection>();
+    const ra = recorder();
+    const rb = recorder();
+    const before = lookups();
+    for (let i = 0; i < 3; i++) connect_remote(a, "localhost", String(srv.port), ra.cb, null, null, NORMAL);
+    connect_remote(b, "localhost", String(srv.port), rb.cb, null, null, NORMAL);
+    await tick();
+    // One session's lookups no longer take libuv's two lookup threads from the other sessions
+    // of a library server: one client's channels to names that never resolve held them all.
+    expect(lookups() - before).toBe(2);
+    await Promise.all([runConnects(a), runConnects(b)]);
+    expect([...ra.calls, ...rb.calls].map((c) => c.result)).toEqual(Array(4).fill(DROPBEAR_SUCCESS));
+
+    // Dropped before its turn (the session ended), a queued lookup is not made.
+    const c = list_new<dropbear_progress_connection>();
+    const rc = recorder();
+    for (let i = 0; i < 3; i++) connect_remote(c, "localhost", String(srv.port), rc.cb, null, null, NORMAL);
+    remove_connect_pending(c);
+    await tick();
+    expect(lookups()).toBe(before);
+    expect(rc.calls).toEqual([]);
+  });
+
   it("moves on to the next address when the first is refused", async () => {
     const srv = await server();
     const pending = list_new<dropbear_progress_connection>();
