@@ -109,6 +109,23 @@ describe("default identities", () => {
     expect(r.status).toBe(0);
   });
 
+  itAsRoot(["ssh-keygen", "sshd"], "id_dropbear converted from id_ed25519 is offered once: sshd's MaxAuthTries (6) still reaches id_rsa", async () => {
+    // Three -i keys and the shared key refused, then id_ecdsa: five failures, so the sixth
+    // try is id_rsa. A second offer of the shared key would be the sixth failure instead.
+    keygen("id_ed25519", "ed25519");
+    execFileSync(process.execPath, [OURS.dropbearconvert, "openssh", "dropbear", join(ssh, "id_ed25519"), join(ssh, "id_dropbear")], { stdio: "ignore" });
+    keygen("id_ecdsa", "ecdsa");
+    authorize([keygen("id_rsa", "rsa")]);
+    const refused = ["x1", "x2", "x3"].map((n) => join(work.dir, n));
+    for (const f of refused) {
+      rmSync(f, { force: true });
+      opensshKeygen(f, { comment: "refused" });
+    }
+    const r = await client(sshd.port, "echo via-rsa", "", refused.flatMap((f) => ["-i", f]));
+    expect(r.stdout, r.stderr).toBe("via-rsa\n");
+    expect(r.status).toBe(0);
+  });
+
   itAsRoot(["ssh-keygen"], "a key file cut short before its END line: silent as a default, reported once when named with -i", async () => {
     keygen("id_ecdsa", "ecdsa");
     const f = join(ssh, "id_ecdsa");

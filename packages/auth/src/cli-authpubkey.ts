@@ -259,9 +259,27 @@ function loadidentityfile(ses: CliSession, list: m_list<sign_key>, filename: str
   if (!usablePrivateKey(key, filename)) {
     return;
   }
+  // A default identity holding a key already listed (id_dropbear made from id_ed25519 with
+  // dropbearconvert) is not offered again: each offer costs one of the server's MaxAuthTries.
+  if (!warnfail && findSameKey(list, key) !== null) {
+    TRACE(`${filename} holds a key already listed`);
+    sign_key_free(key);
+    return;
+  }
   key.source = SIGNKEY_SOURCE_RAW_FILE;
   key.filename = filename;
   list_append(list, key);
+}
+
+/** The element of `list` holding a key with `key`'s type and public blob, or null. */
+function findSameKey(list: m_list<sign_key>, key: sign_key): m_list_elem<sign_key> | null {
+  const blob = signkeyPubBlob(key);
+  for (let iter = list.first; iter !== null; iter = iter.next) {
+    if (iter.item.type === key.type && signkeyPubBlob(iter.item).equals(blob)) {
+      return iter;
+    }
+  }
+  return null;
 }
 
 /** False, with a warning naming the file, when the key's private numbers cannot sign. */
@@ -475,13 +493,7 @@ function send_msg_userauth_pubkey(ses: CliSession, key: sign_key, sigtype: signa
 function mergeAgentKeys(list: m_list<sign_key>, agentKeys: m_list<sign_key>): void {
   while (agentKeys.first !== null) {
     const key = list_remove(agentKeys.first);
-    const blob = signkeyPubBlob(key);
-    let same: m_list_elem<sign_key> | null = null;
-    for (let iter = list.first; iter !== null && same === null; iter = iter.next) {
-      if (iter.item.type === key.type && signkeyPubBlob(iter.item).equals(blob)) {
-        same = iter;
-      }
-    }
+    const same = findSameKey(list, key);
     if (same === null) {
       list_append(list, key);
     } else if (encryptedKeys.has(same.item)) {
