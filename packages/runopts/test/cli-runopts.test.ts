@@ -238,7 +238,7 @@ describe("cli-runopts.c addforward (-L / -R)", () => {
     ["0:h:0", null, 0, "h", 0],
     ["1: h:2", null, 1, " h", 2],
   ])("%j", (spec, listenaddr, listenport, connectaddr, connectport) => {
-    const expected = { listenaddr, listenport, connectaddr, connectport, have_reply: false, refused: false };
+    const expected = { listenaddr, listenport, connectaddr, connectport, have_reply: false, refused: false, globalreq: -1 };
     expect(fwds("-L", spec)).toEqual([expected]);
     expect(fwds("-R", spec)).toEqual([expected]);
   });
