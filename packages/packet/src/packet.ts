@@ -115,22 +115,27 @@ export function is_compress_recv(ses: sshsession): boolean {
   return c === DROPBEAR_COMP_ZLIB || (ses.authstate.authdone && c === DROPBEAR_COMP_ZLIB_DELAY);
 }
 
-/** Run `len` bytes through a zlib stream with a sync flush and collect what comes out. */
+/**
+ * Run `len` bytes through a zlib stream with a sync flush and collect what comes out: at most
+ * `limit` bytes, past which it stops at once, as C's inflate stops at the end of its buffer
+ * (a few KiB from a peer can inflate to 1000 times their size: a second of CPU to throw away).
+ */
 function zpush(z: ZStream, data: Uint8Array, limit: number): Buffer {
   const out: Uint8Array[] = [];
   let total = 0;
   z.onData = (chunk) => {
     total += chunk.length;
-    // More than a whole payload: the rest would only be thrown away.
-    if (total <= limit) out.push(chunk);
+    if (total > limit) {
+      dropbear_exit("bad packet, oversized decompressed");
+    }
+    out.push(chunk);
   };
   const { Z_OK, Z_SYNC_FLUSH } = pako();
   z.push(data, Z_SYNC_FLUSH);
-  if (z.err !== Z_OK) {
+  // pako reports the end of the stream (a final block) as success and ignores what follows it;
+  // zlib's inflate says Z_STREAM_END, which Dropbear takes as an error: an SSH stream never ends.
+  if (z.err !== Z_OK || (z instanceof pako().Inflate && z.ended)) {
     dropbear_exit("zlib error");
-  }
-  if (total > limit) {
-    dropbear_exit("bad packet, oversized decompressed");
   }
   return Buffer.concat(out);
 }

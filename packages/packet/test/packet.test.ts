@@ -2,9 +2,10 @@ import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import * as net from "node:net";
 import { Duplex, Writable } from "node:stream";
+import { constants as zc, deflateSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import { buf_getbyte, buf_getint, buf_getstring, buf_new, buf_putbyte, buf_putbytes, buf_putint, buf_putstring, type buffer } from "@dropbear-ts/buffer";
-import { CliSession, DROPBEAR_COMP_ZLIB, OUR_RECV_MAX_PAYLOAD_LEN, OUR_TRANS_MAX_PAYLOAD_LEN, SvrSession, cli_runopts, runopts, svr_runopts, type key_context_directional, type sshsession } from "@dropbear-ts/core";
+import { CliSession, DROPBEAR_COMP_ZLIB, OUR_RECV_MAX_PAYLOAD_LEN, OUR_TRANS_MAX_PAYLOAD_LEN, SvrSession, cli_runopts, runopts, svr_runopts, type ZStream, type key_context_directional, type sshsession } from "@dropbear-ts/core";
 import {
   dropbear_aes128,
   dropbear_chachapoly,
@@ -458,6 +459,40 @@ describe("packet.c over a real socket", () => {
     write_packet(ses);
     await new Promise((r) => setTimeout(r, 10));
     expect(() => read_packet(ses)).toThrow("Error writing: Broken pipe");
+  });
+
+  /** A sender whose next compressed payload is `wire`, whatever it was given: a hostile peer's deflater. */
+  function hostileDeflater(wire: Buffer): ZStream {
+    const z: ZStream = { err: 0, msg: "", onData: () => undefined, push: () => (z.onData(wire), true) };
+    return z;
+  }
+
+  it("a compressed payload that ends its zlib stream is refused (zlib error, as Dropbear's inflate says Z_STREAM_END), not delivered", async () => {
+    const { tx, rx } = await pair(suites[0]!);
+    tx.keys.trans.algo_comp = DROPBEAR_COMP_ZLIB;
+    rx.keys.recv.algo_comp = DROPBEAR_COMP_ZLIB;
+    // A whole zlib stream, final block and checksum included, then bytes after its end.
+    const payload = Buffer.from([94, 0, 0, 0, 0, 0, 0, 0, 3, 101, 110, 100]);
+    tx.keys.trans.zstream = hostileDeflater(Buffer.concat([deflateSync(payload), Buffer.from("after")]));
+    send(tx, "x".repeat(100));
+    write_packet(tx);
+    await expect(receive(rx)).rejects.toThrow(/^zlib error$/);
+    expect(rx.payload).toBeNull();
+  });
+
+  it("a compressed payload inflating to 16 MiB stops inflating just past the largest payload (oversized)", async () => {
+    const { tx, rx } = await pair(suites[0]!);
+    tx.keys.trans.algo_comp = DROPBEAR_COMP_ZLIB;
+    rx.keys.recv.algo_comp = DROPBEAR_COMP_ZLIB;
+    // About 16 KB of deflate with a sync flush: inflates a thousandfold.
+    const bomb = deflateSync(Buffer.alloc(16 << 20), { finishFlush: zc.Z_SYNC_FLUSH });
+    tx.keys.trans.zstream = hostileDeflater(bomb);
+    send(tx, "x".repeat(bomb.length));
+    write_packet(tx);
+    await expect(receive(rx)).rejects.toThrow(/^bad packet, oversized decompressed$/);
+    // Not the whole 16 MiB inflated and thrown away (with 128 KiB in: a second of CPU).
+    const inflated = (rx.keys.recv.zstream as unknown as { strm: { total_out: number } }).strm.total_out;
+    expect(inflated).toBeLessThan(OUR_RECV_MAX_PAYLOAD_LEN + (1 << 20));
   });
 
   it("a length over RECV_MAX_PACKET_LEN is refused before any allocation", async () => {
