@@ -39,9 +39,9 @@ afterAll(async () => {
   work.cleanup();
 });
 
-/** Our dbclient against the paramiko server, with its defaults but the password and -y. */
-function dbclient(args: string[]): ReturnType<typeof runOurClient> {
-  return runOurClient(["-y", "-p", String(pmPort), `${USER}@127.0.0.1`, ...args], { env: { HOME: work.dir, DROPBEAR_PASSWORD: PASSWORD } });
+/** Our dbclient against the paramiko server, with its defaults but the password, -y and `opts`. */
+function dbclient(args: string[], opts: string[] = []): ReturnType<typeof runOurClient> {
+  return runOurClient(["-y", "-p", String(pmPort), ...opts, `${USER}@127.0.0.1`, ...args], { env: { HOME: work.dir, DROPBEAR_PASSWORD: PASSWORD } });
 }
 
 describe("paramiko", () => {
@@ -53,6 +53,17 @@ describe("paramiko", () => {
     // -y remembered the key paramiko served.
     const hostPub = readFileSync(join(work.dir, "hk.pub"), "utf8").split(" ").slice(0, 2).join(" ");
     expect(readFileSync(join(work.dir, ".ssh", "known_hosts"), "utf8")).toContain(hostPub);
+  });
+
+  itParamiko("-o Compression=yes: its server's output inflates intact; a zlib stream it ends mid-session is 'zlib error', that packet's data not shown", async () => {
+    const ok = await dbclient(["echo", "compressed ".repeat(5000).trim()], ["-o", "Compression=yes"]);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toBe(`${"compressed ".repeat(5000).trim()}\n`);
+    // zlib's inflate says Z_STREAM_END, which Dropbear takes as an error; pako's said Z_OK.
+    const r = await dbclient(["zlib-end", "ended"], ["-o", "Compression=yes"]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/exited: zlib error\n$/);
   });
 
   itParamiko("its client runs a command on our dropbear and moves 1 MiB each way over SFTP", async () => {

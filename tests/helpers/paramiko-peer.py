@@ -3,19 +3,42 @@
 #   python3 paramiko-peer.py server <dir>
 #     A paramiko SSH server on a free loopback port with an ed25519 host key made in <dir>
 #     (its public line written to <dir>/hk.pub). Anyone logs in with PASSWORD. An exec request
-#     "echo WORDS" prints WORDS, "exit N" exits with status N. Prints {"port": N}, serves until
-#     stdin closes.
+#     "echo WORDS" prints WORDS, "exit N" exits with status N, "zlib-end WORDS" (on a compressed
+#     connection) prints WORDS in a packet that ends the zlib stream, as no SSH peer may, then
+#     "after". Prints {"port": N}, serves until stdin closes.
 #   python3 paramiko-peer.py client <port> <user> <key> <command> <sftp-path>
 #     Logs in to 127.0.0.1:<port> with the private key <key> (host key not checked), runs
 #     <command> and prints {"out": stdout, "status": N}, then puts 1 MiB of random bytes to
 #     <sftp-path> over SFTP, reads them back and prints {"sftp": true} if they match.
-import json, os, socket, sys, threading, time, warnings
+import json, os, socket, sys, threading, time, warnings, zlib
 
 warnings.simplefilter("ignore")
 sys.dont_write_bytecode = True
 import paramiko
+from paramiko.compress import ZlibCompressor, ZlibDecompressor
 
 PASSWORD = "paramiko-interop-pw"
+
+
+class EndingCompressor(ZlibCompressor):
+    """paramiko's compressor, able to end its stream once (a final block) when told to."""
+
+    end = False
+
+    def __call__(self, data):
+        if not self.end:
+            return super().__call__(data)
+        self.end = False
+        out = self.z.compress(data) + self.z.flush(zlib.Z_FINISH)
+        self.z = zlib.compressobj()
+        return out
+
+
+paramiko.Transport._compression_info = {
+    **paramiko.Transport._compression_info,
+    "zlib@openssh.com": (EndingCompressor, ZlibDecompressor),
+    "zlib": (EndingCompressor, ZlibDecompressor),
+}
 
 
 class Server(paramiko.ServerInterface):
@@ -41,6 +64,7 @@ class Server(paramiko.ServerInterface):
 def serve_one(sock, host_key):
     t = paramiko.Transport(sock)
     t.add_server_key(host_key)
+    t.use_compression(True)  # taken only by a client that asks for it
     server = Server()
     try:
         t.start_server(server=server)
@@ -50,6 +74,11 @@ def serve_one(sock, host_key):
         words = server.cmd.decode().split(" ", 1)
         if words[0] == "echo":
             chan.sendall((words[1] if len(words) > 1 else "") + "\n")
+            chan.send_exit_status(0)
+        elif words[0] == "zlib-end":
+            t.packetizer._Packetizer__compress_engine_out.end = True
+            chan.sendall(words[1] + "\n")
+            chan.sendall("after\n")
             chan.send_exit_status(0)
         elif words[0] == "exit":
             chan.send_exit_status(int(words[1]))
