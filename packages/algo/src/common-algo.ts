@@ -262,18 +262,21 @@ export function buf_match_algo<A extends algo_type>(
   kexguess2: boolean,
 ): AlgoMatch<A> {
   const remotenames = get_algolist(buf_getstring(buf), MAX_PROPOSED_ALGO);
-  const localnames = localalgos.map((a) => (a.usable ? a.name : null));
+  // Only the usable entries: the list as our KEXINIT sent it. C keeps an unusable entry's
+  // place (as NULL), so its first choice is "index 0" only where that entry is usable: a list
+  // starting with entries we do not offer (the KEMs under --jitless, a host key type we lack)
+  // took a right guess for a wrong one, and the two sides disagreed about the guessed packet.
+  const usable = localalgos.filter((a) => a.usable);
+  const localnames = usable.map((a) => a.name);
   const clinames = isserver ? remotenames : localnames;
   const servnames = isserver ? localnames : remotenames;
   for (let i = 0; i < clinames.length; i++) {
-    for (let j = 0; j < servnames.length; j++) {
-      const c = clinames[i];
-      if (c === null || servnames[j] === null || servnames[j] !== c) {
-        continue;
-      }
-      const goodguess = kexguess2 ? i === 0 : i === 0 && j === 0;
-      return { algo: localalgos[isserver ? j : i] ?? null, goodguess };
+    const j = servnames.indexOf(clinames[i]!);
+    if (j < 0) {
+      continue;
     }
+    const goodguess = kexguess2 ? i === 0 : i === 0 && j === 0;
+    return { algo: usable[isserver ? j : i] ?? null, goodguess };
   }
   return { algo: null, goodguess: false };
 }
