@@ -283,7 +283,7 @@ function rawSend(proto: RawProto, payload: Buffer): void {
 
 describe("after authentication (the ssh2 library's server)", () => {
   let port = 0;
-  let mode: "opens" | "prompts" | "again" | "password" | "bigport" | "drop" | "interleave" | "requests" | "signals" = "opens";
+  let mode: "opens" | "prompts" | "again" | "password" | "bigport" | "drop" | "interleave" | "requests" | "signals" | "silent" = "opens";
   const passwords: string[] = [];
   let hostKey = "";
   const events: string[] = [];
@@ -367,6 +367,11 @@ describe("after authentication (the ssh2 library's server)", () => {
                 ch.write("still here\n");
                 ch.end();
               }, 300);
+              return;
+            }
+            if (mode === "silent") {
+              // Output, then nothing more: the server stops reading, so no keepalive is answered.
+              ch.write("go\n", () => (client as unknown as { _sock: net.Socket })._sock.pause());
               return;
             }
             if (mode === "drop") {
@@ -480,6 +485,14 @@ describe("after authentication (the ssh2 library's server)", () => {
     } finally {
       await client.end();
     }
+  });
+
+  it("a server gone silent with -K 1 -I 3: both fall due in the same second, and Keepalive timeout (status 1) wins, as in C", async () => {
+    mode = "silent";
+    const r = await dbclient(port, ["-K", "1", "-I", "3"]);
+    // C's checktimeouts looks at the keepalives before the idle time: "Idle timeout" would be status 0.
+    expectCleanExit(r, /exited: Keepalive timeout\n$/);
+    expect(r.stdout).toBe("go\n");
   });
 
   it("a second USERAUTH_SUCCESS mid-session is ignored: the command is not sent again", async () => {

@@ -482,17 +482,11 @@ export function checktimeouts(ses: sshsession): void {
   if (ses.isserver && !ses.authstate.authdone && elapsed(now, ses.connect_time) >= AUTH_TIMEOUT) {
     dropbear_close("Timeout before auth", "ETIMEOUT");
   }
-  // Beyond Dropbear, which checks these two only once the peer's version line is in: select_timeout
-  // counts them from the start, so a peer that never sends one made the loop spin (C's does too)
-  // once they fell due, and -I or -M never ended the session.
-  if (opts.idle_timeout_secs > 0 && elapsed(now, ses.last_packet_time_idle) >= opts.idle_timeout_secs) {
-    dropbear_close("Idle timeout", "ETIMEOUT");
-  }
-  if (opts.max_duration_secs > 0 && elapsed(now, ses.connect_time) >= opts.max_duration_secs) {
-    dropbear_close("Max duration reached", "ETIMEOUT");
-  }
-  // Nothing else until the peer's version line is in.
+  // Nothing else until the peer's version line is in. Beyond Dropbear, which checks -I and -M only
+  // once it is: select_timeout counts them from the start, so a peer that never sends one made the
+  // loop spin (C's does too) once they fell due, and -I or -M never ended the session.
   if (ses.remoteident === null) {
+    check_idle_duration(ses, now);
     return;
   }
   const k = ses.kexstate;
@@ -516,7 +510,22 @@ export function checktimeouts(ses: sshsession): void {
       dropbear_exit("Keepalive timeout", "ETIMEOUT");
     }
   }
+  // After the keepalive check, as in C: a peer that went silent with -I at three times -K
+  // reaches both limits in the same second, and C's "Keepalive timeout" (status 1) wins over
+  // "Idle timeout" (status 0).
+  check_idle_duration(ses, now);
   check_memory(ses, now);
+}
+
+/** checktimeouts' -I and -M checks. */
+function check_idle_duration(ses: sshsession, now: number): void {
+  const opts = ses.opts;
+  if (opts.idle_timeout_secs > 0 && elapsed(now, ses.last_packet_time_idle) >= opts.idle_timeout_secs) {
+    dropbear_close("Idle timeout", "ETIMEOUT");
+  }
+  if (opts.max_duration_secs > 0 && elapsed(now, ses.connect_time) >= opts.max_duration_secs) {
+    dropbear_close("Max duration reached", "ETIMEOUT");
+  }
 }
 
 /** How often (seconds) the loop looks at the process's RSS after auth; while it is high, the longest the loop waits. */
