@@ -287,6 +287,8 @@ describe("after authentication (the ssh2 library's server)", () => {
   const passwords: string[] = [];
   let hostKey = "";
   const events: string[] = [];
+  /** The "silent" server's connection, which reads nothing more (so it never sees the client go). */
+  let silenced: net.Socket | null = null;
   /** When the "drop" server last ended its connection. */
   let droppedAt = 0;
   let srv: ssh2.Server;
@@ -371,7 +373,9 @@ describe("after authentication (the ssh2 library's server)", () => {
             }
             if (mode === "silent") {
               // Output, then nothing more: the server stops reading, so no keepalive is answered.
-              ch.write("go\n", () => (client as unknown as { _sock: net.Socket })._sock.pause());
+              const sock = (client as unknown as { _sock: net.Socket })._sock;
+              silenced = sock;
+              ch.write("go\n", () => sock.pause());
               return;
             }
             if (mode === "drop") {
@@ -491,6 +495,7 @@ describe("after authentication (the ssh2 library's server)", () => {
     mode = "silent";
     const r = await dbclient(port, ["-K", "1", "-I", "3"]);
     // C's checktimeouts looks at the keepalives before the idle time: "Idle timeout" would be status 0.
+    silenced?.destroy();
     expectCleanExit(r, /exited: Keepalive timeout\n$/);
     expect(r.stdout).toBe("go\n");
   });
