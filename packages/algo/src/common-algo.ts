@@ -270,8 +270,8 @@ export function buf_match_algo<A extends algo_type>(
   const localnames = usable.map((a) => a.name);
   const clinames = isserver ? remotenames : localnames;
   const servnames = isserver ? localnames : remotenames;
-  for (let i = 0; i < clinames.length; i++) {
-    const j = servnames.indexOf(clinames[i]!);
+  for (const [i, name] of clinames.entries()) {
+    const j = servnames.indexOf(name);
     if (j < 0) {
       continue;
     }
