@@ -262,6 +262,9 @@ const rsaHostKey = (): string =>
 /** Lines of stdout and of stderr the "interleave" server sends, alternating. */
 const INTERLEAVED = 300;
 
+/** Banners of about 2 KB the "banners" server sends before it accepts the login. */
+const BANNERS = 1000;
+
 /** What the "drop" server writes before it disconnects: more than a pipe and Node's stream hold. */
 const DROP_OUTPUT = Buffer.alloc(1 << 20, "0123456789abcdef");
 
@@ -283,7 +286,7 @@ function rawSend(proto: RawProto, payload: Buffer): void {
 
 describe("after authentication (the ssh2 library's server)", () => {
   let port = 0;
-  let mode: "opens" | "prompts" | "again" | "password" | "bigport" | "drop" | "interleave" | "requests" | "signals" | "silent" = "opens";
+  let mode: "opens" | "prompts" | "again" | "password" | "bigport" | "drop" | "interleave" | "requests" | "signals" | "silent" | "banners" = "opens";
   const passwords: string[] = [];
   let hostKey = "";
   const events: string[] = [];
@@ -302,6 +305,11 @@ describe("after authentication (the ssh2 library's server)", () => {
           if (ctx.method !== "password") return ctx.reject(["password"]);
           passwords.push(ctx.password);
           return passwords.length < 3 ? ctx.reject(["password"]) : ctx.accept();
+        }
+        if (mode === "banners") {
+          // More banners than a pipe and our stderr's hold take, all before authentication.
+          const proto = (client as unknown as { _protocol: RawProto })._protocol;
+          for (let i = 0; i < BANNERS; i++) rawSend(proto, Buffer.concat([Buffer.of(53), sshString(`banner ${i} ${"x".repeat(1900)}\n`), sshString("")]));
         }
         if (mode !== "prompts") return ctx.accept();
         if (ctx.method !== "keyboard-interactive") return ctx.reject(["keyboard-interactive"]);
@@ -329,7 +337,7 @@ describe("after authentication (the ssh2 library's server)", () => {
               ch.end();
               return;
             }
-            if (mode === "password" || mode === "bigport") {
+            if (mode === "password" || mode === "bigport" || mode === "banners") {
               setTimeout(() => {
                 ch.write("in\n");
                 ch.exit(0);
@@ -581,6 +589,28 @@ describe("after authentication (the ssh2 library's server)", () => {
     const lines = Buffer.concat(chunks).toString().split(/\r?\n/).filter((l) => /^[OE]\d+$/.test(l));
     expect(lines).toEqual(Array.from({ length: INTERLEAVED }, (_, i) => [`O${i}`, `E${i}`]).flat());
   });
+
+  it("banners while stderr's reader has stopped: dbclient waits for it, as C's fprintf does, rather than queue them all and lose them at its exit", async () => {
+    mode = "banners";
+    const child = spawn(process.execPath, [OURS.dbclient, "-y", "-i", userKey, "-p", String(port), "u@127.0.0.1", "true"], { stdio: ["ignore", "pipe", "pipe"] });
+    const stdout: Buffer[] = [];
+    child.stdout.on("data", (d: Buffer) => stdout.push(d));
+    // Nothing read from stderr for 4 s: before, dbclient had taken every banner into memory
+    // (as many as a server sends) and exited with them unwritten after its 2 s wait.
+    child.stderr.pause();
+    let alive = true;
+    child.on("exit", () => (alive = false));
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(alive).toBe(true);
+    const chunks: Buffer[] = [];
+    child.stderr.on("data", (d: Buffer) => chunks.push(d));
+    child.stderr.resume();
+    const [status] = (await once(child, "close")) as [number | null];
+    expect(status).toBe(0);
+    expect(Buffer.concat(stdout).toString()).toBe("in\n");
+    const banners = Buffer.concat(chunks).toString().split("\n").filter((l) => /^banner \d+ x+$/.test(l));
+    expect(banners.length).toBe(BANNERS);
+  }, 30_000);
 
   it("DROPBEAR_PASSWORD goes once: a server asking again gets an empty password, as C burns the variable", async () => {
     mode = "password";

@@ -7,7 +7,7 @@ import { posix } from "node:path";
 import { SpawnChild, cloexecPipe, spawnChild } from "./spawn.js";
 import { keepIgnoredSignals } from "./sigign.js";
 import { keepInheritedNofile } from "./nofile.js";
-import { takeSigusr1FromInspector, watchStdioErrors } from "./nodesignals.js";
+import { stdioStreamMade, takeSigusr1FromInspector, watchStdioErrors } from "./nodesignals.js";
 import { restoreLauncherEnv } from "./tunables.js";
 
 /** syslog priorities, as <syslog.h> numbers them (Dropbear passes them to `_dropbear_log`). */
@@ -167,6 +167,67 @@ export function tellUser(text: string, out: "stderr" | "stdout" = "stderr"): voi
   } else {
     process[out].write(text);
   }
+}
+
+/**
+ * How much of the messages a program wrote on stderr (tellUser, dropbear_log) may wait in
+ * process.stderr before its session stops reading the peer (userOutputBacklogged).
+ */
+export const USER_OUTPUT_HOLD_BYTES = 64 * 1024;
+
+/** Callers of userOutputBacklogged to wake once process.stderr has drained. */
+const userOutputWaiters = new Set<{ raise(): void }>();
+
+/**
+ * Whether messages for the user are backed up in process.stderr past USER_OUTPUT_HOLD_BYTES,
+ * a reader of its pipe having stopped: C's fprintf blocks there and its loop with it, where
+ * Node queues every line in memory, so a server's banners (any number before authentication)
+ * grew the client without bound and were lost at its exit. The session loop then stops
+ * reading the transport until `waker` is raised, once the backlog is out. Never in a library
+ * session (its messages go to its logger) or before the program has made process.stderr.
+ */
+export function userOutputBacklogged(waker: { raise(): void } | null): boolean {
+  if (contextLog.getStore() !== undefined || !stdioStreamMade("stderr")) {
+    return false;
+  }
+  const err = process.stderr;
+  if (err.destroyed || err.writableLength <= USER_OUTPUT_HOLD_BYTES) {
+    return false;
+  }
+  if (userOutputWaiters.size === 0) {
+    const drained = (): void => {
+      for (const ev of ["drain", "close"]) err.removeListener(ev, drained);
+      const waiters = [...userOutputWaiters];
+      userOutputWaiters.clear();
+      for (const w of waiters) w.raise();
+    };
+    err.on("drain", drained);
+    err.on("close", drained);
+  }
+  if (waker !== null) {
+    userOutputWaiters.add(waker);
+  }
+  return true;
+}
+
+/** Messages still in process.stderr at an exit: out once it has drained (or is gone). */
+function userOutputFlushed(): Promise<void> | null {
+  if (!stdioStreamMade("stderr")) {
+    return null;
+  }
+  const err = process.stderr;
+  if (err.destroyed || err.writableLength === 0) {
+    return null;
+  }
+  return new Promise<void>((resolve) => {
+    const check = (): void => {
+      if (err.destroyed || err.writableLength === 0) {
+        for (const ev of ["drain", "close", "error"]) err.removeListener(ev, check);
+        resolve();
+      }
+    };
+    for (const ev of ["drain", "close", "error"]) err.on(ev, check);
+  });
 }
 
 /** syslog(3) through libc, loaded on first use so programs that log to stderr never pay for it. */
@@ -897,11 +958,14 @@ export function exitFlushMs(): number {
 
 /** process.exit() once the owed output is out, or EXIT_FLUSH_MS (exitFlushMs) has passed. */
 function exitOnceFlushed(): void {
-  if (owedOutput.size === 0) {
+  // The exit's own message (cli_dropbear_exit's reason) may still be in process.stderr, behind
+  // a reader that is slow to take it: Node's process.exit() would drop it.
+  const messages = userOutputFlushed();
+  if (owedOutput.size === 0 && messages === null) {
     process.exit();
   }
   const timer = setTimeout(() => process.exit(), exitFlushMs());
-  void Promise.all(owedOutput).then(() => {
+  void Promise.all([...owedOutput, messages]).then(() => {
     clearTimeout(timer);
     process.exit();
   });

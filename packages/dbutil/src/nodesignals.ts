@@ -56,21 +56,32 @@ export function watchStdioErrors(): void {
     if (desc === undefined || get === undefined || desc.configurable !== true) {
       // Not Node's lazy getter: the stream is there already.
       process[name].on("error", stdioError);
+      stdioMade[name] = true;
       continue;
     }
-    let watched = false;
     Object.defineProperty(process, name, {
       ...desc,
       get(): NodeJS.WriteStream {
         const stream = get.call(process) as NodeJS.WriteStream;
-        if (!watched) {
-          watched = true;
+        if (!stdioMade[name]) {
+          stdioMade[name] = true;
           stream.on("error", stdioError);
         }
         return stream;
       },
     });
   }
+}
+
+/** Which of process.stdout and process.stderr a program has made (watchStdioErrors). */
+const stdioMade = { stdout: false, stderr: false };
+
+/**
+ * Whether the program has made process[name] (only known after watchStdioErrors): asking a
+ * stream it has not made for its backlog would make it, and Node makes a pipe non-blocking then.
+ */
+export function stdioStreamMade(name: "stdout" | "stderr"): boolean {
+  return stdioMade[name];
 }
 
 /** A stdout or stderr write failed: die by SIGPIPE where C would, else let the write be lost. */

@@ -15,6 +15,7 @@ import {
   malloc_trim,
   monotonic_now,
   m_burn,
+  userOutputBacklogged,
 } from "@dropbear-ts/dbutil";
 import { chancleanup, channelio, get_any_ready_channel, setchannelfds, start_send_channel_request } from "@dropbear-ts/channel";
 import { send_msg_kexinit } from "@dropbear-ts/kex";
@@ -120,10 +121,12 @@ export const WRITEQUEUE_READ_PACKETS = 16 * MAX_CHANNELS;
  * May the loop read the transport this turn? Before authentication Dropbear's own rule holds:
  * no channel exists yet, so the deadlock described above cannot form, and a peer that sends
  * unanswerable packets without reading the replies is stopped at 32 KiB queued, as Dropbear
- * stops it. After authentication the larger limits above apply. Never while ses.readheld.
+ * stops it. After authentication the larger limits above apply. Never while ses.readheld, nor
+ * while the messages we wrote on stderr wait for its reader (userOutputBacklogged), as C's
+ * loop waits in fprintf.
  */
 function transport_read_allowed(ses: sshsession, writequeue_has_space: boolean): boolean {
-  if (ses.readheld) {
+  if (ses.readheld || userOutputBacklogged(ses.signal_pipe)) {
     return false;
   }
   if (!ses.authstate.authdone) {
