@@ -5,9 +5,11 @@ import { afterAll, beforeAll, describe, expect } from "vitest";
 import { expectCommandStreams } from "./helpers/interop.js";
 import { IS_ROOT, PEERS, itAsRoot } from "./helpers/peers.js";
 import {
+  OURS,
   homeWithKnownHosts,
   opensshKeygen,
   publicKeyLine,
+  run,
   runBytes,
   runOurClient,
   scratch,
@@ -118,6 +120,16 @@ describe("our dbclient against Erlang/OTP's ssh daemon", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe("HELLO ERLANG");
     expect(r.stderr).not.toMatch(/Caution|skipping/);
+  });
+
+  itAsRoot([...tools, "script"], "-t: the daemon's Erlang shell on a pty evaluates what is typed (each terminal flag sent as 0 or 1: an ECHO of 8 had its shell refused)", async () => {
+    const home = homeWithKnownHosts(work.dir, "pty", [`[127.0.0.1]:${daemonPort} ${daemonHostKey}`]);
+    const cmd = [process.execPath, OURS.dbclient, "-t", "-i", join(clientDir, "id_ed25519"), "-p", String(daemonPort), `${USER}@127.0.0.1`];
+    // script(1) gives dbclient a terminal and types the input; exit() ends the shell, and so the session.
+    const r = await run(PEERS.script, ["-qec", cmd.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" "), "/dev/null"], { env: { HOME: home }, input: "6*7.\rexit().\r" });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain("Eshell");
+    expect(r.stdout).toMatch(/\r\n42\r\n/);
   });
 
   itAsRoot([...tools], "a different key in known_hosts: refused before authentication, saying so", async () => {

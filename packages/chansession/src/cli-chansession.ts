@@ -542,9 +542,11 @@ export function cli_tty_cleanup(ses: CliSession): void {
 }
 
 /**
- * The pty-req's terminal modes string: for every opcode Linux has, the c_cc value or the flag
- * masked from its field (the bit's value itself, not 0/1, as Dropbear sends it), then TTY_OP_END.
- * Baud rates are left out as in Dropbear. @dropbear cli-chansession.c put_termcodes
+ * The pty-req's terminal modes string: for every opcode Linux has, the c_cc value or the flag as
+ * 0 or 1, then TTY_OP_END. Baud rates are left out as in Dropbear. Dropbear sends a flag as its
+ * bit's value (ECHO as 8); RFC 4254 section 8 says 0 or 1, as OpenSSH and PuTTY send, and
+ * Erlang/OTP's daemon refuses the shell after an ECHO of 8 (docs/deviations.md).
+ * @dropbear cli-chansession.c put_termcodes
  */
 export function put_termcodes(ses: CliSession): void {
   TRACE("enter put_termcodes");
@@ -570,16 +572,16 @@ export function put_termcodes(ses: CliSession): void {
         value = tio.getcc(mapcode);
         break;
       case TERMCODE_INPUT:
-        value = tio.c_iflag & mapcode;
+        value = Number((tio.c_iflag & mapcode) !== 0);
         break;
       case TERMCODE_OUTPUT:
-        value = tio.c_oflag & mapcode;
+        value = Number((tio.c_oflag & mapcode) !== 0);
         break;
       case TERMCODE_LOCAL:
-        value = tio.c_lflag & mapcode;
+        value = Number((tio.c_lflag & mapcode) !== 0);
         break;
       case TERMCODE_CONTROL:
-        value = tio.c_cflag & mapcode;
+        value = Number((tio.c_cflag & mapcode) !== 0);
         break;
       default:
         continue;
