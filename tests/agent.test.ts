@@ -1,9 +1,11 @@
-import { type ChildProcess, execFileSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
 import { existsSync, mkdirSync } from "node:fs";
+import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PEERS, itAsRoot, type PeerName } from "./helpers/peers.js";
-import { opensshKeygen, run, runOurClient, type RunResult, scratch, type Server, startOurDropbearWithHostKey, startSshAgent, startSshd } from "./helpers/servers.js";
+import { OURS, opensshKeygen, run, runOurClient, type RunResult, scratch, type Server, startOurDropbearWithHostKey, startSshAgent, startSshd } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 8: agent forwarding both ways, with real processes over loopback. A local ssh-agent
@@ -203,4 +205,41 @@ describe("our dbclient -A", () => {
     const r = await ourClient(s.port, ["-i", keys.login!]);
     expect(remoteSock(r), r.stdout + r.stderr).toBe("");
   });
+});
+
+describe("our dbclient and a local agent that never answers", () => {
+  it("SIGINT or SIGTERM while it waits for the agent's key list ends it at once, by that signal, as C's", async () => {
+    // Before, the blocking read of the reply went on under Node's handler: neither ^C nor a kill
+    // did anything until the agent answered (one waiting on a confirm prompt or a token touch).
+    const s = await ourServer();
+    const sock = join(work.dir, "silent-agent.sock");
+    const held: Socket[] = [];
+    const silent = createServer((c) => held.push(c));
+    silent.listen(sock);
+    await once(silent, "listening");
+    const h = scratch("dbts-agentfwd-silenthome-");
+    try {
+      for (const sig of ["SIGINT", "SIGTERM"] as const) {
+        const asked = once(silent, "connection").then(([c]) => once(c as Socket, "data"));
+        const child = spawn(process.execPath, [OURS.dbclient, "-y", "-y", "-p", String(s.port), "dbts-nouser@127.0.0.1", "true"], {
+          env: { ...process.env, HOME: h.dir, SSH_AUTH_SOCK: sock },
+          stdio: "ignore",
+        });
+        try {
+          // The request has come: the client waits in its read of the reply.
+          await asked;
+          const gone = once(child, "exit");
+          child.kill(sig);
+          const timer = new Promise((r) => setTimeout(() => r(["still running"]), 5000));
+          expect(await Promise.race([gone.then(() => child.signalCode), timer])).toBe(sig);
+        } finally {
+          child.kill("SIGKILL");
+        }
+      }
+    } finally {
+      for (const c of held) c.destroy();
+      silent.close();
+      h.cleanup();
+    }
+  }, 30_000);
 });

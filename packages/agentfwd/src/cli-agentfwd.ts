@@ -17,7 +17,7 @@ import {
 } from "@dropbear-ts/buffer";
 import { start_send_channel_request } from "@dropbear-ts/channel";
 import { SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, SSH_OPEN_CONNECT_FAILED, type ChanType, type Channel, type CliAgentOps, type CliSession } from "@dropbear-ts/core";
-import { LOG_INFO, TRACE, atomicio, dropbear_log, libcFunc, list_append, type atomicio_f, type m_list } from "@dropbear-ts/dbutil";
+import { LOG_INFO, TRACE, atomicio, dropbear_log, libcFunc, list_append, readInterruptibly, type atomicio_f, type m_list } from "@dropbear-ts/dbutil";
 import { StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import {
   DROPBEAR_RSA_SHA256,
@@ -98,7 +98,8 @@ function connect_agent(ses: CliSession): number {
   if (agent_sock === undefined) {
     return -1;
   }
-  const fd = connect_unix(agent_sock);
+  // A connect to an agent whose backlog is full waits: ^C or a kill must still end us then.
+  const fd = readInterruptibly(() => connect_unix(agent_sock));
   if (fd < 0) {
     dropbear_log(LOG_INFO, "Failed to connect to agent");
   }
@@ -164,6 +165,13 @@ function agentio(f: atomicio_f, fd: number, buf: Uint8Array, len: number): boole
  * could not be talked to or answered more than MAX_AGENT_REPLY. @dropbear cli-agentfwd.c agent_request
  */
 function agent_request(ses: CliSession, type: number, data: buffer | null): buffer | null {
+  // The agent may take its time (a confirm prompt, a token waiting for a touch) or never answer:
+  // ^C or a kill meanwhile must end us at once, as it ends C's client, not once it answers.
+  return readInterruptibly(() => agent_exchange(ses, type, data));
+}
+
+/** agent_request's blocking write of the request and read of the reply. */
+function agent_exchange(ses: CliSession, type: number, data: buffer | null): buffer | null {
   const fd = ses.cli_ses.cli_opts.agent_fd;
   const data_len = data === null ? 0 : data.len;
   const payload = buf_new(4 + 1 + data_len);
