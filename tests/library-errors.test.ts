@@ -154,6 +154,34 @@ describe("SshError.code for connect()'s failures", () => {
     }
   });
 
+  it("ETIMEOUT or EAUTH, not a hang: an agent that never answers is given up at readyTimeout", async () => {
+    // The agent is asked synchronously, as dbclient asks it: before, one that took the request
+    // and never answered held the caller's whole event loop, readyTimeout's timer too, for good.
+    const { base } = await serve({ authenticate: (ctx) => ctx.method === "publickey" });
+    const sock = join(work.dir, "silent-agent.sock");
+    const held: net.Socket[] = [];
+    const agent = net.createServer((c) => held.push(c));
+    agent.listen(sock);
+    await once(agent, "listening");
+    try {
+      const code = `
+        import { connect } from "dropbear-ts";
+        const t0 = Date.now();
+        await connect(${JSON.stringify({ host: base.host, port: base.port, username: "me", hostKey: false, agent: sock, readyTimeout: 500 })}).then(
+          () => console.log("connected"),
+          (e) => console.log(Date.now() - t0 < 5000 ? "given up" : "late", e.code),
+        );
+        process.exit(0);
+      `;
+      const { out, status } = await runModule(code);
+      expect(out.trim()).toMatch(/^given up (ETIMEOUT|EAUTH)$/);
+      expect(status).toBe(0);
+    } finally {
+      for (const c of held) c.destroy();
+      agent.close();
+    }
+  });
+
   it("EPROTOCOL: a server that speaks SSH-1", async () => {
     const old = net.createServer((s) => {
       s.on("error", () => undefined);

@@ -939,6 +939,11 @@ function startClient(options: ConnectOptions): Promise<Client> {
     if (typeof options.agent === "string") {
       cli_opts.agent_sock = options.agent;
     }
+    // The agent is asked synchronously (as dbclient asks it), blocking the caller's event loop,
+    // readyTimeout's timer too: an agent that never answers must not hang the program for good.
+    if (readyTimeout !== undefined) {
+      cli_opts.agent_deadline = Date.now() + readyTimeout;
+    }
   }
   // Each secret is given once: a refusal then ends auth instead of asking again forever.
   const answers = new Map<string, string | undefined>([

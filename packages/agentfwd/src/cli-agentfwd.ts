@@ -17,7 +17,7 @@ import {
 } from "@dropbear-ts/buffer";
 import { start_send_channel_request } from "@dropbear-ts/channel";
 import { SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, SSH_OPEN_CONNECT_FAILED, type ChanType, type Channel, type CliAgentOps, type CliSession } from "@dropbear-ts/core";
-import { LOG_INFO, TRACE, atomicio, dropbear_log, libcFunc, list_append, readInterruptibly, type atomicio_f, type m_list } from "@dropbear-ts/dbutil";
+import { LOG_INFO, TRACE, atomicio, dropbear_log, interruptRequested, libcFunc, list_append, readInterruptibly, type atomicio_f, type m_list } from "@dropbear-ts/dbutil";
 import { StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import {
   DROPBEAR_RSA_SHA256,
@@ -151,6 +151,42 @@ export function cli_setup_agent(ses: CliSession, channel: Channel): void {
   encrypt_packet(ses);
 }
 
+const POLLIN = 0x001;
+const POLLOUT = 0x004;
+
+/** How long one poll(2) of agentReady waits before it looks for a signal again (ms). */
+const AGENT_POLL_SLICE = 100;
+
+/**
+ * Whether fd is ready for `events` before `deadline` (Date.now() ms; null: no limit, as C) and
+ * before a signal readInterruptibly catches: poll(2) on it alone, in slices.
+ */
+function agentReady(fd: number, events: number, deadline: number | null): boolean {
+  const poll = libcFunc<(fds: Buffer, nfds: number, timeout: number) => number>("int poll(uint8_t *fds, unsigned long nfds, int timeout)");
+  // struct pollfd: int fd, short events, short revents.
+  const pfd = Buffer.alloc(8);
+  if (endianness() === "LE") {
+    pfd.writeInt32LE(fd, 0);
+    pfd.writeInt16LE(events, 4);
+  } else {
+    pfd.writeInt32BE(fd, 0);
+    pfd.writeInt16BE(events, 4);
+  }
+  for (;;) {
+    if (interruptRequested()) {
+      return false;
+    }
+    const left = deadline === null ? AGENT_POLL_SLICE : deadline - Date.now();
+    if (left < 0) {
+      return false;
+    }
+    // 0: the slice is over; -1: a signal (EINTR), looked for next.
+    if (poll(pfd, 1, Math.min(left, AGENT_POLL_SLICE)) > 0) {
+      return true;
+    }
+  }
+}
+
 /** All len bytes moved (C's `atomicio(...) == len`); false on an error or an early end. */
 function agentio(f: atomicio_f, fd: number, buf: Uint8Array, len: number): boolean {
   try {
@@ -180,13 +216,17 @@ function agent_exchange(ses: CliSession, type: number, data: buffer | null): buf
   if (data !== null) {
     buf_putbytes(payload, data.data.subarray(0, data.len));
   }
-  if (!agentio(writeSync, fd, payload.data, payload.len)) {
+  // Each read and write waits in poll(2) first: past the deadline (the library's) the agent counts
+  // as one that could not be talked to, and a signal that came between two calls is acted on.
+  const deadline = ses.cli_ses.cli_opts.agent_deadline;
+  const io = (f: atomicio_f, events: number): atomicio_f => (...a) => (agentReady(a[0], events, deadline) ? f(...a) : 0);
+  if (!agentio(io(writeSync, POLLOUT), fd, payload.data, payload.len)) {
     TRACE(`write failed fd ${fd} for agent_request`);
     return null;
   }
   TRACE("Wrote out bytes for agent_request");
   const lenbuf = Buffer.alloc(4);
-  if (!agentio(readSync, fd, lenbuf, 4)) {
+  if (!agentio(io(readSync, POLLIN), fd, lenbuf, 4)) {
     TRACE("read of length failed for agent_request");
     return null;
   }
@@ -196,7 +236,7 @@ function agent_exchange(ses: CliSession, type: number, data: buffer | null): buf
     return null;
   }
   const inbuf = buf_new(readlen);
-  if (!agentio(readSync, fd, inbuf.data, readlen)) {
+  if (!agentio(io(readSync, POLLIN), fd, inbuf.data, readlen)) {
     TRACE("read of data failed for agent_request");
     return null;
   }

@@ -227,6 +227,11 @@ export class cli_runopts {
   agent_fd = -1;
   /** TS-only: the agent's socket for publickey auth; null reads $SSH_AUTH_SOCK. */
   agent_sock: string | null = null;
+  /**
+   * TS-only: when (Date.now() ms) to give up on an agent that has not answered; null waits as C
+   * does. The library sets its readyTimeout's end: its agent requests block the caller's loop.
+   */
+  agent_deadline: number | null = null;
   /** TS-only: the known_hosts file; null is ~/.ssh/known_hosts. */
   known_hosts_file: string | null = null;
   /** -B host:port */

@@ -116,6 +116,19 @@ function holdListenedSignals(sigaction: SigactionFn, set: (signum: number) => vo
   });
 }
 
+/** Inside readInterruptibly: whether one of its signals has come; null outside. */
+let firedProbe: (() => boolean) | null = null;
+
+/**
+ * Inside readInterruptibly's `read`: whether one of its signals has come already. One that lands
+ * between two system calls (after a write, before the read of the answer) interrupts neither: a
+ * `read` of several calls, or one that waits in poll(2) slices, asks this to stop at once as a
+ * single interrupted call does. False outside readInterruptibly.
+ */
+export function interruptRequested(): boolean {
+  return firedProbe?.() ?? false;
+}
+
 /**
  * Run `read`, a blocking read of the user's answer at a prompt (getpass(3), a line from
  * /dev/tty), so that a signal the program has listeners for is acted on at once. Node runs a
@@ -145,9 +158,20 @@ export function readInterruptibly<T>(read: () => T): T {
   }
   const armed = holdListenedSignals(sigaction, (signum) => sysv_signal(signum, noop));
   let fired: NodeJS.Signals | null = null;
+  const outer = firedProbe;
+  firedProbe = (): boolean => {
+    for (const a of armed) {
+      // Put back if it fired: a later one must interrupt a call too, not end us unawares.
+      if (sysv_signal(a.signum, noop) !== noop && fired === null) {
+        fired = a.s;
+      }
+    }
+    return fired !== null;
+  };
   try {
     return read();
   } finally {
+    firedProbe = outer;
     for (const a of armed) {
       // Ours is gone (SIG_DFL) once it fired. Asked by replacing it with itself, since glibc
       // fills only part of a struct sigaction it hands back, so two cannot be compared whole.
