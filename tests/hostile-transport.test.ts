@@ -1,11 +1,11 @@
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import * as net from "node:net";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { PEERS, PYTHON, itPyCryptography, itWithPeers } from "./helpers/peers.js";
 import { run, scratch, startOurDropbearWithHostKeys, useOurDropbear } from "./helpers/servers.js";
-import { kexinit, onClearPackets, packet, sshString, u32 } from "./helpers/wire.js";
+import { clearAnswers, kexinit, packet, sshString, u32, x25519Share } from "./helpers/wire.js";
 
 // Issue 3: malformed transport input ends that connection with a clear log line; the server
 // goes on serving. Packets before the first NEWKEYS travel in clear, so a raw socket can speak.
@@ -33,38 +33,9 @@ async function hostile(frames: Buffer[], ident = "SSH-2.0-hostile_1.0\r\n"): Pro
   return ours.server.log().slice(before);
 }
 
-/**
- * Connect, send our ident and `frames`, and collect the types of the clear packets the server
- * sends after its version line, until one of type `until` (or the connection ends, or 10 s).
- */
-async function answered(frames: Buffer[], until: number): Promise<number[]> {
-  const sock = net.connect(ours.server.port, "127.0.0.1");
-  sock.on("error", () => undefined);
-  await once(sock, "connect");
-  sock.write("SSH-2.0-hostile_1.0\r\n");
-  for (const f of frames) sock.write(f);
-  const types: number[] = [];
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, 10_000);
-    const done = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    sock.on("close", done);
-    onClearPackets(sock, (type) => {
-      if (types.at(-1) === until) return;
-      types.push(type);
-      if (type === until) done();
-    });
-  });
-  sock.destroy();
-  return types;
-}
-
-/** A client's curve25519 share: a real public value. */
-function x25519Share(): Buffer {
-  const x = generateKeyPairSync("x25519").publicKey.export({ format: "jwk" }).x!;
-  return packet(Buffer.concat([Buffer.of(30), sshString(Buffer.from(x, "base64url"))]));
+/** The server's clear packet types after our ident and `frames`, up to `until` (at most 10 s). */
+function answered(frames: Buffer[], until: number): Promise<number[]> {
+  return clearAnswers(ours.server.port, "SSH-2.0-hostile_1.0", frames, until, 10_000);
 }
 
 const ignore = packet(Buffer.concat([Buffer.of(2), sshString("x")]));

@@ -1,11 +1,8 @@
 import { spawn } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
-import { once } from "node:events";
-import * as net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OURS, freePort, ourKeygen, run, scratch, terminate, waitPort, type Server } from "./helpers/servers.js";
-import { kexinit, onClearPackets, packet, sshString } from "./helpers/wire.js";
+import { clearAnswers, kexinit, packet, x25519Share } from "./helpers/wire.js";
 
 // first_kex_packet_follows where the start of a side's algorithm list is not offered: under
 // `node --jitless` the KEMs that head our kex list are not usable (no WebAssembly). A guess is
@@ -31,25 +28,9 @@ afterAll(async () => {
   work.cleanup();
 });
 
-/** The types of the server's clear packets after our version line and `frames`, up to `until` (at most 5 s). */
-async function answered(frames: Buffer[], until: number): Promise<number[]> {
-  const sock = net.connect(server!.port, "127.0.0.1");
-  sock.on("error", () => undefined);
-  await once(sock, "connect");
-  sock.write("SSH-2.0-guesser_1.0\r\n");
-  for (const f of frames) sock.write(f);
-  const types: number[] = [];
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, 5_000);
-    sock.on("close", () => (clearTimeout(timer), resolve()));
-    onClearPackets(sock, (type) => {
-      if (types.at(-1) === until) return;
-      types.push(type);
-      if (type === until) (clearTimeout(timer), resolve());
-    });
-  });
-  sock.destroy();
-  return types;
+/** The server's clear packet types after our ident and `frames`, up to `until` (at most 5 s). */
+function answered(frames: Buffer[], until: number): Promise<number[]> {
+  return clearAnswers(server!.port, "SSH-2.0-guesser_1.0", frames, until, 5_000);
 }
 
 describe("a guessed first kex packet against a server whose list starts with methods it does not offer (--jitless)", () => {
@@ -57,10 +38,8 @@ describe("a guessed first kex packet against a server whose list starts with met
     // No kexguess2: both first names must match, as a guessing non-Dropbear client sends it.
     const ki = kexinit("curve25519-sha256", false);
     ki[ki.length - 5] = 1; // first_kex_packet_follows
-    const x = generateKeyPairSync("x25519").publicKey.export({ format: "jwk" }).x!;
-    const guess = packet(Buffer.concat([Buffer.of(30), sshString(Buffer.from(x, "base64url"))]));
     // KEXINIT, then KEXDH_REPLY (31) to the guessed KEXDH_INIT.
-    expect(await answered([packet(ki), guess], 31)).toEqual([20, 31]);
+    expect(await answered([packet(ki), x25519Share()], 31)).toEqual([20, 31]);
   });
 
   it("the library's client under --jitless with kexGuess: true completes the exchange", async () => {

@@ -1,5 +1,6 @@
-import { randomBytes } from "node:crypto";
-import type { Socket } from "node:net";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { type Socket, connect } from "node:net";
 
 // SSH's wire format by hand, for tests that speak to a server over a raw socket before the
 // first NEWKEYS (where packets travel in clear): no SSH library between the test and the server.
@@ -57,4 +58,39 @@ export function onClearPackets(sock: Socket, onType: (type: number) => void): vo
       onType(type);
     }
   });
+}
+
+/** A client's KEXDH_INIT for curve25519: a real public value. */
+export function x25519Share(): Buffer {
+  const x = generateKeyPairSync("x25519").publicKey.export({ format: "jwk" }).x!;
+  return packet(Buffer.concat([Buffer.of(30), sshString(Buffer.from(x, "base64url"))]));
+}
+
+/**
+ * Connect to 127.0.0.1:`port`, send `ident` and `frames`, and collect the types of the clear
+ * packets the server sends after its version line, until one of type `until` (or the
+ * connection ends, or `waitMs` passes).
+ */
+export async function clearAnswers(port: number, ident: string, frames: Buffer[], until: number, waitMs: number): Promise<number[]> {
+  const sock = connect(port, "127.0.0.1");
+  sock.on("error", () => undefined);
+  await once(sock, "connect");
+  sock.write(`${ident}\r\n`);
+  for (const f of frames) sock.write(f);
+  const types: number[] = [];
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, waitMs);
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    sock.on("close", done);
+    onClearPackets(sock, (type) => {
+      if (types.at(-1) === until) return;
+      types.push(type);
+      if (type === until) done();
+    });
+  });
+  sock.destroy();
+  return types;
 }
