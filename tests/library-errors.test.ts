@@ -86,6 +86,20 @@ describe("SshError.code for connect()'s failures", () => {
     expect(thrown.cause).toBe(bug);
     const rejected = await failure(connect({ ...base, hostKey: async () => Promise.reject(bug) }), "EHOSTKEY");
     expect(rejected.cause).toBe(bug);
+    // A thrown value String() cannot convert (a null-prototype object) is the callback's
+    // refusal still, not EINTERNAL from our own attempt to describe it.
+    const odd: unknown = Object.create(null);
+    const oddThrow = await failure(
+      connect({
+        ...base,
+        hostKey: () => {
+          throw odd;
+        },
+      }),
+      "EHOSTKEY",
+    );
+    expect(oddThrow.message).toBe("[object Object]");
+    await failure(connect({ ...base, hostKey: async () => Promise.reject(odd) }), "EHOSTKEY");
     const empty = join(work.dir, "empty_known_hosts");
     writeFileSync(empty, "");
     expect((await failure(connect({ ...base, hostKey: { knownHostsPath: empty } }), "EHOSTKEY")).message).toBe("Not accepted automatically");

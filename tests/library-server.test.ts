@@ -818,6 +818,43 @@ describe("the library's client against the library's server, in one process", ()
     }
   });
 
+  itWithPeers(["ssh-keygen"], "a callback that throws or rejects with a value String() cannot convert (a null-prototype object) is refused and logged: no unhandled rejection, no stalled auth", async () => {
+    const { connect, createServer } = await import("dropbear-ts");
+    const logged: string[] = [];
+    const odd = (): unknown => Object.create(null);
+    const s = createServer({
+      hostKeys: [hostKey],
+      authenticate: async ({ username }) => (username === "odd" ? Promise.reject(odd()) : true),
+      onSession: {
+        exec: (session) => {
+          if (session.command === "sync") throw odd();
+          return Promise.reject(odd());
+        },
+      },
+      logger: (_level, msg) => logged.push(msg),
+    });
+    const { port: p } = await s.listen(0);
+    const base = { host: "127.0.0.1", port: p, privateKeyPath: key, hostKey: false as const, readyTimeout: 20_000 };
+    try {
+      // Refused at once (EAUTH), not held until readyTimeout by an answer that never came.
+      await expect(connect({ ...base, username: "odd" })).rejects.toMatchObject({ code: "EAUTH" });
+      expect(logged).toContain("authenticate failed: [object Object]");
+      const client = await connect({ ...base, username: "me" });
+      const sync = client.exec("sync");
+      sync.stdin.end();
+      // The request is refused; the session goes on (it was an internal error ending it).
+      await expect(sync.exit).rejects.toMatchObject({ code: "ECHANNEL" });
+      const late = client.exec("async");
+      late.stdin.end();
+      expect(await late.exit).toEqual({ code: 1 });
+      expect(logged.filter((l) => l === "Session handler failed: [object Object]")).toHaveLength(2);
+      expect(logged.join("\n")).not.toMatch(/Internal error/);
+      await client.end();
+    } finally {
+      await s.close();
+    }
+  });
+
   itWithPeers(["ssh-keygen"], "a handler that throws after its own exit() has run: its output and status reach the client, and the throw is logged", async () => {
     const { connect, createServer } = await import("dropbear-ts");
     const logged: string[] = [];

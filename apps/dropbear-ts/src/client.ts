@@ -23,7 +23,7 @@ import { DROPBEAR_CLI_COMPRESSION, DROPBEAR_FAILURE, MAX_CHANNELS } from "@dropb
 import { loadidentityfile, parse_ciphers_macs, user_algo_option } from "@dropbear-ts/runopts";
 import { session_cleanup } from "@dropbear-ts/session-loop";
 import { cliOpenStreamDirect, cli_localtcp, send_msg_global_request_remotetcp } from "@dropbear-ts/tcpfwd";
-import { duplexOf, handlesGone, isThenable, logHandlerFor, streamPipe, unknownOption, type Logger, type OptionNames } from "./common.js";
+import { duplexOf, handlesGone, isThenable, logHandlerFor, streamPipe, thrownText, unknownOption, type Logger, type OptionNames } from "./common.js";
 
 /** Decides on the server's host key: its wire blob, algorithm name and SHA-256 fingerprint. */
 export type HostKeyVerifier = (key: { blob: Buffer; algorithm: string }, fingerprint: string) => boolean | PromiseLike<boolean>;
@@ -200,7 +200,7 @@ function again(e: SshError): SshError {
 
 /** An SshError for an error that is not one, given as its cause. */
 function causedBy(e: unknown, code: SshErrorCode): SshError {
-  return e instanceof Error ? new SshError(e.message, code, { cause: e }) : new SshError(String(e), code);
+  return new SshError(thrownText(e), code, e instanceof Error ? { cause: e } : undefined);
 }
 
 /**

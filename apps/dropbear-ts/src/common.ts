@@ -20,6 +20,24 @@ export function visibleText(text: string): string {
 }
 
 /**
+ * @internal What a caller's code threw, as text: an Error's message, else the value's String().
+ * Never a throw of its own: a null-prototype object, a Proxy or a throwing `message` getter or
+ * toString() would otherwise turn the caller's refusal into our failure (an unhandled rejection
+ * in the middle of a session's auth).
+ */
+export function thrownText(e: unknown): string {
+  try {
+    return String(e instanceof Error ? e.message : e);
+  } catch {
+    try {
+      return Object.prototype.toString.call(e);
+    } catch {
+      return "(a value that cannot be shown)";
+    }
+  }
+}
+
+/**
  * @internal The dbutil log handler for a caller's logger; without one, nothing is logged.
  * `visible`: each line goes through visibleText, for the server, whose lines carry names a client
  * chose (a library server has no system accounts to check a user name against first, as

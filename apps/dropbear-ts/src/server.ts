@@ -30,7 +30,7 @@ import {
   sign_key_fingerprint,
   signkeyPrivateProblem,
 } from "@dropbear-ts/signkey";
-import { handlesGone, isThenable, logHandlerFor, streamPipe, unknownOption, type Logger, type OptionNames } from "./common.js";
+import { handlesGone, isThenable, logHandlerFor, streamPipe, thrownText, unknownOption, type Logger, type OptionNames } from "./common.js";
 
 /** The request an authenticate callback decides, by method: `method` narrows it, destructured too. */
 export type AuthRequest =
@@ -178,7 +178,7 @@ interface EmbeddedCommand {
 
 /** A caller's callback threw or rejected: said in the session's log. */
 function callbackFailed(what: string, e: unknown): void {
-  dropbear_log(LOG_ERR, `${what} failed: ${e instanceof Error ? e.message : String(e)}`);
+  dropbear_log(LOG_ERR, `${what} failed: ${thrownText(e)}`);
 }
 
 /**
@@ -476,7 +476,7 @@ export class Server {
         if (e instanceof DropbearExit) {
           svrSessionExit(ses, e);
         } else {
-          dropbear_log(LOG_ERR, `Internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+          dropbear_log(LOG_ERR, `Internal error: ${e instanceof Error && typeof e.stack === "string" ? e.stack : thrownText(e)}`);
           if (ses !== null) {
             session_cleanup(ses);
           }
