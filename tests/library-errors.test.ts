@@ -63,6 +63,13 @@ async function failure(p: Promise<unknown>, code: SshErrorCode): Promise<SshErro
   return e as SshError;
 }
 
+/** A callback that throws `value`. */
+function throwing(value: unknown): () => never {
+  return () => {
+    throw value;
+  };
+}
+
 describe("SshError.code for connect()'s failures", () => {
   it("ECONNECT: nothing listens on the port", async () => {
     const e = await failure(connect({ host: "127.0.0.1", port: await freePort(), username: "me", hostKey: false }), "ECONNECT");
@@ -73,15 +80,7 @@ describe("SshError.code for connect()'s failures", () => {
     const { base } = await serve();
     expect((await failure(connect({ ...base, hostKey: () => false }), "EHOSTKEY")).message).toBe("Host key not accepted");
     const bug = new Error("verifier broke");
-    const thrown = await failure(
-      connect({
-        ...base,
-        hostKey: () => {
-          throw bug;
-        },
-      }),
-      "EHOSTKEY",
-    );
+    const thrown = await failure(connect({ ...base, hostKey: throwing(bug) }), "EHOSTKEY");
     expect(thrown.message).toBe("verifier broke");
     expect(thrown.cause).toBe(bug);
     const rejected = await failure(connect({ ...base, hostKey: async () => Promise.reject(bug) }), "EHOSTKEY");
@@ -89,15 +88,7 @@ describe("SshError.code for connect()'s failures", () => {
     // A thrown value String() cannot convert (a null-prototype object) is the callback's
     // refusal still, not EINTERNAL from our own attempt to describe it.
     const odd: unknown = Object.create(null);
-    const oddThrow = await failure(
-      connect({
-        ...base,
-        hostKey: () => {
-          throw odd;
-        },
-      }),
-      "EHOSTKEY",
-    );
+    const oddThrow = await failure(connect({ ...base, hostKey: throwing(odd) }), "EHOSTKEY");
     expect(oddThrow.message).toBe("[object Object]");
     await failure(connect({ ...base, hostKey: async () => Promise.reject(odd) }), "EHOSTKEY");
     const empty = join(work.dir, "empty_known_hosts");
