@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { buf_eatstring, buf_getbool, buf_getstring, buf_putbyte, buf_putstring } from "@dropbear-ts/buffer";
 import {
   AUTH_METHOD_INTERACT,
@@ -13,7 +13,7 @@ import {
   cli_state,
   type CliSession,
 } from "@dropbear-ts/core";
-import { DEBUG1, LOG_INFO, readInterruptibly, textBytes, TRACE, dropbear_close, dropbear_exit, dropbear_log, cleantext, tellUser } from "@dropbear-ts/dbutil";
+import { DEBUG1, LOG_INFO, readAnswerLine, readInterruptibly, textBytes, TRACE, dropbear_close, dropbear_exit, dropbear_log, cleantext, tellUser } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_CLI_IMMEDIATE_AUTH,
   DROPBEAR_CLI_INTERACT_AUTH,
@@ -81,38 +81,16 @@ function ttyGetline(): Buffer | null {
   } catch {
     fd = 0;
   }
-  const bytes: number[] = [];
-  const one = Buffer.alloc(1);
+  let line: Buffer;
   try {
     // ^C or a kill while it waits for the user must act then, not after the Enter.
-    readInterruptibly(() => {
-      while (bytes.length < DROPBEAR_MAX_CLI_PASS - 1) {
-        let n = 0;
-        try {
-          n = readSync(fd, one, 0, 1, null);
-        } catch {
-          n = 0;
-        }
-        if (n <= 0) {
-          break;
-        }
-        bytes.push(one[0]!);
-        if (one[0] === 0x0a) {
-          break;
-        }
-      }
-    });
+    line = readInterruptibly(() => readAnswerLine(fd, DROPBEAR_MAX_CLI_PASS - 1));
   } finally {
     if (opened) {
       closeSync(fd);
     }
   }
-  if (bytes.length === 0) {
-    return null;
-  }
-  const line = Buffer.from(bytes);
-  bytes.fill(0);
-  return line;
+  return line.length === 0 ? null : line;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, readSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { libcFunc } from "./libc.js";
 
@@ -184,6 +184,34 @@ export function readInterruptibly<T>(read: () => T): T {
       process.emit(fired, fired);
     }
   }
+}
+
+/**
+ * One line of the user's answer from fd (a terminal, or stdin), a byte at a time so nothing past
+ * the newline is taken: the bytes, the newline included, at most `max`. Ends early at end of
+ * file or an error (an interrupted read among them) and, inside readInterruptibly, before each
+ * read once a signal has come: one landing between two reads interrupts neither, and the next
+ * would wait for the user's Enter.
+ */
+export function readAnswerLine(fd: number, max: number): Buffer {
+  const line = Buffer.alloc(max);
+  let n = 0;
+  while (n < max && !interruptRequested()) {
+    let got = 0;
+    try {
+      got = readSync(fd, line, n, 1, null);
+    } catch {
+      break;
+    }
+    if (got <= 0) {
+      break;
+    }
+    n++;
+    if (line[n - 1] === 0x0a) {
+      break;
+    }
+  }
+  return line.subarray(0, n);
 }
 
 /**

@@ -16,7 +16,7 @@ import {
   type buffer,
 } from "@dropbear-ts/buffer";
 import { cli_kex_state, dropbear_kex_mode, type algo_type, type CliKexParam, type CliSession, type dropbear_kex, type KnownHostKey } from "@dropbear-ts/core";
-import { DEBUG1, LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, readInterruptibly, strerror, textBytes } from "@dropbear-ts/dbutil";
+import { DEBUG1, LOG_INFO, LOG_WARNING, TRACE, dropbear_exit, dropbear_log, readAnswerLine, readInterruptibly, strerror, textBytes } from "@dropbear-ts/dbutil";
 import { SSH_MSG_KEXDH_INIT, SSH_MSG_NEWKEYS, SSH_SERVER_SIG_ALGS } from "@dropbear-ts/options";
 import { servicePort } from "@dropbear-ts/netio";
 import { encrypt_packet } from "@dropbear-ts/packet";
@@ -202,7 +202,10 @@ export function recv_msg_kexdh_reply(ses: CliSession): void {
   TRACE("leave recv_msg_kexdh_init");
 }
 
-/** Read one line from the controlling terminal (or stdin), blocking as C's getc does. */
+/** How much of the host key question's answer line is read at a time. */
+const ANSWER_PART = 64;
+
+/** The start of one line from the controlling terminal (or stdin), blocking as C's getc does. */
 function readAnswer(): string {
   let fd: number;
   let own = true;
@@ -212,21 +215,21 @@ function readAnswer(): string {
     fd = 0;
     own = false;
   }
-  const b = Buffer.alloc(1);
-  let line = "";
+  let answer = "";
   try {
     // ^C or a kill while it waits for the user must act then, not after the Enter.
     readInterruptibly(() => {
-      while (readSync(fd, b, 0, 1, null) === 1 && b[0] !== 0x0a) {
-        line += String.fromCharCode(b[0]!);
+      let part = readAnswerLine(fd, ANSWER_PART);
+      answer = part.toString("latin1");
+      // The rest of a long line too, so it is not left for the session's input.
+      while (part.length === ANSWER_PART && part[ANSWER_PART - 1] !== 0x0a) {
+        part = readAnswerLine(fd, ANSWER_PART);
       }
     });
-  } catch {
-    // No terminal and no usable stdin: treat as "no".
   } finally {
     if (own) closeSync(fd);
   }
-  return line;
+  return answer;
 }
 
 /** An unknown host key: refuse, accept, or ask, as the options say. @dropbear cli-kex.c ask_to_confirm */
