@@ -321,6 +321,19 @@ describe("SshError.code once connected", () => {
     await connecting;
   });
 
+  it("ECLOSED, not a hang: the server leaves while the hostKey callback has not answered (no readyTimeout)", async () => {
+    const { server, base } = await serve();
+    let asked = false;
+    const hostKey = (): Promise<boolean> => {
+      asked = true;
+      return new Promise<boolean>(() => {});
+    };
+    const connecting = failure(connect({ ...base, hostKey }), "ECLOSED");
+    while (!asked) await new Promise((r) => setTimeout(r, 10));
+    await server.close();
+    await connecting;
+  });
+
   it("ECLOSED, not ECHANNEL: the server's close() while its onTcpipForward has not answered", async () => {
     let asked = 0;
     const { server, base } = await serve({

@@ -424,7 +424,7 @@ describe("50 library clients in one process against examples/server.mjs", () => 
 });
 
 describe("createServer's answers that never come and handlers that throw", () => {
-  itWithPeers(["ssh", "ssh-keygen"], "close() ends a session whose authenticate never answers; a throwing handler refuses its request", async () => {
+  itWithPeers(["ssh", "ssh-keygen"], "a session whose authenticate never answers ends when its client leaves, or at close(); a throwing handler refuses its request", async () => {
     const { createServer } = await import("dropbear-ts");
     let asked = 0;
     const stuck = createServer({
@@ -435,9 +435,18 @@ describe("createServer's answers that never come and handlers that throw", () =>
       },
     });
     const { port: p } = await stuck.listen(0);
+    // A client that leaves while its answer is awaited frees its connection then, not at the
+    // answer or the auth timeout.
+    const leaving = spawn(PEERS.ssh, [...sshArgs(key, p), "u@127.0.0.1", "true"], { stdio: "ignore" });
+    while (asked === 0) await new Promise((r) => setTimeout(r, 50));
+    expect(stuck.connections).toBe(1);
+    leaving.kill("SIGKILL");
+    for (const end = Date.now() + 5_000; stuck.connections > 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+    expect(stuck.connections).toBe(0);
+
     const ssh = spawn(PEERS.ssh, [...sshArgs(key, p), "u@127.0.0.1", "true"], { stdio: "ignore" });
     const exited = once(ssh, "exit");
-    while (asked === 0) await new Promise((r) => setTimeout(r, 50));
+    while (asked === 1) await new Promise((r) => setTimeout(r, 50));
     await stuck.close();
     expect(stuck.connections).toBe(0);
     const [code] = (await exited) as [number | null];

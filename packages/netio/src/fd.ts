@@ -656,6 +656,11 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
     }
   }
 
+  /** The peer has ended its side, or the stream failed: nothing will come after what is buffered. */
+  get readEnded(): boolean {
+    return this.eof || this.err !== null;
+  }
+
   /** The pending error, if any: what getsockopt(SO_ERROR) returns after a failed connect. */
   get error(): FdError | null {
     return this.err;

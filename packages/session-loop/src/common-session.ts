@@ -246,7 +246,7 @@ async function session_loop_turns<S extends sshsession>(
         const work = ses.awaitAfterPacket;
         if (work !== null) {
           ses.awaitAfterPacket = null;
-          await work;
+          await await_after_packet(ses, work);
           batch = false;
         }
         // Beyond Dropbear (one packet per select): after channel data, a window adjust or a
@@ -277,7 +277,7 @@ async function session_loop_turns<S extends sshsession>(
           const next = ses.awaitAfterPacket;
           if (next !== null) {
             ses.awaitAfterPacket = null;
-            await next;
+            await await_after_packet(ses, next);
             break;
           }
         }
@@ -296,6 +296,44 @@ async function session_loop_turns<S extends sshsession>(
     if (ses.sock_out !== null && !isempty(ses.writequeue)) {
       write_packet(ses);
     }
+  }
+}
+
+/**
+ * Wait for what a packet left to finish before the next one is read (an embedder's answer, a
+ * bind), as C blocks in its checks. A peer that leaves meanwhile ends the session at once, as
+ * the next read would: C's checks return soon, but an embedder's may take minutes (a directory
+ * lookup), and the connection and its place among the unauthenticated would be held for nobody.
+ */
+async function await_after_packet(ses: sshsession, work: Promise<unknown>): Promise<void> {
+  const sock = ses.sock_in;
+  if (sock === null) {
+    await work;
+    return;
+  }
+  let left = false;
+  let check = (): void => undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      check = (): void => {
+        if (sock.readEnded) {
+          left = true;
+          resolve();
+        }
+      };
+      sock.addWaiter(check);
+      check();
+      work.then(() => resolve(), reject);
+    });
+  } finally {
+    sock.removeWaiter(check);
+  }
+  if (left) {
+    // The answer may still come, or fail, after the session has gone: those that come late
+    // look at exitflag and do nothing.
+    ses.exitflag = true;
+    work.catch(() => undefined);
+    dropbear_exit("Remote closed the connection", "ECLOSED");
   }
 }
 
