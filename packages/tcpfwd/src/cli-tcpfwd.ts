@@ -148,16 +148,6 @@ export function send_msg_global_request_remotetcp(ses: CliSession, addr: string,
   return ses.globalreq_sent++;
 }
 
-/** The first -R still waiting for its answer. */
-function firstUnanswered(ses: CliSession): TCPFwdEntry | null {
-  for (const fwd of ses.cli_ses.cli_opts.remotefwds) {
-    if (!fwd.have_reply) {
-      return fwd;
-    }
-  }
-  return null;
-}
-
 /**
  * The -R a REQUEST_SUCCESS or FAILURE answers, or null for a keepalive's answer (or one nobody
  * asked for, which is not counted). Beyond C, which gives every reply to the first -R still
@@ -181,7 +171,12 @@ function answeredForward(ses: CliSession): TCPFwdEntry | null {
 
 /** Whether some -R request still waits for the server's answer. */
 export function remotetcp_pending(ses: CliSession): boolean {
-  return firstUnanswered(ses) !== null;
+  for (const fwd of ses.cli_ses.cli_opts.remotefwds) {
+    if (!fwd.have_reply) {
+      return true;
+    }
+  }
+  return false;
 }
 
 /**
