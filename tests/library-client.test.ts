@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client, connect, type ConnectOptions, type ForwardOptions, type SshError } from "dropbear-ts";
 import { PEERS, itAsRoot } from "./helpers/peers.js";
-import { opensshKeygen, freePort, run, scratch, startSshAgent, startSshd, type Server } from "./helpers/servers.js";
+import { opensshKeygen, freePort, run, scratch, startOurDropbearWithHostKey, startSshAgent, startSshd, type Server } from "./helpers/servers.js";
 import { payload, startEchoTarget, type Target } from "./helpers/tunnel.js";
 import { addTestUser, removeTestUser } from "./helpers/users.js";
 import { silentServer } from "./helpers/sockets.js";
@@ -296,6 +296,38 @@ describe("the client API in this process", () => {
     expect(await late.exit).toEqual({ signal: "USR1", coreDumped: false });
     expect(() => late.signal("WINCH")).toThrow(new TypeError("signal: not a signal SSH names: WINCH"));
     await client.end();
+  });
+
+  itAsRoot(["ssh-keygen"], "signal() and setWindow() once our CLOSE is out send nothing: the server may have freed the channel", async () => {
+    // Our streams gone, so we CLOSE first; the first TERM ends `yes`, and Dropbear then frees the
+    // channel as it sends its own CLOSE. A request still sent after ours (until that CLOSE came
+    // back) named a channel the server no longer had, and it ended the whole connection
+    // ("Unknown channel 0"): the next exec failed. (sshd was not seen to free it that soon.)
+    const server = await startOurDropbearWithHostKey(work.dir);
+    try {
+      const client = await connect(opts({ port: server.port, hostKey: false }));
+      for (let round = 0; round < 3; round++) {
+        const busy = client.exec("yes", { pty: true });
+        busy.stdin.end();
+        busy.stdout.destroy();
+        busy.stderr.destroy();
+        let settled = false;
+        const exit = busy.exit.finally(() => (settled = true));
+        for (let i = 0; i < 500 && !settled; i++) {
+          busy.signal("TERM");
+          busy.setWindow(80 + (i % 5), 24);
+          await new Promise((r) => setTimeout(r, 2));
+        }
+        expect(await exit).toEqual({ signal: "TERM", coreDumped: false });
+        const cmd = client.exec("echo still here");
+        cmd.stdin.end();
+        expect((await collect(cmd.stdout)).toString()).toBe("still here\n");
+      }
+      await client.end();
+      expect(server.log()).not.toMatch(/Unknown channel/);
+    } finally {
+      await server.stop();
+    }
   });
 
   itAsRoot(["sshd", "ssh-keygen"], "a key the server does not know is refused with an error, not a crash", async () => {

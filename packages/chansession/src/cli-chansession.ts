@@ -627,8 +627,18 @@ function requestOnSessionChannels(ses: CliSession, type: string, put: () => void
   }
 }
 
-/** One channel request `type` with no reply wanted; `put` adds its fields to the payload. */
+/**
+ * One channel request `type` with no reply wanted; `put` adds its fields to the payload. None
+ * once our CLOSE is out (beyond Dropbear, whose SUCCESS and FAILURE alone skip it): the server
+ * may free the channel before its own CLOSE reaches us, and a request naming a channel it no
+ * longer has ends the whole connection ("Unknown channel"). A window change or signal then
+ * has nothing left to act on.
+ */
 function sendRequestNoReply(ses: CliSession, channel: Channel, type: string, put: () => void): void {
+  if (channel.sent_close) {
+    TRACE(() => `Skipping ${type} request for closed channel`);
+    return;
+  }
   start_send_channel_request(ses, channel, type);
   buf_putbyte(ses.writepayload, 0);
   put();
