@@ -23,8 +23,8 @@ export const AGENTDIRPREFIX = "/tmp/dropbear-";
 /** The listen backlog C passes to listen(). */
 const AGENT_BACKLOG = 20;
 
-/** Longest directory or file name C's buffers hold: (sizeof(sun_path) - 1) / 2, less the NUL. */
-const AGENT_NAME_MAX = (108 - 1) / 2 - 1;
+/** Longest directory or file name C's buffers hold: (sizeof(sun_path) - 1) / 2 in C's integer division, less the NUL. */
+const AGENT_NAME_MAX = Math.floor((108 - 1) / 2) - 1;
 
 /** Eight random hex digits, as C prints a random uint32 with %.8x. */
 function randomHex8(): string {
