@@ -22,8 +22,18 @@ try {
   cmd.stderr.pipe(process.stderr);
   const exit = await cmd.exit;
   await client.end();
-  // A signal death exits as a shell reports it: 128 + the signal's number.
-  process.exitCode = "code" in exit ? exit.code : 128 + (await import("node:os")).constants.signals[`SIG${exit.signal}`];
+  if ("code" in exit) {
+    process.exitCode = exit.code;
+  } else {
+    // A signal death exits as a shell reports it: 128 + the signal's number. A signal this
+    // system has no number for (sshd names one it cannot name "SIG@openssh.com") is said, and
+    // exits 255, as ssh does without an exit status.
+    const signo = (await import("node:os")).constants.signals[`SIG${exit.signal}`];
+    if (signo === undefined) {
+      console.error(`exec.mjs: killed by signal ${exit.signal}`);
+    }
+    process.exitCode = signo === undefined ? 255 : 128 + signo;
+  }
 } catch (e) {
   console.error(`exec.mjs: ${e.message}`);
   process.exitCode = 255;

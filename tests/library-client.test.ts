@@ -141,6 +141,16 @@ describe("examples against OpenSSH sshd", () => {
     expect(r.status).toBe(7);
   });
 
+  itAsRoot(["sshd", "ssh-keygen"], "exec.mjs exits 128 + the signal's number, and 255 for a signal sshd cannot name", async () => {
+    const target = `${USER}@127.0.0.1:${sshd!.port}`;
+    const term = await run(process.execPath, [join(root, "examples/exec.mjs"), target, key, "kill -TERM $$"], { env: { HOME: home } });
+    expect(term.status).toBe(128 + 15);
+    // sshd reports SIGSYS as "SIG@openssh.com", which no table numbers.
+    const sys = await run(process.execPath, [join(root, "examples/exec.mjs"), target, key, "kill -SYS $$"], { env: { HOME: home } });
+    expect(sys.stderr).toBe("exec.mjs: killed by signal SIG@openssh.com\n");
+    expect(sys.status).toBe(255);
+  });
+
   itAsRoot(
     ["sshd", "ssh-keygen"],
     "forward.mjs carries 8 MiB each way in 20 concurrent connections, every byte checked",
