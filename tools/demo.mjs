@@ -7,7 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { homedir, userInfo } from "node:os";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -16,8 +16,10 @@ const bin = (name) => join(root, "apps", name, "bin", name);
 const PAYLOAD = 8 * 1024 * 1024;
 const NOT_YET = /not yet implemented in dropbear-ts[^\n]*/;
 
-// Not under /tmp: Dropbear refuses authorized_keys below a world-writable directory.
-const cacheDir = join(homedir(), ".cache");
+// Not under /tmp: Dropbear refuses authorized_keys below a world-writable directory, checking
+// each one up to the login user's home as the password database has it. So that home, not
+// $HOME: a HOME set elsewhere (under /tmp) would have the check walk on up to /tmp.
+const cacheDir = join(userInfo().homedir, ".cache");
 mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
 const work = mkdtempSync(join(cacheDir, "dropbear-ts-demo-"));
 const children = [];
