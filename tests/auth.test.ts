@@ -441,6 +441,26 @@ describe("server auth options (-b, -s, -w, -T)", () => {
     await expect.poll(() => s.log().slice(before)).toMatch(/root login rejected/);
   });
 
+  itAuth(["libnss_systemd.so.2"], "-G takes a group the name service knows that /etc/group does not list (systemd's userdb)", async () => {
+    // In a mount namespace of its own: a userdb drop-in on a private /run names the group, and
+    // nsswitch.conf asks systemd's module after the files. Until session 65 the daemon read
+    // /etc/group itself and would not start: "Cannot restrict logins to group ...".
+    const group = "dbtsauthnss";
+    const nss = join(work.dir, "nsswitch.conf");
+    writeFileSync(nss, "passwd: files systemd\ngroup: files systemd\n");
+    // The user's own gid under another name: membership then needs nothing from the name
+    // service (getgrouplist counts the primary group), only the name's lookup does.
+    const record = JSON.stringify({ groupName: group, gid });
+    const script = `mount -t tmpfs tmpfs /run && mkdir /run/userdb && printf '%s' '${record}' > /run/userdb/${group}.group && mount --bind "${nss}" /etc/nsswitch.conf && exec "$@"`;
+    const hk = join(work.dir, "hk_nssgroup");
+    ourKeygen(hk);
+    const s = await startOurDropbear(["-r", hk, "-G", group], {}, ["/usr/bin/unshare", "-m", "sh", "-c", script, "sh"]);
+    servers.push(s);
+    const r = await runOurClient(["-y", "-y", "-i", keys.dropbear!, "-p", String(s.port), `${USER}@127.0.0.1`, "id -un"], { timeoutMs: 20_000 });
+    expect(r.status, r.stderr + s.log()).toBe(0);
+    expect(r.stdout.trim()).toBe(USER);
+  });
+
   itAuth(["ssh"], "-T 2 ends the connection at the third failure (Dropbear counts past the limit)", async () => {
     const s = await optServer("-T", "2");
     const before = s.log().length;

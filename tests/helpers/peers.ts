@@ -46,12 +46,15 @@ export const PEERS = {
   "jsch.jar": "/usr/share/java/jsch.jar",
   // ProFTPD's SSH server, a module proftpd-mod-crypto installs beside proftpd-core's daemon.
   "mod_sftp.so": "/usr/lib/proftpd/mod_sftp.so",
+  // systemd's name service module (libnss-systemd), whose userdb drop-ins give a group that
+  // /etc/group does not list: a test reaches getgrnam(3) through it.
+  "libnss_systemd.so.2": `/usr/lib/${process.arch === "arm64" ? "aarch64" : "x86_64"}-linux-gnu/libnss_systemd.so.2`,
 } as const;
 
 export type PeerName = keyof typeof PEERS;
 
-/** The peers that are files a test builds against (libssh-dev, golang-golang-x-crypto-dev, libjsch-java): readable, not executable. */
-const SOURCE_PEERS: ReadonlySet<PeerName> = new Set(["libssh.h", "x/crypto/ssh", "jsch.jar", "mod_sftp.so"]);
+/** The peers that are files a test builds against or loads (libssh-dev, golang-golang-x-crypto-dev, libjsch-java, libnss-systemd): readable, not executable. */
+const SOURCE_PEERS: ReadonlySet<PeerName> = new Set(["libssh.h", "x/crypto/ssh", "jsch.jar", "mod_sftp.so", "libnss_systemd.so.2"]);
 
 export const IN_CI = process.env.CI === "true";
 

@@ -1,5 +1,5 @@
 import { chmodSync, chownSync, statSync } from "node:fs";
-import { LOG_ERR, LOG_WARNING, O_RDWR, dropbear_exit, dropbear_log, koffi, libcErrno, libcFunc, strerror_code, strerror_errno, type SpawnChild } from "@dropbear-ts/dbutil";
+import { LOG_ERR, LOG_WARNING, O_RDWR, dropbear_exit, dropbear_log, getgrnam_gid, libcErrno, libcFunc, strerror_code, strerror_errno, type SpawnChild } from "@dropbear-ts/dbutil";
 import type { PasswdEntry } from "@dropbear-ts/auth";
 import { set_winsize } from "./termios.js";
 
@@ -87,19 +87,6 @@ export function pty_make_controlling_tty(child: SpawnChild, tty_name: string): v
 /** Set the pty's window size (each value truncated to 16 bits). @dropbear sshpty.c pty_change_window_size */
 export function pty_change_window_size(ptyfd: number, row: number, col: number, xpixel: number, ypixel: number): void {
   set_winsize(ptyfd, { ws_row: row, ws_col: col, ws_xpixel: xpixel, ws_ypixel: ypixel });
-}
-
-let groupType: unknown = null;
-
-/** getgrnam(3)'s gr_gid, or null when the group does not exist. */
-function getgrnam_gid(name: string): number | null {
-  const k = koffi();
-  groupType ??= k.struct("dbts_sshpty_group", { gr_name: "char *", gr_passwd: "char *", gr_gid: "uint32_t", gr_mem: "void *" });
-  const p = libcFunc<(n: string) => unknown>("void *getgrnam(const char *name)")(name);
-  if (p === null) {
-    return null;
-  }
-  return (k.decode(p, groupType) as { gr_gid: number }).gr_gid;
 }
 
 const S_IRUSR = 0o400;

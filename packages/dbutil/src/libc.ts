@@ -164,6 +164,23 @@ export function setsid(): boolean {
   return libcFunc<() => number>("int setsid()")() >= 0;
 }
 
+let groupType: unknown = null;
+
+/**
+ * getgrnam(3)'s gr_gid: the group as the system's name service knows it (nsswitch.conf: files,
+ * systemd's userdb, LDAP, ...), or null when there is no such group. (Throws where the FFI
+ * library cannot load, as libcFunc does.)
+ */
+export function getgrnam_gid(name: string): number | null {
+  const k = koffi();
+  groupType ??= k.struct("dbts_dbutil_group", { gr_name: "char *", gr_passwd: "char *", gr_gid: "uint32_t", gr_mem: "void *" });
+  const p = libcFunc<(n: Buffer) => unknown>("void *getgrnam(const uint8_t *name)")(cstring(name));
+  if (p === null) {
+    return null;
+  }
+  return (k.decode(p, groupType) as { gr_gid: number }).gr_gid;
+}
+
 /** fcntl(2)'s F_DUPFD_CLOEXEC. */
 const F_DUPFD_CLOEXEC = 1030;
 

@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { buf_new, buf_readfile } from "@dropbear-ts/buffer";
 import {
   DEFAULT_IDLE_TIMEOUT,
@@ -18,6 +18,7 @@ import {
 } from "@dropbear-ts/options";
 import {
   fsPath,
+  getgrnam_gid,
   LOG_INFO,
   TRACE,
   LOG_WARNING,
@@ -300,7 +301,7 @@ export function svr_getopts(
   }
 
   if (svr_opts.restrict_group !== null) {
-    const gid = getgrnamGid(svr_opts.restrict_group);
+    const gid = getgrnam_gid(svr_opts.restrict_group);
     if (gid === null) {
       dropbear_exit(
         `Cannot restrict logins to group '${svr_opts.restrict_group}' as the group does not exist`,
@@ -429,29 +430,6 @@ function load_banner(svr_opts: svr_runopts): void {
     return;
   }
   svr_opts.banner = new Uint8Array(buf.data.subarray(0, buf.len));
-}
-
-/**
- * The gid of a group, from /etc/group. Node has no getgrnam(); this reads the files database
- * only (no NSS sources such as LDAP) until a libc binding exists.
- */
-function getgrnamGid(name: string): number | null {
-  let text: string;
-  try {
-    text = readFileSync("/etc/group", "utf8");
-  } catch {
-    return null;
-  }
-  for (const line of text.split("\n")) {
-    const fields = line.split(":");
-    if (fields.length >= 3 && fields[0] === name) {
-      const gid = m_str_to_uint(fields[2]);
-      if (gid !== null) {
-        return gid;
-      }
-    }
-  }
-  return null;
 }
 
 /** Stop offering one signature type (no host key for it). @dropbear svr-runopts.c disablekey */
