@@ -75,6 +75,13 @@ describe("~/.ssh/config end to end", () => {
     expect(r.stderr).not.toMatch(/Ignoring/);
   });
 
+  itConf("-o ProxyCommand=none connects directly over the file's ProxyCommand, as ssh", async () => {
+    writeConfig(`Host myalias\n  HostName 127.0.0.1\n  Port ${ours.port}\n  User ${USER}\n  IdentityFile ${key}\n  ProxyCommand /no/such/proxy %h %p\n`);
+    const r = await run(process.execPath, [OURS.dbclient, "-y", "-y", "-o", "ProxyCommand=none", "myalias", "echo direct"], { env: { HOME: home } });
+    expect(r.stdout, r.stderr).toBe("direct\n");
+    expect(r.status).toBe(0);
+  });
+
   itConf("ProxyJump in the file: through the jump host (multihop), the command's exit code comes back", async () => {
     writeConfig(
       [

@@ -401,6 +401,14 @@ export function cli_getopts(
     dropbear_log(LOG_INFO, `Ignoring command '${cli_opts.cmd.toString()}' in netcat mode`);
   }
 
+  // Beyond Dropbear, as ssh: -o ProxyCommand=none (any case) connects directly, over the
+  // file's ProxyCommand and ProxyJump too (the one way to bypass them for a run); C would run a
+  // program named "none". -J's program is always run, as C runs it.
+  const proxycmd_none = proxycmd_arg === null && cli_opts.proxycmd !== null && cli_opts.proxycmd.toLowerCase() === "none";
+  if (proxycmd_none) {
+    cli_opts.proxycmd = null;
+  }
+
   // Beyond Dropbear, as ssh: -o ProxyCommand's %h %p %r %% name the host it reaches (the
   // first hop's, in the inner dbclient, under multihop), as in the config file below; -J's
   // program is run as given, as C runs it.
@@ -417,7 +425,7 @@ export function cli_getopts(
 
   // ProxyCommand from the file only when nothing else says how to get there; its %h %p %r
   // need the final host, port and user.
-  if (config?.proxycommand !== undefined && config.proxyjump === undefined && cli_opts.proxycmd === null && cli_opts.proxyexec === null) {
+  if (config?.proxycommand !== undefined && config.proxyjump === undefined && !proxycmd_none && cli_opts.proxycmd === null && cli_opts.proxyexec === null) {
     if (config.proxycommand.toLowerCase() !== "none") {
       cli_opts.proxycmd = expandProxyCommand(config.proxycommand, cli_opts);
     }

@@ -206,6 +206,21 @@ describe("cli_getopts with ~/.ssh/config", () => {
     expect(parse("-J", "mine", "t").cli_opts.proxycmd).toBe("mine");
   });
 
+  it("-o ProxyCommand=none connects directly, over the file's ProxyCommand or ProxyJump (as ssh)", () => {
+    config("Host t\n  HostName 127.0.0.1\n  ProxyCommand /no/such/proxy %h %p\nHost j\n  HostName 127.0.0.1\n  ProxyJump u@jump\n");
+    for (const none of ["none", "NONE"]) {
+      const viaCommand = parse("-o", `ProxyCommand=${none}`, "t").cli_opts;
+      expect([viaCommand.proxycmd, viaCommand.proxyexec]).toEqual([null, null]);
+      const viaJump = parse("-o", `ProxyCommand=${none}`, "j").cli_opts;
+      expect([viaJump.proxycmd, viaJump.proxyexec, viaJump.remotehost]).toEqual([null, null, "127.0.0.1"]);
+    }
+    // Without a file entry too, and a multihop's inner dbclient is not handed it.
+    expect(parse("-o", "ProxyCommand=none", "h").cli_opts.proxycmd).toBeNull();
+    expect(parse("-o", "ProxyCommand=none", "a,b").cli_opts.proxyexec).not.toContain("ProxyCommand=none");
+    // -J's program is run whatever its name, as C runs it.
+    expect(parse("-J", "none", "h").cli_opts.proxycmd).toBe("none");
+  });
+
   it("a multihop host list does not read the file (as C)", () => {
     config("Host a\n  HostName 127.0.0.7\n");
     expect(parse("a,a").cli_opts.remotehost).toBe("a");
