@@ -411,6 +411,12 @@ describe("option audit: end-to-end checks", () => {
     const two = await run(process.execPath, [OURS.dbclient, "-o", `UserKnownHostsFile=${kh} ${kh}2`, "-p", String(plain.port), "127.0.0.1", "true"], { env: { HOME: probeHome }, timeoutMs: 30_000 });
     expect(two.stderr).toMatch(/Bad UserKnownHostsFile/);
     expect(two.status).toBe(1);
+    // ssh's "none": no file read or written, not one named "none" in the current directory.
+    const cwd = join(probeHome, "kh-none");
+    mkdirSync(cwd, { recursive: true });
+    const none = await run(process.execPath, [OURS.dbclient, "-y", "-i", clientKey, "-p", String(plain.port), "-o", "UserKnownHostsFile=none", `${USER}@127.0.0.1`, "true"], { env: { HOME: probeHome }, timeoutMs: 30_000, cwd });
+    expect(none.status, none.stderr).toBe(0);
+    expect(existsSync(join(cwd, "none"))).toBe(false);
   });
 
   itAsRoot([], "-l names the user", async () => {

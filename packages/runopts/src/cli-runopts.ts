@@ -973,7 +973,9 @@ function add_extendedopt(opts: runopts, cli_opts: cli_runopts, origstr: string):
     if (files.length !== 1 || files[0] === "") {
       dropbear_exit(`Bad UserKnownHostsFile '${v}': give one file`);
     }
-    cli_opts.known_hosts_file = expand_homedir_path(files[0]!);
+    // ssh's "none" (any case): no file of the user's, nothing read and nothing recorded, not
+    // a file named "none" in the current directory.
+    cli_opts.known_hosts_file = files[0]!.toLowerCase() === "none" ? "/dev/null" : expand_homedir_path(files[0]!);
     return null;
   }
 
