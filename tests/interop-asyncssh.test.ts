@@ -362,6 +362,8 @@ interface AsyncsshServer {
   kbdint: number;
   /** A key re-exchange every 256 KiB the server sends. */
   rekey: number;
+  /** A server-sig-algs of 60 made-up names, then asyncssh's own. */
+  sigalgs: number;
   /** Each password the server was given: by which method, and whether it was right. */
   auths: () => { auth: string; ok: boolean }[];
   sessions: () => (string | null)[];
@@ -390,13 +392,14 @@ async function startAsyncsshServer(dir: string, authorized: string): Promise<Asy
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  const first = lines().find((l) => "port" in l) as { port: number; keepalive: number; small: number; kbdint: number; rekey: number };
+  const first = lines().find((l) => "port" in l) as { port: number; keepalive: number; small: number; kbdint: number; rekey: number; sigalgs: number };
   return {
     port: first.port,
     keepalive: first.keepalive,
     small: first.small,
     kbdint: first.kbdint,
     rekey: first.rekey,
+    sigalgs: first.sigalgs,
     auths: () => lines().flatMap((l) => ("auth" in l ? [l as { auth: string; ok: boolean }] : [])),
     sessions: () => lines().flatMap((l) => ("session" in l ? [l.session as string | null] : [])),
     done: (command) => lines().find((l) => l.done === command) as Done | undefined,
@@ -548,6 +551,11 @@ describe("our dbclient → asyncssh server", () => {
     ]);
     expect(kbdint.stderr).toMatch(/Login for anyone@127\.0\.0\.1\nInterop\nType the password\.\n/);
     expect(srv.auths()).toEqual(expect.arrayContaining([{ auth: "password", ok: true }, { auth: "keyboard-interactive", ok: true }]));
+  });
+
+  itAsyncssh("a server-sig-algs of more than 50 names is read to its end: an RSA key listed after 60 others logs in (C Dropbear 2026.94's dbclient exits 'Too many remote algorithms')", async () => {
+    const r = await runOurClient(["-y", "-y", "-i", rsaKey, "-p", String(srv.sigalgs), "anyone@127.0.0.1", "echo", "in"], { env: { HOME: freshHome() }, timeoutMs: 30_000 });
+    expect([r.status, r.stdout], r.stderr).toEqual([0, "in\n"]);
   });
 
   itAsyncssh("the exit status is dbclient's exit code; stdin is piped with its EOF", async () => {

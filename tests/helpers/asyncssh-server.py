@@ -7,7 +7,8 @@
 #   small      channels with a 2000-byte window and 500-byte packets
 #   kbdint     the password by keyboard-interactive instead
 #   rekey      starting a key re-exchange every 256 KiB it sends
-# It prints {"port": N, "keepalive": N, "small": N, "kbdint": N, "rekey": N},
+#   sigalgs    a server-sig-algs (RFC 8308) of 60 made-up names before its own
+# It prints {"port": N, "keepalive": N, "small": N, "kbdint": N, "rekey": N, "sigalgs": N},
 # then {"auth": method, "ok": bool} for each password tried, {"session": command} as each
 # session starts and {"done": command, "largest_in": bytes, "kexinits": n, "compression": alg}
 # (its largest data packet received, its connection's KEXINITs so far, the compression of what
@@ -160,6 +161,14 @@ class KbdintServer(Server):
         return responses == [PASSWORD]
 
 
+class ManySigAlgsServer(Server):
+    """More than the 50 names C Dropbear's dbclient reads from a list ("Too many remote
+    algorithms"): made-up ones first, asyncssh's own after them."""
+
+    def connection_made(self, conn):
+        conn._sig_algs = [b"made-up-%d@example.com" % i for i in range(60)] + list(conn._sig_algs)
+
+
 async def main():
     keys = []
     for name, alg in HOST_KEYS.items():
@@ -188,8 +197,9 @@ async def main():
     small, small_port = await listen(window=2000, max_pktsize=500)
     kbdint, kbdint_port = await listen(server_factory=KbdintServer)
     rekey, rekey_port = await listen(rekey_bytes=256 * 1024)
-    servers += [keepalive, small, kbdint, rekey]
-    print(json.dumps({"port": port, "keepalive": keepalive_port, "small": small_port, "kbdint": kbdint_port, "rekey": rekey_port}), flush=True)
+    sigalgs, sigalgs_port = await listen(server_factory=ManySigAlgsServer)
+    servers += [keepalive, small, kbdint, rekey, sigalgs]
+    print(json.dumps({"port": port, "keepalive": keepalive_port, "small": small_port, "kbdint": kbdint_port, "rekey": rekey_port, "sigalgs": sigalgs_port}), flush=True)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
