@@ -311,28 +311,27 @@ async function await_after_packet(ses: sshsession, work: Promise<unknown>): Prom
     await work;
     return;
   }
-  let left = false;
   let check = (): void => undefined;
+  let outcome: "done" | "left";
   try {
-    await new Promise<void>((resolve, reject) => {
+    // Whichever comes first; work's rejection (a refused host key) is the loop's to throw.
+    outcome = await new Promise<"done" | "left">((resolve, reject) => {
       check = (): void => {
         if (sock.readEnded) {
-          left = true;
-          resolve();
+          resolve("left");
         }
       };
       sock.addWaiter(check);
       check();
-      work.then(() => resolve(), reject);
+      work.then(() => resolve("done"), reject);
     });
   } finally {
     sock.removeWaiter(check);
   }
-  if (left) {
+  if (outcome === "left") {
     // The answer may still come, or fail, after the session has gone: those that come late
     // look at exitflag and do nothing.
     ses.exitflag = true;
-    work.catch(() => undefined);
     dropbear_exit("Remote closed the connection", "ECLOSED");
   }
 }
