@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect } from "vitest";
@@ -9,7 +9,8 @@ import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 // Debian's python3-paramiko (2.12), both ways: as the server of our dbclient with dbclient's
 // defaults (paramiko's server fails the key exchange on a wrong first-kex guess, its issue
 // #418, which is why our dbclient sends none: docs/deviations.md), and as the client of our
-// dropbear (exec and SFTP). tests/helpers/paramiko-peer.py is the python side.
+// dropbear (exec, SFTP, and made-up FIDO sk- keys signed as their authenticator would).
+// tests/helpers/paramiko-peer.py is the python side.
 
 const USER = "dbtsparamiko";
 const PASSWORD = "paramiko-interop-pw"; // what paramiko-peer.py's server takes from anyone
@@ -28,7 +29,13 @@ beforeAll(async () => {
   const user = addTestUser(USER);
   key = join(work.dir, "id_ed25519");
   opensshKeygen(key, { comment: "paramiko-client" });
-  authorizeKeys(user, `${key}.pub`);
+  // Made-up FIDO keys (paramiko-peer.py signs as their authenticator): skeda and skeca plain,
+  // skedb with no-touch-required.
+  for (const name of ["skeda", "skeca", "skedb"]) {
+    writeFileSync(join(work.dir, `${name}.pub`), (await run(PYTHON, [PEER, "sk-line", name])).stdout);
+  }
+  const sk = (name: string): string => join(work.dir, `${name}.pub`);
+  authorizeKeys(user, `${key}.pub`, sk("skeda"), sk("skeca"), { pub: sk("skedb"), options: "no-touch-required" });
   ours = await startOurDropbearWithHostKey(work.dir);
 }, 60_000);
 
@@ -70,5 +77,14 @@ describe("paramiko", () => {
     const r = await run(PYTHON, [PEER, "client", String(ours!.port), USER, key, "echo hello; exit 5", "pm-sftp.bin"]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.trim().split("\n").map((l) => JSON.parse(l) as unknown)).toEqual([{ out: "hello\n", status: 5 }, { sftp: true }]);
+  });
+
+  itParamiko("sk- user keys: our dropbear wants the authenticator's user-presence flag unless no-touch-required, as C", async () => {
+    const auth = async (...tries: string[]): Promise<unknown> =>
+      JSON.parse((await run(PYTHON, [PEER, "sk-auth", String(ours!.port), USER, ...tries])).stdout) as unknown;
+    // Good signatures all; flags 00 (no touch) and 04 (verified, no touch) are refused.
+    expect(await auth("skeca:00", "skeda:00", "skeda:04", "skeca:01")).toEqual([false, false, false, true]);
+    expect(await auth("skeda:01")).toEqual([true]);
+    expect(await auth("skedb:00")).toEqual([true]);
   });
 });

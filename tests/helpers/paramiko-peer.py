@@ -10,6 +10,13 @@
 #     Logs in to 127.0.0.1:<port> with the private key <key> (host key not checked), runs
 #     <command> and prints {"out": stdout, "status": N}, then puts 1 MiB of random bytes to
 #     <sftp-path> over SFTP, reads them back and prints {"sftp": true} if they match.
+#   python3 paramiko-peer.py sk-line <name>
+#     Prints the public line of a made-up FIDO key (sk-ssh-ed25519 or sk-ecdsa, application
+#     "ssh:"), derived from <name>: `sked...` or `skec...`.
+#   python3 paramiko-peer.py sk-auth <port> <user> <name:flags>...
+#     On one connection to 127.0.0.1:<port>, tries each key in turn, signing as its authenticator
+#     would with the flags byte given (hex: 01 user presence, 04 user verification), and prints
+#     a JSON list of which were accepted, stopping at the first that is.
 import json, os, socket, sys, threading, time, warnings, zlib
 
 warnings.simplefilter("ignore")
@@ -132,7 +139,84 @@ def client(port, user, key, command, sftp_path):
     c.close()
 
 
-if sys.argv[1] == "server":
+def sstr(b):
+    return len(b).to_bytes(4, "big") + b
+
+
+class MadeUpSkKey(paramiko.PKey):
+    """A FIDO key paramiko can offer: the authenticator's signature (OpenSSH PROTOCOL.u2f) is
+    made here, over SHA-256(application) || flags || counter || SHA-256(data)."""
+
+    def __init__(self, name, flags=1):
+        import hashlib
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519, utils
+
+        self.public_blob = None
+        self.flags = flags
+        self.app = b"ssh:"
+        seed = hashlib.sha256(name.encode()).digest()
+        if name.startswith("sked"):
+            self.kind = "sk-ssh-ed25519@openssh.com"
+            k = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+            pub = k.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            self.blob = sstr(self.kind.encode()) + sstr(pub) + sstr(self.app)
+            self.raw_sign = lambda m: sstr(k.sign(m))
+        else:
+            self.kind = "sk-ecdsa-sha2-nistp256@openssh.com"
+            k = ec.derive_private_key(int.from_bytes(seed, "big") >> 1, ec.SECP256R1())
+            q = k.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+            self.blob = sstr(self.kind.encode()) + sstr(b"nistp256") + sstr(q) + sstr(self.app)
+
+            def raw_sign(m):
+                r, s = utils.decode_dss_signature(k.sign(m, ec.ECDSA(hashes.SHA256())))
+                mp = lambda n: sstr(n.to_bytes(n.bit_length() // 8 + 1, "big"))
+                return sstr(mp(r) + mp(s))
+
+            self.raw_sign = raw_sign
+        self.sha256 = lambda b: hashlib.sha256(b).digest()
+
+    def get_name(self):
+        return self.kind
+
+    def asbytes(self):
+        return self.blob
+
+    def can_sign(self):
+        return True
+
+    def sign_ssh_data(self, data, algorithm=None):
+        tail = bytes([self.flags]) + (7).to_bytes(4, "big")
+        m = paramiko.Message()
+        m.add_bytes(sstr(self.kind.encode()) + self.raw_sign(self.sha256(self.app) + tail + self.sha256(data)) + tail)
+        return m
+
+
+def sk_auth(port, user, *tries):
+    t = paramiko.Transport(socket.create_connection(("127.0.0.1", int(port)), timeout=20))
+    t.start_client(timeout=20)
+    accepted = []
+    for spec in tries:
+        name, flags = spec.split(":")
+        try:
+            t.auth_publickey(user, MadeUpSkKey(name, int(flags, 16)))
+        except paramiko.AuthenticationException:
+            pass
+        accepted.append(t.is_authenticated())
+        if accepted[-1]:
+            break
+    t.close()
+    print(json.dumps(accepted), flush=True)
+
+
+if sys.argv[1] == "sk-line":
+    import base64
+
+    k = MadeUpSkKey(sys.argv[2])
+    print(k.kind, base64.b64encode(k.blob).decode())
+elif sys.argv[1] == "sk-auth":
+    sk_auth(*sys.argv[2:])
+elif sys.argv[1] == "server":
     server(sys.argv[2])
 else:
     client(*sys.argv[2:7])
