@@ -23,10 +23,8 @@ interface Bindings {
   koffi: Koffi;
   passwdType: unknown;
   spwdType: unknown;
-  groupType: unknown;
   getpwnam: (name: Buffer) => unknown;
   getspnam: (name: Buffer) => unknown;
-  getgrnam: (name: Buffer) => unknown;
   getgrouplist: (user: Buffer, group: number, groups: Uint32Array, ngroups: Int32Array) => number;
   setusershell: () => void;
   getusershell: () => unknown;
@@ -68,21 +66,13 @@ function libc(): Bindings {
     sp_expire: "long",
     sp_flag: "unsigned long",
   });
-  const groupType = koffi.struct("dbts_group", {
-    gr_name: "char *",
-    gr_passwd: "char *",
-    gr_gid: "uint32_t",
-    gr_mem: "void *",
-  });
   // Names go in as NUL-terminated bytes so what the client sent reaches NSS unchanged.
   bindings = {
     koffi,
     passwdType,
     spwdType,
-    groupType,
     getpwnam: lib.func("void *getpwnam(const uint8_t *name)") as Bindings["getpwnam"],
     getspnam: lib.func("void *getspnam(const uint8_t *name)") as Bindings["getspnam"],
-    getgrnam: lib.func("void *getgrnam(const uint8_t *name)") as Bindings["getgrnam"],
     getgrouplist: lib.func(
       "int getgrouplist(const uint8_t *user, uint32_t group, _Inout_ uint32_t *groups, _Inout_ int32_t *ngroups)",
     ) as Bindings["getgrouplist"],
@@ -147,16 +137,6 @@ export function getspnam(name: string): { sp_pwdp: string | null; sp_expire: num
   }
   const sp = b.koffi.decode(p, b.spwdType) as { sp_pwdp: string | null; sp_expire: number | bigint };
   return { sp_pwdp: sp.sp_pwdp, sp_expire: Number(sp.sp_expire) };
-}
-
-/** getgrnam(3): the group's gid, or null. */
-export function getgrnam_gid(name: string): number | null {
-  const b = libc();
-  const p = b.getgrnam(cstring(name));
-  if (p === null) {
-    return null;
-  }
-  return (b.koffi.decode(p, b.groupType) as { gr_gid: number }).gr_gid;
 }
 
 /**

@@ -14,7 +14,7 @@ import {
   type SvrSession,
 } from "@dropbear-ts/core";
 import { genrandom } from "@dropbear-ts/crypto";
-import { LOG_ERR, LOG_NOTICE, LOG_WARNING, TRACE, dropbear_assert, dropbear_exit, dropbear_log, gettime_wrapper, isempty, malloc_trim } from "@dropbear-ts/dbutil";
+import { LOG_ERR, LOG_NOTICE, LOG_WARNING, TRACE, dropbear_assert, dropbear_exit, dropbear_log, getgrnam_gid, gettime_wrapper, isempty, malloc_trim } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_NGROUP_MAX,
   DROPBEAR_SVR_DROP_PRIVS,
@@ -28,7 +28,7 @@ import {
 } from "@dropbear-ts/options";
 import { encrypt_packet, write_packet } from "@dropbear-ts/packet";
 import { fill_passwd, get_user_shell_path } from "./common-session.passwd.js";
-import { getgrnam_gid, getgrouplist, getpwnam, getusershells, setresgid } from "./libc.js";
+import { getgrouplist, getpwnam, getusershells, setresgid } from "./libc.js";
 import { svr_auth_password } from "./svr-authpasswd.js";
 import { svr_auth_pubkey } from "./svr-authpubkey.js";
 

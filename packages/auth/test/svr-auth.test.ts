@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { buf_new, buf_putbyte, buf_putstring } from "@dropbear-ts/buffer";
 import type { SvrSession } from "@dropbear-ts/core";
-import { DropbearExit } from "@dropbear-ts/dbutil";
+import { DropbearExit, getgrnam_gid } from "@dropbear-ts/dbutil";
 import {
   SSH_MSG_SERVICE_ACCEPT,
   SSH_MSG_SERVICE_REQUEST,
@@ -26,7 +26,6 @@ import {
   svrAuthDelayPending,
   svr_authinitialise,
 } from "../src/index.js";
-import { getgrnam_gid } from "../src/libc.js";
 import { delayOver, deliver, newSvrSession, takePayloads, withLogs } from "./harness.js";
 
 // Hashes of "secret" made by other tools: openssl passwd -6 / -5, and perl's crypt() (libxcrypt).
