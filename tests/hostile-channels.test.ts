@@ -1,4 +1,4 @@
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
@@ -45,6 +45,11 @@ beforeAll(async () => {
       await new Promise((r) => setTimeout(r, 300));
       return true;
     },
+    onStreamLocalForward: async (req) => {
+      forwardsAsked.push(req.path);
+      await new Promise((r) => setTimeout(r, 300));
+      return true;
+    },
     logger: (_level, message) => lines.push(message),
   });
   port = (await server.listen(0)).port;
@@ -58,8 +63,8 @@ afterAll(async () => {
 });
 
 /** Run one hostile case: what it reported, and the server's log lines for its connection. */
-async function hostile(name: string): Promise<{ res: { port: number; closed: boolean; [k: string]: unknown }; log: () => string }> {
-  const r = await run(PYTHON, [SCRIPT, String(port), name], { timeoutMs: 30_000 });
+async function hostile(name: string, ...args: string[]): Promise<{ res: { port: number; closed: boolean; [k: string]: unknown }; log: () => string }> {
+  const r = await run(PYTHON, [SCRIPT, String(port), name, ...args], { timeoutMs: 30_000 });
   const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
   expect(line, r.stderr).toBeDefined();
   const res = JSON.parse(line!) as { port: number; closed: boolean };
@@ -91,6 +96,12 @@ describe("a hostile client in a library server's process", () => {
     expect(forwardsAsked).toEqual(["127.0.0.1:0"]);
     // The approval comes 300 ms later, for a session already gone: no listener is opened.
     await new Promise((r) => setTimeout(r, 500));
+    const sockPath = join(work.dir, "late.sock");
+    const local = await hostile("streamlocal-forward-then-leave", sockPath);
+    await expect.poll(local.log, { timeout: 10_000 }).toMatch(/Exit \(hostile\) from/);
+    expect(forwardsAsked).toEqual(["127.0.0.1:0", sockPath]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(existsSync(sockPath)).toBe(false);
 
     expect(server.connections).toBe(1);
     await expect.poll(fds, { timeout: 5000 }).toBe(base);

@@ -15,6 +15,8 @@ from asyncssh.packet import Boolean, String, UInt32
 asyncssh.connection.saslprep = lambda s: s
 
 port, case = int(sys.argv[1]), sys.argv[2]
+# The socket path of streamlocal-forward-then-leave.
+path = sys.argv[3].encode() if len(sys.argv) > 3 else b""
 
 MSG_GLOBAL_REQUEST = 80
 MSG_CHANNEL_OPEN = 90
@@ -95,6 +97,13 @@ async def main():
         # A tcpip-forward the server approves only after this client has gone.
         conn._global_request_waiters.append(asyncio.get_running_loop().create_future())
         conn.send_packet(MSG_GLOBAL_REQUEST, String(b"tcpip-forward"), Boolean(True), String(b"127.0.0.1"), UInt32(0))
+        await asyncio.sleep(0.1)
+        conn._transport.abort()
+        res["closed"] = True
+    elif case == "streamlocal-forward-then-leave":
+        # The same for a streamlocal-forward@openssh.com of `path`.
+        conn._global_request_waiters.append(asyncio.get_running_loop().create_future())
+        conn.send_packet(MSG_GLOBAL_REQUEST, String(b"streamlocal-forward@openssh.com"), Boolean(True), String(path))
         await asyncio.sleep(0.1)
         conn._transport.abort()
         res["closed"] = True

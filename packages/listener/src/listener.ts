@@ -45,7 +45,7 @@ export function handle_listeners(ses: sshsession, readfds: ReadonlySet<Fd>): voi
 
 /**
  * Register listening sockets with the acceptor and cleanup for them; null (and the sockets
- * closed) when the table is full. @dropbear listener.c new_listener
+ * closed) when the table is full or the session is ending. @dropbear listener.c new_listener
  */
 export function new_listener<S extends sshsession>(
   ses: S,
@@ -55,6 +55,16 @@ export function new_listener<S extends sshsession>(
   acceptor: listener_acceptor<S>,
   cleanup: listener_cleanup<S> | null,
 ): Listener | null {
+  if (ses.exitflag) {
+    // Beyond C: the session is ending (a signal, the library server's close(), or its peer left
+    // while a bind was awaited) and session_cleanup may have removed its listeners already, so
+    // one made now would be left open for nobody.
+    TRACE("leave newlistener: the session is ending");
+    for (const sock of socks) {
+      sock.close();
+    }
+    return null;
+  }
   let i = 0;
   while (i < ses.listensize && ses.listeners[i] !== null) {
     i++;

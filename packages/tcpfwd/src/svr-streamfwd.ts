@@ -289,9 +289,17 @@ export async function svr_remotestreamlocalreq(ses: SvrSession): Promise<number>
     }
     // The embedding program may refuse it (beyond Dropbear); a rejected answer refuses too.
     const embed = ses.svr_ses.embed;
-    if (embed !== null && (await Promise.resolve(embed.remotestreamlocal(ses, request_path)).catch(() => false)) !== true) {
-      TRACE("leave remotestreamlocalreq: refused by the embedding program");
-      break out;
+    if (embed !== null) {
+      const allowed = (await Promise.resolve(embed.remotestreamlocal(ses, request_path)).catch(() => false)) === true;
+      if (ses.exitflag) {
+        // The session ended while the embedding program decided: nothing is bound.
+        TRACE("leave remotestreamlocalreq: the session is ending");
+        break out;
+      }
+      if (!allowed) {
+        TRACE("leave remotestreamlocalreq: refused by the embedding program");
+        break out;
+      }
     }
     const tcpinfo = new FwdListener<SvrSession>();
     tcpinfo.chantype = svr_chan_streamlocalremote;

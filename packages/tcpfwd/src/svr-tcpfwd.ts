@@ -116,15 +116,19 @@ export async function svr_remotetcpreq(ses: SvrSession, wantreply: boolean): Pro
     }
     // The embedding program may refuse it (beyond Dropbear); a rejected answer refuses too.
     const embed = ses.svr_ses.embed;
-    if (embed !== null && (await Promise.resolve(embed.remotetcp(ses, addr, port)).catch(() => false)) !== true) {
+    if (embed !== null) {
+      const allowed = (await Promise.resolve(embed.remotetcp(ses, addr, port)).catch(() => false)) === true;
       if (ses.exitflag) {
-        // Given up on as the session ends (the library server's close()): nobody refused it,
-        // so nothing is answered, as channelOpenDecided answers nothing then.
+        // The session ended while the embedding program decided (the library server's close(),
+        // or the client left): nothing is bound, and nothing answered, as channelOpenDecided
+        // answers nothing then.
         TRACE("leave remotetcpreq: the session is ending");
         return DROPBEAR_FAILURE;
       }
-      TRACE("remote tcp forwarding refused by the embedding program");
-      break out;
+      if (!allowed) {
+        TRACE("remote tcp forwarding refused by the embedding program");
+        break out;
+      }
     }
     tcpinfo = new FwdListener<SvrSession>();
     tcpinfo.listenport = port;
@@ -140,7 +144,8 @@ export async function svr_remotetcpreq(ses: SvrSession, wantreply: boolean): Pro
       tcpinfo.listenport = get_sock_port(listener.socks[0]!);
     }
   }
-  if (wantreply) {
+  // Nothing to answer once the session is ending (the bind was awaited: new_listener).
+  if (wantreply && !ses.exitflag) {
     if (ret === DROPBEAR_SUCCESS) {
       buf_putbyte(ses.writepayload, SSH_MSG_REQUEST_SUCCESS);
       // The port goes back only when the client let us pick it (success means tcpinfo is set).
