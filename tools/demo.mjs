@@ -7,7 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { userInfo } from "node:os";
+import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -17,11 +17,21 @@ const PAYLOAD = 8 * 1024 * 1024;
 const NOT_YET = /not yet implemented in dropbear-ts[^\n]*/;
 
 // Not under /tmp: Dropbear refuses authorized_keys below a world-writable directory, checking
-// each one up to the login user's home as the password database has it. So that home, not
-// $HOME: a HOME set elsewhere (under /tmp) would have the check walk on up to /tmp.
-const cacheDir = join(userInfo().homedir, ".cache");
-mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
-const work = mkdtempSync(join(cacheDir, "dropbear-ts-demo-"));
+// each one up to the login user's home as the password database has it. So that home first,
+// not $HOME: a HOME set elsewhere (under /tmp) would have the check walk on up to /tmp. $HOME
+// where that home cannot be written.
+function makeWorkDir() {
+  for (const home of new Set([userInfo().homedir, homedir()])) {
+    try {
+      const cacheDir = join(home, ".cache");
+      mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+      return mkdtempSync(join(cacheDir, "dropbear-ts-demo-"));
+    } catch (e) {
+      if (home === homedir()) throw e;
+    }
+  }
+}
+const work = makeWorkDir();
 const children = [];
 const servers = [];
 
