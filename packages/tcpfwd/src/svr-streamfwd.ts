@@ -20,7 +20,7 @@ import { get_listener, new_listener, remove_listener } from "@dropbear-ts/listen
 import { ListenerFd, StreamFd, connect_streamlocal, dropbear_prio, SOCKET_HIGH_WATER_MARK } from "@dropbear-ts/netio";
 import { DROPBEAR_LISTEN_BACKLOG, MAX_HOST_LEN, DROPBEAR_FAILURE, DROPBEAR_SUCCESS } from "@dropbear-ts/options";
 import { encrypt_packet } from "@dropbear-ts/packet";
-import { channelOpenDecided } from "./svr-tcpfwd.js";
+import { channelOpenDecided, embedForwardDecision } from "./svr-tcpfwd.js";
 
 // Unix-socket forwarding on the server (svr-streamfwd.c): the client's `ssh -L port:/path`
 // (direct-streamlocal@openssh.com) and `ssh -R /path:host:port` (streamlocal-forward@openssh.com
@@ -287,19 +287,12 @@ export async function svr_remotestreamlocalreq(ses: SvrSession): Promise<number>
     if (request_path === null) {
       break out;
     }
-    // The embedding program may refuse it (beyond Dropbear); a rejected answer refuses too.
     const embed = ses.svr_ses.embed;
-    if (embed !== null) {
-      const allowed = (await Promise.resolve(embed.remotestreamlocal(ses, request_path)).catch(() => false)) === true;
-      if (ses.exitflag) {
-        // The session ended while the embedding program decided: nothing is bound.
-        TRACE("leave remotestreamlocalreq: the session is ending");
-        break out;
-      }
-      if (!allowed) {
-        TRACE("leave remotestreamlocalreq: refused by the embedding program");
-        break out;
-      }
+    const decision = embed === null ? "allowed" : await embedForwardDecision(ses, embed.remotestreamlocal(ses, request_path));
+    if (decision !== "allowed") {
+      // Nothing is answered either when the session is ending: the caller looks at exitflag.
+      TRACE(`leave remotestreamlocalreq: ${decision === "ending" ? "the session is ending" : "refused by the embedding program"}`);
+      break out;
     }
     const tcpinfo = new FwdListener<SvrSession>();
     tcpinfo.chantype = svr_chan_streamlocalremote;

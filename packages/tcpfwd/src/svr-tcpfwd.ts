@@ -9,6 +9,7 @@ import {
   SSH_OPEN_IN_PROGRESS,
   type ChanType,
   type Channel,
+  type SvrDecision,
   type SvrSession,
 } from "@dropbear-ts/core";
 import { TRACE } from "@dropbear-ts/dbutil";
@@ -77,6 +78,20 @@ export function svr_cancelremotetcp(ses: SvrSession): number {
 }
 
 /**
+ * The embedding program's answer to a remote forward (beyond Dropbear): a rejected answer, or
+ * anything but true, refuses; "ending" when the session ended while it decided (the library
+ * server's close(), or the client left), when nothing is bound and nothing answered, as
+ * channelOpenDecided answers nothing then.
+ */
+export async function embedForwardDecision(ses: SvrSession, answer: SvrDecision<boolean>): Promise<"allowed" | "refused" | "ending"> {
+  const allowed = (await Promise.resolve(answer).catch(() => false)) === true;
+  if (ses.exitflag) {
+    return "ending";
+  }
+  return allowed ? "allowed" : "refused";
+}
+
+/**
  * tcpip-forward: after the checks (address length, port range, privileged ports, the key's
  * permitlisten) listen for the client — on loopback unless -a (and not for "localhost") — and
  * answer when a reply is wanted, with the allocated port for port 0. The bind waits as C's
@@ -114,21 +129,15 @@ export async function svr_remotetcpreq(ses: SvrSession, wantreply: boolean): Pro
       TRACE("remote tcp forwarding listen address not permitted");
       break out;
     }
-    // The embedding program may refuse it (beyond Dropbear); a rejected answer refuses too.
     const embed = ses.svr_ses.embed;
-    if (embed !== null) {
-      const allowed = (await Promise.resolve(embed.remotetcp(ses, addr, port)).catch(() => false)) === true;
-      if (ses.exitflag) {
-        // The session ended while the embedding program decided (the library server's close(),
-        // or the client left): nothing is bound, and nothing answered, as channelOpenDecided
-        // answers nothing then.
-        TRACE("leave remotetcpreq: the session is ending");
-        return DROPBEAR_FAILURE;
-      }
-      if (!allowed) {
-        TRACE("remote tcp forwarding refused by the embedding program");
-        break out;
-      }
+    const decision = embed === null ? "allowed" : await embedForwardDecision(ses, embed.remotetcp(ses, addr, port));
+    if (decision === "ending") {
+      TRACE("leave remotetcpreq: the session is ending");
+      return DROPBEAR_FAILURE;
+    }
+    if (decision === "refused") {
+      TRACE("remote tcp forwarding refused by the embedding program");
+      break out;
     }
     tcpinfo = new FwdListener<SvrSession>();
     tcpinfo.listenport = port;
