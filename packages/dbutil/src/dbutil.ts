@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { isUtf8 } from "node:buffer";
-import { getrlimit, libcFunc, outOfResources, setrlimit, strerror, strerror_code } from "./libc.js";
+import { getrlimit, koffiLoaded, libcFunc, outOfResources, setrlimit, strerror, strerror_code } from "./libc.js";
 import { closeSync, constants as fsConstants, fsyncSync, openSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { posix } from "node:path";
@@ -966,6 +966,27 @@ function exitOnceFlushed(): void {
   });
 }
 
+/** How long an exit may take from its 'exit' event before SIGALRM ends the process (armExitAlarm). */
+export const EXIT_HANG_LIMIT_S = 10;
+
+/**
+ * Bound the exit itself. After the 'exit' event Node shuts its V8 platform down, joining V8's
+ * worker threads, and that join can wait for ever (nodejs/node#64274 and #64560, still open): it
+ * left a connection process of ours, its daemon gone, asleep for minutes under Node 24, every
+ * thread waiting on a futex. An alarm set as the exit begins ends such a process by SIGALRM
+ * (its default action: Node installs no handler); a normal exit is long over by then. Only where
+ * koffi is loaded already, as it is in every process that has connected: loading it here would
+ * slow each short run's exit.
+ */
+function armExitAlarm(): void {
+  if (!koffiLoaded()) return;
+  try {
+    libcFunc<(seconds: number) => number>("unsigned int alarm(unsigned int seconds)")(EXIT_HANG_LIMIT_S);
+  } catch {
+    // An exit without its bound, as before.
+  }
+}
+
 /**
  * Run a program's `main(argv)` and set the process exit status the way C's exit paths would:
  * a QuietExit is a plain exit(), a DropbearExit goes through `exitHandler` (the program's
@@ -1006,6 +1027,7 @@ export function dropbearMain(
   };
   keepIgnoredSignals();
   keepInheritedNofile();
+  process.on("exit", armExitAlarm);
   takeSigusr1FromInspector();
   watchStdioErrors();
   restoreLauncherEnv();

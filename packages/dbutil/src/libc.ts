@@ -101,6 +101,11 @@ export function sharedLib(soname = "libc.so.6"): KoffiLib {
   return lib;
 }
 
+/** Whether koffi is loaded already: for work worth doing only where it costs no load. */
+export function koffiLoaded(): boolean {
+  return koffiModule !== null;
+}
+
 let program: KoffiLib | null = null;
 
 /**

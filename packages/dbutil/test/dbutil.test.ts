@@ -199,3 +199,28 @@ describe("disallow_core", () => {
     expect(child).toBe("0 2000");
   });
 });
+
+describe("dropbearMain's bound on the exit", () => {
+  // Node's teardown after the 'exit' event can wait for ever on a V8 worker thread (a Node bug):
+  // an exit that does not end is stood in for by an 'exit' listener that never returns.
+  it(`ends a process whose exit has not ended within EXIT_HANG_LIMIT_S by SIGALRM, where koffi is loaded`, async () => {
+    const { spawn } = await import("node:child_process");
+    const { once } = await import("node:events");
+    const { EXIT_HANG_LIMIT_S } = await import("../src/dbutil.js");
+    const mod = JSON.stringify(new URL("../dist/index.js", import.meta.url).href);
+    const script = [
+      `const d = await import(${mod});`,
+      `d.dropbearMain("hang", () => { d.libcFunc("int getpid(void)")(); process.on("exit", () => { console.log("exiting"); for (;;); }); return 0; });`,
+    ].join(" ");
+    const child = spawn(process.execPath, ["--input-type=commonjs", "-e", `(async () => { ${script} })()`], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    const started = Date.now();
+    const timer = setTimeout(() => child.kill("SIGKILL"), (EXIT_HANG_LIMIT_S + 20) * 1000);
+    const [status, signal] = (await once(child, "exit")) as [number | null, NodeJS.Signals | null];
+    clearTimeout(timer);
+    expect(out.trim()).toBe("exiting");
+    expect([status, signal]).toEqual([null, "SIGALRM"]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(EXIT_HANG_LIMIT_S * 1000 - 500);
+  }, 60_000);
+});
