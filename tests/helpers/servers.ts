@@ -55,13 +55,42 @@ export function scratch(prefix = "dbts-"): { dir: string; cleanup: () => void } 
 
 export { privateScratch } from "./private-scratch.js";
 
-/** A loopback port free right now. */
-export async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const { port } = s.address() as net.AddressInfo;
+/**
+ * Where freePort looks: below the kernel's ephemeral range (32768-60999 by default), which an
+ * outgoing connection of another test can take between freePort's check and the server's bind
+ * (it did: "Address already in use"), and in a slice of its own for each vitest worker.
+ */
+const FREE_PORT_BASE = 12_000;
+const FREE_PORT_SLICE = 2_500;
+const FREE_PORT_SLICES = 8;
+let nextFreePort = -1;
+
+/** Whether `port` can be bound on 127.0.0.1 now (the listener is closed at once). */
+async function bindable(port: number): Promise<boolean> {
+  const s = net.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      s.once("error", reject);
+      s.listen(port, "127.0.0.1", resolve);
+    });
+  } catch {
+    return false;
+  }
   await new Promise<void>((r) => s.close(() => r()));
-  return port;
+  return true;
+}
+
+/** A loopback port free right now, from this worker's slice (FREE_PORT_BASE). */
+export async function freePort(): Promise<number> {
+  const slice = Number(process.env.VITEST_POOL_ID ?? 0) % FREE_PORT_SLICES;
+  const first = FREE_PORT_BASE + slice * FREE_PORT_SLICE;
+  // A random start, so that runs one after another do not meet their own TIME_WAITs first.
+  if (nextFreePort < 0) nextFreePort = Math.floor(Math.random() * FREE_PORT_SLICE);
+  for (let tries = 0; tries < FREE_PORT_SLICE; tries++) {
+    const port = first + (nextFreePort++ % FREE_PORT_SLICE);
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port in ${first}-${first + FREE_PORT_SLICE - 1}`);
 }
 
 /** Whether a connect to `to` succeeds now (the connection is closed at once). */
