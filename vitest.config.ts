@@ -12,6 +12,7 @@ export default defineConfig({
     maxWorkers: 3,
     hookTimeout: 60_000,
     setupFiles: ["./tests/helpers/own-home.ts", "./tests/helpers/guard-kill.ts"],
+    globalSetup: ["./tests/helpers/leftovers.ts"],
     reporters: ["default", "./tools/summary-reporter.ts"],
   },
 });
