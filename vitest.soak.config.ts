@@ -7,5 +7,6 @@ export default defineConfig({
     testTimeout: 600_000,
     hookTimeout: 60_000,
     setupFiles: ["./tests/helpers/own-home.ts"],
+    globalSetup: ["./tests/helpers/leftovers.ts"],
   },
 });
