@@ -580,10 +580,16 @@ function ptyMasterOpen(chansess: ChanSess): boolean {
 /**
  * RFC 4335's "break" (beyond Dropbear 2026.94, which refuses it; as OpenSSH's sshd does): a
  * break on the pty, whose length the pty driver sets, so the client's is read and not used.
- * Refused without a pty.
+ * Refused without a pty, and refused (not the session ended, as sshd would) when the length is
+ * cut short: Dropbear refuses every break unread, so none may end the connection.
  */
 function sessionbreak(ses: SvrSession, chansess: ChanSess): number {
-  buf_getint(ses.payload!); // break-length in milliseconds
+  const payload = ses.payload!;
+  if (payload.len - payload.pos < 4) {
+    TRACE("refused break: no break-length");
+    return DROPBEAR_FAILURE;
+  }
+  buf_getint(payload); // break-length in milliseconds
   if (chansess.master < 0 || !ptyMasterOpen(chansess)) {
     return DROPBEAR_FAILURE;
   }
