@@ -171,6 +171,8 @@ export class cli_runopts {
   progname: string | null = null;
   remotehost: string | null = null;
   remotehostfixed = false;
+  /** TS-only: the host as the command line names it, before a config file's HostName (ssh's host_arg: ProxyCommand's %n). */
+  remotehost_arg: string | null = null;
   remoteport: string | null = null;
   /** The local user's name. */
   own_user: string | null = null;

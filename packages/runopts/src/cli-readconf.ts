@@ -520,14 +520,23 @@ export function validRuser(s: string): boolean {
 }
 
 /**
- * ProxyCommand's %h %p %r %% tokens, as ssh expands them. The command is run by the shell, so
- * a token whose value could do more than name the host, port or user ends dbclient, in
- * OpenSSH's words (CVE-2023-51385: a host name such as "h$(cmd)" from a git submodule URL
- * ran cmd through a configured ProxyCommand).
+ * ProxyCommand's %h %n %k %p %r %% tokens, as ssh expands them (%n the host as the command
+ * line names it, before HostName; %k the same, as ssh's without a HostKeyAlias). The command is
+ * run by the shell, so a token whose value could do more than name the host, port or user ends
+ * dbclient, in OpenSSH's words (CVE-2023-51385: a host name such as "h$(cmd)" from a git
+ * submodule URL ran cmd through a configured ProxyCommand).
  */
 export function expandProxyCommand(cmd: string, cli_opts: cli_runopts): string {
-  return cmd.replace(/%([hpr%])/g, (_m, t: string) => {
+  return cmd.replace(/%([hnkpr%])/g, (_m, t: string) => {
     switch (t) {
+      case "n":
+      case "k": {
+        const host = cli_opts.remotehost_arg ?? cli_opts.remotehost ?? "";
+        if (!validHostname(host)) {
+          dropbear_exit("hostname contains invalid characters");
+        }
+        return host;
+      }
       case "h": {
         const host = cli_opts.remotehost ?? "";
         if (!validHostname(host)) {

@@ -690,6 +690,7 @@ function parse_hostname(cli_opts: cli_runopts, orighostarg: string): void {
     dropbear_exit("hostname contains invalid characters");
   }
 
+  cli_opts.remotehost_arg = remotehost;
   if (!cli_opts.remotehostfixed) {
     cli_opts.remotehost = remotehost;
   }

@@ -203,6 +203,10 @@ describe("cli_getopts with ~/.ssh/config", () => {
   it("ProxyCommand becomes -J with %h %p %r; -J on the command line wins", () => {
     config("Host t\n  HostName 10.0.0.2\n  User u\n  ProxyCommand nc %h %p # as %r\n");
     expect(parse("t").cli_opts.proxycmd).toBe("nc 10.0.0.2 22 # as u");
+    // %n (and %k, without HostKeyAlias) is the host as typed, before HostName, as in ssh.
+    config("Host t\n  HostName 10.0.0.2\n  ProxyCommand nc %h %p # %n %k\n");
+    expect(parse("u@t/2200").cli_opts.proxycmd).toBe("nc 10.0.0.2 2200 # t t");
+    expect(parse("-o", "ProxyCommand=x %n:%h", "t").cli_opts.proxycmd).toBe("x t:10.0.0.2");
     expect(parse("-J", "mine", "t").cli_opts.proxycmd).toBe("mine");
   });
 

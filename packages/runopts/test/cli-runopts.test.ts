@@ -202,6 +202,7 @@ describe("cli-runopts.c flags", () => {
   // ProxyCommand="ssh -W %h:%p ..."); C runs the text as given, with no host in it.
   it("-o ProxyCommand's %h %p %r %% name the host reached; -J's program is run as given; multihop hands it on", () => {
     expect(ok("-o", "ProxyCommand=nc -X connect %h %p # %r 100%%", "-l", "me", "host.example/2222").cli_opts.proxycmd).toBe("nc -X connect host.example 2222 # me 100%");
+    expect(ok("-o", "ProxyCommand=x %n %k %x", "u@host.example/2222").cli_opts.proxycmd).toBe("x host.example host.example %x");
     expect(ok("-J", "nc %h %p", "h").cli_opts.proxycmd).toBe("nc %h %p");
     const { cli_opts } = ok("-o", "ProxyCommand=nc %h %p", "a/2022,c");
     expect(cli_opts.proxycmd).toBeNull();
