@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -239,6 +239,39 @@ describe("our dbclient and a local agent that never answers", () => {
     } finally {
       for (const c of held) c.destroy();
       silent.close();
+      h.cleanup();
+    }
+  }, 30_000);
+});
+
+describe("our dbclient and an agent socket path that is not UTF-8", () => {
+  it("connects to $SSH_AUTH_SOCK by its bytes, as C's getenv gives them", async () => {
+    // Before, the path was decoded as text (U+FFFD for the 0xff byte) and named no file:
+    // "Failed to connect to agent", and no agent key was offered.
+    const s = await ourServer();
+    const held: Socket[] = [];
+    const listener = createServer((c) => held.push(c));
+    listener.listen(join(work.dir, "bytes-agent.sock"));
+    await once(listener, "listening");
+    // Node's listen takes only text: the non-UTF-8 name is a symlink to the socket.
+    symlinkSync("bytes-agent.sock", Buffer.concat([Buffer.from(`${work.dir}/latin1-`), Buffer.from([0xff]), Buffer.from(".sock")]));
+    const h = scratch("dbts-agentfwd-byteshome-");
+    try {
+      const asked = once(listener, "connection").then(([c]) => once(c as Socket, "data"));
+      // Node's spawn passes the environment as text: the shell puts the byte in.
+      const child = spawn("/bin/sh", ["-c", `SSH_AUTH_SOCK="$(printf '%s/latin1-\\377.sock' "$D")" exec "$@"`, "sh", process.execPath, OURS.dbclient, "-y", "-y", "-p", String(s.port), "dbts-nouser@127.0.0.1", "true"], {
+        env: { ...process.env, HOME: h.dir, D: work.dir },
+        stdio: "ignore",
+      });
+      try {
+        const timer = new Promise((r) => setTimeout(() => r("no agent request"), 10_000));
+        expect(await Promise.race([asked.then(() => "asked"), timer])).toBe("asked");
+      } finally {
+        child.kill("SIGKILL");
+      }
+    } finally {
+      for (const c of held) c.destroy();
+      listener.close();
       h.cleanup();
     }
   }, 30_000);

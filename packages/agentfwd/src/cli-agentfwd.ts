@@ -17,7 +17,7 @@ import {
 } from "@dropbear-ts/buffer";
 import { start_send_channel_request } from "@dropbear-ts/channel";
 import { SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, SSH_OPEN_CONNECT_FAILED, type ChanType, type Channel, type CliAgentOps, type CliSession } from "@dropbear-ts/core";
-import { LOG_INFO, TRACE, atomicio, dropbear_log, interruptRequested, libcFunc, list_append, readInterruptibly, type atomicio_f, type m_list } from "@dropbear-ts/dbutil";
+import { LOG_INFO, TRACE, atomicio, bytesText, dropbear_log, envBytes, interruptRequested, libcFunc, list_append, readInterruptibly, type atomicio_f, type m_list } from "@dropbear-ts/dbutil";
 import { StreamFd, socketStreamOptions } from "@dropbear-ts/netio";
 import {
   DROPBEAR_RSA_SHA256,
@@ -65,10 +65,11 @@ const SOCK_CLOEXEC = 0o2000000;
 const SOCKADDR_UN_SIZE = 110;
 
 /**
- * A blocking AF_UNIX stream socket connected to path, as a plain fd, or -1. Like C's strlcpy
- * into sun_path, an over-long path is cut to fit. @dropbear dbutil.c connect_unix
+ * A blocking AF_UNIX stream socket connected to path (a string as UTF-8, or its bytes), as a
+ * plain fd, or -1. Like C's strlcpy into sun_path, an over-long path is cut to fit.
+ * @dropbear dbutil.c connect_unix
  */
-export function connect_unix(path: string): number {
+export function connect_unix(path: string | Uint8Array): number {
   const socket = libcFunc<(domain: number, type: number, protocol: number) => number>("int socket(int domain, int type, int protocol)");
   const connect = libcFunc<(fd: number, addr: Buffer, len: number) => number>("int connect(int fd, const uint8_t *addr, uint32_t len)");
   const addr = Buffer.alloc(SOCKADDR_UN_SIZE);
@@ -77,7 +78,7 @@ export function connect_unix(path: string): number {
   } else {
     addr.writeUInt16BE(AF_UNIX, 0);
   }
-  Buffer.from(path, "utf8").copy(addr, 2, 0, SOCKADDR_UN_SIZE - 3);
+  (typeof path === "string" ? Buffer.from(path, "utf8") : Buffer.from(path)).copy(addr, 2, 0, SOCKADDR_UN_SIZE - 3);
   // CLOEXEC: a session child must not inherit our agent connection.
   const fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -85,7 +86,7 @@ export function connect_unix(path: string): number {
     return -1;
   }
   if (connect(fd, addr, SOCKADDR_UN_SIZE) < 0) {
-    TRACE(`Failed to connect to '${path}' socket`);
+    TRACE(() => `Failed to connect to '${typeof path === "string" ? path : bytesText(path)}' socket`);
     closeSync(fd);
     return -1;
   }
@@ -94,8 +95,10 @@ export function connect_unix(path: string): number {
 
 /** Connect to $SSH_AUTH_SOCK (or the socket a library caller named); -1 if unset or refused. @dropbear cli-agentfwd.c connect_agent */
 function connect_agent(ses: CliSession): number {
-  const agent_sock = ses.cli_ses.cli_opts.agent_sock ?? process.env.SSH_AUTH_SOCK;
-  if (agent_sock === undefined) {
+  // $SSH_AUTH_SOCK by its bytes, as C's getenv gives them: a path that is not UTF-8 names no
+  // file once decoded.
+  const agent_sock = ses.cli_ses.cli_opts.agent_sock ?? envBytes("SSH_AUTH_SOCK");
+  if (agent_sock === null) {
     return -1;
   }
   // A connect to an agent whose backlog is full waits: ^C or a kill must still end us then.
