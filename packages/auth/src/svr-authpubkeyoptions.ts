@@ -1,6 +1,6 @@
 import { buf_getbyte, buf_getptr, buf_incrpos, buf_setpos, type buffer } from "@dropbear-ts/buffer";
 import { PUBKEY_OPTIONS_ANY_PORT, PermitTCPFwdEntry, PubKeyOptions, type SvrSession } from "@dropbear-ts/core";
-import { LOG_INFO, LOG_WARNING, TRACE, dropbear_log, list_append, list_new, m_str_to_uint } from "@dropbear-ts/dbutil";
+import { LOG_INFO, LOG_WARNING, TRACE, bytesText, dropbear_log, list_append, list_new, m_str_to_uint } from "@dropbear-ts/dbutil";
 import {
   DROPBEAR_SK_ECDSA,
   DROPBEAR_SK_ED25519,
@@ -45,13 +45,16 @@ export function svr_pubkey_allows_pty(ses: SvrSession): boolean {
 
 /**
  * A direct-tcpip to host:port is allowed: no "permitopen=" at all, or one naming exactly this
- * host with this port or "*". @dropbear svr-authpubkeyoptions.c svr_pubkey_allows_local_tcpfwd
+ * host with this port or "*". The host is the request's bytes and is compared byte for byte, as
+ * C's strcmp does (the entries hold theirs as bytesText), whether UTF-8 or not.
+ * @dropbear svr-authpubkeyoptions.c svr_pubkey_allows_local_tcpfwd
  */
-export function svr_pubkey_allows_local_tcpfwd(ses: SvrSession, host: string, port: number): boolean {
+export function svr_pubkey_allows_local_tcpfwd(ses: SvrSession, host: Uint8Array, port: number): boolean {
   const o = ses.authstate.pubkey_options;
   if (o !== null && o.permit_open_destinations !== null) {
+    const hostKey = bytesText(host);
     for (const entry of o.permit_open_destinations) {
-      if (entry.host === host && (entry.port === PUBKEY_OPTIONS_ANY_PORT || entry.port === port)) {
+      if (entry.host === hostKey && (entry.port === PUBKEY_OPTIONS_ANY_PORT || entry.port === port)) {
         return true;
       }
     }
@@ -199,7 +202,8 @@ function parseOption(options_buf: buffer, o: PubKeyOptions): boolean {
       if (buf_getbyte(options_buf) === 0x22) {
         const entry = new PermitTCPFwdEntry();
         list_append(o.permit_open_destinations, entry);
-        const split = split_address_port(quotedValue(options_buf, start));
+        // bytesText: a host that is not UTF-8 keeps its bytes, to compare with the request's.
+        const split = split_address_port(bytesText(options_buf.data.subarray(start, options_buf.pos - 1)));
         if (split !== null && split.first !== null && split.second !== null) {
           entry.host = split.first;
           if (split.second === "*") {

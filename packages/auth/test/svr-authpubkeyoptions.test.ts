@@ -144,7 +144,7 @@ describe("svr_pubkey_allows_*", () => {
     expect(svr_pubkey_allows_x11fwd(ses)).toBe(true);
     expect(svr_pubkey_allows_pty(ses)).toBe(true);
     expect(svr_pubkey_has_forced_command(ses)).toBe(false);
-    expect(svr_pubkey_allows_local_tcpfwd(ses, "anywhere", 1)).toBe(true);
+    expect(svr_pubkey_allows_local_tcpfwd(ses, Buffer.from("anywhere"), 1)).toBe(true);
     expect(svr_pubkey_allows_remote_tcpfwd(ses, null, 1)).toBe(true);
   });
 
@@ -155,12 +155,28 @@ describe("svr_pubkey_allows_*", () => {
     expect(svr_pubkey_allows_tcpfwd(ses)).toBe(false);
     expect(svr_pubkey_allows_pty(ses)).toBe(false);
     expect(svr_pubkey_has_forced_command(ses)).toBe(true);
-    expect(svr_pubkey_allows_local_tcpfwd(ses, "db", 5432)).toBe(true);
-    expect(svr_pubkey_allows_local_tcpfwd(ses, "db", 5433)).toBe(false);
-    expect(svr_pubkey_allows_local_tcpfwd(ses, "DB", 5432)).toBe(false);
-    expect(svr_pubkey_allows_local_tcpfwd(ses, "web", 1)).toBe(true);
+    expect(svr_pubkey_allows_local_tcpfwd(ses, Buffer.from("db"), 5432)).toBe(true);
+    expect(svr_pubkey_allows_local_tcpfwd(ses, Buffer.from("db"), 5433)).toBe(false);
+    expect(svr_pubkey_allows_local_tcpfwd(ses, Buffer.from("DB"), 5432)).toBe(false);
+    expect(svr_pubkey_allows_local_tcpfwd(ses, Buffer.from("web"), 1)).toBe(true);
     expect(svr_pubkey_allows_remote_tcpfwd(ses, "any", 9000)).toBe(true);
     expect(svr_pubkey_allows_remote_tcpfwd(ses, "any", 9001)).toBe(false);
+  });
+
+  it("compares a permitopen= host with the requested one byte for byte, UTF-8 or not (as C's strcmp)", () => {
+    // Before, both were decoded as text: a host that is not UTF-8 matched no request for it,
+    // and any two such hosts (0xfe, 0xff) read alike.
+    const line = Buffer.concat([Buffer.from('permitopen="h'), Buffer.from([0xff]), Buffer.from(':22",permitopen="caf\u00e9:*"')]);
+    const b = buf_new(line.length);
+    buf_putbytes(b, line);
+    const ses = newSvrSession();
+    ses.authstate.pubkey_options = svr_parse_pubkey_options(b, 1, "f");
+    expect(svr_pubkey_allows_local_tcpfwd(ses, Buffer.from([0x68, 0xff]), 22)).toBe(true);
+    expect(svr_pubkey_allows_local_tcpfwd(ses, Buffer.from([0x68, 0xfe]), 22)).toBe(false);
+    expect(svr_pubkey_allows_local_tcpfwd(ses, Buffer.from("h\ufffd"), 22)).toBe(false);
+    expect(svr_pubkey_allows_local_tcpfwd(ses, Buffer.from("h\u00ff"), 22)).toBe(false);
+    expect(svr_pubkey_allows_local_tcpfwd(ses, Buffer.from("caf\u00e9"), 1)).toBe(true);
+    expect(svr_pubkey_allows_local_tcpfwd(ses, Buffer.from("caf\u00e9", "latin1"), 1)).toBe(false);
   });
 
   it("a forced command replaces the client's, which is kept as the original", () => {

@@ -39,10 +39,9 @@ function cHostBytes(field: Buffer): Buffer {
 }
 
 /**
- * A host's bytes as the text we look up, compare with permitopen= (read as UTF-8) and hand the
- * embedder: C hands getaddrinfo the client's bytes, and Node's lookup sends a string as UTF-8, so
- * a UTF-8 name (a host in /etc/hosts, an IDN) is decoded as such and the same bytes are looked
- * up. Other bytes stay one char each.
+ * A host's bytes as the text we look up and hand the embedder: C hands getaddrinfo the client's
+ * bytes, and Node's lookup sends a string as UTF-8, so a UTF-8 name (a host in /etc/hosts, an
+ * IDN) is decoded as such and the same bytes are looked up. Other bytes stay one char each.
  */
 function hostText(bytes: Buffer): string {
   return bytes.toString(isUtf8(bytes) ? "utf8" : "latin1");
@@ -200,9 +199,10 @@ function newtcpdirect(ses: SvrSession, channel: Channel): number {
       TRACE("leave newtcpdirect: port > 65535");
       break out;
     }
-    // A C string, for permitopen=, the embedder and the lookup alike.
-    const host = hostText(cHostBytes(desthost));
-    if (!svr_pubkey_allows_local_tcpfwd(ses, host, destport)) {
+    // A C string, for permitopen= (its bytes), the embedder and the lookup alike.
+    const hostBytes = cHostBytes(desthost);
+    const host = hostText(hostBytes);
+    if (!svr_pubkey_allows_local_tcpfwd(ses, hostBytes, destport)) {
       TRACE("leave newtcpdirect: local tcp forwarding not permitted to requested destination");
       break out;
     }

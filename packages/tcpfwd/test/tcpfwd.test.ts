@@ -212,7 +212,7 @@ describe("cancel-tcpip-forward", () => {
 });
 
 /** A direct-tcpip open from the peer (its -L) to host:port, from origin:oport. */
-function directTcpip(host: string, port: number, origin = "127.0.0.1", oport = 40000, remotechan = 5): Buffer {
+function directTcpip(host: string | Buffer, port: number, origin = "127.0.0.1", oport = 40000, remotechan = 5): Buffer {
   return Buffer.concat([sshString("direct-tcpip"), u32(remotechan), u32(1 << 20), u32(32768), sshString(host), u32(port), sshString(origin), u32(oport)]);
 }
 
@@ -271,6 +271,21 @@ describe("direct-tcpip (a client's -L, on the server)", () => {
     await receive(ses, recv_msg_channel_open, directTcpip("bücher", 4242));
     expect(sent(ses)).toEqual([]);
     expect(ses.channels[0]!.conn_pending!.remotehost).toBe("bücher");
+  });
+
+  it("matches a permitopen= host that is not UTF-8 with the client's bytes, as C's strcmp does", async () => {
+    // Before, the option's "b\xfccher" was decoded as UTF-8 ("b\ufffdcher") and no request matched.
+    const ses = track(svrSession([svr_chan_tcpdirect]));
+    const latin1 = Buffer.from("bücher", "latin1");
+    const line = Buffer.concat([Buffer.from('permitopen="'), latin1, Buffer.from(':4242"')]);
+    const options = buf_new(line.length);
+    buf_putbytes(options, line);
+    ses.authstate.pubkey_options = svr_parse_pubkey_options(options, 1, "authorized_keys");
+    await receive(ses, recv_msg_channel_open, directTcpip(Buffer.from("bücher"), 4242));
+    expect(sent(ses).map(openFailure)).toEqual([{ type: SSH_MSG_CHANNEL_OPEN_FAILURE, chan: 5, reason: SSH_OPEN_ADMINISTRATIVELY_PROHIBITED }]);
+    await receive(ses, recv_msg_channel_open, directTcpip(latin1, 4242));
+    expect(sent(ses)).toEqual([]);
+    expect(ses.channels.some((c) => c?.conn_pending?.remotehost === "bücher")).toBe(true);
   });
 
   it("refuses ports over 65535, over-long hosts, and everything under -j, before connecting", async () => {
