@@ -297,6 +297,11 @@ function parseOsshHeader(ret: openssh_key, blob: Buffer): string | null {
   if (ret.ciphername === "none" || nkeys !== 1) {
     return "Error decoding OpenSSH key";
   }
+  // C takes only "none" here. A cipher we cannot undo, or a KDF other than bcrypt, is a damaged
+  // header to it (a corrupted "none"), and so to us: no passphrase is asked for one.
+  if (!Object.hasOwn(OSSH_CIPHERS, ret.ciphername) || ret.kdfname !== "bcrypt") {
+    return "Error decoding OpenSSH key";
+  }
   ret.encrypted = true;
   ret.keyblob = blob.subarray(buf.pos);
   return null;
@@ -504,7 +509,7 @@ function decryptWith(cipher: { alg: string; keylen: number; taglen: number }, de
  * in clear, or an error message (a wrong passphrase shows as unequal check integers).
  */
 function opensshDecrypt(key: openssh_key, passphrase: Uint8Array): Buffer | string {
-  const cipher = OSSH_CIPHERS[key.ciphername];
+  const cipher = Object.hasOwn(OSSH_CIPHERS, key.ciphername) ? OSSH_CIPHERS[key.ciphername] : undefined;
   if (cipher === undefined) {
     return `Unsupported cipher '${key.ciphername}' for encrypted OpenSSH key`;
   }
@@ -706,11 +711,7 @@ function readAsn1Key(key: openssh_key, retkey: sign_key): sign_key | string {
     return "ASN.1 decoding failure";
   }
   p += r.used;
-  if (key.type === OSSH_DSA) {
-    // DSS is not built into Dropbear 2026.94 by default.
-    return "Unsupported key type";
-  }
-  const num_integers = key.type === OSSH_RSA ? 9 : 1;
+  const num_integers = key.type === OSSH_RSA ? 9 : key.type === OSSH_DSA ? 6 : 1;
   const blobbuf = buf_new(3000);
   try {
     if (key.type === OSSH_RSA) {
@@ -807,6 +808,11 @@ function readAsn1Key(key: openssh_key, retkey: sign_key): sign_key | string {
       return retkey;
     }
 
+    if (key.type === OSSH_DSA) {
+      // DSS is not built, as in Dropbear 2026.94 by default: its integers are read (and
+      // checked) as C reads them, and then, as there, no key can be made of them.
+      return "unable to create key structure";
+    }
     buf_setpos(blobbuf, 0);
     const type = buf_get_priv_key(blobbuf, retkey, DROPBEAR_SIGNKEY_ANY);
     if (type === null) {

@@ -179,6 +179,10 @@ describe("OpenSSH-format reading", () => {
         ["-----BEGIN RSA PRIVATE KEY-----\nMAMCAQE=\n-----END RSA PRIVATE KEY-----\n", "Version number mismatch"],
         ["-----BEGIN RSA PRIVATE KEY-----\nBAA=\n-----END RSA PRIVATE KEY-----\n", "ASN.1 decoding failure"],
         ["-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n", "Error decoding OpenSSH key"],
+        // DSA: its six integers read and checked as C reads them, then no key made of them (DSS
+        // is not built, as in Dropbear's default build).
+        ["-----BEGIN DSA PRIVATE KEY-----\nMBICAQACAQECAQICAQMCAQQCAQU=\n-----END DSA PRIVATE KEY-----\n", "unable to create key structure"],
+        ["-----BEGIN DSA PRIVATE KEY-----\nMBICAQECAQECAQICAQMCAQQCAQU=\n-----END DSA PRIVATE KEY-----\n", "Version number mismatch"],
       ];
       for (const [text, msg] of cases) {
         writeFileSync(f, text);
@@ -242,6 +246,18 @@ describe("OpenSSH-format reading", () => {
         stderr = [];
         expect(import_read(withBody(`cut${len}`, blob.subarray(0, len)), null, KEYFILE_OPENSSH), `${len}`).toBeNull();
         expect(stderr.join(""), `${len}`).toBe("Error: Error decoding OpenSSH key\n");
+      }
+      // A cipher name that is neither "none" nor one we can undo (a corrupted "none", or one
+      // naming an Object property), or a KDF other than bcrypt: a damaged header, as C has it,
+      // not an encrypted key.
+      const header = (cipher: string, kdf: string) =>
+        Buffer.concat([blob.subarray(0, 15), ...[cipher, kdf].map((f) => Buffer.concat([Buffer.from([0, 0, 0, f.length]), Buffer.from(f)])), blob.subarray(15 + 8 + 8)]);
+      for (const [cipher, kdf] of [["nonx", "none"], ["nonx", "bcrypt"], ["constructor", "bcrypt"], ["aes256-ctr", "none"]]) {
+        stderr = [];
+        const file = withBody(`c-${cipher}-${kdf}`, header(cipher!, kdf!));
+        expect(import_encrypted(file, KEYFILE_OPENSSH), cipher).toBe(false);
+        expect(import_read(file, Buffer.from("pass"), KEYFILE_OPENSSH), cipher).toBeNull();
+        expect(stderr.join(""), cipher).toBe("Error: Error decoding OpenSSH key\nError: Error decoding OpenSSH key\n");
       }
       // An encrypted header whose field length runs past the end.
       const bad = Buffer.concat([blob.subarray(0, 15), Buffer.from([0, 0, 0, 10]), Buffer.from("aes256-ctr"), Buffer.from([0xff, 0xff, 0xff, 0xf0])]);
