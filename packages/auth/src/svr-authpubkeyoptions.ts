@@ -129,9 +129,14 @@ function match_option(options_buf: buffer, opt_name: string): boolean {
   return false;
 }
 
-/** The bytes from `start` up to just before the current position (the closing quote), decoded. */
+/** The bytes from `start` up to just before the current position (the closing quote). */
+function quotedBytes(options_buf: buffer, start: number): Buffer {
+  return options_buf.data.subarray(start, options_buf.pos - 1);
+}
+
+/** quotedBytes, decoded. */
 function quotedValue(options_buf: buffer, start: number, encoding: "utf8" | "latin1" = "utf8"): string {
-  return options_buf.data.subarray(start, options_buf.pos - 1).toString(encoding);
+  return quotedBytes(options_buf, start).toString(encoding);
 }
 
 /**
@@ -203,7 +208,7 @@ function parseOption(options_buf: buffer, o: PubKeyOptions): boolean {
         const entry = new PermitTCPFwdEntry();
         list_append(o.permit_open_destinations, entry);
         // bytesText: a host that is not UTF-8 keeps its bytes, to compare with the request's.
-        const split = split_address_port(bytesText(options_buf.data.subarray(start, options_buf.pos - 1)));
+        const split = split_address_port(bytesText(quotedBytes(options_buf, start)));
         if (split !== null && split.first !== null && split.second !== null) {
           entry.host = split.first;
           if (split.second === "*") {
