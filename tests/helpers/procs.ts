@@ -28,18 +28,24 @@ export function connectionsOf(daemon: number): number[] {
 }
 
 /**
- * The daemon's warm spare: its one child without a TCP connection, still the same a second
- * later (a connection process that has just closed its socket is on its way out). Bounded: 15 s.
+ * The daemon's warm spare: its one child without a TCP connection, the same one throughout a
+ * second of looking (a connection process that has just closed its socket is on its way out).
+ * Looked at every 250 ms (each look reads all of /proc), so a spare that starts while we look
+ * is taken a second after it is first seen, not at a later whole second. Bounded: 15 s.
  */
 export async function waitSpare(daemon: number): Promise<number> {
-  for (let i = 0; i < 15; i++) {
-    const idle = (): number[] => {
-      const conns = connectionsOf(daemon);
-      return childrenOf(daemon).filter((p) => !conns.includes(p));
-    };
-    const first = idle();
-    await new Promise((r) => setTimeout(r, 1000));
-    if (first.length === 1 && idle().join() === String(first[0])) return first[0]!;
+  const idle = (): number[] => {
+    const conns = connectionsOf(daemon);
+    return childrenOf(daemon).filter((p) => !conns.includes(p));
+  };
+  const end = Date.now() + 15_000;
+  let seen: { pid: number; since: number } | null = null;
+  while (Date.now() < end) {
+    const now = idle();
+    if (now.length !== 1) seen = null;
+    else if (seen === null || seen.pid !== now[0]) seen = { pid: now[0]!, since: Date.now() };
+    else if (Date.now() - seen.since >= 1000) return seen.pid;
+    await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`no single spare under ${daemon}`);
 }
