@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AMD_COPY_TUNABLES, cpuVendor, printfEscapes } from "@dropbear-ts/dbutil";
 import { PEERS, itAsRoot, itWithPeers } from "./helpers/peers.js";
 import { capEff, childrenOf, connectionsOf, socketInodes, startTicks, tcpInodes, threadNices, uptimeTicks, waitSpare } from "./helpers/procs.js";
-import { OURS, freePort, ourKeygen, run, scratch, startOurDropbear, waitPort, type Server } from "./helpers/servers.js";
+import { OURS, freePort, ourKeygen, run, runDetaching, scratch, startOurDropbear, waitPort, type Server } from "./helpers/servers.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 10: Dropbear's limits and the daemon's flags, end to end over loopback. Loopback has the
@@ -315,10 +315,10 @@ describe("daemon flags", () => {
     const pidfile = join(work.dir, "bg.pid");
     // Relative paths, from where it is started: the daemon then works from /, as C's daemon()
     // leaves it, but reads its host key and writes and removes its pid file where they were named.
-    const r = await run(process.execPath, [OURS.dropbear, "-E", "-r", basename(hk), "-p", `127.0.0.1:${port}`, "-P", basename(pidfile)], { timeoutMs: 15_000, cwd: work.dir });
-    expect(r.status).toBe(0);
+    const r = await runDetaching(process.execPath, [OURS.dropbear, "-E", "-r", basename(hk), "-p", `127.0.0.1:${port}`, "-P", basename(pidfile)], join(work.dir, "bg.out"), { timeoutMs: 15_000, cwd: work.dir });
+    expect(r.status, r.output()).toBe(0);
     // With -E the background daemon keeps stderr, as C's daemon(0, 1) does: its log is there.
-    expect(r.stderr).toMatch(/Running in background/);
+    await expect.poll(r.output, { timeout: 10_000 }).toMatch(/Running in background/);
     // The launcher returns once the daemon listens.
     await served("127.0.0.1", port);
     await expect.poll(() => existsSync(pidfile) && readFileSync(pidfile, "utf8"), { timeout: 15_000 }).toMatch(/^\d+\n$/);

@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import type { Readable } from "node:stream";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -359,6 +359,30 @@ export async function runBytes(cmd: string, args: string[], opts: { env?: NodeJS
   const status = await exited(child);
   clearTimeout(timer);
   return { status, out: Buffer.concat(out), err };
+}
+
+/**
+ * Run a program that leaves a background copy holding its stdout and stderr (as C's daemon(0, 1)
+ * leaves them), with both written to `file`: its status comes once the program itself has
+ * exited, where through pipes exited() waited out its 2 s for an end the copy holds off.
+ * `output` reads the file as it is when called (the copy may write to it later).
+ */
+export async function runDetaching(
+  cmd: string,
+  args: string[],
+  file: string,
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
+): Promise<{ status: number | null; output: () => string }> {
+  const fd = openSync(file, "w");
+  const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ["pipe", fd, fd], cwd: opts.cwd });
+  closeSync(fd);
+  // (A pipe ended at once, as runBytes gives; spawn's types leave it nullable with fds beside it.)
+  child.stdin?.on("error", () => undefined);
+  child.stdin?.end();
+  const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
+  const status = await exited(child);
+  clearTimeout(timer);
+  return { status, output: () => readFileSync(file, "utf8") };
 }
 
 /**
