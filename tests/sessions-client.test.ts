@@ -616,10 +616,12 @@ describe("the channel's close", () => {
     }
     // sshd (at DEBUG1) frees the channel when the client's CLOSE comes, before the connection
     // ends; a client that exits without it leaves the free to sshd's cleanup, after "Connection closed".
-    await new Promise((r) => setTimeout(r, 300));
     // From the first login: the helper's port probe before it is a connection closed too.
-    const log = s.log();
-    const order = log.slice(log.indexOf("Accepted publickey")).match(/channel 0: free|^Connection closed by [\d.]+ port \d+$/gm)?.map((l) => l.replace(/ by .*/, " by"));
-    expect(order).toEqual(Array.from({ length: 3 }, () => ["channel 0: free", "Connection closed by"]).flat());
+    const order = (): string[] | undefined => {
+      const log = s.log();
+      return log.slice(log.indexOf("Accepted publickey")).match(/channel 0: free|^Connection closed by [\d.]+ port \d+$/gm)?.map((l) => l.replace(/ by .*/, " by"));
+    };
+    // (Until sshd has logged the last connection's end; a wrong order never comes right.)
+    await expect.poll(order, { timeout: 5000 }).toEqual(Array.from({ length: 3 }, () => ["channel 0: free", "Connection closed by"]).flat());
   });
 });
