@@ -328,7 +328,9 @@ describe("the client API in this process", () => {
           busy.setWindow(80 + (i % 5), 24);
           await new Promise((r) => setTimeout(r, 2));
         }
-        expect(await exit).toEqual({ signal: "TERM", coreDumped: false });
+        // TERM, or HUP where our CLOSE reached the server before the first TERM did: it then
+        // closes the pty's master, as C's does, and the kernel hangs the terminal up.
+        expect(await exit).toEqual({ signal: expect.stringMatching(/^(TERM|HUP)$/), coreDumped: false });
         const cmd = client.exec("echo still here");
         cmd.stdin.end();
         expect((await collect(cmd.stdout)).toString()).toBe("still here\n");
