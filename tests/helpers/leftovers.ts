@@ -13,27 +13,37 @@ const MARKS = ["apps", "tests", "tools", "packages", "examples", "bench"].map((d
 /** How long the processes may take to go once the last file is done (our programs bound their own exit at 10 s). */
 const GRACE_MS = 15_000;
 
-/** The suite's processes running now: pid and command line. */
-function suiteProcesses(): Map<number, string> {
+/**
+ * Set here, before the workers start, so that the processes this run starts inherit it (those
+ * given an environment of their own are not seen): another run's (a bench, a second vitest in
+ * the same checkout) are not this run's to judge.
+ */
+const RUN_ENV = "DROPBEAR_TS_SUITE_RUN";
+
+/** This run's processes running now: pid and command line. */
+function suiteProcesses(run: string): Map<number, string> {
   const found = new Map<number, string>();
   for (const name of readdirSync("/proc")) {
     const pid = Number(name);
     if (!Number.isInteger(pid) || pid === process.pid) continue;
     let args: string[];
+    let env: string[];
     try {
       args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "");
+      if (!args.some((a) => MARKS.some((m) => a.startsWith(m)))) continue;
+      env = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
     } catch {
       continue;
     }
-    if (args.some((a) => MARKS.some((m) => a.startsWith(m)))) found.set(pid, args.join(" "));
+    if (env.includes(`${RUN_ENV}=${run}`)) found.set(pid, args.join(" "));
   }
   return found;
 }
 
 export default function setup(): () => Promise<void> {
-  // Processes of another run (or another clone's) are not this run's to judge.
-  const before = new Set(suiteProcesses().keys());
-  const left = (): Map<number, string> => new Map([...suiteProcesses()].filter(([pid]) => !before.has(pid)));
+  const run = `${process.pid}-${Date.now()}`;
+  process.env[RUN_ENV] = run;
+  const left = (): Map<number, string> => suiteProcesses(run);
   return async () => {
     let now = left();
     for (const end = Date.now() + GRACE_MS; now.size > 0 && Date.now() < end; now = left()) {
