@@ -18,7 +18,7 @@ const GRACE_MS = 15_000;
  * given an environment of their own are not seen): another run's (a bench, a second vitest in
  * the same checkout) are not this run's to judge.
  */
-const RUN_ENV = "DROPBEAR_TS_SUITE_RUN";
+const RUN_ENV = "DBTS_SUITE_RUN";
 
 /** This run's processes running now: pid and command line. */
 function suiteProcesses(run: string): Map<number, string> {
