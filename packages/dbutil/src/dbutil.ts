@@ -971,8 +971,8 @@ export const EXIT_HANG_LIMIT_S = 10;
 
 /**
  * Bound the exit itself. After the 'exit' event Node shuts its V8 platform down, joining V8's
- * worker threads, and that join can wait for ever (nodejs/node#64274 and #64560, still open): it
- * left a connection process of ours, its daemon gone, asleep for minutes under Node 24, every
+ * worker threads, and that join can wait for ever (nodejs/node#64274, open; #64560 on 24.18): a
+ * connection process of ours, its daemon gone, was once seen so for minutes under Node 24, every
  * thread waiting on a futex. An alarm set as the exit begins ends such a process by SIGALRM
  * (its default action: Node installs no handler); a normal exit is long over by then. Only where
  * koffi is loaded already, as it is in every process that has connected: loading it here would
