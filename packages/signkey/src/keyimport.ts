@@ -250,9 +250,8 @@ interface openssh_key {
   encrypted: boolean;
   /** The decoded body; for openssh-key-v1 what follows the header (publickey1 onwards). */
   keyblob: Buffer;
-  /** openssh-key-v1 only: cipher, KDF name and KDF options of an encrypted file. */
-  ciphername: string;
-  kdfname: string;
+  /** openssh-key-v1 only: the cipher and bcrypt KDF options of an encrypted file. */
+  cipher: OsshCipher | null;
   kdfoptions: Buffer;
   /** The whole file, for formats node:crypto decodes for us. */
   text: string;
@@ -265,7 +264,8 @@ interface openssh_key {
 function parseOsshHeader(ret: openssh_key, blob: Buffer): string | null {
   if (blob.length >= OSSH_PKEY_BLOB.length && blob.subarray(0, OSSH_PKEY_BLOB.length).equals(OSSH_PKEY_BLOB)) {
     ret.keyblob = blob.subarray(OSSH_PKEY_BLOB.length);
-    return null;
+    // A "Proc-Type: 4,ENCRYPTED" line over a clear openssh-key-v1 body: C's refusal of it.
+    return ret.encrypted ? "Encrypted keys are not supported. Please convert with ssh-keygen first" : null;
   }
   if (blob.length < AUTH_MAGIC.length || !blob.subarray(0, AUTH_MAGIC.length).equals(AUTH_MAGIC)) {
     return "Error decoding OpenSSH key";
@@ -290,18 +290,15 @@ function parseOsshHeader(ret: openssh_key, blob: Buffer): string | null {
   if (ciphername === null || kdfname === null || kdfoptions === null || buf.len - buf.pos < 4) {
     return "Error decoding OpenSSH key";
   }
-  ret.ciphername = ciphername.toString("latin1");
-  ret.kdfname = kdfname.toString("latin1");
-  ret.kdfoptions = kdfoptions;
+  const name = ciphername.toString("latin1");
   const nkeys = buf_getint(buf);
-  if (ret.ciphername === "none" || nkeys !== 1) {
-    return "Error decoding OpenSSH key";
-  }
   // C takes only "none" here. A cipher we cannot undo, or a KDF other than bcrypt, is a damaged
   // header to it (a corrupted "none"), and so to us: no passphrase is asked for one.
-  if (!Object.hasOwn(OSSH_CIPHERS, ret.ciphername) || ret.kdfname !== "bcrypt") {
+  if (nkeys !== 1 || !Object.hasOwn(OSSH_CIPHERS, name) || kdfname.toString("latin1") !== "bcrypt") {
     return "Error decoding OpenSSH key";
   }
+  ret.cipher = OSSH_CIPHERS[name];
+  ret.kdfoptions = kdfoptions;
   ret.encrypted = true;
   ret.keyblob = blob.subarray(buf.pos);
   return null;
@@ -362,8 +359,7 @@ function load_openssh_key(filename: string, anyPemCipher = false): openssh_key |
     type: OSSH_PKEY,
     encrypted: false,
     keyblob: Buffer.alloc(0),
-    ciphername: "none",
-    kdfname: "none",
+    cipher: null,
     kdfoptions: Buffer.alloc(0),
     text: "",
   };
@@ -477,8 +473,17 @@ function openssh_encrypted(filename: string): boolean {
   return key !== null && key.encrypted;
 }
 
-/** OpenSSH's private key ciphers that we can undo: node:crypto name and sizes. */
-const OSSH_CIPHERS: Record<string, { alg: string; keylen: number; ivlen: number; block: number; taglen: number }> = {
+/** An OpenSSH private key cipher that we can undo: node:crypto name and sizes. */
+interface OsshCipher {
+  alg: string;
+  keylen: number;
+  ivlen: number;
+  block: number;
+  taglen: number;
+}
+
+/** OpenSSH's private key ciphers that we can undo, by their names in the file. */
+const OSSH_CIPHERS: Record<string, OsshCipher> = {
   // Every cipher ssh-keygen -Z takes (ssh -Q cipher), 3DES too: a key file is not a transport.
   "3des-cbc": { alg: "des-ede3-cbc", keylen: 24, ivlen: 8, block: 8, taglen: 0 },
   "aes128-ctr": { alg: "aes-128-ctr", keylen: 16, ivlen: 16, block: 16, taglen: 0 },
@@ -494,7 +499,7 @@ const OSSH_CIPHERS: Record<string, { alg: string; keylen: number; ivlen: number;
 };
 
 /** AES (CTR, CBC or GCM) over an openssh-key-v1 private section; throws on a bad GCM tag. */
-function decryptWith(cipher: { alg: string; keylen: number; taglen: number }, derived: Uint8Array, encrypted: Uint8Array, tag: Uint8Array): Buffer {
+function decryptWith(cipher: OsshCipher, derived: Uint8Array, encrypted: Uint8Array, tag: Uint8Array): Buffer {
   const decipher = createDecipheriv(cipher.alg, derived.subarray(0, cipher.keylen), derived.subarray(cipher.keylen));
   decipher.setAutoPadding(false);
   if (cipher.taglen > 0) {
@@ -508,14 +513,7 @@ function decryptWith(cipher: { alg: string; keylen: number; taglen: number }, de
  * bcrypt_pbkdf(passphrase, salt, rounds) gives key || iv. Returns the blob with the section
  * in clear, or an error message (a wrong passphrase shows as unequal check integers).
  */
-function opensshDecrypt(key: openssh_key, passphrase: Uint8Array): Buffer | string {
-  const cipher = Object.hasOwn(OSSH_CIPHERS, key.ciphername) ? OSSH_CIPHERS[key.ciphername] : undefined;
-  if (cipher === undefined) {
-    return `Unsupported cipher '${key.ciphername}' for encrypted OpenSSH key`;
-  }
-  if (key.kdfname !== "bcrypt") {
-    return `Unsupported KDF '${key.kdfname}' for encrypted OpenSSH key`;
-  }
+function opensshDecrypt(key: openssh_key, cipher: OsshCipher, passphrase: Uint8Array): Buffer | string {
   // Malformed KDF options or a blob cut before its lengths: the same error as a bad header,
   // not buf_getstring's "Bad buf_getptr" or "String too long" ending the program.
   let salt: Buffer;
@@ -551,7 +549,7 @@ function opensshDecrypt(key: openssh_key, passphrase: Uint8Array): Buffer | stri
   }
   let plain: Buffer;
   try {
-    if (key.ciphername === "chacha20-poly1305@openssh.com") {
+    if (cipher.alg === "chacha20-poly1305@openssh.com") {
       const opened = chachapoly_open_unframed(derived, 0, encrypted, tag);
       if (opened === null) {
         return "incorrect passphrase supplied to decrypt private key";
@@ -661,9 +659,9 @@ function openssh_read(filename: string, passphrase: Passphrase): sign_key | null
  */
 function readOsshKey(key: openssh_key, passphrase: Passphrase, retkey: sign_key): sign_key | string {
   let keyblob = key.keyblob;
-  if (key.encrypted) {
+  if (key.cipher !== null) {
     const pass = typeof passphrase === "string" ? Buffer.from(passphrase, "utf8") : (passphrase as Uint8Array);
-    const dec = opensshDecrypt(key, pass);
+    const dec = opensshDecrypt(key, key.cipher, pass);
     if (typeof dec === "string") {
       return dec;
     }

@@ -267,6 +267,19 @@ describe("OpenSSH-format reading", () => {
     });
   });
 
+  it("a 'Proc-Type: 4,ENCRYPTED' line over a clear openssh-key-v1 body is C's 'Encrypted keys are not supported'", async () => {
+    await inTempDir((dir) => {
+      const { lines } = writtenOpenssh(dir, DROPBEAR_SIGNKEY_ED25519, 0);
+      const file = join(dir, "proc");
+      writeFileSync(file, [lines[0], "Proc-Type: 4,ENCRYPTED", "", ...lines.slice(1)].join("\n"));
+      stderr = [];
+      expect(import_encrypted(file, KEYFILE_OPENSSH)).toBe(false);
+      expect(import_read(file, Buffer.from("pass"), KEYFILE_OPENSSH)).toBeNull();
+      const msg = "Error: Encrypted keys are not supported. Please convert with ssh-keygen first\n";
+      expect(stderr.join("")).toBe(msg + msg);
+    });
+  });
+
   it("ends a line at a NUL, as C's fgets and strlen do", async () => {
     await inTempDir((dir) => {
       const { key, lines, withLine1 } = writtenOpenssh(dir, DROPBEAR_SIGNKEY_ED25519, 0);
