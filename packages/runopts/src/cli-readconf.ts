@@ -47,10 +47,11 @@ function identityPath(value: string, filename: string): string {
 
 /**
  * An IdentityFile's tokens as ssh expands them (%% %d %h %i %L %l %n %p %r %u; ssh_config(5)
- * TOKENS), from the final host, port and user; any other token ends dbclient, as in ssh.
+ * TOKENS), from the final host, port and user; any other token, or a "%" at the end, ends
+ * dbclient, as in ssh.
  */
 export function expandIdentityFile(t: IdentityTemplate, cli_opts: cli_runopts): string {
-  const value = t.value.replace(/%(.)/gs, (_m, c: string) => {
+  const value = t.value.replace(/%(.?)/gs, (_m, c: string) => {
     switch (c) {
       case "%":
         return "%";
@@ -73,10 +74,15 @@ export function expandIdentityFile(t: IdentityTemplate, cli_opts: cli_runopts): 
       case "u":
         return cli_opts.own_user ?? "";
       default:
-        return dropbear_exit(`Unknown token %${c} in IdentityFile '${t.value}' at ${t.filename}`);
+        return badToken(c, `IdentityFile '${t.value}' at ${t.filename}`);
     }
   });
   return identityPath(value, t.filename);
+}
+
+/** A token ssh does not expand where it is, or a "%" ending the value: ssh's error, in our words. */
+function badToken(c: string, where: string): never {
+  return dropbear_exit(c === "" ? `A "%" ends ${where}` : `Unknown token %${c} in ${where}`);
 }
 
 /** An ASCII letter's lower case (OpenSSH lowers host names and patterns with tolower in C's locale). */
@@ -521,13 +527,14 @@ export function validRuser(s: string): boolean {
 
 /**
  * ProxyCommand's %h %n %k %p %r %% tokens, as ssh expands them (%n the host as the command
- * line names it, before HostName; %k the same, as ssh's without a HostKeyAlias). The command is
+ * line names it, before HostName; %k the same, as ssh's without a HostKeyAlias); any other, or a
+ * "%" at the end, ends dbclient before it connects, as ssh's percent_expand. The command is
  * run by the shell, so a token whose value could do more than name the host, port or user ends
  * dbclient, in OpenSSH's words (CVE-2023-51385: a host name such as "h$(cmd)" from a git
  * submodule URL ran cmd through a configured ProxyCommand).
  */
 export function expandProxyCommand(cmd: string, cli_opts: cli_runopts): string {
-  return cmd.replace(/%([hnkpr%])/g, (_m, t: string) => {
+  return cmd.replace(/%(.?)/gs, (_m, t: string) => {
     switch (t) {
       case "n":
       case "k": {
@@ -559,8 +566,10 @@ export function expandProxyCommand(cmd: string, cli_opts: cli_runopts): string {
         }
         return user;
       }
-      default:
+      case "%":
         return "%";
+      default:
+        return badToken(t, `ProxyCommand '${cmd}'`);
     }
   });
 }

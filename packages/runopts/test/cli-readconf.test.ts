@@ -172,6 +172,8 @@ describe("cli_getopts with ~/.ssh/config", () => {
     expect([...parse("-p", "2022", "bob@h").cli_opts.privkeys]).toEqual(expect.arrayContaining([k1, k2]));
     config("Host h\n  IdentityFile ~/%z\n");
     expect(() => parse("h")).toThrow(/Unknown token %z in IdentityFile/);
+    config("Host h\n  IdentityFile ~/k%\n");
+    expect(() => parse("h")).toThrow(/A "%" ends IdentityFile/);
   });
 
   it("an unsupported keyword in a section for this host is warned about, elsewhere ignored quietly", () => {

@@ -202,7 +202,13 @@ describe("cli-runopts.c flags", () => {
   // ProxyCommand="ssh -W %h:%p ..."); C runs the text as given, with no host in it.
   it("-o ProxyCommand's %h %p %r %% name the host reached; -J's program is run as given; multihop hands it on", () => {
     expect(ok("-o", "ProxyCommand=nc -X connect %h %p # %r 100%%", "-l", "me", "host.example/2222").cli_opts.proxycmd).toBe("nc -X connect host.example 2222 # me 100%");
-    expect(ok("-o", "ProxyCommand=x %n %k %x", "u@host.example/2222").cli_opts.proxycmd).toBe("x host.example host.example %x");
+    expect(ok("-o", "ProxyCommand=x %n %k", "u@host.example/2222").cli_opts.proxycmd).toBe("x host.example host.example");
+    // Any other token (ssh 9.2 expands no %d %u %C %j here either), or a "%" at the end: ssh's
+    // percent_expand stops it before it connects, and so do we.
+    for (const t of ["x", "d", "u", "C", "j"]) {
+      fails(`Unknown token %${t} in ProxyCommand 'nc %h %${t}'`, "-o", `ProxyCommand=nc %h %${t}`, "h");
+    }
+    fails(`A "%" ends ProxyCommand 'nc %h 100%'`, "-o", "ProxyCommand=nc %h 100%", "h");
     expect(ok("-J", "nc %h %p", "h").cli_opts.proxycmd).toBe("nc %h %p");
     const { cli_opts } = ok("-o", "ProxyCommand=nc %h %p", "a/2022,c");
     expect(cli_opts.proxycmd).toBeNull();
