@@ -96,7 +96,7 @@ function asciiLower(c: number): number {
  * mismatch, not a RegExp: known_hosts is matched line by line, and compiling a RegExp per line
  * cost a client with a few hundred lines milliseconds.
  */
-function matchPattern(name: string, pattern: string, foldCase: boolean): boolean {
+export function matchPattern(name: string, pattern: string, foldCase: boolean): boolean {
   let n = 0;
   let p = 0;
   let starP = -1;

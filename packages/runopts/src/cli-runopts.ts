@@ -43,7 +43,7 @@ import {
   flagValueText,
   uintOption,
 } from "./common-runopts.js";
-import { expandIdentityFile, expandProxyCommand, proxyjumpToHops, read_config_file, unquoteValue, validHostname, type ConfigSettings } from "./cli-readconf.js";
+import { expandIdentityFile, expandProxyCommand, matchPattern, proxyjumpToHops, read_config_file, unquoteValue, validHostname, type ConfigSettings } from "./cli-readconf.js";
 
 /** The configuration file dbclient reads: OpenSSH's, not Dropbear's ~/.ssh/dropbear_config (docs/deviations.md). */
 const CLI_SSH_CONFIG = "~/.ssh/config";
@@ -862,6 +862,22 @@ const EXTENDED_OPTIONS = [
 ] as const;
 
 /**
+ * An OpenSSH algorithm list as the plain list of names check_user_algos takes (ssh_config(5),
+ * KexAlgorithms; OpenSSH's kex_assemble_names): "+list" after the defaults, "^list" before them,
+ * "-list" the defaults less those the list's patterns match; a `*` or `?` pattern stands for
+ * every name of ours it matches, in our order. Users pass these to reach old servers
+ * (`HostKeyAlgorithms=+ssh-rsa`), where a plain list would end dbclient with no valid names.
+ */
+function assemble_algo_names(list: string, names: readonly string[]): string {
+  const items = list.slice(/^[-+^]/.test(list) ? 1 : 0).split(",");
+  if (list.startsWith("-")) {
+    return names.filter((n) => !items.some((p) => matchPattern(n, p, false))).join(",");
+  }
+  const ordered = list.startsWith("+") ? [...names, ...items] : list.startsWith("^") ? [...items, ...names] : items;
+  return ordered.flatMap((p) => (/[*?]/.test(p) ? names.filter((n) => matchPattern(n, p, false)) : [p])).join(",");
+}
+
+/**
  * Beyond Dropbear: -o KexAlgorithms= / HostKeyAlgorithms= narrow those tables the way -c narrows
  * the ciphers (OpenSSH's option names). The kex table's extension markers (ext-info, strict
  * kex, kexguess2) stay, after the user's choice. No first-kex guess then: a narrowed list
@@ -873,7 +889,8 @@ export function user_algo_option(cli_opts: cli_runopts, list: string, algos: alg
   cli_opts.kex_first_guess = false;
   const markers = algos.filter((a) => a.data === null && algo_desc === "kex");
   const chosen = algos.filter((a) => !markers.includes(a));
-  if (check_user_algos(list, chosen, algo_desc) === 0) {
+  const names = assemble_algo_names(list, chosen.map((a) => a.name));
+  if (names === "" || check_user_algos(names, chosen, algo_desc) === 0) {
     dropbear_exit(`No valid ${algo_desc} algorithms specified`);
   }
   algos.splice(0, algos.length, ...chosen, ...markers);

@@ -359,6 +359,29 @@ describe("cli-runopts.c -o", () => {
     expect(opts.algos.sigalgs.map((a) => a.name)).toEqual(["rsa-sha2-256"]);
   });
 
+  it("-o KexAlgorithms= / HostKeyAlgorithms= take OpenSSH's list syntax: +append, ^first, -remove, * and ? patterns", () => {
+    const lists = (...args: string[]) => {
+      const opts = new runopts();
+      const c = capture(() => cli_getopts(["dbclient", ...args, "h"], opts));
+      expect(c.exit).toBeUndefined();
+      return { kex: opts.algos.sshkex.filter((a) => a.data !== null).map((a) => a.name), sig: opts.algos.sigalgs.map((a) => a.name), logs: c.logs };
+    };
+    const defaults = lists();
+    expect(defaults.kex.length).toBeGreaterThan(2);
+    // What ssh users pass for old servers: the defaults go on, with a word for a name not built
+    // (SHA-1 ssh-rsa is off in Dropbear's default build, and so in ours).
+    expect(lists("-o", "HostKeyAlgorithms=+ssh-rsa")).toEqual({ ...defaults, logs: ["This Dropbear program does not support 'ssh-rsa' host key algorithm"] });
+    expect(lists("-o", "HostKeyAlgorithms=+rsa-sha2-256")).toEqual(defaults);
+    expect(defaults.sig[0]).not.toBe("rsa-sha2-512");
+    expect(lists("-o", "HostKeyAlgorithms=^rsa-sha2-512").sig).toEqual(["rsa-sha2-512", ...defaults.sig.filter((n) => n !== "rsa-sha2-512")]);
+    expect(lists("-o", "HostKeyAlgorithms=-ssh-ed25519,rsa-sha2-*").sig).toEqual(defaults.sig.filter((n) => !n.startsWith("rsa-sha2-") && n !== "ssh-ed25519"));
+    expect(lists("-o", "KexAlgorithms=curve25519-sha256*").kex).toEqual(defaults.kex.filter((n) => n.startsWith("curve25519-sha256")));
+    expect(lists("-o", "KexAlgorithms=-diffie-hellman-group?*").kex).toEqual(defaults.kex.filter((n) => !n.startsWith("diffie-hellman-group")));
+    // Nothing left, or nothing matched: no valid names, as before.
+    expect(parse("-o", "HostKeyAlgorithms=-*").exit?.exitmsg).toBe("No valid host key algorithms specified");
+    expect(parse("-o", "KexAlgorithms=nope*").exit?.exitmsg).toBe("No valid kex algorithms specified");
+  });
+
   it("no first-kex guess (DROPBEAR_KEX_FIRST_FOLLOWS is off in our build), nor after -o KexAlgorithms= / HostKeyAlgorithms=", () => {
     expect(DROPBEAR_KEX_FIRST_FOLLOWS).toBe(false);
     expect(ok("h").cli_opts.kex_first_guess).toBe(false);
