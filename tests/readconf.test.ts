@@ -41,12 +41,30 @@ function writeConfig(text: string): void {
 
 describe("~/.ssh/config end to end", () => {
   itConf("a Host alias with HostName, Port, User and IdentityFile connects", async () => {
-    writeConfig(`# ours\nHost myalias\n  HostName 127.0.0.1\n  Port ${ours.port}\n  User ${USER}\n  IdentityFile ${key}\n  ForwardAgent no\n`);
+    writeConfig(`# ours\nHost myalias\n  HostName 127.0.0.1\n  Port ${ours.port}\n  User ${USER}\n  IdentityFile ${key}\n  AddKeysToAgent no\n`);
     const r = await run(process.execPath, [OURS.dbclient, "-y", "-y", "myalias", "echo $USER; exit 4"], { env: { HOME: home } });
     expect(r.stdout).toBe(`${USER}\n`);
     expect(r.status).toBe(4);
     // The unsupported keyword in our section is named, not silently dropped.
-    expect(r.stderr).toMatch(/Ignoring unsupported option ForwardAgent/);
+    expect(r.stderr).toMatch(/Ignoring unsupported option AddKeysToAgent/);
+  });
+
+  itConf("StrictHostKeyChecking accept-new and UserKnownHostsFile in the file: no -y, the key recorded in that file, then checked", async () => {
+    const kh = join(work.dir, "conf_known_hosts");
+    rmSync(kh, { force: true });
+    writeConfig(`Host myalias\n  HostName 127.0.0.1\n  Port ${ours.port}\n  User ${USER}\n  IdentityFile ${key}\n  StrictHostKeyChecking accept-new\n  UserKnownHostsFile ${kh}\n  BatchMode yes\n`);
+    for (const word of ["first", "second"]) {
+      const r = await run(process.execPath, [OURS.dbclient, "myalias", `echo ${word}`], { env: { HOME: home } });
+      expect(r.stdout, r.stderr).toBe(`${word}\n`);
+      expect(r.stderr).not.toMatch(/Ignoring/);
+    }
+    expect(readFileSync(kh, "utf8")).toMatch(new RegExp(`^\\[127\\.0\\.0\\.1\\]:${ours.port} ssh-`));
+    // Another key on record for the host: refused, accept-new or not.
+    writeFileSync(kh, `[127.0.0.1]:${ours.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n`);
+    const r = await run(process.execPath, [OURS.dbclient, "myalias", "echo third"], { env: { HOME: home } });
+    expect(r.stdout).toBe("");
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/host key mismatch for 127\.0\.0\.1 !/);
   });
 
   itConf("UTF-8 in the file is UTF-8: an IdentityFile named \"clé\" is found, a ProxyCommand's \"é\" reaches the shell as written", async () => {

@@ -18,6 +18,31 @@ import { DEBUG1, LOG_WARNING, dropbear_exit, dropbear_log, expand_homedir_path }
 const config_options = ["host", "hostname", "port", "user", "identityfile", "proxyjump", "proxycommand", "include"] as const;
 type cfg_option = (typeof config_options)[number];
 
+/**
+ * The file's keywords that are also dbclient's -o options, by lower-case keyword: ssh reads its
+ * -o and its file alike, so a user's `StrictHostKeyChecking`, `ServerAliveInterval` or
+ * `HostKeyAlgorithms` line does what the same -o does (cli-runopts.ts add_extendedopt).
+ */
+export const CONFIG_EXTENDED_OPTIONS: ReadonlyMap<string, string> = new Map(
+  [
+    "BatchMode",
+    "BindAddress",
+    "Compression",
+    "ExitOnForwardFailure",
+    "ForwardAgent",
+    "GatewayPorts",
+    "HostKeyAlgorithms",
+    "KexAlgorithms",
+    "PasswordAuthentication",
+    "ServerAliveInterval",
+    "StrictHostKeyChecking",
+    "UserKnownHostsFile",
+  ].map((name) => [name.toLowerCase(), name]),
+);
+
+/** Those of them whose value is yes or no, which ssh takes in any case (C's -o: lower case only). */
+const CONFIG_FLAG_OPTIONS = new Set(["batchmode", "compression", "exitonforwardfailure", "forwardagent", "gatewayports", "passwordauthentication", "stricthostkeychecking"]);
+
 /** What the file sets for this host, each keyword's first value. */
 export interface ConfigSettings {
   hostname?: string;
@@ -28,6 +53,8 @@ export interface ConfigSettings {
   identitytemplates: IdentityTemplate[];
   proxyjump?: string;
   proxycommand?: string;
+  /** -o options the file sets (CONFIG_EXTENDED_OPTIONS), "Name" → value, each keyword's first. */
+  extended: Map<string, string>;
 }
 
 /** An IdentityFile value with tokens, the file it came from and the host named on the command line. */
@@ -315,7 +342,7 @@ export function read_config_file(
   host: string,
   openLines?: (path: string) => Iterable<string> | null,
 ): ConfigSettings {
-  const out: ConfigSettings = { identityfiles: [], identitytemplates: [] };
+  const out: ConfigSettings = { identityfiles: [], identitytemplates: [], extended: new Map() };
   readConfigLines(filename, lines, host, out, openLines, 0);
   return out;
 }
@@ -349,7 +376,8 @@ function readConfigLines(
     // Our keywords' values are read as ssh reads them, in words; ProxyCommand keeps the line's
     // rest for the shell (a '#' in it too, as in ssh).
     let words: string[] = [];
-    if (key === "host" || key === "match" || ((config_options as readonly string[]).includes(key) && key !== "proxycommand")) {
+    const extended = CONFIG_EXTENDED_OPTIONS.get(key);
+    if (key === "host" || key === "match" || extended !== undefined || ((config_options as readonly string[]).includes(key) && key !== "proxycommand")) {
       const split = argv_split(kv.value);
       if (split === null) {
         dropbear_exit(`Unbalanced quotes for ${kv.key} at ${filename}:${linenum}`);
@@ -358,7 +386,7 @@ function readConfigLines(
       if (key !== "host" && key !== "match" && (words.length === 0 || words[0] === "")) {
         dropbear_exit(`Missing value for ${kv.key} at ${filename}:${linenum}`);
       }
-      if (key !== "host" && key !== "match" && key !== "include" && words.length > 1) {
+      if (key !== "host" && key !== "match" && key !== "include" && key !== "userknownhostsfile" && words.length > 1) {
         // ssh refuses the line as well ("extra arguments at end of line").
         dropbear_exit(`Extra arguments for ${kv.key} at ${filename}:${linenum}`);
       }
@@ -391,6 +419,18 @@ function readConfigLines(
       continue;
     }
     if (!in_host_section) {
+      continue;
+    }
+    if (extended !== undefined) {
+      if (key === "userknownhostsfile" && words.length > 1) {
+        // ssh reads several in turn; -o takes one. Taking the first alone would pass over keys
+        // the others hold, so the line goes as it went before, unused.
+        dropbear_log(LOG_WARNING, `Ignoring ${kv.key} with more than one file at ${filename}:${linenum}`);
+      } else if (!out.extended.has(extended)) {
+        const value = CONFIG_FLAG_OPTIONS.has(key) ? words[0]!.toLowerCase() : words[0]!;
+        // ssh's "off" for StrictHostKeyChecking is its "no".
+        out.extended.set(extended, key === "stricthostkeychecking" && value === "off" ? "no" : value);
+      }
       continue;
     }
     if (!(config_options as readonly string[]).includes(key)) {

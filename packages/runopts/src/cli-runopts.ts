@@ -124,6 +124,8 @@ export function cli_getopts(
   let remoteport_arg = null as string | null;
   let username_arg = null as string | null;
   let algo_print_arg = null as string | null;
+  /** -o keywords (lower case) the command line sets, by -o or a flag: the file's do not count then. */
+  const cmdline_set = new Set<string>();
 
   cli_opts.progname = argv[0] ?? "dbclient";
   opts.algos = algo_tables_new();
@@ -152,6 +154,7 @@ export function cli_getopts(
       const c = arg[j];
       switch (c) {
         case "y":
+          cmdline_set.add("stricthostkeychecking");
           // Once accepts a new host key; twice skips the check entirely.
           if (cli_opts.always_accept_key) {
             cli_opts.no_hostkey_check = true;
@@ -192,6 +195,7 @@ export function cli_getopts(
           opt = "OPT_LOCALTCPFWD";
           break;
         case "g":
+          cmdline_set.add("gatewayports");
           opts.listen_fwd_all = true;
           break;
         case "R":
@@ -219,6 +223,7 @@ export function cli_getopts(
           next = (v) => (recv_window_arg = v);
           break;
         case "K":
+          cmdline_set.add("serveraliveinterval");
           next = (v) => (cli_opts.keepalive_arg = v);
           break;
         case "I":
@@ -228,6 +233,7 @@ export function cli_getopts(
           next = (v) => (max_duration_arg = v);
           break;
         case "A":
+          cmdline_set.add("forwardagent");
           cli_opts.agent_fwd = true;
           break;
         case "c":
@@ -247,6 +253,7 @@ export function cli_getopts(
           print_version();
           exitQuietly(0);
         case "b":
+          cmdline_set.add("bindaddress");
           next = (v) => (cli_opts.bind_arg = v);
           break;
         case "z":
@@ -269,6 +276,7 @@ export function cli_getopts(
 
     switch (opt) {
       case "OPT_EXTENDED_OPTIONS": {
+        cmdline_set.add((/^\s*([A-Za-z]*)/.exec(value)?.[1] ?? "").toLowerCase());
         const user = add_extendedopt(opts, cli_opts, value);
         if (user !== null) {
           username_arg = extendedopt_value(flagValueText(argv, i0, j, taken), "User") ?? user;
@@ -363,15 +371,6 @@ export function cli_getopts(
     cli_opts.proxycmd = proxycmd_arg;
   }
 
-  if (cli_opts.bind_arg !== null) {
-    const split = split_address_port(cli_opts.bind_arg);
-    if (split === null) {
-      dropbear_exit("Bad -b argument");
-    }
-    cli_opts.bind_address = split.first;
-    cli_opts.bind_port = split.second;
-  }
-
   // Without -t or -T: a pty only for an interactive shell on a terminal. -n's stdin is
   // /dev/null, no terminal (as ssh -n: the shell then reads its end of input and exits).
   if (cli_opts.wantpty === 9) {
@@ -384,9 +383,6 @@ export function cli_getopts(
 
   if (recv_window_arg !== null) {
     parse_recv_window(opts, recv_window_arg);
-  }
-  if (cli_opts.keepalive_arg !== null) {
-    opts.keepalive_secs = uintOption("keepalive", cli_opts.keepalive_arg);
   }
 
   if (idle_timeout_arg !== null) {
@@ -435,6 +431,24 @@ export function cli_getopts(
   // they are the target's keys, so they are not handed to a jump host either (as in ssh).
   for (const t of config?.identitytemplates ?? []) {
     loadidentityfile(cli_opts, expandIdentityFile(t, cli_opts), true);
+  }
+
+  // The file's -o keywords are the target's, not handed to a jump host (as in ssh); so they
+  // come after multihop has built the inner dbclient's command.
+  if (config !== null) {
+    apply_config_extended(opts, cli_opts, config, cmdline_set);
+  }
+  if (cli_opts.bind_arg !== null) {
+    const split = split_address_port(cli_opts.bind_arg);
+    if (split === null) {
+      dropbear_exit("Bad -b argument");
+    }
+    cli_opts.bind_address = split.first;
+    cli_opts.bind_port = split.second;
+  }
+
+  if (cli_opts.keepalive_arg !== null) {
+    opts.keepalive_secs = uintOption("keepalive", cli_opts.keepalive_arg);
   }
 
   // Loaded after multihop so the default keys are not passed on as an explicit -i.
@@ -509,6 +523,26 @@ function apply_config_settings(cli_opts: cli_runopts, cli_host_arg: string): Con
     loadidentityfile(cli_opts, f, true);
   }
   return config;
+}
+
+/**
+ * The file's -o keywords (its first value of each), through add_extendedopt as -o gives them,
+ * except those the command line set by -o or a flag: flags win over the file.
+ */
+function apply_config_extended(opts: runopts, cli_opts: cli_runopts, config: ConfigSettings, cmdline_set: ReadonlySet<string>): void {
+  for (const [name, value] of config.extended) {
+    // The outer hop of a multihop carries an encrypted stream, which will not compress.
+    if (cmdline_set.has(name.toLowerCase()) || (name === "Compression" && cli_opts.proxyexec !== null)) {
+      continue;
+    }
+    add_extendedopt(opts, cli_opts, `${name}=${value}`);
+    // The command line's lists were narrowed as it was read; the file's only now.
+    if (name === "HostKeyAlgorithms") {
+      user_algo_option(cli_opts, value, opts.algos.sigalgs, "host key");
+    } else if (name === "KexAlgorithms") {
+      user_algo_option(cli_opts, value, opts.algos.sshkex, "kex");
+    }
+  }
 }
 
 /**

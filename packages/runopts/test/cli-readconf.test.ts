@@ -177,10 +177,48 @@ describe("cli_getopts with ~/.ssh/config", () => {
   });
 
   it("an unsupported keyword in a section for this host is warned about, elsewhere ignored quietly", () => {
-    config("Host h\n  ForwardAgent yes\nHost other\n  ServerAliveInterval 5\n");
+    config("Host h\n  IdentitiesOnly yes\nHost other\n  AddKeysToAgent yes\n");
     const r = parse("h");
-    expect(r.logs.join("\n")).toMatch(/Ignoring unsupported option ForwardAgent/);
-    expect(r.logs.join("\n")).not.toMatch(/ServerAliveInterval/);
+    expect(r.logs.join("\n")).toMatch(/Ignoring unsupported option IdentitiesOnly/);
+    expect(r.logs.join("\n")).not.toMatch(/AddKeysToAgent/);
+  });
+
+  it("the keywords -o knows do what -o does, each keyword's first value, in any case for yes/no", () => {
+    const kh = join(home, "kh");
+    config(
+      `Host h\n  StrictHostKeyChecking accept-new\n  UserKnownHostsFile ${kh}\n  ServerAliveInterval 7\n  ForwardAgent Yes\n  BatchMode yes\n` +
+        "  PasswordAuthentication no\n  GatewayPorts yes\n  ExitOnForwardFailure yes\n  BindAddress 127.0.0.2\n  KexAlgorithms curve25519-sha256\n" +
+        "  HostKeyAlgorithms -rsa-sha2-*\nHost *\n  ServerAliveInterval 99\n  Compression yes\n",
+    );
+    const { opts, cli_opts, logs } = parse("h");
+    expect(logs).toEqual([]);
+    expect(cli_opts).toMatchObject({ always_accept_key: true, no_hostkey_check: false, known_hosts_file: kh, agent_fwd: true, batch_mode: true });
+    expect(cli_opts).toMatchObject({ password_authentication: false, exit_on_fwd_failure: true, bind_address: "127.0.0.2", kex_first_guess: false });
+    expect(opts).toMatchObject({ keepalive_secs: 7, listen_fwd_all: true, compression: true });
+    expect(opts.algos.sshkex.filter((a) => a.data !== null).map((a) => a.name)).toEqual(["curve25519-sha256"]);
+    expect(opts.algos.sigalgs.map((a) => a.name).filter((n) => n.startsWith("rsa-sha2-"))).toEqual([]);
+    expect(opts.algos.sigalgs.length).toBeGreaterThan(0);
+    // ssh's "off"; and no check at all for "no", as -o StrictHostKeyChecking=no.
+    config("Host h\n  StrictHostKeyChecking off\n");
+    expect(parse("h").cli_opts.no_hostkey_check).toBe(true);
+  });
+
+  it("flags and -o win over the file's -o keywords; the file's are the target's, not a jump host's", () => {
+    config("Host h\n  StrictHostKeyChecking no\n  ServerAliveInterval 7\n  ForwardAgent yes\n  KexAlgorithms curve25519-sha256\n  BatchMode yes\n  Compression yes\n  ProxyJump j\n");
+    const { opts, cli_opts } = parse("-y", "-K", "3", "-o", "forwardagent=no", "-o", "KexAlgorithms=sntrup761x25519-sha512", "h");
+    expect(cli_opts).toMatchObject({ always_accept_key: true, no_hostkey_check: false, agent_fwd: false, batch_mode: true });
+    expect(opts.keepalive_secs).toBe(3);
+    expect(opts.algos.sshkex.filter((a) => a.data !== null).map((a) => a.name)).toEqual(["sntrup761x25519-sha512"]);
+    // The jump's dbclient gets the command line's -y alone, and the outer hop no compression.
+    expect(cli_opts.proxyexec).toEqual(["dbclient", "-y", "-B", "h:22", "j"]);
+    expect(opts.compression).toBe(false);
+  });
+
+  it("UserKnownHostsFile with several files is warned about and not used (-o takes one)", () => {
+    config("Host h\n  UserKnownHostsFile ~/.ssh/known_hosts ~/.ssh/known_hosts2\n");
+    const r = parse("h");
+    expect(r.cli_opts.known_hosts_file).toBeNull();
+    expect(r.logs.join("\n")).toMatch(/Ignoring UserKnownHostsFile with more than one file at .*config:2/);
   });
 
   it("ProxyJump becomes multihop: the inner dbclient reaches the jumps, -B the target", () => {
