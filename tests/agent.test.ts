@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdirSync, symlinkSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -204,6 +204,34 @@ describe("our dbclient -A", () => {
     const s = await sshdServer();
     const r = await ourClient(s.port, ["-i", keys.login!]);
     expect(remoteSock(r), r.stdout + r.stderr).toBe("");
+  });
+});
+
+describe("our dbclient -o IdentitiesOnly=yes", () => {
+  itAgent(["ssh-agent", "ssh-add", "ssh-keygen"], "offers none of the agent's keys but those of its identity files, which the agent signs for when encrypted", async () => {
+    const sock = join(work.dir, "only-agent.sock");
+    const only = await startSshAgent(sock);
+    const h = scratch("dbts-agentfwd-clienthome-");
+    try {
+      const env = { HOME: h.dir, SSH_AUTH_SOCK: sock };
+      execFileSync(PEERS["ssh-add"], ["-q", keys.login!], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: "ignore" });
+      const s = await ourServer();
+      const login = (...extra: string[]) => runOurClient(["-y", "-y", "-o", "BatchMode=yes", ...extra, "-p", String(s.port), `${USER}@127.0.0.1`, "echo in"], { env, timeoutMs: 20_000 });
+      // The agent's key alone logs in; not with IdentitiesOnly, the only key being the agent's.
+      expect((await login()).stdout).toBe("in\n");
+      const refused = await login("-o", "IdentitiesOnly=yes");
+      expect(refused.stdout).toBe("");
+      expect(refused.status).not.toBe(0);
+      // The same key's file, under a passphrase nobody gives: the agent's copy signs for it.
+      const locked = join(work.dir, "id_login_locked");
+      copyFileSync(keys.login!, locked);
+      execFileSync(PEERS["ssh-keygen"], ["-q", "-p", "-P", "", "-N", "not-given", "-f", locked], { stdio: "ignore" });
+      const viaFile = await login("-o", "IdentitiesOnly=yes", "-i", locked);
+      expect(viaFile.stdout, viaFile.stderr).toBe("in\n");
+    } finally {
+      h.cleanup();
+      only.kill();
+    }
   });
 });
 

@@ -85,6 +85,7 @@ const CLIENT_O: Record<string, Evidence> = {
   ForwardAgent: { same: ["-A"] },
   GatewayPorts: { same: ["-g"] },
   HostKeyAlgorithms: { test: ["tests/known-hosts.test.ts", "dbclient negotiates ed25519 though -o HostKeyAlgorithms puts ECDSA first"] },
+  IdentitiesOnly: { test: ["tests/agent.test.ts", "offers none of the agent's keys but those of its identity files"] },
   IdentityFile: { same: ["-i", "<keyfile>"] },
   KexAlgorithms: { test: ["tests/transport.test.ts", '["-vvv", "-o", `KexAlgorithms=${k}`]'] },
   PasswordAuthentication: { test: ["packages/auth/test/cli-auth.test.ts", "or PasswordAuthentication=no, leaves no method"] },

@@ -87,8 +87,11 @@ import { cliAuthHooks, checkPromptInput, hasTty } from "./cli-auth.js";
 /** Public halves of encrypted openssh-key-v1 files, decrypted on PK_OK. */
 const encryptedKeys = new WeakSet<sign_key>();
 
-/** Encrypted default identities with no terminal to ask their passphrase on (dropUnaskable). */
-const unaskableKeys = new WeakSet<sign_key>();
+/**
+ * Encrypted keys whose passphrase will not be asked for (dropUnaskable): default identities with
+ * no terminal to ask on (true: their going is said), and BatchMode's (false: quietly, as before).
+ */
+const unaskableKeys = new WeakMap<sign_key, boolean>();
 
 function skipUnaskable(filename: string): void {
   dropbear_log(LOG_INFO, `Skipping encrypted key '${filename}': no terminal to ask its passphrase`);
@@ -98,8 +101,13 @@ function skipUnaskable(filename: string): void {
 function dropUnaskable(list: m_list<sign_key>): void {
   for (let iter = list.first; iter !== null; ) {
     const next = iter.next;
-    if (unaskableKeys.has(iter.item)) {
-      skipUnaskable(iter.item.filename ?? "");
+    const say = unaskableKeys.get(iter.item);
+    if (say !== undefined) {
+      if (say) {
+        skipUnaskable(iter.item.filename ?? "");
+      } else {
+        TRACE(`BatchMode: not asking for the passphrase of ${iter.item.filename ?? ""}`);
+      }
       sign_key_free(list_remove(iter));
     }
     iter = next;
@@ -212,20 +220,22 @@ function loadidentityfile(ses: CliSession, list: m_list<sign_key>, filename: str
     if (!unlessMalformed(() => withoutMessages(() => import_encrypted(filename, KEYFILE_OPENSSH)), false)) {
       const read = (): sign_key | null => import_read(filename, null, KEYFILE_OPENSSH);
       key = unlessMalformed(() => (warnfail ? read() : withoutMessages(read)), null);
-    } else if (cli_opts.batch_mode) {
-      TRACE(`BatchMode: not asking for the passphrase of ${filename}`);
     } else {
-      // A default identity with no terminal: getpass would read stdin, which belongs to the
-      // remote command. Its public half stays listed until the agent's keys are in
-      // (dropUnaskable): the agent may hold it, and then signs with no word said.
-      const unaskable = !warnfail && !hasTty();
+      // BatchMode asks nothing; nor can a default identity with no terminal (getpass would read
+      // stdin, which belongs to the remote command). Its public half stays listed until the
+      // agent's keys are in (dropUnaskable): the agent may hold it, and then signs with no word
+      // said (under IdentitiesOnly the one way an agent's key is used).
+      const noTty = !warnfail && !hasTty();
+      const unaskable = cli_opts.batch_mode || noTty;
       key = opensshPublicKey(head) ?? publicKeyBeside(filename);
       if (key !== null) {
         encryptedKeys.add(key);
         if (unaskable) {
-          unaskableKeys.add(key);
+          unaskableKeys.set(key, !cli_opts.batch_mode);
         }
-      } else if (unaskable) {
+      } else if (cli_opts.batch_mode) {
+        TRACE(`BatchMode: not asking for the passphrase of ${filename}`);
+      } else if (noTty) {
         skipUnaskable(filename);
         return;
       } else {
@@ -488,13 +498,17 @@ function send_msg_userauth_pubkey(ses: CliSession, key: sign_key, sigtype: signa
  * list holds only ~/.ssh/id_dropbear by default, ours also holds the OpenSSH keys users load
  * into their agent, and a key offered twice costs the server's MaxAuthTries twice (sshd's 6
  * were spent before the password). A file still encrypted gives way to the agent's copy, which
- * signs with no passphrase asked, as OpenSSH's ssh does.
+ * signs with no passphrase asked, as OpenSSH's ssh does. With `identitiesOnly` (ssh's
+ * IdentitiesOnly) that is all the agent's keys are used for.
  */
-function mergeAgentKeys(list: m_list<sign_key>, agentKeys: m_list<sign_key>): void {
+function mergeAgentKeys(list: m_list<sign_key>, agentKeys: m_list<sign_key>, identitiesOnly: boolean): void {
   while (agentKeys.first !== null) {
     const key = list_remove(agentKeys.first);
     const same = findSameKey(list, key);
-    if (same === null) {
+    if (same === null && identitiesOnly) {
+      TRACE("IdentitiesOnly: agent key not from a file passed over");
+      sign_key_free(key);
+    } else if (same === null) {
       list_append(list, key);
     } else if (encryptedKeys.has(same.item)) {
       TRACE(`agent holds encrypted ${same.item.filename ?? ""}: the agent signs`);
@@ -521,7 +535,7 @@ export function cli_auth_pubkey(ses: CliSession): boolean {
   if (DROPBEAR_CLI_AGENTFWD && !cli_opts.agent_keys_loaded && cli_ses.agent !== null) {
     const agentKeys = list_new<sign_key>();
     cli_ses.agent.load_keys(ses, agentKeys);
-    mergeAgentKeys(privkeys, agentKeys);
+    mergeAgentKeys(privkeys, agentKeys, cli_opts.identities_only);
     cli_opts.agent_keys_loaded = true;
     TRACE("cli_auth_pubkey: agent keys loaded");
   }

@@ -225,6 +225,11 @@ export class cli_runopts {
   /** -A */
   agent_fwd = false;
   agent_keys_loaded = false;
+  /**
+   * Beyond Dropbear, ssh's -o IdentitiesOnly=yes: of the agent's keys only those also listed from
+   * files are offered (a server's MaxAuthTries spent on an agent's many keys ends the login).
+   */
+  identities_only = false;
   /** Only open during authentication. */
   agent_fd = -1;
   /** TS-only: the agent's socket for publickey auth; null reads $SSH_AUTH_SOCK. */

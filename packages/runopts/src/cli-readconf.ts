@@ -32,6 +32,7 @@ export const CONFIG_EXTENDED_OPTIONS: ReadonlyMap<string, string> = new Map(
     "ForwardAgent",
     "GatewayPorts",
     "HostKeyAlgorithms",
+    "IdentitiesOnly",
     "KexAlgorithms",
     "PasswordAuthentication",
     "ServerAliveInterval",
@@ -41,7 +42,7 @@ export const CONFIG_EXTENDED_OPTIONS: ReadonlyMap<string, string> = new Map(
 );
 
 /** Those of them whose value is yes or no, which ssh takes in any case (C's -o: lower case only). */
-const CONFIG_FLAG_OPTIONS = new Set(["batchmode", "compression", "exitonforwardfailure", "forwardagent", "gatewayports", "passwordauthentication", "stricthostkeychecking"]);
+const CONFIG_FLAG_OPTIONS = new Set(["batchmode", "compression", "exitonforwardfailure", "forwardagent", "gatewayports", "identitiesonly", "passwordauthentication", "stricthostkeychecking"]);
 
 /** What the file sets for this host, each keyword's first value. */
 export interface ConfigSettings {

@@ -614,6 +614,9 @@ function multihop_args(opts: runopts, cli_opts: cli_runopts, argv0: string, prio
   if (cli_opts.batch_mode) {
     args.push("-o", "BatchMode=yes");
   }
+  if (cli_opts.identities_only) {
+    args.push("-o", "IdentitiesOnly=yes");
+  }
   if (opts.compression) {
     args.push("-o", "Compression=yes");
   }
@@ -883,6 +886,7 @@ const EXTENDED_OPTIONS = [
   "ForwardAgent",
   "GatewayPorts",
   "HostKeyAlgorithms",
+  "IdentitiesOnly",
   "IdentityFile",
   "KexAlgorithms",
   "PasswordAuthentication",
@@ -976,6 +980,10 @@ function add_extendedopt(opts: runopts, cli_opts: cli_runopts, origstr: string):
   }
   if ((v = extendedopt_value(origstr, "KexAlgorithms")) !== null) {
     cli_opts.kex_algos = v;
+    return null;
+  }
+  if ((v = extendedopt_value(origstr, "IdentitiesOnly")) !== null) {
+    cli_opts.identities_only = parse_flag_value(v);
     return null;
   }
   if ((v = extendedopt_value(origstr, "IdentityFile")) !== null) {

@@ -177,22 +177,22 @@ describe("cli_getopts with ~/.ssh/config", () => {
   });
 
   it("an unsupported keyword in a section for this host is warned about, elsewhere ignored quietly", () => {
-    config("Host h\n  IdentitiesOnly yes\nHost other\n  AddKeysToAgent yes\n");
+    config("Host h\n  VisualHostKey yes\nHost other\n  AddKeysToAgent yes\n");
     const r = parse("h");
-    expect(r.logs.join("\n")).toMatch(/Ignoring unsupported option IdentitiesOnly/);
+    expect(r.logs.join("\n")).toMatch(/Ignoring unsupported option VisualHostKey/);
     expect(r.logs.join("\n")).not.toMatch(/AddKeysToAgent/);
   });
 
   it("the keywords -o knows do what -o does, each keyword's first value, in any case for yes/no", () => {
     const kh = join(home, "kh");
     config(
-      `Host h\n  StrictHostKeyChecking accept-new\n  UserKnownHostsFile ${kh}\n  ServerAliveInterval 7\n  ForwardAgent Yes\n  BatchMode yes\n` +
+      `Host h\n  StrictHostKeyChecking accept-new\n  UserKnownHostsFile ${kh}\n  ServerAliveInterval 7\n  ForwardAgent Yes\n  BatchMode yes\n  IdentitiesOnly YES\n` +
         "  PasswordAuthentication no\n  GatewayPorts yes\n  ExitOnForwardFailure yes\n  BindAddress 127.0.0.2\n  KexAlgorithms curve25519-sha256\n" +
         "  HostKeyAlgorithms -rsa-sha2-*\nHost *\n  ServerAliveInterval 99\n  Compression yes\n",
     );
     const { opts, cli_opts, logs } = parse("h");
     expect(logs).toEqual([]);
-    expect(cli_opts).toMatchObject({ always_accept_key: true, no_hostkey_check: false, known_hosts_file: kh, agent_fwd: true, batch_mode: true });
+    expect(cli_opts).toMatchObject({ always_accept_key: true, no_hostkey_check: false, known_hosts_file: kh, agent_fwd: true, batch_mode: true, identities_only: true });
     expect(cli_opts).toMatchObject({ password_authentication: false, exit_on_fwd_failure: true, bind_address: "127.0.0.2", kex_first_guess: false });
     expect(opts).toMatchObject({ keepalive_secs: 7, listen_fwd_all: true, compression: true });
     expect(opts.algos.sshkex.filter((a) => a.data !== null).map((a) => a.name)).toEqual(["curve25519-sha256"]);

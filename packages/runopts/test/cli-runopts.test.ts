@@ -298,6 +298,7 @@ describe("cli-runopts.c -o", () => {
     ["DisableTrivialAuth=true", "disable_trivial_auth", true],
     ["ExitOnForwardFailure=yes", "exit_on_fwd_failure", true],
     ["ForwardAgent=yes", "agent_fwd", true],
+    ["IdentitiesOnly=yes", "identities_only", true],
     ["PasswordAuthentication=no", "password_authentication", false],
     ["Port=2200", "remoteport", "2200"],
     ["Port= 2200", "remoteport", "2200"],
@@ -395,8 +396,8 @@ describe("cli-runopts.c -o", () => {
     expect(isQuiet(exit, 0)).toBe(true);
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatch(/^Available options:\n\tBatchMode\n/);
-    // Dropbear's 14 options plus our KexAlgorithms, HostKeyAlgorithms, User and UserKnownHostsFile.
-    expect(logs[0].split("\n\t")).toHaveLength(19);
+    // Dropbear's 14 options plus our KexAlgorithms, HostKeyAlgorithms, IdentitiesOnly, User and UserKnownHostsFile.
+    expect(logs[0].split("\n\t")).toHaveLength(20);
     expect(logs[0]).toContain("\tKexAlgorithms\n");
   });
 });
@@ -455,9 +456,9 @@ describe("cli-runopts.c multihop", () => {
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const key = join(dir, "k");
     writeFileSync(key, "key");
-    const { opts, cli_opts } = ok("-qyy", "-o", "BatchMode=yes", "-o", "Compression=yes", "-J", "px", "-W", "65536", "-i", key, "a,c");
+    const { opts, cli_opts } = ok("-qyy", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "Compression=yes", "-J", "px", "-W", "65536", "-i", key, "a,c");
     expect(cli_opts.proxyexec).toEqual([
-      "dbclient", "-q", "-y", "-y", "-o", "BatchMode=yes", "-o", "Compression=yes",
+      "dbclient", "-q", "-y", "-y", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "Compression=yes",
       "-J", "px", "-W", "65536", "-i", key, "-B", "c:22", "a",
     ]);
     expect(cli_opts.proxycmd).toBeNull();
