@@ -105,6 +105,41 @@ describe("before the key exchange (a raw TCP server)", () => {
     }
   });
 
+  it("-o ConnectTimeout=1: a server that never sends its version line, one that stops inside the key exchange, and a connect() never answered are left on time", async () => {
+    for (const [serve, stage] of [
+      [() => undefined, "banner exchange"],
+      [(s: net.Socket) => s.write("SSH-2.0-silent\r\n"), "key exchange"],
+    ] as const) {
+      const srv = await rawServer(serve);
+      try {
+        const t0 = Date.now();
+        const r = await dbclient(srv.port, ["-o", "ConnectTimeout=1"]);
+        expect(r.stderr).toMatch(new RegExp(`exited: Connection timed out during ${stage}\n$`));
+        expect(r.status).toBe(1);
+        expect(Date.now() - t0).toBeLessThan(10_000);
+      } finally {
+        srv.close();
+      }
+    }
+    // A listener that accepts nothing and whose queue is full: the kernel drops our SYNs, and
+    // connect() would wait minutes.
+    const full = spawn("/usr/bin/python3", ["-c", "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(30)"]);
+    const fillers: net.Socket[] = [];
+    try {
+      const [line] = (await once(full.stdout, "data")) as [Buffer];
+      const port = Number(line.toString().trim());
+      for (let i = 0; i < 4; i++) fillers.push(net.connect(port, "127.0.0.1").on("error", () => undefined));
+      await new Promise((r) => setTimeout(r, 300));
+      const t0 = Date.now();
+      const r = await dbclient(port, ["-o", "ConnectTimeout=1"]);
+      expect(r.stderr).toMatch(/exited: Connect failed: Connection timed out\n$/);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+    } finally {
+      for (const f of fillers) f.destroy();
+      full.kill();
+    }
+  });
+
   it("-f, ^C before authentication: the background copy ends too, and the foreground dies of SIGINT", async () => {
     const srv = await rawServer(() => undefined);
     const fg = spawn(process.execPath, [OURS.dbclient, "-f", "-N", "-y", "-i", userKey, "-p", String(srv.port), "u@127.0.0.1"], { stdio: "ignore" });

@@ -79,6 +79,7 @@ const CLIENT: Record<string, Evidence> = {
 const CLIENT_O: Record<string, Evidence> = {
   BatchMode: { test: ["tests/hostkeys.test.ts", "an unknown host in BatchMode is not validated"] },
   BindAddress: { same: ["-b", "127.0.0.2"] },
+  ConnectTimeout: { test: ["tests/hostile-server.test.ts", "-o ConnectTimeout=1: a server that never sends its version line"] },
   Compression: { test: ["tests/transport.test.ts", "our dbclient -o Compression=yes: compresses both ways with sshd"] },
   DisableTrivialAuth: { test: ["packages/auth/test/cli-auth.test.ts", "DisableTrivialAuth refuses a server that lets us in without proof"] },
   ExitOnForwardFailure: { test: ["tests/forwarding.test.ts", "exits on a failed forward with -o ExitOnForwardFailure=yes"] },

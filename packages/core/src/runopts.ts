@@ -93,6 +93,11 @@ export class runopts {
   idle_timeout_secs = DEFAULT_IDLE_TIMEOUT;
   /** -M: exit after this many seconds in total, 0 = never. */
   max_duration_secs = DEFAULT_MAX_DURATION;
+  /**
+   * Beyond Dropbear, the client's -o ConnectTimeout (OpenSSH's): seconds to connect and finish
+   * the first key exchange in, 0 = the system's TCP timeout and no limit after.
+   */
+  connect_timeout_secs = 0;
   /** Log to syslog (server default; client -o UseSyslog). */
   usingsyslog = false;
   /** Offer zlib compression. */

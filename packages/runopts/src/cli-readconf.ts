@@ -28,6 +28,7 @@ export const CONFIG_EXTENDED_OPTIONS: ReadonlyMap<string, string> = new Map(
     "BatchMode",
     "BindAddress",
     "Compression",
+    "ConnectTimeout",
     "ExitOnForwardFailure",
     "ForwardAgent",
     "GatewayPorts",

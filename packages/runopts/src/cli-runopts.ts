@@ -881,6 +881,7 @@ const EXTENDED_OPTIONS = [
   "BatchMode",
   "BindAddress",
   "Compression",
+  "ConnectTimeout",
   "DisableTrivialAuth",
   "ExitOnForwardFailure",
   "ForwardAgent",
@@ -956,6 +957,11 @@ function add_extendedopt(opts: runopts, cli_opts: cli_runopts, origstr: string):
   }
   if ((v = extendedopt_value(origstr, "Compression")) !== null) {
     opts.compression = parse_flag_value(v);
+    return null;
+  }
+  if ((v = extendedopt_value(origstr, "ConnectTimeout")) !== null) {
+    // Beyond Dropbear, OpenSSH's: whole seconds (ssh also takes "1m" and the like).
+    opts.connect_timeout_secs = uintOption("ConnectTimeout", v);
     return null;
   }
   if ((v = extendedopt_value(origstr, "DisableTrivialAuth")) !== null) {

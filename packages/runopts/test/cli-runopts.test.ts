@@ -396,8 +396,8 @@ describe("cli-runopts.c -o", () => {
     expect(isQuiet(exit, 0)).toBe(true);
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatch(/^Available options:\n\tBatchMode\n/);
-    // Dropbear's 14 options plus our KexAlgorithms, HostKeyAlgorithms, IdentitiesOnly, User and UserKnownHostsFile.
-    expect(logs[0].split("\n\t")).toHaveLength(20);
+    // Dropbear's 14 options plus our ConnectTimeout, KexAlgorithms, HostKeyAlgorithms, IdentitiesOnly, User and UserKnownHostsFile.
+    expect(logs[0].split("\n\t")).toHaveLength(21);
     expect(logs[0]).toContain("\tKexAlgorithms\n");
   });
 });

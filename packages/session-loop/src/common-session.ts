@@ -522,6 +522,11 @@ export function checktimeouts(ses: sshsession): void {
   if (ses.isserver && !ses.authstate.authdone && elapsed(now, ses.connect_time) >= AUTH_TIMEOUT) {
     dropbear_close("Timeout before auth", "ETIMEOUT");
   }
+  if (connect_timeout_due(ses) && elapsed(now, ses.connect_time) >= opts.connect_timeout_secs) {
+    // A connect() still pending fails as one the kernel timed out would; then OpenSSH's words.
+    const stage = ses.remoteident === null ? "banner exchange" : "key exchange";
+    dropbear_exit(ses.sock_in === null ? "Connect failed: Connection timed out" : `Connection timed out during ${stage}`, "ETIMEOUT");
+  }
   // Nothing else until the peer's version line is in. Beyond Dropbear, which checks -I and -M only
   // once it is: select_timeout counts them from the start, so a peer that never sends one made the
   // loop spin (C's does too) once they fell due, and -I or -M never ended the session.
@@ -555,6 +560,11 @@ export function checktimeouts(ses: sshsession): void {
   // "Idle timeout" (status 0).
   check_idle_duration(ses, now);
   check_memory(ses, now);
+}
+
+/** Whether the client's -o ConnectTimeout still runs: set, and the first key exchange not done. */
+function connect_timeout_due(ses: sshsession): boolean {
+  return !ses.isserver && ses.opts.connect_timeout_secs > 0 && !ses.kexstate.donefirstkex;
 }
 
 /** checktimeouts' -I and -M checks. */
@@ -642,6 +652,9 @@ export function select_timeout(ses: sshsession): number {
   }
   if (!ses.authstate.authdone && ses.isserver) {
     timeout = update_timeout(AUTH_TIMEOUT, now, ses.connect_time, timeout);
+  }
+  if (connect_timeout_due(ses)) {
+    timeout = update_timeout(opts.connect_timeout_secs, now, ses.connect_time, timeout);
   }
   if (ses.authstate.authdone) {
     timeout = update_timeout(
