@@ -2,7 +2,8 @@ import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { itAsRoot } from "./helpers/peers.js";
-import { ourKeygen, OURS, run, scratch, type Server, startOurDropbearWithHostKey } from "./helpers/servers.js";
+import { freePort, ourKeygen, OURS, run, scratch, type Server, startOurDropbearWithHostKey, waitPort } from "./helpers/servers.js";
+import { echoRoundTrip, startEchoTarget, startTunnel } from "./helpers/tunnel.js";
 import { addTestUser, authorizeKeys, removeTestUser } from "./helpers/users.js";
 
 // Issue 9: dbclient reads ~/.ssh/config (cli-readconf.c, OpenSSH's matching rules): a Host
@@ -47,6 +48,25 @@ describe("~/.ssh/config end to end", () => {
     expect(r.status).toBe(4);
     // The unsupported keyword in our section is named, not silently dropped.
     expect(r.stderr).toMatch(/Ignoring unsupported option AddKeysToAgent/);
+  });
+
+  itConf("LocalForward and RemoteForward lines in the file are -L and -R: data goes both ways through each", async () => {
+    const echo = await startEchoTarget();
+    const [lport, rport] = [await freePort(), await freePort()];
+    writeConfig(`Host myalias\n  HostName 127.0.0.1\n  Port ${ours.port}\n  User ${USER}\n  IdentityFile ${key}\n  LocalForward 127.0.0.1:${lport} 127.0.0.1:${echo.port}\n  RemoteForward ${rport} 127.0.0.1:${echo.port}\n`);
+    const t = await startTunnel(process.execPath, [OURS.dbclient, "-N", "-y", "-y", "myalias"], lport, { HOME: home });
+    try {
+      await waitPort(rport, t.child, t.log);
+      for (const port of [lport, rport]) {
+        const r = await echoRoundTrip(port, 100_000);
+        expect(r.got, t.log()).toBe(100_000);
+        expect(r.gotHash).toBe(r.sentHash);
+      }
+      expect(t.log()).not.toMatch(/Ignoring/);
+    } finally {
+      await t.stop();
+      await echo.close();
+    }
   });
 
   itConf("StrictHostKeyChecking accept-new and UserKnownHostsFile in the file: no -y, the key recorded in that file, then checked", async () => {

@@ -42,6 +42,18 @@ export const CONFIG_EXTENDED_OPTIONS: ReadonlyMap<string, string> = new Map(
   ].map((name) => [name.toLowerCase(), name]),
 );
 
+/**
+ * ssh's LocalForward / RemoteForward value, "[bind_address:]port host:hostport" (two words), as
+ * dbclient's -L / -R argument, or null where that cannot say it: an IPv6 address in brackets, a
+ * socket path, a dynamic (SOCKS) forward's single word.
+ */
+export function forwardSpec(words: readonly string[]): string | null {
+  if (words.length !== 2 || words.some((w) => /[[\]/]/.test(w))) {
+    return null;
+  }
+  return `${words[0]}:${words[1]}`;
+}
+
 /** Those of them whose value is yes or no, which ssh takes in any case (C's -o: lower case only). */
 const CONFIG_FLAG_OPTIONS = new Set(["batchmode", "compression", "exitonforwardfailure", "forwardagent", "gatewayports", "identitiesonly", "passwordauthentication", "stricthostkeychecking"]);
 
@@ -57,6 +69,9 @@ export interface ConfigSettings {
   proxycommand?: string;
   /** -o options the file sets (CONFIG_EXTENDED_OPTIONS), "Name" → value, each keyword's first. */
   extended: Map<string, string>;
+  /** Every LocalForward and RemoteForward line, as -L / -R arguments (ssh applies them all). */
+  localforwards: string[];
+  remoteforwards: string[];
 }
 
 /** An IdentityFile value with tokens, the file it came from and the host named on the command line. */
@@ -344,7 +359,7 @@ export function read_config_file(
   host: string,
   openLines?: (path: string) => Iterable<string> | null,
 ): ConfigSettings {
-  const out: ConfigSettings = { identityfiles: [], identitytemplates: [], extended: new Map() };
+  const out: ConfigSettings = { identityfiles: [], identitytemplates: [], extended: new Map(), localforwards: [], remoteforwards: [] };
   readConfigLines(filename, lines, host, out, openLines, 0);
   return out;
 }
@@ -379,7 +394,8 @@ function readConfigLines(
     // rest for the shell (a '#' in it too, as in ssh).
     let words: string[] = [];
     const extended = CONFIG_EXTENDED_OPTIONS.get(key);
-    if (key === "host" || key === "match" || extended !== undefined || ((config_options as readonly string[]).includes(key) && key !== "proxycommand")) {
+    const forward = key === "localforward" || key === "remoteforward";
+    if (key === "host" || key === "match" || extended !== undefined || forward || ((config_options as readonly string[]).includes(key) && key !== "proxycommand")) {
       const split = argv_split(kv.value);
       if (split === null) {
         dropbear_exit(`Unbalanced quotes for ${kv.key} at ${filename}:${linenum}`);
@@ -388,7 +404,7 @@ function readConfigLines(
       if (key !== "host" && key !== "match" && (words.length === 0 || words[0] === "")) {
         dropbear_exit(`Missing value for ${kv.key} at ${filename}:${linenum}`);
       }
-      if (key !== "host" && key !== "match" && key !== "include" && key !== "userknownhostsfile" && words.length > 1) {
+      if (key !== "host" && key !== "match" && key !== "include" && key !== "userknownhostsfile" && !forward && words.length > 1) {
         // ssh refuses the line as well ("extra arguments at end of line").
         dropbear_exit(`Extra arguments for ${kv.key} at ${filename}:${linenum}`);
       }
@@ -421,6 +437,16 @@ function readConfigLines(
       continue;
     }
     if (!in_host_section) {
+      continue;
+    }
+    if (forward) {
+      const spec = forwardSpec(words);
+      if (spec === null) {
+        // What -L and -R cannot say is passed over, as before, not the whole connection.
+        dropbear_log(LOG_WARNING, `Ignoring ${kv.key} '${kv.value}' (not [bind:]port host:port) at ${filename}:${linenum}`);
+      } else {
+        (key === "localforward" ? out.localforwards : out.remoteforwards).push(spec);
+      }
       continue;
     }
     if (extended !== undefined) {

@@ -43,7 +43,7 @@ import {
   flagValueText,
   uintOption,
 } from "./common-runopts.js";
-import { expandIdentityFile, expandProxyCommand, matchPattern, proxyjumpToHops, read_config_file, unquoteValue, validHostname, type ConfigSettings } from "./cli-readconf.js";
+import { expandIdentityFile, expandProxyCommand, forwardSpec, matchPattern, proxyjumpToHops, read_config_file, unquoteValue, validHostname, type ConfigSettings } from "./cli-readconf.js";
 
 /** The configuration file dbclient reads: OpenSSH's, not Dropbear's ~/.ssh/dropbear_config (docs/deviations.md). */
 const CLI_SSH_CONFIG = "~/.ssh/config";
@@ -437,6 +437,8 @@ export function cli_getopts(
   // come after multihop has built the inner dbclient's command.
   if (config !== null) {
     apply_config_extended(opts, cli_opts, config, cmdline_set);
+    config.localforwards.forEach((spec) => addforward(spec, cli_opts.localfwds));
+    config.remoteforwards.forEach((spec) => addforward(spec, cli_opts.remotefwds));
   }
   if (cli_opts.bind_arg !== null) {
     const split = split_address_port(cli_opts.bind_arg);
@@ -890,9 +892,11 @@ const EXTENDED_OPTIONS = [
   "IdentitiesOnly",
   "IdentityFile",
   "KexAlgorithms",
+  "LocalForward",
   "PasswordAuthentication",
   "Port",
   "ProxyCommand",
+  "RemoteForward",
   "ServerAliveInterval",
   "StrictHostKeyChecking",
   "UseSyslog",
@@ -995,6 +999,20 @@ function add_extendedopt(opts: runopts, cli_opts: cli_runopts, origstr: string):
   if ((v = extendedopt_value(origstr, "IdentityFile")) !== null) {
     loadidentityfile(cli_opts, v, true);
     return null;
+  }
+  for (const [name, list] of [
+    ["LocalForward", cli_opts.localfwds],
+    ["RemoteForward", cli_opts.remotefwds],
+  ] as const) {
+    if ((v = extendedopt_value(origstr, name)) !== null) {
+      // Beyond Dropbear, ssh's: "[bind:]port host:port", as -L / -R take it with a colon.
+      const spec = forwardSpec(v.trim().split(/\s+/));
+      if (spec === null) {
+        dropbear_exit(`Bad TCP forward '${v}'`);
+      }
+      addforward(spec, list);
+      return null;
+    }
   }
   if ((v = extendedopt_value(origstr, "PasswordAuthentication")) !== null) {
     cli_opts.password_authentication = parse_flag_value(v);

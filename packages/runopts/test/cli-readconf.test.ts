@@ -214,6 +214,18 @@ describe("cli_getopts with ~/.ssh/config", () => {
     expect(opts.compression).toBe(false);
   });
 
+  it("every LocalForward and RemoteForward line is an -L / -R; what those cannot say is warned about and passed over", () => {
+    config("Host h\n  LocalForward 8080 db:5432\n  LocalForward 127.0.0.2:8081 db:5433\n  RemoteForward 9000 localhost:22\n  LocalForward [::1]:8082 db:1\n  RemoteForward 1080\n");
+    const { cli_opts, logs } = parse("h");
+    const fwds = (l: typeof cli_opts.localfwds) => [...l].map((f) => [f.listenaddr, f.listenport, f.connectaddr, f.connectport]);
+    expect(fwds(cli_opts.localfwds)).toEqual([[null, 8080, "db", 5432], ["127.0.0.2", 8081, "db", 5433]]);
+    expect(fwds(cli_opts.remotefwds)).toEqual([[null, 9000, "localhost", 22]]);
+    expect(logs).toEqual([
+      expect.stringMatching(/Ignoring LocalForward '\[::1\]:8082 db:1' \(not \[bind:\]port host:port\) at .*config:5/),
+      expect.stringMatching(/Ignoring RemoteForward '1080' .* at .*config:6/),
+    ]);
+  });
+
   it("UserKnownHostsFile with several files is warned about and not used (-o takes one)", () => {
     config("Host h\n  UserKnownHostsFile ~/.ssh/known_hosts ~/.ssh/known_hosts2\n");
     const r = parse("h");

@@ -250,6 +250,15 @@ describe("cli-runopts.c addforward (-L / -R)", () => {
     expect(fwds("-R", spec)).toEqual([expected]);
   });
 
+  it("-o LocalForward= / RemoteForward= take ssh's \"[bind:]port host:port\", as -L / -R", () => {
+    const { cli_opts } = ok("-o", "LocalForward=8080 db:5432", "-o", "LocalForward 127.0.0.2:1 h:2", "-o", "RemoteForward=9 localhost:22", "h");
+    expect([...cli_opts.localfwds].map((f) => [f.listenaddr, f.listenport, f.connectaddr, f.connectport])).toEqual([[null, 8080, "db", 5432], ["127.0.0.2", 1, "h", 2]]);
+    expect([...cli_opts.remotefwds].map((f) => [f.listenport, f.connectaddr, f.connectport])).toEqual([[9, "localhost", 22]]);
+    // What -L cannot say ends dbclient before it connects, as a bad -L does.
+    fails("Bad TCP forward '[::1]:1 h:2'", "-o", "LocalForward=[::1]:1 h:2", "h");
+    fails("Bad TCP forward '1080'", "-o", "RemoteForward=1080", "h");
+  });
+
   it("keeps order, takes attached values, and -g leaves the address for later", () => {
     const { opts, cli_opts } = ok("-gL1:a:2", "-L", "3:b:4", "-R5:c:6", "h");
     expect([...cli_opts.localfwds].map((f) => f.connectaddr)).toEqual(["a", "b"]);
@@ -396,8 +405,9 @@ describe("cli-runopts.c -o", () => {
     expect(isQuiet(exit, 0)).toBe(true);
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatch(/^Available options:\n\tBatchMode\n/);
-    // Dropbear's 14 options plus our ConnectTimeout, KexAlgorithms, HostKeyAlgorithms, IdentitiesOnly, User and UserKnownHostsFile.
-    expect(logs[0].split("\n\t")).toHaveLength(21);
+    // Dropbear's 14 options plus our ConnectTimeout, KexAlgorithms, HostKeyAlgorithms, IdentitiesOnly,
+    // LocalForward, RemoteForward, User and UserKnownHostsFile.
+    expect(logs[0].split("\n\t")).toHaveLength(23);
     expect(logs[0]).toContain("\tKexAlgorithms\n");
   });
 });
