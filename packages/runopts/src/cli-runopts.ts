@@ -437,8 +437,12 @@ export function cli_getopts(
   // come after multihop has built the inner dbclient's command.
   if (config !== null) {
     apply_config_extended(opts, cli_opts, config, cmdline_set);
-    config.localforwards.forEach((spec) => addforward(spec, cli_opts.localfwds));
-    config.remoteforwards.forEach((spec) => addforward(spec, cli_opts.remotefwds));
+    // Not for -B, as ssh's -W clears them: a jump host's own forwards would be bound by every
+    // inner dbclient that reaches through it.
+    if (cli_opts.netcat_host === null) {
+      config.localforwards.forEach((spec) => addforward(spec, cli_opts.localfwds));
+      config.remoteforwards.forEach((spec) => addforward(spec, cli_opts.remotefwds));
+    }
   }
   if (cli_opts.bind_arg !== null) {
     const split = split_address_port(cli_opts.bind_arg);

@@ -224,6 +224,9 @@ describe("cli_getopts with ~/.ssh/config", () => {
       expect.stringMatching(/Ignoring LocalForward '\[::1\]:8082 db:1' \(not \[bind:\]port host:port\) at .*config:5/),
       expect.stringMatching(/Ignoring RemoteForward '1080' .* at .*config:6/),
     ]);
+    // A jump host's section, read by the inner dbclient (-B): its forwards are not bound there.
+    const inner = parse("-B", "target:22", "h").cli_opts;
+    expect([...inner.localfwds, ...inner.remotefwds]).toEqual([]);
   });
 
   it("UserKnownHostsFile with several files is warned about and not used (-o takes one)", () => {
