@@ -67,8 +67,8 @@ export interface ConfigSettings {
   identitytemplates: IdentityTemplate[];
   proxyjump?: string;
   proxycommand?: string;
-  /** -o options the file sets (CONFIG_EXTENDED_OPTIONS), "Name" → value, each keyword's first. */
-  extended: Map<string, string>;
+  /** -o options the file sets (CONFIG_EXTENDED_OPTIONS), "Name" → value and "file:line", each keyword's first. */
+  extended: Map<string, { value: string; where: string }>;
   /** Every LocalForward and RemoteForward line, as -L / -R arguments (ssh applies them all). */
   localforwards: string[];
   remoteforwards: string[];
@@ -457,7 +457,7 @@ function readConfigLines(
       } else if (!out.extended.has(extended)) {
         const value = CONFIG_FLAG_OPTIONS.has(key) ? words[0]!.toLowerCase() : words[0]!;
         // ssh's "off" for StrictHostKeyChecking is its "no".
-        out.extended.set(extended, key === "stricthostkeychecking" && value === "off" ? "no" : value);
+        out.extended.set(extended, { value: key === "stricthostkeychecking" && value === "off" ? "no" : value, where: `${filename}:${linenum}` });
       }
       continue;
     }

@@ -21,6 +21,7 @@ import {
   LOG_WARNING,
   ascii_isspace,
   ascii_tolower,
+  DropbearExit,
   dropbear_exit,
   dropbear_log,
   exitQuietly,
@@ -533,20 +534,28 @@ function apply_config_settings(cli_opts: cli_runopts, cli_host_arg: string): Con
 
 /**
  * The file's -o keywords (its first value of each), through add_extendedopt as -o gives them,
- * except those the command line set by -o or a flag: flags win over the file.
+ * except those the command line set by -o or a flag: flags win over the file. A bad value ends
+ * dbclient as its -o would, saying where the line is.
  */
 function apply_config_extended(opts: runopts, cli_opts: cli_runopts, config: ConfigSettings, cmdline_set: ReadonlySet<string>): void {
-  for (const [name, value] of config.extended) {
+  for (const [name, { value, where }] of config.extended) {
     // The outer hop of a multihop carries an encrypted stream, which will not compress.
     if (cmdline_set.has(name.toLowerCase()) || (name === "Compression" && cli_opts.proxyexec !== null)) {
       continue;
     }
-    add_extendedopt(opts, cli_opts, `${name}=${value}`);
-    // The command line's lists were narrowed as it was read; the file's only now.
-    if (name === "HostKeyAlgorithms") {
-      user_algo_option(cli_opts, value, opts.algos.sigalgs, "host key");
-    } else if (name === "KexAlgorithms") {
-      user_algo_option(cli_opts, value, opts.algos.sshkex, "kex");
+    try {
+      add_extendedopt(opts, cli_opts, `${name}=${value}`);
+      // The command line's lists were narrowed as it was read; the file's only now.
+      if (name === "HostKeyAlgorithms") {
+        user_algo_option(cli_opts, value, opts.algos.sigalgs, "host key");
+      } else if (name === "KexAlgorithms") {
+        user_algo_option(cli_opts, value, opts.algos.sshkex, "kex");
+      }
+    } catch (e) {
+      if (e instanceof DropbearExit) {
+        dropbear_exit(`${e.exitmsg} at ${where}`);
+      }
+      throw e;
     }
   }
 }

@@ -229,6 +229,17 @@ describe("cli_getopts with ~/.ssh/config", () => {
     expect([...inner.localfwds, ...inner.remotefwds]).toEqual([]);
   });
 
+  it("a bad value for one of them ends dbclient as its -o would, saying where the line is", () => {
+    for (const [line, msg] of [
+      ["ConnectTimeout soon", "Bad ConnectTimeout 'soon'"],
+      ["StrictHostKeyChecking maybe", "Bad yes/no argument 'maybe'"],
+      ["KexAlgorithms nope", "No valid kex algorithms specified"],
+    ]) {
+      config(`Host h\n  ${line}\n`);
+      expect(() => parse("h")).toThrow(`${msg} at ${join(home, ".ssh", "config")}:2`);
+    }
+  });
+
   it("UserKnownHostsFile with several files is warned about and not used (-o takes one)", () => {
     config("Host h\n  UserKnownHostsFile ~/.ssh/known_hosts ~/.ssh/known_hosts2\n");
     const r = parse("h");
