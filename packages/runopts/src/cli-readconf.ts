@@ -27,6 +27,7 @@ export const CONFIG_EXTENDED_OPTIONS: ReadonlyMap<string, string> = new Map(
   [
     "BatchMode",
     "BindAddress",
+    "Ciphers",
     "Compression",
     "ConnectTimeout",
     "ExitOnForwardFailure",
@@ -35,6 +36,7 @@ export const CONFIG_EXTENDED_OPTIONS: ReadonlyMap<string, string> = new Map(
     "HostKeyAlgorithms",
     "IdentitiesOnly",
     "KexAlgorithms",
+    "MACs",
     "PasswordAuthentication",
     "ServerAliveInterval",
     "StrictHostKeyChecking",

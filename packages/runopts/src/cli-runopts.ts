@@ -238,9 +238,11 @@ export function cli_getopts(
           cli_opts.agent_fwd = true;
           break;
         case "c":
+          cmdline_set.add("ciphers");
           next = (v) => (opts.cipher_list = v);
           break;
         case "m":
+          cmdline_set.add("macs");
           next = (v) => (opts.mac_list = v);
           break;
         case "v":
@@ -546,7 +548,9 @@ function apply_config_extended(opts: runopts, cli_opts: cli_runopts, config: Con
     try {
       add_extendedopt(opts, cli_opts, `${name}=${value}`);
       // The command line's lists were narrowed as it was read; the file's only now.
-      if (name === "HostKeyAlgorithms") {
+      if (name === "Ciphers" || name === "MACs") {
+        parse_ciphers_macs(opts);
+      } else if (name === "HostKeyAlgorithms") {
         user_algo_option(cli_opts, value, opts.algos.sigalgs, "host key");
       } else if (name === "KexAlgorithms") {
         user_algo_option(cli_opts, value, opts.algos.sshkex, "kex");
@@ -895,6 +899,7 @@ function parse_flag_value(value: string): boolean {
 const EXTENDED_OPTIONS = [
   "BatchMode",
   "BindAddress",
+  "Ciphers",
   "Compression",
   "ConnectTimeout",
   "DisableTrivialAuth",
@@ -906,6 +911,7 @@ const EXTENDED_OPTIONS = [
   "IdentityFile",
   "KexAlgorithms",
   "LocalForward",
+  "MACs",
   "PasswordAuthentication",
   "Port",
   "ProxyCommand",
@@ -971,6 +977,21 @@ function add_extendedopt(opts: runopts, cli_opts: cli_runopts, origstr: string):
   if ((v = extendedopt_value(origstr, "BindAddress")) !== null) {
     cli_opts.bind_arg = v;
     return null;
+  }
+  for (const [name, algos, set] of [
+    ["Ciphers", opts.algos.sshciphers, (l: string) => (opts.cipher_list = l)],
+    ["MACs", opts.algos.sshhashes, (l: string) => (opts.mac_list = l)],
+  ] as const) {
+    if ((v = extendedopt_value(origstr, name)) !== null) {
+      // Beyond Dropbear, ssh's names for -c and -m, in its list syntax; the last one given
+      // counts, as for -c and -m.
+      const names = assemble_algo_names(v, algos.map((a) => a.name));
+      if (names === "") {
+        dropbear_exit(`No valid ${name} specified`);
+      }
+      set(names);
+      return null;
+    }
   }
   if ((v = extendedopt_value(origstr, "Compression")) !== null) {
     opts.compression = parse_flag_value(v);

@@ -392,6 +392,22 @@ describe("cli-runopts.c -o", () => {
     expect(parse("-o", "KexAlgorithms=nope*").exit?.exitmsg).toBe("No valid kex algorithms specified");
   });
 
+  it("-o Ciphers= / MACs= are -c / -m in OpenSSH's list syntax; the last of -c and -o Ciphers counts", () => {
+    const lists = (...args: string[]) => {
+      const opts = new runopts();
+      const c = capture(() => cli_getopts(["dbclient", ...args, "h"], opts));
+      expect(c.exit).toBeUndefined();
+      return { ciphers: opts.algos.sshciphers.map((a) => a.name), macs: opts.algos.sshhashes.map((a) => a.name) };
+    };
+    const defaults = lists();
+    expect(lists("-o", "Ciphers=aes128-ctr", "-o", "MACs=hmac-sha2-256")).toEqual({ ciphers: ["aes128-ctr"], macs: ["hmac-sha2-256"] });
+    expect(lists("-o", "Ciphers=-aes*").ciphers).toEqual(defaults.ciphers.filter((n) => !n.startsWith("aes")));
+    expect(lists("-o", "MACs=^hmac-sha2-512").macs).toEqual(["hmac-sha2-512", ...defaults.macs.filter((n) => n !== "hmac-sha2-512")]);
+    expect(lists("-c", "aes256-ctr", "-o", "Ciphers=aes128-ctr").ciphers).toEqual(["aes128-ctr"]);
+    expect(lists("-o", "Ciphers=aes128-ctr", "-c", "aes256-ctr").ciphers).toEqual(["aes256-ctr"]);
+    expect(parse("-o", "Ciphers=-*").exit?.exitmsg).toBe("No valid Ciphers specified");
+  });
+
   it("no first-kex guess (DROPBEAR_KEX_FIRST_FOLLOWS is off in our build), nor after -o KexAlgorithms= / HostKeyAlgorithms=", () => {
     expect(DROPBEAR_KEX_FIRST_FOLLOWS).toBe(false);
     expect(ok("h").cli_opts.kex_first_guess).toBe(false);
@@ -405,9 +421,9 @@ describe("cli-runopts.c -o", () => {
     expect(isQuiet(exit, 0)).toBe(true);
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatch(/^Available options:\n\tBatchMode\n/);
-    // Dropbear's 14 options plus our ConnectTimeout, KexAlgorithms, HostKeyAlgorithms, IdentitiesOnly,
-    // LocalForward, RemoteForward, User and UserKnownHostsFile.
-    expect(logs[0].split("\n\t")).toHaveLength(23);
+    // Dropbear's 14 options plus our Ciphers, ConnectTimeout, KexAlgorithms, HostKeyAlgorithms,
+    // IdentitiesOnly, LocalForward, MACs, RemoteForward, User and UserKnownHostsFile.
+    expect(logs[0].split("\n\t")).toHaveLength(25);
     expect(logs[0]).toContain("\tKexAlgorithms\n");
   });
 });
