@@ -540,20 +540,40 @@ function apply_config_settings(cli_opts: cli_runopts, cli_host_arg: string): Con
  * dbclient as its -o would, saying where the line is.
  */
 function apply_config_extended(opts: runopts, cli_opts: cli_runopts, config: ConfigSettings, cmdline_set: ReadonlySet<string>): void {
+  const tables: Record<string, algo_type[]> = {
+    Ciphers: opts.algos.sshciphers,
+    MACs: opts.algos.sshhashes,
+    HostKeyAlgorithms: opts.algos.sigalgs,
+    KexAlgorithms: opts.algos.sshkex,
+  };
   for (const [name, { value, where }] of config.extended) {
     // The outer hop of a multihop carries an encrypted stream, which will not compress.
     if (cmdline_set.has(name.toLowerCase()) || (name === "Compression" && cli_opts.proxyexec !== null)) {
       continue;
     }
+    const table = Object.hasOwn(tables, name) ? tables[name] : undefined;
+    let v = value;
+    if (table !== undefined) {
+      // The file is OpenSSH's too: names only OpenSSH has (certificates, umac, group exchange)
+      // are not ours to warn of at every connection, as -o's are; a list with none of ours
+      // still ends dbclient.
+      const names = assemble_algo_names(value, table.map((a) => a.name)).split(",");
+      const ours = names.filter((n) => table.some((a) => a.name === n));
+      DEBUG1(() => `${name} at ${where}: not ours, passed over: ${names.filter((n) => !ours.includes(n)).join(",")}`);
+      v = ours.join(",");
+    }
     try {
-      add_extendedopt(opts, cli_opts, `${name}=${value}`);
+      add_extendedopt(opts, cli_opts, `${name}=${v}`);
       // The command line's lists were narrowed as it was read; the file's only now.
-      if (name === "Ciphers" || name === "MACs") {
-        parse_ciphers_macs(opts);
+      if ((name === "Ciphers" || name === "MACs") && table !== undefined) {
+        // This list alone: parse_ciphers_macs would look at the command line's other one again.
+        if (check_user_algos((name === "Ciphers" ? opts.cipher_list : opts.mac_list) ?? "", table, name) === 0) {
+          dropbear_exit(`No valid ${name} specified`);
+        }
       } else if (name === "HostKeyAlgorithms") {
-        user_algo_option(cli_opts, value, opts.algos.sigalgs, "host key");
+        user_algo_option(cli_opts, v, opts.algos.sigalgs, "host key");
       } else if (name === "KexAlgorithms") {
-        user_algo_option(cli_opts, value, opts.algos.sshkex, "kex");
+        user_algo_option(cli_opts, v, opts.algos.sshkex, "kex");
       }
     } catch (e) {
       if (e instanceof DropbearExit) {

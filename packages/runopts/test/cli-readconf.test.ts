@@ -198,9 +198,12 @@ describe("cli_getopts with ~/.ssh/config", () => {
     expect(opts.algos.sshkex.filter((a) => a.data !== null).map((a) => a.name)).toEqual(["curve25519-sha256"]);
     expect(opts.algos.sigalgs.map((a) => a.name).filter((n) => n.startsWith("rsa-sha2-"))).toEqual([]);
     expect(opts.algos.sigalgs.length).toBeGreaterThan(0);
-    config("Host h\n  Ciphers aes256-ctr\n  MACs hmac-sha2-512\n");
-    const algos = parse("h").opts.algos;
+    config("Host h\n  Ciphers aes256-ctr,nope-c\n  MACs hmac-sha2-512,nope-m\n");
+    const withAlgos = parse("h");
+    const algos = withAlgos.opts.algos;
     expect([algos.sshciphers.map((a) => a.name), algos.sshhashes.map((a) => a.name)]).toEqual([["aes256-ctr"], ["hmac-sha2-512"]]);
+    // Names only OpenSSH has are no news at every connection (the file is OpenSSH's too).
+    expect(withAlgos.logs).toEqual([]);
     expect(parse("-c", "aes128-ctr", "h").opts.algos.sshciphers.map((a) => a.name)).toEqual(["aes128-ctr"]);
     // ssh's "off"; and no check at all for "no", as -o StrictHostKeyChecking=no.
     config("Host h\n  StrictHostKeyChecking off\n");
