@@ -114,7 +114,7 @@ describe("before the key exchange (a raw TCP server)", () => {
       try {
         const t0 = Date.now();
         const r = await dbclient(srv.port, ["-o", "ConnectTimeout=1"]);
-        expect(r.stderr).toMatch(new RegExp(`exited: Connection timed out during ${stage}\n$`));
+        expect(r.stderr, r.stderr).toMatch(new RegExp(`exited: Connection timed out during ${stage}\n$`));
         expect(r.status).toBe(1);
         expect(Date.now() - t0).toBeLessThan(10_000);
       } finally {
@@ -541,6 +541,16 @@ describe("after authentication (the ssh2 library's server)", () => {
     silenced?.destroy();
     expectCleanExit(r, /exited: Keepalive timeout\n$/);
     expect(r.stdout).toBe("go\n");
+  });
+
+  it("-o ServerAliveCountMax=0: a silent server is left after one ServerAliveInterval, as ssh leaves it (C's limit is three)", async () => {
+    mode = "silent";
+    const t0 = Date.now();
+    const r = await dbclient(port, ["-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=0"]);
+    silenced?.destroy();
+    expectCleanExit(r, /exited: Keepalive timeout\n$/);
+    // Three intervals would be 6 s of silence after the command's output.
+    expect(Date.now() - t0).toBeLessThan(5_000);
   });
 
   it("a second USERAUTH_SUCCESS mid-session is ignored: the command is not sent again", async () => {

@@ -96,6 +96,7 @@ const CLIENT_O: Record<string, Evidence> = {
   Port: { same: ["-p", "2022"] },
   ProxyCommand: { test: ["tests/proxy.test.ts", "-o ProxyCommand=... works the same"] },
   RemoteForward: { same: ["-R", "8080:db:5432"] },
+  ServerAliveCountMax: { test: ["tests/hostile-server.test.ts", "-o ServerAliveCountMax=0: a silent server is left after one ServerAliveInterval"] },
   ServerAliveInterval: { same: ["-K", "1"] },
   StrictHostKeyChecking: { test: ["tests/hostkeys.test.ts", "StrictHostKeyChecking=yes refuses it"] },
   UseSyslog: { here: "-o UseSyslog=yes: dbclient's messages go to syslog too" },

@@ -1,6 +1,7 @@
 import {
   DEFAULT_IDLE_TIMEOUT,
   DEFAULT_KEEPALIVE,
+  DEFAULT_KEEPALIVE_LIMIT,
   DEFAULT_MAX_DURATION,
   DROPBEAR_KEX_FIRST_FOLLOWS,
   DROPBEAR_PIDFILE,
@@ -89,6 +90,12 @@ export class runopts {
   recv_window = OUR_DEFAULT_RECV_WINDOW;
   /** -K: seconds between keepalives, 0 = off. */
   keepalive_secs = DEFAULT_KEEPALIVE;
+  /**
+   * How many keepalive intervals without a word from the peer end the session: C's
+   * DEFAULT_KEEPALIVE_LIMIT; beyond Dropbear, the client's -o ServerAliveCountMax=N makes it
+   * N + 1, as ssh ends after N unanswered keepalives and one more interval.
+   */
+  keepalive_limit = DEFAULT_KEEPALIVE_LIMIT;
   /** -I: exit after this many idle seconds, 0 = never. */
   idle_timeout_secs = DEFAULT_IDLE_TIMEOUT;
   /** -M: exit after this many seconds in total, 0 = never. */

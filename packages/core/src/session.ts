@@ -269,6 +269,11 @@ export abstract class sshsession {
   readonly isserver: boolean;
   /** monotonic_now() when the connection was made; 0 once auth is done (no AUTH_TIMEOUT). */
   connect_time = 0;
+  /**
+   * Beyond Dropbear, the same in milliseconds (gettime_wrapper), for the client's -o
+   * ConnectTimeout: counted in whole seconds, a limit of 1 s could fall due at once.
+   */
+  connect_time_ms = 0;
   /** The transport: one Fd for both directions over TCP, two for a proxy command. */
   sock_in: StreamFd | null = null;
   sock_out: StreamFd | null = null;

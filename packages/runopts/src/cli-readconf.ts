@@ -38,6 +38,7 @@ export const CONFIG_EXTENDED_OPTIONS: ReadonlyMap<string, string> = new Map(
     "KexAlgorithms",
     "MACs",
     "PasswordAuthentication",
+    "ServerAliveCountMax",
     "ServerAliveInterval",
     "StrictHostKeyChecking",
     "UserKnownHostsFile",

@@ -936,6 +936,7 @@ const EXTENDED_OPTIONS = [
   "Port",
   "ProxyCommand",
   "RemoteForward",
+  "ServerAliveCountMax",
   "ServerAliveInterval",
   "StrictHostKeyChecking",
   "UseSyslog",
@@ -1078,6 +1079,11 @@ function add_extendedopt(opts: runopts, cli_opts: cli_runopts, origstr: string):
   }
   if ((v = extendedopt_value(origstr, "ProxyCommand")) !== null) {
     cli_opts.proxycmd = v;
+    return null;
+  }
+  if ((v = extendedopt_value(origstr, "ServerAliveCountMax")) !== null) {
+    // Beyond Dropbear, ssh's: N keepalives unanswered, then one more interval, end it.
+    opts.keepalive_limit = uintOption("ServerAliveCountMax", v) + 1;
     return null;
   }
   if ((v = extendedopt_value(origstr, "ServerAliveInterval")) !== null) {

@@ -422,8 +422,8 @@ describe("cli-runopts.c -o", () => {
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatch(/^Available options:\n\tBatchMode\n/);
     // Dropbear's 14 options plus our Ciphers, ConnectTimeout, KexAlgorithms, HostKeyAlgorithms,
-    // IdentitiesOnly, LocalForward, MACs, RemoteForward, User and UserKnownHostsFile.
-    expect(logs[0].split("\n\t")).toHaveLength(25);
+    // IdentitiesOnly, LocalForward, MACs, RemoteForward, ServerAliveCountMax, User and UserKnownHostsFile.
+    expect(logs[0].split("\n\t")).toHaveLength(26);
     expect(logs[0]).toContain("\tKexAlgorithms\n");
   });
 });

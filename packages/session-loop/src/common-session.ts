@@ -11,6 +11,7 @@ import {
   dropbear_assert,
   dropbear_close,
   dropbear_exit,
+  gettime_wrapper,
   isempty,
   malloc_trim,
   monotonic_now,
@@ -23,7 +24,6 @@ import { remove_all_listeners } from "@dropbear-ts/listener";
 import { SignalPipeFd, handle_connect_fds, remove_connect_pending, set_connect_fds, type Fd, type StreamFd } from "@dropbear-ts/netio";
 import {
   AUTH_TIMEOUT,
-  DEFAULT_KEEPALIVE_LIMIT,
   DROPBEAR_KEEPALIVE_STRING,
   KEX_REKEY_DATA,
   KEX_REKEY_TIMEOUT,
@@ -57,6 +57,7 @@ export function common_session_init(ses: sshsession, sock_in: StreamFd | null, s
   ses.sock_out = sock_out;
   const now = monotonic_now();
   ses.connect_time = now;
+  ses.connect_time_ms = gettime_wrapper();
   ses.last_packet_time_keepalive_recv = now;
   ses.last_packet_time_idle = now;
   ses.last_packet_time_any_sent = 0;
@@ -522,7 +523,7 @@ export function checktimeouts(ses: sshsession): void {
   if (ses.isserver && !ses.authstate.authdone && elapsed(now, ses.connect_time) >= AUTH_TIMEOUT) {
     dropbear_close("Timeout before auth", "ETIMEOUT");
   }
-  if (connect_timeout_due(ses) && elapsed(now, ses.connect_time) >= opts.connect_timeout_secs) {
+  if (connect_timeout_due(ses) && connect_timeout_left(ses) <= 0) {
     // A connect() still pending fails as one the kernel timed out would; then OpenSSH's words.
     const stage = ses.remoteident === null ? "banner exchange" : "key exchange";
     dropbear_exit(ses.sock_in === null ? "Connect failed: Connection timed out" : `Connection timed out during ${stage}`, "ETIMEOUT");
@@ -551,7 +552,7 @@ export function checktimeouts(ses: sshsession): void {
     ) {
       send_msg_keepalive(ses);
     }
-    if (elapsed(now, ses.last_packet_time_keepalive_recv) >= opts.keepalive_secs * DEFAULT_KEEPALIVE_LIMIT) {
+    if (elapsed(now, ses.last_packet_time_keepalive_recv) >= opts.keepalive_secs * opts.keepalive_limit) {
       dropbear_exit("Keepalive timeout", "ETIMEOUT");
     }
   }
@@ -565,6 +566,11 @@ export function checktimeouts(ses: sshsession): void {
 /** Whether the client's -o ConnectTimeout still runs: set, and the first key exchange not done. */
 function connect_timeout_due(ses: sshsession): boolean {
   return !ses.isserver && ses.opts.connect_timeout_secs > 0 && !ses.kexstate.donefirstkex;
+}
+
+/** Seconds (with their fraction) left of the client's -o ConnectTimeout. */
+function connect_timeout_left(ses: sshsession): number {
+  return ses.opts.connect_timeout_secs - (gettime_wrapper() - ses.connect_time_ms) / 1000;
 }
 
 /** checktimeouts' -I and -M checks. */
@@ -654,7 +660,7 @@ export function select_timeout(ses: sshsession): number {
     timeout = update_timeout(AUTH_TIMEOUT, now, ses.connect_time, timeout);
   }
   if (connect_timeout_due(ses)) {
-    timeout = update_timeout(opts.connect_timeout_secs, now, ses.connect_time, timeout);
+    timeout = Math.min(timeout, Math.max(0, connect_timeout_left(ses)));
   }
   if (ses.authstate.authdone) {
     timeout = update_timeout(

@@ -1,5 +1,5 @@
 import { CliSession, SvrSession, cli_runopts, runopts, svr_runopts, type sshsession } from "@dropbear-ts/core";
-import { DropbearExit, monotonic_now } from "@dropbear-ts/dbutil";
+import { DropbearExit, gettime_wrapper, monotonic_now } from "@dropbear-ts/dbutil";
 import { AUTH_TIMEOUT, KEX_REKEY_TIMEOUT } from "@dropbear-ts/options";
 import { describe, expect, it } from "vitest";
 import { checktimeouts, select_timeout } from "../src/index.js";
@@ -53,6 +53,39 @@ describe("auth timeout", () => {
     const ses = stamped(new CliSession(new runopts(), new cli_runopts()));
     ses.connect_time -= AUTH_TIMEOUT * 2;
     expect(() => checktimeouts(ses)).not.toThrow();
+  });
+});
+
+describe("the client's -o ConnectTimeout", () => {
+  function client(secs: number): sshsession {
+    const opts = new runopts();
+    opts.connect_timeout_secs = secs;
+    const ses = stamped(new CliSession(opts, new cli_runopts()));
+    ses.connect_time_ms = gettime_wrapper();
+    return ses;
+  }
+
+  it("counts milliseconds, not whole seconds: 1 s is not due at once, and is due after 1 s", () => {
+    const ses = client(1);
+    expect(() => checktimeouts(ses)).not.toThrow();
+    expect(select_timeout(ses)).toBeGreaterThan(0.9);
+    expect(select_timeout(ses)).toBeLessThanOrEqual(1);
+    ses.connect_time_ms -= 1000;
+    expect(select_timeout(ses)).toBe(0);
+    expect(() => checktimeouts(ses)).toThrow(new DropbearExit(1, "Connect failed: Connection timed out", "ETIMEOUT"));
+  });
+
+  it("names the stage it fell due in, and is over once the first key exchange is done", () => {
+    const ses = client(1);
+    ses.connect_time_ms -= 1000;
+    ses.sock_in = {} as sshsession["sock_in"];
+    expect(() => checktimeouts(ses)).toThrow(new DropbearExit(1, "Connection timed out during banner exchange", "ETIMEOUT"));
+    ses.remoteident = "SSH-2.0-x";
+    expect(() => checktimeouts(ses)).toThrow(new DropbearExit(1, "Connection timed out during key exchange", "ETIMEOUT"));
+    ses.kexstate.donefirstkex = true;
+    ses.kexstate.sentkexinit = true;
+    expect(() => checktimeouts(ses)).not.toThrow();
+    expect(select_timeout(ses)).toBeGreaterThan(1);
   });
 });
 
