@@ -202,6 +202,8 @@ describe("npm install -g of the tarball", () => {
         '  c.on("close", (e) => void e?.message);',
         "  // The events' errors carry the code, a closed set.",
         '  c.on("error", (e) => { const code: SshErrorCode = e.code; void code; });',
+        "  // The error underneath, which ES2021's Error does not declare.",
+        '  c.on("close", (e) => void e?.cause);',
         "  // @ts-expect-error: not a code",
         '  const bad: SshErrorCode = "ENOPE";',
         "  void bad;",

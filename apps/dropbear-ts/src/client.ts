@@ -185,6 +185,11 @@ export class SshError extends Error {
   override name = "SshError";
   /** What kind of failure it is (the message may change between versions; the code does not). */
   readonly code: SshErrorCode;
+  /**
+   * The error underneath (a callback's, the system's), when there is one. Declared here as
+   * well: ES2021's lib, which a user's may be, has no Error.cause.
+   */
+  declare readonly cause?: unknown;
 
   // Not ErrorOptions: that type is ES2022's lib, which a user's older `lib` lacks.
   constructor(message: string, code: SshErrorCode, options?: { cause?: unknown }) {
