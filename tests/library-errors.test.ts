@@ -151,9 +151,13 @@ describe("SshError.code for connect()'s failures", () => {
     try {
       expect((await failure(connect({ ...base, readyTimeout: 200 }), "ETIMEOUT")).message).toBe("connect: not authenticated within 200 ms");
       const ac = new AbortController();
-      setTimeout(() => ac.abort(), 100);
-      expect((await failure(connect({ ...base, signal: ac.signal }), "EABORTED")).message).toBe("connect: aborted");
-      await failure(connect({ ...base, signal: AbortSignal.abort() }), "EABORTED");
+      const reason = new Error("user gave up");
+      setTimeout(() => ac.abort(reason), 100);
+      const aborted = await failure(connect({ ...base, signal: ac.signal }), "EABORTED");
+      expect(aborted.message).toBe("connect: aborted");
+      // The signal's reason is the cause, as for Node's own AbortErrors.
+      expect(aborted.cause).toBe(reason);
+      expect((await failure(connect({ ...base, signal: AbortSignal.abort(reason) }), "EABORTED")).cause).toBe(reason);
     } finally {
       await silent.close();
     }

@@ -203,6 +203,11 @@ function again(e: SshError): SshError {
   return new SshError(e.message, e.code, { cause: e.cause });
 }
 
+/** connect()'s signal was aborted: its reason is the cause, as Node's own AbortErrors carry it. */
+function abortedBy(signal: AbortSignal | undefined): SshError {
+  return new SshError("connect: aborted", "EABORTED", { cause: signal?.reason });
+}
+
 /** An SshError for an error that is not one, given as its cause. */
 function causedBy(e: unknown, code: SshErrorCode): SshError {
   return new SshError(thrownText(e), code, e instanceof Error ? { cause: e } : undefined);
@@ -828,7 +833,7 @@ function startClient(options: ConnectOptions): Promise<Client> {
     throw new SshError(`connect: password too long (${passwordBytes} bytes)`, "EOPTION");
   }
   if (options.signal?.aborted) {
-    throw new SshError("connect: aborted", "EABORTED");
+    throw abortedBy(options.signal);
   }
   const opts = new runopts();
   opts.algos = algo_tables_new();
@@ -992,7 +997,7 @@ function startClient(options: ConnectOptions): Promise<Client> {
       ses.signal_pipe?.raise();
     }
   };
-  const onAbort = (): void => abort(new SshError("connect: aborted", "EABORTED"));
+  const onAbort = (): void => abort(abortedBy(options.signal));
   options.signal?.addEventListener("abort", onAbort, { once: true });
   const timer = readyTimeout === undefined ? null : setTimeout(() => abort(new SshError(`connect: not authenticated within ${readyTimeout} ms`, "ETIMEOUT")), readyTimeout);
   const stopWaiting = (): void => {
