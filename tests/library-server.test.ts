@@ -574,6 +574,46 @@ async function execOut(client: Client, command: string): Promise<{ exit: ExitInf
 }
 
 describe("the library's client against the library's server, in one process", () => {
+  itWithPeers(["ssh-keygen"], "onClose is called once per channel: after exit(), and after the client's CLOSE once the handler has ended the command", async () => {
+    const { connect, createServer } = await import("dropbear-ts");
+    const heard: string[] = [];
+    const s = createServer({
+      hostKeys: [hostKey],
+      authenticate: () => true,
+      onSession: {
+        exec: (x) => {
+          x.onClose = () => void heard.push(x.command ?? "");
+          if (x.command === "quick") {
+            x.exit(4);
+            return;
+          }
+          // A command that writes on until the client's CLOSE destroys its stdout (its SIGPIPE).
+          const tick = setInterval(() => x.stdout.write("tick\n"), 20);
+          x.stdout.on("close", () => {
+            clearInterval(tick);
+            x.exit(9);
+          });
+        },
+      },
+    });
+    const { port: p } = await s.listen(0);
+    const client = await connect({ host: "127.0.0.1", port: p, username: "me", privateKeyPath: key, hostKey: false, kex: ["curve25519-sha256"] });
+    try {
+      expect((await execOut(client, "quick")).exit).toEqual({ code: 4 });
+      const held = client.exec("held");
+      held.stdin.end();
+      await new Promise((r) => setTimeout(r, 100));
+      // The client's stdout gone: at the next output it closes the channel (stdin has ended).
+      held.stdout.destroy();
+      // The status the handler gave after the client's CLOSE still reaches it, as from the daemon.
+      expect(await held.exit).toEqual({ code: 9 });
+      expect(heard).toEqual(["quick", "held"]);
+    } finally {
+      await client.end();
+      await s.close();
+    }
+  });
+
   itWithPeers(["ssh-keygen"], "runShellCommand sends the exit status once the command exits, as dropbear does, not once a background job holding its stdout and stderr ends; the output written before is all delivered", async () => {
     const { connect, createServer, runShellCommand } = await import("dropbear-ts");
     const s = createServer({ hostKeys: [hostKey], authenticate: () => true, onSession: { exec: runShellCommand } });

@@ -82,7 +82,11 @@ export interface ServerSession {
   onSignal: ((name: string) => void) | null;
   /** Set to learn of the client's terminal size changes (window-change) while a pty was asked for. */
   onWindowChange: ((cols: number, rows: number) => void) | null;
-  /** Set to learn that the channel went away (the client closed it or the connection ended). */
+  /**
+   * Set to learn that the channel is gone, once: after exit() or signal() has reached the
+   * client, or before them when the connection ended. A client's CLOSE while the command runs
+   * shows first as stdout's 'close': the channel goes once the handler ends the command.
+   */
   onClose: (() => void) | null;
 }
 
