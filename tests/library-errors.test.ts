@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { writeFileSync } from "node:fs";
 import * as net from "node:net";
+import { finished, type Duplex } from "node:stream";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -278,6 +279,40 @@ describe("SshError.code once connected", () => {
       expect(await client.shell().exit).toEqual({ code: 0 });
     } finally {
       await client.end();
+    }
+  });
+
+  it("forwardOut's stream closes when the session goes under it: end(), or the server's close()", async () => {
+    const held: net.Socket[] = [];
+    const target = net.createServer((x) => void held.push(x.on("error", () => {})));
+    target.listen(0, "127.0.0.1");
+    await once(target, "listening");
+    const port = (target.address() as net.AddressInfo).port;
+    const { server, base } = await serve({ onDirectTcpip: () => true });
+    const ended = await connect(base);
+    const dropped = await connect(base);
+    try {
+      /** The stream's events until finished() calls back, or 5 s. */
+      const events = async (d: Duplex): Promise<string[]> => {
+        const seen: string[] = [];
+        for (const e of ["end", "error", "close"]) d.on(e, () => seen.push(e));
+        d.resume();
+        const timer = new Promise((r) => setTimeout(r, 5000, "timeout"));
+        await Promise.race([new Promise((r) => finished(d, r)), timer]);
+        return seen;
+      };
+      const mine = events(await ended.forwardOut("127.0.0.1", 1, "127.0.0.1", port));
+      await ended.end();
+      // Before, 'end' and nothing more: its writing side stayed open, and finished() never called back.
+      expect(await mine).toEqual(["end", "close"]);
+      const theirs = events(await dropped.forwardOut("127.0.0.1", 1, "127.0.0.1", port));
+      dropped.on("error", () => {});
+      await server.close();
+      expect(await theirs).toEqual(["end", "close"]);
+    } finally {
+      await dropped.end();
+      for (const x of held) x.destroy();
+      target.close();
     }
   });
 

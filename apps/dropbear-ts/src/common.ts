@@ -202,6 +202,16 @@ export function duplexOf(readable: Readable, writable: Writable): Duplex {
     }
   });
   readable.on("end", () => d.push(null));
+  // The channel gone (the peer closed it, or the session ended) closes what we wrote into:
+  // the Duplex closes too once what came before it is read, as a socket closes when its peer
+  // has gone. With its writing side open it waited for ever, and 'close' and finished() with it.
+  writable.on("close", () => {
+    if (d.readableEnded) {
+      d.destroy();
+    } else {
+      d.once("end", () => d.destroy());
+    }
+  });
   d.on("error", () => {
     // A write into a channel that is gone fails that write (its callback has the error) and
     // closes the stream, as EPIPE does a socket's, but never ends a program that has no listener.
