@@ -23,7 +23,7 @@ type cfg_option = (typeof config_options)[number];
  * -o and its file alike, so a user's `StrictHostKeyChecking`, `ServerAliveInterval` or
  * `HostKeyAlgorithms` line does what the same -o does (cli-runopts.ts add_extendedopt).
  */
-export const CONFIG_EXTENDED_OPTIONS: ReadonlyMap<string, string> = new Map(
+const CONFIG_EXTENDED_OPTIONS: ReadonlyMap<string, string> = new Map(
   [
     "BatchMode",
     "BindAddress",
