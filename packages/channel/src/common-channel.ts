@@ -424,15 +424,18 @@ function send_msg_channel_eof(ses: sshsession, channel: Channel): void {
 function writechannel_writev(ses: sshsession, channel: Channel, fd: StreamFd, cbuf: circbuffer, moredata: Buffer | null): { ret: number; consumed: number } {
   const { p1, p2 } = cbuf_readptrs(cbuf);
   const iov: Buffer[] = [];
-  // Ring bytes are copied (their memory is reused); at most WRITECHANNEL_CHUNK per call.
-  let ringlen = 0;
-  for (const part of [p1, p2]) {
-    if (part.length > 0 && ringlen < WRITECHANNEL_CHUNK) {
-      const take = Math.min(part.length, WRITECHANNEL_CHUNK - ringlen);
-      TRACE(() => `circ ${take}`);
-      iov.push(Buffer.from(part.subarray(0, take)));
-      ringlen += take;
+  // Ring bytes are copied (their memory is reused), both parts into one chunk the fd keeps for
+  // such copies (`staging`); at most WRITECHANNEL_CHUNK per call.
+  const ringlen = Math.min(p1.length + p2.length, WRITECHANNEL_CHUNK);
+  if (ringlen > 0) {
+    TRACE(() => `circ ${ringlen}`);
+    const copy = fd.staging(ringlen);
+    const len1 = Math.min(p1.length, ringlen);
+    copy.set(p1.subarray(0, len1));
+    if (ringlen > len1) {
+      copy.set(p2.subarray(0, ringlen - len1), len1);
     }
+    iov.push(copy);
   }
   // The packet's data may follow only if all the ring's data goes ahead of it.
   const withmore = moredata !== null && moredata.length > 0 && ringlen === p1.length + p2.length;
@@ -448,6 +451,9 @@ function writechannel_writev(ses: sshsession, channel: Channel, fd: StreamFd, cb
   let written: number;
   try {
     written = fd.writev(iov);
+    if (ringlen > 0 && written === 0) {
+      fd.unstage();
+    }
   } catch (e) {
     if (!(e instanceof FdError)) {
       throw e;

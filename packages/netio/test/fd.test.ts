@@ -2,7 +2,7 @@ import { once } from "node:events";
 import * as net from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { randomBytes } from "node:crypto";
-import { CLOSE_LINGER_MS, FdError, ListenerFd, SignalPipeFd, StreamFd, WRITEV_MAX_BYTES } from "../src/fd.js";
+import { CLOSE_LINGER_MS, FdError, ListenerFd, STAGING_SLAB_SIZE, SignalPipeFd, StreamFd, WRITEV_MAX_BYTES } from "../src/fd.js";
 import { tcpPair, unusedPort } from "../../../tests/helpers/sockets.js";
 import { nodePair, ownPair, until } from "./own-pair.js";
 
@@ -146,6 +146,49 @@ describe("StreamFd over a TCP socket", () => {
       return got.length === 4 + 40 * 1024 + 6;
     });
     expect(got.equals(Buffer.concat(parts))).toBe(true);
+  });
+
+  it("staging hands a slab out again only once the stream has written what was copied into it", async () => {
+    const p = await tcpPair();
+    cleanups.push(p.close);
+    const fd = new StreamFd(p.a);
+    const sent: Buffer[] = [];
+    const slabs = new Set<ArrayBufferLike>();
+    // One staged write a turn, each of its own byte value: a slab reused while Node still holds
+    // an earlier write from it would change what arrives.
+    const turn = (i: number): number => {
+      const len = STAGING_SLAB_SIZE - (i % 7) * 1000;
+      const copy = fd.staging(len);
+      copy.fill(i & 0xff);
+      const n = fd.writev([copy]);
+      if (n === 0) {
+        fd.unstage();
+      } else {
+        sent.push(Buffer.from(copy));
+        slabs.add(copy.buffer);
+      }
+      return n;
+    };
+    // The peer reads nothing yet: the kernel fills, then Node holds the last writes.
+    let refused = 0;
+    for (let i = 0; i < 2000 && refused < 3; i++) {
+      if (turn(i) === 0) refused++;
+      await null;
+    }
+    expect(refused).toBe(3);
+    expect(fd.writePending).toBeGreaterThan(0);
+    const got: Buffer[] = [];
+    p.b.on("data", (d: Buffer) => got.push(d));
+    p.b.resume();
+    for (let i = 2000; i < 2300; i++) {
+      turn(i);
+      await new Promise((r) => setImmediate(r));
+    }
+    const want = Buffer.concat(sent);
+    await until(() => got.reduce((n, b) => n + b.length, 0) >= want.length);
+    expect(Buffer.concat(got).equals(want)).toBe(true);
+    // Most writes went through the two slabs, not a Buffer each.
+    expect(slabs.size).toBeLessThan(sent.length / 4);
   });
 
   it("a shutdown in the same turn sends the turn's writes first", async () => {
