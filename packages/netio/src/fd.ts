@@ -25,11 +25,18 @@ export const SOCKET_HIGH_WATER_MARK = 16 * 1024;
 export const WRITEV_MAX_BYTES = 512 * 1024;
 
 /**
- * The size of each of the two slabs a StreamFd to the kernel copies bytes into for a write
- * (`staging`): the most a channel writes from its ring in one call (common-channel.ts
- * WRITECHANNEL_CHUNK).
+ * The size of each slab a StreamFd to the kernel copies bytes into for a write (`staging`): the
+ * most a channel writes from its ring in one call (common-channel.ts WRITECHANNEL_CHUNK).
  */
 export const STAGING_SLAB_SIZE = 64 * 1024;
+
+/**
+ * The most slabs one StreamFd keeps for `staging`: enough for a turn's gathered writes
+ * (WRITEV_MAX_BYTES, all held by Node until the turn ends) plus what is still unsent from
+ * earlier turns. Made only as a stream needs them, so only a channel whose socket fell behind
+ * (and whose ring, up to its window, already holds much more) has them.
+ */
+export const STAGING_SLABS_MAX = WRITEV_MAX_BYTES / STAGING_SLAB_SIZE + 2;
 
 /**
  * Options for `new net.Socket()` / `net.connect()`: both stream sides at SOCKET_HIGH_WATER_MARK.
@@ -565,11 +572,11 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
   private gathering = false;
   /** Bytes this turn's writes handed over. */
   private gathered = 0;
-  /** The slabs `staging` hands out, made on first use, and the `handed` count each is written out at. */
-  private readonly stagingSlabs: [Buffer | null, Buffer | null] = [null, null];
-  private readonly stagingUntil: [number, number] = [LARGE_COUNT_ZERO, LARGE_COUNT_ZERO];
+  /** The slabs `staging` hands out, made as needed, and the `handed` count each is written out at. */
+  private stagingSlabs: Buffer[] = [];
+  private stagingUntil: number[] = [];
   /** The slab the last `staging` call handed out (-1: a Buffer of its own), for `unstage`. */
-  private lastStaging: 0 | 1 | -1 = -1;
+  private lastStaging = -1;
   /** Set for a socket made by `ownReadSocket`: where its unread bytes wait. */
   private readonly ring: SocketReadRing | null;
   /** 'readable' seen and not yet consumed down to empty. */
@@ -876,8 +883,8 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
    * A Buffer of `len` bytes for the caller to fill with bytes whose memory it reuses (a
    * channel's ring), as the first chunk of its next `writev`; then `unstage` if that took
    * nothing. Node holds a write's chunks until the kernel has them, so such bytes need a copy.
-   * For a stream to the kernel the copy goes into one of two slabs kept for it, each handed out
-   * again once the stream has written everything up to it (`flushed`): a Buffer of its own
+   * For a stream to the kernel the copy goes into a slab kept for it (at most STAGING_SLABS_MAX),
+   * handed out again once the stream has written everything up to it (`flushed`): a Buffer of its own
    * costs more than the copy in a connection process, whose malloc gives the heap's top back
    * at each free (MALLOC_TOP_PAD_, svr-main.ts), so every new one is page faults and zeroed
    * pages. A stream within the process may pass the very Buffer on to its reader, and a slab
@@ -885,15 +892,22 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
    */
   staging(len: number): Buffer {
     if (len <= STAGING_SLAB_SIZE && this.writesToKernel) {
+      const slabs = this.stagingSlabs;
+      const until = this.stagingUntil;
       const flushed = this.flushed;
-      for (const i of [0, 1] as const) {
-        if (this.stagingUntil[i] <= flushed) {
-          const slab = (this.stagingSlabs[i] ??= Buffer.allocUnsafe(STAGING_SLAB_SIZE));
-          // Written out once `handed` passes its bytes, which the next writev takes first.
-          this.stagingUntil[i] = this.handed + len;
-          this.lastStaging = i;
-          return slab.subarray(0, len);
-        }
+      let i = 0;
+      while (i < slabs.length && until[i]! > flushed) {
+        i++;
+      }
+      if (i === slabs.length && i < STAGING_SLABS_MAX) {
+        slabs.push(Buffer.allocUnsafe(STAGING_SLAB_SIZE));
+        until.push(LARGE_COUNT_ZERO);
+      }
+      if (i < slabs.length) {
+        // Written out once `handed` passes its bytes, which the next writev takes first.
+        until[i] = this.handed + len;
+        this.lastStaging = i;
+        return slabs[i]!.subarray(0, len);
       }
     }
     this.lastStaging = -1;
@@ -1000,8 +1014,8 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
     this.closed = true;
     this.readableFlag = false;
     // Node keeps what it still has to write; the slabs need not outlive the Fd's use.
-    this.stagingSlabs[0] = null;
-    this.stagingSlabs[1] = null;
+    this.stagingSlabs = [];
+    this.stagingUntil = [];
     if (this.copyOf !== null) {
       // The copy still holds the file while its output flushes.
       releaseDescriptor(this.copyOf);

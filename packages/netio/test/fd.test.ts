@@ -154,8 +154,8 @@ describe("StreamFd over a TCP socket", () => {
     const fd = new StreamFd(p.a);
     const sent: Buffer[] = [];
     const slabs = new Set<ArrayBufferLike>();
-    // One staged write a turn, each of its own byte value: a slab reused while Node still holds
-    // an earlier write from it would change what arrives.
+    // Staged writes of a byte value each: a slab reused while Node still holds an earlier write
+    // from it would change what arrives.
     const turn = (i: number): number => {
       const len = STAGING_SLAB_SIZE - (i % 7) * 1000;
       const copy = fd.staging(len);
@@ -180,14 +180,17 @@ describe("StreamFd over a TCP socket", () => {
     const got: Buffer[] = [];
     p.b.on("data", (d: Buffer) => got.push(d));
     p.b.resume();
-    for (let i = 2000; i < 2300; i++) {
+    // Then several a turn, all held by Node until the turn ends.
+    for (let i = 2000; i < 2600; i += 3) {
       turn(i);
+      turn(i + 1);
+      turn(i + 2);
       await new Promise((r) => setImmediate(r));
     }
     const want = Buffer.concat(sent);
     await until(() => got.reduce((n, b) => n + b.length, 0) >= want.length);
     expect(Buffer.concat(got).equals(want)).toBe(true);
-    // Most writes went through the two slabs, not a Buffer each.
+    // Most writes went through the fd's few slabs, not a Buffer each.
     expect(slabs.size).toBeLessThan(sent.length / 4);
   });
 
