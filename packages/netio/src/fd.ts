@@ -39,6 +39,13 @@ export const STAGING_SLAB_SIZE = 64 * 1024;
 export const STAGING_SLABS_MAX = WRITEV_MAX_BYTES / STAGING_SLAB_SIZE + 2;
 
 /**
+ * Copies of no more than this get a Buffer of their own from `staging`: a channel's short
+ * exchanges (a burst of small forwarded connections) keep no slabs; a stream that falls behind
+ * copies larger pieces.
+ */
+export const STAGING_MIN_BYTES = SOCKET_HIGH_WATER_MARK;
+
+/**
  * Options for `new net.Socket()` / `net.connect()`: both stream sides at SOCKET_HIGH_WATER_MARK.
  * (Node passes them on to the Duplex; @types/node does not list them for sockets.)
  */
@@ -887,11 +894,11 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
    * handed out again once the stream has written everything up to it (`flushed`): a Buffer of its own
    * costs more than the copy in a connection process, whose malloc gives the heap's top back
    * at each free (MALLOC_TOP_PAD_, svr-main.ts), so every new one is page faults and zeroed
-   * pages. A stream within the process may pass the very Buffer on to its reader, and a slab
-   * may still be held: those get a Buffer of their own.
+   * pages. A stream within the process may pass the very Buffer on to its reader, a slab may
+   * still be held, and a copy may be small (STAGING_MIN_BYTES): those get a Buffer of their own.
    */
   staging(len: number): Buffer {
-    if (len <= STAGING_SLAB_SIZE && this.writesToKernel) {
+    if (len > STAGING_MIN_BYTES && len <= STAGING_SLAB_SIZE && this.writesToKernel) {
       const slabs = this.stagingSlabs;
       const until = this.stagingUntil;
       const flushed = this.flushed;
