@@ -31,12 +31,20 @@ export const WRITEV_MAX_BYTES = 512 * 1024;
 export const STAGING_SLAB_SIZE = 64 * 1024;
 
 /**
- * The most slabs one StreamFd keeps for `staging`: enough for a turn's gathered writes
- * (WRITEV_MAX_BYTES, all held by Node until the turn ends) plus what is still unsent from
- * earlier turns. Made only as a stream needs them, so only a channel whose socket fell behind
- * (and whose ring, up to its window, already holds much more) has them.
+ * The most slabs the process keeps for `staging`, all StreamFds together: enough for a turn's
+ * gathered writes (WRITEV_MAX_BYTES, all held by Node until the turn ends) plus what is still
+ * unsent from earlier turns. One pool whatever the number of channels that fall behind at once
+ * (640 KiB), outside no memory budget; made only as streams need them.
  */
 export const STAGING_SLABS_MAX = WRITEV_MAX_BYTES / STAGING_SLAB_SIZE + 2;
+
+/** A slab of the staging pool, lent to the StreamFd that wrote from it until it is written out. */
+interface StagingSlab {
+  readonly slab: Buffer;
+  owner: StreamFd | null;
+  /** The owner's `handed` count once the slab's bytes are handed over. */
+  until: number;
+}
 
 /**
  * Copies of no more than this get a Buffer of their own from `staging`: a channel's short
@@ -579,11 +587,12 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
   private gathering = false;
   /** Bytes this turn's writes handed over. */
   private gathered = 0;
-  /** The slabs `staging` hands out, made as needed, and the `handed` count each is written out at. */
-  private stagingSlabs: Buffer[] = [];
-  private stagingUntil: number[] = [];
-  /** The slab the last `staging` call handed out (-1: a Buffer of its own), for `unstage`. */
-  private lastStaging = -1;
+  /** The process's staging slabs (STAGING_SLABS_MAX at most). */
+  private static readonly stagingPool: StagingSlab[] = [];
+  /** The slab the last `staging` call lent (null: a Buffer of its own), for `unstage`. */
+  private lastStaging: StagingSlab | null = null;
+  /** The stream's 'close' has come: Node and libuv hold none of its writes' memory any more. */
+  private streamClosed = false;
   /** Set for a socket made by `ownReadSocket`: where its unread bytes wait. */
   private readonly ring: SocketReadRing | null;
   /** 'readable' seen and not yet consumed down to empty. */
@@ -671,7 +680,10 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
       this.err ??= toFdError(e);
       this.notify();
     });
-    ev.on("close", () => this.notify());
+    ev.on("close", () => {
+      this.streamClosed = true;
+      this.notify();
+    });
     // Events that fired before we listened (a socket handed over after its peer closed).
     if (this.rstream?.readableEnded) {
       this.eof = true;
@@ -890,42 +902,38 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
    * A Buffer of `len` bytes for the caller to fill with bytes whose memory it reuses (a
    * channel's ring), as the first chunk of its next `writev`; then `unstage` if that took
    * nothing. Node holds a write's chunks until the kernel has them, so such bytes need a copy.
-   * For a stream to the kernel the copy goes into a slab kept for it (at most STAGING_SLABS_MAX),
-   * handed out again once the stream has written everything up to it (`flushed`): a Buffer of its own
+   * For a stream to the kernel the copy goes into a slab of the process's pool, lent again once
+   * the stream has written everything up to it (`flushed`) or has closed: a Buffer of its own
    * costs more than the copy in a connection process, whose malloc gives the heap's top back
    * at each free (MALLOC_TOP_PAD_, svr-main.ts), so every new one is page faults and zeroed
-   * pages. A stream within the process may pass the very Buffer on to its reader, a slab may
-   * still be held, and a copy may be small (STAGING_MIN_BYTES): those get a Buffer of their own.
+   * pages. A stream within the process may pass the very Buffer on to its reader, every slab
+   * may still be held, and a copy may be small (STAGING_MIN_BYTES): those get a Buffer of their own.
    */
   staging(len: number): Buffer {
     if (len > STAGING_MIN_BYTES && len <= STAGING_SLAB_SIZE && this.writesToKernel) {
-      const slabs = this.stagingSlabs;
-      const until = this.stagingUntil;
-      const flushed = this.flushed;
-      let i = 0;
-      while (i < slabs.length && until[i]! > flushed) {
-        i++;
+      const pool = StreamFd.stagingPool;
+      let lent = pool.find((s) => s.owner === null || s.owner.streamClosed || s.owner.flushed >= s.until);
+      if (lent === undefined && pool.length < STAGING_SLABS_MAX) {
+        lent = { slab: Buffer.allocUnsafe(STAGING_SLAB_SIZE), owner: null, until: LARGE_COUNT_ZERO };
+        pool.push(lent);
       }
-      if (i === slabs.length && i < STAGING_SLABS_MAX) {
-        slabs.push(Buffer.allocUnsafe(STAGING_SLAB_SIZE));
-        until.push(LARGE_COUNT_ZERO);
-      }
-      if (i < slabs.length) {
+      if (lent !== undefined) {
+        lent.owner = this;
         // Written out once `handed` passes its bytes, which the next writev takes first.
-        until[i] = this.handed + len;
-        this.lastStaging = i;
-        return slabs[i]!.subarray(0, len);
+        lent.until = this.handed + len;
+        this.lastStaging = lent;
+        return lent.slab.subarray(0, len);
       }
     }
-    this.lastStaging = -1;
+    this.lastStaging = null;
     return Buffer.allocUnsafe(len);
   }
 
   /** The last `staging` Buffer was not handed to the stream (writev took nothing): its slab is free again. */
   unstage(): void {
-    if (this.lastStaging !== -1) {
-      this.stagingUntil[this.lastStaging] = this.handed;
-      this.lastStaging = -1;
+    if (this.lastStaging !== null) {
+      this.lastStaging.owner = null;
+      this.lastStaging = null;
     }
   }
 
@@ -1020,9 +1028,6 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
     }
     this.closed = true;
     this.readableFlag = false;
-    // Node keeps what it still has to write; the slabs need not outlive the Fd's use.
-    this.stagingSlabs = [];
-    this.stagingUntil = [];
     if (this.copyOf !== null) {
       // The copy still holds the file while its output flushes.
       releaseDescriptor(this.copyOf);

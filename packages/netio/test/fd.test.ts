@@ -2,7 +2,7 @@ import { once } from "node:events";
 import * as net from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { randomBytes } from "node:crypto";
-import { CLOSE_LINGER_MS, FdError, ListenerFd, STAGING_SLAB_SIZE, SignalPipeFd, StreamFd, WRITEV_MAX_BYTES } from "../src/fd.js";
+import { CLOSE_LINGER_MS, FdError, ListenerFd, STAGING_SLAB_SIZE, STAGING_SLABS_MAX, SignalPipeFd, StreamFd, WRITEV_MAX_BYTES } from "../src/fd.js";
 import { tcpPair, unusedPort } from "../../../tests/helpers/sockets.js";
 import { nodePair, ownPair, until } from "./own-pair.js";
 
@@ -192,6 +192,33 @@ describe("StreamFd over a TCP socket", () => {
     expect(Buffer.concat(got).equals(want)).toBe(true);
     // Most writes went through the fd's few slabs, not a Buffer each.
     expect(slabs.size).toBeLessThan(sent.length / 4);
+  });
+
+  it("the staging slabs are one pool for the process: sockets that fall behind together share STAGING_SLABS_MAX of them", async () => {
+    const slabs = new Set<ArrayBufferLike>();
+    let ownBuffers = 0;
+    // Each fills its kernel buffer and leaves Node holding its last slab: more sockets than slabs.
+    for (let k = 0; k < STAGING_SLABS_MAX + 2; k++) {
+      const p = await tcpPair();
+      cleanups.push(p.close);
+      const fd = new StreamFd(p.a);
+      // The peer never reads: every slab this fd is lent stays held.
+      for (let i = 0; i < 200; i++) {
+        const copy = fd.staging(STAGING_SLAB_SIZE - 1000);
+        if (fd.writev([copy]) === 0) {
+          fd.unstage();
+          break;
+        }
+        if (copy.buffer.byteLength === STAGING_SLAB_SIZE) {
+          slabs.add(copy.buffer);
+        } else {
+          ownBuffers++;
+        }
+        await null;
+      }
+    }
+    expect(slabs.size).toBeLessThanOrEqual(STAGING_SLABS_MAX);
+    expect(ownBuffers).toBeGreaterThan(0);
   });
 
   it("a shutdown in the same turn sends the turn's writes first", async () => {
