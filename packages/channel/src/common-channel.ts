@@ -451,16 +451,20 @@ function writechannel_writev(ses: sshsession, channel: Channel, fd: StreamFd, cb
   let written: number;
   try {
     written = fd.writev(iov);
-    if (ringlen > 0 && written === 0) {
+  } catch (e) {
+    // A failed write handed nothing over, so the slab is free again.
+    if (ringlen > 0) {
       fd.unstage();
     }
-  } catch (e) {
     if (!(e instanceof FdError)) {
       throw e;
     }
     TRACE(() => `channel IO write error fd ${fd.fd} ${e.message}`);
     close_chan_fd(ses, channel, fd, SHUT_WR);
     return { ret: DROPBEAR_FAILURE, consumed: 0 };
+  }
+  if (ringlen > 0 && written === 0) {
+    fd.unstage();
   }
   const cbuf_written = Math.min(ringlen, written);
   cbuf_incrread(cbuf, cbuf_written);

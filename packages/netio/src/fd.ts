@@ -33,8 +33,8 @@ export const STAGING_SLAB_SIZE = 64 * 1024;
 /**
  * The most slabs the process keeps for `staging`, all StreamFds together: enough for a turn's
  * gathered writes (WRITEV_MAX_BYTES, all held by Node until the turn ends) plus what is still
- * unsent from earlier turns. One pool whatever the number of channels that fall behind at once
- * (640 KiB), outside no memory budget; made only as streams need them.
+ * unsent from earlier turns. One pool (640 KiB) whatever the number of channels that fall behind
+ * at once, since no channel's memory budget counts it; made only as streams need them.
  */
 export const STAGING_SLABS_MAX = WRITEV_MAX_BYTES / STAGING_SLAB_SIZE + 2;
 
@@ -929,7 +929,7 @@ export class StreamFd<S extends AnyStream = AnyStream> extends Fd {
     return Buffer.allocUnsafe(len);
   }
 
-  /** The last `staging` Buffer was not handed to the stream (writev took nothing): its slab is free again. */
+  /** The last `staging` Buffer was not handed to the stream (writev took nothing or failed): its slab is free again. */
   unstage(): void {
     if (this.lastStaging !== null) {
       this.lastStaging.owner = null;
